@@ -1,0 +1,71 @@
+// gie public API: builder, builder configuration and the INT8 calibrator interface.
+#pragma once
+
+#include "gie/engine.h"
+#include "gie/network.h"
+
+namespace gie {
+
+enum class BuilderFlag : int32_t {
+    kFP16 = 0,   //!< allow FP16 kernels where faster (GPU; reserved on the CPU backend)
+    kINT8 = 1,   //!< allow INT8 kernels; needs dynamic ranges or a calibrator
+    kSTRICT_TYPES = 2,  //!< honour per-layer precision even when slower
+};
+
+//! Supplies representative batches for INT8 calibration, and a cache of the resulting scales.
+//! Declared now; calibration is implemented with the INT8 backend.
+class IInt8Calibrator {
+public:
+    enum class Algorithm : int32_t { kENTROPY = 0, kMINMAX = 1, kPERCENTILE = 2 };
+    virtual ~IInt8Calibrator() = default;
+    virtual int32_t getBatchSize() const noexcept = 0;
+    //! Fill `bindings[i]` (host memory for the CPU backend) for input `names[i]`; false when done.
+    virtual bool getBatch(void* const* bindings, const char* const* names, int32_t nbBindings) noexcept = 0;
+    //! A previously written cache, or nullptr (length 0) to calibrate.
+    virtual const void* readCalibrationCache(size_t& length) noexcept = 0;
+    virtual void writeCalibrationCache(const void* data, size_t length) noexcept = 0;
+    virtual Algorithm getAlgorithm() const noexcept = 0;
+};
+
+//! Build options. Not thread-safe.
+class IBuilderConfig {
+public:
+    virtual ~IBuilderConfig() = default;
+    virtual void setDevice(DeviceType device) noexcept = 0;
+    virtual DeviceType getDevice() const noexcept = 0;
+    virtual void setFlag(BuilderFlag flag) noexcept = 0;
+    virtual void clearFlag(BuilderFlag flag) noexcept = 0;
+    virtual bool getFlag(BuilderFlag flag) const noexcept = 0;
+    //! Batch range on dimension 0 of every input: 1 <= min <= opt <= max. Default 1,1,1.
+    virtual bool setBatchRange(int64_t minBatch, int64_t optBatch, int64_t maxBatch) noexcept = 0;
+    virtual int64_t getMinBatch() const noexcept = 0;
+    virtual int64_t getOptBatch() const noexcept = 0;
+    virtual int64_t getMaxBatch() const noexcept = 0;
+    //! Upper bound on any one kernel's scratch memory, in bytes (0 = unlimited).
+    virtual void setWorkspaceLimit(size_t bytes) noexcept = 0;
+    virtual size_t getWorkspaceLimit() const noexcept = 0;
+    //! Enable or disable an optimizer pass by name (see docs); unknown names return false.
+    virtual bool setPassEnabled(const char* pass, bool enabled) noexcept = 0;
+    virtual bool getPassEnabled(const char* pass) const noexcept = 0;
+    //! Not owned; must outlive the build.
+    virtual void setInt8Calibrator(IInt8Calibrator* calibrator) noexcept = 0;
+    virtual IInt8Calibrator* getInt8Calibrator() const noexcept = 0;
+};
+
+//! Creates networks and configs and builds engines. Thread-safe for building distinct networks.
+class IBuilder {
+public:
+    virtual ~IBuilder() = default;
+    virtual INetworkDefinition* createNetwork() noexcept = 0;
+    virtual IBuilderConfig* createBuilderConfig() noexcept = 0;
+    //! Optimizes the network for the config's device and returns an engine (nullptr on failure, with
+    //! the reason logged and in getLastError()). The network is not modified.
+    virtual IEngine* buildEngine(const INetworkDefinition& network, const IBuilderConfig& config) noexcept = 0;
+    //! Whether a usable GPU (and CUDA kernels) are present in this process.
+    virtual bool platformHasGpu() const noexcept = 0;
+};
+
+//! The logger must outlive the builder and everything it creates.
+GIE_API IBuilder* createBuilder(ILogger& logger) noexcept;
+
+}  // namespace gie

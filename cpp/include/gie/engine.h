@@ -1,0 +1,83 @@
+// gie public API: engines, execution contexts and the runtime that deserializes engines.
+#pragma once
+
+#include "gie/types.h"
+
+namespace gie {
+
+//! Bytes owned by gie (a serialized engine). Free with `delete`.
+class IHostMemory {
+public:
+    virtual ~IHostMemory() = default;
+    virtual const void* data() const noexcept = 0;
+    virtual size_t size() const noexcept = 0;
+};
+
+//! Receives per-kernel times from IExecutionContext::execute (host wall time around each kernel).
+class IProfiler {
+public:
+    virtual ~IProfiler() = default;
+    virtual void reportLayerTime(const char* kernelName, float milliseconds) noexcept = 0;
+};
+
+class IEngine;
+
+//! Per-inference state: activation memory and bindings. One context is used by one thread at a time;
+//! use several contexts of one engine for concurrency.
+class IExecutionContext {
+public:
+    virtual ~IExecutionContext() = default;
+    virtual const IEngine& getEngine() const noexcept = 0;
+    //! Sets the shape of an input for the next calls; only dimension 0 (batch) may differ from the
+    //! engine's shape, within its batch range. Returns false (with the reason) otherwise.
+    virtual bool setInputShape(const char* name, const Dims& dims) noexcept = 0;
+    //! Current shape of any I/O tensor (outputs follow the input shapes set).
+    virtual Dims getTensorShape(const char* name) const noexcept = 0;
+    //! Binds memory for an I/O tensor (host memory for CPU engines, device memory for GPU engines).
+    //! The buffer must hold the tensor's current shape, packed, in the engine's data type.
+    virtual bool setTensorAddress(const char* name, void* data) noexcept = 0;
+    virtual void* getTensorAddress(const char* name) const noexcept = 0;
+    //! Runs synchronously. Returns false (with the reason) if a binding is missing or a kernel fails.
+    virtual bool execute() noexcept = 0;
+    //! Asynchronous on `stream` (cudaStream_t) for GPU engines; CPU engines run synchronously.
+    virtual bool enqueue(void* stream) noexcept = 0;
+    //! Not owned; nullptr to disable. Profiling adds a synchronization after each kernel.
+    virtual void setProfiler(IProfiler* profiler) noexcept = 0;
+};
+
+//! An optimized network for one device. Immutable and shareable between threads.
+class IEngine {
+public:
+    virtual ~IEngine() = default;
+    virtual int32_t getNbIOTensors() const noexcept = 0;
+    //! Inputs first, in the order the network declared them, then the outputs.
+    virtual const char* getIOTensorName(int32_t index) const noexcept = 0;
+    virtual bool isInput(const char* name) const noexcept = 0;
+    //! Shape at the largest batch (nbDims == -1 for an unknown name).
+    virtual Dims getTensorShape(const char* name) const noexcept = 0;
+    virtual DataType getTensorDataType(const char* name) const noexcept = 0;
+    virtual int64_t getMinBatch() const noexcept = 0;
+    virtual int64_t getMaxBatch() const noexcept = 0;
+    virtual DeviceType getDeviceType() const noexcept = 0;
+    virtual int32_t getNbKernels() const noexcept = 0;
+    //! Bytes of activation memory one context allocates (the planned arena).
+    virtual size_t getActivationMemorySize() const noexcept = 0;
+    virtual IHostMemory* serialize() const noexcept = 0;
+    virtual IExecutionContext* createExecutionContext() noexcept = 0;
+    //! The build report as a JSON document (kernels, source layers, shapes, memory plan, totals).
+    //! Valid while the engine lives.
+    virtual const char* getLayerInformation() const noexcept = 0;
+};
+
+//! Deserializes engines. The logger must outlive the runtime and its engines.
+class IRuntime {
+public:
+    virtual ~IRuntime() = default;
+    //! nullptr (with a specific error code and message) if the data is not a valid engine for this
+    //! library and machine. The data is copied; the caller keeps ownership.
+    virtual IEngine* deserializeEngine(const void* data, size_t size) noexcept = 0;
+};
+
+GIE_API IRuntime* createRuntime(ILogger& logger) noexcept;
+
+}  // namespace gie

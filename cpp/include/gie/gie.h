@@ -1,0 +1,7 @@
+// gie: the whole public C++ API.
+#pragma once
+#include "gie/types.h"
+#include "gie/plugin.h"
+#include "gie/network.h"
+#include "gie/engine.h"
+#include "gie/builder.h"

@@ -1,0 +1,160 @@
+// gie public API: the one abstract interface behind every kernel.
+//
+// Built-in layers and user custom layers are the same thing to gie: an IPlugin made by an IPluginCreator
+// that is registered in the process-wide IPluginRegistry. A user plugin library only needs this header
+// (and types.h); it registers its creators with GIE_REGISTER_PLUGIN_CREATOR at load time, so that
+// `getPluginRegistry()->loadLibrary("libmyplugins.so")` (Python: `gie.load_library(path)`) is all a user
+// does before building or deserializing engines that use it.
+//
+// Exceptions must never leave a plugin method: every method is noexcept; report failure through the
+// return value (0 = success for int32_t results) and, if useful, the logger.
+#pragma once
+
+#include "gie/types.h"
+
+namespace gie {
+
+//! Types a plugin field may carry.
+enum class PluginFieldType : int32_t {
+    kFLOAT16 = 0, kFLOAT32 = 1, kFLOAT64 = 2, kINT8 = 3, kINT16 = 4, kINT32 = 5, kINT64 = 6, kCHAR = 7,
+    kUNKNOWN = 8
+};
+
+//! A named array of values: a layer parameter, weights, or a field a creator understands.
+//! For kCHAR the data is a string of `length` bytes (not necessarily NUL-terminated).
+struct PluginField {
+    const char* name = nullptr;
+    const void* data = nullptr;
+    PluginFieldType type = PluginFieldType::kUNKNOWN;
+    int64_t length = 0;
+};
+
+struct PluginFieldCollection {
+    int32_t nbFields = 0;
+    const PluginField* fields = nullptr;
+};
+
+//! Describes one input or output of a kernel at configure/enqueue time.
+//! `strides` are in elements per dimension; they equal the packed strides of `dims` unless the builder
+//! placed the tensor inside a larger buffer (only for plugins whose supportsStridedOutput() is true).
+struct TensorDesc {
+    Dims dims;
+    DataType type = DataType::kFLOAT;
+    TensorFormat format = TensorFormat::kLINEAR;
+    float scale = 1.0f;   //!< INT8 quantization scale (real = scale * q); 1 otherwise
+    Dims strides;
+};
+
+//! A kernel. Lifetime: made by a creator (createPlugin/deserializePlugin) or clone(); owned by whoever
+//! holds it, freed with `delete`.
+//!
+//! Threading: an engine holds one instance per step and shares it between all of its execution
+//! contexts, so `enqueue` (const) may run concurrently on several threads and must not modify the
+//! plugin; per-call scratch memory comes through `workspace`, which is private to the caller.
+//! All other methods are called from one thread at a time during build or engine load.
+class IPlugin {
+public:
+    virtual ~IPlugin() = default;
+
+    //! The type name and version; they must equal those of the creator that makes it.
+    virtual const char* getPluginType() const noexcept = 0;
+    virtual const char* getPluginVersion() const noexcept = 0;
+    virtual IPlugin* clone() const noexcept = 0;
+
+    //! Shape and type rules. Output dims are computed for concrete input dims (dimension 0 is the batch
+    //! of the current call); they are called at network construction, at build time for the largest
+    //! batch, and again by an execution context whenever its input shapes change. Return 0 on success.
+    virtual int32_t getNbOutputs() const noexcept = 0;
+    virtual int32_t getOutputDimensions(const Dims* inputs, int32_t nbInputs, Dims* outputs) const noexcept = 0;
+    virtual int32_t getOutputDataTypes(const DataType* inputs, int32_t nbInputs, DataType* outputs) const noexcept {
+        for (int32_t i = 0; i < getNbOutputs(); ++i) outputs[i] = nbInputs > 0 ? inputs[0] : DataType::kFLOAT;
+        return 0;
+    }
+
+    //! Whether the (type, format) of inOut[pos] is supported given the already-chosen inOut[0..pos-1].
+    //! inOut holds the inputs first, then the outputs.
+    virtual bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nbInputs,
+                                           int32_t nbOutputs) const noexcept = 0;
+    //! True if the kernel honours TensorDesc::strides of its outputs (lets the builder write it straight
+    //! into a slice of a concatenation).
+    virtual bool supportsStridedOutput() const noexcept { return false; }
+
+    //! Called once at build and once at engine load with the chosen types/formats and the largest shapes.
+    virtual int32_t configure(const TensorDesc* inputs, int32_t nbInputs, const TensorDesc* outputs,
+                              int32_t nbOutputs) noexcept { (void)inputs; (void)nbInputs; (void)outputs; (void)nbOutputs; return 0; }
+    //! Scratch bytes enqueue needs for shapes up to those given to configure.
+    virtual size_t getWorkspaceSize() const noexcept { return 0; }
+
+    //! Alternative implementations the builder may time against each other ("tactics").
+    virtual int32_t getNbTactics() const noexcept { return 1; }
+    virtual const char* getTacticName(int32_t tactic) const noexcept { (void)tactic; return "default"; }
+    virtual int32_t setTactic(int32_t tactic) noexcept { return tactic == 0 ? 0 : -1; }
+    virtual int32_t getTactic() const noexcept { return 0; }
+
+    //! Acquire / release device resources (e.g. upload weights). initialize runs after configure.
+    virtual int32_t initialize() noexcept { return 0; }
+    virtual void terminate() noexcept {}
+
+    //! Run the kernel. `stream` is a cudaStream_t for GPU plugins and nullptr for CPU plugins.
+    //! inputDesc/outputDesc hold the shapes of this call. Returns 0 on success.
+    virtual int32_t enqueue(const TensorDesc* inputDesc, const TensorDesc* outputDesc, const void* const* inputs,
+                            void* const* outputs, void* workspace, void* stream) const noexcept = 0;
+
+    //! The plugin's own fields, written into the engine file and handed back to
+    //! IPluginCreator::deserializePlugin at load time.
+    virtual size_t getSerializationSize() const noexcept = 0;
+    virtual void serialize(void* buffer) const noexcept = 0;
+};
+
+//! Makes plugins of one type/version for one device.
+class IPluginCreator {
+public:
+    virtual ~IPluginCreator() = default;
+    virtual const char* getPluginName() const noexcept = 0;
+    virtual const char* getPluginVersion() const noexcept = 0;
+    //! kCPU: enqueue gets host pointers; kGPU: device pointers and a CUDA stream.
+    virtual DeviceType getDeviceType() const noexcept = 0;
+    //! The fields createPlugin understands (data pointers may be null); valid while the creator lives.
+    virtual const PluginFieldCollection* getFieldNames() noexcept = 0;
+    //! Returns nullptr (after logging why) if the fields are invalid.
+    virtual IPlugin* createPlugin(const char* layerName, const PluginFieldCollection* fields) noexcept = 0;
+    //! Returns nullptr if the bytes are malformed. Must not trust `length` blindly: check every read.
+    virtual IPlugin* deserializePlugin(const char* layerName, const void* data, size_t length) noexcept = 0;
+};
+
+//! The process-wide registry of creators. Thread-safe.
+class IPluginRegistry {
+public:
+    //! The registry does not take ownership; the creator must outlive every use (static storage is
+    //! typical). Registering a second creator with the same (name, version, device) fails.
+    virtual bool registerCreator(IPluginCreator& creator) noexcept = 0;
+    virtual bool deregisterCreator(const IPluginCreator& creator) noexcept = 0;
+    //! version nullptr or "" means the highest registered version.
+    virtual IPluginCreator* getCreator(const char* name, const char* version, DeviceType device) noexcept = 0;
+    //! All creators; the array is valid until the next (de)registration.
+    virtual IPluginCreator* const* getAllCreators(int32_t* count) noexcept = 0;
+    //! dlopen()s a plugin library whose static initializers register its creators. Returns false (and
+    //! records the dlerror text) on failure. Libraries are never unloaded.
+    virtual bool loadLibrary(const char* path) noexcept = 0;
+
+protected:
+    virtual ~IPluginRegistry() = default;
+};
+
+GIE_API IPluginRegistry* getPluginRegistry() noexcept;
+
+//! Registers a creator instance with static storage duration when the library holding it is loaded.
+template <typename T>
+class PluginRegistrar {
+public:
+    PluginRegistrar() noexcept { getPluginRegistry()->registerCreator(instance); }
+    T instance;
+};
+
+}  // namespace gie
+
+#define GIE_PLUGIN_CONCAT_(a, b) a##b
+#define GIE_PLUGIN_CONCAT(a, b) GIE_PLUGIN_CONCAT_(a, b)
+//! Use once per creator class, at namespace scope in a .cpp file.
+#define GIE_REGISTER_PLUGIN_CREATOR(CreatorClass) \
+    static ::gie::PluginRegistrar<CreatorClass> GIE_PLUGIN_CONCAT(gieRegistrar_, __LINE__) {}

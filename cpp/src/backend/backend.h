@@ -1,0 +1,72 @@
+// The small interface that keeps ir/, passes/ and engine/ free of device code: memory, copies,
+// streams. The CPU backend is always present; the CUDA backend registers itself when compiled in.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "gie/types.h"
+
+namespace gie {
+
+enum class CopyKind { kHostToDevice, kDeviceToHost, kDeviceToDevice };
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual DeviceType device() const = 0;
+    virtual const char* name() const = 0;
+    //! Whether the device is usable now (a GPU present, driver new enough).
+    virtual bool available() const = 0;
+    //! Throws kOUT_OF_MEMORY naming `what` on failure. Returns a 256-byte aligned pointer.
+    virtual void* allocate(size_t bytes, const char* what) = 0;
+    virtual void release(void* p) = 0;
+    virtual void copy(void* dst, const void* src, size_t bytes, CopyKind kind, void* stream) = 0;
+    virtual void synchronize(void* stream) = 0;
+    //! Device compute capability (major*10+minor) for GPUs, 0 for the CPU.
+    virtual int computeCapability() const { return 0; }
+};
+
+//! The backend for a device (kAUTO resolves to the GPU when available). Throws kNO_DEVICE if the
+//! device is not compiled in or not usable.
+Backend& getBackend(DeviceType device);
+//! nullptr if not compiled in.
+Backend* findBackend(DeviceType device);
+//! Called by the CUDA backend's static initializer.
+void registerBackend(Backend* backend);
+
+//! Owns one allocation of a backend.
+class DeviceBuffer {
+public:
+    DeviceBuffer() = default;
+    DeviceBuffer(Backend& b, size_t bytes, const char* what) : backend_(&b), size_(bytes) {
+        if (bytes) ptr_ = b.allocate(bytes, what);
+    }
+    ~DeviceBuffer() { reset(); }
+    DeviceBuffer(DeviceBuffer&& o) noexcept : backend_(o.backend_), ptr_(o.ptr_), size_(o.size_) { o.ptr_ = nullptr; }
+    DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+        if (this != &o) {
+            reset();
+            backend_ = o.backend_;
+            ptr_ = o.ptr_;
+            size_ = o.size_;
+            o.ptr_ = nullptr;
+        }
+        return *this;
+    }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    void reset() {
+        if (ptr_) backend_->release(ptr_);
+        ptr_ = nullptr;
+    }
+    void* get() const { return ptr_; }
+    size_t size() const { return size_; }
+
+private:
+    Backend* backend_ = nullptr;
+    void* ptr_ = nullptr;
+    size_t size_ = 0;
+};
+
+}  // namespace gie

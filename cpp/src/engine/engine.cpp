@@ -1,0 +1,204 @@
+#include "engine/engine.h"
+
+#include <cstring>
+
+#include "common/dims.h"
+#include "common/error.h"
+#include "common/json.h"
+
+namespace gie {
+
+IExecutionContext* createContext(const EngineImpl& engine);  // execution_context.cpp
+
+TensorDesc makeDesc(const Dims& dims, DataType type) {
+    TensorDesc d;
+    d.dims = dims;
+    d.type = type;
+    d.strides = packedStrides(dims);
+    return d;
+}
+
+EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)), logger_(logger) {
+    backend_ = &getBackend(plan_.device);
+    constantBuffers_.resize(plan_.tensors.size());
+    for (size_t i = 0; i < plan_.tensors.size(); ++i) {
+        const auto& t = plan_.tensors[i];
+        if (t.kind != TensorKind::kConstant) continue;
+        const auto& bytes = plan_.constants[static_cast<size_t>(t.constant)];
+        constantBuffers_[i] = DeviceBuffer(*backend_, bytes.size() + 1, ("constant '" + t.name + "'").c_str());
+        backend_->copy(constantBuffers_[i].get(), bytes.data(), bytes.size(), CopyKind::kHostToDevice, nullptr);
+    }
+    backend_->synchronize(nullptr);
+    try {
+        for (size_t s = 0; s < plan_.steps.size(); ++s) {
+            auto& step = plan_.steps[s];
+            std::vector<TensorDesc> in, out;
+            for (int32_t t : step.inputs) in.push_back(makeDesc(plan_.tensors[static_cast<size_t>(t)].dims, plan_.tensors[static_cast<size_t>(t)].type));
+            for (int32_t t : step.outputs) out.push_back(makeDesc(plan_.tensors[static_cast<size_t>(t)].dims, plan_.tensors[static_cast<size_t>(t)].type));
+            auto check = [&](int32_t rc, const char* what) {
+                if (rc == 0) return;
+                const char* msg = nullptr;
+                getLastError(&msg);
+                fail(ErrorCode::kINVALID_ENGINE, "kernel '", step.name, "' (", step.type, "): ", what, " failed",
+                     msg && *msg ? std::string(": ") + msg : std::string());
+            };
+            check(step.plugin->configure(in.data(), static_cast<int32_t>(in.size()), out.data(), static_cast<int32_t>(out.size())), "configure");
+            check(step.plugin->setTactic(step.tacticIndex), "setTactic");
+            check(step.plugin->initialize(), "initialize");
+            initialized_.push_back(s);
+        }
+    } catch (...) {
+        for (size_t s : initialized_) plan_.steps[s].plugin->terminate();
+        initialized_.clear();
+        throw;
+    }
+}
+
+EngineImpl::~EngineImpl() {
+    for (size_t s : initialized_) plan_.steps[s].plugin->terminate();
+}
+
+const void* EngineImpl::constantData(int32_t tensor) const { return constantBuffers_[static_cast<size_t>(tensor)].get(); }
+
+int32_t EngineImpl::ioIndex(const char* name) const {
+    if (!name) return -1;
+    for (int32_t t : plan_.inputs)
+        if (plan_.tensors[static_cast<size_t>(t)].name == name) return t;
+    for (int32_t t : plan_.outputs)
+        if (plan_.tensors[static_cast<size_t>(t)].name == name) return t;
+    return -1;
+}
+
+int32_t EngineImpl::getNbIOTensors() const noexcept { return static_cast<int32_t>(plan_.inputs.size() + plan_.outputs.size()); }
+
+const char* EngineImpl::getIOTensorName(int32_t index) const noexcept {
+    if (index < 0 || index >= getNbIOTensors()) return nullptr;
+    size_t i = static_cast<size_t>(index);
+    int32_t t = i < plan_.inputs.size() ? plan_.inputs[i] : plan_.outputs[i - plan_.inputs.size()];
+    return plan_.tensors[static_cast<size_t>(t)].name.c_str();
+}
+
+bool EngineImpl::isInput(const char* name) const noexcept {
+    int32_t t = ioIndex(name);
+    return t >= 0 && plan_.tensors[static_cast<size_t>(t)].kind == TensorKind::kInput;
+}
+
+Dims EngineImpl::getTensorShape(const char* name) const noexcept {
+    int32_t t = ioIndex(name);
+    if (t < 0) {
+        setLastError(ErrorCode::kINVALID_ARGUMENT, strcat("engine has no input or output named '", name ? name : "", "'"));
+        Dims d;
+        d.nbDims = -1;
+        return d;
+    }
+    return plan_.tensors[static_cast<size_t>(t)].dims;
+}
+
+DataType EngineImpl::getTensorDataType(const char* name) const noexcept {
+    int32_t t = ioIndex(name);
+    return t < 0 ? DataType::kFLOAT : plan_.tensors[static_cast<size_t>(t)].type;
+}
+
+IHostMemory* EngineImpl::serialize() const noexcept {
+    return apiGuard<IHostMemory*>(logger_, nullptr, [&]() -> IHostMemory* { return new HostMemory(serializePlan(plan_)); });
+}
+
+IExecutionContext* EngineImpl::createExecutionContext() noexcept {
+    return apiGuard<IExecutionContext*>(logger_, nullptr, [&] { return createContext(*this); });
+}
+
+namespace {
+const char* kindName(TensorKind k) {
+    switch (k) {
+        case TensorKind::kActivation: return "activation";
+        case TensorKind::kInput: return "input";
+        case TensorKind::kOutput: return "output";
+        case TensorKind::kConstant: return "constant";
+    }
+    return "?";
+}
+const char* deviceName(DeviceType d) { return d == DeviceType::kGPU ? "gpu" : "cpu"; }
+}  // namespace
+
+const char* EngineImpl::getLayerInformation() const noexcept {
+    if (!report_.empty()) return report_.c_str();
+    try {
+        JsonWriter j;
+        j.beginObject();
+        j.key("device").value(deviceName(plan_.device));
+        j.key("compute_capability").value(static_cast<int64_t>(plan_.computeCapability));
+        j.key("batch").beginObject().key("min").value(plan_.minBatch).key("opt").value(plan_.optBatch).key("max").value(plan_.maxBatch).endObject();
+        auto tensorJson = [&](int32_t t) {
+            const auto& et = plan_.tensors[static_cast<size_t>(t)];
+            j.beginObject();
+            j.key("name").value(et.name);
+            j.key("shape").dims(et.dims);
+            j.key("dtype").value(dataTypeName(et.type));
+            j.key("format").value("linear");
+            j.key("kind").value(kindName(et.kind));
+            j.key("bytes").value(et.bytes);
+            if (et.kind == TensorKind::kActivation) j.key("offset").value(et.offset);
+            j.endObject();
+        };
+        j.key("inputs").beginArray();
+        for (int32_t t : plan_.inputs) tensorJson(t);
+        j.endArray();
+        j.key("outputs").beginArray();
+        for (int32_t t : plan_.outputs) tensorJson(t);
+        j.endArray();
+        j.key("kernels").beginArray();
+        for (const auto& s : plan_.steps) {
+            j.beginObject();
+            j.key("name").value(s.name);
+            j.key("type").value(s.type);
+            j.key("version").value(s.version);
+            j.key("device").value(deviceName(s.device));
+            j.key("source_layers").strings(s.sourceLayers);
+            j.key("tactic").value(s.tactic);
+            j.key("tactic_times_ms").beginArray();
+            for (const auto& tt : s.tacticTimes) j.beginObject().key("tactic").value(tt.first).key("ms").value(tt.second).endObject();
+            j.endArray();
+            DataType dt = s.outputs.empty() ? DataType::kFLOAT : plan_.tensors[static_cast<size_t>(s.outputs[0])].type;
+            j.key("dtype").value(dataTypeName(dt));
+            j.key("format").value("linear");
+            j.key("inputs").beginArray();
+            for (int32_t t : s.inputs) tensorJson(t);
+            j.endArray();
+            j.key("outputs").beginArray();
+            for (int32_t t : s.outputs) tensorJson(t);
+            j.endArray();
+            j.key("notes").strings(s.notes);
+            j.endObject();
+        }
+        j.endArray();
+        j.key("memory").beginObject();
+        j.key("arena_bytes").value(plan_.arenaBytes);
+        j.key("no_reuse_bytes").value(plan_.noReuseBytes);
+        j.key("lower_bound_bytes").value(plan_.lowerBoundBytes);
+        j.key("workspace_bytes").value(plan_.workspaceBytes);
+        uint64_t constBytes = 0;
+        for (const auto& c : plan_.constants) constBytes += c.size();
+        j.key("constant_bytes").value(constBytes);
+        j.endObject();
+        j.key("layers_before").value(static_cast<int64_t>(plan_.layersBefore));
+        j.key("kernels_after").value(static_cast<int64_t>(plan_.steps.size()));
+        j.key("passes").beginArray();
+        // buildLog holds one line per pass change, separated by '\n'.
+        size_t start = 0;
+        while (start < plan_.buildLog.size()) {
+            size_t end = plan_.buildLog.find('\n', start);
+            if (end == std::string::npos) end = plan_.buildLog.size();
+            if (end > start) j.value(plan_.buildLog.substr(start, end - start));
+            start = end + 1;
+        }
+        j.endArray();
+        j.endObject();
+        report_ = j.str();
+    } catch (...) {
+        recordCurrentException(logger_);
+        return "{}";
+    }
+    return report_.c_str();
+}
+
+}  // namespace gie

@@ -1,0 +1,111 @@
+// The engine: an immutable plan (tensors, steps with their kernels, memory plan, constants) plus the
+// device resources every context shares (initialized kernels, uploaded constants).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "gie/engine.h"
+#include "gie/plugin.h"
+
+namespace gie {
+
+enum class TensorKind : uint8_t { kActivation = 0, kInput = 1, kOutput = 2, kConstant = 3 };
+
+struct EngineTensor {
+    std::string name;
+    Dims dims;  // at the largest batch
+    DataType type = DataType::kFLOAT;
+    TensorKind kind = TensorKind::kActivation;
+    int64_t offset = -1;   // arena offset (activations)
+    int64_t bytes = 0;     // at the largest batch
+    int32_t constant = -1; // index into EnginePlan::constants
+};
+
+struct EngineStep {
+    std::string name;  // kernel name in reports and the profiler
+    std::string type;
+    std::string version;
+    DeviceType device = DeviceType::kCPU;
+    std::vector<int32_t> inputs, outputs;
+    std::vector<std::string> sourceLayers;
+    std::vector<std::string> notes;
+    std::string tactic;
+    int32_t tacticIndex = 0;
+    std::vector<std::pair<std::string, double>> tacticTimes;  // (tactic, ms) measured at build
+    std::unique_ptr<IPlugin> plugin;
+};
+
+struct EnginePlan {
+    DeviceType device = DeviceType::kCPU;
+    int32_t computeCapability = 0;
+    uint64_t flags = 0;
+    int64_t minBatch = 1, optBatch = 1, maxBatch = 1;
+    std::vector<EngineTensor> tensors;
+    std::vector<int32_t> inputs, outputs;
+    std::vector<EngineStep> steps;
+    std::vector<std::vector<uint8_t>> constants;
+    uint64_t arenaBytes = 0, noReuseBytes = 0, lowerBoundBytes = 0, workspaceBytes = 0;
+    std::string buildLog;  // pass log, one line per change, for reports
+    int32_t layersBefore = 0;
+};
+
+//! Serialized engine (IHostMemory).
+class HostMemory final : public IHostMemory {
+public:
+    explicit HostMemory(std::vector<uint8_t> b) : bytes_(std::move(b)) {}
+    const void* data() const noexcept override { return bytes_.data(); }
+    size_t size() const noexcept override { return bytes_.size(); }
+
+private:
+    std::vector<uint8_t> bytes_;
+};
+
+class EngineImpl final : public IEngine {
+public:
+    //! Takes a plan whose kernels are configured; initializes them and uploads constants.
+    EngineImpl(EnginePlan plan, ILogger* logger);
+    ~EngineImpl() override;
+
+    int32_t getNbIOTensors() const noexcept override;
+    const char* getIOTensorName(int32_t index) const noexcept override;
+    bool isInput(const char* name) const noexcept override;
+    Dims getTensorShape(const char* name) const noexcept override;
+    DataType getTensorDataType(const char* name) const noexcept override;
+    int64_t getMinBatch() const noexcept override { return plan_.minBatch; }
+    int64_t getMaxBatch() const noexcept override { return plan_.maxBatch; }
+    DeviceType getDeviceType() const noexcept override { return plan_.device; }
+    int32_t getNbKernels() const noexcept override { return static_cast<int32_t>(plan_.steps.size()); }
+    size_t getActivationMemorySize() const noexcept override { return plan_.arenaBytes; }
+    IHostMemory* serialize() const noexcept override;
+    IExecutionContext* createExecutionContext() noexcept override;
+    const char* getLayerInformation() const noexcept override;
+
+    const EnginePlan& plan() const { return plan_; }
+    Backend& backend() const { return *backend_; }
+    ILogger* logger() const { return logger_; }
+    //! Device pointer of a constant tensor.
+    const void* constantData(int32_t tensor) const;
+    //! Tensor index of an I/O name, or -1.
+    int32_t ioIndex(const char* name) const;
+
+private:
+    EnginePlan plan_;
+    ILogger* logger_;
+    Backend* backend_;
+    std::vector<DeviceBuffer> constantBuffers_;
+    std::vector<size_t> initialized_;
+    mutable std::string report_;
+};
+
+//! engine_file.cpp
+std::vector<uint8_t> serializePlan(const EnginePlan& plan);
+//! Validates everything and recreates the kernels through the plugin registry; throws on bad data.
+EnginePlan deserializePlan(const void* data, size_t size);
+
+//! Packed strides of dims.
+TensorDesc makeDesc(const Dims& dims, DataType type);
+
+}  // namespace gie

@@ -1,0 +1,318 @@
+// Engine file format (all integers little-endian):
+//
+//   header, 64 bytes:
+//     0  char[8]  magic "GIEENGN\x1a"
+//     8  u32      format version (kFormatVersion)
+//    12  u32      library version (MAJOR*10000 + MINOR*100 + PATCH)
+//    16  u32      device (0 cpu, 1 gpu)
+//    20  i32      compute capability (major*10 + minor; 0 for cpu)
+//    24  u64      flags (builder flags)
+//    32  u64      body size in bytes
+//    40  u32      CRC-32C of the body
+//    44  u32[3]   reserved, zero
+//    56  u32      CRC-32C of bytes 0..55
+//    60  u32      reserved, zero
+//   body: batch range, tensor table, I/O lists, memory plan, steps (kernel type, version, device,
+//         tensors, source layers, tactic, the kernel's own serialized fields), constants, build log.
+//
+// Loading checks, in order: size, magic, header checksum, format version, body size, body checksum,
+// library version, device; then parses the body with a bounds-checked reader and validates every
+// index, size and offset before anything uses it.
+#include <cstring>
+
+#include "common/bytes.h"
+#include "common/dims.h"
+#include "engine/engine.h"
+
+namespace gie {
+namespace {
+
+constexpr char kMagic[8] = {'G', 'I', 'E', 'E', 'N', 'G', 'N', '\x1a'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kHeaderSize = 64;
+constexpr uint32_t kMaxCount = 1u << 24;  // sanity bound on table sizes
+
+void putDims(ByteWriter& w, const Dims& d) {
+    w.put<int32_t>(d.nbDims);
+    for (int i = 0; i < d.nbDims; ++i) w.put<int64_t>(d.d[i]);
+}
+
+Dims getDims(ByteReader& r, const char* field) {
+    Dims d;
+    d.nbDims = r.get<int32_t>(field);
+    if (d.nbDims < 0 || d.nbDims > Dims::MAX_DIMS) fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", field, " has ", d.nbDims, " dimensions");
+    for (int i = 0; i < d.nbDims; ++i) {
+        d.d[i] = r.get<int64_t>(field);
+        if (d.d[i] < 0 || d.d[i] > (int64_t{1} << 40)) fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", field, " dimension ", i, " is ", d.d[i]);
+    }
+    return d;
+}
+
+uint32_t getCount(ByteReader& r, const char* field) {
+    uint32_t n = r.get<uint32_t>(field);
+    if (n > kMaxCount || n > r.remaining()) fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", field, " is ", n, ", more than the file can hold");
+    return n;
+}
+
+std::vector<int32_t> getIds(ByteReader& r, const char* field, size_t nTensors) {
+    uint32_t n = getCount(r, field);
+    std::vector<int32_t> ids(n);
+    for (auto& id : ids) {
+        id = r.get<int32_t>(field);
+        if (id < 0 || static_cast<size_t>(id) >= nTensors) fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", field, " refers to tensor ", id, " of ", nTensors);
+    }
+    return ids;
+}
+
+void putIds(ByteWriter& w, const std::vector<int32_t>& ids) {
+    w.put<uint32_t>(static_cast<uint32_t>(ids.size()));
+    for (int32_t id : ids) w.put<int32_t>(id);
+}
+
+void putStrings(ByteWriter& w, const std::vector<std::string>& v) {
+    w.put<uint32_t>(static_cast<uint32_t>(v.size()));
+    for (const auto& s : v) w.putString(s);
+}
+
+std::vector<std::string> getStrings(ByteReader& r, const char* field) {
+    uint32_t n = getCount(r, field);
+    std::vector<std::string> v;
+    for (uint32_t i = 0; i < n; ++i) v.push_back(r.getString(field));
+    return v;
+}
+
+const char* deviceWord(DeviceType d) { return d == DeviceType::kGPU ? "GPU" : "CPU"; }
+
+}  // namespace
+
+std::vector<uint8_t> serializePlan(const EnginePlan& p) {
+    ByteWriter b;
+    b.put<int64_t>(p.minBatch);
+    b.put<int64_t>(p.optBatch);
+    b.put<int64_t>(p.maxBatch);
+    b.put<uint32_t>(static_cast<uint32_t>(p.tensors.size()));
+    for (const auto& t : p.tensors) {
+        b.putString(t.name);
+        putDims(b, t.dims);
+        b.put<int32_t>(static_cast<int32_t>(t.type));
+        b.put<uint8_t>(static_cast<uint8_t>(t.kind));
+        b.put<int64_t>(t.offset);
+        b.put<int64_t>(t.bytes);
+        b.put<int32_t>(t.constant);
+    }
+    putIds(b, p.inputs);
+    putIds(b, p.outputs);
+    b.put<uint64_t>(p.arenaBytes);
+    b.put<uint64_t>(p.noReuseBytes);
+    b.put<uint64_t>(p.lowerBoundBytes);
+    b.put<uint64_t>(p.workspaceBytes);
+    b.put<int32_t>(p.layersBefore);
+    b.put<uint32_t>(static_cast<uint32_t>(p.steps.size()));
+    for (const auto& s : p.steps) {
+        b.putString(s.name);
+        b.putString(s.type);
+        b.putString(s.version);
+        b.put<int32_t>(static_cast<int32_t>(s.device));
+        putIds(b, s.inputs);
+        putIds(b, s.outputs);
+        putStrings(b, s.sourceLayers);
+        putStrings(b, s.notes);
+        b.putString(s.tactic);
+        b.put<int32_t>(s.tacticIndex);
+        b.put<uint32_t>(static_cast<uint32_t>(s.tacticTimes.size()));
+        for (const auto& tt : s.tacticTimes) {
+            b.putString(tt.first);
+            b.put<double>(tt.second);
+        }
+        std::vector<uint8_t> fields(s.plugin->getSerializationSize());
+        if (!fields.empty()) s.plugin->serialize(fields.data());
+        b.putBlob(fields.data(), fields.size());
+    }
+    b.put<uint32_t>(static_cast<uint32_t>(p.constants.size()));
+    for (const auto& c : p.constants) {
+        b.put<uint64_t>(c.size());
+        b.align(64);
+        b.putBytes(c.data(), c.size());
+    }
+    b.putString(p.buildLog);
+
+    std::vector<uint8_t> body = std::move(b.buffer());
+    ByteWriter h;
+    h.putBytes(kMagic, 8);
+    h.put<uint32_t>(kFormatVersion);
+    h.put<uint32_t>(static_cast<uint32_t>(getVersion()));
+    h.put<uint32_t>(static_cast<uint32_t>(p.device));
+    h.put<int32_t>(p.computeCapability);
+    h.put<uint64_t>(p.flags);
+    h.put<uint64_t>(body.size());
+    h.put<uint32_t>(crc32c(body.data(), body.size()));
+    h.put<uint32_t>(0);
+    h.put<uint32_t>(0);
+    h.put<uint32_t>(0);
+    h.put<uint32_t>(crc32c(h.buffer().data(), h.size()));
+    h.put<uint32_t>(0);
+    std::vector<uint8_t> out = std::move(h.buffer());
+    out.insert(out.end(), body.begin(), body.end());
+    return out;
+}
+
+EnginePlan deserializePlan(const void* data, size_t size) {
+    GIE_CHECK(data, ErrorCode::kINVALID_ARGUMENT, "deserializeEngine: null data");
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    GIE_CHECK(size >= kHeaderSize, ErrorCode::kINVALID_ENGINE, "engine file is truncated: ", size,
+              " bytes, shorter than the ", kHeaderSize, "-byte header");
+    GIE_CHECK(std::memcmp(bytes, kMagic, 8) == 0, ErrorCode::kINVALID_ENGINE,
+              "not a gie engine file (wrong magic bytes at offset 0)");
+    ByteReader h(bytes, kHeaderSize, "engine file header");
+    h.getBytes(8, "magic");
+    uint32_t format = h.get<uint32_t>("format version");
+    uint32_t libVersion = h.get<uint32_t>("library version");
+    uint32_t device = h.get<uint32_t>("device");
+    int32_t cc = h.get<int32_t>("compute capability");
+    uint64_t flags = h.get<uint64_t>("flags");
+    uint64_t bodySize = h.get<uint64_t>("body size");
+    uint32_t bodyCrc = h.get<uint32_t>("body checksum");
+    h.getBytes(12, "reserved");
+    uint32_t headerCrc = h.get<uint32_t>("header checksum");
+    GIE_CHECK(crc32c(bytes, 56) == headerCrc, ErrorCode::kINVALID_ENGINE,
+              "engine file header is corrupt (header checksum mismatch)");
+    GIE_CHECK(format == kFormatVersion, ErrorCode::kVERSION_MISMATCH, "engine file has format version ", format,
+              "; this gie reads format version ", kFormatVersion, " (rebuild the engine with this gie)");
+    GIE_CHECK(bodySize <= size - kHeaderSize, ErrorCode::kINVALID_ENGINE, "engine file is truncated: the header announces ",
+              bodySize, " body bytes but only ", size - kHeaderSize, " follow");
+    GIE_CHECK(bodySize == size - kHeaderSize, ErrorCode::kINVALID_ENGINE, "engine file has ", size - kHeaderSize - bodySize,
+              " unexpected bytes after its end");
+    GIE_CHECK(crc32c(bytes + kHeaderSize, bodySize) == bodyCrc, ErrorCode::kINVALID_ENGINE,
+              "engine file is corrupt or was modified (body checksum mismatch)");
+    GIE_CHECK(libVersion / 100 == static_cast<uint32_t>(getVersion()) / 100, ErrorCode::kVERSION_MISMATCH,
+              "engine was built by gie ", libVersion / 10000, ".", libVersion / 100 % 100, ".", libVersion % 100, "; this is gie ",
+              GIE_VERSION_MAJOR, ".", GIE_VERSION_MINOR, ".", GIE_VERSION_PATCH, " (rebuild the engine)");
+    GIE_CHECK(device <= 1, ErrorCode::kINVALID_ENGINE, "engine file header names unknown device ", device);
+
+    EnginePlan p;
+    p.device = static_cast<DeviceType>(device);
+    p.computeCapability = cc;
+    p.flags = flags;
+    if (p.device == DeviceType::kGPU) {
+        Backend* gpu = findBackend(DeviceType::kGPU);
+        GIE_CHECK(gpu && gpu->available(), ErrorCode::kDEVICE_MISMATCH, "engine was built for a GPU (compute capability ",
+                  cc / 10, ".", cc % 10, ") but this machine has no usable GPU", gpu ? "" : " (gie was built without CUDA)");
+        GIE_CHECK(gpu->computeCapability() == cc, ErrorCode::kDEVICE_MISMATCH, "engine was built for compute capability ",
+                  cc / 10, ".", cc % 10, " but this GPU is ", gpu->computeCapability() / 10, ".", gpu->computeCapability() % 10);
+    }
+
+    ByteReader r(bytes + kHeaderSize, static_cast<size_t>(bodySize), "engine file");
+    p.minBatch = r.get<int64_t>("min batch");
+    p.optBatch = r.get<int64_t>("opt batch");
+    p.maxBatch = r.get<int64_t>("max batch");
+    GIE_CHECK(p.minBatch >= 1 && p.minBatch <= p.optBatch && p.optBatch <= p.maxBatch, ErrorCode::kINVALID_ENGINE,
+              "engine file is corrupt: bad batch range");
+    uint32_t nt = getCount(r, "tensor count");
+    p.tensors.resize(nt);
+    for (auto& t : p.tensors) {
+        t.name = r.getString("tensor name", 1 << 16);
+        t.dims = getDims(r, "tensor dims");
+        int32_t type = r.get<int32_t>("tensor type");
+        GIE_CHECK(validDataType(type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' has type ", type);
+        t.type = static_cast<DataType>(type);
+        uint8_t kind = r.get<uint8_t>("tensor kind");
+        GIE_CHECK(kind <= 3, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' has kind ", int(kind));
+        t.kind = static_cast<TensorKind>(kind);
+        t.offset = r.get<int64_t>("tensor offset");
+        t.bytes = r.get<int64_t>("tensor bytes");
+        t.constant = r.get<int32_t>("tensor constant");
+        GIE_CHECK(t.bytes == volume(t.dims) * dataTypeSize(t.type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '",
+                  t.name, "' size does not match its shape");
+    }
+    p.inputs = getIds(r, "input list", nt);
+    p.outputs = getIds(r, "output list", nt);
+    p.arenaBytes = r.get<uint64_t>("arena size");
+    p.noReuseBytes = r.get<uint64_t>("no-reuse size");
+    p.lowerBoundBytes = r.get<uint64_t>("lower bound");
+    p.workspaceBytes = r.get<uint64_t>("workspace size");
+    p.layersBefore = r.get<int32_t>("layer count");
+    GIE_CHECK(p.arenaBytes < (uint64_t{1} << 42) && p.workspaceBytes < (uint64_t{1} << 42), ErrorCode::kINVALID_ENGINE,
+              "engine file is corrupt: implausible memory sizes");
+    for (const auto& t : p.tensors)
+        if (t.kind == TensorKind::kActivation)
+            GIE_CHECK(t.offset >= 0 && static_cast<uint64_t>(t.offset) + static_cast<uint64_t>(t.bytes) <= p.arenaBytes,
+                      ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' lies outside the activation arena");
+    for (int32_t id : p.inputs)
+        GIE_CHECK(p.tensors[static_cast<size_t>(id)].kind == TensorKind::kInput, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: input list names a non-input");
+    for (int32_t id : p.outputs)
+        GIE_CHECK(p.tensors[static_cast<size_t>(id)].kind == TensorKind::kOutput, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: output list names a non-output");
+
+    uint32_t ns = getCount(r, "step count");
+    std::vector<int> produced(nt, 0);
+    for (uint32_t i = 0; i < ns; ++i) {
+        EngineStep s;
+        s.name = r.getString("kernel name", 1 << 16);
+        s.type = r.getString("kernel type", 4096);
+        s.version = r.getString("kernel version", 4096);
+        int32_t dev = r.get<int32_t>("kernel device");
+        GIE_CHECK(dev == 0 || dev == 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' device ", dev);
+        s.device = static_cast<DeviceType>(dev);
+        s.inputs = getIds(r, "kernel inputs", nt);
+        s.outputs = getIds(r, "kernel outputs", nt);
+        for (int32_t in : s.inputs) {
+            auto k = p.tensors[static_cast<size_t>(in)].kind;
+            GIE_CHECK(k == TensorKind::kInput || k == TensorKind::kConstant || produced[static_cast<size_t>(in)] == 1,
+                      ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' reads tensor '",
+                      p.tensors[static_cast<size_t>(in)].name, "' before any kernel writes it");
+        }
+        for (int32_t o : s.outputs) {
+            auto k = p.tensors[static_cast<size_t>(o)].kind;
+            GIE_CHECK(k == TensorKind::kActivation || k == TensorKind::kOutput, ErrorCode::kINVALID_ENGINE,
+                      "engine file is corrupt: kernel '", s.name, "' writes a ", k == TensorKind::kInput ? "network input" : "constant");
+            produced[static_cast<size_t>(o)]++;
+        }
+        s.sourceLayers = getStrings(r, "source layers");
+        s.notes = getStrings(r, "notes");
+        s.tactic = r.getString("tactic");
+        s.tacticIndex = r.get<int32_t>("tactic index");
+        uint32_t ntt = getCount(r, "tactic timings");
+        for (uint32_t k = 0; k < ntt; ++k) {
+            std::string name = r.getString("tactic name");
+            double ms = r.get<double>("tactic time");
+            s.tacticTimes.emplace_back(name, ms);
+        }
+        uint64_t len = 0;
+        const uint8_t* fields = r.getBlob("kernel fields", &len);
+        IPluginCreator* c = getPluginRegistry()->getCreator(s.type.c_str(), s.version.c_str(), s.device);
+        GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "engine needs kernel/plugin '", s.type, "' version ", s.version, " for the ",
+                  deviceWord(s.device), " (kernel '", s.name, "'), which is not registered in this process; load the plugin library first (gie.load_library)");
+        s.plugin.reset(c->deserializePlugin(s.name.c_str(), fields, static_cast<size_t>(len)));
+        if (!s.plugin) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") could not be deserialized",
+                 msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        GIE_CHECK(s.plugin->getNbOutputs() == static_cast<int32_t>(s.outputs.size()), ErrorCode::kINVALID_ENGINE,
+                  "engine file is corrupt: kernel '", s.name, "' has ", s.outputs.size(), " outputs but its plugin reports ", s.plugin->getNbOutputs());
+        p.steps.push_back(std::move(s));
+    }
+    for (size_t t = 0; t < nt; ++t) {
+        auto k = p.tensors[t].kind;
+        if (k == TensorKind::kActivation || k == TensorKind::kOutput)
+            GIE_CHECK(produced[t] == 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", p.tensors[t].name,
+                      "' is written by ", produced[t], " kernels");
+    }
+    uint32_t nc = getCount(r, "constant count");
+    for (uint32_t i = 0; i < nc; ++i) {
+        uint64_t n = r.get<uint64_t>("constant size");
+        r.align(64);
+        const uint8_t* c = r.getBytes(static_cast<size_t>(std::min<uint64_t>(n, r.remaining() + 1)), "constant data");
+        p.constants.emplace_back(c, c + n);
+    }
+    for (const auto& t : p.tensors)
+        if (t.kind == TensorKind::kConstant)
+            GIE_CHECK(t.constant >= 0 && static_cast<uint32_t>(t.constant) < nc &&
+                          p.constants[static_cast<size_t>(t.constant)].size() == static_cast<size_t>(t.bytes),
+                      ErrorCode::kINVALID_ENGINE, "engine file is corrupt: constant tensor '", t.name, "' has no matching data");
+    p.buildLog = r.getString("build log", size);
+    GIE_CHECK(r.remaining() == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", r.remaining(), " unread bytes at the end of the body");
+    return p;
+}
+
+}  // namespace gie

@@ -1,0 +1,68 @@
+// The builder's intermediate representation: a mutable graph of nodes (an op type + fields, or a user
+// plugin) over tensors with shapes at the largest batch. Passes rewrite it; placement turns its nodes
+// into kernels. Every node remembers the network layers it came from.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plugin/fields.h"
+
+namespace gie {
+
+class NetworkImpl;
+
+struct IrTensor {
+    std::string name;
+    Dims dims;
+    DataType type = DataType::kFLOAT;
+    bool isInput = false;
+    bool isOutput = false;
+    std::shared_ptr<const std::vector<uint8_t>> constant;  // value, if known at build time
+    float dynamicRange = -1.f;                             // INT8 |max|, -1 if unset
+    int64_t bytes() const;
+};
+
+struct IrNode {
+    std::string name;
+    std::string type;
+    FieldMap fields;
+    std::shared_ptr<const IPlugin> userPlugin;  // for plugin layers: cloned into the kernel
+    std::vector<int> inputs;
+    std::vector<int> outputs;
+    std::vector<std::string> sourceLayers;
+    std::vector<std::string> notes;  // what passes did or declined here, for the build report
+    bool precisionSet = false;
+    DataType precision = DataType::kFLOAT;
+    bool dead = false;
+};
+
+class Graph {
+public:
+    std::vector<IrNode> nodes;
+    std::vector<IrTensor> tensors;
+    std::vector<int> inputs;   // tensor ids, network order
+    std::vector<int> outputs;  // tensor ids, network order
+
+    //! Lowers a network with every input's dimension 0 set to `batch`.
+    static Graph fromNetwork(const NetworkImpl& net, int64_t batch);
+
+    int addTensor(IrTensor t);
+    //! Index of the live node producing tensor t, or -1.
+    int producer(int t) const;
+    //! Live nodes reading tensor t.
+    std::vector<int> consumers(int t) const;
+    //! Live nodes in a topological order.
+    std::vector<int> topologicalOrder() const;
+    //! A kernel instance that answers shape/type questions for a node (CPU creator preferred).
+    static std::unique_ptr<IPlugin> makeRules(const IrNode& n);
+    //! Recomputes shapes/types of all node outputs (after a pass changed fields).
+    void inferShapes();
+    //! Removes dead nodes and tensors nothing refers to, renumbering ids.
+    void compact();
+    //! Number of live nodes.
+    int liveNodes() const;
+};
+
+}  // namespace gie

@@ -1,0 +1,73 @@
+// CPU kernels: Identity, Constant, Activation.
+#include <cstring>
+
+#include "common/parallel.h"
+#include "layers/simple.h"
+
+namespace gie {
+namespace {
+
+class IdentityCpu final : public Kernel<IdentityCpu, IdentityOp> {
+public:
+    using Kernel::Kernel;
+    void run(const KernelCall& c) const override {
+        size_t bytes = static_cast<size_t>(volume(c.inDims(0)) * dataTypeSize(c.inDesc[0].type));
+        if (bytes && c.outputs[0] != c.inputs[0]) std::memcpy(c.outputs[0], c.inputs[0], bytes);
+    }
+};
+GIE_REGISTER_KERNEL(IdentityCpu, DeviceType::kCPU);
+
+class ConstantCpu final : public Kernel<ConstantCpu, ConstantOp> {
+public:
+    explicit ConstantCpu(FieldMap f) : Kernel(std::move(f)) {
+        // Store the value in the output type once (int64 -> int32, float64 -> float32).
+        const Field* w = fields_.find("weights");
+        int64_t n = w->length;
+        value_.resize(static_cast<size_t>(n * dataTypeSize(op_.type)));
+        if (op_.type == DataType::kINT32) {
+            auto v = fields_.ints("weights");
+            for (int64_t i = 0; i < n; ++i) {
+                int32_t x = static_cast<int32_t>(std::max<int64_t>(INT32_MIN, std::min<int64_t>(INT32_MAX, v[static_cast<size_t>(i)])));
+                std::memcpy(&value_[static_cast<size_t>(i) * 4], &x, 4);
+            }
+        } else if (op_.type == DataType::kFLOAT) {
+            auto v = fields_.floats("weights");
+            if (n) std::memcpy(value_.data(), v.data(), value_.size());
+        } else if (n) {
+            std::memcpy(value_.data(), w->data.data(), value_.size());
+        }
+    }
+    void run(const KernelCall& c) const override {
+        if (!value_.empty()) std::memcpy(c.outputs[0], value_.data(), value_.size());
+    }
+
+private:
+    std::vector<uint8_t> value_;
+};
+GIE_REGISTER_KERNEL(ConstantCpu, DeviceType::kCPU);
+
+class ActivationCpu final : public Kernel<ActivationCpu, ActivationOp> {
+public:
+    using Kernel::Kernel;
+    void run(const KernelCall& c) const override {
+        const float* x = c.in(0);
+        float* y = c.out(0);
+        int64_t n = volume(c.inDims(0));
+        const int64_t chunk = 16384;
+        int64_t nChunks = (n + chunk - 1) / chunk;
+        ActivationType t = op_.type;
+        float a = op_.alpha, b = op_.beta;
+        parallelFor(nChunks, n * 8, [&](int64_t ci) {
+            int64_t end = std::min(n, (ci + 1) * chunk);
+            if (t == ActivationType::kRELU) {
+                for (int64_t i = ci * chunk; i < end; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+            } else {
+                for (int64_t i = ci * chunk; i < end; ++i) y[i] = activate(t, x[i], a, b);
+            }
+        });
+    }
+};
+GIE_REGISTER_KERNEL(ActivationCpu, DeviceType::kCPU);
+
+}  // namespace
+}  // namespace gie

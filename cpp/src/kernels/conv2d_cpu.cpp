@@ -1,0 +1,281 @@
+// 2D convolution forward on the CPU: implicit-im2col GEMM, direct 1x1 GEMM, depthwise kernel.
+#include "conv2d_cpu.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#define GIE_CONV_X86 1
+#define GIE_CONV_AVX2 __attribute__((target("avx2,fma")))
+#define GIE_CONV_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#else
+#define GIE_CONV_X86 0
+#endif
+#define GIE_CONV_AI __attribute__((always_inline)) inline
+
+namespace gie::cpu {
+namespace {
+
+int64_t floorDiv(int64_t a, int64_t b) {  // b > 0
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+int64_t ceilDivS(int64_t a, int64_t b) { return -floorDiv(-a, b); }
+
+// Smallest / one-past-largest output index o in [0, out) with 0 <= o*stride + off < in.
+void validRange(int64_t in, int64_t out, int64_t stride, int64_t off, int64_t& lo, int64_t& hi) {
+  lo = std::max<int64_t>(0, ceilDivS(-off, stride));
+  hi = std::min<int64_t>(out, ceilDivS(in - off, stride));
+  if (hi < lo) hi = lo;
+}
+
+// Context for packing im2col(x)[k0:k0+kc, n0:n0+nc] straight into GEMM B panels.
+struct Im2colCtx {
+  const float* x;  // first channel of the group, image n
+  int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, Q;
+  const int64_t *pLo, *pHi, *qLo, *qHi;
+};
+
+GIE_CONV_AI void packIm2colBody(const void* vctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
+                                int nr, int vw, float* dst) {
+  const Im2colCtx& g = *static_cast<const Im2colCtx*>(vctx);
+  const int64_t RS = g.R * g.S, HW = g.H * g.W, Q = g.Q;
+  for (int64_t col = 0; col < nc; col += nr) {
+    const int64_t w = std::min<int64_t>(nr, nc - col);
+    const int64_t wp = (w + vw - 1) / vw * vw;
+    float* __restrict d = dst + col * kc;
+    const int64_t p0 = (n0 + col) / Q, q0 = (n0 + col) % Q;
+    int64_t c = k0 / RS, rs = k0 % RS, r = rs / g.S, s = rs % g.S;
+    for (int64_t k = 0; k < kc; ++k, d += wp) {
+      const float* xc = g.x + c * HW;
+      const int64_t pl = g.pLo[r], ph = g.pHi[r], ql = g.qLo[s], qh = g.qHi[s];
+      const int64_t rOff = r * g.dh - g.pt, sOff = s * g.dw - g.pl;
+      int64_t p = p0, q = q0, i = 0;
+      while (i < w) {
+        const int64_t seg = std::min(w - i, Q - q);
+        float* o = d + i;
+        if (p < pl || p >= ph) {
+          for (int64_t t = 0; t < seg; ++t) o[t] = 0.f;
+        } else {
+          const int64_t lo = std::min(std::max(ql, q), q + seg);
+          const int64_t hi = std::max(std::min(qh, q + seg), lo);
+          for (int64_t t = 0; t < lo - q; ++t) o[t] = 0.f;
+          const float* xr = xc + (p * g.sh + rOff) * g.W + sOff;  // valid for q in [lo, hi)
+          if (g.sw == 1) {
+            std::memcpy(o + (lo - q), xr + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+          } else if (g.sw == 2) {
+            float* oo = o - q;
+            for (int64_t qq = lo; qq < hi; ++qq) oo[qq] = xr[2 * qq];
+          } else {
+            for (int64_t qq = lo; qq < hi; ++qq) o[qq - q] = xr[qq * g.sw];
+          }
+          for (int64_t t = hi - q; t < seg; ++t) o[t] = 0.f;
+        }
+        i += seg;
+        q = 0;
+        ++p;
+      }
+      for (int64_t t = w; t < wp; ++t) d[t] = 0.f;
+      if (++s == g.S) {
+        s = 0;
+        if (++r == g.R) {
+          r = 0;
+          ++c;
+        }
+      }
+    }
+  }
+}
+
+void packIm2colScalar(const void* c, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, int vw,
+                      float* dst) {
+  packIm2colBody(c, k0, kc, n0, nc, nr, vw, dst);
+}
+#if GIE_CONV_X86
+GIE_CONV_AVX2 void packIm2colAvx2(const void* c, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
+                                  int nr, int vw, float* dst) {
+  packIm2colBody(c, k0, kc, n0, nc, nr, vw, dst);
+}
+GIE_CONV_AVX512 void packIm2colAvx512(const void* c, int64_t k0, int64_t kc, int64_t n0,
+                                      int64_t nc, int nr, int vw, float* dst) {
+  packIm2colBody(c, k0, kc, n0, nc, nr, vw, dst);
+}
+#endif
+using PackFn = void (*)(const void*, int64_t, int64_t, int64_t, int64_t, int, int, float*);
+PackFn im2colFor(gemm::Isa isa) {
+#if GIE_CONV_X86
+  if (isa == gemm::Isa::kAvx512) return packIm2colAvx512;
+  if (isa == gemm::Isa::kAvx2) return packIm2colAvx2;
+#endif
+  (void)isa;
+  return packIm2colScalar;
+}
+
+// ---------------------------------- depthwise ----------------------------------
+struct DwArgs {
+  const float* x;  // image plane of channel c
+  const float* w;  // R x S taps
+  float* y;        // output plane (P x Q)
+  const float* res;
+  float bias;
+  int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, P, Q;
+  const int64_t *pLo, *pHi, *qLo, *qHi;
+};
+// One output plane. Rows are accumulated in place in y (hot in L1), then finished.
+GIE_CONV_AI void dwBody(const DwArgs& a) {
+  for (int64_t p = 0; p < a.P; ++p) {
+    float* __restrict yr = a.y + p * a.Q;
+    for (int64_t q = 0; q < a.Q; ++q) yr[q] = a.bias;
+    for (int64_t r = 0; r < a.R; ++r) {
+      if (p < a.pLo[r] || p >= a.pHi[r]) continue;
+      const float* xr = a.x + (p * a.sh + r * a.dh - a.pt) * a.W;
+      for (int64_t s = 0; s < a.S; ++s) {
+        const float wv = a.w[r * a.S + s];
+        const int64_t lo = a.qLo[s], hi = a.qHi[s], off = s * a.dw - a.pl;
+        if (a.sw == 1) {
+          const float* xs = xr + off;
+          for (int64_t q = lo; q < hi; ++q) yr[q] += wv * xs[q];
+        } else if (a.sw == 2) {
+          const float* xs = xr + off;
+          for (int64_t q = lo; q < hi; ++q) yr[q] += wv * xs[2 * q];
+        } else {
+          for (int64_t q = lo; q < hi; ++q) yr[q] += wv * xr[q * a.sw + off];
+        }
+      }
+    }
+    if (a.res) {
+      const float* rr = a.res + p * a.Q;
+      for (int64_t q = 0; q < a.Q; ++q) yr[q] += rr[q];
+    }
+  }
+}
+void dwScalar(const DwArgs& a) { dwBody(a); }
+#if GIE_CONV_X86
+GIE_CONV_AVX2 void dwAvx2(const DwArgs& a) { dwBody(a); }
+GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { dwBody(a); }
+#endif
+
+}  // namespace
+
+int64_t Conv2dParams::P() const {
+  return (H + padTop + padBottom - dilH * (R - 1) - 1) / strideH + 1;
+}
+int64_t Conv2dParams::Q() const {
+  return (W + padLeft + padRight - dilW * (S - 1) - 1) / strideW + 1;
+}
+
+Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
+  if (p.groups <= 0 || p.C % p.groups || p.K % p.groups || p.R <= 0 || p.S <= 0 ||
+      p.strideH <= 0 || p.strideW <= 0 || p.dilH <= 0 || p.dilW <= 0)
+    throw std::invalid_argument("Conv2dCpu: invalid parameters");
+  P_ = p.P();
+  Q_ = p.Q();
+  if (P_ <= 0 || Q_ <= 0) throw std::invalid_argument("Conv2dCpu: empty output");
+  pLo_.resize(p.R);
+  pHi_.resize(p.R);
+  qLo_.resize(p.S);
+  qHi_.resize(p.S);
+  for (int64_t r = 0; r < p.R; ++r)
+    validRange(p.H, P_, p.strideH, r * p.dilH - p.padTop, pLo_[r], pHi_[r]);
+  for (int64_t s = 0; s < p.S; ++s)
+    validRange(p.W, Q_, p.strideW, s * p.dilW - p.padLeft, qLo_[s], qHi_[s]);
+
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
+  if (p.groups > 1 && p.groups == p.C && p.groups == p.K) {
+    path_ = Path::kDepthwise;
+    dwWeights_.assign(weights, weights + p.K * p.R * p.S);
+    return;
+  }
+  const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
+                     p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0;
+  path_ = is1x1 ? Path::kGemm1x1 : Path::kIm2col;
+  const gemm::Isa isa = gemm::activeIsa();
+  packed_.resize(static_cast<size_t>(p.groups));
+  for (int64_t g = 0; g < p.groups; ++g)
+    gemm::packA(packed_[g], isa, false, Kg, Kdim, weights + g * Kg * Kdim, Kdim);
+}
+
+size_t Conv2dCpu::workspaceSize() const { return 0; }
+
+void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStride,
+                    const Epilogue& ep, void* workspace) const {
+  (void)workspace;
+  if (batch <= 0) return;
+  if (path_ == Path::kDepthwise) {
+    runDepthwise(batch, x, y, yBatchStride, ep);
+    return;
+  }
+  const Conv2dParams& p = p_;
+  const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, PQ = P_ * Q_, HW = p.H * p.W;
+  const double flopsPer = 2.0 * Kg * PQ * Cg * p.R * p.S;
+  const int64_t items = batch * G;
+  (void)flopsPer;
+
+  auto one = [&](int64_t item, int nthreads) {
+    const int64_t n = item / G, g = item % G;
+    const float* xg = x + (n * p.C + g * Cg) * HW;
+    float* yg = y + n * yBatchStride + g * Kg * PQ;
+    gemm::OutputEpi oe;
+    oe.biasRow = ep.bias ? ep.bias + g * Kg : nullptr;
+    oe.residual = ep.residual ? ep.residual + n * yBatchStride + g * Kg * PQ : nullptr;
+    oe.ldr = PQ;
+    oe.act = ep.act;
+    oe.actAlpha = ep.alpha;
+    oe.actBeta = ep.beta;
+    if (path_ == Path::kGemm1x1) {
+      const gemm::PlainB pb{xg, HW, false};
+      const gemm::BSource bs{gemm::packPlainB, &pb};
+      gemm::gemmPacked(packed_[g], bs, PQ, 1.f, 0.f, yg, PQ, oe, nthreads);
+    } else {
+      const Im2colCtx ctx{xg,  p.H,     p.W,      p.R,          p.S,          p.strideH,
+                          p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, Q_,
+                          pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data()};
+      const gemm::BSource bs{im2colFor(packed_[g].isa), &ctx};
+      gemm::gemmPacked(packed_[g], bs, PQ, 1.f, 0.f, yg, PQ, oe, nthreads);
+    }
+  };
+
+#ifdef _OPENMP
+  const int T = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (T > 1 && items >= 2 * T && flopsPer < 2e7) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(T)
+    for (int64_t it = 0; it < items; ++it) one(it, 1);
+    return;
+  }
+#endif
+  for (int64_t it = 0; it < items; ++it) one(it, 0);
+}
+
+void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
+                             const Epilogue& ep) const {
+  const Conv2dParams& p = p_;
+  const int64_t PQ = P_ * Q_, HW = p.H * p.W, C = p.C, RS = p.R * p.S;
+  auto fn = dwScalar;
+#if GIE_CONV_X86
+  const gemm::Isa isa = gemm::activeIsa();
+  if (isa == gemm::Isa::kAvx512) fn = dwAvx512;
+  else if (isa == gemm::Isa::kAvx2) fn = dwAvx2;
+#endif
+  const int64_t items = batch * C;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (items > 1 && items * PQ * RS > 200000)
+#endif
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t n = it / C, c = it % C;
+    DwArgs a{x + it * HW,
+             dwWeights_.data() + c * RS,
+             y + n * yBatchStride + c * PQ,
+             ep.residual ? ep.residual + n * yBatchStride + c * PQ : nullptr,
+             ep.bias ? ep.bias[c] : 0.f,
+             p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW,
+             P_, Q_, pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data()};
+    fn(a);
+    if (ep.act != ActKind::kNone) gemm::activateRow(a.y, PQ, ep.act, ep.alpha, ep.beta);
+  }
+}
+
+}  // namespace gie::cpu

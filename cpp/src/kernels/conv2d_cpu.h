@@ -1,0 +1,55 @@
+// 2D convolution forward (NCHW, fp32) on the CPU, built on the packed GEMM in gemm.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "epilogue.h"
+#include "gemm.h"
+
+namespace gie::cpu {
+
+struct Conv2dParams {
+  int64_t N, C, H, W;  // input NCHW
+  int64_t K, R, S;     // output channels, kernel h, w
+  int64_t strideH = 1, strideW = 1, padTop = 0, padLeft = 0, padBottom = 0, padRight = 0,
+          dilH = 1, dilW = 1, groups = 1;
+  int64_t P() const;  // output H (floor)
+  int64_t Q() const;  // output W (floor)
+};
+
+// A prepared convolution: weights (K, C/groups, R, S) are copied/pre-packed at construction.
+// Paths: 1x1 stride-1 unpadded -> GEMM directly on the NCHW input; depthwise (groups == C == K)
+// -> direct vectorised kernel; everything else -> GEMM with im2col done inside the B-panel
+// packing (no full im2col matrix is materialised). Bias, residual and activation are fused into
+// the GEMM tile stores. run() is const and thread-safe (scratch lives in per-thread buffers).
+class Conv2dCpu {
+ public:
+  Conv2dCpu(const Conv2dParams& p, const float* weights);
+  // Bytes of scratch run() needs for the params' N. Currently 0 (workspace may be nullptr): the
+  // implicit-im2col packing uses small per-thread, cache-sized buffers inside the GEMM.
+  size_t workspaceSize() const;
+  // x: input NCHW contiguous (batch <= p.N); y element (n,k,p,q) at
+  // y[n*yBatchStride + k*P*Q + p*Q + q]; the epilogue residual uses the same indexing as y.
+  void run(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
+           void* workspace) const;
+  const Conv2dParams& params() const { return p_; }
+
+  enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2 };
+  Path path() const { return path_; }
+
+ private:
+  void runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
+                    const Epilogue& ep) const;
+
+  Conv2dParams p_;
+  Path path_;
+  int64_t P_ = 0, Q_ = 0;
+  std::vector<gemm::PackedA> packed_;  // one per group (GEMM paths)
+  std::vector<float> dwWeights_;       // depthwise: K x R x S
+  // Valid output ranges per kernel tap: rows p in [pLo[r], pHi[r]), cols q in [qLo[s], qHi[s]).
+  std::vector<int64_t> pLo_, pHi_, qLo_, qHi_;
+};
+
+}  // namespace gie::cpu

@@ -1,0 +1,849 @@
+// Single-precision GEMM: Goto-style packing + register-blocked micro-kernels.
+//   AVX-512: 8 x 48 tile (24 zmm accumulators), AVX2+FMA: 6 x 16 tile (12 ymm accumulators),
+//   portable scalar 4 x 8 fallback. ISA chosen at run time; intrinsics only inside
+//   target-attributed functions so the file builds without -march flags.
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 intrinsic headers trigger false -Wmaybe-uninitialized (_mm512_undefined_ps).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#define GIE_X86 1
+#include <immintrin.h>
+#define GIE_AVX2 __attribute__((target("avx2,fma")))
+#define GIE_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#else
+#define GIE_X86 0
+#endif
+#define GIE_AI __attribute__((always_inline)) inline
+
+namespace gie::cpu {
+namespace gemm {
+namespace {
+
+// ------------------------------------------------------------------------------------------
+// Scratch buffers (grow-only, 64-byte aligned, one per thread => safe for concurrent callers).
+struct AlignedBuf {
+  float* p = nullptr;
+  size_t cap = 0;
+  AlignedBuf() = default;
+  AlignedBuf(const AlignedBuf&) = delete;
+  AlignedBuf& operator=(const AlignedBuf&) = delete;
+  ~AlignedBuf() { std::free(p); }
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(p);
+      const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64 + 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) throw std::bad_alloc();
+      cap = n;
+    }
+    return p;
+  }
+};
+thread_local AlignedBuf tlsPackA, tlsPackB, tlsAcc;
+
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
+
+// ------------------------------------------------------------------------------------------
+// Activations over a row. Plain C++ written so that GCC auto-vectorises it; the body is force-
+// inlined into per-ISA wrappers (a default-target callee may be inlined into a wider target).
+GIE_AI float fexp(float x) {  // ~1e-7 relative error, clamped to the normal range
+  x = std::min(std::max(x, -87.3f), 88.3f);
+  const float fn = std::floor(x * 1.44269504089f + 0.5f);
+  float r = x - fn * 0.693359375f;
+  r = r - fn * (-2.12194440e-4f);
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.f;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(fn) + 127) << 23;
+  float s;
+  std::memcpy(&s, &bits, 4);
+  return y * s;
+}
+GIE_AI float flog1pUnit(float u) {  // log(1+u) for u in [0,1]: 2*atanh(u/(2+u)) series
+  const float s = u / (2.f + u), s2 = s * s;
+  float p = 1.f / 15.f;
+  p = p * s2 + 1.f / 13.f;
+  p = p * s2 + 1.f / 11.f;
+  p = p * s2 + 1.f / 9.f;
+  p = p * s2 + 1.f / 7.f;
+  p = p * s2 + 1.f / 5.f;
+  p = p * s2 + 1.f / 3.f;
+  p = p * s2 + 1.f;
+  return 2.f * s * p;
+}
+GIE_AI float fsigmoid(float x) { return 1.f / (1.f + fexp(-x)); }
+GIE_AI float ftanh(float x) {
+  const float e = fexp(-2.f * std::fabs(x));
+  const float t = (1.f - e) / (1.f + e);
+  return x < 0.f ? -t : t;
+}
+GIE_AI float fgelu(float x) {  // erf via Abramowitz-Stegun 7.1.26 (|err| < 1.5e-7)
+  const float z = std::fabs(x) * 0.70710678118654752f;
+  const float t = 1.f / (1.f + 0.3275911f * z);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  const float q = p * t * fexp(-z * z);  // 1 - erf(|z|)
+  return 0.5f * x * (x >= 0.f ? 2.f - q : q);
+}
+GIE_AI float fsoftplus(float x) { return std::max(x, 0.f) + flog1pUnit(fexp(-std::fabs(x))); }
+GIE_AI float fmish(float x) {
+  const float e = fexp(std::min(x, 20.f));
+  const float n = e * (e + 2.f);
+  return x * n / (n + 2.f);
+}
+
+GIE_AI void actRowBody(float* __restrict p, int64_t n, ActKind act, float a, float b) {
+  switch (act) {
+    case ActKind::kNone: break;
+    case ActKind::kRelu: for (int64_t i = 0; i < n; ++i) p[i] = std::max(p[i], 0.f); break;
+    case ActKind::kLeakyRelu:
+      for (int64_t i = 0; i < n; ++i) p[i] = p[i] >= 0.f ? p[i] : a * p[i];
+      break;
+    case ActKind::kClip:
+      for (int64_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i], a), b);
+      break;
+    case ActKind::kSigmoid: for (int64_t i = 0; i < n; ++i) p[i] = fsigmoid(p[i]); break;
+    case ActKind::kTanh: for (int64_t i = 0; i < n; ++i) p[i] = ftanh(p[i]); break;
+    case ActKind::kElu:
+      for (int64_t i = 0; i < n; ++i) p[i] = p[i] > 0.f ? p[i] : a * (fexp(p[i]) - 1.f);
+      break;
+    case ActKind::kSilu: for (int64_t i = 0; i < n; ++i) p[i] = p[i] * fsigmoid(p[i]); break;
+    case ActKind::kGelu: for (int64_t i = 0; i < n; ++i) p[i] = fgelu(p[i]); break;
+    case ActKind::kHardSwish:
+      for (int64_t i = 0; i < n; ++i)
+        p[i] = p[i] * std::min(std::max(p[i] + 3.f, 0.f), 6.f) * (1.f / 6.f);
+      break;
+    case ActKind::kHardSigmoid:
+      for (int64_t i = 0; i < n; ++i) p[i] = std::max(0.f, std::min(1.f, a * p[i] + b));
+      break;
+    case ActKind::kSoftplus: for (int64_t i = 0; i < n; ++i) p[i] = fsoftplus(p[i]); break;
+    case ActKind::kMish: for (int64_t i = 0; i < n; ++i) p[i] = fmish(p[i]); break;
+    case ActKind::kSelu:
+      for (int64_t i = 0; i < n; ++i) p[i] = b * (p[i] > 0.f ? p[i] : a * (fexp(p[i]) - 1.f));
+      break;
+  }
+}
+using ActRowFn = void (*)(float*, int64_t, ActKind, float, float);
+void actRowScalar(float* p, int64_t n, ActKind k, float a, float b) { actRowBody(p, n, k, a, b); }
+#if GIE_X86
+GIE_AVX2 void actRowAvx2(float* p, int64_t n, ActKind k, float a, float b) {
+  actRowBody(p, n, k, a, b);
+}
+GIE_AVX512 void actRowAvx512(float* p, int64_t n, ActKind k, float a, float b) {
+  actRowBody(p, n, k, a, b);
+}
+#endif
+
+// ------------------------------------------------------------------------------------------
+// Tile store description handed to the micro-kernels.
+struct TileEpi {
+  float alpha, beta;
+  int mode;   // 0: C = alpha*acc   1: C = alpha*acc + beta*C   2: C += alpha*acc
+  bool last;  // last K block: apply bias / residual / activation
+  const float* biasRow;  // offset to the tile's first row (nullable)
+  const float* biasCol;  // offset to the tile's first column (nullable)
+  const float* res;      // offset to the tile's (0,0) (nullable)
+  int64_t ldr;
+  int simple;  // register-fused activation: 0 none, 1 relu, 2 leaky, 3 clip
+  float a, b;
+  ActRowFn rowAct;  // non-null: other activation applied per row right after the store
+  ActKind act;
+};
+using UkrFn = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mrows,
+                       int ncols, const TileEpi& te);
+
+inline void finishRows(float* C, int64_t ldc, int mrows, int ncols, const TileEpi& te) {
+  if (te.last && te.rowAct)
+    for (int i = 0; i < mrows; ++i) te.rowAct(C + i * ldc, ncols, te.act, te.a, te.b);
+}
+
+// Scalar fallback: 4 x 8 tile, panels padded to 8 columns.
+void ukrScalar(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mrows,
+               int ncols, const TileEpi& te) {
+  constexpr int MR = 4, NR = 8;
+  float acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k, A += MR, B += NR)
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] += A[i] * B[j];
+  for (int i = 0; i < mrows; ++i) {
+    float* c = C + i * ldc;
+    for (int j = 0; j < ncols; ++j) {
+      float x = te.alpha * acc[i][j];
+      if (te.mode == 1) x += te.beta * c[j];
+      else if (te.mode == 2) x += c[j];
+      if (te.last) {
+        if (te.biasRow) x += te.biasRow[i];
+        if (te.biasCol) x += te.biasCol[j];
+        if (te.res) x += te.res[i * te.ldr + j];
+        if (te.simple == 1) x = x > 0.f ? x : 0.f;
+        else if (te.simple == 2) x = x >= 0.f ? x : te.a * x;
+        else if (te.simple == 3) x = std::min(std::max(x, te.a), te.b);
+      }
+      c[j] = x;
+    }
+  }
+  finishRows(C, ldc, mrows, ncols, te);
+}
+
+#if GIE_X86
+// ---------------------------------- AVX2 + FMA: 6 x 16 ----------------------------------
+GIE_AVX2 GIE_AI __m256 ld8(const float* p, bool full, __m256i m) {
+  return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+}
+GIE_AVX2 GIE_AI void epiStore8(float* c, __m256 x, bool full, __m256i m, const TileEpi& te,
+                               float brow, const float* bcol, const float* res) {
+  x = _mm256_mul_ps(x, _mm256_set1_ps(te.alpha));
+  if (te.mode == 1) x = _mm256_fmadd_ps(_mm256_set1_ps(te.beta), ld8(c, full, m), x);
+  else if (te.mode == 2) x = _mm256_add_ps(x, ld8(c, full, m));
+  if (te.last) {
+    x = _mm256_add_ps(x, _mm256_set1_ps(brow));
+    if (bcol) x = _mm256_add_ps(x, ld8(bcol, full, m));
+    if (res) x = _mm256_add_ps(x, ld8(res, full, m));
+    if (te.simple == 1) {
+      x = _mm256_max_ps(x, _mm256_setzero_ps());
+    } else if (te.simple == 2) {
+      const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+      x = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(te.a)), neg);
+    } else if (te.simple == 3) {
+      x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(te.a)), _mm256_set1_ps(te.b));
+    }
+  }
+  if (full) _mm256_storeu_ps(c, x);
+  else _mm256_maskstore_ps(c, m, x);
+}
+
+template <int NV>
+GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __restrict B,
+                      float* __restrict C, int64_t ldc, int mrows, int ncols, const TileEpi& te) {
+  constexpr int MR = 6, W = NV * 8;
+  __m256 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = _mm256_load_ps(B + v * 8);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m256 a = _mm256_broadcast_ss(A + i);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a, b[v], acc[i][v]);
+    }
+    A += MR;
+    B += W;
+  }
+  const int lastCols = ncols - (NV - 1) * 8;
+  const __m256i lastMask =
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(lastCols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    if (i >= mrows) break;
+    const float brow = te.biasRow ? te.biasRow[i] : 0.f;
+    const float* res = te.res ? te.res + i * te.ldr : nullptr;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const bool full = v < NV - 1 || lastCols == 8;
+      epiStore8(C + i * ldc + v * 8, acc[i][v], full, lastMask, te, brow,
+                te.biasCol ? te.biasCol + v * 8 : nullptr, res ? res + v * 8 : nullptr);
+    }
+  }
+  finishRows(C, ldc, mrows, ncols, te);
+}
+
+// ---------------------------------- AVX-512: 8 x 48 ----------------------------------
+GIE_AVX512 GIE_AI void epiStore16(float* c, __m512 x, __mmask16 m, const TileEpi& te, float brow,
+                                  const float* bcol, const float* res) {
+  x = _mm512_mul_ps(x, _mm512_set1_ps(te.alpha));
+  if (te.mode == 1) x = _mm512_fmadd_ps(_mm512_set1_ps(te.beta), _mm512_maskz_loadu_ps(m, c), x);
+  else if (te.mode == 2) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, c));
+  if (te.last) {
+    x = _mm512_add_ps(x, _mm512_set1_ps(brow));
+    if (bcol) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, bcol));
+    if (res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, res));
+    if (te.simple == 1) {
+      x = _mm512_max_ps(x, _mm512_setzero_ps());
+    } else if (te.simple == 2) {
+      const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+      x = _mm512_mask_mul_ps(x, neg, x, _mm512_set1_ps(te.a));
+    } else if (te.simple == 3) {
+      x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(te.a)), _mm512_set1_ps(te.b));
+    }
+  }
+  _mm512_mask_storeu_ps(c, m, x);
+}
+
+template <int NV>
+GIE_AVX512 void ukrAvx512(int64_t kc, const float* __restrict A, const float* __restrict B,
+                          float* __restrict C, int64_t ldc, int mrows, int ncols,
+                          const TileEpi& te) {
+  constexpr int MR = 8, W = NV * 16;
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_load_ps(B + v * 16);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(A[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+    }
+    A += MR;
+    B += W;
+  }
+  const int lastCols = ncols - (NV - 1) * 16;
+  const __mmask16 lastMask = static_cast<__mmask16>((1u << lastCols) - 1u);
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    if (i >= mrows) break;
+    const float brow = te.biasRow ? te.biasRow[i] : 0.f;
+    const float* res = te.res ? te.res + i * te.ldr : nullptr;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const __mmask16 m = v == NV - 1 ? lastMask : static_cast<__mmask16>(0xFFFF);
+      epiStore16(C + i * ldc + v * 16, acc[i][v], m, te, brow,
+                 te.biasCol ? te.biasCol + v * 16 : nullptr, res ? res + v * 16 : nullptr);
+    }
+  }
+  finishRows(C, ldc, mrows, ncols, te);
+}
+#endif  // GIE_X86
+
+// ------------------------------------------------------------------------------------------
+struct Kern {
+  Isa isa;
+  int mr, nr, vw;
+  int64_t kcMax, nc, mc;  // K block, N block (multiple of nr), M block for packing raw A
+  UkrFn ukr[3];           // indexed by (number of vw-vectors in the panel) - 1
+  ActRowFn rowAct;
+};
+
+const Kern kScalarKern = {Isa::kScalar, 4, 8, 8, 256, 512, 256,
+                          {ukrScalar, ukrScalar, ukrScalar}, actRowScalar};
+#if GIE_X86
+const Kern kAvx2Kern = {Isa::kAvx2, 6, 16, 8, 256, 384, 240,
+                        {ukrAvx2<1>, ukrAvx2<2>, ukrAvx2<2>}, actRowAvx2};
+const Kern kAvx512Kern = {Isa::kAvx512, 8, 48, 16, 256, 480, 240,
+                          {ukrAvx512<1>, ukrAvx512<2>, ukrAvx512<3>}, actRowAvx512};
+#endif
+
+const Kern& kernFor(Isa isa) {
+#if GIE_X86
+  if (isa == Isa::kAvx512) return kAvx512Kern;
+  if (isa == Isa::kAvx2) return kAvx2Kern;
+#endif
+  (void)isa;
+  return kScalarKern;
+}
+
+Isa detectIsa() {
+#if GIE_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("fma"))
+    return Isa::kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+#endif
+  return Isa::kScalar;
+}
+Isa cpuIsa() {
+  static const Isa isa = detectIsa();
+  return isa;
+}
+Isa envIsa() {
+  static const Isa isa = [] {
+    Isa best = cpuIsa();
+    if (const char* e = std::getenv("GIE_CPU_ISA")) {
+      Isa want = best;
+      if (!std::strcmp(e, "scalar")) want = Isa::kScalar;
+      else if (!std::strcmp(e, "avx2")) want = Isa::kAvx2;
+      else if (!std::strcmp(e, "avx512")) want = Isa::kAvx512;
+      best = static_cast<Isa>(std::min(static_cast<int>(want), static_cast<int>(best)));
+    }
+    return best;
+  }();
+  return isa;
+}
+std::atomic<int> gIsaOverride{-1};
+
+// kc used for a given K: even split into blocks of at most kcMax.
+int64_t chooseKc(int64_t K, int64_t kcMax) {
+  const int64_t nb = std::max<int64_t>(1, ceilDiv(K, kcMax));
+  return std::max<int64_t>(1, ceilDiv(K, nb));
+}
+
+// Packs rows [m0, m0+mc) x cols [k0, k0+kc) of op(A) as micro-panels of mr rows (zero padded):
+// element (row r of panel ip, k) at dst[(ip*kc + k)*mr + r].
+void packABlock(const float* A, int64_t lda, bool transA, int64_t m0, int64_t mc, int64_t k0,
+                int64_t kc, int mr, float* __restrict dst) {
+  for (int64_t ip = 0; ip * mr < mc; ++ip) {
+    float* d = dst + ip * kc * mr;
+    const int rows = static_cast<int>(std::min<int64_t>(mr, mc - ip * mr));
+    const int64_t mb = m0 + ip * mr;
+    if (!transA) {
+      for (int r = 0; r < rows; ++r) {
+        const float* s = A + (mb + r) * lda + k0;
+        for (int64_t k = 0; k < kc; ++k) d[k * mr + r] = s[k];
+      }
+      for (int r = rows; r < mr; ++r)
+        for (int64_t k = 0; k < kc; ++k) d[k * mr + r] = 0.f;
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* s = A + (k0 + k) * lda + mb;
+        float* dk = d + k * mr;
+        for (int r = 0; r < rows; ++r) dk[r] = s[r];
+        for (int r = rows; r < mr; ++r) dk[r] = 0.f;
+      }
+    }
+  }
+}
+
+// Plain-matrix B packing; NRC > 0 gives a fixed-width (vectorised) copy for full panels.
+template <int NRC>
+GIE_AI void packPlainBody(const PlainB& pb, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr,
+                          int vw, float* dst) {
+  for (int64_t col = 0; col < nc; col += nr) {
+    const int64_t w = std::min<int64_t>(nr, nc - col), wp = roundUp(w, vw);
+    float* __restrict d = dst + col * kc;
+    if (!pb.trans) {
+      const float* s = pb.B + k0 * pb.ldb + n0 + col;
+      if (NRC > 0 && w == NRC) {
+        for (int64_t k = 0; k < kc; ++k, s += pb.ldb, d += NRC)
+          for (int j = 0; j < NRC; ++j) d[j] = s[j];
+        continue;
+      }
+      for (int64_t k = 0; k < kc; ++k, s += pb.ldb) {
+        std::memcpy(d + k * wp, s, static_cast<size_t>(w) * sizeof(float));
+        for (int64_t j = w; j < wp; ++j) d[k * wp + j] = 0.f;
+      }
+    } else {
+      for (int64_t j = 0; j < w; ++j) {
+        const float* s = pb.B + (n0 + col + j) * pb.ldb + k0;
+        for (int64_t k = 0; k < kc; ++k) d[k * wp + j] = s[k];
+      }
+      if (wp > w)
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t j = w; j < wp; ++j) d[k * wp + j] = 0.f;
+    }
+  }
+}
+void packPlainScalar(const PlainB& pb, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr,
+                     int vw, float* dst) {
+  packPlainBody<0>(pb, k0, kc, n0, nc, nr, vw, dst);
+}
+#if GIE_X86
+GIE_AVX2 void packPlainAvx2(const PlainB& pb, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
+                            int nr, int vw, float* dst) {
+  packPlainBody<16>(pb, k0, kc, n0, nc, nr, vw, dst);
+}
+GIE_AVX512 void packPlainAvx512(const PlainB& pb, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
+                                int nr, int vw, float* dst) {
+  packPlainBody<48>(pb, k0, kc, n0, nc, nr, vw, dst);
+}
+#endif
+
+struct ASrc {
+  const PackedA* packed;  // non-null: pre-packed
+  const float* A;
+  int64_t lda;
+  bool trans;
+};
+
+// Single-threaded GEMM on the C region [m0,m1) x [n0,n1). m0 must be a multiple of mr.
+void gemmRegion(const Kern& kr, const ASrc& a, const BSource& b, int64_t K, int64_t m0, int64_t m1,
+                int64_t n0, int64_t n1, float alpha, float beta, float* C, int64_t ldc,
+                const OutputEpi& ep) {
+  if (m0 >= m1 || n0 >= n1) return;
+  const int mr = kr.mr, nr = kr.nr, vw = kr.vw;
+  const int64_t kc = a.packed ? a.packed->kc : chooseKc(K, kr.kcMax);
+  const int64_t Mp = a.packed ? roundUp(a.packed->M, mr) : 0;
+  const int64_t ncMax = std::min<int64_t>(kr.nc, roundUp(n1 - n0, vw));
+  float* bufB = tlsPackB.get(static_cast<size_t>(kc * roundUp(ncMax, nr)));
+  float* bufA = a.packed ? nullptr : tlsPackA.get(static_cast<size_t>(kc * kr.mc));
+
+  TileEpi te{};
+  te.alpha = alpha;
+  te.beta = beta;
+  te.ldr = ep.ldr;
+  te.a = ep.actAlpha;
+  te.b = ep.actBeta;
+  te.act = ep.act;
+  switch (ep.act) {
+    case ActKind::kNone: te.simple = 0; break;
+    case ActKind::kRelu: te.simple = 1; break;
+    case ActKind::kLeakyRelu: te.simple = 2; break;
+    case ActKind::kClip: te.simple = 3; break;
+    default: te.rowAct = kr.rowAct; break;
+  }
+
+  for (int64_t jc = n0; jc < n1; jc += kr.nc) {
+    const int64_t nc = std::min<int64_t>(kr.nc, n1 - jc);
+    for (int64_t pc = 0; pc < K; pc += kc) {
+      const int64_t kcb = std::min(kc, K - pc);
+      te.mode = pc > 0 ? 2 : (beta == 0.f ? 0 : 1);
+      te.last = pc + kcb >= K;
+      b.pack(b.ctx, pc, kcb, jc, nc, nr, vw, bufB);
+      const int64_t mcStep = a.packed ? (m1 - m0) : kr.mc;
+      for (int64_t ic = m0; ic < m1; ic += mcStep) {
+        const int64_t mc = std::min(mcStep, m1 - ic);
+        const float* Ap;
+        if (a.packed) {
+          Ap = a.packed->data.data() + pc * Mp + ic * kcb;
+        } else {
+          packABlock(a.A, a.lda, a.trans, ic, mc, pc, kcb, mr, bufA);
+          Ap = bufA;
+        }
+        for (int64_t ir = 0; ir < mc; ir += mr) {
+          const int mrows = static_cast<int>(std::min<int64_t>(mr, mc - ir));
+          const int64_t row = ic + ir;
+          te.biasRow = ep.biasRow ? ep.biasRow + row : nullptr;
+          const float* Apanel = Ap + ir * kcb;
+          for (int64_t jr = 0; jr < nc; jr += nr) {
+            const int ncols = static_cast<int>(std::min<int64_t>(nr, nc - jr));
+            const int64_t col = jc + jr;
+            te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
+            te.res = ep.residual ? ep.residual + row * ep.ldr + col : nullptr;
+            kr.ukr[(ncols + vw - 1) / vw - 1](kcb, Apanel, bufB + jr * kcb, C + row * ldc + col,
+                                              ldc, mrows, ncols, te);
+          }
+        }
+      }
+    }
+  }
+}
+
+#ifdef _OPENMP
+// Splits T threads into a tm x tn grid minimising the padded per-thread work.
+void chooseGrid(int T, int64_t M, int64_t N, int64_t K, const Kern& kr, bool aPacked, int& tm,
+                int& tn) {
+  double best = std::numeric_limits<double>::max();
+  tm = 1;
+  tn = T;
+  const int64_t mt = ceilDiv(M, kr.mr), nt = ceilDiv(N, kr.vw);
+  for (int cm = 1; cm <= T; ++cm) {
+    if (T % cm) continue;
+    const int cn = T / cm;
+    const double rows = static_cast<double>(ceilDiv(mt, cm) * kr.mr);
+    const double cols = static_cast<double>(ceilDiv(nt, cn) * kr.vw);
+    double cost = 2.0 * K * rows * cols + 16.0 * K * cols;
+    if (!aPacked) cost += 16.0 * K * rows * std::ceil(cols / kr.nc);
+    if (cost < best * 0.999) {
+      best = cost;
+      tm = cm;
+      tn = cn;
+    }
+  }
+}
+#endif
+
+int resolveThreads(int nthreads) {
+#ifdef _OPENMP
+  if (nthreads == 1 || omp_in_parallel()) return 1;
+  return nthreads > 0 ? nthreads : omp_get_max_threads();
+#else
+  (void)nthreads;
+  return 1;
+#endif
+}
+
+// Epilogue-only pass (K == 0 or alpha == 0) and the finishing pass of the direct path.
+// acc (nullable) is (m1-m0) x (n1-n0) contiguous.
+void finalizeBlock(const float* acc, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float alpha,
+                   float beta, float* C, int64_t ldc, const OutputEpi& ep, ActRowFn rowAct) {
+  const int64_t w = n1 - n0;
+  for (int64_t m = m0; m < m1; ++m) {
+    float* c = C + m * ldc + n0;
+    const float* ar = acc ? acc + (m - m0) * w : nullptr;
+    const float br = ep.biasRow ? ep.biasRow[m] : 0.f;
+    const float* bc = ep.biasCol ? ep.biasCol + n0 : nullptr;
+    const float* rs = ep.residual ? ep.residual + m * ep.ldr + n0 : nullptr;
+    for (int64_t j = 0; j < w; ++j) {
+      float x = ar ? alpha * ar[j] : 0.f;
+      if (beta != 0.f) x += beta * c[j];
+      x += br;
+      if (bc) x += bc[j];
+      if (rs) x += rs[j];
+      c[j] = x;
+    }
+    rowAct(c, w, ep.act, ep.actAlpha, ep.actBeta);
+  }
+}
+
+void gemmDriver(const Kern& kr, const ASrc& a, const BSource& b, int64_t M, int64_t N, int64_t K,
+                float alpha, float beta, float* C, int64_t ldc, const OutputEpi& ep, int nthreads) {
+  int T = resolveThreads(nthreads);
+  if (2.0 * M * N * K < 6e5) T = 1;
+  if (T <= 1) {
+    gemmRegion(kr, a, b, K, 0, M, 0, N, alpha, beta, C, ldc, ep);
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(T)
+  {
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int tm, tn;
+    chooseGrid(nt, M, N, K, kr, a.packed != nullptr, tm, tn);
+    const int im = t / tn, in = t % tn;
+    const int64_t mt = ceilDiv(M, kr.mr), vt = ceilDiv(N, kr.vw);
+    const int64_t m0 = std::min(M, mt * im / tm * kr.mr), m1 = std::min(M, mt * (im + 1) / tm * kr.mr);
+    const int64_t n0 = std::min(N, vt * in / tn * kr.vw), n1 = std::min(N, vt * (in + 1) / tn * kr.vw);
+    gemmRegion(kr, a, b, K, m0, m1, n0, n1, alpha, beta, C, ldc, ep);
+  }
+#endif
+}
+
+// ------------------------------------------------------------------------------------------
+// Direct (unpacked) path for skinny problems: M <= 4 or N <= 4.
+struct Direct {
+  bool transA, transB;
+  int64_t M, N, K;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  const float* at;  // contiguous rows of op(A) (M x K) when op(A) rows are not contiguous
+  const float* bt;  // contiguous columns of op(B) (N x K) when needed
+  bool dot;
+};
+GIE_AI float dotBody(const float* __restrict a, const float* __restrict b, int64_t K) {
+  float s[16] = {};
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16)
+    for (int l = 0; l < 16; ++l) s[l] += a[k + l] * b[k + l];
+  float t = 0.f;
+  for (; k < K; ++k) t += a[k] * b[k];
+  for (int l = 0; l < 16; ++l) t += s[l];
+  return t;
+}
+// Computes acc (m1-m0) x (n1-n0) for op(A) op(B) on the given block.
+GIE_AI void directBody(const Direct& d, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                       float* __restrict acc) {
+  const int64_t w = n1 - n0, K = d.K;
+  if (d.dot) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float* ar = d.at ? d.at + m * K : d.A + m * d.lda;
+      for (int64_t n = n0; n < n1; ++n)
+        acc[(m - m0) * w + n - n0] = dotBody(ar, d.bt ? d.bt + n * K : d.B + n * d.ldb, K);
+    }
+  } else if (d.M <= 4) {  // !transB: stream rows of B
+    std::fill(acc, acc + (m1 - m0) * w, 0.f);
+    for (int64_t k = 0; k < K; ++k) {
+      const float* br = d.B + k * d.ldb + n0;
+      for (int64_t m = m0; m < m1; ++m) {
+        const float av = d.transA ? d.A[k * d.lda + m] : d.A[m * d.lda + k];
+        float* ac = acc + (m - m0) * w;
+        for (int64_t j = 0; j < w; ++j) ac[j] += av * br[j];
+      }
+    }
+  } else {  // N <= 4, transA: stream rows of A^T (contiguous along m), accumulate transposed
+    float tmp[4 * 512];
+    for (int64_t mb = m0; mb < m1; mb += 512) {
+      const int64_t hb = std::min<int64_t>(512, m1 - mb);
+      std::fill(tmp, tmp + 4 * 512, 0.f);
+      for (int64_t k = 0; k < K; ++k) {
+        const float* arow = d.A + k * d.lda + mb;
+        for (int64_t n = n0; n < n1; ++n) {
+          const float bv = d.transB ? d.B[n * d.ldb + k] : d.B[k * d.ldb + n];
+          float* t = tmp + (n - n0) * 512;
+          for (int64_t j = 0; j < hb; ++j) t[j] += bv * arow[j];
+        }
+      }
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t j = 0; j < hb; ++j) acc[(mb - m0 + j) * w + n - n0] = tmp[(n - n0) * 512 + j];
+    }
+  }
+}
+void directScalar(const Direct& d, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* acc) {
+  directBody(d, m0, m1, n0, n1, acc);
+}
+#if GIE_X86
+GIE_AVX2 void directAvx2(const Direct& d, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                         float* acc) {
+  directBody(d, m0, m1, n0, n1, acc);
+}
+GIE_AVX512 void directAvx512(const Direct& d, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                             float* acc) {
+  directBody(d, m0, m1, n0, n1, acc);
+}
+#endif
+
+void gemmDirect(const Kern& kr, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+                float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                float* C, int64_t ldc, const OutputEpi& ep) {
+  Direct d{transA, transB, M, N, K, A, lda, B, ldb, nullptr, nullptr, false};
+  d.dot = (M <= 4 || !transA) && (N <= 4 || transB);
+  std::vector<float> at, bt;
+  if (d.dot && transA) {
+    at.resize(static_cast<size_t>(M * K));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t m = 0; m < M; ++m) at[m * K + k] = A[k * lda + m];
+    d.at = at.data();
+  }
+  if (d.dot && !transB) {
+    bt.resize(static_cast<size_t>(N * K));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) bt[n * K + k] = B[k * ldb + n];
+    d.bt = bt.data();
+  }
+  auto fn = directScalar;
+#if GIE_X86
+  if (kr.isa == Isa::kAvx512) fn = directAvx512;
+  else if (kr.isa == Isa::kAvx2) fn = directAvx2;
+#endif
+  int T = resolveThreads(0);
+  if (2.0 * M * N * K < 2e6) T = 1;
+  const bool splitN = N >= M;
+  const int64_t L = splitN ? N : M;
+  auto work = [&](int t, int nt) {
+    const int64_t lo = L * t / nt, hi = L * (t + 1) / nt;
+    if (lo >= hi) return;
+    const int64_t m0 = splitN ? 0 : lo, m1 = splitN ? M : hi;
+    const int64_t n0 = splitN ? lo : 0, n1 = splitN ? hi : N;
+    float* acc = tlsAcc.get(static_cast<size_t>((m1 - m0) * (n1 - n0)));
+    fn(d, m0, m1, n0, n1, acc);
+    finalizeBlock(acc, m0, m1, n0, n1, alpha, beta, C, ldc, ep, kr.rowAct);
+  };
+#ifdef _OPENMP
+  if (T > 1) {
+#pragma omp parallel num_threads(T)
+    work(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  (void)T;
+  work(0, 1);
+}
+
+void gemmGeneral(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc, const OutputEpi& ep) {
+  if (M <= 0 || N <= 0) return;
+  const Kern& kr = kernFor(activeIsa());
+  if (K <= 0 || alpha == 0.f) {
+    finalizeBlock(nullptr, 0, M, 0, N, alpha, beta, C, ldc, ep, kr.rowAct);
+    return;
+  }
+  if (M <= 4 || N <= 4) {
+    gemmDirect(kr, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+    return;
+  }
+  const PlainB pb{B, ldb, transB};
+  const BSource bs{packPlainB, &pb};
+  const ASrc as{nullptr, A, lda, transA};
+  gemmDriver(kr, as, bs, M, N, K, alpha, beta, C, ldc, ep, 0);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+Isa activeIsa() {
+  const int o = gIsaOverride.load(std::memory_order_relaxed);
+  if (o >= 0) return static_cast<Isa>(std::min(o, static_cast<int>(cpuIsa())));
+  return envIsa();
+}
+const char* isaName(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2";
+    default: return "scalar";
+  }
+}
+void setIsaOverride(Isa isa) { gIsaOverride.store(static_cast<int>(isa)); }
+
+Geometry geometry(Isa isa) {
+  const Kern& k = kernFor(isa);
+  return {k.mr, k.nr, k.vw};
+}
+
+void packA(PackedA& out, Isa isa, bool transA, int64_t M, int64_t K, const float* A, int64_t lda) {
+  const Kern& kr = kernFor(isa);
+  out.isa = kr.isa;
+  out.M = M;
+  out.K = K;
+  out.kc = chooseKc(K, kr.kcMax);
+  const int64_t Mp = roundUp(std::max<int64_t>(M, 1), kr.mr);
+  out.data.assign(static_cast<size_t>(Mp * std::max<int64_t>(K, 1)), 0.f);
+  for (int64_t pc = 0; pc < K; pc += out.kc) {
+    const int64_t kcb = std::min(out.kc, K - pc);
+    packABlock(A, lda, transA, 0, M, pc, kcb, kr.mr, out.data.data() + pc * Mp);
+  }
+}
+
+void packPlainB(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, int vw,
+                float* dst) {
+  const PlainB& pb = *static_cast<const PlainB*>(ctx);
+#if GIE_X86
+  const Isa cpu = cpuIsa();
+  if (nr == 48 && cpu == Isa::kAvx512) return packPlainAvx512(pb, k0, kc, n0, nc, nr, vw, dst);
+  if (nr == 16 && cpu >= Isa::kAvx2) return packPlainAvx2(pb, k0, kc, n0, nc, nr, vw, dst);
+#endif
+  packPlainScalar(pb, k0, kc, n0, nc, nr, vw, dst);
+}
+
+void gemmPacked(const PackedA& A, const BSource& B, int64_t N, float alpha, float beta, float* C,
+                int64_t ldc, const OutputEpi& ep, int nthreads) {
+  const Kern& kr = kernFor(A.isa);
+  if (A.M <= 0 || N <= 0) return;
+  if (A.K <= 0 || alpha == 0.f) {
+    finalizeBlock(nullptr, 0, A.M, 0, N, alpha, beta, C, ldc, ep, kr.rowAct);
+    return;
+  }
+  const ASrc as{&A, nullptr, 0, false};
+  gemmDriver(kr, as, B, A.M, N, A.K, alpha, beta, C, ldc, ep, nthreads);
+}
+
+void activateRow(float* p, int64_t n, ActKind act, float alpha, float beta) {
+  kernFor(activeIsa()).rowAct(p, n, act, alpha, beta);
+}
+
+}  // namespace gemm
+
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm::OutputEpi ep;
+  gemm::gemmGeneral(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+}
+
+void sgemmEpilogue(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                   int64_t ldc, const Epilogue& e) {
+  gemm::OutputEpi ep;
+  ep.biasCol = e.bias;
+  ep.residual = e.residual;
+  ep.ldr = ldc;
+  ep.act = e.act;
+  ep.actAlpha = e.alpha;
+  ep.actBeta = e.beta;
+  gemm::gemmGeneral(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+}
+
+}  // namespace gie::cpu

@@ -1,0 +1,84 @@
+// Convolution and Deconvolution (2D, NCHW) shape rules and parameters.
+// Convolution kernel layout: (K, C/groups, R, S). Deconvolution kernel layout: (C, K/groups, R, S).
+#pragma once
+
+#include "plugin/builtin.h"
+
+namespace gie {
+
+struct ConvParamsOp : OpBase {
+    static std::vector<FieldSpec> fieldSpecs() {
+        return {{"num_output_maps", PluginFieldType::kINT64}, {"kernel_size", PluginFieldType::kINT64},
+                {"stride", PluginFieldType::kINT64},          {"pre_padding", PluginFieldType::kINT64},
+                {"post_padding", PluginFieldType::kINT64},    {"dilation", PluginFieldType::kINT64},
+                {"num_groups", PluginFieldType::kINT64},      {"kernel", PluginFieldType::kFLOAT32},
+                {"bias", PluginFieldType::kFLOAT32},          {"output_padding", PluginFieldType::kINT64}};
+    }
+    int64_t K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, groups, oph, opw, kernelCount, biasCount;
+    const char* what;
+
+    ConvParamsOp(const FieldMap& f, const char* type) : what(type) {
+        K = f.getInt("num_output_maps", 0);
+        GIE_CHECK(K > 0, ErrorCode::kINVALID_ARGUMENT, type, " needs num_output_maps > 0, got ", K);
+        auto ks = f.ints("kernel_size");
+        GIE_CHECK(ks.size() == 2, ErrorCode::kINVALID_ARGUMENT, type, " supports 2D kernels: kernel_size needs 2 values, got ", ks.size());
+        R = ks[0];
+        S = ks[1];
+        auto two = [&](const char* name, std::vector<int64_t> dflt) {
+            auto v = f.ints(name, dflt);
+            GIE_CHECK(v.size() == 2, ErrorCode::kINVALID_ARGUMENT, type, " field '", name, "' needs 2 values, got ", v.size());
+            return v;
+        };
+        auto st = two("stride", {1, 1}), pre = two("pre_padding", {0, 0}), post = two("post_padding", pre), dil = two("dilation", {1, 1});
+        auto op = two("output_padding", {0, 0});
+        sh = st[0]; sw = st[1]; pt = pre[0]; pl = pre[1]; pb = post[0]; pr = post[1]; dh = dil[0]; dw = dil[1]; oph = op[0]; opw = op[1];
+        groups = f.getInt("num_groups", 1);
+        GIE_CHECK(R > 0 && S > 0 && sh > 0 && sw > 0 && dh > 0 && dw > 0, ErrorCode::kINVALID_ARGUMENT, type,
+                  ": kernel size, stride and dilation must be positive");
+        GIE_CHECK(pt >= 0 && pl >= 0 && pb >= 0 && pr >= 0 && oph >= 0 && opw >= 0, ErrorCode::kINVALID_ARGUMENT, type, ": padding must be >= 0");
+        GIE_CHECK(groups >= 1 && K % groups == 0, ErrorCode::kINVALID_ARGUMENT, type, ": num_output_maps ", K, " is not divisible by num_groups ", groups);
+        kernelCount = f.count("kernel");
+        biasCount = f.count("bias");
+        GIE_CHECK(biasCount == 0 || biasCount == K, ErrorCode::kINVALID_ARGUMENT, type, " bias has ", biasCount, " values, expected ", K);
+        GIE_CHECK(kernelCount > 0, ErrorCode::kINVALID_ARGUMENT, type, " needs kernel weights (field 'kernel')");
+    }
+    void checkInput(const Dims& x) const {
+        GIE_CHECK(x.nbDims == 4, ErrorCode::kINVALID_MODEL, what, " needs a 4D NCHW input, got ", toString(x));
+        GIE_CHECK(x.d[1] % groups == 0, ErrorCode::kINVALID_MODEL, what, ": input channels ", x.d[1], " not divisible by num_groups ", groups);
+    }
+};
+
+struct ConvolutionOp : ConvParamsOp {
+    static constexpr const char* kType = "Convolution";
+    explicit ConvolutionOp(const FieldMap& f) : ConvParamsOp(f, kType) {}
+    int64_t outH(int64_t H) const { return (H + pt + pb - dh * (R - 1) - 1) / sh + 1; }
+    int64_t outW(int64_t W) const { return (W + pl + pr - dw * (S - 1) - 1) / sw + 1; }
+    void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
+        expectInputs(in, 1, 1, kType);
+        checkInput(in[0]);
+        int64_t C = in[0].d[1];
+        GIE_CHECK(kernelCount == K * (C / groups) * R * S, ErrorCode::kINVALID_MODEL, "Convolution kernel has ", kernelCount,
+                  " values; for ", C, " input channels it needs K*C/groups*R*S = ", K, "*", C / groups, "*", R, "*", S, " = ", K * (C / groups) * R * S);
+        GIE_CHECK(in[0].d[2] + pt + pb >= dh * (R - 1) + 1 && in[0].d[3] + pl + pr >= dw * (S - 1) + 1, ErrorCode::kINVALID_MODEL,
+                  "Convolution kernel ", R, "x", S, " (dilation ", dh, "x", dw, ") is larger than the padded input ", toString(in[0]));
+        out[0] = dims4(in[0].d[0], K, outH(in[0].d[2]), outW(in[0].d[3]));
+    }
+};
+
+struct DeconvolutionOp : ConvParamsOp {
+    static constexpr const char* kType = "Deconvolution";
+    explicit DeconvolutionOp(const FieldMap& f) : ConvParamsOp(f, kType) {}
+    int64_t outH(int64_t H) const { return (H - 1) * sh - pt - pb + dh * (R - 1) + 1 + oph; }
+    int64_t outW(int64_t W) const { return (W - 1) * sw - pl - pr + dw * (S - 1) + 1 + opw; }
+    void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
+        expectInputs(in, 1, 1, kType);
+        checkInput(in[0]);
+        int64_t C = in[0].d[1];
+        GIE_CHECK(kernelCount == C * (K / groups) * R * S, ErrorCode::kINVALID_MODEL, "Deconvolution kernel has ", kernelCount,
+                  " values; for ", C, " input channels it needs C*K/groups*R*S = ", C * (K / groups) * R * S);
+        out[0] = dims4(in[0].d[0], K, outH(in[0].d[2]), outW(in[0].d[3]));
+        GIE_CHECK(out[0].d[2] > 0 && out[0].d[3] > 0, ErrorCode::kINVALID_MODEL, "Deconvolution output would be empty: ", toString(out[0]));
+    }
+};
+
+}  // namespace gie

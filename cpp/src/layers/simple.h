@@ -1,0 +1,117 @@
+// Shape rules of the layers whose output is shaped like an input: Identity, Constant, Activation.
+#pragma once
+
+#include <cmath>
+
+#include "gie/network.h"
+#include "plugin/builtin.h"
+
+namespace gie {
+
+//! Ops that accept any data type on every input and output.
+struct AnyTypeOp : OpBase {
+    bool supports(int pos, const TensorDesc* inOut, int, int) const { return inOut[pos].format == TensorFormat::kLINEAR; }
+};
+
+struct IdentityOp : AnyTypeOp {
+    static constexpr const char* kType = "Identity";
+    static std::vector<FieldSpec> fieldSpecs() { return {}; }
+    explicit IdentityOp(const FieldMap&) {}
+    void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
+        expectInputs(in, 1, 1, kType);
+        out[0] = in[0];
+    }
+    //! Identity outputs keep the input type (a copy); supports() only needs them to match.
+    bool supports(int pos, const TensorDesc* inOut, int nIn, int) const {
+        return inOut[pos].format == TensorFormat::kLINEAR && (pos < nIn || inOut[pos].type == inOut[0].type);
+    }
+};
+
+struct ConstantOp : AnyTypeOp {
+    static constexpr const char* kType = "Constant";
+    static std::vector<FieldSpec> fieldSpecs() {
+        return {{"shape", PluginFieldType::kINT64}, {"weights", PluginFieldType::kFLOAT32}};
+    }
+    Dims shape;
+    DataType type = DataType::kFLOAT;
+    explicit ConstantOp(const FieldMap& f) {
+        shape = dimsFrom(f.ints("shape"));
+        const Field* w = f.find("weights");
+        GIE_CHECK(w, ErrorCode::kINVALID_ARGUMENT, "Constant needs 'weights'");
+        switch (w->type) {
+            case PluginFieldType::kFLOAT32: case PluginFieldType::kFLOAT64: type = DataType::kFLOAT; break;
+            case PluginFieldType::kFLOAT16: type = DataType::kHALF; break;
+            case PluginFieldType::kINT8: type = DataType::kINT8; break;
+            case PluginFieldType::kINT16: case PluginFieldType::kINT32: case PluginFieldType::kINT64: type = DataType::kINT32; break;
+            default: fail(ErrorCode::kINVALID_ARGUMENT, "Constant weights of type ", fieldTypeName(w->type), " are not supported");
+        }
+        for (int i = 0; i < shape.nbDims; ++i)
+            GIE_CHECK(shape.d[i] >= 0, ErrorCode::kINVALID_ARGUMENT, "Constant shape ", toString(shape), " has a negative dimension");
+        GIE_CHECK(w->length == volume(shape), ErrorCode::kINVALID_ARGUMENT, "Constant of shape ", toString(shape), " needs ",
+                  volume(shape), " values, got ", w->length);
+    }
+    void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
+        expectInputs(in, 0, 0, kType);
+        out[0] = shape;
+    }
+    void outputTypes(const std::vector<DataType>&, std::vector<DataType>& out) const { out[0] = type; }
+};
+
+//! Scalar activation functions, shared by the Activation kernels and fused epilogues.
+inline float activate(ActivationType t, float x, float a, float b) {
+    switch (t) {
+        case ActivationType::kRELU: return x > 0.f ? x : 0.f;
+        case ActivationType::kSIGMOID: return 1.f / (1.f + std::exp(-x));
+        case ActivationType::kTANH: return std::tanh(x);
+        case ActivationType::kLEAKY_RELU: return x >= 0.f ? x : a * x;
+        case ActivationType::kELU: return x >= 0.f ? x : a * (std::exp(x) - 1.f);
+        case ActivationType::kSELU: return b * (x >= 0.f ? x : a * (std::exp(x) - 1.f));
+        case ActivationType::kSOFTSIGN: return x / (1.f + std::fabs(x));
+        case ActivationType::kSOFTPLUS: return x > 20.f ? x : std::log1p(std::exp(x));
+        case ActivationType::kCLIP: return std::fmin(std::fmax(x, a), b);
+        case ActivationType::kHARD_SIGMOID: return std::fmax(0.f, std::fmin(1.f, a * x + b));
+        case ActivationType::kSCALED_TANH: return a * std::tanh(b * x);
+        case ActivationType::kTHRESHOLDED_RELU: return x > a ? x : 0.f;
+        case ActivationType::kGELU: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
+        case ActivationType::kGELU_TANH: return 0.5f * x * (1.f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+        case ActivationType::kHARD_SWISH: return x * std::fmin(std::fmax(x + 3.f, 0.f), 6.f) / 6.f;
+        case ActivationType::kMISH: return x * std::tanh(x > 20.f ? x : std::log1p(std::exp(x)));
+        case ActivationType::kSILU: return x / (1.f + std::exp(-x));
+        case ActivationType::kRELU6: return std::fmin(std::fmax(x, 0.f), 6.f);
+    }
+    return x;
+}
+
+struct ActivationOp : OpBase {
+    static constexpr const char* kType = "Activation";
+    static std::vector<FieldSpec> fieldSpecs() {
+        return {{"activation_type", PluginFieldType::kINT64}, {"alpha", PluginFieldType::kFLOAT32}, {"beta", PluginFieldType::kFLOAT32}};
+    }
+    ActivationType type;
+    float alpha, beta;
+    explicit ActivationOp(const FieldMap& f) {
+        int64_t t = f.getInt("activation_type", 0);
+        GIE_CHECK(t >= 0 && t <= static_cast<int64_t>(ActivationType::kRELU6), ErrorCode::kINVALID_ARGUMENT, "unknown activation type ", t);
+        type = static_cast<ActivationType>(t);
+        // Defaults follow the usual frameworks: LeakyReLU 0.01, ELU 1, SELU (1.6733, 1.0507), HardSigmoid (0.2, 0.5).
+        float da = 0.f, db = 0.f;
+        switch (type) {
+            case ActivationType::kLEAKY_RELU: da = 0.01f; break;
+            case ActivationType::kELU: da = 1.f; break;
+            case ActivationType::kSELU: da = 1.6732632423543772f; db = 1.0507009873554805f; break;
+            case ActivationType::kHARD_SIGMOID: da = 0.2f; db = 0.5f; break;
+            case ActivationType::kSCALED_TANH: da = 1.f; db = 1.f; break;
+            case ActivationType::kCLIP: da = 0.f; db = 6.f; break;
+            case ActivationType::kTHRESHOLDED_RELU: da = 1.f; break;
+            default: break;
+        }
+        alpha = f.getFloat("alpha", da);
+        beta = f.getFloat("beta", db);
+    }
+    void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
+        expectInputs(in, 1, 1, kType);
+        out[0] = in[0];
+    }
+};
+
+}  // namespace gie

@@ -1,0 +1,37 @@
+// Graph passes. Each pass is one class in one file, registered in pass_manager.cpp's list; the
+// builder runs the enabled ones in list order. A pass rewrites the Graph in place, keeps every node's
+// sourceLayers (the layers it covers) up to date, and explains what it did or declined in node notes.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gie/types.h"
+#include "ir/graph.h"
+
+namespace gie {
+
+struct PassContext {
+    DeviceType device = DeviceType::kCPU;
+    ILogger* logger = nullptr;
+    std::vector<std::string> log;  // one line per change, for the build report
+};
+
+class Pass {
+public:
+    virtual ~Pass() = default;
+    virtual const char* name() const = 0;
+    //! Returns the number of changes made.
+    virtual int run(Graph& g, PassContext& ctx) = 0;
+};
+
+//! All passes in the order they run.
+std::vector<std::unique_ptr<Pass>> makeAllPasses();
+//! Names of all passes (for config validation).
+std::vector<std::string> allPassNames();
+
+std::unique_ptr<Pass> makeDeadLayerRemoval();
+std::unique_ptr<Pass> makeConstantFolding();
+
+}  // namespace gie

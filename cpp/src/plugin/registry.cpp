@@ -1,0 +1,109 @@
+// The process-wide plugin registry: built-in kernels register here at library load, user plugin
+// libraries when they are loaded.
+#include <dlfcn.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "gie/plugin.h"
+
+namespace gie {
+namespace {
+
+int compareVersions(const std::string& a, const std::string& b) {
+    // Numeric-aware comparison ("10" > "9"); falls back to string order for non-numeric parts.
+    size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+        if (isdigit(static_cast<unsigned char>(a[i])) && isdigit(static_cast<unsigned char>(b[j]))) {
+            size_t ei = i, ej = j;
+            while (ei < a.size() && isdigit(static_cast<unsigned char>(a[ei]))) ++ei;
+            while (ej < b.size() && isdigit(static_cast<unsigned char>(b[ej]))) ++ej;
+            long long x = std::stoll(a.substr(i, ei - i)), y = std::stoll(b.substr(j, ej - j));
+            if (x != y) return x < y ? -1 : 1;
+            i = ei;
+            j = ej;
+        } else {
+            if (a[i] != b[j]) return a[i] < b[j] ? -1 : 1;
+            ++i;
+            ++j;
+        }
+    }
+    return (a.size() - i) < (b.size() - j) ? -1 : ((a.size() - i) > (b.size() - j) ? 1 : 0);
+}
+
+class PluginRegistry final : public IPluginRegistry {
+public:
+    bool registerCreator(IPluginCreator& c) noexcept override {
+        return apiGuard(nullptr, false, [&] {
+            std::lock_guard<std::mutex> lock(mu_);
+            const char* name = c.getPluginName();
+            const char* version = c.getPluginVersion();
+            GIE_CHECK(name && *name && version, ErrorCode::kINVALID_ARGUMENT, "a plugin creator has no name or version");
+            for (auto* o : creators_)
+                GIE_CHECK(!(std::string(o->getPluginName()) == name && std::string(o->getPluginVersion()) == version &&
+                            o->getDeviceType() == c.getDeviceType()),
+                          ErrorCode::kINVALID_ARGUMENT, "plugin creator '", name, "' version ", version,
+                          " is already registered for this device");
+            creators_.push_back(&c);
+            return true;
+        });
+    }
+    bool deregisterCreator(const IPluginCreator& c) noexcept override {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = creators_.begin(); it != creators_.end(); ++it)
+            if (*it == &c) {
+                creators_.erase(it);
+                return true;
+            }
+        return false;
+    }
+    IPluginCreator* getCreator(const char* name, const char* version, DeviceType device) noexcept override {
+        if (!name) return nullptr;
+        std::lock_guard<std::mutex> lock(mu_);
+        IPluginCreator* best = nullptr;
+        for (auto* c : creators_) {
+            if (std::string(c->getPluginName()) != name) continue;
+            if (device != DeviceType::kAUTO && c->getDeviceType() != device) continue;
+            if (version && *version) {
+                if (std::string(c->getPluginVersion()) == version) return c;
+            } else if (!best || compareVersions(c->getPluginVersion(), best->getPluginVersion()) > 0) {
+                best = c;
+            }
+        }
+        return best;
+    }
+    IPluginCreator* const* getAllCreators(int32_t* count) noexcept override {
+        std::lock_guard<std::mutex> lock(mu_);
+        snapshot_ = creators_;
+        if (count) *count = static_cast<int32_t>(snapshot_.size());
+        return snapshot_.data();
+    }
+    bool loadLibrary(const char* path) noexcept override {
+        return apiGuard(nullptr, false, [&] {
+            GIE_CHECK(path && *path, ErrorCode::kINVALID_ARGUMENT, "loadLibrary: empty path");
+            // RTLD_NODELETE: creators live in the library's static storage; they must never go away.
+            void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+            if (!h) {
+                const char* err = dlerror();
+                fail(ErrorCode::kINVALID_ARGUMENT, "cannot load plugin library '", path, "': ", err ? err : "unknown error");
+            }
+            return true;
+        });
+    }
+
+private:
+    std::mutex mu_;
+    std::vector<IPluginCreator*> creators_;
+    std::vector<IPluginCreator*> snapshot_;
+};
+
+}  // namespace
+
+IPluginRegistry* getPluginRegistry() noexcept {
+    static PluginRegistry* registry = new PluginRegistry();  // never destroyed: creators register from static init/fini
+    return registry;
+}
+
+}  // namespace gie

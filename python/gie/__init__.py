@@ -1,0 +1,62 @@
+"""gie: a GPU inference optimizer and runtime, with a CPU reference backend.
+
+    import gie
+    builder = gie.Builder()
+    net = builder.create_network()
+    ...
+    engine = builder.build(net, config)
+    out = engine.create_execution_context().execute({"data": batch})
+"""
+import os
+
+from . import _C
+from ._C import (ActivationType, BuilderFlag, DataType, DeviceType, ElementWiseOperation, ErrorCode, PaddingMode,
+                 PoolingType, ReduceOperation, ResizeCoordinateTransformation, ResizeMode, ResizeRoundMode, ScaleMode,
+                 TensorFormat, UnaryOperation, NetworkDefinition, BuilderConfig, Layer, Tensor)
+from .errors import (DeviceMismatchError, Error, InternalError, InvalidArgumentError, InvalidEngineError, InvalidModelError,
+                     NoDeviceError, OutOfMemoryError, UnsupportedError, VersionMismatchError)
+from . import network as _network  # noqa: F401  (installs the add_* helpers)
+from .engine import Builder, Engine, ExecutionContext, Runtime, numpy_dtype
+
+float32 = DataType.float32
+float16 = DataType.float16
+int8 = DataType.int8
+int32 = DataType.int32
+bool_ = DataType.bool
+
+__version__ = "{}.{}.{}".format(_C.version() // 10000, _C.version() // 100 % 100, _C.version() % 100)
+
+
+def load_library(path):
+    """Loads a plugin library (.so); its creators register themselves for building and loading engines."""
+    _C.load_library(os.fspath(path))
+
+
+def registered_plugins():
+    """[(name, version, device)] of every registered kernel/plugin creator."""
+    return _C.registered_plugins()
+
+
+def build_info():
+    """What this gie was built with and what it finds now."""
+    return {
+        "version": __version__,
+        "cuda": _C.cuda_compiled(),
+        "gpu_available": Builder().platform_has_gpu,
+    }
+
+
+def cmake_dir():
+    """Folder holding gieConfig.cmake, for ``cmake -Dgie_DIR=...`` (native apps and plugin libraries)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "cmake")
+
+
+__all__ = [
+    "ActivationType", "BuilderFlag", "DataType", "DeviceType", "ElementWiseOperation", "ErrorCode", "PaddingMode",
+    "PoolingType", "ReduceOperation", "ResizeCoordinateTransformation", "ResizeMode", "ResizeRoundMode", "ScaleMode",
+    "TensorFormat", "UnaryOperation", "NetworkDefinition", "BuilderConfig", "Layer", "Tensor", "Builder", "Engine",
+    "ExecutionContext", "Runtime", "Error", "InvalidArgumentError", "InvalidModelError", "UnsupportedError",
+    "InvalidEngineError", "VersionMismatchError", "DeviceMismatchError", "OutOfMemoryError", "NoDeviceError",
+    "InternalError", "float32", "float16", "int8", "int32", "bool_", "load_library", "registered_plugins", "build_info",
+    "cmake_dir", "numpy_dtype",
+]

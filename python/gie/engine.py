@@ -1,0 +1,273 @@
+"""Builder, engines, execution contexts and the runtime, with numpy in and out."""
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from . import _C
+from ._logging import make_log_function
+from .errors import InvalidArgumentError
+
+_NP_DTYPES = {
+    _C.DataType.float32: np.dtype(np.float32),
+    _C.DataType.float16: np.dtype(np.float16),
+    _C.DataType.int8: np.dtype(np.int8),
+    _C.DataType.int32: np.dtype(np.int32),
+    _C.DataType.bool: np.dtype(np.bool_),
+}
+
+
+def numpy_dtype(dtype):
+    """The numpy dtype of a :class:`gie.DataType`."""
+    return _NP_DTYPES[dtype]
+
+
+def _device(value):
+    if isinstance(value, str):
+        try:
+            return {"cpu": _C.DeviceType.CPU, "gpu": _C.DeviceType.GPU, "cuda": _C.DeviceType.GPU,
+                    "auto": _C.DeviceType.AUTO}[value.lower()]
+        except KeyError:
+            raise InvalidArgumentError(f"unknown device '{value}' (use 'cpu', 'gpu' or 'auto')") from None
+    return value
+
+
+# ---- BuilderConfig conveniences -------------------------------------------------------------------
+
+def _get_max_batch(self):
+    return self._max_batch
+
+
+def _set_max_batch(self, value):
+    value = int(value)
+    self.set_batch_range(min(self.min_batch, value), value, value)
+
+
+def _get_batch_range(self):
+    return (self.min_batch, self.opt_batch, self._max_batch)
+
+
+def _set_batch_range(self, value):
+    self.set_batch_range(*[int(v) for v in value])
+
+
+_C.BuilderConfig.max_batch = property(_get_max_batch, _set_max_batch, doc="Largest batch (dimension 0) the engine accepts.")
+_C.BuilderConfig.batch_range = property(_get_batch_range, _set_batch_range, doc="(min, opt, max) batch.")
+_orig_device = _C.BuilderConfig.device
+_C.BuilderConfig.device = property(_orig_device.fget, lambda self, v: _orig_device.fset(self, _device(v)),
+                                   doc="gie.DeviceType.CPU / GPU / AUTO, or 'cpu' / 'gpu' / 'auto'.")
+
+
+def _flag_property(flag):
+    return property(lambda self: self.get_flag(flag), lambda self, on: self.set_flag(flag) if on else self.clear_flag(flag))
+
+
+_C.BuilderConfig.fp16 = _flag_property(_C.BuilderFlag.FP16)
+_C.BuilderConfig.int8 = _flag_property(_C.BuilderFlag.INT8)
+
+
+class Builder:
+    """Creates networks and configs and builds engines. Logs through Python's ``logging`` (logger ``gie``)."""
+
+    def __init__(self, logger=None):
+        self._impl = _C._Builder(make_log_function(logger))
+
+    def create_network(self):
+        return self._impl.create_network()
+
+    def create_config(self):
+        return self._impl.create_config()
+
+    @property
+    def platform_has_gpu(self):
+        return self._impl.platform_has_gpu
+
+    def build(self, network, config=None):
+        """Optimizes ``network`` for ``config`` (default: CPU/GPU auto, batch 1) and returns an :class:`Engine`."""
+        if config is None:
+            config = self.create_config()
+        return Engine(self._impl.build(network, config))
+
+
+class Engine:
+    """An optimized network. Immutable; create one :class:`ExecutionContext` per thread."""
+
+    def __init__(self, impl):
+        self._impl = impl
+
+    @property
+    def io_tensor_names(self):
+        return self._impl.io_tensor_names
+
+    @property
+    def input_names(self):
+        return [n for n in self._impl.io_tensor_names if self._impl.is_input(n)]
+
+    @property
+    def output_names(self):
+        return [n for n in self._impl.io_tensor_names if not self._impl.is_input(n)]
+
+    def get_tensor_shape(self, name):
+        """Shape at the largest batch."""
+        return self._impl.get_tensor_shape(name)
+
+    def get_tensor_dtype(self, name):
+        return self._impl.get_tensor_dtype(name)
+
+    @property
+    def min_batch(self):
+        return self._impl.min_batch
+
+    @property
+    def max_batch(self):
+        return self._impl.max_batch
+
+    @property
+    def device(self):
+        return self._impl.device
+
+    @property
+    def num_kernels(self):
+        return self._impl.num_kernels
+
+    @property
+    def activation_memory_size(self):
+        return self._impl.activation_memory_size
+
+    def layer_info(self):
+        """The build report: kernels (name, source_layers, tactic, dtype, format, shapes, offsets), memory totals."""
+        return json.loads(self._impl._layer_info_json())
+
+    def serialize(self):
+        """The engine file as bytes."""
+        return self._impl.serialize()
+
+    def save(self, path):
+        """Writes the engine file atomically: an existing file is replaced only once the new one is complete."""
+        data = self.serialize()
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".gie-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def create_execution_context(self):
+        return ExecutionContext(self._impl.create_execution_context(), self)
+
+    def __repr__(self):
+        return (f"<gie.Engine device={str(self.device).split('.')[-1]} kernels={self.num_kernels} "
+                f"inputs={self.input_names} outputs={self.output_names} batch={self.min_batch}..{self.max_batch}>")
+
+
+class ExecutionContext:
+    """Runs an engine. Owns its activation memory; use one context per thread."""
+
+    def __init__(self, impl, engine):
+        self._impl = impl
+        self.engine = engine
+        self._profiler = None
+
+    def set_input_shape(self, name, shape):
+        self._impl.set_input_shape(name, list(shape))
+
+    def get_tensor_shape(self, name):
+        return self._impl.get_tensor_shape(name)
+
+    def set_tensor_address(self, name, address):
+        self._impl.set_tensor_address(name, int(address))
+
+    def execute_bound(self):
+        """Runs with the shapes and addresses already set (C++-style use)."""
+        self._impl._execute()
+
+    @property
+    def profiler(self):
+        return self._profiler
+
+    @profiler.setter
+    def profiler(self, fn):
+        """A callable(kernel_name, milliseconds) called after each kernel, or None."""
+        self._profiler = fn
+        self._impl._set_profiler(fn)
+
+    def execute(self, inputs, outputs=None):
+        """Runs synchronously. ``inputs``: {name: array}; returns {name: numpy array} for every output.
+
+        Arrays must have the engine's dtype and shape except dimension 0 (the batch), which may be any
+        value within the engine's batch range. ``outputs`` may supply preallocated numpy arrays.
+        """
+        eng = self.engine
+        if not isinstance(inputs, dict):
+            if len(eng.input_names) == 1:
+                inputs = {eng.input_names[0]: inputs}
+            else:
+                raise InvalidArgumentError(f"inputs must be a dict {{name: array}} for the inputs {eng.input_names}")
+        unknown = sorted(set(inputs) - set(eng.input_names))
+        if unknown:
+            raise InvalidArgumentError(f"unknown input(s) {unknown}; the engine's inputs are {eng.input_names}")
+        missing = [n for n in eng.input_names if n not in inputs]
+        if missing:
+            raise InvalidArgumentError(f"missing input(s) {missing}; the engine's inputs are {eng.input_names}")
+        keep = []
+        for name in eng.input_names:
+            arr = _host_array(inputs[name], f"input '{name}'")
+            expected = numpy_dtype(eng.get_tensor_dtype(name))
+            if arr.dtype != expected:
+                raise InvalidArgumentError(f"input '{name}' has dtype {arr.dtype}; the engine expects {expected} "
+                                           f"(convert with .astype(np.{expected.name}))")
+            arr = np.ascontiguousarray(arr)
+            self._impl.set_input_shape(name, list(arr.shape))
+            self._impl.set_tensor_address(name, arr.ctypes.data)
+            keep.append(arr)
+        result = {}
+        for name in eng.output_names:
+            shape = self._impl.get_tensor_shape(name)
+            dtype = numpy_dtype(eng.get_tensor_dtype(name))
+            out = None if outputs is None else outputs.get(name)
+            if out is None:
+                out = np.empty(shape, dtype=dtype)
+            elif (not isinstance(out, np.ndarray) or tuple(out.shape) != tuple(shape) or out.dtype != dtype
+                  or not out.flags.c_contiguous or not out.flags.writeable):
+                raise InvalidArgumentError(f"output '{name}' must be a writable C-contiguous numpy array of shape "
+                                           f"{tuple(shape)} and dtype {dtype}")
+            self._impl.set_tensor_address(name, out.ctypes.data)
+            result[name] = out
+        self._impl._execute()
+        del keep
+        return result
+
+
+def _host_array(value, what):
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch
+        return value.detach().cpu().numpy()
+    if hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):  # cupy
+        return value.get()
+    try:
+        return np.asarray(value)
+    except Exception as e:  # noqa: BLE001
+        raise InvalidArgumentError(f"{what}: cannot convert {type(value).__name__} to an array: {e}") from None
+
+
+class Runtime:
+    """Loads engine files. Needs no parser or network definition."""
+
+    def __init__(self, logger=None):
+        self._impl = _C._Runtime(make_log_function(logger))
+
+    def deserialize(self, data):
+        return Engine(self._impl.deserialize(bytes(data)))
+
+    def load(self, path):
+        with open(os.fspath(path), "rb") as f:
+            return self.deserialize(f.read())

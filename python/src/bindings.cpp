@@ -1,0 +1,474 @@
+// gie._C: thin pybind11 bindings of the C++ API. Conveniences (numpy handling, typed layer helpers,
+// logging, files) live in python/gie/*.py. The GIL is released around build and inference.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gie/gie.h"
+
+namespace py = pybind11;
+using namespace gie;
+
+namespace {
+
+// dict ErrorCode(int) -> exception class, set by gie/errors.py. Leaked on purpose: a static py::object
+// would be released after the interpreter is gone.
+py::object* gErrorClasses = nullptr;
+
+[[noreturn]] void raiseLast(const std::string& fallback) {
+    const char* msg = nullptr;
+    ErrorCode code = getLastError(&msg);
+    std::string text = msg && *msg ? std::string(msg) : fallback;
+    if (code == ErrorCode::kSUCCESS) code = ErrorCode::kINTERNAL;
+    py::object cls = py::reinterpret_borrow<py::object>(PyExc_RuntimeError);
+    if (gErrorClasses && gErrorClasses->contains(py::int_(static_cast<int>(code)))) cls = (*gErrorClasses)[py::int_(static_cast<int>(code))];
+    PyErr_SetObject(cls.ptr(), py::str(text).ptr());
+    throw py::error_already_set();
+}
+
+template <typename T>
+T* check(T* p, const std::string& what) {
+    if (!p) raiseLast(what + " failed");
+    return p;
+}
+void check(bool ok, const std::string& what) {
+    if (!ok) raiseLast(what + " failed");
+}
+
+//! Forwards log lines to a Python callable(severity:int, message:str).
+class PyLogger final : public ILogger {
+public:
+    explicit PyLogger(py::function fn) : fn_(std::move(fn)) {}
+    ~PyLogger() override {
+        py::gil_scoped_acquire gil;
+        fn_ = py::function();
+    }
+    void log(Severity s, const char* msg) noexcept override {
+        py::gil_scoped_acquire gil;
+        try {
+            fn_(static_cast<int>(s), std::string(msg));
+        } catch (py::error_already_set& e) {
+            e.discard_as_unraisable("gie logger");
+        }
+    }
+
+private:
+    py::function fn_;
+};
+
+class PyProfiler final : public IProfiler {
+public:
+    explicit PyProfiler(py::function fn) : fn_(std::move(fn)) {}
+    void reportLayerTime(const char* name, float ms) noexcept override {
+        py::gil_scoped_acquire gil;
+        try {
+            fn_(std::string(name), ms);
+        } catch (py::error_already_set& e) {
+            e.discard_as_unraisable("gie profiler");
+        }
+    }
+
+private:
+    py::function fn_;
+};
+
+Dims toDims(const std::vector<int64_t>& v) {
+    if (v.size() > static_cast<size_t>(Dims::MAX_DIMS)) throw py::value_error("at most 8 dimensions are supported");
+    return makeDims(static_cast<int32_t>(v.size()), v.data());
+}
+std::vector<int64_t> fromDims(const Dims& d) {
+    if (d.nbDims < 0) raiseLast("shape inference failed");
+    return std::vector<int64_t>(d.d, d.d + d.nbDims);
+}
+
+//! Holds the storage behind a PluginFieldCollection built from a Python dict.
+struct FieldStorage {
+    std::vector<std::string> names;
+    std::vector<py::array> arrays;
+    std::vector<std::string> strings;
+    std::vector<PluginField> fields;
+    PluginFieldCollection fc;
+};
+
+PluginField toField(const std::string& name, py::handle value, FieldStorage& st, const char** namePtr) {
+    PluginField f;
+    f.name = *namePtr;
+    if (py::isinstance<py::str>(value)) {
+        st.strings.push_back(value.cast<std::string>());
+        f.data = st.strings.back().data();
+        f.type = PluginFieldType::kCHAR;
+        f.length = static_cast<int64_t>(st.strings.back().size());
+        return f;
+    }
+    py::array arr = py::array::ensure(value);
+    if (!arr) throw py::type_error("field '" + name + "' must be a number, a sequence of numbers, an array or a string");
+    py::dtype dt = arr.dtype();
+    char kind = dt.kind();
+    py::array c;
+    if (kind == 'f' && dt.itemsize() == 2) {
+        c = py::array_t<uint16_t, py::array::c_style | py::array::forcecast>(arr.attr("view")("uint16"));
+        f.type = PluginFieldType::kFLOAT16;
+    } else if (kind == 'f') {
+        c = py::array_t<float, py::array::c_style | py::array::forcecast>(arr);
+        f.type = PluginFieldType::kFLOAT32;
+    } else if (kind == 'i' && dt.itemsize() == 1) {
+        c = py::array_t<int8_t, py::array::c_style | py::array::forcecast>(arr);
+        f.type = PluginFieldType::kINT8;
+    } else if (kind == 'i' && dt.itemsize() == 4) {
+        c = py::array_t<int32_t, py::array::c_style | py::array::forcecast>(arr);
+        f.type = PluginFieldType::kINT32;
+    } else if (kind == 'i' || kind == 'u' || kind == 'b') {
+        c = py::array_t<int64_t, py::array::c_style | py::array::forcecast>(arr);
+        f.type = PluginFieldType::kINT64;
+    } else {
+        throw py::type_error("field '" + name + "' has unsupported dtype " + std::string(py::str(dt)));
+    }
+    st.arrays.push_back(c);
+    f.data = c.data();
+    f.length = static_cast<int64_t>(c.size());
+    return f;
+}
+
+std::unique_ptr<FieldStorage> toFields(const py::dict& d) {
+    auto st = std::make_unique<FieldStorage>();
+    st->names.reserve(d.size());
+    st->strings.reserve(d.size());
+    for (auto item : d) st->names.push_back(item.first.cast<std::string>());
+    size_t i = 0;
+    for (auto item : d) {
+        const char* np = st->names[i].c_str();
+        st->fields.push_back(toField(st->names[i], item.second, *st, &np));
+        ++i;
+    }
+    st->fc.nbFields = static_cast<int32_t>(st->fields.size());
+    st->fc.fields = st->fields.data();
+    return st;
+}
+
+py::object fieldToPython(const PluginField& f) {
+    switch (f.type) {
+        case PluginFieldType::kCHAR: return py::str(static_cast<const char*>(f.data), static_cast<size_t>(f.length));
+        case PluginFieldType::kFLOAT32: return py::array_t<float>(f.length, static_cast<const float*>(f.data));
+        case PluginFieldType::kFLOAT64: return py::array_t<double>(f.length, static_cast<const double*>(f.data));
+        case PluginFieldType::kFLOAT16: {
+            py::array_t<uint16_t> raw(f.length, static_cast<const uint16_t*>(f.data));
+            return raw.attr("view")("float16");
+        }
+        case PluginFieldType::kINT8: return py::array_t<int8_t>(f.length, static_cast<const int8_t*>(f.data));
+        case PluginFieldType::kINT16: return py::array_t<int16_t>(f.length, static_cast<const int16_t*>(f.data));
+        case PluginFieldType::kINT32: return py::array_t<int32_t>(f.length, static_cast<const int32_t*>(f.data));
+        case PluginFieldType::kINT64: return py::array_t<int64_t>(f.length, static_cast<const int64_t*>(f.data));
+        default: return py::none();
+    }
+}
+
+struct Builder {
+    std::shared_ptr<PyLogger> logger;
+    std::unique_ptr<IBuilder> builder;
+};
+
+struct Engine {
+    std::shared_ptr<PyLogger> logger;  // outlives the engine
+    std::unique_ptr<IEngine> engine;
+};
+
+struct Context {
+    std::shared_ptr<Engine> engine;  // keeps the engine alive
+    std::unique_ptr<IExecutionContext> ctx;
+    std::unique_ptr<PyProfiler> profiler;
+};
+
+struct Runtime {
+    std::shared_ptr<PyLogger> logger;
+    std::unique_ptr<IRuntime> runtime;
+};
+
+template <typename T>
+using NoDelete = std::unique_ptr<T, py::nodelete>;
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+    m.doc() = "gie native module (use the `gie` package)";
+
+    py::enum_<DataType>(m, "DataType")
+        .value("float32", DataType::kFLOAT).value("float16", DataType::kHALF).value("int8", DataType::kINT8)
+        .value("int32", DataType::kINT32).value("bool", DataType::kBOOL);
+    py::enum_<TensorFormat>(m, "TensorFormat")
+        .value("LINEAR", TensorFormat::kLINEAR).value("NHWC", TensorFormat::kNHWC).value("CHW4", TensorFormat::kCHW4)
+        .value("CHW32", TensorFormat::kCHW32).value("HWC8", TensorFormat::kHWC8);
+    py::enum_<DeviceType>(m, "DeviceType").value("CPU", DeviceType::kCPU).value("GPU", DeviceType::kGPU).value("AUTO", DeviceType::kAUTO);
+    py::enum_<BuilderFlag>(m, "BuilderFlag").value("FP16", BuilderFlag::kFP16).value("INT8", BuilderFlag::kINT8)
+        .value("STRICT_TYPES", BuilderFlag::kSTRICT_TYPES);
+    py::enum_<ErrorCode>(m, "ErrorCode")
+        .value("SUCCESS", ErrorCode::kSUCCESS).value("INVALID_ARGUMENT", ErrorCode::kINVALID_ARGUMENT)
+        .value("INVALID_MODEL", ErrorCode::kINVALID_MODEL).value("UNSUPPORTED", ErrorCode::kUNSUPPORTED)
+        .value("INVALID_ENGINE", ErrorCode::kINVALID_ENGINE).value("VERSION_MISMATCH", ErrorCode::kVERSION_MISMATCH)
+        .value("DEVICE_MISMATCH", ErrorCode::kDEVICE_MISMATCH).value("OUT_OF_MEMORY", ErrorCode::kOUT_OF_MEMORY)
+        .value("NO_DEVICE", ErrorCode::kNO_DEVICE).value("INTERNAL", ErrorCode::kINTERNAL);
+    py::enum_<ActivationType>(m, "ActivationType")
+        .value("RELU", ActivationType::kRELU).value("SIGMOID", ActivationType::kSIGMOID).value("TANH", ActivationType::kTANH)
+        .value("LEAKY_RELU", ActivationType::kLEAKY_RELU).value("ELU", ActivationType::kELU).value("SELU", ActivationType::kSELU)
+        .value("SOFTSIGN", ActivationType::kSOFTSIGN).value("SOFTPLUS", ActivationType::kSOFTPLUS).value("CLIP", ActivationType::kCLIP)
+        .value("HARD_SIGMOID", ActivationType::kHARD_SIGMOID).value("SCALED_TANH", ActivationType::kSCALED_TANH)
+        .value("THRESHOLDED_RELU", ActivationType::kTHRESHOLDED_RELU).value("GELU", ActivationType::kGELU)
+        .value("GELU_TANH", ActivationType::kGELU_TANH).value("HARD_SWISH", ActivationType::kHARD_SWISH)
+        .value("MISH", ActivationType::kMISH).value("SILU", ActivationType::kSILU).value("RELU6", ActivationType::kRELU6);
+    py::enum_<PoolingType>(m, "PoolingType").value("MAX", PoolingType::kMAX).value("AVERAGE", PoolingType::kAVERAGE);
+    py::enum_<ElementWiseOperation>(m, "ElementWiseOperation")
+        .value("SUM", ElementWiseOperation::kSUM).value("PROD", ElementWiseOperation::kPROD).value("MAX", ElementWiseOperation::kMAX)
+        .value("MIN", ElementWiseOperation::kMIN).value("SUB", ElementWiseOperation::kSUB).value("DIV", ElementWiseOperation::kDIV)
+        .value("POW", ElementWiseOperation::kPOW).value("FLOOR_DIV", ElementWiseOperation::kFLOOR_DIV)
+        .value("AND", ElementWiseOperation::kAND).value("OR", ElementWiseOperation::kOR).value("XOR", ElementWiseOperation::kXOR)
+        .value("EQUAL", ElementWiseOperation::kEQUAL).value("GREATER", ElementWiseOperation::kGREATER)
+        .value("LESS", ElementWiseOperation::kLESS).value("MOD", ElementWiseOperation::kMOD);
+    py::enum_<UnaryOperation>(m, "UnaryOperation")
+        .value("EXP", UnaryOperation::kEXP).value("LOG", UnaryOperation::kLOG).value("SQRT", UnaryOperation::kSQRT)
+        .value("RECIP", UnaryOperation::kRECIP).value("ABS", UnaryOperation::kABS).value("NEG", UnaryOperation::kNEG)
+        .value("SIN", UnaryOperation::kSIN).value("COS", UnaryOperation::kCOS).value("TAN", UnaryOperation::kTAN)
+        .value("SINH", UnaryOperation::kSINH).value("COSH", UnaryOperation::kCOSH).value("ASIN", UnaryOperation::kASIN)
+        .value("ACOS", UnaryOperation::kACOS).value("ATAN", UnaryOperation::kATAN).value("ASINH", UnaryOperation::kASINH)
+        .value("ACOSH", UnaryOperation::kACOSH).value("ATANH", UnaryOperation::kATANH).value("CEIL", UnaryOperation::kCEIL)
+        .value("FLOOR", UnaryOperation::kFLOOR).value("ERF", UnaryOperation::kERF).value("NOT", UnaryOperation::kNOT)
+        .value("SIGN", UnaryOperation::kSIGN).value("ROUND", UnaryOperation::kROUND);
+    py::enum_<ReduceOperation>(m, "ReduceOperation")
+        .value("SUM", ReduceOperation::kSUM).value("PROD", ReduceOperation::kPROD).value("MAX", ReduceOperation::kMAX)
+        .value("MIN", ReduceOperation::kMIN).value("AVG", ReduceOperation::kAVG);
+    py::enum_<PaddingMode>(m, "PaddingMode").value("CONSTANT", PaddingMode::kCONSTANT).value("REFLECT", PaddingMode::kREFLECT)
+        .value("EDGE", PaddingMode::kEDGE);
+    py::enum_<ScaleMode>(m, "ScaleMode").value("UNIFORM", ScaleMode::kUNIFORM).value("CHANNEL", ScaleMode::kCHANNEL)
+        .value("ELEMENTWISE", ScaleMode::kELEMENTWISE);
+    py::enum_<ResizeMode>(m, "ResizeMode").value("NEAREST", ResizeMode::kNEAREST).value("LINEAR", ResizeMode::kLINEAR);
+    py::enum_<ResizeCoordinateTransformation>(m, "ResizeCoordinateTransformation")
+        .value("HALF_PIXEL", ResizeCoordinateTransformation::kHALF_PIXEL).value("ASYMMETRIC", ResizeCoordinateTransformation::kASYMMETRIC)
+        .value("ALIGN_CORNERS", ResizeCoordinateTransformation::kALIGN_CORNERS)
+        .value("PYTORCH_HALF_PIXEL", ResizeCoordinateTransformation::kPYTORCH_HALF_PIXEL);
+    py::enum_<ResizeRoundMode>(m, "ResizeRoundMode")
+        .value("ROUND_PREFER_FLOOR", ResizeRoundMode::kROUND_PREFER_FLOOR).value("ROUND_PREFER_CEIL", ResizeRoundMode::kROUND_PREFER_CEIL)
+        .value("FLOOR", ResizeRoundMode::kFLOOR).value("CEIL", ResizeRoundMode::kCEIL);
+
+    m.def("_set_error_classes", [](py::dict d) { gErrorClasses = new py::object(d); });
+    m.def("version", [] { return getVersion(); });
+    m.def("load_library", [](const std::string& path) { check(getPluginRegistry()->loadLibrary(path.c_str()), "load_library('" + path + "')"); },
+          py::arg("path"), "Load a plugin library; its creators register themselves.");
+    m.def("registered_plugins", [] {
+        int32_t n = 0;
+        IPluginCreator* const* cs = getPluginRegistry()->getAllCreators(&n);
+        py::list out;
+        for (int32_t i = 0; i < n; ++i)
+            out.append(py::make_tuple(cs[i]->getPluginName(), cs[i]->getPluginVersion(),
+                                      cs[i]->getDeviceType() == DeviceType::kGPU ? "gpu" : "cpu"));
+        return out;
+    });
+    m.def("plugin_field_names", [](const std::string& type) {
+        IPluginRegistry* r = getPluginRegistry();
+        IPluginCreator* c = r->getCreator(type.c_str(), nullptr, DeviceType::kCPU);
+        if (!c) c = r->getCreator(type.c_str(), nullptr, DeviceType::kAUTO);
+        py::list out;
+        if (!c) return out;
+        const PluginFieldCollection* fc = c->getFieldNames();
+        for (int32_t i = 0; fc && i < fc->nbFields; ++i) out.append(fc->fields[i].name);
+        return out;
+    });
+    m.def("cuda_compiled", [] {
+#if GIE_HAVE_CUDA_BUILD
+        return true;
+#else
+        return false;
+#endif
+    });
+
+    py::class_<ITensor, NoDelete<ITensor>>(m, "Tensor")
+        .def_property("name", &ITensor::getName, &ITensor::setName)
+        .def_property_readonly("shape", [](const ITensor& t) { return py::tuple(py::cast(fromDims(t.getDimensions()))); })
+        .def_property_readonly("dtype", &ITensor::getType)
+        .def_property_readonly("is_network_input", &ITensor::isNetworkInput)
+        .def_property_readonly("is_network_output", &ITensor::isNetworkOutput)
+        .def("set_dynamic_range", [](ITensor& t, float lo, float hi) { check(t.setDynamicRange(lo, hi), "set_dynamic_range"); })
+        .def_property_readonly("dynamic_range", [](const ITensor& t) -> py::object {
+            if (!t.dynamicRangeIsSet()) return py::none();
+            return py::make_tuple(-t.getDynamicRangeMax(), t.getDynamicRangeMax());
+        })
+        .def_property_readonly("producer", &ITensor::getProducer, py::return_value_policy::reference)
+        .def("__repr__", [](const ITensor& t) {
+            Dims d = t.getDimensions();
+            std::string s = "<gie.Tensor '" + std::string(t.getName()) + "' (";
+            for (int i = 0; i < d.nbDims; ++i) s += (i ? ", " : "") + std::to_string(d.d[i]);
+            return s + ")>";
+        });
+
+    py::class_<ILayer, NoDelete<ILayer>>(m, "Layer")
+        .def_property_readonly("type", &ILayer::getType)
+        .def_property("name", &ILayer::getName, &ILayer::setName)
+        .def_property_readonly("num_inputs", &ILayer::getNbInputs)
+        .def_property_readonly("num_outputs", &ILayer::getNbOutputs)
+        .def("get_input", &ILayer::getInput, py::return_value_policy::reference)
+        .def("set_input", [](ILayer& l, int i, ITensor& t) { check(l.setInput(i, t), "set_input"); })
+        .def("output", [](ILayer& l, int i) { return check(l.getOutput(i), "output(" + std::to_string(i) + ")"); },
+             py::return_value_policy::reference, py::arg("index") = 0)
+        .def_property("precision", &ILayer::getPrecision, &ILayer::setPrecision)
+        .def_property_readonly("precision_is_set", &ILayer::precisionIsSet)
+        .def("_set_field", [](ILayer& l, const std::string& name, py::object value) {
+            py::dict d;
+            d[py::str(name)] = value;
+            auto st = toFields(d);
+            check(l.setField(st->fields[0]), "setting field '" + name + "' of layer '" + l.getName() + "'");
+        })
+        .def("_get_field", [](const ILayer& l, const std::string& name) -> py::object {
+            const PluginField* f = l.getField(name.c_str());
+            return f ? fieldToPython(*f) : py::none();
+        })
+        .def("_field_names", [](const ILayer& l) {
+            py::list out;
+            for (int32_t i = 0; i < l.getNbFields(); ++i) out.append(l.getFieldAt(i)->name);
+            return out;
+        });
+
+    py::class_<INetworkDefinition>(m, "NetworkDefinition")
+        .def("add_input", [](INetworkDefinition& n, const std::string& name, DataType t, std::vector<int64_t> shape) {
+            return check(n.addInput(name.c_str(), t, toDims(shape)), "add_input('" + name + "')");
+        }, py::return_value_policy::reference_internal, py::arg("name"), py::arg("dtype"), py::arg("shape"))
+        .def("_mark_output", [](INetworkDefinition& n, ITensor& t) { check(n.markOutput(t), "mark_output"); })
+        .def("unmark_output", [](INetworkDefinition& n, ITensor& t) { check(n.unmarkOutput(t), "unmark_output"); })
+        .def("add_layer", [](INetworkDefinition& n, const std::string& type, std::vector<ITensor*> inputs, py::dict fields) {
+            auto st = toFields(fields);
+            return check(n.addLayer(type.c_str(), inputs.data(), static_cast<int32_t>(inputs.size()), &st->fc), "add_layer('" + type + "')");
+        }, py::return_value_policy::reference_internal, py::arg("type"), py::arg("inputs"), py::arg("fields") = py::dict(),
+           "Add a layer of any registered type (built-in or plugin) with fields {name: value}.")
+        .def("remove_layer", [](INetworkDefinition& n, ILayer& l) { check(n.removeLayer(l), "remove_layer"); })
+        .def_property_readonly("num_layers", &INetworkDefinition::getNbLayers)
+        .def_property_readonly("num_inputs", &INetworkDefinition::getNbInputs)
+        .def_property_readonly("num_outputs", &INetworkDefinition::getNbOutputs)
+        .def("get_layer", [](INetworkDefinition& n, int i) { return check(n.getLayer(i), "get_layer"); }, py::return_value_policy::reference_internal)
+        .def("get_input", [](INetworkDefinition& n, int i) { return check(n.getInput(i), "get_input"); }, py::return_value_policy::reference_internal)
+        .def("get_output", [](INetworkDefinition& n, int i) { return check(n.getOutput(i), "get_output"); }, py::return_value_policy::reference_internal);
+
+    py::class_<IBuilderConfig>(m, "BuilderConfig")
+        .def_property("device", &IBuilderConfig::getDevice, &IBuilderConfig::setDevice)
+        .def("set_flag", &IBuilderConfig::setFlag)
+        .def("clear_flag", &IBuilderConfig::clearFlag)
+        .def("get_flag", &IBuilderConfig::getFlag)
+        .def("set_batch_range", [](IBuilderConfig& c, int64_t a, int64_t b, int64_t d) { check(c.setBatchRange(a, b, d), "set_batch_range"); })
+        .def_property_readonly("min_batch", &IBuilderConfig::getMinBatch)
+        .def_property_readonly("opt_batch", &IBuilderConfig::getOptBatch)
+        .def_property_readonly("_max_batch", &IBuilderConfig::getMaxBatch)
+        .def_property("workspace_limit", &IBuilderConfig::getWorkspaceLimit, &IBuilderConfig::setWorkspaceLimit)
+        .def("set_pass_enabled", [](IBuilderConfig& c, const std::string& p, bool on) { check(c.setPassEnabled(p.c_str(), on), "set_pass_enabled"); })
+        .def("get_pass_enabled", [](IBuilderConfig& c, const std::string& p) { return c.getPassEnabled(p.c_str()); });
+
+    py::class_<Engine, std::shared_ptr<Engine>>(m, "Engine")
+        .def_property_readonly("num_io_tensors", [](Engine& e) { return e.engine->getNbIOTensors(); })
+        .def_property_readonly("io_tensor_names", [](Engine& e) {
+            std::vector<std::string> v;
+            for (int32_t i = 0; i < e.engine->getNbIOTensors(); ++i) v.push_back(e.engine->getIOTensorName(i));
+            return v;
+        })
+        .def("is_input", [](Engine& e, const std::string& n) { return e.engine->isInput(n.c_str()); })
+        .def("get_tensor_shape", [](Engine& e, const std::string& n) { return py::tuple(py::cast(fromDims(e.engine->getTensorShape(n.c_str())))); })
+        .def("get_tensor_dtype", [](Engine& e, const std::string& n) { return e.engine->getTensorDataType(n.c_str()); })
+        .def_property_readonly("min_batch", [](Engine& e) { return e.engine->getMinBatch(); })
+        .def_property_readonly("max_batch", [](Engine& e) { return e.engine->getMaxBatch(); })
+        .def_property_readonly("device", [](Engine& e) { return e.engine->getDeviceType(); })
+        .def_property_readonly("num_kernels", [](Engine& e) { return e.engine->getNbKernels(); })
+        .def_property_readonly("activation_memory_size", [](Engine& e) { return e.engine->getActivationMemorySize(); })
+        .def("serialize", [](Engine& e) {
+            std::unique_ptr<IHostMemory> mem;
+            {
+                py::gil_scoped_release nogil;
+                mem.reset(e.engine->serialize());
+            }
+            check(mem.get(), "serialize");
+            return py::bytes(static_cast<const char*>(mem->data()), mem->size());
+        })
+        .def("_layer_info_json", [](Engine& e) { return std::string(e.engine->getLayerInformation()); })
+        .def("create_execution_context", [](std::shared_ptr<Engine> e) {
+            auto c = std::make_unique<Context>();
+            c->engine = e;
+            {
+                py::gil_scoped_release nogil;
+                c->ctx.reset(e->engine->createExecutionContext());
+            }
+            check(c->ctx.get(), "create_execution_context");
+            return c;
+        });
+
+    py::class_<Context>(m, "ExecutionContext")
+        .def_property_readonly("engine", [](Context& c) { return c.engine; })
+        .def("set_input_shape", [](Context& c, const std::string& n, std::vector<int64_t> s) {
+            check(c.ctx->setInputShape(n.c_str(), toDims(s)), "set_input_shape('" + n + "')");
+        })
+        .def("get_tensor_shape", [](Context& c, const std::string& n) { return py::tuple(py::cast(fromDims(c.ctx->getTensorShape(n.c_str())))); })
+        .def("set_tensor_address", [](Context& c, const std::string& n, uintptr_t p) {
+            check(c.ctx->setTensorAddress(n.c_str(), reinterpret_cast<void*>(p)), "set_tensor_address('" + n + "')");
+        })
+        .def("_execute", [](Context& c) {
+            bool ok;
+            {
+                py::gil_scoped_release nogil;
+                ok = c.ctx->execute();
+            }
+            check(ok, "execute");
+        })
+        .def("enqueue", [](Context& c, uintptr_t stream) {
+            bool ok;
+            {
+                py::gil_scoped_release nogil;
+                ok = c.ctx->enqueue(reinterpret_cast<void*>(stream));
+            }
+            check(ok, "enqueue");
+        }, py::arg("stream") = 0)
+        .def("_set_profiler", [](Context& c, py::object fn) {
+            if (fn.is_none()) {
+                c.ctx->setProfiler(nullptr);
+                c.profiler.reset();
+            } else {
+                c.profiler = std::make_unique<PyProfiler>(fn.cast<py::function>());
+                c.ctx->setProfiler(c.profiler.get());
+            }
+        });
+
+    py::class_<Builder>(m, "_Builder")
+        .def(py::init([](py::function log) {
+            auto b = std::make_unique<Builder>();
+            b->logger = std::make_shared<PyLogger>(std::move(log));
+            b->builder.reset(check(createBuilder(*b->logger), "createBuilder"));
+            return b;
+        }))
+        .def("create_network", [](Builder& b) { return std::unique_ptr<INetworkDefinition>(check(b.builder->createNetwork(), "create_network")); })
+        .def("create_config", [](Builder& b) { return std::unique_ptr<IBuilderConfig>(check(b.builder->createBuilderConfig(), "create_config")); })
+        .def_property_readonly("platform_has_gpu", [](Builder& b) { return b.builder->platformHasGpu(); })
+        .def("build", [](Builder& b, const INetworkDefinition& n, const IBuilderConfig& c) {
+            auto e = std::make_shared<Engine>();
+            e->logger = b.logger;
+            {
+                py::gil_scoped_release nogil;
+                e->engine.reset(b.builder->buildEngine(n, c));
+            }
+            check(e->engine.get(), "build");
+            return e;
+        }, py::arg("network"), py::arg("config"));
+
+    py::class_<Runtime>(m, "_Runtime")
+        .def(py::init([](py::function log) {
+            auto r = std::make_unique<Runtime>();
+            r->logger = std::make_shared<PyLogger>(std::move(log));
+            r->runtime.reset(check(createRuntime(*r->logger), "createRuntime"));
+            return r;
+        }))
+        .def("deserialize", [](Runtime& r, py::bytes data) {
+            std::string buf = data;  // a private copy: the engine never aliases Python memory
+            auto e = std::make_shared<Engine>();
+            e->logger = r.logger;
+            {
+                py::gil_scoped_release nogil;
+                e->engine.reset(r.runtime->deserializeEngine(buf.data(), buf.size()));
+            }
+            check(e->engine.get(), "deserialize");
+            return e;
+        });
+}

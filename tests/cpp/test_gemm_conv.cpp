@@ -1,0 +1,329 @@
+// Standalone correctness test for the CPU GEMM / convolution kernels.
+//   g++ -O2 -std=c++17 -fopenmp -Icpp/src cpp/src/kernels/*.cpp tests/cpp/test_gemm_conv.cpp -o t
+// Compares against naive double-precision references; relative error is normalised by the sum of
+// |terms|. Runs every ISA the CPU supports. Prints "N passed, M failed"; exit code != 0 on failure.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels/conv2d_cpu.h"
+#include "kernels/epilogue.h"
+#include "kernels/gemm.h"
+
+using namespace gie::cpu;
+
+namespace {
+
+int gPassed = 0, gFailed = 0;
+std::mt19937 gRng(12345);
+
+std::vector<float> randVec(size_t n, float lo = -1.f, float hi = 1.f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(gRng);
+  return v;
+}
+
+void check(bool ok, const std::string& what) {
+  if (ok) {
+    ++gPassed;
+  } else {
+    ++gFailed;
+    if (gFailed < 30) std::printf("FAIL: %s\n", what.c_str());
+  }
+}
+
+constexpr double kTol = 1e-4;
+const ActKind kAllActs[] = {ActKind::kNone,      ActKind::kRelu,     ActKind::kLeakyRelu,
+                            ActKind::kClip,      ActKind::kSigmoid,  ActKind::kTanh,
+                            ActKind::kElu,       ActKind::kSilu,     ActKind::kGelu,
+                            ActKind::kHardSwish, ActKind::kHardSigmoid, ActKind::kSoftplus,
+                            ActKind::kMish,      ActKind::kSelu};
+
+Epilogue makeEp(ActKind act, const float* bias, const float* res) {
+  Epilogue ep;
+  ep.bias = bias;
+  ep.residual = res;
+  ep.act = act;
+  switch (act) {
+    case ActKind::kLeakyRelu: ep.alpha = 0.1f; break;
+    case ActKind::kClip: ep.alpha = -0.5f; ep.beta = 0.7f; break;
+    case ActKind::kElu: ep.alpha = 0.9f; break;
+    case ActKind::kHardSigmoid: ep.alpha = 0.2f; ep.beta = 0.5f; break;
+    case ActKind::kSelu: ep.alpha = 1.6732632f; ep.beta = 1.0507010f; break;
+    default: break;
+  }
+  return ep;
+}
+
+// got vs act(pre) where pre is exact (double) and absSum bounds the rounding of pre.
+bool closeAct(float got, double pre, double absSum, const Epilogue& ep) {
+  const double ref = applyAct(ep.act, static_cast<float>(pre), ep.alpha, ep.beta);
+  const double err = std::fabs(static_cast<double>(got) - ref);
+  // activations are at most ~2-Lipschitz (SELU with gamma*alpha ~ 1.76)
+  return err <= kTol * 2.0 * (absSum + 1e-3 * std::fabs(ref)) + 1e-6 && std::isfinite(got);
+}
+
+// ------------------------------------------------------------------------------------------
+void testGemm(const char* isa) {
+  const int64_t sizes[] = {1, 3, 17, 64, 129, 257};
+  int cases = 0, bad = 0;
+  for (int64_t M : sizes)
+    for (int64_t N : sizes)
+      for (int64_t K : sizes)
+        for (int tr = 0; tr < 4; ++tr)
+          for (int bt = 0; bt < 2; ++bt) {
+            const bool ta = tr & 1, tb = tr & 2;
+            const float alpha = 0.75f, beta = bt ? 1.f : 0.f;
+            const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 5;
+            auto A = randVec((ta ? K : M) * lda), B = randVec((tb ? N : K) * ldb);
+            auto C0 = randVec(M * ldc);
+            std::vector<float> C = C0;
+            if (beta == 0.f)
+              for (int64_t m = 0; m < M; ++m)
+                for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = std::numeric_limits<float>::quiet_NaN();
+            sgemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+            bool ok = true;
+            for (int64_t m = 0; m < M && ok; ++m)
+              for (int64_t n = 0; n < ldc; ++n) {
+                if (n >= N) {  // padding between rows must be untouched
+                  if (std::memcmp(&C[m * ldc + n], &C0[m * ldc + n], 4) != 0) ok = false;
+                  continue;
+                }
+                double s = 0, as = 0;
+                for (int64_t k = 0; k < K; ++k) {
+                  const double a = ta ? A[k * lda + m] : A[m * lda + k];
+                  const double b = tb ? B[n * ldb + k] : B[k * ldb + n];
+                  s += a * b;
+                  as += std::fabs(a * b);
+                }
+                double ref = alpha * s + beta * C0[m * ldc + n];
+                double norm = alpha * as + std::fabs(beta * C0[m * ldc + n]) + 1e-30;
+                const double got = C[m * ldc + n];
+                if (!(std::fabs(got - ref) <= kTol * norm)) ok = false;
+              }
+            ++cases;
+            if (!ok) {
+              ++bad;
+              char buf[160];
+              std::snprintf(buf, sizeof buf, "[%s] sgemm M=%lld N=%lld K=%lld tA=%d tB=%d beta=%g", isa,
+                            (long long)M, (long long)N, (long long)K, ta, tb, beta);
+              check(false, buf);
+            }
+          }
+  gPassed += cases - bad;
+  std::printf("[%s] sgemm: %d cases, %d bad\n", isa, cases, bad);
+}
+
+void testGemmEpilogue(const char* isa) {
+  const int64_t shapes[][3] = {{5, 7, 3}, {64, 129, 257}, {129, 33, 600}, {2, 300, 40}, {300, 2, 40}};
+  for (auto& sh : shapes)
+    for (ActKind act : kAllActs)
+      for (int var = 0; var < 2; ++var) {
+        const int64_t M = sh[0], N = sh[1], K = sh[2], ldc = N + 2;
+        const bool tb = var;
+        auto A = randVec(M * K), B = randVec(K * N), bias = randVec(N), res = randVec(M * ldc);
+        auto C0 = randVec(M * ldc);
+        std::vector<float> C = C0;
+        const float beta = var ? 0.5f : 0.f;
+        Epilogue ep = makeEp(act, bias.data(), var ? res.data() : nullptr);
+        sgemmEpilogue(false, tb, M, N, K, 1.25f, A.data(), K, B.data(), tb ? K : N, beta, C.data(), ldc, ep);
+        bool ok = true;
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            double s = 0, as = 0;
+            for (int64_t k = 0; k < K; ++k) {
+              const double t = 1.25 * A[m * K + k] * (tb ? B[n * K + k] : B[k * N + n]);
+              s += t;
+              as += std::fabs(t);
+            }
+            s += beta * C0[m * ldc + n] + bias[n];
+            as += std::fabs(beta * C0[m * ldc + n]) + std::fabs(bias[n]);
+            if (var) {
+              s += res[m * ldc + n];
+              as += std::fabs(res[m * ldc + n]);
+            }
+            if (!closeAct(C[m * ldc + n], s, as, ep)) ok = false;
+          }
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "[%s] sgemmEpilogue M=%lld N=%lld K=%lld act=%d var=%d", isa,
+                      (long long)M, (long long)N, (long long)K, (int)act, var);
+        check(ok, buf);
+      }
+}
+
+// ------------------------------------------------------------------------------------------
+struct ConvCase {
+  int64_t N, C, H, W, K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, g;
+};
+
+void refConv(const Conv2dParams& p, int64_t batch, const float* x, const float* w, const float* bias,
+             const float* res, int64_t ybs, std::vector<double>& pre, std::vector<double>& abs) {
+  const int64_t P = p.P(), Q = p.Q(), Cg = p.C / p.groups, Kg = p.K / p.groups;
+  pre.assign(batch * ybs, 0.0);
+  abs.assign(batch * ybs, 0.0);
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t k = 0; k < p.K; ++k) {
+      const int64_t g = k / Kg;
+      for (int64_t oh = 0; oh < P; ++oh)
+        for (int64_t ow = 0; ow < Q; ++ow) {
+          double s = 0, a = 0;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t r = 0; r < p.R; ++r)
+              for (int64_t t = 0; t < p.S; ++t) {
+                const int64_t ih = oh * p.strideH - p.padTop + r * p.dilH;
+                const int64_t iw = ow * p.strideW - p.padLeft + t * p.dilW;
+                if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) continue;
+                const double v = static_cast<double>(x[((n * p.C + g * Cg + c) * p.H + ih) * p.W + iw]) *
+                                 w[((k * Cg + c) * p.R + r) * p.S + t];
+                s += v;
+                a += std::fabs(v);
+              }
+          const int64_t yi = n * ybs + (k * P + oh) * Q + ow;
+          if (bias) {
+            s += bias[k];
+            a += std::fabs(bias[k]);
+          }
+          if (res) {
+            s += res[yi];
+            a += std::fabs(res[yi]);
+          }
+          pre[yi] = s;
+          abs[yi] = a;
+        }
+    }
+}
+
+bool runConvCase(const char* isa, const ConvCase& cc, int64_t batch, ActKind act, bool useBias,
+                 bool useRes, int64_t extraStride) {
+  Conv2dParams p{cc.N, cc.C, cc.H, cc.W, cc.K, cc.R, cc.S};
+  p.strideH = cc.sh; p.strideW = cc.sw; p.padTop = cc.pt; p.padLeft = cc.pl;
+  p.padBottom = cc.pb; p.padRight = cc.pr; p.dilH = cc.dh; p.dilW = cc.dw; p.groups = cc.g;
+  const int64_t P = p.P(), Q = p.Q(), KPQ = p.K * P * Q, ybs = KPQ + extraStride;
+  auto x = randVec(batch * p.C * p.H * p.W), w = randVec(p.K * (p.C / p.groups) * p.R * p.S);
+  auto bias = randVec(p.K), res = randVec(batch * ybs);
+  Conv2dCpu conv(p, w.data());
+  std::vector<unsigned char> ws(conv.workspaceSize() + 1);
+  const float sentinel = -12345.f;
+  std::vector<float> y(batch * ybs, sentinel);
+  Epilogue ep = makeEp(act, useBias ? bias.data() : nullptr, useRes ? res.data() : nullptr);
+  conv.run(batch, x.data(), y.data(), ybs, ep, ws.data());
+  std::vector<double> pre, abs;
+  refConv(p, batch, x.data(), w.data(), ep.bias, ep.residual, ybs, pre, abs);
+  bool ok = true;
+  for (int64_t n = 0; n < batch && ok; ++n)
+    for (int64_t i = 0; i < ybs; ++i) {
+      const int64_t yi = n * ybs + i;
+      if (i >= KPQ) {
+        if (y[yi] != sentinel) { ok = false; break; }
+        continue;
+      }
+      if (!closeAct(y[yi], pre[yi], abs[yi], ep)) { ok = false; break; }
+    }
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "[%s] conv N=%lld C=%lld H=%lld W=%lld K=%lld R=%lld S=%lld s=%lld,%lld pad=%lld,%lld,%lld,%lld "
+                "dil=%lld,%lld g=%lld batch=%lld act=%d bias=%d res=%d extra=%lld path=%d",
+                isa, (long long)cc.N, (long long)cc.C, (long long)cc.H, (long long)cc.W, (long long)cc.K,
+                (long long)cc.R, (long long)cc.S, (long long)cc.sh, (long long)cc.sw, (long long)cc.pt,
+                (long long)cc.pl, (long long)cc.pb, (long long)cc.pr, (long long)cc.dh, (long long)cc.dw,
+                (long long)cc.g, (long long)batch, (int)act, useBias, useRes, (long long)extraStride,
+                (int)conv.path());
+  check(ok, buf);
+  return ok;
+}
+
+void testConv(const char* isa) {
+  const ConvCase cases[] = {
+      // N  C   H   W   K  R  S sh sw pt pl pb pr dh dw g
+      {1, 7, 5, 6, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},        // 1x1 direct GEMM, odd channels
+      {3, 64, 7, 7, 130, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},     // 1x1, 7x7 spatial
+      {2, 8, 9, 9, 16, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1},       // 1x1 stride 2
+      {1, 3, 11, 13, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},      // 3x3 pad 1
+      {1, 5, 8, 7, 6, 3, 2, 1, 1, 0, 2, 1, 0, 1, 1, 1},        // asymmetric pad, non-square kernel
+      {3, 6, 15, 15, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},     // stride 2
+      {1, 4, 12, 10, 7, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1},      // dilation 2
+      {2, 6, 9, 9, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},       // groups 2
+      {1, 12, 10, 9, 6, 3, 3, 2, 1, 1, 0, 2, 1, 1, 2, 3},      // groups 3, mixed stride/dil/pad
+      {3, 8, 10, 11, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 8},      // depthwise
+      {1, 16, 13, 12, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 16},   // depthwise stride 2
+      {2, 5, 14, 9, 5, 5, 5, 1, 3, 4, 2, 3, 2, 2, 1, 5},       // depthwise 5x5, odd stride / dil
+      {1, 16, 1, 1, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},      // 1x1 spatial
+      {1, 9, 1, 1, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},       // 3x3 on 1x1 input
+      {1, 3, 32, 30, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1},     // stem-like 7x7 s2
+      {1, 64, 8, 8, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},      // Kdim 576: several K blocks
+      {1, 4, 40, 41, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},      // PQ > N block
+      {3, 130, 6, 5, 19, 3, 3, 1, 1, 0, 1, 1, 0, 1, 1, 1},     // batch 3, Kdim 1170
+      {1, 2, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 1, 1, 1},        // 1x1 output
+  };
+  int i = 0;
+  for (const ConvCase& cc : cases) {
+    for (int64_t batch : {int64_t(1), cc.N}) {
+      const ActKind act = kAllActs[(i++) % 14];
+      runConvCase(isa, cc, batch, act, i % 2 == 0, i % 3 != 0, (i % 4 == 0) ? 37 : 0);
+    }
+    runConvCase(isa, cc, cc.N, ActKind::kRelu, true, true, 5);
+  }
+  // every activation with bias/residual combos on a GEMM conv and a depthwise conv
+  const ConvCase gemmCase{2, 6, 9, 8, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  const ConvCase dwCase{2, 7, 9, 8, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 7};
+  const ConvCase pwCase{2, 17, 6, 5, 19, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  for (ActKind act : kAllActs)
+    for (int v = 0; v < 4; ++v) {
+      runConvCase(isa, gemmCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, dwCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
+    }
+}
+
+void testConcurrency(const char* isa) {
+  Conv2dParams p{2, 32, 20, 20, 48, 3, 3};
+  p.padTop = p.padLeft = p.padBottom = p.padRight = 1;
+  auto x = randVec(2 * 32 * 20 * 20), w = randVec(48 * 32 * 9), bias = randVec(48);
+  Conv2dCpu conv(p, w.data());
+  const int64_t ybs = 48 * 20 * 20;
+  Epilogue ep = makeEp(ActKind::kSilu, bias.data(), nullptr);
+  std::vector<float> ref(2 * ybs);
+  conv.run(2, x.data(), ref.data(), ybs, ep, nullptr);
+  std::vector<std::vector<float>> outs(4, std::vector<float>(2 * ybs, 0.f));
+  std::vector<std::thread> th;
+  for (int t = 0; t < 4; ++t)
+    th.emplace_back([&, t] {
+      for (int rep = 0; rep < 5; ++rep) {
+        conv.run(2, x.data(), outs[t].data(), ybs, ep, nullptr);
+        std::vector<float> c(64 * 64);
+        std::vector<float> a(64 * 70, 0.5f), b(70 * 64, 0.25f);
+        sgemm(false, false, 64, 64, 70, 1.f, a.data(), 70, b.data(), 64, 0.f, c.data(), 64);
+        for (float v : c)
+          if (v != 70 * 0.125f) outs[t][0] = -1.f;  // poison => detected below
+      }
+    });
+  for (auto& t : th) t.join();
+  bool ok = true;
+  for (int t = 0; t < 4; ++t) ok = ok && std::memcmp(outs[t].data(), ref.data(), ref.size() * 4) == 0;
+  check(ok, std::string("[") + isa + "] concurrent run() from 4 threads");
+}
+
+}  // namespace
+
+int main() {
+  using gemm::Isa;
+  const Isa best = gemm::activeIsa();
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(best)) continue;
+    gemm::setIsaOverride(isa);
+    const char* name = gemm::isaName(isa);
+    testGemm(name);
+    testGemmEpilogue(name);
+    testConv(name);
+    testConcurrency(name);
+  }
+  gemm::setIsaOverride(best);
+  std::printf("%d passed, %d failed\n", gPassed, gFailed);
+  return gFailed == 0 ? 0 : 1;
+}
