@@ -46,6 +46,16 @@ def build_info():
     }
 
 
+def include_dir():
+    """Folder holding the public C++ headers (gie/gie.h), for plugin libraries and native apps."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
+
+
+def library_dir():
+    """Folder holding libgie.so."""
+    return os.path.dirname(os.path.abspath(__file__))
+
+
 def cmake_dir():
     """Folder holding gieConfig.cmake, for ``cmake -Dgie_DIR=...`` (native apps and plugin libraries)."""
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "cmake")
@@ -58,5 +68,5 @@ __all__ = [
     "ExecutionContext", "Runtime", "Error", "InvalidArgumentError", "InvalidModelError", "UnsupportedError",
     "InvalidEngineError", "VersionMismatchError", "DeviceMismatchError", "OutOfMemoryError", "NoDeviceError",
     "InternalError", "float32", "float16", "int8", "int32", "bool_", "load_library", "registered_plugins", "build_info",
-    "cmake_dir", "numpy_dtype",
+    "cmake_dir", "include_dir", "library_dir", "numpy_dtype",
 ]

@@ -19,7 +19,7 @@ using namespace gie::cpu;
 
 namespace {
 
-int gPassed = 0, gFailed = 0;
+int gPassed = 0, gFailed = 0, gTransposed = 0;
 std::mt19937 gRng(12345);
 
 std::vector<float> randVec(size_t n, float lo = -1.f, float hi = 1.f) {
@@ -208,6 +208,7 @@ bool runConvCase(const char* isa, const ConvCase& cc, int64_t batch, ActKind act
   auto x = randVec(batch * p.C * p.H * p.W), w = randVec(p.K * (p.C / p.groups) * p.R * p.S);
   auto bias = randVec(p.K), res = randVec(batch * ybs);
   Conv2dCpu conv(p, w.data());
+  gTransposed += conv.transposedGemm();
   std::vector<unsigned char> ws(conv.workspaceSize() + 1);
   const float sentinel = -12345.f;
   std::vector<float> y(batch * ybs, sentinel);
@@ -228,12 +229,12 @@ bool runConvCase(const char* isa, const ConvCase& cc, int64_t batch, ActKind act
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "[%s] conv N=%lld C=%lld H=%lld W=%lld K=%lld R=%lld S=%lld s=%lld,%lld pad=%lld,%lld,%lld,%lld "
-                "dil=%lld,%lld g=%lld batch=%lld act=%d bias=%d res=%d extra=%lld path=%d",
+                "dil=%lld,%lld g=%lld batch=%lld act=%d bias=%d res=%d extra=%lld path=%d tr=%d",
                 isa, (long long)cc.N, (long long)cc.C, (long long)cc.H, (long long)cc.W, (long long)cc.K,
                 (long long)cc.R, (long long)cc.S, (long long)cc.sh, (long long)cc.sw, (long long)cc.pt,
                 (long long)cc.pl, (long long)cc.pb, (long long)cc.pr, (long long)cc.dh, (long long)cc.dw,
                 (long long)cc.g, (long long)batch, (int)act, useBias, useRes, (long long)extraStride,
-                (int)conv.path());
+                (int)conv.path(), (int)conv.transposedGemm());
   check(ok, buf);
   return ok;
 }
@@ -324,6 +325,7 @@ int main() {
     testConcurrency(name);
   }
   gemm::setIsaOverride(best);
+  std::printf("(%d conv cases ran the transposed GEMM orientation)\n", gTransposed);
   std::printf("%d passed, %d failed\n", gPassed, gFailed);
   return gFailed == 0 ? 0 : 1;
 }

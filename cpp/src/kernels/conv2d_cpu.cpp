@@ -194,9 +194,22 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
                      p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0;
   path_ = is1x1 ? Path::kGemm1x1 : Path::kIm2col;
   const gemm::Isa isa = gemm::activeIsa();
-  packed_.resize(static_cast<size_t>(p.groups));
-  for (int64_t g = 0; g < p.groups; ++g)
-    gemm::packA(packed_[g], isa, false, Kg, Kdim, weights + g * Kg * Kdim, Kdim);
+  // Orientation: the micro-kernel pads rows to mr and columns to vw; pick the cheaper layout.
+  const gemm::Geometry geo = gemm::geometry(isa);
+  auto padTo = [](int64_t v, int64_t m) { return static_cast<double>((v + m - 1) / m * m); };
+  const int64_t PQ = P_ * Q_;
+  const double costNormal = padTo(Kg, geo.mr) * padTo(PQ, geo.vw);
+  const double costTransposed = padTo(PQ, geo.mr) * padTo(Kg, geo.vw) * 1.03 + 2.0 * PQ * Kg;
+  transposed_ = Kdim >= 16 && costTransposed < costNormal;
+  if (transposed_) {
+    packedB_.resize(static_cast<size_t>(p.groups));
+    for (int64_t g = 0; g < p.groups; ++g)
+      gemm::packB(packedB_[g], isa, true, Kdim, Kg, weights + g * Kg * Kdim, Kdim);
+  } else {
+    packed_.resize(static_cast<size_t>(p.groups));
+    for (int64_t g = 0; g < p.groups; ++g)
+      gemm::packA(packed_[g], isa, false, Kg, Kdim, weights + g * Kg * Kdim, Kdim);
+  }
 }
 
 size_t Conv2dCpu::workspaceSize() const { return 0; }
@@ -226,16 +239,33 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     oe.act = ep.act;
     oe.actAlpha = ep.alpha;
     oe.actBeta = ep.beta;
-    if (path_ == Path::kGemm1x1) {
-      const gemm::PlainB pb{xg, HW, false};
-      const gemm::BSource bs{gemm::packPlainB, &pb};
+    const gemm::Isa isa = transposed_ ? packedB_[g].isa : packed_[g].isa;
+    const gemm::PlainB pb{xg, HW, false};
+    const Im2colCtx ctx{xg,  p.H,     p.W,      p.R,          p.S,          p.strideH,
+                        p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, Q_,
+                        pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data()};
+    const gemm::BSource bs = path_ == Path::kGemm1x1 ? gemm::BSource{gemm::packPlainB, &pb}
+                                                     : gemm::BSource{im2colFor(isa), &ctx};
+    if (!transposed_) {
       gemm::gemmPacked(packed_[g], bs, PQ, 1.f, 0.f, yg, PQ, oe, nthreads);
-    } else {
-      const Im2colCtx ctx{xg,  p.H,     p.W,      p.R,          p.S,          p.strideH,
-                          p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, Q_,
-                          pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data()};
-      const gemm::BSource bs{im2colFor(packed_[g].isa), &ctx};
-      gemm::gemmPacked(packed_[g], bs, PQ, 1.f, 0.f, yg, PQ, oe, nthreads);
+      return;
+    }
+    // D[PQ, Kg] = im2col^T * W^T, then y[k, pq] = act(D[pq, k] + bias[k] + res[k, pq]).
+    static thread_local std::vector<float> dbuf;
+    if (dbuf.size() < static_cast<size_t>(PQ * Kg)) dbuf.resize(static_cast<size_t>(PQ * Kg));
+    const float* D = dbuf.data();
+    gemm::gemmPackedB(bs, PQ, packedB_[g], 1.f, 0.f, dbuf.data(), Kg, gemm::OutputEpi{}, nthreads);
+    const bool par = nthreads != 1 && PQ * Kg > 16384;
+    (void)par;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (par)
+#endif
+    for (int64_t k = 0; k < Kg; ++k) {
+      float* yr = yg + k * PQ;
+      const float b = oe.biasRow ? oe.biasRow[k] : 0.f;
+      const float* rr = oe.residual ? oe.residual + k * PQ : nullptr;
+      for (int64_t i = 0; i < PQ; ++i) yr[i] = D[i * Kg + k] + b + (rr ? rr[i] : 0.f);
+      if (ep.act != ActKind::kNone) gemm::activateRow(yr, PQ, ep.act, ep.alpha, ep.beta);
     }
   };
 

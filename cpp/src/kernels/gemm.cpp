@@ -246,7 +246,7 @@ GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __rest
   for (int64_t k = 0; k < kc; ++k) {
     __m256 b[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) b[v] = _mm256_load_ps(B + v * 8);
+    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(B + v * 8);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const __m256 a = _mm256_broadcast_ss(A + i);
@@ -309,7 +309,7 @@ GIE_AVX512 void ukrAvx512(int64_t kc, const float* __restrict A, const float* __
   for (int64_t k = 0; k < kc; ++k) {
     __m512 b[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) b[v] = _mm512_load_ps(B + v * 16);
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(B + v * 16);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const __m512 a = _mm512_set1_ps(A[i]);
@@ -473,21 +473,28 @@ GIE_AVX512 void packPlainAvx512(const PlainB& pb, int64_t k0, int64_t kc, int64_
 
 struct ASrc {
   const PackedA* packed;  // non-null: pre-packed
-  const float* A;
+  const float* A;         // else raw op(A) (A, lda, trans) ...
   int64_t lda;
   bool trans;
+  const BSource* rows;  // ... or rows produced by a B-style packer (nr = vw = mr)
+};
+struct BIn {
+  const BSource* src;     // packed per block, or
+  const PackedB* packed;  // pre-packed for the whole matrix
 };
 
 // Single-threaded GEMM on the C region [m0,m1) x [n0,n1). m0 must be a multiple of mr.
-void gemmRegion(const Kern& kr, const ASrc& a, const BSource& b, int64_t K, int64_t m0, int64_t m1,
+// With pre-packed B, n0 must be a multiple of nr.
+void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t m0, int64_t m1,
                 int64_t n0, int64_t n1, float alpha, float beta, float* C, int64_t ldc,
                 const OutputEpi& ep) {
   if (m0 >= m1 || n0 >= n1) return;
   const int mr = kr.mr, nr = kr.nr, vw = kr.vw;
-  const int64_t kc = a.packed ? a.packed->kc : chooseKc(K, kr.kcMax);
+  const int64_t kc = a.packed ? a.packed->kc : b.packed ? b.packed->kc : chooseKc(K, kr.kcMax);
   const int64_t Mp = a.packed ? roundUp(a.packed->M, mr) : 0;
+  const int64_t Np = b.packed ? roundUp(b.packed->N, nr) : 0;
   const int64_t ncMax = std::min<int64_t>(kr.nc, roundUp(n1 - n0, vw));
-  float* bufB = tlsPackB.get(static_cast<size_t>(kc * roundUp(ncMax, nr)));
+  float* bufB = b.packed ? nullptr : tlsPackB.get(static_cast<size_t>(kc * roundUp(ncMax, nr)));
   float* bufA = a.packed ? nullptr : tlsPackA.get(static_cast<size_t>(kc * kr.mc));
 
   TileEpi te{};
@@ -511,7 +518,9 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BSource& b, int64_t K, int6
       const int64_t kcb = std::min(kc, K - pc);
       te.mode = pc > 0 ? 2 : (beta == 0.f ? 0 : 1);
       te.last = pc + kcb >= K;
-      b.pack(b.ctx, pc, kcb, jc, nc, nr, vw, bufB);
+      const float* Bp = bufB;
+      if (b.packed) Bp = b.packed->data.data() + pc * Np + jc * kcb;
+      else b.src->pack(b.src->ctx, pc, kcb, jc, nc, nr, vw, bufB);
       const int64_t mcStep = a.packed ? (m1 - m0) : kr.mc;
       for (int64_t ic = m0; ic < m1; ic += mcStep) {
         const int64_t mc = std::min(mcStep, m1 - ic);
@@ -519,7 +528,8 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BSource& b, int64_t K, int6
         if (a.packed) {
           Ap = a.packed->data.data() + pc * Mp + ic * kcb;
         } else {
-          packABlock(a.A, a.lda, a.trans, ic, mc, pc, kcb, mr, bufA);
+          if (a.rows) a.rows->pack(a.rows->ctx, pc, kcb, ic, mc, mr, mr, bufA);
+          else packABlock(a.A, a.lda, a.trans, ic, mc, pc, kcb, mr, bufA);
           Ap = bufA;
         }
         for (int64_t ir = 0; ir < mc; ir += mr) {
@@ -532,7 +542,7 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BSource& b, int64_t K, int6
             const int64_t col = jc + jr;
             te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
             te.res = ep.residual ? ep.residual + row * ep.ldr + col : nullptr;
-            kr.ukr[(ncols + vw - 1) / vw - 1](kcb, Apanel, bufB + jr * kcb, C + row * ldc + col,
+            kr.ukr[(ncols + vw - 1) / vw - 1](kcb, Apanel, Bp + jr * kcb, C + row * ldc + col,
                                               ldc, mrows, ncols, te);
           }
         }
@@ -543,18 +553,18 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BSource& b, int64_t K, int6
 
 #ifdef _OPENMP
 // Splits T threads into a tm x tn grid minimising the padded per-thread work.
-void chooseGrid(int T, int64_t M, int64_t N, int64_t K, const Kern& kr, bool aPacked, int& tm,
-                int& tn) {
+void chooseGrid(int T, int64_t M, int64_t N, int64_t K, const Kern& kr, int ng, bool aPacked,
+                bool bPacked, int& tm, int& tn) {
   double best = std::numeric_limits<double>::max();
   tm = 1;
   tn = T;
-  const int64_t mt = ceilDiv(M, kr.mr), nt = ceilDiv(N, kr.vw);
+  const int64_t mt = ceilDiv(M, kr.mr), nt = ceilDiv(N, ng);
   for (int cm = 1; cm <= T; ++cm) {
     if (T % cm) continue;
     const int cn = T / cm;
     const double rows = static_cast<double>(ceilDiv(mt, cm) * kr.mr);
-    const double cols = static_cast<double>(ceilDiv(nt, cn) * kr.vw);
-    double cost = 2.0 * K * rows * cols + 16.0 * K * cols;
+    const double cols = static_cast<double>(ceilDiv(nt, cn) * ng);
+    double cost = 2.0 * K * rows * cols + (bPacked ? 0.0 : 16.0 * K * cols);
     if (!aPacked) cost += 16.0 * K * rows * std::ceil(cols / kr.nc);
     if (cost < best * 0.999) {
       best = cost;
@@ -598,7 +608,7 @@ void finalizeBlock(const float* acc, int64_t m0, int64_t m1, int64_t n0, int64_t
   }
 }
 
-void gemmDriver(const Kern& kr, const ASrc& a, const BSource& b, int64_t M, int64_t N, int64_t K,
+void gemmDriver(const Kern& kr, const ASrc& a, const BIn& b, int64_t M, int64_t N, int64_t K,
                 float alpha, float beta, float* C, int64_t ldc, const OutputEpi& ep, int nthreads) {
   int T = resolveThreads(nthreads);
   if (2.0 * M * N * K < 6e5) T = 1;
@@ -611,11 +621,12 @@ void gemmDriver(const Kern& kr, const ASrc& a, const BSource& b, int64_t M, int6
   {
     const int nt = omp_get_num_threads(), t = omp_get_thread_num();
     int tm, tn;
-    chooseGrid(nt, M, N, K, kr, a.packed != nullptr, tm, tn);
+    const int ng = b.packed ? kr.nr : kr.vw;  // N split granularity
+    chooseGrid(nt, M, N, K, kr, ng, a.packed != nullptr, b.packed != nullptr, tm, tn);
     const int im = t / tn, in = t % tn;
-    const int64_t mt = ceilDiv(M, kr.mr), vt = ceilDiv(N, kr.vw);
+    const int64_t mt = ceilDiv(M, kr.mr), vt = ceilDiv(N, ng);
     const int64_t m0 = std::min(M, mt * im / tm * kr.mr), m1 = std::min(M, mt * (im + 1) / tm * kr.mr);
-    const int64_t n0 = std::min(N, vt * in / tn * kr.vw), n1 = std::min(N, vt * (in + 1) / tn * kr.vw);
+    const int64_t n0 = std::min(N, vt * in / tn * ng), n1 = std::min(N, vt * (in + 1) / tn * ng);
     gemmRegion(kr, a, b, K, m0, m1, n0, n1, alpha, beta, C, ldc, ep);
   }
 #endif
@@ -758,8 +769,8 @@ void gemmGeneral(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
   }
   const PlainB pb{B, ldb, transB};
   const BSource bs{packPlainB, &pb};
-  const ASrc as{nullptr, A, lda, transA};
-  gemmDriver(kr, as, bs, M, N, K, alpha, beta, C, ldc, ep, 0);
+  const ASrc as{nullptr, A, lda, transA, nullptr};
+  gemmDriver(kr, as, BIn{&bs, nullptr}, M, N, K, alpha, beta, C, ldc, ep, 0);
 }
 
 }  // namespace
@@ -817,8 +828,33 @@ void gemmPacked(const PackedA& A, const BSource& B, int64_t N, float alpha, floa
     finalizeBlock(nullptr, 0, A.M, 0, N, alpha, beta, C, ldc, ep, kr.rowAct);
     return;
   }
-  const ASrc as{&A, nullptr, 0, false};
-  gemmDriver(kr, as, B, A.M, N, A.K, alpha, beta, C, ldc, ep, nthreads);
+  const ASrc as{&A, nullptr, 0, false, nullptr};
+  gemmDriver(kr, as, BIn{&B, nullptr}, A.M, N, A.K, alpha, beta, C, ldc, ep, nthreads);
+}
+
+void packB(PackedB& out, Isa isa, bool transB, int64_t K, int64_t N, const float* B, int64_t ldb) {
+  const Kern& kr = kernFor(isa);
+  out.isa = kr.isa;
+  out.K = K;
+  out.N = N;
+  out.kc = chooseKc(K, kr.kcMax);
+  const int64_t Np = roundUp(std::max<int64_t>(N, 1), kr.nr);
+  out.data.assign(static_cast<size_t>(Np * std::max<int64_t>(K, 1)), 0.f);
+  const PlainB pb{B, ldb, transB};
+  for (int64_t pc = 0; pc < K; pc += out.kc)
+    packPlainB(&pb, pc, std::min(out.kc, K - pc), 0, N, kr.nr, kr.vw, out.data.data() + pc * Np);
+}
+
+void gemmPackedB(const BSource& Arows, int64_t M, const PackedB& B, float alpha, float beta,
+                 float* C, int64_t ldc, const OutputEpi& ep, int nthreads) {
+  const Kern& kr = kernFor(B.isa);
+  if (M <= 0 || B.N <= 0) return;
+  if (B.K <= 0 || alpha == 0.f) {
+    finalizeBlock(nullptr, 0, M, 0, B.N, alpha, beta, C, ldc, ep, kr.rowAct);
+    return;
+  }
+  const ASrc as{nullptr, nullptr, 0, false, &Arows};
+  gemmDriver(kr, as, BIn{nullptr, &B}, M, B.N, B.K, alpha, beta, C, ldc, ep, nthreads);
 }
 
 void activateRow(float* p, int64_t n, ActKind act, float alpha, float beta) {

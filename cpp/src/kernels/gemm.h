@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "epilogue.h"
@@ -27,6 +28,25 @@ void sgemmEpilogue(bool transA, bool transB, int64_t M, int64_t N, int64_t K, fl
 // Lower-level interface (used by the convolution kernels; may be used by other CPU kernels).
 namespace gemm {
 
+// 64-byte aligned allocator for packed operands (keeps micro-kernel loads cache-line aligned).
+template <class T>
+struct AlignedAllocator {
+  using value_type = T;
+  AlignedAllocator() = default;
+  template <class U>
+  AlignedAllocator(const AlignedAllocator<U>&) {}
+  T* allocate(size_t n) {
+    void* p = ::operator new[](n * sizeof(T), std::align_val_t(64));
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) { ::operator delete[](p, std::align_val_t(64)); }
+  template <class U>
+  bool operator==(const AlignedAllocator<U>&) const { return true; }
+  template <class U>
+  bool operator!=(const AlignedAllocator<U>&) const { return false; }
+};
+using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
+
 enum class Isa : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
 // The ISA used for new work: the best one the CPU supports, unless overridden by the environment
@@ -48,7 +68,7 @@ Geometry geometry(Isa isa);
 struct PackedA {
   Isa isa = Isa::kScalar;
   int64_t M = 0, K = 0, kc = 0;  // kc: K blocking used for the layout
-  std::vector<float> data;
+  AlignedFloats data;
 };
 void packA(PackedA& out, Isa isa, bool transA, int64_t M, int64_t K, const float* A, int64_t lda);
 
@@ -85,6 +105,20 @@ struct OutputEpi {
 // nthreads: 0 = all OpenMP threads, 1 = run on the calling thread only (use inside parallel regions).
 void gemmPacked(const PackedA& A, const BSource& B, int64_t N, float alpha, float beta, float* C,
                 int64_t ldc, const OutputEpi& ep, int nthreads);
+
+// Right operand pre-packed once (panels of the ISA's nr, same K blocking rule as PackedA).
+struct PackedB {
+  Isa isa = Isa::kScalar;
+  int64_t K = 0, N = 0, kc = 0;
+  AlignedFloats data;
+};
+void packB(PackedB& out, Isa isa, bool transB, int64_t K, int64_t N, const float* B, int64_t ldb);
+
+// C[M,N] = epilogue(alpha * A * B + beta*C) with pre-packed B (K = B.K, N = B.N) and the rows of
+// A produced by a packer: Arows.pack(ctx, k0, kc, m0, mc, mr, mr, dst) must write A[m0:m0+mc,
+// k0:k0+kc] as BSource panels of width mr = geometry(B.isa).mr (i.e. it packs A^T's columns).
+void gemmPackedB(const BSource& Arows, int64_t M, const PackedB& B, float alpha, float beta,
+                 float* C, int64_t ldc, const OutputEpi& ep, int nthreads);
 
 // Vectorised in-place activation over n contiguous floats (ISA chosen by activeIsa()).
 void activateRow(float* p, int64_t n, ActKind act, float alpha, float beta);
