@@ -1,6 +1,7 @@
 // Microbenchmark for the CPU GEMM / convolution kernels.
 //   g++ -O3 -std=c++17 -fopenmp -Icpp/src cpp/src/kernels/*.cpp bench/cpp/bench_gemm_conv.cpp -o bench
-//   ./bench [threads...]      (default: 1 2). GIE_CPU_ISA=avx2|scalar forces a narrower ISA.
+//   ./bench [threads...]      (default: 1 2). GIE_CPU_ISA=avx2|scalar forces a narrower ISA,
+//   GIE_CONV_ORIENT=normal|transposed forces the conv GEMM orientation.
 // Reports GFLOP/s for square SGEMMs and every ResNet-50 (v1.5, batch 1, 224x224) convolution
 // shape, plus the summed conv time of the whole network (each shape weighted by its count).
 #include <algorithm>
@@ -118,13 +119,37 @@ void benchResnet() {
     ep.act = ActKind::kRelu;  // conv + folded BN + ReLU
     const double t = timeIt([&] { conv.run(1, x.data(), y.data(), s.K * P * Q, ep, ws.data()); });
     const double flop = 2.0 * s.K * P * Q * s.C * s.R * s.R;
-    std::printf("  %-24s x%lld: %8.3f ms  %7.1f GFLOP/s\n", s.name, (long long)s.count, t * 1e3,
-                flop / t * 1e-9);
+    std::printf("  %-24s x%lld: %8.3f ms  %7.1f GFLOP/s%s\n", s.name, (long long)s.count, t * 1e3,
+                flop / t * 1e-9, conv.transposedGemm() ? "  (transposed)" : "");
     totalMs += t * 1e3 * s.count;
     totalFlop += flop * s.count;
   }
   std::printf("  ResNet-50 conv total: %.2f ms  (%.2f GFLOP, %.1f GFLOP/s)\n", totalMs,
               totalFlop * 1e-9, totalFlop / (totalMs * 1e-3) * 1e-9);
+}
+
+void benchDepthwise() {  // MobileNet-v2 style 3x3 depthwise convolutions (pad 1)
+  const int64_t shapes[][3] = {{32, 112, 1}, {96, 112, 2}, {144, 56, 1}, {192, 28, 1}, {576, 14, 1},
+                               {960, 7, 1}};
+  for (auto& sh : shapes) {
+    const int64_t C = sh[0], H = sh[1], st = sh[2];
+    Conv2dParams p{1, C, H, H, C, 3, 3};
+    p.strideH = p.strideW = st;
+    p.padTop = p.padLeft = p.padBottom = p.padRight = 1;
+    p.groups = C;
+    const int64_t P = p.P(), Q = p.Q();
+    auto x = randVec(C * H * H), w = randVec(C * 9), bias = randVec(C);
+    std::vector<float> y(C * P * Q);
+    Conv2dCpu conv(p, w.data());
+    Epilogue ep;
+    ep.bias = bias.data();
+    ep.act = ActKind::kClip;  // ReLU6
+    ep.alpha = 0.f;
+    ep.beta = 6.f;
+    const double t = timeIt([&] { conv.run(1, x.data(), y.data(), C * P * Q, ep, nullptr); });
+    std::printf("  dw3x3 s%lld C=%-4lld @%-3lld: %8.3f ms  %7.1f GFLOP/s\n", (long long)st,
+                (long long)C, (long long)H, t * 1e3, 2.0 * C * P * Q * 9 / t * 1e-9);
+  }
 }
 
 }  // namespace
@@ -133,6 +158,9 @@ int main(int argc, char** argv) {
   std::vector<int> threads;
   for (int i = 1; i < argc; ++i) threads.push_back(std::atoi(argv[i]));
   if (threads.empty()) threads = {1, 2};
+  // GIE_CONV_ORIENT=normal|transposed forces the conv GEMM orientation (default: automatic).
+  if (const char* o = std::getenv("GIE_CONV_ORIENT"))
+    Conv2dCpu::setOrientationOverride(o[0] == 'n' ? 1 : o[0] == 't' ? 2 : 0);
   std::printf("ISA: %s\n", gemm::isaName(gemm::activeIsa()));
   for (int t : threads) {
 #ifdef _OPENMP
@@ -141,6 +169,7 @@ int main(int argc, char** argv) {
     std::printf("== %d thread(s)\n", t);
     benchGemm();
     benchResnet();
+    benchDepthwise();
   }
   return 0;
 }

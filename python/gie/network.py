@@ -26,6 +26,8 @@ def _to_field(value):
     if isinstance(value, (float, np.floating)):
         return np.asarray([value], dtype=np.float32)
     if isinstance(value, (tuple, list)):
+        if len(value) == 0:
+            return np.zeros(0, dtype=np.int64)  # an empty shape / list of dims
         arr = np.asarray(value)
         if arr.dtype.kind in "iub":
             return arr.astype(np.int64)

@@ -27,7 +27,11 @@ py::object* gErrorClasses = nullptr;
     if (code == ErrorCode::kSUCCESS) code = ErrorCode::kINTERNAL;
     py::object cls = py::reinterpret_borrow<py::object>(PyExc_RuntimeError);
     if (gErrorClasses && gErrorClasses->contains(py::int_(static_cast<int>(code)))) cls = (*gErrorClasses)[py::int_(static_cast<int>(code))];
-    PyErr_SetObject(cls.ptr(), py::str(text).ptr());
+    // Messages may quote bytes from an engine file or user names that are not UTF-8: never let decoding
+    // replace the gie error with a UnicodeDecodeError.
+    py::object msgObj = py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+    if (!msgObj) throw py::error_already_set();
+    PyErr_SetObject(cls.ptr(), msgObj.ptr());
     throw py::error_already_set();
 }
 
@@ -51,7 +55,10 @@ public:
     void log(Severity s, const char* msg) noexcept override {
         py::gil_scoped_acquire gil;
         try {
-            fn_(static_cast<int>(s), std::string(msg));
+            std::string text(msg ? msg : "");
+            py::object m = py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+            if (!m) throw py::error_already_set();
+            fn_(static_cast<int>(s), m);
         } catch (py::error_already_set& e) {
             e.discard_as_unraisable("gie logger");
         }

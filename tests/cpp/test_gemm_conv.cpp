@@ -254,6 +254,9 @@ void testConv(const char* isa) {
       {3, 8, 10, 11, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 8},      // depthwise
       {1, 16, 13, 12, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 16},   // depthwise stride 2
       {2, 5, 14, 9, 5, 5, 5, 1, 3, 4, 2, 3, 2, 2, 1, 5},       // depthwise 5x5, odd stride / dil
+      {2, 4, 9, 7, 12, 3, 3, 2, 1, 1, 1, 0, 1, 1, 1, 4},       // depthwise, channel multiplier 3
+      {1, 6, 17, 16, 6, 3, 3, 3, 3, 2, 1, 0, 2, 2, 2, 6},      // depthwise stride 3, dilation 2
+      {1, 3, 70, 66, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3},      // depthwise, wide plane stride 2
       {1, 16, 1, 1, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},      // 1x1 spatial
       {1, 9, 1, 1, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},       // 3x3 on 1x1 input
       {1, 3, 32, 30, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1},     // stem-like 7x7 s2
@@ -321,7 +324,11 @@ int main() {
     const char* name = gemm::isaName(isa);
     testGemm(name);
     testGemmEpilogue(name);
-    testConv(name);
+    for (int orient : {0, 1, 2}) {  // automatic, forced normal, forced transposed GEMM
+      Conv2dCpu::setOrientationOverride(orient);
+      testConv(name);
+    }
+    Conv2dCpu::setOrientationOverride(0);
     testConcurrency(name);
   }
   gemm::setIsaOverride(best);

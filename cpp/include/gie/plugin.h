@@ -7,7 +7,8 @@
 // does before building or deserializing engines that use it.
 //
 // Exceptions must never leave a plugin method: every method is noexcept; report failure through the
-// return value (0 = success for int32_t results) and, if useful, the logger.
+// return value (0 = success for int32_t results) and say why with gie::setLastError(code, message)
+// (types.h), which gie puts into the error it reports for the layer.
 #pragma once
 
 #include "gie/types.h"

@@ -54,6 +54,10 @@ GIE_API const char* errorCodeName(ErrorCode code) noexcept;
 //! `message` (nullable) receives a pointer valid until the next gie call on this thread.
 GIE_API ErrorCode getLastError(const char** message) noexcept;
 GIE_API void clearLastError() noexcept;
+//! Records an error for the calling thread, exactly as gie's own failures do. Plugins call it to say why
+//! a method failed (createPlugin/deserializePlugin returning nullptr, enqueue or configure returning
+//! non-zero): gie puts `message` (copied; nullptr means "") into the error it reports for the layer.
+GIE_API void setLastError(ErrorCode code, const char* message) noexcept;
 
 //! Up to 8 dimensions. By convention dimension 0 is the batch of network inputs.
 struct Dims {

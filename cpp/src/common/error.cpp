@@ -46,6 +46,15 @@ void setLastError(ErrorCode code, const std::string& message) noexcept {
     }
 }
 
+void setLastError(ErrorCode code, const char* message) noexcept {
+    try {
+        tLastError.code = code;
+        tLastError.message = message ? message : "";
+    } catch (...) {
+        tLastError.code = code;
+    }
+}
+
 void logMessage(ILogger* logger, ILogger::Severity severity, const std::string& msg) noexcept {
     if (logger) logger->log(severity, msg.c_str());
 }

@@ -174,10 +174,12 @@ EnginePlan deserializePlan(const void* data, size_t size) {
     uint32_t bodyCrc = h.get<uint32_t>("body checksum");
     h.getBytes(12, "reserved");
     uint32_t headerCrc = h.get<uint32_t>("header checksum");
+    uint32_t reservedTail = h.get<uint32_t>("reserved");  // bytes 60..63 are outside the header checksum
     GIE_CHECK(crc32c(bytes, 56) == headerCrc, ErrorCode::kINVALID_ENGINE,
               "engine file header is corrupt (header checksum mismatch)");
     GIE_CHECK(format == kFormatVersion, ErrorCode::kVERSION_MISMATCH, "engine file has format version ", format,
               "; this gie reads format version ", kFormatVersion, " (rebuild the engine with this gie)");
+    GIE_CHECK(reservedTail == 0, ErrorCode::kINVALID_ENGINE, "engine file header is corrupt (reserved bytes 60..63 are not zero)");
     GIE_CHECK(bodySize <= size - kHeaderSize, ErrorCode::kINVALID_ENGINE, "engine file is truncated: the header announces ",
               bodySize, " body bytes but only ", size - kHeaderSize, " follow");
     GIE_CHECK(bodySize == size - kHeaderSize, ErrorCode::kINVALID_ENGINE, "engine file has ", size - kHeaderSize - bodySize,

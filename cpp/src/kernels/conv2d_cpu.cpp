@@ -2,6 +2,7 @@
 #include "conv2d_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 
@@ -124,7 +125,76 @@ struct DwArgs {
   float bias;
   int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, P, Q;
   const int64_t *pLo, *pHi, *qLo, *qHi;
+  int64_t pb, pr;
+  float* pad;  // flat path scratch: padded plane (padLen floats) and an accumulator chunk
+  int64_t padLen;
+  float* acc;
 };
+constexpr int64_t kDwChunk = 2048;  // accumulator chunk (floats), stays in L1
+// Equal strides st: the zero-padded plane is split into st*st phase planes
+//   phase[(R % st)*st + (C % st)][(R / st)*Wh + C / st] = padded(R, C),   Wh = ceil(Wp / st)
+// so tap (r, s) of output i = p*Wh + q reads phase[((r*dh)%st)*st + (s*dw)%st] at
+// i + ((r*dh)/st)*Wh + (s*dw)/st: one long contiguous FMA sweep per tap for any stride.
+// Columns q >= Q of each accumulator row are junk and dropped when storing.
+struct DwFlatGeom {
+  int64_t Wh, planeLen;
+};
+inline DwFlatGeom dwFlatGeom(int64_t H, int64_t W, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
+                             int64_t st, int64_t P, int64_t R, int64_t S, int64_t dh, int64_t dw) {
+  const int64_t Hp = H + pt + pb, Wp = W + pl + pr, Wh = (Wp + st - 1) / st;
+  const int64_t rows = std::max((Hp + st - 1) / st, P + ((R - 1) * dh) / st + 1);
+  return {Wh, (rows + 1) * Wh + ((S - 1) * dw) / st + 1};
+}
+GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
+  const int64_t st = a.sh;
+  const DwFlatGeom g =
+      dwFlatGeom(a.H, a.W, a.pt, a.pb, a.pl, a.pr, st, a.P, a.R, a.S, a.dh, a.dw);
+  const int64_t Wh = g.Wh;
+  float* __restrict pad = a.pad;
+  float* __restrict acc = a.acc;
+  std::fill(pad, pad + st * st * g.planeLen, 0.f);
+  for (int64_t ih = 0; ih < a.H; ++ih) {
+    const int64_t R = ih + a.pt;
+    const float* xr = a.x + ih * a.W;
+    if (st == 1) {
+      std::memcpy(pad + R * Wh + a.pl, xr, static_cast<size_t>(a.W) * 4);
+      continue;
+    }
+    for (int64_t ph = 0; ph < st; ++ph) {  // column phase
+      const int64_t c0 = (ph - a.pl % st + st) % st;  // first iw with (iw + pl) % st == ph
+      float* dst = pad + ((R % st) * st + ph) * g.planeLen + (R / st) * Wh + (c0 + a.pl) / st;
+      const int64_t cnt = (a.W - c0 + st - 1) / st;
+      if (st == 2) {
+        for (int64_t j = 0; j < cnt; ++j) dst[j] = xr[c0 + 2 * j];
+      } else {
+        for (int64_t j = 0; j < cnt; ++j) dst[j] = xr[c0 + st * j];
+      }
+    }
+  }
+  const int64_t rowsPer = std::max<int64_t>(1, kDwChunk / Wh);
+  for (int64_t p0 = 0; p0 < a.P; p0 += rowsPer) {
+    const int64_t rows = std::min(rowsPer, a.P - p0), n = rows * Wh, i0 = p0 * Wh;
+    for (int64_t i = 0; i < n; ++i) acc[i] = a.bias;
+    for (int64_t r = 0; r < a.R; ++r)
+      for (int64_t s = 0; s < a.S; ++s) {
+        const float wv = a.w[r * a.S + s];
+        const int64_t ro = r * a.dh, so = s * a.dw;
+        const float* src =
+            pad + ((ro % st) * st + so % st) * g.planeLen + (ro / st) * Wh + so / st + i0;
+        for (int64_t i = 0; i < n; ++i) acc[i] += wv * src[i];
+      }
+    for (int64_t pr = 0; pr < rows; ++pr) {
+      float* __restrict yr = a.y + (p0 + pr) * a.Q;
+      const float* ar = acc + pr * Wh;
+      if (a.res) {
+        const float* rr = a.res + (p0 + pr) * a.Q;
+        for (int64_t q = 0; q < a.Q; ++q) yr[q] = ar[q] + rr[q];
+      } else {
+        for (int64_t q = 0; q < a.Q; ++q) yr[q] = ar[q];
+      }
+    }
+  }
+}
 // One output plane. Rows are accumulated in place in y (hot in L1), then finished.
 GIE_CONV_AI void dwBody(const DwArgs& a) {
   for (int64_t p = 0; p < a.P; ++p) {
@@ -153,13 +223,17 @@ GIE_CONV_AI void dwBody(const DwArgs& a) {
     }
   }
 }
-void dwScalar(const DwArgs& a) { dwBody(a); }
+void dwScalar(const DwArgs& a) { a.pad ? dwFlatBody(a) : dwBody(a); }
 #if GIE_CONV_X86
-GIE_CONV_AVX2 void dwAvx2(const DwArgs& a) { dwBody(a); }
-GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { dwBody(a); }
+GIE_CONV_AVX2 void dwAvx2(const DwArgs& a) { a.pad ? dwFlatBody(a) : dwBody(a); }
+GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { a.pad ? dwFlatBody(a) : dwBody(a); }
 #endif
 
+std::atomic<int> gOrientation{0};
+
 }  // namespace
+
+void Conv2dCpu::setOrientationOverride(int mode) { gOrientation.store(mode); }
 
 int64_t Conv2dParams::P() const {
   return (H + padTop + padBottom - dilH * (R - 1) - 1) / strideH + 1;
@@ -185,7 +259,7 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     validRange(p.W, Q_, p.strideW, s * p.dilW - p.padLeft, qLo_[s], qHi_[s]);
 
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, Kdim = Cg * p.R * p.S;
-  if (p.groups > 1 && p.groups == p.C && p.groups == p.K) {
+  if (p.groups > 1 && p.groups == p.C) {  // depthwise, channel multiplier K / C
     path_ = Path::kDepthwise;
     dwWeights_.assign(weights, weights + p.K * p.R * p.S);
     return;
@@ -199,8 +273,10 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
   auto padTo = [](int64_t v, int64_t m) { return static_cast<double>((v + m - 1) / m * m); };
   const int64_t PQ = P_ * Q_;
   const double costNormal = padTo(Kg, geo.mr) * padTo(PQ, geo.vw);
-  const double costTransposed = padTo(PQ, geo.mr) * padTo(Kg, geo.vw) * 1.03 + 2.0 * PQ * Kg;
-  transposed_ = Kdim >= 16 && costTransposed < costNormal;
+  // ~4% for the extra store traffic plus the transposing pass (~50 flop-equivalents/element).
+  const double costTransposed = padTo(PQ, geo.mr) * padTo(Kg, geo.vw) * 1.04 + 25.0 * PQ * Kg / Kdim;
+  const int orient = gOrientation.load(std::memory_order_relaxed);
+  transposed_ = orient == 2 || (orient == 0 && costTransposed < costNormal);
   if (transposed_) {
     packedB_.resize(static_cast<size_t>(p.groups));
     for (int64_t g = 0; g < p.groups; ++g)
@@ -251,21 +327,30 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
       return;
     }
     // D[PQ, Kg] = im2col^T * W^T, then y[k, pq] = act(D[pq, k] + bias[k] + res[k, pq]).
+    const int64_t ldd = (Kg + 15) / 16 * 16 + 16;  // avoid power-of-two strides (L1 set conflicts)
     static thread_local std::vector<float> dbuf;
-    if (dbuf.size() < static_cast<size_t>(PQ * Kg)) dbuf.resize(static_cast<size_t>(PQ * Kg));
+    if (dbuf.size() < static_cast<size_t>(PQ * ldd)) dbuf.resize(static_cast<size_t>(PQ * ldd));
     const float* D = dbuf.data();
-    gemm::gemmPackedB(bs, PQ, packedB_[g], 1.f, 0.f, dbuf.data(), Kg, gemm::OutputEpi{}, nthreads);
+    gemm::gemmPackedB(bs, PQ, packedB_[g], 1.f, 0.f, dbuf.data(), ldd, gemm::OutputEpi{}, nthreads);
     const bool par = nthreads != 1 && PQ * Kg > 16384;
     (void)par;
+    constexpr int64_t KB = 16, IB = 64;  // cache-blocked transpose
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (par)
 #endif
-    for (int64_t k = 0; k < Kg; ++k) {
-      float* yr = yg + k * PQ;
-      const float b = oe.biasRow ? oe.biasRow[k] : 0.f;
-      const float* rr = oe.residual ? oe.residual + k * PQ : nullptr;
-      for (int64_t i = 0; i < PQ; ++i) yr[i] = D[i * Kg + k] + b + (rr ? rr[i] : 0.f);
-      if (ep.act != ActKind::kNone) gemm::activateRow(yr, PQ, ep.act, ep.alpha, ep.beta);
+    for (int64_t k0 = 0; k0 < Kg; k0 += KB) {
+      const int64_t k1 = std::min(Kg, k0 + KB);
+      for (int64_t i0 = 0; i0 < PQ; i0 += IB) {
+        const int64_t i1 = std::min(PQ, i0 + IB);
+        for (int64_t k = k0; k < k1; ++k) {
+          float* yr = yg + k * PQ;
+          const float b = oe.biasRow ? oe.biasRow[k] : 0.f;
+          const float* rr = oe.residual ? oe.residual + k * PQ : nullptr;
+          for (int64_t i = i0; i < i1; ++i) yr[i] = D[i * ldd + k] + b + (rr ? rr[i] : 0.f);
+        }
+      }
+      if (ep.act != ActKind::kNone)
+        for (int64_t k = k0; k < k1; ++k) gemm::activateRow(yg + k * PQ, PQ, ep.act, ep.alpha, ep.beta);
     }
   };
 
@@ -283,26 +368,40 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
 void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
                              const Epilogue& ep) const {
   const Conv2dParams& p = p_;
-  const int64_t PQ = P_ * Q_, HW = p.H * p.W, C = p.C, RS = p.R * p.S;
+  const int64_t PQ = P_ * Q_, HW = p.H * p.W, K = p.K, mult = p.K / p.C, RS = p.R * p.S;
   auto fn = dwScalar;
 #if GIE_CONV_X86
   const gemm::Isa isa = gemm::activeIsa();
   if (isa == gemm::Isa::kAvx512) fn = dwAvx512;
   else if (isa == gemm::Isa::kAvx2) fn = dwAvx2;
 #endif
-  const int64_t items = batch * C;
+  const int64_t items = batch * K;
+  // Flat sweeps win for stride 1 and for small planes (short rows); wide strided planes use rows.
+  const bool flat = p.strideH == p.strideW && (p.strideH == 1 || Q_ < 32);
+  const DwFlatGeom fg = dwFlatGeom(p.H, p.W, p.padTop, p.padBottom, p.padLeft, p.padRight,
+                                   p.strideH, P_, p.R, p.S, p.dilH, p.dilW);
+  const int64_t padLen = flat ? p.strideH * p.strideH * fg.planeLen : 0;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (items > 1 && items * PQ * RS > 200000)
 #endif
   for (int64_t it = 0; it < items; ++it) {
-    const int64_t n = it / C, c = it % C;
-    DwArgs a{x + it * HW,
-             dwWeights_.data() + c * RS,
-             y + n * yBatchStride + c * PQ,
-             ep.residual ? ep.residual + n * yBatchStride + c * PQ : nullptr,
-             ep.bias ? ep.bias[c] : 0.f,
+    const int64_t n = it / K, k = it % K;
+    DwArgs a{x + (n * p.C + k / mult) * HW,
+             dwWeights_.data() + k * RS,
+             y + n * yBatchStride + k * PQ,
+             ep.residual ? ep.residual + n * yBatchStride + k * PQ : nullptr,
+             ep.bias ? ep.bias[k] : 0.f,
              p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW,
-             P_, Q_, pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data()};
+             P_, Q_, pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data(),
+             p.padBottom, p.padRight, nullptr, padLen, nullptr};
+    if (flat) {  // per-thread scratch
+      static thread_local std::vector<float> padBuf, accBuf;
+      if (padBuf.size() < static_cast<size_t>(padLen)) padBuf.resize(static_cast<size_t>(padLen));
+      const size_t accLen = static_cast<size_t>(kDwChunk + fg.Wh);
+      if (accBuf.size() < accLen) accBuf.resize(accLen);
+      a.pad = padBuf.data();
+      a.acc = accBuf.data();
+    }
     fn(a);
     if (ep.act != ActKind::kNone) gemm::activateRow(a.y, PQ, ep.act, ep.alpha, ep.beta);
   }

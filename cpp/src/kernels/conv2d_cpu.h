@@ -20,8 +20,8 @@ struct Conv2dParams {
 };
 
 // A prepared convolution: weights (K, C/groups, R, S) are copied/pre-packed at construction.
-// Paths: 1x1 stride-1 unpadded -> GEMM directly on the NCHW input; depthwise (groups == C == K)
-// -> direct vectorised kernel; everything else -> GEMM with im2col done inside the B-panel
+// Paths: 1x1 stride-1 unpadded -> GEMM directly on the NCHW input; depthwise (groups == C, any
+// channel multiplier K/C) -> direct vectorised kernel; everything else -> GEMM with im2col done inside the B-panel
 // packing (no full im2col matrix is materialised). For small outputs (P*Q ~ 49..196) the GEMM is
 // run as Y^T = im2col^T * W^T (less padding of the vectorised dimension) and transposed on store. Bias, residual and activation are fused into
 // the GEMM tile stores. run() is const and thread-safe (scratch lives in per-thread buffers).
@@ -42,6 +42,9 @@ class Conv2dCpu {
   // GEMM paths: true when the GEMM runs transposed (rows = output pixels, columns = output
   // channels; picked for small P*Q where it pads less) and the tile is transposed on output.
   bool transposedGemm() const { return transposed_; }
+  // Test/benchmark hook for convolutions constructed afterwards: 0 = automatic (default),
+  // 1 = always normal orientation, 2 = transposed whenever possible.
+  static void setOrientationOverride(int mode);
 
  private:
   void runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
@@ -53,7 +56,7 @@ class Conv2dCpu {
   bool transposed_ = false;
   std::vector<gemm::PackedA> packed_;   // one per group (GEMM paths, normal orientation)
   std::vector<gemm::PackedB> packedB_;  // one per group (GEMM paths, transposed orientation)
-  std::vector<float> dwWeights_;       // depthwise: K x R x S
+  std::vector<float> dwWeights_;        // depthwise: K x R x S
   // Valid output ranges per kernel tap: rows p in [pLo[r], pHi[r]), cols q in [qLo[s], qHi[s]).
   std::vector<int64_t> pLo_, pHi_, qLo_, qHi_;
 };

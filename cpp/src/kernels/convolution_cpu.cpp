@@ -3,14 +3,22 @@
 
 #include "kernels/conv2d_cpu.h"
 #include "layers/convolution.h"
+#include "layers/fused_activation.h"
 
 namespace gie {
 namespace {
 
 class ConvolutionCpu final : public Kernel<ConvolutionCpu, ConvolutionOp> {
 public:
-    explicit ConvolutionCpu(FieldMap f) : Kernel(std::move(f)) { bias_ = fields_.floats("bias"); }
-    ConvolutionCpu(const ConvolutionCpu& o) : Kernel(o), bias_(o.bias_) {}  // the prepared conv is rebuilt by configure
+    explicit ConvolutionCpu(FieldMap f) : Kernel(std::move(f)) {
+        bias_ = fields_.floats("bias");
+        if (op_.activation >= 0) {
+            const char* why = "";
+            GIE_CHECK(toEpilogueActivation(static_cast<ActivationType>(op_.activation), op_.actAlpha, op_.actBeta, epilogue_.act,
+                                           epilogue_.alpha, epilogue_.beta, &why),
+                      ErrorCode::kINVALID_ARGUMENT, "Convolution cannot fuse activation ", op_.activation, ": ", why);
+        }
+    }
 
     size_t getWorkspaceSize() const noexcept override { return conv_ ? conv_->workspaceSize() : 0; }
 
@@ -29,13 +37,15 @@ protected:
     void run(const KernelCall& c) const override {
         GIE_CHECK(conv_, ErrorCode::kINTERNAL, "Convolution kernel used before configure");
         const Dims& y = c.outDims(0);
-        cpu::Epilogue ep;
+        cpu::Epilogue ep = epilogue_;
         ep.bias = bias_.empty() ? nullptr : bias_.data();
+        ep.residual = c.nbInputs > 1 ? c.in(1) : nullptr;
         conv_->run(c.inDims(0).d[0], c.in(0), c.out(0), y.d[1] * y.d[2] * y.d[3], ep, c.workspace);
     }
 
 private:
     std::vector<float> bias_;
+    cpu::Epilogue epilogue_;
     std::shared_ptr<const cpu::Conv2dCpu> conv_;  // immutable once configured; shared by clones
 };
 GIE_REGISTER_KERNEL(ConvolutionCpu, DeviceType::kCPU);

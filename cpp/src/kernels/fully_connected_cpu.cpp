@@ -1,6 +1,7 @@
 // CPU FullyConnected: Y[M, K] = X[M, flat] * W[K, flat]^T + bias, on the blocked GEMM.
 #include "kernels/gemm.h"
 #include "layers/fully_connected.h"
+#include "layers/fused_activation.h"
 
 namespace gie {
 namespace {
@@ -10,20 +11,26 @@ public:
     explicit FullyConnectedCpu(FieldMap f) : Kernel(std::move(f)) {
         weights_ = fields_.floats("kernel");
         bias_ = fields_.floats("bias");
+        if (op_.activation >= 0) {
+            const char* why = "";
+            GIE_CHECK(toEpilogueActivation(static_cast<ActivationType>(op_.activation), op_.actAlpha, op_.actBeta, epilogue_.act,
+                                           epilogue_.alpha, epilogue_.beta, &why),
+                      ErrorCode::kINVALID_ARGUMENT, "FullyConnected cannot fuse activation ", op_.activation, ": ", why);
+        }
+        epilogue_.bias = nullptr;  // set per call: the vector may move when the kernel is copied
     }
     void run(const KernelCall& c) const override {
         const Dims& y = c.outDims(0);
         int64_t K = op_.K, flat = op_.inputsPerOutput();
         int64_t M = volume(y) / K;
-        float* out = c.out(0);
-        if (!bias_.empty()) {
-            for (int64_t m = 0; m < M; ++m) std::copy(bias_.begin(), bias_.end(), out + m * K);
-        }
-        cpu::sgemm(false, true, M, K, flat, 1.f, c.in(0), flat, weights_.data(), flat, bias_.empty() ? 0.f : 1.f, out, K);
+        cpu::Epilogue ep = epilogue_;
+        ep.bias = bias_.empty() ? nullptr : bias_.data();
+        cpu::sgemmEpilogue(false, true, M, K, flat, 1.f, c.in(0), flat, weights_.data(), flat, 0.f, c.out(0), K, ep);
     }
 
 private:
     std::vector<float> weights_, bias_;
+    cpu::Epilogue epilogue_;
 };
 GIE_REGISTER_KERNEL(FullyConnectedCpu, DeviceType::kCPU);
 

@@ -63,7 +63,11 @@ inline int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
 // inlined into per-ISA wrappers (a default-target callee may be inlined into a wider target).
 GIE_AI float fexp(float x) {  // ~1e-7 relative error, clamped to the normal range
   x = std::min(std::max(x, -87.3f), 88.3f);
+#ifdef __FAST_MATH__
   const float fn = std::floor(x * 1.44269504089f + 0.5f);
+#else  // round to nearest via the 1.5*2^23 trick (vectorises without SSE4.1 / fast-math)
+  const float fn = (x * 1.44269504089f + 12582912.f) - 12582912.f;
+#endif
   float r = x - fn * 0.693359375f;
   r = r - fn * (-2.12194440e-4f);
   float p = 1.9875691500e-4f;
@@ -115,35 +119,26 @@ GIE_AI float fmish(float x) {
 }
 
 GIE_AI void actRowBody(float* __restrict p, int64_t n, ActKind act, float a, float b) {
+#define GIE_ACT_LOOP(expr)                                        \
+  for (int64_t i = 0; i < n; ++i) { const float x = p[i]; p[i] = (expr); } \
+  break
   switch (act) {
     case ActKind::kNone: break;
-    case ActKind::kRelu: for (int64_t i = 0; i < n; ++i) p[i] = std::max(p[i], 0.f); break;
-    case ActKind::kLeakyRelu:
-      for (int64_t i = 0; i < n; ++i) p[i] = p[i] >= 0.f ? p[i] : a * p[i];
-      break;
-    case ActKind::kClip:
-      for (int64_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i], a), b);
-      break;
-    case ActKind::kSigmoid: for (int64_t i = 0; i < n; ++i) p[i] = fsigmoid(p[i]); break;
-    case ActKind::kTanh: for (int64_t i = 0; i < n; ++i) p[i] = ftanh(p[i]); break;
-    case ActKind::kElu:
-      for (int64_t i = 0; i < n; ++i) p[i] = p[i] > 0.f ? p[i] : a * (fexp(p[i]) - 1.f);
-      break;
-    case ActKind::kSilu: for (int64_t i = 0; i < n; ++i) p[i] = p[i] * fsigmoid(p[i]); break;
-    case ActKind::kGelu: for (int64_t i = 0; i < n; ++i) p[i] = fgelu(p[i]); break;
-    case ActKind::kHardSwish:
-      for (int64_t i = 0; i < n; ++i)
-        p[i] = p[i] * std::min(std::max(p[i] + 3.f, 0.f), 6.f) * (1.f / 6.f);
-      break;
-    case ActKind::kHardSigmoid:
-      for (int64_t i = 0; i < n; ++i) p[i] = std::max(0.f, std::min(1.f, a * p[i] + b));
-      break;
-    case ActKind::kSoftplus: for (int64_t i = 0; i < n; ++i) p[i] = fsoftplus(p[i]); break;
-    case ActKind::kMish: for (int64_t i = 0; i < n; ++i) p[i] = fmish(p[i]); break;
-    case ActKind::kSelu:
-      for (int64_t i = 0; i < n; ++i) p[i] = b * (p[i] > 0.f ? p[i] : a * (fexp(p[i]) - 1.f));
-      break;
+    case ActKind::kRelu: GIE_ACT_LOOP(std::max(x, 0.f));
+    case ActKind::kLeakyRelu: GIE_ACT_LOOP(x >= 0.f ? x : a * x);
+    case ActKind::kClip: GIE_ACT_LOOP(std::min(std::max(x, a), b));
+    case ActKind::kSigmoid: GIE_ACT_LOOP(fsigmoid(x));
+    case ActKind::kTanh: GIE_ACT_LOOP(ftanh(x));
+    case ActKind::kElu: GIE_ACT_LOOP(x > 0.f ? x : a * (fexp(x) - 1.f));
+    case ActKind::kSilu: GIE_ACT_LOOP(x * fsigmoid(x));
+    case ActKind::kGelu: GIE_ACT_LOOP(fgelu(x));
+    case ActKind::kHardSwish: GIE_ACT_LOOP(x * std::min(std::max(x + 3.f, 0.f), 6.f) * (1.f / 6.f));
+    case ActKind::kHardSigmoid: GIE_ACT_LOOP(std::max(0.f, std::min(1.f, a * x + b)));
+    case ActKind::kSoftplus: GIE_ACT_LOOP(fsoftplus(x));
+    case ActKind::kMish: GIE_ACT_LOOP(fmish(x));
+    case ActKind::kSelu: GIE_ACT_LOOP(b * (x > 0.f ? x : a * (fexp(x) - 1.f)));
   }
+#undef GIE_ACT_LOOP
 }
 using ActRowFn = void (*)(float*, int64_t, ActKind, float, float);
 void actRowScalar(float* p, int64_t n, ActKind k, float a, float b) { actRowBody(p, n, k, a, b); }
@@ -171,6 +166,7 @@ struct TileEpi {
   ActRowFn rowAct;  // non-null: other activation applied per row right after the store
   ActKind act;
 };
+// A: micro-panel, element (row i, k) at A[k*mr + i]; B: panel, element (k, j) at B[k*W + j].
 using UkrFn = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mrows,
                        int ncols, const TileEpi& te);
 
@@ -493,9 +489,13 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
   const int64_t kc = a.packed ? a.packed->kc : b.packed ? b.packed->kc : chooseKc(K, kr.kcMax);
   const int64_t Mp = a.packed ? roundUp(a.packed->M, mr) : 0;
   const int64_t Np = b.packed ? roundUp(b.packed->N, nr) : 0;
-  const int64_t ncMax = std::min<int64_t>(kr.nc, roundUp(n1 - n0, vw));
+  // Rows from a packer are packed once per K block as one wide panel (k-stride = padded rows),
+  // so that mode sweeps the whole N range per K block.
+  const int64_t ncStep = a.rows ? n1 - n0 : kr.nc;
+  const int64_t mcStep = a.packed || a.rows ? m1 - m0 : kr.mc;
+  const int64_t ncMax = std::min<int64_t>(ncStep, roundUp(n1 - n0, vw));
   float* bufB = b.packed ? nullptr : tlsPackB.get(static_cast<size_t>(kc * roundUp(ncMax, nr)));
-  float* bufA = a.packed ? nullptr : tlsPackA.get(static_cast<size_t>(kc * kr.mc));
+  float* bufA = a.packed ? nullptr : tlsPackA.get(static_cast<size_t>(kc * roundUp(mcStep, mr)));
 
   TileEpi te{};
   te.alpha = alpha;
@@ -512,8 +512,8 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
     default: te.rowAct = kr.rowAct; break;
   }
 
-  for (int64_t jc = n0; jc < n1; jc += kr.nc) {
-    const int64_t nc = std::min<int64_t>(kr.nc, n1 - jc);
+  for (int64_t jc = n0; jc < n1; jc += ncStep) {
+    const int64_t nc = std::min<int64_t>(ncStep, n1 - jc);
     for (int64_t pc = 0; pc < K; pc += kc) {
       const int64_t kcb = std::min(kc, K - pc);
       te.mode = pc > 0 ? 2 : (beta == 0.f ? 0 : 1);
@@ -521,23 +521,29 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
       const float* Bp = bufB;
       if (b.packed) Bp = b.packed->data.data() + pc * Np + jc * kcb;
       else b.src->pack(b.src->ctx, pc, kcb, jc, nc, nr, vw, bufB);
-      const int64_t mcStep = a.packed ? (m1 - m0) : kr.mc;
       for (int64_t ic = m0; ic < m1; ic += mcStep) {
         const int64_t mc = std::min(mcStep, m1 - ic);
-        const float* Ap;
+        const float* Ap = bufA;
         if (a.packed) {
           Ap = a.packed->data.data() + pc * Mp + ic * kcb;
+        } else if (a.rows) {  // one wide panel, then re-laid out as contiguous micro-panels
+          const int64_t wp = roundUp(mc, mr);
+          float* wide = tlsAcc.get(static_cast<size_t>(wp * kcb));
+          a.rows->pack(a.rows->ctx, pc, kcb, ic, mc, static_cast<int>(wp), mr, wide);
+          for (int64_t ip = 0; ip < wp; ip += mr)
+            for (int64_t k = 0; k < kcb; ++k)
+              std::memcpy(bufA + ip * kcb + k * mr, wide + k * wp + ip, mr * sizeof(float));
         } else {
-          if (a.rows) a.rows->pack(a.rows->ctx, pc, kcb, ic, mc, mr, mr, bufA);
-          else packABlock(a.A, a.lda, a.trans, ic, mc, pc, kcb, mr, bufA);
-          Ap = bufA;
+          packABlock(a.A, a.lda, a.trans, ic, mc, pc, kcb, mr, bufA);
         }
+        // N sub-blocks keep a kc x kr.nc slice of B hot in L2 when nc > kr.nc (a.rows mode)
+        for (int64_t jb = 0; jb < nc; jb += kr.nc)
         for (int64_t ir = 0; ir < mc; ir += mr) {
           const int mrows = static_cast<int>(std::min<int64_t>(mr, mc - ir));
           const int64_t row = ic + ir;
           te.biasRow = ep.biasRow ? ep.biasRow + row : nullptr;
           const float* Apanel = Ap + ir * kcb;
-          for (int64_t jr = 0; jr < nc; jr += nr) {
+          for (int64_t jr = jb; jr < std::min(nc, jb + kr.nc); jr += nr) {
             const int ncols = static_cast<int>(std::min<int64_t>(nr, nc - jr));
             const int64_t col = jc + jr;
             te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
@@ -633,7 +639,7 @@ void gemmDriver(const Kern& kr, const ASrc& a, const BIn& b, int64_t M, int64_t 
 }
 
 // ------------------------------------------------------------------------------------------
-// Direct (unpacked) path for skinny problems: M <= 4 or N <= 4.
+// Direct (unpacked) path for skinny problems: M <= 4, or N <= 4 with op(A) = A.
 struct Direct {
   bool transA, transB;
   int64_t M, N, K;
@@ -665,7 +671,7 @@ GIE_AI void directBody(const Direct& d, int64_t m0, int64_t m1, int64_t n0, int6
       for (int64_t n = n0; n < n1; ++n)
         acc[(m - m0) * w + n - n0] = dotBody(ar, d.bt ? d.bt + n * K : d.B + n * d.ldb, K);
     }
-  } else if (d.M <= 4) {  // !transB: stream rows of B
+  } else {  // M <= 4, !transB: stream rows of B
     std::fill(acc, acc + (m1 - m0) * w, 0.f);
     for (int64_t k = 0; k < K; ++k) {
       const float* br = d.B + k * d.ldb + n0;
@@ -674,22 +680,6 @@ GIE_AI void directBody(const Direct& d, int64_t m0, int64_t m1, int64_t n0, int6
         float* ac = acc + (m - m0) * w;
         for (int64_t j = 0; j < w; ++j) ac[j] += av * br[j];
       }
-    }
-  } else {  // N <= 4, transA: stream rows of A^T (contiguous along m), accumulate transposed
-    float tmp[4 * 512];
-    for (int64_t mb = m0; mb < m1; mb += 512) {
-      const int64_t hb = std::min<int64_t>(512, m1 - mb);
-      std::fill(tmp, tmp + 4 * 512, 0.f);
-      for (int64_t k = 0; k < K; ++k) {
-        const float* arow = d.A + k * d.lda + mb;
-        for (int64_t n = n0; n < n1; ++n) {
-          const float bv = d.transB ? d.B[n * d.ldb + k] : d.B[k * d.ldb + n];
-          float* t = tmp + (n - n0) * 512;
-          for (int64_t j = 0; j < hb; ++j) t[j] += bv * arow[j];
-        }
-      }
-      for (int64_t n = n0; n < n1; ++n)
-        for (int64_t j = 0; j < hb; ++j) acc[(mb - m0 + j) * w + n - n0] = tmp[(n - n0) * 512 + j];
     }
   }
 }
@@ -763,7 +753,7 @@ void gemmGeneral(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
     finalizeBlock(nullptr, 0, M, 0, N, alpha, beta, C, ldc, ep, kr.rowAct);
     return;
   }
-  if (M <= 4 || N <= 4) {
+  if (M <= 4 || (N <= 4 && !transA)) {
     gemmDirect(kr, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
     return;
   }

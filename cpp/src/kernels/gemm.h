@@ -115,8 +115,9 @@ struct PackedB {
 void packB(PackedB& out, Isa isa, bool transB, int64_t K, int64_t N, const float* B, int64_t ldb);
 
 // C[M,N] = epilogue(alpha * A * B + beta*C) with pre-packed B (K = B.K, N = B.N) and the rows of
-// A produced by a packer: Arows.pack(ctx, k0, kc, m0, mc, mr, mr, dst) must write A[m0:m0+mc,
-// k0:k0+kc] as BSource panels of width mr = geometry(B.isa).mr (i.e. it packs A^T's columns).
+// A produced by a packer: Arows.pack(ctx, k0, kc, m0, mc, nr, vw, dst) is called with nr >= mc
+// and vw = geometry(B.isa).mr and must write A[m0:m0+mc, k0:k0+kc] transposed, i.e. as one
+// BSource panel (A's rows are the packer's columns).
 void gemmPackedB(const BSource& Arows, int64_t M, const PackedB& B, float alpha, float beta,
                  float* C, int64_t ldc, const OutputEpi& ep, int nthreads);
 

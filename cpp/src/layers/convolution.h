@@ -12,9 +12,15 @@ struct ConvParamsOp : OpBase {
                 {"stride", PluginFieldType::kINT64},          {"pre_padding", PluginFieldType::kINT64},
                 {"post_padding", PluginFieldType::kINT64},    {"dilation", PluginFieldType::kINT64},
                 {"num_groups", PluginFieldType::kINT64},      {"kernel", PluginFieldType::kFLOAT32},
-                {"bias", PluginFieldType::kFLOAT32},          {"output_padding", PluginFieldType::kINT64}};
+                {"bias", PluginFieldType::kFLOAT32},          {"output_padding", PluginFieldType::kINT64},
+                {"activation_type", PluginFieldType::kINT64}, {"activation_alpha", PluginFieldType::kFLOAT32},
+                {"activation_beta", PluginFieldType::kFLOAT32}};
     }
     int64_t K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, groups, oph, opw, kernelCount, biasCount;
+    //! Fused epilogue (set by the vertical fusion pass): activation applied after bias and the optional
+    //! residual (a second input, shaped like the output). -1 = none.
+    int64_t activation = -1;
+    float actAlpha = 0.f, actBeta = 0.f;
     const char* what;
 
     ConvParamsOp(const FieldMap& f, const char* type) : what(type) {
@@ -41,6 +47,15 @@ struct ConvParamsOp : OpBase {
         biasCount = f.count("bias");
         GIE_CHECK(biasCount == 0 || biasCount == K, ErrorCode::kINVALID_ARGUMENT, type, " bias has ", biasCount, " values, expected ", K);
         GIE_CHECK(kernelCount > 0, ErrorCode::kINVALID_ARGUMENT, type, " needs kernel weights (field 'kernel')");
+        activation = f.getInt("activation_type", -1);
+        actAlpha = f.getFloat("activation_alpha", 0.f);
+        actBeta = f.getFloat("activation_beta", 0.f);
+    }
+    //! Inputs: the data, and optionally a residual shaped like the output.
+    void checkResidual(const std::vector<Dims>& in, const Dims& out) const {
+        if (in.size() == 2)
+            GIE_CHECK(in[1] == out, ErrorCode::kINVALID_MODEL, what, ": residual input ", toString(in[1]), " must have the output shape ",
+                      toString(out));
     }
     void checkInput(const Dims& x) const {
         GIE_CHECK(x.nbDims == 4, ErrorCode::kINVALID_MODEL, what, " needs a 4D NCHW input, got ", toString(x));
@@ -54,7 +69,7 @@ struct ConvolutionOp : ConvParamsOp {
     int64_t outH(int64_t H) const { return (H + pt + pb - dh * (R - 1) - 1) / sh + 1; }
     int64_t outW(int64_t W) const { return (W + pl + pr - dw * (S - 1) - 1) / sw + 1; }
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
-        expectInputs(in, 1, 1, kType);
+        expectInputs(in, 1, 2, kType);
         checkInput(in[0]);
         int64_t C = in[0].d[1];
         GIE_CHECK(kernelCount == K * (C / groups) * R * S, ErrorCode::kINVALID_MODEL, "Convolution kernel has ", kernelCount,
@@ -62,6 +77,7 @@ struct ConvolutionOp : ConvParamsOp {
         GIE_CHECK(in[0].d[2] + pt + pb >= dh * (R - 1) + 1 && in[0].d[3] + pl + pr >= dw * (S - 1) + 1, ErrorCode::kINVALID_MODEL,
                   "Convolution kernel ", R, "x", S, " (dilation ", dh, "x", dw, ") is larger than the padded input ", toString(in[0]));
         out[0] = dims4(in[0].d[0], K, outH(in[0].d[2]), outW(in[0].d[3]));
+        checkResidual(in, out[0]);
     }
 };
 

@@ -10,9 +10,13 @@ struct FullyConnectedOp : OpBase {
     static constexpr const char* kType = "FullyConnected";
     static std::vector<FieldSpec> fieldSpecs() {
         return {{"num_outputs", PluginFieldType::kINT64}, {"kernel", PluginFieldType::kFLOAT32},
-                {"bias", PluginFieldType::kFLOAT32}, {"axis", PluginFieldType::kINT64}};
+                {"bias", PluginFieldType::kFLOAT32}, {"axis", PluginFieldType::kINT64},
+                {"activation_type", PluginFieldType::kINT64}, {"activation_alpha", PluginFieldType::kFLOAT32},
+                {"activation_beta", PluginFieldType::kFLOAT32}};
     }
     int64_t K, axis, kernelCount, biasCount;
+    int64_t activation = -1;  //!< fused activation (ActivationType), -1 = none
+    float actAlpha = 0.f, actBeta = 0.f;
     explicit FullyConnectedOp(const FieldMap& f) {
         K = f.getInt("num_outputs", 0);
         GIE_CHECK(K > 0, ErrorCode::kINVALID_ARGUMENT, "FullyConnected needs num_outputs > 0, got ", K);
@@ -23,6 +27,9 @@ struct FullyConnectedOp : OpBase {
                   " values, not a multiple of num_outputs ", K);
         GIE_CHECK(biasCount == 0 || biasCount == K, ErrorCode::kINVALID_ARGUMENT, "FullyConnected bias has ", biasCount,
                   " values, expected ", K);
+        activation = f.getInt("activation_type", -1);
+        actAlpha = f.getFloat("activation_alpha", 0.f);
+        actBeta = f.getFloat("activation_beta", 0.f);
     }
     int64_t inputsPerOutput() const { return kernelCount / K; }
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {

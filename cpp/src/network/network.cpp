@@ -213,7 +213,15 @@ I* NetworkImpl::addTyped(const char* type, const std::vector<ITensor*>& inputs, 
     auto d = std::make_unique<LayerData>();
     d->net = this;
     d->type = type;
-    d->name = strcat(type, "_", layers_.size());
+    // Default names must stay unique after removeLayer / setName (layers_.size() alone can repeat).
+    size_t idx = layers_.size();
+    auto taken = [&](const std::string& n) {
+        for (const auto& h : layers_)
+            if (h.data->name == n) return true;
+        return false;
+    };
+    while (taken(strcat(type, "_", idx))) ++idx;
+    d->name = strcat(type, "_", idx);
     for (size_t i = 0; i < inputs.size(); ++i) d->inputs.push_back(own(inputs[i], (d->name + " input").c_str()));
     d->fields = std::move(fields);
     d->plugin = std::move(plugin);

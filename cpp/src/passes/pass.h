@@ -33,5 +33,7 @@ std::vector<std::string> allPassNames();
 
 std::unique_ptr<Pass> makeDeadLayerRemoval();
 std::unique_ptr<Pass> makeConstantFolding();
+std::unique_ptr<Pass> makeFoldScale();
+std::unique_ptr<Pass> makeFuseEpilogue();
 
 }  // namespace gie

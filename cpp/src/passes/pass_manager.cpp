@@ -4,9 +4,12 @@ namespace gie {
 
 std::vector<std::unique_ptr<Pass>> makeAllPasses() {
     std::vector<std::unique_ptr<Pass>> p;
-    // Order matters: fold constants first so later passes see fewer nodes; remove what became dead last.
+    // Order matters: fold constants and drop dead layers first so later passes see fewer nodes; fold
+    // Scale (BatchNorm) into weights before fusing epilogues, so conv+bn+add+relu becomes one kernel.
     p.push_back(makeConstantFolding());
     p.push_back(makeDeadLayerRemoval());
+    p.push_back(makeFoldScale());
+    p.push_back(makeFuseEpilogue());
     return p;
 }
 

@@ -12,6 +12,9 @@
 namespace gie {
 namespace {
 
+//! Set by loadLibrary while it dlopen()s a library: collects the registrations refused meanwhile.
+thread_local std::vector<std::string>* tLoadRefusals = nullptr;
+
 int compareVersions(const std::string& a, const std::string& b) {
     // Numeric-aware comparison ("10" > "9"); falls back to string order for non-numeric parts.
     size_t i = 0, j = 0;
@@ -42,10 +45,12 @@ public:
             const char* version = c.getPluginVersion();
             GIE_CHECK(name && *name && version, ErrorCode::kINVALID_ARGUMENT, "a plugin creator has no name or version");
             for (auto* o : creators_)
-                GIE_CHECK(!(std::string(o->getPluginName()) == name && std::string(o->getPluginVersion()) == version &&
-                            o->getDeviceType() == c.getDeviceType()),
-                          ErrorCode::kINVALID_ARGUMENT, "plugin creator '", name, "' version ", version,
-                          " is already registered for this device");
+                if (std::string(o->getPluginName()) == name && std::string(o->getPluginVersion()) == version &&
+                    o->getDeviceType() == c.getDeviceType()) {
+                    std::string msg = strcat("plugin creator '", name, "' version ", version, " is already registered for this device");
+                    if (tLoadRefusals) tLoadRefusals->push_back(msg);  // loadLibrary reports it
+                    fail(ErrorCode::kINVALID_ARGUMENT, msg);
+                }
             creators_.push_back(&c);
             return true;
         });
@@ -83,11 +88,24 @@ public:
     bool loadLibrary(const char* path) noexcept override {
         return apiGuard(nullptr, false, [&] {
             GIE_CHECK(path && *path, ErrorCode::kINVALID_ARGUMENT, "loadLibrary: empty path");
+            // Registrations the library's static initializers make during dlopen (on this thread) that
+            // are refused, e.g. a creator that another library registered first, are reported below.
+            std::vector<std::string> refused;
+            std::vector<std::string>* outer = tLoadRefusals;
+            tLoadRefusals = &refused;
             // RTLD_NODELETE: creators live in the library's static storage; they must never go away.
             void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+            tLoadRefusals = outer;
             if (!h) {
                 const char* err = dlerror();
                 fail(ErrorCode::kINVALID_ARGUMENT, "cannot load plugin library '", path, "': ", err ? err : "unknown error");
+            }
+            if (!refused.empty()) {
+                std::string all;
+                for (const auto& r : refused) all += (all.empty() ? "" : "; ") + r;
+                fail(ErrorCode::kINVALID_ARGUMENT, "plugin library '", path, "' was loaded, but ",
+                     refused.size() == 1 ? std::string("a creator it registers was") : strcat(refused.size(), " creators it registers were"),
+                     " refused (the creator registered first stays in use): ", all);
             }
             return true;
         });

@@ -1,0 +1,73 @@
+// Slice shape rules: strided windows of a tensor of any type.
+//
+// Fields: start, size, stride (one value per dimension; fewer values apply to the trailing dimensions and
+// the leading ones, such as the batch, are kept whole). Element i of a sliced dimension is
+// input[start + i * stride]; stride may be negative but not 0. Every selected index must lie inside the
+// input dimension.
+#pragma once
+
+#include <vector>
+
+#include "layers/simple.h"
+
+namespace gie {
+
+struct SliceOp : AnyTypeOp {
+    static constexpr const char* kType = "Slice";
+    static std::vector<FieldSpec> fieldSpecs() {
+        return {{"start", PluginFieldType::kINT64}, {"size", PluginFieldType::kINT64}, {"stride", PluginFieldType::kINT64}};
+    }
+    std::vector<int64_t> start, size, stride;
+
+    explicit SliceOp(const FieldMap& f) {
+        start = f.ints("start");
+        size = f.ints("size");
+        stride = f.ints("stride", std::vector<int64_t>(size.size(), 1));
+        GIE_CHECK(start.size() == size.size() && stride.size() == size.size(), ErrorCode::kINVALID_ARGUMENT,
+                  "Slice: start, size and stride need the same number of values, got ", start.size(), ", ", size.size(), " and ",
+                  stride.size());
+        GIE_CHECK(size.size() <= static_cast<size_t>(Dims::MAX_DIMS), ErrorCode::kINVALID_ARGUMENT, "Slice: ", size.size(),
+                  " dimensions given; at most 8 are supported");
+        for (size_t i = 0; i < size.size(); ++i) {
+            GIE_CHECK(stride[i] != 0, ErrorCode::kINVALID_ARGUMENT, "Slice: stride of sliced dimension ", i, " is 0");
+            GIE_CHECK(size[i] >= 0, ErrorCode::kINVALID_ARGUMENT, "Slice: size of sliced dimension ", i, " is negative (", size[i], ")");
+        }
+    }
+    //! Full-rank start/size/stride for an input `x`; validates that every selected index is in range.
+    void full(const Dims& x, int64_t* st, int64_t* sz, int64_t* sd) const {
+        const int rank = x.nbDims;
+        GIE_CHECK(static_cast<int>(size.size()) <= rank, ErrorCode::kINVALID_MODEL, "Slice: ", size.size(),
+                  " values of start/size/stride given for a ", rank, "-dimensional input ", toString(x));
+        const int off = rank - static_cast<int>(size.size());
+        for (int i = 0; i < rank; ++i) {
+            if (i < off) {
+                st[i] = 0;
+                sz[i] = x.d[i];
+                sd[i] = 1;
+                continue;
+            }
+            const size_t j = static_cast<size_t>(i - off);
+            st[i] = start[j];
+            sz[i] = size[j];
+            sd[i] = stride[j];
+            if (sz[i] == 0) continue;
+            const int64_t last = st[i] + (sz[i] - 1) * sd[i];
+            GIE_CHECK(st[i] >= 0 && st[i] < x.d[i], ErrorCode::kINVALID_MODEL, "Slice: start ", st[i], " of dimension ", i,
+                      " is out of range [0, ", x.d[i], ") for input ", toString(x));
+            GIE_CHECK(last >= 0 && last < x.d[i], ErrorCode::kINVALID_MODEL, "Slice: dimension ", i, " (start ", st[i], ", size ", sz[i],
+                      ", stride ", sd[i], ") reaches index ", last, ", out of range [0, ", x.d[i], ") for input ", toString(x));
+        }
+    }
+    void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
+        expectInputs(in, 1, 1, kType);
+        int64_t st[Dims::MAX_DIMS], sz[Dims::MAX_DIMS], sd[Dims::MAX_DIMS];
+        full(in[0], st, sz, sd);
+        out[0] = in[0];
+        for (int i = 0; i < in[0].nbDims; ++i) out[0].d[i] = sz[i];
+    }
+    bool supports(int pos, const TensorDesc* inOut, int nIn, int) const {
+        return inOut[pos].format == TensorFormat::kLINEAR && (pos < nIn || inOut[pos].type == inOut[0].type);
+    }
+};
+
+}  // namespace gie

@@ -1,0 +1,118 @@
+// Vertical fusion ("CBR"): Convolution / Deconvolution / FullyConnected + bias [+ residual add]
+// [+ activation] become one kernel whose epilogue applies bias, residual and activation.
+//   conv -> ElementWise SUM(conv, r) [-> Activation]   : r becomes the conv's second (residual) input
+//   conv -> Activation                                  : the activation moves into the conv's fields
+// Declined fusions (and why) go into the node notes for the build report.
+#include <functional>
+
+#include "layers/fused_activation.h"
+#include "layers/simple.h"
+#include "passes/pass.h"
+
+namespace gie {
+namespace {
+
+bool isEpilogueProducer(const IrNode& n) {
+    return !n.userPlugin && (n.type == "Convolution" || n.type == "Deconvolution" || n.type == "FullyConnected");
+}
+
+//! True if tensor `target` is computed from node `from`'s outputs (so feeding it back into `from` would be a cycle).
+bool reaches(const Graph& g, int from, int target) {
+    std::vector<int> stack(g.nodes[static_cast<size_t>(from)].outputs.begin(), g.nodes[static_cast<size_t>(from)].outputs.end());
+    std::vector<bool> seen(g.tensors.size(), false);
+    while (!stack.empty()) {
+        int t = stack.back();
+        stack.pop_back();
+        if (t == target) return true;
+        if (seen[static_cast<size_t>(t)]) continue;
+        seen[static_cast<size_t>(t)] = true;
+        for (int c : g.consumers(t))
+            for (int o : g.nodes[static_cast<size_t>(c)].outputs) stack.push_back(o);
+    }
+    return false;
+}
+
+class FuseEpilogue final : public Pass {
+public:
+    const char* name() const override { return "fuse_epilogue"; }
+    int run(Graph& g, PassContext& ctx) override {
+        int changes = 0;
+        for (int pi : g.topologicalOrder()) {
+            IrNode& p = g.nodes[static_cast<size_t>(pi)];
+            if (p.dead || !isEpilogueProducer(p)) continue;
+            // Residual add, then activation, each on the single consumer of the current output.
+            for (int step = 0; step < 2; ++step) {
+                int t = p.outputs[0];
+                const IrTensor& tt = g.tensors[static_cast<size_t>(t)];
+                auto cons = g.consumers(t);
+                if (tt.isOutput || cons.size() != 1) break;
+                IrNode& c = g.nodes[static_cast<size_t>(cons[0])];
+                if (p.fields.getInt("activation_type", -1) >= 0) break;  // nothing can follow an activation
+                auto decline = [&](const std::string& why) {
+                    c.notes.push_back("fuse_epilogue: not fused into '" + p.name + "': " + why);
+                };
+                if (c.type == "ElementWise" && !c.userPlugin && c.fields.getInt("op", -1) == 0 && c.inputs.size() == 2) {
+                    if (p.inputs.size() != 1) break;
+                    if (p.type != "Convolution") {
+                        decline(p.type + " has no residual epilogue");
+                        break;
+                    }
+                    int r = c.inputs[0] == t ? c.inputs[1] : c.inputs[0];
+                    if (c.inputs[0] == c.inputs[1]) {
+                        decline("both addends are the convolution output");
+                        break;
+                    }
+                    const IrTensor& rt = g.tensors[static_cast<size_t>(r)];
+                    if (!(rt.dims == tt.dims) || rt.type != tt.type) {
+                        decline("the other addend is broadcast or of another type");
+                        break;
+                    }
+                    if (reaches(g, pi, r)) {
+                        decline("the other addend depends on the convolution output");
+                        break;
+                    }
+                    p.inputs.push_back(r);
+                    absorb(g, p, c, "residual add", ctx);
+                    ++changes;
+                    continue;
+                }
+                if (c.type == "Activation" && !c.userPlugin) {
+                    auto type = static_cast<ActivationType>(c.fields.getInt("activation_type", 0));
+                    // Resolve the defaults through the op so that the fused kernel sees explicit values.
+                    ActivationOp op(c.fields);
+                    cpu::ActKind kind;
+                    float a, b;
+                    const char* why = "";
+                    if (!toEpilogueActivation(type, op.alpha, op.beta, kind, a, b, &why)) {
+                        decline(why);
+                        break;
+                    }
+                    p.fields.setInt("activation_type", static_cast<int64_t>(type));
+                    p.fields.setFloat("activation_alpha", op.alpha);
+                    p.fields.setFloat("activation_beta", op.beta);
+                    absorb(g, p, c, "activation", ctx);
+                    ++changes;
+                }
+                break;
+            }
+        }
+        if (changes) g.compact();
+        return changes;
+    }
+
+private:
+    static void absorb(Graph& g, IrNode& p, IrNode& c, const char* what, PassContext& ctx) {
+        (void)g;
+        p.outputs[0] = c.outputs[0];
+        p.sourceLayers.insert(p.sourceLayers.end(), c.sourceLayers.begin(), c.sourceLayers.end());
+        p.notes.push_back(std::string("fuse_epilogue: fused ") + what + " '" + c.name + "'");
+        ctx.log.push_back(std::string("fuse_epilogue: fused ") + what + " '" + c.name + "' into '" + p.name + "'");
+        c.dead = true;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> makeFuseEpilogue() { return std::make_unique<FuseEpilogue>(); }
+
+}  // namespace gie
