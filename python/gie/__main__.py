@@ -68,8 +68,10 @@ def _demo(args):
           f"(without reuse {mem.get('no_reuse_bytes', '?')}), engine file {len(engine.serialize())} bytes")
     for k in kernels:
         shape = k["outputs"][0]["shape"] if k.get("outputs") else []
+        fused = k.get("source_layers", [])
+        fused = f"  (fused: {' + '.join(fused)})" if len(fused) > 1 else ""
         print(f"  {k.get('name', '?'):<24} {k.get('type', '?'):<16} tactic {k.get('tactic', '?'):<12} "
-              f"-> {tuple(shape)}")
+              f"-> {tuple(shape)}{fused}")
     print(f"batch of {args.batch}: predicted classes {prob.argmax(axis=1).tolist()}")
     print(f"max abs difference vs numpy reference: {max_diff:.3g} ({'OK' if ok else 'FAIL'}, "
           f"tolerance {args.tolerance:g})")

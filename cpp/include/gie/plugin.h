@@ -76,9 +76,13 @@ public:
     //! inOut holds the inputs first, then the outputs.
     virtual bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nbInputs,
                                            int32_t nbOutputs) const noexcept = 0;
-    //! True if the kernel honours TensorDesc::strides of its outputs (lets the builder write it straight
-    //! into a slice of a concatenation).
+    //! True if the kernel honours strides[0] (the batch stride) of its outputs: the builder may then make
+    //! it write straight into a channel slice of a larger buffer (concatenation elimination). The other
+    //! strides are always the packed strides of the dims.
     virtual bool supportsStridedOutput() const noexcept { return false; }
+    //! Same for inputs: the kernel reads inputs whose strides[0] exceeds the packed batch stride (a
+    //! channel slice of a wider tensor, e.g. one output of horizontally fused convolutions).
+    virtual bool supportsStridedInput() const noexcept { return false; }
 
     //! Called once at build and once at engine load with the chosen types/formats and the largest shapes.
     virtual int32_t configure(const TensorDesc* inputs, int32_t nbInputs, const TensorDesc* outputs,

@@ -74,7 +74,9 @@ private:
 void ensureOutputsProduced(Graph& g) {
     for (int& out : g.outputs) {
         IrTensor& t = g.tensors[static_cast<size_t>(out)];
-        if (g.producer(out) >= 0 && !t.constant) continue;
+        bool hasViews = false;
+        for (const auto& v : g.tensors) hasViews = hasViews || v.viewOf == out;
+        if ((g.producer(out) >= 0 || hasViews) && !t.constant) continue;
         GIE_CHECK(!t.isInput, ErrorCode::kINVALID_MODEL, "tensor '", t.name,
                   "' is both a network input and a network output; add an Identity layer and mark its output instead");
         IrTensor copy = t;
@@ -149,7 +151,8 @@ std::vector<double> timeTactics(IPlugin& k, const std::vector<TensorDesc>& in, c
     return times;
 }
 
-EngineStep makeStep(const Graph& g, const IrNode& n, DeviceType device, Backend& backend, size_t workspaceLimit) {
+EngineStep makeStep(const Graph& g, const IrNode& n, const std::vector<TensorDesc>& all, DeviceType device, Backend& backend,
+                    size_t workspaceLimit) {
     EngineStep s;
     s.name = n.name;
     s.sourceLayers = n.sourceLayers;
@@ -175,10 +178,14 @@ EngineStep makeStep(const Graph& g, const IrNode& n, DeviceType device, Backend&
     }
     s.type = s.plugin->getPluginType();
     s.version = s.plugin->getPluginVersion();
-    std::vector<TensorDesc> all;
-    for (int t : n.inputs) all.push_back(makeDesc(g.tensors[static_cast<size_t>(t)].dims, g.tensors[static_cast<size_t>(t)].type));
-    for (int t : n.outputs) all.push_back(makeDesc(g.tensors[static_cast<size_t>(t)].dims, g.tensors[static_cast<size_t>(t)].type));
     int32_t nIn = static_cast<int32_t>(n.inputs.size()), nOut = static_cast<int32_t>(n.outputs.size());
+    for (int32_t p = 0; p < nIn + nOut; ++p) {
+        const TensorDesc& d = all[static_cast<size_t>(p)];
+        bool strided = d.dims.nbDims > 0 && d.strides.d[0] != packedStrides(d.dims).d[0];
+        bool ok = !strided || (p < nIn ? s.plugin->supportsStridedInput() : s.plugin->supportsStridedOutput());
+        GIE_CHECK(ok, ErrorCode::kINTERNAL, "layer '", n.name, "': a pass gave it a strided ", p < nIn ? "input" : "output",
+                  " its kernel does not support");
+    }
     for (int32_t p = 0; p < nIn + nOut; ++p)
         GIE_CHECK(s.plugin->supportsFormatCombination(p, all.data(), nIn, nOut), ErrorCode::kUNSUPPORTED, "layer '", n.name, "' (",
                   s.type, "): the kernel does not support ", p < nIn ? "input " : "output ", p < nIn ? p : p - nIn, " as ",
@@ -249,8 +256,16 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     p.inputs.assign(g.inputs.begin(), g.inputs.end());
     p.outputs.assign(g.outputs.begin(), g.outputs.end());
 
+    for (size_t t = 0; t < g.tensors.size(); ++t) {
+        p.tensors[t].viewOf = g.tensors[t].viewOf;
+        p.tensors[t].viewOffset = g.tensors[t].viewOffset;
+    }
     for (int ni : order) {
-        EngineStep s = makeStep(g, g.nodes[static_cast<size_t>(ni)], device, backend, config.getWorkspaceLimit());
+        const IrNode& node = g.nodes[static_cast<size_t>(ni)];
+        std::vector<TensorDesc> descs;
+        for (int t : node.inputs) descs.push_back(tensorDesc(p, t, p.tensors[static_cast<size_t>(t)].dims));
+        for (int t : node.outputs) descs.push_back(tensorDesc(p, t, p.tensors[static_cast<size_t>(t)].dims));
+        EngineStep s = makeStep(g, node, descs, device, backend, config.getWorkspaceLimit());
         s.inputs.assign(g.nodes[static_cast<size_t>(ni)].inputs.begin(), g.nodes[static_cast<size_t>(ni)].inputs.end());
         s.outputs.assign(g.nodes[static_cast<size_t>(ni)].outputs.begin(), g.nodes[static_cast<size_t>(ni)].outputs.end());
         p.workspaceBytes = std::max<uint64_t>(p.workspaceBytes, s.plugin->getWorkspaceSize());
@@ -263,13 +278,20 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     std::vector<int> lastUse(g.tensors.size(), -1);
     for (size_t s = 0; s < p.steps.size(); ++s)
         for (int32_t t : p.steps[s].inputs) lastUse[static_cast<size_t>(t)] = static_cast<int>(s);
+    // A view lives inside its parent: the parent's lifetime covers its views' lifetimes.
+    std::vector<int> first(g.tensors.size(), INT32_MAX), last(g.tensors.size(), -1);
     for (size_t t = 0; t < p.tensors.size(); ++t) {
-        if (p.tensors[t].kind != TensorKind::kActivation) continue;
-        GIE_CHECK(producerStep[t] >= 0, ErrorCode::kINTERNAL, "tensor '", p.tensors[t].name, "' has no producer");
+        size_t owner = p.tensors[t].viewOf >= 0 ? static_cast<size_t>(p.tensors[t].viewOf) : t;
+        if (producerStep[t] >= 0) first[owner] = std::min(first[owner], producerStep[t]);
+        last[owner] = std::max({last[owner], lastUse[t], producerStep[t]});
+    }
+    for (size_t t = 0; t < p.tensors.size(); ++t) {
+        if (p.tensors[t].kind != TensorKind::kActivation || p.tensors[t].viewOf >= 0) continue;
+        GIE_CHECK(first[t] != INT32_MAX, ErrorCode::kINTERNAL, "tensor '", p.tensors[t].name, "' has no producer");
         MemoryRequest r;
         r.bytes = p.tensors[t].bytes;
-        r.first = producerStep[t];
-        r.last = std::max(producerStep[t], lastUse[t]);
+        r.first = first[t];
+        r.last = std::max(first[t], last[t]);
         reqs.push_back(r);
         reqTensor.push_back(t);
     }
@@ -301,6 +323,7 @@ void checkBatchRange(const EnginePlan& p) {
             GIE_CHECK(volume(out[i]) * dataTypeSize(et.type) <= et.bytes, ErrorCode::kINVALID_MODEL, "tensor '", et.name,
                       "' is larger at batch ", p.minBatch, " than at batch ", p.maxBatch, "; dimension 0 must be the batch");
             dims[static_cast<size_t>(s.outputs[i])] = out[i];
+            if (et.viewOf >= 0 && out[i].nbDims > 0) dims[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
         }
     }
 }

@@ -18,6 +18,18 @@ TensorDesc makeDesc(const Dims& dims, DataType type) {
     return d;
 }
 
+TensorDesc tensorDesc(const EnginePlan& plan, int32_t t, const Dims& dims) {
+    const EngineTensor& et = plan.tensors[static_cast<size_t>(t)];
+    TensorDesc d = makeDesc(dims, et.type);
+    if (et.viewOf >= 0 && dims.nbDims > 0) {
+        const Dims& pd = plan.tensors[static_cast<size_t>(et.viewOf)].dims;
+        int64_t item = 1;
+        for (int i = 1; i < pd.nbDims; ++i) item *= pd.d[i];
+        d.strides.d[0] = item;
+    }
+    return d;
+}
+
 EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)), logger_(logger) {
     backend_ = &getBackend(plan_.device);
     constantBuffers_.resize(plan_.tensors.size());
@@ -33,8 +45,8 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
         for (size_t s = 0; s < plan_.steps.size(); ++s) {
             auto& step = plan_.steps[s];
             std::vector<TensorDesc> in, out;
-            for (int32_t t : step.inputs) in.push_back(makeDesc(plan_.tensors[static_cast<size_t>(t)].dims, plan_.tensors[static_cast<size_t>(t)].type));
-            for (int32_t t : step.outputs) out.push_back(makeDesc(plan_.tensors[static_cast<size_t>(t)].dims, plan_.tensors[static_cast<size_t>(t)].type));
+            for (int32_t t : step.inputs) in.push_back(tensorDesc(plan_, t, plan_.tensors[static_cast<size_t>(t)].dims));
+            for (int32_t t : step.outputs) out.push_back(tensorDesc(plan_, t, plan_.tensors[static_cast<size_t>(t)].dims));
             auto check = [&](int32_t rc, const char* what) {
                 if (rc == 0) return;
                 const char* msg = nullptr;
@@ -137,7 +149,12 @@ const char* EngineImpl::getLayerInformation() const noexcept {
             j.key("format").value("linear");
             j.key("kind").value(kindName(et.kind));
             j.key("bytes").value(et.bytes);
-            if (et.kind == TensorKind::kActivation) j.key("offset").value(et.offset);
+            if (et.viewOf >= 0) {
+                j.key("view_of").value(plan_.tensors[static_cast<size_t>(et.viewOf)].name);
+                j.key("view_offset_elements").value(et.viewOffset);
+            } else if (et.kind == TensorKind::kActivation) {
+                j.key("offset").value(et.offset);
+            }
             j.endObject();
         };
         j.key("inputs").beginArray();

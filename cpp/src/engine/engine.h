@@ -22,6 +22,8 @@ struct EngineTensor {
     int64_t offset = -1;   // arena offset (activations)
     int64_t bytes = 0;     // at the largest batch
     int32_t constant = -1; // index into EnginePlan::constants
+    int32_t viewOf = -1;   // a view (slice) of this tensor, which is never itself a view
+    int64_t viewOffset = 0;  // elements into each batch item of the parent
 };
 
 struct EngineStep {
@@ -107,5 +109,8 @@ EnginePlan deserializePlan(const void* data, size_t size);
 
 //! Packed strides of dims.
 TensorDesc makeDesc(const Dims& dims, DataType type);
+//! Descriptor of tensor t of a plan with the given current dims: packed, except that a view gets its
+//! parent's batch stride.
+TensorDesc tensorDesc(const EnginePlan& plan, int32_t t, const Dims& dims);
 
 }  // namespace gie

@@ -18,6 +18,7 @@
 // Loading checks, in order: size, magic, header checksum, format version, body size, body checksum,
 // library version, device; then parses the body with a bounds-checked reader and validates every
 // index, size and offset before anything uses it.
+#include <algorithm>
 #include <cstring>
 
 #include "common/bytes.h"
@@ -99,6 +100,8 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
         b.put<int64_t>(t.offset);
         b.put<int64_t>(t.bytes);
         b.put<int32_t>(t.constant);
+        b.put<int32_t>(t.viewOf);
+        b.put<int64_t>(t.viewOffset);
     }
     putIds(b, p.inputs);
     putIds(b, p.outputs);
@@ -223,8 +226,22 @@ EnginePlan deserializePlan(const void* data, size_t size) {
         t.offset = r.get<int64_t>("tensor offset");
         t.bytes = r.get<int64_t>("tensor bytes");
         t.constant = r.get<int32_t>("tensor constant");
+        t.viewOf = r.get<int32_t>("tensor view parent");
+        t.viewOffset = r.get<int64_t>("tensor view offset");
         GIE_CHECK(t.bytes == volume(t.dims) * dataTypeSize(t.type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '",
                   t.name, "' size does not match its shape");
+    }
+    for (const auto& t : p.tensors) {
+        if (t.viewOf < 0) continue;
+        GIE_CHECK(static_cast<uint32_t>(t.viewOf) < nt, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' is a view of tensor ", t.viewOf);
+        const auto& parent = p.tensors[static_cast<size_t>(t.viewOf)];
+        int64_t item = 1, parentItem = 1;
+        for (int i = 1; i < t.dims.nbDims; ++i) item *= t.dims.d[i];
+        for (int i = 1; i < parent.dims.nbDims; ++i) parentItem *= parent.dims.d[i];
+        GIE_CHECK(parent.viewOf < 0 && t.kind == TensorKind::kActivation && t.type == parent.type &&
+                      (parent.kind == TensorKind::kActivation || parent.kind == TensorKind::kOutput) && t.dims.nbDims >= 1 &&
+                      parent.dims.nbDims >= 1 && t.dims.d[0] == parent.dims.d[0] && t.viewOffset >= 0 && t.viewOffset + item <= parentItem,
+                  ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' is not a valid view of '", parent.name, "'");
     }
     p.inputs = getIds(r, "input list", nt);
     p.outputs = getIds(r, "output list", nt);
@@ -236,7 +253,7 @@ EnginePlan deserializePlan(const void* data, size_t size) {
     GIE_CHECK(p.arenaBytes < (uint64_t{1} << 42) && p.workspaceBytes < (uint64_t{1} << 42), ErrorCode::kINVALID_ENGINE,
               "engine file is corrupt: implausible memory sizes");
     for (const auto& t : p.tensors)
-        if (t.kind == TensorKind::kActivation)
+        if (t.kind == TensorKind::kActivation && t.viewOf < 0)
             GIE_CHECK(t.offset >= 0 && static_cast<uint64_t>(t.offset) + static_cast<uint64_t>(t.bytes) <= p.arenaBytes,
                       ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' lies outside the activation arena");
     for (int32_t id : p.inputs)
@@ -245,7 +262,9 @@ EnginePlan deserializePlan(const void* data, size_t size) {
         GIE_CHECK(p.tensors[static_cast<size_t>(id)].kind == TensorKind::kOutput, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: output list names a non-output");
 
     uint32_t ns = getCount(r, "step count");
-    std::vector<int> produced(nt, 0);
+    std::vector<int> produced(nt, 0), viewsPending(nt, 0);
+    for (const auto& t : p.tensors)
+        if (t.viewOf >= 0) viewsPending[static_cast<size_t>(t.viewOf)]++;
     for (uint32_t i = 0; i < ns; ++i) {
         EngineStep s;
         s.name = r.getString("kernel name", 1 << 16);
@@ -258,7 +277,9 @@ EnginePlan deserializePlan(const void* data, size_t size) {
         s.outputs = getIds(r, "kernel outputs", nt);
         for (int32_t in : s.inputs) {
             auto k = p.tensors[static_cast<size_t>(in)].kind;
-            GIE_CHECK(k == TensorKind::kInput || k == TensorKind::kConstant || produced[static_cast<size_t>(in)] == 1,
+            GIE_CHECK(k == TensorKind::kInput || k == TensorKind::kConstant || produced[static_cast<size_t>(in)] == 1 ||
+                          (produced[static_cast<size_t>(in)] == 0 && viewsPending[static_cast<size_t>(in)] == 0 &&
+                           std::any_of(p.tensors.begin(), p.tensors.end(), [&](const EngineTensor& v) { return v.viewOf == in; })),
                       ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' reads tensor '",
                       p.tensors[static_cast<size_t>(in)].name, "' before any kernel writes it");
         }
@@ -267,6 +288,8 @@ EnginePlan deserializePlan(const void* data, size_t size) {
             GIE_CHECK(k == TensorKind::kActivation || k == TensorKind::kOutput, ErrorCode::kINVALID_ENGINE,
                       "engine file is corrupt: kernel '", s.name, "' writes a ", k == TensorKind::kInput ? "network input" : "constant");
             produced[static_cast<size_t>(o)]++;
+            int32_t parent = p.tensors[static_cast<size_t>(o)].viewOf;
+            if (parent >= 0) viewsPending[static_cast<size_t>(parent)]--;
         }
         s.sourceLayers = getStrings(r, "source layers");
         s.notes = getStrings(r, "notes");
@@ -296,7 +319,8 @@ EnginePlan deserializePlan(const void* data, size_t size) {
     }
     for (size_t t = 0; t < nt; ++t) {
         auto k = p.tensors[t].kind;
-        if (k == TensorKind::kActivation || k == TensorKind::kOutput)
+        bool hasViews = std::any_of(p.tensors.begin(), p.tensors.end(), [&](const EngineTensor& v) { return v.viewOf == static_cast<int32_t>(t); });
+        if ((k == TensorKind::kActivation || k == TensorKind::kOutput) && !(hasViews && produced[t] == 0))
             GIE_CHECK(produced[t] == 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", p.tensors[t].name,
                       "' is written by ", produced[t], " kernels");
     }

@@ -126,6 +126,8 @@ private:
                           "' would be ", toString(out[i]), ", larger than its planned ", toString(et.dims),
                           "; the input shapes are inconsistent (all inputs must share one batch)");
                 dims_[static_cast<size_t>(st.outputs[i])] = out[i];
+                // A view's parent (e.g. an eliminated concatenation) has no kernel of its own: it follows the batch.
+                if (et.viewOf >= 0 && out[i].nbDims > 0) dims_[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
             }
         }
         for (size_t s = 0; s < plan_.steps.size(); ++s) {
@@ -133,11 +135,11 @@ private:
             auto& c = steps_[s];
             for (size_t i = 0; i < st.inputs.size(); ++i) {
                 size_t t = static_cast<size_t>(st.inputs[i]);
-                c.inDesc[i] = makeDesc(dims_[t], plan_.tensors[t].type);
+                c.inDesc[i] = tensorDesc(plan_, static_cast<int32_t>(t), dims_[t]);
             }
             for (size_t i = 0; i < st.outputs.size(); ++i) {
                 size_t t = static_cast<size_t>(st.outputs[i]);
-                c.outDesc[i] = makeDesc(dims_[t], plan_.tensors[t].type);
+                c.outDesc[i] = tensorDesc(plan_, static_cast<int32_t>(t), dims_[t]);
             }
         }
         shapesValid_ = true;
@@ -145,6 +147,7 @@ private:
 
     void* address(int32_t t) {
         const auto& et = plan_.tensors[static_cast<size_t>(t)];
+        if (et.viewOf >= 0) return static_cast<uint8_t*>(address(et.viewOf)) + et.viewOffset * dataTypeSize(et.type);
         switch (et.kind) {
             case TensorKind::kActivation: return static_cast<uint8_t*>(arena_.get()) + et.offset;
             case TensorKind::kConstant: return const_cast<void*>(engine_.constantData(t));

@@ -92,6 +92,10 @@ std::vector<int> Graph::topologicalOrder() const {
     for (size_t i = 0; i < nodes.size(); ++i)
         if (!nodes[i].dead)
             for (int o : nodes[i].outputs) prod[static_cast<size_t>(o)] = static_cast<int>(i);
+    // A view's producer also produces (part of) its parent: readers of the parent wait for all of them.
+    std::vector<std::vector<int>> viewProducers(tensors.size());
+    for (size_t t = 0; t < tensors.size(); ++t)
+        if (tensors[t].viewOf >= 0 && prod[t] >= 0) viewProducers[static_cast<size_t>(tensors[t].viewOf)].push_back(prod[t]);
     std::vector<int> order, state(nodes.size(), 0);
     for (size_t root = 0; root < nodes.size(); ++root) {
         if (nodes[root].dead || state[root]) continue;
@@ -100,8 +104,25 @@ std::vector<int> Graph::topologicalOrder() const {
         while (!stack.empty()) {
             auto& [n, next] = stack.back();
             const IrNode& node = nodes[static_cast<size_t>(n)];
-            if (next < node.inputs.size()) {
-                int p = prod[static_cast<size_t>(node.inputs[next++])];
+            size_t nDeps = node.inputs.size();
+            for (int in : node.inputs) nDeps += viewProducers[static_cast<size_t>(in)].size();
+            if (next < nDeps) {
+                // Dependencies: each input's producer, then the producers of each input's views.
+                size_t k = next++;
+                int p = -1;
+                if (k < node.inputs.size()) {
+                    p = prod[static_cast<size_t>(node.inputs[k])];
+                } else {
+                    k -= node.inputs.size();
+                    for (int in : node.inputs) {
+                        const auto& vp = viewProducers[static_cast<size_t>(in)];
+                        if (k < vp.size()) {
+                            p = vp[k];
+                            break;
+                        }
+                        k -= vp.size();
+                    }
+                }
                 if (p < 0) continue;
                 GIE_CHECK(state[static_cast<size_t>(p)] != 1, ErrorCode::kINVALID_MODEL, "cycle through node '", nodes[static_cast<size_t>(p)].name, "'");
                 if (!state[static_cast<size_t>(p)]) {
@@ -184,6 +205,9 @@ void Graph::compact() {
         for (int& t : n.outputs) t = keep(t);
     }
     for (int& t : outputs) t = keep(t);
+    // Keep the parents of kept views, and renumber view links.
+    for (size_t i = 0; i < kept.size(); ++i)
+        if (kept[i].viewOf >= 0) kept[i].viewOf = keep(kept[i].viewOf);
     tensors = std::move(kept);
 }
 

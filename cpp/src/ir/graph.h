@@ -21,6 +21,10 @@ struct IrTensor {
     bool isOutput = false;
     std::shared_ptr<const std::vector<uint8_t>> constant;  // value, if known at build time
     float dynamicRange = -1.f;                             // INT8 |max|, -1 if unset
+    //! A view: this tensor is the slice of tensor `viewOf` that starts `viewOffset` elements into each
+    //! batch item (dims[1:] of the slice lie contiguous in the parent's item; only the batch stride differs).
+    int viewOf = -1;
+    int64_t viewOffset = 0;
     int64_t bytes() const;
 };
 

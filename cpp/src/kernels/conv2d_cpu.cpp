@@ -268,13 +268,25 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
                      p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0;
   path_ = is1x1 ? Path::kGemm1x1 : Path::kIm2col;
   const gemm::Isa isa = gemm::activeIsa();
-  // Orientation: the micro-kernel pads rows to mr and columns to vw; pick the cheaper layout.
+  // Orientation: the micro-kernel pads rows to mr and columns to vw; pick the cheaper layout,
+  // per thread: the normal GEMM splits the Kg rows (mr units), the transposed one the
+  // pre-packed weight panels (nr units).
   const gemm::Geometry geo = gemm::geometry(isa);
+#ifdef _OPENMP
+  const int64_t T = std::max(1, omp_get_max_threads());
+#else
+  const int64_t T = 1;
+#endif
   auto padTo = [](int64_t v, int64_t m) { return static_cast<double>((v + m - 1) / m * m); };
+  auto perThread = [T](int64_t v, int64_t unit) {
+    return static_cast<double>(((v + unit - 1) / unit + T - 1) / T * unit);
+  };
   const int64_t PQ = P_ * Q_;
-  const double costNormal = padTo(Kg, geo.mr) * padTo(PQ, geo.vw);
+  const double costNormal = perThread(Kg, geo.mr) * padTo(PQ, geo.vw);
   // ~4% for the extra store traffic plus the transposing pass (~50 flop-equivalents/element).
-  const double costTransposed = padTo(PQ, geo.mr) * padTo(Kg, geo.vw) * 1.04 + 25.0 * PQ * Kg / Kdim;
+  const double costTransposed =
+      padTo(PQ, geo.mr) * (T > 1 ? perThread(Kg, geo.nr) : padTo(Kg, geo.vw)) * 1.04 +
+      25.0 * PQ * Kg / static_cast<double>(Kdim * T);
   const int orient = gOrientation.load(std::memory_order_relaxed);
   transposed_ = orient == 2 || (orient == 0 && costTransposed < costNormal);
   if (transposed_) {

@@ -19,13 +19,16 @@ public:
         }
         epilogue_.bias = nullptr;  // set per call: the vector may move when the kernel is copied
     }
+    bool supportsStridedOutput() const noexcept override { return op_.axis == 1; }  // (N, K) rows, ldc apart
     void run(const KernelCall& c) const override {
         const Dims& y = c.outDims(0);
         int64_t K = op_.K, flat = op_.inputsPerOutput();
         int64_t M = volume(y) / K;
         cpu::Epilogue ep = epilogue_;
         ep.bias = bias_.empty() ? nullptr : bias_.data();
-        cpu::sgemmEpilogue(false, true, M, K, flat, 1.f, c.in(0), flat, weights_.data(), flat, 0.f, c.out(0), K, ep);
+        // Rows are written ldc apart: a 2D output may be a slice of a wider concatenation buffer.
+        int64_t ldc = y.nbDims == 2 ? c.outDesc[0].strides.d[0] : K;
+        cpu::sgemmEpilogue(false, true, M, K, flat, 1.f, c.in(0), flat, weights_.data(), flat, 0.f, c.out(0), ldc, ep);
     }
 
 private:

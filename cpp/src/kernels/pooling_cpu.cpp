@@ -10,6 +10,7 @@ namespace {
 class PoolingCpu final : public Kernel<PoolingCpu, PoolingOp> {
 public:
     using Kernel::Kernel;
+    bool supportsStridedOutput() const noexcept override { return true; }
     void run(const KernelCall& c) const override {
         const Dims& x = c.inDims(0);
         const Dims& y = c.outDims(0);
@@ -23,9 +24,10 @@ public:
         float* out = c.out(0);
         bool isMax = op_.type == PoolingType::kMAX;
         bool exclude = op_.excludePadding;
+        int64_t yBatchStride = c.outDesc[0].strides.d[0];
         parallelFor(N * C, N * C * P * Q * kh * kw, [&](int64_t nc) {
             const float* xp = in + nc * H * W;
-            float* yp = out + nc * P * Q;
+            float* yp = out + (nc / C) * yBatchStride + (nc % C) * P * Q;
             for (int64_t p = 0; p < P; ++p) {
                 int64_t h0 = p * sh - pt, h1 = std::min(h0 + kh, H + pb);
                 int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h1, H);

@@ -35,5 +35,6 @@ std::unique_ptr<Pass> makeDeadLayerRemoval();
 std::unique_ptr<Pass> makeConstantFolding();
 std::unique_ptr<Pass> makeFoldScale();
 std::unique_ptr<Pass> makeFuseEpilogue();
+std::unique_ptr<Pass> makeConcatElimination();
 
 }  // namespace gie

@@ -10,6 +10,7 @@ std::vector<std::unique_ptr<Pass>> makeAllPasses() {
     p.push_back(makeDeadLayerRemoval());
     p.push_back(makeFoldScale());
     p.push_back(makeFuseEpilogue());
+    p.push_back(makeConcatElimination());  // last: it turns tensors into views other passes do not expect
     return p;
 }
 

@@ -1,0 +1,107 @@
+// Concatenation elimination: the producers of a channel concatenation (axis 1) write straight into their
+// slice of its output, so no copy runs. Each input becomes a view (IrTensor::viewOf) of the output.
+// An input whose producer cannot write in place (its kernel ignores output strides, it has other
+// readers, it is a network input/output or a constant, ...) is copied into its slice by an Identity
+// kernel, and the reason goes into that kernel's notes.
+#include "common/dims.h"
+#include "ir/graph.h"
+#include "passes/pass.h"
+
+namespace gie {
+namespace {
+
+bool producerWritesStrided(const IrNode& p, DeviceType device) {
+    std::unique_ptr<IPlugin> k;
+    if (p.userPlugin) {
+        k.reset(p.userPlugin->clone());
+    } else {
+        IPluginCreator* c = getPluginRegistry()->getCreator(p.type.c_str(), nullptr, device);
+        if (c) k.reset(c->createPlugin(p.name.c_str(), p.fields.collection()));
+    }
+    return k && k->supportsStridedOutput();
+}
+
+class ConcatElimination final : public Pass {
+public:
+    const char* name() const override { return "concat_elimination"; }
+    int run(Graph& g, PassContext& ctx) override {
+        int changes = 0;
+        for (int ci : g.topologicalOrder()) {
+            IrNode& c = g.nodes[static_cast<size_t>(ci)];
+            if (c.dead || c.type != "Concatenation" || c.userPlugin) continue;
+            int out = c.outputs[0];
+            const Dims od = g.tensors[static_cast<size_t>(out)].dims;
+            int axis = normalizeAxis(c.fields.getInt("axis", 1), od.nbDims, "Concatenation");
+            if (axis != 1 || g.tensors[static_cast<size_t>(out)].viewOf >= 0) {
+                c.notes.push_back(axis != 1 ? "concat_elimination: kept: only axis-1 (channel) concatenations are written in place"
+                                            : "concat_elimination: kept: its output is already a slice of another buffer");
+                continue;
+            }
+            int64_t offset = 0;
+            std::vector<int> inputs = c.inputs;
+            std::string name = c.name;
+            std::vector<std::string> sources = c.sourceLayers;
+            c.dead = true;  // (c may be invalidated below when nodes are added)
+            for (size_t i = 0; i < inputs.size(); ++i) {
+                int t = inputs[i];
+                IrTensor& tt = g.tensors[static_cast<size_t>(t)];
+                int64_t item = volume(tt.dims) / std::max<int64_t>(tt.dims.d[0], 1);
+                std::string why;
+                int p = g.producer(t);
+                int uses = 0;
+                for (int other : inputs) uses += other == t ? 1 : 0;
+                if (tt.isInput) why = "it is a network input";
+                else if (tt.isOutput) why = "it is also a network output";
+                else if (tt.constant) why = "it is a constant";
+                else if (tt.viewOf >= 0) why = "it is already a slice of another buffer";
+                else if (p < 0) why = "it has no producing kernel";
+                else if (uses > 1) why = "it appears more than once in the concatenation";
+                else if (!g.consumers(t).empty()) why = "other layers read it too";  // (the concat itself is already dead)
+                else if (g.nodes[static_cast<size_t>(p)].inputs.size() > 1 && g.nodes[static_cast<size_t>(p)].type == "Convolution")
+                    why = "its producer has a fused residual input";
+                else if (!producerWritesStrided(g.nodes[static_cast<size_t>(p)], ctx.device))
+                    why = "its producer's kernel (" + g.nodes[static_cast<size_t>(p)].type + ") cannot write into a slice";
+                if (why.empty()) {
+                    tt.viewOf = out;
+                    tt.viewOffset = offset;
+                    // Views of this tensor (an inner concatenation) now live in the outer buffer.
+                    for (auto& v : g.tensors)
+                        if (v.viewOf == t) {
+                            v.viewOf = out;
+                            v.viewOffset += offset;
+                        }
+                    g.nodes[static_cast<size_t>(p)].notes.push_back("concat_elimination: writes into its slice of '" +
+                                                                    g.tensors[static_cast<size_t>(out)].name + "'");
+                } else {
+                    IrTensor slice = tt;
+                    slice.name = tt.name + "_in_" + g.tensors[static_cast<size_t>(out)].name;
+                    slice.isOutput = false;
+                    slice.isInput = false;
+                    slice.constant.reset();
+                    slice.viewOf = out;
+                    slice.viewOffset = offset;
+                    int s = g.addTensor(slice);
+                    IrNode copy;
+                    copy.name = name + "_copy" + std::to_string(i);
+                    copy.type = "Identity";
+                    copy.inputs = {t};
+                    copy.outputs = {s};
+                    copy.sourceLayers = sources;
+                    copy.notes.push_back("concat_elimination: input " + std::to_string(i) + " of '" + name + "' is copied because " + why);
+                    g.nodes.push_back(std::move(copy));
+                }
+                offset += item;
+            }
+            ctx.log.push_back("concat_elimination: removed '" + name + "' (" + std::to_string(inputs.size()) + " inputs)");
+            ++changes;
+        }
+        if (changes) g.compact();
+        return changes;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> makeConcatElimination() { return std::make_unique<ConcatElimination>(); }
+
+}  // namespace gie
