@@ -11,6 +11,11 @@
 
 #include "gie/gie.h"
 
+namespace gie {
+// Internal (engine/engine_file.cpp), exported for the bindings: see engine.h.
+std::string summarizeEngine(const void* data, size_t size);
+}
+
 namespace py = pybind11;
 using namespace gie;
 
@@ -282,6 +287,11 @@ PYBIND11_MODULE(_C, m) {
         for (int32_t i = 0; fc && i < fc->nbFields; ++i) out.append(fc->fields[i].name);
         return out;
     });
+    m.def("engine_summary", [](py::bytes data) {
+        std::string buf = data;
+        std::string json = summarizeEngine(buf.data(), buf.size());
+        return py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(json.data(), static_cast<Py_ssize_t>(json.size()), "replace"));
+    }, py::arg("data"), "JSON summary of an engine file (header and kernels needed), read without loading it.");
     m.def("cuda_compiled", [] {
 #if GIE_HAVE_CUDA_BUILD
         return true;
@@ -392,7 +402,10 @@ PYBIND11_MODULE(_C, m) {
             check(mem.get(), "serialize");
             return py::bytes(static_cast<const char*>(mem->data()), mem->size());
         })
-        .def("_layer_info_json", [](Engine& e) { return std::string(e.engine->getLayerInformation()); })
+        .def("_layer_info_json", [](Engine& e) {
+            std::string json = e.engine->getLayerInformation();
+            return py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(json.data(), static_cast<Py_ssize_t>(json.size()), "replace"));
+        })
         .def("create_execution_context", [](std::shared_ptr<Engine> e) {
             auto c = std::make_unique<Context>();
             c->engine = e;

@@ -10,6 +10,7 @@
 #include "builder/memory_planner.h"
 #include "common/dims.h"
 #include "common/error.h"
+#include "common/json.h"
 #include "engine/engine.h"
 #include "gie/builder.h"
 #include "ir/graph.h"
@@ -328,6 +329,31 @@ void checkBatchRange(const EnginePlan& p) {
     }
 }
 
+//! The network as defined (before any pass), for reports and before/after drawings.
+std::string describeNetwork(const Graph& g) {
+    JsonWriter j;
+    j.beginObject();
+    j.key("layers").beginArray();
+    for (int ni : g.topologicalOrder()) {
+        const IrNode& n = g.nodes[static_cast<size_t>(ni)];
+        j.beginObject().key("name").value(n.name).key("type").value(n.type);
+        j.key("inputs").beginArray();
+        for (int t : n.inputs) j.value(g.tensors[static_cast<size_t>(t)].name);
+        j.endArray().key("outputs").beginArray();
+        for (int t : n.outputs) j.value(g.tensors[static_cast<size_t>(t)].name);
+        j.endArray().key("output_shapes").beginArray();
+        for (int t : n.outputs) j.dims(g.tensors[static_cast<size_t>(t)].dims);
+        j.endArray().endObject();
+    }
+    j.endArray();
+    j.key("network_inputs").beginArray();
+    for (int t : g.inputs) j.value(g.tensors[static_cast<size_t>(t)].name);
+    j.endArray().key("network_outputs").beginArray();
+    for (int t : g.outputs) j.value(g.tensors[static_cast<size_t>(t)].name);
+    j.endArray().endObject();
+    return j.str();
+}
+
 class BuilderImpl final : public IBuilder {
 public:
     explicit BuilderImpl(ILogger& logger) : logger_(&logger) {}
@@ -353,6 +379,7 @@ public:
             auto t0 = std::chrono::steady_clock::now();
             Graph g = Graph::fromNetwork(*net, cfg->getMaxBatch());
             int layersBefore = g.liveNodes();
+            std::string networkJson = describeNetwork(g);
             PassContext ctx;
             ctx.device = device;
             ctx.logger = logger_;
@@ -363,6 +390,7 @@ public:
             }
             ensureOutputsProduced(g);
             EnginePlan plan = makePlan(g, device, *cfg, layersBefore, ctx);
+            plan.networkJson = std::move(networkJson);
             checkBatchRange(plan);
             double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             log(ILogger::Severity::kINFO, strcat("built ", device == DeviceType::kGPU ? "GPU" : "CPU", " engine in ", static_cast<int64_t>(ms),

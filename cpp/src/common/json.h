@@ -29,6 +29,8 @@ public:
     JsonWriter& value(int v) { return value(static_cast<int64_t>(v)); }
     JsonWriter& value(double v);
     JsonWriter& value(bool b) { sep(); out_ += b ? "true" : "false"; return *this; }
+    //! Inserts already-serialized JSON (must be valid).
+    JsonWriter& raw(const std::string& json) { sep(); out_ += json.empty() ? "null" : json; return *this; }
     JsonWriter& dims(const Dims& d) {
         beginArray();
         for (int i = 0; i < d.nbDims; ++i) value(static_cast<int64_t>(d.d[i]));

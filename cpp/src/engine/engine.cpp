@@ -199,6 +199,7 @@ const char* EngineImpl::getLayerInformation() const noexcept {
         j.endObject();
         j.key("layers_before").value(static_cast<int64_t>(plan_.layersBefore));
         j.key("kernels_after").value(static_cast<int64_t>(plan_.steps.size()));
+        j.key("network").raw(plan_.networkJson);
         j.key("passes").beginArray();
         // buildLog holds one line per pass change, separated by '\n'.
         size_t start = 0;

@@ -51,6 +51,7 @@ struct EnginePlan {
     std::vector<std::vector<uint8_t>> constants;
     uint64_t arenaBytes = 0, noReuseBytes = 0, lowerBoundBytes = 0, workspaceBytes = 0;
     std::string buildLog;  // pass log, one line per change, for reports
+    std::string networkJson;  // the network before optimization (layers and tensors), for reports and drawings
     int32_t layersBefore = 0;
 };
 
@@ -104,8 +105,27 @@ private:
 
 //! engine_file.cpp
 std::vector<uint8_t> serializePlan(const EnginePlan& plan);
+//! What the header and the step table of an engine file say, read without creating any kernel.
+struct EngineSummary {
+    uint32_t formatVersion = 0, libraryVersion = 0;
+    DeviceType device = DeviceType::kCPU;
+    int32_t computeCapability = 0;
+    uint64_t flags = 0;
+    int64_t minBatch = 0, optBatch = 0, maxBatch = 0;
+    struct Kernel {
+        std::string type, version;
+        DeviceType device;
+    };
+    std::vector<Kernel> kernels;
+    bool loadable = false;
+    std::string reason;
+};
+
 //! Validates everything and recreates the kernels through the plugin registry; throws on bad data.
-EnginePlan deserializePlan(const void* data, size_t size);
+//! With `summary`, fills it in as it reads and creates no kernels (device checks are left to the caller).
+EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary = nullptr);
+//! The summary of an engine file as JSON, including whether (and why not) this process can load it.
+GIE_API std::string summarizeEngine(const void* data, size_t size);  // exported for the Python bindings
 
 //! Packed strides of dims.
 TensorDesc makeDesc(const Dims& dims, DataType type);

@@ -23,6 +23,7 @@
 
 #include "common/bytes.h"
 #include "common/dims.h"
+#include "common/json.h"
 #include "engine/engine.h"
 
 namespace gie {
@@ -138,6 +139,7 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
         b.putBytes(c.data(), c.size());
     }
     b.putString(p.buildLog);
+    b.putString(p.networkJson);
 
     std::vector<uint8_t> body = std::move(b.buffer());
     ByteWriter h;
@@ -159,7 +161,7 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
     return out;
 }
 
-EnginePlan deserializePlan(const void* data, size_t size) {
+EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary) {
     GIE_CHECK(data, ErrorCode::kINVALID_ARGUMENT, "deserializeEngine: null data");
     const auto* bytes = static_cast<const uint8_t*>(data);
     GIE_CHECK(size >= kHeaderSize, ErrorCode::kINVALID_ENGINE, "engine file is truncated: ", size,
@@ -178,6 +180,13 @@ EnginePlan deserializePlan(const void* data, size_t size) {
     h.getBytes(12, "reserved");
     uint32_t headerCrc = h.get<uint32_t>("header checksum");
     uint32_t reservedTail = h.get<uint32_t>("reserved");  // bytes 60..63 are outside the header checksum
+    if (summary) {
+        summary->formatVersion = format;
+        summary->libraryVersion = libVersion;
+        summary->device = device == 1 ? DeviceType::kGPU : DeviceType::kCPU;
+        summary->computeCapability = cc;
+        summary->flags = flags;
+    }
     GIE_CHECK(crc32c(bytes, 56) == headerCrc, ErrorCode::kINVALID_ENGINE,
               "engine file header is corrupt (header checksum mismatch)");
     GIE_CHECK(format == kFormatVersion, ErrorCode::kVERSION_MISMATCH, "engine file has format version ", format,
@@ -198,7 +207,7 @@ EnginePlan deserializePlan(const void* data, size_t size) {
     p.device = static_cast<DeviceType>(device);
     p.computeCapability = cc;
     p.flags = flags;
-    if (p.device == DeviceType::kGPU) {
+    if (p.device == DeviceType::kGPU && !summary) {
         Backend* gpu = findBackend(DeviceType::kGPU);
         GIE_CHECK(gpu && gpu->available(), ErrorCode::kDEVICE_MISMATCH, "engine was built for a GPU (compute capability ",
                   cc / 10, ".", cc % 10, ") but this machine has no usable GPU", gpu ? "" : " (gie was built without CUDA)");
@@ -212,6 +221,11 @@ EnginePlan deserializePlan(const void* data, size_t size) {
     p.maxBatch = r.get<int64_t>("max batch");
     GIE_CHECK(p.minBatch >= 1 && p.minBatch <= p.optBatch && p.optBatch <= p.maxBatch, ErrorCode::kINVALID_ENGINE,
               "engine file is corrupt: bad batch range");
+    if (summary) {
+        summary->minBatch = p.minBatch;
+        summary->optBatch = p.optBatch;
+        summary->maxBatch = p.maxBatch;
+    }
     uint32_t nt = getCount(r, "tensor count");
     p.tensors.resize(nt);
     for (auto& t : p.tensors) {
@@ -303,6 +317,11 @@ EnginePlan deserializePlan(const void* data, size_t size) {
         }
         uint64_t len = 0;
         const uint8_t* fields = r.getBlob("kernel fields", &len);
+        if (summary) {
+            summary->kernels.push_back({s.type, s.version, s.device});
+            p.steps.push_back(std::move(s));
+            continue;
+        }
         IPluginCreator* c = getPluginRegistry()->getCreator(s.type.c_str(), s.version.c_str(), s.device);
         GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "engine needs kernel/plugin '", s.type, "' version ", s.version, " for the ",
                   deviceWord(s.device), " (kernel '", s.name, "'), which is not registered in this process; load the plugin library first (gie.load_library)");
@@ -337,8 +356,56 @@ EnginePlan deserializePlan(const void* data, size_t size) {
                           p.constants[static_cast<size_t>(t.constant)].size() == static_cast<size_t>(t.bytes),
                       ErrorCode::kINVALID_ENGINE, "engine file is corrupt: constant tensor '", t.name, "' has no matching data");
     p.buildLog = r.getString("build log", size);
+    p.networkJson = r.getString("network description", size);
     GIE_CHECK(r.remaining() == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", r.remaining(), " unread bytes at the end of the body");
     return p;
+}
+
+std::string summarizeEngine(const void* data, size_t size) {
+    EngineSummary s;
+    try {
+        deserializePlan(data, size, &s);
+        s.loadable = true;
+        if (s.device == DeviceType::kGPU) {
+            Backend* gpu = findBackend(DeviceType::kGPU);
+            if (!gpu || !gpu->available()) {
+                s.loadable = false;
+                s.reason = gpu ? "it was built for a GPU and this machine has no usable GPU"
+                               : "it was built for a GPU and this gie has no CUDA backend";
+            } else if (gpu->computeCapability() != s.computeCapability) {
+                s.loadable = false;
+                s.reason = strcat("it was built for compute capability ", s.computeCapability / 10, ".", s.computeCapability % 10,
+                                  " and this GPU is ", gpu->computeCapability() / 10, ".", gpu->computeCapability() % 10);
+            }
+        }
+        if (s.loadable)
+            for (const auto& k : s.kernels)
+                if (!getPluginRegistry()->getCreator(k.type.c_str(), k.version.c_str(), k.device)) {
+                    s.loadable = false;
+                    s.reason = strcat("it needs kernel/plugin '", k.type, "' version ", k.version, " for the ", deviceWord(k.device),
+                                      ", which is not registered (load its plugin library first)");
+                    break;
+                }
+    } catch (const Error& e) {
+        s.loadable = false;
+        s.reason = e.what();
+    }
+    JsonWriter j;
+    j.beginObject();
+    j.key("format_version").value(static_cast<int64_t>(s.formatVersion));
+    j.key("library_version").value(strcat(s.libraryVersion / 10000, ".", s.libraryVersion / 100 % 100, ".", s.libraryVersion % 100));
+    j.key("device").value(s.device == DeviceType::kGPU ? "gpu" : "cpu");
+    j.key("compute_capability").value(strcat(s.computeCapability / 10, ".", s.computeCapability % 10));
+    j.key("flags").value(s.flags);
+    j.key("batch").beginObject().key("min").value(s.minBatch).key("opt").value(s.optBatch).key("max").value(s.maxBatch).endObject();
+    j.key("kernels").beginArray();
+    for (const auto& k : s.kernels)
+        j.beginObject().key("type").value(k.type).key("version").value(k.version).key("device").value(k.device == DeviceType::kGPU ? "gpu" : "cpu").endObject();
+    j.endArray();
+    j.key("loadable").value(s.loadable);
+    j.key("reason").value(s.reason);
+    j.endObject();
+    return j.str();
 }
 
 }  // namespace gie
