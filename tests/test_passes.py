@@ -176,3 +176,106 @@ def test_power_scale_is_not_folded(rng):
     fused, _ = _compare(define, (3, 4, 4), rng)
     assert fused.num_kernels == 2
     assert any("power" in n for n in _kernel_of(fused.layer_info(), "sq")["notes"])
+
+
+FUSION_PASSES_ALL = FUSION_PASSES + ("remove_noops", "concat_elimination")
+
+
+def _compare_all(define, x_shape, rng, batch=2, max_batch=3):
+    seed = int(rng.integers(1 << 31))
+    opt = _build(define, x_shape, seed=seed, max_batch=max_batch)
+    plain = _build(define, x_shape, passes_off=FUSION_PASSES_ALL, seed=seed, max_batch=max_batch)
+    for b in sorted({1, batch, max_batch}):
+        x = rng.standard_normal((b,) + tuple(x_shape)).astype(np.float32)
+        a = opt.create_execution_context().execute({"x": x})
+        p = plain.create_execution_context().execute({"x": x})
+        for k in p:
+            assert_close(a[k], p[k], rtol=1e-4, atol=1e-4, what=f"{k} at batch {b}")
+    return opt, plain
+
+
+def _inception(net, x, rng, c_in, k1=3, k3=5, k5=2, kp=4, name="inc"):
+    def conv(t, k, r, pad, nm):
+        c = net.add_convolution(t, k, (r, r), rng.standard_normal((k, t.shape[1], r, r)).astype(np.float32) * 0.3,
+                                rng.standard_normal(k).astype(np.float32), padding=pad)
+        c.name = f"{name}/{nm}"
+        return net.add_activation(c.output(0), gie.ActivationType.RELU).output(0)
+
+    b1 = conv(x, k1, 1, 0, "1x1")
+    b2 = conv(conv(x, 4, 1, 0, "3x3_reduce"), k3, 3, 1, "3x3")
+    b3 = conv(conv(x, 2, 1, 0, "5x5_reduce"), k5, 5, 2, "5x5")
+    pool = net.add_pooling(x, gie.PoolingType.MAX, (3, 3), padding=1)
+    b4 = conv(pool.output(0), kp, 1, 0, "pool_proj")
+    cat = net.add_concatenation([b1, b2, b3, b4])
+    cat.name = f"{name}/output"
+    return cat.output(0)
+
+
+def test_inception_concat_is_eliminated(rng):
+    def define(net, x, rng):
+        a = _inception(net, x, rng, 5, name="inc1")
+        return _inception(net, a, rng, 14, name="inc2")
+
+    opt, plain = _compare_all(define, (5, 7, 6), rng)
+    info = opt.layer_info()
+    assert not [k for k in info["kernels"] if k["type"] in ("Concatenation", "Identity")], "no copy should remain"
+    views = [o for k in info["kernels"] for o in k["outputs"] if "view_of" in o]
+    assert len(views) == 8 and {v["view_of"] for v in views} == {"inc1/output_output", "out0"} or len(views) == 8
+    assert sum("concat_elimination: removed" in p for p in info["passes"]) == 2
+    # The concat buffer is planned once; a slice lives inside it.
+    assert info["memory"]["arena_bytes"] <= plain.layer_info()["memory"]["arena_bytes"]
+
+
+def test_concat_input_read_elsewhere_is_copied(rng):
+    def define(net, x, rng):
+        c = net.add_convolution(x, 3, (1, 1), rng.standard_normal((3, 2, 1, 1)).astype(np.float32))
+        c.name = "shared_conv"
+        t = net.add_activation(c.output(0), gie.ActivationType.TANH)
+        cat = net.add_concatenation([c.output(0), t.output(0), x])
+        cat.name = "cat"
+        return cat.output(0)
+
+    opt, _ = _compare_all(define, (2, 3, 3), rng)
+    copies = [k for k in opt.layer_info()["kernels"] if k["type"] == "Identity"]
+    reasons = " ".join(n for k in copies for n in k["notes"])
+    assert len(copies) == 2 and "other layers read it too" in reasons and "network input" in reasons
+
+
+def test_concat_on_other_axis_is_kept(rng):
+    def define(net, x, rng):
+        a = net.add_activation(x, gie.ActivationType.TANH)
+        b = net.add_activation(x, gie.ActivationType.SIGMOID)
+        cat = net.add_concatenation([a.output(0), b.output(0)], axis=2)
+        return cat.output(0)
+
+    opt, _ = _compare_all(define, (2, 3, 3), rng)
+    kept = [k for k in opt.layer_info()["kernels"] if k["type"] == "Concatenation"]
+    assert len(kept) == 1 and any("axis-1" in n for n in kept[0]["notes"])
+
+
+def test_nested_concat_and_fc_rows(rng):
+    def define(net, x, rng):
+        flat = net.add_shuffle(x, reshape=(0, -1)).output(0)
+        f1 = net.add_fully_connected(flat, 3, rng.standard_normal((3, 12)).astype(np.float32))
+        f2 = net.add_fully_connected(flat, 2, rng.standard_normal((2, 12)).astype(np.float32))
+        f3 = net.add_fully_connected(flat, 4, rng.standard_normal((4, 12)).astype(np.float32))
+        inner = net.add_concatenation([f1.output(0), f2.output(0)])
+        outer = net.add_concatenation([inner.output(0), f3.output(0)])
+        return net.add_softmax(outer.output(0)).output(0)
+
+    opt, _ = _compare_all(define, (3, 2, 2), rng)
+    assert not [k for k in opt.layer_info()["kernels"] if k["type"] in ("Concatenation", "Identity")]
+
+
+def test_noops_disappear(rng):
+    def define(net, x, rng):
+        a = net.add_identity(x)
+        b = net.add_activation(a.output(0), gie.ActivationType.TANH)
+        c = net.add_shuffle(b.output(0), reshape=(0, 0, 0, 0))
+        d = net.add_padding(c.output(0), (0, 0), (0, 0))
+        e = net.add_identity(d.output(0))
+        return e.output(0)
+
+    opt, plain = _compare_all(define, (2, 3, 4), rng)
+    assert opt.num_kernels == 1 and plain.num_kernels == 5
+    assert opt.layer_info()["kernels"][0]["type"] == "Activation"

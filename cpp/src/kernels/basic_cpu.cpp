@@ -62,10 +62,20 @@ GIE_REGISTER_KERNEL(ConstantCpu, DeviceType::kCPU);
 class ActivationCpu final : public Kernel<ActivationCpu, ActivationOp> {
 public:
     using Kernel::Kernel;
+    bool supportsStridedOutput() const noexcept override { return true; }
     void run(const KernelCall& c) const override {
-        const float* x = c.in(0);
-        float* y = c.out(0);
-        int64_t n = volume(c.inDims(0));
+        const Dims& d = c.inDims(0);
+        if (d.nbDims > 0 && c.outDesc[0].strides.d[0] != packedStrides(d).d[0]) {
+            // Writing into a slice of a concatenation: one packed run per batch item.
+            int64_t item = volume(d) / std::max<int64_t>(d.d[0], 1);
+            for (int64_t b = 0; b < d.d[0]; ++b) apply(c.in(0) + b * item, c.out(0) + b * c.outDesc[0].strides.d[0], item);
+            return;
+        }
+        apply(c.in(0), c.out(0), volume(d));
+    }
+
+private:
+    void apply(const float* x, float* y, int64_t n) const {
         const int64_t chunk = 16384;
         int64_t nChunks = (n + chunk - 1) / chunk;
         ActivationType t = op_.type;

@@ -21,6 +21,13 @@ bool producerWritesStrided(const IrNode& p, DeviceType device) {
     return k && k->supportsStridedOutput();
 }
 
+//! An eliminated inner concatenation: written only through its views.
+bool isViewRoot(const Graph& g, int t) {
+    for (const auto& v : g.tensors)
+        if (v.viewOf == t) return true;
+    return false;
+}
+
 class ConcatElimination final : public Pass {
 public:
     const char* name() const override { return "concat_elimination"; }
@@ -54,12 +61,12 @@ public:
                 else if (tt.isOutput) why = "it is also a network output";
                 else if (tt.constant) why = "it is a constant";
                 else if (tt.viewOf >= 0) why = "it is already a slice of another buffer";
-                else if (p < 0) why = "it has no producing kernel";
+                else if (p < 0 && !isViewRoot(g, t)) why = "it has no producing kernel";
                 else if (uses > 1) why = "it appears more than once in the concatenation";
                 else if (!g.consumers(t).empty()) why = "other layers read it too";  // (the concat itself is already dead)
-                else if (g.nodes[static_cast<size_t>(p)].inputs.size() > 1 && g.nodes[static_cast<size_t>(p)].type == "Convolution")
+                else if (p >= 0 && g.nodes[static_cast<size_t>(p)].inputs.size() > 1 && g.nodes[static_cast<size_t>(p)].type == "Convolution")
                     why = "its producer has a fused residual input";
-                else if (!producerWritesStrided(g.nodes[static_cast<size_t>(p)], ctx.device))
+                else if (p >= 0 && !producerWritesStrided(g.nodes[static_cast<size_t>(p)], ctx.device))
                     why = "its producer's kernel (" + g.nodes[static_cast<size_t>(p)].type + ") cannot write into a slice";
                 if (why.empty()) {
                     tt.viewOf = out;
@@ -70,8 +77,9 @@ public:
                             v.viewOf = out;
                             v.viewOffset += offset;
                         }
-                    g.nodes[static_cast<size_t>(p)].notes.push_back("concat_elimination: writes into its slice of '" +
-                                                                    g.tensors[static_cast<size_t>(out)].name + "'");
+                    if (p >= 0)
+                        g.nodes[static_cast<size_t>(p)].notes.push_back("concat_elimination: writes into its slice of '" +
+                                                                        g.tensors[static_cast<size_t>(out)].name + "'");
                 } else {
                     IrTensor slice = tt;
                     slice.name = tt.name + "_in_" + g.tensors[static_cast<size_t>(out)].name;

@@ -36,5 +36,6 @@ std::unique_ptr<Pass> makeConstantFolding();
 std::unique_ptr<Pass> makeFoldScale();
 std::unique_ptr<Pass> makeFuseEpilogue();
 std::unique_ptr<Pass> makeConcatElimination();
+std::unique_ptr<Pass> makeRemoveNoops();
 
 }  // namespace gie
