@@ -325,6 +325,8 @@ void checkBatchRange(const EnginePlan& p) {
                       "' is larger at batch ", p.minBatch, " than at batch ", p.maxBatch, "; dimension 0 must be the batch");
             dims[static_cast<size_t>(s.outputs[i])] = out[i];
             if (et.viewOf >= 0 && out[i].nbDims > 0) dims[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
+            for (size_t v = 0; v < p.tensors.size(); ++v)
+                if (p.tensors[v].viewOf == s.outputs[i] && out[i].nbDims > 0) dims[v].d[0] = out[i].d[0];
         }
     }
 }

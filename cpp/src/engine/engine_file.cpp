@@ -291,7 +291,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         s.outputs = getIds(r, "kernel outputs", nt);
         for (int32_t in : s.inputs) {
             auto k = p.tensors[static_cast<size_t>(in)].kind;
+            int32_t parentOf = p.tensors[static_cast<size_t>(in)].viewOf;
             GIE_CHECK(k == TensorKind::kInput || k == TensorKind::kConstant || produced[static_cast<size_t>(in)] == 1 ||
+                          (parentOf >= 0 && produced[static_cast<size_t>(in)] == 0 && produced[static_cast<size_t>(parentOf)] == 1) ||
                           (produced[static_cast<size_t>(in)] == 0 && viewsPending[static_cast<size_t>(in)] == 0 &&
                            std::any_of(p.tensors.begin(), p.tensors.end(), [&](const EngineTensor& v) { return v.viewOf == in; })),
                       ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' reads tensor '",
@@ -339,7 +341,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     for (size_t t = 0; t < nt; ++t) {
         auto k = p.tensors[t].kind;
         bool hasViews = std::any_of(p.tensors.begin(), p.tensors.end(), [&](const EngineTensor& v) { return v.viewOf == static_cast<int32_t>(t); });
-        if ((k == TensorKind::kActivation || k == TensorKind::kOutput) && !(hasViews && produced[t] == 0))
+        int32_t parentOf = p.tensors[t].viewOf;
+        bool writtenByParent = parentOf >= 0 && produced[t] == 0 && produced[static_cast<size_t>(parentOf)] == 1;
+        if ((k == TensorKind::kActivation || k == TensorKind::kOutput) && !(hasViews && produced[t] == 0) && !writtenByParent)
             GIE_CHECK(produced[t] == 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", p.tensors[t].name,
                       "' is written by ", produced[t], " kernels");
     }

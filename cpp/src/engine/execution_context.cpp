@@ -126,8 +126,11 @@ private:
                           "' would be ", toString(out[i]), ", larger than its planned ", toString(et.dims),
                           "; the input shapes are inconsistent (all inputs must share one batch)");
                 dims_[static_cast<size_t>(st.outputs[i])] = out[i];
-                // A view's parent (e.g. an eliminated concatenation) has no kernel of its own: it follows the batch.
+                // A view's parent (e.g. an eliminated concatenation) has no kernel of its own: it follows the batch;
+                // so do the slices of a wide output (horizontal fusion).
                 if (et.viewOf >= 0 && out[i].nbDims > 0) dims_[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
+                for (size_t v = 0; v < plan_.tensors.size(); ++v)
+                    if (plan_.tensors[v].viewOf == st.outputs[i] && out[i].nbDims > 0) dims_[v].d[0] = out[i].d[0];
             }
         }
         for (size_t s = 0; s < plan_.steps.size(); ++s) {

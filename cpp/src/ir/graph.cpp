@@ -111,7 +111,10 @@ std::vector<int> Graph::topologicalOrder() const {
                 size_t k = next++;
                 int p = -1;
                 if (k < node.inputs.size()) {
-                    p = prod[static_cast<size_t>(node.inputs[k])];
+                    int in = node.inputs[k];
+                    p = prod[static_cast<size_t>(in)];
+                    // A slice of a wider output (horizontal fusion) is written by the wide output's producer.
+                    if (p < 0 && tensors[static_cast<size_t>(in)].viewOf >= 0) p = prod[static_cast<size_t>(tensors[static_cast<size_t>(in)].viewOf)];
                 } else {
                     k -= node.inputs.size();
                     for (int in : node.inputs) {

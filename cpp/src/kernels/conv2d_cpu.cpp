@@ -303,11 +303,12 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
 size_t Conv2dCpu::workspaceSize() const { return 0; }
 
 void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStride,
-                    const Epilogue& ep, void* workspace) const {
+                    const Epilogue& ep, void* workspace, int64_t xBatchStride) const {
   (void)workspace;
   if (batch <= 0) return;
+  if (xBatchStride < 0) xBatchStride = p_.C * p_.H * p_.W;
   if (path_ == Path::kDepthwise) {
-    runDepthwise(batch, x, y, yBatchStride, ep);
+    runDepthwise(batch, x, y, yBatchStride, ep, xBatchStride);
     return;
   }
   const Conv2dParams& p = p_;
@@ -318,7 +319,7 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
 
   auto one = [&](int64_t item, int nthreads) {
     const int64_t n = item / G, g = item % G;
-    const float* xg = x + (n * p.C + g * Cg) * HW;
+    const float* xg = x + n * xBatchStride + g * Cg * HW;
     float* yg = y + n * yBatchStride + g * Kg * PQ;
     gemm::OutputEpi oe;
     oe.biasRow = ep.bias ? ep.bias + g * Kg : nullptr;
@@ -378,7 +379,7 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
 }
 
 void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
-                             const Epilogue& ep) const {
+                             const Epilogue& ep, int64_t xBatchStride) const {
   const Conv2dParams& p = p_;
   const int64_t PQ = P_ * Q_, HW = p.H * p.W, K = p.K, mult = p.K / p.C, RS = p.R * p.S;
   auto fn = dwScalar;
@@ -398,7 +399,7 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
 #endif
   for (int64_t it = 0; it < items; ++it) {
     const int64_t n = it / K, k = it % K;
-    DwArgs a{x + (n * p.C + k / mult) * HW,
+    DwArgs a{x + n * xBatchStride + (k / mult) * HW,
              dwWeights_.data() + k * RS,
              y + n * yBatchStride + k * PQ,
              ep.residual ? ep.residual + n * yBatchStride + k * PQ : nullptr,

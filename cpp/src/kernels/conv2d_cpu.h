@@ -33,8 +33,10 @@ class Conv2dCpu {
   size_t workspaceSize() const;
   // x: input NCHW contiguous (batch <= p.N); y element (n,k,p,q) at
   // y[n*yBatchStride + k*P*Q + p*Q + q]; the epilogue residual uses the same indexing as y.
+  // xBatchStride: elements between images of x (-1 = C*H*W; larger when x is a channel slice of a
+  // wider tensor, e.g. one output of horizontally fused convolutions).
   void run(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
-           void* workspace) const;
+           void* workspace, int64_t xBatchStride = -1) const;
   const Conv2dParams& params() const { return p_; }
 
   enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2 };
@@ -48,7 +50,7 @@ class Conv2dCpu {
 
  private:
   void runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
-                    const Epilogue& ep) const;
+                    const Epilogue& ep, int64_t xBatchStride) const;
 
   Conv2dParams p_;
   Path path_;

@@ -22,6 +22,7 @@ public:
 
     size_t getWorkspaceSize() const noexcept override { return conv_ ? conv_->workspaceSize() : 0; }
     bool supportsStridedOutput() const noexcept override { return true; }
+    bool supportsStridedInput() const noexcept override { return true; }
 
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
@@ -41,9 +42,10 @@ protected:
         cpu::Epilogue ep = epilogue_;
         ep.bias = bias_.empty() ? nullptr : bias_.data();
         ep.residual = c.nbInputs > 1 ? c.in(1) : nullptr;
-        GIE_CHECK(c.nbInputs < 2 || c.outDesc[0].strides.d[0] == y.d[1] * y.d[2] * y.d[3], ErrorCode::kINTERNAL,
-                  "Convolution: a residual needs a packed output");
-        conv_->run(c.inDims(0).d[0], c.in(0), c.out(0), c.outDesc[0].strides.d[0], ep, c.workspace);
+        GIE_CHECK(c.nbInputs < 2 || (c.outDesc[0].strides.d[0] == y.d[1] * y.d[2] * y.d[3] &&
+                                     c.inDesc[1].strides.d[0] == y.d[1] * y.d[2] * y.d[3]),
+                  ErrorCode::kINTERNAL, "Convolution: a residual needs packed output and residual tensors");
+        conv_->run(c.inDims(0).d[0], c.in(0), c.out(0), c.outDesc[0].strides.d[0], ep, c.workspace, c.inDesc[0].strides.d[0]);
     }
 
 private:

@@ -11,6 +11,7 @@ class PoolingCpu final : public Kernel<PoolingCpu, PoolingOp> {
 public:
     using Kernel::Kernel;
     bool supportsStridedOutput() const noexcept override { return true; }
+    bool supportsStridedInput() const noexcept override { return true; }
     void run(const KernelCall& c) const override {
         const Dims& x = c.inDims(0);
         const Dims& y = c.outDims(0);
@@ -24,9 +25,9 @@ public:
         float* out = c.out(0);
         bool isMax = op_.type == PoolingType::kMAX;
         bool exclude = op_.excludePadding;
-        int64_t yBatchStride = c.outDesc[0].strides.d[0];
+        int64_t yBatchStride = c.outDesc[0].strides.d[0], xBatchStride = c.inDesc[0].strides.d[0];
         parallelFor(N * C, N * C * P * Q * kh * kw, [&](int64_t nc) {
-            const float* xp = in + nc * H * W;
+            const float* xp = in + (nc / C) * xBatchStride + (nc % C) * H * W;
             float* yp = out + (nc / C) * yBatchStride + (nc % C) * P * Q;
             for (int64_t p = 0; p < P; ++p) {
                 int64_t h0 = p * sh - pt, h1 = std::min(h0 + kh, H + pb);

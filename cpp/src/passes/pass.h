@@ -37,5 +37,6 @@ std::unique_ptr<Pass> makeFoldScale();
 std::unique_ptr<Pass> makeFuseEpilogue();
 std::unique_ptr<Pass> makeConcatElimination();
 std::unique_ptr<Pass> makeRemoveNoops();
+std::unique_ptr<Pass> makeHorizontalFusion();
 
 }  // namespace gie
