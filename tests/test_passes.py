@@ -287,3 +287,59 @@ def test_noops_disappear(rng):
     opt, plain = _compare_all(define, (2, 3, 4), rng)
     assert opt.num_kernels == 1 and plain.num_kernels == 5
     assert opt.layer_info()["kernels"][0]["type"] == "Activation"
+
+
+ALL_PASSES = FUSION_PASSES_ALL + ("fold_constant_operands", "collapse_shuffles", "horizontal_fusion")
+
+
+@pytest.mark.parametrize("chain", ["tt", "tr", "rt", "rr", "trt"])
+def test_shuffle_chains_collapse(rng, chain):
+    def define(net, x, rng):
+        t = x  # (N, 4, 6, 2)
+        for step in chain:
+            if step == "t":
+                t = net.add_shuffle(t, first_transpose=(0, 2, 3, 1) if len(t.shape) == 4 else (0, 2, 1)).output(0)
+            else:
+                t = net.add_shuffle(t, reshape=(0, -1, 4) if len(t.shape) == 4 else (0, 4, 6, 2)).output(0)
+        return net.add_activation(t, gie.ActivationType.TANH).output(0)
+
+    seed = int(rng.integers(1 << 31))
+    opt = _build(define, (4, 6, 2), seed=seed)
+    plain = _build(define, (4, 6, 2), passes_off=ALL_PASSES, seed=seed)
+    for b in (1, 3):
+        x = rng.standard_normal((b, 4, 6, 2)).astype(np.float32)
+        a, p = opt.create_execution_context().execute({"x": x}), plain.create_execution_context().execute({"x": x})
+        assert_close(a["out0"], p["out0"], rtol=0, atol=0)
+    # "rr" reshapes back to the input shape: the merged reshape is a no-op and disappears too.
+    assert opt.num_kernels == (1 if chain == "rr" else 2) and plain.num_kernels == len(chain) + 1
+
+
+def test_constant_operands_fold_into_conv(rng):
+    def define(net, x, rng):
+        conv = net.add_convolution(x, 4, (3, 3), rng.standard_normal((4, 3, 3, 3)).astype(np.float32), None)
+        conv.name = "conv"
+        bias = net.add_constant((1, 4, 1, 1), rng.standard_normal(4).astype(np.float32))
+        add = net.add_elementwise(conv.output(0), bias.output(0), gie.ElementWiseOperation.SUM)
+        two = net.add_constant((1,), np.array([2.0], np.float32))
+        mul = net.add_elementwise(two.output(0), add.output(0), gie.ElementWiseOperation.PROD)
+        one = net.add_constant((1, 1, 1, 1), np.array([1.0], np.float32))
+        noop = net.add_elementwise(mul.output(0), one.output(0), gie.ElementWiseOperation.PROD)
+        zero = net.add_constant((4, 1, 1), np.zeros(4, np.float32))
+        noop2 = net.add_elementwise(noop.output(0), zero.output(0), gie.ElementWiseOperation.SUB)
+        return net.add_activation(noop2.output(0), gie.ActivationType.RELU).output(0)
+
+    opt, plain = _compare_all(define, (3, 5, 5), rng)
+    info = opt.layer_info()
+    assert opt.num_kernels == 1, [k["name"] for k in info["kernels"]]
+    assert len(info["kernels"][0]["source_layers"]) == 4  # conv, + bias, * 2, relu
+    assert sum("remove_noops" in p for p in info["passes"]) == 2  # * 1 and - 0
+
+
+def test_broadcast_that_grows_is_kept(rng):
+    def define(net, x, rng):
+        c = net.add_constant((1, 3, 2, 2), rng.standard_normal((1, 3, 2, 2)).astype(np.float32))
+        small = net.add_pooling(x, gie.PoolingType.MAX, (2, 2), stride=2)  # (N, 3, 2, 2)
+        return net.add_elementwise(small.output(0), c.output(0), gie.ElementWiseOperation.SUM).output(0)
+
+    opt, _ = _compare_all(define, (3, 4, 4), rng)
+    assert [k["type"] for k in opt.layer_info()["kernels"]] == ["Pooling", "ElementWise"]

@@ -38,5 +38,7 @@ std::unique_ptr<Pass> makeFuseEpilogue();
 std::unique_ptr<Pass> makeConcatElimination();
 std::unique_ptr<Pass> makeRemoveNoops();
 std::unique_ptr<Pass> makeHorizontalFusion();
+std::unique_ptr<Pass> makeFoldConstantOperands();
+std::unique_ptr<Pass> makeCollapseShuffles();
 
 }  // namespace gie
