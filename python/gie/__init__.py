@@ -27,6 +27,16 @@ bool_ = DataType.bool
 __version__ = "{}.{}.{}".format(_C.version() // 10000, _C.version() // 100 % 100, _C.version() % 100)
 
 
+from .parsers import parse  # noqa: E402
+
+
+def __getattr__(name):
+    if name in ("OnnxParser", "CaffeParser", "DarknetParser"):
+        from . import parsers
+        return getattr(parsers, name)
+    raise AttributeError(f"module 'gie' has no attribute '{name}'")
+
+
 def load_library(path):
     """Loads a plugin library (.so); its creators register themselves for building and loading engines."""
     _C.load_library(os.fspath(path))
@@ -68,5 +78,5 @@ __all__ = [
     "ExecutionContext", "Runtime", "Error", "InvalidArgumentError", "InvalidModelError", "UnsupportedError",
     "InvalidEngineError", "VersionMismatchError", "DeviceMismatchError", "OutOfMemoryError", "NoDeviceError",
     "InternalError", "float32", "float16", "int8", "int32", "bool_", "load_library", "registered_plugins", "build_info",
-    "cmake_dir", "include_dir", "library_dir", "numpy_dtype",
+    "cmake_dir", "include_dir", "library_dir", "numpy_dtype", "parse", "OnnxParser", "CaffeParser", "DarknetParser",
 ]
