@@ -190,6 +190,18 @@ def _layer_graph(li, with_kernels):
     return g
 
 
+def _slice_label(t):
+    """'+64 ch' (the channel a slice starts at) or '+N el' for a view of an (N, C, ...) tensor."""
+    off = int(t.get("view_offset_elements", 0))
+    shape = t.get("shape") or []
+    inner = 1
+    for d in shape[2:]:
+        inner *= int(d)
+    if len(shape) >= 2 and inner > 0 and off % inner == 0:
+        return f"+{off // inner} ch"
+    return f"+{off} el"
+
+
 def _after_graph(li):
     kernels = li.get("kernels", [])
     shapes = _io_shapes(li)
@@ -206,11 +218,15 @@ def _after_graph(li):
     produced_by_kernel = {t["name"] for k in kernels for t in k.get("outputs", [])}
     view_nodes = {}
 
+    layer_of_tensor = {t: layer["name"] for layer in net.get("layers", []) for t in layer.get("outputs", [])}
+
     def view_node(base, shape):
         if base not in view_nodes:
             nid = f"V:{base}"
-            g.add_node(Node(nid, [("view (concat eliminated)", "type"), (base, "name"),
-                                  (_shape_text(shape), "small")],
+            lname = layer_of_tensor.get(base)
+            lines = [("view (concat eliminated)", "type")]
+            lines += [(lname, "name"), (base, "small")] if lname else [(base, "name")]
+            g.add_node(Node(nid, lines + [(_shape_text(shape), "small")],
                             fill=_TYPE_FILL["Concatenation"], stroke="#b7950b", dashed=True,
                             tooltip=f"tensor {base}: written in place by the kernels that produce its slices",
                             kind="view"))
@@ -263,7 +279,7 @@ def _after_graph(li):
     for nid, t in pending:
         base = t["view_of"]
         if base in view_nodes:
-            edges.append((nid, view_nodes[base], f"+{t.get('view_offset_elements', 0)}"))
+            edges.append((nid, view_nodes[base], _slice_label(t)))
     for e in edges:
         g.add_edge(*e)
     _io_nodes(g, li, [], out_names, shapes)
@@ -313,13 +329,20 @@ def _dot_label(node):
     return "<" + "<br/>".join(parts) + ">"
 
 
+def _dot_title(graph):
+    rows = [f'<tr><td align="left"><b>{_html(graph.title)}</b></td></tr>']
+    rows += [f'<tr><td align="left"><font point-size="10" color="#444444">{_html(t)}</font></td></tr>'
+             for t in graph.legend]
+    return '<<table border="0" cellpadding="1" cellspacing="0">' + "".join(rows) + "</table>>"
+
+
 def to_dot(graph):
     """Graphviz DOT text of a :class:`Graph`."""
     ids = {nid: f"n{i}" for i, nid in enumerate(graph.nodes)}
     out = ["digraph gie {",
-           f'  graph [rankdir=TB, fontname="Helvetica", fontsize=14, labelloc=t, nodesep=0.18, ranksep=0.3, '
-           f'newrank=true, label={_dq(graph.title)}];',
-           '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, margin="0.08,0.03", '
+           f'  graph [rankdir=TB, fontname="Helvetica", fontsize=14, labelloc=t, labeljust=l, nodesep=0.2, '
+           f'ranksep=0.3, newrank=true, label={_dot_title(graph)}];',
+           '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, margin="0.14,0.05", '
            'height=0.3, penwidth=1];',
            '  edge [arrowsize=0.6, color="#555555", fontname="Helvetica", fontsize=8];']
     in_cluster = set()
@@ -424,6 +447,7 @@ class _Layout:
         self._order()
         self._place_x()
         self._place_y()
+        self._ports()
 
     # -- clusters: members stacked by their own longest path ------------------------------------------
     def _inner_layout(self):
@@ -700,33 +724,70 @@ class _Layout:
             self.node_box[nid] = (x0 + dx, y0 + dy, w, h)
 
     # -- edges -------------------------------------------------------------------------------------
-    def edge_points(self, src, dst):
+    def _route(self, src, dst):
+        """Points between the two nodes' ports (ports are filled in later)."""
+        bs, bd = self.block_of[src], self.block_of[dst]
+        if bs == bd:
+            return [], False
+        mid = []
+        if (bs, bd) not in self.back and (bs, bd) in self.chain:
+            for d in self.chain[(bs, bd)]:
+                r = self.rank[d]
+                mid.append((self.x[d], self.rank_top[r]))
+                mid.append((self.x[d], self.rank_top[r] + self.rank_h[r]))
+        return mid, (bs, bd) in self.back
+
+    def _ports(self):
+        """Spreads the ends of several edges leaving (entering) one node along its bottom (top) side."""
+        outs, ins = defaultdict(list), defaultdict(list)
+        self.routes = []
+        for i, (s, d, _) in enumerate(self.g.edges):
+            self.routes.append(self._route(s, d))
+            outs[s].append(i)
+            ins[d].append(i)
+
+        def centre(nid):
+            x0, _, w, _ = self.node_box[nid]
+            return x0 + w / 2
+
+        def spread(nid, edges, key):
+            x0, _, w, _ = self.node_box[nid]
+            edges = sorted(edges, key=key)
+            n = len(edges)
+            span = min(w * 0.7, 16.0 * (n - 1))
+            return {e: x0 + w / 2 + (0.0 if n == 1 else (k / (n - 1) - 0.5) * span) for k, e in enumerate(edges)}
+
+        self.out_port, self.in_port = {}, {}
+        for nid, es in outs.items():
+            self.out_port.update(spread(nid, es, lambda i: (self.routes[i][0][0][0] if self.routes[i][0]
+                                                           else centre(self.g.edges[i][1]))))
+        for nid, es in ins.items():
+            self.in_port.update(spread(nid, es, lambda i: (self.routes[i][0][-1][0] if self.routes[i][0]
+                                                          else centre(self.g.edges[i][0]))))
+
+    def edge_points(self, i):
+        src, dst, _ = self.g.edges[i]
         sx, sy, sw, sh = self.node_box[src]
         tx, ty, tw, th = self.node_box[dst]
-        p0 = (sx + sw / 2, sy + sh)
-        p1 = (tx + tw / 2, ty)
+        p0 = (self.out_port[i], sy + sh)
+        p1 = (self.in_port[i], ty)
         bs, bd = self.block_of[src], self.block_of[dst]
         if bs == bd:
             return [p0, p1], False
+        mid, back = self.routes[i]
         pts = [p0]
         if self.blocks[bs]["cluster"] is not None:
             bx, by, bw, bh = self.box[bs]
             pts.append((p0[0], by + bh))
-        if (bs, bd) in self.back or (bs, bd) not in self.chain:
-            bx, by, bw, bh = self.box[bd]
-            pts.append((p1[0], by) if self.blocks[bd]["cluster"] is not None else p1)
-            if pts[-1] != p1:
-                pts.append(p1)
-            return pts, (bs, bd) in self.back
-        for d in self.chain[(bs, bd)]:
-            r = self.rank[d]
-            pts.append((self.x[d], self.rank_top[r]))
-            pts.append((self.x[d], self.rank_top[r] + self.rank_h[r]))
+        pts.extend(mid)
         if self.blocks[bd]["cluster"] is not None:
             bx, by, bw, bh = self.box[bd]
             pts.append((p1[0], by))
         pts.append(p1)
-        return pts, False
+        return pts, back
+
+
+_HALO = 'stroke="#ffffff" stroke-width="3" paint-order="stroke" stroke-linejoin="round"'
 
 
 def _esc(text):
@@ -773,21 +834,26 @@ def _svg_python(graph):
         x0, y0, w, h = lay.box[bid]
         out.append(f'<g class="cluster" id="{_esc(c.id)}"><title>{_esc(c.tooltip or c.label)}</title>'
                    f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{w:.1f}" height="{h:.1f}" rx="8" ry="8" '
-                   f'fill="{_CLUSTER_FILL}" stroke="{_KERNEL_COLOR}" stroke-width="1.3"/>'
-                   f'<text x="{x0 + _CPAD:.1f}" y="{y0 + _CPAD + _SMALL:.1f}" font-size="{_SMALL}" '
-                   f'fill="{_KERNEL_COLOR}">{_esc(c.label)}</text></g>')
+                   f'fill="{_CLUSTER_FILL}" stroke="{_KERNEL_COLOR}" stroke-width="1.3"/></g>')
     # edges
-    for src, dst, label in graph.edges:
-        pts, back = lay.edge_points(src, dst)
+    labels = []
+    for i, (src, dst, label) in enumerate(graph.edges):
+        pts, back = lay.edge_points(i)
         dash = 'stroke-dasharray="4,3" ' if back else ""
         out.append(f'<path class="edge" d="{_path(pts, back)}" fill="none" stroke="#555" stroke-width="1" '
                    f'{dash}marker-end="url(#arrow)"/>')
         if label:
-            mx, my = pts[-1][0], pts[-1][1] - 4
-            if len(pts) >= 2:
-                (ax, ay), (bx, by) = pts[-2], pts[-1]
-                mx, my = (ax + bx) / 2 + 3, (ay + by) / 2
-            out.append(f'<text x="{mx:.1f}" y="{my:.1f}" font-size="8" fill="#7a6000">{_esc(label)}</text>')
+            labels.append(f'<text x="{pts[0][0] + 3:.1f}" y="{pts[0][1] + 10:.1f}" font-size="8.5" fill="#7a6000" '
+                          f'{_HALO}>{_esc(label)}</text>')
+    # cluster labels and edge labels over the edges, with a halo so that crossing edges do not hide them
+    for bid, b in lay.blocks.items():
+        c = b["cluster"]
+        if c is not None:
+            x0, y0, w, h = lay.box[bid]
+            out.append(f'<text x="{x0 + _CPAD:.1f}" y="{y0 + _CPAD + _SMALL:.1f}" font-size="{_SMALL}" '
+                       f'fill="{_KERNEL_COLOR}" stroke="{_CLUSTER_FILL}" stroke-width="3" paint-order="stroke" '
+                       f'stroke-linejoin="round">{_esc(c.label)}</text>')
+    out.extend(labels)
     # nodes
     for nid, n in graph.nodes.items():
         x0, y0, w, h = lay.node_box[nid]
