@@ -1,0 +1,372 @@
+"""ONNX importer: builds a gie network from an ONNX model (opsets 7 and later) through the public network API.
+
+    net = gie.OnnxParser().parse("model.onnx")          # or a onnx.ModelProto
+    engine = gie.Builder().build(net, config)
+
+Values that can be computed at import time (initializers, Constant nodes, Shape of tensors whose shapes are
+known, and every node whose inputs are all known) are folded with numpy, so shape-computing subgraphs
+(Shape -> Gather -> Concat -> Reshape) disappear. The symbolic batch dimension (dimension 0 of the inputs)
+is tracked through folded shapes as a sentinel value and becomes a ``0`` (copy) in reshapes.
+See docs/onnx.md for the op table and limits.
+"""
+import os
+
+import numpy as np
+
+from .. import _C
+from ..errors import InvalidModelError, UnsupportedError
+
+# Stands for the run-time batch inside folded shape values (a prime well above any real dimension).
+BATCH = 1000003
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError as e:  # pragma: no cover
+        raise UnsupportedError("the ONNX importer needs the 'onnx' package (pip install onnx)") from e
+    return onnx
+
+
+# ONNX TensorProto data type -> numpy dtype used for folded values / gie dtype for tensors
+def _gie_dtype(np_dtype):
+    k = np.dtype(np_dtype)
+    if k == np.float16:
+        return _C.DataType.float16
+    if k.kind == "f":
+        return _C.DataType.float32
+    if k == np.bool_:
+        return _C.DataType.bool
+    if k == np.int8:
+        return _C.DataType.int8
+    if k.kind in "iu":
+        return _C.DataType.int32
+    raise _Unsupported(f"data type {k} has no gie equivalent")
+
+
+def _np_of_gie(dt):
+    return {_C.DataType.float32: np.float32, _C.DataType.float16: np.float16, _C.DataType.int32: np.int32,
+            _C.DataType.int8: np.int8, _C.DataType.bool: np.bool_}[dt]
+
+
+def _attrs(node):
+    onnx = _onnx()
+    out = {}
+    for a in node.attribute:
+        v = onnx.helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif a.type == onnx.AttributeProto.TENSOR:
+            v = onnx.numpy_helper.to_array(v)
+        elif isinstance(v, list) and v and isinstance(v[0], bytes):
+            v = [x.decode() for x in v]
+        out[a.name] = v
+    return out
+
+
+class OnnxParser:
+    """Imports ONNX models.
+
+    Options: ``batch`` (the size used for a symbolic dimension 0 at definition time, default 1),
+    ``input_shapes`` ({name: shape} overriding the model's input shapes), ``check`` (run onnx.checker,
+    default True), ``base_dir`` (folder for external data when parsing a ModelProto).
+    """
+
+    def __init__(self, builder=None, batch=1, input_shapes=None, check=True, base_dir=None):
+        from ..engine import Builder
+        self.builder = builder if builder is not None else Builder()
+        self.batch = int(batch)
+        self.input_shapes = dict(input_shapes or {})
+        self.check = check
+        self.base_dir = base_dir
+
+    # ---- entry -----------------------------------------------------------------------------------
+    def parse(self, model):
+        onnx = _onnx()
+        base_dir = self.base_dir
+        if isinstance(model, (str, bytes, os.PathLike)):
+            path = os.fspath(model)
+            base_dir = os.path.dirname(os.path.abspath(path))
+            try:
+                model = onnx.load(path, load_external_data=False)
+            except Exception as e:
+                raise InvalidModelError(f"cannot read ONNX model '{path}': {e}") from None
+        elif not isinstance(model, onnx.ModelProto):
+            raise InvalidModelError(f"expected a path or onnx.ModelProto, got {type(model).__name__}")
+        self.model = model
+        self.opset = 1
+        for imp in model.opset_import:
+            if imp.domain in ("", "ai.onnx"):
+                self.opset = imp.version
+        g = model.graph
+        self._check_structure(g)
+        self.consts = {}
+        for init in g.initializer:
+            self.consts[init.name] = self._read_initializer(init, base_dir)
+        for sp in getattr(g, "sparse_initializer", []):
+            raise UnsupportedError(f"sparse initializer '{sp.values.name}' is not supported")
+        if self.check:
+            self._run_checker(model)
+        return self._convert(g)
+
+    def _run_checker(self, model):
+        onnx = _onnx()
+        m = model
+        if any(i.data_location == onnx.TensorProto.EXTERNAL for i in model.graph.initializer):
+            m = onnx.ModelProto()
+            m.CopyFrom(model)
+            for i in m.graph.initializer:
+                if i.data_location == onnx.TensorProto.EXTERNAL:
+                    arr = self.consts[i.name]
+                    i.CopyFrom(onnx.numpy_helper.from_array(arr, i.name))
+        try:
+            onnx.checker.check_model(m)
+        except onnx.checker.ValidationError as e:
+            msg = str(e).strip().splitlines()
+            raise InvalidModelError("ONNX model is invalid: " + " | ".join(l for l in msg if l.strip())[:2000]) from None
+
+    def _check_structure(self, g):
+        known = {i.name for i in g.input} | {i.name for i in g.initializer} | {""}
+        produced = {}
+        for n in g.node:
+            for o in n.output:
+                if o:
+                    produced[o] = n
+        # Cycles / dangling names, independent of node order.
+        for n in g.node:
+            for i in n.input:
+                if i not in known and i not in produced:
+                    raise InvalidModelError(f"node '{n.name or n.op_type}' ({n.op_type}) reads '{i}', which no node, "
+                                            f"input or initializer defines")
+        order, state = [], {}
+        idx = {id(n): k for k, n in enumerate(g.node)}
+        for start in g.node:
+            if state.get(id(start)):
+                continue
+            stack = [(start, iter(start.input))]
+            state[id(start)] = 1
+            while stack:
+                node, it = stack[-1]
+                nxt = None
+                for i in it:
+                    p = produced.get(i)
+                    if p is not None and i not in known:
+                        s = state.get(id(p), 0)
+                        if s == 1:
+                            raise InvalidModelError(f"the graph has a cycle through node '{p.name or p.op_type}' "
+                                                    f"({p.op_type}, output '{i}')")
+                        if s == 0:
+                            nxt = p
+                            break
+                if nxt is None:
+                    state[id(node)] = 2
+                    order.append(node)
+                    stack.pop()
+                else:
+                    state[id(nxt)] = 1
+                    stack.append((nxt, iter(nxt.input)))
+        for o in g.output:
+            if o.name not in known and o.name not in produced:
+                raise InvalidModelError(f"graph output '{o.name}' is not produced by any node")
+        self.order = order
+        del idx
+
+    def _read_initializer(self, init, base_dir):
+        onnx = _onnx()
+        if init.data_location != onnx.TensorProto.EXTERNAL:
+            return onnx.numpy_helper.to_array(init)
+        info = {e.key: e.value for e in init.external_data}
+        loc = info.get("location", "")
+        if base_dir is None:
+            raise InvalidModelError(f"initializer '{init.name}' uses external data '{loc}', but the model has no "
+                                    f"directory (parse a file, or pass base_dir=)")
+        if not loc or os.path.isabs(loc) or loc.startswith(("/", "\\")) or os.path.splitdrive(loc)[0]:
+            raise InvalidModelError(f"external data file '{loc}' of initializer '{init.name}' is refused: "
+                                    f"absolute paths are not allowed")
+        parts = loc.replace("\\", "/").split("/")
+        if ".." in parts:
+            raise InvalidModelError(f"external data file '{loc}' of initializer '{init.name}' is refused: "
+                                    f"'..' leaves the model's directory")
+        root = os.path.realpath(base_dir)
+        full = os.path.realpath(os.path.join(root, loc))
+        if os.path.commonpath([root, full]) != root:
+            raise InvalidModelError(f"external data file '{loc}' of initializer '{init.name}' is refused: it "
+                                    f"resolves outside the model's directory")
+        if not os.path.isfile(full):
+            raise InvalidModelError(f"external data file '{loc}' of initializer '{init.name}' does not exist")
+        offset = int(info.get("offset", 0) or 0)
+        length = info.get("length")
+        with open(full, "rb") as f:
+            f.seek(offset)
+            raw = f.read(int(length)) if length is not None else f.read()
+        t = onnx.TensorProto()
+        t.CopyFrom(init)
+        del t.external_data[:]
+        t.data_location = onnx.TensorProto.DEFAULT
+        t.raw_data = raw
+        try:
+            return onnx.numpy_helper.to_array(t)
+        except Exception as e:
+            raise InvalidModelError(f"external data '{loc}' of initializer '{init.name}' is malformed: {e}") from None
+
+    # ---- conversion ------------------------------------------------------------------------------
+    def _convert(self, g):
+        onnx = _onnx()
+        from .. import registered_plugins
+        from . import onnx_ops
+        self.net = self.builder.create_network()
+        self.net._gie_builder = None
+        try:
+            self.net._gie_builder = self.builder  # keeps the builder alive with the network
+        except AttributeError:
+            pass
+        self.tensors = {}
+        self._const_tensors = {}
+        self.dynamic_batch = False
+        inits = set(self.consts)
+        for vi in g.input:
+            if vi.name in inits:
+                continue
+            tt = vi.type.tensor_type
+            np_dt = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+            if vi.name in self.input_shapes:
+                shape = tuple(int(d) for d in self.input_shapes[vi.name])
+            else:
+                shape = []
+                for k, d in enumerate(tt.shape.dim):
+                    if d.HasField("dim_value"):
+                        shape.append(d.dim_value)
+                    elif k == 0:
+                        shape.append(self.batch)
+                        self.dynamic_batch = True
+                    else:
+                        raise UnsupportedError(f"input '{vi.name}' has a symbolic dimension {k} "
+                                               f"('{d.dim_param}'); only dimension 0 (the batch) may be symbolic "
+                                               f"(pass input_shapes=)")
+            try:
+                dt = _gie_dtype(np_dt)
+            except _Unsupported as e:
+                raise UnsupportedError(f"input '{vi.name}': {e}") from None
+            self.tensors[vi.name] = self.net.add_input(vi.name, dt, tuple(shape))
+        plugins = {p[0] for p in registered_plugins()}
+        # Pass 1: every node type nobody can import, listed all at once.
+        missing = []
+        for n in self.order:
+            if n.domain not in ("", "ai.onnx") and n.op_type not in plugins:
+                missing.append(n)
+            elif n.op_type not in onnx_ops.CONVERTERS and n.op_type not in onnx_ops.FOLD_ONLY \
+                    and n.op_type not in plugins:
+                missing.append(n)
+        errors = []
+        dead = set()
+        for n in self.order:
+            if n in missing:
+                errors.append(self._describe(n, "no converter"))
+                dead.update(n.output)
+                continue
+            if any(i in dead for i in n.input):
+                dead.update(n.output)
+                continue
+            try:
+                self._convert_node(n, plugins, onnx_ops)
+            except _Unsupported as e:
+                errors.append(self._describe(n, str(e)))
+                dead.update(n.output)
+            except InvalidModelError as e:
+                raise InvalidModelError(f"node '{n.name or n.op_type}' ({n.op_type}): {e}") from None
+            except UnsupportedError as e:
+                errors.append(self._describe(n, str(e)))
+                dead.update(n.output)
+        if errors:
+            raise UnsupportedError(f"{len(errors)} ONNX node(s) cannot be imported:\n  " + "\n  ".join(errors))
+        for o in g.output:
+            t = self.tensor(o.name)
+            if t.is_network_output or t.is_network_input or o.name in [x.name for x in self.net.outputs]:
+                t = self.net.add_identity(t).output(0)
+            self.net.mark_output(t, o.name)
+        return self.net
+
+    def _describe(self, n, why):
+        return f"'{n.name or '(unnamed)'}' {n.domain + '.' if n.domain else ''}{n.op_type} (opset {self.opset}): {why}"
+
+    def _convert_node(self, n, plugins, onnx_ops):
+        a = _attrs(n)
+        ins = list(n.input)
+        # Constant folding: every (non-empty) input known.
+        if n.op_type in onnx_ops.SPECIAL_FOLD:
+            vals = onnx_ops.SPECIAL_FOLD[n.op_type](self, n, a)
+            if vals is not None:
+                for o, v in zip(n.output, vals):
+                    if o:
+                        self.consts[o] = v
+                return
+        elif all(i == "" or i in self.consts for i in ins) and n.op_type not in onnx_ops.NO_FOLD:
+            vals = onnx_ops.fold(self, n)
+            if vals is not None:
+                for o, v in zip(n.output, vals):
+                    if o:
+                        self.consts[o] = v
+                return
+        if n.op_type in onnx_ops.CONVERTERS:
+            outs = onnx_ops.CONVERTERS[n.op_type](self, n, a)
+        elif n.op_type in plugins:
+            fields = {}
+            for k, v in a.items():
+                if isinstance(v, list):
+                    v = tuple(v)
+                fields[k] = v
+            layer = self.net.add_plugin(n.op_type, [self.tensor(i) for i in ins if i], fields)
+            outs = [layer.output(k) for k in range(len(n.output))]
+        else:
+            raise _Unsupported("inputs are not all constant")
+        if not isinstance(outs, (list, tuple)):
+            outs = [outs]
+        for o, t in zip(n.output, outs):
+            if o:
+                if hasattr(t, "output"):
+                    t = t.output(0)
+                self.tensors[o] = t
+                if n.name and hasattr(t, "producer"):
+                    try:
+                        t.producer.name = n.name
+                    except Exception:
+                        pass
+
+    # ---- helpers used by the converters ----------------------------------------------------------
+    def is_const(self, name):
+        return name in self.consts
+
+    def const(self, name):
+        return self.consts[name]
+
+    def tensor(self, name, dtype=None):
+        """The gie tensor of ``name``; a known value becomes a Constant layer (cast to dtype)."""
+        if name in self.tensors:
+            return self.tensors[name]
+        if name in self.consts:
+            v = np.asarray(self.consts[name])
+            if dtype is not None:
+                v = v.astype(_np_of_gie(dtype))
+            return self.constant(v)
+        raise InvalidModelError(f"tensor '{name}' is not defined")
+
+    def constant(self, v):
+        v = np.asarray(v)
+        if v.dtype.kind == "f" and v.dtype != np.float16:
+            v = v.astype(np.float32)
+        elif v.dtype.kind in "iub":
+            if v.size and (v.max() > 2**31 - 1 or v.min() < -2**31):
+                v = np.clip(v, -2**31, 2**31 - 1)
+            v = v.astype(np.int32)
+        else:
+            raise _Unsupported(f"constant of type {v.dtype}")
+        return self.net.add_constant(v.shape, v).output(0)
+
+    def shape(self, name):
+        if name in self.consts:
+            return tuple(np.shape(self.consts[name]))
+        return tuple(self.tensor(name).shape)
