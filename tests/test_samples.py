@@ -17,7 +17,7 @@ PY_SAMPLE = REPO / "samples" / "python" / "lenet.py"
 def gie_env():
     """The environment for a child process that must use this same gie (also from a dev build)."""
     env = os.environ.copy()
-    pkg_root = str(Path(gie.__file__).resolve().parent.parent)
+    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(gie.__file__)))  # no resolve(): dev builds symlink
     env["PYTHONPATH"] = os.pathsep.join([pkg_root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env
 

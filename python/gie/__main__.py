@@ -99,8 +99,11 @@ def _add_demo(subparsers):
 # ---- subcommands -----------------------------------------------------------------------------------
 # One entry per subcommand; build / run / inspect / draw / explain go here (each an _add_<name> function,
 # possibly imported from its own module).
+from .cli import SUBCOMMANDS as _CLI_SUBCOMMANDS  # noqa: E402  (build, run, inspect, draw, explain)
+
 SUBCOMMANDS = [
     _add_demo,
+    *_CLI_SUBCOMMANDS,
 ]
 
 

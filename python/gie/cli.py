@@ -1,0 +1,575 @@
+"""gie's subcommands: build, run, inspect, draw, explain (wired into ``python -m gie`` by ``__main__``).
+
+    python -m gie build googlenet --save googlenet.gie --batch 1,4,8
+    python -m gie run googlenet.gie --batch 4 --iterations 100 --profile --export-times times.json
+    python -m gie inspect googlenet.gie            # the build report in words (--json: layer_info as JSON)
+    python -m gie draw googlenet.gie -o graph.svg --both
+    python -m gie explain googlenet.gie            # header only: can this machine load it, and why not
+
+MODEL arguments are a built-in model name (lenet, googlenet, resnet50, yolov2: seeded random weights), an
+engine file (recognised by its magic bytes) or a model file for ``gie.parse`` (.onnx, .prototxt, .cfg).
+Exit codes: 0 success; 1 a gie error (build or load failed, engine not loadable here); 2 a usage error
+(unknown model, missing file, bad option value).
+"""
+import functools
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["SUBCOMMANDS", "BUILTIN_MODELS", "CliError", "load_model", "is_engine_file", "explain_text",
+           "latency_stats"]
+
+BUILTIN_MODELS = ("lenet", "googlenet", "resnet50", "yolov2")
+ENGINE_MAGIC = b"GIEENGN\x1a"
+_ENGINE_EXTS = (".gie", ".engine", ".plan", ".trt")
+_FLAG_NAMES = {0: "FP16", 1: "INT8", 2: "STRICT_TYPES"}
+
+
+class CliError(Exception):
+    """A usage error: printed as one line, exit code ``code`` (2 by default)."""
+
+    def __init__(self, message, code=2):
+        super().__init__(message)
+        self.code = code
+
+
+def _guard(fn):
+    @functools.wraps(fn)
+    def wrapper(args):
+        import gie
+
+        try:
+            return fn(args)
+        except CliError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return e.code
+        except gie.Error as e:
+            print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # e.g. `gie inspect x | head`
+            try:
+                sys.stdout = open(os.devnull, "w")
+            except OSError:
+                pass
+            return 0
+    return wrapper
+
+
+def _warn(msg):
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+class _CliLog:
+    """The builder's and runtime's log on stderr: warnings (info and debug too with -v); errors are dropped
+    because they come back as exceptions, which the command prints once."""
+
+    def __init__(self, verbose=False):
+        self.verbose = verbose
+
+    def log(self, level, message):
+        import logging
+
+        if level >= logging.ERROR or (level < logging.WARNING and not self.verbose):
+            return
+        print(f"gie: {logging.getLevelName(level).lower()}: {message}", file=sys.stderr)
+
+
+# ---- loading or building an engine ----------------------------------------------------------------
+
+def is_engine_file(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(ENGINE_MAGIC)) == ENGINE_MAGIC
+    except OSError:
+        return False
+
+
+def _parse_batch_range(text):
+    """'8' -> (1, 8, 8); '1,4,8' -> (1, 4, 8)."""
+    try:
+        vals = [int(v) for v in str(text).split(",")]
+    except ValueError:
+        raise CliError(f"--batch wants N or MIN,OPT,MAX (integers), not '{text}'") from None
+    if len(vals) == 1:
+        vals = [1, vals[0], vals[0]]
+    if len(vals) != 3 or not (1 <= vals[0] <= vals[1] <= vals[2]):
+        raise CliError(f"--batch wants N or MIN,OPT,MAX with 1 <= MIN <= OPT <= MAX, not '{text}'")
+    return tuple(vals)
+
+
+class Loaded:
+    """An engine and where it came from."""
+
+    def __init__(self, engine, name, source, build_ms=None, engine_bytes=None, path=None):
+        self.engine = engine
+        self.name = name
+        self.source = source  # "engine file", "built-in model", "model file"
+        self.build_ms = build_ms
+        self.engine_bytes = engine_bytes
+        self.path = path
+
+
+def _define_builtin(name, net, args):
+    from . import model_zoo, models
+
+    if name == "lenet":
+        models.lenet(seed=args.seed).define(net)
+    else:
+        model_zoo.define(name, net, seed=args.seed, image=getattr(args, "image", None))
+
+
+def load_model(model, args, batch_range=None):
+    """Builds (built-in name, model file) or loads (engine file) ``model``; returns a :class:`Loaded`."""
+    import gie
+    from .progress import Progress
+
+    log = _CliLog(getattr(args, "verbose", False))
+    if os.path.isfile(model) and (is_engine_file(model) or os.path.splitext(model)[1].lower() in _ENGINE_EXTS):
+        with open(model, "rb") as f:
+            data = f.read()
+        if not is_engine_file(model):
+            reason = "wrong magic bytes"
+            fn = getattr(gie._C, "engine_summary", None)
+            if fn is not None:
+                reason = json.loads(fn(data)).get("reason") or reason
+            raise CliError(f"cannot load '{model}': {reason}", code=1)
+        with Progress(f"loading {os.path.basename(model)}"):
+            engine = gie.Runtime(logger=log).deserialize(data)
+        return Loaded(engine, os.path.basename(model), "engine file", engine_bytes=len(data), path=model)
+
+    builder = gie.Builder(logger=log)
+    if os.path.exists(model):
+        parse = getattr(gie, "parse", None)
+        if parse is None:
+            raise CliError(f"'{model}' is not a gie engine file, and this gie cannot read model files "
+                           "(gie.parse is missing); use a built-in model name or an engine file")
+        if os.path.isdir(model):
+            raise CliError(f"'{model}' is a folder, not a model or engine file")
+        weights = getattr(args, "weights", None)
+        try:
+            net = parse(model, weights=weights, builder=builder) if weights else parse(model, builder=builder)
+        except TypeError:  # an importer without the builder keyword
+            net = parse(model)
+        name, source = os.path.basename(model), "model file"
+    elif model.lower() in BUILTIN_MODELS:
+        name, source = model.lower(), "built-in model"
+        net = builder.create_network()
+        _define_builtin(name, net, args)
+    else:
+        raise CliError(f"unknown model '{model}': not a file, and not a built-in model "
+                       f"({', '.join(BUILTIN_MODELS)})")
+
+    config = builder.create_config()
+    device = getattr(args, "device", "auto") or "auto"
+    config.device = device
+    lo, opt, hi = batch_range or _parse_batch_range(getattr(args, "batch_range", None) or "1")
+    config.set_batch_range(lo, opt, hi)
+    fp16, int8 = getattr(args, "fp16", False), getattr(args, "int8", False)
+    config.fp16 = bool(fp16)
+    config.int8 = bool(int8)
+    on_cpu = device == "cpu" or (device == "auto" and not builder.platform_has_gpu)
+    for flag, on in (("--fp16", fp16), ("--int8", int8)):
+        if on and on_cpu:
+            _warn(f"{flag} is recorded in the engine but reserved: the CPU backend ignores it (kernels run in FP32)")
+    t0 = time.perf_counter()
+    with Progress(f"building {name}"):
+        engine = builder.build(net, config)
+    build_ms = (time.perf_counter() - t0) * 1e3
+    return Loaded(engine, name, source, build_ms=build_ms)
+
+
+def _add_model_options(p, batch=True):
+    """Options that apply when MODEL is built here (built-in name or model file)."""
+    g = p.add_argument_group("when MODEL is built here (a built-in name or a model file)")
+    if batch:
+        g.add_argument("--batch", dest="batch_range", metavar="MIN,OPT,MAX",
+                       help="batch range to build for: N (= 1,N,N) or MIN,OPT,MAX (default 1)")
+    g.add_argument("--device", choices=["cpu", "gpu", "auto"], default="auto",
+                   help="device to build for (default auto: the GPU when one is usable, else the CPU)")
+    g.add_argument("--fp16", action="store_true", help="allow FP16 kernels (reserved: the CPU backend ignores it)")
+    g.add_argument("--int8", action="store_true", help="allow INT8 kernels (reserved: the CPU backend ignores it)")
+    g.add_argument("--seed", type=int, default=0, help="weight seed of built-in models (default 0)")
+    g.add_argument("--image", type=int, default=None,
+                   help="image size of googlenet/resnet50/yolov2 (default 224, 224, 416)")
+    g.add_argument("--weights", default=None, help="weights file for a Caffe or Darknet model file")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print the builder's and runtime's info messages")
+
+
+def _model_title(loaded):
+    return f"{loaded.name} ({loaded.source})"
+
+
+# ---- build -----------------------------------------------------------------------------------------
+
+def cmd_build(args):
+    from . import report
+
+    loaded = load_model(args.model, args)
+    engine = loaded.engine
+    data = engine.serialize()
+    li = engine.layer_info()
+    seeded = f", seeded random weights, seed {args.seed}" if loaded.source == "built-in model" else ""
+    print(f"built {loaded.name} ({loaded.source}{seeded}) in {loaded.build_ms:.0f} ms")
+    print(report.summary(li, engine_bytes=len(data)))
+    if args.save:
+        engine.save(args.save)
+        print(f"saved {args.save} ({len(data)} bytes)")
+    return 0
+
+
+def _add_build(subparsers):
+    p = subparsers.add_parser("build", help="build an engine from a built-in model or a model file and save it",
+                              description="Builds MODEL (a built-in name: lenet, googlenet, resnet50, yolov2 with "
+                              "seeded random weights; or a model file read by gie.parse) and prints the build "
+                              "summary; --save writes the engine file.")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--save", metavar="FILE", help="write the engine file here")
+    _add_model_options(p)
+    p.set_defaults(func=_guard(cmd_build))
+
+
+# ---- run -------------------------------------------------------------------------------------------
+
+def latency_stats(times_ms):
+    """{min, median, p90, p99, max, mean} of a list of latencies (numpy's linear percentiles)."""
+    t = np.asarray(times_ms, dtype=np.float64)
+    q = np.percentile(t, [0, 50, 90, 99, 100])
+    return {"min": float(q[0]), "median": float(q[1]), "p90": float(q[2]), "p99": float(q[3]), "max": float(q[4]),
+            "mean": float(t.mean())}
+
+
+def _random_inputs(engine, batch, seed):
+    from .engine import numpy_dtype
+
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for name in engine.input_names:
+        shape = (batch,) + tuple(engine.get_tensor_shape(name))[1:]
+        dt = numpy_dtype(engine.get_tensor_dtype(name))
+        if dt.kind == "f":
+            inputs[name] = rng.standard_normal(shape).astype(dt)
+        elif dt.kind == "b":
+            inputs[name] = rng.random(shape) < 0.5
+        else:
+            inputs[name] = np.zeros(shape, dtype=dt)
+    return inputs
+
+
+def cmd_run(args):
+    from .progress import Progress
+
+    if args.iterations < 1:
+        raise CliError("--iterations must be at least 1")
+    if args.warmup < 0:
+        raise CliError("--warmup must be 0 or more")
+    batch = args.batch
+    if batch is not None and batch < 1:
+        raise CliError("--batch must be at least 1")
+    loaded = load_model(args.model, args, batch_range=(1, batch or 1, batch or 1))
+    engine = loaded.engine
+    li = engine.layer_info()
+    if batch is None:
+        batch = int(li.get("batch", {}).get("opt") or engine.max_batch)
+    if not engine.min_batch <= batch <= engine.max_batch:
+        raise CliError(f"--batch {batch} is outside the engine's batch range {engine.min_batch}..{engine.max_batch}")
+    ctx = engine.create_execution_context()
+    inputs = _random_inputs(engine, batch, args.seed + 1)
+    outputs = ctx.execute(inputs)  # binds shapes and addresses; later runs reuse them
+    for name, arr in outputs.items():
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            _warn(f"output '{name}' has non-finite values")
+
+    with Progress("warm-up", total=args.warmup) as bar:
+        for _ in range(args.warmup):
+            ctx.execute_bound()
+            bar.update()
+    times = []
+    with Progress("timing", total=args.iterations) as bar:
+        for _ in range(args.iterations):
+            t0 = time.perf_counter()
+            ctx.execute_bound()
+            times.append((time.perf_counter() - t0) * 1e3)
+            bar.update()
+    stats = latency_stats(times)
+    throughput = batch / stats["median"] * 1e3 if stats["median"] > 0 else float("inf")
+
+    kernels = None
+    if args.profile or args.export_times:
+        kernels = _profile(ctx, li, args.iterations)
+
+    print(f"engine: {_model_title(loaded)}, device {li.get('device', '?')}, {engine.num_kernels} kernels, "
+          f"batch range {engine.min_batch}..{engine.max_batch}")
+    print(f"batch {batch}: {args.iterations} iterations after {args.warmup} warm-up")
+    print(f"latency (ms): min {stats['min']:.4f}  median {stats['median']:.4f}  p90 {stats['p90']:.4f}  "
+          f"p99 {stats['p99']:.4f}  max {stats['max']:.4f}  mean {stats['mean']:.4f}")
+    print(f"throughput: {throughput:.1f} images/s (batch {batch} / median latency)")
+    if args.profile:
+        print()
+        print(_profile_table(kernels, args.iterations))
+    if args.export_times:
+        doc = {
+            "model": loaded.name, "source": loaded.source, "device": li.get("device"), "batch": batch,
+            "warmup": args.warmup, "iterations": args.iterations, "latency_ms": times, "latency_stats_ms": stats,
+            "throughput_images_per_s": throughput, "profile_iterations": args.iterations,
+            "kernels": kernels,
+        }
+        with open(args.export_times, "w") as f:
+            json.dump(doc, f, indent=1)
+        print(f"wrote {args.export_times}")
+    return 0
+
+
+def _profile(ctx, li, iterations):
+    """Per-kernel times over ``iterations`` profiled runs (separate from the timed runs)."""
+    from .progress import Progress
+
+    order = [k["name"] for k in li.get("kernels", [])]
+    types = {k["name"]: k.get("type", "?") for k in li.get("kernels", [])}
+    per_iter = {name: [] for name in order}
+    current = {}
+
+    def on_kernel(name, ms):
+        current[name] = current.get(name, 0.0) + float(ms)
+
+    ctx.profiler = on_kernel
+    try:
+        with Progress("profiling", total=iterations) as bar:
+            for _ in range(iterations):
+                current.clear()
+                ctx.execute_bound()
+                for name, ms in current.items():
+                    per_iter.setdefault(name, []).append(ms)
+                bar.update()
+    finally:
+        ctx.profiler = None
+    total = sum(sum(v) for v in per_iter.values())
+    rows = []
+    for name, vals in per_iter.items():
+        s = float(sum(vals))
+        rows.append({"name": name, "type": types.get(name, "?"), "calls": len(vals), "total_ms": s,
+                     "mean_ms": s / iterations, "percent": 100.0 * s / total if total > 0 else 0.0,
+                     "per_iteration_ms": vals})
+    rows.sort(key=lambda r: -r["total_ms"])
+    return rows
+
+
+def _profile_table(kernels, iterations):
+    name_w = max([len("kernel")] + [len(k["name"]) for k in kernels])
+    type_w = max([len("type")] + [len(k["type"]) for k in kernels])
+    lines = [f"per-kernel times, mean over {iterations} profiled iterations (run separately from the timed "
+             f"iterations above), slowest first:",
+             f"  {'kernel':<{name_w}}  {'type':<{type_w}}  {'mean ms':>10}  {'%':>6}  {'cum %':>6}"]
+    cum = 0.0
+    for k in kernels:
+        cum += k["percent"]
+        lines.append(f"  {k['name']:<{name_w}}  {k['type']:<{type_w}}  {k['mean_ms']:>10.4f}  "
+                     f"{k['percent']:>6.2f}  {cum:>6.1f}")
+    total = sum(k["mean_ms"] for k in kernels)
+    lines.append(f"  {'total':<{name_w}}  {'':<{type_w}}  {total:>10.4f}  {100.0 if kernels else 0.0:>6.2f}")
+    return "\n".join(lines)
+
+
+def _add_run(subparsers):
+    p = subparsers.add_parser("run", help="time an engine: latency percentiles, throughput, per-kernel profile",
+                              description="Runs ENGINE (an engine file) or MODEL (built here for batches 1..N) "
+                              "on random inputs and reports latency min/median/p90/p99/max and throughput. "
+                              "--profile adds per-kernel times from extra, separately run iterations (the "
+                              "profiler's callbacks do not slow the timed ones).")
+    p.add_argument("model", metavar="ENGINE|MODEL")
+    p.add_argument("--batch", type=int, default=None,
+                   help="batch size to run (default: the engine's opt batch; a MODEL is built for 1..N)")
+    p.add_argument("--iterations", type=int, default=100, help="timed iterations (default 100)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
+    p.add_argument("--profile", action="store_true", help="print per-kernel times, slowest first, with %% of total")
+    p.add_argument("--export-times", metavar="FILE",
+                   help="write JSON: per-iteration latencies, their statistics and per-kernel times")
+    _add_model_options(p, batch=False)
+    p.set_defaults(func=_guard(cmd_run))
+
+
+# ---- inspect ---------------------------------------------------------------------------------------
+
+def cmd_inspect(args):
+    from . import report
+
+    loaded = load_model(args.model, args)
+    li = loaded.engine.layer_info()
+    if args.json:
+        print(json.dumps(li, indent=2))
+        return 0
+    size = loaded.engine_bytes if loaded.engine_bytes is not None else len(loaded.engine.serialize())
+    title = f"{_model_title(loaded)}: engine file {size} bytes ({report.format_bytes(size)})"
+    print(report.format_report(li, title=title))
+    return 0
+
+
+def _add_inspect(subparsers):
+    p = subparsers.add_parser("inspect", help="the build report in words: kernels, fusions, tactics, memory, passes",
+                              description="Prints the build report of ENGINE (an engine file) or MODEL (built "
+                              "here): per kernel the layers it covers, fusions applied and rejected, tactic "
+                              "(and runner-up timings), dtype, format, shapes and memory offsets; then the "
+                              "totals and the pass log.")
+    p.add_argument("model", metavar="ENGINE|MODEL")
+    p.add_argument("--json", action="store_true", help="print engine.layer_info() as JSON instead")
+    _add_model_options(p)
+    p.set_defaults(func=_guard(cmd_inspect))
+
+
+# ---- draw ------------------------------------------------------------------------------------------
+
+def cmd_draw(args):
+    from . import draw
+
+    view = args.view or "both"
+    fmt = args.format
+    if fmt is None:
+        fmt = "dot" if args.output and os.path.splitext(args.output)[1].lower() in (".dot", ".gv") else "svg"
+    loaded = load_model(args.model, args)
+    li = loaded.engine.layer_info()
+    if view in ("before", "both") and not li.get("network"):
+        raise CliError("this engine's build report has no network section (made by an older gie?): "
+                       "only --after can be drawn", code=1)
+    renderer = args.renderer
+    if fmt == "svg" and renderer == "dot" and not draw.dot_available():
+        raise CliError("--renderer dot: Graphviz 'dot' is not on PATH (apt-get install graphviz)")
+    graph = draw.build_graph(li, view, title=loaded.name)
+    if fmt == "dot":
+        text, used = draw.to_dot(graph), "dot text"
+    else:
+        used = "graphviz dot" if renderer == "dot" or (renderer == "auto" and draw.dot_available()) else "python"
+        try:
+            text = draw.to_svg(graph, "dot" if used == "graphviz dot" else "python")
+        except (RuntimeError, OSError) as e:
+            if renderer == "dot":
+                raise CliError(f"Graphviz failed: {e}", code=1) from None
+            _warn(f"Graphviz failed ({e}); using the built-in layout")
+            text, used = draw.to_svg(graph, "python"), "python"
+    if not args.output or args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    directory = os.path.dirname(os.path.abspath(args.output))
+    os.makedirs(directory, exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"wrote {args.output}: {view} view of {loaded.name}, {len(graph.nodes)} boxes, {len(graph.edges)} edges, "
+          f"{len(graph.clusters)} kernel outlines ({fmt}, {used})")
+    return 0
+
+
+def _add_draw(subparsers):
+    p = subparsers.add_parser("draw", help="picture of the network before and/or after optimization (SVG or DOT)",
+                              description="Draws ENGINE (an engine file) or MODEL (built here). --before: the "
+                              "network as defined; --after: the kernels of the engine, eliminated concatenations "
+                              "as views; --both (default): the network with each kernel outlined around the "
+                              "layers it runs. SVG through Graphviz 'dot' when it is installed, else a built-in "
+                              "layout.")
+    p.add_argument("model", metavar="ENGINE|MODEL")
+    p.add_argument("-o", "--output", metavar="FILE", help="output file (default: standard output)")
+    p.add_argument("--format", choices=["svg", "dot"], default=None,
+                   help="default: from the output's extension (.dot/.gv: dot), else svg")
+    view = p.add_mutually_exclusive_group()
+    view.add_argument("--before", dest="view", action="store_const", const="before", help="the network as defined")
+    view.add_argument("--after", dest="view", action="store_const", const="after", help="the engine's kernels")
+    view.add_argument("--both", dest="view", action="store_const", const="both",
+                      help="the network with kernels outlined (default)")
+    p.add_argument("--renderer", choices=["auto", "dot", "python"], default="auto",
+                   help="SVG layout: Graphviz dot, the built-in one, or auto (dot when found; default)")
+    _add_model_options(p)
+    p.set_defaults(func=_guard(cmd_draw))
+
+
+# ---- explain ---------------------------------------------------------------------------------------
+
+def _flags_text(flags, device):
+    names = [name for bit, name in _FLAG_NAMES.items() if flags & (1 << bit)]
+    unknown = flags & ~sum(1 << b for b in _FLAG_NAMES)
+    if unknown:
+        names.append(f"unknown bits 0x{unknown:x}")
+    if not names:
+        return "none (FP32)"
+    text = ", ".join(names)
+    if device == "cpu" and any(n in ("FP16", "INT8") for n in names):
+        text += " (reserved on the CPU backend: its kernels run in FP32)"
+    return text
+
+
+def explain_text(summary, path=None, size=None):
+    """Words for ``gie._C.engine_summary``'s dict."""
+    import gie
+
+    lines = []
+    if path is not None:
+        lines.append(f"engine file: {path}" + (f" ({size} bytes)" if size is not None else ""))
+    fv = summary.get("format_version")
+    lib = summary.get("library_version", "?")
+    if fv:
+        lines.append(f"format version {fv}, written by gie {lib} (this is gie {gie.__version__})")
+    else:
+        lines.append("format version: unknown (the header could not be read)")
+    device = summary.get("device", "?")
+    cc = summary.get("compute_capability")
+    if device == "gpu":
+        lines.append(f"device: GPU, compute capability {cc}")
+    else:
+        lines.append(f"device: {str(device).upper()}" + (" (no compute capability)" if device == "cpu" else ""))
+    lines.append(f"builder flags: {_flags_text(int(summary.get('flags', 0) or 0), device)}")
+    b = summary.get("batch") or {}
+    if b.get("max"):
+        lines.append(f"batch range: {b.get('min')}..{b.get('max')} (optimized for {b.get('opt')})")
+    kernels = summary.get("kernels") or []
+    if kernels:
+        registered = {tuple(map(str, p)) for p in gie.registered_plugins()}
+        counts = {}
+        for k in kernels:
+            key = (str(k.get("type")), str(k.get("version")), str(k.get("device")))
+            counts[key] = counts.get(key, 0) + 1
+        lines.append(f"kernels needed: {len(kernels)} kernels of {len(counts)} types")
+        w = max(len(f"{t} v{v} ({d})") for t, v, d in counts)
+        for (t, v, d), n in counts.items():
+            here = "registered here" if (t, v, d) in registered else "NOT registered here (load its plugin library)"
+            lines.append(f"  {f'{t} v{v} ({d})':<{w}}  x{n:<3} {here}")
+    else:
+        lines.append("kernels needed: unknown (the body could not be read)")
+    if summary.get("loadable"):
+        lines.append("loadable on this machine: yes")
+    else:
+        lines.append(f"loadable on this machine: NO: {summary.get('reason') or 'no reason given'}")
+    return "\n".join(lines)
+
+
+def cmd_explain(args):
+    import gie
+
+    path = args.engine
+    if not os.path.exists(path):
+        raise CliError(f"'{path}' does not exist")
+    if os.path.isdir(path):
+        raise CliError(f"'{path}' is a folder, not an engine file")
+    with open(path, "rb") as f:
+        data = f.read()
+    fn = getattr(gie._C, "engine_summary", None)
+    if fn is None:
+        raise CliError("this gie has no engine summary (gie._C.engine_summary); rebuild it", code=1)
+    summary = json.loads(fn(data))
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(explain_text(summary, path, len(data)))
+    return 0 if summary.get("loadable") else 1
+
+
+def _add_explain(subparsers):
+    p = subparsers.add_parser("explain", help="what an engine file needs, and whether this machine can load it",
+                              description="Reads only the header and the body's kernel list of ENGINE (no "
+                              "kernels are created) and says in words: format and library version, device "
+                              "and compute capability, builder flags, batch range, kernels/plugins needed, "
+                              "and whether this machine can load it (exit 0) or why not (exit 1).")
+    p.add_argument("engine", metavar="ENGINE")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_guard(cmd_explain))
+
+
+SUBCOMMANDS = [_add_build, _add_run, _add_inspect, _add_draw, _add_explain]

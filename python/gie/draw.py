@@ -239,11 +239,13 @@ def _after_graph(li):
         nid = f"K{ki}"
         src = k.get("source_layers", [])
         lines = [(k.get("type", "?"), "type"), (k["name"], "name")]
-        extra = [s for s in src if s != k["name"]]
-        if extra:
-            kinds = [ltype.get(s) for s in extra]
-            what = " + ".join(t for t in kinds if t) if all(kinds) else " + ".join(extra)
-            lines.append(("+ " + _short(what, 40), "small"))
+        if len(src) > 1:
+            counts = {}
+            for name in src:
+                t = ltype.get(name, "?")
+                counts[t] = counts.get(t, 0) + 1
+            what = " + ".join(t if n == 1 else f"{n}\u00d7{t}" for t, n in counts.items())
+            lines.append(("= " + _short(what, 44), "small"))
         if k.get("tactic") and k.get("tactic") != "default":
             lines.append((f"tactic {k['tactic']}", "small"))
         if k.get("outputs"):
@@ -815,7 +817,7 @@ def _svg_python(graph):
     height = lay.height + header_h + 2 * margin
     ox = margin + (width - 2 * margin - lay.width) / 2
     oy = margin + header_h
-    out = [f'<?xml version="1.0" encoding="UTF-8"?>',
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif">',
            "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" "

@@ -89,8 +89,8 @@ class Progress:
 
     def _line(self):
         elapsed = time.perf_counter() - self._start
-        if self.total:
-            frac = min(1.0, self.count / self.total)
+        if self.total is not None:
+            frac = min(1.0, self.count / self.total) if self.total > 0 else 1.0
             filled = int(round(frac * self.width))
             bar = "#" * filled + "." * (self.width - filled)
             return f"{self.label}  [{bar}]  {self.count}/{self.total}  {elapsed:.1f} s"

@@ -50,7 +50,12 @@ def tensor_location(t):
     if "view_of" in t:
         n = int(t.get("view_offset_elements", 0))
         b = n * ITEMSIZE.get(t.get("dtype", "float32"), 4)
-        return f"slice of {t['view_of']} at +{n} elements (+{b} B)"
+        shape = t.get("shape") or []
+        inner = 1
+        for d in shape[2:]:
+            inner *= int(d)
+        where = f"from channel {n // inner}, " if len(shape) >= 2 and inner > 0 and n % inner == 0 else ""
+        return f"slice of {t['view_of']} {where}at +{n} elements (+{b} B)"
     kind = t.get("kind", "activation")
     if kind in ("input", "output"):
         return f"network {kind} (caller's buffer)"
@@ -124,7 +129,8 @@ def summary(layer_info, engine_bytes=None, build_ms=None, title=None):
     before = li.get("layers_before", "?")
     after = li.get("kernels_after", len(kernels))
     fused = sum(1 for k in kernels if len(k.get("source_layers", [])) > 1)
-    lines.append(f"layers: {before} before -> {after} kernels after ({fused} kernels cover more than one layer)")
+    lines.append(f"layers: {before} before -> {after} kernels after ({fused} "
+                 f"{'kernel covers' if fused == 1 else 'kernels cover'} more than one layer)")
     counts = _fusion_counts(li)
     if counts:
         lines.append("passes: " + ", ".join(f"{name} x{n}" for name, n in sorted(counts.items())))
@@ -207,7 +213,7 @@ def format_report(layer_info, title=None):
             out.append(f"  {name}: {why}")
     passes = li.get("passes", [])
     out.append("")
-    out.append(f"pass log ({len(passes)} lines):")
+    out.append(f"pass log ({len(passes)} {'line' if len(passes) == 1 else 'lines'}):")
     for line in passes:
         out.append(f"  {line}")
     if not passes:

@@ -196,6 +196,10 @@ const char* EngineImpl::getLayerInformation() const noexcept {
         uint64_t constBytes = 0;
         for (const auto& c : plan_.constants) constBytes += c.size();
         j.key("constant_bytes").value(constBytes);
+        // Kernels own their weights (serialized with their fields): the engine's weight footprint.
+        uint64_t kernelBytes = 0;
+        for (const auto& st : plan_.steps) kernelBytes += st.plugin->getSerializationSize();
+        j.key("kernel_fields_bytes").value(kernelBytes);
         j.endObject();
         j.key("layers_before").value(static_cast<int64_t>(plan_.layersBefore));
         j.key("kernels_after").value(static_cast<int64_t>(plan_.steps.size()));

@@ -41,8 +41,6 @@ _ENUMS = {
         ("THRESHOLD", 31)],
 }
 
-_ENGINE = ("engine", "enum:Engine")
-
 # message name -> [(field name, number, type, label, default)]; label: "?" optional, "*" repeated,
 # "*p" repeated packed. type: a scalar, "msg:Name" or "enum:Name".
 _MESSAGES = {
@@ -88,7 +86,7 @@ _MESSAGES = {
                              ("kernel_h", 11, "uint32"), ("kernel_w", 12, "uint32"),
                              ("stride_h", 13, "uint32"), ("stride_w", 14, "uint32"),
                              ("group", 5, "uint32", "?", "1"), ("weight_filler", 7, "msg:FillerParameter"),
-                             ("bias_filler", 8, "msg:FillerParameter"), _ENGINE + ("?", "DEFAULT"),
+                             ("bias_filler", 8, "msg:FillerParameter"), ("engine", 15, "enum:Engine", "?", "DEFAULT"),
                              ("axis", 16, "int32", "?", "1"), ("force_nd_im2col", 17, "bool", "?", "false")],
     "CropParameter": [("axis", 1, "int32", "?", "2"), ("offset", 2, "uint32", "*")],
     "DropoutParameter": [("dropout_ratio", 1, "float", "?", "0.5")],

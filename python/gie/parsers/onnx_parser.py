@@ -68,6 +68,13 @@ def _attrs(node):
     return out
 
 
+def tt_known(elem_type):
+    from onnx import TensorProto
+    return elem_type in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.INT8,
+                         TensorProto.INT16, TensorProto.INT32, TensorProto.INT64, TensorProto.UINT8,
+                         TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64, TensorProto.BOOL)
+
+
 class OnnxParser:
     """Imports ONNX models.
 
@@ -102,6 +109,9 @@ class OnnxParser:
         for imp in model.opset_import:
             if imp.domain in ("", "ai.onnx"):
                 self.opset = imp.version
+        if self.opset < 7:
+            raise UnsupportedError(f"ONNX opset {self.opset} is not supported (the importer reads opset 7 and later; "
+                                   f"convert with onnx.version_converter)")
         g = model.graph
         self._check_structure(g)
         self.consts = {}
@@ -143,7 +153,6 @@ class OnnxParser:
                     raise InvalidModelError(f"node '{n.name or n.op_type}' ({n.op_type}) reads '{i}', which no node, "
                                             f"input or initializer defines")
         order, state = [], {}
-        idx = {id(n): k for k, n in enumerate(g.node)}
         for start in g.node:
             if state.get(id(start)):
                 continue
@@ -173,7 +182,6 @@ class OnnxParser:
             if o.name not in known and o.name not in produced:
                 raise InvalidModelError(f"graph output '{o.name}' is not produced by any node")
         self.order = order
-        del idx
 
     def _read_initializer(self, init, base_dir):
         onnx = _onnx()
@@ -219,11 +227,6 @@ class OnnxParser:
         from .. import registered_plugins
         from . import onnx_ops
         self.net = self.builder.create_network()
-        self.net._gie_builder = None
-        try:
-            self.net._gie_builder = self.builder  # keeps the builder alive with the network
-        except AttributeError:
-            pass
         self.tensors = {}
         self._const_tensors = {}
         self.dynamic_batch = False
@@ -231,6 +234,9 @@ class OnnxParser:
         for vi in g.input:
             if vi.name in inits:
                 continue
+            if not vi.type.HasField("tensor_type") or not tt_known(vi.type.tensor_type.elem_type):
+                raise UnsupportedError(f"input '{vi.name}' is not a tensor of a supported type "
+                                       f"(sequence, optional, map and string inputs are not supported)")
             tt = vi.type.tensor_type
             np_dt = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
             if vi.name in self.input_shapes:
@@ -247,6 +253,12 @@ class OnnxParser:
                         raise UnsupportedError(f"input '{vi.name}' has a symbolic dimension {k} "
                                                f"('{d.dim_param}'); only dimension 0 (the batch) may be symbolic "
                                                f"(pass input_shapes=)")
+            if not shape:
+                raise UnsupportedError(f"input '{vi.name}' is a scalar (rank 0); gie inputs need a dimension 0, "
+                                       f"the batch")
+            if any(d <= 0 for d in shape):
+                raise UnsupportedError(f"input '{vi.name}' has shape {tuple(shape)}; empty dimensions are not "
+                                       f"supported")
             try:
                 dt = _gie_dtype(np_dt)
             except _Unsupported as e:
@@ -259,12 +271,13 @@ class OnnxParser:
             if n.domain not in ("", "ai.onnx") and n.op_type not in plugins:
                 missing.append(n)
             elif n.op_type not in onnx_ops.CONVERTERS and n.op_type not in onnx_ops.FOLD_ONLY \
-                    and n.op_type not in plugins:
+                    and n.op_type not in onnx_ops.SPECIAL_FOLD and n.op_type not in plugins:
                 missing.append(n)
         errors = []
         dead = set()
+        missing = {id(n) for n in missing}
         for n in self.order:
-            if n in missing:
+            if id(n) in missing:
                 errors.append(self._describe(n, "no converter"))
                 dead.update(n.output)
                 continue
@@ -281,6 +294,11 @@ class OnnxParser:
             except UnsupportedError as e:
                 errors.append(self._describe(n, str(e)))
                 dead.update(n.output)
+            except Exception as e:  # a malformed node (missing attribute, bad value)
+                if isinstance(e, (InvalidModelError,)) or type(e).__module__.startswith("gie"):
+                    raise
+                raise InvalidModelError(f"node '{n.name or n.op_type}' ({n.op_type}): "
+                                        f"{type(e).__name__}: {e}") from None
         if errors:
             raise UnsupportedError(f"{len(errors)} ONNX node(s) cannot be imported:\n  " + "\n  ".join(errors))
         for o in g.output:
@@ -356,6 +374,9 @@ class OnnxParser:
 
     def constant(self, v):
         v = np.asarray(v)
+        if v.dtype == np.bool_:  # add_constant stores integers as int32: cast back
+            t = self.net.add_constant(v.shape, v.astype(np.int32)).output(0)
+            return self.net.add_cast(t, _C.DataType.bool).output(0)
         if v.dtype.kind == "f" and v.dtype != np.float16:
             v = v.astype(np.float32)
         elif v.dtype.kind in "iub":
