@@ -228,7 +228,6 @@ class OnnxParser:
         from . import onnx_ops
         self.net = self.builder.create_network()
         self.tensors = {}
-        self._const_tensors = {}
         self.dynamic_batch = False
         inits = set(self.consts)
         for vi in g.input:
@@ -314,6 +313,13 @@ class OnnxParser:
     def _convert_node(self, n, plugins, onnx_ops):
         a = _attrs(n)
         ins = list(n.input)
+        if n.domain not in ("", "ai.onnx"):  # a custom-domain op: only a plugin can take it
+            layer = self.net.add_plugin(n.op_type, [self.tensor(i) for i in ins if i],
+                                        {k: tuple(v) if isinstance(v, list) else v for k, v in a.items()})
+            for k, o in enumerate(n.output):
+                if o:
+                    self.tensors[o] = layer.output(k)
+            return
         # Constant folding: every (non-empty) input known.
         if n.op_type in onnx_ops.SPECIAL_FOLD:
             vals = onnx_ops.SPECIAL_FOLD[n.op_type](self, n, a)
