@@ -736,6 +736,25 @@ def mutate(data, rng):
     return bytes(data)
 
 
+def mutate_weights(data, rng):
+    """Float-aligned mutations of a .weights file: special values, header versions, 4-byte truncation/growth."""
+    data = bytearray(data)
+    op = rng.integers(0, 5)
+    if op == 0 and len(data) >= 24:
+        i = 16 + 4 * int(rng.integers(0, (len(data) - 16) // 4))
+        v = [0.0, -0.0, -1.0, 1e-30, 1e30, 3e38, -3e38, float("nan"), float("inf"), 1e-45][int(rng.integers(0, 10))]
+        data[i:i + 4] = struct.pack("<f", v)
+    elif op == 1:
+        data[0:12] = struct.pack("<iii", *[int(v) for v in rng.choice([0, 1, 2, 10, 999, 1000, -1, 2 ** 31 - 1], 3)])
+    elif op == 2:
+        del data[len(data) - 4 * int(rng.integers(1, 8)):]
+    elif op == 3:
+        data += np.float32(rng.normal(0, 1, int(rng.integers(1, 8)))).tobytes()
+    else:
+        return mutate(bytes(data), rng)
+    return bytes(data)
+
+
 def fuzz(seconds, seed=0, corpus_dir=None, log=print):
     """Random mutations of the seed cfgs and of valid weights files. Returns (executions, failures)."""
     rng = np.random.default_rng(seed)
@@ -750,7 +769,7 @@ def fuzz(seconds, seed=0, corpus_dir=None, log=print):
         if rng.random() < 0.3:
             cfg, w = wpool[int(rng.integers(0, len(wpool)))]
             for _ in range(int(rng.integers(1, 4))):
-                w = mutate(w, rng) if rng.random() < 0.7 else w
+                w = mutate_weights(w, rng) if rng.random() < 0.7 else w
                 cfg = mutate(cfg, rng) if rng.random() < 0.3 else cfg
         else:
             cfg = pool[int(rng.integers(0, len(pool)))]

@@ -436,7 +436,7 @@ class _Emitter:
         if bn:
             if (var < 0).any():
                 raise sec.error("negative rolling variance in the weights")
-            s, b = _fold_bn(scales, biases, mean, var)
+            s, b = _fold_bn(sec, scales, biases, mean, var)
             conv = self.net.add_convolution(x, filters, (size, size), kernel, None, stride=stride, padding=padding,
                                             num_groups=groups if groups > 1 else None)
             self._name(conv, sec)
@@ -502,7 +502,7 @@ class _Emitter:
                 scales = (scales * (np.sqrt(var) + 1e-6)).astype(np.float32)
             if (var < 0).any():
                 raise sec.error("negative rolling variance in the weights")
-            s, b = _fold_bn(scales, biases, mean, var)
+            s, b = _fold_bn(sec, scales, biases, mean, var)
             y = self._name(self.net.add_scale(y, self.gie.ScaleMode.CHANNEL, shift=b, scale=s), sec, "/bn").output(0)
         return self._activation(y, sec, act), (outputs, 1, 1)
 
@@ -630,15 +630,18 @@ class _Emitter:
         return prev
 
 
-def _fold_bn(scales, biases, mean, var):
+def _fold_bn(sec, scales, biases, mean, var):
     """Darknet BN: scales * (x - mean) / (sqrt(var) + 1e-6) + biases -> (scale, shift), computed in float64."""
     s = scales.astype(np.float64) / (np.sqrt(var.astype(np.float64)) + 1e-6)
     b = biases.astype(np.float64) - mean.astype(np.float64) * s
+    lim = float(np.finfo(np.float32).max)
+    if not (np.abs(s) <= lim).all() or not (np.abs(b) <= lim).all():
+        raise sec.error("the folded batch normalization overflows float32 (rolling variance too small for its scale)")
     return s.astype(np.float32), b.astype(np.float32)
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return 0.5 * (1.0 + np.tanh(0.5 * x))   # no overflow for large |x|
 
 
 def decode_region(output, cfg, layer=None, net_size=None):
