@@ -12,12 +12,7 @@ class ConvolutionCpu final : public Kernel<ConvolutionCpu, ConvolutionOp> {
 public:
     explicit ConvolutionCpu(FieldMap f) : Kernel(std::move(f)) {
         bias_ = fields_.floats("bias");
-        if (op_.activation >= 0) {
-            const char* why = "";
-            GIE_CHECK(toEpilogueActivation(static_cast<ActivationType>(op_.activation), op_.actAlpha, op_.actBeta, epilogue_.act,
-                                           epilogue_.alpha, epilogue_.beta, &why),
-                      ErrorCode::kINVALID_ARGUMENT, "Convolution cannot fuse activation ", op_.activation, ": ", why);
-        }
+        setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, epilogue_, "Convolution");
     }
 
     size_t getWorkspaceSize() const noexcept override { return conv_ ? conv_->workspaceSize() : 0; }

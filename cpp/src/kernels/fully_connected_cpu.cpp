@@ -11,12 +11,7 @@ public:
     explicit FullyConnectedCpu(FieldMap f) : Kernel(std::move(f)) {
         weights_ = fields_.floats("kernel");
         bias_ = fields_.floats("bias");
-        if (op_.activation >= 0) {
-            const char* why = "";
-            GIE_CHECK(toEpilogueActivation(static_cast<ActivationType>(op_.activation), op_.actAlpha, op_.actBeta, epilogue_.act,
-                                           epilogue_.alpha, epilogue_.beta, &why),
-                      ErrorCode::kINVALID_ARGUMENT, "FullyConnected cannot fuse activation ", op_.activation, ": ", why);
-        }
+        setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, epilogue_, "FullyConnected");
         epilogue_.bias = nullptr;  // set per call: the vector may move when the kernel is copied
     }
     bool supportsStridedOutput() const noexcept override { return op_.axis == 1; }  // (N, K) rows, ldc apart

@@ -2,6 +2,7 @@
 // Shared by the vertical fusion pass (to decide) and the kernels (to apply).
 #pragma once
 
+#include "common/error.h"
 #include "gie/network.h"
 #include "kernels/epilogue.h"
 
@@ -32,6 +33,16 @@ inline bool toEpilogueActivation(ActivationType t, float alpha, float beta, cpu:
             if (why) *why = "this activation has no fused-epilogue form";
             return false;
     }
+}
+
+//! The epilogue activation of a kernel's fused-activation fields (activation < 0: none); fails naming `layer`
+//! when the activation has no epilogue form.
+inline void setEpilogueActivation(int64_t activation, float alpha, float beta, cpu::Epilogue& ep, const char* layer) {
+    if (activation < 0) return;
+    const char* why = "";
+    GIE_CHECK(activation <= static_cast<int64_t>(ActivationType::kRELU6) &&
+                  toEpilogueActivation(static_cast<ActivationType>(activation), alpha, beta, ep.act, ep.alpha, ep.beta, &why),
+              ErrorCode::kINVALID_ARGUMENT, layer, " cannot fuse activation ", activation, ": ", why);
 }
 
 }  // namespace gie
