@@ -113,6 +113,7 @@ class OnnxParser:
             raise UnsupportedError(f"ONNX opset {self.opset} is not supported (the importer reads opset 7 and later; "
                                    f"convert with onnx.version_converter)")
         g = model.graph
+        self._check_strings(g)
         self._check_structure(g)
         self.consts = {}
         for init in g.initializer:
@@ -138,6 +139,41 @@ class OnnxParser:
         except onnx.checker.ValidationError as e:
             msg = str(e).strip().splitlines()
             raise InvalidModelError("ONNX model is invalid: " + " | ".join(l for l in msg if l.strip())[:2000]) from None
+        except UnicodeDecodeError as e:  # the checker's message quotes a name that is not valid UTF-8
+            msg = e.object.decode("utf-8", "replace").strip().splitlines() if isinstance(e.object, bytes) else [str(e)]
+            raise InvalidModelError("ONNX model is invalid (a name is not valid UTF-8): "
+                                    + " | ".join(l for l in msg if l.strip())[:2000]) from None
+
+    def _check_strings(self, g):
+        # protobuf hands out a string field that is not valid UTF-8 as bytes: refuse it here, naming the field
+        def bad(v, what, is_bytes=False):
+            if isinstance(v, bytes):
+                if is_bytes:  # a bytes field (string attributes): must decode
+                    try:
+                        v.decode("utf-8")
+                        return
+                    except UnicodeDecodeError:
+                        pass
+                raise InvalidModelError(f"{what} {v!r} is not valid UTF-8")
+        for k, n in enumerate(g.node):
+            bad(n.name, f"the name of node #{k}")
+            where = f"node #{k} '{n.name}'"
+            bad(n.op_type, f"the op_type of {where}")
+            bad(n.domain, f"the domain of {where}")
+            for i in list(n.input) + list(n.output):
+                bad(i, f"an input/output name of {where}")
+            for a in n.attribute:
+                bad(a.name, f"an attribute name of {where}")
+                bad(a.s, f"string attribute '{a.name}' of {where}", True)
+                for x in a.strings:
+                    bad(x, f"string attribute '{a.name}' of {where}", True)
+        for vi in list(g.input) + list(g.output) + list(g.value_info):
+            bad(vi.name, "a graph input/output/value_info name")
+        for t in g.initializer:
+            bad(t.name, "an initializer name")
+            for e in t.external_data:
+                bad(e.key, f"an external_data key of initializer '{t.name}'")
+                bad(e.value, f"an external_data value of initializer '{t.name}'")
 
     def _check_structure(self, g):
         known = {i.name for i in g.input} | {i.name for i in g.initializer} | {""}
@@ -186,7 +222,11 @@ class OnnxParser:
     def _read_initializer(self, init, base_dir):
         onnx = _onnx()
         if init.data_location != onnx.TensorProto.EXTERNAL:
-            return onnx.numpy_helper.to_array(init)
+            try:
+                return onnx.numpy_helper.to_array(init)
+            except Exception as e:  # data size / dims / data type disagree
+                raise InvalidModelError(f"initializer '{init.name}' is malformed (data type {init.data_type}, "
+                                        f"dims {list(init.dims)}): {type(e).__name__}: {e}") from None
         info = {e.key: e.value for e in init.external_data}
         loc = info.get("location", "")
         if base_dir is None:
@@ -195,6 +235,9 @@ class OnnxParser:
         if not loc or os.path.isabs(loc) or loc.startswith(("/", "\\")) or os.path.splitdrive(loc)[0]:
             raise InvalidModelError(f"external data file '{loc}' of initializer '{init.name}' is refused: "
                                     f"absolute paths are not allowed")
+        if "\0" in loc:
+            raise InvalidModelError(f"external data file {loc!r} of initializer '{init.name}' is refused: "
+                                    f"the name holds a NUL character")
         parts = loc.replace("\\", "/").split("/")
         if ".." in parts:
             raise InvalidModelError(f"external data file '{loc}' of initializer '{init.name}' is refused: "
@@ -206,11 +249,20 @@ class OnnxParser:
                                     f"resolves outside the model's directory")
         if not os.path.isfile(full):
             raise InvalidModelError(f"external data file '{loc}' of initializer '{init.name}' does not exist")
-        offset = int(info.get("offset", 0) or 0)
-        length = info.get("length")
+        try:
+            offset = int(info.get("offset", 0) or 0)
+            length = info.get("length")
+            length = int(length) if length not in (None, "") else None
+        except ValueError:
+            raise InvalidModelError(f"external data of initializer '{init.name}' has a malformed offset/length "
+                                    f"({info.get('offset')!r}, {info.get('length')!r})") from None
+        size = os.path.getsize(full)
+        if offset < 0 or offset > size or (length is not None and (length < 0 or offset + length > size)):
+            raise InvalidModelError(f"external data of initializer '{init.name}': offset {offset} / length "
+                                    f"{length} lie outside '{loc}' ({size} bytes)")
         with open(full, "rb") as f:
             f.seek(offset)
-            raw = f.read(int(length)) if length is not None else f.read()
+            raw = f.read(length) if length is not None else f.read()
         t = onnx.TensorProto()
         t.CopyFrom(init)
         del t.external_data[:]
@@ -301,7 +353,10 @@ class OnnxParser:
         if errors:
             raise UnsupportedError(f"{len(errors)} ONNX node(s) cannot be imported:\n  " + "\n  ".join(errors))
         for o in g.output:
-            t = self.tensor(o.name)
+            try:
+                t = self.tensor(o.name)
+            except _Unsupported as e:  # a folded (constant) output gie cannot hold
+                raise UnsupportedError(f"graph output '{o.name}': {e}") from None
             if t.is_network_output or t.is_network_input or o.name in [x.name for x in self.net.outputs]:
                 t = self.net.add_identity(t).output(0)
             self.net.mark_output(t, o.name)
