@@ -75,9 +75,7 @@ private:
 void ensureOutputsProduced(Graph& g) {
     for (int& out : g.outputs) {
         IrTensor& t = g.tensors[static_cast<size_t>(out)];
-        bool hasViews = false;
-        for (const auto& v : g.tensors) hasViews = hasViews || v.viewOf == out;
-        if ((g.producer(out) >= 0 || hasViews) && !t.constant) continue;
+        if ((g.producer(out) >= 0 || g.hasViews(out)) && !t.constant) continue;
         GIE_CHECK(!t.isInput, ErrorCode::kINVALID_MODEL, "tensor '", t.name,
                   "' is both a network input and a network output; add an Identity layer and mark its output instead");
         IrTensor copy = t;

@@ -74,6 +74,12 @@ int Graph::producer(int t) const {
     return -1;
 }
 
+bool Graph::hasViews(int t) const {
+    for (const auto& v : tensors)
+        if (v.viewOf == t) return true;
+    return false;
+}
+
 std::vector<int> Graph::consumers(int t) const {
     std::vector<int> r;
     for (size_t i = 0; i < nodes.size(); ++i) {

@@ -55,6 +55,8 @@ public:
     int addTensor(IrTensor t);
     //! Index of the live node producing tensor t, or -1.
     int producer(int t) const;
+    //! Whether some tensor is a view (slice) of tensor t, i.e. t is written through its views.
+    bool hasViews(int t) const;
     //! Live nodes reading tensor t.
     std::vector<int> consumers(int t) const;
     //! Live nodes in a topological order.

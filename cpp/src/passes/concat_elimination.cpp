@@ -21,13 +21,6 @@ bool producerWritesStrided(const IrNode& p, DeviceType device) {
     return k && k->supportsStridedOutput();
 }
 
-//! An eliminated inner concatenation: written only through its views.
-bool isViewRoot(const Graph& g, int t) {
-    for (const auto& v : g.tensors)
-        if (v.viewOf == t) return true;
-    return false;
-}
-
 class ConcatElimination final : public Pass {
 public:
     const char* name() const override { return "concat_elimination"; }
@@ -61,7 +54,7 @@ public:
                 else if (tt.isOutput) why = "it is also a network output";
                 else if (tt.constant) why = "it is a constant";
                 else if (tt.viewOf >= 0) why = "it is already a slice of another buffer";
-                else if (p < 0 && !isViewRoot(g, t)) why = "it has no producing kernel";
+                else if (p < 0 && !g.hasViews(t)) why = "it has no producing kernel";
                 else if (uses > 1) why = "it appears more than once in the concatenation";
                 else if (!g.consumers(t).empty()) why = "other layers read it too";  // (the concat itself is already dead)
                 else if (p >= 0 && g.nodes[static_cast<size_t>(p)].inputs.size() > 1 && g.nodes[static_cast<size_t>(p)].type == "Convolution")
