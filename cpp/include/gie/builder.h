@@ -50,6 +50,23 @@ public:
     //! Not owned; must outlive the build.
     virtual void setInt8Calibrator(IInt8Calibrator* calibrator) noexcept = 0;
     virtual IInt8Calibrator* getInt8Calibrator() const noexcept = 0;
+
+    //! GPU: capture each execution context's enqueue as a CUDA graph per input shape and replay it
+    //! (stored in the engine; IExecutionContext::setCudaGraph overrides it per context).
+    virtual void setCudaGraph(bool enabled) noexcept = 0;
+    virtual bool getCudaGraph() const noexcept = 0;
+    //! A timing-cache file: read before tactic selection (cached timings are reused instead of measured,
+    //! which makes builds fast and deterministic) and rewritten afterwards with every timing. "" = none.
+    virtual void setTimingCachePath(const char* path) noexcept = 0;
+    virtual const char* getTimingCachePath() const noexcept = 0;
+    //! Forces a tactic for kernels whose type or name equals `kernel` (where that kernel offers it).
+    //! Tactic selection is skipped for them. Returns false for empty arguments.
+    virtual bool setTacticOverride(const char* kernel, const char* tactic) noexcept = 0;
+    virtual void clearTacticOverrides() noexcept = 0;
+    //! Auxiliary streams for independent branches: -1 (default) lets the builder decide by timing, 0
+    //! disables them, n > 0 allows up to n (used when the builder finds them faster).
+    virtual void setMaxAuxStreams(int32_t n) noexcept = 0;
+    virtual int32_t getMaxAuxStreams() const noexcept = 0;
 };
 
 //! Creates networks and configs and builds engines. Thread-safe for building distinct networks.

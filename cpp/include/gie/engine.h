@@ -43,6 +43,10 @@ public:
     virtual bool enqueue(void* stream) noexcept = 0;
     //! Not owned; nullptr to disable. Profiling adds a synchronization after each kernel.
     virtual void setProfiler(IProfiler* profiler) noexcept = 0;
+    //! GPU: replay enqueue as a CUDA graph captured per (input shapes, bindings). Defaults to the engine's
+    //! build setting. A graph is re-captured when shapes or bound addresses change.
+    virtual void setCudaGraph(bool enabled) noexcept = 0;
+    virtual bool getCudaGraph() const noexcept = 0;
 };
 
 //! An optimized network for one device. Immutable and shareable between threads.

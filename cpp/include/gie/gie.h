@@ -5,3 +5,4 @@
 #include "gie/network.h"
 #include "gie/engine.h"
 #include "gie/builder.h"
+#include "gie/gpu.h"

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "gie/types.h"
 
@@ -25,6 +26,26 @@ public:
     virtual void synchronize(void* stream) = 0;
     //! Device compute capability (major*10+minor) for GPUs, 0 for the CPU.
     virtual int computeCapability() const { return 0; }
+    //! The device's name (timing-cache keys, reports).
+    virtual std::string deviceName() const { return "cpu"; }
+
+    // Streams, events and graphs: GPU only (the CPU backend runs everything synchronously and returns nullptr).
+    virtual void* createStream() { return nullptr; }
+    virtual void destroyStream(void*) {}
+    //! `timing` events can measure elapsed time; others are cheaper (synchronization only).
+    virtual void* createEvent(bool timing) { (void)timing; return nullptr; }
+    virtual void destroyEvent(void*) {}
+    virtual void recordEvent(void* event, void* stream) { (void)event; (void)stream; }
+    virtual void waitEvent(void* stream, void* event) { (void)stream; (void)event; }
+    virtual void synchronizeEvent(void* event) { (void)event; }
+    virtual float elapsedMs(void* start, void* end) { (void)start; (void)end; return 0.f; }
+    //! Stream capture into a graph: begin, then end returns an executable graph (nullptr if unsupported).
+    virtual void beginCapture(void* stream) { (void)stream; }
+    virtual void* endCapture(void* stream) { (void)stream; return nullptr; }
+    virtual void launchGraph(void* graph, void* stream) { (void)graph; (void)stream; }
+    virtual void destroyGraph(void* graph) { (void)graph; }
+    //! Throws if a kernel launched earlier on this device failed (sticky errors).
+    virtual void checkErrors(const char* when) { (void)when; }
 };
 
 //! The backend for a device (kAUTO resolves to the GPU when available). Throws kNO_DEVICE if the

@@ -8,6 +8,7 @@
 
 #include "backend/backend.h"
 #include "builder/memory_planner.h"
+#include "builder/timing_cache.h"
 #include "common/dims.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -59,7 +60,23 @@ public:
     bool getPassEnabled(const char* pass) const noexcept override { return pass && !disabled_.count(pass); }
     void setInt8Calibrator(IInt8Calibrator* c) noexcept override { calibrator_ = c; }
     IInt8Calibrator* getInt8Calibrator() const noexcept override { return calibrator_; }
+    void setCudaGraph(bool e) noexcept override { cudaGraph_ = e; }
+    bool getCudaGraph() const noexcept override { return cudaGraph_; }
+    void setTimingCachePath(const char* p) noexcept override { timingCache_ = p ? p : ""; }
+    const char* getTimingCachePath() const noexcept override { return timingCache_.c_str(); }
+    bool setTacticOverride(const char* kernel, const char* tactic) noexcept override {
+        if (!kernel || !*kernel || !tactic || !*tactic) {
+            setLastError(ErrorCode::kINVALID_ARGUMENT, "setTacticOverride needs a kernel type or name and a tactic name");
+            return false;
+        }
+        overrides_[kernel] = tactic;
+        return true;
+    }
+    void clearTacticOverrides() noexcept override { overrides_.clear(); }
+    void setMaxAuxStreams(int32_t n) noexcept override { maxAux_ = n < -1 ? -1 : n; }
+    int32_t getMaxAuxStreams() const noexcept override { return maxAux_; }
     uint64_t flags() const { return flags_; }
+    const std::map<std::string, std::string>& overrides() const { return overrides_; }
 
 private:
     DeviceType device_ = DeviceType::kAUTO;
@@ -68,6 +85,10 @@ private:
     size_t workspace_ = 0;
     std::set<std::string> disabled_;
     IInt8Calibrator* calibrator_ = nullptr;
+    bool cudaGraph_ = false;
+    std::string timingCache_;
+    std::map<std::string, std::string> overrides_;
+    int32_t maxAux_ = -1;
 };
 
 //! A network output must be written by a kernel into the caller's buffer: if it is a network input
@@ -102,52 +123,93 @@ std::string describeTypes(const std::vector<TensorDesc>& d, size_t nIn) {
     return s;
 }
 
-//! Times one kernel's tactics on random data of the real shapes; returns per-tactic median ms.
-std::vector<double> timeTactics(IPlugin& k, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, Backend& b) {
+//! Device buffers with random contents for one kernel's inputs and outputs (strided views get their
+//! parent's batch stride), for timing.
+struct TimingBuffers {
     std::vector<DeviceBuffer> bufs;
-    std::vector<const void*> inP;
-    std::vector<void*> outP;
-    std::mt19937 rng(7);
-    std::uniform_real_distribution<float> dist(-1.f, 1.f);
-    for (const auto& d : in) {
-        size_t bytes = static_cast<size_t>(volume(d.dims) * dataTypeSize(d.type));
-        std::vector<uint8_t> host(bytes, 0);
-        if (d.type == DataType::kFLOAT)
-            for (size_t i = 0; i + 4 <= bytes; i += 4) {
-                float v = dist(rng);
-                std::memcpy(&host[i], &v, 4);
-            }
-        bufs.emplace_back(b, bytes + 1, "tactic timing input");
-        b.copy(bufs.back().get(), host.data(), bytes, CopyKind::kHostToDevice, nullptr);
-        inP.push_back(bufs.back().get());
-    }
-    for (const auto& d : out) {
-        bufs.emplace_back(b, static_cast<size_t>(volume(d.dims) * dataTypeSize(d.type)) + 1, "tactic timing output");
-        outP.push_back(bufs.back().get());
-    }
-    std::vector<double> times;
-    for (int32_t t = 0; t < k.getNbTactics(); ++t) {
-        if (k.setTactic(t) != 0) {
-            times.push_back(1e30);
-            continue;
+    std::vector<const void*> in;
+    std::vector<void*> out;
+    TimingBuffers(const std::vector<TensorDesc>& inD, const std::vector<TensorDesc>& outD, Backend& b) {
+        std::mt19937 rng(7);
+        std::uniform_real_distribution<float> dist(-1.f, 1.f);
+        auto bytesOf = [](const TensorDesc& d) {
+            int64_t n = volume(d.dims);
+            if (d.dims.nbDims > 0) n = std::max<int64_t>(n, d.strides.d[0] * d.dims.d[0]);
+            return static_cast<size_t>(n * dataTypeSize(d.type));
+        };
+        for (const auto& d : inD) {
+            size_t bytes = bytesOf(d);
+            std::vector<uint8_t> host(bytes, 0);
+            if (d.type == DataType::kFLOAT)
+                for (size_t i = 0; i + 4 <= bytes; i += 4) {
+                    float v = dist(rng);
+                    std::memcpy(&host[i], &v, 4);
+                }
+            bufs.emplace_back(b, bytes + 1, "tactic timing input");
+            b.copy(bufs.back().get(), host.data(), bytes, CopyKind::kHostToDevice, nullptr);
+            in.push_back(bufs.back().get());
         }
+        for (const auto& d : outD) {
+            bufs.emplace_back(b, bytesOf(d) + 1, "tactic timing output");
+            out.push_back(bufs.back().get());
+        }
+    }
+};
+
+//! Median milliseconds of fn() (which enqueues work on `stream`), after warm-up. On the GPU each sample
+//! is timed with events around `reps` back-to-back runs; on the CPU with the host clock.
+template <typename F>
+double medianMs(Backend& b, void* stream, F&& fn, int samples = 7, int reps = 3) {
+    void* e0 = b.createEvent(true);
+    void* e1 = b.createEvent(true);
+    std::vector<double> t;
+    try {
+        for (int w = 0; w < 2; ++w) fn();
+        b.synchronize(stream);
+        for (int r = 0; r < samples; ++r) {
+            if (e0) {
+                b.recordEvent(e0, stream);
+                for (int k = 0; k < reps; ++k) fn();
+                b.recordEvent(e1, stream);
+                b.synchronizeEvent(e1);
+                t.push_back(b.elapsedMs(e0, e1) / reps);
+            } else {
+                auto t0 = std::chrono::steady_clock::now();
+                for (int k = 0; k < reps; ++k) fn();
+                auto t1 = std::chrono::steady_clock::now();
+                t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count() / reps);
+            }
+        }
+    } catch (...) {
+        b.destroyEvent(e0);
+        b.destroyEvent(e1);
+        throw;
+    }
+    b.destroyEvent(e0);
+    b.destroyEvent(e1);
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+//! Times tactic `t` of a configured kernel (setTactic, initialize, run, terminate); 1e30 if it cannot run.
+double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, TimingBuffers& io,
+                  Backend& b, void* stream) {
+    if (k.setTactic(t) != 0) return 1e30;
+    if (k.initialize() != 0) return 1e30;
+    double ms = 1e30;
+    try {
         DeviceBuffer ws(b, k.getWorkspaceSize() + 1, "tactic timing workspace");
-        std::vector<double> runs;
-        for (int r = 0; r < 6; ++r) {
-            auto t0 = std::chrono::steady_clock::now();
-            int32_t rc = k.enqueue(in.data(), out.data(), inP.data(), outP.data(), ws.get(), nullptr);
-            b.synchronize(nullptr);
-            auto t1 = std::chrono::steady_clock::now();
-            if (rc != 0) {
-                runs.assign(1, 1e30);
-                break;
-            }
-            if (r > 0) runs.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());  // first run warms up
-        }
-        std::sort(runs.begin(), runs.end());
-        times.push_back(runs[runs.size() / 2]);
+        bool ok = true;
+        ms = medianMs(b, stream, [&] {
+            if (ok && k.enqueue(in.data(), out.data(), io.in.data(), io.out.data(), ws.get(), stream) != 0) ok = false;
+        });
+        b.synchronize(stream);
+        if (!ok) ms = 1e30;
+    } catch (const Error&) {
+        ms = 1e30;
     }
-    return times;
+    k.terminate();
+    return ms;
 }
 
 EngineStep makeStep(const Graph& g, const IrNode& n, const std::vector<TensorDesc>& all, DeviceType device, Backend& backend,
@@ -195,27 +257,155 @@ EngineStep makeStep(const Graph& g, const IrNode& n, const std::vector<TensorDes
         getLastError(&msg);
         fail(ErrorCode::kINVALID_MODEL, "layer '", n.name, "': configure failed", msg && *msg ? std::string(": ") + msg : std::string());
     }
-    int32_t nt = s.plugin->getNbTactics();
-    if (nt > 1) {
-        auto times = timeTactics(*s.plugin, in, out, backend);
-        int best = -1;
-        for (int32_t t = 0; t < nt; ++t) {
-            s.plugin->setTactic(t);
-            bool fits = workspaceLimit == 0 || s.plugin->getWorkspaceSize() <= workspaceLimit;
-            s.tacticTimes.emplace_back(s.plugin->getTacticName(t), times[static_cast<size_t>(t)]);
-            if (fits && times[static_cast<size_t>(t)] < 1e29 && (best < 0 || times[static_cast<size_t>(t)] < times[static_cast<size_t>(best)])) best = t;
-        }
-        GIE_CHECK(best >= 0, ErrorCode::kUNSUPPORTED, "layer '", n.name, "': no tactic runs within the workspace limit of ", workspaceLimit, " bytes");
-        s.tacticIndex = best;
-    }
-    GIE_CHECK(s.plugin->setTactic(s.tacticIndex) == 0, ErrorCode::kINTERNAL, "layer '", n.name, "': setTactic failed");
-    s.tactic = s.plugin->getTacticName(s.tacticIndex);
-    GIE_CHECK(workspaceLimit == 0 || s.plugin->getWorkspaceSize() <= workspaceLimit, ErrorCode::kUNSUPPORTED, "layer '", n.name,
-              "' needs ", s.plugin->getWorkspaceSize(), " bytes of workspace, over the limit of ", workspaceLimit);
     return s;
 }
 
-EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config, int layersBefore, const PassContext& pctx) {
+//! Dims of every tensor when the inputs have batch `batch` (views and wide parents follow their slices).
+//! With `check`, fails when a shape cannot be computed or outgrows the plan.
+std::vector<Dims> dimsAtBatch(const EnginePlan& p, int64_t batch, bool check) {
+    std::vector<Dims> dims(p.tensors.size());
+    for (size_t t = 0; t < p.tensors.size(); ++t) dims[t] = p.tensors[t].dims;
+    for (int32_t t : p.inputs) dims[static_cast<size_t>(t)].d[0] = batch;
+    for (const auto& s : p.steps) {
+        std::vector<Dims> in, out(s.outputs.size());
+        for (int32_t t : s.inputs) in.push_back(dims[static_cast<size_t>(t)]);
+        if (s.plugin->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_MODEL, "layer '", s.name, "' cannot run at batch ", batch,
+                 check ? " (the smallest of the batch range)" : "", msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        for (size_t i = 0; i < out.size(); ++i) {
+            const auto& et = p.tensors[static_cast<size_t>(s.outputs[i])];
+            if (check)
+                GIE_CHECK(volume(out[i]) * dataTypeSize(et.type) <= et.bytes, ErrorCode::kINVALID_MODEL, "tensor '", et.name,
+                          "' is larger at batch ", batch, " than at batch ", p.maxBatch, "; dimension 0 must be the batch");
+            dims[static_cast<size_t>(s.outputs[i])] = out[i];
+            if (et.viewOf >= 0 && out[i].nbDims > 0) dims[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
+            for (size_t v = 0; v < p.tensors.size(); ++v)
+                if (p.tensors[v].viewOf == s.outputs[i] && out[i].nbDims > 0) dims[v].d[0] = out[i].d[0];
+        }
+    }
+    return dims;
+}
+
+//! Chooses each kernel's tactic: a forced one (config overrides), else the fastest measured at the
+//! optimum batch of the build range (timings come from the timing cache when it has them).
+void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, ILogger* logger) {
+    p.timingBatch = p.optBatch;
+    std::vector<Dims> dims = dimsAtBatch(p, p.optBatch, false);
+    TimingCache cache;
+    std::string cachePath = config.getTimingCachePath();
+    if (!cachePath.empty()) cache.load(cachePath, strcat(b.deviceName(), " sm", b.computeCapability()));
+    void* stream = b.createStream();
+    size_t measured = 0;
+    try {
+        for (auto& s : p.steps) {
+            IPlugin& k = *s.plugin;
+            int32_t nt = k.getNbTactics();
+            std::string forced;
+            for (const auto& o : config.overrides())
+                if (o.first == s.name || o.first == s.type) forced = o.second;
+            if (nt <= 1 && forced.empty()) {
+                const char* nm = k.getTacticName(0);
+                s.tactic = nm ? nm : "default";
+                continue;
+            }
+            std::vector<TensorDesc> in, out;
+            for (int32_t t : s.inputs) in.push_back(tensorDesc(p, t, dims[static_cast<size_t>(t)]));
+            for (int32_t t : s.outputs) out.push_back(tensorDesc(p, t, dims[static_cast<size_t>(t)]));
+            if (!forced.empty()) {
+                int32_t pick = -1;
+                std::string names;
+                for (int32_t t = 0; t < nt; ++t) {
+                    const char* nm = k.getTacticName(t);
+                    names += strcat(t ? ", " : "", nm ? nm : "?");
+                    if (nm && forced == nm && k.setTactic(t) == 0) pick = t;
+                    if (k.setTactic(t) == 0) s.tacticTimes.emplace_back(nm ? nm : "?", -1.0);
+                }
+                GIE_CHECK(pick >= 0, ErrorCode::kINVALID_ARGUMENT, "kernel '", s.name, "' (", s.type, "): the forced tactic '", forced,
+                          "' does not exist or cannot run for these shapes (tactics: ", names, ")");
+                s.tacticIndex = pick;
+                s.notes.push_back("tactic '" + forced + "' forced by the builder config");
+            } else {
+                std::unique_ptr<TimingBuffers> io;
+                int best = -1;
+                std::vector<double> times(static_cast<size_t>(nt), 1e30);
+                for (int32_t t = 0; t < nt; ++t) {
+                    if (k.setTactic(t) != 0) continue;
+                    std::string key = TimingCache::key(k, in, out, k.getTacticName(t));
+                    double ms = 0;
+                    if (!cache.lookup(key, ms)) {
+                        if (!io) io = std::make_unique<TimingBuffers>(in, out, b);
+                        ms = timeTactic(k, t, in, out, *io, b, stream);
+                        ++measured;
+                        if (ms < 1e29) cache.put(key, ms);
+                    }
+                    times[static_cast<size_t>(t)] = ms;
+                }
+                size_t limit = config.getWorkspaceLimit();
+                for (int32_t t = 0; t < nt; ++t) {
+                    if (times[static_cast<size_t>(t)] >= 1e29) continue;
+                    k.setTactic(t);
+                    s.tacticTimes.emplace_back(k.getTacticName(t), times[static_cast<size_t>(t)]);
+                    bool fits = limit == 0 || k.getWorkspaceSize() <= limit;
+                    if (fits && (best < 0 || times[static_cast<size_t>(t)] < times[static_cast<size_t>(best)])) best = t;
+                }
+                GIE_CHECK(best >= 0, ErrorCode::kUNSUPPORTED, "layer '", s.name, "': no tactic runs",
+                          limit ? strcat(" within the workspace limit of ", limit, " bytes") : std::string());
+                std::sort(s.tacticTimes.begin(), s.tacticTimes.end(), [](const auto& a, const auto& c) { return a.second < c.second; });
+                s.tacticIndex = best;
+            }
+            GIE_CHECK(k.setTactic(s.tacticIndex) == 0, ErrorCode::kINTERNAL, "layer '", s.name, "': setTactic failed");
+            s.tactic = k.getTacticName(s.tacticIndex);
+            size_t limit = config.getWorkspaceLimit();
+            GIE_CHECK(limit == 0 || k.getWorkspaceSize() <= limit, ErrorCode::kUNSUPPORTED, "layer '", s.name, "' needs ",
+                      k.getWorkspaceSize(), " bytes of workspace, over the limit of ", limit);
+        }
+    } catch (...) {
+        b.destroyStream(stream);
+        throw;
+    }
+    b.destroyStream(stream);
+    if (!cachePath.empty()) {
+        cache.save(cachePath);
+        logMessage(logger, ILogger::Severity::kINFO, strcat("timing cache '", cachePath, "': ", cache.hits(), " timings reused, ", measured,
+                                                            " measured, ", cache.size(), " entries saved"));
+    }
+}
+
+//! Puts independent branches on auxiliary streams: a step continues the stream of a producer whose
+//! stream has not moved on; a second consumer of the same producer (a fork) starts another stream.
+void assignStreams(EnginePlan& p, int32_t maxAux) {
+    std::vector<std::vector<int>> producers(p.tensors.size());  // a parent of views has one per view
+    for (size_t i = 0; i < p.steps.size(); ++i)
+        for (int32_t t : p.steps[i].outputs) {
+            producers[static_cast<size_t>(t)].push_back(static_cast<int>(i));
+            int32_t parent = p.tensors[static_cast<size_t>(t)].viewOf;
+            if (parent >= 0) producers[static_cast<size_t>(parent)].push_back(static_cast<int>(i));
+        }
+    std::vector<int> tail;  // last step of each stream
+    for (size_t i = 0; i < p.steps.size(); ++i) {
+        auto& st = p.steps[i];
+        int chosen = -1;
+        for (int32_t t : st.inputs) {
+            for (int pr : producers[static_cast<size_t>(t)])
+                for (size_t k = 0; chosen < 0 && k < tail.size(); ++k)
+                    if (tail[k] == pr) chosen = static_cast<int>(k);
+            if (chosen >= 0) break;
+        }
+        if (chosen < 0) {
+            if (tail.empty() || static_cast<int32_t>(tail.size()) <= maxAux)
+                chosen = static_cast<int>(tail.size()), tail.push_back(-1);
+            else
+                chosen = static_cast<int>(std::min_element(tail.begin(), tail.end()) - tail.begin());  // the stream idle longest
+        }
+        tail[static_cast<size_t>(chosen)] = static_cast<int>(i);
+        st.stream = chosen;
+    }
+}
+
+EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config, int layersBefore, const PassContext& pctx, ILogger* logger) {
     Backend& backend = getBackend(device);
     EnginePlan p;
     p.device = device;
@@ -225,6 +415,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     p.optBatch = config.getOptBatch();
     p.maxBatch = config.getMaxBatch();
     p.layersBefore = layersBefore;
+    p.cudaGraph = config.getCudaGraph() && device == DeviceType::kGPU;
     for (const auto& line : pctx.log) p.buildLog += line + "\n";
 
     auto order = g.topologicalOrder();
@@ -267,24 +458,83 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         EngineStep s = makeStep(g, node, descs, device, backend, config.getWorkspaceLimit());
         s.inputs.assign(g.nodes[static_cast<size_t>(ni)].inputs.begin(), g.nodes[static_cast<size_t>(ni)].inputs.end());
         s.outputs.assign(g.nodes[static_cast<size_t>(ni)].outputs.begin(), g.nodes[static_cast<size_t>(ni)].outputs.end());
-        p.workspaceBytes = std::max<uint64_t>(p.workspaceBytes, s.plugin->getWorkspaceSize());
         p.steps.push_back(std::move(s));
     }
+    selectTactics(p, config, backend, logger);
+    for (const auto& s : p.steps) p.workspaceBytes = std::max<uint64_t>(p.workspaceBytes, s.plugin->getWorkspaceSize());
+    if (device == DeviceType::kGPU && config.getMaxAuxStreams() != 0)
+        assignStreams(p, config.getMaxAuxStreams() < 0 ? 3 : config.getMaxAuxStreams());
+    p.nbStreams = countStreams(p);
+    planActivations(p);
+    return p;
+}
 
-    // Memory plan over activations.
+}  // namespace
+
+int32_t countStreams(const EnginePlan& p) {
+    int32_t n = 1;
+    for (const auto& s : p.steps) n = std::max(n, s.stream + 1);
+    return n;
+}
+
+void planActivations(EnginePlan& p) {
+    size_t n = p.steps.size(), nt = p.tensors.size();
+    std::vector<int> producerStep(nt, -1), lastUse(nt, -1);
+    for (size_t s = 0; s < n; ++s) {
+        for (int32_t t : p.steps[s].outputs) producerStep[static_cast<size_t>(t)] = static_cast<int>(s);
+        for (int32_t t : p.steps[s].inputs) lastUse[static_cast<size_t>(t)] = static_cast<int>(s);
+    }
+    // Steps on different streams may overlap unless one happens before the other (stream order, or a
+    // data dependency, which the context enforces with an event). lo/hi: the range of step indices a step
+    // may overlap with; a tensor used by a step stays allocated over that whole range.
+    std::vector<int> lo(n), hi(n);
+    for (size_t i = 0; i < n; ++i) lo[i] = hi[i] = static_cast<int>(i);
+    if (countStreams(p) > 1) {
+        std::vector<std::vector<bool>> anc(n, std::vector<bool>(n, false));
+        std::vector<int> lastOnStream(64, -1);
+        for (size_t i = 0; i < n; ++i) {
+            std::vector<int> preds;
+            int32_t st = p.steps[i].stream;
+            if (lastOnStream[static_cast<size_t>(st)] >= 0) preds.push_back(lastOnStream[static_cast<size_t>(st)]);
+            lastOnStream[static_cast<size_t>(st)] = static_cast<int>(i);
+            for (int32_t t : p.steps[i].inputs) {
+                if (producerStep[static_cast<size_t>(t)] >= 0) preds.push_back(producerStep[static_cast<size_t>(t)]);
+                for (size_t v = 0; v < nt; ++v)  // the producers of a parent's views
+                    if (p.tensors[v].viewOf == t && producerStep[v] >= 0) preds.push_back(producerStep[v]);
+            }
+            for (int pr : preds) {
+                anc[i][static_cast<size_t>(pr)] = true;
+                for (size_t k = 0; k < n; ++k)
+                    if (anc[static_cast<size_t>(pr)][k]) anc[i][k] = true;
+            }
+        }
+        for (size_t i = 0; i < n; ++i)
+            for (size_t j = 0; j < n; ++j)
+                if (i != j && !anc[i][j] && !anc[j][i]) {
+                    lo[i] = std::min(lo[i], static_cast<int>(j));
+                    hi[i] = std::max(hi[i], static_cast<int>(j));
+                }
+    }
+    std::vector<int> first(nt, INT32_MAX), last(nt, -1);
+    for (size_t t = 0; t < nt; ++t) {
+        size_t owner = p.tensors[t].viewOf >= 0 ? static_cast<size_t>(p.tensors[t].viewOf) : t;
+        for (int u : {producerStep[t], lastUse[t]}) {
+            if (u < 0) continue;
+            first[owner] = std::min(first[owner], lo[static_cast<size_t>(u)]);
+            last[owner] = std::max(last[owner], hi[static_cast<size_t>(u)]);
+        }
+    }
+    // Every reader of a tensor, not just the last, bounds it from below when streams overlap.
+    for (size_t s = 0; s < n; ++s)
+        for (int32_t t : p.steps[s].inputs) {
+            size_t owner = p.tensors[static_cast<size_t>(t)].viewOf >= 0 ? static_cast<size_t>(p.tensors[static_cast<size_t>(t)].viewOf)
+                                                                          : static_cast<size_t>(t);
+            first[owner] = std::min(first[owner], lo[s]);
+            last[owner] = std::max(last[owner], hi[s]);
+        }
     std::vector<MemoryRequest> reqs;
     std::vector<size_t> reqTensor;
-    std::vector<int> lastUse(g.tensors.size(), -1);
-    for (size_t s = 0; s < p.steps.size(); ++s)
-        for (int32_t t : p.steps[s].inputs) lastUse[static_cast<size_t>(t)] = static_cast<int>(s);
-    // A view lives inside its parent: the parent's lifetime covers its views' lifetimes.
-    std::vector<int> first(g.tensors.size(), INT32_MAX), last(g.tensors.size(), -1);
-    for (size_t t = 0; t < p.tensors.size(); ++t) {
-        size_t owner = p.tensors[t].viewOf >= 0 ? static_cast<size_t>(p.tensors[t].viewOf) : t;
-        if (producerStep[t] >= 0) first[owner] = std::min(first[owner], producerStep[t]);
-        last[owner] = std::max({last[owner], lastUse[t], producerStep[t]});
-    }
-    for (size_t t = 0; t < p.tensors.size(); ++t) {
+    for (size_t t = 0; t < nt; ++t) {
         if (p.tensors[t].kind != TensorKind::kActivation || p.tensors[t].viewOf >= 0) continue;
         GIE_CHECK(first[t] != INT32_MAX, ErrorCode::kINTERNAL, "tensor '", p.tensors[t].name, "' has no producer");
         MemoryRequest r;
@@ -299,34 +549,14 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     p.arenaBytes = static_cast<uint64_t>(mp.arenaBytes);
     p.noReuseBytes = static_cast<uint64_t>(mp.noReuseBytes);
     p.lowerBoundBytes = static_cast<uint64_t>(mp.lowerBoundBytes);
-    return p;
 }
+
+namespace {
 
 //! Every shape must also be computable at the smallest batch (a reshape to a fixed size would not be).
 void checkBatchRange(const EnginePlan& p) {
     if (p.minBatch == p.maxBatch) return;
-    std::vector<Dims> dims(p.tensors.size());
-    for (size_t t = 0; t < p.tensors.size(); ++t) dims[t] = p.tensors[t].dims;
-    for (int32_t t : p.inputs) dims[static_cast<size_t>(t)].d[0] = p.minBatch;
-    for (const auto& s : p.steps) {
-        std::vector<Dims> in, out(s.outputs.size());
-        for (int32_t t : s.inputs) in.push_back(dims[static_cast<size_t>(t)]);
-        if (s.plugin->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
-            const char* msg = nullptr;
-            getLastError(&msg);
-            fail(ErrorCode::kINVALID_MODEL, "layer '", s.name, "' cannot run at batch ", p.minBatch,
-                 " (the smallest of the batch range)", msg && *msg ? std::string(": ") + msg : std::string());
-        }
-        for (size_t i = 0; i < out.size(); ++i) {
-            const auto& et = p.tensors[static_cast<size_t>(s.outputs[i])];
-            GIE_CHECK(volume(out[i]) * dataTypeSize(et.type) <= et.bytes, ErrorCode::kINVALID_MODEL, "tensor '", et.name,
-                      "' is larger at batch ", p.minBatch, " than at batch ", p.maxBatch, "; dimension 0 must be the batch");
-            dims[static_cast<size_t>(s.outputs[i])] = out[i];
-            if (et.viewOf >= 0 && out[i].nbDims > 0) dims[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
-            for (size_t v = 0; v < p.tensors.size(); ++v)
-                if (p.tensors[v].viewOf == s.outputs[i] && out[i].nbDims > 0) dims[v].d[0] = out[i].d[0];
-        }
-    }
+    dimsAtBatch(p, p.minBatch, true);
 }
 
 //! The network as defined (before any pass), for reports and before/after drawings.
@@ -352,6 +582,66 @@ std::string describeNetwork(const Graph& g) {
     for (int t : g.outputs) j.value(g.tensors[static_cast<size_t>(t)].name);
     j.endArray().endObject();
     return j.str();
+}
+
+//! Median ms of one enqueue of the whole engine at its optimum batch, on random inputs.
+double timeEngine(EngineImpl& e, bool serial) {
+    Backend& b = e.backend();
+    const EnginePlan& p = e.plan();
+    std::unique_ptr<IExecutionContext> ctx(e.createExecutionContext());
+    GIE_CHECK(ctx, ErrorCode::kINTERNAL, "cannot create a context to time the engine");
+    setContextSerial(ctx.get(), serial);
+    std::vector<DeviceBuffer> bufs;
+    for (int32_t t : p.inputs) {
+        const auto& et = p.tensors[static_cast<size_t>(t)];
+        Dims d = et.dims;
+        d.d[0] = p.optBatch;
+        ctx->setInputShape(et.name.c_str(), d);
+        std::vector<uint8_t> host(static_cast<size_t>(et.bytes), 0);
+        bufs.emplace_back(b, host.size() + 1, "engine timing input");
+        b.copy(bufs.back().get(), host.data(), host.size(), CopyKind::kHostToDevice, nullptr);
+        ctx->setTensorAddress(et.name.c_str(), bufs.back().get());
+    }
+    for (int32_t t : p.outputs) {
+        const auto& et = p.tensors[static_cast<size_t>(t)];
+        bufs.emplace_back(b, static_cast<size_t>(et.bytes) + 1, "engine timing output");
+        ctx->setTensorAddress(et.name.c_str(), bufs.back().get());
+    }
+    void* stream = b.createStream();
+    double ms = 1e30;
+    try {
+        ms = medianMs(b, stream, [&] {
+            if (!ctx->enqueue(stream)) {
+                const char* msg = nullptr;
+                getLastError(&msg);
+                fail(ErrorCode::kINTERNAL, "engine timing run failed: ", msg ? msg : "");
+            }
+        }, 9, 2);
+    } catch (...) {
+        b.destroyStream(stream);
+        throw;
+    }
+    b.destroyStream(stream);
+    return ms;
+}
+
+//! Keeps the auxiliary streams only when the whole engine runs faster with them; otherwise every step
+//! goes to one stream and the activations are re-planned (concurrency needs more memory).
+void chooseStreams(EngineImpl& e) {
+    EnginePlan& p = e.mutablePlan();
+    double multi = timeEngine(e, false), serial = timeEngine(e, true);
+    char buf[160];
+    if (multi < serial * 0.97) {
+        std::snprintf(buf, sizeof buf, "auxiliary streams: %d streams, %.3f ms vs %.3f ms on one stream: kept", p.nbStreams, multi, serial);
+        p.buildLog += std::string(buf) + "\n";
+        return;
+    }
+    std::snprintf(buf, sizeof buf, "auxiliary streams: %d streams, %.3f ms vs %.3f ms on one stream: not faster, one stream used", p.nbStreams,
+                  multi, serial);
+    p.buildLog += std::string(buf) + "\n";
+    for (auto& s : p.steps) s.stream = 0;
+    p.nbStreams = 1;
+    planActivations(p);
 }
 
 class BuilderImpl final : public IBuilder {
@@ -389,14 +679,16 @@ public:
                 log(ILogger::Severity::kVERBOSE, strcat("pass ", pass->name(), ": ", changes, " change(s)"));
             }
             ensureOutputsProduced(g);
-            EnginePlan plan = makePlan(g, device, *cfg, layersBefore, ctx);
+            EnginePlan plan = makePlan(g, device, *cfg, layersBefore, ctx, logger_);
             plan.networkJson = std::move(networkJson);
             checkBatchRange(plan);
             double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             log(ILogger::Severity::kINFO, strcat("built ", device == DeviceType::kGPU ? "GPU" : "CPU", " engine in ", static_cast<int64_t>(ms),
                                                  " ms: ", layersBefore, " layers -> ", plan.steps.size(), " kernels; activation arena ",
                                                  plan.arenaBytes, " bytes (no reuse ", plan.noReuseBytes, ", lower bound ", plan.lowerBoundBytes, ")"));
-            return new EngineImpl(std::move(plan), logger_);
+            auto engine = std::make_unique<EngineImpl>(std::move(plan), logger_);
+            if (engine->plan().nbStreams > 1) chooseStreams(*engine);
+            return engine.release();
         });
     }
 

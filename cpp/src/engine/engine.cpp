@@ -140,6 +140,8 @@ const char* EngineImpl::getLayerInformation() const noexcept {
         j.key("device").value(deviceName(plan_.device));
         j.key("compute_capability").value(static_cast<int64_t>(plan_.computeCapability));
         j.key("batch").beginObject().key("min").value(plan_.minBatch).key("opt").value(plan_.optBatch).key("max").value(plan_.maxBatch).endObject();
+        j.key("cuda_graph").value(plan_.cudaGraph);
+        j.key("timing_batch").value(plan_.timingBatch);
         auto tensorJson = [&](int32_t t) {
             const auto& et = plan_.tensors[static_cast<size_t>(t)];
             j.beginObject();
@@ -172,6 +174,7 @@ const char* EngineImpl::getLayerInformation() const noexcept {
             j.key("device").value(deviceName(s.device));
             j.key("source_layers").strings(s.sourceLayers);
             j.key("tactic").value(s.tactic);
+            j.key("stream").value(static_cast<int64_t>(s.stream));
             j.key("tactic_times_ms").beginArray();
             for (const auto& tt : s.tacticTimes) j.beginObject().key("tactic").value(tt.first).key("ms").value(tt.second).endObject();
             j.endArray();
@@ -193,6 +196,7 @@ const char* EngineImpl::getLayerInformation() const noexcept {
         j.key("no_reuse_bytes").value(plan_.noReuseBytes);
         j.key("lower_bound_bytes").value(plan_.lowerBoundBytes);
         j.key("workspace_bytes").value(plan_.workspaceBytes);
+        j.key("streams").value(static_cast<int64_t>(plan_.nbStreams));
         uint64_t constBytes = 0;
         for (const auto& c : plan_.constants) constBytes += c.size();
         j.key("constant_bytes").value(constBytes);

@@ -36,7 +36,8 @@ struct EngineStep {
     std::vector<std::string> notes;
     std::string tactic;
     int32_t tacticIndex = 0;
-    std::vector<std::pair<std::string, double>> tacticTimes;  // (tactic, ms) measured at build
+    std::vector<std::pair<std::string, double>> tacticTimes;  // (tactic, ms) measured at build; ms < 0: not timed
+    int32_t stream = 0;  // 0: the caller's stream; k > 0: auxiliary stream k (GPU)
     std::unique_ptr<IPlugin> plugin;
 };
 
@@ -53,7 +54,18 @@ struct EnginePlan {
     std::string buildLog;  // pass log, one line per change, for reports
     std::string networkJson;  // the network before optimization (layers and tensors), for reports and drawings
     int32_t layersBefore = 0;
+    bool cudaGraph = false;     // contexts replay enqueue as CUDA graphs by default
+    int32_t nbStreams = 1;      // 1 + auxiliary streams used by the steps
+    int64_t timingBatch = 0;    // batch at which tactics were timed
 };
+
+//! Places the activations of a plan in one arena (offsets, arena/no-reuse/lower-bound bytes). Tensors
+//! used by steps that may run concurrently (on different streams) never share memory. builder.cpp.
+void planActivations(EnginePlan& p);
+//! execution_context.cpp: builder only, make a context ignore the plan's auxiliary streams.
+void setContextSerial(IExecutionContext* ctx, bool serial);
+//! Number of streams used by the steps (1 + highest aux stream index).
+int32_t countStreams(const EnginePlan& p);
 
 //! Serialized engine (IHostMemory).
 class HostMemory final : public IHostMemory {
@@ -87,6 +99,9 @@ public:
     const char* getLayerInformation() const noexcept override;
 
     const EnginePlan& plan() const { return plan_; }
+    //! Builder only, before any context exists: run every step on the caller's stream (and re-plan memory),
+    //! or restore a multi-stream assignment.
+    EnginePlan& mutablePlan() { return plan_; }
     Backend& backend() const { return *backend_; }
     ILogger* logger() const { return logger_; }
     //! Device pointer of a constant tensor.

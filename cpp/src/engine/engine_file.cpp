@@ -30,7 +30,7 @@ namespace gie {
 namespace {
 
 constexpr char kMagic[8] = {'G', 'I', 'E', 'E', 'N', 'G', 'N', '\x1a'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // 2: streams per step, CUDA-graph default, timing batch
 constexpr size_t kHeaderSize = 64;
 constexpr uint32_t kMaxCount = 1u << 24;  // sanity bound on table sizes
 
@@ -111,6 +111,8 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
     b.put<uint64_t>(p.lowerBoundBytes);
     b.put<uint64_t>(p.workspaceBytes);
     b.put<int32_t>(p.layersBefore);
+    b.put<uint8_t>(p.cudaGraph ? 1 : 0);
+    b.put<int64_t>(p.timingBatch);
     b.put<uint32_t>(static_cast<uint32_t>(p.steps.size()));
     for (const auto& s : p.steps) {
         b.putString(s.name);
@@ -128,6 +130,7 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
             b.putString(tt.first);
             b.put<double>(tt.second);
         }
+        b.put<int32_t>(s.stream);
         std::vector<uint8_t> fields(s.plugin->getSerializationSize());
         if (!fields.empty()) s.plugin->serialize(fields.data());
         b.putBlob(fields.data(), fields.size());
@@ -264,6 +267,8 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.lowerBoundBytes = r.get<uint64_t>("lower bound");
     p.workspaceBytes = r.get<uint64_t>("workspace size");
     p.layersBefore = r.get<int32_t>("layer count");
+    p.cudaGraph = r.get<uint8_t>("CUDA graph flag") != 0;
+    p.timingBatch = r.get<int64_t>("timing batch");
     GIE_CHECK(p.arenaBytes < (uint64_t{1} << 42) && p.workspaceBytes < (uint64_t{1} << 42), ErrorCode::kINVALID_ENGINE,
               "engine file is corrupt: implausible memory sizes");
     for (const auto& t : p.tensors)
@@ -317,6 +322,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
             double ms = r.get<double>("tactic time");
             s.tacticTimes.emplace_back(name, ms);
         }
+        s.stream = r.get<int32_t>("kernel stream");
+        GIE_CHECK(s.stream >= 0 && s.stream < 64, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name,
+                  "' runs on stream ", s.stream);
         uint64_t len = 0;
         const uint8_t* fields = r.getBlob("kernel fields", &len);
         if (summary) {
@@ -362,6 +370,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.buildLog = r.getString("build log", size);
     p.networkJson = r.getString("network description", size);
     GIE_CHECK(r.remaining() == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", r.remaining(), " unread bytes at the end of the body");
+    p.nbStreams = countStreams(p);
     return p;
 }
 

@@ -1,7 +1,9 @@
 // An execution context: the activation arena and workspace of one inference stream, the current
 // input shapes and the I/O bindings. Output shapes follow input shapes through the kernels' shape rules.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 
 #include "common/dims.h"
 #include "common/error.h"
@@ -12,10 +14,19 @@ namespace {
 
 class ExecutionContextImpl final : public IExecutionContext {
 public:
-    explicit ExecutionContextImpl(const EngineImpl& e) : engine_(e), plan_(e.plan()) {
+    explicit ExecutionContextImpl(const EngineImpl& e) : engine_(e), plan_(e.plan()), backend_(e.backend()) {
         Backend& b = e.backend();
         arena_ = DeviceBuffer(b, plan_.arenaBytes, "the activation arena");
-        workspace_ = DeviceBuffer(b, plan_.workspaceBytes, "kernel workspace");
+        // One workspace per stream: kernels on different streams may run at the same time.
+        wsStride_ = (plan_.workspaceBytes + 255) / 256 * 256;
+        workspace_ = DeviceBuffer(b, wsStride_ * static_cast<size_t>(plan_.nbStreams), "kernel workspace");
+        cudaGraph_ = plan_.cudaGraph;
+        try {
+            setupStreams();
+        } catch (...) {
+            releaseStreams();
+            throw;
+        }
         dims_.resize(plan_.tensors.size());
         for (size_t i = 0; i < plan_.tensors.size(); ++i) dims_[i] = plan_.tensors[i].dims;
         bindings_.assign(plan_.tensors.size(), nullptr);
@@ -30,7 +41,15 @@ public:
         }
     }
 
+    ~ExecutionContextImpl() override {
+        for (auto& g : graphs_) backend_.destroyGraph(g.second);
+        releaseStreams();
+    }
+
     const IEngine& getEngine() const noexcept override { return engine_; }
+
+    void setCudaGraph(bool enabled) noexcept override { cudaGraph_ = enabled && plan_.device == DeviceType::kGPU; }
+    bool getCudaGraph() const noexcept override { return cudaGraph_; }
 
     bool setInputShape(const char* name, const Dims& dims) noexcept override {
         return apiGuard(engine_.logger(), false, [&] {
@@ -77,15 +96,15 @@ public:
 
     bool execute() noexcept override {
         return apiGuard(engine_.logger(), false, [&] {
-            run(nullptr);
-            engine_.backend().synchronize(nullptr);
+            launch(ownStream_);
+            backend_.synchronize(ownStream_);
             return true;
         });
     }
 
     bool enqueue(void* stream) noexcept override {
         return apiGuard(engine_.logger(), false, [&] {
-            run(stream);
+            launch(stream ? stream : ownStream_);
             return true;
         });
     }
@@ -160,35 +179,153 @@ private:
 
     void run(void* stream) {
         updateShapes();
+        checkBindings();
+        bool multi = plan_.nbStreams > 1 && forceSerial_ == false;
+        if (multi) {  // fork: every auxiliary stream starts after what the caller queued before
+            backend_.recordEvent(forkEvent_, stream);
+            for (void* a : aux_) backend_.waitEvent(a, forkEvent_);
+        }
+        for (size_t s = 0; s < plan_.steps.size(); ++s) {
+            const auto& st = plan_.steps[s];
+            auto& c = steps_[s];
+            for (size_t i = 0; i < st.inputs.size(); ++i) c.inPtr[i] = address(st.inputs[i]);
+            for (size_t i = 0; i < st.outputs.size(); ++i) c.outPtr[i] = address(st.outputs[i]);
+            int32_t sid = multi ? st.stream : 0;
+            void* sstream = sid == 0 ? stream : aux_[static_cast<size_t>(sid - 1)];
+            if (multi)
+                for (int w : waits_[s]) backend_.waitEvent(sstream, stepEvents_[static_cast<size_t>(w)]);
+            auto t0 = std::chrono::steady_clock::now();
+            void* ws = static_cast<uint8_t*>(workspace_.get()) + wsStride_ * static_cast<size_t>(sid);
+            int32_t rc = st.plugin->enqueue(c.inDesc.data(), c.outDesc.data(), c.inPtr.data(), c.outPtr.data(), ws, sstream);
+            if (rc != 0) {
+                const char* msg = nullptr;
+                getLastError(&msg);
+                fail(ErrorCode::kINTERNAL, "kernel '", st.name, "' (", st.type, ") failed", msg && *msg ? std::string(": ") + msg : std::string());
+            }
+            if (multi && stepEvents_[s]) backend_.recordEvent(stepEvents_[s], sstream);
+            if (profiler_) {
+                backend_.synchronize(sstream);
+                auto t1 = std::chrono::steady_clock::now();
+                profiler_->reportLayerTime(st.name.c_str(), std::chrono::duration<float, std::milli>(t1 - t0).count());
+            }
+        }
+        if (multi)  // join: the caller's stream waits for every auxiliary stream
+            for (size_t a = 0; a < aux_.size(); ++a) {
+                backend_.recordEvent(joinEvents_[a], aux_[a]);
+                backend_.waitEvent(stream, joinEvents_[a]);
+            }
+    }
+
+    //! run() directly, or through a CUDA graph captured for the current shapes and bindings.
+    void launch(void* stream) {
+        if (!cudaGraph_ || profiler_ || plan_.device != DeviceType::kGPU) {
+            run(stream);
+            return;
+        }
+        updateShapes();
+        std::vector<int64_t> key;
+        for (int32_t t : plan_.inputs) {
+            const Dims& d = dims_[static_cast<size_t>(t)];
+            for (int i = 0; i < d.nbDims; ++i) key.push_back(d.d[i]);
+        }
+        for (int32_t t : plan_.inputs) key.push_back(reinterpret_cast<int64_t>(bindings_[static_cast<size_t>(t)]));
+        for (int32_t t : plan_.outputs) key.push_back(reinterpret_cast<int64_t>(bindings_[static_cast<size_t>(t)]));
+        auto it = graphs_.find(key);
+        if (it == graphs_.end()) {
+            // Validate bindings before capturing (a failure inside a capture would invalidate it).
+            checkBindings();
+            if (graphs_.size() >= 32) {  // bound the cache: drop everything and start again
+                for (auto& g : graphs_) backend_.destroyGraph(g.second);
+                graphs_.clear();
+            }
+            backend_.beginCapture(stream);
+            try {
+                run(stream);
+            } catch (...) {
+                try {
+                    backend_.destroyGraph(backend_.endCapture(stream));
+                } catch (...) {
+                }
+                throw;
+            }
+            void* g = backend_.endCapture(stream);
+            it = graphs_.emplace(key, g).first;
+        }
+        backend_.launchGraph(it->second, stream);
+    }
+
+    void checkBindings() {
         for (int32_t t : plan_.inputs)
             GIE_CHECK(bindings_[static_cast<size_t>(t)] || volume(dims_[static_cast<size_t>(t)]) == 0, ErrorCode::kINVALID_ARGUMENT,
                       "input '", plan_.tensors[static_cast<size_t>(t)].name, "' has no memory bound (setTensorAddress)");
         for (int32_t t : plan_.outputs)
             GIE_CHECK(bindings_[static_cast<size_t>(t)] || volume(dims_[static_cast<size_t>(t)]) == 0, ErrorCode::kINVALID_ARGUMENT,
                       "output '", plan_.tensors[static_cast<size_t>(t)].name, "' has no memory bound (setTensorAddress)");
-        for (size_t s = 0; s < plan_.steps.size(); ++s) {
-            const auto& st = plan_.steps[s];
-            auto& c = steps_[s];
-            for (size_t i = 0; i < st.inputs.size(); ++i) c.inPtr[i] = address(st.inputs[i]);
-            for (size_t i = 0; i < st.outputs.size(); ++i) c.outPtr[i] = address(st.outputs[i]);
-            auto t0 = std::chrono::steady_clock::now();
-            int32_t rc = st.plugin->enqueue(c.inDesc.data(), c.outDesc.data(), c.inPtr.data(), c.outPtr.data(), workspace_.get(), stream);
-            if (rc != 0) {
-                const char* msg = nullptr;
-                getLastError(&msg);
-                fail(ErrorCode::kINTERNAL, "kernel '", st.name, "' (", st.type, ") failed", msg && *msg ? std::string(": ") + msg : std::string());
+    }
+
+    void setupStreams() {
+        if (plan_.device != DeviceType::kGPU) return;
+        ownStream_ = backend_.createStream();
+        if (plan_.nbStreams <= 1) return;
+        for (int32_t a = 1; a < plan_.nbStreams; ++a) aux_.push_back(backend_.createStream());
+        forkEvent_ = backend_.createEvent(false);
+        for (size_t a = 0; a < aux_.size(); ++a) joinEvents_.push_back(backend_.createEvent(false));
+        // A step waits for the producers of its inputs that run on other streams (views: all their producers).
+        size_t n = plan_.steps.size();
+        std::vector<int> producer(plan_.tensors.size(), -1);
+        std::vector<std::vector<int>> viewProducers(plan_.tensors.size());
+        for (size_t s = 0; s < n; ++s)
+            for (int32_t t : plan_.steps[s].outputs) {
+                producer[static_cast<size_t>(t)] = static_cast<int>(s);
+                int32_t parent = plan_.tensors[static_cast<size_t>(t)].viewOf;
+                if (parent >= 0) viewProducers[static_cast<size_t>(parent)].push_back(static_cast<int>(s));
             }
-            if (profiler_) {
-                engine_.backend().synchronize(stream);
-                auto t1 = std::chrono::steady_clock::now();
-                profiler_->reportLayerTime(st.name.c_str(), std::chrono::duration<float, std::milli>(t1 - t0).count());
+        waits_.assign(n, {});
+        stepEvents_.assign(n, nullptr);
+        for (size_t s = 0; s < n; ++s) {
+            std::vector<int> deps;
+            for (int32_t t : plan_.steps[s].inputs) {
+                if (producer[static_cast<size_t>(t)] >= 0) deps.push_back(producer[static_cast<size_t>(t)]);
+                for (int v : viewProducers[static_cast<size_t>(t)]) deps.push_back(v);
+            }
+            for (int d : deps) {
+                if (plan_.steps[static_cast<size_t>(d)].stream == plan_.steps[s].stream) continue;
+                if (std::find(waits_[s].begin(), waits_[s].end(), d) != waits_[s].end()) continue;
+                waits_[s].push_back(d);
+                if (!stepEvents_[static_cast<size_t>(d)]) stepEvents_[static_cast<size_t>(d)] = backend_.createEvent(false);
             }
         }
     }
 
+    void releaseStreams() {
+        for (void* e : stepEvents_) backend_.destroyEvent(e);
+        for (void* e : joinEvents_) backend_.destroyEvent(e);
+        backend_.destroyEvent(forkEvent_);
+        for (void* a : aux_) backend_.destroyStream(a);
+        backend_.destroyStream(ownStream_);
+        stepEvents_.clear();
+        joinEvents_.clear();
+        aux_.clear();
+        forkEvent_ = ownStream_ = nullptr;
+    }
+
+public:
+    //! Builder: run every step on the caller's stream even if the plan has auxiliary streams.
+    void setForceSerial(bool v) { forceSerial_ = v; }
+
+private:
+
     const EngineImpl& engine_;
     const EnginePlan& plan_;
+    Backend& backend_;
     DeviceBuffer arena_, workspace_;
+    size_t wsStride_ = 0;
+    bool cudaGraph_ = false, forceSerial_ = false;
+    void* ownStream_ = nullptr;  // GPU: execute() and enqueue(nullptr) run here
+    std::vector<void*> aux_, joinEvents_, stepEvents_;
+    void* forkEvent_ = nullptr;
+    std::vector<std::vector<int>> waits_;
+    std::map<std::vector<int64_t>, void*> graphs_;
     std::vector<Dims> dims_;
     std::vector<void*> bindings_;
     std::vector<StepCall> steps_;
@@ -199,5 +336,7 @@ private:
 }  // namespace
 
 IExecutionContext* createContext(const EngineImpl& engine) { return new ExecutionContextImpl(engine); }
+
+void setContextSerial(IExecutionContext* ctx, bool serial) { static_cast<ExecutionContextImpl*>(ctx)->setForceSerial(serial); }
 
 }  // namespace gie

@@ -1,0 +1,93 @@
+#include "builder/timing_cache.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "common/bytes.h"
+#include "common/error.h"
+
+namespace gie {
+namespace {
+constexpr const char* kMagic = "gie-timing-cache 1";
+
+std::string descKey(const TensorDesc& d) {
+    std::string s = std::to_string(static_cast<int>(d.type)) + ":";
+    for (int i = 0; i < d.dims.nbDims; ++i) s += (i ? "x" : "") + std::to_string(d.dims.d[i]);
+    if (d.dims.nbDims > 0) s += "/" + std::to_string(d.strides.d[0]);
+    return s;
+}
+}  // namespace
+
+std::string TimingCache::key(const IPlugin& k, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, const char* tactic) {
+    std::vector<uint8_t> fields(k.getSerializationSize());
+    if (!fields.empty()) k.serialize(fields.data());
+    char hash[32];
+    std::snprintf(hash, sizeof hash, "%08x.%zu", crc32c(fields.data(), fields.size()), fields.size());
+    std::string s = std::string(k.getPluginType()) + "|" + k.getPluginVersion() + "|" + hash + "|";
+    for (const auto& d : in) s += descKey(d) + ",";
+    s += "->";
+    for (const auto& d : out) s += descKey(d) + ",";
+    s += "|";
+    s += tactic ? tactic : "";
+    for (char& c : s)
+        if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+    return s;
+}
+
+void TimingCache::load(const std::string& path, const std::string& device) {
+    device_ = device;
+    std::ifstream f(path);
+    if (!f) return;
+    std::string line;
+    int n = 0;
+    bool sameDevice = true;
+    while (std::getline(f, line)) {
+        ++n;
+        if (n == 1) {
+            GIE_CHECK(line == kMagic, ErrorCode::kINVALID_ARGUMENT, "timing cache '", path, "' is not a gie timing cache (first line '",
+                      line.substr(0, 40), "')");
+            continue;
+        }
+        if (line.empty()) continue;
+        size_t tab = line.rfind('\t');
+        GIE_CHECK(tab != std::string::npos, ErrorCode::kINVALID_ARGUMENT, "timing cache '", path, "' line ", n, " is malformed");
+        if (line.compare(0, 7, "device\t") == 0) {
+            sameDevice = line.substr(7) == device;
+            continue;
+        }
+        if (!sameDevice) continue;
+        char* end = nullptr;
+        double ms = std::strtod(line.c_str() + tab + 1, &end);
+        GIE_CHECK(end && *end == '\0' && ms >= 0, ErrorCode::kINVALID_ARGUMENT, "timing cache '", path, "' line ", n, " has a bad time");
+        entries_[line.substr(0, tab)] = ms;
+    }
+}
+
+void TimingCache::save(const std::string& path) const {
+    std::string tmp = path + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::trunc);
+        GIE_CHECK(f, ErrorCode::kINVALID_ARGUMENT, "cannot write the timing cache '", tmp, "'");
+        f << kMagic << "\n" << "device\t" << device_ << "\n";
+        char buf[64];
+        for (const auto& e : entries_) {
+            std::snprintf(buf, sizeof buf, "%.6g", e.second);
+            f << e.first << "\t" << buf << "\n";
+        }
+        GIE_CHECK(f.good(), ErrorCode::kINVALID_ARGUMENT, "cannot write the timing cache '", tmp, "'");
+    }
+    GIE_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, ErrorCode::kINVALID_ARGUMENT, "cannot replace the timing cache '", path, "'");
+}
+
+bool TimingCache::lookup(const std::string& key, double& ms) const {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return false;
+    ms = it->second;
+    ++hits_;
+    return true;
+}
+
+void TimingCache::put(const std::string& key, double ms) { entries_[key] = ms; }
+
+}  // namespace gie

@@ -1,0 +1,118 @@
+// Shared by every CUDA kernel of gie: error checks, the stream of a call, device memory from the
+// backend's allocator (so a user-replaced allocator sees every allocation), device properties, and the
+// fused-epilogue activations in device code (the same formulas as kernels/epilogue.h on the CPU).
+//
+// A GPU kernel is the same Kernel<Self, Op> as a CPU one (plugin/builtin.h), registered for the GPU:
+//   class FooGpu final : public Kernel<FooGpu, FooOp> { void run(const KernelCall& c) const override; };
+//   GIE_REGISTER_KERNEL(FooGpu, DeviceType::kGPU);
+// run() gets device pointers and c.stream (a cudaStream_t); it only launches kernels on that stream:
+// no allocation, no synchronization, no host<->device copies. Weights are uploaded in initialize()
+// (once per engine, shared by all its contexts) into DeviceArray members, released in terminate().
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "common/error.h"
+#include "kernels/epilogue.h"
+#include "plugin/builtin.h"
+
+namespace gie {
+namespace cuda {
+
+//! Throws gie::Error (kOUT_OF_MEMORY for allocation failures, else kINTERNAL) naming the call.
+void throwCudaError(cudaError_t e, const char* what, const char* file, int line);
+
+#define GIE_CUDA_CHECK(expr)                                                     \
+    do {                                                                         \
+        cudaError_t gie_e_ = (expr);                                             \
+        if (gie_e_ != cudaSuccess) ::gie::cuda::throwCudaError(gie_e_, #expr, __FILE__, __LINE__); \
+    } while (0)
+
+//! After a launch: throws if the launch failed (bad configuration, no kernel image for this GPU).
+inline void checkLaunch(const char* kernel) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) throwCudaError(e, kernel, __FILE__, __LINE__);
+}
+
+inline cudaStream_t streamOf(const KernelCall& c) { return static_cast<cudaStream_t>(c.stream); }
+
+//! Properties of the current device, read once per device.
+const cudaDeviceProp& deviceProps();
+inline int numSMs() { return deviceProps().multiProcessorCount; }
+
+//! Device memory from the GPU backend's allocator (the user's, if one is set). Movable, not copyable;
+//! kernels hold it through shared_ptr so that clones share uploaded weights.
+class DeviceArray {
+public:
+    DeviceArray() = default;
+    DeviceArray(size_t bytes, const char* what);
+    ~DeviceArray();
+    DeviceArray(const DeviceArray&) = delete;
+    DeviceArray& operator=(const DeviceArray&) = delete;
+    void* get() const { return ptr_; }
+    size_t size() const { return bytes_; }
+    template <typename T>
+    T* as() const { return static_cast<T*>(ptr_); }
+
+private:
+    void* ptr_ = nullptr;
+    size_t bytes_ = 0;
+};
+
+//! Allocates and copies host data to the device (synchronously; for initialize(), never for run()).
+std::shared_ptr<DeviceArray> upload(const void* host, size_t bytes, const char* what);
+template <typename T>
+std::shared_ptr<DeviceArray> upload(const std::vector<T>& v, const char* what) {
+    return upload(v.data(), v.size() * sizeof(T), what);
+}
+
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+//! A 1-D grid for n elements with `block` threads, capped to a multiple of the SM count (grid-stride loops).
+inline unsigned gridFor(int64_t n, int block = 256) {
+    int64_t blocks = ceilDiv(n, block);
+    int64_t cap = static_cast<int64_t>(numSMs()) * 32;
+    if (blocks > cap) blocks = cap;
+    return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
+}
+
+// ---- fused-epilogue activation in device code (kernels/epilogue.h ActKind; same formulas) ---------------
+__device__ __forceinline__ float applyAct(int kind, float x, float alpha, float beta) {
+    using K = cpu::ActKind;
+    switch (static_cast<K>(kind)) {
+        case K::kNone: return x;
+        case K::kRelu: return x > 0.f ? x : 0.f;
+        case K::kLeakyRelu: return x >= 0.f ? x : alpha * x;
+        case K::kClip: return fminf(fmaxf(x, alpha), beta);
+        case K::kSigmoid: return x >= 0.f ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x));
+        case K::kTanh: return tanhf(x);
+        case K::kElu: return x > 0.f ? x : alpha * expm1f(x);
+        case K::kSilu: return x * (x >= 0.f ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x)));
+        case K::kGelu: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+        case K::kHardSwish: return x * fminf(fmaxf(x + 3.f, 0.f), 6.f) * (1.f / 6.f);
+        case K::kHardSigmoid: return fmaxf(0.f, fminf(1.f, alpha * x + beta));
+        case K::kSoftplus: return x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x));
+        case K::kMish: {
+            float sp = x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x));
+            return x * tanhf(sp);
+        }
+        case K::kSelu: return beta * (x > 0.f ? x : alpha * expm1f(x));
+    }
+    return x;
+}
+
+//! The epilogue as passed to device code: y = act(acc + bias[k] + residual[index of y]).
+struct DeviceEpilogue {
+    const float* bias = nullptr;      // per output channel, nullable
+    const float* residual = nullptr;  // same layout and strides as the output, nullable
+    int act = 0;                      // cpu::ActKind
+    float alpha = 0.f, beta = 0.f;
+};
+
+}  // namespace cuda
+}  // namespace gie
