@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "backend/backend.h"
 #include "common.cuh"
@@ -82,12 +83,18 @@ const Availability& availability() {
 
 size_t roundUp(size_t b) { return (b + 255) / 256 * 256; }
 
+// Memory goes back to the allocator that gave it, even if another one has been installed since.
+std::mutex gOwnersMutex;
+std::unordered_map<void*, IGpuAllocator*> gOwners;
+
 void* rawAllocate(size_t bytes, const char* what) {
     size_t n = roundUp(bytes ? bytes : 1);
     void* p = nullptr;
     if (IGpuAllocator* a = getGpuAllocator()) {
         p = a->allocate(n, 256);
         GIE_CHECK(p, ErrorCode::kOUT_OF_MEMORY, "out of GPU memory: the user allocator returned no memory for ", bytes, " bytes (", what, ")");
+        std::lock_guard<std::mutex> lock(gOwnersMutex);
+        gOwners[p] = a;
         return p;
     }
     cudaError_t e = cudaMalloc(&p, n);
@@ -104,8 +111,17 @@ void* rawAllocate(size_t bytes, const char* what) {
 
 void rawFree(void* p) {
     if (!p) return;
-    if (IGpuAllocator* a = getGpuAllocator())
-        a->deallocate(p);
+    IGpuAllocator* owner = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(gOwnersMutex);
+        auto it = gOwners.find(p);
+        if (it != gOwners.end()) {
+            owner = it->second;
+            gOwners.erase(it);
+        }
+    }
+    if (owner)
+        owner->deallocate(p);
     else
         cudaFree(p);
 }
@@ -318,7 +334,9 @@ bool gpuIsDevicePointer(const void* p) noexcept {
         cudaGetLastError();
         return false;
     }
-    return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
+    int dev = 0;
+    cudaGetDevice(&dev);
+    return (a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged) && a.device == dev;
 }
 
 }  // namespace gie

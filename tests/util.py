@@ -4,10 +4,11 @@ import numpy as np
 import gie
 
 
-def build(define, inputs, max_batch=None, device="cpu", passes_off=()):
+def build(define, inputs, max_batch=None, device="cpu", passes_off=(), configure=None):
     """define(net, tensors) -> output tensor or list of them; inputs: {name: array} (used for shapes/dtypes).
 
     Returns the engine. Dimension 0 of each input is the batch; max_batch defaults to the largest given.
+    ``configure(config)``, if given, is called last before the build (e.g. config.force_tactic(...)).
     """
     builder = gie.Builder()
     net = builder.create_network()
@@ -28,6 +29,8 @@ def build(define, inputs, max_batch=None, device="cpu", passes_off=()):
     config.max_batch = mb
     for p in passes_off:
         config.set_pass_enabled(p, False)
+    if configure is not None:
+        configure(config)
     return builder.build(net, config)
 
 

@@ -7,6 +7,7 @@
     engine = builder.build(net, config)
     out = engine.create_execution_context().execute({"data": batch})
 """
+import json
 import os
 
 # CPU threads (OpenMP) spin only briefly before sleeping between parallel regions. libgomp's default
@@ -23,6 +24,7 @@ from .errors import (DeviceMismatchError, Error, InternalError, InvalidArgumentE
                      NoDeviceError, OutOfMemoryError, UnsupportedError, VersionMismatchError)
 from . import network as _network  # noqa: F401  (installs the add_* helpers)
 from .engine import Builder, Engine, ExecutionContext, Runtime, numpy_dtype
+from . import interop  # noqa: E402
 
 float32 = DataType.float32
 float16 = DataType.float16
@@ -53,13 +55,44 @@ def registered_plugins():
     return _C.registered_plugins()
 
 
+_BUILD_INFO_DEFAULTS = {"cuda": False, "cuda_version": None, "cuda_archs": [], "gpu_available": False, "gpu_name": None,
+                        "compute_capability": None, "driver_version": None, "gpu_error": None}
+
+
 def build_info():
-    """What this gie was built with and what it finds now."""
-    return {
-        "version": __version__,
-        "cuda": _C.cuda_compiled(),
-        "gpu_available": Builder().platform_has_gpu,
-    }
+    """What this gie was built with and what it finds now, as a dict:
+
+    version (str), cuda (bool: CUDA kernels compiled in), cuda_version (toolkit, e.g. "13.0", or None),
+    cuda_archs (list of int, e.g. [80, 90]), gpu_available (bool: a usable GPU now), gpu_name,
+    compute_capability (e.g. "9.0"), driver_version (str or None), gpu_error (why no GPU is usable, or None).
+    """
+    info = {"version": __version__}
+    fn = getattr(_C, "build_info_json", None)
+    raw = json.loads(fn()) if fn is not None else {"cuda": _C.cuda_compiled(), "gpu_available": Builder().platform_has_gpu}
+    for key, default in _BUILD_INFO_DEFAULTS.items():
+        value = raw.get(key, default)
+        info[key] = list(value) if isinstance(default, list) and value is not None else value
+    info["cuda"] = bool(info["cuda"])
+    info["gpu_available"] = bool(info["gpu_available"])
+    for key, value in raw.items():  # anything newer, too
+        info.setdefault(key, value)
+    return info
+
+
+def set_gpu_allocator(allocator):
+    """Routes gie's device memory (engine weights, activations, workspaces, staging buffers) through
+    ``allocator``: an object with ``allocate(size, alignment) -> int`` (a device pointer; 0 or None = out of
+    memory) and ``deallocate(ptr)``, called from any thread (gie takes the GIL). ``None`` restores cudaMalloc.
+    Install it before building engines: memory goes back to the allocator that gave it, which stays alive
+    until then. Exceptions raised by the allocator are reported through ``sys.unraisablehook`` and count as
+    out of memory. :class:`gie.interop.TorchAllocator` and :class:`gie.interop.CupyAllocator` use torch's and
+    cupy's caching allocators."""
+    _C.set_gpu_allocator(allocator)
+
+
+def get_gpu_allocator():
+    """The allocator installed with :func:`set_gpu_allocator`, or None (cudaMalloc, or one set from C++)."""
+    return _C.get_gpu_allocator()
 
 
 def include_dir():
@@ -85,4 +118,5 @@ __all__ = [
     "InvalidEngineError", "VersionMismatchError", "DeviceMismatchError", "OutOfMemoryError", "NoDeviceError",
     "InternalError", "float32", "float16", "int8", "int32", "bool_", "load_library", "registered_plugins", "build_info",
     "cmake_dir", "include_dir", "library_dir", "numpy_dtype", "parse", "OnnxParser", "CaffeParser", "DarknetParser",
+    "set_gpu_allocator", "get_gpu_allocator", "interop",
 ]

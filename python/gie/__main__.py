@@ -1,6 +1,6 @@
 """gie's command line: ``python -m gie ...`` (also installed as the ``gie`` script).
 
-    python -m gie --version        version and build information
+    python -m gie --version        version and build facts (CUDA, GPU, driver), one per line, then as JSON
     python -m gie --cmake-dir      folder of gieConfig.cmake (cmake -Dgie_DIR=...)
     python -m gie --include-dir    folder of the C++ headers (gie/gie.h)
     python -m gie --library-dir    folder of libgie.so
@@ -109,11 +109,24 @@ SUBCOMMANDS = [
 
 # ---- top level -------------------------------------------------------------------------------------
 
+def _version_fact(value):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
 def _print_version():
     import gie
 
     info = gie.build_info()
     print(f"gie {info['version']}")
+    for key in ("cuda", "cuda_version", "cuda_archs", "gpu_available", "gpu_name", "compute_capability",
+                "driver_version", "gpu_error"):
+        print(f"{key}: {_version_fact(info.get(key))}")
     print("build_info: " + json.dumps(info, sort_keys=True))
 
 

@@ -171,6 +171,8 @@ def load_model(model, args, batch_range=None):
     config.fp16 = bool(fp16)
     config.int8 = bool(int8)
     on_cpu = device == "cpu" or (device == "auto" and not builder.platform_has_gpu)
+    if getattr(args, "cuda_graph", False) and not on_cpu:
+        config.cuda_graph = True
     for flag, on in (("--fp16", fp16), ("--int8", int8)):
         if on and on_cpu:
             _warn(f"{flag} is recorded in the engine but reserved: the CPU backend ignores it (kernels run in FP32)")
@@ -276,21 +278,34 @@ def cmd_run(args):
     if not engine.min_batch <= batch <= engine.max_batch:
         raise CliError(f"--batch {batch} is outside the engine's batch range {engine.min_batch}..{engine.max_batch}")
     ctx = engine.create_execution_context()
+    on_gpu = getattr(ctx, "is_gpu", False)
+    if args.cuda_graph:
+        if on_gpu:
+            ctx.cuda_graph = True
+        else:
+            _warn("--cuda-graph applies to GPU engines; this one runs on the CPU")
     inputs = _random_inputs(engine, batch, args.seed + 1)
-    outputs = ctx.execute(inputs)  # binds shapes and addresses; later runs reuse them
+    # Binds shapes and addresses (for a GPU engine: device staging buffers); later runs reuse them.
+    outputs = ctx.execute(inputs)
     for name, arr in outputs.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             _warn(f"output '{name}' has non-finite values")
 
+    if on_gpu:  # enqueue on the context's stream and wait: no host copies, CUDA graph replay when enabled
+        def step():
+            ctx.enqueue()
+            ctx.synchronize()
+    else:
+        step = ctx.execute_bound
     with Progress("warm-up", total=args.warmup) as bar:
         for _ in range(args.warmup):
-            ctx.execute_bound()
+            step()
             bar.update()
     times = []
     with Progress("timing", total=args.iterations) as bar:
         for _ in range(args.iterations):
             t0 = time.perf_counter()
-            ctx.execute_bound()
+            step()
             times.append((time.perf_counter() - t0) * 1e3)
             bar.update()
     stats = latency_stats(times)
@@ -303,6 +318,9 @@ def cmd_run(args):
     print(f"engine: {_model_title(loaded)}, device {li.get('device', '?')}, {engine.num_kernels} kernels, "
           f"batch range {engine.min_batch}..{engine.max_batch}")
     print(f"batch {batch}: {args.iterations} iterations after {args.warmup} warm-up")
+    if on_gpu:
+        print(f"cuda graph: {'on' if ctx.cuda_graph else 'off'} (timed: enqueue on the context's stream + "
+              "synchronize, inputs already on the device)")
     print(f"latency (ms): min {stats['min']:.4f}  median {stats['median']:.4f}  p90 {stats['p90']:.4f}  "
           f"p99 {stats['p99']:.4f}  max {stats['max']:.4f}  mean {stats['mean']:.4f}")
     print(f"throughput: {throughput:.1f} images/s (batch {batch} / median latency)")
@@ -314,6 +332,7 @@ def cmd_run(args):
             "model": loaded.name, "source": loaded.source, "device": li.get("device"), "batch": batch,
             "warmup": args.warmup, "iterations": args.iterations, "latency_ms": times, "latency_stats_ms": stats,
             "throughput_images_per_s": throughput, "profile_iterations": args.iterations,
+            "cuda_graph": bool(on_gpu and ctx.cuda_graph),
             "kernels": kernels,
         }
         with open(args.export_times, "w") as f:
@@ -386,6 +405,8 @@ def _add_run(subparsers):
     p.add_argument("--profile", action="store_true", help="print per-kernel times, slowest first, with %% of total")
     p.add_argument("--export-times", metavar="FILE",
                    help="write JSON: per-iteration latencies, their statistics and per-kernel times")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="GPU engines: replay each run as a CUDA graph (captured once; built MODELs also store it)")
     _add_model_options(p, batch=False)
     p.set_defaults(func=_guard(cmd_run))
 

@@ -67,6 +67,20 @@ _C.BuilderConfig.fp16 = _flag_property(_C.BuilderFlag.FP16)
 _C.BuilderConfig.int8 = _flag_property(_C.BuilderFlag.INT8)
 
 
+def _get_timing_cache(self):
+    return self._timing_cache or None
+
+
+def _set_timing_cache(self, path):
+    self._timing_cache = "" if path is None else os.fspath(path)
+
+
+if hasattr(_C.BuilderConfig, "_timing_cache"):
+    _C.BuilderConfig.timing_cache = property(
+        _get_timing_cache, _set_timing_cache,
+        doc="Timing-cache file (str or path; None = none): read before tactic selection, rewritten after the build.")
+
+
 class Builder:
     """Creates networks and configs and builds engines. Logs through Python's ``logging`` (logger ``gie``)."""
 
@@ -169,12 +183,62 @@ class Engine:
 
 
 class ExecutionContext:
-    """Runs an engine. Owns its activation memory; use one context per thread."""
+    """Runs an engine. Owns its activation memory; use one context per thread.
+
+    On a GPU engine it also owns device staging buffers for host (numpy) inputs and outputs, allocated once
+    per tensor at the engine's largest batch, and a CUDA stream of its own (:attr:`stream`).
+    """
 
     def __init__(self, impl, engine):
         self._impl = impl
         self.engine = engine
         self._profiler = None
+        self._gpu = None
+        if engine.device == _C.DeviceType.GPU:
+            from .interop import GpuRunner
+
+            self._gpu = GpuRunner(impl, engine)
+
+    @property
+    def is_gpu(self):
+        return self._gpu is not None
+
+    @property
+    def stream(self):
+        """GPU engines: this context's own stream (a cudaStream_t as int), used when no other is given."""
+        if self._gpu is None:
+            raise InvalidArgumentError("a CPU engine's context has no stream")
+        return self._gpu.stream
+
+    @property
+    def cuda_graph(self):
+        """GPU: replay enqueue as a CUDA graph, re-captured when input shapes or bound addresses change.
+        Defaults to the engine's build setting (config.cuda_graph)."""
+        return self._impl.cuda_graph
+
+    @cuda_graph.setter
+    def cuda_graph(self, on):
+        self._impl.cuda_graph = bool(on)
+
+    def enqueue(self, stream=None):
+        """Runs with the shapes and addresses already set, asynchronously on ``stream`` (an int cudaStream_t or
+        a torch/cupy stream; default: this context's own stream). CPU engines run synchronously."""
+        from .interop import native_stream, stream_handle
+
+        s = stream_handle(stream)  # validated for CPU engines too
+        if self._gpu is None:
+            self._impl.enqueue(0)
+        else:
+            self._impl.enqueue(self._gpu.stream if s is None else native_stream(s))
+
+    def synchronize(self, stream=None):
+        """Waits for ``stream`` (default: this context's own stream). Nothing to do for CPU engines."""
+        if self._gpu is None:
+            return
+        from .interop import native_stream, stream_handle
+
+        s = stream_handle(stream)
+        _C.gpu_stream_synchronize(self._gpu.stream if s is None else native_stream(s))
 
     def set_input_shape(self, name, shape):
         self._impl.set_input_shape(name, list(shape))
@@ -199,12 +263,7 @@ class ExecutionContext:
         self._profiler = fn
         self._impl._set_profiler(fn)
 
-    def execute(self, inputs, outputs=None):
-        """Runs synchronously. ``inputs``: {name: array}; returns {name: numpy array} for every output.
-
-        Arrays must have the engine's dtype and shape except dimension 0 (the batch), which may be any
-        value within the engine's batch range. ``outputs`` may supply preallocated numpy arrays.
-        """
+    def _check_inputs(self, inputs):
         eng = self.engine
         if not isinstance(inputs, dict):
             if len(eng.input_names) == 1:
@@ -217,6 +276,30 @@ class ExecutionContext:
         missing = [n for n in eng.input_names if n not in inputs]
         if missing:
             raise InvalidArgumentError(f"missing input(s) {missing}; the engine's inputs are {eng.input_names}")
+        return inputs
+
+    def execute(self, inputs, outputs=None, stream=None):
+        """Runs synchronously. ``inputs``: {name: array or tensor} (or just the array for a one-input engine);
+        returns {name: array or tensor} for every output.
+
+        Arrays must have the engine's dtype and shape except dimension 0 (the batch), which may be any
+        value within the engine's batch range. ``outputs`` may supply preallocated arrays.
+
+        CPU engines take numpy arrays (and anything numpy can convert, torch tensors included) and return
+        numpy arrays; ``stream`` is ignored.
+
+        GPU engines also take device tensors, zero-copy: torch CUDA tensors, cupy arrays, anything with
+        ``__cuda_array_interface__`` or a CUDA ``__dlpack__`` (C-contiguous). numpy arrays are copied through
+        device staging buffers. Outputs given as device tensors are written in place, numpy ones are copied
+        into; missing outputs are created like the inputs (torch CUDA tensors for torch inputs, cupy arrays
+        for cupy inputs, else numpy), or as ``outputs='numpy' | 'torch' | 'cupy'`` says. Runs on ``stream``
+        (int cudaStream_t, torch or cupy stream), by default torch's / cupy's current stream for torch /
+        cupy inputs, else the context's own stream, and waits for it before returning.
+        """
+        inputs = self._check_inputs(inputs)
+        if self._gpu is not None:
+            return self._gpu.run(inputs, outputs, stream, sync=True)
+        eng = self.engine
         keep = []
         for name in eng.input_names:
             arr = _host_array(inputs[name], f"input '{name}'")
@@ -245,18 +328,20 @@ class ExecutionContext:
         del keep
         return result
 
+    def execute_async(self, inputs, outputs=None, stream=None):
+        """GPU engines: binds device tensors (as :meth:`execute`) and enqueues on ``stream`` without waiting.
+        Outputs: a dict of device tensors written in place, or created like the inputs ('torch' / 'cupy').
+        Keep the tensors alive and unchanged until the stream reaches this work."""
+        if self._gpu is None:
+            raise InvalidArgumentError("execute_async needs a GPU engine; this engine runs on the CPU (use execute)")
+        inputs = self._check_inputs(inputs)
+        return self._gpu.run(inputs, outputs, stream, sync=False)
+
 
 def _host_array(value, what):
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch
-        return value.detach().cpu().numpy()
-    if hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):  # cupy
-        return value.get()
-    try:
-        return np.asarray(value)
-    except Exception as e:  # noqa: BLE001
-        raise InvalidArgumentError(f"{what}: cannot convert {type(value).__name__} to an array: {e}") from None
+    from .interop import host_array
+
+    return host_array(value, what)
 
 
 class Runtime:

@@ -5,8 +5,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <cstring>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "gie/gie.h"
@@ -200,6 +205,116 @@ struct Runtime {
     std::unique_ptr<IRuntime> runtime;
 };
 
+
+//! Forwards gie's device allocations to a Python object with allocate(size, alignment) -> int and
+//! deallocate(ptr). gie calls it from threads that released the GIL, so every call takes it. Python errors
+//! never cross into gie: they are reported through sys.unraisablehook and allocate returns nullptr (gie then
+//! fails with OutOfMemoryError). Trampolines are never deleted (gie may return memory after another allocator
+//! was installed); the Python object is dropped once uninstalled with none of its allocations outstanding.
+class PyGpuAllocator final : public IGpuAllocator {
+public:
+    explicit PyGpuAllocator(py::object obj) : obj_(std::move(obj)) {}
+    void* allocate(size_t size, size_t alignment) noexcept override {
+        if (!pythonUsable()) return nullptr;
+        py::gil_scoped_acquire gil;
+        if (!obj_) return nullptr;
+        try {
+            py::object r = obj_.attr("allocate")(size, alignment);
+            if (r.is_none()) return nullptr;
+            auto p = r.cast<uintptr_t>();
+            if (p == 0) return nullptr;
+            if (alignment && p % alignment != 0) {
+                // Unusable: give it back and report, rather than let kernels fault on misaligned memory.
+                PyErr_SetString(PyExc_ValueError, ("the GPU allocator returned a pointer not aligned to " + std::to_string(alignment) + " bytes").c_str());
+                PyErr_WriteUnraisable(obj_.ptr());
+                obj_.attr("deallocate")(p);
+                return nullptr;
+            }
+            std::lock_guard<std::mutex> lock(mutex_);
+            live_.insert(p);
+            return reinterpret_cast<void*>(p);
+        } catch (py::error_already_set& e) {
+            e.discard_as_unraisable("gie GPU allocator (allocate)");
+        } catch (const std::exception& e) {
+            PyErr_SetString(PyExc_TypeError, (std::string("the GPU allocator's allocate() must return an int device pointer: ") + e.what()).c_str());
+            PyErr_WriteUnraisable(obj_.ptr());
+        }
+        return nullptr;
+    }
+    void deallocate(void* memory) noexcept override {
+        if (!memory || !pythonUsable()) return;  // at interpreter exit: leak rather than crash
+        py::gil_scoped_acquire gil;
+        if (obj_) {
+            try {
+                obj_.attr("deallocate")(reinterpret_cast<uintptr_t>(memory));
+            } catch (py::error_already_set& e) {
+                e.discard_as_unraisable("gie GPU allocator (deallocate)");
+            }
+        }
+        bool empty;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            live_.erase(reinterpret_cast<uintptr_t>(memory));
+            empty = live_.empty();
+        }
+        if (empty && !installed_) obj_ = py::object();
+    }
+    //! Called with the GIL held.
+    void uninstall() {
+        installed_ = false;
+        bool empty;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            empty = live_.empty();
+        }
+        if (empty) obj_ = py::object();  // outside the lock: dropping it may run Python code
+    }
+    py::object object() const { return obj_; }
+
+private:
+    static bool pythonUsable() noexcept {
+#if PY_VERSION_HEX >= 0x030D0000
+        return Py_IsInitialized() && !Py_IsFinalizing();
+#else
+        return Py_IsInitialized() && !_Py_IsFinalizing();
+#endif
+    }
+    py::object obj_;  // touched only with the GIL held
+    std::mutex mutex_;
+    std::unordered_set<uintptr_t> live_;
+    std::atomic<bool> installed_{true};
+};
+
+std::mutex gAllocMutex;
+std::deque<PyGpuAllocator*>* gAllocators = nullptr;  // leaked on purpose (see PyGpuAllocator)
+PyGpuAllocator* gCurrentAllocator = nullptr;
+
+//! A consumed DLPack capsule ("dltensor", renamed "used_dltensor"); the producer's deleter runs when
+//! this object goes away, so keep it alive as long as the memory is used.
+struct DLDeviceS { int32_t device_type; int32_t device_id; };
+struct DLDataTypeS { uint8_t code; uint8_t bits; uint16_t lanes; };
+struct DLTensorS {
+    void* data;
+    DLDeviceS device;
+    int32_t ndim;
+    DLDataTypeS dtype;
+    int64_t* shape;
+    int64_t* strides;
+    uint64_t byte_offset;
+};
+struct DLManagedTensorS {
+    DLTensorS dl_tensor;
+    void* manager_ctx;
+    void (*deleter)(DLManagedTensorS* self);
+};
+
+struct DLPackTensor {
+    DLManagedTensorS* managed = nullptr;
+    ~DLPackTensor() {
+        if (managed && managed->deleter) managed->deleter(managed);
+    }
+};
+
 template <typename T>
 using NoDelete = std::unique_ptr<T, py::nodelete>;
 
@@ -299,6 +414,113 @@ PYBIND11_MODULE(_C, m) {
         return false;
 #endif
     });
+    m.def("build_info_json", [] {
+        const char* j = getBuildInfoJson();
+        std::string text = j ? j : "{}";
+        return py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+    }, "What this build and this machine offer, as JSON (see gie.build_info()).");
+
+    // ---- GPU allocator and memory helpers (gie/gpu.h) ----
+    m.def("set_gpu_allocator", [](py::object obj) {
+        PyGpuAllocator* next = nullptr;
+        if (!obj.is_none()) {
+            for (const char* attr : {"allocate", "deallocate"})
+                if (!py::hasattr(obj, attr) || !PyCallable_Check(obj.attr(attr).ptr()))
+                    throw py::type_error(std::string("the GPU allocator needs a callable '") + attr + "' method");
+            next = new PyGpuAllocator(obj);
+        }
+        PyGpuAllocator* previous;
+        {
+            std::lock_guard<std::mutex> lock(gAllocMutex);
+            if (!gAllocators) gAllocators = new std::deque<PyGpuAllocator*>();
+            if (next) gAllocators->push_back(next);
+            setGpuAllocator(next);
+            previous = gCurrentAllocator;
+            gCurrentAllocator = next;
+        }
+        if (previous) previous->uninstall();
+    }, py::arg("allocator"), "Install a Python GPU allocator (allocate(size, alignment) -> int, deallocate(ptr)); None restores cudaMalloc.");
+    m.def("get_gpu_allocator", []() -> py::object {
+        std::lock_guard<std::mutex> lock(gAllocMutex);
+        if (gCurrentAllocator && getGpuAllocator() == gCurrentAllocator) return gCurrentAllocator->object();
+        return py::none();
+    });
+    m.def("gpu_allocate", [](size_t bytes) {
+        void* p = gpuAllocate(bytes);
+        if (!p) raiseLast("gpu_allocate(" + std::to_string(bytes) + ") failed");
+        return reinterpret_cast<uintptr_t>(p);
+    }, py::arg("bytes"));
+    m.def("gpu_free", [](uintptr_t p) { gpuFree(reinterpret_cast<void*>(p)); }, py::arg("ptr"));
+    m.def("gpu_copy", [](uintptr_t dst, uintptr_t src, size_t bytes, int kind, uintptr_t stream) {
+        if (kind < 0 || kind > 2) throw py::value_error("gpu_copy: kind must be 0 (host->device), 1 (device->host) or 2 (device->device)");
+        bool ok;
+        {
+            py::gil_scoped_release nogil;
+            ok = gpuCopy(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes, static_cast<GpuCopyKind>(kind),
+                         reinterpret_cast<void*>(stream));
+        }
+        check(ok, "gpu_copy");
+    }, py::arg("dst"), py::arg("src"), py::arg("bytes"), py::arg("kind"), py::arg("stream") = 0,
+       "Asynchronous copy on `stream`; kind: 0 host->device, 1 device->host, 2 device->device.");
+    m.def("gpu_stream_create", [] {
+        void* s = gpuStreamCreate();
+        if (!s) raiseLast("gpu_stream_create failed");
+        return reinterpret_cast<uintptr_t>(s);
+    });
+    m.def("gpu_stream_destroy", [](uintptr_t s) { gpuStreamDestroy(reinterpret_cast<void*>(s)); }, py::arg("stream"));
+    m.def("gpu_stream_synchronize", [](uintptr_t s) {
+        bool ok;
+        {
+            py::gil_scoped_release nogil;
+            ok = gpuStreamSynchronize(reinterpret_cast<void*>(s));
+        }
+        check(ok, "gpu_stream_synchronize");
+    }, py::arg("stream"));
+    m.def("gpu_host_allocate", [](size_t bytes) {
+        void* p = gpuHostAllocate(bytes);
+        if (!p) raiseLast("gpu_host_allocate(" + std::to_string(bytes) + ") failed");
+        return reinterpret_cast<uintptr_t>(p);
+    }, py::arg("bytes"));
+    m.def("gpu_host_free", [](uintptr_t p) { gpuHostFree(reinterpret_cast<void*>(p)); }, py::arg("ptr"));
+    m.def("gpu_is_device_pointer", [](uintptr_t p) {
+        bool r = gpuIsDevicePointer(reinterpret_cast<const void*>(p));
+        clearLastError();
+        return r;
+    }, py::arg("ptr"));
+
+    // ---- DLPack consumption (for __dlpack__ producers without __cuda_array_interface__, e.g. jax) ----
+    py::class_<DLPackTensor>(m, "_DLPackTensor")
+        .def_property_readonly("ptr", [](const DLPackTensor& t) {
+            return reinterpret_cast<uintptr_t>(t.managed->dl_tensor.data) + static_cast<uintptr_t>(t.managed->dl_tensor.byte_offset);
+        })
+        .def_property_readonly("device", [](const DLPackTensor& t) {
+            return py::make_tuple(t.managed->dl_tensor.device.device_type, t.managed->dl_tensor.device.device_id);
+        })
+        .def_property_readonly("shape", [](const DLPackTensor& t) {
+            const DLTensorS& d = t.managed->dl_tensor;
+            return py::tuple(py::cast(std::vector<int64_t>(d.shape, d.shape + d.ndim)));
+        })
+        .def_property_readonly("strides", [](const DLPackTensor& t) -> py::object {
+            const DLTensorS& d = t.managed->dl_tensor;
+            if (!d.strides) return py::none();
+            return py::tuple(py::cast(std::vector<int64_t>(d.strides, d.strides + d.ndim)));
+        })
+        .def_property_readonly("dtype", [](const DLPackTensor& t) {  // (code, bits, lanes): code 0 int, 1 uint, 2 float, 6 bool
+            const DLDataTypeS& d = t.managed->dl_tensor.dtype;
+            return py::make_tuple(static_cast<int>(d.code), static_cast<int>(d.bits), static_cast<int>(d.lanes));
+        });
+    m.def("_dlpack_consume", [](py::capsule cap) {
+        if (std::strcmp(cap.name() ? cap.name() : "", "dltensor") != 0)
+            throw py::type_error("expected an unused DLPack capsule named 'dltensor'");
+        auto t = std::make_unique<DLPackTensor>();
+        t->managed = static_cast<DLManagedTensorS*>(PyCapsule_GetPointer(cap.ptr(), "dltensor"));
+        if (!t->managed) throw py::error_already_set();
+        if (PyCapsule_SetName(cap.ptr(), "used_dltensor") != 0) {
+            t->managed = nullptr;
+            throw py::error_already_set();
+        }
+        return t;
+    }, py::arg("capsule"), "Takes ownership of a DLPack capsule; the producer's deleter runs when the result is freed.");
 
     py::class_<ITensor, NoDelete<ITensor>>(m, "Tensor")
         .def_property("name", &ITensor::getName, &ITensor::setName)
@@ -376,7 +598,19 @@ PYBIND11_MODULE(_C, m) {
         .def_property_readonly("_max_batch", &IBuilderConfig::getMaxBatch)
         .def_property("workspace_limit", &IBuilderConfig::getWorkspaceLimit, &IBuilderConfig::setWorkspaceLimit)
         .def("set_pass_enabled", [](IBuilderConfig& c, const std::string& p, bool on) { check(c.setPassEnabled(p.c_str(), on), "set_pass_enabled"); })
-        .def("get_pass_enabled", [](IBuilderConfig& c, const std::string& p) { return c.getPassEnabled(p.c_str()); });
+        .def("get_pass_enabled", [](IBuilderConfig& c, const std::string& p) { return c.getPassEnabled(p.c_str()); })
+        .def_property("cuda_graph", &IBuilderConfig::getCudaGraph, &IBuilderConfig::setCudaGraph,
+                      "GPU: capture each context's enqueue as a CUDA graph and replay it (per input shapes and bindings).")
+        .def_property("_timing_cache", [](const IBuilderConfig& c) { const char* p = c.getTimingCachePath(); return std::string(p ? p : ""); },
+                      [](IBuilderConfig& c, const std::string& p) { c.setTimingCachePath(p.c_str()); })
+        .def("force_tactic", [](IBuilderConfig& c, const std::string& kernel, const std::string& tactic) {
+            check(c.setTacticOverride(kernel.c_str(), tactic.c_str()), "force_tactic('" + kernel + "', '" + tactic + "')");
+        }, py::arg("kernel"), py::arg("tactic"), "Force `tactic` for kernels whose type or name is `kernel` (where offered).")
+        .def("clear_tactic_overrides", &IBuilderConfig::clearTacticOverrides)
+        .def_property("max_aux_streams", &IBuilderConfig::getMaxAuxStreams, [](IBuilderConfig& c, int32_t n) {
+            if (n < -1) throw py::value_error("max_aux_streams must be -1 (the builder decides), 0 (none) or a positive count");
+            c.setMaxAuxStreams(n);
+        }, "Auxiliary streams for independent branches: -1 the builder decides, 0 none, n at most n.");
 
     py::class_<Engine, std::shared_ptr<Engine>>(m, "Engine")
         .def_property_readonly("num_io_tensors", [](Engine& e) { return e.engine->getNbIOTensors(); })
@@ -442,6 +676,9 @@ PYBIND11_MODULE(_C, m) {
             }
             check(ok, "enqueue");
         }, py::arg("stream") = 0)
+        .def_property("cuda_graph", [](Context& c) { return c.ctx->getCudaGraph(); },
+                      [](Context& c, bool on) { c.ctx->setCudaGraph(on); },
+                      "GPU: replay enqueue as a CUDA graph (re-captured when shapes or addresses change).")
         .def("_set_profiler", [](Context& c, py::object fn) {
             if (fn.is_none()) {
                 c.ctx->setProfiler(nullptr);

@@ -63,8 +63,8 @@ public:
     //! Tactic selection is skipped for them. Returns false for empty arguments.
     virtual bool setTacticOverride(const char* kernel, const char* tactic) noexcept = 0;
     virtual void clearTacticOverrides() noexcept = 0;
-    //! Auxiliary streams for independent branches: -1 (default) lets the builder decide by timing, 0
-    //! disables them, n > 0 allows up to n (used when the builder finds them faster).
+    //! Auxiliary streams for independent branches (GPU): -1 (default) assigns up to 3 and keeps them only
+    //! when timing the whole engine shows them faster; 0 disables them; n > 0 uses up to n unconditionally.
     virtual void setMaxAuxStreams(int32_t n) noexcept = 0;
     virtual int32_t getMaxAuxStreams() const noexcept = 0;
 };

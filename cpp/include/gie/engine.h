@@ -39,7 +39,9 @@ public:
     virtual void* getTensorAddress(const char* name) const noexcept = 0;
     //! Runs synchronously. Returns false (with the reason) if a binding is missing or a kernel fails.
     virtual bool execute() noexcept = 0;
-    //! Asynchronous on `stream` (cudaStream_t) for GPU engines; CPU engines run synchronously.
+    //! Asynchronous on `stream` (a cudaStream_t; nullptr = CUDA's legacy default stream) for GPU engines:
+    //! it only launches kernels (no allocation, no host synchronization). CPU engines run synchronously.
+    //! One context must not be enqueued on two streams at once (it has one activation arena).
     virtual bool enqueue(void* stream) noexcept = 0;
     //! Not owned; nullptr to disable. Profiling adds a synchronization after each kernel.
     virtual void setProfiler(IProfiler* profiler) noexcept = 0;

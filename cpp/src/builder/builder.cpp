@@ -687,7 +687,7 @@ public:
                                                  " ms: ", layersBefore, " layers -> ", plan.steps.size(), " kernels; activation arena ",
                                                  plan.arenaBytes, " bytes (no reuse ", plan.noReuseBytes, ", lower bound ", plan.lowerBoundBytes, ")"));
             auto engine = std::make_unique<EngineImpl>(std::move(plan), logger_);
-            if (engine->plan().nbStreams > 1) chooseStreams(*engine);
+            if (engine->plan().nbStreams > 1 && cfg->getMaxAuxStreams() < 0) chooseStreams(*engine);
             return engine.release();
         });
     }

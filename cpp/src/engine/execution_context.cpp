@@ -104,7 +104,7 @@ public:
 
     bool enqueue(void* stream) noexcept override {
         return apiGuard(engine_.logger(), false, [&] {
-            launch(stream ? stream : ownStream_);
+            launch(stream);  // nullptr: CUDA's legacy default stream
             return true;
         });
     }
@@ -238,17 +238,19 @@ private:
                 for (auto& g : graphs_) backend_.destroyGraph(g.second);
                 graphs_.clear();
             }
-            backend_.beginCapture(stream);
+            // Capture on the context's own stream (the legacy default stream cannot be captured; capturing
+            // executes nothing), then launch on the caller's.
+            backend_.beginCapture(ownStream_);
             try {
-                run(stream);
+                run(ownStream_);
             } catch (...) {
                 try {
-                    backend_.destroyGraph(backend_.endCapture(stream));
+                    backend_.destroyGraph(backend_.endCapture(ownStream_));
                 } catch (...) {
                 }
                 throw;
             }
-            void* g = backend_.endCapture(stream);
+            void* g = backend_.endCapture(ownStream_);
             it = graphs_.emplace(key, g).first;
         }
         backend_.launchGraph(it->second, stream);
@@ -321,7 +323,7 @@ private:
     DeviceBuffer arena_, workspace_;
     size_t wsStride_ = 0;
     bool cudaGraph_ = false, forceSerial_ = false;
-    void* ownStream_ = nullptr;  // GPU: execute() and enqueue(nullptr) run here
+    void* ownStream_ = nullptr;  // GPU: execute() runs here; graphs are captured here
     std::vector<void*> aux_, joinEvents_, stepEvents_;
     void* forkEvent_ = nullptr;
     std::vector<std::vector<int>> waits_;

@@ -1,0 +1,228 @@
+// GPU kernels: Identity, Constant, Activation (the semantics of kernels/basic_cpu.cpp).
+//   Identity   copies any type; either side may be a channel slice of a wider tensor (batch strides).
+//              The copy moves the widest unit (16/8/4/2/1 bytes) that the addresses, pitches and row size allow.
+//   Constant   copies its value (converted once to the output type exactly like the CPU kernel, uploaded in
+//              initialize()) into the output.
+//   Activation float32, the formulas of layers/simple.h activate(), one kernel instantiation per type;
+//              float4 loads/stores when aligned; the output may be a slice of a wider tensor.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "common.cuh"
+#include "layers/simple.h"
+
+namespace gie {
+namespace {
+
+// ---- byte copies ---------------------------------------------------------------------------------------------
+// rows x rowUnits units of U; row r of src starts at r * srcPitch units, of dst at r * dstPitch units.
+template <typename U>
+__global__ void __launch_bounds__(256) copyRows(const U* __restrict__ src, U* __restrict__ dst, int64_t rows, int64_t rowUnits,
+                                                int64_t srcPitch, int64_t dstPitch) {
+    const int64_t xStep = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        const U* __restrict__ s = src + r * srcPitch;
+        U* __restrict__ d = dst + r * dstPitch;
+        for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < rowUnits; i += xStep) d[i] = s[i];
+    }
+}
+
+template <typename U>
+void launchCopy(const void* src, void* dst, int64_t rows, int64_t rowBytes, int64_t srcPitchBytes, int64_t dstPitchBytes,
+                cudaStream_t stream) {
+    const int64_t u = static_cast<int64_t>(sizeof(U));
+    const int64_t rowUnits = rowBytes / u;
+    const unsigned gx = cuda::gridFor(rowUnits, 256);
+    const int64_t maxY = std::max<int64_t>(1, static_cast<int64_t>(cuda::numSMs()) * 32 / gx);
+    const unsigned gy = static_cast<unsigned>(std::min<int64_t>(std::min<int64_t>(rows, maxY), 65535));
+    copyRows<U><<<dim3(gx, gy), 256, 0, stream>>>(static_cast<const U*>(src), static_cast<U*>(dst), rows, rowUnits,
+                                                  srcPitchBytes / u, dstPitchBytes / u);
+    cuda::checkLaunch("copyRows");
+}
+
+//! Copies `rows` rows of rowBytes bytes (pitches in bytes) with the widest unit every address and size allows.
+void copy2d(const void* src, void* dst, int64_t rows, int64_t rowBytes, int64_t srcPitchBytes, int64_t dstPitchBytes,
+            cudaStream_t stream) {
+    if (rows <= 0 || rowBytes <= 0) return;
+    if (src == dst && srcPitchBytes == dstPitchBytes) return;
+    if (srcPitchBytes == rowBytes && dstPitchBytes == rowBytes) {  // one contiguous run
+        rowBytes *= rows;
+        srcPitchBytes = dstPitchBytes = rowBytes;
+        rows = 1;
+    }
+    uint64_t bits = reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst) | static_cast<uint64_t>(rowBytes);
+    if (rows > 1) bits |= static_cast<uint64_t>(srcPitchBytes) | static_cast<uint64_t>(dstPitchBytes);
+    if ((bits & 15) == 0) launchCopy<uint4>(src, dst, rows, rowBytes, srcPitchBytes, dstPitchBytes, stream);
+    else if ((bits & 7) == 0) launchCopy<uint2>(src, dst, rows, rowBytes, srcPitchBytes, dstPitchBytes, stream);
+    else if ((bits & 3) == 0) launchCopy<uint32_t>(src, dst, rows, rowBytes, srcPitchBytes, dstPitchBytes, stream);
+    else if ((bits & 1) == 0) launchCopy<uint16_t>(src, dst, rows, rowBytes, srcPitchBytes, dstPitchBytes, stream);
+    else launchCopy<uint8_t>(src, dst, rows, rowBytes, srcPitchBytes, dstPitchBytes, stream);
+}
+
+class IdentityGpu final : public Kernel<IdentityGpu, IdentityOp> {
+public:
+    using Kernel::Kernel;
+    bool supportsStridedOutput() const noexcept override { return true; }
+    bool supportsStridedInput() const noexcept override { return true; }
+    void run(const KernelCall& c) const override {
+        const Dims& d = c.inDims(0);
+        const int64_t es = dataTypeSize(c.inDesc[0].type);
+        cudaStream_t s = cuda::streamOf(c);
+        if (d.nbDims == 0) {
+            copy2d(c.inputs[0], c.outputs[0], 1, volume(d) * es, volume(d) * es, volume(d) * es, s);
+            return;
+        }
+        const int64_t N = d.d[0];
+        const int64_t item = N > 0 ? volume(d) / N : 0;
+        copy2d(c.inputs[0], c.outputs[0], N, item * es, c.inDesc[0].strides.d[0] * es, c.outDesc[0].strides.d[0] * es, s);
+    }
+};
+GIE_REGISTER_KERNEL(IdentityGpu, DeviceType::kGPU);
+
+class ConstantGpu final : public Kernel<ConstantGpu, ConstantOp> {
+public:
+    using Kernel::Kernel;
+    int32_t initialize() noexcept override {
+        try {
+            std::vector<uint8_t> value = hostValue();
+            value_ = value.empty() ? nullptr : cuda::upload(value, "Constant value");
+            return 0;
+        } catch (...) {
+            recordCurrentException(nullptr);
+            return -1;
+        }
+    }
+    void terminate() noexcept override { value_.reset(); }
+    void run(const KernelCall& c) const override {
+        const int64_t bytes = volume(op_.shape) * dataTypeSize(op_.type);
+        if (bytes == 0) return;
+        GIE_CHECK(value_, ErrorCode::kINTERNAL, "Constant (GPU): run before initialize");
+        copy2d(value_->get(), c.outputs[0], 1, bytes, bytes, bytes, cuda::streamOf(c));
+    }
+
+private:
+    //! The value in the output type, exactly as the CPU kernel stores it (int64 -> int32 saturated, float64 -> float32).
+    std::vector<uint8_t> hostValue() const {
+        const Field* w = fields_.find("weights");
+        const int64_t n = w->length;
+        std::vector<uint8_t> v(static_cast<size_t>(n * dataTypeSize(op_.type)));
+        if (op_.type == DataType::kINT32) {
+            auto iv = fields_.ints("weights");
+            for (int64_t i = 0; i < n; ++i) {
+                int32_t x = static_cast<int32_t>(std::max<int64_t>(INT32_MIN, std::min<int64_t>(INT32_MAX, iv[static_cast<size_t>(i)])));
+                std::memcpy(&v[static_cast<size_t>(i) * 4], &x, 4);
+            }
+        } else if (op_.type == DataType::kFLOAT) {
+            auto fv = fields_.floats("weights");
+            if (n) std::memcpy(v.data(), fv.data(), v.size());
+        } else if (n) {
+            std::memcpy(v.data(), w->data.data(), v.size());
+        }
+        return v;
+    }
+    std::shared_ptr<cuda::DeviceArray> value_;
+};
+GIE_REGISTER_KERNEL(ConstantGpu, DeviceType::kGPU);
+
+// ---- Activation ------------------------------------------------------------------------------------------------
+// The formulas of layers/simple.h activate(). __fmul_rn/__fadd_rn keep a * x + b unfused where the CPU
+// (built without FMA) rounds the product.
+template <int T>
+__device__ __forceinline__ float act(float x, float a, float b) {
+    using A = ActivationType;
+    constexpr A t = static_cast<A>(T);
+    if (t == A::kRELU) return x > 0.f ? x : 0.f;
+    if (t == A::kSIGMOID) return 1.f / (1.f + expf(-x));
+    if (t == A::kTANH) return tanhf(x);
+    if (t == A::kLEAKY_RELU) return x >= 0.f ? x : a * x;
+    if (t == A::kELU) return x >= 0.f ? x : a * (expf(x) - 1.f);
+    if (t == A::kSELU) return b * (x >= 0.f ? x : a * (expf(x) - 1.f));
+    if (t == A::kSOFTSIGN) return x / (1.f + fabsf(x));
+    if (t == A::kSOFTPLUS) return x > 20.f ? x : log1pf(expf(x));
+    if (t == A::kCLIP) return fminf(fmaxf(x, a), b);
+    if (t == A::kHARD_SIGMOID) return fmaxf(0.f, fminf(1.f, __fadd_rn(__fmul_rn(a, x), b)));
+    if (t == A::kSCALED_TANH) return a * tanhf(b * x);
+    if (t == A::kTHRESHOLDED_RELU) return x > a ? x : 0.f;
+    if (t == A::kGELU) return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    if (t == A::kGELU_TANH)
+        return 0.5f * x * (1.f + tanhf(0.7978845608028654f * __fadd_rn(x, __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, x), x), x))));
+    if (t == A::kHARD_SWISH) return x * fminf(fmaxf(x + 3.f, 0.f), 6.f) / 6.f;
+    if (t == A::kMISH) return x * tanhf(x > 20.f ? x : log1pf(expf(x)));
+    if (t == A::kSILU) return x / (1.f + expf(-x));
+    if (t == A::kRELU6) return fminf(fmaxf(x, 0.f), 6.f);
+    return x;
+}
+
+template <int T>
+__device__ __forceinline__ float4 act4(float4 v, float a, float b) {
+    return make_float4(act<T>(v.x, a, b), act<T>(v.y, a, b), act<T>(v.z, a, b), act<T>(v.w, a, b));
+}
+
+// rows x rowLen elements; x is packed (row pitch rowLen), y has row pitch yPitch. kVec: rowLen, yPitch and both
+// pointers are multiples of 4 floats / 16 bytes (or rows == 1 and only the pointers are aligned: a scalar tail).
+template <int T>
+__global__ void __launch_bounds__(256) activationKernel(const float* __restrict__ x, float* __restrict__ y, int64_t rows,
+                                                        int64_t rowLen, int64_t yPitch, bool vec, float a, float b) {
+    const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t xStep = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        const float* __restrict__ xr = x + r * rowLen;
+        float* __restrict__ yr = y + r * yPitch;
+        int64_t done = 0;
+        if (vec) {
+            const int64_t n4 = rowLen >> 2;
+            const float4* __restrict__ x4 = reinterpret_cast<const float4*>(xr);
+            float4* __restrict__ y4 = reinterpret_cast<float4*>(yr);
+            for (int64_t i = tid; i < n4; i += xStep) y4[i] = act4<T>(__ldg(x4 + i), a, b);
+            done = n4 << 2;
+        }
+        for (int64_t i = done + tid; i < rowLen; i += xStep) yr[i] = act<T>(__ldg(xr + i), a, b);
+    }
+}
+
+using ActFn = void (*)(const float*, float*, int64_t, int64_t, int64_t, bool, float, float);
+
+template <int... Ts>
+struct ActTable {
+    static ActFn get(int t) {
+        static constexpr ActFn fns[] = {activationKernel<Ts>...};
+        return fns[t];
+    }
+};
+
+ActFn activationFn(ActivationType t) {
+    return ActTable<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17>::get(static_cast<int>(t));
+}
+static_assert(static_cast<int>(ActivationType::kRELU6) == 17, "activationFn covers every ActivationType");
+
+class ActivationGpu final : public Kernel<ActivationGpu, ActivationOp> {
+public:
+    using Kernel::Kernel;
+    bool supportsStridedOutput() const noexcept override { return true; }
+    void run(const KernelCall& c) const override {
+        const Dims& d = c.inDims(0);
+        const int64_t n = volume(d);
+        if (n == 0) return;
+        const float* x = c.in(0);
+        float* y = c.out(0);
+        int64_t rows = 1, rowLen = n, yPitch = n;
+        if (d.nbDims > 0 && c.outDesc[0].strides.d[0] != packedStrides(d).d[0]) {
+            rows = d.d[0];
+            rowLen = n / rows;
+            yPitch = c.outDesc[0].strides.d[0];
+        }
+        const bool aligned = ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) & 15) == 0;
+        const bool vec = aligned && (rows == 1 || (rowLen % 4 == 0 && yPitch % 4 == 0));
+        const unsigned gx = cuda::gridFor(vec ? (rowLen + 3) / 4 : rowLen, 256);
+        const int64_t maxY = std::max<int64_t>(1, static_cast<int64_t>(cuda::numSMs()) * 32 / gx);
+        const unsigned gy = static_cast<unsigned>(std::min<int64_t>(std::min<int64_t>(rows, maxY), 65535));
+        activationFn(op_.type)<<<dim3(gx, gy), 256, 0, cuda::streamOf(c)>>>(x, y, rows, rowLen, yPitch, vec, op_.alpha, op_.beta);
+        cuda::checkLaunch("activationKernel");
+    }
+};
+GIE_REGISTER_KERNEL(ActivationGpu, DeviceType::kGPU);
+
+}  // namespace
+}  // namespace gie

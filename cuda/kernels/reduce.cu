@@ -1,0 +1,380 @@
+// GPU Reduce (float32): sum / prod / max / min / average over any set of axes, keep_dims or not, the
+// semantics of kernels/reduce_cpu.cpp: sums and products accumulate in double (then one rounding to
+// float; the average divides the double sum by the count), max / min start at -inf / +inf and propagate NaN
+// (once a NaN is seen the result is NaN). An empty reduction gives 0 (sum), 1 (prod), -inf / +inf (max /
+// min) and NaN (average, 0 / 0), like the CPU. Double accumulation costs one FP64 add per 4-byte load, which
+// stays memory-bound even on GPUs with slow FP64.
+//
+// Like the CPU, size-1 dims are dropped and neighbours with the same role (kept / reduced) merged into
+// groups; an output index decomposes over the kept groups, a reduction index over the reduced groups.
+//   columns  the innermost group is kept and >= 32 long (reduce over outer axes, e.g. over the batch or
+//            over C of NCHW with H*W kept): one thread per output, the reduction walked in order with an
+//            odometer; neighbouring threads read neighbouring addresses.
+//   teams    otherwise (reduce over inner contiguous axes, e.g. global pooling over H*W, or short kept
+//            rows): a team of 1, 32 (warp) or 256 (block) threads per output, chosen by the reduction length;
+//            lanes stride over the reduction index (coalesced over contiguous runs), then warp shuffles /
+//            shared memory combine the lanes.
+// When there are too few outputs to fill the GPU, the reduction is split over gridDim.y: partial results
+// (double) go to the workspace and a second kernel combines them in split order. Results do not depend on
+// the batch or on timing (no atomics).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "common.cuh"
+#include "layers/reduce.h"
+
+namespace gie {
+namespace {
+
+constexpr int kMaxG = Dims::MAX_DIMS;
+
+struct ReduceParams {
+    int nk, nr;
+    int64_t ksize[kMaxG], kstride[kMaxG];  // kept groups, outermost first
+    int64_t rsize[kMaxG], rstride[kMaxG];  // reduced groups, outermost first
+    int64_t nOut, count;
+    int64_t chunk;  // reduction elements per split
+    int splits;
+};
+
+// ---- op traits --------------------------------------------------------------------------------------------
+
+template <int OP> struct RedOp;
+template <> struct RedOp<static_cast<int>(ReduceOperation::kSUM)> {
+    using A = double;
+    static __device__ __forceinline__ A init() { return 0.0; }
+    static __device__ __forceinline__ A add(A a, float v) { return a + static_cast<double>(v); }
+    static __device__ __forceinline__ A combine(A a, A b) { return a + b; }
+    static __device__ __forceinline__ float finish(A a, int64_t) { return static_cast<float>(a); }
+};
+template <> struct RedOp<static_cast<int>(ReduceOperation::kAVG)> : RedOp<static_cast<int>(ReduceOperation::kSUM)> {
+    static __device__ __forceinline__ float finish(A a, int64_t n) { return static_cast<float>(a / static_cast<double>(n)); }
+};
+template <> struct RedOp<static_cast<int>(ReduceOperation::kPROD)> {
+    using A = double;
+    static __device__ __forceinline__ A init() { return 1.0; }
+    static __device__ __forceinline__ A add(A a, float v) { return a * static_cast<double>(v); }
+    static __device__ __forceinline__ A combine(A a, A b) { return a * b; }
+    static __device__ __forceinline__ float finish(A a, int64_t) { return static_cast<float>(a); }
+};
+template <> struct RedOp<static_cast<int>(ReduceOperation::kMAX)> {
+    using A = float;
+    static __device__ __forceinline__ A init() { return -INFINITY; }
+    static __device__ __forceinline__ A add(A a, float v) { return (v > a || isnan(v)) ? v : a; }
+    static __device__ __forceinline__ A combine(A a, A b) { return add(a, b); }
+    static __device__ __forceinline__ float finish(A a, int64_t) { return a; }
+};
+template <> struct RedOp<static_cast<int>(ReduceOperation::kMIN)> {
+    using A = float;
+    static __device__ __forceinline__ A init() { return INFINITY; }
+    static __device__ __forceinline__ A add(A a, float v) { return (v < a || isnan(v)) ? v : a; }
+    static __device__ __forceinline__ A combine(A a, A b) { return add(a, b); }
+    static __device__ __forceinline__ float finish(A a, int64_t) { return a; }
+};
+
+// ---- index helpers ----------------------------------------------------------------------------------------
+
+//! Input offset of output index o (decomposed over the kept groups).
+__device__ __forceinline__ int64_t keptOffset(int64_t o, const ReduceParams& p) {
+    int64_t off = 0;
+#pragma unroll
+    for (int g = kMaxG - 1; g >= 0; --g) {
+        if (g < p.nk) {
+            const int64_t c = o % p.ksize[g];
+            o /= p.ksize[g];
+            off += c * p.kstride[g];
+        }
+    }
+    return off;
+}
+
+//! Odometer over the reduced groups: digits idx[g], input offset off.
+struct Odometer {
+    int64_t idx[kMaxG];
+    int64_t off;
+    __device__ __forceinline__ void start(int64_t r, const ReduceParams& p) {
+        off = 0;
+#pragma unroll
+        for (int g = kMaxG - 1; g >= 0; --g) {
+            if (g < p.nr) {
+                idx[g] = r % p.rsize[g];
+                r /= p.rsize[g];
+                off += idx[g] * p.rstride[g];
+            }
+        }
+    }
+    //! Moves `step` reduction elements on (mixed-radix add; a division only when a digit wraps twice).
+    __device__ __forceinline__ void advance(int64_t step, const ReduceParams& p) {
+        int64_t carry = step;
+#pragma unroll
+        for (int g = kMaxG - 1; g >= 0; --g) {
+            if (g < p.nr && carry != 0) {
+                const int64_t n = p.rsize[g];
+                const int64_t v = idx[g] + carry;
+                int64_t nv;
+                if (v < n) {
+                    nv = v;
+                    carry = 0;
+                } else if (v - n < n) {
+                    nv = v - n;
+                    carry = 1;
+                } else {
+                    carry = v / n;
+                    nv = v - carry * n;
+                }
+                off += (nv - idx[g]) * p.rstride[g];
+                idx[g] = nv;
+            }
+        }
+    }
+};
+
+// ---- kernels ----------------------------------------------------------------------------------------------
+
+//! One thread per output; the innermost kept group is contiguous, so a warp reads 32 neighbours per step.
+template <int OP>
+__global__ void __launch_bounds__(256) reduceColumns(const float* __restrict__ x, float* __restrict__ y, double* __restrict__ partial,
+                                                     ReduceParams p) {
+    using R = RedOp<OP>;
+    const int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (o >= p.nOut) return;
+    const int s = blockIdx.y;
+    const int64_t r0 = s * p.chunk;
+    const int64_t r1 = r0 + p.chunk < p.count ? r0 + p.chunk : p.count;
+    const float* __restrict__ xp = x + keptOffset(o, p);
+    typename R::A acc = R::init();
+    if (r0 < r1) {
+        Odometer od;
+        od.start(r0, p);
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) {  // four loads in flight, added in order
+            int64_t off[4];
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+                off[u] = od.off;
+                od.advance(1, p);
+            }
+            float v[4];
+#pragma unroll
+            for (int u = 0; u < 4; ++u) v[u] = __ldg(xp + off[u]);
+#pragma unroll
+            for (int u = 0; u < 4; ++u) acc = R::add(acc, v[u]);
+        }
+        for (; r < r1; ++r) {
+            acc = R::add(acc, __ldg(xp + od.off));
+            od.advance(1, p);
+        }
+    }
+    if (p.splits == 1)
+        y[o] = R::finish(acc, p.count);
+    else
+        partial[static_cast<int64_t>(s) * p.nOut + o] = static_cast<double>(acc);
+}
+
+template <typename A>
+__device__ __forceinline__ A shflXor(A v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
+
+//! A team of T threads (1, 32 or 256) per output; lanes stride over the reduction index.
+template <int OP, int T>
+__global__ void __launch_bounds__(256) reduceTeams(const float* __restrict__ x, float* __restrict__ y, double* __restrict__ partial,
+                                                   ReduceParams p) {
+    using R = RedOp<OP>;
+    using A = typename R::A;
+    constexpr int kTeams = 256 / T;
+    const int lane = T == 1 ? 0 : static_cast<int>(threadIdx.x % T);
+    const int64_t o = static_cast<int64_t>(blockIdx.x) * kTeams + threadIdx.x / T;
+    if (o >= p.nOut) return;  // uniform over a team (a whole block when T == 256)
+    const int s = blockIdx.y;
+    const int64_t r0 = s * p.chunk;
+    const int64_t r1 = r0 + p.chunk < p.count ? r0 + p.chunk : p.count;
+    const float* __restrict__ xp = x + keptOffset(o, p);
+    A acc = R::init();
+    if (r0 + lane < r1) {
+        Odometer od;
+        od.start(r0 + lane, p);
+        int64_t r = r0 + lane;
+        for (; r + 3 * T < r1; r += 4 * T) {  // four loads in flight, added in order
+            int64_t off[4];
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+                off[u] = od.off;
+                od.advance(T, p);
+            }
+            float v[4];
+#pragma unroll
+            for (int u = 0; u < 4; ++u) v[u] = __ldg(xp + off[u]);
+#pragma unroll
+            for (int u = 0; u < 4; ++u) acc = R::add(acc, v[u]);
+        }
+        for (; r < r1; r += T) {
+            acc = R::add(acc, __ldg(xp + od.off));
+            od.advance(T, p);
+        }
+    }
+    if (T >= 32) {
+#pragma unroll
+        for (int m = 16; m >= 1; m >>= 1) acc = R::combine(acc, shflXor(acc, m));
+    }
+    if (T == 256) {
+        __shared__ A warpAcc[8];
+        const int warp = threadIdx.x >> 5;
+        if ((threadIdx.x & 31) == 0) warpAcc[warp] = acc;
+        __syncthreads();
+        if (warp == 0) {
+            acc = (threadIdx.x < 8) ? warpAcc[threadIdx.x] : R::init();
+#pragma unroll
+            for (int m = 4; m >= 1; m >>= 1) acc = R::combine(acc, shflXor(acc, m));
+        }
+    }
+    if (lane != 0) return;
+    if (p.splits == 1)
+        y[o] = R::finish(acc, p.count);
+    else
+        partial[static_cast<int64_t>(s) * p.nOut + o] = static_cast<double>(acc);
+}
+
+//! Combines the splits of each output in split order.
+template <int OP>
+__global__ void __launch_bounds__(256) reduceFinish(const double* __restrict__ partial, float* __restrict__ y, int64_t nOut, int splits,
+                                                    int64_t count) {
+    using R = RedOp<OP>;
+    using A = typename R::A;
+    const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < nOut; o += step) {
+        A acc = R::init();
+        for (int s = 0; s < splits; ++s) acc = R::combine(acc, static_cast<A>(partial[static_cast<int64_t>(s) * nOut + o]));
+        y[o] = R::finish(acc, count);
+    }
+}
+
+// ---- host ---------------------------------------------------------------------------------------------------
+
+enum class Path { kColumns, kTeam1, kTeam32, kTeam256 };
+
+//! Groups and the launch shape for one input shape.
+struct Launch {
+    ReduceParams p;
+    Path path;
+    int64_t blocks;
+};
+
+class ReduceGpu final : public Kernel<ReduceGpu, ReduceOp> {
+public:
+    using Kernel::Kernel;
+    size_t getWorkspaceSize() const noexcept override { return workspace_; }
+
+protected:
+    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
+        // Splits only happen for long reductions with few outputs; their partials then number at most
+        // about numSMs * 2048 whatever the batch (see plan()).
+        const Launch l = plan(in[0].dims, 0);
+        workspace_ = l.p.count >= 64 ? static_cast<size_t>(cuda::numSMs()) * 2048 * sizeof(double) : 0;
+    }
+
+    void run(const KernelCall& c) const override {
+        const Launch l = plan(c.inDims(0), workspace_ / sizeof(double));
+        if (l.p.nOut == 0) return;
+        const float* x = c.in<float>(0);
+        float* y = c.out<float>(0);
+        double* partial = static_cast<double*>(c.workspace);
+        cudaStream_t st = cuda::streamOf(c);
+        switch (op_.op) {
+            case ReduceOperation::kSUM: launch<static_cast<int>(ReduceOperation::kSUM)>(l, x, y, partial, st); break;
+            case ReduceOperation::kPROD: launch<static_cast<int>(ReduceOperation::kPROD)>(l, x, y, partial, st); break;
+            case ReduceOperation::kMAX: launch<static_cast<int>(ReduceOperation::kMAX)>(l, x, y, partial, st); break;
+            case ReduceOperation::kMIN: launch<static_cast<int>(ReduceOperation::kMIN)>(l, x, y, partial, st); break;
+            case ReduceOperation::kAVG: launch<static_cast<int>(ReduceOperation::kAVG)>(l, x, y, partial, st); break;
+        }
+    }
+
+private:
+    //! maxPartials: workspace capacity in doubles (0: no splits).
+    Launch plan(const Dims& x, size_t maxPartials) const {
+        bool red[Dims::MAX_DIMS];
+        op_.reducedAxes(x.nbDims, red);
+        int64_t sizes[Dims::MAX_DIMS];
+        bool role[Dims::MAX_DIMS];
+        int ng = 0;
+        for (int i = 0; i < x.nbDims; ++i) {
+            if (x.d[i] == 1) continue;
+            if (ng > 0 && role[ng - 1] == red[i]) {
+                sizes[ng - 1] *= x.d[i];
+            } else {
+                sizes[ng] = x.d[i];
+                role[ng] = red[i];
+                ++ng;
+            }
+        }
+        Launch l;
+        ReduceParams& p = l.p;
+        p.nk = p.nr = 0;
+        int64_t stride = 1, strides[Dims::MAX_DIMS];
+        for (int g = ng - 1; g >= 0; --g) {
+            strides[g] = stride;
+            stride *= sizes[g];
+        }
+        for (int g = 0; g < ng; ++g) {
+            if (role[g]) {
+                p.rsize[p.nr] = sizes[g];
+                p.rstride[p.nr++] = strides[g];
+            } else {
+                p.ksize[p.nk] = sizes[g];
+                p.kstride[p.nk++] = strides[g];
+            }
+        }
+        for (int g = p.nk; g < kMaxG; ++g) p.ksize[g] = 1, p.kstride[g] = 0;
+        for (int g = p.nr; g < kMaxG; ++g) p.rsize[g] = 1, p.rstride[g] = 0;
+        p.nOut = 1;
+        for (int g = 0; g < p.nk; ++g) p.nOut *= p.ksize[g];
+        p.count = 1;
+        for (int g = 0; g < p.nr; ++g) p.count *= p.rsize[g];
+        p.splits = 1;
+        p.chunk = p.count;
+        const int64_t sms = cuda::numSMs();
+        const bool innerKept = ng > 0 && !role[ng - 1];
+        int64_t splits = 1;
+        if (innerKept && p.ksize[p.nk - 1] >= 32) {
+            l.path = Path::kColumns;
+            const int64_t colBlocks = cuda::ceilDiv(p.nOut, 256);
+            if (colBlocks < 2 * sms) splits = std::min(cuda::ceilDiv(4 * sms, colBlocks), p.count / 64);
+            l.blocks = colBlocks;
+        } else {
+            int t = p.count <= 16 ? 1 : p.count <= 2048 ? 32 : 256;
+            l.path = t == 1 ? Path::kTeam1 : t == 32 ? Path::kTeam32 : Path::kTeam256;
+            l.blocks = cuda::ceilDiv(p.nOut, 256 / t);
+            if (t == 256 && p.nOut < 4 * sms) splits = std::min(cuda::ceilDiv(4 * sms, p.nOut), p.count / 2048);
+        }
+        if (maxPartials > 0 && p.nOut > 0) splits = std::min<int64_t>(splits, static_cast<int64_t>(maxPartials) / p.nOut);
+        else splits = 1;
+        if (splits > 65535) splits = 65535;
+        if (splits >= 2) {
+            p.chunk = cuda::ceilDiv(p.count, splits);
+            p.splits = static_cast<int>(cuda::ceilDiv(p.count, p.chunk));  // no empty split
+        }
+        return l;
+    }
+
+    template <int OP>
+    static void launch(const Launch& l, const float* x, float* y, double* partial, cudaStream_t st) {
+        const ReduceParams& p = l.p;
+        const dim3 grid(static_cast<unsigned>(l.blocks), static_cast<unsigned>(p.splits));
+        switch (l.path) {
+            case Path::kColumns: reduceColumns<OP><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+            case Path::kTeam1: reduceTeams<OP, 1><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+            case Path::kTeam32: reduceTeams<OP, 32><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+            case Path::kTeam256: reduceTeams<OP, 256><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+        }
+        cuda::checkLaunch("reduce");
+        if (p.splits > 1) {
+            reduceFinish<OP><<<cuda::gridFor(p.nOut), 256, 0, st>>>(partial, y, p.nOut, p.splits, p.count);
+            cuda::checkLaunch("reduce_finish");
+        }
+    }
+
+    size_t workspace_ = 0;
+};
+GIE_REGISTER_KERNEL(ReduceGpu, DeviceType::kGPU);
+
+}  // namespace
+}  // namespace gie

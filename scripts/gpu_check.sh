@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# On a GPU machine: build gie with CUDA kernels (into build/gpu, package layout in build/gpu/pkg), then run
+# what is asked. Used by the developers on the lent GPU; logs go to $OUT (or build/gpu/logs).
+#   scripts/gpu_check.sh build            build only
+#   scripts/gpu_check.sh tests [ARGS]     + pytest -m gpu (ARGS passed to pytest)
+#   scripts/gpu_check.sh sanitize [ARGS]  + compute-sanitizer memcheck over the GPU tests
+#   scripts/gpu_check.sh bench [ARGS]     + bench/gpu_vs_torch.py ARGS
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out=${OUT:-$root/build/gpu/logs}
+mkdir -p "$out"
+archs=${GIE_CUDA_ARCHS:-90}
+what=${1:-tests}; shift || true
+t0=$(date +%s)
+pyb=$(python3 -c "import pybind11; print(pybind11.get_cmake_dir())")
+if [ ! -f build/gpu/build.ninja ]; then
+  cmake -S . -B build/gpu -G Ninja -DGIE_PYTHON=ON -DGIE_PACKAGE_LAYOUT=ON -Dpybind11_DIR="$pyb" \
+    -DCMAKE_BUILD_TYPE=Release -DGIE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$archs" > "$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
+fi
+if ! ninja -C build/gpu -j "$(nproc)" > "$out/build.log" 2>&1; then
+  grep -E "error|FAILED" -A3 "$out/build.log" | head -80
+  exit 1
+fi
+rm -rf build/gpu/pkg
+cmake --install build/gpu --prefix build/gpu/pkg > /dev/null
+for f in python/gie/*; do ln -sfn "$root/$f" "build/gpu/pkg/gie/$(basename "$f")"; done
+export PYTHONPATH=$root/build/gpu/pkg
+echo "build: $(( $(date +%s) - t0 ))s"
+python3 -c "import gie, json; print(json.dumps(gie.build_info()))"
+case $what in
+  build) ;;
+  tests)
+    PYTHONUNBUFFERED=1 python3 -m pytest tests -m gpu -q -p no:cacheprovider -rf --tb=short "$@" 2>&1 | tee "$out/pytest_gpu.log" | tail -150 ;;
+  sanitize)
+    PYTHONUNBUFFERED=1 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
+      python3 -m pytest tests -m gpu -q -p no:cacheprovider -x "$@" 2>&1 | tee "$out/memcheck.log" | tail -60 ;;
+  bench)
+    PYTHONUNBUFFERED=1 python3 bench/gpu_vs_torch.py "$@" 2>&1 | tee "$out/bench.log" | tail -60 ;;
+  *) python3 "$@" ;;
+esac

@@ -1,0 +1,170 @@
+"""GPU test helpers: build one network for the CPU and the GPU and compare them; list a kernel type's tactics.
+
+    from gpu_util import gpu, compare_gpu_cpu, gpu_tactics
+    pytestmark = gpu
+
+    def test_conv(rng):
+        x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+        define = lambda net, t: net.add_convolution(t["x"], 8, (3, 3), w, b).output(0)
+        for tactic in gpu_tactics(define, {"x": x}, "Convolution"):
+            compare_gpu_cpu(define, {"x": x}, force={"Convolution": tactic})
+
+GPU outputs go into device buffers (torch CUDA tensors when torch is importable, else cupy arrays) filled
+with NaN (integers: an unlikely value; bool: bytes 0x5A) before each run, so a kernel that leaves elements
+unwritten fails the comparison.
+"""
+import numpy as np
+import pytest
+
+import gie
+import util
+
+gpu = pytest.mark.gpu
+
+_BOOL_POISON = 0x5A
+
+
+def _lib():
+    """'torch' or 'cupy': the library that holds the device buffers."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "torch"
+    except ImportError:
+        pass
+    try:
+        import cupy  # noqa: F401
+
+        return "cupy"
+    except ImportError:
+        pytest.skip("GPU comparisons need torch (with CUDA) or cupy")
+
+
+def _poison_value(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return float("nan")
+    if dtype.kind in "iu":
+        return int(np.iinfo(dtype).min) + 7
+    return _BOOL_POISON
+
+
+def to_device(arr, lib=None):
+    """A device copy of a numpy array (torch CUDA tensor or cupy array)."""
+    lib = lib or _lib()
+    arr = np.ascontiguousarray(arr)
+    if lib == "torch":
+        import torch
+
+        return torch.from_numpy(arr.copy()).cuda()
+    import cupy
+
+    return cupy.asarray(arr)
+
+
+def poisoned_output(shape, dtype, lib=None):
+    """(device buffer to pass as an output, reader() -> numpy copy of it). The buffer starts poisoned."""
+    lib = lib or _lib()
+    dtype = np.dtype(dtype)
+    shape = tuple(int(d) for d in shape)
+    if lib == "torch":
+        import torch
+
+        if dtype == np.bool_:
+            raw = torch.full(shape, _BOOL_POISON, dtype=torch.uint8, device="cuda")
+            buf = raw.view(torch.bool)
+        else:
+            tdt = {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float16,
+                   np.dtype(np.int8): torch.int8, np.dtype(np.int32): torch.int32}[dtype]
+            raw = buf = torch.full(shape, _poison_value(dtype), dtype=tdt, device="cuda")
+
+        def read():
+            torch.cuda.synchronize()
+            return raw.cpu().numpy()
+    else:
+        import cupy
+
+        if dtype == np.bool_:
+            raw = cupy.full(shape, _BOOL_POISON, dtype=cupy.uint8)
+            buf = raw.view(cupy.bool_)
+        else:
+            raw = buf = cupy.full(shape, _poison_value(dtype), dtype=dtype)
+
+        def read():
+            cupy.cuda.runtime.deviceSynchronize()
+            return cupy.asnumpy(raw)
+
+    if dtype != np.bool_:
+        return buf, read
+
+    def read_bool():
+        raw_bytes = read()
+        assert np.isin(raw_bytes, (0, 1)).all(), "bool output: elements left unwritten (or not 0/1)"
+        return raw_bytes.astype(np.bool_)
+    return buf, read_bool
+
+
+def _batches(inputs, batches):
+    full = max(np.asarray(a).shape[0] for a in inputs.values())
+    seq = [full, 1] if batches is None else list(batches)
+    out = []
+    for b in seq:
+        if int(b) not in out:
+            out.append(int(b))
+    return out
+
+
+def build_gpu(define, inputs, force=None, max_batch=None, passes_off=(), configure=None):
+    """util.build for the GPU, with ``force`` = {kernel type or name: tactic} through config.force_tactic."""
+    def config_fn(config):
+        for kernel, tactic in (force or {}).items():
+            config.force_tactic(str(kernel), str(tactic))
+        if configure is not None:
+            configure(config)
+    engine = util.build(define, inputs, max_batch=max_batch, device="gpu", passes_off=passes_off, configure=config_fn)
+    assert engine.device == gie.DeviceType.GPU, f"asked for a GPU engine, got {engine.device}"
+    return engine
+
+
+def compare_gpu_cpu(define, inputs, rtol=1e-4, atol=1e-4, force=None, max_batch=None, batches=None, passes_off=()):
+    """Builds ``define`` for the CPU and the GPU (``force``: {kernel type or name: tactic}), runs the GPU engine at
+    each batch in ``batches`` (default: the inputs' batch, then 1; inputs sliced to it) with device inputs and
+    NaN-poisoned device outputs, compares every output with the CPU engine's (util.assert_close) and returns
+    the GPU engine's layer_info()."""
+    inputs = {name: np.asarray(a) for name, a in inputs.items()}
+    lib = _lib()
+    cpu_engine = util.build(define, inputs, max_batch=max_batch, device="cpu", passes_off=passes_off)
+    gpu_engine = build_gpu(define, inputs, force=force, max_batch=max_batch, passes_off=passes_off)
+    cpu_ctx = cpu_engine.create_execution_context()
+    gpu_ctx = gpu_engine.create_execution_context()
+    for b in _batches(inputs, batches):
+        sliced = {name: np.ascontiguousarray(a[:b]) for name, a in inputs.items()}
+        expected = cpu_ctx.execute(sliced)
+        dev_inputs = {name: to_device(a, lib) for name, a in sliced.items()}
+        outs, readers = {}, {}
+        for name in gpu_engine.output_names:
+            outs[name], readers[name] = poisoned_output(expected[name].shape, expected[name].dtype, lib)
+        res = gpu_ctx.execute(dev_inputs, outputs=outs)
+        for name in gpu_engine.output_names:
+            assert res[name] is outs[name], f"output '{name}': execute returned another object than the one given"
+            got = readers[name]()
+            util.assert_close(got, expected[name], rtol=rtol, atol=atol,
+                              what=f"output '{name}' at batch {b}" + (f" (forced {force})" if force else ""))
+    return gpu_engine.layer_info()
+
+
+def gpu_tactics(define, inputs, kernel_type, max_batch=None, passes_off=()):
+    """Names of the tactics the GPU kernels of type ``kernel_type`` offer for these shapes (every runnable tactic
+    the builder timed, from layer_info()["kernels"][i]["tactic_times_ms"]), in first-seen order."""
+    engine = build_gpu(define, {n: np.asarray(a) for n, a in inputs.items()}, max_batch=max_batch,
+                       passes_off=passes_off)
+    names = []
+    for k in engine.layer_info().get("kernels", []):
+        if k.get("type") != kernel_type:
+            continue
+        offered = [t["tactic"] for t in k.get("tactic_times_ms") or []] or [k.get("tactic")]
+        for t in offered:
+            if t is not None and t not in names:
+                names.append(t)
+    return names
