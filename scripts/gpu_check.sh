@@ -14,6 +14,9 @@ archs=${GIE_CUDA_ARCHS:-90}
 what=${1:-tests}; shift || true
 t0=$(date +%s)
 pyb=$(python3 -c "import pybind11; print(pybind11.get_cmake_dir())")
+# The GPU image's default compiler (/opt/gcc) links libstdc++ statically into each shared object; two copies
+# (libgie.so and _C*.so) crash in locale code. The system compiler links it dynamically.
+if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CC=/usr/bin/gcc CUDAHOSTCXX=/usr/bin/g++; fi
 if [ ! -f build/gpu/build.ninja ]; then
   cmake -S . -B build/gpu -G Ninja -DGIE_PYTHON=ON -DGIE_PACKAGE_LAYOUT=ON -Dpybind11_DIR="$pyb" \
     -DCMAKE_BUILD_TYPE=Release -DGIE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$archs" > "$out/cmake.log" 2>&1 || { tail -30 "$out/cmake.log"; exit 1; }
@@ -31,10 +34,18 @@ python3 -c "import gie, json; print(json.dumps(gie.build_info()))"
 case $what in
   build) ;;
   tests)
-    PYTHONUNBUFFERED=1 python3 -m pytest tests -m gpu -q -p no:cacheprovider -rf --tb=short "$@" 2>&1 | tee "$out/pytest_gpu.log" | tail -150 ;;
-  sanitize)
-    PYTHONUNBUFFERED=1 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
-      python3 -m pytest tests -m gpu -q -p no:cacheprovider -x "$@" 2>&1 | tee "$out/memcheck.log" | tail -60 ;;
+    PYTHONUNBUFFERED=1 python3 -m pytest tests -m gpu -q -p no:cacheprovider -rf --tb=short "$@" 2>&1 | tee "$out/pytest_gpu.log" | tail -${GIE_TAIL:-150} ;;
+  sanitize)  # memcheck over the selected GPU tests (default: a representative subset), racecheck on the
+             # shared-memory kernels (convolution, GEMM, pooling, softmax, reduce) on small shapes
+    sel=("$@"); [ ${#sel[@]} -eq 0 ] && sel=(tests/test_gpu_engine.py::test_lenet_gpu_matches_cpu
+      "tests/test_gpu_conv.py::test_convolution_network_layers" "tests/test_gpu_gemm.py::test_fully_connected_every_tactic"
+      "tests/test_gpu_simple.py::test_softmax" "tests/test_gpu_data.py::test_reduce")
+    PYTHONUNBUFFERED=1 timeout ${GIE_SANITIZE_S:-240} compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
+      python3 -m pytest "${sel[@]}" -q -p no:cacheprovider -x 2>&1 | tee "$out/memcheck.log" | tail -8
+    echo "memcheck exit: ${PIPESTATUS[0]}"
+    PYTHONUNBUFFERED=1 timeout ${GIE_RACECHECK_S:-120} compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
+      python3 -m pytest tests/test_gpu_conv.py::test_convolution_every_tactic tests/test_gpu_simple.py::test_pooling -q -p no:cacheprovider -x -k "odd or 1x1 or max" 2>&1 | tee "$out/racecheck.log" | tail -8
+    echo "racecheck exit: ${PIPESTATUS[0]}" ;;
   bench)
     PYTHONUNBUFFERED=1 python3 bench/gpu_vs_torch.py "$@" 2>&1 | tee "$out/bench.log" | tail -60 ;;
   *) python3 "$@" ;;

@@ -305,7 +305,7 @@ LAYER_CASES = [
 
 @pytest.mark.parametrize("case", LAYER_CASES, ids=[c[0] for c in LAYER_CASES])
 def test_convolution_network_layers(case, rng):
-    shape, K, (R, S), fields = case
+    _, shape, K, (R, S), fields = case
     w, b = conv_weights(rng, K, shape[1], R, S)
     define = lambda net, t: net.add_activation(net.add_convolution(t["x"], K, (R, S), w, b, **fields).output(0),
                                                 gie.ActivationType.RELU).output(0)

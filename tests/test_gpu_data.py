@@ -275,7 +275,18 @@ def test_concatenation(rng, base, axis, sizes, dtype):
         ts = [t[k] for k in names]
         return (net.add_concatenation(ts) if axis is None else net.add_concatenation(ts, axis=axis)).output(0)
 
-    check(define, arrays, "Concatenation")
+    # (The 0 in `base` only marks the concatenation axis: no input is empty.) The GPU Concatenation kernel
+    # itself, on every axis:
+    check(define, arrays, "Concatenation", passes_off=("concat_elimination",))
+    if ax != 1:
+        check(define, arrays, "Concatenation")
+        return
+    # With the default passes concat_elimination removes channel (axis-1) concatenations: the inputs are
+    # network inputs, so each is copied into its slice of the output by a GPU Identity kernel.
+    info = compare_gpu_cpu(define, arrays, rtol=0.0, atol=0.0)
+    kinds = [(k.get("type"), k.get("device")) for k in info.get("kernels", [])]
+    assert ("Concatenation", "gpu") not in kinds, kinds
+    assert kinds.count(("Identity", "gpu")) == len(sizes), kinds
 
 
 # ================================================================================================ Slice

@@ -151,7 +151,8 @@ def test_timing_cache_reused_and_deterministic(tmp_path):
     assert t1 == t2, "a build from a full timing cache must choose the same tactics"
     times1 = [k["tactic_times_ms"] for k in e1.layer_info()["kernels"]]
     times2 = [k["tactic_times_ms"] for k in e2.layer_info()["kernels"]]
-    assert times1 == pytest.approx(times1) and [[t["tactic"] for t in a] for a in times1] == [[t["tactic"] for t in a] for a in times2]
+    assert [[t["tactic"] for t in a] for a in times1] == [[t["tactic"] for t in a] for a in times2]
+    assert [[t["ms"] for t in a] for a in times2] == [[pytest.approx(t["ms"], rel=1e-5) for t in a] for a in times1]
 
 
 def test_timing_cache_malformed_is_a_clear_error(tmp_path):
@@ -175,7 +176,8 @@ def test_report_lists_tactics_and_runner_up():
     for k in multi:
         times = [t["ms"] for t in k["tactic_times_ms"]]
         assert times == sorted(times)
-        assert k["tactic"] == k["tactic_times_ms"][0]["tactic"]
+        chosen = [t["ms"] for t in k["tactic_times_ms"] if t["tactic"] == k["tactic"]]
+        assert chosen and chosen[0] <= times[0] * (1 + 1e-6), (k["name"], k["tactic"], k["tactic_times_ms"][:3])
 
 
 def test_gpu_engine_roundtrip_and_profiler(tmp_path):

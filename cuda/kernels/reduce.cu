@@ -17,6 +17,11 @@
 // When there are too few outputs to fill the GPU, the reduction is split over gridDim.y: partial results
 // (double) go to the workspace and a second kernel combines them in split order. Results do not depend on
 // the batch or on timing (no atomics).
+// Products are never split or combined from partials: the CPU multiplies in reduction order, and a double
+// product of floats that are individually finite can underflow to 0 or overflow to inf part-way, so its
+// special values depend on the order (a row with an early inf and thousands of values of magnitude < 1 is
+// inf on the CPU, while partial products give inf * 0 = NaN). PROD runs one thread per output walking the
+// reduction in order (columns without splits, or teams of 1): the exact operation sequence of the CPU kernel.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -190,22 +195,23 @@ __global__ void __launch_bounds__(256) reduceTeams(const float* __restrict__ x, 
     const int64_t r1 = r0 + p.chunk < p.count ? r0 + p.chunk : p.count;
     const float* __restrict__ xp = x + keptOffset(o, p);
     A acc = R::init();
+    constexpr int U = T == 1 ? 8 : 4;  // loads in flight (a lone thread walking a long reduction wants more)
     if (r0 + lane < r1) {
         Odometer od;
         od.start(r0 + lane, p);
         int64_t r = r0 + lane;
-        for (; r + 3 * T < r1; r += 4 * T) {  // four loads in flight, added in order
-            int64_t off[4];
+        for (; r + (U - 1) * T < r1; r += U * T) {  // U loads in flight, added in order
+            int64_t off[U];
 #pragma unroll
-            for (int u = 0; u < 4; ++u) {
+            for (int u = 0; u < U; ++u) {
                 off[u] = od.off;
                 od.advance(T, p);
             }
-            float v[4];
+            float v[U];
 #pragma unroll
-            for (int u = 0; u < 4; ++u) v[u] = __ldg(xp + off[u]);
+            for (int u = 0; u < U; ++u) v[u] = __ldg(xp + off[u]);
 #pragma unroll
-            for (int u = 0; u < 4; ++u) acc = R::add(acc, v[u]);
+            for (int u = 0; u < U; ++u) acc = R::add(acc, v[u]);
         }
         for (; r < r1; r += T) {
             acc = R::add(acc, __ldg(xp + od.off));
@@ -269,7 +275,8 @@ protected:
         // Splits only happen for long reductions with few outputs; their partials then number at most
         // about numSMs * 2048 whatever the batch (see plan()).
         const Launch l = plan(in[0].dims, 0);
-        workspace_ = l.p.count >= 64 ? static_cast<size_t>(cuda::numSMs()) * 2048 * sizeof(double) : 0;
+        const bool splittable = l.p.count >= 64 && op_.op != ReduceOperation::kPROD;
+        workspace_ = splittable ? static_cast<size_t>(cuda::numSMs()) * 2048 * sizeof(double) : 0;
     }
 
     void run(const KernelCall& c) const override {
@@ -333,6 +340,7 @@ private:
         p.chunk = p.count;
         const int64_t sms = cuda::numSMs();
         const bool innerKept = ng > 0 && !role[ng - 1];
+        const bool inOrder = op_.op == ReduceOperation::kPROD;  // sequential, like the CPU (see the top)
         int64_t splits = 1;
         if (innerKept && p.ksize[p.nk - 1] >= 32) {
             l.path = Path::kColumns;
@@ -340,12 +348,12 @@ private:
             if (colBlocks < 2 * sms) splits = std::min(cuda::ceilDiv(4 * sms, colBlocks), p.count / 64);
             l.blocks = colBlocks;
         } else {
-            int t = p.count <= 16 ? 1 : p.count <= 2048 ? 32 : 256;
+            int t = inOrder || p.count <= 16 ? 1 : p.count <= 2048 ? 32 : 256;
             l.path = t == 1 ? Path::kTeam1 : t == 32 ? Path::kTeam32 : Path::kTeam256;
             l.blocks = cuda::ceilDiv(p.nOut, 256 / t);
             if (t == 256 && p.nOut < 4 * sms) splits = std::min(cuda::ceilDiv(4 * sms, p.nOut), p.count / 2048);
         }
-        if (maxPartials > 0 && p.nOut > 0) splits = std::min<int64_t>(splits, static_cast<int64_t>(maxPartials) / p.nOut);
+        if (maxPartials > 0 && p.nOut > 0 && !inOrder) splits = std::min<int64_t>(splits, static_cast<int64_t>(maxPartials) / p.nOut);
         else splits = 1;
         if (splits > 65535) splits = 65535;
         if (splits >= 2) {

@@ -2,6 +2,9 @@
 //   m = max_k x_k (NaN ignored), s = sum_k exp(x_k - m),
 //   softmax: y = exp(x - m) * (1 / s);   log-softmax: y = x - m - log(s).
 // NaN anywhere in a row, or m = +inf, or a row of -inf gives NaN like the CPU kernel.
+// s accumulates in double like the CPU kernel (terms expf(x - m) in float, rescales by exp in double), and
+// the row constant is rounded once from double like the CPU's (float)log(s) / (float)(1 / s): float sums of
+// thousands of terms were off by ~1e-5 relative (log-softmax abs err ~1e-5 on rows of 1024..5003).
 //
 // Tactics:
 //   col_thread  one thread per (outer, inner) column: an online (max, sum) pass, then the output pass.
@@ -20,36 +23,38 @@
 namespace gie {
 namespace {
 
-// ---- (max, sum) pairs: s = sum exp(x - m) over the values seen ---------------------------------------------
+// ---- (max, sum) pairs: s = sum exp(x - m) over the values seen, s in double ---------------------------------
 // m never becomes NaN (NaN inputs are skipped by the max, like std::max(m, x)), but they make s NaN.
 // Values equal to m contribute exactly 1 (so a prefix of -inf values does not produce exp(-inf + inf)).
 
-__device__ __forceinline__ void onlineAdd(float& m, float& s, float v) {
+__device__ __forceinline__ void onlineAdd(float& m, double& s, float v) {
     if (v > m) {
-        s = s * expf(m - v) + 1.f;  // m = -inf: expf(-inf) = 0
+        s = s * exp(static_cast<double>(m) - static_cast<double>(v)) + 1.0;  // m = -inf: exp(-inf) = 0
         m = v;
     } else {
-        s += v == m ? 1.f : expf(v - m);
+        s += v == m ? 1.0 : static_cast<double>(expf(v - m));
     }
 }
 
-__device__ __forceinline__ void combinePair(float& m, float& s, float m2, float s2) {
+__device__ __forceinline__ void combinePair(float& m, double& s, float m2, double s2) {
     const float mn = m < m2 ? m2 : m;
-    s = (m == mn ? s : s * expf(m - mn)) + (m2 == mn ? s2 : s2 * expf(m2 - mn));
+    s = (m == mn ? s : s * exp(static_cast<double>(m) - static_cast<double>(mn))) +
+        (m2 == mn ? s2 : s2 * exp(static_cast<double>(m2) - static_cast<double>(mn)));
     m = mn;
 }
 
 //! The CPU kernel gets NaN whenever the max is +inf (exp(inf - inf)); the pairs above do not.
-__device__ __forceinline__ float finalSum(float m, float s) { return m == INFINITY ? __int_as_float(0x7fffffff) : s; }
+__device__ __forceinline__ double finalSum(float m, double s) { return m == INFINITY ? __longlong_as_double(0x7ff8000000000000ll) : s; }
 
 template <bool kLog>
 __device__ __forceinline__ float outValue(float v, float m, float k) {  // k = log(s) or 1 / s
     return kLog ? v - m - k : expf(v - m) * k;
 }
 
+//! One rounding from double, like the CPU's static_cast<float>(std::log(s)) / static_cast<float>(1.0 / s).
 template <bool kLog>
-__device__ __forceinline__ float rowConst(float s) {
-    return kLog ? logf(s) : 1.f / s;
+__device__ __forceinline__ float rowConst(double s) {
+    return kLog ? static_cast<float>(log(s)) : static_cast<float>(1.0 / s);
 }
 
 // ---- col_thread -----------------------------------------------------------------------------------------------
@@ -62,7 +67,8 @@ __global__ void __launch_bounds__(256) softmaxColThread(const float* __restrict_
         const int64_t o = j / inner, i = j - o * inner;
         const int64_t base = o * n * inner + i;
         const float* __restrict__ xp = x + base;
-        float m = -INFINITY, s = 0.f;
+        float m = -INFINITY;
+        double s = 0.0;
         for (int k = 0; k < n; ++k) onlineAdd(m, s, __ldg(xp + k * inner));
         const float kc = rowConst<kLog>(finalSum(m, s));
         float* __restrict__ yp = y + base;
@@ -74,13 +80,15 @@ __global__ void __launch_bounds__(256) softmaxColThread(const float* __restrict_
 template <bool kLog>
 __global__ void __launch_bounds__(256) softmaxColBlock(const float* __restrict__ x, float* __restrict__ y, int64_t outer,
                                                        int n, int64_t inner) {
-    __shared__ float sm[8][33], ss[8][33];
+    __shared__ float sm[8][33];
+    __shared__ double ss[8][33];
     const int tx = threadIdx.x, ty = threadIdx.y;
     const int64_t i = static_cast<int64_t>(blockIdx.x) * 32 + tx;
     const bool active = i < inner;
     for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
         const int64_t base = o * n * inner + i;
-        float m = -INFINITY, s = 0.f;
+        float m = -INFINITY;
+        double s = 0.0;
         if (active)
             for (int k = ty; k < n; k += 8) onlineAdd(m, s, __ldg(x + base + k * inner));
         sm[ty][tx] = m;
@@ -105,7 +113,7 @@ __device__ __forceinline__ float groupMax(float v) {
     return v;
 }
 template <int LPR>
-__device__ __forceinline__ float groupSum(float v) {
+__device__ __forceinline__ double groupSum(double v) {
 #pragma unroll
     for (int o = LPR / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
@@ -143,13 +151,13 @@ __global__ void __launch_bounds__(128) softmaxRowWarp(const float* __restrict__ 
             }
         }
         m = groupMax<LPR>(m);
-        float s = 0.f;
+        double s = 0.0;
 #pragma unroll
         for (int k = 0; k < NV; ++k) {
             const int idx = (k * LPR + lane) * V;
             if (valid && idx < n) {
 #pragma unroll
-                for (int e = 0; e < V; ++e) s += expf(v[k * V + e] - m);
+                for (int e = 0; e < V; ++e) s += static_cast<double>(expf(v[k * V + e] - m));
             }
         }
         s = groupSum<LPR>(s);
@@ -177,13 +185,15 @@ __global__ void __launch_bounds__(128) softmaxRowWarp(const float* __restrict__ 
 // ---- row_block: 256 threads per row ------------------------------------------------------------------------
 template <bool kLog, bool kVec>
 __global__ void __launch_bounds__(256) softmaxRowBlock(const float* __restrict__ x, float* __restrict__ y, int64_t rows, int n) {
-    __shared__ float sm[8], ss[8];
+    __shared__ float sm[8];
+    __shared__ double ss[8];
     __shared__ float rowM, rowK;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
         const float* __restrict__ xr = x + row * n;
         float* __restrict__ yr = y + row * n;
-        float m = -INFINITY, s = 0.f;
+        float m = -INFINITY;
+        double s = 0.0;
         if (kVec) {
             const float4* __restrict__ x4 = reinterpret_cast<const float4*>(xr);
             for (int i = threadIdx.x; i < (n >> 2); i += 256) {
@@ -198,7 +208,8 @@ __global__ void __launch_bounds__(256) softmaxRowBlock(const float* __restrict__
         }
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) {
-            const float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+            const float m2 = __shfl_xor_sync(0xffffffffu, m, o);
+            const double s2 = __shfl_xor_sync(0xffffffffu, s, o);
             combinePair(m, s, m2, s2);
         }
         if (lane == 0) {

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/dims.h"
@@ -28,6 +29,23 @@ TensorDesc tensorDesc(const EnginePlan& plan, int32_t t, const Dims& dims) {
         d.strides.d[0] = item;
     }
     return d;
+}
+
+std::vector<std::vector<int>> tensorWriters(const EnginePlan& p) {
+    std::vector<std::vector<int>> own(p.tensors.size()), w(p.tensors.size());
+    for (size_t s = 0; s < p.steps.size(); ++s)
+        for (int32_t t : p.steps[s].outputs) own[static_cast<size_t>(t)].push_back(static_cast<int>(s));
+    for (size_t t = 0; t < p.tensors.size(); ++t) {
+        auto& out = w[t];
+        out = own[t];
+        int32_t parent = p.tensors[t].viewOf;
+        if (parent >= 0) out.insert(out.end(), own[static_cast<size_t>(parent)].begin(), own[static_cast<size_t>(parent)].end());
+        for (size_t v = 0; v < p.tensors.size(); ++v)
+            if (p.tensors[v].viewOf == static_cast<int32_t>(t)) out.insert(out.end(), own[v].begin(), own[v].end());
+        std::sort(out.begin(), out.end());
+        out.erase(std::unique(out.begin(), out.end()), out.end());
+    }
+    return w;
 }
 
 EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)), logger_(logger) {

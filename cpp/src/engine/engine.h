@@ -62,6 +62,10 @@ struct EnginePlan {
 //! Places the activations of a plan in one arena (offsets, arena/no-reuse/lower-bound bytes). Tensors
 //! used by steps that may run concurrently (on different streams) never share memory. builder.cpp.
 void planActivations(EnginePlan& p);
+//! For every tensor, the steps that write its memory before a reader may use it: its own producer, the
+//! producers of its views (an eliminated concatenation) and, for a view, the producer of its parent (a
+//! slice of a horizontally fused output). Step indices ascending, no duplicates.
+std::vector<std::vector<int>> tensorWriters(const EnginePlan& p);
 //! execution_context.cpp: builder only, make a context ignore the plan's auxiliary streams.
 void setContextSerial(IExecutionContext* ctx, bool serial);
 //! Number of streams used by the steps (1 + highest aux stream index).

@@ -274,22 +274,13 @@ private:
         for (size_t a = 0; a < aux_.size(); ++a) joinEvents_.push_back(backend_.createEvent(false));
         // A step waits for the producers of its inputs that run on other streams (views: all their producers).
         size_t n = plan_.steps.size();
-        std::vector<int> producer(plan_.tensors.size(), -1);
-        std::vector<std::vector<int>> viewProducers(plan_.tensors.size());
-        for (size_t s = 0; s < n; ++s)
-            for (int32_t t : plan_.steps[s].outputs) {
-                producer[static_cast<size_t>(t)] = static_cast<int>(s);
-                int32_t parent = plan_.tensors[static_cast<size_t>(t)].viewOf;
-                if (parent >= 0) viewProducers[static_cast<size_t>(parent)].push_back(static_cast<int>(s));
-            }
+        std::vector<std::vector<int>> writers = tensorWriters(plan_);
         waits_.assign(n, {});
         stepEvents_.assign(n, nullptr);
         for (size_t s = 0; s < n; ++s) {
             std::vector<int> deps;
-            for (int32_t t : plan_.steps[s].inputs) {
-                if (producer[static_cast<size_t>(t)] >= 0) deps.push_back(producer[static_cast<size_t>(t)]);
-                for (int v : viewProducers[static_cast<size_t>(t)]) deps.push_back(v);
-            }
+            for (int32_t t : plan_.steps[s].inputs)
+                for (int w : writers[static_cast<size_t>(t)]) deps.push_back(w);
             for (int d : deps) {
                 if (plan_.steps[static_cast<size_t>(d)].stream == plan_.steps[s].stream) continue;
                 if (std::find(waits_[s].begin(), waits_[s].end(), d) != waits_[s].end()) continue;
