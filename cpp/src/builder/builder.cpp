@@ -202,7 +202,7 @@ double medianMs(Backend& b, void* stream, F&& fn, int samples = 7, int reps = 3)
 
 //! Times tactic `t` of a configured kernel (setTactic, initialize, run, terminate); 1e30 if it cannot run.
 double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, TimingBuffers& io,
-                  Backend& b, void* stream) {
+                  Backend& b, void* stream, ILogger* logger) {
     if (k.setTactic(t) != 0) return 1e30;
     if (k.initialize() != 0) return 1e30;
     double ms = 1e30;
@@ -214,7 +214,9 @@ double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, cons
         });
         b.synchronize(stream);
         if (!ok) ms = 1e30;
-    } catch (const Error&) {
+    } catch (const Error& e) {
+        // A tactic that fails to run is skipped; say why (a device fault here leaves the device unusable).
+        logMessage(logger, ILogger::Severity::kWARNING, strcat("tactic '", k.getTacticName(t), "' of a ", k.getPluginType(), " kernel failed: ", e.what()));
         ms = 1e30;
     }
     k.terminate();
@@ -346,7 +348,7 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, I
                     double ms = 0;
                     if (!cache.lookup(key, ms)) {
                         if (!io) io = std::make_unique<TimingBuffers>(in, out, b);
-                        ms = timeTactic(k, t, in, out, *io, b, stream);
+                        ms = timeTactic(k, t, in, out, *io, b, stream, logger);
                         ++measured;
                         if (ms < 1e29) cache.put(key, ms);
                     }
