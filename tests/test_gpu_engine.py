@@ -35,7 +35,7 @@ _CPU_CACHE = {}
 
 
 def _cpu_result(model, image, x):
-    key = (model, image, x.shape)
+    key = (model, image, x.shape, hash(x.tobytes()))
     if key not in _CPU_CACHE:
         eng = _build(model, "cpu", x.shape[0], image)
         _CPU_CACHE[key] = eng.create_execution_context().execute({"data": x})
