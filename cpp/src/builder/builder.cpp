@@ -215,8 +215,16 @@ double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, cons
         b.synchronize(stream);
         if (!ok) ms = 1e30;
     } catch (const Error& e) {
-        // A tactic that fails to run is skipped; say why (a device fault here leaves the device unusable).
+        // A tactic that cannot run is skipped, saying why. A device fault (an illegal address, say) is
+        // sticky: nothing can run afterwards, so it ends the build naming the tactic at fault.
         logMessage(logger, ILogger::Severity::kWARNING, strcat("tactic '", k.getTacticName(t), "' of a ", k.getPluginType(), " kernel failed: ", e.what()));
+        try {
+            b.checkErrors("tactic timing");
+        } catch (const Error&) {
+            k.terminate();
+            fail(ErrorCode::kINTERNAL, "tactic '", k.getTacticName(t), "' of a ", k.getPluginType(), " kernel faulted on the device while being timed: ",
+                 e.what(), " (the device is unusable in this process; force another tactic with setTacticOverride and report this)");
+        }
         ms = 1e30;
     }
     k.terminate();
