@@ -70,6 +70,8 @@ def parse_args(argv=None):
     p.add_argument("--skip-gie", action="store_true", help="torch only")
     p.add_argument("--no-gie-cuda-graph", action="store_true", help="build gie engines with cuda_graph = False")
     p.add_argument("--timing-cache", metavar="PATH", help="gie timing-cache file (config.timing_cache)")
+    p.add_argument("--no-tf32", action="store_true",
+                   help="gie: no tensor-core FP32 tactics (config.tf32 = False: 3xTF32 off, CUDA-core FP32 only)")
     p.add_argument("--fold-bn", action="store_true",
                    help="torch: fold BatchNorm into the preceding convolution (a stronger eager baseline)")
     p.add_argument("--channels-last", action="store_true", help="torch: channels_last (NHWC) memory format")
@@ -150,6 +152,8 @@ class GieCell:
         if self.graph_attr is None:
             notes.add("gie config has no cuda_graph attribute (engines run without CUDA graphs unless the "
                       "context enables them)")
+        if args.no_tf32:
+            config.tf32 = False
         if args.timing_cache:
             if _set_config_attr(config, ("timing_cache", "timing_cache_path", "set_timing_cache_path"),
                                 os.fspath(args.timing_cache)) is None:

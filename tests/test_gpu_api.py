@@ -465,3 +465,10 @@ def test_simulated_errors_name_the_tensor(simulated):
         ctx.execute({"x": x}, outputs={"z": x})
     with pytest.raises(gie.InvalidArgumentError, match="stream must be"):
         ctx.execute({"x": x}, stream="fast")
+
+
+def test_tf32_flag_defaults_on_and_round_trips():
+    config = gie.Builder().create_config()
+    assert config.tf32 is True and config.get_flag(gie.BuilderFlag.TF32)
+    config.tf32 = False
+    assert config.tf32 is False and not config.get_flag(gie.BuilderFlag.TF32)

@@ -229,3 +229,18 @@ def test_contexts_share_weights_and_run_concurrently():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_tf32_flag_off_keeps_fp32_on_cuda_cores():
+    def configure(c):
+        c.tf32 = False
+
+    eng = _build("resnet50", "gpu", 8, image=64, configure=configure)
+    for k in eng.layer_info()["kernels"]:
+        assert "tf32" not in k["tactic"]
+        assert all("tf32" not in t["tactic"] for t in k["tactic_times_ms"])
+    spec = model_zoo.describe("resnet50", seed=3, image=64)
+    x = spec.random_input(batch=8, seed=4)
+    ref = _cpu_result("resnet50", 64, x)
+    out = eng.create_execution_context().execute({"data": x})
+    assert _relative_error(out["prob"], ref["prob"]) < 2e-4

@@ -25,7 +25,7 @@ __all__ = ["SUBCOMMANDS", "BUILTIN_MODELS", "CliError", "load_model", "is_engine
 BUILTIN_MODELS = ("lenet", "googlenet", "resnet50", "yolov2")
 ENGINE_MAGIC = b"GIEENGN\x1a"
 _ENGINE_EXTS = (".gie", ".engine", ".plan", ".trt")
-_FLAG_NAMES = {0: "FP16", 1: "INT8", 2: "STRICT_TYPES"}
+_FLAG_NAMES = {0: "FP16", 1: "INT8", 2: "STRICT_TYPES", 3: "TF32"}
 
 
 class CliError(Exception):

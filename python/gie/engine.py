@@ -65,6 +65,9 @@ def _flag_property(flag):
 
 _C.BuilderConfig.fp16 = _flag_property(_C.BuilderFlag.FP16)
 _C.BuilderConfig.int8 = _flag_property(_C.BuilderFlag.INT8)
+_C.BuilderConfig.tf32 = _flag_property(_C.BuilderFlag.TF32)
+_C.BuilderConfig.tf32.__doc__ = ("GPU FP32: allow tensor-core tactics of FP32 accuracy (3xTF32). Default True; False keeps "
+                                 "every FP32 product on the CUDA cores.")
 
 
 def _get_timing_cache(self):

@@ -331,7 +331,7 @@ PYBIND11_MODULE(_C, m) {
         .value("CHW32", TensorFormat::kCHW32).value("HWC8", TensorFormat::kHWC8);
     py::enum_<DeviceType>(m, "DeviceType").value("CPU", DeviceType::kCPU).value("GPU", DeviceType::kGPU).value("AUTO", DeviceType::kAUTO);
     py::enum_<BuilderFlag>(m, "BuilderFlag").value("FP16", BuilderFlag::kFP16).value("INT8", BuilderFlag::kINT8)
-        .value("STRICT_TYPES", BuilderFlag::kSTRICT_TYPES);
+        .value("STRICT_TYPES", BuilderFlag::kSTRICT_TYPES).value("TF32", BuilderFlag::kTF32);
     py::enum_<ErrorCode>(m, "ErrorCode")
         .value("SUCCESS", ErrorCode::kSUCCESS).value("INVALID_ARGUMENT", ErrorCode::kINVALID_ARGUMENT)
         .value("INVALID_MODEL", ErrorCode::kINVALID_MODEL).value("UNSUPPORTED", ErrorCode::kUNSUPPORTED)

@@ -10,6 +10,10 @@ enum class BuilderFlag : int32_t {
     kFP16 = 0,   //!< allow FP16 kernels where faster (GPU; reserved on the CPU backend)
     kINT8 = 1,   //!< allow INT8 kernels; needs dynamic ranges or a calibrator
     kSTRICT_TYPES = 2,  //!< honour per-layer precision even when slower
+    //! GPU FP32: allow tensor-core tactics that keep FP32 accuracy (3xTF32: each operand split into two
+    //! TF32 parts, three products accumulated in FP32; tactic names contain "tf32"). Set by default; clear
+    //! it for CUDA-core FP32 arithmetic only.
+    kTF32 = 3,
 };
 
 //! Supplies representative batches for INT8 calibration, and a cache of the resulting scales.

@@ -2,6 +2,7 @@
 // timing) -> memory plan -> engine.
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -80,7 +81,7 @@ public:
 
 private:
     DeviceType device_ = DeviceType::kAUTO;
-    uint64_t flags_ = 0;
+    uint64_t flags_ = 1ull << static_cast<int>(BuilderFlag::kTF32);
     int64_t min_ = 1, opt_ = 1, max_ = 1;
     size_t workspace_ = 0;
     std::set<std::string> disabled_;
@@ -350,7 +351,10 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, I
                 std::unique_ptr<TimingBuffers> io;
                 int best = -1;
                 std::vector<double> times(static_cast<size_t>(nt), 1e30);
+                bool allowTf32 = config.getFlag(BuilderFlag::kTF32);
                 for (int32_t t = 0; t < nt; ++t) {
+                    const char* tname = k.getTacticName(t);
+                    if (!allowTf32 && tname && std::strstr(tname, "tf32")) continue;  // tensor-core FP32 tactics not allowed
                     if (k.setTactic(t) != 0) continue;
                     std::string key = TimingCache::key(k, in, out, k.getTacticName(t));
                     double ms = 0;
@@ -424,6 +428,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     p.device = device;
     p.computeCapability = backend.computeCapability();
     p.flags = config.flags();
+    if (device != DeviceType::kGPU) p.flags &= ~(1ull << static_cast<int>(BuilderFlag::kTF32));  // GPU only
     p.minBatch = config.getMinBatch();
     p.optBatch = config.getOptBatch();
     p.maxBatch = config.getMaxBatch();
