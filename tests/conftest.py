@@ -25,3 +25,15 @@ def rng(request):
 @pytest.fixture
 def device():
     return os.environ.get("GIE_TEST_DEVICE", "cpu")
+
+
+@pytest.fixture(autouse=True)
+def _device_fault_check(request):
+    """After every GPU test, wait for the whole device: a kernel fault (an illegal address) surfaces in the
+    test that caused it instead of in whichever test next touches the GPU in this process."""
+    yield
+    if "gpu" in request.node.keywords and gie.build_info()["gpu_available"]:
+        try:
+            gie._C.gpu_stream_synchronize(0)  # the legacy default stream: cudaDeviceSynchronize
+        except gie.Error as e:
+            pytest.fail(f"the GPU faulted during or after this test: {e}", pytrace=False)
