@@ -152,6 +152,9 @@ def _tactic_line(k):
     chosen = k.get("tactic", "?")
     if not times:
         return f"tactic {chosen} (the only one)"
+    if all(t.get("ms", 0) < 0 for t in times):  # forced through config.force_tactic: nothing was timed
+        others = [t["tactic"] for t in times if t.get("tactic") != chosen]
+        return f"tactic {chosen} (forced; not timed)" + (f"; also offered: {', '.join(others)}" if others else "")
     ordered = sorted(times, key=lambda t: t.get("ms", float("inf")))
     best = next((t for t in ordered if t.get("tactic") == chosen), ordered[0])
     parts = [f"tactic {chosen} {best['ms']:.4g} ms"]
