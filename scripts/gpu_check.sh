@@ -33,18 +33,22 @@ echo "build: $(( $(date +%s) - t0 ))s"
 python3 -c "import gie, json; print(json.dumps(gie.build_info()))"
 case $what in
   build) ;;
-  tests)
+  tests)  # tactic timing takes one sample unless GIE_TIMING_SAMPLES says otherwise: the tests force tactics
+    export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1}
     PYTHONUNBUFFERED=1 python3 -m pytest tests -m gpu -q -p no:cacheprovider -rf --tb=short "$@" 2>&1 | tee "$out/pytest_gpu.log" | tail -${GIE_TAIL:-150} ;;
-  sanitize)  # memcheck over the selected GPU tests (default: a representative subset), racecheck on the
-             # shared-memory kernels (convolution, GEMM, pooling, softmax, reduce) on small shapes
-    sel=("$@"); [ ${#sel[@]} -eq 0 ] && sel=(tests/test_gpu_engine.py::test_lenet_gpu_matches_cpu
-      "tests/test_gpu_conv.py::test_convolution_network_layers" "tests/test_gpu_gemm.py::test_fully_connected_every_tactic"
-      "tests/test_gpu_simple.py::test_softmax" "tests/test_gpu_data.py::test_reduce")
-    PYTHONUNBUFFERED=1 timeout ${GIE_SANITIZE_S:-240} compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
-      python3 -m pytest "${sel[@]}" -q -p no:cacheprovider -x 2>&1 | tee "$out/memcheck.log" | tail -8
-    echo "memcheck exit: ${PIPESTATUS[0]}"
-    PYTHONUNBUFFERED=1 timeout ${GIE_RACECHECK_S:-120} compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
-      python3 -m pytest tests/test_gpu_conv.py::test_convolution_every_tactic tests/test_gpu_simple.py::test_pooling -q -p no:cacheprovider -x -k "odd or 1x1 or max" 2>&1 | tee "$out/racecheck.log" | tail -8
+  sanitize)  # compute-sanitizer memcheck over the GPU tests (default: all, 16 workers), then racecheck over the
+             # tests of the shared-memory kernels (convolution, GEMM, pooling, softmax, reduce). Tactic timing
+             # takes one sample (GIE_TIMING_SAMPLES=1): every tactic still runs, once.
+    export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1}
+    sel=("$@"); [ ${#sel[@]} -eq 0 ] && sel=(tests -m gpu -n 16)
+    PYTHONUNBUFFERED=1 timeout ${GIE_SANITIZE_S:-540} compute-sanitizer --tool memcheck --target-processes all \
+      --error-exitcode 99 --print-limit 20 python3 -m pytest "${sel[@]}" -q -p no:cacheprovider 2>&1 | tee "$out/memcheck.log" | tail -15
+    echo "memcheck exit: ${PIPESTATUS[0]} (0: no errors; 99: errors found; 124: time limit)"
+    grep -c "Invalid\|ERROR SUMMARY: [1-9]" "$out/memcheck.log" || true
+    PYTHONUNBUFFERED=1 timeout ${GIE_RACECHECK_S:-300} compute-sanitizer --tool racecheck --target-processes all \
+      --error-exitcode 99 --print-limit 20 python3 -m pytest tests/test_gpu_conv.py tests/test_gpu_gemm.py \
+      tests/test_gpu_simple.py tests/test_gpu_data.py -m gpu -n 16 -q -p no:cacheprovider \
+      -k "conv or gemm or fully_connected or matrix or pooling or softmax or reduce" 2>&1 | tee "$out/racecheck.log" | tail -8
     echo "racecheck exit: ${PIPESTATUS[0]}" ;;
   bench)
     PYTHONUNBUFFERED=1 python3 bench/gpu_vs_torch.py "$@" 2>&1 | tee "$out/bench.log" | tail -60 ;;
