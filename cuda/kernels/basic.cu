@@ -84,15 +84,9 @@ GIE_REGISTER_KERNEL(IdentityGpu, DeviceType::kGPU);
 class ConstantGpu final : public Kernel<ConstantGpu, ConstantOp> {
 public:
     using Kernel::Kernel;
-    int32_t initialize() noexcept override {
-        try {
-            std::vector<uint8_t> value = hostValue();
-            value_ = value.empty() ? nullptr : cuda::upload(value, "Constant value");
-            return 0;
-        } catch (...) {
-            recordCurrentException(nullptr);
-            return -1;
-        }
+    void initializeKernel() override {
+        std::vector<uint8_t> value = hostValue();
+        value_ = value.empty() ? nullptr : cuda::upload(value, "Constant value");
     }
     void terminate() noexcept override { value_.reset(); }
     void run(const KernelCall& c) const override {

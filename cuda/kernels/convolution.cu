@@ -151,38 +151,32 @@ public:
         return static_cast<size_t>(d.splits) * static_cast<size_t>(op_.K) * static_cast<size_t>(maxN_ * P_ * Q_) * sizeof(float);
     }
 
-    int32_t initialize() noexcept override {
-        try {
-            GIE_CHECK(configured_ && tactic_ >= 0, ErrorCode::kINTERNAL, "Convolution: initialize before configure");
-            terminate();
-            auto bias = fields_.floats("bias");
-            if (!bias.empty()) bias_ = cuda::upload(bias, "Convolution bias");
-            const auto w = fields_.floats("kernel");
-            const Algo algo = tactics()[static_cast<size_t>(tactic_)].algo;
-            if (algo == Algo::kGemm || algo == Algo::kGemm1x1) {
-                const TileInfo& tile = tiles()[static_cast<size_t>(tactics()[static_cast<size_t>(tactic_)].tile)];
-                tile.prepare();
-                std::vector<float> pk = packWeights(w);
-                smallOffset_ = 0;
-                if (tile.splitWeights) {
-                    smallOffset_ = static_cast<int64_t>(pk.size());
-                    pk.resize(pk.size() * 2);
-                    for (int64_t i = 0; i < smallOffset_; ++i) {
-                        const float big = tf32Round(pk[static_cast<size_t>(i)]);
-                        pk[static_cast<size_t>(smallOffset_ + i)] = tf32Round(pk[static_cast<size_t>(i)] - big);
-                        pk[static_cast<size_t>(i)] = big;
-                    }
+    void initializeKernel() override {
+        GIE_CHECK(configured_ && tactic_ >= 0, ErrorCode::kINTERNAL, "Convolution: initialize before configure");
+        terminate();
+        auto bias = fields_.floats("bias");
+        if (!bias.empty()) bias_ = cuda::upload(bias, "Convolution bias");
+        const auto w = fields_.floats("kernel");
+        const Algo algo = tactics()[static_cast<size_t>(tactic_)].algo;
+        if (algo == Algo::kGemm || algo == Algo::kGemm1x1) {
+            const TileInfo& tile = tiles()[static_cast<size_t>(tactics()[static_cast<size_t>(tactic_)].tile)];
+            tile.prepare();
+            std::vector<float> pk = packWeights(w);
+            smallOffset_ = 0;
+            if (tile.splitWeights) {
+                smallOffset_ = static_cast<int64_t>(pk.size());
+                pk.resize(pk.size() * 2);
+                for (int64_t i = 0; i < smallOffset_; ++i) {
+                    const float big = tf32Round(pk[static_cast<size_t>(i)]);
+                    pk[static_cast<size_t>(smallOffset_ + i)] = tf32Round(pk[static_cast<size_t>(i)] - big);
+                    pk[static_cast<size_t>(i)] = big;
                 }
-                splitWeights_ = tile.splitWeights;
-                packed_ = cuda::upload(pk, "Convolution packed weights");
-                table_ = cuda::upload(makeTable(), "Convolution im2col table");
-            } else {
-                weights_ = cuda::upload(w, "Convolution weights");
             }
-            return 0;
-        } catch (...) {
-            recordCurrentException(nullptr);
-            return -1;
+            splitWeights_ = tile.splitWeights;
+            packed_ = cuda::upload(pk, "Convolution packed weights");
+            table_ = cuda::upload(makeTable(), "Convolution im2col table");
+        } else {
+            weights_ = cuda::upload(w, "Convolution weights");
         }
     }
     void terminate() noexcept override {

@@ -134,31 +134,25 @@ public:
     }
     const char* getTacticName(int32_t t) const noexcept override { return t == 0 ? "gather_by_phase" : "invalid"; }
 
-    int32_t initialize() noexcept override {
-        try {
-            GIE_CHECK(configured_, ErrorCode::kINTERNAL, "Deconvolution: initialize before configure");
-            terminate();
-            const auto w = fields_.floats("kernel");
-            const int64_t R = op_.R, S = op_.S;
-            GIE_CHECK(static_cast<int64_t>(w.size()) == C_ * Kg_ * R * S, ErrorCode::kINVALID_MODEL, "Deconvolution kernel has ",
-                      w.size(), " values; expected ", C_ * Kg_ * R * S);
-            // (C, Kg, R, S) -> [G][R][S][Cg][KgPad]
-            std::vector<float> pk(static_cast<size_t>(G_ * R * S * Cg_ * kgPad_), 0.f);
-            for (int64_t g = 0; g < G_; ++g)
-                for (int64_t c = 0; c < Cg_; ++c)
-                    for (int64_t ko = 0; ko < Kg_; ++ko)
-                        for (int64_t r = 0; r < R; ++r)
-                            for (int64_t s = 0; s < S; ++s)
-                                pk[static_cast<size_t>((((g * R + r) * S + s) * Cg_ + c) * kgPad_ + ko)] =
-                                    w[static_cast<size_t>((((g * Cg_ + c) * Kg_ + ko) * R + r) * S + s)];
-            weights_ = cuda::upload(pk, "Deconvolution packed weights");
-            auto bias = fields_.floats("bias");
-            if (!bias.empty()) bias_ = cuda::upload(bias, "Deconvolution bias");
-            return 0;
-        } catch (...) {
-            recordCurrentException(nullptr);
-            return -1;
-        }
+    void initializeKernel() override {
+        GIE_CHECK(configured_, ErrorCode::kINTERNAL, "Deconvolution: initialize before configure");
+        terminate();
+        const auto w = fields_.floats("kernel");
+        const int64_t R = op_.R, S = op_.S;
+        GIE_CHECK(static_cast<int64_t>(w.size()) == C_ * Kg_ * R * S, ErrorCode::kINVALID_MODEL, "Deconvolution kernel has ",
+                  w.size(), " values; expected ", C_ * Kg_ * R * S);
+        // (C, Kg, R, S) -> [G][R][S][Cg][KgPad]
+        std::vector<float> pk(static_cast<size_t>(G_ * R * S * Cg_ * kgPad_), 0.f);
+        for (int64_t g = 0; g < G_; ++g)
+            for (int64_t c = 0; c < Cg_; ++c)
+                for (int64_t ko = 0; ko < Kg_; ++ko)
+                    for (int64_t r = 0; r < R; ++r)
+                        for (int64_t s = 0; s < S; ++s)
+                            pk[static_cast<size_t>((((g * R + r) * S + s) * Cg_ + c) * kgPad_ + ko)] =
+                                w[static_cast<size_t>((((g * Cg_ + c) * Kg_ + ko) * R + r) * S + s)];
+        weights_ = cuda::upload(pk, "Deconvolution packed weights");
+        auto bias = fields_.floats("bias");
+        if (!bias.empty()) bias_ = cuda::upload(bias, "Deconvolution bias");
     }
     void terminate() noexcept override {
         weights_.reset();

@@ -42,22 +42,16 @@ public:
         return cuda::gemm::splitKWorkspace(static_cast<int>(maxM_), static_cast<int>(op_.K), 1, splits_[tactic_]);
     }
 
-    int32_t initialize() noexcept override {
-        try {
-            const int64_t K = op_.K, flat = op_.inputsPerOutput(), ldw = ldw_();
-            std::vector<float> w = fields_.floats("kernel");
-            GIE_CHECK(static_cast<int64_t>(w.size()) == K * flat, ErrorCode::kINTERNAL, "FullyConnected: kernel size");
-            std::vector<float> padded(static_cast<size_t>(K * ldw), 0.f);
-            for (int64_t k = 0; k < K; ++k)
-                std::copy(w.begin() + k * flat, w.begin() + (k + 1) * flat, padded.begin() + k * ldw);
-            weights_ = cuda::upload(padded, "FullyConnected weights");
-            std::vector<float> b = fields_.floats("bias");
-            bias_ = b.empty() ? nullptr : cuda::upload(b, "FullyConnected bias");
-            return 0;
-        } catch (...) {
-            recordCurrentException(nullptr);
-            return -1;
-        }
+    void initializeKernel() override {
+        const int64_t K = op_.K, flat = op_.inputsPerOutput(), ldw = ldw_();
+        std::vector<float> w = fields_.floats("kernel");
+        GIE_CHECK(static_cast<int64_t>(w.size()) == K * flat, ErrorCode::kINTERNAL, "FullyConnected: kernel size");
+        std::vector<float> padded(static_cast<size_t>(K * ldw), 0.f);
+        for (int64_t k = 0; k < K; ++k)
+            std::copy(w.begin() + k * flat, w.begin() + (k + 1) * flat, padded.begin() + k * ldw);
+        weights_ = cuda::upload(padded, "FullyConnected weights");
+        std::vector<float> b = fields_.floats("bias");
+        bias_ = b.empty() ? nullptr : cuda::upload(b, "FullyConnected bias");
     }
     void terminate() noexcept override {
         weights_.reset();

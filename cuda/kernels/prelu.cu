@@ -51,14 +51,8 @@ __global__ void __launch_bounds__(256) preluChannel(const float* __restrict__ x,
 class PReluGpu final : public Kernel<PReluGpu, PReluOp> {
 public:
     using Kernel::Kernel;
-    int32_t initialize() noexcept override {
-        try {
-            if (op_.slope.size() > 1) slope_ = cuda::upload(op_.slope, "PRelu slopes");
-            return 0;
-        } catch (...) {
-            recordCurrentException(nullptr);
-            return -1;
-        }
+    void initializeKernel() override {
+        if (op_.slope.size() > 1) slope_ = cuda::upload(op_.slope, "PRelu slopes");
     }
     void terminate() noexcept override { slope_.reset(); }
 

@@ -234,15 +234,9 @@ class ResizeGpu final : public Kernel<ResizeGpu, ResizeOp> {
 public:
     using Kernel::Kernel;
     size_t getWorkspaceSize() const noexcept override { return spec_.bytes(); }
-    int32_t initialize() noexcept override {
-        try {
-            tablesDev_.reset();
-            if (!tablesHost_.empty()) tablesDev_ = cuda::upload(tablesHost_, "Resize coordinate tables");
-            return 0;
-        } catch (...) {
-            recordCurrentException(nullptr);
-            return -1;
-        }
+    void initializeKernel() override {
+        tablesDev_.reset();
+        if (!tablesHost_.empty()) tablesDev_ = cuda::upload(tablesHost_, "Resize coordinate tables");
     }
     void terminate() noexcept override { tablesDev_.reset(); }
 

@@ -85,7 +85,7 @@ public:
     explicit ScaleGpu(FieldMap f) : Kernel(std::move(f)) {
         for (float p : op_.power) hasPower_ = hasPower_ || p != 1.f;
     }
-    int32_t initialize() noexcept override {
+    void initializeKernel() override {
         try {
             if (op_.mode != ScaleMode::kUNIFORM) {
                 if (!op_.scale.empty()) scale_ = cuda::upload(op_.scale, "Scale scale");
@@ -93,11 +93,9 @@ public:
                 if (hasPower_) power_ = cuda::upload(op_.power, "Scale power");
             }
             initialized_ = true;
-            return 0;
         } catch (...) {
-            terminate();
-            recordCurrentException(nullptr);
-            return -1;
+            terminate();  // nothing half-uploaded stays behind
+            throw;
         }
     }
     void terminate() noexcept override {

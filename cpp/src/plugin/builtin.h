@@ -126,6 +126,15 @@ public:
             return -1;
         }
     }
+    int32_t initialize() noexcept override {
+        try {
+            initializeKernel();
+            return 0;
+        } catch (...) {
+            recordCurrentException(nullptr);
+            return -1;
+        }
+    }
     size_t getSerializationSize() const noexcept override { return serialized().size(); }
     void serialize(void* buffer) const noexcept override {
         const auto& s = serialized();
@@ -139,6 +148,8 @@ protected:
     virtual void run(const KernelCall& c) const = 0;
     //! Override to precompute per-shape state (packed weights, plans). Default: nothing.
     virtual void configureKernel(const TensorDesc*, int32_t, const TensorDesc*, int32_t) {}
+    //! Override to acquire device resources (upload weights; GPU kernels). Default: nothing.
+    virtual void initializeKernel() {}
 
     FieldMap fields_;
     Op op_;
