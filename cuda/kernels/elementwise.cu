@@ -26,56 +26,6 @@
 namespace gie {
 namespace {
 
-// ---- broadcast plan (the CPU's makePlan) ----------------------------------------------------------------
-
-struct Plan {
-    int rank = 0;
-    int64_t n[Dims::MAX_DIMS];
-    int64_t sa[Dims::MAX_DIMS];
-    int64_t sb[Dims::MAX_DIMS];
-    int64_t total = 1;
-};
-
-void broadcastStrides(const Dims& in, const Dims& out, int64_t* s) {
-    int64_t acc = 1;
-    for (int i = out.nbDims - 1; i >= 0; --i) {
-        int k = in.nbDims - out.nbDims + i;
-        int64_t d = k >= 0 ? in.d[k] : 1;
-        s[i] = d == 1 ? 0 : acc;
-        acc *= d;
-    }
-}
-
-Plan makePlan(const Dims& out, const Dims& a, const Dims& b) {
-    int64_t sa[Dims::MAX_DIMS], sb[Dims::MAX_DIMS];
-    broadcastStrides(a, out, sa);
-    broadcastStrides(b, out, sb);
-    Plan p;
-    for (int i = 0; i < out.nbDims; ++i) {
-        p.total *= out.d[i];
-        if (out.d[i] == 1) continue;
-        if (p.rank > 0) {
-            int j = p.rank - 1;
-            if (p.sa[j] == sa[i] * out.d[i] && p.sb[j] == sb[i] * out.d[i]) {
-                p.n[j] *= out.d[i];
-                p.sa[j] = sa[i];
-                p.sb[j] = sb[i];
-                continue;
-            }
-        }
-        p.n[p.rank] = out.d[i];
-        p.sa[p.rank] = sa[i];
-        p.sb[p.rank] = sb[i];
-        ++p.rank;
-    }
-    if (p.rank == 0) {
-        p.rank = 1;
-        p.n[0] = 1;
-        p.sa[0] = p.sb[0] = 0;
-    }
-    return p;
-}
-
 // ---- scalar semantics (device versions of the CPU's) ----------------------------------------------------
 
 __device__ __forceinline__ float npMax(float a, float b) { return isnan(a) ? a : (isnan(b) ? b : (a >= b ? a : b)); }
@@ -306,7 +256,7 @@ __global__ void __launch_bounds__(256) ewGeneral(const typename F::In* __restric
 bool alignedTo(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
 
 template <typename F>
-void launch(const Plan& pl, const void* a, const void* b, void* y, cudaStream_t st) {
+void launch(const BroadcastPlan& pl, const void* a, const void* b, void* y, cudaStream_t st) {
     using T = typename F::In;
     using O = typename F::Out;
     const T* A = static_cast<const T*>(a);
@@ -360,7 +310,7 @@ class ElementWiseGpu final : public Kernel<ElementWiseGpu, ElementWiseOp> {
 public:
     using Kernel::Kernel;
     void run(const KernelCall& c) const override {
-        const Plan p = makePlan(c.outDims(0), c.inDims(0), c.inDims(1));
+        const BroadcastPlan p = makeBroadcastPlan(c.outDims(0), c.inDims(0), c.inDims(1));
         if (p.total == 0) return;
         const DataType t = c.inDesc[0].type;
         const void* a = c.inputs[0];

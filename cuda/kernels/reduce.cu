@@ -298,21 +298,9 @@ protected:
 private:
     //! maxPartials: workspace capacity in doubles (0: no splits).
     Launch plan(const Dims& x, size_t maxPartials) const {
-        bool red[Dims::MAX_DIMS];
-        op_.reducedAxes(x.nbDims, red);
         int64_t sizes[Dims::MAX_DIMS];
         bool role[Dims::MAX_DIMS];
-        int ng = 0;
-        for (int i = 0; i < x.nbDims; ++i) {
-            if (x.d[i] == 1) continue;
-            if (ng > 0 && role[ng - 1] == red[i]) {
-                sizes[ng - 1] *= x.d[i];
-            } else {
-                sizes[ng] = x.d[i];
-                role[ng] = red[i];
-                ++ng;
-            }
-        }
+        const int ng = op_.groupDims(x, sizes, role);
         Launch l;
         ReduceParams& p = l.p;
         p.nk = p.nr = 0;

@@ -18,57 +18,7 @@
 namespace gie {
 namespace {
 
-// ---- broadcast plan -------------------------------------------------------------------------------
-
-struct BroadcastPlan {
-    int rank = 0;
-    int64_t n[Dims::MAX_DIMS];
-    int64_t sa[Dims::MAX_DIMS];
-    int64_t sb[Dims::MAX_DIMS];
-    int64_t total = 1;
-};
-
-//! Strides of `in` seen through the broadcast to `out` (0 on broadcast dimensions).
-void broadcastStrides(const Dims& in, const Dims& out, int64_t* s) {
-    int64_t acc = 1;
-    for (int i = out.nbDims - 1; i >= 0; --i) {
-        int k = in.nbDims - out.nbDims + i;
-        int64_t d = k >= 0 ? in.d[k] : 1;
-        s[i] = d == 1 ? 0 : acc;
-        acc *= d;
-    }
-}
-
-//! Drops size-1 dimensions and merges neighbours that both inputs walk the same way.
-BroadcastPlan makePlan(const Dims& out, const Dims& a, const Dims& b) {
-    int64_t sa[Dims::MAX_DIMS], sb[Dims::MAX_DIMS];
-    broadcastStrides(a, out, sa);
-    broadcastStrides(b, out, sb);
-    BroadcastPlan p;
-    for (int i = 0; i < out.nbDims; ++i) {
-        p.total *= out.d[i];
-        if (out.d[i] == 1) continue;
-        if (p.rank > 0) {
-            int j = p.rank - 1;
-            if (p.sa[j] == sa[i] * out.d[i] && p.sb[j] == sb[i] * out.d[i]) {
-                p.n[j] *= out.d[i];
-                p.sa[j] = sa[i];
-                p.sb[j] = sb[i];
-                continue;
-            }
-        }
-        p.n[p.rank] = out.d[i];
-        p.sa[p.rank] = sa[i];
-        p.sb[p.rank] = sb[i];
-        ++p.rank;
-    }
-    if (p.rank == 0) {
-        p.rank = 1;
-        p.n[0] = 1;
-        p.sa[0] = p.sb[0] = 0;
-    }
-    return p;
-}
+// ---- broadcast walk (the plan: makeBroadcastPlan, layers/elementwise.h) ------------------------------
 
 //! y[i] = f(a[.], b[.]) over the broadcast; inner strides are 0 or 1 by construction.
 template <typename TA, typename TY, typename F>
@@ -252,7 +202,7 @@ class ElementWiseCpu final : public Kernel<ElementWiseCpu, ElementWiseOp> {
 public:
     using Kernel::Kernel;
     void run(const KernelCall& c) const override {
-        const BroadcastPlan p = makePlan(c.outDims(0), c.inDims(0), c.inDims(1));
+        const BroadcastPlan p = makeBroadcastPlan(c.outDims(0), c.inDims(0), c.inDims(1));
         const DataType t = c.inDesc[0].type;
         const ElementWiseOperation op = op_.op;
         if (op_.isComparison()) {

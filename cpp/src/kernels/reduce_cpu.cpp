@@ -38,23 +38,10 @@ public:
         float* out = c.out(0);
         const int64_t nOut = volume(c.outDims(0));
         if (nOut == 0) return;
-        bool red[Dims::MAX_DIMS];
-        op_.reducedAxes(x.nbDims, red);
-
         // Merge dimensions into groups of one role.
         int64_t sizes[Dims::MAX_DIMS];
         bool role[Dims::MAX_DIMS];
-        int ng = 0;
-        for (int i = 0; i < x.nbDims; ++i) {
-            if (x.d[i] == 1) continue;
-            if (ng > 0 && role[ng - 1] == red[i]) {
-                sizes[ng - 1] *= x.d[i];
-            } else {
-                sizes[ng] = x.d[i];
-                role[ng] = red[i];
-                ++ng;
-            }
-        }
+        const int ng = op_.groupDims(x, sizes, role);
         Group kept[Dims::MAX_DIMS], reduced[Dims::MAX_DIMS];
         int nk = 0, nr = 0;
         int64_t stride = 1;

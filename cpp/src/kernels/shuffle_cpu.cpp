@@ -169,9 +169,7 @@ public:
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
         // Both transposes present: the first goes through the workspace (sized for the largest shapes).
-        workspace_ = 0;
-        if (op_.hasPerm1 && op_.hasPerm2)
-            workspace_ = static_cast<size_t>(volume(in[0].dims)) * static_cast<size_t>(dataTypeSize(in[0].type));
+        workspace_ = op_.workspaceBytes(in[0]);
     }
     void run(const KernelCall& c) const override {
         const Dims& x = c.inDims(0);

@@ -98,4 +98,56 @@ struct ElementWiseOp : OpBase {
     }
 };
 
+//! How both inputs of a broadcasting element-wise op are walked for an output shape: size-1 dimensions
+//! dropped, neighbours that both inputs walk the same way merged; strides in elements, 0 on broadcast
+//! dimensions. Shared by the CPU and GPU kernels.
+struct BroadcastPlan {
+    int rank = 0;
+    int64_t n[Dims::MAX_DIMS];
+    int64_t sa[Dims::MAX_DIMS];
+    int64_t sb[Dims::MAX_DIMS];
+    int64_t total = 1;
+};
+
+//! Strides of `in` seen through the broadcast to `out` (0 on broadcast dimensions).
+inline void broadcastStrides(const Dims& in, const Dims& out, int64_t* s) {
+    int64_t acc = 1;
+    for (int i = out.nbDims - 1; i >= 0; --i) {
+        int k = in.nbDims - out.nbDims + i;
+        int64_t d = k >= 0 ? in.d[k] : 1;
+        s[i] = d == 1 ? 0 : acc;
+        acc *= d;
+    }
+}
+
+inline BroadcastPlan makeBroadcastPlan(const Dims& out, const Dims& a, const Dims& b) {
+    int64_t sa[Dims::MAX_DIMS], sb[Dims::MAX_DIMS];
+    broadcastStrides(a, out, sa);
+    broadcastStrides(b, out, sb);
+    BroadcastPlan p;
+    for (int i = 0; i < out.nbDims; ++i) {
+        p.total *= out.d[i];
+        if (out.d[i] == 1) continue;
+        if (p.rank > 0) {
+            int j = p.rank - 1;
+            if (p.sa[j] == sa[i] * out.d[i] && p.sb[j] == sb[i] * out.d[i]) {
+                p.n[j] *= out.d[i];
+                p.sa[j] = sa[i];
+                p.sb[j] = sb[i];
+                continue;
+            }
+        }
+        p.n[p.rank] = out.d[i];
+        p.sa[p.rank] = sa[i];
+        p.sb[p.rank] = sb[i];
+        ++p.rank;
+    }
+    if (p.rank == 0) {
+        p.rank = 1;
+        p.n[0] = 1;
+        p.sa[0] = p.sb[0] = 0;
+    }
+    return p;
+}
+
 }  // namespace gie

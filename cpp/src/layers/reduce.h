@@ -41,6 +41,24 @@ struct ReduceOp : OpBase {
             reduced[n] = true;
         }
     }
+    //! The dimensions of input `x` merged into runs of one role (reduced or kept), size-1 dimensions
+    //! dropped, outermost first: sizes[g] and role[g] (true = reduced). Returns the number of runs.
+    int groupDims(const Dims& x, int64_t* sizes, bool* role) const {
+        bool red[Dims::MAX_DIMS];
+        reducedAxes(x.nbDims, red);
+        int ng = 0;
+        for (int i = 0; i < x.nbDims; ++i) {
+            if (x.d[i] == 1) continue;
+            if (ng > 0 && role[ng - 1] == red[i]) {
+                sizes[ng - 1] *= x.d[i];
+            } else {
+                sizes[ng] = x.d[i];
+                role[ng] = red[i];
+                ++ng;
+            }
+        }
+        return ng;
+    }
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
         expectInputs(in, 1, 1, kType);
         const Dims& x = in[0];

@@ -34,6 +34,11 @@ struct ShuffleOp : AnyTypeOp {
             seen[static_cast<size_t>(p[i])] = true;
         }
     }
+    //! Scratch for the intermediate when both transposes are present (the first goes through it), for an
+    //! input of up to `in`.
+    size_t workspaceBytes(const TensorDesc& in) const {
+        return hasPerm1 && hasPerm2 ? static_cast<size_t>(volume(in.dims)) * static_cast<size_t>(dataTypeSize(in.type)) : 0;
+    }
     static std::string permString(const std::vector<int64_t>& p) {
         std::string s = "(";
         for (size_t i = 0; i < p.size(); ++i) s += (i ? ", " : "") + std::to_string(p[i]);
