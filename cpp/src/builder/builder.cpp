@@ -361,8 +361,9 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, I
                 for (int32_t t = 0; t < nt; ++t) {
                     const char* nm = k.getTacticName(t);
                     names += strcat(t ? ", " : "", nm ? nm : "?");
-                    if (nm && forced == nm && k.setTactic(t) == 0) pick = t;
-                    if (k.setTactic(t) == 0) s.tacticTimes.emplace_back(nm ? nm : "?", -1.0);
+                    if (k.setTactic(t) != 0) continue;
+                    if (nm && forced == nm) pick = t;
+                    s.tacticTimes.emplace_back(nm ? nm : "?", -1.0);
                 }
                 GIE_CHECK(pick >= 0, ErrorCode::kINVALID_ARGUMENT, "kernel '", s.name, "' (", s.type, "): the forced tactic '", forced,
                           "' does not exist or cannot run for these shapes (tactics: ", names, ")");
