@@ -41,15 +41,26 @@ case $what in
              # takes one sample (GIE_TIMING_SAMPLES=1): every tactic still runs, once.
     export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1}
     sel=("$@"); [ ${#sel[@]} -eq 0 ] && sel=(tests -m gpu -n 16)
-    PYTHONUNBUFFERED=1 timeout ${GIE_SANITIZE_S:-540} compute-sanitizer --tool memcheck --target-processes all \
-      --error-exitcode 99 --print-limit 20 python3 -m pytest "${sel[@]}" -q -p no:cacheprovider 2>&1 | tee "$out/memcheck.log" | tail -15
-    echo "memcheck exit: ${PIPESTATUS[0]} (0: no errors; 99: errors found; 124: time limit)"
-    grep -c "Invalid\|ERROR SUMMARY: [1-9]" "$out/memcheck.log" || true
-    PYTHONUNBUFFERED=1 timeout ${GIE_RACECHECK_S:-300} compute-sanitizer --tool racecheck --target-processes all \
-      --error-exitcode 99 --print-limit 20 python3 -m pytest tests/test_gpu_conv.py tests/test_gpu_gemm.py \
-      tests/test_gpu_simple.py tests/test_gpu_data.py -m gpu -n 16 -q -p no:cacheprovider \
-      -k "conv or gemm or fully_connected or matrix or pooling or softmax or reduce" 2>&1 | tee "$out/racecheck.log" | tail -8
-    echo "racecheck exit: ${PIPESTATUS[0]}" ;;
+    # torch is hidden (GIE_TEST_HIDE_TORCH): under the sanitizer its CUDA start-up takes minutes per process. The
+    # buffers come from cupy; the torch interop tests run in the plain GPU suite.
+    export GIE_TEST_HIDE_TORCH=1
+    # GIE_MEMCHECK_S / GIE_RACECHECK_S: time limits in seconds (0 skips that tool).
+    if [ "${GIE_MEMCHECK_S:-360}" != 0 ]; then
+      PYTHONUNBUFFERED=1 timeout ${GIE_MEMCHECK_S:-360} compute-sanitizer --tool memcheck --target-processes all \
+        --error-exitcode 99 --print-limit 20 python3 -m pytest "${sel[@]}" -v -p no:cacheprovider > "$out/memcheck.log" 2>&1
+      echo "memcheck exit: $? (0: no errors; 99: errors found; 124: time limit)"
+      grep -E "^=+ .*(passed|failed)|ERROR SUMMARY|Invalid|FAILED" "$out/memcheck.log" | head -30
+      echo "tests passed under memcheck: $(grep -c PASSED "$out/memcheck.log")"
+    fi
+    if [ "${GIE_RACECHECK_S:-200}" != 0 ]; then
+      PYTHONUNBUFFERED=1 timeout ${GIE_RACECHECK_S:-200} compute-sanitizer --tool racecheck --target-processes all \
+        --error-exitcode 99 --print-limit 20 python3 -m pytest tests/test_gpu_conv.py tests/test_gpu_gemm.py \
+        tests/test_gpu_simple.py tests/test_gpu_data.py -m gpu -n 16 -v -p no:cacheprovider \
+        -k "conv or gemm or fully_connected or matrix or pooling or softmax or reduce" > "$out/racecheck.log" 2>&1
+      echo "racecheck exit: $? (0: no hazards; 99: hazards found; 124: time limit)"
+      grep -E "^=+ .*(passed|failed)|RACECHECK SUMMARY|hazard|FAILED" "$out/racecheck.log" | head -30
+      echo "tests passed under racecheck: $(grep -c PASSED "$out/racecheck.log")"
+    fi ;;
   bench)
     PYTHONUNBUFFERED=1 python3 bench/gpu_vs_torch.py "$@" 2>&1 | tee "$out/bench.log" | tail -60 ;;
   *) python3 "$@" ;;
