@@ -127,6 +127,39 @@ def test_convolution_tactic_names_are_stable(rng):
     assert any("_splitk" in t for t in tactics), tactics  # a 1-block problem: split-K is offered
 
 
+@pytest.mark.parametrize("C,R", [(1024, 3), (4096, 1)], ids=["3x3_c1024", "1x1_c4096"])
+def test_3xtf32_is_as_accurate_as_fp32_on_deep_sums(C, R, rng):
+    """Same-sign products (positive inputs and weights) summed over K = C*R*R terms: an accumulation that
+    truncates instead of rounding drifts by about K ulps, which the tensor cores do within an MMA chain. Every
+    3xTF32 tactic must stay within 3x the error of the worst CUDA-core FP32 tactic (float64 reference)."""
+    K, H = 24, 7
+    x = np.abs(randn(rng, (3, C, H, H))) + 0.5
+    w = (np.abs(randn(rng, (K, C, R, R))) + 0.5) / (C * R * R)
+    pad = R // 2
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    ref = np.zeros((3, K, H, H))
+    for r in range(R):
+        for s in range(R):
+            ref += np.einsum("nchw,kc->nkhw", xp[:, :, r:r + H, s:s + H], w[:, :, r, s].astype(np.float64))
+
+    def define(net, t):
+        return net.add_convolution(t["x"], K, (R, R), w, None, padding=(pad, pad)).output(0)
+
+    errors = {}
+    for tactic in gpu_tactics(define, {"x": x}, "Convolution"):
+        if "splitk" in tactic or tactic == "direct_naive":
+            continue
+        engine = build_gpu(define, {"x": x}, force={"Convolution": tactic})
+        got = next(iter(engine.create_execution_context().execute({"x": x}).values()))
+        errors[tactic] = float(np.max(np.abs(got - ref) / np.abs(ref)))
+    fp32 = [e for t, e in errors.items() if "3xtf32" not in t]
+    tc = {t: e for t, e in errors.items() if "3xtf32" in t}
+    assert fp32 and tc, errors
+    bound = max(3 * max(fp32), 1e-6)
+    bad = {t: e for t, e in tc.items() if e > bound}
+    assert not bad, f"3xTF32 tactics less accurate than FP32 (bound {bound:.2e}): {bad}; all: {errors}"
+
+
 # ---- fused epilogues -------------------------------------------------------------------------------------------
 
 ACTS = [

@@ -2,8 +2,9 @@
 //
 // Each FP32 operand x is split into big = tf32(x) and small = tf32(x - big) (x - big is exact in FP32), and
 //   a*b ~= a_small*b_big + a_big*b_small + a_big*b_big
-// with FP32 accumulation (mma.sync m16n8k8 TF32). The dropped a_small*b_small term is ~2^-22 relative, so
-// the result has FP32-level accuracy (unlike plain TF32, which keeps only 10 mantissa bits), at three
+// with FP32 accumulation (mma.sync m16n8k8 TF32). The dropped a_small*b_small term is ~2^-22 relative. The
+// tensor cores truncate their sums, so each 8-deep slice's three MMAs start from zero and are added to the
+// accumulator with an ordinary (rounded) FP32 add. The result has FP32-level accuracy (unlike plain TF32, which keeps only 10 mantissa bits), at three
 // tensor-core MMAs per product instead of one CUDA-core FMA. The weights are split once on the host
 // (tf32Round, two packed arrays); the activations are split in registers after the shared-memory load.
 //
@@ -120,9 +121,15 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MINB) convGemmTf32
                                             __float_as_uint(ap[4 * AS + 8])};
 #pragma unroll
                 for (int nt = 0; nt < NT; ++nt) {
-                    mmaTf32(acc[mt][nt], aSmall, bBig[nt]);
-                    mmaTf32(acc[mt][nt], aBig, bSmall[nt]);
-                    mmaTf32(acc[mt][nt], aBig, bBig[nt]);
+                    // The tensor cores add with truncation (no rounding to nearest), so a long accumulation
+                    // drifts toward zero by about K ulps. Each 8-deep slice is summed on its own and added to
+                    // the accumulator with a rounded FP32 add, which keeps the error at FP32 level.
+                    float part[4] = {0.f, 0.f, 0.f, 0.f};
+                    mmaTf32(part, aSmall, bBig[nt]);
+                    mmaTf32(part, aBig, bSmall[nt]);
+                    mmaTf32(part, aBig, bBig[nt]);
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) acc[mt][nt][e] += part[e];
                 }
             }
         }
