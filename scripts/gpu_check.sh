@@ -3,7 +3,7 @@
 # what is asked. Used by the developers on the lent GPU; logs go to $OUT (or build/gpu/logs).
 #   scripts/gpu_check.sh build            build only
 #   scripts/gpu_check.sh tests [ARGS]     + pytest -m gpu (ARGS passed to pytest)
-#   scripts/gpu_check.sh sanitize [ARGS]  + compute-sanitizer memcheck over the GPU tests
+#   scripts/gpu_check.sh sanitize [ARGS]  + compute-sanitizer memcheck (and racecheck) over the GPU tests
 #   scripts/gpu_check.sh bench [ARGS]     + bench/gpu_vs_torch.py ARGS
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,31 +36,39 @@ case $what in
   tests)  # tactic timing takes one sample unless GIE_TIMING_SAMPLES says otherwise: the tests force tactics
     export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1}
     PYTHONUNBUFFERED=1 python3 -m pytest tests -m gpu -q -p no:cacheprovider -rf --tb=short "$@" 2>&1 | tee "$out/pytest_gpu.log" | tail -${GIE_TAIL:-150} ;;
-  sanitize)  # compute-sanitizer memcheck over the GPU tests (default: all, 16 workers), then racecheck over the
-             # tests of the shared-memory kernels (convolution, GEMM, pooling, softmax, reduce). Tactic timing
-             # takes one sample (GIE_TIMING_SAMPLES=1): every tactic still runs, once.
-    export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1}
-    sel=("$@"); [ ${#sel[@]} -eq 0 ] && sel=(tests -m gpu -n 16)
-    # torch is hidden (GIE_TEST_HIDE_TORCH): under the sanitizer its CUDA start-up takes minutes per process. The
-    # buffers come from cupy; the torch interop tests run in the plain GPU suite.
-    export GIE_TEST_HIDE_TORCH=1
-    # GIE_MEMCHECK_S / GIE_RACECHECK_S: time limits in seconds (0 skips that tool).
-    if [ "${GIE_MEMCHECK_S:-360}" != 0 ]; then
-      PYTHONUNBUFFERED=1 timeout ${GIE_MEMCHECK_S:-360} compute-sanitizer --tool memcheck --target-processes all \
-        --error-exitcode 99 --print-limit 20 python3 -m pytest "${sel[@]}" -v -p no:cacheprovider > "$out/memcheck.log" 2>&1
-      echo "memcheck exit: $? (0: no errors; 99: errors found; 124: time limit)"
-      grep -E "^=+ .*(passed|failed)|ERROR SUMMARY|Invalid|FAILED" "$out/memcheck.log" | head -30
-      echo "tests passed under memcheck: $(grep -c PASSED "$out/memcheck.log")"
-    fi
-    if [ "${GIE_RACECHECK_S:-200}" != 0 ]; then
-      PYTHONUNBUFFERED=1 timeout ${GIE_RACECHECK_S:-200} compute-sanitizer --tool racecheck --target-processes all \
-        --error-exitcode 99 --print-limit 20 python3 -m pytest tests/test_gpu_conv.py tests/test_gpu_gemm.py \
-        tests/test_gpu_simple.py tests/test_gpu_data.py -m gpu -n 16 -v -p no:cacheprovider \
-        -k "conv or gemm or fully_connected or matrix or pooling or softmax or reduce" > "$out/racecheck.log" 2>&1
-      echo "racecheck exit: $? (0: no hazards; 99: hazards found; 124: time limit)"
-      grep -E "^=+ .*(passed|failed)|RACECHECK SUMMARY|hazard|FAILED" "$out/racecheck.log" | head -30
-      echo "tests passed under racecheck: $(grep -c PASSED "$out/racecheck.log")"
-    fi ;;
+  sanitize)  # compute-sanitizer memcheck over the GPU tests (default: all), then racecheck over the tests of the
+             # shared-memory kernels (convolution, GEMM, pooling, softmax, reduce). pytest-xdist does not run
+             # under the sanitizer, so GIE_SANITIZE_SHARDS (default 8) sanitizer processes each run one shard
+             # (GIE_TEST_SHARD, tests/conftest.py); logs: $out/memcheck.<i>.log, $out/racecheck.<i>.log.
+             # Tactic timing takes one sample (GIE_TIMING_SAMPLES=1): every tactic still runs, once. torch is
+             # hidden (GIE_TEST_HIDE_TORCH): under the sanitizer its CUDA start-up takes minutes per process, so
+             # the buffers come from cupy and the torch interop tests run in the plain GPU suite only.
+             # GIE_MEMCHECK_S / GIE_RACECHECK_S: time limits in seconds (0 skips that tool).
+    export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1} GIE_TEST_HIDE_TORCH=1
+    shards=${GIE_SANITIZE_SHARDS:-8}
+    sanitize_shards() {  # tool, time limit, pytest arguments...
+      local tool=$1 limit=$2 i rc
+      shift 2
+      rm -f "$out/$tool".*.log
+      local pids=() rcs=()
+      for ((i = 0; i < shards; i++)); do
+        GIE_TEST_SHARD=$i/$shards PYTHONUNBUFFERED=1 timeout "$limit" compute-sanitizer --tool "$tool" \
+          --error-exitcode 99 --print-limit 20 python3 -m pytest "$@" -v -p no:cacheprovider -p no:xdist \
+          > "$out/$tool.$i.log" 2>&1 &
+        pids+=($!)
+      done
+      for i in "${pids[@]}"; do wait "$i"; rc=$?; rcs+=("$rc"); done
+      echo "$tool exit per shard: ${rcs[*]} (0: clean; 99: errors found; 124: time limit)"
+      cat "$out/$tool".*.log | grep -E "Invalid|Race reported|Program hit|(ERROR|RACECHECK) SUMMARY: [1-9]" | head -30
+      echo "$tool: $(cat "$out/$tool".*.log | grep -c " PASSED") passed, $(cat "$out/$tool".*.log | grep -c " FAILED") failed" \
+           "(tests that finished under the sanitizer)"
+    }
+    sel=("$@"); [ ${#sel[@]} -eq 0 ] && sel=(tests -m gpu)
+    [ "${GIE_MEMCHECK_S:-540}" != 0 ] && sanitize_shards memcheck "${GIE_MEMCHECK_S:-540}" "${sel[@]}"
+    [ "${GIE_RACECHECK_S:-300}" != 0 ] && sanitize_shards racecheck "${GIE_RACECHECK_S:-300}" tests/test_gpu_conv.py \
+      tests/test_gpu_gemm.py tests/test_gpu_simple.py tests/test_gpu_data.py -m gpu \
+      -k "conv or gemm or fully_connected or matrix or pooling or softmax or reduce"
+    true ;;
   bench)
     PYTHONUNBUFFERED=1 python3 bench/gpu_vs_torch.py "$@" 2>&1 | tee "$out/bench.log" | tail -60 ;;
   *) python3 "$@" ;;

@@ -12,7 +12,26 @@ if os.environ.get("GIE_TEST_HIDE_TORCH") == "1":
     sys.modules["torch"] = None
 
 
+def _shard(spec):
+    """GIE_TEST_SHARD="i/n" -> (i, n), 0 <= i < n."""
+    try:
+        i, n = (int(v) for v in spec.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"GIE_TEST_SHARD={spec!r}: expected i/n, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise pytest.UsageError(f"GIE_TEST_SHARD={spec!r}: i must be in [0, n)")
+    return i, n
+
+
 def pytest_collection_modifyitems(config, items):
+    # GIE_TEST_SHARD=i/n keeps every n-th test from the i-th on (separate processes run disjoint shards; used
+    # for compute-sanitizer runs, which cannot go through pytest-xdist).
+    spec = os.environ.get("GIE_TEST_SHARD")
+    if spec:
+        i, n = _shard(spec)
+        keep = [item for k, item in enumerate(items) if k % n == i]
+        config.hook.pytest_deselected(items=[item for k, item in enumerate(items) if k % n != i])
+        items[:] = keep
     if gie.build_info()["gpu_available"]:
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (gie found none)")
