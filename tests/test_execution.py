@@ -400,3 +400,37 @@ def test_engine_properties(engine):
     assert engine.activation_memory_size == engine.layer_info()["memory"]["arena_bytes"] > 0
     with pytest.raises(gie.InvalidArgumentError, match="no input or output named 'nope'"):
         engine.get_tensor_shape("nope")
+
+
+def test_layer_that_cannot_run_at_the_smallest_batch_fails_the_build():
+    builder = gie.Builder()
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (4, 3, 2, 2))
+    net.mark_output(net.add_shuffle(x, reshape=(4, 12)).output(0), "y")  # fits batch 4 only
+    config = builder.create_config()
+    config.device = "cpu"
+    config.set_batch_range(1, 4, 4)
+    with pytest.raises(gie.InvalidModelError, match=r"layer 'Shuffle_0' cannot run at batch 1 \(the smallest of the "
+                                                    r"batch range\): .*volume mismatch"):
+        builder.build(net, config)
+    config.set_batch_range(4, 4, 4)
+    engine = builder.build(net, config)
+    x4 = np.arange(48, dtype=np.float32).reshape(4, 3, 2, 2)
+    np.testing.assert_array_equal(engine.create_execution_context().execute({"x": x4})["y"], x4.reshape(4, 12))
+
+
+def test_inputs_whose_shapes_a_kernel_rejects_name_the_kernel():
+    builder = gie.Builder()
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (4, 3))
+    y = net.add_input("y", gie.float32, (4, 3))
+    net.mark_output(net.add_elementwise(x, y, gie.ElementWiseOperation.SUM).output(0), "z")
+    config = builder.create_config()
+    config.device = "cpu"
+    config.max_batch = 4
+    ctx = builder.build(net, config).create_execution_context()
+    with pytest.raises(gie.InvalidArgumentError, match=r"kernel 'ElementWise_0' rejects the current input shapes: "
+                                                       r".*\(2, 3\) and \(3, 3\) cannot be broadcast"):
+        ctx.execute({"x": np.ones((2, 3), np.float32), "y": np.ones((3, 3), np.float32)})
+    a, b = np.ones((3, 3), np.float32), np.full((3, 3), 2.0, np.float32)
+    np.testing.assert_array_equal(ctx.execute({"x": a, "y": b})["z"], a + b)  # the context is still usable

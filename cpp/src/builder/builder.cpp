@@ -307,25 +307,12 @@ std::vector<Dims> dimsAtBatch(const EnginePlan& p, int64_t batch, bool check) {
     std::vector<Dims> dims(p.tensors.size());
     for (size_t t = 0; t < p.tensors.size(); ++t) dims[t] = p.tensors[t].dims;
     for (int32_t t : p.inputs) dims[static_cast<size_t>(t)].d[0] = batch;
-    for (const auto& s : p.steps) {
-        std::vector<Dims> in, out(s.outputs.size());
-        for (int32_t t : s.inputs) in.push_back(dims[static_cast<size_t>(t)]);
-        if (s.plugin->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
-            const char* msg = nullptr;
-            getLastError(&msg);
-            fail(ErrorCode::kINVALID_MODEL, "layer '", s.name, "' cannot run at batch ", batch,
-                 check ? " (the smallest of the batch range)" : "", msg && *msg ? std::string(": ") + msg : std::string());
-        }
-        for (size_t i = 0; i < out.size(); ++i) {
-            const auto& et = p.tensors[static_cast<size_t>(s.outputs[i])];
-            if (check)
-                GIE_CHECK(volume(out[i]) * dataTypeSize(et.type) <= et.bytes, ErrorCode::kINVALID_MODEL, "tensor '", et.name,
-                          "' is larger at batch ", batch, " than at batch ", p.maxBatch, "; dimension 0 must be the batch");
-            dims[static_cast<size_t>(s.outputs[i])] = out[i];
-            if (et.viewOf >= 0 && out[i].nbDims > 0) dims[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
-            for (size_t v = 0; v < p.tensors.size(); ++v)
-                if (p.tensors[v].viewOf == s.outputs[i] && out[i].nbDims > 0) dims[v].d[0] = out[i].d[0];
-        }
+    if (const ShapeIssue issue = propagateShapes(p, dims, check)) {
+        if (issue.tensor >= 0)
+            fail(ErrorCode::kINVALID_MODEL, "tensor '", p.tensors[static_cast<size_t>(issue.tensor)].name, "' is larger at batch ",
+                 batch, " than at batch ", p.maxBatch, "; dimension 0 must be the batch");
+        fail(ErrorCode::kINVALID_MODEL, "layer '", p.steps[static_cast<size_t>(issue.step)].name, "' cannot run at batch ", batch,
+             check ? " (the smallest of the batch range)" : "", issue.message.empty() ? std::string() : ": " + issue.message);
     }
     return dims;
 }

@@ -48,6 +48,38 @@ std::vector<std::vector<int>> tensorWriters(const EnginePlan& p) {
     return w;
 }
 
+ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool checkBytes) {
+    ShapeIssue issue;
+    for (size_t s = 0; s < p.steps.size(); ++s) {
+        const auto& st = p.steps[s];
+        std::vector<Dims> in, out(st.outputs.size());
+        for (int32_t t : st.inputs) in.push_back(dims[static_cast<size_t>(t)]);
+        if (st.plugin->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            issue.step = static_cast<int32_t>(s);
+            issue.message = msg ? msg : "";
+            return issue;
+        }
+        for (size_t i = 0; i < out.size(); ++i) {
+            const int32_t o = st.outputs[i];
+            const auto& et = p.tensors[static_cast<size_t>(o)];
+            if (checkBytes && volume(out[i]) * dataTypeSize(et.type) > et.bytes) {
+                issue.step = static_cast<int32_t>(s);
+                issue.tensor = o;
+                issue.dims = out[i];
+                return issue;
+            }
+            dims[static_cast<size_t>(o)] = out[i];
+            if (out[i].nbDims == 0) continue;
+            if (et.viewOf >= 0) dims[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
+            for (size_t v = 0; v < p.tensors.size(); ++v)
+                if (p.tensors[v].viewOf == o) dims[v].d[0] = out[i].d[0];
+        }
+    }
+    return issue;
+}
+
 EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)), logger_(logger) {
     backend_ = &getBackend(plan_.device);
     constantBuffers_.resize(plan_.tensors.size());

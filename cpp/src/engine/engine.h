@@ -66,6 +66,18 @@ void planActivations(EnginePlan& p);
 //! producers of its views (an eliminated concatenation) and, for a view, the producer of its parent (a
 //! slice of a horizontally fused output). Step indices ascending, no duplicates.
 std::vector<std::vector<int>> tensorWriters(const EnginePlan& p);
+//! What propagateShapes found wrong: step >= 0 and tensor < 0: that step's kernel rejected its input shapes
+//! (message: its last error); tensor >= 0: that output of `step` would be `dims`, more than its planned bytes.
+struct ShapeIssue {
+    int32_t step = -1, tensor = -1;
+    Dims dims{};
+    std::string message;
+    explicit operator bool() const { return step >= 0; }
+};
+//! Shapes of every tensor: `dims` (one entry per tensor, the inputs' set) receives each step's output shapes
+//! in step order; a view's parent (an eliminated concatenation) and the views of an output (slices of a
+//! horizontally fused output) follow its batch. Stops at the first issue; checks planned sizes if `checkBytes`.
+ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool checkBytes);
 //! execution_context.cpp: builder only, make a context ignore the plan's auxiliary streams.
 void setContextSerial(IExecutionContext* ctx, bool serial);
 //! Number of streams used by the steps (1 + highest aux stream index).

@@ -130,27 +130,14 @@ private:
 
     void updateShapes() {
         if (shapesValid_) return;
-        for (size_t s = 0; s < plan_.steps.size(); ++s) {
-            const auto& st = plan_.steps[s];
-            std::vector<Dims> in, out(st.outputs.size());
-            for (int32_t t : st.inputs) in.push_back(dims_[static_cast<size_t>(t)]);
-            if (st.plugin->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
-                const char* msg = nullptr;
-                getLastError(&msg);
-                fail(ErrorCode::kINVALID_ARGUMENT, "kernel '", st.name, "' rejects the current input shapes", msg && *msg ? std::string(": ") + msg : std::string());
+        if (const ShapeIssue issue = propagateShapes(plan_, dims_, true)) {
+            if (issue.tensor >= 0) {
+                const auto& et = plan_.tensors[static_cast<size_t>(issue.tensor)];
+                fail(ErrorCode::kINVALID_ARGUMENT, "tensor '", et.name, "' would be ", toString(issue.dims), ", larger than its planned ",
+                     toString(et.dims), "; the input shapes are inconsistent (all inputs must share one batch)");
             }
-            for (size_t i = 0; i < out.size(); ++i) {
-                const auto& et = plan_.tensors[static_cast<size_t>(st.outputs[i])];
-                GIE_CHECK(volume(out[i]) * dataTypeSize(et.type) <= et.bytes, ErrorCode::kINVALID_ARGUMENT, "tensor '", et.name,
-                          "' would be ", toString(out[i]), ", larger than its planned ", toString(et.dims),
-                          "; the input shapes are inconsistent (all inputs must share one batch)");
-                dims_[static_cast<size_t>(st.outputs[i])] = out[i];
-                // A view's parent (e.g. an eliminated concatenation) has no kernel of its own: it follows the batch;
-                // so do the slices of a wide output (horizontal fusion).
-                if (et.viewOf >= 0 && out[i].nbDims > 0) dims_[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
-                for (size_t v = 0; v < plan_.tensors.size(); ++v)
-                    if (plan_.tensors[v].viewOf == st.outputs[i] && out[i].nbDims > 0) dims_[v].d[0] = out[i].d[0];
-            }
+            fail(ErrorCode::kINVALID_ARGUMENT, "kernel '", plan_.steps[static_cast<size_t>(issue.step)].name,
+                 "' rejects the current input shapes", issue.message.empty() ? std::string() : ": " + issue.message);
         }
         for (size_t s = 0; s < plan_.steps.size(); ++s) {
             const auto& st = plan_.steps[s];
