@@ -74,9 +74,8 @@ public:
         const Dims& dd = c.inDims(0);
         const int a = op_.axis(dd.nbDims);
         const int64_t es = dataTypeSize(c.inDesc[0].type);
-        int64_t outer = 1, inner = es;
-        for (int i = 0; i < a; ++i) outer *= dd.d[i];
-        for (int i = a + 1; i < dd.nbDims; ++i) inner *= dd.d[i];
+        const AxisSplit sp = splitAtAxis(dd, a);
+        const int64_t outer = sp.outer, inner = sp.inner * es;  // inner in bytes
         const int64_t axisLen = dd.d[a];
         const int64_t nIdx = volume(c.inDims(1));
         if (outer == 0 || nIdx == 0 || inner == 0) return;

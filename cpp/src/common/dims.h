@@ -39,6 +39,17 @@ inline Dims dimsFrom(const std::vector<int64_t>& v) {
 }
 inline std::vector<int64_t> toVector(const Dims& d) { return std::vector<int64_t>(d.d, d.d + std::max(0, d.nbDims)); }
 
+//! d seen as outer x d[axis] x inner: the products of the dimensions before and after `axis`.
+struct AxisSplit {
+    int64_t outer, inner;
+};
+inline AxisSplit splitAtAxis(const Dims& d, int axis) {
+    AxisSplit s{1, 1};
+    for (int i = 0; i < axis; ++i) s.outer *= d.d[i];
+    for (int i = axis + 1; i < d.nbDims; ++i) s.inner *= d.d[i];
+    return s;
+}
+
 //! Packed (row-major) strides in elements.
 inline Dims packedStrides(const Dims& d) {
     Dims s;

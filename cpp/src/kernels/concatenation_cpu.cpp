@@ -15,9 +15,8 @@ public:
         const Dims& od = c.outDims(0);
         const int a = op_.axis(od.nbDims);
         const int64_t es = dataTypeSize(c.outDesc[0].type);
-        int64_t outer = 1, inner = es;
-        for (int i = 0; i < a; ++i) outer *= od.d[i];
-        for (int i = a + 1; i < od.nbDims; ++i) inner *= od.d[i];
+        const AxisSplit sp = splitAtAxis(od, a);
+        const int64_t outer = sp.outer, inner = sp.inner * es;  // inner in bytes
         const int64_t outRow = od.d[a] * inner;  // bytes of one output slab
         uint8_t* y = c.out<uint8_t>(0);
         int64_t offset = 0;

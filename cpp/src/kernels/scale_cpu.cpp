@@ -45,9 +45,8 @@ public:
             return;
         }
         const int a = op_.axis(d.nbDims);
-        int64_t outer = 1, C = d.d[a], inner = 1;
-        for (int i = 0; i < a; ++i) outer *= d.d[i];
-        for (int i = a + 1; i < d.nbDims; ++i) inner *= d.d[i];
+        const AxisSplit sp = splitAtAxis(d, a);
+        const int64_t outer = sp.outer, C = d.d[a], inner = sp.inner;
         if (op_.mode == ScaleMode::kCHANNEL) {
             parallelFor(outer * C, n * (P ? 16 : 2), [&](int64_t oc) {
                 runSame(x + oc * inner, y + oc * inner, inner, oc % C);

@@ -13,9 +13,8 @@ public:
     void run(const KernelCall& c) const override {
         const Dims& d = c.inDims(0);
         int ax = normalizeAxis(op_.axis, d.nbDims, "Softmax");
-        int64_t outer = 1, inner = 1, n = d.d[ax];
-        for (int i = 0; i < ax; ++i) outer *= d.d[i];
-        for (int i = ax + 1; i < d.nbDims; ++i) inner *= d.d[i];
+        const AxisSplit sp = splitAtAxis(d, ax);
+        const int64_t outer = sp.outer, inner = sp.inner, n = d.d[ax];
         const float* x = c.in(0);
         float* y = c.out(0);
         bool log = op_.log;
