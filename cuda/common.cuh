@@ -73,6 +73,13 @@ std::shared_ptr<DeviceArray> upload(const std::vector<T>& v, const char* what) {
 }
 
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+//! Whether p is a multiple of `bytes`.
+inline bool alignedTo(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+//! Whether every pointer is 16-byte aligned (float4 / int4 accesses).
+template <typename... T>
+inline bool aligned16(const T*... p) {
+    return (((reinterpret_cast<uintptr_t>(p) & 15u) == 0) && ...);
+}
 //! A 1-D grid for n elements with `block` threads, capped to a multiple of the SM count (grid-stride loops).
 inline unsigned gridFor(int64_t n, int block = 256) {
     int64_t blocks = ceilDiv(n, block);

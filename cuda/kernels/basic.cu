@@ -207,7 +207,7 @@ public:
             rowLen = n / rows;
             yPitch = c.outDesc[0].strides.d[0];
         }
-        const bool aligned = ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) & 15) == 0;
+        const bool aligned = cuda::aligned16(x, y);
         const bool vec = aligned && (rows == 1 || (rowLen % 4 == 0 && yPitch % 4 == 0));
         const unsigned gx = cuda::gridFor(vec ? (rowLen + 3) / 4 : rowLen, 256);
         const int64_t maxY = std::max<int64_t>(1, static_cast<int64_t>(cuda::numSMs()) * 32 / gx);

@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(256) castKernel(const Src* __restrict__ x, Dst
 
 template <typename Src, typename Dst>
 void launchCast(const void* x, void* y, int64_t n, cudaStream_t s) {
-    const bool vec = (reinterpret_cast<uintptr_t>(x) % sizeof(Vec4<Src>)) == 0 && (reinterpret_cast<uintptr_t>(y) % sizeof(Vec4<Dst>)) == 0;
+    const bool vec = cuda::alignedTo(x, sizeof(Vec4<Src>)) && cuda::alignedTo(y, sizeof(Vec4<Dst>));
     if (vec) castKernel<Src, Dst, true><<<cuda::gridFor((n + 3) / 4, 256), 256, 0, s>>>(static_cast<const Src*>(x), static_cast<Dst*>(y), n);
     else castKernel<Src, Dst, false><<<cuda::gridFor(n, 256), 256, 0, s>>>(static_cast<const Src*>(x), static_cast<Dst*>(y), n);
     cuda::checkLaunch("castKernel");
@@ -143,7 +143,7 @@ public:
         if (from == to && from != DataType::kBOOL) {
             if (c.outputs[0] == c.inputs[0]) return;
             const int64_t bytes = n * dataTypeSize(from);
-            const bool vec = ((reinterpret_cast<uintptr_t>(c.inputs[0]) | reinterpret_cast<uintptr_t>(c.outputs[0])) & 15) == 0;
+            const bool vec = cuda::aligned16(c.inputs[0], c.outputs[0]);
             const auto* x = static_cast<const uint8_t*>(c.inputs[0]);
             auto* y = static_cast<uint8_t*>(c.outputs[0]);
             if (vec) copyBytes<true><<<cuda::gridFor((bytes + 15) / 16, 256), 256, 0, s>>>(x, y, bytes);

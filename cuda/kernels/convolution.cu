@@ -112,8 +112,6 @@ const std::vector<TacticDesc>& tactics() {
 
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
 //! The batch stride of a descriptor (its packed value when the strides were left empty).
 int64_t batchStride(const TensorDesc& d) {
     if (d.strides.nbDims >= 1 && d.strides.d[0] > 0) return d.strides.d[0];
@@ -297,7 +295,7 @@ protected:
             a.partial = static_cast<float*>(c.workspace);
         }
         // The 1x1 loader needs 16-byte aligned image bases; a misaligned view falls back to the generic loader.
-        const bool vec1x1 = d.algo == Algo::kGemm1x1 && aligned16(s.x) && s.xStride % 4 == 0;
+        const bool vec1x1 = d.algo == Algo::kGemm1x1 && cuda::aligned16(s.x) && s.xStride % 4 == 0;
         (vec1x1 ? t.oneByOne : t.generic)(a, stream);
         cuda::checkLaunch(vec1x1 ? "convGemmKernel<1x1>" : "convGemmKernel");
         if (d.splits > 1) {

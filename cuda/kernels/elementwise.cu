@@ -253,8 +253,6 @@ __global__ void __launch_bounds__(256) ewGeneral(const typename F::In* __restric
 
 // ---- launch --------------------------------------------------------------------------------------------
 
-bool alignedTo(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
-
 template <typename F>
 void launch(const BroadcastPlan& pl, const void* a, const void* b, void* y, cudaStream_t st) {
     using T = typename F::In;
@@ -277,8 +275,8 @@ void launch(const BroadcastPlan& pl, const void* a, const void* b, void* y, cuda
         p.ib = pl.sb[R - 1] != 0;
         // 4-wide when rows are long enough to fill the lanes, a multiple of 4, and every vector access is
         // aligned (row starts are multiples of the row length for the walking inputs and the output).
-        const bool vec = inner >= 128 && inner % 4 == 0 && (!p.ia || alignedTo(A, 4 * sizeof(T))) &&
-                         (!p.ib || alignedTo(B, 4 * sizeof(T))) && alignedTo(Y, 4 * sizeof(O));
+        const bool vec = inner >= 128 && inner % 4 == 0 && (!p.ia || cuda::alignedTo(A, 4 * sizeof(T))) &&
+                         (!p.ib || cuda::alignedTo(B, 4 * sizeof(T))) && cuda::alignedTo(Y, 4 * sizeof(O));
         const int vw = vec ? 4 : 1;
         const int64_t tile = 32 * vw * kUnroll;
         p.tilesPerRow = cuda::ceilDiv(inner, tile);

@@ -573,8 +573,6 @@ __global__ void __launch_bounds__(128) gemvDot(const Params p, int mChunks, int 
         p.C[static_cast<int64_t>(mat) * p.batch.c + static_cast<int64_t>(m) * p.ldc + n] = epilogue(p, v, m, n);
 }
 
-inline bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
-
 template <int BM, int BN, int TM, int TN, bool TA, bool TB>
 void launchTile(const Params& p, cudaStream_t stream) {
     constexpr int NT = TileShape<BM, BN, TM, TN>::kThreads;
@@ -640,11 +638,11 @@ inline void prepare(Params& p) {
     // Operand X is float4-readable when each stored row starts 16-byte aligned and the contiguous extent
     // is a multiple of 4 (or padded).
     auto vec = [&](const float* ptr, int64_t ld, int rows, int contig, bool pad, const int64_t* st) {
-        return detail::aligned16(ptr) && (ld % 4 == 0 || rows <= 1) && (contig % 4 == 0 || pad) && batchOk(st);
+        return cuda::aligned16(ptr) && (ld % 4 == 0 || rows <= 1) && (contig % 4 == 0 || pad) && batchOk(st);
     };
     p.vecA = p.transA ? vec(p.A, p.lda, p.K, p.M, p.padA, p.batch.a) : vec(p.A, p.lda, p.M, p.K, p.padA, p.batch.a);
     p.vecB = p.transB ? vec(p.B, p.ldb, p.N, p.K, p.padB, p.batch.b) : vec(p.B, p.ldb, p.K, p.N, p.padB, p.batch.b);
-    p.vecC = detail::aligned16(p.C) && (p.ldc % 4 == 0 || p.M <= 1) && (p.batch.c % 4 == 0 || p.batch.count <= 1);
+    p.vecC = cuda::aligned16(p.C) && (p.ldc % 4 == 0 || p.M <= 1) && (p.batch.c % 4 == 0 || p.batch.count <= 1);
 }
 
 //! Drops size-1 batch dimensions and merges neighbours whose strides are contiguous for both operands.

@@ -210,7 +210,7 @@ protected:
             const int HW = static_cast<int>(H * W);
             GIE_CHECK(N * C < (int64_t{1} << 31), ErrorCode::kUNSUPPORTED, "Pooling (GPU): too many planes");
             const unsigned planes = static_cast<unsigned>(N * C);
-            const bool vec = HW % 4 == 0 && xbs % 4 == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0;
+            const bool vec = HW % 4 == 0 && xbs % 4 == 0 && cuda::aligned16(x);
             if (tactic == kGlobalWarp) {
                 const unsigned grid = cuda::gridFor(static_cast<int64_t>(planes) * 32, 256);
                 launchGlobal(poolGlobalWarp<true, true>, poolGlobalWarp<true, false>, poolGlobalWarp<false, true>,

@@ -63,7 +63,7 @@ public:
         const float* x = c.in(0);
         float* y = c.out(0);
         cudaStream_t s = cuda::streamOf(c);
-        const bool aligned = ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) & 15) == 0;
+        const bool aligned = cuda::aligned16(x, y);
         if (op_.slope.size() == 1) {
             if (aligned) preluShared<true><<<cuda::gridFor((n + 3) / 4, 256), 256, 0, s>>>(x, y, n, op_.slope[0]);
             else preluShared<false><<<cuda::gridFor(n, 256), 256, 0, s>>>(x, y, n, op_.slope[0]);

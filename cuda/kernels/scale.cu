@@ -112,7 +112,7 @@ public:
         const float* x = c.in(0);
         float* y = c.out(0);
         cudaStream_t st = cuda::streamOf(c);
-        const bool aligned = ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) & 15) == 0;
+        const bool aligned = cuda::aligned16(x, y);
 
         if (op_.mode == ScaleMode::kUNIFORM) {
             const float s = op_.scale.empty() ? 1.f : op_.scale[0], b = op_.shift.empty() ? 0.f : op_.shift[0];
@@ -131,8 +131,7 @@ public:
 
         GIE_CHECK(initialized_, ErrorCode::kINTERNAL, "Scale (GPU): run before initialize");
         const int ax = op_.axis(d.nbDims);
-        int64_t C = d.d[ax], inner = 1;
-        for (int i = ax + 1; i < d.nbDims; ++i) inner *= d.d[i];
+        const int64_t C = d.d[ax], inner = splitAtAxis(d, ax).inner;
         ScaleArgs a;
         a.scale = scale_ ? scale_->as<float>() : nullptr;
         a.shift = shift_ ? shift_->as<float>() : nullptr;

@@ -302,9 +302,7 @@ protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
         const Dims& d = in[0].dims;
         int ax = normalizeAxis(op_.axis, d.nbDims, "Softmax");
-        int64_t inner = 1;
-        for (int i = ax + 1; i < d.nbDims; ++i) inner *= d.d[i];
-        innerOne_ = inner == 1;
+        innerOne_ = splitAtAxis(d, ax).inner == 1;
         axisLen_ = d.d[ax];
         GIE_CHECK(axisLen_ < (int64_t{1} << 31), ErrorCode::kUNSUPPORTED, "Softmax (GPU): the axis has ", axisLen_, " elements");
         tactic_ = !innerOne_ ? kColThread : axisLen_ <= kRowWarpMax ? kRowWarp : kRowBlock;
@@ -313,10 +311,9 @@ protected:
     void run(const KernelCall& c) const override {
         const Dims& d = c.inDims(0);
         const int ax = normalizeAxis(op_.axis, d.nbDims, "Softmax");
-        int64_t outer = 1, inner = 1;
+        const AxisSplit sp = splitAtAxis(d, ax);
+        const int64_t outer = sp.outer, inner = sp.inner;
         const int64_t n64 = d.d[ax];
-        for (int i = 0; i < ax; ++i) outer *= d.d[i];
-        for (int i = ax + 1; i < d.nbDims; ++i) inner *= d.d[i];
         if (outer * n64 * inner == 0) return;
         GIE_CHECK(n64 < (int64_t{1} << 31), ErrorCode::kUNSUPPORTED, "Softmax (GPU): the axis has ", n64, " elements");
         const int n = static_cast<int>(n64);
@@ -348,7 +345,7 @@ protected:
                 return;
             }
             case kRowWarp: {
-                const bool vec = (reinterpret_cast<uintptr_t>(x) & 15) == 0 && (reinterpret_cast<uintptr_t>(y) & 15) == 0;
+                const bool vec = cuda::aligned16(x, y);
                 int lpr = 32;
                 RowWarpFn k = log ? pickRowWarp<true>(n, vec, lpr) : pickRowWarp<false>(n, vec, lpr);
                 const int64_t rowsPerBlock = 128 / lpr;
@@ -359,7 +356,7 @@ protected:
                 return;
             }
             default: {
-                const bool vec = n % 4 == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0 && (reinterpret_cast<uintptr_t>(y) & 15) == 0;
+                const bool vec = n % 4 == 0 && cuda::aligned16(x, y);
                 const int64_t cap = static_cast<int64_t>(cuda::numSMs()) * 16;
                 const unsigned grid = static_cast<unsigned>(outer < cap ? outer : cap);
                 if (log) {

@@ -43,7 +43,7 @@ __global__ void __launch_bounds__(256) mapKernel(const T* __restrict__ x, T* __r
 
 template <typename T, typename F>
 void launchMap(const void* x, void* y, int64_t n, cudaStream_t s, F f) {
-    const bool vec = ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) & 15) == 0;
+    const bool vec = cuda::aligned16(x, y);
     if (vec) {
         const unsigned grid = cuda::gridFor((n + Vec16<T>::kN - 1) / Vec16<T>::kN, 256);
         mapKernel<T, true, F><<<grid, 256, 0, s>>>(static_cast<const T*>(x), static_cast<T*>(y), n, f);
