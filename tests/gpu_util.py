@@ -168,3 +168,39 @@ def gpu_tactics(define, inputs, kernel_type, max_batch=None, passes_off=()):
             if t is not None and t not in names:
                 names.append(t)
     return names
+
+
+def randn(rng, shape, scale=1.0, shift=0.0):
+    """float32 normal samples times ``scale`` plus ``shift``."""
+    return (rng.standard_normal(shape) * scale + shift).astype(np.float32)
+
+
+def each_tactic(define, inputs, kernel, must_have=(), must_not=(), **kw):
+    """compare_gpu_cpu (``kw``: tolerances, batches, ...) once per GPU tactic of ``kernel``, each forced, checking
+    that every kernel of that type ran it; returns the tactic names."""
+    tactics = gpu_tactics(define, inputs, kernel)
+    assert tactics, f"the GPU {kernel} kernel offers no tactic"
+    for t in must_have:
+        assert t in tactics, f"{kernel}: tactic {t} missing from {tactics}"
+    for t in must_not:
+        assert t not in tactics, f"{kernel}: tactic {t} offered for these shapes: {tactics}"
+    for t in tactics:
+        info = compare_gpu_cpu(define, inputs, force={kernel: t}, **kw)
+        chosen = [k["tactic"] for k in info["kernels"] if k["type"] == kernel]
+        assert chosen and all(c == t for c in chosen), (t, chosen)
+    return tactics
+
+
+def each_tactic_per_kernel(define, inputs, kernel, **kw):
+    """For networks with several kernels of one type but different shapes (so different tactic lists): round i
+    forces tactic i (cyclically) of every such kernel, by kernel name, until each kernel ran all of its tactics.
+    Returns ({kernel name: its tactics}, [layer_info of each round])."""
+    engine = build_gpu(define, inputs)
+    offered = {k["name"]: [t["tactic"] for t in k.get("tactic_times_ms") or []] or [k["tactic"]]
+               for k in engine.layer_info()["kernels"] if k["type"] == kernel}
+    assert offered, f"no {kernel} kernel"
+    infos = []
+    for i in range(max(len(v) for v in offered.values())):
+        force = {name: ts[i % len(ts)] for name, ts in offered.items()}
+        infos.append(compare_gpu_cpu(define, inputs, force=force, **kw))
+    return offered, infos

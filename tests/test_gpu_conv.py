@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gie
-from gpu_util import build_gpu, compare_gpu_cpu, gpu_tactics
+from gpu_util import build_gpu, compare_gpu_cpu, each_tactic, each_tactic_per_kernel, gpu_tactics, randn
 
 pytestmark = pytest.mark.gpu
 
@@ -18,41 +18,10 @@ N = 13  # max batch; compare_gpu_cpu also runs batch 1
 TOL = dict(rtol=1e-4, atol=1e-4)
 
 
-def randn(rng, shape, scale=1.0):
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-
 def conv_weights(rng, K, Cg, R, S, bias=True):
     w = randn(rng, (K, Cg, R, S), 1.0 / np.sqrt(Cg * R * S))
     b = randn(rng, (K,), 0.5) if bias else None
     return w, b
-
-
-def each_tactic(define, inputs, kernel, must_have=(), **kw):
-    """compare_gpu_cpu once per GPU tactic of `kernel`, each forced; returns the tactic names."""
-    tactics = gpu_tactics(define, inputs, kernel)
-    assert tactics, f"the GPU {kernel} kernel offers no tactic"
-    for t in must_have:
-        assert t in tactics, f"{kernel}: tactic {t} missing from {tactics}"
-    for t in tactics:
-        info = compare_gpu_cpu(define, inputs, force={kernel: t}, **{**TOL, **kw})
-        chosen = [k["tactic"] for k in info["kernels"] if k["type"] == kernel]
-        assert chosen and all(c == t for c in chosen), (t, chosen)
-    return tactics
-
-
-def each_tactic_per_kernel(define, inputs, kernel="Convolution", **kw):
-    """For networks with several kernels of one type but different shapes (so different tactic lists): round i
-    forces tactic i (cyclically) of every such kernel, by kernel name, until each kernel ran all of its tactics."""
-    engine = build_gpu(define, inputs)
-    offered = {k["name"]: [t["tactic"] for t in k.get("tactic_times_ms") or []] or [k["tactic"]]
-               for k in engine.layer_info()["kernels"] if k["type"] == kernel}
-    assert offered, f"no {kernel} kernel"
-    infos = []
-    for i in range(max(len(v) for v in offered.values())):
-        force = {name: ts[i % len(ts)] for name, ts in offered.items()}
-        infos.append(compare_gpu_cpu(define, inputs, force=force, **{**TOL, **kw}))
-    return offered, infos
 
 
 def conv_kernels(info):
@@ -262,7 +231,7 @@ def test_convolutions_write_into_concat_slices_every_tactic(spatial, rng):
     """Inception-style branches (1x1, 3x3, 5x5 of different widths) concatenated: strided outputs."""
     C = 7
     define = concat_define(rng, C, [(5, (1, 1), {}), (13, (3, 3), dict(padding=1)), (3, (5, 5), dict(padding=2))])
-    offered, infos = each_tactic_per_kernel(define, {"x": randn(rng, (N, C) + spatial)})
+    offered, infos = each_tactic_per_kernel(define, {"x": randn(rng, (N, C) + spatial)}, "Convolution")
     assert len(offered) == 3
     for info in infos:
         assert not any(k["type"] == "Concatenation" for k in info["kernels"]), "the concatenation was not eliminated"
@@ -280,7 +249,7 @@ def test_convolution_into_concat_slice_with_activation(rng):
         c = net.add_activation(net.add_convolution(t["x"], 4, (1, 1), w2, b2).output(0), gie.ActivationType.RELU).output(0)
         return net.add_concatenation([t["x"], a, c], axis=1).output(0)
 
-    each_tactic_per_kernel(define, {"x": randn(rng, (N, C, 11, 9))})
+    each_tactic_per_kernel(define, {"x": randn(rng, (N, C, 11, 9))}, "Convolution")
 
 
 @pytest.mark.parametrize("spatial", [(8, 8), (9, 7)], ids=str)
@@ -299,7 +268,7 @@ def test_convolutions_read_fused_sibling_slices_every_tactic(spatial, rng):
         c = net.add_activation(net.add_convolution(t["x"], K2, (1, 1), w2, b2).output(0), relu).output(0)
         return [net.add_convolution(a, 7, (3, 3), w3, b3, padding=1).output(0), net.add_convolution(c, 3, (1, 1), w4, b4).output(0)]
 
-    offered, infos = each_tactic_per_kernel(define, {"x": randn(rng, (N, C) + spatial)})
+    offered, infos = each_tactic_per_kernel(define, {"x": randn(rng, (N, C) + spatial)}, "Convolution")
     assert len(offered) == 3, f"the sibling 1x1 convolutions were not merged: {list(offered)}"
 
 
@@ -318,7 +287,7 @@ def test_convolution_strided_input_and_output(rng):
         yc = net.add_convolution(c, 5, (3, 3), w4, b4, padding=1).output(0)
         return net.add_concatenation([yc, ya], axis=1).output(0)
 
-    offered, infos = each_tactic_per_kernel(define, {"x": randn(rng, (N, C, 12, 12))})
+    offered, infos = each_tactic_per_kernel(define, {"x": randn(rng, (N, C, 12, 12))}, "Convolution")
     assert len(offered) == 3
     assert not any(k["type"] == "Concatenation" for k in infos[0]["kernels"])
 

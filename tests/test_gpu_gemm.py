@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import gie
-from gpu_util import build_gpu, compare_gpu_cpu, gpu_tactics
+import gpu_util
+from gpu_util import compare_gpu_cpu, each_tactic_per_kernel, gpu_tactics, randn
 
 pytestmark = pytest.mark.gpu
 
@@ -24,38 +25,11 @@ GEMV = "gemv_warp_dot"
 ALL_TACTICS = TILE_TACTICS + SPLITK_TACTICS + [GEMV]
 
 
-def randn(rng, shape, scale=1.0):
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-
-def each_tactic(define, inputs, kernel, must_have=(), must_not=(), **kw):
-    """compare_gpu_cpu once per GPU tactic of `kernel`, each forced; returns the tactic names."""
-    tactics = gpu_tactics(define, inputs, kernel)
-    assert tactics, f"the GPU {kernel} kernel offers no tactic"
+def each_tactic(define, inputs, kernel, **kw):
+    """gpu_util.each_tactic, and every tactic offered is one of ALL_TACTICS."""
+    tactics = gpu_util.each_tactic(define, inputs, kernel, **kw)
     assert set(tactics) <= set(ALL_TACTICS), tactics
-    for t in must_have:
-        assert t in tactics, f"{kernel}: tactic {t} missing from {tactics}"
-    for t in must_not:
-        assert t not in tactics, f"{kernel}: tactic {t} offered for these shapes: {tactics}"
-    for t in tactics:
-        info = compare_gpu_cpu(define, inputs, force={kernel: t}, **{**TOL, **kw})
-        chosen = [k["tactic"] for k in info["kernels"] if k["type"] == kernel]
-        assert chosen and all(c == t for c in chosen), (t, chosen)
     return tactics
-
-
-def each_tactic_per_kernel(define, inputs, kernel, **kw):
-    """For networks with several kernels of one type but different shapes (so different tactic lists): round i
-    forces tactic i (cyclically) of every such kernel, by kernel name, until each kernel ran all of its tactics."""
-    engine = build_gpu(define, inputs)
-    offered = {k["name"]: [t["tactic"] for t in k.get("tactic_times_ms") or []] or [k["tactic"]]
-               for k in engine.layer_info()["kernels"] if k["type"] == kernel}
-    assert offered, f"no {kernel} kernel"
-    infos = []
-    for i in range(max(len(v) for v in offered.values())):
-        force = {name: ts[i % len(ts)] for name, ts in offered.items()}
-        infos.append(compare_gpu_cpu(define, inputs, force=force, **{**TOL, **kw}))
-    return offered, infos
 
 
 def kernels_of(info, kernel_type):

@@ -5,26 +5,11 @@ import numpy as np
 import pytest
 
 import gie
-from gpu_util import compare_gpu_cpu, gpu_tactics
+from gpu_util import compare_gpu_cpu, each_tactic, gpu_tactics, randn
 
 pytestmark = pytest.mark.gpu
 
 N = 13  # max batch; compare_gpu_cpu also runs batch 1
-
-
-def randn(rng, shape, scale=1.0, shift=0.0):
-    return (rng.standard_normal(shape) * scale + shift).astype(np.float32)
-
-
-def each_tactic(define, inputs, kernel, must_have=(), **kw):
-    """compare_gpu_cpu once per GPU tactic of `kernel`, each forced."""
-    tactics = gpu_tactics(define, inputs, kernel)
-    assert tactics, f"the GPU {kernel} kernel offers no tactic"
-    for t in must_have:
-        assert t in tactics, f"{kernel}: tactic {t} missing from {tactics}"
-    for t in tactics:
-        compare_gpu_cpu(define, inputs, force={kernel: t}, **kw)
-    return tactics
 
 
 # ---- Pooling ---------------------------------------------------------------------------------------------------
