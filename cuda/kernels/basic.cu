@@ -85,7 +85,7 @@ class ConstantGpu final : public Kernel<ConstantGpu, ConstantOp> {
 public:
     using Kernel::Kernel;
     void initializeKernel() override {
-        std::vector<uint8_t> value = hostValue();
+        std::vector<uint8_t> value = op_.valueBytes(fields_);
         value_ = value.empty() ? nullptr : cuda::upload(value, "Constant value");
     }
     void terminate() noexcept override { value_.reset(); }
@@ -97,25 +97,6 @@ public:
     }
 
 private:
-    //! The value in the output type, exactly as the CPU kernel stores it (int64 -> int32 saturated, float64 -> float32).
-    std::vector<uint8_t> hostValue() const {
-        const Field* w = fields_.find("weights");
-        const int64_t n = w->length;
-        std::vector<uint8_t> v(static_cast<size_t>(n * dataTypeSize(op_.type)));
-        if (op_.type == DataType::kINT32) {
-            auto iv = fields_.ints("weights");
-            for (int64_t i = 0; i < n; ++i) {
-                int32_t x = static_cast<int32_t>(std::max<int64_t>(INT32_MIN, std::min<int64_t>(INT32_MAX, iv[static_cast<size_t>(i)])));
-                std::memcpy(&v[static_cast<size_t>(i) * 4], &x, 4);
-            }
-        } else if (op_.type == DataType::kFLOAT) {
-            auto fv = fields_.floats("weights");
-            if (n) std::memcpy(v.data(), fv.data(), v.size());
-        } else if (n) {
-            std::memcpy(v.data(), w->data.data(), v.size());
-        }
-        return v;
-    }
     std::shared_ptr<cuda::DeviceArray> value_;
 };
 GIE_REGISTER_KERNEL(ConstantGpu, DeviceType::kGPU);

@@ -33,22 +33,7 @@ GIE_REGISTER_KERNEL(IdentityCpu, DeviceType::kCPU);
 class ConstantCpu final : public Kernel<ConstantCpu, ConstantOp> {
 public:
     explicit ConstantCpu(FieldMap f) : Kernel(std::move(f)) {
-        // Store the value in the output type once (int64 -> int32, float64 -> float32).
-        const Field* w = fields_.find("weights");
-        int64_t n = w->length;
-        value_.resize(static_cast<size_t>(n * dataTypeSize(op_.type)));
-        if (op_.type == DataType::kINT32) {
-            auto v = fields_.ints("weights");
-            for (int64_t i = 0; i < n; ++i) {
-                int32_t x = static_cast<int32_t>(std::max<int64_t>(INT32_MIN, std::min<int64_t>(INT32_MAX, v[static_cast<size_t>(i)])));
-                std::memcpy(&value_[static_cast<size_t>(i) * 4], &x, 4);
-            }
-        } else if (op_.type == DataType::kFLOAT) {
-            auto v = fields_.floats("weights");
-            if (n) std::memcpy(value_.data(), v.data(), value_.size());
-        } else if (n) {
-            std::memcpy(value_.data(), w->data.data(), value_.size());
-        }
+        value_ = op_.valueBytes(fields_);  // stored in the output type once
     }
     void run(const KernelCall& c) const override {
         if (!value_.empty()) std::memcpy(c.outputs[0], value_.data(), value_.size());

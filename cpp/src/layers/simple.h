@@ -1,7 +1,10 @@
 // Shape rules of the layers whose output is shaped like an input: Identity, Constant, Activation.
 #pragma once
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstring>
 
 #include "gie/network.h"
 #include "plugin/builtin.h"
@@ -55,6 +58,25 @@ struct ConstantOp : AnyTypeOp {
         out[0] = shape;
     }
     void outputTypes(const std::vector<DataType>&, std::vector<DataType>& out) const { out[0] = type; }
+    //! The value in the output type, as every backend stores it (int64 -> int32 saturated, float64 -> float32).
+    std::vector<uint8_t> valueBytes(const FieldMap& f) const {
+        const Field* w = f.find("weights");
+        const int64_t n = w->length;
+        std::vector<uint8_t> v(static_cast<size_t>(n * dataTypeSize(type)));
+        if (type == DataType::kINT32) {
+            auto iv = f.ints("weights");
+            for (int64_t i = 0; i < n; ++i) {
+                int32_t x = static_cast<int32_t>(std::max<int64_t>(INT32_MIN, std::min<int64_t>(INT32_MAX, iv[static_cast<size_t>(i)])));
+                std::memcpy(&v[static_cast<size_t>(i) * 4], &x, 4);
+            }
+        } else if (type == DataType::kFLOAT) {
+            auto fv = f.floats("weights");
+            if (n) std::memcpy(v.data(), fv.data(), v.size());
+        } else if (n) {
+            std::memcpy(v.data(), w->data.data(), v.size());
+        }
+        return v;
+    }
 };
 
 //! Scalar activation functions, shared by the Activation kernels and fused epilogues.
