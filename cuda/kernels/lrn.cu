@@ -48,9 +48,7 @@ public:
     using Kernel::Kernel;
     void run(const KernelCall& c) const override {
         const Dims& d = c.inDims(0);
-        const int64_t N = d.d[0], C = d.d[1];
-        int64_t S = 1;
-        for (int i = 2; i < d.nbDims; ++i) S *= d.d[i];
+        const int64_t N = d.d[0], C = d.d[1], S = splitAtAxis(d, 1).inner;
         const int64_t total = N * C * S;
         if (total == 0) return;
         GIE_CHECK(C < (int64_t{1} << 30), ErrorCode::kUNSUPPORTED, "LRN (GPU): too many channels (", C, ")");

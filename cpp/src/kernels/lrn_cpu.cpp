@@ -14,9 +14,7 @@ public:
     using Kernel::Kernel;
     void run(const KernelCall& c) const override {
         const Dims& d = c.inDims(0);
-        const int64_t N = d.d[0], C = d.d[1];
-        int64_t S = 1;
-        for (int i = 2; i < d.nbDims; ++i) S *= d.d[i];
+        const int64_t N = d.d[0], C = d.d[1], S = splitAtAxis(d, 1).inner;
         if (N * C * S == 0) return;
         const float* x = c.in(0);
         float* y = c.out(0);
