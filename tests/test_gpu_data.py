@@ -263,18 +263,7 @@ CONCAT_CASES = [  # shape of every input except along the axis, axis (None = def
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("base,axis,sizes", CONCAT_CASES, ids=[f"{b}-axis{a}-{len(s)}in" for b, a, s in CONCAT_CASES])
 def test_concatenation(rng, base, axis, sizes, dtype):
-    ax = (1 if axis is None else axis) % len(base)
-    arrays = {}
-    for i, n in enumerate(sizes):
-        shape = list(base)
-        shape[ax] = n
-        arrays[f"x{i}"] = _rand(rng, tuple(shape), dtype)
-    names = list(arrays)
-
-    def define(net, t):
-        ts = [t[k] for k in names]
-        return (net.add_concatenation(ts) if axis is None else net.add_concatenation(ts, axis=axis)).output(0)
-
+    arrays, ax, define = util.concat_case(base, axis, sizes, lambda shape: _rand(rng, shape, dtype))
     # (The 0 in `base` only marks the concatenation axis: no input is empty.) The GPU Concatenation kernel
     # itself, on every axis:
     check(define, arrays, "Concatenation", passes_off=("concat_elimination",))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gie
-from util import assert_close, build
+from util import assert_close, build, concat_case
 
 EW = gie.ElementWiseOperation
 U = gie.UnaryOperation
@@ -575,18 +575,8 @@ CONCAT_CASES = [  # shape of every input except along the axis, axis (None = def
 @pytest.mark.parametrize("dtype", CONCAT_DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("base,axis,sizes", CONCAT_CASES, ids=[f"{b}-axis{a}-{s}" for b, a, s in CONCAT_CASES])
 def test_concatenation(rng, base, axis, sizes, dtype):
-    ax = (1 if axis is None else axis) % len(base)
-    arrays = {}
-    for i, n in enumerate(sizes):
-        shape = list(base)
-        shape[ax] = n
-        arrays[f"x{i}"] = _random(rng, tuple(shape), dtype)
+    arrays, ax, define = concat_case(base, axis, sizes, lambda shape: _random(rng, shape, dtype))
     names = list(arrays)
-
-    def define(net, t):
-        ts = [t[k] for k in names]
-        return (net.add_concatenation(ts) if axis is None else net.add_concatenation(ts, axis=axis)).output(0)
-
     # Concatenating along the batch axis: every input must be run at the same batch (the engine checks
     # the shapes), the reference slices each input.
     check(define, arrays, lambda s: np.concatenate([s[k] for k in names], axis=ax))

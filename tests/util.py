@@ -57,3 +57,21 @@ def assert_close(actual, expected, rtol=1e-5, atol=1e-5, what="output"):
         idx = np.unravel_index(np.argmax(np.where(bad, err, -1)), a.shape)
         raise AssertionError(f"{what}: {bad.sum()} of {a.size} elements differ; worst at {idx}: got {a[idx]}, "
                              f"expected {e[idx]} (abs err {err[idx]:.3g})")
+
+
+def concat_case(base, axis, sizes, make):
+    """One concatenation test case: inputs x0, x1, ... shaped like ``base`` but with sizes[i] on the axis
+    (``make(shape)`` -> array), the axis as a non-negative index, and define(net, t) concatenating them
+    (axis None: the layer's default, 1). Returns (arrays, axis, define)."""
+    ax = (1 if axis is None else axis) % len(base)
+    arrays = {}
+    for i, n in enumerate(sizes):
+        shape = list(base)
+        shape[ax] = n
+        arrays[f"x{i}"] = make(tuple(shape))
+    names = list(arrays)
+
+    def define(net, t):
+        ts = [t[k] for k in names]
+        return (net.add_concatenation(ts) if axis is None else net.add_concatenation(ts, axis=axis)).output(0)
+    return arrays, ax, define
