@@ -64,6 +64,8 @@ def parse_args(argv=None):
     p.add_argument("--image", type=int, default=None, help="override the input size (default 224 / 224 / 416)")
     p.add_argument("--seed", type=int, default=0, help="weight seed")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--reports", metavar="DIR", help="write each gie engine's build report (the chosen tactic of "
+                   "every kernel and the runner-up timings, as `gie inspect` prints) to DIR/<model>_b<batch>.txt")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as a markdown file")
     p.add_argument("--skip-torch-graph", action="store_true", help="no torch CUDA-graph column")
     p.add_argument("--skip-torch", action="store_true", help="gie only (no torch timings; outputs still compared)")
@@ -161,6 +163,12 @@ class GieCell:
         t0 = time.perf_counter()
         self.engine = builder.build(net, config)
         self.build_s = time.perf_counter() - t0
+        if args.reports:
+            from gie import report
+            os.makedirs(args.reports, exist_ok=True)
+            path = os.path.join(args.reports, f"{spec.name}_b{batch}.txt")
+            with open(path, "w") as f:
+                f.write(report.format_report(self.engine.layer_info(), title=f"{spec.name} batch {batch}") + "\n")
         dev = str(self.engine.device).split(".")[-1].upper()
         if dev != GIE_DEVICE.upper():
             raise RuntimeError(f"gie built a {dev} engine, not a {GIE_DEVICE.upper()} one "

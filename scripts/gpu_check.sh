@@ -37,13 +37,16 @@ case $what in
     export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1}
     PYTHONUNBUFFERED=1 python3 -m pytest tests -m gpu -q -p no:cacheprovider -rf --tb=short "$@" 2>&1 | tee "$out/pytest_gpu.log" | tail -${GIE_TAIL:-150} ;;
   sanitize)  # compute-sanitizer memcheck over the GPU tests (default: all), then racecheck over the tests of the
-             # shared-memory kernels (convolution, GEMM, pooling, softmax, reduce). pytest-xdist does not run
+             # shared-memory kernels (convolution, GEMM, pooling, softmax, reduce, the
+             # shuffle transpose). pytest-xdist does not run
              # under the sanitizer, so GIE_SANITIZE_SHARDS (default 8) sanitizer processes each run one shard
-             # (GIE_TEST_SHARD, tests/conftest.py); logs: $out/memcheck.<i>.log, $out/racecheck.<i>.log.
+             # (GIE_TEST_SHARD, tests/conftest.py); logs: $out/memcheck.log, $out/racecheck.log (the shards
+             # one after the other, each after a "##### shard i/n" line).
              # Tactic timing takes one sample (GIE_TIMING_SAMPLES=1): every tactic still runs, once. torch is
              # hidden (GIE_TEST_HIDE_TORCH): under the sanitizer its CUDA start-up takes minutes per process, so
              # the buffers come from cupy and the torch interop tests run in the plain GPU suite only.
-             # GIE_MEMCHECK_S / GIE_RACECHECK_S: time limits in seconds (0 skips that tool).
+             # GIE_MEMCHECK_S / GIE_RACECHECK_S: time limits in seconds (0 skips that tool). ARGS, where given,
+             # select the tests for both tools (a file of test ids: @FILE).
     export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1} GIE_TEST_HIDE_TORCH=1
     shards=${GIE_SANITIZE_SHARDS:-8}
     sanitize_shards() {  # tool, time limit, pytest arguments...
@@ -62,12 +65,15 @@ case $what in
       cat "$out/$tool".*.log | grep -E "Invalid|Race reported|Program hit|(ERROR|RACECHECK) SUMMARY: [1-9]" | head -30
       echo "$tool: $(cat "$out/$tool".*.log | grep -c " PASSED") passed, $(cat "$out/$tool".*.log | grep -c " FAILED") failed" \
            "(tests that finished under the sanitizer)"
+      # one file per tool (the device tool brings back at most 8 files): each shard's log after a header line
+      for ((i = 0; i < shards; i++)); do echo "##### shard $i/$shards"; cat "$out/$tool.$i.log"; done > "$out/$tool.log"
+      rm -f "$out/$tool".*.log
     }
     sel=("$@"); [ ${#sel[@]} -eq 0 ] && sel=(tests -m gpu)
     [ "${GIE_MEMCHECK_S:-540}" != 0 ] && sanitize_shards memcheck "${GIE_MEMCHECK_S:-540}" "${sel[@]}"
-    [ "${GIE_RACECHECK_S:-300}" != 0 ] && sanitize_shards racecheck "${GIE_RACECHECK_S:-300}" tests/test_gpu_conv.py \
-      tests/test_gpu_gemm.py tests/test_gpu_simple.py tests/test_gpu_data.py -m gpu \
-      -k "conv or gemm or fully_connected or matrix or pooling or softmax or reduce"
+    rsel=("$@"); [ ${#rsel[@]} -eq 0 ] && rsel=(tests/test_gpu_conv.py tests/test_gpu_gemm.py tests/test_gpu_simple.py \
+      tests/test_gpu_data.py -m gpu -k "conv or gemm or fully_connected or matrix or pooling or softmax or reduce or shuffle")
+    [ "${GIE_RACECHECK_S:-300}" != 0 ] && sanitize_shards racecheck "${GIE_RACECHECK_S:-300}" "${rsel[@]}"
     true ;;
   bench)
     PYTHONUNBUFFERED=1 python3 bench/gpu_vs_torch.py "$@" 2>&1 | tee "$out/bench.log" | tail -60 ;;

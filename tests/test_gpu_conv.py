@@ -78,9 +78,14 @@ def test_convolution_every_tactic(case, rng):
         must.append("depthwise_direct")
     if (R, S) == (1, 1) and "stride" not in fields and (H * W) % 4 == 0:
         must += ["gemm1x1_128x128x8_8x8", "gemm1x1_3xtf32_128x128x16_w64x32"]
+    winograd = (R, S) == (3, 3) and groups == 1 and "stride" not in fields and "dilation" not in fields
+    if winograd:
+        must += ["winograd2x2_64x64x8_4x4", "winograd2x2_3xtf32_128x128x16_w64x32"]
     tactics = each_tactic(case_define(case, w, b), {"x": randn(rng, (N, C, H, W))}, "Convolution", must_have=must)
     if (R, S) != (1, 1) or "stride" in fields or (H * W) % 4:
         assert not any(t.startswith("gemm1x1") for t in tactics), tactics
+    if not winograd:
+        assert not any(t.startswith("winograd") for t in tactics), tactics
     if groups != C:
         assert "depthwise_direct" not in tactics
 
@@ -100,7 +105,9 @@ def test_convolution_tactic_names_are_stable(rng):
 def test_3xtf32_is_as_accurate_as_fp32_on_deep_sums(C, R, rng):
     """Same-sign products (positive inputs and weights) summed over K = C*R*R terms: an accumulation that
     truncates instead of rounding drifts by about K ulps, which the tensor cores do within an MMA chain. Every
-    3xTF32 tactic must stay within 3x the error of the worst CUDA-core FP32 tactic (float64 reference)."""
+    3xTF32 tactic must stay within 3x the error of the worst CUDA-core FP32 direct tactic (float64 reference).
+    Winograd's transforms subtract, so its sums cancel more (about 4x the direct error in a float32 numpy
+    emulation of this case): every Winograd tactic, CUDA-core or 3xTF32, must stay within 10x."""
     K, H = 24, 7
     x = np.abs(randn(rng, (3, C, H, H))) + 0.5
     w = (np.abs(randn(rng, (K, C, R, R))) + 0.5) / (C * R * R)
@@ -121,12 +128,39 @@ def test_3xtf32_is_as_accurate_as_fp32_on_deep_sums(C, R, rng):
         engine = build_gpu(define, {"x": x}, force={"Convolution": tactic})
         got = next(iter(engine.create_execution_context().execute({"x": x}).values()))
         errors[tactic] = float(np.max(np.abs(got - ref) / np.abs(ref)))
-    fp32 = [e for t, e in errors.items() if "3xtf32" not in t]
-    tc = {t: e for t, e in errors.items() if "3xtf32" in t}
-    assert fp32 and tc, errors
+    fp32 = [e for t, e in errors.items() if "3xtf32" not in t and "winograd" not in t]
+    tc = {t: e for t, e in errors.items() if "3xtf32" in t and "winograd" not in t}
+    wino = {t: e for t, e in errors.items() if "winograd" in t}
+    assert fp32 and tc and (wino or R != 3), errors
     bound = max(3 * max(fp32), 1e-6)
     bad = {t: e for t, e in tc.items() if e > bound}
     assert not bad, f"3xTF32 tactics less accurate than FP32 (bound {bound:.2e}): {bad}; all: {errors}"
+    bound = max(10 * max(fp32), 1e-6)
+    bad = {t: e for t, e in wino.items() if e > bound}
+    assert not bad, f"Winograd tactics less accurate than 10x FP32 (bound {bound:.2e}): {bad}; all: {errors}"
+
+
+@pytest.mark.parametrize("tactic", ["winograd2x2_64x64x8_4x4", "winograd2x2_3xtf32_128x128x16_w64x32"])
+def test_winograd_runs_large_batches_in_chunks(tactic, rng):
+    """One image's Winograd transforms take 16 * (C + K) * tiles floats (133 MB here), so a batch of 5 runs as
+    chunks of 4 and 1 images within the 512 MiB workspace bound; bias, residual and ReLU fused, odd P and Q
+    (a last tile row and column half outside the image)."""
+    C, K, H, W, B = 8, 8, 719, 721, 5
+    w, b = conv_weights(rng, K, C, 3, 3)
+    x = randn(rng, (B, C, H, W))
+    r = randn(rng, (B, K, H, W))
+
+    def define(net, t):
+        y = net.add_convolution(t["x"], K, (3, 3), w, b, padding=1).output(0)
+        y = net.add_elementwise(t["r"], y, gie.ElementWiseOperation.SUM).output(0)
+        return net.add_activation(y, gie.ActivationType.RELU).output(0)
+
+    info = compare_gpu_cpu(define, {"x": x, "r": r}, force={"Convolution": tactic}, **TOL)
+    assert conv_kernels(info)[0]["tactic"] == tactic
+    tiles = ((H + 1) // 2) * ((W + 1) // 2)
+    chunk = (512 << 20) // (16 * (C + K) * 4 * tiles)
+    assert chunk == 4  # the batch of 5 runs as 4 + 1
+    assert info["memory"]["workspace_bytes"] == 16 * (C + K) * 4 * chunk * tiles, info["memory"]
 
 
 # ---- fused epilogues -------------------------------------------------------------------------------------------

@@ -5,6 +5,9 @@
 //                                                         conv_tf32x3.cuh)
 //   gemm1x1_...                                           the GEMMs above with 16-byte input loads, for 1x1
 //                                                         stride-1 unpadded convolutions with H*W % 4 == 0
+//   winograd2x2_<tile>                                    Winograd F(2x2, 3x3) (conv_winograd.cuh): transforms
+//                                                         around 16 GEMMs on the tiles above; 3x3, stride 1, no
+//                                                         dilation or groups; images in chunks (kWinogradChunkBytes)
 //   depthwise_direct                                      C/groups == 1 (conv_direct.cuh)
 //   direct_naive                                          one thread per output; supports everything
 // Split-K tactics write partial sums into the workspace and a second kernel reduces them and applies the
@@ -21,6 +24,7 @@
 #include "conv_direct.cuh"
 #include "conv_implicit_gemm.cuh"
 #include "conv_tf32x3.cuh"
+#include "conv_winograd.cuh"
 #include "layers/convolution.h"
 #include "layers/fused_activation.h"
 
@@ -82,7 +86,11 @@ const std::vector<TileInfo>& tiles() {
     return list;
 }
 
-enum class Algo { kGemm, kGemm1x1, kDepthwise, kDirect };
+enum class Algo { kGemm, kGemm1x1, kWinograd, kDepthwise, kDirect };
+
+//! Workspace bound of the Winograd tactics: the transformed input and the GEMM results of as many images
+//! as fit run at a time.
+constexpr int64_t kWinogradChunkBytes = int64_t(512) << 20;
 
 struct TacticDesc {
     std::string name;
@@ -103,6 +111,7 @@ const std::vector<TacticDesc>& tactics() {
                     for (int sp : {2, 4, 8, 16})
                         v.push_back({prefix + t[i].name + "_splitk" + std::to_string(sp), a, static_cast<int>(i), sp});
         }
+        for (size_t i = 0; i < t.size(); ++i) v.push_back({std::string("winograd2x2_") + t[i].name, Algo::kWinograd, static_cast<int>(i), 1});
         v.push_back({"depthwise_direct", Algo::kDepthwise, -1, 1});
         v.push_back({"direct_naive", Algo::kDirect, -1, 1});
         return v;
@@ -145,6 +154,7 @@ public:
     size_t getWorkspaceSize() const noexcept override {
         if (!configured_ || tactic_ < 0) return 0;
         const TacticDesc& d = tactics()[static_cast<size_t>(tactic_)];
+        if (d.algo == Algo::kWinograd) return static_cast<size_t>(winogradBytes(winogradChunk()));
         if (d.splits <= 1) return 0;
         return static_cast<size_t>(d.splits) * static_cast<size_t>(op_.K) * static_cast<size_t>(maxN_ * P_ * Q_) * sizeof(float);
     }
@@ -156,10 +166,10 @@ public:
         if (!bias.empty()) bias_ = cuda::upload(bias, "Convolution bias");
         const auto w = fields_.floats("kernel");
         const Algo algo = tactics()[static_cast<size_t>(tactic_)].algo;
-        if (algo == Algo::kGemm || algo == Algo::kGemm1x1) {
+        if (algo == Algo::kGemm || algo == Algo::kGemm1x1 || algo == Algo::kWinograd) {
             const TileInfo& tile = tiles()[static_cast<size_t>(tactics()[static_cast<size_t>(tactic_)].tile)];
             tile.prepare();
-            std::vector<float> pk = packWeights(w);
+            std::vector<float> pk = algo == Algo::kWinograd ? packWinogradWeights(w) : packWeights(w);
             smallOffset_ = 0;
             if (tile.splitWeights) {
                 smallOffset_ = static_cast<int64_t>(pk.size());
@@ -172,7 +182,7 @@ public:
             }
             splitWeights_ = tile.splitWeights;
             packed_ = cuda::upload(pk, "Convolution packed weights");
-            table_ = cuda::upload(makeTable(), "Convolution im2col table");
+            if (algo != Algo::kWinograd) table_ = cuda::upload(makeTable(), "Convolution im2col table");
         } else {
             weights_ = cuda::upload(w, "Convolution weights");
         }
@@ -276,6 +286,10 @@ protected:
             return;
         }
 
+        if (d.algo == Algo::kWinograd) {
+            runWinograd(s, d, c.workspace, stream);
+            return;
+        }
         const TileInfo& t = tiles()[static_cast<size_t>(d.tile)];
         GIE_CHECK(packed_ && table_ && splitWeights_ == t.splitWeights, ErrorCode::kINTERNAL, "Convolution: tactic ", d.name,
                   " run without its initialize()");
@@ -327,6 +341,13 @@ private:
                 const int64_t chunks = cuda::ceilDiv(P_ * Q_, 256);
                 return Cg_ == 1 && fits32_ && maxN_ * op_.K * chunks < lim;
             }
+            case Algo::kWinograd: {
+                if (!(op_.R == 3 && op_.S == 3 && op_.sh == 1 && op_.sw == 1 && op_.dh == 1 && op_.dw == 1 && G_ == 1 && fits32_))
+                    return false;
+                // One image's transforms must fit the chunk bound; the GEMM's 32-bit indexing (16 groups of
+                // max(C, K) channels by ncols columns) then fits too.
+                return winogradBytes(1) <= kWinogradChunkBytes && 16 * std::max(C_, op_.K) * winogradCols(1) < lim;
+            }
             case Algo::kGemm1x1:
                 if (!(op_.R == 1 && op_.S == 1 && op_.sh == 1 && op_.sw == 1 && op_.pt == 0 && op_.pl == 0 && op_.pb == 0 &&
                       op_.pr == 0 && (H_ * W_) % 4 == 0))
@@ -361,6 +382,96 @@ private:
                 for (int64_t kk = 0; kk < kdim_; ++kk) dst[kk * mPad_] = src[kk];
             }
         return pk;
+    }
+
+    // ---- Winograd F(2x2, 3x3) ----
+    int64_t winogradTiles() const { return ((P_ + 1) / 2) * ((Q_ + 1) / 2); }
+    //! GEMM columns for `images` images: their 2x2 output tiles, rounded up to a multiple of 4 (16-byte loads).
+    int64_t winogradCols(int64_t images) const { return roundUp(images * winogradTiles(), 4); }
+    //! Workspace of a chunk: V [16][C][cols] then M [16][K][cols].
+    int64_t winogradBytes(int64_t images) const { return 16 * (C_ + op_.K) * winogradCols(images) * int64_t(sizeof(float)); }
+    //! Images per chunk: as many as kWinogradChunkBytes holds (at least 1), at most the batch.
+    int64_t winogradChunk() const {
+        const int64_t n = std::max<int64_t>(1, maxN_);
+        if (winogradBytes(n) <= kWinogradChunkBytes) return n;
+        return std::clamp<int64_t>(kWinogradChunkBytes / winogradBytes(1), 1, n);  // winogradBytes(k) <= k * winogradBytes(1)
+    }
+
+    //! U = G g G^T per (k, c), as the grouped 1x1 GEMM's packed weights: group xi (the 16 positions of the
+    //! 4x4 transform), [roundUp(C, kKdimAlign)][mPad] each.
+    std::vector<float> packWinogradWeights(const std::vector<float>& w) const {
+        GIE_CHECK(static_cast<int64_t>(w.size()) == op_.K * kdim_, ErrorCode::kINVALID_MODEL, "Convolution kernel has ", w.size(),
+                  " values, expected ", op_.K * kdim_);
+        const int64_t kp = roundUp(C_, kKdimAlign);
+        std::vector<float> pk(static_cast<size_t>(16 * kp * mPad_ + kPackSlack), 0.f);
+        static const double Gm[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+        for (int64_t k = 0; k < op_.K; ++k)
+            for (int64_t ch = 0; ch < C_; ++ch) {
+                const float* g = w.data() + (k * C_ + ch) * 9;
+                double gt[4][3];  // G g
+                for (int i = 0; i < 4; ++i)
+                    for (int s = 0; s < 3; ++s) gt[i][s] = Gm[i][0] * g[s] + Gm[i][1] * g[3 + s] + Gm[i][2] * g[6 + s];
+                for (int i = 0; i < 4; ++i)
+                    for (int j = 0; j < 4; ++j) {
+                        const double u = gt[i][0] * Gm[j][0] + gt[i][1] * Gm[j][1] + gt[i][2] * Gm[j][2];
+                        pk[static_cast<size_t>(((i * 4 + j) * kp + ch) * mPad_ + k)] = static_cast<float>(u);
+                    }
+            }
+        return pk;
+    }
+
+    //! The three steps of conv_winograd.cuh per chunk of images, in the workspace.
+    void runWinograd(const ConvShape& s, const TacticDesc& d, void* workspace, cudaStream_t stream) const {
+        const TileInfo& t = tiles()[static_cast<size_t>(d.tile)];
+        GIE_CHECK(packed_ && splitWeights_ == t.splitWeights, ErrorCode::kINTERNAL, "Convolution: tactic ", d.name,
+                  " run without its initialize()");
+        GIE_CHECK(workspace && cuda::aligned16(workspace), ErrorCode::kINTERNAL, "Convolution: tactic ", d.name,
+                  " needs a 16-byte aligned workspace");
+        const int tH = static_cast<int>((P_ + 1) / 2), tW = static_cast<int>((Q_ + 1) / 2);
+        const int64_t chunk = winogradChunk();
+        float* v = static_cast<float*>(workspace);
+        float* m = v + 16 * C_ * winogradCols(chunk);
+        for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
+            const int nc = static_cast<int>(std::min<int64_t>(chunk, s.N - n0));
+            const int ncols = static_cast<int>(winogradCols(nc));
+            const int64_t inElems = C_ * int64_t(ncols);
+            winogradInputKernel<<<static_cast<unsigned>(std::min<int64_t>(cuda::ceilDiv(inElems, 256), int64_t(sms_) * 32)), 256, 0,
+                                  stream>>>(s.x + n0 * s.xStride, s.xStride, s.C, s.H, s.W, s.pt, s.pl, tH, tW, nc, ncols, v);
+            cuda::checkLaunch("winogradInputKernel");
+            // The 16 GEMMs as one grouped 1x1 convolution of one image with ncols pixels.
+            GemmArgs a;
+            a.s.x = v;
+            a.s.y = m;
+            a.s.xStride = 16 * inElems;
+            a.s.yStride = 16 * op_.K * int64_t(ncols);
+            a.s.N = 1;
+            a.s.C = static_cast<int>(16 * C_);
+            a.s.H = 1;
+            a.s.W = ncols;
+            a.s.K = static_cast<int>(16 * op_.K);
+            a.s.P = 1;
+            a.s.Q = ncols;
+            a.s.R = a.s.S = 1;
+            a.s.G = 16;
+            a.s.Cg = static_cast<int>(C_);
+            a.s.Kg = static_cast<int>(op_.K);
+            a.wpk = packed_->as<float>();
+            a.smallOffset = smallOffset_;
+            a.ncols = ncols;
+            a.kdimPad = static_cast<int>(roundUp(C_, kKdimAlign));
+            a.mPad = static_cast<int>(mPad_);
+            a.splits = 1;
+            a.kTilesPerSplit = a.kdimPad / t.BK;
+            t.oneByOne(a, stream);
+            cuda::checkLaunch("convGemmKernel<winograd>");
+            ConvShape o = s;
+            o.y = s.y + n0 * s.yStride;
+            if (o.ep.residual) o.ep.residual += n0 * s.rStride;
+            const int64_t outElems = op_.K * int64_t(nc) * tH * tW;
+            winogradOutputKernel<<<static_cast<unsigned>(std::min<int64_t>(cuda::ceilDiv(outElems, 256), int64_t(sms_) * 32)), 256, 0,
+                                   stream>>>(m, ncols, tH, tW, nc, o);
+            cuda::checkLaunch("winogradOutputKernel");
+        }
     }
 
     //! kk = (c, r, s) -> {c*H*W + r*dh*W + s*dw, r*dh, s*dw, 0}; padding rows never valid.
