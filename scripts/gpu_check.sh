@@ -43,11 +43,13 @@ case $what in
              # (GIE_TEST_SHARD, tests/conftest.py); logs: $out/memcheck.log, $out/racecheck.log (the shards
              # one after the other, each after a "##### shard i/n" line).
              # Tactic timing takes one sample (GIE_TIMING_SAMPLES=1): every tactic still runs, once. torch is
-             # hidden (GIE_TEST_HIDE_TORCH): under the sanitizer its CUDA start-up takes minutes per process, so
-             # the buffers come from cupy and the torch interop tests run in the plain GPU suite only.
+             # hidden (GIE_TEST_HIDE_TORCH=1 unless set to 0): with 8 processes starting torch under the sanitizer
+             # the whole suite does not fit a 10-minute run, so the buffers come from cupy; the torch interop
+             # tests then run with GIE_TEST_HIDE_TORCH=0 ... sanitize tests/test_gpu_interop.py -m gpu (~15 s).
              # GIE_MEMCHECK_S / GIE_RACECHECK_S: time limits in seconds (0 skips that tool). ARGS, where given,
-             # select the tests for both tools (a file of test ids: @FILE).
-    export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1} GIE_TEST_HIDE_TORCH=1
+             # select the tests for both tools (a file of test ids: @FILE). GIE_UNDER_SANITIZER=1 tells the tests
+             # (one Python object-lifetime test skips under the sanitizer).
+    export GIE_TIMING_SAMPLES=${GIE_TIMING_SAMPLES:-1} GIE_TEST_HIDE_TORCH=${GIE_TEST_HIDE_TORCH:-1} GIE_UNDER_SANITIZER=1
     shards=${GIE_SANITIZE_SHARDS:-8}
     sanitize_shards() {  # tool, time limit, pytest arguments...
       local tool=$1 limit=$2 i rc

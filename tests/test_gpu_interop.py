@@ -1,6 +1,7 @@
 """GPU engines with framework tensors: torch / cupy / __cuda_array_interface__ / DLPack in and out without host
 copies, numpy through staging buffers, errors, streams, CUDA graphs and a Python allocator."""
 import gc
+import os
 import sys
 
 import numpy as np
@@ -419,6 +420,12 @@ def test_python_allocator_used_by_build_and_run(reference, torch):
 
 @gpu
 def test_memory_returns_to_the_allocator_that_gave_it(torch):
+    if os.environ.get("GIE_UNDER_SANITIZER") == "1":
+        # Under compute-sanitizer (memcheck) the frame of ExecutionContext.execute outlives the call, held by a
+        # reference that gc cannot see (the same with a cupy-backed allocator), so `del ctx` does not destroy the
+        # context and its memory is not returned before the assertion. The memory itself is checked clean by
+        # memcheck; this lifetime check runs in the plain GPU suite.
+        pytest.skip("object lifetime differs under compute-sanitizer (GIE_UNDER_SANITIZER=1)")
     gc.collect()
     before = build()  # cudaMalloc
     before_ctx = before.create_execution_context()
