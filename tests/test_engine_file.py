@@ -281,6 +281,31 @@ def test_unknown_kernel_type(engine_and_bytes):
     assert "probs" in str(e)  # names the kernel too
 
 
+TACTIC = struct.pack("<I", 7) + b"default"  # a step's tactic name as stored, followed by its index (i32)
+
+
+def test_tactic_found_by_name_when_its_index_moved(engine_and_bytes, sample_input):
+    """A step stores its tactic's name and index. Where the kernel gives that index another name or has no such
+    index (a gie whose kernel lists its tactics in another order), the tactic of that name is used."""
+    engine, data = engine_and_bytes
+    needle = TACTIC + struct.pack("<i", 0)
+    assert data.count(needle) >= 2
+    patched = fix_crcs(data.replace(needle, TACTIC + struct.pack("<i", 5)))
+    loaded = gie.Runtime().deserialize(patched)
+    a = engine.create_execution_context().execute({"x": sample_input})
+    b = loaded.create_execution_context().execute({"x": sample_input})
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert [k["tactic"] for k in loaded.layer_info()["kernels"]] == [k["tactic"] for k in engine.layer_info()["kernels"]]
+
+
+def test_tactic_the_kernel_does_not_offer(engine_and_bytes):
+    _, data = engine_and_bytes
+    patched = fix_crcs(data.replace(TACTIC, struct.pack("<I", 7) + b"defaulx", 1))
+    e = expect(gie.InvalidEngineError, patched, "tactic 'defaulx'", "does not offer", "it has: default", "rebuild")
+    assert "kernel '" in str(e)
+
+
 def test_corrupt_body_with_valid_crcs_never_crashes(engine_and_bytes, tmp_path):
     """Bytes changed inside the body with the CRCs recomputed (tampering): loading either works or raises a
     gie.Error; it never crashes or raises anything else. Runs in a subprocess so a crash is reported."""

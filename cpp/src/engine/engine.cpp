@@ -80,6 +80,27 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
     return issue;
 }
 
+//! The tactic index of a step's kernel: the stored index where the kernel still gives it the stored name,
+//! else the index of that name (an engine built by a gie whose kernel lists its tactics in another order, or
+//! has more of them). A name the kernel no longer offers is an invalid engine.
+static int32_t resolveTactic(const EngineStep& step) {
+    const IPlugin& k = *step.plugin;
+    const int32_t n = std::max<int32_t>(k.getNbTactics(), 1);
+    auto nameOf = [&](int32_t t) {
+        const char* nm = k.getTacticName(t);
+        return std::string(nm ? nm : "default");
+    };
+    if (step.tactic.empty() || (step.tacticIndex >= 0 && step.tacticIndex < n && nameOf(step.tacticIndex) == step.tactic))
+        return step.tacticIndex;
+    std::string offered;
+    for (int32_t t = 0; t < n; ++t) {
+        if (nameOf(t) == step.tactic) return t;
+        offered += (t ? ", " : "") + nameOf(t);
+    }
+    fail(ErrorCode::kINVALID_ENGINE, "kernel '", step.name, "' (", step.type, "): the engine uses tactic '", step.tactic,
+         "', which this build of the kernel does not offer (it has: ", offered, "); rebuild the engine");
+}
+
 EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)), logger_(logger) {
     backend_ = &getBackend(plan_.device);
     constantBuffers_.resize(plan_.tensors.size());
@@ -105,7 +126,7 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
                      msg && *msg ? std::string(": ") + msg : std::string());
             };
             check(step.plugin->configure(in.data(), static_cast<int32_t>(in.size()), out.data(), static_cast<int32_t>(out.size())), "configure");
-            check(step.plugin->setTactic(step.tacticIndex), "setTactic");
+            check(step.plugin->setTactic(resolveTactic(step)), "setTactic");
             check(step.plugin->initialize(), "initialize");
             initialized_.push_back(s);
         }
