@@ -182,28 +182,20 @@ void testTimingCache() {
         c.load(path, "another GPU sm80");
         check(c.size() == 0, "timing cache: entries of another device are ignored");
     }
-    {
-        std::ofstream(path) << "garbage\n";
+    // The message with which loading `text` as a timing cache fails ("" if it loads).
+    auto loadError = [&](const char* text) {
+        std::ofstream(path) << text;
         TimingCache c;
-        bool threw = false;
         try {
             c.load(path, "GPU X sm90");
         } catch (const Error& e) {
-            threw = std::string(e.what()).find("not a gie timing cache") != std::string::npos;
+            return std::string(e.what());
         }
-        check(threw, "timing cache: a foreign file is a clear error");
-    }
-    {
-        std::ofstream(path) << "gie-timing-cache 1\ndevice\tGPU X sm90\nkey-without-time\n";
-        TimingCache c;
-        bool threw = false;
-        try {
-            c.load(path, "GPU X sm90");
-        } catch (const Error& e) {
-            threw = std::string(e.what()).find("line 3") != std::string::npos;
-        }
-        check(threw, "timing cache: a malformed line is named");
-    }
+        return std::string();
+    };
+    check(loadError("garbage\n").find("not a gie timing cache") != std::string::npos, "timing cache: a foreign file is a clear error");
+    check(loadError("gie-timing-cache 1\ndevice\tGPU X sm90\nkey-without-time\n").find("line 3") != std::string::npos,
+          "timing cache: a malformed line is named");
     std::remove(path.c_str());
 }
 }  // namespace
