@@ -503,6 +503,30 @@ def test_errors(i):
         CaffeParser().parse_string(text)
 
 
+def test_every_unsupported_layer_listed():
+    # issue 11 item 17: all of them in one error (the layer after an unsupported one is not listed again)
+    text = (_one("FancyLayer", "") + 'layer { name: "after" type: "ReLU" bottom: "y" top: "z" }\n'
+            + 'layer { name: "L2" type: "OtherLayer" bottom: "x" top: "w" }\n'
+            + 'layer { name: "P" type: "Pooling" bottom: "x" top: "p" pooling_param { kernel_size: 2 pool: STOCHASTIC } }\n'
+            + 'layer { name: "ok" type: "ReLU" bottom: "x" top: "r" }\n')
+    with pytest.raises(gie.UnsupportedError) as e:
+        CaffeParser().parse_string(text)
+    msg = str(e.value)
+    assert msg.startswith("3 Caffe layer(s) cannot be imported"), msg
+    assert "'L'" in msg and "FancyLayer" in msg and "'L2'" in msg and "OtherLayer" in msg and "STOCHASTIC" in msg
+    assert "'after'" not in msg
+
+
+def test_pooling_window_larger_than_padded_input_quotes_the_padded_shape():
+    with pytest.raises(gie.InvalidModelError, match=r"layer 'L'.*window \(7, 7\) is larger than the padded input "
+                                                    r"\(6, 6\) \(input \(4, 4\), pad \(1, 1\)\)"):
+        CaffeParser().parse_string(_one("Pooling", "pooling_param { kernel_size: 7 pad: 1 pool: AVE }", shape=(1, 2, 4, 4)))
+    # a window that fits thanks to the padding is accepted
+    net = CaffeParser().parse_string(_one("Pooling", "pooling_param { kernel_size: 7 pad: 1 pool: AVE }",
+                                          shape=(1, 2, 5, 5)))
+    assert tuple(net.outputs[0].shape) == (1, 2, 1, 1)
+
+
 def test_caffemodel_errors(tmp_path):
     rng = np.random.default_rng(0)
     good = {"conv": [rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)],

@@ -21,8 +21,16 @@ from gie.parsers.darknet_parser import DarknetParser, decode_region
 from util import assert_close
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS = os.path.join(HERE, "..", "..", "shared", "models", "darknet")
+MODELS = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "models", "darknet"))
 CORPUS = os.path.join(HERE, "fuzz_corpus", "darknet")
+
+
+def _model(name):
+    """A cfg from the shared model folder beside the repository (absent on a plain clone: the test skips)."""
+    path = os.path.join(MODELS, name)
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is missing (the shared model folder is not beside this checkout)")
+    return path
 
 
 # ---- independent numpy reference ---------------------------------------------------------------------
@@ -487,15 +495,15 @@ def _shrink(path, size):
 
 
 def test_yolov2_tiny_voc_vs_numpy(tmp_path, rng):
-    cfg = _shrink(os.path.join(MODELS, "yolov2-tiny-voc.cfg"), 64)
+    cfg = _shrink(_model("yolov2-tiny-voc.cfg"), 64)
     got, exp = check_cfg(tmp_path, cfg, rng, rtol=1e-4, atol=1e-4)
     assert got["region15"].shape == (1, 125, 2, 2)
 
 
 def test_yolov2_tiny_voc_full_size_random_weights():
-    net = gie.parse(os.path.join(MODELS, "yolov2-tiny-voc.cfg"))
+    net = gie.parse(_model("yolov2-tiny-voc.cfg"))
     assert [tuple(o.shape) for o in net.outputs] == [(1, 125, 13, 13)]
-    net = gie.parse(os.path.join(MODELS, "yolov2-voc.cfg"))
+    net = gie.parse(_model("yolov2-voc.cfg"))
     assert [(o.name, tuple(o.shape)) for o in net.outputs] == [("region31", (1, 125, 13, 13))]
 
 
@@ -525,7 +533,7 @@ def test_yolov2_voc_vs_model_zoo_onnx_twin(tmp_path):
     image = 64
     spec = model_zoo.yolov2_spec(seed=3, image=image)
     cfgp = tmp_path / "yolov2.cfg"
-    cfgp.write_text(_shrink(os.path.join(MODELS, "yolov2-voc.cfg"), image))
+    cfgp.write_text(_shrink(_model("yolov2-voc.cfg"), image))
     wp = tmp_path / "yolov2.weights"
     wp.write_bytes(weights_bytes(_zoo_weights(spec)))
     net = gie.parse(str(cfgp), str(wp))
@@ -635,6 +643,44 @@ BAD = [
 def test_malformed_cfg(text, cls, pattern):
     with pytest.raises(cls, match=pattern):
         DarknetParser().parse_text(text)
+
+
+def test_maxpool_without_stride_uses_darknet_defaults(tmp_path, rng):
+    # issue 11 item 17: darknet's parse_maxpool reads stride (default 1), then size (default stride)
+    cfg = NET.format(w=6, h=6, c=2) + "[maxpool]\nsize=2\n"
+    net = DarknetParser().parse_text(cfg)
+    assert tuple(net.outputs[0].shape) == (1, 2, 6, 6)   # stride 1, padding size-1 = 1
+    check_cfg(tmp_path, cfg.replace("size=2", "size=2\nstride=1"), rng)
+    net = DarknetParser().parse_text(NET.format(w=6, h=6, c=2) + "[maxpool]\nstride=2\n")
+    assert tuple(net.outputs[0].shape) == (1, 2, 3, 3)   # size 2 from the stride
+
+
+def test_every_unsupported_section_listed():
+    cfg = "[net]\nwidth=8\nheight=8\n[convolutional]\n[lstm]\n[convolutional]\n[local]\nsize=3\n[gru]\n"
+    with pytest.raises(gie.UnsupportedError, match=r"3 section\(s\) of unsupported type: section 1 \[lstm\] \(line 5\), "
+                                                   r"section 3 \[local\] \(line 7\), section 4 \[gru\] \(line 9\)"):
+        DarknetParser().parse_text(cfg)
+
+
+def test_unused_keys_warn(caplog):
+    cfg = ("[net]\nwidth=8\nheight=8\nmomentum=0.9\nbogus_net=1\n[convolutional]\nfilters=2\nfliters=3\n"
+           "learning_rate=0.1\njitter=2\n[maxpool]\nsize=2\nstride=2\nout_channels=1\n")
+    with caplog.at_level("WARNING", logger="gie"):
+        DarknetParser().parse_text(cfg)
+    warned = [r.getMessage() for r in caplog.records if r.name == "gie"]
+    assert warned == [
+        "darknet cfg: [net] (line 1): key 'bogus_net' (line 5) is not used by gie; ignored",
+        "darknet cfg: section 0 [convolutional] (line 6): key 'fliters' (line 8) is not used by gie; ignored",
+        "darknet cfg: section 0 [convolutional] (line 6): key 'jitter' (line 10) is not used by gie; ignored"], warned
+
+
+@pytest.mark.parametrize("section,key", [("convolutional", "binary"), ("convolutional", "antialiasing"),
+                                         ("convolutional", "flipped"), ("maxpool", "antialiasing")])
+def test_keys_that_change_inference_refused(section, key):
+    cfg = NET.format(w=8, h=8, c=2) + f"[{section}]\n{key}=1\n"
+    with pytest.raises(gie.UnsupportedError, match=rf"section 0 \[{section}\].*key '{key}': is not supported"):
+        DarknetParser().parse_text(cfg)
+    DarknetParser().parse_text(NET.format(w=8, h=8, c=2) + f"[{section}]\n{key}=0\n")
 
 
 def test_missing_files(tmp_path):

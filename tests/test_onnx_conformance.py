@@ -25,9 +25,6 @@ DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "
 
 # case-name prefix -> why gie differs (documented in docs/onnx.md, "Known gaps").
 KNOWN_GAPS = {
-    "test_averagepool_2d_ceil_last_window_starts_on_pad":
-        "gie's Pooling layer rejects a 3x3 window over a 2x2 input even with 1+1 padding (its size check "
-        "ignores the padding); see docs/onnx.md, Known gaps",
     "test_resize_downsample_scales_linear_align_corners":
         "align_corners with a fractional scale*in: gie uses the integer output length (like onnxruntime and "
         "PyTorch), the ONNX reference uses scale*in (docs/layers_b.md, Resize)",

@@ -542,3 +542,233 @@ def test_plugin_fallback(tmp_path):
     script.write_text(PLUGIN_SCRIPT)
     res = subprocess.run([sys.executable, str(script), str(lib)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "ok" in res.stdout, res.stdout + res.stderr
+
+
+# ---- what the ONNX spec forbids is refused at import, naming the node (issue 11 items 7-9) ----------------
+
+I64 = TensorProto.INT64
+
+
+@pytest.mark.parametrize("index", [2**32 + 5, 2**62, -2**40, 8, -9])
+def test_gather_constant_index_out_of_range_refused(index):
+    # As int32 (gie's index type) 2**32 + 5 would read element 5 and 2**62 element 0.
+    m = model([helper.make_node("Gather", ["x", "i"], ["y"], axis=1, name="g")], [("x", F, [1, 8])], [("y", F, None)],
+              {"i": np.array([0, index], np.int64)})
+    with pytest.raises(gie.InvalidModelError, match=rf"node 'g' \(Gather\): index {index} is out of range \[-8, 7\]"):
+        gie.OnnxParser().parse(m)
+
+
+def test_gather_constant_indices_in_range_and_folded_out_of_range():
+    m = model([helper.make_node("Gather", ["x", "i"], ["y"], axis=1, name="g")], [("x", F, [2, 8])], [("y", F, None)],
+              {"i": np.array([[7, -8], [0, -1]], np.int64)})
+    check(m, {"x": rand(2, 8)})
+    # both inputs known: the node would be folded, and is refused the same way
+    m = model([helper.make_node("Gather", ["c", "i"], ["k"], axis=0, name="gf"),
+               helper.make_node("Add", ["x", "k"], ["y"])], [("x", F, [1, 1])], [("y", F, None)],
+              {"c": np.arange(4, dtype=np.float32), "i": np.array([2**32 + 1], np.int64)})
+    with pytest.raises(gie.InvalidModelError, match=r"node 'gf' \(Gather\): index 4294967297 is out of range"):
+        gie.OnnxParser().parse(m)
+
+
+def test_gather_run_time_index_out_of_range_names_the_layer():
+    m = model([helper.make_node("Gather", ["x", "i"], ["y"], axis=1, name="g")],
+              [("x", F, ["N", 8]), ("i", TensorProto.INT32, ["N", 2])], [("y", F, None)])
+    x = rand(1, 8)
+    assert_close(gie_run(m, {"x": x, "i": np.array([[7, -8]], np.int32)})[0], x[:, [[7, 0]]].reshape(1, 1, 2))
+    with pytest.raises(gie.InvalidArgumentError, match=r"kernel 'g' \(Gather\) failed: Gather: index 8 .*out of range"):
+        gie_run(m, {"x": x, "i": np.array([[8, 0]], np.int32)})
+
+
+@pytest.mark.parametrize("dim", [10**9, 2**31, 2**32 + 16])
+@pytest.mark.parametrize("lead", [[-1], [0], []])
+def test_reshape_huge_target_dimension_refused(dim, lead):
+    # Such a value used to be taken for a batch multiple and became -1.
+    m = model([helper.make_node("Reshape", ["x", "s"], ["y"], name="r")], [("x", F, ["N", 2, 4])], [("y", F, None)],
+              {"s": np.array(lead + [dim], np.int64)})
+    with pytest.raises(gie.InvalidModelError, match=rf"node 'r' \(Reshape\): cannot reshape the input \(1, 2, 4\) "
+                                                    rf"\(8 elements\) to \[.*{dim}\]"):
+        gie.OnnxParser().parse(m)
+
+
+@pytest.mark.parametrize("target,allowzero,pattern", [
+    ([1, 9], 0, "the target has 9 elements"), ([-1, -1], 0, "more than one -1"), ([2, -2, 2], 0, "dimension 1 is -2"),
+    ([0, 0, 0, 0], 0, "dimension 3 is 0 \\(copy\\)"), ([0, 8], 1, "the target has 0 elements"),
+    ([0, -1], 1, "both 0 and -1")])
+def test_reshape_target_against_the_spec(target, allowzero, pattern):
+    m = model([helper.make_node("Reshape", ["x", "s"], ["y"], name="r", allowzero=allowzero)],
+              [("x", F, [1, 2, 4])], [("y", F, None)], {"s": np.array(target, np.int64)}, opset=14)
+    with pytest.raises(gie.InvalidModelError, match="node 'r' \\(Reshape\\): .*" + pattern):
+        gie.OnnxParser().parse(m)
+
+
+def test_reshape_valid_targets_still_import():
+    for target in ([0, -1], [1, 8], [-1, 2, 2, 2], [0, 0, 2, 2]):
+        m = model([helper.make_node("Reshape", ["x", "s"], ["y"])], [("x", F, [1, 2, 4])], [("y", F, None)],
+                  {"s": np.array(target, np.int64)})
+        check(m, {"x": rand(1, 2, 4)})
+
+
+def test_empty_name_for_a_required_input_refused():
+    # An empty name means "absent": Concat used to drop it silently.
+    m = model([helper.make_node("Concat", ["x", "", "x"], ["y"], axis=1, name="c")], [("x", F, [1, 2])],
+              [("y", F, None)])
+    with pytest.raises(gie.InvalidModelError, match=r"node 'c' \(Concat\): input 1 \('inputs'\) is required, but its "
+                                                    r"name is empty"):
+        gie.OnnxParser().parse(m)
+    m = model([helper.make_node("Sum", ["x", ""], ["y"], name="s")], [("x", F, [1, 2])], [("y", F, None)])
+    with pytest.raises(gie.InvalidModelError, match=r"node 's' \(Sum\): input 1"):
+        gie.OnnxParser().parse(m)
+    # a single required input, with the checker off (the checker catches that one itself)
+    m = model([helper.make_node("Add", ["x", ""], ["y"], name="a")], [("x", F, [1, 2])], [("y", F, [1, 2])])
+    with pytest.raises(gie.InvalidModelError, match=r"node 'a' \(Add\): input 1 \('B'\)"):
+        gie.OnnxParser(check=False).parse(m)
+    # optional inputs may be empty: Clip without min
+    m = model([helper.make_node("Clip", ["x", "", "hi"], ["y"])], [("x", F, [1, 4])], [("y", F, None)],
+              {"hi": np.float32(0.5)})
+    check(m, {"x": rand(1, 4)})
+
+
+# ---- shape arithmetic with the batch never becomes a batch-sized constant (issue 11 item 11) --------------
+
+def _vit_like(dim):
+    """A vision-transformer front end as torch exports it with a dynamic batch: patch embedding, the class
+    token expanded to the batch (Shape -> Gather -> Concat -> Where -> Expand), position embeddings, zeros of
+    the token shape (ConstantOfShape of Shape), a (batch*17, dim) flatten through Mul(batch, 17), a
+    per-head reshape and a class-token head. Folding the batch sentinel (1000003) into constants makes
+    1000003 x 17 x dim tensors."""
+    nodes = [
+        helper.make_node("Conv", ["x", "pw"], ["pe"], kernel_shape=[8, 8], strides=[8, 8]),
+        helper.make_node("Shape", ["x"], ["xs"]),
+        helper.make_node("Gather", ["xs", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+        helper.make_node("Concat", ["n1", "cD", "m1"], ["s_flat"], axis=0),
+        helper.make_node("Reshape", ["pe", "s_flat"], ["pf"]),
+        helper.make_node("Transpose", ["pf"], ["tok"], perm=[0, 2, 1]),
+        helper.make_node("Concat", ["n1", "m1", "m1"], ["s_cls"], axis=0),
+        helper.make_node("ConstantOfShape", ["three"], ["ones3"], value=numpy_helper.from_array(np.ones(1, np.int64))),
+        helper.make_node("Equal", ["s_cls", "m1"], ["eq"]),
+        helper.make_node("Where", ["eq", "ones3", "s_cls"], ["s_exp"]),
+        helper.make_node("Expand", ["cls", "s_exp"], ["cls_b"]),
+        helper.make_node("Concat", ["cls_b", "tok"], ["t0"], axis=1),
+        helper.make_node("Add", ["t0", "pos"], ["t1"]),
+        helper.make_node("Shape", ["t1"], ["ts"]),
+        helper.make_node("ConstantOfShape", ["ts"], ["z"], value=numpy_helper.from_array(np.zeros(1, np.float32))),
+        helper.make_node("Add", ["t1", "z"], ["t2"]),
+        helper.make_node("Mul", ["n1", "c17"], ["n17"]),
+        helper.make_node("Concat", ["n17", "cD"], ["s2d"], axis=0),
+        helper.make_node("Reshape", ["t2", "s2d"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "wq"], ["q"]),
+        helper.make_node("Concat", ["n1", "c17", "cH", "cDh"], ["s4"], axis=0),
+        helper.make_node("Reshape", ["q", "s4"], ["q4"]),
+        helper.make_node("Transpose", ["q4"], ["q4t"], perm=[0, 2, 1, 3]),
+        helper.make_node("Transpose", ["q4t"], ["q4b"], perm=[0, 2, 1, 3]),
+        helper.make_node("Concat", ["n1", "c17", "cD"], ["s3"], axis=0),
+        helper.make_node("Reshape", ["q4b", "s3"], ["t3"]),
+        helper.make_node("Gather", ["t3", "zero"], ["clsout"], axis=1),
+        helper.make_node("Gemm", ["clsout", "hw"], ["y"], transB=1),
+    ]
+    rng = np.random.default_rng(0)
+    inits = {"pw": rng.standard_normal((dim, 3, 8, 8)).astype(np.float32) * 0.1, "zero": np.array(0, np.int64),
+             "ax0": np.array([0], np.int64), "cD": np.array([dim], np.int64), "m1": np.array([-1], np.int64),
+             "three": np.array([3], np.int64), "cls": rng.standard_normal((1, 1, dim)).astype(np.float32),
+             "pos": rng.standard_normal((1, 17, dim)).astype(np.float32), "c17": np.array([17], np.int64),
+             "wq": (rng.standard_normal((dim, dim)) / np.sqrt(dim)).astype(np.float32), "cH": np.array([2], np.int64),
+             "cDh": np.array([dim // 2], np.int64), "hw": rng.standard_normal((10, dim)).astype(np.float32)}
+    return model(nodes, [("x", F, ["N", 3, 32, 32])], [("y", F, ["N", 10])], inits)
+
+
+_VIT_CHILD = r"""
+import resource, sys, tracemalloc
+import numpy as np
+import gie
+limit = int(sys.argv[2]) << 20
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (limit, hard))   # the import only: folding must stay small
+tracemalloc.start()
+builder = gie.Builder()
+net = gie.OnnxParser(builder=builder).parse(sys.argv[1])
+peak = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+cfg = builder.create_config()
+cfg.device = "cpu"
+cfg.max_batch = 3
+ctx = builder.build(net, cfg).create_execution_context()
+x = np.load(sys.argv[3])
+np.savez(sys.argv[4], peak=peak, y1=ctx.execute({"x": x[:1]})["y"], y3=ctx.execute({"x": x})["y"])
+"""
+
+
+def test_vit_dynamic_batch_shape_folding_bounded_memory(tmp_path):
+    # dim 768 (ViT-B): a folded batch-sized constant is 1000003 x 17 x 768 floats (52 GB), the expanded class
+    # token alone 3 GB; the import runs in a child under a 1 GiB address-space limit.
+    import subprocess
+    m = _vit_like(768)
+    onnx.save(m, str(tmp_path / "vit.onnx"))
+    x = rand(3, 3, 32, 32)
+    np.save(tmp_path / "x.npy", x)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
+    r = subprocess.run([sys.executable, "-c", _VIT_CHILD, str(tmp_path / "vit.onnx"), "1024", str(tmp_path / "x.npy"),
+                        str(tmp_path / "out.npz")], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    assert out["peak"] < 256 << 20, f"the import allocated {out['peak'] >> 20} MiB at its peak"
+    assert_close(out["y1"], ort_run(m, {"x": x[:1]})[0], rtol=1e-4, atol=1e-4, what="batch 1")
+    assert_close(out["y3"], ort_run(m, {"x": x})[0], rtol=1e-4, atol=1e-4, what="batch 3")
+
+
+def test_vit_dynamic_batch_layers_follow_the_batch():
+    # The constants that follow the batch become run-time tensors (Gather of the constant by batch zeros).
+    m = _vit_like(16)
+    net = gie.OnnxParser().parse(m)
+    assert max(int(np.prod(l.output(0).shape)) for l in net.layers) < 1000003
+    check(m, {"x": rand(2, 3, 32, 32)}, rtol=1e-4, atol=1e-4, max_batch=4)
+
+
+def test_fold_limit_refuses_huge_constants():
+    # A small shape turned into a huge constant is not folded: ConstantOfShape has no run-time layer, so the
+    # node is reported (it used to allocate 4 GB).
+    m = model([helper.make_node("ConstantOfShape", ["s"], ["c"], name="big"),
+               helper.make_node("Add", ["x", "c"], ["y"])], [("x", F, [1, 1])], [("y", F, None)],
+              {"s": np.array([1, 1 << 15, 1 << 15], np.int64)})
+    with pytest.raises(gie.UnsupportedError, match=r"'big' ConstantOfShape .*\(1, 32768, 32768\) \(1073741824 elements"):
+        gie.OnnxParser().parse(m)
+
+
+# ---- importer gaps (issue 11 item 17) ------------------------------------------------------------------
+
+@pytest.mark.parametrize("opset", [9, 13])
+@pytest.mark.parametrize("mask_used", [False, True])
+def test_dropout_with_mask_output(opset, mask_used):
+    nodes = [helper.make_node("Dropout", ["x"], ["y", "mask"], name="do")]
+    outputs = [("y", F, None)]
+    if mask_used:
+        outputs.append(("mask", F if opset < 10 else TensorProto.BOOL, None))
+    m = model(nodes, [("x", F, ["N", 4])], outputs, opset=opset)
+    if mask_used and opset < 10:  # a float mask: onnxruntime gives zeros, the ONNX reference ones
+        with pytest.raises(gie.UnsupportedError, match=r"'do' Dropout \(opset 9\): the mask output"):
+            gie.OnnxParser().parse(m)
+        return
+    got = gie_run(m, {"x": rand(2, 4)})
+    ref = ort_run(m, {"x": got[0]})
+    assert_close(got[0], ref[0])
+    if mask_used:
+        assert got[1].shape == (2, 4) and got[1].all() and (got[1] == ref[1]).all()
+
+
+@pytest.mark.parametrize("hw,pads,ceil", [(5, [1, 1, 1, 1], 0), (6, [1, 0, 0, 1], 0), (1, [3, 3, 3, 3], 0),
+                                          (2, [1, 1, 1, 1], 1)])
+def test_pool_window_fits_only_with_padding(hw, pads, ceil):
+    k = 3 if hw == 2 else 7
+    for op in ("AveragePool", "MaxPool"):
+        m = model([helper.make_node(op, ["x"], ["y"], kernel_shape=[k, k], pads=pads, ceil_mode=ceil)],
+                  [("x", F, ["N", 2, hw, hw])], [("y", F, None)])
+        check(m, {"x": rand(2, 2, hw, hw)})
+
+
+def test_pool_window_larger_than_padded_input_quotes_the_padded_shape():
+    m = model([helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[7, 7], pads=[1, 1, 0, 0], name="ap")],
+              [("x", F, [1, 2, 5, 5])], [("y", F, [1, 2, 1, 1])])
+    with pytest.raises(gie.InvalidModelError, match=r"node 'ap' \(AveragePool\): pooling window \(7, 7\) is larger "
+                                                    r"than the padded input \(6, 6\) \(input \(5, 5\)"):
+        gie.OnnxParser(check=False).parse(m)

@@ -186,8 +186,11 @@ private:
             int32_t rc = st.plugin->enqueue(c.inDesc.data(), c.outDesc.data(), c.inPtr.data(), c.outPtr.data(), ws, sstream);
             if (rc != 0) {
                 const char* msg = nullptr;
-                getLastError(&msg);
-                fail(ErrorCode::kINTERNAL, "kernel '", st.name, "' (", st.type, ") failed", msg && *msg ? std::string(": ") + msg : std::string());
+                // A kernel that refuses the data it was given (an out-of-range Gather index) is the caller's
+                // error, not an internal one: keep its code.
+                ErrorCode code = getLastError(&msg);
+                fail(code == ErrorCode::kINVALID_ARGUMENT ? code : ErrorCode::kINTERNAL, "kernel '", st.name, "' (", st.type,
+                     ") failed", msg && *msg ? std::string(": ") + msg : std::string());
             }
             if (multi && stepEvents_[s]) backend_.recordEvent(stepEvents_[s], sstream);
             if (profiler_) {

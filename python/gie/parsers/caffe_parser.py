@@ -140,15 +140,26 @@ class CaffeParser:
 
         consumed = set()
         produced = []
+        # Like the ONNX importer, every layer gie cannot import is listed in one UnsupportedError: the tops of
+        # such a layer are dead, and layers reading a dead blob are skipped (not listed again).
+        unsupported, dead = [], set()
         for layer in layers:
             lname, ltype = layer["name"], layer["type"]
             for b in layer["bottom"]:
-                if b not in self.tensors:
+                if b not in self.tensors and b not in dead:
                     raise InvalidModelError(f"layer '{lname}' ({ltype}): bottom '{b}' is not produced by any earlier "
                                             f"layer or input")
                 consumed.add(b)
+            if any(b in dead for b in layer["bottom"]):
+                dead.update(layer["top"])
+                continue
             try:
                 outs = self._convert_layer(layer)
+            except UnsupportedError as e:
+                msg = str(e)
+                unsupported.append(msg if f"layer '{lname}'" in msg else f"layer '{lname}' ({ltype}): {msg}")
+                dead.update(layer["top"])
+                continue
             except Error as e:
                 msg = str(e)
                 if f"layer '{lname}'" not in msg:
@@ -163,8 +174,11 @@ class CaffeParser:
                 raise InvalidModelError(f"layer '{lname}' ({ltype}): has {len(layer['top'])} tops, expected {len(outs)}")
             for top, t in zip(layer["top"], outs):
                 self.tensors[top] = t
+                dead.discard(top)
                 consumed.discard(top)   # a new version of the blob (in-place layers)
                 produced = [p for p in produced if p != top] + [top]
+        if unsupported:
+            raise UnsupportedError(f"{len(unsupported)} Caffe layer(s) cannot be imported:\n  " + "\n  ".join(unsupported))
 
         out_names = self.outputs if self.outputs is not None else [p for p in produced if p not in consumed]
         marked = set()
@@ -413,6 +427,10 @@ class CaffeParser:
             window = self._pair(name, p, "kernel_size", "kernel_h", "kernel_w", None, "kernel_size", 1)
             if pad[0] >= window[0] or pad[1] >= window[1]:
                 raise InvalidModelError(f"layer '{name}': pad {pad} must be smaller than the kernel {window}")
+            padded = (x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1])
+            if window[0] > padded[0] or window[1] > padded[1]:
+                raise InvalidModelError(f"layer '{name}': pooling window {window} is larger than the padded input "
+                                        f"{padded} (input {tuple(x.shape[2:])}, pad {pad})")
         ptype_enum = _C.PoolingType.MAX if ptype == 0 else _C.PoolingType.AVERAGE
         fields = dict(pooling_type=int(ptype_enum), window_size=window, stride=stride, pre_padding=pad,
                       post_padding=pad, ceil_mode=int(p.round_mode == 0), exclude_padding=0)

@@ -9,6 +9,7 @@
 ``region<i>`` / ``yolo<i>``, i = the section's layer index) and :func:`decode_region` decodes it in numpy.
 See docs/darknet.md.
 """
+import logging
 import math
 import os
 
@@ -17,6 +18,8 @@ import numpy as np
 from ..errors import InvalidArgumentError, InvalidModelError, UnsupportedError
 
 __all__ = ["DarknetParser", "read_cfg", "decode_region"]
+
+_log = logging.getLogger("gie")
 
 # Limits that keep a malformed cfg from asking for absurd allocations.
 MAX_DIM = 1 << 14          # width, height, channels, filters, outputs
@@ -30,6 +33,40 @@ _SECTIONS = ("convolutional", "conv", "maxpool", "max", "avgpool", "avg", "conne
 _ALIASES = {"conv": "convolutional", "max": "maxpool", "avg": "avgpool", "conn": "connected", "soft": "softmax"}
 _ACTIVATIONS = ("leaky", "linear", "relu", "logistic", "mish", "swish", "tanh", "elu", "relu6")
 
+# Keys darknet reads that do not change inference (training, augmentation, loss, NMS settings): ignored quietly.
+# Any other key gie does not read is ignored with a warning naming it, as darknet prints "Unused field".
+_TRAINING_KEYS = {
+    "*": {"clip", "onlyforward", "dont_update", "burnin_update", "stopbackward", "dontload", "dontloadscales",
+          "learning_rate", "dontsave", "numload", "smooth", "train_only_bn"},
+    "net": {"max_batches", "learning_rate", "learning_rate_min", "sgdr_cycle", "sgdr_mult", "momentum", "decay",
+            "subdivisions", "time_steps", "track", "augment_speed", "sequential_subdivisions", "try_fix_nan",
+            "loss_scale", "dynamic_minibatch", "optimized_memory", "workspace_size_limit_MB", "adam", "B1", "B2",
+            "eps", "inputs", "max_crop", "min_crop", "flip", "blur", "mixup", "cutmix", "mosaic", "mosaic_bound",
+            "letter_box", "label_smooth_eps", "resize_step", "angle", "aspect", "saturation", "exposure", "hue",
+            "power", "policy", "burn_in", "step", "scale", "steps", "scales", "seq_scales", "gamma", "center",
+            "random", "gaussian_noise", "contrastive", "contrastive_jit_flip", "contrastive_color", "unsupervised",
+            "attention", "adversarial_lr", "ema_alpha", "use_cuda_graph", "max_chart_loss", "equidistant_point",
+            "show_receptive_field", "rotate"},
+    "convolutional": {"assisted_excitation", "bin_output", "dot", "angle"},
+    "maxpool": {"out_channels"},
+    "softmax": {"noloss"},
+    "dropout": {"dropblock", "dropblock_size_rel", "dropblock_size_abs"},
+    "shortcut": {"weights_normalizion"},
+    "region": {"max", "log", "sqrt", "focal_loss", "jitter", "rescore", "thresh", "classfix", "absolute", "random",
+               "coord_scale", "object_scale", "noobject_scale", "mask_scale", "class_scale", "bias_match", "map"},
+    "yolo": {"max", "counters_per_class", "label_smooth_eps", "max_delta", "iou_normalizer", "cls_normalizer",
+             "obj_normalizer", "delta_normalizer", "iou_loss", "iou_thresh_kind", "beta_nms", "nms_kind", "jitter",
+             "resize", "focal_loss", "ignore_thresh", "truth_thresh", "iou_thresh", "random", "map",
+             "objectness_smooth", "track_history_size", "sim_thresh", "dets_for_track", "dets_for_show",
+             "track_ciou_norm", "embedding_layer"},
+}
+# Keys darknet reads that change what a layer computes and gie does not implement: refused unless 0.
+_UNSUPPORTED_KEYS = {
+    "convolutional": ("binary", "xnor", "antialiasing", "sway", "rotate", "stretch", "stretch_sway", "flipped", "cbn"),
+    "maxpool": ("antialiasing",),
+    "softmax": ("spatial",),
+}
+
 
 class _Section:
     def __init__(self, index, kind, line):
@@ -37,6 +74,7 @@ class _Section:
         self.kind = kind
         self.line = line
         self.options = {}
+        self.lines = {}         # key -> line number
         self.used = set()
 
     def where(self, key=None):
@@ -49,6 +87,18 @@ class _Section:
 
     def has(self, key):
         return key in self.options
+
+    def check_keys(self):
+        """Refuses set keys that change inference and gie does not implement; warns about every other key gie
+        did not read (darknet prints "Unused field" for those it does not know)."""
+        for key in _UNSUPPORTED_KEYS.get(self.kind, ()):
+            if self.int(key, 0) != 0:
+                raise self.error("is not supported (only 0)", key, UnsupportedError)
+        quiet = _TRAINING_KEYS["*"] | _TRAINING_KEYS.get(self.kind, set())
+        for key in self.options:
+            if key not in self.used and key not in quiet:
+                _log.warning("darknet cfg: %s: key '%s' (line %d) is not used by gie; ignored",
+                             self.where(), key, self.lines[key])
 
     def _raw(self, key):
         self.used.add(key)
@@ -148,6 +198,7 @@ def _read_sections(text):
         except UnicodeDecodeError as e:
             raise InvalidModelError(f"darknet cfg: not UTF-8 text ({e})") from None
     sections = []
+    unknown = []   # every unsupported section, listed in one error after the whole file is read
     index = -1
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -170,7 +221,7 @@ def _read_sections(text):
                 raise InvalidModelError(f"darknet cfg: more than {MAX_LAYERS} sections")
             sec = _Section(index, _ALIASES.get(kind, kind), lineno)
             if kind not in _SECTIONS:
-                raise sec.error(f"unknown section type '[{kind}]'", cls=UnsupportedError)
+                unknown.append(sec.where())
             sections.append(sec)
             continue
         if not sections:
@@ -182,6 +233,9 @@ def _read_sections(text):
         if not key:
             raise sections[-1].error(f"line {lineno}: empty key")
         sections[-1].options[key] = value.strip()
+        sections[-1].lines[key] = lineno
+    if unknown:
+        raise UnsupportedError(f"darknet cfg: {len(unknown)} section(s) of unsupported type: " + ", ".join(unknown))
     if not sections:
         raise InvalidModelError("darknet cfg: missing [net] section (the file has no sections)")
     if len(sections) == 1:
@@ -365,6 +419,7 @@ class _Emitter:
         height = net_sec.int("height", None, 1, MAX_DIM)
         channels = net_sec.int("channels", 3, 1, MAX_DIM)
         batch = self.parser.batch if self.parser.batch is not None else net_sec.int("batch", 1, 1, 1 << 16)
+        net_sec.used.add("batch")   # overridden: not an unused key
         if width * height * channels > MAX_ELEMENTS:
             raise net_sec.error(f"input {channels}x{height}x{width} is too large")
         self.net_w, self.net_h = width, height
@@ -372,9 +427,11 @@ class _Emitter:
         self.input = x
         prev = (x, (channels, height, width))
         heads = []
+        net_sec.check_keys()
         for sec in self.sections[1:]:
             fn = getattr(self, "_" + sec.kind)
             res = fn(sec, prev)
+            sec.check_keys()
             if sec.kind in ("region", "yolo"):
                 heads.append((sec, prev[0]))
                 res = prev
@@ -407,8 +464,9 @@ class _Emitter:
             raise sec.error("stride_x / stride_y are not supported", "stride_x", UnsupportedError)
         if sec.int("dilation", 1, 1, MAX_SMALL) != 1:
             raise sec.error("dilation other than 1 is not supported", "dilation", UnsupportedError)
-        pad = sec.int("pad", 0, 0, 1)
-        padding = size // 2 if pad else sec.int("padding", 0, 0, MAX_SMALL)
+        padding = sec.int("padding", 0, 0, MAX_SMALL)
+        if sec.int("pad", 0, 0, 1):
+            padding = size // 2
         groups = sec.int("groups", 1, 1, MAX_DIM)
         bn = sec.int("batch_normalize", 0, 0, 1)
         act = self._act_key(sec)
@@ -450,13 +508,14 @@ class _Emitter:
 
     def _maxpool(self, sec, prev):
         x, (c, h, w) = prev
-        size = sec.int("size", 1, 1, MAX_SMALL)
-        stride = sec.int("stride", size, 1, MAX_SMALL)
+        stride = sec.int("stride", 1, 1, MAX_SMALL)   # darknet's parse_maxpool: stride 1, size = stride
+        size = sec.int("size", stride, 1, MAX_SMALL)
         if sec.has("stride_x") or sec.has("stride_y") or sec.int("maxpool_depth", 0, 0, 1):
             raise sec.error("stride_x / stride_y / maxpool_depth are not supported", None, UnsupportedError)
         padding = sec.int("padding", size - 1, 0, MAX_SMALL)
         if h + padding < size or w + padding < size:
-            raise sec.error(f"window {size} is larger than the padded input {h}x{w} (padding {padding})", "size")
+            raise sec.error(f"window {size} is larger than the padded input {h + padding}x{w + padding} (input "
+                            f"{h}x{w}, padding {padding})", "size")
         oh = (h + padding - size) // stride + 1
         ow = (w + padding - size) // stride + 1
         self._check_elems(sec, (c, oh, ow))
@@ -605,6 +664,7 @@ class _Emitter:
         num = sec.int("num", 1, 1, MAX_DIM)
         classes = sec.int("classes", 20, 0, MAX_DIM)
         coords = sec.int("coords", 4, 4, 4)
+        sec.int("softmax", 0, 0, 1)   # read by decode_region
         anchors = sec.floats("anchors", [0.5] * (2 * num))
         if len(anchors) < 2 * num:
             raise sec.error(f"needs {2 * num} values (num={num}), has {len(anchors)}", "anchors")

@@ -3,6 +3,7 @@ returns the output tensor(s); it raises onnx_parser._Unsupported for a case gie 
 import numpy as np
 
 from .. import _C
+from ..errors import InvalidModelError
 from .onnx_parser import BATCH, _Unsupported, _gie_dtype, _np_of_gie
 
 A = _C.ActivationType
@@ -37,14 +38,69 @@ def fold(p, n):
     return res
 
 
+# Folding may make a tensor at most this large (in elements) unless its inputs already hold as many: an op that
+# turns a small shape into a huge constant (ConstantOfShape, Expand, Tile, Range, ...) is not folded.
+MAX_FOLD_ELEMENTS = 1 << 24
+
+
+def _predict_shapes(p, n):
+    """Output shapes of a node whose inputs are all known, from ONNX shape inference (no evaluation): a list
+    with a tuple or None (unknown) per output name."""
+    import onnx
+    from onnx import helper, numpy_helper
+    ins, inits = [], []
+    for i in dict.fromkeys(x for x in n.input if x):
+        v = np.asarray(p.consts[i])
+        if v.size <= 4096:  # shape-like values: inference reads them (Reshape, Expand, ConstantOfShape, ...)
+            inits.append(numpy_helper.from_array(v, i))
+        else:
+            ins.append(helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape))
+    outs = [o for o in n.output if o]
+    try:
+        g = helper.make_graph([n], "predict", ins, [helper.make_empty_tensor_value_info(o) for o in outs], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", p.opset)])
+        m.ir_version = 8
+        inferred = {v.name: v for v in onnx.shape_inference.infer_shapes(m, data_prop=True).graph.output}
+    except Exception:
+        return [None] * len(outs)
+    res = []
+    for o in outs:
+        t = inferred[o].type.tensor_type if o in inferred else None
+        if t is None or not t.HasField("shape") or not all(d.HasField("dim_value") for d in t.shape.dim):
+            res.append(None)
+        else:
+            res.append(tuple(int(d.dim_value) for d in t.shape.dim))
+    return res
+
+
+def fold_refusal(p, n):
+    """Why the node (all inputs known) must not be folded, or None: folding would materialize a tensor whose
+    size depends on the batch sentinel, or a huge one."""
+    symbolic = any(i in p.symbolic for i in n.input if i)
+    limit = max(MAX_FOLD_ELEMENTS, sum(int(np.size(p.consts[i])) for i in n.input if i))
+    for o, shape in zip([o for o in n.output if o], _predict_shapes(p, n)):
+        if shape is None:
+            if symbolic:
+                return (f"output '{o}' is computed from the batch size, and its shape is not known before folding "
+                        f"(folding could make a batch-sized constant)")
+            continue
+        if symbolic and any(d >= BATCH for d in shape):
+            return (f"output '{o}' would be a constant whose shape follows the batch (a run-time value, not "
+                    f"something to fold)")
+        vol = int(np.prod(shape, dtype=object))
+        if vol > limit:
+            return f"folding output '{o}' would make a constant of shape {shape} ({vol} elements, over the limit {limit})"
+    return None
+
+
 def _fold_shape(p, n, a):
     if n.input[0] in p.consts:
         s = np.array(np.shape(p.consts[n.input[0]]), np.int64)
     else:
         t = p.tensor(n.input[0])
         s = np.array(t.shape, np.int64)
-        if p.dynamic_batch and len(s):
-            s[0] = BATCH
+        if p.dynamic_batch and len(s) and s[0] % p.batch == 0:
+            s[0] = BATCH * (s[0] // p.batch)  # dimension 0 follows the batch (a flattened (batch*k, ...) too)
     start, end = a.get("start", 0), a.get("end", None)
     return [s[start:end]]
 
@@ -113,6 +169,27 @@ def _same_type(p, names):
 def _norm_axis(ax, rank):
     ax = int(ax)
     return ax + rank if ax < 0 else ax
+
+
+def _batch_broadcast(p, v):
+    """A run-time tensor of shape (batch,) + v.shape[1:] holding v (shape (1, ...)) for every sample: what a
+    constant expanded to the symbolic batch becomes. The batch comes from the first dynamic input: its
+    (batch,) slice compared with itself (x > x is false even for NaN) gives int32 zeros that Gather v[0]."""
+    src = p.batch_source
+    if src is None:
+        raise _Unsupported("a constant expanded to the batch size needs an input with a symbolic batch")
+    r = len(src.shape)
+    col = _add_slice(p, src, [0] * r, [src.shape[0]] + [1] * (r - 1), [1] * r).output(0)
+    if r > 1:
+        col = p.net.add_shuffle(col, reshape=(0,)).output(0)
+    zeros = p.net.add_cast(p.net.add_elementwise(col, col, E.GREATER).output(0), _C.DataType.int32).output(0)
+    return p.net.add_gather(p.constant(v), zeros, 0)
+
+
+def _batch_target(p, n, k, what):
+    """A constant shape input and whether it holds batch multiples (a symbolic value from Shape)."""
+    shape = _ints(_const_input(p, n, k, what))
+    return shape, p.dynamic_batch and n.input[k] in p.symbolic and any(s >= BATCH for s in shape)
 
 
 # ---- elementwise / activations -------------------------------------------------------------------
@@ -328,18 +405,17 @@ def _pool(p, n, a):
     if a.get("storage_order", 0):
         raise _Unsupported("storage_order=1")
     pads = _spatial_pads(a, x.shape[2:], k, s, d, 2)
-    for i in range(2):
-        if k[i] > x.shape[2 + i] + pads[i] + pads[i + 2]:
-            raise _Unsupported(f"pooling window {k} larger than the padded input {tuple(x.shape[2:])}")
+    padded = tuple(x.shape[2 + i] + pads[i] + pads[i + 2] for i in range(2))
+    if k[0] > padded[0] or k[1] > padded[1]:
+        raise InvalidModelError(f"pooling window {tuple(k)} is larger than the padded input {padded} (input "
+                                f"{tuple(x.shape[2:])}, pads {tuple(pads)})")
     typ = _C.PoolingType.MAX if n.op_type == "MaxPool" else _C.PoolingType.AVERAGE
-    layer = p.net.add_pooling(x, typ, tuple(k), stride=tuple(s))
-    layer.pre_padding = (pads[0], pads[1])
-    layer.post_padding = (pads[2], pads[3])
-    if a.get("ceil_mode", 0):
-        layer.ceil_mode = 1
+    # All fields at once: the window may need the padding to fit, so the layer must never exist without it.
+    fields = dict(pooling_type=int(typ), window_size=tuple(k), stride=tuple(s), pre_padding=(pads[0], pads[1]),
+                  post_padding=(pads[2], pads[3]), ceil_mode=int(bool(a.get("ceil_mode", 0))))
     if typ == _C.PoolingType.AVERAGE:
-        layer.exclude_padding = 0 if a.get("count_include_pad", 0) else 1
-    return layer
+        fields["exclude_padding"] = 0 if a.get("count_include_pad", 0) else 1
+    return p.net.add_layer("Pooling", [x], fields)
 
 
 def _global_pool(p, n, a):
@@ -470,14 +546,21 @@ def _identity(p, n, a):
 
 
 def _dropout(p, n, a):
-    if len([o for o in n.output if o]) > 1:
-        raise _Unsupported("Dropout with a mask output")
     tm = _const_input(p, n, 2, "Dropout training_mode")
     if tm is not None and bool(tm.ravel()[0]):
         ratio = _const_input(p, n, 1, "Dropout ratio")
         if ratio is None or float(ratio.ravel()[0]) != 0.0:
             raise _Unsupported("Dropout in training mode (random)")
-    return p.net.add_identity(p.tensor(n.input[0]))
+    x = p.tensor(n.input[0])
+    y = p.net.add_identity(x).output(0)
+    if len(n.output) < 2 or n.output[1] not in p.consumed:
+        return [y]
+    if p.opset < 10:  # a float mask: the reference gives ones, onnxruntime zeros
+        raise _Unsupported("the mask output of Dropout before opset 10 is read (its inference value is ambiguous)")
+    if x.dtype not in _CMP_TYPES:
+        raise _Unsupported(f"Dropout mask of a {x.dtype.name} tensor")
+    # Inference keeps every element: the mask is all true (x > x is false everywhere, NaN included).
+    return [y, p.net.add_unary(p.net.add_elementwise(x, x, E.GREATER).output(0), U.NOT).output(0)]
 
 
 def _cast(p, n, a):
@@ -489,28 +572,72 @@ def _cast(p, n, a):
     return p.net.add_cast(x, dt)
 
 
+def _reshape_target(p, n, a, in_shape):
+    """Validates a Reshape target against the spec (0 copies a dimension unless allowzero, at most one -1, no
+    value below -1, element counts equal) and returns (target, symbolic): the target as written, with its
+    batch multiples marked when it was computed from the batch sentinel. Counts are compared at the batch
+    the network is defined with (a multiple k * BATCH counts as k * batch)."""
+    if p.opset < 5:
+        shape, symbolic = [int(s) for s in a["shape"]], False
+    else:
+        shape, symbolic = _batch_target(p, n, 1, "Reshape shape")
+    allowzero = int(a.get("allowzero", 0))
+    total = int(np.prod(in_shape, dtype=object))
+    dims = []
+    for i, s in enumerate(shape):
+        if s < -1:
+            raise InvalidModelError(f"target shape {shape}: dimension {i} is {s} (only -1 may be negative)")
+        if s == 0 and not allowzero:
+            if i >= len(in_shape):
+                raise InvalidModelError(f"target shape {shape}: dimension {i} is 0 (copy), but the input "
+                                        f"{tuple(in_shape)} has rank {len(in_shape)}")
+            dims.append(in_shape[i])
+        elif s == -1:
+            dims.append(None)
+        elif symbolic and s % BATCH == 0:
+            dims.append(s // BATCH * p.batch)
+        else:
+            dims.append(s)
+    if shape.count(-1) > 1:
+        raise InvalidModelError(f"target shape {shape} has more than one -1")
+    if allowzero and 0 in shape and -1 in shape:
+        raise InvalidModelError(f"target shape {shape} has both 0 and -1 with allowzero=1")
+    known = int(np.prod([d for d in dims if d is not None], dtype=object))
+    if None not in dims and known != total:
+        why = f"the target has {known} elements"
+    elif None in dims and (known == 0 or total % known):
+        why = f"{total} is not a multiple of the product {known} of the other target dimensions"
+    else:
+        return shape, symbolic
+    raise InvalidModelError(f"cannot reshape the input {tuple(in_shape)} ({total} elements) to {shape}: {why}")
+
+
+def _check_reshape(p, n, a):
+    _reshape_target(p, n, a, list(p.shape(n.input[0])))
+
+
 def _reshape_op(p, n, a):
     x = p.tensor(n.input[0])
-    if p.opset < 5:
-        shape = list(a["shape"])
-    else:
-        shape = _ints(_const_input(p, n, 1, "Reshape shape"))
-    allowzero = int(a.get("allowzero", 0))
-    shape = [int(s) for s in shape]
-    if allowzero and 0 in shape:
-        return p.net.add_shuffle(x, reshape=tuple(shape), zero_is_placeholder=0)
-    out = []
-    for i, s in enumerate(shape):
-        if s == BATCH and i == 0:
-            out.append(0)
-        elif s >= BATCH:
-            out.append(-1)
-        else:
-            out.append(s)
-    if out.count(-1) > 1:
-        raise _Unsupported(f"Reshape to {shape}: more than one inferred dimension")
+    xs = list(x.shape)
+    shape, symbolic = _reshape_target(p, n, a, xs)
+    out = list(shape)
+    if symbolic:
+        # A batch multiple becomes the batch copy (0) at position 0, else the inferred dimension; a -1
+        # already there does not depend on the batch, so it takes its value at the definition batch.
+        copy = shape[0] == BATCH and xs[0] == p.batch  # the batch stays at dimension 0
+        follow = [i for i, s in enumerate(shape) if s >= BATCH and s % BATCH == 0 and not (i == 0 and copy)]
+        if copy:
+            out[0] = 0
+        if len(follow) > 1:
+            raise _Unsupported(f"Reshape to {shape}: more than one dimension depends on the batch")
+        if follow:
+            if -1 in out:
+                fixed = [xs[i] if s == 0 else s // BATCH * p.batch if s >= BATCH else s
+                         for i, s in enumerate(shape) if s != -1]
+                out[out.index(-1)] = int(np.prod(xs, dtype=object)) // int(np.prod(fixed, dtype=object))
+            out[follow[0]] = -1
     # Keep the batch dynamic when the leading dimension stays that of the input.
-    if out and out[0] > 0 and len(x.shape) and out[0] == x.shape[0] and p.dynamic_batch:
+    if out and out[0] > 0 and len(xs) and out[0] == xs[0] and p.dynamic_batch:
         out[0] = 0
     return p.net.add_shuffle(x, reshape=tuple(out))
 
@@ -708,6 +835,31 @@ def _concat(p, n, a):
     return p.net.add_concatenation(ts, axis=int(a.get("axis", 1 if p.opset < 4 else 0)))
 
 
+def _check_gather(p, n, a):
+    """ONNX: indices must lie in [-d, d-1] for the gathered axis of size d. Known indices are checked here
+    (they become int32 in gie, so an int64 index beyond int32 would otherwise wrap to another element);
+    run-time indices are int32 tensors checked by the Gather kernel."""
+    shape = p.shape(n.input[0])
+    ax = int(a.get("axis", 0))
+    if not -len(shape) <= ax < len(shape):
+        raise InvalidModelError(f"axis {ax} is out of range for data of rank {len(shape)}")
+    ax = _norm_axis(ax, len(shape))
+    if not p.is_const(n.input[1]):
+        return
+    idx = np.asarray(p.const(n.input[1]))
+    if idx.dtype.kind not in "iu":
+        raise InvalidModelError(f"indices have type {idx.dtype}; ONNX Gather takes int32 or int64 indices")
+    if ax == 0 and p.dynamic_batch and not p.is_const(n.input[0]):
+        return  # gathering along the batch: refused by the converter
+    d = shape[ax]
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        bad = lo if lo < -d else hi if hi >= d else None
+        if bad is not None:
+            raise InvalidModelError(f"index {bad} is out of range [{-d}, {d - 1}] for axis {ax} (size {d}) of "
+                                    f"data {tuple(shape)}")
+
+
 def _gather(p, n, a):
     data = p.tensor(n.input[0])
     axis = _norm_axis(a.get("axis", 0), len(data.shape))
@@ -806,8 +958,13 @@ def _space_to_depth(p, n, a):
 
 
 def _expand(p, n, a):
+    shape, symbolic = _batch_target(p, n, 1, "Expand shape")
+    if p.is_const(n.input[0]) and symbolic:  # a constant (e.g. a class token) expanded to the batch
+        v = np.asarray(p.const(n.input[0]))
+        if shape[0] != BATCH or any(s >= BATCH for s in shape[1:]) or len(shape) < v.ndim:
+            raise _Unsupported(f"Expand of a constant to {shape}: only dimension 0 may follow the batch")
+        return _batch_broadcast(p, np.broadcast_to(v, np.broadcast_shapes(v.shape, (1,) + tuple(shape[1:]))))
     x = p.tensor(n.input[0])
-    shape = _ints(_const_input(p, n, 1, "Expand shape"))
     xs = list(x.shape)
     out = list(np.broadcast_shapes(tuple(xs), tuple(s if s != BATCH else 1 for s in shape)))
     if len(out) == len(xs):
@@ -822,9 +979,23 @@ def _expand(p, n, a):
     raise _Unsupported(f"Expand of {x.dtype}")
 
 
+def _constant_of_shape(p, n, a):
+    # Reached only when folding would make a batch-sized constant: that becomes a run-time broadcast.
+    shape, symbolic = _batch_target(p, n, 0, "ConstantOfShape shape")
+    if not symbolic or shape[0] != BATCH or any(s >= BATCH for s in shape[1:]):
+        raise _Unsupported(f"ConstantOfShape {shape}: too large to fold, and only dimension 0 may follow the batch")
+    value = np.asarray(a.get("value", np.zeros(1, np.float32))).reshape(-1)[:1]
+    return _batch_broadcast(p, np.full([1] + shape[1:], value[0], value.dtype))
+
+
 def _tile(p, n, a):
+    reps, symbolic = _batch_target(p, n, 1, "Tile repeats")
+    if p.is_const(n.input[0]) and symbolic:  # a constant repeated batch times (torch's x.repeat(B, 1, 1))
+        v = np.asarray(p.const(n.input[0]))
+        if reps[0] != BATCH or any(r >= BATCH for r in reps[1:]) or v.ndim != len(reps) or v.shape[0] != 1:
+            raise _Unsupported(f"Tile of a constant {v.shape} by {reps}: only dimension 0 may follow the batch")
+        return _batch_broadcast(p, np.tile(v, [1] + reps[1:]))
     x = p.tensor(n.input[0])
-    reps = _ints(_const_input(p, n, 1, "Tile repeats"))
     if reps[0] != 1:
         raise _Unsupported("Tile along dimension 0 (the batch)")
     out = x
@@ -856,6 +1027,8 @@ CONVERTERS = {
     "Resize": _resize, "Upsample": _resize, "DepthToSpace": _depth_to_space, "SpaceToDepth": _space_to_depth,
     "Expand": _expand, "Tile": _tile, "Identity": _identity, "Dropout": _dropout,
 }
+CONVERTERS["ConstantOfShape"] = _constant_of_shape
+VALIDATORS = {"Gather": _check_gather, "Reshape": _check_reshape}
 CONVERTERS.update({k: _unary for k in _UNARY})
 CONVERTERS.update({k: _reduce for k in _RED})
 FOLD_ONLY -= set(CONVERTERS)

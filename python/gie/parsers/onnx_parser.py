@@ -6,7 +6,9 @@
 Values that can be computed at import time (initializers, Constant nodes, Shape of tensors whose shapes are
 known, and every node whose inputs are all known) are folded with numpy, so shape-computing subgraphs
 (Shape -> Gather -> Concat -> Reshape) disappear. The symbolic batch dimension (dimension 0 of the inputs)
-is tracked through folded shapes as a sentinel value and becomes a ``0`` (copy) in reshapes.
+is tracked through folded shapes as a sentinel value and becomes a ``0`` (copy) or ``-1`` in reshapes; values
+derived from it are "symbolic" (``OnnxParser.symbolic``), and folding never materializes a tensor whose size
+depends on them (nor any tensor over ``onnx_ops.MAX_FOLD_ELEMENTS`` elements made from smaller inputs).
 See docs/onnx.md for the op table and limits.
 """
 import os
@@ -281,6 +283,11 @@ class OnnxParser:
         self.net = self.builder.create_network()
         self.tensors = {}
         self.dynamic_batch = False
+        self.batch_source = None   # a network input whose dimension 0 is the symbolic batch
+        self.symbolic = set()      # known values derived from the batch sentinel (Shape of a dynamic tensor)
+        # Names some node or the graph reads (a Dropout mask nobody reads is not computed).
+        self.consumed = {i for n in g.node for i in n.input if i} | {o.name for o in g.output}
+        self._check_required_inputs(g)
         inits = set(self.consts)
         for vi in g.input:
             if vi.name in inits:
@@ -290,6 +297,7 @@ class OnnxParser:
                                        f"(sequence, optional, map and string inputs are not supported)")
             tt = vi.type.tensor_type
             np_dt = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+            dynamic_input = False
             if vi.name in self.input_shapes:
                 shape = tuple(int(d) for d in self.input_shapes[vi.name])
             else:
@@ -300,6 +308,7 @@ class OnnxParser:
                     elif k == 0:
                         shape.append(self.batch)
                         self.dynamic_batch = True
+                        dynamic_input = True
                     else:
                         raise UnsupportedError(f"input '{vi.name}' has a symbolic dimension {k} "
                                                f"('{d.dim_param}'); only dimension 0 (the batch) may be symbolic "
@@ -315,6 +324,8 @@ class OnnxParser:
             except _Unsupported as e:
                 raise UnsupportedError(f"input '{vi.name}': {e}") from None
             self.tensors[vi.name] = self.net.add_input(vi.name, dt, tuple(shape))
+            if dynamic_input and self.batch_source is None:
+                self.batch_source = self.tensors[vi.name]
         plugins = {p[0] for p in registered_plugins()}
         # Pass 1: every node type nobody can import, listed all at once.
         missing = []
@@ -362,6 +373,29 @@ class OnnxParser:
             self.net.mark_output(t, o.name)
         return self.net
 
+    def _check_required_inputs(self, g):
+        """An empty input name means "absent": allowed only where the op's schema marks the input optional
+        (onnx.checker refuses it for single inputs, but not inside a variadic list such as Concat's)."""
+        from onnx import defs
+        opt = defs.OpSchema.FormalParameterOption
+        for n in g.node:
+            if n.domain not in ("", "ai.onnx") or all(n.input):
+                continue
+            try:
+                formal = defs.get_schema(n.op_type, self.opset, "").inputs
+            except Exception:  # no schema (unknown op): reported as unsupported later
+                continue
+            for k, name in enumerate(n.input):
+                if name or not formal:
+                    continue
+                f = formal[min(k, len(formal) - 1)]
+                if k >= len(formal) and f.option != opt.Variadic:
+                    continue  # more inputs than the schema has: the checker's (or the converter's) error
+                if f.option != opt.Optional:
+                    raise InvalidModelError(f"node '{n.name or n.op_type}' ({n.op_type}): input {k} ('{f.name}') "
+                                            f"is required, but its name is empty (an empty name means a missing "
+                                            f"input, allowed only for optional inputs)")
+
     def _describe(self, n, why):
         return f"'{n.name or '(unnamed)'}' {n.domain + '.' if n.domain else ''}{n.op_type} (opset {self.opset}): {why}"
 
@@ -375,23 +409,30 @@ class OnnxParser:
                 if o:
                     self.tensors[o] = layer.output(k)
             return
+        if n.op_type in onnx_ops.VALIDATORS:  # what the spec forbids is refused whether the node folds or not
+            onnx_ops.VALIDATORS[n.op_type](self, n, a)
         # Constant folding: every (non-empty) input known.
+        why = None
         if n.op_type in onnx_ops.SPECIAL_FOLD:
             vals = onnx_ops.SPECIAL_FOLD[n.op_type](self, n, a)
             if vals is not None:
-                for o, v in zip(n.output, vals):
-                    if o:
-                        self.consts[o] = v
+                self._set_consts(n, vals)
                 return
         elif all(i == "" or i in self.consts for i in ins) and n.op_type not in onnx_ops.NO_FOLD:
-            vals = onnx_ops.fold(self, n)
+            why = onnx_ops.fold_refusal(self, n)
+            vals = onnx_ops.fold(self, n) if why is None else None
             if vals is not None:
-                for o, v in zip(n.output, vals):
-                    if o:
-                        self.consts[o] = v
+                self._set_consts(n, vals)
                 return
+            if why is not None and n.op_type not in onnx_ops.CONVERTERS:
+                raise _Unsupported(why)
         if n.op_type in onnx_ops.CONVERTERS:
-            outs = onnx_ops.CONVERTERS[n.op_type](self, n, a)
+            try:
+                outs = onnx_ops.CONVERTERS[n.op_type](self, n, a)
+            except _Unsupported as e:
+                if why is None:
+                    raise
+                raise _Unsupported(f"{why}; as a layer: {e}") from None
         elif n.op_type in plugins:
             fields = {}
             for k, v in a.items():
@@ -414,6 +455,16 @@ class OnnxParser:
                         t.producer.name = n.name
                     except Exception:
                         pass
+
+    def _set_consts(self, n, vals):
+        # A value computed from the batch sentinel is symbolic: its multiples of BATCH stand for the batch.
+        symbolic = any(i in self.symbolic for i in n.input if i) or (
+            n.op_type == "Shape" and self.dynamic_batch and any(np.any(np.asarray(v) == BATCH) for v in vals))
+        for o, v in zip(n.output, vals):
+            if o:
+                self.consts[o] = v
+                if symbolic:
+                    self.symbolic.add(o)
 
     # ---- helpers used by the converters ----------------------------------------------------------
     def is_const(self, name):
