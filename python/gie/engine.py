@@ -1,7 +1,9 @@
 """Builder, engines, execution contexts and the runtime, with numpy in and out."""
+import contextlib
 import json
 import os
 import tempfile
+import threading
 
 import numpy as np
 
@@ -188,6 +190,10 @@ class Engine:
 class ExecutionContext:
     """Runs an engine. Owns its activation memory; use one context per thread.
 
+    One context per thread is enforced: a call made while another thread is inside one on the same context
+    raises :class:`gie.InvalidArgumentError` ("already in use by another thread") at once, without waiting and
+    without touching the other thread's run. :meth:`execute` binds, runs and returns as one such call.
+
     On a GPU engine it also owns device staging buffers for host (numpy) inputs and outputs, allocated once
     per tensor at the engine's largest batch, and a CUDA stream of its own (:attr:`stream`).
     """
@@ -197,10 +203,24 @@ class ExecutionContext:
         self.engine = engine
         self._profiler = None
         self._gpu = None
+        # Held for the whole of each call below. The C++ context refuses concurrent calls too, but execute()
+        # is several of them (shapes, addresses, run): another thread's binding in between would make this
+        # thread read that thread's inputs and write its outputs.
+        self._busy = threading.Lock()
         if engine.device == _C.DeviceType.GPU:
             from .interop import GpuRunner
 
             self._gpu = GpuRunner(impl, engine)
+
+    @contextlib.contextmanager
+    def _exclusive(self, what):
+        if not self._busy.acquire(blocking=False):
+            raise InvalidArgumentError(f"{what}: the execution context is already in use by another thread; use one "
+                                       "context per thread (engine.create_execution_context())")
+        try:
+            yield
+        finally:
+            self._busy.release()
 
     @property
     def is_gpu(self):
@@ -229,10 +249,11 @@ class ExecutionContext:
         from .interop import native_stream, stream_handle
 
         s = stream_handle(stream)  # validated for CPU engines too
-        if self._gpu is None:
-            self._impl.enqueue(0)
-        else:
-            self._impl.enqueue(self._gpu.stream if s is None else native_stream(s))
+        with self._exclusive("enqueue"):
+            if self._gpu is None:
+                self._impl.enqueue(0)
+            else:
+                self._impl.enqueue(self._gpu.stream if s is None else native_stream(s))
 
     def synchronize(self, stream=None):
         """Waits for ``stream`` (default: this context's own stream). Nothing to do for CPU engines."""
@@ -244,17 +265,21 @@ class ExecutionContext:
         _C.gpu_stream_synchronize(self._gpu.stream if s is None else native_stream(s))
 
     def set_input_shape(self, name, shape):
-        self._impl.set_input_shape(name, list(shape))
+        with self._exclusive("set_input_shape"):
+            self._impl.set_input_shape(name, shape)
 
     def get_tensor_shape(self, name):
-        return self._impl.get_tensor_shape(name)
+        with self._exclusive("get_tensor_shape"):
+            return self._impl.get_tensor_shape(name)
 
     def set_tensor_address(self, name, address):
-        self._impl.set_tensor_address(name, int(address))
+        with self._exclusive("set_tensor_address"):
+            self._impl.set_tensor_address(name, address)
 
     def execute_bound(self):
         """Runs with the shapes and addresses already set (C++-style use)."""
-        self._impl._execute()
+        with self._exclusive("execute_bound"):
+            self._impl._execute()
 
     @property
     def profiler(self):
@@ -300,9 +325,18 @@ class ExecutionContext:
         cupy inputs, else the context's own stream, and waits for it before returning.
         """
         inputs = self._check_inputs(inputs)
-        if self._gpu is not None:
-            return self._gpu.run(inputs, outputs, stream, sync=True)
+        with self._exclusive("execute"):
+            if self._gpu is not None:
+                return self._gpu.run(inputs, outputs, stream, sync=True)
+            return self._execute_host(inputs, outputs)
+
+    def _execute_host(self, inputs, outputs):
+        from .interop import check_outputs
+
         eng = self.engine
+        check_outputs(outputs, eng.output_names, ("numpy",))  # CPU engines return numpy arrays
+        if isinstance(outputs, str):
+            outputs = None
         keep = []
         for name in eng.input_names:
             arr = _host_array(inputs[name], f"input '{name}'")
@@ -338,7 +372,8 @@ class ExecutionContext:
         if self._gpu is None:
             raise InvalidArgumentError("execute_async needs a GPU engine; this engine runs on the CPU (use execute)")
         inputs = self._check_inputs(inputs)
-        return self._gpu.run(inputs, outputs, stream, sync=False)
+        with self._exclusive("execute_async"):
+            return self._gpu.run(inputs, outputs, stream, sync=False)
 
 
 def _host_array(value, what):

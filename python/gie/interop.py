@@ -275,6 +275,24 @@ def empty_like_kind(kind, shape, dtype, device=None):
     raise InvalidArgumentError(f"cannot allocate '{kind}' outputs; use 'numpy', 'torch' or 'cupy'")
 
 
+def check_outputs(outputs, names, kinds):
+    """Validates ``execute``'s ``outputs``: None, a dict {output name: array or tensor} naming only outputs of the
+    engine (``names``), or one of the strings ``kinds`` (case-insensitive)."""
+    if outputs is None:
+        return
+    if isinstance(outputs, str):
+        if outputs.lower() not in kinds:
+            raise InvalidArgumentError(f"outputs='{outputs}': use a dict {{name: array}}"
+                                       + "".join(f", or '{k}'" for k in kinds))
+        return
+    if not isinstance(outputs, dict):
+        raise InvalidArgumentError(f"outputs must be a dict {{output name: array}} for the outputs {list(names)}"
+                                   + "".join(f", or '{k}'" for k in kinds) + f"; got {type(outputs).__name__}")
+    unknown = sorted((k for k in outputs if k not in names), key=repr)
+    if unknown:
+        raise InvalidArgumentError(f"unknown output(s) {unknown}; the engine's outputs are {list(names)}")
+
+
 # ---- the GPU side of an execution context ---------------------------------------------------------
 
 def _release(buffers, streams):
@@ -353,10 +371,7 @@ class GpuRunner:
 
     def _output_kind(self, kinds, values, outputs):
         if isinstance(outputs, str):
-            k = outputs.lower()
-            if k not in ("numpy", "torch", "cupy"):
-                raise InvalidArgumentError(f"outputs='{outputs}': use a dict of arrays/tensors, or 'numpy', "
-                                           "'torch' or 'cupy'")
+            k = outputs.lower()  # one of them: run() checked
             dev = None
             for name in self.inputs:
                 if kinds[name] == k:
@@ -410,12 +425,7 @@ class GpuRunner:
 
     def run(self, inputs, outputs=None, stream=None, sync=True):
         """Binds, enqueues and (sync) waits; returns {output name: array or tensor}."""
-        if outputs is not None and not isinstance(outputs, (dict, str)):
-            raise InvalidArgumentError("outputs must be a dict {name: array or tensor}, or 'numpy', 'torch' or 'cupy'")
-        if isinstance(outputs, dict):
-            unknown = sorted(set(outputs) - set(self.outputs))
-            if unknown:
-                raise InvalidArgumentError(f"unknown output(s) {unknown}; the engine's outputs are {self.outputs}")
+        check_outputs(outputs, self.outputs, ("numpy", "torch", "cupy"))
         kinds = {name: kind_of(inputs[name]) for name in self.inputs}
         if not sync:
             host = [n for n in self.inputs if kinds[n] == "host"]
