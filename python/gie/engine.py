@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _C
 from ._logging import make_log_function
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, file_error, integer_argument, path_argument
 
 _NP_DTYPES = {
     _C.DataType.float32: np.dtype(np.float32),
@@ -22,7 +22,11 @@ _NP_DTYPES = {
 
 def numpy_dtype(dtype):
     """The numpy dtype of a :class:`gie.DataType`."""
-    return _NP_DTYPES[dtype]
+    try:
+        return _NP_DTYPES[dtype]
+    except (KeyError, TypeError):
+        raise InvalidArgumentError(f"numpy_dtype: {dtype!r} is not a gie.DataType "
+                                   f"({', '.join(str(d) for d in _NP_DTYPES)})") from None
 
 
 def _device(value):
@@ -42,7 +46,7 @@ def _get_max_batch(self):
 
 
 def _set_max_batch(self, value):
-    value = int(value)
+    value = integer_argument(value, "max_batch")
     self.set_batch_range(min(self.min_batch, value), value, value)
 
 
@@ -51,7 +55,14 @@ def _get_batch_range(self):
 
 
 def _set_batch_range(self, value):
-    self.set_batch_range(*[int(v) for v in value])
+    try:
+        values = list(value)
+    except TypeError:
+        values = None
+    if values is None or len(values) != 3:
+        raise InvalidArgumentError(f"batch_range must be (min, opt, max), not {value!r}")
+    self.set_batch_range(*[integer_argument(v, "batch_range") for v in values])
+
 
 
 _C.BuilderConfig.max_batch = property(_get_max_batch, _set_max_batch, doc="Largest batch (dimension 0) the engine accepts.")
@@ -77,7 +88,7 @@ def _get_timing_cache(self):
 
 
 def _set_timing_cache(self, path):
-    self._timing_cache = "" if path is None else os.fspath(path)
+    self._timing_cache = "" if path is None else path_argument(path, "timing_cache")
 
 
 if hasattr(_C.BuilderConfig, "_timing_cache"):
@@ -163,21 +174,27 @@ class Engine:
         return self._impl.serialize()
 
     def save(self, path):
-        """Writes the engine file atomically: an existing file is replaced only once the new one is complete."""
+        """Writes the engine file atomically: an existing file is replaced only once the new one is complete.
+        A file that cannot be written (missing folder, a directory, read-only or full file system) raises
+        :class:`gie.FileError` naming ``path``; whatever was there stays intact."""
+        path = path_argument(path, "save: path")
         data = self.serialize()
-        path = os.fspath(path)
         directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".gie-", dir=directory)
+        tmp = None
         try:
+            # The temporary file sits next to the target (os.replace is atomic only within one file system).
+            fd, tmp = tempfile.mkstemp(prefix=".gie-", dir=directory)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
+            tmp = None
+        except OSError as e:
+            raise file_error("cannot save the engine to", path, e) from e
+        finally:
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
-            raise
 
     def create_execution_context(self):
         return ExecutionContext(self._impl.create_execution_context(), self)
@@ -288,6 +305,9 @@ class ExecutionContext:
     @profiler.setter
     def profiler(self, fn):
         """A callable(kernel_name, milliseconds) called after each kernel, or None."""
+        if fn is not None and not callable(fn):
+            raise InvalidArgumentError(f"profiler must be a callable(kernel_name, milliseconds) or None, not "
+                                       f"{type(fn).__name__}")
         self._profiler = fn
         self._impl._set_profiler(fn)
 
@@ -344,8 +364,9 @@ class ExecutionContext:
             if arr.dtype != expected:
                 raise InvalidArgumentError(f"input '{name}' has dtype {arr.dtype}; the engine expects {expected} "
                                            f"(convert with .astype(np.{expected.name}))")
-            arr = np.ascontiguousarray(arr)
-            self._impl.set_input_shape(name, list(arr.shape))
+            if not arr.flags.c_contiguous:  # (np.ascontiguousarray would also make a 0-d array 1-d)
+                arr = np.ascontiguousarray(arr)
+            self._impl.set_input_shape(name, arr.shape)
             self._impl.set_tensor_address(name, arr.ctypes.data)
             keep.append(arr)
         result = {}
@@ -389,8 +410,23 @@ class Runtime:
         self._impl = _C._Runtime(make_log_function(logger))
 
     def deserialize(self, data):
-        return Engine(self._impl.deserialize(bytes(data)))
+        """An engine from the bytes of an engine file (bytes, bytearray, memoryview or any buffer)."""
+        if isinstance(data, str):
+            raise InvalidArgumentError("deserialize takes the engine file's bytes, not a str (to read a file, use "
+                                       "Runtime.load(path))")
+        try:
+            if not isinstance(data, bytes):
+                data = memoryview(data).tobytes()
+        except TypeError:
+            raise InvalidArgumentError(f"deserialize takes bytes (or a buffer), not {type(data).__name__}") from None
+        return Engine(self._impl.deserialize(data))
 
     def load(self, path):
-        with open(os.fspath(path), "rb") as f:
-            return self.deserialize(f.read())
+        """An engine from an engine file; :class:`gie.FileError` (naming ``path``) if it cannot be read."""
+        path = path_argument(path, "load: path")
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise file_error("cannot read the engine file", path, e) from e
+        return self.deserialize(data)

@@ -447,8 +447,9 @@ class GpuRunner:
                 if arr.dtype != expected:
                     raise InvalidArgumentError(f"{what} has dtype {arr.dtype}; the engine expects {expected} "
                                                f"(convert with .astype(np.{expected.name}))")
-                arr = np.ascontiguousarray(arr)
-                self.impl.set_input_shape(name, list(arr.shape))
+                if not arr.flags.c_contiguous:  # (np.ascontiguousarray would also make a 0-d array 1-d)
+                    arr = np.ascontiguousarray(arr)
+                self.impl.set_input_shape(name, arr.shape)
                 buf = self.staging(name, arr.nbytes)
                 self.impl.set_tensor_address(name, buf)
                 host_ins.append((arr, buf))
