@@ -88,7 +88,7 @@ def _get_timing_cache(self):
 
 
 def _set_timing_cache(self, path):
-    self._timing_cache = "" if path is None else path_argument(path, "timing_cache")
+    self._timing_cache = "" if path is None or path == "" else path_argument(path, "timing_cache")
 
 
 if hasattr(_C.BuilderConfig, "_timing_cache"):
@@ -334,7 +334,7 @@ class ExecutionContext:
         value within the engine's batch range. ``outputs`` may supply preallocated arrays.
 
         CPU engines take numpy arrays (and anything numpy can convert, torch tensors included) and return
-        numpy arrays; ``stream`` is ignored.
+        numpy arrays; ``stream`` is checked but not used.
 
         GPU engines also take device tensors, zero-copy: torch CUDA tensors, cupy arrays, anything with
         ``__cuda_array_interface__`` or a CUDA ``__dlpack__`` (C-contiguous). numpy arrays are copied through
@@ -345,6 +345,10 @@ class ExecutionContext:
         cupy inputs, else the context's own stream, and waits for it before returning.
         """
         inputs = self._check_inputs(inputs)
+        if self._gpu is None:
+            from .interop import stream_handle
+
+            stream_handle(stream)  # unused, but a bad value is a bug that a GPU engine would hit
         with self._exclusive("execute"):
             if self._gpu is not None:
                 return self._gpu.run(inputs, outputs, stream, sync=True)
