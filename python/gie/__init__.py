@@ -20,8 +20,8 @@ from . import _C  # noqa: E402
 from ._C import (ActivationType, BuilderFlag, DataType, DeviceType, ElementWiseOperation, ErrorCode, PaddingMode,
                  PoolingType, ReduceOperation, ResizeCoordinateTransformation, ResizeMode, ResizeRoundMode, ScaleMode,
                  TensorFormat, UnaryOperation, NetworkDefinition, BuilderConfig, Layer, Tensor)
-from .errors import (DeviceMismatchError, Error, InternalError, InvalidArgumentError, InvalidEngineError, InvalidModelError,
-                     NoDeviceError, OutOfMemoryError, UnsupportedError, VersionMismatchError)
+from .errors import (DeviceMismatchError, Error, FileError, InternalError, InvalidArgumentError, InvalidEngineError,
+                     InvalidModelError, NoDeviceError, OutOfMemoryError, UnsupportedError, VersionMismatchError)
 from . import network as _network  # noqa: F401  (installs the add_* helpers)
 from .engine import Builder, Engine, ExecutionContext, Runtime, numpy_dtype
 from . import interop  # noqa: E402
@@ -46,8 +46,11 @@ def __getattr__(name):
 
 
 def load_library(path):
-    """Loads a plugin library (.so); its creators register themselves for building and loading engines."""
-    _C.load_library(os.fspath(path))
+    """Loads a plugin library (.so); its creators register themselves for building and loading engines.
+    A library that cannot be loaded, or that registers no plugin creator, raises InvalidArgumentError naming it."""
+    from .errors import path_argument
+
+    _C.load_library(path_argument(path, "load_library: path"))
 
 
 def registered_plugins():
@@ -114,7 +117,7 @@ __all__ = [
     "ActivationType", "BuilderFlag", "DataType", "DeviceType", "ElementWiseOperation", "ErrorCode", "PaddingMode",
     "PoolingType", "ReduceOperation", "ResizeCoordinateTransformation", "ResizeMode", "ResizeRoundMode", "ScaleMode",
     "TensorFormat", "UnaryOperation", "NetworkDefinition", "BuilderConfig", "Layer", "Tensor", "Builder", "Engine",
-    "ExecutionContext", "Runtime", "Error", "InvalidArgumentError", "InvalidModelError", "UnsupportedError",
+    "ExecutionContext", "Runtime", "Error", "InvalidArgumentError", "FileError", "InvalidModelError", "UnsupportedError",
     "InvalidEngineError", "VersionMismatchError", "DeviceMismatchError", "OutOfMemoryError", "NoDeviceError",
     "InternalError", "float32", "float16", "int8", "int32", "bool_", "load_library", "registered_plugins", "build_info",
     "cmake_dir", "include_dir", "library_dir", "numpy_dtype", "parse", "OnnxParser", "CaffeParser", "DarknetParser",

@@ -9,7 +9,7 @@
 MODEL arguments are a built-in model name (lenet, googlenet, resnet50, yolov2: seeded random weights), an
 engine file (recognised by its magic bytes) or a model file for ``gie.parse`` (.onnx, .prototxt, .cfg).
 Exit codes: 0 success; 1 a gie error (build or load failed, engine not loadable here); 2 a usage error
-(unknown model, missing file, bad option value).
+(unknown model, missing file, a file that cannot be read or written, bad option value).
 """
 import functools
 import json
@@ -46,15 +46,19 @@ def _guard(fn):
         except CliError as e:
             print(f"error: {e}", file=sys.stderr)
             return e.code
-        except gie.Error as e:
-            print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-            return 1
         except BrokenPipeError:  # e.g. `gie inspect x | head`
             try:
                 sys.stdout = open(os.devnull, "w")
             except OSError:
                 pass
             return 0
+        except OSError as e:  # a path given on the command line (--save, -o, --export-times) that cannot be used
+            text = str(e) if isinstance(e, gie.Error) or not e.filename else f"cannot use '{e.filename}': {e.strerror or e}"
+            print(f"error: {text}", file=sys.stderr)
+            return 2
+        except gie.Error as e:
+            print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
     return wrapper
 
 

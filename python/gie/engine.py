@@ -1,13 +1,15 @@
 """Builder, engines, execution contexts and the runtime, with numpy in and out."""
+import contextlib
 import json
 import os
 import tempfile
+import threading
 
 import numpy as np
 
 from . import _C
 from ._logging import make_log_function
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, file_error, integer_argument, path_argument
 
 _NP_DTYPES = {
     _C.DataType.float32: np.dtype(np.float32),
@@ -20,7 +22,11 @@ _NP_DTYPES = {
 
 def numpy_dtype(dtype):
     """The numpy dtype of a :class:`gie.DataType`."""
-    return _NP_DTYPES[dtype]
+    try:
+        return _NP_DTYPES[dtype]
+    except (KeyError, TypeError):
+        raise InvalidArgumentError(f"numpy_dtype: {dtype!r} is not a gie.DataType "
+                                   f"({', '.join(str(d) for d in _NP_DTYPES)})") from None
 
 
 def _device(value):
@@ -40,7 +46,7 @@ def _get_max_batch(self):
 
 
 def _set_max_batch(self, value):
-    value = int(value)
+    value = integer_argument(value, "max_batch")
     self.set_batch_range(min(self.min_batch, value), value, value)
 
 
@@ -49,7 +55,14 @@ def _get_batch_range(self):
 
 
 def _set_batch_range(self, value):
-    self.set_batch_range(*[int(v) for v in value])
+    try:
+        values = list(value)
+    except TypeError:
+        values = None
+    if values is None or len(values) != 3:
+        raise InvalidArgumentError(f"batch_range must be (min, opt, max), not {value!r}")
+    self.set_batch_range(*[integer_argument(v, "batch_range") for v in values])
+
 
 
 _C.BuilderConfig.max_batch = property(_get_max_batch, _set_max_batch, doc="Largest batch (dimension 0) the engine accepts.")
@@ -75,7 +88,7 @@ def _get_timing_cache(self):
 
 
 def _set_timing_cache(self, path):
-    self._timing_cache = "" if path is None else os.fspath(path)
+    self._timing_cache = "" if path is None or path == "" else path_argument(path, "timing_cache")
 
 
 if hasattr(_C.BuilderConfig, "_timing_cache"):
@@ -161,21 +174,27 @@ class Engine:
         return self._impl.serialize()
 
     def save(self, path):
-        """Writes the engine file atomically: an existing file is replaced only once the new one is complete."""
+        """Writes the engine file atomically: an existing file is replaced only once the new one is complete.
+        A file that cannot be written (missing folder, a directory, read-only or full file system) raises
+        :class:`gie.FileError` naming ``path``; whatever was there stays intact."""
+        path = path_argument(path, "save: path")
         data = self.serialize()
-        path = os.fspath(path)
         directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".gie-", dir=directory)
+        tmp = None
         try:
+            # The temporary file sits next to the target (os.replace is atomic only within one file system).
+            fd, tmp = tempfile.mkstemp(prefix=".gie-", dir=directory)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
+            tmp = None
+        except OSError as e:
+            raise file_error("cannot save the engine to", path, e) from e
+        finally:
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
-            raise
 
     def create_execution_context(self):
         return ExecutionContext(self._impl.create_execution_context(), self)
@@ -188,6 +207,10 @@ class Engine:
 class ExecutionContext:
     """Runs an engine. Owns its activation memory; use one context per thread.
 
+    One context per thread is enforced: a call made while another thread is inside one on the same context
+    raises :class:`gie.InvalidArgumentError` ("already in use by another thread") at once, without waiting and
+    without touching the other thread's run. :meth:`execute` binds, runs and returns as one such call.
+
     On a GPU engine it also owns device staging buffers for host (numpy) inputs and outputs, allocated once
     per tensor at the engine's largest batch, and a CUDA stream of its own (:attr:`stream`).
     """
@@ -197,10 +220,24 @@ class ExecutionContext:
         self.engine = engine
         self._profiler = None
         self._gpu = None
+        # Held for the whole of each call below. The C++ context refuses concurrent calls too, but execute()
+        # is several of them (shapes, addresses, run): another thread's binding in between would make this
+        # thread read that thread's inputs and write its outputs.
+        self._busy = threading.Lock()
         if engine.device == _C.DeviceType.GPU:
             from .interop import GpuRunner
 
             self._gpu = GpuRunner(impl, engine)
+
+    @contextlib.contextmanager
+    def _exclusive(self, what):
+        if not self._busy.acquire(blocking=False):
+            raise InvalidArgumentError(f"{what}: the execution context is already in use by another thread; use one "
+                                       "context per thread (engine.create_execution_context())")
+        try:
+            yield
+        finally:
+            self._busy.release()
 
     @property
     def is_gpu(self):
@@ -229,10 +266,11 @@ class ExecutionContext:
         from .interop import native_stream, stream_handle
 
         s = stream_handle(stream)  # validated for CPU engines too
-        if self._gpu is None:
-            self._impl.enqueue(0)
-        else:
-            self._impl.enqueue(self._gpu.stream if s is None else native_stream(s))
+        with self._exclusive("enqueue"):
+            if self._gpu is None:
+                self._impl.enqueue(0)
+            else:
+                self._impl.enqueue(self._gpu.stream if s is None else native_stream(s))
 
     def synchronize(self, stream=None):
         """Waits for ``stream`` (default: this context's own stream). Nothing to do for CPU engines."""
@@ -244,17 +282,21 @@ class ExecutionContext:
         _C.gpu_stream_synchronize(self._gpu.stream if s is None else native_stream(s))
 
     def set_input_shape(self, name, shape):
-        self._impl.set_input_shape(name, list(shape))
+        with self._exclusive("set_input_shape"):
+            self._impl.set_input_shape(name, shape)
 
     def get_tensor_shape(self, name):
-        return self._impl.get_tensor_shape(name)
+        with self._exclusive("get_tensor_shape"):
+            return self._impl.get_tensor_shape(name)
 
     def set_tensor_address(self, name, address):
-        self._impl.set_tensor_address(name, int(address))
+        with self._exclusive("set_tensor_address"):
+            self._impl.set_tensor_address(name, address)
 
     def execute_bound(self):
         """Runs with the shapes and addresses already set (C++-style use)."""
-        self._impl._execute()
+        with self._exclusive("execute_bound"):
+            self._impl._execute()
 
     @property
     def profiler(self):
@@ -263,6 +305,9 @@ class ExecutionContext:
     @profiler.setter
     def profiler(self, fn):
         """A callable(kernel_name, milliseconds) called after each kernel, or None."""
+        if fn is not None and not callable(fn):
+            raise InvalidArgumentError(f"profiler must be a callable(kernel_name, milliseconds) or None, not "
+                                       f"{type(fn).__name__}")
         self._profiler = fn
         self._impl._set_profiler(fn)
 
@@ -289,7 +334,7 @@ class ExecutionContext:
         value within the engine's batch range. ``outputs`` may supply preallocated arrays.
 
         CPU engines take numpy arrays (and anything numpy can convert, torch tensors included) and return
-        numpy arrays; ``stream`` is ignored.
+        numpy arrays; ``stream`` is checked but not used.
 
         GPU engines also take device tensors, zero-copy: torch CUDA tensors, cupy arrays, anything with
         ``__cuda_array_interface__`` or a CUDA ``__dlpack__`` (C-contiguous). numpy arrays are copied through
@@ -300,9 +345,22 @@ class ExecutionContext:
         cupy inputs, else the context's own stream, and waits for it before returning.
         """
         inputs = self._check_inputs(inputs)
-        if self._gpu is not None:
-            return self._gpu.run(inputs, outputs, stream, sync=True)
+        if self._gpu is None:
+            from .interop import stream_handle
+
+            stream_handle(stream)  # unused, but a bad value is a bug that a GPU engine would hit
+        with self._exclusive("execute"):
+            if self._gpu is not None:
+                return self._gpu.run(inputs, outputs, stream, sync=True)
+            return self._execute_host(inputs, outputs)
+
+    def _execute_host(self, inputs, outputs):
+        from .interop import check_outputs
+
         eng = self.engine
+        check_outputs(outputs, eng.output_names, ("numpy",))  # CPU engines return numpy arrays
+        if isinstance(outputs, str):
+            outputs = None
         keep = []
         for name in eng.input_names:
             arr = _host_array(inputs[name], f"input '{name}'")
@@ -310,8 +368,9 @@ class ExecutionContext:
             if arr.dtype != expected:
                 raise InvalidArgumentError(f"input '{name}' has dtype {arr.dtype}; the engine expects {expected} "
                                            f"(convert with .astype(np.{expected.name}))")
-            arr = np.ascontiguousarray(arr)
-            self._impl.set_input_shape(name, list(arr.shape))
+            if not arr.flags.c_contiguous:  # (np.ascontiguousarray would also make a 0-d array 1-d)
+                arr = np.ascontiguousarray(arr)
+            self._impl.set_input_shape(name, arr.shape)
             self._impl.set_tensor_address(name, arr.ctypes.data)
             keep.append(arr)
         result = {}
@@ -338,7 +397,8 @@ class ExecutionContext:
         if self._gpu is None:
             raise InvalidArgumentError("execute_async needs a GPU engine; this engine runs on the CPU (use execute)")
         inputs = self._check_inputs(inputs)
-        return self._gpu.run(inputs, outputs, stream, sync=False)
+        with self._exclusive("execute_async"):
+            return self._gpu.run(inputs, outputs, stream, sync=False)
 
 
 def _host_array(value, what):
@@ -354,8 +414,23 @@ class Runtime:
         self._impl = _C._Runtime(make_log_function(logger))
 
     def deserialize(self, data):
-        return Engine(self._impl.deserialize(bytes(data)))
+        """An engine from the bytes of an engine file (bytes, bytearray, memoryview or any buffer)."""
+        if isinstance(data, str):
+            raise InvalidArgumentError("deserialize takes the engine file's bytes, not a str (to read a file, use "
+                                       "Runtime.load(path))")
+        try:
+            if not isinstance(data, bytes):
+                data = memoryview(data).tobytes()
+        except TypeError:
+            raise InvalidArgumentError(f"deserialize takes bytes (or a buffer), not {type(data).__name__}") from None
+        return Engine(self._impl.deserialize(data))
 
     def load(self, path):
-        with open(os.fspath(path), "rb") as f:
-            return self.deserialize(f.read())
+        """An engine from an engine file; :class:`gie.FileError` (naming ``path``) if it cannot be read."""
+        path = path_argument(path, "load: path")
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise file_error("cannot read the engine file", path, e) from e
+        return self.deserialize(data)

@@ -4,6 +4,7 @@ zero-copy: anything with ``__cuda_array_interface__`` (cupy, numba, torch) or ``
 Used by :meth:`gie.ExecutionContext.execute` / ``execute_async``; the helpers here (stream handles, allocator
 adapters for torch and cupy) are public too. torch and cupy are imported only when their objects are seen.
 """
+import operator
 import sys
 import weakref
 
@@ -32,7 +33,21 @@ def stream_handle(stream):
     if isinstance(stream, bool):
         raise InvalidArgumentError(f"stream must be a cudaStream_t (int) or a stream object, not {stream!r}")
     if isinstance(stream, int):
-        return stream
+        handle = stream
+    else:
+        try:
+            handle = _stream_object_handle(stream)
+        except (TypeError, ValueError, IndexError, AttributeError):
+            handle = None
+        if handle is None:
+            raise InvalidArgumentError(f"stream must be a cudaStream_t (int), a torch or cupy stream, or an object "
+                                       f"with __cuda_stream__; got {type(stream).__name__}")
+    if not 0 <= handle < 2**64:
+        raise InvalidArgumentError(f"stream {handle} is not a cudaStream_t (a non-negative pointer-sized int)")
+    return handle
+
+
+def _stream_object_handle(stream):
     proto = getattr(stream, "__cuda_stream__", None)
     if proto is not None:
         value = proto() if callable(proto) else proto
@@ -44,11 +59,7 @@ def stream_handle(stream):
     handle = getattr(stream, "handle", None)  # numba
     if handle is not None:
         return int(getattr(handle, "value", handle) or 0)
-    try:
-        return int(stream)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"stream must be a cudaStream_t (int), a torch or cupy stream, or an object with "
-                                   f"__cuda_stream__; got {type(stream).__name__}") from None
+    return operator.index(stream)  # numpy integers; not floats or strings
 
 
 _LEGACY_STREAM = 1  # cudaStreamLegacy
@@ -275,6 +286,25 @@ def empty_like_kind(kind, shape, dtype, device=None):
     raise InvalidArgumentError(f"cannot allocate '{kind}' outputs; use 'numpy', 'torch' or 'cupy'")
 
 
+def check_outputs(outputs, names, kinds):
+    """Validates ``execute``'s ``outputs``: None, a dict {output name: array or tensor} naming only outputs of the
+    engine (``names``), or one of the strings ``kinds`` (case-insensitive)."""
+    if outputs is None:
+        return
+    quoted = [f"'{k}'" for k in kinds]
+    alternatives = " or ".join(quoted) if len(quoted) < 3 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    if isinstance(outputs, str):
+        if outputs.lower() not in kinds:
+            raise InvalidArgumentError(f"outputs='{outputs}': use a dict {{name: array}}, or {alternatives}")
+        return
+    if not isinstance(outputs, dict):
+        raise InvalidArgumentError(f"outputs must be a dict {{output name: array}} for the outputs {list(names)}, or "
+                                   f"{alternatives}; got {type(outputs).__name__}")
+    unknown = sorted((k for k in outputs if k not in names), key=repr)
+    if unknown:
+        raise InvalidArgumentError(f"unknown output(s) {unknown}; the engine's outputs are {list(names)}")
+
+
 # ---- the GPU side of an execution context ---------------------------------------------------------
 
 def _release(buffers, streams):
@@ -353,10 +383,7 @@ class GpuRunner:
 
     def _output_kind(self, kinds, values, outputs):
         if isinstance(outputs, str):
-            k = outputs.lower()
-            if k not in ("numpy", "torch", "cupy"):
-                raise InvalidArgumentError(f"outputs='{outputs}': use a dict of arrays/tensors, or 'numpy', "
-                                           "'torch' or 'cupy'")
+            k = outputs.lower()  # one of them: run() checked
             dev = None
             for name in self.inputs:
                 if kinds[name] == k:
@@ -410,12 +437,7 @@ class GpuRunner:
 
     def run(self, inputs, outputs=None, stream=None, sync=True):
         """Binds, enqueues and (sync) waits; returns {output name: array or tensor}."""
-        if outputs is not None and not isinstance(outputs, (dict, str)):
-            raise InvalidArgumentError("outputs must be a dict {name: array or tensor}, or 'numpy', 'torch' or 'cupy'")
-        if isinstance(outputs, dict):
-            unknown = sorted(set(outputs) - set(self.outputs))
-            if unknown:
-                raise InvalidArgumentError(f"unknown output(s) {unknown}; the engine's outputs are {self.outputs}")
+        check_outputs(outputs, self.outputs, ("numpy", "torch", "cupy"))
         kinds = {name: kind_of(inputs[name]) for name in self.inputs}
         if not sync:
             host = [n for n in self.inputs if kinds[n] == "host"]
@@ -437,8 +459,9 @@ class GpuRunner:
                 if arr.dtype != expected:
                     raise InvalidArgumentError(f"{what} has dtype {arr.dtype}; the engine expects {expected} "
                                                f"(convert with .astype(np.{expected.name}))")
-                arr = np.ascontiguousarray(arr)
-                self.impl.set_input_shape(name, list(arr.shape))
+                if not arr.flags.c_contiguous:  # (np.ascontiguousarray would also make a 0-d array 1-d)
+                    arr = np.ascontiguousarray(arr)
+                self.impl.set_input_shape(name, arr.shape)
                 buf = self.staging(name, arr.nbytes)
                 self.impl.set_tensor_address(name, buf)
                 host_ins.append((arr, buf))

@@ -45,6 +45,26 @@ py::object* gErrorClasses = nullptr;
     throw py::error_already_set();
 }
 
+//! Raises gie.InvalidArgumentError (a bad value from Python, found before calling gie).
+[[noreturn]] void raiseInvalid(const std::string& message) {
+    setLastError(ErrorCode::kINVALID_ARGUMENT, message.c_str());
+    raiseLast(message);
+}
+
+//! A Python int as int64, or gie.InvalidArgumentError naming `what` (bool, float, None, out of range).
+int64_t toInt64(py::handle v, const std::string& what) {
+    if (PyBool_Check(v.ptr()) || !PyIndex_Check(v.ptr()))
+        raiseInvalid(what + " must be an integer, not " + std::string(py::str(py::type::handle_of(v).attr("__name__"))) + " " +
+                     std::string(py::repr(v)));
+    py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+    if (!i) throw py::error_already_set();
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+    if (overflow) raiseInvalid(what + " is " + std::string(py::repr(i)) + ", outside the 64-bit signed range");
+    if (x == -1 && PyErr_Occurred()) throw py::error_already_set();
+    return static_cast<int64_t>(x);
+}
+
 template <typename T>
 T* check(T* p, const std::string& what) {
     if (!p) raiseLast(what + " failed");
@@ -94,8 +114,25 @@ private:
     py::function fn_;
 };
 
-Dims toDims(const std::vector<int64_t>& v) {
-    if (v.size() > static_cast<size_t>(Dims::MAX_DIMS)) throw py::value_error("at most 8 dimensions are supported");
+//! An index into `count` items ("layers", ...), or gie.InvalidArgumentError naming `what`.
+int32_t index(py::handle i, int32_t count, const std::string& what, const char* items) {
+    int64_t v = toInt64(i, what + ": index");
+    if (v < 0 || v >= count)
+        raiseInvalid(what + ": index " + std::to_string(v) + " is out of range (" + std::to_string(count) + " " + items + ")");
+    return static_cast<int32_t>(v);
+}
+
+//! A shape from any sequence of ints (list, tuple, numpy array), or gie.InvalidArgumentError naming `what`.
+Dims toDims(py::handle shape, const std::string& what) {
+    if (!PySequence_Check(shape.ptr()) || py::isinstance<py::str>(shape) || py::isinstance<py::bytes>(shape))
+        raiseInvalid(what + " must be a sequence of integers, not " + std::string(py::str(py::type::handle_of(shape).attr("__name__"))) +
+                     " " + std::string(py::repr(shape)));
+    py::sequence seq = py::reinterpret_borrow<py::sequence>(shape);
+    size_t n = seq.size();
+    if (n > static_cast<size_t>(Dims::MAX_DIMS))
+        raiseInvalid(what + " has " + std::to_string(n) + " dimensions; at most " + std::to_string(Dims::MAX_DIMS) + " are supported");
+    std::vector<int64_t> v;
+    for (size_t i = 0; i < n; ++i) v.push_back(toInt64(seq[i], what + " dimension " + std::to_string(i)));
     return makeDims(static_cast<int32_t>(v.size()), v.data());
 }
 std::vector<int64_t> fromDims(const Dims& d) {
@@ -123,7 +160,10 @@ PluginField toField(const std::string& name, py::handle value, FieldStorage& st,
         return f;
     }
     py::array arr = py::array::ensure(value);
-    if (!arr) throw py::type_error("field '" + name + "' must be a number, a sequence of numbers, an array or a string");
+    if (!arr) {
+        PyErr_Clear();
+        raiseInvalid("field '" + name + "' must be a number, a sequence of numbers, an array or a string");
+    }
     py::dtype dt = arr.dtype();
     char kind = dt.kind();
     py::array c;
@@ -143,7 +183,7 @@ PluginField toField(const std::string& name, py::handle value, FieldStorage& st,
         c = py::array_t<int64_t, py::array::c_style | py::array::forcecast>(arr);
         f.type = PluginFieldType::kINT64;
     } else {
-        throw py::type_error("field '" + name + "' has unsupported dtype " + std::string(py::str(dt)));
+        raiseInvalid("field '" + name + "' has unsupported dtype " + std::string(py::str(dt)) + " (use numbers or a string)");
     }
     st.arrays.push_back(c);
     f.data = c.data();
@@ -426,7 +466,7 @@ PYBIND11_MODULE(_C, m) {
         if (!obj.is_none()) {
             for (const char* attr : {"allocate", "deallocate"})
                 if (!py::hasattr(obj, attr) || !PyCallable_Check(obj.attr(attr).ptr()))
-                    throw py::type_error(std::string("the GPU allocator needs a callable '") + attr + "' method");
+                    raiseInvalid(std::string("the GPU allocator needs a callable '") + attr + "' method");
             next = new PyGpuAllocator(obj);
         }
         PyGpuAllocator* previous;
@@ -523,7 +563,11 @@ PYBIND11_MODULE(_C, m) {
     }, py::arg("capsule"), "Takes ownership of a DLPack capsule; the producer's deleter runs when the result is freed.");
 
     py::class_<ITensor, NoDelete<ITensor>>(m, "Tensor")
-        .def_property("name", &ITensor::getName, &ITensor::setName)
+        .def_property("name", &ITensor::getName, [](ITensor& t, const std::string& n) {
+            // The C++ API ignores an empty name; from Python that would be a silent no-op.
+            if (n.empty()) raiseInvalid("tensor '" + std::string(t.getName()) + "': a tensor name cannot be empty");
+            t.setName(n.c_str());
+        })
         .def_property_readonly("shape", [](const ITensor& t) { return py::tuple(py::cast(fromDims(t.getDimensions()))); })
         .def_property_readonly("dtype", &ITensor::getType)
         .def_property_readonly("is_network_input", &ITensor::isNetworkInput)
@@ -546,9 +590,10 @@ PYBIND11_MODULE(_C, m) {
         .def_property("name", &ILayer::getName, &ILayer::setName)
         .def_property_readonly("num_inputs", &ILayer::getNbInputs)
         .def_property_readonly("num_outputs", &ILayer::getNbOutputs)
-        .def("get_input", &ILayer::getInput, py::return_value_policy::reference)
+        .def("get_input", [](ILayer& l, py::object i) { return l.getInput(index(i, l.getNbInputs(), "layer '" + std::string(l.getName()) + "': get_input", "inputs")); },
+             py::return_value_policy::reference)
         .def("set_input", [](ILayer& l, int i, ITensor& t) { check(l.setInput(i, t), "set_input"); })
-        .def("output", [](ILayer& l, int i) { return check(l.getOutput(i), "output(" + std::to_string(i) + ")"); },
+        .def("output", [](ILayer& l, py::object i) { return l.getOutput(index(i, l.getNbOutputs(), "layer '" + std::string(l.getName()) + "': output", "outputs")); },
              py::return_value_policy::reference, py::arg("index") = 0)
         .def_property("precision", &ILayer::getPrecision, &ILayer::setPrecision)
         .def_property_readonly("precision_is_set", &ILayer::precisionIsSet)
@@ -569,8 +614,9 @@ PYBIND11_MODULE(_C, m) {
         });
 
     py::class_<INetworkDefinition>(m, "NetworkDefinition")
-        .def("add_input", [](INetworkDefinition& n, const std::string& name, DataType t, std::vector<int64_t> shape) {
-            return check(n.addInput(name.c_str(), t, toDims(shape)), "add_input('" + name + "')");
+        .def("add_input", [](INetworkDefinition& n, const std::string& name, DataType t, py::object shape) {
+            Dims d = toDims(shape, "add_input('" + name + "'): shape");
+            return check(n.addInput(name.c_str(), t, d), "add_input('" + name + "')");
         }, py::return_value_policy::reference_internal, py::arg("name"), py::arg("dtype"), py::arg("shape"))
         .def("_mark_output", [](INetworkDefinition& n, ITensor& t) { check(n.markOutput(t), "mark_output"); })
         .def("unmark_output", [](INetworkDefinition& n, ITensor& t) { check(n.unmarkOutput(t), "unmark_output"); })
@@ -583,9 +629,12 @@ PYBIND11_MODULE(_C, m) {
         .def_property_readonly("num_layers", &INetworkDefinition::getNbLayers)
         .def_property_readonly("num_inputs", &INetworkDefinition::getNbInputs)
         .def_property_readonly("num_outputs", &INetworkDefinition::getNbOutputs)
-        .def("get_layer", [](INetworkDefinition& n, int i) { return check(n.getLayer(i), "get_layer"); }, py::return_value_policy::reference_internal)
-        .def("get_input", [](INetworkDefinition& n, int i) { return check(n.getInput(i), "get_input"); }, py::return_value_policy::reference_internal)
-        .def("get_output", [](INetworkDefinition& n, int i) { return check(n.getOutput(i), "get_output"); }, py::return_value_policy::reference_internal);
+        .def("get_layer", [](INetworkDefinition& n, py::object i) { return n.getLayer(index(i, n.getNbLayers(), "get_layer", "layers")); },
+             py::return_value_policy::reference_internal)
+        .def("get_input", [](INetworkDefinition& n, py::object i) { return n.getInput(index(i, n.getNbInputs(), "get_input", "inputs")); },
+             py::return_value_policy::reference_internal)
+        .def("get_output", [](INetworkDefinition& n, py::object i) { return n.getOutput(index(i, n.getNbOutputs(), "get_output", "outputs")); },
+             py::return_value_policy::reference_internal);
 
     py::class_<IBuilderConfig>(m, "BuilderConfig")
         .def_property("device", &IBuilderConfig::getDevice, &IBuilderConfig::setDevice)
@@ -621,7 +670,10 @@ PYBIND11_MODULE(_C, m) {
         })
         .def("is_input", [](Engine& e, const std::string& n) { return e.engine->isInput(n.c_str()); })
         .def("get_tensor_shape", [](Engine& e, const std::string& n) { return py::tuple(py::cast(fromDims(e.engine->getTensorShape(n.c_str())))); })
-        .def("get_tensor_dtype", [](Engine& e, const std::string& n) { return e.engine->getTensorDataType(n.c_str()); })
+        .def("get_tensor_dtype", [](Engine& e, const std::string& n) {
+            fromDims(e.engine->getTensorShape(n.c_str()));  // raises for an unknown name (the dtype getter has no error value)
+            return e.engine->getTensorDataType(n.c_str());
+        })
         .def_property_readonly("min_batch", [](Engine& e) { return e.engine->getMinBatch(); })
         .def_property_readonly("max_batch", [](Engine& e) { return e.engine->getMaxBatch(); })
         .def_property_readonly("device", [](Engine& e) { return e.engine->getDeviceType(); })
@@ -653,12 +705,16 @@ PYBIND11_MODULE(_C, m) {
 
     py::class_<Context>(m, "ExecutionContext")
         .def_property_readonly("engine", [](Context& c) { return c.engine; })
-        .def("set_input_shape", [](Context& c, const std::string& n, std::vector<int64_t> s) {
-            check(c.ctx->setInputShape(n.c_str(), toDims(s)), "set_input_shape('" + n + "')");
+        .def("set_input_shape", [](Context& c, const std::string& n, py::object s) {
+            Dims d = toDims(s, "set_input_shape('" + n + "'): shape");
+            check(c.ctx->setInputShape(n.c_str(), d), "set_input_shape('" + n + "')");
         })
         .def("get_tensor_shape", [](Context& c, const std::string& n) { return py::tuple(py::cast(fromDims(c.ctx->getTensorShape(n.c_str())))); })
-        .def("set_tensor_address", [](Context& c, const std::string& n, uintptr_t p) {
-            check(c.ctx->setTensorAddress(n.c_str(), reinterpret_cast<void*>(p)), "set_tensor_address('" + n + "')");
+        .def("set_tensor_address", [](Context& c, const std::string& n, py::object p) {
+            std::string what = "set_tensor_address('" + n + "')";
+            int64_t a = toInt64(p, what + ": address");
+            if (a < 0) raiseInvalid(what + ": address " + std::to_string(a) + " is negative");
+            check(c.ctx->setTensorAddress(n.c_str(), reinterpret_cast<void*>(static_cast<uintptr_t>(a))), what);
         })
         .def("_execute", [](Context& c) {
             bool ok;

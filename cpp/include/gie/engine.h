@@ -22,8 +22,16 @@ public:
 
 class IEngine;
 
-//! Per-inference state: activation memory and bindings. One context is used by one thread at a time;
-//! use several contexts of one engine for concurrency.
+//! Per-inference state: activation memory and bindings.
+//! Threading: one context is used by one thread at a time; use several contexts of one engine for
+//! concurrency (each owns its activation memory). This is enforced, not only documented: a call that reads
+//! or writes the context's state (setInputShape, getTensorShape, setTensorAddress, execute, enqueue) while
+//! another thread is inside one of them on the same context fails with kINVALID_ARGUMENT ("already in use by
+//! another thread") and changes nothing; it never waits. Calls made in turn from different threads are
+//! fine, but the shapes and bindings set by one thread are what the next execute runs with, so a thread
+//! should own a context from setInputShape to the end of execute. setProfiler and setCudaGraph may be called
+//! at any time; a running execute keeps the values it started with. The check covers host calls only: work
+//! enqueued on a stream still uses the context's memory until the stream reaches it (see enqueue).
 class IExecutionContext {
 public:
     virtual ~IExecutionContext() = default;

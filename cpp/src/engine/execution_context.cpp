@@ -1,6 +1,7 @@
 // An execution context: the activation arena and workspace of one inference stream, the current
 // input shapes and the I/O bindings. Output shapes follow input shapes through the kernels' shape rules.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -11,6 +12,28 @@
 
 namespace gie {
 namespace {
+
+//! Marks a context busy for the duration of one call that reads or writes its mutable state (shapes,
+//! bindings, step descriptors, the arena, CUDA graphs). A second thread entering meanwhile gets an error
+//! instead of racing: two threads on one context corrupted each other's bindings and shapes (wrong results,
+//! heap corruption). Erroring rather than serializing keeps TensorRT's contract (one context per thread)
+//! visible: a serialized context would silently run one thread's inputs with another's bindings between
+//! calls.
+class BusyScope {
+public:
+    BusyScope(std::atomic<bool>& busy, const char* what) : busy_(busy) {
+        bool expected = false;
+        if (!busy_.compare_exchange_strong(expected, true, std::memory_order_acquire))
+            fail(ErrorCode::kINVALID_ARGUMENT, what, ": the execution context is already in use by another thread; use one context ",
+                 "per thread (create more with createExecutionContext)");
+    }
+    ~BusyScope() { busy_.store(false, std::memory_order_release); }
+    BusyScope(const BusyScope&) = delete;
+    BusyScope& operator=(const BusyScope&) = delete;
+
+private:
+    std::atomic<bool>& busy_;
+};
 
 class ExecutionContextImpl final : public IExecutionContext {
 public:
@@ -48,11 +71,13 @@ public:
 
     const IEngine& getEngine() const noexcept override { return engine_; }
 
+    // Atomic rather than guarded: these return no status, and launch() reads each once per call.
     void setCudaGraph(bool enabled) noexcept override { cudaGraph_ = enabled && plan_.device == DeviceType::kGPU; }
     bool getCudaGraph() const noexcept override { return cudaGraph_; }
 
     bool setInputShape(const char* name, const Dims& dims) noexcept override {
         return apiGuard(engine_.logger(), false, [&] {
+            BusyScope busy(busy_, "setInputShape");
             int32_t t = ioTensor(name, "setInputShape");
             const auto& et = plan_.tensors[static_cast<size_t>(t)];
             GIE_CHECK(et.kind == TensorKind::kInput, ErrorCode::kINVALID_ARGUMENT, "setInputShape: '", et.name, "' is an output, not an input");
@@ -75,6 +100,7 @@ public:
         Dims bad;
         bad.nbDims = -1;
         return apiGuard(engine_.logger(), bad, [&] {
+            BusyScope busy(busy_, "getTensorShape");  // updates the shapes of every tensor
             int32_t t = ioTensor(name, "getTensorShape");
             const_cast<ExecutionContextImpl*>(this)->updateShapes();
             return dims_[static_cast<size_t>(t)];
@@ -83,6 +109,7 @@ public:
 
     bool setTensorAddress(const char* name, void* data) noexcept override {
         return apiGuard(engine_.logger(), false, [&] {
+            BusyScope busy(busy_, "setTensorAddress");
             int32_t t = ioTensor(name, "setTensorAddress");
             bindings_[static_cast<size_t>(t)] = data;
             return true;
@@ -96,6 +123,7 @@ public:
 
     bool execute() noexcept override {
         return apiGuard(engine_.logger(), false, [&] {
+            BusyScope busy(busy_, "execute");
             launch(ownStream_);
             backend_.synchronize(ownStream_);
             return true;
@@ -104,6 +132,7 @@ public:
 
     bool enqueue(void* stream) noexcept override {
         return apiGuard(engine_.logger(), false, [&] {
+            BusyScope busy(busy_, "enqueue");
             launch(stream);  // nullptr: CUDA's legacy default stream
             return true;
         });
@@ -164,7 +193,7 @@ private:
         }
     }
 
-    void run(void* stream) {
+    void run(void* stream, IProfiler* profiler) {
         updateShapes();
         checkBindings();
         bool multi = plan_.nbStreams > 1 && forceSerial_ == false;
@@ -193,10 +222,10 @@ private:
                      ") failed", msg && *msg ? std::string(": ") + msg : std::string());
             }
             if (multi && stepEvents_[s]) backend_.recordEvent(stepEvents_[s], sstream);
-            if (profiler_) {
+            if (profiler) {
                 backend_.synchronize(sstream);
                 auto t1 = std::chrono::steady_clock::now();
-                profiler_->reportLayerTime(st.name.c_str(), std::chrono::duration<float, std::milli>(t1 - t0).count());
+                profiler->reportLayerTime(st.name.c_str(), std::chrono::duration<float, std::milli>(t1 - t0).count());
             }
         }
         if (multi)  // join: the caller's stream waits for every auxiliary stream
@@ -208,8 +237,9 @@ private:
 
     //! run() directly, or through a CUDA graph captured for the current shapes and bindings.
     void launch(void* stream) {
-        if (!cudaGraph_ || profiler_ || plan_.device != DeviceType::kGPU) {
-            run(stream);
+        IProfiler* profiler = profiler_;  // one value for the whole call, whatever another thread sets
+        if (!cudaGraph_ || profiler || plan_.device != DeviceType::kGPU) {
+            run(stream, profiler);
             return;
         }
         updateShapes();
@@ -232,7 +262,7 @@ private:
             // executes nothing), then launch on the caller's.
             backend_.beginCapture(ownStream_);
             try {
-                run(ownStream_);
+                run(ownStream_, nullptr);
             } catch (...) {
                 try {
                     backend_.destroyGraph(backend_.endCapture(ownStream_));
@@ -303,7 +333,9 @@ private:
     Backend& backend_;
     DeviceBuffer arena_, workspace_;
     size_t wsStride_ = 0;
-    bool cudaGraph_ = false, forceSerial_ = false;
+    std::atomic<bool> cudaGraph_{false};
+    bool forceSerial_ = false;
+    mutable std::atomic<bool> busy_{false};  // see BusyScope; mutable: getTensorShape updates shapes
     void* ownStream_ = nullptr;  // GPU: execute() runs here; graphs are captured here
     std::vector<void*> aux_, joinEvents_, stepEvents_;
     void* forkEvent_ = nullptr;
@@ -313,7 +345,7 @@ private:
     std::vector<void*> bindings_;
     std::vector<StepCall> steps_;
     bool shapesValid_ = false;
-    IProfiler* profiler_ = nullptr;
+    std::atomic<IProfiler*> profiler_{nullptr};
 };
 
 }  // namespace

@@ -107,11 +107,31 @@ public:
                      refused.size() == 1 ? std::string("a creator it registers was") : strcat(refused.size(), " creators it registers were"),
                      " refused (the creator registered first stays in use): ", all);
             }
+            // A library that registers nothing (not a plugin library, or one whose registrations went to
+            // another copy of gie) would otherwise load silently and fail much later, at build or load.
+            GIE_CHECK(registersCreator(h), ErrorCode::kINVALID_ARGUMENT, "plugin library '", path,
+                      "' registers no plugin creators (no GIE_REGISTER_PLUGIN_CREATOR, or built against another gie library)");
             return true;
         });
     }
 
 private:
+    //! Whether a registered creator lives in the library `handle` (its object or its class's vtable): also
+    //! true for a library loaded before, whose static initializers ran then.
+    bool registersCreator(void* handle) {
+        auto inLibrary = [handle](const void* p) {
+            Dl_info info;
+            if (!dladdr(p, &info) || !info.dli_fname || !*info.dli_fname) return false;
+            void* h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+            if (h) dlclose(h);  // NOLOAD took a reference
+            return h == handle;
+        };
+        std::lock_guard<std::mutex> lock(mu_);
+        for (IPluginCreator* c : creators_)
+            if (inLibrary(c) || inLibrary(*reinterpret_cast<void* const*>(c))) return true;
+        return false;
+    }
+
     std::mutex mu_;
     std::vector<IPluginCreator*> creators_;
     std::vector<IPluginCreator*> snapshot_;
