@@ -6,9 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "common/parallel.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define GIE_CONV_X86 1
@@ -272,11 +270,7 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
   // per thread: the normal GEMM splits the Kg rows (mr units), the transposed one the
   // pre-packed weight panels (nr units).
   const gemm::Geometry geo = gemm::geometry(isa);
-#ifdef _OPENMP
-  const int64_t T = std::max(1, omp_get_max_threads());
-#else
-  const int64_t T = 1;
-#endif
+  const int64_t T = cpuThreads();
   auto padTo = [](int64_t v, int64_t m) { return static_cast<double>((v + m - 1) / m * m); };
   auto perThread = [T](int64_t v, int64_t unit) {
     return static_cast<double>(((v + unit - 1) / unit + T - 1) / T * unit);
@@ -315,7 +309,6 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
   const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, PQ = P_ * Q_, HW = p.H * p.W;
   const double flopsPer = 2.0 * Kg * PQ * Cg * p.R * p.S;
   const int64_t items = batch * G;
-  (void)flopsPer;
 
   auto one = [&](int64_t item, int nthreads) {
     const int64_t n = item / G, g = item % G;
@@ -346,13 +339,9 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     const float* D = dbuf.data();
     gemm::gemmPackedB(bs, PQ, packedB_[g], 1.f, 0.f, dbuf.data(), ldd, gemm::OutputEpi{}, nthreads);
     const bool par = nthreads != 1 && PQ * Kg > 16384;
-    (void)par;
     constexpr int64_t KB = 16, IB = 64;  // cache-blocked transpose
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (par)
-#endif
-    for (int64_t k0 = 0; k0 < Kg; k0 += KB) {
-      const int64_t k1 = std::min(Kg, k0 + KB);
+    parallelForThreads((Kg + KB - 1) / KB, par ? 0 : 1, [&](int64_t kb) {
+      const int64_t k0 = kb * KB, k1 = std::min(Kg, k0 + KB);
       for (int64_t i0 = 0; i0 < PQ; i0 += IB) {
         const int64_t i1 = std::min(PQ, i0 + IB);
         for (int64_t k = k0; k < k1; ++k) {
@@ -364,17 +353,14 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
       }
       if (ep.act != ActKind::kNone)
         for (int64_t k = k0; k < k1; ++k) gemm::activateRow(yg + k * PQ, PQ, ep.act, ep.alpha, ep.beta);
-    }
+    });
   };
 
-#ifdef _OPENMP
-  const int T = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if (T > 1 && items >= 2 * T && flopsPer < 2e7) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(T)
-    for (int64_t it = 0; it < items; ++it) one(it, 1);
+  const int T = inParallelLoop() ? 1 : cpuThreads();
+  if (T > 1 && items >= 2 * T && flopsPer < 2e7) {  // many small GEMMs (groups, batch): one each
+    parallelForThreads(items, T, [&](int64_t it) { one(it, 1); });
     return;
   }
-#endif
   for (int64_t it = 0; it < items; ++it) one(it, 0);
 }
 
@@ -394,10 +380,7 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
   const DwFlatGeom fg = dwFlatGeom(p.H, p.W, p.padTop, p.padBottom, p.padLeft, p.padRight,
                                    p.strideH, P_, p.R, p.S, p.dilH, p.dilW);
   const int64_t padLen = flat ? p.strideH * p.strideH * fg.planeLen : 0;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (items > 1 && items * PQ * RS > 200000)
-#endif
-  for (int64_t it = 0; it < items; ++it) {
+  parallelForThreads(items, items * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
     const int64_t n = it / K, k = it % K;
     DwArgs a{x + n * xBatchStride + (k / mult) * HW,
              dwWeights_.data() + k * RS,
@@ -417,7 +400,7 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
     }
     fn(a);
     if (ep.act != ActKind::kNone) gemm::activateRow(a.y, PQ, ep.act, ep.alpha, ep.beta);
-  }
+  });
 }
 
 }  // namespace gie::cpu
