@@ -277,17 +277,24 @@ def build_gie(gie, spec, args, outs, onnx_export):
     return engine, time.perf_counter() - t0
 
 
-def profile(ctx, engine, x, outputs, top):
-    """Runs once with the profiler on; prints the slowest kernels and totals per layer type."""
-    times = []
-    ctx.profiler = lambda name, ms: times.append((name, ms))
-    ctx.execute({"data": x}, outputs)  # first profiled run may include one-time work; use the second
-    times.clear()
-    ctx.execute({"data": x}, outputs)
+def profile(ctx, engine, x, outputs, top, passes=10):
+    """Runs ``passes`` profiled passes; prints each kernel's median time (robust to the odd preempted run on a
+    shared machine): the slowest kernels and totals per layer type."""
+    runs = []
+    ctx.profiler = lambda name, ms: runs[-1].append((name, ms))
+    for _ in range(passes + 1):  # the first pass may include one-time work: dropped
+        runs.append([])
+        ctx.execute({"data": x}, outputs)
     ctx.profiler = None
+    order = [name for name, _ in runs[1]]
+    per = {name: [] for name in order}
+    for r in runs[1:]:
+        for name, ms in r:
+            per[name].append(ms)
+    times = [(name, statistics.median(per[name])) for name in order]
     info = {k.get("name"): k for k in engine.layer_info().get("kernels", [])}
     total = sum(ms for _, ms in times) or 1e-9
-    print(f"\nprofile: {len(times)} kernels, {total:.1f} ms summed")
+    print(f"\nprofile: {len(times)} kernels, {total:.2f} ms summed (per-kernel medians of {passes} passes)")
     by_type = {}
     for name, ms in times:
         k = info.get(name, {})
@@ -299,7 +306,7 @@ def profile(ctx, engine, x, outputs, top):
     for name, ms in sorted(times, key=lambda kv: -kv[1])[:top]:
         k = info.get(name, {})
         shapes = " ".join("x".join(map(str, t["shape"])) for t in k.get("inputs", [])[:1] + k.get("outputs", [])[:1])
-        print(f"  {ms:8.2f} ms {100 * ms / total:5.1f}%  {name:<28} {k.get('type', '?'):<14} "
+        print(f"  {ms:8.3f} ms {100 * ms / total:5.1f}%  {name:<28} {k.get('type', '?'):<14} "
               f"{k.get('tactic', ''):<10} {shapes}")
     print(flush=True)
 
