@@ -8,7 +8,9 @@ weights, so that onnxruntime runs exactly the network gie builds.
     sess = onnx_export.ort_session(model, threads=os.cpu_count())
     out = sess.run(None, {"data": x})
 
-Op mapping: conv -> Conv; bn -> BatchNormalization; relu -> Relu; leaky -> LeakyRelu; maxpool / avgpool ->
+Op mapping: conv -> Conv (group); bn -> BatchNormalization; relu -> Relu; relu6 -> Clip(0, 6); leaky ->
+LeakyRelu; silu -> Sigmoid + Mul (what torch exports for nn.SiLU); sigmoid -> Sigmoid; mul -> Mul (numpy
+broadcasting: the squeeze-excitation scale (N, C, 1, 1)); maxpool / avgpool ->
 MaxPool / AveragePool (ceil_mode where gie uses Caffe rounding, count_include_pad=0); global_avgpool ->
 GlobalAveragePool; add -> Add; concat -> Concat(axis 1); fc -> Flatten + Gemm(transB); softmax ->
 Softmax(axis 1); lrn -> LRN; reorg (darknet) -> Reshape + Transpose + Reshape. The batch dimension is symbolic.
@@ -44,12 +46,24 @@ def to_onnx(spec, outputs=None, batch=None, check=True):
                 ins.append(const(f"{n}.bias", w["bias"]))
             pt, pl, pb, pr = a["pads"]
             nodes.append(helper.make_node("Conv", ins, [y], name=n, kernel_shape=list(w["kernel"].shape[2:]),
-                                          strides=[a["stride"]] * 2, pads=[pt, pl, pb, pr]))
+                                          strides=[a["stride"]] * 2, pads=[pt, pl, pb, pr],
+                                          group=int(a.get("groups", 1))))
         elif op.kind == "bn":
             ins = [x[0]] + [const(f"{n}.{k}", w[k]) for k in ("gamma", "beta", "mean", "var")]
             nodes.append(helper.make_node("BatchNormalization", ins, [y], name=n, epsilon=float(a["eps"])))
         elif op.kind == "relu":
             nodes.append(helper.make_node("Relu", x, [y], name=n))
+        elif op.kind == "relu6":
+            lo, hi = const(f"{n}.min", np.array(0.0, np.float32)), const(f"{n}.max", np.array(6.0, np.float32))
+            nodes.append(helper.make_node("Clip", [x[0], lo, hi], [y], name=n))
+        elif op.kind == "silu":
+            sig = f"{n}/sigmoid"
+            nodes.append(helper.make_node("Sigmoid", x, [sig], name=sig))
+            nodes.append(helper.make_node("Mul", [x[0], sig], [y], name=n))
+        elif op.kind == "sigmoid":
+            nodes.append(helper.make_node("Sigmoid", x, [y], name=n))
+        elif op.kind == "mul":
+            nodes.append(helper.make_node("Mul", x, [y], name=n))
         elif op.kind == "leaky":
             nodes.append(helper.make_node("LeakyRelu", x, [y], name=n, alpha=float(a["alpha"])))
         elif op.kind in ("maxpool", "avgpool"):

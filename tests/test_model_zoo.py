@@ -1,5 +1,5 @@
-"""gie.model_zoo: ResNet-50, GoogLeNet and YOLOv2 build and run on the CPU and match onnxruntime on their
-ONNX twins (bench/onnx_export.py, same description and weights)."""
+"""gie.model_zoo: ResNet-50, GoogLeNet, YOLOv2, MobileNetV2 and EfficientNet-B0 build and run on the CPU and
+match onnxruntime on their ONNX twins (bench/onnx_export.py, same description and weights)."""
 import os
 import sys
 
@@ -48,7 +48,8 @@ def _check_against_ort(model, image, batch=1, seed=0):
 
 # ---- fast: one per model, at the smallest resolution the architecture allows to stay meaningful -------
 
-@pytest.mark.parametrize("model,image", [("resnet50", 64), ("googlenet", 224), ("yolov2", 96)])
+@pytest.mark.parametrize("model,image", [("resnet50", 64), ("googlenet", 224), ("yolov2", 96), ("mobilenetv2", 96),
+                                         ("efficientnet_b0", 96)])
 def test_model_matches_onnxruntime(model, image):
     spec, got = _check_against_ort(model, image)
     if model != "yolov2":
@@ -64,7 +65,7 @@ def test_yolov2_batch2_matches_onnxruntime():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model,image,batch", [("resnet50", 224, 1), ("resnet50", 224, 2), ("googlenet", 224, 2),
-                                               ("yolov2", 416, 1)])
+                                               ("yolov2", 416, 1), ("mobilenetv2", 224, 2), ("efficientnet_b0", 224, 2)])
 def test_model_full_resolution_matches_onnxruntime(model, image, batch):
     _check_against_ort(model, image, batch)
 
@@ -95,6 +96,36 @@ def test_architecture_shapes_and_sizes():
     assert [op.inputs for op in y.ops if op.name == "route28"] == [["reorg27", "leaky24"]]  # reorg first
     assert y.shapes["leaky16"] == (512, 26, 26)
     assert sum(op.kind == "conv" for op in y.ops) == 23
+
+
+def test_mobile_architectures_match_torchvision():
+    m = model_zoo.describe("mobilenetv2")
+    bn = sum(op.weights["mean"].size for op in m.ops if op.kind == "bn")
+    assert m.num_params() - 2 * bn == 3_504_872  # torchvision mobilenet_v2 parameter count
+    dw = [op for op in m.ops if op.kind == "conv" and op.attrs.get("groups", 1) > 1]
+    assert len(dw) == 17 and all(op.attrs["groups"] == m.shapes[op.inputs[0]][0] for op in dw)
+    assert m.shapes["features.18.relu6"] == (1280, 7, 7) and m.shapes["features.17.project.bn"] == (320, 7, 7)
+    assert sum(op.kind == "add" for op in m.ops) == 10
+    assert abs(m.flops() / 2 - 0.30e9) < 0.01e9
+
+    e = model_zoo.describe("efficientnet_b0")
+    bn = sum(op.weights["mean"].size for op in e.ops if op.kind == "bn")
+    assert e.num_params() - 2 * bn == 5_288_548  # torchvision efficientnet_b0 parameter count
+    dw = [op for op in e.ops if op.kind == "conv" and op.attrs.get("groups", 1) > 1]
+    assert sorted({op.weights["kernel"].shape[2] for op in dw}) == [3, 5] and len(dw) == 16
+    assert {op.attrs["stride"] for op in dw} == {1, 2}
+    assert sum(op.kind == "mul" for op in e.ops) == 16 and sum(op.kind == "add" for op in e.ops) == 9
+    assert e.shapes["features.2.se.fc1"] == (4, 1, 1)  # max(1, 16 // 4)
+    assert e.shapes["features.16.se.fc2"] == (1152, 1, 1)
+
+
+def test_silu_onnx_twin_is_sigmoid_times_x():
+    pytest.importorskip("onnx")
+    model = onnx_export.to_onnx(model_zoo.describe("efficientnet_b0", image=32), outputs=["logits"], check=False)
+    ops = [n.op_type for n in model.graph.node]
+    # every SiLU is Sigmoid + Mul, as torch exports nn.SiLU; 16 more Sigmoids / Muls are the SE gates
+    assert ops.count("Sigmoid") == ops.count("Mul") == 49 + 16
+    assert "Clip" not in ops and "HardSwish" not in ops
 
 
 def test_weights_are_seeded():

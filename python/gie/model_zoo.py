@@ -1,4 +1,5 @@
-"""Built-in benchmark networks with seeded random weights: ResNet-50, GoogLeNet (BVLC Caffe) and YOLOv2 (VOC).
+"""Built-in benchmark networks with seeded random weights: ResNet-50, GoogLeNet (BVLC Caffe), YOLOv2 (VOC),
+MobileNetV2 and EfficientNet-B0 (torchvision).
 
 Each model is described once, as a :class:`ModelSpec`: a list of simple ops (conv, batchnorm, relu, pool,
 add, concat, fc, ...) that carry their numpy weights and the shape of every tensor. Two emitters turn a spec
@@ -30,6 +31,11 @@ Layer-by-layer conventions (what the gie network and the ONNX twin both compute)
   takes padding; AVERAGE pooling here never has padding.
 * LRN (GoogLeNet): Caffe across-channel LRN, ``x / (k + alpha / n * sum x^2) ^ beta`` (= ONNX LRN).
 * Darknet reorg (YOLOv2 passthrough): see :func:`darknet_reorg_reference`.
+* Grouped / depthwise convolution (MobileNetV2, EfficientNet-B0): ``groups`` attribute of a conv (kernel
+  ``(K, C/groups, R, S)``).
+* ReLU6 = ``min(max(x, 0), 6)`` (gie RELU6, ONNX Clip(0, 6)); SiLU = ``x * sigmoid(x)`` (gie SILU activation;
+  the ONNX twin writes Sigmoid + Mul, as torch exports ``nn.SiLU``); ``mul`` multiplies a (C, H, W) tensor by a
+  (C, 1, 1) one (squeeze-excitation scale, numpy broadcasting in both emitters).
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
@@ -37,8 +43,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 __all__ = ["ModelSpec", "Op", "WeightBank", "ZooModel", "MODELS", "describe", "define", "build", "fold_batchnorm",
-           "resnet50_spec", "googlenet_spec", "yolov2_spec", "define_resnet50", "define_googlenet", "define_yolov2", "darknet_reorg_reference",
-           "default_image"]
+           "resnet50_spec", "googlenet_spec", "yolov2_spec", "mobilenetv2_spec", "efficientnet_b0_spec",
+           "define_resnet50", "define_googlenet", "define_yolov2", "darknet_reorg_reference", "default_image"]
 
 
 # ---- the description ------------------------------------------------------------------------------
@@ -47,7 +53,8 @@ __all__ = ["ModelSpec", "Op", "WeightBank", "ZooModel", "MODELS", "describe", "d
 class Op:
     """One op of a model description.
 
-    kind: conv, bn, relu, leaky, maxpool, avgpool, global_avgpool, add, concat, fc, softmax, lrn, reorg.
+    kind: conv, bn, relu, relu6, leaky, silu, sigmoid, maxpool, avgpool, global_avgpool, add, mul, concat, fc,
+    softmax, lrn, reorg.
     inputs / output: tensor names. attrs: plain parameters. weights: {name: float32 array}.
     """
     kind: str
@@ -135,7 +142,7 @@ def _emit_gie(gie, net, op, xs, shapes):
         k = w["kernel"]
         pt, pl, pb, pr = a["pads"]
         return [net.add_convolution(xs[0], k.shape[0], k.shape[2:], k, w.get("bias"), stride=a["stride"],
-                                    pre_padding=(pt, pl), post_padding=(pb, pr))]
+                                    pre_padding=(pt, pl), post_padding=(pb, pr), num_groups=a.get("groups", 1))]
     if op.kind == "bn":
         scale, shift = fold_batchnorm(w["gamma"], w["beta"], w["mean"], w["var"], a["eps"])
         return [net.add_scale(xs[0], gie.ScaleMode.CHANNEL, shift=shift, scale=scale)]
@@ -143,6 +150,14 @@ def _emit_gie(gie, net, op, xs, shapes):
         return [net.add_activation(xs[0], gie.ActivationType.RELU)]
     if op.kind == "leaky":
         return [net.add_activation(xs[0], gie.ActivationType.LEAKY_RELU, alpha=float(a["alpha"]))]
+    if op.kind == "relu6":
+        return [net.add_activation(xs[0], gie.ActivationType.RELU6)]
+    if op.kind == "silu":
+        return [net.add_activation(xs[0], gie.ActivationType.SILU)]
+    if op.kind == "sigmoid":
+        return [net.add_activation(xs[0], gie.ActivationType.SIGMOID)]
+    if op.kind == "mul":
+        return [net.add_elementwise(xs[0], xs[1], gie.ElementWiseOperation.PROD)]
     if op.kind in ("maxpool", "avgpool"):
         pt, pl, pb, pr = a["pads"]
         ptype = gie.PoolingType.MAX if op.kind == "maxpool" else gie.PoolingType.AVERAGE
@@ -266,13 +281,19 @@ class _Describer:
     def shape(self, x):
         return self.spec.shapes[x]
 
-    def conv(self, x, k, size, stride=1, pad=0, bias=False, name=None, gain=2.0, bias_std=0.1, output=None):
+    def conv(self, x, k, size, stride=1, pad=0, bias=False, name=None, gain=2.0, bias_std=0.1, output=None,
+             groups=1):
         c, h, w = self.shape(x)
-        weights = {"kernel": self.bank.he((k, c, size, size), c * size * size, gain)}
+        assert c % groups == 0 and k % groups == 0, (c, k, groups)
+        cg = c // groups
+        weights = {"kernel": self.bank.he((k, cg, size, size), cg * size * size, gain)}
         if bias:
             weights["bias"] = self.bank.normal(k, bias_std)
         p = _out_size(h, size, stride, pad, pad, False), _out_size(w, size, stride, pad, pad, False)
-        return self._op("conv", name, [x], (k,) + p, {"stride": stride, "pads": (pad, pad, pad, pad)}, weights, output)
+        attrs = {"stride": stride, "pads": (pad, pad, pad, pad)}
+        if groups != 1:
+            attrs["groups"] = groups
+        return self._op("conv", name, [x], (k,) + p, attrs, weights, output)
 
     def bn(self, x, name, eps=1e-5, gain=1.0, params=None):
         gamma, beta, mean, var = params if params is not None else self.bank.batchnorm(self.shape(x)[0], gain)
@@ -284,6 +305,21 @@ class _Describer:
 
     def leaky(self, x, name, alpha=0.1):
         return self._op("leaky", name, [x], self.shape(x), {"alpha": alpha})
+
+    def relu6(self, x, name):
+        return self._op("relu6", name, [x], self.shape(x))
+
+    def silu(self, x, name):
+        return self._op("silu", name, [x], self.shape(x))
+
+    def sigmoid(self, x, name):
+        return self._op("sigmoid", name, [x], self.shape(x))
+
+    def mul(self, x, scale, name):
+        """x (C, H, W) times scale (C, 1, 1) or the same shape."""
+        xs, ss = self.shape(x), self.shape(scale)
+        assert ss == xs or (ss[0] == xs[0] and ss[1:] == (1, 1)), (xs, ss)
+        return self._op("mul", name, [x, scale], xs)
 
     def pool(self, kind, x, k, s, pad=0, ceil=False, name=None):
         c, h, w = self.shape(x)
@@ -449,19 +485,116 @@ def yolov2_spec(seed=0, image=416) -> ModelSpec:
     return d.spec
 
 
+# ---- MobileNetV2 (torchvision) -------------------------------------------------------------------
+
+def _make_divisible(v, divisor=8):
+    """torchvision's channel rounding (multiples of 8, never below 90% of v)."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+def mobilenetv2_spec(seed=0, image=224) -> ModelSpec:
+    """MobileNetV2 (torchvision, width 1.0): conv 3x3/2 32 + BN + ReLU6, 17 inverted residual blocks (1x1
+    expand + BN + ReLU6 when the expansion is not 1, depthwise 3x3 + BN + ReLU6, 1x1 project + BN, residual
+    add when the stride is 1 and the channels match), 1x1 conv 1280 + BN + ReLU6, global average pool, FC
+    1000 ("logits"), softmax ("prob"). Dropout is omitted. 3.5 M parameters, ~0.3 GMAC at 224.
+
+    Any image >= 32 works. The project BN of a block with a residual gets a gain of 0.5 (residual growth).
+    """
+    d = _Describer("mobilenetv2", seed, (3, image, image))
+
+    def cbr(x, k, size, name, stride=1, groups=1):
+        y = d.conv(x, k, size, stride=stride, pad=(size - 1) // 2, name=name, groups=groups)
+        return d.relu6(d.bn(y, name + ".bn"), name + ".relu6")
+
+    x = cbr("data", 32, 3, "features.0", stride=2)
+    cin = 32
+    i = 1
+    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1)]:
+        for b in range(n):
+            p = f"features.{i}"
+            stride = s if b == 0 else 1
+            hidden = int(round(cin * t))
+            residual = stride == 1 and cin == c
+            y = x if t == 1 else cbr(x, hidden, 1, f"{p}.expand")
+            y = cbr(y, hidden, 3, f"{p}.dw", stride=stride, groups=hidden)
+            y = d.bn(d.conv(y, c, 1, name=f"{p}.project", gain=1.0), f"{p}.project.bn", gain=0.5 if residual else 1.0)
+            x = d.add(x, y, f"{p}.add") if residual else y
+            cin = c
+            i += 1
+    x = cbr(x, 1280, 1, f"features.{i}")
+    x = d.global_avgpool(x, "avgpool")
+    logits = d.fc(x, 1000, "logits")
+    prob = d.softmax(logits, "prob")
+    d.spec.outputs = [prob, logits]
+    return d.spec
+
+
+# ---- EfficientNet-B0 (torchvision) ------------------------------------------------------------------
+
+def efficientnet_b0_spec(seed=0, image=224) -> ModelSpec:
+    """EfficientNet-B0 (torchvision): conv 3x3/2 32 + BN + SiLU, 16 MBConv blocks (1x1 expand + BN + SiLU when
+    the expansion is not 1, depthwise 3x3 or 5x5 + BN + SiLU, squeeze-excitation, 1x1 project + BN, residual
+    add when the stride is 1 and the channels match), 1x1 conv 1280 + BN + SiLU, global average pool, FC 1000
+    ("logits"), softmax ("prob"). Squeeze-excitation: global average pool -> 1x1 conv (bias) to
+    max(1, block input channels / 4) -> SiLU -> 1x1 conv (bias) back -> sigmoid -> channel-wise multiply.
+    Dropout and stochastic depth (inference no-ops) are omitted. 5.3 M parameters, ~0.4 GMAC at 224.
+
+    Any image >= 32 works. The project conv's weights are scaled up (He gain 4: the SE scale, ~0.5, and SiLU
+    shrink the signal) and the project BN of a block with a residual gets a gain of 0.5, so that activations
+    stay O(1) through the depth.
+    """
+    d = _Describer("efficientnet_b0", seed, (3, image, image))
+
+    def cbs(x, k, size, name, stride=1, groups=1):
+        y = d.conv(x, k, size, stride=stride, pad=(size - 1) // 2, name=name, groups=groups)
+        return d.silu(d.bn(y, name + ".bn"), name + ".silu")
+
+    x = cbs("data", 32, 3, "features.0", stride=2)
+    cin = 32
+    i = 1
+    for t, k, s, c, n in [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
+                          (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]:
+        for b in range(n):
+            p = f"features.{i}"
+            stride = s if b == 0 else 1
+            hidden = _make_divisible(cin * t)
+            residual = stride == 1 and cin == c
+            y = x if t == 1 else cbs(x, hidden, 1, f"{p}.expand")
+            y = cbs(y, hidden, k, f"{p}.dw", stride=stride, groups=hidden)
+            sq = max(1, cin // 4)
+            g = d.global_avgpool(y, f"{p}.se.avgpool")
+            g = d.silu(d.conv(g, sq, 1, bias=True, name=f"{p}.se.fc1"), f"{p}.se.silu")
+            g = d.sigmoid(d.conv(g, hidden, 1, bias=True, name=f"{p}.se.fc2", gain=1.0, bias_std=1.0),
+                          f"{p}.se.sigmoid")
+            y = d.mul(y, g, f"{p}.se.scale")
+            y = d.bn(d.conv(y, c, 1, name=f"{p}.project", gain=4.0), f"{p}.project.bn", gain=0.5 if residual else 1.0)
+            x = d.add(x, y, f"{p}.add") if residual else y
+            cin = c
+            i += 1
+    x = cbs(x, 1280, 1, f"features.{i}")
+    x = d.global_avgpool(x, "avgpool")
+    logits = d.fc(x, 1000, "logits")
+    prob = d.softmax(logits, "prob")
+    d.spec.outputs = [prob, logits]
+    return d.spec
+
+
 # ---- public entry points ----------------------------------------------------------------------------
 
-MODELS = {"resnet50": resnet50_spec, "googlenet": googlenet_spec, "yolov2": yolov2_spec}
-_DEFAULT_IMAGE = {"resnet50": 224, "googlenet": 224, "yolov2": 416}
+MODELS = {"resnet50": resnet50_spec, "googlenet": googlenet_spec, "yolov2": yolov2_spec,
+          "mobilenetv2": mobilenetv2_spec, "efficientnet_b0": efficientnet_b0_spec}
+_DEFAULT_IMAGE = {"resnet50": 224, "googlenet": 224, "yolov2": 416, "mobilenetv2": 224, "efficientnet_b0": 224}
 
 
 def default_image(model):
-    """The image size the architecture was designed for (224, 224, 416)."""
+    """The image size the architecture was designed for (416 for YOLOv2, 224 for the others)."""
     return _DEFAULT_IMAGE[model]
 
 
 def describe(model, seed=0, image=None) -> ModelSpec:
-    """The description of ``model`` ("resnet50", "googlenet" or "yolov2") at ``image`` x ``image``."""
+    """The description of ``model`` (a key of :data:`MODELS`) at ``image`` x ``image``."""
     if model not in MODELS:
         raise ValueError(f"unknown model '{model}' (known: {', '.join(MODELS)})")
     return MODELS[model](seed=seed, image=image or _DEFAULT_IMAGE[model])

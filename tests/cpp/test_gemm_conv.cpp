@@ -264,6 +264,15 @@ void testConv(const char* isa) {
       {1, 4, 40, 41, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},      // PQ > N block
       {3, 130, 6, 5, 19, 3, 3, 1, 1, 0, 1, 1, 0, 1, 1, 1},     // batch 3, Kdim 1170
       {1, 2, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 1, 1, 1},        // 1x1 output
+      // depthwise shapes of MobileNetV2 / EfficientNet-B0 (odd sizes): several accumulator chunks and
+      // register blocks per plane, stride 1 and 2, 3x3 and 5x5, asymmetric padding (TF "same")
+      {1, 3, 113, 111, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},    // depthwise 3x3 s1, large plane
+      {2, 5, 113, 112, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 5},    // depthwise 3x3 s2, large plane
+      {1, 4, 57, 55, 4, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 4},      // depthwise 5x5 s2
+      {1, 6, 15, 14, 6, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 6},      // depthwise 5x5 s1
+      {1, 7, 7, 7, 7, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 7},        // depthwise 5x5 on 7x7 (one register block)
+      {1, 5, 28, 27, 5, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 5},      // depthwise s2, padding bottom/right only
+      {1, 3, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},        // depthwise on 1x1
   };
   int i = 0;
   for (const ConvCase& cc : cases) {
@@ -276,11 +285,13 @@ void testConv(const char* isa) {
   // every activation with bias/residual combos on a GEMM conv and a depthwise conv
   const ConvCase gemmCase{2, 6, 9, 8, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
   const ConvCase dwCase{2, 7, 9, 8, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 7};
+  const ConvCase dwBigCase{1, 3, 61, 70, 3, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3};
   const ConvCase pwCase{2, 17, 6, 5, 19, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
   for (ActKind act : kAllActs)
     for (int v = 0; v < 4; ++v) {
       runConvCase(isa, gemmCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, dwCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, dwBigCase, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, pwCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
     }
 }

@@ -6,9 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "common/parallel.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define GIE_CONV_X86 1
@@ -129,13 +127,17 @@ struct DwArgs {
   float* pad;  // flat path scratch: padded plane (padLen floats) and an accumulator chunk
   int64_t padLen;
   float* acc;
+  const int64_t* tapOff;  // flat path: offset of tap (r, s) in the phase planes (see below)
+  ActKind act;            // applied while the rows are hot in L1
+  float actAlpha, actBeta;
 };
 constexpr int64_t kDwChunk = 2048;  // accumulator chunk (floats), stays in L1
+constexpr int64_t kDwBlock = 64;    // outputs accumulated in registers over all taps (4 x 16 lanes)
 // Equal strides st: the zero-padded plane is split into st*st phase planes
 //   phase[(R % st)*st + (C % st)][(R / st)*Wh + C / st] = padded(R, C),   Wh = ceil(Wp / st)
 // so tap (r, s) of output i = p*Wh + q reads phase[((r*dh)%st)*st + (s*dw)%st] at
-// i + ((r*dh)/st)*Wh + (s*dw)/st: one long contiguous FMA sweep per tap for any stride.
-// Columns q >= Q of each accumulator row are junk and dropped when storing.
+// i + ((r*dh)/st)*Wh + (s*dw)/st: one contiguous vector load per tap and block of outputs, for any
+// stride, padding and dilation. Columns q >= Q of each accumulator row are junk and dropped when storing.
 struct DwFlatGeom {
   int64_t Wh, planeLen;
 };
@@ -143,7 +145,15 @@ inline DwFlatGeom dwFlatGeom(int64_t H, int64_t W, int64_t pt, int64_t pb, int64
                              int64_t st, int64_t P, int64_t R, int64_t S, int64_t dh, int64_t dw) {
   const int64_t Hp = H + pt + pb, Wp = W + pl + pr, Wh = (Wp + st - 1) / st;
   const int64_t rows = std::max((Hp + st - 1) / st, P + ((R - 1) * dh) / st + 1);
-  return {Wh, (rows + 1) * Wh + ((S - 1) * dw) / st + 1};
+  // + kDwBlock: the last register block of a chunk reads up to kDwBlock - 1 floats past the outputs
+  return {Wh, (rows + 1) * Wh + ((S - 1) * dw) / st + 1 + kDwBlock};
+}
+typedef float DwVec __attribute__((vector_size(64)));  // 16 lanes: one zmm, two ymm or four xmm
+typedef int32_t DwIdx __attribute__((vector_size(64)));
+GIE_CONV_AI void dwFma(DwVec& acc, float w, const float* p) {  // acc += w * p[0:16] (unaligned)
+  DwVec v;
+  std::memcpy(&v, p, sizeof v);
+  acc += w * v;
 }
 GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   const int64_t st = a.sh;
@@ -152,47 +162,114 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   const int64_t Wh = g.Wh;
   float* __restrict pad = a.pad;
   float* __restrict acc = a.acc;
-  std::fill(pad, pad + st * st * g.planeLen, 0.f);
-  for (int64_t ih = 0; ih < a.H; ++ih) {
-    const int64_t R = ih + a.pt;
-    const float* xr = a.x + ih * a.W;
-    if (st == 1) {
-      std::memcpy(pad + R * Wh + a.pl, xr, static_cast<size_t>(a.W) * 4);
-      continue;
+  if (st == 1) {  // zero only the border around the copied rows
+    const int64_t right = Wh - a.pl - a.W;
+    std::fill(pad, pad + a.pt * Wh, 0.f);
+    for (int64_t ih = 0; ih < a.H; ++ih) {
+      float* row = pad + (ih + a.pt) * Wh;
+      for (int64_t t = 0; t < a.pl; ++t) row[t] = 0.f;
+      std::memcpy(row + a.pl, a.x + ih * a.W, static_cast<size_t>(a.W) * 4);
+      for (int64_t t = 0; t < right; ++t) row[a.pl + a.W + t] = 0.f;
     }
-    for (int64_t ph = 0; ph < st; ++ph) {  // column phase
-      const int64_t c0 = (ph - a.pl % st + st) % st;  // first iw with (iw + pl) % st == ph
-      float* dst = pad + ((R % st) * st + ph) * g.planeLen + (R / st) * Wh + (c0 + a.pl) / st;
-      const int64_t cnt = (a.W - c0 + st - 1) / st;
+    std::fill(pad + (a.H + a.pt) * Wh, pad + g.planeLen, 0.f);
+  } else {
+    std::fill(pad, pad + st * st * g.planeLen, 0.f);
+    for (int64_t ih = 0; ih < a.H; ++ih) {
+      const int64_t R = ih + a.pt;
+      const float* xr = a.x + ih * a.W;
       if (st == 2) {
-        for (int64_t j = 0; j < cnt; ++j) dst[j] = xr[c0 + 2 * j];
-      } else {
+        // x[2m] goes to column phase pl % 2 at (pl / 2) + m, x[2m + 1] to the other phase at
+        // (pl + 1) / 2 + m; 16 pairs at a time are split with one two-register shuffle.
+        float* ev = pad + ((R % 2) * 2 + a.pl % 2) * g.planeLen + (R / 2) * Wh + a.pl / 2;
+        float* od = pad + ((R % 2) * 2 + (a.pl + 1) % 2) * g.planeLen + (R / 2) * Wh + (a.pl + 1) / 2;
+        int64_t m = 0;
+        for (; 2 * m + 32 <= a.W; m += 16) {
+          DwVec v0, v1;
+          std::memcpy(&v0, xr + 2 * m, sizeof v0);
+          std::memcpy(&v1, xr + 2 * m + 16, sizeof v1);
+          const DwVec e = __builtin_shuffle(v0, v1, DwIdx{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+          const DwVec o = __builtin_shuffle(v0, v1, DwIdx{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
+          std::memcpy(ev + m, &e, sizeof e);
+          std::memcpy(od + m, &o, sizeof o);
+        }
+        for (; 2 * m < a.W; ++m) {
+          ev[m] = xr[2 * m];
+          if (2 * m + 1 < a.W) od[m] = xr[2 * m + 1];
+        }
+        continue;
+      }
+      for (int64_t ph = 0; ph < st; ++ph) {  // column phase
+        const int64_t c0 = (ph - a.pl % st + st) % st;  // first iw with (iw + pl) % st == ph
+        float* dst = pad + ((R % st) * st + ph) * g.planeLen + (R / st) * Wh + (c0 + a.pl) / st;
+        const int64_t cnt = (a.W - c0 + st - 1) / st;
         for (int64_t j = 0; j < cnt; ++j) dst[j] = xr[c0 + st * j];
       }
     }
   }
+  const int64_t RS = a.R * a.S;
+  const DwVec bias = DwVec{} + a.bias;
+  // ReLU / clip / leaky ReLU are applied in registers when there is no residual to add first; other
+  // activations (and any after a residual) run over the finished rows while they are in L1.
+  const ActKind act = a.act;
+  const bool regAct = !a.res && (act == ActKind::kRelu || act == ActKind::kClip || act == ActKind::kLeakyRelu);
+  const DwVec lo = DwVec{} + (act == ActKind::kClip ? a.actAlpha : 0.f);
+  const DwVec hi = DwVec{} + (act == ActKind::kClip ? a.actBeta : 0.f);
+  const float slope = a.actAlpha;
+  auto finish = [&](DwVec& v) {
+    if (act == ActKind::kClip) {
+      v = v < lo ? lo : v;
+      v = v > hi ? hi : v;
+    } else if (act == ActKind::kRelu) {
+      v = v > lo ? v : lo;
+    } else {
+      v = v >= lo ? v : v * slope;
+    }
+  };
   const int64_t rowsPer = std::max<int64_t>(1, kDwChunk / Wh);
   for (int64_t p0 = 0; p0 < a.P; p0 += rowsPer) {
     const int64_t rows = std::min(rowsPer, a.P - p0), n = rows * Wh, i0 = p0 * Wh;
-    for (int64_t i = 0; i < n; ++i) acc[i] = a.bias;
-    for (int64_t r = 0; r < a.R; ++r)
-      for (int64_t s = 0; s < a.S; ++s) {
-        const float wv = a.w[r * a.S + s];
-        const int64_t ro = r * a.dh, so = s * a.dw;
-        const float* src =
-            pad + ((ro % st) * st + so % st) * g.planeLen + (ro / st) * Wh + so / st + i0;
-        for (int64_t i = 0; i < n; ++i) acc[i] += wv * src[i];
+    int64_t i = 0;
+    for (; i + kDwBlock <= n; i += kDwBlock) {  // all taps on 64 outputs held in registers
+      DwVec s0 = bias, s1 = bias, s2 = bias, s3 = bias;
+      const float* base = pad + i0 + i;
+      for (int64_t t = 0; t < RS; ++t) {
+        const float* src = base + a.tapOff[t];
+        const float wv = a.w[t];
+        dwFma(s0, wv, src);
+        dwFma(s1, wv, src + 16);
+        dwFma(s2, wv, src + 32);
+        dwFma(s3, wv, src + 48);
       }
+      if (regAct) {
+        finish(s0);
+        finish(s1);
+        finish(s2);
+        finish(s3);
+      }
+      std::memcpy(acc + i, &s0, sizeof s0);
+      std::memcpy(acc + i + 16, &s1, sizeof s1);
+      std::memcpy(acc + i + 32, &s2, sizeof s2);
+      std::memcpy(acc + i + 48, &s3, sizeof s3);
+    }
+    for (; i < n; i += 16) {  // the rest (small planes: 7x7 is 63 or 77 outputs) 16 at a time
+      DwVec s0 = bias;
+      const float* base = pad + i0 + i;
+      for (int64_t t = 0; t < RS; ++t) dwFma(s0, a.w[t], base + a.tapOff[t]);
+      if (regAct) finish(s0);
+      std::memcpy(acc + i, &s0, sizeof s0);
+    }
     for (int64_t pr = 0; pr < rows; ++pr) {
       float* __restrict yr = a.y + (p0 + pr) * a.Q;
-      const float* ar = acc + pr * Wh;
+      const float* __restrict ar = acc + pr * Wh;
       if (a.res) {
-        const float* rr = a.res + (p0 + pr) * a.Q;
+        const float* __restrict rr = a.res + (p0 + pr) * a.Q;
         for (int64_t q = 0; q < a.Q; ++q) yr[q] = ar[q] + rr[q];
       } else {
-        for (int64_t q = 0; q < a.Q; ++q) yr[q] = ar[q];
+        std::memcpy(yr, ar, static_cast<size_t>(a.Q) * 4);
       }
     }
+    if (!regAct && act != ActKind::kNone)
+      gemm::activateRow(a.y + p0 * a.Q, rows * a.Q, act, a.actAlpha, a.actBeta);
   }
 }
 // One output plane. Rows are accumulated in place in y (hot in L1), then finished.
@@ -262,6 +339,16 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
   if (p.groups > 1 && p.groups == p.C) {  // depthwise, channel multiplier K / C
     path_ = Path::kDepthwise;
     dwWeights_.assign(weights, weights + p.K * p.R * p.S);
+    if (p.strideH == p.strideW) {  // tap offsets in the flat kernel's phase planes
+      const int64_t st = p.strideH;
+      const DwFlatGeom fg = dwFlatGeom(p.H, p.W, p.padTop, p.padBottom, p.padLeft, p.padRight, st,
+                                       P_, p.R, p.S, p.dilH, p.dilW);
+      for (int64_t r = 0; r < p.R; ++r)
+        for (int64_t s = 0; s < p.S; ++s) {
+          const int64_t ro = r * p.dilH, so = s * p.dilW;
+          dwTapOff_.push_back(((ro % st) * st + so % st) * fg.planeLen + (ro / st) * fg.Wh + so / st);
+        }
+    }
     return;
   }
   const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
@@ -272,11 +359,7 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
   // per thread: the normal GEMM splits the Kg rows (mr units), the transposed one the
   // pre-packed weight panels (nr units).
   const gemm::Geometry geo = gemm::geometry(isa);
-#ifdef _OPENMP
-  const int64_t T = std::max(1, omp_get_max_threads());
-#else
-  const int64_t T = 1;
-#endif
+  const int64_t T = cpuThreads();
   auto padTo = [](int64_t v, int64_t m) { return static_cast<double>((v + m - 1) / m * m); };
   auto perThread = [T](int64_t v, int64_t unit) {
     return static_cast<double>(((v + unit - 1) / unit + T - 1) / T * unit);
@@ -315,7 +398,6 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
   const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, PQ = P_ * Q_, HW = p.H * p.W;
   const double flopsPer = 2.0 * Kg * PQ * Cg * p.R * p.S;
   const int64_t items = batch * G;
-  (void)flopsPer;
 
   auto one = [&](int64_t item, int nthreads) {
     const int64_t n = item / G, g = item % G;
@@ -346,13 +428,9 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     const float* D = dbuf.data();
     gemm::gemmPackedB(bs, PQ, packedB_[g], 1.f, 0.f, dbuf.data(), ldd, gemm::OutputEpi{}, nthreads);
     const bool par = nthreads != 1 && PQ * Kg > 16384;
-    (void)par;
     constexpr int64_t KB = 16, IB = 64;  // cache-blocked transpose
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (par)
-#endif
-    for (int64_t k0 = 0; k0 < Kg; k0 += KB) {
-      const int64_t k1 = std::min(Kg, k0 + KB);
+    parallelForThreads((Kg + KB - 1) / KB, par ? 0 : 1, [&](int64_t kb) {
+      const int64_t k0 = kb * KB, k1 = std::min(Kg, k0 + KB);
       for (int64_t i0 = 0; i0 < PQ; i0 += IB) {
         const int64_t i1 = std::min(PQ, i0 + IB);
         for (int64_t k = k0; k < k1; ++k) {
@@ -364,17 +442,14 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
       }
       if (ep.act != ActKind::kNone)
         for (int64_t k = k0; k < k1; ++k) gemm::activateRow(yg + k * PQ, PQ, ep.act, ep.alpha, ep.beta);
-    }
+    });
   };
 
-#ifdef _OPENMP
-  const int T = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if (T > 1 && items >= 2 * T && flopsPer < 2e7) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(T)
-    for (int64_t it = 0; it < items; ++it) one(it, 1);
+  const int T = inParallelLoop() ? 1 : cpuThreads();
+  if (T > 1 && items >= 2 * T && flopsPer < 2e7) {  // many small GEMMs (groups, batch): one each
+    parallelForThreads(items, T, [&](int64_t it) { one(it, 1); });
     return;
   }
-#endif
   for (int64_t it = 0; it < items; ++it) one(it, 0);
 }
 
@@ -389,15 +464,13 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
   else if (isa == gemm::Isa::kAvx2) fn = dwAvx2;
 #endif
   const int64_t items = batch * K;
-  // Flat sweeps win for stride 1 and for small planes (short rows); wide strided planes use rows.
-  const bool flat = p.strideH == p.strideW && (p.strideH == 1 || Q_ < 32);
+  // The flat register-blocked sweep handles any padding / dilation when both strides are equal;
+  // unequal strides take the row kernel.
+  const bool flat = p.strideH == p.strideW;
   const DwFlatGeom fg = dwFlatGeom(p.H, p.W, p.padTop, p.padBottom, p.padLeft, p.padRight,
                                    p.strideH, P_, p.R, p.S, p.dilH, p.dilW);
   const int64_t padLen = flat ? p.strideH * p.strideH * fg.planeLen : 0;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (items > 1 && items * PQ * RS > 200000)
-#endif
-  for (int64_t it = 0; it < items; ++it) {
+  parallelForThreads(items, items * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
     const int64_t n = it / K, k = it % K;
     DwArgs a{x + n * xBatchStride + (k / mult) * HW,
              dwWeights_.data() + k * RS,
@@ -406,18 +479,21 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
              ep.bias ? ep.bias[k] : 0.f,
              p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW,
              P_, Q_, pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data(),
-             p.padBottom, p.padRight, nullptr, padLen, nullptr};
+             p.padBottom, p.padRight, nullptr, padLen, nullptr, dwTapOff_.data(),
+             ep.act, ep.alpha, ep.beta};
     if (flat) {  // per-thread scratch
       static thread_local std::vector<float> padBuf, accBuf;
       if (padBuf.size() < static_cast<size_t>(padLen)) padBuf.resize(static_cast<size_t>(padLen));
-      const size_t accLen = static_cast<size_t>(kDwChunk + fg.Wh);
+      const size_t accLen = static_cast<size_t>(kDwChunk + fg.Wh + kDwBlock);
       if (accBuf.size() < accLen) accBuf.resize(accLen);
       a.pad = padBuf.data();
       a.acc = accBuf.data();
+      fn(a);  // epilogue included
+      return;
     }
     fn(a);
     if (ep.act != ActKind::kNone) gemm::activateRow(a.y, PQ, ep.act, ep.alpha, ep.beta);
-  }
+  });
 }
 
 }  // namespace gie::cpu

@@ -21,7 +21,8 @@ struct Conv2dParams {
 
 // A prepared convolution: weights (K, C/groups, R, S) are copied/pre-packed at construction.
 // Paths: 1x1 stride-1 unpadded -> GEMM directly on the NCHW input; depthwise (groups == C, any
-// channel multiplier K/C) -> direct vectorised kernel; everything else -> GEMM with im2col done inside the B-panel
+// channel multiplier K/C) -> direct kernel (per channel: zero-padded phase planes, all taps of 64
+// outputs accumulated in vector registers, bias / residual / activation applied while hot in L1); everything else -> GEMM with im2col done inside the B-panel
 // packing (no full im2col matrix is materialised). For small outputs (P*Q ~ 49..196) the GEMM is
 // run as Y^T = im2col^T * W^T (less padding of the vectorised dimension) and transposed on store. Bias, residual and activation are fused into
 // the GEMM tile stores. run() is const and thread-safe (scratch lives in per-thread buffers).
@@ -59,6 +60,7 @@ class Conv2dCpu {
   std::vector<gemm::PackedA> packed_;   // one per group (GEMM paths, normal orientation)
   std::vector<gemm::PackedB> packedB_;  // one per group (GEMM paths, transposed orientation)
   std::vector<float> dwWeights_;        // depthwise: K x R x S
+  std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
   // Valid output ranges per kernel tap: rows p in [pLo[r], pHi[r]), cols q in [qLo[s], qHi[s]).
   std::vector<int64_t> pLo_, pHi_, qLo_, qHi_;
 };

@@ -9,9 +9,6 @@
 // fused activation (activation_type / activation_alpha / activation_beta) is applied last.
 #include <algorithm>
 #include <cstring>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "common/parallel.h"
 #include "kernels/gemm.h"
@@ -38,7 +35,7 @@ protected:
         // Small column buffers get one slot per thread so that (image, group) pairs can run in parallel.
         slots_ = 1;
 #ifdef _OPENMP
-        if (colsBytes_ <= (size_t(4) << 20)) slots_ = std::max(1, omp_get_max_threads());
+        if (colsBytes_ <= (size_t(4) << 20)) slots_ = std::max(1, cpuThreads());
 #endif
         workspace_ = colsBytes_ * static_cast<size_t>(slots_);
     }

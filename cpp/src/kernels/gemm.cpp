@@ -11,9 +11,7 @@
 #include <cstring>
 #include <limits>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "common/parallel.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's AVX-512 intrinsic headers trigger false -Wmaybe-uninitialized (_mm512_undefined_ps).
@@ -557,8 +555,7 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
   }
 }
 
-#ifdef _OPENMP
-// Splits T threads into a tm x tn grid minimising the padded per-thread work.
+// Splits the C matrix into a tm x tn grid of T tasks minimising the padded per-task work.
 void chooseGrid(int T, int64_t M, int64_t N, int64_t K, const Kern& kr, int ng, bool aPacked,
                 bool bPacked, int& tm, int& tn) {
   double best = std::numeric_limits<double>::max();
@@ -579,16 +576,10 @@ void chooseGrid(int T, int64_t M, int64_t N, int64_t K, const Kern& kr, int ng, 
     }
   }
 }
-#endif
 
 int resolveThreads(int nthreads) {
-#ifdef _OPENMP
-  if (nthreads == 1 || omp_in_parallel()) return 1;
-  return nthreads > 0 ? nthreads : omp_get_max_threads();
-#else
-  (void)nthreads;
-  return 1;
-#endif
+  if (nthreads == 1 || inParallelLoop()) return 1;
+  return nthreads > 0 ? std::min(nthreads, cpuThreads()) : cpuThreads();
 }
 
 // Epilogue-only pass (K == 0 or alpha == 0) and the finishing pass of the direct path.
@@ -622,20 +613,18 @@ void gemmDriver(const Kern& kr, const ASrc& a, const BIn& b, int64_t M, int64_t 
     gemmRegion(kr, a, b, K, 0, M, 0, N, alpha, beta, C, ldc, ep);
     return;
   }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(T)
-  {
-    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    int tm, tn;
-    const int ng = b.packed ? kr.nr : kr.vw;  // N split granularity
-    chooseGrid(nt, M, N, K, kr, ng, a.packed != nullptr, b.packed != nullptr, tm, tn);
-    const int im = t / tn, in = t % tn;
-    const int64_t mt = ceilDiv(M, kr.mr), vt = ceilDiv(N, ng);
+  // T tasks claimed dynamically (common/parallel.h): when a worker is not scheduled, the caller runs
+  // its task too instead of waiting for it.
+  int tm, tn;
+  const int ng = b.packed ? kr.nr : kr.vw;  // N split granularity
+  chooseGrid(T, M, N, K, kr, ng, a.packed != nullptr, b.packed != nullptr, tm, tn);
+  const int64_t mt = ceilDiv(M, kr.mr), vt = ceilDiv(N, ng);
+  parallelForThreads(int64_t(tm) * tn, T, [&](int64_t t) {
+    const int64_t im = t / tn, in = t % tn;
     const int64_t m0 = std::min(M, mt * im / tm * kr.mr), m1 = std::min(M, mt * (im + 1) / tm * kr.mr);
     const int64_t n0 = std::min(N, vt * in / tn * ng), n1 = std::min(N, vt * (in + 1) / tn * ng);
     gemmRegion(kr, a, b, K, m0, m1, n0, n1, alpha, beta, C, ldc, ep);
-  }
-#endif
+  });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -733,14 +722,10 @@ void gemmDirect(const Kern& kr, bool transA, bool transB, int64_t M, int64_t N, 
     fn(d, m0, m1, n0, n1, acc);
     finalizeBlock(acc, m0, m1, n0, n1, alpha, beta, C, ldc, ep, kr.rowAct);
   };
-#ifdef _OPENMP
   if (T > 1) {
-#pragma omp parallel num_threads(T)
-    work(omp_get_thread_num(), omp_get_num_threads());
+    parallelForThreads(T, T, [&](int64_t t) { work(static_cast<int>(t), T); });
     return;
   }
-#endif
-  (void)T;
   work(0, 1);
 }
 

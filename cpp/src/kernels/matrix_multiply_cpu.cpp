@@ -3,9 +3,6 @@
 // When B has no batch dimensions and A is a stack of untransposed matrices, the stack is folded into one
 // tall GEMM. Many or small matrices run one GEMM per thread; a few large ones use the GEMM's own threading.
 #include <cstring>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "common/parallel.h"
 #include "kernels/gemm.h"
@@ -64,11 +61,7 @@ public:
             cpu::sgemm(ta, tb, M, N, K, 1.f, A + ao, lda, B + bo, ldb, 0.f, C + bi * cMat, N);
         };
         const int64_t work = M * N * K;
-#ifdef _OPENMP
-        const int64_t threads = omp_get_max_threads();
-#else
-        const int64_t threads = 1;
-#endif
+        const int64_t threads = cpuThreads();
         // Enough matrices to keep every thread busy (or too small to split): one GEMM per thread at a time.
         if (count > 1 && (work < (int64_t(1) << 18) || count >= 2 * threads)) {
             parallelFor(count, count * work, one);  // the GEMMs run single-threaded inside
