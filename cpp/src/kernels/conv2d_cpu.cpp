@@ -362,7 +362,7 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
           for (int64_t i = i0; i < i1; ++i) yr[i] = D[i * ldd + k] + b + (rr ? rr[i] : 0.f);
         }
       }
-      if (ep.act != ActKind::kNone)
+      if (ep.act != kNoActivation)
         for (int64_t k = k0; k < k1; ++k) gemm::activateRow(yg + k * PQ, PQ, ep.act, ep.alpha, ep.beta);
     }
   };
@@ -416,7 +416,7 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
       a.acc = accBuf.data();
     }
     fn(a);
-    if (ep.act != ActKind::kNone) gemm::activateRow(a.y, PQ, ep.act, ep.alpha, ep.beta);
+    if (ep.act != kNoActivation) gemm::activateRow(a.y, PQ, ep.act, ep.alpha, ep.beta);
   }
 }
 
