@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "gie/network.h"
@@ -73,13 +74,14 @@ GIE_HD float pow2i(int32_t n) {
 #endif
 }
 
-//! e^x, about 1 ulp; the argument is clamped to [-87.3, 88.3] (results stay normal floats; NaN stays NaN).
+//! e^x, about 1 ulp for x in [-87.3, 88.3]; below that 0, above +inf (so x / (1 + e^-x) is -0 for a huge negative
+//! x, not x / FLT_MAX); NaN stays NaN. Results never are denormal floats.
 GIE_HD float exp(float x) {
-    x = x < -87.3f ? -87.3f : x;  // written so that NaN passes through
-    x = x > 88.3f ? 88.3f : x;
+    float xc = x < -87.3f ? -87.3f : x;  // written so that NaN passes through
+    xc = xc > 88.3f ? 88.3f : xc;
     // Round x / ln2 to the nearest integer with the 1.5 * 2^23 trick (vectorises without SSE4.1).
-    const float fn = (x * 1.44269504089f + 12582912.f) - 12582912.f;
-    const float r0 = x - fn * 0.693359375f;  // ln2 split in two for an exact first step (Cephes)
+    const float fn = (xc * 1.44269504089f + 12582912.f) - 12582912.f;
+    const float r0 = xc - fn * 0.693359375f;  // ln2 split in two for an exact first step (Cephes)
     const float r = r0 - fn * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -90,7 +92,8 @@ GIE_HD float exp(float x) {
     const float y = p * r * r + r + 1.f;
     // fn is in [-126, 127]; the comparison sends NaN to -126 (no float-to-int conversion of NaN; y carries
     // the NaN). Written as a select, not an isnan test, which GCC would not vectorise for AVX2.
-    return y * pow2i(static_cast<int32_t>(fn > -126.f ? fn : -126.f));
+    const float e = y * pow2i(static_cast<int32_t>(fn > -126.f ? fn : -126.f));
+    return x > 88.3f ? std::numeric_limits<float>::infinity() : (x < -87.3f ? 0.f : e);
 }
 
 //! e^x - 1 without cancellation near 0 (Taylor series to x^8 on |x| < 0.35, exp(x) - 1 elsewhere).
