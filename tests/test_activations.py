@@ -242,3 +242,125 @@ def test_isas_give_the_same_bits():
                                    timeout=300).stdout
     for isa in isas[1:]:
         assert outs[isa] == outs["scalar"], f"{isa} differs from scalar"
+
+
+# ---- recognize_activations: multi-layer spellings become one activation, then fuse (issue 11 item 18) ---------
+
+SQRT2 = math.sqrt(2.0)
+
+
+def _pattern_nodes(kind, helper):
+    """ONNX nodes computing `out` from `y` (a convolution's output) for each spelling of an activation, the
+    opset they need, and the initializers they use."""
+    n = helper.make_node
+    inits = {"half": np.array(0.5, np.float32), "one": np.array(1.0, np.float32),
+             "sqrt2": np.array(SQRT2, np.float32), "rsqrt2": np.array(1 / SQRT2, np.float32)}
+    gelu_head = [n("Div", ["y", "sqrt2"], ["d"]), n("Erf", ["d"], ["e"]), n("Add", ["e", "one"], ["a"])]
+    table = {
+        "silu": ([n("Sigmoid", ["y"], ["s"]), n("Mul", ["y", "s"], ["out"])], 17),
+        "silu_swapped": ([n("Sigmoid", ["y"], ["s"]), n("Mul", ["s", "y"], ["out"])], 17),
+        "hardswish_decomposed": ([n("HardSigmoid", ["y"], ["h"], alpha=1 / 6, beta=0.5),
+                                  n("Mul", ["y", "h"], ["out"])], 17),
+        "mish_decomposed": ([n("Softplus", ["y"], ["sp"]), n("Tanh", ["sp"], ["t"]), n("Mul", ["y", "t"], ["out"])], 17),
+        "gelu_x_first": (gelu_head + [n("Mul", ["y", "a"], ["m"]), n("Mul", ["m", "half"], ["out"])], 17),
+        "gelu_half_x": ([n("Mul", ["y", "half"], ["hx"])] + gelu_head + [n("Mul", ["hx", "a"], ["out"])], 17),
+        "gelu_half_last_x": ([n("Mul", ["rsqrt2", "y"], ["d"]), n("Erf", ["d"], ["e"]), n("Add", ["one", "e"], ["a"]),
+                              n("Mul", ["a", "half"], ["m"]), n("Mul", ["m", "y"], ["out"])], 17),
+        "hardswish_onnx": ([n("HardSwish", ["y"], ["out"])], 17),
+        "mish_onnx": ([n("Mish", ["y"], ["out"])], 18),
+        "gelu_onnx": ([n("Gelu", ["y"], ["out"])], 20),
+    }
+    nodes, opset = table[kind]
+    used = {i for node in nodes for i in node.input}
+    return nodes, opset, {k: v for k, v in inits.items() if k in used}
+
+
+EXPECTED = {"silu": "SILU", "silu_swapped": "SILU", "hardswish_decomposed": "HARD_SWISH", "mish_decomposed": "MISH",
+            "gelu_x_first": "GELU", "gelu_half_x": "GELU", "gelu_half_last_x": "GELU", "hardswish_onnx": "HARD_SWISH",
+            "mish_onnx": "MISH", "gelu_onnx": "GELU"}
+
+
+def _conv_model(kind, rng, extra_output=None):
+    """Conv(x) -> y -> the activation spelled as `kind` -> out. Returns (model, conv weights, conv bias)."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    nodes, opset, inits = _pattern_nodes(kind, helper)
+    inits = dict(inits, w=(rng.standard_normal((6, 3, 3, 3)) * 0.5).astype(np.float32),
+                 b=rng.standard_normal(6).astype(np.float32))
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])] + nodes
+    outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", 6, 8, 7]) for o in ["out"] + [extra_output] * bool(extra_output)]
+    g = helper.make_graph(nodes, kind, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 7])], outs,
+                          initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m, inits["w"], inits["b"]
+
+
+def _gie_build(m, passes_off=()):
+    builder = gie.Builder()
+    net = gie.OnnxParser(builder=builder).parse(m)
+    config = builder.create_config()
+    config.device = "cpu"
+    config.max_batch = 2
+    for p in passes_off:
+        config.set_pass_enabled(p, False)
+    return builder.build(net, config)
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_activation_spellings_become_one_fused_conv(kind, rng):
+    m, w, b = _conv_model(kind, rng)
+    engine = _gie_build(m)
+    info = engine.layer_info()
+    assert engine.num_kernels == 1, [k["source_layers"] for k in info["kernels"]]
+    layers = info["kernels"][0]["source_layers"]
+    assert len(layers) == len(m.graph.node), layers  # the conv and every layer of the activation
+    if not kind.endswith("_onnx"):
+        assert any(p.startswith("recognize_activations:") and EXPECTED[kind] in p for p in info["passes"]), info["passes"]
+    x = rng.standard_normal((2, 3, 8, 7)).astype(np.float32) * 2
+    got = engine.create_execution_context().execute({"x": x})["out"]
+    # The float64 reference of the recognised activation applied to the float64 convolution.
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    y = np.zeros((2, 6, 8, 7))
+    for r in range(3):
+        for s in range(3):
+            y += np.einsum("nchw,kc->nkhw", xp[:, :, r:r + 8, s:s + 7], w[:, :, r, s].astype(np.float64))
+    y += b[None, :, None, None]
+    ref = reference(EXPECTED[kind], y, 0.0, 0.0)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["silu", "mish_decomposed", "gelu_x_first"])
+def test_activation_spellings_match_onnxruntime_and_the_unrewritten_graph(kind, rng):
+    m, _, _ = _conv_model(kind, rng)
+    ort = pytest.importorskip("onnxruntime")
+    x = rng.standard_normal((2, 3, 8, 7)).astype(np.float32) * 2
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    ref = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    fused = _gie_build(m).create_execution_context().execute({"x": x})["out"]
+    plain_engine = _gie_build(m, passes_off=("recognize_activations", "fuse_epilogue"))
+    assert plain_engine.num_kernels == len(m.graph.node)
+    plain = plain_engine.create_execution_context().execute({"x": x})["out"]
+    np.testing.assert_allclose(fused, ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(plain, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_gate_read_elsewhere_is_not_rewritten(rng):
+    """Sigmoid(y) that is also a network output must stay: the rewrite would drop a tensor someone reads."""
+    m, _, _ = _conv_model("silu", rng, extra_output="s")
+    engine = _gie_build(m)
+    assert not any(p.startswith("recognize_activations:") for p in engine.layer_info()["passes"])
+    x = rng.standard_normal((1, 3, 8, 7)).astype(np.float32)
+    out = engine.create_execution_context().execute({"x": x})
+    np.testing.assert_allclose(out["out"], out["s"] * (np.log(out["s"] / (1 - out["s"]))), rtol=1e-3, atol=1e-4)
+
+
+def test_hard_sigmoid_with_other_slope_is_not_hard_swish(rng):
+    m, _, _ = _conv_model("hardswish_decomposed", rng)
+    for node in m.graph.node:
+        if node.op_type == "HardSigmoid":
+            del node.attribute[:]  # defaults alpha 0.2, beta 0.5: x * hard_sigmoid(x) is not a hard swish
+    engine = _gie_build(m)
+    assert not any(p.startswith("recognize_activations:") for p in engine.layer_info()["passes"])
+    assert engine.num_kernels == 3  # conv, hard sigmoid, product (the conv output has two readers)
