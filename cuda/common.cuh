@@ -1,6 +1,6 @@
 // Shared by every CUDA kernel of gie: error checks, the stream of a call, device memory from the
 // backend's allocator (so a user-replaced allocator sees every allocation), device properties, and the
-// fused-epilogue activations in device code (the same formulas as kernels/epilogue.h on the CPU).
+// fused-epilogue activations in device code (layers/activation_math.h, the formulas the CPU uses).
 //
 // A GPU kernel is the same Kernel<Self, Op> as a CPU one (plugin/builtin.h), registered for the GPU:
 //   class FooGpu final : public Kernel<FooGpu, FooOp> { void run(const KernelCall& c) const override; };
@@ -20,6 +20,7 @@
 #include "backend/backend.h"
 #include "common/error.h"
 #include "kernels/epilogue.h"
+#include "layers/activation_math.h"
 #include "plugin/builtin.h"
 
 namespace gie {
@@ -88,36 +89,17 @@ inline unsigned gridFor(int64_t n, int block = 256) {
     return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
 }
 
-// ---- fused-epilogue activation in device code (kernels/epilogue.h ActKind; same formulas) ---------------
-__device__ __forceinline__ float applyAct(int kind, float x, float alpha, float beta) {
-    using K = cpu::ActKind;
-    switch (static_cast<K>(kind)) {
-        case K::kNone: return x;
-        case K::kRelu: return x > 0.f ? x : 0.f;
-        case K::kLeakyRelu: return x >= 0.f ? x : alpha * x;
-        case K::kClip: return fminf(fmaxf(x, alpha), beta);
-        case K::kSigmoid: return x >= 0.f ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x));
-        case K::kTanh: return tanhf(x);
-        case K::kElu: return x > 0.f ? x : alpha * expm1f(x);
-        case K::kSilu: return x * (x >= 0.f ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x)));
-        case K::kGelu: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-        case K::kHardSwish: return x * fminf(fmaxf(x + 3.f, 0.f), 6.f) * (1.f / 6.f);
-        case K::kHardSigmoid: return fmaxf(0.f, fminf(1.f, alpha * x + beta));
-        case K::kSoftplus: return x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x));
-        case K::kMish: {
-            float sp = x > 0.f ? x + log1pf(expf(-x)) : log1pf(expf(x));
-            return x * tanhf(sp);
-        }
-        case K::kSelu: return beta * (x > 0.f ? x : alpha * expm1f(x));
-    }
-    return x;
+// ---- fused-epilogue activation in device code: the formulas of layers/activation_math.h ---------------------
+//! act: an ActivationType value, or -1 (kNoActivation) for none.
+__device__ __forceinline__ float applyAct(int act, float x, float alpha, float beta) {
+    return activation(static_cast<ActivationType>(act), x, alpha, beta);
 }
 
 //! The epilogue as passed to device code: y = act(acc + bias[k] + residual[index of y]).
 struct DeviceEpilogue {
     const float* bias = nullptr;      // per output channel, nullable
     const float* residual = nullptr;  // same layout and strides as the output, nullable
-    int act = 0;                      // cpu::ActKind
+    int act = static_cast<int>(kNoActivation);  // ActivationType, -1: none
     float alpha = 0.f, beta = 0.f;
 };
 

@@ -3,7 +3,7 @@
 //              The copy moves the widest unit (16/8/4/2/1 bytes) that the addresses, pitches and row size allow.
 //   Constant   copies its value (converted once to the output type exactly like the CPU kernel, uploaded in
 //              initialize()) into the output.
-//   Activation float32, the formulas of layers/simple.h activate(), one kernel instantiation per type;
+//   Activation float32, the formulas of layers/activation_math.h, one kernel instantiation per type;
 //              float4 loads/stores when aligned; the output may be a slice of a wider tensor.
 #include <algorithm>
 #include <cmath>
@@ -102,32 +102,10 @@ private:
 GIE_REGISTER_KERNEL(ConstantGpu, DeviceType::kGPU);
 
 // ---- Activation ------------------------------------------------------------------------------------------------
-// The formulas of layers/simple.h activate(). __fmul_rn/__fadd_rn keep a * x + b unfused where the CPU
-// (built without FMA) rounds the product.
+// The formulas of layers/activation_math.h, one kernel instantiation per type.
 template <int T>
 __device__ __forceinline__ float act(float x, float a, float b) {
-    using A = ActivationType;
-    constexpr A t = static_cast<A>(T);
-    if (t == A::kRELU) return x > 0.f ? x : 0.f;
-    if (t == A::kSIGMOID) return 1.f / (1.f + expf(-x));
-    if (t == A::kTANH) return tanhf(x);
-    if (t == A::kLEAKY_RELU) return x >= 0.f ? x : a * x;
-    if (t == A::kELU) return x >= 0.f ? x : a * (expf(x) - 1.f);
-    if (t == A::kSELU) return b * (x >= 0.f ? x : a * (expf(x) - 1.f));
-    if (t == A::kSOFTSIGN) return x / (1.f + fabsf(x));
-    if (t == A::kSOFTPLUS) return x > 20.f ? x : log1pf(expf(x));
-    if (t == A::kCLIP) return fminf(fmaxf(x, a), b);
-    if (t == A::kHARD_SIGMOID) return fmaxf(0.f, fminf(1.f, __fadd_rn(__fmul_rn(a, x), b)));
-    if (t == A::kSCALED_TANH) return a * tanhf(b * x);
-    if (t == A::kTHRESHOLDED_RELU) return x > a ? x : 0.f;
-    if (t == A::kGELU) return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-    if (t == A::kGELU_TANH)
-        return 0.5f * x * (1.f + tanhf(0.7978845608028654f * __fadd_rn(x, __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, x), x), x))));
-    if (t == A::kHARD_SWISH) return x * fminf(fmaxf(x + 3.f, 0.f), 6.f) / 6.f;
-    if (t == A::kMISH) return x * tanhf(x > 20.f ? x : log1pf(expf(x)));
-    if (t == A::kSILU) return x / (1.f + expf(-x));
-    if (t == A::kRELU6) return fminf(fmaxf(x, 0.f), 6.f);
-    return x;
+    return activation<static_cast<ActivationType>(T)>(x, a, b);
 }
 
 template <int T>
@@ -159,18 +137,12 @@ __global__ void __launch_bounds__(256) activationKernel(const float* __restrict_
 
 using ActFn = void (*)(const float*, float*, int64_t, int64_t, int64_t, bool, float, float);
 
-template <int... Ts>
-struct ActTable {
-    static ActFn get(int t) {
-        static constexpr ActFn fns[] = {activationKernel<Ts>...};
-        return fns[t];
-    }
-};
+#define GIE_ACT_KERNEL_(name) activationKernel<static_cast<int>(ActivationType::name)>,
+//! Indexed by ActivationType (GIE_ACTIVATION_TYPES lists them in enum order).
+constexpr ActFn kActivationKernels[] = {GIE_ACTIVATION_TYPES(GIE_ACT_KERNEL_)};
+#undef GIE_ACT_KERNEL_
 
-ActFn activationFn(ActivationType t) {
-    return ActTable<0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17>::get(static_cast<int>(t));
-}
-static_assert(static_cast<int>(ActivationType::kRELU6) == 17, "activationFn covers every ActivationType");
+ActFn activationFn(ActivationType t) { return kActivationKernels[static_cast<int>(t)]; }
 
 class ActivationGpu final : public Kernel<ActivationGpu, ActivationOp> {
 public:

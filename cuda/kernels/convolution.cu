@@ -492,7 +492,7 @@ private:
         return tbl;
     }
 
-    int act_ = 0;
+    int act_ = static_cast<int>(kNoActivation);  // ActivationType, -1: none
     float alpha_ = 0.f, beta_ = 0.f;
     bool configured_ = false, fits32_ = false;
     int64_t maxN_ = 0, C_ = 0, H_ = 0, W_ = 0, P_ = 0, Q_ = 0, G_ = 1, Cg_ = 0, Kg_ = 0, kdim_ = 0, kdimPad_ = 0, mPad_ = 0;

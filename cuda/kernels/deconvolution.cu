@@ -3,7 +3,7 @@
 //   y[n, k, oy, ox] = bias[k] + sum_{c in g, r, s} x[n, c, h, w] * W[c, k - g*Kg, r, s]
 //   where oy = h*sh - pt + r*dh and ox = w*sw - pl + s*dw,
 // then the optional fused activation (activation_type / activation_alpha / activation_beta, the formulas of
-// layers/simple.h activate()).
+// layers/activation_math.h).
 //
 // Output pixels are processed by phase (oy mod sh, ox mod sw): inside one phase the taps (r, s) that can
 // reach a pixel are the same for every pixel, so a block (one phase of one image, KT output channels of one
@@ -30,34 +30,9 @@ struct DeconvShape {
     int C, H, W, K, P, Q, R, S, G, Cg, Kg, KgPad;
     int sh, sw, pt, pl, dh, dw;
     int phaseRows, phaseCols;  // ceil(P / sh), ceil(Q / sw): the largest phase
-    int act;                   // ActivationType, or -1
+    int act;                   // ActivationType, or -1 (kNoActivation)
     float alpha, beta;
 };
-
-//! layers/simple.h activate(), in device code (ActivationType numbering of gie/network.h).
-__device__ __forceinline__ float deconvActivate(int t, float x, float a, float b) {
-    switch (t) {
-        case 0: return x > 0.f ? x : 0.f;                                 // kRELU
-        case 1: return 1.f / (1.f + expf(-x));                            // kSIGMOID
-        case 2: return tanhf(x);                                          // kTANH
-        case 3: return x >= 0.f ? x : a * x;                              // kLEAKY_RELU
-        case 4: return x >= 0.f ? x : a * (expf(x) - 1.f);                // kELU
-        case 5: return b * (x >= 0.f ? x : a * (expf(x) - 1.f));          // kSELU
-        case 6: return x / (1.f + fabsf(x));                              // kSOFTSIGN
-        case 7: return x > 20.f ? x : log1pf(expf(x));                    // kSOFTPLUS
-        case 8: return fminf(fmaxf(x, a), b);                             // kCLIP
-        case 9: return fmaxf(0.f, fminf(1.f, a * x + b));                 // kHARD_SIGMOID
-        case 10: return a * tanhf(b * x);                                 // kSCALED_TANH
-        case 11: return x > a ? x : 0.f;                                  // kTHRESHOLDED_RELU
-        case 12: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));  // kGELU
-        case 13: return 0.5f * x * (1.f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));  // kGELU_TANH
-        case 14: return x * fminf(fmaxf(x + 3.f, 0.f), 6.f) / 6.f;        // kHARD_SWISH
-        case 15: return x * tanhf(x > 20.f ? x : log1pf(expf(x)));        // kMISH
-        case 16: return x / (1.f + expf(-x));                             // kSILU
-        case 17: return fminf(fmaxf(x, 0.f), 6.f);                        // kRELU6
-        default: return x;
-    }
-}
 
 __device__ __forceinline__ int floorMod(int a, int m) {
     const int r = a % m;
@@ -121,7 +96,7 @@ __global__ void __launch_bounds__(128, 4) deconvGatherKernel(const DeconvShape d
         if (ko >= d.Kg) break;
         const int k = g * d.Kg + ko;
         float v = acc[t] + (d.bias ? __ldg(d.bias + k) : 0.f);
-        if (d.act >= 0) v = deconvActivate(d.act, v, d.alpha, d.beta);
+        v = cuda::applyAct(d.act, v, d.alpha, d.beta);
         d.y[(static_cast<int64_t>(n) * d.K + k) * PQ + static_cast<int64_t>(oy) * d.Q + ox] = v;
     }
 }
@@ -129,7 +104,7 @@ __global__ void __launch_bounds__(128, 4) deconvGatherKernel(const DeconvShape d
 class DeconvolutionGpu final : public Kernel<DeconvolutionGpu, DeconvolutionOp> {
 public:
     explicit DeconvolutionGpu(FieldMap f) : Kernel(std::move(f)) {
-        GIE_CHECK(op_.activation >= -1 && op_.activation <= static_cast<int64_t>(ActivationType::kRELU6), ErrorCode::kINVALID_ARGUMENT,
+        GIE_CHECK(op_.activation == -1 || isActivationType(op_.activation), ErrorCode::kINVALID_ARGUMENT,
                   "Deconvolution: unknown activation_type ", op_.activation);
     }
     const char* getTacticName(int32_t t) const noexcept override { return t == 0 ? "gather_by_phase" : "invalid"; }

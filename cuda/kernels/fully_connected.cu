@@ -102,7 +102,7 @@ protected:
 private:
     int64_t ldw_() const { return cuda::ceilDiv(op_.inputsPerOutput(), 4) * 4; }
 
-    int act_ = 0;
+    int act_ = static_cast<int>(kNoActivation);  // ActivationType, -1: none
     float alpha_ = 0.f, beta_ = 0.f;
     int64_t maxM_ = 1;
     int tactic_ = cuda::gemm::kTile64x64;

@@ -68,7 +68,7 @@ struct Params {
     // epilogue
     const float* bias = nullptr;
     int biasMode = kBiasNone;
-    int act = 0;  // cpu::ActKind
+    int act = static_cast<int>(kNoActivation);  // ActivationType, -1: none
     float alpha = 0.f, beta = 0.f;
     // derived by prepare() / the launcher
     bool vecA = false, vecB = false, vecC = false;
@@ -136,15 +136,15 @@ struct ActNone {
     __device__ __forceinline__ float operator()(float v) const { return v; }
 };
 struct ActRelu {
-    __device__ __forceinline__ float operator()(float v) const { return v > 0.f ? v : 0.f; }
+    __device__ __forceinline__ float operator()(float v) const { return activation<ActivationType::kRELU>(v, 0.f, 0.f); }
 };
 struct ActLeaky {
     float alpha;
-    __device__ __forceinline__ float operator()(float v) const { return v >= 0.f ? v : alpha * v; }
+    __device__ __forceinline__ float operator()(float v) const { return activation<ActivationType::kLEAKY_RELU>(v, alpha, 0.f); }
 };
-struct ActClip {
+struct ActClip {  // also ReLU6 (lo 0, hi 6: the same operations)
     float lo, hi;
-    __device__ __forceinline__ float operator()(float v) const { return fminf(fmaxf(v, lo), hi); }
+    __device__ __forceinline__ float operator()(float v) const { return activation<ActivationType::kCLIP>(v, lo, hi); }
 };
 
 __device__ __forceinline__ void batchOffsets(const Batch& bt, int b, int64_t& ao, int64_t& bo) {
@@ -449,11 +449,12 @@ sgemmTile(const Params p, int yBase, int zBase) {
     }
 
     float* __restrict__ C = p.C + static_cast<int64_t>(mat) * p.batch.c;
-    switch (static_cast<cpu::ActKind>(p.act)) {
-        case cpu::ActKind::kNone: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActNone{}); return;
-        case cpu::ActKind::kRelu: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActRelu{}); return;
-        case cpu::ActKind::kLeakyRelu: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActLeaky{p.alpha}); return;
-        case cpu::ActKind::kClip: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActClip{p.alpha, p.beta}); return;
+    switch (static_cast<ActivationType>(p.act)) {
+        case kNoActivation: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActNone{}); return;
+        case ActivationType::kRELU: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActRelu{}); return;
+        case ActivationType::kLEAKY_RELU: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActLeaky{p.alpha}); return;
+        case ActivationType::kCLIP: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActClip{p.alpha, p.beta}); return;
+        case ActivationType::kRELU6: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActClip{0.f, 6.f}); return;
         default: break;
     }
     // Staged (the other activations): one register row of every thread at a time goes through shared

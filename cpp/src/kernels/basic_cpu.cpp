@@ -1,7 +1,6 @@
-// CPU kernels: Identity, Constant, Activation.
+// CPU kernels: Identity, Constant (Activation: activation_cpu.cpp).
 #include <cstring>
 
-#include "common/parallel.h"
 #include "layers/simple.h"
 
 namespace gie {
@@ -43,39 +42,6 @@ private:
     std::vector<uint8_t> value_;
 };
 GIE_REGISTER_KERNEL(ConstantCpu, DeviceType::kCPU);
-
-class ActivationCpu final : public Kernel<ActivationCpu, ActivationOp> {
-public:
-    using Kernel::Kernel;
-    bool supportsStridedOutput() const noexcept override { return true; }
-    void run(const KernelCall& c) const override {
-        const Dims& d = c.inDims(0);
-        if (d.nbDims > 0 && c.outDesc[0].strides.d[0] != packedStrides(d).d[0]) {
-            // Writing into a slice of a concatenation: one packed run per batch item.
-            int64_t item = volume(d) / std::max<int64_t>(d.d[0], 1);
-            for (int64_t b = 0; b < d.d[0]; ++b) apply(c.in(0) + b * item, c.out(0) + b * c.outDesc[0].strides.d[0], item);
-            return;
-        }
-        apply(c.in(0), c.out(0), volume(d));
-    }
-
-private:
-    void apply(const float* x, float* y, int64_t n) const {
-        const int64_t chunk = 16384;
-        int64_t nChunks = (n + chunk - 1) / chunk;
-        ActivationType t = op_.type;
-        float a = op_.alpha, b = op_.beta;
-        parallelFor(nChunks, n * 8, [&](int64_t ci) {
-            int64_t end = std::min(n, (ci + 1) * chunk);
-            if (t == ActivationType::kRELU) {
-                for (int64_t i = ci * chunk; i < end; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
-            } else {
-                for (int64_t i = ci * chunk; i < end; ++i) y[i] = activate(t, x[i], a, b);
-            }
-        });
-    }
-};
-GIE_REGISTER_KERNEL(ActivationCpu, DeviceType::kCPU);
 
 }  // namespace
 }  // namespace gie

@@ -128,7 +128,7 @@ struct DwArgs {
   int64_t padLen;
   float* acc;
   const int64_t* tapOff;  // flat path: offset of tap (r, s) in the phase planes (see below)
-  ActKind act;            // applied while the rows are hot in L1
+  ActivationType act;            // applied while the rows are hot in L1
   float actAlpha, actBeta;
 };
 constexpr int64_t kDwChunk = 2048;  // accumulator chunk (floats), stays in L1
@@ -210,16 +210,16 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   const DwVec bias = DwVec{} + a.bias;
   // ReLU / clip / leaky ReLU are applied in registers when there is no residual to add first; other
   // activations (and any after a residual) run over the finished rows while they are in L1.
-  const ActKind act = a.act;
-  const bool regAct = !a.res && (act == ActKind::kRelu || act == ActKind::kClip || act == ActKind::kLeakyRelu);
-  const DwVec lo = DwVec{} + (act == ActKind::kClip ? a.actAlpha : 0.f);
-  const DwVec hi = DwVec{} + (act == ActKind::kClip ? a.actBeta : 0.f);
+  const ActivationType act = a.act;
+  const bool regAct = !a.res && (act == ActivationType::kRELU || act == ActivationType::kCLIP || act == ActivationType::kLEAKY_RELU);
+  const DwVec lo = DwVec{} + (act == ActivationType::kCLIP ? a.actAlpha : 0.f);
+  const DwVec hi = DwVec{} + (act == ActivationType::kCLIP ? a.actBeta : 0.f);
   const float slope = a.actAlpha;
   auto finish = [&](DwVec& v) {
-    if (act == ActKind::kClip) {
+    if (act == ActivationType::kCLIP) {
       v = v < lo ? lo : v;
       v = v > hi ? hi : v;
-    } else if (act == ActKind::kRelu) {
+    } else if (act == ActivationType::kRELU) {
       v = v > lo ? v : lo;
     } else {
       v = v >= lo ? v : v * slope;
@@ -268,7 +268,7 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
         std::memcpy(yr, ar, static_cast<size_t>(a.Q) * 4);
       }
     }
-    if (!regAct && act != ActKind::kNone)
+    if (!regAct && act != kNoActivation)
       gemm::activateRow(a.y + p0 * a.Q, rows * a.Q, act, a.actAlpha, a.actBeta);
   }
 }
@@ -440,7 +440,7 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
           for (int64_t i = i0; i < i1; ++i) yr[i] = D[i * ldd + k] + b + (rr ? rr[i] : 0.f);
         }
       }
-      if (ep.act != ActKind::kNone)
+      if (ep.act != kNoActivation)
         for (int64_t k = k0; k < k1; ++k) gemm::activateRow(yg + k * PQ, PQ, ep.act, ep.alpha, ep.beta);
     });
   };
@@ -492,7 +492,7 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
       return;
     }
     fn(a);
-    if (ep.act != ActKind::kNone) gemm::activateRow(a.y, PQ, ep.act, ep.alpha, ep.beta);
+    if (ep.act != kNoActivation) gemm::activateRow(a.y, PQ, ep.act, ep.alpha, ep.beta);
   });
 }
 

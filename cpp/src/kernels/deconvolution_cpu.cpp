@@ -6,7 +6,8 @@
 // Y[k, h*sh - pt + r*dh, w*sw - pl + s*dw] += cols[(k, r, s), (h, w)]. A 1x1, stride-1, unpadded
 // deconvolution needs no col2im: Y_g = W_g^T X_g directly. Small (image, group) problems run in parallel,
 // one column buffer per thread; large ones use the GEMM's threading and a parallel col2im. An optional
-// fused activation (activation_type / activation_alpha / activation_beta) is applied last.
+// fused activation (activation_type / activation_alpha / activation_beta) is applied last, by the row function
+// of the Activation kernel (gemm::activateRow), so fusing it changes no bit.
 #include <algorithm>
 #include <cstring>
 
@@ -23,7 +24,7 @@ public:
     explicit DeconvolutionCpu(FieldMap f) : Kernel(std::move(f)) {
         weights_ = fields_.floats("kernel");
         bias_ = fields_.floats("bias");
-        GIE_CHECK(op_.activation >= -1 && op_.activation <= static_cast<int64_t>(ActivationType::kRELU6), ErrorCode::kINVALID_ARGUMENT,
+        GIE_CHECK(op_.activation == -1 || isActivationType(op_.activation), ErrorCode::kINVALID_ARGUMENT,
                   "Deconvolution: unknown activation_type ", op_.activation);
     }
     size_t getWorkspaceSize() const noexcept override { return workspace_; }
@@ -51,9 +52,8 @@ protected:
         const int64_t plane = y.d[2] * y.d[3];
         float* out = c.out(0);
         const auto t = static_cast<ActivationType>(op_.activation);
-        const float a = op_.actAlpha, b = op_.actBeta;
         parallelFor(y.d[0] * y.d[1], volume(y) * 8, [&](int64_t i) {
-            for (float* p = out + i * plane; p < out + (i + 1) * plane; ++p) *p = activate(t, *p, a, b);
+            cpu::gemm::activateRow(out + i * plane, plane, t, op_.actAlpha, op_.actBeta);
         });
     }
     void compute(const KernelCall& c) const {

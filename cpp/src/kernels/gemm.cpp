@@ -57,99 +57,6 @@ inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
 
 // ------------------------------------------------------------------------------------------
-// Activations over a row. Plain C++ written so that GCC auto-vectorises it; the body is force-
-// inlined into per-ISA wrappers (a default-target callee may be inlined into a wider target).
-GIE_AI float fexp(float x) {  // ~1e-7 relative error, clamped to the normal range
-  x = std::min(std::max(x, -87.3f), 88.3f);
-#ifdef __FAST_MATH__
-  const float fn = std::floor(x * 1.44269504089f + 0.5f);
-#else  // round to nearest via the 1.5*2^23 trick (vectorises without SSE4.1 / fast-math)
-  const float fn = (x * 1.44269504089f + 12582912.f) - 12582912.f;
-#endif
-  float r = x - fn * 0.693359375f;
-  r = r - fn * (-2.12194440e-4f);
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float y = p * r * r + r + 1.f;
-  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(fn) + 127) << 23;
-  float s;
-  std::memcpy(&s, &bits, 4);
-  return y * s;
-}
-GIE_AI float flog1pUnit(float u) {  // log(1+u) for u in [0,1]: 2*atanh(u/(2+u)) series
-  const float s = u / (2.f + u), s2 = s * s;
-  float p = 1.f / 15.f;
-  p = p * s2 + 1.f / 13.f;
-  p = p * s2 + 1.f / 11.f;
-  p = p * s2 + 1.f / 9.f;
-  p = p * s2 + 1.f / 7.f;
-  p = p * s2 + 1.f / 5.f;
-  p = p * s2 + 1.f / 3.f;
-  p = p * s2 + 1.f;
-  return 2.f * s * p;
-}
-GIE_AI float fsigmoid(float x) { return 1.f / (1.f + fexp(-x)); }
-GIE_AI float ftanh(float x) {
-  const float e = fexp(-2.f * std::fabs(x));
-  const float t = (1.f - e) / (1.f + e);
-  return x < 0.f ? -t : t;
-}
-GIE_AI float fgelu(float x) {  // erf via Abramowitz-Stegun 7.1.26 (|err| < 1.5e-7)
-  const float z = std::fabs(x) * 0.70710678118654752f;
-  const float t = 1.f / (1.f + 0.3275911f * z);
-  float p = 1.061405429f;
-  p = p * t - 1.453152027f;
-  p = p * t + 1.421413741f;
-  p = p * t - 0.284496736f;
-  p = p * t + 0.254829592f;
-  const float q = p * t * fexp(-z * z);  // 1 - erf(|z|)
-  return 0.5f * x * (x >= 0.f ? 2.f - q : q);
-}
-GIE_AI float fsoftplus(float x) { return std::max(x, 0.f) + flog1pUnit(fexp(-std::fabs(x))); }
-GIE_AI float fmish(float x) {
-  const float e = fexp(std::min(x, 20.f));
-  const float n = e * (e + 2.f);
-  return x * n / (n + 2.f);
-}
-
-GIE_AI void actRowBody(float* __restrict p, int64_t n, ActKind act, float a, float b) {
-#define GIE_ACT_LOOP(expr)                                        \
-  for (int64_t i = 0; i < n; ++i) { const float x = p[i]; p[i] = (expr); } \
-  break
-  switch (act) {
-    case ActKind::kNone: break;
-    case ActKind::kRelu: GIE_ACT_LOOP(std::max(x, 0.f));
-    case ActKind::kLeakyRelu: GIE_ACT_LOOP(x >= 0.f ? x : a * x);
-    case ActKind::kClip: GIE_ACT_LOOP(std::min(std::max(x, a), b));
-    case ActKind::kSigmoid: GIE_ACT_LOOP(fsigmoid(x));
-    case ActKind::kTanh: GIE_ACT_LOOP(ftanh(x));
-    case ActKind::kElu: GIE_ACT_LOOP(x > 0.f ? x : a * (fexp(x) - 1.f));
-    case ActKind::kSilu: GIE_ACT_LOOP(x * fsigmoid(x));
-    case ActKind::kGelu: GIE_ACT_LOOP(fgelu(x));
-    case ActKind::kHardSwish: GIE_ACT_LOOP(x * std::min(std::max(x + 3.f, 0.f), 6.f) * (1.f / 6.f));
-    case ActKind::kHardSigmoid: GIE_ACT_LOOP(std::max(0.f, std::min(1.f, a * x + b)));
-    case ActKind::kSoftplus: GIE_ACT_LOOP(fsoftplus(x));
-    case ActKind::kMish: GIE_ACT_LOOP(fmish(x));
-    case ActKind::kSelu: GIE_ACT_LOOP(b * (x > 0.f ? x : a * (fexp(x) - 1.f)));
-  }
-#undef GIE_ACT_LOOP
-}
-using ActRowFn = void (*)(float*, int64_t, ActKind, float, float);
-void actRowScalar(float* p, int64_t n, ActKind k, float a, float b) { actRowBody(p, n, k, a, b); }
-#if GIE_X86
-GIE_AVX2 void actRowAvx2(float* p, int64_t n, ActKind k, float a, float b) {
-  actRowBody(p, n, k, a, b);
-}
-GIE_AVX512 void actRowAvx512(float* p, int64_t n, ActKind k, float a, float b) {
-  actRowBody(p, n, k, a, b);
-}
-#endif
-
-// ------------------------------------------------------------------------------------------
 // Tile store description handed to the micro-kernels.
 struct TileEpi {
   float alpha, beta;
@@ -159,10 +66,10 @@ struct TileEpi {
   const float* biasCol;  // offset to the tile's first column (nullable)
   const float* res;      // offset to the tile's (0,0) (nullable)
   int64_t ldr;
-  int simple;  // register-fused activation: 0 none, 1 relu, 2 leaky, 3 clip
+  int simple;  // register-fused activation: 0 none, 1 relu, 2 leaky, 3 clip (the formulas of activation_math.h)
   float a, b;
-  ActRowFn rowAct;  // non-null: other activation applied per row right after the store
-  ActKind act;
+  ActivationRowFn rowAct;  // non-null: other activation applied per row right after the store
+  ActivationType act;
 };
 // A: micro-panel, element (row i, k) at A[k*mr + i]; B: panel, element (k, j) at B[k*W + j].
 using UkrFn = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mrows,
@@ -170,7 +77,7 @@ using UkrFn = void (*)(int64_t kc, const float* A, const float* B, float* C, int
 
 inline void finishRows(float* C, int64_t ldc, int mrows, int ncols, const TileEpi& te) {
   if (te.last && te.rowAct)
-    for (int i = 0; i < mrows; ++i) te.rowAct(C + i * ldc, ncols, te.act, te.a, te.b);
+    for (int i = 0; i < mrows; ++i) te.rowAct(C + i * ldc, C + i * ldc, ncols, te.act, te.a, te.b);
 }
 
 // Scalar fallback: 4 x 8 tile, panels padded to 8 columns.
@@ -191,9 +98,9 @@ void ukrScalar(int64_t kc, const float* A, const float* B, float* C, int64_t ldc
         if (te.biasRow) x += te.biasRow[i];
         if (te.biasCol) x += te.biasCol[j];
         if (te.res) x += te.res[i * te.ldr + j];
-        if (te.simple == 1) x = x > 0.f ? x : 0.f;
-        else if (te.simple == 2) x = x >= 0.f ? x : te.a * x;
-        else if (te.simple == 3) x = std::min(std::max(x, te.a), te.b);
+        if (te.simple == 1) x = activation<ActivationType::kRELU>(x, te.a, te.b);
+        else if (te.simple == 2) x = activation<ActivationType::kLEAKY_RELU>(x, te.a, te.b);
+        else if (te.simple == 3) x = activation<ActivationType::kCLIP>(x, te.a, te.b);
       }
       c[j] = x;
     }
@@ -337,16 +244,15 @@ struct Kern {
   int mr, nr, vw;
   int64_t kcMax, nc, mc;  // K block, N block (multiple of nr), M block for packing raw A
   UkrFn ukr[3];           // indexed by (number of vw-vectors in the panel) - 1
-  ActRowFn rowAct;
 };
 
 const Kern kScalarKern = {Isa::kScalar, 4, 8, 8, 256, 512, 256,
-                          {ukrScalar, ukrScalar, ukrScalar}, actRowScalar};
+                          {ukrScalar, ukrScalar, ukrScalar}};
 #if GIE_X86
 const Kern kAvx2Kern = {Isa::kAvx2, 6, 16, 8, 256, 384, 240,
-                        {ukrAvx2<1>, ukrAvx2<2>, ukrAvx2<2>}, actRowAvx2};
+                        {ukrAvx2<1>, ukrAvx2<2>, ukrAvx2<2>}};
 const Kern kAvx512Kern = {Isa::kAvx512, 8, 48, 16, 256, 480, 240,
-                          {ukrAvx512<1>, ukrAvx512<2>, ukrAvx512<3>}, actRowAvx512};
+                          {ukrAvx512<1>, ukrAvx512<2>, ukrAvx512<3>}};
 #endif
 
 const Kern& kernFor(Isa isa) {
@@ -502,12 +408,14 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
   te.a = ep.actAlpha;
   te.b = ep.actBeta;
   te.act = ep.act;
+  // ReLU, leaky ReLU and clip are applied in registers with the same operations as activation_math.h (MAXPS /
+  // MINPS operand order included), the others by the shared row function right after the store.
   switch (ep.act) {
-    case ActKind::kNone: te.simple = 0; break;
-    case ActKind::kRelu: te.simple = 1; break;
-    case ActKind::kLeakyRelu: te.simple = 2; break;
-    case ActKind::kClip: te.simple = 3; break;
-    default: te.rowAct = kr.rowAct; break;
+    case ActivationType::kRELU: te.simple = 1; break;
+    case ActivationType::kLEAKY_RELU: te.simple = 2; break;
+    case ActivationType::kCLIP: te.simple = 3; break;
+    case ActivationType::kRELU6: te.simple = 3; te.a = 0.f; te.b = 6.f; break;
+    default: te.rowAct = ep.act == kNoActivation ? nullptr : activationRowFn(kr.isa); break;
   }
 
   for (int64_t jc = n0; jc < n1; jc += ncStep) {
@@ -585,7 +493,7 @@ int resolveThreads(int nthreads) {
 // Epilogue-only pass (K == 0 or alpha == 0) and the finishing pass of the direct path.
 // acc (nullable) is (m1-m0) x (n1-n0) contiguous.
 void finalizeBlock(const float* acc, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float alpha,
-                   float beta, float* C, int64_t ldc, const OutputEpi& ep, ActRowFn rowAct) {
+                   float beta, float* C, int64_t ldc, const OutputEpi& ep, ActivationRowFn rowAct) {
   const int64_t w = n1 - n0;
   for (int64_t m = m0; m < m1; ++m) {
     float* c = C + m * ldc + n0;
@@ -601,7 +509,7 @@ void finalizeBlock(const float* acc, int64_t m0, int64_t m1, int64_t n0, int64_t
       if (rs) x += rs[j];
       c[j] = x;
     }
-    rowAct(c, w, ep.act, ep.actAlpha, ep.actBeta);
+    rowAct(c, c, w, ep.act, ep.actAlpha, ep.actBeta);
   }
 }
 
@@ -720,7 +628,7 @@ void gemmDirect(const Kern& kr, bool transA, bool transB, int64_t M, int64_t N, 
     const int64_t n0 = splitN ? lo : 0, n1 = splitN ? hi : N;
     float* acc = tlsAcc.get(static_cast<size_t>((m1 - m0) * (n1 - n0)));
     fn(d, m0, m1, n0, n1, acc);
-    finalizeBlock(acc, m0, m1, n0, n1, alpha, beta, C, ldc, ep, kr.rowAct);
+    finalizeBlock(acc, m0, m1, n0, n1, alpha, beta, C, ldc, ep, activationRowFn(kr.isa));
   };
   if (T > 1) {
     parallelForThreads(T, T, [&](int64_t t) { work(static_cast<int>(t), T); });
@@ -735,7 +643,7 @@ void gemmGeneral(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
   if (M <= 0 || N <= 0) return;
   const Kern& kr = kernFor(activeIsa());
   if (K <= 0 || alpha == 0.f) {
-    finalizeBlock(nullptr, 0, M, 0, N, alpha, beta, C, ldc, ep, kr.rowAct);
+    finalizeBlock(nullptr, 0, M, 0, N, alpha, beta, C, ldc, ep, activationRowFn(kr.isa));
     return;
   }
   if (M <= 4 || (N <= 4 && !transA)) {
@@ -800,7 +708,7 @@ void gemmPacked(const PackedA& A, const BSource& B, int64_t N, float alpha, floa
   const Kern& kr = kernFor(A.isa);
   if (A.M <= 0 || N <= 0) return;
   if (A.K <= 0 || alpha == 0.f) {
-    finalizeBlock(nullptr, 0, A.M, 0, N, alpha, beta, C, ldc, ep, kr.rowAct);
+    finalizeBlock(nullptr, 0, A.M, 0, N, alpha, beta, C, ldc, ep, activationRowFn(kr.isa));
     return;
   }
   const ASrc as{&A, nullptr, 0, false, nullptr};
@@ -825,15 +733,11 @@ void gemmPackedB(const BSource& Arows, int64_t M, const PackedB& B, float alpha,
   const Kern& kr = kernFor(B.isa);
   if (M <= 0 || B.N <= 0) return;
   if (B.K <= 0 || alpha == 0.f) {
-    finalizeBlock(nullptr, 0, M, 0, B.N, alpha, beta, C, ldc, ep, kr.rowAct);
+    finalizeBlock(nullptr, 0, M, 0, B.N, alpha, beta, C, ldc, ep, activationRowFn(kr.isa));
     return;
   }
   const ASrc as{nullptr, nullptr, 0, false, &Arows};
   gemmDriver(kr, as, BIn{nullptr, &B}, M, B.N, B.K, alpha, beta, C, ldc, ep, nthreads);
-}
-
-void activateRow(float* p, int64_t n, ActKind act, float alpha, float beta) {
-  kernFor(activeIsa()).rowAct(p, n, act, alpha, beta);
 }
 
 }  // namespace gemm

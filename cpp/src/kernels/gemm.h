@@ -97,7 +97,7 @@ struct OutputEpi {
   const float* biasCol = nullptr;
   const float* residual = nullptr;
   int64_t ldr = 0;
-  ActKind act = ActKind::kNone;
+  ActivationType act = kNoActivation;
   float actAlpha = 0.f, actBeta = 0.f;
 };
 
@@ -121,8 +121,14 @@ void packB(PackedB& out, Isa isa, bool transB, int64_t K, int64_t N, const float
 void gemmPackedB(const BSource& Arows, int64_t M, const PackedB& B, float alpha, float beta,
                  float* C, int64_t ldc, const OutputEpi& ep, int nthreads);
 
-// Vectorised in-place activation over n contiguous floats (ISA chosen by activeIsa()).
-void activateRow(float* p, int64_t n, ActKind act, float alpha, float beta);
+// y[i] = activation(act, x[i], alpha, beta) for i < n (layers/activation_math.h), vectorised for one ISA;
+// x == y is allowed. Defined in activation_cpu.cpp (compiled without FMA contraction, so that the vector
+// body, the scalar tail and every ISA round alike): the unfused Activation kernel and every fused epilogue
+// run this code, which keeps fused and unfused results bit-identical.
+using ActivationRowFn = void (*)(const float* x, float* y, int64_t n, ActivationType act, float alpha, float beta);
+ActivationRowFn activationRowFn(Isa isa);
+// In place over n contiguous floats with the ISA chosen by activeIsa().
+void activateRow(float* p, int64_t n, ActivationType act, float alpha, float beta);
 
 }  // namespace gemm
 }  // namespace gie::cpu

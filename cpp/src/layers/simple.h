@@ -1,4 +1,5 @@
-// Shape rules of the layers whose output is shaped like an input: Identity, Constant, Activation.
+// Shape rules of the layers whose output is shaped like an input: Identity, Constant, Activation (the
+// activation formulas: layers/activation_math.h).
 #pragma once
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cstring>
 
 #include "gie/network.h"
+#include "layers/activation_math.h"
 #include "plugin/builtin.h"
 
 namespace gie {
@@ -79,31 +81,6 @@ struct ConstantOp : AnyTypeOp {
     }
 };
 
-//! Scalar activation functions, shared by the Activation kernels and fused epilogues.
-inline float activate(ActivationType t, float x, float a, float b) {
-    switch (t) {
-        case ActivationType::kRELU: return x > 0.f ? x : 0.f;
-        case ActivationType::kSIGMOID: return 1.f / (1.f + std::exp(-x));
-        case ActivationType::kTANH: return std::tanh(x);
-        case ActivationType::kLEAKY_RELU: return x >= 0.f ? x : a * x;
-        case ActivationType::kELU: return x >= 0.f ? x : a * (std::exp(x) - 1.f);
-        case ActivationType::kSELU: return b * (x >= 0.f ? x : a * (std::exp(x) - 1.f));
-        case ActivationType::kSOFTSIGN: return x / (1.f + std::fabs(x));
-        case ActivationType::kSOFTPLUS: return x > 20.f ? x : std::log1p(std::exp(x));
-        case ActivationType::kCLIP: return std::fmin(std::fmax(x, a), b);
-        case ActivationType::kHARD_SIGMOID: return std::fmax(0.f, std::fmin(1.f, a * x + b));
-        case ActivationType::kSCALED_TANH: return a * std::tanh(b * x);
-        case ActivationType::kTHRESHOLDED_RELU: return x > a ? x : 0.f;
-        case ActivationType::kGELU: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
-        case ActivationType::kGELU_TANH: return 0.5f * x * (1.f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-        case ActivationType::kHARD_SWISH: return x * std::fmin(std::fmax(x + 3.f, 0.f), 6.f) / 6.f;
-        case ActivationType::kMISH: return x * std::tanh(x > 20.f ? x : std::log1p(std::exp(x)));
-        case ActivationType::kSILU: return x / (1.f + std::exp(-x));
-        case ActivationType::kRELU6: return std::fmin(std::fmax(x, 0.f), 6.f);
-    }
-    return x;
-}
-
 struct ActivationOp : OpBase {
     static constexpr const char* kType = "Activation";
     static std::vector<FieldSpec> fieldSpecs() {
@@ -113,7 +90,7 @@ struct ActivationOp : OpBase {
     float alpha, beta;
     explicit ActivationOp(const FieldMap& f) {
         int64_t t = f.getInt("activation_type", 0);
-        GIE_CHECK(t >= 0 && t <= static_cast<int64_t>(ActivationType::kRELU6), ErrorCode::kINVALID_ARGUMENT, "unknown activation type ", t);
+        GIE_CHECK(isActivationType(t), ErrorCode::kINVALID_ARGUMENT, "unknown activation type ", t);
         type = static_cast<ActivationType>(t);
         // Defaults follow the usual frameworks: LeakyReLU 0.01, ELU 1, SELU (1.6733, 1.0507), HardSigmoid (0.2, 0.5).
         float da = 0.f, db = 0.f;

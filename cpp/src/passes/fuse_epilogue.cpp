@@ -5,7 +5,6 @@
 // Declined fusions (and why) go into the node notes for the build report.
 #include <functional>
 
-#include "layers/fused_activation.h"
 #include "layers/simple.h"
 #include "passes/pass.h"
 
@@ -77,17 +76,10 @@ public:
                     continue;
                 }
                 if (c.type == "Activation" && !c.userPlugin) {
-                    auto type = static_cast<ActivationType>(c.fields.getInt("activation_type", 0));
-                    // Resolve the defaults through the op so that the fused kernel sees explicit values.
+                    // Every activation has an epilogue form (the same formulas, layers/activation_math.h). The
+                    // op resolves the defaults so that the fused kernel sees explicit values.
                     ActivationOp op(c.fields);
-                    cpu::ActKind kind;
-                    float a, b;
-                    const char* why = "";
-                    if (!toEpilogueActivation(type, op.alpha, op.beta, kind, a, b, &why)) {
-                        decline(why);
-                        break;
-                    }
-                    p.fields.setInt("activation_type", static_cast<int64_t>(type));
+                    p.fields.setInt("activation_type", static_cast<int64_t>(op.type));
                     p.fields.setFloat("activation_alpha", op.alpha);
                     p.fields.setFloat("activation_beta", op.beta);
                     absorb(g, p, c, "activation", ctx);

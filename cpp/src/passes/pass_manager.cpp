@@ -8,6 +8,7 @@ std::vector<std::unique_ptr<Pass>> makeAllPasses() {
     // Scale (BatchNorm) into weights before fusing epilogues, so conv+bn+add+relu becomes one kernel.
     p.push_back(makeConstantFolding());
     p.push_back(makeDeadLayerRemoval());
+    p.push_back(makeRecognizeActivations());  // x * sigmoid(x) -> SiLU, ... (before its constants become Scales)
     p.push_back(makeFoldConstantOperands());  // x + c, x * c -> Scale (then removed or folded below)
     p.push_back(makeCollapseShuffles());
     p.push_back(makeRemoveNoops());
