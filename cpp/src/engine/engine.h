@@ -60,7 +60,7 @@ struct EnginePlan {
 };
 
 //! Places the activations of a plan in one arena (offsets, arena/no-reuse/lower-bound bytes). Tensors
-//! used by steps that may run concurrently (on different streams) never share memory. builder.cpp.
+//! used by steps that may run concurrently (on different streams) never share memory. activation_plan.cpp.
 void planActivations(EnginePlan& p);
 //! For every tensor, the steps that write its memory before a reader may use it: its own producer, the
 //! producers of its views (an eliminated concatenation) and, for a view, the producer of its parent (a
