@@ -75,7 +75,15 @@ public:
         return true;
     }
     void clearTacticOverrides() noexcept override { overrides_.clear(); }
-    void setMaxAuxStreams(int32_t n) noexcept override { maxAux_ = n < -1 ? -1 : n; }
+    bool setMaxAuxStreams(int32_t n) noexcept override {
+        if (n < -1 || n > kMAX_AUX_STREAMS) {
+            setLastError(ErrorCode::kINVALID_ARGUMENT, strcat("max auxiliary streams must be -1 (the builder decides), 0 (none) or 1..",
+                                                              kMAX_AUX_STREAMS, " (the limit), got ", n));
+            return false;
+        }
+        maxAux_ = n;
+        return true;
+    }
     int32_t getMaxAuxStreams() const noexcept override { return maxAux_; }
     uint64_t flags() const { return flags_; }
     const std::map<std::string, std::string>& overrides() const { return overrides_; }
@@ -443,6 +451,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     p.maxBatch = config.getMaxBatch();
     p.layersBefore = layersBefore;
     p.cudaGraph = config.getCudaGraph() && device == DeviceType::kGPU;
+    p.kernelsConfigured = true;  // makeStep configures each kernel; the engine must not do it again
     for (const auto& line : pctx.log) p.buildLog += line + "\n";
 
     auto order = g.topologicalOrder();
@@ -569,10 +578,13 @@ double timeEngine(EngineImpl& e, bool serial) {
 }
 
 //! Keeps the auxiliary streams only when the whole engine runs faster with them; otherwise every step
-//! goes to one stream and the activations are re-planned (concurrency needs more memory).
-void chooseStreams(EngineImpl& e) {
-    EnginePlan& p = e.mutablePlan();
-    double multi = timeEngine(e, false), serial = timeEngine(e, true);
+//! goes to one stream and the activations are re-planned (concurrency needs more memory). The timing runs
+//! on a trial engine over the plan, taken apart again before the plan is changed, so that the engine the
+//! builder returns is constructed once, from the final plan, and never edited afterwards.
+void chooseStreams(EnginePlan& p, ILogger* logger) {
+    auto trial = std::make_unique<EngineImpl>(std::move(p), logger);
+    double multi = timeEngine(*trial, false), serial = timeEngine(*trial, true);
+    p = EngineImpl::takeApart(std::move(trial));
     char buf[160];
     if (multi < serial * 0.97) {
         std::snprintf(buf, sizeof buf, "auxiliary streams: %d streams, %.3f ms vs %.3f ms on one stream: kept", p.nbStreams, multi, serial);
@@ -629,9 +641,8 @@ public:
             log(ILogger::Severity::kINFO, strcat("built ", device == DeviceType::kGPU ? "GPU" : "CPU", " engine in ", static_cast<int64_t>(ms),
                                                  " ms: ", layersBefore, " layers -> ", plan.steps.size(), " kernels; activation arena ",
                                                  plan.arenaBytes, " bytes (no reuse ", plan.noReuseBytes, ", lower bound ", plan.lowerBoundBytes, ")"));
-            auto engine = std::make_unique<EngineImpl>(std::move(plan), logger_);
-            if (engine->plan().nbStreams > 1 && cfg->getMaxAuxStreams() < 0) chooseStreams(*engine);
-            return engine.release();
+            if (plan.nbStreams > 1 && cfg->getMaxAuxStreams() < 0) chooseStreams(plan, logger_);
+            return new EngineImpl(std::move(plan), logger_);
         });
     }
 

@@ -30,7 +30,7 @@ void planActivations(EnginePlan& p) {
     if (countStreams(p) > 1) {
         std::vector<std::vector<bool>> anc(n, std::vector<bool>(n, false));
         std::vector<std::vector<int>> writers = tensorWriters(p);
-        std::vector<int> lastOnStream(64, -1);
+        std::vector<int> lastOnStream(static_cast<size_t>(countStreams(p)), -1);
         for (size_t i = 0; i < n; ++i) {
             std::vector<int> preds;
             int32_t st = p.steps[i].stream;
