@@ -50,7 +50,8 @@ struct TensorDesc {
 //! holds it, freed with `delete`.
 //!
 //! Threading: an engine holds one instance per step and shares it between all of its execution
-//! contexts, so `enqueue` (const) may run concurrently on several threads and must not modify the
+//! contexts and callers, so `enqueue`, `getSerializationSize` and `serialize` (const; IEngine::serialize
+//! and getLayerInformation may run on several threads) may run concurrently and must not modify the
 //! plugin; per-call scratch memory comes through `workspace`, which is private to the caller.
 //! All other methods are called from one thread at a time during build or engine load.
 class IPlugin {
