@@ -352,7 +352,7 @@ std::unique_ptr<gie::IEngine> buildChain(gie::IBuilder& builder, int seed, int l
 
 void checkReportThreads(Logger& logger) {
     std::unique_ptr<gie::IBuilder> builder(gie::createBuilder(logger));
-    for (int round = 0; round < 6; ++round) {
+    for (int round = 0; round < 3; ++round) {
         auto engine = buildChain(*builder, round, 400, 16);
         expect(engine != nullptr, "buildEngine");
         if (!engine) return;
@@ -381,7 +381,7 @@ void checkSerializeThreads(Logger& logger) {
     std::unique_ptr<gie::IBuilder> builder(gie::createBuilder(logger));
     std::unique_ptr<gie::IRuntime> runtime(gie::createRuntime(logger));
     std::vector<char> file;
-    for (int round = 0; round < 6; ++round) {
+    for (int round = 0; round < 4; ++round) {
         // A built engine, then one loaded from its file: each serialized by many threads before anything else.
         std::unique_ptr<gie::IEngine> engine = round % 2 == 0 ? buildChain(*builder, round, 24, 384)
                                                               : std::unique_ptr<gie::IEngine>(runtime->deserializeEngine(file.data(), file.size()));
