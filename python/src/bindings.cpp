@@ -657,8 +657,7 @@ PYBIND11_MODULE(_C, m) {
         }, py::arg("kernel"), py::arg("tactic"), "Force `tactic` for kernels whose type or name is `kernel` (where offered).")
         .def("clear_tactic_overrides", &IBuilderConfig::clearTacticOverrides)
         .def_property("max_aux_streams", &IBuilderConfig::getMaxAuxStreams, [](IBuilderConfig& c, int32_t n) {
-            if (n < -1) throw py::value_error("max_aux_streams must be -1 (the builder decides), 0 (none) or a positive count");
-            c.setMaxAuxStreams(n);
+            check(c.setMaxAuxStreams(n), "max_aux_streams = " + std::to_string(n));
         }, "Auxiliary streams for independent branches: -1 the builder decides, 0 none, n at most n.");
 
     py::class_<Engine, std::shared_ptr<Engine>>(m, "Engine")

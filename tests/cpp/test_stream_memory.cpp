@@ -94,7 +94,7 @@ std::vector<std::vector<bool>> happensBefore(const EnginePlan& p) {
     size_t n = p.steps.size();
     auto writers = tensorWriters(p);
     std::vector<std::vector<bool>> hb(n, std::vector<bool>(n, false));
-    std::vector<int> last(64, -1);
+    std::vector<int> last(static_cast<size_t>(countStreams(p)), -1);
     for (size_t j = 0; j < n; ++j) {
         std::vector<int> preds;
         int st = p.steps[j].stream;
@@ -208,6 +208,13 @@ int main() {
         EnginePlan p = randomPlan(rng, steps, streams);
         planActivations(p);
         checkPlan(p, "random plan " + std::to_string(iter) + " (" + std::to_string(steps) + " steps, " + std::to_string(streams) + " streams)");
+    }
+    // More streams than a builder config allows (kMAX_AUX_STREAMS): the planner's tables follow the plan
+    // (it used to index a fixed 64-entry table).
+    for (int streams : {64, 65, 200}) {
+        EnginePlan p = randomPlan(rng, 400, streams);
+        planActivations(p);
+        checkPlan(p, "random plan with " + std::to_string(p.nbStreams) + " streams");
     }
     // A chain on one stream reuses memory down to the lower bound; the same chain with every other step
     // on an auxiliary stream is still a chain (each step waits for its producer), so it may reuse as well.

@@ -31,6 +31,9 @@ public:
     virtual Algorithm getAlgorithm() const noexcept = 0;
 };
 
+//! The most auxiliary streams an engine may use (stream ids 1..63 besides the caller's stream 0).
+constexpr int32_t kMAX_AUX_STREAMS = 63;
+
 //! Build options. Not thread-safe.
 class IBuilderConfig {
 public:
@@ -69,7 +72,8 @@ public:
     virtual void clearTacticOverrides() noexcept = 0;
     //! Auxiliary streams for independent branches (GPU): -1 (default) assigns up to 3 and keeps them only
     //! when timing the whole engine shows them faster; 0 disables them; n > 0 uses up to n unconditionally.
-    virtual void setMaxAuxStreams(int32_t n) noexcept = 0;
+    //! n < -1 or n > kMAX_AUX_STREAMS is refused (false, kINVALID_ARGUMENT naming the limit; unchanged).
+    virtual bool setMaxAuxStreams(int32_t n) noexcept = 0;
     virtual int32_t getMaxAuxStreams() const noexcept = 0;
 };
 

@@ -78,8 +78,8 @@ public:
     virtual size_t getActivationMemorySize() const noexcept = 0;
     virtual IHostMemory* serialize() const noexcept = 0;
     virtual IExecutionContext* createExecutionContext() noexcept = 0;
-    //! The build report as a JSON document (kernels, source layers, shapes, memory plan, totals).
-    //! Valid while the engine lives.
+    //! The build report as a JSON document (kernels, source layers, shapes, memory plan, totals), written
+    //! once on first use: every caller, on any thread, gets the same string. Valid while the engine lives.
     virtual const char* getLayerInformation() const noexcept = 0;
 };
 

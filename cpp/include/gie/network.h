@@ -66,7 +66,9 @@ public:
 
     //! Set (copying the data) or replace a field. Fails for a name the op does not know.
     virtual bool setField(const PluginField& field) noexcept = 0;
-    //! The current value of a field, or nullptr if unset. Valid until the field is changed.
+    //! The current value of a field, or nullptr if unset. The PluginField stays valid as long as the layer
+    //! (its network) lives and always describes the field's current value (length 0, data nullptr once
+    //! removed); its `data` is valid until the next setField/removeField on this layer.
     virtual const PluginField* getField(const char* name) const noexcept = 0;
     virtual bool removeField(const char* name) noexcept = 0;
     virtual int32_t getNbFields() const noexcept = 0;

@@ -50,7 +50,8 @@ struct TensorDesc {
 //! holds it, freed with `delete`.
 //!
 //! Threading: an engine holds one instance per step and shares it between all of its execution
-//! contexts, so `enqueue` (const) may run concurrently on several threads and must not modify the
+//! contexts and callers, so `enqueue`, `getSerializationSize` and `serialize` (const; IEngine::serialize
+//! and getLayerInformation may run on several threads) may run concurrently and must not modify the
 //! plugin; per-call scratch memory comes through `workspace`, which is private to the caller.
 //! All other methods are called from one thread at a time during build or engine load.
 class IPlugin {
@@ -84,7 +85,9 @@ public:
     //! channel slice of a wider tensor, e.g. one output of horizontally fused convolutions).
     virtual bool supportsStridedInput() const noexcept { return false; }
 
-    //! Called once at build and once at engine load with the chosen types/formats and the largest shapes.
+    //! Called once on each instance, before setTactic/initialize, with the chosen types/formats and the
+    //! largest shapes: at build on the instance the builder then times and puts into the engine, and at
+    //! engine load on each deserialized instance. (Instances made by clone() are configured on their own.)
     virtual int32_t configure(const TensorDesc* inputs, int32_t nbInputs, const TensorDesc* outputs,
                               int32_t nbOutputs) noexcept { (void)inputs; (void)nbInputs; (void)outputs; (void)nbOutputs; return 0; }
     //! Scratch bytes enqueue needs for shapes up to those given to configure.
@@ -134,9 +137,12 @@ public:
     //! typical). Registering a second creator with the same (name, version, device) fails.
     virtual bool registerCreator(IPluginCreator& creator) noexcept = 0;
     virtual bool deregisterCreator(const IPluginCreator& creator) noexcept = 0;
-    //! version nullptr or "" means the highest registered version.
+    //! version nullptr or "" means the highest registered version (digit runs compare as numbers, of any
+    //! length: "10" > "9").
     virtual IPluginCreator* getCreator(const char* name, const char* version, DeviceType device) noexcept = 0;
-    //! All creators; the array is valid until the next (de)registration.
+    //! The creators registered at the time of the call. The array is an immutable snapshot owned by the
+    //! registry and valid for the life of the process: later calls (from any thread) and (de)registrations
+    //! never change or free it. A creator deregistered since then may no longer exist: its owner decides.
     virtual IPluginCreator* const* getAllCreators(int32_t* count) noexcept = 0;
     //! dlopen()s a plugin library whose static initializers register its creators. Returns false (and
     //! records the dlerror text) on failure. Libraries are never unloaded.

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "backend/backend.h"
-#include "builder/memory_planner.h"
+#include "engine/memory_planner.h"
 #include "builder/timing_cache.h"
 #include "common/dims.h"
 #include "common/error.h"
@@ -75,7 +75,15 @@ public:
         return true;
     }
     void clearTacticOverrides() noexcept override { overrides_.clear(); }
-    void setMaxAuxStreams(int32_t n) noexcept override { maxAux_ = n < -1 ? -1 : n; }
+    bool setMaxAuxStreams(int32_t n) noexcept override {
+        if (n < -1 || n > kMAX_AUX_STREAMS) {
+            setLastError(ErrorCode::kINVALID_ARGUMENT, strcat("max auxiliary streams must be -1 (the builder decides), 0 (none) or 1..",
+                                                              kMAX_AUX_STREAMS, " (the limit), got ", n));
+            return false;
+        }
+        maxAux_ = n;
+        return true;
+    }
     int32_t getMaxAuxStreams() const noexcept override { return maxAux_; }
     uint64_t flags() const { return flags_; }
     const std::map<std::string, std::string>& overrides() const { return overrides_; }
@@ -443,6 +451,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     p.maxBatch = config.getMaxBatch();
     p.layersBefore = layersBefore;
     p.cudaGraph = config.getCudaGraph() && device == DeviceType::kGPU;
+    p.kernelsConfigured = true;  // makeStep configures each kernel; the engine must not do it again
     for (const auto& line : pctx.log) p.buildLog += line + "\n";
 
     auto order = g.topologicalOrder();
@@ -495,88 +504,6 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     planActivations(p);
     return p;
 }
-
-}  // namespace
-
-int32_t countStreams(const EnginePlan& p) {
-    int32_t n = 1;
-    for (const auto& s : p.steps) n = std::max(n, s.stream + 1);
-    return n;
-}
-
-void planActivations(EnginePlan& p) {
-    size_t n = p.steps.size(), nt = p.tensors.size();
-    std::vector<int> producerStep(nt, -1), lastUse(nt, -1);
-    for (size_t s = 0; s < n; ++s) {
-        for (int32_t t : p.steps[s].outputs) producerStep[static_cast<size_t>(t)] = static_cast<int>(s);
-        for (int32_t t : p.steps[s].inputs) lastUse[static_cast<size_t>(t)] = static_cast<int>(s);
-    }
-    // Steps on different streams may overlap unless one happens before the other (stream order, or a
-    // data dependency, which the context enforces with an event). lo/hi: the range of step indices a step
-    // may overlap with; a tensor used by a step stays allocated over that whole range.
-    std::vector<int> lo(n), hi(n);
-    for (size_t i = 0; i < n; ++i) lo[i] = hi[i] = static_cast<int>(i);
-    if (countStreams(p) > 1) {
-        std::vector<std::vector<bool>> anc(n, std::vector<bool>(n, false));
-        std::vector<std::vector<int>> writers = tensorWriters(p);
-        std::vector<int> lastOnStream(64, -1);
-        for (size_t i = 0; i < n; ++i) {
-            std::vector<int> preds;
-            int32_t st = p.steps[i].stream;
-            if (lastOnStream[static_cast<size_t>(st)] >= 0) preds.push_back(lastOnStream[static_cast<size_t>(st)]);
-            lastOnStream[static_cast<size_t>(st)] = static_cast<int>(i);
-            for (int32_t t : p.steps[i].inputs)
-                for (int w : writers[static_cast<size_t>(t)]) preds.push_back(w);
-            for (int pr : preds) {
-                anc[i][static_cast<size_t>(pr)] = true;
-                for (size_t k = 0; k < n; ++k)
-                    if (anc[static_cast<size_t>(pr)][k]) anc[i][k] = true;
-            }
-        }
-        for (size_t i = 0; i < n; ++i)
-            for (size_t j = 0; j < n; ++j)
-                if (i != j && !anc[i][j] && !anc[j][i]) {
-                    lo[i] = std::min(lo[i], static_cast<int>(j));
-                    hi[i] = std::max(hi[i], static_cast<int>(j));
-                }
-    }
-    std::vector<int> first(nt, INT32_MAX), last(nt, -1);
-    for (size_t t = 0; t < nt; ++t) {
-        size_t owner = p.tensors[t].viewOf >= 0 ? static_cast<size_t>(p.tensors[t].viewOf) : t;
-        for (int u : {producerStep[t], lastUse[t]}) {
-            if (u < 0) continue;
-            first[owner] = std::min(first[owner], lo[static_cast<size_t>(u)]);
-            last[owner] = std::max(last[owner], hi[static_cast<size_t>(u)]);
-        }
-    }
-    // Every reader of a tensor, not just the last, bounds it from below when streams overlap.
-    for (size_t s = 0; s < n; ++s)
-        for (int32_t t : p.steps[s].inputs) {
-            size_t owner = p.tensors[static_cast<size_t>(t)].viewOf >= 0 ? static_cast<size_t>(p.tensors[static_cast<size_t>(t)].viewOf)
-                                                                          : static_cast<size_t>(t);
-            first[owner] = std::min(first[owner], lo[s]);
-            last[owner] = std::max(last[owner], hi[s]);
-        }
-    std::vector<MemoryRequest> reqs;
-    std::vector<size_t> reqTensor;
-    for (size_t t = 0; t < nt; ++t) {
-        if (p.tensors[t].kind != TensorKind::kActivation || p.tensors[t].viewOf >= 0) continue;
-        GIE_CHECK(first[t] != INT32_MAX, ErrorCode::kINTERNAL, "tensor '", p.tensors[t].name, "' has no producer");
-        MemoryRequest r;
-        r.bytes = p.tensors[t].bytes;
-        r.first = first[t];
-        r.last = std::max(first[t], last[t]);
-        reqs.push_back(r);
-        reqTensor.push_back(t);
-    }
-    MemoryPlan mp = planMemory(reqs);
-    for (size_t i = 0; i < reqs.size(); ++i) p.tensors[reqTensor[i]].offset = mp.offsets[i];
-    p.arenaBytes = static_cast<uint64_t>(mp.arenaBytes);
-    p.noReuseBytes = static_cast<uint64_t>(mp.noReuseBytes);
-    p.lowerBoundBytes = static_cast<uint64_t>(mp.lowerBoundBytes);
-}
-
-namespace {
 
 //! Every shape must also be computable at the smallest batch (a reshape to a fixed size would not be).
 void checkBatchRange(const EnginePlan& p) {
@@ -651,10 +578,13 @@ double timeEngine(EngineImpl& e, bool serial) {
 }
 
 //! Keeps the auxiliary streams only when the whole engine runs faster with them; otherwise every step
-//! goes to one stream and the activations are re-planned (concurrency needs more memory).
-void chooseStreams(EngineImpl& e) {
-    EnginePlan& p = e.mutablePlan();
-    double multi = timeEngine(e, false), serial = timeEngine(e, true);
+//! goes to one stream and the activations are re-planned (concurrency needs more memory). The timing runs
+//! on a trial engine over the plan, taken apart again before the plan is changed, so that the engine the
+//! builder returns is constructed once, from the final plan, and never edited afterwards.
+void chooseStreams(EnginePlan& p, ILogger* logger) {
+    auto trial = std::make_unique<EngineImpl>(std::move(p), logger);
+    double multi = timeEngine(*trial, false), serial = timeEngine(*trial, true);
+    p = EngineImpl::takeApart(std::move(trial));
     char buf[160];
     if (multi < serial * 0.97) {
         std::snprintf(buf, sizeof buf, "auxiliary streams: %d streams, %.3f ms vs %.3f ms on one stream: kept", p.nbStreams, multi, serial);
@@ -711,9 +641,8 @@ public:
             log(ILogger::Severity::kINFO, strcat("built ", device == DeviceType::kGPU ? "GPU" : "CPU", " engine in ", static_cast<int64_t>(ms),
                                                  " ms: ", layersBefore, " layers -> ", plan.steps.size(), " kernels; activation arena ",
                                                  plan.arenaBytes, " bytes (no reuse ", plan.noReuseBytes, ", lower bound ", plan.lowerBoundBytes, ")"));
-            auto engine = std::make_unique<EngineImpl>(std::move(plan), logger_);
-            if (engine->plan().nbStreams > 1 && cfg->getMaxAuxStreams() < 0) chooseStreams(*engine);
-            return engine.release();
+            if (plan.nbStreams > 1 && cfg->getMaxAuxStreams() < 0) chooseStreams(plan, logger_);
+            return new EngineImpl(std::move(plan), logger_);
         });
     }
 
@@ -722,25 +651,10 @@ private:
     ILogger* logger_;
 };
 
-class RuntimeImpl final : public IRuntime {
-public:
-    explicit RuntimeImpl(ILogger& logger) : logger_(&logger) {}
-    IEngine* deserializeEngine(const void* data, size_t size) noexcept override {
-        return apiGuard<IEngine*>(logger_, nullptr, [&] { return new EngineImpl(deserializePlan(data, size), logger_); });
-    }
-
-private:
-    ILogger* logger_;
-};
-
 }  // namespace
 
 IBuilder* createBuilder(ILogger& logger) noexcept {
     return apiGuard<IBuilder*>(&logger, nullptr, [&] { return new BuilderImpl(logger); });
-}
-
-IRuntime* createRuntime(ILogger& logger) noexcept {
-    return apiGuard<IRuntime*>(&logger, nullptr, [&] { return new RuntimeImpl(logger); });
 }
 
 }  // namespace gie

@@ -1,8 +1,15 @@
 #include "builder/timing_cache.h"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <thread>
 
 #include "common/bytes.h"
 #include "common/error.h"
@@ -65,19 +72,30 @@ void TimingCache::load(const std::string& path, const std::string& device) {
 }
 
 void TimingCache::save(const std::string& path) const {
-    std::string tmp = path + ".tmp";
+    // A temporary name of its own (process, thread, call): builds running at the same time with the same
+    // cache path each write a complete file and rename it over the cache; the last rename wins.
+    static std::atomic<uint64_t> calls{0};
+    const std::string tmp = strcat(path, ".tmp.", static_cast<long long>(getpid()), ".",
+                                   std::hash<std::thread::id>()(std::this_thread::get_id()), ".", calls++);
+    bool written = false;
     {
         std::ofstream f(tmp, std::ios::trunc);
-        GIE_CHECK(f, ErrorCode::kINVALID_ARGUMENT, "cannot write the timing cache '", tmp, "'");
-        f << kMagic << "\n" << "device\t" << device_ << "\n";
-        char buf[64];
-        for (const auto& e : entries_) {
-            std::snprintf(buf, sizeof buf, "%.6g", e.second);
-            f << e.first << "\t" << buf << "\n";
+        if (f) {
+            f << kMagic << "\n" << "device\t" << device_ << "\n";
+            char buf[64];
+            for (const auto& e : entries_) {
+                std::snprintf(buf, sizeof buf, "%.6g", e.second);
+                f << e.first << "\t" << buf << "\n";
+            }
+            f.flush();
+            written = f.good();
         }
-        GIE_CHECK(f.good(), ErrorCode::kINVALID_ARGUMENT, "cannot write the timing cache '", tmp, "'");
     }
-    GIE_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, ErrorCode::kINVALID_ARGUMENT, "cannot replace the timing cache '", path, "'");
+    if (!written || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        std::remove(tmp.c_str());
+        fail(ErrorCode::kINVALID_ARGUMENT, "cannot ", written ? "replace" : "write", " the timing cache '", path, "': ", std::strerror(err));
+    }
 }
 
 bool TimingCache::lookup(const std::string& key, double& ms) const {

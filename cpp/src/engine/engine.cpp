@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 
 #include "common/dims.h"
 #include "common/error.h"
@@ -125,7 +126,8 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
                 fail(ErrorCode::kINVALID_ENGINE, "kernel '", step.name, "' (", step.type, "): ", what, " failed",
                      msg && *msg ? std::string(": ") + msg : std::string());
             };
-            check(step.plugin->configure(in.data(), static_cast<int32_t>(in.size()), out.data(), static_cast<int32_t>(out.size())), "configure");
+            if (!plan_.kernelsConfigured)
+                check(step.plugin->configure(in.data(), static_cast<int32_t>(in.size()), out.data(), static_cast<int32_t>(out.size())), "configure");
             check(step.plugin->setTactic(resolveTactic(step)), "setTactic");
             check(step.plugin->initialize(), "initialize");
             initialized_.push_back(s);
@@ -139,6 +141,12 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
 
 EngineImpl::~EngineImpl() {
     for (size_t s : initialized_) plan_.steps[s].plugin->terminate();
+}
+
+EnginePlan EngineImpl::takeApart(std::unique_ptr<EngineImpl> engine) {
+    for (size_t s : engine->initialized_) engine->plan_.steps[s].plugin->terminate();
+    engine->initialized_.clear();
+    return std::move(engine->plan_);
 }
 
 const void* EngineImpl::constantData(int32_t tensor) const { return constantBuffers_[static_cast<size_t>(tensor)].get(); }
@@ -204,8 +212,18 @@ const char* deviceName(DeviceType d) { return d == DeviceType::kGPU ? "gpu" : "c
 }  // namespace
 
 const char* EngineImpl::getLayerInformation() const noexcept {
-    if (!report_.empty()) return report_.c_str();
+    // Written once, on first use: an engine is shared by threads, and every caller gets the same string.
     try {
+        std::call_once(reportOnce_, [this] { writeReport(); });
+    } catch (...) {
+        recordCurrentException(logger_);
+        return "{}";
+    }
+    return report_.c_str();
+}
+
+void EngineImpl::writeReport() const {
+    {
         JsonWriter j;
         j.beginObject();
         j.key("device").value(deviceName(plan_.device));
@@ -291,11 +309,7 @@ const char* EngineImpl::getLayerInformation() const noexcept {
         j.endArray();
         j.endObject();
         report_ = j.str();
-    } catch (...) {
-        recordCurrentException(logger_);
-        return "{}";
     }
-    return report_.c_str();
 }
 
 }  // namespace gie

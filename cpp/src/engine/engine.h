@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -57,10 +58,13 @@ struct EnginePlan {
     bool cudaGraph = false;     // contexts replay enqueue as CUDA graphs by default
     int32_t nbStreams = 1;      // 1 + auxiliary streams used by the steps
     int64_t timingBatch = 0;    // batch at which tactics were timed
+    //! Not serialized. True for a plan from the builder, which configured every kernel (IPlugin::configure
+    //! is called once per instance); EngineImpl configures the kernels of a deserialized plan.
+    bool kernelsConfigured = false;
 };
 
 //! Places the activations of a plan in one arena (offsets, arena/no-reuse/lower-bound bytes). Tensors
-//! used by steps that may run concurrently (on different streams) never share memory. builder.cpp.
+//! used by steps that may run concurrently (on different streams) never share memory. activation_plan.cpp.
 void planActivations(EnginePlan& p);
 //! For every tensor, the steps that write its memory before a reader may use it: its own producer, the
 //! producers of its views (an eliminated concatenation) and, for a view, the producer of its parent (a
@@ -115,9 +119,10 @@ public:
     const char* getLayerInformation() const noexcept override;
 
     const EnginePlan& plan() const { return plan_; }
-    //! Builder only, before any context exists: run every step on the caller's stream (and re-plan memory),
-    //! or restore a multi-stream assignment.
-    EnginePlan& mutablePlan() { return plan_; }
+    //! Builder only: ends an engine that no context uses any more (its kernels terminated, its constants
+    //! freed) and gives its plan back, so that a plan timed as a trial engine can still be changed before
+    //! the engine that is returned is constructed from it.
+    static EnginePlan takeApart(std::unique_ptr<EngineImpl> engine);
     Backend& backend() const { return *backend_; }
     ILogger* logger() const { return logger_; }
     //! Device pointer of a constant tensor.
@@ -131,6 +136,8 @@ private:
     Backend* backend_;
     std::vector<DeviceBuffer> constantBuffers_;
     std::vector<size_t> initialized_;
+    void writeReport() const;
+    mutable std::once_flag reportOnce_;  // getLayerInformation: report_ is written once, under this flag
     mutable std::string report_;
 };
 

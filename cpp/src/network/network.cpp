@@ -65,21 +65,30 @@ public:
                 d_->rules = std::move(p);
             }
             d_->fields = std::move(updated);
+            refreshViews();
             d_->net->markDirty();
             return true;
         });
     }
     const PluginField* getField(const char* name) const noexcept override {
         if (!name) return nullptr;
-        const Field* f = d_->fields.find(name);
-        if (!f) return nullptr;
-        views_.push_back(std::make_unique<PluginField>(f->view()));
-        if (views_.size() > 64) views_.erase(views_.begin());
-        return views_.back().get();
+        if (!d_->fields.find(name)) return nullptr;
+        try {
+            // One PluginField per field name for the layer's life, refreshed whenever the fields change:
+            // a returned pointer stays valid however many fields are read (network.h).
+            auto it = views_.find(name);
+            if (it == views_.end()) it = views_.emplace(name, PluginField{}).first;
+            refreshView(*it);
+            return &it->second;
+        } catch (...) {
+            recordCurrentException(nullptr);
+            return nullptr;
+        }
     }
     bool removeField(const char* name) noexcept override {
         bool r = name && d_->fields.remove(name);
         if (r) {
+            refreshViews();
             d_->rules.reset();
             d_->net->markDirty();
         }
@@ -92,8 +101,16 @@ public:
     }
 
 private:
+    void refreshView(std::pair<const std::string, PluginField>& v) const {
+        const Field* f = d_->fields.find(v.first);
+        v.second = f ? f->view() : PluginField{};  // removed: no data, length 0
+        v.second.name = v.first.c_str();
+    }
+    void refreshViews() const {
+        for (auto& v : views_) refreshView(v);
+    }
     LayerData* d_;
-    mutable std::vector<std::unique_ptr<PluginField>> views_;
+    mutable std::map<std::string, PluginField> views_;  // std::map: entries never move
 };
 
 IPlugin& LayerData::rulesPlugin() {

@@ -135,10 +135,16 @@ public:
             return -1;
         }
     }
-    size_t getSerializationSize() const noexcept override { return serialized().size(); }
+    // No cached copy of the serialized fields: an engine's kernels are shared by threads (an unguarded
+    // lazy cache raced), and a cache would double the host memory of the weights.
+    size_t getSerializationSize() const noexcept override { return fields_.serializedSize(); }
     void serialize(void* buffer) const noexcept override {
-        const auto& s = serialized();
-        if (!s.empty()) std::memcpy(buffer, s.data(), s.size());
+        try {
+            const std::vector<uint8_t> s = fields_.serialize();
+            if (!s.empty()) std::memcpy(buffer, s.data(), s.size());
+        } catch (...) {
+            recordCurrentException(nullptr);  // out of memory; the caller's buffer is left as it was
+        }
     }
 
     const FieldMap& fields() const { return fields_; }
@@ -154,17 +160,6 @@ protected:
     FieldMap fields_;
     Op op_;
     int32_t nbInputs_ = 0;
-
-private:
-    const std::vector<uint8_t>& serialized() const {
-        if (!serializedValid_) {
-            serialized_ = fields_.serialize();
-            serializedValid_ = true;
-        }
-        return serialized_;
-    }
-    mutable std::vector<uint8_t> serialized_;
-    mutable bool serializedValid_ = false;
 };
 
 //! Creator for a built-in kernel class K on device D.

@@ -217,6 +217,12 @@ void FieldMap::serialize(ByteWriter& w) const {
     }
 }
 
+size_t FieldMap::serializedSize() const {
+    size_t n = sizeof(uint32_t);  // the layout serialize(ByteWriter&) writes
+    for (const auto& f : fields_) n += sizeof(uint32_t) + f.name.size() + sizeof(int32_t) + sizeof(int64_t) + f.data.size();
+    return n;
+}
+
 FieldMap FieldMap::deserialize(ByteReader& r) {
     FieldMap m;
     uint32_t n = r.get<uint32_t>("field count");

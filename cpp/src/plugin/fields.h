@@ -64,6 +64,8 @@ public:
     void serialize(ByteWriter& w) const;
     static FieldMap deserialize(ByteReader& r);
     std::vector<uint8_t> serialize() const;
+    //! serialize().size(), without serializing.
+    size_t serializedSize() const;
     static FieldMap deserialize(const void* data, size_t size, const std::string& what);
 
 private:

@@ -2,6 +2,7 @@
 // libraries when they are loaded.
 #include <dlfcn.h>
 
+#include <deque>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -15,16 +16,21 @@ namespace {
 //! Set by loadLibrary while it dlopen()s a library: collects the registrations refused meanwhile.
 thread_local std::vector<std::string>* tLoadRefusals = nullptr;
 
+//! Numeric-aware comparison ("10" > "9"), any number of digits; string order for non-numeric parts.
+//! Never throws (it runs inside noexcept lookups): runs of digits compare by length once leading zeros
+//! are skipped, then digit by digit.
 int compareVersions(const std::string& a, const std::string& b) {
-    // Numeric-aware comparison ("10" > "9"); falls back to string order for non-numeric parts.
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
     size_t i = 0, j = 0;
     while (i < a.size() && j < b.size()) {
-        if (isdigit(static_cast<unsigned char>(a[i])) && isdigit(static_cast<unsigned char>(b[j]))) {
+        if (digit(a[i]) && digit(b[j])) {
+            while (i + 1 < a.size() && a[i] == '0' && digit(a[i + 1])) ++i;
+            while (j + 1 < b.size() && b[j] == '0' && digit(b[j + 1])) ++j;
             size_t ei = i, ej = j;
-            while (ei < a.size() && isdigit(static_cast<unsigned char>(a[ei]))) ++ei;
-            while (ej < b.size() && isdigit(static_cast<unsigned char>(b[ej]))) ++ej;
-            long long x = std::stoll(a.substr(i, ei - i)), y = std::stoll(b.substr(j, ej - j));
-            if (x != y) return x < y ? -1 : 1;
+            while (ei < a.size() && digit(a[ei])) ++ei;
+            while (ej < b.size() && digit(b[ej])) ++ej;
+            if (ei - i != ej - j) return ei - i < ej - j ? -1 : 1;
+            if (int c = a.compare(i, ei - i, b, j, ej - j)) return c < 0 ? -1 : 1;
             i = ei;
             j = ej;
         } else {
@@ -81,9 +87,18 @@ public:
     }
     IPluginCreator* const* getAllCreators(int32_t* count) noexcept override {
         std::lock_guard<std::mutex> lock(mu_);
-        snapshot_ = creators_;
-        if (count) *count = static_cast<int32_t>(snapshot_.size());
-        return snapshot_.data();
+        try {
+            // Snapshots are immutable and never freed (see plugin.h): a caller's array stays valid whatever
+            // other threads register or ask for. A new one is made only after the creators changed.
+            if (snapshots_.empty() || snapshots_.back() != creators_) snapshots_.push_back(creators_);
+        } catch (...) {
+            recordCurrentException(nullptr);
+            if (count) *count = 0;
+            return nullptr;
+        }
+        const auto& snap = snapshots_.back();
+        if (count) *count = static_cast<int32_t>(snap.size());
+        return snap.data();
     }
     bool loadLibrary(const char* path) noexcept override {
         return apiGuard(nullptr, false, [&] {
@@ -134,7 +149,7 @@ private:
 
     std::mutex mu_;
     std::vector<IPluginCreator*> creators_;
-    std::vector<IPluginCreator*> snapshot_;
+    std::deque<std::vector<IPluginCreator*>> snapshots_;  // deque: pushing never moves the earlier arrays
 };
 
 }  // namespace

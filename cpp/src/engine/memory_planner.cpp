@@ -1,4 +1,4 @@
-#include "builder/memory_planner.h"
+#include "engine/memory_planner.h"
 
 #include <algorithm>
 #include <numeric>
