@@ -45,9 +45,9 @@ inline int64_t boundedVolume(const Dims& d) {
     if (d.nbDims < 0 || d.nbDims > Dims::MAX_DIMS) return -1;
     int64_t bound = 1, v = 1;
     for (int i = 0; i < d.nbDims; ++i) {
-        if (d.d[i] < 0 || d.d[i] > kMaxElements) return -1;
-        bound *= d.d[i] > 0 ? d.d[i] : 1;  // both factors <= 2^40: no overflow
-        if (bound > kMaxElements) return -1;
+        const int64_t f = d.d[i] > 0 ? d.d[i] : 1;
+        if (d.d[i] < 0 || f > kMaxElements / bound) return -1;
+        bound *= f;
         v *= d.d[i];
     }
     return v;
@@ -66,8 +66,7 @@ int64_t checkedVolume(const Dims& d, ErrorCode code, const A&... what) {
         if (d.d[i] < 0) fail(code, what..., " ", toString(d), ": dimension ", i, " is negative (", d.d[i], ")");
         if (d.d[i] > d.d[big]) big = i;
     }
-    fail(code, what..., " ", toString(d), " has more than 2^40 elements (dimension ", big, " is ", d.d[big],
-         "); a tensor may have at most 2^40 elements");
+    fail(code, what..., " ", toString(d), ", more than the 2^40 elements a tensor may have (dimension ", big, " is ", d.d[big], ")");
 }
 
 //! A size-like field value (padding, stride, kernel size, a reshape target); fails naming `what...` unless
