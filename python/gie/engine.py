@@ -379,7 +379,7 @@ class ExecutionContext:
             dtype = numpy_dtype(eng.get_tensor_dtype(name))
             out = None if outputs is None else outputs.get(name)
             if out is None:
-                out = np.empty(shape, dtype=dtype)
+                out = _empty_output(name, shape, dtype)
             elif (not isinstance(out, np.ndarray) or tuple(out.shape) != tuple(shape) or out.dtype != dtype
                   or not out.flags.c_contiguous or not out.flags.writeable):
                 raise InvalidArgumentError(f"output '{name}' must be a writable C-contiguous numpy array of shape "
@@ -399,6 +399,16 @@ class ExecutionContext:
         inputs = self._check_inputs(inputs)
         with self._exclusive("execute_async"):
             return self._gpu.run(inputs, outputs, stream, sync=False)
+
+
+def _empty_output(name, shape, dtype):
+    """The array execute() returns for output `name`; shapes within gie's limits can still exceed host memory."""
+    try:
+        return np.empty(shape, dtype=dtype)
+    except MemoryError:
+        from .errors import OutOfMemoryError
+        raise OutOfMemoryError(f"output '{name}' of shape {tuple(shape)} ({np.dtype(dtype).itemsize * int(np.prod(shape, dtype=object))} "
+                               "bytes) does not fit in host memory") from None
 
 
 def _host_array(value, what):

@@ -31,8 +31,9 @@ public:
     void clearFlag(BuilderFlag f) noexcept override { flags_ &= ~(1ull << static_cast<int>(f)); }
     bool getFlag(BuilderFlag f) const noexcept override { return flags_ & (1ull << static_cast<int>(f)); }
     bool setBatchRange(int64_t mn, int64_t opt, int64_t mx) noexcept override {
-        if (!(mn >= 1 && mn <= opt && opt <= mx)) {
-            setLastError(ErrorCode::kINVALID_ARGUMENT, strcat("batch range must satisfy 1 <= min <= opt <= max, got (", mn, ", ", opt, ", ", mx, ")"));
+        if (!(mn >= 1 && mn <= opt && opt <= mx && mx <= kMaxElements)) {
+            setLastError(ErrorCode::kINVALID_ARGUMENT, strcat("batch range must satisfy 1 <= min <= opt <= max <= 2^40, got (", mn, ", ",
+                                                              opt, ", ", mx, ")"));
             return false;
         }
         min_ = mn;

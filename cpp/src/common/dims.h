@@ -1,6 +1,7 @@
 // Helpers over gie::Dims.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -9,9 +10,70 @@
 
 namespace gie {
 
+//! Number of elements. Only for shapes already known to be within kMaxElements (checkedVolume otherwise).
 inline int64_t volume(const Dims& d) {
     int64_t v = 1;
     for (int i = 0; i < d.nbDims; ++i) v *= d.d[i];
+    return v;
+}
+
+// ---- overflow-checked size arithmetic ----------------------------------------------------------------
+// Every shape gie accepts (network definition, shape rules, engine files) stays within kMaxElements, so that
+// the products, sums, strides and byte sizes computed from it afterwards cannot overflow int64. Values that
+// enter shape arithmetic from fields (paddings, strides, kernel sizes, reshape targets) are bounded alike.
+
+//! The most elements a tensor may have (2^40: 4 TiB of float32, beyond any device's memory).
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+//! a * b and a + b, failing with `code` and a message naming `what...` when the result overflows int64.
+template <typename... A>
+int64_t checkedMul(int64_t a, int64_t b, ErrorCode code, const A&... what) {
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r)) fail(code, what..., ": ", a, " * ", b, " overflows 64-bit integers");
+    return r;
+}
+template <typename... A>
+int64_t checkedAdd(int64_t a, int64_t b, ErrorCode code, const A&... what) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) fail(code, what..., ": ", a, " + ", b, " overflows 64-bit integers");
+    return r;
+}
+
+//! Elements of `d`, or -1 when a dimension is negative or the shape exceeds kMaxElements. Size-0 dimensions
+//! count as 1 for the bound: the other dimensions still multiply into strides.
+inline int64_t boundedVolume(const Dims& d) {
+    if (d.nbDims < 0 || d.nbDims > Dims::MAX_DIMS) return -1;
+    int64_t bound = 1, v = 1;
+    for (int i = 0; i < d.nbDims; ++i) {
+        const int64_t f = d.d[i] > 0 ? d.d[i] : 1;
+        if (d.d[i] < 0 || f > kMaxElements / bound) return -1;
+        bound *= f;
+        v *= d.d[i];
+    }
+    return v;
+}
+
+inline std::string toString(const Dims& d);
+
+//! Elements of `d`; fails with `code`, naming `what...`, the shape and its largest dimension, when a
+//! dimension is negative or the shape has more than kMaxElements elements.
+template <typename... A>
+int64_t checkedVolume(const Dims& d, ErrorCode code, const A&... what) {
+    int64_t v = boundedVolume(d);
+    if (v >= 0) return v;
+    int big = 0;
+    for (int i = 0; i < std::min(std::max(d.nbDims, 0), Dims::MAX_DIMS); ++i) {
+        if (d.d[i] < 0) fail(code, what..., " ", toString(d), ": dimension ", i, " is negative (", d.d[i], ")");
+        if (d.d[i] > d.d[big]) big = i;
+    }
+    fail(code, what..., " ", toString(d), ", more than the 2^40 elements a tensor may have (dimension ", big, " is ", d.d[big], ")");
+}
+
+//! A size-like field value (padding, stride, kernel size, a reshape target); fails naming `what...` unless
+//! |v| <= kMaxElements.
+template <typename... A>
+int64_t checkedSizeField(int64_t v, ErrorCode code, const A&... what) {
+    if (v < -kMaxElements || v > kMaxElements) fail(code, what..., " is ", v, "; sizes are limited to 2^40");
     return v;
 }
 
@@ -25,7 +87,7 @@ inline bool operator!=(const Dims& a, const Dims& b) { return !(a == b); }
 
 inline std::string toString(const Dims& d) {
     std::string s = "(";
-    for (int i = 0; i < d.nbDims; ++i) s += (i ? ", " : "") + std::to_string(d.d[i]);
+    for (int i = 0; i < std::min(std::max(d.nbDims, 0), Dims::MAX_DIMS); ++i) s += (i ? ", " : "") + std::to_string(d.d[i]);
     if (d.nbDims == 1) s += ",";
     return s + ")";
 }

@@ -65,7 +65,8 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
         for (size_t i = 0; i < out.size(); ++i) {
             const int32_t o = st.outputs[i];
             const auto& et = p.tensors[static_cast<size_t>(o)];
-            if (checkBytes && volume(out[i]) * dataTypeSize(et.type) > et.bytes) {
+            const int64_t n = boundedVolume(out[i]);  // -1 beyond 2^40 elements: larger than any plan
+            if (n < 0 || (checkBytes && n * dataTypeSize(et.type) > et.bytes)) {
                 issue.step = static_cast<int32_t>(s);
                 issue.tensor = o;
                 issue.dims = out[i];

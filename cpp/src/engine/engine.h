@@ -71,7 +71,8 @@ void planActivations(EnginePlan& p);
 //! slice of a horizontally fused output). Step indices ascending, no duplicates.
 std::vector<std::vector<int>> tensorWriters(const EnginePlan& p);
 //! What propagateShapes found wrong: step >= 0 and tensor < 0: that step's kernel rejected its input shapes
-//! (message: its last error); tensor >= 0: that output of `step` would be `dims`, more than its planned bytes.
+//! (message: its last error); tensor >= 0: that output of `step` would be `dims`, more than its planned bytes (or
+//! than 2^40 elements, whatever the plan).
 struct ShapeIssue {
     int32_t step = -1, tensor = -1;
     Dims dims{};

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "builder/memory_planner.h"
 #include "common/bytes.h"
 #include "common/dims.h"
 #include "common/json.h"
@@ -84,6 +85,59 @@ std::vector<std::string> getStrings(ByteReader& r, const char* field) {
 }
 
 const char* deviceWord(DeviceType d) { return d == DeviceType::kGPU ? "GPU" : "CPU"; }
+
+//! Auxiliary streams of a GPU engine are numbered below this (the planner's and the context's tables).
+constexpr int32_t kMaxStreams = 64;
+
+//! The I/O lists against the tensor kinds: every input or output tensor is listed once (the caller binds
+//! memory to listed tensors only), under a name no other I/O tensor has, and is not a view.
+void checkIoTable(const EnginePlan& p) {
+    std::vector<int> listed(p.tensors.size(), 0);
+    auto check = [&](const std::vector<int32_t>& ids, TensorKind kind, const char* list) {
+        for (int32_t id : ids) {
+            const EngineTensor& t = p.tensors[static_cast<size_t>(id)];
+            GIE_CHECK(t.kind == kind, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: the ", list, " names tensor '", t.name,
+                      "', which is not an ", kind == TensorKind::kInput ? "input" : "output");
+            GIE_CHECK(listed[static_cast<size_t>(id)]++ == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: the ", list,
+                      " names tensor '", t.name, "' twice");
+        }
+    };
+    check(p.inputs, TensorKind::kInput, "input list");
+    check(p.outputs, TensorKind::kOutput, "output list");
+    std::vector<const std::string*> names;
+    for (size_t i = 0; i < p.tensors.size(); ++i) {
+        const EngineTensor& t = p.tensors[i];
+        if (t.kind != TensorKind::kInput && t.kind != TensorKind::kOutput) continue;
+        const bool input = t.kind == TensorKind::kInput;
+        GIE_CHECK(listed[i] == 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' is an ",
+                  input ? "input" : "output", " but not in the ", input ? "input list" : "output list");
+        GIE_CHECK(t.viewOf < 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: I/O tensor '", t.name, "' is a view");
+        for (const std::string* n : names)
+            GIE_CHECK(*n != t.name, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: two inputs or outputs are named '", t.name, "'");
+        names.push_back(&t.name);
+    }
+}
+
+//! Each step's kernel must compute, from its inputs' stored shapes (those at the largest batch), exactly its
+//! outputs' stored shapes: the shape rules check every field against the weights (a kernel size against the
+//! weight count) and the input shapes, so a kernel configured with these shapes reads only what it has.
+void checkStepShapes(const EnginePlan& p) {
+    for (const auto& s : p.steps) {
+        std::vector<Dims> in, out(s.outputs.size());
+        for (int32_t t : s.inputs) in.push_back(p.tensors[static_cast<size_t>(t)].dims);
+        if (s.plugin->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") rejects its stored shapes",
+                 msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        for (size_t i = 0; i < out.size(); ++i) {
+            const EngineTensor& t = p.tensors[static_cast<size_t>(s.outputs[i])];
+            GIE_CHECK(out[i] == t.dims, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type,
+                      ") computes output ", i, " '", t.name, "' as ", toString(out[i]), " but the file stores ", toString(t.dims));
+        }
+    }
+}
 
 }  // namespace
 
@@ -233,7 +287,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.tensors.resize(nt);
     for (auto& t : p.tensors) {
         t.name = r.getString("tensor name", 1 << 16);
-        t.dims = getDims(r, "tensor dims");
+        t.dims = getDims(r, strcat("tensor '", t.name, "' dims").c_str());
         int32_t type = r.get<int32_t>("tensor type");
         GIE_CHECK(validDataType(type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' has type ", type);
         t.type = static_cast<DataType>(type);
@@ -245,8 +299,11 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         t.constant = r.get<int32_t>("tensor constant");
         t.viewOf = r.get<int32_t>("tensor view parent");
         t.viewOffset = r.get<int64_t>("tensor view offset");
-        GIE_CHECK(t.bytes == volume(t.dims) * dataTypeSize(t.type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '",
-                  t.name, "' size does not match its shape");
+        const int64_t n = checkedVolume(t.dims, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' shape");
+        GIE_CHECK(t.bytes == n * dataTypeSize(t.type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
+                  "' size does not match its shape");
+        GIE_CHECK(t.kind != TensorKind::kInput || t.dims.nbDims >= 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: input '",
+                  t.name, "' has no batch dimension");
     }
     for (const auto& t : p.tensors) {
         if (t.viewOf < 0) continue;
@@ -257,7 +314,8 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         for (int i = 1; i < parent.dims.nbDims; ++i) parentItem *= parent.dims.d[i];
         GIE_CHECK(parent.viewOf < 0 && t.kind == TensorKind::kActivation && t.type == parent.type &&
                       (parent.kind == TensorKind::kActivation || parent.kind == TensorKind::kOutput) && t.dims.nbDims >= 1 &&
-                      parent.dims.nbDims >= 1 && t.dims.d[0] == parent.dims.d[0] && t.viewOffset >= 0 && t.viewOffset + item <= parentItem,
+                      parent.dims.nbDims >= 1 && t.dims.d[0] == parent.dims.d[0] && item <= parentItem && t.viewOffset >= 0 &&
+                      t.viewOffset <= parentItem - item,
                   ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' is not a valid view of '", parent.name, "'");
     }
     p.inputs = getIds(r, "input list", nt);
@@ -271,14 +329,15 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.timingBatch = r.get<int64_t>("timing batch");
     GIE_CHECK(p.arenaBytes < (uint64_t{1} << 42) && p.workspaceBytes < (uint64_t{1} << 42), ErrorCode::kINVALID_ENGINE,
               "engine file is corrupt: implausible memory sizes");
+    // Kernels may assume the memory planner's alignment (vector loads and stores).
     for (const auto& t : p.tensors)
-        if (t.kind == TensorKind::kActivation && t.viewOf < 0)
-            GIE_CHECK(t.offset >= 0 && static_cast<uint64_t>(t.offset) + static_cast<uint64_t>(t.bytes) <= p.arenaBytes,
-                      ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' lies outside the activation arena");
-    for (int32_t id : p.inputs)
-        GIE_CHECK(p.tensors[static_cast<size_t>(id)].kind == TensorKind::kInput, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: input list names a non-input");
-    for (int32_t id : p.outputs)
-        GIE_CHECK(p.tensors[static_cast<size_t>(id)].kind == TensorKind::kOutput, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: output list names a non-output");
+        if (t.kind == TensorKind::kActivation && t.viewOf < 0) {
+            GIE_CHECK(t.offset >= 0 && t.offset % kTensorAlignment == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '",
+                      t.name, "' has arena offset ", t.offset, ", not aligned to ", kTensorAlignment, " bytes");
+            GIE_CHECK(static_cast<uint64_t>(t.offset) + static_cast<uint64_t>(t.bytes) <= p.arenaBytes, ErrorCode::kINVALID_ENGINE,
+                      "engine file is corrupt: tensor '", t.name, "' lies outside the activation arena");
+        }
+    checkIoTable(p);
 
     uint32_t ns = getCount(r, "step count");
     std::vector<int> produced(nt, 0), viewsPending(nt, 0);
@@ -290,7 +349,8 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         s.type = r.getString("kernel type", 4096);
         s.version = r.getString("kernel version", 4096);
         int32_t dev = r.get<int32_t>("kernel device");
-        GIE_CHECK(dev == 0 || dev == 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' device ", dev);
+        GIE_CHECK(dev == static_cast<int32_t>(p.device), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name,
+                  "' has device ", dev, " in a ", deviceWord(p.device), " engine");
         s.device = static_cast<DeviceType>(dev);
         s.inputs = getIds(r, "kernel inputs", nt);
         s.outputs = getIds(r, "kernel outputs", nt);
@@ -323,8 +383,10 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
             s.tacticTimes.emplace_back(name, ms);
         }
         s.stream = r.get<int32_t>("kernel stream");
-        GIE_CHECK(s.stream >= 0 && s.stream < 64, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name,
-                  "' runs on stream ", s.stream);
+        // The CPU runs every step on the caller's thread: only stream 0 exists there.
+        GIE_CHECK(s.stream >= 0 && s.stream < (p.device == DeviceType::kCPU ? 1 : kMaxStreams), ErrorCode::kINVALID_ENGINE,
+                  "engine file is corrupt: kernel '", s.name, "' runs on stream ", s.stream, "; a ", deviceWord(p.device),
+                  " engine has streams 0..", p.device == DeviceType::kCPU ? 0 : kMaxStreams - 1);
         uint64_t len = 0;
         const uint8_t* fields = r.getBlob("kernel fields", &len);
         if (summary) {
@@ -371,6 +433,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.networkJson = r.getString("network description", size);
     GIE_CHECK(r.remaining() == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", r.remaining(), " unread bytes at the end of the body");
     p.nbStreams = countStreams(p);
+    if (!summary) checkStepShapes(p);
     return p;
 }
 

@@ -23,7 +23,10 @@ Graph Graph::fromNetwork(const NetworkImpl& net, int64_t batch) {
         irt.type = t->type_;
         irt.isInput = t->isInput_;
         if (t->rangeSet_) irt.dynamicRange = t->rangeMax_;
-        if (irt.isInput) irt.dims.d[0] = batch;
+        if (irt.isInput) {
+            irt.dims.d[0] = batch;
+            checkedVolume(irt.dims, ErrorCode::kINVALID_ARGUMENT, "input '", irt.name, "' at the largest batch (", batch, ")");
+        }
         int id = g.addTensor(irt);
         ids[t] = id;
         return id;

@@ -30,7 +30,7 @@ struct ConcatenationOp : OpBase {
                 GIE_CHECK(in[i].d[k] == in[0].d[k], ErrorCode::kINVALID_MODEL, "Concatenation on axis ", a, ": input ", i, " ",
                           toString(in[i]), " differs from input 0 ", toString(in[0]), " in dimension ", k);
             }
-            o.d[a] += in[i].d[a];
+            o.d[a] = checkedAdd(o.d[a], in[i].d[a], ErrorCode::kINVALID_MODEL, "Concatenation: dimension ", a, " of the output");
         }
         out[0] = o;
     }

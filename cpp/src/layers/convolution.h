@@ -39,6 +39,12 @@ struct ConvParamsOp : OpBase {
         auto op = two("output_padding", {0, 0});
         sh = st[0]; sw = st[1]; pt = pre[0]; pl = pre[1]; pb = post[0]; pr = post[1]; dh = dil[0]; dw = dil[1]; oph = op[0]; opw = op[1];
         groups = f.getInt("num_groups", 1);
+        // Bounded so that the shape arithmetic below stays far from int64 overflow (a padding of 2^61 is refused here).
+        const char* names[] = {"num_output_maps", "kernel_size", "kernel_size", "stride", "stride", "pre_padding", "pre_padding",
+                               "post_padding", "post_padding", "dilation", "dilation", "num_groups", "output_padding", "output_padding"};
+        const int64_t values[] = {K, R, S, sh, sw, pt, pl, pb, pr, dh, dw, groups, oph, opw};
+        for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); ++i)
+            checkedSizeField(values[i], ErrorCode::kINVALID_ARGUMENT, type, " field '", names[i], "'");
         GIE_CHECK(R > 0 && S > 0 && sh > 0 && sw > 0 && dh > 0 && dw > 0, ErrorCode::kINVALID_ARGUMENT, type,
                   ": kernel size, stride and dilation must be positive");
         GIE_CHECK(pt >= 0 && pl >= 0 && pb >= 0 && pr >= 0 && oph >= 0 && opw >= 0, ErrorCode::kINVALID_ARGUMENT, type, ": padding must be >= 0");
@@ -57,6 +63,16 @@ struct ConvParamsOp : OpBase {
             GIE_CHECK(in[1] == out, ErrorCode::kINVALID_MODEL, what, ": residual input ", toString(in[1]), " must have the output shape ",
                       toString(out));
     }
+    //! Weight count K * C/groups * R * S (convolution) or C * K/groups * R * S (deconvolution) for `perGroup` = C/groups or K/groups.
+    int64_t weightsNeeded(int64_t outer, int64_t perGroup) const {
+        int64_t n = checkedMul(outer, perGroup, ErrorCode::kINVALID_MODEL, what, " weight count");
+        n = checkedMul(n, R, ErrorCode::kINVALID_MODEL, what, " weight count");
+        return checkedMul(n, S, ErrorCode::kINVALID_MODEL, what, " weight count");
+    }
+    //! Extent of the dilated kernel along a dimension: dilation * (size - 1) + 1.
+    int64_t span(int64_t dil, int64_t size, const char* dim) const {
+        return checkedMul(dil, size - 1, ErrorCode::kINVALID_MODEL, what, " dilated kernel ", dim) + 1;
+    }
     void checkInput(const Dims& x) const {
         GIE_CHECK(x.nbDims == 4, ErrorCode::kINVALID_MODEL, what, " needs a 4D NCHW input, got ", toString(x));
         GIE_CHECK(x.d[1] % groups == 0, ErrorCode::kINVALID_MODEL, what, ": input channels ", x.d[1], " not divisible by num_groups ", groups);
@@ -66,15 +82,17 @@ struct ConvParamsOp : OpBase {
 struct ConvolutionOp : ConvParamsOp {
     static constexpr const char* kType = "Convolution";
     explicit ConvolutionOp(const FieldMap& f) : ConvParamsOp(f, kType) {}
+    // Callers have checked the kernel fits the padded input (outputDims), so these are exact and overflow-free.
     int64_t outH(int64_t H) const { return (H + pt + pb - dh * (R - 1) - 1) / sh + 1; }
     int64_t outW(int64_t W) const { return (W + pl + pr - dw * (S - 1) - 1) / sw + 1; }
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
         expectInputs(in, 1, 2, kType);
         checkInput(in[0]);
         int64_t C = in[0].d[1];
-        GIE_CHECK(kernelCount == K * (C / groups) * R * S, ErrorCode::kINVALID_MODEL, "Convolution kernel has ", kernelCount,
-                  " values; for ", C, " input channels it needs K*C/groups*R*S = ", K, "*", C / groups, "*", R, "*", S, " = ", K * (C / groups) * R * S);
-        GIE_CHECK(in[0].d[2] + pt + pb >= dh * (R - 1) + 1 && in[0].d[3] + pl + pr >= dw * (S - 1) + 1, ErrorCode::kINVALID_MODEL,
+        const int64_t need = weightsNeeded(K, C / groups);
+        GIE_CHECK(kernelCount == need, ErrorCode::kINVALID_MODEL, "Convolution kernel has ", kernelCount,
+                  " values; for ", C, " input channels it needs K*C/groups*R*S = ", K, "*", C / groups, "*", R, "*", S, " = ", need);
+        GIE_CHECK(in[0].d[2] + pt + pb >= span(dh, R, "height") && in[0].d[3] + pl + pr >= span(dw, S, "width"), ErrorCode::kINVALID_MODEL,
                   "Convolution kernel ", R, "x", S, " (dilation ", dh, "x", dw, ") is larger than the padded input ", toString(in[0]));
         out[0] = dims4(in[0].d[0], K, outH(in[0].d[2]), outW(in[0].d[3]));
         checkResidual(in, out[0]);
@@ -84,14 +102,23 @@ struct ConvolutionOp : ConvParamsOp {
 struct DeconvolutionOp : ConvParamsOp {
     static constexpr const char* kType = "Deconvolution";
     explicit DeconvolutionOp(const FieldMap& f) : ConvParamsOp(f, kType) {}
+    // outputDims checks these with overflow-checked arithmetic first.
     int64_t outH(int64_t H) const { return (H - 1) * sh - pt - pb + dh * (R - 1) + 1 + oph; }
     int64_t outW(int64_t W) const { return (W - 1) * sw - pl - pr + dw * (S - 1) + 1 + opw; }
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
         expectInputs(in, 1, 1, kType);
         checkInput(in[0]);
         int64_t C = in[0].d[1];
-        GIE_CHECK(kernelCount == C * (K / groups) * R * S, ErrorCode::kINVALID_MODEL, "Deconvolution kernel has ", kernelCount,
-                  " values; for ", C, " input channels it needs C*K/groups*R*S = ", C * (K / groups) * R * S);
+        const int64_t need = weightsNeeded(C, K / groups);
+        GIE_CHECK(kernelCount == need, ErrorCode::kINVALID_MODEL, "Deconvolution kernel has ", kernelCount,
+                  " values; for ", C, " input channels it needs C*K/groups*R*S = ", need);
+        const int64_t H = in[0].d[2], W = in[0].d[3];
+        if (H > 0 && W > 0) {
+            checkedAdd(checkedMul(H - 1, sh, ErrorCode::kINVALID_MODEL, kType, " output height"), span(dh, R, "height") + oph,
+                       ErrorCode::kINVALID_MODEL, kType, " output height");
+            checkedAdd(checkedMul(W - 1, sw, ErrorCode::kINVALID_MODEL, kType, " output width"), span(dw, S, "width") + opw,
+                       ErrorCode::kINVALID_MODEL, kType, " output width");
+        }
         out[0] = dims4(in[0].d[0], K, outH(in[0].d[2]), outW(in[0].d[3]));
         GIE_CHECK(out[0].d[2] > 0 && out[0].d[3] > 0, ErrorCode::kINVALID_MODEL, "Deconvolution output would be empty: ", toString(out[0]));
     }

@@ -31,6 +31,10 @@ struct PaddingOp : AnyTypeOp {
                   " values but post_padding has ", post.size(), "; they need one value per padded dimension each");
         GIE_CHECK(pre.size() <= static_cast<size_t>(Dims::MAX_DIMS), ErrorCode::kINVALID_ARGUMENT, "Padding: ", pre.size(),
                   " padded dimensions given; at most 8 are supported");
+        for (size_t i = 0; i < pre.size(); ++i) {
+            checkedSizeField(pre[i], ErrorCode::kINVALID_ARGUMENT, "Padding pre_padding[", i, "]");
+            checkedSizeField(post[i], ErrorCode::kINVALID_ARGUMENT, "Padding post_padding[", i, "]");
+        }
         int64_t m = f.getInt("mode", 0);
         GIE_CHECK(m >= 0 && m <= 2, ErrorCode::kINVALID_ARGUMENT, "Padding: unknown mode ", m, " (0 constant, 1 reflect, 2 edge)");
         mode = static_cast<PaddingMode>(m);

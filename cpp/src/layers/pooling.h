@@ -30,6 +30,12 @@ struct PoolingOp : OpBase {
         GIE_CHECK(win.size() == 2 && st.size() == 2 && pre.size() == 2 && post.size() == 2, ErrorCode::kINVALID_ARGUMENT,
                   "Pooling supports 2D windows: window_size, stride, pre_padding and post_padding need 2 values each");
         kh = win[0]; kw = win[1]; sh = st[0]; sw = st[1]; pt = pre[0]; pl = pre[1]; pb = post[0]; pr = post[1];
+        for (int i = 0; i < 2; ++i) {  // bounded: the shape arithmetic below cannot overflow
+            checkedSizeField(win[i], ErrorCode::kINVALID_ARGUMENT, "Pooling window_size[", i, "]");
+            checkedSizeField(st[i], ErrorCode::kINVALID_ARGUMENT, "Pooling stride[", i, "]");
+            checkedSizeField(pre[i], ErrorCode::kINVALID_ARGUMENT, "Pooling pre_padding[", i, "]");
+            checkedSizeField(post[i], ErrorCode::kINVALID_ARGUMENT, "Pooling post_padding[", i, "]");
+        }
         GIE_CHECK(global || (kh > 0 && kw > 0), ErrorCode::kINVALID_ARGUMENT, "pooling window must be positive");
         GIE_CHECK(sh > 0 && sw > 0, ErrorCode::kINVALID_ARGUMENT, "pooling stride must be positive");
         GIE_CHECK(pt >= 0 && pl >= 0 && pb >= 0 && pr >= 0, ErrorCode::kINVALID_ARGUMENT, "pooling padding must be >= 0");

@@ -69,8 +69,10 @@ struct ResizeOp : OpBase {
                   " values but the input ", toString(x), " has ", x.nbDims, " dimensions");
         out[0] = x;
         for (int i = 1; i < x.nbDims; ++i) {
-            out[0].d[i] = useScales ? static_cast<int64_t>(std::floor(static_cast<double>(x.d[i]) * static_cast<double>(scales[static_cast<size_t>(i)])))
-                                    : outDims[static_cast<size_t>(i)];
+            const double scaled = std::floor(static_cast<double>(x.d[i]) * static_cast<double>(useScales ? scales[static_cast<size_t>(i)] : 1.f));
+            GIE_CHECK(!useScales || scaled <= static_cast<double>(kMaxElements), ErrorCode::kINVALID_MODEL, "Resize: dimension ", i, " of ",
+                      toString(x), " scaled by ", scales[static_cast<size_t>(i)], " would be ", scaled, "; sizes are limited to 2^40");
+            out[0].d[i] = useScales ? static_cast<int64_t>(scaled) : outDims[static_cast<size_t>(i)];
             GIE_CHECK(out[0].d[i] > 0, ErrorCode::kINVALID_MODEL, "Resize: dimension ", i, " of ", toString(x), " scaled by ",
                       useScales ? scales[static_cast<size_t>(i)] : 0.f, " would be empty");
         }

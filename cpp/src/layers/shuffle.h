@@ -62,6 +62,7 @@ struct ShuffleOp : AnyTypeOp {
             for (size_t i = 0; i < reshape.size(); ++i) {
                 GIE_CHECK(reshape[i] >= -1, ErrorCode::kINVALID_ARGUMENT, "Shuffle reshape ", permString(reshape), ": dimension ", i,
                           " is ", reshape[i], " (allowed: >= 0, or -1 to infer)");
+                checkedSizeField(reshape[i], ErrorCode::kINVALID_ARGUMENT, "Shuffle reshape dimension ", i);
                 inferred += reshape[i] == -1;
             }
             GIE_CHECK(inferred <= 1, ErrorCode::kINVALID_ARGUMENT, "Shuffle reshape ", permString(reshape),
@@ -97,7 +98,7 @@ struct ShuffleOp : AnyTypeOp {
                 if (v == -1) {
                     inferAt = static_cast<int>(i);
                 } else {
-                    known *= v;
+                    known = checkedMul(known, v, ErrorCode::kINVALID_MODEL, "Shuffle reshape ", permString(reshape), " volume");
                 }
                 t2.d[i] = v;
             }

@@ -50,10 +50,9 @@ struct ConstantOp : AnyTypeOp {
             case PluginFieldType::kINT16: case PluginFieldType::kINT32: case PluginFieldType::kINT64: type = DataType::kINT32; break;
             default: fail(ErrorCode::kINVALID_ARGUMENT, "Constant weights of type ", fieldTypeName(w->type), " are not supported");
         }
-        for (int i = 0; i < shape.nbDims; ++i)
-            GIE_CHECK(shape.d[i] >= 0, ErrorCode::kINVALID_ARGUMENT, "Constant shape ", toString(shape), " has a negative dimension");
-        GIE_CHECK(w->length == volume(shape), ErrorCode::kINVALID_ARGUMENT, "Constant of shape ", toString(shape), " needs ",
-                  volume(shape), " values, got ", w->length);
+        const int64_t n = checkedVolume(shape, ErrorCode::kINVALID_ARGUMENT, "Constant shape");
+        GIE_CHECK(w->length == n, ErrorCode::kINVALID_ARGUMENT, "Constant of shape ", toString(shape), " needs ", n, " values, got ",
+                  w->length);
     }
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
         expectInputs(in, 0, 0, kType);

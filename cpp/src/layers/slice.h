@@ -31,6 +31,9 @@ struct SliceOp : AnyTypeOp {
         for (size_t i = 0; i < size.size(); ++i) {
             GIE_CHECK(stride[i] != 0, ErrorCode::kINVALID_ARGUMENT, "Slice: stride of sliced dimension ", i, " is 0");
             GIE_CHECK(size[i] >= 0, ErrorCode::kINVALID_ARGUMENT, "Slice: size of sliced dimension ", i, " is negative (", size[i], ")");
+            checkedSizeField(start[i], ErrorCode::kINVALID_ARGUMENT, "Slice start[", i, "]");
+            checkedSizeField(size[i], ErrorCode::kINVALID_ARGUMENT, "Slice size[", i, "]");
+            checkedSizeField(stride[i], ErrorCode::kINVALID_ARGUMENT, "Slice stride[", i, "]");
         }
     }
     //! Full-rank start/size/stride for an input `x`; validates that every selected index is in range.
@@ -51,7 +54,7 @@ struct SliceOp : AnyTypeOp {
             sz[i] = size[j];
             sd[i] = stride[j];
             if (sz[i] == 0) continue;
-            const int64_t last = st[i] + (sz[i] - 1) * sd[i];
+            const int64_t last = st[i] + checkedMul(sz[i] - 1, sd[i], ErrorCode::kINVALID_MODEL, "Slice dimension ", i, " (size - 1) * stride");
             GIE_CHECK(st[i] >= 0 && st[i] < x.d[i], ErrorCode::kINVALID_MODEL, "Slice: start ", st[i], " of dimension ", i,
                       " is out of range [0, ", x.d[i], ") for input ", toString(x));
             GIE_CHECK(last >= 0 && last < x.d[i], ErrorCode::kINVALID_MODEL, "Slice: dimension ", i, " (start ", st[i], ", size ", sz[i],

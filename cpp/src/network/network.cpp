@@ -192,6 +192,7 @@ ITensor* NetworkImpl::addInput(const char* name, DataType type, const Dims& dims
         for (int i = 0; i < dims.nbDims; ++i)
             GIE_CHECK(dims.d[i] > 0, ErrorCode::kINVALID_ARGUMENT, "addInput '", name, "': dimension ", i, " is ", dims.d[i],
                       "; all dimensions must be positive");
+        checkedVolume(dims, ErrorCode::kINVALID_ARGUMENT, "addInput '", name, "': shape");
         GIE_CHECK(validDataType(static_cast<int32_t>(type)), ErrorCode::kINVALID_ARGUMENT, "addInput '", name, "': bad data type");
         for (auto* in : inputs_)
             GIE_CHECK(in->name_ != name, ErrorCode::kINVALID_ARGUMENT, "addInput: an input named '", name, "' exists already");
@@ -567,6 +568,8 @@ void NetworkImpl::inferShapes() const {
             if (rules.getOutputDataTypes(types.data(), static_cast<int32_t>(types.size()), outTypes.data()) != 0)
                 failWithLast("type inference");
             for (size_t i = 0; i < out.size(); ++i) {
+                // Built-in shape rules bound their outputs; a plugin's may not.
+                checkedVolume(out[i], ErrorCode::kINVALID_MODEL, "layer '", l->name, "' (", l->type, "): output ", i, " would be");
                 l->outputs[i]->dims_ = out[i];
                 l->outputs[i]->type_ = outTypes[i];
             }

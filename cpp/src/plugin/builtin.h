@@ -78,9 +78,7 @@ public:
             std::vector<Dims> in(inputs, inputs + nbInputs), out(static_cast<size_t>(op_.nbOutputs()));
             op_.outputDims(in, out);
             for (size_t i = 0; i < out.size(); ++i) {
-                for (int k = 0; k < out[i].nbDims; ++k)
-                    GIE_CHECK(out[i].d[k] >= 0, ErrorCode::kINVALID_MODEL, Op::kType, ": output ", i,
-                              " would have a negative dimension ", toString(out[i]));
+                checkedVolume(out[i], ErrorCode::kINVALID_MODEL, Op::kType, ": output ", i, " would be");
                 outputs[i] = out[i];
             }
             return 0;
