@@ -145,7 +145,8 @@ public:
     //! never change or free it. A creator deregistered since then may no longer exist: its owner decides.
     virtual IPluginCreator* const* getAllCreators(int32_t* count) noexcept = 0;
     //! dlopen()s a plugin library whose static initializers register its creators. Returns false (and
-    //! records the dlerror text) on failure. Libraries are never unloaded.
+    //! records the dlerror text) on failure, and also (kINVALID_ARGUMENT) when no registered creator lives in
+    //! the library: it registers nothing. Libraries are never unloaded.
     virtual bool loadLibrary(const char* path) noexcept = 0;
 
 protected:
