@@ -364,3 +364,33 @@ def test_hard_sigmoid_with_other_slope_is_not_hard_swish(rng):
     engine = _gie_build(m)
     assert not any(p.startswith("recognize_activations:") for p in engine.layer_info()["passes"])
     assert engine.num_kernels == 3  # conv, hard sigmoid, product (the conv output has two readers)
+
+
+def test_network_api_sigmoid_product_is_the_silu_layer(rng):
+    """Sigmoid + ElementWise PROD through the network API becomes the SILU layer: bit for bit the same engine output
+    as a network that asks for SILU directly, in one kernel."""
+    w = (rng.standard_normal((5, 4, 3, 3)) * 0.5).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32)
+
+    def build(spelled):
+        builder = gie.Builder()
+        net = builder.create_network()
+        x = net.add_input("x", gie.float32, (1, 4, 7, 9))
+        y = net.add_convolution(x, 5, (3, 3), w, bias, padding=(1, 1)).output(0)
+        if spelled:
+            s = net.add_activation(y, A.SIGMOID).output(0)
+            out = net.add_elementwise(s, y, gie.ElementWiseOperation.PROD).output(0)
+        else:
+            out = net.add_activation(y, A.SILU).output(0)
+        net.mark_output(out, "y")
+        config = builder.create_config()
+        config.device = "cpu"
+        config.max_batch = 2
+        return builder.build(net, config)
+
+    spelled, direct = build(True), build(False)
+    assert spelled.num_kernels == 1
+    x = rng.standard_normal((2, 4, 7, 9)).astype(np.float32)
+    a = spelled.create_execution_context().execute({"x": x})["y"]
+    b = direct.create_execution_context().execute({"x": x})["y"]
+    assert a.tobytes() == b.tobytes()
