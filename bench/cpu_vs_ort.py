@@ -12,7 +12,9 @@ times --runs runs of each, split into --rounds interleaved blocks (gie block, or
 ...) so that both engines see the same machine conditions, and compares the outputs (pre-softmax logits for
 the classifiers, the raw map for YOLOv2). ``--load N`` starts N busy-looping processes before those children
 and stops them after (``--load 0,2``: once without, once with). The parent prints one table: model, threads,
-load, gie and onnxruntime median ms, ratio gie/ort (> 1: gie is slower), max abs diff of the compared output.
+load, gie and onnxruntime median ms, ratio gie/ort (> 1: gie is slower), p90s, process CPU time per run and
+its ratio (with one thread: the on-core time, steadier than wall time on a busy machine), max abs diff of the
+compared output.
 """
 import argparse
 import json
@@ -87,25 +89,31 @@ def fmt_ms(s):
 
 def timed(fns, runs, warmup, rounds):
     """fns: {engine: callable}. Warm-up, then ``runs`` timed calls of each, in ``rounds`` interleaved blocks
-    (the order alternates every round). Returns {engine: {median, min, p90}} in seconds."""
+    (the order alternates every round). Returns {engine: {median, min, p90, cpu}} in seconds; cpu is the
+    process CPU time per run (all threads, spinning included): with one thread it does not count the time the
+    process waited for a core, so it is the steadier figure on a busy machine."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     ts = {k: [] for k in fns}
+    cpu = {k: 0.0 for k in fns}
     rounds = max(1, min(rounds, runs))
     names = list(fns)
     for r in range(rounds):
         n = runs // rounds + (1 if r < runs % rounds else 0)
         for name in (names if r % 2 == 0 else names[::-1]):
             fn = fns[name]
+            c0 = time.process_time()
             for _ in range(n):
                 t0 = time.perf_counter()
                 fn()
                 ts[name].append(time.perf_counter() - t0)
+            cpu[name] += time.process_time() - c0
     out = {}
     for name, t in ts.items():
         t.sort()
-        out[name] = {"median": statistics.median(t), "min": t[0], "p90": t[min(len(t) - 1, int(0.9 * len(t)))]}
+        out[name] = {"median": statistics.median(t), "min": t[0], "p90": t[min(len(t) - 1, int(0.9 * len(t)))],
+                     "cpu": cpu[name] / len(t)}
     return out
 
 
@@ -175,14 +183,17 @@ def main(argv=None, default_model="all"):
 def print_table(rows, args):
     print()
     print(f"batch {args.batch}, {args.runs} runs per engine in {args.rounds} interleaved rounds; medians; "
-          f"ratio = gie / onnxruntime (< 1: gie is faster); diff = max |gie - ort| on the compared output")
+          f"ratio = gie / onnxruntime (< 1: gie is faster); CPU = process CPU ms per run (all threads); "
+          f"diff = max |gie - ort| on the compared output")
     print()
-    print("| model | threads | load | gie ms | onnxruntime ms | ratio | gie p90 | ort p90 | max abs diff | output |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| model | threads | load | gie ms | onnxruntime ms | ratio | gie p90 | ort p90 | gie CPU | ort CPU | "
+          "CPU ratio | max abs diff | output |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         g, o = r["gie"], r.get("ort")
         cells = [r["model"], r["threads"], r["load"], fmt_ms(g["median"]), fmt_ms(o["median"]) if o else "-",
                  f"{g['median'] / o['median']:.2f}x" if o else "-", fmt_ms(g["p90"]), fmt_ms(o["p90"]) if o else "-",
+                 fmt_ms(g["cpu"]), fmt_ms(o["cpu"]) if o else "-", f"{g['cpu'] / o['cpu']:.2f}x" if o else "-",
                  f"{r['max_abs_diff']:.2g}" if o else "-",
                  f"{r['compare']} (max {r['max_abs']:.3g})" if o else r["compare"]]
         print("| " + " | ".join(str(c) for c in cells) + " |")

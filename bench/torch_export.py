@@ -164,8 +164,9 @@ def to_torch(spec, outputs=None, fold_bn=False):
             k = w["kernel"]
             pt, pl, pb, pr = a["pads"]
             sym = pt == pb and pl == pr
-            m = nn.Conv2d(k.shape[1], k.shape[0], tuple(k.shape[2:]), stride=a["stride"],
-                          padding=(pt, pl) if sym else 0, bias="bias" in w)
+            g = int(a.get("groups", 1))
+            m = nn.Conv2d(k.shape[1] * g, k.shape[0], tuple(k.shape[2:]), stride=a["stride"],
+                          padding=(pt, pl) if sym else 0, bias="bias" in w, groups=g)
             with torch.no_grad():
                 m.weight.copy_(t32(k))
                 if "bias" in w:
@@ -189,6 +190,14 @@ def to_torch(spec, outputs=None, fold_bn=False):
             fn = lambda xs: F.relu(xs[0])  # noqa: E731
         elif kind == "leaky":
             fn = (lambda al: lambda xs: F.leaky_relu(xs[0], al))(float(a["alpha"]))
+        elif kind == "relu6":
+            fn = lambda xs: F.relu6(xs[0])  # noqa: E731
+        elif kind == "silu":
+            fn = lambda xs: F.silu(xs[0])  # noqa: E731
+        elif kind == "sigmoid":
+            fn = lambda xs: torch.sigmoid(xs[0])  # noqa: E731
+        elif kind == "mul":
+            fn = lambda xs: xs[0] * xs[1]  # noqa: E731
         elif kind in ("maxpool", "avgpool"):
             mode, arg = st["mode"]
             if mode == "native" and kind == "maxpool":

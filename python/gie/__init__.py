@@ -10,12 +10,6 @@
 import json
 import os
 
-# CPU threads (OpenMP) spin only briefly before sleeping between parallel regions. libgomp's default
-# (300000 spins) lets idle threads burn a core; on a busy machine that made ResNet-50 2-3x slower than
-# onnxruntime, with a short spin ~1.2x. Must be set before the library (and libgomp) loads; a value the
-# user set wins.
-os.environ.setdefault("GOMP_SPINCOUNT", "20000")
-
 from . import _C  # noqa: E402
 from ._C import (ActivationType, BuilderFlag, DataType, DeviceType, ElementWiseOperation, ErrorCode, PaddingMode,
                  PoolingType, ReduceOperation, ResizeCoordinateTransformation, ResizeMode, ResizeRoundMode, ScaleMode,

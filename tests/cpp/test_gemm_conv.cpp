@@ -1,5 +1,6 @@
 // Standalone correctness test for the CPU GEMM / convolution kernels.
-//   g++ -O2 -std=c++17 -fopenmp -Icpp/src cpp/src/kernels/*.cpp tests/cpp/test_gemm_conv.cpp -o t
+//   g++ -O2 -std=c++17 -pthread -Icpp/src cpp/src/kernels/gemm.cpp cpp/src/kernels/conv2d_cpu.cpp
+//       cpp/src/common/parallel.cpp tests/cpp/test_gemm_conv.cpp -o t
 // Compares against naive double-precision references; relative error is normalised by the sum of
 // |terms|. Runs every ISA the CPU supports. Prints "N passed, M failed"; exit code != 0 on failure.
 #include <cmath>

@@ -1,0 +1,137 @@
+"""CPU fast paths against float64 numpy references on awkward shapes, with outputs poisoned (NaN) before each
+run: the register-blocked depthwise convolution (3x3 / 5x5, stride 1 / 2, asymmetric padding, fused bias,
+residual and activation), pooling's vectorised interior columns and its global-window reduction."""
+import numpy as np
+import pytest
+
+import gie
+from test_layers_core import conv2d_ref, pool2d_ref
+from util import assert_close
+
+
+def _run_poisoned(net, builder, feeds, out_shape, max_batch):
+    config = builder.create_config()
+    config.device = "cpu"
+    config.max_batch = max_batch
+    engine = builder.build(net, config)
+    ctx = engine.create_execution_context()
+    out = np.full(out_shape, np.nan, np.float32)
+    ctx.execute(feeds, {"y": out})
+    return out
+
+
+def _act_ref(kind, v):
+    if kind is None:
+        return v
+    if kind == gie.ActivationType.RELU6:
+        return np.clip(v, 0, 6)
+    if kind == gie.ActivationType.RELU:
+        return np.maximum(v, 0)
+    if kind == gie.ActivationType.LEAKY_RELU:
+        return np.where(v >= 0, v, 0.1 * v)
+    if kind == gie.ActivationType.SILU:
+        return v / (1 + np.exp(-v))
+    raise AssertionError(kind)
+
+
+DW_CASES = [
+    # C, H, W, k, stride, (pre pads), (post pads)
+    (3, 113, 111, 3, 1, (1, 1), (1, 1)),   # several accumulator chunks per plane
+    (5, 112, 113, 3, 2, (1, 1), (1, 1)),   # stride 2, odd width
+    (4, 57, 55, 5, 2, (2, 2), (2, 2)),
+    (6, 15, 14, 5, 1, (2, 2), (2, 2)),
+    (7, 7, 7, 5, 1, (2, 2), (2, 2)),       # EfficientNet's 7x7 planes: one short register block
+    (5, 28, 27, 3, 2, (0, 0), (1, 1)),     # TF "same" padding: bottom/right only
+    (9, 1, 1, 3, 1, (1, 1), (1, 1)),
+    (17, 14, 14, 3, 1, (1, 1), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.LEAKY_RELU, gie.ActivationType.SILU],
+                         ids=["none", "relu6", "leaky", "silu"])
+@pytest.mark.parametrize("case", DW_CASES, ids=[f"c{c[0]}_{c[1]}x{c[2]}_k{c[3]}s{c[4]}" for c in DW_CASES])
+def test_depthwise_conv_fused_epilogue(case, act, rng):
+    C, H, W, k, s, pre, post = case
+    batch = 2
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((C, 1, k, k)).astype(np.float32)
+    b = rng.standard_normal(C).astype(np.float32)
+    builder = gie.Builder()
+    net = builder.create_network()
+    t = net.add_input("x", gie.float32, (batch, C, H, W))
+    conv = net.add_convolution(t, C, (k, k), w, b, stride=s, pre_padding=pre, post_padding=post, num_groups=C)
+    y = conv.output(0)
+    if act is not None:
+        y = net.add_activation(y, act, alpha=0.1 if act == gie.ActivationType.LEAKY_RELU else None).output(0)
+    net.mark_output(y, "y")
+    ref, mag = conv2d_ref(x, w, b, stride=(s, s), pre=pre, post=post, groups=C)
+    got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
+    assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * max(1.0, float(mag.max())), what=f"{case} {act}")
+
+
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU], ids=["none", "relu"])
+def test_depthwise_conv_fused_residual(act, rng):
+    """y = act(dwconv(x) + x): the residual is added before the activation, in the output layout."""
+    batch, C, H, W = 2, 6, 23, 19
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((C, 1, 3, 3)).astype(np.float32)
+    builder = gie.Builder()
+    net = builder.create_network()
+    t = net.add_input("x", gie.float32, (batch, C, H, W))
+    conv = net.add_convolution(t, C, (3, 3), w, None, stride=1, pre_padding=(1, 1), post_padding=(1, 1), num_groups=C)
+    y = net.add_elementwise(conv.output(0), t, gie.ElementWiseOperation.SUM).output(0)
+    if act is not None:
+        y = net.add_activation(y, act).output(0)
+    net.mark_output(y, "y")
+    ref, mag = conv2d_ref(x, w, None, pre=(1, 1), groups=C)
+    got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
+    assert_close(got, _act_ref(act, ref + x), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"residual {act}")
+
+
+POOL_CASES = [
+    # (C, H, W), window, stride, pre, post, ceil, exclude
+    ((3, 9, 37), (3, 3), (1, 1), (1, 1), (1, 1), 0, 1),    # GoogLeNet's 3x3/1 pad 1 on a wide row
+    ((2, 11, 45), (3, 3), (2, 2), (0, 0), (0, 0), 1, 1),   # 3x3/2 Caffe ceil rounding
+    ((2, 10, 41), (3, 3), (2, 2), (1, 1), (1, 1), 1, 0),   # ceil + padding, padding counted
+    ((2, 6, 33), (2, 5), (1, 3), (0, 2), (1, 2), 0, 1),    # asymmetric window / stride / padding
+    ((1, 5, 20), (2, 2), (2, 2), (0, 0), (0, 0), 0, 1),
+    ((2, 4, 3), (3, 3), (1, 1), (1, 1), (1, 1), 0, 0),     # no interior column at all
+]
+
+
+@pytest.mark.parametrize("kind", [gie.PoolingType.MAX, gie.PoolingType.AVERAGE], ids=["max", "avg"])
+@pytest.mark.parametrize("case", POOL_CASES, ids=[f"{c[0][2]}w_k{c[1][1]}s{c[2][1]}" for c in POOL_CASES])
+def test_pooling_interior_columns(case, kind, rng):
+    shape, window, stride, pre, post, ceil, exclude = case
+    batch = 2
+    x = rng.standard_normal((batch,) + shape).astype(np.float32) - (2.0 if kind == gie.PoolingType.MAX else 0.0)
+    builder = gie.Builder()
+    net = builder.create_network()
+    t = net.add_input("x", gie.float32, (batch,) + shape)
+    p = net.add_pooling(t, kind, window, stride=stride)
+    p.pre_padding, p.post_padding, p.ceil_mode, p.exclude_padding = pre, post, ceil, exclude
+    net.mark_output(p.output(0), "y")
+    ref = pool2d_ref(x, kind, window, stride=stride, pre=pre, post=post, exclude_padding=bool(exclude),
+                     ceil_mode=bool(ceil))
+    got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
+    assert_close(got, ref, rtol=1e-5, atol=1e-5, what=f"{case} {kind}")
+
+
+@pytest.mark.parametrize("kind", [gie.PoolingType.MAX, gie.PoolingType.AVERAGE], ids=["max", "avg"])
+@pytest.mark.parametrize("shape", [(3, 56, 56), (5, 7, 7), (4, 13, 11), (2, 4, 4), (3, 1, 17)])
+@pytest.mark.parametrize("how", ["global", "window"])
+def test_pooling_whole_plane(shape, kind, how, rng):
+    """A window equal to the plane (global pooling, squeeze-excitation) is one reduction per plane."""
+    batch = 3
+    x = (rng.standard_normal((batch,) + shape) * 3 + 1).astype(np.float32)
+    builder = gie.Builder()
+    net = builder.create_network()
+    t = net.add_input("x", gie.float32, (batch,) + shape)
+    p = net.add_pooling(t, kind, shape[1:] if how == "window" else (1, 1))
+    if how == "global":
+        setattr(p, "global", 1)
+    net.mark_output(p.output(0), "y")
+    xd = x.astype(np.float64)
+    ref = xd.max(axis=(2, 3), keepdims=True) if kind == gie.PoolingType.MAX else xd.mean(axis=(2, 3), keepdims=True)
+    got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
+    assert_close(got, ref, rtol=1e-5, atol=1e-5, what=f"{shape} {kind} {how}")
