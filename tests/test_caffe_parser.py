@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 def _model(name):
     path = os.path.join(MODELS, name)
     if not os.path.exists(path):
-        pytest.skip(f"{path} is missing")
+        pytest.skip(f"{path} is missing (the shared model folder is not beside this checkout)")
     return path
 
 

@@ -178,7 +178,8 @@ class CaffeParser:
                 consumed.discard(top)   # a new version of the blob (in-place layers)
                 produced = [p for p in produced if p != top] + [top]
         if unsupported:
-            raise UnsupportedError(f"{len(unsupported)} Caffe layer(s) cannot be imported:\n  " + "\n  ".join(unsupported))
+            raise UnsupportedError(f"{len(unsupported)} Caffe layer(s) cannot be imported:\n  "
+                                   + "\n  ".join(unsupported))
 
         out_names = self.outputs if self.outputs is not None else [p for p in produced if p not in consumed]
         marked = set()

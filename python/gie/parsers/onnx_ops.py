@@ -89,7 +89,8 @@ def fold_refusal(p, n):
                     f"something to fold)")
         vol = int(np.prod(shape, dtype=object))
         if vol > limit:
-            return f"folding output '{o}' would make a constant of shape {shape} ({vol} elements, over the limit {limit})"
+            return (f"folding output '{o}' would make a constant of shape {shape} ({vol} elements, over the "
+                    f"limit {limit})")
     return None
 
 
