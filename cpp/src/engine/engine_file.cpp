@@ -21,7 +21,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "builder/memory_planner.h"
+#include "engine/memory_planner.h"
 #include "common/bytes.h"
 #include "common/dims.h"
 #include "common/json.h"
