@@ -394,3 +394,22 @@ def test_network_api_sigmoid_product_is_the_silu_layer(rng):
     a = spelled.create_execution_context().execute({"x": x})["y"]
     b = direct.create_execution_context().execute({"x": x})["y"]
     assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("producer", ["conv3x3", "conv1x1", "depthwise", "fc"])
+@pytest.mark.parametrize("name", ["RELU", "CLIP", "LEAKY_RELU", "RELU6", "HARD_SIGMOID", "SILU", "THRESHOLDED_RELU"])
+def test_fused_equals_unfused_with_nan_inputs(name, producer, rng):
+    """NaN reaching an activation is treated alike fused and unfused: the epilogues' register paths for ReLU / clip /
+    leaky ReLU use the comparison order of activation_math.h (a NaN is clamped to the bound, not passed)."""
+    seed = int(rng.integers(1 << 31))
+    fused = _build(name, producer, True, seed)
+    plain = _build(name, producer, False, seed)
+    x = rng.standard_normal((2, 4, 7, 9)).astype(np.float32)
+    x[0, 1, 3, 4] = np.nan
+    x[1, :, 0, 0] = np.nan
+    yf = fused.create_execution_context().execute({"x": x})["y"]
+    yp = plain.create_execution_context().execute({"x": x})["y"]
+    assert np.isnan(yp).any() or name in ("RELU", "CLIP", "RELU6", "HARD_SIGMOID", "THRESHOLDED_RELU")
+    assert np.array_equal(np.isnan(yf), np.isnan(yp)), f"{name} after {producer}: NaN where the other has none"
+    ok = ~np.isnan(yp)
+    assert yf[ok].tobytes() == yp[ok].tobytes()

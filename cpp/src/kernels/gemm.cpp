@@ -67,18 +67,11 @@ struct TileEpi {
   const float* res;      // offset to the tile's (0,0) (nullable)
   int64_t ldr;
   int simple;  // register-fused activation: 0 none, 1 relu, 2 leaky, 3 clip (the formulas of activation_math.h)
-  float a, b;
-  ActivationRowFn rowAct;  // non-null: other activation applied per row right after the store
-  ActivationType act;
+  float a, b;  // leaky slope / clip bounds (the other activations run in gemmRegion, per row panel)
 };
 // A: micro-panel, element (row i, k) at A[k*mr + i]; B: panel, element (k, j) at B[k*W + j].
 using UkrFn = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mrows,
                        int ncols, const TileEpi& te);
-
-inline void finishRows(float* C, int64_t ldc, int mrows, int ncols, const TileEpi& te) {
-  if (te.last && te.rowAct)
-    for (int i = 0; i < mrows; ++i) te.rowAct(C + i * ldc, C + i * ldc, ncols, te.act, te.a, te.b);
-}
 
 // Scalar fallback: 4 x 8 tile, panels padded to 8 columns.
 void ukrScalar(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mrows,
@@ -105,7 +98,6 @@ void ukrScalar(int64_t kc, const float* A, const float* B, float* C, int64_t ldc
       c[j] = x;
     }
   }
-  finishRows(C, ldc, mrows, ncols, te);
 }
 
 #if GIE_X86
@@ -172,7 +164,6 @@ GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __rest
                 te.biasCol ? te.biasCol + v * 8 : nullptr, res ? res + v * 8 : nullptr);
     }
   }
-  finishRows(C, ldc, mrows, ncols, te);
 }
 
 // ---------------------------------- AVX-512: 8 x 48 ----------------------------------
@@ -234,7 +225,6 @@ GIE_AVX512 void ukrAvx512(int64_t kc, const float* __restrict A, const float* __
                  te.biasCol ? te.biasCol + v * 16 : nullptr, res ? res + v * 16 : nullptr);
     }
   }
-  finishRows(C, ldc, mrows, ncols, te);
 }
 #endif  // GIE_X86
 
@@ -407,15 +397,16 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
   te.ldr = ep.ldr;
   te.a = ep.actAlpha;
   te.b = ep.actBeta;
-  te.act = ep.act;
   // ReLU, leaky ReLU and clip are applied in registers with the same operations as activation_math.h (MAXPS /
-  // MINPS operand order included), the others by the shared row function right after the store.
+  // MINPS operand order included), the others by the shared row function over each row of a row panel once all
+  // its tiles are stored (still in L1/L2; one call per panel row rather than per tile row amortises the call).
+  ActivationRowFn panelAct = nullptr;
   switch (ep.act) {
     case ActivationType::kRELU: te.simple = 1; break;
     case ActivationType::kLEAKY_RELU: te.simple = 2; break;
     case ActivationType::kCLIP: te.simple = 3; break;
     case ActivationType::kRELU6: te.simple = 3; te.a = 0.f; te.b = 6.f; break;
-    default: te.rowAct = ep.act == kNoActivation ? nullptr : activationRowFn(kr.isa); break;
+    default: panelAct = ep.act == kNoActivation ? nullptr : activationRowFn(kr.isa); break;
   }
 
   for (int64_t jc = n0; jc < n1; jc += ncStep) {
@@ -449,7 +440,8 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
           const int64_t row = ic + ir;
           te.biasRow = ep.biasRow ? ep.biasRow + row : nullptr;
           const float* Apanel = Ap + ir * kcb;
-          for (int64_t jr = jb; jr < std::min(nc, jb + kr.nc); jr += nr) {
+          const int64_t jEnd = std::min(nc, jb + kr.nc);
+          for (int64_t jr = jb; jr < jEnd; jr += nr) {
             const int ncols = static_cast<int>(std::min<int64_t>(nr, nc - jr));
             const int64_t col = jc + jr;
             te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
@@ -457,6 +449,11 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
             kr.ukr[(ncols + vw - 1) / vw - 1](kcb, Apanel, Bp + jr * kcb, C + row * ldc + col,
                                               ldc, mrows, ncols, te);
           }
+          if (te.last && panelAct)
+            for (int i = 0; i < mrows; ++i) {
+              float* c = C + (row + i) * ldc + jc + jb;
+              panelAct(c, c, jEnd - jb, ep.act, ep.actAlpha, ep.actBeta);
+            }
         }
       }
     }
