@@ -217,8 +217,8 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   const float slope = a.actAlpha;
   auto finish = [&](DwVec& v) {
     if (act == ActivationType::kCLIP) {
-      v = v < lo ? lo : v;
-      v = v > hi ? hi : v;
+      v = v > lo ? v : lo;  // the order and NaN handling of activation_math.h's minf(maxf(x, lo), hi)
+      v = v < hi ? v : hi;
     } else if (act == ActivationType::kRELU) {
       v = v > lo ? v : lo;
     } else {
