@@ -587,7 +587,7 @@ PYBIND11_MODULE(_C, m) {
 
     py::class_<ILayer, NoDelete<ILayer>>(m, "Layer")
         .def_property_readonly("type", &ILayer::getType)
-        .def_property("name", &ILayer::getName, &ILayer::setName)
+        .def_property("name", &ILayer::getName, [](ILayer& l, const std::string& n) { l.setName(n.c_str()); })  // None: an error, not ignored
         .def_property_readonly("num_inputs", &ILayer::getNbInputs)
         .def_property_readonly("num_outputs", &ILayer::getNbOutputs)
         .def("get_input", [](ILayer& l, py::object i) { return l.getInput(index(i, l.getNbInputs(), "layer '" + std::string(l.getName()) + "': get_input", "inputs")); },
