@@ -393,7 +393,9 @@ class ExecutionContext:
     def execute_async(self, inputs, outputs=None, stream=None):
         """GPU engines: binds device tensors (as :meth:`execute`) and enqueues on ``stream`` without waiting.
         Outputs: a dict of device tensors written in place, or created like the inputs ('torch' / 'cupy').
-        Keep the tensors alive and unchanged until the stream reaches this work."""
+        Keep the tensors alive and unchanged until the stream reaches this work. The context is free for the next
+        call as soon as this returns, but its activation memory is in use until the stream gets there: run the
+        next work of this context on the same stream (or synchronize first)."""
         if self._gpu is None:
             raise InvalidArgumentError("execute_async needs a GPU engine; this engine runs on the CPU (use execute)")
         inputs = self._check_inputs(inputs)
