@@ -125,18 +125,22 @@ class Engine:
 
     def __init__(self, impl):
         self._impl = impl
+        # Immutable, and read on every execute: asked once.
+        names = impl.io_tensor_names
+        self._inputs = tuple(n for n in names if impl.is_input(n))
+        self._outputs = tuple(n for n in names if not impl.is_input(n))
 
     @property
     def io_tensor_names(self):
-        return self._impl.io_tensor_names
+        return list(self._inputs + self._outputs)
 
     @property
     def input_names(self):
-        return [n for n in self._impl.io_tensor_names if self._impl.is_input(n)]
+        return list(self._inputs)
 
     @property
     def output_names(self):
-        return [n for n in self._impl.io_tensor_names if not self._impl.is_input(n)]
+        return list(self._outputs)
 
     def get_tensor_shape(self, name):
         """Shape at the largest batch."""
