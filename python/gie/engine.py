@@ -126,9 +126,9 @@ class Engine:
     def __init__(self, impl):
         self._impl = impl
         # Immutable, and read on every execute: asked once.
-        names = impl.io_tensor_names
-        self._inputs = tuple(n for n in names if impl.is_input(n))
-        self._outputs = tuple(n for n in names if not impl.is_input(n))
+        io = impl._io_tensors
+        self._inputs = tuple(n for n, is_input in io if is_input)
+        self._outputs = tuple(n for n, is_input in io if not is_input)
 
     @property
     def io_tensor_names(self):
