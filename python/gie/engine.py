@@ -125,18 +125,22 @@ class Engine:
 
     def __init__(self, impl):
         self._impl = impl
+        # Immutable, and read on every execute: asked once.
+        io = impl._io_tensors
+        self._inputs = tuple(n for n, is_input in io if is_input)
+        self._outputs = tuple(n for n, is_input in io if not is_input)
 
     @property
     def io_tensor_names(self):
-        return self._impl.io_tensor_names
+        return list(self._inputs + self._outputs)
 
     @property
     def input_names(self):
-        return [n for n in self._impl.io_tensor_names if self._impl.is_input(n)]
+        return list(self._inputs)
 
     @property
     def output_names(self):
-        return [n for n in self._impl.io_tensor_names if not self._impl.is_input(n)]
+        return list(self._outputs)
 
     def get_tensor_shape(self, name):
         """Shape at the largest batch."""
@@ -393,7 +397,9 @@ class ExecutionContext:
     def execute_async(self, inputs, outputs=None, stream=None):
         """GPU engines: binds device tensors (as :meth:`execute`) and enqueues on ``stream`` without waiting.
         Outputs: a dict of device tensors written in place, or created like the inputs ('torch' / 'cupy').
-        Keep the tensors alive and unchanged until the stream reaches this work."""
+        Keep the tensors alive and unchanged until the stream reaches this work. The context is free for the next
+        call as soon as this returns, but its activation memory is in use until the stream gets there: run the
+        next work of this context on the same stream (or synchronize first)."""
         if self._gpu is None:
             raise InvalidArgumentError("execute_async needs a GPU engine; this engine runs on the CPU (use execute)")
         inputs = self._check_inputs(inputs)

@@ -174,7 +174,8 @@ def add_convolution(self, input, num_output_maps, kernel_shape, kernel, bias=Non
                 kernel_size=_pair(kernel_shape, "add_convolution: kernel_shape"),
                 kernel=_weights(kernel, "kernel"), bias=_weights(bias, "bias"), stride=_opt(_pair, stride, "add_convolution: stride"),
                 pre_padding=pre_padding, post_padding=post_padding,
-                dilation=_opt(_pair, dilation, "add_convolution: dilation"), num_groups=num_groups)
+                dilation=_opt(_pair, dilation, "add_convolution: dilation"),
+                num_groups=_opt(integer_argument, num_groups, "add_convolution: num_groups"))
 
 
 def add_deconvolution(self, input, num_output_maps, kernel_shape, kernel, bias=None, *, stride=None, padding=None,
@@ -186,7 +187,8 @@ def add_deconvolution(self, input, num_output_maps, kernel_shape, kernel, bias=N
                 kernel_size=_pair(kernel_shape, "add_deconvolution: kernel_shape"),
                 kernel=_weights(kernel, "kernel"), bias=_weights(bias, "bias"), stride=_opt(_pair, stride, "add_deconvolution: stride"),
                 pre_padding=pre_padding, post_padding=post_padding,
-                dilation=_opt(_pair, dilation, "add_deconvolution: dilation"), num_groups=num_groups,
+                dilation=_opt(_pair, dilation, "add_deconvolution: dilation"),
+                num_groups=_opt(integer_argument, num_groups, "add_deconvolution: num_groups"),
                 output_padding=_opt(_pair, output_padding, "add_deconvolution: output_padding"))
 
 
@@ -194,7 +196,7 @@ def add_fully_connected(self, input, num_outputs, kernel, bias=None, *, axis=Non
     """Flattens dims [axis:] (C, H, W for NCHW) and multiplies by kernel (num_outputs, flat)."""
     return _add(self, "FullyConnected", [input], num_outputs=integer_argument(num_outputs, "add_fully_connected: num_outputs"),
                 kernel=_weights(kernel, "kernel"),
-                bias=_weights(bias, "bias"), axis=axis)
+                bias=_weights(bias, "bias"), axis=_opt(integer_argument, axis, "add_fully_connected: axis"))
 
 
 def add_matrix_multiply(self, a, b, *, transpose_a=False, transpose_b=False):
@@ -215,15 +217,15 @@ def add_activation(self, input, type, alpha=None, beta=None):
 
 
 def add_softmax(self, input, axis=1):
-    return _add(self, "Softmax", [input], axis=axis)
+    return _add(self, "Softmax", [input], axis=integer_argument(axis, "add_softmax: axis"))
 
 
 def add_log_softmax(self, input, axis=1):
-    return _add(self, "Softmax", [input], axis=axis, log=1)
+    return _add(self, "Softmax", [input], axis=integer_argument(axis, "add_log_softmax: axis"), log=1)
 
 
 def add_concatenation(self, inputs, axis=1):
-    return _add(self, "Concatenation", inputs, axis=axis)
+    return _add(self, "Concatenation", inputs, axis=integer_argument(axis, "add_concatenation: axis"))
 
 
 def add_elementwise(self, a, b, op):
@@ -261,13 +263,14 @@ def add_lrn(self, input, window, alpha, beta, k=1.0):
 def add_scale(self, input, mode, shift=None, scale=None, power=None, *, channel_axis=None):
     """y = (x * scale + shift) ** power, per tensor (UNIFORM), per channel or per element."""
     return _add(self, "Scale", [input], mode=_enum(mode, _C.ScaleMode, "add_scale: mode"), shift=_weights(shift, "shift"), scale=_weights(scale, "scale"),
-                power=_weights(power, "power"), channel_axis=channel_axis)
+                power=_weights(power, "power"), channel_axis=_opt(integer_argument, channel_axis, "add_scale: channel_axis"))
 
 
 def add_shuffle(self, input, *, first_transpose=None, reshape=None, second_transpose=None, zero_is_placeholder=None):
     """Transpose -> reshape (0 copies a dimension, -1 is inferred) -> transpose."""
-    return _add(self, "Shuffle", [input], first_transpose=first_transpose, reshape=reshape,
-                second_transpose=second_transpose,
+    return _add(self, "Shuffle", [input], first_transpose=_opt(_ints, first_transpose, "add_shuffle: first_transpose"),
+                reshape=_opt(_ints, reshape, "add_shuffle: reshape"),
+                second_transpose=_opt(_ints, second_transpose, "add_shuffle: second_transpose"),
                 zero_is_placeholder=int(zero_is_placeholder) if zero_is_placeholder is not None else None)
 
 
@@ -303,7 +306,7 @@ def add_resize(self, input, mode, *, output_shape=None, scales=None, coordinate_
 
 def add_gather(self, data, indices, axis=0):
     """numpy.take(data, indices, axis) with int32 indices (negative indices count from the end)."""
-    return _add(self, "Gather", [data, indices], axis=axis)
+    return _add(self, "Gather", [data, indices], axis=integer_argument(axis, "add_gather: axis"))
 
 
 def add_cast(self, input, to_type):

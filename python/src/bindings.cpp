@@ -30,6 +30,14 @@ namespace {
 // would be released after the interpreter is gone.
 py::object* gErrorClasses = nullptr;
 
+//! A str from UTF-8 text that may not be valid (names and bytes quoted from an engine file): invalid bytes become
+//! U+FFFD instead of a UnicodeDecodeError replacing gie's answer.
+py::object lenientStr(const std::string& text) {
+    py::object s = py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+    if (!s) throw py::error_already_set();
+    return s;
+}
+
 [[noreturn]] void raiseLast(const std::string& fallback) {
     const char* msg = nullptr;
     ErrorCode code = getLastError(&msg);
@@ -37,10 +45,7 @@ py::object* gErrorClasses = nullptr;
     if (code == ErrorCode::kSUCCESS) code = ErrorCode::kINTERNAL;
     py::object cls = py::reinterpret_borrow<py::object>(PyExc_RuntimeError);
     if (gErrorClasses && gErrorClasses->contains(py::int_(static_cast<int>(code)))) cls = (*gErrorClasses)[py::int_(static_cast<int>(code))];
-    // Messages may quote bytes from an engine file or user names that are not UTF-8: never let decoding
-    // replace the gie error with a UnicodeDecodeError.
-    py::object msgObj = py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
-    if (!msgObj) throw py::error_already_set();
+    py::object msgObj = lenientStr(text);  // messages may quote bytes from an engine file
     PyErr_SetObject(cls.ptr(), msgObj.ptr());
     throw py::error_already_set();
 }
@@ -86,9 +91,7 @@ public:
         py::gil_scoped_acquire gil;
         try {
             std::string text(msg ? msg : "");
-            py::object m = py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
-            if (!m) throw py::error_already_set();
-            fn_(static_cast<int>(s), m);
+            fn_(static_cast<int>(s), lenientStr(text));
         } catch (py::error_already_set& e) {
             e.discard_as_unraisable("gie logger");
         }
@@ -445,7 +448,7 @@ PYBIND11_MODULE(_C, m) {
     m.def("engine_summary", [](py::bytes data) {
         std::string buf = data;
         std::string json = summarizeEngine(buf.data(), buf.size());
-        return py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(json.data(), static_cast<Py_ssize_t>(json.size()), "replace"));
+        return lenientStr(json);
     }, py::arg("data"), "JSON summary of an engine file (header and kernels needed), read without loading it.");
     m.def("cuda_compiled", [] {
 #if GIE_HAVE_CUDA_BUILD
@@ -457,7 +460,7 @@ PYBIND11_MODULE(_C, m) {
     m.def("build_info_json", [] {
         const char* j = getBuildInfoJson();
         std::string text = j ? j : "{}";
-        return py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+        return lenientStr(text);
     }, "What this build and this machine offer, as JSON (see gie.build_info()).");
 
     // ---- GPU allocator and memory helpers (gie/gpu.h) ----
@@ -587,7 +590,7 @@ PYBIND11_MODULE(_C, m) {
 
     py::class_<ILayer, NoDelete<ILayer>>(m, "Layer")
         .def_property_readonly("type", &ILayer::getType)
-        .def_property("name", &ILayer::getName, &ILayer::setName)
+        .def_property("name", &ILayer::getName, [](ILayer& l, const std::string& n) { l.setName(n.c_str()); })  // None: an error, not ignored
         .def_property_readonly("num_inputs", &ILayer::getNbInputs)
         .def_property_readonly("num_outputs", &ILayer::getNbOutputs)
         .def("get_input", [](ILayer& l, py::object i) { return l.getInput(index(i, l.getNbInputs(), "layer '" + std::string(l.getName()) + "': get_input", "inputs")); },
@@ -663,8 +666,16 @@ PYBIND11_MODULE(_C, m) {
     py::class_<Engine, std::shared_ptr<Engine>>(m, "Engine")
         .def_property_readonly("num_io_tensors", [](Engine& e) { return e.engine->getNbIOTensors(); })
         .def_property_readonly("io_tensor_names", [](Engine& e) {
-            std::vector<std::string> v;
-            for (int32_t i = 0; i < e.engine->getNbIOTensors(); ++i) v.push_back(e.engine->getIOTensorName(i));
+            py::list v;
+            for (int32_t i = 0; i < e.engine->getNbIOTensors(); ++i) v.append(lenientStr(e.engine->getIOTensorName(i)));
+            return v;
+        })
+        .def_property_readonly("_io_tensors", [](Engine& e) {  // [(name, is_input)], asked by the raw name
+            py::list v;
+            for (int32_t i = 0; i < e.engine->getNbIOTensors(); ++i) {
+                const char* n = e.engine->getIOTensorName(i);
+                v.append(py::make_tuple(lenientStr(n), e.engine->isInput(n)));
+            }
             return v;
         })
         .def("is_input", [](Engine& e, const std::string& n) { return e.engine->isInput(n.c_str()); })
@@ -689,7 +700,7 @@ PYBIND11_MODULE(_C, m) {
         })
         .def("_layer_info_json", [](Engine& e) {
             std::string json = e.engine->getLayerInformation();
-            return py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(json.data(), static_cast<Py_ssize_t>(json.size()), "replace"));
+            return lenientStr(json);
         })
         .def("create_execution_context", [](std::shared_ptr<Engine> e) {
             auto c = std::make_unique<Context>();
