@@ -35,7 +35,8 @@ def to_onnx(spec, outputs=None, batch=None, check=True):
     nodes, inits = [], []
 
     def const(name, arr):
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        # reshape: np.ascontiguousarray makes a 0-d array 1-d, and Clip's min / max must be scalars
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(arr).reshape(np.shape(arr)), name))
         return name
 
     for op in spec.ops:

@@ -128,6 +128,28 @@ def test_silu_onnx_twin_is_sigmoid_times_x():
     assert "Clip" not in ops and "HardSwish" not in ops
 
 
+@pytest.mark.parametrize("model", ["mobilenetv2", "efficientnet_b0"])
+def test_onnx_twin_imports_into_gie(model, tmp_path):
+    """gie's own ONNX importer reads the twin (Clip with scalar min / max, grouped Conv, Sigmoid + Mul, the
+    broadcast SE Mul) and gives onnxruntime's result: what bench/cpu_vs_ort.py --via-onnx builds."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    spec = model_zoo.describe(model, image=64)
+    m = onnx_export.to_onnx(spec, outputs=["logits"], batch=2)
+    clip_bounds = [i for i in m.graph.initializer if i.name.endswith((".min", ".max"))]
+    assert all(list(i.dims) == [] for i in clip_bounds)  # scalars, as the ONNX spec requires
+    onnx.save(m, str(tmp_path / "twin.onnx"))
+    net = gie.parse(str(tmp_path / "twin.onnx"))
+    config = gie.Builder().create_config()
+    config.device = "cpu"
+    config.max_batch = 2
+    engine = gie.Builder().build(net, config)
+    x = spec.random_input(2, seed=3)
+    got = engine.create_execution_context().execute({"data": x})["logits"]
+    ref = onnx_export.run_onnxruntime(spec, x, ["logits"])["logits"]
+    assert_close(got, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()), what=f"{model} via ONNX")
+
+
 def test_weights_are_seeded():
     a = model_zoo.describe("resnet50", seed=3, image=32).weights()
     b = model_zoo.describe("resnet50", seed=3, image=32).weights()

@@ -278,6 +278,12 @@ void testConv(const char* isa) {
       {1, 7, 7, 7, 7, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 7},        // depthwise 5x5 on 7x7 (one register block)
       {1, 5, 28, 27, 5, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 5},      // depthwise s2, padding bottom/right only
       {1, 3, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},        // depthwise on 1x1
+      // network stems: few input channels, many outputs
+      {1, 3, 64, 62, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1},     // ResNet-style 7x7 s2 stem
+      {2, 3, 45, 47, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},      // MobileNet-style 3x3 s2 stem, batch 2
+      {2, 3, 45, 47, 8, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 1},      // TF "same" (bottom/right) padding
+      {1, 2, 20, 21, 5, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1},      // 2 channels, dilation 2, stride 1
+      {1, 1, 33, 31, 3, 5, 3, 1, 1, 2, 1, 2, 1, 1, 1, 1},      // 1 channel, 5x3 kernel
   };
   int i = 0;
   for (const ConvCase& cc : cases) {

@@ -1,9 +1,9 @@
 // The CPU thread pool behind parallelFor (see parallel.h for why it is not OpenMP).
 //
-// One loop at a time owns the pool (busy_). Its iterations are claimed from state_ = (generation << 32) |
-// next index with a compare-and-swap that also checks the generation, so a worker that wakes up late
-// can neither claim an iteration of a loop that has finished nor one of the next loop under the old
-// loop's function. The caller counts finished iterations (done_) and returns when all n are done; it
+// One loop at a time owns the pool (busy_). Its chunks of iterations are claimed from state_ =
+// (generation << 32) | next chunk with a compare-and-swap that also checks the generation, so a worker
+// that wakes up late can neither claim a chunk of a loop that has finished nor one of the next loop under
+// the old loop's function. The caller counts finished chunks (done_) and returns when all are done; it
 // never waits for a worker that did not start one.
 #include "common/parallel.h"
 
@@ -61,7 +61,13 @@ public:
     bool run(int64_t n, int threads, void (*fn)(void*, int64_t), void* ctx) {
         if (busy_.exchange(true, std::memory_order_acquire)) return false;
         growTo(threads - 1);
-        n_.store(n, std::memory_order_relaxed);
+        // Iterations are claimed in chunks of `grain` (about 8 chunks per thread): one contended atomic
+        // per chunk, not per iteration, while a late or preempted thread still holds little work.
+        const int64_t grain = std::max<int64_t>(1, n / (8 * int64_t(threads)));
+        const int64_t chunks = (n + grain - 1) / grain;
+        grain_.store(grain, std::memory_order_relaxed);
+        total_.store(n, std::memory_order_relaxed);
+        n_.store(chunks, std::memory_order_relaxed);
         fn_.store(fn, std::memory_order_relaxed);
         ctx_.store(ctx, std::memory_order_relaxed);
         maxWorkers_.store(threads - 1, std::memory_order_relaxed);
@@ -74,7 +80,7 @@ public:
             cv_.notify_all();
         }
         work(gen);
-        for (int spins = 0; done_.load(std::memory_order_acquire) < n; ++spins) {
+        for (int spins = 0; done_.load(std::memory_order_acquire) < chunks; ++spins) {
             if (spins < 2000) GIE_CPU_PAUSE();
             else std::this_thread::yield();  // a started iteration's thread was preempted
         }
@@ -85,19 +91,21 @@ public:
     }
 
 private:
-    // Claims and runs iterations of loop `gen` until none is left.
+    // Claims and runs chunks of iterations of loop `gen` until none is left.
     void work(uint32_t gen) {
         for (;;) {
             uint64_t s = state_.load(std::memory_order_acquire);
             if (static_cast<uint32_t>(s >> 32) != gen) return;
-            const int64_t i = static_cast<int64_t>(s & 0xffffffffu);
-            if (i >= n_.load(std::memory_order_relaxed)) return;
+            const int64_t c = static_cast<int64_t>(s & 0xffffffffu);
+            if (c >= n_.load(std::memory_order_relaxed)) return;
             if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
             auto fn = fn_.load(std::memory_order_relaxed);
             void* ctx = ctx_.load(std::memory_order_relaxed);
+            const int64_t grain = grain_.load(std::memory_order_relaxed);
+            const int64_t end = std::min(total_.load(std::memory_order_relaxed), (c + 1) * grain);
             tInLoop = true;
             try {
-                fn(ctx, i);
+                for (int64_t i = c * grain; i < end; ++i) fn(ctx, i);
             } catch (...) {
                 std::lock_guard<std::mutex> lk(errM_);
                 if (!error_) error_ = std::current_exception();
@@ -146,7 +154,8 @@ private:
     std::atomic<bool> busy_{false};
     std::atomic<uint64_t> state_{0};
     uint32_t gen_ = 0;  // written only by the loop holding busy_
-    std::atomic<int64_t> n_{0}, done_{0};
+    std::atomic<int64_t> n_{0}, done_{0};  // chunks in the loop, chunks finished
+    std::atomic<int64_t> grain_{1}, total_{0};  // iterations per chunk, iterations in the loop
     std::atomic<void (*)(void*, int64_t)> fn_{nullptr};
     std::atomic<void*> ctx_{nullptr};
     std::atomic<int> maxWorkers_{0}, sleepers_{0};
