@@ -35,9 +35,7 @@ protected:
         colsBytes_ = direct() ? 0 : static_cast<size_t>((op_.K / op_.groups) * op_.R * op_.S * x.d[2] * x.d[3]) * sizeof(float);
         // Small column buffers get one slot per thread so that (image, group) pairs can run in parallel.
         slots_ = 1;
-#ifdef _OPENMP
         if (colsBytes_ <= (size_t(4) << 20)) slots_ = std::max(1, cpuThreads());
-#endif
         workspace_ = colsBytes_ * static_cast<size_t>(slots_);
     }
     bool direct() const {
