@@ -96,6 +96,11 @@ CASES = [
      r"cannot load plugin library '{tmp}/none.so'"),
     ("load_library None", lambda e: gie.load_library(None), IA, r"load_library: path must be a path"),
     ("load_library empty", lambda e: gie.load_library(""), IA, r"load_library: path must be a non-empty path"),
+    # ---- importers
+    ("parse None", lambda e: gie.parse(None), IA, r"gie.parse: the model file must be a path"),
+    ("parse directory", lambda e: gie.parse(e["tmp"]), IA, r"model file '.*' is a directory"),
+    ("parse missing", lambda e: gie.parse(os.path.join(e["tmp"], "none.onnx")), IA, r"model file '.*none.onnx' does not exist"),
+    ("parse weights int", lambda e: gie.parse(os.path.join(e["tmp"], "none.cfg"), weights=3), IA, r"gie.parse: weights must be a path"),
     # ---- network definition
     ("add_input 2**64", lambda e: e["net"].add_input("a", gie.float32, (2**64,)), IA,
      r"add_input\('a'\): shape dimension 0 is 18446744073709551616"),

@@ -8,7 +8,7 @@
 """
 import os
 
-from ..errors import InvalidArgumentError, InvalidModelError
+from ..errors import InvalidArgumentError, InvalidModelError, path_argument
 
 
 def parse(path, weights=None, builder=None, **options):
@@ -20,9 +20,13 @@ def parse(path, weights=None, builder=None, **options):
 
     Without weights (Caffe, Darknet) the layers get seeded random weights, for benchmarks.
     """
-    path = os.fspath(path)
+    path = path_argument(path, "gie.parse: the model file")
+    if weights is not None:
+        weights = path_argument(weights, "gie.parse: weights")
     if not os.path.exists(path):
         raise InvalidArgumentError(f"model file '{path}' does not exist")
+    if os.path.isdir(path):
+        raise InvalidArgumentError(f"model file '{path}' is a directory")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".onnx":
         from .onnx_parser import OnnxParser
