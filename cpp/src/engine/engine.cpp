@@ -128,6 +128,9 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
             };
             check(step.plugin->configure(in.data(), static_cast<int32_t>(in.size()), out.data(), static_cast<int32_t>(out.size())), "configure");
             check(step.plugin->setTactic(resolveTactic(step)), "setTactic");
+            // Contexts allocate the plan's workspace, which must cover what each kernel asks for here and now: a
+            // kernel's need can depend on this process (its thread count) and a file's figure may be modified.
+            plan_.workspaceBytes = std::max<uint64_t>(plan_.workspaceBytes, step.plugin->getWorkspaceSize());
             check(step.plugin->initialize(), "initialize");
             initialized_.push_back(s);
         }

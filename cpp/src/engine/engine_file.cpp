@@ -17,7 +17,11 @@
 //
 // Loading checks, in order: size, magic, header checksum, format version, body size, body checksum,
 // library version, device; then parses the body with a bounds-checked reader and validates every
-// index, size and offset before anything uses it.
+// index, size and offset before anything uses it: tensor ids in range, sizes overflow-checked (at most 2^40
+// elements), arena offsets aligned and inside the arena, tensor kinds against the I/O lists, each step's
+// device and stream against the engine's, a writer for every tensor before its readers; then every kernel
+// must recompute its stored output shapes and types from its stored inputs (which checks its fields against
+// its weights) and accept its tensors, and (EngineImpl) fit the planned workspace.
 #include <algorithm>
 #include <cstring>
 
@@ -118,11 +122,37 @@ void checkIoTable(const EnginePlan& p) {
     }
 }
 
-//! Each step's kernel must compute, from its inputs' stored shapes (those at the largest batch), exactly its
-//! outputs' stored shapes: the shape rules check every field against the weights (a kernel size against the
-//! weight count) and the input shapes, so a kernel configured with these shapes reads only what it has.
-void checkStepShapes(const EnginePlan& p) {
+//! Each step's kernel must compute, from its inputs' stored shapes (those at the largest batch) and types,
+//! exactly its outputs' stored shapes and types, and accept every tensor's type, layout and strides: the shape
+//! rules check every field against the weights (a kernel size against the weight count) and the input shapes,
+//! so a kernel configured with these tensors reads and writes only what they hold.
+void checkSteps(const EnginePlan& p) {
     for (const auto& s : p.steps) {
+        std::vector<TensorDesc> all;
+        std::vector<DataType> inTypes, outTypes(s.outputs.size());
+        for (int32_t t : s.inputs) inTypes.push_back(p.tensors[static_cast<size_t>(t)].type);
+        for (int32_t t : s.inputs) all.push_back(tensorDesc(p, t, p.tensors[static_cast<size_t>(t)].dims));
+        for (int32_t t : s.outputs) all.push_back(tensorDesc(p, t, p.tensors[static_cast<size_t>(t)].dims));
+        const int32_t nIn = static_cast<int32_t>(s.inputs.size()), nOut = static_cast<int32_t>(s.outputs.size());
+        for (int32_t k = 0; k < nIn + nOut; ++k) {
+            const EngineTensor& t = p.tensors[static_cast<size_t>(k < nIn ? s.inputs[static_cast<size_t>(k)] : s.outputs[static_cast<size_t>(k - nIn)])];
+            const TensorDesc& d = all[static_cast<size_t>(k)];
+            const bool strided = d.dims.nbDims > 0 && d.strides.d[0] != packedStrides(d.dims).d[0];
+            GIE_CHECK(s.plugin->supportsFormatCombination(k, all.data(), nIn, nOut) &&
+                          (!strided || (k < nIn ? s.plugin->supportsStridedInput() : s.plugin->supportsStridedOutput())),
+                      ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") does not take ",
+                      k < nIn ? "input '" : "output '", t.name, "' as ", dataTypeName(t.type), strided ? " (a strided view)" : "");
+        }
+        if (s.plugin->getOutputDataTypes(inTypes.data(), nIn, outTypes.data()) != 0) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") rejects its stored input types",
+                 msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        for (size_t i = 0; i < outTypes.size(); ++i)
+            GIE_CHECK(outTypes[i] == p.tensors[static_cast<size_t>(s.outputs[i])].type, ErrorCode::kINVALID_ENGINE,
+                      "engine file is corrupt: kernel '", s.name, "' (", s.type, ") makes output ", i, " ",
+                      dataTypeName(outTypes[i]), " but the file stores ", dataTypeName(p.tensors[static_cast<size_t>(s.outputs[i])].type));
         std::vector<Dims> in, out(s.outputs.size());
         for (int32_t t : s.inputs) in.push_back(p.tensors[static_cast<size_t>(t)].dims);
         if (s.plugin->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
@@ -433,7 +463,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.networkJson = r.getString("network description", size);
     GIE_CHECK(r.remaining() == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", r.remaining(), " unread bytes at the end of the body");
     p.nbStreams = countStreams(p);
-    if (!summary) checkStepShapes(p);
+    if (!summary) checkSteps(p);
     return p;
 }
 
@@ -462,6 +492,9 @@ std::string summarizeEngine(const void* data, size_t size) {
                                       ", which is not registered (load its plugin library first)");
                     break;
                 }
+        // The verdict is a real load (every check, kernels created, configured and initialized): explain never
+        // calls loadable a file that deserializeEngine refuses.
+        if (s.loadable) EngineImpl(deserializePlan(data, size), nullptr);
     } catch (const Error& e) {
         s.loadable = false;
         s.reason = e.what();
