@@ -366,8 +366,25 @@ def test_finding_workspace_smaller_than_a_kernel_needs(engines):
     assert int(e["workspace"].value) > 64
     x = np.random.default_rng(5).standard_normal(INPUT_SHAPES["deconv"]).astype(np.float32)
     want = gie.Runtime().deserialize(data).create_execution_context().execute({"x": x})["y"]
-    got = gie.Runtime().deserialize(patch(data, e["workspace"], 64)).create_execution_context().execute({"x": x})["y"]
-    np.testing.assert_array_equal(got, want)
+    for ws in (64, 2**40):  # too small (heap overflow) or absurd (a 1 TiB allocation per context)
+        loaded = gie.Runtime().deserialize(patch(data, e["workspace"], ws))
+        assert loaded.layer_info()["memory"]["workspace_bytes"] == int(e["workspace"].value)
+        np.testing.assert_array_equal(loaded.create_execution_context().execute({"x": x})["y"], want)
+
+
+def test_finding_max_batch_beyond_the_stored_shapes(engines):
+    """A max batch of 2^32 with shapes stored at batch 2 loaded, and running at it needed terabytes."""
+    data = engines["mixed"]
+    e = parse(data)
+    for v in (3, 2**32 + 1, 2**40 + 1):
+        refused(patch(data, e["max_batch"], v), "max batch" if v < 2**40 else "batch range")
+
+
+def test_finding_arena_larger_than_its_tensors(engines):
+    """An arena size of 2^40 (within the old plausibility bound of 2^42) made every context allocate 1 TiB."""
+    data = engines["mixed"]
+    e = parse(data)
+    refused(patch(data, e["arena"], 2**40), "arena", "side by side")
 
 
 def test_modified_network_description_is_an_engine_error(engines):

@@ -306,8 +306,8 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.minBatch = r.get<int64_t>("min batch");
     p.optBatch = r.get<int64_t>("opt batch");
     p.maxBatch = r.get<int64_t>("max batch");
-    GIE_CHECK(p.minBatch >= 1 && p.minBatch <= p.optBatch && p.optBatch <= p.maxBatch, ErrorCode::kINVALID_ENGINE,
-              "engine file is corrupt: bad batch range");
+    GIE_CHECK(p.minBatch >= 1 && p.minBatch <= p.optBatch && p.optBatch <= p.maxBatch && p.maxBatch <= kMaxElements,
+              ErrorCode::kINVALID_ENGINE, "engine file is corrupt: bad batch range (", p.minBatch, ", ", p.optBatch, ", ", p.maxBatch, ")");
     if (summary) {
         summary->minBatch = p.minBatch;
         summary->optBatch = p.optBatch;
@@ -332,8 +332,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         const int64_t n = checkedVolume(t.dims, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' shape");
         GIE_CHECK(t.bytes == n * dataTypeSize(t.type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
                   "' size does not match its shape");
-        GIE_CHECK(t.kind != TensorKind::kInput || t.dims.nbDims >= 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: input '",
-                  t.name, "' has no batch dimension");
+        // Shapes are stored at the largest batch: an input's batch dimension is the engine's max batch.
+        GIE_CHECK(t.kind != TensorKind::kInput || (t.dims.nbDims >= 1 && t.dims.d[0] == p.maxBatch), ErrorCode::kINVALID_ENGINE,
+                  "engine file is corrupt: input '", t.name, "' has shape ", toString(t.dims), " at max batch ", p.maxBatch);
     }
     for (const auto& t : p.tensors) {
         if (t.viewOf < 0) continue;
@@ -359,15 +360,20 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.timingBatch = r.get<int64_t>("timing batch");
     GIE_CHECK(p.arenaBytes < (uint64_t{1} << 42) && p.workspaceBytes < (uint64_t{1} << 42), ErrorCode::kINVALID_ENGINE,
               "engine file is corrupt: implausible memory sizes");
-    // Kernels may assume the memory planner's alignment (vector loads and stores).
+    // Kernels may assume the memory planner's alignment (vector loads and stores). The planner never makes the
+    // arena larger than all its tensors side by side.
+    uint64_t sideBySide = 0;
     for (const auto& t : p.tensors)
         if (t.kind == TensorKind::kActivation && t.viewOf < 0) {
+            sideBySide += static_cast<uint64_t>(alignUp(std::max<int64_t>(t.bytes, 1)));
             GIE_CHECK(t.offset >= 0 && t.offset % kTensorAlignment == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '",
                       t.name, "' has arena offset ", t.offset, ", not aligned to ", kTensorAlignment, " bytes");
             GIE_CHECK(static_cast<uint64_t>(t.offset) + static_cast<uint64_t>(t.bytes) <= p.arenaBytes, ErrorCode::kINVALID_ENGINE,
                       "engine file is corrupt: tensor '", t.name, "' lies outside the activation arena");
         }
     checkIoTable(p);
+    GIE_CHECK(p.arenaBytes <= sideBySide, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: an activation arena of ", p.arenaBytes,
+              " bytes, more than its tensors need side by side (", sideBySide, ")");
 
     uint32_t ns = getCount(r, "step count");
     std::vector<int> produced(nt, 0), viewsPending(nt, 0);
