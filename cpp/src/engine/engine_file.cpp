@@ -122,6 +122,33 @@ void checkIoTable(const EnginePlan& p) {
     }
 }
 
+//! Activations that are alive at the same step must not share arena bytes (a kernel would read what another
+//! overwrote, or copy between overlapping buffers). A tensor (with its views) lives from its first to its last
+//! use in step order; the planner's lifetimes for concurrent streams are wider, so a valid plan always passes.
+void checkArenaOverlaps(const EnginePlan& p) {
+    const size_t nt = p.tensors.size();
+    std::vector<int64_t> first(nt, INT64_MAX), last(nt, -1);
+    for (size_t s = 0; s < p.steps.size(); ++s)
+        for (const auto* ids : {&p.steps[s].inputs, &p.steps[s].outputs})
+            for (int32_t t : *ids) {
+                const size_t owner = p.tensors[static_cast<size_t>(t)].viewOf >= 0 ? static_cast<size_t>(p.tensors[static_cast<size_t>(t)].viewOf)
+                                                                                   : static_cast<size_t>(t);
+                first[owner] = std::min<int64_t>(first[owner], static_cast<int64_t>(s));
+                last[owner] = std::max<int64_t>(last[owner], static_cast<int64_t>(s));
+            }
+    std::vector<size_t> live;
+    for (size_t t = 0; t < nt; ++t)
+        if (p.tensors[t].kind == TensorKind::kActivation && p.tensors[t].viewOf < 0 && last[t] >= 0) live.push_back(t);
+    for (size_t i = 0; i < live.size(); ++i)
+        for (size_t j = i + 1; j < live.size(); ++j) {
+            const EngineTensor &a = p.tensors[live[i]], &b = p.tensors[live[j]];
+            const bool together = first[live[i]] <= last[live[j]] && first[live[j]] <= last[live[i]];
+            const bool shared = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+            GIE_CHECK(!(together && shared), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensors '", a.name, "' and '", b.name,
+                      "' are in use at the same time but share arena bytes (offsets ", a.offset, " and ", b.offset, ")");
+        }
+}
+
 //! Each step's kernel must compute, from its inputs' stored shapes (those at the largest batch) and types,
 //! exactly its outputs' stored shapes and types, and accept every tensor's type, layout and strides: the shape
 //! rules check every field against the weights (a kernel size against the weight count) and the input shapes,
@@ -468,6 +495,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.buildLog = r.getString("build log", size);
     p.networkJson = r.getString("network description", size);
     GIE_CHECK(r.remaining() == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", r.remaining(), " unread bytes at the end of the body");
+    checkArenaOverlaps(p);
     p.nbStreams = countStreams(p);
     if (!summary) checkSteps(p);
     return p;
