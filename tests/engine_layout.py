@@ -52,7 +52,7 @@ class Num:
 
 class _Reader:
     def __init__(self, data):
-        self.data, self.pos, self.nums = data, HEADER, []
+        self.data, self.pos, self.nums, self.strs = data, HEADER, [], []
 
     def num(self, fmt, path):
         v = struct.unpack_from("<" + fmt, self.data, self.pos)[0]
@@ -68,6 +68,7 @@ class _Reader:
 
     def string(self, path):
         n = self.num("I", path + ".len")
+        self.strs.append((self.pos, int(n), path))
         return self.raw(int(n)).decode("utf-8", "replace")
 
     def ids(self, path):
@@ -102,7 +103,8 @@ def _fields(r, end, path):
 
 
 def parse(data):
-    """The engine file `data` as nested dicts of Num (and strings); `nums` lists every number in file order."""
+    """The engine file `data` as nested dicts of Num (and strings); `nums` lists every number in file order,
+    `strings` every string's (offset, length, path)."""
     r = _Reader(bytes(data))
     e = {"min_batch": r.num("q", "min_batch"), "opt_batch": r.num("q", "opt_batch"), "max_batch": r.num("q", "max_batch")}
     e["tensors"] = []
@@ -149,6 +151,7 @@ def parse(data):
     e["network_json"] = r.string("network_json")
     assert r.pos == len(data), f"parsed {r.pos} of {len(data)} bytes"
     e["nums"] = r.nums
+    e["strings"] = r.strs  # (offset, length, path) of every string's bytes
     return e
 
 

@@ -11,30 +11,11 @@ import pytest
 
 import gie
 
-HEADER = 64
 MAGIC = b"GIEENGN\x1a"
 
-
-# ---- CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), independent of gie --------------------
-
-def _make_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-_CRC_TABLE = _make_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in bytes(data):
-        c = (c >> 8) ^ _CRC_TABLE[(c ^ b) & 0xFF]
-    return c ^ 0xFFFFFFFF
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# CRC-32C (Castagnoli) and checksum fixing, independent of gie: shared with the tampering tests.
+from engine_layout import HEADER, crc32c, fix_crcs  # noqa: E402
 
 
 def test_crc32c_reference_vectors():
@@ -42,15 +23,6 @@ def test_crc32c_reference_vectors():
     assert crc32c(b"") == 0
     assert crc32c(bytes(32)) == 0x8A9136AA
     assert crc32c(b"\xff" * 32) == 0x62A8AB43
-
-
-def fix_crcs(data, body=True):
-    """Recomputes the body CRC (offset 40) and then the header CRC (offset 56) of an engine file."""
-    b = bytearray(data)
-    if body:
-        struct.pack_into("<I", b, 40, crc32c(b[HEADER:]))
-    struct.pack_into("<I", b, 56, crc32c(b[:56]))
-    return bytes(b)
 
 
 def patch_u32(data, offset, value, body_crc=False):

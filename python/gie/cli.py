@@ -4,7 +4,7 @@
     python -m gie run googlenet.gie --batch 4 --iterations 100 --profile --export-times times.json
     python -m gie inspect googlenet.gie            # the build report in words (--json: layer_info as JSON)
     python -m gie draw googlenet.gie -o graph.svg --both
-    python -m gie explain googlenet.gie            # header only: can this machine load it, and why not
+    python -m gie explain googlenet.gie            # what it needs; can this machine load it, and why not
 
 MODEL arguments are a built-in model name (lenet, googlenet, resnet50, yolov2: seeded random weights), an
 engine file (recognised by its magic bytes) or a model file for ``gie.parse`` (.onnx, .prototxt, .cfg).
@@ -588,10 +588,11 @@ def cmd_explain(args):
 
 def _add_explain(subparsers):
     p = subparsers.add_parser("explain", help="what an engine file needs, and whether this machine can load it",
-                              description="Reads only the header and the body's kernel list of ENGINE (no "
-                              "kernels are created) and says in words: format and library version, device "
-                              "and compute capability, builder flags, batch range, kernels/plugins needed, "
-                              "and whether this machine can load it (exit 0) or why not (exit 1).")
+                              description="Reads the header and the body's kernel list of ENGINE and says in "
+                              "words: format and library version, device and compute capability, builder flags, "
+                              "batch range, kernels/plugins needed, and whether this machine can load it (exit 0) "
+                              "or why not (exit 1); the verdict comes from loading it as gie.Runtime().deserialize "
+                              "does, with every check.")
     p.add_argument("engine", metavar="ENGINE")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_guard(cmd_explain))

@@ -171,7 +171,12 @@ class Engine:
 
     def layer_info(self):
         """The build report: kernels (name, source_layers, tactic, dtype, format, shapes, offsets), memory totals."""
-        return json.loads(self._impl._layer_info_json())
+        text = self._impl._layer_info_json()
+        try:
+            return json.loads(text)
+        except ValueError as e:  # the network description is stored verbatim in the file: a modified file can break it
+            from .errors import InvalidEngineError
+            raise InvalidEngineError(f"the engine's build report is not valid JSON ({e}); was the file modified?") from None
 
     def serialize(self):
         """The engine file as bytes."""

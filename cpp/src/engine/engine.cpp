@@ -114,6 +114,9 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
         backend_->copy(constantBuffers_[i].get(), bytes.data(), bytes.size(), CopyKind::kHostToDevice, nullptr);
     }
     backend_->synchronize(nullptr);
+    // The workspace contexts allocate is what the kernels ask for here and now, not the file's figure: a kernel's
+    // need can depend on this process (its thread count), and a modified figure must neither starve nor bloat it.
+    plan_.workspaceBytes = 0;
     try {
         for (size_t s = 0; s < plan_.steps.size(); ++s) {
             auto& step = plan_.steps[s];
@@ -130,6 +133,7 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
             if (!plan_.kernelsConfigured)
                 check(step.plugin->configure(in.data(), static_cast<int32_t>(in.size()), out.data(), static_cast<int32_t>(out.size())), "configure");
             check(step.plugin->setTactic(resolveTactic(step)), "setTactic");
+            plan_.workspaceBytes = std::max<uint64_t>(plan_.workspaceBytes, step.plugin->getWorkspaceSize());
             check(step.plugin->initialize(), "initialize");
             initialized_.push_back(s);
         }

@@ -17,7 +17,11 @@
 //
 // Loading checks, in order: size, magic, header checksum, format version, body size, body checksum,
 // library version, device; then parses the body with a bounds-checked reader and validates every
-// index, size and offset before anything uses it.
+// index, size and offset before anything uses it: tensor ids in range, sizes overflow-checked (at most 2^40
+// elements), arena offsets aligned and inside the arena, tensor kinds against the I/O lists, each step's
+// device and stream against the engine's, a writer for every tensor before its readers; then every kernel
+// must recompute its stored output shapes and types from its stored inputs (which checks its fields against
+// its weights) and accept its tensors, and (EngineImpl) fit the planned workspace.
 #include <algorithm>
 #include <cstring>
 
@@ -118,11 +122,64 @@ void checkIoTable(const EnginePlan& p) {
     }
 }
 
-//! Each step's kernel must compute, from its inputs' stored shapes (those at the largest batch), exactly its
-//! outputs' stored shapes: the shape rules check every field against the weights (a kernel size against the
-//! weight count) and the input shapes, so a kernel configured with these shapes reads only what it has.
-void checkStepShapes(const EnginePlan& p) {
+//! Activations that are alive at the same step must not share arena bytes (a kernel would read what another
+//! overwrote, or copy between overlapping buffers). A tensor (with its views) lives from its first to its last
+//! use in step order; the planner's lifetimes for concurrent streams are wider, so a valid plan always passes.
+void checkArenaOverlaps(const EnginePlan& p) {
+    const size_t nt = p.tensors.size();
+    std::vector<int64_t> first(nt, INT64_MAX), last(nt, -1);
+    for (size_t s = 0; s < p.steps.size(); ++s)
+        for (const auto* ids : {&p.steps[s].inputs, &p.steps[s].outputs})
+            for (int32_t t : *ids) {
+                const size_t owner = p.tensors[static_cast<size_t>(t)].viewOf >= 0 ? static_cast<size_t>(p.tensors[static_cast<size_t>(t)].viewOf)
+                                                                                   : static_cast<size_t>(t);
+                first[owner] = std::min<int64_t>(first[owner], static_cast<int64_t>(s));
+                last[owner] = std::max<int64_t>(last[owner], static_cast<int64_t>(s));
+            }
+    std::vector<size_t> live;
+    for (size_t t = 0; t < nt; ++t)
+        if (p.tensors[t].kind == TensorKind::kActivation && p.tensors[t].viewOf < 0 && last[t] >= 0) live.push_back(t);
+    for (size_t i = 0; i < live.size(); ++i)
+        for (size_t j = i + 1; j < live.size(); ++j) {
+            const EngineTensor &a = p.tensors[live[i]], &b = p.tensors[live[j]];
+            const bool together = first[live[i]] <= last[live[j]] && first[live[j]] <= last[live[i]];
+            const bool shared = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+            GIE_CHECK(!(together && shared), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensors '", a.name, "' and '", b.name,
+                      "' are in use at the same time but share arena bytes (offsets ", a.offset, " and ", b.offset, ")");
+        }
+}
+
+//! Each step's kernel must compute, from its inputs' stored shapes (those at the largest batch) and types,
+//! exactly its outputs' stored shapes and types, and accept every tensor's type, layout and strides: the shape
+//! rules check every field against the weights (a kernel size against the weight count) and the input shapes,
+//! so a kernel configured with these tensors reads and writes only what they hold.
+void checkSteps(const EnginePlan& p) {
     for (const auto& s : p.steps) {
+        std::vector<TensorDesc> all;
+        std::vector<DataType> inTypes, outTypes(s.outputs.size());
+        for (int32_t t : s.inputs) inTypes.push_back(p.tensors[static_cast<size_t>(t)].type);
+        for (int32_t t : s.inputs) all.push_back(tensorDesc(p, t, p.tensors[static_cast<size_t>(t)].dims));
+        for (int32_t t : s.outputs) all.push_back(tensorDesc(p, t, p.tensors[static_cast<size_t>(t)].dims));
+        const int32_t nIn = static_cast<int32_t>(s.inputs.size()), nOut = static_cast<int32_t>(s.outputs.size());
+        for (int32_t k = 0; k < nIn + nOut; ++k) {
+            const EngineTensor& t = p.tensors[static_cast<size_t>(k < nIn ? s.inputs[static_cast<size_t>(k)] : s.outputs[static_cast<size_t>(k - nIn)])];
+            const TensorDesc& d = all[static_cast<size_t>(k)];
+            const bool strided = d.dims.nbDims > 0 && d.strides.d[0] != packedStrides(d.dims).d[0];
+            GIE_CHECK(s.plugin->supportsFormatCombination(k, all.data(), nIn, nOut) &&
+                          (!strided || (k < nIn ? s.plugin->supportsStridedInput() : s.plugin->supportsStridedOutput())),
+                      ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") does not take ",
+                      k < nIn ? "input '" : "output '", t.name, "' as ", dataTypeName(t.type), strided ? " (a strided view)" : "");
+        }
+        if (s.plugin->getOutputDataTypes(inTypes.data(), nIn, outTypes.data()) != 0) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") rejects its stored input types",
+                 msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        for (size_t i = 0; i < outTypes.size(); ++i)
+            GIE_CHECK(outTypes[i] == p.tensors[static_cast<size_t>(s.outputs[i])].type, ErrorCode::kINVALID_ENGINE,
+                      "engine file is corrupt: kernel '", s.name, "' (", s.type, ") makes output ", i, " ",
+                      dataTypeName(outTypes[i]), " but the file stores ", dataTypeName(p.tensors[static_cast<size_t>(s.outputs[i])].type));
         std::vector<Dims> in, out(s.outputs.size());
         for (int32_t t : s.inputs) in.push_back(p.tensors[static_cast<size_t>(t)].dims);
         if (s.plugin->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
@@ -276,8 +333,8 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.minBatch = r.get<int64_t>("min batch");
     p.optBatch = r.get<int64_t>("opt batch");
     p.maxBatch = r.get<int64_t>("max batch");
-    GIE_CHECK(p.minBatch >= 1 && p.minBatch <= p.optBatch && p.optBatch <= p.maxBatch, ErrorCode::kINVALID_ENGINE,
-              "engine file is corrupt: bad batch range");
+    GIE_CHECK(p.minBatch >= 1 && p.minBatch <= p.optBatch && p.optBatch <= p.maxBatch && p.maxBatch <= kMaxElements,
+              ErrorCode::kINVALID_ENGINE, "engine file is corrupt: bad batch range (", p.minBatch, ", ", p.optBatch, ", ", p.maxBatch, ")");
     if (summary) {
         summary->minBatch = p.minBatch;
         summary->optBatch = p.optBatch;
@@ -302,8 +359,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         const int64_t n = checkedVolume(t.dims, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' shape");
         GIE_CHECK(t.bytes == n * dataTypeSize(t.type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
                   "' size does not match its shape");
-        GIE_CHECK(t.kind != TensorKind::kInput || t.dims.nbDims >= 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: input '",
-                  t.name, "' has no batch dimension");
+        // Shapes are stored at the largest batch: an input's batch dimension is the engine's max batch.
+        GIE_CHECK(t.kind != TensorKind::kInput || (t.dims.nbDims >= 1 && t.dims.d[0] == p.maxBatch), ErrorCode::kINVALID_ENGINE,
+                  "engine file is corrupt: input '", t.name, "' has shape ", toString(t.dims), " at max batch ", p.maxBatch);
     }
     for (const auto& t : p.tensors) {
         if (t.viewOf < 0) continue;
@@ -329,15 +387,20 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.timingBatch = r.get<int64_t>("timing batch");
     GIE_CHECK(p.arenaBytes < (uint64_t{1} << 42) && p.workspaceBytes < (uint64_t{1} << 42), ErrorCode::kINVALID_ENGINE,
               "engine file is corrupt: implausible memory sizes");
-    // Kernels may assume the memory planner's alignment (vector loads and stores).
+    // Kernels may assume the memory planner's alignment (vector loads and stores). The planner never makes the
+    // arena larger than all its tensors side by side.
+    uint64_t sideBySide = 0;
     for (const auto& t : p.tensors)
         if (t.kind == TensorKind::kActivation && t.viewOf < 0) {
+            sideBySide += static_cast<uint64_t>(alignUp(std::max<int64_t>(t.bytes, 1)));
             GIE_CHECK(t.offset >= 0 && t.offset % kTensorAlignment == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '",
                       t.name, "' has arena offset ", t.offset, ", not aligned to ", kTensorAlignment, " bytes");
             GIE_CHECK(static_cast<uint64_t>(t.offset) + static_cast<uint64_t>(t.bytes) <= p.arenaBytes, ErrorCode::kINVALID_ENGINE,
                       "engine file is corrupt: tensor '", t.name, "' lies outside the activation arena");
         }
     checkIoTable(p);
+    GIE_CHECK(p.arenaBytes <= sideBySide, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: an activation arena of ", p.arenaBytes,
+              " bytes, more than its tensors need side by side (", sideBySide, ")");
 
     uint32_t ns = getCount(r, "step count");
     std::vector<int> produced(nt, 0), viewsPending(nt, 0);
@@ -432,8 +495,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     p.buildLog = r.getString("build log", size);
     p.networkJson = r.getString("network description", size);
     GIE_CHECK(r.remaining() == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", r.remaining(), " unread bytes at the end of the body");
+    checkArenaOverlaps(p);
     p.nbStreams = countStreams(p);
-    if (!summary) checkStepShapes(p);
+    if (!summary) checkSteps(p);
     return p;
 }
 
@@ -462,6 +526,9 @@ std::string summarizeEngine(const void* data, size_t size) {
                                       ", which is not registered (load its plugin library first)");
                     break;
                 }
+        // The verdict is a real load (every check, kernels created, configured and initialized): explain never
+        // calls loadable a file that deserializeEngine refuses.
+        if (s.loadable) EngineImpl(deserializePlan(data, size), nullptr);
     } catch (const Error& e) {
         s.loadable = false;
         s.reason = e.what();

@@ -5,10 +5,6 @@
 
 namespace gie {
 
-namespace {
-int64_t alignUp(int64_t v) { return (v + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment; }
-}  // namespace
-
 MemoryPlan planMemory(const std::vector<MemoryRequest>& req) {
     MemoryPlan plan;
     size_t n = req.size();

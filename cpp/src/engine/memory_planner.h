@@ -21,6 +21,8 @@ struct MemoryPlan {
 };
 
 constexpr int64_t kTensorAlignment = 256;
+//! The bytes a tensor of `v` bytes occupies in the arena (v >= 0 and far below INT64_MAX).
+inline int64_t alignUp(int64_t v) { return (v + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment; }
 
 MemoryPlan planMemory(const std::vector<MemoryRequest>& requests);
 
