@@ -181,8 +181,8 @@ GIE_CONV_AVX512 inline void dwMaskStore512(float* p, const DwVec& v, int64_t n) 
 template <bool kZmm, int R, int S, int ST, int V, class Fin>
 GIE_CONV_AI void dwRegBlock(const float* __restrict base, int64_t planeLen, int64_t Wh,
                             const float* __restrict w, const DwVec& bias, float* __restrict y,
-                            const float* __restrict res, int64_t Q, int64_t valid, bool regAct,
-                            const Fin& finish) {
+                            const float* __restrict res, int64_t Q, int64_t valid, int64_t j0,
+                            bool regAct, const Fin& finish) {
   constexpr int J = 4, U = J + (R - 1) / ST;
   DwVec s[J][V];
 #pragma GCC unroll 4
@@ -215,7 +215,7 @@ GIE_CONV_AI void dwRegBlock(const float* __restrict base, int64_t planeLen, int6
 #pragma GCC unroll 2
     for (int v = 0; v < V; ++v) {
       const int64_t n = std::min<int64_t>(16, valid - 16 * v);
-      if (n <= 0) break;
+      if (n <= 0 || j < j0) break;  // rows j < j0 were stored by an earlier block (see dwRegChunk)
       float* yo = y + j * Q + 16 * v;
       DwVec o = s[j][v];
       if (n == 16) {
@@ -249,33 +249,37 @@ GIE_CONV_AI void dwRegBlock(const float* __restrict base, int64_t planeLen, int6
       }
     }
 }
-// Output rows [0, rows) (a multiple of 4) of a chunk starting at output row p0, straight into y.
+// Output rows [p0, p0 + rows) of the plane (P >= 4), straight into y. A last group of fewer than 4
+// rows is computed as the 4 rows ending at the plane's row p0 + rows - 1 and stores only its new rows
+// (recomputing a row in place would add a residual that aliases y twice): small planes (7x7) have no
+// latency-bound single-vector remainder.
 template <bool kZmm, int R, int S, int ST, int V, class Fin>
 GIE_CONV_AI void dwRegChunk(const DwArgs& a, int64_t planeLen, int64_t Wh, int64_t p0, int64_t rows,
                             const DwVec& bias, bool regAct, const Fin& finish) {
   constexpr int64_t CB = 16 * V;
-  for (int64_t g = 0; g < rows; g += 4)
+  for (int64_t g = 0; g < rows; g += 4) {
+    const int64_t gg = std::min(g, rows - 4), j0 = g - gg;  // p0 + gg >= 0 as P >= 4
     for (int64_t c = 0; c < a.Q; c += CB) {
-      const int64_t off = (p0 + g) * a.Q + c;
-      dwRegBlock<kZmm, R, S, ST, V>(a.pad + (p0 + g) * Wh + c, planeLen, Wh, a.w, bias, a.y + off,
-                                    a.res ? a.res + off : nullptr, a.Q, a.Q - c, regAct, finish);
+      const int64_t off = (p0 + gg) * a.Q + c;
+      dwRegBlock<kZmm, R, S, ST, V>(a.pad + (p0 + gg) * Wh + c, planeLen, Wh, a.w, bias, a.y + off,
+                                    a.res ? a.res + off : nullptr, a.Q, a.Q - c, j0, regAct, finish);
     }
+  }
 }
 // The register-reuse path for the shapes it is instantiated for (3x3 / 5x5, stride 1 / 2, dilation
-// 1): returns the output rows it wrote (a multiple of 4, the first rows of the chunk); 0 = none.
+// 1, at least 4 output rows): returns the rows of the chunk it wrote (all of them, or 0 = none).
 template <bool kZmm, class Fin>
 GIE_CONV_AI int64_t dwRegDispatch(const DwArgs& a, int64_t planeLen, int64_t Wh, int64_t p0, int64_t rows,
                                   const DwVec& bias, bool regAct, const Fin& fin) {
-  const int64_t rows4 = rows / 4 * 4;
-  if (rows4 == 0 || a.dh != 1 || a.dw != 1 || a.R != a.S || (a.R != 3 && a.R != 5) || a.sh > 2) return 0;
-#define GIE_DW_REG_(R_, ST_, V_) dwRegChunk<kZmm, R_, R_, ST_, V_>(a, planeLen, Wh, p0, rows4, bias, regAct, fin)
+  if (a.P < 4 || a.dh != 1 || a.dw != 1 || a.R != a.S || (a.R != 3 && a.R != 5) || a.sh > 2) return 0;
+#define GIE_DW_REG_(R_, ST_, V_) dwRegChunk<kZmm, R_, R_, ST_, V_>(a, planeLen, Wh, p0, rows, bias, regAct, fin)
   const bool wide = a.Q > 16;
   if (a.R == 3 && a.sh == 1) wide ? GIE_DW_REG_(3, 1, 2) : GIE_DW_REG_(3, 1, 1);
   else if (a.R == 3) wide ? GIE_DW_REG_(3, 2, 2) : GIE_DW_REG_(3, 2, 1);
   else if (a.sh == 1) wide ? GIE_DW_REG_(5, 1, 2) : GIE_DW_REG_(5, 1, 1);
   else wide ? GIE_DW_REG_(5, 2, 2) : GIE_DW_REG_(5, 2, 1);
 #undef GIE_DW_REG_
-  return rows4;
+  return rows;
 }
 template <bool kZmm>
 GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
@@ -354,7 +358,7 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   for (int64_t p0 = 0; p0 < a.P; p0 += rowsPer) {
     const int64_t rows = std::min(rowsPer, a.P - p0), n = rows * Wh, i0 = p0 * Wh;
     int64_t i = 0;
-    // Rows [0, done) go straight to y; the rest (fewer than 4) through the 64-output sweep.
+    // The register-reuse path writes the chunk's rows straight to y (done = rows), else the sweep.
     const int64_t done = reg ? dwRegDispatch<kZmm>(a, g.planeLen, Wh, p0, rows, bias, regAct, finish) : 0;
     i = done * Wh;
     for (; i + kDwBlock <= n; i += kDwBlock) {  // all taps on 64 outputs held in registers
