@@ -278,8 +278,9 @@ void testConv(const char* isa) {
       {1, 7, 7, 7, 7, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 7},        // depthwise 5x5 on 7x7 (one register block)
       {1, 5, 28, 27, 5, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 5},      // depthwise s2, padding bottom/right only
       {1, 3, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},        // depthwise on 1x1
-      // register-reuse depthwise path (3x3 / 5x5, stride 1 / 2): groups of 4 output rows plus 1-3
-      // remainder rows, column blocks of 32 (Q > 16) or 16 with full / partial last blocks
+      // register-reuse depthwise path (3x3 / 5x5, stride 1): groups of 4 output rows plus 1-3
+      // remainder rows, column blocks of 32 (Q > 16) or 16 with full / partial last blocks (and the
+      // stride-2 sweep on the same block shapes)
       {1, 4, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4},      // Q = 32: two full vectors, no tail
       {2, 3, 6, 17, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},       // Q = 17: one valid column in the tail
       {1, 4, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4},      // Q = 16 narrow blocks, multiplier 2
