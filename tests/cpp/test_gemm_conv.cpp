@@ -278,6 +278,16 @@ void testConv(const char* isa) {
       {1, 7, 7, 7, 7, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 7},        // depthwise 5x5 on 7x7 (one register block)
       {1, 5, 28, 27, 5, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 5},      // depthwise s2, padding bottom/right only
       {1, 3, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},        // depthwise on 1x1
+      // register-reuse depthwise path (3x3 / 5x5, stride 1): groups of 4 output rows plus 1-3
+      // remainder rows, column blocks of 32 (Q > 16) or 16 with full / partial last blocks (and the
+      // stride-2 sweep on the same block shapes)
+      {1, 4, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4},      // Q = 32: two full vectors, no tail
+      {2, 3, 6, 17, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},       // Q = 17: one valid column in the tail
+      {1, 4, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4},      // Q = 16 narrow blocks, multiplier 2
+      {1, 3, 32, 32, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3},      // 3x3 s2, Q = 16
+      {1, 3, 5, 40, 3, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3},       // 5x5 s1, P = 5: one group + one row
+      {1, 2, 9, 33, 6, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 2},       // 5x5 s2, multiplier 3, P = 5, Q = 17
+      {1, 2, 4, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},        // P = 4, Q = 3
       // network stems: few input channels, many outputs
       {1, 3, 64, 62, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1},     // ResNet-style 7x7 s2 stem
       {2, 3, 45, 47, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},      // MobileNet-style 3x3 s2 stem, batch 2
