@@ -6,7 +6,8 @@
 // the AVX2/AVX-512 bodies would fuse a * b + c into FMAs where the scalar tail or another ISA does not, and the
 // same input would round differently depending on where it sits in a row. Without it every path does the same
 // IEEE operations in the same order, so the Activation kernel, the GEMM / convolution / deconvolution epilogues
-// and the ISAs all agree bit for bit.
+// and the ISAs all agree bit for bit. The formulas' explicit FMAs (actmath::fma) do not break this: they are one
+// rounding everywhere (an FMA instruction in the AVX2 / AVX-512 rows, an exact libm fmaf call in the scalar one).
 #include <algorithm>
 #include <cstring>
 
