@@ -108,13 +108,13 @@ GIE_HD float exp(float x) {
 //! e^x - 1 without cancellation near 0 (Taylor series to x^8 on |x| < 0.35, exp(x) - 1 elsewhere).
 GIE_HD float expm1(float x) {
     float p = 2.4801587302e-5f;  // 1/8!
-    p = p * x + 1.9841269841e-4f;
-    p = p * x + 1.3888888889e-3f;
-    p = p * x + 8.3333333333e-3f;
-    p = p * x + 4.1666666667e-2f;
-    p = p * x + 1.6666666667e-1f;
-    p = p * x + 0.5f;
-    const float small = x + x * x * p;
+    p = fma(p, x, 1.9841269841e-4f);
+    p = fma(p, x, 1.3888888889e-3f);
+    p = fma(p, x, 8.3333333333e-3f);
+    p = fma(p, x, 4.1666666667e-2f);
+    p = fma(p, x, 1.6666666667e-1f);
+    p = fma(p, x, 0.5f);
+    const float small = fma(x * x, p, x);
     const float large = exp(x) - 1.f;
     return (x > -0.35f && x < 0.35f) ? small : large;
 }
@@ -123,13 +123,13 @@ GIE_HD float expm1(float x) {
 GIE_HD float log1pUnit(float u) {
     const float s = u / (2.f + u), s2 = s * s;
     float p = 1.f / 15.f;
-    p = p * s2 + 1.f / 13.f;
-    p = p * s2 + 1.f / 11.f;
-    p = p * s2 + 1.f / 9.f;
-    p = p * s2 + 1.f / 7.f;
-    p = p * s2 + 1.f / 5.f;
-    p = p * s2 + 1.f / 3.f;
-    p = p * s2 + 1.f;
+    p = fma(p, s2, 1.f / 13.f);
+    p = fma(p, s2, 1.f / 11.f);
+    p = fma(p, s2, 1.f / 9.f);
+    p = fma(p, s2, 1.f / 7.f);
+    p = fma(p, s2, 1.f / 5.f);
+    p = fma(p, s2, 1.f / 3.f);
+    p = fma(p, s2, 1.f);
     return 2.f * s * p;
 }
 
@@ -137,15 +137,15 @@ GIE_HD float log1pUnit(float u) {
 GIE_HD float erfcNonNeg(float z) {
     const float t = 1.f / (1.f + 0.5f * z);
     float p = 0.17087277f;
-    p = p * t - 0.82215223f;
-    p = p * t + 1.48851587f;
-    p = p * t - 1.13520398f;
-    p = p * t + 0.27886807f;
-    p = p * t - 0.18628806f;
-    p = p * t + 0.09678418f;
-    p = p * t + 0.37409196f;
-    p = p * t + 1.00002368f;
-    p = p * t - 1.26551223f;
+    p = fma(p, t, -0.82215223f);
+    p = fma(p, t, 1.48851587f);
+    p = fma(p, t, -1.13520398f);
+    p = fma(p, t, 0.27886807f);
+    p = fma(p, t, -0.18628806f);
+    p = fma(p, t, 0.09678418f);
+    p = fma(p, t, 0.37409196f);
+    p = fma(p, t, 1.00002368f);
+    p = fma(p, t, -1.26551223f);
     return t * exp(p - z * z);
 }
 
