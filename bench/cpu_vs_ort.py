@@ -6,10 +6,11 @@
     PYTHONPATH=build/zoo/pkg python3 bench/cpu_vs_ort.py --model efficientnet_b0 --threads 2 --profile --no-ort
 
 For every (background load, thread count) one child process (so that OMP_NUM_THREADS is set before gie's
-OpenMP runtime starts) builds each model with gie (CPU device) and its ONNX twin (same weights) in onnxruntime
+thread pool starts) builds each model with gie (CPU device) and its ONNX twin (same weights) in onnxruntime
 (CPU provider, default session options except intra_op_num_threads = the thread count); warms both up, then
 times --runs runs of each, split into --rounds interleaved blocks (gie block, ort block, ort block, gie block,
-...) so that both engines see the same machine conditions, and compares the outputs (pre-softmax logits for
+...) so that both engines see the same machine conditions, each block after a --settle-ms pause (onnxruntime's
+threads spin-wait after a run and would otherwise share the cores with gie's next block), and compares the outputs (pre-softmax logits for
 the classifiers, the raw map for YOLOv2). ``--load N`` starts N busy-looping processes before those children
 and stops them after (``--load 0,2``: once without, once with). The parent prints one table: model, threads,
 load, gie and onnxruntime median ms, ratio gie/ort (> 1: gie is slower), p90s, process CPU time per run and
@@ -54,9 +55,11 @@ def parse_args(argv=None, default_model="all"):
                    help=f"all (= {','.join(ALL_MODELS)}) or a comma-separated list of {', '.join(KNOWN_MODELS)}")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--image", type=int, default=None, help="input height = width (default: the model's, 224 / 416)")
-    p.add_argument("--runs", type=int, default=20, help="timed runs per engine (default 20)")
+    p.add_argument("--runs", type=int, default=40, help="timed runs per engine (default 40)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs of each engine first (default 3)")
-    p.add_argument("--rounds", type=int, default=10, help="interleaved blocks the runs are split into (default 10)")
+    p.add_argument("--settle-ms", type=float, default=50.0,
+                   help="pause before each timed block, so the other engine's threads stop spin-waiting (default 50)")
+    p.add_argument("--rounds", type=int, default=4, help="interleaved blocks the runs are split into (default 4)")
     p.add_argument("--threads", type=int_list, default=None,
                    help="CPU threads for both engines, e.g. 1,2 (gie: OMP_NUM_THREADS; ort: intra_op_num_threads); "
                         "default os.cpu_count()")
@@ -87,9 +90,12 @@ def fmt_ms(s):
     return f"{s * 1e3:.1f}"
 
 
-def timed(fns, runs, warmup, rounds):
+def timed(fns, runs, warmup, rounds, settle=0.05):
     """fns: {engine: callable}. Warm-up, then ``runs`` timed calls of each, in ``rounds`` interleaved blocks
-    (the order alternates every round). Returns {engine: {median, min, p90, cpu}} in seconds; cpu is the
+    (the order alternates every round). Each block starts ``settle`` seconds after the previous one ended:
+    both engines run in this process, and onnxruntime's pool threads spin-wait for a while after each run, so
+    without the pause the next gie block would share the second core with them (and be charged their CPU
+    time). Returns {engine: {median, min, p90, cpu}} in seconds; cpu is the
     process CPU time per run (all threads, spinning included): with one thread it does not count the time the
     process waited for a core, so it is the steadier figure on a busy machine."""
     for fn in fns.values():
@@ -103,6 +109,7 @@ def timed(fns, runs, warmup, rounds):
         n = runs // rounds + (1 if r < runs % rounds else 0)
         for name in (names if r % 2 == 0 else names[::-1]):
             fn = fns[name]
+            time.sleep(settle)
             c0 = time.process_time()
             for _ in range(n):
                 t0 = time.perf_counter()
@@ -135,6 +142,7 @@ def stop_load(procs):
 def child_argv(args, threads, out_path):
     argv = [sys.executable, os.path.abspath(__file__), "--model", ",".join(args.model), "--batch", str(args.batch),
             "--runs", str(args.runs), "--warmup", str(args.warmup), "--rounds", str(args.rounds),
+            "--settle-ms", str(args.settle_ms),
             "--threads", str(threads), "--seed", str(args.seed), "--top", str(args.top), "--worker", out_path]
     for flag, on in (("--via-onnx", args.via_onnx), ("--no-ort", args.no_ort), ("--profile", args.profile)):
         if on:
@@ -250,7 +258,7 @@ def worker(args):
             feed = {spec.input_name: x}
             res_ort = dict(zip(outs, sess.run(outs, feed)))
             fns["onnxruntime"] = lambda: sess.run(outs, feed)
-        times = timed(fns, args.runs, args.warmup, args.rounds)
+        times = timed(fns, args.runs, args.warmup, args.rounds, args.settle_ms / 1e3)
         row = {"model": model, "threads": threads, "batch": args.batch, "gie": times["gie"], "compare": cmp_name}
         if res_ort is not None:
             a, e = res_gie[cmp_name].astype(np.float64), res_ort[cmp_name].astype(np.float64)
