@@ -311,6 +311,12 @@ def test_shape_error_after_field_change_then_recovery():
     pool.window_size = (6, 6)  # valid on its own, but larger than the input
     with pytest.raises(gie.InvalidModelError, match="larger than the padded input"):
         _ = relu.output(0).shape
+    pool.padding = (1, 1)  # 4 + 2 = 6 fits: the window fits once the padding is counted
+    assert relu.output(0).shape == (1, 3, 1, 1)
+    pool.window_size = (7, 7)  # the message quotes the padded size, not the unpadded input
+    with pytest.raises(gie.InvalidModelError, match=r"window 7x7 is larger than the padded input 6x6 \(input \(1, 3, 4, 4\)"):
+        _ = relu.output(0).shape
+    pool.padding = (0, 0)
     pool.window_size = (3, 3)
     assert relu.output(0).shape == (1, 3, 2, 2)
 

@@ -68,7 +68,8 @@ struct PoolingOp : OpBase {
             return;
         }
         GIE_CHECK(in[0].d[2] + pt + pb >= wh && in[0].d[3] + pl + pr >= ww, ErrorCode::kINVALID_MODEL, "pooling window ", wh, "x", ww,
-                  " is larger than the padded input ", toString(in[0]));
+                  " is larger than the padded input ", in[0].d[2] + pt + pb, "x", in[0].d[3] + pl + pr, " (input ",
+                  toString(in[0]), ", padding ", pt, "+", pb, " x ", pl, "+", pr, ")");
         out[0].d[2] = outSize(in[0].d[2], wh, sh, pt, pb, ceilMode);
         out[0].d[3] = outSize(in[0].d[3], ww, sw, pl, pr, ceilMode);
     }
