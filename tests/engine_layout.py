@@ -114,7 +114,7 @@ def parse(data):
         nb = r.num("i", p + ".nbDims")
         t["nbDims"] = nb
         t["dims"] = [r.num("q", f"{p}.dims[{k}]") for k in range(int(nb))]
-        for key, fmt in (("type", "i"), ("kind", "B"), ("offset", "q"), ("bytes", "q"), ("constant", "i"), ("viewOf", "i"),
+        for key, fmt in (("type", "i"), ("format", "i"), ("scale", "f"), ("kind", "B"), ("offset", "q"), ("bytes", "q"), ("constant", "i"), ("viewOf", "i"),
                          ("viewOffset", "q")):
             t[key] = r.num(fmt, f"{p}.{key}")
         e["tensors"].append(t)
@@ -126,7 +126,8 @@ def parse(data):
     e["steps"] = []
     for i in range(int(r.num("I", "step_count"))):
         p = f"step[{i}]"
-        s = {"name": r.string(p + ".name"), "type": r.string(p + ".type"), "version": r.string(p + ".version")}
+        s = {"name": r.string(p + ".name"), "type": r.string(p + ".type"), "version": r.string(p + ".version"),
+             "variant": r.string(p + ".variant")}
         s["device"] = r.num("i", p + ".device")
         s["inputs"] = r.ids(p + ".inputs")
         s["outputs"] = r.ids(p + ".outputs")

@@ -199,7 +199,7 @@ def test_other_format_version(engine_and_bytes):
 def test_format_version_without_header_crc_is_corruption(engine_and_bytes):
     _, data = engine_and_bytes
     b = bytearray(data)
-    struct.pack_into("<I", b, 8, 3)
+    struct.pack_into("<I", b, 8, 99)
     e = expect(gie.InvalidEngineError, bytes(b), "checksum")
     assert type(e) is gie.InvalidEngineError
 

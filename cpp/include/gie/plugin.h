@@ -122,6 +122,11 @@ public:
     virtual const char* getPluginVersion() const noexcept = 0;
     //! kCPU: enqueue gets host pointers; kGPU: device pointers and a CUDA stream.
     virtual DeviceType getDeviceType() const noexcept = 0;
+    //! Several creators may serve one (name, version, device), e.g. an FP32 linear convolution and an FP16
+    //! HWC8 tensor-core one: each has its own variant name ("" is the default). The builder asks every
+    //! variant's plugin which (type, format) combinations it supports and times them; the engine file
+    //! records the variant so that loading finds the same creator.
+    virtual const char* getPluginVariant() const noexcept { return ""; }
     //! The fields createPlugin understands (data pointers may be null); valid while the creator lives.
     virtual const PluginFieldCollection* getFieldNames() noexcept = 0;
     //! Returns nullptr (after logging why) if the fields are invalid.
@@ -134,12 +139,15 @@ public:
 class IPluginRegistry {
 public:
     //! The registry does not take ownership; the creator must outlive every use (static storage is
-    //! typical). Registering a second creator with the same (name, version, device) fails.
+    //! typical). Registering a second creator with the same (name, version, device, variant) fails.
     virtual bool registerCreator(IPluginCreator& creator) noexcept = 0;
     virtual bool deregisterCreator(const IPluginCreator& creator) noexcept = 0;
     //! version nullptr or "" means the highest registered version (digit runs compare as numbers, of any
     //! length: "10" > "9").
+    //! Among several variants, the default one ("") if registered, else the first registered.
     virtual IPluginCreator* getCreator(const char* name, const char* version, DeviceType device) noexcept = 0;
+    //! The creator of exactly this variant (nullptr or "" = the default variant ""), or nullptr.
+    virtual IPluginCreator* getCreatorVariant(const char* name, const char* version, DeviceType device, const char* variant) noexcept = 0;
     //! The creators registered at the time of the call. The array is an immutable snapshot owned by the
     //! registry and valid for the life of the process: later calls (from any thread) and (de)registrations
     //! never change or free it. A creator deregistered since then may no longer exist: its owner decides.

@@ -6,23 +6,28 @@
 
 #include "common/dims.h"
 #include "common/error.h"
+#include "common/format.h"
 #include "common/json.h"
 
 namespace gie {
 
 IExecutionContext* createContext(const EngineImpl& engine);  // execution_context.cpp
 
-TensorDesc makeDesc(const Dims& dims, DataType type) {
+TensorDesc makeDesc(const Dims& dims, DataType type, TensorFormat format) {
     TensorDesc d;
     d.dims = dims;
     d.type = type;
-    d.strides = packedStrides(dims);
+    d.format = format;
+    d.strides = formatStrides(dims, format);
     return d;
 }
 
+int64_t tensorBytes(const Dims& dims, DataType type, TensorFormat format) { return formatVolume(dims, format) * dataTypeSize(type); }
+
 TensorDesc tensorDesc(const EnginePlan& plan, int32_t t, const Dims& dims) {
     const EngineTensor& et = plan.tensors[static_cast<size_t>(t)];
-    TensorDesc d = makeDesc(dims, et.type);
+    TensorDesc d = makeDesc(dims, et.type, et.format);
+    d.scale = et.scale;
     if (et.viewOf >= 0 && dims.nbDims > 0) {
         const Dims& pd = plan.tensors[static_cast<size_t>(et.viewOf)].dims;
         int64_t item = 1;
@@ -66,7 +71,7 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
             const int32_t o = st.outputs[i];
             const auto& et = p.tensors[static_cast<size_t>(o)];
             const int64_t n = boundedVolume(out[i]);  // -1 beyond 2^40 elements: larger than any plan
-            if (n < 0 || (checkBytes && n * dataTypeSize(et.type) > et.bytes)) {
+            if (n < 0 || (checkBytes && tensorBytes(out[i], et.type, et.format) > et.bytes)) {
                 issue.step = static_cast<int32_t>(s);
                 issue.tensor = o;
                 issue.dims = out[i];

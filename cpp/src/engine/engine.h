@@ -19,6 +19,8 @@ struct EngineTensor {
     std::string name;
     Dims dims;  // at the largest batch
     DataType type = DataType::kFLOAT;
+    TensorFormat format = TensorFormat::kLINEAR;  // common/format.h; views are always kLINEAR
+    float scale = 1.f;                            // INT8 quantization scale (real = scale * q); 1 otherwise
     TensorKind kind = TensorKind::kActivation;
     int64_t offset = -1;   // arena offset (activations)
     int64_t bytes = 0;     // at the largest batch
@@ -31,6 +33,7 @@ struct EngineStep {
     std::string name;  // kernel name in reports and the profiler
     std::string type;
     std::string version;
+    std::string variant;  // the creator's variant (IPluginCreator::getPluginVariant)
     DeviceType device = DeviceType::kCPU;
     std::vector<int32_t> inputs, outputs;
     std::vector<std::string> sourceLayers;
@@ -152,7 +155,7 @@ struct EngineSummary {
     uint64_t flags = 0;
     int64_t minBatch = 0, optBatch = 0, maxBatch = 0;
     struct Kernel {
-        std::string type, version;
+        std::string type, version, variant;
         DeviceType device;
     };
     std::vector<Kernel> kernels;
@@ -166,8 +169,10 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
 //! The summary of an engine file as JSON, including whether (and why not) this process can load it.
 GIE_API std::string summarizeEngine(const void* data, size_t size);  // exported for the Python bindings
 
-//! Packed strides of dims.
-TensorDesc makeDesc(const Dims& dims, DataType type);
+//! Packed strides of dims in `format` (common/format.h).
+TensorDesc makeDesc(const Dims& dims, DataType type, TensorFormat format = TensorFormat::kLINEAR);
+//! Bytes of a packed tensor of `dims`, `type` and `format` (padding channels included).
+int64_t tensorBytes(const Dims& dims, DataType type, TensorFormat format);
 //! Descriptor of tensor t of a plan with the given current dims: packed, except that a view gets its
 //! parent's batch stride.
 TensorDesc tensorDesc(const EnginePlan& plan, int32_t t, const Dims& dims);

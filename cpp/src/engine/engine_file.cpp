@@ -12,8 +12,9 @@
 //    44  u32[3]   reserved, zero
 //    56  u32      CRC-32C of bytes 0..55
 //    60  u32      reserved, zero
-//   body: batch range, tensor table, I/O lists, memory plan, steps (kernel type, version, device,
-//         tensors, source layers, tactic, the kernel's own serialized fields), constants, build log.
+//   body: batch range, tensor table (name, dims, type, format, scale, kind, arena offset, bytes, ...), I/O
+//         lists, memory plan, steps (kernel type, version, variant, device, tensors, source layers, tactic,
+//         the kernel's own serialized fields), constants, build log.
 //
 // Loading checks, in order: size, magic, header checksum, format version, body size, body checksum,
 // library version, device; then parses the body with a bounds-checked reader and validates every
@@ -23,11 +24,13 @@
 // must recompute its stored output shapes and types from its stored inputs (which checks its fields against
 // its weights) and accept its tensors, and (EngineImpl) fit the planned workspace.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "engine/memory_planner.h"
 #include "common/bytes.h"
 #include "common/dims.h"
+#include "common/format.h"
 #include "common/json.h"
 #include "engine/engine.h"
 
@@ -35,7 +38,7 @@ namespace gie {
 namespace {
 
 constexpr char kMagic[8] = {'G', 'I', 'E', 'E', 'N', 'G', 'N', '\x1a'};
-constexpr uint32_t kFormatVersion = 2;  // 2: streams per step, CUDA-graph default, timing batch
+constexpr uint32_t kFormatVersion = 3;  // 2: streams per step, CUDA-graph default, timing batch; 3: tensor formats and scales, kernel variants
 constexpr size_t kHeaderSize = 64;
 constexpr uint32_t kMaxCount = 1u << 24;  // sanity bound on table sizes
 
@@ -208,6 +211,8 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
         b.putString(t.name);
         putDims(b, t.dims);
         b.put<int32_t>(static_cast<int32_t>(t.type));
+        b.put<int32_t>(static_cast<int32_t>(t.format));
+        b.put<float>(t.scale);
         b.put<uint8_t>(static_cast<uint8_t>(t.kind));
         b.put<int64_t>(t.offset);
         b.put<int64_t>(t.bytes);
@@ -229,6 +234,7 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
         b.putString(s.name);
         b.putString(s.type);
         b.putString(s.version);
+        b.putString(s.variant);
         b.put<int32_t>(static_cast<int32_t>(s.device));
         putIds(b, s.inputs);
         putIds(b, s.outputs);
@@ -348,6 +354,15 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         int32_t type = r.get<int32_t>("tensor type");
         GIE_CHECK(validDataType(type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' has type ", type);
         t.type = static_cast<DataType>(type);
+        const int32_t format = r.get<int32_t>("tensor format");
+        GIE_CHECK(validFormat(format) && implementedFormat(static_cast<TensorFormat>(format)), ErrorCode::kINVALID_ENGINE,
+                  "engine file is corrupt: tensor '", t.name, "' has format ", format);
+        t.format = static_cast<TensorFormat>(format);
+        GIE_CHECK(formatFitsRank(t.format, t.dims.nbDims), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
+                  "' of rank ", t.dims.nbDims, " has format ", formatName(t.format), " (channels-last formats are 4-D)");
+        t.scale = r.get<float>("tensor scale");
+        GIE_CHECK(std::isfinite(t.scale) && t.scale > 0.f, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
+                  "' has quantization scale ", t.scale);
         uint8_t kind = r.get<uint8_t>("tensor kind");
         GIE_CHECK(kind <= 3, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' has kind ", int(kind));
         t.kind = static_cast<TensorKind>(kind);
@@ -356,8 +371,11 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         t.constant = r.get<int32_t>("tensor constant");
         t.viewOf = r.get<int32_t>("tensor view parent");
         t.viewOffset = r.get<int64_t>("tensor view offset");
-        const int64_t n = checkedVolume(t.dims, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' shape");
-        GIE_CHECK(t.bytes == n * dataTypeSize(t.type), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
+        checkedVolume(t.dims, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' shape");
+        Dims stored = t.dims;  // with the padding channels of the format, also within the element limit
+        if (stored.nbDims == 4) stored.d[1] = storedChannels(stored.d[1], t.format);
+        checkedVolume(stored, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' stored shape");
+        GIE_CHECK(t.bytes == tensorBytes(t.dims, t.type, t.format), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
                   "' size does not match its shape");
         // Shapes are stored at the largest batch: an input's batch dimension is the engine's max batch.
         GIE_CHECK(t.kind != TensorKind::kInput || (t.dims.nbDims >= 1 && t.dims.d[0] == p.maxBatch), ErrorCode::kINVALID_ENGINE,
@@ -371,6 +389,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         for (int i = 1; i < t.dims.nbDims; ++i) item *= t.dims.d[i];
         for (int i = 1; i < parent.dims.nbDims; ++i) parentItem *= parent.dims.d[i];
         GIE_CHECK(parent.viewOf < 0 && t.kind == TensorKind::kActivation && t.type == parent.type &&
+                      t.format == TensorFormat::kLINEAR && parent.format == TensorFormat::kLINEAR &&
                       (parent.kind == TensorKind::kActivation || parent.kind == TensorKind::kOutput) && t.dims.nbDims >= 1 &&
                       parent.dims.nbDims >= 1 && t.dims.d[0] == parent.dims.d[0] && item <= parentItem && t.viewOffset >= 0 &&
                       t.viewOffset <= parentItem - item,
@@ -411,6 +430,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         s.name = r.getString("kernel name", 1 << 16);
         s.type = r.getString("kernel type", 4096);
         s.version = r.getString("kernel version", 4096);
+        s.variant = r.getString("kernel variant", 4096);
         int32_t dev = r.get<int32_t>("kernel device");
         GIE_CHECK(dev == static_cast<int32_t>(p.device), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name,
                   "' has device ", dev, " in a ", deviceWord(p.device), " engine");
@@ -453,12 +473,13 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         uint64_t len = 0;
         const uint8_t* fields = r.getBlob("kernel fields", &len);
         if (summary) {
-            summary->kernels.push_back({s.type, s.version, s.device});
+            summary->kernels.push_back({s.type, s.version, s.variant, s.device});
             p.steps.push_back(std::move(s));
             continue;
         }
-        IPluginCreator* c = getPluginRegistry()->getCreator(s.type.c_str(), s.version.c_str(), s.device);
-        GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "engine needs kernel/plugin '", s.type, "' version ", s.version, " for the ",
+        IPluginCreator* c = getPluginRegistry()->getCreatorVariant(s.type.c_str(), s.version.c_str(), s.device, s.variant.c_str());
+        GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "engine needs kernel/plugin '", s.type, "' version ", s.version,
+                  s.variant.empty() ? std::string() : " variant '" + s.variant + "'", " for the ",
                   deviceWord(s.device), " (kernel '", s.name, "'), which is not registered in this process; load the plugin library first (gie.load_library)");
         s.plugin.reset(c->deserializePlugin(s.name.c_str(), fields, static_cast<size_t>(len)));
         if (!s.plugin) {
@@ -520,9 +541,10 @@ std::string summarizeEngine(const void* data, size_t size) {
         }
         if (s.loadable)
             for (const auto& k : s.kernels)
-                if (!getPluginRegistry()->getCreator(k.type.c_str(), k.version.c_str(), k.device)) {
+                if (!getPluginRegistry()->getCreatorVariant(k.type.c_str(), k.version.c_str(), k.device, k.variant.c_str())) {
                     s.loadable = false;
-                    s.reason = strcat("it needs kernel/plugin '", k.type, "' version ", k.version, " for the ", deviceWord(k.device),
+                    s.reason = strcat("it needs kernel/plugin '", k.type, "' version ", k.version,
+                                      k.variant.empty() ? std::string() : " variant '" + k.variant + "'", " for the ", deviceWord(k.device),
                                       ", which is not registered (load its plugin library first)");
                     break;
                 }
@@ -543,7 +565,7 @@ std::string summarizeEngine(const void* data, size_t size) {
     j.key("batch").beginObject().key("min").value(s.minBatch).key("opt").value(s.optBatch).key("max").value(s.maxBatch).endObject();
     j.key("kernels").beginArray();
     for (const auto& k : s.kernels)
-        j.beginObject().key("type").value(k.type).key("version").value(k.version).key("device").value(k.device == DeviceType::kGPU ? "gpu" : "cpu").endObject();
+        j.beginObject().key("type").value(k.type).key("version").value(k.version).key("variant").value(k.variant).key("device").value(k.device == DeviceType::kGPU ? "gpu" : "cpu").endObject();
     j.endArray();
     j.key("loadable").value(s.loadable);
     j.key("reason").value(s.reason);

@@ -1,5 +1,7 @@
 #include "ir/graph.h"
 
+#include "common/format.h"
+
 #include <map>
 #include <set>
 
@@ -8,7 +10,7 @@
 
 namespace gie {
 
-int64_t IrTensor::bytes() const { return volume(dims) * dataTypeSize(type); }
+int64_t IrTensor::bytes() const { return formatVolume(dims, format) * dataTypeSize(type); }
 
 Graph Graph::fromNetwork(const NetworkImpl& net, int64_t batch) {
     net.inferShapes();

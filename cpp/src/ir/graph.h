@@ -17,6 +17,7 @@ struct IrTensor {
     std::string name;
     Dims dims;
     DataType type = DataType::kFLOAT;
+    TensorFormat format = TensorFormat::kLINEAR;  // chosen by the builder's negotiation (common/format.h)
     bool isInput = false;
     bool isOutput = false;
     std::shared_ptr<const std::vector<uint8_t>> constant;  // value, if known at build time

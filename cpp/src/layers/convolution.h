@@ -81,6 +81,7 @@ struct ConvParamsOp : OpBase {
 
 struct ConvolutionOp : ConvParamsOp {
     static constexpr const char* kType = "Convolution";
+    static std::vector<const char*> halfWeightFields() { return {"kernel"}; }  // FP16 kernels keep the kernel in half
     explicit ConvolutionOp(const FieldMap& f) : ConvParamsOp(f, kType) {}
     // Callers have checked the kernel fits the padded input (outputDims), so these are exact and overflow-free.
     int64_t outH(int64_t H) const { return (H + pt + pb - dh * (R - 1) - 1) / sh + 1; }
@@ -101,6 +102,7 @@ struct ConvolutionOp : ConvParamsOp {
 
 struct DeconvolutionOp : ConvParamsOp {
     static constexpr const char* kType = "Deconvolution";
+    static std::vector<const char*> halfWeightFields() { return {"kernel"}; }  // FP16 kernels keep the kernel in half
     explicit DeconvolutionOp(const FieldMap& f) : ConvParamsOp(f, kType) {}
     // outputDims checks these with overflow-checked arithmetic first.
     int64_t outH(int64_t H) const { return (H - 1) * sh - pt - pb + dh * (R - 1) + 1 + oph; }

@@ -8,6 +8,7 @@ namespace gie {
 
 struct FullyConnectedOp : OpBase {
     static constexpr const char* kType = "FullyConnected";
+    static std::vector<const char*> halfWeightFields() { return {"kernel"}; }  // FP16 kernels keep the kernel in half
     static std::vector<FieldSpec> fieldSpecs() {
         return {{"num_outputs", PluginFieldType::kINT64}, {"kernel", PluginFieldType::kFLOAT32},
                 {"bias", PluginFieldType::kFLOAT32}, {"axis", PluginFieldType::kINT64},

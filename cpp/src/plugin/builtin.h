@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/dims.h"
@@ -31,6 +32,9 @@ struct OpBase {
         (void)nbInputs; (void)nbOutputs;
         return inOut[pos].type == DataType::kFLOAT && inOut[pos].format == TensorFormat::kLINEAR;
     }
+    //! Float fields that an FP16 kernel stores as half (GEMM operands such as a convolution's kernel); the CPU
+    //! reference rounds them to half values when it runs with HALF inputs (plugin/half_storage_cpu.h).
+    static std::vector<const char*> halfWeightFields() { return {}; }
     //! Check the number of inputs (throws).
     static void expectInputs(const std::vector<Dims>& in, size_t lo, size_t hi, const char* type) {
         GIE_CHECK(in.size() >= lo && in.size() <= hi, ErrorCode::kINVALID_MODEL, type, " takes ",
@@ -160,6 +164,16 @@ protected:
     int32_t nbInputs_ = 0;
 };
 
+//! A kernel class's variant name: K::kVariant where it declares one, else "" (see IPluginCreator::getPluginVariant).
+template <typename K, typename = void>
+struct KernelVariant {
+    static constexpr const char* value = "";
+};
+template <typename K>
+struct KernelVariant<K, std::void_t<decltype(K::kVariant)>> {
+    static constexpr const char* value = K::kVariant;
+};
+
 //! Creator for a built-in kernel class K on device D.
 template <typename K, DeviceType D>
 class BuiltinCreator final : public IPluginCreator {
@@ -179,6 +193,7 @@ public:
     const char* getPluginName() const noexcept override { return Op::kType; }
     const char* getPluginVersion() const noexcept override { return "1"; }
     DeviceType getDeviceType() const noexcept override { return D; }
+    const char* getPluginVariant() const noexcept override { return KernelVariant<K>::value; }
     const PluginFieldCollection* getFieldNames() noexcept override { return &fc_; }
     IPlugin* createPlugin(const char* layerName, const PluginFieldCollection* fields) noexcept override {
         return make(layerName, [&] {
@@ -213,6 +228,9 @@ private:
 
 }  // namespace gie
 
-#define GIE_REGISTER_KERNEL(KernelClass, Device)                                    \
-    static ::gie::PluginRegistrar<::gie::BuiltinCreator<KernelClass, Device>> GIE_PLUGIN_CONCAT( \
-        gieKernelRegistrar_, __LINE__) {}
+//! CPU kernels are registered wrapped in HalfStorageCpu (FP16 storage by conversion; half_storage_cpu.h).
+#define GIE_REGISTER_KERNEL(KernelClass, Device)                                                                          \
+    static ::gie::PluginRegistrar<::gie::BuiltinCreator<typename ::gie::RegisteredKernel<KernelClass, Device>::type, Device>> \
+        GIE_PLUGIN_CONCAT(gieKernelRegistrar_, __LINE__) {}
+
+#include "plugin/half_storage_cpu.h"  // IWYU pragma: export (RegisteredKernel, used by GIE_REGISTER_KERNEL)

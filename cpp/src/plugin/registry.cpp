@@ -50,10 +50,12 @@ public:
             const char* name = c.getPluginName();
             const char* version = c.getPluginVersion();
             GIE_CHECK(name && *name && version, ErrorCode::kINVALID_ARGUMENT, "a plugin creator has no name or version");
+            const std::string variant = variantOf(c);
             for (auto* o : creators_)
                 if (std::string(o->getPluginName()) == name && std::string(o->getPluginVersion()) == version &&
-                    o->getDeviceType() == c.getDeviceType()) {
-                    std::string msg = strcat("plugin creator '", name, "' version ", version, " is already registered for this device");
+                    o->getDeviceType() == c.getDeviceType() && variantOf(*o) == variant) {
+                    std::string msg = strcat("plugin creator '", name, "' version ", version,
+                                             variant.empty() ? std::string() : " variant '" + variant + "'", " is already registered for this device");
                     if (tLoadRefusals) tLoadRefusals->push_back(msg);  // loadLibrary reports it
                     fail(ErrorCode::kINVALID_ARGUMENT, msg);
                 }
@@ -71,19 +73,10 @@ public:
         return false;
     }
     IPluginCreator* getCreator(const char* name, const char* version, DeviceType device) noexcept override {
-        if (!name) return nullptr;
-        std::lock_guard<std::mutex> lock(mu_);
-        IPluginCreator* best = nullptr;
-        for (auto* c : creators_) {
-            if (std::string(c->getPluginName()) != name) continue;
-            if (device != DeviceType::kAUTO && c->getDeviceType() != device) continue;
-            if (version && *version) {
-                if (std::string(c->getPluginVersion()) == version) return c;
-            } else if (!best || compareVersions(c->getPluginVersion(), best->getPluginVersion()) > 0) {
-                best = c;
-            }
-        }
-        return best;
+        return find(name, version, device, nullptr);
+    }
+    IPluginCreator* getCreatorVariant(const char* name, const char* version, DeviceType device, const char* variant) noexcept override {
+        return find(name, version, device, variant ? variant : "");
     }
     IPluginCreator* const* getAllCreators(int32_t* count) noexcept override {
         std::lock_guard<std::mutex> lock(mu_);
@@ -131,6 +124,37 @@ public:
     }
 
 private:
+    static std::string variantOf(const IPluginCreator& c) {
+        const char* v = c.getPluginVariant();
+        return v ? v : "";
+    }
+    //! The creator named `name` for `device` of `version` (nullptr/"": the highest); `variant` nullptr: the
+    //! default variant "" where there is one, else the first registered; otherwise exactly that variant.
+    IPluginCreator* find(const char* name, const char* version, DeviceType device, const char* variant) noexcept {
+        if (!name) return nullptr;
+        try {
+            std::lock_guard<std::mutex> lock(mu_);
+            IPluginCreator* best = nullptr;
+            auto better = [&](IPluginCreator* c) {
+                if (!best) return true;
+                if (!(version && *version)) {
+                    int v = compareVersions(c->getPluginVersion(), best->getPluginVersion());
+                    if (v != 0) return v > 0;
+                }
+                return !variant && variantOf(*c).empty() && !variantOf(*best).empty();
+            };
+            for (auto* c : creators_) {
+                if (std::string(c->getPluginName()) != name) continue;
+                if (device != DeviceType::kAUTO && c->getDeviceType() != device) continue;
+                if (version && *version && std::string(c->getPluginVersion()) != version) continue;
+                if (variant && variantOf(*c) != variant) continue;
+                if (better(c)) best = c;
+            }
+            return best;
+        } catch (...) {
+            return nullptr;
+        }
+    }
     //! Whether a registered creator lives in the library `handle` (its object or its class's vtable): also
     //! true for a library loaded before, whose static initializers ran then.
     bool registersCreator(void* handle) {

@@ -1,0 +1,38 @@
+// Reformat: converts a tensor's data type and/or memory format in one pass (inserted by the builder
+// where a producer and a consumer chose different (type, format) states; never in a user's network).
+// Field `to`: the output DataType. Formats come from the descriptors (common/format.h); channels-last
+// formats need 4-D tensors. FLOAT <-> HALF rounds to nearest even; HWC8 padding channels are written as 0.
+#pragma once
+
+#include "common/format.h"
+#include "gie/network.h"
+#include "plugin/builtin.h"
+
+namespace gie {
+
+struct ReformatOp : OpBase {
+    static constexpr const char* kType = "Reformat";
+    static std::vector<FieldSpec> fieldSpecs() { return {{"to", PluginFieldType::kINT64}}; }
+    DataType to = DataType::kFLOAT;
+
+    explicit ReformatOp(const FieldMap& f) {
+        const int64_t t = f.getInt("to", 0);
+        GIE_CHECK(t == static_cast<int64_t>(DataType::kFLOAT) || t == static_cast<int64_t>(DataType::kHALF), ErrorCode::kINVALID_ARGUMENT,
+                  "Reformat: field 'to' is ", t, ", not 0 (float32) or 1 (float16)");
+        to = static_cast<DataType>(t);
+    }
+    void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
+        expectInputs(in, 1, 1, kType);
+        out[0] = in[0];
+    }
+    void outputTypes(const std::vector<DataType>&, std::vector<DataType>& out) const { out[0] = to; }
+    //! FLOAT or HALF in, `to` out; LINEAR, NHWC or HWC8 on either side (channels-last only for 4-D).
+    bool supports(int pos, const TensorDesc* inOut, int nbInputs, int) const {
+        const TensorDesc& d = inOut[pos];
+        if (!formatFitsRank(d.format, d.dims.nbDims) || !implementedFormat(d.format)) return false;
+        if (pos < nbInputs) return d.type == DataType::kFLOAT || d.type == DataType::kHALF;
+        return d.type == to;
+    }
+};
+
+}  // namespace gie
