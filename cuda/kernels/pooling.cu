@@ -1,20 +1,26 @@
-// GPU pooling (max / average, NCHW), the same semantics as kernels/pooling_cpu.cpp: the window of
+// GPU pooling (max / average; float32 or float16, computed in float32 and rounded once at the store; NCHW, NHWC
+// or HWC8, the output in the input's type and format), the same semantics as kernels/pooling_cpu.cpp: the window of
 // output (p, q) covers rows [p*sh - pt, min(p*sh - pt + kh, H + pb)) clipped to the input (likewise
 // columns); max starts at -FLT_MAX and skips NaN (m < v ? v : m); average sums the in-range values in
 // row-major order and divides by the clipped count (exclude_padding) or the unclipped one. Either side
 // may be a channel slice of a wider tensor (batch strides from the TensorDesc).
 //
-// Tactics:
-//   direct          one thread per output; 2x2 and 3x3 windows are unrolled at compile time.
+// Tactics (shapes are read from the descriptors at every call):
+//   direct          one thread per output; 2x2 and 3x3 windows are unrolled at compile time. Channels-last
+//                   tensors: one thread per output pixel and group of 8 channels (16-byte vectors) when the
+//                   stored channels allow, else per output element; HWC8 padding channels written as 0.
 //   global_warp     one warp per (n, c) plane, for windows covering the whole unpadded plane
-//                   (global pooling); float4 loads when the plane size and alignment allow.
+//                   (global pooling; NCHW only); 4-element loads (float4, 4 halves) when the plane size and
+//                   alignment allow.
 //   global_block256 one 256-thread block per plane, for large planes.
 #include <cfloat>
 #include <cstdint>
 
 #include "common.cuh"
+#include "common/format.h"
 #include "fp16.cuh"
 #include "layers/pooling.h"
+#include "pack8.cuh"
 
 namespace gie {
 namespace {
@@ -88,6 +94,55 @@ __global__ void __launch_bounds__(256) poolDirect(const T* __restrict__ x, T* __
 template <bool kMax>
 __device__ __forceinline__ float combine(float a, float b) {
     return kMax ? maxNoNan(a, b) : a + b;
+}
+
+// Channels-last (NHWC / HWC8, both sides the same format with Cp stored channels per pixel): one thread per
+// (n, p, q, group of V channels), channels fastest, so a warp reads and writes contiguous channel runs; V = 8:
+// 16-byte loads and stores of halves (two of floats) when Cp, the batch strides and the pointers allow. The same
+// taps in the same order as poolDirect for every channel; padding channels (c >= C) are written as 0.
+template <bool kMax, int V, typename Idx, typename T>
+__global__ void __launch_bounds__(256) poolDirectCl(const T* __restrict__ x, T* __restrict__ y, PoolParams p, int Cp, Idx groups,
+                                                    Idx total) {
+    const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x;
+    for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+        Idx t = i / groups;
+        const int c0 = static_cast<int>(i - t * groups) * V;
+        const Idx q = t % p.Q;
+        t /= p.Q;
+        const Idx pp = t % p.P;
+        const Idx n = t / p.P;
+        const int h0 = static_cast<int>(pp) * p.sh - p.pt, w0 = static_cast<int>(q) * p.sw - p.pl;
+        const int h1 = min(h0 + p.kh, p.H + p.pb), w1 = min(w0 + p.kw, p.W + p.pr);
+        const int hs = max(h0, 0), he = min(h1, p.H), ws = max(w0, 0), we = min(w1, p.W);
+        const T* __restrict__ xn = x + static_cast<int64_t>(n) * p.xBatchStride + c0;
+        float acc[V];
+#pragma unroll
+        for (int j = 0; j < V; ++j) acc[j] = kMax ? -FLT_MAX : 0.f;
+        for (int h = hs; h < he; ++h) {
+            for (int w = ws; w < we; ++w) {
+                const T* __restrict__ xp = xn + (static_cast<int64_t>(h) * p.W + w) * Cp;
+                float v[V];
+                if constexpr (V == 8) {
+                    cuda::load8(xp, v);
+                } else {
+                    v[0] = cuda::ldFloat(xp);
+                }
+#pragma unroll
+                for (int j = 0; j < V; ++j) acc[j] = combine<kMax>(acc[j], v[j]);
+            }
+        }
+        if (!kMax) {
+            const int64_t count = p.exclude ? static_cast<int64_t>(he - hs) * (we - ws) : static_cast<int64_t>(h1 - h0) * (w1 - w0);
+#pragma unroll
+            for (int j = 0; j < V; ++j) acc[j] = count > 0 ? acc[j] / static_cast<float>(count) : 0.f;
+        }
+#pragma unroll
+        for (int j = 0; j < V; ++j)
+            if (c0 + j >= p.C) acc[j] = 0.f;
+        T* __restrict__ yp = y + static_cast<int64_t>(n) * p.yBatchStride + (static_cast<int64_t>(pp) * p.Q + q) * Cp + c0;
+        if constexpr (V == 8) cuda::store8(yp, acc);
+        else *yp = cuda::fromFloat<T>(acc[0]);
+    }
 }
 
 template <bool kMax>
@@ -177,12 +232,18 @@ public:
     using FloatOrHalfKernel::FloatOrHalfKernel;
     bool supportsStridedOutput() const noexcept override { return true; }
     bool supportsStridedInput() const noexcept override { return true; }
+    //! FLOAT or HALF, LINEAR, NHWC or HWC8; the output in the input's type and format.
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
+        const TensorDesc& d = inOut[pos];
+        if ((d.type != DataType::kFLOAT && d.type != DataType::kHALF) || !implementedFormat(d.format)) return false;
+        return pos == 0 || (d.type == inOut[0].type && d.format == inOut[0].format);
+    }
 
     int32_t getNbTactics() const noexcept override { return kNbTactics; }
     const char* getTacticName(int32_t t) const noexcept override { return t >= 0 && t < kNbTactics ? kTacticNames[t] : "invalid"; }
     int32_t setTactic(int32_t t) noexcept override {
         if (t < 0 || t >= kNbTactics) return -1;
-        if (t != kDirect && !wholePlane_) return -1;
+        if (t != kDirect && (!wholePlane_ || channelsLast_)) return -1;
         tactic_ = t;
         return 0;
     }
@@ -191,6 +252,14 @@ public:
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
         const Dims& x = in[0].dims;
+        checkLimits(x);
+        channelsLast_ = isChannelsLast(in[0].format);
+        wholePlane_ = coversPlane(x.d[2], x.d[3]);
+        tactic_ = wholePlane_ && !channelsLast_ ? kGlobalWarp : kDirect;
+    }
+
+    //! The sizes the kernels' int coordinates hold (checked at configure and at every call).
+    void checkLimits(const Dims& x) const {
         GIE_CHECK(x.nbDims == 4, ErrorCode::kINVALID_MODEL, "Pooling needs a 4D NCHW input, got ", toString(x));
         int64_t H = x.d[2], W = x.d[3], kh, kw;
         op_.window(H, W, kh, kw);
@@ -198,8 +267,6 @@ protected:
         GIE_CHECK(H * W < (int64_t{1} << 31) && H < lim && W < lim && kh < lim && kw < lim && op_.sh < lim && op_.sw < lim &&
                       op_.pt < lim && op_.pl < lim && op_.pb < lim && op_.pr < lim && x.d[1] < (int64_t{1} << 31),
                   ErrorCode::kUNSUPPORTED, "Pooling (GPU): planes of ", H, "x", W, " or the window parameters are too large");
-        wholePlane_ = coversPlane(H, W);
-        tactic_ = wholePlane_ ? kGlobalWarp : kDirect;
     }
 
     //! Whether one unpadded window covers the whole H x W plane (global pooling).
@@ -219,6 +286,7 @@ private:
     void runTyped(const KernelCall& c) const {
         const Dims& xd = c.inDims(0);
         const Dims& yd = c.outDims(0);
+        checkLimits(xd);
         const int64_t N = xd.d[0], C = xd.d[1], H = xd.d[2], W = xd.d[3], P = yd.d[2], Q = yd.d[3];
         if (N * C * P * Q == 0) return;
         const T* x = c.in<T>(0);
@@ -228,8 +296,9 @@ private:
         cudaStream_t s = cuda::streamOf(c);
         // The plane tactics need a window covering exactly these planes (shapes are read here, not at configure:
         // a call with other spatial sizes than the configured ones runs the direct kernel).
+        const bool cl = isChannelsLast(c.inDesc[0].format);
         int tactic = tactic_;
-        if (tactic != kDirect && !coversPlane(H, W)) tactic = kDirect;
+        if (tactic != kDirect && (cl || !coversPlane(H, W))) tactic = kDirect;
 
         if (tactic != kDirect) {
             const int HW = static_cast<int>(H * W);
@@ -270,6 +339,17 @@ private:
         p.xBatchStride = xbs;
         p.yBatchStride = ybs;
         p.exclude = op_.excludePadding;
+        if (cl) {
+            const int64_t cp = storedChannels(C, c.inDesc[0].format);
+            const bool vec = cp % 8 == 0 && xbs % 8 == 0 && ybs % 8 == 0 && cuda::aligned16(x, y);
+            const int64_t groups = vec ? cp / 8 : cp;
+            const int64_t total = N * P * Q * groups;
+            const unsigned grid = cuda::gridFor(total, 256);
+            if (total < (int64_t{1} << 31)) launchCl<uint32_t, T>(isMax, vec, p, static_cast<int>(cp), grid, s, x, y, static_cast<uint32_t>(groups), static_cast<uint32_t>(total));
+            else launchCl<uint64_t, T>(isMax, vec, p, static_cast<int>(cp), grid, s, x, y, static_cast<uint64_t>(groups), static_cast<uint64_t>(total));
+            cuda::checkLaunch("poolDirectCl");
+            return;
+        }
         const int64_t total = N * C * P * Q;
         const unsigned grid = cuda::gridFor(total, 256);
         if (total < (int64_t{1} << 31)) launchDirect<uint32_t, T>(isMax, p, grid, s, x, y, static_cast<uint32_t>(total));
@@ -285,6 +365,18 @@ private:
     }
 
     template <typename Idx, typename T>
+    static void launchCl(bool isMax, bool vec, const PoolParams& p, int cp, unsigned grid, cudaStream_t s, const T* x, T* y, Idx groups,
+                         Idx total) {
+        if (isMax) {
+            if (vec) poolDirectCl<true, 8, Idx, T><<<grid, 256, 0, s>>>(x, y, p, cp, groups, total);
+            else poolDirectCl<true, 1, Idx, T><<<grid, 256, 0, s>>>(x, y, p, cp, groups, total);
+        } else {
+            if (vec) poolDirectCl<false, 8, Idx, T><<<grid, 256, 0, s>>>(x, y, p, cp, groups, total);
+            else poolDirectCl<false, 1, Idx, T><<<grid, 256, 0, s>>>(x, y, p, cp, groups, total);
+        }
+    }
+
+    template <typename Idx, typename T>
     static void launchDirect(bool isMax, const PoolParams& p, unsigned grid, cudaStream_t s, const T* x, T* y, Idx total) {
         if (isMax) launchDirectT<true, Idx, T>(p, grid, s, x, y, total);
         else launchDirectT<false, Idx, T>(p, grid, s, x, y, total);
@@ -297,6 +389,7 @@ private:
     }
 
     bool wholePlane_ = false;
+    bool channelsLast_ = false;  // configured for NHWC / HWC8: the direct tactic only
     int32_t tactic_ = kDirect;
 };
 GIE_REGISTER_KERNEL(PoolingGpu, DeviceType::kGPU);

@@ -4,8 +4,10 @@
 // chose different states, so every path moves each byte once, coalesced on both sides:
 //
 //   flat      same memory order on both sides (LINEAR -> LINEAR of any rank, NHWC -> NHWC): a conversion of
-//             rows (one row per batch item, the batch strides of both descriptors), 8 elements per thread
-//             (16-byte half / 2x16-byte float accesses) when sizes and pointers allow, else one element.
+//             rows (one row per batch item with the batch strides of both descriptors; one row in all when both
+//             are packed), 8 elements per thread (16-byte half / 2x16-byte float accesses) when the pointers
+//             (and, for several rows, the row length and strides) allow, the last < 8 of one row one by one;
+//             else one element per thread.
 //   pixels    channels-last on both sides (NHWC <-> HWC8, HWC8 -> HWC8): one thread per (pixel, group of 8
 //             output channels) with 16-byte vector stores (and loads when the input rows allow), or one per
 //             output element when the output rows are not multiples of 8.
@@ -30,47 +32,28 @@
 #include "common/format.h"
 #include "fp16.cuh"
 #include "layers/reformat.h"
+#include "pack8.cuh"
 
 namespace gie {
 namespace {
 
 using cuda::convertTo;
+using cuda::load8;
+using cuda::store8;
 using cuda::toFloat;
-
-// ---- 8-element vectors ----------------------------------------------------------------------------------------
-
-//! 8 elements at p (16-byte aligned) as floats: one 16-byte load of halves or two of floats.
-template <typename T>
-__device__ __forceinline__ void load8(const T* p, float (&v)[8]) {
-    if constexpr (sizeof(T) == 2) {
-        cuda::loadPack(p, v);
-    } else {
-        float a[4], b[4];
-        cuda::loadPack(p, a);
-        cuda::loadPack(p + 4, b);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) v[i] = a[i], v[i + 4] = b[i];
-    }
-}
-
-//! Stores 8 floats at p (16-byte aligned) rounded to T.
-template <typename T>
-__device__ __forceinline__ void store8(T* p, const float (&v)[8]) {
-    if constexpr (sizeof(T) == 2) {
-        cuda::storePack(p, v);
-    } else {
-        const float a[4] = {v[0], v[1], v[2], v[3]}, b[4] = {v[4], v[5], v[6], v[7]};
-        cuda::storePack(p, a);
-        cuda::storePack(p + 4, b);
-    }
-}
 
 // ---- flat: rows of `len` elements in the same order on both sides ----------------------------------------------
 
-//! V = 8: len, both batch strides and both pointers are multiples of 8 elements / 16 bytes.
+//! total = rows * rowUnits units of V elements. V = 8: both pointers are 16-byte aligned, and when there are
+//! several rows, the row length and both batch strides are multiples of 8; one row may end in `tail` (< 8)
+//! more elements, which block 0 converts one by one.
 template <typename Ti, typename To, int V, typename Idx>
 __global__ void __launch_bounds__(256) reformatFlat(const Ti* __restrict__ x, To* __restrict__ y, Idx rowUnits, int64_t xbs,
-                                                    int64_t ybs, Idx total) {
+                                                    int64_t ybs, Idx total, int tail) {
+    if (V == 8 && blockIdx.x == 0 && static_cast<int>(threadIdx.x) < tail) {
+        const int64_t e = static_cast<int64_t>(total) * V + threadIdx.x;
+        y[e] = convertTo<To>(__ldg(x + e));
+    }
     const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x;
     for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
         const Idx b = i / rowUnits;
@@ -281,9 +264,16 @@ public:
     Launcher(const Ti* x, To* y, cudaStream_t st) : x_(x), y_(y), st_(st) {}
 
     void flat(int64_t rows, int64_t len, int64_t xbs, int64_t ybs) const {
-        const bool vec = multipleOf8(len) && multipleOf8(xbs) && multipleOf8(ybs) && cuda::aligned16(x_, y_);
-        if (vec) grid1d<8>(reformatFlat<Ti, To, 8, uint32_t>, reformatFlat<Ti, To, 8, int64_t>, len / 8, xbs, ybs, rows * (len / 8));
-        else grid1d<1>(reformatFlat<Ti, To, 1, uint32_t>, reformatFlat<Ti, To, 1, int64_t>, len, xbs, ybs, rows * len);
+        if (xbs == len && ybs == len) {  // packed on both sides: one row (vectorized even when len is not)
+            len *= rows;
+            rows = 1;
+        }
+        const bool vec = cuda::aligned16(x_, y_) && (rows == 1 || (multipleOf8(len) && multipleOf8(xbs) && multipleOf8(ybs)));
+        if (vec)
+            grid1d(reformatFlat<Ti, To, 8, uint32_t>, reformatFlat<Ti, To, 8, int64_t>, len / 8, xbs, ybs, rows * (len / 8),
+                   static_cast<int>(len % 8));
+        else
+            grid1d(reformatFlat<Ti, To, 1, uint32_t>, reformatFlat<Ti, To, 1, int64_t>, len, xbs, ybs, rows * len, 0);
         cuda::checkLaunch("reformat_flat");
     }
 
@@ -339,11 +329,11 @@ public:
     }
 
 private:
-    template <int V, typename K32, typename K64>
-    void grid1d(K32 k32, K64 k64, int64_t rowUnits, int64_t xbs, int64_t ybs, int64_t total) const {
+    template <typename K32, typename K64>
+    void grid1d(K32 k32, K64 k64, int64_t rowUnits, int64_t xbs, int64_t ybs, int64_t total, int tail) const {
         const unsigned grid = cuda::gridFor(total);
-        if (total <= INT32_MAX) k32<<<grid, 256, 0, st_>>>(x_, y_, static_cast<uint32_t>(rowUnits), xbs, ybs, static_cast<uint32_t>(total));
-        else k64<<<grid, 256, 0, st_>>>(x_, y_, rowUnits, xbs, ybs, total);
+        if (total <= INT32_MAX) k32<<<grid, 256, 0, st_>>>(x_, y_, static_cast<uint32_t>(rowUnits), xbs, ybs, static_cast<uint32_t>(total), tail);
+        else k64<<<grid, 256, 0, st_>>>(x_, y_, rowUnits, xbs, ybs, total, tail);
     }
 
     const Ti* x_;

@@ -16,46 +16,13 @@
 #include <string>
 #include <vector>
 
-#include "gie/gpu.h"
-#include "gie/plugin.h"
+#include "plugin_harness.h"
 
 using namespace gie;
 
 namespace {
 
-int gPass = 0, gFail = 0;
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        ++gPass;
-    } else {
-        ++gFail;
-        if (gFail <= 40) std::printf("FAILED: %s\n", what.c_str());
-    }
-}
-
-// ---- independent float16 reference (double arithmetic, round to nearest even) ------------------------------
-
-double halfBitsToDouble(uint16_t h) {
-    const int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
-    double v;
-    if (e == 0) v = std::ldexp(static_cast<double>(m), -24);
-    else if (e == 31) v = m ? NAN : INFINITY;
-    else v = std::ldexp(static_cast<double>(1024 + m), e - 25);
-    return s ? -v : v;
-}
-
-//! The float16 value nearest to x (ties to even), as a double; +-inf beyond the largest half (65504 + half ulp).
-double roundToHalf(double x) {
-    if (x == 0 || std::isinf(x)) return x;
-    const double a = std::fabs(x);
-    int e;
-    std::frexp(a, &e);  // a = f * 2^e, f in [0.5, 1): the leading bit is 2^(e-1)
-    const int q = e - 1 < -14 ? -24 : e - 1 - 10;  // quantum: 2^-24 for subnormals, else 2^(exp - 10)
-    double r = std::nearbyint(std::ldexp(a, -q));  // exact scaling; nearbyint rounds ties to even
-    r = std::ldexp(r, q);
-    if (r > 65504.0) r = INFINITY;
-    return x < 0 ? -r : r;
-}
+using harness::check;
 
 // ---- tensors ------------------------------------------------------------------------------------------------
 
@@ -76,7 +43,7 @@ struct Tensor {
     Dims dims;
     Layout layout;
     int64_t batchGap = 0;  // extra elements between batch items (a view)
-    int64_t cp() const { return layout.format == TensorFormat::kHWC8 ? (dims.d[1] + 7) / 8 * 8 : dims.d[1]; }
+    int64_t cp() const { return harness::storedChannels(dims.d[1], layout.format); }
     bool channelsLast() const { return layout.format != TensorFormat::kLINEAR; }
     int64_t item() const {  // stored elements of one batch item, padding included
         int64_t v = 1;
@@ -87,32 +54,12 @@ struct Tensor {
     int64_t elems() const { return dims.nbDims == 0 ? 1 : dims.d[0] * batchStride(); }
     size_t elemBytes() const { return layout.type == DataType::kHALF ? 2 : 4; }
     size_t bytes() const { return static_cast<size_t>(elems()) * elemBytes(); }
-    TensorDesc desc() const {
-        TensorDesc d;
-        d.dims = dims;
-        d.type = layout.type;
-        d.format = layout.format;
-        d.strides.nbDims = dims.nbDims;
-        if (channelsLast()) {  // element strides of the logical (N, C, H, W)
-            d.strides.d[3] = cp();
-            d.strides.d[2] = dims.d[3] * cp();
-            d.strides.d[1] = 1;
-        } else {
-            int64_t s = 1;
-            for (int i = dims.nbDims - 1; i >= 1; --i) {
-                d.strides.d[i] = s;
-                s *= dims.d[i];
-            }
-        }
-        if (dims.nbDims > 0) d.strides.d[0] = batchStride();
-        return d;
-    }
+    TensorDesc desc() const { return harness::describe(dims, layout.type, layout.format, batchStride()); }
     //! Element offset of the logical index (n, rest...) where rest is the row-major index within one item.
     int64_t offset(int64_t n, int64_t r) const {
         if (!channelsLast()) return n * batchStride() + r;
         const int64_t HW = dims.d[2] * dims.d[3];
-        const int64_t c = r / HW, p = r % HW;
-        return n * batchStride() + p * cp() + c;
+        return n * batchStride() + harness::offset4(layout.format, dims.d[1], HW, 0, r / HW, r % HW);
     }
     int64_t batch() const { return dims.nbDims == 0 ? 1 : dims.d[0]; }
     int64_t logicalItem() const {
@@ -126,7 +73,7 @@ double loadValue(const std::vector<uint8_t>& buf, const Tensor& t, int64_t i) {
     if (t.layout.type == DataType::kHALF) {
         uint16_t h;
         std::memcpy(&h, buf.data() + i * 2, 2);
-        return halfBitsToDouble(h);
+        return harness::halfBitsToDouble(h);
     }
     float f;
     std::memcpy(&f, buf.data() + i * 4, 4);
@@ -156,77 +103,7 @@ std::vector<uint8_t> makeInput(const Tensor& t, std::mt19937& rng) {
 
 // ---- running a kernel ---------------------------------------------------------------------------------------
 
-IPlugin* create(DeviceType dev, DataType to) {
-    IPluginCreator* cr = getPluginRegistry()->getCreator("Reformat", nullptr, dev);
-    if (!cr) return nullptr;
-    const int64_t toField = static_cast<int64_t>(to);
-    PluginField f;
-    f.name = "to";
-    f.data = &toField;
-    f.type = PluginFieldType::kINT64;
-    f.length = 1;
-    PluginFieldCollection fc;
-    fc.nbFields = 1;
-    fc.fields = &f;
-    return cr->createPlugin("reformat_test", &fc);
-}
-
-bool runCpu(const Tensor& in, const Tensor& out, const std::vector<uint8_t>& x, std::vector<uint8_t>& y, std::string& err) {
-    IPlugin* k = create(DeviceType::kCPU, out.layout.type);
-    if (!k) return err = "no CPU Reformat kernel", false;
-    const TensorDesc id = in.desc(), od = out.desc();
-    bool ok = k->supportsFormatCombination(0, std::vector<TensorDesc>{id, od}.data(), 1, 1) &&
-              k->supportsFormatCombination(1, std::vector<TensorDesc>{id, od}.data(), 1, 1);
-    if (!ok) err = "CPU kernel refuses the combination";
-    ok = ok && k->configure(&id, 1, &od, 1) == 0 && k->initialize() == 0;
-    std::vector<uint8_t> ws(k->getWorkspaceSize() + 1);
-    const void* ip[] = {x.data()};
-    void* op[] = {y.data()};
-    ok = ok && k->enqueue(&id, &od, ip, op, ws.data(), nullptr) == 0;
-    if (!ok && err.empty()) {
-        const char* m = nullptr;
-        getLastError(&m);
-        err = m ? m : "CPU kernel failed";
-    }
-    k->terminate();
-    delete k;
-    return ok;
-}
-
-struct Gpu {
-    bool usable = false;
-    void* stream = nullptr;
-};
-
-bool runGpu(const Tensor& in, const Tensor& out, const std::vector<uint8_t>& x, std::vector<uint8_t>& y, std::string& err) {
-    IPlugin* k = create(DeviceType::kGPU, out.layout.type);
-    if (!k) return err = "no GPU Reformat kernel", false;
-    const TensorDesc id = in.desc(), od = out.desc();
-    void* dx = gpuAllocate(x.size());
-    void* dy = gpuAllocate(y.size());
-    bool ok = dx && dy;
-    ok = ok && gpuCopy(dx, x.data(), x.size(), GpuCopyKind::kHOST_TO_DEVICE, nullptr);
-    ok = ok && gpuCopy(dy, y.data(), y.size(), GpuCopyKind::kHOST_TO_DEVICE, nullptr);  // the poison
-    ok = ok && k->configure(&id, 1, &od, 1) == 0 && k->initialize() == 0;
-    void* ws = nullptr;
-    if (ok && k->getWorkspaceSize() > 0) ok = (ws = gpuAllocate(k->getWorkspaceSize())) != nullptr;
-    const void* ip[] = {dx};
-    void* op[] = {dy};
-    ok = ok && k->enqueue(&id, &od, ip, op, ws, nullptr) == 0;
-    ok = ok && gpuStreamSynchronize(nullptr);
-    ok = ok && gpuCopy(y.data(), dy, y.size(), GpuCopyKind::kDEVICE_TO_HOST, nullptr);
-    if (!ok) {
-        const char* m = nullptr;
-        getLastError(&m);
-        err = m ? m : "GPU kernel failed";
-    }
-    k->terminate();
-    delete k;
-    gpuFree(ws);
-    gpuFree(dx);
-    gpuFree(dy);
-    return ok;
-}
+IPlugin* create(DeviceType dev, DataType to) { return harness::makePlugin("Reformat", dev, {{"to", {static_cast<int64_t>(to)}}}); }
 
 std::string caseName(const Tensor& in, const Tensor& out) {
     std::string s = std::string(name(in.layout)) + " -> " + name(out.layout) + " dims (";
@@ -244,7 +121,7 @@ void checkReference(const Tensor& in, const Tensor& out, const std::vector<uint8
     for (int64_t n = 0; n < in.batch(); ++n) {
         for (int64_t r = 0; r < in.logicalItem(); ++r) {
             const double v = loadValue(x, in, in.offset(n, r));
-            const double ref = out.layout.type == DataType::kHALF ? roundToHalf(v) : v;  // float input: exact in float32
+            const double ref = out.layout.type == DataType::kHALF ? harness::roundToHalf(v) : v;  // float input: exact in float32
             const int64_t o = out.offset(n, r);
             logical[static_cast<size_t>(o)] = 1;
             const double got = loadValue(y, out, o);
@@ -269,19 +146,18 @@ void runCase(const Tensor& in, const Tensor& out, std::mt19937& rng, bool gpu) {
     const std::vector<uint8_t> x = makeInput(in, rng);
     std::vector<uint8_t> cpuY(out.bytes(), 0xFF);
     std::string err;
-    if (!runCpu(in, out, x, cpuY, err)) {
+    if (!harness::runKernel(DeviceType::kCPU, create(DeviceType::kCPU, out.layout.type), in.desc(), x, out.desc(), cpuY, err)) {
         check(false, "CPU " + what + ": " + err);
         return;
     }
     checkReference(in, out, x, cpuY, what);
     if (!gpu) return;
     std::vector<uint8_t> gpuY(out.bytes(), 0xFF);
-    if (!runGpu(in, out, x, gpuY, err)) {
+    if (!harness::runKernel(DeviceType::kGPU, create(DeviceType::kGPU, out.layout.type), in.desc(), x, out.desc(), gpuY, err)) {
         check(false, "GPU " + what + ": " + err);
         return;
     }
-    size_t firstDiff = 0;
-    while (firstDiff < gpuY.size() && gpuY[firstDiff] == cpuY[firstDiff]) ++firstDiff;
+    const size_t firstDiff = harness::firstDifference(gpuY, cpuY);
     check(firstDiff == gpuY.size(), "GPU " + what + ": differs from the CPU kernel from byte " + std::to_string(firstDiff) + " (element " +
                                         std::to_string(firstDiff / out.elemBytes()) + ")");
 }
@@ -294,25 +170,10 @@ Dims dims(std::initializer_list<int64_t> v) {
     return d;
 }
 
-bool gpuUsable() {
-    if (!getPluginRegistry()->getCreator("Reformat", nullptr, DeviceType::kGPU)) {
-        std::printf("GPU part skipped: this build has no CUDA kernels\n");
-        return false;
-    }
-    void* p = gpuAllocate(256);
-    if (!p) {
-        std::printf("GPU part skipped: no usable GPU (%s)\n", getBuildInfoJson());
-        clearLastError();
-        return false;
-    }
-    gpuFree(p);
-    return true;
-}
-
 }  // namespace
 
 int main() {
-    const bool gpu = gpuUsable();
+    const bool gpu = harness::gpuUsable("Reformat");
     std::mt19937 rng(20261206);
     // 4-D tensors: every pair of layouts.
     const int64_t channels[] = {1, 3, 8, 13, 20, 64};
@@ -339,6 +200,5 @@ int main() {
         for (const Layout& a : kLayouts)
             for (const Layout& b : kLayouts)
                 if (a.format == TensorFormat::kLINEAR && b.format == TensorFormat::kLINEAR) runCase({d, a}, {d, b}, rng, gpu);
-    std::printf("%d passed, %d failed%s\n", gPass, gFail, gpu ? "" : " (CPU only)");
-    return gFail == 0 ? 0 : 1;
+    return harness::finish(gpu);
 }
