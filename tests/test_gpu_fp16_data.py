@@ -19,6 +19,7 @@ import pytest
 
 import gie
 from gpu_util import compare_gpu_cpu, each_tactic, gpu, randn
+from test_gpu_simple import pool_define
 
 pytestmark = gpu
 
@@ -56,17 +57,6 @@ POOL_CASES = [  # name, input shape without the batch (C, H, W), window, fields
 KINDS = [gie.PoolingType.MAX, gie.PoolingType.AVERAGE]
 
 
-def pool_define(kind, window, fields, glob=False):
-    def define(net, t):
-        layer = net.add_pooling(t["x"], kind, window)
-        for k, v in fields.items():
-            setattr(layer, k, v)
-        if glob:
-            setattr(layer, "global", 1)
-        return layer.output(0)
-    return define
-
-
 def pool_tolerance(kind):
     return dict(rtol=0.0, atol=0.0) if kind == gie.PoolingType.MAX else dict(rtol=HALF_ULP, atol=HALF_ULP)
 
@@ -99,16 +89,10 @@ def test_global_average_fp16_large_values(rng):
 @pytest.mark.parametrize("kind", KINDS, ids=["max", "avg"])
 def test_pooling_fp16_writes_into_concat_slice(kind, rng):
     """Two FP16 poolings concatenated on channels write straight into their half slices (strided output)."""
-    def define(net, t):
-        a = net.add_pooling(t["x"], kind, (3, 3))
-        a.stride = (2, 2)
-        a.padding = (1, 1)
-        b = net.add_pooling(t["x"], gie.PoolingType.MAX, (2, 2))
-        b.stride = (2, 2)
-        b.ceil_mode = 1
-        return net.add_concatenation([a.output(0), b.output(0)], axis=1).output(0)
-
-    check(define, {"x": randn(rng, (B, 7, 17, 13))}, "Pooling", **pool_tolerance(kind))
+    a = pool_define(kind, (3, 3), dict(stride=(2, 2), pre_padding=(1, 1)))
+    b = pool_define(gie.PoolingType.MAX, (2, 2), dict(stride=(2, 2), ceil_mode=1))  # both (B, 5, 9, 7)
+    define = lambda net, t: net.add_concatenation([a(net, t), b(net, t)], axis=1).output(0)
+    check(define, {"x": randn(rng, (B, 5, 17, 13))}, "Pooling", **pool_tolerance(kind))
 
 
 # ================================================================================================ Concatenation

@@ -280,37 +280,19 @@ public:
     void pixels(const ClParams& p, int64_t N) const {
         const bool vecOut = multipleOf8(p.Cpo) && multipleOf8(p.ybs) && cuda::aligned16(y_);
         const bool vecIn = multipleOf8(p.Cpi) && multipleOf8(p.xbs) && cuda::aligned16(x_);
-        const int64_t groups = vecOut ? p.Cpo / 8 : p.Cpo;
-        const int64_t total = N * p.HW * groups;
-        const unsigned grid = cuda::gridFor(total);
-        if (vecOut) {
-            if (total <= INT32_MAX) reformatPixels<Ti, To, 8, uint32_t><<<grid, 256, 0, st_>>>(x_, y_, p, vecIn, static_cast<uint32_t>(groups), static_cast<uint32_t>(total));
-            else reformatPixels<Ti, To, 8, int64_t><<<grid, 256, 0, st_>>>(x_, y_, p, vecIn, groups, total);
-        } else {
-            if (total <= INT32_MAX) reformatPixels<Ti, To, 1, uint32_t><<<grid, 256, 0, st_>>>(x_, y_, p, false, static_cast<uint32_t>(groups), static_cast<uint32_t>(total));
-            else reformatPixels<Ti, To, 1, int64_t><<<grid, 256, 0, st_>>>(x_, y_, p, false, groups, total);
-        }
-        cuda::checkLaunch("reformat_pixels");
+        if (vecOut) perGroup(reformatPixels<Ti, To, 8, uint32_t>, reformatPixels<Ti, To, 8, int64_t>, p, vecIn, p.Cpo / 8, N, "reformat_pixels");
+        else perGroup(reformatPixels<Ti, To, 1, uint32_t>, reformatPixels<Ti, To, 1, int64_t>, p, false, p.Cpo, N, "reformat_pixels");
     }
 
     void fromPlanes(const ClParams& p, int64_t N) const {
         const bool vecOut = multipleOf8(p.Cpo) && multipleOf8(p.ybs) && cuda::aligned16(y_);
-        const int64_t groups = cuda::ceilDiv(p.Cpo, 8);
-        const int64_t total = N * p.HW * groups;
-        const unsigned grid = cuda::gridFor(total);
-        if (total <= INT32_MAX) reformatFromPlanes<Ti, To, uint32_t><<<grid, 256, 0, st_>>>(x_, y_, p, vecOut, static_cast<uint32_t>(groups), static_cast<uint32_t>(total));
-        else reformatFromPlanes<Ti, To, int64_t><<<grid, 256, 0, st_>>>(x_, y_, p, vecOut, groups, total);
-        cuda::checkLaunch("reformat_from_planes");
+        perGroup(reformatFromPlanes<Ti, To, uint32_t>, reformatFromPlanes<Ti, To, int64_t>, p, vecOut, cuda::ceilDiv(p.Cpo, 8), N,
+                 "reformat_from_planes");
     }
 
     void toPlanes(const ClParams& p, int64_t N) const {
         const bool vecIn = multipleOf8(p.Cpi) && multipleOf8(p.xbs) && cuda::aligned16(x_);
-        const int64_t groups = cuda::ceilDiv(p.C, 8);
-        const int64_t total = N * p.HW * groups;
-        const unsigned grid = cuda::gridFor(total);
-        if (total <= INT32_MAX) reformatToPlanes<Ti, To, uint32_t><<<grid, 256, 0, st_>>>(x_, y_, p, vecIn, static_cast<uint32_t>(groups), static_cast<uint32_t>(total));
-        else reformatToPlanes<Ti, To, int64_t><<<grid, 256, 0, st_>>>(x_, y_, p, vecIn, groups, total);
-        cuda::checkLaunch("reformat_to_planes");
+        perGroup(reformatToPlanes<Ti, To, uint32_t>, reformatToPlanes<Ti, To, int64_t>, p, vecIn, cuda::ceilDiv(p.C, 8), N, "reformat_to_planes");
     }
 
     void tiled(const ClParams& p, int64_t N, bool toCl) const {
@@ -329,6 +311,16 @@ public:
     }
 
 private:
+    //! One thread per (batch item, pixel, channel group): 32-bit index math when the count allows.
+    template <typename K32, typename K64>
+    void perGroup(K32 k32, K64 k64, const ClParams& p, bool vec, int64_t groups, int64_t N, const char* name) const {
+        const int64_t total = N * p.HW * groups;
+        const unsigned grid = cuda::gridFor(total);
+        if (total <= INT32_MAX) k32<<<grid, 256, 0, st_>>>(x_, y_, p, vec, static_cast<uint32_t>(groups), static_cast<uint32_t>(total));
+        else k64<<<grid, 256, 0, st_>>>(x_, y_, p, vec, groups, total);
+        cuda::checkLaunch(name);
+    }
+
     template <typename K32, typename K64>
     void grid1d(K32 k32, K64 k64, int64_t rowUnits, int64_t xbs, int64_t ybs, int64_t total, int tail) const {
         const unsigned grid = cuda::gridFor(total);
