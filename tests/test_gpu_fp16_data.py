@@ -1,5 +1,6 @@
 """FP16 on the GPU: Pooling and the data-movement kernels (Concatenation, Slice, Shuffle, Resize, Padding, Gather;
-cuda/kernels/*.cu) against the CPU FP16 reference, and the GPU Reformat kernel in an engine.
+cuda/kernels/*.cu) against the CPU FP16 reference, and the GPU Reformat kernel in an engine (and, when the dev build
+made them, the C++ programs that test Reformat in every type / format pair and Pooling in NHWC / HWC8).
 
 Every FP16 test goes through gpu_util.compare_gpu_cpu(..., fp16=True, expect_half=(kernel,)): the network is built
 for the CPU and the GPU with the FP16 flag, OBEY_PRECISION_CONSTRAINTS and every layer's precision HALF; network
@@ -20,6 +21,7 @@ import pytest
 import gie
 from gpu_util import compare_gpu_cpu, each_tactic, gpu, randn
 from test_gpu_simple import pool_define
+from test_reformat import run_cpp_program
 
 pytestmark = gpu
 
@@ -220,3 +222,11 @@ def test_reformat_layer(rng, src, to, shape):
     info = compare_gpu_cpu(lambda net, t: net.add_layer("Reformat", [t["x"]], {"to": int(to)}).output(0), {"x": x},
                            rtol=0.0, atol=0.0)
     assert ("Reformat", "gpu") in [(k.get("type"), k.get("device")) for k in info["kernels"]]
+
+
+def test_cpp_programs_on_the_gpu():
+    """The C++ kernel tests (tests/cpp/test_reformat.cpp: Reformat in every type / format pair; test_pooling_formats.cpp:
+    Pooling in NHWC and HWC8) when the dev build made them; here they must run their GPU part."""
+    for name in ("test_reformat", "test_pooling_formats"):
+        out = run_cpp_program(name)
+        assert "GPU part skipped" not in out, out[-2000:]

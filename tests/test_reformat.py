@@ -73,17 +73,18 @@ def test_bad_target_type_is_refused(to):
         util.build(reformat(to), {"x": np.zeros((1, 3), np.float32)})
 
 
-def _cpp_program():
-    """build/NAME/tests/cpp/test_reformat beside the dev build's package (PYTHONPATH=build/NAME/pkg), if any."""
+def run_cpp_program(name):
+    """Runs build/NAME/tests/cpp/<name>, the C++ test program beside the dev build's package (PYTHONPATH=
+    build/NAME/pkg), and asserts that it passed; skips when it was not built there (e.g. a pip install)."""
     pkg = pathlib.Path(os.path.abspath(gie.__file__)).parent.parent  # not resolved: the dev build symlinks the .py files
-    exe = pkg.parent / "tests" / "cpp" / "test_reformat"
-    return exe if exe.is_file() and os.access(exe, os.X_OK) else None
-
-
-def test_cpp_program():
-    exe = _cpp_program()
-    if exe is None:
-        pytest.skip("tests/cpp/test_reformat was not built beside this gie package (scripts/dev_build.sh builds it)")
+    exe = pkg.parent / "tests" / "cpp" / name
+    if not (exe.is_file() and os.access(exe, os.X_OK)):
+        pytest.skip(f"tests/cpp/{name} was not built beside this gie package (scripts/dev_build.sh builds it)")
     res = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert " 0 failed" in res.stdout
+    return res.stdout
+
+
+def test_cpp_program():
+    run_cpp_program("test_reformat")
