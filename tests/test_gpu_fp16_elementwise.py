@@ -381,17 +381,21 @@ RED = gie.ReduceOperation
 
 @pytest.mark.parametrize("op", [RED.SUM, RED.PROD, RED.MAX, RED.MIN, RED.AVG], ids=lambda o: o.name)
 @pytest.mark.parametrize("shape,axes", [
+    # Teams read half2 pairs where the innermost reduced run is contiguous and even (marked "pairs").
     ((N, 5), (1,)),
     ((N, 5), (0,)),
-    ((N, 3, 4), (0, 2)),
+    ((N, 3, 4), (0, 2)),              # pairs, two reduced groups around a kept one
     ((N, 3, 1, 5), (1, 2)),
+    ((N, 2, 1, 6), (1, 3)),           # pairs: one merged group of 12, a lone thread per output
     ((N, 3, 4, 5, 3), (0, 2, 4)),
     ((N, 33, 7, 7), (2, 3)),          # global pooling: warp per output
+    ((N, 6, 8, 8), (2, 3)),           # pairs, warp per output
     ((N, 33, 17, 13), (1,)),          # over channels: columns of 221
-    ((N, 3, 700), (2,)),
-    ((N, 64, 1000), (1, 2)),          # long reductions, few outputs: split over the grid
+    ((N, 3, 700), (2,)),              # pairs
+    ((N, 64, 1000), (1, 2)),          # pairs; long reductions, few outputs: split over the grid
+    ((N, 3001, 5), (1,)),             # a long reduction over a strided axis (odd inner): no pairs, split
     ((N, 3000, 40), (1,)),            # columns path, split
-    ((N, 7, 9, 11), (0, 1, 2, 3)),    # everything to one value
+    ((N, 7, 9, 11), (0, 1, 2, 3)),    # everything to one value (odd count)
     ((N, 3, 1, 1), (2, 3)),           # nothing to reduce: a copy
 ], ids=str)
 @pytest.mark.parametrize("keep", [True, False], ids=["keep", "drop"])

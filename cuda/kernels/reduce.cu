@@ -4,7 +4,9 @@
 // (once a NaN is seen the result is NaN). An empty reduction gives 0 (sum), 1 (prod), -inf / +inf (max /
 // min) and NaN (average, 0 / 0), like the CPU. Double accumulation costs one FP64 add per 4-byte load, which
 // stays memory-bound even on GPUs with slow FP64. float16 tensors run the same kernels: values loaded as float,
-// the same double / float accumulators, the result rounded to half once at the store.
+// the same double / float accumulators, the result rounded to half once at the store; teams read half2 pairs
+// when the innermost reduced group is contiguous and even (the two halves added in order, so PROD keeps the
+// CPU's sequence).
 //
 // Like the CPU, size-1 dims are dropped and neighbours with the same role (kept / reduced) merged into
 // groups; an output index decomposes over the kept groups, a reduction index over the reduced groups.
@@ -26,6 +28,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "common.cuh"
 #include "fp16.cuh"
@@ -182,8 +185,22 @@ __global__ void __launch_bounds__(256) reduceColumns(const E* __restrict__ x, E*
 template <typename A>
 __device__ __forceinline__ A shflXor(A v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 
-//! A team of T threads (1, 32 or 256) per output; lanes stride over the reduction index.
-template <int OP, int T, typename E>
+//! P consecutive elements at p as floats (P == 2: one half2 load, 4-byte aligned), added in order.
+template <int P, typename E>
+__device__ __forceinline__ void loadP(const E* __restrict__ p, float (&v)[P]) {
+    if constexpr (P == 1) {
+        v[0] = cuda::ldFloat(p);
+    } else {
+        static_assert(P == 2 && std::is_same_v<E, __half>, "reduce: pairs of halves");
+        const float2 f = __half22float2(__ldg(reinterpret_cast<const __half2*>(p)));
+        v[0] = f.x, v[1] = f.y;
+    }
+}
+
+//! A team of T threads (1, 32 or 256) per output; lanes stride over the reduction index. P == 2 (halves): the
+//! reduction index counts pairs of neighbouring elements of a contiguous innermost reduced group (half2 loads);
+//! p.count is then the number of pairs.
+template <int OP, int T, typename E, int P>
 __global__ void __launch_bounds__(256) reduceTeams(const E* __restrict__ x, E* __restrict__ y, double* __restrict__ partial,
                                                    ReduceParams p) {
     using R = RedOp<OP>;
@@ -209,14 +226,19 @@ __global__ void __launch_bounds__(256) reduceTeams(const E* __restrict__ x, E* _
                 off[u] = od.off;
                 od.advance(T, p);
             }
-            float v[U];
+            float v[U][P];
 #pragma unroll
-            for (int u = 0; u < U; ++u) v[u] = cuda::ldFloat(xp + off[u]);
+            for (int u = 0; u < U; ++u) loadP<P>(xp + off[u], v[u]);
 #pragma unroll
-            for (int u = 0; u < U; ++u) acc = R::add(acc, v[u]);
+            for (int u = 0; u < U; ++u)
+#pragma unroll
+                for (int q = 0; q < P; ++q) acc = R::add(acc, v[u][q]);
         }
         for (; r < r1; r += T) {
-            acc = R::add(acc, cuda::ldFloat(xp + od.off));
+            float v[P];
+            loadP<P>(xp + od.off, v);
+#pragma unroll
+            for (int q = 0; q < P; ++q) acc = R::add(acc, v[q]);
             od.advance(T, p);
         }
     }
@@ -237,7 +259,7 @@ __global__ void __launch_bounds__(256) reduceTeams(const E* __restrict__ x, E* _
     }
     if (lane != 0) return;
     if (p.splits == 1)
-        y[o] = cuda::fromFloat<E>(R::finish(acc, p.count));
+        y[o] = cuda::fromFloat<E>(R::finish(acc, p.count * P));
     else
         partial[static_cast<int64_t>(s) * p.nOut + o] = static_cast<double>(acc);
 }
@@ -295,13 +317,39 @@ private:
         E* y = c.out<E>(0);
         double* partial = static_cast<double*>(c.workspace);
         cudaStream_t st = cuda::streamOf(c);
-        switch (op_.op) {
-            case ReduceOperation::kSUM: launch<static_cast<int>(ReduceOperation::kSUM)>(l, x, y, partial, st); break;
-            case ReduceOperation::kPROD: launch<static_cast<int>(ReduceOperation::kPROD)>(l, x, y, partial, st); break;
-            case ReduceOperation::kMAX: launch<static_cast<int>(ReduceOperation::kMAX)>(l, x, y, partial, st); break;
-            case ReduceOperation::kMIN: launch<static_cast<int>(ReduceOperation::kMIN)>(l, x, y, partial, st); break;
-            case ReduceOperation::kAVG: launch<static_cast<int>(ReduceOperation::kAVG)>(l, x, y, partial, st); break;
+        if constexpr (std::is_same_v<E, __half>) {
+            if (pairable(l, x)) return launchOp<2>(pairs(l), x, y, partial, st);
         }
+        launchOp<1>(l, x, y, partial, st);
+    }
+
+    template <int P, typename E>
+    void launchOp(const Launch& l, const E* x, E* y, double* partial, cudaStream_t st) const {
+        switch (op_.op) {
+            case ReduceOperation::kSUM: launch<static_cast<int>(ReduceOperation::kSUM), P>(l, x, y, partial, st); break;
+            case ReduceOperation::kPROD: launch<static_cast<int>(ReduceOperation::kPROD), P>(l, x, y, partial, st); break;
+            case ReduceOperation::kMAX: launch<static_cast<int>(ReduceOperation::kMAX), P>(l, x, y, partial, st); break;
+            case ReduceOperation::kMIN: launch<static_cast<int>(ReduceOperation::kMIN), P>(l, x, y, partial, st); break;
+            case ReduceOperation::kAVG: launch<static_cast<int>(ReduceOperation::kAVG), P>(l, x, y, partial, st); break;
+        }
+    }
+
+    //! Whether a team launch can read pairs of halves: the innermost group is reduced, contiguous and even (every
+    //! other stride is then a multiple of it, so every pair is 4-byte aligned when x is).
+    static bool pairable(const Launch& l, const void* x) {
+        const ReduceParams& p = l.p;
+        return l.path != Path::kColumns && p.nr > 0 && p.rstride[p.nr - 1] == 1 && p.rsize[p.nr - 1] % 2 == 0 &&
+               cuda::alignedTo(x, 4);
+    }
+    //! The launch over pairs: the innermost reduced group halved with stride 2, count and splits in pairs.
+    static Launch pairs(Launch l) {
+        ReduceParams& p = l.p;
+        p.rsize[p.nr - 1] /= 2;
+        p.rstride[p.nr - 1] = 2;
+        p.count /= 2;
+        p.chunk = cuda::ceilDiv(p.count, p.splits);
+        if (p.chunk > 0) p.splits = static_cast<int>(cuda::ceilDiv(p.count, p.chunk));  // no empty split
+        return l;
     }
 
     //! maxPartials: workspace capacity in doubles (0: no splits).
@@ -359,19 +407,21 @@ private:
         return l;
     }
 
-    template <int OP, typename E>
+    template <int OP, int P, typename E>
     static void launch(const Launch& l, const E* x, E* y, double* partial, cudaStream_t st) {
         const ReduceParams& p = l.p;
         const dim3 grid(static_cast<unsigned>(l.blocks), static_cast<unsigned>(p.splits));
         switch (l.path) {
-            case Path::kColumns: reduceColumns<OP, E><<<grid, 256, 0, st>>>(x, y, partial, p); break;
-            case Path::kTeam1: reduceTeams<OP, 1, E><<<grid, 256, 0, st>>>(x, y, partial, p); break;
-            case Path::kTeam32: reduceTeams<OP, 32, E><<<grid, 256, 0, st>>>(x, y, partial, p); break;
-            case Path::kTeam256: reduceTeams<OP, 256, E><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+            case Path::kColumns:  // never pairs (pairable())
+                if constexpr (P == 1) reduceColumns<OP, E><<<grid, 256, 0, st>>>(x, y, partial, p);
+                break;
+            case Path::kTeam1: reduceTeams<OP, 1, E, P><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+            case Path::kTeam32: reduceTeams<OP, 32, E, P><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+            case Path::kTeam256: reduceTeams<OP, 256, E, P><<<grid, 256, 0, st>>>(x, y, partial, p); break;
         }
         cuda::checkLaunch("reduce");
         if (p.splits > 1) {
-            reduceFinish<OP, E><<<cuda::gridFor(p.nOut), 256, 0, st>>>(partial, y, p.nOut, p.splits, p.count);
+            reduceFinish<OP, E><<<cuda::gridFor(p.nOut), 256, 0, st>>>(partial, y, p.nOut, p.splits, p.count * P);
             cuda::checkLaunch("reduce_finish");
         }
     }
