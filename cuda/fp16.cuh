@@ -66,10 +66,12 @@ __device__ __forceinline__ void loadPack(const T* p, float (&v)[kPack<T>]) {
 }
 
 //! Stores kPack<T> floats at p (16-byte aligned), rounded to T; halves round pairwise through half2 (nearest even).
+//! __stwb is a plain (write-back) 16-byte store that the compiler cannot split: a struct assignment here was
+//! sometimes emitted as four scalar stores in unrolled loops.
 template <typename T>
 __device__ __forceinline__ void storePack(T* p, const float (&v)[kPack<T>]) {
     if constexpr (std::is_same_v<T, float>) {
-        *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+        __stwb(reinterpret_cast<float4*>(p), make_float4(v[0], v[1], v[2], v[3]));
     } else {
         static_assert(std::is_same_v<T, __half>, "storePack: float or __half");
         uint32_t w[4];
@@ -78,7 +80,7 @@ __device__ __forceinline__ void storePack(T* p, const float (&v)[kPack<T>]) {
             const __half2 h = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
             std::memcpy(&w[i], &h, 4);
         }
-        *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+        __stwb(reinterpret_cast<uint4*>(p), make_uint4(w[0], w[1], w[2], w[3]));
     }
 }
 
