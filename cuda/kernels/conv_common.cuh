@@ -17,17 +17,11 @@
 #include <cstdint>
 
 #include "common.cuh"
+#include "float_or_half.cuh"  // loadF / storeF
 
 namespace gie {
 namespace cuda {
 namespace conv {
-
-//! One element of T as float (read-only cache).
-__device__ __forceinline__ float loadF(const float* p) { return __ldg(p); }
-__device__ __forceinline__ float loadF(const __half* p) { return __half2float(__ldg(p)); }
-//! Stores v as T (half: rounded to nearest even).
-__device__ __forceinline__ void storeF(float* p, float v) { *p = v; }
-__device__ __forceinline__ void storeF(__half* p, float v) { *p = __float2half_rn(v); }
 
 //! Shape and epilogue of one convolution call (by value into every kernel). x, y and ep.residual point to
 //! elements of the kernel's T (see the file comment); ep.residual is typed float in DeviceEpilogue, so the

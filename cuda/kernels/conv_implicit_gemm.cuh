@@ -140,14 +140,7 @@ struct GemmTileLoader {
                     const int c = kt * BK + kk;
                     const bool valid = colValid && c < s.Cg;
                     if constexpr (kHalf) {
-                        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-                        if (valid) {
-                            const uint2 raw = __ldg(reinterpret_cast<const uint2*>(xcol + c * hw));
-                            const float2 lo = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
-                            const float2 hi = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
-                            v = make_float4(lo.x, lo.y, hi.x, hi.y);
-                        }
-                        *reinterpret_cast<float4*>(bs + kk * BS + col) = v;
+                        *reinterpret_cast<float4*>(bs + kk * BS + col) = valid ? load4F(xcol + c * hw) : make_float4(0.f, 0.f, 0.f, 0.f);
                     } else {
                         cpAsync16(bs + kk * BS + col, valid ? xcol + c * hw : inputOf<E>(s), valid);
                     }
