@@ -24,11 +24,11 @@ namespace cuda {
 namespace conv {
 
 //! Shape and epilogue of one convolution call (by value into every kernel). x, y and ep.residual point to
-//! elements of the kernel's T (see the file comment); ep.residual is typed float in DeviceEpilogue, so the
-//! kernels read it through residualOf<T>().
+//! elements of the kernel's T (see the file comment); they keep their FP32 pointer types (as in DeviceEpilogue)
+//! and a kernel reads them through inputOf<T>(), outputOf<T>() and residualOf<T>().
 struct ConvShape {
-    const void* x = nullptr;
-    void* y = nullptr;
+    const float* x = nullptr;
+    float* y = nullptr;
     DeviceEpilogue ep;          // bias[k] (FP32), residual (rStride, T), activation
     int64_t xStride = 0, yStride = 0, rStride = 0;
     int N = 0;                  // batch of this call
@@ -38,9 +38,9 @@ struct ConvShape {
 };
 
 template <typename T>
-__device__ __forceinline__ const T* inputOf(const ConvShape& s) { return static_cast<const T*>(s.x); }
+__device__ __forceinline__ const T* inputOf(const ConvShape& s) { return reinterpret_cast<const T*>(s.x); }
 template <typename T>
-__device__ __forceinline__ T* outputOf(const ConvShape& s) { return static_cast<T*>(s.y); }
+__device__ __forceinline__ T* outputOf(const ConvShape& s) { return reinterpret_cast<T*>(s.y); }
 template <typename T>
 __device__ __forceinline__ const T* residualOf(const ConvShape& s) { return reinterpret_cast<const T*>(s.ep.residual); }
 

@@ -188,7 +188,8 @@ public:
         const Algo algo = tactics()[static_cast<size_t>(tactic_)].algo;
         if (algo == Algo::kGemm || algo == Algo::kGemm1x1 || algo == Algo::kWinograd) {
             const TileInfo& tile = tiles()[static_cast<size_t>(tactics()[static_cast<size_t>(tactic_)].tile)];
-            tile.prepare[half_ ? 1 : 0]();
+            // (the Winograd GEMMs run on the FP32 transformed planes whatever the tensors' type)
+            tile.prepare[half_ && algo != Algo::kWinograd ? 1 : 0]();
             std::vector<float> pk = algo == Algo::kWinograd ? packWinogradWeights(w) : packWeights(w);
             smallOffset_ = 0;
             if (tile.splitWeights) {
@@ -267,13 +268,12 @@ protected:
         GIE_CHECK(half == half_, ErrorCode::kINVALID_ARGUMENT, "Convolution: configured for ", half_ ? "FP16" : "FP32",
                   " tensors, called with ", half ? "FP16" : "FP32");
         ConvShape s;
-        s.x = c.inputs[0];
-        s.y = c.outputs[0];
+        s.x = c.in(0);  // FP32-typed pointers to elements of either type (conv_common.cuh)
+        s.y = c.out(0);
         s.xStride = batchStride(c.inDesc[0]);
         s.yStride = batchStride(c.outDesc[0]);
         s.ep.bias = bias_ ? bias_->as<float>() : nullptr;
-        // (typed float in DeviceEpilogue; the kernels read it as their element type, conv_common.cuh)
-        s.ep.residual = c.nbInputs > 1 ? static_cast<const float*>(c.inputs[1]) : nullptr;
+        s.ep.residual = c.nbInputs > 1 ? c.in(1) : nullptr;
         s.rStride = c.nbInputs > 1 ? batchStride(c.inDesc[1]) : 0;
         s.ep.act = act_;
         s.ep.alpha = alpha_;
@@ -485,7 +485,7 @@ private:
             const int ncols = static_cast<int>(winogradCols(nc, s.P, s.Q));
             const int64_t inElems = C_ * int64_t(ncols);
             winogradInputKernel<E><<<static_cast<unsigned>(std::min<int64_t>(cuda::ceilDiv(inElems, 256), int64_t(sms_) * 32)), 256, 0,
-                                     stream>>>(static_cast<const E*>(s.x) + n0 * s.xStride, s.xStride, s.C, s.H, s.W, s.pt, s.pl, tH, tW, nc, ncols, v);
+                                     stream>>>(reinterpret_cast<const E*>(s.x) + n0 * s.xStride, s.xStride, s.C, s.H, s.W, s.pt, s.pl, tH, tW, nc, ncols, v);
             cuda::checkLaunch("winogradInputKernel");
             // The 16 GEMMs as one grouped 1x1 convolution of one image with ncols pixels.
             GemmArgs a;
@@ -514,7 +514,7 @@ private:
             t.oneByOne[0](a, stream);  // FP32 transformed planes whatever E is
             cuda::checkLaunch("convGemmKernel<winograd>");
             ConvShape o = s;
-            o.y = static_cast<E*>(s.y) + n0 * s.yStride;
+            o.y = reinterpret_cast<float*>(reinterpret_cast<E*>(s.y) + n0 * s.yStride);
             if (o.ep.residual) o.ep.residual = reinterpret_cast<const float*>(reinterpret_cast<const E*>(s.ep.residual) + n0 * s.rStride);
             const int64_t outElems = op_.K * int64_t(nc) * tH * tW;
             winogradOutputKernel<E><<<static_cast<unsigned>(std::min<int64_t>(cuda::ceilDiv(outElems, 256), int64_t(sms_) * 32)), 256, 0,

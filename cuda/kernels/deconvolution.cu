@@ -44,16 +44,6 @@ __device__ __forceinline__ int floorMod(int a, int m) {
     return r < 0 ? r + m : r;
 }
 
-//! acc[0..4) += xv * w[0..4) (4 consecutive weights, aligned to 4 elements).
-template <typename T>
-__device__ __forceinline__ void fma4(float* acc, float xv, const T* w) {
-    const float4 wv = cuda::load4F(w);
-    acc[0] = fmaf(xv, wv.x, acc[0]);
-    acc[1] = fmaf(xv, wv.y, acc[1]);
-    acc[2] = fmaf(xv, wv.z, acc[2]);
-    acc[3] = fmaf(xv, wv.w, acc[3]);
-}
-
 //! grid: x = pixel blocks of the largest phase, y = G * ceil(Kg / KT), z = n * sh * sw + phase. T: the element
 //! type of x, y and the packed weights.
 template <int KT, typename T>
@@ -93,9 +83,15 @@ __global__ void __launch_bounds__(128, 4) deconvGatherKernel(const DeconvShape d
             const T* wp = static_cast<const T*>(d.w) + ((static_cast<int64_t>(g) * d.R + r) * d.S + s) * d.Cg * d.KgPad + ko0;
             for (int c = 0; c < d.Cg; ++c) {
                 const float xv = cuda::loadF(xp + c * HW);
-                const T* wc = wp + static_cast<int64_t>(c) * d.KgPad;
+                const T* w4 = wp + static_cast<int64_t>(c) * d.KgPad;
 #pragma unroll
-                for (int t4 = 0; t4 < KT / 4; ++t4) fma4(acc + t4 * 4, xv, wc + t4 * 4);
+                for (int t4 = 0; t4 < KT / 4; ++t4) {
+                    const float4 wv = cuda::load4F(w4 + t4 * 4);
+                    acc[t4 * 4 + 0] = fmaf(xv, wv.x, acc[t4 * 4 + 0]);
+                    acc[t4 * 4 + 1] = fmaf(xv, wv.y, acc[t4 * 4 + 1]);
+                    acc[t4 * 4 + 2] = fmaf(xv, wv.z, acc[t4 * 4 + 2]);
+                    acc[t4 * 4 + 3] = fmaf(xv, wv.w, acc[t4 * 4 + 3]);
+                }
             }
         }
     }
