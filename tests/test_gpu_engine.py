@@ -144,7 +144,7 @@ def test_timing_cache_reused_and_deterministic(tmp_path):
     e1 = _build("resnet50", "gpu", 2, image=64, configure=configure)
     assert cache.exists()
     lines = cache.read_text().splitlines()
-    assert lines[0] == "gie-timing-cache 1" and lines[1].startswith("device\t") and len(lines) > 10
+    assert lines[0] == "gie-timing-cache 2" and lines[1].startswith("device\t") and len(lines) > 10
     e2 = _build("resnet50", "gpu", 2, image=64, configure=configure)
     t1 = [(k["name"], k["tactic"]) for k in e1.layer_info()["kernels"]]
     t2 = [(k["name"], k["tactic"]) for k in e2.layer_info()["kernels"]]

@@ -179,8 +179,13 @@ void checkSteps(const EnginePlan& p) {
             fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") rejects its stored input types",
                  msg && *msg ? std::string(": ") + msg : std::string());
         }
+        // The builder chooses FLOAT or HALF for float tensors (a kernel may read HALF and write FLOAT): the type
+        // rules fix only the class; supportsFormatCombination above checked the exact types.
+        auto floatClass = [](DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; };
         for (size_t i = 0; i < outTypes.size(); ++i)
-            GIE_CHECK(outTypes[i] == p.tensors[static_cast<size_t>(s.outputs[i])].type, ErrorCode::kINVALID_ENGINE,
+            GIE_CHECK(outTypes[i] == p.tensors[static_cast<size_t>(s.outputs[i])].type ||
+                          (floatClass(outTypes[i]) && floatClass(p.tensors[static_cast<size_t>(s.outputs[i])].type)),
+                      ErrorCode::kINVALID_ENGINE,
                       "engine file is corrupt: kernel '", s.name, "' (", s.type, ") makes output ", i, " ",
                       dataTypeName(outTypes[i]), " but the file stores ", dataTypeName(p.tensors[static_cast<size_t>(s.outputs[i])].type));
         std::vector<Dims> in, out(s.outputs.size());
