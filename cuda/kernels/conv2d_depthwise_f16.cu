@@ -1,6 +1,6 @@
 // GPU Convolution, FP16 depthwise (variant "f16_hwc8_depthwise"): groups == input channels == output channels,
 // any kernel size, stride, padding and dilation. Input HALF HWC8; output HALF HWC8, HALF LINEAR or FLOAT LINEAR
-// (and a residual in the output's type and format), with the fused epilogue of conv_f16_common.cuh.
+// (a residual in the output's format, HALF or FLOAT), with the fused epilogue of conv_f16_common.cuh.
 // One thread computes 8 channels of one output pixel: per tap one 16-byte load of the input pixel and one of the
 // tap's 8 weights (half [R*S][Cp], zero in the padding channels), FP32 accumulation. Consecutive threads take
 // consecutive channel chunks of a pixel, so the loads of a warp are contiguous. Tactic: "depthwise_hwc8_f16".
@@ -48,9 +48,7 @@ __global__ void __launch_bounds__(256) depthwiseF16Kernel(const F16ConvArgs a) {
                 fmaHalf8(acc, xv, wv);
             }
         }
-        const int64_t yRow = rowOffset(a, m, a.yStride);
-        const int64_t rRow = a.residual ? rowOffset(a, m, a.rStride) : 0;
-        storeChunk8(a, yRow, rRow, c8 * 8, acc);
+        storeChunk8(a, outRow(a, m), residualRow(a, m), c8 * 8, acc);
     }
 }
 

@@ -1,7 +1,7 @@
 // GPU Convolution, FP16 on tensor cores (variant "f16_hwc8_mma"): implicit GEMM with mma.sync m16n8k16, ldmatrix
 // and a cp.async pipeline (conv2d_implicit_gemm_f16.cuh), groups == 1, any kernel size, stride, padding and
 // dilation. Input HALF HWC8; output HALF HWC8, HALF LINEAR or FLOAT LINEAR (LINEAR outputs may be a slice of a
-// concatenation); optional residual in the output's type and format; fused bias / residual / activation with the
+// concatenation); optional residual in the output's format (HALF or FLOAT); fused bias / residual / activation with the
 // semantics of kernels/convolution_cpu.cpp (conv_f16_common.cuh). Tactics (names stable):
 //   hmma_<BM>x<BN>x<BK>_w<WM>x<WN>_s<stages>_hwc8     any convolution
 //   hmma1x1_<BM>x<BN>x<BK>_w<WM>x<WN>_s<stages>_hwc8  1x1, stride 1, no padding: the reduction is the channels

@@ -232,7 +232,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
             const float4* src = reinterpret_cast<const float4*>(stage + sr * ES + ch * 8);
             const float4 lo = src[0], hi = src[1];
             const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-            storeChunk8(a, rowOffset(a, m, a.yStride), a.residual ? rowOffset(a, m, a.rStride) : 0, k0, v);
+            storeChunk8(a, outRow(a, m), residualRow(a, m), k0, v);
         }
     }
 }

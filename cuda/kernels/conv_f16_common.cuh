@@ -3,9 +3,10 @@
 // the fused epilogue y = act(acc + bias[k] + residual) with the store into the output's format.
 //
 // Formats (common/format.h): the input is HALF HWC8, element (n, c, h, w) at n*xStride + (h*W + w)*Cp + c with
-// Cp = roundUp(C, 8); its padding channels are zero by contract. The output (and the residual, which has the
-// output's type and format) is HALF HWC8 (padding channels written as zeros), HALF LINEAR or FLOAT LINEAR;
-// LINEAR outputs may have a batch stride larger than packed (a channel slice of a concatenation).
+// Cp = roundUp(C, 8); its padding channels are zero by contract. The output is HALF HWC8 (padding channels written
+// as zeros), HALF LINEAR or FLOAT LINEAR; LINEAR outputs may have a batch stride larger than packed (a channel
+// slice of a concatenation). The residual (input 1, the output's shape) has the output's format but may differ in
+// type (a layer pinned to FP16 with an FP32 output type reads a HALF residual and writes FLOAT).
 // FP16 numerics (issue 12): half operands, FP32 accumulation, bias / residual / activation in FP32, one
 // rounding to half where a HALF output is stored.
 #pragma once
@@ -24,7 +25,7 @@ namespace gie {
 namespace cuda {
 namespace convf16 {
 
-//! How the output (and the residual) is stored.
+//! How the output or the residual is stored.
 enum class OutMode : int { kHalfHwc8 = 0, kHalfLinear = 1, kFloatLinear = 2 };
 
 //! One FP16 convolution call (by value into the kernels). Offsets inside one image fit in 32 bits (checked on
@@ -33,7 +34,7 @@ struct F16ConvArgs {
     const __half* x = nullptr;  // HWC8
     const __half* w = nullptr;  // prepared weights (layout per kernel)
     const float* bias = nullptr;
-    const void* residual = nullptr;  // like y
+    const void* residual = nullptr;  // the output's shape, stored as rmode says
     void* y = nullptr;
     int64_t xStride = 0, yStride = 0, rStride = 0;  // batch strides in elements
     int N = 0, H = 0, W = 0, Cp = 0;                // input; Cp = roundUp(C, 8)
@@ -42,21 +43,21 @@ struct F16ConvArgs {
     int M = 0;                                      // N*P*Q: output pixels of this call
     int act = static_cast<int>(kNoActivation);
     float alpha = 0.f, beta = 0.f;
-    OutMode mode = OutMode::kHalfHwc8;
+    OutMode mode = OutMode::kHalfHwc8, rmode = OutMode::kHalfHwc8;  // output, residual
 };
 
 // ---- host side -------------------------------------------------------------------------------------------
 
-//! supportsFormatCombination of both FP16 convolutions: input 0 HALF HWC8; the output HALF HWC8, HALF LINEAR
-//! or FLOAT LINEAR; a residual (input 1) has the output's type and format.
+//! supportsFormatCombination of both FP16 convolutions: input 0 HALF HWC8; the output and the residual (input 1)
+//! each HALF HWC8, HALF LINEAR or FLOAT LINEAR, both in the same format (the kernels handle any pair; the rule
+//! only keeps the builder from timing pairs no network wants).
 inline bool supportsF16Conv(int32_t pos, const TensorDesc* inOut, int32_t nbInputs) {
     const TensorDesc& d = inOut[pos];
     if (pos == 0) return d.type == DataType::kHALF && d.format == TensorFormat::kHWC8;
-    const bool outputLike = (d.type == DataType::kHALF && (d.format == TensorFormat::kHWC8 || d.format == TensorFormat::kLINEAR)) ||
-                            (d.type == DataType::kFLOAT && d.format == TensorFormat::kLINEAR);
-    if (!outputLike) return false;
-    if (pos == nbInputs && nbInputs == 2) return d.type == inOut[1].type && d.format == inOut[1].format;  // output after residual
-    return pos <= nbInputs;
+    const bool state = (d.type == DataType::kHALF && (d.format == TensorFormat::kHWC8 || d.format == TensorFormat::kLINEAR)) ||
+                       (d.type == DataType::kFLOAT && d.format == TensorFormat::kLINEAR);
+    if (pos == nbInputs && nbInputs == 2) return state && d.format == inOut[1].format;  // the output, after the residual
+    return state;
 }
 
 //! configure's check that the builder chose a combination supportsF16Conv accepts.
@@ -123,10 +124,11 @@ inline F16ConvArgs makeArgs(const KernelCall& c, const ConvolutionOp& op, const 
     a.alpha = ep.alpha;
     a.beta = ep.beta;
     a.mode = outMode(c.outDesc[0]);
+    a.rmode = c.nbInputs > 1 ? outMode(c.inDesc[1]) : a.mode;
     GIE_CHECK(c.inDesc[0].type == DataType::kHALF && c.inDesc[0].format == TensorFormat::kHWC8, ErrorCode::kINTERNAL,
               "FP16 Convolution: input 0 is not HALF HWC8");
-    // 16-byte input loads; half2 stores / residual loads in HWC8 (every HWC8 batch stride is a multiple of 8 elements).
-    GIE_CHECK(aligned16(a.x) && (a.mode != OutMode::kHalfHwc8 || (alignedTo(a.y, 4) && (!a.residual || alignedTo(a.residual, 4)))),
+    // 16-byte input loads, HWC8 stores and HWC8 residual loads (every HWC8 batch stride is a multiple of 8 elements).
+    GIE_CHECK(aligned16(a.x) && (a.mode != OutMode::kHalfHwc8 || aligned16(a.y)) && (a.rmode != OutMode::kHalfHwc8 || !a.residual || aligned16(a.residual)),
               ErrorCode::kINTERNAL, "FP16 Convolution: misaligned tensor address");
     GIE_CHECK(fitsInt32(x, y), ErrorCode::kINTERNAL, "FP16 Convolution: shapes ", toString(x), " -> ", toString(y),
               " exceed the 32-bit indexing checked at configure");
@@ -135,13 +137,15 @@ inline F16ConvArgs makeArgs(const KernelCall& c, const ConvolutionOp& op, const 
 
 // ---- device side -----------------------------------------------------------------------------------------
 
-//! Offset of output pixel m (n, pq) in a tensor of the output's format with batch stride `stride`; channel k is
-//! then at rowOffset + k (HWC8) or rowOffset + k*P*Q (LINEAR).
-__device__ __forceinline__ int64_t rowOffset(const F16ConvArgs& a, int m, int64_t stride) {
+//! Offset of output pixel m (n, pq) in a tensor of the output's shape stored as `mode` with batch stride `stride`;
+//! channel k is then at rowOffset + k (HWC8) or rowOffset + k*P*Q (LINEAR).
+__device__ __forceinline__ int64_t rowOffset(const F16ConvArgs& a, int m, int64_t stride, OutMode mode) {
     const int pqs = a.P * a.Q;
     const int n = m / pqs, pq = m - n * pqs;
-    return static_cast<int64_t>(n) * stride + (a.mode == OutMode::kHalfHwc8 ? int64_t(pq) * a.Kp : pq);
+    return static_cast<int64_t>(n) * stride + (mode == OutMode::kHalfHwc8 ? int64_t(pq) * a.Kp : pq);
 }
+__device__ __forceinline__ int64_t outRow(const F16ConvArgs& a, int m) { return rowOffset(a, m, a.yStride, a.mode); }
+__device__ __forceinline__ int64_t residualRow(const F16ConvArgs& a, int m) { return a.residual ? rowOffset(a, m, a.rStride, a.rmode) : 0; }
 
 //! The activations other than ReLU, out of line: one copy of the formulas per kernel instead of one per
 //! inlined epilogue element (code size and compile time).
@@ -154,14 +158,14 @@ __device__ __forceinline__ float activate(const F16ConvArgs& a, float v) {
     return a.act < 0 ? v : applyActOutOfLine(a.act, v, a.alpha, a.beta);
 }
 
-//! Stores channels k0 .. k0+7 (k0 a multiple of 8) of the output pixel at yRow (residual row rRow) from the FP32
-//! accumulators v: real channels k < K get act(v + bias[k] + residual); in HWC8 the padding channels [K, Kp)
-//! get zeros (one 16-byte store); channels past Kp (HWC8) or K (LINEAR) are not written.
+//! Stores channels k0 .. k0+7 (k0 a multiple of 8, < Kp) of the output pixel at yRow (residual row rRow) from the
+//! FP32 accumulators v: real channels k < K get act(v + bias[k] + residual); in HWC8 the padding channels [K, Kp)
+//! get zeros (one 16-byte store); LINEAR channels past K are not written.
 __device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, int64_t rRow, int k0, const float (&v)[8]) {
-    if (a.mode == OutMode::kHalfHwc8) {
-        if (k0 >= a.Kp) return;
-        float res[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-        if (a.residual) {
+    const int64_t step = int64_t(a.P) * a.Q;  // LINEAR channel stride
+    float res[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (a.residual) {
+        if (a.rmode == OutMode::kHalfHwc8) {  // 8 channels in one load (padding channels are zeros)
             const uint4 rv = *reinterpret_cast<const uint4*>(static_cast<const __half*>(a.residual) + rRow + k0);
             const __half2* rh = reinterpret_cast<const __half2*>(&rv);
 #pragma unroll
@@ -170,35 +174,37 @@ __device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, 
                 res[2 * j] = f.x;
                 res[2 * j + 1] = f.y;
             }
-        }
-        uint4 out;
-        __half2* oh = reinterpret_cast<__half2*>(&out);
+        } else {
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            float o[2];
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                const int k = k0 + 2 * j + e;
-                o[e] = k < a.K ? activate(a, v[2 * j + e] + (a.bias ? __ldg(a.bias + k) : 0.f) + res[2 * j + e]) : 0.f;
-            }
-            oh[j] = __floats2half2_rn(o[0], o[1]);
+            for (int j = 0; j < 8; ++j)
+                if (k0 + j < a.K) {
+                    const int64_t i = rRow + (k0 + j) * step;
+                    res[j] = a.rmode == OutMode::kFloatLinear ? __ldg(static_cast<const float*>(a.residual) + i)
+                                                              : __half2float(static_cast<const __half*>(a.residual)[i]);
+                }
         }
-        *reinterpret_cast<uint4*>(static_cast<__half*>(a.y) + yRow + k0) = out;
-        return;
     }
-    const int64_t step = int64_t(a.P) * a.Q;  // LINEAR: channel stride
+    float o[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
         const int k = k0 + j;
-        if (k >= a.K) break;
-        float val = v[j] + (a.bias ? __ldg(a.bias + k) : 0.f);
-        if (a.mode == OutMode::kFloatLinear) {
-            if (a.residual) val += __ldg(static_cast<const float*>(a.residual) + rRow + k * step);
-            static_cast<float*>(a.y)[yRow + k * step] = activate(a, val);
-        } else {
-            if (a.residual) val += __half2float(static_cast<const __half*>(a.residual)[rRow + k * step]);
-            static_cast<__half*>(a.y)[yRow + k * step] = __float2half_rn(activate(a, val));
-        }
+        o[j] = k < a.K ? activate(a, v[j] + (a.bias ? __ldg(a.bias + k) : 0.f) + res[j]) : 0.f;
+    }
+    if (a.mode == OutMode::kHalfHwc8) {
+        uint4 out;
+        __half2* oh = reinterpret_cast<__half2*>(&out);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) oh[j] = __floats2half2_rn(o[2 * j], o[2 * j + 1]);
+        *reinterpret_cast<uint4*>(static_cast<__half*>(a.y) + yRow + k0) = out;
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        if (k0 + j >= a.K) break;
+        if (a.mode == OutMode::kFloatLinear)
+            static_cast<float*>(a.y)[yRow + (k0 + j) * step] = o[j];
+        else
+            static_cast<__half*>(a.y)[yRow + (k0 + j) * step] = __float2half_rn(o[j]);
     }
 }
 
