@@ -45,7 +45,7 @@ template <typename T>
 __device__ __forceinline__ const T* residualOf(const ConvShape& s) { return reinterpret_cast<const T*>(s.ep.residual); }
 
 //! y = act(acc + bias[k] + residual) for output channel k of image n at in-plane offset pq.
-template <typename T>
+template <typename T = float>
 __device__ __forceinline__ float epilogueValue(const ConvShape& s, float acc, int n, int k, int pq) {
     if (s.ep.bias) acc += __ldg(s.ep.bias + k);
     if (s.ep.residual)

@@ -12,7 +12,7 @@ namespace conv {
 
 //! One thread per output element (grid-stride, 64-bit indices): the obviously correct fallback.
 //! w: the weights in their own layout (K, C/groups, R, S).
-template <typename T>
+template <typename T = float>
 __global__ void __launch_bounds__(256) convDirectKernel(const ConvShape s, const float* __restrict__ w) {
     const int64_t PQ = static_cast<int64_t>(s.P) * s.Q;
     const int64_t total = static_cast<int64_t>(s.N) * s.K * PQ;
@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(256) convDirectKernel(const ConvShape s, const
 //! Depthwise (C/groups == 1): output channel k reads input channel k / Kg. blockIdx.x = plane * chunks + chunk
 //! with plane = n*K + k; each thread computes one output pixel of its chunk. Neighbouring threads read
 //! neighbouring input pixels (coalesced); the R*S weights of the plane are the same for the whole block.
-template <typename T>
+template <typename T = float>
 __global__ void __launch_bounds__(256) convDepthwiseKernel(const ConvShape s, const float* __restrict__ w, int chunks) {
     const int plane = blockIdx.x / chunks;
     const int chunk = blockIdx.x - plane * chunks;

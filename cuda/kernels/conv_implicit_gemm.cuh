@@ -186,7 +186,7 @@ struct GemmEpilogue {
 
     //! Stores staged rows sr in [0, ROWS): value stage[sr * SS + col] belongs to GEMM row m = rowOf(sr) of group g.
     //! E: the output's (and residual's) element type.
-    template <int ROWS, int SS, typename E, typename RowOf>
+    template <int ROWS, int SS, typename E = float, typename RowOf>
     __device__ __forceinline__ void store(const GemmArgs& a, const float* stage, int tid, int g, int split, RowOf rowOf) const {
         const ConvShape& s = a.s;
         const int PQ = s.P * s.Q;
@@ -222,7 +222,7 @@ struct SplitRange {
 //! CUDA-core kernel. Block tile BM x BN, BK deep, STAGES-deep cp.async pipeline; each thread computes
 //! TM x TN outputs in 4 x 4 blocks that are BM/(TM/4) rows and BN/(TN/4) columns apart (conflict-free
 //! float4 shared loads). E: element type of x, y and the residual.
-template <int BM, int BN, int BK, int TM, int TN, int STAGES, bool VEC1X1, int MINB, typename E>
+template <int BM, int BN, int BK, int TM, int TN, int STAGES, bool VEC1X1, int MINB, typename E = float>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), MINB) convGemmKernel(const GemmArgs a) {
     constexpr int T = (BM / TM) * (BN / TN);
     constexpr int THREADS_N = BN / TN;
@@ -313,7 +313,7 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), MINB) convGemmKernel(co
 }
 
 //! Sums the split-K partials [splits][K][ncols] and applies the epilogue (E: y's element type).
-template <typename E>
+template <typename E = float>
 __global__ void __launch_bounds__(256) splitKReduceKernel(const float* __restrict__ partial, int splits, int ncols, const ConvShape s) {
     const int64_t slice = static_cast<int64_t>(s.K) * ncols;
     const int PQ = s.P * s.Q;
@@ -341,9 +341,9 @@ template <int BM_, int BN_, int BK_, int TM_, int TN_, int STAGES_, int MINB_>
 struct GemmTile {
     static constexpr int BM = BM_, BN = BN_, BK = BK_, kThreads = (BM_ / TM_) * (BN_ / TN_);
     static constexpr bool kSplitWeights = false;  // reads the plain packed weights
-    template <typename E>
+    template <typename E = float>
     static void prepare() {}
-    template <bool VEC1X1, typename E>
+    template <bool VEC1X1, typename E = float>
     static void launch(const GemmArgs& args, cudaStream_t stream) {
         GemmArgs a = args;
         const dim3 grid = gemmGrid(a, BM, BN);

@@ -60,7 +60,7 @@ struct Tf32x3Geometry {
     static_assert(E_ROWS * ES <= STAGES * STAGE_FLOATS, "epilogue staging does not fit");
 };
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool VEC1X1, int MINB, typename E>
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool VEC1X1, int MINB, typename E = float>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MINB) convGemmTf32x3Kernel(const GemmArgs a) {
     using Geo = Tf32x3Geometry<BM, BN, BK, WM, WN, STAGES>;
     constexpr int T = Geo::T, MT = Geo::MT, NT = Geo::NT, AS = Geo::AS, BS = Geo::BS;
@@ -161,14 +161,14 @@ struct GemmTileTf32x3 {
     using Geo = Tf32x3Geometry<BM_, BN_, BK_, WM_, WN_, STAGES_>;
     static constexpr int BM = BM_, BN = BN_, BK = BK_, kThreads = Geo::T;
     static constexpr bool kSplitWeights = true;  // reads tf32(w) and tf32(w - tf32(w)) (GemmArgs::smallOffset)
-    template <typename E>
+    template <typename E = float>
     static void prepare() {
         GIE_CUDA_CHECK(cudaFuncSetAttribute(convGemmTf32x3Kernel<BM_, BN_, BK_, WM_, WN_, STAGES_, false, MINB_, E>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize, Geo::SMEM_BYTES));
         GIE_CUDA_CHECK(cudaFuncSetAttribute(convGemmTf32x3Kernel<BM_, BN_, BK_, WM_, WN_, STAGES_, true, MINB_, E>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize, Geo::SMEM_BYTES));
     }
-    template <bool VEC1X1, typename E>
+    template <bool VEC1X1, typename E = float>
     static void launch(const GemmArgs& args, cudaStream_t stream) {
         GemmArgs a = args;
         const dim3 grid = gemmGrid(a, BM, BN);

@@ -35,7 +35,7 @@ __device__ __forceinline__ void winogradBt(float& d0, float& d1, float& d2, floa
 
 //! V[(xi * C + c) * ncols + j] for c < C, j < ncols: the transformed 4x4 input patch of tile j of the chunk
 //! (x: the chunk's first image; images nImages, tiles per image tH x tW).
-template <typename E>
+template <typename E = float>
 __global__ void __launch_bounds__(256)
     winogradInputKernel(const E* __restrict__ x, int64_t xStride, int C, int H, int W, int pt, int pl, int tH, int tW,
                         int nImages, int ncols, float* __restrict__ v) {
@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(256)
 
 //! y = act(A^T M A + bias + residual) for every output channel k < s.K and tile of the chunk; m holds the
 //! 16 GEMM results [xi][K][ncols]. s: the real convolution, with y and the residual at the chunk's first image.
-template <typename E>
+template <typename E = float>
 __global__ void __launch_bounds__(256)
     winogradOutputKernel(const float* __restrict__ m, int ncols, int tH, int tW, int nImages, const ConvShape s) {
     const int tiles = tH * tW;

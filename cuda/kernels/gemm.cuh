@@ -348,7 +348,7 @@ __device__ __forceinline__ void storeDirect(const Params& p, E* __restrict__ C, 
 
 //! The tile kernel. Grid: x = M tiles, y = N tiles (from yBase), z = matrix * splits + split (from zBase).
 //! E: the element type of A, B and C.
-template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, typename E>
+template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, typename E = float>
 __global__ void __launch_bounds__(TileShape<BM, BN, TM, TN>::kThreads, TileShape<BM, BN, TM, TN>::kMinBlocks)
 sgemmTile(const Params p, int yBase, int zBase) {
     constexpr int NT = TileShape<BM, BN, TM, TN>::kThreads;
@@ -520,7 +520,7 @@ sgemmTile(const Params p, int yBase, int zBase) {
 
 //! Sums the split-K partials of every output, applies the epilogue, writes C (of E). (A template so that every
 //! translation unit including this header may instantiate it.)
-template <int BLOCK, typename E>
+template <int BLOCK, typename E = float>
 __global__ void __launch_bounds__(BLOCK) splitKReduce(const Params p, int64_t total) {
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     const int64_t slice = static_cast<int64_t>(p.M) * p.ldp;
@@ -538,7 +538,7 @@ __global__ void __launch_bounds__(BLOCK) splitKReduce(const Params p, int64_t to
 
 //! One warp per (column n of op(B), up to MR rows of op(A)); requires !transA && transB: A rows and B
 //! rows (= columns of op(B)) are both contiguous in k. Grid: x = warps (4 per block), y = matrix from zBase.
-template <int MR, typename E>
+template <int MR, typename E = float>
 __global__ void __launch_bounds__(128) gemvDot(const Params p, int mChunks, int zBase) {
     const int lane = threadIdx.x & 31;
     const int64_t w = static_cast<int64_t>(blockIdx.x) * 4 + (threadIdx.x >> 5);
@@ -607,7 +607,7 @@ __global__ void __launch_bounds__(128) gemvDot(const Params p, int mChunks, int 
         storeF(static_cast<E*>(p.C) + static_cast<int64_t>(mat) * p.batch.c + static_cast<int64_t>(m) * p.ldc + n, epilogue(p, v, m, n));
 }
 
-template <int BM, int BN, int TM, int TN, bool TA, bool TB, typename E>
+template <int BM, int BN, int TM, int TN, bool TA, bool TB, typename E = float>
 void launchTile(const Params& p, cudaStream_t stream) {
     constexpr int NT = TileShape<BM, BN, TM, TN>::kThreads;
     const int64_t gx = ceilDiv(p.M, BM), gy = ceilDiv(p.N, BN);
