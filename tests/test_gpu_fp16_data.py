@@ -19,14 +19,16 @@ import numpy as np
 import pytest
 
 import gie
-from gpu_util import compare_gpu_cpu, each_tactic, gpu, randn
+from gie.engine import from_stored_layout, stored_shape, to_stored_layout
+from gpu_util import compare_gpu_cpu, each_tactic, gpu, poisoned_output, randn, to_device
 from test_gpu_simple import pool_define
-from test_reformat import run_cpp_program
+from test_reformat import IO_SHAPES, IO_STATES, build_io, io_input, run_cpp_program
 
 pytestmark = gpu
 
 B = 13  # the built batch; compare_gpu_cpu also runs batch 1
 HALF_ULP = 1e-3
+HWC8 = gie.TensorFormat.HWC8
 RT = gie.ResizeCoordinateTransformation
 RM = gie.ResizeRoundMode
 
@@ -222,6 +224,30 @@ def test_reformat_layer(rng, src, to, shape):
     info = compare_gpu_cpu(lambda net, t: net.add_layer("Reformat", [t["x"]], {"to": int(to)}).output(0), {"x": x},
                            rtol=0.0, atol=0.0)
     assert ("Reformat", "gpu") in [(k.get("type"), k.get("device")) for k in info["kernels"]]
+
+
+@pytest.mark.parametrize("layer", ["relu", "maxpool"])
+@pytest.mark.parametrize("state_out", IO_STATES, ids=lambda s: f"out-{s[0].name}-{s[1].name}")
+@pytest.mark.parametrize("state_in", IO_STATES, ids=lambda s: f"in-{s[0].name}-{s[1].name}")
+def test_declared_io_types_and_formats_gpu(rng, state_in, state_out, layer):
+    """Inputs / outputs declared float16 and/or NHWC / HWC8: the GPU engine takes and fills device tensors in the
+    stored layout (zero-copy), its Reformats (or channels-last pooling) give the CPU engine's values bit for bit,
+    every output element is written (NaN poison) and HWC8 padding channels come out +0."""
+    for shape in IO_SHAPES:
+        cpu = build_io(shape, state_in, state_out, layer, device="cpu")
+        gpu_engine = build_io(shape, state_in, state_out, layer, device="gpu")
+        x = io_input(rng, shape, state_in[0])
+        expected = cpu.create_execution_context().execute({"x": x})["y"]
+        fin, fout = gpu_engine.get_tensor_format("x"), gpu_engine.get_tensor_format("y")
+        assert (fin, fout) == (state_in[1], state_out[1])
+        buf, read = poisoned_output(stored_shape(expected.shape, fout), state_out[0])
+        gpu_engine.create_execution_context().execute({"x": to_device(to_stored_layout(x, fin))}, outputs={"y": buf})
+        raw = read()
+        got = from_stored_layout(raw, expected.shape, fout)
+        same = np.ascontiguousarray(got).view(np.uint8) == np.ascontiguousarray(expected).view(np.uint8)
+        assert same.all(), f"{shape}: {(~same).sum()} bytes differ from the CPU engine's"
+        if fout == HWC8:
+            assert not raw[..., expected.shape[1]:].view(np.uint8).any(), "HWC8 padding channels not zeroed"
 
 
 def test_cpp_programs_on_the_gpu():
