@@ -128,8 +128,9 @@ def parse_args(argv=None):
                         "or top-1 agreement < 99%%")
     p.add_argument("--budget-s", type=float, default=None,
                    help="wall-time budget in seconds: cells that would start after it are skipped (listed as "
-                        "such) and torch.compile timeouts are cut to what is left, so the table is printed before "
-                        "an outer time limit (e.g. 540 under a 10-minute one); default none")
+                        "such) and torch.compile timeouts are cut to what is left; a cell started before it runs "
+                        "to its end, so under an outer time limit leave room for one cell (e.g. 480 under 10 "
+                        "minutes); default none")
     p.add_argument("--compile-child", metavar="MODEL:BATCH", help=argparse.SUPPRESS)  # internal: one compile cell
     args = p.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
