@@ -197,12 +197,14 @@ def test_fp16_convolution_chain(rng):
 
 @pytest.mark.parametrize("tactic", [GEMM[0], GEMM[7]])
 def test_fp16_convolutions_write_into_concat_slices(tactic, rng):
-    """Inception-style 3x3 branches of different widths concatenated (each may write its slice: strided output)."""
+    """Inception-style branches of different widths concatenated (each may write its LINEAR slice: strided output).
+    Kernel sizes / dilations differ so that horizontal fusion leaves them apart, none is 1x1 (one forced tactic)."""
     C, H, W = 13, 9, 7
-    params = [(K,) + conv_weights(rng, K, C, 3, 3) for K in (5, 17, 8)]
+    specs = [(5, (3, 3), dict(padding=1)), (17, (5, 5), dict(padding=2)), (8, (3, 3), dict(padding=2, dilation=2))]
+    params = [(K, RS, f) + conv_weights(rng, K, C, *RS) for K, RS, f in specs]
 
     def define(net, t):
-        outs = [net.add_convolution(t["x"], K, (3, 3), w, b, padding=1).output(0) for K, w, b in params]
+        outs = [net.add_convolution(t["x"], K, RS, w, b, **f).output(0) for K, RS, f, w, b in params]
         return net.add_concatenation(outs, axis=1).output(0)
 
     fp16(define, {"x": randn(rng, (N, C, H, W))}, tactic)
