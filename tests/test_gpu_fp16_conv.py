@@ -106,6 +106,10 @@ def test_fp16_convolution_tactics_follow_the_kernel_shape(rng):
     w3, b3 = conv_weights(rng, 8, 8, 3, 3)
     three = lambda net, t: net.add_convolution(t["x"], 8, (3, 3), w3, b3, padding=1).output(0)
     x = {"x": randn(rng, (2, 8, 6, 6))}
+    for define, tactics in ((one, GEMM_1X1), (three, GEMM)):
+        conv, = conv_kernels(fp16(define, x, tactics[0]))
+        assert conv["variant"] == "f16_hwc8_mma"
+        assert [t["tactic"] for t in conv["tactic_times_ms"]] == tactics  # a forced build lists the runnable tactics
     with pytest.raises(gie.Error, match="hmma_64x64x32_w32x32_s4_hwc8"):
         fp16(one, x, GEMM[-1])
     with pytest.raises(gie.Error, match="hmma1x1_64x64x32_w32x32_s4_hwc8"):
@@ -230,7 +234,7 @@ def test_fp16_depthwise(case, rng):
     define = lambda net, t: net.add_activation(net.add_convolution(t["x"], C, (R, S), w, b, num_groups=C, **fields).output(0),
                                                 gie.ActivationType.SIGMOID).output(0)
     info = fp16(define, {"x": randn(rng, (N, C, H, W))}, DEPTHWISE)
-    assert [k["tactic"] for k in conv_kernels(info)] == [DEPTHWISE]
+    assert [(k["tactic"], k["variant"]) for k in conv_kernels(info)] == [(DEPTHWISE, "f16_hwc8_depthwise")]
 
 
 def test_fp16_depthwise_residual_and_chain(rng):
@@ -254,8 +258,9 @@ def test_fp16_depthwise_residual_and_chain(rng):
 
 
 def test_fp16_depthwise_refuses_channel_multipliers(rng):
-    """groups == C but K == 2C (multiplier 2) is not this kernel's: forcing it fails naming the tactic."""
+    """groups == C but K == 2C (multiplier 2) is not this kernel's: the FP16 build with its tactic forced fails (no
+    FP16 kernel takes the layer, or none offers the tactic) instead of running it."""
     w, b = conv_weights(rng, 6, 1, 3, 3)
     define = lambda net, t: net.add_convolution(t["x"], 6, (3, 3), w, b, num_groups=3).output(0)
-    with pytest.raises(gie.Error, match=DEPTHWISE):
+    with pytest.raises(gie.Error, match="Convolution"):
         fp16(define, {"x": randn(rng, (2, 3, 5, 5))}, DEPTHWISE)
