@@ -3,14 +3,16 @@
 //              The copy moves the widest unit (16/8/4/2/1 bytes) that the addresses, pitches and row size allow.
 //   Constant   copies its value (converted once to the output type exactly like the CPU kernel, uploaded in
 //              initialize()) into the output.
-//   Activation float32, the formulas of layers/activation_math.h, one kernel instantiation per type;
-//              float4 loads/stores when aligned; the output may be a slice of a wider tensor.
+//   Activation float32 or float16 (computed in float32, rounded once at the store), the formulas of
+//              layers/activation_math.h, one kernel instantiation per type; 16-byte loads/stores (float4, or 8
+//              halves through half2) when aligned, a scalar tail; the output may be a slice of a wider tensor.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #include "common.cuh"
+#include "fp16.cuh"
 #include "layers/simple.h"
 
 namespace gie {
@@ -102,70 +104,82 @@ private:
 GIE_REGISTER_KERNEL(ConstantGpu, DeviceType::kGPU);
 
 // ---- Activation ------------------------------------------------------------------------------------------------
-// The formulas of layers/activation_math.h, one kernel instantiation per type.
-template <int T>
+// The formulas of layers/activation_math.h, one kernel instantiation per type and storage type (float, or __half
+// computed in float and rounded once at the store).
+template <int A>
 __device__ __forceinline__ float act(float x, float a, float b) {
-    return activation<static_cast<ActivationType>(T)>(x, a, b);
+    return activation<static_cast<ActivationType>(A)>(x, a, b);
 }
 
-template <int T>
-__device__ __forceinline__ float4 act4(float4 v, float a, float b) {
-    return make_float4(act<T>(v.x, a, b), act<T>(v.y, a, b), act<T>(v.z, a, b), act<T>(v.w, a, b));
-}
-
-// rows x rowLen elements; x is packed (row pitch rowLen), y has row pitch yPitch. kVec: rowLen, yPitch and both
-// pointers are multiples of 4 floats / 16 bytes (or rows == 1 and only the pointers are aligned: a scalar tail).
-template <int T>
-__global__ void __launch_bounds__(256) activationKernel(const float* __restrict__ x, float* __restrict__ y, int64_t rows,
-                                                        int64_t rowLen, int64_t yPitch, bool vec, float a, float b) {
+// rows x rowLen elements of T; x is packed (row pitch rowLen), y has row pitch yPitch. vec: rowLen, yPitch and both
+// pointers are multiples of 16 bytes (or rows == 1 and only the pointers are aligned: a scalar tail).
+template <int A, typename T>
+__global__ void __launch_bounds__(256) activationKernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t rowLen,
+                                                        int64_t yPitch, bool vec, float a, float b) {
+    constexpr int kN = cuda::kPack<T>;
     const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     const int64_t xStep = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-        const float* __restrict__ xr = x + r * rowLen;
-        float* __restrict__ yr = y + r * yPitch;
+        const T* __restrict__ xr = x + r * rowLen;
+        T* __restrict__ yr = y + r * yPitch;
         int64_t done = 0;
         if (vec) {
-            const int64_t n4 = rowLen >> 2;
-            const float4* __restrict__ x4 = reinterpret_cast<const float4*>(xr);
-            float4* __restrict__ y4 = reinterpret_cast<float4*>(yr);
-            for (int64_t i = tid; i < n4; i += xStep) y4[i] = act4<T>(__ldg(x4 + i), a, b);
-            done = n4 << 2;
+            const int64_t nv = rowLen / kN;
+            for (int64_t i = tid; i < nv; i += xStep) {
+                float v[kN];
+                cuda::loadPack(xr + i * kN, v);
+#pragma unroll
+                for (int e = 0; e < kN; ++e) v[e] = act<A>(v[e], a, b);
+                cuda::storePack(yr + i * kN, v);
+            }
+            done = nv * kN;
         }
-        for (int64_t i = done + tid; i < rowLen; i += xStep) yr[i] = act<T>(__ldg(xr + i), a, b);
+        for (int64_t i = done + tid; i < rowLen; i += xStep) yr[i] = cuda::fromFloat<T>(act<A>(cuda::ldFloat(xr + i), a, b));
     }
 }
 
-using ActFn = void (*)(const float*, float*, int64_t, int64_t, int64_t, bool, float, float);
+template <typename T>
+using ActFn = void (*)(const T*, T*, int64_t, int64_t, int64_t, bool, float, float);
 
-#define GIE_ACT_KERNEL_(name) activationKernel<static_cast<int>(ActivationType::name)>,
 //! Indexed by ActivationType (GIE_ACTIVATION_TYPES lists them in enum order).
-constexpr ActFn kActivationKernels[] = {GIE_ACTIVATION_TYPES(GIE_ACT_KERNEL_)};
+template <typename T>
+ActFn<T> activationFn(ActivationType t) {
+#define GIE_ACT_KERNEL_(name) activationKernel<static_cast<int>(ActivationType::name), T>,
+    static constexpr ActFn<T> kKernels[] = {GIE_ACTIVATION_TYPES(GIE_ACT_KERNEL_)};
 #undef GIE_ACT_KERNEL_
+    return kKernels[static_cast<int>(t)];
+}
 
-ActFn activationFn(ActivationType t) { return kActivationKernels[static_cast<int>(t)]; }
-
-class ActivationGpu final : public Kernel<ActivationGpu, ActivationOp> {
+class ActivationGpu final : public cuda::FloatOrHalfKernel<ActivationGpu, ActivationOp> {
 public:
-    using Kernel::Kernel;
+    using FloatOrHalfKernel::FloatOrHalfKernel;
     bool supportsStridedOutput() const noexcept override { return true; }
     void run(const KernelCall& c) const override {
+        if (cuda::halfCall(c)) runTyped<__half>(c);
+        else runTyped<float>(c);
+    }
+
+private:
+    template <typename T>
+    void runTyped(const KernelCall& c) const {
         const Dims& d = c.inDims(0);
         const int64_t n = volume(d);
         if (n == 0) return;
-        const float* x = c.in(0);
-        float* y = c.out(0);
+        const T* x = c.in<T>(0);
+        T* y = c.out<T>(0);
         int64_t rows = 1, rowLen = n, yPitch = n;
         if (d.nbDims > 0 && c.outDesc[0].strides.d[0] != packedStrides(d).d[0]) {
             rows = d.d[0];
             rowLen = n / rows;
             yPitch = c.outDesc[0].strides.d[0];
         }
+        constexpr int kN = cuda::kPack<T>;
         const bool aligned = cuda::aligned16(x, y);
-        const bool vec = aligned && (rows == 1 || (rowLen % 4 == 0 && yPitch % 4 == 0));
-        const unsigned gx = cuda::gridFor(vec ? (rowLen + 3) / 4 : rowLen, 256);
+        const bool vec = aligned && (rows == 1 || (rowLen % kN == 0 && yPitch % kN == 0));
+        const unsigned gx = cuda::gridFor(vec ? (rowLen + kN - 1) / kN : rowLen, 256);
         const int64_t maxY = std::max<int64_t>(1, static_cast<int64_t>(cuda::numSMs()) * 32 / gx);
         const unsigned gy = static_cast<unsigned>(std::min<int64_t>(std::min<int64_t>(rows, maxY), 65535));
-        activationFn(op_.type)<<<dim3(gx, gy), 256, 0, cuda::streamOf(c)>>>(x, y, rows, rowLen, yPitch, vec, op_.alpha, op_.beta);
+        activationFn<T>(op_.type)<<<dim3(gx, gy), 256, 0, cuda::streamOf(c)>>>(x, y, rows, rowLen, yPitch, vec, op_.alpha, op_.beta);
         cuda::checkLaunch("activationKernel");
     }
 };

@@ -6,6 +6,7 @@
 //   int32:   SUM PROD SUB wrap around; DIV truncates toward zero, FLOOR_DIV / MOD as numpy; x / 0, x // 0 and
 //            x % 0 are 0; INT_MIN / -1 wraps to INT_MIN; POW by repeated squaring (wrapping), a negative
 //            exponent gives the truncated real result (1 for base 1, +-1 for base -1, else 0).
+//   float16: the float32 ops and comparisons on values loaded as float, results rounded to half once at the store.
 //   bool:    AND OR XOR on truth values (any non-zero byte is true); EQUAL GREATER LESS on float32, int32
 //            or bool (bools compared as 0/1); bool outputs are 0/1 bytes.
 //
@@ -14,13 +15,15 @@
 //   rows     the innermost merged dim is >= 32 long: each input either walks it (stride 1) or holds one value
 //            over it (stride 0) -- same shape, scalar operand, per-channel / per-row vectors, batch
 //            broadcasting. One warp per tile of a row, the row's input offsets computed once per tile;
-//            4-wide vector loads/stores (float4 / int4 / 4 bytes) when the row length and the pointers allow.
+//            vector loads/stores (float4 / int4 / 4 bytes; 8 halves) when the row length and the pointers allow.
 //   general  short innermost dims: one thread per output element over up to 8 collapsed dims (32-bit index
 //            math when the output has fewer than 2^31 elements).
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "common.cuh"
+#include "fp16.cuh"
 #include "layers/elementwise.h"
 
 namespace gie {
@@ -141,9 +144,9 @@ GIE_EW_OP(BXor, uint8_t, uint8_t, static_cast<uint8_t>((x != 0) ^ (z != 0)))
 
 // ---- kernels -------------------------------------------------------------------------------------------
 
-template <typename T>
-struct alignas(4 * sizeof(T)) Vec4 {
-    T v[4];
+template <typename T, int N>
+struct alignas(N * sizeof(T)) VecN {
+    T v[N];
 };
 
 struct RowsParams {
@@ -158,12 +161,11 @@ struct RowsParams {
 
 constexpr int kUnroll = 2;
 
-// One warp per tile of kTile = 32 * VEC * kUnroll elements of a row.
-template <typename F, int VEC>
-__global__ void __launch_bounds__(256) ewRows(const typename F::In* __restrict__ A, const typename F::In* __restrict__ B,
-                                              typename F::Out* __restrict__ Y, RowsParams p) {
-    using T = typename F::In;
-    using O = typename F::Out;
+// One warp per tile of kTile = 32 * VEC * kUnroll elements of a row. T, O: the storage types of the inputs and
+// the output (F::In / F::Out, or __half for float ops: converted around F).
+template <typename F, typename T, typename O, int VEC>
+__global__ void __launch_bounds__(256) ewRows(const T* __restrict__ A, const T* __restrict__ B, O* __restrict__ Y, RowsParams p) {
+    using I = typename F::In;
     constexpr int kTile = 32 * VEC * kUnroll;
     const F f;
     const int lane = threadIdx.x & 31;
@@ -185,22 +187,31 @@ __global__ void __launch_bounds__(256) ewRows(const typename F::In* __restrict__
         const int w = p.len - c0 < kTile ? static_cast<int>(p.len - c0) : kTile;  // elements in this tile
         const T as = p.ia ? T() : a[0];
         const T bs = p.ib ? T() : b[0];
-        if constexpr (VEC == 4) {
-            // Vector path: the row length is a multiple of 4 and every row start is 16-byte aligned.
+        if constexpr (VEC > 1) {
+            // Vector path: the row length is a multiple of VEC and every row start is aligned to VEC elements.
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
-                const int c = (lane + 32 * u) * 4;  // offset inside the tile
+                const int c = (lane + 32 * u) * VEC;  // offset inside the tile
                 if (c < w) {
                     const int64_t e = c0 + c;
-                    Vec4<T> va, vb;
-                    if (p.ia) va = *reinterpret_cast<const Vec4<T>*>(a + e);
-                    else va.v[0] = va.v[1] = va.v[2] = va.v[3] = as;
-                    if (p.ib) vb = *reinterpret_cast<const Vec4<T>*>(b + e);
-                    else vb.v[0] = vb.v[1] = vb.v[2] = vb.v[3] = bs;
-                    Vec4<O> vy;
+                    VecN<T, VEC> va, vb;
+                    if (p.ia) {
+                        va = *reinterpret_cast<const VecN<T, VEC>*>(a + e);
+                    } else {
 #pragma unroll
-                    for (int q = 0; q < 4; ++q) vy.v[q] = f(va.v[q], vb.v[q]);
-                    *reinterpret_cast<Vec4<O>*>(y + e) = vy;
+                        for (int q = 0; q < VEC; ++q) va.v[q] = as;
+                    }
+                    if (p.ib) {
+                        vb = *reinterpret_cast<const VecN<T, VEC>*>(b + e);
+                    } else {
+#pragma unroll
+                        for (int q = 0; q < VEC; ++q) vb.v[q] = bs;
+                    }
+                    VecN<O, VEC> vy;
+#pragma unroll
+                    for (int q = 0; q < VEC; ++q)
+                        vy.v[q] = cuda::convertTo<O>(f(cuda::convertTo<I>(va.v[q]), cuda::convertTo<I>(vb.v[q])));
+                    *reinterpret_cast<VecN<O, VEC>*>(y + e) = vy;
                 }
             }
         } else {
@@ -216,7 +227,7 @@ __global__ void __launch_bounds__(256) ewRows(const typename F::In* __restrict__
 #pragma unroll
             for (int u = 0; u < kUnroll; ++u) {
                 const int c = lane + 32 * u;
-                if (c < w) y[c0 + c] = f(va[u], vb[u]);
+                if (c < w) y[c0 + c] = cuda::convertTo<O>(f(cuda::convertTo<I>(va[u]), cuda::convertTo<I>(vb[u])));
             }
         }
     }
@@ -229,9 +240,10 @@ struct GeneralParams {
     int64_t sb[Dims::MAX_DIMS];
 };
 
-template <typename F, typename Idx>
-__global__ void __launch_bounds__(256) ewGeneral(const typename F::In* __restrict__ A, const typename F::In* __restrict__ B,
-                                                 typename F::Out* __restrict__ Y, GeneralParams p, Idx total) {
+template <typename F, typename T, typename O, typename Idx>
+__global__ void __launch_bounds__(256) ewGeneral(const T* __restrict__ A, const T* __restrict__ B, O* __restrict__ Y, GeneralParams p,
+                                                 Idx total) {
+    using I = typename F::In;
     const F f;
     const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x;
     for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
@@ -247,16 +259,15 @@ __global__ void __launch_bounds__(256) ewGeneral(const typename F::In* __restric
                 offB += static_cast<int64_t>(c) * p.sb[k];
             }
         }
-        Y[i] = f(A[offA], B[offB]);
+        Y[i] = cuda::convertTo<O>(f(cuda::convertTo<I>(A[offA]), cuda::convertTo<I>(B[offB])));
     }
 }
 
 // ---- launch --------------------------------------------------------------------------------------------
 
-template <typename F>
+//! T, O: storage types of the inputs and the output (default: F's own; __half for float ops on half tensors).
+template <typename F, typename T = typename F::In, typename O = typename F::Out>
 void launch(const BroadcastPlan& pl, const void* a, const void* b, void* y, cudaStream_t st) {
-    using T = typename F::In;
-    using O = typename F::Out;
     const T* A = static_cast<const T*>(a);
     const T* B = static_cast<const T*>(b);
     O* Y = static_cast<O*>(y);
@@ -273,19 +284,21 @@ void launch(const BroadcastPlan& pl, const void* a, const void* b, void* y, cuda
         p.len = inner;
         p.ia = pl.sa[R - 1] != 0;
         p.ib = pl.sb[R - 1] != 0;
-        // 4-wide when rows are long enough to fill the lanes, a multiple of 4, and every vector access is
-        // aligned (row starts are multiples of the row length for the walking inputs and the output).
-        const bool vec = inner >= 128 && inner % 4 == 0 && (!p.ia || cuda::alignedTo(A, 4 * sizeof(T))) &&
-                         (!p.ib || cuda::alignedTo(B, 4 * sizeof(T))) && cuda::alignedTo(Y, 4 * sizeof(O));
-        const int vw = vec ? 4 : 1;
+        // kVec-wide (4; 8 halves: 16 bytes) when rows are long enough to fill the lanes, a multiple of kVec,
+        // and every vector access is aligned (row starts are multiples of the row length for the walking
+        // inputs and the output).
+        constexpr int kVec = std::is_same_v<T, __half> ? 8 : 4;
+        const bool vec = inner >= 32 * kVec && inner % kVec == 0 && (!p.ia || cuda::alignedTo(A, kVec * sizeof(T))) &&
+                         (!p.ib || cuda::alignedTo(B, kVec * sizeof(T))) && cuda::alignedTo(Y, kVec * sizeof(O));
+        const int vw = vec ? kVec : 1;
         const int64_t tile = 32 * vw * kUnroll;
         p.tilesPerRow = cuda::ceilDiv(inner, tile);
         p.tiles = p.tilesPerRow * (pl.total / inner);
         const unsigned grid = cuda::gridFor(p.tiles * 32);
         if (vec)
-            ewRows<F, 4><<<grid, 256, 0, st>>>(A, B, Y, p);
+            ewRows<F, T, O, kVec><<<grid, 256, 0, st>>>(A, B, Y, p);
         else
-            ewRows<F, 1><<<grid, 256, 0, st>>>(A, B, Y, p);
+            ewRows<F, T, O, 1><<<grid, 256, 0, st>>>(A, B, Y, p);
         cuda::checkLaunch("elementwise_rows");
         return;
     }
@@ -298,15 +311,36 @@ void launch(const BroadcastPlan& pl, const void* a, const void* b, void* y, cuda
     }
     const unsigned grid = cuda::gridFor(pl.total);
     if (pl.total <= INT32_MAX)
-        ewGeneral<F, uint32_t><<<grid, 256, 0, st>>>(A, B, Y, p, static_cast<uint32_t>(pl.total));
+        ewGeneral<F, T, O, uint32_t><<<grid, 256, 0, st>>>(A, B, Y, p, static_cast<uint32_t>(pl.total));
     else
-        ewGeneral<F, int64_t><<<grid, 256, 0, st>>>(A, B, Y, p, pl.total);
+        ewGeneral<F, T, O, int64_t><<<grid, 256, 0, st>>>(A, B, Y, p, pl.total);
     cuda::checkLaunch("elementwise_general");
 }
 
-class ElementWiseGpu final : public Kernel<ElementWiseGpu, ElementWiseOp> {
+//! The float ops and comparisons on float tensors of storage type S (float, or __half computed in float).
+template <typename S>
+bool launchFloat(ElementWiseOperation op, const BroadcastPlan& p, const void* a, const void* b, void* y, cudaStream_t st) {
+    using E = ElementWiseOperation;
+    switch (op) {
+        case E::kSUM: launch<FSum, S, S>(p, a, b, y, st); return true;
+        case E::kPROD: launch<FProd, S, S>(p, a, b, y, st); return true;
+        case E::kSUB: launch<FSub, S, S>(p, a, b, y, st); return true;
+        case E::kDIV: launch<FDiv, S, S>(p, a, b, y, st); return true;
+        case E::kMAX: launch<FMax, S, S>(p, a, b, y, st); return true;
+        case E::kMIN: launch<FMin, S, S>(p, a, b, y, st); return true;
+        case E::kPOW: launch<FPow, S, S>(p, a, b, y, st); return true;
+        case E::kFLOOR_DIV: launch<FFloorDiv, S, S>(p, a, b, y, st); return true;
+        case E::kMOD: launch<FMod, S, S>(p, a, b, y, st); return true;
+        case E::kEQUAL: launch<FEq, S, uint8_t>(p, a, b, y, st); return true;
+        case E::kGREATER: launch<FGt, S, uint8_t>(p, a, b, y, st); return true;
+        case E::kLESS: launch<FLt, S, uint8_t>(p, a, b, y, st); return true;
+        default: return false;
+    }
+}
+
+class ElementWiseGpu final : public cuda::FloatOrHalfKernel<ElementWiseGpu, ElementWiseOp> {
 public:
-    using Kernel::Kernel;
+    using FloatOrHalfKernel::FloatOrHalfKernel;
     void run(const KernelCall& c) const override {
         const BroadcastPlan p = makeBroadcastPlan(c.outDims(0), c.inDims(0), c.inDims(1));
         if (p.total == 0) return;
@@ -317,14 +351,9 @@ public:
         cudaStream_t st = cuda::streamOf(c);
         using E = ElementWiseOperation;
         const E op = op_.op;
+        if (t == DataType::kFLOAT && launchFloat<float>(op, p, a, b, y, st)) return;
+        if (t == DataType::kHALF && launchFloat<__half>(op, p, a, b, y, st)) return;
         if (op_.isComparison()) {
-            if (t == DataType::kFLOAT) {
-                switch (op) {
-                    case E::kEQUAL: return launch<FEq>(p, a, b, y, st);
-                    case E::kGREATER: return launch<FGt>(p, a, b, y, st);
-                    default: return launch<FLt>(p, a, b, y, st);
-                }
-            }
             if (t == DataType::kINT32) {
                 switch (op) {
                     case E::kEQUAL: return launch<IEq>(p, a, b, y, st);
@@ -346,19 +375,6 @@ public:
                     case E::kOR: return launch<BOr>(p, a, b, y, st);
                     default: return launch<BXor>(p, a, b, y, st);
                 }
-            }
-        } else if (t == DataType::kFLOAT) {
-            switch (op) {
-                case E::kSUM: return launch<FSum>(p, a, b, y, st);
-                case E::kPROD: return launch<FProd>(p, a, b, y, st);
-                case E::kSUB: return launch<FSub>(p, a, b, y, st);
-                case E::kDIV: return launch<FDiv>(p, a, b, y, st);
-                case E::kMAX: return launch<FMax>(p, a, b, y, st);
-                case E::kMIN: return launch<FMin>(p, a, b, y, st);
-                case E::kPOW: return launch<FPow>(p, a, b, y, st);
-                case E::kFLOOR_DIV: return launch<FFloorDiv>(p, a, b, y, st);
-                case E::kMOD: return launch<FMod>(p, a, b, y, st);
-                default: break;
             }
         } else if (t == DataType::kINT32) {
             switch (op) {

@@ -4,9 +4,13 @@
 // One thread per output; the window's loads of neighbouring threads (consecutive spatial positions) are
 // coalesced and the window's overlap between channels is served by L1. The sum of squares is a direct
 // float sum over the window (the CPU slides a double accumulator; both are exact to ~1e-7 relative).
+// float16 tensors: the same float math, rounded to half once at the store; two neighbouring positions per thread
+// (half2 loads and stores) when the plane size is even.
 #include <cstdint>
+#include <type_traits>
 
 #include "common.cuh"
+#include "fp16.cuh"
 #include "layers/lrn.h"
 
 namespace gie {
@@ -18,34 +22,53 @@ struct LrnParams {
     int betaKind;  // 0: 0.75, 1: 0.5, 2: 1, 3: any
 };
 
-template <int kBetaKind, typename Idx>
-__global__ void __launch_bounds__(256) lrnKernel(const float* __restrict__ x, float* __restrict__ y, LrnParams p, Idx S,
-                                                 Idx total) {
-    const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x;
-    for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
-        const int c = static_cast<int>((i / S) % static_cast<Idx>(p.C));
-        const float* __restrict__ xb = x + (i - static_cast<Idx>(c) * S);  // channel 0 of this (n, s)
-        const int c0 = max(c - p.half, 0), c1 = min(c + p.half, p.C - 1);
-        float sum = 0.f;
-        for (int cc = c0; cc <= c1; ++cc) {
-            const float v = __ldg(xb + static_cast<Idx>(cc) * S);
-            sum += v * v;
-        }
-        sum = sum > 0.f ? sum : 0.f;  // the CPU's guard (also maps NaN to 0)
-        const float base = p.k + p.scale * sum;
-        const float xv = __ldg(x + i);
-        float r;
-        if (kBetaKind == 0) r = xv / sqrtf(base * sqrtf(base));
-        else if (kBetaKind == 1) r = xv / sqrtf(base);
-        else if (kBetaKind == 2) r = xv / base;
-        else r = xv * powf(base, p.negBeta);
-        y[i] = r;
+//! V consecutive elements at p as floats (V == 2: one half2 load, 4-byte aligned).
+template <int V, typename T>
+__device__ __forceinline__ void loadV(const T* __restrict__ p, float (&v)[V]) {
+    if constexpr (V == 1) {
+        v[0] = cuda::ldFloat(p);
+    } else {
+        static_assert(V == 2 && std::is_same_v<T, __half>, "LRN: pairs of halves");
+        const float2 f = __half22float2(__ldg(reinterpret_cast<const __half2*>(p)));
+        v[0] = f.x, v[1] = f.y;
     }
 }
 
-class LRNGpu final : public Kernel<LRNGpu, LRNOp> {
+// One thread per V outputs (V == 2: two neighbouring spatial positions of one channel, S even). total and i count
+// elements.
+template <int kBetaKind, typename Idx, typename T, int V>
+__global__ void __launch_bounds__(256) lrnKernel(const T* __restrict__ x, T* __restrict__ y, LrnParams p, Idx S, Idx total) {
+    const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x * V;
+    for (Idx i = (static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x) * V; i < total; i += step) {
+        const int c = static_cast<int>((i / S) % static_cast<Idx>(p.C));
+        const T* __restrict__ xb = x + (i - static_cast<Idx>(c) * S);  // channel 0 of this (n, s)
+        const int c0 = max(c - p.half, 0), c1 = min(c + p.half, p.C - 1);
+        float sum[V] = {};
+        for (int cc = c0; cc <= c1; ++cc) {
+            float v[V];
+            loadV<V>(xb + static_cast<Idx>(cc) * S, v);
+#pragma unroll
+            for (int e = 0; e < V; ++e) sum[e] += v[e] * v[e];
+        }
+        float xv[V], r[V];
+        loadV<V>(x + i, xv);
+#pragma unroll
+        for (int e = 0; e < V; ++e) {
+            const float s = sum[e] > 0.f ? sum[e] : 0.f;  // the CPU's guard (also maps NaN to 0)
+            const float base = p.k + p.scale * s;
+            if (kBetaKind == 0) r[e] = xv[e] / sqrtf(base * sqrtf(base));
+            else if (kBetaKind == 1) r[e] = xv[e] / sqrtf(base);
+            else if (kBetaKind == 2) r[e] = xv[e] / base;
+            else r[e] = xv[e] * powf(base, p.negBeta);
+        }
+        if constexpr (V == 1) y[i] = cuda::fromFloat<T>(r[0]);
+        else *reinterpret_cast<__half2*>(y + i) = __floats2half2_rn(r[0], r[1]);
+    }
+}
+
+class LRNGpu final : public cuda::FloatOrHalfKernel<LRNGpu, LRNOp> {
 public:
-    using Kernel::Kernel;
+    using FloatOrHalfKernel::FloatOrHalfKernel;
     void run(const KernelCall& c) const override {
         const Dims& d = c.inDims(0);
         const int64_t N = d.d[0], C = d.d[1], S = splitAtAxis(d, 1).inner;
@@ -59,21 +82,32 @@ public:
         p.scale = static_cast<float>(static_cast<double>(op_.alpha) / static_cast<double>(op_.window));
         p.negBeta = -op_.beta;
         p.betaKind = op_.beta == 0.75f ? 0 : op_.beta == 0.5f ? 1 : op_.beta == 1.f ? 2 : 3;
-        const unsigned grid = cuda::gridFor(total, 256);
         cudaStream_t s = cuda::streamOf(c);
-        if (total < (int64_t{1} << 31)) launch<uint32_t>(p, grid, s, c.in(0), c.out(0), static_cast<uint32_t>(S), static_cast<uint32_t>(total));
-        else launch<uint64_t>(p, grid, s, c.in(0), c.out(0), static_cast<uint64_t>(S), static_cast<uint64_t>(total));
+        if (cuda::halfCall(c)) {
+            const auto* x = c.in<__half>(0);
+            auto* y = c.out<__half>(0);
+            if (S % 2 == 0 && cuda::alignedTo(x, 4) && cuda::alignedTo(y, 4)) launchSized<__half, 2>(p, s, x, y, S, total);
+            else launchSized<__half, 1>(p, s, x, y, S, total);
+        } else {
+            launchSized<float, 1>(p, s, c.in(0), c.out(0), S, total);
+        }
         cuda::checkLaunch("lrnKernel");
     }
 
 private:
-    template <typename Idx>
-    static void launch(const LrnParams& p, unsigned grid, cudaStream_t s, const float* x, float* y, Idx S, Idx total) {
+    template <typename T, int V>
+    static void launchSized(const LrnParams& p, cudaStream_t s, const T* x, T* y, int64_t S, int64_t total) {
+        const unsigned grid = cuda::gridFor(total / V, 256);
+        if (total < (int64_t{1} << 31)) launch<uint32_t, T, V>(p, grid, s, x, y, static_cast<uint32_t>(S), static_cast<uint32_t>(total));
+        else launch<uint64_t, T, V>(p, grid, s, x, y, static_cast<uint64_t>(S), static_cast<uint64_t>(total));
+    }
+    template <typename Idx, typename T, int V>
+    static void launch(const LrnParams& p, unsigned grid, cudaStream_t s, const T* x, T* y, Idx S, Idx total) {
         switch (p.betaKind) {
-            case 0: lrnKernel<0, Idx><<<grid, 256, 0, s>>>(x, y, p, S, total); break;
-            case 1: lrnKernel<1, Idx><<<grid, 256, 0, s>>>(x, y, p, S, total); break;
-            case 2: lrnKernel<2, Idx><<<grid, 256, 0, s>>>(x, y, p, S, total); break;
-            default: lrnKernel<3, Idx><<<grid, 256, 0, s>>>(x, y, p, S, total); break;
+            case 0: lrnKernel<0, Idx, T, V><<<grid, 256, 0, s>>>(x, y, p, S, total); break;
+            case 1: lrnKernel<1, Idx, T, V><<<grid, 256, 0, s>>>(x, y, p, S, total); break;
+            case 2: lrnKernel<2, Idx, T, V><<<grid, 256, 0, s>>>(x, y, p, S, total); break;
+            default: lrnKernel<3, Idx, T, V><<<grid, 256, 0, s>>>(x, y, p, S, total); break;
         }
     }
 };

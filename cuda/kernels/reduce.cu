@@ -1,9 +1,12 @@
-// GPU Reduce (float32): sum / prod / max / min / average over any set of axes, keep_dims or not, the
+// GPU Reduce (float32, float16): sum / prod / max / min / average over any set of axes, keep_dims or not, the
 // semantics of kernels/reduce_cpu.cpp: sums and products accumulate in double (then one rounding to
 // float; the average divides the double sum by the count), max / min start at -inf / +inf and propagate NaN
 // (once a NaN is seen the result is NaN). An empty reduction gives 0 (sum), 1 (prod), -inf / +inf (max /
 // min) and NaN (average, 0 / 0), like the CPU. Double accumulation costs one FP64 add per 4-byte load, which
-// stays memory-bound even on GPUs with slow FP64.
+// stays memory-bound even on GPUs with slow FP64. float16 tensors run the same kernels: values loaded as float,
+// the same double / float accumulators, the result rounded to half once at the store; teams read half2 pairs
+// when the innermost reduced group is contiguous and even (the two halves added in order, so PROD keeps the
+// CPU's sequence).
 //
 // Like the CPU, size-1 dims are dropped and neighbours with the same role (kept / reduced) merged into
 // groups; an output index decomposes over the kept groups, a reduction index over the reduced groups.
@@ -25,8 +28,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "common.cuh"
+#include "fp16.cuh"
 #include "layers/reduce.h"
 
 namespace gie {
@@ -138,8 +143,8 @@ struct Odometer {
 // ---- kernels ----------------------------------------------------------------------------------------------
 
 //! One thread per output; the innermost kept group is contiguous, so a warp reads 32 neighbours per step.
-template <int OP>
-__global__ void __launch_bounds__(256) reduceColumns(const float* __restrict__ x, float* __restrict__ y, double* __restrict__ partial,
+template <int OP, typename E>
+__global__ void __launch_bounds__(256) reduceColumns(const E* __restrict__ x, E* __restrict__ y, double* __restrict__ partial,
                                                      ReduceParams p) {
     using R = RedOp<OP>;
     const int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -147,7 +152,7 @@ __global__ void __launch_bounds__(256) reduceColumns(const float* __restrict__ x
     const int s = blockIdx.y;
     const int64_t r0 = s * p.chunk;
     const int64_t r1 = r0 + p.chunk < p.count ? r0 + p.chunk : p.count;
-    const float* __restrict__ xp = x + keptOffset(o, p);
+    const E* __restrict__ xp = x + keptOffset(o, p);
     typename R::A acc = R::init();
     if (r0 < r1) {
         Odometer od;
@@ -162,17 +167,17 @@ __global__ void __launch_bounds__(256) reduceColumns(const float* __restrict__ x
             }
             float v[4];
 #pragma unroll
-            for (int u = 0; u < 4; ++u) v[u] = __ldg(xp + off[u]);
+            for (int u = 0; u < 4; ++u) v[u] = cuda::ldFloat(xp + off[u]);
 #pragma unroll
             for (int u = 0; u < 4; ++u) acc = R::add(acc, v[u]);
         }
         for (; r < r1; ++r) {
-            acc = R::add(acc, __ldg(xp + od.off));
+            acc = R::add(acc, cuda::ldFloat(xp + od.off));
             od.advance(1, p);
         }
     }
     if (p.splits == 1)
-        y[o] = R::finish(acc, p.count);
+        y[o] = cuda::fromFloat<E>(R::finish(acc, p.count));
     else
         partial[static_cast<int64_t>(s) * p.nOut + o] = static_cast<double>(acc);
 }
@@ -180,9 +185,23 @@ __global__ void __launch_bounds__(256) reduceColumns(const float* __restrict__ x
 template <typename A>
 __device__ __forceinline__ A shflXor(A v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 
-//! A team of T threads (1, 32 or 256) per output; lanes stride over the reduction index.
-template <int OP, int T>
-__global__ void __launch_bounds__(256) reduceTeams(const float* __restrict__ x, float* __restrict__ y, double* __restrict__ partial,
+//! P consecutive elements at p as floats (P == 2: one half2 load, 4-byte aligned), added in order.
+template <int P, typename E>
+__device__ __forceinline__ void loadP(const E* __restrict__ p, float (&v)[P]) {
+    if constexpr (P == 1) {
+        v[0] = cuda::ldFloat(p);
+    } else {
+        static_assert(P == 2 && std::is_same_v<E, __half>, "reduce: pairs of halves");
+        const float2 f = __half22float2(__ldg(reinterpret_cast<const __half2*>(p)));
+        v[0] = f.x, v[1] = f.y;
+    }
+}
+
+//! A team of T threads (1, 32 or 256) per output; lanes stride over the reduction index. P == 2 (halves): the
+//! reduction index counts pairs of neighbouring elements of a contiguous innermost reduced group (half2 loads);
+//! p.count is then the number of pairs.
+template <int OP, int T, typename E, int P>
+__global__ void __launch_bounds__(256) reduceTeams(const E* __restrict__ x, E* __restrict__ y, double* __restrict__ partial,
                                                    ReduceParams p) {
     using R = RedOp<OP>;
     using A = typename R::A;
@@ -193,7 +212,7 @@ __global__ void __launch_bounds__(256) reduceTeams(const float* __restrict__ x, 
     const int s = blockIdx.y;
     const int64_t r0 = s * p.chunk;
     const int64_t r1 = r0 + p.chunk < p.count ? r0 + p.chunk : p.count;
-    const float* __restrict__ xp = x + keptOffset(o, p);
+    const E* __restrict__ xp = x + keptOffset(o, p);
     A acc = R::init();
     constexpr int U = T == 1 ? 8 : 4;  // loads in flight (a lone thread walking a long reduction wants more)
     if (r0 + lane < r1) {
@@ -207,14 +226,19 @@ __global__ void __launch_bounds__(256) reduceTeams(const float* __restrict__ x, 
                 off[u] = od.off;
                 od.advance(T, p);
             }
-            float v[U];
+            float v[U][P];
 #pragma unroll
-            for (int u = 0; u < U; ++u) v[u] = __ldg(xp + off[u]);
+            for (int u = 0; u < U; ++u) loadP<P>(xp + off[u], v[u]);
 #pragma unroll
-            for (int u = 0; u < U; ++u) acc = R::add(acc, v[u]);
+            for (int u = 0; u < U; ++u)
+#pragma unroll
+                for (int q = 0; q < P; ++q) acc = R::add(acc, v[u][q]);
         }
         for (; r < r1; r += T) {
-            acc = R::add(acc, __ldg(xp + od.off));
+            float v[P];
+            loadP<P>(xp + od.off, v);
+#pragma unroll
+            for (int q = 0; q < P; ++q) acc = R::add(acc, v[q]);
             od.advance(T, p);
         }
     }
@@ -235,14 +259,14 @@ __global__ void __launch_bounds__(256) reduceTeams(const float* __restrict__ x, 
     }
     if (lane != 0) return;
     if (p.splits == 1)
-        y[o] = R::finish(acc, p.count);
+        y[o] = cuda::fromFloat<E>(R::finish(acc, p.count * P));
     else
         partial[static_cast<int64_t>(s) * p.nOut + o] = static_cast<double>(acc);
 }
 
 //! Combines the splits of each output in split order.
-template <int OP>
-__global__ void __launch_bounds__(256) reduceFinish(const double* __restrict__ partial, float* __restrict__ y, int64_t nOut, int splits,
+template <int OP, typename E>
+__global__ void __launch_bounds__(256) reduceFinish(const double* __restrict__ partial, E* __restrict__ y, int64_t nOut, int splits,
                                                     int64_t count) {
     using R = RedOp<OP>;
     using A = typename R::A;
@@ -250,7 +274,7 @@ __global__ void __launch_bounds__(256) reduceFinish(const double* __restrict__ p
     for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < nOut; o += step) {
         A acc = R::init();
         for (int s = 0; s < splits; ++s) acc = R::combine(acc, static_cast<A>(partial[static_cast<int64_t>(s) * nOut + o]));
-        y[o] = R::finish(acc, count);
+        y[o] = cuda::fromFloat<E>(R::finish(acc, count));
     }
 }
 
@@ -265,9 +289,9 @@ struct Launch {
     int64_t blocks;
 };
 
-class ReduceGpu final : public Kernel<ReduceGpu, ReduceOp> {
+class ReduceGpu final : public cuda::FloatOrHalfKernel<ReduceGpu, ReduceOp> {
 public:
-    using Kernel::Kernel;
+    using FloatOrHalfKernel::FloatOrHalfKernel;
     size_t getWorkspaceSize() const noexcept override { return workspace_; }
 
 protected:
@@ -280,22 +304,54 @@ protected:
     }
 
     void run(const KernelCall& c) const override {
-        const Launch l = plan(c.inDims(0), workspace_ / sizeof(double));
-        if (l.p.nOut == 0) return;
-        const float* x = c.in<float>(0);
-        float* y = c.out<float>(0);
-        double* partial = static_cast<double*>(c.workspace);
-        cudaStream_t st = cuda::streamOf(c);
-        switch (op_.op) {
-            case ReduceOperation::kSUM: launch<static_cast<int>(ReduceOperation::kSUM)>(l, x, y, partial, st); break;
-            case ReduceOperation::kPROD: launch<static_cast<int>(ReduceOperation::kPROD)>(l, x, y, partial, st); break;
-            case ReduceOperation::kMAX: launch<static_cast<int>(ReduceOperation::kMAX)>(l, x, y, partial, st); break;
-            case ReduceOperation::kMIN: launch<static_cast<int>(ReduceOperation::kMIN)>(l, x, y, partial, st); break;
-            case ReduceOperation::kAVG: launch<static_cast<int>(ReduceOperation::kAVG)>(l, x, y, partial, st); break;
-        }
+        if (cuda::halfCall(c)) runTyped<__half>(c);
+        else runTyped<float>(c);
     }
 
 private:
+    template <typename E>
+    void runTyped(const KernelCall& c) const {
+        const Launch l = plan(c.inDims(0), workspace_ / sizeof(double));
+        if (l.p.nOut == 0) return;
+        const E* x = c.in<E>(0);
+        E* y = c.out<E>(0);
+        double* partial = static_cast<double*>(c.workspace);
+        cudaStream_t st = cuda::streamOf(c);
+        if constexpr (std::is_same_v<E, __half>) {
+            if (pairable(l, x)) return launchOp<2>(pairs(l), x, y, partial, st);
+        }
+        launchOp<1>(l, x, y, partial, st);
+    }
+
+    template <int P, typename E>
+    void launchOp(const Launch& l, const E* x, E* y, double* partial, cudaStream_t st) const {
+        switch (op_.op) {
+            case ReduceOperation::kSUM: launch<static_cast<int>(ReduceOperation::kSUM), P>(l, x, y, partial, st); break;
+            case ReduceOperation::kPROD: launch<static_cast<int>(ReduceOperation::kPROD), P>(l, x, y, partial, st); break;
+            case ReduceOperation::kMAX: launch<static_cast<int>(ReduceOperation::kMAX), P>(l, x, y, partial, st); break;
+            case ReduceOperation::kMIN: launch<static_cast<int>(ReduceOperation::kMIN), P>(l, x, y, partial, st); break;
+            case ReduceOperation::kAVG: launch<static_cast<int>(ReduceOperation::kAVG), P>(l, x, y, partial, st); break;
+        }
+    }
+
+    //! Whether a team launch can read pairs of halves: the innermost group is reduced, contiguous and even (every
+    //! other stride is then a multiple of it, so every pair is 4-byte aligned when x is).
+    static bool pairable(const Launch& l, const void* x) {
+        const ReduceParams& p = l.p;
+        return l.path != Path::kColumns && p.nr > 0 && p.rstride[p.nr - 1] == 1 && p.rsize[p.nr - 1] % 2 == 0 &&
+               cuda::alignedTo(x, 4);
+    }
+    //! The launch over pairs: the innermost reduced group halved with stride 2, count and splits in pairs.
+    static Launch pairs(Launch l) {
+        ReduceParams& p = l.p;
+        p.rsize[p.nr - 1] /= 2;
+        p.rstride[p.nr - 1] = 2;
+        p.count /= 2;
+        p.chunk = cuda::ceilDiv(p.count, p.splits);
+        if (p.chunk > 0) p.splits = static_cast<int>(cuda::ceilDiv(p.count, p.chunk));  // no empty split
+        return l;
+    }
+
     //! maxPartials: workspace capacity in doubles (0: no splits).
     Launch plan(const Dims& x, size_t maxPartials) const {
         int64_t sizes[Dims::MAX_DIMS];
@@ -351,19 +407,21 @@ private:
         return l;
     }
 
-    template <int OP>
-    static void launch(const Launch& l, const float* x, float* y, double* partial, cudaStream_t st) {
+    template <int OP, int P, typename E>
+    static void launch(const Launch& l, const E* x, E* y, double* partial, cudaStream_t st) {
         const ReduceParams& p = l.p;
         const dim3 grid(static_cast<unsigned>(l.blocks), static_cast<unsigned>(p.splits));
         switch (l.path) {
-            case Path::kColumns: reduceColumns<OP><<<grid, 256, 0, st>>>(x, y, partial, p); break;
-            case Path::kTeam1: reduceTeams<OP, 1><<<grid, 256, 0, st>>>(x, y, partial, p); break;
-            case Path::kTeam32: reduceTeams<OP, 32><<<grid, 256, 0, st>>>(x, y, partial, p); break;
-            case Path::kTeam256: reduceTeams<OP, 256><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+            case Path::kColumns:  // never pairs (pairable())
+                if constexpr (P == 1) reduceColumns<OP, E><<<grid, 256, 0, st>>>(x, y, partial, p);
+                break;
+            case Path::kTeam1: reduceTeams<OP, 1, E, P><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+            case Path::kTeam32: reduceTeams<OP, 32, E, P><<<grid, 256, 0, st>>>(x, y, partial, p); break;
+            case Path::kTeam256: reduceTeams<OP, 256, E, P><<<grid, 256, 0, st>>>(x, y, partial, p); break;
         }
         cuda::checkLaunch("reduce");
         if (p.splits > 1) {
-            reduceFinish<OP><<<cuda::gridFor(p.nOut), 256, 0, st>>>(partial, y, p.nOut, p.splits, p.count);
+            reduceFinish<OP, E><<<cuda::gridFor(p.nOut), 256, 0, st>>>(partial, y, p.nOut, p.splits, p.count * P);
             cuda::checkLaunch("reduce_finish");
         }
     }

@@ -14,10 +14,15 @@
 //   row_warp    inner == 1, n <= 1024: a sub-warp (1..32 lanes) per row holds the row in registers, warp
 //               shuffles reduce; float4 loads when the row length and pointers allow.
 //   row_block   inner == 1: a 256-thread block per row (online partials, block reduction, output pass).
+// float16 tensors run the same kernels (T = __half): values are loaded as float, every sum and constant is the
+// float32 path's (so FP32-or-better accumulation), and only the stored outputs are rounded to half; the vector
+// loads/stores move 16 bytes (8 halves through half2) instead of a float4.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "common.cuh"
+#include "fp16.cuh"
 #include "layers/softmax.h"
 
 namespace gie {
@@ -58,28 +63,28 @@ __device__ __forceinline__ float rowConst(double s) {
 }
 
 // ---- col_thread -----------------------------------------------------------------------------------------------
-template <bool kLog>
-__global__ void __launch_bounds__(256) softmaxColThread(const float* __restrict__ x, float* __restrict__ y, int64_t outer,
-                                                        int n, int64_t inner) {
+template <bool kLog, typename T>
+__global__ void __launch_bounds__(256) softmaxColThread(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int n,
+                                                        int64_t inner) {
     const int64_t cols = outer * inner;
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < cols; j += step) {
         const int64_t o = j / inner, i = j - o * inner;
         const int64_t base = o * n * inner + i;
-        const float* __restrict__ xp = x + base;
+        const T* __restrict__ xp = x + base;
         float m = -INFINITY;
         double s = 0.0;
-        for (int k = 0; k < n; ++k) onlineAdd(m, s, __ldg(xp + k * inner));
+        for (int k = 0; k < n; ++k) onlineAdd(m, s, cuda::ldFloat(xp + k * inner));
         const float kc = rowConst<kLog>(finalSum(m, s));
-        float* __restrict__ yp = y + base;
-        for (int k = 0; k < n; ++k) yp[k * inner] = outValue<kLog>(__ldg(xp + k * inner), m, kc);
+        T* __restrict__ yp = y + base;
+        for (int k = 0; k < n; ++k) yp[k * inner] = cuda::fromFloat<T>(outValue<kLog>(cuda::ldFloat(xp + k * inner), m, kc));
     }
 }
 
 // ---- col_block: blockDim (32, 8) ---------------------------------------------------------------------------------
-template <bool kLog>
-__global__ void __launch_bounds__(256) softmaxColBlock(const float* __restrict__ x, float* __restrict__ y, int64_t outer,
-                                                       int n, int64_t inner) {
+template <bool kLog, typename T>
+__global__ void __launch_bounds__(256) softmaxColBlock(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int n,
+                                                       int64_t inner) {
     __shared__ float sm[8][33];
     __shared__ double ss[8][33];
     const int tx = threadIdx.x, ty = threadIdx.y;
@@ -90,7 +95,7 @@ __global__ void __launch_bounds__(256) softmaxColBlock(const float* __restrict__
         float m = -INFINITY;
         double s = 0.0;
         if (active)
-            for (int k = ty; k < n; k += 8) onlineAdd(m, s, __ldg(x + base + k * inner));
+            for (int k = ty; k < n; k += 8) onlineAdd(m, s, cuda::ldFloat(x + base + k * inner));
         sm[ty][tx] = m;
         ss[ty][tx] = s;
         __syncthreads();
@@ -100,12 +105,13 @@ __global__ void __launch_bounds__(256) softmaxColBlock(const float* __restrict__
         for (int r = 1; r < 8; ++r) combinePair(m, s, sm[r][tx], ss[r][tx]);
         const float kc = rowConst<kLog>(finalSum(m, s));
         if (active)
-            for (int k = ty; k < n; k += 8) y[base + k * inner] = outValue<kLog>(__ldg(x + base + k * inner), m, kc);
+            for (int k = ty; k < n; k += 8)
+                y[base + k * inner] = cuda::fromFloat<T>(outValue<kLog>(cuda::ldFloat(x + base + k * inner), m, kc));
         __syncthreads();  // sm/ss are reused by the next outer index
     }
 }
 
-// ---- row_warp: LPR lanes per row, NV vectors of V floats per lane -------------------------------------------
+// ---- row_warp: LPR lanes per row, NV vectors of V elements per lane (V = 1, or a 16-byte pack) -----------------
 template <int LPR>
 __device__ __forceinline__ float groupMax(float v) {
 #pragma unroll
@@ -119,8 +125,9 @@ __device__ __forceinline__ double groupSum(double v) {
     return v;
 }
 
-template <bool kLog, int LPR, int NV, int V>
-__global__ void __launch_bounds__(128) softmaxRowWarp(const float* __restrict__ x, float* __restrict__ y, int64_t rows, int n) {
+template <bool kLog, int LPR, int NV, int V, typename T>
+__global__ void __launch_bounds__(128) softmaxRowWarp(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int n) {
+    static_assert(V == 1 || V == cuda::kPack<T>, "row_warp: scalars or 16-byte packs");
     constexpr int kRowsPerBlock = 128 / LPR;
     const int lane = threadIdx.x % LPR;
     const int64_t first = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / LPR;
@@ -130,21 +137,20 @@ __global__ void __launch_bounds__(128) softmaxRowWarp(const float* __restrict__ 
     const int64_t warpFirst = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + (threadIdx.x & ~31) / LPR;
     for (int64_t row = first, wrow = warpFirst; wrow < rows; row += step, wrow += step) {
         const bool valid = row < rows;
-        const float* __restrict__ xr = x + (valid ? row : 0) * n;
+        const T* __restrict__ xr = x + (valid ? row : 0) * n;
         float v[NV * V];
         float m = -INFINITY;
 #pragma unroll
         for (int k = 0; k < NV; ++k) {
             const int idx = (k * LPR + lane) * V;
             if (valid && idx < n) {
-                if (V == 4) {
-                    const float4 q = __ldg(reinterpret_cast<const float4*>(xr + idx));
-                    v[k * V + 0] = q.x;
-                    v[k * V + (V > 1 ? 1 : 0)] = q.y;
-                    v[k * V + (V > 2 ? 2 : 0)] = q.z;
-                    v[k * V + (V > 3 ? 3 : 0)] = q.w;
+                if constexpr (V > 1) {
+                    float q[V];
+                    cuda::loadPack(xr + idx, q);
+#pragma unroll
+                    for (int e = 0; e < V; ++e) v[k * V + e] = q[e];
                 } else {
-                    v[k * V] = __ldg(xr + idx);
+                    v[k * V] = cuda::ldFloat(xr + idx);
                 }
 #pragma unroll
                 for (int e = 0; e < V; ++e) m = m < v[k * V + e] ? v[k * V + e] : m;
@@ -162,20 +168,18 @@ __global__ void __launch_bounds__(128) softmaxRowWarp(const float* __restrict__ 
         }
         s = groupSum<LPR>(s);
         const float kc = rowConst<kLog>(s);
-        float* __restrict__ yr = y + (valid ? row : 0) * n;
+        T* __restrict__ yr = y + (valid ? row : 0) * n;
 #pragma unroll
         for (int k = 0; k < NV; ++k) {
             const int idx = (k * LPR + lane) * V;
             if (valid && idx < n) {
-                if (V == 4) {
-                    float4 q;
-                    q.x = outValue<kLog>(v[k * V + 0], m, kc);
-                    q.y = outValue<kLog>(v[k * V + (V > 1 ? 1 : 0)], m, kc);
-                    q.z = outValue<kLog>(v[k * V + (V > 2 ? 2 : 0)], m, kc);
-                    q.w = outValue<kLog>(v[k * V + (V > 3 ? 3 : 0)], m, kc);
-                    *reinterpret_cast<float4*>(yr + idx) = q;
+                if constexpr (V > 1) {
+                    float q[V];
+#pragma unroll
+                    for (int e = 0; e < V; ++e) q[e] = outValue<kLog>(v[k * V + e], m, kc);
+                    cuda::storePack(yr + idx, q);
                 } else {
-                    yr[idx] = outValue<kLog>(v[k * V], m, kc);
+                    yr[idx] = cuda::fromFloat<T>(outValue<kLog>(v[k * V], m, kc));
                 }
             }
         }
@@ -183,28 +187,27 @@ __global__ void __launch_bounds__(128) softmaxRowWarp(const float* __restrict__ 
 }
 
 // ---- row_block: 256 threads per row ------------------------------------------------------------------------
-template <bool kLog, bool kVec>
-__global__ void __launch_bounds__(256) softmaxRowBlock(const float* __restrict__ x, float* __restrict__ y, int64_t rows, int n) {
+template <bool kLog, bool kVec, typename T>
+__global__ void __launch_bounds__(256) softmaxRowBlock(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int n) {
+    constexpr int kN = cuda::kPack<T>;
     __shared__ float sm[8];
     __shared__ double ss[8];
     __shared__ float rowM, rowK;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-        const float* __restrict__ xr = x + row * n;
-        float* __restrict__ yr = y + row * n;
+        const T* __restrict__ xr = x + row * n;
+        T* __restrict__ yr = y + row * n;
         float m = -INFINITY;
         double s = 0.0;
         if (kVec) {
-            const float4* __restrict__ x4 = reinterpret_cast<const float4*>(xr);
-            for (int i = threadIdx.x; i < (n >> 2); i += 256) {
-                const float4 q = __ldg(x4 + i);
-                onlineAdd(m, s, q.x);
-                onlineAdd(m, s, q.y);
-                onlineAdd(m, s, q.z);
-                onlineAdd(m, s, q.w);
+            for (int i = threadIdx.x; i < n / kN; i += 256) {
+                float q[kN];
+                cuda::loadPack(xr + i * kN, q);
+#pragma unroll
+                for (int e = 0; e < kN; ++e) onlineAdd(m, s, q[e]);
             }
         } else {
-            for (int i = threadIdx.x; i < n; i += 256) onlineAdd(m, s, __ldg(xr + i));
+            for (int i = threadIdx.x; i < n; i += 256) onlineAdd(m, s, cuda::ldFloat(xr + i));
         }
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) {
@@ -228,18 +231,15 @@ __global__ void __launch_bounds__(256) softmaxRowBlock(const float* __restrict__
         m = rowM;
         const float kc = rowK;
         if (kVec) {
-            const float4* __restrict__ x4 = reinterpret_cast<const float4*>(xr);
-            float4* __restrict__ y4 = reinterpret_cast<float4*>(yr);
-            for (int i = threadIdx.x; i < (n >> 2); i += 256) {
-                float4 q = __ldg(x4 + i);
-                q.x = outValue<kLog>(q.x, m, kc);
-                q.y = outValue<kLog>(q.y, m, kc);
-                q.z = outValue<kLog>(q.z, m, kc);
-                q.w = outValue<kLog>(q.w, m, kc);
-                y4[i] = q;
+            for (int i = threadIdx.x; i < n / kN; i += 256) {
+                float q[kN];
+                cuda::loadPack(xr + i * kN, q);
+#pragma unroll
+                for (int e = 0; e < kN; ++e) q[e] = outValue<kLog>(q[e], m, kc);
+                cuda::storePack(yr + i * kN, q);
             }
         } else {
-            for (int i = threadIdx.x; i < n; i += 256) yr[i] = outValue<kLog>(__ldg(xr + i), m, kc);
+            for (int i = threadIdx.x; i < n; i += 256) yr[i] = cuda::fromFloat<T>(outValue<kLog>(cuda::ldFloat(xr + i), m, kc));
         }
         __syncthreads();  // rowM/rowK and sm/ss are reused by the next row
     }
@@ -250,41 +250,44 @@ enum Tactic : int32_t { kColThread = 0, kColBlock = 1, kRowWarp = 2, kRowBlock =
 const char* const kTacticNames[kNbTactics] = {"col_thread", "col_block_32x8", "row_warp", "row_block256"};
 constexpr int kRowWarpMax = 1024;
 
-using RowWarpFn = void (*)(const float*, float*, int64_t, int);
+template <typename T>
+using RowWarpFn = void (*)(const T*, T*, int64_t, int);
 
-template <bool kLog>
-RowWarpFn pickRowWarp(int n, bool vec, int& lpr) {
-    if (vec && n >= 128 && n % 4 == 0) {
+template <bool kLog, typename T>
+RowWarpFn<T> pickRowWarp(int n, bool vec, int& lpr) {
+    constexpr int kN = cuda::kPack<T>;
+    if (vec && n >= 32 * kN && n % kN == 0) {
+        constexpr int kMaxNV = kRowWarpMax / (32 * kN);  // 8 float4s, 4 packs of 8 halves
         lpr = 32;
-        int nv = (n + 127) / 128;
-        if (nv <= 1) return softmaxRowWarp<kLog, 32, 1, 4>;
-        if (nv <= 2) return softmaxRowWarp<kLog, 32, 2, 4>;
-        if (nv <= 4) return softmaxRowWarp<kLog, 32, 4, 4>;
-        return softmaxRowWarp<kLog, 32, 8, 4>;
+        int nv = (n + 32 * kN - 1) / (32 * kN);
+        if (nv <= 1) return softmaxRowWarp<kLog, 32, 1, kN, T>;
+        if (nv <= 2) return softmaxRowWarp<kLog, 32, 2, kN, T>;
+        if (nv <= 4) return softmaxRowWarp<kLog, 32, 4, kN, T>;
+        return softmaxRowWarp<kLog, 32, kMaxNV, kN, T>;
     }
     if (n <= 32) {
         lpr = n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : n <= 8 ? 8 : n <= 16 ? 16 : 32;
         switch (lpr) {
-            case 1: return softmaxRowWarp<kLog, 1, 1, 1>;
-            case 2: return softmaxRowWarp<kLog, 2, 1, 1>;
-            case 4: return softmaxRowWarp<kLog, 4, 1, 1>;
-            case 8: return softmaxRowWarp<kLog, 8, 1, 1>;
-            case 16: return softmaxRowWarp<kLog, 16, 1, 1>;
-            default: return softmaxRowWarp<kLog, 32, 1, 1>;
+            case 1: return softmaxRowWarp<kLog, 1, 1, 1, T>;
+            case 2: return softmaxRowWarp<kLog, 2, 1, 1, T>;
+            case 4: return softmaxRowWarp<kLog, 4, 1, 1, T>;
+            case 8: return softmaxRowWarp<kLog, 8, 1, 1, T>;
+            case 16: return softmaxRowWarp<kLog, 16, 1, 1, T>;
+            default: return softmaxRowWarp<kLog, 32, 1, 1, T>;
         }
     }
     lpr = 32;
     int nv = (n + 31) / 32;
-    if (nv <= 2) return softmaxRowWarp<kLog, 32, 2, 1>;
-    if (nv <= 4) return softmaxRowWarp<kLog, 32, 4, 1>;
-    if (nv <= 8) return softmaxRowWarp<kLog, 32, 8, 1>;
-    if (nv <= 16) return softmaxRowWarp<kLog, 32, 16, 1>;
-    return softmaxRowWarp<kLog, 32, 32, 1>;
+    if (nv <= 2) return softmaxRowWarp<kLog, 32, 2, 1, T>;
+    if (nv <= 4) return softmaxRowWarp<kLog, 32, 4, 1, T>;
+    if (nv <= 8) return softmaxRowWarp<kLog, 32, 8, 1, T>;
+    if (nv <= 16) return softmaxRowWarp<kLog, 32, 16, 1, T>;
+    return softmaxRowWarp<kLog, 32, 32, 1, T>;
 }
 
-class SoftmaxGpu final : public Kernel<SoftmaxGpu, SoftmaxOp> {
+class SoftmaxGpu final : public cuda::FloatOrHalfKernel<SoftmaxGpu, SoftmaxOp> {
 public:
-    using Kernel::Kernel;
+    using FloatOrHalfKernel::FloatOrHalfKernel;
 
     int32_t getNbTactics() const noexcept override { return kNbTactics; }
     const char* getTacticName(int32_t t) const noexcept override { return t >= 0 && t < kNbTactics ? kTacticNames[t] : "invalid"; }
@@ -309,6 +312,13 @@ protected:
     }
 
     void run(const KernelCall& c) const override {
+        if (cuda::halfCall(c)) runTyped<__half>(c);
+        else runTyped<float>(c);
+    }
+
+private:
+    template <typename T>
+    void runTyped(const KernelCall& c) const {
         const Dims& d = c.inDims(0);
         const int ax = normalizeAxis(op_.axis, d.nbDims, "Softmax");
         const AxisSplit sp = splitAtAxis(d, ax);
@@ -317,8 +327,8 @@ protected:
         if (outer * n64 * inner == 0) return;
         GIE_CHECK(n64 < (int64_t{1} << 31), ErrorCode::kUNSUPPORTED, "Softmax (GPU): the axis has ", n64, " elements");
         const int n = static_cast<int>(n64);
-        const float* x = c.in(0);
-        float* y = c.out(0);
+        const T* x = c.in<T>(0);
+        T* y = c.out<T>(0);
         cudaStream_t s = cuda::streamOf(c);
         const bool log = op_.log;
 
@@ -330,8 +340,8 @@ protected:
         switch (t) {
             case kColThread: {
                 const unsigned grid = cuda::gridFor(outer * inner, 256);
-                if (log) softmaxColThread<true><<<grid, 256, 0, s>>>(x, y, outer, n, inner);
-                else softmaxColThread<false><<<grid, 256, 0, s>>>(x, y, outer, n, inner);
+                if (log) softmaxColThread<true, T><<<grid, 256, 0, s>>>(x, y, outer, n, inner);
+                else softmaxColThread<false, T><<<grid, 256, 0, s>>>(x, y, outer, n, inner);
                 cuda::checkLaunch("softmaxColThread");
                 return;
             }
@@ -339,15 +349,15 @@ protected:
                 GIE_CHECK(cuda::ceilDiv(inner, 32) < (int64_t{1} << 31), ErrorCode::kUNSUPPORTED, "Softmax (GPU): too many columns");
                 dim3 grid(static_cast<unsigned>(cuda::ceilDiv(inner, 32)), static_cast<unsigned>(outer < 65535 ? outer : 65535));
                 dim3 block(32, 8);
-                if (log) softmaxColBlock<true><<<grid, block, 0, s>>>(x, y, outer, n, inner);
-                else softmaxColBlock<false><<<grid, block, 0, s>>>(x, y, outer, n, inner);
+                if (log) softmaxColBlock<true, T><<<grid, block, 0, s>>>(x, y, outer, n, inner);
+                else softmaxColBlock<false, T><<<grid, block, 0, s>>>(x, y, outer, n, inner);
                 cuda::checkLaunch("softmaxColBlock");
                 return;
             }
             case kRowWarp: {
                 const bool vec = cuda::aligned16(x, y);
                 int lpr = 32;
-                RowWarpFn k = log ? pickRowWarp<true>(n, vec, lpr) : pickRowWarp<false>(n, vec, lpr);
+                RowWarpFn<T> k = log ? pickRowWarp<true, T>(n, vec, lpr) : pickRowWarp<false, T>(n, vec, lpr);
                 const int64_t rowsPerBlock = 128 / lpr;
                 const int64_t blocks = cuda::ceilDiv(outer, rowsPerBlock);
                 const int64_t cap = static_cast<int64_t>(cuda::numSMs()) * 64;
@@ -356,15 +366,15 @@ protected:
                 return;
             }
             default: {
-                const bool vec = n % 4 == 0 && cuda::aligned16(x, y);
+                const bool vec = n % cuda::kPack<T> == 0 && cuda::aligned16(x, y);
                 const int64_t cap = static_cast<int64_t>(cuda::numSMs()) * 16;
                 const unsigned grid = static_cast<unsigned>(outer < cap ? outer : cap);
                 if (log) {
-                    if (vec) softmaxRowBlock<true, true><<<grid, 256, 0, s>>>(x, y, outer, n);
-                    else softmaxRowBlock<true, false><<<grid, 256, 0, s>>>(x, y, outer, n);
+                    if (vec) softmaxRowBlock<true, true, T><<<grid, 256, 0, s>>>(x, y, outer, n);
+                    else softmaxRowBlock<true, false, T><<<grid, 256, 0, s>>>(x, y, outer, n);
                 } else {
-                    if (vec) softmaxRowBlock<false, true><<<grid, 256, 0, s>>>(x, y, outer, n);
-                    else softmaxRowBlock<false, false><<<grid, 256, 0, s>>>(x, y, outer, n);
+                    if (vec) softmaxRowBlock<false, true, T><<<grid, 256, 0, s>>>(x, y, outer, n);
+                    else softmaxRowBlock<false, false, T><<<grid, 256, 0, s>>>(x, y, outer, n);
                 }
                 cuda::checkLaunch("softmaxRowBlock");
                 return;
@@ -372,7 +382,6 @@ protected:
         }
     }
 
-private:
     bool innerOne_ = false;
     int64_t axisLen_ = 0;
     int32_t tactic_ = kColThread;

@@ -1,12 +1,15 @@
 // GPU Unary (the semantics of kernels/unary_cpu.cpp): float32 ops with the CUDA math library's accurate
-// functions (no fast-math intrinsics), ROUND half to even with the CPU's own algorithm, SIGN(NaN) = NaN,
+// functions (no fast-math intrinsics), ROUND half to even with the CPU's own algorithm, SIGN(NaN) = NaN; float16
+// tensors run the same float32 ops (loaded as float, rounded to half once at the store);
 // int32 ABS/NEG/SIGN wrapping like numpy (ABS(INT_MIN) == INT_MIN), bool NOT. One kernel instantiation per
 // op (no switch in the loop); 16-byte vector loads/stores when the pointers are aligned, scalar tail.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "common.cuh"
+#include "fp16.cuh"
 #include "layers/unary.h"
 
 namespace gie {
@@ -108,33 +111,47 @@ struct NotOp {
     __device__ __forceinline__ uint8_t operator()(uint8_t v) const { return static_cast<uint8_t>(v == 0); }
 };
 
-template <int OP>
+//! A float op on storage type T: computed in float, rounded to T once (T = float: the op itself).
+template <typename T, typename F>
+struct InFloat {
+    __device__ __forceinline__ T operator()(T v) const { return cuda::fromFloat<T>(F()(cuda::toFloat(v))); }
+};
+
+template <typename T, int OP>
 void launchFloatOp(const void* x, void* y, int64_t n, cudaStream_t s) {
-    launchMap<float>(x, y, n, s, FloatOp<OP>());
+    if constexpr (std::is_same_v<T, float>) launchMap<float>(x, y, n, s, FloatOp<OP>());
+    else launchMap<T>(x, y, n, s, InFloat<T, FloatOp<OP>>());
 }
 
 using FloatLauncher = void (*)(const void*, void*, int64_t, cudaStream_t);
 
-template <int... OPS>
+template <typename T, int... OPS>
 FloatLauncher floatLauncher(int op, std::integer_sequence<int, OPS...>) {
-    static constexpr FloatLauncher fns[] = {launchFloatOp<OPS>...};
+    static constexpr FloatLauncher fns[] = {launchFloatOp<T, OPS>...};
     return fns[op];
 }
 
-class UnaryGpu final : public Kernel<UnaryGpu, UnaryOp> {
+class UnaryGpu final : public cuda::FloatOrHalfKernel<UnaryGpu, UnaryOp> {
 public:
-    using Kernel::Kernel;
+    using FloatOrHalfKernel::FloatOrHalfKernel;
     void run(const KernelCall& c) const override {
         const int64_t n = volume(c.inDims(0));
         if (n == 0) return;
         cudaStream_t s = cuda::streamOf(c);
         const UnaryOperation op = op_.op;
         using U = UnaryOperation;
+        static_assert(static_cast<int>(U::kROUND) == 22, "floatLauncher covers every UnaryOperation");
+        using AllOps = std::make_integer_sequence<int, 23>;
         switch (c.inDesc[0].type) {
             case DataType::kFLOAT:
                 if (op != U::kNOT) {
-                    static_assert(static_cast<int>(U::kROUND) == 22, "floatLauncher covers every UnaryOperation");
-                    floatLauncher(static_cast<int>(op), std::make_integer_sequence<int, 23>())(c.inputs[0], c.outputs[0], n, s);
+                    floatLauncher<float>(static_cast<int>(op), AllOps())(c.inputs[0], c.outputs[0], n, s);
+                    return;
+                }
+                break;
+            case DataType::kHALF:
+                if (op != U::kNOT) {
+                    floatLauncher<__half>(static_cast<int>(op), AllOps())(c.inputs[0], c.outputs[0], n, s);
                     return;
                 }
                 break;

@@ -511,6 +511,8 @@ public:
             DeviceType device = config.getDevice();
             if (device == DeviceType::kAUTO) device = platformHasGpu() ? DeviceType::kGPU : DeviceType::kCPU;
             getBackend(device);  // fails early with NO_DEVICE
+            if (cfg->getFlag(BuilderFlag::kINT8))
+                log(ILogger::Severity::kWARNING, "the INT8 flag is set, but INT8 kernels are not implemented yet: building without INT8");
             auto t0 = std::chrono::steady_clock::now();
             Graph g = Graph::fromNetwork(*net, cfg->getMaxBatch());
             int layersBefore = g.liveNodes();
