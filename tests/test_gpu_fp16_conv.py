@@ -106,6 +106,10 @@ def test_fp16_convolution_tactics_follow_the_kernel_shape(rng):
     w3, b3 = conv_weights(rng, 8, 8, 3, 3)
     three = lambda net, t: net.add_convolution(t["x"], 8, (3, 3), w3, b3, padding=1).output(0)
     x = {"x": randn(rng, (2, 8, 6, 6))}
+    for define, tactics in ((one, GEMM_1X1), (three, GEMM)):
+        conv, = conv_kernels(fp16(define, x, tactics[0]))
+        assert conv["variant"] == "f16_hwc8_mma"
+        assert [t["tactic"] for t in conv["tactic_times_ms"]] == tactics  # a forced build lists the runnable tactics
     with pytest.raises(gie.Error, match="hmma_64x64x32_w32x32_s4_hwc8"):
         fp16(one, x, GEMM[-1])
     with pytest.raises(gie.Error, match="hmma1x1_64x64x32_w32x32_s4_hwc8"):
@@ -197,12 +201,14 @@ def test_fp16_convolution_chain(rng):
 
 @pytest.mark.parametrize("tactic", [GEMM[0], GEMM[7]])
 def test_fp16_convolutions_write_into_concat_slices(tactic, rng):
-    """Inception-style 3x3 branches of different widths concatenated (each may write its slice: strided output)."""
+    """Inception-style branches of different widths concatenated (each may write its LINEAR slice: strided output).
+    Kernel sizes / dilations differ so that horizontal fusion leaves them apart, none is 1x1 (one forced tactic)."""
     C, H, W = 13, 9, 7
-    params = [(K,) + conv_weights(rng, K, C, 3, 3) for K in (5, 17, 8)]
+    specs = [(5, (3, 3), dict(padding=1)), (17, (5, 5), dict(padding=2)), (8, (3, 3), dict(padding=2, dilation=2))]
+    params = [(K, RS, f) + conv_weights(rng, K, C, *RS) for K, RS, f in specs]
 
     def define(net, t):
-        outs = [net.add_convolution(t["x"], K, (3, 3), w, b, padding=1).output(0) for K, w, b in params]
+        outs = [net.add_convolution(t["x"], K, RS, w, b, **f).output(0) for K, RS, f, w, b in params]
         return net.add_concatenation(outs, axis=1).output(0)
 
     fp16(define, {"x": randn(rng, (N, C, H, W))}, tactic)
@@ -228,7 +234,7 @@ def test_fp16_depthwise(case, rng):
     define = lambda net, t: net.add_activation(net.add_convolution(t["x"], C, (R, S), w, b, num_groups=C, **fields).output(0),
                                                 gie.ActivationType.SIGMOID).output(0)
     info = fp16(define, {"x": randn(rng, (N, C, H, W))}, DEPTHWISE)
-    assert [k["tactic"] for k in conv_kernels(info)] == [DEPTHWISE]
+    assert [(k["tactic"], k["variant"]) for k in conv_kernels(info)] == [(DEPTHWISE, "f16_hwc8_depthwise")]
 
 
 def test_fp16_depthwise_residual_and_chain(rng):
@@ -254,8 +260,9 @@ def test_fp16_depthwise_residual_and_chain(rng):
 
 
 def test_fp16_depthwise_refuses_channel_multipliers(rng):
-    """groups == C but K == 2C (multiplier 2) is not this kernel's: forcing it fails naming the tactic."""
+    """groups == C but K == 2C (multiplier 2) is not this kernel's: the FP16 build with its tactic forced fails (no
+    FP16 kernel takes the layer, or none offers the tactic) instead of running it."""
     w, b = conv_weights(rng, 6, 1, 3, 3)
     define = lambda net, t: net.add_convolution(t["x"], 6, (3, 3), w, b, num_groups=3).output(0)
-    with pytest.raises(gie.Error, match=DEPTHWISE):
+    with pytest.raises(gie.Error, match="Convolution"):
         fp16(define, {"x": randn(rng, (2, 3, 5, 5))}, DEPTHWISE)
