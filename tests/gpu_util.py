@@ -115,27 +115,68 @@ def _batches(inputs, batches):
     return out
 
 
-def build_gpu(define, inputs, force=None, max_batch=None, passes_off=(), configure=None):
-    """util.build for the GPU, with ``force`` = {kernel type or name: tactic} through config.force_tactic."""
+def fp16_everywhere(define):
+    """``define`` with every layer pinned to FP16 (layer.precision = HALF); build it with fp16_config."""
+    def wrapped(net, tensors):
+        result = define(net, tensors)
+        for i in range(net.num_layers):
+            net.get_layer(i).precision = gie.DataType.HALF
+        return result
+    return wrapped
+
+
+def fp16_config(config):
+    """FP16 allowed and per-layer precision obeyed (with fp16_everywhere: every layer that can runs in FP16)."""
+    config.fp16 = True
+    config.set_flag(gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+
+
+def check_half(engine, kernel_types, what):
+    """Every kernel of a type in ``kernel_types`` computes in FP16 (precision float16 in the build report)."""
+    kernels = engine.layer_info()["kernels"]
+    for kt in kernel_types:
+        ks = [k for k in kernels if k["type"] == kt]
+        assert ks, f"{what}: no {kt} kernel in the engine (types: {sorted({k['type'] for k in kernels})})"
+        for k in ks:
+            assert k["precision"] == "float16", f"{what}: {kt} kernel '{k['name']}' runs in {k['precision']}, not FP16"
+
+
+def build_gpu(define, inputs, force=None, max_batch=None, passes_off=(), configure=None, fp16=False):
+    """util.build for the GPU, with ``force`` = {kernel type or name: tactic} through config.force_tactic; ``fp16``:
+    every layer pinned to FP16 (fp16_everywhere + fp16_config)."""
     def config_fn(config):
         for kernel, tactic in (force or {}).items():
             config.force_tactic(str(kernel), str(tactic))
+        if fp16:
+            fp16_config(config)
         if configure is not None:
             configure(config)
+    if fp16:
+        define = fp16_everywhere(define)
     engine = util.build(define, inputs, max_batch=max_batch, device="gpu", passes_off=passes_off, configure=config_fn)
     assert engine.device == gie.DeviceType.GPU, f"asked for a GPU engine, got {engine.device}"
     return engine
 
 
-def compare_gpu_cpu(define, inputs, rtol=1e-4, atol=1e-4, force=None, max_batch=None, batches=None, passes_off=()):
+def compare_gpu_cpu(define, inputs, rtol=1e-4, atol=1e-4, force=None, max_batch=None, batches=None, passes_off=(), fp16=False,
+                    expect_half=()):
     """Builds ``define`` for the CPU and the GPU (``force``: {kernel type or name: tactic}), runs the GPU engine at
     each batch in ``batches`` (default: the inputs' batch, then 1; inputs sliced to it) with device inputs and
     NaN-poisoned device outputs, compares every output with the CPU engine's (util.assert_close) and returns
-    the GPU engine's layer_info()."""
+    the GPU engine's layer_info().
+
+    ``fp16``: both engines with every layer pinned to FP16 (the CPU engine is then the FP16 reference: FP32 math,
+    half storage where the GPU stores half); network I/O stay FP32 (the builder inserts Reformats). Every kernel
+    whose type is in ``expect_half`` must compute in FP16 in both engines."""
     inputs = {name: np.asarray(a) for name, a in inputs.items()}
     lib = _lib()
-    cpu_engine = util.build(define, inputs, max_batch=max_batch, device="cpu", passes_off=passes_off)
-    gpu_engine = build_gpu(define, inputs, force=force, max_batch=max_batch, passes_off=passes_off)
+    cpu_define = fp16_everywhere(define) if fp16 else define
+    cpu_engine = util.build(cpu_define, inputs, max_batch=max_batch, device="cpu", passes_off=passes_off,
+                            configure=fp16_config if fp16 else None)
+    gpu_engine = build_gpu(define, inputs, force=force, max_batch=max_batch, passes_off=passes_off, fp16=fp16)
+    if expect_half:
+        check_half(cpu_engine, expect_half, "CPU engine")
+        check_half(gpu_engine, expect_half, "GPU engine")
     cpu_ctx = cpu_engine.create_execution_context()
     gpu_ctx = gpu_engine.create_execution_context()
     for b in _batches(inputs, batches):
@@ -154,11 +195,12 @@ def compare_gpu_cpu(define, inputs, rtol=1e-4, atol=1e-4, force=None, max_batch=
     return gpu_engine.layer_info()
 
 
-def gpu_tactics(define, inputs, kernel_type, max_batch=None, passes_off=()):
+def gpu_tactics(define, inputs, kernel_type, max_batch=None, passes_off=(), fp16=False):
     """Names of the tactics the GPU kernels of type ``kernel_type`` offer for these shapes (every runnable tactic
-    the builder timed, from layer_info()["kernels"][i]["tactic_times_ms"]), in first-seen order."""
+    the builder timed, from layer_info()["kernels"][i]["tactic_times_ms"]), in first-seen order. ``fp16``: in an
+    all-FP16 build (build_gpu's fp16)."""
     engine = build_gpu(define, {n: np.asarray(a) for n, a in inputs.items()}, max_batch=max_batch,
-                       passes_off=passes_off)
+                       passes_off=passes_off, fp16=fp16)
     names = []
     for k in engine.layer_info().get("kernels", []):
         if k.get("type") != kernel_type:

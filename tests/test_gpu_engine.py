@@ -144,7 +144,7 @@ def test_timing_cache_reused_and_deterministic(tmp_path):
     e1 = _build("resnet50", "gpu", 2, image=64, configure=configure)
     assert cache.exists()
     lines = cache.read_text().splitlines()
-    assert lines[0] == "gie-timing-cache 1" and lines[1].startswith("device\t") and len(lines) > 10
+    assert lines[0] == "gie-timing-cache 2" and lines[1].startswith("device\t") and len(lines) > 10
     e2 = _build("resnet50", "gpu", 2, image=64, configure=configure)
     t1 = [(k["name"], k["tactic"]) for k in e1.layer_info()["kernels"]]
     t2 = [(k["name"], k["tactic"]) for k in e2.layer_info()["kernels"]]
@@ -153,6 +153,28 @@ def test_timing_cache_reused_and_deterministic(tmp_path):
     times2 = [k["tactic_times_ms"] for k in e2.layer_info()["kernels"]]
     assert [[t["tactic"] for t in a] for a in times1] == [[t["tactic"] for t in a] for a in times2]
     assert [[t["ms"] for t in a] for a in times2] == [[pytest.approx(t["ms"], rel=1e-5) for t in a] for a in times1]
+
+
+def test_timing_cache_is_keyed_by_shapes_not_weights(tmp_path):
+    """Retrained weights, same architecture: the second build measures nothing new (issue 12 item 8)."""
+    cache = tmp_path / "timing.cache"
+
+    def configure(c):
+        c.timing_cache = str(cache)
+
+    _build("resnet50", "gpu", 2, image=64, configure=configure)
+    first = cache.read_text().splitlines()
+    assert len(first) > 10
+    spec = model_zoo.describe("resnet50", seed=5, image=64)
+    builder = gie.Builder()
+    net = builder.create_network()
+    spec.to_gie(net, batch=2, mark=["prob"])
+    config = builder.create_config()
+    config.device = "gpu"
+    config.max_batch = 2
+    configure(config)
+    builder.build(net, config)
+    assert cache.read_text().splitlines() == first, "different weights, same shapes: every timing must be reused"
 
 
 def test_timing_cache_malformed_is_a_clear_error(tmp_path):

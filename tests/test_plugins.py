@@ -74,8 +74,8 @@ def leaky_clip_ref(x, lo, hi, slope):
     return np.where(x < lo, lo + slope * (x - lo), np.where(x > hi, hi + slope * (x - hi), x)).astype(np.float32)
 
 
-def build(define, inputs, max_batch=None):
-    """define(net, {name: tensor}) -> {output name: tensor}; returns the CPU engine."""
+def build(define, inputs, max_batch=None, configure=None):
+    """define(net, {name: tensor}) -> {output name: tensor}; returns the CPU engine (``configure(config)`` last)."""
     builder = gie.Builder()
     net = builder.create_network()
     tensors = {name: net.add_input(name, {np.dtype(np.float32): gie.float32, np.dtype(np.float16): gie.float16}[a.dtype],
@@ -85,6 +85,8 @@ def build(define, inputs, max_batch=None):
     config = builder.create_config()
     config.device = "cpu"
     config.max_batch = max_batch or max(a.shape[0] for a in inputs.values())
+    if configure is not None:
+        configure(config)
     return builder.build(net, config)
 
 
@@ -120,7 +122,7 @@ def test_load_non_library_file_reports_dlerror(tmp_path):
 
 def test_loaded_plugins_are_registered(libs):
     reg = gie.registered_plugins()
-    for name in ("LeakyClip", "SplitHalf", "ArgMaxChannel", "TwoTactics", "HalfOnly", "AlwaysFails"):
+    for name in ("LeakyClip", "SplitHalf", "ArgMaxChannel", "TwoTactics", "HalfOnly", "AlwaysFails", "FloatLinearOnly", "ChannelScale"):
         assert (name, "1", "cpu") in reg
     gie.load_library(libs["leaky_clip"])  # loading the same file again is a no-op
     assert gie.registered_plugins().count(("LeakyClip", "1", "cpu")) == 1
@@ -331,6 +333,64 @@ def test_unsupported_input_type_fails_the_build(libs, rng):
     y = build(define, {"x": x16}).create_execution_context().execute({"x": x16})["y"]
     assert y.dtype == np.float16
     np.testing.assert_array_equal(y, -x16)
+
+
+# ---- precision and format negotiation around plugins (issue 12) -----------------------------------------
+
+def _kernels(engine):
+    return [(k["type"], k["precision"], k["format"]) for k in engine.layer_info()["kernels"]]
+
+
+def test_fp32_plugin_in_fp16_network_gets_a_reformat_on_each_side(libs, rng):
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+
+    def define(net, t):
+        a = net.add_activation(t["x"], gie.ActivationType.SIGMOID).output(0)
+        b = net.add_plugin("FloatLinearOnly", [a]).output(0)
+        return {"y": net.add_activation(b, gie.ActivationType.TANH).output(0)}
+
+    engine = build(define, {"x": x}, configure=lambda c: setattr(c, "fp16", True))
+    kinds = _kernels(engine)
+    assert kinds == [("Reformat", "float16", "linear"), ("Activation", "float16", "linear"), ("Reformat", "float16", "linear"),
+                     ("FloatLinearOnly", "float32", "linear"), ("Reformat", "float16", "linear"), ("Activation", "float16", "linear"),
+                     ("Reformat", "float16", "linear")], kinds
+    # FP16 storage between the steps: sigmoid rounded to half, +1 in FP32, rounded again, tanh, rounded.
+    h = lambda v: v.astype(np.float16).astype(np.float32)
+    s = h(1 / (1 + np.exp(-h(x).astype(np.float64)))).astype(np.float32)
+    ref = h(np.tanh(h(s + 1).astype(np.float64)).astype(np.float32))
+    y = engine.create_execution_context().execute({"x": x})["y"]
+    np.testing.assert_allclose(y, ref, rtol=0, atol=2e-3)
+
+
+def test_reformat_cheaper_than_staying_linear(libs, rng):
+    # ChannelScale takes 20 ms in LINEAR and almost nothing in NHWC: the builder times both (and the
+    # Reformats the NHWC choice needs) and must pick NHWC with a Reformat on each side.
+    x = rng.standard_normal((2, 5, 4, 3)).astype(np.float32)
+
+    def define(net, t):
+        layer = net.add_plugin("ChannelScale", [t["x"]])
+        layer.name = "scale"
+        return {"y": layer.output(0)}
+
+    engine = build(define, {"x": x})
+    kinds = _kernels(engine)
+    assert kinds == [("Reformat", "float32", "nhwc"), ("ChannelScale", "float32", "nhwc"), ("Reformat", "float32", "linear")], kinds
+    scale = next(k for k in engine.layer_info()["kernels"] if k["type"] == "ChannelScale")
+    assert any(n.startswith("negotiated: in0=float32 NHWC") and "best rejected: in0=float32 LINEAR" in n for n in scale["notes"]), scale["notes"]
+    y = engine.create_execution_context().execute({"x": x})["y"]
+    np.testing.assert_array_equal(y, x * np.arange(1, 6, dtype=np.float32)[None, :, None, None])
+    # Declaring the output NHWC removes the second Reformat; execute still takes and returns NCHW numpy arrays.
+    def define_nhwc(net, t):
+        y = define(net, t)["y"]
+        net.mark_output(y, "y")
+        y.allowed_formats = [gie.TensorFormat.NHWC]
+        return {}
+
+    engine = build(define_nhwc, {"x": x})
+    assert [k[0] for k in _kernels(engine)] == ["Reformat", "ChannelScale"]
+    assert engine.get_tensor_format("y") == gie.TensorFormat.NHWC
+    y = engine.create_execution_context().execute({"x": x})["y"]
+    np.testing.assert_array_equal(y, x * np.arange(1, 6, dtype=np.float32)[None, :, None, None])
 
 
 # ---- native: addPluginLayer from a C++ program ---------------------------------------------------------

@@ -1,5 +1,6 @@
-// FP32 implicit-GEMM convolution, for convolution.cu: the GEMM view, the shared tile loaders and
-// epilogue, and the CUDA-core (SIMT) kernel. conv_tf32x3.cuh builds a tensor-core kernel on the same pieces.
+// Implicit-GEMM convolution (FP32 math; FP32 or FP16 storage), for convolution.cu: the GEMM view, the shared
+// tile loaders and epilogue, and the CUDA-core (SIMT) kernel. conv_tf32x3.cuh builds a tensor-core kernel on
+// the same pieces.
 //
 // Per group g the convolution is the GEMM  Y_g[m][j] = sum_kk A_g[kk][m] * B_g[kk][j]  with
 //   m  in [0, Kg)          output channel within the group (GEMM M),
@@ -10,17 +11,22 @@
 // whatever follows (they only feed accumulators that are never stored), and the allocation has kPackSlack
 // floats of zeros at its end for the last tile's overrun.
 // B is the implicit im2col of the input. The generic loader reads it element by element through a table
-// kk -> {c*H*W + r*dh*W + s*dw, r*dh, s*dw}: the element of column j = (n, p, q) sits at
-//   x_n[table.off + (p*sh - pt)*W + (q*sw - pl)]  if 0 <= p*sh - pt + r*dh < H and 0 <= q*sw - pl + s*dw < W,
-// else it is zero (padding). Table rows kk >= Cg*R*S carry dr = kInvalid so they always read as zero.
-// The 1x1 loader (R = S = 1, stride 1, no padding, H*W % 4 == 0, 16-byte aligned input) reads B[c][j] =
-// x_n[c*H*W + pix] four columns at a time with 16-byte cp.async.
+// kk -> {c, r*dh, s*dw}, which depends on the layer's parameters only (never on H or W: the shapes come from
+// the descriptors of each call): with h = p*sh - pt + r*dh and w = q*sw - pl + s*dw, the element of column
+// j = (n, p, q) is x_n[c*H*W + h*W + w] if 0 <= h < H and 0 <= w < W, else zero (padding). Table rows
+// kk >= Cg*R*S carry dr = kInvalid so they always read as zero.
+// The 1x1 loader (R = S = 1, stride 1, no padding, H*W % 4 == 0, aligned input) reads B[c][j] =
+// x_n[c*H*W + pix] four columns at a time (FP32: 16-byte cp.async; FP16: one 8-byte load, widened).
+// FP16 storage (T = __half): B goes through registers (load half, widen, store float to shared memory), since
+// cp.async cannot convert; shared memory, the MMAs and the accumulators stay FP32.
 //
 // Grid: blockIdx.x enumerates the (M tile, column tile) pairs with the M tile fastest, so the blocks that run
 // together share their input columns (read from DRAM once) and differ in weights (small, L2-resident);
 // blockIdx.z = g * splits + split. Split-K (splits > 1): each split reduces its own range of k-tiles and
 // writes raw sums to partial[split][K][ncols]; splitKReduceKernel sums them and applies the epilogue.
 #pragma once
+
+#include <type_traits>
 
 #include "conv_common.cuh"
 
@@ -36,7 +42,7 @@ struct GemmArgs {
     ConvShape s;
     const float* wpk = nullptr;    // packed weights [G][kdimPad][mPad] + kPackSlack
     int64_t smallOffset = 0;       // 3xTF32: wpk holds tf32(w), wpk + smallOffset the same layout of tf32(w - tf32(w))
-    const int4* table = nullptr;   // [kdimPad] {offset, dr, ds, 0}
+    const int4* table = nullptr;   // [kdimPad] {c, dr, ds, 0}
     float* partial = nullptr;      // split-K partial sums [splits][K][ncols]; nullptr: epilogue in the GEMM
     int ncols = 0;                 // N * P * Q
     int kdimPad = 0, mPad = 0;
@@ -56,9 +62,10 @@ struct BlockTile {
 
 //! Global -> shared copies of one BK-deep k-tile: A (BK x BM) into as[kk * AS + m] and B (BK x BN) into
 //! bs[kk * BS + j], with T threads. AS, BS: shared row strides in floats (multiples of 4). DUAL_A: also the
-//! second weight array (wpk + smallOffset) into as[BK * AS + kk * AS + m].
-template <int BM, int BN, int BK, int T, int AS, int BS, bool VEC1X1, bool DUAL_A = false>
+//! second weight array (wpk + smallOffset) into as[BK * AS + kk * AS + m]. E: the input's element type.
+template <int BM, int BN, int BK, int T, int AS, int BS, bool VEC1X1, bool DUAL_A = false, typename E = float>
 struct GemmTileLoader {
+    static constexpr bool kHalf = !std::is_same<E, float>::value;
     static_assert(kKdimAlign % BK == 0 && BM <= kPackSlack && AS % 4 == 0 && BS % 4 == 0, "tile geometry");
     // A: BK*BM/4 float4 per tile.
     static constexpr int A_VECS = BK * BM / 4;
@@ -74,17 +81,19 @@ struct GemmTileLoader {
     static constexpr int V_ROWS = V_ROW_STEP >= BK ? 1 : BK / V_ROW_STEP;
 
     const float* wg;          // this block's first A column of group g
-    const float* xcol;        // image base of this thread's column(s) (group applied); x when out of range
-    int h0 = kInvalid, w0 = 0, colOff = 0;  // generic loader: top-left input position of the column
-    bool colValid = false;                  // 1x1 loader
+    const E* xcol;            // image base of this thread's column(s) (group applied); x when out of range
+    int h0 = kInvalid, w0 = 0;  // generic loader: top-left input position of the column
+    int hw;                     // H * W of this call
+    bool colValid = false;      // 1x1 loader
     int col, row0;
 
     __device__ __forceinline__ GemmTileLoader(const GemmArgs& a, int tid, int n0, int m0, int g) {
         const ConvShape& s = a.s;
         const int HW = s.H * s.W;
+        hw = HW;
         wg = a.wpk + static_cast<int64_t>(g) * a.kdimPad * a.mPad + m0;
-        const float* xg = s.x + static_cast<int64_t>(g) * s.Cg * HW;
-        xcol = s.x;
+        const E* xg = inputOf<E>(s) + static_cast<int64_t>(g) * s.Cg * HW;
+        xcol = inputOf<E>(s);
         if constexpr (VEC1X1) {
             col = (tid % BN4) * 4;
             row0 = tid / BN4;
@@ -106,7 +115,6 @@ struct GemmTileLoader {
                 const int q = pq - p * s.Q;
                 h0 = p * s.sh - s.pt;
                 w0 = q * s.sw - s.pl;
-                colOff = h0 * s.W + w0;
                 xcol = xg + static_cast<int64_t>(n) * s.xStride;
             }
         }
@@ -125,14 +133,17 @@ struct GemmTileLoader {
             }
         }
         if constexpr (VEC1X1) {
-            const int HW = s.H * s.W;
 #pragma unroll
             for (int it = 0; it < V_ROWS; ++it) {
                 const int kk = row0 + it * V_ROW_STEP;
                 if (V_ROW_STEP <= BK || kk < BK) {
                     const int c = kt * BK + kk;
                     const bool valid = colValid && c < s.Cg;
-                    cpAsync16(bs + kk * BS + col, valid ? xcol + c * HW : s.x, valid);
+                    if constexpr (kHalf) {
+                        *reinterpret_cast<float4*>(bs + kk * BS + col) = valid ? load4F(xcol + c * hw) : make_float4(0.f, 0.f, 0.f, 0.f);
+                    } else {
+                        cpAsync16(bs + kk * BS + col, valid ? xcol + c * hw : inputOf<E>(s), valid);
+                    }
                 }
             }
         } else {
@@ -140,9 +151,12 @@ struct GemmTileLoader {
             for (int it = 0; it < B_ROWS; ++it) {
                 const int kk = row0 + it * B_ROW_STEP;
                 const int4 t = __ldg(a.table + kt * BK + kk);
-                const bool valid = static_cast<unsigned>(h0 + t.y) < static_cast<unsigned>(s.H) &&
-                                   static_cast<unsigned>(w0 + t.z) < static_cast<unsigned>(s.W);
-                cpAsync4(bs + kk * BS + col, valid ? xcol + (t.x + colOff) : s.x, valid);
+                const int h = h0 + t.y, w = w0 + t.z;
+                const bool valid = static_cast<unsigned>(h) < static_cast<unsigned>(s.H) && static_cast<unsigned>(w) < static_cast<unsigned>(s.W);
+                if constexpr (kHalf)
+                    bs[kk * BS + col] = valid ? loadF(xcol + (t.x * hw + h * s.W + w)) : 0.f;
+                else
+                    cpAsync4(bs + kk * BS + col, valid ? xcol + (t.x * hw + h * s.W + w) : inputOf<E>(s), valid);
             }
         }
     }
@@ -171,7 +185,8 @@ struct GemmEpilogue {
     }
 
     //! Stores staged rows sr in [0, ROWS): value stage[sr * SS + col] belongs to GEMM row m = rowOf(sr) of group g.
-    template <int ROWS, int SS, typename RowOf>
+    //! E: the output's (and residual's) element type.
+    template <int ROWS, int SS, typename E = float, typename RowOf>
     __device__ __forceinline__ void store(const GemmArgs& a, const float* stage, int tid, int g, int split, RowOf rowOf) const {
         const ConvShape& s = a.s;
         const int PQ = s.P * s.Q;
@@ -186,8 +201,8 @@ struct GemmEpilogue {
             } else {
                 const int64_t plane = static_cast<int64_t>(k) * PQ;
                 if (s.ep.bias) v += __ldg(s.ep.bias + k);
-                if (s.ep.residual) v += __ldg(s.ep.residual + resOff + plane);
-                s.y[outOff + plane] = applyAct(s.ep.act, v, s.ep.alpha, s.ep.beta);
+                if (s.ep.residual) v += loadF(residualOf<E>(s) + resOff + plane);
+                storeF(outputOf<E>(s) + outOff + plane, applyAct(s.ep.act, v, s.ep.alpha, s.ep.beta));
             }
         }
     }
@@ -206,15 +221,15 @@ struct SplitRange {
 
 //! CUDA-core kernel. Block tile BM x BN, BK deep, STAGES-deep cp.async pipeline; each thread computes
 //! TM x TN outputs in 4 x 4 blocks that are BM/(TM/4) rows and BN/(TN/4) columns apart (conflict-free
-//! float4 shared loads).
-template <int BM, int BN, int BK, int TM, int TN, int STAGES, bool VEC1X1, int MINB>
+//! float4 shared loads). E: element type of x, y and the residual.
+template <int BM, int BN, int BK, int TM, int TN, int STAGES, bool VEC1X1, int MINB, typename E = float>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), MINB) convGemmKernel(const GemmArgs a) {
     constexpr int T = (BM / TM) * (BN / TN);
     constexpr int THREADS_N = BN / TN;
     constexpr int ROW_GAP = BM * 4 / TM;  // distance between a thread's 4-row blocks
     constexpr int COL_GAP = BN * 4 / TN;
     static_assert(TM % 4 == 0 && TN % 4 == 0 && BM % TM == 0 && BN % TN == 0, "thread tile");
-    using Loader = GemmTileLoader<BM, BN, BK, T, BM, BN, VEC1X1>;
+    using Loader = GemmTileLoader<BM, BN, BK, T, BM, BN, VEC1X1, false, E>;
 
     // Pipeline buffers As[STAGES][BK][BM], Bs[STAGES][BK][BN]; reused by the epilogue.
     constexpr int SMEM_FLOATS = STAGES * BK * (BM + BN);
@@ -290,16 +305,16 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), MINB) convGemmKernel(co
                     *reinterpret_cast<float4*>(dst) = make_float4(v[0], v[1], v[2], v[3]);
                 }
             __syncthreads();
-            epi.template store<TY * E_RPP, BN>(a, smem, tid, kr.g, kr.split,
+            epi.template store<TY * E_RPP, BN, E>(a, smem, tid, kr.g, kr.split,
                                                [&](int sr) { return m0 + i4 * ROW_GAP + (sr / E_RPP) * 4 + r0 + sr % E_RPP; });
             __syncthreads();  // the stage is rewritten by the next pass
         }
     }
 }
 
-//! Sums the split-K partials [splits][K][ncols] and applies the epilogue.
-static __global__ void __launch_bounds__(256)
-    splitKReduceKernel(const float* __restrict__ partial, int splits, int ncols, const ConvShape s) {
+//! Sums the split-K partials [splits][K][ncols] and applies the epilogue (E: y's element type).
+template <typename E = float>
+__global__ void __launch_bounds__(256) splitKReduceKernel(const float* __restrict__ partial, int splits, int ncols, const ConvShape s) {
     const int64_t slice = static_cast<int64_t>(s.K) * ncols;
     const int PQ = s.P * s.Q;
     for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < slice;
@@ -310,7 +325,7 @@ static __global__ void __launch_bounds__(256)
         const int j = static_cast<int>(e - static_cast<int64_t>(k) * ncols);
         const int n = j / PQ;
         const int pq = j - n * PQ;
-        s.y[n * s.yStride + static_cast<int64_t>(k) * PQ + pq] = epilogueValue(s, v, n, k, pq);
+        storeF(outputOf<E>(s) + n * s.yStride + static_cast<int64_t>(k) * PQ + pq, epilogueValue<E>(s, v, n, k, pq));
     }
 }
 
@@ -326,12 +341,13 @@ template <int BM_, int BN_, int BK_, int TM_, int TN_, int STAGES_, int MINB_>
 struct GemmTile {
     static constexpr int BM = BM_, BN = BN_, BK = BK_, kThreads = (BM_ / TM_) * (BN_ / TN_);
     static constexpr bool kSplitWeights = false;  // reads the plain packed weights
+    template <typename E = float>
     static void prepare() {}
-    template <bool VEC1X1>
+    template <bool VEC1X1, typename E = float>
     static void launch(const GemmArgs& args, cudaStream_t stream) {
         GemmArgs a = args;
         const dim3 grid = gemmGrid(a, BM, BN);
-        convGemmKernel<BM_, BN_, BK_, TM_, TN_, STAGES_, VEC1X1, MINB_><<<grid, kThreads, 0, stream>>>(a);
+        convGemmKernel<BM_, BN_, BK_, TM_, TN_, STAGES_, VEC1X1, MINB_, E><<<grid, kThreads, 0, stream>>>(a);
     }
 };
 

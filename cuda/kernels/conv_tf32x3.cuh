@@ -60,11 +60,11 @@ struct Tf32x3Geometry {
     static_assert(E_ROWS * ES <= STAGES * STAGE_FLOATS, "epilogue staging does not fit");
 };
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool VEC1X1, int MINB>
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, bool VEC1X1, int MINB, typename E = float>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MINB) convGemmTf32x3Kernel(const GemmArgs a) {
     using Geo = Tf32x3Geometry<BM, BN, BK, WM, WN, STAGES>;
     constexpr int T = Geo::T, MT = Geo::MT, NT = Geo::NT, AS = Geo::AS, BS = Geo::BS;
-    using Loader = GemmTileLoader<BM, BN, BK, T, AS, BS, VEC1X1, true>;
+    using Loader = GemmTileLoader<BM, BN, BK, T, AS, BS, VEC1X1, true, E>;
     constexpr int B_OFF = 2 * BK * AS;  // B's offset in a stage
 
     extern __shared__ __align__(16) float smem[];  // STAGES x {A big, A small, B}; reused by the epilogue
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, MINB) convGemmTf32
             *reinterpret_cast<float2*>(row + 8 * Geo::ES) = make_float2(acc[mt][nt][2], acc[mt][nt][3]);
         }
         __syncthreads();
-        epi.template store<Geo::E_ROWS, Geo::ES>(a, smem, tid, kr.g, kr.split,
+        epi.template store<Geo::E_ROWS, Geo::ES, E>(a, smem, tid, kr.g, kr.split,
                                                   [&](int sr) { return m0 + (sr / 16) * WM + mt * 16 + sr % 16; });
         __syncthreads();  // the stage is rewritten by the next pass
     }
@@ -161,17 +161,18 @@ struct GemmTileTf32x3 {
     using Geo = Tf32x3Geometry<BM_, BN_, BK_, WM_, WN_, STAGES_>;
     static constexpr int BM = BM_, BN = BN_, BK = BK_, kThreads = Geo::T;
     static constexpr bool kSplitWeights = true;  // reads tf32(w) and tf32(w - tf32(w)) (GemmArgs::smallOffset)
+    template <typename E = float>
     static void prepare() {
-        GIE_CUDA_CHECK(cudaFuncSetAttribute(convGemmTf32x3Kernel<BM_, BN_, BK_, WM_, WN_, STAGES_, false, MINB_>,
+        GIE_CUDA_CHECK(cudaFuncSetAttribute(convGemmTf32x3Kernel<BM_, BN_, BK_, WM_, WN_, STAGES_, false, MINB_, E>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize, Geo::SMEM_BYTES));
-        GIE_CUDA_CHECK(cudaFuncSetAttribute(convGemmTf32x3Kernel<BM_, BN_, BK_, WM_, WN_, STAGES_, true, MINB_>,
+        GIE_CUDA_CHECK(cudaFuncSetAttribute(convGemmTf32x3Kernel<BM_, BN_, BK_, WM_, WN_, STAGES_, true, MINB_, E>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize, Geo::SMEM_BYTES));
     }
-    template <bool VEC1X1>
+    template <bool VEC1X1, typename E = float>
     static void launch(const GemmArgs& args, cudaStream_t stream) {
         GemmArgs a = args;
         const dim3 grid = gemmGrid(a, BM, BN);
-        convGemmTf32x3Kernel<BM_, BN_, BK_, WM_, WN_, STAGES_, VEC1X1, MINB_><<<grid, kThreads, Geo::SMEM_BYTES, stream>>>(a);
+        convGemmTf32x3Kernel<BM_, BN_, BK_, WM_, WN_, STAGES_, VEC1X1, MINB_, E><<<grid, kThreads, Geo::SMEM_BYTES, stream>>>(a);
     }
 };
 

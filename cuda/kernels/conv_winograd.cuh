@@ -15,6 +15,7 @@
 //      pixels; the packed weights of group xi are U[xi] = (G g G^T)[xi], transformed on the host).
 //   3. winogradOutputKernel: y = act(A^T M A + bias + residual), written where the convolution's output
 //      goes (a concatenation slice included).
+// FP16 storage (E = __half): steps 1 and 3 read / write half; the transformed planes and the GEMMs are FP32.
 #pragma once
 
 #include "conv_common.cuh"
@@ -34,8 +35,9 @@ __device__ __forceinline__ void winogradBt(float& d0, float& d1, float& d2, floa
 
 //! V[(xi * C + c) * ncols + j] for c < C, j < ncols: the transformed 4x4 input patch of tile j of the chunk
 //! (x: the chunk's first image; images nImages, tiles per image tH x tW).
-static __global__ void __launch_bounds__(256)
-    winogradInputKernel(const float* __restrict__ x, int64_t xStride, int C, int H, int W, int pt, int pl, int tH, int tW,
+template <typename E = float>
+__global__ void __launch_bounds__(256)
+    winogradInputKernel(const E* __restrict__ x, int64_t xStride, int C, int H, int W, int pt, int pl, int tH, int tW,
                         int nImages, int ncols, float* __restrict__ v) {
     const int tiles = tH * tW;
     const int used = nImages * tiles;
@@ -51,14 +53,14 @@ static __global__ void __launch_bounds__(256)
             const int t = j - n * tiles;
             const int th = t / tW;
             const int h0 = 2 * th - pt, w0 = 2 * (t - th * tW) - pl;
-            const float* base = x + n * xStride + static_cast<int64_t>(c) * H * W;
+            const E* base = x + n * xStride + static_cast<int64_t>(c) * H * W;
 #pragma unroll
             for (int r = 0; r < 4; ++r)
 #pragma unroll
                 for (int s = 0; s < 4; ++s) {
                     const int h = h0 + r, w = w0 + s;
                     d[r][s] = static_cast<unsigned>(h) < static_cast<unsigned>(H) && static_cast<unsigned>(w) < static_cast<unsigned>(W)
-                                  ? __ldg(base + h * W + w)
+                                  ? loadF(base + h * W + w)
                                   : 0.f;
                 }
         } else {
@@ -81,7 +83,8 @@ static __global__ void __launch_bounds__(256)
 
 //! y = act(A^T M A + bias + residual) for every output channel k < s.K and tile of the chunk; m holds the
 //! 16 GEMM results [xi][K][ncols]. s: the real convolution, with y and the residual at the chunk's first image.
-static __global__ void __launch_bounds__(256)
+template <typename E = float>
+__global__ void __launch_bounds__(256)
     winogradOutputKernel(const float* __restrict__ m, int ncols, int tH, int tW, int nImages, const ConvShape s) {
     const int tiles = tH * tW;
     const int used = nImages * tiles;
@@ -112,9 +115,9 @@ static __global__ void __launch_bounds__(256)
             const float y0 = t[a][0] + t[a][1] + t[a][2];
             const float y1 = t[a][1] - t[a][2] - t[a][3];
             const int pq = p * s.Q + q0;
-            float* dst = s.y + n * s.yStride + static_cast<int64_t>(k) * PQ;
-            dst[pq] = epilogueValue(s, y0, n, k, pq);
-            if (q0 + 1 < s.Q) dst[pq + 1] = epilogueValue(s, y1, n, k, pq + 1);
+            E* dst = outputOf<E>(s) + n * s.yStride + static_cast<int64_t>(k) * PQ;
+            storeF(dst + pq, epilogueValue<E>(s, y0, n, k, pq));
+            if (q0 + 1 < s.Q) storeF(dst + pq + 1, epilogueValue<E>(s, y1, n, k, pq + 1));
         }
     }
 }

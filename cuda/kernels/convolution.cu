@@ -1,5 +1,5 @@
-// GPU Convolution (FP32, NCHW linear): y = act(conv(x, W) + bias[k] + residual), the semantics of
-// kernels/convolution_cpu.cpp. Tactics (timed by the builder; names are stable):
+// GPU Convolution (NCHW linear; FP32, or FP16 storage with FP32 math): y = act(conv(x, W) + bias[k] + residual),
+// the semantics of kernels/convolution_cpu.cpp. Tactics (timed by the builder; names are stable):
 //   implicit_gemm_<BMxBNxBK>_<TMxTN>[_splitk<S>]          CUDA-core implicit GEMM, any shape (conv_implicit_gemm.cuh)
 //   implicit_gemm_3xtf32_<BMxBNxBK>_w<WMxWN>[_splitk<S>]  the same GEMM on tensor cores, 3xTF32 (FP32-accurate;
 //                                                         conv_tf32x3.cuh)
@@ -14,10 +14,18 @@
 // epilogue; they are offered only where the unsplit grid would not fill the GPU.
 // Strided input (a channel slice of a wider tensor) and strided output (a slice of a concatenation) are
 // honoured through the batch strides of the tensor descriptors.
+// Shapes: configure() sees the largest shapes and sizes the workspace and the 32-bit index checks for them;
+// run() reads N, H, W, P, Q from the descriptors of the call (any shape up to the configured one per dimension),
+// so nothing here depends on the spatial size at configure (the im2col table holds (c, r*dh, s*dw) only).
+// FP16 storage (every float tensor kHALF, LINEAR): x, y and the residual are read and written as half, every
+// tactic computes in FP32 (the kernels are templates on the element type); the weights are rounded to half
+// values at initialize and kept in the FP32 packed layouts (so the GEMMs' weight loads are unchanged; the same
+// numbers as half weights), the bias stays FP32.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common.cuh"
@@ -25,6 +33,7 @@
 #include "conv_implicit_gemm.cuh"
 #include "conv_tf32x3.cuh"
 #include "conv_winograd.cuh"
+#include "float_or_half.cuh"
 #include "layers/convolution.h"
 #include "layers/fused_activation.h"
 
@@ -35,20 +44,27 @@ using namespace cuda::conv;
 
 using LaunchFn = void (*)(const GemmArgs&, cudaStream_t);
 
-//! A GEMM tile configuration and its two B loaders.
+//! A GEMM tile configuration and its B loaders, per element type (index 0: float, 1: __half).
 struct TileInfo {
     const char* name;
     int BM, BN, BK;
     bool splitWeights;  // 3xTF32: packed weights as tf32(w) followed by tf32(w - tf32(w))
-    void (*prepare)();
-    LaunchFn generic, oneByOne;
+    void (*prepare[2])();
+    LaunchFn generic[2], oneByOne[2];
     bool splitK;  // offered with split-K variants
 };
 
 template <typename Tl>
 TileInfo tileInfo(const char* name, bool splitK) {
-    return {name, Tl::BM, Tl::BN, Tl::BK, Tl::kSplitWeights, &Tl::prepare, &Tl::template launch<false>,
-            &Tl::template launch<true>, splitK};
+    return {name,
+            Tl::BM,
+            Tl::BN,
+            Tl::BK,
+            Tl::kSplitWeights,
+            {&Tl::template prepare<float>, &Tl::template prepare<__half>},
+            {&Tl::template launch<false, float>, &Tl::template launch<false, __half>},
+            {&Tl::template launch<true, float>, &Tl::template launch<true, __half>},
+            splitK};
 }
 
 // CUDA-core tiles.            BM   BN  BK TM TN stages minBlocks
@@ -139,6 +155,9 @@ public:
 
     bool supportsStridedOutput() const noexcept override { return true; }
     bool supportsStridedInput() const noexcept override { return true; }
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
+        return cuda::floatOrHalfLinear(pos, inOut);
+    }
 
     int32_t getNbTactics() const noexcept override { return static_cast<int32_t>(tactics().size()); }
     const char* getTacticName(int32_t t) const noexcept override {
@@ -154,7 +173,7 @@ public:
     size_t getWorkspaceSize() const noexcept override {
         if (!configured_ || tactic_ < 0) return 0;
         const TacticDesc& d = tactics()[static_cast<size_t>(tactic_)];
-        if (d.algo == Algo::kWinograd) return static_cast<size_t>(winogradBytes(winogradChunk()));
+        if (d.algo == Algo::kWinograd) return static_cast<size_t>(winogradBytes(winogradChunk(maxN_, P_, Q_, kWinogradChunkBytes), P_, Q_));
         if (d.splits <= 1) return 0;
         return static_cast<size_t>(d.splits) * static_cast<size_t>(op_.K) * static_cast<size_t>(maxN_ * P_ * Q_) * sizeof(float);
     }
@@ -164,11 +183,13 @@ public:
         terminate();
         auto bias = fields_.floats("bias");
         if (!bias.empty()) bias_ = cuda::upload(bias, "Convolution bias");
-        const auto w = fields_.floats("kernel");
+        auto w = fields_.floats("kernel");
+        if (half_) cuda::roundToHalfValues(w);  // FP16 weights, held as FP32 values (see the file comment)
         const Algo algo = tactics()[static_cast<size_t>(tactic_)].algo;
         if (algo == Algo::kGemm || algo == Algo::kGemm1x1 || algo == Algo::kWinograd) {
             const TileInfo& tile = tiles()[static_cast<size_t>(tactics()[static_cast<size_t>(tactic_)].tile)];
-            tile.prepare();
+            // (the Winograd GEMMs run on the FP32 transformed planes whatever the tensors' type)
+            tile.prepare[half_ && algo != Algo::kWinograd ? 1 : 0]();
             std::vector<float> pk = algo == Algo::kWinograd ? packWinogradWeights(w) : packWeights(w);
             smallOffset_ = 0;
             if (tile.splitWeights) {
@@ -199,6 +220,7 @@ protected:
         const Dims& x = in[0].dims;
         const Dims& y = out[0].dims;
         maxN_ = x.d[0];
+        half_ = in[0].type == DataType::kHALF;
         C_ = x.d[1];
         H_ = x.d[2];
         W_ = x.d[3];
@@ -233,11 +255,20 @@ protected:
 
     void run(const KernelCall& c) const override {
         GIE_CHECK(configured_ && tactic_ >= 0, ErrorCode::kINTERNAL, "Convolution kernel used before configure");
-        const int64_t N = c.inDims(0).d[0];
+        const Dims& xd = c.inDims(0);
+        const Dims& yd = c.outDims(0);
+        const int64_t N = xd.d[0];
         if (N <= 0) return;
-        GIE_CHECK(N <= maxN_, ErrorCode::kINTERNAL, "Convolution: batch ", N, " exceeds the configured ", maxN_);
+        // Any shape up to the configured one: the workspace and the 32-bit index checks were sized for that.
+        GIE_CHECK(xd.nbDims == 4 && yd.nbDims == 4 && xd.d[1] == C_ && yd.d[1] == op_.K && N <= maxN_ && xd.d[2] <= H_ &&
+                      xd.d[3] <= W_ && yd.d[2] <= P_ && yd.d[3] <= Q_,
+                  ErrorCode::kINVALID_ARGUMENT, "Convolution: shapes ", toString(xd), " -> ", toString(yd), " exceed the configured (",
+                  maxN_, ", ", C_, ", ", H_, ", ", W_, ") -> (", maxN_, ", ", op_.K, ", ", P_, ", ", Q_, ")");
+        const bool half = c.inDesc[0].type == DataType::kHALF;
+        GIE_CHECK(half == half_, ErrorCode::kINVALID_ARGUMENT, "Convolution: configured for ", half_ ? "FP16" : "FP32",
+                  " tensors, called with ", half ? "FP16" : "FP32");
         ConvShape s;
-        s.x = c.in(0);
+        s.x = c.in(0);  // FP32-typed pointers to elements of either type (conv_common.cuh)
         s.y = c.out(0);
         s.xStride = batchStride(c.inDesc[0]);
         s.yStride = batchStride(c.outDesc[0]);
@@ -249,11 +280,11 @@ protected:
         s.ep.beta = beta_;
         s.N = static_cast<int>(N);
         s.C = static_cast<int>(C_);
-        s.H = static_cast<int>(H_);
-        s.W = static_cast<int>(W_);
+        s.H = static_cast<int>(xd.d[2]);
+        s.W = static_cast<int>(xd.d[3]);
         s.K = static_cast<int>(op_.K);
-        s.P = static_cast<int>(P_);
-        s.Q = static_cast<int>(Q_);
+        s.P = static_cast<int>(yd.d[2]);
+        s.Q = static_cast<int>(yd.d[3]);
         s.R = static_cast<int>(op_.R);
         s.S = static_cast<int>(op_.S);
         s.G = static_cast<int>(G_);
@@ -265,9 +296,19 @@ protected:
         s.pl = static_cast<int>(op_.pl);
         s.dh = static_cast<int>(op_.dh);
         s.dw = static_cast<int>(op_.dw);
-        cudaStream_t stream = cuda::streamOf(c);
+        if (half)
+            launch<__half>(s, c.workspace, cuda::streamOf(c));
+        else
+            launch<float>(s, c.workspace, cuda::streamOf(c));
+    }
+
+private:
+    //! Runs the chosen tactic on the call's shapes (in s); E: the element type of x, y and the residual.
+    template <typename E>
+    void launch(const ConvShape& s, void* workspace, cudaStream_t stream) const {
         const TacticDesc& d = tactics()[static_cast<size_t>(tactic_)];
-        const int64_t PQ = P_ * Q_;
+        const int64_t N = s.N, PQ = int64_t(s.P) * s.Q;
+        const int ti = std::is_same<E, float>::value ? 0 : 1;
 
         if (d.algo == Algo::kDirect || d.algo == Algo::kDepthwise) {
             GIE_CHECK(weights_, ErrorCode::kINTERNAL, "Convolution: tactic ", d.name, " run before initialize()");
@@ -275,19 +316,19 @@ protected:
                 const int threads = static_cast<int>(std::min<int64_t>(256, roundUp(PQ, 32)));
                 const int chunks = static_cast<int>(cuda::ceilDiv(PQ, threads));
                 const int64_t blocks = N * op_.K * chunks;
-                convDepthwiseKernel<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(s, weights_->as<float>(), chunks);
+                convDepthwiseKernel<E><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(s, weights_->as<float>(), chunks);
                 cuda::checkLaunch("convDepthwiseKernel");
             } else {
                 const int64_t total = N * op_.K * PQ;
                 const int64_t blocks = std::min<int64_t>(cuda::ceilDiv(total, 256), int64_t(sms_) * 32);
-                convDirectKernel<<<static_cast<unsigned>(std::max<int64_t>(blocks, 1)), 256, 0, stream>>>(s, weights_->as<float>());
+                convDirectKernel<E><<<static_cast<unsigned>(std::max<int64_t>(blocks, 1)), 256, 0, stream>>>(s, weights_->as<float>());
                 cuda::checkLaunch("convDirectKernel");
             }
             return;
         }
 
         if (d.algo == Algo::kWinograd) {
-            runWinograd(s, d, c.workspace, stream);
+            runWinograd<E>(s, d, workspace, stream);
             return;
         }
         const TileInfo& t = tiles()[static_cast<size_t>(d.tile)];
@@ -305,23 +346,24 @@ protected:
         a.splits = d.splits;
         a.kTilesPerSplit = static_cast<int>(cuda::ceilDiv(kTiles, d.splits));
         if (d.splits > 1) {
-            GIE_CHECK(c.workspace, ErrorCode::kINTERNAL, "Convolution: split-K tactic ", d.name, " got no workspace");
-            a.partial = static_cast<float*>(c.workspace);
+            GIE_CHECK(workspace, ErrorCode::kINTERNAL, "Convolution: split-K tactic ", d.name, " got no workspace");
+            a.partial = static_cast<float*>(workspace);
         }
-        // The 1x1 loader needs 16-byte aligned image bases; a misaligned view falls back to the generic loader.
-        const bool vec1x1 = d.algo == Algo::kGemm1x1 && cuda::aligned16(s.x) && s.xStride % 4 == 0;
-        (vec1x1 ? t.oneByOne : t.generic)(a, stream);
+        // The 1x1 loader reads four pixels at once: it needs H*W % 4 == 0 for this call's shape and aligned image
+        // bases (16 bytes for FP32, 8 for FP16); otherwise the generic loader (the table covers 1x1 too) runs.
+        const bool vec1x1 = d.algo == Algo::kGemm1x1 && PQ % 4 == 0 && s.xStride % 4 == 0 &&
+                            cuda::alignedTo(s.x, 4 * sizeof(E));
+        (vec1x1 ? t.oneByOne[ti] : t.generic[ti])(a, stream);
         cuda::checkLaunch(vec1x1 ? "convGemmKernel<1x1>" : "convGemmKernel");
         if (d.splits > 1) {
             const int64_t slice = op_.K * N * PQ;
             const int64_t blocks = std::min<int64_t>(cuda::ceilDiv(slice, 256), int64_t(sms_) * 16);
-            splitKReduceKernel<<<static_cast<unsigned>(std::max<int64_t>(blocks, 1)), 256, 0, stream>>>(a.partial, d.splits,
-                                                                                                       a.ncols, s);
+            splitKReduceKernel<E><<<static_cast<unsigned>(std::max<int64_t>(blocks, 1)), 256, 0, stream>>>(a.partial, d.splits,
+                                                                                                          a.ncols, s);
             cuda::checkLaunch("splitKReduceKernel");
         }
     }
 
-private:
     static int indexOf(const char* name) {
         const auto& l = tactics();
         for (size_t i = 0; i < l.size(); ++i)
@@ -346,7 +388,7 @@ private:
                     return false;
                 // One image's transforms must fit the chunk bound; the GEMM's 32-bit indexing (16 groups of
                 // max(C, K) channels by ncols columns) then fits too.
-                return winogradBytes(1) <= kWinogradChunkBytes && 16 * std::max(C_, op_.K) * winogradCols(1) < lim;
+                return winogradBytes(1, P_, Q_) <= kWinogradChunkBytes && 16 * std::max(C_, op_.K) * winogradCols(1, P_, Q_) < lim;
             }
             case Algo::kGemm1x1:
                 if (!(op_.R == 1 && op_.S == 1 && op_.sh == 1 && op_.sw == 1 && op_.pt == 0 && op_.pl == 0 && op_.pb == 0 &&
@@ -384,17 +426,21 @@ private:
         return pk;
     }
 
-    // ---- Winograd F(2x2, 3x3) ----
-    int64_t winogradTiles() const { return ((P_ + 1) / 2) * ((Q_ + 1) / 2); }
+    // ---- Winograd F(2x2, 3x3), for output planes P x Q ----
+    static int64_t winogradTiles(int64_t P, int64_t Q) { return ((P + 1) / 2) * ((Q + 1) / 2); }
     //! GEMM columns for `images` images: their 2x2 output tiles, rounded up to a multiple of 4 (16-byte loads).
-    int64_t winogradCols(int64_t images) const { return roundUp(images * winogradTiles(), 4); }
+    static int64_t winogradCols(int64_t images, int64_t P, int64_t Q) { return roundUp(images * winogradTiles(P, Q), 4); }
     //! Workspace of a chunk: V [16][C][cols] then M [16][K][cols].
-    int64_t winogradBytes(int64_t images) const { return 16 * (C_ + op_.K) * winogradCols(images) * int64_t(sizeof(float)); }
-    //! Images per chunk: as many as kWinogradChunkBytes holds (at least 1), at most the batch.
-    int64_t winogradChunk() const {
-        const int64_t n = std::max<int64_t>(1, maxN_);
-        if (winogradBytes(n) <= kWinogradChunkBytes) return n;
-        return std::clamp<int64_t>(kWinogradChunkBytes / winogradBytes(1), 1, n);  // winogradBytes(k) <= k * winogradBytes(1)
+    int64_t winogradBytes(int64_t images, int64_t P, int64_t Q) const {
+        return 16 * (C_ + op_.K) * winogradCols(images, P, Q) * int64_t(sizeof(float));
+    }
+    //! Images per chunk: as many as `budget` bytes hold (at least 1), at most the batch N. The workspace is
+    //! sized with the configured shapes and kWinogradChunkBytes; a call with smaller shapes gets its chunk from
+    //! the workspace it has, so it never needs more.
+    int64_t winogradChunk(int64_t N, int64_t P, int64_t Q, int64_t budget) const {
+        const int64_t n = std::max<int64_t>(1, N);
+        if (winogradBytes(n, P, Q) <= budget) return n;
+        return std::clamp<int64_t>(budget / winogradBytes(1, P, Q), 1, n);  // winogradBytes(k) <= k * winogradBytes(1)
     }
 
     //! U = G g G^T per (k, c), as the grouped 1x1 GEMM's packed weights: group xi (the 16 positions of the
@@ -421,22 +467,25 @@ private:
     }
 
     //! The three steps of conv_winograd.cuh per chunk of images, in the workspace.
+    template <typename E>
     void runWinograd(const ConvShape& s, const TacticDesc& d, void* workspace, cudaStream_t stream) const {
         const TileInfo& t = tiles()[static_cast<size_t>(d.tile)];
         GIE_CHECK(packed_ && splitWeights_ == t.splitWeights, ErrorCode::kINTERNAL, "Convolution: tactic ", d.name,
                   " run without its initialize()");
         GIE_CHECK(workspace && cuda::aligned16(workspace), ErrorCode::kINTERNAL, "Convolution: tactic ", d.name,
                   " needs a 16-byte aligned workspace");
-        const int tH = static_cast<int>((P_ + 1) / 2), tW = static_cast<int>((Q_ + 1) / 2);
-        const int64_t chunk = winogradChunk();
+        const int tH = (s.P + 1) / 2, tW = (s.Q + 1) / 2;
+        const int64_t chunk = winogradChunk(s.N, s.P, s.Q, static_cast<int64_t>(getWorkspaceSize()));
+        GIE_CHECK(winogradBytes(chunk, s.P, s.Q) <= static_cast<int64_t>(getWorkspaceSize()), ErrorCode::kINTERNAL,
+                  "Convolution: tactic ", d.name, " has too small a workspace for ", s.P, "x", s.Q, " outputs");
         float* v = static_cast<float*>(workspace);
-        float* m = v + 16 * C_ * winogradCols(chunk);
+        float* m = v + 16 * C_ * winogradCols(chunk, s.P, s.Q);
         for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
             const int nc = static_cast<int>(std::min<int64_t>(chunk, s.N - n0));
-            const int ncols = static_cast<int>(winogradCols(nc));
+            const int ncols = static_cast<int>(winogradCols(nc, s.P, s.Q));
             const int64_t inElems = C_ * int64_t(ncols);
-            winogradInputKernel<<<static_cast<unsigned>(std::min<int64_t>(cuda::ceilDiv(inElems, 256), int64_t(sms_) * 32)), 256, 0,
-                                  stream>>>(s.x + n0 * s.xStride, s.xStride, s.C, s.H, s.W, s.pt, s.pl, tH, tW, nc, ncols, v);
+            winogradInputKernel<E><<<static_cast<unsigned>(std::min<int64_t>(cuda::ceilDiv(inElems, 256), int64_t(sms_) * 32)), 256, 0,
+                                     stream>>>(reinterpret_cast<const E*>(s.x) + n0 * s.xStride, s.xStride, s.C, s.H, s.W, s.pt, s.pl, tH, tW, nc, ncols, v);
             cuda::checkLaunch("winogradInputKernel");
             // The 16 GEMMs as one grouped 1x1 convolution of one image with ncols pixels.
             GemmArgs a;
@@ -462,19 +511,19 @@ private:
             a.mPad = static_cast<int>(mPad_);
             a.splits = 1;
             a.kTilesPerSplit = a.kdimPad / t.BK;
-            t.oneByOne(a, stream);
+            t.oneByOne[0](a, stream);  // FP32 transformed planes whatever E is
             cuda::checkLaunch("convGemmKernel<winograd>");
             ConvShape o = s;
-            o.y = s.y + n0 * s.yStride;
-            if (o.ep.residual) o.ep.residual += n0 * s.rStride;
+            o.y = reinterpret_cast<float*>(reinterpret_cast<E*>(s.y) + n0 * s.yStride);
+            if (o.ep.residual) o.ep.residual = reinterpret_cast<const float*>(reinterpret_cast<const E*>(s.ep.residual) + n0 * s.rStride);
             const int64_t outElems = op_.K * int64_t(nc) * tH * tW;
-            winogradOutputKernel<<<static_cast<unsigned>(std::min<int64_t>(cuda::ceilDiv(outElems, 256), int64_t(sms_) * 32)), 256, 0,
+            winogradOutputKernel<E><<<static_cast<unsigned>(std::min<int64_t>(cuda::ceilDiv(outElems, 256), int64_t(sms_) * 32)), 256, 0,
                                    stream>>>(m, ncols, tH, tW, nc, o);
             cuda::checkLaunch("winogradOutputKernel");
         }
     }
 
-    //! kk = (c, r, s) -> {c*H*W + r*dh*W + s*dw, r*dh, s*dw, 0}; padding rows never valid.
+    //! kk = (c, r, s) -> {c, r*dh, s*dw, 0}; padding rows never valid. Independent of H and W (see conv_implicit_gemm.cuh).
     std::vector<int32_t> makeTable() const {
         std::vector<int32_t> tbl(static_cast<size_t>(kdimPad_) * 4, 0);
         const int64_t RS = op_.R * op_.S;
@@ -485,7 +534,7 @@ private:
                 continue;
             }
             const int64_t ch = kk / RS, r = (kk / op_.S) % op_.R, sx = kk % op_.S;
-            e[0] = static_cast<int32_t>(ch * H_ * W_ + r * op_.dh * W_ + sx * op_.dw);
+            e[0] = static_cast<int32_t>(ch);
             e[1] = static_cast<int32_t>(r * op_.dh);
             e[2] = static_cast<int32_t>(sx * op_.dw);
         }
@@ -495,6 +544,7 @@ private:
     int act_ = static_cast<int>(kNoActivation);  // ActivationType, -1: none
     float alpha_ = 0.f, beta_ = 0.f;
     bool configured_ = false, fits32_ = false;
+    bool half_ = false;  // configured for FP16 storage (weights rounded to half at initialize)
     int64_t maxN_ = 0, C_ = 0, H_ = 0, W_ = 0, P_ = 0, Q_ = 0, G_ = 1, Cg_ = 0, Kg_ = 0, kdim_ = 0, kdimPad_ = 0, mPad_ = 0;
     int sms_ = 1;
     int32_t tactic_ = -1;

@@ -7,7 +7,10 @@
 // row is float4-readable whatever `flat` is. Tactics: the tile SGEMMs, split-K (batch-1..few FCs with a
 // large input), and gemv_warp_dot (one warp per output, float4 loads of the weight row, up to 4 input rows
 // per pass) -- see gemm.cuh.
+// FP16 storage (input and output kHALF, LINEAR): the weights are converted to half at initialize (rows padded
+// the same way), the GEMM loads half and computes in FP32 (gemm.cuh), the bias stays FP32.
 #include "common.cuh"
+#include "float_or_half.cuh"
 #include "kernels/gemm.cuh"
 #include "layers/fully_connected.h"
 #include "layers/fused_activation.h"
@@ -26,6 +29,9 @@ public:
     }
 
     bool supportsStridedOutput() const noexcept override { return op_.axis == 1; }  // (N, K) rows, ldc apart
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
+        return cuda::floatOrHalfLinear(pos, inOut);
+    }
 
     int32_t getNbTactics() const noexcept override { return cuda::gemm::kNbTactics; }
     const char* getTacticName(int32_t t) const noexcept override { return cuda::gemm::tacticName(t); }
@@ -49,7 +55,7 @@ public:
         std::vector<float> padded(static_cast<size_t>(K * ldw), 0.f);
         for (int64_t k = 0; k < K; ++k)
             std::copy(w.begin() + k * flat, w.begin() + (k + 1) * flat, padded.begin() + k * ldw);
-        weights_ = cuda::upload(padded, "FullyConnected weights");
+        weights_ = half_ ? cuda::upload(cuda::toHalfBits(padded), "FullyConnected weights (FP16)") : cuda::upload(padded, "FullyConnected weights");
         std::vector<float> b = fields_.floats("bias");
         bias_ = b.empty() ? nullptr : cuda::upload(b, "FullyConnected bias");
     }
@@ -59,7 +65,8 @@ public:
     }
 
 protected:
-    void configureKernel(const TensorDesc*, int32_t, const TensorDesc* outputs, int32_t) override {
+    void configureKernel(const TensorDesc* inputs, int32_t, const TensorDesc* outputs, int32_t) override {
+        half_ = inputs[0].type == DataType::kHALF;
         const int64_t K = op_.K, flat = op_.inputsPerOutput();
         maxM_ = volume(outputs[0].dims) / K;
         GIE_CHECK(maxM_ < INT_MAX - 1024 && K < INT_MAX - 1024 && flat < INT_MAX - 1024, ErrorCode::kUNSUPPORTED,
@@ -72,6 +79,9 @@ protected:
 
     void run(const KernelCall& c) const override {
         GIE_CHECK(weights_, ErrorCode::kINTERNAL, "FullyConnected GPU kernel run before initialize()");
+        const bool half = c.inDesc[0].type == DataType::kHALF;
+        GIE_CHECK(half == half_, ErrorCode::kINVALID_ARGUMENT, "FullyConnected: configured for ", half_ ? "FP16" : "FP32",
+                  " tensors, called with ", half ? "FP16" : "FP32");
         const Dims& y = c.outDims(0);
         const int64_t K = op_.K, flat = op_.inputsPerOutput();
         const int64_t M = volume(y) / K;
@@ -80,13 +90,14 @@ protected:
         p.M = static_cast<int>(M);
         p.N = static_cast<int>(K);
         p.K = static_cast<int>(flat);
-        p.A = c.in(0);
+        p.half = half;
+        p.A = c.inputs[0];
         p.lda = flat;
-        p.B = weights_->as<float>();
+        p.B = weights_->get();
         p.ldb = ldw_();
         p.transB = true;
         p.padB = true;
-        p.C = c.out(0);
+        p.C = c.outputs[0];
         // Rows are written ldc apart: a 2D output may be a slice of a wider concatenation buffer.
         p.ldc = y.nbDims == 2 ? c.outDesc[0].strides.d[0] : K;
         p.bias = bias_ ? bias_->as<float>() : nullptr;
@@ -105,6 +116,7 @@ private:
     int act_ = static_cast<int>(kNoActivation);  // ActivationType, -1: none
     float alpha_ = 0.f, beta_ = 0.f;
     int64_t maxM_ = 1;
+    bool half_ = false;  // configured for FP16 storage (weights uploaded as half)
     int tactic_ = cuda::gemm::kTile64x64;
     int splits_[cuda::gemm::kNbTactics] = {1, 1, 1, 1, 1, 1, 1, 1};
     std::shared_ptr<cuda::DeviceArray> weights_, bias_;

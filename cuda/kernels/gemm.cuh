@@ -25,13 +25,21 @@
 //
 // A run never fails for shapes the tactic was not chosen for: an ineligible GEMV or a split-K whose
 // workspace is too small falls back to a plain tile configuration.
+//
+// FP16 storage (Params::half): A, B and C hold __half; every tactic loads half, widens to FP32 in registers
+// (the operands that FP32 copies into shared memory by cp.async go through registers instead, since cp.async
+// cannot convert), multiplies and accumulates in FP32 exactly as the FP32 path does, and rounds to half (nearest
+// even) only when it stores C; the bias stays FP32, split-K partial sums stay FP32. The kernels are templates on
+// the element type E; the FP32 instantiations are the FP32 kernels as they were.
 #pragma once
 
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <type_traits>
 
 #include "common.cuh"
+#include "float_or_half.cuh"
 
 namespace gie {
 namespace cuda {
@@ -54,15 +62,17 @@ struct Batch {
 //! One GEMM problem (see the file comment). Fill the problem and epilogue fields; prepare() derives the rest.
 struct Params {
     int M = 0, N = 0, K = 0;
-    const float* A = nullptr;
+    //! A, B and C hold float, or __half when `half` (FP16 storage, FP32 math).
+    const void* A = nullptr;
     int64_t lda = 0;
-    const float* B = nullptr;
+    const void* B = nullptr;
     int64_t ldb = 0;
-    float* C = nullptr;
+    void* C = nullptr;
     int64_t ldc = 0;
+    bool half = false;
     bool transA = false, transB = false;
     //! The caller guarantees each stored row of A (B) is readable and zero up to its contiguous extent
-    //! rounded up to a multiple of 4 (weights padded at upload): float4 loads then need no tail handling.
+    //! rounded up to a multiple of 4 (weights padded at upload): 4-element loads then need no tail handling.
     bool padA = false, padB = false;
     Batch batch;
     // epilogue
@@ -197,13 +207,16 @@ __device__ __forceinline__ void cpAsyncWaitAll() { asm volatile("cp.async.wait_g
 //   caller waits (cpAsyncWaitAll) before its barrier.
 // Out-of-range m/n rows and float4 chunks are clamped to the last valid ones (their results are never
 // stored); k past the end of the (split's) range reads as zero on both operands.
-template <int S, int Q, int NT, int LDS, bool KCONTIG>
+// E = __half: both layouts go through registers (load() widens, store() writes FP32 to shared memory).
+template <int S, int Q, int NT, int LDS, bool KCONTIG, typename E = float>
 struct TileLoader {
+    static constexpr bool kHalf = !std::is_same<E, float>::value;
+    static constexpr bool kRegPath = KCONTIG || kHalf;  // through registers (else cp.async)
     static constexpr int kChunks = S * Q / 4;
     static constexpr int kPer = (kChunks + NT - 1) / NT;
     static_assert(Q % 4 == 0, "tile columns must be a multiple of 4");
-    static constexpr int kRegs = KCONTIG ? kPer : 1;
-    const float* ptr[kPer];
+    static constexpr int kRegs = kRegPath ? kPer : 1;
+    const E* ptr[kPer];
     int q[kPer];  // !KCONTIG: the chunk's m/n column (element-wise bounds of the scalar path)
     float4 v[kRegs];
 
@@ -214,7 +227,7 @@ struct TileLoader {
     __device__ __forceinline__ static int qLocal(int i) { return ((static_cast<int>(threadIdx.x) + i * NT) % (Q / 4)) * 4; }
 
     // mn0: the tile's first m/n; k0: its first k; mnExt: M or N (>= 1).
-    __device__ __forceinline__ void init(const float* base, int64_t ld, int mn0, int k0, int mnExt, bool vec) {
+    __device__ __forceinline__ void init(const E* base, int64_t ld, int mn0, int k0, int mnExt, bool vec) {
 #pragma unroll
         for (int i = 0; i < kPer; ++i) {
             if (KCONTIG) {
@@ -243,14 +256,28 @@ struct TileLoader {
                 float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
                 const int k = qLocal(i);
                 if (vec) {
-                    if (k < kLeft) x = __ldg(reinterpret_cast<const float4*>(ptr[i]));
+                    if (k < kLeft) x = load4F(ptr[i]);
                 } else {
-                    if (k < kLeft) x.x = __ldg(ptr[i]);
-                    if (k + 1 < kLeft) x.y = __ldg(ptr[i] + 1);
-                    if (k + 2 < kLeft) x.z = __ldg(ptr[i] + 2);
-                    if (k + 3 < kLeft) x.w = __ldg(ptr[i] + 3);
+                    if (k < kLeft) x.x = loadF(ptr[i]);
+                    if (k + 1 < kLeft) x.y = loadF(ptr[i] + 1);
+                    if (k + 2 < kLeft) x.z = loadF(ptr[i] + 2);
+                    if (k + 3 < kLeft) x.w = loadF(ptr[i] + 3);
                 }
-                v[KCONTIG ? i : 0] = x;
+                v[kRegPath ? i : 0] = x;
+            } else if (kHalf) {
+                // Stored rows k, contiguous m/n, widened in registers; zeros past the k range and past mnExt.
+                float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
+                if (sLocal(i) < kLeft) {
+                    if (vec) {
+                        x = load4F(ptr[i]);
+                    } else {
+                        if (q[i] < mnExt) x.x = loadF(ptr[i]);
+                        if (q[i] + 1 < mnExt) x.y = loadF(ptr[i] + 1);
+                        if (q[i] + 2 < mnExt) x.z = loadF(ptr[i] + 2);
+                        if (q[i] + 3 < mnExt) x.w = loadF(ptr[i] + 3);
+                    }
+                }
+                v[kRegPath ? i : 0] = x;
             } else {
                 const bool kOk = sLocal(i) < kLeft;
                 const unsigned dst = smBuf + static_cast<unsigned>((sLocal(i) * LDS + qLocal(i)) * 4);
@@ -275,6 +302,12 @@ struct TileLoader {
                 sm[ql + 2][sl] = x.z;
                 sm[ql + 3][sl] = x.w;
             }
+        } else if constexpr (kHalf) {
+#pragma unroll
+            for (int i = 0; i < kPer; ++i) {
+                if (!active(i)) continue;
+                *reinterpret_cast<float4*>(&sm[sLocal(i)][qLocal(i)]) = v[i];  // LDS % 4 == 0 and qLocal % 4 == 0
+            }
         }
     }
 };
@@ -290,32 +323,32 @@ struct TileShape {
 
 //! Writes a thread's register block (bias already added) through activation f: float4 stores where the
 //! row is 16-byte aligned and the 4 columns are in range.
-template <int BM, int BN, int TM, int TN, class F>
-__device__ __forceinline__ void storeDirect(const Params& p, float* __restrict__ C, const float (&acc)[TM][TN], int m0,
+template <int BM, int BN, int TM, int TN, typename E, class F>
+__device__ __forceinline__ void storeDirect(const Params& p, E* __restrict__ C, const float (&acc)[TM][TN], int m0,
                                             int n0, int tx, int ty, F f) {
     constexpr int MSTEP = BM / (TM / 4), NSTEP = BN / (TN / 4);
 #pragma unroll
     for (int i = 0; i < TM; ++i) {
         const int m = m0 + (i / 4) * MSTEP + ty * 4 + (i % 4);
         if (m >= p.M) continue;
-        float* __restrict__ row = C + static_cast<int64_t>(m) * p.ldc;
+        E* __restrict__ row = C + static_cast<int64_t>(m) * p.ldc;
 #pragma unroll
         for (int d = 0; d < TN / 4; ++d) {
             const int n = n0 + d * NSTEP + tx * 4;
             if (p.vecC && n + 3 < p.N) {
-                *reinterpret_cast<float4*>(row + n) =
-                    make_float4(f(acc[i][d * 4 + 0]), f(acc[i][d * 4 + 1]), f(acc[i][d * 4 + 2]), f(acc[i][d * 4 + 3]));
+                store4F(row + n, make_float4(f(acc[i][d * 4 + 0]), f(acc[i][d * 4 + 1]), f(acc[i][d * 4 + 2]), f(acc[i][d * 4 + 3])));
             } else {
 #pragma unroll
                 for (int j = 0; j < 4; ++j)
-                    if (n + j < p.N) row[n + j] = f(acc[i][d * 4 + j]);
+                    if (n + j < p.N) storeF(row + n + j, f(acc[i][d * 4 + j]));
             }
         }
     }
 }
 
 //! The tile kernel. Grid: x = M tiles, y = N tiles (from yBase), z = matrix * splits + split (from zBase).
-template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB>
+//! E: the element type of A, B and C.
+template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB, typename E = float>
 __global__ void __launch_bounds__(TileShape<BM, BN, TM, TN>::kThreads, TileShape<BM, BN, TM, TN>::kMinBlocks)
 sgemmTile(const Params p, int yBase, int zBase) {
     constexpr int NT = TileShape<BM, BN, TM, TN>::kThreads;
@@ -347,11 +380,11 @@ sgemmTile(const Params p, int yBase, int zBase) {
         int64_t aOff, bOff;
         batchOffsets(p.batch, mat, aOff, bOff);
         // A: !TA -> stored rows m, contiguous k; TA -> stored rows k, contiguous m.
-        TileLoader<TA ? BK : BM, TA ? BM : BK, NT, LDA_S, !TA> la;
+        TileLoader<TA ? BK : BM, TA ? BM : BK, NT, LDA_S, !TA, E> la;
         // B: !TB -> stored rows k, contiguous n; TB -> stored rows n, contiguous k.
-        TileLoader<TB ? BN : BK, TB ? BK : BN, NT, LDB_S, TB> lb;
-        la.init(p.A + aOff, p.lda, m0, kBegin, p.M, p.vecA);
-        lb.init(p.B + bOff, p.ldb, n0, kBegin, p.N, p.vecB);
+        TileLoader<TB ? BN : BK, TB ? BK : BN, NT, LDB_S, TB, E> lb;
+        la.init(static_cast<const E*>(p.A) + aOff, p.lda, m0, kBegin, p.M, p.vecA);
+        lb.init(static_cast<const E*>(p.B) + bOff, p.ldb, n0, kBegin, p.N, p.vecB);
         const unsigned sA = static_cast<unsigned>(__cvta_generic_to_shared(&As[0][0][0]));
         const unsigned sB = static_cast<unsigned>(__cvta_generic_to_shared(&Bs[0][0][0]));
         constexpr unsigned kBufA = BK * LDA_S * 4, kBufB = BK * LDB_S * 4;
@@ -448,7 +481,7 @@ sgemmTile(const Params p, int yBase, int zBase) {
         }
     }
 
-    float* __restrict__ C = p.C + static_cast<int64_t>(mat) * p.batch.c;
+    E* __restrict__ C = static_cast<E*>(p.C) + static_cast<int64_t>(mat) * p.batch.c;
     switch (static_cast<ActivationType>(p.act)) {
         case kNoActivation: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActNone{}); return;
         case ActivationType::kRELU: storeDirect<BM, BN>(p, C, acc, m0, n0, tx, ty, ActRelu{}); return;
@@ -476,7 +509,7 @@ sgemmTile(const Params p, int yBase, int zBase) {
         for (int e = tid; e < NTY * BN; e += NT) {
             const int r = e / BN, col = e - r * BN;
             const int m = rowBase + r * 4, n = n0 + col;
-            if (m < p.M && n < p.N) C[static_cast<int64_t>(m) * p.ldc + n] = applyAct(p.act, stage[e], p.alpha, p.beta);
+            if (m < p.M && n < p.N) storeF(C + static_cast<int64_t>(m) * p.ldc + n, applyAct(p.act, stage[e], p.alpha, p.beta));
         }
 #pragma unroll
         for (int i = 0; i + 1 < TM; ++i)
@@ -485,9 +518,9 @@ sgemmTile(const Params p, int yBase, int zBase) {
     }
 }
 
-//! Sums the split-K partials of every output, applies the epilogue, writes C. (A template so that every
+//! Sums the split-K partials of every output, applies the epilogue, writes C (of E). (A template so that every
 //! translation unit including this header may instantiate it.)
-template <int BLOCK>
+template <int BLOCK, typename E = float>
 __global__ void __launch_bounds__(BLOCK) splitKReduce(const Params p, int64_t total) {
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     const int64_t slice = static_cast<int64_t>(p.M) * p.ldp;
@@ -499,13 +532,13 @@ __global__ void __launch_bounds__(BLOCK) splitKReduce(const Params p, int64_t to
         const float* __restrict__ src = p.partial + static_cast<int64_t>(mat) * p.splits * slice + static_cast<int64_t>(m) * p.ldp + n;
         float s = 0.f;
         for (int k = 0; k < p.splits; ++k) s += src[k * slice];
-        p.C[static_cast<int64_t>(mat) * p.batch.c + static_cast<int64_t>(m) * p.ldc + n] = epilogue(p, s, m, n);
+        storeF(static_cast<E*>(p.C) + static_cast<int64_t>(mat) * p.batch.c + static_cast<int64_t>(m) * p.ldc + n, epilogue(p, s, m, n));
     }
 }
 
 //! One warp per (column n of op(B), up to MR rows of op(A)); requires !transA && transB: A rows and B
 //! rows (= columns of op(B)) are both contiguous in k. Grid: x = warps (4 per block), y = matrix from zBase.
-template <int MR>
+template <int MR, typename E = float>
 __global__ void __launch_bounds__(128) gemvDot(const Params p, int mChunks, int zBase) {
     const int lane = threadIdx.x & 31;
     const int64_t w = static_cast<int64_t>(blockIdx.x) * 4 + (threadIdx.x >> 5);
@@ -515,10 +548,10 @@ __global__ void __launch_bounds__(128) gemvDot(const Params p, int mChunks, int 
     const int mat = zBase + blockIdx.y;
     int64_t aOff, bOff;
     batchOffsets(p.batch, mat, aOff, bOff);
-    const float* __restrict__ brow = p.B + bOff + static_cast<int64_t>(n) * p.ldb;
-    const float* __restrict__ arow[MR];
+    const E* __restrict__ brow = static_cast<const E*>(p.B) + bOff + static_cast<int64_t>(n) * p.ldb;
+    const E* __restrict__ arow[MR];
 #pragma unroll
-    for (int r = 0; r < MR; ++r) arow[r] = p.A + aOff + static_cast<int64_t>(min(m0 + r, p.M - 1)) * p.lda;  // clamped: read, not stored
+    for (int r = 0; r < MR; ++r) arow[r] = static_cast<const E*>(p.A) + aOff + static_cast<int64_t>(min(m0 + r, p.M - 1)) * p.lda;  // clamped: read, not stored
     float acc[MR];
 #pragma unroll
     for (int r = 0; r < MR; ++r) acc[r] = 0.f;
@@ -527,10 +560,10 @@ __global__ void __launch_bounds__(128) gemvDot(const Params p, int mChunks, int 
         if (p.vecA) {
 #pragma unroll 4
             for (int k = lane * 4; k < K; k += 128) {
-                const float4 b = __ldg(reinterpret_cast<const float4*>(brow + k));
+                const float4 b = load4F(brow + k);
 #pragma unroll
                 for (int r = 0; r < MR; ++r) {
-                    const float4 a = __ldg(reinterpret_cast<const float4*>(arow[r] + k));
+                    const float4 a = load4F(arow[r] + k);
                     acc[r] = fmaf(a.x, b.x, acc[r]);
                     acc[r] = fmaf(a.y, b.y, acc[r]);
                     acc[r] = fmaf(a.z, b.z, acc[r]);
@@ -541,23 +574,23 @@ __global__ void __launch_bounds__(128) gemvDot(const Params p, int mChunks, int 
             // B padded or K % 4 == 0; A element-wise (tail elements of B past K are zero or absent).
 #pragma unroll 2
             for (int k = lane * 4; k < K; k += 128) {
-                const float4 b = __ldg(reinterpret_cast<const float4*>(brow + k));
+                const float4 b = load4F(brow + k);
 #pragma unroll
                 for (int r = 0; r < MR; ++r) {
-                    const float* a = arow[r] + k;
-                    acc[r] = fmaf(__ldg(a), b.x, acc[r]);
-                    if (k + 1 < K) acc[r] = fmaf(__ldg(a + 1), b.y, acc[r]);
-                    if (k + 2 < K) acc[r] = fmaf(__ldg(a + 2), b.z, acc[r]);
-                    if (k + 3 < K) acc[r] = fmaf(__ldg(a + 3), b.w, acc[r]);
+                    const E* a = arow[r] + k;
+                    acc[r] = fmaf(loadF(a), b.x, acc[r]);
+                    if (k + 1 < K) acc[r] = fmaf(loadF(a + 1), b.y, acc[r]);
+                    if (k + 2 < K) acc[r] = fmaf(loadF(a + 2), b.z, acc[r]);
+                    if (k + 3 < K) acc[r] = fmaf(loadF(a + 3), b.w, acc[r]);
                 }
             }
         }
     } else {
 #pragma unroll 4
         for (int k = lane; k < K; k += 32) {
-            const float b = __ldg(brow + k);
+            const float b = loadF(brow + k);
 #pragma unroll
-            for (int r = 0; r < MR; ++r) acc[r] = fmaf(__ldg(arow[r] + k), b, acc[r]);
+            for (int r = 0; r < MR; ++r) acc[r] = fmaf(loadF(arow[r] + k), b, acc[r]);
         }
     }
 #pragma unroll
@@ -571,10 +604,10 @@ __global__ void __launch_bounds__(128) gemvDot(const Params p, int mChunks, int 
         if (lane == r) v = acc[r];
     const int m = m0 + lane;
     if (lane < MR && m < p.M)
-        p.C[static_cast<int64_t>(mat) * p.batch.c + static_cast<int64_t>(m) * p.ldc + n] = epilogue(p, v, m, n);
+        storeF(static_cast<E*>(p.C) + static_cast<int64_t>(mat) * p.batch.c + static_cast<int64_t>(m) * p.ldc + n, epilogue(p, v, m, n));
 }
 
-template <int BM, int BN, int TM, int TN, bool TA, bool TB>
+template <int BM, int BN, int TM, int TN, bool TA, bool TB, typename E = float>
 void launchTile(const Params& p, cudaStream_t stream) {
     constexpr int NT = TileShape<BM, BN, TM, TN>::kThreads;
     const int64_t gx = ceilDiv(p.M, BM), gy = ceilDiv(p.N, BN);
@@ -584,20 +617,25 @@ void launchTile(const Params& p, cudaStream_t stream) {
         for (int64_t z0 = 0; z0 < gz; z0 += 65535) {
             dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(std::min<int64_t>(65535, gy - y0)),
                       static_cast<unsigned>(std::min<int64_t>(65535, gz - z0)));
-            sgemmTile<BM, BN, kTileK, TM, TN, TA, TB><<<grid, NT, 0, stream>>>(p, static_cast<int>(y0), static_cast<int>(z0));
+            sgemmTile<BM, BN, kTileK, TM, TN, TA, TB, E><<<grid, NT, 0, stream>>>(p, static_cast<int>(y0), static_cast<int>(z0));
             checkLaunch("gemm::sgemmTile");
         }
 }
 
+template <bool TA, bool TB, typename E>
+void launchTileE(const Params& p, int cfg, cudaStream_t s) {
+    switch (cfg) {
+        case kTile128x128: launchTile<128, 128, 8, 8, TA, TB, E>(p, s); break;
+        case kTile128x64: launchTile<128, 64, 8, 8, TA, TB, E>(p, s); break;
+        case kTile64x128: launchTile<64, 128, 8, 8, TA, TB, E>(p, s); break;
+        case kTile64x64: case kSplitK64x64: launchTile<64, 64, 8, 8, TA, TB, E>(p, s); break;
+        default: launchTile<32, 32, 4, 4, TA, TB, E>(p, s); break;
+    }
+}
 template <bool TA, bool TB>
 void launchTileT(const Params& p, int cfg, cudaStream_t s) {
-    switch (cfg) {
-        case kTile128x128: launchTile<128, 128, 8, 8, TA, TB>(p, s); break;
-        case kTile128x64: launchTile<128, 64, 8, 8, TA, TB>(p, s); break;
-        case kTile64x128: launchTile<64, 128, 8, 8, TA, TB>(p, s); break;
-        case kTile64x64: case kSplitK64x64: launchTile<64, 64, 8, 8, TA, TB>(p, s); break;
-        default: launchTile<32, 32, 4, 4, TA, TB>(p, s); break;
-    }
+    if (p.half) launchTileE<TA, TB, __half>(p, cfg, s);
+    else launchTileE<TA, TB, float>(p, cfg, s);
 }
 
 //! Instantiates the tile kernels for only the transpose combinations a caller can produce (NN/NT/TN/TT),
@@ -636,14 +674,15 @@ inline void prepare(Params& p) {
             if (st[i] % 4 != 0) return false;
         return true;
     };
-    // Operand X is float4-readable when each stored row starts 16-byte aligned and the contiguous extent
-    // is a multiple of 4 (or padded).
-    auto vec = [&](const float* ptr, int64_t ld, int rows, int contig, bool pad, const int64_t* st) {
-        return cuda::aligned16(ptr) && (ld % 4 == 0 || rows <= 1) && (contig % 4 == 0 || pad) && batchOk(st);
+    // Operand X is readable 4 elements at a time (float4, or 8 bytes of half) when each stored row starts
+    // aligned to 4 elements and the contiguous extent is a multiple of 4 (or padded).
+    const size_t vecBytes = 4 * (p.half ? sizeof(__half) : sizeof(float));
+    auto vec = [&](const void* ptr, int64_t ld, int rows, int contig, bool pad, const int64_t* st) {
+        return cuda::alignedTo(ptr, vecBytes) && (ld % 4 == 0 || rows <= 1) && (contig % 4 == 0 || pad) && batchOk(st);
     };
     p.vecA = p.transA ? vec(p.A, p.lda, p.K, p.M, p.padA, p.batch.a) : vec(p.A, p.lda, p.M, p.K, p.padA, p.batch.a);
     p.vecB = p.transB ? vec(p.B, p.ldb, p.N, p.K, p.padB, p.batch.b) : vec(p.B, p.ldb, p.K, p.N, p.padB, p.batch.b);
-    p.vecC = cuda::aligned16(p.C) && (p.ldc % 4 == 0 || p.M <= 1) && (p.batch.c % 4 == 0 || p.batch.count <= 1);
+    p.vecC = cuda::alignedTo(p.C, vecBytes) && (p.ldc % 4 == 0 || p.M <= 1) && (p.batch.c % 4 == 0 || p.batch.count <= 1);
 }
 
 //! Drops size-1 batch dimensions and merges neighbours whose strides are contiguous for both operands.
@@ -714,9 +753,15 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
         GIE_CHECK(blocks <= INT_MAX, ErrorCode::kUNSUPPORTED, "GEMV: too many outputs");
         for (int64_t z0 = 0; z0 < p.batch.count; z0 += 65535) {
             dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(std::min<int64_t>(65535, p.batch.count - z0)));
-            if (MR == 4) detail::gemvDot<4><<<grid, 128, 0, stream>>>(p, mChunks, static_cast<int>(z0));
-            else if (MR == 2) detail::gemvDot<2><<<grid, 128, 0, stream>>>(p, mChunks, static_cast<int>(z0));
-            else detail::gemvDot<1><<<grid, 128, 0, stream>>>(p, mChunks, static_cast<int>(z0));
+            if (p.half) {
+                if (MR == 4) detail::gemvDot<4, __half><<<grid, 128, 0, stream>>>(p, mChunks, static_cast<int>(z0));
+                else if (MR == 2) detail::gemvDot<2, __half><<<grid, 128, 0, stream>>>(p, mChunks, static_cast<int>(z0));
+                else detail::gemvDot<1, __half><<<grid, 128, 0, stream>>>(p, mChunks, static_cast<int>(z0));
+            } else {
+                if (MR == 4) detail::gemvDot<4, float><<<grid, 128, 0, stream>>>(p, mChunks, static_cast<int>(z0));
+                else if (MR == 2) detail::gemvDot<2, float><<<grid, 128, 0, stream>>>(p, mChunks, static_cast<int>(z0));
+                else detail::gemvDot<1, float><<<grid, 128, 0, stream>>>(p, mChunks, static_cast<int>(z0));
+            }
             checkLaunch("gemm::gemvDot");
         }
         return;
@@ -736,7 +781,8 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
             p.partial = reinterpret_cast<float*>(a);
             detail::launchTileAny<NN, NT, TN, TT>(p, cfg, stream);
             const int64_t total = static_cast<int64_t>(p.batch.count) * p.M * p.N;
-            detail::splitKReduce<256><<<gridFor(total, 256), 256, 0, stream>>>(p, total);
+            if (p.half) detail::splitKReduce<256, __half><<<gridFor(total, 256), 256, 0, stream>>>(p, total);
+            else detail::splitKReduce<256, float><<<gridFor(total, 256), 256, 0, stream>>>(p, total);
             checkLaunch("gemm::splitKReduce");
             return;
         }

@@ -1,4 +1,4 @@
-// GPU MatrixMultiply (numpy.matmul semantics, float32), the same problem as
+// GPU MatrixMultiply (numpy.matmul semantics; float32, or FP16 storage with FP32 math), the same problem as
 // kernels/matrix_multiply_cpu.cpp: transposes of the last two dimensions, 1-D operands as a row (A) or a
 // column (B) whose dimension is dropped from the result, batch dimensions broadcast numpy-style. When B has
 // no batch dimensions and A is a stack of untransposed matrices the stack is folded into one tall GEMM;
@@ -8,9 +8,11 @@
 // Tactics: the tile SGEMMs, split-K and gemv_warp_dot of gemm.cuh (the GEMV when op(A)'s rows and op(B)'s
 // columns are both contiguous in k and one side of the result is small: matrix x vector, vector x
 // transposed matrix, batched dot products).
+// FP16: both inputs and the output kHALF (a constant B is converted by the builder); see gemm.cuh.
 #include <climits>
 
 #include "common.cuh"
+#include "float_or_half.cuh"
 #include "kernels/gemm.cuh"
 #include "layers/matrix_multiply.h"
 
@@ -20,6 +22,10 @@ namespace {
 class MatrixMultiplyGpu final : public Kernel<MatrixMultiplyGpu, MatrixMultiplyOp> {
 public:
     using Kernel::Kernel;
+
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
+        return cuda::floatOrHalfLinear(pos, inOut);
+    }
 
     int32_t getNbTactics() const noexcept override { return cuda::gemm::kNbTactics; }
     const char* getTacticName(int32_t t) const noexcept override { return cuda::gemm::tacticName(t); }
@@ -57,9 +63,10 @@ protected:
     void run(const KernelCall& c) const override {
         cuda::gemm::Params p;
         if (!describe(c.inDims(0), c.inDims(1), p)) return;  // empty result
-        p.A = c.in(0);
-        p.B = c.in(1);
-        p.C = c.out(0);
+        p.half = c.inDesc[0].type == DataType::kHALF;
+        p.A = c.inputs[0];
+        p.B = c.inputs[1];
+        p.C = c.outputs[0];
         cuda::gemm::prepare(p);
         cuda::gemm::run<true, true, true, true>(p, tactic_, splits_[tactic_], c.workspace, getWorkspaceSize(),
                                                 cuda::streamOf(c));

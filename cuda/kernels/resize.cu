@@ -1,4 +1,5 @@
-// GPU Resize: nearest (any element type) and multilinear (float32), the semantics of
+// GPU Resize: nearest (any element type) and multilinear (float32, or float16 loaded as float32, computed like
+// float32 and rounded once at the store), the semantics of
 // kernels/resize_cpu.cpp / layers/resize.h: ONNX coordinate transformations (half_pixel, asymmetric,
 // align_corners, pytorch_half_pixel) and nearest rounding modes (round_prefer_floor / ceil, floor, ceil);
 // the batch (dimension 0) is never resized; linear clamps both taps to the border.
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "fp16.cuh"
 #include "layers/resize.h"
 
 namespace gie {
@@ -174,8 +176,8 @@ struct LinearParams {
     bool lastInterp;        // the innermost dim is interpolated
 };
 
-template <typename Idx>
-__global__ void __launch_bounds__(256) resizeLinear(const float* __restrict__ x, float* __restrict__ y,
+template <typename Idx, typename T>
+__global__ void __launch_bounds__(256) resizeLinear(const T* __restrict__ x, T* __restrict__ y,
                                                     const LinearEntry* __restrict__ tab, LinearParams p, Idx total) {
     const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x;
     const int r = p.m.rank;
@@ -218,21 +220,21 @@ __global__ void __launch_bounds__(256) resizeLinear(const float* __restrict__ x,
                 }
             }
             if (p.lastInterp) {
-                const float v = __fadd_rn(__fmul_rn(le.w0, __ldg(x + off + le.i0)), __fmul_rn(le.w1, __ldg(x + off + le.i1)));
+                const float v = __fadd_rn(__fmul_rn(le.w0, cuda::ldFloat(x + off + le.i0)), __fmul_rn(le.w1, cuda::ldFloat(x + off + le.i1)));
                 acc = __fadd_rn(acc, __fmul_rn(w, v));
             } else {
-                acc = __fadd_rn(acc, __fmul_rn(w, __ldg(x + off)));
+                acc = __fadd_rn(acc, __fmul_rn(w, cuda::ldFloat(x + off)));
             }
         }
-        y[i] = acc;
+        y[i] = cuda::fromFloat<T>(acc);
     }
 }
 
 // ---- the kernel class ----------------------------------------------------------------------------------
 
-class ResizeGpu final : public Kernel<ResizeGpu, ResizeOp> {
+class ResizeGpu final : public cuda::FloatOrHalfKernel<ResizeGpu, ResizeOp> {
 public:
-    using Kernel::Kernel;
+    using FloatOrHalfKernel::FloatOrHalfKernel;
     size_t getWorkspaceSize() const noexcept override { return spec_.bytes(); }
     void initializeKernel() override {
         tablesDev_.reset();
@@ -252,8 +254,10 @@ protected:
         const int64_t total = volume(y);
         if (total == 0) return;
         const bool linear = op_.mode == ResizeMode::kLINEAR;
+        const bool half = c.inDesc[0].type == DataType::kHALF;
         if (linear)
-            GIE_CHECK(c.inDesc[0].type == DataType::kFLOAT, ErrorCode::kUNSUPPORTED, "Resize: linear mode needs float32 input");
+            GIE_CHECK(half || c.inDesc[0].type == DataType::kFLOAT, ErrorCode::kUNSUPPORTED, "Resize: linear mode needs float32 or float16 input, got ",
+                      dataTypeName(c.inDesc[0].type));
         cudaStream_t st = cuda::streamOf(c);
 
         // Tables: the uploaded ones when the non-batch dims are the configured ones, else built on the device.
@@ -310,14 +314,21 @@ protected:
                 p.interpMask |= 1u << k;
         }
         const auto* tab = static_cast<const LinearEntry*>(tables);
-        if (small)
-            resizeLinear<uint32_t><<<grid, 256, 0, st>>>(c.in<float>(0), c.out<float>(0), tab, p, static_cast<uint32_t>(total));
-        else
-            resizeLinear<int64_t><<<grid, 256, 0, st>>>(c.in<float>(0), c.out<float>(0), tab, p, total);
-        cuda::checkLaunch("resize_linear");
+        if (half) launchLinear<__half>(c, tab, p, total, small, grid, st);
+        else launchLinear<float>(c, tab, p, total, small, grid, st);
     }
 
 private:
+    template <typename T>
+    static void launchLinear(const KernelCall& c, const LinearEntry* tab, const LinearParams& p, int64_t total, bool small, unsigned grid,
+                             cudaStream_t st) {
+        if (small)
+            resizeLinear<uint32_t, T><<<grid, 256, 0, st>>>(c.in<T>(0), c.out<T>(0), tab, p, static_cast<uint32_t>(total));
+        else
+            resizeLinear<int64_t, T><<<grid, 256, 0, st>>>(c.in<T>(0), c.out<T>(0), tab, p, total);
+        cuda::checkLaunch("resize_linear");
+    }
+
     template <typename T>
     static void launchNearest(const KernelCall& c, const int32_t* map, const MapParams& m, int64_t total, bool small, unsigned grid,
                               cudaStream_t st) {

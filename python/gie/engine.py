@@ -76,6 +76,9 @@ def _flag_property(flag):
     return property(lambda self: self.get_flag(flag), lambda self, on: self.set_flag(flag) if on else self.clear_flag(flag))
 
 
+# TensorRT's spelling of the two float types, beside gie's numpy-like names.
+_C.DataType.FLOAT = _C.DataType.float32
+_C.DataType.HALF = _C.DataType.float16
 _C.BuilderConfig.fp16 = _flag_property(_C.BuilderFlag.FP16)
 _C.BuilderConfig.int8 = _flag_property(_C.BuilderFlag.INT8)
 _C.BuilderConfig.tf32 = _flag_property(_C.BuilderFlag.TF32)
@@ -148,6 +151,13 @@ class Engine:
 
     def get_tensor_dtype(self, name):
         return self._impl.get_tensor_dtype(name)
+
+    def get_tensor_format(self, name):
+        """The memory format of an input's or output's buffer (gie.TensorFormat; LINEAR unless the network's
+        tensor.allowed_formats allowed NHWC / HWC8). execute() converts numpy arrays, which keep the logical
+        (N, C, H, W) shape; device tensors must already be in the format: shape (N, H, W, C) for NHWC and
+        (N, H, W, C rounded up to 8) for HWC8, C-contiguous."""
+        return self._impl.get_tensor_format(name)
 
     @property
     def min_batch(self):
@@ -380,9 +390,10 @@ class ExecutionContext:
             if not arr.flags.c_contiguous:  # (np.ascontiguousarray would also make a 0-d array 1-d)
                 arr = np.ascontiguousarray(arr)
             self._impl.set_input_shape(name, arr.shape)
+            arr = to_stored_layout(arr, eng.get_tensor_format(name))
             self._impl.set_tensor_address(name, arr.ctypes.data)
             keep.append(arr)
-        result = {}
+        result, stored = {}, {}
         for name in eng.output_names:
             shape = self._impl.get_tensor_shape(name)
             dtype = numpy_dtype(eng.get_tensor_dtype(name))
@@ -393,9 +404,16 @@ class ExecutionContext:
                   or not out.flags.c_contiguous or not out.flags.writeable):
                 raise InvalidArgumentError(f"output '{name}' must be a writable C-contiguous numpy array of shape "
                                            f"{tuple(shape)} and dtype {dtype}")
-            self._impl.set_tensor_address(name, out.ctypes.data)
+            fmt = eng.get_tensor_format(name)
+            if fmt != _C.TensorFormat.LINEAR:
+                stored[name] = (fmt, _empty_output(name, stored_shape(shape, fmt), dtype))
+                self._impl.set_tensor_address(name, stored[name][1].ctypes.data)
+            else:
+                self._impl.set_tensor_address(name, out.ctypes.data)
             result[name] = out
         self._impl._execute()
+        for name, (fmt, buf) in stored.items():
+            result[name][...] = from_stored_layout(buf, result[name].shape, fmt)
         del keep
         return result
 
@@ -410,6 +428,31 @@ class ExecutionContext:
         inputs = self._check_inputs(inputs)
         with self._exclusive("execute_async"):
             return self._gpu.run(inputs, outputs, stream, sync=False)
+
+
+def stored_shape(shape, fmt):
+    """The shape of the buffer holding a logical (N, C, H, W) tensor in format ``fmt``: itself for LINEAR,
+    (N, H, W, C) for NHWC, (N, H, W, C rounded up to 8) for HWC8."""
+    if fmt == _C.TensorFormat.LINEAR:
+        return tuple(shape)
+    n, c, h, w = shape
+    return (n, h, w, (c + 7) // 8 * 8 if fmt == _C.TensorFormat.HWC8 else c)
+
+
+def to_stored_layout(arr, fmt):
+    """A logical (N, C, H, W) array laid out in format ``fmt`` (padding channels zero)."""
+    if fmt == _C.TensorFormat.LINEAR:
+        return arr
+    out = np.zeros(stored_shape(arr.shape, fmt), arr.dtype)
+    out[..., :arr.shape[1]] = arr.transpose(0, 2, 3, 1)
+    return out
+
+
+def from_stored_layout(buf, shape, fmt):
+    """The logical (N, C, H, W) view of a buffer in format ``fmt``."""
+    if fmt == _C.TensorFormat.LINEAR:
+        return buf
+    return buf[..., :shape[1]].transpose(0, 3, 1, 2)
 
 
 def _empty_output(name, shape, dtype):

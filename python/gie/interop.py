@@ -330,11 +330,13 @@ class GpuRunner:
         self.engine = engine
         self.inputs = list(engine.input_names)
         self.outputs = list(engine.output_names)
-        from .engine import numpy_dtype
+        from .engine import numpy_dtype, stored_shape
 
         self.dtypes = {n: numpy_dtype(engine.get_tensor_dtype(n)) for n in self.inputs + self.outputs}
-        self.max_bytes = {n: int(np.prod(engine.get_tensor_shape(n), dtype=np.int64)) * self.dtypes[n].itemsize
-                          for n in self.inputs + self.outputs}
+        # NHWC / HWC8 inputs and outputs: device tensors come in the stored layout, numpy arrays are converted.
+        self.formats = {n: engine.get_tensor_format(n) for n in self.inputs + self.outputs}
+        self.max_bytes = {n: int(np.prod(stored_shape(engine.get_tensor_shape(n), self.formats[n]), dtype=np.int64)) *
+                          self.dtypes[n].itemsize for n in self.inputs + self.outputs}
         self._buffers = {}   # name -> (ptr, bytes)
         self._streams = []   # [own stream] once created
         self._finalizer = weakref.finalize(self, _release, self._buffers, self._streams)
@@ -376,7 +378,18 @@ class GpuRunner:
         view = device_view(value, kind, stream, what)
         check_device_view(view, what, self.dtypes[name])
         _wait_for_producer(view, stream)
-        self.impl.set_input_shape(name, list(view.shape))
+        shape = list(view.shape)
+        fmt = self.formats[name]
+        if fmt != _C.TensorFormat.LINEAR:
+            from .engine import stored_shape
+
+            full = self.engine.get_tensor_shape(name)
+            want = stored_shape(full, fmt)
+            if len(shape) != 4 or tuple(shape[1:]) != tuple(want[1:]):
+                raise InvalidArgumentError(f"{what} is {fmt.name}: pass the device tensor in that layout, shape "
+                                           f"(batch, {want[1]}, {want[2]}, {want[3]}), got {tuple(shape)}")
+            shape = [shape[0], full[1], full[2], full[3]]
+        self.impl.set_input_shape(name, shape)
         self.impl.set_tensor_address(name, view.ptr)
         keep.append(view)
         return view
@@ -396,7 +409,11 @@ class GpuRunner:
         return "numpy", None
 
     def _bind_output(self, name, out, kind, device, stream, host_outs, keep, sync):
-        shape = tuple(self.impl.get_tensor_shape(name))
+        from .engine import stored_shape
+
+        logical = tuple(self.impl.get_tensor_shape(name))
+        fmt = self.formats[name]
+        shape = tuple(stored_shape(logical, fmt))  # device outputs are in the stored layout
         dtype = self.dtypes[name]
         what = f"output '{name}'"
         if out is None:
@@ -404,7 +421,7 @@ class GpuRunner:
                 if not sync:
                     raise InvalidArgumentError("execute_async needs device outputs: pass outputs={name: tensor} "
                                                "or outputs='torch' / 'cupy'")
-                out = np.empty(shape, dtype=dtype)
+                out = np.empty(logical, dtype=dtype)
             else:
                 out, view = empty_like_kind(kind, shape, dtype, device)
                 if kind == "torch" and not sync and stream != native_stream(_torch_current_stream(out.device)):
@@ -420,13 +437,14 @@ class GpuRunner:
                 raise InvalidArgumentError(f"{what}: execute_async takes device tensors only; use execute() for "
                                            "host arrays")
             arr = out.detach().numpy() if _is_torch(out) else out
-            if (not isinstance(arr, np.ndarray) or tuple(arr.shape) != shape or arr.dtype != dtype
+            if (not isinstance(arr, np.ndarray) or tuple(arr.shape) != logical or arr.dtype != dtype
                     or not arr.flags.c_contiguous or not arr.flags.writeable):
-                raise InvalidArgumentError(f"{what} must be a writable C-contiguous numpy array of shape {shape} and "
+                raise InvalidArgumentError(f"{what} must be a writable C-contiguous numpy array of shape {logical} and "
                                            f"dtype {dtype}")
-            buf = self.staging(name, arr.nbytes)
+            tmp = arr if fmt == _C.TensorFormat.LINEAR else np.empty(shape, dtype=dtype)
+            buf = self.staging(name, tmp.nbytes)
             self.impl.set_tensor_address(name, buf)
-            host_outs.append((arr, buf))
+            host_outs.append((tmp, buf, arr, fmt))
             return out
         view = device_view(out, okind, stream, what)
         check_device_view(view, what, dtype, shape=shape, writable=True)
@@ -462,6 +480,9 @@ class GpuRunner:
                 if not arr.flags.c_contiguous:  # (np.ascontiguousarray would also make a 0-d array 1-d)
                     arr = np.ascontiguousarray(arr)
                 self.impl.set_input_shape(name, arr.shape)
+                from .engine import to_stored_layout
+
+                arr = to_stored_layout(arr, self.formats[name])
                 buf = self.staging(name, arr.nbytes)
                 self.impl.set_tensor_address(name, buf)
                 host_ins.append((arr, buf))
@@ -478,10 +499,15 @@ class GpuRunner:
                 _C.gpu_copy(buf, arr.ctypes.data, arr.nbytes, HOST_TO_DEVICE, s)
         self.impl.enqueue(s)
         if sync:
-            for arr, buf in host_outs:
+            for arr, buf, _, _ in host_outs:
                 if arr.nbytes:
                     _C.gpu_copy(arr.ctypes.data, buf, arr.nbytes, DEVICE_TO_HOST, s)
             _C.gpu_stream_synchronize(s)
+            from .engine import from_stored_layout
+
+            for tmp, _, arr, fmt in host_outs:
+                if tmp is not arr:
+                    arr[...] = from_stored_layout(tmp, arr.shape, fmt)
         del keep, host_ins
         return result
 

@@ -374,7 +374,9 @@ PYBIND11_MODULE(_C, m) {
         .value("CHW32", TensorFormat::kCHW32).value("HWC8", TensorFormat::kHWC8);
     py::enum_<DeviceType>(m, "DeviceType").value("CPU", DeviceType::kCPU).value("GPU", DeviceType::kGPU).value("AUTO", DeviceType::kAUTO);
     py::enum_<BuilderFlag>(m, "BuilderFlag").value("FP16", BuilderFlag::kFP16).value("INT8", BuilderFlag::kINT8)
-        .value("STRICT_TYPES", BuilderFlag::kSTRICT_TYPES).value("TF32", BuilderFlag::kTF32);
+        .value("STRICT_TYPES", BuilderFlag::kSTRICT_TYPES).value("TF32", BuilderFlag::kTF32)
+        .value("OBEY_PRECISION_CONSTRAINTS", BuilderFlag::kOBEY_PRECISION_CONSTRAINTS)
+        .value("PREFER_PRECISION_CONSTRAINTS", BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
     py::enum_<ErrorCode>(m, "ErrorCode")
         .value("SUCCESS", ErrorCode::kSUCCESS).value("INVALID_ARGUMENT", ErrorCode::kINVALID_ARGUMENT)
         .value("INVALID_MODEL", ErrorCode::kINVALID_MODEL).value("UNSUPPORTED", ErrorCode::kUNSUPPORTED)
@@ -572,7 +574,21 @@ PYBIND11_MODULE(_C, m) {
             t.setName(n.c_str());
         })
         .def_property_readonly("shape", [](const ITensor& t) { return py::tuple(py::cast(fromDims(t.getDimensions()))); })
-        .def_property_readonly("dtype", &ITensor::getType)
+        .def_property("dtype", &ITensor::getType, [](ITensor& t, DataType d) { check(t.setType(d), "setting dtype"); })
+        .def_property("allowed_formats", [](const ITensor& t) {
+            py::list v;
+            for (int f = 0; f < 5; ++f)
+                if (t.getAllowedFormats() >> f & 1u) v.append(static_cast<TensorFormat>(f));
+            return v;
+        }, [](ITensor& t, py::object formats) {
+            uint32_t mask = 0;
+            if (py::isinstance<TensorFormat>(formats)) {
+                mask = 1u << static_cast<int>(formats.cast<TensorFormat>());
+            } else {
+                for (auto f : formats) mask |= 1u << static_cast<int>(f.cast<TensorFormat>());
+            }
+            check(t.setAllowedFormats(mask), "setting allowed_formats");
+        })
         .def_property_readonly("is_network_input", &ITensor::isNetworkInput)
         .def_property_readonly("is_network_output", &ITensor::isNetworkOutput)
         .def("set_dynamic_range", [](ITensor& t, float lo, float hi) { check(t.setDynamicRange(lo, hi), "set_dynamic_range"); })
@@ -600,6 +616,9 @@ PYBIND11_MODULE(_C, m) {
              py::return_value_policy::reference, py::arg("index") = 0)
         .def_property("precision", &ILayer::getPrecision, &ILayer::setPrecision)
         .def_property_readonly("precision_is_set", &ILayer::precisionIsSet)
+        .def("set_output_type", [](ILayer& l, int i, DataType t) { check(l.setOutputType(i, t), "set_output_type"); })
+        .def("get_output_type", [](ILayer& l, int i) { return l.getOutputType(i); })
+        .def("output_type_is_set", [](ILayer& l, int i) { return l.outputTypeIsSet(i); })
         .def("_set_field", [](ILayer& l, const std::string& name, py::object value) {
             py::dict d;
             d[py::str(name)] = value;
@@ -683,6 +702,10 @@ PYBIND11_MODULE(_C, m) {
         .def("get_tensor_dtype", [](Engine& e, const std::string& n) {
             fromDims(e.engine->getTensorShape(n.c_str()));  // raises for an unknown name (the dtype getter has no error value)
             return e.engine->getTensorDataType(n.c_str());
+        })
+        .def("get_tensor_format", [](Engine& e, const std::string& n) {
+            fromDims(e.engine->getTensorShape(n.c_str()));  // raises for an unknown name
+            return e.engine->getTensorFormat(n.c_str());
         })
         .def_property_readonly("min_batch", [](Engine& e) { return e.engine->getMinBatch(); })
         .def_property_readonly("max_batch", [](Engine& e) { return e.engine->getMaxBatch(); })

@@ -7,6 +7,9 @@
 //   TwoTactics     y = 2x with tactics "slow" (0, sleeps ~3 ms) and "fast" (1); the builder must pick 1.
 //   HalfOnly       y = -x for float16 only (supportsFormatCombination rejects float32).
 //   AlwaysFails    enqueue returns non-zero after gie::setLastError.
+//   FloatLinearOnly  y = x + 1 for float32 LINEAR only (an FP32 island in an FP16 network).
+//   ChannelScale   y[n, c, h, w] = (c + 1) * x, float32, in and out both LINEAR (slow: sleeps 20 ms) or both NHWC
+//                  (fast): the builder must choose NHWC with Reformats around it.
 // None has fields; every creator rejects any field it is given, naming it.
 #include <gie/plugin.h>
 
@@ -224,8 +227,67 @@ public:
 
 }  // namespace
 
+// ---- FloatLinearOnly -----------------------------------------------------------------------------------
+
+class FloatLinearOnly final : public Base<FloatLinearOnly> {
+public:
+    static constexpr const char* kName = "FloatLinearOnly";
+    int32_t getNbOutputs() const noexcept override { return 1; }
+    int32_t getOutputDimensions(const gie::Dims* in, int32_t nbInputs, gie::Dims* out) const noexcept override {
+        if (nbInputs != 1) return -1;
+        out[0] = in[0];
+        return 0;
+    }
+    bool supportsFormatCombination(int32_t pos, const gie::TensorDesc* inOut, int32_t, int32_t) const noexcept override {
+        return isFloatLinear(inOut[pos]);
+    }
+    int32_t enqueue(const gie::TensorDesc* inDesc, const gie::TensorDesc*, const void* const* inputs, void* const* outputs,
+                    void*, void*) const noexcept override {
+        const int64_t n = volume(inDesc[0].dims);
+        const float* x = static_cast<const float*>(inputs[0]);
+        float* y = static_cast<float*>(outputs[0]);
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] + 1.f;
+        return 0;
+    }
+};
+
+// ---- ChannelScale ------------------------------------------------------------------------------------
+
+class ChannelScale final : public Base<ChannelScale> {
+public:
+    static constexpr const char* kName = "ChannelScale";
+    int32_t getNbOutputs() const noexcept override { return 1; }
+    int32_t getOutputDimensions(const gie::Dims* in, int32_t nbInputs, gie::Dims* out) const noexcept override {
+        if (nbInputs != 1 || in[0].nbDims != 4) return -1;
+        out[0] = in[0];
+        return 0;
+    }
+    bool supportsFormatCombination(int32_t pos, const gie::TensorDesc* inOut, int32_t, int32_t) const noexcept override {
+        const gie::TensorDesc& d = inOut[pos];
+        if (d.type != gie::DataType::kFLOAT) return false;
+        if (d.format != gie::TensorFormat::kLINEAR && d.format != gie::TensorFormat::kNHWC) return false;
+        return pos == 0 || d.format == inOut[0].format;
+    }
+    int32_t enqueue(const gie::TensorDesc* inDesc, const gie::TensorDesc*, const void* const* inputs, void* const* outputs,
+                    void*, void*) const noexcept override {
+        const gie::Dims& d = inDesc[0].dims;
+        const int64_t n = volume(d), c = d.d[1], hw = d.d[2] * d.d[3];
+        const bool nhwc = inDesc[0].format == gie::TensorFormat::kNHWC;
+        if (!nhwc) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const float* x = static_cast<const float*>(inputs[0]);
+        float* y = static_cast<float*>(outputs[0]);
+        for (int64_t i = 0; i < n; ++i) {
+            const int64_t ch = nhwc ? i % c : (i / hw) % c;
+            y[i] = static_cast<float>(ch + 1) * x[i];
+        }
+        return 0;
+    }
+};
+
 GIE_REGISTER_PLUGIN_CREATOR(Creator<SplitHalf>);
 GIE_REGISTER_PLUGIN_CREATOR(Creator<ArgMaxChannel>);
 GIE_REGISTER_PLUGIN_CREATOR(Creator<TwoTactics>);
 GIE_REGISTER_PLUGIN_CREATOR(Creator<HalfOnly>);
 GIE_REGISTER_PLUGIN_CREATOR(Creator<AlwaysFails>);
+GIE_REGISTER_PLUGIN_CREATOR(Creator<FloatLinearOnly>);
+GIE_REGISTER_PLUGIN_CREATOR(Creator<ChannelScale>);

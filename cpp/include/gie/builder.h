@@ -7,13 +7,22 @@
 namespace gie {
 
 enum class BuilderFlag : int32_t {
-    kFP16 = 0,   //!< allow FP16 kernels where faster (GPU; reserved on the CPU backend)
-    kINT8 = 1,   //!< allow INT8 kernels; needs dynamic ranges or a calibrator
-    kSTRICT_TYPES = 2,  //!< honour per-layer precision even when slower
+    //! Allow FP16 kernels: on the GPU the builder times FP16 and FP32 candidates (and the Reformats each
+    //! forces) and keeps the faster; on the CPU, which is the reference for the GPU's FP16 numerics, every
+    //! layer that can store FP16 does (compute in FP32, round where a GPU FP16 kernel stores half).
+    kFP16 = 0,
+    kINT8 = 1,   //!< reserved: INT8 kernels are not implemented yet; the builder warns and builds without INT8
+    kSTRICT_TYPES = 2,  //!< the older name of kOBEY_PRECISION_CONSTRAINTS (same effect)
     //! GPU FP32: allow tensor-core tactics that keep FP32 accuracy (3xTF32: each operand split into two
     //! TF32 parts, three products accumulated in FP32; tactic names contain "tf32"). Set by default; clear
     //! it for CUDA-core FP32 arithmetic only.
     kTF32 = 3,
+    //! ILayer::setPrecision / setOutputType are hard constraints: the build fails, naming the layer, when no
+    //! kernel honours them.
+    kOBEY_PRECISION_CONSTRAINTS = 4,
+    //! ILayer::setPrecision / setOutputType are honoured where some kernel supports them; elsewhere the
+    //! builder chooses and logs a warning naming the layer. (With neither flag they are ignored, with a warning.)
+    kPREFER_PRECISION_CONSTRAINTS = 5,
 };
 
 //! Supplies representative batches for INT8 calibration, and a cache of the resulting scales.

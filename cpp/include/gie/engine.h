@@ -70,6 +70,8 @@ public:
     //! Shape at the largest batch (nbDims == -1 for an unknown name).
     virtual Dims getTensorShape(const char* name) const noexcept = 0;
     virtual DataType getTensorDataType(const char* name) const noexcept = 0;
+    //! The memory format of an I/O tensor's buffer (kLINEAR unless the network allowed others).
+    virtual TensorFormat getTensorFormat(const char* name) const noexcept = 0;
     virtual int64_t getMinBatch() const noexcept = 0;
     virtual int64_t getMaxBatch() const noexcept = 0;
     virtual DeviceType getDeviceType() const noexcept = 0;

@@ -30,6 +30,16 @@ public:
     virtual float getDynamicRangeMax() const noexcept = 0;
     //! The layer producing this tensor (nullptr for a network input).
     virtual ILayer* getProducer() const noexcept = 0;
+    //! Network inputs and outputs: the data type the caller's buffer holds (kFLOAT or kHALF for float
+    //! tensors). For an input this is its declared type; for an output the engine converts to it. Returns
+    //! false (kINVALID_ARGUMENT) for other tensors or types.
+    virtual bool setType(DataType type) noexcept = 0;
+    //! Network inputs and outputs: the memory formats the caller's buffer may use, as a bit mask over
+    //! TensorFormat (bit 1 << int(format)); the builder picks one of them and the engine reports it
+    //! (IEngine::getTensorFormat). Default: kLINEAR only. kNHWC / kHWC8 need a 4-D tensor. Returns false
+    //! (kINVALID_ARGUMENT, nothing changed) for other tensors, an empty mask or formats not supported.
+    virtual bool setAllowedFormats(uint32_t formats) noexcept = 0;
+    virtual uint32_t getAllowedFormats() const noexcept = 0;
 
 protected:
     virtual ~ITensor() = default;
@@ -59,10 +69,16 @@ public:
     virtual int32_t getNbOutputs() const noexcept = 0;
     virtual ITensor* getOutput(int32_t index) const noexcept = 0;
 
-    //! Pin the precision the layer computes in (kFLOAT, kHALF, kINT8); unset = builder's choice.
+    //! Pin the precision the layer computes in (kFLOAT, kHALF): the type of its float inputs and outputs.
+    //! Honoured under BuilderFlag::kOBEY_PRECISION_CONSTRAINTS or kPREFER_PRECISION_CONSTRAINTS.
     virtual void setPrecision(DataType type) noexcept = 0;
     virtual DataType getPrecision() const noexcept = 0;
     virtual bool precisionIsSet() const noexcept = 0;
+    //! Pin the type of float output `index` (kFLOAT or kHALF), under the same flags. False for a bad index
+    //! or type.
+    virtual bool setOutputType(int32_t index, DataType type) noexcept = 0;
+    virtual DataType getOutputType(int32_t index) const noexcept = 0;
+    virtual bool outputTypeIsSet(int32_t index) const noexcept = 0;
 
     //! Set (copying the data) or replace a field. Fails for a name the op does not know.
     virtual bool setField(const PluginField& field) noexcept = 0;

@@ -10,6 +10,8 @@
 
 #include "backend/backend.h"
 #include "engine/memory_planner.h"
+#include "builder/negotiation.h"
+#include "builder/tactic_timing.h"
 #include "builder/timing_cache.h"
 #include "common/dims.h"
 #include "common/error.h"
@@ -130,140 +132,13 @@ void ensureOutputsProduced(Graph& g) {
 std::string describeTypes(const std::vector<TensorDesc>& d, size_t nIn) {
     std::string s;
     for (size_t i = 0; i < d.size(); ++i)
-        s += strcat(i ? ", " : "", i < nIn ? "in" : "out", i < nIn ? i : i - nIn, "=", dataTypeName(d[i].type));
+        s += strcat(i ? ", " : "", i < nIn ? "in" : "out", i < nIn ? i : i - nIn, "=", stateName(d[i].type, d[i].format));
     return s;
 }
 
-//! Device buffers with random contents for one kernel's inputs and outputs (strided views get their
-//! parent's batch stride), for timing.
-struct TimingBuffers {
-    std::vector<DeviceBuffer> bufs;
-    std::vector<const void*> in;
-    std::vector<void*> out;
-    TimingBuffers(const std::vector<TensorDesc>& inD, const std::vector<TensorDesc>& outD, Backend& b) {
-        std::mt19937 rng(7);
-        std::uniform_real_distribution<float> dist(-1.f, 1.f);
-        auto bytesOf = [](const TensorDesc& d) {
-            int64_t n = volume(d.dims);
-            if (d.dims.nbDims > 0) n = std::max<int64_t>(n, d.strides.d[0] * d.dims.d[0]);
-            return static_cast<size_t>(n * dataTypeSize(d.type));
-        };
-        for (const auto& d : inD) {
-            size_t bytes = bytesOf(d);
-            std::vector<uint8_t> host(bytes, 0);
-            if (d.type == DataType::kFLOAT)
-                for (size_t i = 0; i + 4 <= bytes; i += 4) {
-                    float v = dist(rng);
-                    std::memcpy(&host[i], &v, 4);
-                }
-            bufs.emplace_back(b, bytes + 1, "tactic timing input");
-            b.copy(bufs.back().get(), host.data(), bytes, CopyKind::kHostToDevice, nullptr);
-            in.push_back(bufs.back().get());
-        }
-        for (const auto& d : outD) {
-            bufs.emplace_back(b, bytesOf(d) + 1, "tactic timing output");
-            out.push_back(bufs.back().get());
-        }
-    }
-};
-
-//! Median milliseconds of fn() (which enqueues work on `stream`), after warm-up. On the GPU each sample
-//! is timed with events around `reps` back-to-back runs; on the CPU with the host clock.
-//! GIE_TIMING_SAMPLES=N (1..99) overrides the number of samples; 1 also drops the warm-up and repetitions:
-//! for test suites and sanitizer runs, where the choice need not be the fastest.
-int timingSamplesOverride() {
-    static const int n = [] {
-        const char* v = std::getenv("GIE_TIMING_SAMPLES");
-        int k = v ? std::atoi(v) : 0;
-        return k >= 1 && k <= 99 ? k : 0;
-    }();
-    return n;
-}
-
-template <typename F>
-double medianMs(Backend& b, void* stream, F&& fn, int samples = 7, int reps = 3) {
-    void* e0 = b.createEvent(true);
-    void* e1 = b.createEvent(true);
-    std::vector<double> t;
-    int warmups = 2;
-    if (int o = timingSamplesOverride()) {
-        samples = o;
-        if (o == 1) reps = 1, warmups = 0;
-    }
-    try {
-        for (int w = 0; w < warmups; ++w) fn();
-        b.synchronize(stream);
-        if (e0) {  // long runs need fewer samples: keep tactic timing of big layers within a few ms each
-            b.recordEvent(e0, stream);
-            fn();
-            b.recordEvent(e1, stream);
-            b.synchronizeEvent(e1);
-            float once = b.elapsedMs(e0, e1);
-            if (once > 0.25f) reps = 1;
-            if (once > 1.0f) samples = std::min(samples, 3);
-            if (warmups == 0) {  // a single sample: this run is it
-                t.push_back(once);
-                samples = 0;
-            }
-        }
-        for (int r = 0; r < samples; ++r) {
-            if (e0) {
-                b.recordEvent(e0, stream);
-                for (int k = 0; k < reps; ++k) fn();
-                b.recordEvent(e1, stream);
-                b.synchronizeEvent(e1);
-                t.push_back(b.elapsedMs(e0, e1) / reps);
-            } else {
-                auto t0 = std::chrono::steady_clock::now();
-                for (int k = 0; k < reps; ++k) fn();
-                auto t1 = std::chrono::steady_clock::now();
-                t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count() / reps);
-            }
-        }
-    } catch (...) {
-        b.destroyEvent(e0);
-        b.destroyEvent(e1);
-        throw;
-    }
-    b.destroyEvent(e0);
-    b.destroyEvent(e1);
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
-
-//! Times tactic `t` of a configured kernel (setTactic, initialize, run, terminate); 1e30 if it cannot run.
-double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, TimingBuffers& io,
-                  Backend& b, void* stream, ILogger* logger) {
-    if (k.setTactic(t) != 0) return 1e30;
-    if (k.initialize() != 0) return 1e30;
-    double ms = 1e30;
-    try {
-        DeviceBuffer ws(b, k.getWorkspaceSize() + 1, "tactic timing workspace");
-        bool ok = true;
-        ms = medianMs(b, stream, [&] {
-            if (ok && k.enqueue(in.data(), out.data(), io.in.data(), io.out.data(), ws.get(), stream) != 0) ok = false;
-        });
-        b.synchronize(stream);
-        if (!ok) ms = 1e30;
-    } catch (const Error& e) {
-        // A tactic that cannot run is skipped, saying why. A device fault (an illegal address, say) is
-        // sticky: nothing can run afterwards, so it ends the build naming the tactic at fault.
-        logMessage(logger, ILogger::Severity::kWARNING, strcat("tactic '", k.getTacticName(t), "' of a ", k.getPluginType(), " kernel failed: ", e.what()));
-        try {
-            b.checkErrors("tactic timing");
-        } catch (const Error&) {
-            k.terminate();
-            fail(ErrorCode::kINTERNAL, "tactic '", k.getTacticName(t), "' of a ", k.getPluginType(), " kernel faulted on the device while being timed: ",
-                 e.what(), " (the device is unusable in this process; force another tactic with setTacticOverride and report this)");
-        }
-        ms = 1e30;
-    }
-    k.terminate();
-    return ms;
-}
-
-EngineStep makeStep(const Graph& g, const IrNode& n, const std::vector<TensorDesc>& all, DeviceType device, Backend& backend,
-                    size_t workspaceLimit) {
+//! The kernel of node n from the creator the negotiation chose (nullptr: the node's user plugin), configured
+//! for the negotiated descriptors `all` (inputs, then outputs).
+EngineStep makeStep(const IrNode& n, IPluginCreator* chosen, const std::vector<TensorDesc>& all, DeviceType device) {
     EngineStep s;
     s.name = n.name;
     s.sourceLayers = n.sourceLayers;
@@ -277,11 +152,11 @@ EngineStep makeStep(const Graph& g, const IrNode& n, const std::vector<TensorDes
                   "engines are deserialized through the creator, so register it (or load its library) before building");
         s.plugin.reset(n.userPlugin->clone());
     } else {
-        creator = getPluginRegistry()->getCreator(n.type.c_str(), nullptr, device);
-        GIE_CHECK(creator, ErrorCode::kUNSUPPORTED, "layer '", n.name, "': no ", device == DeviceType::kGPU ? "GPU" : "CPU",
-                  " kernel or plugin is registered for type '", n.type, "'");
+        creator = chosen;
+        GIE_CHECK(creator, ErrorCode::kINTERNAL, "layer '", n.name, "': the negotiation chose no kernel");
         s.plugin.reset(creator->createPlugin(n.name.c_str(), n.fields.collection()));
     }
+    s.variant = creator->getPluginVariant() ? creator->getPluginVariant() : "";
     if (!s.plugin) {
         const char* msg = nullptr;
         getLastError(&msg);
@@ -292,7 +167,7 @@ EngineStep makeStep(const Graph& g, const IrNode& n, const std::vector<TensorDes
     int32_t nIn = static_cast<int32_t>(n.inputs.size()), nOut = static_cast<int32_t>(n.outputs.size());
     for (int32_t p = 0; p < nIn + nOut; ++p) {
         const TensorDesc& d = all[static_cast<size_t>(p)];
-        bool strided = d.dims.nbDims > 0 && d.strides.d[0] != packedStrides(d.dims).d[0];
+        bool strided = d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0];
         bool ok = !strided || (p < nIn ? s.plugin->supportsStridedInput() : s.plugin->supportsStridedOutput());
         GIE_CHECK(ok, ErrorCode::kINTERNAL, "layer '", n.name, "': a pass gave it a strided ", p < nIn ? "input" : "output",
                   " its kernel does not support");
@@ -300,7 +175,7 @@ EngineStep makeStep(const Graph& g, const IrNode& n, const std::vector<TensorDes
     for (int32_t p = 0; p < nIn + nOut; ++p)
         GIE_CHECK(s.plugin->supportsFormatCombination(p, all.data(), nIn, nOut), ErrorCode::kUNSUPPORTED, "layer '", n.name, "' (",
                   s.type, "): the kernel does not support ", p < nIn ? "input " : "output ", p < nIn ? p : p - nIn, " as ",
-                  dataTypeName(all[static_cast<size_t>(p)].type), " linear (types: ", describeTypes(all, static_cast<size_t>(nIn)), ")");
+                  stateName(all[static_cast<size_t>(p)].type, all[static_cast<size_t>(p)].format), " (types: ", describeTypes(all, static_cast<size_t>(nIn)), ")");
     std::vector<TensorDesc> in(all.begin(), all.begin() + nIn), out(all.begin() + nIn, all.end());
     if (s.plugin->configure(in.data(), nIn, out.data(), nOut) != 0) {
         const char* msg = nullptr;
@@ -328,12 +203,11 @@ std::vector<Dims> dimsAtBatch(const EnginePlan& p, int64_t batch, bool check) {
 
 //! Chooses each kernel's tactic: a forced one (config overrides), else the fastest measured at the
 //! optimum batch of the build range (timings come from the timing cache when it has them).
-void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, ILogger* logger) {
+void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, TimingCache& cache, ILogger* logger) {
     p.timingBatch = p.optBatch;
     std::vector<Dims> dims = dimsAtBatch(p, p.optBatch, false);
-    TimingCache cache;
+    const size_t hitsBefore = cache.hits();
     std::string cachePath = config.getTimingCachePath();
-    if (!cachePath.empty()) cache.load(cachePath, strcat(b.deviceName(), " sm", b.computeCapability()));
     void* stream = b.createStream();
     size_t measured = 0;
     try {
@@ -374,7 +248,7 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, I
                     const char* tname = k.getTacticName(t);
                     if (!allowTf32 && tname && std::strstr(tname, "tf32")) continue;  // tensor-core FP32 tactics not allowed
                     if (k.setTactic(t) != 0) continue;
-                    std::string key = TimingCache::key(k, in, out, k.getTacticName(t));
+                    std::string key = TimingCache::key(k, s.variant.c_str(), in, out, k.getTacticName(t));
                     double ms = 0;
                     if (!cache.lookup(key, ms)) {
                         if (!io) io = std::make_unique<TimingBuffers>(in, out, b);
@@ -410,7 +284,7 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, I
     b.destroyStream(stream);
     if (!cachePath.empty()) {
         cache.save(cachePath);
-        logMessage(logger, ILogger::Severity::kINFO, strcat("timing cache '", cachePath, "': ", cache.hits(), " timings reused, ", measured,
+        logMessage(logger, ILogger::Severity::kINFO, strcat("timing cache '", cachePath, "': ", cache.hits() - hitsBefore, " timings reused, ", measured,
                                                             " measured, ", cache.size(), " entries saved"));
     }
 }
@@ -455,6 +329,20 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     p.kernelsConfigured = true;  // makeStep configures each kernel; the engine must not do it again
     for (const auto& line : pctx.log) p.buildLog += line + "\n";
 
+    TimingCache cache;
+    const std::string cachePath = config.getTimingCachePath();
+    if (!cachePath.empty()) cache.load(cachePath, strcat(backend.deviceName(), " sm", backend.computeCapability()));
+    NegotiationOptions no;
+    no.device = device;
+    no.fp16 = config.getFlag(BuilderFlag::kFP16);
+    no.obey = config.getFlag(BuilderFlag::kOBEY_PRECISION_CONSTRAINTS) || config.getFlag(BuilderFlag::kSTRICT_TYPES);
+    no.prefer = config.getFlag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS) && !no.obey;
+    no.allowTf32 = config.getFlag(BuilderFlag::kTF32);
+    no.workspaceLimit = config.getWorkspaceLimit();
+    no.optBatch = config.getOptBatch();
+    no.overrides = &config.overrides();
+    const std::vector<IPluginCreator*> creators = negotiateFormats(g, no, backend, cache, logger, p.buildLog);
+
     auto order = g.topologicalOrder();
     std::vector<int> producerStep(g.tensors.size(), -1);
     for (size_t i = 0; i < order.size(); ++i)
@@ -467,6 +355,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         et.name = it.name;
         et.dims = it.dims;
         et.type = it.type;
+        et.format = it.format;
         et.bytes = it.bytes();
         if (it.isInput) {
             et.kind = TensorKind::kInput;
@@ -492,12 +381,12 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         std::vector<TensorDesc> descs;
         for (int t : node.inputs) descs.push_back(tensorDesc(p, t, p.tensors[static_cast<size_t>(t)].dims));
         for (int t : node.outputs) descs.push_back(tensorDesc(p, t, p.tensors[static_cast<size_t>(t)].dims));
-        EngineStep s = makeStep(g, node, descs, device, backend, config.getWorkspaceLimit());
+        EngineStep s = makeStep(node, creators[static_cast<size_t>(ni)], descs, device);
         s.inputs.assign(g.nodes[static_cast<size_t>(ni)].inputs.begin(), g.nodes[static_cast<size_t>(ni)].inputs.end());
         s.outputs.assign(g.nodes[static_cast<size_t>(ni)].outputs.begin(), g.nodes[static_cast<size_t>(ni)].outputs.end());
         p.steps.push_back(std::move(s));
     }
-    selectTactics(p, config, backend, logger);
+    selectTactics(p, config, backend, cache, logger);
     for (const auto& s : p.steps) p.workspaceBytes = std::max<uint64_t>(p.workspaceBytes, s.plugin->getWorkspaceSize());
     if (device == DeviceType::kGPU && config.getMaxAuxStreams() != 0)
         assignStreams(p, config.getMaxAuxStreams() < 0 ? 3 : config.getMaxAuxStreams());

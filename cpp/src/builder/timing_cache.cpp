@@ -13,25 +13,53 @@
 
 #include "common/bytes.h"
 #include "common/error.h"
+#include "plugin/fields.h"
 
 namespace gie {
 namespace {
-constexpr const char* kMagic = "gie-timing-cache 1";
+constexpr const char* kMagic = "gie-timing-cache 2";  // 2: keys by formats and variant, not by weight values
 
 std::string descKey(const TensorDesc& d) {
-    std::string s = std::to_string(static_cast<int>(d.type)) + ":";
+    std::string s = std::to_string(static_cast<int>(d.type)) + "." + std::to_string(static_cast<int>(d.format)) + ":";
     for (int i = 0; i < d.dims.nbDims; ++i) s += (i ? "x" : "") + std::to_string(d.dims.d[i]);
     if (d.dims.nbDims > 0) s += "/" + std::to_string(d.strides.d[0]);
     return s;
 }
+
+
+//! A hash of what in a kernel's serialized fields decides its speed: for built-in kernels (whose fields are a
+//! FieldMap) every field's name, type and length, and the values of all but long float arrays (weights), so
+//! that a retrained model with the same shapes reuses its timings; for other plugins all bytes.
+std::string fieldsHash(const std::vector<uint8_t>& bytes) {
+    try {
+        FieldMap f = FieldMap::deserialize(bytes.data(), bytes.size(), "timing key");
+        ByteWriter w;
+        for (size_t i = 0; i < f.size(); ++i) {
+            const Field& x = f.at(i);
+            w.putString(x.name);
+            w.put<int32_t>(static_cast<int32_t>(x.type));
+            w.put<int64_t>(x.length);
+            const bool weights = (x.type == PluginFieldType::kFLOAT32 || x.type == PluginFieldType::kFLOAT16 ||
+                                  x.type == PluginFieldType::kFLOAT64 || x.type == PluginFieldType::kINT8) && x.length > 16;
+            if (!weights) w.putBytes(x.data.data(), x.data.size());
+        }
+        const auto& b = w.buffer();
+        char hash[40];
+        std::snprintf(hash, sizeof hash, "f%08x.%zu", crc32c(b.data(), b.size()), b.size());
+        return hash;
+    } catch (const Error&) {
+    }
+    char hash[40];
+    std::snprintf(hash, sizeof hash, "%08x.%zu", crc32c(bytes.data(), bytes.size()), bytes.size());
+    return hash;
+}
 }  // namespace
 
-std::string TimingCache::key(const IPlugin& k, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, const char* tactic) {
+std::string TimingCache::key(const IPlugin& k, const char* variant, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out,
+                             const char* tactic) {
     std::vector<uint8_t> fields(k.getSerializationSize());
     if (!fields.empty()) k.serialize(fields.data());
-    char hash[32];
-    std::snprintf(hash, sizeof hash, "%08x.%zu", crc32c(fields.data(), fields.size()), fields.size());
-    std::string s = std::string(k.getPluginType()) + "|" + k.getPluginVersion() + "|" + hash + "|";
+    std::string s = std::string(k.getPluginType()) + "|" + k.getPluginVersion() + "|" + (variant ? variant : "") + "|" + fieldsHash(fields) + "|";
     for (const auto& d : in) s += descKey(d) + ",";
     s += "->";
     for (const auto& d : out) s += descKey(d) + ",";
@@ -52,6 +80,7 @@ void TimingCache::load(const std::string& path, const std::string& device) {
     while (std::getline(f, line)) {
         ++n;
         if (n == 1) {
+            if (line != kMagic && line.compare(0, 17, "gie-timing-cache ") == 0) return;  // an older version: remeasured, then replaced
             GIE_CHECK(line == kMagic, ErrorCode::kINVALID_ARGUMENT, "timing cache '", path, "' is not a gie timing cache (first line '",
                       line.substr(0, 40), "')");
             continue;

@@ -1,4 +1,5 @@
-// The timing cache: measured tactic times keyed by (device, kernel type/version/fields, shapes, tactic),
+// The timing cache: measured tactic times keyed by (device, kernel type/version/variant, the fields that are
+// not weights, input/output shapes, strides, types and formats, tactic),
 // kept in a text file that a later build reads to skip timing and to choose deterministically.
 #pragma once
 
@@ -22,8 +23,8 @@ public:
     size_t size() const { return entries_.size(); }
     size_t hits() const { return hits_; }
 
-    //! The key of one tactic of a configured kernel for the given shapes.
-    static std::string key(const IPlugin& kernel, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out,
+    //! The key of one tactic of a configured kernel (of creator variant `variant`) for the given tensors.
+    static std::string key(const IPlugin& kernel, const char* variant, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out,
                            const char* tactic);
 
 private:

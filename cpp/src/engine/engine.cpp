@@ -200,6 +200,11 @@ DataType EngineImpl::getTensorDataType(const char* name) const noexcept {
     return t < 0 ? DataType::kFLOAT : plan_.tensors[static_cast<size_t>(t)].type;
 }
 
+TensorFormat EngineImpl::getTensorFormat(const char* name) const noexcept {
+    int32_t t = ioIndex(name);
+    return t < 0 ? TensorFormat::kLINEAR : plan_.tensors[static_cast<size_t>(t)].format;
+}
+
 IHostMemory* EngineImpl::serialize() const noexcept {
     return apiGuard<IHostMemory*>(logger_, nullptr, [&]() -> IHostMemory* { return new HostMemory(serializePlan(plan_)); });
 }
@@ -232,6 +237,13 @@ const char* EngineImpl::getLayerInformation() const noexcept {
     return report_.c_str();
 }
 
+//! Report spelling of a format: "linear", "nhwc", "hwc8".
+static std::string lowerName(const char* s) {
+    std::string r(s);
+    for (char& c : r) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    return r;
+}
+
 void EngineImpl::writeReport() const {
     {
         JsonWriter j;
@@ -247,7 +259,7 @@ void EngineImpl::writeReport() const {
             j.key("name").value(et.name);
             j.key("shape").dims(et.dims);
             j.key("dtype").value(dataTypeName(et.type));
-            j.key("format").value("linear");
+            j.key("format").value(lowerName(formatName(et.format)));
             j.key("kind").value(kindName(et.kind));
             j.key("bytes").value(et.bytes);
             if (et.viewOf >= 0) {
@@ -278,8 +290,25 @@ void EngineImpl::writeReport() const {
             for (const auto& tt : s.tacticTimes) j.beginObject().key("tactic").value(tt.first).key("ms").value(tt.second).endObject();
             j.endArray();
             DataType dt = s.outputs.empty() ? DataType::kFLOAT : plan_.tensors[static_cast<size_t>(s.outputs[0])].type;
+            TensorFormat fmt = s.outputs.empty() ? TensorFormat::kLINEAR : plan_.tensors[static_cast<size_t>(s.outputs[0])].format;
             j.key("dtype").value(dataTypeName(dt));
-            j.key("format").value("linear");
+            j.key("format").value(lowerName(formatName(fmt)));
+            // The precision it computes in: HALF when one of its float tensors is stored as HALF (FP16 kernels read and/or
+            // write half and accumulate in FP32), else FLOAT; other types (an int-only kernel) as they are.
+            {
+                DataType prec = dt;
+                bool anyFloat = false, anyHalf = false;
+                for (const auto* ids : {&s.inputs, &s.outputs})
+                    for (int32_t t : *ids) {
+                        const DataType x = plan_.tensors[static_cast<size_t>(t)].type;
+                        anyFloat = anyFloat || x == DataType::kFLOAT;
+                        anyHalf = anyHalf || x == DataType::kHALF;
+                    }
+                if (anyHalf) prec = DataType::kHALF;
+                else if (anyFloat) prec = DataType::kFLOAT;
+                j.key("precision").value(dataTypeName(prec));
+            }
+            j.key("variant").value(s.variant);
             j.key("inputs").beginArray();
             for (int32_t t : s.inputs) tensorJson(t);
             j.endArray();

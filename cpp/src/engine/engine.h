@@ -113,6 +113,7 @@ public:
     bool isInput(const char* name) const noexcept override;
     Dims getTensorShape(const char* name) const noexcept override;
     DataType getTensorDataType(const char* name) const noexcept override;
+    TensorFormat getTensorFormat(const char* name) const noexcept override;
     int64_t getMinBatch() const noexcept override { return plan_.minBatch; }
     int64_t getMaxBatch() const noexcept override { return plan_.maxBatch; }
     DeviceType getDeviceType() const noexcept override { return plan_.device; }

@@ -167,7 +167,7 @@ void checkSteps(const EnginePlan& p) {
         for (int32_t k = 0; k < nIn + nOut; ++k) {
             const EngineTensor& t = p.tensors[static_cast<size_t>(k < nIn ? s.inputs[static_cast<size_t>(k)] : s.outputs[static_cast<size_t>(k - nIn)])];
             const TensorDesc& d = all[static_cast<size_t>(k)];
-            const bool strided = d.dims.nbDims > 0 && d.strides.d[0] != packedStrides(d.dims).d[0];
+            const bool strided = d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0];
             GIE_CHECK(s.plugin->supportsFormatCombination(k, all.data(), nIn, nOut) &&
                           (!strided || (k < nIn ? s.plugin->supportsStridedInput() : s.plugin->supportsStridedOutput())),
                       ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") does not take ",
@@ -179,8 +179,13 @@ void checkSteps(const EnginePlan& p) {
             fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") rejects its stored input types",
                  msg && *msg ? std::string(": ") + msg : std::string());
         }
+        // The builder chooses FLOAT or HALF for float tensors (a kernel may read HALF and write FLOAT): the type
+        // rules fix only the class; supportsFormatCombination above checked the exact types.
+        auto floatClass = [](DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; };
         for (size_t i = 0; i < outTypes.size(); ++i)
-            GIE_CHECK(outTypes[i] == p.tensors[static_cast<size_t>(s.outputs[i])].type, ErrorCode::kINVALID_ENGINE,
+            GIE_CHECK(outTypes[i] == p.tensors[static_cast<size_t>(s.outputs[i])].type ||
+                          (floatClass(outTypes[i]) && floatClass(p.tensors[static_cast<size_t>(s.outputs[i])].type)),
+                      ErrorCode::kINVALID_ENGINE,
                       "engine file is corrupt: kernel '", s.name, "' (", s.type, ") makes output ", i, " ",
                       dataTypeName(outTypes[i]), " but the file stores ", dataTypeName(p.tensors[static_cast<size_t>(s.outputs[i])].type));
         std::vector<Dims> in, out(s.outputs.size());

@@ -24,6 +24,8 @@ Graph Graph::fromNetwork(const NetworkImpl& net, int64_t batch) {
         irt.dims = t->dims_;
         irt.type = t->type_;
         irt.isInput = t->isInput_;
+        irt.ioType = t->ioTypeSet_ ? t->ioType_ : t->type_;
+        irt.allowedFormats = t->allowedFormats_;
         if (t->rangeSet_) irt.dynamicRange = t->rangeMax_;
         if (irt.isInput) {
             irt.dims.d[0] = batch;
@@ -49,6 +51,7 @@ Graph Graph::fromNetwork(const NetworkImpl& net, int64_t batch) {
         n.sourceLayers = {l->name};
         n.precisionSet = l->precisionSet;
         n.precision = l->precision;
+        n.outputTypes = l->outputTypes;
         g.nodes.push_back(std::move(n));
     }
     std::set<std::string> ioNames;

@@ -20,6 +20,8 @@ struct IrTensor {
     TensorFormat format = TensorFormat::kLINEAR;  // chosen by the builder's negotiation (common/format.h)
     bool isInput = false;
     bool isOutput = false;
+    DataType ioType = DataType::kFLOAT;  // network I/O: the caller's buffer type (inputs: = type)
+    uint32_t allowedFormats = 1u;        // network I/O: TensorFormat bit mask the caller allows (1 = LINEAR)
     std::shared_ptr<const std::vector<uint8_t>> constant;  // value, if known at build time
     float dynamicRange = -1.f;                             // INT8 |max|, -1 if unset
     //! A view: this tensor is the slice of tensor `viewOf` that starts `viewOffset` elements into each
@@ -40,6 +42,7 @@ struct IrNode {
     std::vector<std::string> notes;  // what passes did or declined here, for the build report
     bool precisionSet = false;
     DataType precision = DataType::kFLOAT;
+    std::vector<std::pair<bool, DataType>> outputTypes;  // ILayer::setOutputType per output (set, type)
     bool dead = false;
 };
 

@@ -48,6 +48,26 @@ public:
     }
     DataType getPrecision() const noexcept override { return d_->precision; }
     bool precisionIsSet() const noexcept override { return d_->precisionSet; }
+    bool setOutputType(int32_t index, DataType t) noexcept override {
+        return apiGuard(nullptr, false, [&] {
+            GIE_CHECK(index >= 0 && index < static_cast<int32_t>(d_->outputs.size()), ErrorCode::kINVALID_ARGUMENT, "layer '", d_->name,
+                      "': setOutputType index ", index, " is out of range (", d_->outputs.size(), " outputs)");
+            GIE_CHECK(t == DataType::kFLOAT || t == DataType::kHALF, ErrorCode::kINVALID_ARGUMENT, "layer '", d_->name,
+                      "': setOutputType takes FLOAT or HALF, got ", dataTypeName(t));
+            d_->outputTypes.resize(d_->outputs.size(), {false, DataType::kFLOAT});
+            d_->outputTypes[static_cast<size_t>(index)] = {true, t};
+            return true;
+        });
+    }
+    DataType getOutputType(int32_t index) const noexcept override {
+        if (index >= 0 && index < static_cast<int32_t>(d_->outputTypes.size()) && d_->outputTypes[static_cast<size_t>(index)].first)
+            return d_->outputTypes[static_cast<size_t>(index)].second;
+        ITensor* o = index >= 0 && index < static_cast<int32_t>(d_->outputs.size()) ? d_->outputs[static_cast<size_t>(index)] : nullptr;
+        return o ? o->getType() : DataType::kFLOAT;
+    }
+    bool outputTypeIsSet(int32_t index) const noexcept override {
+        return index >= 0 && index < static_cast<int32_t>(d_->outputTypes.size()) && d_->outputTypes[static_cast<size_t>(index)].first;
+    }
     bool setField(const PluginField& f) noexcept override {
         return apiGuard(nullptr, false, [&] {
             FieldMap updated = d_->fields;
@@ -150,8 +170,45 @@ DataType TensorImpl::getType() const noexcept {
     } catch (...) {
         recordCurrentException(nullptr);
     }
-    return type_;
+    return ioTypeSet_ && isNetworkOutput() ? ioType_ : type_;
 }
+bool TensorImpl::setType(DataType type) noexcept {
+    return apiGuard(nullptr, false, [&] {
+        const bool output = isNetworkOutput();
+        GIE_CHECK(isInput_ || output, ErrorCode::kINVALID_ARGUMENT, "tensor '", name_,
+                  "': setType applies to network inputs and outputs (the builder chooses the types of the others)");
+        if (isInput_) {
+            GIE_CHECK(validDataType(static_cast<int32_t>(type)), ErrorCode::kINVALID_ARGUMENT, "tensor '", name_, "': bad data type");
+            type_ = type;
+            net_->markDirty();
+            return true;
+        }
+        net_->inferShapes();
+        GIE_CHECK((type_ == DataType::kFLOAT || type_ == DataType::kHALF) && (type == DataType::kFLOAT || type == DataType::kHALF),
+                  ErrorCode::kINVALID_ARGUMENT, "output '", name_, "' is ", dataTypeName(type_), "; only float outputs may be set to FLOAT or HALF, got ",
+                  dataTypeName(type));
+        ioTypeSet_ = true;
+        ioType_ = type;
+        return true;
+    });
+}
+
+bool TensorImpl::setAllowedFormats(uint32_t formats) noexcept {
+    return apiGuard(nullptr, false, [&] {
+        GIE_CHECK(isInput_ || isNetworkOutput(), ErrorCode::kINVALID_ARGUMENT, "tensor '", name_,
+                  "': allowed formats apply to network inputs and outputs (the builder chooses the formats of the others)");
+        const uint32_t known = (1u << static_cast<int>(TensorFormat::kLINEAR)) | (1u << static_cast<int>(TensorFormat::kNHWC)) |
+                               (1u << static_cast<int>(TensorFormat::kHWC8));
+        GIE_CHECK(formats != 0 && (formats & ~known) == 0, ErrorCode::kINVALID_ARGUMENT, "tensor '", name_, "': allowed formats mask ",
+                  formats, " must be a non-empty set of LINEAR (1), NHWC (2) and HWC8 (16)");
+        net_->inferShapes();
+        GIE_CHECK(formats == (1u << static_cast<int>(TensorFormat::kLINEAR)) || dims_.nbDims == 4, ErrorCode::kINVALID_ARGUMENT, "tensor '",
+                  name_, "' has ", dims_.nbDims, " dimensions; NHWC and HWC8 need 4 (N, C, H, W)");
+        allowedFormats_ = formats;
+        return true;
+    });
+}
+
 bool TensorImpl::isNetworkOutput() const noexcept {
     const auto& o = net_->outputs();
     return std::find(o.begin(), o.end(), this) != o.end();

@@ -27,6 +27,9 @@ public:
     bool dynamicRangeIsSet() const noexcept override { return rangeSet_; }
     float getDynamicRangeMax() const noexcept override { return rangeMax_; }
     ILayer* getProducer() const noexcept override;
+    bool setType(DataType type) noexcept override;
+    bool setAllowedFormats(uint32_t formats) noexcept override;
+    uint32_t getAllowedFormats() const noexcept override { return allowedFormats_; }
 
     NetworkImpl* net_;
     std::string name_;
@@ -37,6 +40,9 @@ public:
     int producerOutput_ = 0;
     bool rangeSet_ = false;
     float rangeMax_ = 0.f;
+    bool ioTypeSet_ = false;     // an output's buffer type (setType); inputs change type_ itself
+    DataType ioType_ = DataType::kFLOAT;
+    uint32_t allowedFormats_ = 1u << static_cast<int>(TensorFormat::kLINEAR);
 };
 
 //! State shared by every typed layer implementation.
@@ -52,6 +58,7 @@ struct LayerData {
     std::unique_ptr<IPlugin> rules;    // cached kernel used for shape/type inference
     bool precisionSet = false;
     DataType precision = DataType::kFLOAT;
+    std::vector<std::pair<bool, DataType>> outputTypes;  // setOutputType, per output (set, type)
 
     //! The plugin that gives this layer's shape/type rules (creating it from the fields if needed).
     IPlugin& rulesPlugin();

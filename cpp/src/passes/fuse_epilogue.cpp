@@ -50,6 +50,13 @@ public:
                 auto decline = [&](const std::string& why) {
                     c.notes.push_back("fuse_epilogue: not fused into '" + p.name + "': " + why);
                 };
+                // A layer pinned to a precision stays a kernel of that precision (ILayer::setPrecision).
+                if ((c.type == "Activation" || c.type == "ElementWise") && !c.userPlugin && c.precisionSet &&
+                    (!p.precisionSet || p.precision != c.precision)) {
+                    decline(std::string("its precision is pinned to ") + dataTypeName(c.precision) + " and the producer's is " +
+                            (p.precisionSet ? dataTypeName(p.precision) : "not"));
+                    break;
+                }
                 if (c.type == "ElementWise" && !c.userPlugin && c.fields.getInt("op", -1) == 0 && c.inputs.size() == 2) {
                     if (p.inputs.size() != 1) break;
                     if (p.type != "Convolution") {
@@ -96,6 +103,7 @@ private:
     static void absorb(Graph& g, IrNode& p, IrNode& c, const char* what, PassContext& ctx) {
         (void)g;
         p.outputs[0] = c.outputs[0];
+        p.outputTypes = c.outputTypes;  // the pins of the output it now writes
         p.sourceLayers.insert(p.sourceLayers.end(), c.sourceLayers.begin(), c.sourceLayers.end());
         p.notes.push_back(std::string("fuse_epilogue: fused ") + what + " '" + c.name + "'");
         ctx.log.push_back(std::string("fuse_epilogue: fused ") + what + " '" + c.name + "' into '" + p.name + "'");

@@ -1,0 +1,709 @@
+// Precision and format negotiation (docs/optimizer.md, "Precision and formats").
+//
+// Every float tensor (FLOAT or HALF in the network) is in one of the states (type, format) with type in
+// {FLOAT, HALF (when allowed)} and format in {LINEAR, NHWC, HWC8 (4-D only)}; other tensors keep their type
+// in LINEAR. A candidate for a node is (creator variant, one state per input and output) that the kernel
+// accepts through supportsFormatCombination. Candidates are timed on the device at the optimum batch (their
+// fastest tactic), Reformats between two states of a tensor likewise. Then, as TensorRT does, dynamic
+// programming along the topological order:
+//   forward:  cost[t][s] = the least time to have tensor t in state s = min over the producer's candidates c
+//             with t in state s of time(c) + sum over c's inputs x of min_s' (cost[x][s'] + reformat(x, s'->s_c(x)));
+//   backward: in reverse topological order each node takes the candidate minimising its forward total plus the
+//             reformats from its outputs' states to the states its (already decided) consumers asked for.
+// This is exact on chains; where a tensor feeds several consumers each consumer's view of the producer's cost
+// is optimistic (the tree approximation), and the reformats actually needed are inserted afterwards.
+#include "builder/negotiation.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <set>
+
+#include "builder/tactic_timing.h"
+#include "common/dims.h"
+#include "common/error.h"
+#include "common/format.h"
+#include "engine/engine.h"
+#include "gie/builder.h"
+
+namespace gie {
+
+std::string stateName(DataType t, TensorFormat f) { return std::string(dataTypeName(t)) + " " + formatName(f); }
+
+namespace {
+
+constexpr double kInf = 1e30;
+
+struct State {
+    DataType type = DataType::kFLOAT;
+    TensorFormat format = TensorFormat::kLINEAR;
+    bool operator==(const State& o) const { return type == o.type && format == o.format; }
+    bool operator!=(const State& o) const { return !(*this == o); }
+    bool operator<(const State& o) const { return type != o.type ? type < o.type : format < o.format; }
+    std::string name() const { return stateName(type, format); }
+};
+
+bool floatClass(DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; }
+
+struct Candidate {
+    IPluginCreator* creator = nullptr;  // nullptr: the node's user plugin
+    std::vector<State> states;          // inputs, then outputs
+    double ms = 0;                      // fastest tactic at the optimum batch; 0 when it is the node's only candidate
+    std::string tactic;
+    double total = kInf;                // forward DP: ms + the cheapest way to get its inputs in their states
+};
+
+std::string describeStates(const std::vector<State>& s, size_t nIn) {
+    std::string r;
+    for (size_t i = 0; i < s.size(); ++i) r += strcat(i ? ", " : "", i < nIn ? "in" : "out", i < nIn ? i : i - nIn, "=", s[i].name());
+    return r;
+}
+
+std::string ms3(double ms) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f ms", ms);
+    return b;
+}
+
+class Negotiator {
+public:
+    Negotiator(Graph& g, const NegotiationOptions& o, Backend& b, TimingCache& cache, ILogger* logger, std::string& log)
+        : g_(g), o_(o), b_(b), cache_(cache), logger_(logger), log_(log) {}
+    ~Negotiator() {
+        if (stream_) b_.destroyStream(stream_);
+    }
+
+    std::vector<IPluginCreator*> run() {
+        order_ = g_.topologicalOrder();
+        const size_t T = g_.tensors.size();
+        producer_.assign(T, -1);
+        for (int ni : order_)
+            for (int t : g_.nodes[static_cast<size_t>(ni)].outputs) producer_[static_cast<size_t>(t)] = ni;
+        honour_ = o_.obey || o_.prefer;
+        int pinnedIgnored = 0;
+        for (int ni : order_) {
+            const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
+            bool pinned = n.precisionSet;
+            for (const auto& ot : n.outputTypes) pinned = pinned || ot.first;
+            if (pinned && !honour_) ++pinnedIgnored;
+        }
+        if (pinnedIgnored)
+            logMessage(logger_, ILogger::Severity::kWARNING,
+                       strcat(pinnedIgnored, " layer(s) have a precision or output type set, but neither OBEY_PRECISION_CONSTRAINTS nor "
+                                             "PREFER_PRECISION_CONSTRAINTS is: the builder ignores them"));
+        reformatCreator_ = getPluginRegistry()->getCreator("Reformat", nullptr, o_.device);
+        computeOptDims();
+        initFamilies();
+        enumerateAll();
+        timeCandidates();
+        forward();
+        backward();
+        return rewrite();
+    }
+
+private:
+    // ---- tensors ------------------------------------------------------------------------------------
+    bool isConst(int t) const { return g_.tensors[static_cast<size_t>(t)].constant && producer_[static_cast<size_t>(t)] < 0; }
+    int familyRoot(int t) const {
+        const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
+        if (x.viewOf >= 0) return x.viewOf;
+        return hasViews_[static_cast<size_t>(t)] ? t : -1;
+    }
+    //! A tensor's state when a node takes the uniform choice (type, format) for its float tensors.
+    State stateFor(int t, DataType type, TensorFormat format) const {
+        const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
+        if (!floatClass(x.type)) return {x.type, TensorFormat::kLINEAR};
+        const int root = familyRoot(t);
+        if (root >= 0) return {familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR};
+        return {type, formatFitsRank(format, x.dims.nbDims) ? format : TensorFormat::kLINEAR};
+    }
+    //! Descriptor of tensor t in state s with dims d (a view keeps its parent's batch stride).
+    TensorDesc desc(int t, const State& s, const Dims& d) const {
+        TensorDesc x = makeDesc(d, s.type, s.format);
+        const IrTensor& it = g_.tensors[static_cast<size_t>(t)];
+        if (it.viewOf >= 0 && d.nbDims > 0) {
+            const Dims& pd = g_.tensors[static_cast<size_t>(it.viewOf)].dims;
+            int64_t item = 1;
+            for (int i = 1; i < pd.nbDims; ++i) item *= pd.d[i];
+            x.strides.d[0] = item;
+        }
+        return x;
+    }
+    bool strided(const TensorDesc& d) const { return d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0]; }
+
+    void computeOptDims() {
+        optDims_.resize(g_.tensors.size());
+        for (size_t t = 0; t < g_.tensors.size(); ++t) optDims_[t] = g_.tensors[t].dims;
+        bool same = true;
+        for (int t : g_.inputs) same = same && g_.tensors[static_cast<size_t>(t)].dims.d[0] == o_.optBatch;
+        if (same) return;
+        for (int t : g_.inputs) optDims_[static_cast<size_t>(t)].d[0] = o_.optBatch;
+        for (int ni : order_) {
+            const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
+            auto rules = Graph::makeRules(n);
+            std::vector<Dims> in, out(n.outputs.size());
+            for (int t : n.inputs) in.push_back(optDims_[static_cast<size_t>(t)]);
+            if (rules->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
+                const char* msg = nullptr;
+                getLastError(&msg);
+                fail(ErrorCode::kINVALID_MODEL, "layer '", n.name, "' cannot run at batch ", o_.optBatch, " (the optimum of the batch range)",
+                     msg && *msg ? std::string(": ") + msg : std::string());
+            }
+            for (size_t j = 0; j < out.size(); ++j) {
+                const int t = n.outputs[j];
+                optDims_[static_cast<size_t>(t)] = out[j];
+                const int parent = g_.tensors[static_cast<size_t>(t)].viewOf;
+                if (parent >= 0 && out[j].nbDims > 0) optDims_[static_cast<size_t>(parent)].d[0] = out[j].d[0];
+            }
+        }
+    }
+
+    //! Tensors tied by views (an eliminated concatenation and its slices) share one LINEAR state; its type is
+    //! HALF when FP16 is allowed (or pinned) and FLOAT otherwise, lowered to FLOAT if a member's kernel cannot.
+    void initFamilies() {
+        const size_t T = g_.tensors.size();
+        hasViews_.assign(T, false);
+        for (const auto& x : g_.tensors)
+            if (x.viewOf >= 0) hasViews_[static_cast<size_t>(x.viewOf)] = true;
+        familyType_.assign(T, DataType::kFLOAT);
+        for (size_t t = 0; t < T; ++t)
+            if (hasViews_[t]) familyType_[t] = floatClass(g_.tensors[t].type) && halfAllowedAnywhere() ? DataType::kHALF : g_.tensors[t].type;
+    }
+    bool halfAllowedAnywhere() const {
+        if (o_.fp16) return true;
+        if (!honour_) return false;
+        for (int ni : order_)
+            if (g_.nodes[static_cast<size_t>(ni)].precisionSet && g_.nodes[static_cast<size_t>(ni)].precision == DataType::kHALF) return true;
+        return false;
+    }
+
+    // ---- candidates ---------------------------------------------------------------------------------
+    std::unique_ptr<IPlugin> instance(const IrNode& n, IPluginCreator* c) const {
+        std::unique_ptr<IPlugin> p(n.userPlugin ? n.userPlugin->clone() : c->createPlugin(n.name.c_str(), n.fields.collection()));
+        if (!p) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_MODEL, "cannot create the kernel for layer '", n.name, "'", msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        return p;
+    }
+    std::vector<IPluginCreator*> creatorsFor(const IrNode& n) const {
+        if (n.userPlugin) {
+            IPluginCreator* c = getPluginRegistry()->getCreator(n.userPlugin->getPluginType(), n.userPlugin->getPluginVersion(), o_.device);
+            GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "plugin layer '", n.name, "' has type '", n.userPlugin->getPluginType(), "' version '",
+                      n.userPlugin->getPluginVersion(), "', but no creator for it is registered for this device; "
+                      "engines are deserialized through the creator, so register it (or load its library) before building");
+            return {c};
+        }
+        std::vector<IPluginCreator*> r;
+        int32_t count = 0;
+        IPluginCreator* const* all = getPluginRegistry()->getAllCreators(&count);
+        IPluginCreator* dflt = getPluginRegistry()->getCreator(n.type.c_str(), nullptr, o_.device);
+        if (dflt) r.push_back(dflt);
+        for (int32_t i = 0; i < count; ++i) {
+            IPluginCreator* c = all[i];
+            if (c == dflt || c->getDeviceType() != o_.device || n.type != c->getPluginName()) continue;
+            if (dflt && std::string(c->getPluginVersion()) != dflt->getPluginVersion()) continue;
+            r.push_back(c);
+        }
+        GIE_CHECK(!r.empty(), ErrorCode::kUNSUPPORTED, "layer '", n.name, "': no ", o_.device == DeviceType::kGPU ? "GPU" : "CPU",
+                  " kernel or plugin is registered for type '", n.type, "'");
+        return r;
+    }
+
+    //! Candidates of node ni; empty if none. `why` receives the reason when there are none.
+    std::vector<Candidate> enumerate(int ni, std::string& why) {
+        const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
+        const size_t nIn = n.inputs.size(), nOut = n.outputs.size();
+        std::vector<DataType> types{DataType::kFLOAT};
+        bool half = o_.fp16;
+        for (int t : n.inputs) half = half || g_.tensors[static_cast<size_t>(t)].type == DataType::kHALF;
+        for (int t : n.outputs) half = half || g_.tensors[static_cast<size_t>(t)].type == DataType::kHALF;
+        if (honour_ && n.precisionSet && n.precision == DataType::kHALF) half = true;
+        for (const auto& ot : n.outputTypes) half = half || (honour_ && ot.first && ot.second == DataType::kHALF);
+        if (half) types.push_back(DataType::kHALF);
+        const TensorFormat formats[] = {TensorFormat::kLINEAR, TensorFormat::kNHWC, TensorFormat::kHWC8};
+        std::set<std::vector<State>> combos;
+        for (DataType ti : types)
+            for (TensorFormat fi : formats)
+                for (DataType to : types)
+                    for (TensorFormat fo : formats) {
+                        std::vector<State> s;
+                        for (int t : n.inputs) s.push_back(stateFor(t, ti, fi));
+                        for (size_t j = 0; j < nOut; ++j) {
+                            State st = stateFor(n.outputs[j], to, fo);
+                            const int t = n.outputs[j];
+                            if (honour_ && j < n.outputTypes.size() && n.outputTypes[j].first && floatClass(g_.tensors[static_cast<size_t>(t)].type) &&
+                                familyRoot(t) < 0)
+                                st.type = n.outputTypes[j].second;
+                            s.push_back(st);
+                        }
+                        combos.insert(s);
+                    }
+        std::vector<Candidate> out;
+        std::string firstReject;
+        for (IPluginCreator* c : creatorsFor(n)) {
+            std::unique_ptr<IPlugin> k = instance(n, c);
+            for (const auto& s : combos) {
+                std::vector<TensorDesc> d;
+                for (size_t i = 0; i < nIn; ++i) d.push_back(desc(n.inputs[i], s[i], g_.tensors[static_cast<size_t>(n.inputs[i])].dims));
+                for (size_t j = 0; j < nOut; ++j)
+                    d.push_back(desc(n.outputs[j], s[nIn + j], g_.tensors[static_cast<size_t>(n.outputs[j])].dims));
+                bool ok = true;
+                for (size_t p = 0; p < d.size() && ok; ++p) {
+                    const bool str = strided(d[p]);
+                    ok = k->supportsFormatCombination(static_cast<int32_t>(p), d.data(), static_cast<int32_t>(nIn), static_cast<int32_t>(nOut)) &&
+                         (!str || (p < nIn ? k->supportsStridedInput() : k->supportsStridedOutput()));
+                    if (!ok && firstReject.empty() && s == *combos.begin())
+                        firstReject = strcat("the kernel does not support ", p < nIn ? "input " : "output ", p < nIn ? p : p - nIn, " as ",
+                                             str ? "a strided " : "", s[p].name(), " (types: ", describeStates(s, nIn), ")");
+                }
+                if (!ok) continue;
+                Candidate cand;
+                cand.creator = n.userPlugin ? nullptr : c;
+                cand.states = s;
+                out.push_back(std::move(cand));
+            }
+        }
+        if (out.empty()) {
+            why = firstReject.empty() ? std::string("no kernel supports any combination of types and formats of its tensors") : firstReject;
+            return out;
+        }
+        // Precision constraints.
+        auto honours = [&](const Candidate& c) {
+            for (size_t p = 0; p < c.states.size(); ++p) {
+                const int t = p < nIn ? n.inputs[p] : n.outputs[p - nIn];
+                if (!floatClass(g_.tensors[static_cast<size_t>(t)].type) || isConst(t)) continue;
+                if (p >= nIn && p - nIn < n.outputTypes.size() && n.outputTypes[p - nIn].first) {
+                    if (c.states[p].type != n.outputTypes[p - nIn].second) return false;
+                } else if (n.precisionSet && c.states[p].type != n.precision) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        bool pinned = n.precisionSet;
+        for (const auto& ot : n.outputTypes) pinned = pinned || ot.first;
+        if (honour_ && pinned) {
+            std::vector<Candidate> kept;
+            for (auto& c : out)
+                if (honours(c)) kept.push_back(c);
+            if (kept.empty()) {
+                std::string what = n.precisionSet ? strcat("precision ", dataTypeName(n.precision)) : std::string("the output types set");
+                GIE_CHECK(!o_.obey, ErrorCode::kUNSUPPORTED, "layer '", n.name, "' (", n.type, "): ", what,
+                          " is required (OBEY_PRECISION_CONSTRAINTS) but no ", o_.device == DeviceType::kGPU ? "GPU" : "CPU",
+                          " kernel supports it (it supports: ", describeStates(out.front().states, nIn), ")");
+                logMessage(logger_, ILogger::Severity::kWARNING, strcat("layer '", n.name, "' (", n.type, "): ", what,
+                                                                        " is preferred but no kernel supports it; the builder chooses"));
+            } else {
+                out = std::move(kept);
+            }
+        }
+        // The CPU is the reference for the GPU's FP16 numerics, not a faster FP16 engine: with FP16 allowed it
+        // stores every float tensor it can in HALF rather than timing the (slower, converting) FP16 kernels.
+        if (o_.device == DeviceType::kCPU && o_.fp16) {
+            auto halves = [&](const Candidate& c) {
+                int h = 0;
+                for (const auto& s : c.states) h += s.type == DataType::kHALF;
+                return h;
+            };
+            int best = 0;
+            for (auto& c : out) best = std::max(best, halves(c));
+            std::vector<Candidate> kept;
+            for (auto& c : out)
+                if (halves(c) == best) kept.push_back(c);
+            out = std::move(kept);
+        }
+        return out;
+    }
+
+    void enumerateAll() {
+        for (int attempt = 0;; ++attempt) {
+            cands_.assign(g_.nodes.size(), {});
+            int lowered = 0;
+            for (int ni : order_) {
+                std::string why;
+                cands_[static_cast<size_t>(ni)] = enumerate(ni, why);
+                if (!cands_[static_cast<size_t>(ni)].empty()) continue;
+                const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
+                // A view family in HALF that this kernel cannot write or read: the family goes back to FLOAT.
+                std::vector<int> touched(n.inputs);
+                touched.insert(touched.end(), n.outputs.begin(), n.outputs.end());
+                for (int t : touched) {
+                    const int root = familyRoot(t);
+                    if (root >= 0 && familyType_[static_cast<size_t>(root)] == DataType::kHALF) {
+                        familyType_[static_cast<size_t>(root)] = DataType::kFLOAT;
+                        ++lowered;
+                    }
+                }
+                if (!lowered) fail(ErrorCode::kUNSUPPORTED, "layer '", n.name, "' (", n.type, "): ", why);
+                break;
+            }
+            if (!lowered) return;
+            GIE_CHECK(attempt < static_cast<int>(g_.tensors.size()), ErrorCode::kINTERNAL, "format negotiation does not converge");
+        }
+    }
+
+    // ---- timing -------------------------------------------------------------------------------------
+    void* stream() {
+        if (!stream_) stream_ = b_.createStream();
+        return stream_;
+    }
+    std::string forcedTactic(const IrNode& n) const {
+        std::string forced;
+        if (o_.overrides)
+            for (const auto& ov : *o_.overrides)
+                if (ov.first == n.name || ov.first == n.type) forced = ov.second;
+        return forced;
+    }
+    //! Fastest usable tactic of a configured kernel at the given (optimum-batch) descriptors; kInf if none.
+    double fastest(IPlugin& k, const char* variant, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, const std::string& forced,
+                   std::string& tacticName) {
+        std::unique_ptr<TimingBuffers> io;
+        double best = kInf;
+        for (int32_t t = 0; t < k.getNbTactics(); ++t) {
+            const char* nm = k.getTacticName(t);
+            const std::string name = nm ? nm : "";
+            if (!forced.empty() && name != forced) continue;
+            if (!o_.allowTf32 && name.find("tf32") != std::string::npos) continue;
+            if (k.setTactic(t) != 0) continue;
+            if (o_.workspaceLimit && k.getWorkspaceSize() > o_.workspaceLimit) continue;
+            const std::string key = TimingCache::key(k, variant, in, out, nm);
+            double ms = 0;
+            if (!cache_.lookup(key, ms)) {
+                if (!io) io = std::make_unique<TimingBuffers>(in, out, b_);
+                ms = timeTactic(k, t, in, out, *io, b_, stream(), logger_);
+                if (ms < kInf / 10) cache_.put(key, ms);
+            }
+            if (ms < best) best = ms, tacticName = name;
+        }
+        return best;
+    }
+
+    void timeCandidates() {
+        for (int ni : order_) {
+            auto& cs = cands_[static_cast<size_t>(ni)];
+            if (cs.size() <= 1) continue;  // nothing to choose: its tactics are timed with the plan's
+            const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
+            const std::string forced = forcedTactic(n);
+            std::vector<Candidate> timed;
+            for (auto& c : cs) {
+                std::unique_ptr<IPlugin> k = instance(n, c.creator);
+                std::vector<TensorDesc> inMax, outMax, in, out;
+                for (size_t i = 0; i < n.inputs.size(); ++i) {
+                    inMax.push_back(desc(n.inputs[i], c.states[i], g_.tensors[static_cast<size_t>(n.inputs[i])].dims));
+                    in.push_back(desc(n.inputs[i], c.states[i], optDims_[static_cast<size_t>(n.inputs[i])]));
+                }
+                for (size_t j = 0; j < n.outputs.size(); ++j) {
+                    const State& s = c.states[n.inputs.size() + j];
+                    outMax.push_back(desc(n.outputs[j], s, g_.tensors[static_cast<size_t>(n.outputs[j])].dims));
+                    out.push_back(desc(n.outputs[j], s, optDims_[static_cast<size_t>(n.outputs[j])]));
+                }
+                if (k->configure(inMax.data(), static_cast<int32_t>(inMax.size()), outMax.data(), static_cast<int32_t>(outMax.size())) != 0) continue;
+                c.ms = fastest(*k, c.creator ? c.creator->getPluginVariant() : "", in, out, forced, c.tactic);
+                if (c.ms < kInf / 10) timed.push_back(c);
+            }
+            if (timed.empty()) {
+                // None runs (or none offers the forced tactic): keep the first, whose build reports why.
+                timed.push_back(cs.front());
+                timed.back().ms = 0;
+            }
+            cs = std::move(timed);
+        }
+    }
+
+    //! Time of a Reformat of tensor t from state a to state b (0 if equal or t is a constant: constants are
+    //! converted at build time); kInf when the device has no Reformat kernel for them.
+    double reformat(int t, const State& a, const State& bst) {
+        if (a == bst || isConst(t)) return 0;
+        const TensorDesc inOpt = desc(t, a, optDims_[static_cast<size_t>(t)]);
+        const std::string key = strcat(t, "|", a.name(), "|", bst.name());
+        auto it = reformatMs_.find(key);
+        if (it != reformatMs_.end()) return it->second;
+        double ms = kInf;
+        if (reformatCreator_) {
+            FieldMap f;
+            f.setInt("to", static_cast<int64_t>(bst.type));
+            std::unique_ptr<IPlugin> k(reformatCreator_->createPlugin("reformat", f.collection()));
+            if (k) {
+                const Dims& maxD = g_.tensors[static_cast<size_t>(t)].dims;
+                std::vector<TensorDesc> inMax{desc(t, a, maxD)}, outMax{makeDesc(maxD, bst.type, bst.format)};
+                std::vector<TensorDesc> in{inOpt}, out{makeDesc(optDims_[static_cast<size_t>(t)], bst.type, bst.format)};
+                std::vector<TensorDesc> both{inMax[0], outMax[0]};
+                const bool ok = k->supportsFormatCombination(0, both.data(), 1, 1) && k->supportsFormatCombination(1, both.data(), 1, 1) &&
+                                (!strided(inMax[0]) || k->supportsStridedInput());
+                if (ok && k->configure(inMax.data(), 1, outMax.data(), 1) == 0) {
+                    std::string tn;
+                    ms = fastest(*k, reformatCreator_->getPluginVariant(), in, out, "", tn);
+                }
+            }
+        }
+        reformatMs_[key] = ms;
+        return ms;
+    }
+    //! The least time to have tensor x in state s.
+    double bestIn(int x, const State& s) {
+        if (isConst(x)) return 0;
+        double best = kInf;
+        for (const auto& [st, c] : cost_[static_cast<size_t>(x)]) {
+            if (c >= kInf) continue;
+            best = std::min(best, c + (st == s ? 0 : reformat(x, st, s)));
+        }
+        return best;
+    }
+
+    // ---- dynamic programming ------------------------------------------------------------------------
+    std::vector<State> ioStates(int t, bool input) const {
+        const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
+        const DataType type = input ? x.type : (floatClass(x.type) ? x.ioType : x.type);
+        std::vector<State> r;
+        for (TensorFormat f : {TensorFormat::kLINEAR, TensorFormat::kNHWC, TensorFormat::kHWC8})
+            if ((x.allowedFormats >> static_cast<int>(f) & 1u) && formatFitsRank(f, x.dims.nbDims) && (floatClass(type) || f == TensorFormat::kLINEAR))
+                r.push_back({type, f});
+        if (r.empty()) r.push_back({type, TensorFormat::kLINEAR});
+        return r;
+    }
+
+    void forward() {
+        cost_.assign(g_.tensors.size(), {});
+        for (int t : g_.inputs)
+            for (const State& s : ioStates(t, true)) cost_[static_cast<size_t>(t)][s] = 0;
+        // Members of a view family that no node writes as such (a concatenation's parent, written through its
+        // slices; the slices of a horizontally fused output, written through their parent) are in the family's state.
+        for (size_t t = 0; t < g_.tensors.size(); ++t) {
+            const int root = familyRoot(static_cast<int>(t));
+            if (root >= 0 && producer_[t] < 0) cost_[t][{familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR}] = 0;
+        }
+        for (int ni : order_) {
+            const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
+            for (auto& c : cands_[static_cast<size_t>(ni)]) {
+                double total = c.ms;
+                for (size_t i = 0; i < n.inputs.size() && total < kInf; ++i) total += bestIn(n.inputs[i], c.states[i]);
+                c.total = total;
+                for (size_t j = 0; j < n.outputs.size(); ++j) {
+                    auto& slot = cost_[static_cast<size_t>(n.outputs[j])];
+                    const State& s = c.states[n.inputs.size() + j];
+                    auto it = slot.find(s);
+                    if (it == slot.end() || total < it->second) slot[s] = total;
+                }
+            }
+        }
+    }
+
+    void backward() {
+        requests_.assign(g_.tensors.size(), {});
+        outputState_.clear();
+        for (int t : g_.outputs) {
+            State best;
+            double bestMs = kInf * 2;
+            for (const State& s : ioStates(t, false)) {
+                const double ms = bestIn(t, s);
+                if (ms < bestMs) bestMs = ms, best = s;
+            }
+            GIE_CHECK(bestMs < kInf, ErrorCode::kUNSUPPORTED, "output '", g_.tensors[static_cast<size_t>(t)].name, "' cannot be produced as ",
+                      ioStates(t, false).front().name(), o_.device == DeviceType::kGPU ? " (no GPU Reformat kernel converts to it)" : "");
+            requests_[static_cast<size_t>(t)].insert(best);
+            outputState_[t] = best;
+        }
+        chosen_.assign(g_.nodes.size(), -1);
+        for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+            const int ni = *it;
+            const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
+            auto& cs = cands_[static_cast<size_t>(ni)];
+            int best = -1;
+            double bestCost = kInf * 4;
+            std::vector<double> objective(cs.size(), kInf * 4);
+            for (size_t c = 0; c < cs.size(); ++c) {
+                double v = cs[c].total;
+                for (size_t j = 0; j < n.outputs.size() && v < kInf; ++j)
+                    for (const State& r : requests_[static_cast<size_t>(n.outputs[j])]) v += reformat(n.outputs[j], cs[c].states[n.inputs.size() + j], r);
+                objective[c] = v;
+                if (v < bestCost) bestCost = v, best = static_cast<int>(c);
+            }
+            GIE_CHECK(best >= 0 && bestCost < kInf, ErrorCode::kUNSUPPORTED, "layer '", n.name, "' (", n.type,
+                      "): no choice of kernel, types and formats connects it to its neighbours",
+                      o_.device == DeviceType::kGPU && !reformatCreator_ ? " (this build has no GPU Reformat kernel)" : "");
+            chosen_[static_cast<size_t>(ni)] = best;
+            for (size_t i = 0; i < n.inputs.size(); ++i) requests_[static_cast<size_t>(n.inputs[i])].insert(cs[static_cast<size_t>(best)].states[i]);
+            // The report: the chosen candidate and the best rejected one.
+            if (cs.size() > 1) {
+                int second = -1;
+                for (size_t c = 0; c < cs.size(); ++c)
+                    if (static_cast<int>(c) != best && (second < 0 || objective[c] < objective[static_cast<size_t>(second)])) second = static_cast<int>(c);
+                const Candidate& w = cs[static_cast<size_t>(best)];
+                std::string note = strcat("negotiated: ", describeStates(w.states, n.inputs.size()), variantText(w), ", ", ms3(w.ms));
+                if (second >= 0) {
+                    const Candidate& r = cs[static_cast<size_t>(second)];
+                    note += strcat("; best rejected: ", describeStates(r.states, n.inputs.size()), variantText(r), ", ", ms3(r.ms),
+                                   " (", ms3(objective[static_cast<size_t>(second)] - bestCost), " slower with its reformats)");
+                }
+                notes_[ni] = note;
+            }
+        }
+    }
+    static std::string variantText(const Candidate& c) {
+        const char* v = c.creator ? c.creator->getPluginVariant() : "";
+        return v && *v ? strcat(" [", v, "]") : std::string();
+    }
+
+    // ---- rewriting the graph ------------------------------------------------------------------------
+    //! Converts a constant's bytes from (its type, LINEAR) to state s with the CPU Reformat kernel.
+    std::shared_ptr<const std::vector<uint8_t>> convertConstant(int t, const State& s) {
+        const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
+        IPluginCreator* c = getPluginRegistry()->getCreator("Reformat", nullptr, DeviceType::kCPU);
+        GIE_CHECK(c, ErrorCode::kINTERNAL, "no CPU Reformat kernel to convert constant '", x.name, "'");
+        FieldMap f;
+        f.setInt("to", static_cast<int64_t>(s.type));
+        std::unique_ptr<IPlugin> k(c->createPlugin("constant_reformat", f.collection()));
+        GIE_CHECK(k, ErrorCode::kINTERNAL, "cannot create the CPU Reformat kernel");
+        TensorDesc in = makeDesc(x.dims, x.type, TensorFormat::kLINEAR), out = makeDesc(x.dims, s.type, s.format);
+        GIE_CHECK(k->configure(&in, 1, &out, 1) == 0, ErrorCode::kINTERNAL, "cannot convert constant '", x.name, "' to ", s.name());
+        auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(tensorBytes(x.dims, s.type, s.format)), 0);
+        std::vector<uint8_t> ws(k->getWorkspaceSize() + 1);
+        const void* ip = x.constant->data();
+        void* op = bytes->data();
+        GIE_CHECK(k->enqueue(&in, &out, &ip, &op, ws.data(), nullptr) == 0, ErrorCode::kINTERNAL, "cannot convert constant '", x.name, "'");
+        return bytes;
+    }
+
+    int addReformat(int src, const State& from, const State& to, const std::string& outName, std::vector<IPluginCreator*>& creators) {
+        GIE_CHECK(reformatCreator_, ErrorCode::kUNSUPPORTED, "tensor '", g_.tensors[static_cast<size_t>(src)].name, "' must be converted from ",
+                  from.name(), " to ", to.name(), " but no ", o_.device == DeviceType::kGPU ? "GPU" : "CPU", " Reformat kernel is registered");
+        IrTensor nt;
+        nt.name = outName;
+        nt.dims = g_.tensors[static_cast<size_t>(src)].dims;
+        nt.type = to.type;
+        nt.format = to.format;
+        const int dst = g_.addTensor(nt);
+        IrNode r;
+        r.name = "reformat_" + outName;
+        r.type = "Reformat";
+        r.fields.setInt("to", static_cast<int64_t>(to.type));
+        r.inputs = {src};
+        r.outputs = {dst};
+        const double ms = reformat(src, from, to);
+        r.notes = {strcat("inserted: ", from.name(), " -> ", to.name(), ms < kInf ? ", " + ms3(ms) : std::string())};
+        log_ += strcat("reformat '", g_.tensors[static_cast<size_t>(src)].name, "': ", from.name(), " -> ", to.name(),
+                       ms < kInf / 10 && ms > 0 ? " (" + ms3(ms) + ")" : std::string(), "\n");
+        g_.nodes.push_back(std::move(r));
+        creators.push_back(reformatCreator_);
+        return dst;
+    }
+
+    std::vector<IPluginCreator*> rewrite() {
+        const size_t T = g_.tensors.size();
+        std::vector<State> state(T);
+        std::vector<bool> known(T, false);
+        for (int ni : order_) {
+            const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
+            const Candidate& c = cands_[static_cast<size_t>(ni)][static_cast<size_t>(chosen_[static_cast<size_t>(ni)])];
+            for (size_t j = 0; j < n.outputs.size(); ++j) {
+                state[static_cast<size_t>(n.outputs[j])] = c.states[n.inputs.size() + j];
+                known[static_cast<size_t>(n.outputs[j])] = true;
+            }
+        }
+        for (int t : g_.inputs) {  // the allowed input state that the consumers' requests make cheapest
+            double bestMs = kInf * 4;
+            for (const State& s : ioStates(t, true)) {
+                double v = 0;
+                for (const State& r : requests_[static_cast<size_t>(t)]) v += reformat(t, s, r);
+                if (v < bestMs) bestMs = v, state[static_cast<size_t>(t)] = s;
+            }
+            known[static_cast<size_t>(t)] = true;
+        }
+        for (size_t t = 0; t < T; ++t) {
+            const int root = familyRoot(static_cast<int>(t));
+            if (root >= 0 && producer_[t] < 0) state[t] = {familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR}, known[t] = true;
+            if (!known[t]) state[t] = {g_.tensors[t].type, TensorFormat::kLINEAR};  // constants (converted per consumer below) and unused
+        }
+        std::vector<IPluginCreator*> creators(g_.nodes.size(), nullptr);
+        for (int ni : order_) creators[static_cast<size_t>(ni)] = cands_[static_cast<size_t>(ni)][static_cast<size_t>(chosen_[static_cast<size_t>(ni)])].creator;
+        for (size_t t = 0; t < T; ++t) {
+            g_.tensors[t].type = state[t].type;
+            g_.tensors[t].format = state[t].format;
+        }
+        std::map<std::pair<int, State>, int> converted;  // (tensor, state) -> the tensor holding it
+        for (int ni : order_) {
+            const Candidate& c = cands_[static_cast<size_t>(ni)][static_cast<size_t>(chosen_[static_cast<size_t>(ni)])];
+            for (size_t i = 0; i < g_.nodes[static_cast<size_t>(ni)].inputs.size(); ++i) {
+                const int x = g_.nodes[static_cast<size_t>(ni)].inputs[i];
+                const State& want = c.states[i];
+                if (want == state[static_cast<size_t>(x)]) continue;
+                auto key = std::make_pair(x, want);
+                auto it = converted.find(key);
+                int y;
+                if (it != converted.end()) {
+                    y = it->second;
+                } else if (isConst(x)) {
+                    IrTensor ct = g_.tensors[static_cast<size_t>(x)];
+                    ct.name += "_" + std::string(dataTypeName(want.type)) + "_" + formatName(want.format);
+                    ct.constant = convertConstant(x, want);
+                    ct.type = want.type;
+                    ct.format = want.format;
+                    ct.isOutput = false;
+                    y = g_.addTensor(ct);
+                    converted[key] = y;
+                } else {
+                    y = addReformat(x, state[static_cast<size_t>(x)], want,
+                                    g_.tensors[static_cast<size_t>(x)].name + "_" + dataTypeName(want.type) + "_" + formatName(want.format), creators);
+                    converted[key] = y;
+                }
+                g_.nodes[static_cast<size_t>(ni)].inputs[i] = y;
+            }
+            auto nt = notes_.find(ni);
+            if (nt != notes_.end()) g_.nodes[static_cast<size_t>(ni)].notes.push_back(nt->second);
+        }
+        for (int& out : g_.outputs) {
+            const State want = outputState_[out];
+            if (want == state[static_cast<size_t>(out)]) continue;
+            // The network output keeps its name and is written by a Reformat from the producer's state.
+            IrTensor& src = g_.tensors[static_cast<size_t>(out)];
+            const std::string name = src.name;
+            src.name += "_" + std::string(dataTypeName(src.type)) + "_" + formatName(src.format);
+            src.isOutput = false;
+            const int dst = addReformat(out, state[static_cast<size_t>(out)], want, name, creators);
+            g_.tensors[static_cast<size_t>(dst)].isOutput = true;
+            g_.tensors[static_cast<size_t>(dst)].ioType = want.type;
+            g_.tensors[static_cast<size_t>(dst)].allowedFormats = g_.tensors[static_cast<size_t>(out)].allowedFormats;
+            out = dst;
+        }
+        bool anyHalf = false;
+        for (const auto& x : g_.tensors) anyHalf = anyHalf || x.type == DataType::kHALF;
+        if (o_.fp16 && !anyHalf)
+            logMessage(logger_, ILogger::Severity::kWARNING,
+                       strcat("FP16 is allowed but no ", o_.device == DeviceType::kGPU ? "GPU" : "CPU",
+                              " kernel was chosen in FP16 for this network (none supports it, or none is faster): the engine is FP32"));
+        return creators;
+    }
+
+    Graph& g_;
+    const NegotiationOptions& o_;
+    Backend& b_;
+    TimingCache& cache_;
+    ILogger* logger_;
+    std::string& log_;
+    void* stream_ = nullptr;
+    bool honour_ = false;
+    IPluginCreator* reformatCreator_ = nullptr;
+    std::vector<int> order_, producer_;
+    std::vector<Dims> optDims_;
+    std::vector<bool> hasViews_;
+    std::vector<DataType> familyType_;
+    std::vector<std::vector<Candidate>> cands_;
+    std::map<std::string, double> reformatMs_;
+    std::vector<std::map<State, double>> cost_;
+    std::vector<std::set<State>> requests_;
+    std::map<int, State> outputState_;
+    std::vector<int> chosen_;
+    std::map<int, std::string> notes_;
+};
+
+}  // namespace
+
+std::vector<IPluginCreator*> negotiateFormats(Graph& g, const NegotiationOptions& o, Backend& b, TimingCache& cache, ILogger* logger,
+                                              std::string& log) {
+    Negotiator n(g, o, b, cache, logger, log);
+    return n.run();
+}
+
+}  // namespace gie

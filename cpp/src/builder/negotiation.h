@@ -1,0 +1,39 @@
+// Precision and format negotiation: chooses, for every node of the optimized graph, a kernel (creator
+// variant) and the (data type, memory format) of each of its inputs and outputs, minimising the engine's
+// total time including the Reformat steps that the choices force between neighbours. docs/optimizer.md
+// describes the algorithm.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "builder/timing_cache.h"
+#include "ir/graph.h"
+
+namespace gie {
+
+struct NegotiationOptions {
+    DeviceType device = DeviceType::kCPU;
+    bool fp16 = false;     // BuilderFlag::kFP16
+    bool obey = false;     // kOBEY_PRECISION_CONSTRAINTS (or kSTRICT_TYPES)
+    bool prefer = false;   // kPREFER_PRECISION_CONSTRAINTS
+    bool allowTf32 = true;
+    size_t workspaceLimit = 0;
+    int64_t optBatch = 1;  // candidates are timed at this batch (configured for the graph's, the largest)
+    const std::map<std::string, std::string>* overrides = nullptr;  // kernel type or name -> forced tactic
+};
+
+//! Chooses every node's kernel, types and formats; sets every tensor's type and format, and inserts Reformat
+//! nodes (and converted copies of constants) where a consumer reads a tensor in another state than its
+//! producer writes. Returns the chosen creator per node (indexed like g.nodes afterwards; nullptr for a user
+//! plugin layer, whose instance is its kernel). Appends one line per decision worth reporting to `log` and
+//! notes to the nodes. Throws (kUNSUPPORTED / kINVALID_MODEL) naming the layer when no kernel fits.
+std::vector<IPluginCreator*> negotiateFormats(Graph& g, const NegotiationOptions& o, Backend& b, TimingCache& cache, ILogger* logger,
+                                              std::string& log);
+
+//! "HALF HWC8" style name of a (type, format) state, for reports.
+std::string stateName(DataType t, TensorFormat f);
+
+}  // namespace gie

@@ -1,0 +1,125 @@
+// Measuring kernels for the builder: random device buffers, median times, one tactic of a configured kernel.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backend/backend.h"
+#include "common/error.h"
+#include "common/format.h"
+#include "common/half.h"
+#include "gie/plugin.h"
+
+namespace gie {
+
+//! Device buffers with random contents for one kernel's inputs and outputs (strided views get their
+//! parent's batch stride), for timing.
+struct TimingBuffers {
+    std::vector<DeviceBuffer> bufs;
+    std::vector<const void*> in;
+    std::vector<void*> out;
+    TimingBuffers(const std::vector<TensorDesc>& inD, const std::vector<TensorDesc>& outD, Backend& b) {
+        std::mt19937 rng(7);
+        std::uniform_real_distribution<float> dist(-1.f, 1.f);
+        auto bytesOf = [](const TensorDesc& d) {
+            int64_t n = formatVolume(d.dims, d.format);
+            if (d.dims.nbDims > 0) n = std::max<int64_t>(n, d.strides.d[0] * d.dims.d[0]);
+            return static_cast<size_t>(n * dataTypeSize(d.type));
+        };
+        for (const auto& d : inD) {
+            size_t bytes = bytesOf(d);
+            std::vector<uint8_t> host(bytes, 0);
+            if (d.type == DataType::kFLOAT)
+                for (size_t i = 0; i + 4 <= bytes; i += 4) {
+                    float v = dist(rng);
+                    std::memcpy(&host[i], &v, 4);
+                }
+            else if (d.type == DataType::kHALF)
+                for (size_t i = 0; i + 2 <= bytes; i += 2) {
+                    uint16_t v = floatToHalf(dist(rng));
+                    std::memcpy(&host[i], &v, 2);
+                }
+            bufs.emplace_back(b, bytes + 1, "tactic timing input");
+            b.copy(bufs.back().get(), host.data(), bytes, CopyKind::kHostToDevice, nullptr);
+            in.push_back(bufs.back().get());
+        }
+        for (const auto& d : outD) {
+            bufs.emplace_back(b, bytesOf(d) + 1, "tactic timing output");
+            out.push_back(bufs.back().get());
+        }
+    }
+};
+
+//! Median milliseconds of fn() (which enqueues work on `stream`), after warm-up. On the GPU each sample
+//! is timed with events around `reps` back-to-back runs; on the CPU with the host clock.
+//! GIE_TIMING_SAMPLES=N (1..99) overrides the number of samples; 1 also drops the warm-up and repetitions:
+//! for test suites and sanitizer runs, where the choice need not be the fastest.
+inline int timingSamplesOverride() {
+    static const int n = [] {
+        const char* v = std::getenv("GIE_TIMING_SAMPLES");
+        int k = v ? std::atoi(v) : 0;
+        return k >= 1 && k <= 99 ? k : 0;
+    }();
+    return n;
+}
+
+template <typename F>
+double medianMs(Backend& b, void* stream, F&& fn, int samples = 7, int reps = 3) {
+    void* e0 = b.createEvent(true);
+    void* e1 = b.createEvent(true);
+    std::vector<double> t;
+    int warmups = 2;
+    if (int o = timingSamplesOverride()) {
+        samples = o;
+        if (o == 1) reps = 1, warmups = 0;
+    }
+    try {
+        for (int w = 0; w < warmups; ++w) fn();
+        b.synchronize(stream);
+        if (e0) {  // long runs need fewer samples: keep tactic timing of big layers within a few ms each
+            b.recordEvent(e0, stream);
+            fn();
+            b.recordEvent(e1, stream);
+            b.synchronizeEvent(e1);
+            float once = b.elapsedMs(e0, e1);
+            if (once > 0.25f) reps = 1;
+            if (once > 1.0f) samples = std::min(samples, 3);
+            if (warmups == 0) {  // a single sample: this run is it
+                t.push_back(once);
+                samples = 0;
+            }
+        }
+        for (int r = 0; r < samples; ++r) {
+            if (e0) {
+                b.recordEvent(e0, stream);
+                for (int k = 0; k < reps; ++k) fn();
+                b.recordEvent(e1, stream);
+                b.synchronizeEvent(e1);
+                t.push_back(b.elapsedMs(e0, e1) / reps);
+            } else {
+                auto t0 = std::chrono::steady_clock::now();
+                for (int k = 0; k < reps; ++k) fn();
+                auto t1 = std::chrono::steady_clock::now();
+                t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count() / reps);
+            }
+        }
+    } catch (...) {
+        b.destroyEvent(e0);
+        b.destroyEvent(e1);
+        throw;
+    }
+    b.destroyEvent(e0);
+    b.destroyEvent(e1);
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+//! Times tactic `t` of a configured kernel (setTactic, initialize, run, terminate); 1e30 if it cannot run.
+double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, TimingBuffers& io,
+                  Backend& b, void* stream, ILogger* logger);
+
+}  // namespace gie

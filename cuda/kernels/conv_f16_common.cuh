@@ -1,0 +1,213 @@
+// Shared pieces of the FP16 convolutions (conv2d_implicit_gemm_f16.cu, conv2d_depthwise_f16.cu): the
+// (type, format) combinations they accept, the per-call arguments read from the descriptors at enqueue, and
+// the fused epilogue y = act(acc + bias[k] + residual) with the store into the output's format.
+//
+// Formats (common/format.h): the input is HALF HWC8, element (n, c, h, w) at n*xStride + (h*W + w)*Cp + c with
+// Cp = roundUp(C, 8); its padding channels are zero by contract. The output is HALF HWC8 (padding channels written
+// as zeros), HALF LINEAR or FLOAT LINEAR; LINEAR outputs may have a batch stride larger than packed (a channel
+// slice of a concatenation). The residual (input 1, the output's shape) has the output's format but may differ in
+// type (a layer pinned to FP16 with an FP32 output type reads a HALF residual and writes FLOAT).
+// FP16 numerics (issue 12): half operands, FP32 accumulation, bias / residual / activation in FP32, one
+// rounding to half where a HALF output is stored.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "common.cuh"
+#include "common/format.h"
+#include "layers/convolution.h"
+#include "layers/fused_activation.h"
+
+namespace gie {
+namespace cuda {
+namespace convf16 {
+
+//! How the output or the residual is stored.
+enum class OutMode : int { kHalfHwc8 = 0, kHalfLinear = 1, kFloatLinear = 2 };
+
+//! One FP16 convolution call (by value into the kernels). Offsets inside one image fit in 32 bits (checked on
+//! the host); batch offsets are 64-bit.
+struct F16ConvArgs {
+    const __half* x = nullptr;  // HWC8
+    const __half* w = nullptr;  // prepared weights (layout per kernel)
+    const float* bias = nullptr;
+    const void* residual = nullptr;  // the output's shape, stored as rmode says
+    void* y = nullptr;
+    int64_t xStride = 0, yStride = 0, rStride = 0;  // batch strides in elements
+    int N = 0, H = 0, W = 0, Cp = 0;                // input; Cp = roundUp(C, 8)
+    int K = 0, Kp = 0, P = 0, Q = 0;                // output; Kp = roundUp(K, 8)
+    int R = 1, S = 1, sh = 1, sw = 1, pt = 0, pl = 0, dh = 1, dw = 1;
+    int M = 0;                                      // N*P*Q: output pixels of this call
+    int act = static_cast<int>(kNoActivation);
+    float alpha = 0.f, beta = 0.f;
+    OutMode mode = OutMode::kHalfHwc8, rmode = OutMode::kHalfHwc8;  // output, residual
+};
+
+// ---- host side -------------------------------------------------------------------------------------------
+
+//! supportsFormatCombination of both FP16 convolutions: input 0 HALF HWC8; the output and the residual (input 1)
+//! each HALF HWC8, HALF LINEAR or FLOAT LINEAR, both in the same format (the kernels handle any pair; the rule
+//! only keeps the builder from timing pairs no network wants).
+inline bool supportsF16Conv(int32_t pos, const TensorDesc* inOut, int32_t nbInputs) {
+    const TensorDesc& d = inOut[pos];
+    if (pos == 0) return d.type == DataType::kHALF && d.format == TensorFormat::kHWC8;
+    const bool state = (d.type == DataType::kHALF && (d.format == TensorFormat::kHWC8 || d.format == TensorFormat::kLINEAR)) ||
+                       (d.type == DataType::kFLOAT && d.format == TensorFormat::kLINEAR);
+    if (pos == nbInputs && nbInputs == 2) return state && d.format == inOut[1].format;  // the output, after the residual
+    return state;
+}
+
+//! configure's check that the builder chose a combination supportsF16Conv accepts.
+inline void checkF16ConvFormats(const TensorDesc* in, int32_t nbInputs, const TensorDesc& out) {
+    GIE_CHECK(nbInputs >= 1 && nbInputs <= 2, ErrorCode::kINTERNAL, "FP16 Convolution configured with ", nbInputs, " inputs");
+    TensorDesc all[3];
+    for (int32_t i = 0; i < nbInputs; ++i) all[i] = in[i];
+    all[nbInputs] = out;
+    for (int32_t p = 0; p <= nbInputs; ++p)
+        GIE_CHECK(supportsF16Conv(p, all, nbInputs), ErrorCode::kINTERNAL, "FP16 Convolution configured with an unsupported ",
+                  p < nbInputs ? "input " : "output ", p < nbInputs ? p : 0, " (", all[p].type == DataType::kHALF ? "HALF " : "non-HALF ",
+                  formatName(all[p].format), ")");
+}
+
+inline OutMode outMode(const TensorDesc& d) {
+    if (d.type == DataType::kFLOAT) return OutMode::kFloatLinear;
+    return d.format == TensorFormat::kHWC8 ? OutMode::kHalfHwc8 : OutMode::kHalfLinear;
+}
+
+//! The batch stride of a descriptor (its packed value in its format when the strides were left empty).
+inline int64_t batchStrideOf(const TensorDesc& d) {
+    if (d.strides.nbDims >= 1 && d.strides.d[0] > 0) return d.strides.d[0];
+    return formatVolume(d.dims, d.format) / std::max<int64_t>(d.dims.d[0], 1);
+}
+
+//! Whether one image of input x (HWC8) and output y keep every offset below 2^31 (the kernels index an image in 32 bits).
+inline bool fitsInt32(const Dims& x, const Dims& y) {
+    const int64_t lim = (int64_t(1) << 31) - 1;
+    const int64_t img = x.d[2] * x.d[3] * storedChannels(x.d[1], TensorFormat::kHWC8);
+    const int64_t out = y.d[2] * y.d[3] * storedChannels(y.d[1], TensorFormat::kHWC8);
+    return img < lim && out < lim && x.d[0] * y.d[2] * y.d[3] < lim;
+}
+
+//! Arguments of one call, from the descriptors of this enqueue (nothing spatial is kept from configure).
+inline F16ConvArgs makeArgs(const KernelCall& c, const ConvolutionOp& op, const float* bias, const cpu::Epilogue& ep) {
+    const Dims& x = c.inDims(0);
+    const Dims& y = c.outDims(0);
+    F16ConvArgs a;
+    a.x = c.in<__half>(0);
+    a.bias = bias;
+    a.residual = c.nbInputs > 1 ? c.inputs[1] : nullptr;
+    a.y = c.outputs[0];
+    a.xStride = batchStrideOf(c.inDesc[0]);
+    a.yStride = batchStrideOf(c.outDesc[0]);
+    a.rStride = c.nbInputs > 1 ? batchStrideOf(c.inDesc[1]) : 0;
+    a.N = static_cast<int>(x.d[0]);
+    a.H = static_cast<int>(x.d[2]);
+    a.W = static_cast<int>(x.d[3]);
+    a.Cp = static_cast<int>(storedChannels(x.d[1], TensorFormat::kHWC8));
+    a.K = static_cast<int>(y.d[1]);
+    a.Kp = static_cast<int>(storedChannels(y.d[1], TensorFormat::kHWC8));
+    a.P = static_cast<int>(y.d[2]);
+    a.Q = static_cast<int>(y.d[3]);
+    a.R = static_cast<int>(op.R);
+    a.S = static_cast<int>(op.S);
+    a.sh = static_cast<int>(op.sh);
+    a.sw = static_cast<int>(op.sw);
+    a.pt = static_cast<int>(op.pt);
+    a.pl = static_cast<int>(op.pl);
+    a.dh = static_cast<int>(op.dh);
+    a.dw = static_cast<int>(op.dw);
+    a.M = static_cast<int>(x.d[0] * y.d[2] * y.d[3]);
+    a.act = static_cast<int>(ep.act);
+    a.alpha = ep.alpha;
+    a.beta = ep.beta;
+    a.mode = outMode(c.outDesc[0]);
+    a.rmode = c.nbInputs > 1 ? outMode(c.inDesc[1]) : a.mode;
+    GIE_CHECK(c.inDesc[0].type == DataType::kHALF && c.inDesc[0].format == TensorFormat::kHWC8, ErrorCode::kINTERNAL,
+              "FP16 Convolution: input 0 is not HALF HWC8");
+    // 16-byte input loads, HWC8 stores and HWC8 residual loads (every HWC8 batch stride is a multiple of 8 elements).
+    GIE_CHECK(aligned16(a.x) && (a.mode != OutMode::kHalfHwc8 || aligned16(a.y)) && (a.rmode != OutMode::kHalfHwc8 || !a.residual || aligned16(a.residual)),
+              ErrorCode::kINTERNAL, "FP16 Convolution: misaligned tensor address");
+    GIE_CHECK(fitsInt32(x, y), ErrorCode::kINTERNAL, "FP16 Convolution: shapes ", toString(x), " -> ", toString(y),
+              " exceed the 32-bit indexing checked at configure");
+    return a;
+}
+
+// ---- device side -----------------------------------------------------------------------------------------
+
+//! Offset of output pixel m (n, pq) in a tensor of the output's shape stored as `mode` with batch stride `stride`;
+//! channel k is then at rowOffset + k (HWC8) or rowOffset + k*P*Q (LINEAR).
+__device__ __forceinline__ int64_t rowOffset(const F16ConvArgs& a, int m, int64_t stride, OutMode mode) {
+    const int pqs = a.P * a.Q;
+    const int n = m / pqs, pq = m - n * pqs;
+    return static_cast<int64_t>(n) * stride + (mode == OutMode::kHalfHwc8 ? int64_t(pq) * a.Kp : pq);
+}
+__device__ __forceinline__ int64_t outRow(const F16ConvArgs& a, int m) { return rowOffset(a, m, a.yStride, a.mode); }
+__device__ __forceinline__ int64_t residualRow(const F16ConvArgs& a, int m) { return a.residual ? rowOffset(a, m, a.rStride, a.rmode) : 0; }
+
+//! The activations other than ReLU, out of line: one copy of the formulas per kernel instead of one per
+//! inlined epilogue element (code size and compile time).
+static __device__ __noinline__ float applyActOutOfLine(int act, float x, float alpha, float beta) { return applyAct(act, x, alpha, beta); }
+
+//! The epilogue activation; ReLU (the common case) inline.
+__device__ __forceinline__ float activate(const F16ConvArgs& a, float v) {
+    constexpr int kRelu = static_cast<int>(ActivationType::kRELU);
+    if (a.act == kRelu) return applyAct(kRelu, v, 0.f, 0.f);
+    return a.act < 0 ? v : applyActOutOfLine(a.act, v, a.alpha, a.beta);
+}
+
+//! Stores channels k0 .. k0+7 (k0 a multiple of 8, < Kp) of the output pixel at yRow (residual row rRow) from the
+//! FP32 accumulators v: real channels k < K get act(v + bias[k] + residual); in HWC8 the padding channels [K, Kp)
+//! get zeros (one 16-byte store); LINEAR channels past K are not written.
+__device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, int64_t rRow, int k0, const float (&v)[8]) {
+    const int64_t step = int64_t(a.P) * a.Q;  // LINEAR channel stride
+    float res[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (a.residual) {
+        if (a.rmode == OutMode::kHalfHwc8) {  // 8 channels in one load (padding channels are zeros)
+            const uint4 rv = *reinterpret_cast<const uint4*>(static_cast<const __half*>(a.residual) + rRow + k0);
+            const __half2* rh = reinterpret_cast<const __half2*>(&rv);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const float2 f = __half22float2(rh[j]);
+                res[2 * j] = f.x;
+                res[2 * j + 1] = f.y;
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < 8; ++j)
+                if (k0 + j < a.K) {
+                    const int64_t i = rRow + (k0 + j) * step;
+                    res[j] = a.rmode == OutMode::kFloatLinear ? __ldg(static_cast<const float*>(a.residual) + i)
+                                                              : __half2float(static_cast<const __half*>(a.residual)[i]);
+                }
+        }
+    }
+    float o[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        const int k = k0 + j;
+        o[j] = k < a.K ? activate(a, v[j] + (a.bias ? __ldg(a.bias + k) : 0.f) + res[j]) : 0.f;
+    }
+    if (a.mode == OutMode::kHalfHwc8) {
+        uint4 out;
+        __half2* oh = reinterpret_cast<__half2*>(&out);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) oh[j] = __floats2half2_rn(o[2 * j], o[2 * j + 1]);
+        *reinterpret_cast<uint4*>(static_cast<__half*>(a.y) + yRow + k0) = out;
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        if (k0 + j >= a.K) break;
+        if (a.mode == OutMode::kFloatLinear)
+            static_cast<float*>(a.y)[yRow + (k0 + j) * step] = o[j];
+        else
+            static_cast<__half*>(a.y)[yRow + (k0 + j) * step] = __float2half_rn(o[j]);
+    }
+}
+
+}  // namespace convf16
+}  // namespace cuda
+}  // namespace gie

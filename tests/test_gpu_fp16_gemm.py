@@ -1,0 +1,180 @@
+"""FP16 storage on the GPU for the GEMM family (FullyConnected, MatrixMultiply, Deconvolution) and the linear-format
+Convolution kernel (issue 12 item 5): every tactic of each kernel, forced in turn, built with FP16 allowed and every
+layer pinned to HALF (gpu_util.compare_gpu_cpu(..., fp16=True)), against the CPU FP16 reference (the same rounding
+points: inputs and outputs of the layer in half, weights rounded to half, biases FP32, FP32 sums), on awkward shapes
+(odd channels and sizes, C not a multiple of 8, 1x1 and 7x7 spatial, stride 2, groups, depthwise, fused residual
+and activations), at batch 13 and 1 (several batches below the built one for a few). Outputs are poisoned.
+
+The tactic lists come from an FP32 build: these kernels offer the same tactics for FP32 and FP16 storage (what a
+tactic can run does not depend on the element type), and forcing a tactic name of the linear Convolution kernel
+selects that kernel rather than another FP16 variant.
+
+Tolerance: weights are scaled by 1/sqrt(fan-in), so outputs are O(1) (|y| < 8). The GPU and the CPU round to half
+at the same points but sum in different orders, so an output can land on the neighbouring half value: one half ulp
+is 2^-8 at |y| < 8, 2^-11 relative. rtol = atol = 5e-3 allows that and nothing like a wrong element."""
+import numpy as np
+import pytest
+
+import gie
+from gpu_util import compare_gpu_cpu, gpu_tactics, randn
+
+pytestmark = pytest.mark.gpu
+
+N = 13  # max batch; compare_gpu_cpu also runs batch 1
+TOL = dict(rtol=5e-3, atol=5e-3)
+
+
+def each_tactic_fp16(define, inputs, kernel, must_have=(), **kw):
+    """compare_gpu_cpu with FP16 (every step of type ``kernel`` must run HALF) once per tactic of ``kernel``,
+    forced, checking that it ran; returns the tactic names."""
+    tactics = gpu_tactics(define, inputs, kernel)
+    assert tactics, f"the GPU {kernel} kernel offers no tactic"
+    for t in must_have:
+        assert t in tactics, f"{kernel}: tactic {t} missing from {tactics}"
+    for t in tactics:
+        info = compare_gpu_cpu(define, inputs, force={kernel: t}, fp16=True, expect_half=(kernel,), **TOL, **kw)
+        chosen = [k["tactic"] for k in info["kernels"] if k["type"] == kernel]
+        assert chosen and all(c == t for c in chosen), (t, chosen)
+    return tactics
+
+
+# ================================================================================================ FullyConnected
+
+FC_CASES = [
+    # id, input shape without the batch, num_outputs, axis, bias, batch, activation
+    ("chw_13x7x7_to_33_relu", (13, 7, 7), 33, None, True, N, (gie.ActivationType.RELU,)),  # flat 637: scalar input loads
+    ("flat_2048_to_1000_batch1", (2048,), 1000, None, True, 1, None),      # GEMV / split-K
+    ("odd_13_to_7_nobias", (13,), 7, None, False, N, None),
+    ("global_pooled_64x1x1", (64, 1, 1), 10, None, True, N, (gie.ActivationType.SIGMOID,)),  # staged epilogue
+    ("axis2", (4, 3, 5), 6, 2, True, N, None),                              # M = 4N rows, ldc = 6
+    ("aligned_256_to_128", (256,), 128, None, True, N, None),               # 4-element (8-byte) half loads
+    ("deep_1000_to_64", (1000,), 64, None, True, 3, None),                  # split-K partials in FP32
+]
+
+
+@pytest.mark.parametrize("case", FC_CASES, ids=[c[0] for c in FC_CASES])
+def test_fully_connected_fp16_every_tactic(case, rng):
+    _, shape, K, axis, has_bias, batch, act = case
+    full = (batch,) + shape
+    ax = 1 if axis is None else axis % len(full)
+    flat = int(np.prod(full[ax:]))
+    w = randn(rng, (K, flat), 1.0 / np.sqrt(flat))
+    b = randn(rng, (K,), 0.5) if has_bias else None
+
+    def define(net, t):
+        y = net.add_fully_connected(t["x"], K, w, b, axis=axis).output(0)
+        if act is not None:
+            y = net.add_activation(y, act[0], *act[1:]).output(0)
+        return y
+    each_tactic_fp16(define, {"x": randn(rng, full)}, "FullyConnected", must_have=("sgemm_64x64x8_8x8",))
+
+
+def test_fully_connected_fp16_batches_below_max(rng):
+    """Built for batch 13, run at 13, 6, 2 and 1 with every tactic."""
+    w = randn(rng, (33, 637), 1.0 / np.sqrt(637))
+    b = randn(rng, (33,), 0.5)
+    define = lambda net, t: net.add_fully_connected(t["x"], 33, w, b).output(0)
+    each_tactic_fp16(define, {"x": randn(rng, (N, 13, 7, 7))}, "FullyConnected", batches=(13, 6, 2, 1))
+
+
+# ================================================================================================ MatrixMultiply
+
+def stored(shape, transposed):
+    """The stored shape of a logical matrix (last two dimensions swapped when transposed)."""
+    if not transposed or len(shape) < 2:
+        return shape
+    return shape[:-2] + (shape[-1], shape[-2])
+
+
+MM_CASES = [
+    # id, logical A shape, logical B shape; A is a network input (dim 0 = batch), B a constant
+    ("stack_times_matrix", (N, 7, 33), (33, 5)),
+    ("broadcast_b_batch", (N, 3, 70, 17), (1, 17, 9)),
+    ("matrix_times_vector", (N, 9), (9,)),               # the GEMV
+    ("deep_k", (N, 1000), (1000, 20)),                   # split-K
+    ("aligned_64x128_times_128x64", (N, 64, 128), (128, 64)),  # 8-byte half loads of both operands
+]
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)], ids=["nn", "tn", "nt", "tt"])
+@pytest.mark.parametrize("case", MM_CASES, ids=[c[0] for c in MM_CASES])
+def test_matrix_multiply_fp16_every_tactic(case, ta, tb, rng):
+    _, sa, sb = case
+    if len(sa) == 2 and ta:
+        pytest.skip("a transposed 2-D input would have K as its batch dimension (invalid at batch 1)")
+    a = randn(rng, stored(sa, ta))
+    b = randn(rng, stored(sb, tb), 1.0 / np.sqrt(sa[-1]))
+
+    def define(net, t):
+        bc = net.add_constant(b.shape, b).output(0)
+        return net.add_matrix_multiply(t["a"], bc, transpose_a=ta, transpose_b=tb).output(0)
+    each_tactic_fp16(define, {"a": a}, "MatrixMultiply", must_have=("sgemm_64x64x8_8x8",))
+
+
+def test_matrix_multiply_fp16_two_inputs(rng):
+    """Both operands from the network, a broadcast batch dimension, batches 13, 5 and 1."""
+    a = randn(rng, (N, 1, 9, 4))
+    b = randn(rng, (N, 3, 4, 7), 0.5)
+    define = lambda net, t: net.add_matrix_multiply(t["a"], t["b"]).output(0)
+    each_tactic_fp16(define, {"a": a, "b": b}, "MatrixMultiply", batches=(13, 5, 1))
+
+
+# ================================================================================================ Deconvolution
+
+DECONV_CASES = [
+    # id, (C, H, W), K, (R, S), stride, padding, groups, bias
+    ("3x3_s1_odd", (3, 5, 7), 5, (3, 3), 1, 1, 1, True),      # Kg <= 4: KT = 4 (8-byte half weight loads)
+    ("4x4_s2_c9_k12", (9, 6, 5), 12, (4, 4), 2, 1, 1, True),  # KT = 8 (16-byte half weight loads)
+    ("3x3_s2_groups3", (6, 5, 6), 9, (3, 3), 2, 1, 3, False),
+    ("1x1", (5, 6, 6), 7, (1, 1), 1, 0, 1, True),
+    ("7x7_s2_on_1x1", (4, 1, 1), 3, (7, 7), 2, 0, 1, True),   # 7x7 output from a 1x1 input
+]
+
+
+@pytest.mark.parametrize("case", DECONV_CASES, ids=[c[0] for c in DECONV_CASES])
+def test_deconvolution_fp16(case, rng):
+    _, (C, H, W), K, (R, S), stride, pad, groups, has_bias = case
+    w = randn(rng, (C, K // groups, R, S), 1.0 / np.sqrt(C // groups * R * S))
+    b = randn(rng, (K,), 0.5) if has_bias else None
+
+    def define(net, t):
+        return net.add_deconvolution(t["x"], K, (R, S), w, b, stride=stride, padding=pad, num_groups=groups).output(0)
+    each_tactic_fp16(define, {"x": randn(rng, (N, C, H, W))}, "Deconvolution", batches=(13, 4, 1))
+
+
+# ================================================================================================ Convolution (linear)
+
+CONV_CASES = [
+    # id, C, H, W, K, (R, S), fields
+    ("3x3_pad1_odd_channels", 5, 9, 7, 7, (3, 3), dict(padding=1)),     # implicit GEMM, 3xTF32, Winograd
+    ("1x1_c12_k10", 12, 8, 8, 10, (1, 1), dict()),                       # gemm1x1: 8-byte half pixel loads
+    ("1x1_odd_spatial", 7, 5, 3, 9, (1, 1), dict()),                     # H*W odd: generic loader
+    ("7x7_stride2_pad3_groups2", 6, 15, 13, 4, (7, 7), dict(stride=2, padding=3, num_groups=2)),
+    ("depthwise_3x3_stride2", 9, 9, 8, 9, (3, 3), dict(num_groups=9, stride=2, padding=1)),
+    ("3x3_on_1x1", 3, 1, 1, 5, (3, 3), dict(padding=1)),
+    ("7x7_output_c64_k130", 64, 7, 7, 130, (3, 3), dict(padding=1)),    # K > 128, P*Q = 49: split-K
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_convolution_linear_fp16_every_tactic(case, rng):
+    _, C, H, W, K, (R, S), fields = case
+    groups = fields.get("num_groups", 1)
+    w = randn(rng, (K, C // groups, R, S), 1.0 / np.sqrt(C // groups * R * S))
+    b = randn(rng, (K,), 0.5)
+    define = lambda net, t: net.add_convolution(t["x"], K, (R, S), w, b, **fields).output(0)
+    must = ["direct_naive"] + (["depthwise_direct"] if groups == C else ["implicit_gemm_64x64x8_4x4"])
+    each_tactic_fp16(define, {"x": randn(rng, (N, C, H, W))}, "Convolution", must_have=must)
+
+
+def test_convolution_linear_fp16_residual_relu(rng):
+    """conv + bias + residual add + ReLU fused into one step: the residual is read as half in every tactic."""
+    C, K = 6, 6
+    w = randn(rng, (K, C, 3, 3), 1.0 / np.sqrt(C * 9))
+    b = randn(rng, (K,), 0.5)
+
+    def define(net, t):
+        y = net.add_convolution(t["x"], K, (3, 3), w, b, padding=1).output(0)
+        y = net.add_elementwise(y, t["x"], gie.ElementWiseOperation.SUM).output(0)
+        return net.add_activation(y, gie.ActivationType.RELU).output(0)
+    each_tactic_fp16(define, {"x": randn(rng, (N, C, 7, 9))}, "Convolution", batches=(13, 5, 1))
