@@ -1,6 +1,7 @@
 // FP16 storage for GPU kernels that compute in FP32 (issue 12): a kernel templated on its storage type T (float or
 // __half) loads T, computes in float and rounds to T (nearest even) only where it stores.
 //   - convertTo / toFloat / fromFloat: element conversions (integer and bool types pass through unchanged);
+//   - loadN / storeN: one element, or a half2 pair;
 //   - loadPack / storePack: 16 bytes of T as floats (4 floats, or 8 halves converted pairwise through half2),
 //     for kernels that vectorise when pointers and sizes allow and run a scalar tail otherwise;
 //   - FloatOrHalfKernel: the supportsFormatCombination / output-type rule of such a kernel: every float tensor
@@ -38,6 +39,28 @@ __device__ __forceinline__ T fromFloat(float v) { return convertTo<T>(v); }
 //! Read-only cached load of one element as float.
 template <typename T>
 __device__ __forceinline__ float ldFloat(const T* p) { return toFloat(__ldg(p)); }
+
+//! N = 1 element, or N = 2 neighbouring halves (one half2 load; p 4-byte aligned), as floats.
+template <int N, typename T>
+__device__ __forceinline__ void loadN(const T* p, float (&v)[N]) {
+    if constexpr (N == 1) {
+        v[0] = ldFloat(p);
+    } else {
+        static_assert(N == 2 && std::is_same_v<T, __half>, "loadN: one element or a pair of halves");
+        const float2 f = __half22float2(__ldg(reinterpret_cast<const __half2*>(p)));
+        v[0] = f.x, v[1] = f.y;
+    }
+}
+//! Stores N = 1 element, or N = 2 neighbouring halves (one half2 store; p 4-byte aligned).
+template <int N, typename T>
+__device__ __forceinline__ void storeN(T* p, const float (&v)[N]) {
+    if constexpr (N == 1) {
+        *p = fromFloat<T>(v[0]);
+    } else {
+        static_assert(N == 2 && std::is_same_v<T, __half>, "storeN: one element or a pair of halves");
+        *reinterpret_cast<__half2*>(p) = __floats2half2_rn(v[0], v[1]);
+    }
+}
 
 // ---- 16-byte packs --------------------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@
 // float16 tensors: the same float math, rounded to half once at the store; two neighbouring positions per thread
 // (half2 loads and stores) when the plane size is even.
 #include <cstdint>
-#include <type_traits>
 
 #include "common.cuh"
 #include "fp16.cuh"
@@ -22,18 +21,6 @@ struct LrnParams {
     int betaKind;  // 0: 0.75, 1: 0.5, 2: 1, 3: any
 };
 
-//! V consecutive elements at p as floats (V == 2: one half2 load, 4-byte aligned).
-template <int V, typename T>
-__device__ __forceinline__ void loadV(const T* __restrict__ p, float (&v)[V]) {
-    if constexpr (V == 1) {
-        v[0] = cuda::ldFloat(p);
-    } else {
-        static_assert(V == 2 && std::is_same_v<T, __half>, "LRN: pairs of halves");
-        const float2 f = __half22float2(__ldg(reinterpret_cast<const __half2*>(p)));
-        v[0] = f.x, v[1] = f.y;
-    }
-}
-
 // One thread per V outputs (V == 2: two neighbouring spatial positions of one channel, S even). total and i count
 // elements.
 template <int kBetaKind, typename Idx, typename T, int V>
@@ -46,12 +33,12 @@ __global__ void __launch_bounds__(256) lrnKernel(const T* __restrict__ x, T* __r
         float sum[V] = {};
         for (int cc = c0; cc <= c1; ++cc) {
             float v[V];
-            loadV<V>(xb + static_cast<Idx>(cc) * S, v);
+            cuda::loadN<V>(xb + static_cast<Idx>(cc) * S, v);
 #pragma unroll
             for (int e = 0; e < V; ++e) sum[e] += v[e] * v[e];
         }
         float xv[V], r[V];
-        loadV<V>(x + i, xv);
+        cuda::loadN<V>(x + i, xv);
 #pragma unroll
         for (int e = 0; e < V; ++e) {
             const float s = sum[e] > 0.f ? sum[e] : 0.f;  // the CPU's guard (also maps NaN to 0)
@@ -61,8 +48,7 @@ __global__ void __launch_bounds__(256) lrnKernel(const T* __restrict__ x, T* __r
             else if (kBetaKind == 2) r[e] = xv[e] / base;
             else r[e] = xv[e] * powf(base, p.negBeta);
         }
-        if constexpr (V == 1) y[i] = cuda::fromFloat<T>(r[0]);
-        else *reinterpret_cast<__half2*>(y + i) = __floats2half2_rn(r[0], r[1]);
+        cuda::storeN<V>(y + i, r);
     }
 }
 

@@ -185,18 +185,6 @@ __global__ void __launch_bounds__(256) reduceColumns(const E* __restrict__ x, E*
 template <typename A>
 __device__ __forceinline__ A shflXor(A v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 
-//! P consecutive elements at p as floats (P == 2: one half2 load, 4-byte aligned), added in order.
-template <int P, typename E>
-__device__ __forceinline__ void loadP(const E* __restrict__ p, float (&v)[P]) {
-    if constexpr (P == 1) {
-        v[0] = cuda::ldFloat(p);
-    } else {
-        static_assert(P == 2 && std::is_same_v<E, __half>, "reduce: pairs of halves");
-        const float2 f = __half22float2(__ldg(reinterpret_cast<const __half2*>(p)));
-        v[0] = f.x, v[1] = f.y;
-    }
-}
-
 //! A team of T threads (1, 32 or 256) per output; lanes stride over the reduction index. P == 2 (halves): the
 //! reduction index counts pairs of neighbouring elements of a contiguous innermost reduced group (half2 loads);
 //! p.count is then the number of pairs.
@@ -228,7 +216,7 @@ __global__ void __launch_bounds__(256) reduceTeams(const E* __restrict__ x, E* _
             }
             float v[U][P];
 #pragma unroll
-            for (int u = 0; u < U; ++u) loadP<P>(xp + off[u], v[u]);
+            for (int u = 0; u < U; ++u) cuda::loadN<P>(xp + off[u], v[u]);
 #pragma unroll
             for (int u = 0; u < U; ++u)
 #pragma unroll
@@ -236,7 +224,7 @@ __global__ void __launch_bounds__(256) reduceTeams(const E* __restrict__ x, E* _
         }
         for (; r < r1; r += T) {
             float v[P];
-            loadP<P>(xp + od.off, v);
+            cuda::loadN<P>(xp + od.off, v);
 #pragma unroll
             for (int q = 0; q < P; ++q) acc = R::add(acc, v[q]);
             od.advance(T, p);
