@@ -94,7 +94,7 @@ def _reformat_kernel(name, src, dst, note):
 def test_report_precision_notes():
     """A negotiated node shows its choice and the best rejected one on their own lines; Reformats are listed
     with their times; the other "inserted:" note (a constant output's copy) stays an applied note."""
-    neg = ("negotiated: in0=float16 HWC8 out0=float16 HWC8 [f16_hwc8_mma], 0.052 ms; best rejected: in0=float32 LINEAR "
+    neg = ("negotiated: in0=float16 HWC8, out0=float16 HWC8 [f16_hwc8_mma], 0.052 ms; best rejected: in0=float32 LINEAR, "
            "out0=float32 LINEAR, 0.081 ms (0.040 ms slower with its reformats)")
     conv = {"name": "conv", "type": "Convolution", "variant": "f16_hwc8_mma", "version": "1", "device": "gpu",
             "precision": "float16", "tactic": "mma_128x64", "source_layers": ["conv"], "notes": [neg],
@@ -122,8 +122,8 @@ def test_report_precision_notes():
         ("r_out", "fp16 hwc8", "fp32 linear", None, "conv", ["network output y2"])]
     text = report.format_report(li)
     assert "[1] conv  Convolution [f16_hwc8_mma] v1 (gpu)  fp16: fp16 hwc8 -> fp16 hwc8" in text
-    assert "    negotiated: in0=float16 HWC8 out0=float16 HWC8 [f16_hwc8_mma], 0.052 ms\n" in text
-    assert "    best rejected: in0=float32 LINEAR out0=float32 LINEAR, 0.081 ms (0.040 ms slower" in text
+    assert "    negotiated: in0=float16 HWC8, out0=float16 HWC8 [f16_hwc8_mma], 0.052 ms\n" in text
+    assert "    best rejected: in0=float32 LINEAR, out0=float32 LINEAR, 0.081 ms (0.040 ms slower" in text
     assert "rejected: negotiated" not in text and "applied: inserted: float32" not in text
     assert "applied: inserted: the output 'c' is a constant" in text
     assert "reformats inserted (2):" in text  # no total: one of them was not timed

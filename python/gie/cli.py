@@ -162,8 +162,11 @@ def _apply_io_formats(net, io_formats):
             try:
                 t.dtype = dtype
                 t.allowed_formats = [fmt]
-            except gie.Error as e:  # e.g. a format that needs 4 dimensions (N, C, H, W)
-                raise CliError(f"{option} '{spec}': {e}") from None
+            except gie.Error as e:
+                # A bad value for this tensor (e.g. HWC8 on a tensor that is not 4-D) is a usage error; anything
+                # else (the network's type inference refusing the new type) is a gie error.
+                raise CliError(f"{option} '{spec}': {e}", code=2 if isinstance(e, gie.InvalidArgumentError) else 1) \
+                    from None
 
 
 def _has_precision_pins(net):
