@@ -1,6 +1,7 @@
 """gie's subcommands: build, run, inspect, draw, explain (wired into ``python -m gie`` by ``__main__``).
 
     python -m gie build googlenet --save googlenet.gie --batch 1,4,8
+    python -m gie build googlenet --fp16 --input-format fp16:hwc8 --save googlenet_fp16.gie
     python -m gie run googlenet.gie --batch 4 --iterations 100 --profile --export-times times.json
     python -m gie inspect googlenet.gie            # the build report in words (--json: layer_info as JSON)
     python -m gie draw googlenet.gie -o graph.svg --both
@@ -608,7 +609,7 @@ def _add_draw(subparsers):
 
 # ---- explain ---------------------------------------------------------------------------------------
 
-def _flags_text(flags, device):
+def _flags_text(flags):
     names = [name for bit, name in _FLAG_NAMES.items() if flags & (1 << bit)]
     unknown = flags & ~sum(1 << b for b in _FLAG_NAMES)
     if unknown:
@@ -650,7 +651,7 @@ def explain_text(summary, path=None, size=None, layer_info=None):
         lines.append(f"device: GPU, compute capability {cc}")
     else:
         lines.append(f"device: {str(device).upper()}" + (" (no compute capability)" if device == "cpu" else ""))
-    lines.append(f"builder flags: {_flags_text(int(summary.get('flags', 0) or 0), device)}")
+    lines.append(f"builder flags: {_flags_text(int(summary.get('flags', 0) or 0))}")
     if layer_info is not None:
         lines.extend(_precision_lines(layer_info))
     else:

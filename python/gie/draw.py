@@ -223,7 +223,6 @@ def _insert_reformats(g, li, net, index, producer):
     """The both view: each inserted Reformat as a box of its own on the edge of the tensor it converts, from the
     layer (or network input) writing it to the layers (or network output) reading the converted copy."""
     kernels = li.get("kernels", [])
-    by_name = {k["name"]: k for k in kernels}
     layer_inputs = {layer["name"]: layer.get("inputs", []) for layer in net["layers"]}
     node_of_kernel = {}  # kernel name -> the box its output edges leave from / its input edges enter
     for k in kernels:
@@ -237,8 +236,8 @@ def _insert_reformats(g, li, net, index, producer):
         node_of_kernel[k["name"]] = (nid, [])
     for r in reformats(li):
         nid = f"R{r['index']}"
-        # The network tensor this chain converts: the Reformat's input, or (an output the producer writes under
-        # another name) the network output it writes.
+        # Edges from the box of the Reformat's producer (a layer, a network input or a Reformat before it) to
+        # the boxes of its readers, replacing the direct edge between them.
         tensor = r["tensor"]
         if r["producer"] in node_of_kernel:
             src = node_of_kernel[r["producer"]][0]
@@ -312,14 +311,6 @@ def _after_graph(li):
     pending = []  # edges into views are added after every node exists
     for ki, k in enumerate(kernels):
         nid = f"K{ki}"
-        if ki in reformat_of:
-            g.add_node(_reformat_node(nid, k, reformat_of[ki]))
-            for t in k.get("inputs", []):
-                if t["name"] in producer:
-                    g.add_edge(producer[t["name"]], nid)
-            for t in k.get("outputs", []):
-                producer[t["name"]] = nid
-            continue
         src = k.get("source_layers", [])
         lines = [(k.get("type", "?"), "type"), (k["name"], "name")]
         if len(src) > 1:
@@ -335,9 +326,12 @@ def _after_graph(li):
             lines.append((_shape_text(k["outputs"][0].get("shape")), "small"))
         if states:
             lines.append((_precision_text(k), "small"))
-        g.add_node(Node(nid, lines, fill=_TYPE_FILL.get(k.get("type"), _DEFAULT_FILL), stroke=_KERNEL_COLOR,
-                        tooltip=f"kernel {k['name']} ({k.get('type', '?')}, tactic {k.get('tactic', '?')}): "
-                                f"{' + '.join(src)}", kind="kernel"))
+        if ki in reformat_of:
+            g.add_node(_reformat_node(nid, k, reformat_of[ki]))
+        else:
+            g.add_node(Node(nid, lines, fill=_TYPE_FILL.get(k.get("type"), _DEFAULT_FILL), stroke=_KERNEL_COLOR,
+                            tooltip=f"kernel {k['name']} ({k.get('type', '?')}, tactic {k.get('tactic', '?')}): "
+                                    f"{' + '.join(src)}", kind="kernel"))
         for t in k.get("inputs", []):
             if t["name"] in producer:
                 g.add_edge(producer[t["name"]], nid)
