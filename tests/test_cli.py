@@ -68,15 +68,148 @@ def test_build_saves_engine_and_prints_summary(lenet_engine, loaded):
     assert (loaded.min_batch, loaded.max_batch) == (1, 4)
 
 
-def test_build_flags_warn_on_cpu_and_are_recorded(tmp_path):
+@pytest.fixture(scope="module")
+def fp16_engine(tmp_path_factory):
+    """LeNet built by the CLI with --fp16 on the CPU (the FP16-storage reference engine), and the build's output."""
+    path = tmp_path_factory.mktemp("cli_fp16") / "lenet_fp16.gie"
+    p = _ok(cli("build", "lenet", "--fp16", "--device", "cpu", "--save", path))
+    return path, p, gie.Runtime().load(path)
+
+
+def _precision_counts(li):
+    counts = {}
+    for k in li["kernels"]:
+        if k["type"] != "Reformat":
+            counts[k["precision"]] = counts.get(k["precision"], 0) + 1
+    return counts
+
+
+def test_build_fp16_makes_fp16_kernels(fp16_engine, loaded):
+    path, p, engine = fp16_engine
+    assert "reserved" not in p.stderr and "ignores" not in p.stderr  # --fp16 is no longer a no-op on the CPU
+    li = engine.layer_info()
+    counts = _precision_counts(li)
+    reformats = [k for k in li["kernels"] if k["type"] == "Reformat"]
+    # FP16 kernels inside, FP32 I/O by default: a Reformat after the input and one before the output
+    assert counts.get("float16", 0) == loaded.num_kernels and "float32" not in counts
+    assert len(reformats) == 2
+    assert (engine.get_tensor_dtype("data"), engine.get_tensor_dtype("prob")) == (gie.float32, gie.float32)
+    assert f"precision: {counts['float16']} kernels fp16; 2 Reformats inserted" in p.stdout
+    assert json.loads(gie._C.engine_summary(path.read_bytes()))["flags"] & 0b11 == 0b01
+
+
+def test_build_int8_stays_reserved(tmp_path):
     path = tmp_path / "flags.gie"
     p = _ok(cli("build", "lenet", "--fp16", "--int8", "--device", "cpu", "--save", path))
-    assert "--fp16 is recorded in the engine but reserved" in p.stderr
-    assert "--int8 is recorded in the engine but reserved" in p.stderr
+    assert "--int8 is recorded in the engine but reserved: INT8 kernels are not implemented" in p.stderr
+    assert "--fp16" not in p.stderr
     summary = json.loads(gie._C.engine_summary(path.read_bytes()))
     assert summary["flags"] & 0b11 == 0b11
     e = _ok(cli("explain", path))
-    assert "builder flags: FP16, INT8" in e.stdout
+    assert "builder flags: FP16, INT8 (INT8 is reserved: not implemented, the engine has no INT8 kernel)" in e.stdout
+    assert "reserved on the CPU" not in e.stdout
+
+
+def test_explain_prints_precisions_used(fp16_engine, lenet_engine):
+    path, _, engine = fp16_engine
+    counts = _precision_counts(engine.layer_info())
+    out = _ok(cli("explain", path)).stdout
+    assert "builder flags: FP16\n" in out
+    assert f"precision: {counts['float16']} kernels fp16; 2 Reformats inserted" in out
+    assert "I/O: input data fp32 linear, output prob fp32 linear" in out
+    assert "Reformat v1 (cpu)        x2   registered here" in out
+    fp32 = _ok(cli("explain", lenet_engine[0])).stdout
+    assert re.search(r"precision: \d+ kernels fp32; no Reformat", fp32)
+
+
+def test_build_io_formats_and_constraints(tmp_path):
+    path = tmp_path / "io.gie"
+    p = _ok(cli("build", "lenet", "--fp16", "--device", "cpu", "--precision-constraints", "prefer",
+                "--input-format", "fp16:hwc8", "--output-format", "fp16:linear", "--save", path))
+    assert "inputs: data (1, 1, 28, 28) float16 hwc8; outputs: prob (1, 10) float16" in p.stdout
+    # lenet pins no layer's precision: the flag is recorded, and the CLI says it changes nothing
+    assert "--precision-constraints prefer: no layer of lenet pins a precision" in p.stderr
+    engine = gie.Runtime().load(path)
+    assert engine.get_tensor_dtype("data") == gie.float16 and engine.get_tensor_format("data") == gie.TensorFormat.HWC8
+    assert engine.get_tensor_dtype("prob") == gie.float16 and engine.get_tensor_format("prob") == gie.TensorFormat.LINEAR
+    li = engine.layer_info()
+    reformats = [k for k in li["kernels"] if k["type"] == "Reformat"]
+    # the declared FP16 HWC8 input is converted once for the LINEAR kernels; the output needs no conversion
+    assert [(k["inputs"][0]["name"], k["inputs"][0]["format"], k["outputs"][0]["format"]) for k in reformats] == \
+        [("data", "hwc8", "linear")]
+    flags = json.loads(gie._C.engine_summary(path.read_bytes()))["flags"]
+    assert flags & (1 << 5) and not flags & (1 << 4)
+    e = _ok(cli("explain", path)).stdout
+    assert "builder flags: FP16, PREFER_PRECISION_CONSTRAINTS" in e
+    assert "I/O: input data fp16 hwc8, output prob fp16 linear" in e
+    r = _ok(cli("run", path, "--iterations", "2", "--warmup", "0"))  # random FP16 inputs in, FP16 out
+    assert "latency (ms)" in r.stdout and "non-finite" not in r.stderr
+
+
+def test_input_format_alone_keeps_the_outputs_fp32(tmp_path):
+    """Declaring the input FP16 must not make the (undeclared) output FP16: outputs stay FP32 by default."""
+    path = tmp_path / "in16.gie"
+    p = _ok(cli("build", "lenet", "--fp16", "--device", "cpu", "--input-format", "fp16:nhwc",
+                "--precision-constraints", "obey", "--save", path))
+    assert "outputs: prob (1, 10) float32" in p.stdout
+    engine = gie.Runtime().load(path)
+    assert engine.get_tensor_format("data") == gie.TensorFormat.NHWC and engine.get_tensor_dtype("data") == gie.float16
+    assert engine.get_tensor_dtype("prob") == gie.float32
+    assert json.loads(gie._C.engine_summary(path.read_bytes()))["flags"] & (1 << 4)
+    # without --fp16 an FP16 input is converted to FP32 once, and everything else runs in FP32
+    q = _ok(cli("inspect", "lenet", "--device", "cpu", "--input-format", "fp32:hwc8"))
+    assert "inputs: data (1, 1, 28, 28) float32 hwc8; outputs: prob (1, 10) float32" in q.stdout
+    assert "reformats inserted (1" in q.stdout and "data fp32 hwc8 -> fp32 linear" in q.stdout
+
+
+@pytest.mark.parametrize("option,spec,words", [
+    ("--input-format", "fp16", "wants TYPE:FORMAT, e.g. fp16:hwc8; TYPE is one of"),
+    ("--input-format", "fp8:hwc8", "TYPE is one of fp32"),
+    ("--input-format", "fp16:chw16", "FORMAT one of linear"),
+    ("--output-format", "int8:chw4", "chw4 is an INT8 layout, and INT8 is not implemented"),
+    ("--output-format", "int32:linear", "int32 cannot be set"),
+    ("--input-format", "fp16:hwc8,fp32:linear", "2 specs for 1 network input (data); give one for all"),
+    ("--output-format", "fp16:hwc8", "'fp16:hwc8': tensor 'prob' has 2 dimensions; NHWC and HWC8 need 4"),
+])
+def test_bad_io_format_is_a_usage_error(option, spec, words):
+    p = cli("build", "lenet", "--device", "cpu", option, spec)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.startswith(f"error: {option}") and "Traceback" not in p.stderr
+    assert words in p.stderr, p.stderr
+
+
+def test_build_options_on_an_engine_file_warn(lenet_engine):
+    p = _ok(cli("inspect", lenet_engine[0], "--fp16", "--input-format", "fp16:hwc8"))
+    assert "--fp16, --input-format apply when MODEL is built here" in p.stderr and "ignored" in p.stderr
+
+
+def test_inspect_fp16_engine_shows_precisions_and_reformats(fp16_engine):
+    path, _, engine = fp16_engine
+    out = _ok(cli("inspect", path)).stdout
+    li = engine.layer_info()
+    for i, k in enumerate(li["kernels"]):
+        ins = ", ".join(f"{t['dtype'].replace('float', 'fp')} {t['format']}" for t in k["inputs"])
+        outs = ", ".join(f"{t['dtype'].replace('float', 'fp')} {t['format']}" for t in k["outputs"])
+        assert f"[{i}] {k['name']}  {k['type']} v1 (cpu)  fp16: {ins} -> {outs}" in out, k["name"]
+    reformats = [(i, k) for i, k in enumerate(li["kernels"]) if k["type"] == "Reformat"]
+    assert f"reformats inserted ({len(reformats)}" in out
+    for i, k in reformats:
+        ms = re.search(r", ([\d.]+) ms$", k["notes"][0]).group(1)
+        assert re.search(rf"^  \[{i}\] {re.escape(k['name'])}: .* fp\d+ linear -> fp\d+ linear, {ms} ms; ", out, re.M)
+        assert f"    {k['notes'][0]}" in out  # the kernel's own "inserted: ..." line
+    assert "network input data -> conv1" in out and "prob -> network output prob" in out
+
+
+def test_draw_fp16_engine_has_reformat_nodes(fp16_engine):
+    path, _, engine = fp16_engine
+    names = [k["name"] for k in engine.layer_info()["kernels"] if k["type"] == "Reformat"]
+    for view in ("--after", "--both"):
+        dot = _ok(cli("draw", path, view, "--format", "dot")).stdout
+        nodes = [line for line in dot.splitlines() if "<b>Reformat</b>" in line]
+        assert len(nodes) == len(names) == 2, view
+        for name in names:
+            assert any(name in line and "dashed" in line for line in nodes), (view, name)
+        assert "fp32 linear → fp16 linear" in dot and "fp16: out fp16 linear" in dot
 
 
 def test_build_without_save_writes_nothing(tmp_path):
@@ -211,6 +344,7 @@ def test_explain_loadable(lenet_engine):
     assert "device: CPU" in out
     assert "batch range: 1..4 (optimized for 2)" in out
     assert "builder flags: none" in out
+    assert re.search(r"precision: 7 kernels fp32; no Reformat", out)
     assert re.search(r"kernels needed: 7 kernels of 4 types", out)
     assert "Convolution v1 (cpu)" in out and "registered here" in out
     assert "loadable on this machine: yes" in out
@@ -244,6 +378,7 @@ def test_explain_damaged_file_says_why(lenet_engine, tmp_path, damage, words):
     assert "Traceback" not in p.stderr
     m = re.search(r"loadable on this machine: NO: (.+)", p.stdout)
     assert m and m.group(1).strip(), p.stdout
+    assert "precision: unknown without loading the engine" in p.stdout
     assert words in m.group(1)
     # and the commands that load it fail cleanly too
     q = cli("inspect", bad)

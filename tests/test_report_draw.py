@@ -4,6 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import gie
 from gie import draw, model_zoo, models, report
 from gie.progress import Progress, progress_enabled
 
@@ -71,7 +72,112 @@ def test_report_notes_and_tactics():
     assert report.format_bytes(160) == "160 B" and report.format_bytes(4816896) == "4.59 MiB"
 
 
+@pytest.fixture(scope="module")
+def fp16_info():
+    """LeNet built with FP16 allowed on the CPU: FP16 kernels, a Reformat at the FP32 input and output."""
+    b = gie.Builder()
+    net = b.create_network()
+    models.lenet().define(net)
+    config = b.create_config()
+    config.device = "cpu"
+    config.fp16 = True
+    return b.build(net, config).layer_info()
+
+
+def _reformat_kernel(name, src, dst, note):
+    return {"name": name, "type": "Reformat", "version": "1", "device": "gpu", "precision": "float16", "tactic": "default",
+            "source_layers": [], "notes": [note],
+            "inputs": [{"name": src[0], "shape": [1, 3, 8, 8], "dtype": src[1], "format": src[2], "kind": "input"}],
+            "outputs": [{"name": dst[0], "shape": [1, 3, 8, 8], "dtype": dst[1], "format": dst[2], "kind": "activation"}]}
+
+
+def test_report_precision_notes():
+    """A negotiated node shows its choice and the best rejected one on their own lines; Reformats are listed
+    with their times; the other "inserted:" note (a constant output's copy) stays an applied note."""
+    neg = ("negotiated: in0=float16 HWC8, out0=float16 HWC8 [f16_hwc8_mma], 0.052 ms; best rejected: in0=float32 LINEAR, "
+           "out0=float32 LINEAR, 0.081 ms (0.040 ms slower with its reformats)")
+    conv = {"name": "conv", "type": "Convolution", "variant": "f16_hwc8_mma", "version": "1", "device": "gpu",
+            "precision": "float16", "tactic": "mma_128x64", "source_layers": ["conv"], "notes": [neg],
+            "inputs": [{"name": "x16", "shape": [1, 3, 8, 8], "dtype": "float16", "format": "hwc8"}],
+            "outputs": [{"name": "y", "shape": [1, 4, 8, 8], "dtype": "float16", "format": "hwc8"}]}
+    copy = {"name": "c_copy", "type": "Identity", "precision": "float32", "source_layers": [],
+            "notes": ["inserted: the output 'c' is a constant, so a kernel copies it into the output buffer"],
+            "inputs": [], "outputs": [{"name": "c", "shape": [2], "dtype": "float32", "format": "linear"}]}
+    li = {"inputs": [{"name": "x", "shape": [1, 3, 8, 8], "dtype": "float32", "format": "linear"}],
+          "outputs": [{"name": "y2", "shape": [1, 4, 8, 8], "dtype": "float32", "format": "linear"}],
+          "kernels": [_reformat_kernel("r_in", ("x", "float32", "linear"), ("x16", "float16", "hwc8"),
+                                       "inserted: float32 LINEAR -> float16 HWC8, 0.010 ms"),
+                      conv,
+                      _reformat_kernel("r_out", ("y", "float16", "hwc8"), ("y2", "float32", "linear"),
+                                       "inserted: float16 HWC8 -> float32 LINEAR"),
+                      copy],
+          "memory": {}, "passes": []}
+    assert report.negotiated(conv) == (neg[len("negotiated: "):neg.index("; best")],
+                                       neg[neg.index("best rejected: ") + len("best rejected: "):])
+    assert report.split_notes(conv["notes"]) == ([], [])
+    assert report.split_notes(copy["notes"]) == (copy["notes"], [])
+    refs = report.reformats(li)
+    assert [(r["name"], r["from"], r["to"], r["ms"], r["producer"], r["consumers"]) for r in refs] == [
+        ("r_in", "fp32 linear", "fp16 hwc8", 0.010, "network input x", ["conv"]),
+        ("r_out", "fp16 hwc8", "fp32 linear", None, "conv", ["network output y2"])]
+    text = report.format_report(li)
+    assert "[1] conv  Convolution [f16_hwc8_mma] v1 (gpu)  fp16: fp16 hwc8 -> fp16 hwc8" in text
+    assert "    negotiated: in0=float16 HWC8, out0=float16 HWC8 [f16_hwc8_mma], 0.052 ms\n" in text
+    assert "    best rejected: in0=float32 LINEAR, out0=float32 LINEAR, 0.081 ms (0.040 ms slower" in text
+    assert "rejected: negotiated" not in text and "applied: inserted: float32" not in text
+    assert "applied: inserted: the output 'c' is a constant" in text
+    assert "reformats inserted (2):" in text  # no total: one of them was not timed
+    assert "  [0] r_in: x fp32 linear -> fp16 hwc8, 0.010 ms; network input x -> conv" in text
+    assert "  [2] r_out: y fp16 hwc8 -> fp32 linear, not timed; conv -> network output y2" in text
+    assert report.summary(li).endswith("\nprecision: 1 kernel fp16, 1 fp32; 2 Reformats inserted")
+
+
+def test_report_fp16_engine(fp16_info, lenet_info):
+    text = report.format_report(fp16_info)
+    refs = report.reformats(fp16_info)
+    assert len(refs) == 2 and all(r["ms"] is not None for r in refs)
+    assert f"reformats inserted (2, {sum(r['ms'] for r in refs):.3f} ms in all):" in text
+    kernels = [k for k in fp16_info["kernels"] if k["type"] != "Reformat"]
+    assert all(k["precision"] == "float16" for k in kernels)
+    assert f"precision: {len(kernels)} kernels fp16; 2 Reformats inserted" in text
+    assert "passes: fuse_epilogue x1, reformat x2" in text
+    assert f"precision: {len(lenet_info['kernels'])} kernels fp32; no Reformat" in report.summary(lenet_info)
+
+
 # ---- draw ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("view", ["after", "both"])
+def test_draw_reformats_as_own_nodes(fp16_info, view):
+    g = draw.build_graph(fp16_info, view)
+    refs = report.reformats(fp16_info)
+    nodes = [n for n in g.nodes.values() if n.kind == "reformat"]
+    assert len(nodes) == len(refs) == 2
+    assert all(n.dashed and n.fill != g.nodes[next(iter(g.nodes))].fill for n in nodes)
+    assert sorted(n.lines[1][0] for n in nodes) == sorted(r["name"] for r in refs)
+    assert {n.lines[2][0] for n in nodes} == {"fp32 linear \u2192 fp16 linear", "fp16 linear \u2192 fp32 linear"}
+    ids = {n.lines[1][0]: n.id for n in nodes}
+    first, last = ids["reformat_data_float16_LINEAR"], ids["reformat_prob"]
+    conv1 = next(n.id for n in g.nodes.values() if n.lines[1][0] == "conv1")
+    prob = next(n.id for n in g.nodes.values() if n.lines[1][0] == "prob" and n.kind != "output")
+    edges = {(s, d) for s, d, _ in g.edges}
+    # the conversion sits on the tensor's edge: input -> Reformat -> conv1, prob -> Reformat -> output
+    assert {("in:data", first), (first, conv1), (prob, last), (last, "out:prob")} <= edges
+    assert ("in:data", conv1) not in edges and (prob, "out:prob") not in edges
+    assert "fp16: out fp16 linear" in [line[0] for line in g.nodes[conv1].lines]
+    assert any("Reformat" in line for line in g.legend)
+    svg = draw.render(fp16_info, view, renderer="python")
+    assert _svg_text(svg).count("Reformat") >= 2 and svg.count('stroke="#c4561b"') == 2
+    lay = draw._Layout(g)
+    assert all(w > 0 and h > 0 for (_, _, w, h) in lay.node_box.values())
+
+
+def test_draw_fp32_engine_has_no_precision_lines(lenet_info):
+    for view in ("after", "both"):
+        g = draw.build_graph(lenet_info, view)
+        texts = [line[0] for n in g.nodes.values() for line in n.lines]
+        assert not any("fp32" in t or "fp16" in t for t in texts)
+        assert not any("Reformat" in line for line in g.legend)
+
 
 @pytest.mark.parametrize("view", draw.VIEWS)
 def test_draw_lenet_views_python(lenet_info, view):

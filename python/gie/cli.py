@@ -1,6 +1,7 @@
 """gie's subcommands: build, run, inspect, draw, explain (wired into ``python -m gie`` by ``__main__``).
 
     python -m gie build googlenet --save googlenet.gie --batch 1,4,8
+    python -m gie build googlenet --fp16 --input-format fp16:hwc8 --save googlenet_fp16.gie
     python -m gie run googlenet.gie --batch 4 --iterations 100 --profile --export-times times.json
     python -m gie inspect googlenet.gie            # the build report in words (--json: layer_info as JSON)
     python -m gie draw googlenet.gie -o graph.svg --both
@@ -25,7 +26,12 @@ __all__ = ["SUBCOMMANDS", "BUILTIN_MODELS", "CliError", "load_model", "is_engine
 BUILTIN_MODELS = ("lenet", "googlenet", "resnet50", "yolov2")
 ENGINE_MAGIC = b"GIEENGN\x1a"
 _ENGINE_EXTS = (".gie", ".engine", ".plan", ".trt")
-_FLAG_NAMES = {0: "FP16", 1: "INT8", 2: "STRICT_TYPES", 3: "TF32"}
+_FLAG_NAMES = {0: "FP16", 1: "INT8", 2: "STRICT_TYPES", 3: "TF32", 4: "OBEY_PRECISION_CONSTRAINTS",
+               5: "PREFER_PRECISION_CONSTRAINTS"}
+# --input-format / --output-format TYPE:FORMAT (trtexec's spelling, plus gie's own names).
+_SPEC_TYPES = {"fp32": "FLOAT", "float32": "FLOAT", "fp16": "HALF", "float16": "HALF", "half": "HALF"}
+_SPEC_FORMATS = {"linear": "LINEAR", "chw": "LINEAR", "nchw": "LINEAR", "nhwc": "NHWC", "hwc": "NHWC", "hwc8": "HWC8"}
+_INT8_FORMATS = ("chw4", "chw32")
 
 
 class CliError(Exception):
@@ -104,6 +110,74 @@ def _parse_batch_range(text):
     return tuple(vals)
 
 
+def _parse_io_formats(option, text):
+    """'fp16:hwc8' or 'fp16:hwc8,fp32:linear' -> [(spec, DataType, TensorFormat)]; None when not given."""
+    import gie
+
+    if text is None:
+        return None
+    out = []
+    for spec in str(text).split(","):
+        spec = spec.strip()
+        typ, sep, fmt = spec.lower().partition(":")
+        if not sep or typ not in _SPEC_TYPES or fmt not in _SPEC_FORMATS:
+            if fmt in _INT8_FORMATS:
+                why = f"{fmt} is an INT8 layout, and INT8 is not implemented"
+            elif sep and typ in ("int8", "int32", "bool"):
+                why = f"{typ} cannot be set: only float inputs and outputs may be declared FP32 or FP16"
+            else:
+                why = (f"TYPE is one of {', '.join(_SPEC_TYPES)}; FORMAT one of {', '.join(_SPEC_FORMATS)} "
+                       "(chw = nchw = linear, hwc = nhwc; hwc8: NHWC with channels padded to a multiple of 8)")
+            raise CliError(f"{option} '{spec}': wants TYPE:FORMAT, e.g. fp16:hwc8; {why}")
+        out.append((spec, getattr(gie.DataType, _SPEC_TYPES[typ]), getattr(gie.TensorFormat, _SPEC_FORMATS[fmt])))
+    return out
+
+
+def _apply_io_formats(net, io_formats):
+    """Declares the network inputs' / outputs' types and formats (tensor.dtype, tensor.allowed_formats): one spec
+    for every tensor, or one per tensor in network order."""
+    import gie
+
+    # Declaring an input FP16 may change the types the network infers downstream, outputs included; the
+    # outputs keep the types they had unless --output-format declares them.
+    before = [net.get_output(i).dtype for i in range(net.num_outputs)]
+    for option, tensors in (("--input-format", [net.get_input(i) for i in range(net.num_inputs)]),
+                            ("--output-format", [net.get_output(i) for i in range(net.num_outputs)])):
+        specs = io_formats.get(option)
+        if specs is None:
+            if option == "--output-format" and io_formats.get("--input-format"):
+                for t, dtype in zip(tensors, before):
+                    if t.dtype != dtype:
+                        t.dtype = dtype
+            continue
+        kind = "input" if option == "--input-format" else "output"
+        if len(specs) != 1 and len(specs) != len(tensors):
+            names = ", ".join(t.name for t in tensors)
+            raise CliError(f"{option}: {len(specs)} specs for {len(tensors)} network {kind}"
+                           f"{'' if len(tensors) == 1 else 's'} ({names}); give one for all, or one per {kind} "
+                           "in this order")
+        for t, (spec, dtype, fmt) in zip(tensors, specs * len(tensors) if len(specs) == 1 else specs):
+            if t.dtype not in (gie.DataType.FLOAT, gie.DataType.HALF):
+                raise CliError(f"{option} '{spec}': network {kind} '{t.name}' is {t.dtype.name}; only float "
+                               f"{kind}s may be declared FP32 or FP16")
+            try:
+                t.dtype = dtype
+                t.allowed_formats = [fmt]
+            except gie.Error as e:
+                # A bad value for this tensor (e.g. HWC8 on a tensor that is not 4-D) is a usage error; anything
+                # else (the network's type inference refusing the new type) is a gie error.
+                raise CliError(f"{option} '{spec}': {e}", code=2 if isinstance(e, gie.InvalidArgumentError) else 1) \
+                    from None
+
+
+def _has_precision_pins(net):
+    for i in range(net.num_layers):
+        layer = net.get_layer(i)
+        if layer.precision_is_set or any(layer.output_type_is_set(j) for j in range(layer.num_outputs)):
+            return True
+    return False
+
+
 class Loaded:
     """An engine and where it came from."""
 
@@ -131,7 +205,17 @@ def load_model(model, args, batch_range=None):
     from .progress import Progress
 
     log = _CliLog(getattr(args, "verbose", False))
+    # Parsed before anything is built or read, so that a bad spec fails at once.
+    io_formats = {"--input-format": _parse_io_formats("--input-format", getattr(args, "input_format", None)),
+                  "--output-format": _parse_io_formats("--output-format", getattr(args, "output_format", None))}
     if os.path.isfile(model) and (is_engine_file(model) or os.path.splitext(model)[1].lower() in _ENGINE_EXTS):
+        given = [opt for opt, on in (("--fp16", getattr(args, "fp16", False)), ("--int8", getattr(args, "int8", False)),
+                                     ("--precision-constraints", getattr(args, "precision_constraints", None)),
+                                     ("--input-format", io_formats["--input-format"]),
+                                     ("--output-format", io_formats["--output-format"])) if on]
+        if given:
+            _warn(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} when MODEL is built here; "
+                  f"'{model}' is an engine file, built already: ignored")
         with open(model, "rb") as f:
             data = f.read()
         if not is_engine_file(model):
@@ -166,20 +250,27 @@ def load_model(model, args, batch_range=None):
         raise CliError(f"unknown model '{model}': not a file, and not a built-in model "
                        f"({', '.join(BUILTIN_MODELS)})")
 
+    _apply_io_formats(net, io_formats)
     config = builder.create_config()
     device = getattr(args, "device", "auto") or "auto"
     config.device = device
     lo, opt, hi = batch_range or _parse_batch_range(getattr(args, "batch_range", None) or "1")
     config.set_batch_range(lo, opt, hi)
-    fp16, int8 = getattr(args, "fp16", False), getattr(args, "int8", False)
-    config.fp16 = bool(fp16)
+    config.fp16 = bool(getattr(args, "fp16", False))
+    int8 = getattr(args, "int8", False)
     config.int8 = bool(int8)
+    if int8:
+        _warn("--int8 is recorded in the engine but reserved: INT8 kernels are not implemented, so the engine has none")
+    constraints = getattr(args, "precision_constraints", None)
+    if constraints:
+        config.set_flag(gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS if constraints == "obey"
+                        else gie.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
+        if not _has_precision_pins(net):
+            _warn(f"--precision-constraints {constraints}: no layer of {name} pins a precision or output type "
+                  "(layer.precision / set_output_type), so it changes nothing")
     on_cpu = device == "cpu" or (device == "auto" and not builder.platform_has_gpu)
     if getattr(args, "cuda_graph", False) and not on_cpu:
         config.cuda_graph = True
-    for flag, on in (("--fp16", fp16), ("--int8", int8)):
-        if on and on_cpu:
-            _warn(f"{flag} is recorded in the engine but reserved: the CPU backend ignores it (kernels run in FP32)")
     t0 = time.perf_counter()
     with Progress(f"building {name}"):
         engine = builder.build(net, config)
@@ -195,8 +286,18 @@ def _add_model_options(p, batch=True):
                        help="batch range to build for: N (= 1,N,N) or MIN,OPT,MAX (default 1)")
     g.add_argument("--device", choices=["cpu", "gpu", "auto"], default="auto",
                    help="device to build for (default auto: the GPU when one is usable, else the CPU)")
-    g.add_argument("--fp16", action="store_true", help="allow FP16 kernels (reserved: the CPU backend ignores it)")
-    g.add_argument("--int8", action="store_true", help="allow INT8 kernels (reserved: the CPU backend ignores it)")
+    g.add_argument("--fp16", action="store_true",
+                   help="allow FP16 kernels (GPU: where they are faster, Reformats included; CPU: every layer that "
+                   "can stores FP16, the reference for the GPU's FP16 numerics)")
+    g.add_argument("--int8", action="store_true", help="allow INT8 kernels (reserved: INT8 is not implemented)")
+    g.add_argument("--precision-constraints", choices=["obey", "prefer"], default=None,
+                   help="layers' pinned precisions / output types: obey (the build fails where no kernel honours "
+                   "one) or prefer (honoured where possible, else a warning); default: ignored")
+    g.add_argument("--input-format", metavar="SPEC", default=None,
+                   help="declared type and format of the network inputs: TYPE:FORMAT (fp32|fp16 : linear|nhwc|hwc8, "
+                   "e.g. fp16:hwc8), one for all or a comma-separated list in network order (default fp32:linear)")
+    g.add_argument("--output-format", metavar="SPEC", default=None,
+                   help="the same for the network outputs (the engine converts to it)")
     g.add_argument("--seed", type=int, default=0, help="weight seed of built-in models (default 0)")
     g.add_argument("--image", type=int, default=None,
                    help="image size of googlenet/resnet50/yolov2 (default 224, 224, 416)")
@@ -508,7 +609,7 @@ def _add_draw(subparsers):
 
 # ---- explain ---------------------------------------------------------------------------------------
 
-def _flags_text(flags, device):
+def _flags_text(flags):
     names = [name for bit, name in _FLAG_NAMES.items() if flags & (1 << bit)]
     unknown = flags & ~sum(1 << b for b in _FLAG_NAMES)
     if unknown:
@@ -516,13 +617,23 @@ def _flags_text(flags, device):
     if not names:
         return "none (FP32)"
     text = ", ".join(names)
-    if device == "cpu" and any(n in ("FP16", "INT8") for n in names):
-        text += " (reserved on the CPU backend: its kernels run in FP32)"
+    if "INT8" in names:
+        text += " (INT8 is reserved: not implemented, the engine has no INT8 kernel)"
     return text
 
 
-def explain_text(summary, path=None, size=None):
-    """Words for ``gie._C.engine_summary``'s dict."""
+def _precision_lines(layer_info):
+    """What the engine computes in (from its build report), for explain: the precision counts and the I/O states."""
+    from . import report
+
+    io = [f"{kind} {t['name']} {report.tensor_state(t)}" for kind, key in (("input", "inputs"), ("output", "outputs"))
+          for t in layer_info.get(key, [])]
+    return [report.precision_line(layer_info), "I/O: " + ", ".join(io)]
+
+
+def explain_text(summary, path=None, size=None, layer_info=None):
+    """Words for ``gie._C.engine_summary``'s dict; ``layer_info`` (the loaded engine's build report, when it could
+    be loaded) adds the precisions actually used."""
     import gie
 
     lines = []
@@ -540,7 +651,11 @@ def explain_text(summary, path=None, size=None):
         lines.append(f"device: GPU, compute capability {cc}")
     else:
         lines.append(f"device: {str(device).upper()}" + (" (no compute capability)" if device == "cpu" else ""))
-    lines.append(f"builder flags: {_flags_text(int(summary.get('flags', 0) or 0), device)}")
+    lines.append(f"builder flags: {_flags_text(int(summary.get('flags', 0) or 0))}")
+    if layer_info is not None:
+        lines.extend(_precision_lines(layer_info))
+    else:
+        lines.append("precision: unknown without loading the engine (the flags say only what was allowed)")
     b = summary.get("batch") or {}
     if b.get("max"):
         lines.append(f"batch range: {b.get('min')}..{b.get('max')} (optimized for {b.get('opt')})")
@@ -549,13 +664,14 @@ def explain_text(summary, path=None, size=None):
         registered = {tuple(map(str, p)) for p in gie.registered_plugins()}
         counts = {}
         for k in kernels:
-            key = (str(k.get("type")), str(k.get("version")), str(k.get("device")))
+            variant = f" [{k['variant']}]" if k.get("variant") else ""
+            key = (str(k.get("type")), variant, str(k.get("version")), str(k.get("device")))
             counts[key] = counts.get(key, 0) + 1
         lines.append(f"kernels needed: {len(kernels)} kernels of {len(counts)} types")
-        w = max(len(f"{t} v{v} ({d})") for t, v, d in counts)
-        for (t, v, d), n in counts.items():
+        w = max(len(f"{t}{var} v{v} ({d})") for t, var, v, d in counts)
+        for (t, var, v, d), n in counts.items():
             here = "registered here" if (t, v, d) in registered else "NOT registered here (load its plugin library)"
-            lines.append(f"  {f'{t} v{v} ({d})':<{w}}  x{n:<3} {here}")
+            lines.append(f"  {f'{t}{var} v{v} ({d})':<{w}}  x{n:<3} {here}")
     else:
         lines.append("kernels needed: unknown (the body could not be read)")
     if summary.get("loadable"):
@@ -581,8 +697,14 @@ def cmd_explain(args):
     summary = json.loads(fn(data))
     if args.json:
         print(json.dumps(summary, indent=2))
-    else:
-        print(explain_text(summary, path, len(data)))
+        return 0 if summary.get("loadable") else 1
+    layer_info = None
+    if summary.get("loadable"):  # the summary has no per-kernel precision: the build report of the loaded engine has
+        try:
+            layer_info = gie.Runtime(logger=_CliLog()).deserialize(data).layer_info()
+        except gie.Error as e:
+            _warn(f"the engine could not be loaded to read its precisions: {e}")
+    print(explain_text(summary, path, len(data), layer_info))
     return 0 if summary.get("loadable") else 1
 
 

@@ -23,6 +23,8 @@ import shutil
 import subprocess
 from collections import defaultdict
 
+from .report import is_fp32_linear, kernel_states, reformats, short_type, tensor_state
+
 __all__ = ["Graph", "build_graph", "to_dot", "to_svg", "render", "dot_available", "VIEWS"]
 
 VIEWS = ("before", "after", "both")
@@ -36,6 +38,10 @@ _TYPE_FILL = {
 _DEFAULT_FILL = "#eeeeee"
 _KERNEL_COLOR = "#2f62b0"
 _CLUSTER_FILL = "#f2f6fc"
+_REFORMAT_FILL = "#fde0c5"   # Reformat steps: orange, dashed border, so the conversions stand out
+_REFORMAT_COLOR = "#c4561b"
+_REFORMAT_LEGEND = ("dashed orange: Reformat steps the builder inserted (type and/or format conversions); "
+                    "'fp16: out fp16 hwc8' = a kernel's precision and output type/format")
 
 
 # ---- the graph -------------------------------------------------------------------------------------
@@ -88,6 +94,19 @@ def _short(text, limit):
     return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
+def _precision_text(k):
+    """'fp16: out fp16 hwc8': what a kernel computes in and writes (its inputs show on the boxes feeding it)."""
+    return f"{short_type(k.get('precision') or k.get('dtype'))}: out " + ", ".join(tensor_state(t) for t in k.get("outputs", []))
+
+
+def _reformat_node(nid, k, r):
+    return Node(nid, [("Reformat", "type"), (k["name"], "name"), (f"{r['from']} \u2192 {r['to']}", "small"),
+                      ("not timed" if r["ms"] is None else f"{r['ms']:.3f} ms", "small")],
+                fill=_REFORMAT_FILL, stroke=_REFORMAT_COLOR, dashed=True, kind="reformat",
+                tooltip=f"kernel {k['name']} (Reformat, inserted by the builder): {r['tensor']} {r['from']} -> "
+                        f"{r['to']}; {r['producer']} -> {', '.join(r['consumers'])}")
+
+
 def _io_nodes(g, li, network_inputs, network_outputs, shapes):
     for name in network_inputs:
         g.add_node(Node(f"in:{name}", [("input", "type"), (name, "name"), (_shape_text(shapes.get(name)), "small")],
@@ -132,6 +151,9 @@ def _layer_graph(li, with_kernels):
     else:
         title = f"network before optimization: {len(layers)} layers"
         legend = ["boxes: layers (colour = layer type); edges: tensors"]
+    states = with_kernels and not is_fp32_linear(li)
+    if states:
+        legend.append(_REFORMAT_LEGEND)
     g = Graph(title, legend)
     _io_nodes(g, li, net.get("network_inputs", []), [], shapes)
     producer = {f"{n}": f"in:{n}" for n in net.get("network_inputs", [])}
@@ -180,14 +202,63 @@ def _layer_graph(li, with_kernels):
             tip = (f"kernel {k['name']} ({k.get('type', '?')}, tactic {k.get('tactic', '?')}): "
                    f"{' + '.join(k.get('source_layers', []))}")
             src = k.get("source_layers", [])
+            if states:
+                tip += f"; {k.get('precision', '?')}: {kernel_states(k)}"
             if len(members) == 1 and src and src[0] == k["name"]:
                 node = g.nodes[members[0]]
                 node.bold_border = True
                 node.stroke = _KERNEL_COLOR
                 node.tooltip = tip
+                if states:
+                    node.lines.append((_precision_text(k), "small"))
                 continue
-            g.clusters.append(Cluster(f"K{ki}", f"kernel {k['name']}", members, tip))
+            label = f"kernel {k['name']}" + (f" \u00b7 {_precision_text(k)}" if states else "")
+            g.clusters.append(Cluster(f"K{ki}", label, members, tip))
+        if states:
+            _insert_reformats(g, li, net, index, producer)
     return g
+
+
+def _insert_reformats(g, li, net, index, producer):
+    """The both view: each inserted Reformat as a box of its own on the edge of the tensor it converts, from the
+    layer (or network input) writing it to the layers (or network output) reading the converted copy."""
+    kernels = li.get("kernels", [])
+    layer_inputs = {layer["name"]: layer.get("inputs", []) for layer in net["layers"]}
+    node_of_kernel = {}  # kernel name -> the box its output edges leave from / its input edges enter
+    for k in kernels:
+        src = [s for s in k.get("source_layers", []) if s in index]
+        if src:
+            node_of_kernel[k["name"]] = (index[src[-1]], src)
+    for r in reformats(li):
+        k = kernels[r["index"]]
+        nid = f"R{r['index']}"
+        g.add_node(_reformat_node(nid, k, r))
+        node_of_kernel[k["name"]] = (nid, [])
+    for r in reformats(li):
+        nid = f"R{r['index']}"
+        # Edges from the box of the Reformat's producer (a layer, a network input or a Reformat before it) to
+        # the boxes of its readers, replacing the direct edge between them.
+        tensor = r["tensor"]
+        if r["producer"] in node_of_kernel:
+            src = node_of_kernel[r["producer"]][0]
+        elif r["producer"].startswith("network input "):
+            src = f"in:{tensor}"
+        else:
+            src = producer.get(tensor)
+        for c in r["consumers"]:
+            if c.startswith("network output "):
+                dst = f"out:{c[len('network output '):]}"
+            elif c in node_of_kernel:
+                dst, layers = node_of_kernel[c]
+                # the layer of a fused kernel that reads the converted tensor (else its first layer)
+                reads = [s for s in layers if tensor in layer_inputs.get(s, [])]
+                dst = index[reads[0]] if reads else index[layers[0]] if layers else dst
+            else:
+                continue
+            if src is not None:
+                g.edges = [e for e in g.edges if (e[0], e[1]) != (src, dst)]
+                g.add_edge(src, nid)
+            g.add_edge(nid, dst)
 
 
 def _slice_label(t):
@@ -207,10 +278,13 @@ def _after_graph(li):
     shapes = _io_shapes(li)
     net = li.get("network") or {}
     ltype = {layer["name"]: layer.get("type", "?") for layer in net.get("layers", [])}
+    states = not is_fp32_linear(li)
     g = Graph(f"engine after optimization: {len(kernels)} kernels"
               + (f" (from {li['layers_before']} layers)" if "layers_before" in li else ""),
               ["boxes: kernels (colour = kernel type), with the layers each one runs and its output shape",
-               "dashed: concatenation outputs the kernels write into directly (views; no copy kernel)"])
+               "dashed: concatenation outputs the kernels write into directly (views; no copy kernel)"]
+              + ([_REFORMAT_LEGEND] if states else []))
+    reformat_of = {r["index"]: r for r in reformats(li)}
     in_names = [t["name"] for t in li.get("inputs", [])]
     out_names = [t["name"] for t in li.get("outputs", [])]
     _io_nodes(g, li, in_names, [], shapes)
@@ -250,9 +324,14 @@ def _after_graph(li):
             lines.append((f"tactic {k['tactic']}", "small"))
         if k.get("outputs"):
             lines.append((_shape_text(k["outputs"][0].get("shape")), "small"))
-        g.add_node(Node(nid, lines, fill=_TYPE_FILL.get(k.get("type"), _DEFAULT_FILL), stroke=_KERNEL_COLOR,
-                        tooltip=f"kernel {k['name']} ({k.get('type', '?')}, tactic {k.get('tactic', '?')}): "
-                                f"{' + '.join(src)}", kind="kernel"))
+        if states:
+            lines.append((_precision_text(k), "small"))
+        if ki in reformat_of:
+            g.add_node(_reformat_node(nid, k, reformat_of[ki]))
+        else:
+            g.add_node(Node(nid, lines, fill=_TYPE_FILL.get(k.get("type"), _DEFAULT_FILL), stroke=_KERNEL_COLOR,
+                            tooltip=f"kernel {k['name']} ({k.get('type', '?')}, tactic {k.get('tactic', '?')}): "
+                                    f"{' + '.join(src)}", kind="kernel"))
         for t in k.get("inputs", []):
             if t["name"] in producer:
                 g.add_edge(producer[t["name"]], nid)
