@@ -209,3 +209,31 @@ def test_declared_fp16_and_hwc8_io(rng):
     a = net.add_activation(v, gie.ActivationType.RELU).output(0)
     with pytest.raises(gie.InvalidArgumentError, match="inputs and outputs"):
         a.dtype = gie.DataType.HALF
+
+
+def test_fp16_engine_files_round_trip_and_half_inputs():
+    """FP16 engines of networks with every common layer survive serialize/deserialize (the loader's type rules
+    treat FLOAT and HALF as one class), and a network whose input is declared HALF builds (ResNet's residual adds
+    included) with the same results as the FP32-input engine fed the same half values."""
+    spec = model_zoo.describe("googlenet", seed=0, image=224)
+    e = _fp16_engine(spec, 1, "prob")
+    x = spec.random_input(1, seed=3)
+    y = e.create_execution_context().execute({"data": x})["prob"]
+    e2 = gie.Runtime().deserialize(e.serialize())
+    np.testing.assert_array_equal(e2.create_execution_context().execute({"data": x})["prob"], y)
+
+    spec = model_zoo.describe("resnet50", seed=0, image=32)
+    builder = gie.Builder()
+    net = builder.create_network()
+    spec.to_gie(net, batch=2, mark=["prob"])
+    net.get_input(0).dtype = gie.DataType.HALF
+    config = builder.create_config()
+    config.device = "cpu"
+    config.max_batch = 2
+    config.fp16 = True
+    eh = builder.build(net, config)
+    assert eh.get_tensor_dtype("data") == gie.DataType.HALF
+    x = spec.random_input(2, seed=4)
+    yh = eh.create_execution_context().execute({"data": x.astype(np.float16)})["prob"]
+    y16 = _fp16_engine(spec, 2, "prob").create_execution_context().execute({"data": h(x)})["prob"]
+    np.testing.assert_allclose(yh.astype(np.float32), y16.astype(np.float32), rtol=0, atol=2e-3)

@@ -175,7 +175,12 @@ GIE_HD float activation(float x, float a, float b) {
     else if constexpr (T == A::kSOFTSIGN) return x / (1.f + m::absf(x));
     else if constexpr (T == A::kSOFTPLUS) return m::softplus(x);
     else if constexpr (T == A::kCLIP) return m::minf(m::maxf(x, a), b);
-    else if constexpr (T == A::kHARD_SIGMOID) return m::maxf(m::minf(a * x + b, 1.f), 0.f);
+    else if constexpr (T == A::kHARD_SIGMOID) {
+        // max(min(v, 1), 0) with NaN clamped to 1 (the comparison order of minf/maxf), written out: nvcc turned
+        // the min/max form into a saturating instruction, which maps NaN to 0 on the GPU only.
+        const float v = a * x + b;
+        return v < 1.f ? (v > 0.f ? v : 0.f) : 1.f;
+    }
     else if constexpr (T == A::kSCALED_TANH) return a * m::tanh(b * x);
     else if constexpr (T == A::kTHRESHOLDED_RELU) return x > a ? x : 0.f;
     else if constexpr (T == A::kGELU) {  // x Phi(x) = x (1 - erfc(x / sqrt2) / 2), erfc taken on |x| (no cancellation)

@@ -39,7 +39,9 @@ struct UnaryOp : OpBase {
     }
     void outputTypes(const std::vector<DataType>& in, std::vector<DataType>& out) const {
         GIE_CHECK(in.size() == 1, ErrorCode::kINVALID_MODEL, "Unary takes 1 input, got ", in.size());
-        GIE_CHECK(typeOk(in[0]), ErrorCode::kINVALID_MODEL, "Unary ", unaryOpName(op), " does not take ", dataTypeName(in[0]),
+        // Type rules: FLOAT and HALF are one class (the builder chooses the storage); supports() is the kernel's.
+        GIE_CHECK(typeOk(in[0] == DataType::kHALF ? DataType::kFLOAT : in[0]), ErrorCode::kINVALID_MODEL, "Unary ", unaryOpName(op),
+                  " does not take ", dataTypeName(in[0]),
                   " input (", op == UnaryOperation::kNOT ? "it needs bool"
                               : (op == UnaryOperation::kABS || op == UnaryOperation::kNEG || op == UnaryOperation::kSIGN)
                                   ? "it takes float32 or int32"
