@@ -15,6 +15,10 @@
 #include <vector>
 
 #include "gie/gie.h"
+// ---- Caffe / Darknet importers (issue 16) ----
+#include "gie/caffe_parser.h"
+#include "gie/darknet_parser.h"
+// ---- end Caffe / Darknet importers ----
 
 namespace gie {
 // Internal (engine/engine_file.cpp), exported for the bindings: see engine.h.
@@ -362,6 +366,161 @@ template <typename T>
 using NoDelete = std::unique_ptr<T, py::nodelete>;
 
 }  // namespace
+
+// ---- Caffe / Darknet importers (issue 16): thin bindings; python/gie/parsers/*.py keep the Python API ----------
+namespace {
+
+//! Raises the parse failure: the thread's last error (the summary of every record).
+[[noreturn]] void raiseParse(const std::string& what) { raiseLast(what + " failed"); }
+
+py::list parserErrors(int32_t n, const std::function<const IParserError*(int32_t)>& get) {
+    py::list out;
+    for (int32_t i = 0; i < n; ++i) {
+        const IParserError* e = get(i);
+        out.append(py::make_tuple(static_cast<int>(e->code()), lenientStr(e->desc()), lenientStr(e->node()), lenientStr(e->nodeType())));
+    }
+    return out;
+}
+
+struct PyDarknetImporter {
+    std::shared_ptr<PyLogger> logger;
+    std::unique_ptr<IDarknetParser> parser;
+};
+
+struct PyCaffeImporter {
+    std::shared_ptr<PyLogger> logger;
+    std::unique_ptr<ICaffeParser> parser;
+};
+
+//! A plugin field from a Python value already converted by gie.network._to_field (str or numpy array).
+void setCaffePluginField(ICaffeParser& p, const std::string& key, const std::string& name, py::handle value) {
+    PluginField f;
+    f.name = name.c_str();
+    std::string text;
+    py::array arr;
+    if (py::isinstance<py::str>(value)) {
+        text = value.cast<std::string>();
+        f.type = PluginFieldType::kCHAR;
+        f.data = text.data();
+        f.length = static_cast<int64_t>(text.size());
+    } else {
+        arr = py::array::ensure(value, py::array::c_style);
+        if (!arr) raiseInvalid("plugin_fields['" + key + "']['" + name + "']: not an array or a string");
+        char kind = arr.dtype().kind();
+        if (kind == 'f' && arr.itemsize() == 4) f.type = PluginFieldType::kFLOAT32;
+        else if (kind == 'f' && arr.itemsize() == 8) f.type = PluginFieldType::kFLOAT64;
+        else if (kind == 'f' && arr.itemsize() == 2) f.type = PluginFieldType::kFLOAT16;
+        else if ((kind == 'i' || kind == 'u') && arr.itemsize() == 8) f.type = PluginFieldType::kINT64;
+        else if ((kind == 'i' || kind == 'u') && arr.itemsize() == 4) f.type = PluginFieldType::kINT32;
+        else if ((kind == 'i' || kind == 'u' || kind == 'b') && arr.itemsize() == 1) f.type = PluginFieldType::kINT8;
+        else raiseInvalid("plugin_fields['" + key + "']['" + name + "']: unsupported dtype");
+        f.data = arr.data();
+        f.length = static_cast<int64_t>(arr.size());
+    }
+    PluginFieldCollection fc;
+    fc.nbFields = 1;
+    fc.fields = &f;
+    if (!p.setPluginFields(key.c_str(), &fc)) raiseLast("plugin_fields");
+}
+
+void bindCaffeDarknetImporters(py::module_& m) {
+    py::class_<PyDarknetImporter>(m, "_DarknetImporter")
+        .def(py::init([](INetworkDefinition& net, py::function log) {
+            auto p = std::make_unique<PyDarknetImporter>();
+            p->logger = std::make_shared<PyLogger>(std::move(log));
+            p->parser.reset(check(createDarknetParser(net, *p->logger), "createDarknetParser"));
+            return p;
+        }), py::keep_alive<1, 2>())
+        .def("set_options", [](PyDarknetImporter& p, uint64_t seed, int64_t batch, const std::string& inputName) {
+            p.parser->setSeed(seed);
+            check(p.parser->setBatch(batch), "batch");
+            check(p.parser->setInputName(inputName.c_str()), "input_name");
+        })
+        .def("parse", [](PyDarknetImporter& p, py::bytes cfg, py::object weights) {
+            std::string text = cfg;
+            std::string w;
+            bool haveWeights = !weights.is_none();
+            if (haveWeights) w = weights.cast<py::bytes>();
+            bool ok;
+            {
+                py::gil_scoped_release nogil;
+                ok = p.parser->parse(text.data(), text.size(), haveWeights ? (w.empty() ? "" : w.data()) : nullptr, w.size());
+            }
+            if (!ok) raiseParse("darknet import");
+        })
+        .def_property_readonly("errors", [](PyDarknetImporter& p) {
+            return parserErrors(p.parser->getNbErrors(), [&](int32_t i) { return p.parser->getError(i); });
+        })
+        .def_property_readonly("heads", [](PyDarknetImporter& p) {
+            py::list out;
+            for (int32_t i = 0; i < p.parser->getNbHeads(); ++i) {
+                const char* name = nullptr;
+                const char* kind = nullptr;
+                int32_t index = 0;
+                p.parser->getHead(i, &name, &kind, &index);
+                out.append(py::make_tuple(std::string(name), std::string(kind), index));
+            }
+            return out;
+        });
+
+    py::class_<PyCaffeImporter>(m, "_CaffeImporter")
+        .def(py::init([](INetworkDefinition& net, py::function log) {
+            auto p = std::make_unique<PyCaffeImporter>();
+            p->logger = std::make_shared<PyLogger>(std::move(log));
+            p->parser.reset(check(createCaffeParser(net, *p->logger), "createCaffeParser"));
+            return p;
+        }), py::keep_alive<1, 2>())
+        .def("set_options", [](PyCaffeImporter& p, uint64_t seed, int64_t batch, py::object outputs, int64_t maxWeightElements) {
+            p.parser->setSeed(seed);
+            check(p.parser->setBatch(batch), "batch");
+            check(p.parser->setMaxWeightElements(maxWeightElements), "max_weight_elements");
+            if (!outputs.is_none()) {
+                std::vector<std::string> names = outputs.cast<std::vector<std::string>>();
+                std::vector<const char*> ptrs;
+                for (const auto& n : names) ptrs.push_back(n.c_str());
+                check(p.parser->setOutputs(ptrs.data(), static_cast<int32_t>(ptrs.size())), "outputs");
+            }
+        })
+        .def("set_plugin_field", [](PyCaffeImporter& p, const std::string& key, const std::string& name, py::handle value) {
+            setCaffePluginField(*p.parser, key, name, value);
+        })
+        .def("parse", [](PyCaffeImporter& p, py::bytes prototxt, py::object caffemodel, const std::string& name) {
+            std::string text = prototxt;
+            std::string model;
+            bool haveModel = !caffemodel.is_none();
+            if (haveModel) model = caffemodel.cast<py::bytes>();
+            bool ok;
+            {
+                py::gil_scoped_release nogil;
+                ok = p.parser->parse(text.data(), text.size(), haveModel ? (model.empty() ? "" : model.data()) : nullptr,
+                                     model.size(), name.c_str());
+            }
+            if (!ok) raiseParse("caffe import");
+        })
+        .def_property_readonly("errors", [](PyCaffeImporter& p) {
+            return parserErrors(p.parser->getNbErrors(), [&](int32_t i) { return p.parser->getError(i); });
+        })
+        .def("blobs", [](PyCaffeImporter& p) {
+            py::dict out;
+            for (int32_t i = 0; i < p.parser->getNbBlobLayers(); ++i) {
+                const char* layer = p.parser->getBlobLayerName(i);
+                py::list arrays;
+                for (int32_t j = 0; j < p.parser->getNbBlobs(layer); ++j) {
+                    Dims d;
+                    const float* data = p.parser->getBlob(layer, j, &d);
+                    std::vector<py::ssize_t> shape(d.d, d.d + d.nbDims);
+                    py::array_t<float> a(shape);
+                    std::memcpy(a.mutable_data(), data, static_cast<size_t>(a.size()) * sizeof(float));
+                    arrays.append(a);
+                }
+                out[py::str(layer)] = arrays;
+            }
+            return out;
+        });
+}
+
+}  // namespace
+// ---- end Caffe / Darknet importers ----
 
 PYBIND11_MODULE(_C, m) {
     m.doc() = "gie native module (use the `gie` package)";
@@ -794,4 +953,5 @@ PYBIND11_MODULE(_C, m) {
             check(e->engine.get(), "deserialize");
             return e;
         });
+    bindCaffeDarknetImporters(m);   // Caffe / Darknet importers (issue 16)
 }
