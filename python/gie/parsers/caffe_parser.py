@@ -69,6 +69,8 @@ class CaffeParser:
 
     def parse_string(self, text, caffemodel=None, name="<prototxt>"):
         """Like :meth:`parse` with the prototxt text and the caffemodel bytes (or None) given directly."""
+        if os.environ.get("GIE_CAFFE_IMPORTER", "python") == "cpp":
+            return self._parse_cpp(text, caffemodel, name)
         cs = _schema()
         netp = self._parse_text(cs, text, name)
         model = self._parse_binary(cs, caffemodel) if caffemodel is not None else None
@@ -80,6 +82,27 @@ class CaffeParser:
             raise InvalidModelError(f"{name}: the network is nested too deeply") from None
         except MemoryError:
             raise InvalidModelError(f"{name}: the network needs more memory than is available") from None
+
+    def _parse_cpp(self, text, caffemodel, name):
+        """The C++ importer (gie/caffe_parser.h) behind the same options and errors."""
+        from ..engine import Builder
+        from .._logging import make_log_function
+        from ..network import _to_field
+        if self.builder is None:
+            self.builder = Builder()
+        net = self.builder.create_network()
+        imp = _C._CaffeImporter(net, make_log_function())
+        imp.set_options(self.seed, 0 if self.batch is None else int(self.batch), self.outputs, self.max_weight_elements)
+        for key, fields in self.plugin_fields.items():
+            for fname, value in (fields or {}).items():
+                imp.set_plugin_field(str(key), str(fname), _to_field(value, fname))
+        if isinstance(text, str):
+            text = text.encode("utf-8", "surrogatepass")
+        try:
+            imp.parse(bytes(text), None if caffemodel is None else bytes(caffemodel), str(name))
+        finally:
+            self.blobs = imp.blobs()
+        return net
 
     @staticmethod
     def _read(path, what):

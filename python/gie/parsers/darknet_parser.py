@@ -334,12 +334,36 @@ class DarknetParser:
         """Like :meth:`parse` from the cfg text and the bytes of a weights file (or None)."""
         import gie
 
+        if os.environ.get("GIE_DARKNET_IMPORTER", "python") == "cpp":
+            return self._parse_cpp(gie, text, weights_bytes)
         sections = _read_sections(text)
         wsrc = _Weights(weights_bytes) if weights_bytes is not None else _Random(self.seed)
         builder = self.builder if self.builder is not None else gie.Builder()
         net = builder.create_network()
         self.heads = []
         _Emitter(gie, net, sections, wsrc, self).run()
+        return net
+
+
+    def _parse_cpp(self, gie, text, weights_bytes):
+        """The C++ importer (gie/darknet_parser.h) behind the same options and errors."""
+        from .. import _C
+        from .._logging import make_log_function
+        builder = self.builder if self.builder is not None else gie.Builder()
+        net = builder.create_network()
+        imp = _C._DarknetImporter(net, make_log_function())
+        imp.set_options(int(self.seed), 0 if self.batch is None else int(self.batch), self.input_name)
+        if isinstance(text, str):
+            text = text.encode("utf-8", "surrogatepass")
+        imp.parse(bytes(text), None if weights_bytes is None else bytes(weights_bytes))
+        self.heads = []
+        if imp.heads:
+            secs = _read_sections(text)
+            net_sec = secs[0]
+            width, height = net_sec.int("width", None, 1, MAX_DIM), net_sec.int("height", None, 1, MAX_DIM)
+            by_index = {sec.index: sec for sec in secs}
+            for name, kind, index in imp.heads:
+                self.heads.append((name, kind, dict(by_index[index].options), width, height))
         return net
 
 

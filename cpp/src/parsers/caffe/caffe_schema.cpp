@@ -58,13 +58,16 @@ const Field* Message::find(const std::string& name) const {
 Field& Message::add(const std::string& name, const FieldSpec* fs) {
     for (Field& f : fields)
         if (f.name == name) return f;
-    fields.push_back(Field{name, fs, {}});
+    Field f;
+    f.name = name;
+    f.spec = fs;
+    fields.push_back(std::move(f));
     return fields.back();
 }
 
 size_t Message::count(const std::string& name) const {
     const Field* f = find(name);
-    return f ? f->values.size() : 0;
+    return f ? f->size() : 0;
 }
 
 namespace {
@@ -137,8 +140,11 @@ std::vector<int64_t> Message::ints(const std::string& name) const {
 
 std::vector<double> Message::floats(const std::string& name) const {
     std::vector<double> out;
-    if (const Field* f = find(name))
+    if (const Field* f = find(name)) {
         for (const Value& v : f->values) out.push_back(v.kind == Value::Kind::kFloat ? v.d : static_cast<double>(v.i));
+        out.insert(out.end(), f->f32.begin(), f->f32.end());
+        out.insert(out.end(), f->f64.begin(), f->f64.end());
+    }
     return out;
 }
 

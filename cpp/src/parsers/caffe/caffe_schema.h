@@ -57,7 +57,14 @@ struct Field {
     std::string name;
     const FieldSpec* spec = nullptr;   // nullptr in a schema-less block
     std::vector<Value> values;
+    // Repeated float / double fields keep their values packed here instead (blob data can be large).
+    std::vector<float> f32;
+    std::vector<double> f64;
+    size_t size() const { return values.size() + f32.size() + f64.size(); }
 };
+
+//! Whether a field's values go to Field::f32 / f64.
+inline bool packedFloats(const FieldSpec* fs);
 
 //! A message. `spec` is nullptr for a schema-less block (a plugin's *_param gie has no table for).
 struct Message {
@@ -83,6 +90,11 @@ struct Message {
     //! The type name ("caffe.LayerParameter") for messages.
     std::string typeName() const;
 };
+
+inline bool packedFloats(const FieldSpec* fs) {
+    return fs && fs->label != Label::kOptional && (fs->type[0] == 'f' || fs->type[0] == 'd') &&
+           (fs->type[1] == 'l' || fs->type[1] == 'o');   // "float" / "double"
+}
 
 }  // namespace caffe
 }  // namespace gie

@@ -313,6 +313,11 @@ private:
             body(*v.m, depth + 1, close);
         } else {
             v = fs ? typedScalar(*fs) : untypedScalar();
+            if (packedFloats(fs)) {
+                if (fs->type[0] == 'f') f.f32.push_back(static_cast<float>(v.d));
+                else f.f64.push_back(v.d);
+                return;
+            }
         }
         if (!repeated) f.values.clear();   // text_format.Merge: the last value wins
         f.values.push_back(std::move(v));
