@@ -18,6 +18,7 @@
 // ---- Caffe / Darknet importers (issue 16) ----
 #include "gie/caffe_parser.h"
 #include "gie/darknet_parser.h"
+#include "parsers/darknet/darknet_cfg.h"   // readHead (exported for decode_region)
 // ---- end Caffe / Darknet importers ----
 
 namespace gie {
@@ -424,6 +425,36 @@ void setCaffePluginField(ICaffeParser& p, const std::string& key, const std::str
 }
 
 void bindCaffeDarknetImporters(py::module_& m) {
+    m.def("_darknet_sections", [](py::bytes cfg) {
+        std::string text = cfg;
+        std::vector<darknet::Section> secs;
+        if (!darknet::readSectionsNoThrow(text, &secs)) raiseLast("read_cfg");
+        py::list out;
+        for (const auto& s : secs) {
+            py::dict opts;
+            for (const auto& kv : s.options) opts[lenientStr(kv.first)] = lenientStr(kv.second);
+            out.append(py::make_tuple(s.index, s.kind, opts));
+        }
+        return out;
+    });
+    m.def("_darknet_head", [](py::bytes cfg, int64_t layer) {
+        std::string text = cfg;
+        darknet::HeadParams h;
+        if (!darknet::readHeadNoThrow(text, layer, &h)) raiseLast("decode_region");
+        py::dict d;
+        d["kind"] = h.kind;
+        d["index"] = h.index;
+        d["width"] = h.width;
+        d["height"] = h.height;
+        d["classes"] = h.classes;
+        d["num"] = h.num;
+        d["coords"] = h.coords;
+        d["softmax"] = h.softmax;
+        d["anchors"] = h.anchors;
+        d["mask"] = h.mask;
+        d["scale_x_y"] = h.scaleXY;
+        return d;
+    });
     py::class_<PyDarknetImporter>(m, "_DarknetImporter")
         .def(py::init([](INetworkDefinition& net, py::function log) {
             auto p = std::make_unique<PyDarknetImporter>();

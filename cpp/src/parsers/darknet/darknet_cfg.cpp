@@ -384,3 +384,66 @@ std::vector<Section> readSections(const std::string& text,
 
 }  // namespace darknet
 }  // namespace gie
+
+namespace gie {
+namespace darknet {
+
+HeadParams readHead(const std::string& text, int64_t layer) {
+    std::vector<Section> secs = readSections(text);
+    std::vector<Section*> heads;
+    for (Section& s : secs)
+        if ((s.kind == "region" || s.kind == "yolo") && (layer < 0 || s.index == layer)) heads.push_back(&s);
+    if (heads.size() != 1)
+        fail(ErrorCode::kINVALID_ARGUMENT, "decode_region: the cfg has ", heads.size(),
+             " matching [region]/[yolo] sections; pass layer=<index>");
+    Section& sec = *heads[0];
+    HeadParams h;
+    h.kind = sec.kind;
+    h.index = sec.index;
+    h.width = secs[0].integer("width", 0, 1, kMaxDim, true);
+    h.height = secs[0].integer("height", 0, 1, kMaxDim, true);
+    h.classes = sec.integer("classes", 20, 0, kMaxDim);
+    if (h.kind == "region") {
+        h.num = sec.integer("num", 1, 1, kMaxDim);
+        h.coords = sec.integer("coords", 4, 4, 4);
+        h.anchors = sec.numbers("anchors", std::vector<double>(static_cast<size_t>(2 * h.num), 0.5));
+        if (static_cast<int64_t>(h.anchors.size()) < 2 * h.num)
+            sec.error(strcat("needs ", 2 * h.num, " values (num=", h.num, "), has ", h.anchors.size()), "anchors");
+        h.anchors.resize(static_cast<size_t>(2 * h.num));
+        h.softmax = sec.integer("softmax", 0, 0, 1);
+    } else {
+        h.num = sec.integer("num", 1, 1, kMaxDim);
+        std::vector<int64_t> all;
+        for (int64_t i = 0; i < h.num; ++i) all.push_back(i);
+        for (const CfgInt& m : sec.ints("mask", &all)) {
+            if (m.value < 0 || m.value >= h.num || m.text.size() > 18) sec.error(strcat("values must be in [0, num=", h.num, ")"), "mask");
+            h.mask.push_back(m.value);
+        }
+        std::vector<double> a = sec.numbers("anchors", std::vector<double>(static_cast<size_t>(2 * h.num), 0.5));
+        if (static_cast<int64_t>(a.size()) < 2 * h.num)
+            sec.error(strcat("needs ", 2 * h.num, " values (num=", h.num, "), has ", a.size()), "anchors");
+        for (int64_t m : h.mask) {
+            h.anchors.push_back(a[static_cast<size_t>(2 * m)]);
+            h.anchors.push_back(a[static_cast<size_t>(2 * m + 1)]);
+        }
+        h.scaleXY = sec.number("scale_x_y", 1.0);
+    }
+    return h;
+}
+
+bool readSectionsNoThrow(const std::string& text, std::vector<Section>* out) noexcept {
+    return apiGuard<bool>(nullptr, false, [&] {
+        *out = readSections(text);
+        return true;
+    });
+}
+
+bool readHeadNoThrow(const std::string& text, int64_t layer, HeadParams* out) noexcept {
+    return apiGuard<bool>(nullptr, false, [&] {
+        *out = readHead(text, layer);
+        return true;
+    });
+}
+
+}  // namespace darknet
+}  // namespace gie

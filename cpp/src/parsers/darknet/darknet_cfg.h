@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "gie/types.h"
 
 namespace gie {
 namespace darknet {
@@ -69,6 +70,32 @@ std::vector<Section> readSections(const std::string& text,
 //! Python's int(v, 10) / float(v) on a stripped value: false if `v` is not one.
 bool parseInt(const std::string& v, CfgInt* out);
 bool parseFloat(const std::string& v, double* out);
+
+}  // namespace darknet
+}  // namespace gie
+
+namespace gie {
+namespace darknet {
+
+//! What decoding a [region] / [yolo] output needs (Python's decode_region), read and validated like the import.
+struct HeadParams {
+    std::string kind;
+    int32_t index = 0;
+    int64_t width = 0, height = 0;   // [net] size
+    int64_t classes = 0, num = 0, coords = 4, softmax = 0;
+    std::vector<double> anchors;     // 2 * num (region) / 2 * len(mask) (yolo, the masked anchors)
+    std::vector<int64_t> mask;       // yolo
+    double scaleXY = 1.0;
+};
+
+//! The one [region]/[yolo] section of `text` (with layer index `layer`, or -1 for the only one); kINVALID_ARGUMENT
+//! "decode_region: ..." when there is not exactly one.
+HeadParams readHead(const std::string& text, int64_t layer);
+//! readHead for the Python bindings (exported; no exception crosses the library boundary): false with the
+//! thread's last error set on failure.
+//! readSections for the Python bindings (read_cfg), likewise.
+GIE_API bool readSectionsNoThrow(const std::string& text, std::vector<Section>* out) noexcept;
+GIE_API bool readHeadNoThrow(const std::string& text, int64_t layer, HeadParams* out) noexcept;
 
 }  // namespace darknet
 }  // namespace gie
