@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gie/gie.h"
+#include "gie/onnx_parser.h"
 // ---- Caffe / Darknet importers (issue 16) ----
 #include "gie/caffe_parser.h"
 #include "gie/darknet_parser.h"
@@ -378,7 +379,7 @@ py::list parserErrors(int32_t n, const std::function<const IParserError*(int32_t
     py::list out;
     for (int32_t i = 0; i < n; ++i) {
         const IParserError* e = get(i);
-        out.append(py::make_tuple(static_cast<int>(e->code()), lenientStr(e->desc()), lenientStr(e->node()), lenientStr(e->nodeType())));
+        out.append(py::make_tuple(static_cast<int>(e->code()), lenientStr(e->desc()), lenientStr(e->nodeName()), lenientStr(e->nodeOpType())));
     }
     return out;
 }
@@ -965,6 +966,33 @@ PYBIND11_MODULE(_C, m) {
             check(e->engine.get(), "build");
             return e;
         }, py::arg("network"), py::arg("config"));
+
+    // ---- ONNX importer (gie/onnx_parser.h): a thin binding; gie/parsers/onnx_parser.py wraps it ----------
+    m.def("_parse_onnx", [](INetworkDefinition& net, py::object path, py::object data, py::object baseDir, int64_t batch,
+                            py::dict inputShapes, bool pluginFallback) {
+        struct Quiet final : ILogger {  // errors are raised as exceptions; logging them too would repeat them
+            void log(Severity, const char*) noexcept override {}
+        } quiet;
+        std::unique_ptr<IOnnxParser> parser(check(createOnnxParser(net, quiet), "createOnnxParser"));
+        check(parser->setBatch(batch), "OnnxParser: batch");
+        for (auto item : inputShapes) {
+            const std::string name = item.first.cast<std::string>();
+            Dims d = toDims(py::reinterpret_borrow<py::object>(item.second), "OnnxParser: input_shapes['" + name + "']");
+            check(parser->setInputShape(name.c_str(), d), "OnnxParser: input_shapes['" + name + "']");
+        }
+        parser->setPluginFallback(pluginFallback);
+        bool ok;
+        if (!path.is_none()) {
+            ok = parser->parseFromFile(path.cast<std::string>().c_str());
+        } else {
+            std::string buf = data.cast<std::string>();
+            std::string dir = baseDir.is_none() ? std::string() : baseDir.cast<std::string>();
+            ok = parser->parse(buf.data(), buf.size(), baseDir.is_none() ? nullptr : dir.c_str());
+        }
+        if (!ok) raiseLast("ONNX import failed");
+    }, py::arg("network"), py::arg("path"), py::arg("data"), py::arg("base_dir"), py::arg("batch"), py::arg("input_shapes"),
+       py::arg("plugin_fallback"), "Import an ONNX model (a file path, or serialized bytes + base_dir) into `network`.");
+    // ---- end of the ONNX importer block -------------------------------------------------------------------
 
     py::class_<Runtime>(m, "_Runtime")
         .def(py::init([](py::function log) {

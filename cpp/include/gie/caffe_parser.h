@@ -20,7 +20,7 @@
 #pragma once
 
 #include "gie/network.h"
-#include "gie/parser_error.h"
+#include "gie/onnx_parser.h"   // IParserError, shared by the importers
 
 namespace gie {
 

@@ -11,31 +11,39 @@
 
 #include "common/error.h"
 #include "gie/network.h"
-#include "gie/parser_error.h"
+#include "gie/onnx_parser.h"
 
 namespace gie {
 namespace importer {
 
+//! One error record. `reason` is the message without its "layer 'x' (T): " / section prefix.
 class ParserErrorRecord final : public IParserError {
 public:
-    ParserErrorRecord(ErrorCode code, std::string desc, std::string node, std::string type)
-        : code_(code), desc_(std::move(desc)), node_(std::move(node)), type_(std::move(type)) {}
+    ParserErrorRecord(ErrorCode code, std::string desc, std::string node, std::string type, int32_t index)
+        : code_(code), desc_(std::move(desc)), node_(std::move(node)), type_(std::move(type)), index_(index) {
+        reason_ = desc_;
+        for (const std::string& prefix : {"layer '" + node_ + "' (" + type_ + "): ", "layer '" + node_ + "': "})
+            if (!node_.empty() && desc_.compare(0, prefix.size(), prefix) == 0) reason_ = desc_.substr(prefix.size());
+    }
     ErrorCode code() const noexcept override { return code_; }
     const char* desc() const noexcept override { return desc_.c_str(); }
-    const char* node() const noexcept override { return node_.c_str(); }
-    const char* nodeType() const noexcept override { return type_.c_str(); }
+    const char* nodeName() const noexcept override { return node_.c_str(); }
+    const char* nodeOpType() const noexcept override { return type_.c_str(); }
+    const char* reason() const noexcept override { return reason_.c_str(); }
+    int32_t node() const noexcept override { return index_; }
 
 private:
     ErrorCode code_;
-    std::string desc_, node_, type_;
+    std::string desc_, node_, type_, reason_;
+    int32_t index_;
 };
 
 //! The records of one parse. `fail` records the summary as the thread's last error as well.
 class ErrorList {
 public:
     void clear() { errors_.clear(); }
-    void add(ErrorCode code, std::string desc, std::string node = "", std::string type = "") {
-        errors_.push_back(std::make_unique<ParserErrorRecord>(code, std::move(desc), std::move(node), std::move(type)));
+    void add(ErrorCode code, std::string desc, std::string node = "", std::string type = "", int32_t index = -1) {
+        errors_.push_back(std::make_unique<ParserErrorRecord>(code, std::move(desc), std::move(node), std::move(type), index));
     }
     int32_t size() const { return static_cast<int32_t>(errors_.size()); }
     const IParserError* at(int32_t i) const {

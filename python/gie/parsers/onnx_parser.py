@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from .. import _C
-from ..errors import InvalidModelError, UnsupportedError
+from ..errors import InvalidArgumentError, InvalidModelError, UnsupportedError
 
 # Stands for the run-time batch inside folded shape values (a prime well above any real dimension).
 BATCH = 1000003
@@ -85,16 +85,25 @@ class OnnxParser:
     default True), ``base_dir`` (folder for external data when parsing a ModelProto).
     """
 
-    def __init__(self, builder=None, batch=1, input_shapes=None, check=True, base_dir=None):
+    def __init__(self, builder=None, batch=1, input_shapes=None, check=True, base_dir=None, importer=None,
+                 plugin_fallback=True):
         from ..engine import Builder
         self.builder = builder if builder is not None else Builder()
         self.batch = int(batch)
         self.input_shapes = dict(input_shapes or {})
         self.check = check
         self.base_dir = base_dir
+        self.plugin_fallback = bool(plugin_fallback)
+        # "python" (this module, the default until the C++ importer passes every importer test) or "cpp"
+        # (gie/onnx_parser.h through gie._C); GIE_ONNX_IMPORTER selects it for whole test runs.
+        self.importer = importer or os.environ.get("GIE_ONNX_IMPORTER", "python")
+        if self.importer not in ("python", "cpp"):
+            raise InvalidArgumentError(f"OnnxParser: importer must be 'python' or 'cpp', not {self.importer!r}")
 
     # ---- entry -----------------------------------------------------------------------------------
     def parse(self, model):
+        if self.importer == "cpp":
+            return self._parse_cpp(model)
         onnx = _onnx()
         base_dir = self.base_dir
         if isinstance(model, (str, bytes, os.PathLike)):
@@ -125,6 +134,54 @@ class OnnxParser:
         if self.check:
             self._run_checker(model)
         return self._convert(g)
+
+    # Errors the C++ importer finds before converting nodes; the Python importer raised them before onnx.checker.
+    _CPP_EARLY = ("cannot read ONNX model", "ONNX opset", "the name of node #", "the op_type of node #",
+                  "the domain of node #", "an input/output name of node #", "an attribute name of node #",
+                  "string attribute '", "a graph input/output/value_info name", "an initializer name",
+                  "an external_data ", "the graph has a cycle", "graph output '", "initializer '", "external data",
+                  "sparse initializer", "ONNX model:")
+
+    def _parse_cpp(self, model):
+        """The C++ importer (gie/onnx_parser.h). onnx.checker and the schema check of empty inputs still run here
+        when the onnx package is installed and check=True (they need onnx's schemas); the C++ importer does not
+        need the onnx package."""
+        path = data = None
+        base_dir = self.base_dir
+        if isinstance(model, (str, bytes, os.PathLike)):
+            path = os.fspath(model)
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+        else:
+            try:
+                data = model.SerializeToString()
+            except AttributeError:
+                raise InvalidModelError(f"expected a path or onnx.ModelProto, got {type(model).__name__}") from None
+        self.net = self.builder.create_network()
+        shapes = {k: tuple(int(d) for d in v) for k, v in self.input_shapes.items()}
+        error = None
+        try:
+            _C._parse_onnx(self.net, path, data, None if base_dir is None else os.fspath(base_dir), self.batch, shapes,
+                           self.plugin_fallback)
+        except (InvalidModelError, UnsupportedError) as e:
+            if str(e).startswith(self._CPP_EARLY):
+                raise
+            error = e
+        if self.check:
+            try:
+                onnx = _onnx()
+            except UnsupportedError:
+                onnx = None
+            if onnx is not None:
+                m = model if data is not None else onnx.load(path, load_external_data=False)
+                if any(i.data_location == onnx.TensorProto.EXTERNAL for i in m.graph.initializer):
+                    m = None  # the checker cannot see external data here; the C++ importer has read it
+                if m is not None:
+                    self.consts = {}
+                    self._run_checker(m)
+        if error is not None:
+            raise error
+        return self.net
 
     def _run_checker(self, model):
         onnx = _onnx()

@@ -418,7 +418,8 @@ void Converter::run(std::vector<Unsupported>& unsupported) {
     std::vector<std::string> produced;
     // Like the ONNX importer, every layer gie cannot import is listed in one error: the tops of such a layer
     // are dead, and layers reading a dead blob are skipped (not listed again).
-    for (const Layer& l : ls) {
+    for (size_t li = 0; li < ls.size(); ++li) {
+        const Layer& l = ls[li];
         bool readsDead = false;
         for (const std::string& b : l.bottom) {
             if (!tensors_.count(b) && !dead.count(b))
@@ -439,7 +440,8 @@ void Converter::run(std::vector<Unsupported>& unsupported) {
             std::string msg = e.what();
             std::string tag = "layer '" + l.name + "'";
             if (e.code() == ErrorCode::kUNSUPPORTED) {
-                unsupported.push_back(Unsupported{l.name, l.type, contains(msg, tag) ? msg : tag + " (" + l.type + "): " + msg});
+                unsupported.push_back(Unsupported{l.name, l.type, contains(msg, tag) ? msg : tag + " (" + l.type + "): " + msg,
+                                                  static_cast<int32_t>(li)});
                 dead.insert(l.top.begin(), l.top.end());
                 continue;
             }
@@ -621,7 +623,7 @@ private:
         } catch (const Error& e) {
             if (e.code() == ErrorCode::kUNSUPPORTED && !unsupported.empty() &&
                 std::string(e.what()).find(" Caffe layer(s) cannot be imported") != std::string::npos)
-                for (const auto& u : unsupported) errors_.add(ErrorCode::kUNSUPPORTED, u.message, u.name, u.type);
+                for (const auto& u : unsupported) errors_.add(ErrorCode::kUNSUPPORTED, u.message, u.name, u.type, u.index);
             blobs_ = std::move(conv.blobs);
             throw;
         }

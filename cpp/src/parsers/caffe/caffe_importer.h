@@ -41,6 +41,7 @@ struct Options {
 //! One unsupported layer (a record of its own).
 struct Unsupported {
     std::string name, type, message;
+    int32_t index;   // in the network's layer list (TEST phase)
 };
 
 class Converter {

@@ -320,8 +320,7 @@ std::vector<std::string> Section::checkKeys() {
     return unused;
 }
 
-std::vector<Section> readSections(const std::string& text,
-                                  std::vector<std::pair<std::string, std::string>>* unsupported) {
+std::vector<Section> readSections(const std::string& text, std::vector<UnsupportedSection>* unsupported) {
     std::string bad = importer::utf8Problem(text);
     if (!bad.empty()) fail(ErrorCode::kINVALID_MODEL, "darknet cfg: not UTF-8 text (", bad, ")");
     std::vector<Section> sections;
@@ -351,7 +350,7 @@ std::vector<Section> readSections(const std::string& text,
             if (std::find(std::begin(kSections), std::end(kSections), kind) == std::end(kSections))
             {
                 unknown.push_back(sections.back().where());
-                if (unsupported) unsupported->emplace_back(strcat(index, "_", kind), kind);
+                if (unsupported) unsupported->push_back(UnsupportedSection{sections.back().where(), kind, index});
             }
             continue;
         }

@@ -63,9 +63,12 @@ private:
 
 //! Splits cfg text into sections (validating the structure, not the values). Lists every unsupported
 //! section type in one kUNSUPPORTED error.
-//! `unsupported` (optional) receives (section name, kind) of each of them before that error is thrown.
-std::vector<Section> readSections(const std::string& text,
-                                  std::vector<std::pair<std::string, std::string>>* unsupported = nullptr);
+struct UnsupportedSection {
+    std::string where, kind;
+    int32_t index;
+};
+//! `unsupported` (optional) receives each of them before that error is thrown.
+std::vector<Section> readSections(const std::string& text, std::vector<UnsupportedSection>* unsupported = nullptr);
 
 //! Python's int(v, 10) / float(v) on a stripped value: false if `v` is not one.
 bool parseInt(const std::string& v, CfgInt* out);

@@ -613,15 +613,15 @@ public:
 private:
     void run(const std::string& cfg, const std::string* weights) {
         heads_.clear();
-        std::vector<std::pair<std::string, std::string>> unsupported;
+        std::vector<UnsupportedSection> unsupported;
         std::vector<Section> sections;
         try {
             sections = readSections(cfg, &unsupported);
         } catch (const Error& e) {
-            if (e.code() == ErrorCode::kUNSUPPORTED)   // one record per section, then the summary
+            if (e.code() == ErrorCode::kUNSUPPORTED)   // one record per section, then the summary as the last error
                 for (const auto& u : unsupported)
-                    errors_.add(ErrorCode::kUNSUPPORTED, strcat("darknet cfg: section ", u.first, ": unsupported type [", u.second,
-                                                                "]"), u.first, u.second);
+                    errors_.add(ErrorCode::kUNSUPPORTED, strcat("darknet cfg: ", u.where, ": unsupported section type"),
+                                strcat(u.index, "_", u.kind), u.kind, u.index);
             throw;
         }
         std::unique_ptr<WeightSource> w;
