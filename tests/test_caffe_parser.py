@@ -541,6 +541,14 @@ def test_ssd_parameter_blocks_reach_the_plugin_lookup():
         assert f"layer '{name}': unknown layer type '{ltype}'" in msg and f"plugin creator named '{ltype}'" in msg, msg
 
 
+def test_argmax_index_constant_is_bounded():
+    # The index ramp of ArgMax is a constant as long as the reduced dimension: bounded like random blobs.
+    text = _one("ArgMax", "argmax_param { axis: 1 }", shape=(1, 100))
+    with pytest.raises(gie.InvalidModelError, match="layer 'L'.*ArgMax over 100 values"):
+        CaffeParser(max_weight_elements=99).parse_string(text)
+    CaffeParser(max_weight_elements=100).parse_string(text)
+
+
 def test_import_needs_no_protobuf():
     """issue 16: importing a Caffe model needs neither protobuf nor the onnx package."""
     import subprocess

@@ -74,6 +74,7 @@ public:
     void axesShape(ITensor* x, int64_t axis, int64_t numAxes, const char* what, int64_t* a, int64_t* e,
                    std::vector<int64_t>* shape) const;
     importer::Rng& rng() { return rng_; }
+    int64_t maxWeightElements() const { return opts_.maxWeightElements; }
     const std::string& cur() const { return cur_; }
 
     //! Converts one layer: its tops' tensors; `silent` set for layers without outputs (Silence).

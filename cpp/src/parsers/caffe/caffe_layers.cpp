@@ -524,6 +524,8 @@ Tensors argmax(Converter& c, const Layer& l) {
     }
     std::vector<int64_t> ss = shapeOf(src);
     int64_t n = ss[static_cast<size_t>(axis)];
+    if (n > c.maxWeightElements())   // the index ramp is a constant of n values
+        c.error(strcat("ArgMax over ", n, " values needs an index constant larger than max_weight_elements=", c.maxWeightElements()));
     Fields r;
     r.i("op", static_cast<int64_t>(ReduceOperation::kMAX)).ints("axes", {axis}).i("keep_dims", 1);
     ITensor* mx = c.add("Reduce", {src}, r, "max");
