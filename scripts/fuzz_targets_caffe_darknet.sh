@@ -40,14 +40,19 @@ fi
 # g++, which links fine with the instrumented rest. No OpenMP: one thread is enough to import models.
 lib="$bdir/$mode-lib"
 mkdir -p "$lib"
-newest_header=$(find "$root/cpp" -name '*.h' -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
-export cxx lib_flags root lib newest_header
+export cxx lib_flags root lib
 compile() {
   src=$1
   obj="$lib/$(echo "${src#$root/}" | tr '/' '_').o"
-  [ "$obj" -nt "$src" ] && [ "$obj" -nt "$newest_header" ] && return 0   # (headers: any newer one rebuilds all)
-  if ! $cxx -std=c++17 $lib_flags -Wno-unknown-pragmas -I"$root/cpp/include" -I"$root/cpp/src" -c "$src" -o "$obj" 2>/dev/null; then
-    g++ -std=c++17 -O1 -g -Wno-unknown-pragmas -I"$root/cpp/include" -I"$root/cpp/src" -c "$src" -o "$obj"
+  if [ "$obj" -nt "$src" ]; then   # up to date unless a header it includes (listed in its .d file) is newer
+    stale=0
+    if [ -f "$obj.d" ]; then
+      for dep in $(sed -e 's/^[^:]*://' -e 's/\\$//' "$obj.d"); do [ "$dep" -nt "$obj" ] && stale=1 && break; done
+    fi
+    [ $stale = 0 ] && return 0
+  fi
+  if ! $cxx -std=c++17 $lib_flags -Wno-unknown-pragmas -I"$root/cpp/include" -I"$root/cpp/src" -MMD -MF "$obj.d" -c "$src" -o "$obj" 2>/dev/null; then
+    g++ -std=c++17 -O1 -g -Wno-unknown-pragmas -I"$root/cpp/include" -I"$root/cpp/src" -MMD -MF "$obj.d" -c "$src" -o "$obj"
   fi
 }
 export -f compile
