@@ -115,13 +115,17 @@ double Rng::normal() {
         haveSpare_ = false;
         return spare_;
     }
-    double u1 = 0;
-    while (u1 <= 0) u1 = uniform();
-    double u2 = uniform();
-    double r = std::sqrt(-2.0 * std::log(u1));
-    spare_ = r * std::sin(2 * M_PI * u2);
+    // Marsaglia's polar method: one log and one sqrt per pair, no trigonometry.
+    double u, v, s;
+    do {
+        u = 2.0 * uniform() - 1.0;
+        v = 2.0 * uniform() - 1.0;
+        s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    double m = std::sqrt(-2.0 * std::log(s) / s);
+    spare_ = v * m;
     haveSpare_ = true;
-    return r * std::cos(2 * M_PI * u2);
+    return u * m;
 }
 
 std::string readFile(const char* path, const std::string& what) {

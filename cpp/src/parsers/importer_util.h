@@ -117,7 +117,7 @@ private:
 ILayer* addLayer(INetworkDefinition& net, const char* type, const std::vector<ITensor*>& inputs,
                  const Fields& fields);
 
-//! Deterministic random numbers (splitmix64 + Box-Muller), the same on every platform and standard library.
+//! Deterministic random numbers (splitmix64 + Marsaglia's polar method), the same on every platform and standard library.
 class Rng {
 public:
     explicit Rng(uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}

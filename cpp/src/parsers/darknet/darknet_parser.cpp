@@ -81,12 +81,14 @@ public:
     std::vector<float> take(const Section&, int64_t n, const std::string& what) override {
         std::vector<float> out(static_cast<size_t>(n));
         double std = std::sqrt(2.0 / static_cast<double>(std::max<int64_t>(1, fanIn)));
-        for (float& v : out) {
-            if (what == "weights") v = static_cast<float>(rng_.normal() * std);
-            else if (what == "rolling variance") v = static_cast<float>(rng_.uniform(0.5, 2.0));
-            else if (what == "scales") v = static_cast<float>(rng_.uniform(0.8, 1.2));
-            else v = static_cast<float>(rng_.normal(0, 0.1));   // biases, rolling mean
-        }
+        if (what == "weights")
+            for (float& v : out) v = static_cast<float>(rng_.normal() * std);
+        else if (what == "rolling variance")
+            for (float& v : out) v = static_cast<float>(rng_.uniform(0.5, 2.0));
+        else if (what == "scales")
+            for (float& v : out) v = static_cast<float>(rng_.uniform(0.8, 1.2));
+        else
+            for (float& v : out) v = static_cast<float>(rng_.normal(0, 0.1));   // biases, rolling mean
         return out;
     }
     void finish(const Section*) override {}
