@@ -706,7 +706,7 @@ bool foldSpecial(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Va
     std::vector<int64_t> s;
     const bool known = p.isConst(n.input[0]);
     if (known) {
-        s = p.constant(n.input[0]).shape;
+        s = p.consts.at(n.input[0]).shape;
     } else {
         s = dimsOf(p.tensor(n.input[0]));
     }
