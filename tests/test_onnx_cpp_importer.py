@@ -1,0 +1,67 @@
+"""The ONNX importer is the C++ one (gie/onnx_parser.h): importing needs no onnx package, and the op list the
+Python side reports comes from C++."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import gie  # noqa: E402
+from gie.parsers.onnx_parser import supported_ops  # noqa: E402
+
+SCRIPT = r"""
+import sys
+sys.modules["onnx"] = None          # importing onnx now raises ImportError
+import numpy as np
+import gie
+builder = gie.Builder()
+net = gie.parse(sys.argv[1], builder=builder)
+cfg = builder.create_config()
+cfg.device = "cpu"
+cfg.max_batch = 3
+x = np.arange(3 * 6, dtype=np.float32).reshape(3, 6) - 8
+y = builder.build(net, cfg).create_execution_context().execute({"x": x})["y"]
+np.save(sys.argv[2], y)
+"""
+
+
+def test_import_without_the_onnx_package(tmp_path):
+    # dynamic batch + a shape subgraph that must fold (Shape -> Gather -> Unsqueeze -> Concat -> Reshape)
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "zero"], ["b"], axis=0),
+             helper.make_node("Unsqueeze", ["b", "axes"], ["b1"]),
+             helper.make_node("Concat", ["b1", "dims"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["x", "shape"], ["r"]), helper.make_node("Relu", ["r"], ["y"])]
+    inits = [numpy_helper.from_array(np.array(0, np.int64), "zero"), numpy_helper.from_array(np.array([0], np.int64), "axes"),
+             numpy_helper.from_array(np.array([2, 3], np.int64), "dims")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 3])], inits)
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    out = tmp_path / "y.npy"
+    r = subprocess.run([sys.executable, "-c", SCRIPT, str(path), str(out)], capture_output=True, text=True,
+                       env=dict(os.environ), timeout=120)
+    assert r.returncode == 0, r.stderr
+    x = np.arange(3 * 6, dtype=np.float32).reshape(3, 6) - 8
+    np.testing.assert_array_equal(np.load(out), np.maximum(x, 0).reshape(3, 2, 3))
+
+
+def test_supported_ops_come_from_the_cpp_importer():
+    ops = supported_ops()
+    assert {"Conv", "Shape", "Constant", "Range", "Reshape"} <= ops
+    assert "NoSuchOp" not in ops
+
+
+def test_unsupported_nodes_listed_at_once_with_plugin_fallback_off():
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="r1"), helper.make_node("Relu", ["a"], ["y"], name="r2")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    gie.OnnxParser(plugin_fallback=False).parse(m)  # built-in op: no plugin needed
+    m.graph.node[0].op_type = "NoSuchOpA"
+    m.graph.node[1].op_type = "NoSuchOpB"
+    with pytest.raises(gie.UnsupportedError, match=r"2 ONNX node\(s\)(.|\n)*'r1' NoSuchOpA(.|\n)*'r2' NoSuchOpB"):
+        gie.OnnxParser(check=False, plugin_fallback=False).parse(m)
