@@ -65,3 +65,17 @@ def test_unsupported_nodes_listed_at_once_with_plugin_fallback_off():
     m.graph.node[1].op_type = "NoSuchOpB"
     with pytest.raises(gie.UnsupportedError, match=r"2 ONNX node\(s\)(.|\n)*'r1' NoSuchOpA(.|\n)*'r2' NoSuchOpB"):
         gie.OnnxParser(check=False, plugin_fallback=False).parse(m)
+
+
+def test_folded_node_without_outputs_is_harmless():
+    # Found by scripts/fuzz.sh onnx (UBSan): folding a node that names no output read past an empty output list.
+    # A release build reads garbage without crashing, so the sanitizer run over tests/fuzz_corpus/onnx
+    # (crash_fold_no_outputs.onnx) is what fails without the fix; this checks the import itself.
+    i = [numpy_helper.from_array(np.array([1, 2], np.int64), "a"), numpy_helper.from_array(np.array([3], np.int64), "b")]
+    nodes = [helper.make_node("Concat", ["a", "b"], [], axis=0), helper.make_node("Relu", ["x"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], i)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    net = gie.OnnxParser(check=False).parse(m)
+    assert net.num_outputs == 1
+

@@ -646,6 +646,8 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
             return;
         }
         if (!why.empty() && !conv.count(n.opType)) throw Unsupported(why);
+        if (!folded && !conv.count(n.opType) && !plugins.count(n.opType) && foldOnlyOps().count(n.opType))
+            throw Unsupported(strcat("its inputs are known, but the importer cannot fold ", n.opType, " with these inputs"));
     }
     auto cit = conv.find(n.opType);
     if (cit != conv.end()) {
