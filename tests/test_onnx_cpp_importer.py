@@ -79,3 +79,44 @@ def test_folded_node_without_outputs_is_harmless():
     net = gie.OnnxParser(check=False).parse(m)
     assert net.num_outputs == 1
 
+
+
+_FOLDS = [  # (op, inputs as numpy arrays, attributes): ops imported only when their inputs are known
+    ("ArgMax", [np.array([[1, 5, 5], [7, 0, 7]], np.float32)], {"axis": 1}),
+    ("ArgMin", [np.array([[1, 5, 1], [7, 0, 0]], np.float32)], {"axis": 1, "keepdims": 0, "select_last_index": 1}),
+    ("IsNaN", [np.array([1, np.nan, np.inf], np.float32)], {}),
+    ("IsInf", [np.array([1, -np.inf, np.inf, np.nan], np.float32)], {"detect_negative": 0}),
+    ("NonZero", [np.array([[0, 2, 0], [3, 0, 4]], np.int64)], {}),
+    ("Trilu", [np.arange(12, dtype=np.float32).reshape(3, 4), np.array(1, np.int64)], {"upper": 0}),
+    ("CumSum", [np.arange(6, dtype=np.float32).reshape(2, 3), np.array(1, np.int64)], {"exclusive": 1, "reverse": 1}),
+    ("EyeLike", [np.zeros((3, 4), np.float32)], {"k": 1}),
+    ("BitShift", [np.array([16, 4, 1], np.uint32), np.array([1, 2, 3], np.uint32)], {"direction": "RIGHT"}),
+    ("TopK", [np.array([[3, 1, 3, 2], [0, 9, 8, 9]], np.float32), np.array([2], np.int64)], {"axis": 1}),
+    ("GatherElements", [np.array([[1, 2], [3, 4]], np.float32), np.array([[0, 0], [1, 0]], np.int64)], {"axis": 1}),
+    ("OneHot", [np.array([0, 2, -1], np.int64), np.array(3, np.int64), np.array([0, 5], np.float32)], {"axis": -1}),
+    ("Range", [np.array(1, np.int64), np.array(10, np.int64), np.array(3, np.int64)], {}),
+    ("Where", [np.array([True, False]), np.array([1, 2], np.float32), np.array([3, 4], np.float32)], {}),
+]
+
+
+@pytest.mark.parametrize("op,ins,attrs", _FOLDS, ids=[f[0] for f in _FOLDS])
+def test_known_inputs_fold_like_the_onnx_reference(op, ins, attrs):
+    from onnx.reference import ReferenceEvaluator
+    names = [f"i{k}" for k in range(len(ins))]
+    outs = ["o0", "o1"] if op == "TopK" else ["o0"]
+    node = helper.make_node(op, names, outs, **attrs)
+    inits = [numpy_helper.from_array(v, n) for v, n in zip(ins, names)]
+    g = helper.make_graph([node, helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])] +
+                          [helper.make_empty_tensor_value_info(o) for o in outs], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    expected = ReferenceEvaluator(m).run(None, {"x": np.zeros((1, 2), np.float32)})[1:]
+    builder = gie.Builder()
+    net = gie.OnnxParser(builder=builder, check=False).parse(m)
+    assert op not in {layer.type for layer in net.layers}
+    cfg = builder.create_config()
+    cfg.device = "cpu"
+    got = builder.build(net, cfg).create_execution_context().execute({"x": np.zeros((1, 2), np.float32)})
+    for o, e in zip(outs, expected):
+        np.testing.assert_array_equal(got[o], np.asarray(e).astype(got[o].dtype), err_msg=f"{op} output {o}")
