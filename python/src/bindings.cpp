@@ -992,6 +992,11 @@ PYBIND11_MODULE(_C, m) {
         if (!ok) raiseLast("ONNX import failed");
     }, py::arg("network"), py::arg("path"), py::arg("data"), py::arg("base_dir"), py::arg("batch"), py::arg("input_shapes"),
        py::arg("plugin_fallback"), "Import an ONNX model (a file path, or serialized bytes + base_dir) into `network`.");
+    m.def("_onnx_operators", [] {
+        std::vector<std::string> ops;
+        for (int32_t i = 0; i < getNbOnnxOperators(); ++i) ops.emplace_back(getOnnxOperator(i));
+        return ops;
+    }, "The default-domain ONNX op types the importer converts or folds.");
     // ---- end of the ONNX importer block -------------------------------------------------------------------
 
     py::class_<Runtime>(m, "_Runtime")

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "parsers/common/protobuf_wire.h"
+#include "protobuf_encode.h"
 
 using gie::wire::WireReader;
 using gie::wire::WireType;
@@ -24,25 +25,15 @@ void check(bool ok, const std::string& what) {
   }
 }
 
-using Buf = std::vector<uint8_t>;
-void varint(Buf& b, uint64_t v) {
-  while (v >= 0x80) {
-    b.push_back(static_cast<uint8_t>(v | 0x80));
-    v >>= 7;
-  }
-  b.push_back(static_cast<uint8_t>(v));
-}
-void tag(Buf& b, uint32_t field, WireType t) { varint(b, (uint64_t(field) << 3) | uint32_t(t)); }
-void lenField(Buf& b, uint32_t field, const Buf& payload) {
-  tag(b, field, WireType::kLEN);
-  varint(b, payload.size());
-  b.insert(b.end(), payload.begin(), payload.end());
-}
+using pbenc::Buf;
+using pbenc::varint;
+void tag(Buf& b, uint32_t field, WireType t) { pbenc::tag(b, field, uint32_t(t)); }
+void lenField(Buf& b, uint32_t field, const Buf& payload) { pbenc::lenField(b, field, payload); }
 template <typename T>
 void raw(Buf& b, T v) {
-  uint8_t tmp[sizeof(T)];
+  char tmp[sizeof(T)];
   std::memcpy(tmp, &v, sizeof(T));
-  b.insert(b.end(), tmp, tmp + sizeof(T));
+  b.append(tmp, sizeof(T));
 }
 
 // Runs fn and returns the kINVALID_MODEL message it threw ("" if it did not throw that).
@@ -68,7 +59,7 @@ void readsWhatWasWritten() {
   raw(b, 1.5f);
   tag(b, 3, WireType::kFIXED64);
   raw(b, -2.25);
-  lenField(b, 4, Buf{'h', 'i'});
+  lenField(b, 4, Buf("hi"));
   lenField(b, 5, inner);
   Buf packed;
   for (uint64_t v : {1u, 200u, 70000u}) varint(packed, v);
@@ -141,7 +132,7 @@ void refusesMalformedInput() {
   {  // an overlong varint
     Buf b;
     tag(b, 1, WireType::kVARINT);
-    for (int k = 0; k < 11; ++k) b.push_back(0xff);
+    for (int k = 0; k < 11; ++k) b.push_back('\xff');
     b.push_back(0);
     std::string e = errorOf([&] {
       WireReader r(b.data(), b.size(), "test model", "Top");
@@ -152,7 +143,7 @@ void refusesMalformedInput() {
   {  // a truncated varint
     Buf b;
     tag(b, 1, WireType::kVARINT);
-    b.push_back(0x80);
+    b.push_back('\x80');
     std::string e = errorOf([&] {
       WireReader r(b.data(), b.size(), "test model", "Top");
       while (r.next()) r.varint();
@@ -183,7 +174,7 @@ void refusesMalformedInput() {
   }
   {  // a packed fixed32 run that is not a multiple of 4
     Buf b;
-    lenField(b, 7, Buf{1, 2, 3, 4, 5});
+    lenField(b, 7, Buf("\x01\x02\x03\x04\x05"));
     std::string e = errorOf([&] {
       WireReader r(b.data(), b.size(), "test model", "Top");
       std::vector<float> fs;
@@ -192,7 +183,7 @@ void refusesMalformedInput() {
     check(contains(e, "multiple of 4"), "ragged packed floats: " + e);
   }
   {  // count bound before allocation
-    Buf packed(64, 1);
+    Buf packed(64, '\x01');
     Buf b;
     lenField(b, 6, packed);
     std::string e = errorOf([&] {
@@ -204,7 +195,7 @@ void refusesMalformedInput() {
   }
   {  // a packed varint run whose last element is cut by the run's end does not read past it
     Buf b;
-    lenField(b, 6, Buf{0x80});
+    lenField(b, 6, Buf("\x80"));
     tag(b, 1, WireType::kVARINT);
     varint(b, 1);
     std::string e = errorOf([&] {

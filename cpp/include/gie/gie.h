@@ -6,3 +6,4 @@
 #include "gie/engine.h"
 #include "gie/builder.h"
 #include "gie/gpu.h"
+#include "gie/onnx_parser.h"

@@ -65,7 +65,16 @@ public:
     //! When true (default) an op type without a converter is looked up in the plugin registry by name and
     //! imported as a plugin layer whose fields are the node's attributes (custom-domain ops always are).
     virtual void setPluginFallback(bool enabled) noexcept = 0;
+
+    //! True if a node of this op type (default domain) can be imported: it has a converter, is folded when
+    //! its inputs are known, or (with the plugin fallback on) a plugin creator of that name is registered.
+    virtual bool supportsOperator(const char* opType) const noexcept = 0;
 };
+
+//! The op types of the default ONNX domain the importer converts or folds (plugins not included), in
+//! alphabetical order; `index` out of range gives nullptr. The strings are static.
+GIE_API int32_t getNbOnnxOperators() noexcept;
+GIE_API const char* getOnnxOperator(int32_t index) noexcept;
 
 //! A parser adding layers to `network`. Returns nullptr only if out of memory.
 GIE_API IOnnxParser* createOnnxParser(INetworkDefinition& network, ILogger& logger) noexcept;

@@ -8,13 +8,13 @@ import os
 import onnx
 from onnx import defs
 
-from gie.parsers import onnx_ops
+from gie.parsers.onnx_parser import supported_ops
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "onnx_schema_inputs.inc")
 
 
 def main():
-    ops = sorted(set(onnx_ops.CONVERTERS) | set(onnx_ops.FOLD_ONLY) | set(onnx_ops.SPECIAL_FOLD))
+    ops = sorted(supported_ops())
     opt = defs.OpSchema.FormalParameterOption
     code = {opt.Single: "S", opt.Optional: "O", opt.Variadic: "V"}
     lines = []

@@ -21,7 +21,8 @@ void checkFoldOutput(Importer& p, const NodeProto& n, size_t index, const std::v
         if (p.isConst(i)) inputs += p.constant(i).size();
     }
     const int64_t limit = std::max(kMAX_FOLD_ELEMENTS, inputs);
-    const std::string& o = index < n.output.size() ? n.output[index] : n.output.back();
+    // a node may name fewer outputs than it computes (even none): quote what there is
+    const std::string o = index < n.output.size() ? n.output[index] : std::string();
     if (symbolic)
         for (int64_t d : shape)
             if (d >= kBATCH)
@@ -678,6 +679,271 @@ bool reduceOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value
     return true;
 }
 
+// Moves `pos` to the next index of `shape` (row-major); false after the last.
+bool nextIndex(std::vector<int64_t>& pos, const std::vector<int64_t>& shape) {
+    for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
+        if (++pos[size_t(d)] < shape[size_t(d)]) return true;
+        pos[size_t(d)] = 0;
+    }
+    return false;
+}
+
+// outer x dim x inner view of `shape` around `axis`.
+void splitAxis(const std::vector<int64_t>& shape, int64_t axis, int64_t& outer, int64_t& dim, int64_t& inner) {
+    outer = 1;
+    inner = 1;
+    for (int64_t k = 0; k < axis; ++k) outer *= shape[size_t(k)];
+    dim = shape[size_t(axis)];
+    for (size_t k = size_t(axis) + 1; k < shape.size(); ++k) inner *= shape[k];
+}
+
+bool argOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
+    const Value& x = in(p, n, 0);
+    const int64_t r = int64_t(x.shape.size());
+    if (r == 0) return false;
+    const int64_t axis = normAxis(a.i("axis", 0), r);
+    const bool keep = a.i("keepdims", 1) != 0, last = a.i("select_last_index", 0) != 0;
+    const bool isMax = n.opType == "ArgMax";
+    int64_t outer, dim, inner;
+    splitAxis(x.shape, axis, outer, dim, inner);
+    if (dim == 0) return false;
+    std::vector<int64_t> shape;
+    for (int64_t k = 0; k < r; ++k)
+        if (k != axis || keep) shape.push_back(k == axis ? 1 : x.shape[size_t(k)]);
+    std::vector<int64_t> res;
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            int64_t best = 0;
+            double bv = x.at((o * dim) * inner + i);
+            for (int64_t j = 1; j < dim; ++j) {
+                const double v = x.at((o * dim + j) * inner + i);
+                if (std::isnan(bv)) break;  // numpy: the first NaN wins
+                const bool better = std::isnan(v) || (isMax ? (last ? v >= bv : v > bv) : (last ? v <= bv : v < bv));
+                if (better) {
+                    best = j;
+                    bv = v;
+                }
+            }
+            res.push_back(best);
+        }
+    out.push_back(Value::ofInts(kINT64, shape, res));
+    return true;
+}
+
+bool isNanInfOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
+    const Value& x = in(p, n, 0);
+    const bool neg = a.i("detect_negative", 1) != 0, pos = a.i("detect_positive", 1) != 0;
+    std::vector<int64_t> r(size_t(x.size()));
+    for (int64_t k = 0; k < x.size(); ++k) {
+        const double v = x.at(k);
+        r[size_t(k)] = n.opType == "IsNaN" ? std::isnan(v) : std::isinf(v) && ((v > 0 && pos) || (v < 0 && neg));
+    }
+    out.push_back(Value::ofInts(kBOOL, x.shape, r));
+    return true;
+}
+
+bool nonZeroOp(Importer& p, const NodeProto& n, const Attrs&, std::vector<Value>& out) {
+    const Value& x = in(p, n, 0);
+    std::vector<int64_t> shape = x.shape.empty() ? std::vector<int64_t>{1} : x.shape;  // numpy treats a scalar as 1-D
+    std::vector<std::vector<int64_t>> coords(shape.size());
+    std::vector<int64_t> pos(shape.size(), 0);
+    for (int64_t k = 0; k < x.size(); ++k) {
+        if (x.at(k) != 0)
+            for (size_t d = 0; d < shape.size(); ++d) coords[d].push_back(pos[d]);
+        nextIndex(pos, shape);
+    }
+    const int64_t nnz = coords.empty() ? 0 : int64_t(coords[0].size());
+    std::vector<int64_t> res;
+    for (const auto& c : coords) res.insert(res.end(), c.begin(), c.end());
+    out.push_back(Value::ofInts(kINT64, {int64_t(shape.size()), nnz}, res));
+    return true;
+}
+
+bool triluOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
+    const Value& x = in(p, n, 0);
+    if (x.shape.size() < 2) return false;
+    const int64_t k = hasIn(n, 1) ? in(p, n, 1).ints().at(0) : 0;
+    const bool upper = a.i("upper", 1) != 0;
+    const int64_t rows = x.shape[x.shape.size() - 2], cols = x.shape.back();
+    Value r = x;
+    for (int64_t e = 0; e < x.size(); ++e) {
+        const int64_t i = (e / cols) % rows, j = e % cols;
+        const bool keep = upper ? j - i >= k : j - i <= k;
+        if (!keep) {
+            if (r.isFloat()) r.f[size_t(e)] = 0;
+            else r.i[size_t(e)] = 0;
+        }
+    }
+    out.push_back(std::move(r));
+    return true;
+}
+
+bool cumSumOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
+    const Value& x = in(p, n, 0);
+    const int64_t r = int64_t(x.shape.size());
+    if (r == 0) return false;
+    const int64_t axis = normAxis(in(p, n, 1).ints().at(0), r);
+    const bool excl = a.i("exclusive", 0) != 0, rev = a.i("reverse", 0) != 0;
+    int64_t outer, dim, inner;
+    splitAxis(x.shape, axis, outer, dim, inner);
+    Value res = x;
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            double accF = 0;
+            int64_t accI = 0;
+            for (int64_t jj = 0; jj < dim; ++jj) {
+                const int64_t j = rev ? dim - 1 - jj : jj;
+                const size_t e = size_t((o * dim + j) * inner + i);
+                if (x.isFloat()) {
+                    const double v = x.f[e];
+                    if (excl) { res.f[e] = float(accF); accF = float(accF + v); }
+                    else { accF = float(accF + v); res.f[e] = float(accF); }
+                } else {
+                    const int64_t v = x.i[e];
+                    if (excl) { res.i[e] = accI; accI += v; }
+                    else { accI += v; res.i[e] = accI; }
+                }
+            }
+        }
+    out.push_back(std::move(res));
+    return true;
+}
+
+bool eyeLikeOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
+    const Value& x = in(p, n, 0);
+    if (x.shape.size() != 2) return false;
+    const int32_t dt = a.has("dtype") ? int32_t(a.i("dtype", kFLOAT)) : x.dtype;
+    if (dt == kSTRING || dt < 1 || dt > kBFLOAT16 || dt == kCOMPLEX64 || dt == kCOMPLEX128) return false;
+    const int64_t k = a.i("k", 0);
+    Value r;
+    r.dtype = dt;
+    r.shape = x.shape;
+    const int64_t rows = x.shape[0], cols = x.shape[1];
+    if (r.isFloat()) r.f.assign(size_t(rows * cols), 0.f);
+    else r.i.assign(size_t(rows * cols), 0);
+    for (int64_t i = 0; i < rows; ++i) {
+        const int64_t j = i + k;
+        if (j < 0 || j >= cols) continue;
+        if (r.isFloat()) r.f[size_t(i * cols + j)] = 1.f;
+        else r.i[size_t(i * cols + j)] = 1;
+    }
+    out.push_back(std::move(r));
+    return true;
+}
+
+bool bitShiftOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
+    const Value& x = in(p, n, 0);
+    const Value& y = in(p, n, 1);
+    if (x.isFloat() || y.isFloat()) return false;
+    const bool left = a.s("direction", "") == "LEFT";
+    if (!left && a.s("direction", "") != "RIGHT") return false;
+    const std::vector<int64_t> shape = broadcastShape({x.shape, y.shape});
+    checkFoldOutput(p, n, 0, shape);
+    const auto xi = broadcastIndex(x.shape, shape), yi = broadcastIndex(y.shape, shape);
+    const int bits = x.dtype == kUINT8 ? 8 : x.dtype == kUINT16 ? 16 : x.dtype == kUINT32 ? 32 : 64;
+    std::vector<int64_t> r(xi.size());
+    for (size_t e = 0; e < xi.size(); ++e) {
+        const uint64_t v = uint64_t(x.i[xi[e]]), s = uint64_t(y.i[yi[e]]);
+        uint64_t res = s >= 64 ? 0 : left ? v << s : v >> s;
+        if (bits < 64) res &= (uint64_t(1) << bits) - 1;
+        r[e] = int64_t(res);
+    }
+    out.push_back(Value::ofInts(x.dtype, shape, r));
+    return true;
+}
+
+bool topKOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
+    const Value& x = in(p, n, 0);
+    const int64_t r = int64_t(x.shape.size());
+    if (r == 0) return false;
+    const int64_t axis = normAxis(a.i("axis", -1), r);
+    const std::vector<int64_t> kv = p.opset < 10 ? std::vector<int64_t>{a.i("k", 0)} : in(p, n, 1).ints();
+    if (kv.size() != 1) return false;
+    const int64_t k = kv[0];
+    const bool largest = a.i("largest", 1) != 0;
+    int64_t outer, dim, inner;
+    splitAxis(x.shape, axis, outer, dim, inner);
+    if (k < 0 || k > dim) return false;
+    std::vector<int64_t> shape = x.shape;
+    shape[size_t(axis)] = k;
+    checkFoldOutput(p, n, 0, shape);
+    Value vals = like(x, x.dtype, shape);
+    std::vector<int64_t> idx(size_t(volume(shape)));
+    std::vector<int64_t> order(static_cast<size_t>(dim), 0);
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+            for (int64_t j = 0; j < dim; ++j) order[size_t(j)] = j;
+            auto at = [&](int64_t j) { return x.at((o * dim + j) * inner + i); };
+            // ties keep the lower index first, as the spec says
+            std::stable_sort(order.begin(), order.end(), [&](int64_t u, int64_t v) {
+                const double a1 = at(u), b1 = at(v);
+                return largest ? a1 > b1 : a1 < b1;
+            });
+            for (int64_t j = 0; j < k; ++j) {
+                const size_t dst = size_t((o * k + j) * inner + i);
+                copyElem(vals, dst, x, size_t((o * dim + order[size_t(j)]) * inner + i));
+                idx[dst] = order[size_t(j)];
+            }
+        }
+    out.push_back(std::move(vals));
+    out.push_back(Value::ofInts(kINT64, shape, idx));
+    return true;
+}
+
+bool gatherElementsOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
+    const Value& x = in(p, n, 0);
+    const Value& idx = in(p, n, 1);
+    const int64_t r = int64_t(x.shape.size());
+    if (r == 0 || idx.isFloat() || int64_t(idx.shape.size()) != r) return false;
+    const int64_t axis = normAxis(a.i("axis", 0), r);
+    Value res = like(x, x.dtype, idx.shape);
+    const std::vector<int64_t> xst = stridesOf(x.shape);
+    std::vector<int64_t> pos(size_t(r), 0);
+    for (int64_t e = 0; e < idx.size(); ++e) {
+        int64_t src = 0;
+        for (int64_t d = 0; d < r; ++d) {
+            int64_t c = pos[size_t(d)];
+            if (d == axis) {
+                c = idx.i[size_t(e)];
+                if (c < 0) c += x.shape[size_t(d)];
+            }
+            if (c < 0 || c >= x.shape[size_t(d)]) return false;
+            src += c * xst[size_t(d)];
+        }
+        copyElem(res, size_t(e), x, size_t(src));
+        nextIndex(pos, idx.shape);
+    }
+    out.push_back(std::move(res));
+    return true;
+}
+
+bool oneHotOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
+    const Value& idx = in(p, n, 0);
+    const Value& depthV = in(p, n, 1);
+    const Value& values = in(p, n, 2);
+    if (depthV.size() != 1 || values.size() != 2) return false;
+    const int64_t depth = int64_t(depthV.at(0));
+    if (depth < 0) return false;
+    const int64_t r = int64_t(idx.shape.size()) + 1;
+    const int64_t axis = normAxis(a.i("axis", -1), r);
+    std::vector<int64_t> shape = idx.shape;
+    shape.insert(shape.begin() + axis, depth);
+    checkFoldOutput(p, n, 0, shape);
+    Value res = like(values, values.dtype, shape);
+    int64_t outer = 1, inner = 1;
+    for (int64_t k = 0; k < axis; ++k) outer *= idx.shape[size_t(k)];
+    for (size_t k = size_t(axis); k < idx.shape.size(); ++k) inner *= idx.shape[k];
+    for (int64_t o = 0; o < outer; ++o)
+        for (int64_t d = 0; d < depth; ++d)
+            for (int64_t i = 0; i < inner; ++i) {
+                int64_t v = int64_t(idx.at(o * inner + i));
+                if (v < 0) v += depth;
+                copyElem(res, size_t((o * depth + d) * inner + i), values, v == d ? 1 : 0);
+            }
+    out.push_back(std::move(res));
+    return true;
+}
+
 }  // namespace
 
 bool isSpecialFold(const std::string& op) { return op == "Shape" || op == "Size" || op == "Constant"; }
@@ -706,7 +972,7 @@ bool foldSpecial(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Va
     std::vector<int64_t> s;
     const bool known = p.isConst(n.input[0]);
     if (known) {
-        s = p.constant(n.input[0]).shape;
+        s = p.consts.at(n.input[0]).shape;
     } else {
         s = dimsOf(p.tensor(n.input[0]));
     }
@@ -755,6 +1021,18 @@ const std::map<std::string, Folder>& folders() {
         r["Expand"] = expandOp;
         r["Tile"] = tileOp;
         for (const char* op : {"ReduceSum", "ReduceProd", "ReduceMax", "ReduceMin", "ReduceMean"}) r[op] = reduceOp;
+        r["ArgMax"] = argOp;
+        r["ArgMin"] = argOp;
+        r["IsNaN"] = isNanInfOp;
+        r["IsInf"] = isNanInfOp;
+        r["NonZero"] = nonZeroOp;
+        r["Trilu"] = triluOp;
+        r["CumSum"] = cumSumOp;
+        r["EyeLike"] = eyeLikeOp;
+        r["BitShift"] = bitShiftOp;
+        r["TopK"] = topKOp;
+        r["GatherElements"] = gatherElementsOp;
+        r["OneHot"] = oneHotOp;
         return r;
     }();
     return m;

@@ -139,7 +139,12 @@ public:
     std::set<std::string> consumed;
 
     bool isConst(const std::string& name) const { return consts.count(name) != 0; }
-    const Value& constant(const std::string& name) const { return consts.at(name); }
+    //! A known value; string values (kept as a shape only) are refused here, where they would be used.
+    const Value& constant(const std::string& name) const {
+        const Value& v = consts.at(name);
+        if (v.dtype == kSTRING) throw Unsupported("constant of type object");
+        return v;
+    }
     //! The gie tensor of `name`; a known value becomes a Constant layer (cast to `dtype` if given).
     ITensor* tensor(const std::string& name, const DataType* dtype = nullptr);
     //! A Constant layer holding `v` (bool via int32 + Cast; integers clipped to int32).

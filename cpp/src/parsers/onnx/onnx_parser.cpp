@@ -187,6 +187,21 @@ public:
     }
     void setPluginFallback(bool enabled) noexcept override { opts_.pluginFallback = enabled; }
 
+    bool supportsOperator(const char* opType) const noexcept override {
+        if (!opType) return false;
+        try {
+            const std::string op(opType);
+            if (converters().count(op) || foldOnlyOps().count(op) || isSpecialFold(op)) return true;
+            if (!opts_.pluginFallback) return false;
+            int32_t nc = 0;
+            IPluginCreator* const* cs = getPluginRegistry()->getAllCreators(&nc);
+            for (int32_t k = 0; k < nc; ++k)
+                if (op == cs[k]->getPluginName()) return true;
+        } catch (...) {
+        }
+        return false;
+    }
+
 private:
     template <typename F>
     bool guard(F&& fn) noexcept {
@@ -603,7 +618,11 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
     if (vit != validators().end()) vit->second(p, n, a);
     std::string why;
     bool allKnown = true;
-    for (const auto& i : n.input) allKnown = allKnown && (i.empty() || p.isConst(i));
+    bool anyString = false;
+    for (const auto& i : n.input) {
+        allKnown = allKnown && (i.empty() || p.isConst(i));
+        anyString = anyString || (!i.empty() && p.isConst(i) && p.consts.at(i).dtype == kSTRING);
+    }
     const auto& conv = converters();
     if (isSpecialFold(n.opType)) {
         std::vector<Value> vals;
@@ -616,7 +635,7 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
         std::vector<Value> vals;
         bool folded = false;
         try {
-            folded = fit != folders().end() && fit->second(p, n, a, vals);
+            folded = !anyString && fit != folders().end() && fit->second(p, n, a, vals);
         } catch (const FoldRefused& e) {
             why = e.what();
         } catch (const Unsupported&) {
@@ -627,6 +646,8 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
             return;
         }
         if (!why.empty() && !conv.count(n.opType)) throw Unsupported(why);
+        if (!folded && !conv.count(n.opType) && !plugins.count(n.opType) && foldOnlyOps().count(n.opType))
+            throw Unsupported(strcat("its inputs are known, but the importer cannot fold ", n.opType, " with these inputs"));
     }
     auto cit = conv.find(n.opType);
     if (cit != conv.end()) {
@@ -647,6 +668,35 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
 
 }  // namespace
 }  // namespace onnx
+
+namespace {
+const std::vector<std::string>& onnxOperators() {
+    static const std::vector<std::string> ops = [] {
+        std::set<std::string> s{"Shape", "Size", "Constant"};
+        for (const auto& kv : onnx::converters()) s.insert(kv.first);
+        for (const auto& op : onnx::foldOnlyOps()) s.insert(op);
+        return std::vector<std::string>(s.begin(), s.end());
+    }();
+    return ops;
+}
+}  // namespace
+
+int32_t getNbOnnxOperators() noexcept {
+    try {
+        return static_cast<int32_t>(onnxOperators().size());
+    } catch (...) {
+        return 0;
+    }
+}
+
+const char* getOnnxOperator(int32_t index) noexcept {
+    try {
+        const auto& ops = onnxOperators();
+        return index >= 0 && size_t(index) < ops.size() ? ops[size_t(index)].c_str() : nullptr;
+    } catch (...) {
+        return nullptr;
+    }
+}
 
 IOnnxParser* createOnnxParser(INetworkDefinition& network, ILogger& logger) noexcept {
     try {

@@ -99,8 +99,13 @@ Value decodeTensor(const TensorProto& t, const std::string* external, const std:
     const int64_t vol = volume(t.dims);
     if (vol < 0) throw bad("negative dimension");
     const size_t es = elemSize(t.dataType);
-    if (t.dataType == kSTRING)
-        fail(ErrorCode::kUNSUPPORTED, what, ": string tensors are not supported");
+    if (t.dataType == kSTRING) {
+        // Kept as a shape only: a string value is refused where it is used (no gie type holds it).
+        Value v;
+        v.dtype = kSTRING;
+        v.shape = t.dims;
+        return v;
+    }
     if (es == 0) throw bad(strcat("data type ", t.dataType, " is not supported"));
     Value v;
     v.dtype = t.dataType;
@@ -341,6 +346,8 @@ ITensor* Importer::scalarLike(ITensor* x, double v, int32_t dtype) {
 }
 
 ITensor* Importer::constantTensor(const Value& v) {
+    // float16 and string values have no Constant the Python importer made either: refused alike
+    if (v.dtype == kFLOAT16 || v.dtype == kSTRING) throw Unsupported(strcat("constant of type ", tensorTypeName(v.dtype)));
     Fields f;
     f.ints("shape", v.shape);
     if (v.dtype == kBOOL) {
@@ -349,11 +356,7 @@ ITensor* Importer::constantTensor(const Value& v) {
         ITensor* t = add("Constant", {}, f)->getOutput(0);
         return cast(t, DataType::kBOOL);
     }
-    if (v.dtype == kFLOAT16) {
-        std::vector<uint16_t> w(v.f.size());
-        for (size_t k = 0; k < w.size(); ++k) w[k] = floatToHalf(v.f[k]);
-        f.raw("weights", PluginFieldType::kFLOAT16, w.data(), int64_t(w.size()), 2);
-    } else if (v.isFloat()) {
+    if (v.isFloat()) {
         f.raw("weights", PluginFieldType::kFLOAT32, v.f.data(), int64_t(v.f.size()), 4);
     } else {
         std::vector<int32_t> w(v.i.size());
