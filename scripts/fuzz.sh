@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs one fuzz target under AddressSanitizer + UndefinedBehaviorSanitizer for SECONDS (default 600):
 #   scripts/fuzz.sh TARGET [SECONDS] [extra libFuzzer args...]
-# TARGET is tests/fuzz/fuzz_TARGET.cpp (onnx, ...); seeds come from tests/fuzz_corpus/TARGET. The library is built
+# TARGET is tests/fuzz/fuzz_TARGET.cpp (onnx, caffe_prototxt, caffemodel, darknet_cfg, darknet_weights, ...); seeds
+# come from tests/fuzz_corpus/TARGET (tests/fuzz_corpus/caffe and .../darknet for the Caffe and Darknet targets). The library is built
 # once into build/fuzz (a few minutes). With clang and libFuzzer (Debian: apt-get install clang-14
 # libclang-rt-14-dev) the target is a coverage-guided libFuzzer binary; without them it is built with the C++
 # compiler and tests/fuzz/fuzz_driver.h, a plain random-mutation driver (less thorough; the sanitizers still
@@ -50,12 +51,17 @@ find "$root/cpp/src" -name '*.cpp' | sort | nice -n 5 xargs -P "$(nproc)" -I{} b
   -o "$bdir/fuzz_$target"
 corpus="$bdir/corpus-$target"
 mkdir -p "$corpus"
+seeds="$root/tests/fuzz_corpus/$target"
+case "$target" in   # (Caffe / Darknet targets: one seed folder for both readers of each format)
+  caffe_prototxt|caffemodel) seeds="$root/tests/fuzz_corpus/caffe" ;;
+  darknet_cfg|darknet_weights) seeds="$root/tests/fuzz_corpus/darknet" ;;
+esac
 cd "$bdir"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [ "$mode" = libfuzzer ]; then
   exec "./fuzz_$target" -max_total_time="$secs" -rss_limit_mb=4096 -timeout=20 -artifact_prefix="$bdir/" "$@" \
-    "$corpus" "$root/tests/fuzz_corpus/$target"
+    "$corpus" "$seeds"
 else
-  exec "./fuzz_$target" -max_total_time="$secs" "$@" "$root/tests/fuzz_corpus/$target"
+  exec "./fuzz_$target" -max_total_time="$secs" "$@" "$seeds"
 fi
