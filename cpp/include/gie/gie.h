@@ -7,3 +7,5 @@
 #include "gie/builder.h"
 #include "gie/gpu.h"
 #include "gie/onnx_parser.h"
+#include "gie/caffe_parser.h"
+#include "gie/darknet_parser.h"
