@@ -517,6 +517,49 @@ def test_every_unsupported_layer_listed():
     assert "'after'" not in msg
 
 
+SSD = """
+layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 8 dim: 4 dim: 4 } } }
+layer { name: "norm" type: "Normalize" bottom: "x" top: "n"
+        norm_param { across_spatial: false scale_filler { type: "constant" value: 20 } channel_shared: false } }
+layer { name: "pb" type: "PriorBox" bottom: "x" top: "pb"
+        prior_box_param { min_size: 30.0 aspect_ratio: 2 flip: true variance: 0.1 variance: 0.2 step: 8 } }
+layer { name: "det" type: "DetectionOutput" bottom: "x" top: "det"
+        detection_output_param { num_classes: 21 nms_param { nms_threshold: 0.45 top_k: 400 } code_type: CENTER_SIZE
+                                 keep_top_k: 200 confidence_threshold: 0.01 } }
+layer { name: "odd" type: "Odd" bottom: "x" top: "o" odd_param { k: 3 v: [1.5, 2] name: "z" inner { deep: true } } }
+"""
+
+
+def test_ssd_parameter_blocks_reach_the_plugin_lookup():
+    """issue 16: the SSD layers' *_param blocks (and any other plugin's) are read, so the prototxt reaches the plugin
+    registry instead of failing with a syntax error; every unsupported layer is named with how to provide it."""
+    with pytest.raises(gie.UnsupportedError) as e:
+        CaffeParser().parse_string(SSD)
+    msg = str(e.value)
+    assert msg.startswith("4 Caffe layer(s) cannot be imported"), msg
+    for name, ltype in (("norm", "Normalize"), ("pb", "PriorBox"), ("det", "DetectionOutput"), ("odd", "Odd")):
+        assert f"layer '{name}': unknown layer type '{ltype}'" in msg and f"plugin creator named '{ltype}'" in msg, msg
+
+
+def test_argmax_index_constant_is_bounded():
+    # The index ramp of ArgMax is a constant as long as the reduced dimension: bounded like random blobs.
+    text = _one("ArgMax", "argmax_param { axis: 1 }", shape=(1, 100))
+    with pytest.raises(gie.InvalidModelError, match="layer 'L'.*ArgMax over 100 values"):
+        CaffeParser(max_weight_elements=99).parse_string(text)
+    CaffeParser(max_weight_elements=100).parse_string(text)
+
+
+def test_import_needs_no_protobuf():
+    """issue 16: importing a Caffe model needs neither protobuf nor the onnx package."""
+    import subprocess
+    script = ("import sys\nsys.modules['google'] = None\nsys.modules['google.protobuf'] = None\n"
+              "import numpy as np, gie\nfrom gie.parsers.caffe_parser import CaffeParser\n"
+              f"net = CaffeParser().parse_string({TINY!r})\n"
+              "print('OK', [t.name for t in net.outputs])\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "OK ['fc']" in r.stdout, r.stdout + r.stderr
+
+
 def test_pooling_window_larger_than_padded_input_quotes_the_padded_shape():
     with pytest.raises(gie.InvalidModelError, match=r"layer 'L'.*window \(7, 7\) is larger than the padded input "
                                                     r"\(6, 6\) \(input \(4, 4\), pad \(1, 1\)\)"):

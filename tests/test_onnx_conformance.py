@@ -19,7 +19,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 
 import gie  # noqa: E402
-from gie.parsers import onnx_ops  # noqa: E402
+from gie.parsers.onnx_parser import supported_ops  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "node")
 
@@ -32,7 +32,7 @@ KNOWN_GAPS = {
 
 
 def _supported(model):
-    ops = set(onnx_ops.CONVERTERS) | set(onnx_ops.SPECIAL_FOLD) | set(onnx_ops.FOLD_ONLY)
+    ops = supported_ops()
     return all(n.op_type in ops and n.domain in ("", "ai.onnx") for n in model.graph.node)
 
 

@@ -15,6 +15,12 @@
 #include <vector>
 
 #include "gie/gie.h"
+#include "gie/onnx_parser.h"
+// ---- Caffe / Darknet importers (issue 16) ----
+#include "gie/caffe_parser.h"
+#include "gie/darknet_parser.h"
+#include "parsers/darknet/darknet_cfg.h"   // readHead (exported for decode_region)
+// ---- end Caffe / Darknet importers ----
 
 namespace gie {
 // Internal (engine/engine_file.cpp), exported for the bindings: see engine.h.
@@ -362,6 +368,191 @@ template <typename T>
 using NoDelete = std::unique_ptr<T, py::nodelete>;
 
 }  // namespace
+
+// ---- Caffe / Darknet importers (issue 16): thin bindings; python/gie/parsers/*.py keep the Python API ----------
+namespace {
+
+//! Raises the parse failure: the thread's last error (the summary of every record).
+[[noreturn]] void raiseParse(const std::string& what) { raiseLast(what + " failed"); }
+
+py::list parserErrors(int32_t n, const std::function<const IParserError*(int32_t)>& get) {
+    py::list out;
+    for (int32_t i = 0; i < n; ++i) {
+        const IParserError* e = get(i);
+        out.append(py::make_tuple(static_cast<int>(e->code()), lenientStr(e->desc()), lenientStr(e->nodeName()), lenientStr(e->nodeOpType())));
+    }
+    return out;
+}
+
+struct PyDarknetImporter {
+    std::shared_ptr<PyLogger> logger;
+    std::unique_ptr<IDarknetParser> parser;
+};
+
+struct PyCaffeImporter {
+    std::shared_ptr<PyLogger> logger;
+    std::unique_ptr<ICaffeParser> parser;
+};
+
+//! A plugin field from a Python value already converted by gie.network._to_field (str or numpy array).
+void setCaffePluginField(ICaffeParser& p, const std::string& key, const std::string& name, py::handle value) {
+    PluginField f;
+    f.name = name.c_str();
+    std::string text;
+    py::array arr;
+    if (py::isinstance<py::str>(value)) {
+        text = value.cast<std::string>();
+        f.type = PluginFieldType::kCHAR;
+        f.data = text.data();
+        f.length = static_cast<int64_t>(text.size());
+    } else {
+        arr = py::array::ensure(value, py::array::c_style);
+        if (!arr) raiseInvalid("plugin_fields['" + key + "']['" + name + "']: not an array or a string");
+        char kind = arr.dtype().kind();
+        if (kind == 'f' && arr.itemsize() == 4) f.type = PluginFieldType::kFLOAT32;
+        else if (kind == 'f' && arr.itemsize() == 8) f.type = PluginFieldType::kFLOAT64;
+        else if (kind == 'f' && arr.itemsize() == 2) f.type = PluginFieldType::kFLOAT16;
+        else if ((kind == 'i' || kind == 'u') && arr.itemsize() == 8) f.type = PluginFieldType::kINT64;
+        else if ((kind == 'i' || kind == 'u') && arr.itemsize() == 4) f.type = PluginFieldType::kINT32;
+        else if ((kind == 'i' || kind == 'u' || kind == 'b') && arr.itemsize() == 1) f.type = PluginFieldType::kINT8;
+        else raiseInvalid("plugin_fields['" + key + "']['" + name + "']: unsupported dtype");
+        f.data = arr.data();
+        f.length = static_cast<int64_t>(arr.size());
+    }
+    PluginFieldCollection fc;
+    fc.nbFields = 1;
+    fc.fields = &f;
+    if (!p.setPluginFields(key.c_str(), &fc)) raiseLast("plugin_fields");
+}
+
+void bindCaffeDarknetImporters(py::module_& m) {
+    m.def("_darknet_sections", [](py::bytes cfg) {
+        std::string text = cfg;
+        std::vector<darknet::Section> secs;
+        if (!darknet::readSectionsNoThrow(text, &secs)) raiseLast("read_cfg");
+        py::list out;
+        for (const auto& s : secs) {
+            py::dict opts;
+            for (const auto& kv : s.options) opts[lenientStr(kv.first)] = lenientStr(kv.second);
+            out.append(py::make_tuple(s.index, s.kind, opts));
+        }
+        return out;
+    });
+    m.def("_darknet_head", [](py::bytes cfg, int64_t layer) {
+        std::string text = cfg;
+        darknet::HeadParams h;
+        if (!darknet::readHeadNoThrow(text, layer, &h)) raiseLast("decode_region");
+        py::dict d;
+        d["kind"] = h.kind;
+        d["index"] = h.index;
+        d["width"] = h.width;
+        d["height"] = h.height;
+        d["classes"] = h.classes;
+        d["num"] = h.num;
+        d["coords"] = h.coords;
+        d["softmax"] = h.softmax;
+        d["anchors"] = h.anchors;
+        d["mask"] = h.mask;
+        d["scale_x_y"] = h.scaleXY;
+        return d;
+    });
+    py::class_<PyDarknetImporter>(m, "_DarknetImporter")
+        .def(py::init([](INetworkDefinition& net, py::function log) {
+            auto p = std::make_unique<PyDarknetImporter>();
+            p->logger = std::make_shared<PyLogger>(std::move(log));
+            p->parser.reset(check(createDarknetParser(net, *p->logger), "createDarknetParser"));
+            return p;
+        }), py::keep_alive<1, 2>())
+        .def("set_options", [](PyDarknetImporter& p, uint64_t seed, int64_t batch, const std::string& inputName) {
+            p.parser->setSeed(seed);
+            check(p.parser->setBatch(batch), "batch");
+            check(p.parser->setInputName(inputName.c_str()), "input_name");
+        })
+        .def("parse", [](PyDarknetImporter& p, py::bytes cfg, py::object weights) {
+            std::string text = cfg;
+            std::string w;
+            bool haveWeights = !weights.is_none();
+            if (haveWeights) w = weights.cast<py::bytes>();
+            bool ok;
+            {
+                py::gil_scoped_release nogil;
+                ok = p.parser->parse(text.data(), text.size(), haveWeights ? (w.empty() ? "" : w.data()) : nullptr, w.size());
+            }
+            if (!ok) raiseParse("darknet import");
+        })
+        .def_property_readonly("errors", [](PyDarknetImporter& p) {
+            return parserErrors(p.parser->getNbErrors(), [&](int32_t i) { return p.parser->getError(i); });
+        })
+        .def_property_readonly("heads", [](PyDarknetImporter& p) {
+            py::list out;
+            for (int32_t i = 0; i < p.parser->getNbHeads(); ++i) {
+                const char* name = nullptr;
+                const char* kind = nullptr;
+                int32_t index = 0;
+                p.parser->getHead(i, &name, &kind, &index);
+                out.append(py::make_tuple(std::string(name), std::string(kind), index));
+            }
+            return out;
+        });
+
+    py::class_<PyCaffeImporter>(m, "_CaffeImporter")
+        .def(py::init([](INetworkDefinition& net, py::function log) {
+            auto p = std::make_unique<PyCaffeImporter>();
+            p->logger = std::make_shared<PyLogger>(std::move(log));
+            p->parser.reset(check(createCaffeParser(net, *p->logger), "createCaffeParser"));
+            return p;
+        }), py::keep_alive<1, 2>())
+        .def("set_options", [](PyCaffeImporter& p, uint64_t seed, int64_t batch, py::object outputs, int64_t maxWeightElements) {
+            p.parser->setSeed(seed);
+            check(p.parser->setBatch(batch), "batch");
+            check(p.parser->setMaxWeightElements(maxWeightElements), "max_weight_elements");
+            if (!outputs.is_none()) {
+                std::vector<std::string> names = outputs.cast<std::vector<std::string>>();
+                std::vector<const char*> ptrs;
+                for (const auto& n : names) ptrs.push_back(n.c_str());
+                check(p.parser->setOutputs(ptrs.data(), static_cast<int32_t>(ptrs.size())), "outputs");
+            }
+        })
+        .def("set_plugin_field", [](PyCaffeImporter& p, const std::string& key, const std::string& name, py::handle value) {
+            setCaffePluginField(*p.parser, key, name, value);
+        })
+        .def("parse", [](PyCaffeImporter& p, py::bytes prototxt, py::object caffemodel, const std::string& name) {
+            std::string text = prototxt;
+            std::string model;
+            bool haveModel = !caffemodel.is_none();
+            if (haveModel) model = caffemodel.cast<py::bytes>();
+            bool ok;
+            {
+                py::gil_scoped_release nogil;
+                ok = p.parser->parse(text.data(), text.size(), haveModel ? (model.empty() ? "" : model.data()) : nullptr,
+                                     model.size(), name.c_str());
+            }
+            if (!ok) raiseParse("caffe import");
+        })
+        .def_property_readonly("errors", [](PyCaffeImporter& p) {
+            return parserErrors(p.parser->getNbErrors(), [&](int32_t i) { return p.parser->getError(i); });
+        })
+        .def("blobs", [](PyCaffeImporter& p) {
+            py::dict out;
+            for (int32_t i = 0; i < p.parser->getNbBlobLayers(); ++i) {
+                const char* layer = p.parser->getBlobLayerName(i);
+                py::list arrays;
+                for (int32_t j = 0; j < p.parser->getNbBlobs(layer); ++j) {
+                    Dims d;
+                    const float* data = p.parser->getBlob(layer, j, &d);
+                    std::vector<py::ssize_t> shape(d.d, d.d + d.nbDims);
+                    py::array_t<float> a(shape);
+                    std::memcpy(a.mutable_data(), data, static_cast<size_t>(a.size()) * sizeof(float));
+                    arrays.append(a);
+                }
+                out[py::str(layer)] = arrays;
+            }
+            return out;
+        });
+}
+
+}  // namespace
+// ---- end Caffe / Darknet importers ----
 
 PYBIND11_MODULE(_C, m) {
     m.doc() = "gie native module (use the `gie` package)";
@@ -799,6 +990,38 @@ PYBIND11_MODULE(_C, m) {
             return e;
         }, py::arg("network"), py::arg("config"));
 
+    // ---- ONNX importer (gie/onnx_parser.h): a thin binding; gie/parsers/onnx_parser.py wraps it ----------
+    m.def("_parse_onnx", [](INetworkDefinition& net, py::object path, py::object data, py::object baseDir, int64_t batch,
+                            py::dict inputShapes, bool pluginFallback) {
+        struct Quiet final : ILogger {  // errors are raised as exceptions; logging them too would repeat them
+            void log(Severity, const char*) noexcept override {}
+        } quiet;
+        std::unique_ptr<IOnnxParser> parser(check(createOnnxParser(net, quiet), "createOnnxParser"));
+        check(parser->setBatch(batch), "OnnxParser: batch");
+        for (auto item : inputShapes) {
+            const std::string name = item.first.cast<std::string>();
+            Dims d = toDims(py::reinterpret_borrow<py::object>(item.second), "OnnxParser: input_shapes['" + name + "']");
+            check(parser->setInputShape(name.c_str(), d), "OnnxParser: input_shapes['" + name + "']");
+        }
+        parser->setPluginFallback(pluginFallback);
+        bool ok;
+        if (!path.is_none()) {
+            ok = parser->parseFromFile(path.cast<std::string>().c_str());
+        } else {
+            std::string buf = data.cast<std::string>();
+            std::string dir = baseDir.is_none() ? std::string() : baseDir.cast<std::string>();
+            ok = parser->parse(buf.data(), buf.size(), baseDir.is_none() ? nullptr : dir.c_str());
+        }
+        if (!ok) raiseLast("ONNX import failed");
+    }, py::arg("network"), py::arg("path"), py::arg("data"), py::arg("base_dir"), py::arg("batch"), py::arg("input_shapes"),
+       py::arg("plugin_fallback"), "Import an ONNX model (a file path, or serialized bytes + base_dir) into `network`.");
+    m.def("_onnx_operators", [] {
+        std::vector<std::string> ops;
+        for (int32_t i = 0; i < getNbOnnxOperators(); ++i) ops.emplace_back(getOnnxOperator(i));
+        return ops;
+    }, "The default-domain ONNX op types the importer converts or folds.");
+    // ---- end of the ONNX importer block -------------------------------------------------------------------
+
     py::class_<Runtime>(m, "_Runtime")
         .def(py::init([](py::function log) {
             auto r = std::make_unique<Runtime>();
@@ -817,4 +1040,5 @@ PYBIND11_MODULE(_C, m) {
             check(e->engine.get(), "deserialize");
             return e;
         });
+    bindCaffeDarknetImporters(m);   // Caffe / Darknet importers (issue 16)
 }

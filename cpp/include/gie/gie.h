@@ -6,3 +6,6 @@
 #include "gie/engine.h"
 #include "gie/builder.h"
 #include "gie/gpu.h"
+#include "gie/onnx_parser.h"
+#include "gie/caffe_parser.h"
+#include "gie/darknet_parser.h"

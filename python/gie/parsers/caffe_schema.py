@@ -1,4 +1,7 @@
-"""A subset of Caffe's ``caffe.proto`` (package ``caffe``), built at import time from descriptors.
+"""A subset of Caffe's ``caffe.proto`` (package ``caffe``) as protobuf message classes, built at import time from
+descriptors, for Python code that writes or inspects caffemodels (the tests write theirs with it). The importer
+does not use it: the C++ importer carries the same tables (cpp/src/parsers/caffe/caffe_schema_tables.cpp).
+Needs the ``protobuf`` package.
 
 No protoc is needed: the messages are declared below as tables and turned into a FileDescriptorProto,
 then into message classes with ``google.protobuf.message_factory``. Field names and numbers follow
