@@ -150,14 +150,14 @@ Outs binary(Importer& p, const NodeProto& n, const Attrs& a) {
         a.has("axis"))
         throw Unsupported("legacy 'axis' broadcasting");
     auto ts = sameType(p, names);
-    if (n.opType == "Pow" && ts[0]->getType() != ts[1]->getType())
+    if (n.opType == "Pow" && ts.at(0)->getType() != ts.at(1)->getType())
         throw Unsupported("Pow with different base and exponent types");
     const auto& allowed = (op == E::kAND || op == E::kOR || op == E::kXOR) ? kLOGIC
                           : (op == E::kEQUAL || op == E::kGREATER || op == E::kLESS) ? kCMP : kARITH;
     for (ITensor* t : ts)
         if (!oneOf(t->getType(), allowed))
             throw Unsupported(strcat(n.opType, " of ", dataTypeName(t->getType()), " tensors (gie takes ", typeList(allowed), ")"));
-    ITensor* out = ts[0];
+    ITensor* out = ts.at(0);
     for (size_t k = 1; k < ts.size(); ++k) out = p.elementwise(out, ts[k], op);
     if (ts.size() == 1) out = p.identity(out);
     return {out};
@@ -165,7 +165,7 @@ Outs binary(Importer& p, const NodeProto& n, const Attrs& a) {
 
 Outs mean(Importer& p, const NodeProto& n, const Attrs&) {
     auto ts = sameType(p, presentInputs(n));
-    ITensor* out = ts[0];
+    ITensor* out = ts.at(0);
     for (size_t k = 1; k < ts.size(); ++k) out = p.elementwise(out, ts[k], E::kSUM);
     return {p.elementwise(out, p.scalarLike(out, double(ts.size())), E::kDIV)};
 }
@@ -176,8 +176,8 @@ Outs cmpOrEqual(Importer& p, const NodeProto& n, const Attrs&) {
         if (!oneOf(t->getType(), kARITH))
             throw Unsupported(strcat(n.opType, " of ", dataTypeName(t->getType()), " tensors (float32 / int32 only)"));
     const E strict = n.opType == "GreaterOrEqual" ? E::kGREATER : E::kLESS;
-    ITensor* eq = p.elementwise(ts[0], ts[1], E::kEQUAL);
-    return {p.elementwise(eq, p.elementwise(ts[0], ts[1], strict), E::kOR)};
+    ITensor* eq = p.elementwise(ts.at(0), ts.at(1), E::kEQUAL);
+    return {p.elementwise(eq, p.elementwise(ts.at(0), ts.at(1), strict), E::kOR)};
 }
 
 Outs mod(Importer& p, const NodeProto& n, const Attrs& a) {
@@ -186,7 +186,7 @@ Outs mod(Importer& p, const NodeProto& n, const Attrs& a) {
     for (ITensor* t : ts)
         if (!oneOf(t->getType(), kARITH))
             throw Unsupported(strcat("Mod of ", dataTypeName(t->getType()), " tensors (float32 / int32 only)"));
-    return {p.elementwise(ts[0], ts[1], E::kMOD)};
+    return {p.elementwise(ts.at(0), ts.at(1), E::kMOD)};
 }
 
 const std::map<std::string, U>& unaryOps() {
@@ -484,6 +484,7 @@ Outs softmax(Importer& p, const NodeProto& n, const Attrs& a) {
     };
     if (p.opset >= 13) return {add(x, normAxis(a.i("axis", -1), r))};
     const int64_t axis = normAxis(a.i("axis", 1), r);
+    if (axis < 0 || axis >= r) fail(ErrorCode::kINVALID_MODEL, "axis ", a.i("axis", 1), " is out of range for rank ", r);
     if (axis == r - 1) return {add(x, axis)};
     if (axis == 0) throw Unsupported("opset < 13 Softmax with axis 0 (flattens the batch)");
     std::vector<int64_t> flat(size_t(axis), 0);
@@ -661,7 +662,7 @@ Outs reshapeOp(Importer& p, const NodeProto& n, const Attrs& a) {
                 for (size_t i = 0; i < shape.size(); ++i) {
                     const int64_t s = shape[i];
                     if (s == -1) continue;
-                    fixed *= s == 0 ? xs[i] : s >= kBATCH ? s / kBATCH * p.batch : s;
+                    fixed *= s == 0 ? xs.at(i) : s >= kBATCH ? s / kBATCH * p.batch : s;
                 }
                 *m1 = fixed ? volume(xs) / fixed : 0;
             }
@@ -1090,28 +1091,6 @@ Outs spaceToDepth(Importer& p, const NodeProto& n, const Attrs& a) {
     return {p.reshape(t, {0, c * b * b, h / b, w / b})};
 }
 
-Value broadcastTo(const Value& v, const std::vector<int64_t>& shape) {
-    const std::vector<int64_t> out = broadcast(v.shape, shape);
-    Value r;
-    r.dtype = v.dtype;
-    r.shape = out;
-    const int64_t total = volume(out);
-    const size_t off = out.size() - v.shape.size();
-    std::vector<int64_t> pos(out.size(), 0), st(v.shape.size(), 1);
-    for (int64_t k = int64_t(v.shape.size()) - 2; k >= 0; --k) st[size_t(k)] = st[size_t(k) + 1] * v.shape[size_t(k) + 1];
-    for (int64_t e = 0; e < total; ++e) {
-        int64_t src = 0;
-        for (size_t d = 0; d < v.shape.size(); ++d) src += (v.shape[d] == 1 ? 0 : pos[off + d]) * st[d];
-        if (v.isFloat()) r.f.push_back(v.f[size_t(src)]);
-        else r.i.push_back(v.i[size_t(src)]);
-        for (int64_t d = int64_t(out.size()) - 1; d >= 0; --d) {
-            if (++pos[size_t(d)] < out[size_t(d)]) break;
-            pos[size_t(d)] = 0;
-        }
-    }
-    return r;
-}
-
 Outs expand(Importer& p, const NodeProto& n, const Attrs&) {
     bool symbolic;
     const auto shape = batchTarget(p, n, 1, "Expand shape", &symbolic);
@@ -1122,13 +1101,14 @@ Outs expand(Importer& p, const NodeProto& n, const Attrs&) {
         if (!ok) throw Unsupported(strcat("Expand of a constant to ", listStr(shape), ": only dimension 0 may follow the batch"));
         std::vector<int64_t> tgt{1};
         tgt.insert(tgt.end(), shape.begin() + 1, shape.end());
-        return {batchBroadcast(p, broadcastTo(v, broadcast(v.shape, tgt)))};
+        return {batchBroadcast(p, broadcastValue(v, tgt))};
     }
     ITensor* x = p.tensor(n.input[0]);
     const auto xs = dimsOf(x);
     std::vector<int64_t> tgt;
     for (int64_t s : shape) tgt.push_back(s != kBATCH ? s : 1);
     std::vector<int64_t> out = broadcast(xs, tgt);
+    if (out.empty()) throw Unsupported("Expand of a rank-0 tensor");
     if (out.size() == xs.size()) out[0] = 1;  // the batch comes from x
     else if (p.dynamicBatch) throw Unsupported("Expand to a higher rank with a dynamic batch");
     if (x->getType() == DataType::kBOOL) throw Unsupported("Expand of a bool tensor");
@@ -1170,25 +1150,9 @@ Outs tile(Importer& p, const NodeProto& n, const Attrs&) {
         for (size_t k = 1; ok && k < reps.size(); ++k) ok = reps[k] < kBATCH;
         if (!ok) throw Unsupported(strcat("Tile of a constant ", shapeStr(v.shape), " by ", listStr(reps),
                                           ": only dimension 0 may follow the batch"));
-        // np.tile(v, [1] + reps[1:])
-        std::vector<int64_t> shape = v.shape;
-        for (size_t k = 1; k < shape.size(); ++k) shape[k] *= reps[k];
-        Value r;
-        r.dtype = v.dtype;
-        r.shape = shape;
-        const int64_t total = volume(shape);
-        std::vector<int64_t> pos(shape.size(), 0), st(v.shape.size(), 1);
-        for (int64_t k = int64_t(v.shape.size()) - 2; k >= 0; --k) st[size_t(k)] = st[size_t(k) + 1] * v.shape[size_t(k) + 1];
-        for (int64_t e = 0; e < total; ++e) {
-            int64_t src = 0;
-            for (size_t d = 0; d < shape.size(); ++d) src += (pos[d] % v.shape[d]) * st[d];
-            if (v.isFloat()) r.f.push_back(v.f[size_t(src)]);
-            else r.i.push_back(v.i[size_t(src)]);
-            for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
-                if (++pos[size_t(d)] < shape[size_t(d)]) break;
-                pos[size_t(d)] = 0;
-            }
-        }
+        std::vector<int64_t> r1 = reps;
+        r1[0] = 1;  // np.tile(v, [1] + reps[1:])
+        const Value r = tileValue(v, r1);
         return {batchBroadcast(p, r)};
     }
     ITensor* x = p.tensor(n.input[0]);

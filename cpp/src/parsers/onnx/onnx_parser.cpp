@@ -517,6 +517,9 @@ void OnnxParser::convert(const GraphProto& g) {
             convertNode(*n, plugins);
         } catch (const Unsupported& e) {
             record(n, e.what(), idx);
+        } catch (const std::out_of_range& e) {  // a converter read an input or value the node does not have
+            fail(ErrorCode::kINVALID_MODEL, "node '", n->name.empty() ? n->opType : n->name, "' (", n->opType,
+                 "): IndexError: an input or value is missing");
         } catch (const Error& e) {
             if (e.code() == ErrorCode::kINVALID_MODEL)
                 fail(ErrorCode::kINVALID_MODEL, "node '", n->name.empty() ? n->opType : n->name, "' (", n->opType, "): ", e.what());
