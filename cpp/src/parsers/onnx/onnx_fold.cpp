@@ -40,7 +40,7 @@ namespace {
 
 int64_t normAxis(int64_t ax, int64_t rank, const char* what = "axis") {
     const int64_t a = ax < 0 ? ax + rank : ax;
-    if (a < 0 || a >= std::max<int64_t>(rank, 1)) throw Unsupported(strcat(what, " ", ax, " out of range"));
+    if (a < 0 || a >= rank) throw Unsupported(strcat(what, " ", ax, " out of range"));
     return a;
 }
 

@@ -68,6 +68,8 @@ const std::vector<DataType> kLOGIC{DataType::kBOOL};
 ITensor* addSlice(Importer& p, ITensor* x, std::vector<int64_t> start, std::vector<int64_t> size,
                   std::vector<int64_t> stride) {
     const auto xs = dimsOf(x);
+    // rank-0 tensors (folded scalars made Constant layers) have no dimension 0 to keep
+    if (start.empty() || xs.empty()) fail(ErrorCode::kINVALID_MODEL, "IndexError: slicing a tensor of rank 0");
     if (start[0] == 0 && size[0] == xs[0] && stride[0] == 1) {
         if (start.size() == 1) return p.identity(x);
         return p.slice(x, {start.begin() + 1, start.end()}, {size.begin() + 1, size.end()}, {stride.begin() + 1, stride.end()});
@@ -740,6 +742,7 @@ Outs unsqueeze(Importer& p, const NodeProto& n, const Attrs& a) {
         if (v < 0 || v > int64_t(nw.size())) fail(ErrorCode::kINVALID_MODEL, "axis ", v, " is out of range");
         nw.insert(nw.begin() + v, 1);
     }
+    if (nw.empty()) fail(ErrorCode::kINVALID_MODEL, "IndexError: Unsqueeze of a rank-0 tensor without axes");
     std::vector<int64_t> res{0};
     res.insert(res.end(), nw.begin() + 1, nw.end());
     return {p.reshape(x, res)};
@@ -864,6 +867,7 @@ Outs pad(Importer& p, const NodeProto& n, const Attrs& a) {
         else for (int64_t v2 : ax->ints()) axes.push_back(normAxis(v2, r));
     }
     const size_t k = axes.size();
+    if (r == 0) fail(ErrorCode::kINVALID_MODEL, "IndexError: padding a tensor of rank 0");
     if (pads.size() < 2 * k) fail(ErrorCode::kINVALID_MODEL, "IndexError: list index out of range");
     std::vector<int64_t> pre(size_t(r), 0), post(size_t(r), 0);
     for (size_t j = 0; j < k; ++j) {
@@ -970,6 +974,7 @@ Outs resize(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
     const auto xs = dimsOf(x);
     const int64_t r = int64_t(xs.size());
+    if (r == 0) fail(ErrorCode::kINVALID_MODEL, "IndexError: resizing a tensor of rank 0");
     const std::string modeS = a.s("mode", "nearest");
     ResizeMode mode;
     if (modeS == "nearest") mode = ResizeMode::kNEAREST;

@@ -642,7 +642,9 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
         } catch (const FoldRefused& e) {
             why = e.what();
         } catch (const Unsupported&) {
-            folded = false;  // the reference evaluator failed: import it as a layer, as before
+            folded = false;  // the values do not fold (as when onnx.reference failed): import it as a layer
+        } catch (const std::out_of_range&) {
+            folded = false;
         }
         if (folded) {
             setConsts(vals);
