@@ -120,3 +120,50 @@ def test_known_inputs_fold_like_the_onnx_reference(op, ins, attrs):
     got = builder.build(net, cfg).create_execution_context().execute({"x": np.zeros((1, 2), np.float32)})
     for o, e in zip(outs, expected):
         np.testing.assert_array_equal(got[o], np.asarray(e).astype(got[o].dtype), err_msg=f"{op} output {o}")
+
+
+def test_dangling_input_beats_the_checker_with_external_data(tmp_path):
+    # test_onnx_fuzz found it: the importer refused a node reading an undefined name, the wrapper then ran
+    # onnx.checker, whose loader raised a non-gie ValidationError for the (missing) external data file.
+    w = numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "weights.bin"), ("offset", "0"), ("length", "24")):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    node = helper.make_node("Conv", ["x", "w", "nope"], ["y"], name="conv_ext", kernel_shape=[1, 1])
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "model.onnx"
+    path.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    with pytest.raises(gie.InvalidModelError, match="reads 'nope'"):
+        gie.OnnxParser().parse(str(path))
+
+
+@pytest.mark.parametrize("op,inputs", [("Pow", ["x"]), ("Mod", ["x"]), ("GreaterOrEqual", ["x"]), ("MatMul", ["x"])])
+def test_missing_inputs_are_invalid_models(op, inputs):
+    # A converter that reads input 1 of a node that has one must refuse the model, not read out of range.
+    g = helper.make_graph([helper.make_node(op, inputs, ["y"], name="n")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(gie.InvalidModelError, match=rf"node 'n' \({op}\)"):
+        gie.OnnxParser(check=False).parse(m)
+
+
+@pytest.mark.parametrize("op", ["Pad", "Slice", "Resize"])
+def test_rank0_constant_tensors_refused_not_crashed(op):
+    # test_onnx_fuzz found it (a segfault): Pad of a folded scalar indexed dimension 0 of a rank-0 tensor.
+    # The scalar comes from Shape -> Gather (folded), so the op sees a rank-0 Constant layer.
+    inits = [numpy_helper.from_array(np.array(0, np.int64), "i0"), numpy_helper.from_array(np.array([1, 1], np.int64), "p"),
+             numpy_helper.from_array(np.array([0], np.int64), "st"), numpy_helper.from_array(np.array([1], np.int64), "en"),
+             numpy_helper.from_array(np.array([], np.float32), "roi"), numpy_helper.from_array(np.array([2.0], np.float32), "sc")]
+    second = {"Pad": ["s0", "p"], "Slice": ["s0", "st", "en"], "Resize": ["s0", "roi", "sc"]}[op]
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Gather", ["s", "i0"], ["s0"], axis=0),
+             helper.make_node("Relu", ["x"], ["r"]), helper.make_node(op, second, ["y"], name="n")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("r", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(gie.Error):
+        gie.OnnxParser(check=False).parse(m)

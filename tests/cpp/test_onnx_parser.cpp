@@ -186,6 +186,10 @@ void listsEveryUnsupportedNode() {
   check(gie::getLastError(&msg) == gie::ErrorCode::kUNSUPPORTED && std::string(msg).find("3 ONNX node(s) cannot be imported") == 0,
         std::string("last error lists all: ") + (msg ? msg : ""));
   check(parser->getError(3) == nullptr && parser->getError(-1) == nullptr, "getError out of range is nullptr");
+  check(parser->supportsOperator("Conv") && parser->supportsOperator("Shape") && !parser->supportsOperator("FooOp"),
+        "supportsOperator");
+  parser->setPluginFallback(false);
+  check(!parser->supportsOperator("Convolution"), "without the plugin fallback a registered layer type is not an op");
 }
 
 void refusesBadInput() {

@@ -10,6 +10,7 @@ docs/onnx.md for the op table and limits. When the onnx package is installed and
 also validated with ``onnx.checker`` (a Python convenience: the checker's schemas are onnx's own).
 """
 import os
+import re
 
 from .. import _C
 from ..errors import InvalidModelError, UnsupportedError
@@ -20,6 +21,8 @@ _EARLY = ("cannot read ONNX model", "ONNX model:", "ONNX opset", "the name of no
           "the domain of node #", "an input/output name of node #", "an attribute name of node #", "string attribute '",
           "a graph input/output/value_info name", "an initializer name", "an external_data ", "the graph has a cycle",
           "graph output '", "initializer '", "external data", "sparse initializer")
+
+_DANGLING = re.compile(r"node '.*' \(.*\) reads '.*', which no node, input or initializer defines", re.S)
 
 
 def _onnx_or_none():
@@ -66,12 +69,18 @@ class OnnxParser:
             _C._parse_onnx(net, path, data, None if base_dir is None else os.fspath(base_dir), self.batch, shapes,
                            self.plugin_fallback)
         except (InvalidModelError, UnsupportedError) as e:
-            if str(e).startswith(_EARLY):
+            if str(e).startswith(_EARLY) or _DANGLING.match(str(e)):
                 raise
             error = e
         onnx = _onnx_or_none() if self.check else None
         if onnx is not None:
-            _run_checker(onnx, model if data is not None else onnx.load(path, load_external_data=False), base_dir)
+            m = model
+            if data is None:
+                try:
+                    m = onnx.load(path, load_external_data=False)
+                except Exception as e:  # noqa: BLE001 - protobuf refuses what gie's reader let through
+                    raise (error or InvalidModelError(f"cannot read ONNX model '{path}': {e}")) from None
+            _run_checker(onnx, m, base_dir)
         if error is not None:
             raise error
         return net
@@ -84,11 +93,14 @@ def _run_checker(onnx, model, base_dir):
         from onnx import external_data_helper
         m = onnx.ModelProto()
         m.CopyFrom(model)
-        for i in m.graph.initializer:
-            if i.data_location == onnx.TensorProto.EXTERNAL:
-                external_data_helper.load_external_data_for_tensor(i, base_dir)
-                del i.external_data[:]
-                i.data_location = onnx.TensorProto.DEFAULT
+        try:
+            for i in m.graph.initializer:
+                if i.data_location == onnx.TensorProto.EXTERNAL:
+                    external_data_helper.load_external_data_for_tensor(i, base_dir)
+                    del i.external_data[:]
+                    i.data_location = onnx.TensorProto.DEFAULT
+        except Exception:  # noqa: BLE001 - onnx cannot load what gie refused already: gie's error stands
+            return
     try:
         onnx.checker.check_model(m)
     except onnx.checker.ValidationError as e:

@@ -40,7 +40,7 @@ namespace {
 
 int64_t normAxis(int64_t ax, int64_t rank, const char* what = "axis") {
     const int64_t a = ax < 0 ? ax + rank : ax;
-    if (a < 0 || a >= std::max<int64_t>(rank, 1)) throw Unsupported(strcat(what, " ", ax, " out of range"));
+    if (a < 0 || a >= rank) throw Unsupported(strcat(what, " ", ax, " out of range"));
     return a;
 }
 
@@ -73,6 +73,15 @@ std::vector<int64_t> stridesOf(const std::vector<int64_t>& s) {
     return st;
 }
 
+// Moves `pos` to the next index of `shape` (row-major); false after the last.
+bool nextIndex(std::vector<int64_t>& pos, const std::vector<int64_t>& shape) {
+    for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
+        if (++pos[size_t(d)] < shape[size_t(d)]) return true;
+        pos[size_t(d)] = 0;
+    }
+    return false;
+}
+
 std::vector<int64_t> broadcastShape(const std::vector<std::vector<int64_t>>& shapes) {
     size_t r = 0;
     for (const auto& s : shapes) r = std::max(r, s.size());
@@ -99,10 +108,7 @@ std::vector<size_t> broadcastIndex(const std::vector<int64_t>& in, const std::ve
         size_t k = 0;
         for (size_t d = 0; d < in.size(); ++d) k += size_t(in[d] == 1 ? 0 : pos[off + d] * ist[d]);
         idx[e] = k;
-        for (int64_t d = int64_t(out.size()) - 1; d >= 0; --d) {
-            if (++pos[size_t(d)] < out[size_t(d)]) break;
-            pos[size_t(d)] = 0;
-        }
+        nextIndex(pos, out);
     }
     return idx;
 }
@@ -479,10 +485,7 @@ bool sliceOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>
         int64_t src = 0;
         for (int64_t d = 0; d < r; ++d) src += (st[size_t(d)] + pos[size_t(d)] * sd[size_t(d)]) * xst[size_t(d)];
         copyElem(res, e, x, size_t(src));
-        for (int64_t d = r - 1; d >= 0; --d) {
-            if (++pos[size_t(d)] < sz[size_t(d)]) break;
-            pos[size_t(d)] = 0;
-        }
+        nextIndex(pos, sz);
     }
     out.push_back(std::move(res));
     return true;
@@ -512,10 +515,7 @@ bool transposeOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Va
         int64_t src = 0;
         for (int64_t d = 0; d < r; ++d) src += pos[size_t(d)] * xst[size_t(perm[size_t(d)])];
         copyElem(res, e, x, size_t(src));
-        for (int64_t d = r - 1; d >= 0; --d) {
-            if (++pos[size_t(d)] < shape[size_t(d)]) break;
-            pos[size_t(d)] = 0;
-        }
+        nextIndex(pos, shape);
     }
     out.push_back(std::move(res));
     return true;
@@ -575,13 +575,9 @@ bool rangeOp(Importer& p, const NodeProto& n, const Attrs&, std::vector<Value>& 
 
 bool expandOp(Importer& p, const NodeProto& n, const Attrs&, std::vector<Value>& out) {
     const Value& x = in(p, n, 0);
-    const std::vector<int64_t> target = in(p, n, 1).ints();
-    const std::vector<int64_t> shape = broadcastShape({x.shape, target});
+    const std::vector<int64_t> shape = broadcastShape({x.shape, in(p, n, 1).ints()});
     checkFoldOutput(p, n, 0, shape);
-    Value res = like(x, x.dtype, shape);
-    const auto xi = broadcastIndex(x.shape, shape);
-    for (size_t e = 0; e < xi.size(); ++e) copyElem(res, e, x, xi[e]);
-    out.push_back(std::move(res));
+    out.push_back(broadcastValue(x, shape));
     return true;
 }
 
@@ -589,26 +585,13 @@ bool tileOp(Importer& p, const NodeProto& n, const Attrs&, std::vector<Value>& o
     const Value& x = in(p, n, 0);
     const std::vector<int64_t> reps = in(p, n, 1).ints();
     if (reps.size() != x.shape.size()) return false;
-    std::vector<int64_t> shape(x.shape.size());
+    std::vector<int64_t> shape(x.shape.size(), 0);
     for (size_t k = 0; k < shape.size(); ++k) {
         if (reps[k] < 0) return false;
         shape[k] = x.shape[k] * reps[k];
     }
     checkFoldOutput(p, n, 0, shape);
-    Value res = like(x, x.dtype, shape);
-    const std::vector<int64_t> xst = stridesOf(x.shape);
-    const int64_t r = int64_t(shape.size());
-    std::vector<int64_t> pos(size_t(r), 0);
-    for (size_t e = 0; e < size_t(res.size()); ++e) {
-        int64_t src = 0;
-        for (int64_t d = 0; d < r; ++d) src += (pos[size_t(d)] % x.shape[size_t(d)]) * xst[size_t(d)];
-        copyElem(res, e, x, size_t(src));
-        for (int64_t d = r - 1; d >= 0; --d) {
-            if (++pos[size_t(d)] < shape[size_t(d)]) break;
-            pos[size_t(d)] = 0;
-        }
-    }
-    out.push_back(std::move(res));
+    out.push_back(tileValue(x, reps));
     return true;
 }
 
@@ -664,10 +647,7 @@ bool reduceOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value
             else if (op == "ReduceMax") iacc[di] = std::max(iacc[di], v);
             else iacc[di] = std::min(iacc[di], v);
         }
-        for (int64_t d = r - 1; d >= 0; --d) {
-            if (++pos[size_t(d)] < x.shape[size_t(d)]) break;
-            pos[size_t(d)] = 0;
-        }
+        nextIndex(pos, x.shape);
     }
     const int64_t cnt = volume(x.shape) / std::max<int64_t>(1, volume(kept));
     Value res = like(x, x.dtype, shape);
@@ -677,15 +657,6 @@ bool reduceOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value
     }
     out.push_back(std::move(res));
     return true;
-}
-
-// Moves `pos` to the next index of `shape` (row-major); false after the last.
-bool nextIndex(std::vector<int64_t>& pos, const std::vector<int64_t>& shape) {
-    for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
-        if (++pos[size_t(d)] < shape[size_t(d)]) return true;
-        pos[size_t(d)] = 0;
-    }
-    return false;
 }
 
 // outer x dim x inner view of `shape` around `axis`.
@@ -945,6 +916,29 @@ bool oneHotOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value
 }
 
 }  // namespace
+
+Value broadcastValue(const Value& v, const std::vector<int64_t>& shape) {
+    const std::vector<int64_t> out = broadcastShape({v.shape, shape});
+    Value res = like(v, v.dtype, out);
+    const auto idx = broadcastIndex(v.shape, out);
+    for (size_t e = 0; e < idx.size(); ++e) copyElem(res, e, v, idx[e]);
+    return res;
+}
+
+Value tileValue(const Value& v, const std::vector<int64_t>& reps) {
+    std::vector<int64_t> shape(v.shape.size(), 0);
+    for (size_t k = 0; k < shape.size(); ++k) shape[k] = v.shape[k] * reps.at(k);
+    Value res = like(v, v.dtype, shape);
+    const std::vector<int64_t> st = stridesOf(v.shape);
+    std::vector<int64_t> pos(shape.size(), 0);
+    for (size_t e = 0; e < size_t(res.size()); ++e) {
+        int64_t src = 0;
+        for (size_t d = 0; d < shape.size(); ++d) src += (pos[d] % v.shape[d]) * st[d];
+        copyElem(res, e, v, size_t(src));
+        nextIndex(pos, shape);
+    }
+    return res;
+}
 
 bool isSpecialFold(const std::string& op) { return op == "Shape" || op == "Size" || op == "Constant"; }
 

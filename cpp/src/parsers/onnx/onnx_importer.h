@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/dims.h"
 #include "common/error.h"
 #include "gie/network.h"
 #include "parsers/onnx/onnx_model.h"
@@ -106,6 +107,10 @@ const std::map<std::string, Validator>& validators();
 //! Throws FoldRefused when output `index` of `n` (all inputs known) would be a constant of `shape` that
 //! follows the batch or is over the folding limit.
 void checkFoldOutput(Importer& p, const NodeProto& n, size_t index, const std::vector<int64_t>& shape);
+//! numpy.broadcast_to(v, broadcast(v.shape, shape)); Unsupported if the shapes do not broadcast.
+Value broadcastValue(const Value& v, const std::vector<int64_t>& shape);
+//! numpy.tile(v, reps), len(reps) == rank of v.
+Value tileValue(const Value& v, const std::vector<int64_t>& reps);
 //! Host folding of the ops that appear in shape subgraphs (Shape, Gather, Concat, arithmetic, ...).
 const std::map<std::string, Folder>& folders();
 //! Ops imported only when their inputs are known (folded); otherwise unsupported.
@@ -169,7 +174,6 @@ public:
 };
 
 std::vector<int64_t> dimsOf(const ITensor* t);
-const char* dataTypeName(DataType t);
 //! The gie type of an ONNX element type; throws Unsupported naming it ("data type int64 ...").
 DataType gieType(int32_t onnxType);
 int32_t onnxTypeOf(DataType t);

@@ -68,6 +68,8 @@ const std::vector<DataType> kLOGIC{DataType::kBOOL};
 ITensor* addSlice(Importer& p, ITensor* x, std::vector<int64_t> start, std::vector<int64_t> size,
                   std::vector<int64_t> stride) {
     const auto xs = dimsOf(x);
+    // rank-0 tensors (folded scalars made Constant layers) have no dimension 0 to keep
+    if (start.empty() || xs.empty()) fail(ErrorCode::kINVALID_MODEL, "IndexError: slicing a tensor of rank 0");
     if (start[0] == 0 && size[0] == xs[0] && stride[0] == 1) {
         if (start.size() == 1) return p.identity(x);
         return p.slice(x, {start.begin() + 1, start.end()}, {size.begin() + 1, size.end()}, {stride.begin() + 1, stride.end()});
@@ -150,14 +152,14 @@ Outs binary(Importer& p, const NodeProto& n, const Attrs& a) {
         a.has("axis"))
         throw Unsupported("legacy 'axis' broadcasting");
     auto ts = sameType(p, names);
-    if (n.opType == "Pow" && ts[0]->getType() != ts[1]->getType())
+    if (n.opType == "Pow" && ts.at(0)->getType() != ts.at(1)->getType())
         throw Unsupported("Pow with different base and exponent types");
     const auto& allowed = (op == E::kAND || op == E::kOR || op == E::kXOR) ? kLOGIC
                           : (op == E::kEQUAL || op == E::kGREATER || op == E::kLESS) ? kCMP : kARITH;
     for (ITensor* t : ts)
         if (!oneOf(t->getType(), allowed))
             throw Unsupported(strcat(n.opType, " of ", dataTypeName(t->getType()), " tensors (gie takes ", typeList(allowed), ")"));
-    ITensor* out = ts[0];
+    ITensor* out = ts.at(0);
     for (size_t k = 1; k < ts.size(); ++k) out = p.elementwise(out, ts[k], op);
     if (ts.size() == 1) out = p.identity(out);
     return {out};
@@ -165,7 +167,7 @@ Outs binary(Importer& p, const NodeProto& n, const Attrs& a) {
 
 Outs mean(Importer& p, const NodeProto& n, const Attrs&) {
     auto ts = sameType(p, presentInputs(n));
-    ITensor* out = ts[0];
+    ITensor* out = ts.at(0);
     for (size_t k = 1; k < ts.size(); ++k) out = p.elementwise(out, ts[k], E::kSUM);
     return {p.elementwise(out, p.scalarLike(out, double(ts.size())), E::kDIV)};
 }
@@ -176,8 +178,8 @@ Outs cmpOrEqual(Importer& p, const NodeProto& n, const Attrs&) {
         if (!oneOf(t->getType(), kARITH))
             throw Unsupported(strcat(n.opType, " of ", dataTypeName(t->getType()), " tensors (float32 / int32 only)"));
     const E strict = n.opType == "GreaterOrEqual" ? E::kGREATER : E::kLESS;
-    ITensor* eq = p.elementwise(ts[0], ts[1], E::kEQUAL);
-    return {p.elementwise(eq, p.elementwise(ts[0], ts[1], strict), E::kOR)};
+    ITensor* eq = p.elementwise(ts.at(0), ts.at(1), E::kEQUAL);
+    return {p.elementwise(eq, p.elementwise(ts.at(0), ts.at(1), strict), E::kOR)};
 }
 
 Outs mod(Importer& p, const NodeProto& n, const Attrs& a) {
@@ -186,7 +188,7 @@ Outs mod(Importer& p, const NodeProto& n, const Attrs& a) {
     for (ITensor* t : ts)
         if (!oneOf(t->getType(), kARITH))
             throw Unsupported(strcat("Mod of ", dataTypeName(t->getType()), " tensors (float32 / int32 only)"));
-    return {p.elementwise(ts[0], ts[1], E::kMOD)};
+    return {p.elementwise(ts.at(0), ts.at(1), E::kMOD)};
 }
 
 const std::map<std::string, U>& unaryOps() {
@@ -484,6 +486,7 @@ Outs softmax(Importer& p, const NodeProto& n, const Attrs& a) {
     };
     if (p.opset >= 13) return {add(x, normAxis(a.i("axis", -1), r))};
     const int64_t axis = normAxis(a.i("axis", 1), r);
+    if (axis < 0 || axis >= r) fail(ErrorCode::kINVALID_MODEL, "axis ", a.i("axis", 1), " is out of range for rank ", r);
     if (axis == r - 1) return {add(x, axis)};
     if (axis == 0) throw Unsupported("opset < 13 Softmax with axis 0 (flattens the batch)");
     std::vector<int64_t> flat(size_t(axis), 0);
@@ -661,7 +664,7 @@ Outs reshapeOp(Importer& p, const NodeProto& n, const Attrs& a) {
                 for (size_t i = 0; i < shape.size(); ++i) {
                     const int64_t s = shape[i];
                     if (s == -1) continue;
-                    fixed *= s == 0 ? xs[i] : s >= kBATCH ? s / kBATCH * p.batch : s;
+                    fixed *= s == 0 ? xs.at(i) : s >= kBATCH ? s / kBATCH * p.batch : s;
                 }
                 *m1 = fixed ? volume(xs) / fixed : 0;
             }
@@ -739,6 +742,7 @@ Outs unsqueeze(Importer& p, const NodeProto& n, const Attrs& a) {
         if (v < 0 || v > int64_t(nw.size())) fail(ErrorCode::kINVALID_MODEL, "axis ", v, " is out of range");
         nw.insert(nw.begin() + v, 1);
     }
+    if (nw.empty()) fail(ErrorCode::kINVALID_MODEL, "IndexError: Unsqueeze of a rank-0 tensor without axes");
     std::vector<int64_t> res{0};
     res.insert(res.end(), nw.begin() + 1, nw.end());
     return {p.reshape(x, res)};
@@ -863,6 +867,7 @@ Outs pad(Importer& p, const NodeProto& n, const Attrs& a) {
         else for (int64_t v2 : ax->ints()) axes.push_back(normAxis(v2, r));
     }
     const size_t k = axes.size();
+    if (r == 0) fail(ErrorCode::kINVALID_MODEL, "IndexError: padding a tensor of rank 0");
     if (pads.size() < 2 * k) fail(ErrorCode::kINVALID_MODEL, "IndexError: list index out of range");
     std::vector<int64_t> pre(size_t(r), 0), post(size_t(r), 0);
     for (size_t j = 0; j < k; ++j) {
@@ -969,6 +974,7 @@ Outs resize(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
     const auto xs = dimsOf(x);
     const int64_t r = int64_t(xs.size());
+    if (r == 0) fail(ErrorCode::kINVALID_MODEL, "IndexError: resizing a tensor of rank 0");
     const std::string modeS = a.s("mode", "nearest");
     ResizeMode mode;
     if (modeS == "nearest") mode = ResizeMode::kNEAREST;
@@ -1090,28 +1096,6 @@ Outs spaceToDepth(Importer& p, const NodeProto& n, const Attrs& a) {
     return {p.reshape(t, {0, c * b * b, h / b, w / b})};
 }
 
-Value broadcastTo(const Value& v, const std::vector<int64_t>& shape) {
-    const std::vector<int64_t> out = broadcast(v.shape, shape);
-    Value r;
-    r.dtype = v.dtype;
-    r.shape = out;
-    const int64_t total = volume(out);
-    const size_t off = out.size() - v.shape.size();
-    std::vector<int64_t> pos(out.size(), 0), st(v.shape.size(), 1);
-    for (int64_t k = int64_t(v.shape.size()) - 2; k >= 0; --k) st[size_t(k)] = st[size_t(k) + 1] * v.shape[size_t(k) + 1];
-    for (int64_t e = 0; e < total; ++e) {
-        int64_t src = 0;
-        for (size_t d = 0; d < v.shape.size(); ++d) src += (v.shape[d] == 1 ? 0 : pos[off + d]) * st[d];
-        if (v.isFloat()) r.f.push_back(v.f[size_t(src)]);
-        else r.i.push_back(v.i[size_t(src)]);
-        for (int64_t d = int64_t(out.size()) - 1; d >= 0; --d) {
-            if (++pos[size_t(d)] < out[size_t(d)]) break;
-            pos[size_t(d)] = 0;
-        }
-    }
-    return r;
-}
-
 Outs expand(Importer& p, const NodeProto& n, const Attrs&) {
     bool symbolic;
     const auto shape = batchTarget(p, n, 1, "Expand shape", &symbolic);
@@ -1122,13 +1106,14 @@ Outs expand(Importer& p, const NodeProto& n, const Attrs&) {
         if (!ok) throw Unsupported(strcat("Expand of a constant to ", listStr(shape), ": only dimension 0 may follow the batch"));
         std::vector<int64_t> tgt{1};
         tgt.insert(tgt.end(), shape.begin() + 1, shape.end());
-        return {batchBroadcast(p, broadcastTo(v, broadcast(v.shape, tgt)))};
+        return {batchBroadcast(p, broadcastValue(v, tgt))};
     }
     ITensor* x = p.tensor(n.input[0]);
     const auto xs = dimsOf(x);
     std::vector<int64_t> tgt;
     for (int64_t s : shape) tgt.push_back(s != kBATCH ? s : 1);
     std::vector<int64_t> out = broadcast(xs, tgt);
+    if (out.empty()) throw Unsupported("Expand of a rank-0 tensor");
     if (out.size() == xs.size()) out[0] = 1;  // the batch comes from x
     else if (p.dynamicBatch) throw Unsupported("Expand to a higher rank with a dynamic batch");
     if (x->getType() == DataType::kBOOL) throw Unsupported("Expand of a bool tensor");
@@ -1170,25 +1155,9 @@ Outs tile(Importer& p, const NodeProto& n, const Attrs&) {
         for (size_t k = 1; ok && k < reps.size(); ++k) ok = reps[k] < kBATCH;
         if (!ok) throw Unsupported(strcat("Tile of a constant ", shapeStr(v.shape), " by ", listStr(reps),
                                           ": only dimension 0 may follow the batch"));
-        // np.tile(v, [1] + reps[1:])
-        std::vector<int64_t> shape = v.shape;
-        for (size_t k = 1; k < shape.size(); ++k) shape[k] *= reps[k];
-        Value r;
-        r.dtype = v.dtype;
-        r.shape = shape;
-        const int64_t total = volume(shape);
-        std::vector<int64_t> pos(shape.size(), 0), st(v.shape.size(), 1);
-        for (int64_t k = int64_t(v.shape.size()) - 2; k >= 0; --k) st[size_t(k)] = st[size_t(k) + 1] * v.shape[size_t(k) + 1];
-        for (int64_t e = 0; e < total; ++e) {
-            int64_t src = 0;
-            for (size_t d = 0; d < shape.size(); ++d) src += (pos[d] % v.shape[d]) * st[d];
-            if (v.isFloat()) r.f.push_back(v.f[size_t(src)]);
-            else r.i.push_back(v.i[size_t(src)]);
-            for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
-                if (++pos[size_t(d)] < shape[size_t(d)]) break;
-                pos[size_t(d)] = 0;
-            }
-        }
+        std::vector<int64_t> r1 = reps;
+        r1[0] = 1;  // np.tile(v, [1] + reps[1:])
+        const Value r = tileValue(v, r1);
         return {batchBroadcast(p, r)};
     }
     ITensor* x = p.tensor(n.input[0]);

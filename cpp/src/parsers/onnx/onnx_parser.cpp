@@ -517,6 +517,9 @@ void OnnxParser::convert(const GraphProto& g) {
             convertNode(*n, plugins);
         } catch (const Unsupported& e) {
             record(n, e.what(), idx);
+        } catch (const std::out_of_range& e) {  // a converter read an input or value the node does not have
+            fail(ErrorCode::kINVALID_MODEL, "node '", n->name.empty() ? n->opType : n->name, "' (", n->opType,
+                 "): IndexError: an input or value is missing");
         } catch (const Error& e) {
             if (e.code() == ErrorCode::kINVALID_MODEL)
                 fail(ErrorCode::kINVALID_MODEL, "node '", n->name.empty() ? n->opType : n->name, "' (", n->opType, "): ", e.what());
@@ -639,7 +642,9 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
         } catch (const FoldRefused& e) {
             why = e.what();
         } catch (const Unsupported&) {
-            folded = false;  // the reference evaluator failed: import it as a layer, as before
+            folded = false;  // the values do not fold (as when onnx.reference failed): import it as a layer
+        } catch (const std::out_of_range&) {
+            folded = false;
         }
         if (folded) {
             setConsts(vals);

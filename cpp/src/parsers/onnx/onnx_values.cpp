@@ -238,17 +238,6 @@ std::vector<float> Attrs::floats(const char* n, const std::vector<float>& def) c
 
 // ---- types -------------------------------------------------------------------------------------------
 
-const char* dataTypeName(DataType t) {
-    switch (t) {
-        case DataType::kFLOAT: return "float32";
-        case DataType::kHALF: return "float16";
-        case DataType::kINT8: return "int8";
-        case DataType::kINT32: return "int32";
-        case DataType::kBOOL: return "bool";
-    }
-    return "unknown";
-}
-
 DataType gieType(int32_t t) {
     switch (t) {
         case kFLOAT16: return DataType::kHALF;
