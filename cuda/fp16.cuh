@@ -143,24 +143,9 @@ public:
         }
     }
     int32_t getOutputDataTypes(const DataType* inputs, int32_t nbInputs, DataType* outputs) const noexcept override {
-        bool anyHalf = false;
-        std::vector<DataType> widened;
-        try {
-            widened.assign(inputs, inputs + nbInputs);
-        } catch (...) {
-            recordCurrentException(nullptr);
-            return -1;
-        }
-        for (DataType& t : widened)
-            if (t == DataType::kHALF) {
-                anyHalf = true;
-                t = DataType::kFLOAT;
-            }
-        const int32_t rc = Kernel<Self, Op>::getOutputDataTypes(widened.data(), nbInputs, outputs);
-        if (rc == 0 && anyHalf)
-            for (int32_t i = 0; i < this->op_.nbOutputs(); ++i)
-                if (outputs[i] == DataType::kFLOAT) outputs[i] = DataType::kHALF;
-        return rc;
+        return outputTypesHalfAsFloat(inputs, nbInputs, outputs, this->op_.nbOutputs(), [this](const DataType* i, int32_t n, DataType* o) {
+            return Kernel<Self, Op>::getOutputDataTypes(i, n, o);
+        });
     }
 };
 

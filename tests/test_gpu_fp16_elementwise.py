@@ -462,3 +462,40 @@ def test_chain_stays_half(rng):
         return [sm, net.add_reduce(a, RED.AVG, (2, 3), keep_dims=False).output(0)]
 
     check16(define, {"x": x}, ("Scale", "PRelu", "ElementWise", "Activation", "Softmax", "Reduce"), CHAIN)
+
+
+# ================================================================================================ engine files
+
+@pytest.mark.parametrize("kernel", ["Unary", "ElementWise", "Activation", "Scale", "PRelu", "Softmax", "Reduce", "LRN"])
+def test_engine_file_reloads(kernel, tmp_path, rng):
+    """A GPU FP16 engine saves and loads: the loader re-derives each kernel's output types from its stored HALF inputs
+    (cuda/fp16.cuh FloatOrHalfKernel, whose op type rules name float32), and the reloaded engine gives the same bits."""
+    import util
+    from gpu_util import build_gpu, poisoned_output, to_device
+
+    C = 6
+    layers = {
+        "Unary": lambda net, x: net.add_unary(x, U.EXP),
+        "ElementWise": lambda net, x: net.add_elementwise(x, x, EW.GREATER),
+        "Activation": lambda net, x: net.add_activation(x, gie.ActivationType.GELU),
+        "Scale": lambda net, x: net.add_scale(x, M.CHANNEL, randn(rng, (C,)), randn(rng, (C,)), None),
+        "PRelu": lambda net, x: net.add_prelu(x, randn(rng, (C,), 0.3)),
+        "Softmax": lambda net, x: net.add_softmax(x, axis=1),
+        "Reduce": lambda net, x: net.add_reduce(x, RED.SUM, (2, 3), keep_dims=False),
+        "LRN": lambda net, x: net.add_lrn(x, 3, 0.5, 0.75, 1.0),
+    }
+    x = randn(rng, (N, C, 5, 4))
+    engine = build_gpu(lambda net, t: layers[kernel](net, t["x"]).output(0), {"x": x}, fp16=True)
+    path = tmp_path / "fp16.gie"
+    engine.save(str(path))
+    loaded = gie.Runtime().load(str(path))
+    infos = [[(k["type"], k["precision"]) for k in e.layer_info()["kernels"]] for e in (engine, loaded)]
+    assert infos[0] == infos[1] and (kernel, "float16") in infos[0], infos
+    results = []
+    for e in (engine, loaded):
+        name = e.output_names[0]
+        shape = e.create_execution_context().execute({"x": x})[name].shape
+        out, read = poisoned_output(shape, np.bool_ if kernel == "ElementWise" else np.float32)
+        e.create_execution_context().execute({"x": to_device(x)}, outputs={name: out})
+        results.append(read())
+    util.assert_close(results[1], results[0], rtol=0, atol=0, what=f"{kernel}: the reloaded engine's output")

@@ -26,6 +26,31 @@ inline void roundFieldToHalf(FieldMap& f, const char* name) {
     f.setFloats(name, v);
 }
 
+//! Output types of an FP32 kernel run with FP16 storage, whose type rules name FLOAT (Unary, ElementWise, ...):
+//! `rules(in, n, out)` (a getOutputDataTypes) runs with HALF inputs read as FLOAT, and its FLOAT outputs become
+//! HALF when an input was HALF. Shared by HalfStorageCpu and the GPU kernels with FP16 paths (cuda/fp16.cuh).
+template <typename Rules>
+int32_t outputTypesHalfAsFloat(const DataType* in, int32_t n, DataType* out, int32_t nOut, Rules&& rules) noexcept {
+    std::vector<DataType> widened;
+    try {
+        widened.assign(in, in + n);
+    } catch (...) {
+        recordCurrentException(nullptr);
+        return -1;
+    }
+    bool anyHalf = false;
+    for (DataType& t : widened)
+        if (t == DataType::kHALF) {
+            anyHalf = true;
+            t = DataType::kFLOAT;
+        }
+    const int32_t rc = rules(widened.data(), n, out);
+    if (rc == 0 && anyHalf)
+        for (int32_t i = 0; i < nOut; ++i)
+            if (out[i] == DataType::kFLOAT) out[i] = DataType::kHALF;
+    return rc;
+}
+
 template <typename K>
 class HalfStorageCpu final : public IPlugin {
 public:
@@ -47,8 +72,14 @@ public:
     }
     int32_t getNbOutputs() const noexcept override { return inner_->getNbOutputs(); }
     int32_t getOutputDimensions(const Dims* in, int32_t n, Dims* out) const noexcept override { return inner_->getOutputDimensions(in, n, out); }
+    //! The kernel's own rules where they take the types (copies and casts take HALF natively), else the rules for
+    //! FLOAT with HALF storage (outputTypesHalfAsFloat): an engine file stores the HALF types the builder chose.
     int32_t getOutputDataTypes(const DataType* in, int32_t n, DataType* out) const noexcept override {
-        return inner_->getOutputDataTypes(in, n, out);
+        if (inner_->getOutputDataTypes(in, n, out) == 0) return 0;
+        const int32_t rc = outputTypesHalfAsFloat(in, n, out, inner_->getNbOutputs(),
+                                                  [this](const DataType* i, int32_t k, DataType* o) { return inner_->getOutputDataTypes(i, k, o); });
+        if (rc == 0) clearLastError();  // the first attempt's error does not apply
+        return rc;
     }
     //! Natively supported, or supported as FP32 with every HALF position (linear only) converted.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nIn, int32_t nOut) const noexcept override {
