@@ -182,3 +182,15 @@ def test_slice_with_a_huge_step():
     cfg.device = "cpu"
     x = np.arange(6, dtype=np.float32).reshape(1, 6)
     np.testing.assert_array_equal(builder.build(net, cfg).create_execution_context().execute({"x": x})["y"], x[:, :1])
+
+
+def test_plugin_tensor_attribute_without_a_tensor():
+    # scripts/fuzz.sh onnx found it: a TENSOR attribute with no tensor, handed to a plugin, was a null dereference.
+    node = helper.make_node("Identity", ["x"], ["y"], name="p", domain="my.domain")
+    a = node.attribute.add()
+    a.name, a.type = "w", onnx.AttributeProto.TENSOR
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("my.domain", 1)])
+    with pytest.raises(gie.InvalidModelError, match="tensor attribute 'w' holds no tensor"):
+        gie.OnnxParser(check=False).parse(m)
