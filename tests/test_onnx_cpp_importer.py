@@ -167,3 +167,30 @@ def test_rank0_constant_tensors_refused_not_crashed(op):
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     with pytest.raises(gie.Error):
         gie.OnnxParser(check=False).parse(m)
+
+
+def test_slice_with_a_huge_step():
+    # scripts/fuzz.sh onnx (UBSan) found it: the element count of a slice overflowed for a step near 2^63.
+    inits = [numpy_helper.from_array(np.array(v, np.int64), n)
+             for v, n in (([0], "st"), ([6], "en"), ([1], "ax"), ([2 ** 63 - 1], "sp"))]
+    node = helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"], name="s")
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    builder = gie.Builder()
+    net = gie.OnnxParser(builder=builder, check=False).parse(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+    cfg = builder.create_config()
+    cfg.device = "cpu"
+    x = np.arange(6, dtype=np.float32).reshape(1, 6)
+    np.testing.assert_array_equal(builder.build(net, cfg).create_execution_context().execute({"x": x})["y"], x[:, :1])
+
+
+def test_plugin_tensor_attribute_without_a_tensor():
+    # scripts/fuzz.sh onnx found it: a TENSOR attribute with no tensor, handed to a plugin, was a null dereference.
+    node = helper.make_node("Identity", ["x"], ["y"], name="p", domain="my.domain")
+    a = node.attribute.add()
+    a.name, a.type = "w", onnx.AttributeProto.TENSOR
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("my.domain", 1)])
+    with pytest.raises(gie.InvalidModelError, match="tensor attribute 'w' holds no tensor"):
+        gie.OnnxParser(check=False).parse(m)

@@ -467,11 +467,11 @@ bool sliceOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>
         if (step > 0) {
             s = std::min(std::max<int64_t>(s, 0), dim);
             e = std::min(std::max<int64_t>(e, 0), dim);
-            cnt = std::max<int64_t>(0, (e - s + step - 1) / step);
+            cnt = sliceCount(e - s, step);
         } else {
             s = std::min(std::max<int64_t>(s, 0), dim - 1);
             e = std::min(std::max<int64_t>(e, -1), dim - 1);
-            cnt = std::max<int64_t>(0, (s - e + (-step) - 1) / (-step));
+            cnt = sliceCount(s - e, step);
         }
         st[size_t(ax)] = s;
         sz[size_t(ax)] = cnt;
@@ -587,7 +587,7 @@ bool tileOp(Importer& p, const NodeProto& n, const Attrs&, std::vector<Value>& o
     if (reps.size() != x.shape.size()) return false;
     std::vector<int64_t> shape(x.shape.size(), 0);
     for (size_t k = 0; k < shape.size(); ++k) {
-        if (reps[k] < 0) return false;
+        if (reps[k] < 0 || (reps[k] > 0 && x.shape[k] > kMAX_FOLD_ELEMENTS * 64 / reps[k])) return false;
         shape[k] = x.shape[k] * reps[k];
     }
     checkFoldOutput(p, n, 0, shape);

@@ -47,6 +47,12 @@ std::string shapeStr(const std::vector<int64_t>& s);
 //! Python list text: "[1, -1]".
 std::string listStr(const std::vector<int64_t>& s);
 int64_t volume(const std::vector<int64_t>& s);
+//! Elements a slice takes from `span` positions with |step| >= 1 (ceil(span / |step|), no overflow).
+inline int64_t sliceCount(int64_t span, int64_t step) {
+    if (span <= 0) return 0;
+    const uint64_t st = step < 0 ? uint64_t(0) - uint64_t(step) : uint64_t(step);
+    return int64_t(1 + uint64_t(span - 1) / st);
+}
 
 //! Decodes an initializer / tensor attribute. `external` holds the bytes of external data (if any).
 //! Throws gie::Error(kINVALID_MODEL) when data type, dims and data disagree.

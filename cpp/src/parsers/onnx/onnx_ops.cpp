@@ -768,15 +768,15 @@ void sliceParams(const std::vector<int64_t>& shape, const std::vector<int64_t>& 
         if (sp > 0) {
             s = std::min(std::max<int64_t>(s, 0), dim);
             e = std::min(std::max<int64_t>(e, 0), dim);
-            c = std::max<int64_t>(0, (e - s + sp - 1) / sp);
+            c = sliceCount(e - s, sp);
         } else {
             s = std::min(std::max<int64_t>(s, 0), dim - 1);
             e = std::min(std::max<int64_t>(e, -1), dim - 1);
-            c = std::max<int64_t>(0, (s - e + (-sp) - 1) / (-sp));
+            c = sliceCount(s - e, sp);
         }
         start[size_t(ax)] = s;
         size[size_t(ax)] = c;
-        stride[size_t(ax)] = sp;
+        stride[size_t(ax)] = c <= 1 ? 1 : sp;  // one element: the step does not matter (and may be huge)
     }
 }
 

@@ -565,6 +565,7 @@ void pluginFields(const NodeProto& n, Fields& f) {
             case kATTR_FLOATS: f.floats(name, a.floats); break;
             case kATTR_INTS: f.ints(name, a.ints); break;
             case kATTR_TENSOR: {
+                if (!a.t) fail(ErrorCode::kINVALID_MODEL, "tensor attribute '", a.name, "' holds no tensor");
                 Value v = decodeTensor(*a.t, nullptr, strcat("tensor attribute '", a.name, "'"));
                 if (v.isFloat()) f.floats(name, v.f);
                 else f.ints(name, v.i);
