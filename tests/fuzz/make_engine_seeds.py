@@ -1,0 +1,44 @@
+"""Writes the seed engines of the engine-file fuzz target (tests/fuzz/fuzz_engine.cpp) into
+tests/fuzz_corpus/engine: small CPU engines covering FP32, FP16 with Reformats, channels-last I/O, concatenation
+views and a fused convolution epilogue. Run after an engine-format change:
+    PYTHONPATH=build/dev/pkg python3 tests/fuzz/make_engine_seeds.py"""
+import os
+
+import numpy as np
+
+import gie
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz_corpus", "engine")
+
+
+def build(name, fp16=False, hwc8=False):
+    rng = np.random.default_rng(0)
+    builder = gie.Builder()
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (2, 3, 6, 6))
+    if hwc8:
+        x.allowed_formats = [gie.TensorFormat.HWC8]
+    a = net.add_convolution(x, 4, (3, 3), rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+                            rng.standard_normal(4).astype(np.float32), padding=1)
+    r = net.add_activation(a.output(0), gie.ActivationType.RELU).output(0)
+    b = net.add_convolution(x, 2, (1, 1), rng.standard_normal((2, 3, 1, 1)).astype(np.float32),
+                            np.zeros(2, np.float32)).output(0)
+    c = net.add_concatenation([r, b]).output(0)
+    p = net.add_pooling(c, gie.PoolingType.MAX, (2, 2))
+    p.stride = (2, 2)
+    y = net.add_softmax(p.output(0)).output(0)
+    net.mark_output(y, "y")
+    config = builder.create_config()
+    config.device = "cpu"
+    config.max_batch = 2
+    config.fp16 = fp16
+    data = builder.build(net, config).serialize()
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data)
+    return len(data)
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    for name, kw in (("fp32.gie", {}), ("fp16.gie", {"fp16": True}), ("fp16_hwc8.gie", {"fp16": True, "hwc8": True})):
+        print(name, build(name, **kw), "bytes")
