@@ -143,7 +143,7 @@ def _check_printed_outputs(stdout, expected):
         first = np.array([float(v) for v in first.split()])
         np.testing.assert_allclose(first, ref.ravel()[:8], rtol=1e-4, atol=1e-5, err_msg=name)
         assert float(checksum) == pytest.approx(ref.astype(np.float64).sum(), rel=1e-4,
-                                                abs=1e-5 * np.abs(ref).sum() + 1e-6), (name, stdout)
+                                                abs=float(1e-5 * np.abs(ref).sum()) + 1e-6), (name, stdout)
 
 
 @pytest.fixture(scope="module")

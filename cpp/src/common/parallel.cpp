@@ -84,6 +84,12 @@ public:
             if (spins < 2000) GIE_CPU_PAUSE();
             else std::this_thread::yield();  // a started iteration's thread was preempted
         }
+        // Close the loop before the next one may set up its fields: a worker that read this loop's state just
+        // before its last chunk was claimed may still compare its chunk index with the *next* loop's count n_
+        // (stored before the next generation is published) and then claim "chunk n" of this generation with the
+        // next loop's function, running one of its iterations twice and counting it in the next loop's done_.
+        // With the state moved past every chunk index, that claim's compare-and-swap fails.
+        state_.store((static_cast<uint64_t>(gen) << 32) | 0xffffffffu);
         std::exception_ptr err = error_;
         busy_.store(false, std::memory_order_release);
         if (err) std::rethrow_exception(err);
