@@ -94,25 +94,23 @@ def test_fp32_build_is_unchanged(rng):
     assert all(t["dtype"] == "float32" and t["format"] == "linear" for k in info["kernels"] for t in k["inputs"] + k["outputs"])
 
 
-def _fp16_engine(spec, batch, out):
+def _zoo_engine(spec, batch, out, fp16):
     builder = gie.Builder()
     net = builder.create_network()
     spec.to_gie(net, batch=batch, mark=[out])
     config = builder.create_config()
     config.device = "cpu"
     config.max_batch = batch
-    config.fp16 = True
+    config.fp16 = fp16
     return builder.build(net, config)
+
+
+def _fp16_engine(spec, batch, out):
+    return _zoo_engine(spec, batch, out, True)
 
 
 def _fp32_engine(spec, batch, out):
-    builder = gie.Builder()
-    net = builder.create_network()
-    spec.to_gie(net, batch=batch, mark=[out])
-    config = builder.create_config()
-    config.device = "cpu"
-    config.max_batch = batch
-    return builder.build(net, config)
+    return _zoo_engine(spec, batch, out, False)
 
 
 @pytest.mark.parametrize("model,image,out,n", [("resnet50", 64, "logits", 256), ("googlenet", 224, "loss3/classifier", 64),

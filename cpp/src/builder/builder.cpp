@@ -136,26 +136,17 @@ std::string describeTypes(const std::vector<TensorDesc>& d, size_t nIn) {
     return s;
 }
 
-//! The kernel of node n from the creator the negotiation chose (nullptr: the node's user plugin), configured
-//! for the negotiated descriptors `all` (inputs, then outputs).
+//! The kernel of node n from the creator the negotiation chose (for a user plugin layer: a clone of its instance,
+//! whose creator the negotiation found), configured for the negotiated descriptors `all` (inputs, then outputs).
 EngineStep makeStep(const IrNode& n, IPluginCreator* chosen, const std::vector<TensorDesc>& all, DeviceType device) {
     EngineStep s;
     s.name = n.name;
     s.sourceLayers = n.sourceLayers;
     s.notes = n.notes;
     s.device = device;
-    IPluginCreator* creator = nullptr;
-    if (n.userPlugin) {
-        creator = getPluginRegistry()->getCreator(n.userPlugin->getPluginType(), n.userPlugin->getPluginVersion(), device);
-        GIE_CHECK(creator, ErrorCode::kUNSUPPORTED, "plugin layer '", n.name, "' has type '", n.userPlugin->getPluginType(),
-                  "' version '", n.userPlugin->getPluginVersion(), "', but no creator for it is registered for this device; "
-                  "engines are deserialized through the creator, so register it (or load its library) before building");
-        s.plugin.reset(n.userPlugin->clone());
-    } else {
-        creator = chosen;
-        GIE_CHECK(creator, ErrorCode::kINTERNAL, "layer '", n.name, "': the negotiation chose no kernel");
-        s.plugin.reset(creator->createPlugin(n.name.c_str(), n.fields.collection()));
-    }
+    IPluginCreator* creator = chosen;
+    GIE_CHECK(creator, ErrorCode::kINTERNAL, "layer '", n.name, "': the negotiation chose no kernel");
+    s.plugin.reset(n.userPlugin ? n.userPlugin->clone() : creator->createPlugin(n.name.c_str(), n.fields.collection()));
     s.variant = creator->getPluginVariant() ? creator->getPluginVariant() : "";
     if (!s.plugin) {
         const char* msg = nullptr;
@@ -167,7 +158,7 @@ EngineStep makeStep(const IrNode& n, IPluginCreator* chosen, const std::vector<T
     int32_t nIn = static_cast<int32_t>(n.inputs.size()), nOut = static_cast<int32_t>(n.outputs.size());
     for (int32_t p = 0; p < nIn + nOut; ++p) {
         const TensorDesc& d = all[static_cast<size_t>(p)];
-        bool strided = d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0];
+        bool strided = isStrided(d);
         bool ok = !strided || (p < nIn ? s.plugin->supportsStridedInput() : s.plugin->supportsStridedOutput());
         GIE_CHECK(ok, ErrorCode::kINTERNAL, "layer '", n.name, "': a pass gave it a strided ", p < nIn ? "input" : "output",
                   " its kernel does not support");

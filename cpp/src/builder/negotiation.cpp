@@ -46,7 +46,7 @@ struct State {
 bool floatClass(DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; }
 
 struct Candidate {
-    IPluginCreator* creator = nullptr;  // nullptr: the node's user plugin
+    IPluginCreator* creator = nullptr;  // for a user plugin layer: its type's creator (the kernel is a clone of its instance)
     std::vector<State> states;          // inputs, then outputs
     double ms = 0;                      // fastest tactic at the optimum batch; 0 when it is the node's only candidate
     std::string tactic;
@@ -129,7 +129,6 @@ private:
         }
         return x;
     }
-    bool strided(const TensorDesc& d) const { return d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0]; }
 
     void computeOptDims() {
         optDims_.resize(g_.tensors.size());
@@ -251,7 +250,7 @@ private:
                     d.push_back(desc(n.outputs[j], s[nIn + j], g_.tensors[static_cast<size_t>(n.outputs[j])].dims));
                 bool ok = true;
                 for (size_t p = 0; p < d.size() && ok; ++p) {
-                    const bool str = strided(d[p]);
+                    const bool str = isStrided(d[p]);
                     ok = k->supportsFormatCombination(static_cast<int32_t>(p), d.data(), static_cast<int32_t>(nIn), static_cast<int32_t>(nOut)) &&
                          (!str || (p < nIn ? k->supportsStridedInput() : k->supportsStridedOutput()));
                     if (!ok && firstReject.empty() && s == *combos.begin())
@@ -260,7 +259,7 @@ private:
                 }
                 if (!ok) continue;
                 Candidate cand;
-                cand.creator = n.userPlugin ? nullptr : c;
+                cand.creator = c;
                 cand.states = s;
                 out.push_back(std::move(cand));
             }
@@ -400,7 +399,7 @@ private:
                     out.push_back(desc(n.outputs[j], s, optDims_[static_cast<size_t>(n.outputs[j])]));
                 }
                 if (k->configure(inMax.data(), static_cast<int32_t>(inMax.size()), outMax.data(), static_cast<int32_t>(outMax.size())) != 0) continue;
-                c.ms = fastest(*k, c.creator ? c.creator->getPluginVariant() : "", in, out, forced, c.tactic);
+                c.ms = fastest(*k, c.creator->getPluginVariant(), in, out, forced, c.tactic);
                 if (c.ms < kInf / 10) timed.push_back(c);
             }
             if (timed.empty()) {
@@ -431,7 +430,7 @@ private:
                 std::vector<TensorDesc> in{inOpt}, out{makeDesc(optDims_[static_cast<size_t>(t)], bst.type, bst.format)};
                 std::vector<TensorDesc> both{inMax[0], outMax[0]};
                 const bool ok = k->supportsFormatCombination(0, both.data(), 1, 1) && k->supportsFormatCombination(1, both.data(), 1, 1) &&
-                                (!strided(inMax[0]) || k->supportsStridedInput());
+                                (!isStrided(inMax[0]) || k->supportsStridedInput());
                 if (ok && k->configure(inMax.data(), 1, outMax.data(), 1) == 0) {
                     std::string tn;
                     ms = fastest(*k, reformatCreator_->getPluginVariant(), in, out, "", tn);
@@ -542,7 +541,7 @@ private:
         }
     }
     static std::string variantText(const Candidate& c) {
-        const char* v = c.creator ? c.creator->getPluginVariant() : "";
+        const char* v = c.creator->getPluginVariant();
         return v && *v ? strcat(" [", v, "]") : std::string();
     }
 

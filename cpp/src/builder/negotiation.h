@@ -27,8 +27,8 @@ struct NegotiationOptions {
 
 //! Chooses every node's kernel, types and formats; sets every tensor's type and format, and inserts Reformat
 //! nodes (and converted copies of constants) where a consumer reads a tensor in another state than its
-//! producer writes. Returns the chosen creator per node (indexed like g.nodes afterwards; nullptr for a user
-//! plugin layer, whose instance is its kernel). Appends one line per decision worth reporting to `log` and
+//! producer writes. Returns the chosen creator per node (indexed like g.nodes afterwards; for a user plugin
+//! layer, the creator of its type: its kernel is a clone of its instance). Appends one line per decision worth reporting to `log` and
 //! notes to the nodes. Throws (kUNSUPPORTED / kINVALID_MODEL) naming the layer when no kernel fits.
 std::vector<IPluginCreator*> negotiateFormats(Graph& g, const NegotiationOptions& o, Backend& b, TimingCache& cache, ILogger* logger,
                                               std::string& log);

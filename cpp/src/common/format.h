@@ -15,6 +15,7 @@
 
 #include "common/dims.h"
 #include "common/error.h"
+#include "gie/plugin.h"  // TensorDesc
 
 namespace gie {
 
@@ -56,6 +57,9 @@ inline Dims formatStrides(const Dims& d, TensorFormat f) {
     s.d[0] = d.d[2] * d.d[3] * cp;
     return s;
 }
+
+//! Whether a descriptor's batch stride exceeds the packed one of its format (a view inside a wider tensor).
+inline bool isStrided(const TensorDesc& d) { return d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0]; }
 
 //! Elements a packed tensor occupies in format f, padding included (overflow-checked, like volume()).
 inline int64_t formatVolume(const Dims& d, TensorFormat f) {

@@ -167,7 +167,7 @@ void checkSteps(const EnginePlan& p) {
         for (int32_t k = 0; k < nIn + nOut; ++k) {
             const EngineTensor& t = p.tensors[static_cast<size_t>(k < nIn ? s.inputs[static_cast<size_t>(k)] : s.outputs[static_cast<size_t>(k - nIn)])];
             const TensorDesc& d = all[static_cast<size_t>(k)];
-            const bool strided = d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0];
+            const bool strided = isStrided(d);
             GIE_CHECK(s.plugin->supportsFormatCombination(k, all.data(), nIn, nOut) &&
                           (!strided || (k < nIn ? s.plugin->supportsStridedInput() : s.plugin->supportsStridedOutput())),
                       ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") does not take ",
