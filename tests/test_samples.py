@@ -38,8 +38,9 @@ def _run(cmd, **kw):
     return proc
 
 
-def _build_cpp_sample(source, build, target):
-    """Configures and builds a C++ sample against the installed gie CMake package; returns the program."""
+def _build_cpp_sample(source, build, target, cmake_args=()):
+    """Configures and builds a C++ sample (or plugin library) against the installed gie CMake package; returns
+    the program (the library)."""
     if not source.is_dir():
         pytest.skip(f"needs the source tree ({source} not found)")
     if shutil.which("cmake") is None:
@@ -47,7 +48,7 @@ def _build_cpp_sample(source, build, target):
     if _cxx_compiler() is None:
         pytest.skip("no C++ compiler found (set CXX, or install g++ / clang++)")
     configure = ["cmake", "-S", str(source), "-B", str(build), f"-Dgie_DIR={gie.cmake_dir()}",
-                 "-DCMAKE_BUILD_TYPE=Release"]
+                 "-DCMAKE_BUILD_TYPE=Release", *cmake_args]
     if shutil.which("ninja"):
         configure += ["-G", "Ninja"]
     _run(configure, timeout=300)

@@ -118,7 +118,7 @@ __global__ void decodeKernel(const float* raw, Geometry g, const float* anchors,
 
 __global__ void nmsKernel(Geometry g, const float4* boxes, uint64_t* cand, unsigned char* supp, const int* candCount,
                           uint64_t* surv, int* survCount) {
-    extern __shared__ unsigned char smem[];
+    extern __shared__ __align__(16) unsigned char smem[];
     const int64_t slot = blockIdx.x, img = slot / g.classes, k = slot % g.classes;
     const int64_t m = candCount[slot];
     if (m == 0) return;
@@ -144,7 +144,7 @@ __global__ void nmsKernel(Geometry g, const float4* boxes, uint64_t* cand, unsig
 
 __global__ void selectKernel(Geometry g, const float4* boxes, uint64_t* surv, const int* survCount, float* outBoxes,
                              float* outScores, int32_t* outClasses, int32_t* outCount) {
-    extern __shared__ unsigned char smem[];
+    extern __shared__ __align__(16) unsigned char smem[];
     const int64_t img = blockIdx.x, s = survCount[img];
     int64_t p = 0;
     const uint64_t* keys = sortList(surv + img * g.ps, s, p, smem);
@@ -159,7 +159,11 @@ __global__ void selectKernel(Geometry g, const float4* boxes, uint64_t* surv, co
             score = keyScore(keys[r]);
             cls = static_cast<int32_t>(idx % static_cast<uint32_t>(g.classes));
         }
-        reinterpret_cast<float4*>(outBoxes)[img * m + r] = make_float4(b.x, b.y, b.w, b.h);
+        float* row = outBoxes + (img * m + r) * 4;
+        row[0] = b.x;
+        row[1] = b.y;
+        row[2] = b.w;
+        row[3] = b.h;
         outScores[img * m + r] = score;
         outClasses[img * m + r] = cls;
     }
