@@ -205,7 +205,8 @@ GPU = gie.build_info()["gpu_available"]
 def region_lib(tmp_path_factory):
     """samples/yolov2 built with CMake: with its CUDA kernel where a GPU is usable (the GPU tests need it)."""
     from test_samples import _build_cpp_sample
-    args = ["-DREGION_CUDA=ON", "-DCMAKE_CUDA_ARCHITECTURES=native"] if GPU else ["-DREGION_CUDA=OFF"]
+    cc = (gie.build_info()["compute_capability"] or "").replace(".", "")
+    args = ["-DREGION_CUDA=ON", f"-DCMAKE_CUDA_ARCHITECTURES={cc}"] if GPU else ["-DREGION_CUDA=OFF"]
     return str(_build_cpp_sample(Path(REGION_SRC), tmp_path_factory.mktemp("region") / "build", "libregion_plugin.so", args))
 
 
