@@ -211,3 +211,72 @@ def test_cpp_onnx_app_sample_failures(onnx_app, tmp_path):
     assert "20 bytes" in stderr and str((3 * 64 + 4 * 64) * 4) in stderr, stderr
     # An engine path that cannot be written.
     assert "cannot write" in fails(model, "--engine", tmp_path / "no_such_dir" / "x.gie")
+
+
+# ---- samples/yolov2 ---------------------------------------------------------------------------------
+
+YOLOV2_SAMPLE = REPO / "samples" / "yolov2" / "yolov2.py"
+
+
+def _import_sample(path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(path.stem + "_sample", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_yolov2_sample_end_to_end(tmp_path):
+    """The sample builds the Region plugin, imports its YOLOv2-VOC cfg (at 128x128) and runs an image on the CPU;
+    its detections equal decode_region + the numpy NMS on the raw map that the same cfg and seed give here, where
+    the plugin is not loaded (the Darknet importer then outputs the raw map), and the PNG shows their boxes."""
+    if not YOLOV2_SAMPLE.is_file():
+        pytest.skip(f"needs the source tree ({YOLOV2_SAMPLE} not found)")
+    if shutil.which("cmake") is None or _cxx_compiler() is None:
+        pytest.skip("the sample builds its plugin: needs cmake and a C++ compiler")
+    from test_yolov2_region import reference_detections, EPS
+    from gie.parsers.darknet_parser import DarknetParser, decode_region
+
+    yolo = _import_sample(YOLOV2_SAMPLE)
+    size = 128
+    img = yolo.generated_image(size, size)  # the network's size: no resizing
+    image = tmp_path / "image.ppm"
+    image.write_bytes(f"P6\n{size} {size}\n255\n".encode() + img.tobytes())
+    cfg_file, result, png = tmp_path / "yolov2.cfg", tmp_path / "detections.json", tmp_path / "detections.png"
+    threshold, nms = 0.08, 0.45
+    proc = _run([sys.executable, str(YOLOV2_SAMPLE), "--size", str(size), "--image", str(image), "--device", "cpu",
+                 "--threshold", str(threshold), "--nms", str(nms), "--output", str(png), "--json", str(result),
+                 "--save-cfg", str(cfg_file), "--build-dir", str(tmp_path / "build"), "--plugin-cuda", "OFF"],
+                cwd=tmp_path, env=gie_env(), timeout=600)
+    import json
+    got = json.loads(result.read_text())["detections"]
+    assert f"{len(got)} detection(s)" in proc.stdout and len(got) > 3, proc.stdout
+
+    cfg = cfg_file.read_text()
+    net = DarknetParser(seed=0).parse_text(cfg)
+    assert [o.name for o in net.outputs] == ["region31"]
+    builder = gie.Builder()
+    config = builder.create_config()
+    config.device = "cpu"
+    raw = builder.build(net, config).create_execution_context().execute({"data": yolo.preprocess(img, size, size)})
+    decoded = decode_region(raw["region31"], cfg)[0]
+    rows, margin = reference_detections(decoded, threshold, nms, 100)
+    assert margin > EPS
+    assert [d["class"] for d in got] == [k for _, _, k in rows]
+    np.testing.assert_allclose([d["score"] for d in got], [s for s, _, _ in rows], rtol=1e-4)
+    np.testing.assert_allclose([d["box"] for d in got], decoded[[b for _, b, _ in rows], :4], rtol=1e-4, atol=1e-5)
+
+    # The PNG: the image with each box's outline in its class's colour.
+    drawn = yolo.read_png(png.read_bytes())
+    assert drawn.shape == img.shape
+    changed = (drawn != img).any(axis=2)
+    outline = np.zeros_like(changed)
+    for d in got:
+        left, top, right, bottom = d["pixels"]
+        ring = np.zeros_like(changed)
+        ring[top:bottom + 1, left:right + 1] = True
+        ring[top + 3:bottom - 2, left + 3:right - 2] = False
+        outline |= ring
+    assert changed.any() and not (changed & ~outline).any()
+    last = got[-1]  # drawn last: its top-left corner has its colour
+    assert tuple(drawn[last["pixels"][1], last["pixels"][0]]) == yolo.colour(last["class"])
