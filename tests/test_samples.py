@@ -280,3 +280,52 @@ def test_yolov2_sample_end_to_end(tmp_path):
     assert changed.any() and not (changed & ~outline).any()
     last = got[-1]  # drawn last: its top-left corner has its colour
     assert tuple(drawn[last["pixels"][1], last["pixels"][0]]) == yolo.colour(last["class"])
+
+
+# ---- samples/python/googlenet.py --------------------------------------------------------------------
+
+GOOGLENET_SAMPLE = REPO / "samples" / "python" / "googlenet.py"
+SHARED_GOOGLENET = REPO.parent / "shared" / "models" / "caffe" / "googlenet_deploy.prototxt"
+
+
+def _layers(net):
+    return [(net.get_layer(i).name, net.get_layer(i).type,
+             [tuple(net.get_layer(i).output(j).shape) for j in range(net.get_layer(i).num_outputs)])
+            for i in range(net.num_layers)]
+
+
+def test_googlenet_sample_prototxt_is_bvlc_googlenet():
+    """The prototxt the sample writes imports to the same layers (names, types, shapes) as BVLC's deploy file."""
+    if not GOOGLENET_SAMPLE.is_file():
+        pytest.skip(f"needs the source tree ({GOOGLENET_SAMPLE} not found)")
+    if not SHARED_GOOGLENET.is_file():
+        pytest.skip(f"{SHARED_GOOGLENET} is missing (the shared model folder is not beside this checkout)")
+    from gie.parsers.caffe_parser import CaffeParser
+    sample = _import_sample(GOOGLENET_SAMPLE)
+    mine = CaffeParser(batch=1).parse_string(sample.googlenet_prototxt(1))
+    bvlc = CaffeParser(batch=1).parse(str(SHARED_GOOGLENET))
+    assert _layers(mine) == _layers(bvlc)
+
+
+def test_googlenet_sample_runs_on_cpu(tmp_path):
+    if not GOOGLENET_SAMPLE.is_file():
+        pytest.skip(f"needs the source tree ({GOOGLENET_SAMPLE} not found)")
+    from gie.parsers.caffe_parser import CaffeParser
+    import json
+    result, prototxt = tmp_path / "googlenet.json", tmp_path / "googlenet.prototxt"
+    proc = _run([sys.executable, str(GOOGLENET_SAMPLE), "--device", "cpu", "--runs", "1", "--json", str(result),
+                 "--save-prototxt", str(prototxt)], cwd=tmp_path, env=gie_env(), timeout=600)
+    assert "fp32 on the CPU" in proc.stdout and "1. class " in proc.stdout, proc.stdout
+    got = json.loads(result.read_text())
+    assert list(got) == ["fp32"] and got["fp32"]["median_ms"] > 0
+    # The same prototxt, seed and input here give the same top-5.
+    sample = _import_sample(GOOGLENET_SAMPLE)
+    builder = gie.Builder()
+    net = CaffeParser(builder=builder, seed=0).parse(str(prototxt))
+    config = builder.create_config()
+    config.device = "cpu"
+    prob = builder.build(net, config).create_execution_context().execute(
+        {"data": sample.preprocess(sample.generated_image(), 1)})["prob"][0]
+    ref = sample.top5(np.asarray(prob))
+    assert got["fp32"]["top5"][0][0] == ref[0][0]
+    np.testing.assert_allclose([p for _, p in got["fp32"]["top5"]], [p for _, p in ref], rtol=1e-4, atol=1e-6)
