@@ -18,11 +18,7 @@ public:
                     void* const* outputs, void*, void*) const noexcept override {
         try {
             Shape s;
-            std::string why;
-            if (!s.ok(inputDesc[0].dims, p_, why)) {
-                gie::setLastError(gie::ErrorCode::kINVALID_ARGUMENT, ("Region: " + why).c_str());
-                return -1;
-            }
+            if (!shapeOf(inputDesc[0].dims, s)) return -1;
             const float* raw = static_cast<const float*>(inputs[0]);
             for (int64_t n = 0; n < s.n; ++n) detectImage(s, raw + n * inputDesc[0].dims.d[1] * s.h * s.w, n, outputs);
             return 0;

@@ -158,6 +158,18 @@ public:
     const Params& params() const { return p_; }
 
 protected:
+    //! The geometry of a call's (or configure's) input; false, with the error recorded, if it does not fit.
+    bool shapeOf(const gie::Dims& d, Shape& s) const noexcept {
+        try {
+            std::string why;
+            if (s.ok(d, p_, why)) return true;
+            gie::setLastError(gie::ErrorCode::kINVALID_ARGUMENT, ("Region: " + why).c_str());
+        } catch (...) {
+            gie::setLastError(gie::ErrorCode::kOUT_OF_MEMORY, "Region: out of memory");
+        }
+        return false;
+    }
+
     Params p_;
 };
 

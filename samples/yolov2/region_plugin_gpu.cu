@@ -187,20 +187,11 @@ public:
     gie::IPlugin* clone() const noexcept override { return new (std::nothrow) RegionPluginGpu(*this); }
 
     int32_t configure(const gie::TensorDesc* inputs, int32_t, const gie::TensorDesc*, int32_t) noexcept override {
-        try {
-            Shape s;
-            std::string why;
-            if (!s.ok(inputs[0].dims, p_, why)) {
-                gie::setLastError(gie::ErrorCode::kINVALID_ARGUMENT, ("Region: " + why).c_str());
-                return -1;
-            }
-            maxN_ = s.n;
-            maxBoxes_ = s.boxes;
-            return 0;
-        } catch (...) {
-            gie::setLastError(gie::ErrorCode::kOUT_OF_MEMORY, "Region: out of memory");
-            return -1;
-        }
+        Shape s;
+        if (!shapeOf(inputs[0].dims, s)) return -1;
+        maxN_ = s.n;
+        maxBoxes_ = s.boxes;
+        return 0;
     }
     size_t getWorkspaceSize() const noexcept override { return Layout(maxN_, maxBoxes_, p_.classes).total; }
 
@@ -223,11 +214,7 @@ public:
                     void* const* outputs, void* workspace, void* streamPtr) const noexcept override {
         try {
             Shape s;
-            std::string why;
-            if (!s.ok(inputDesc[0].dims, p_, why)) {
-                gie::setLastError(gie::ErrorCode::kINVALID_ARGUMENT, ("Region: " + why).c_str());
-                return -1;
-            }
+            if (!shapeOf(inputDesc[0].dims, s)) return -1;
             if (s.n == 0) return 0;
             const Layout l(s.n, s.boxes, p_.classes);
             if (!devAnchors_ || l.total > getWorkspaceSize()) {
