@@ -304,9 +304,15 @@ def main():
                 layer.nms_threshold = args.nms
                 layer.max_detections = args.max_detections
 
+        device = args.device
+        if device == "auto":
+            device = "gpu" if gie.build_info()["gpu_available"] else "cpu"
+        if ("Region", "1", device) not in gie.registered_plugins():
+            sys.exit(f"{lib} has no {device.upper()} kernel for Region (built without CUDA?): rebuild it with nvcc "
+                     "installed (--plugin-cuda ON), or use --device cpu")
         builder = gie.Builder()
         config = builder.create_config()
-        config.device = args.device
+        config.device = device
         t0 = time.perf_counter()
         engine = builder.build(net, config)
         print(f"built a {engine.device} engine in {time.perf_counter() - t0:.1f} s "
