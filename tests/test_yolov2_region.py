@@ -9,6 +9,7 @@ keeps today's behaviour for the other tests.
 """
 import os
 import pickle
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,31 @@ def _run_case(case, tmp):
         except gie.Error as e:
             return (type(e).__name__, str(e))
         return None
+    if kind == "tamper":  # the engine file with the plugin's serialized fields changed, checksums fixed
+        from engine_layout import fix_crcs
+        raw = np.zeros(case["shape"], np.float32)
+        builder = gie.Builder()
+        net = builder.create_network()
+        x = net.add_input("x", gie.float32, raw.shape)
+        layer = net.add_plugin("Region", [x], case["fields"])
+        for i, name in enumerate(OUTPUTS):
+            net.mark_output(layer.output(i), name)
+        data = _engine(net, "cpu", 1).serialize()
+        f = case["fields"]
+        fixed = struct.pack("<I5i2f", 1, f["num"], f["classes"], 4, f["softmax"], f["max_detections"], f["threshold"],
+                            f["nms_threshold"])
+        assert data.count(fixed) == 1
+        at = data.index(fixed)
+        results = []
+        for offset, fmt, value in case["mutations"]:
+            bad = bytearray(data)
+            struct.pack_into(fmt, bad, at + offset, value)
+            try:
+                gie.Runtime().deserialize(fix_crcs(bytes(bad)))
+                results.append(None)
+            except gie.Error as e:
+                results.append((type(e).__name__, str(e)))
+        return results
     if kind == "darknet":
         parser = gie.parsers.darknet_parser.DarknetParser(seed=case["seed"], batch=case["image"].shape[0])
         net = parser.parse_text(case["cfg"])
@@ -369,6 +395,25 @@ def test_fields_are_validated(region_lib, tmp_path):
     assert results[0] is None
     for (fields, cls, text), got in zip(bad, results[1:]):
         assert got is not None and got[0] == cls and text in got[1], (fields, got)
+
+
+def test_tampered_fields_are_refused(region_lib, tmp_path):
+    """deserializePlugin re-validates the fields of an engine file (whose checksums were recomputed)."""
+    fields = dict(num=2, classes=3, softmax=1, anchors=[1, 1, 2, 2], threshold=0.25, nms_threshold=0.5,
+                  max_detections=7)
+    mutations = [  # (offset in the serialized fields, struct format, value): expected exception, message
+        ((0, "<I", 2), "InvalidEngineError", "fields of format version 2, this library reads 1"),
+        ((4, "<i", 0), "InvalidEngineError", "field 'num' (0) must be in [1, 16384]"),
+        ((4, "<i", 3), "InvalidEngineError", "expected 56 bytes of fields, got 48"),
+        ((24, "<f", 2.0), "InvalidEngineError", "field 'threshold' (2) must be in [0, 1)"),
+        ((20, "<i", -1), "InvalidEngineError", "field 'max_detections' (-1) must be in [1, 1048576]"),
+        ((40, "<f", float("nan")), "InvalidEngineError", "anchors must be finite and >= 0"),
+    ]
+    (got,) = run_cases(region_lib, [dict(kind="tamper", shape=(1, 16, 3, 3), fields=fields,
+                                          mutations=[m for m, _, _ in mutations])], tmp_path)
+    for (_, cls, text), result in zip(mutations, got):
+        assert result is not None and result[0] == cls and text in result[1], (cls, text, result)
+        assert "Region kernel" in result[1]
 
 
 TINY_YOLO = """[net]
