@@ -226,10 +226,11 @@ def _import_sample(path):
     return module
 
 
-def test_yolov2_sample_end_to_end(tmp_path):
-    """The sample builds the Region plugin, imports its YOLOv2-VOC cfg (at 128x128) and runs an image on the CPU;
-    its detections equal decode_region + the numpy NMS on the raw map that the same cfg and seed give here, where
-    the plugin is not loaded (the Darknet importer then outputs the raw map), and the PNG shows their boxes."""
+@pytest.mark.parametrize("device", ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def test_yolov2_sample_end_to_end(tmp_path, device):
+    """The sample builds the Region plugin, imports its YOLOv2-VOC cfg (at 128x128) and runs an image; its
+    detections equal decode_region + the numpy NMS on the raw map that the same cfg and seed give here, where the
+    plugin is not loaded (the Darknet importer then outputs the raw map), and the PNG shows their boxes."""
     if not YOLOV2_SAMPLE.is_file():
         pytest.skip(f"needs the source tree ({YOLOV2_SAMPLE} not found)")
     if shutil.which("cmake") is None or _cxx_compiler() is None:
@@ -244,9 +245,10 @@ def test_yolov2_sample_end_to_end(tmp_path):
     image.write_bytes(f"P6\n{size} {size}\n255\n".encode() + img.tobytes())
     cfg_file, result, png = tmp_path / "yolov2.cfg", tmp_path / "detections.json", tmp_path / "detections.png"
     threshold, nms = 0.08, 0.45
-    proc = _run([sys.executable, str(YOLOV2_SAMPLE), "--size", str(size), "--image", str(image), "--device", "cpu",
+    proc = _run([sys.executable, str(YOLOV2_SAMPLE), "--size", str(size), "--image", str(image), "--device", device,
                  "--threshold", str(threshold), "--nms", str(nms), "--output", str(png), "--json", str(result),
-                 "--save-cfg", str(cfg_file), "--build-dir", str(tmp_path / "build"), "--plugin-cuda", "OFF"],
+                 "--save-cfg", str(cfg_file), "--build-dir", str(tmp_path / "build"),
+                 "--plugin-cuda", "ON" if device == "gpu" else "OFF"],
                 cwd=tmp_path, env=gie_env(), timeout=600)
     import json
     got = json.loads(result.read_text())["detections"]
@@ -257,8 +259,9 @@ def test_yolov2_sample_end_to_end(tmp_path):
     assert [o.name for o in net.outputs] == ["region31"]
     builder = gie.Builder()
     config = builder.create_config()
-    config.device = "cpu"
+    config.device = device
     raw = builder.build(net, config).create_execution_context().execute({"data": yolo.preprocess(img, size, size)})
+    raw = {k: np.asarray(v) for k, v in raw.items()}
     decoded = decode_region(raw["region31"], cfg)[0]
     rows, margin = reference_detections(decoded, threshold, nms, 100)
     assert margin > EPS
