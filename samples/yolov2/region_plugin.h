@@ -89,11 +89,13 @@ struct Shape {
         n = d.d[0];
         h = d.d[2];
         w = d.d[3];
-        boxes = p.num * h * w;
-        if (n < 0 || h < 1 || w < 1 || boxes * std::max<int64_t>(p.classes, 1) > INT32_MAX) {
+        // Box and (box, class) indices are 32-bit in the sort keys (gie bounds dims by 2^40, num by 2^14).
+        if (n < 0 || h < 1 || w < 1 || h > INT32_MAX || w > INT32_MAX || h * w > INT32_MAX / p.num ||
+            p.num * h * w > INT32_MAX / std::max<int64_t>(p.classes, 1)) {
             why = "the input's spatial size " + std::to_string(h) + "x" + std::to_string(w) + " is empty or too large";
             return false;
         }
+        boxes = p.num * h * w;
         return true;
     }
 };
