@@ -390,9 +390,12 @@ def test_fields_are_validated(region_lib, tmp_path):
         (dict(good, coords=5), "InvalidArgumentError", "'coords' (5) must be 4"),
         (dict(good, classes=4), "InvalidModelError", "16 channels, expected num * (coords + 1 + classes) = 18"),
     ]
+    huge = (1, 16, 1 << 17, 1 << 17)  # 2 * 2^34 boxes: more than the 32-bit box indices hold
     results = run_cases(region_lib, [dict(kind="fields", shape=shape, fields=good)] +
-                        [dict(kind="fields", shape=shape, fields=f) for f, _, _ in bad], tmp_path)
+                        [dict(kind="fields", shape=shape, fields=f) for f, _, _ in bad] +
+                        [dict(kind="fields", shape=huge, fields=good)], tmp_path)
     assert results[0] is None
+    bad.append((good, "InvalidModelError", f"spatial size {1 << 17}x{1 << 17} is empty or too large"))
     for (fields, cls, text), got in zip(bad, results[1:]):
         assert got is not None and got[0] == cls and text in got[1], (fields, got)
 
