@@ -38,8 +38,9 @@ def _run(cmd, **kw):
     return proc
 
 
-def _build_cpp_sample(source, build, target):
-    """Configures and builds a C++ sample against the installed gie CMake package; returns the program."""
+def _build_cpp_sample(source, build, target, cmake_args=()):
+    """Configures and builds a C++ sample (or plugin library) against the installed gie CMake package; returns
+    the program (the library)."""
     if not source.is_dir():
         pytest.skip(f"needs the source tree ({source} not found)")
     if shutil.which("cmake") is None:
@@ -47,7 +48,7 @@ def _build_cpp_sample(source, build, target):
     if _cxx_compiler() is None:
         pytest.skip("no C++ compiler found (set CXX, or install g++ / clang++)")
     configure = ["cmake", "-S", str(source), "-B", str(build), f"-Dgie_DIR={gie.cmake_dir()}",
-                 "-DCMAKE_BUILD_TYPE=Release"]
+                 "-DCMAKE_BUILD_TYPE=Release", *cmake_args]
     if shutil.which("ninja"):
         configure += ["-G", "Ninja"]
     _run(configure, timeout=300)
@@ -210,3 +211,124 @@ def test_cpp_onnx_app_sample_failures(onnx_app, tmp_path):
     assert "20 bytes" in stderr and str((3 * 64 + 4 * 64) * 4) in stderr, stderr
     # An engine path that cannot be written.
     assert "cannot write" in fails(model, "--engine", tmp_path / "no_such_dir" / "x.gie")
+
+
+# ---- samples/yolov2 ---------------------------------------------------------------------------------
+
+YOLOV2_SAMPLE = REPO / "samples" / "yolov2" / "yolov2.py"
+
+
+def _import_sample(path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(path.stem + "_sample", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def test_yolov2_sample_end_to_end(tmp_path, device):
+    """The sample builds the Region plugin, imports its YOLOv2-VOC cfg (at 128x128) and runs an image; its
+    detections equal decode_region + the numpy NMS on the raw map that the same cfg and seed give here, where the
+    plugin is not loaded (the Darknet importer then outputs the raw map), and the PNG shows their boxes."""
+    if not YOLOV2_SAMPLE.is_file():
+        pytest.skip(f"needs the source tree ({YOLOV2_SAMPLE} not found)")
+    if shutil.which("cmake") is None or _cxx_compiler() is None:
+        pytest.skip("the sample builds its plugin: needs cmake and a C++ compiler")
+    from test_yolov2_region import reference_detections, EPS
+    from gie.parsers.darknet_parser import DarknetParser, decode_region
+
+    yolo = _import_sample(YOLOV2_SAMPLE)
+    size = 128
+    img = yolo.generated_image(size, size)  # the network's size: no resizing
+    image = tmp_path / "image.ppm"
+    image.write_bytes(f"P6\n{size} {size}\n255\n".encode() + img.tobytes())
+    cfg_file, result, png = tmp_path / "yolov2.cfg", tmp_path / "detections.json", tmp_path / "detections.png"
+    threshold, nms = 0.08, 0.45
+    proc = _run([sys.executable, str(YOLOV2_SAMPLE), "--size", str(size), "--image", str(image), "--device", device,
+                 "--threshold", str(threshold), "--nms", str(nms), "--output", str(png), "--json", str(result),
+                 "--save-cfg", str(cfg_file), "--build-dir", str(tmp_path / "build"),
+                 "--plugin-cuda", "ON" if device == "gpu" else "OFF"],
+                cwd=tmp_path, env=gie_env(), timeout=600)
+    import json
+    got = json.loads(result.read_text())["detections"]
+    assert f"{len(got)} detection(s)" in proc.stdout and len(got) > 3, proc.stdout
+
+    cfg = cfg_file.read_text()
+    net = DarknetParser(seed=0).parse_text(cfg)
+    assert [o.name for o in net.outputs] == ["region31"]
+    builder = gie.Builder()
+    config = builder.create_config()
+    config.device = device
+    raw = builder.build(net, config).create_execution_context().execute({"data": yolo.preprocess(img, size, size)})
+    raw = {k: np.asarray(v) for k, v in raw.items()}
+    decoded = decode_region(raw["region31"], cfg)[0]
+    rows, margin = reference_detections(decoded, threshold, nms, 100)
+    assert margin > EPS
+    assert [d["class"] for d in got] == [k for _, _, k in rows]
+    np.testing.assert_allclose([d["score"] for d in got], [s for s, _, _ in rows], rtol=1e-4)
+    np.testing.assert_allclose([d["box"] for d in got], decoded[[b for _, b, _ in rows], :4], rtol=1e-4, atol=1e-5)
+
+    # The PNG: the image with each box's outline in its class's colour.
+    drawn = yolo.read_png(png.read_bytes())
+    assert drawn.shape == img.shape
+    changed = (drawn != img).any(axis=2)
+    outline = np.zeros_like(changed)
+    for d in got:
+        left, top, right, bottom = d["pixels"]
+        ring = np.zeros_like(changed)
+        ring[top:bottom + 1, left:right + 1] = True
+        ring[top + 3:bottom - 2, left + 3:right - 2] = False
+        outline |= ring
+    assert changed.any() and not (changed & ~outline).any()
+    last = got[-1]  # drawn last: its top-left corner has its colour
+    assert tuple(drawn[last["pixels"][1], last["pixels"][0]]) == yolo.colour(last["class"])
+
+
+# ---- samples/python/googlenet.py --------------------------------------------------------------------
+
+GOOGLENET_SAMPLE = REPO / "samples" / "python" / "googlenet.py"
+SHARED_GOOGLENET = REPO.parent / "shared" / "models" / "caffe" / "googlenet_deploy.prototxt"
+
+
+def _layers(net):
+    return [(net.get_layer(i).name, net.get_layer(i).type,
+             [tuple(net.get_layer(i).output(j).shape) for j in range(net.get_layer(i).num_outputs)])
+            for i in range(net.num_layers)]
+
+
+def test_googlenet_sample_prototxt_is_bvlc_googlenet():
+    """The prototxt the sample writes imports to the same layers (names, types, shapes) as BVLC's deploy file."""
+    if not GOOGLENET_SAMPLE.is_file():
+        pytest.skip(f"needs the source tree ({GOOGLENET_SAMPLE} not found)")
+    if not SHARED_GOOGLENET.is_file():
+        pytest.skip(f"{SHARED_GOOGLENET} is missing (the shared model folder is not beside this checkout)")
+    from gie.parsers.caffe_parser import CaffeParser
+    sample = _import_sample(GOOGLENET_SAMPLE)
+    mine = CaffeParser(batch=1).parse_string(sample.googlenet_prototxt(1))
+    bvlc = CaffeParser(batch=1).parse(str(SHARED_GOOGLENET))
+    assert _layers(mine) == _layers(bvlc)
+
+
+def test_googlenet_sample_runs_on_cpu(tmp_path):
+    if not GOOGLENET_SAMPLE.is_file():
+        pytest.skip(f"needs the source tree ({GOOGLENET_SAMPLE} not found)")
+    from gie.parsers.caffe_parser import CaffeParser
+    import json
+    result, prototxt = tmp_path / "googlenet.json", tmp_path / "googlenet.prototxt"
+    proc = _run([sys.executable, str(GOOGLENET_SAMPLE), "--device", "cpu", "--runs", "1", "--json", str(result),
+                 "--save-prototxt", str(prototxt)], cwd=tmp_path, env=gie_env(), timeout=600)
+    assert "fp32 on the CPU" in proc.stdout and "1. class " in proc.stdout, proc.stdout
+    got = json.loads(result.read_text())
+    assert list(got) == ["fp32"] and got["fp32"]["median_ms"] > 0
+    # The same prototxt, seed and input here give the same top-5.
+    sample = _import_sample(GOOGLENET_SAMPLE)
+    builder = gie.Builder()
+    net = CaffeParser(builder=builder, seed=0).parse(str(prototxt))
+    config = builder.create_config()
+    config.device = "cpu"
+    prob = builder.build(net, config).create_execution_context().execute(
+        {"data": sample.preprocess(sample.generated_image(), 1)})["prob"][0]
+    ref = sample.top5(np.asarray(prob))
+    assert got["fp32"]["top5"][0][0] == ref[0][0]
+    np.testing.assert_allclose([p for _, p in got["fp32"]["top5"]], [p for _, p in ref], rtol=1e-4, atol=1e-6)

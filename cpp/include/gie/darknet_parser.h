@@ -46,8 +46,10 @@ public:
     virtual bool setInputName(const char* name) noexcept = 0;
 
     //! After a successful parse: the [region] / [yolo] outputs, in file order. `name` is the output tensor's
-    //! name, `kind` "region" or "yolo", `layerIndex` the section's darknet layer index. Strings stay valid
-    //! until the next parse.
+    //! name, `kind` "region" or "yolo", `layerIndex` the section's darknet layer index. While a plugin creator
+    //! named "Region" is registered (samples/yolov2), a [region] section becomes that plugin's layer: `kind` is
+    //! "Region" and `name` the prefix of its outputs <name>_boxes, _scores, _classes, _count. Strings stay
+    //! valid until the next parse.
     virtual int32_t getNbHeads() const noexcept = 0;
     virtual bool getHead(int32_t index, const char** name, const char** kind, int32_t* layerIndex) const noexcept = 0;
 };

@@ -101,6 +101,14 @@ ILayer* addLayer(INetworkDefinition& net, const char* type, const std::vector<IT
     return layer;
 }
 
+IPluginCreator* registeredCreator(const std::string& type) {
+    int32_t n = 0;
+    IPluginCreator* const* cs = getPluginRegistry()->getAllCreators(&n);
+    for (int32_t i = 0; i < n; ++i)
+        if (type == cs[i]->getPluginName()) return cs[i];
+    return nullptr;
+}
+
 uint64_t Rng::next() {
     uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

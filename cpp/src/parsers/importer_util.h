@@ -117,6 +117,11 @@ private:
 ILayer* addLayer(INetworkDefinition& net, const char* type, const std::vector<ITensor*>& inputs,
                  const Fields& fields);
 
+//! A registered plugin creator named `type` (any version and device), or nullptr: how the importers find out
+//! whether a node type they do not implement themselves (or, for Darknet's [region], one a plugin may take
+//! over) can be imported as a plugin layer.
+IPluginCreator* registeredCreator(const std::string& type);
+
 //! Deterministic random numbers (splitmix64 + Marsaglia's polar method), the same on every platform and standard library.
 class Rng {
 public:

@@ -8,7 +8,8 @@ importer (``gie/darknet_parser.h``); this module keeps the Python API and the nu
 
 [region] / [yolo] sections are not computed by the engine: the network outputs their raw input map (named
 ``region<i>`` / ``yolo<i>``, i = the section's layer index) and :func:`decode_region` decodes it in numpy.
-See docs/darknet.md.
+While a "Region" plugin is registered (samples/yolov2), [region] becomes that plugin layer instead (outputs
+``region<i>_boxes`` / ``_scores`` / ``_classes`` / ``_count``). See docs/darknet.md.
 """
 import os
 

@@ -278,14 +278,9 @@ void Converter::indexModel() {
 
 namespace {
 bool isRegisteredPlugin(const std::string& type, IPluginCreator** creator) {
-    int32_t n = 0;
-    IPluginCreator* const* cs = getPluginRegistry()->getAllCreators(&n);
-    for (int32_t i = 0; i < n; ++i)
-        if (type == cs[i]->getPluginName()) {
-            if (creator) *creator = cs[i];
-            return true;
-        }
-    return false;
+    IPluginCreator* c = importer::registeredCreator(type);
+    if (creator) *creator = c;
+    return c != nullptr;
 }
 
 //! The values of one field as a plugin field: floats for float/double fields (or mixed numbers without a

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
 
 #include "parsers/darknet/darknet_cfg.h"
@@ -160,8 +161,16 @@ public:
         }
         w_.finish(lastWeighted_);
         if (!headSecs.empty()) {
+            // A registered "Region" plugin (samples/yolov2) decodes [region] outputs into detections in the
+            // engine; without it the raw map is the output, for decode_region.
+            const bool regionPlugin = importer::registeredCreator("Region") != nullptr;
             for (auto& hs : headSecs) {
                 std::string name = hs.first->kind + std::to_string(hs.first->index);
+                if (regionPlugin && hs.first->kind == "region") {
+                    regionDetections(*hs.first, hs.second, name);
+                    heads.push_back(Head{name, "Region", hs.first->index});
+                    continue;
+                }
                 mark(outputTensor(hs.second, *hs.first), name);
                 heads.push_back(Head{name, hs.first->kind, hs.first->index});
             }
@@ -194,6 +203,24 @@ private:
         ILayer* l = importer::addLayer(net_, type, ins, f);
         l->setName(strcat(sec.index, "_", sec.kind, suffix).c_str());
         return l->getOutput(0);
+    }
+
+    //! The Region plugin layer on the raw map of [region] section `sec`, with the section's values as fields
+    //! (the detection thresholds keep the plugin's defaults: set them on the layer); its four outputs are
+    //! <name>_boxes, <name>_scores, <name>_classes, <name>_count.
+    void regionDetections(const Section& sec, ITensor* raw, const std::string& name) {
+        const RegionValues& v = regions_.at(sec.index);
+        Fields f;
+        f.i("num", v.num).i("classes", v.classes).i("coords", v.coords).i("softmax", v.softmax);
+        f.floats("anchors", std::vector<float>(v.anchors.begin(), v.anchors.end()));
+        ILayer* l = importer::addLayer(net_, "Region", {raw}, f);
+        l->setName(strcat(sec.index, "_region").c_str());
+        static const char* const kOutputs[] = {"boxes", "scores", "classes", "count"};
+        if (l->getNbOutputs() != 4)
+            sec.error(strcat("the registered 'Region' plugin has ", l->getNbOutputs(), " outputs; the importer maps [region] "
+                             "to a Region plugin with 4 (boxes, scores, classes, count), as samples/yolov2 builds it"),
+                      "", ErrorCode::kUNSUPPORTED);
+        for (int32_t i = 0; i < 4; ++i) mark(l->getOutput(i), name + "_" + kOutputs[i]);
     }
 
     // A tensor marked twice, or the network input, gets its own identity copy.
@@ -523,11 +550,13 @@ private:
         int64_t num = sec.integer("num", 1, 1, kMaxDim);
         int64_t classes = sec.integer("classes", 20, 0, kMaxDim);
         int64_t coords = sec.integer("coords", 4, 4, 4);
-        sec.integer("softmax", 0, 0, 1);   // read by decode_region
-        anchors(sec, num);
+        int64_t softmax = sec.integer("softmax", 0, 0, 1);   // read by decode_region
+        std::vector<double> a = anchors(sec, num);
         if (prev.c != num * (coords + 1 + classes))
             sec.error(strcat("the input has ", prev.c, " channels, expected num * (coords + 1 + classes) = ",
                              num * (coords + 1 + classes)), "classes");
+        a.resize(static_cast<size_t>(2 * num));   // darknet reads the first 2 * num values
+        regions_[sec.index] = RegionValues{num, classes, coords, softmax, a};
         return prev;
     }
 
@@ -557,6 +586,11 @@ private:
     ITensor* input_ = nullptr;
     std::vector<Out> outs_;
     const Section* lastWeighted_ = nullptr;
+    struct RegionValues {
+        int64_t num, classes, coords, softmax;
+        std::vector<double> anchors;
+    };
+    std::map<int32_t, RegionValues> regions_;   // [region] sections by layer index
 };
 
 class DarknetParser final : public IDarknetParser {
