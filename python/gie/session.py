@@ -21,7 +21,7 @@ import threading
 import numpy as np
 
 from . import _C
-from .errors import InvalidArgumentError, UnsupportedError, file_error, integer_argument, path_argument
+from .errors import InvalidArgumentError, UnsupportedError, file_error, integer_argument, path_argument, read_file
 
 __all__ = ["InferenceSession", "NodeArg", "CACHE_FORMAT"]
 
@@ -97,11 +97,7 @@ def _read_model(model, weights):
         h.update(b"onnx-bytes\0" + data)
         return model, True, h.hexdigest(), "the ONNX ModelProto"
     path = path_argument(model, "InferenceSession: model")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise file_error("InferenceSession: cannot read the model file", path, e) from e
+    data = read_file(path, "InferenceSession: cannot read the model file")
     is_onnx = os.path.splitext(path)[1].lower() == ".onnx"
     h.update(os.path.splitext(path)[1].lower().encode() + b"\0" + data)
     if is_onnx:
