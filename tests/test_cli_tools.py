@@ -277,3 +277,61 @@ def test_compare_refuses(model, lenet):
     assert p.returncode == 2 and "needs an ONNX model" in p.stderr
     p = _ok(cli("compare", "lenet", "--device", "cpu", "--mark-all", "--no-histogram"))
     assert "against" not in p.stderr and "vs gie cpu fp32" in p.stdout and "histogram" not in p.stdout
+
+
+# ---- debug precision -------------------------------------------------------------------------------
+
+def test_minimal_fp32_layers_is_one_minimal():
+    from gie.debug_precision import minimal_fp32_layers
+
+    layers = list("abcdefghij")
+    needed = {"c", "h"}
+    found, trials = minimal_fp32_layers(layers, lambda s: needed <= set(s))
+    assert found == ["c", "h"] and trials < 30
+    found, _ = minimal_fp32_layers(layers, lambda s: True)
+    assert found == []
+    # Either of two layers fixes it: one of them, not both.
+    found, _ = minimal_fp32_layers(layers, lambda s: "b" in s or "g" in s)
+    assert found in (["b"], ["g"])
+
+
+def _shift_onnx(path):
+    """Conv + Relu, then +2048, Relu, -2048 (named layers): FP16 storage of the shifted values (spacing 2 at 2048)
+    loses the small ones, so those three layers, and only they, must stay FP32."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32) * 0.3, "W")
+    big = numpy_helper.from_array(np.array(2048.0, np.float32), "big")
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Add", ["r", "big"], ["a"], name="add_big"),
+             helper.make_node("Relu", ["a"], ["s"], name="relu_big"),
+             helper.make_node("Sub", ["s", "big"], ["d"], name="sub_big"),
+             helper.make_node("Relu", ["d"], ["e"], name="relu_out"),
+             helper.make_node("GlobalAveragePool", ["e"], ["y"], name="pool")]
+    graph = helper.make_graph(nodes, "shift", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 1, 1])], [w, big])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+def test_debug_precision_finds_the_layers(tmp_path):
+    model = _shift_onnx(tmp_path / "shift.onnx")
+    tol = ["--atol", "1e-3", "--rtol", "1e-3", "--device", "cpu"]
+    p = cli("compare", model, "--fp16", "--against", "cpu", *tol)
+    assert p.returncode == 1, p.stdout  # the all-FP16 engine misses the tolerance
+    saved = tmp_path / "fp32.json"
+    p = _ok(cli("debug", "precision", model, "--fp16", *tol, "--save", saved))
+    doc = json.loads(saved.read_text())
+    assert doc["passed"] and doc["layers"] == {"add_big": "fp32", "relu_big": "fp32", "sub_big": "fp32"}, doc
+    assert "layers that must stay FP32 (3 of" in p.stdout
+    _ok(cli("compare", model, "--fp16", "--against", "cpu", *tol, "--layer-precisions", saved,
+            "--precision-constraints", "obey"))
+    # A tolerance FP16 meets as it is: nothing to pin.
+    p = _ok(cli("debug", "precision", model, "--fp16", "--atol", "1", "--rtol", "1", "--device", "cpu"))
+    assert "no layer needs FP32" in p.stdout
+    p = cli("debug", "precision", model, *tol)
+    assert p.returncode == 2 and "--fp16" in p.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"layers": {"nope": "fp32"}}')
+    p = cli("build", model, "--fp16", "--layer-precisions", bad)
+    assert p.returncode == 2 and "no layer 'nope'" in p.stderr

@@ -101,11 +101,13 @@ def _add_demo(subparsers):
 # possibly imported from its own module).
 from .cli import SUBCOMMANDS as _CLI_SUBCOMMANDS  # noqa: E402  (build, run, inspect, draw, explain)
 from .compare import add_subcommand as _add_compare  # noqa: E402
+from .debug_precision import add_subcommand as _add_debug  # noqa: E402
 
 SUBCOMMANDS = [
     _add_demo,
     *_CLI_SUBCOMMANDS,
     _add_compare,
+    _add_debug,
 ]
 
 

@@ -258,6 +258,7 @@ def load_model(model, args, batch_range=None, network_hook=None):
 
     define_ms = (time.perf_counter() - t_define) * 1e3
     _apply_io_formats(net, io_formats)
+    cli_io.apply_network_options(net, args)
     if network_hook is not None:
         network_hook(net)
     config = builder.create_config()

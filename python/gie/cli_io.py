@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 __all__ = ["load_inputs", "save_outputs", "load_plugins", "parse_device", "parse_workspace", "add_build_io_options",
-           "apply_build_io_options", "check_workspace"]
+           "apply_build_io_options", "apply_network_options", "check_workspace"]
 
 
 def _cli_error(message, code=2):
@@ -146,6 +146,19 @@ def add_build_io_options(group):
                        "unlimited")
     group.add_argument("--plugins", metavar="LIB", action="append", default=[],
                        help="load this plugin library first (repeatable)")
+    group.add_argument("--layer-precisions", metavar="FILE.json", default=None,
+                       help="pin layers' precisions: {\"layers\": {name: \"fp32\"|\"fp16\"}} as `gie debug precision "
+                       "--save` writes it (with --precision-constraints obey|prefer)")
+
+
+def apply_network_options(net, args):
+    """--layer-precisions: pins the named layers' precisions (before the build, and before --precision-constraints
+    looks for pins)."""
+    path = getattr(args, "layer_precisions", None)
+    if path:
+        from .debug_precision import apply_layer_precisions, load_layer_precisions
+
+        apply_layer_precisions(net, load_layer_precisions(path))
 
 
 def check_workspace(engine, args):

@@ -202,7 +202,7 @@ def cmd_compare(args):
         ref_args.fp16 = False
         ref_args.int8 = False
         ref_args.input_format = ref_args.output_format = None
-        ref_args.precision_constraints = None
+        ref_args.precision_constraints = ref_args.layer_precisions = None
         ref_args.timing_cache = None
         ref_args.device = "cpu" if against == "cpu" else tested.engine.layer_info().get("device", "auto")
         reference = cli.load_model(model, ref_args, batch_range=(1, batch, batch), network_hook=mark)
