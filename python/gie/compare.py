@@ -136,15 +136,19 @@ def _onnxruntime_outputs(model, inputs, extra_names):
 
         raise CliError("--against onnxruntime needs the onnxruntime package (pip install onnxruntime); or use "
                        "--against cpu") from None
-    import onnx
-
-    m = onnx.load(model)
-    graph_outputs = [o.name for o in m.graph.output]
-    produced = {o for n in m.graph.node for o in n.output}
-    for name in extra_names:
-        if name in produced and name not in graph_outputs:
-            m.graph.output.append(onnx.ValueInfoProto(name=name))
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        import onnx
+    except ImportError:  # the graph's own outputs only: intermediate tensors are added with onnx
+        onnx = None
+    if onnx is not None:
+        m = onnx.load(model)
+        graph_outputs = [o.name for o in m.graph.output]
+        produced = {o for n in m.graph.node for o in n.output}
+        for name in extra_names:
+            if name in produced and name not in graph_outputs:
+                m.graph.output.append(onnx.ValueInfoProto(name=name))
+        model = m.SerializeToString()
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     types = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
              "tensor(int32)": np.int32, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
              "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int16)": np.int16}

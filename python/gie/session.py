@@ -417,7 +417,8 @@ class InferenceSession:
     def _grow_if_needed(self, feeds):
         if self._pinned is not None:
             return
-        batches = [np.shape(v)[0] for v in feeds.values() if np.ndim(v) > 0]
+        shapes = [tuple(getattr(v, "shape", None) or np.shape(v)) for v in feeds.values()]  # device tensors too
+        batches = [int(shape[0]) for shape in shapes if len(shape) > 0]
         need = max(batches, default=1)
         if need <= self._engine.max_batch:
             return
