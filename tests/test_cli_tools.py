@@ -335,3 +335,11 @@ def test_debug_precision_finds_the_layers(tmp_path):
     bad.write_text('{"layers": {"nope": "fp32"}}')
     p = cli("build", model, "--fp16", "--layer-precisions", bad)
     assert p.returncode == 2 and "no layer 'nope'" in p.stderr
+
+
+def test_mistyped_subcommand_gets_a_suggestion():
+    p = cli("biuld", "lenet")
+    assert p.returncode == 2 and "did you mean build?" in p.stderr, p.stderr
+    p = cli("debug", "precison", "lenet")
+    assert p.returncode == 2 and "did you mean precision?" in p.stderr, p.stderr
+    assert all(name in cli("--help").stdout for name in ("compare", "debug"))

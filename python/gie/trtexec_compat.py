@@ -7,6 +7,7 @@ adds the suggestions to "unrecognized arguments" errors.
 """
 import argparse
 import difflib
+import re
 import sys
 
 __all__ = ["translate", "subcommand_names", "SuggestingParser", "ALIASES", "NOT_IN_GIE"]
@@ -165,6 +166,12 @@ class SuggestingParser(argparse.ArgumentParser):
                     if cand:
                         hints.append(f"--{name}: did you mean {cand[0]}?")
             message = message.replace(" --shapes-unreadable", "")
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:  # a mistyped subcommand
+            choices = re.findall(r"'([^']*)'", m.group(2))
+            cand = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.6)
+            if cand:
+                hints.append(f"did you mean {cand[0]}?")
         self.print_usage(sys.stderr)
         text = f"{self.prog}: error: {message}\n" + "".join(f"  {h}\n" for h in hints)
         self.exit(2, text)
