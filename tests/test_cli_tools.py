@@ -343,3 +343,20 @@ def test_mistyped_subcommand_gets_a_suggestion():
     p = cli("debug", "precison", "lenet")
     assert p.returncode == 2 and "did you mean precision?" in p.stderr, p.stderr
     assert all(name in cli("--help").stdout for name in ("compare", "debug"))
+
+
+@pytest.mark.gpu
+def test_gpu_compare_and_device_index(model, tmp_path):
+    p = _ok(cli("compare", model, "--device", "0", "--against", "cpu", "--atol", "1e-4", "--rtol", "1e-4", "--json"))
+    doc = json.loads(p.stdout)
+    assert doc["passed"] and doc["tested"] == "gie gpu fp32"
+    p = _ok(cli("compare", model, "--device", "gpu", "--fp16", "--against", "fp32", "--mark-all", "--atol", "2e-2",
+                "--rtol", "2e-2", "--json"))
+    assert json.loads(p.stdout)["reference"] == "gie gpu fp32"
+    x = np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=x)
+    _ok(cli("run", model, "--device", "gpu:0", "--load-inputs", tmp_path / "in.npz", "--save-outputs",
+            tmp_path / "out.npz", "--iterations", 2))
+    with np.load(tmp_path / "out.npz") as f:
+        cpu = gie.InferenceSession(model, device="cpu").run(None, {"x": x})[0]
+        np.testing.assert_allclose(f["y"], cpu, rtol=1e-4, atol=1e-4)

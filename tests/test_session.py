@@ -219,3 +219,35 @@ def test_error_is_raised_not_also_logged(model, caplog):
         with pytest.raises(gie.InvalidArgumentError, match="outside the engine's batch range"):
             sess.engine.create_execution_context().execute({"x": _x(3)})
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.gpu
+def test_gpu_session_matches_cpu_and_caches(model, tmp_path):
+    cache = tmp_path / "cache"
+    x = _x(3)
+    sess = gie.InferenceSession(model, device="cuda:0", cache_dir=cache)
+    assert sess.get_providers() == ["CUDAExecutionProvider"] and sess.engine.device == gie.DeviceType.GPU
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], reference(model, x), rtol=1e-4, atol=1e-4)
+    again = gie.InferenceSession(model, device="gpu", cache_dir=cache, batch=(1, 3, 3))
+    assert again.cache_status == "loaded"
+    fp16 = gie.InferenceSession(model, device="gpu", fp16=True, cache_dir=cache)
+    assert fp16.cache_status == "built"  # another entry: fp16 is in the key
+    np.testing.assert_allclose(fp16.run(None, {"x": x})[0], reference(model, x), rtol=2e-2, atol=2e-2)
+
+
+def test_external_data_is_in_the_key(tmp_path):
+    """A model whose weights live in an external data file: changing that file (not the .onnx) is another model."""
+    path = small_onnx(tmp_path / "ext.onnx")
+    m = onnx.load(str(path))
+    onnx.save(m, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="ext.weights",
+              size_threshold=0)
+    cache = tmp_path / "cache"
+    x = _x(1)
+    first = gie.InferenceSession(path, device="cpu", cache_dir=cache)
+    assert gie.InferenceSession(path, device="cpu", cache_dir=cache).cache_status == "loaded"
+    data = bytearray((tmp_path / "ext.weights").read_bytes())
+    data[:4] = np.float32(3.0).tobytes()  # the first weight
+    (tmp_path / "ext.weights").write_bytes(bytes(data))
+    changed = gie.InferenceSession(path, device="cpu", cache_dir=cache)
+    assert changed.cache_status == "built"
+    assert not np.array_equal(changed.run(None, {"x": x})[0], first.run(None, {"x": x})[0])

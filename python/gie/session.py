@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 
@@ -57,22 +58,28 @@ def _sha256_file(path, h):
             h.update(block)
 
 
+_LOCATION = re.compile(rb"\x0a\x08location\x12")  # StringStringEntryProto{key: "location", value: ...}
+
+
 def _external_data_files(model_path, data):
-    """Files beside an ONNX model that it may read as external data. A tensor's ``location`` is stored verbatim in
-    the protobuf, so every file under the model's folder whose relative path occurs in the model's bytes is taken
-    (a false positive only adds a file to the cache key)."""
+    """[(location, path)] of the external data files an ONNX model names: each tensor's ``location`` entry, read
+    from the protobuf bytes (key "location", then the value, length-prefixed), resolved against the model's folder."""
     base = os.path.dirname(os.path.abspath(model_path))
-    found = []
-    for root, dirs, files in os.walk(base):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if os.path.relpath(root, base).count(os.sep) >= 2:  # locations deeper than base/a/b/file are not looked for
-            dirs[:] = []
-        for name in sorted(files):
-            full = os.path.join(root, name)
-            rel = os.path.relpath(full, base).replace(os.sep, "/")
-            if full != os.path.abspath(model_path) and rel.encode() in data:
-                found.append((rel, full))
-    return found
+    found = {}
+    for m in _LOCATION.finditer(data):
+        pos, n, shift = m.end(), 0, 0
+        while pos < len(data) and shift < 35:  # the value's length, a varint
+            b = data[pos]
+            pos += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        loc = data[pos:pos + n].decode("utf-8", "replace")
+        full = os.path.normpath(os.path.join(base, loc))
+        if loc not in found and os.path.isfile(full):
+            found[loc] = full
+    return sorted(found.items())
 
 
 class _BytesModel:
