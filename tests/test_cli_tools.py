@@ -157,6 +157,7 @@ def test_trtexec_spellings(model, tmp_path):
     ("--warmUp=200", "--warmup N counts iterations"),
     ("--loadInputs=x:x.bin", "use --load-inputs FILE.npz"),
     ("--shapes=x:Bx3", "the batch B first"),
+    ("--exportLayerInfo=l.json", "gie inspect ENGINE --json"),
 ])
 def test_unknown_options_get_a_suggestion(option, hint):
     p = cli("run", "lenet", option)
@@ -331,6 +332,11 @@ def test_debug_precision_finds_the_layers(tmp_path):
     assert "no layer needs FP32" in p.stdout
     p = cli("debug", "precision", model, *tol)
     assert p.returncode == 2 and "--fp16" in p.stderr
+    # trtexec's spelling of the same pins
+    _ok(cli(f"--onnx={model}", "--fp16", "--device=cpu", "--layerPrecisions=add_big:fp32,relu_big:fp32,sub_big:fp32",
+            "--precisionConstraints=obey", "--iterations=1"))
+    p = _ok(cli("compare", model, "--fp16", "--against", "cpu", *tol, "--precision-constraints", "obey",
+                "--layer-precisions", "add_big:fp32,relu_big:fp32,sub_big:fp32"))
     bad = tmp_path / "bad.json"
     bad.write_text('{"layers": {"nope": "fp32"}}')
     p = cli("build", model, "--fp16", "--layer-precisions", bad)

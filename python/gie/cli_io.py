@@ -146,9 +146,12 @@ def add_build_io_options(group):
                        "unlimited")
     group.add_argument("--plugins", metavar="LIB", action="append", default=[],
                        help="load this plugin library first (repeatable)")
-    group.add_argument("--layer-precisions", metavar="FILE.json", default=None,
-                       help="pin layers' precisions: {\"layers\": {name: \"fp32\"|\"fp16\"}} as `gie debug precision "
-                       "--save` writes it (with --precision-constraints obey|prefer)")
+    group.add_argument("--layer-precisions", metavar="FILE.json|SPEC", default=None,
+                       help="pin layers' precisions: a JSON file {\"layers\": {name: \"fp32\"|\"fp16\"}} as `gie debug "
+                       "precision --save` writes it, or trtexec's NAME:fp32,NAME:fp16 (with --precision-constraints "
+                       "obey|prefer)")
+    group.add_argument("--no-tf32", action="store_true",
+                       help="GPU FP32: keep every product on the CUDA cores (config.tf32 = False; no 3xTF32 tactics)")
 
 
 def apply_network_options(net, args):
@@ -180,3 +183,5 @@ def apply_build_io_options(config, args):
         config.timing_cache = args.timing_cache
     if getattr(args, "workspace", None) is not None:
         config.workspace_limit = args.workspace
+    if getattr(args, "no_tf32", False):
+        config.tf32 = False

@@ -61,9 +61,17 @@ def apply_layer_precisions(net, spec, option="--layer-precisions"):
 
 def load_layer_precisions(path, option="--layer-precisions"):
     """{layer: precision} from a JSON file written by ``gie debug precision --save`` (its "layers" entry) or a
-    plain {layer: precision} object."""
+    plain {layer: precision} object, or from trtexec's spelling NAME:fp32,NAME:fp16."""
     from .cli import CliError
 
+    if not os.path.exists(path) and ":" in path:  # trtexec's --layerPrecisions=NAME:fp32,NAME:fp16
+        spec = {}
+        for item in path.split(","):
+            name, _, precision = item.strip().rpartition(":")
+            if not name or name == "*":
+                raise CliError(f"{option} '{path}': wants NAME:PRECISION items (a layer name; '*' is not supported)")
+            spec[name] = precision
+        return spec
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)

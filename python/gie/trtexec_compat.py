@@ -20,9 +20,9 @@ ALIASES = {
     "timingCacheFile": "--timing-cache", "workspace": "--workspace", "device": "--device", "plugins": "--plugins",
     "staticPlugins": "--plugins", "dynamicPlugins": "--plugins", "inputIOFormats": "--input-format",
     "outputIOFormats": "--output-format", "precisionConstraints": "--precision-constraints", "verbose": "-v",
-    "batch": "--batch", "fp16": "--fp16", "int8": "--int8",
+    "batch": "--batch", "fp16": "--fp16", "int8": "--int8", "noTF32": "--no-tf32", "layerPrecisions": "--layer-precisions",
 }
-_FLAGS = {"useCudaGraph", "dumpProfile", "verbose", "fp16", "int8", "buildOnly", "skipInference"}
+_FLAGS = {"useCudaGraph", "dumpProfile", "verbose", "fp16", "int8", "buildOnly", "skipInference", "noTF32"}
 _SHAPES = ("shapes", "minShapes", "optShapes", "maxShapes")
 
 # trtexec options gie has no equivalent for, and what to use instead.
@@ -37,6 +37,17 @@ NOT_IN_GIE = {
     "noDataTransfers": "gie's GPU timing already has the inputs on the device",
     "uff": "UFF models are not supported: convert to ONNX",
     "memPoolSize": "use --workspace SIZE (memPoolSize=workspace:N is read as that)",
+    "exportLayerInfo": "use gie inspect ENGINE --json > FILE",
+    "dumpOutput": "use --save-outputs FILE.npz",
+    "dumpLayerInfo": "use gie inspect ENGINE (the build report in words)",
+    "profilingVerbosity": "gie always keeps the whole build report in the engine (gie inspect)",
+    "useSpinWait": "the CPU pool's spinning is GIE_CPU_SPIN_US; GPU runs synchronize on the stream",
+    "streams": "run one execution context per thread (Python API); the CLI times one",
+    "threads": "set GIE_NUM_THREADS for the CPU backend's threads",
+    "noBuilderCache": "gie uses a timing cache only when given one (--timing-cache)",
+    "sparsity": "structured sparsity is not implemented",
+    "allowGPUFallback": "gie has no DLA: nothing falls back",
+    "useDLACore": "gie has no DLA backend",
 }
 
 
