@@ -281,9 +281,7 @@ def load_model(model, args, batch_range=None, network_hook=None):
     on_cpu = device == "cpu" or (device == "auto" and not builder.platform_has_gpu)
     if getattr(args, "cuda_graph", False) and not on_cpu:
         config.cuda_graph = True
-    from .cli_io import apply_build_io_options
-
-    apply_build_io_options(config, args)
+    cli_io.apply_build_io_options(config, args)
     t0 = time.perf_counter()
     with Progress(f"building {name}"):
         engine = builder.build(net, config)

@@ -145,7 +145,7 @@ def add_build_io_options(group):
                        help="largest scratch memory of any one kernel: MiB, or with a unit (512K, 64M, 1G); default "
                        "unlimited")
     group.add_argument("--plugins", metavar="LIB", action="append", default=[],
-                       help="load this plugin library first (repeatable)")
+                       help="load this plugin library first (repeatable; engine files need it too)")
     group.add_argument("--layer-precisions", metavar="FILE.json|SPEC", default=None,
                        help="pin layers' precisions: a JSON file {\"layers\": {name: \"fp32\"|\"fp16\"}} as `gie debug "
                        "precision --save` writes it, or trtexec's NAME:fp32,NAME:fp16 (with --precision-constraints "
