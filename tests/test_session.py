@@ -251,3 +251,17 @@ def test_external_data_is_in_the_key(tmp_path):
     changed = gie.InferenceSession(path, device="cpu", cache_dir=cache)
     assert changed.cache_status == "built"
     assert not np.array_equal(changed.run(None, {"x": x})[0], first.run(None, {"x": x})[0])
+
+
+def test_unwritable_timing_cache_builds_without_one(model, tmp_path, caplog):
+    """The timing cache's path cannot be read or written (a folder stands there): the session still builds."""
+    cache = tmp_path / "cache"
+    gie.InferenceSession(model, device="cpu", cache_dir=cache, batch=2)
+    (timing,) = [os.path.join(cache, n) for n in os.listdir(cache) if n.startswith("timing-")]
+    os.unlink(timing)
+    os.makedirs(timing)
+    with caplog.at_level(logging.WARNING, logger="gie"):
+        again = gie.InferenceSession(model, device="cpu", cache_dir=cache, batch=3)
+    assert again.cache_status == "built" and any("building without one" in r.getMessage() for r in caplog.records)
+    x = _x(3)
+    np.testing.assert_allclose(again.run(None, {"x": x})[0], reference(model, x), rtol=1e-4, atol=1e-5)

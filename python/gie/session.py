@@ -369,7 +369,6 @@ class InferenceSession:
 
     def _build(self, batch):
         from .engine import Builder
-        from .errors import Error
 
         builder = Builder(logger=self._logger)
         net = self._parse(builder)
@@ -381,19 +380,22 @@ class InferenceSession:
             config.workspace_limit = self._workspace
         if self._cache_dir is None:
             return builder.build(net, config)
-        config.timing_cache = self._timing_cache_path()
-        try:
-            return builder.build(net, config)
-        except InvalidArgumentError as e:
-            if "timing" not in str(e).lower():
-                raise
-        except Error:
-            raise
-        # A malformed timing cache is not trusted either: dropped, and the build redone without it.
-        _log.warning("engine cache: timing cache %s is unusable; removing it and timing afresh",
-                     config.timing_cache)
-        _remove(config.timing_cache)
-        return builder.build(net, config)
+        path = self._timing_cache_path()
+        # A timing cache that cannot be read is not trusted either: dropped, and the build redone with a fresh one;
+        # one that cannot be written (a read-only cache folder) leaves the build without one.
+        for attempt in ("cached", "fresh", "none"):
+            config.timing_cache = path if attempt != "none" else None
+            try:
+                return builder.build(net, config)
+            except InvalidArgumentError as e:
+                if attempt == "none" or "timing" not in str(e).lower():
+                    raise
+                _log.warning("engine cache: timing cache %s is unusable (%s); %s", path, e,
+                             "removing it and timing afresh" if attempt == "cached" else "building without one")
+                try:
+                    _remove(path)
+                except OSError:
+                    pass
 
     # ---- onnxruntime's API -------------------------------------------------------------------------
 
