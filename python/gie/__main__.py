@@ -100,10 +100,14 @@ def _add_demo(subparsers):
 # One entry per subcommand; build / run / inspect / draw / explain go here (each an _add_<name> function,
 # possibly imported from its own module).
 from .cli import SUBCOMMANDS as _CLI_SUBCOMMANDS  # noqa: E402  (build, run, inspect, draw, explain)
+from .compare import add_subcommand as _add_compare  # noqa: E402
+from .debug_precision import add_subcommand as _add_debug  # noqa: E402
 
 SUBCOMMANDS = [
     _add_demo,
     *_CLI_SUBCOMMANDS,
+    _add_compare,
+    _add_debug,
 ]
 
 
@@ -130,8 +134,19 @@ def _print_version():
     print("build_info: " + json.dumps(info, sort_keys=True))
 
 
+def _prog():
+    """The program as invoked: 'gie' for the installed script, 'python -m gie' for the module."""
+    import os
+
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "python -m gie" if name in ("", "__main__.py", "-m", "-c") else name
+
+
 def make_parser():
-    parser = argparse.ArgumentParser(prog="python -m gie", description="gie: a GPU inference optimizer and runtime.")
+    from .trtexec_compat import SuggestingParser
+
+    parser = SuggestingParser(prog=_prog(), description="gie: a GPU inference optimizer and runtime.")
+    SuggestingParser.root = parser
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--version", action="store_true", help="print the version and build information")
     where.add_argument("--cmake-dir", action="store_true", help="print the folder holding gieConfig.cmake")
@@ -144,7 +159,26 @@ def make_parser():
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `gie --version | head -1`: the reader left; nothing more to say
+        import os
+
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+
+
+def _main(argv=None):
+    from .trtexec_compat import subcommand_names, translate
+
     parser = make_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv, note = translate(argv, subcommand_names(parser))
+    if note:
+        print(f"gie: {note}", file=sys.stderr)
     args = parser.parse_args(argv)
     if args.version:
         _print_version()

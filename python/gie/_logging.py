@@ -1,7 +1,10 @@
 """Bridges the C++ logger to Python's :mod:`logging` (logger name ``gie``)."""
 import logging
 
-_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG}
+# The C++ side logs an error (severity 1) as it records it, and every such error comes back to Python as the
+# exception the call raises: forwarded at ERROR level it would be printed once more (logging's last-resort handler
+# prints WARNING and up), so it goes to the logger at DEBUG level. Internal errors (0) stay CRITICAL.
+_LEVELS = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG}
 
 
 def make_log_function(logger=None):

@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from . import cli_io
+
 __all__ = ["SUBCOMMANDS", "BUILTIN_MODELS", "CliError", "load_model", "is_engine_file", "explain_text",
            "latency_stats"]
 
@@ -32,6 +34,7 @@ _FLAG_NAMES = {0: "FP16", 1: "INT8", 2: "STRICT_TYPES", 3: "TF32", 4: "OBEY_PREC
 _SPEC_TYPES = {"fp32": "FLOAT", "float32": "FLOAT", "fp16": "HALF", "float16": "HALF", "half": "HALF"}
 _SPEC_FORMATS = {"linear": "LINEAR", "chw": "LINEAR", "nchw": "LINEAR", "nhwc": "NHWC", "hwc": "NHWC", "hwc8": "HWC8"}
 _INT8_FORMATS = ("chw4", "chw32")
+_IMAGE_EXTS = (".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pdf", ".eps", ".ps")  # draw refuses these
 
 
 class CliError(Exception):
@@ -48,6 +51,7 @@ def _guard(fn):
         import gie
 
         try:
+            cli_io.load_plugins(getattr(args, "plugins", None))  # --plugins: before anything is built or loaded
             return fn(args)
         except CliError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -199,8 +203,9 @@ def _define_builtin(name, net, args):
         model_zoo.define(name, net, seed=args.seed, image=getattr(args, "image", None))
 
 
-def load_model(model, args, batch_range=None):
-    """Builds (built-in name, model file) or loads (engine file) ``model``; returns a :class:`Loaded`."""
+def load_model(model, args, batch_range=None, network_hook=None):
+    """Builds (built-in name, model file) or loads (engine file) ``model``; returns a :class:`Loaded`.
+    ``network_hook(net)`` may change the network before it is built (e.g. mark more outputs)."""
     import gie
     from .progress import Progress
 
@@ -228,6 +233,7 @@ def load_model(model, args, batch_range=None):
             engine = gie.Runtime(logger=log).deserialize(data)
         return Loaded(engine, os.path.basename(model), "engine file", engine_bytes=len(data), path=model)
 
+    t_define = time.perf_counter()
     builder = gie.Builder(logger=log)
     if os.path.exists(model):
         parse = getattr(gie, "parse", None)
@@ -250,7 +256,11 @@ def load_model(model, args, batch_range=None):
         raise CliError(f"unknown model '{model}': not a file, and not a built-in model "
                        f"({', '.join(BUILTIN_MODELS)})")
 
+    define_ms = (time.perf_counter() - t_define) * 1e3
     _apply_io_formats(net, io_formats)
+    cli_io.apply_network_options(net, args)
+    if network_hook is not None:
+        network_hook(net)
     config = builder.create_config()
     device = getattr(args, "device", "auto") or "auto"
     config.device = device
@@ -271,11 +281,15 @@ def load_model(model, args, batch_range=None):
     on_cpu = device == "cpu" or (device == "auto" and not builder.platform_has_gpu)
     if getattr(args, "cuda_graph", False) and not on_cpu:
         config.cuda_graph = True
+    cli_io.apply_build_io_options(config, args)
     t0 = time.perf_counter()
     with Progress(f"building {name}"):
         engine = builder.build(net, config)
     build_ms = (time.perf_counter() - t0) * 1e3
-    return Loaded(engine, name, source, build_ms=build_ms)
+    cli_io.check_workspace(engine, args)
+    loaded = Loaded(engine, name, source, build_ms=build_ms)
+    loaded.define_ms = define_ms
+    return loaded
 
 
 def _add_model_options(p, batch=True):
@@ -284,8 +298,9 @@ def _add_model_options(p, batch=True):
     if batch:
         g.add_argument("--batch", dest="batch_range", metavar="MIN,OPT,MAX",
                        help="batch range to build for: N (= 1,N,N) or MIN,OPT,MAX (default 1)")
-    g.add_argument("--device", choices=["cpu", "gpu", "auto"], default="auto",
-                   help="device to build for (default auto: the GPU when one is usable, else the CPU)")
+    g.add_argument("--device", type=cli_io.parse_device, default="auto", metavar="cpu|gpu|auto|N",
+                   help="device to build for (default auto: the GPU when one is usable, else the CPU); N (also "
+                   "gpu:N): GPU number N, through CUDA_VISIBLE_DEVICES")
     g.add_argument("--fp16", action="store_true",
                    help="allow FP16 kernels (GPU: where they are faster, Reformats included; CPU: every layer that "
                    "can stores FP16, the reference for the GPU's FP16 numerics)")
@@ -302,6 +317,7 @@ def _add_model_options(p, batch=True):
     g.add_argument("--image", type=int, default=None,
                    help="image size of googlenet/resnet50/yolov2 (default 224, 224, 416)")
     g.add_argument("--weights", default=None, help="weights file for a Caffe or Darknet model file")
+    cli_io.add_build_io_options(g)
     p.add_argument("-v", "--verbose", action="store_true", help="also print the builder's and runtime's info messages")
 
 
@@ -319,7 +335,9 @@ def cmd_build(args):
     data = engine.serialize()
     li = engine.layer_info()
     seeded = f", seeded random weights, seed {args.seed}" if loaded.source == "built-in model" else ""
-    print(f"built {loaded.name} ({loaded.source}{seeded}) in {loaded.build_ms:.0f} ms")
+    print(f"built {loaded.name} ({loaded.source}{seeded}) in {loaded.define_ms + loaded.build_ms:.0f} ms "
+          f"({'parse' if loaded.source == 'model file' else 'define'} {loaded.define_ms:.0f} ms + build "
+          f"{loaded.build_ms:.0f} ms)")
     print(report.summary(li, engine_bytes=len(data)))
     if args.save:
         engine.save(args.save)
@@ -372,10 +390,19 @@ def cmd_run(args):
         raise CliError("--iterations must be at least 1")
     if args.warmup < 0:
         raise CliError("--warmup must be 0 or more")
+    if args.duration < 0:
+        raise CliError("--duration must be 0 or more")
     batch = args.batch
     if batch is not None and batch < 1:
         raise CliError("--batch must be at least 1")
+    if args.load_inputs:  # the file's batch, unless --batch says otherwise (then they must agree, checked below)
+        batch = batch or cli_io.peek_batch(args.load_inputs)
     loaded = load_model(args.model, args, batch_range=(1, batch or 1, batch or 1))
+    if args.save:
+        if loaded.source == "engine file":
+            _warn(f"--save: '{args.model}' is an engine file already; not saved again")
+        else:
+            loaded.engine.save(args.save)
     engine = loaded.engine
     li = engine.layer_info()
     if batch is None:
@@ -389,9 +416,16 @@ def cmd_run(args):
             ctx.cuda_graph = True
         else:
             _warn("--cuda-graph applies to GPU engines; this one runs on the CPU")
-    inputs = _random_inputs(engine, batch, args.seed + 1)
+    if args.load_inputs:
+        inputs, file_batch = cli_io.load_inputs(args.load_inputs, engine)
+        if file_batch != batch:
+            raise CliError(f"--batch {batch}: the inputs in '{args.load_inputs}' have batch {file_batch}")
+    else:
+        inputs = _random_inputs(engine, batch, args.seed + 1)
     # Binds shapes and addresses (for a GPU engine: device staging buffers); later runs reuse them.
-    outputs = ctx.execute(inputs)
+    outputs = ctx.execute(inputs, outputs="numpy") if on_gpu else ctx.execute(inputs)
+    if args.save_outputs:
+        cli_io.save_outputs(args.save_outputs, outputs)
     for name, arr in outputs.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             _warn(f"output '{name}' has non-finite values")
@@ -407,8 +441,10 @@ def cmd_run(args):
             step()
             bar.update()
     times = []
+    # trtexec's rule: at least --iterations runs and at least --duration seconds.
+    deadline = time.perf_counter() + args.duration
     with Progress("timing", total=args.iterations) as bar:
-        for _ in range(args.iterations):
+        while len(times) < args.iterations or time.perf_counter() < deadline:
             t0 = time.perf_counter()
             step()
             times.append((time.perf_counter() - t0) * 1e3)
@@ -422,7 +458,9 @@ def cmd_run(args):
 
     print(f"engine: {_model_title(loaded)}, device {li.get('device', '?')}, {engine.num_kernels} kernels, "
           f"batch range {engine.min_batch}..{engine.max_batch}")
-    print(f"batch {batch}: {args.iterations} iterations after {args.warmup} warm-up")
+    print(f"batch {batch}: {len(times)} iterations after {args.warmup} warm-up"
+          + (f" (at least {args.duration:g} s)" if args.duration else "")
+          + (f"; inputs from {args.load_inputs}" if args.load_inputs else ""))
     if on_gpu:
         print(f"cuda graph: {'on' if ctx.cuda_graph else 'off'} (timed: enqueue on the context's stream + "
               "synchronize, inputs already on the device)")
@@ -435,7 +473,7 @@ def cmd_run(args):
     if args.export_times:
         doc = {
             "model": loaded.name, "source": loaded.source, "device": li.get("device"), "batch": batch,
-            "warmup": args.warmup, "iterations": args.iterations, "latency_ms": times, "latency_stats_ms": stats,
+            "warmup": args.warmup, "iterations": len(times), "latency_ms": times, "latency_stats_ms": stats,
             "throughput_images_per_s": throughput, "profile_iterations": args.iterations,
             "cuda_graph": bool(on_gpu and ctx.cuda_graph),
             "kernels": kernels,
@@ -512,6 +550,13 @@ def _add_run(subparsers):
                    help="write JSON: per-iteration latencies, their statistics and per-kernel times")
     p.add_argument("--cuda-graph", action="store_true",
                    help="GPU engines: replay each run as a CUDA graph (captured once; built MODELs also store it)")
+    p.add_argument("--duration", type=float, default=0.0, metavar="SECONDS",
+                   help="time for at least this long (and at least --iterations runs; default 0)")
+    p.add_argument("--load-inputs", metavar="FILE.npz", default=None,
+                   help="run on these inputs {name: array} (np.savez) instead of random ones; their batch is the run's")
+    p.add_argument("--save-outputs", metavar="FILE.npz", default=None,
+                   help="write the outputs of the first run to an .npz file")
+    p.add_argument("--save", metavar="FILE", default=None, help="a MODEL built here: also write its engine file")
     _add_model_options(p, batch=False)
     p.set_defaults(func=_guard(cmd_run))
 
@@ -551,8 +596,17 @@ def cmd_draw(args):
 
     view = args.view or "both"
     fmt = args.format
+    ext = os.path.splitext(args.output or "")[1].lower()
     if fmt is None:
-        fmt = "dot" if args.output and os.path.splitext(args.output)[1].lower() in (".dot", ".gv") else "svg"
+        if ext in _IMAGE_EXTS:
+            raise CliError(f"-o '{args.output}': gie draw writes SVG (.svg), DOT (.dot, .gv) or PNG (.png), not {ext}")
+        fmt = {".dot": "dot", ".gv": "dot", ".png": "png"}.get(ext, "svg")
+    if fmt == "png":
+        if not args.output or args.output == "-":
+            raise CliError("PNG goes to a file: give -o FILE.png")
+        if draw.png_converter() is None:
+            raise CliError(f"-o '{args.output}': writing PNG needs Graphviz 'dot' (apt-get install graphviz) or "
+                           "'rsvg-convert' (apt-get install librsvg2-bin) on PATH, and neither is; write .svg instead")
     loaded = load_model(args.model, args)
     li = loaded.engine.layer_info()
     if view in ("before", "both") and not li.get("network"):
@@ -564,6 +618,12 @@ def cmd_draw(args):
     graph = draw.build_graph(li, view, title=loaded.name)
     if fmt == "dot":
         text, used = draw.to_dot(graph), "dot text"
+    elif fmt == "png":
+        try:
+            text = draw.to_png(graph, renderer)
+        except (RuntimeError, OSError) as e:
+            raise CliError(f"cannot write PNG: {e}", code=1) from None
+        used = "graphviz dot" if draw.png_converter() == "dot" and renderer != "python" else "rsvg-convert"
     else:
         used = "graphviz dot" if renderer == "dot" or (renderer == "auto" and draw.dot_available()) else "python"
         try:
@@ -578,8 +638,8 @@ def cmd_draw(args):
         return 0
     directory = os.path.dirname(os.path.abspath(args.output))
     os.makedirs(directory, exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(text)
+    with open(args.output, "wb") as f:
+        f.write(text if isinstance(text, bytes) else text.encode("utf-8"))
     print(f"wrote {args.output}: {view} view of {loaded.name}, {len(graph.nodes)} boxes, {len(graph.edges)} edges, "
           f"{len(graph.clusters)} kernel outlines ({fmt}, {used})")
     return 0
@@ -594,8 +654,9 @@ def _add_draw(subparsers):
                               "layout.")
     p.add_argument("model", metavar="ENGINE|MODEL")
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default: standard output)")
-    p.add_argument("--format", choices=["svg", "dot"], default=None,
-                   help="default: from the output's extension (.dot/.gv: dot), else svg")
+    p.add_argument("--format", choices=["svg", "dot", "png"], default=None,
+                   help="default: from the output's extension (.dot/.gv: dot, .png: png), else svg; png needs "
+                   "Graphviz dot or rsvg-convert")
     view = p.add_mutually_exclusive_group()
     view.add_argument("--before", dest="view", action="store_const", const="before", help="the network as defined")
     view.add_argument("--after", dest="view", action="store_const", const="after", help="the engine's kernels")
@@ -685,12 +746,21 @@ def cmd_explain(args):
     import gie
 
     path = args.engine
-    if not os.path.exists(path):
-        raise CliError(f"'{path}' does not exist")
     if os.path.isdir(path):
         raise CliError(f"'{path}' is a folder, not an engine file")
-    with open(path, "rb") as f:
-        data = f.read()
+    if (os.path.isfile(path) and not is_engine_file(path) and os.path.splitext(path)[1].lower() not in _ENGINE_EXTS) \
+            or (not os.path.exists(path) and path.lower() in BUILTIN_MODELS):
+        # A model: explain the engine that `gie build` would make of it here, with the same options.
+        loaded = load_model(path, args)
+        data = loaded.engine.serialize()
+        print(f"{_model_title(loaded)}: not an engine file; explaining the engine built from it here "
+              f"(as `gie build` would, in {loaded.define_ms + loaded.build_ms:.0f} ms)")
+        path = f"{loaded.name} (built here, not saved)"
+    elif not os.path.exists(path):
+        raise CliError(f"'{path}' does not exist")
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
     fn = getattr(gie._C, "engine_summary", None)
     if fn is None:
         raise CliError("this gie has no engine summary (gie._C.engine_summary); rebuild it", code=1)
@@ -715,8 +785,10 @@ def _add_explain(subparsers):
                               "batch range, kernels/plugins needed, and whether this machine can load it (exit 0) "
                               "or why not (exit 1); the verdict comes from loading it as gie.Runtime().deserialize "
                               "does, with every check.")
-    p.add_argument("engine", metavar="ENGINE")
+    p.add_argument("engine", metavar="ENGINE|MODEL", help="an engine file; a MODEL (built-in name or model file) is "
+                   "built here with the options below and the result explained")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_model_options(p)
     p.set_defaults(func=_guard(cmd_explain))
 
 

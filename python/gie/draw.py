@@ -977,6 +977,33 @@ def to_svg(graph, renderer="auto"):
     return _svg_python(graph)
 
 
+def png_converter():
+    """What can write PNG here: "dot" (Graphviz lays the graph out and rasterizes it), "rsvg-convert" (rasterizes
+    gie's own SVG), or None."""
+    if dot_available():
+        return "dot"
+    return "rsvg-convert" if shutil.which("rsvg-convert") else None
+
+
+def to_png(graph, renderer="auto", timeout=300):
+    """PNG bytes, through Graphviz ``dot -Tpng`` (renderer auto/dot, when on PATH) or ``rsvg-convert`` on the SVG of
+    the built-in layout; RuntimeError when neither tool is there."""
+    tool = png_converter()
+    if tool is None or (renderer == "dot" and tool != "dot"):
+        raise RuntimeError("writing PNG needs Graphviz 'dot' (apt-get install graphviz) or 'rsvg-convert' (apt-get "
+                           "install librsvg2-bin) on PATH")
+    if tool == "dot" and renderer != "python":
+        cmd, data = ["dot", "-Tpng"], to_dot(graph).encode()
+    elif shutil.which("rsvg-convert"):
+        cmd, data = ["rsvg-convert", "--format", "png"], _svg_python(graph).encode()
+    else:
+        raise RuntimeError("--renderer python with PNG needs 'rsvg-convert' (apt-get install librsvg2-bin) on PATH")
+    proc = subprocess.run(cmd, input=data, capture_output=True, timeout=timeout)
+    if proc.returncode != 0 or not proc.stdout.startswith(b"\x89PNG"):
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
 def render(layer_info, view="both", fmt="svg", renderer="auto", title=None):
     """SVG or DOT text of one view of a build report (``engine.layer_info()``)."""
     g = build_graph(layer_info, view, title=title)

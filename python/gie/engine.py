@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _C
 from ._logging import make_log_function
-from .errors import InvalidArgumentError, file_error, integer_argument, path_argument
+from .errors import InvalidArgumentError, file_error, integer_argument, path_argument, read_file
 
 _NP_DTYPES = {
     _C.DataType.float32: np.dtype(np.float32),
@@ -491,10 +491,4 @@ class Runtime:
 
     def load(self, path):
         """An engine from an engine file; :class:`gie.FileError` (naming ``path``) if it cannot be read."""
-        path = path_argument(path, "load: path")
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise file_error("cannot read the engine file", path, e) from e
-        return self.deserialize(data)
+        return self.deserialize(read_file(path_argument(path, "load: path"), "cannot read the engine file"))

@@ -84,6 +84,15 @@ def file_error(what, path, err):
     return e
 
 
+def read_file(path, what):
+    """The bytes of file ``path``, or a :class:`FileError` "``what`` '``path``': reason"."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise file_error(what, path, e) from e
+
+
 def integer_argument(value, what):
     """``value`` as an int (ints, numpy integers, gie enums; not bool, float or None), or InvalidArgumentError
     naming ``what``. Range checks are the caller's (C++ checks what it stores)."""

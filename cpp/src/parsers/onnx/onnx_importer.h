@@ -146,6 +146,7 @@ public:
     ITensor* batchSource = nullptr;
     std::map<std::string, Value> consts;
     std::map<std::string, ITensor*> tensors;
+    std::set<const ITensor*> named;  //!< tensors already given their ONNX name (the first name wins)
     std::set<std::string> symbolic;
     std::set<std::string> consumed;
 

@@ -591,6 +591,11 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
             if (n.output[k].empty()) continue;
             p.tensors[n.output[k]] = outs[k];
             if (!n.name.empty() && outs[k]->getProducer()) outs[k]->getProducer()->setName(n.name.c_str());
+            // The model's tensor names, so that reports, per-tensor comparisons and marked outputs speak the
+            // model's language. A tensor that an earlier name maps to (an op imported as a no-op returns its
+            // input) keeps that name, and a network input keeps its own.
+            if (outs[k]->getProducer() && !outs[k]->isNetworkInput() && p.named.insert(outs[k]).second)
+                outs[k]->setName(n.output[k].c_str());
         }
     };
     auto setConsts = [&](std::vector<Value>& vals) {
