@@ -24,7 +24,7 @@ from .errors import Error, InvalidArgumentError, file_error, integer_argument, p
 from .progress import Progress
 
 __all__ = ["Int8Calibrator", "DataCalibrator", "EntropyCalibrator", "MinMaxCalibrator", "PercentileCalibrator",
-           "calibrate", "make_calibrator", "entropy_amax", "percentile_amax", "ALGORITHMS"]
+           "calibrate", "make_calibrator", "set_dynamic_ranges", "entropy_amax", "percentile_amax", "ALGORITHMS"]
 
 #: Algorithm names and their IInt8Calibrator::Algorithm values.
 ALGORITHMS = {"entropy": 0, "minmax": 1, "percentile": 2}
@@ -485,6 +485,23 @@ def calibrate(network, calibrator, statistics=False, logger=None):
         bridge.close()
     ranges = dict(result["amax"])
     return (ranges, dict(result["statistics"])) if statistics else ranges
+
+
+def set_dynamic_ranges(network, ranges):
+    """Gives each tensor of ``network`` that has no range (``tensor.dynamic_range is None``) its entry of
+    ``ranges`` ({name: amax}, e.g. from :func:`calibrate`) as ``set_dynamic_range(-amax, amax)``; a range of 0 (a
+    tensor that was 0 on every batch) is left out, as the builder does. Returns how many tensors changed."""
+    tensors = [network.get_input(i) for i in range(network.num_inputs)]
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        tensors += [layer.output(k) for k in range(layer.num_outputs)]
+    changed = 0
+    for t in tensors:
+        amax = ranges.get(t.name)
+        if t.dynamic_range is None and amax is not None and amax > 0:
+            t.set_dynamic_range(-amax, amax)
+            changed += 1
+    return changed
 
 
 def entropy_amax(histogram, bin_width, max_abs):

@@ -235,8 +235,10 @@ ParsedCache parseCache(const char* data, size_t size) {
 // ---- observing -------------------------------------------------------------------------------------
 
 //! Max |x| and a histogram of |x| of one tensor over every batch, in one pass over the data: the histogram
-//! covers [0, width * bins) with width = (the first nonzero batch's max) / bins; when a later batch exceeds
-//! it, the width doubles (pairs of bins merged, which is exact), so no value is ever clipped.
+//! covers [0, width * bins) with width the smallest power of two that makes it cover the first nonzero batch
+//! (its max then lies in the upper half of the bins); when a later batch reaches past it, the width doubles
+//! (pairs of bins merged), so no value is ever clipped. A power-of-two width keeps every bin edge and
+//! |x| / width exact: the counts are what np.histogram gives over the same range.
 class Observer {
 public:
     explicit Observer(bool histogram) : wantHistogram_(histogram) {}
@@ -270,11 +272,11 @@ public:
                 zerosBeforeWidth_ += n;
                 return;
             }
-            stats_.binWidth = bmax / kCalibrationBins;
+            stats_.binWidth = std::ldexp(1.0, std::ilogb(bmax) + 1 - kCalibrationBinsLog2);
             stats_.histogram.assign(kCalibrationBins, 0);
             stats_.histogram[0] = zerosBeforeWidth_;
         }
-        while (bmax > stats_.binWidth * kCalibrationBins) {
+        while (bmax >= stats_.binWidth * kCalibrationBins) {
             auto& h = stats_.histogram;
             for (int k = 0; k < kCalibrationBins / 2; ++k) h[static_cast<size_t>(k)] = h[2 * static_cast<size_t>(k)] + h[2 * static_cast<size_t>(k) + 1];
             std::fill(h.begin() + kCalibrationBins / 2, h.end(), 0);

@@ -37,7 +37,8 @@ struct CalibrationResult {
 };
 
 //! Number of histogram bins the observer keeps per tensor.
-constexpr int kCalibrationBins = 2048;
+constexpr int kCalibrationBinsLog2 = 11;
+constexpr int kCalibrationBins = 1 << kCalibrationBinsLog2;
 
 //! Reads the calibrator's cache (refusing, with an error that says why, one written for another network or
 //! algorithm) or calibrates `network` and hands the new cache to the calibrator. Throws gie::Error.
