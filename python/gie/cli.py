@@ -211,6 +211,8 @@ def load_model(model, args, batch_range=None):
     if os.path.isfile(model) and (is_engine_file(model) or os.path.splitext(model)[1].lower() in _ENGINE_EXTS):
         given = [opt for opt, on in (("--fp16", getattr(args, "fp16", False)), ("--int8", getattr(args, "int8", False)),
                                      ("--precision-constraints", getattr(args, "precision_constraints", None)),
+                                     ("--calib-data", getattr(args, "calib_data", None)),
+                                     ("--calib-cache", getattr(args, "calib_cache", None)),
                                      ("--input-format", io_formats["--input-format"]),
                                      ("--output-format", io_formats["--output-format"])) if on]
         if given:
