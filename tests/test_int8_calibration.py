@@ -1,15 +1,12 @@
 """INT8 calibration (issue 14): the range algorithms against direct numpy implementations, the observer's
 histograms, the calibration cache (round trip, refusals), set_dynamic_range precedence, calibrator errors, the
 data calibrators and the CLI flags."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 import gie
 from gie import calibration, models
+from test_cli import cli
 
 BINS = 2048
 
@@ -466,28 +463,44 @@ def test_calibration_time_of_a_small_model():
 
 # ---- the command line -----------------------------------------------------------------------------------
 
-def _cli(*args):
-    env = dict(os.environ)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(gie.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([pkg_parent] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return subprocess.run([sys.executable, "-m", "gie", *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=300)
-
-
 def test_cli_calibrates_writes_and_reuses_the_cache(tmp_path):
     data = tmp_path / "calib.npz"
     np.savez(data, data=np.random.default_rng(0).random((16, 1, 28, 28), dtype=np.float32))
     cache = tmp_path / "lenet.calib"
-    p = _cli("build", "lenet", "--device", "cpu", "--int8", "--calib-data", data, "--calib-cache", cache,
+    p = cli("build", "lenet", "--device", "cpu", "--int8", "--calib-data", data, "--calib-cache", cache,
              "--calib-algo", "minmax")
     assert p.returncode == 0, p.stderr
     text = cache.read_text()
     assert "algorithm minmax" in text and "\ndata: " in text
-    p = _cli("build", "lenet", "--device", "cpu", "--int8", "--calib-cache", cache, "--calib-algo", "minmax")
+    p = cli("build", "lenet", "--device", "cpu", "--int8", "--calib-cache", cache, "--calib-algo", "minmax")
     assert p.returncode == 0, p.stderr
     assert cache.read_text() == text
-    p = _cli("build", "lenet", "--device", "cpu", "--int8", "--calib-cache", cache)  # entropy asked
+    p = cli("build", "lenet", "--device", "cpu", "--int8", "--calib-cache", cache)  # entropy asked
     assert p.returncode != 0 and "'minmax' algorithm, but the calibrator asks for 'entropy'" in p.stderr
     assert "Traceback" not in p.stderr
-    p = _cli("build", "lenet", "--device", "cpu", "--calib-data", data)
+    p = cli("build", "lenet", "--device", "cpu", "--calib-data", data)
     assert p.returncode == 0 and "--calib-data apply with --int8: ignored" in p.stderr
+
+
+def test_progress_bar_counts_batches_and_closes(monkeypatch):
+    bars = []
+
+    class Recorder:
+        def __init__(self, label, total=None, animate=True):
+            self.label, self.total, self.animate, self.count, self.closed = label, total, animate, 0, False
+            bars.append(self)
+
+        def update(self, n=1):
+            self.count += n
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(calibration, "Progress", Recorder)
+    net, _, _ = small_net()
+    gie.calibrate(net, gie.MinMaxCalibrator(np.concatenate(growing_batches()), batch_size=8))
+    assert len(bars) == 1 and bars[0].total == 4 and bars[0].count == 4 and bars[0].closed
+    assert not bars[0].animate  # no thread that a failed build could leave drawing
+    with pytest.raises(gie.InvalidArgumentError):
+        gie.calibrate(net, ArrayCalibrator(growing_batches()[:1] + [GOOD[:, :, :2]]))
+    assert bars[-1].count == 1 and bars[-1].closed and bars[-1].total is None
