@@ -317,12 +317,14 @@ public:
         lastUse_.assign(g_.tensors.size(), -1);
         for (size_t s = 0; s < order_.size(); ++s)
             for (int t : g_.nodes[static_cast<size_t>(order_[s])].inputs) lastUse_[static_cast<size_t>(t)] = static_cast<int>(s);
-        for (int ni : order_) steps_.push_back(makeStep(g_.nodes[static_cast<size_t>(ni)]));
+        try {
+            for (int ni : order_) steps_.push_back(makeStep(g_.nodes[static_cast<size_t>(ni)]));
+        } catch (...) {
+            terminateAll();  // the destructor does not run for a constructor that throws
+            throw;
+        }
     }
-    ~FloatRunner() {
-        for (auto& s : steps_)
-            if (s.initialized) s.kernel->terminate();
-    }
+    ~FloatRunner() { terminateAll(); }
     FloatRunner(const FloatRunner&) = delete;
     FloatRunner& operator=(const FloatRunner&) = delete;
 
@@ -369,6 +371,12 @@ public:
     }
 
 private:
+    void terminateAll() {
+        for (auto& s : steps_)
+            if (s.initialized) s.kernel->terminate();
+        steps_.clear();
+    }
+
     struct Step {
         std::unique_ptr<IPlugin> kernel;
         std::vector<TensorDesc> in, out;
@@ -606,9 +614,9 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
         FloatRunner runner(*net, batch);
         const Graph& g = runner.graph();
         const bool histogram = choice.algorithm != IInt8Calibrator::Algorithm::kMINMAX;
-        std::vector<int> observedTensors = runner.observed();
+        const std::vector<int> observed = runner.observed();
         std::map<int, Observer> observers;
-        for (int t : observedTensors) observers.emplace(t, Observer(histogram));
+        for (int t : observed) observers.emplace(t, Observer(histogram));
         std::vector<std::string> inputNames;
         std::vector<const char*> namePtrs;
         std::vector<TensorDesc> descs;
@@ -637,7 +645,7 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
                   "needs at least one batch of representative inputs");
         const auto a = choice.algorithm;
         std::vector<std::string> order;
-        for (int t : observedTensors) {
+        for (int t : observed) {
             const TensorStatistics& s = observers.at(t).stats();
             double amax = s.maxAbs;
             if (a == IInt8Calibrator::Algorithm::kENTROPY) amax = entropyAmax(s.histogram, s.binWidth, s.maxAbs);
@@ -652,7 +660,7 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
         calibrator.writeCalibrationCache(text.data(), text.size());
         checkCalibratorError("writeCalibrationCache");
         logMessage(logger, ILogger::Severity::kINFO, strcat("INT8 calibration (", algorithm, "): ", r.batches, " batches of ", batch, ", ",
-                                                            observedTensors.size(), " tensors, ", secondsText(elapsedS(t0)), "; cache written (",
+                                                            observed.size(), " tensors, ", secondsText(elapsedS(t0)), "; cache written (",
                                                             text.size(), " bytes)"));
     }
     r.amax = r.calibrated;
