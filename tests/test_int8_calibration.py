@@ -221,6 +221,9 @@ def test_cache_round_trip_skips_calibration(tmp_path):
     again = ArrayCalibrator(growing_batches(seed=99), cache=first.written)
     assert gie.calibrate(net, again) == ranges  # the floats back exactly
     assert again.calls == 0 and again.written is None
+    # the same network defined again (another process would do the same) matches the cache too
+    twin, _, _ = small_net()
+    assert gie.calibrate(twin, ArrayCalibrator(growing_batches(), cache=first.written)) == ranges
     # the builder too reads it and never asks for a batch
     builder = gie.Builder()
     config = builder.create_config()
@@ -230,6 +233,8 @@ def test_cache_round_trip_skips_calibration(tmp_path):
     assert config.int8_calibrator is again
     builder.build(net, config)
     assert again.calls == 0
+    config.int8_calibrator = None
+    assert config.int8_calibrator is None
 
 
 def test_data_calibrator_cache_file(tmp_path):
@@ -243,6 +248,9 @@ def test_data_calibrator_cache_file(tmp_path):
     cache.unlink()
     with pytest.raises(gie.InvalidArgumentError, match="no calibration data was given and the calibration cache"):
         gie.calibrate(net, gie.MinMaxCalibrator(cache_file=cache))
+    unwritable = tmp_path / "no such dir" / "net.calib"
+    with pytest.raises(gie.FileError, match="cannot write the calibration cache to .*no such dir"):
+        gie.calibrate(net, gie.MinMaxCalibrator(data, batch_size=8, cache_file=unwritable))
 
 
 @pytest.mark.parametrize("other,words", [

@@ -476,10 +476,13 @@ def calibrate(network, calibrator, statistics=False, logger=None):
     try:
         result = _C._calibrate(network, _C._Int8Calibrator(bridge), make_log_function(logger), bool(statistics))
     except Error as e:
-        if bridge.error is not None and not isinstance(bridge.error, Exception):
-            raise bridge.error  # KeyboardInterrupt, SystemExit: the user's, not gie's
-        if bridge.error is not None:
-            raise e from bridge.error
+        cause = bridge.error
+        if cause is not None and not isinstance(cause, Exception):
+            raise cause  # KeyboardInterrupt, SystemExit: the user's, not gie's
+        if isinstance(cause, type(e)) and type(cause) is not type(e):
+            raise cause  # a finer gie error than its code says (FileError, also an OSError): as raised
+        if cause is not None:
+            raise e from cause
         raise
     finally:
         bridge.close()
