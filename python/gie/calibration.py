@@ -207,9 +207,11 @@ class _DataSource:
                 if not self._arrays:
                     raise InvalidArgumentError(f"calibration data: '{path}' holds no array")
             elif not os.path.exists(path):
-                raise file_error("cannot read the calibration data", path, FileNotFoundError(2, "No such file or directory"))
+                raise file_error("cannot read the calibration data", path,
+                                 FileNotFoundError(2, "No such file or directory"))
             else:
-                raise InvalidArgumentError(f"calibration data '{path}' must be an .npz file or a directory of .npy files")
+                raise InvalidArgumentError(f"calibration data '{path}' must be an .npz file or a directory of .npy "
+                                           "files")
         elif isinstance(data, np.ndarray):
             self._arrays = {None: data}
         elif isinstance(data, Mapping):
@@ -219,8 +221,9 @@ class _DataSource:
         elif hasattr(data, "__iter__"):
             self._iterable = data
         else:
-            raise InvalidArgumentError(f"calibration data must be an array, a dict of arrays, an .npz path, a directory "
-                                       f"of .npy files or an iterable of batches, not {type(data).__name__}")
+            raise InvalidArgumentError("calibration data must be an array, a dict of arrays, an .npz path, a "
+                                       "directory of .npy files or an iterable of batches, not "
+                                       f"{type(data).__name__}")
         if self._arrays is not None:
             counts = {k: (a.shape[0] if a.ndim else None) for k, a in self._arrays.items()}
             if None in counts.values() or len(set(counts.values())) != 1:
@@ -271,8 +274,9 @@ class _DataSource:
                 if rank is not None and a.ndim == rank - 1:
                     a = a[None]
                 elif rank is not None and a.ndim != rank:
-                    raise InvalidArgumentError(f"calibration data: '{f}' has shape {a.shape}; input '{names[0]}' takes "
-                                               f"samples of shape {tuple(shapes[0][1:])} (one per file) or batches of them")
+                    raise InvalidArgumentError(f"calibration data: '{f}' has shape {a.shape}; input '{names[0]}' "
+                                               f"takes samples of shape {tuple(shapes[0][1:])} (one per file) or "
+                                               "batches of them")
                 yield {names[0]: a}
             return
         if self._first is not None:
@@ -323,7 +327,8 @@ def _rebatch(blocks, batch_size):
 
 def _warn_left_out(rows, batch_size):
     if rows:
-        _log.warning(f"INT8 calibration: the last {rows} sample(s) do not fill a batch of {batch_size} and were left out")
+        _log.warning(f"INT8 calibration: the last {rows} sample(s) do not fill a batch of {batch_size} and were "
+                     "left out")
 
 
 # ---- the bridge between a Python calibrator and gie's C++ IInt8Calibrator ------------------------------------
@@ -411,11 +416,13 @@ class _Bridge:
                                            f"be read as a numpy array: {e}") from None
             np_type, kinds, kind_name = _DTYPES[dtype]
             if a.dtype.kind not in kinds:
-                raise InvalidArgumentError(f"{where}: input '{name}' is {kind_name} ({dtype}), but the array has dtype "
-                                           f"{a.dtype}" + (" (scale image data to floats first)" if kinds == "f" else ""))
+                hint = " (scale image data to floats first)" if kinds == "f" else ""
+                raise InvalidArgumentError(f"{where}: input '{name}' is {kind_name} ({dtype}), but the array has "
+                                           f"dtype {a.dtype}{hint}")
             if tuple(a.shape) != tuple(shape):
-                raise InvalidArgumentError(f"{where}: the array for input '{name}' has shape {tuple(a.shape)}, expected "
-                                           f"{tuple(shape)} (get_batch_size() = {shape[0]} first, then the input's shape)")
+                raise InvalidArgumentError(f"{where}: the array for input '{name}' has shape {tuple(a.shape)}, "
+                                           f"expected {tuple(shape)} (get_batch_size() = {shape[0]} first, then the "
+                                           "input's shape)")
             out.append(np.ascontiguousarray(a, dtype=np_type))
         return out
 
