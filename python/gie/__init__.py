@@ -31,6 +31,8 @@ __version__ = "{}.{}.{}".format(_C.version() // 10000, _C.version() // 100 % 100
 
 
 from .parsers import parse  # noqa: E402
+from .calibration import (DataCalibrator, EntropyCalibrator, Int8Calibrator, MinMaxCalibrator,  # noqa: E402
+                          PercentileCalibrator, calibrate)
 
 
 def __getattr__(name):
@@ -117,4 +119,5 @@ __all__ = [
     "InternalError", "float32", "float16", "int8", "int32", "bool_", "load_library", "registered_plugins", "build_info",
     "cmake_dir", "include_dir", "library_dir", "numpy_dtype", "parse", "OnnxParser", "CaffeParser", "DarknetParser",
     "set_gpu_allocator", "get_gpu_allocator", "interop", "InferenceSession", "NodeArg",
+    "Int8Calibrator", "DataCalibrator", "EntropyCalibrator", "MinMaxCalibrator", "PercentileCalibrator", "calibrate",
 ]

@@ -216,6 +216,8 @@ def load_model(model, args, batch_range=None, network_hook=None):
     if os.path.isfile(model) and (is_engine_file(model) or os.path.splitext(model)[1].lower() in _ENGINE_EXTS):
         given = [opt for opt, on in (("--fp16", getattr(args, "fp16", False)), ("--int8", getattr(args, "int8", False)),
                                      ("--precision-constraints", getattr(args, "precision_constraints", None)),
+                                     ("--calib-data", getattr(args, "calib_data", None)),
+                                     ("--calib-cache", getattr(args, "calib_cache", None)),
                                      ("--input-format", io_formats["--input-format"]),
                                      ("--output-format", io_formats["--output-format"])) if on]
         if given:
@@ -271,6 +273,7 @@ def load_model(model, args, batch_range=None, network_hook=None):
     config.int8 = bool(int8)
     if int8:
         _warn("--int8 is recorded in the engine but reserved: INT8 kernels are not implemented, so the engine has none")
+    _calibrate(net, args, int8, log)
     constraints = getattr(args, "precision_constraints", None)
     if constraints:
         config.set_flag(gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS if constraints == "obey"
@@ -292,6 +295,22 @@ def load_model(model, args, batch_range=None, network_hook=None):
     return loaded
 
 
+def _calibrate(net, args, int8, log):
+    """--calib-data / --calib-cache / --calib-algo: calibrate here (with its own progress bar, before the build's),
+    then hand the ranges to the network's tensors that have none."""
+    data, cache, algo = (getattr(args, k, None) for k in ("calib_data", "calib_cache", "calib_algo"))
+    if not int8:
+        given = [o for o, v in (("--calib-data", data), ("--calib-cache", cache), ("--calib-algo", algo)) if v]
+        if given:
+            _warn(f"{', '.join(given)} apply with --int8: ignored")
+        return
+    if data or cache:
+        from . import calibration
+
+        cal = calibration.make_calibrator(data, algo or "entropy", cache_file=cache)
+        calibration.set_dynamic_ranges(net, calibration.calibrate(net, cal, logger=log))
+
+
 def _add_model_options(p, batch=True):
     """Options that apply when MODEL is built here (built-in name or model file)."""
     g = p.add_argument_group("when MODEL is built here (a built-in name or a model file)")
@@ -305,6 +324,14 @@ def _add_model_options(p, batch=True):
                    help="allow FP16 kernels (GPU: where they are faster, Reformats included; CPU: every layer that "
                    "can stores FP16, the reference for the GPU's FP16 numerics)")
     g.add_argument("--int8", action="store_true", help="allow INT8 kernels (reserved: INT8 is not implemented)")
+    g.add_argument("--calib-data", metavar="DIR|NPZ", default=None,
+                   help="--int8: calibrate on this data (an .npz of arrays named after the inputs, or a directory of "
+                   ".npy files, one sample or batch each)")
+    g.add_argument("--calib-cache", metavar="FILE", default=None,
+                   help="--int8: calibration cache; read when it exists (calibration skipped; refused if written for "
+                   "another network or algorithm), else written after calibrating")
+    g.add_argument("--calib-algo", choices=["entropy", "minmax", "percentile"], default=None,
+                   help="--int8: calibration algorithm (default entropy; percentile: the 99.99th)")
     g.add_argument("--precision-constraints", choices=["obey", "prefer"], default=None,
                    help="layers' pinned precisions / output types: obey (the build fails where no kernel honours "
                    "one) or prefer (honoured where possible, else a warning); default: ignored")

@@ -100,6 +100,27 @@ if hasattr(_C.BuilderConfig, "_timing_cache"):
         doc="Timing-cache file (str or path; None = none): read before tactic selection, rewritten after the build.")
 
 
+def write_file_atomically(path, data, what):
+    """Writes ``data`` (bytes) to ``path`` so that an existing file is replaced only once the new one is complete;
+    an OSError becomes :class:`gie.FileError` "``what`` 'path': reason", and whatever was there stays intact."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        # The temporary file sits next to the target (os.replace is atomic only within one file system).
+        fd, tmp = tempfile.mkstemp(prefix=".gie-", dir=directory)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise file_error(what, path, e) from e
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 class Builder:
     """Creates networks and configs and builds engines. Logs through Python's ``logging`` (logger ``gie``)."""
 
@@ -197,23 +218,7 @@ class Engine:
         A file that cannot be written (missing folder, a directory, read-only or full file system) raises
         :class:`gie.FileError` naming ``path``; whatever was there stays intact."""
         path = path_argument(path, "save: path")
-        data = self.serialize()
-        directory = os.path.dirname(os.path.abspath(path))
-        tmp = None
-        try:
-            # The temporary file sits next to the target (os.replace is atomic only within one file system).
-            fd, tmp = tempfile.mkstemp(prefix=".gie-", dir=directory)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            tmp = None
-        except OSError as e:
-            raise file_error("cannot save the engine to", path, e) from e
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+        write_file_atomically(path, self.serialize(), "cannot save the engine to")
 
     def create_execution_context(self):
         return ExecutionContext(self._impl.create_execution_context(), self)

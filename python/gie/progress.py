@@ -7,6 +7,7 @@
             bar.update()
     with Progress("building"):                       # no total: a spinner with the elapsed time
         engine = builder.build(net, config)
+    bar = Progress("calibrating", animate=False)     # no thread: the spinner and count move on update()
 
 Nothing is written when the stream is not a terminal (piped output, CI logs, tests), when ``TERM=dumb``,
 when ``GIE_NO_PROGRESS`` is set, or when ``enabled=False``; the bar then costs nothing. The line is erased
@@ -36,7 +37,7 @@ def progress_enabled(stream=None):
 class Progress:
     """A progress bar (``total`` given) or a spinner (``total=None``) on a terminal; silent otherwise."""
 
-    def __init__(self, label, total=None, stream=None, enabled=None, width=30, interval=0.1):
+    def __init__(self, label, total=None, stream=None, enabled=None, width=30, interval=0.1, animate=True):
         self.label = label
         self.total = total
         self.count = 0
@@ -53,7 +54,9 @@ class Progress:
         self._spin = 0
         if self.enabled:
             self._draw(force=True)
-            if total is None:  # a spinner animates by itself (the step may run in C++ without callbacks)
+            # A spinner animates by itself (the step may run in C++ without callbacks); animate=False: it moves
+            # on update() only, and no thread outlives a caller that cannot promise to close() the bar.
+            if total is None and animate:
                 self._thread = threading.Thread(target=self._animate, name="gie-progress", daemon=True)
                 self._thread.start()
 
@@ -95,7 +98,8 @@ class Progress:
             bar = "#" * filled + "." * (self.width - filled)
             return f"{self.label}  [{bar}]  {self.count}/{self.total}  {elapsed:.1f} s"
         self._spin = (self._spin + 1) % len(_SPINNER)
-        return f"{self.label}  {_SPINNER[self._spin]}  {elapsed:.1f} s"
+        count = f"{self.count}  " if self.count else ""
+        return f"{self.label}  {_SPINNER[self._spin]}  {count}{elapsed:.1f} s"
 
     def _draw(self, force=False):
         now = time.perf_counter()

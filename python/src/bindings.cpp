@@ -21,6 +21,7 @@
 #include "gie/darknet_parser.h"
 #include "parsers/darknet/darknet_cfg.h"   // readHead (exported for decode_region)
 // ---- end Caffe / Darknet importers ----
+#include "builder/calibration.h"           // calibrateNetworkNoThrow, entropyAmax, percentileAmax (exported for gie.calibrate)
 
 namespace gie {
 // Internal (engine/engine_file.cpp), exported for the bindings: see engine.h.
@@ -554,6 +555,156 @@ void bindCaffeDarknetImporters(py::module_& m) {
 }  // namespace
 // ---- end Caffe / Darknet importers ----
 
+// ---- INT8 calibration (issue 14): the IInt8Calibrator over a Python calibrator, gie.calibrate ---------------
+namespace {
+
+//! An IInt8Calibrator over gie.calibration._Bridge, which calls the user's Python calibrator, checks what it
+//! returns and raises gie.Error (never anything else) on a problem; here that becomes the recorded error the
+//! C++ interface expects (gie::setLastError + a failure value), so that the build fails with the same code and
+//! message. Called from the building thread with the GIL released: each call takes it.
+class PyInt8Calibrator final : public IInt8Calibrator {
+public:
+    explicit PyInt8Calibrator(py::object bridge) : bridge_(std::move(bridge)) {}
+    ~PyInt8Calibrator() override {
+        py::gil_scoped_acquire gil;
+        bridge_ = py::object();
+    }
+    py::object bridge() const { return bridge_; }
+
+    int32_t getBatchSize() const noexcept override {
+        return call(-1, [&] { return bridge_.attr("batch_size")().cast<int32_t>(); });
+    }
+    bool getBatch(void* const* bindings, const char* const* names, const TensorDesc* inputs, int32_t n) noexcept override {
+        return call(false, [&] {
+            py::list pyNames, shapes, dtypes;
+            for (int32_t i = 0; i < n; ++i) {
+                pyNames.append(py::str(names[i]));
+                shapes.append(py::tuple(py::cast(fromDims(inputs[i].dims))));
+                dtypes.append(py::str(inputs[i].type == DataType::kINT32 ? "int32" : inputs[i].type == DataType::kBOOL ? "bool" : "float32"));
+            }
+            py::object arrays = bridge_.attr("batch")(pyNames, shapes, dtypes);
+            if (arrays.is_none()) return false;
+            py::list list = arrays.cast<py::list>();
+            for (int32_t i = 0; i < n; ++i) {
+                py::array a = list[static_cast<size_t>(i)].cast<py::array>();
+                int64_t bytes = dataTypeSize(inputs[i].type);
+                for (int d = 0; d < inputs[i].dims.nbDims; ++d) bytes *= inputs[i].dims.d[d];
+                if (a.nbytes() != bytes || !(a.flags() & py::array::c_style))  // the bridge converts; a last guard
+                    throw std::runtime_error("the calibration batch for input '" + std::string(names[i]) + "' has " +
+                                             std::to_string(a.nbytes()) + " bytes, expected " + std::to_string(bytes));
+                std::memcpy(bindings[i], a.data(), static_cast<size_t>(bytes));
+            }
+            return true;
+        });
+    }
+    const void* readCalibrationCache(size_t& length) noexcept override {
+        length = 0;
+        return call(static_cast<const void*>(nullptr), [&]() -> const void* {
+            py::object c = bridge_.attr("read_cache")();
+            if (c.is_none()) return nullptr;
+            cache_ = c.cast<std::string>();
+            length = cache_.size();
+            return cache_.data();
+        });
+    }
+    void writeCalibrationCache(const void* data, size_t length) noexcept override {
+        call(0, [&] {
+            bridge_.attr("write_cache")(py::bytes(static_cast<const char*>(data), length));
+            return 0;
+        });
+    }
+    Algorithm getAlgorithm() const noexcept override {
+        return call(static_cast<Algorithm>(-1), [&] { return static_cast<Algorithm>(bridge_.attr("algorithm")().cast<int32_t>()); });
+    }
+    double getPercentile() const noexcept override {
+        return call(-1.0, [&] { return bridge_.attr("percentile")().cast<double>(); });
+    }
+
+private:
+    template <typename R, typename F>
+    R call(R onError, F&& f) const noexcept {
+        py::gil_scoped_acquire gil;
+        try {
+            return f();
+        } catch (py::error_already_set& e) {
+            ErrorCode code = ErrorCode::kINTERNAL;
+            py::object v = e.value();
+            if (py::hasattr(v, "code")) {
+                try {
+                    code = static_cast<ErrorCode>(py::int_(v.attr("code")).cast<int>());
+                } catch (py::error_already_set&) {  // not an int: keep kINTERNAL
+                }
+            }
+            setLastError(code, std::string(py::str(v)).c_str());
+        } catch (const std::exception& e) {
+            setLastError(ErrorCode::kINTERNAL, e.what());
+        }
+        return onError;
+    }
+
+    py::object bridge_;
+    mutable std::string cache_;
+};
+
+py::dict calibrationResultToPython(const CalibrationResult& r) {
+    py::dict out, amax, calibrated, stats;
+    for (const auto& [name, v] : r.amax) amax[lenientStr(name)] = v;
+    for (const auto& [name, v] : r.calibrated) calibrated[lenientStr(name)] = v;
+    for (const auto& [name, s] : r.statistics) {
+        py::array_t<int64_t> h(static_cast<py::ssize_t>(s.histogram.size()));
+        if (!s.histogram.empty()) std::memcpy(h.mutable_data(), s.histogram.data(), s.histogram.size() * sizeof(int64_t));
+        py::dict d;
+        d["max"] = s.maxAbs;
+        d["bin_width"] = s.binWidth;
+        d["histogram"] = h;
+        d["count"] = s.count;
+        stats[lenientStr(name)] = d;
+    }
+    out["amax"] = amax;
+    out["calibrated"] = calibrated;
+    out["statistics"] = stats;
+    out["from_cache"] = r.fromCache;
+    out["batches"] = r.batches;
+    return out;
+}
+
+std::vector<int64_t> histogramArgument(py::array_t<int64_t, py::array::c_style | py::array::forcecast> h) {
+    if (h.ndim() != 1) raiseInvalid("histogram must be 1-D, not " + std::to_string(h.ndim()) + "-D");
+    return std::vector<int64_t>(h.data(), h.data() + h.size());
+}
+
+void bindCalibration(py::module_& m) {
+    py::class_<PyInt8Calibrator>(m, "_Int8Calibrator")
+        .def(py::init([](py::object bridge) { return std::make_unique<PyInt8Calibrator>(std::move(bridge)); }))
+        .def_property_readonly("bridge", &PyInt8Calibrator::bridge);
+    auto config = py::reinterpret_borrow<py::class_<IBuilderConfig>>(m.attr("BuilderConfig"));
+    config.def("_set_int8_calibrator", [](IBuilderConfig& c, PyInt8Calibrator* cal) { c.setInt8Calibrator(cal); },
+               py::keep_alive<1, 2>(), "Set (None: clear) the calibrator; gie.BuilderConfig.int8_calibrator wraps it.")
+        .def("_get_int8_calibrator", [](const IBuilderConfig& c) -> py::object {
+            auto* cal = dynamic_cast<PyInt8Calibrator*>(c.getInt8Calibrator());
+            return cal ? cal->bridge() : py::none();
+        });
+    m.def("_calibrate", [](const INetworkDefinition& net, PyInt8Calibrator& cal, py::function log, bool statistics) {
+        PyLogger logger(std::move(log));
+        CalibrationResult r;
+        bool ok;
+        {
+            py::gil_scoped_release nogil;
+            ok = calibrateNetworkNoThrow(net, cal, &logger, statistics, &r);
+        }
+        check(ok, "calibrate");
+        return calibrationResultToPython(r);
+    }, py::arg("network"), py::arg("calibrator"), py::arg("log"), py::arg("statistics"));
+    m.def("_entropy_amax", [](py::object h, double width, double maxAbs) { return entropyAmax(histogramArgument(h), width, maxAbs); },
+          py::arg("histogram"), py::arg("bin_width"), py::arg("max_abs"));
+    m.def("_percentile_amax", [](py::object h, double width, double maxAbs, double p) {
+        return percentileAmax(histogramArgument(h), width, maxAbs, p);
+    }, py::arg("histogram"), py::arg("bin_width"), py::arg("max_abs"), py::arg("percentile"));
+}
+
+}  // namespace
+// ---- end INT8 calibration ----
+
 PYBIND11_MODULE(_C, m) {
     m.doc() = "gie native module (use the `gie` package)";
 
@@ -1041,4 +1192,5 @@ PYBIND11_MODULE(_C, m) {
             return e;
         });
     bindCaffeDarknetImporters(m);   // Caffe / Darknet importers (issue 16)
+    bindCalibration(m);             // INT8 calibration (issue 14)
 }

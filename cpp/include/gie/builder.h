@@ -11,7 +11,10 @@ enum class BuilderFlag : int32_t {
     //! forces) and keeps the faster; on the CPU, which is the reference for the GPU's FP16 numerics, every
     //! layer that can store FP16 does (compute in FP32, round where a GPU FP16 kernel stores half).
     kFP16 = 0,
-    kINT8 = 1,   //!< reserved: INT8 kernels are not implemented yet; the builder warns and builds without INT8
+    //! Allow INT8 kernels. Tensor ranges come from ITensor::setDynamicRange or from the config's
+    //! IInt8Calibrator (which the builder runs, or whose cache it reads, when this flag is set).
+    //! (INT8 kernels are not implemented yet: the builder calibrates, then warns and builds without INT8.)
+    kINT8 = 1,
     kSTRICT_TYPES = 2,  //!< the older name of kOBEY_PRECISION_CONSTRAINTS (same effect)
     //! GPU FP32: allow tensor-core tactics that keep FP32 accuracy (3xTF32: each operand split into two
     //! TF32 parts, three products accumulated in FP32; tactic names contain "tf32"). Set by default; clear
@@ -25,19 +28,43 @@ enum class BuilderFlag : int32_t {
     kPREFER_PRECISION_CONSTRAINTS = 5,
 };
 
-//! Supplies representative batches for INT8 calibration, and a cache of the resulting scales.
-//! Declared now; calibration is implemented with the INT8 backend.
+//! Supplies representative batches for INT8 calibration and keeps the calibration cache (TensorRT's
+//! IInt8Calibrator). With BuilderFlag::kINT8 set and a calibrator given, buildEngine first asks for the cache
+//! (readCalibrationCache). Without one it calibrates: it runs the network as defined (before any optimizer
+//! pass) in FP32 on the CPU on every batch getBatch supplies, observes every float tensor (max |x| and a
+//! histogram of |x|), computes each tensor's range with getAlgorithm(), and hands the new cache (text; see
+//! docs/int8.md) to writeCalibrationCache. A cache written for another network (structure or weights) or
+//! another algorithm is refused: the build fails saying which. Ranges set with ITensor::setDynamicRange take
+//! precedence over calibrated ones.
+//!
+//! Errors: a method that fails records the reason with gie::setLastError(code, message) and returns false /
+//! nullptr / -1; the build then fails with that code and message (getBatch returning false WITHOUT a recorded
+//! error means "no more batches"). Methods are called from the thread that builds, one at a time; the
+//! calibrator is not owned and must outlive the build.
 class IInt8Calibrator {
 public:
-    enum class Algorithm : int32_t { kENTROPY = 0, kMINMAX = 1, kPERCENTILE = 2 };
+    enum class Algorithm : int32_t {
+        kENTROPY = 0,     //!< the threshold that minimises the KL divergence of the quantized histogram (EntropyCalibrator2)
+        kMINMAX = 1,      //!< max |x| over all batches
+        kPERCENTILE = 2,  //!< the getPercentile()-th percentile of |x| over all batches
+    };
     virtual ~IInt8Calibrator() = default;
+    //! Items per batch (dimension 0 of every input in getBatch), >= 1.
     virtual int32_t getBatchSize() const noexcept = 0;
-    //! Fill `bindings[i]` (host memory for the CPU backend) for input `names[i]`; false when done.
-    virtual bool getBatch(void* const* bindings, const char* const* names, int32_t nbBindings) noexcept = 0;
-    //! A previously written cache, or nullptr (length 0) to calibrate.
+    //! Fills the next batch and returns true, or returns false when there is none left. bindings[i] is host
+    //! memory for network input names[i], described by inputs[i]: its dims (dims.d[0] = getBatchSize()) and
+    //! type (kFLOAT for float inputs, also those declared kHALF, which calibration computes in FP32; kINT32 /
+    //! kBOOL for those), packed in C order (kLINEAR). TensorRT's getBatch has no `inputs`; gie passes them so
+    //! that a calibrator can check what it writes.
+    virtual bool getBatch(void* const* bindings, const char* const* names, const TensorDesc* inputs, int32_t nbBindings) noexcept = 0;
+    //! A cache written earlier by writeCalibrationCache, or nullptr (length 0) to calibrate. The memory must
+    //! stay valid until the next call on this calibrator.
     virtual const void* readCalibrationCache(size_t& length) noexcept = 0;
+    //! Called after calibrating (not when the ranges came from the cache) with the new cache.
     virtual void writeCalibrationCache(const void* data, size_t length) noexcept = 0;
     virtual Algorithm getAlgorithm() const noexcept = 0;
+    //! kPERCENTILE: the percentile of |x| used as the range, 0 < p <= 100.
+    virtual double getPercentile() const noexcept { return 99.99; }
 };
 
 //! The most auxiliary streams an engine may use (stream ids 1..63 besides the caller's stream 0).

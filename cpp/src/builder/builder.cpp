@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "engine/memory_planner.h"
+#include "builder/calibration.h"
 #include "builder/negotiation.h"
 #include "builder/tactic_timing.h"
 #include "builder/timing_cache.h"
@@ -506,6 +507,11 @@ public:
                 log(ILogger::Severity::kWARNING, "the INT8 flag is set, but INT8 kernels are not implemented yet: building without INT8");
             auto t0 = std::chrono::steady_clock::now();
             Graph g = Graph::fromNetwork(*net, cfg->getMaxBatch());
+            if (cfg->getFlag(BuilderFlag::kINT8) && cfg->getInt8Calibrator()) {
+                // Before the passes: they keep a surviving tensor's range (a fused conv + ReLU writes the ReLU's output).
+                const int n = applyDynamicRanges(g, calibrateNetwork(*net, *cfg->getInt8Calibrator(), logger_, false).amax);
+                log(ILogger::Severity::kVERBOSE, strcat("INT8 calibration: ranges given to ", n, " tensors"));
+            }
             int layersBefore = g.liveNodes();
             std::string networkJson = describeNetwork(g);
             PassContext ctx;

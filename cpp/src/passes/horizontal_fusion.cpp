@@ -4,6 +4,7 @@
 // channel slice (view) of the wide output, so readers find their data in place without a copy.
 // Readers must accept strided (sliced) inputs; a convolution whose readers do not is left out, with
 // the reason in its notes.
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -104,6 +105,14 @@ private:
         wide.dims = o0.dims;
         wide.dims.d[1] = K;
         wide.type = o0.type;
+        // INT8: the wide tensor holds every member's output, so its range covers theirs (unset if one is unset).
+        bool allRanges = true;
+        for (int m : members) {
+            const float r = g.tensors[static_cast<size_t>(g.nodes[static_cast<size_t>(m)].outputs[0])].dynamicRange;
+            allRanges = allRanges && r >= 0;
+            wide.dynamicRange = std::max(wide.dynamicRange, r);
+        }
+        if (!allRanges) wide.dynamicRange = -1.f;
         int w = g.addTensor(wide);
         merged.outputs = {w};
         int64_t offset = 0;

@@ -52,9 +52,10 @@ public:
             std::string why = noopReason(g, n);
             if (why.empty()) continue;
             int in = n.inputs[0], out = n.outputs[0];
-            const IrTensor& it = g.tensors[static_cast<size_t>(in)];
-            const IrTensor& ot = g.tensors[static_cast<size_t>(out)];
+            IrTensor& it = g.tensors[static_cast<size_t>(in)];
+            IrTensor& ot = g.tensors[static_cast<size_t>(out)];
             if (!ot.isOutput) {
+                if (it.dynamicRange < 0) it.dynamicRange = ot.dynamicRange;  // INT8: the surviving tensor keeps a range set on either
                 for (auto& c : g.nodes)
                     if (!c.dead)
                         for (int& t : c.inputs)
@@ -62,6 +63,7 @@ public:
             } else {
                 int p = g.producer(in);
                 if (p < 0 || it.isOutput || it.isInput || it.constant || g.consumers(in).size() != 1) continue;  // a copy is needed
+                if (ot.dynamicRange < 0) ot.dynamicRange = it.dynamicRange;
                 for (int& t : g.nodes[static_cast<size_t>(p)].outputs)
                     if (t == in) t = out;
                 g.nodes[static_cast<size_t>(p)].sourceLayers.insert(g.nodes[static_cast<size_t>(p)].sourceLayers.end(),

@@ -1,0 +1,695 @@
+// INT8 calibration: the FP32 CPU run with an observer on every float tensor, the range algorithms
+// (entropy, min-max, percentile), and the calibration cache. See calibration.h and docs/int8.md.
+#include "builder/calibration.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <set>
+
+#include "common/bytes.h"
+#include "common/dims.h"
+#include "common/error.h"
+#include "common/parallel.h"
+#include "engine/engine.h"
+#include "ir/graph.h"
+#include "network/network.h"
+
+namespace gie {
+namespace {
+
+constexpr const char* kCacheMagic = "gie-calibration-cache 1";
+constexpr int kQuantLevels = 128;  // |q| <= 127: the 128 non-negative levels of symmetric INT8
+
+// ---- the network's identity ------------------------------------------------------------------------
+
+//! Hashes of the network's structure (layers, types, names, shapes, every non-float field) and of its
+//! weights (every float field and user plugin's serialized fields), at batch 1 so that the batch a model is
+//! calibrated or built with does not matter.
+struct Fingerprint {
+    uint32_t structure = 0, weights = 0;
+    uint64_t weightBytes = 0;
+    std::string structureText() const {
+        char b[16];
+        std::snprintf(b, sizeof b, "%08x", structure);
+        return b;
+    }
+    std::string weightsText() const {
+        char b[48];
+        std::snprintf(b, sizeof b, "%08x.%llu", weights, static_cast<unsigned long long>(weightBytes));
+        return b;
+    }
+};
+
+Fingerprint fingerprintOf(const Graph& g) {
+    ByteWriter s;
+    Fingerprint f;
+    auto tensor = [&](int t) {
+        const IrTensor& x = g.tensors[static_cast<size_t>(t)];
+        s.putString(x.name);
+        s.put<int32_t>(static_cast<int32_t>(x.type));
+        s.put<int32_t>(x.dims.nbDims);
+        for (int i = 0; i < x.dims.nbDims; ++i) s.put<int64_t>(x.dims.d[i]);
+    };
+    s.put<int32_t>(static_cast<int32_t>(g.inputs.size()));
+    for (int t : g.inputs) tensor(t);
+    for (int ni : g.topologicalOrder()) {
+        const IrNode& n = g.nodes[static_cast<size_t>(ni)];
+        s.putString(n.name);
+        s.putString(n.type);
+        s.put<int32_t>(static_cast<int32_t>(n.inputs.size()));
+        for (int t : n.inputs) s.putString(g.tensors[static_cast<size_t>(t)].name);
+        s.put<int32_t>(static_cast<int32_t>(n.outputs.size()));
+        for (int t : n.outputs) tensor(t);
+        for (size_t i = 0; i < n.fields.size(); ++i) {
+            const Field& x = n.fields.at(i);
+            s.putString(x.name);
+            s.put<int32_t>(static_cast<int32_t>(x.type));
+            s.put<int64_t>(x.length);
+            const bool weights = x.type == PluginFieldType::kFLOAT32 || x.type == PluginFieldType::kFLOAT16 || x.type == PluginFieldType::kFLOAT64;
+            if (!weights) {
+                s.putBytes(x.data.data(), x.data.size());
+            } else {
+                f.weights = crc32c(x.data.data(), x.data.size(), f.weights);
+                f.weightBytes += x.data.size();
+            }
+        }
+        if (n.userPlugin) {
+            s.putString(n.userPlugin->getPluginType());
+            s.putString(n.userPlugin->getPluginVersion());
+            std::vector<uint8_t> bytes(n.userPlugin->getSerializationSize());
+            if (!bytes.empty()) n.userPlugin->serialize(bytes.data());
+            f.weights = crc32c(bytes.data(), bytes.size(), f.weights);
+            f.weightBytes += bytes.size();
+        }
+    }
+    s.put<int32_t>(static_cast<int32_t>(g.outputs.size()));
+    for (int t : g.outputs) s.putString(g.tensors[static_cast<size_t>(t)].name);
+    f.structure = crc32c(s.buffer().data(), s.buffer().size());
+    return f;
+}
+
+//! The network as calibration sees it: lowered at `batch`, float16 inputs fed and computed in float32.
+Graph lowerForCalibration(const NetworkImpl& net, int64_t batch) {
+    Graph g = Graph::fromNetwork(net, batch);
+    bool retype = false;
+    for (int t : g.inputs) {
+        IrTensor& x = g.tensors[static_cast<size_t>(t)];
+        if (x.type == DataType::kHALF) {
+            x.type = x.ioType = DataType::kFLOAT;
+            retype = true;
+        }
+    }
+    if (retype) g.inferShapes();
+    return g;
+}
+
+//! The float tensors calibration observes, in the order they are computed (network inputs first).
+std::vector<int> observedTensors(const Graph& g, const std::vector<int>& order) {
+    std::vector<int> r;
+    for (int t : g.inputs)
+        if (g.tensors[static_cast<size_t>(t)].type == DataType::kFLOAT) r.push_back(t);
+    for (int ni : order)
+        for (int t : g.nodes[static_cast<size_t>(ni)].outputs)
+            if (g.tensors[static_cast<size_t>(t)].type == DataType::kFLOAT) r.push_back(t);
+    return r;
+}
+
+//! Names of those tensors; fails if two share a name (the cache and the builder match ranges by name).
+std::vector<std::string> observedNames(const Graph& g, const std::vector<int>& tensors) {
+    std::vector<std::string> names;
+    std::set<std::string> seen;
+    for (int t : tensors) {
+        const std::string& n = g.tensors[static_cast<size_t>(t)].name;
+        GIE_CHECK(seen.insert(n).second, ErrorCode::kINVALID_MODEL, "two tensors are named '", n,
+                  "'; INT8 calibration keeps one range per tensor name, so rename one");
+        names.push_back(n);
+    }
+    return names;
+}
+
+// ---- the cache text --------------------------------------------------------------------------------
+
+std::string escapeName(const std::string& name) {
+    std::string r;
+    for (char c : name) {
+        if (c == '\\') r += "\\\\";
+        else if (c == '\n') r += "\\n";
+        else if (c == '\r') r += "\\r";
+        else r += c;
+    }
+    return r;
+}
+
+std::string unescapeName(const std::string& s, size_t line) {
+    std::string r;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\') {
+            r += s[i];
+            continue;
+        }
+        GIE_CHECK(i + 1 < s.size(), ErrorCode::kINVALID_ARGUMENT, "calibration cache, line ", line, ": the tensor name ends with a lone '\\'");
+        char c = s[++i];
+        GIE_CHECK(c == '\\' || c == 'n' || c == 'r', ErrorCode::kINVALID_ARGUMENT, "calibration cache, line ", line, ": unknown escape '\\", c,
+                  "' in a tensor name (only \\\\, \\n and \\r)");
+        r += c == 'n' ? '\n' : c == 'r' ? '\r' : '\\';
+    }
+    return r;
+}
+
+std::string formatCache(const Fingerprint& f, const std::string& algorithm, const std::map<std::string, float>& amax,
+                        const std::vector<std::string>& order) {
+    std::string s = std::string(kCacheMagic) + "\n";
+    s += "network " + f.structureText() + " " + f.weightsText() + "\n";
+    s += "algorithm " + algorithm + "\n";
+    s += "# tensor: amax (the INT8 range |x| <= amax; scale = amax / 127), in the order the network computes them\n";
+    char num[32];
+    for (const std::string& name : order) {
+        std::snprintf(num, sizeof num, "%.9g", static_cast<double>(amax.at(name)));  // 9 digits: the float back exactly
+        s += escapeName(name) + ": " + num + "\n";
+    }
+    return s;
+}
+
+struct ParsedCache {
+    std::string structure, weights, algorithm;
+    std::map<std::string, float> amax;
+};
+
+ParsedCache parseCache(const char* data, size_t size) {
+    ParsedCache c;
+    std::string text(data, size);
+    size_t pos = 0, line = 0;
+    bool haveNetwork = false, haveAlgorithm = false;
+    while (pos < text.size()) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        std::string l = text.substr(pos, end - pos);
+        pos = end + 1;
+        ++line;
+        if (!l.empty() && l.back() == '\r') l.pop_back();
+        if (line == 1) {
+            GIE_CHECK(l == kCacheMagic, ErrorCode::kINVALID_ARGUMENT, "the calibration cache is not a gie calibration cache: its first line is '",
+                      l.substr(0, 60), "', expected '", kCacheMagic, "'");
+            continue;
+        }
+        if (l.empty() || l[0] == '#') continue;
+        if (l.compare(0, 8, "network ") == 0) {
+            const std::string rest = l.substr(8);
+            const size_t sp = rest.find(' ');
+            GIE_CHECK(sp != std::string::npos, ErrorCode::kINVALID_ARGUMENT, "calibration cache, line ", line,
+                      ": 'network' needs a structure hash and a weights hash");
+            c.structure = rest.substr(0, sp);
+            c.weights = rest.substr(sp + 1);
+            haveNetwork = true;
+            continue;
+        }
+        if (l.compare(0, 10, "algorithm ") == 0) {
+            c.algorithm = l.substr(10);
+            haveAlgorithm = true;
+            continue;
+        }
+        const size_t colon = l.rfind(": ");
+        GIE_CHECK(colon != std::string::npos, ErrorCode::kINVALID_ARGUMENT, "calibration cache, line ", line, ": expected 'tensor name: amax', got '",
+                  l.substr(0, 80), "'");
+        std::string name = unescapeName(l.substr(0, colon), line);
+        const std::string num = l.substr(colon + 2);
+        char* endp = nullptr;
+        const double v = std::strtod(num.c_str(), &endp);
+        GIE_CHECK(!num.empty() && endp && *endp == '\0' && std::isfinite(v) && v >= 0 && v <= std::numeric_limits<float>::max(),
+                  ErrorCode::kINVALID_ARGUMENT, "calibration cache, line ", line, ": the range of tensor '", name, "' is '", num,
+                  "', not a finite number >= 0");
+        GIE_CHECK(c.amax.emplace(name, static_cast<float>(v)).second, ErrorCode::kINVALID_ARGUMENT, "calibration cache, line ", line,
+                  ": tensor '", name, "' is listed twice");
+    }
+    GIE_CHECK(line >= 1, ErrorCode::kINVALID_ARGUMENT, "the calibration cache is empty");
+    GIE_CHECK(haveNetwork && haveAlgorithm, ErrorCode::kINVALID_ARGUMENT, "the calibration cache has no '", haveNetwork ? "algorithm" : "network",
+              "' line; it was not written by gie or was cut short");
+    return c;
+}
+
+// ---- observing -------------------------------------------------------------------------------------
+
+//! Max |x| and a histogram of |x| of one tensor over every batch, in one pass over the data: the histogram
+//! covers [0, width * bins) with width the smallest power of two that makes it cover the first nonzero batch
+//! (its max then lies in the upper half of the bins); when a later batch reaches past it, the width doubles
+//! (pairs of bins merged), so no value is ever clipped. A power-of-two width keeps every bin edge and
+//! |x| / width exact: the counts are what np.histogram gives over the same range.
+class Observer {
+public:
+    explicit Observer(bool histogram) : wantHistogram_(histogram) {}
+
+    void observe(const float* x, int64_t n, const std::string& name, int32_t batch) {
+        const int threads = n >= (1 << 16) ? cpuThreads() : 1;
+        const int64_t per = (n + threads - 1) / threads;
+        std::vector<float> maxes(static_cast<size_t>(threads), 0.f);
+        std::vector<char> bad(static_cast<size_t>(threads), 0);
+        parallelForThreads(threads, threads, [&](int64_t t) {
+            const int64_t lo = t * per, hi = std::min(n, lo + per);
+            float m = 0.f;
+            bool nonFinite = false;
+            for (int64_t i = lo; i < hi; ++i) {
+                const float a = std::fabs(x[i]);
+                nonFinite |= !(a <= std::numeric_limits<float>::max());  // NaN compares false
+                m = a > m ? a : m;
+            }
+            maxes[static_cast<size_t>(t)] = m;
+            bad[static_cast<size_t>(t)] = nonFinite;
+        });
+        for (char b : bad)
+            GIE_CHECK(!b, ErrorCode::kINVALID_ARGUMENT, "calibration batch ", batch + 1, ": tensor '", name,
+                      "' has a NaN or infinite value; check the calibration data (and that the network computes finite values from it)");
+        const double bmax = *std::max_element(maxes.begin(), maxes.end());
+        stats_.maxAbs = std::max(stats_.maxAbs, bmax);
+        stats_.count += n;
+        if (!wantHistogram_) return;
+        if (stats_.binWidth == 0) {
+            if (bmax == 0) {  // only zeros so far: they go to bin 0 once there is a width
+                zerosBeforeWidth_ += n;
+                return;
+            }
+            stats_.binWidth = std::ldexp(1.0, std::ilogb(bmax) + 1 - kCalibrationBinsLog2);
+            stats_.histogram.assign(kCalibrationBins, 0);
+            stats_.histogram[0] = zerosBeforeWidth_;
+        }
+        while (bmax >= stats_.binWidth * kCalibrationBins) {
+            auto& h = stats_.histogram;
+            for (int k = 0; k < kCalibrationBins / 2; ++k) h[static_cast<size_t>(k)] = h[2 * static_cast<size_t>(k)] + h[2 * static_cast<size_t>(k) + 1];
+            std::fill(h.begin() + kCalibrationBins / 2, h.end(), 0);
+            stats_.binWidth *= 2;
+        }
+        const double width = stats_.binWidth;
+        std::vector<std::vector<int64_t>> local(static_cast<size_t>(threads), std::vector<int64_t>(kCalibrationBins, 0));
+        parallelForThreads(threads, threads, [&](int64_t t) {
+            const int64_t lo = t * per, hi = std::min(n, lo + per);
+            int64_t* h = local[static_cast<size_t>(t)].data();
+            for (int64_t i = lo; i < hi; ++i) {
+                // A division, not a multiplication by 1/width: floor(|x| / width) is then exact for float |x|,
+                // so a value on a bin edge lands where np.histogram puts it.
+                const int64_t k = static_cast<int64_t>(static_cast<double>(std::fabs(x[i])) / width);
+                ++h[k < kCalibrationBins ? k : kCalibrationBins - 1];
+            }
+        });
+        for (const auto& l : local)
+            for (int k = 0; k < kCalibrationBins; ++k) stats_.histogram[static_cast<size_t>(k)] += l[static_cast<size_t>(k)];
+    }
+
+    const TensorStatistics& stats() const { return stats_; }
+
+private:
+    bool wantHistogram_;
+    int64_t zerosBeforeWidth_ = 0;
+    TensorStatistics stats_;
+};
+
+// ---- the FP32 CPU run ------------------------------------------------------------------------------
+
+//! The network as defined, each layer on its FP32 linear CPU kernel, every tensor in its own buffer (freed
+//! after its last reader), every float tensor handed to `observe` once written.
+class FloatRunner {
+public:
+    FloatRunner(const NetworkImpl& net, int64_t batch) : g_(lowerForCalibration(net, batch)) {
+        order_ = g_.topologicalOrder();
+        lastUse_.assign(g_.tensors.size(), -1);
+        for (size_t s = 0; s < order_.size(); ++s)
+            for (int t : g_.nodes[static_cast<size_t>(order_[s])].inputs) lastUse_[static_cast<size_t>(t)] = static_cast<int>(s);
+        try {
+            for (int ni : order_) steps_.push_back(makeStep(g_.nodes[static_cast<size_t>(ni)]));
+        } catch (...) {
+            terminateAll();  // the destructor does not run for a constructor that throws
+            throw;
+        }
+    }
+    ~FloatRunner() { terminateAll(); }
+    FloatRunner(const FloatRunner&) = delete;
+    FloatRunner& operator=(const FloatRunner&) = delete;
+
+    const Graph& graph() const { return g_; }
+    std::vector<int> observed() const { return observedTensors(g_, order_); }
+    //! Host buffer of network input i (the calibrator writes the batch there).
+    void* inputBuffer(size_t i) {
+        const int t = g_.inputs[i];
+        auto& b = buffers_[t];
+        if (!b) b = allocate(t);
+        return b.get();
+    }
+
+    template <typename Observe>
+    void run(Observe&& observe) {
+        for (int t : g_.inputs)
+            if (g_.tensors[static_cast<size_t>(t)].type == DataType::kFLOAT)
+                observe(t, reinterpret_cast<const float*>(buffers_[t].get()));
+        for (size_t s = 0; s < order_.size(); ++s) {
+            const IrNode& n = g_.nodes[static_cast<size_t>(order_[s])];
+            Step& st = steps_[s];
+            std::vector<const void*> in;
+            std::vector<void*> out;
+            for (int t : n.inputs) in.push_back(buffers_.at(t).get());
+            for (int t : n.outputs) {
+                auto& b = buffers_[t];
+                if (!b) b = allocate(t);
+                out.push_back(b.get());
+            }
+            if (st.kernel->enqueue(st.in.data(), st.out.data(), in.data(), out.data(), st.workspace.data(), nullptr) != 0) {
+                const char* msg = nullptr;
+                getLastError(&msg);
+                fail(ErrorCode::kINVALID_MODEL, "calibration: layer '", n.name, "' (", n.type, ") failed on the CPU",
+                     msg && *msg ? std::string(": ") + msg : std::string());
+            }
+            for (int t : n.outputs)
+                if (g_.tensors[static_cast<size_t>(t)].type == DataType::kFLOAT) observe(t, reinterpret_cast<const float*>(buffers_[t].get()));
+            // Free what no later layer reads (network inputs stay: the next batch is written into them).
+            for (int t : n.inputs)
+                if (lastUse_[static_cast<size_t>(t)] == static_cast<int>(s) && !g_.tensors[static_cast<size_t>(t)].isInput) buffers_.erase(t);
+            for (int t : n.outputs)
+                if (lastUse_[static_cast<size_t>(t)] < 0) buffers_.erase(t);
+        }
+    }
+
+private:
+    void terminateAll() {
+        for (auto& s : steps_)
+            if (s.initialized) s.kernel->terminate();
+        steps_.clear();
+    }
+
+    struct Step {
+        std::unique_ptr<IPlugin> kernel;
+        std::vector<TensorDesc> in, out;
+        std::vector<uint8_t> workspace;
+        bool initialized = false;
+    };
+
+    std::unique_ptr<uint8_t[]> allocate(int t) const {
+        const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
+        return std::unique_ptr<uint8_t[]>(new uint8_t[static_cast<size_t>(std::max<int64_t>(volume(x.dims) * dataTypeSize(x.type), 1))]);
+    }
+
+    Step makeStep(const IrNode& n) {
+        Step st;
+        if (n.userPlugin) {
+            IPluginCreator* c = getPluginRegistry()->getCreator(n.userPlugin->getPluginType(), n.userPlugin->getPluginVersion(), DeviceType::kCPU);
+            GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "calibration runs the network on the CPU, and plugin layer '", n.name, "' (type '",
+                      n.userPlugin->getPluginType(), "') has no CPU creator; set the ranges of its tensors with set_dynamic_range instead");
+            st.kernel.reset(n.userPlugin->clone());
+        } else {
+            IPluginCreator* c = getPluginRegistry()->getCreator(n.type.c_str(), nullptr, DeviceType::kCPU);
+            GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "calibration runs the network on the CPU, and layer '", n.name, "' (", n.type,
+                      ") has no CPU kernel");
+            st.kernel.reset(c->createPlugin(n.name.c_str(), n.fields.collection()));
+        }
+        if (!st.kernel) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_MODEL, "calibration: cannot create the CPU kernel of layer '", n.name, "'",
+                 msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        for (int t : n.inputs) st.in.push_back(makeDesc(g_.tensors[static_cast<size_t>(t)].dims, g_.tensors[static_cast<size_t>(t)].type));
+        for (int t : n.outputs) st.out.push_back(makeDesc(g_.tensors[static_cast<size_t>(t)].dims, g_.tensors[static_cast<size_t>(t)].type));
+        std::vector<TensorDesc> all(st.in);
+        all.insert(all.end(), st.out.begin(), st.out.end());
+        const int32_t nIn = static_cast<int32_t>(st.in.size()), nOut = static_cast<int32_t>(st.out.size());
+        for (int32_t p = 0; p < nIn + nOut; ++p)
+            GIE_CHECK(st.kernel->supportsFormatCombination(p, all.data(), nIn, nOut), ErrorCode::kUNSUPPORTED, "calibration: the CPU kernel of layer '",
+                      n.name, "' (", n.type, ") does not take ", p < nIn ? "input " : "output ", p < nIn ? p : p - nIn, " as ",
+                      dataTypeName(all[static_cast<size_t>(p)].type), " linear");
+        if (st.kernel->configure(st.in.data(), nIn, st.out.data(), nOut) != 0 || st.kernel->initialize() != 0) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_MODEL, "calibration: cannot configure the CPU kernel of layer '", n.name, "'",
+                 msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        st.initialized = true;
+        st.workspace.resize(st.kernel->getWorkspaceSize() + 64);
+        return st;
+    }
+
+    Graph g_;
+    std::vector<int> order_;
+    std::vector<int> lastUse_;  // step index of a tensor's last reader, -1 if none
+    std::vector<Step> steps_;
+    std::map<int, std::unique_ptr<uint8_t[]>> buffers_;
+};
+
+// ---- talking to the calibrator ------------------------------------------------------------------------
+
+//! Fails with the error the calibrator recorded (gie::setLastError) during `what`, if any.
+void checkCalibratorError(const char* what) {
+    const char* msg = nullptr;
+    const ErrorCode code = getLastError(&msg);
+    if (code != ErrorCode::kSUCCESS)
+        fail(code, "INT8 calibrator: ", what, " failed", msg && *msg ? std::string(": ") + msg : std::string());
+}
+
+struct AlgorithmChoice {
+    IInt8Calibrator::Algorithm algorithm;
+    double percentile;
+    std::string name;  // as in the cache header
+};
+
+AlgorithmChoice algorithmOf(const IInt8Calibrator& c) {
+    clearLastError();
+    const auto a = c.getAlgorithm();
+    checkCalibratorError("getAlgorithm");
+    const double p = c.getPercentile();
+    checkCalibratorError("getPercentile");
+    GIE_CHECK(a == IInt8Calibrator::Algorithm::kENTROPY || a == IInt8Calibrator::Algorithm::kMINMAX || a == IInt8Calibrator::Algorithm::kPERCENTILE,
+              ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: getAlgorithm() returned ", static_cast<int>(a),
+              ", not an IInt8Calibrator::Algorithm (0 entropy, 1 minmax, 2 percentile)");
+    GIE_CHECK(a != IInt8Calibrator::Algorithm::kPERCENTILE || (p > 0 && p <= 100), ErrorCode::kINVALID_ARGUMENT,
+              "INT8 calibrator: the percentile must be in (0, 100], got ", p);
+    return {a, p, algorithmName(a, p)};
+}
+
+//! The ranges of a cache, checked against this network and algorithm.
+std::map<std::string, float> rangesFromCache(const void* data, size_t size, const Fingerprint& f, const std::string& algorithm,
+                                             const std::vector<std::string>& tensors) {
+    ParsedCache c = parseCache(static_cast<const char*>(data), size);
+    const char* again = "; delete the cache (or give the calibrator another cache file) to calibrate again";
+    GIE_CHECK(c.structure == f.structureText(), ErrorCode::kINVALID_ARGUMENT, "the calibration cache was written for another network: its ",
+              "structure hash is ", c.structure, ", this network's is ", f.structureText(), " (layers, names, shapes or parameters differ)", again);
+    GIE_CHECK(c.weights == f.weightsText(), ErrorCode::kINVALID_ARGUMENT, "the calibration cache was written for this network's layers with ",
+              "other weights: its weights hash is ", c.weights, ", this network's is ", f.weightsText(), again);
+    GIE_CHECK(c.algorithm == algorithm, ErrorCode::kINVALID_ARGUMENT, "the calibration cache holds ranges computed with the '", c.algorithm,
+              "' algorithm, but the calibrator asks for '", algorithm, "'", again);
+    std::map<std::string, float> r;
+    for (const std::string& t : tensors) {
+        auto it = c.amax.find(t);
+        GIE_CHECK(it != c.amax.end(), ErrorCode::kINVALID_ARGUMENT, "the calibration cache has no range for tensor '", t,
+                  "' although its header matches this network (was it edited?)", again);
+        r.emplace(t, it->second);
+        c.amax.erase(it);
+    }
+    GIE_CHECK(c.amax.empty(), ErrorCode::kINVALID_ARGUMENT, "the calibration cache has a range for tensor '", c.amax.empty() ? "" : c.amax.begin()->first,
+              "', which this network does not have, although its header matches (was it edited?)", again);
+    return r;
+}
+
+double elapsedS(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string secondsText(double s) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.2f s", s);
+    return b;
+}
+
+}  // namespace
+
+std::string algorithmName(IInt8Calibrator::Algorithm a, double percentile) {
+    switch (a) {
+        case IInt8Calibrator::Algorithm::kENTROPY: return "entropy";
+        case IInt8Calibrator::Algorithm::kMINMAX: return "minmax";
+        case IInt8Calibrator::Algorithm::kPERCENTILE: {
+            char b[48];
+            std::snprintf(b, sizeof b, "percentile %.10g", percentile);
+            return b;
+        }
+    }
+    return "unknown";
+}
+
+double entropyAmax(const std::vector<int64_t>& histogram, double binWidth, double maxAbs) {
+    const int bins = static_cast<int>(histogram.size());
+    if (bins == 0 || binWidth <= 0 || maxAbs <= 0) return std::max(maxAbs, 0.0);
+    if (bins <= kQuantLevels) return std::min(bins * binWidth, maxAbs);
+    // h[0] counts the exact zeros too (e.g. half of a ReLU's outputs); that spike says nothing about where to clip,
+    // so it takes its neighbour's count (as NVIDIA's pytorch-quantization does).
+    std::vector<double> h(histogram.begin(), histogram.end());
+    h[0] = h[1];
+    // Prefix sums over bins: counts, nonzero bins, sum of h log h.
+    std::vector<double> H(static_cast<size_t>(bins) + 1, 0), E(static_cast<size_t>(bins) + 1, 0);
+    std::vector<int64_t> NZ(static_cast<size_t>(bins) + 1, 0);
+    for (int j = 0; j < bins; ++j) {
+        const double v = h[static_cast<size_t>(j)];
+        H[static_cast<size_t>(j) + 1] = H[static_cast<size_t>(j)] + v;
+        NZ[static_cast<size_t>(j) + 1] = NZ[static_cast<size_t>(j)] + (v > 0);
+        E[static_cast<size_t>(j) + 1] = E[static_cast<size_t>(j)] + (v > 0 ? v * std::log(v) : 0.0);
+    }
+    const double total = H[static_cast<size_t>(bins)];
+    if (total <= 0) return std::min(binWidth * bins, maxAbs);
+    // For a threshold of i bins: P = h[0..i) with the outliers h[i..) added to its last bin; Q = h[0..i) merged
+    // into 128 groups (bin j in group j * 128 / i), each group's count spread evenly over its bins where P is
+    // nonzero; KL(P || Q) after normalising both. Within a group Q is constant, so
+    //   KL = (1/SP) sum_j P_j log P_j - log SP - (1/SP) sum_k PK_k log(G_k / (n_k SQ))
+    // (SP, SQ: totals of P and Q; PK_k, G_k: group k's sums of P and of h; n_k: its bins with P_j > 0).
+    double best = std::numeric_limits<double>::infinity();
+    int bestI = bins;
+    for (int i = kQuantLevels; i <= bins; ++i) {
+        const double outliers = total - H[static_cast<size_t>(i)];
+        const double last = h[static_cast<size_t>(i) - 1], lastP = last + outliers;
+        const double SP = total, SQ = H[static_cast<size_t>(i)];
+        if (SQ <= 0) continue;
+        double kl = E[static_cast<size_t>(i) - 1] + (lastP > 0 ? lastP * std::log(lastP) : 0.0);
+        bool infinite = false;
+        for (int k = 0; k < kQuantLevels; ++k) {
+            const int start = (k * i + kQuantLevels - 1) / kQuantLevels, end = ((k + 1) * i + kQuantLevels - 1) / kQuantLevels;
+            double G = H[static_cast<size_t>(end)] - H[static_cast<size_t>(start)];
+            double PK = G;
+            int64_t n = NZ[static_cast<size_t>(end)] - NZ[static_cast<size_t>(start)];
+            if (end == i) {  // the group holding bin i-1, where P has the outliers
+                PK += outliers;
+                n += (lastP > 0) - (last > 0);
+            }
+            if (PK <= 0) continue;
+            if (G <= 0) {  // P has mass where Q has none
+                infinite = true;
+                break;
+            }
+            kl -= PK * std::log(G / (static_cast<double>(n) * SQ));
+        }
+        if (infinite) continue;
+        kl = kl / SP - std::log(SP);
+        if (kl <= best) {  // ties: the larger threshold (less clipping)
+            best = kl;
+            bestI = i;
+        }
+    }
+    return std::min(bestI * binWidth, maxAbs);
+}
+
+double percentileAmax(const std::vector<int64_t>& histogram, double binWidth, double maxAbs, double percentile) {
+    if (histogram.empty() || binWidth <= 0 || maxAbs <= 0 || percentile >= 100) return std::max(maxAbs, 0.0);
+    double total = 0;
+    for (int64_t v : histogram) total += static_cast<double>(v);
+    const double target = percentile / 100.0 * total;
+    double cum = 0;
+    for (size_t k = 0; k < histogram.size(); ++k) {
+        cum += static_cast<double>(histogram[k]);
+        if (cum >= target) return std::min(static_cast<double>(k + 1) * binWidth, maxAbs);  // the bin's upper edge
+    }
+    return maxAbs;
+}
+
+CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics) {
+    const auto* net = dynamic_cast<const NetworkImpl*>(&network);
+    GIE_CHECK(net, ErrorCode::kINVALID_ARGUMENT, "calibration: the network was not created by this library");
+    const auto t0 = std::chrono::steady_clock::now();
+    CalibrationResult r;
+    const AlgorithmChoice choice = algorithmOf(calibrator);
+    const std::string& algorithm = choice.name;
+    const Graph g1 = lowerForCalibration(*net, 1);  // batch 1: what identifies the network and its tensors
+    const Fingerprint fp = fingerprintOf(g1);
+    const std::vector<std::string> names = observedNames(g1, observedTensors(g1, g1.topologicalOrder()));
+
+    clearLastError();
+    size_t cacheSize = 0;
+    const void* cache = calibrator.readCalibrationCache(cacheSize);
+    checkCalibratorError("readCalibrationCache");
+    if (cache && cacheSize > 0) {
+        r.calibrated = rangesFromCache(cache, cacheSize, fp, algorithm, names);
+        r.fromCache = true;
+        logMessage(logger, ILogger::Severity::kINFO, strcat("INT8 calibration: the ranges of ", r.calibrated.size(),
+                                                            " tensors were read from the calibration cache (", algorithm, "); calibration skipped"));
+    } else {
+        clearLastError();
+        const int32_t batch = calibrator.getBatchSize();
+        checkCalibratorError("getBatchSize");
+        GIE_CHECK(batch >= 1, ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: getBatchSize() returned ", batch, "; it must be at least 1");
+        FloatRunner runner(*net, batch);
+        const Graph& g = runner.graph();
+        const bool histogram = choice.algorithm != IInt8Calibrator::Algorithm::kMINMAX;
+        const std::vector<int> observed = runner.observed();
+        std::map<int, Observer> observers;
+        for (int t : observed) observers.emplace(t, Observer(histogram));
+        std::vector<std::string> inputNames;
+        std::vector<const char*> namePtrs;
+        std::vector<TensorDesc> descs;
+        std::vector<void*> bindings;
+        for (size_t i = 0; i < g.inputs.size(); ++i) {
+            const IrTensor& x = g.tensors[static_cast<size_t>(g.inputs[i])];
+            inputNames.push_back(x.name);
+            descs.push_back(makeDesc(x.dims, x.type));
+            bindings.push_back(runner.inputBuffer(i));
+        }
+        for (const auto& n : inputNames) namePtrs.push_back(n.c_str());
+        for (;;) {
+            clearLastError();
+            const bool more = calibrator.getBatch(bindings.data(), namePtrs.data(), descs.data(), static_cast<int32_t>(bindings.size()));
+            checkCalibratorError(strcat("getBatch (batch ", r.batches + 1, ")").c_str());
+            if (!more) break;
+            const int32_t b = r.batches;
+            runner.run([&](int t, const float* data) {
+                const IrTensor& x = g.tensors[static_cast<size_t>(t)];
+                observers.at(t).observe(data, volume(x.dims), x.name, b);
+            });
+            ++r.batches;
+            logMessage(logger, ILogger::Severity::kVERBOSE, strcat("INT8 calibration: batch ", r.batches, " done"));
+        }
+        GIE_CHECK(r.batches > 0, ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: getBatch gave no batch (it returned false at once); calibration "
+                  "needs at least one batch of representative inputs");
+        const auto a = choice.algorithm;
+        std::vector<std::string> order;
+        for (int t : observed) {
+            const TensorStatistics& s = observers.at(t).stats();
+            double amax = s.maxAbs;
+            if (a == IInt8Calibrator::Algorithm::kENTROPY) amax = entropyAmax(s.histogram, s.binWidth, s.maxAbs);
+            else if (a == IInt8Calibrator::Algorithm::kPERCENTILE) amax = percentileAmax(s.histogram, s.binWidth, s.maxAbs, choice.percentile);
+            const std::string& name = g.tensors[static_cast<size_t>(t)].name;
+            r.calibrated[name] = static_cast<float>(amax);
+            order.push_back(name);
+            if (keepStatistics) r.statistics[name] = s;
+        }
+        const std::string text = formatCache(fp, algorithm, r.calibrated, order);
+        clearLastError();
+        calibrator.writeCalibrationCache(text.data(), text.size());
+        checkCalibratorError("writeCalibrationCache");
+        logMessage(logger, ILogger::Severity::kINFO, strcat("INT8 calibration (", algorithm, "): ", r.batches, " batches of ", batch, ", ",
+                                                            observed.size(), " tensors, ", secondsText(elapsedS(t0)), "; cache written (",
+                                                            text.size(), " bytes)"));
+    }
+    r.amax = r.calibrated;
+    for (const TensorImpl* in : net->inputs())  // user ranges win
+        if (in->rangeSet_) r.amax[in->name_] = in->rangeMax_;
+    for (const LayerData* l : net->topologicalOrder())
+        for (const TensorImpl* t : l->outputs)
+            if (t->rangeSet_) r.amax[t->name_] = t->rangeMax_;
+    return r;
+}
+
+bool calibrateNetworkNoThrow(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics,
+                             CalibrationResult* result) noexcept {
+    return apiGuard(logger, false, [&] {
+        *result = calibrateNetwork(network, calibrator, logger, keepStatistics);
+        return true;
+    });
+}
+
+int applyDynamicRanges(Graph& g, const std::map<std::string, float>& amax) {
+    int changed = 0;
+    for (IrTensor& t : g.tensors) {
+        if (t.dynamicRange >= 0) continue;
+        auto it = amax.find(t.name);
+        if (it == amax.end() || !(it->second > 0)) continue;
+        t.dynamicRange = it->second;
+        ++changed;
+    }
+    return changed;
+}
+
+}  // namespace gie
