@@ -13,10 +13,11 @@ namespace onnx {
 namespace fold {
 namespace {
 
-void checkIndices(const Value& idx, const char* op) {
-    if (idx.dtype != kINT64 && idx.dtype != kINT32)
-        fail(ErrorCode::kINVALID_MODEL, op, " indices have type ", tensorTypeName(idx.dtype), "; ", op,
-             " takes int32 or int64 indices");
+//! The spec's index types: int64 for ScatterND and GatherND, int32 or int64 for ScatterElements.
+void checkIndices(const Value& idx, const char* op, bool int32Too) {
+    if (idx.dtype != kINT64 && !(int32Too && idx.dtype == kINT32))
+        fail(ErrorCode::kINVALID_MODEL, op, " indices have type ", tensorTypeName(idx.dtype), "; ", op, " takes ",
+             int32Too ? "int32 or int64" : "int64", " indices");
 }
 
 //! `v` made non-negative for an axis of size `d`; out of [-d, d-1]: an invalid model.
@@ -82,7 +83,7 @@ bool scatterNDOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Va
     const Value& data = in(p, n, 0);
     const Value& idx = in(p, n, 1);
     const Value& upd = in(p, n, 2);
-    checkIndices(idx, "ScatterND");
+    checkIndices(idx, "ScatterND", false);
     checkSameType(data, upd, "ScatterND");
     const Reduction red = reductionOf(a, "ScatterND");
     const size_t r = data.shape.size(), q = idx.shape.size();
@@ -118,7 +119,7 @@ bool scatterElementsOp(Importer& p, const NodeProto& n, const Attrs& a, std::vec
     const Value& data = in(p, n, 0);
     const Value& idx = in(p, n, 1);
     const Value& upd = in(p, n, 2);
-    checkIndices(idx, "ScatterElements");
+    checkIndices(idx, "ScatterElements", true);
     checkSameType(data, upd, "ScatterElements");
     const Reduction red = reductionOf(a, "ScatterElements");
     const int64_t r = int64_t(data.shape.size());
@@ -155,7 +156,7 @@ bool scatterElementsOp(Importer& p, const NodeProto& n, const Attrs& a, std::vec
 bool gatherNDOp(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out) {
     const Value& data = in(p, n, 0);
     const Value& idx = in(p, n, 1);
-    checkIndices(idx, "GatherND");
+    checkIndices(idx, "GatherND", false);
     const int64_t r = int64_t(data.shape.size()), q = int64_t(idx.shape.size());
     const int64_t b = a.i("batch_dims", 0);
     if (r < 1 || q < 1)
