@@ -289,3 +289,12 @@ def test_onnx_node_cases_fold_with_their_inputs_known(case):
         res = builder.build(net, cfg).create_execution_context().execute({"probe_x": X["x"]})
         for o, e in zip(tc.model.graph.output, expected):
             _compare(res[o.name], e, f"{case} output {o.name}", 1e-5)
+
+
+def test_det_of_no_matrices_allocates_nothing():
+    # (0, m, m) with a huge m holds no element: the fold must not size its LU scratch by m * m
+    t = helper.make_tensor("i0", TensorProto.FLOAT, [0, 1 << 31, 1 << 31], [])
+    m = _model("Det", [np.zeros((0, 2, 2), np.float32)], {})
+    m.graph.initializer[0].CopyFrom(t)
+    net = gie.OnnxParser(check=False).parse(m)
+    assert net.num_outputs == 2

@@ -220,6 +220,10 @@ bool detOp(Importer& p, const NodeProto& n, const Attrs&, std::vector<Value>& ou
         throw FoldRefused(strcat("folding Det of shape ", shapeStr(x.shape), " would take ", steps,
                                  " multiplications (over the limit ", kMAX_FOLD_STEPS, ")"));
     Value res = like(x, x.dtype, shape);
+    if (batch == 0) {  // (0, m, m) holds no matrix, whatever m: allocate nothing for it
+        out.push_back(std::move(res));
+        return true;
+    }
     std::vector<double> lu(size_t(m * m));
     for (int64_t b = 0; b < batch; ++b) {
         for (int64_t e = 0; e < m * m; ++e) lu[size_t(e)] = x.f[size_t(b * m * m + e)];
