@@ -202,17 +202,15 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("op,ins,attrs,message", [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS])
-def test_models_the_spec_forbids_are_invalid_naming_the_node(op, ins, attrs, message):
+@pytest.mark.parametrize("case", ERRORS, ids=[e[0] for e in ERRORS])
+def test_models_the_spec_forbids_are_invalid_naming_the_node(case):
+    name, op, ins, attrs, message = case
+    m = _model(op, ins, attrs)
     with pytest.raises(gie.InvalidModelError, match=rf"node 'N' \({op}\): .*{message}"):
-        gie.OnnxParser(check=False).parse(_model(op, ins, attrs))
-
-
-@pytest.mark.parametrize("case", [e for e in ERRORS if "index" in e[0]], ids=lambda e: e[0])
-def test_out_of_range_indices_are_refused_by_the_reference_too(case):
-    _, op, ins, attrs, _ = case
-    with pytest.raises(IndexError):
-        ReferenceEvaluator(_model(op, ins, attrs)).run(None, X)
+        gie.OnnxParser(check=False).parse(m)
+    if "_index_" in name:  # numpy indexing, as onnx.reference does it, refuses the index too
+        with pytest.raises(IndexError):
+            ReferenceEvaluator(m).run(None, X)
 
 
 @pytest.mark.parametrize("op,ins,attrs", [
