@@ -194,3 +194,40 @@ def test_plugin_tensor_attribute_without_a_tensor():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("my.domain", 1)])
     with pytest.raises(gie.InvalidModelError, match="tensor attribute 'w' holds no tensor"):
         gie.OnnxParser(check=False).parse(m)
+
+
+def _ssa_model(nodes, inputs=("x",), inits=()):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(i, TensorProto.FLOAT, [1, 4]) for i in inputs],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                          [numpy_helper.from_array(np.full((1, 4), v, np.float32), n) for n, v in inits])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+_R = helper.make_node
+
+
+@pytest.mark.parametrize("model,message", [
+    (_ssa_model([_R("Relu", ["x"], ["y"], name="a"), _R("Sigmoid", ["x"], ["y"], name="b")]),
+     r"node 'b' \(Sigmoid\) writes 'y', which node 'a' \(Relu\) already writes"),
+    (_ssa_model([_R("Split", ["x"], ["y", "y"], name="s", axis=1)]), r"node 's' \(Split\) writes 'y', which it already"),
+    (_ssa_model([_R("Relu", ["x"], ["x"], name="r"), _R("Relu", ["x"], ["y"])]),
+     r"node 'r' \(Relu\) writes 'x', which is already a graph input"),
+    (_ssa_model([_R("Relu", ["x"], ["w"]), _R("Add", ["x", "w"], ["y"])], inits=[("w", 1.0)]),
+     r"node 'Relu' \(Relu\) writes 'w', which is already a graph initializer"),
+    (_ssa_model([_R("Relu", ["x"], ["y"])], inputs=("x", "x")), r"graph input 'x' is declared twice"),
+    (_ssa_model([_R("Add", ["x", "w"], ["y"])], inits=[("w", 1.0), ("w", 2.0)]), r"initializer 'w' is defined twice"),
+], ids=["two_producers", "one_node_twice", "writes_an_input", "writes_an_initializer", "input_twice",
+        "initializer_twice"])
+def test_a_tensor_defined_twice_is_an_invalid_model(model, message):
+    # onnx.checker's single-static-assignment rule: before, the later definition silently replaced the earlier one
+    # (or, for a repeated input, addInput's InvalidArgumentError surfaced)
+    with pytest.raises(onnx.checker.ValidationError):
+        onnx.checker.check_model(model)
+    with pytest.raises(gie.InvalidModelError, match=message):
+        gie.OnnxParser(check=False).parse(model)
+
+
+def test_an_input_with_an_initializer_is_still_a_defaulted_input():
+    m = _ssa_model([_R("Add", ["x", "w"], ["y"])], inputs=("x", "w"), inits=[("w", 2.0)])
+    net = gie.OnnxParser(check=False).parse(m)
+    assert [t.name for t in net.inputs] == ["x"]

@@ -104,6 +104,28 @@ def seed_models(rng=None):
         [("x", F, ["N", 3, 4])], [("y", F, None)],
         [numpy_helper.from_array(_w(rng, 3, 2), "m"), numpy_helper.from_array(np.array([1], np.int64), "rax")]),
         {})
+    # ops that only fold (no gie layer): Einsum, Det, ScatterND, ScatterElements, GatherND on known inputs
+    seeds["fold_einsum_det"] = (_model(
+        [helper.make_node("Einsum", ["ea", "eb"], ["w"], name="einsum", equation="...ij,jk"),
+         helper.make_node("Einsum", ["w"], ["w2"], name="einsum_diag", equation="bii->bi"),
+         helper.make_node("Det", ["dm"], ["d"], name="det"),
+         helper.make_node("ReduceSum", ["d"], ["ds"], name="dsum", keepdims=0),
+         helper.make_node("Mul", ["x", "w2"], ["m"], name="mul"),
+         helper.make_node("Mul", ["m", "ds"], ["y"], name="scale")],
+        [("x", F, ["N", 2, 3])], [("y", F, None)],
+        [numpy_helper.from_array(_w(rng, 2, 3, 4), "ea"), numpy_helper.from_array(_w(rng, 4, 3), "eb"),
+         numpy_helper.from_array(_w(rng, 2, 3, 3), "dm")]), {})
+    seeds["fold_scatter_gather"] = (_model(
+        [helper.make_node("ScatterND", ["c0", "i0", "u0"], ["s"], name="scatternd", reduction="add"),
+         helper.make_node("ScatterElements", ["c1", "i1", "u1"], ["se"], name="scatterel", axis=1, reduction="mul"),
+         helper.make_node("GatherND", ["se", "i2"], ["g"], name="gathernd", batch_dims=0),
+         helper.make_node("Add", ["x", "s"], ["a"], name="add"),
+         helper.make_node("Add", ["a", "g"], ["y"], name="add2")],
+        [("x", F, ["N", 3])], [("y", F, None)],
+        [numpy_helper.from_array(_w(rng, 3), "c0"), numpy_helper.from_array(np.array([[0], [-1], [0]], np.int64), "i0"),
+         numpy_helper.from_array(_w(rng, 3), "u0"), numpy_helper.from_array(_w(rng, 2, 3), "c1"),
+         numpy_helper.from_array(np.array([[2, 0, -1], [1, 1, 0]], np.int64), "i1"),
+         numpy_helper.from_array(_w(rng, 2, 3), "u1"), numpy_helper.from_array(np.array([[1]], np.int64), "i2")]), {})
     # external data: the conv weights live in a side file next to the model
     m = _model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv_ext", kernel_shape=[1, 1])],
                [("x", F, ["N", 2, 3, 3])], [("y", F, None)], [numpy_helper.from_array(_w(rng, 3, 2, 1, 1), "w")])

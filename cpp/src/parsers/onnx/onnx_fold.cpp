@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-#include "parsers/onnx/onnx_importer.h"
+#include "parsers/onnx/onnx_fold.h"
 
 namespace gie {
 namespace onnx {
@@ -36,9 +36,9 @@ void checkFoldOutput(Importer& p, const NodeProto& n, size_t index, const std::v
                                  " elements, over the limit ", limit, ")"));
 }
 
-namespace {
+namespace fold {
 
-int64_t normAxis(int64_t ax, int64_t rank, const char* what = "axis") {
+int64_t normAxis(int64_t ax, int64_t rank, const char* what) {
     const int64_t a = ax < 0 ? ax + rank : ax;
     if (a < 0 || a >= rank) throw Unsupported(strcat(what, " ", ax, " out of range"));
     return a;
@@ -61,7 +61,6 @@ Value like(const Value& v, int32_t dtype, std::vector<int64_t> shape) {
     return r;
 }
 
-// Copies element `src` of v into element `dst` of r (same dtype kind).
 void copyElem(Value& r, size_t dst, const Value& v, size_t src) {
     if (r.isFloat()) r.f[dst] = v.f[src];
     else r.i[dst] = v.i[src];
@@ -73,7 +72,6 @@ std::vector<int64_t> stridesOf(const std::vector<int64_t>& s) {
     return st;
 }
 
-// Moves `pos` to the next index of `shape` (row-major); false after the last.
 bool nextIndex(std::vector<int64_t>& pos, const std::vector<int64_t>& shape) {
     for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
         if (++pos[size_t(d)] < shape[size_t(d)]) return true;
@@ -96,6 +94,30 @@ std::vector<int64_t> broadcastShape(const std::vector<std::vector<int64_t>>& sha
         }
     return out;
 }
+
+int64_t wrapInt(int32_t dtype, int64_t v) {
+    switch (dtype) {
+        case kINT32: return int32_t(v);
+        case kUINT32: return uint32_t(v);
+        case kINT16: return int16_t(v);
+        case kUINT16: return uint16_t(v);
+        case kINT8: return int8_t(v);
+        case kUINT8: return uint8_t(v);
+        case kBOOL: return v != 0;
+        default: return v;
+    }
+}
+
+int64_t mulCapped(int64_t a, int64_t b) {
+    if (a == 0 || b == 0) return 0;
+    return a > std::numeric_limits<int64_t>::max() / b ? std::numeric_limits<int64_t>::max() : a * b;
+}
+
+}  // namespace fold
+
+namespace {
+
+using namespace fold;
 
 // Index into a broadcast input for each output element.
 std::vector<size_t> broadcastIndex(const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
@@ -195,18 +217,8 @@ bool binary(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>&
         }
     }
     // numpy keeps the narrow integer type: wrap to it
-    if (!r.isFloat() && r.dtype != kINT64 && r.dtype != kBOOL && r.dtype != kUINT64)
-        for (auto& x : r.i) {
-            switch (r.dtype) {
-                case kINT32: x = int32_t(x); break;
-                case kUINT32: x = uint32_t(x); break;
-                case kINT16: x = int16_t(x); break;
-                case kUINT16: x = uint16_t(x); break;
-                case kINT8: x = int8_t(x); break;
-                case kUINT8: x = uint8_t(x); break;
-                default: break;
-            }
-        }
+    if (!r.isFloat() && r.dtype != kBOOL)
+        for (auto& x : r.i) x = wrapInt(r.dtype, x);
     out.push_back(std::move(r));
     return true;
 }
@@ -260,17 +272,7 @@ Value castTo(const Value& x, int32_t to) {
         for (int64_t k = 0; k < x.size(); ++k) r.i[size_t(k)] = x.at(k) != 0;
     } else {
         r.i = x.ints();
-        for (auto& v : r.i) {
-            switch (to) {
-                case kINT32: v = int32_t(v); break;
-                case kUINT32: v = uint32_t(v); break;
-                case kINT16: v = int16_t(v); break;
-                case kUINT16: v = uint16_t(v); break;
-                case kINT8: v = int8_t(v); break;
-                case kUINT8: v = uint8_t(v); break;
-                default: break;
-            }
-        }
+        for (auto& v : r.i) v = wrapInt(to, v);
     }
     return r;
 }
@@ -1027,6 +1029,11 @@ const std::map<std::string, Folder>& folders() {
         r["TopK"] = topKOp;
         r["GatherElements"] = gatherElementsOp;
         r["OneHot"] = oneHotOp;
+        r["Einsum"] = einsumOp;
+        r["Det"] = detOp;
+        r["ScatterND"] = scatterNDOp;
+        r["ScatterElements"] = scatterElementsOp;
+        r["GatherND"] = gatherNDOp;
         return r;
     }();
     return m;

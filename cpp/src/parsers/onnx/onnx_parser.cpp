@@ -92,6 +92,9 @@ bool parseInt(const std::string& s, int64_t* out) {
     return true;
 }
 
+//! "node 'name' (OpType)" (the op type stands for a missing name), as errors name a node.
+std::string nodeRef(const NodeProto& n) { return strcat("node '", n.name.empty() ? n.opType : n.name, "' (", n.opType, ")"); }
+
 struct SchemaInputs {
     const char* op;
     int64_t since;
@@ -124,7 +127,7 @@ void checkRequiredInputs(const GraphProto& g, int64_t opset) {
             const auto& f = formal[std::min(k, formal.size() - 1)];
             if (k >= formal.size() && f.second != 'V') continue;  // more inputs than the schema has
             if (f.second != 'O')
-                fail(ErrorCode::kINVALID_MODEL, "node '", n.name.empty() ? n.opType : n.name, "' (", n.opType, "): input ", k,
+                fail(ErrorCode::kINVALID_MODEL, nodeRef(n), ": input ", k,
                      " ('", f.first, "') is required, but its name is empty (an empty name means a missing input, "
                      "allowed only for optional inputs)");
         }
@@ -296,17 +299,34 @@ void OnnxParser::checkStrings(const GraphProto& g) {
 }
 
 void OnnxParser::checkStructure(const GraphProto& g) {
+    // Single static assignment, as onnx.checker requires: every tensor has one definition (a graph input, an
+    // initializer, or one node output; an input that is also an initializer is a defaulted input). A second
+    // definition would otherwise silently replace the first.
+    std::set<std::string> inputs, inits;
+    for (const auto& i : g.input)
+        if (!inputs.insert(i.name).second) fail(ErrorCode::kINVALID_MODEL, "graph input '", i.name, "' is declared twice");
+    for (const auto& i : g.initializer)
+        if (!inits.insert(i.name).second) fail(ErrorCode::kINVALID_MODEL, "initializer '", i.name, "' is defined twice");
     std::set<std::string> known{""};
-    for (const auto& i : g.input) known.insert(i.name);
-    for (const auto& i : g.initializer) known.insert(i.name);
+    known.insert(inputs.begin(), inputs.end());
+    known.insert(inits.begin(), inits.end());
     std::unordered_map<std::string, const NodeProto*> produced;
     for (const auto& n : g.node)
-        for (const auto& o : n.output)
-            if (!o.empty()) produced[o] = &n;
+        for (const auto& o : n.output) {
+            if (o.empty()) continue;
+            if (known.count(o))
+                fail(ErrorCode::kINVALID_MODEL, nodeRef(n), " writes '", o, "', which is already a graph ",
+                     inputs.count(o) ? "input" : "initializer", " (every tensor has one definition)");
+            auto ins = produced.emplace(o, &n);
+            if (!ins.second)
+                fail(ErrorCode::kINVALID_MODEL, nodeRef(n), " writes '", o, "', which ",
+                     ins.first->second == &n ? std::string("it already writes") : nodeRef(*ins.first->second) + " already writes",
+                     " (every tensor has one definition)");
+        }
     for (const auto& n : g.node)
         for (const auto& i : n.input)
             if (!known.count(i) && !produced.count(i))
-                fail(ErrorCode::kINVALID_MODEL, "node '", n.name.empty() ? n.opType : n.name, "' (", n.opType, ") reads '", i,
+                fail(ErrorCode::kINVALID_MODEL, nodeRef(n), " reads '", i,
                      "', which no node, input or initializer defines");
     // Depth-first post-order from each node in graph order (iterative: graphs may be deep).
     std::unordered_map<const NodeProto*, int> state;
@@ -518,11 +538,10 @@ void OnnxParser::convert(const GraphProto& g) {
         } catch (const Unsupported& e) {
             record(n, e.what(), idx);
         } catch (const std::out_of_range& e) {  // a converter read an input or value the node does not have
-            fail(ErrorCode::kINVALID_MODEL, "node '", n->name.empty() ? n->opType : n->name, "' (", n->opType,
-                 "): IndexError: an input or value is missing");
+            fail(ErrorCode::kINVALID_MODEL, nodeRef(*n), ": IndexError: an input or value is missing");
         } catch (const Error& e) {
             if (e.code() == ErrorCode::kINVALID_MODEL)
-                fail(ErrorCode::kINVALID_MODEL, "node '", n->name.empty() ? n->opType : n->name, "' (", n->opType, "): ", e.what());
+                fail(ErrorCode::kINVALID_MODEL, nodeRef(*n), ": ", e.what());
             if (e.code() == ErrorCode::kUNSUPPORTED) {
                 record(n, e.what(), idx);
                 continue;
