@@ -142,6 +142,49 @@ def test_duplicate_creator_is_refused(libs, tmp_path, rng):
     assert_close(y, leaky_clip_ref(x, -1.0, 0.5, 0.1))
 
 
+# ---- plugin ABI version (gie_plugin_abi_version, exported by every library that includes gie/plugin.h) ----
+
+def _compile_library(out, sources, extra=()):
+    lib = gie.library_dir()
+    cmd = [CXX, "-std=c++17", "-O2", "-shared", "-fPIC", f"-I{gie.include_dir()}", *map(str, sources), f"-L{lib}", "-lgie",
+           f"-Wl,-rpath,{lib}", *extra, "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return str(out)
+
+
+@needs_cxx
+def test_library_of_another_plugin_abi_is_refused_naming_both_versions(libs, tmp_path):
+    # A second file defines the version function strongly: the header's weak one gives way, as in a library built
+    # against a gie whose plugin interface differs.
+    other = tmp_path / "abi999.cpp"
+    other.write_text('#include <cstdint>\nextern "C" int32_t gie_plugin_abi_version() noexcept { return 999; }\n'
+                     'extern "C" int32_t gie_plugin_gie_version() noexcept { return 90807; }\n')
+    lib = _compile_library(tmp_path / "libleaky_abi999.so", [LEAKY_CLIP_SRC, other])
+    with pytest.raises(gie.VersionMismatchError) as e:
+        gie.load_library(lib)
+    msg = str(e.value)
+    assert "libleaky_abi999.so" in msg and "plugin ABI version 999" in msg and "gie 9.8.7" in msg, msg
+    assert f"plugin ABI version {gie.plugin_abi_version()}" in msg and f"gie {gie.__version__}" in msg, msg
+    # Its creators were never registered: not even refused as duplicates of the LeakyClip already loaded.
+    assert "already registered" not in msg
+    assert gie.registered_plugins().count(("LeakyClip", "1", "cpu")) == 1
+    with pytest.raises(gie.VersionMismatchError):  # and it stays refused
+        gie.load_library(lib)
+
+
+@needs_cxx
+def test_library_without_abi_version_is_refused(libs, tmp_path):
+    """A library built before the check (simulated by hiding the exported symbols) is refused, not guessed at."""
+    script = tmp_path / "hide.map"
+    script.write_text("{ global: *; local: gie_plugin_abi_version; gie_plugin_gie_version; };\n")
+    lib = _compile_library(tmp_path / "libleaky_noabi.so", [LEAKY_CLIP_SRC], [f"-Wl,--version-script={script}"])
+    with pytest.raises(gie.VersionMismatchError) as e:
+        gie.load_library(lib)
+    msg = str(e.value)
+    assert "libleaky_noabi.so" in msg and "exports no plugin ABI version" in msg and "Rebuild" in msg, msg
+
+
 # ---- LeakyClip by type name ----------------------------------------------------------------------------
 
 def test_leaky_clip_matches_numpy(libs, rng):
@@ -240,6 +283,8 @@ def test_engine_in_a_fresh_process_needs_the_library(libs, rng, tmp_path):
     r = _run_fresh([tmp_path / "clip.gie", tmp_path / "x.npy", tmp_path / "y.npy", ""])
     assert r.returncode == 3, f"expected UnsupportedError, got rc {r.returncode}\n{r.stdout}\n{r.stderr}"
     assert "LeakyClip" in r.stdout and "load_library" in r.stdout
+    # The engine recorded which library its LeakyClip came from: the message names it.
+    assert os.path.realpath(libs["leaky_clip"]) in r.stdout, r.stdout
 
     r = _run_fresh([tmp_path / "clip.gie", tmp_path / "x.npy", tmp_path / "y.npy", libs["leaky_clip"]])
     assert r.returncode == 0, f"rc {r.returncode}\n{r.stdout}\n{r.stderr}"

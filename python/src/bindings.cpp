@@ -26,6 +26,8 @@ namespace gie {
 // Internal (engine/engine_file.cpp), exported for the bindings: see engine.h.
 std::string summarizeEngine(const void* data, size_t size);
 }
+#include "plugin/plugin_check.h"  // checkPluginCreator (exported for `gie plugin check`)
+#include "plugin/registry.h"      // pluginCreatorOrigin / setPluginCreatorOrigin (exported)
 
 namespace py = pybind11;
 using namespace gie;
@@ -628,6 +630,35 @@ PYBIND11_MODULE(_C, m) {
                                       cs[i]->getDeviceType() == DeviceType::kGPU ? "gpu" : "cpu"));
         return out;
     });
+    // ---- plugin SDK (issue 17): ABI version, creator origins, `gie plugin check` ----
+    m.def("plugin_abi_version", [] { return GIE_PLUGIN_ABI_VERSION; });
+    m.def("plugin_creators", [] {
+        int32_t n = 0;
+        IPluginCreator* const* cs = getPluginRegistry()->getAllCreators(&n);
+        py::list out;
+        for (int32_t i = 0; i < n; ++i) {
+            py::dict d;
+            d["name"] = cs[i]->getPluginName();
+            d["version"] = cs[i]->getPluginVersion();
+            d["device"] = cs[i]->getDeviceType() == DeviceType::kGPU ? "gpu" : "cpu";
+            d["variant"] = cs[i]->getPluginVariant() ? cs[i]->getPluginVariant() : "";
+            d["origin"] = pluginCreatorOrigin(cs[i]);
+            out.append(d);
+        }
+        return out;
+    }, "Every registered creator: name, version, device, variant, origin (library path or Python class; '' for built-ins).");
+    m.def("check_plugin", [](const std::string& name, const std::string& version, const std::string& device, const std::string& variant,
+                             std::vector<std::vector<int64_t>> shapes, int32_t threads) {
+        IPluginCreator* c = getPluginRegistry()->getCreatorVariant(name.c_str(), version.c_str(),
+                                                                   device == "gpu" ? DeviceType::kGPU : DeviceType::kCPU, variant.c_str());
+        if (!c) raiseInvalid("check_plugin: no creator '" + name + "' version " + version + " for the " + device);
+        std::string json;
+        {
+            py::gil_scoped_release release;  // Python plugins take the GIL in their methods, from the checker's threads
+            json = checkPluginCreator(*c, shapes, threads);
+        }
+        return lenientStr(json);
+    }, py::arg("name"), py::arg("version"), py::arg("device"), py::arg("variant"), py::arg("shapes"), py::arg("threads"));
     m.def("plugin_field_names", [](const std::string& type) {
         IPluginRegistry* r = getPluginRegistry();
         IPluginCreator* c = r->getCreator(type.c_str(), nullptr, DeviceType::kCPU);
