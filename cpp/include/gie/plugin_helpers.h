@@ -151,6 +151,7 @@ struct Declarer {
 
 //! Sets the member named f.name from f; `found` says whether one was named so, `why` what was wrong.
 struct Parser {
+    explicit Parser(const PluginField& field) : f(field) {}
     const PluginField& f;
     bool found = false;
     std::string why;
@@ -373,7 +374,7 @@ public:
             for (int32_t i = 0; fields && i < fields->nbFields && why.empty(); ++i) {
                 const PluginField& f = fields->fields[i];
                 const std::string name = f.name ? f.name : "";
-                plugin_detail::Parser parse{f};
+                plugin_detail::Parser parse(f);
                 if (f.name) p.fields(parse);
                 if (!parse.found) why = "unknown field '" + name + "' (" + Plugin::kName + " fields: " + fieldList() + ")";
                 else if (!parse.why.empty()) why = "field '" + name + "' " + parse.why;
