@@ -128,3 +128,18 @@ def test_usage_errors(built, tmp_path):
     assert r.returncode == 2 and "--shape" in r.stderr
     r = run_check(built["leaky_clip"], "--shape", "2x0x3")  # accepted by the plugin: the empty tensor must work too
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_python_plugins_file_is_checked_too():
+    """A .py file registers its Python plugins when the check imports it; PyFails fails its enqueue by design."""
+    r = run_check(PY_PLUGINS_SRC, "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    checks = json.loads(r.stdout)
+    assert {(c["name"], c["device"]) for c in checks} >= {("PyScale", "cpu"), ("PySplitMax", "cpu"), ("PyFields", "cpu"), ("PyFails", "cpu")}
+    for c in checks:
+        failed = {k["check"]: k["detail"] for k in c["checks"] if k["status"] == "fail"}
+        if c["name"] == "PyFails":
+            assert list(failed) == ["writes every output element"] and "RuntimeError: deliberate failure" in failed["writes every output element"]
+        else:
+            assert not failed, (c["name"], failed)
+    assert sum(k["status"] == "pass" for c in checks if c["name"] == "PySplitMax" and c["device"] == "cpu" for k in c["checks"]) == 9

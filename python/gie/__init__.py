@@ -19,6 +19,7 @@ from .errors import (DeviceMismatchError, Error, FileError, InternalError, Inval
 from . import network as _network  # noqa: F401  (installs the add_* helpers)
 from .engine import Builder, Engine, ExecutionContext, Runtime, numpy_dtype
 from . import interop  # noqa: E402
+from .plugins import Plugin, plugin_abi_version, register_plugin  # noqa: E402  (Python plugins, issue 17)
 
 float32 = DataType.float32
 float16 = DataType.float16
@@ -115,5 +116,5 @@ __all__ = [
     "InvalidEngineError", "VersionMismatchError", "DeviceMismatchError", "OutOfMemoryError", "NoDeviceError",
     "InternalError", "float32", "float16", "int8", "int32", "bool_", "load_library", "registered_plugins", "build_info",
     "cmake_dir", "include_dir", "library_dir", "numpy_dtype", "parse", "OnnxParser", "CaffeParser", "DarknetParser",
-    "set_gpu_allocator", "get_gpu_allocator", "interop",
+    "set_gpu_allocator", "get_gpu_allocator", "interop", "Plugin", "register_plugin", "plugin_abi_version",
 ]
