@@ -266,11 +266,16 @@ _SUBPROCESS = textwrap.dedent("""
 """)
 
 
-def _run_fresh(args):
+def fresh_env():
+    """The environment of a fresh interpreter that imports this gie."""
     pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(gie.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
-    return subprocess.run([sys.executable, "-c", _SUBPROCESS, *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
+
+
+def _run_fresh(args, prelude=""):
+    """Runs _SUBPROCESS (after the Python code ``prelude``) in a fresh interpreter with this gie."""
+    return subprocess.run([sys.executable, "-c", prelude + _SUBPROCESS, *map(str, args)], capture_output=True, text=True,
+                          env=fresh_env(), timeout=300)
 
 
 def test_engine_in_a_fresh_process_needs_the_library(libs, rng, tmp_path):
@@ -285,6 +290,10 @@ def test_engine_in_a_fresh_process_needs_the_library(libs, rng, tmp_path):
     assert "LeakyClip" in r.stdout and "load_library" in r.stdout
     # The engine recorded which library its LeakyClip came from: the message names it.
     assert os.path.realpath(libs["leaky_clip"]) in r.stdout, r.stdout
+    # So does `gie explain` in a process without the library (the same hint, from the file's kernel list).
+    r = subprocess.run([sys.executable, "-m", "gie", "explain", str(tmp_path / "clip.gie")], capture_output=True, text=True,
+                       env=fresh_env(), timeout=300)
+    assert r.returncode == 1 and os.path.realpath(libs["leaky_clip"]) in r.stdout + r.stderr, r.stdout + r.stderr
 
     r = _run_fresh([tmp_path / "clip.gie", tmp_path / "x.npy", tmp_path / "y.npy", libs["leaky_clip"]])
     assert r.returncode == 0, f"rc {r.returncode}\n{r.stdout}\n{r.stderr}"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-import gie
+from test_plugins import fresh_env
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "plugins.md")
 
@@ -28,9 +28,8 @@ def test_tutorial_runs(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     os.symlink(sys.executable, bin_dir / "python")
-    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(gie.__file__)))
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-               PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
+    env = fresh_env()
+    env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     work = tmp_path / "work"
     work.mkdir()
     r = subprocess.run(["bash", "-c", tutorial_script()], cwd=work, env=env, capture_output=True, text=True, timeout=600)

@@ -2,9 +2,7 @@
 process, through an importer's fallback for an unknown op, with several threads, and their errors. The plugins are
 in tests/plugins/python_plugins.py (importing it registers them). GPU variants are marked gpu."""
 import os
-import subprocess
 import sys
-import textwrap
 import threading
 
 import numpy as np
@@ -15,6 +13,7 @@ import gie
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "plugins"))
 import python_plugins  # noqa: E402  (registers PyScale, PySplitMax, PyFields, PyFails)
+from test_plugins import _run_fresh  # noqa: E402
 
 
 def build(define, inputs, device="cpu", max_batch=None):
@@ -172,42 +171,18 @@ def test_replace_registers_the_new_class(rng):
     np.testing.assert_allclose(y["y"], x + 2)
 
 
-_FRESH = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import gie
-    engine_path, x_path, register = sys.argv[1:4]
-    if register == "1":
-        sys.path.insert(0, sys.argv[4])
-        import python_plugins  # registers the classes
-    try:
-        engine = gie.Runtime().load(engine_path)
-    except gie.UnsupportedError as e:
-        print("UNSUPPORTED:", e)
-        sys.exit(3)
-    x = np.load(x_path)
-    print("Y", engine.create_execution_context().execute({"x": x})["y"].tolist())
-""")
-
-
-def _run_fresh(*args):
-    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(gie.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
-    return subprocess.run([sys.executable, "-c", _FRESH, *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
-
-
 def test_saved_engine_in_a_fresh_process_needs_the_class_registered(rng, tmp_path):
     x = rng.standard_normal((2, 5)).astype(np.float32)
     engine = build(scale_net(-1.5, 0.25), {"x": x})
     engine.save(tmp_path / "py.gie")
     np.save(tmp_path / "x.npy", x)
-    r = _run_fresh(tmp_path / "py.gie", tmp_path / "x.npy", "0")
+    args = [tmp_path / "py.gie", tmp_path / "x.npy", tmp_path / "y.npy", ""]
+    r = _run_fresh(args)
     assert r.returncode == 3, r.stdout + r.stderr
     assert "PyScale" in r.stdout and "Python class 'python_plugins.Scale'" in r.stdout and "gie.register_plugin" in r.stdout
-    r = _run_fresh(tmp_path / "py.gie", tmp_path / "x.npy", "1", os.path.join(HERE, "plugins"))
+    r = _run_fresh(args, prelude=f"import sys; sys.path.insert(0, {os.path.join(HERE, 'plugins')!r}); import python_plugins\n")
     assert r.returncode == 0, r.stdout + r.stderr
-    y = np.array(eval(r.stdout.split("Y", 1)[1]), np.float32)  # noqa: S307  (our own subprocess's list)
-    np.testing.assert_allclose(y, np.maximum(x * -1.5 + 0.25, 0), rtol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), np.maximum(x * -1.5 + 0.25, 0), rtol=1e-6)
 
 
 def test_onnx_importer_falls_back_to_a_python_plugin(rng):

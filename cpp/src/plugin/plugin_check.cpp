@@ -20,6 +20,7 @@
 #include "common/format.h"
 #include "common/half.h"
 #include "common/json.h"
+#include "engine/engine.h"  // makeDesc, tensorBytes
 
 namespace gie {
 namespace {
@@ -59,9 +60,7 @@ std::vector<uint8_t> serialized(const IPlugin& p) {
     return b;
 }
 
-size_t storedBytes(const TensorDesc& d) {
-    return static_cast<size_t>(formatVolume(d.dims, d.format)) * static_cast<size_t>(dataTypeSize(d.type));
-}
+size_t storedBytes(const TensorDesc& d) { return static_cast<size_t>(tensorBytes(d.dims, d.type, d.format)); }
 
 //! Random contents for a tensor of this type (padding channels of HWC8 zero, as every writer leaves them).
 std::vector<uint8_t> randomTensor(const TensorDesc& d, std::mt19937& rng) {
@@ -406,22 +405,13 @@ private:
              shapes_.empty() ? "); give the inputs with --shape" : ")");
     }
 
-    TensorDesc desc(const Dims& d, DataType t, TensorFormat f) const {
-        TensorDesc x;
-        x.dims = d;
-        x.type = t;
-        x.format = f;
-        x.strides = formatStrides(d, f);
-        return x;
-    }
-
     void checkFormats() {
         const size_t nIn = inDims_.size(), nOut = outDims_.size(), n = nIn + nOut;
         const DataType types[] = {DataType::kFLOAT, DataType::kHALF, DataType::kINT8, DataType::kINT32, DataType::kBOOL};
         const TensorFormat formats[] = {TensorFormat::kLINEAR, TensorFormat::kNHWC, TensorFormat::kHWC8};
         auto dimsAt = [&](size_t p) { return p < nIn ? inDims_[p] : outDims_[p - nIn]; };
         std::vector<TensorDesc> all(n);
-        for (size_t p = 0; p < n; ++p) all[p] = desc(dimsAt(p), DataType::kBOOL, TensorFormat::kCHW32);  // not yet chosen
+        for (size_t p = 0; p < n; ++p) all[p] = makeDesc(dimsAt(p), DataType::kBOOL, TensorFormat::kCHW32);  // not yet chosen
         std::vector<std::vector<TensorDesc>> accepted;
         std::string problem;
         size_t asked = 0;
@@ -431,18 +421,18 @@ private:
             for (DataType t : types)
                 for (TensorFormat f : formats) {
                     if (!formatFitsRank(f, dimsAt(p).nbDims)) continue;
-                    all[p] = desc(dimsAt(p), t, f);
+                    all[p] = makeDesc(dimsAt(p), t, f);
                     ++asked;
                     const bool ok = plugin_->supportsFormatCombination(static_cast<int32_t>(p), all.data(), static_cast<int32_t>(nIn), static_cast<int32_t>(nOut));
                     // The answer may depend on positions before p only: ask again with the later ones changed.
                     std::vector<TensorDesc> other = all;
-                    for (size_t q = p + 1; q < n; ++q) other[q] = desc(dimsAt(q), DataType::kFLOAT, TensorFormat::kLINEAR);
+                    for (size_t q = p + 1; q < n; ++q) other[q] = makeDesc(dimsAt(q), DataType::kFLOAT, TensorFormat::kLINEAR);
                     const bool again = plugin_->supportsFormatCombination(static_cast<int32_t>(p), other.data(), static_cast<int32_t>(nIn), static_cast<int32_t>(nOut));
                     if (ok != again && problem.empty())
                         problem = strcat("supportsFormatCombination(", p, ") answers ", ok, " then ", again, " for ", dataTypeName(t), " ",
                                          formatName(f), " when only later positions changed (it may look at positions before pos only)");
                     if (ok) dfs(p + 1);
-                    all[p] = desc(dimsAt(p), DataType::kBOOL, TensorFormat::kCHW32);
+                    all[p] = makeDesc(dimsAt(p), DataType::kBOOL, TensorFormat::kCHW32);
                 }
         };
         dfs(0);

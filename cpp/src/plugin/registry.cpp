@@ -1,6 +1,7 @@
 // The process-wide plugin registry: built-in kernels register here at library load, user plugin
 // libraries when they are loaded.
 #include <dlfcn.h>
+#include <link.h>
 
 #include <climits>
 #include <cstring>
@@ -126,9 +127,19 @@ public:
                 const char* err = dlerror();
                 fail(ErrorCode::kINVALID_ARGUMENT, "cannot load plugin library '", path, "': ", err ? err : "unknown error");
             }
+            // A library that registers nothing would otherwise load silently and fail much later, at build or load.
+            // One that exports no ABI version either is no plugin library at all: say that, not "rebuild it". (A
+            // library loaded before registered its creators then.)
+            const char* const noCreators = "' registers no plugin creators (no GIE_REGISTER_PLUGIN_CREATOR, or built against another gie library)";
+            GIE_CHECK(ownSymbol(h, "gie_plugin_abi_version") || !pending.empty() || registersCreator(h), ErrorCode::kINVALID_ARGUMENT,
+                      "plugin library '", path, noCreators);
             checkAbi(h, path);
+            // The origin an engine records: the file the loader found (a bare name may come from the library path),
+            // absolute, so that it does not depend on the working directory.
             std::string origin = path;
-            if (char* real = realpath(path, nullptr)) {  // the origin an engine records: independent of the working directory
+            struct link_map* lm = nullptr;
+            if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && *lm->l_name) origin = lm->l_name;
+            if (char* real = realpath(origin.c_str(), nullptr)) {
                 origin = real;
                 std::free(real);
             }
@@ -150,10 +161,8 @@ public:
                      refused.size() == 1 ? std::string("a creator it registers was") : strcat(refused.size(), " creators it registers were"),
                      " refused (the creator registered first stays in use): ", all);
             }
-            // A library that registers nothing (not a plugin library, or one whose registrations went to
-            // another copy of gie) would otherwise load silently and fail much later, at build or load.
-            GIE_CHECK(registersCreator(h), ErrorCode::kINVALID_ARGUMENT, "plugin library '", path,
-                      "' registers no plugin creators (no GIE_REGISTER_PLUGIN_CREATOR, or built against another gie library)");
+            // Compatible but registering nothing, e.g. registrations that went to another copy of gie.
+            GIE_CHECK(registersCreator(h), ErrorCode::kINVALID_ARGUMENT, "plugin library '", path, noCreators);
             return true;
         });
     }
@@ -216,19 +225,20 @@ private:
         return false;
     }
 
-    //! The library's exported plugin ABI version (plugin.h) must be this gie's. The symbol must be the library's
-    //! own: dlsym also searches the library's dependencies, libgie.so among them, which exports this gie's.
+    //! The function `name` exported by the library `h` itself: dlsym also searches the library's dependencies,
+    //! libgie.so among them, which exports this gie's plugin ABI version.
+    static int32_t (*ownSymbol(void* h, const char* name))() {
+        void* sym = dlsym(h, name);
+        Dl_info info;
+        if (!sym || !dladdr(sym, &info) || !info.dli_fname) return nullptr;
+        void* owner = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+        if (owner) dlclose(owner);  // NOLOAD took a reference
+        return owner == h ? reinterpret_cast<int32_t (*)()>(sym) : nullptr;
+    }
+    //! The library's exported plugin ABI version (plugin.h) must be this gie's.
     static void checkAbi(void* h, const char* path) {
-        auto own = [h](const char* name) -> int32_t (*)() {
-            void* sym = dlsym(h, name);
-            Dl_info info;
-            if (!sym || !dladdr(sym, &info) || !info.dli_fname) return nullptr;
-            void* owner = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
-            if (owner) dlclose(owner);  // NOLOAD took a reference
-            return owner == h ? reinterpret_cast<int32_t (*)()>(sym) : nullptr;
-        };
-        auto abi = own("gie_plugin_abi_version");
-        auto built = own("gie_plugin_gie_version");
+        auto abi = ownSymbol(h, "gie_plugin_abi_version");
+        auto built = ownSymbol(h, "gie_plugin_gie_version");
         const std::string mine = strcat("this is gie ", versionText(getVersion()), " with plugin ABI version ", GIE_PLUGIN_ABI_VERSION);
         GIE_CHECK(abi, ErrorCode::kVERSION_MISMATCH, "plugin library '", path,
                   "' exports no plugin ABI version (gie_plugin_abi_version): it was built against a gie older than 0.1 or "
