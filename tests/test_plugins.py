@@ -248,6 +248,27 @@ def test_engine_round_trip_in_the_same_process(libs, rng, tmp_path):
     np.testing.assert_array_equal(loaded.create_execution_context().execute({"x": x})["y"], expected)
 
 
+def test_tampered_fields_are_refused_by_the_helpers(libs, rng):
+    """LeakyClip's fields (gie/plugin_helpers.h layout: magic, layout version, lo, hi, slope) edited inside an engine file
+    whose checksums were recomputed: Params::validate runs on deserialized fields too, and a wrong layout is refused."""
+    import struct
+    from engine_layout import fix_crcs
+
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    data = build(leaky_clip_net, {"x": x}).serialize()
+    fields = struct.pack("<II3f", 0x31504C47, 1, -1.0, 0.5, 0.1)
+    at = data.find(fields)
+    assert at > 0 and data.find(fields, at + 1) < 0
+    lo_above_hi = fix_crcs(data[:at] + struct.pack("<II3f", 0x31504C47, 1, 2.0, 0.5, 0.1) + data[at + len(fields):])
+    with pytest.raises(gie.InvalidEngineError, match=r"LeakyClip kernel 'clip'.*field 'lo' \(2\) must be <= field 'hi' \(0\.5\)"):
+        gie.Runtime().deserialize(lo_above_hi)
+    other_layout = fix_crcs(data[:at] + struct.pack("<II3f", 0x31504C47, 7, -1.0, 0.5, 0.1) + data[at + len(fields):])
+    with pytest.raises(gie.Error, match="layout version 1 of gie/plugin_helpers.h"):
+        gie.Runtime().deserialize(other_layout)
+    np.testing.assert_array_equal(gie.Runtime().deserialize(data).create_execution_context().execute({"x": x})["y"],
+                                  leaky_clip_ref(x, -1.0, 0.5, 0.1))
+
+
 _SUBPROCESS = textwrap.dedent("""
     import sys
     import numpy as np

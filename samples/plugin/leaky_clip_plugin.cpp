@@ -21,6 +21,7 @@
 #include <gie/plugin_helpers.h>
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 namespace {
@@ -33,8 +34,13 @@ struct Params {
     void fields(V& v) { v("lo", lo); v("hi", hi); v("slope", slope); }
     std::string validate() const {  // "" = valid; also run on deserialized fields (a tampered engine file)
         if (!std::isfinite(lo) || !std::isfinite(hi) || !std::isfinite(slope)) return "fields 'lo', 'hi' and 'slope' must be finite";
-        if (lo > hi) return "field 'lo' (" + std::to_string(lo) + ") must be <= field 'hi' (" + std::to_string(hi) + ")";
+        if (lo > hi) return "field 'lo' (" + text(lo) + ") must be <= field 'hi' (" + text(hi) + ")";
         return "";
+    }
+    static std::string text(float v) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%g", static_cast<double>(v));
+        return b;
     }
 };
 
