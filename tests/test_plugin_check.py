@@ -17,7 +17,7 @@ PY_PLUGINS_SRC = os.path.join(HERE, "plugins", "python_plugins.py")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler (c++/g++/clang++) on PATH")
 
 CHECKS = ["create", "clone", "serialize round trip", "truncated bytes refused", "output shapes and types", "format combinations",
-          "writes every output element", "two runs agree", "threads agree", "tactics agree with tactic 0"]
+          "writes every output element", "two runs agree", "smaller batch", "threads agree", "tactics agree with tactic 0"]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,7 @@ BROKEN = {
     "SkipsLast": ("writes every output element", "1 of 240 elements keep the poison they were filled with (first: element 239)"),
     "Counts": ("two runs agree", "for the same inputs"),
     "SharedScratch": ("threads agree", "alone it was"),
+    "BakesShape": ("smaller batch", "enqueue wrote output 0 past its 480 bytes"),
     "BadTactic": ("tactics agree with tactic 0", "tactic 1 ('wrong')"),
 }
 
@@ -95,8 +96,9 @@ def test_broken_plugins_are_each_told_their_broken_rule(built):
         status, text = s[name][check]
         assert status == "fail" and detail in text, (name, check, status, text)
         failed = {k for k, (st, _) in s[name].items() if st == "fail"}
-        # A call counter also makes the threads disagree; nothing else fails anything but its own rule.
-        allowed = {check, "threads agree"} if name == "Counts" else {check}
+        # A call counter also makes the threads disagree, an element left unwritten shows at batch 1 too; nothing else
+        # fails anything but its own rule.
+        allowed = {check, {"Counts": "threads agree", "SkipsLast": "smaller batch"}.get(name, check)}
         assert failed <= allowed, (name, failed)
 
 
@@ -151,4 +153,4 @@ def test_python_plugins_file_is_checked_too():
             assert list(failed) == ["writes every output element"] and "RuntimeError: deliberate failure" in failed["writes every output element"]
         else:
             assert not failed, (c["name"], failed)
-    assert sum(k["status"] == "pass" for c in checks if c["name"] == "PySplitMax" and c["device"] == "cpu" for k in c["checks"]) == 9
+    assert sum(k["status"] == "pass" for c in checks if c["name"] == "PySplitMax" and c["device"] == "cpu" for k in c["checks"]) == 10

@@ -37,4 +37,4 @@ def test_tutorial_runs(tmp_path):
     for line in ("MyScale from C++: -1 1 3 5", "MyScale from Python: [-1.  1.  3.  5.]", "MyScale from ONNX: [-4. -1.  2.  5.]",
                  "MyScalePy: [-1.  1.  3.  5.]"):
         assert line in r.stdout, r.stdout
-    assert r.stdout.count("1 plugin(s), 10 checks: 0 failed, 1 skipped") == 2, r.stdout
+    assert r.stdout.count("1 plugin(s), 11 checks: 0 failed, 1 skipped") == 2, r.stdout

@@ -8,7 +8,8 @@ For each creator the library registers (or only those named ``--type``), it crea
 fields and checks: clone, serialize -> deserialize -> serialize byte-identical, truncated bytes refused, output
 shapes and types for sample inputs, format combinations consistent (answers depend on earlier positions only;
 output types as getOutputDataTypes says), enqueue with poisoned outputs writes every element, two runs agree,
-several threads sharing one instance agree, every tactic agrees with tactic 0. It prints one line per check
+batch 1 after configure at the sample batch gives the first item and writes nothing more, several threads
+sharing one instance agree, every tactic agrees with tactic 0. It prints one line per check
 (pass / fail / skip, and why) and exits 1 if any check failed, 2 on a usage error (no such file, no plugin).
 Sample inputs: ``--shape`` once per input (e.g. ``--shape 2x4x6x5 --shape 2x4x6x5``); without it, 1 to 4
 inputs of shape 2x4x6x5, the first count the plugin accepts. GPU plugins are run on the GPU when one is usable

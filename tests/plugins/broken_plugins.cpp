@@ -9,6 +9,7 @@
 //   LooksAhead      supportsFormatCombination(0) reads position 1        -> format combinations
 //   SkipsLast       enqueue leaves the last output element unwritten     -> writes every output element
 //   Counts          enqueue adds a call counter (a mutable member)       -> two runs agree
+//   BakesShape      enqueue uses the element count seen at configure      -> smaller batch
 //   SharedScratch   enqueue goes through a member scratch buffer          -> threads agree
 //   BadTactic       tactic 1 adds 0.5 more than tactic 0                 -> tactics agree with tactic 0
 #include <gie/plugin_helpers.h>
@@ -126,6 +127,24 @@ private:
     mutable std::atomic<int> calls_{0};
 };
 
+class BakesShape final : public AddBias<BakesShape> {
+public:
+    PLUGIN_NAME(BakesShape);
+    using AddBias::AddBias;
+    int32_t configure(const gie::TensorDesc* in, int32_t, const gie::TensorDesc*, int32_t) noexcept override {
+        n_ = gie::elementCount(in[0].dims);
+        return 0;
+    }
+    int32_t enqueue(const gie::TensorDesc*, const gie::TensorDesc*, const void* const* inputs, void* const* outputs, void*,
+                    void*) const noexcept override {
+        for (int64_t i = 0; i < n_; ++i) static_cast<float*>(outputs[0])[i] = static_cast<const float*>(inputs[0])[i] + params().bias;
+        return 0;
+    }
+
+private:
+    int64_t n_ = 0;
+};
+
 class SharedScratch final : public AddBias<SharedScratch> {
 public:
     PLUGIN_NAME(SharedScratch);
@@ -176,5 +195,6 @@ GIE_REGISTER_PLUGIN_CREATOR(gie::PluginCreatorBase<NegativeShape>);
 GIE_REGISTER_PLUGIN_CREATOR(gie::PluginCreatorBase<LooksAhead>);
 GIE_REGISTER_PLUGIN_CREATOR(gie::PluginCreatorBase<SkipsLast>);
 GIE_REGISTER_PLUGIN_CREATOR(gie::PluginCreatorBase<Counts>);
+GIE_REGISTER_PLUGIN_CREATOR(gie::PluginCreatorBase<BakesShape>);
 GIE_REGISTER_PLUGIN_CREATOR(gie::PluginCreatorBase<SharedScratch>);
 GIE_REGISTER_PLUGIN_CREATOR(gie::PluginCreatorBase<BadTactic>);

@@ -93,10 +93,14 @@ std::vector<uint8_t> randomTensor(const TensorDesc& d, std::mt19937& rng) {
 //! One configured, initialized kernel with device buffers for its inputs, outputs and workspace.
 class Runner {
 public:
-    Runner(IPlugin& k, Backend& b, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out)
-        : k_(k), b_(b), in_(in), out_(out) {
-        for (const auto& d : in_) inBufs_.emplace_back(b_, storedBytes(d) + 1, "plugin check input");
-        for (const auto& d : out_) outBufs_.emplace_back(b_, storedBytes(d) + 1, "plugin check output");
+    //! Buffers sized for `in`/`out`; enqueue is told `callIn`/`callOut` (default: the same), which may be smaller
+    //! (a smaller batch in buffers planned for the largest, as in an engine's arena). Outputs are poisoned and read
+    //! back whole, so that writes past the call's shape show.
+    Runner(IPlugin& k, Backend& b, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out,
+           const std::vector<TensorDesc>* callIn = nullptr, const std::vector<TensorDesc>* callOut = nullptr)
+        : k_(k), b_(b), in_(callIn ? *callIn : in), out_(callOut ? *callOut : out), allocOut_(out) {
+        for (const auto& d : in) inBufs_.emplace_back(b_, storedBytes(d) + 1, "plugin check input");
+        for (const auto& d : out) outBufs_.emplace_back(b_, storedBytes(d) + 1, "plugin check output");
         ws_ = DeviceBuffer(b_, k_.getWorkspaceSize() + 1, "plugin check workspace");
         stream_ = b_.createStream();
     }
@@ -104,7 +108,7 @@ public:
         if (stream_) b_.destroyStream(stream_);
     }
     void setInputs(const std::vector<std::vector<uint8_t>>& host) {
-        for (size_t i = 0; i < in_.size(); ++i) b_.copy(inBufs_[i].get(), host[i].data(), host[i].size(), CopyKind::kHostToDevice, stream_);
+        for (size_t i = 0; i < host.size(); ++i) b_.copy(inBufs_[i].get(), host[i].data(), host[i].size(), CopyKind::kHostToDevice, stream_);
         b_.synchronize(stream_);
     }
     //! Outputs filled with `poison` bytes, one enqueue, outputs back; false (with why) if enqueue failed.
@@ -113,7 +117,7 @@ public:
         std::vector<void*> os;
         outs.assign(out_.size(), {});
         for (size_t i = 0; i < out_.size(); ++i) {
-            std::vector<uint8_t> p(storedBytes(out_[i]), poison);
+            std::vector<uint8_t> p(storedBytes(allocOut_[i]), poison);
             b_.copy(outBufs_[i].get(), p.data(), p.size(), CopyKind::kHostToDevice, stream_);
             os.push_back(outBufs_[i].get());
         }
@@ -127,7 +131,7 @@ public:
             return false;
         }
         for (size_t i = 0; i < out_.size(); ++i) {
-            outs[i].resize(storedBytes(out_[i]));
+            outs[i].resize(storedBytes(allocOut_[i]));
             b_.copy(outs[i].data(), outBufs_[i].get(), outs[i].size(), CopyKind::kDeviceToHost, stream_);
         }
         b_.synchronize(stream_);
@@ -137,7 +141,7 @@ public:
 private:
     IPlugin& k_;
     Backend& b_;
-    std::vector<TensorDesc> in_, out_;
+    std::vector<TensorDesc> in_, out_, allocOut_;
     std::vector<DeviceBuffer> inBufs_, outBufs_;
     DeviceBuffer ws_;
     void* stream_ = nullptr;
@@ -258,7 +262,7 @@ private:
     void runAll() {
         static const char* const kAll[] = {"create", "clone", "serialize round trip", "truncated bytes refused", "output shapes and types",
                                            "format combinations", "writes every output element", "two runs agree",
-                                           "threads agree", "tactics agree with tactic 0"};
+                                           "smaller batch", "threads agree", "tactics agree with tactic 0"};
         auto skipRest = [&](const std::string& why) {
             for (const char* name : kAll) {
                 bool done = false;
@@ -279,6 +283,7 @@ private:
             return skipRest(strcat("no usable ", c_.getDeviceType() == DeviceType::kGPU ? "GPU" : "CPU", " backend in this process"));
         guarded("writes every output element", [&] { checkRuns(); });
         if (refs_.empty()) return skipRest("the kernel did not run");
+        guarded("smaller batch", [&] { checkSmallerBatch(); });
         guarded("threads agree", [&] { checkThreads(); });
         guarded("tactics agree with tactic 0", [&] { checkTactics(); });
         skipRest("not reached: an earlier check failed");
@@ -519,6 +524,53 @@ private:
         else failed("writes every output element", notWritten);
         if (differ.empty()) pass("two runs agree");
         else failed("two runs agree", differ);
+    }
+
+    //! Shapes come with every call: the kernel configured for the sample batch, run at batch 1 in the same buffers,
+    //! must give the first batch item of the full run and write nothing past the batch-1 outputs (in an engine that
+    //! memory belongs to other tensors).
+    void checkSmallerBatch() {
+        const char* kName = "smaller batch";
+        const int64_t batch = inDims_[0].nbDims >= 1 ? inDims_[0].d[0] : 0;
+        bool batched = batch >= 2;
+        for (const auto* v : {&inDims_, &outDims_})
+            for (const Dims& d : *v) batched = batched && d.nbDims >= 1 && d.d[0] == batch;
+        if (!batched) return skip(kName, "dimension 0 is not a batch of 2 or more shared by every input and output");
+        const size_t nIn = inDims_.size();
+        std::vector<Dims> in1 = inDims_, out1(outDims_.size());
+        for (Dims& d : in1) d.d[0] = 1;
+        clearLastError();
+        GIE_CHECK(plugin_->getOutputDimensions(in1.data(), static_cast<int32_t>(in1.size()), out1.data()) == 0, ErrorCode::kINVALID_ARGUMENT,
+                  "getOutputDimensions rejects batch 1: ", lastError());
+        for (size_t o = 0; o < out1.size(); ++o) {
+            Dims want = outDims_[o];
+            want.d[0] = 1;
+            if (shapeText(out1[o]) != shapeText(want))
+                return skip(kName, strcat("output ", o, " at batch 1 is ", shapeText(out1[o]), ", not the sample's with batch 1"));
+        }
+        std::vector<TensorDesc> in(refCombo_.begin(), refCombo_.begin() + static_cast<std::ptrdiff_t>(nIn)),
+            out(refCombo_.begin() + static_cast<std::ptrdiff_t>(nIn), refCombo_.end()), callIn = in, callOut = out;
+        for (size_t i = 0; i < nIn; ++i) callIn[i] = makeDesc(in1[i], in[i].type, in[i].format);
+        for (size_t o = 0; o < out.size(); ++o) callOut[o] = makeDesc(out1[o], out[o].type, out[o].format);
+        Initialized k{kernelFor(refCombo_, 0)};
+        Runner r(*k.k, *backend_, in, out, &callIn, &callOut);
+        r.setInputs(refInputs_);
+        std::vector<std::vector<uint8_t>> got;
+        std::string why;
+        GIE_CHECK(r.run(0xAB, got, why), ErrorCode::kINVALID_ARGUMENT, "at batch 1: ", why);
+        for (size_t o = 0; o < got.size(); ++o) {
+            const size_t n = storedBytes(callOut[o]);
+            std::vector<uint8_t> first(got[o].begin(), got[o].begin() + static_cast<std::ptrdiff_t>(n)),
+                want(refs_[o].begin(), refs_[o].begin() + static_cast<std::ptrdiff_t>(n));
+            const int64_t i = firstDifference(first, want, out[o].type, false);
+            GIE_CHECK(i < 0, ErrorCode::kINVALID_ARGUMENT, "at batch 1, output ", o, " element ", i, " is ", elementText(first, i, out[o].type),
+                      ", the first item of batch ", batch, " has ", elementText(want, i, out[o].type),
+                      " (enqueue must take the shapes from its descriptors, not from configure)");
+            for (size_t b = n; b < got[o].size(); ++b)
+                GIE_CHECK(got[o][b] == 0xAB, ErrorCode::kINVALID_ARGUMENT, "at batch 1, enqueue wrote output ", o, " past its ", n,
+                          " bytes (byte ", b, "): it must take the shapes from its descriptors, not from configure");
+        }
+        pass(kName, strcat("batch 1 after configure at batch ", batch));
     }
 
     //! threads_ threads share one kernel instance (as the contexts of one engine do), each with its own inputs,
