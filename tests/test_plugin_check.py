@@ -154,3 +154,16 @@ def test_python_plugins_file_is_checked_too():
         else:
             assert not failed, (c["name"], failed)
     assert sum(k["status"] == "pass" for c in checks if c["name"] == "PySplitMax" and c["device"] == "cpu" for k in c["checks"]) == 10
+
+
+def test_given_fields_replace_the_defaults(built):
+    r = run_check(built["leaky_clip"], "--field", "lo=-2", "--field", "hi=0.5", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert statuses(r)["LeakyClip"]["create"] == ("pass", "fields: slope, lo, hi (given)")
+    r = run_check(built["leaky_clip"], "--field", "lo=3", "--json")  # lo > the default hi: createPlugin refuses, naming it
+    assert r.returncode == 1
+    status, detail = statuses(r)["LeakyClip"]["create"]
+    assert status == "fail" and "field 'lo' (3) must be <= field 'hi' (1)" in detail, detail
+    assert all(st == "skip" for k, (st, _) in statuses(r)["LeakyClip"].items() if k != "create")
+    r = run_check(built["leaky_clip"], "--field", "lo")
+    assert r.returncode == 2 and "NAME=VALUE" in r.stderr

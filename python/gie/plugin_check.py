@@ -3,6 +3,7 @@
     python -m gie plugin check build/leaky_clip/libleaky_clip_plugin.so
     python -m gie plugin check libyolo.so --type Region --shape 1x125x13x13
     python -m gie plugin check my_plugins.py           # Python plugins: the file registers them (gie.register_plugin)
+    python -m gie plugin check libclip.so --field lo=-2 --field hi=0.5   # fields instead of the declared defaults
 
 For each creator the library registers (or only those named ``--type``), it creates the plugin from its declared
 fields and checks: clone, serialize -> deserialize -> serialize byte-identical, truncated bytes refused, output
@@ -34,6 +35,21 @@ def _parse_shape(text):
     return dims
 
 
+def _parse_field(text):
+    """NAME=VALUE: VALUE as JSON (a number, a list of numbers) when it parses, else the string itself."""
+    from .cli import CliError
+    from .network import _to_field
+
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise CliError(f"--field {text!r}: expected NAME=VALUE, e.g. alpha=0.5 or anchors=[1,2,3]")
+    try:
+        value = json.loads(value)
+    except ValueError:
+        pass
+    return name, _to_field(value, name)
+
+
 def _load(lib):
     """Loads LIB (a plugin library, or a .py file that registers Python plugins); returns the origin prefix its
     creators carry in the registry."""
@@ -53,8 +69,9 @@ def _load(lib):
     return f"library '{os.path.realpath(lib)}'"
 
 
-def check_library(lib, types=None, shapes=None, threads=4):
-    """[(creator dict, [check dicts])] for the creators LIB registers (those named in ``types`` if given)."""
+def check_library(lib, types=None, shapes=None, threads=4, fields=None):
+    """[(creator dict, [check dicts])] for the creators LIB registers (those named in ``types`` if given); ``fields``
+    ({name: value}) replace the declared defaults of those names."""
     from . import _C
     from .cli import CliError
 
@@ -68,8 +85,8 @@ def check_library(lib, types=None, shapes=None, threads=4):
         creators = [c for c in creators if c["name"] in types]
     if not creators:
         raise CliError(f"{lib} registers no plugin creators")
-    return [(c, json.loads(_C.check_plugin(c["name"], c["version"], c["device"], c["variant"], shapes or [], threads)))
-            for c in creators]
+    return [(c, json.loads(_C.check_plugin(c["name"], c["version"], c["device"], c["variant"], shapes or [], threads,
+                                           dict(fields or {})))) for c in creators]
 
 
 def _title(c):
@@ -91,7 +108,8 @@ def format_table(results):
 
 def cmd_plugin_check(args):
     shapes = [_parse_shape(s) for s in args.shape or []]
-    results = check_library(args.library, args.type, shapes, args.threads)
+    fields = dict(_parse_field(f) for f in args.field or [])
+    results = check_library(args.library, args.type, shapes, args.threads, fields)
     if args.json:
         print(json.dumps([{**c, "checks": checks} for c, checks in results], indent=2))
     else:
@@ -110,6 +128,8 @@ def _add_plugin(subparsers):
     c.add_argument("library", metavar="LIB", help="plugin library (.so), or a .py file that registers Python plugins")
     c.add_argument("--type", action="append", metavar="NAME", help="check only this plugin type (repeatable)")
     c.add_argument("--shape", action="append", metavar="DIMS", help="a sample input's shape, e.g. 2x4x6x5 (once per input)")
+    c.add_argument("--field", action="append", metavar="NAME=VALUE",
+                   help="create the plugin with this field instead of its declared default (repeatable; VALUE: JSON or text)")
     c.add_argument("--threads", type=int, default=4, help="threads sharing one instance in the threads check (default 4)")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
     c.set_defaults(func=_guard(cmd_plugin_check))

@@ -884,17 +884,19 @@ PYBIND11_MODULE(_C, m) {
         return out;
     }, "Every registered creator: name, version, device, variant, origin (library path or Python class; '' for built-ins).");
     m.def("check_plugin", [](const std::string& name, const std::string& version, const std::string& device, const std::string& variant,
-                             std::vector<std::vector<int64_t>> shapes, int32_t threads) {
+                             std::vector<std::vector<int64_t>> shapes, int32_t threads, py::dict fields) {
         IPluginCreator* c = getPluginRegistry()->getCreatorVariant(name.c_str(), version.c_str(),
                                                                    device == "gpu" ? DeviceType::kGPU : DeviceType::kCPU, variant.c_str());
         if (!c) raiseInvalid("check_plugin: no creator '" + name + "' version " + version + " for the " + device);
+        auto given = toFields(fields);
         std::string json;
         {
             py::gil_scoped_release release;  // Python plugins take the GIL in their methods, from the checker's threads
-            json = checkPluginCreator(*c, shapes, threads);
+            json = checkPluginCreator(*c, shapes, threads, &given->fc);
         }
         return lenientStr(json);
-    }, py::arg("name"), py::arg("version"), py::arg("device"), py::arg("variant"), py::arg("shapes"), py::arg("threads"));
+    }, py::arg("name"), py::arg("version"), py::arg("device"), py::arg("variant"), py::arg("shapes"), py::arg("threads"),
+       py::arg("fields") = py::dict());
     m.def("_register_python_plugin", [](py::object cls, const std::string& name, const std::string& version, const std::string& device,
                                          const std::vector<std::pair<std::string, std::string>>& fields, const std::string& origin, bool replace) {
         static std::vector<PyPluginCreator*>* registered = new std::vector<PyPluginCreator*>();  // never freed (see PyPluginCreator::cls)

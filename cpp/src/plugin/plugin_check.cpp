@@ -218,8 +218,8 @@ std::string elementText(const std::vector<uint8_t>& a, int64_t i, DataType t) {
 
 class Checker {
 public:
-    Checker(IPluginCreator& c, std::vector<std::vector<int64_t>> shapes, int32_t threads)
-        : c_(c), shapes_(std::move(shapes)), threads_(std::max(2, threads)) {}
+    Checker(IPluginCreator& c, std::vector<std::vector<int64_t>> shapes, int32_t threads, const PluginFieldCollection* fields)
+        : c_(c), shapes_(std::move(shapes)), threads_(std::max(2, threads)), given_(fields) {}
 
     std::string run() {
         runAll();
@@ -293,24 +293,35 @@ private:
         const PluginFieldCollection* declared = c_.getFieldNames();
         std::vector<PluginField> given;
         std::string names;
+        auto isGiven = [&](const char* name) {
+            for (int32_t i = 0; given_ && name && i < given_->nbFields; ++i)
+                if (given_->fields[i].name && std::strcmp(given_->fields[i].name, name) == 0) return true;
+            return false;
+        };
         for (int32_t i = 0; declared && i < declared->nbFields; ++i) {
             const PluginField& f = declared->fields[i];
-            if (f.name && f.data && f.length > 0) {
+            if (f.name && f.data && f.length > 0 && !isGiven(f.name)) {
                 given.push_back(f);
                 names += (names.empty() ? "" : ", ") + std::string(f.name);
             }
         }
+        std::string options;
+        for (int32_t i = 0; given_ && i < given_->nbFields; ++i) {
+            given.push_back(given_->fields[i]);
+            options += (options.empty() ? "" : ", ") + std::string(given_->fields[i].name ? given_->fields[i].name : "");
+        }
+        if (!options.empty()) names += (names.empty() ? "" : ", ") + options + " (given)";
         PluginFieldCollection fc{static_cast<int32_t>(given.size()), given.data()};
         clearLastError();
         plugin_.reset(c_.createPlugin(kLayer, &fc));
-        GIE_CHECK(plugin_, ErrorCode::kINVALID_ARGUMENT, "createPlugin with the declared fields (", names.empty() ? "none with data" : names,
+        GIE_CHECK(plugin_, ErrorCode::kINVALID_ARGUMENT, "createPlugin with the fields (", names.empty() ? "none with data" : names,
                   ") failed: ", lastError());
         const std::string type = plugin_->getPluginType() ? plugin_->getPluginType() : "";
         const std::string version = plugin_->getPluginVersion() ? plugin_->getPluginVersion() : "";
         GIE_CHECK(type == c_.getPluginName() && version == c_.getPluginVersion(), ErrorCode::kINVALID_ARGUMENT, "the plugin says it is '",
                   type, "' version ", version, " but its creator makes '", c_.getPluginName(), "' version ", c_.getPluginVersion());
         GIE_CHECK(plugin_->getNbOutputs() >= 1, ErrorCode::kINVALID_ARGUMENT, "getNbOutputs() is ", plugin_->getNbOutputs());
-        pass("create", names.empty() ? "no declared field has a default" : "declared fields: " + names);
+        pass("create", names.empty() ? "no declared field has a default" : "fields: " + names);
     }
 
     void checkClone() {
@@ -652,6 +663,7 @@ private:
     IPluginCreator& c_;
     std::vector<std::vector<int64_t>> shapes_;
     int32_t threads_;
+    const PluginFieldCollection* given_;
     std::vector<Result> results_;
     PluginPtr plugin_;
     std::vector<uint8_t> bytes_;
@@ -664,8 +676,9 @@ private:
 
 }  // namespace
 
-std::string checkPluginCreator(IPluginCreator& creator, const std::vector<std::vector<int64_t>>& inputShapes, int32_t threads) {
-    return Checker(creator, inputShapes, threads).run();
+std::string checkPluginCreator(IPluginCreator& creator, const std::vector<std::vector<int64_t>>& inputShapes, int32_t threads,
+                               const PluginFieldCollection* fields) {
+    return Checker(creator, inputShapes, threads, fields).run();
 }
 
 }  // namespace gie
