@@ -218,3 +218,11 @@ def test_python_plugin_on_the_gpu(rng):
     np.testing.assert_allclose(ctx.execute({"x": x})["y"], np.maximum(x * 0.5 + 1.0, 0), rtol=1e-6)
     again = gie.Runtime().deserialize(engine.serialize()).create_execution_context()
     np.testing.assert_allclose(again.execute({"x": x[:2]})["y"], np.maximum(x[:2] * 0.5 + 1.0, 0), rtol=1e-6)
+
+
+def test_channels_last_plugin_gets_strided_views_between_reformats(rng):
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    engine = build(lambda net, t: {"y": net.add_plugin("PyChannelsLast", [t["x"]]).output(0)}, {"x": x})
+    np.testing.assert_allclose(engine.create_execution_context().execute({"x": x})["y"],
+                               x * np.arange(1, 4, dtype=np.float32)[None, :, None, None], rtol=1e-6)
+    assert [k["type"] for k in engine.layer_info()["kernels"]] == ["Reformat", "PyChannelsLast", "Reformat"]

@@ -61,7 +61,7 @@ class Plugin:
       are converted to the default's kind (a field of a list default stays a list). The instance has each field as an
       attribute; the values are serialized into engine files (as JSON) and come back at load;
     * ``num_outputs`` (1); ``formats``: the (dtype, format) pairs every input and output may take, all the same as
-      input 0's (default ``[(np.float32, "linear")]``; formats "linear", "nhwc", "hwc8").
+      input 0's (default ``[(np.float32, "linear")]``; formats "linear" and "nhwc": HWC8 is never offered).
 
     Methods to override: ``enqueue(inputs, outputs, stream)`` (required: write every element of each output array in
     place), ``output_shapes(input_shapes)`` (default: input 0's shape for every output), ``output_dtypes(input_dtypes)``

@@ -5,6 +5,7 @@ them (a process that loads an engine using them imports it first).
     PySplitMax  two outputs: x reversed along dimension 1 (float32) and its argmax over dimension 1 (int32)
     PyFields    every kind of field: y = x * sum(weights) + count (+ 1 if on; label and flags only serialized)
     PyFails     enqueue raises
+    PyChannelsLast  y = (c + 1) * x in NHWC only (strided numpy views)
 """
 import numpy as np
 
@@ -84,3 +85,16 @@ class Fails(gie.Plugin):
 
     def enqueue(self, inputs, outputs, stream):
         raise RuntimeError("deliberate failure in a Python enqueue")
+
+
+@gie.register_plugin
+class ChannelsLast(gie.Plugin):
+    """y[n, c, h, w] = (c + 1) * x, taking and giving NHWC only: the arrays are logical (N, C, H, W) views whose
+    channel stride is one element."""
+    name = "PyChannelsLast"
+    formats = [(np.float32, "nhwc")]
+
+    def enqueue(self, inputs, outputs, stream):
+        x, y = inputs[0], outputs[0]
+        assert x.strides[1] == x.itemsize and y.strides[1] == y.itemsize, (x.strides, y.strides)
+        y[...] = x * np.arange(1, x.shape[1] + 1, dtype=np.float32)[None, :, None, None]
