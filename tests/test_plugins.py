@@ -142,6 +142,49 @@ def test_duplicate_creator_is_refused(libs, tmp_path, rng):
     assert_close(y, leaky_clip_ref(x, -1.0, 0.5, 0.1))
 
 
+# ---- plugin ABI version (gie_plugin_abi_version, exported by every library that includes gie/plugin.h) ----
+
+def _compile_library(out, sources, extra=()):
+    lib = gie.library_dir()
+    cmd = [CXX, "-std=c++17", "-O2", "-shared", "-fPIC", f"-I{gie.include_dir()}", *map(str, sources), f"-L{lib}", "-lgie",
+           f"-Wl,-rpath,{lib}", *extra, "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return str(out)
+
+
+@needs_cxx
+def test_library_of_another_plugin_abi_is_refused_naming_both_versions(libs, tmp_path):
+    # A second file defines the version function strongly: the header's weak one gives way, as in a library built
+    # against a gie whose plugin interface differs.
+    other = tmp_path / "abi999.cpp"
+    other.write_text('#include <cstdint>\nextern "C" int32_t gie_plugin_abi_version() noexcept { return 999; }\n'
+                     'extern "C" int32_t gie_plugin_gie_version() noexcept { return 90807; }\n')
+    lib = _compile_library(tmp_path / "libleaky_abi999.so", [LEAKY_CLIP_SRC, other])
+    with pytest.raises(gie.VersionMismatchError) as e:
+        gie.load_library(lib)
+    msg = str(e.value)
+    assert "libleaky_abi999.so" in msg and "plugin ABI version 999" in msg and "gie 9.8.7" in msg, msg
+    assert f"plugin ABI version {gie.plugin_abi_version()}" in msg and f"gie {gie.__version__}" in msg, msg
+    # Its creators were never registered: not even refused as duplicates of the LeakyClip already loaded.
+    assert "already registered" not in msg
+    assert gie.registered_plugins().count(("LeakyClip", "1", "cpu")) == 1
+    with pytest.raises(gie.VersionMismatchError):  # and it stays refused
+        gie.load_library(lib)
+
+
+@needs_cxx
+def test_library_without_abi_version_is_refused(libs, tmp_path):
+    """A library built before the check (simulated by hiding the exported symbols) is refused, not guessed at."""
+    script = tmp_path / "hide.map"
+    script.write_text("{ global: *; local: gie_plugin_abi_version; gie_plugin_gie_version; };\n")
+    lib = _compile_library(tmp_path / "libleaky_noabi.so", [LEAKY_CLIP_SRC], [f"-Wl,--version-script={script}"])
+    with pytest.raises(gie.VersionMismatchError) as e:
+        gie.load_library(lib)
+    msg = str(e.value)
+    assert "libleaky_noabi.so" in msg and "exports no plugin ABI version" in msg and "Rebuild" in msg, msg
+
+
 # ---- LeakyClip by type name ----------------------------------------------------------------------------
 
 def test_leaky_clip_matches_numpy(libs, rng):
@@ -205,6 +248,27 @@ def test_engine_round_trip_in_the_same_process(libs, rng, tmp_path):
     np.testing.assert_array_equal(loaded.create_execution_context().execute({"x": x})["y"], expected)
 
 
+def test_tampered_fields_are_refused_by_the_helpers(libs, rng):
+    """LeakyClip's fields (gie/plugin_helpers.h layout: magic, layout version, lo, hi, slope) edited inside an engine file
+    whose checksums were recomputed: Params::validate runs on deserialized fields too, and a wrong layout is refused."""
+    import struct
+    from engine_layout import fix_crcs
+
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+    data = build(leaky_clip_net, {"x": x}).serialize()
+    fields = struct.pack("<II3f", 0x31504C47, 1, -1.0, 0.5, 0.1)
+    at = data.find(fields)
+    assert at > 0 and data.find(fields, at + 1) < 0
+    lo_above_hi = fix_crcs(data[:at] + struct.pack("<II3f", 0x31504C47, 1, 2.0, 0.5, 0.1) + data[at + len(fields):])
+    with pytest.raises(gie.InvalidEngineError, match=r"LeakyClip kernel 'clip'.*field 'lo' \(2\) must be <= field 'hi' \(0\.5\)"):
+        gie.Runtime().deserialize(lo_above_hi)
+    other_layout = fix_crcs(data[:at] + struct.pack("<II3f", 0x31504C47, 7, -1.0, 0.5, 0.1) + data[at + len(fields):])
+    with pytest.raises(gie.Error, match="layout version 1 of gie/plugin_helpers.h"):
+        gie.Runtime().deserialize(other_layout)
+    np.testing.assert_array_equal(gie.Runtime().deserialize(data).create_execution_context().execute({"x": x})["y"],
+                                  leaky_clip_ref(x, -1.0, 0.5, 0.1))
+
+
 _SUBPROCESS = textwrap.dedent("""
     import sys
     import numpy as np
@@ -223,11 +287,16 @@ _SUBPROCESS = textwrap.dedent("""
 """)
 
 
-def _run_fresh(args):
+def fresh_env():
+    """The environment of a fresh interpreter that imports this gie."""
     pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(gie.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
-    return subprocess.run([sys.executable, "-c", _SUBPROCESS, *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
+
+
+def _run_fresh(args, prelude=""):
+    """Runs _SUBPROCESS (after the Python code ``prelude``) in a fresh interpreter with this gie."""
+    return subprocess.run([sys.executable, "-c", prelude + _SUBPROCESS, *map(str, args)], capture_output=True, text=True,
+                          env=fresh_env(), timeout=300)
 
 
 def test_engine_in_a_fresh_process_needs_the_library(libs, rng, tmp_path):
@@ -240,6 +309,12 @@ def test_engine_in_a_fresh_process_needs_the_library(libs, rng, tmp_path):
     r = _run_fresh([tmp_path / "clip.gie", tmp_path / "x.npy", tmp_path / "y.npy", ""])
     assert r.returncode == 3, f"expected UnsupportedError, got rc {r.returncode}\n{r.stdout}\n{r.stderr}"
     assert "LeakyClip" in r.stdout and "load_library" in r.stdout
+    # The engine recorded which library its LeakyClip came from: the message names it.
+    assert os.path.realpath(libs["leaky_clip"]) in r.stdout, r.stdout
+    # So does `gie explain` in a process without the library (the same hint, from the file's kernel list).
+    r = subprocess.run([sys.executable, "-m", "gie", "explain", str(tmp_path / "clip.gie")], capture_output=True, text=True,
+                       env=fresh_env(), timeout=300)
+    assert r.returncode == 1 and os.path.realpath(libs["leaky_clip"]) in r.stdout + r.stderr, r.stdout + r.stderr
 
     r = _run_fresh([tmp_path / "clip.gie", tmp_path / "x.npy", tmp_path / "y.npy", libs["leaky_clip"]])
     assert r.returncode == 0, f"rc {r.returncode}\n{r.stdout}\n{r.stderr}"

@@ -820,3 +820,12 @@ def _add_explain(subparsers):
 
 
 SUBCOMMANDS = [_add_build, _add_run, _add_inspect, _add_draw, _add_explain]
+
+
+def _add_plugin(subparsers):  # `gie plugin check` lives in plugin_check.py
+    from .plugin_check import _add_plugin as add
+
+    add(subparsers)
+
+
+SUBCOMMANDS.append(_add_plugin)

@@ -27,6 +27,8 @@ namespace gie {
 // Internal (engine/engine_file.cpp), exported for the bindings: see engine.h.
 std::string summarizeEngine(const void* data, size_t size);
 }
+#include "plugin/plugin_check.h"  // checkPluginCreator (exported for `gie plugin check`)
+#include "plugin/registry.h"      // pluginCreatorOrigin / setPluginCreatorOrigin (exported)
 
 namespace py = pybind11;
 using namespace gie;
@@ -233,6 +235,242 @@ py::object fieldToPython(const PluginField& f) {
         default: return py::none();
     }
 }
+
+// ---- Python plugins (issue 17): gie.Plugin subclasses behind IPlugin / IPluginCreator ----
+// Every method takes the GIL (gie calls them from threads that released it: build, execute, plugin check) and
+// turns a Python exception into gie's last error, naming the plugin and the layer; nothing Python crosses into gie.
+
+//! Whether Python objects may still be touched: not after (or during) interpreter shutdown, when engines owned by
+//! module globals are destroyed; their Python objects are then leaked rather than released.
+bool pythonAlive() {
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsInitialized() && !Py_IsFinalizing();
+#else
+    return Py_IsInitialized() && !_Py_IsFinalizing();
+#endif
+}
+
+py::object pluginsModule() { return py::module_::import("gie.plugins"); }
+
+//! Records the Python exception `e` as gie's last error: a gie.Error keeps its kind, others get `fallback`.
+void recordPythonError(py::error_already_set& e, ErrorCode fallback, const std::string& where) {
+    ErrorCode code = fallback;
+    std::string text;
+    try {
+        int c = pluginsModule().attr("_error_code")(e.value()).cast<int>();
+        if (c > 0) code = static_cast<ErrorCode>(c);
+        text = py::str(e.type().attr("__name__")).cast<std::string>() + ": " + py::str(e.value()).cast<std::string>();
+    } catch (...) {
+        text = e.what();
+    }
+    setLastError(code, (where + ": " + text).c_str());
+}
+
+py::dtype numpyDtype(DataType t) {
+    switch (t) {
+        case DataType::kFLOAT: return py::dtype::of<float>();
+        case DataType::kHALF: return py::dtype("float16");
+        case DataType::kINT8: return py::dtype::of<int8_t>();
+        case DataType::kINT32: return py::dtype::of<int32_t>();
+        case DataType::kBOOL: return py::dtype::of<bool>();
+    }
+    return py::dtype::of<float>();
+}
+
+class PyPluginCreator;
+
+class PyPlugin final : public IPlugin {
+public:
+    PyPlugin(const PyPluginCreator& c, py::object obj, int32_t nbOutputs, std::string layer)
+        : c_(c), obj_(std::move(obj)), nbOutputs_(nbOutputs), layer_(std::move(layer)) {}
+    ~PyPlugin() override {
+        if (pythonAlive()) {
+            py::gil_scoped_acquire gil;
+            obj_ = py::object();
+        } else {
+            obj_.release();
+        }
+    }
+    const char* getPluginType() const noexcept override;
+    const char* getPluginVersion() const noexcept override;
+    IPlugin* clone() const noexcept override;
+    int32_t getNbOutputs() const noexcept override { return nbOutputs_; }
+    int32_t getOutputDimensions(const Dims* inputs, int32_t nbInputs, Dims* outputs) const noexcept override {
+        return call(ErrorCode::kINVALID_MODEL, "output_shapes", -1, [&] {
+            py::list shapes;
+            for (int32_t i = 0; i < nbInputs; ++i) shapes.append(py::tuple(py::cast(std::vector<int64_t>(inputs[i].d, inputs[i].d + inputs[i].nbDims))));
+            auto out = pluginsModule().attr("_output_shapes")(obj_, shapes).cast<std::vector<std::vector<int64_t>>>();
+            for (size_t o = 0; o < out.size(); ++o) {
+                if (out[o].size() > static_cast<size_t>(Dims::MAX_DIMS)) throw std::length_error("an output shape has more than 8 dimensions");
+                outputs[o] = makeDims(static_cast<int32_t>(out[o].size()), out[o].data());
+            }
+            return 0;
+        });
+    }
+    int32_t getOutputDataTypes(const DataType* inputs, int32_t nbInputs, DataType* outputs) const noexcept override {
+        return call(ErrorCode::kINVALID_MODEL, "output_dtypes", -1, [&] {
+            std::vector<int> in;
+            for (int32_t i = 0; i < nbInputs; ++i) in.push_back(static_cast<int>(inputs[i]));
+            auto out = pluginsModule().attr("_output_types")(obj_, in).cast<std::vector<int>>();
+            for (size_t o = 0; o < out.size(); ++o) outputs[o] = static_cast<DataType>(out[o]);
+            return 0;
+        });
+    }
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nbInputs, int32_t) const noexcept override {
+        // Channels-last padded formats (HWC8) would need the padding channels written: numpy views cannot show them.
+        if (inOut[pos].format != TensorFormat::kLINEAR && inOut[pos].format != TensorFormat::kNHWC) return false;
+        return call(ErrorCode::kINVALID_MODEL, "supports_format", false, [&] {
+            py::list descs;  // positions 0..pos only: the answer may not depend on later ones
+            for (int32_t i = 0; i <= pos; ++i) descs.append(py::make_tuple(static_cast<int>(inOut[i].type), static_cast<int>(inOut[i].format)));
+            return pluginsModule().attr("_supports")(obj_, pos, descs, nbInputs).cast<bool>();
+        });
+    }
+    //! enqueue is not told the number of inputs: configure (called on every instance before it) is.
+    int32_t configure(const TensorDesc*, int32_t nbInputs, const TensorDesc*, int32_t) noexcept override {
+        nbInputs_ = nbInputs;
+        return 0;
+    }
+    int32_t enqueue(const TensorDesc* inputDesc, const TensorDesc* outputDesc, const void* const* inputs, void* const* outputs, void*,
+                    void* stream) const noexcept override;
+    size_t getSerializationSize() const noexcept override {
+        return call(ErrorCode::kINTERNAL, "serialize", size_t{0}, [&] { return serialized().size(); });
+    }
+    void serialize(void* buffer) const noexcept override {
+        call(ErrorCode::kINTERNAL, "serialize", 0, [&] {
+            std::string b = serialized();
+            std::memcpy(buffer, b.data(), b.size());
+            return 0;
+        });
+    }
+
+private:
+    std::string serialized() const { return pluginsModule().attr("_serialize")(obj_).cast<std::string>(); }
+    std::string where() const;
+    //! fn() with the GIL; a Python (or C++) exception becomes gie's last error and `onError`.
+    template <typename R, typename F>
+    R call(ErrorCode fallback, const char* what, R onError, F&& fn) const noexcept {
+        if (!pythonAlive()) {
+            setLastError(ErrorCode::kINTERNAL, (where() + ": the Python interpreter has shut down").c_str());
+            return onError;
+        }
+        py::gil_scoped_acquire gil;
+        try {
+            return fn();
+        } catch (py::error_already_set& e) {
+            recordPythonError(e, fallback, where() + " (" + what + ")");
+        } catch (const std::exception& e) {
+            setLastError(fallback, (where() + " (" + what + "): " + e.what()).c_str());
+        }
+        return onError;
+    }
+
+    const PyPluginCreator& c_;
+    py::object obj_;
+    int32_t nbOutputs_;
+    int32_t nbInputs_ = -1;
+    std::string layer_;
+};
+
+class PyPluginCreator final : public IPluginCreator {
+public:
+    PyPluginCreator(py::object cls, std::string name, std::string version, DeviceType device,
+                    const std::vector<std::pair<std::string, std::string>>& fields)
+        : cls(std::move(cls)), name(std::move(name)), version(std::move(version)), device(device) {
+        for (const auto& f : fields) fieldNames_.push_back(f.first);
+        for (size_t i = 0; i < fields.size(); ++i) {
+            PluginField pf;
+            pf.name = fieldNames_[i].c_str();
+            const std::string& kind = fields[i].second;
+            pf.type = kind == "str" ? PluginFieldType::kCHAR : kind == "float" ? PluginFieldType::kFLOAT32 : PluginFieldType::kINT64;
+            fields_.push_back(pf);
+        }
+        fc_.nbFields = static_cast<int32_t>(fields_.size());
+        fc_.fields = fields_.data();
+    }
+    const char* getPluginName() const noexcept override { return name.c_str(); }
+    const char* getPluginVersion() const noexcept override { return version.c_str(); }
+    DeviceType getDeviceType() const noexcept override { return device; }
+    const PluginFieldCollection* getFieldNames() noexcept override { return &fc_; }
+    IPlugin* createPlugin(const char* layerName, const PluginFieldCollection* fields) noexcept override {
+        return make(layerName, ErrorCode::kINVALID_ARGUMENT, [&] {
+            py::dict d;
+            for (int32_t i = 0; fields && i < fields->nbFields; ++i)
+                if (fields->fields[i].name) d[py::str(fields->fields[i].name)] = fieldToPython(fields->fields[i]);
+            return pluginsModule().attr("_create")(cls, d);
+        });
+    }
+    IPlugin* deserializePlugin(const char* layerName, const void* data, size_t length) noexcept override {
+        return make(layerName, ErrorCode::kINVALID_ENGINE, [&] {
+            return pluginsModule().attr("_deserialize")(cls, py::bytes(static_cast<const char*>(data ? data : ""), data ? length : 0));
+        });
+    }
+    //! A PyPlugin around obj (clone and the creator's methods); nullptr with the error recorded on failure.
+    template <typename F>
+    IPlugin* make(const char* layerName, ErrorCode fallback, F&& newObject) const noexcept {
+        const std::string layer = layerName ? layerName : "";
+        if (!pythonAlive()) {
+            setLastError(ErrorCode::kINTERNAL, ("Python plugin '" + name + "': the Python interpreter has shut down").c_str());
+            return nullptr;
+        }
+        py::gil_scoped_acquire gil;
+        try {
+            py::object obj = newObject();
+            const int32_t nb = obj.attr("num_outputs").cast<int32_t>();
+            return new PyPlugin(*this, std::move(obj), nb, layer);
+        } catch (py::error_already_set& e) {
+            recordPythonError(e, fallback, "Python plugin '" + name + "' layer '" + layer + "'");
+        } catch (const std::exception& e) {
+            setLastError(fallback, ("Python plugin '" + name + "' layer '" + layer + "': " + e.what()).c_str());
+        }
+        return nullptr;
+    }
+
+    py::object cls;  // never released: creators live until the process ends (engines may use them)
+    const std::string name, version;
+    const DeviceType device;
+
+private:
+    std::vector<std::string> fieldNames_;
+    std::vector<PluginField> fields_;
+    PluginFieldCollection fc_;
+};
+
+const char* PyPlugin::getPluginType() const noexcept { return c_.name.c_str(); }
+const char* PyPlugin::getPluginVersion() const noexcept { return c_.version.c_str(); }
+std::string PyPlugin::where() const { return "Python plugin '" + c_.name + "' layer '" + layer_ + "'"; }
+IPlugin* PyPlugin::clone() const noexcept {
+    return c_.make(layer_.c_str(), ErrorCode::kINTERNAL, [&] { return pluginsModule().attr("_clone")(obj_); });
+}
+
+int32_t PyPlugin::enqueue(const TensorDesc* inputDesc, const TensorDesc* outputDesc, const void* const* inputs, void* const* outputs, void*,
+                          void* stream) const noexcept {
+    const bool gpu = c_.device == DeviceType::kGPU;
+    return call(ErrorCode::kINTERNAL, "enqueue", -1, [&] {
+        auto view = [&](const TensorDesc& d, const void* ptr, bool readonly) -> py::object {
+            const int64_t item = dataTypeSize(d.type);
+            std::vector<int64_t> shape(d.dims.d, d.dims.d + d.dims.nbDims), strides(static_cast<size_t>(d.dims.nbDims));
+            const bool given = d.strides.nbDims == d.dims.nbDims;  // else packed
+            int64_t acc = 1;
+            for (int32_t i = d.dims.nbDims - 1; i >= 0; --i) {
+                strides[static_cast<size_t>(i)] = (given ? d.strides.d[i] : acc) * item;
+                acc *= d.dims.d[i];
+            }
+            if (gpu)
+                return py::make_tuple(reinterpret_cast<uintptr_t>(ptr), py::tuple(py::cast(shape)), py::tuple(py::cast(strides)),
+                                      numpyDtype(d.type).attr("str"));
+            py::array a(numpyDtype(d.type), shape, strides, ptr, py::capsule(ptr, [](void*) {}));
+            if (readonly) a.attr("setflags")(py::arg("write") = false);
+            return std::move(a);
+        };
+        py::list ins, outs;
+        if (nbInputs_ < 0) throw std::logic_error("enqueue before configure");
+        for (int32_t i = 0; i < nbInputs_; ++i) ins.append(view(inputDesc[i], inputs[i], true));
+        for (int32_t o = 0; o < nbOutputs_; ++o) outs.append(view(outputDesc[o], outputs[o], false));
+        pluginsModule().attr("_enqueue")(obj_, ins, outs, reinterpret_cast<uintptr_t>(stream), gpu);
+        return 0;
+    });
+}
+// ---- end Python plugins ----
 
 struct Builder {
     std::shared_ptr<PyLogger> logger;
@@ -778,6 +1016,59 @@ PYBIND11_MODULE(_C, m) {
             out.append(py::make_tuple(cs[i]->getPluginName(), cs[i]->getPluginVersion(),
                                       cs[i]->getDeviceType() == DeviceType::kGPU ? "gpu" : "cpu"));
         return out;
+    });
+    // ---- plugin SDK (issue 17): ABI version, creator origins, `gie plugin check` ----
+    m.def("plugin_abi_version", [] { return GIE_PLUGIN_ABI_VERSION; });
+    m.def("plugin_creators", [] {
+        int32_t n = 0;
+        IPluginCreator* const* cs = getPluginRegistry()->getAllCreators(&n);
+        py::list out;
+        for (int32_t i = 0; i < n; ++i) {
+            py::dict d;
+            d["name"] = cs[i]->getPluginName();
+            d["version"] = cs[i]->getPluginVersion();
+            d["device"] = cs[i]->getDeviceType() == DeviceType::kGPU ? "gpu" : "cpu";
+            d["variant"] = cs[i]->getPluginVariant() ? cs[i]->getPluginVariant() : "";
+            d["origin"] = pluginCreatorOrigin(cs[i]);
+            out.append(d);
+        }
+        return out;
+    }, "Every registered creator: name, version, device, variant, origin (library path or Python class; '' for built-ins).");
+    m.def("check_plugin", [](const std::string& name, const std::string& version, const std::string& device, const std::string& variant,
+                             std::vector<std::vector<int64_t>> shapes, int32_t threads, py::dict fields) {
+        IPluginCreator* c = getPluginRegistry()->getCreatorVariant(name.c_str(), version.c_str(),
+                                                                   device == "gpu" ? DeviceType::kGPU : DeviceType::kCPU, variant.c_str());
+        if (!c) raiseInvalid("check_plugin: no creator '" + name + "' version " + version + " for the " + device);
+        auto given = toFields(fields);
+        std::string json;
+        {
+            py::gil_scoped_release release;  // Python plugins take the GIL in their methods, from the checker's threads
+            json = checkPluginCreator(*c, shapes, threads, &given->fc);
+        }
+        return lenientStr(json);
+    }, py::arg("name"), py::arg("version"), py::arg("device"), py::arg("variant"), py::arg("shapes"), py::arg("threads"),
+       py::arg("fields") = py::dict());
+    m.def("_register_python_plugin", [](py::object cls, const std::string& name, const std::string& version, const std::string& device,
+                                         const std::vector<std::pair<std::string, std::string>>& fields, const std::string& origin, bool replace) {
+        static std::vector<PyPluginCreator*>* registered = new std::vector<PyPluginCreator*>();  // never freed (see PyPluginCreator::cls)
+        IPluginRegistry* reg = getPluginRegistry();
+        const DeviceType d = device == "gpu" ? DeviceType::kGPU : DeviceType::kCPU;
+        if (IPluginCreator* old = reg->getCreatorVariant(name.c_str(), version.c_str(), d, "")) {
+            PyPluginCreator* mine = nullptr;
+            for (auto* c : *registered)
+                if (c == old) mine = c;
+            if (mine && mine->cls.is(cls)) return;  // the same class again
+            const std::string from = pluginCreatorOrigin(old);
+            if (!replace || !mine)
+                raiseInvalid("register_plugin: plugin '" + name + "' version " + version + " for the " + device + " is already registered" +
+                             (from.empty() ? std::string(" (built in, or by the program)") : " from " + from) +
+                             (mine ? "; pass replace=True to replace it" : ""));
+            reg->deregisterCreator(*old);
+        }
+        auto* c = new PyPluginCreator(cls, name, version, d, fields);
+        check(reg->registerCreator(*c), "register_plugin('" + name + "')");
+        setPluginCreatorOrigin(c, origin);
+        registered->push_back(c);
     });
     m.def("plugin_field_names", [](const std::string& type) {
         IPluginRegistry* r = getPluginRegistry();

@@ -154,7 +154,9 @@ public:
     virtual IPluginCreator* const* getAllCreators(int32_t* count) noexcept = 0;
     //! dlopen()s a plugin library whose static initializers register its creators. Returns false (and
     //! records the dlerror text) on failure, and also (kINVALID_ARGUMENT) when no registered creator lives in
-    //! the library: it registers nothing. Libraries are never unloaded.
+    //! the library: it registers nothing. A library whose exported gie_plugin_abi_version() differs from
+    //! GIE_PLUGIN_ABI_VERSION, or that exports none (built against a gie before the check), is refused with
+    //! kVERSION_MISMATCH naming both versions; its creators are not registered. Libraries are never unloaded.
     virtual bool loadLibrary(const char* path) noexcept = 0;
 
 protected:
@@ -172,6 +174,20 @@ public:
 };
 
 }  // namespace gie
+
+//! The version of the plugin interface: IPlugin, IPluginCreator, IPluginRegistry, TensorDesc, PluginField and
+//! the types they use. It changes whenever a change to them breaks libraries compiled against the old ones.
+#define GIE_PLUGIN_ABI_VERSION 1
+
+//! Every library that includes this header exports the plugin ABI version and the gie version it was compiled
+//! against (weak: one definition per library, whatever the number of files that include this header);
+//! IPluginRegistry::loadLibrary reads them before it registers any of the library's creators.
+extern "C" __attribute__((visibility("default"), weak)) int32_t gie_plugin_abi_version() noexcept {
+    return GIE_PLUGIN_ABI_VERSION;
+}
+extern "C" __attribute__((visibility("default"), weak)) int32_t gie_plugin_gie_version() noexcept {
+    return GIE_VERSION_MAJOR * 10000 + GIE_VERSION_MINOR * 100 + GIE_VERSION_PATCH;
+}
 
 #define GIE_PLUGIN_CONCAT_(a, b) a##b
 #define GIE_PLUGIN_CONCAT(a, b) GIE_PLUGIN_CONCAT_(a, b)

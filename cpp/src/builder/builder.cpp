@@ -12,6 +12,7 @@
 #include "engine/memory_planner.h"
 #include "builder/calibration.h"
 #include "builder/negotiation.h"
+#include "plugin/registry.h"
 #include "builder/tactic_timing.h"
 #include "builder/timing_cache.h"
 #include "common/dims.h"
@@ -149,6 +150,7 @@ EngineStep makeStep(const IrNode& n, IPluginCreator* chosen, const std::vector<T
     GIE_CHECK(creator, ErrorCode::kINTERNAL, "layer '", n.name, "': the negotiation chose no kernel");
     s.plugin.reset(n.userPlugin ? n.userPlugin->clone() : creator->createPlugin(n.name.c_str(), n.fields.collection()));
     s.variant = creator->getPluginVariant() ? creator->getPluginVariant() : "";
+    if (std::string note = originNote(creator); !note.empty()) s.notes.push_back(note);  // for "load X first" at engine load
     if (!s.plugin) {
         const char* msg = nullptr;
         getLastError(&msg);

@@ -158,6 +158,7 @@ struct EngineSummary {
     struct Kernel {
         std::string type, version, variant;
         DeviceType device;
+        std::vector<std::string> notes;  // the step's notes (the plugin's origin among them: plugin/registry.h)
     };
     std::vector<Kernel> kernels;
     bool loadable = false;

@@ -33,6 +33,7 @@
 #include "common/format.h"
 #include "common/json.h"
 #include "engine/engine.h"
+#include "plugin/registry.h"
 
 namespace gie {
 namespace {
@@ -92,6 +93,15 @@ std::vector<std::string> getStrings(ByteReader& r, const char* field) {
 }
 
 const char* deviceWord(DeviceType d) { return d == DeviceType::kGPU ? "GPU" : "CPU"; }
+
+//! What to do about a kernel that is not registered: load the library (or register the Python class) that the
+//! engine's builder took it from, when the step's notes record it (plugin/registry.h).
+std::string loadHint(const std::vector<std::string>& notes) {
+    const std::string origin = originFromNotes(notes);
+    if (origin.rfind("library ", 0) == 0) return "the engine was built with it from plugin " + origin + ": load that library first (gie.load_library)";
+    if (!origin.empty()) return "the engine was built with it from " + origin + ": register it first (gie.register_plugin)";
+    return "load the plugin library first (gie.load_library)";
+}
 
 //! Auxiliary streams of a GPU engine are numbered below this (the planner's and the context's tables).
 constexpr int32_t kMaxStreams = 64;
@@ -478,14 +488,14 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         uint64_t len = 0;
         const uint8_t* fields = r.getBlob("kernel fields", &len);
         if (summary) {
-            summary->kernels.push_back({s.type, s.version, s.variant, s.device});
+            summary->kernels.push_back({s.type, s.version, s.variant, s.device, s.notes});
             p.steps.push_back(std::move(s));
             continue;
         }
         IPluginCreator* c = getPluginRegistry()->getCreatorVariant(s.type.c_str(), s.version.c_str(), s.device, s.variant.c_str());
         GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "engine needs kernel/plugin '", s.type, "' version ", s.version,
                   s.variant.empty() ? std::string() : " variant '" + s.variant + "'", " for the ",
-                  deviceWord(s.device), " (kernel '", s.name, "'), which is not registered in this process; load the plugin library first (gie.load_library)");
+                  deviceWord(s.device), " (kernel '", s.name, "'), which is not registered in this process; ", loadHint(s.notes));
         s.plugin.reset(c->deserializePlugin(s.name.c_str(), fields, static_cast<size_t>(len)));
         if (!s.plugin) {
             const char* msg = nullptr;
@@ -550,7 +560,7 @@ std::string summarizeEngine(const void* data, size_t size) {
                     s.loadable = false;
                     s.reason = strcat("it needs kernel/plugin '", k.type, "' version ", k.version,
                                       k.variant.empty() ? std::string() : " variant '" + k.variant + "'", " for the ", deviceWord(k.device),
-                                      ", which is not registered (load its plugin library first)");
+                                      ", which is not registered; ", loadHint(k.notes));
                     break;
                 }
         // The verdict is a real load (every check, kernels created, configured and initialized): explain never

@@ -1,20 +1,31 @@
 // The process-wide plugin registry: built-in kernels register here at library load, user plugin
 // libraries when they are loaded.
 #include <dlfcn.h>
+#include <link.h>
 
+#include <climits>
+#include <cstring>
+#include <cstdlib>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "gie/plugin.h"
+#include "plugin/registry.h"
 
 namespace gie {
 namespace {
 
-//! Set by loadLibrary while it dlopen()s a library: collects the registrations refused meanwhile.
-thread_local std::vector<std::string>* tLoadRefusals = nullptr;
+//! Set by loadLibrary while it dlopen()s a library: the creators its static initializers register, held back
+//! until the library's plugin ABI version is known to match (an incompatible creator must not be called at all).
+thread_local std::vector<IPluginCreator*>* tPendingLoad = nullptr;
+
+constexpr const char* kOriginNotePrefix = "plugin origin: ";
+
+std::string versionText(int32_t v) { return strcat(v / 10000, ".", v / 100 % 100, ".", v % 100); }
 
 //! Numeric-aware comparison ("10" > "9"), any number of digits; string order for non-numeric parts.
 //! Never throws (it runs inside noexcept lookups): runs of digits compare by length once leading zeros
@@ -45,6 +56,14 @@ int compareVersions(const std::string& a, const std::string& b) {
 class PluginRegistry final : public IPluginRegistry {
 public:
     bool registerCreator(IPluginCreator& c) noexcept override {
+        if (tPendingLoad) {  // inside loadLibrary's dlopen: registered (or refused) once the ABI check passed
+            try {
+                tPendingLoad->push_back(&c);
+                return true;
+            } catch (...) {
+                return false;
+            }
+        }
         return apiGuard(nullptr, false, [&] {
             std::lock_guard<std::mutex> lock(mu_);
             const char* name = c.getPluginName();
@@ -56,7 +75,6 @@ public:
                     o->getDeviceType() == c.getDeviceType() && variantOf(*o) == variant) {
                     std::string msg = strcat("plugin creator '", name, "' version ", version,
                                              variant.empty() ? std::string() : " variant '" + variant + "'", " is already registered for this device");
-                    if (tLoadRefusals) tLoadRefusals->push_back(msg);  // loadLibrary reports it
                     fail(ErrorCode::kINVALID_ARGUMENT, msg);
                 }
             creators_.push_back(&c);
@@ -68,6 +86,7 @@ public:
         for (auto it = creators_.begin(); it != creators_.end(); ++it)
             if (*it == &c) {
                 creators_.erase(it);
+                origins_.erase(&c);
                 return true;
             }
         return false;
@@ -96,17 +115,44 @@ public:
     bool loadLibrary(const char* path) noexcept override {
         return apiGuard(nullptr, false, [&] {
             GIE_CHECK(path && *path, ErrorCode::kINVALID_ARGUMENT, "loadLibrary: empty path");
-            // Registrations the library's static initializers make during dlopen (on this thread) that
-            // are refused, e.g. a creator that another library registered first, are reported below.
-            std::vector<std::string> refused;
-            std::vector<std::string>* outer = tLoadRefusals;
-            tLoadRefusals = &refused;
+            // The library's static initializers register its creators during dlopen (on this thread); they are
+            // held back until its ABI version is checked, then registered here.
+            std::vector<IPluginCreator*> pending;
+            std::vector<IPluginCreator*>* outer = tPendingLoad;
+            tPendingLoad = &pending;
             // RTLD_NODELETE: creators live in the library's static storage; they must never go away.
             void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-            tLoadRefusals = outer;
+            tPendingLoad = outer;
             if (!h) {
                 const char* err = dlerror();
                 fail(ErrorCode::kINVALID_ARGUMENT, "cannot load plugin library '", path, "': ", err ? err : "unknown error");
+            }
+            // A library that registers nothing would otherwise load silently and fail much later, at build or load.
+            // One that exports no ABI version either is no plugin library at all: say that, not "rebuild it". (A
+            // library loaded before registered its creators then.)
+            const char* const noCreators = "' registers no plugin creators (no GIE_REGISTER_PLUGIN_CREATOR, or built against another gie library)";
+            GIE_CHECK(ownSymbol(h, "gie_plugin_abi_version") || !pending.empty() || registersCreator(h), ErrorCode::kINVALID_ARGUMENT,
+                      "plugin library '", path, noCreators);
+            checkAbi(h, path);
+            // The origin an engine records: the file the loader found (a bare name may come from the library path),
+            // absolute, so that it does not depend on the working directory.
+            std::string origin = path;
+            struct link_map* lm = nullptr;
+            if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && *lm->l_name) origin = lm->l_name;
+            if (char* real = realpath(origin.c_str(), nullptr)) {
+                origin = real;
+                std::free(real);
+            }
+            std::vector<std::string> refused;
+            for (IPluginCreator* c : pending) {
+                if (registerCreator(*c)) {
+                    std::lock_guard<std::mutex> lock(mu_);
+                    origins_[c] = "library '" + origin + "'";
+                } else {
+                    const char* msg = nullptr;
+                    getLastError(&msg);
+                    refused.push_back(msg ? msg : "refused");
+                }
             }
             if (!refused.empty()) {
                 std::string all;
@@ -115,12 +161,20 @@ public:
                      refused.size() == 1 ? std::string("a creator it registers was") : strcat(refused.size(), " creators it registers were"),
                      " refused (the creator registered first stays in use): ", all);
             }
-            // A library that registers nothing (not a plugin library, or one whose registrations went to
-            // another copy of gie) would otherwise load silently and fail much later, at build or load.
-            GIE_CHECK(registersCreator(h), ErrorCode::kINVALID_ARGUMENT, "plugin library '", path,
-                      "' registers no plugin creators (no GIE_REGISTER_PLUGIN_CREATOR, or built against another gie library)");
+            // Compatible but registering nothing, e.g. registrations that went to another copy of gie.
+            GIE_CHECK(registersCreator(h), ErrorCode::kINVALID_ARGUMENT, "plugin library '", path, noCreators);
             return true;
         });
+    }
+
+    std::string origin(const IPluginCreator* c) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = origins_.find(c);
+        return it == origins_.end() ? std::string() : it->second;
+    }
+    void setOrigin(const IPluginCreator* c, const std::string& o) {
+        std::lock_guard<std::mutex> lock(mu_);
+        origins_[c] = o;
     }
 
 private:
@@ -171,16 +225,57 @@ private:
         return false;
     }
 
+    //! The function `name` exported by the library `h` itself: dlsym also searches the library's dependencies,
+    //! libgie.so among them, which exports this gie's plugin ABI version.
+    static int32_t (*ownSymbol(void* h, const char* name))() {
+        void* sym = dlsym(h, name);
+        Dl_info info;
+        if (!sym || !dladdr(sym, &info) || !info.dli_fname) return nullptr;
+        void* owner = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+        if (owner) dlclose(owner);  // NOLOAD took a reference
+        return owner == h ? reinterpret_cast<int32_t (*)()>(sym) : nullptr;
+    }
+    //! The library's exported plugin ABI version (plugin.h) must be this gie's.
+    static void checkAbi(void* h, const char* path) {
+        auto abi = ownSymbol(h, "gie_plugin_abi_version");
+        auto built = ownSymbol(h, "gie_plugin_gie_version");
+        const std::string mine = strcat("this is gie ", versionText(getVersion()), " with plugin ABI version ", GIE_PLUGIN_ABI_VERSION);
+        GIE_CHECK(abi, ErrorCode::kVERSION_MISMATCH, "plugin library '", path,
+                  "' exports no plugin ABI version (gie_plugin_abi_version): it was built against a gie older than 0.1 or "
+                  "without gie/plugin.h; ", mine, ". Rebuild it against this gie; none of its creators was registered");
+        const int32_t v = abi();
+        GIE_CHECK(v == GIE_PLUGIN_ABI_VERSION, ErrorCode::kVERSION_MISMATCH, "plugin library '", path, "' was built against gie ",
+                  built ? versionText(built()) : std::string("?"), " with plugin ABI version ", v, "; ", mine,
+                  ". Rebuild it against this gie; none of its creators was registered");
+    }
+
     std::mutex mu_;
+    std::map<const IPluginCreator*, std::string> origins_;
     std::vector<IPluginCreator*> creators_;
     std::deque<std::vector<IPluginCreator*>> snapshots_;  // deque: pushing never moves the earlier arrays
 };
 
-}  // namespace
-
-IPluginRegistry* getPluginRegistry() noexcept {
+PluginRegistry* registryImpl() {
     static PluginRegistry* registry = new PluginRegistry();  // never destroyed: creators register from static init/fini
     return registry;
+}
+
+}  // namespace
+
+IPluginRegistry* getPluginRegistry() noexcept { return registryImpl(); }
+
+std::string pluginCreatorOrigin(const IPluginCreator* creator) { return registryImpl()->origin(creator); }
+void setPluginCreatorOrigin(const IPluginCreator* creator, const std::string& origin) { registryImpl()->setOrigin(creator, origin); }
+
+std::string originNote(const IPluginCreator* creator) {
+    std::string o = pluginCreatorOrigin(creator);
+    return o.empty() ? o : kOriginNotePrefix + o;
+}
+
+std::string originFromNotes(const std::vector<std::string>& notes) {
+    for (const auto& n : notes)
+        if (n.rfind(kOriginNotePrefix, 0) == 0) return n.substr(std::strlen(kOriginNotePrefix));
+    return {};
 }
 
 }  // namespace gie
