@@ -363,8 +363,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         GIE_CHECK(validFormat(format) && implementedFormat(static_cast<TensorFormat>(format)), ErrorCode::kINVALID_ENGINE,
                   "engine file is corrupt: tensor '", t.name, "' has format ", format);
         t.format = static_cast<TensorFormat>(format);
-        GIE_CHECK(formatFitsRank(t.format, t.dims.nbDims), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
-                  "' of rank ", t.dims.nbDims, " has format ", formatName(t.format), " (channels-last formats are 4-D)");
+        GIE_CHECK(formatFitsRank(t.format, t.dims.nbDims) && formatFitsType(t.format, t.type), ErrorCode::kINVALID_ENGINE,
+                  "engine file is corrupt: tensor '", t.name, "' of rank ", t.dims.nbDims, " and type ", dataTypeName(t.type), " has format ",
+                  formatName(t.format), " (formats other than LINEAR are 4-D; CHW4 holds int8, NHWC / HWC8 float)");
         t.scale = r.get<float>("tensor scale");
         GIE_CHECK(std::isfinite(t.scale) && t.scale > 0.f, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
                   "' has quantization scale ", t.scale);

@@ -1,0 +1,90 @@
+// What the INT8 CPU reference kernels (kernels/*_int8_cpu.cpp) share: the descriptor rules, per-output-channel
+// weight quantization, and the requantization epilogue of a row of INT32 accumulators. The arithmetic itself is
+// layers/int8_math.h (host and device).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/error.h"
+#include "gie/plugin.h"
+#include "kernels/epilogue.h"
+#include "kernels/gemm.h"
+#include "layers/int8_math.h"
+
+namespace gie::cpu::int8cpu {
+
+//! The creator variant of every INT8 CPU kernel: the negotiation knows by it that a kernel reads and writes
+//! quantized tensors with their scales (a kernel of another variant that accepts INT8 only moves bytes).
+constexpr const char* kVariant = "int8";
+
+//! An INT8 tensor (LINEAR) with a usable scale.
+inline bool quantizedLinear(const TensorDesc& d) {
+    return d.type == DataType::kINT8 && d.format == TensorFormat::kLINEAR && d.scale > 0.f && d.scale < 3.0e38f;
+}
+inline bool floatLinear(const TensorDesc& d) { return d.type == DataType::kFLOAT && d.format == TensorFormat::kLINEAR; }
+
+//! Weights quantized symmetrically per output channel: q[k * perK + i] = round_half_even(w / scale[k]),
+//! scale[k] = max_i |w[k * perK + i]| / 127 (1 for an all-zero channel).
+struct ChannelWeights {
+    std::vector<int8_t> q;
+    std::vector<float> scale;
+};
+inline ChannelWeights quantizePerChannel(const float* w, int64_t K, int64_t perK) {
+    ChannelWeights r;
+    r.q.resize(static_cast<size_t>(K * perK));
+    r.scale.resize(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) {
+        float amax = 0.f;
+        for (int64_t i = 0; i < perK; ++i) {
+            const float a = w[k * perK + i] < 0.f ? -w[k * perK + i] : w[k * perK + i];
+            GIE_CHECK(a == a && a < 3.0e38f, ErrorCode::kINVALID_ARGUMENT, "INT8 weights: output channel ", k, " has a non-finite weight");
+            amax = a > amax ? a : amax;
+        }
+        const float s = int8::scaleOfRange(amax);
+        r.scale[static_cast<size_t>(k)] = s;
+        for (int64_t i = 0; i < perK; ++i) r.q[static_cast<size_t>(k * perK + i)] = int8::quantize(w[k * perK + i], s);
+    }
+    return r;
+}
+
+//! Per output channel: the accumulator's scale (s_x * s_w[k]) and the bias in accumulator units.
+struct Requant {
+    std::vector<float> mult;
+    std::vector<int32_t> bias;
+};
+inline Requant makeRequant(const ChannelWeights& w, float inScale, const std::vector<float>& bias) {
+    Requant r;
+    r.mult.resize(w.scale.size());
+    r.bias.assign(w.scale.size(), 0);
+    for (size_t k = 0; k < w.scale.size(); ++k) {
+        r.mult[k] = inScale * w.scale[k];
+        if (!bias.empty()) r.bias[k] = int8::quantizeBias(bias[k], r.mult[k]);
+    }
+    return r;
+}
+
+//! A tensor read or written element by element in real units: INT8 (with its scale) or FLOAT.
+inline float loadReal(const void* p, const TensorDesc& d, int64_t i) {
+    return d.type == DataType::kINT8 ? int8::dequantize(static_cast<const int8_t*>(p)[i], d.scale) : static_cast<const float*>(p)[i];
+}
+inline void storeReal(void* p, const TensorDesc& d, int64_t i, float v) {
+    if (d.type == DataType::kINT8)
+        static_cast<int8_t*>(p)[i] = int8::quantize(v, d.scale);
+    else
+        static_cast<float*>(p)[i] = v;
+}
+
+//! The requantization epilogue of n accumulators, written to out[offset .. offset + n):
+//! y = float(acc[i]) * mult[i * multStep] [+ residual] -> activation -> INT8 (output scale) or FLOAT. multStep is 0
+//! for a row of one output channel (convolution), 1 for a row across channels (fully connected). `row`: n floats of scratch.
+inline void epilogueRow(const int32_t* acc, int64_t n, const float* mult, int64_t multStep, const void* residual, const TensorDesc* resDesc,
+                        const Epilogue& ep, void* out, const TensorDesc& outDesc, int64_t offset, float* row) {
+    for (int64_t i = 0; i < n; ++i) row[i] = static_cast<float>(acc[i]) * mult[i * multStep];
+    if (residual)
+        for (int64_t i = 0; i < n; ++i) row[i] += loadReal(residual, *resDesc, offset + i);
+    if (ep.act != kNoActivation) gemm::activateRow(row, n, ep.act, ep.alpha, ep.beta);
+    for (int64_t i = 0; i < n; ++i) storeReal(out, outDesc, offset + i, row[i]);
+}
+
+}  // namespace gie::cpu::int8cpu
