@@ -179,12 +179,13 @@ void checkSteps(const EnginePlan& p) {
             fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") rejects its stored input types",
                  msg && *msg ? std::string(": ") + msg : std::string());
         }
-        // The builder chooses FLOAT or HALF for float tensors (a kernel may read HALF and write FLOAT): the type
-        // rules fix only the class; supportsFormatCombination above checked the exact types.
+        // The builder chooses FLOAT, HALF or (quantized, docs/int8.md) INT8 for float tensors (a kernel may read HALF
+        // and write FLOAT): the type rules fix only the class; supportsFormatCombination above checked the exact types.
         auto floatClass = [](DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; };
+        auto stored = [](DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kINT8; };
         for (size_t i = 0; i < outTypes.size(); ++i)
             GIE_CHECK(outTypes[i] == p.tensors[static_cast<size_t>(s.outputs[i])].type ||
-                          (floatClass(outTypes[i]) && floatClass(p.tensors[static_cast<size_t>(s.outputs[i])].type)),
+                          (floatClass(outTypes[i]) && stored(p.tensors[static_cast<size_t>(s.outputs[i])].type)),
                       ErrorCode::kINVALID_ENGINE,
                       "engine file is corrupt: kernel '", s.name, "' (", s.type, ") makes output ", i, " ",
                       dataTypeName(outTypes[i]), " but the file stores ", dataTypeName(p.tensors[static_cast<size_t>(s.outputs[i])].type));

@@ -16,6 +16,7 @@ class ConcatenationInt8Cpu final : public Kernel<ConcatenationInt8Cpu, Concatena
 public:
     static constexpr const char* kVariant = cpu::int8cpu::kVariant;
     using Kernel::Kernel;
+    GIE_INT8_KERNEL_TYPE_RULES(Kernel)
 
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
         return quantizedLinear(inOut[pos]);

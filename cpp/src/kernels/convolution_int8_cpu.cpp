@@ -20,6 +20,7 @@ class ConvolutionInt8Cpu final : public Kernel<ConvolutionInt8Cpu, ConvolutionOp
 public:
     static constexpr const char* kVariant = cpu::int8cpu::kVariant;
     using Kernel::Kernel;
+    GIE_INT8_KERNEL_TYPE_RULES(Kernel)
 
     //! Input 0 INT8; the residual (input 1) INT8 or FLOAT; the output INT8 or FLOAT; all LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {

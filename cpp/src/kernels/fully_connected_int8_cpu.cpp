@@ -17,6 +17,7 @@ class FullyConnectedInt8Cpu final : public Kernel<FullyConnectedInt8Cpu, FullyCo
 public:
     static constexpr const char* kVariant = cpu::int8cpu::kVariant;
     using Kernel::Kernel;
+    GIE_INT8_KERNEL_TYPE_RULES(Kernel)
 
     //! INT8 input; INT8 or FLOAT output; LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {

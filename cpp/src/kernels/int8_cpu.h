@@ -18,6 +18,28 @@ namespace gie::cpu::int8cpu {
 //! quantized tensors with their scales (a kernel of another variant that accepts INT8 only moves bytes).
 constexpr const char* kVariant = "int8";
 
+//! Type rules of an INT8 kernel: its quantized INT8 inputs stand for float tensors, so `rules` (the layer's
+//! getOutputDataTypes) runs with them read as FLOAT; the outputs come out FLOAT (the class: the builder stores them
+//! FLOAT, HALF or INT8, and an engine file's loader checks the exact types with supportsFormatCombination).
+template <typename Rules>
+int32_t outputTypesQuantizedAsFloat(const DataType* in, int32_t n, DataType* out, Rules&& rules) noexcept {
+    try {
+        std::vector<DataType> widened(in, in + n);
+        for (DataType& t : widened)
+            if (t == DataType::kINT8) t = DataType::kFLOAT;
+        return rules(widened.data(), n, out);
+    } catch (...) {
+        recordCurrentException(nullptr);
+        return -1;
+    }
+}
+//! The override every INT8 kernel class declares (Base: its Kernel<...> base).
+#define GIE_INT8_KERNEL_TYPE_RULES(Base)                                                                         \
+    int32_t getOutputDataTypes(const DataType* in, int32_t n, DataType* out) const noexcept override {          \
+        return outputTypesQuantizedAsFloat(in, n, out,                                                           \
+                                           [this](const DataType* i, int32_t k, DataType* o) { return Base::getOutputDataTypes(i, k, o); }); \
+    }
+
 //! An INT8 tensor (LINEAR) with a usable scale.
 inline bool quantizedLinear(const TensorDesc& d) {
     return d.type == DataType::kINT8 && d.format == TensorFormat::kLINEAR && d.scale > 0.f && d.scale < 3.0e38f;

@@ -18,6 +18,7 @@ class PoolingInt8Cpu final : public Kernel<PoolingInt8Cpu, PoolingOp> {
 public:
     static constexpr const char* kVariant = cpu::int8cpu::kVariant;
     using Kernel::Kernel;
+    GIE_INT8_KERNEL_TYPE_RULES(Kernel)
 
     //! INT8 input; INT8 or FLOAT output; LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
