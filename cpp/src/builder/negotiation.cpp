@@ -297,6 +297,18 @@ private:
         if (half) types.push_back(DataType::kHALF);
         const bool int8 = int8For(n);
         if (int8) types.push_back(DataType::kINT8);
+        // An INT8 output type pinned on an output without a range (or on a device without INT8 kernels) cannot hold.
+        std::vector<bool> pinHolds(nOut, true);
+        for (size_t j = 0; j < nOut && j < n.outputTypes.size(); ++j) {
+            const int t = n.outputs[j];
+            if (!honour_ || !n.outputTypes[j].first || n.outputTypes[j].second != DataType::kINT8 || (int8 && quantizable(t))) continue;
+            const std::string why = strcat("layer '", n.name, "' (", n.type, "): output type int8 is ", o_.obey ? "required" : "preferred",
+                                           " for output '", g_.tensors[static_cast<size_t>(t)].name, "', which ",
+                                           int8Kernels_ ? "has no dynamic range" : "cannot be INT8 (no INT8 kernels on this device)");
+            GIE_CHECK(!o_.obey, ErrorCode::kUNSUPPORTED, why, " (OBEY_PRECISION_CONSTRAINTS)");
+            logMessage(logger_, ILogger::Severity::kWARNING, why + "; the builder chooses");
+            pinHolds[j] = false;
+        }
         const TensorFormat formats[] = {TensorFormat::kLINEAR, TensorFormat::kNHWC, TensorFormat::kHWC8, TensorFormat::kCHW4};
         std::set<std::vector<State>> combos;
         for (DataType ti : types)
@@ -305,20 +317,18 @@ private:
                     for (TensorFormat fo : formats) {
                         if (!formatFitsType(fi, ti) || !formatFitsType(fo, to)) continue;
                         std::vector<State> s;
-                        bool valid = true;
                         for (int t : n.inputs) s.push_back(stateFor(t, ti, fi));
                         for (size_t j = 0; j < nOut; ++j) {
                             State st = stateFor(n.outputs[j], to, fo);
                             const int t = n.outputs[j];
-                            if (honour_ && j < n.outputTypes.size() && n.outputTypes[j].first && floatClass(g_.tensors[static_cast<size_t>(t)].type) &&
-                                familyRoot(t) < 0) {
+                            if (honour_ && j < n.outputTypes.size() && n.outputTypes[j].first && pinHolds[j] &&
+                                floatClass(g_.tensors[static_cast<size_t>(t)].type) && familyRoot(t) < 0) {
                                 st.type = n.outputTypes[j].second;
                                 if (!formatFitsType(st.format, st.type)) st.format = TensorFormat::kLINEAR;
-                                valid = valid && (st.type != DataType::kINT8 || (int8 && quantizable(t)));
                             }
                             s.push_back(st);
                         }
-                        if (valid) combos.insert(s);
+                        combos.insert(s);
                     }
         std::vector<Candidate> out;
         std::string firstReject;
@@ -355,7 +365,7 @@ private:
                 const int t = p < nIn ? n.inputs[p] : n.outputs[p - nIn];
                 if (!floatClass(g_.tensors[static_cast<size_t>(t)].type) || isConst(t)) continue;
                 if (p >= nIn && p - nIn < n.outputTypes.size() && n.outputTypes[p - nIn].first) {
-                    if (c.states[p].type != n.outputTypes[p - nIn].second) return false;
+                    if (pinHolds[p - nIn] && c.states[p].type != n.outputTypes[p - nIn].second) return false;
                 } else if (n.precisionSet && c.states[p].type != n.precision && !(n.precision == DataType::kINT8 && p >= nIn)) {
                     return false;  // INT8 is a compute precision: it pins the inputs; the outputs follow the consumers
                 }
