@@ -511,6 +511,7 @@ public:
             std::string networkJson = describeNetwork(g);
             PassContext ctx;
             ctx.device = device;
+            ctx.int8 = cfg->getFlag(BuilderFlag::kINT8);
             ctx.logger = logger_;
             for (auto& pass : makeAllPasses()) {
                 if (!cfg->getPassEnabled(pass->name())) continue;
