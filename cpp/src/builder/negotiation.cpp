@@ -53,8 +53,8 @@ struct State {
 
 bool floatClass(DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; }
 
-//! Creator variant of the kernels that compute on quantized tensors (kernels/int8_cpu.h).
-bool int8Variant(const IPluginCreator* c) { return c && std::string(c->getPluginVariant()) == "int8"; }
+//! Whether a creator's kernels compute on quantized tensors (layers/int8_math.h).
+bool int8Variant(const IPluginCreator* c) { return c && std::string(c->getPluginVariant()) == int8::kVariant; }
 //! Layers whose kernels only move elements: they may take quantized tensors when every side has one scale.
 bool movesElements(const std::string& type) { return type == "Shuffle" || type == "Identity" || type == "Slice"; }
 

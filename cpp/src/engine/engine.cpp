@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/json.h"
+#include "layers/int8_math.h"
 
 namespace gie {
 
@@ -307,7 +308,7 @@ void EngineImpl::writeReport() const {
                     }
                 if (anyHalf) prec = DataType::kHALF;
                 else if (anyFloat) prec = DataType::kFLOAT;
-                if (s.variant == "int8") prec = DataType::kINT8;
+                if (s.variant == int8::kVariant) prec = DataType::kINT8;
                 j.key("precision").value(dataTypeName(prec));
             }
             j.key("variant").value(s.variant);

@@ -14,9 +14,7 @@ using namespace cpu::int8cpu;
 
 class ConcatenationInt8Cpu final : public Kernel<ConcatenationInt8Cpu, ConcatenationOp> {
 public:
-    static constexpr const char* kVariant = cpu::int8cpu::kVariant;
-    using Kernel::Kernel;
-    GIE_INT8_KERNEL_TYPE_RULES(Kernel)
+    GIE_INT8_KERNEL_COMMON
 
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
         return quantizedLinear(inOut[pos]);

@@ -18,14 +18,11 @@ using namespace cpu::int8cpu;
 
 class ConvolutionInt8Cpu final : public Kernel<ConvolutionInt8Cpu, ConvolutionOp> {
 public:
-    static constexpr const char* kVariant = cpu::int8cpu::kVariant;
-    using Kernel::Kernel;
-    GIE_INT8_KERNEL_TYPE_RULES(Kernel)
+    GIE_INT8_KERNEL_COMMON
 
     //! Input 0 INT8; the residual (input 1) INT8 or FLOAT; the output INT8 or FLOAT; all LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
-        const TensorDesc& d = inOut[pos];
-        return quantizedLinear(d) || (pos > 0 && floatLinear(d));
+        return int8DataInput(pos, inOut[pos]);
     }
     size_t getWorkspaceSize() const noexcept override { return colBytes_; }
 

@@ -13,9 +13,7 @@ using namespace cpu::int8cpu;
 
 class ElementWiseInt8Cpu final : public Kernel<ElementWiseInt8Cpu, ElementWiseOp> {
 public:
-    static constexpr const char* kVariant = cpu::int8cpu::kVariant;
-    using Kernel::Kernel;
-    GIE_INT8_KERNEL_TYPE_RULES(Kernel)
+    GIE_INT8_KERNEL_COMMON
 
     //! SUM, SUB, PROD, MAX, MIN; both inputs INT8 of the output's shape (no broadcasting); output INT8 or FLOAT; LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nIn, int32_t) const noexcept override {

@@ -15,13 +15,11 @@ using namespace cpu::int8cpu;
 
 class FullyConnectedInt8Cpu final : public Kernel<FullyConnectedInt8Cpu, FullyConnectedOp> {
 public:
-    static constexpr const char* kVariant = cpu::int8cpu::kVariant;
-    using Kernel::Kernel;
-    GIE_INT8_KERNEL_TYPE_RULES(Kernel)
+    GIE_INT8_KERNEL_COMMON
 
     //! INT8 input; INT8 or FLOAT output; LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
-        return quantizedLinear(inOut[pos]) || (pos > 0 && floatLinear(inOut[pos]));
+        return int8DataInput(pos, inOut[pos]);
     }
 
 protected:

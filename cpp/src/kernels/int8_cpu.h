@@ -14,10 +14,6 @@
 
 namespace gie::cpu::int8cpu {
 
-//! The creator variant of every INT8 CPU kernel: the negotiation knows by it that a kernel reads and writes
-//! quantized tensors with their scales (a kernel of another variant that accepts INT8 only moves bytes).
-constexpr const char* kVariant = "int8";
-
 //! Type rules of an INT8 kernel: its quantized INT8 inputs stand for float tensors, so `rules` (the layer's
 //! getOutputDataTypes) runs with them read as FLOAT; the outputs come out FLOAT (the class: the builder stores them
 //! FLOAT, HALF or INT8, and an engine file's loader checks the exact types with supportsFormatCombination).
@@ -33,11 +29,14 @@ int32_t outputTypesQuantizedAsFloat(const DataType* in, int32_t n, DataType* out
         return -1;
     }
 }
-//! The override every INT8 kernel class declares (Base: its Kernel<...> base).
-#define GIE_INT8_KERNEL_TYPE_RULES(Base)                                                                         \
+//! What every INT8 kernel class (derived from Kernel<Self, Op>) declares first: its variant, the constructor,
+//! and the type rules above.
+#define GIE_INT8_KERNEL_COMMON                                                                                   \
+    static constexpr const char* kVariant = ::gie::int8::kVariant;                                                 \
+    using Kernel::Kernel;                                                                                       \
     int32_t getOutputDataTypes(const DataType* in, int32_t n, DataType* out) const noexcept override {          \
-        return outputTypesQuantizedAsFloat(in, n, out,                                                           \
-                                           [this](const DataType* i, int32_t k, DataType* o) { return Base::getOutputDataTypes(i, k, o); }); \
+        return ::gie::cpu::int8cpu::outputTypesQuantizedAsFloat(                                               \
+            in, n, out, [this](const DataType* i, int32_t k, DataType* o) { return Kernel::getOutputDataTypes(i, k, o); }); \
     }
 
 //! An INT8 tensor (LINEAR) with a usable scale.
@@ -45,6 +44,9 @@ inline bool quantizedLinear(const TensorDesc& d) {
     return d.type == DataType::kINT8 && d.format == TensorFormat::kLINEAR && d.scale > 0.f && d.scale < 3.0e38f;
 }
 inline bool floatLinear(const TensorDesc& d) { return d.type == DataType::kFLOAT && d.format == TensorFormat::kLINEAR; }
+//! The usual INT8 kernel rule: position 0 (the data input) INT8; the others INT8 or FLOAT (FP16 through the CPU's
+//! FP16 storage wrapper); all LINEAR.
+inline bool int8DataInput(int32_t pos, const TensorDesc& d) { return quantizedLinear(d) || (pos > 0 && floatLinear(d)); }
 
 //! Weights quantized symmetrically per output channel: q[k * perK + i] = round_half_even(w / scale[k]),
 //! scale[k] = max_i |w[k * perK + i]| / 127 (1 for an all-zero channel).

@@ -15,6 +15,10 @@
 namespace gie {
 namespace int8 {
 
+//! The creator variant of every kernel that computes on quantized tensors (reads and writes INT8 with its scale). The
+//! negotiation knows INT8 kernels by it: a kernel of another variant that accepts INT8 only moves bytes.
+constexpr const char* kVariant = "int8";
+
 //! The scale of a tensor whose dynamic range (|max|) is amax; 1 for a range that is not positive and finite
 //! (never quantized: the negotiation keeps such tensors float).
 GIE_HD float scaleOfRange(float amax) { return amax > 0.f && amax < 3.0e38f ? amax / 127.f : 1.f; }

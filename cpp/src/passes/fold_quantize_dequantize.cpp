@@ -8,6 +8,7 @@
 //     (a warning counts these).
 // Otherwise (CPU without INT8, or an asymmetric pair) it stays, and the CPU applies the rounding in float.
 #include "gie/plugin.h"
+#include "layers/int8_math.h"
 #include "layers/quantize_dequantize.h"
 #include "passes/pass.h"
 
@@ -19,7 +20,7 @@ bool readersQuantize(const Graph& g, int t, DeviceType device) {
     if (g.tensors[static_cast<size_t>(t)].isOutput) return false;
     for (int c : g.consumers(t)) {
         const IrNode& r = g.nodes[static_cast<size_t>(c)];
-        if (r.userPlugin || !getPluginRegistry()->getCreatorVariant(r.type.c_str(), nullptr, device, "int8")) return false;
+        if (r.userPlugin || !getPluginRegistry()->getCreatorVariant(r.type.c_str(), nullptr, device, int8::kVariant)) return false;
     }
     return true;
 }
