@@ -294,3 +294,10 @@ def test_quantize_rounds_half_to_even_and_saturates():
     assert any("-> int8 LINEAR" in n for n in notes), notes
     expected = [0, 2, 2, -0, -2, -2, 126, 127, 127, 127, -128, -128, 127, -128, 0, 3]
     np.testing.assert_array_equal(y.reshape(-1), np.array(expected, F32))
+
+
+def test_cpp_program_int8_reformat_and_chw4():
+    """tests/cpp/test_int8_reformat.cpp: quantize / re-layout / dequantize through CHW4 against its own reference,
+    and the GPU Reformat refusing INT8 (where the build has one)."""
+    from test_reformat import run_cpp_program
+    run_cpp_program("test_int8_reformat")

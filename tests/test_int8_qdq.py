@@ -111,3 +111,14 @@ def test_dequantize_of_a_run_time_tensor_without_quantize_is_refused(rng):
     m.ir_version = 8
     with pytest.raises(gie.UnsupportedError, match="DequantizeLinear of a run-time tensor"):
         gie.OnnxParser().parse(m)
+
+
+def test_quantize_whose_integers_are_used_is_refused():
+    g = helper.make_graph([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])], "q_only",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 4])],
+                          [numpy_helper.from_array(np.array(0.1, F32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    with pytest.raises(gie.UnsupportedError, match="QuantizeLinear of a run-time tensor whose integers are used"):
+        gie.OnnxParser().parse(m)

@@ -157,6 +157,8 @@ public:
         int64_t zeroPoint;
     };
     std::map<std::string, Quantized> quantized;
+    //! Tensor names read by a node other than DequantizeLinear, or graph outputs.
+    std::set<std::string> readOutsideDequantize;
 
     bool isConst(const std::string& name) const { return consts.count(name) != 0; }
     //! A known value; string values (kept as a shape only) are refused here, where they would be used.

@@ -106,6 +106,9 @@ bool foldDequantize(Importer& p, const NodeProto& n, const Attrs& a, std::vector
 }
 
 std::vector<ITensor*> quantizeLinear(Importer& p, const NodeProto& n, const Attrs& a) {
+    if (p.readOutsideDequantize.count(n.output.at(0)))
+        throw Unsupported("QuantizeLinear of a run-time tensor whose integers are used (read by a node other than DequantizeLinear, or a "
+                          "graph output): gie imports Q -> DQ pairs");
     ITensor* x = p.tensor(n.input.at(0));
     const QParams q = qparams(p, n, a, dimsOf(x).size(), true);
     if (q.scale.size() != 1) throw Unsupported("QuantizeLinear per axis on a run-time tensor (gie quantizes activations per tensor)");
