@@ -171,7 +171,7 @@ def test_precision_constraints(rng):
     assert {p for _, p in _kinds(e)} == {"float32"}
     net = gie.Builder().create_network()
     layer = net.add_activation(net.add_input("v", gie.float32, (1, 2)), gie.ActivationType.RELU)
-    with pytest.raises(gie.InvalidArgumentError, match="FLOAT or HALF"):
+    with pytest.raises(gie.InvalidArgumentError, match="FLOAT, HALF or INT8"):
         layer.set_output_type(0, gie.DataType.int32)
     with pytest.raises(gie.InvalidArgumentError, match="out of range"):
         layer.set_output_type(1, gie.DataType.HALF)

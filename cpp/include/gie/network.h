@@ -69,13 +69,14 @@ public:
     virtual int32_t getNbOutputs() const noexcept = 0;
     virtual ITensor* getOutput(int32_t index) const noexcept = 0;
 
-    //! Pin the precision the layer computes in (kFLOAT, kHALF): the type of its float inputs and outputs.
-    //! Honoured under BuilderFlag::kOBEY_PRECISION_CONSTRAINTS or kPREFER_PRECISION_CONSTRAINTS.
+    //! Pin the precision the layer computes in (kFLOAT, kHALF): the type of its float inputs and outputs. kINT8
+    //! pins its float inputs to INT8 (they need dynamic ranges); its outputs follow the consumers unless
+    //! setOutputType pins them. Honoured under BuilderFlag::kOBEY_PRECISION_CONSTRAINTS or kPREFER_PRECISION_CONSTRAINTS.
     virtual void setPrecision(DataType type) noexcept = 0;
     virtual DataType getPrecision() const noexcept = 0;
     virtual bool precisionIsSet() const noexcept = 0;
-    //! Pin the type of float output `index` (kFLOAT or kHALF), under the same flags. False for a bad index
-    //! or type.
+    //! Pin the type of float output `index` (kFLOAT, kHALF or kINT8: that output needs a dynamic range), under the
+    //! same flags. False for a bad index or type.
     virtual bool setOutputType(int32_t index, DataType type) noexcept = 0;
     virtual DataType getOutputType(int32_t index) const noexcept = 0;
     virtual bool outputTypeIsSet(int32_t index) const noexcept = 0;

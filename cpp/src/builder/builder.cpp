@@ -21,6 +21,7 @@
 #include "engine/engine.h"
 #include "gie/builder.h"
 #include "ir/graph.h"
+#include "layers/int8_math.h"
 #include "network/network.h"
 #include "passes/pass.h"
 
@@ -329,6 +330,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     NegotiationOptions no;
     no.device = device;
     no.fp16 = config.getFlag(BuilderFlag::kFP16);
+    no.int8 = config.getFlag(BuilderFlag::kINT8);
     no.obey = config.getFlag(BuilderFlag::kOBEY_PRECISION_CONSTRAINTS) || config.getFlag(BuilderFlag::kSTRICT_TYPES);
     no.prefer = config.getFlag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS) && !no.obey;
     no.allowTf32 = config.getFlag(BuilderFlag::kTF32);
@@ -350,6 +352,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         et.dims = it.dims;
         et.type = it.type;
         et.format = it.format;
+        if (it.type == DataType::kINT8 && it.dynamicRange > 0.f) et.scale = int8::scaleOfRange(it.dynamicRange);  // a quantized tensor
         et.bytes = it.bytes();
         if (it.isInput) {
             et.kind = TensorKind::kInput;
@@ -505,8 +508,6 @@ public:
             DeviceType device = config.getDevice();
             if (device == DeviceType::kAUTO) device = platformHasGpu() ? DeviceType::kGPU : DeviceType::kCPU;
             getBackend(device);  // fails early with NO_DEVICE
-            if (cfg->getFlag(BuilderFlag::kINT8))
-                log(ILogger::Severity::kWARNING, "the INT8 flag is set, but INT8 kernels are not implemented yet: building without INT8");
             auto t0 = std::chrono::steady_clock::now();
             Graph g = Graph::fromNetwork(*net, cfg->getMaxBatch());
             if (cfg->getFlag(BuilderFlag::kINT8) && cfg->getInt8Calibrator()) {
@@ -518,6 +519,7 @@ public:
             std::string networkJson = describeNetwork(g);
             PassContext ctx;
             ctx.device = device;
+            ctx.int8 = cfg->getFlag(BuilderFlag::kINT8);
             ctx.logger = logger_;
             for (auto& pass : makeAllPasses()) {
                 if (!cfg->getPassEnabled(pass->name())) continue;

@@ -12,6 +12,13 @@
 //             reformats from its outputs' states to the states its (already decided) consumers asked for.
 // This is exact on chains; where a tensor feeds several consumers each consumer's view of the producer's cost
 // is optimistic (the tree approximation), and the reformats actually needed are inserted afterwards.
+//
+// INT8 (docs/int8.md): with kINT8 (or a layer pinned to INT8) a float tensor that has a dynamic range may also be
+// in the states INT8 LINEAR / INT8 CHW4 (scale = range / 127). Only kernels of the variant "int8" compute on
+// quantized tensors; another kernel that accepts INT8 only moves bytes, so it may take quantized states just for
+// the data-movement layers below with one scale on every side. On the CPU (the reference) every node that has an
+// INT8 kernel computes in INT8 (the candidates with the most INT8 inputs are kept, untimed) and its outputs are
+// INT8 or float as its consumers need (the DP minimises the quantize / dequantize Reformats).
 #include "builder/negotiation.h"
 
 #include <algorithm>
@@ -25,6 +32,7 @@
 #include "common/format.h"
 #include "engine/engine.h"
 #include "gie/builder.h"
+#include "layers/int8_math.h"
 
 namespace gie {
 
@@ -44,6 +52,11 @@ struct State {
 };
 
 bool floatClass(DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; }
+
+//! Whether a creator's kernels compute on quantized tensors (layers/int8_math.h).
+bool int8Variant(const IPluginCreator* c) { return c && std::string(c->getPluginVariant()) == int8::kVariant; }
+//! Layers whose kernels only move elements: they may take quantized tensors when every side has one scale.
+bool movesElements(const std::string& type) { return type == "Shuffle" || type == "Identity" || type == "Slice"; }
 
 struct Candidate {
     IPluginCreator* creator = nullptr;  // for a user plugin layer: its type's creator (the kernel is a clone of its instance)
@@ -94,6 +107,7 @@ public:
         reformatCreator_ = getPluginRegistry()->getCreator("Reformat", nullptr, o_.device);
         computeOptDims();
         initFamilies();
+        initInt8();
         enumerateAll();
         timeCandidates();
         forward();
@@ -109,17 +123,26 @@ private:
         if (x.viewOf >= 0) return x.viewOf;
         return hasViews_[static_cast<size_t>(t)] ? t : -1;
     }
-    //! A tensor's state when a node takes the uniform choice (type, format) for its float tensors.
+    //! Whether tensor t may be quantized: a float activation (not a constant, not in a view family) with a range.
+    bool quantizable(int t) const {
+        const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
+        return floatClass(x.type) && !isConst(t) && familyRoot(t) < 0 && x.dynamicRange > 0.f && x.dynamicRange < 3.0e38f;
+    }
+    float scaleOf(int t) const { return int8::scaleOfRange(g_.tensors[static_cast<size_t>(t)].dynamicRange); }
+    //! A tensor's state when a node takes the uniform choice (type, format) for its float tensors. A tensor that
+    //! cannot be quantized stays FLOAT LINEAR under an INT8 choice.
     State stateFor(int t, DataType type, TensorFormat format) const {
         const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
         if (!floatClass(x.type)) return {x.type, TensorFormat::kLINEAR};
         const int root = familyRoot(t);
         if (root >= 0) return {familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR};
+        if (type == DataType::kINT8 && !quantizable(t)) return {DataType::kFLOAT, TensorFormat::kLINEAR};
         return {type, formatFitsRank(format, x.dims.nbDims) ? format : TensorFormat::kLINEAR};
     }
-    //! Descriptor of tensor t in state s with dims d (a view keeps its parent's batch stride).
+    //! Descriptor of tensor t in state s with dims d (a view keeps its parent's batch stride; INT8 has t's scale).
     TensorDesc desc(int t, const State& s, const Dims& d) const {
         TensorDesc x = makeDesc(d, s.type, s.format);
+        if (s.type == DataType::kINT8 && floatClass(g_.tensors[static_cast<size_t>(t)].type)) x.scale = scaleOf(t);
         const IrTensor& it = g_.tensors[static_cast<size_t>(t)];
         if (it.viewOf >= 0 && d.nbDims > 0) {
             const Dims& pd = g_.tensors[static_cast<size_t>(it.viewOf)].dims;
@@ -176,6 +199,57 @@ private:
         return false;
     }
 
+    bool pinnedInt8(const IrNode& n) const {
+        if (!honour_) return false;
+        bool pinned = n.precisionSet && n.precision == DataType::kINT8;
+        for (const auto& ot : n.outputTypes) pinned = pinned || (ot.first && ot.second == DataType::kINT8);
+        return pinned;
+    }
+    //! Whether INT8 states are offered at all (some kernel of the device computes INT8), and the warnings:
+    //! how many float activations have no range (they stay float), or why the device builds without INT8.
+    void initInt8() {
+        bool pinned = false;
+        for (int ni : order_) pinned = pinned || pinnedInt8(g_.nodes[static_cast<size_t>(ni)]);
+        if (!o_.int8 && !pinned) return;
+        int32_t count = 0;
+        IPluginCreator* const* all = getPluginRegistry()->getAllCreators(&count);
+        for (int32_t i = 0; i < count; ++i) int8Kernels_ = int8Kernels_ || (all[i]->getDeviceType() == o_.device && int8Variant(all[i]));
+        if (!int8Kernels_) {
+            logMessage(logger_, ILogger::Severity::kWARNING,
+                       strcat("INT8 is allowed, but this version of gie has no ", o_.device == DeviceType::kGPU ? "GPU" : "CPU",
+                              " INT8 kernels (the CPU reference has them): the engine is built without INT8"));
+            return;
+        }
+        int unranged = 0, inViews = 0, total = 0;
+        std::string names;
+        for (size_t t = 0; t < g_.tensors.size(); ++t) {
+            const IrTensor& x = g_.tensors[t];
+            if (!floatClass(x.type) || isConst(static_cast<int>(t)) || (producer_[t] < 0 && !x.isInput)) continue;
+            ++total;
+            if (!(x.dynamicRange > 0.f)) {
+                if (++unranged <= 5) names += strcat(unranged > 1 ? ", '" : "'", x.name, "'");
+            } else if (familyRoot(static_cast<int>(t)) >= 0) {
+                ++inViews;
+            }
+        }
+        if (unranged)
+            logMessage(logger_, ILogger::Severity::kWARNING,
+                       strcat("INT8: ", unranged, " of ", total, " float tensors have no dynamic range (set one with ITensor::setDynamicRange "
+                              "or calibrate): they stay FP32/FP16 (", names, unranged > 5 ? ", ..." : "", ")"));
+        if (inViews)
+            logMessage(logger_, ILogger::Severity::kWARNING,
+                       strcat("INT8: ", inViews, " tensor(s) with a range are slices of an eliminated concatenation or of fused "
+                              "sibling convolutions: they stay FP32/FP16"));
+    }
+    bool int8For(const IrNode& n) const {
+        if (!int8Kernels_ || !(o_.int8 || pinnedInt8(n))) return false;
+        for (int t : n.inputs)
+            if (quantizable(t)) return true;
+        for (int t : n.outputs)
+            if (quantizable(t)) return true;
+        return false;
+    }
+
     // ---- candidates ---------------------------------------------------------------------------------
     std::unique_ptr<IPlugin> instance(const IrNode& n, IPluginCreator* c) const {
         std::unique_ptr<IPlugin> p(n.userPlugin ? n.userPlugin->clone() : c->createPlugin(n.name.c_str(), n.fields.collection()));
@@ -221,20 +295,37 @@ private:
         if (honour_ && n.precisionSet && n.precision == DataType::kHALF) half = true;
         for (const auto& ot : n.outputTypes) half = half || (honour_ && ot.first && ot.second == DataType::kHALF);
         if (half) types.push_back(DataType::kHALF);
-        const TensorFormat formats[] = {TensorFormat::kLINEAR, TensorFormat::kNHWC, TensorFormat::kHWC8};
+        const bool int8 = int8For(n);
+        if (int8) types.push_back(DataType::kINT8);
+        // An INT8 output type pinned on an output without a range (or on a device without INT8 kernels) cannot hold.
+        std::vector<bool> pinHolds(nOut, true);
+        for (size_t j = 0; j < nOut && j < n.outputTypes.size(); ++j) {
+            const int t = n.outputs[j];
+            if (!honour_ || !n.outputTypes[j].first || n.outputTypes[j].second != DataType::kINT8 || (int8 && quantizable(t))) continue;
+            const std::string why = strcat("layer '", n.name, "' (", n.type, "): output type int8 is ", o_.obey ? "required" : "preferred",
+                                           " for output '", g_.tensors[static_cast<size_t>(t)].name, "', which ",
+                                           int8Kernels_ ? "has no dynamic range" : "cannot be INT8 (no INT8 kernels on this device)");
+            GIE_CHECK(!o_.obey, ErrorCode::kUNSUPPORTED, why, " (OBEY_PRECISION_CONSTRAINTS)");
+            logMessage(logger_, ILogger::Severity::kWARNING, why + "; the builder chooses");
+            pinHolds[j] = false;
+        }
+        const TensorFormat formats[] = {TensorFormat::kLINEAR, TensorFormat::kNHWC, TensorFormat::kHWC8, TensorFormat::kCHW4};
         std::set<std::vector<State>> combos;
         for (DataType ti : types)
             for (TensorFormat fi : formats)
                 for (DataType to : types)
                     for (TensorFormat fo : formats) {
+                        if (!formatFitsType(fi, ti) || !formatFitsType(fo, to)) continue;
                         std::vector<State> s;
                         for (int t : n.inputs) s.push_back(stateFor(t, ti, fi));
                         for (size_t j = 0; j < nOut; ++j) {
                             State st = stateFor(n.outputs[j], to, fo);
                             const int t = n.outputs[j];
-                            if (honour_ && j < n.outputTypes.size() && n.outputTypes[j].first && floatClass(g_.tensors[static_cast<size_t>(t)].type) &&
-                                familyRoot(t) < 0)
+                            if (honour_ && j < n.outputTypes.size() && n.outputTypes[j].first && pinHolds[j] &&
+                                floatClass(g_.tensors[static_cast<size_t>(t)].type) && familyRoot(t) < 0) {
                                 st.type = n.outputTypes[j].second;
+                                if (!formatFitsType(st.format, st.type)) st.format = TensorFormat::kLINEAR;
+                            }
                             s.push_back(st);
                         }
                         combos.insert(s);
@@ -257,7 +348,7 @@ private:
                         firstReject = strcat("the kernel does not support ", p < nIn ? "input " : "output ", p < nIn ? p : p - nIn, " as ",
                                              str ? "a strided " : "", s[p].name(), " (types: ", describeStates(s, nIn), ")");
                 }
-                if (!ok) continue;
+                if (!ok || (int8 && !n.userPlugin && !int8Variant(c) && !quantizedStatesMoveOnly(n, s))) continue;
                 Candidate cand;
                 cand.creator = c;
                 cand.states = s;
@@ -274,9 +365,9 @@ private:
                 const int t = p < nIn ? n.inputs[p] : n.outputs[p - nIn];
                 if (!floatClass(g_.tensors[static_cast<size_t>(t)].type) || isConst(t)) continue;
                 if (p >= nIn && p - nIn < n.outputTypes.size() && n.outputTypes[p - nIn].first) {
-                    if (c.states[p].type != n.outputTypes[p - nIn].second) return false;
-                } else if (n.precisionSet && c.states[p].type != n.precision) {
-                    return false;
+                    if (pinHolds[p - nIn] && c.states[p].type != n.outputTypes[p - nIn].second) return false;
+                } else if (n.precisionSet && c.states[p].type != n.precision && !(n.precision == DataType::kINT8 && p >= nIn)) {
+                    return false;  // INT8 is a compute precision: it pins the inputs; the outputs follow the consumers
                 }
             }
             return true;
@@ -289,6 +380,12 @@ private:
                 if (honours(c)) kept.push_back(c);
             if (kept.empty()) {
                 std::string what = n.precisionSet ? strcat("precision ", dataTypeName(n.precision)) : std::string("the output types set");
+                for (int t : n.inputs)
+                    if (pinnedInt8(n) && floatClass(g_.tensors[static_cast<size_t>(t)].type) && !isConst(t) && !quantizable(t))
+                        what += strcat(" (input '", g_.tensors[static_cast<size_t>(t)].name, "' has no dynamic range", familyRoot(t) >= 0 ? " or is a view" : "", ")");
+                for (int t : n.outputs)
+                    if (pinnedInt8(n) && floatClass(g_.tensors[static_cast<size_t>(t)].type) && !quantizable(t))
+                        what += strcat(" (output '", g_.tensors[static_cast<size_t>(t)].name, "' has no dynamic range)");
                 GIE_CHECK(!o_.obey, ErrorCode::kUNSUPPORTED, "layer '", n.name, "' (", n.type, "): ", what,
                           " is required (OBEY_PRECISION_CONSTRAINTS) but no ", o_.device == DeviceType::kGPU ? "GPU" : "CPU",
                           " kernel supports it (it supports: ", describeStates(out.front().states, nIn), ")");
@@ -296,6 +393,26 @@ private:
                                                                         " is preferred but no kernel supports it; the builder chooses"));
             } else {
                 out = std::move(kept);
+            }
+        }
+        // The CPU is the reference for the GPU's INT8 numerics: a node with an INT8 kernel computes in INT8 (the
+        // candidates reading the most INT8 inputs), untimed; its outputs' states are left to the DP (its consumers).
+        untimed_[static_cast<size_t>(ni)] = false;
+        if (o_.device == DeviceType::kCPU && int8) {
+            auto quantizedInputs = [&](const Candidate& c) {
+                int q = 0;
+                for (size_t i = 0; i < nIn; ++i) q += c.states[i].type == DataType::kINT8;
+                return q;
+            };
+            int best = 0;
+            for (auto& c : out) best = std::max(best, quantizedInputs(c));
+            if (best > 0) {
+                std::vector<Candidate> kept;
+                for (auto& c : out)
+                    if (quantizedInputs(c) == best) kept.push_back(c);
+                out = std::move(kept);
+                untimed_[static_cast<size_t>(ni)] = true;
+                return out;
             }
         }
         // The CPU is the reference for the GPU's FP16 numerics, not a faster FP16 engine: with FP16 allowed it
@@ -316,7 +433,28 @@ private:
         return out;
     }
 
+    //! A candidate of a kernel that is not INT8-aware, with states s: acceptable when no float tensor is quantized,
+    //! or when the layer only moves elements and every float tensor is quantized with one scale.
+    bool quantizedStatesMoveOnly(const IrNode& n, const std::vector<State>& s) const {
+        std::vector<int> ts(n.inputs);
+        ts.insert(ts.end(), n.outputs.begin(), n.outputs.end());
+        bool any = false, all = true, oneScale = true;
+        float scale = -1.f;
+        for (size_t p = 0; p < ts.size(); ++p) {
+            if (!floatClass(g_.tensors[static_cast<size_t>(ts[p])].type)) continue;
+            if (s[p].type != DataType::kINT8) {
+                all = false;
+                continue;
+            }
+            any = true;
+            if (scale >= 0.f && scaleOf(ts[p]) != scale) oneScale = false;
+            scale = scaleOf(ts[p]);
+        }
+        return !any || (movesElements(n.type) && all && oneScale);
+    }
+
     void enumerateAll() {
+        untimed_.assign(g_.nodes.size(), false);
         for (int attempt = 0;; ++attempt) {
             cands_.assign(g_.nodes.size(), {});
             int lowered = 0;
@@ -383,6 +521,10 @@ private:
         for (int ni : order_) {
             auto& cs = cands_[static_cast<size_t>(ni)];
             if (cs.size() <= 1) continue;  // nothing to choose: its tactics are timed with the plan's
+            if (untimed_[static_cast<size_t>(ni)]) {  // the CPU INT8 reference: the reformats decide
+                for (auto& c : cs) c.ms = 0;
+                continue;
+            }
             const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
             const std::string forced = forcedTactic(n);
             std::vector<Candidate> timed;
@@ -428,6 +570,7 @@ private:
                 const Dims& maxD = g_.tensors[static_cast<size_t>(t)].dims;
                 std::vector<TensorDesc> inMax{desc(t, a, maxD)}, outMax{makeDesc(maxD, bst.type, bst.format)};
                 std::vector<TensorDesc> in{inOpt}, out{makeDesc(optDims_[static_cast<size_t>(t)], bst.type, bst.format)};
+                if (bst.type == DataType::kINT8) outMax[0].scale = out[0].scale = scaleOf(t);
                 std::vector<TensorDesc> both{inMax[0], outMax[0]};
                 const bool ok = k->supportsFormatCombination(0, both.data(), 1, 1) && k->supportsFormatCombination(1, both.data(), 1, 1) &&
                                 (!isStrided(inMax[0]) || k->supportsStridedInput());
@@ -573,6 +716,7 @@ private:
         nt.dims = g_.tensors[static_cast<size_t>(src)].dims;
         nt.type = to.type;
         nt.format = to.format;
+        nt.dynamicRange = g_.tensors[static_cast<size_t>(src)].dynamicRange;
         const int dst = g_.addTensor(nt);
         IrNode r;
         r.name = "reformat_" + outName;
@@ -666,8 +810,13 @@ private:
             g_.tensors[static_cast<size_t>(dst)].allowedFormats = g_.tensors[static_cast<size_t>(out)].allowedFormats;
             out = dst;
         }
-        bool anyHalf = false;
+        bool anyHalf = false, anyInt8 = false;
         for (const auto& x : g_.tensors) anyHalf = anyHalf || x.type == DataType::kHALF;
+        for (const auto& x : g_.tensors) anyInt8 = anyInt8 || (x.type == DataType::kINT8 && x.dynamicRange > 0.f);
+        if (o_.int8 && int8Kernels_ && !anyInt8)
+            logMessage(logger_, ILogger::Severity::kWARNING,
+                       "INT8 is allowed but no kernel was chosen in INT8 for this network (no layer with an INT8 kernel has ranges "
+                       "on its tensors): the engine has no INT8 kernel");
         if (o_.fp16 && !anyHalf)
             logMessage(logger_, ILogger::Severity::kWARNING,
                        strcat("FP16 is allowed but no ", o_.device == DeviceType::kGPU ? "GPU" : "CPU",
@@ -683,6 +832,8 @@ private:
     std::string& log_;
     void* stream_ = nullptr;
     bool honour_ = false;
+    bool int8Kernels_ = false;           // some kernel of the device computes INT8 and INT8 is allowed or pinned
+    std::vector<bool> untimed_;          // per node: CPU INT8 candidates, chosen by their reformats only
     IPluginCreator* reformatCreator_ = nullptr;
     std::vector<int> order_, producer_;
     std::vector<Dims> optDims_;

@@ -17,6 +17,7 @@ namespace gie {
 struct NegotiationOptions {
     DeviceType device = DeviceType::kCPU;
     bool fp16 = false;     // BuilderFlag::kFP16
+    bool int8 = false;     // BuilderFlag::kINT8: INT8 kernels for tensors with a dynamic range
     bool obey = false;     // kOBEY_PRECISION_CONSTRAINTS (or kSTRICT_TYPES)
     bool prefer = false;   // kPREFER_PRECISION_CONSTRAINTS
     bool allowTf32 = true;

@@ -5,10 +5,16 @@
 //   kHWC8    4-D only: NHWC with the channels padded to Cp = roundUp(C, 8) (the FP16 tensor-core layout);
 //            element (n, c, h, w) at n*H*W*Cp + (h*W + w)*Cp + c. Every kernel that writes an HWC8 tensor
 //            writes zeros into the padding channels c in [C, Cp), so readers may load 8 channels at once.
+//   kCHW4    4-D only, INT8 tensors only (the dp4a layout): NCHW over channel groups of 4, the 4 channels of a group
+//            innermost, C padded to Cp = roundUp(C, 4): element (n, c, h, w) at
+//            n*Cp*H*W + (c/4)*H*W*4 + (h*W + w)*4 + c%4. Padding channels are written as 0, like HWC8's.
+//            Network inputs and outputs are never CHW4 (tensor.allowed_formats refuses it): it is an internal format.
 //
 // TensorDesc.strides always holds the element stride of each *logical* dimension, so for NHWC/HWC8
-// strides = {H*W*Cp, 1, W*Cp, Cp}. strides[0] may be larger than packed for a view (channel slice of a
-// concatenation); views exist only for kLINEAR tensors today.
+// strides = {H*W*Cp, 1, W*Cp, Cp}. For CHW4 no single channel stride exists: strides = {Cp*H*W, 1, 4*W, 4},
+// strides[1] = 1 being the step inside a group of 4; elementOffset() computes the address of any element.
+// strides[0] may be larger than packed for a view (channel slice of a concatenation); views exist only for
+// kLINEAR tensors today.
 #pragma once
 
 #include <cstdint>
@@ -32,25 +38,42 @@ inline const char* formatName(TensorFormat f) {
 
 inline bool validFormat(int32_t f) { return f >= 0 && f <= 4; }
 
-//! Formats this version of gie places in engines (kCHW4 / kCHW32 are reserved for INT8).
+//! Formats this version of gie places in engines (kCHW32 is reserved for INT8 tensor-core kernels).
 inline bool implementedFormat(TensorFormat f) {
-    return f == TensorFormat::kLINEAR || f == TensorFormat::kNHWC || f == TensorFormat::kHWC8;
+    return f == TensorFormat::kLINEAR || f == TensorFormat::kNHWC || f == TensorFormat::kHWC8 || f == TensorFormat::kCHW4;
 }
 
 inline bool isChannelsLast(TensorFormat f) { return f == TensorFormat::kNHWC || f == TensorFormat::kHWC8; }
 
-//! Whether a tensor of rank `rank` can be stored in format f (channels-last formats need 4-D).
-inline bool formatFitsRank(TensorFormat f, int32_t rank) { return f == TensorFormat::kLINEAR || (isChannelsLast(f) && rank == 4); }
+//! Whether a tensor of rank `rank` can be stored in format f (every format but LINEAR needs 4-D).
+inline bool formatFitsRank(TensorFormat f, int32_t rank) { return f == TensorFormat::kLINEAR || rank == 4; }
+
+//! Whether a tensor of type t can be stored in format f: CHW4 holds INT8 only, the channels-last formats float only.
+inline bool formatFitsType(TensorFormat f, DataType t) {
+    if (f == TensorFormat::kCHW4) return t == DataType::kINT8;
+    return f == TensorFormat::kLINEAR || t == DataType::kFLOAT || t == DataType::kHALF;
+}
 
 //! Channels as stored: C rounded up to the format's vector width.
-inline int64_t storedChannels(int64_t c, TensorFormat f) { return f == TensorFormat::kHWC8 ? (c + 7) / 8 * 8 : c; }
+inline int64_t storedChannels(int64_t c, TensorFormat f) {
+    if (f == TensorFormat::kHWC8) return (c + 7) / 8 * 8;
+    if (f == TensorFormat::kCHW4) return (c + 3) / 4 * 4;
+    return c;
+}
 
 //! Element strides of the logical dims for a packed tensor in format f (packedStrides for kLINEAR).
 inline Dims formatStrides(const Dims& d, TensorFormat f) {
-    if (!isChannelsLast(f) || d.nbDims != 4) return packedStrides(d);
+    if (f == TensorFormat::kLINEAR || d.nbDims != 4) return packedStrides(d);
     const int64_t cp = storedChannels(d.d[1], f);
     Dims s;
     s.nbDims = 4;
+    if (f == TensorFormat::kCHW4) {
+        s.d[3] = 4;
+        s.d[2] = d.d[3] * 4;
+        s.d[1] = 1;
+        s.d[0] = cp * d.d[2] * d.d[3];
+        return s;
+    }
     s.d[3] = cp;
     s.d[2] = d.d[3] * cp;
     s.d[1] = 1;
@@ -58,12 +81,24 @@ inline Dims formatStrides(const Dims& d, TensorFormat f) {
     return s;
 }
 
+//! Element offset of the logical index idx[0..rank) in a tensor described by d (any format; batch stride from
+//! d.strides, so views work).
+inline int64_t elementOffset(const TensorDesc& d, const int64_t* idx) {
+    if (d.format == TensorFormat::kCHW4 && d.dims.nbDims == 4) {
+        const int64_t hw = d.dims.d[2] * d.dims.d[3];
+        return idx[0] * d.strides.d[0] + (idx[1] / 4) * hw * 4 + idx[1] % 4 + idx[2] * d.strides.d[2] + idx[3] * d.strides.d[3];
+    }
+    int64_t o = 0;
+    for (int i = 0; i < d.dims.nbDims; ++i) o += idx[i] * d.strides.d[i];
+    return o;
+}
+
 //! Whether a descriptor's batch stride exceeds the packed one of its format (a view inside a wider tensor).
 inline bool isStrided(const TensorDesc& d) { return d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0]; }
 
 //! Elements a packed tensor occupies in format f, padding included (overflow-checked, like volume()).
 inline int64_t formatVolume(const Dims& d, TensorFormat f) {
-    if (!isChannelsLast(f) || d.nbDims != 4) return volume(d);
+    if (f == TensorFormat::kLINEAR || d.nbDims != 4) return volume(d);
     Dims p = d;
     p.d[1] = storedChannels(d.d[1], f);
     return volume(p);

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/json.h"
+#include "layers/int8_math.h"
 
 namespace gie {
 
@@ -294,7 +295,8 @@ void EngineImpl::writeReport() const {
             j.key("dtype").value(dataTypeName(dt));
             j.key("format").value(lowerName(formatName(fmt)));
             // The precision it computes in: HALF when one of its float tensors is stored as HALF (FP16 kernels read and/or
-            // write half and accumulate in FP32), else FLOAT; other types (an int-only kernel) as they are.
+            // write half and accumulate in FP32), else FLOAT; other types (an int-only kernel) as they are. INT8 kernels
+            // (variant "int8") compute in INT8 whatever their output's type.
             {
                 DataType prec = dt;
                 bool anyFloat = false, anyHalf = false;
@@ -306,6 +308,7 @@ void EngineImpl::writeReport() const {
                     }
                 if (anyHalf) prec = DataType::kHALF;
                 else if (anyFloat) prec = DataType::kFLOAT;
+                if (s.variant == int8::kVariant) prec = DataType::kINT8;
                 j.key("precision").value(dataTypeName(prec));
             }
             j.key("variant").value(s.variant);

@@ -189,12 +189,13 @@ void checkSteps(const EnginePlan& p) {
             fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") rejects its stored input types",
                  msg && *msg ? std::string(": ") + msg : std::string());
         }
-        // The builder chooses FLOAT or HALF for float tensors (a kernel may read HALF and write FLOAT): the type
-        // rules fix only the class; supportsFormatCombination above checked the exact types.
+        // The builder chooses FLOAT, HALF or (quantized, docs/int8.md) INT8 for float tensors (a kernel may read HALF
+        // and write FLOAT): the type rules fix only the class; supportsFormatCombination above checked the exact types.
         auto floatClass = [](DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; };
+        auto stored = [](DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kINT8; };
         for (size_t i = 0; i < outTypes.size(); ++i)
             GIE_CHECK(outTypes[i] == p.tensors[static_cast<size_t>(s.outputs[i])].type ||
-                          (floatClass(outTypes[i]) && floatClass(p.tensors[static_cast<size_t>(s.outputs[i])].type)),
+                          (floatClass(outTypes[i]) && stored(p.tensors[static_cast<size_t>(s.outputs[i])].type)),
                       ErrorCode::kINVALID_ENGINE,
                       "engine file is corrupt: kernel '", s.name, "' (", s.type, ") makes output ", i, " ",
                       dataTypeName(outTypes[i]), " but the file stores ", dataTypeName(p.tensors[static_cast<size_t>(s.outputs[i])].type));
@@ -373,8 +374,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         GIE_CHECK(validFormat(format) && implementedFormat(static_cast<TensorFormat>(format)), ErrorCode::kINVALID_ENGINE,
                   "engine file is corrupt: tensor '", t.name, "' has format ", format);
         t.format = static_cast<TensorFormat>(format);
-        GIE_CHECK(formatFitsRank(t.format, t.dims.nbDims), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
-                  "' of rank ", t.dims.nbDims, " has format ", formatName(t.format), " (channels-last formats are 4-D)");
+        GIE_CHECK(formatFitsRank(t.format, t.dims.nbDims) && formatFitsType(t.format, t.type), ErrorCode::kINVALID_ENGINE,
+                  "engine file is corrupt: tensor '", t.name, "' of rank ", t.dims.nbDims, " and type ", dataTypeName(t.type), " has format ",
+                  formatName(t.format), " (formats other than LINEAR are 4-D; CHW4 holds int8, NHWC / HWC8 float)");
         t.scale = r.get<float>("tensor scale");
         GIE_CHECK(std::isfinite(t.scale) && t.scale > 0.f, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
                   "' has quantization scale ", t.scale);

@@ -52,8 +52,8 @@ public:
         return apiGuard(nullptr, false, [&] {
             GIE_CHECK(index >= 0 && index < static_cast<int32_t>(d_->outputs.size()), ErrorCode::kINVALID_ARGUMENT, "layer '", d_->name,
                       "': setOutputType index ", index, " is out of range (", d_->outputs.size(), " outputs)");
-            GIE_CHECK(t == DataType::kFLOAT || t == DataType::kHALF, ErrorCode::kINVALID_ARGUMENT, "layer '", d_->name,
-                      "': setOutputType takes FLOAT or HALF, got ", dataTypeName(t));
+            GIE_CHECK(t == DataType::kFLOAT || t == DataType::kHALF || t == DataType::kINT8, ErrorCode::kINVALID_ARGUMENT, "layer '", d_->name,
+                      "': setOutputType takes FLOAT, HALF or INT8, got ", dataTypeName(t));
             d_->outputTypes.resize(d_->outputs.size(), {false, DataType::kFLOAT});
             d_->outputTypes[static_cast<size_t>(index)] = {true, t};
             return true;

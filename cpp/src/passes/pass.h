@@ -14,6 +14,7 @@ namespace gie {
 
 struct PassContext {
     DeviceType device = DeviceType::kCPU;
+    bool int8 = false;  // BuilderFlag::kINT8
     ILogger* logger = nullptr;
     std::vector<std::string> log;  // one line per change, for the build report
 };
@@ -31,6 +32,7 @@ std::vector<std::unique_ptr<Pass>> makeAllPasses();
 //! Names of all passes (for config validation).
 std::vector<std::string> allPassNames();
 
+std::unique_ptr<Pass> makeFoldQuantizeDequantize();
 std::unique_ptr<Pass> makeDeadLayerRemoval();
 std::unique_ptr<Pass> makeConstantFolding();
 std::unique_ptr<Pass> makeFoldScale();

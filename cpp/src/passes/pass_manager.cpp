@@ -6,6 +6,7 @@ std::vector<std::unique_ptr<Pass>> makeAllPasses() {
     std::vector<std::unique_ptr<Pass>> p;
     // Order matters: fold constants and drop dead layers first so later passes see fewer nodes; fold
     // Scale (BatchNorm) into weights before fusing epilogues, so conv+bn+add+relu becomes one kernel.
+    p.push_back(makeFoldQuantizeDequantize());  // first: Q/DQ pairs become INT8 ranges before any pass moves tensors
     p.push_back(makeConstantFolding());
     p.push_back(makeDeadLayerRemoval());
     p.push_back(makeRecognizeActivations());  // x * sigmoid(x) -> SiLU, ... (before its constants become Scales)

@@ -1002,6 +1002,7 @@ const std::map<std::string, Folder>& folders() {
                                "Round"})
             r[op] = unaryOp;
         r["Cast"] = castOp;
+        addQdqFolders(r);
         r["Identity"] = identityOp;
         r["Reshape"] = reshapeOp;
         r["Flatten"] = flattenOp;

@@ -110,6 +110,9 @@ using Folder = std::function<bool(Importer&, const NodeProto&, const Attrs&, std
 
 const std::map<std::string, Converter>& converters();
 const std::map<std::string, Validator>& validators();
+//! QuantizeLinear / DequantizeLinear (onnx_qdq.cpp): their converters and folders, added to the tables above.
+void addQdqConverters(std::map<std::string, Converter>& c);
+void addQdqFolders(std::map<std::string, Folder>& f);
 //! Throws FoldRefused when output `index` of `n` (all inputs known) would be a constant of `shape` that
 //! follows the batch or is over the folding limit.
 void checkFoldOutput(Importer& p, const NodeProto& n, size_t index, const std::vector<int64_t>& shape);
@@ -149,6 +152,14 @@ public:
     std::set<const ITensor*> named;  //!< tensors already given their ONNX name (the first name wins)
     std::set<std::string> symbolic;
     std::set<std::string> consumed;
+    //! Outputs of QuantizeLinear on run-time tensors (held dequantized): their scale and zero point (onnx_qdq.cpp).
+    struct Quantized {
+        float scale;
+        int64_t zeroPoint;
+    };
+    std::map<std::string, Quantized> quantized;
+    //! Tensor names read by a node other than DequantizeLinear, or graph outputs.
+    std::set<std::string> readOutsideDequantize;
 
     bool isConst(const std::string& name) const { return consts.count(name) != 0; }
     //! A known value; string values (kept as a shape only) are refused here, where they would be used.

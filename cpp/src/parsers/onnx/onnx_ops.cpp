@@ -1201,6 +1201,7 @@ const std::map<std::string, Converter>& converters() {
             {"DepthToSpace", depthToSpace}, {"SpaceToDepth", spaceToDepth}, {"Expand", expand}, {"Tile", tile},
             {"Identity", identity}, {"Dropout", dropout}, {"ConstantOfShape", constantOfShape}};
         for (const auto& kv : unaryOps()) c[kv.first] = unary;
+        addQdqConverters(c);
         for (const char* r : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare",
                               "ReduceL2", "ReduceL1", "ReduceLogSum", "ReduceLogSumExp"})
             c[r] = reduce;

@@ -441,6 +441,10 @@ void OnnxParser::convert(const GraphProto& g) {
         for (const auto& i : n.input)
             if (!i.empty()) p.consumed.insert(i);
     for (const auto& o : g.output) p.consumed.insert(o.name);
+    for (const auto& n : g.node)  // a QuantizeLinear output read by these holds integers, not a Q/DQ pair (onnx_qdq.cpp)
+        if (n.opType != "DequantizeLinear")
+            for (const auto& i : n.input) p.readOutsideDequantize.insert(i);
+    for (const auto& o : g.output) p.readOutsideDequantize.insert(o.name);
     checkRequiredInputs(g, p.opset);
     for (const auto& vi : g.input) {
         if (p.consts.count(vi.name)) continue;
