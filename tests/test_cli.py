@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import gie
@@ -98,16 +99,27 @@ def test_build_fp16_makes_fp16_kernels(fp16_engine, loaded):
     assert json.loads(gie._C.engine_summary(path.read_bytes()))["flags"] & 0b11 == 0b01
 
 
-def test_build_int8_stays_reserved(tmp_path):
+def test_build_int8_without_ranges_says_so(tmp_path):
     path = tmp_path / "flags.gie"
     p = _ok(cli("build", "lenet", "--fp16", "--int8", "--device", "cpu", "--save", path))
-    assert "--int8 is recorded in the engine but reserved: INT8 kernels are not implemented" in p.stderr
-    assert "--fp16" not in p.stderr
+    assert "--int8 without --calib-data or --calib-cache" in p.stderr
+    assert "reserved" not in p.stderr
     summary = json.loads(gie._C.engine_summary(path.read_bytes()))
     assert summary["flags"] & 0b11 == 0b11
     e = _ok(cli("explain", path))
-    assert "builder flags: FP16, INT8 (INT8 is reserved: not implemented, the engine has no INT8 kernel)" in e.stdout
-    assert "reserved on the CPU" not in e.stdout
+    assert "builder flags: FP16, INT8" in e.stdout and "reserved" not in e.stdout
+
+
+def test_build_int8_with_calibration_data_runs_int8_kernels(tmp_path):
+    data = tmp_path / "calib.npz"
+    np.savez(data, data=np.random.default_rng(3).random((16, 1, 28, 28), dtype=np.float32))
+    path = tmp_path / "lenet8.gie"
+    p = _ok(cli("build", "lenet", "--int8", "--calib-data", data, "--calib-algo", "minmax", "--device", "cpu",
+                "--save", path))
+    assert "--int8 without" not in p.stderr
+    engine = gie.Runtime().load(str(path))
+    precisions = [k.get("precision") for k in engine.layer_info()["kernels"]]
+    assert "int8" in precisions, precisions
 
 
 def test_explain_prints_precisions_used(fp16_engine, lenet_engine):
@@ -166,7 +178,7 @@ def test_input_format_alone_keeps_the_outputs_fp32(tmp_path):
     ("--input-format", "fp16", "wants TYPE:FORMAT, e.g. fp16:hwc8; TYPE is one of"),
     ("--input-format", "fp8:hwc8", "TYPE is one of fp32"),
     ("--input-format", "fp16:chw16", "FORMAT one of linear"),
-    ("--output-format", "int8:chw4", "chw4 is an INT8 layout, and INT8 is not implemented"),
+    ("--output-format", "int8:chw4", "chw4 is an internal INT8 layout"),
     ("--output-format", "int32:linear", "int32 cannot be set"),
     ("--input-format", "fp16:hwc8,fp32:linear", "2 specs for 1 network input (data); give one for all"),
     ("--output-format", "fp16:hwc8", "'fp16:hwc8': tensor 'prob' has 2 dimensions; NHWC and HWC8 need 4"),

@@ -126,7 +126,7 @@ def _parse_io_formats(option, text):
         typ, sep, fmt = spec.lower().partition(":")
         if not sep or typ not in _SPEC_TYPES or fmt not in _SPEC_FORMATS:
             if fmt in _INT8_FORMATS:
-                why = f"{fmt} is an INT8 layout, and INT8 is not implemented"
+                why = f"{fmt} is an internal INT8 layout; network inputs and outputs are linear, nhwc or hwc8"
             elif sep and typ in ("int8", "int32", "bool"):
                 why = f"{typ} cannot be set: only float inputs and outputs may be declared FP32 or FP16"
             else:
@@ -271,8 +271,9 @@ def load_model(model, args, batch_range=None, network_hook=None):
     config.fp16 = bool(getattr(args, "fp16", False))
     int8 = getattr(args, "int8", False)
     config.int8 = bool(int8)
-    if int8:
-        _warn("--int8 is recorded in the engine but reserved: INT8 kernels are not implemented, so the engine has none")
+    if int8 and not (getattr(args, "calib_data", None) or getattr(args, "calib_cache", None)):
+        _warn("--int8 without --calib-data or --calib-cache: only tensors with ranges from the model itself (ONNX "
+              "QuantizeLinear/DequantizeLinear) can be INT8; the others stay float")
     _calibrate(net, args, int8, log)
     constraints = getattr(args, "precision_constraints", None)
     if constraints:
@@ -323,7 +324,7 @@ def _add_model_options(p, batch=True):
     g.add_argument("--fp16", action="store_true",
                    help="allow FP16 kernels (GPU: where they are faster, Reformats included; CPU: every layer that "
                    "can stores FP16, the reference for the GPU's FP16 numerics)")
-    g.add_argument("--int8", action="store_true", help="allow INT8 kernels (reserved: INT8 is not implemented)")
+    g.add_argument("--int8", action="store_true", help="allow INT8 kernels where tensors have ranges (CPU; the GPU has no INT8 kernels yet)")
     g.add_argument("--calib-data", metavar="DIR|NPZ", default=None,
                    help="--int8: calibrate on this data (an .npz of arrays named after the inputs, or a directory of "
                    ".npy files, one sample or batch each)")
@@ -705,8 +706,6 @@ def _flags_text(flags):
     if not names:
         return "none (FP32)"
     text = ", ".join(names)
-    if "INT8" in names:
-        text += " (INT8 is reserved: not implemented, the engine has no INT8 kernel)"
     return text
 
 
