@@ -250,3 +250,65 @@ def test_gpu_fp16_weights_are_half_and_peaks_measured(tmp_path, monkeypatch):
     assert profile.step_work(k)["weight_bytes"] == 64 * 64 * 9 * 2 + 64 * 4
     peaks = profile.device_peaks(li)
     assert peaks["tflops"]["float16"] > peaks["tflops"]["float32"] > 0 and peaks["gbps"] > 100
+
+
+# ---- bench/conv_f16.py: its shape tables and FLOP formula against the networks gie.model_zoo builds -----------
+
+def _conv_bench():
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "conv_f16.py")
+    spec = importlib.util.spec_from_file_location("conv_f16_under_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # no torch needed: it is imported only when the benchmark runs
+    return mod
+
+
+@pytest.mark.parametrize("model", ["resnet50", "googlenet", "yolov2"])
+def test_conv_bench_shapes_match_model_zoo(model):
+    from collections import Counter
+
+    from gie import model_zoo
+
+    bench = _conv_bench()
+    net = gie.Builder().create_network()
+    model_zoo.define(model, net, seed=0, batch=1)
+    zoo, zoo_flops = Counter(), 0
+    for i in range(net.num_layers):
+        layer = net.get_layer(i)
+        if layer.type != "Convolution":
+            continue
+        _, c, h, w = layer.get_input(0).shape
+        f = {name: np.asarray(layer._get_field(name)).ravel().tolist() if layer._get_field(name) is not None else None
+             for name in ("num_output_maps", "kernel_size", "stride", "pre_padding", "post_padding", "num_groups", "dilation")}
+        r, s = f["kernel_size"]
+        stride = f["stride"] or [1, 1]
+        pre, post = f["pre_padding"] or [0, 0], f["post_padding"] or pre
+        assert h == w and r == s and len(set(stride)) == 1 and len(set(pre + post)) == 1, layer.name  # the table's form
+        assert (f["num_groups"] or [1]) == [1] and (f["dilation"] or [1, 1]) == [1, 1], layer.name
+        zoo[(c, h, f["num_output_maps"][0], r, stride[0], pre[0])] += 1
+        _, k, p, q = layer.output(0).shape
+        zoo_flops += 2 * k * p * q * c * r * s
+    table = Counter()
+    for name, c, h, k, r, stride, pad, count in bench.MODELS[model]:
+        table[(c, h, k, r, stride, pad)] += count
+    assert table == zoo
+    assert sum(row[-1] * bench.flops(1, *row[1:7]) for row in bench.MODELS[model]) == zoo_flops
+    assert [row for _, row in bench.shapes(model)] == bench.MODELS[model]
+
+
+def test_conv_bench_options_and_rows():
+    bench = _conv_bench()
+    assert bench.parse_args([]).model == "resnet50"
+    everything = bench.shapes("all")
+    assert [m for m, _ in everything] == (["resnet50"] * len(bench.RESNET50) + ["googlenet"] * len(bench.GOOGLENET)
+                                          + ["yolov2"] * len(bench.YOLOV2))
+    assert [row[0] for _, row in bench.shapes("all", only="conv29,5x5 48")] == ["5b 5x5 48>128 @7", "conv29 3x3 1280>1024 @13"]
+    # 2 GFLOP in 1 ms (gie) and 4 ms (torch): 2 and 0.5 TFLOP/s (the table rounds to whole TFLOP/s), ratio 0.25
+    assert bench.format_row("s", 2e9, 1.0, 4.0, "mma", 1e-3) == "| s | 2.0 | 1.000 | 2 | 4.000 | 0 | 0.25 | mma | 1.0e-03 |"
+    # counts weight the totals: 2 x (1 GFLOP, 1 ms, 2 ms) + 1 x (2 GFLOP, 3 ms, 3 ms) = 4 GFLOP, 5 ms vs 7 ms
+    assert bench.format_weighted("m", [(2, 1e9, 1.0, 2.0), (1, 2e9, 3.0, 3.0)]) == \
+        "| m weighted (x count) | 4 | 5.000 | 1 | 7.000 | 1 | 0.71 | | |"
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--model", "vgg"])
