@@ -29,6 +29,9 @@ def _single(add, input_shapes, device="cpu", max_batch=None, fp16=False, passes_
     config = builder.create_config()
     config.device = device
     config.fp16 = fp16
+    if fp16:  # the layer in FP16, not whatever the builder times faster
+        layer.precision = gie.float16
+        config.set_flag(gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
     config.max_batch = max_batch or input_shapes[0][0]
     for p in passes_off:
         config.set_pass_enabled(p, False)
@@ -204,12 +207,13 @@ _ROW = re.compile(r"^\s+(?P<name>\S+)\s+(?P<type>\S+)\s+(?P<ms>[\d.]+)\s+(?P<pct
                   r"(?P<frac>[\d.]+|-)$", re.M)
 
 
-def test_cli_profile_table_and_json_cpu(tmp_path):
-    """On the CPU backend with given peaks: every kernel's row has its work and bound, consistent with the JSON."""
+@pytest.mark.parametrize("device", ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def test_cli_profile_table_and_json(tmp_path, device):
+    """With given peaks: every kernel's row has its work and bound, consistent with the JSON."""
     times = tmp_path / "t.json"
-    p = _ok(cli("run", "lenet", "--batch", "2", "--iterations", "3", "--warmup", "0", "--profile", "--device", "cpu",
+    p = _ok(cli("run", "lenet", "--batch", "2", "--iterations", "3", "--warmup", "0", "--profile", "--device", device,
                 "--peak-tflops", "0.05", "--peak-gbps", "20", "--export-times", times))
-    assert re.search(r"peaks \(cpu\): float16 0\.05 TFLOP/s, float32 0\.05 TFLOP/s \[given \(--peak-tflops\)\]; "
+    assert re.search(rf"peaks \({device}\): float16 0\.05 TFLOP/s, float32 0\.05 TFLOP/s \[given \(--peak-tflops\)\]; "
                      r"20 GB/s \[given \(--peak-gbps\)\]", p.stdout)
     doc = json.loads(times.read_text())
     assert doc["peaks"]["gbps"] == 20.0 and doc["peaks"]["tflops"]["float32"] == 0.05
@@ -238,13 +242,10 @@ def test_cli_peak_options_refused():
 
 @pytest.mark.gpu
 def test_gpu_fp16_weights_are_half_and_peaks_measured(tmp_path, monkeypatch):
-    if not gie.build_info()["gpu_available"]:
-        pytest.skip("no usable GPU")
     monkeypatch.setenv("GIE_CACHE_DIR", str(tmp_path))
     k, li = _single(lambda n, x: n.add_convolution(x, 64, (3, 3), _w(64, 64, 3, 3), _w(64), padding=(1, 1)),
                     [(8, 64, 28, 28)], device="gpu", fp16=True)
-    if k["precision"] != "float16":
-        pytest.skip(f"the builder chose {k['precision']} for the convolution")
+    assert k["precision"] == "float16"
     weights = {w["field"]: w["dtype"] for w in k["weights"]}
     assert weights["kernel"] == "float16" and weights["bias"] == "float32"
     assert profile.step_work(k)["weight_bytes"] == 64 * 64 * 9 * 2 + 64 * 4
