@@ -242,8 +242,8 @@ bool heldInHalf(const std::string& type, const std::string& name) {
 //! integer fields and one-value float fields, and "weights", the element count and stored type of every float field
 //! (kernel, bias, scales: what the kernel reads besides its tensors). Built-in kernels serialize as a FieldMap of
 //! their creator's fields; a step whose bytes are not such a map (a user plugin with its own format) gets neither.
-void writeStepFields(JsonWriter& j, const EngineStep& s, bool halfPrecision) {
-    std::vector<uint8_t> bytes(s.plugin->getSerializationSize());
+void writeStepFields(JsonWriter& j, const EngineStep& s, size_t serializedSize, bool halfPrecision) {
+    std::vector<uint8_t> bytes(serializedSize);
     s.plugin->serialize(bytes.data());
     FieldMap f;
     try {
@@ -336,8 +336,12 @@ void EngineImpl::writeReport() const {
         j.key("outputs").beginArray();
         for (int32_t t : plan_.outputs) tensorJson(t);
         j.endArray();
+        // Asked once per step and report (a plugin may count or compute it): the fields below and the memory totals.
+        std::vector<size_t> serializedSizes;
+        for (const auto& st : plan_.steps) serializedSizes.push_back(st.plugin->getSerializationSize());
         j.key("kernels").beginArray();
-        for (const auto& s : plan_.steps) {
+        for (size_t si = 0; si < plan_.steps.size(); ++si) {
+            const EngineStep& s = plan_.steps[si];
             j.beginObject();
             j.key("name").value(s.name);
             j.key("type").value(s.type);
@@ -367,7 +371,7 @@ void EngineImpl::writeReport() const {
                 if (anyHalf) prec = DataType::kHALF;
                 else if (anyFloat) prec = DataType::kFLOAT;
                 j.key("precision").value(dataTypeName(prec));
-                writeStepFields(j, s, prec == DataType::kHALF);
+                writeStepFields(j, s, serializedSizes[si], prec == DataType::kHALF);
             }
             j.key("variant").value(s.variant);
             j.key("inputs").beginArray();
@@ -391,7 +395,7 @@ void EngineImpl::writeReport() const {
         j.key("constant_bytes").value(constBytes);
         // Kernels own their weights (serialized with their fields): the engine's weight footprint.
         uint64_t kernelBytes = 0;
-        for (const auto& st : plan_.steps) kernelBytes += st.plugin->getSerializationSize();
+        for (size_t size : serializedSizes) kernelBytes += size;
         j.key("kernel_fields_bytes").value(kernelBytes);
         j.endObject();
         j.key("layers_before").value(static_cast<int64_t>(plan_.layersBefore));
