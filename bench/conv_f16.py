@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """FP16 convolution throughput: gie's tensor-core implicit GEMM (variant f16_hwc8_mma) vs PyTorch FP16
-channels-last convolution (cuDNN), on the convolution shapes of ResNet-50 (batch 64 by default).
+channels-last convolution (cuDNN), on the convolution shapes of ResNet-50, GoogLeNet or YOLOv2 416 (batch 64 by
+default).
 
     PYTHONPATH=build/gpu/pkg python3 bench/conv_f16.py                    # every ResNet-50 shape, batch 64
+    PYTHONPATH=build/gpu/pkg python3 bench/conv_f16.py --model all        # ResNet-50, GoogLeNet and YOLOv2 416
     PYTHONPATH=build/gpu/pkg python3 bench/conv_f16.py --batch 256 --runs 100
     PYTHONPATH=build/gpu/pkg python3 bench/conv_f16.py --tactics          # also each tactic's time
 
@@ -13,7 +15,9 @@ chosen tactic (layer_info()["kernels"][i]["tactic_times_ms"]: the median of CUDA
 Reformats do not count. "rel. err" is max |gie - torch FP16| / max |torch| on one run of the engine. torch: F.conv2d + relu_ on half
 channels_last tensors, cudnn.benchmark on, timed with CUDA events around --runs calls (median per call).
 TFLOP/s = 2 * N * K * P * Q * C * R * S / time. The "weighted" row sums each shape's time times its count in
-ResNet-50. Ratios are gie ms / torch ms (< 1: gie faster). torch is imported only when the benchmark runs.
+the model. Ratios are gie ms / torch ms (< 1: gie faster). torch is imported only when the benchmark runs: the
+shape tables, the FLOP formula and the table formatting are plain Python (tests/test_profile.py checks the tables
+against the networks gie.model_zoo builds: every convolution shape with its count).
 """
 import argparse
 import statistics
@@ -45,6 +49,83 @@ RESNET50 = [
     ("l4 1x1 2048>512", 2048, 7, 512, 1, 1, 0, 2),
     ("l4 3x3 512", 512, 7, 512, 3, 1, 1, 2),
 ]
+
+
+# GoogLeNet (BVLC, Caffe); the name is the first layer of that shape
+GOOGLENET = [
+    ("conv1 7x7/2 3>64 @224", 3, 224, 64, 7, 2, 3, 1),
+    ("conv2 1x1 64>64 @56", 64, 56, 64, 1, 1, 0, 1),
+    ("conv2 3x3 64>192 @56", 64, 56, 192, 3, 1, 1, 1),
+    ("3a 1x1 192>64 @28", 192, 28, 64, 1, 1, 0, 1),
+    ("3a 1x1 192>96 @28", 192, 28, 96, 1, 1, 0, 1),
+    ("3a 3x3 96>128 @28", 96, 28, 128, 3, 1, 1, 1),
+    ("3a 1x1 192>16 @28", 192, 28, 16, 1, 1, 0, 1),
+    ("3a 5x5 16>32 @28", 16, 28, 32, 5, 1, 2, 1),
+    ("3a 1x1 192>32 @28", 192, 28, 32, 1, 1, 0, 1),
+    ("3b 1x1 256>128 @28", 256, 28, 128, 1, 1, 0, 2),
+    ("3b 3x3 128>192 @28", 128, 28, 192, 3, 1, 1, 1),
+    ("3b 1x1 256>32 @28", 256, 28, 32, 1, 1, 0, 1),
+    ("3b 5x5 32>96 @28", 32, 28, 96, 5, 1, 2, 1),
+    ("3b 1x1 256>64 @28", 256, 28, 64, 1, 1, 0, 1),
+    ("4a 1x1 480>192 @14", 480, 14, 192, 1, 1, 0, 1),
+    ("4a 1x1 480>96 @14", 480, 14, 96, 1, 1, 0, 1),
+    ("4a 3x3 96>208 @14", 96, 14, 208, 3, 1, 1, 1),
+    ("4a 1x1 480>16 @14", 480, 14, 16, 1, 1, 0, 1),
+    ("4a 5x5 16>48 @14", 16, 14, 48, 5, 1, 2, 1),
+    ("4a 1x1 480>64 @14", 480, 14, 64, 1, 1, 0, 1),
+    ("4b 1x1 512>160 @14", 512, 14, 160, 1, 1, 0, 1),
+    ("4b 1x1 512>112 @14", 512, 14, 112, 1, 1, 0, 2),
+    ("4b 3x3 112>224 @14", 112, 14, 224, 3, 1, 1, 1),
+    ("4b 1x1 512>24 @14", 512, 14, 24, 1, 1, 0, 2),
+    ("4b 5x5 24>64 @14", 24, 14, 64, 5, 1, 2, 2),
+    ("4b 1x1 512>64 @14", 512, 14, 64, 1, 1, 0, 3),
+    ("4c 1x1 512>128 @14", 512, 14, 128, 1, 1, 0, 2),
+    ("4c 3x3 128>256 @14", 128, 14, 256, 3, 1, 1, 1),
+    ("4d 1x1 512>144 @14", 512, 14, 144, 1, 1, 0, 1),
+    ("4d 3x3 144>288 @14", 144, 14, 288, 3, 1, 1, 1),
+    ("4d 1x1 512>32 @14", 512, 14, 32, 1, 1, 0, 1),
+    ("4d 5x5 32>64 @14", 32, 14, 64, 5, 1, 2, 1),
+    ("4e 1x1 528>256 @14", 528, 14, 256, 1, 1, 0, 1),
+    ("4e 1x1 528>160 @14", 528, 14, 160, 1, 1, 0, 1),
+    ("4e 3x3 160>320 @14", 160, 14, 320, 3, 1, 1, 1),
+    ("4e 1x1 528>32 @14", 528, 14, 32, 1, 1, 0, 1),
+    ("4e 5x5 32>128 @14", 32, 14, 128, 5, 1, 2, 1),
+    ("4e 1x1 528>128 @14", 528, 14, 128, 1, 1, 0, 1),
+    ("5a 1x1 832>256 @7", 832, 7, 256, 1, 1, 0, 1),
+    ("5a 1x1 832>160 @7", 832, 7, 160, 1, 1, 0, 1),
+    ("5a 3x3 160>320 @7", 160, 7, 320, 3, 1, 1, 1),
+    ("5a 1x1 832>32 @7", 832, 7, 32, 1, 1, 0, 1),
+    ("5a 5x5 32>128 @7", 32, 7, 128, 5, 1, 2, 1),
+    ("5a 1x1 832>128 @7", 832, 7, 128, 1, 1, 0, 2),
+    ("5b 1x1 832>384 @7", 832, 7, 384, 1, 1, 0, 1),
+    ("5b 1x1 832>192 @7", 832, 7, 192, 1, 1, 0, 1),
+    ("5b 3x3 192>384 @7", 192, 7, 384, 3, 1, 1, 1),
+    ("5b 1x1 832>48 @7", 832, 7, 48, 1, 1, 0, 1),
+    ("5b 5x5 48>128 @7", 48, 7, 128, 5, 1, 2, 1),
+]
+
+
+# YOLOv2 416 (Darknet yolo-voc.cfg); the name is the first layer of that shape
+YOLOV2 = [
+    ("conv0 3x3 3>32 @416", 3, 416, 32, 3, 1, 1, 1),
+    ("conv2 3x3 32>64 @208", 32, 208, 64, 3, 1, 1, 1),
+    ("conv4 3x3 64>128 @104", 64, 104, 128, 3, 1, 1, 2),
+    ("conv5 1x1 128>64 @104", 128, 104, 64, 1, 1, 0, 1),
+    ("conv8 3x3 128>256 @52", 128, 52, 256, 3, 1, 1, 2),
+    ("conv9 1x1 256>128 @52", 256, 52, 128, 1, 1, 0, 1),
+    ("conv12 3x3 256>512 @26", 256, 26, 512, 3, 1, 1, 3),
+    ("conv13 1x1 512>256 @26", 512, 26, 256, 1, 1, 0, 2),
+    ("conv18 3x3 512>1024 @13", 512, 13, 1024, 3, 1, 1, 3),
+    ("conv19 1x1 1024>512 @13", 1024, 13, 512, 1, 1, 0, 2),
+    ("conv23 3x3 1024>1024 @13", 1024, 13, 1024, 3, 1, 1, 2),
+    ("conv26 1x1 512>64 @26", 512, 26, 64, 1, 1, 0, 1),
+    ("conv29 3x3 1280>1024 @13", 1280, 13, 1024, 3, 1, 1, 1),
+    ("conv30 1x1 1024>125 @13", 1024, 13, 125, 1, 1, 0, 1),
+]
+
+
+# (name, C, H, K, R, stride, pad, count in the model): square inputs and kernels, groups 1, dilation 1.
+MODELS = {"resnet50": RESNET50, "googlenet": GOOGLENET, "yolov2": YOLOV2}
 
 
 def log(*a):
@@ -114,25 +195,58 @@ def torch_conv_ms(torch, n, c, h, k, r, stride, pad, runs):
     return statistics.median(ms)
 
 
-def main(argv=None):
+def shapes(model, only=""):
+    """[(model, shape row)] of --model (a name or "all"), filtered by --only substrings."""
+    names = list(MODELS) if model == "all" else [model]
+    return [(m, row) for m in names for row in MODELS[m] if not only or any(o in row[0] for o in only.split(","))]
+
+
+HEADER = ("| shape | GFLOP | gie ms | gie TFLOP/s | torch ms | torch TFLOP/s | gie/torch | gie tactic | rel. err |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---|---:|")
+
+
+def format_row(name, fl, g_ms, t_ms, tactic, err):
+    """One shape's table row: FLOPs ``fl``, gie and torch ms (NaN where it failed)."""
+    return (f"| {name} | {fl / 1e9:.1f} | {g_ms:.3f} | {fl / g_ms / 1e9:.0f} | {t_ms:.3f} | {fl / t_ms / 1e9:.0f} | "
+            f"{g_ms / t_ms:.2f} | {tactic} | {err:.1e} |")
+
+
+def format_weighted(model, rows):
+    """The row that weights each shape by its count in ``model``: rows = [(count, flops, gie ms, torch ms)]."""
+    tot_f = sum(c * f for c, f, _, _ in rows)
+    tot_g = sum(c * g for c, _, g, _ in rows)
+    tot_t = sum(c * t for c, _, _, t in rows)
+    return (f"| {model} weighted (x count) | {tot_f / 1e9:.0f} | {tot_g:.3f} | {tot_f / tot_g / 1e9:.0f} | {tot_t:.3f} | "
+            f"{tot_f / tot_t / 1e9:.0f} | {tot_g / tot_t:.2f} | | |")
+
+
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    p.add_argument("--model", choices=sorted(MODELS) + ["all"], default="resnet50",
+                   help="whose convolution shapes (default resnet50; all: each model's table and weighted row)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--only", default="", help="comma-separated substrings of shape names to run")
     p.add_argument("--tactics", action="store_true", help="print every timed tactic of gie's kernel")
-    a = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    a = parse_args(argv)
     import numpy as np
     import torch
 
     import gie
     torch.backends.cudnn.benchmark = True
-    sel = [s for s in RESNET50 if not a.only or any(o in s[0] for o in a.only.split(","))]
     print(f"# FP16 convolution, batch {a.batch}, {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    print("| shape | GFLOP | gie ms | gie TFLOP/s | torch ms | torch TFLOP/s | gie/torch | gie tactic | rel. err |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
-    tot_g = tot_t = tot_f = 0.0
-    for name, c, h, k, r, stride, pad, count in sel:
+    done = {}  # model -> [(count, flops, gie ms, torch ms)], in the order run
+    for model, (name, c, h, k, r, stride, pad, count) in shapes(a.model, a.only):
+        if model not in done:
+            if done:
+                print(format_weighted(*list(done.items())[-1]))
+            print(f"\n## {model}\n\n{HEADER}")
+            done[model] = []
         fl = flops(a.batch, c, h, k, r, stride, pad)
         try:
             g_ms, tactic, extra, err = gie_conv(gie, np, torch, a.batch, c, h, k, r, stride, pad, a.tactics)
@@ -140,15 +254,12 @@ def main(argv=None):
             log(f"{name}: gie failed: {e}")
             g_ms, tactic, extra, err = float("nan"), f"error: {type(e).__name__}", "", float("nan")
         t_ms = torch_conv_ms(torch, a.batch, c, h, k, r, stride, pad, a.runs)
-        tot_g += g_ms * count
-        tot_t += t_ms * count
-        tot_f += fl * count
-        print(f"| {name} | {fl / 1e9:.1f} | {g_ms:.3f} | {fl / g_ms / 1e9:.0f} | {t_ms:.3f} | {fl / t_ms / 1e9:.0f} | "
-              f"{g_ms / t_ms:.2f} | {tactic} | {err:.1e} |", flush=True)
+        done[model].append((count, fl, g_ms, t_ms))
+        print(format_row(name, fl, g_ms, t_ms, tactic, err), flush=True)
         if extra:
             log(f"  {name}: {extra}")
-    print(f"| weighted (x count) | {tot_f / 1e9:.0f} | {tot_g:.3f} | {tot_f / tot_g / 1e9:.0f} | {tot_t:.3f} | "
-          f"{tot_f / tot_t / 1e9:.0f} | {tot_g / tot_t:.2f} | | |")
+    if done:
+        print(format_weighted(*list(done.items())[-1]))
 
 
 if __name__ == "__main__":

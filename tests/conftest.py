@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -10,6 +11,10 @@ import gie
 # For compute-sanitizer runs, where torch's CUDA start-up under the sanitizer takes minutes in every process.
 if os.environ.get("GIE_TEST_HIDE_TORCH") == "1":
     sys.modules["torch"] = None
+
+# `gie run --profile` caches the peaks it measures per device (gie.profile.cache_path): the tests (and the CLI
+# subprocesses they start, which inherit the environment) use a cache of their own, not the user's.
+os.environ.setdefault("GIE_CACHE_DIR", tempfile.mkdtemp(prefix="gie-test-cache-"))
 
 
 def _shard(spec):

@@ -420,6 +420,9 @@ def cmd_run(args):
         raise CliError("--warmup must be 0 or more")
     if args.duration < 0:
         raise CliError("--duration must be 0 or more")
+    for option, value in (("--peak-tflops", args.peak_tflops), ("--peak-gbps", args.peak_gbps)):
+        if value is not None and not value > 0:
+            raise CliError(f"{option} must be a positive number, got {value}")
     batch = args.batch
     if batch is not None and batch < 1:
         raise CliError("--batch must be at least 1")
@@ -480,9 +483,13 @@ def cmd_run(args):
     stats = latency_stats(times)
     throughput = batch / stats["median"] * 1e3 if stats["median"] > 0 else float("inf")
 
-    kernels = None
+    kernels = peaks = None
     if args.profile or args.export_times:
+        from . import profile
+
         kernels = _profile(ctx, li, args.iterations)
+        peaks = profile.device_peaks(li, args.peak_tflops, args.peak_gbps)
+        profile.annotate(kernels, profile.engine_work(li, batch), peaks)
 
     print(f"engine: {_model_title(loaded)}, device {li.get('device', '?')}, {engine.num_kernels} kernels, "
           f"batch range {engine.min_batch}..{engine.max_batch}")
@@ -497,14 +504,14 @@ def cmd_run(args):
     print(f"throughput: {throughput:.1f} images/s (batch {batch} / median latency)")
     if args.profile:
         print()
-        print(_profile_table(kernels, args.iterations))
+        print(profile.format_table(kernels, args.iterations, peaks))
     if args.export_times:
         doc = {
             "model": loaded.name, "source": loaded.source, "device": li.get("device"), "batch": batch,
             "warmup": args.warmup, "iterations": len(times), "latency_ms": times, "latency_stats_ms": stats,
             "throughput_images_per_s": throughput, "profile_iterations": args.iterations,
             "cuda_graph": bool(on_gpu and ctx.cuda_graph),
-            "kernels": kernels,
+            "kernels": kernels, "peaks": peaks,
         }
         with open(args.export_times, "w") as f:
             json.dump(doc, f, indent=1)
@@ -546,22 +553,6 @@ def _profile(ctx, li, iterations):
     return rows
 
 
-def _profile_table(kernels, iterations):
-    name_w = max([len("kernel")] + [len(k["name"]) for k in kernels])
-    type_w = max([len("type")] + [len(k["type"]) for k in kernels])
-    lines = [f"per-kernel times, mean over {iterations} profiled iterations (run separately from the timed "
-             f"iterations above), slowest first:",
-             f"  {'kernel':<{name_w}}  {'type':<{type_w}}  {'mean ms':>10}  {'%':>6}  {'cum %':>6}"]
-    cum = 0.0
-    for k in kernels:
-        cum += k["percent"]
-        lines.append(f"  {k['name']:<{name_w}}  {k['type']:<{type_w}}  {k['mean_ms']:>10.4f}  "
-                     f"{k['percent']:>6.2f}  {cum:>6.1f}")
-    total = sum(k["mean_ms"] for k in kernels)
-    lines.append(f"  {'total':<{name_w}}  {'':<{type_w}}  {total:>10.4f}  {100.0 if kernels else 0.0:>6.2f}")
-    return "\n".join(lines)
-
-
 def _add_run(subparsers):
     p = subparsers.add_parser("run", help="time an engine: latency percentiles, throughput, per-kernel profile",
                               description="Runs ENGINE (an engine file) or MODEL (built here for batches 1..N) "
@@ -573,7 +564,13 @@ def _add_run(subparsers):
                    help="batch size to run (default: the engine's opt batch; a MODEL is built for 1..N)")
     p.add_argument("--iterations", type=int, default=100, help="timed iterations (default 100)")
     p.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
-    p.add_argument("--profile", action="store_true", help="print per-kernel times, slowest first, with %% of total")
+    p.add_argument("--profile", action="store_true",
+                   help="print per-kernel times, slowest first, with %% of total, FLOPs, bytes, achieved TFLOP/s and "
+                   "GB/s, and the roofline bound and fraction of the device's peak")
+    p.add_argument("--peak-tflops", type=float, default=None, metavar="T",
+                   help="--profile: the compute peak (every precision) instead of a measured one")
+    p.add_argument("--peak-gbps", type=float, default=None, metavar="G",
+                   help="--profile: the memory bandwidth peak instead of a measured one")
     p.add_argument("--export-times", metavar="FILE",
                    help="write JSON: per-iteration latencies, their statistics and per-kernel times")
     p.add_argument("--cuda-graph", action="store_true",

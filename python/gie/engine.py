@@ -416,6 +416,8 @@ class ExecutionContext:
             else:
                 self._impl.set_tensor_address(name, out.ctypes.data)
             result[name] = out
+        # execute_bound reuses these addresses: the arrays must outlive this call (a caller may drop them).
+        self._bound_arrays = (keep, result, stored)
         self._impl._execute()
         for name, (fmt, buf) in stored.items():
             result[name][...] = from_stored_layout(buf, result[name].shape, fmt)

@@ -8,7 +8,10 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/json.h"
+#include "layers/convolution.h"
+#include "layers/fully_connected.h"
 #include "layers/int8_math.h"
+#include "plugin/fields.h"
 
 namespace gie {
 
@@ -225,6 +228,63 @@ const char* kindName(TensorKind k) {
     return "?";
 }
 const char* deviceName(DeviceType d) { return d == DeviceType::kGPU ? "gpu" : "cpu"; }
+
+//! Whether a GPU FP16 kernel of `type` holds float field `name` in half (the Ops' halfWeightFields(); only these
+//! Ops declare any).
+bool heldInHalf(const std::string& type, const std::string& name) {
+    auto in = [&](const char* kType, const std::vector<const char*>& names) {
+        return type == kType && std::any_of(names.begin(), names.end(), [&](const char* n) { return name == n; });
+    };
+    return in(ConvolutionOp::kType, ConvolutionOp::halfWeightFields()) || in(DeconvolutionOp::kType, DeconvolutionOp::halfWeightFields()) ||
+           in(FullyConnectedOp::kType, FullyConnectedOp::halfWeightFields());
+}
+
+//! The parameters of a step for reports (gie.profile computes each step's FLOPs and bytes from them): "fields", its
+//! integer fields and one-value float fields, and "weights", the element count and stored type of every float field
+//! (kernel, bias, scales: what the kernel reads besides its tensors). Built-in kernels serialize as a FieldMap of
+//! their creator's fields; a step whose bytes are not such a map (a user plugin with its own format) gets neither.
+void writeStepFields(JsonWriter& j, const EngineStep& s, size_t serializedSize, bool halfPrecision) {
+    std::vector<uint8_t> bytes(serializedSize);
+    s.plugin->serialize(bytes.data());
+    FieldMap f;
+    try {
+        f = FieldMap::deserialize(bytes.data(), bytes.size(), "step fields");
+    } catch (...) {
+        return;
+    }
+    IPluginCreator* c = getPluginRegistry()->getCreatorVariant(s.type.c_str(), s.version.c_str(), s.device, s.variant.c_str());
+    const PluginFieldCollection* declared = c ? c->getFieldNames() : nullptr;
+    if (!declared) return;
+    for (size_t i = 0; i < f.size(); ++i) {
+        bool known = false;
+        for (int32_t k = 0; k < declared->nbFields && !known; ++k) known = f.at(i).name == declared->fields[k].name;
+        if (!known) return;  // not the creator's fields: a format of its own that happened to parse
+    }
+    auto isFloat = [](PluginFieldType t) { return t == PluginFieldType::kFLOAT16 || t == PluginFieldType::kFLOAT32 || t == PluginFieldType::kFLOAT64; };
+    j.key("fields").beginObject();
+    for (size_t i = 0; i < f.size(); ++i) {
+        const Field& x = f.at(i);
+        if (x.type == PluginFieldType::kCHAR) {
+            j.key(x.name).value(f.getString(x.name));
+        } else if (!isFloat(x.type)) {
+            j.key(x.name).beginArray();
+            for (int64_t v : f.ints(x.name)) j.value(v);
+            j.endArray();
+        } else if (x.length == 1) {
+            j.key(x.name).value(static_cast<double>(f.getFloat(x.name, 0.f)));
+        }
+    }
+    j.endObject();
+    j.key("weights").beginArray();
+    for (size_t i = 0; i < f.size(); ++i) {
+        const Field& x = f.at(i);
+        if (!isFloat(x.type)) continue;
+        const bool half = halfPrecision && s.device == DeviceType::kGPU && heldInHalf(s.type, x.name);
+        j.beginObject().key("field").value(x.name).key("elements").value(x.length);
+        j.key("dtype").value(dataTypeName(half ? DataType::kHALF : DataType::kFLOAT)).endObject();
+    }
+    j.endArray();
+}
 }  // namespace
 
 const char* EngineImpl::getLayerInformation() const noexcept {
@@ -277,8 +337,12 @@ void EngineImpl::writeReport() const {
         j.key("outputs").beginArray();
         for (int32_t t : plan_.outputs) tensorJson(t);
         j.endArray();
+        // Asked once per step and report (a plugin may count or compute it): the fields below and the memory totals.
+        std::vector<size_t> serializedSizes;
+        for (const auto& st : plan_.steps) serializedSizes.push_back(st.plugin->getSerializationSize());
         j.key("kernels").beginArray();
-        for (const auto& s : plan_.steps) {
+        for (size_t si = 0; si < plan_.steps.size(); ++si) {
+            const EngineStep& s = plan_.steps[si];
             j.beginObject();
             j.key("name").value(s.name);
             j.key("type").value(s.type);
@@ -310,6 +374,7 @@ void EngineImpl::writeReport() const {
                 else if (anyFloat) prec = DataType::kFLOAT;
                 if (s.variant == int8::kVariant) prec = DataType::kINT8;
                 j.key("precision").value(dataTypeName(prec));
+                writeStepFields(j, s, serializedSizes[si], prec == DataType::kHALF);
             }
             j.key("variant").value(s.variant);
             j.key("inputs").beginArray();
@@ -333,7 +398,7 @@ void EngineImpl::writeReport() const {
         j.key("constant_bytes").value(constBytes);
         // Kernels own their weights (serialized with their fields): the engine's weight footprint.
         uint64_t kernelBytes = 0;
-        for (const auto& st : plan_.steps) kernelBytes += st.plugin->getSerializationSize();
+        for (size_t size : serializedSizes) kernelBytes += size;
         j.key("kernel_fields_bytes").value(kernelBytes);
         j.endObject();
         j.key("layers_before").value(static_cast<int64_t>(plan_.layersBefore));
