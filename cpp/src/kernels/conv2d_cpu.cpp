@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "common/parallel.h"
+#include "winograd_cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -440,10 +441,12 @@ GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { a.pad ? dwFlatBody<true>(a) : d
 #endif
 
 std::atomic<int> gOrientation{0};
+std::atomic<int> gWinograd{0};
 
 }  // namespace
 
 void Conv2dCpu::setOrientationOverride(int mode) { gOrientation.store(mode); }
+void Conv2dCpu::setWinogradOverride(int mode) { gWinograd.store(mode); }
 
 int64_t Conv2dParams::P() const {
   return (H + padTop + padBottom - dilH * (R - 1) - 1) / strideH + 1;
@@ -482,6 +485,12 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
           dwTapOff_.push_back(((ro % st) * st + so % st) * fg.planeLen + (ro / st) * fg.Wh + so / st);
         }
     }
+    return;
+  }
+  const int wino = gWinograd.load(std::memory_order_relaxed);
+  if (wino == 2 ? WinogradF2x3::eligible(p) : wino == 0 && WinogradF2x3::profitable(p)) {
+    path_ = Path::kWinograd;
+    wino_ = std::make_shared<const WinogradF2x3>(p, weights);
     return;
   }
   const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
@@ -525,6 +534,10 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
   if (xBatchStride < 0) xBatchStride = p_.C * p_.H * p_.W;
   if (path_ == Path::kDepthwise) {
     runDepthwise(batch, x, y, yBatchStride, ep, xBatchStride);
+    return;
+  }
+  if (path_ == Path::kWinograd) {
+    wino_->run(batch, x, y, yBatchStride, ep, xBatchStride);
     return;
   }
   const Conv2dParams& p = p_;

@@ -3,12 +3,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "epilogue.h"
 #include "gemm.h"
 
 namespace gie::cpu {
+
+class WinogradF2x3;
 
 struct Conv2dParams {
   int64_t N, C, H, W;  // input NCHW
@@ -40,7 +43,8 @@ class Conv2dCpu {
            void* workspace, int64_t xBatchStride = -1) const;
   const Conv2dParams& params() const { return p_; }
 
-  enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2 };
+  // kWinograd: dense 3x3 stride-1 layers with enough channels (winograd_cpu.h).
+  enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2, kWinograd = 3 };
   Path path() const { return path_; }
   // GEMM paths: true when the GEMM runs transposed (rows = output pixels, columns = output
   // channels; picked for small P*Q where it pads less) and the tile is transposed on output.
@@ -48,6 +52,9 @@ class Conv2dCpu {
   // Test/benchmark hook for convolutions constructed afterwards: 0 = automatic (default),
   // 1 = always normal orientation, 2 = transposed whenever possible.
   static void setOrientationOverride(int mode);
+  // Test/benchmark hook for convolutions constructed afterwards: 0 = Winograd F(2x2, 3x3) where it is
+  // expected to pay off (default), 1 = never, 2 = on every eligible shape (3x3, stride 1, dilation 1, 1 group).
+  static void setWinogradOverride(int mode);
 
  private:
   void runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
@@ -59,6 +66,7 @@ class Conv2dCpu {
   bool transposed_ = false;
   std::vector<gemm::PackedA> packed_;   // one per group (GEMM paths, normal orientation)
   std::vector<gemm::PackedB> packedB_;  // one per group (GEMM paths, transposed orientation)
+  std::shared_ptr<const WinogradF2x3> wino_;  // Winograd path
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
   // Valid output ranges per kernel tap: rows p in [pLo[r], pHi[r]), cols q in [qLo[s], qHi[s]).
