@@ -35,10 +35,11 @@ namespace gie::cpu {
 namespace {
 
 struct InArgs {
-  const float* x;  // image n, channel 0
-  int64_t C, H, W, pt, pl, TX, ty0, ty1;
-  float* V;      // [16][C][nb]
+  const float* x;  // image n, first channel of the range
+  int64_t C, H, W, pt, pl, TX, ty0, ty1;  // C: channels in the range
+  float* V;      // [16][all channels][nb], at the range's first channel
   int64_t nb;    // tiles in the block
+  int64_t CN;    // all channels * nb: the distance between V[xi] and V[xi + 1]
   float* tmp;    // scratch: 10 * (TX + 1) floats
 };
 
@@ -115,7 +116,7 @@ GIE_WG_AI void inputTiles(const float* E, const float* O, int64_t L, float* v, i
 // once and every tile then reads 4 contiguous arrays (VL tiles per vector).
 template <int VL>
 GIE_WG_AI void inputBody(const InArgs& a) {
-  const int64_t TX = a.TX, L = TX + 1, HW = a.H * a.W, CN = a.C * a.nb;
+  const int64_t TX = a.TX, L = TX + 1, HW = a.H * a.W, CN = a.CN;
   float* __restrict E = a.tmp;        // [4][L] even columns of the 4 padded rows
   float* __restrict O = E + 4 * L;    // [4][L] odd columns
   float* __restrict row = O + 4 * L;  // one padded row, 2L floats
@@ -227,7 +228,7 @@ GIE_WG_AVX512 void outputAvx512(const OutArgs& a, int64_t k) { outputBody<16>(a,
 #endif
 
 // Bytes of V and M a block may use (both in L2 with the packing buffers; Zen 4 / Skylake-SP: 1 MB of L2).
-constexpr int64_t kBlockBytes = 1 << 20;
+constexpr int64_t kBlockBytes = 2 << 20;
 
 }  // namespace
 
@@ -297,30 +298,44 @@ void WinogradF2x3::run(int64_t batch, const float* x, float* y, int64_t yBatchSt
   // Whole blocks per thread when there are enough of them, else one block at a time with parallel GEMMs.
   const bool blockParallel = T > 1 && items >= T;
   const int gemmThreads = blockParallel || T == 1 ? 1 : 0;
+  // Scratch of a transform: 10 * (TX + 1) floats per thread.
+  auto scratch = [TX]() -> float* {
+    static thread_local std::vector<float> tmp;
+    if (tmp.size() < static_cast<size_t>(10 * (TX + 1))) tmp.resize(static_cast<size_t>(10 * (TX + 1)));
+    return tmp.data();
+  };
   auto one = [&](int64_t item) {
     const int64_t n = item / blocksPer, blk = item % blocksPer;
     const int64_t ty0 = blk * rowsPerBlock_, ty1 = std::min(TY_, ty0 + rowsPerBlock_), nb = (ty1 - ty0) * TX;
     static thread_local gemm::AlignedFloats buf;
-    const size_t need = static_cast<size_t>(16 * (C + K) * nb + 10 * (TX + 1));
+    const size_t need = static_cast<size_t>(16 * (C + K) * nb);
     if (buf.size() < need) buf.resize(need);
     float* V = buf.data();
     float* M = V + 16 * C * nb;
-    float* tmp = M + 16 * K * nb;
-    inFn(InArgs{x + n * xBatchStride, C, p_.H, p_.W, p_.padTop, p_.padLeft, TX, ty0, ty1, V, nb, tmp});
+    // Transforms over channel ranges: on all threads when the block is the only work, else on this one.
+    const int64_t chunks = gemmThreads == 1 ? 1 : 4 * T;
+    const float* xn = x + n * xBatchStride;
+    parallelForThreads(chunks, gemmThreads, [&](int64_t ci) {
+      const int64_t c0 = C * ci / chunks, c1 = C * (ci + 1) / chunks;
+      inFn(InArgs{xn + c0 * p_.H * p_.W, c1 - c0, p_.H, p_.W, p_.padTop, p_.padLeft, TX, ty0, ty1, V + c0 * nb, nb,
+                  C * nb, scratch()});
+    });
     for (int xi = 0; xi < 16; ++xi) {
       const gemm::PlainB pb{V + xi * C * nb, nb, false};
       gemm::gemmPacked(u_[xi], gemm::BSource{gemm::packPlainB, &pb}, nb, 1.f, 0.f, M + xi * K * nb, nb,
                        gemm::OutputEpi{}, gemmThreads);
     }
     float* yn = y + n * yBatchStride;
-    const OutArgs oa{M, K, nb, TX, ty0, ty1, P_, Q_, yn, ep.residual ? ep.residual + n * yBatchStride : nullptr,
-                     ep.bias, tmp};
     const int64_t oh0 = 2 * ty0, oh1 = std::min(P_, 2 * ty1);
-    for (int64_t k = 0; k < K; ++k) {
-      outFn(oa, k);
-      if (ep.act != kNoActivation)
-        gemm::activateRow(yn + k * P_ * Q_ + oh0 * Q_, (oh1 - oh0) * Q_, ep.act, ep.alpha, ep.beta);
-    }
+    parallelForThreads(chunks, gemmThreads, [&](int64_t ci) {
+      const OutArgs oa{M, K, nb, TX, ty0, ty1, P_, Q_, yn, ep.residual ? ep.residual + n * yBatchStride : nullptr,
+                       ep.bias, scratch()};
+      for (int64_t k = K * ci / chunks; k < K * (ci + 1) / chunks; ++k) {
+        outFn(oa, k);
+        if (ep.act != kNoActivation)
+          gemm::activateRow(yn + k * P_ * Q_ + oh0 * Q_, (oh1 - oh0) * Q_, ep.act, ep.alpha, ep.beta);
+      }
+    });
   };
   if (blockParallel) {
     parallelForThreads(items, T, one);
