@@ -23,7 +23,7 @@ using gie::activation;
 
 namespace {
 
-int gPassed = 0, gFailed = 0, gTransposed = 0, gWinograd = 0;
+int gPassed = 0, gFailed = 0, gTransposed = 0, gWinograd = 0, gDwC16 = 0;
 std::mt19937 gRng(12345);
 
 std::vector<float> randVec(size_t n, float lo = -1.f, float hi = 1.f) {
@@ -215,6 +215,7 @@ bool runConvCase(const char* isa, const ConvCase& cc, int64_t batch, ActivationT
   Conv2dCpu conv(p, w.data());
   gTransposed += conv.transposedGemm();
   gWinograd += conv.path() == Conv2dCpu::Path::kWinograd;
+  gDwC16 += conv.depthwiseC16();
   std::vector<unsigned char> ws(conv.workspaceSize() + 1);
   const float sentinel = -12345.f;
   std::vector<float> y(batch * ybs, sentinel);
@@ -295,6 +296,10 @@ void testConv(const char* isa) {
       {2, 3, 45, 47, 8, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 1},      // TF "same" (bottom/right) padding
       {1, 2, 20, 21, 5, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1},      // 2 channels, dilation 2, stride 1
       {1, 1, 33, 31, 3, 5, 3, 1, 1, 2, 1, 2, 1, 1, 1, 1},      // 1 channel, 5x3 kernel
+      // depthwise with channel counts that leave a partial group of 16 (the 16-channel kernel), Q >= 8
+      {1, 37, 9, 11, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 37},    // stride 2, 37 channels
+      {2, 20, 14, 13, 20, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 20},   // 5x5, asymmetric padding, batch 2
+      {1, 33, 12, 19, 33, 3, 3, 1, 2, 2, 0, 1, 1, 2, 1, 33},   // unequal strides, dilation 2 rows
   };
   int i = 0;
   for (const ConvCase& cc : cases) {
@@ -397,9 +402,16 @@ int main() {
     testWinograd(name);
     Conv2dCpu::setWinogradOverride(0);
     testConcurrency(name);
+    // depthwise: the 16-channel kernel on every shape it can run (AVX-512, multiplier 1), then never
+    for (int c16 : {2, 1}) {
+      Conv2dCpu::setDepthwiseC16Override(c16);
+      testConv(name);
+    }
+    Conv2dCpu::setDepthwiseC16Override(0);
   }
   gemm::setIsaOverride(best);
-  std::printf("(%d conv cases ran the transposed GEMM orientation, %d Winograd)\n", gTransposed, gWinograd);
+  std::printf("(%d conv cases ran the transposed GEMM orientation, %d Winograd, %d the 16-channel depthwise kernel)\n",
+              gTransposed, gWinograd, gDwC16);
   std::printf("%d passed, %d failed\n", gPassed, gFailed);
   return gFailed == 0 ? 0 : 1;
 }

@@ -55,6 +55,11 @@ class Conv2dCpu {
   // Test/benchmark hook for convolutions constructed afterwards: 0 = Winograd F(2x2, 3x3) where it is
   // expected to pay off (default), 1 = never, 2 = on every eligible shape (3x3, stride 1, dilation 1, 1 group).
   static void setWinogradOverride(int mode);
+  // Test/benchmark hook for depthwise convolutions constructed afterwards: 0 = the 16-channel kernel where it
+  // is expected to pay off (default), 1 = never, 2 = whenever it can run (AVX-512, channel multiplier 1).
+  static void setDepthwiseC16Override(int mode);
+  // Depthwise: whether run() uses the 16-channels-per-vector kernel.
+  bool depthwiseC16() const { return !dwW16_.empty(); }
 
  private:
   void runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
@@ -67,6 +72,7 @@ class Conv2dCpu {
   std::vector<gemm::PackedA> packed_;   // one per group (GEMM paths, normal orientation)
   std::vector<gemm::PackedB> packedB_;  // one per group (GEMM paths, transposed orientation)
   std::shared_ptr<const WinogradF2x3> wino_;  // Winograd path
+  gemm::AlignedFloats dwW16_;           // depthwise, 16-channel kernel: per group of 16 channels, R*S x 16 weights
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
   // Valid output ranges per kernel tap: rows p in [pLo[r], pHi[r]), cols q in [qLo[s], qHi[s]).
