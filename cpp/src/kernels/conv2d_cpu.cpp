@@ -502,8 +502,9 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   }
   // transpose in: 16 pixels x 16 channels at a time
   for (int64_t ih = 0; ih < a.H; ++ih)
-    for (int64_t iw = 0; iw < a.W; iw += 16) {
-      const int64_t n = std::min<int64_t>(16, a.W - iw);
+    for (int64_t iw0 = 0; iw0 < a.W; iw0 += 16) {
+      // rows of 16 or more pixels: the last block ends at the row's end (overlapping the previous one)
+      const int64_t iw = a.W >= 16 ? std::min(iw0, a.W - 16) : iw0, n = std::min<int64_t>(16, a.W - iw);
       DwVec r[16];
       for (int l = 0; l < 16; ++l) {
         const float* src = a.x + l * HW + ih * a.W + iw;
@@ -513,7 +514,9 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
       }
       transpose16(r);
       DwVec* dst = xp + (a.pt + ih) * Wp + a.pl + iw;
-      for (int64_t t = 0; t < n; ++t) dst[t] = r[t];
+#pragma GCC unroll 16
+      for (int t = 0; t < 16; ++t)  // (unrolled with the test: a loop up to n becomes a memcpy from the stack)
+        if (t < n) dst[t] = r[t];
     }
   // R*S taps per output pixel, 8 pixels of a row at a time
   const ActivationType act = a.act;
