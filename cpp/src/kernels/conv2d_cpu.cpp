@@ -457,9 +457,10 @@ struct DwC16Args {
   float* y;           // output plane of channel c0 (planes P*Q apart)
   const float* res;   // same layout as y, nullable
   int64_t nc;         // channels in the group (<= 16)
-  int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, P, Q, Hp, Wp;
-  DwVec* xp;          // scratch: Hp * Wp vectors
-  DwVec* yp;          // scratch: P * Q vectors
+  int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, P, Q, Wp;
+  int64_t strip;      // output rows per strip
+  DwVec* xp;          // scratch: the strip's padded input rows, ((strip - 1) * sh + (R - 1) * dh + 1) * Wp vectors
+  DwVec* yp;          // scratch: strip * Q vectors
   ActivationType act;
   float actAlpha, actBeta;
 };
@@ -492,16 +493,15 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   DwVec* __restrict xp = a.xp;
   DwVec* __restrict yp = a.yp;
   const DwVec zero = DwVec{} + 0.f;
-  // zero border (the interior is overwritten below)
-  for (int64_t i = 0; i < a.pt * Wp; ++i) xp[i] = zero;
-  for (int64_t i = (a.pt + a.H) * Wp; i < a.Hp * Wp; ++i) xp[i] = zero;
-  for (int64_t ih = 0; ih < a.H; ++ih) {
-    DwVec* row = xp + (a.pt + ih) * Wp;
+  // Padded row j of the strip (padded-plane row pr = p0 * sh + j) from input row ih = pr - pt: zeros outside
+  // the image, 16 pixels x 16 channels transposed at a time.
+  auto loadRow = [&](DwVec* row, int64_t ih) __attribute__((always_inline)) {
+    if (ih < 0 || ih >= a.H) {
+      for (int64_t t = 0; t < Wp; ++t) row[t] = zero;
+      return;
+    }
     for (int64_t t = 0; t < a.pl; ++t) row[t] = zero;
     for (int64_t t = a.pl + a.W; t < Wp; ++t) row[t] = zero;
-  }
-  // transpose in: 16 pixels x 16 channels at a time
-  for (int64_t ih = 0; ih < a.H; ++ih)
     for (int64_t iw0 = 0; iw0 < a.W; iw0 += 16) {
       // rows of 16 or more pixels: the last block ends at the row's end (overlapping the previous one)
       const int64_t iw = a.W >= 16 ? std::min(iw0, a.W - 16) : iw0, n = std::min<int64_t>(16, a.W - iw);
@@ -513,11 +513,12 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
         else dwMaskLoad512(r[l], src, n);
       }
       transpose16(r);
-      DwVec* dst = xp + (a.pt + ih) * Wp + a.pl + iw;
+      DwVec* dst = row + a.pl + iw;
 #pragma GCC unroll 16
       for (int t = 0; t < 16; ++t)  // (unrolled with the test: a loop up to n becomes a memcpy from the stack)
         if (t < n) dst[t] = r[t];
     }
+  };
   // R*S taps per output pixel, 8 pixels of a row at a time
   const ActivationType act = a.act;
   const bool regAct = !a.res && (act == ActivationType::kRELU || act == ActivationType::kCLIP ||
@@ -536,9 +537,10 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
     }
   };
   // NB pixels of output row p from column q, all taps; blocks may overlap (they store, never accumulate).
+  int64_t p0 = 0;  // first output row of the strip
   auto block = [&](auto nb, int64_t p, int64_t q) __attribute__((always_inline)) {
     constexpr int NB = decltype(nb)::value;
-    const DwVec* xr = xp + p * a.sh * Wp;
+    const DwVec* xr = xp + (p - p0) * a.sh * Wp;
     DwVec acc[NB];
     for (int j = 0; j < NB; ++j) acc[j] = a.bias;
     const DwVec* wt = a.w;
@@ -551,10 +553,15 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
     }
     for (int j = 0; j < NB; ++j) {
       if (regAct) finish(acc[j]);
-      yp[p * a.Q + q + j] = acc[j];
+      yp[(p - p0) * a.Q + q + j] = acc[j];
     }
   };
-  for (int64_t p = 0; p < a.P; ++p) {
+  // Strips of a.strip output rows: their padded input rows and outputs stay in L1 / L2 (a 112x112 plane of
+  // 16 channels is 800 KB).
+  for (p0 = 0; p0 < a.P; p0 += a.strip) {
+  const int64_t p1 = std::min(a.P, p0 + a.strip), rowsIn = (p1 - 1 - p0) * a.sh + (a.R - 1) * a.dh + 1;
+  for (int64_t j = 0; j < rowsIn; ++j) loadRow(xp + j * Wp, p0 * a.sh + j - a.pt);
+  for (int64_t p = p0; p < p1; ++p) {
     if (a.Q >= 8) {  // 8 independent accumulators (FMA latency); the last block ends at the row's end
       for (int64_t q = 0; q < a.Q; q += 8) block(std::integral_constant<int, 8>{}, p, std::min(q, a.Q - 8));
     } else if (a.Q >= 4) {
@@ -565,10 +572,11 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
     }
   }
   // transpose out: 16 output pixels (consecutive in the flattened plane) x 16 channels at a time
-  for (int64_t i = 0; i < PQ; i += 16) {
-    const int64_t n = std::min<int64_t>(16, PQ - i);
+  const int64_t iEnd = p1 * a.Q;
+  for (int64_t i = p0 * a.Q; i < iEnd; i += 16) {
+    const int64_t n = std::min<int64_t>(16, iEnd - i);
     DwVec r[16];
-    for (int64_t t = 0; t < 16; ++t) r[t] = t < n ? yp[i + t] : zero;
+    for (int64_t t = 0; t < 16; ++t) r[t] = t < n ? yp[i - p0 * a.Q + t] : zero;
     transpose16(r);
     for (int64_t l = 0; l < a.nc; ++l) {
       float* dst = a.y + l * PQ + i;
@@ -591,7 +599,9 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
     }
   }
   if (!regAct && act != kNoActivation)
-    for (int64_t l = 0; l < a.nc; ++l) gemm::activateRow(a.y + l * PQ, PQ, act, a.actAlpha, a.actBeta);
+    for (int64_t l = 0; l < a.nc; ++l)
+      gemm::activateRow(a.y + l * PQ + p0 * a.Q, (p1 - p0) * a.Q, act, a.actAlpha, a.actBeta);
+  }
 }
 #endif
 
@@ -778,12 +788,15 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
 #endif
 #if GIE_CONV_X86
   if (!dwW16_.empty()) {
-    const int64_t G16 = (K + 15) / 16, Hp = p.H + p.padTop + p.padBottom, Wp = p.W + p.padLeft + p.padRight;
+    const int64_t G16 = (K + 15) / 16, Wp = p.W + p.padLeft + p.padRight;
+    // strip: output rows whose padded input rows take at most ~96 KB (L2; one row of a 112-wide plane: 7 KB)
+    const int64_t fit = std::max<int64_t>(0, (96 * 1024 / 64) / Wp - (p.R - 1) * p.dilH - 1) / p.strideH + 1;
+    const int64_t strip = std::min(P_, fit), rowsIn = (strip - 1) * p.strideH + (p.R - 1) * p.dilH + 1;
     parallelForThreads(batch * G16, batch * K * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
       const int64_t n = it / G16, c0 = (it % G16) * 16, nc = std::min<int64_t>(16, K - c0);
       static thread_local gemm::AlignedFloats xs, ys;
-      if (xs.size() < static_cast<size_t>(Hp * Wp * 16)) xs.resize(static_cast<size_t>(Hp * Wp * 16));
-      if (ys.size() < static_cast<size_t>(PQ * 16)) ys.resize(static_cast<size_t>(PQ * 16));
+      if (xs.size() < static_cast<size_t>(rowsIn * Wp * 16)) xs.resize(static_cast<size_t>(rowsIn * Wp * 16));
+      if (ys.size() < static_cast<size_t>(strip * Q_ * 16)) ys.resize(static_cast<size_t>(strip * Q_ * 16));
       DwVec bias = DwVec{} + 0.f;
       if (ep.bias)
         for (int64_t l = 0; l < nc; ++l) bias[l] = ep.bias[c0 + l];
@@ -793,7 +806,7 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
                         y + n * yBatchStride + c0 * PQ,
                         ep.residual ? ep.residual + n * yBatchStride + c0 * PQ : nullptr,
                         nc, p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, P_, Q_,
-                        Hp, Wp, reinterpret_cast<DwVec*>(xs.data()), reinterpret_cast<DwVec*>(ys.data()),
+                        Wp, strip, reinterpret_cast<DwVec*>(xs.data()), reinterpret_cast<DwVec*>(ys.data()),
                         ep.act, ep.alpha, ep.beta};
       dwC16Avx512(a);
     });
