@@ -23,7 +23,7 @@ using gie::activation;
 
 namespace {
 
-int gPassed = 0, gFailed = 0, gTransposed = 0, gWinograd = 0, gDwC16 = 0;
+int gPassed = 0, gFailed = 0, gTransposed = 0, gWinograd = 0, gWinograd4 = 0, gDwC16 = 0;
 std::mt19937 gRng(12345);
 
 std::vector<float> randVec(size_t n, float lo = -1.f, float hi = 1.f) {
@@ -215,6 +215,7 @@ bool runConvCase(const char* isa, const ConvCase& cc, int64_t batch, ActivationT
   Conv2dCpu conv(p, w.data());
   gTransposed += conv.transposedGemm();
   gWinograd += conv.path() == Conv2dCpu::Path::kWinograd;
+  gWinograd4 += conv.winogradTile() == 4;
   gDwC16 += conv.depthwiseC16();
   std::vector<unsigned char> ws(conv.workspaceSize() + 1);
   const float sentinel = -12345.f;
@@ -335,7 +336,8 @@ void testWinograd(const char* isa) {
       {1, 4, 7, 5, 3, 3, 3, 1, 1, 2, 0, 1, 2, 1, 1, 1},        // asymmetric padding
       {1, 2, 3, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},        // one output
       {1, 3, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},        // 1x1 input, padded to a 1x1 output
-      {1, 2, 4, 4, 3, 3, 3, 1, 1, 3, 3, 3, 3, 1, 1, 1},        // padding larger than the kernel
+      {1, 2, 4, 4, 3, 3, 3, 1, 1, 3, 3, 3, 3, 1, 1, 1},        // padding larger than the kernel (not eligible)
+      {1, 3, 5, 6, 4, 3, 3, 1, 1, 2, 2, 2, 1, 1, 1, 1},        // padding 2: border outputs with one input row
       {2, 64, 15, 13, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // several K blocks of the GEMM
       {1, 300, 29, 27, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},   // several tile blocks (C large)
       {1, 48, 57, 56, 50, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // several tile blocks, wide rows
@@ -393,11 +395,14 @@ int main() {
       testConv(name);
     }
     Conv2dCpu::setOrientationOverride(0);
-    // Winograd on every eligible shape (the 3x3 stride-1 cases of testConv too), then never.
-    Conv2dCpu::setWinogradOverride(2);
-    testConv(name);
-    testWinograd(name);
-    testConcurrency(name);
+    // Winograd on every eligible shape (the 3x3 stride-1 cases of testConv too) with F(2x2) and F(4x4), then
+    // never.
+    for (int wino : {3, 4}) {
+      Conv2dCpu::setWinogradOverride(wino);
+      testConv(name);
+      testWinograd(name);
+      testConcurrency(name);
+    }
     Conv2dCpu::setWinogradOverride(1);
     testWinograd(name);
     Conv2dCpu::setWinogradOverride(0);
@@ -410,8 +415,8 @@ int main() {
     Conv2dCpu::setDepthwiseC16Override(0);
   }
   gemm::setIsaOverride(best);
-  std::printf("(%d conv cases ran the transposed GEMM orientation, %d Winograd, %d the 16-channel depthwise kernel)\n",
-              gTransposed, gWinograd, gDwC16);
+  std::printf("(%d conv cases ran the transposed GEMM orientation, %d Winograd (%d F(4x4)), %d the 16-channel "
+              "depthwise kernel)\n", gTransposed, gWinograd, gWinograd4, gDwC16);
   std::printf("%d passed, %d failed\n", gPassed, gFailed);
   return gFailed == 0 ? 0 : 1;
 }

@@ -665,9 +665,9 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     return;
   }
   const int wino = gWinograd.load(std::memory_order_relaxed);
-  if (wino == 2 ? WinogradF2x3::eligible(p) : wino == 0 && WinogradF2x3::profitable(p)) {
+  if (wino >= 2 ? WinogradConv3x3::eligible(p) : wino == 0 && WinogradConv3x3::profitable(p)) {
     path_ = Path::kWinograd;
-    wino_ = std::make_shared<const WinogradF2x3>(p, weights);
+    wino_ = std::make_shared<const WinogradConv3x3>(p, weights, wino == 3 ? 2 : wino == 4 ? 4 : 0);
     return;
   }
   const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
@@ -703,6 +703,8 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
 }
 
 size_t Conv2dCpu::workspaceSize() const { return 0; }
+
+int Conv2dCpu::winogradTile() const { return wino_ ? wino_->tile() : 0; }
 
 void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStride,
                     const Epilogue& ep, void* workspace, int64_t xBatchStride) const {

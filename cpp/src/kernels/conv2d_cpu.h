@@ -11,7 +11,7 @@
 
 namespace gie::cpu {
 
-class WinogradF2x3;
+class WinogradConv3x3;
 
 struct Conv2dParams {
   int64_t N, C, H, W;  // input NCHW
@@ -52,9 +52,12 @@ class Conv2dCpu {
   // Test/benchmark hook for convolutions constructed afterwards: 0 = automatic (default),
   // 1 = always normal orientation, 2 = transposed whenever possible.
   static void setOrientationOverride(int mode);
-  // Test/benchmark hook for convolutions constructed afterwards: 0 = Winograd F(2x2, 3x3) where it is
-  // expected to pay off (default), 1 = never, 2 = on every eligible shape (3x3, stride 1, dilation 1, 1 group).
+  // Test/benchmark hook for convolutions constructed afterwards: 0 = Winograd where it is expected to pay off
+  // (default), 1 = never, 2 = on every eligible shape (3x3, stride 1, dilation 1, 1 group) with the automatic
+  // tile size, 3 / 4 = the same with F(2x2, 3x3) / F(4x4, 3x3) forced.
   static void setWinogradOverride(int mode);
+  // Winograd path: its output tile size (2 or 4); 0 on other paths.
+  int winogradTile() const;
   // Test/benchmark hook for depthwise convolutions constructed afterwards: 0 = the 16-channel kernel where it
   // is expected to pay off (default), 1 = never, 2 = whenever it can run (AVX-512, channel multiplier 1).
   static void setDepthwiseC16Override(int mode);
@@ -71,7 +74,7 @@ class Conv2dCpu {
   bool transposed_ = false;
   std::vector<gemm::PackedA> packed_;   // one per group (GEMM paths, normal orientation)
   std::vector<gemm::PackedB> packedB_;  // one per group (GEMM paths, transposed orientation)
-  std::shared_ptr<const WinogradF2x3> wino_;  // Winograd path
+  std::shared_ptr<const WinogradConv3x3> wino_;  // Winograd path
   gemm::AlignedFloats dwW16_;           // depthwise, 16-channel kernel: per group of 16 channels, R*S x 16 weights
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes

@@ -1,10 +1,12 @@
-// Winograd F(2x2, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks").
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks").
 //
-// Each 2x2 block of outputs ("tile") of channel k is A^T [ sum_c (G g_kc G^T) .* (B^T d_c B) ] A, where d_c is
-// the 4x4 input patch of the tile (stride 2 between tiles) and g_kc the 3x3 filter. With the 16 positions xi of
-// the 4x4 transformed domain separated, the sum over c is 16 independent GEMMs
+// Each M x M block of outputs ("tile") of channel k is A^T [ sum_c (G g_kc G^T) .* (B^T d_c B) ] A, where d_c is
+// the N x N input patch of the tile (N = M + 2, stride M between tiles) and g_kc the 3x3 filter. With the N*N
+// positions xi of the transformed domain separated, the sum over c is N*N independent GEMMs
 //   M[xi] (K x tiles) = U[xi] (K x C) * V[xi] (C x tiles),
-// 16 multiply-adds per tile and channel pair instead of the direct convolution's 36 (2.25x fewer). U is
+// N*N multiply-adds per tile and channel pair instead of the direct convolution's 9*M*M (F(2x2): 16 for 36,
+// 2.25x fewer; F(4x4): 36 for 144, 4x fewer). U is
 // transformed and pre-packed at construction. The tiles are processed in blocks of whole tile rows so that a
 // block's V and M (16 x (C + K) x tiles floats) stay in L2: transform the block's input, run the 16 GEMMs,
 // transform the outputs (bias, residual and activation applied there, the activation through the same row
@@ -40,7 +42,7 @@ struct InArgs {
   float* V;      // [16][all channels][nb], at the range's first channel
   int64_t nb;    // tiles in the block
   int64_t CN;    // all channels * nb: the distance between V[xi] and V[xi + 1]
-  float* tmp;    // scratch: 10 * (TX + 1) floats
+  float* tmp;    // scratch: (N * M + M) * (TX + 1) floats
 };
 
 // VL floats: one register of the ISA (AVX-512 16, AVX2 8, SSE 4), so that the 24 live values of a transform fit
@@ -85,128 +87,191 @@ GIE_WG_AI int64_t forTiles(int64_t TX, int64_t tx, const F& f) {
   return tx + 1;
 }
 
-// The 16 transformed values of W tiles from tx (E / O: even / odd columns of the 4 padded input rows, length L).
-// d B per row i: (d0 - d2, d1 + d2, d2 - d1, d1 - d3) with d0..d3 = e[tx], o[tx], e[tx+1], o[tx+1]; then
-// B^T (d B): rows (h0 - h2, h1 + h2, h2 - h1, h1 - h3).
-template <int W>
-GIE_WG_AI void inputTiles(const float* E, const float* O, int64_t L, float* v, int64_t CN, int64_t tx) {
-  using V = typename Vec<W>::T;
-  V h[4][4];
-  for (int i = 0; i < 4; ++i) {
-    V d0, d1, d2, d3;
-    ld<W>(d0, E + i * L + tx);
-    ld<W>(d1, O + i * L + tx);
-    ld<W>(d2, E + i * L + tx + 1);
-    ld<W>(d3, O + i * L + tx + 1);
-    h[i][0] = d0 - d2;
-    h[i][1] = d1 + d2;
-    h[i][2] = d2 - d1;
-    h[i][3] = d1 - d3;
+// The 1-D transforms of F(M x M, 3 x 3) (Lavin & Gray; F(4, 3) with the points 0, +-1, +-2): N = M + 2 inputs,
+// B^T d (input), A^T m (output), G g (filter, in double at construction).
+template <int M, class V>
+GIE_WG_AI void bt1d(const V (&d)[M + 2], V (&t)[M + 2]) {
+  if constexpr (M == 2) {
+    t[0] = d[0] - d[2];
+    t[1] = d[1] + d[2];
+    t[2] = d[2] - d[1];
+    t[3] = d[1] - d[3];
+  } else {
+    const V four = V{} + 4.f, five = V{} + 5.f, two = V{} + 2.f;
+    t[0] = four * d[0] - five * d[2] + d[4];
+    t[1] = (d[3] + d[4]) - four * (d[1] + d[2]);
+    t[2] = four * (d[1] - d[2]) + (d[4] - d[3]);
+    t[3] = two * (d[3] - d[1]) + (d[4] - d[2]);
+    t[4] = two * (d[1] - d[3]) + (d[4] - d[2]);
+    t[5] = four * d[1] - five * d[3] + d[5];
   }
-  for (int j = 0; j < 4; ++j) {
-    st<W>(v + (0 + j) * CN + tx, h[0][j] - h[2][j]);
-    st<W>(v + (4 + j) * CN + tx, h[1][j] + h[2][j]);
-    st<W>(v + (8 + j) * CN + tx, h[2][j] - h[1][j]);
-    st<W>(v + (12 + j) * CN + tx, h[1][j] - h[3][j]);
+}
+template <int M, class V>
+GIE_WG_AI void at1d(const V (&m)[M + 2], V (&o)[M]) {
+  if constexpr (M == 2) {
+    o[0] = m[0] + m[1] + m[2];
+    o[1] = m[1] - m[2] - m[3];
+  } else {
+    const V two = V{} + 2.f, four = V{} + 4.f, eight = V{} + 8.f;
+    const V a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
+    o[0] = m[0] + a + c;
+    o[1] = b + two * d;
+    o[2] = a + four * c;
+    o[3] = b + eight * d + m[5];
+  }
+}
+template <int M>
+void g1d(const double (&g)[3], double* u) {  // u: M + 2 values
+  if constexpr (M == 2) {
+    u[0] = g[0];
+    u[1] = 0.5 * (g[0] + g[1] + g[2]);
+    u[2] = 0.5 * (g[0] - g[1] + g[2]);
+    u[3] = g[2];
+  } else {
+    u[0] = g[0] / 4;
+    u[1] = -(g[0] + g[1] + g[2]) / 6;
+    u[2] = -(g[0] - g[1] + g[2]) / 6;
+    u[3] = g[0] / 24 + g[1] / 12 + g[2] / 6;
+    u[4] = g[0] / 24 - g[1] / 12 + g[2] / 6;
+    u[5] = g[2];
   }
 }
 
-// V[xi][c][t] = (B^T d B)[xi] for the tiles t of rows [ty0, ty1). A tile's 4 input columns 2tx-pl .. 2tx-pl+3
-// are the even / odd columns tx, tx + 1 of the zero-padded row, so the row is split into even and odd halves
-// once and every tile then reads 4 contiguous arrays (VL tiles per vector).
-template <int VL>
+// The N*N transformed values V[xi] (xi = a*N + b, stored CN apart) of W tiles from tx. Ph: the M column phases of
+// the N padded input rows ([row][phase][L]); input column j of tile tx is phase j % M at tx + j / M.
+template <int M, int W>
+GIE_WG_AI void inputTiles(const float* Ph, int64_t L, float* v, int64_t CN, int64_t tx) {
+  constexpr int N = M + 2;
+  using V = typename Vec<W>::T;
+  V h[N][N];  // h[i] = B^T (row i)
+  for (int i = 0; i < N; ++i) {
+    V d[N];
+    for (int j = 0; j < N; ++j) ld<W>(d[j], Ph + (i * M + j % M) * L + tx + j / M);
+    bt1d<M>(d, h[i]);
+  }
+  for (int b = 0; b < N; ++b) {
+    V col[N], t[N];
+    for (int i = 0; i < N; ++i) col[i] = h[i][b];
+    bt1d<M>(col, t);
+    for (int a = 0; a < N; ++a) st<W>(v + (a * N + b) * CN + tx, t[a]);
+  }
+}
+
+template <int M, int VL>
 GIE_WG_AI void inputBody(const InArgs& a) {
+  constexpr int N = M + 2;
   const int64_t TX = a.TX, L = TX + 1, HW = a.H * a.W, CN = a.CN;
-  float* __restrict E = a.tmp;        // [4][L] even columns of the 4 padded rows
-  float* __restrict O = E + 4 * L;    // [4][L] odd columns
-  float* __restrict row = O + 4 * L;  // one padded row, 2L floats
-  const int64_t jLo = std::min(a.pl, 2 * L), jHi = std::min(a.pl + a.W, 2 * L);
+  float* __restrict Ph = a.tmp;           // [N rows][M phases][L]
+  float* __restrict row = Ph + N * M * L;  // one padded row, M * L floats
+  const int64_t jLo = std::min(a.pl, M * L), jHi = std::min(a.pl + a.W, M * L);
   for (int64_t c = 0; c < a.C; ++c) {
     const float* xc = a.x + c * HW;
     for (int64_t ty = a.ty0; ty < a.ty1; ++ty) {
-      for (int i = 0; i < 4; ++i) {
-        float* __restrict e = E + i * L;
-        float* __restrict o = O + i * L;
-        const int64_t ih = 2 * ty - a.pt + i;
+      for (int i = 0; i < N; ++i) {
+        float* __restrict ph = Ph + i * M * L;
+        const int64_t ih = M * ty - a.pt + i;
         if (ih < 0 || ih >= a.H || jHi <= jLo) {
-          std::fill(e, e + L, 0.f);
-          std::fill(o, o + L, 0.f);
+          std::fill(ph, ph + M * L, 0.f);
           continue;
         }
         std::fill(row, row + jLo, 0.f);
         std::memcpy(row + jLo, xc + ih * a.W + (jLo - a.pl), static_cast<size_t>(jHi - jLo) * sizeof(float));
-        std::fill(row + jHi, row + 2 * L, 0.f);
-        for (int64_t m = 0; m < L; ++m) {
-          e[m] = row[2 * m];
-          o[m] = row[2 * m + 1];
-        }
+        std::fill(row + jHi, row + M * L, 0.f);
+        for (int q = 0; q < M; ++q)
+          for (int64_t m = 0; m < L; ++m) ph[q * L + m] = row[M * m + q];
       }
       float* v = a.V + c * a.nb + (ty - a.ty0) * TX;
-      for (int64_t tx = 0; tx < TX;) tx = forTiles<VL>(TX, tx, [&](auto w, int64_t t) __attribute__((always_inline)) { inputTiles<decltype(w)::value>(E, O, L, v, CN, t); });
+      for (int64_t tx = 0; tx < TX;)
+        tx = forTiles<VL>(TX, tx, [&](auto w, int64_t t) __attribute__((always_inline)) {
+          inputTiles<M, decltype(w)::value>(Ph, L, v, CN, t);
+        });
     }
   }
 }
 
 struct OutArgs {
-  const float* M;  // [16][K][nb]
+  const float* M;  // [N*N][K][nb]
   int64_t K, nb, TX, ty0, ty1, P, Q;
   float* y;          // image n, channel 0 (channel stride P*Q)
   const float* res;  // same layout as y, nullable
   const float* bias; // nullable
-  float* tmp;        // scratch: 4 * (TX + 1) floats
+  float* tmp;        // scratch: M * M * (TX + 1) floats
 };
 
-// Output rows r0 / r1 (2 floats per tile) of W tiles from tx: A^T M, rows (m0 + m1 + m2, m1 - m2 - m3), then (.) A,
-// columns the same way, + b. m: the block row's first tile of M[0] (M[xi] at m + xi * KN).
-template <int W>
-GIE_WG_AI void outputTiles(const float* m, int64_t KN, float b, float* r0, float* r1, int64_t tx) {
-  using V = typename Vec<W>::T;
-  V s[2][4];
-  for (int j = 0; j < 4; ++j) {
-    V m0, m1, m2, m3;
-    ld<W>(m0, m + j * KN + tx);
-    ld<W>(m1, m + (4 + j) * KN + tx);
-    ld<W>(m2, m + (8 + j) * KN + tx);
-    ld<W>(m3, m + (12 + j) * KN + tx);
-    s[0][j] = m0 + m1 + m2;
-    s[1][j] = m1 - m2 - m3;
+// (x0[0], x1[0], x0[1], x1[1], ...): the first and the second half of the 2-way interleave.
+template <int W, class V>
+GIE_WG_AI void interleave(const V& x0, const V& x1, V& lo, V& hi) {
+  using I = typename Vec<W>::I;
+  I ml, mh;
+  for (int l = 0; l < W; ++l) {
+    ml[l] = (l % 2 ? W : 0) + l / 2;
+    mh[l] = (l % 2 ? W : 0) + W / 2 + l / 2;
   }
-  for (int i = 0; i < 2; ++i) {
-    const V y0 = (s[i][0] + s[i][1] + s[i][2]) + b, y1 = (s[i][1] - s[i][2] - s[i][3]) + b;
-    float* r = (i ? r1 : r0) + 2 * tx;
+  lo = __builtin_shuffle(x0, x1, ml);
+  hi = __builtin_shuffle(x0, x1, mh);
+}
+
+// Output rows r[0..M) (M floats per tile) of W tiles from tx: A^T (.) A of the N*N values, + b. m: the block row's
+// first tile of M[0] (M[xi] at m + xi * KN).
+template <int M, int W>
+GIE_WG_AI void outputTiles(const float* m, int64_t KN, float b, float* const (&r)[M], int64_t tx) {
+  constexpr int N = M + 2;
+  using V = typename Vec<W>::T;
+  V s[M][N];  // s[.][b] = A^T (column b)
+  for (int bb = 0; bb < N; ++bb) {
+    V col[N], o[M];
+    for (int a = 0; a < N; ++a) ld<W>(col[a], m + (a * N + bb) * KN + tx);
+    at1d<M>(col, o);
+    for (int i = 0; i < M; ++i) s[i][bb] = o[i];
+  }
+  const V bv = V{} + b;
+  for (int i = 0; i < M; ++i) {
+    V o[M];
+    at1d<M>(s[i], o);
+    for (int j = 0; j < M; ++j) o[j] += bv;
+    float* ri = r[i] + M * tx;
     if constexpr (W == 1) {
-      r[0] = y0[0];
-      r[1] = y1[0];
-    } else {
-      using I = typename Vec<W>::I;
-      I lo, hi;  // interleave (y0[0], y1[0], y0[1], y1[1], ...): first and second half
-      for (int l = 0; l < W; ++l) {
-        lo[l] = (l % 2 ? W : 0) + l / 2;
-        hi[l] = (l % 2 ? W : 0) + W / 2 + l / 2;
-      }
-      st<W>(r, __builtin_shuffle(y0, y1, lo));
-      st<W>(r + W, __builtin_shuffle(y0, y1, hi));
+      for (int j = 0; j < M; ++j) ri[j] = o[j][0];
+    } else if constexpr (M == 2) {
+      V lo, hi;
+      interleave<W>(o[0], o[1], lo, hi);
+      st<W>(ri, lo);
+      st<W>(ri + W, hi);
+    } else {  // 4-way: interleave (0, 2) and (1, 3), then the pairs
+      V a0, a1, b0, b1, c0, c1, c2, c3;
+      interleave<W>(o[0], o[2], a0, a1);
+      interleave<W>(o[1], o[3], b0, b1);
+      interleave<W>(a0, b0, c0, c1);
+      interleave<W>(a1, b1, c2, c3);
+      st<W>(ri, c0);
+      st<W>(ri + W, c1);
+      st<W>(ri + 2 * W, c2);
+      st<W>(ri + 3 * W, c3);
     }
   }
 }
 
-// y[k][2ty + i][2tx + j] = (A^T M A)[i][j] + bias[k] (+ residual) for the block's tiles, rows / columns past
+// y[k][M ty + i][M tx + j] = (A^T Mk A)[i][j] + bias[k] (+ residual) for the block's tiles, rows / columns past
 // P / Q dropped.
-template <int VL>
+template <int M, int VL>
 GIE_WG_AI void outputBody(const OutArgs& a, int64_t k) {
-  const int64_t TX = a.TX, KN = a.K * a.nb, PQ = a.P * a.Q, W2 = 2 * TX;
-  float* __restrict r0 = a.tmp;  // the tile row's two output rows, 2 * TX columns each
-  float* __restrict r1 = r0 + W2;
+  constexpr int N = M + 2;
+  const int64_t TX = a.TX, KN = a.K * a.nb, PQ = a.P * a.Q, WM = M * (TX + 1);
+  float* r[M];  // the tile row's M output rows
+  for (int i = 0; i < M; ++i) r[i] = a.tmp + i * WM;
   const float b = a.bias ? a.bias[k] : 0.f;
   const float* mk = a.M + k * a.nb;
+  (void)N;
   for (int64_t ty = a.ty0; ty < a.ty1; ++ty) {
     const float* m = mk + (ty - a.ty0) * TX;
     for (int64_t tx = 0; tx < TX;)
-      tx = forTiles<VL>(TX, tx, [&](auto w, int64_t t) __attribute__((always_inline)) { outputTiles<decltype(w)::value>(m, KN, b, r0, r1, t); });
-    for (int i = 0; i < 2; ++i) {
-      const int64_t oh = 2 * ty + i;
+      tx = forTiles<VL>(TX, tx, [&](auto w, int64_t t) __attribute__((always_inline)) {
+        outputTiles<M, decltype(w)::value>(m, KN, b, r, t);
+      });
+    for (int i = 0; i < M; ++i) {
+      const int64_t oh = M * ty + i;
       if (oh >= a.P) break;
-      const float* __restrict src = i ? r1 : r0;
+      const float* __restrict src = r[i];
       float* __restrict yr = a.y + k * PQ + oh * a.Q;
       if (a.res) {
         const float* __restrict rr = a.res + k * PQ + oh * a.Q;
@@ -218,100 +283,131 @@ GIE_WG_AI void outputBody(const OutArgs& a, int64_t k) {
   }
 }
 
-void inputScalar(const InArgs& a) { inputBody<4>(a); }
-void outputScalar(const OutArgs& a, int64_t k) { outputBody<4>(a, k); }
+using InFn = void (*)(const InArgs&);
+using OutFn = void (*)(const OutArgs&, int64_t);
+template <int M>
+void inputScalar(const InArgs& a) { inputBody<M, 4>(a); }
+template <int M>
+void outputScalar(const OutArgs& a, int64_t k) { outputBody<M, 4>(a, k); }
 #if GIE_WG_X86
-GIE_WG_AVX2 void inputAvx2(const InArgs& a) { inputBody<8>(a); }
-GIE_WG_AVX2 void outputAvx2(const OutArgs& a, int64_t k) { outputBody<8>(a, k); }
-GIE_WG_AVX512 void inputAvx512(const InArgs& a) { inputBody<16>(a); }
-GIE_WG_AVX512 void outputAvx512(const OutArgs& a, int64_t k) { outputBody<16>(a, k); }
+template <int M>
+GIE_WG_AVX2 void inputAvx2(const InArgs& a) { inputBody<M, 8>(a); }
+template <int M>
+GIE_WG_AVX2 void outputAvx2(const OutArgs& a, int64_t k) { outputBody<M, 8>(a, k); }
+template <int M>
+GIE_WG_AVX512 void inputAvx512(const InArgs& a) { inputBody<M, 16>(a); }
+template <int M>
+GIE_WG_AVX512 void outputAvx512(const OutArgs& a, int64_t k) { outputBody<M, 16>(a, k); }
 #endif
+template <int M>
+void transformFns(gemm::Isa isa, InFn& in, OutFn& out) {
+  in = inputScalar<M>;
+  out = outputScalar<M>;
+#if GIE_WG_X86
+  if (isa == gemm::Isa::kAvx512) {
+    in = inputAvx512<M>;
+    out = outputAvx512<M>;
+  } else if (isa == gemm::Isa::kAvx2) {
+    in = inputAvx2<M>;
+    out = outputAvx2<M>;
+  }
+#endif
+}
 
-// Bytes of V and M a block may use (both in L2 with the packing buffers; Zen 4 / Skylake-SP: 1 MB of L2).
+// Bytes of V and M a block may use (measured on the ResNet-50 shapes: 2 MB beat 0.5 and 1 MB by 5-15%; Zen 4
+// has 1 MB of L2 per core, the rest comes from L3).
 constexpr int64_t kBlockBytes = 2 << 20;
 
 }  // namespace
 
-bool WinogradF2x3::eligible(const Conv2dParams& p) {
+bool WinogradConv3x3::eligible(const Conv2dParams& p) {
+  // Padding of at most 2 (every output sees at least one input): the transforms' rounding error scales with
+  // the magnitude of the tile's inputs, so an output made only of padding would get a small non-zero value
+  // instead of the bias.
   return p.groups == 1 && p.R == 3 && p.S == 3 && p.strideH == 1 && p.strideW == 1 && p.dilH == 1 &&
-         p.dilW == 1 && p.P() >= 1 && p.Q() >= 1;
+         p.dilW == 1 && p.padTop <= 2 && p.padLeft <= 2 && p.padBottom <= 2 && p.padRight <= 2 && p.P() >= 1 &&
+         p.Q() >= 1;
 }
 
-bool WinogradF2x3::profitable(const Conv2dParams& p) {
-  // Few channels: the transforms (per input / output channel) cost more than the 2.25x fewer multiply-adds
-  // save. Below 4x4 outputs the tiles pad too much.
+bool WinogradConv3x3::profitable(const Conv2dParams& p) {
+  // Few channels: the transforms (per input / output channel) cost more than the fewer multiply-adds save.
+  // Below 4x4 outputs the tiles pad too much.
   return eligible(p) && p.C >= 32 && p.K >= 32 && p.P() >= 4 && p.Q() >= 4;
 }
 
-WinogradF2x3::WinogradF2x3(const Conv2dParams& p, const float* w) : p_(p) {
+int WinogradConv3x3::tileFor(const Conv2dParams& p) {
+  // F(4x4): 2.25 multiply-adds per output instead of F(2x2)'s 4, but 36 GEMMs on a quarter as many tiles; on
+  // planes below 8x8 (ResNet-50's 7x7) too few tiles are left for the GEMMs and the padding of 4x4 tiles.
+  return p.P() >= 8 && p.Q() >= 8 ? 4 : 2;
+}
+
+WinogradConv3x3::WinogradConv3x3(const Conv2dParams& p, const float* w, int tile) : p_(p), m_(tile) {
+  if (m_ != 2 && m_ != 4) m_ = tileFor(p);
+  const int M = m_, N = M + 2, NN = N * N;
   P_ = p.P();
   Q_ = p.Q();
-  TY_ = (P_ + 1) / 2;
-  TX_ = (Q_ + 1) / 2;
+  TY_ = (P_ + M - 1) / M;
+  TX_ = (Q_ + M - 1) / M;
   const int64_t C = p.C, K = p.K;
-  // U = G g G^T, G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]], in double, one rounding.
-  std::vector<float> U(static_cast<size_t>(16 * K * C));
+  // U = G g G^T in double, one rounding.
+  std::vector<float> U(static_cast<size_t>(NN * K * C));
   for (int64_t k = 0; k < K; ++k)
     for (int64_t c = 0; c < C; ++c) {
       const float* g = w + (k * C + c) * 9;
-      double Gg[4][3];
+      double Gg[6][3];  // G g: N rows
       for (int j = 0; j < 3; ++j) {
-        const double g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-        Gg[0][j] = g0;
-        Gg[1][j] = 0.5 * (g0 + g1 + g2);
-        Gg[2][j] = 0.5 * (g0 - g1 + g2);
-        Gg[3][j] = g2;
+        const double col[3] = {g[j], g[3 + j], g[6 + j]};
+        double u[6];
+        if (M == 2) g1d<2>(col, u);
+        else g1d<4>(col, u);
+        for (int i = 0; i < N; ++i) Gg[i][j] = u[i];
       }
-      for (int i = 0; i < 4; ++i) {
-        const double a0 = Gg[i][0], a1 = Gg[i][1], a2 = Gg[i][2];
-        const double u[4] = {a0, 0.5 * (a0 + a1 + a2), 0.5 * (a0 - a1 + a2), a2};
-        for (int j = 0; j < 4; ++j) U[((i * 4 + j) * K + k) * C + c] = static_cast<float>(u[j]);
+      for (int i = 0; i < N; ++i) {
+        const double row[3] = {Gg[i][0], Gg[i][1], Gg[i][2]};
+        double u[6];
+        if (M == 2) g1d<2>(row, u);
+        else g1d<4>(row, u);
+        for (int j = 0; j < N; ++j) U[((i * N + j) * K + k) * C + c] = static_cast<float>(u[j]);
       }
     }
   const gemm::Isa isa = gemm::activeIsa();
-  u_.resize(16);
-  for (int xi = 0; xi < 16; ++xi) gemm::packA(u_[xi], isa, false, K, C, U.data() + xi * K * C, C);
+  u_.resize(static_cast<size_t>(NN));
+  for (int xi = 0; xi < NN; ++xi) gemm::packA(u_[xi], isa, false, K, C, U.data() + xi * K * C, C);
   // Tile rows per block: V and M within kBlockBytes, the tile rows split evenly.
-  const int64_t maxTiles = std::max<int64_t>(1, kBlockBytes / (16 * (C + K) * 4));
+  const int64_t maxTiles = std::max<int64_t>(1, kBlockBytes / (NN * (C + K) * 4));
   const int64_t maxRows = std::max<int64_t>(1, maxTiles / TX_);
   const int64_t blocks = (TY_ + maxRows - 1) / maxRows;
   rowsPerBlock_ = (TY_ + blocks - 1) / blocks;
 }
 
-void WinogradF2x3::run(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
-                       int64_t xBatchStride) const {
+void WinogradConv3x3::run(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
+                          int64_t xBatchStride) const {
   const int64_t C = p_.C, K = p_.K, TX = TX_;
-  const gemm::Isa isa = u_[0].isa;
-  auto inFn = inputScalar;
-  auto outFn = outputScalar;
-#if GIE_WG_X86
-  if (isa == gemm::Isa::kAvx512) {
-    inFn = inputAvx512;
-    outFn = outputAvx512;
-  } else if (isa == gemm::Isa::kAvx2) {
-    inFn = inputAvx2;
-    outFn = outputAvx2;
-  }
-#endif
+  const int M = m_, NN = (M + 2) * (M + 2);
+  InFn inFn;
+  OutFn outFn;
+  if (M == 2) transformFns<2>(u_[0].isa, inFn, outFn);
+  else transformFns<4>(u_[0].isa, inFn, outFn);
   const int64_t blocksPer = (TY_ + rowsPerBlock_ - 1) / rowsPerBlock_, items = batch * blocksPer;
   const int T = inParallelLoop() ? 1 : cpuThreads();
   // Whole blocks per thread when there are enough of them, else one block at a time with parallel GEMMs.
   const bool blockParallel = T > 1 && items >= T;
   const int gemmThreads = blockParallel || T == 1 ? 1 : 0;
-  // Scratch of a transform: 10 * (TX + 1) floats per thread.
-  auto scratch = [TX]() -> float* {
+  // Scratch of a transform (input: N*M phase rows + a padded row of M*(TX+1); output: M rows of M*(TX+1)).
+  const size_t tmpLen = static_cast<size_t>(((M + 2) * M + M) * (TX + 1));
+  auto scratch = [tmpLen]() -> float* {
     static thread_local std::vector<float> tmp;
-    if (tmp.size() < static_cast<size_t>(10 * (TX + 1))) tmp.resize(static_cast<size_t>(10 * (TX + 1)));
+    if (tmp.size() < tmpLen) tmp.resize(tmpLen);
     return tmp.data();
   };
   auto one = [&](int64_t item) {
     const int64_t n = item / blocksPer, blk = item % blocksPer;
     const int64_t ty0 = blk * rowsPerBlock_, ty1 = std::min(TY_, ty0 + rowsPerBlock_), nb = (ty1 - ty0) * TX;
     static thread_local gemm::AlignedFloats buf;
-    const size_t need = static_cast<size_t>(16 * (C + K) * nb);
+    const size_t need = static_cast<size_t>(NN * (C + K) * nb);
     if (buf.size() < need) buf.resize(need);
     float* V = buf.data();
-    float* M = V + 16 * C * nb;
+    float* Mt = V + NN * C * nb;
     // Transforms over channel ranges: on all threads when the block is the only work, else on this one.
     const int64_t chunks = gemmThreads == 1 ? 1 : 4 * T;
     const float* xn = x + n * xBatchStride;
@@ -320,15 +416,15 @@ void WinogradF2x3::run(int64_t batch, const float* x, float* y, int64_t yBatchSt
       inFn(InArgs{xn + c0 * p_.H * p_.W, c1 - c0, p_.H, p_.W, p_.padTop, p_.padLeft, TX, ty0, ty1, V + c0 * nb, nb,
                   C * nb, scratch()});
     });
-    for (int xi = 0; xi < 16; ++xi) {
+    for (int xi = 0; xi < NN; ++xi) {
       const gemm::PlainB pb{V + xi * C * nb, nb, false};
-      gemm::gemmPacked(u_[xi], gemm::BSource{gemm::packPlainB, &pb}, nb, 1.f, 0.f, M + xi * K * nb, nb,
+      gemm::gemmPacked(u_[xi], gemm::BSource{gemm::packPlainB, &pb}, nb, 1.f, 0.f, Mt + xi * K * nb, nb,
                        gemm::OutputEpi{}, gemmThreads);
     }
     float* yn = y + n * yBatchStride;
-    const int64_t oh0 = 2 * ty0, oh1 = std::min(P_, 2 * ty1);
+    const int64_t oh0 = M * ty0, oh1 = std::min(P_, M * ty1);
     parallelForThreads(chunks, gemmThreads, [&](int64_t ci) {
-      const OutArgs oa{M, K, nb, TX, ty0, ty1, P_, Q_, yn, ep.residual ? ep.residual + n * yBatchStride : nullptr,
+      const OutArgs oa{Mt, K, nb, TX, ty0, ty1, P_, Q_, yn, ep.residual ? ep.residual + n * yBatchStride : nullptr,
                        ep.bias, scratch()};
       for (int64_t k = K * ci / chunks; k < K * (ci + 1) / chunks; ++k) {
         outFn(oa, k);
