@@ -158,6 +158,30 @@ GIE_CONV_AI void dwFma(DwVec& acc, float w, const float* p) {  // acc += w * p[0
   std::memcpy(&v, p, sizeof v);
   acc += w * v;
 }
+// ReLU / clip / leaky ReLU on a 16-lane vector, with the order and NaN handling of activation_math.h's
+// formulas (minf(maxf(x, lo), hi) for clip); the depthwise kernels apply them in registers when no residual
+// has to be added first.
+struct DwRegAct {
+  static bool inRegisters(ActivationType t) {
+    return t == ActivationType::kRELU || t == ActivationType::kCLIP || t == ActivationType::kLEAKY_RELU;
+  }
+  ActivationType act;
+  DwVec lo, hi;
+  float slope;
+  GIE_CONV_AI DwRegAct(ActivationType t, float alpha, float beta)
+      : act(t), lo(DwVec{} + (t == ActivationType::kCLIP ? alpha : 0.f)),
+        hi(DwVec{} + (t == ActivationType::kCLIP ? beta : 0.f)), slope(alpha) {}
+  GIE_CONV_AI void operator()(DwVec& v) const {
+    if (act == ActivationType::kCLIP) {
+      v = v > lo ? v : lo;
+      v = v < hi ? v : hi;
+    } else if (act == ActivationType::kRELU) {
+      v = v > lo ? v : lo;
+    } else {
+      v = v >= lo ? v : v * slope;
+    }
+  }
+};
 #if GIE_CONV_X86
 // Masked 16-lane load / store of the first n < 16 floats (AVX-512 only; called from the shared
 // depthwise body, which must not contain intrinsics itself).
@@ -341,20 +365,8 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   // ReLU / clip / leaky ReLU are applied in registers when there is no residual to add first; other
   // activations (and any after a residual) run over the finished rows while they are in L1.
   const ActivationType act = a.act;
-  const bool regAct = !a.res && (act == ActivationType::kRELU || act == ActivationType::kCLIP || act == ActivationType::kLEAKY_RELU);
-  const DwVec lo = DwVec{} + (act == ActivationType::kCLIP ? a.actAlpha : 0.f);
-  const DwVec hi = DwVec{} + (act == ActivationType::kCLIP ? a.actBeta : 0.f);
-  const float slope = a.actAlpha;
-  auto finish = [&](DwVec& v) {
-    if (act == ActivationType::kCLIP) {
-      v = v > lo ? v : lo;  // the order and NaN handling of activation_math.h's minf(maxf(x, lo), hi)
-      v = v < hi ? v : hi;
-    } else if (act == ActivationType::kRELU) {
-      v = v > lo ? v : lo;
-    } else {
-      v = v >= lo ? v : v * slope;
-    }
-  };
+  const bool regAct = !a.res && DwRegAct::inRegisters(act);
+  const DwRegAct finish(act, a.actAlpha, a.actBeta);
   // Register-reuse path: chunks of a multiple of its 4-row groups (acc holds kDwChunk + 4 * Wh).
   const bool reg = a.dh == 1 && a.dw == 1 && a.R == a.S && (a.R == 3 || a.R == 5) && st == 1;
   const int64_t rowsPer = reg ? std::max<int64_t>(4, kDwChunk / Wh / 4 * 4) : std::max<int64_t>(1, kDwChunk / Wh);
@@ -521,21 +533,8 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   };
   // R*S taps per output pixel, 8 pixels of a row at a time
   const ActivationType act = a.act;
-  const bool regAct = !a.res && (act == ActivationType::kRELU || act == ActivationType::kCLIP ||
-                                 act == ActivationType::kLEAKY_RELU);
-  const DwVec lo = DwVec{} + (act == ActivationType::kCLIP ? a.actAlpha : 0.f);
-  const DwVec hi = DwVec{} + (act == ActivationType::kCLIP ? a.actBeta : 0.f);
-  const float slope = a.actAlpha;
-  auto finish = [&](DwVec& v) __attribute__((always_inline)) {  // as dwFlatBody's finish
-    if (act == ActivationType::kCLIP) {
-      v = v > lo ? v : lo;
-      v = v < hi ? v : hi;
-    } else if (act == ActivationType::kRELU) {
-      v = v > lo ? v : lo;
-    } else {
-      v = v >= lo ? v : v * slope;
-    }
-  };
+  const bool regAct = !a.res && DwRegAct::inRegisters(act);
+  const DwRegAct finish(act, a.actAlpha, a.actBeta);
   // NB pixels of output row p from column q, all taps; blocks may overlap (they store, never accumulate).
   int64_t p0 = 0;  // first output row of the strip
   auto block = [&](auto nb, int64_t p, int64_t q) __attribute__((always_inline)) {
