@@ -1,6 +1,8 @@
 """CPU fast paths against float64 numpy references on awkward shapes, with outputs poisoned (NaN) before each
-run: the register-blocked depthwise convolution (3x3 / 5x5, stride 1 / 2, asymmetric padding, fused bias,
-residual and activation), pooling's vectorised interior columns and its global-window reduction."""
+run: the depthwise convolution kernels (per-plane register-blocked and 16-channels-per-vector; 3x3 / 5x5,
+stride 1 / 2, asymmetric padding, fused bias, residual and activation), the Winograd F(2x2, 3x3) convolution
+(dense 3x3 stride 1 with >= 32 channels), pooling's vectorised interior columns and its global-window
+reduction."""
 import numpy as np
 import pytest
 
@@ -44,6 +46,13 @@ DW_CASES = [
     (5, 28, 27, 3, 2, (0, 0), (1, 1)),     # TF "same" padding: bottom/right only
     (9, 1, 1, 3, 1, (1, 1), (1, 1)),
     (17, 14, 14, 3, 1, (1, 1), (1, 1)),
+    # the 16-channel kernel (stride 2, planes up to 28x28): a partial last group of channels, rows shorter and
+    # longer than 16 pixels, asymmetric padding
+    (37, 9, 11, 3, 2, (1, 1), (1, 1)),
+    (20, 14, 13, 5, 1, (2, 1), (2, 3)),
+    (33, 7, 7, 3, 1, (1, 1), (1, 1)),
+    (16, 28, 27, 3, 1, (1, 1), (1, 1)),
+    (18, 56, 55, 5, 2, (2, 2), (1, 2)),
 ]
 
 
@@ -86,6 +95,40 @@ def test_depthwise_conv_fused_residual(act, rng):
     ref, mag = conv2d_ref(x, w, None, pre=(1, 1), groups=C)
     got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
     assert_close(got, _act_ref(act, ref + x), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"residual {act}")
+
+
+WINOGRAD_CASES = [
+    # C, K, H, W, (pre pads), (post pads), batch
+    (32, 40, 9, 13, (1, 0), (2, 1), 2),     # odd P, asymmetric padding
+    (48, 33, 15, 15, (1, 1), (1, 1), 1),    # odd P and Q: half-empty last tile row and column
+    (35, 64, 6, 7, (0, 0), (0, 0), 2),      # no padding, 4x5 outputs
+    (300, 33, 29, 27, (1, 1), (1, 1), 1),   # several tile blocks
+    (64, 64, 56, 56, (1, 1), (1, 1), 1),    # ResNet-50's first 3x3 layer
+]
+
+
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU, gie.ActivationType.SILU], ids=["none", "relu", "silu"])
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=[f"c{c[0]}k{c[1]}_{c[2]}x{c[3]}" for c in WINOGRAD_CASES])
+def test_winograd_conv(case, act, rng):
+    """Dense 3x3 stride-1 convolutions with enough channels run as Winograd F(2x2, 3x3): bias, residual (an
+    element-wise sum with another input) and activation fused into its output transform."""
+    C, K, H, W, pre, post, batch = case
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    w = (rng.standard_normal((K, C, 3, 3)) / np.sqrt(9 * C)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    ref, mag = conv2d_ref(x, w, b, pre=pre, post=post)
+    res = rng.standard_normal(ref.shape).astype(np.float32)
+    builder = gie.Builder()
+    net = builder.create_network()
+    t = net.add_input("x", gie.float32, (batch, C, H, W))
+    r = net.add_input("r", gie.float32, ref.shape)
+    conv = net.add_convolution(t, K, (3, 3), w, b, stride=1, pre_padding=pre, post_padding=post)
+    y = net.add_elementwise(conv.output(0), r, gie.ElementWiseOperation.SUM).output(0)
+    if act is not None:
+        y = net.add_activation(y, act).output(0)
+    net.mark_output(y, "y")
+    got = _run_poisoned(net, builder, {"x": x, "r": res}, ref.shape, batch)
+    assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act}")
 
 
 POOL_CASES = [

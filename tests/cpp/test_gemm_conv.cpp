@@ -23,7 +23,7 @@ using gie::activation;
 
 namespace {
 
-int gPassed = 0, gFailed = 0, gTransposed = 0;
+int gPassed = 0, gFailed = 0, gTransposed = 0, gWinograd = 0, gWinograd4 = 0, gDwC16 = 0;
 std::mt19937 gRng(12345);
 
 std::vector<float> randVec(size_t n, float lo = -1.f, float hi = 1.f) {
@@ -214,6 +214,9 @@ bool runConvCase(const char* isa, const ConvCase& cc, int64_t batch, ActivationT
   auto bias = randVec(p.K), res = randVec(batch * ybs);
   Conv2dCpu conv(p, w.data());
   gTransposed += conv.transposedGemm();
+  gWinograd += conv.path() == Conv2dCpu::Path::kWinograd;
+  gWinograd4 += conv.winogradTile() == 4;
+  gDwC16 += conv.depthwiseC16();
   std::vector<unsigned char> ws(conv.workspaceSize() + 1);
   const float sentinel = -12345.f;
   std::vector<float> y(batch * ybs, sentinel);
@@ -294,6 +297,10 @@ void testConv(const char* isa) {
       {2, 3, 45, 47, 8, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 1},      // TF "same" (bottom/right) padding
       {1, 2, 20, 21, 5, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1},      // 2 channels, dilation 2, stride 1
       {1, 1, 33, 31, 3, 5, 3, 1, 1, 2, 1, 2, 1, 1, 1, 1},      // 1 channel, 5x3 kernel
+      // depthwise with channel counts that leave a partial group of 16 (the 16-channel kernel), Q >= 8
+      {1, 37, 9, 11, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 37},    // stride 2, 37 channels
+      {2, 20, 14, 13, 20, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 20},   // 5x5, asymmetric padding, batch 2
+      {1, 33, 12, 19, 33, 3, 3, 1, 2, 2, 0, 1, 1, 2, 1, 33},   // unequal strides, dilation 2 rows
   };
   int i = 0;
   for (const ConvCase& cc : cases) {
@@ -315,6 +322,33 @@ void testConv(const char* isa) {
       runConvCase(isa, dwBigCase, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, pwCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
     }
+}
+
+// Winograd F(2x2, 3x3) on awkward shapes (run with the Winograd override 2: every eligible shape): odd
+// and even P / Q (a half-empty last tile row / column), asymmetric and zero / large padding, several tile
+// blocks (channels large enough to split the tile rows), outputs smaller than one tile, channel counts that
+// are not multiples of the micro-kernel's rows / vectors, batch 2 with a gap between images.
+void testWinograd(const char* isa) {
+  const ConvCase cases[] = {
+      // N  C   H   W   K  R  S sh sw pt pl pb pr dh dw g
+      {2, 5, 9, 8, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},        // odd P, even Q
+      {1, 3, 6, 11, 2, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},       // no padding: 4 x 9
+      {1, 4, 7, 5, 3, 3, 3, 1, 1, 2, 0, 1, 2, 1, 1, 1},        // asymmetric padding
+      {1, 2, 3, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},        // one output
+      {1, 3, 1, 1, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},        // 1x1 input, padded to a 1x1 output
+      {1, 2, 4, 4, 3, 3, 3, 1, 1, 3, 3, 3, 3, 1, 1, 1},        // padding larger than the kernel (not eligible)
+      {1, 3, 5, 6, 4, 3, 3, 1, 1, 2, 2, 2, 1, 1, 1, 1},        // padding 2: border outputs with one input row
+      {2, 64, 15, 13, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // several K blocks of the GEMM
+      {1, 300, 29, 27, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},   // several tile blocks (C large)
+      {1, 48, 57, 56, 50, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    // several tile blocks, wide rows
+  };
+  for (const ConvCase& cc : cases) {
+    int i = 0;
+    for (ActivationType act : {kNoActivation, ActivationType::kRELU, ActivationType::kSILU}) {
+      ++i;
+      runConvCase(isa, cc, cc.N, act, i != 1, i != 2, i == 3 ? 13 : 0);
+    }
+  }
 }
 
 void testConcurrency(const char* isa) {
@@ -361,10 +395,28 @@ int main() {
       testConv(name);
     }
     Conv2dCpu::setOrientationOverride(0);
+    // Winograd on every eligible shape (the 3x3 stride-1 cases of testConv too) with F(2x2) and F(4x4), then
+    // never.
+    for (int wino : {3, 4}) {
+      Conv2dCpu::setWinogradOverride(wino);
+      testConv(name);
+      testWinograd(name);
+      testConcurrency(name);
+    }
+    Conv2dCpu::setWinogradOverride(1);
+    testWinograd(name);
+    Conv2dCpu::setWinogradOverride(0);
     testConcurrency(name);
+    // depthwise: the 16-channel kernel on every shape it can run (AVX-512, multiplier 1), then never
+    for (int c16 : {2, 1}) {
+      Conv2dCpu::setDepthwiseC16Override(c16);
+      testConv(name);
+    }
+    Conv2dCpu::setDepthwiseC16Override(0);
   }
   gemm::setIsaOverride(best);
-  std::printf("(%d conv cases ran the transposed GEMM orientation)\n", gTransposed);
+  std::printf("(%d conv cases ran the transposed GEMM orientation, %d Winograd (%d F(4x4)), %d the 16-channel "
+              "depthwise kernel)\n", gTransposed, gWinograd, gWinograd4, gDwC16);
   std::printf("%d passed, %d failed\n", gPassed, gFailed);
   return gFailed == 0 ? 0 : 1;
 }

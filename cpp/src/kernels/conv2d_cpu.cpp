@@ -5,8 +5,10 @@
 #include <atomic>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 
 #include "common/parallel.h"
+#include "winograd_cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -156,6 +158,30 @@ GIE_CONV_AI void dwFma(DwVec& acc, float w, const float* p) {  // acc += w * p[0
   std::memcpy(&v, p, sizeof v);
   acc += w * v;
 }
+// ReLU / clip / leaky ReLU on a 16-lane vector, with the order and NaN handling of activation_math.h's
+// formulas (minf(maxf(x, lo), hi) for clip); the depthwise kernels apply them in registers when no residual
+// has to be added first.
+struct DwRegAct {
+  static bool inRegisters(ActivationType t) {
+    return t == ActivationType::kRELU || t == ActivationType::kCLIP || t == ActivationType::kLEAKY_RELU;
+  }
+  ActivationType act;
+  DwVec lo, hi;
+  float slope;
+  GIE_CONV_AI DwRegAct(ActivationType t, float alpha, float beta)
+      : act(t), lo(DwVec{} + (t == ActivationType::kCLIP ? alpha : 0.f)),
+        hi(DwVec{} + (t == ActivationType::kCLIP ? beta : 0.f)), slope(alpha) {}
+  GIE_CONV_AI void operator()(DwVec& v) const {
+    if (act == ActivationType::kCLIP) {
+      v = v > lo ? v : lo;
+      v = v < hi ? v : hi;
+    } else if (act == ActivationType::kRELU) {
+      v = v > lo ? v : lo;
+    } else {
+      v = v >= lo ? v : v * slope;
+    }
+  }
+};
 #if GIE_CONV_X86
 // Masked 16-lane load / store of the first n < 16 floats (AVX-512 only; called from the shared
 // depthwise body, which must not contain intrinsics itself).
@@ -339,20 +365,8 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   // ReLU / clip / leaky ReLU are applied in registers when there is no residual to add first; other
   // activations (and any after a residual) run over the finished rows while they are in L1.
   const ActivationType act = a.act;
-  const bool regAct = !a.res && (act == ActivationType::kRELU || act == ActivationType::kCLIP || act == ActivationType::kLEAKY_RELU);
-  const DwVec lo = DwVec{} + (act == ActivationType::kCLIP ? a.actAlpha : 0.f);
-  const DwVec hi = DwVec{} + (act == ActivationType::kCLIP ? a.actBeta : 0.f);
-  const float slope = a.actAlpha;
-  auto finish = [&](DwVec& v) {
-    if (act == ActivationType::kCLIP) {
-      v = v > lo ? v : lo;  // the order and NaN handling of activation_math.h's minf(maxf(x, lo), hi)
-      v = v < hi ? v : hi;
-    } else if (act == ActivationType::kRELU) {
-      v = v > lo ? v : lo;
-    } else {
-      v = v >= lo ? v : v * slope;
-    }
-  };
+  const bool regAct = !a.res && DwRegAct::inRegisters(act);
+  const DwRegAct finish(act, a.actAlpha, a.actBeta);
   // Register-reuse path: chunks of a multiple of its 4-row groups (acc holds kDwChunk + 4 * Wh).
   const bool reg = a.dh == 1 && a.dw == 1 && a.R == a.S && (a.R == 3 || a.R == 5) && st == 1;
   const int64_t rowsPer = reg ? std::max<int64_t>(4, kDwChunk / Wh / 4 * 4) : std::max<int64_t>(1, kDwChunk / Wh);
@@ -439,11 +453,166 @@ GIE_CONV_AVX2 void dwAvx2(const DwArgs& a) { a.pad ? dwFlatBody<false>(a) : dwBo
 GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { a.pad ? dwFlatBody<true>(a) : dwBody(a); }
 #endif
 
+// ------------------------- depthwise, 16 channels per vector (AVX-512) -------------------------
+// For small planes and stride 2 the per-plane kernel above spends most of its time per plane (building the
+// padded plane, a few short rows, the call), not in its FMAs (MobileNetV2's 7x7 x 960 layer: ~130 ns per
+// plane). This kernel takes 16 channels at a time in the layout onnxruntime keeps between layers (NCHW16c):
+// the 16 planes are transposed into a zero-padded pixel-major buffer (one 16-lane vector per pixel, 16x16
+// register transposes), every output pixel is R*S vector FMAs with per-channel weight vectors (8 pixels at a
+// time for independent accumulators), and the result is transposed back into the 16 NCHW planes with the
+// residual added and the activation applied (ReLU / clip / leaky ReLU in registers, others on the finished
+// planes through gemm::activateRow). Any stride, padding and dilation; channel multiplier 1.
+struct DwC16Args {
+  const float* x;     // image n, first channel of the group (planes H*W apart)
+  const DwVec* w;     // R*S weight vectors of the group (lane l: channel c0 + l; 0 past the last channel)
+  DwVec bias;         // lane l: bias of channel c0 + l
+  float* y;           // output plane of channel c0 (planes P*Q apart)
+  const float* res;   // same layout as y, nullable
+  int64_t nc;         // channels in the group (<= 16)
+  int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, P, Q, Wp;
+  int64_t strip;      // output rows per strip
+  DwVec* xp;          // scratch: the strip's padded input rows, ((strip - 1) * sh + (R - 1) * dh + 1) * Wp vectors
+  DwVec* yp;          // scratch: strip * Q vectors
+  ActivationType act;
+  float actAlpha, actBeta;
+};
+// r[i][j] -> r[j][i] for 16 x 16 floats: log2(16) rounds of swapping the off-diagonal blocks of size d.
+GIE_CONV_AI void transpose16(DwVec (&r)[16]) {
+  static constexpr DwIdx lo8{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+  static constexpr DwIdx hi8{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+  static constexpr DwIdx lo4{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+  static constexpr DwIdx hi4{4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+  static constexpr DwIdx lo2{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+  static constexpr DwIdx hi2{2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+  static constexpr DwIdx lo1{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+  static constexpr DwIdx hi1{1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+#define GIE_DW_T_ROUND_(d, lo, hi)                                   \
+  for (int i = 0; i < 16; ++i)                                       \
+    if (!(i & d)) {                                                  \
+      const DwVec a = r[i], b = r[i + d];                            \
+      r[i] = __builtin_shuffle(a, b, lo);                            \
+      r[i + d] = __builtin_shuffle(a, b, hi);                        \
+    }
+  GIE_DW_T_ROUND_(8, lo8, hi8)
+  GIE_DW_T_ROUND_(4, lo4, hi4)
+  GIE_DW_T_ROUND_(2, lo2, hi2)
+  GIE_DW_T_ROUND_(1, lo1, hi1)
+#undef GIE_DW_T_ROUND_
+}
+#if GIE_CONV_X86
+GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
+  const int64_t HW = a.H * a.W, PQ = a.P * a.Q, Wp = a.Wp;
+  DwVec* __restrict xp = a.xp;
+  DwVec* __restrict yp = a.yp;
+  const DwVec zero = DwVec{} + 0.f;
+  // Padded row j of the strip (padded-plane row pr = p0 * sh + j) from input row ih = pr - pt: zeros outside
+  // the image, 16 pixels x 16 channels transposed at a time.
+  auto loadRow = [&](DwVec* row, int64_t ih) __attribute__((always_inline)) {
+    if (ih < 0 || ih >= a.H) {
+      for (int64_t t = 0; t < Wp; ++t) row[t] = zero;
+      return;
+    }
+    for (int64_t t = 0; t < a.pl; ++t) row[t] = zero;
+    for (int64_t t = a.pl + a.W; t < Wp; ++t) row[t] = zero;
+    for (int64_t iw0 = 0; iw0 < a.W; iw0 += 16) {
+      // rows of 16 or more pixels: the last block ends at the row's end (overlapping the previous one)
+      const int64_t iw = a.W >= 16 ? std::min(iw0, a.W - 16) : iw0, n = std::min<int64_t>(16, a.W - iw);
+      DwVec r[16];
+      for (int l = 0; l < 16; ++l) {
+        const float* src = a.x + l * HW + ih * a.W + iw;
+        if (l >= a.nc) r[l] = zero;
+        else if (n == 16) std::memcpy(&r[l], src, sizeof(DwVec));
+        else dwMaskLoad512(r[l], src, n);
+      }
+      transpose16(r);
+      DwVec* dst = row + a.pl + iw;
+#pragma GCC unroll 16
+      for (int t = 0; t < 16; ++t)  // (unrolled with the test: a loop up to n becomes a memcpy from the stack)
+        if (t < n) dst[t] = r[t];
+    }
+  };
+  // R*S taps per output pixel, 8 pixels of a row at a time
+  const ActivationType act = a.act;
+  const bool regAct = !a.res && DwRegAct::inRegisters(act);
+  const DwRegAct finish(act, a.actAlpha, a.actBeta);
+  // NB pixels of output row p from column q, all taps; blocks may overlap (they store, never accumulate).
+  int64_t p0 = 0;  // first output row of the strip
+  auto block = [&](auto nb, int64_t p, int64_t q) __attribute__((always_inline)) {
+    constexpr int NB = decltype(nb)::value;
+    const DwVec* xr = xp + (p - p0) * a.sh * Wp;
+    DwVec acc[NB];
+    for (int j = 0; j < NB; ++j) acc[j] = a.bias;
+    const DwVec* wt = a.w;
+    for (int64_t r = 0; r < a.R; ++r) {
+      const DwVec* src = xr + r * a.dh * Wp + q * a.sw;
+      for (int64_t s = 0; s < a.S; ++s, ++wt, src += a.dw) {
+        const DwVec wv = *wt;
+        for (int j = 0; j < NB; ++j) acc[j] += wv * src[j * a.sw];
+      }
+    }
+    for (int j = 0; j < NB; ++j) {
+      if (regAct) finish(acc[j]);
+      yp[(p - p0) * a.Q + q + j] = acc[j];
+    }
+  };
+  // Strips of a.strip output rows: their padded input rows and outputs stay in L1 / L2 (a 112x112 plane of
+  // 16 channels is 800 KB).
+  for (p0 = 0; p0 < a.P; p0 += a.strip) {
+  const int64_t p1 = std::min(a.P, p0 + a.strip), rowsIn = (p1 - 1 - p0) * a.sh + (a.R - 1) * a.dh + 1;
+  for (int64_t j = 0; j < rowsIn; ++j) loadRow(xp + j * Wp, p0 * a.sh + j - a.pt);
+  for (int64_t p = p0; p < p1; ++p) {
+    if (a.Q >= 8) {  // 8 independent accumulators (FMA latency); the last block ends at the row's end
+      for (int64_t q = 0; q < a.Q; q += 8) block(std::integral_constant<int, 8>{}, p, std::min(q, a.Q - 8));
+    } else if (a.Q >= 4) {
+      block(std::integral_constant<int, 4>{}, p, 0);
+      block(std::integral_constant<int, 4>{}, p, a.Q - 4);
+    } else {
+      for (int64_t q = 0; q < a.Q; ++q) block(std::integral_constant<int, 1>{}, p, q);
+    }
+  }
+  // transpose out: 16 output pixels (consecutive in the flattened plane) x 16 channels at a time
+  const int64_t iEnd = p1 * a.Q;
+  for (int64_t i = p0 * a.Q; i < iEnd; i += 16) {
+    const int64_t n = std::min<int64_t>(16, iEnd - i);
+    DwVec r[16];
+    for (int64_t t = 0; t < 16; ++t) r[t] = t < n ? yp[i - p0 * a.Q + t] : zero;
+    transpose16(r);
+    for (int64_t l = 0; l < a.nc; ++l) {
+      float* dst = a.y + l * PQ + i;
+      DwVec v = r[l];
+      if (n == 16) {
+        if (a.res) {
+          DwVec rv;
+          std::memcpy(&rv, a.res + l * PQ + i, sizeof rv);
+          v += rv;
+        }
+        std::memcpy(dst, &v, sizeof v);
+      } else {
+        if (a.res) {
+          DwVec rv;
+          dwMaskLoad512(rv, a.res + l * PQ + i, n);
+          v += rv;
+        }
+        dwMaskStore512(dst, v, n);
+      }
+    }
+  }
+  if (!regAct && act != kNoActivation)
+    for (int64_t l = 0; l < a.nc; ++l)
+      gemm::activateRow(a.y + l * PQ + p0 * a.Q, (p1 - p0) * a.Q, act, a.actAlpha, a.actBeta);
+  }
+}
+#endif
+
 std::atomic<int> gOrientation{0};
+std::atomic<int> gWinograd{0};
+std::atomic<int> gDwC16{0};
 
 }  // namespace
 
 void Conv2dCpu::setOrientationOverride(int mode) { gOrientation.store(mode); }
+void Conv2dCpu::setWinogradOverride(int mode) { gWinograd.store(mode); }
+void Conv2dCpu::setDepthwiseC16Override(int mode) { gDwC16.store(mode); }
 
 int64_t Conv2dParams::P() const {
   return (H + padTop + padBottom - dilH * (R - 1) - 1) / strideH + 1;
@@ -472,6 +641,16 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
   if (p.groups > 1 && p.groups == p.C) {  // depthwise, channel multiplier K / C
     path_ = Path::kDepthwise;
     dwWeights_.assign(weights, weights + p.K * p.R * p.S);
+    const int c16 = gDwC16.load(std::memory_order_relaxed);
+    // The 16-channel kernel wins where the per-plane kernel's per-plane work dominates: stride 2, and planes
+    // up to 28x28 (measured on the MobileNetV2 / EfficientNet-B0 shapes, bench/cpp/bench_depthwise.cpp).
+    const bool c16Wins = p.strideH > 1 || p.strideW > 1 || P_ * Q_ <= 28 * 28;
+    if (GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx512 && p.K == p.C && (c16 == 2 || (c16 == 0 && c16Wins))) {
+      const int64_t RS = p.R * p.S, G16 = (p.K + 15) / 16;
+      dwW16_.assign(static_cast<size_t>(G16 * RS * 16), 0.f);
+      for (int64_t k = 0; k < p.K; ++k)
+        for (int64_t t = 0; t < RS; ++t) dwW16_[((k / 16) * RS + t) * 16 + k % 16] = weights[k * RS + t];
+    }
     if (p.strideH == p.strideW) {  // tap offsets in the flat kernel's phase planes
       const int64_t st = p.strideH;
       const DwFlatGeom fg = dwFlatGeom(p.H, p.W, p.padTop, p.padBottom, p.padLeft, p.padRight, st,
@@ -482,6 +661,12 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
           dwTapOff_.push_back(((ro % st) * st + so % st) * fg.planeLen + (ro / st) * fg.Wh + so / st);
         }
     }
+    return;
+  }
+  const int wino = gWinograd.load(std::memory_order_relaxed);
+  if (wino >= 2 ? WinogradConv3x3::eligible(p) : wino == 0 && WinogradConv3x3::profitable(p)) {
+    path_ = Path::kWinograd;
+    wino_ = std::make_shared<const WinogradConv3x3>(p, weights, wino == 3 ? 2 : wino == 4 ? 4 : 0);
     return;
   }
   const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
@@ -518,6 +703,8 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
 
 size_t Conv2dCpu::workspaceSize() const { return 0; }
 
+int Conv2dCpu::winogradTile() const { return wino_ ? wino_->tile() : 0; }
+
 void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStride,
                     const Epilogue& ep, void* workspace, int64_t xBatchStride) const {
   (void)workspace;
@@ -525,6 +712,10 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
   if (xBatchStride < 0) xBatchStride = p_.C * p_.H * p_.W;
   if (path_ == Path::kDepthwise) {
     runDepthwise(batch, x, y, yBatchStride, ep, xBatchStride);
+    return;
+  }
+  if (path_ == Path::kWinograd) {
+    wino_->run(batch, x, y, yBatchStride, ep, xBatchStride);
     return;
   }
   const Conv2dParams& p = p_;
@@ -595,6 +786,33 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
   const gemm::Isa isa = gemm::activeIsa();
   if (isa == gemm::Isa::kAvx512) fn = dwAvx512;
   else if (isa == gemm::Isa::kAvx2) fn = dwAvx2;
+#endif
+#if GIE_CONV_X86
+  if (!dwW16_.empty()) {
+    const int64_t G16 = (K + 15) / 16, Wp = p.W + p.padLeft + p.padRight;
+    // strip: output rows whose padded input rows take at most ~96 KB (L2; one row of a 112-wide plane: 7 KB)
+    const int64_t fit = std::max<int64_t>(0, (96 * 1024 / 64) / Wp - (p.R - 1) * p.dilH - 1) / p.strideH + 1;
+    const int64_t strip = std::min(P_, fit), rowsIn = (strip - 1) * p.strideH + (p.R - 1) * p.dilH + 1;
+    parallelForThreads(batch * G16, batch * K * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
+      const int64_t n = it / G16, c0 = (it % G16) * 16, nc = std::min<int64_t>(16, K - c0);
+      static thread_local gemm::AlignedFloats xs, ys;
+      if (xs.size() < static_cast<size_t>(rowsIn * Wp * 16)) xs.resize(static_cast<size_t>(rowsIn * Wp * 16));
+      if (ys.size() < static_cast<size_t>(strip * Q_ * 16)) ys.resize(static_cast<size_t>(strip * Q_ * 16));
+      DwVec bias = DwVec{} + 0.f;
+      if (ep.bias)
+        for (int64_t l = 0; l < nc; ++l) bias[l] = ep.bias[c0 + l];
+      const DwC16Args a{x + n * xBatchStride + c0 * HW,
+                        reinterpret_cast<const DwVec*>(dwW16_.data()) + (c0 / 16) * RS,
+                        bias,
+                        y + n * yBatchStride + c0 * PQ,
+                        ep.residual ? ep.residual + n * yBatchStride + c0 * PQ : nullptr,
+                        nc, p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, P_, Q_,
+                        Wp, strip, reinterpret_cast<DwVec*>(xs.data()), reinterpret_cast<DwVec*>(ys.data()),
+                        ep.act, ep.alpha, ep.beta};
+      dwC16Avx512(a);
+    });
+    return;
+  }
 #endif
   const int64_t items = batch * K;
   // The flat register-blocked sweep handles any padding / dilation when both strides are equal;

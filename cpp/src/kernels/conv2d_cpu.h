@@ -3,12 +3,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "epilogue.h"
 #include "gemm.h"
 
 namespace gie::cpu {
+
+class WinogradConv3x3;
 
 struct Conv2dParams {
   int64_t N, C, H, W;  // input NCHW
@@ -40,7 +43,8 @@ class Conv2dCpu {
            void* workspace, int64_t xBatchStride = -1) const;
   const Conv2dParams& params() const { return p_; }
 
-  enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2 };
+  // kWinograd: dense 3x3 stride-1 layers with enough channels (winograd_cpu.h).
+  enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2, kWinograd = 3 };
   Path path() const { return path_; }
   // GEMM paths: true when the GEMM runs transposed (rows = output pixels, columns = output
   // channels; picked for small P*Q where it pads less) and the tile is transposed on output.
@@ -48,6 +52,17 @@ class Conv2dCpu {
   // Test/benchmark hook for convolutions constructed afterwards: 0 = automatic (default),
   // 1 = always normal orientation, 2 = transposed whenever possible.
   static void setOrientationOverride(int mode);
+  // Test/benchmark hook for convolutions constructed afterwards: 0 = Winograd where it is expected to pay off
+  // (default), 1 = never, 2 = on every eligible shape (3x3, stride 1, dilation 1, 1 group) with the automatic
+  // tile size, 3 / 4 = the same with F(2x2, 3x3) / F(4x4, 3x3) forced.
+  static void setWinogradOverride(int mode);
+  // Winograd path: its output tile size (2 or 4); 0 on other paths.
+  int winogradTile() const;
+  // Test/benchmark hook for depthwise convolutions constructed afterwards: 0 = the 16-channel kernel where it
+  // is expected to pay off (default), 1 = never, 2 = whenever it can run (AVX-512, channel multiplier 1).
+  static void setDepthwiseC16Override(int mode);
+  // Depthwise: whether run() uses the 16-channels-per-vector kernel.
+  bool depthwiseC16() const { return !dwW16_.empty(); }
 
  private:
   void runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
@@ -59,6 +74,8 @@ class Conv2dCpu {
   bool transposed_ = false;
   std::vector<gemm::PackedA> packed_;   // one per group (GEMM paths, normal orientation)
   std::vector<gemm::PackedB> packedB_;  // one per group (GEMM paths, transposed orientation)
+  std::shared_ptr<const WinogradConv3x3> wino_;  // Winograd path
+  gemm::AlignedFloats dwW16_;           // depthwise, 16-channel kernel: per group of 16 channels, R*S x 16 weights
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
   // Valid output ranges per kernel tap: rows p in [pLo[r], pHi[r]), cols q in [qLo[s], qHi[s]).
