@@ -1,0 +1,356 @@
+"""Patterns of modern architectures as torch exports them to ONNX (issue 20): LayerNorm decomposed into
+ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div[/Mul/Add] (last axis; channels of NCHW as ConvNeXt writes it), GELU's
+tanh form, hard swish as x * Clip(x + 3, 0, 6) / 6; and the LayerNorm layer itself (network API, ONNX
+LayerNormalization, CPU FP32/FP16, GPU FP32/FP16 against the CPU reference).
+
+Every recognised pattern is checked three ways: the build report names it (layer_info()["passes"]), the engine
+has the one kernel, and its output equals onnxruntime's and that of the engine built with the pass off. Negative
+cases (epsilon added to the standard deviation, means over other axes, a mean read elsewhere, scale varying along
+another axis, other constants) must not match, and still compute the right thing."""
+import math
+
+import numpy as np
+import pytest
+
+import gie
+import util
+from gpu_util import compare_gpu_cpu, each_tactic, fp16_config, fp16_everywhere, gpu
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+n = helper.make_node
+
+
+def _model(nodes, x_shape, inits, opset=13, outputs=("out",)):
+    g = helper.make_graph(nodes, "pattern", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                          [helper.make_tensor_value_info(o, TensorProto.FLOAT, [f"{o}{i}" for i in range(len(x_shape))])
+                           for o in outputs],
+                          initializer=[numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def _build(m, passes_off=(), max_batch=4):
+    builder = gie.Builder()
+    net = gie.OnnxParser(builder=builder).parse(m)
+    config = builder.create_config()
+    config.device = "cpu"
+    config.max_batch = max_batch
+    for p in passes_off:
+        config.set_pass_enabled(p, False)
+    return builder.build(net, config)
+
+
+def _ort(m, x):
+    ort = pytest.importorskip("onnxruntime")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x})
+
+
+def _fused(engine, prefix):
+    return [p for p in engine.layer_info()["passes"] if p.startswith(prefix)]
+
+
+def _kernel_types(engine):
+    return [k["type"] for k in engine.layer_info()["kernels"]]
+
+
+def _check_against_ort_and_unfused(m, x, pass_name, rtol=1e-5, atol=1e-5):
+    """The engine's outputs vs onnxruntime's and vs the engine built without `pass_name`; returns the engine."""
+    engine = _build(m)
+    got = engine.create_execution_context().execute({"x": x})
+    plain = _build(m, passes_off=(pass_name,)).create_execution_context().execute({"x": x})
+    ref = _ort(m, x)
+    for i, name in enumerate(o.name for o in m.graph.output):
+        np.testing.assert_allclose(got[name], ref[i], rtol=rtol, atol=atol, err_msg=f"{name} vs onnxruntime")
+        np.testing.assert_allclose(got[name], plain[name], rtol=rtol, atol=atol, err_msg=f"{name} vs the unfused engine")
+    return engine
+
+
+# ================================================================================================ LayerNorm patterns
+
+def _ln_nodes(axis=-1, square="pow", twice=False, eps_on_std=False, var_axis=None, affine=True, scale_first=False):
+    """torch's export of F.layer_norm before opset 17 (and ConvNeXt's hand-written channel LayerNorm with
+    `twice`: x - mean computed for the square and again for the division)."""
+    var_axis = axis if var_axis is None else var_axis
+    nodes = [n("ReduceMean", ["x"], ["mean"], axes=[axis]), n("Sub", ["x", "mean"], ["d"])]
+    d2 = "d"
+    if twice:
+        nodes.append(n("Sub", ["x", "mean"], ["d2"]))
+        d2 = "d2"
+    nodes.append(n("Pow", ["d", "two"], ["sq"]) if square == "pow" else n("Mul", ["d", "d"], ["sq"]))
+    nodes.append(n("ReduceMean", ["sq"], ["var"], axes=[var_axis]))
+    if eps_on_std:  # (x - mean) / (sqrt(var) + eps): not a LayerNorm
+        nodes += [n("Sqrt", ["var"], ["sd"]), n("Add", ["sd", "eps"], ["den"])]
+    else:
+        nodes += [n("Add", ["var", "eps"], ["ve"]), n("Sqrt", ["ve"], ["den"])]
+    nodes.append(n("Div", [d2, "den"], ["nrm"] if affine else ["out"]))
+    if affine:
+        nodes += [n("Mul", ["g", "nrm"] if scale_first else ["nrm", "g"], ["sc"]), n("Add", ["sc", "b"], ["out"])]
+    return nodes
+
+
+def _ln_inits(rng, c, gamma_shape=None, eps=1e-5):
+    gs = gamma_shape or (c,)
+    return {"two": np.float32(2.0), "eps": np.float32(eps), "g": rng.standard_normal(gs).astype(np.float32),
+            "b": rng.standard_normal(gs).astype(np.float32)}
+
+
+LN_CASES = {  # name: (x shape, node options, gamma shape or None)
+    "last_axis_pow": ((3, 5, 33), dict(axis=-1), None),
+    "last_axis_mul_square": ((2, 7, 17), dict(axis=2, square="mul"), None),
+    "last_axis_no_affine": ((2, 4, 9), dict(axis=-1, affine=False), None),
+    "channels_convnext": ((2, 6, 5, 7), dict(axis=1, twice=True, scale_first=True), (6, 1, 1)),
+    "channels_rank3": ((2, 5, 11), dict(axis=1), (5, 1)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LN_CASES))
+def test_decomposed_layer_norm_becomes_one_layer(case, rng):
+    shape, opts, gshape = LN_CASES[case]
+    c = shape[opts["axis"]]
+    m = _model(_ln_nodes(**opts), ["N"] + list(shape[1:]), _ln_inits(rng, c, gshape))
+    x = (rng.standard_normal(shape) * 3 + 1.5).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_layer_norm")
+    assert _kernel_types(engine) == ["LayerNorm"], _kernel_types(engine)
+    lines = _fused(engine, "recognize_layer_norm:")
+    assert len(lines) == 1 and "LayerNorm over axis" in lines[0], engine.layer_info()["passes"]
+    assert len(engine.layer_info()["kernels"][0]["source_layers"]) == len(m.graph.node)
+
+
+def test_onnx_layer_normalization_imports_as_one_layer(rng):
+    """Opset 17 LayerNormalization (what torch exports from opset 17 on; ConvNeXt's LayerNorm2d between two
+    Transposes) runs as one LayerNorm kernel."""
+    c = 24
+    inits = {"g": rng.standard_normal(c).astype(np.float32), "b": rng.standard_normal(c).astype(np.float32)}
+    nodes = [n("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]),
+             n("LayerNormalization", ["t", "g", "b"], ["ln"], axis=-1, epsilon=1e-6),
+             n("Transpose", ["ln"], ["out"], perm=[0, 3, 1, 2])]
+    m = _model(nodes, ["N", c, 5, 3], inits, opset=17)
+    x = (rng.standard_normal((3, c, 5, 3)) * 2).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_layer_norm")
+    assert _kernel_types(engine).count("LayerNorm") == 1, _kernel_types(engine)
+    assert not {"Reduce", "ElementWise", "Unary"} & set(_kernel_types(engine)), _kernel_types(engine)
+
+
+def test_opset18_reduce_mean_with_axes_input(rng):
+    """From opset 18 ReduceMean takes its axes as an input (torch exports a Constant)."""
+    c = 10
+    nodes = [n("Constant", [], ["ax"], value=numpy_helper.from_array(np.array([-1], np.int64)))]
+    for node in _ln_nodes(axis=-1):
+        if node.op_type == "ReduceMean":
+            node = n("ReduceMean", [node.input[0], "ax"], list(node.output))
+        nodes.append(node)
+    m = _model(nodes, ["N", 3, c], _ln_inits(rng, c), opset=18)
+    x = rng.standard_normal((2, 3, c)).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_layer_norm")
+    assert _kernel_types(engine) == ["LayerNorm"]
+
+
+LN_NEGATIVE = {  # name: (x shape, node options, gamma shape, what stays)
+    "eps_added_to_std": ((2, 3, 8), dict(axis=-1, eps_on_std=True), None),
+    "variance_over_another_axis": ((2, 3, 8), dict(axis=-1, var_axis=1), None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LN_NEGATIVE))
+def test_near_layer_norms_are_not_rewritten(case, rng):
+    shape, opts, gshape = LN_NEGATIVE[case]
+    m = _model(_ln_nodes(**opts), ["N"] + list(shape[1:]), _ln_inits(rng, shape[-1], gshape))
+    x = (rng.standard_normal(shape) * 2).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_layer_norm")
+    assert not _fused(engine, "recognize_layer_norm:")
+    assert "LayerNorm" not in _kernel_types(engine)
+
+
+def test_two_axis_mean_is_not_rewritten(rng):
+    nodes = _ln_nodes(axis=-1, affine=False)
+    for node in nodes:
+        if node.op_type == "ReduceMean":
+            del node.attribute[:]
+            node.attribute.extend([helper.make_attribute("axes", [-2, -1])])
+    m = _model(nodes, ["N", 3, 8], {"two": np.float32(2), "eps": np.float32(1e-5)})
+    x = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_layer_norm")
+    assert not _fused(engine, "recognize_layer_norm:")
+
+
+def test_mean_read_elsewhere_is_not_rewritten(rng):
+    """The mean is also a network output: removing it would drop a tensor someone reads."""
+    m = _model(_ln_nodes(axis=-1), ["N", 3, 8], _ln_inits(rng, 8), outputs=("out", "mean"))
+    x = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_layer_norm")
+    assert not _fused(engine, "recognize_layer_norm:")
+
+
+def test_scale_along_another_axis_stays_a_product(rng):
+    """gamma of shape (3, 1) against (N, 3, 8) normalised over the last axis varies along axis 1: the LayerNorm
+    is recognised without it, and the product (and the sum after it) stay."""
+    m = _model(_ln_nodes(axis=-1), ["N", 3, 8], _ln_inits(rng, 8, gamma_shape=(3, 1)))
+    x = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_layer_norm")
+    lines = _fused(engine, "recognize_layer_norm:")
+    assert len(lines) == 1 and "with scale" not in lines[0], lines
+    assert "LayerNorm" in _kernel_types(engine) and len(_kernel_types(engine)) > 1
+
+
+# ================================================================================================ activations
+
+def _act_model(kind, rng, shape=(2, 6, 8, 7)):
+    """x -> the activation spelled as torch exports it -> out."""
+    inits = {"half": np.float32(0.5), "one": np.float32(1.0), "three": np.float32(3.0), "six": np.float32(6.0),
+             "sixth": np.float32(1 / 6), "zero": np.float32(0.0), "cube": np.float32(3.0),
+             "beta": np.float32(math.sqrt(2 / math.pi)), "kappa": np.float32(0.044715), "kappa_off": np.float32(0.045),
+             "five": np.float32(5.0)}
+    tanh_tail = [n("Tanh", ["u"], ["t"]), n("Add", ["one", "t"], ["a"]), n("Mul", ["x", "a"], ["m"]),
+                 n("Mul", ["half", "m"], ["out"])]
+    # torch.onnx symbolic_opset9.gelu(approximate='tanh'): half * (x * (one + tanh(beta * (x + kappa * (x * (x * x))))))
+    gelu_tanh = [n("Mul", ["x", "x"], ["sq"]), n("Mul", ["x", "sq"], ["c3"]), n("Mul", ["kappa", "c3"], ["k"]),
+                 n("Add", ["x", "k"], ["s"]), n("Mul", ["beta", "s"], ["u"])] + tanh_tail
+    # Hugging Face NewGELU: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * pow(x, 3))))
+    gelu_tanh_pow = [n("Pow", ["x", "cube"], ["c3"]), n("Mul", ["c3", "kappa"], ["k"]), n("Add", ["k", "x"], ["s"]),
+                     n("Mul", ["s", "beta"], ["u"]), n("Tanh", ["u"], ["t"]), n("Add", ["t", "one"], ["a"]),
+                     n("Mul", ["x", "half"], ["hx"]), n("Mul", ["hx", "a"], ["out"])]
+    clip = [n("Add", ["x", "three"], ["p"]), n("Clip", ["p", "zero", "six"], ["c"])]
+    table = {
+        "gelu_tanh_torch": (gelu_tanh, "GELU_TANH"),
+        "gelu_tanh_pow": (gelu_tanh_pow, "GELU_TANH"),
+        "hardswish_clip_div_after": (clip + [n("Mul", ["x", "c"], ["m"]), n("Div", ["m", "six"], ["out"])], "HARD_SWISH"),
+        "hardswish_clip_div_first": (clip + [n("Div", ["c", "six"], ["q"]), n("Mul", ["q", "x"], ["out"])], "HARD_SWISH"),
+        "hardswish_clip_times_sixth": (clip + [n("Mul", ["c", "x"], ["m"]), n("Mul", ["m", "sixth"], ["out"])], "HARD_SWISH"),
+        # negatives: a kappa that is not GELU's, a clip at 5
+        "gelu_tanh_other_kappa": ([n("Mul", ["x", "x"], ["sq"]), n("Mul", ["x", "sq"], ["c3"]),
+                                   n("Mul", ["kappa_off", "c3"], ["k"]), n("Add", ["x", "k"], ["s"]),
+                                   n("Mul", ["beta", "s"], ["u"])] + tanh_tail, None),
+        "hardswish_clip_at_5": ([n("Add", ["x", "three"], ["p"]), n("Clip", ["p", "zero", "five"], ["c"]),
+                                 n("Mul", ["x", "c"], ["m"]), n("Div", ["m", "six"], ["out"])], None),
+    }
+    nodes, expected = table[kind]
+    used = {i for node in nodes for i in node.input}
+    m = _model(nodes, ["N"] + list(shape[1:]), {k: v for k, v in inits.items() if k in used})
+    return m, expected
+
+
+ACT_KINDS = ["gelu_tanh_torch", "gelu_tanh_pow", "hardswish_clip_div_after", "hardswish_clip_div_first",
+             "hardswish_clip_times_sixth", "gelu_tanh_other_kappa", "hardswish_clip_at_5"]
+
+
+@pytest.mark.parametrize("kind", ACT_KINDS)
+def test_activation_forms_become_one_activation(kind, rng):
+    m, expected = _act_model(kind, rng)
+    x = (rng.standard_normal((2, 6, 8, 7)) * 4).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_activations", rtol=1e-5, atol=2e-6)
+    lines = _fused(engine, "recognize_activations:")
+    if expected is None:
+        assert not lines, lines
+        assert len(_kernel_types(engine)) > 1
+    else:
+        assert len(lines) == 1 and f"one {expected} activation" in lines[0], lines
+        assert _kernel_types(engine) == ["Activation"]
+
+
+def test_gelu_tanh_fuses_into_the_convolution(rng):
+    """The recognised activation then moves into the producing convolution's epilogue (fuse_epilogue)."""
+    m, _ = _act_model("gelu_tanh_torch", rng)
+    w = (rng.standard_normal((6, 3, 3, 3)) * 0.5).astype(np.float32)
+    g = m.graph
+    for node in g.node:
+        node.input[:] = ["y" if i == "x" else i for i in node.input]
+    g.node.insert(0, n("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1]))
+    g.initializer.append(numpy_helper.from_array(w, "w"))
+    g.input[0].type.tensor_type.shape.dim[1].dim_value = 3
+    x = rng.standard_normal((2, 3, 8, 7)).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_activations", rtol=1e-4, atol=1e-5)
+    assert _kernel_types(engine) == ["Convolution"], _kernel_types(engine)
+
+
+# ================================================================================================ the LayerNorm layer
+
+def _ln_ref(x, axis, eps, scale=None, bias=None):
+    x64 = x.astype(np.float64)
+    m = x64.mean(axis, keepdims=True)
+    v = ((x64 - m) ** 2).mean(axis, keepdims=True)
+    y = (x64 - m) / np.sqrt(v + eps)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    if scale is not None:
+        y = y * scale.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+AWKWARD = [((3, 5, 33), -1), ((1, 1, 1), -1), ((2, 7, 1), 1), ((4, 13, 3, 5), 1), ((2, 3, 4097), 2), ((5, 6), 0)]
+
+
+@pytest.mark.parametrize("shape,axis", AWKWARD)
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm_layer_matches_numpy(shape, axis, affine, rng):
+    if axis == 0 and affine:
+        pytest.skip("scale along the batch axis: its length changes with the batch (refused, see the errors test)")
+    x = (rng.standard_normal(shape) * 5 + 3).astype(np.float32)
+    c = shape[axis]
+    sc = rng.standard_normal(c).astype(np.float32) if affine else None
+    bi = rng.standard_normal(c).astype(np.float32) if affine else None
+    out, = util.run(lambda net, t: net.add_layer_norm(t["x"], axis, 1e-3, sc, bi).output(0), {"x": x})
+    np.testing.assert_allclose(out, _ln_ref(x, axis, 1e-3, sc, bi), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,axis", AWKWARD[:4])
+def test_layer_norm_fp16_storage_on_the_cpu(shape, axis, rng):
+    """Pinned to FP16: the input rounded to half, FP32 math, the output rounded to half once."""
+    x = (rng.standard_normal(shape) * 5).astype(np.float32)
+    c = shape[axis]
+    sc, bi = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
+    define = fp16_everywhere(lambda net, t: net.add_layer_norm(t["x"], axis, 1e-5, sc, bi).output(0))
+    engine = util.build(define, {"x": x}, configure=fp16_config)
+    assert any(k["type"] == "LayerNorm" and k["precision"] == "float16" for k in engine.layer_info()["kernels"])
+    out = engine.create_execution_context().execute({"x": x})["out0"]
+    h = lambda a: np.asarray(a, np.float32).astype(np.float16).astype(np.float32)  # noqa: E731
+    ref = h(_ln_ref(h(x), axis, 1e-5, sc, bi))
+    np.testing.assert_allclose(out, ref, rtol=2e-3, atol=2e-3)
+
+
+def test_layer_norm_bad_fields_are_clear_errors(rng):
+    x = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(gie.Error, match="'scale' has 3 values but axis 2"):
+        util.run(lambda net, t: net.add_layer_norm(t["x"], -1, 1e-5, np.ones(3, np.float32)).output(0), {"x": x})
+    with pytest.raises(gie.InvalidArgumentError, match="epsilon"):
+        util.run(lambda net, t: net.add_layer_norm(t["x"], -1, -1.0).output(0), {"x": x})
+    with pytest.raises(gie.InvalidModelError, match="'scale' has 2 values but axis 0 of the input \\(1, 3, 4\\)"):
+        util.run(lambda net, t: net.add_layer_norm(t["x"], 0, 1e-5, np.ones(2, np.float32)).output(0), {"x": x})
+    with pytest.raises(gie.Error, match="axis 3 is out of range"):
+        util.run(lambda net, t: net.add_layer_norm(t["x"], 3).output(0), {"x": x})
+
+
+# ================================================================================================ GPU (coordinator)
+
+GPU_SHAPES = [((13, 7, 33), -1), ((13, 3, 768), -1), ((13, 2, 5000), -1), ((13, 96, 7, 5), 1), ((13, 5, 1), 1)]
+
+
+@gpu
+@pytest.mark.parametrize("shape,axis", GPU_SHAPES)
+@pytest.mark.parametrize("fp16", [False, True])
+def test_gpu_layer_norm_each_tactic(shape, axis, fp16, rng):
+    x = (rng.standard_normal(shape) * 4 + 2).astype(np.float32)
+    c = shape[axis]
+    sc, bi = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
+
+    def define(net, t):
+        return net.add_layer_norm(t["x"], axis, 1e-5, sc, bi).output(0)
+
+    tol = dict(rtol=2e-3, atol=2e-3) if fp16 else dict(rtol=1e-4, atol=1e-4)
+    if fp16:
+        compare_gpu_cpu(define, {"x": x}, fp16=True, expect_half=("LayerNorm",), **tol)
+    else:
+        each_tactic(define, {"x": x}, "LayerNorm", **tol)
+
+
+@gpu
+def test_gpu_layer_norm_without_affine(rng):
+    x = rng.standard_normal((13, 4, 65)).astype(np.float32)
+    compare_gpu_cpu(lambda net, t: net.add_layer_norm(t["x"]).output(0), {"x": x}, rtol=1e-4, atol=1e-4)
