@@ -354,3 +354,109 @@ def test_gpu_layer_norm_each_tactic(shape, axis, fp16, rng):
 def test_gpu_layer_norm_without_affine(rng):
     x = rng.standard_normal((13, 4, 65)).astype(np.float32)
     compare_gpu_cpu(lambda net, t: net.add_layer_norm(t["x"]).output(0), {"x": x}, rtol=1e-4, atol=1e-4)
+
+
+# ================================================================================================ squeeze-excitation
+
+def _se_model(rng, c=12, cs=5, act="relu", gate="sigmoid", hw=(5, 7), pool_axes=None, extra_output=None):
+    """torchvision's SqueezeExcitation as exported: GlobalAveragePool -> Conv 1x1 -> act -> Conv 1x1 -> gate ->
+    Mul(gate, x)."""
+    inits = {"w1": rng.standard_normal((cs, c, 1, 1)).astype(np.float32) * 0.5, "b1": rng.standard_normal(cs).astype(np.float32),
+             "w2": rng.standard_normal((c, cs, 1, 1)).astype(np.float32) * 0.5, "b2": rng.standard_normal(c).astype(np.float32)}
+    pool = (n("GlobalAveragePool", ["x"], ["p"]) if pool_axes is None
+            else n("ReduceMean", ["x"], ["p"], axes=list(pool_axes), keepdims=1))
+    acts = {"relu": [n("Relu", ["h"], ["ha"])],
+            "silu": [n("Sigmoid", ["h"], ["hs"]), n("Mul", ["h", "hs"], ["ha"])]}[act]
+    gates = {"sigmoid": n("Sigmoid", ["g"], ["s"]), "hardsigmoid": n("HardSigmoid", ["g"], ["s"], alpha=1 / 6, beta=0.5)}
+    nodes = [pool, n("Conv", ["p", "w1", "b1"], ["h"])] + acts + [n("Conv", ["ha", "w2", "b2"], ["g"]), gates[gate],
+                                                                  n("Mul", ["s", "x"], ["out"])]
+    return _model(nodes, ["N", c, hw[0], hw[1]], inits, outputs=("out",) + ((extra_output,) if extra_output else ()))
+
+
+@pytest.mark.parametrize("act,gate", [("relu", "hardsigmoid"), ("silu", "sigmoid")])
+def test_squeeze_excitation_becomes_one_layer(act, gate, rng):
+    """MobileNetV3 (ReLU, HardSigmoid) and EfficientNet (SiLU, Sigmoid) blocks."""
+    m = _se_model(rng, act=act, gate=gate)
+    x = (rng.standard_normal((3, 12, 5, 7)) * 2).astype(np.float32)
+    engine = _check_against_ort_and_unfused(m, x, "recognize_squeeze_excitation", rtol=1e-5, atol=1e-5)
+    assert sorted(_kernel_types(engine)) == ["ElementWise", "SqueezeExcitation"], _kernel_types(engine)
+    lines = _fused(engine, "recognize_squeeze_excitation:")
+    assert len(lines) == 1 and "squeeze 5" in lines[0], lines
+
+
+def test_squeeze_excitation_near_misses_are_not_rewritten(rng):
+    x = rng.standard_normal((2, 12, 5, 7)).astype(np.float32)
+    for m in [_se_model(rng, pool_axes=(2,)),            # the mean over the height only
+              _se_model(rng, extra_output="s")]:         # the gate is also a network output
+        engine = _check_against_ort_and_unfused(m, x, "recognize_squeeze_excitation")
+        assert not _fused(engine, "recognize_squeeze_excitation:")
+
+
+def _se_layer(net, t, p):
+    return net.add_layer("SqueezeExcitation", [t], p).output(0)
+
+
+def _se_params(rng, c, cs, bias=True):
+    p = {"squeeze": np.array([cs], np.int64), "kernel1": rng.standard_normal(cs * c).astype(np.float32) * 0.3,
+         "kernel2": rng.standard_normal(c * cs).astype(np.float32) * 0.3,
+         "activation": np.array([int(gie.ActivationType.SILU)], np.int64),
+         "gate": np.array([int(gie.ActivationType.HARD_SIGMOID)], np.int64),
+         "gate_alpha": np.array([1 / 6], np.float32), "gate_beta": np.array([0.5], np.float32)}
+    if bias:
+        p["bias1"] = rng.standard_normal(cs).astype(np.float32)
+        p["bias2"] = rng.standard_normal(c).astype(np.float32)
+    return p
+
+
+def _se_ref(x, p):
+    x64 = x.astype(np.float64)
+    c, cs = x.shape[1], int(p["squeeze"][0])
+    pooled = x64.reshape(x.shape[0], c, -1).mean(-1)
+    h = pooled @ p["kernel1"].reshape(cs, c).T.astype(np.float64) + p.get("bias1", np.zeros(cs))
+    h = h / (1 + np.exp(-h))
+    g = h @ p["kernel2"].reshape(c, cs).T.astype(np.float64) + p.get("bias2", np.zeros(c))
+    g = np.clip(g / 6 + 0.5, 0, 1)
+    return g.reshape(x.shape[:2] + (1,) * (x.ndim - 2))
+
+
+SE_SHAPES = [((3, 12, 5, 7), 5), ((1, 1, 1, 1), 1), ((2, 37, 3), 9), ((2, 40, 1, 1), 40)]
+
+
+@pytest.mark.parametrize("shape,cs", SE_SHAPES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_squeeze_excitation_layer_matches_numpy(shape, cs, bias, rng):
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    p = _se_params(rng, shape[1], cs, bias)
+    out, = util.run(lambda net, t: _se_layer(net, t["x"], p), {"x": x})
+    np.testing.assert_allclose(out, _se_ref(x, p), rtol=1e-5, atol=1e-6)
+
+
+def test_squeeze_excitation_fp16_storage_on_the_cpu(rng):
+    x = (rng.standard_normal((3, 12, 5, 7)) * 3).astype(np.float32)
+    p = _se_params(rng, 12, 5)
+    engine = util.build(fp16_everywhere(lambda net, t: _se_layer(net, t["x"], p)), {"x": x}, configure=fp16_config)
+    assert any(k["type"] == "SqueezeExcitation" and k["precision"] == "float16" for k in engine.layer_info()["kernels"])
+    out = engine.create_execution_context().execute({"x": x})["out0"]
+    h = lambda a: np.asarray(a, np.float32).astype(np.float16).astype(np.float32)  # noqa: E731
+    np.testing.assert_allclose(out, h(_se_ref(h(x), p)), rtol=2e-3, atol=2e-3)
+
+
+def test_squeeze_excitation_bad_fields_are_clear_errors(rng):
+    x = np.zeros((2, 12, 3, 3), np.float32)
+    p = _se_params(rng, 11, 5)  # weights for 11 channels
+    with pytest.raises(gie.InvalidModelError, match="kernel1 / kernel2 have 55 / 55 values"):
+        util.run(lambda net, t: _se_layer(net, t["x"], p), {"x": x})
+    p = dict(_se_params(rng, 12, 5), squeeze=np.array([0], np.int64))
+    with pytest.raises(gie.InvalidArgumentError, match="squeeze > 0"):
+        util.run(lambda net, t: _se_layer(net, t["x"], p), {"x": x})
+
+
+@gpu
+@pytest.mark.parametrize("shape,cs", [((13, 12, 5, 7), 5), ((13, 96, 56, 56), 4), ((13, 1152, 7, 7), 48), ((13, 37, 3), 9)])
+@pytest.mark.parametrize("fp16", [False, True])
+def test_gpu_squeeze_excitation(shape, cs, fp16, rng):
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    p = _se_params(rng, shape[1], cs)
+    tol = dict(rtol=2e-3, atol=2e-3) if fp16 else dict(rtol=1e-4, atol=1e-5)
+    compare_gpu_cpu(lambda net, t: _se_layer(net, t["x"], p), {"x": x}, fp16=fp16,
+                    expect_half=("SqueezeExcitation",) if fp16 else (), **tol)
