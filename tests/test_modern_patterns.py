@@ -460,3 +460,66 @@ def test_gpu_squeeze_excitation(shape, cs, fp16, rng):
     tol = dict(rtol=2e-3, atol=2e-3) if fp16 else dict(rtol=1e-4, atol=1e-5)
     compare_gpu_cpu(lambda net, t: _se_layer(net, t["x"], p), {"x": x}, fp16=fp16,
                     expect_half=("SqueezeExcitation",) if fp16 else (), **tol)
+
+
+# ================================================================================================ bench/zoo_gpu.py
+
+@pytest.fixture(scope="module")
+def zoo():
+    """bench/zoo_gpu.py loaded by path: its table code must work without torch or a GPU."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "zoo_gpu.py")
+    spec = importlib.util.spec_from_file_location("zoo_gpu_under_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _t(ms):
+    return {"median_ms": ms, "min_ms": ms, "p90_ms": ms, "images_per_s": 1e3 / ms, "runs": 3}
+
+
+def test_zoo_arguments(zoo):
+    a = zoo.parse_args([])
+    assert a.batches == [1, 16, 64] and a.precisions == ["fp32", "fp16"] and a.models == list(zoo.MODELS)
+    for bad in (["--models", "resnet51"], ["--batches", "0"], ["--batches", "x"], ["--precisions", "int8"],
+                ["--compile-timeout", "0"]):
+        with pytest.raises(SystemExit):
+            zoo.parse_args(bad)
+
+
+def test_zoo_ratio_to_the_best_torch_column(zoo):
+    row = {"gie": _t(2.0), "eager": _t(8.0), "graph": _t(4.0), "compile": None}
+    assert zoo.best_torch(row) == ("graph", 4.0)
+    assert zoo.vs_best(row) == pytest.approx(0.5)
+    row["compile"] = _t(1.0)
+    assert zoo.best_torch(row) == ("compile", 1.0) and zoo.vs_best(row) == pytest.approx(2.0)
+    assert zoo.vs_best({"gie": _t(1.0)}) is None and zoo.vs_best({"eager": _t(1.0)}) is None
+
+
+def test_zoo_slowest_steps_and_accuracy(zoo):
+    steps = zoo.slowest_steps({"a": 3.0, "b": 9.0, "c": 6.0, "d": 1.0}, {"b": "LayerNorm", "c": "Convolution"}, runs=3)
+    assert steps == [("b", "LayerNorm", 3.0), ("c", "Convolution", 2.0), ("a", "?", 1.0)]
+    ref = np.array([[1.0, 4.0, 2.0], [3.0, 0.0, -8.0]])
+    err, top1 = zoo.accuracy(ref + np.array([[0, 0, 0.5], [0, 4.0, 0]]), ref)
+    assert err == pytest.approx(4.0 / 8.0) and top1 == pytest.approx(0.5)  # row 2's argmax moved
+    assert zoo.accuracy(np.full((2, 3), np.nan), ref)[0] == float("inf")
+    with pytest.raises(ValueError, match="differs"):
+        zoo.accuracy(np.zeros((2, 4)), ref)
+
+
+def test_zoo_table(zoo):
+    rows = [{"model": "convnext_tiny", "batch": 16, "precision": "fp32", "gie": _t(12.1), "eager": _t(7.1),
+             "graph": _t(6.9), "compile_error": "timeout", "rel_err": 2.5e-6, "top1": 1.0,
+             "slowest": [("ln1", "LayerNorm", 0.51), ("conv3", "Convolution", 0.4)], "errors": ["torch.compile: timed out"]},
+            {"model": "vit_small", "batch": 1, "precision": "fp16", "errors": ["gie: UnsupportedError: x"]}]
+    md = zoo.table(rows).splitlines()
+    assert md[2].startswith("| model") and "slowest gie steps" in md[2]
+    first = [c.strip() for c in md[4].strip("|").split("|")]
+    assert first[:10] == ["convnext_tiny", "16", "fp32", "12.100", "7.100", "6.900", "timeout", "1.75 (graph)", "2.5e-06",
+                          "100%"]
+    assert first[10] == "ln1 LayerNorm 0.510; conv3 Convolution 0.400" and first[11] == "torch.compile: timed out"
+    second = [c.strip() for c in md[5].strip("|").split("|")]
+    assert second[3:10] == ["-"] * 7 and second[11] == "gie: UnsupportedError: x"
