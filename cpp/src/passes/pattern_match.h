@@ -16,6 +16,18 @@ class PatternMatcher {
 protected:
     Graph* g_ = nullptr;
 
+    //! Tries match(ni) on every live node in topological order (a match kills the nodes it replaces), then
+    //! compacts the graph if anything matched. Returns the number of matches.
+    template <typename F>
+    int matchAll(Graph& g, F&& match) {
+        g_ = &g;
+        int changes = 0;
+        for (int ni : g.topologicalOrder())
+            if (!node(ni).dead && match(ni)) ++changes;
+        if (changes) g.compact();
+        return changes;
+    }
+
     IrNode& node(int i) const { return g_->nodes[static_cast<size_t>(i)]; }
     const IrTensor& tensor(int i) const { return g_->tensors[static_cast<size_t>(i)]; }
 

@@ -27,21 +27,16 @@ class RecognizeActivations final : public Pass, PatternMatcher {
 public:
     const char* name() const override { return "recognize_activations"; }
     int run(Graph& g, PassContext& ctx) override {
-        g_ = &g;
-        int changes = 0;
-        for (int ni : g.topologicalOrder()) {
-            if (node(ni).dead) continue;
+        return matchAll(g, [&](int ni) {
             std::vector<int> matched;  // the replaced nodes, the result first
             int x = -1;
             ActivationType t{};
             if (!matchGateProduct(ni, matched, x, t) && !matchGelu(ni, matched, x, t) && !matchGeluTanh(ni, matched, x, t) &&
                 !matchHardSwishClip(ni, matched, x, t))
-                continue;
+                return false;
             replace(matched, x, t, ctx);
-            ++changes;
-        }
-        if (changes) g.compact();
-        return changes;
+            return true;
+        });
     }
 
 private:

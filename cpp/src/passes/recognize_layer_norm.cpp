@@ -21,12 +21,7 @@ class RecognizeLayerNorm final : public Pass, PatternMatcher {
 public:
     const char* name() const override { return "recognize_layer_norm"; }
     int run(Graph& g, PassContext& ctx) override {
-        g_ = &g;
-        int changes = 0;
-        for (int ni : g.topologicalOrder())
-            if (!node(ni).dead && match(ni, ctx)) ++changes;
-        if (changes) g.compact();
-        return changes;
+        return matchAll(g, [&](int ni) { return match(ni, ctx); });
     }
 
 private:

@@ -19,12 +19,7 @@ class RecognizeSqueezeExcitation final : public Pass, PatternMatcher {
 public:
     const char* name() const override { return "recognize_squeeze_excitation"; }
     int run(Graph& g, PassContext& ctx) override {
-        g_ = &g;
-        int changes = 0;
-        for (int ni : g.topologicalOrder())
-            if (!node(ni).dead && match(ni, ctx)) ++changes;
-        if (changes) g.compact();
-        return changes;
+        return matchAll(g, [&](int ni) { return match(ni, ctx); });
     }
 
 private:
