@@ -523,3 +523,34 @@ def test_zoo_table(zoo):
     assert first[10] == "ln1 LayerNorm 0.510; conv3 Convolution 0.400" and first[11] == "torch.compile: timed out"
     second = [c.strip() for c in md[5].strip("|").split("|")]
     assert second[3:10] == ["-"] * 7 and second[11] == "gie: UnsupportedError: x"
+
+
+def test_model_zoo_efficientnet_squeeze_excitation_is_recognised(rng):
+    """The network API's spelling (an average Pooling over the whole plane) in gie.model_zoo's EfficientNet-B0:
+    all 16 blocks' gates become SqueezeExcitation layers, and the output equals the unrewritten engine's."""
+    from gie import model_zoo
+
+    spec = model_zoo.describe("efficientnet_b0", seed=0, image=64)
+    x = spec.random_input(2, seed=1)
+    outs, engines = [], []
+    for off in ((), ("recognize_squeeze_excitation",)):
+        engine = _zoo_engine(spec, off)
+        engines.append(engine)
+        outs.append(engine.create_execution_context().execute({spec.input_name: x}))
+    assert len(_fused(engines[0], "recognize_squeeze_excitation:")) == 16
+    assert _kernel_types(engines[0]).count("SqueezeExcitation") == 16
+    assert not _fused(engines[1], "recognize_squeeze_excitation:")
+    for name in outs[1]:
+        np.testing.assert_allclose(outs[0][name], outs[1][name], rtol=1e-4, atol=1e-5 * np.abs(outs[1][name]).max())
+
+
+def _zoo_engine(spec, passes_off):
+    builder = gie.Builder()
+    net = builder.create_network()
+    spec.to_gie(net, batch=2, mark=spec.outputs)
+    config = builder.create_config()
+    config.device = "cpu"
+    config.max_batch = 2
+    for p in passes_off:
+        config.set_pass_enabled(p, False)
+    return builder.build(net, config)

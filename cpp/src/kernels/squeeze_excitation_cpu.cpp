@@ -1,5 +1,5 @@
-// CPU SqueezeExcitation (the reference): per sample, the spatial means (double sums), the two small matrix-vector
-// products with their activations in float (layers/activation_math.h), one gate value per channel.
+// CPU SqueezeExcitation (the reference): the spatial means (double sums), then per sample the two small
+// matrix-vector products with their activations in float (layers/activation_math.h), one gate value per channel.
 #include <vector>
 
 #include "common/parallel.h"
@@ -18,18 +18,22 @@ public:
         if (N * C == 0) return;
         const float* x = c.in(0);
         float* y = c.out(0);
-        parallelFor(N, N * C * (hw + 2 * Cs), [&](int64_t n) {
-            std::vector<float> p(static_cast<size_t>(C)), h(static_cast<size_t>(Cs));
-            for (int64_t ch = 0; ch < C; ++ch) {
-                const float* xp = x + (n * C + ch) * hw;
-                double s = 0;
-                for (int64_t i = 0; i < hw; ++i) s += xp[i];
-                p[static_cast<size_t>(ch)] = static_cast<float>(hw ? s / static_cast<double>(hw) : 0.0);
-            }
+        // The means in parallel over the (n, c) planes (one sample's SE at batch 1 would be one thread), then the
+        // two small products per sample.
+        std::vector<float> p(static_cast<size_t>(N * C));
+        parallelFor(N * C, N * C * hw, [&](int64_t nc) {
+            const float* xp = x + nc * hw;
+            double s = 0;
+            for (int64_t i = 0; i < hw; ++i) s += xp[i];
+            p[static_cast<size_t>(nc)] = static_cast<float>(hw ? s / static_cast<double>(hw) : 0.0);
+        });
+        parallelFor(N, N * C * Cs * 2, [&](int64_t n) {
+            std::vector<float> h(static_cast<size_t>(Cs));
+            const float* pn = p.data() + n * C;
             for (int64_t j = 0; j < Cs; ++j) {
                 float a = op_.bias1.empty() ? 0.f : op_.bias1[static_cast<size_t>(j)];
                 const float* w = op_.kernel1.data() + j * C;
-                for (int64_t ch = 0; ch < C; ++ch) a += w[ch] * p[static_cast<size_t>(ch)];
+                for (int64_t ch = 0; ch < C; ++ch) a += w[ch] * pn[ch];
                 h[static_cast<size_t>(j)] = activation(op_.act, a, op_.alpha, op_.beta);
             }
             for (int64_t ch = 0; ch < C; ++ch) {
