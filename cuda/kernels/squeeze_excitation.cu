@@ -1,4 +1,5 @@
-// GPU SqueezeExcitation (kernels/squeeze_excitation_cpu.cpp is the reference) in two kernels instead of five:
+// GPU SqueezeExcitation (kernels/squeeze_excitation_cpu.cpp is the reference) in two kernels instead of three (a
+// pooling, two 1x1 convolutions with fused activations):
 //   sePool   one warp per (n, c) plane: the spatial mean (FP32 sum, warp shuffles) into the workspace;
 //   seGate   one 256-thread block per sample: h = act(W1 p + b1) (a warp per hidden unit, lanes over C) kept in the
 //            workspace, then y = gate(W2 h + b2) (a warp per channel). Weights and biases stay FP32.

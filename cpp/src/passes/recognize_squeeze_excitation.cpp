@@ -3,8 +3,8 @@
 // (the pool as the ONNX importer makes it, a Reduce AVG over the spatial axes, or as the network API spells it, an
 // average Pooling whose window covers the unpadded input)
 // and makes the pool, both convolutions and both activations one SqueezeExcitation layer (layers/
-// squeeze_excitation.h: one pooling kernel and one small per-sample kernel on the GPU instead of five); the Mul (the
-// channel scale) stays. Runs after recognize_activations (EfficientNet's SiLU is one Activation by then) and before
+// squeeze_excitation.h: one pooling kernel and one small per-sample kernel on the GPU instead of a pooling and two
+// convolutions with fused activations); the Mul (the channel scale) stays. Runs after recognize_activations (EfficientNet's SiLU is one Activation by then) and before
 // fuse_epilogue would move the activations into the convolutions. Only exact matches: the mean over every spatial
 // dimension with kept dimensions, plain 1x1 convolutions (stride 1, no padding, one group, no fused epilogue),
 // every intermediate read only inside the pattern, and the gate read by one product with x.
