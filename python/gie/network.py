@@ -318,6 +318,17 @@ def add_prelu(self, input, slope):
     return _add(self, "PRelu", [input], slope=_weights(slope, "slope"))
 
 
+def add_layer_norm(self, input, axis=-1, epsilon=1e-5, scale=None, bias=None):
+    """LayerNorm over one axis (-1: the last; 1: the channels of NCHW): (x - mean) / sqrt(var + epsilon) * scale + bias,
+    with optional scale and bias of one value per element of the axis."""
+    try:
+        eps = float(epsilon)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"add_layer_norm: epsilon must be a number, not {epsilon!r}") from None
+    return _add(self, "LayerNorm", [input], axis=integer_argument(axis, "add_layer_norm: axis"), epsilon=eps,
+                scale=_weights(scale, "scale"), bias=_weights(bias, "bias"))
+
+
 def add_plugin(self, type, inputs, fields=None):
     """A layer of a registered plugin type (built from its creator with ``fields``)."""
     if fields is not None and not isinstance(fields, dict):

@@ -37,6 +37,8 @@ std::unique_ptr<Pass> makeDeadLayerRemoval();
 std::unique_ptr<Pass> makeConstantFolding();
 std::unique_ptr<Pass> makeFoldScale();
 std::unique_ptr<Pass> makeRecognizeActivations();
+std::unique_ptr<Pass> makeRecognizeLayerNorm();
+std::unique_ptr<Pass> makeRecognizeSqueezeExcitation();
 std::unique_ptr<Pass> makeFuseEpilogue();
 std::unique_ptr<Pass> makeConcatElimination();
 std::unique_ptr<Pass> makeRemoveNoops();

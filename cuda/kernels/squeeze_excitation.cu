@@ -1,0 +1,122 @@
+// GPU SqueezeExcitation (kernels/squeeze_excitation_cpu.cpp is the reference) in two kernels instead of three (a
+// pooling, two 1x1 convolutions with fused activations):
+//   sePool   one warp per (n, c) plane: the spatial mean (FP32 sum, warp shuffles) into the workspace;
+//   seGate   one 256-thread block per sample: h = act(W1 p + b1) (a warp per hidden unit, lanes over C) kept in the
+//            workspace, then y = gate(W2 h + b2) (a warp per channel). Weights and biases stay FP32.
+// float16 tensors load half and store the gate rounded to half once; every sum is FP32.
+#include <cstdint>
+
+#include "common.cuh"
+#include "fp16.cuh"
+#include "layers/squeeze_excitation.h"
+
+namespace gie {
+namespace {
+
+__device__ __forceinline__ float warpSum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(256) sePool(const T* __restrict__ x, float* __restrict__ pooled, int64_t planes, int64_t hw) {
+    const int lane = threadIdx.x & 31;
+    const int64_t warps = static_cast<int64_t>(gridDim.x) * 8;
+    const float inv = hw ? 1.f / static_cast<float>(hw) : 0.f;
+    for (int64_t pl = static_cast<int64_t>(blockIdx.x) * 8 + (threadIdx.x >> 5); pl < planes; pl += warps) {
+        const T* __restrict__ xp = x + pl * hw;
+        float s = 0.f;
+        for (int64_t i = lane; i < hw; i += 32) s += cuda::ldFloat(xp + i);
+        s = warpSum(s);
+        if (lane == 0) pooled[pl] = s * inv;
+    }
+}
+
+struct SeParams {
+    const float *w1, *b1, *w2, *b2;
+    int C, Cs;
+    ActivationType act, gate;
+    float alpha, beta, gateAlpha, gateBeta;
+};
+
+template <typename T>
+__global__ void __launch_bounds__(256) seGate(const float* __restrict__ pooled, float* __restrict__ hidden, T* __restrict__ y, SeParams p) {
+    const int n = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const float* __restrict__ pv = pooled + static_cast<int64_t>(n) * p.C;
+    float* __restrict__ hv = hidden + static_cast<int64_t>(n) * p.Cs;
+    for (int j = warp; j < p.Cs; j += 8) {
+        const float* __restrict__ w = p.w1 + static_cast<int64_t>(j) * p.C;
+        float a = 0.f;
+        for (int c = lane; c < p.C; c += 32) a += __ldg(w + c) * pv[c];
+        a = warpSum(a) + (p.b1 ? __ldg(p.b1 + j) : 0.f);
+        if (lane == 0) hv[j] = activation(p.act, a, p.alpha, p.beta);
+    }
+    __syncthreads();  // the hidden values (global memory, this block's) are visible to the whole block after it
+    for (int c = warp; c < p.C; c += 8) {
+        const float* __restrict__ w = p.w2 + static_cast<int64_t>(c) * p.Cs;
+        float a = 0.f;
+        for (int j = lane; j < p.Cs; j += 32) a += __ldg(w + j) * hv[j];
+        a = warpSum(a) + (p.b2 ? __ldg(p.b2 + c) : 0.f);
+        if (lane == 0) y[static_cast<int64_t>(n) * p.C + c] = cuda::fromFloat<T>(activation(p.gate, a, p.gateAlpha, p.gateBeta));
+    }
+}
+
+class SqueezeExcitationGpu final : public cuda::FloatOrHalfKernel<SqueezeExcitationGpu, SqueezeExcitationOp> {
+public:
+    using FloatOrHalfKernel::FloatOrHalfKernel;
+
+    size_t getWorkspaceSize() const noexcept override { return workspace_; }
+    void initializeKernel() override {
+        w1_ = cuda::upload(op_.kernel1, "SqueezeExcitation kernel1");
+        w2_ = cuda::upload(op_.kernel2, "SqueezeExcitation kernel2");
+        if (!op_.bias1.empty()) b1_ = cuda::upload(op_.bias1, "SqueezeExcitation bias1");
+        if (!op_.bias2.empty()) b2_ = cuda::upload(op_.bias2, "SqueezeExcitation bias2");
+    }
+    void terminate() noexcept override {
+        w1_.reset();
+        w2_.reset();
+        b1_.reset();
+        b2_.reset();
+    }
+
+protected:
+    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
+        const Dims& d = in[0].dims;  // the largest shape this kernel will run
+        GIE_CHECK(d.d[1] < (int64_t{1} << 31) && op_.squeeze < (int64_t{1} << 31) && d.d[0] < (int64_t{1} << 31), ErrorCode::kUNSUPPORTED,
+                  "SqueezeExcitation (GPU): ", toString(d), " with squeeze ", op_.squeeze, " is too large");
+        workspace_ = static_cast<size_t>(d.d[0] * (d.d[1] + op_.squeeze)) * sizeof(float);
+    }
+    void run(const KernelCall& c) const override {
+        if (cuda::halfCall(c)) runTyped<__half>(c);
+        else runTyped<float>(c);
+    }
+
+private:
+    template <typename T>
+    void runTyped(const KernelCall& c) const {
+        const Dims& d = c.inDims(0);
+        const int64_t N = d.d[0], C = d.d[1];
+        if (N * C == 0) return;
+        GIE_CHECK(w1_ && w2_, ErrorCode::kINTERNAL, "SqueezeExcitation (GPU): run before initialize");
+        GIE_CHECK(static_cast<size_t>(N * (C + op_.squeeze)) * sizeof(float) <= workspace_, ErrorCode::kINTERNAL,
+                  "SqueezeExcitation (GPU): the workspace is smaller than ", toString(d), " needs");
+        const int64_t hw = volume(d) / (N * C);
+        auto* pooled = static_cast<float*>(c.workspace);
+        float* hidden = pooled + N * C;
+        cudaStream_t s = cuda::streamOf(c);
+        sePool<T><<<cuda::gridFor(N * C, 8), 256, 0, s>>>(c.in<T>(0), pooled, N * C, hw);
+        cuda::checkLaunch("sePool");
+        SeParams p{w1_->as<float>(), b1_ ? b1_->as<float>() : nullptr, w2_->as<float>(), b2_ ? b2_->as<float>() : nullptr,
+                   static_cast<int>(C), static_cast<int>(op_.squeeze), op_.act, op_.gate, op_.alpha, op_.beta, op_.gateAlpha, op_.gateBeta};
+        seGate<T><<<static_cast<unsigned>(N), 256, 0, s>>>(pooled, hidden, c.out<T>(0), p);
+        cuda::checkLaunch("seGate");
+    }
+
+    std::shared_ptr<cuda::DeviceArray> w1_, w2_, b1_, b2_;
+    size_t workspace_ = 0;
+};
+GIE_REGISTER_KERNEL(SqueezeExcitationGpu, DeviceType::kGPU);
+
+}  // namespace
+}  // namespace gie
