@@ -1,0 +1,206 @@
+"""Serving gie engines on Ray Serve over the Open Inference Protocol (KServe v2): ``gie serve`` and its Python API.
+
+    import gie.serve
+    gie.serve.start_ray()                                  # a local Ray (or start_ray("ray://head:10001"))
+    url = gie.serve.deploy(engine.serialize(), "lenet", replicas=2, port=8000)
+    ...                                                    # tritonclient / curl against url
+    print(gie.serve.status_text())                         # the replicas' metrics
+    gie.serve.shutdown()
+
+Needs ``pip install "gie[serve]"`` (Ray Serve and Ray Data); importing this module does not import Ray.
+See docs/serving.md.
+"""
+import os
+
+from ..errors import InvalidArgumentError, UnsupportedError
+
+__all__ = ["require_ray", "start_ray", "deploy", "status_text", "read_metrics", "shutdown", "DEFAULT_PORT"]
+
+DEFAULT_PORT = 8000
+# The engine bytes of each deployed application, in Ray's object store: replicas (and replicas Ray restarts) read
+# them from there. This process owns them, so it keeps the references for as long as the application lives.
+_ENGINE_REFS = {}
+
+
+def require_ray(what="gie serve"):
+    """Imports Ray; an UnsupportedError with the install command when it is missing."""
+    try:
+        import ray  # noqa: F401
+        from ray import serve  # noqa: F401
+    except ImportError as e:
+        raise UnsupportedError(f"{what} needs Ray Serve, which is not installed ({e}): pip install \"gie[serve]\"") \
+            from None
+    return ray
+
+
+def start_ray(address=None, num_cpus=None, object_store_memory=None, metrics_report_interval_ms=None):
+    """Connects to the Ray cluster at ``address`` (``ray://host:10001``, ``host:6379`` or ``auto``), or starts a
+    local Ray when it is None (``num_cpus``, ``object_store_memory`` bytes and the metrics export interval apply
+    only then). Does nothing when this process is connected already. Returns Ray's GCS address."""
+    ray = require_ray()
+    if not ray.is_initialized():
+        kwargs = {"logging_level": "warning", "log_to_driver": os.environ.get("GIE_SERVE_LOG_TO_DRIVER") == "1"}
+        if address is None:
+            kwargs.update(num_cpus=num_cpus, object_store_memory=object_store_memory, include_dashboard=False)
+            if metrics_report_interval_ms:
+                kwargs["_system_config"] = {"metrics_report_interval_ms": int(metrics_report_interval_ms)}
+        ray.init(address=address, **kwargs)
+    return ray.get_runtime_context().gcs_address
+
+
+def deploy(engine, name, replicas=1, gpus_per_replica=0, cpus_per_replica=1, max_batch=None, batch_wait_ms=2.0,
+           contexts=2, host="127.0.0.1", port=DEFAULT_PORT):
+    """Deploys the engine (an engine file's bytes, or a :class:`gie.Engine`) as Ray Serve application ``name``
+    with ``replicas`` replicas and returns the model's URL (``http://host:port/v2/models/name``). Serve's HTTP
+    proxy listens on ``host:port`` (set when Serve first starts on the cluster). ``max_batch`` (default: the
+    engine's) caps the samples per engine batch; ``batch_wait_ms`` is how long a replica waits for more
+    requests once one has arrived; ``contexts`` batches run at once per replica. A GPU engine needs
+    ``gpus_per_replica`` > 0, a CPU engine 0."""
+    import gie
+
+    ray = require_ray()
+    from ray import serve
+
+    from .deployment import GieModel
+    from .protocol import ModelSpec
+
+    data = engine.serialize() if isinstance(engine, gie.Engine) else bytes(engine)
+    probe = gie.Runtime().deserialize(data)  # refuses a bad file here, before any replica starts
+    on_gpu = probe.device == gie.DeviceType.GPU
+    if replicas < 1:
+        raise InvalidArgumentError(f"replicas must be at least 1, not {replicas}")
+    if contexts < 1:
+        raise InvalidArgumentError(f"contexts must be at least 1, not {contexts}")
+    if batch_wait_ms < 0:
+        raise InvalidArgumentError(f"batch_wait_ms must be 0 or more, not {batch_wait_ms}")
+    if max_batch is not None and max_batch < 1:
+        raise InvalidArgumentError(f"max_batch must be at least 1, not {max_batch}")
+    if on_gpu and not gpus_per_replica > 0:
+        raise InvalidArgumentError(f"the engine of '{name}' is a GPU engine: give each replica a GPU "
+                                   "(gpus_per_replica / --gpus-per-replica 1)")
+    if not on_gpu and gpus_per_replica:
+        raise InvalidArgumentError(f"the engine of '{name}' is a CPU engine: it would not use the "
+                                   f"{gpus_per_replica} GPU(s) per replica asked for; build it for the GPU "
+                                   "(--device gpu) or give 0")
+    spec = ModelSpec.from_engine(probe, name)
+    batch = min(int(max_batch or probe.max_batch), probe.max_batch)
+    del probe
+    serve.start(http_options={"host": host, "port": int(port)})
+    ref = _ENGINE_REFS[name] = ray.put(data)
+    app = serve.deployment(
+        GieModel, name=name, num_replicas=int(replicas),
+        ray_actor_options={"num_cpus": float(cpus_per_replica), "num_gpus": float(gpus_per_replica)},
+        # A replica must admit enough requests to fill every batch it may run at once, and the next ones.
+        max_ongoing_requests=max(16, 2 * batch * contexts),
+    ).bind([ref], spec, batch_wait_ms / 1e3, contexts, batch)
+    serve.run(app, name=name, route_prefix="/")
+    return f"http://{host}:{port}/v2/models/{name}"
+
+
+def shutdown(name=None):
+    """Deletes application ``name`` (None: stops Serve) on the connected cluster."""
+    require_ray()
+    from ray import serve
+
+    if name is None:
+        serve.shutdown()
+        _ENGINE_REFS.clear()
+    else:
+        serve.delete(name)
+        _ENGINE_REFS.pop(name, None)
+
+
+def read_metrics():
+    """The gie serving metrics of every Ray node, read from the nodes' Prometheus endpoints: a list of
+    (metric name without Ray's prefix, labels dict, value), histograms as their _bucket/_sum/_count samples."""
+    ray = require_ray()
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from .deployment import METRIC_PREFIX
+
+    out = []
+    for node in ray.nodes():
+        port = node.get("MetricsExportPort")
+        if not node.get("Alive") or not port:
+            continue
+        url = f"http://{node['NodeManagerAddress']}:{port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            continue  # a node going away: its replicas are gone too
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                name = s.name[len("ray_"):] if s.name.startswith("ray_") else s.name
+                if name.startswith(METRIC_PREFIX):
+                    out.append((name[len(METRIC_PREFIX):], dict(s.labels), float(s.value)))
+    return out
+
+
+def replica_stats(samples=None):
+    """Per (model, replica): requests by status, samples, batches, mean samples per batch, largest batch seen
+    (the upper bound of its histogram bucket), mean queue ms and mean inference ms per batch."""
+    samples = read_metrics() if samples is None else samples
+    stats = {}
+    for name, labels, value in samples:
+        key = (labels.get("model", "?"), labels.get("replica", labels.get("ReplicaId", "?")))
+        s = stats.setdefault(key, {"requests": {}, "samples": 0.0, "batches": 0.0, "batch_samples": 0.0,
+                                   "max_batch_bucket": 0.0, "queue_ms_sum": 0.0, "queue_count": 0.0,
+                                   "inference_ms_sum": 0.0})
+        if name in ("requests_total", "requests"):
+            s["requests"][labels.get("status", "?")] = s["requests"].get(labels.get("status", "?"), 0.0) + value
+        elif name in ("samples_total", "samples"):
+            s["samples"] += value
+        elif name == "batch_size_count":
+            s["batches"] += value
+        elif name == "batch_size_sum":
+            s["batch_samples"] += value
+        elif name == "queue_ms_sum":
+            s["queue_ms_sum"] += value
+        elif name == "queue_ms_count":
+            s["queue_count"] += value
+        elif name == "inference_ms_sum":
+            s["inference_ms_sum"] += value
+    # The largest batch: the lowest bucket bound holding every batch, bounded by the one below it holding fewer.
+    for name, labels, value in samples:
+        if name != "batch_size_bucket" or labels.get("le") in (None, "+Inf"):
+            continue
+        key = (labels.get("model", "?"), labels.get("replica", labels.get("ReplicaId", "?")))
+        below = [v for n, lab, v in samples if n == "batch_size_bucket" and lab.get("le") not in (None, "+Inf")
+                 and (lab.get("model", "?"), lab.get("replica", lab.get("ReplicaId", "?"))) == key
+                 and float(lab["le"]) < float(labels["le"])]
+        if value > max(below, default=0.0):
+            stats[key]["max_batch_bucket"] = max(stats[key]["max_batch_bucket"], float(labels["le"]))
+    return stats
+
+
+def status_text():
+    """Words for ``gie serve --status``: Serve's applications and replicas, then each replica's metrics."""
+    require_ray()
+    from ray import serve
+
+    lines = []
+    st = serve.status()
+    if not st.applications:
+        lines.append("no Serve application is running on this Ray cluster")
+    for app_name, app in st.applications.items():
+        lines.append(f"application {app_name}: {app.status}")
+        for dep_name, dep in app.deployments.items():
+            counts = ", ".join(f"{n} {s}" for s, n in sorted((str(k), v) for k, v in dep.replica_states.items()))
+            lines.append(f"  deployment {dep_name}: {dep.status}, replicas: {counts or 'none'}")
+    stats = replica_stats()
+    if not stats:
+        lines.append("no gie metrics yet (no request answered, or the nodes' metrics agents have not exported "
+                     "them: they do every few seconds)")
+    for (model, replica), s in sorted(stats.items()):
+        reqs = ", ".join(f"{k} {int(v)}" for k, v in sorted(s["requests"].items())) or "0"
+        mean_batch = s["batch_samples"] / s["batches"] if s["batches"] else 0.0
+        queue = s["queue_ms_sum"] / s["queue_count"] if s["queue_count"] else 0.0
+        infer = s["inference_ms_sum"] / s["batches"] if s["batches"] else 0.0
+        lines.append(f"model {model} replica {replica}: requests {reqs}; samples {int(s['samples'])}; "
+                     f"batches {int(s['batches'])}, mean {mean_batch:.2f} samples, largest <= "
+                     f"{int(s['max_batch_bucket'])}; queue {queue:.2f} ms mean; inference {infer:.2f} ms mean "
+                     "per batch")
+    return "\n".join(lines)
