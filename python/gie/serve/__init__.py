@@ -11,6 +11,7 @@ Needs ``pip install "gie[serve]"`` (Ray Serve and Ray Data); importing this modu
 See docs/serving.md.
 """
 import os
+import re
 
 from ..errors import InvalidArgumentError, UnsupportedError
 
@@ -61,12 +62,15 @@ def deploy(engine, name, replicas=1, gpus_per_replica=0, cpus_per_replica=1, max
     ray = require_ray()
     from ray import serve
 
-    from .deployment import GieModel
+    from .deployment import SERVER_APP, GieModel, GieServer
     from .protocol import ModelSpec
 
     data = engine.serialize() if isinstance(engine, gie.Engine) else bytes(engine)
     probe = gie.Runtime().deserialize(data)  # refuses a bad file here, before any replica starts
     on_gpu = probe.device == gie.DeviceType.GPU
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name == SERVER_APP:
+        raise InvalidArgumentError(f"model name {name!r}: it goes into URLs; use letters, digits, '_', '.', '-' "
+                                   f"(and not '{SERVER_APP}', the server endpoints' application)")
     if replicas < 1:
         raise InvalidArgumentError(f"replicas must be at least 1, not {replicas}")
     if contexts < 1:
@@ -86,6 +90,9 @@ def deploy(engine, name, replicas=1, gpus_per_replica=0, cpus_per_replica=1, max
     batch = min(int(max_batch or probe.max_batch), probe.max_batch)
     del probe
     serve.start(http_options={"host": host, "port": int(port)})
+    if SERVER_APP not in serve.status().applications:
+        serve.run(serve.deployment(GieServer, name=SERVER_APP, ray_actor_options={"num_cpus": 0}).bind(),
+                  name=SERVER_APP, route_prefix="/v2")
     ref = _ENGINE_REFS[name] = ray.put(data)
     app = serve.deployment(
         GieModel, name=name, num_replicas=int(replicas),
@@ -93,12 +100,26 @@ def deploy(engine, name, replicas=1, gpus_per_replica=0, cpus_per_replica=1, max
         # A replica must admit enough requests to fill every batch it may run at once, and the next ones.
         max_ongoing_requests=max(16, 2 * batch * contexts),
     ).bind([ref], spec, batch_wait_ms / 1e3, contexts, batch)
-    serve.run(app, name=name, route_prefix="/")
+    serve.run(app, name=name, route_prefix=f"/v2/models/{name}")
+    host, port = _http_address(host, port)
     return f"http://{host}:{port}/v2/models/{name}"
 
 
+def _http_address(host, port):
+    """Where Serve's proxy really listens: a Serve started earlier on the cluster keeps its own host and port
+    (serve.start's options apply only to the first start). Read through Serve's client, not a public API:
+    the given values when that fails."""
+    try:
+        from ray.serve.context import _get_global_client
+
+        cfg = _get_global_client().http_config
+        return ("127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host), cfg.port
+    except Exception:  # noqa: BLE001
+        return host, port
+
+
 def shutdown(name=None):
-    """Deletes application ``name`` (None: stops Serve) on the connected cluster."""
+    """Deletes model ``name``'s application (None: stops Serve) on the connected cluster."""
     require_ray()
     from ray import serve
 

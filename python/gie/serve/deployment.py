@@ -21,9 +21,10 @@ import time
 from . import protocol
 from .runner import EngineRunner
 
-__all__ = ["GieModel", "METRIC_PREFIX"]
+__all__ = ["GieModel", "GieServer", "METRIC_PREFIX", "SERVER_APP"]
 
 METRIC_PREFIX = "gie_serve_"
+SERVER_APP = "gie-v2"  # the Serve application of the server-wide endpoints
 _MS_BOUNDARIES = [0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 
 
@@ -113,42 +114,21 @@ class GieModel:
 
     # ---- HTTP ----------------------------------------------------------------------------------------
 
-    def _json(self, doc, status=200):
-        from starlette.responses import Response
-
-        return Response(json.dumps(doc).encode(), status_code=status, media_type="application/json")
-
-    def _error(self, e, status):
-        from starlette.responses import Response
-
-        return Response(protocol.error_body(e), status_code=status, media_type="application/json")
-
     async def __call__(self, request):
+        # Serve routes /v2/models/NAME... here (the application's route prefix); the rest of /v2 to GieServer.
         parts = [p for p in request.url.path.split("/") if p]
-        method = request.method
-        if parts[:1] != ["v2"]:
-            return self._error(f"no such endpoint: {request.url.path} (the Open Inference Protocol's are under /v2)",
-                               404)
-        rest = parts[1:]
-        if method == "GET" and not rest:
-            return self._json({"name": "gie", "version": _gie_version(), "extensions": protocol.EXTENSIONS})
-        if method == "GET" and rest in (["health", "live"], ["health", "ready"]):
-            return self._json({"live" if rest[1] == "live" else "ready": True})
-        if len(rest) >= 2 and rest[0] == "models":
-            name, tail = rest[1], rest[2:]
-            if len(tail) >= 2 and tail[0] == "versions":  # only version "1" exists
-                if tail[1] != "1":
-                    return self._error(f"model '{name}' has no version '{tail[1]}' (only '1')", 404)
-                tail = tail[2:]
-            if name != self.spec.name:
-                return self._error(f"unknown model '{name}'; this server serves '{self.spec.name}'", 404)
-            if method == "GET" and not tail:
-                return self._json(self.spec.metadata())
-            if method == "GET" and tail == ["ready"]:
-                return self._json({"name": name, "ready": True})
-            if method == "POST" and tail == ["infer"]:
-                return await self._infer_http(request)
-        return self._error(f"no such endpoint: {method} {request.url.path}", 404)
+        method, tail = request.method, parts[3:]
+        if len(tail) >= 2 and tail[0] == "versions":  # only version "1" exists
+            if tail[1] != "1":
+                return _error(f"model '{self.spec.name}' has no version '{tail[1]}' (only '1')", 404)
+            tail = tail[2:]
+        if method == "GET" and not tail:
+            return _json(self.spec.metadata())
+        if method == "GET" and tail == ["ready"]:
+            return _json({"name": self.spec.name, "ready": True})
+        if method == "POST" and tail == ["infer"]:
+            return await self._infer_http(request)
+        return _error(f"no such endpoint: {method} {request.url.path}", 404)
 
     async def _infer_http(self, request):
         from starlette.responses import Response
@@ -158,19 +138,42 @@ class GieModel:
             req = protocol.parse_infer_request(self.spec, body, request.headers.get(protocol.HEADER_LENGTH))
         except protocol.ProtocolError as e:
             self.metrics.request("client_error")
-            return self._error(e, e.status)
+            return _error(e, e.status)
         try:
             results = await self.infer(req.inputs)
         except Exception as e:  # noqa: BLE001  the engine failed: the client gets the reason, the replica lives on
             self.metrics.request("error")
-            return self._error(f"inference failed: {type(e).__name__}: {e}", 500)
+            return _error(f"inference failed: {type(e).__name__}: {e}", 500)
         content, headers = protocol.encode_infer_response(self.spec, req, results)
         self.metrics.request("ok")
         media_type = headers.pop("content-type")
         return Response(content, status_code=200, headers=headers, media_type=media_type)
 
 
-def _gie_version():
-    import gie
+def _json(doc, status=200):
+    from starlette.responses import Response
 
-    return gie.__version__
+    return Response(json.dumps(doc).encode(), status_code=status, media_type="application/json")
+
+
+def _error(message, status):
+    from starlette.responses import Response
+
+    return Response(protocol.error_body(message), status_code=status, media_type="application/json")
+
+
+class GieServer:
+    """The server-wide endpoints (application ``SERVER_APP`` at ``/v2``): server metadata, health, and 404 for
+    a model no application serves (each model's application has the longer prefix ``/v2/models/NAME``)."""
+
+    async def __call__(self, request):
+        import gie
+
+        parts = [p for p in request.url.path.split("/") if p][1:]
+        if request.method == "GET" and not parts:
+            return _json({"name": "gie", "version": gie.__version__, "extensions": protocol.EXTENSIONS})
+        if request.method == "GET" and parts in (["health", "live"], ["health", "ready"]):
+            return _json({parts[1]: True})
+        if len(parts) >= 2 and parts[0] == "models":
+            return _error(f"unknown model '{parts[1]}': no model of that name is served here", 404)
+        return _error(f"no such endpoint: {request.method} {request.url.path}", 404)
