@@ -160,40 +160,37 @@ def read_metrics():
     return out
 
 
+def _replica_key(labels):
+    return labels.get("model", "?"), labels.get("replica", "?")
+
+
 def replica_stats(samples=None):
-    """Per (model, replica): requests by status, samples, batches, mean samples per batch, largest batch seen
-    (the upper bound of its histogram bucket), mean queue ms and mean inference ms per batch."""
+    """{(model, replica): stats} from :func:`read_metrics`: ``requests`` {status: count}, ``samples``,
+    ``batches``, ``queue_ms`` (total over requests), ``inference_ms`` (total over batches) and
+    ``max_batch_bucket`` (the upper bound of the batch-size histogram's highest bucket that holds a batch)."""
     samples = read_metrics() if samples is None else samples
+    totals = ("samples", "batches", "queue_ms", "inference_ms")
     stats = {}
+    buckets = {}
     for name, labels, value in samples:
-        key = (labels.get("model", "?"), labels.get("replica", labels.get("ReplicaId", "?")))
-        s = stats.setdefault(key, {"requests": {}, "samples": 0.0, "batches": 0.0, "batch_samples": 0.0,
-                                   "max_batch_bucket": 0.0, "queue_ms_sum": 0.0, "queue_count": 0.0,
-                                   "inference_ms_sum": 0.0})
-        if name in ("requests_total", "requests"):
-            s["requests"][labels.get("status", "?")] = s["requests"].get(labels.get("status", "?"), 0.0) + value
-        elif name in ("samples_total", "samples"):
-            s["samples"] += value
-        elif name == "batch_size_count":
-            s["batches"] += value
-        elif name == "batch_size_sum":
-            s["batch_samples"] += value
-        elif name == "queue_ms_sum":
-            s["queue_ms_sum"] += value
-        elif name == "queue_ms_count":
-            s["queue_count"] += value
-        elif name == "inference_ms_sum":
-            s["inference_ms_sum"] += value
-    # The largest batch: the lowest bucket bound holding every batch, bounded by the one below it holding fewer.
-    for name, labels, value in samples:
-        if name != "batch_size_bucket" or labels.get("le") in (None, "+Inf"):
-            continue
-        key = (labels.get("model", "?"), labels.get("replica", labels.get("ReplicaId", "?")))
-        below = [v for n, lab, v in samples if n == "batch_size_bucket" and lab.get("le") not in (None, "+Inf")
-                 and (lab.get("model", "?"), lab.get("replica", lab.get("ReplicaId", "?"))) == key
-                 and float(lab["le"]) < float(labels["le"])]
-        if value > max(below, default=0.0):
-            stats[key]["max_batch_bucket"] = max(stats[key]["max_batch_bucket"], float(labels["le"]))
+        s = stats.setdefault(_replica_key(labels), {"requests": {}, "samples": 0.0, "batches": 0.0, "queue_ms": 0.0,
+                                                    "inference_ms": 0.0, "max_batch_bucket": 0.0})
+        while name.endswith("_total"):  # counters: "x" or "x_total" by exporter; queue_ms_total as queue_ms
+            name = name[:-len("_total")]
+        if name == "requests":
+            status = labels.get("status", "?")
+            s["requests"][status] = s["requests"].get(status, 0.0) + value
+        elif name in totals:
+            s[name] += value
+        elif name == "batch_size_bucket" and labels.get("le") not in (None, "+Inf"):
+            buckets.setdefault(_replica_key(labels), []).append((float(labels["le"]), value))
+    for key, bs in buckets.items():  # cumulative counts: the largest batch is in the first bucket holding them all
+        bs.sort()
+        prev = 0.0
+        for le, count in bs:
+            if count > prev:
+                stats[key]["max_batch_bucket"] = le
+            prev = count
     return stats
 
 
@@ -217,9 +214,10 @@ def status_text():
                      "them: they do every few seconds)")
     for (model, replica), s in sorted(stats.items()):
         reqs = ", ".join(f"{k} {int(v)}" for k, v in sorted(s["requests"].items())) or "0"
-        mean_batch = s["batch_samples"] / s["batches"] if s["batches"] else 0.0
-        queue = s["queue_ms_sum"] / s["queue_count"] if s["queue_count"] else 0.0
-        infer = s["inference_ms_sum"] / s["batches"] if s["batches"] else 0.0
+        answered = sum(s["requests"].values()) - s["requests"].get("client_error", 0.0)
+        mean_batch = s["samples"] / s["batches"] if s["batches"] else 0.0
+        queue = s["queue_ms"] / answered if answered else 0.0
+        infer = s["inference_ms"] / s["batches"] if s["batches"] else 0.0
         lines.append(f"model {model} replica {replica}: requests {reqs}; samples {int(s['samples'])}; "
                      f"batches {int(s['batches'])}, mean {mean_batch:.2f} samples, largest <= "
                      f"{int(s['max_batch_bucket'])}; queue {queue:.2f} ms mean; inference {infer:.2f} ms mean "

@@ -11,7 +11,8 @@ deployment and replica): ``gie_serve_requests`` (counter, ``status`` ok / client
 ``gie_serve_samples`` (counter), ``gie_serve_batch_size`` (histogram, samples per engine batch),
 ``gie_serve_batch_requests`` (histogram, requests per batch), ``gie_serve_queue_ms`` (histogram, from a
 request's arrival at the replica to the start of its batch) and ``gie_serve_inference_ms`` (histogram, the
-batch's run).
+batch's run); exact totals in the counters ``gie_serve_batches``, ``gie_serve_queue_ms_total`` and
+``gie_serve_inference_ms_total`` (the _sum Ray exports for a histogram is estimated from its buckets).
 """
 import asyncio
 import concurrent.futures
@@ -57,7 +58,14 @@ class _Metrics:
                                           "to the start of its batch", boundaries=_MS_BOUNDARIES, tag_keys=("model",))
         self.inference_ms = metrics.Histogram(METRIC_PREFIX + "inference_ms", "ms of one engine batch",
                                               boundaries=_MS_BOUNDARIES, tag_keys=("model",))
-        for m in (self.requests, self.samples, self.batch_size, self.batch_requests, self.queue_ms, self.inference_ms):
+        # Exact totals beside the histograms, whose exported _sum Ray estimates from the buckets.
+        self.batches = metrics.Counter(METRIC_PREFIX + "batches", "engine batches run", tag_keys=("model",))
+        self.queue_ms_total = metrics.Counter(METRIC_PREFIX + "queue_ms_total", "total queue ms of all requests",
+                                              tag_keys=("model",))
+        self.inference_ms_total = metrics.Counter(METRIC_PREFIX + "inference_ms_total", "total ms of all batches",
+                                                  tag_keys=("model",))
+        for m in (self.requests, self.samples, self.batch_size, self.batch_requests, self.queue_ms, self.inference_ms,
+                  self.batches, self.queue_ms_total, self.inference_ms_total):
             m.set_default_tags(dict(self.tags))  # (Serve adds its own tags to the dict it is given)
 
     def request(self, status):
@@ -103,9 +111,13 @@ class GieModel:
         start = time.perf_counter()
         for _, _, arrived in items:
             self.metrics.queue_ms.observe((start - arrived) * 1e3)
+            self.metrics.queue_ms_total.inc((start - arrived) * 1e3)
         loop = asyncio.get_running_loop()
         results = await loop.run_in_executor(self._threads, self.runner.run_requests, [i for i, _, _ in items])
-        self.metrics.inference_ms.observe((time.perf_counter() - start) * 1e3)
+        ms = (time.perf_counter() - start) * 1e3
+        self.metrics.inference_ms.observe(ms)
+        self.metrics.inference_ms_total.inc(ms)
+        self.metrics.batches.inc(1)
         samples = _samples(items)
         self.metrics.batch_size.observe(samples)
         self.metrics.batch_requests.observe(len(items))
