@@ -13,7 +13,7 @@ See docs/serving.md.
 import os
 import re
 
-from ..errors import InvalidArgumentError, UnsupportedError
+from ..errors import InternalError, InvalidArgumentError, UnsupportedError
 
 __all__ = ["require_ray", "start_ray", "deploy", "status_text", "read_metrics", "shutdown", "DEFAULT_PORT"]
 
@@ -89,10 +89,14 @@ def deploy(engine, name, replicas=1, gpus_per_replica=0, cpus_per_replica=1, max
     spec = ModelSpec.from_engine(probe, name)
     batch = min(int(max_batch or probe.max_batch), probe.max_batch)
     del probe
-    serve.start(http_options={"host": host, "port": int(port)})
+    try:
+        serve.start(http_options={"host": host, "port": int(port)})
+    except Exception as e:  # noqa: BLE001  Ray's error (a RayTaskError with the proxy's traceback) in one line
+        raise InvalidArgumentError(f"Ray Serve's HTTP proxy cannot start on {host}:{port}: {_last_line(e)} (is the "
+                                   "port in use? choose another with --port)") from None
     if SERVER_APP not in serve.status().applications:
-        serve.run(serve.deployment(GieServer, name=SERVER_APP, ray_actor_options={"num_cpus": 0}).bind(),
-                  name=SERVER_APP, route_prefix="/v2")
+        _serve_run(serve.deployment(GieServer, name=SERVER_APP, ray_actor_options={"num_cpus": 0}).bind(),
+                   SERVER_APP, "/v2")
     ref = _ENGINE_REFS[name] = ray.put(data)
     app = serve.deployment(
         GieModel, name=name, num_replicas=int(replicas),
@@ -102,9 +106,24 @@ def deploy(engine, name, replicas=1, gpus_per_replica=0, cpus_per_replica=1, max
         # many clients (64 clients on 1 replica: 34 req/s at a 32 limit); the replica's own batch queue is FIFO.
         max_ongoing_requests=max(128, 4 * batch * contexts),
     ).bind([ref], spec, batch_wait_ms / 1e3, contexts, batch)
-    serve.run(app, name=name, route_prefix=f"/v2/models/{name}")
+    _serve_run(app, name, f"/v2/models/{name}")
     host, port = _http_address(host, port)
     return f"http://{host}:{port}/v2/models/{name}"
+
+
+def _last_line(e):
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[-1] if lines else type(e).__name__
+
+
+def _serve_run(app, name, route_prefix):
+    from ray import serve
+
+    try:
+        serve.run(app, name=name, route_prefix=route_prefix)
+    except Exception as e:  # noqa: BLE001  e.g. a replica that cannot load the engine on its node
+        raise InternalError(f"Ray Serve could not start application '{name}': {_last_line(e)} (the replicas' logs "
+                            "are in Ray's session folder, logs/serve/)") from None
 
 
 def _http_address(host, port):
