@@ -46,7 +46,10 @@ def start_ray(address=None, num_cpus=None, object_store_memory=None, metrics_rep
             if metrics_report_interval_ms:
                 kwargs["_system_config"] = {"metrics_report_interval_ms": int(metrics_report_interval_ms)}
         ray.init(address=address, **kwargs)
-    return ray.get_runtime_context().gcs_address
+    try:
+        return ray.get_runtime_context().gcs_address
+    except Exception:  # noqa: BLE001  through Ray Client (ray://) the driver does not see the GCS address
+        return address
 
 
 def deploy(engine, name, replicas=1, gpus_per_replica=0, cpus_per_replica=1, max_batch=None, batch_wait_ms=2.0,
