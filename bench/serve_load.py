@@ -75,6 +75,9 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=5.0, help="measuring time per cell (default 5)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = p.parse_args(argv)
+    # Direct execution runs with the threads of one replica (Ray gives a replica OMP_NUM_THREADS = its CPUs, which
+    # gie's CPU pool follows), so that the ratio compares the serving path, not thread counts.
+    os.environ.setdefault("GIE_NUM_THREADS", str(max(1, int(args.cpus_per_replica))))
 
     import gie
     import gie.serve as gserve
@@ -94,7 +97,8 @@ def main(argv=None):
     where = info.get("gpu_name") if device == "gpu" else f"{os.cpu_count()} CPU cores"
     print(f"# gie serve load: {loaded.name} ({device}, {where}), {args.samples} sample(s)/request, engine batch "
           f"1..{engine.max_batch}, batch wait {args.batch_wait_ms} ms, {args.seconds:g} s per cell; clients run in "
-          "this process (tritonclient.http, binary tensors)", flush=True)
+          f"this process (tritonclient.http, binary tensors); direct: GIE_NUM_THREADS={os.environ['GIE_NUM_THREADS']}, "
+          f"replicas: {args.cpus_per_replica:g} CPU each", flush=True)
 
     rows = []
     # Direct: as many threads as clients, each with its own context, one request's inputs per call.
