@@ -40,6 +40,9 @@ def cmd_serve(args):
     args.device = device
     batch = args.max_batch or 8
     loaded = cli.load_model(args.model, args, batch_range=(1, batch, batch))
+    if args.max_batch and args.max_batch > loaded.engine.max_batch:
+        cli._warn(f"--max-batch {args.max_batch}: the engine takes at most {loaded.engine.max_batch} samples per run, "
+                  f"so batches stop at {loaded.engine.max_batch} (build it for more: gie build --batch 1,N,N)")
     name = args.name or os.path.splitext(loaded.name)[0]
     data = loaded.engine.serialize()
     how = f"built in {loaded.build_ms:.0f} ms" if loaded.build_ms is not None else "loaded"
