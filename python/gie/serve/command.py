@@ -54,8 +54,10 @@ def cmd_serve(args):
     url = deploy(data, name, replicas=args.replicas, gpus_per_replica=args.gpus_per_replica,
                  cpus_per_replica=args.cpus_per_replica, max_batch=args.max_batch,
                  batch_wait_ms=args.batch_wait_ms, contexts=args.contexts, host=args.host, port=port)
+    # A local Ray is found by `--status` alone (address auto, which also reads its authentication token).
+    status = "gie serve --status" + (f" --address {args.address}" if args.address else "")
     print(f"serving '{name}' at {url} ({args.replicas} replica{'s' if args.replicas > 1 else ''}, Ray at {gcs}); "
-          f"`gie serve --status --address {gcs}` prints the metrics; Ctrl-C stops", flush=True)
+          f"`{status}` prints the metrics; Ctrl-C stops", flush=True)
 
     def stop(signum, frame):
         raise KeyboardInterrupt
