@@ -146,6 +146,9 @@ def test_model_spec_from_engine():
                                "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 5]}],
                                "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 3]}],
                                "parameters": {"max_batch_size": 4}}
+    # Served with smaller batches, the metadata says so; a larger request is capped at the engine's maximum.
+    assert ModelSpec.from_engine(_engine(), "fc", 2).metadata()["parameters"] == {"max_batch_size": 2}
+    assert ModelSpec.from_engine(_engine(), "fc", 99).max_batch == 4
 
 
 def test_runner_batches_requests_and_splits_them_back():

@@ -69,6 +69,45 @@ def engine_file(engine, tmp_path_factory):
     return str(path)
 
 
+def _read_until(proc, prefix, seconds):
+    lines, deadline = [], time.time() + seconds
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith(prefix):
+            return lines
+    raise AssertionError(f"no line starting with {prefix!r} within {seconds} s:\n" + "".join(lines))
+
+
+def test_cli_serve_starts_a_local_ray(engine_file, engine):
+    """`gie serve ENGINE` without --address: its own local Ray, requests answered, `gie serve --status` finds it,
+    Ctrl-C stops everything. (Runs before the module's shared Ray starts, so that --status finds this one.)"""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gie", "serve", engine_file, "--port", str(port), "--max-batch",
+                             "4", "--cpus-per-replica", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        lines = _read_until(proc, "serving 'small'", 180)
+        assert f"http://127.0.0.1:{port}/v2/models/small" in lines[-1] and "`gie serve --status`" in lines[-1]
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{port}")
+        x = np.random.default_rng(8).standard_normal((6,) + SHAPE).astype(np.float32)  # 6 > --max-batch 4
+        np.testing.assert_allclose(client.infer("small", [_triton_input(x, True)]).as_numpy("prob"),
+                                   np.concatenate([_direct(engine, x[:4])["prob"], _direct(engine, x[4:])["prob"]]),
+                                   rtol=1e-5, atol=1e-6)
+        assert client.get_model_metadata("small")["parameters"]["max_batch_size"] == 4
+        st = subprocess.run([sys.executable, "-m", "gie", "serve", "--status"], capture_output=True, text=True,
+                            timeout=120)
+        assert st.returncode == 0, st.stderr
+        assert "application small: ApplicationStatus.RUNNING" in st.stdout, st.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "stopping 'small'" in out
+
+
 @pytest.fixture(scope="module")
 def cluster():
     gcs = gserve.start_ray(num_cpus=2, object_store_memory=96 * 2**20, metrics_report_interval_ms=500)
@@ -305,15 +344,7 @@ def test_cli_serve_joins_the_cluster_and_status_reports(cluster, served, engine_
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines = []
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("serving 'cli_small'"):
-                break
-        assert lines and lines[-1].startswith("serving 'cli_small'"), "".join(lines)
+        lines = _read_until(proc, "serving 'cli_small'", 180)
         x = np.random.default_rng(5).standard_normal((2,) + SHAPE).astype(np.float32)
         body = json.dumps({"id": "r1", "inputs": [{"name": "data", "shape": list(x.shape), "datatype": "FP32",
                                                    "data": x.ravel().tolist()}], "outputs": [{"name": "prob"}]})

@@ -89,8 +89,8 @@ def deploy(engine, name, replicas=1, gpus_per_replica=0, cpus_per_replica=1, max
         raise InvalidArgumentError(f"the engine of '{name}' is a CPU engine: it would not use the "
                                    f"{gpus_per_replica} GPU(s) per replica asked for; build it for the GPU "
                                    "(--device gpu) or give 0")
-    spec = ModelSpec.from_engine(probe, name)
-    batch = min(int(max_batch or probe.max_batch), probe.max_batch)
+    spec = ModelSpec.from_engine(probe, name, max_batch)
+    batch = spec.max_batch
     del probe
     try:
         serve.start(http_options={"host": host, "port": int(port)})

@@ -62,7 +62,9 @@ class ModelSpec:
         self._outputs = {n: (d, s) for n, d, s in self.outputs}
 
     @classmethod
-    def from_engine(cls, engine, name):
+    def from_engine(cls, engine, name, max_batch=None):
+        """The spec of ``engine`` served as ``name`` with batches of at most ``max_batch`` (default and at most:
+        the engine's maximum)."""
         from ..engine import numpy_dtype
 
         def tensors(names):
@@ -74,7 +76,8 @@ class ModelSpec:
             return out
 
         platform = f"gie_{str(getattr(engine.device, 'name', engine.device)).lower()}"
-        return cls(name, tensors(engine.input_names), tensors(engine.output_names), engine.max_batch, platform)
+        batch = min(int(max_batch or engine.max_batch), engine.max_batch)
+        return cls(name, tensors(engine.input_names), tensors(engine.output_names), batch, platform)
 
     def metadata(self):
         def entries(ts):
