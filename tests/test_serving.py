@@ -121,9 +121,9 @@ def cluster():
 @pytest.fixture(scope="module")
 def served(cluster, engine):
     port = _free_port()
-    # Two replicas of half a CPU each (the machine has 2 cores, Ray Data needs the rest); a 20 ms batch wait so
-    # that concurrent requests meet in one batch even on a loaded machine.
-    url = gserve.deploy(engine, "small", replicas=2, cpus_per_replica=0.5, batch_wait_ms=20, contexts=2, port=port)
+    # Two replicas of a quarter CPU each (Ray has 2 here; Ray Data's read tasks need a whole one, the predict
+    # actors half); a 20 ms batch wait so that concurrent requests meet in one batch even on a loaded machine.
+    url = gserve.deploy(engine, "small", replicas=2, cpus_per_replica=0.25, batch_wait_ms=20, contexts=2, port=port)
     assert url == f"http://127.0.0.1:{port}/v2/models/small"
     return port
 
@@ -396,6 +396,23 @@ def test_predict_10000_samples_equals_direct_execution(cluster, served, engine_f
             for k in ("prob", "logits")}
     np.testing.assert_allclose(np.concatenate(got_prob)[order], want["prob"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.concatenate(got_logits)[order], want["logits"], rtol=1e-5, atol=1e-6)
+
+
+def test_predict_reads_npy_and_parquet_files(cluster, engine_file, engine, tmp_path):
+    x = np.random.default_rng(9).standard_normal((300,) + SHAPE).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    ray.data.from_items([{"id": i, "data": x[i]} for i in range(len(x))]).write_parquet(
+        str(tmp_path / "pq"), ray_remote_args={"num_cpus": 0.25})
+    want = np.concatenate([_direct(engine, x[i:i + MAX_BATCH])["prob"] for i in range(0, len(x), MAX_BATCH)])
+    # The .npy file has no id column: the rows are matched by content (a row's input determines its output).
+    rows = gie.ray.predict(str(tmp_path / "x.npy"), engine_file, batch_size=64, num_cpus=0.5).take_all()
+    got = np.stack([r["prob"] for r in rows])
+    np.testing.assert_allclose(got[np.lexsort(got.T)], want[np.lexsort(want.T)], rtol=1e-5, atol=1e-6)
+    # read_args reach the reader: here, parquet read tasks that ask for a quarter CPU.
+    rows = gie.ray.predict(str(tmp_path / "pq"), engine_file, batch_size=64, num_cpus=0.5,
+                           read_args={"num_cpus": 0.25}).take_all()
+    got = np.stack([r["prob"] for r in sorted(rows, key=lambda r: r["id"])])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_predict_errors(cluster, engine):

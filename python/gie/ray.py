@@ -64,7 +64,7 @@ def _engine_bytes(model, build):
 
 
 def predict(dataset, model, batch_size=None, concurrency=1, num_gpus=0, num_cpus=1, columns=None, outputs=None,
-            **build):
+            read_args=None, **build):
     """Runs ``model`` over ``dataset`` with Ray Data ``map_batches`` and a pool of ``concurrency`` engine-holding
     actors; returns the output dataset (lazy, as Ray Data is: iterate, ``take``, ``write_parquet``...).
 
@@ -75,7 +75,9 @@ def predict(dataset, model, batch_size=None, concurrency=1, num_gpus=0, num_cpus
     ``batch_size``: rows per ``map_batches`` call (default: the engine's maximum batch; larger ones run in pieces
     of at most that). ``columns``: {engine input: column} (default: the inputs' own names; a one-input engine
     also takes a one-input dataset whose column is named otherwise, e.g. ``data`` from ``from_numpy``).
-    ``outputs``: {engine output: column} (default: the outputs' names). Other columns pass through unchanged,
+    ``outputs``: {engine output: column} (default: the outputs' names). ``read_args``: keyword arguments of
+    ``ray.data.read_parquet`` / ``read_numpy`` for a path (e.g. ``{"num_cpus": 0.25}`` for parquet: read tasks ask
+    for a whole CPU by default, and wait while other actors hold them). Other columns pass through unchanged,
     so an id column stays with its row. ``num_gpus`` / ``num_cpus``: per actor (a GPU engine needs a GPU).
     """
     from .serve import require_ray
@@ -98,9 +100,9 @@ def predict(dataset, model, batch_size=None, concurrency=1, num_gpus=0, num_cpus
             (os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith((".parquet", ".npy"))), path) \
             if os.path.isdir(path) else path
         if probe.endswith(".parquet"):
-            dataset = ray.data.read_parquet(path)
+            dataset = ray.data.read_parquet(path, **(read_args or {}))
         elif probe.endswith(".npy"):
-            dataset = ray.data.read_numpy(path)
+            dataset = ray.data.read_numpy(path, **(read_args or {}))
         else:
             raise InvalidArgumentError(f"predict: '{path}' is neither .parquet nor .npy files (or a folder of them); "
                                        "read it with ray.data and pass the dataset")
