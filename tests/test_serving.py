@@ -401,8 +401,10 @@ def test_predict_10000_samples_equals_direct_execution(cluster, served, engine_f
 def test_predict_reads_npy_and_parquet_files(cluster, engine_file, engine, tmp_path):
     x = np.random.default_rng(9).standard_normal((300,) + SHAPE).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    ray.data.from_items([{"id": i, "data": x[i]} for i in range(len(x))]).write_parquet(
-        str(tmp_path / "pq"), ray_remote_args={"num_cpus": 0.25})
+    import pyarrow.parquet as pq
+
+    (tmp_path / "pq").mkdir()
+    pq.write_table(gie.ray._arrow_table({"id": np.arange(len(x)), "data": x}), str(tmp_path / "pq" / "x.parquet"))
     want = np.concatenate([_direct(engine, x[i:i + MAX_BATCH])["prob"] for i in range(0, len(x), MAX_BATCH)])
     # The .npy file has no id column: the rows are matched by content (a row's input determines its output).
     rows = gie.ray.predict(str(tmp_path / "x.npy"), engine_file, batch_size=64, num_cpus=0.5).take_all()
