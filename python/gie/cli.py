@@ -720,10 +720,13 @@ def _add_explain(subparsers):
     p.set_defaults(func=_guard(cmd_explain))
 
 
-def _add_serve(subparsers):
-    from .serve.command import add_serve  # (imports no Ray until it runs)
-
-    add_serve(subparsers)
+SUBCOMMANDS = [_add_build, _add_run, _add_inspect, _add_draw, _add_explain]
 
 
-SUBCOMMANDS = [_add_build, _add_run, _add_inspect, _add_draw, _add_explain, _add_serve]
+def _add_serve(subparsers):  # `gie serve` lives in serve/command.py (which imports no Ray until it runs)
+    from .serve.command import add_serve as add
+
+    add(subparsers)
+
+
+SUBCOMMANDS.append(_add_serve)
