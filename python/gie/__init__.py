@@ -40,6 +40,9 @@ def __getattr__(name):
     if name in ("OnnxParser", "CaffeParser", "DarknetParser"):
         from . import parsers
         return getattr(parsers, name)
+    if name in ("ray", "serve"):  # imported on first use: they import Ray, an optional dependency
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'gie' has no attribute '{name}'")
 
 

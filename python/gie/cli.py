@@ -825,3 +825,12 @@ def _add_plugin(subparsers):  # `gie plugin check` lives in plugin_check.py
 
 
 SUBCOMMANDS.append(_add_plugin)
+
+
+def _add_serve(subparsers):  # `gie serve` lives in serve/command.py (which imports no Ray until it runs)
+    from .serve.command import add_serve as add
+
+    add(subparsers)
+
+
+SUBCOMMANDS.append(_add_serve)
