@@ -20,6 +20,7 @@ from . import network as _network  # noqa: F401  (installs the add_* helpers)
 from .engine import Builder, Engine, ExecutionContext, Runtime, numpy_dtype
 from . import interop  # noqa: E402
 from .session import InferenceSession, NodeArg  # noqa: E402
+from .refit import Refitter  # noqa: E402
 
 float32 = DataType.float32
 float16 = DataType.float16
@@ -116,5 +117,5 @@ __all__ = [
     "InvalidEngineError", "VersionMismatchError", "DeviceMismatchError", "OutOfMemoryError", "NoDeviceError",
     "InternalError", "float32", "float16", "int8", "int32", "bool_", "load_library", "registered_plugins", "build_info",
     "cmake_dir", "include_dir", "library_dir", "numpy_dtype", "parse", "OnnxParser", "CaffeParser", "DarknetParser",
-    "set_gpu_allocator", "get_gpu_allocator", "interop", "InferenceSession", "NodeArg",
+    "set_gpu_allocator", "get_gpu_allocator", "interop", "InferenceSession", "NodeArg", "Refitter",
 ]

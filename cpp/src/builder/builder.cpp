@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "engine/memory_planner.h"
 #include "builder/negotiation.h"
+#include "builder/optimize_network.h"
 #include "builder/tactic_timing.h"
 #include "builder/timing_cache.h"
 #include "common/dims.h"
@@ -90,6 +91,7 @@ public:
     int32_t getMaxAuxStreams() const noexcept override { return maxAux_; }
     uint64_t flags() const { return flags_; }
     const std::map<std::string, std::string>& overrides() const { return overrides_; }
+    const std::set<std::string>& disabledPasses() const { return disabled_; }
 
 private:
     DeviceType device_ = DeviceType::kAUTO;
@@ -128,6 +130,56 @@ void ensureOutputsProduced(Graph& g) {
         out = dst;
     }
 }
+
+}  // namespace
+
+Graph optimizeNetwork(const NetworkImpl& net, int64_t maxBatch, const std::set<std::string>& disabled, PassContext& ctx) {
+    Graph g = Graph::fromNetwork(net, maxBatch);
+    for (auto& pass : makeAllPasses()) {
+        if (disabled.count(pass->name())) continue;
+        int changes = pass->run(g, ctx);
+        logMessage(ctx.logger, ILogger::Severity::kVERBOSE, strcat("pass ", pass->name(), ": ", changes, " change(s)"));
+    }
+    ensureOutputsProduced(g);
+    return g;
+}
+
+void noteWeightSources(Graph& optimized, const Graph& lowered) {
+    auto floatFields = [](const FieldMap& f) {
+        std::vector<const Field*> r;
+        for (size_t i = 0; i < f.size(); ++i)
+            if (f.at(i).type == PluginFieldType::kFLOAT32) r.push_back(&f.at(i));
+        return r;
+    };
+    for (IrNode& n : optimized.nodes) {
+        if (n.dead || n.userPlugin) continue;
+        const auto mine = floatFields(n.fields);
+        if (mine.empty()) continue;
+        std::string owner;
+        for (const std::string& layer : n.sourceLayers) {
+            const IrNode* src = nullptr;
+            for (const IrNode& l : lowered.nodes)
+                if (l.name == layer) src = &l;
+            if (!src || src->type != n.type) continue;
+            // Every weight as the layer gave it; the parameters of a fused activation (fuse_epilogue) come on top.
+            bool same = true;
+            for (const Field* f : mine) {
+                const Field* g = src->fields.find(f->name);
+                same = same && (g ? g->type == f->type && g->data == f->data : f->name.rfind("activation_", 0) == 0);
+            }
+            if (same) owner = layer;
+        }
+        if (!owner.empty()) {
+            n.notes.push_back(kRefitOwnNote + ("'" + owner + "'"));
+            continue;
+        }
+        std::string layers;
+        for (const std::string& l : n.sourceLayers) layers += (layers.empty() ? "'" : ", '") + l + "'";
+        n.notes.push_back(kRefitFoldedNote + layers + "; refit them from the whole network");
+    }
+}
+
+namespace {
 
 std::string describeTypes(const std::vector<TensorDesc>& d, size_t nIn) {
     std::string s;
@@ -192,6 +244,15 @@ std::vector<Dims> dimsAtBatch(const EnginePlan& p, int64_t batch, bool check) {
     return dims;
 }
 
+//! Fails, naming the layer, when the step's kernel (configured, its tactic set) needs more workspace than `limit`
+//! (0: no limit). The figure is kernelWorkspace, which the engine allocates for this kernel at load.
+void checkWorkspace(const EngineStep& s, size_t limit) {
+    const uint64_t need = kernelWorkspace(*s.plugin);
+    GIE_CHECK(limit == 0 || need <= limit, ErrorCode::kUNSUPPORTED, "layer '", s.name, "' (", s.type, s.variant.empty() ? "" : " " + s.variant,
+              ", tactic '", s.tactic, "') needs ", need, " bytes of workspace, over the limit of ", limit,
+              " bytes, and no other kernel or tactic for it fits; raise the workspace limit");
+}
+
 //! Chooses each kernel's tactic: a forced one (config overrides), else the fastest measured at the
 //! optimum batch of the build range (timings come from the timing cache when it has them).
 void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, TimingCache& cache, ILogger* logger) {
@@ -208,9 +269,11 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
             std::string forced;
             for (const auto& o : config.overrides())
                 if (o.first == s.name || o.first == s.type) forced = o.second;
+            const size_t limit = config.getWorkspaceLimit();
             if (nt <= 1 && forced.empty()) {
                 const char* nm = k.getTacticName(0);
                 s.tactic = nm ? nm : "default";
+                checkWorkspace(s, limit);
                 continue;
             }
             std::vector<TensorDesc> in, out;
@@ -249,12 +312,11 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                     }
                     times[static_cast<size_t>(t)] = ms;
                 }
-                size_t limit = config.getWorkspaceLimit();
                 for (int32_t t = 0; t < nt; ++t) {
                     if (times[static_cast<size_t>(t)] >= 1e29) continue;
                     k.setTactic(t);
                     s.tacticTimes.emplace_back(k.getTacticName(t), times[static_cast<size_t>(t)]);
-                    bool fits = limit == 0 || k.getWorkspaceSize() <= limit;
+                    bool fits = limit == 0 || kernelWorkspace(k) <= limit;
                     if (fits && (best < 0 || times[static_cast<size_t>(t)] < times[static_cast<size_t>(best)])) best = t;
                 }
                 GIE_CHECK(best >= 0, ErrorCode::kUNSUPPORTED, "layer '", s.name, "': no tactic runs",
@@ -264,9 +326,7 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
             }
             GIE_CHECK(k.setTactic(s.tacticIndex) == 0, ErrorCode::kINTERNAL, "layer '", s.name, "': setTactic failed");
             s.tactic = k.getTacticName(s.tacticIndex);
-            size_t limit = config.getWorkspaceLimit();
-            GIE_CHECK(limit == 0 || k.getWorkspaceSize() <= limit, ErrorCode::kUNSUPPORTED, "layer '", s.name, "' needs ",
-                      k.getWorkspaceSize(), " bytes of workspace, over the limit of ", limit);
+            checkWorkspace(s, limit);
         }
     } catch (...) {
         b.destroyStream(stream);
@@ -378,7 +438,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         p.steps.push_back(std::move(s));
     }
     selectTactics(p, config, backend, cache, logger);
-    for (const auto& s : p.steps) p.workspaceBytes = std::max<uint64_t>(p.workspaceBytes, s.plugin->getWorkspaceSize());
+    p.workspaceBytes = planWorkspace(p);
     if (device == DeviceType::kGPU && config.getMaxAuxStreams() != 0)
         assignStreams(p, config.getMaxAuxStreams() < 0 ? 3 : config.getMaxAuxStreams());
     p.nbStreams = countStreams(p);
@@ -505,18 +565,21 @@ public:
             if (cfg->getFlag(BuilderFlag::kINT8))
                 log(ILogger::Severity::kWARNING, "the INT8 flag is set, but INT8 kernels are not implemented yet: building without INT8");
             auto t0 = std::chrono::steady_clock::now();
-            Graph g = Graph::fromNetwork(*net, cfg->getMaxBatch());
-            int layersBefore = g.liveNodes();
-            std::string networkJson = describeNetwork(g);
+            const Graph lowered = Graph::fromNetwork(*net, cfg->getMaxBatch());
+            int layersBefore = lowered.liveNodes();
+            std::string networkJson = describeNetwork(lowered);
             PassContext ctx;
             ctx.device = device;
             ctx.logger = logger_;
-            for (auto& pass : makeAllPasses()) {
-                if (!cfg->getPassEnabled(pass->name())) continue;
-                int changes = pass->run(g, ctx);
-                log(ILogger::Severity::kVERBOSE, strcat("pass ", pass->name(), ": ", changes, " change(s)"));
+            Graph g = optimizeNetwork(*net, cfg->getMaxBatch(), cfg->disabledPasses(), ctx);
+            if (cfg->getFlag(BuilderFlag::kREFIT)) {
+                noteWeightSources(g, lowered);
+                if (!cfg->disabledPasses().empty()) {
+                    std::string names;
+                    for (const auto& n : cfg->disabledPasses()) names += (names.empty() ? "" : ",") + n;
+                    ctx.log.push_back(kDisabledPassesLine + names);
+                }
             }
-            ensureOutputsProduced(g);
             EnginePlan plan = makePlan(g, device, *cfg, layersBefore, ctx, logger_);
             plan.networkJson = std::move(networkJson);
             checkBatchRange(plan);

@@ -366,7 +366,7 @@ private:
             if (!forced.empty() && name != forced) continue;
             if (!o_.allowTf32 && name.find("tf32") != std::string::npos) continue;
             if (k.setTactic(t) != 0) continue;
-            if (o_.workspaceLimit && k.getWorkspaceSize() > o_.workspaceLimit) continue;
+            if (o_.workspaceLimit && kernelWorkspace(k) > o_.workspaceLimit) continue;
             const std::string key = TimingCache::key(k, variant, in, out, nm);
             double ms = 0;
             if (!cache_.lookup(key, ms)) {
