@@ -188,3 +188,26 @@ def test_refit_gpu():
     x = RNG.standard_normal((2, 3, 10, 10)).astype(np.float32)
     np.testing.assert_allclose(_run(engine, x), _run(_build(_conv_bn_relu, new, device="gpu"), x), rtol=1e-4, atol=1e-4)
     assert engine.layer_info() == report
+
+
+def test_refit_keeps_the_passes_the_engine_was_built_without():
+    old, new = _conv_bn_relu_weights(1), _conv_bn_relu_weights(2)
+    b = gie.Builder()
+    c = b.create_config()
+    c.device = "cpu"
+    c.refittable = True
+    c.max_batch = 4
+    c.set_pass_enabled("fold_scale", False)
+    engine = b.build(_conv_bn_relu(b.create_network(), old), c)
+    assert "bn1" in [k["name"] for k in engine.layer_info()["kernels"]]  # not folded
+    # The refit re-runs the passes the build ran: with fold_scale, 'bn1' would have no kernel to go to.
+    gie.Refitter(engine).set_network(_network(_conv_bn_relu, new)).refit()
+    r = gie.Refitter(engine)
+    r.set_weights("bn1", "scale", new["bn1.scale"])  # unfolded: its own kernel holds its weights as given
+    c2 = b.create_config()
+    c2.device = "cpu"
+    c2.max_batch = 4
+    c2.set_pass_enabled("fold_scale", False)
+    x = RNG.standard_normal((2, 3, 10, 10)).astype(np.float32)
+    want = _run(b.build(_conv_bn_relu(b.create_network(), new), c2), x)
+    np.testing.assert_allclose(_run(r.refit(), x), want, rtol=1e-5, atol=1e-5)

@@ -151,15 +151,16 @@ void noteWeightSources(Graph& optimized, const Graph& lowered) {
             if (f.at(i).type == PluginFieldType::kFLOAT32) r.push_back(&f.at(i));
         return r;
     };
+    std::map<std::string, const IrNode*> byName;
+    for (const IrNode& l : lowered.nodes) byName[l.name] = &l;
     for (IrNode& n : optimized.nodes) {
         if (n.dead || n.userPlugin) continue;
         const auto mine = floatFields(n.fields);
         if (mine.empty()) continue;
         std::string owner;
         for (const std::string& layer : n.sourceLayers) {
-            const IrNode* src = nullptr;
-            for (const IrNode& l : lowered.nodes)
-                if (l.name == layer) src = &l;
+            auto it = byName.find(layer);
+            const IrNode* src = it == byName.end() ? nullptr : it->second;
             if (!src || src->type != n.type) continue;
             // Every weight as the layer gave it; the parameters of a fused activation (fuse_epilogue) come on top.
             bool same = true;
