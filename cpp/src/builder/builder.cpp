@@ -174,9 +174,7 @@ void noteWeightSources(Graph& optimized, const Graph& lowered) {
             n.notes.push_back(kRefitOwnNote + ("'" + owner + "'"));
             continue;
         }
-        std::string layers;
-        for (const std::string& l : n.sourceLayers) layers += (layers.empty() ? "'" : ", '") + l + "'";
-        n.notes.push_back(kRefitFoldedNote + layers + "; refit them from the whole network");
+        n.notes.push_back(kRefitFoldedNote + quotedList(n.sourceLayers) + "; refit them from the whole network");
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "ir/graph.h"
 #include "passes/pass.h"
@@ -23,6 +24,12 @@ constexpr const char* kDisabledPassesLine = "passes disabled: ";
 //! (kRefitOwnNote + "'layer'"), or weights the optimizer computed from several layers (kRefitFoldedNote ...).
 constexpr const char* kRefitOwnNote = "refit: holds the weights of layer ";
 constexpr const char* kRefitFoldedNote = "refit: weights computed by the optimizer from layers ";
+//! "'a', 'b'": names quoted and joined, as refit messages list layers.
+inline std::string quotedList(const std::vector<std::string>& names) {
+    std::string r;
+    for (const auto& n : names) r += (r.empty() ? "'" : ", '") + n + "'";
+    return r;
+}
 //! Adds the refit notes to every node of `optimized` that holds FP32 weights, comparing with `lowered` (the graph
 //! before the passes).
 void noteWeightSources(Graph& optimized, const Graph& lowered);

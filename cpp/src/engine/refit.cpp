@@ -124,7 +124,7 @@ public:
                 if (weightNote(s).empty()) continue;  // no FP32 weights: nothing to take
                 auto it = nodes.find(s.name);
                 GIE_CHECK(it != nodes.end() && it->second->type == s.type && !it->second->userPlugin, ErrorCode::kINVALID_MODEL, "kernel '",
-                          s.name, "' (", s.type, ", from layers ", joinNames(s.sourceLayers),
+                          s.name, "' (", s.type, ", from layers ", quotedList(s.sourceLayers),
                           ") has no counterpart in the new network once optimized: it does not have the engine's architecture "
                           "(or the optimizer treats its new weights differently); rebuild the engine");
                 taken.insert(s.name);
@@ -174,12 +174,6 @@ public:
     }
 
 private:
-    static std::string joinNames(const std::vector<std::string>& v) {
-        std::string r;
-        for (const auto& s : v) r += (r.empty() ? "'" : ", '") + s + "'";
-        return r;
-    }
-
     //! The kernel's fields with every FP32 field taken from `given` (same count); every other field must be equal
     //! (it is architecture: shapes, strides, modes).
     static FieldMap takeWeights(const EngineStep& s, const FieldMap& given) {
@@ -190,16 +184,16 @@ private:
             const Field& mine = f.at(i);
             const Field* theirs = given.find(mine.name);
             GIE_CHECK(theirs && theirs->type == mine.type, ErrorCode::kINVALID_MODEL, "kernel '", s.name, "' (", s.type, ", layers ",
-                      joinNames(s.sourceLayers), ") field '", mine.name, "': ",
+                      quotedList(s.sourceLayers), ") field '", mine.name, "': ",
                       theirs ? strcat(fieldTypeName(theirs->type), " in the new network, ", fieldTypeName(mine.type), " in the engine (a type mismatch)")
                              : std::string("missing in the new network"));
             if (mine.type == PluginFieldType::kFLOAT32) {
                 GIE_CHECK(theirs->length == mine.length, ErrorCode::kINVALID_MODEL, "kernel '", s.name, "' (", s.type, ", layers ",
-                          joinNames(s.sourceLayers), ") field '", mine.name, "': ", theirs->length, " values in the new network, ", mine.length,
+                          quotedList(s.sourceLayers), ") field '", mine.name, "': ", theirs->length, " values in the new network, ", mine.length,
                           " in the engine (a shape mismatch)");
             } else {
                 GIE_CHECK(theirs->data == mine.data, ErrorCode::kINVALID_MODEL, "kernel '", s.name, "' (", s.type, ", layers ",
-                          joinNames(s.sourceLayers), ") parameter '", mine.name, "' differs in the new network: not the engine's architecture");
+                          quotedList(s.sourceLayers), ") parameter '", mine.name, "' differs in the new network: not the engine's architecture");
             }
         }
         FieldMap r = f;
