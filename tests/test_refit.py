@@ -211,3 +211,26 @@ def test_refit_keeps_the_passes_the_engine_was_built_without():
     x = RNG.standard_normal((2, 3, 10, 10)).astype(np.float32)
     want = _run(b.build(_conv_bn_relu(b.create_network(), new), c2), x)
     np.testing.assert_allclose(_run(r.refit(), x), want, rtol=1e-5, atol=1e-5)
+
+
+def _matmul_constant(net, w):
+    x = net.add_input("x", gie.float32, (3, 12))
+    c = net.add_constant(w.shape, w)
+    c.name = "w"
+    m = net.add_matrix_multiply(x, c.output(0))
+    m.name = "mm"
+    net.mark_output(m.output(0), "y")
+    return net
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_refit_constant_tensors(fp16):
+    """Engine constants (here a MatrixMultiply operand; with FP16, the half copy the builder converted) take the new
+    network's values; another shape is refused naming the constant."""
+    old, new = RNG.standard_normal((12, 5)).astype(np.float32), RNG.standard_normal((12, 5)).astype(np.float32)
+    engine = _build(_matmul_constant, old, fp16=fp16)
+    gie.Refitter(engine).set_network(_network(_matmul_constant, new)).refit()
+    x = RNG.standard_normal((3, 12)).astype(np.float32)
+    np.testing.assert_array_equal(_run(engine, x), _run(_build(_matmul_constant, new, fp16=fp16), x))
+    with pytest.raises(gie.InvalidModelError, match="constant '.*'"):
+        gie.Refitter(engine).set_network(_network(_matmul_constant, np.zeros((12, 6), np.float32)))

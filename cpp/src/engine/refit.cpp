@@ -13,10 +13,10 @@
 #include <map>
 #include <set>
 
+#include "builder/negotiation.h"
 #include "builder/optimize_network.h"
 #include "common/dims.h"
 #include "common/error.h"
-#include "common/half.h"
 #include "engine/engine.h"
 #include "gie/builder.h"
 #include "network/network.h"
@@ -140,11 +140,20 @@ public:
             std::map<int32_t, std::vector<uint8_t>> constants;
             for (const EngineTensor& t : p.tensors) {
                 if (t.kind != TensorKind::kConstant) continue;
-                const IrTensor* nt = nullptr;
-                for (const IrTensor& x : g.tensors)
-                    if (x.name == t.name && x.constant) nt = &x;
-                GIE_CHECK(nt, ErrorCode::kINVALID_MODEL, "constant '", t.name, "' of the engine has no counterpart in the new network once optimized");
-                constants[t.constant] = constantBytes(t, *nt, p.constants[static_cast<size_t>(t.constant)].size());
+                // The constant itself, or the copy the negotiation converted for a consumer that reads another type/format.
+                const IrTensor* same = nullptr;
+                const IrTensor* source = nullptr;
+                for (const IrTensor& x : g.tensors) {
+                    if (!x.constant) continue;
+                    if (x.name == t.name && x.type == t.type && x.format == t.format) same = &x;
+                    if (convertedConstantName(x.name, t.type, t.format) == t.name) source = &x;
+                }
+                GIE_CHECK(same || source, ErrorCode::kINVALID_MODEL, "constant '", t.name, "' of the engine has no counterpart in the new network once optimized");
+                std::vector<uint8_t> bytes = same ? *same->constant : convertConstant(*source, t.type, t.format);
+                const size_t want = p.constants[static_cast<size_t>(t.constant)].size();
+                GIE_CHECK(bytes.size() == want, ErrorCode::kINVALID_MODEL, "constant '", t.name, "': ", bytes.size(), " bytes in the new network, ",
+                          want, " in the engine (a shape or type mismatch)");
+                constants[t.constant] = std::move(bytes);
             }
             pending_ = std::move(fields);
             constants_ = std::move(constants);
@@ -199,23 +208,6 @@ private:
         FieldMap r = f;
         for (size_t i = 0; i < f.size(); ++i)
             if (f.at(i).type == PluginFieldType::kFLOAT32) r.set(given.find(f.at(i).name)->view());
-        return r;
-    }
-
-    //! The new value of an engine constant, stored as the engine stores it (the builder converts FP32 constants that
-    //! FP16 kernels read to half).
-    static std::vector<uint8_t> constantBytes(const EngineTensor& t, const IrTensor& given, size_t bytes) {
-        const std::vector<uint8_t>& v = *given.constant;
-        if (v.size() == bytes && given.type == t.type) return v;
-        GIE_CHECK(t.type == DataType::kHALF && given.type == DataType::kFLOAT && v.size() == 2 * bytes, ErrorCode::kINVALID_MODEL,
-                  "constant '", t.name, "': ", v.size(), " bytes of ", dataTypeName(given.type), " in the new network, ", bytes, " bytes of ",
-                  dataTypeName(t.type), " in the engine (a shape or type mismatch)");
-        std::vector<uint8_t> r(bytes);
-        const auto* src = reinterpret_cast<const float*>(v.data());
-        for (size_t i = 0; i < bytes / 2; ++i) {
-            const uint16_t h = floatToHalf(src[i]);
-            std::memcpy(r.data() + 2 * i, &h, 2);
-        }
         return r;
     }
 
