@@ -234,3 +234,9 @@ def test_refit_constant_tensors(fp16):
     np.testing.assert_array_equal(_run(engine, x), _run(_build(_matmul_constant, new, fp16=fp16), x))
     with pytest.raises(gie.InvalidModelError, match="constant '.*'"):
         gie.Refitter(engine).set_network(_network(_matmul_constant, np.zeros((12, 6), np.float32)))
+
+
+def test_cpp_refit_api():
+    from test_reformat import run_cpp_program
+
+    run_cpp_program("test_refit_api")
