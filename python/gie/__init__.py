@@ -21,6 +21,7 @@ from .engine import Builder, Engine, ExecutionContext, Runtime, numpy_dtype
 from . import interop  # noqa: E402
 from .session import InferenceSession, NodeArg  # noqa: E402
 from .plugins import Plugin, plugin_abi_version, register_plugin  # noqa: E402  (Python plugins, issue 17)
+from .refit import Refitter  # noqa: E402
 
 float32 = DataType.float32
 float16 = DataType.float16
@@ -124,5 +125,5 @@ __all__ = [
     "cmake_dir", "include_dir", "library_dir", "numpy_dtype", "parse", "OnnxParser", "CaffeParser", "DarknetParser",
     "set_gpu_allocator", "get_gpu_allocator", "interop", "InferenceSession", "NodeArg",
     "Int8Calibrator", "DataCalibrator", "EntropyCalibrator", "MinMaxCalibrator", "PercentileCalibrator", "calibrate",
-    "Plugin", "register_plugin", "plugin_abi_version",
+    "Plugin", "register_plugin", "plugin_abi_version", "Refitter",
 ]

@@ -290,7 +290,6 @@ def load_model(model, args, batch_range=None, network_hook=None):
     with Progress(f"building {name}"):
         engine = builder.build(net, config)
     build_ms = (time.perf_counter() - t0) * 1e3
-    cli_io.check_workspace(engine, args)
     loaded = Loaded(engine, name, source, build_ms=build_ms)
     loaded.define_ms = define_ms
     return loaded

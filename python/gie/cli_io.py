@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 __all__ = ["load_inputs", "save_outputs", "load_plugins", "parse_device", "parse_workspace", "add_build_io_options",
-           "apply_build_io_options", "apply_network_options", "check_workspace"]
+           "apply_build_io_options", "apply_network_options"]
 
 
 def _cli_error(message, code=2):
@@ -162,20 +162,6 @@ def apply_network_options(net, args):
         from .debug_precision import apply_layer_precisions, load_layer_precisions
 
         apply_layer_precisions(net, load_layer_precisions(path))
-
-
-def check_workspace(engine, args):
-    """Says so loudly when the built engine needs more workspace than --workspace allowed: the builder checks each
-    kernel's need when it chooses the kernel, and some CPU kernels size their scratch later (by thread count), so
-    the limit is not always honoured yet."""
-    limit = getattr(args, "workspace", None)
-    if not limit:
-        return
-    need = int(engine.layer_info().get("memory", {}).get("workspace_bytes", 0))
-    if need > limit:
-        print(f"warning: --workspace {limit} B was not honoured: the engine needs {need} B of workspace (the builder "
-              "checks each kernel's need when it chooses it; some CPU kernels size their scratch later)",
-              file=sys.stderr)
 
 
 def apply_build_io_options(config, args):

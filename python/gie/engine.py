@@ -82,6 +82,8 @@ _C.DataType.HALF = _C.DataType.float16
 _C.BuilderConfig.fp16 = _flag_property(_C.BuilderFlag.FP16)
 _C.BuilderConfig.int8 = _flag_property(_C.BuilderFlag.INT8)
 _C.BuilderConfig.tf32 = _flag_property(_C.BuilderFlag.TF32)
+_C.BuilderConfig.refittable = _flag_property(_C.BuilderFlag.REFIT)
+_C.BuilderConfig.refittable.__doc__ = "Allow gie.Refitter to replace the engine's weights later without a rebuild."
 _C.BuilderConfig.tf32.__doc__ = ("GPU FP32: allow tensor-core tactics of FP32 accuracy (3xTF32). Default True; False keeps "
                                  "every FP32 product on the CUDA cores.")
 

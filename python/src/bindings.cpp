@@ -488,6 +488,11 @@ struct Context {
     std::unique_ptr<PyProfiler> profiler;
 };
 
+struct Refitter {
+    std::shared_ptr<Engine> engine;  // outlives the refitter
+    std::unique_ptr<IRefitter> refitter;
+};
+
 struct Runtime {
     std::shared_ptr<PyLogger> logger;
     std::unique_ptr<IRuntime> runtime;
@@ -956,7 +961,7 @@ PYBIND11_MODULE(_C, m) {
     py::enum_<BuilderFlag>(m, "BuilderFlag").value("FP16", BuilderFlag::kFP16).value("INT8", BuilderFlag::kINT8)
         .value("STRICT_TYPES", BuilderFlag::kSTRICT_TYPES).value("TF32", BuilderFlag::kTF32)
         .value("OBEY_PRECISION_CONSTRAINTS", BuilderFlag::kOBEY_PRECISION_CONSTRAINTS)
-        .value("PREFER_PRECISION_CONSTRAINTS", BuilderFlag::kPREFER_PRECISION_CONSTRAINTS);
+        .value("PREFER_PRECISION_CONSTRAINTS", BuilderFlag::kPREFER_PRECISION_CONSTRAINTS).value("REFIT", BuilderFlag::kREFIT);
     py::enum_<ErrorCode>(m, "ErrorCode")
         .value("SUCCESS", ErrorCode::kSUCCESS).value("INVALID_ARGUMENT", ErrorCode::kINVALID_ARGUMENT)
         .value("INVALID_MODEL", ErrorCode::kINVALID_MODEL).value("UNSUPPORTED", ErrorCode::kUNSUPPORTED)
@@ -1463,6 +1468,38 @@ PYBIND11_MODULE(_C, m) {
         return ops;
     }, "The default-domain ONNX op types the importer converts or folds.");
     // ---- end of the ONNX importer block -------------------------------------------------------------------
+
+    // ---- refit (gie/engine.h IRefitter): gie/refit.py wraps it --------------------------------------------------
+    py::class_<Refitter>(m, "_Refitter")
+        .def(py::init([](std::shared_ptr<Engine> e) {
+            auto r = std::make_unique<Refitter>();
+            r->engine = e;
+            r->refitter.reset(check(createRefitter(*e->engine, *e->logger), "Refitter"));
+            return r;
+        }))
+        .def("set_weights", [](Refitter& r, const std::string& layer, const std::string& field,
+                               py::array_t<float, py::array::c_style | py::array::forcecast> values) {
+            check(r.refitter->setWeights(layer.c_str(), field.c_str(), values.data(), static_cast<int64_t>(values.size())),
+                  "set_weights('" + layer + "', '" + field + "')");
+        })
+        .def("set_network", [](Refitter& r, const INetworkDefinition& n) {
+            bool ok;
+            {
+                py::gil_scoped_release nogil;
+                ok = r.refitter->setNetworkWeights(n);
+            }
+            check(ok, "set_network");
+        })
+        .def("refit", [](Refitter& r) {
+            auto e = std::make_shared<Engine>();
+            e->logger = r.engine->logger;
+            {
+                py::gil_scoped_release nogil;
+                e->engine.reset(r.refitter->refitEngine());
+            }
+            check(e->engine.get(), "refit");
+            return e;
+        });
 
     py::class_<Runtime>(m, "_Runtime")
         .def(py::init([](py::function log) {

@@ -28,6 +28,8 @@ enum class BuilderFlag : int32_t {
     //! ILayer::setPrecision / setOutputType are honoured where some kernel supports them; elsewhere the
     //! builder chooses and logs a warning naming the layer. (With neither flag they are ignored, with a warning.)
     kPREFER_PRECISION_CONSTRAINTS = 5,
+    //! Allow IRefitter (gie/engine.h) to replace the engine's weights later without a rebuild.
+    kREFIT = 6,
 };
 
 //! Supplies representative batches for INT8 calibration and keeps the calibration cache (TensorRT's

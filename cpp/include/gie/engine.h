@@ -85,6 +85,35 @@ public:
     virtual const char* getLayerInformation() const noexcept = 0;
 };
 
+class INetworkDefinition;
+
+//! Replaces the weights of an engine built with BuilderFlag::kREFIT, keeping every kernel, tactic, format, stream
+//! and the memory plan: no tactic is timed again. The result is a new engine; the original is unchanged (engines
+//! are immutable and shared: contexts of the original keep running its weights). The new engine's kernels are
+//! created, configured and initialized as an engine file's are, so kernels that pre-pack or upload their weights
+//! do so for the new values. Not thread-safe; one refitter per thread. docs/tools.md, "Refit".
+class IRefitter {
+public:
+    virtual ~IRefitter() = default;
+    //! New values for the FP32 weight field `field` ("kernel", "bias", ... as the layer's kernel names it) of the
+    //! kernel built from layer `layerName`. False (with the reason, naming the layer) for an unknown layer or
+    //! field, a count that differs from the engine's, a field that is not FP32, or a layer whose weights the
+    //! optimizer combined with another layer's (BatchNorm folded into a convolution, merged 1x1 siblings): refit
+    //! those with setNetworkWeights.
+    virtual bool setWeights(const char* layerName, const char* field, const float* values, int64_t count) noexcept = 0;
+    //! Every weight from `network`, which must have the engine's architecture (same layers, names and shapes):
+    //! the network is lowered and optimized again (the passes are deterministic) and each kernel takes the
+    //! weights of its counterpart, folded weights included. False, naming the layer, on any difference of
+    //! structure, shape or type. Weights of user plugin layers are kept as built.
+    virtual bool setNetworkWeights(const INetworkDefinition& network) noexcept = 0;
+    //! A new engine with the weights set so far (nullptr with the reason). The refitter may be used again.
+    virtual IEngine* refitEngine() noexcept = 0;
+};
+
+//! nullptr (kINVALID_ARGUMENT, with the reason) if the engine was not built with BuilderFlag::kREFIT.
+//! The engine and the logger must outlive the refitter.
+GIE_API IRefitter* createRefitter(const IEngine& engine, ILogger& logger) noexcept;
+
 //! Deserializes engines. The logger must outlive the runtime and its engines.
 class IRuntime {
 public:

@@ -12,6 +12,7 @@
 #include "engine/memory_planner.h"
 #include "builder/calibration.h"
 #include "builder/negotiation.h"
+#include "builder/optimize_network.h"
 #include "plugin/registry.h"
 #include "builder/tactic_timing.h"
 #include "builder/timing_cache.h"
@@ -93,6 +94,7 @@ public:
     int32_t getMaxAuxStreams() const noexcept override { return maxAux_; }
     uint64_t flags() const { return flags_; }
     const std::map<std::string, std::string>& overrides() const { return overrides_; }
+    const std::set<std::string>& disabledPasses() const { return disabled_; }
 
 private:
     DeviceType device_ = DeviceType::kAUTO;
@@ -131,6 +133,60 @@ void ensureOutputsProduced(Graph& g) {
         out = dst;
     }
 }
+
+}  // namespace
+
+Graph optimizeNetwork(const NetworkImpl& net, int64_t maxBatch, const std::set<std::string>& disabled, PassContext& ctx,
+                      const std::map<std::string, float>* calibratedRanges) {
+    Graph g = Graph::fromNetwork(net, maxBatch);
+    if (calibratedRanges) {
+        const int n = applyDynamicRanges(g, *calibratedRanges);
+        logMessage(ctx.logger, ILogger::Severity::kVERBOSE, strcat("INT8 calibration: ranges given to ", n, " tensors"));
+    }
+    for (auto& pass : makeAllPasses()) {
+        if (disabled.count(pass->name())) continue;
+        int changes = pass->run(g, ctx);
+        logMessage(ctx.logger, ILogger::Severity::kVERBOSE, strcat("pass ", pass->name(), ": ", changes, " change(s)"));
+    }
+    ensureOutputsProduced(g);
+    return g;
+}
+
+void noteWeightSources(Graph& optimized, const Graph& lowered) {
+    auto floatFields = [](const FieldMap& f) {
+        std::vector<const Field*> r;
+        for (size_t i = 0; i < f.size(); ++i)
+            if (f.at(i).type == PluginFieldType::kFLOAT32) r.push_back(&f.at(i));
+        return r;
+    };
+    std::map<std::string, const IrNode*> byName;
+    for (const IrNode& l : lowered.nodes) byName[l.name] = &l;
+    for (IrNode& n : optimized.nodes) {
+        if (n.dead || n.userPlugin) continue;
+        const auto mine = floatFields(n.fields);
+        if (mine.empty()) continue;
+        std::string owner;
+        for (const std::string& layer : n.sourceLayers) {
+            auto it = byName.find(layer);
+            const IrNode* src = it == byName.end() ? nullptr : it->second;
+            if (!src || src->type != n.type) continue;
+            // Every weight as the layer gave it; the parameters of a fused activation (fuse_epilogue) come on top.
+            bool same = true;
+            for (const Field* f : mine) {
+                const Field* g = src->fields.find(f->name);
+                same = same && (g ? g->type == f->type && g->data == f->data : f->name.rfind("activation_", 0) == 0);
+            }
+            if (same) owner = layer;
+        }
+        if (!owner.empty()) {
+            n.notes.push_back(kRefitOwnNote + ("'" + owner + "'"));
+            continue;
+        }
+        n.notes.push_back(kRefitFoldedNote + quotedList(n.sourceLayers) + "; refit them from the whole network");
+    }
+}
+
+namespace {
 
 std::string describeTypes(const std::vector<TensorDesc>& d, size_t nIn) {
     std::string s;
@@ -196,6 +252,15 @@ std::vector<Dims> dimsAtBatch(const EnginePlan& p, int64_t batch, bool check) {
     return dims;
 }
 
+//! Fails, naming the layer, when the step's kernel (configured, its tactic set) needs more workspace than `limit`
+//! (0: no limit). The figure is kernelWorkspace, which the engine allocates for this kernel at load.
+void checkWorkspace(const EngineStep& s, size_t limit) {
+    const uint64_t need = kernelWorkspace(*s.plugin);
+    GIE_CHECK(limit == 0 || need <= limit, ErrorCode::kUNSUPPORTED, "layer '", s.name, "' (", s.type, s.variant.empty() ? "" : " " + s.variant,
+              ", tactic '", s.tactic, "') needs ", need, " bytes of workspace, over the limit of ", limit,
+              " bytes, and no other kernel or tactic for it fits; raise the workspace limit");
+}
+
 //! Chooses each kernel's tactic: a forced one (config overrides), else the fastest measured at the
 //! optimum batch of the build range (timings come from the timing cache when it has them).
 void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, TimingCache& cache, ILogger* logger) {
@@ -212,9 +277,11 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
             std::string forced;
             for (const auto& o : config.overrides())
                 if (o.first == s.name || o.first == s.type) forced = o.second;
+            const size_t limit = config.getWorkspaceLimit();
             if (nt <= 1 && forced.empty()) {
                 const char* nm = k.getTacticName(0);
                 s.tactic = nm ? nm : "default";
+                checkWorkspace(s, limit);
                 continue;
             }
             std::vector<TensorDesc> in, out;
@@ -253,12 +320,11 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                     }
                     times[static_cast<size_t>(t)] = ms;
                 }
-                size_t limit = config.getWorkspaceLimit();
                 for (int32_t t = 0; t < nt; ++t) {
                     if (times[static_cast<size_t>(t)] >= 1e29) continue;
                     k.setTactic(t);
                     s.tacticTimes.emplace_back(k.getTacticName(t), times[static_cast<size_t>(t)]);
-                    bool fits = limit == 0 || k.getWorkspaceSize() <= limit;
+                    bool fits = limit == 0 || kernelWorkspace(k) <= limit;
                     if (fits && (best < 0 || times[static_cast<size_t>(t)] < times[static_cast<size_t>(best)])) best = t;
                 }
                 GIE_CHECK(best >= 0, ErrorCode::kUNSUPPORTED, "layer '", s.name, "': no tactic runs",
@@ -268,9 +334,7 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
             }
             GIE_CHECK(k.setTactic(s.tacticIndex) == 0, ErrorCode::kINTERNAL, "layer '", s.name, "': setTactic failed");
             s.tactic = k.getTacticName(s.tacticIndex);
-            size_t limit = config.getWorkspaceLimit();
-            GIE_CHECK(limit == 0 || k.getWorkspaceSize() <= limit, ErrorCode::kUNSUPPORTED, "layer '", s.name, "' needs ",
-                      k.getWorkspaceSize(), " bytes of workspace, over the limit of ", limit);
+            checkWorkspace(s, limit);
         }
     } catch (...) {
         b.destroyStream(stream);
@@ -384,7 +448,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         p.steps.push_back(std::move(s));
     }
     selectTactics(p, config, backend, cache, logger);
-    for (const auto& s : p.steps) p.workspaceBytes = std::max<uint64_t>(p.workspaceBytes, s.plugin->getWorkspaceSize());
+    p.workspaceBytes = planWorkspace(p);
     if (device == DeviceType::kGPU && config.getMaxAuxStreams() != 0)
         assignStreams(p, config.getMaxAuxStreams() < 0 ? 3 : config.getMaxAuxStreams());
     p.nbStreams = countStreams(p);
@@ -509,24 +573,27 @@ public:
             if (device == DeviceType::kAUTO) device = platformHasGpu() ? DeviceType::kGPU : DeviceType::kCPU;
             getBackend(device);  // fails early with NO_DEVICE
             auto t0 = std::chrono::steady_clock::now();
-            Graph g = Graph::fromNetwork(*net, cfg->getMaxBatch());
-            if (cfg->getFlag(BuilderFlag::kINT8) && cfg->getInt8Calibrator()) {
-                // Before the passes: they keep a surviving tensor's range (a fused conv + ReLU writes the ReLU's output).
-                const int n = applyDynamicRanges(g, calibrateNetwork(*net, *cfg->getInt8Calibrator(), logger_, false).amax);
-                log(ILogger::Severity::kVERBOSE, strcat("INT8 calibration: ranges given to ", n, " tensors"));
-            }
-            int layersBefore = g.liveNodes();
-            std::string networkJson = describeNetwork(g);
+            const Graph lowered = Graph::fromNetwork(*net, cfg->getMaxBatch());
+            int layersBefore = lowered.liveNodes();
+            std::string networkJson = describeNetwork(lowered);
+            std::map<std::string, float> calibrated;
+            const bool calibrate = cfg->getFlag(BuilderFlag::kINT8) && cfg->getInt8Calibrator();
+            if (calibrate) calibrated = calibrateNetwork(*net, *cfg->getInt8Calibrator(), logger_, false).amax;
             PassContext ctx;
             ctx.device = device;
             ctx.int8 = cfg->getFlag(BuilderFlag::kINT8);
             ctx.logger = logger_;
-            for (auto& pass : makeAllPasses()) {
-                if (!cfg->getPassEnabled(pass->name())) continue;
-                int changes = pass->run(g, ctx);
-                log(ILogger::Severity::kVERBOSE, strcat("pass ", pass->name(), ": ", changes, " change(s)"));
+            // Calibrated ranges go to the lowered graph before the passes: they keep a surviving tensor's range (a
+            // fused conv + ReLU writes the ReLU's output).
+            Graph g = optimizeNetwork(*net, cfg->getMaxBatch(), cfg->disabledPasses(), ctx, calibrate ? &calibrated : nullptr);
+            if (cfg->getFlag(BuilderFlag::kREFIT)) {
+                noteWeightSources(g, lowered);
+                if (!cfg->disabledPasses().empty()) {
+                    std::string names;
+                    for (const auto& n : cfg->disabledPasses()) names += (names.empty() ? "" : ",") + n;
+                    ctx.log.push_back(kDisabledPassesLine + names);
+                }
             }
-            ensureOutputsProduced(g);
             EnginePlan plan = makePlan(g, device, *cfg, layersBefore, ctx, logger_);
             plan.networkJson = std::move(networkJson);
             checkBatchRange(plan);

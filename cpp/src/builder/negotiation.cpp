@@ -38,6 +38,27 @@ namespace gie {
 
 std::string stateName(DataType t, TensorFormat f) { return std::string(dataTypeName(t)) + " " + formatName(f); }
 
+std::string convertedConstantName(const std::string& name, DataType t, TensorFormat f) {
+    return name + "_" + dataTypeName(t) + "_" + formatName(f);
+}
+
+std::vector<uint8_t> convertConstant(const IrTensor& x, DataType type, TensorFormat format) {
+    IPluginCreator* c = getPluginRegistry()->getCreator("Reformat", nullptr, DeviceType::kCPU);
+    GIE_CHECK(c, ErrorCode::kINTERNAL, "no CPU Reformat kernel to convert constant '", x.name, "'");
+    FieldMap f;
+    f.setInt("to", static_cast<int64_t>(type));
+    std::unique_ptr<IPlugin> k(c->createPlugin("constant_reformat", f.collection()));
+    GIE_CHECK(k, ErrorCode::kINTERNAL, "cannot create the CPU Reformat kernel");
+    TensorDesc in = makeDesc(x.dims, x.type, TensorFormat::kLINEAR), out = makeDesc(x.dims, type, format);
+    GIE_CHECK(k->configure(&in, 1, &out, 1) == 0, ErrorCode::kINTERNAL, "cannot convert constant '", x.name, "' to ", stateName(type, format));
+    std::vector<uint8_t> bytes(static_cast<size_t>(tensorBytes(x.dims, type, format)), 0);
+    std::vector<uint8_t> ws(k->getWorkspaceSize() + 1);
+    const void* ip = x.constant->data();
+    void* op = bytes.data();
+    GIE_CHECK(k->enqueue(&in, &out, &ip, &op, ws.data(), nullptr) == 0, ErrorCode::kINTERNAL, "cannot convert constant '", x.name, "'");
+    return bytes;
+}
+
 namespace {
 
 constexpr double kInf = 1e30;
@@ -504,7 +525,7 @@ private:
             if (!forced.empty() && name != forced) continue;
             if (!o_.allowTf32 && name.find("tf32") != std::string::npos) continue;
             if (k.setTactic(t) != 0) continue;
-            if (o_.workspaceLimit && k.getWorkspaceSize() > o_.workspaceLimit) continue;
+            if (o_.workspaceLimit && kernelWorkspace(k) > o_.workspaceLimit) continue;
             const std::string key = TimingCache::key(k, variant, in, out, nm);
             double ms = 0;
             if (!cache_.lookup(key, ms)) {
@@ -689,25 +710,6 @@ private:
     }
 
     // ---- rewriting the graph ------------------------------------------------------------------------
-    //! Converts a constant's bytes from (its type, LINEAR) to state s with the CPU Reformat kernel.
-    std::shared_ptr<const std::vector<uint8_t>> convertConstant(int t, const State& s) {
-        const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
-        IPluginCreator* c = getPluginRegistry()->getCreator("Reformat", nullptr, DeviceType::kCPU);
-        GIE_CHECK(c, ErrorCode::kINTERNAL, "no CPU Reformat kernel to convert constant '", x.name, "'");
-        FieldMap f;
-        f.setInt("to", static_cast<int64_t>(s.type));
-        std::unique_ptr<IPlugin> k(c->createPlugin("constant_reformat", f.collection()));
-        GIE_CHECK(k, ErrorCode::kINTERNAL, "cannot create the CPU Reformat kernel");
-        TensorDesc in = makeDesc(x.dims, x.type, TensorFormat::kLINEAR), out = makeDesc(x.dims, s.type, s.format);
-        GIE_CHECK(k->configure(&in, 1, &out, 1) == 0, ErrorCode::kINTERNAL, "cannot convert constant '", x.name, "' to ", s.name());
-        auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(tensorBytes(x.dims, s.type, s.format)), 0);
-        std::vector<uint8_t> ws(k->getWorkspaceSize() + 1);
-        const void* ip = x.constant->data();
-        void* op = bytes->data();
-        GIE_CHECK(k->enqueue(&in, &out, &ip, &op, ws.data(), nullptr) == 0, ErrorCode::kINTERNAL, "cannot convert constant '", x.name, "'");
-        return bytes;
-    }
-
     int addReformat(int src, const State& from, const State& to, const std::string& outName, std::vector<IPluginCreator*>& creators) {
         GIE_CHECK(reformatCreator_, ErrorCode::kUNSUPPORTED, "tensor '", g_.tensors[static_cast<size_t>(src)].name, "' must be converted from ",
                   from.name(), " to ", to.name(), " but no ", o_.device == DeviceType::kGPU ? "GPU" : "CPU", " Reformat kernel is registered");
@@ -779,8 +781,8 @@ private:
                     y = it->second;
                 } else if (isConst(x)) {
                     IrTensor ct = g_.tensors[static_cast<size_t>(x)];
-                    ct.name += "_" + std::string(dataTypeName(want.type)) + "_" + formatName(want.format);
-                    ct.constant = convertConstant(x, want);
+                    ct.name = convertedConstantName(ct.name, want.type, want.format);
+                    ct.constant = std::make_shared<const std::vector<uint8_t>>(convertConstant(g_.tensors[static_cast<size_t>(x)], want.type, want.format));
                     ct.type = want.type;
                     ct.format = want.format;
                     ct.isOutput = false;

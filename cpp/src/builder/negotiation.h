@@ -34,6 +34,10 @@ struct NegotiationOptions {
 std::vector<IPluginCreator*> negotiateFormats(Graph& g, const NegotiationOptions& o, Backend& b, TimingCache& cache, ILogger* logger,
                                               std::string& log);
 
+//! Name of the copy of constant `name` converted to (t, f) that the negotiation adds for a consumer reading it so.
+std::string convertedConstantName(const std::string& name, DataType t, TensorFormat f);
+//! Constant x's bytes (its type, LINEAR) converted to (type, format) with the CPU Reformat kernel.
+std::vector<uint8_t> convertConstant(const IrTensor& x, DataType type, TensorFormat format);
 //! "HALF HWC8" style name of a (type, format) state, for reports.
 std::string stateName(DataType t, TensorFormat f);
 

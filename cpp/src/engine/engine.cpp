@@ -91,6 +91,12 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
     return issue;
 }
 
+uint64_t planWorkspace(const EnginePlan& p) {
+    uint64_t w = 0;
+    for (const auto& s : p.steps) w = std::max(w, kernelWorkspace(*s.plugin));
+    return w;
+}
+
 //! The tactic index of a step's kernel: the stored index where the kernel still gives it the stored name,
 //! else the index of that name (an engine built by a gie whose kernel lists its tactics in another order, or
 //! has more of them). A name the kernel no longer offers is an invalid engine.
@@ -142,10 +148,10 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
             if (!plan_.kernelsConfigured)
                 check(step.plugin->configure(in.data(), static_cast<int32_t>(in.size()), out.data(), static_cast<int32_t>(out.size())), "configure");
             check(step.plugin->setTactic(resolveTactic(step)), "setTactic");
-            plan_.workspaceBytes = std::max<uint64_t>(plan_.workspaceBytes, step.plugin->getWorkspaceSize());
             check(step.plugin->initialize(), "initialize");
             initialized_.push_back(s);
         }
+        plan_.workspaceBytes = planWorkspace(plan_);
     } catch (...) {
         for (size_t s : initialized_) plan_.steps[s].plugin->terminate();
         initialized_.clear();

@@ -88,6 +88,10 @@ struct ShapeIssue {
 ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool checkBytes);
 //! execution_context.cpp: builder only, make a context ignore the plan's auxiliary streams.
 void setContextSerial(IExecutionContext* ctx, bool serial);
+//! Bytes of workspace a configured kernel with its tactic set needs: the one figure the builder checks against the
+//! workspace limit and the engine allocates (planWorkspace: the largest over the steps) at build and at load.
+inline uint64_t kernelWorkspace(const IPlugin& k) { return k.getWorkspaceSize(); }
+uint64_t planWorkspace(const EnginePlan& p);
 //! Number of streams used by the steps (1 + highest aux stream index).
 int32_t countStreams(const EnginePlan& p);
 
