@@ -89,7 +89,7 @@ def cmd_debug_precision(args):
     from . import cli, cli_io, compare
 
     if not args.fp16:
-        raise cli.CliError("gie debug precision: give --fp16 (the precision to debug); INT8 is not implemented")
+        raise cli.CliError("gie debug precision: give --fp16 (the precision to debug); INT8 is not supported by this command yet")
     model = args.model
     if os.path.isfile(model) and cli.is_engine_file(model):
         raise cli.CliError(f"'{model}' is an engine file: debugging precision needs the model, to rebuild it")

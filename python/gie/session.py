@@ -212,8 +212,8 @@ class InferenceSession:
     None: nothing is cached). ``logger``: as for :class:`gie.Builder`.
 
     Not implemented yet, refused with :class:`gie.UnsupportedError` rather than ignored: ``int8=True`` and
-    ``calibrator`` (INT8 kernels do not exist yet), ``profiles`` (gie's only dynamic dimension is the batch: use
-    ``batch``).
+    ``calibrator`` (INT8 engines are built with the Builder API: docs/int8.md; the session's cache key does not yet
+    cover calibration), ``profiles`` (gie's only dynamic dimension is the batch: use ``batch``).
 
     ``run`` may be called from several threads at once (each thread gets its own execution context).
     """
@@ -221,10 +221,11 @@ class InferenceSession:
     def __init__(self, model, *, weights=None, device="auto", fp16=False, int8=False, calibrator=None, profiles=None,
                  batch=None, workspace=None, input_shapes=None, cache_dir=None, logger=None):
         if int8:
-            raise UnsupportedError("InferenceSession: int8=True: INT8 kernels are not implemented in this gie yet "
-                                   "(the builder would build without them); leave int8 off")
+            raise UnsupportedError("InferenceSession: int8=True is not supported by the session yet: build INT8 "
+                                   "engines with gie.Builder (config.int8, calibrators; docs/int8.md)")
         if calibrator is not None:
-            raise UnsupportedError("InferenceSession: calibrator: INT8 calibration is not implemented in this gie yet")
+            raise UnsupportedError("InferenceSession: calibrator is not supported by the session yet: calibrate with "
+                                   "gie.Builder (config.int8_calibrator) or gie.calibrate (docs/int8.md)")
         if profiles is not None:
             raise UnsupportedError("InferenceSession: profiles: optimization profiles over dimensions other than the "
                                    "batch are not implemented in this gie yet; give the batch range with batch=N or "
