@@ -190,8 +190,6 @@ def test_fp16_session_is_close(model):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"int8": True}, "INT8"),
-    ({"calibrator": object()}, "calibrat"),
     ({"profiles": [{"x": ((1, 3, 8, 8),) * 3}]}, "profiles"),
     ({"device": "cuda:1"}, "CUDA_VISIBLE_DEVICES"),
 ])
@@ -200,7 +198,8 @@ def test_unimplemented_options_refused(model, kwargs, match):
         gie.InferenceSession(model, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"device": "tpu"}, {"batch": (3, 2, 1)}, {"batch": "8"}, {"fp16": "yes"}])
+@pytest.mark.parametrize("kwargs", [{"device": "tpu"}, {"batch": (3, 2, 1)}, {"batch": "8"}, {"fp16": "yes"},
+                                    {"int8": "yes"}, {"calibrator": object()}])
 def test_bad_arguments(model, kwargs):
     with pytest.raises(gie.InvalidArgumentError):
         gie.InferenceSession(model, **kwargs)
@@ -265,3 +264,38 @@ def test_unwritable_timing_cache_builds_without_one(model, tmp_path, caplog):
     assert again.cache_status == "built" and any("building without one" in r.getMessage() for r in caplog.records)
     x = _x(3)
     np.testing.assert_allclose(again.run(None, {"x": x})[0], reference(model, x), rtol=1e-4, atol=1e-5)
+
+
+def _calibrator(seed=5, cache_file=None):
+    return gie.MinMaxCalibrator(_x(16, seed=seed), batch_size=8, cache_file=cache_file)
+
+
+def test_int8_session_runs_int8_kernels_and_stays_close(model, tmp_path):
+    """int8=True with a calibrator: the engine runs INT8 kernels (named in the layer info) and stays within a few
+    INT8 steps of the float result."""
+    x = _x(4, seed=9)
+    sess = gie.InferenceSession(model, device="cpu", int8=True, calibrator=_calibrator(), cache_dir=tmp_path / "c")
+    kernels = [k.get("precision") or k.get("variant") for k in sess.engine.layer_info()["kernels"]]
+    assert any("int8" in str(k).lower() for k in kernels), kernels
+    y, ref = sess.run(None, {"x": x})[0], reference(model, x)
+    assert not np.allclose(y, gie.InferenceSession(model, device="cpu").run(None, {"x": x})[0], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(y, ref, rtol=0.05, atol=0.05 * np.abs(ref).max())
+
+
+def test_int8_session_cache_key_covers_the_ranges(model, tmp_path):
+    """The engine cache reuses an INT8 engine only for the same calibration ranges: other data, other key."""
+    cache = tmp_path / "c"
+    assert gie.InferenceSession(model, device="cpu", int8=True, calibrator=_calibrator(5), cache_dir=cache).cache_status == "built"
+    assert gie.InferenceSession(model, device="cpu", int8=True, calibrator=_calibrator(5), cache_dir=cache).cache_status == "loaded"
+    assert gie.InferenceSession(model, device="cpu", int8=True, calibrator=_calibrator(6), cache_dir=cache).cache_status == "built"
+    assert gie.InferenceSession(model, device="cpu", cache_dir=cache).cache_status == "built"  # float: its own key
+
+
+def test_int8_session_reads_the_calibration_cache(model, tmp_path):
+    """A calibrator's cache file is written by the first session and read by the next one (no data needed)."""
+    calib = tmp_path / "model.calib"
+    a = gie.InferenceSession(model, device="cpu", int8=True, calibrator=_calibrator(cache_file=calib))
+    assert calib.exists()
+    b = gie.InferenceSession(model, device="cpu", int8=True, calibrator=gie.MinMaxCalibrator(cache_file=calib))
+    x = _x(2, seed=3)
+    np.testing.assert_array_equal(a.run(None, {"x": x})[0], b.run(None, {"x": x})[0])

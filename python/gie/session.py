@@ -211,21 +211,24 @@ class InferenceSession:
     inputs with symbolic dimensions other than 0. ``cache_dir``: where to keep engines and timing caches (created;
     None: nothing is cached). ``logger``: as for :class:`gie.Builder`.
 
-    Not implemented yet, refused with :class:`gie.UnsupportedError` rather than ignored: ``int8=True`` and
-    ``calibrator`` (INT8 engines are built with the Builder API: docs/int8.md; the session's cache key does not yet
-    cover calibration), ``profiles`` (gie's only dynamic dimension is the batch: use ``batch``).
+    ``int8``: allow INT8 kernels (``config.int8``) for the tensors that have ranges: from ``calibrator`` (a
+    :class:`gie.Int8Calibrator`; the session calibrates once when it is created -- or the calibrator reads its
+    cache -- and the ranges become part of the engine cache key, so an engine built from other ranges is never
+    reused), or from the model itself (ONNX QuantizeLinear/DequantizeLinear). Tensors without a range stay float
+    (the build warns). ``calibrator`` without ``int8=True`` is an error.
+
+    Not implemented yet, refused with :class:`gie.UnsupportedError` rather than ignored: ``profiles``.
 
     ``run`` may be called from several threads at once (each thread gets its own execution context).
     """
 
     def __init__(self, model, *, weights=None, device="auto", fp16=False, int8=False, calibrator=None, profiles=None,
                  batch=None, workspace=None, input_shapes=None, cache_dir=None, logger=None):
-        if int8:
-            raise UnsupportedError("InferenceSession: int8=True is not supported by the session yet: build INT8 "
-                                   "engines with gie.Builder (config.int8, calibrators; docs/int8.md)")
-        if calibrator is not None:
-            raise UnsupportedError("InferenceSession: calibrator is not supported by the session yet: calibrate with "
-                                   "gie.Builder (config.int8_calibrator) or gie.calibrate (docs/int8.md)")
+        if not isinstance(int8, (bool, np.bool_)):
+            raise InvalidArgumentError(f"InferenceSession: int8 must be True or False, not {int8!r}")
+        if calibrator is not None and not int8:
+            raise InvalidArgumentError("InferenceSession: a calibrator is used only with int8=True (INT8 calibration); "
+                                       "pass int8=True or drop the calibrator")
         if profiles is not None:
             raise UnsupportedError("InferenceSession: profiles: optimization profiles over dimensions other than the "
                                    "batch are not implemented in this gie yet; give the batch range with batch=N or "
@@ -252,8 +255,12 @@ class InferenceSession:
                 raise file_error("InferenceSession: cannot create the cache folder", self._cache_dir, e) from e
         from . import registered_plugins
 
+        self._int8 = bool(int8)
+        self._ranges = self._calibrate(calibrator) if calibrator is not None else None
         self._key_base = {
             "model_sha256": self._model_digest, "library": _library_id(), "target": device_key, "fp16": self._fp16,
+            "int8": self._int8, "int8_ranges_sha256": None if self._ranges is None else hashlib.sha256(
+                json.dumps(sorted((k, float(v)) for k, v in self._ranges.items())).encode()).hexdigest(),
             "workspace": self._workspace, "input_shapes": {k: list(v) for k, v in sorted(self._input_shapes.items())},
             "plugins": sorted([list(map(str, p)) for p in registered_plugins()]),
         }
@@ -368,6 +375,13 @@ class InferenceSession:
             raise InvalidArgumentError("InferenceSession: input_shapes applies to ONNX models only")
         return parse(self._source, weights=self._weights, builder=builder)
 
+    def _calibrate(self, calibrator):
+        """{tensor: amax} from ``calibrator`` over the imported (unoptimized) network, as a build would compute."""
+        from .calibration import calibrate
+        from .engine import Builder
+
+        return calibrate(self._parse(Builder(logger=self._logger)), calibrator, logger=self._logger)
+
     def _build(self, batch):
         from .engine import Builder
 
@@ -377,6 +391,12 @@ class InferenceSession:
         config.device = self._device
         config.set_batch_range(*batch)
         config.fp16 = self._fp16
+        if self._int8:
+            if self._ranges is not None:
+                from .calibration import set_dynamic_ranges
+
+                set_dynamic_ranges(net, self._ranges)
+            config.int8 = True
         if self._workspace is not None:
             config.workspace_limit = self._workspace
         if self._cache_dir is None:
@@ -468,5 +488,5 @@ class InferenceSession:
         return [result[n] for n in wanted]
 
     def __repr__(self):
-        return (f"<gie.InferenceSession {self._model_name} device={self._device} fp16={self._fp16} "
+        return (f"<gie.InferenceSession {self._model_name} device={self._device} fp16={self._fp16} int8={self._int8} "
                 f"batch={self.batch_range} cache={self.cache_status}>")
