@@ -12,25 +12,15 @@
 
 #include "gie/gpu.h"
 #include "gie/plugin.h"
+#include "test_check.h"
 
 namespace harness {
 
 using namespace gie;
 
-inline int gPass = 0, gFail = 0;
-inline void check(bool ok, const std::string& what) {
-    if (ok) {
-        ++gPass;
-    } else {
-        ++gFail;
-        if (gFail <= 40) std::printf("FAILED: %s\n", what.c_str());
-    }
-}
+using testcheck::check;
 //! Prints the summary line; the program's exit code.
-inline int finish(bool gpu) {
-    std::printf("%d passed, %d failed%s\n", gPass, gFail, gpu ? "" : " (CPU only)");
-    return gFail == 0 ? 0 : 1;
-}
+inline int finish(bool gpu) { return testcheck::finish(gpu ? "" : " (CPU only)"); }
 
 // ---- float16 reference ------------------------------------------------------------------------------------------
 

@@ -15,24 +15,12 @@
 
 #include "gie/gie.h"
 
+#include "test_check.h"
+
 using namespace gie;
+using namespace testcheck;
 
 namespace {
-int gPass = 0, gFail = 0;
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        ++gPass;
-    } else {
-        ++gFail;
-        std::printf("FAILED: %s\n", what.c_str());
-    }
-}
-
-class QuietLogger final : public ILogger {
-public:
-    void log(Severity, const char*) noexcept override {}
-};
-
 constexpr int64_t kC = 4, kH = 8, kW = 8;
 const char* const kBusy = "already in use by another thread";
 
@@ -187,6 +175,5 @@ int main() {
         testContextsInParallel(*engine);
         testHammerOneContext(*engine);
     }
-    std::printf("%d passed, %d failed\n", gPass, gFail);
-    return gFail == 0 ? 0 : 1;
+    return finish();
 }

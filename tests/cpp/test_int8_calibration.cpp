@@ -18,23 +18,12 @@
 #include "network/network.h"
 #include "passes/pass.h"
 
+#include "test_check.h"
+
 using namespace gie;
+using namespace testcheck;
 
 namespace {
-int gPass = 0, gFail = 0;
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        ++gPass;
-    } else {
-        ++gFail;
-        std::printf("FAILED: %s\n", what.c_str());
-    }
-}
-
-struct QuietLogger final : ILogger {
-    void log(Severity, const char*) noexcept override {}
-};
-
 Dims dims(std::initializer_list<int64_t> v) {
     Dims d;
     d.nbDims = static_cast<int32_t>(v.size());
@@ -251,6 +240,5 @@ int main() {
     } catch (const std::exception& e) {
         check(false, std::string("exception: ") + e.what());
     }
-    std::printf("%d passed, %d failed\n", gPass, gFail);
-    return gFail ? 1 : 0;
+    return finish();
 }

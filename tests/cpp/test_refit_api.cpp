@@ -11,24 +11,12 @@
 
 #include "gie/gie.h"
 
+#include "test_check.h"
+
 using namespace gie;
+using namespace testcheck;
 
 namespace {
-int gPass = 0, gFail = 0;
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        ++gPass;
-    } else {
-        ++gFail;
-        std::printf("FAILED: %s\n", what.c_str());
-    }
-}
-
-class QuietLogger final : public ILogger {
-public:
-    void log(Severity, const char*) noexcept override {}
-};
-
 //! y = W x + b with x (1, 3), W (2, 3), b (2).
 std::unique_ptr<IEngine> buildFc(ILogger& logger, bool refittable, const std::vector<float>& w, const std::vector<float>& b) {
     std::unique_ptr<IBuilder> builder(createBuilder(logger));
@@ -86,6 +74,5 @@ int main() {
     }
     const std::vector<float> y0 = run(*engine, x);  // W x + b = (1 - 2 + 6 + 0.5, 4 - 5 + 12 - 1)
     check(y0[0] == 5.5f && y0[1] == 10, "the original engine is unchanged");
-    std::printf("%d passed, %d failed\n", gPass, gFail);
-    return gFail ? 1 : 0;
+    return finish();
 }

@@ -29,19 +29,12 @@
 #include "common/half.h"
 #include "gie/gie.h"
 
+#include "test_check.h"
+
 using namespace gie;
+using namespace testcheck;
 
 namespace {
-int gPass = 0, gFail = 0;
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        ++gPass;
-    } else {
-        ++gFail;
-        std::printf("FAILED: %s\n", what.c_str());
-    }
-}
-
 struct Fields {
     std::vector<std::pair<std::string, std::vector<int64_t>>> ints;
     std::vector<std::pair<std::string, std::vector<float>>> floats;
@@ -322,6 +315,5 @@ int main() {
     };
     for (bool half : {false, true})
         for (const Case& c : cases) runCase(c, half, gpu);
-    std::printf("%d passed, %d failed\n", gPass, gFail);
-    return gFail ? 1 : 0;
+    return finish();
 }

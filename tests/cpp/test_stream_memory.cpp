@@ -18,19 +18,12 @@
 #include "common/error.h"
 #include "engine/engine.h"
 
+#include "test_check.h"
+
 using namespace gie;
+using namespace testcheck;
 
 namespace {
-int gPass = 0, gFail = 0;
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        ++gPass;
-    } else {
-        ++gFail;
-        std::printf("FAILED: %s\n", what.c_str());
-    }
-}
-
 Dims mkdims(int64_t a, int64_t b) {
     Dims d;
     d.nbDims = 2;
@@ -247,6 +240,5 @@ int main() {
                                                      std::to_string(p.arenaBytes) + " vs " + std::to_string(p.lowerBoundBytes) + ")");
     }
     testTimingCache();
-    std::printf("%d passed, %d failed\n", gPass, gFail);
-    return gFail ? 1 : 0;
+    return finish();
 }
