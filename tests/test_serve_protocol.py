@@ -126,7 +126,7 @@ def test_binary_size_must_match_shape():
         parse_infer_request(SPEC, head + b"\0" * 20, str(len(head)))
 
 
-def _engine(max_batch=4):
+def _engine(max_batch=4, device="cpu"):
     rng = np.random.default_rng(3)
     builder = gie.Builder()
     net = builder.create_network()
@@ -135,7 +135,7 @@ def _engine(max_batch=4):
                                  rng.standard_normal(3).astype(np.float32))
     net.mark_output(fc.output(0), "y")
     config = builder.create_config()
-    config.device = "cpu"
+    config.device = device
     config.max_batch = max_batch
     return builder.build(net, config)
 
@@ -164,6 +164,36 @@ def test_runner_batches_requests_and_splits_them_back():
         want = np.concatenate([ctx.execute({"x": req["x"][i:i + 4]})["y"] for i in range(0, n, 4)])
         assert got["y"].shape == (n, 3)
         np.testing.assert_allclose(got["y"], want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_gpu_runner_from_many_threads_equals_direct_execution():
+    """What a GPU replica holds (EngineRunner over a GPU engine: a pool of contexts shared by the batching threads;
+    Ray is not on the GPU machine, so the replica core runs here without it): 16 threads x 20 requests of 1..9
+    samples, each result equal to the CPU engine's on the same request."""
+    import concurrent.futures
+
+    gpu, cpu = _engine(max_batch=4, device="gpu"), _engine(max_batch=4)
+    runner = EngineRunner(gpu.serialize(), contexts=3)
+    ref_ctx = cpu.create_execution_context()
+
+    def one(seed):
+        rng = np.random.default_rng(seed)
+        reqs = [{"x": rng.standard_normal((int(rng.integers(1, 10)), 5)).astype(np.float32)} for _ in range(20)]
+        for req, got in zip(reqs, runner.run_requests(reqs)):
+            x = req["x"]
+            want = np.concatenate([ref_ctx_execute(x[i:i + 4]) for i in range(0, x.shape[0], 4)])
+            np.testing.assert_allclose(got["y"], want, rtol=1e-5, atol=1e-5)
+        return len(reqs)
+
+    lock = __import__("threading").Lock()
+
+    def ref_ctx_execute(x):
+        with lock:  # one CPU context: one thread at a time
+            return ref_ctx.execute({"x": x})["y"]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        assert sum(pool.map(one, range(16))) == 320
 
 
 def test_serve_without_ray_says_how_to_install(tmp_path):
