@@ -69,3 +69,35 @@ def test_int8_accuracy_within_half_a_point_of_fp32(model, tmp_path):
     int8.save(str(f))
     again = gie.Runtime().load(str(f)).create_execution_context().execute({"input": m.x_test})["logits"]
     np.testing.assert_array_equal(again, y8)
+
+
+@pytest.mark.parametrize("algorithm", ["entropy", "minmax", "percentile"])
+def test_calibrated_int8_accuracy_within_one_point_of_fp32(model, tmp_path, algorithm):
+    """The whole INT8 route a user takes: gie's calibrator over 256 training images (no hand-set range), the build
+    calibrating and writing the cache, a second build reading the cache instead of the data; test accuracy within
+    one point of FP32 for each algorithm, and both INT8 builds giving the same logits."""
+    m, path = model
+    cache = tmp_path / f"digits_{algorithm}.calib"
+
+    def build_calibrated(calibrator):
+        builder = gie.Builder()
+        net = gie.OnnxParser(builder=builder).parse(path)
+        config = builder.create_config()
+        config.device = "cpu"
+        config.max_batch = 450
+        config.int8 = True
+        config.int8_calibrator = calibrator
+        return builder.build(net, config)
+
+    first = build_calibrated(gie.DataCalibrator(m.x_train[:256], batch_size=32, algorithm=algorithm, cache_file=cache))
+    assert cache.exists() and cache.stat().st_size > 0
+    kinds = {(k["type"], k["precision"]) for k in first.layer_info()["kernels"]}
+    assert {("Convolution", "int8"), ("FullyConnected", "int8")} <= kinds, kinds
+    second = build_calibrated(gie.DataCalibrator(None, algorithm=algorithm, cache_file=cache))  # no data: the cache
+
+    y32 = build(path).create_execution_context().execute({"input": m.x_test})["logits"]
+    y8 = first.create_execution_context().execute({"input": m.x_test})["logits"]
+    acc32, acc8 = m.accuracy(y32, m.y_test), m.accuracy(y8, m.y_test)
+    print(f"digits, {algorithm} calibration: FP32 {acc32:.4f}, INT8 {acc8:.4f}")
+    assert acc8 >= acc32 - 0.01
+    np.testing.assert_array_equal(second.create_execution_context().execute({"input": m.x_test})["logits"], y8)
