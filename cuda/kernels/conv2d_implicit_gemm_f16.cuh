@@ -15,6 +15,11 @@
 // 8x8 matrix gives lane l row l/4, columns 2(l%4), 2(l%4)+1, so A (row-major M x K in shared memory) loads with
 // ldmatrix.x4 over the four 8x8 quarters, and B (stored N x K, i.e. column-major K x N) with non-transposed
 // ldmatrix as well.
+//
+// Split-K (splits > 1, for grids too small to fill the GPU: deep layers at small batch): block z of the grid
+// reduces only k-tiles [z*tilesPerSplit, +tilesPerSplit) and writes its raw FP32 sums to partial[z][M][Kp]
+// instead of running the epilogue; hmmaSplitKReduceKernel then adds the splits and runs the same epilogue
+// (storeChunk8), so bias, residual and activation are applied once, to the full sum.
 #pragma once
 
 #include "conv_common.cuh"
@@ -72,10 +77,17 @@ struct HmmaGeometry {
     static_assert(WARPS_M * 16 * (BN + 8) * 4 <= SMEM_BYTES, "the epilogue staging fits the pipeline's shared memory");
 };
 
-//! The convolution as one GEMM tile per block: block (x, y) computes rows [x*BM, +BM) x channels [y*BN, +BN).
+//! Split-K of one call: partial == nullptr (no split) or FP32 sums [gridDim.z][M][Kp] (see the file comment).
+struct HmmaSplit {
+    float* partial = nullptr;
+    int tilesPerSplit = 1 << 30;
+};
+
+//! The convolution as one GEMM tile per block: block (x, y, z) computes rows [x*BM, +BM) x channels [y*BN, +BN)
+//! over k-tiles [z*tilesPerSplit, +tilesPerSplit).
 //! ONE_BY_ONE: 1x1 kernel, stride 1, no padding: the reduction index is the channel chunk, no (r, s) walk.
 template <class G, bool ONE_BY_ONE>
-__global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16ConvArgs a, int kChunks, int wRow) {
+__global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16ConvArgs a, int kChunks, int wRow, const HmmaSplit sk) {
     constexpr int BM = G::BM, BK = G::BK, CPR = G::CPR, MI = G::MI, NI = G::NI;
     extern __shared__ __align__(128) unsigned char smemRaw[];
     __half* smem = reinterpret_cast<__half*>(smemRaw);
@@ -106,13 +118,16 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
             iw0[j] = q * a.sw - a.pl;
         }
     }
+    // This block's k-tiles: [tile0, tile0 + kTiles) (an empty range only writes zero partial sums).
+    const int tile0 = blockIdx.z * sk.tilesPerSplit;
+    const int kTiles = max(0, min((kChunks + CPR - 1) / CPR - tile0, sk.tilesPerSplit));
     // Reduction position of this thread's chunk in the next tile to load: kc = (r*S + s)*C8 + c8.
-    int kc = cc, c8 = cc % C8, r = 0, s = cc / C8;
+    int kc = tile0 * CPR + cc, c8 = kc % C8, r = 0, s = kc / C8;
     if (!ONE_BY_ONE) {
         r = s / a.S;
         s -= r * a.S;
     }
-    const __half* bSrc = a.w + static_cast<int64_t>(n0 + rbase) * wRow + cc * 8;
+    const __half* bSrc = a.w + static_cast<int64_t>(n0 + rbase) * wRow + kc * 8;
 
     auto loadTile = [&](int stage) {
         __half* as = smem + stage * G::STAGE_HALVES;
@@ -160,7 +175,6 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
 #pragma unroll
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
-    const int kTiles = (kChunks + CPR - 1) / CPR;
 #pragma unroll
     for (int st = 0; st < G::STAGES - 1; ++st) {
         if (st < kTiles) loadTile(st);
@@ -231,9 +245,37 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
             if (m >= a.M || k0 >= a.Kp) continue;
             const float4* src = reinterpret_cast<const float4*>(stage + sr * ES + ch * 8);
             const float4 lo = src[0], hi = src[1];
+            if (sk.partial) {  // split-K: raw sums; the reduce kernel runs the epilogue
+                float4* dst = reinterpret_cast<float4*>(sk.partial + (static_cast<int64_t>(blockIdx.z) * a.M + m) * a.Kp + k0);
+                dst[0] = lo;
+                dst[1] = hi;
+                continue;
+            }
             const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
             storeChunk8(a, outRow(a, m), residualRow(a, m), k0, v);
         }
+    }
+}
+
+//! Split-K's second step: output chunk (m, k0 .. k0+7) = epilogue(sum over the splits of partial[z][m][k0 ..]).
+//! HWC8: consecutive threads take consecutive chunks of a pixel (16-byte stores); LINEAR: consecutive pixels.
+__global__ void __launch_bounds__(256) hmmaSplitKReduceKernel(const F16ConvArgs a, const float* __restrict__ partial, int splits) {
+    const int chunks = a.Kp / 8;
+    const int64_t total = static_cast<int64_t>(a.M) * chunks, slice = static_cast<int64_t>(a.M) * a.Kp;
+    const bool hwc8 = a.mode == OutMode::kHalfHwc8;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int m = static_cast<int>(hwc8 ? i / chunks : i % a.M);
+        const int k0 = static_cast<int>(hwc8 ? i % chunks : i / a.M) * 8;
+        const float4* src = reinterpret_cast<const float4*>(partial + static_cast<int64_t>(m) * a.Kp + k0);
+        float4 lo = __ldg(src), hi = __ldg(src + 1);
+        for (int z = 1; z < splits; ++z) {
+            src += slice / 4;
+            const float4 l = __ldg(src), h = __ldg(src + 1);
+            lo = make_float4(lo.x + l.x, lo.y + l.y, lo.z + l.z, lo.w + l.w);
+            hi = make_float4(hi.x + h.x, hi.y + h.y, hi.z + h.z, hi.w + h.w);
+        }
+        const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+        storeChunk8(a, outRow(a, m), residualRow(a, m), k0, v);
     }
 }
 
@@ -247,10 +289,11 @@ struct HmmaTile {
         GIE_CUDA_CHECK(cudaFuncSetAttribute(hmmaConvKernel<G, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
         GIE_CUDA_CHECK(cudaFuncSetAttribute(hmmaConvKernel<G, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
     }
+    //! splits > 1: sk.partial holds [splits][M][Kp] floats; the caller then runs hmmaSplitKReduceKernel.
     template <bool ONE_BY_ONE>
-    static void launch(const F16ConvArgs& a, int kChunks, int wRow, cudaStream_t stream) {
-        const dim3 grid(static_cast<unsigned>((a.M + BM - 1) / BM), static_cast<unsigned>((a.K + BN - 1) / BN));
-        hmmaConvKernel<G, ONE_BY_ONE><<<grid, G::THREADS, SMEM_BYTES, stream>>>(a, kChunks, wRow);
+    static void launch(const F16ConvArgs& a, int kChunks, int wRow, int splits, const HmmaSplit& sk, cudaStream_t stream) {
+        const dim3 grid(static_cast<unsigned>((a.M + BM - 1) / BM), static_cast<unsigned>((a.K + BN - 1) / BN), static_cast<unsigned>(splits));
+        hmmaConvKernel<G, ONE_BY_ONE><<<grid, G::THREADS, SMEM_BYTES, stream>>>(a, kChunks, wRow, sk);
     }
 };
 
