@@ -55,9 +55,13 @@ __device__ __forceinline__ void mmaF16(float (&d)[4], const uint32_t (&a)[4], ui
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-//! 16-byte cp.async of halves, zero-filling when !valid (src must still be a valid address).
+//! 16-byte cp.async of halves, zero-filling when !valid (src must still be a valid address). The ignore-src
+//! predicate form (PTX 7.5) maps straight onto the instruction's predicate, where the src-size form costs a few
+//! integer instructions per copy in the main loop.
 __device__ __forceinline__ void cpAsyncHalf16(void* smem, const __half* src, bool valid) {
-    cuda::conv::cpAsync16(smem, reinterpret_cast<const float*>(src), valid);
+    asm volatile("{\n .reg .pred ign;\n setp.eq.u32 ign, %2, 0;\n cp.async.cg.shared.global [%0], [%1], 16, ign;\n}\n"
+                 ::"r"(cuda::conv::smemAddress(smem)), "l"(src), "r"(static_cast<unsigned>(valid))
+                 : "memory");
 }
 
 template <int BM_, int BN_, int BK_, int WM_, int WN_, int STAGES_, int MINB_>
@@ -128,6 +132,11 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
         s -= r * a.S;
     }
     const __half* bSrc = a.w + static_cast<int64_t>(n0 + rbase) * wRow + kc * 8;
+    // Shared-memory offset (halves) of this thread's chunk in load pass 0. Pass j is j*ROWS_PER_PASS rows further,
+    // a multiple of 8 rows, which leaves swizzle() unchanged: every pass of A and B is this offset plus a constant
+    // (no per-tile swizzle arithmetic).
+    static_assert(G::ROWS_PER_PASS % 8 == 0, "load passes keep the swizzle");
+    const int sOff = rbase * BK + swizzle<CPR>(rbase, cc) * 8;
 
     auto loadTile = [&](int stage) {
         __half* as = smem + stage * G::STAGE_HALVES;
@@ -135,7 +144,6 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
         const bool kValid = kc < kChunks;
 #pragma unroll
         for (int j = 0; j < G::A_ITERS; ++j) {
-            const int row = rbase + j * G::ROWS_PER_PASS;
             bool valid;
             const __half* src;
             if (ONE_BY_ONE) {
@@ -146,13 +154,11 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
                 valid = kValid && static_cast<unsigned>(ih) < static_cast<unsigned>(a.H) && static_cast<unsigned>(iw) < static_cast<unsigned>(a.W);
                 src = valid ? aRow[j] + ((ih * a.W + iw) * a.Cp + c8 * 8) : a.x;  // offset formed only inside the image
             }
-            cpAsyncHalf16(as + row * BK + swizzle<CPR>(row, cc) * 8, src, valid);
+            cpAsyncHalf16(as + sOff + j * G::ROWS_PER_PASS * BK, src, valid);
         }
 #pragma unroll
-        for (int j = 0; j < G::B_ITERS; ++j) {
-            const int row = rbase + j * G::ROWS_PER_PASS;
-            cpAsyncHalf16(bs + row * BK + swizzle<CPR>(row, cc) * 8, bSrc + static_cast<int64_t>(j) * G::ROWS_PER_PASS * wRow, true);
-        }
+        for (int j = 0; j < G::B_ITERS; ++j)
+            cpAsyncHalf16(bs + sOff + j * G::ROWS_PER_PASS * BK, bSrc + static_cast<int64_t>(j) * G::ROWS_PER_PASS * wRow, true);
         bSrc += BK;
         kc += CPR;
         if (!ONE_BY_ONE) {
@@ -184,32 +190,40 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
     // 16-23, 24-31; B: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
     const int aRowL = wm * G::WM + (lane & 15), aChunkL = lane >> 4;
     const int bRowL = wn * G::WN + (lane & 7) + ((lane >> 4) << 3), bChunkL = (lane >> 3) & 1;
+    // Their shared offsets per 16-wide k step; fragment mi (nj) is 16*mi (16*nj) rows further, which keeps the
+    // swizzle (as above): a constant added to these offsets.
+    int aOff[BK / 16], bOff[BK / 16];
+#pragma unroll
+    for (int ks = 0; ks < BK / 16; ++ks) {
+        aOff[ks] = aRowL * BK + swizzle<CPR>(aRowL, ks * 2 + aChunkL) * 8;
+        bOff[ks] = bRowL * BK + swizzle<CPR>(bRowL, ks * 2 + bChunkL) * 8;
+    }
+    auto loadFragments = [&](uint32_t (&af)[MI][4], uint32_t (&bf)[NI][2], const __half* as, const __half* bs, int ks) {
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) ldmatrixX4(af[mi], as + aOff[ks] + mi * 16 * BK);
+#pragma unroll
+        for (int nj = 0; nj < NI / 2; ++nj) {
+            uint32_t t[4];
+            ldmatrixX4(t, bs + bOff[ks] + nj * 16 * BK);
+            bf[2 * nj][0] = t[0];
+            bf[2 * nj][1] = t[1];
+            bf[2 * nj + 1][0] = t[2];
+            bf[2 * nj + 1][1] = t[3];
+        }
+    };
     for (int it = 0; it < kTiles; ++it) {
         cuda::conv::cpAsyncWait<G::STAGES - 2>();
         __syncthreads();  // tile `it` is visible to all; everyone is done with the stage reloaded below
+        const __half* as = smem + (it % G::STAGES) * G::STAGE_HALVES;
+        const __half* bs = as + BM * BK;
+        uint32_t af[MI][4], bf[NI][2];
+        loadFragments(af, bf, as, bs, 0);  // first: the loads below then hide the ldmatrix latency
         const int next = it + G::STAGES - 1;
         if (next < kTiles) loadTile(next % G::STAGES);
         cuda::conv::cpAsyncCommit();
-        const __half* as = smem + (it % G::STAGES) * G::STAGE_HALVES;
-        const __half* bs = as + BM * BK;
 #pragma unroll
         for (int ks = 0; ks < BK / 16; ++ks) {
-            uint32_t af[MI][4], bf[NI][2];
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi) {
-                const int row = aRowL + mi * 16;
-                ldmatrixX4(af[mi], as + row * BK + swizzle<CPR>(row, ks * 2 + aChunkL) * 8);
-            }
-#pragma unroll
-            for (int nj = 0; nj < NI / 2; ++nj) {
-                const int row = bRowL + nj * 16;
-                uint32_t t[4];
-                ldmatrixX4(t, bs + row * BK + swizzle<CPR>(row, ks * 2 + bChunkL) * 8);
-                bf[2 * nj][0] = t[0];
-                bf[2 * nj][1] = t[1];
-                bf[2 * nj + 1][0] = t[2];
-                bf[2 * nj + 1][1] = t[3];
-            }
+            if (ks > 0) loadFragments(af, bf, as, bs, ks);
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
