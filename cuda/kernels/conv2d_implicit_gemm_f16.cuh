@@ -238,6 +238,13 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
     float* stage = reinterpret_cast<float*>(smemRaw);
     constexpr int ES = G::BN + 8, E_ROWS = G::WARPS_M * 16, CHUNKS = G::BN / 8;
     const int g = lane >> 2, t2 = (lane & 3) * 2;
+    // HWC8 output without split-K (the common case): THREADS is a multiple of CHUNKS, so every thread keeps one
+    // channel chunk for the whole epilogue (its bias loaded once, here) and walks rows: no division per chunk.
+    static_assert(G::THREADS % CHUNKS == 0, "one channel chunk per thread");
+    const bool hwc8Fast = a.mode == OutMode::kHalfHwc8 && !sk.partial;
+    const int kFast = n0 + (tid % CHUNKS) * 8;
+    float bias8[8];
+    loadBias8(a, kFast, bias8);
 #pragma unroll  // acc is indexed by mi: a rolled loop would put it in local memory
     for (int mi = 0; mi < MI; ++mi) {
         __syncthreads();  // the previous pass (or the main loop) is done with shared memory
@@ -248,7 +255,21 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
                 *reinterpret_cast<float2*>(stage + (wm * 16 + g + h * 8) * ES + wn * G::WN + ni * 8 + t2) =
                     make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
         __syncthreads();
-        // HWC8: consecutive threads take consecutive channel chunks of a pixel; LINEAR: consecutive pixels of a channel.
+        if (hwc8Fast) {
+            if (kFast >= a.Kp) continue;  // (after both barriers of this pass; the next pass starts with its own)
+#pragma unroll 1
+            for (int sr = tid / CHUNKS; sr < E_ROWS; sr += G::THREADS / CHUNKS) {
+                const int m = m0 + (sr >> 4) * G::WM + mi * 16 + (sr & 15);
+                if (m >= a.M) continue;
+                const float4* src = reinterpret_cast<const float4*>(stage + sr * ES + (tid % CHUNKS) * 8);
+                const float4 lo = src[0], hi = src[1];
+                const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+                storeChunk8(a, outRow(a, m), residualRow(a, m), kFast, v, bias8);
+            }
+            continue;
+        }
+        // Otherwise: HWC8 (split-K partial sums) with consecutive threads on consecutive channel chunks of a pixel;
+        // LINEAR with consecutive threads on consecutive pixels of a channel.
         const bool hwc8 = a.mode == OutMode::kHalfHwc8;
 #pragma unroll 1
         for (int i = tid; i < E_ROWS * CHUNKS; i += G::THREADS) {
