@@ -56,8 +56,10 @@ using T256x32 = HmmaTile<256, 32, 32, 64, 32, 4, 2>;
 
 //! Tiles of BN = 32: only for K <= kNarrowMaxK (see the file comment).
 constexpr int kNarrowMaxK = 64;
-//! Split-K factors offered on the splitK tiles.
+//! Split-K factors offered on the splitK tiles, and the most workspace (partial sums) one may take: beyond it the
+//! FP32 partials cost more memory and traffic than a fuller grid saves.
 constexpr int kSplits[] = {2, 4, 8, 16};
+constexpr int64_t kMaxSplitKBytes = int64_t(64) << 20;
 
 const std::vector<HmmaTileInfo>& hmmaTiles() {
     static const std::vector<HmmaTileInfo> list = {
@@ -219,11 +221,11 @@ private:
         if (tile.BN == 32 && op_.K > kNarrowMaxK) return false;
         if (d.splits == 1) return true;
         // Split-K: only where the unsplit grid (at the largest shapes) leaves SMs idle, with >= 2 k-tiles per split
-        // and no empty split (otherwise it repeats a smaller factor); the partial sums' offsets fit in 64 bits easily.
+        // and no empty split (otherwise it repeats a smaller factor), within kMaxSplitKBytes of partial sums.
         const int64_t kTiles = cuda::ceilDiv(kChunks_, tile.BK / 8), perSplit = cuda::ceilDiv(kTiles, d.splits);
         const int64_t blocks = cuda::ceilDiv(maxM_, tile.BM) * cuda::ceilDiv(op_.K, tile.BN);
         return perSplit >= 2 && cuda::ceilDiv(kTiles, perSplit) == d.splits && blocks < 2 * int64_t(sms_) &&
-               int64_t(d.splits) * maxM_ * Kp_ < (int64_t(1) << 40);
+               int64_t(d.splits) * maxM_ * Kp_ * int64_t(sizeof(float)) <= kMaxSplitKBytes;
     }
 
     //! Weights (K, C, R, S) float -> half [roundUp(K, kMaxBN)][wRow_]: row k holds kk = (r*S + s)*Cp + c, zeros
