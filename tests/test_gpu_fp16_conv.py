@@ -1,5 +1,6 @@
-"""GPU FP16 Convolution (issue 12 item 5) against the CPU FP16 reference: the tensor-core implicit GEMM (variant
-"f16_hwc8_mma": every tile, generic and 1x1 tactics) and the FP16 depthwise kernel (variant "f16_hwc8_depthwise")
+"""GPU FP16 Convolution (issue 12 item 5, issue 13) against the CPU FP16 reference: the tensor-core implicit GEMM
+(variant "f16_hwc8_mma": every tactic the kernel offers for the shape, each forced: every tile, generic and 1x1,
+the BN = 32 tiles of narrow outputs and the split-K tactics of small grids) and the FP16 depthwise kernel (variant "f16_hwc8_depthwise")
 on awkward shapes (C_in 3 / 13 / 64, C_out 1 / 17 / 64 / 130, 1x1, 3x3, 7x7 stride 2, dilation, asymmetric
 padding, H*W = 1, batch 13 then 1), fused bias / residual / ReLU / SiLU / sigmoid epilogues, FP16 and FP32
 outputs, outputs written into a concatenation slice, and chains (HWC8 between convolutions).
@@ -25,6 +26,8 @@ TILES = ["128x128x32_w64x64_s4", "128x128x32_w32x64_s4", "128x128x64_w64x64_s3",
          "128x256x32_w64x64_s3", "128x64x32_w64x32_s4", "64x128x32_w32x64_s4", "64x64x32_w32x32_s4"]
 GEMM = [f"hmma_{t}_hwc8" for t in TILES]
 GEMM_1X1 = [f"hmma1x1_{t}_hwc8" for t in TILES]
+NARROW_TILES = ["128x32x32_w32x32_s4", "256x32x32_w64x32_s4"]  # offered for K <= 64 only
+SPLITK_TILES = ["128x128x32_w64x64_s4", "128x64x32_w64x32_s4", "64x64x32_w32x32_s4"]
 DEPTHWISE = "depthwise_hwc8_f16"
 
 
@@ -57,6 +60,30 @@ def conv_kernels(info):
     return [k for k in info["kernels"] if k["type"] == "Convolution"]
 
 
+def offered_tactics(define, inputs, first):
+    """Builds with tactic ``first`` forced (checked against the reference) and returns every tactic the FP16
+    convolution offered for the shape (a forced build lists the runnable tactics)."""
+    conv, = conv_kernels(fp16(define, inputs, first))
+    assert conv["variant"] == "f16_hwc8_mma" and conv["tactic"] == first
+    return [t["tactic"] for t in conv["tactic_times_ms"]]
+
+
+def splitk(tactic, splits):
+    return tactic.replace("_hwc8", f"_splitk{splits}_hwc8")
+
+
+def check_offer(offered, K, one):
+    """The tactic list follows the kernel shape: the prefix (1x1 or generic), every plain tile, the BN = 32 tiles
+    exactly when K <= 64, split-K only on the split-K tiles."""
+    prefix = "hmma1x1_" if one else "hmma_"
+    assert all(t.startswith(prefix) for t in offered), offered
+    plain = [prefix + t + "_hwc8" for t in TILES + (NARROW_TILES if K <= 64 else [])]
+    assert [t for t in offered if "splitk" not in t] == plain
+    for t in offered:
+        if "splitk" in t:
+            assert any(t.startswith(prefix + tile + "_splitk") for tile in SPLITK_TILES), t
+
+
 # ---- the implicit GEMM: every tactic over awkward shapes ---------------------------------------------------
 
 CASES = [
@@ -74,7 +101,18 @@ CASES = [
     ("c13_k17_1x1", 13, 8, 8, 17, (1, 1), dict(), True),
     ("c64_k64_1x1_hw1", 64, 1, 1, 64, (1, 1), dict(), True),                       # H*W = 1
     ("c264_k130_1x1", 264, 7, 7, 130, (1, 1), dict(), False),                      # Cp a multiple of 8, > 256
+    # issue 13: deep layers at small spatial size (144 / 32 k-tiles: split-K up to 16), padded C and K, stride 2
+    ("c512_k40_3x3_deep_splitk", 512, 3, 5, 40, (3, 3), dict(padding=1), True),
+    ("c1024_k20_1x1_deep_splitk", 1024, 7, 7, 20, (1, 1), dict(), True),
+    ("c20_k36_3x3_stride2_odd", 20, 15, 13, 36, (3, 3), dict(stride=2, padding=1), True),
 ]
+# (case id, tactics that must be offered): split-K where the k-tiles allow every factor
+MUST_OFFER = {
+    "c512_k40_3x3_deep_splitk": [splitk(GEMM[7], s) for s in (2, 4, 8, 16)] + [splitk(GEMM[0], 16)],
+    "c1024_k20_1x1_deep_splitk": [splitk(GEMM_1X1[7], s) for s in (2, 4, 8, 16)] + [splitk(GEMM_1X1[5], 8)],
+    "c64_k64_3x3": [splitk(GEMM[7], 2), splitk(GEMM[7], 4)],
+    "c3_k17_3x3_pad1": [splitk(GEMM[0], 2)],
+}
 
 
 def case_define(case, w, b, act=None):
@@ -90,11 +128,16 @@ def case_define(case, w, b, act=None):
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_fp16_convolution_every_tactic(case, rng):
-    _, C, H, W, K, (R, S), fields, has_bias = case
+    name, C, H, W, K, (R, S), fields, has_bias = case
     w, b = conv_weights(rng, K, C, R, S, has_bias)
     define = case_define(case, w, b)
     inputs = {"x": randn(rng, (N, C, H, W))}
-    for tactic in (GEMM_1X1 if is_1x1(R, S, fields) else GEMM):
+    one = is_1x1(R, S, fields)
+    offered = offered_tactics(define, inputs, (GEMM_1X1 if one else GEMM)[0])
+    check_offer(offered, K, one)
+    for t in MUST_OFFER.get(name, []):
+        assert t in offered, f"{t} not offered: {offered}"
+    for tactic in offered[1:]:
         info = fp16(define, inputs, tactic)
         assert [k["tactic"] for k in conv_kernels(info)] == [tactic]
 
@@ -107,9 +150,7 @@ def test_fp16_convolution_tactics_follow_the_kernel_shape(rng):
     three = lambda net, t: net.add_convolution(t["x"], 8, (3, 3), w3, b3, padding=1).output(0)
     x = {"x": randn(rng, (2, 8, 6, 6))}
     for define, tactics in ((one, GEMM_1X1), (three, GEMM)):
-        conv, = conv_kernels(fp16(define, x, tactics[0]))
-        assert conv["variant"] == "f16_hwc8_mma"
-        assert [t["tactic"] for t in conv["tactic_times_ms"]] == tactics  # a forced build lists the runnable tactics
+        check_offer(offered_tactics(define, x, tactics[0]), 8, tactics is GEMM_1X1)
     with pytest.raises(gie.Error, match="hmma_64x64x32_w32x32_s4_hwc8"):
         fp16(one, x, GEMM[-1])
     with pytest.raises(gie.Error, match="hmma1x1_64x64x32_w32x32_s4_hwc8"):
@@ -124,7 +165,7 @@ ACTS = [
     ("sigmoid", (gie.ActivationType.SIGMOID,)),   # sigmoid(0) != 0: the HWC8 padding channels must stay zero
     ("leaky", (gie.ActivationType.LEAKY_RELU, 0.1)),
 ]
-EPILOGUE_CASES = [CASES[0], CASES[10], CASES[8]]
+EPILOGUE_CASES = [CASES[0], CASES[10], CASES[8], CASES[13], CASES[14]]
 
 
 @pytest.mark.parametrize("act", ACTS, ids=[a[0] for a in ACTS])
@@ -152,14 +193,20 @@ def test_fp16_convolution_fused_residual_every_tactic(case, rng):
         return net.add_activation(y, gie.ActivationType.RELU).output(0)
 
     inputs = {"x": randn(rng, (N, C, H, W)), "r": randn(rng, (N, K, P, Q))}
-    for tactic in (GEMM_1X1 if is_1x1(R, S, fields) else GEMM):
+    one = is_1x1(R, S, fields)
+    offered = offered_tactics(define, inputs, (GEMM_1X1 if one else GEMM)[0])
+    check_offer(offered, K, one)
+    for tactic in offered:
         info = fp16(define, inputs, tactic)
         convs = conv_kernels(info)
         assert len(convs) == 1 and len(convs[0]["inputs"]) == 2, "residual add not fused"
         assert not any(k["type"] in ("ElementWise", "Activation") for k in info["kernels"])
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[11]], ids=[CASES[0][0], CASES[11][0]])
+FP32_OUT_CASES = [CASES[0], CASES[11], CASES[14]]
+
+
+@pytest.mark.parametrize("case", FP32_OUT_CASES, ids=[c[0] for c in FP32_OUT_CASES])
 def test_fp16_convolution_fp32_output(case, rng):
     """HALF HWC8 in, FLOAT LINEAR out (layer.set_output_type), with bias, residual and SiLU."""
     _, C, H, W, K, (R, S), fields, _ = case
@@ -173,7 +220,11 @@ def test_fp16_convolution_fp32_output(case, rng):
         return net.add_activation(y, gie.ActivationType.SILU).output(0)
 
     inputs = {"x": randn(rng, (N, C, H, W)), "r": randn(rng, (N, K, P, Q))}
-    for tactic in ((GEMM_1X1 if is_1x1(R, S, fields) else GEMM)[i] for i in (0, 5, 7)):
+    base = GEMM_1X1 if is_1x1(R, S, fields) else GEMM
+    conv, = conv_kernels(fp16(define, inputs, base[0], expect_half=()))
+    offered = [t["tactic"] for t in conv["tactic_times_ms"]]
+    # a few plain tiles, and every narrow-tile and split-K tactic (the LINEAR stores of their epilogues)
+    for tactic in [base[5], base[7]] + [t for t in offered if "splitk" in t or "x32x32_w" in t]:
         fp16(define, inputs, tactic, expect_half=())
 
 
@@ -199,7 +250,7 @@ def test_fp16_convolution_chain(rng):
     assert len(conv_kernels(info)) == 4
 
 
-@pytest.mark.parametrize("tactic", [GEMM[0], GEMM[7]])
+@pytest.mark.parametrize("tactic", [GEMM[0], GEMM[7], "hmma_128x32x32_w32x32_s4_hwc8", splitk(GEMM[7], 2)])
 def test_fp16_convolutions_write_into_concat_slices(tactic, rng):
     """Inception-style branches of different widths concatenated (each may write its LINEAR slice: strided output).
     Kernel sizes / dilations differ so that horizontal fusion leaves them apart, none is 1x1 (one forced tactic)."""

@@ -6,6 +6,11 @@
 //   hmma_<BM>x<BN>x<BK>_w<WM>x<WN>_s<stages>_hwc8     any convolution
 //   hmma1x1_<BM>x<BN>x<BK>_w<WM>x<WN>_s<stages>_hwc8  1x1, stride 1, no padding: the reduction is the channels
 //                                                     of one pixel (no im2col walk); offered instead of hmma_
+//   hmma[1x1]_<tile>_splitk<S>_hwc8                   split-K over S k-ranges plus a reduce + epilogue kernel
+//                                                     (workspace S*M*Kp floats); offered only where the unsplit
+//                                                     grid would not fill the GPU (deep layers at small batch)
+// The BN = 32 tiles (128x32, 256x32) are offered only for K <= 64 (stems and narrow branches, where the wider
+// tiles spend most of their MMAs and weight loads on the zero rows past K).
 // The weights are converted to half and laid out for the GEMM at initialize; every shape is read from the
 // descriptors at enqueue (configure keeps only the channel count, which the weights fix).
 #include <algorithm>
@@ -22,18 +27,19 @@ namespace {
 
 using namespace cuda::convf16;
 
-using LaunchFn = void (*)(const F16ConvArgs&, int, int, cudaStream_t);
+using LaunchFn = void (*)(const F16ConvArgs&, int, int, int, const HmmaSplit&, cudaStream_t);
 
 struct HmmaTileInfo {
     const char* name;
     int BM, BN, BK, smemBytes;
     void (*prepare)();
     LaunchFn generic, oneByOne;
+    bool splitK;  // also offered with split-K
 };
 
 template <typename T>
-HmmaTileInfo hmmaTileInfo(const char* name) {
-    return {name, T::BM, T::BN, T::BK, T::SMEM_BYTES, &T::prepare, &T::template launch<false>, &T::template launch<true>};
+HmmaTileInfo hmmaTileInfo(const char* name, bool splitK = false) {
+    return {name, T::BM, T::BN, T::BK, T::SMEM_BYTES, &T::prepare, &T::template launch<false>, &T::template launch<true>, splitK};
 }
 
 //                  BM   BN  BK  WM  WN stages minBlocks
@@ -45,13 +51,24 @@ using T128x256 = HmmaTile<128, 256, 32, 64, 64, 3, 1>;
 using T128x64 = HmmaTile<128, 64, 32, 64, 32, 4, 3>;
 using T64x128 = HmmaTile<64, 128, 32, 32, 64, 4, 3>;
 using T64x64 = HmmaTile<64, 64, 32, 32, 32, 4, 4>;
+using T128x32 = HmmaTile<128, 32, 32, 32, 32, 4, 4>;
+using T256x32 = HmmaTile<256, 32, 32, 64, 32, 4, 2>;
+
+//! Tiles of BN = 32: only for K <= kNarrowMaxK (see the file comment).
+constexpr int kNarrowMaxK = 64;
+//! Split-K factors offered on the splitK tiles, and the most workspace (partial sums) one may take: beyond it the
+//! FP32 partials cost more memory and traffic than a fuller grid saves.
+constexpr int kSplits[] = {2, 4, 8, 16};
+constexpr int64_t kMaxSplitKBytes = int64_t(64) << 20;
 
 const std::vector<HmmaTileInfo>& hmmaTiles() {
     static const std::vector<HmmaTileInfo> list = {
-        hmmaTileInfo<T128x128>("128x128x32_w64x64_s4"), hmmaTileInfo<T128x128w8>("128x128x32_w32x64_s4"),
+        hmmaTileInfo<T128x128>("128x128x32_w64x64_s4", true), hmmaTileInfo<T128x128w8>("128x128x32_w32x64_s4"),
         hmmaTileInfo<T128x128k64>("128x128x64_w64x64_s3"), hmmaTileInfo<T256x128>("256x128x32_w64x64_s3"),
-        hmmaTileInfo<T128x256>("128x256x32_w64x64_s3"), hmmaTileInfo<T128x64>("128x64x32_w64x32_s4"),
-        hmmaTileInfo<T64x128>("64x128x32_w32x64_s4"),   hmmaTileInfo<T64x64>("64x64x32_w32x32_s4"),
+        hmmaTileInfo<T128x256>("128x256x32_w64x64_s3"), hmmaTileInfo<T128x64>("128x64x32_w64x32_s4", true),
+        hmmaTileInfo<T64x128>("64x128x32_w32x64_s4"),   hmmaTileInfo<T64x64>("64x64x32_w32x32_s4", true),
+        // appended: tactic names, not positions, identify a tactic in engines and timing caches
+        hmmaTileInfo<T128x32>("128x32x32_w32x32_s4"),   hmmaTileInfo<T256x32>("256x32x32_w64x32_s4"),
     };
     return list;
 }
@@ -60,6 +77,7 @@ struct HmmaTactic {
     std::string name;
     int tile;
     bool oneByOne;
+    int splits;  // split-K factor (1: none)
 };
 
 const std::vector<HmmaTactic>& hmmaTactics() {
@@ -68,7 +86,13 @@ const std::vector<HmmaTactic>& hmmaTactics() {
         const auto& t = hmmaTiles();
         for (bool one : {false, true})
             for (size_t i = 0; i < t.size(); ++i)
-                v.push_back({std::string(one ? "hmma1x1_" : "hmma_") + t[i].name + "_hwc8", static_cast<int>(i), one});
+                v.push_back({std::string(one ? "hmma1x1_" : "hmma_") + t[i].name + "_hwc8", static_cast<int>(i), one, 1});
+        for (bool one : {false, true})
+            for (size_t i = 0; i < t.size(); ++i)
+                if (t[i].splitK)
+                    for (int sp : kSplits)
+                        v.push_back({std::string(one ? "hmma1x1_" : "hmma_") + t[i].name + "_splitk" + std::to_string(sp) + "_hwc8",
+                                     static_cast<int>(i), one, sp});
         return v;
     }();
     return list;
@@ -100,6 +124,13 @@ public:
     }
     int32_t getTactic() const noexcept override { return tactic_; }
 
+    //! Split-K tactics: the partial sums of every split for the largest shapes given to configure.
+    size_t getWorkspaceSize() const noexcept override {
+        if (!configured_ || tactic_ < 0) return 0;
+        const int splits = hmmaTactics()[static_cast<size_t>(tactic_)].splits;
+        return splits > 1 ? static_cast<size_t>(splits) * static_cast<size_t>(maxM_) * static_cast<size_t>(Kp_) * sizeof(float) : 0;
+    }
+
     void initializeKernel() override {
         GIE_CHECK(configured_ && tactic_ >= 0, ErrorCode::kINTERNAL, "Convolution (FP16): initialize before configure");
         terminate();
@@ -121,6 +152,9 @@ protected:
         GIE_CHECK(op_.groups == 1, ErrorCode::kINTERNAL, "Convolution (FP16 tensor cores) configured with ", op_.groups, " groups");
         checkF16ConvFormats(in, nbInputs, out[0]);
         C_ = in[0].dims.d[1];
+        maxM_ = out[0].dims.d[0] * out[0].dims.d[2] * out[0].dims.d[3];
+        Kp_ = storedChannels(op_.K, TensorFormat::kHWC8);
+        sms_ = cuda::numSMs();
         const int64_t cp = storedChannels(C_, TensorFormat::kHWC8);
         kChunks_ = op_.R * op_.S * cp / 8;
         wRow_ = roundUpTo(kChunks_, kMaxChunksPerRow) * 8;
@@ -148,8 +182,21 @@ protected:
         a.w = weights_->as<__half>();
         const HmmaTactic& t = hmmaTactics()[static_cast<size_t>(tactic_)];
         const HmmaTileInfo& tile = hmmaTiles()[static_cast<size_t>(t.tile)];
-        (t.oneByOne ? tile.oneByOne : tile.generic)(a, static_cast<int>(kChunks_), static_cast<int>(wRow_), cuda::streamOf(c));
+        HmmaSplit sk;
+        if (t.splits > 1) {
+            GIE_CHECK(c.workspace && cuda::aligned16(c.workspace) && a.M <= maxM_, ErrorCode::kINTERNAL, "Convolution (FP16): split-K tactic ",
+                      t.name, " got no aligned workspace or more than the configured ", maxM_, " output pixels");
+            sk.partial = static_cast<float*>(c.workspace);
+            sk.tilesPerSplit = static_cast<int>(cuda::ceilDiv(cuda::ceilDiv(kChunks_, tile.BK / 8), t.splits));
+        }
+        cudaStream_t stream = cuda::streamOf(c);
+        (t.oneByOne ? tile.oneByOne : tile.generic)(a, static_cast<int>(kChunks_), static_cast<int>(wRow_), t.splits, sk, stream);
         cuda::checkLaunch(t.oneByOne ? "hmmaConvKernel<1x1>" : "hmmaConvKernel");
+        if (t.splits > 1) {
+            const int64_t blocks = std::min<int64_t>(cuda::ceilDiv(int64_t(a.M) * (a.Kp / 8), 256), int64_t(sms_) * 16);
+            hmmaSplitKReduceKernel<<<static_cast<unsigned>(std::max<int64_t>(blocks, 1)), 256, 0, stream>>>(a, sk.partial, t.splits);
+            cuda::checkLaunch("hmmaSplitKReduceKernel");
+        }
     }
 
 private:
@@ -164,12 +211,21 @@ private:
         return op_.R == 1 && op_.S == 1 && op_.sh == 1 && op_.sw == 1 && op_.pt == 0 && op_.pl == 0 && op_.pb == 0 && op_.pr == 0;
     }
 
-    //! Whether tactic t can run the configured shapes: the 1x1 tactics where they apply, the generic ones elsewhere.
+    //! Whether tactic t can run the configured shapes (and is worth timing): the 1x1 tactics where they apply, the
+    //! generic ones elsewhere; BN = 32 tiles for narrow outputs; split-K where the unsplit grid is small.
     bool applicable(int32_t t) const {
         if (!configured_ || !fits_ || t < 0 || t >= getNbTactics()) return false;
         const HmmaTactic& d = hmmaTactics()[static_cast<size_t>(t)];
         const HmmaTileInfo& tile = hmmaTiles()[static_cast<size_t>(d.tile)];
-        return d.oneByOne == isOneByOne() && cuda::ceilDiv(op_.K, tile.BN) <= 65535;
+        if (d.oneByOne != isOneByOne() || cuda::ceilDiv(op_.K, tile.BN) > 65535) return false;
+        if (tile.BN == 32 && op_.K > kNarrowMaxK) return false;
+        if (d.splits == 1) return true;
+        // Split-K: only where the unsplit grid (at the largest shapes) leaves SMs idle, with >= 2 k-tiles per split
+        // and no empty split (otherwise it repeats a smaller factor), within kMaxSplitKBytes of partial sums.
+        const int64_t kTiles = cuda::ceilDiv(kChunks_, tile.BK / 8), perSplit = cuda::ceilDiv(kTiles, d.splits);
+        const int64_t blocks = cuda::ceilDiv(maxM_, tile.BM) * cuda::ceilDiv(op_.K, tile.BN);
+        return perSplit >= 2 && cuda::ceilDiv(kTiles, perSplit) == d.splits && blocks < 2 * int64_t(sms_) &&
+               int64_t(d.splits) * maxM_ * Kp_ * int64_t(sizeof(float)) <= kMaxSplitKBytes;
     }
 
     //! Weights (K, C, R, S) float -> half [roundUp(K, kMaxBN)][wRow_]: row k holds kk = (r*S + s)*Cp + c, zeros
@@ -188,7 +244,8 @@ private:
 
     cpu::Epilogue ep_;  // activation of the fused epilogue (bias / residual come per call)
     bool configured_ = false, fits_ = false;
-    int64_t C_ = 0, kChunks_ = 0, wRow_ = 0;
+    int64_t C_ = 0, kChunks_ = 0, wRow_ = 0, maxM_ = 0, Kp_ = 0;  // maxM_: N*P*Q at the largest shapes
+    int sms_ = 1;
     int32_t tactic_ = -1;
     std::shared_ptr<cuda::DeviceArray> bias_, weights_;
 };

@@ -15,6 +15,11 @@
 // 8x8 matrix gives lane l row l/4, columns 2(l%4), 2(l%4)+1, so A (row-major M x K in shared memory) loads with
 // ldmatrix.x4 over the four 8x8 quarters, and B (stored N x K, i.e. column-major K x N) with non-transposed
 // ldmatrix as well.
+//
+// Split-K (splits > 1, for grids too small to fill the GPU: deep layers at small batch): block z of the grid
+// reduces only k-tiles [z*tilesPerSplit, +tilesPerSplit) and writes its raw FP32 sums to partial[z][M][Kp]
+// instead of running the epilogue; hmmaSplitKReduceKernel then adds the splits and runs the same epilogue
+// (storeChunk8), so bias, residual and activation are applied once, to the full sum.
 #pragma once
 
 #include "conv_common.cuh"
@@ -50,9 +55,13 @@ __device__ __forceinline__ void mmaF16(float (&d)[4], const uint32_t (&a)[4], ui
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-//! 16-byte cp.async of halves, zero-filling when !valid (src must still be a valid address).
+//! 16-byte cp.async of halves, zero-filling when !valid (src must still be a valid address). The ignore-src
+//! predicate form (PTX 7.5) maps straight onto the instruction's predicate, where the src-size form costs a few
+//! integer instructions per copy in the main loop.
 __device__ __forceinline__ void cpAsyncHalf16(void* smem, const __half* src, bool valid) {
-    cuda::conv::cpAsync16(smem, reinterpret_cast<const float*>(src), valid);
+    asm volatile("{\n .reg .pred ign;\n setp.eq.u32 ign, %2, 0;\n cp.async.cg.shared.global [%0], [%1], 16, ign;\n}\n"
+                 ::"r"(cuda::conv::smemAddress(smem)), "l"(src), "r"(static_cast<unsigned>(valid))
+                 : "memory");
 }
 
 template <int BM_, int BN_, int BK_, int WM_, int WN_, int STAGES_, int MINB_>
@@ -72,10 +81,17 @@ struct HmmaGeometry {
     static_assert(WARPS_M * 16 * (BN + 8) * 4 <= SMEM_BYTES, "the epilogue staging fits the pipeline's shared memory");
 };
 
-//! The convolution as one GEMM tile per block: block (x, y) computes rows [x*BM, +BM) x channels [y*BN, +BN).
+//! Split-K of one call: partial == nullptr (no split) or FP32 sums [gridDim.z][M][Kp] (see the file comment).
+struct HmmaSplit {
+    float* partial = nullptr;
+    int tilesPerSplit = 1 << 30;
+};
+
+//! The convolution as one GEMM tile per block: block (x, y, z) computes rows [x*BM, +BM) x channels [y*BN, +BN)
+//! over k-tiles [z*tilesPerSplit, +tilesPerSplit).
 //! ONE_BY_ONE: 1x1 kernel, stride 1, no padding: the reduction index is the channel chunk, no (r, s) walk.
 template <class G, bool ONE_BY_ONE>
-__global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16ConvArgs a, int kChunks, int wRow) {
+__global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16ConvArgs a, int kChunks, int wRow, const HmmaSplit sk) {
     constexpr int BM = G::BM, BK = G::BK, CPR = G::CPR, MI = G::MI, NI = G::NI;
     extern __shared__ __align__(128) unsigned char smemRaw[];
     __half* smem = reinterpret_cast<__half*>(smemRaw);
@@ -106,13 +122,21 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
             iw0[j] = q * a.sw - a.pl;
         }
     }
+    // This block's k-tiles: [tile0, tile0 + kTiles) (an empty range only writes zero partial sums).
+    const int tile0 = blockIdx.z * sk.tilesPerSplit;
+    const int kTiles = max(0, min((kChunks + CPR - 1) / CPR - tile0, sk.tilesPerSplit));
     // Reduction position of this thread's chunk in the next tile to load: kc = (r*S + s)*C8 + c8.
-    int kc = cc, c8 = cc % C8, r = 0, s = cc / C8;
+    int kc = tile0 * CPR + cc, c8 = kc % C8, r = 0, s = kc / C8;
     if (!ONE_BY_ONE) {
         r = s / a.S;
         s -= r * a.S;
     }
-    const __half* bSrc = a.w + static_cast<int64_t>(n0 + rbase) * wRow + cc * 8;
+    const __half* bSrc = a.w + static_cast<int64_t>(n0 + rbase) * wRow + kc * 8;
+    // Shared-memory offset (halves) of this thread's chunk in load pass 0. Pass j is j*ROWS_PER_PASS rows further,
+    // a multiple of 8 rows, which leaves swizzle() unchanged: every pass of A and B is this offset plus a constant
+    // (no per-tile swizzle arithmetic).
+    static_assert(G::ROWS_PER_PASS % 8 == 0, "load passes keep the swizzle");
+    const int sOff = rbase * BK + swizzle<CPR>(rbase, cc) * 8;
 
     auto loadTile = [&](int stage) {
         __half* as = smem + stage * G::STAGE_HALVES;
@@ -120,7 +144,6 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
         const bool kValid = kc < kChunks;
 #pragma unroll
         for (int j = 0; j < G::A_ITERS; ++j) {
-            const int row = rbase + j * G::ROWS_PER_PASS;
             bool valid;
             const __half* src;
             if (ONE_BY_ONE) {
@@ -131,13 +154,11 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
                 valid = kValid && static_cast<unsigned>(ih) < static_cast<unsigned>(a.H) && static_cast<unsigned>(iw) < static_cast<unsigned>(a.W);
                 src = valid ? aRow[j] + ((ih * a.W + iw) * a.Cp + c8 * 8) : a.x;  // offset formed only inside the image
             }
-            cpAsyncHalf16(as + row * BK + swizzle<CPR>(row, cc) * 8, src, valid);
+            cpAsyncHalf16(as + sOff + j * G::ROWS_PER_PASS * BK, src, valid);
         }
 #pragma unroll
-        for (int j = 0; j < G::B_ITERS; ++j) {
-            const int row = rbase + j * G::ROWS_PER_PASS;
-            cpAsyncHalf16(bs + row * BK + swizzle<CPR>(row, cc) * 8, bSrc + static_cast<int64_t>(j) * G::ROWS_PER_PASS * wRow, true);
-        }
+        for (int j = 0; j < G::B_ITERS; ++j)
+            cpAsyncHalf16(bs + sOff + j * G::ROWS_PER_PASS * BK, bSrc + static_cast<int64_t>(j) * G::ROWS_PER_PASS * wRow, true);
         bSrc += BK;
         kc += CPR;
         if (!ONE_BY_ONE) {
@@ -160,7 +181,6 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
 #pragma unroll
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
-    const int kTiles = (kChunks + CPR - 1) / CPR;
 #pragma unroll
     for (int st = 0; st < G::STAGES - 1; ++st) {
         if (st < kTiles) loadTile(st);
@@ -170,32 +190,40 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
     // 16-23, 24-31; B: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
     const int aRowL = wm * G::WM + (lane & 15), aChunkL = lane >> 4;
     const int bRowL = wn * G::WN + (lane & 7) + ((lane >> 4) << 3), bChunkL = (lane >> 3) & 1;
+    // Their shared offsets per 16-wide k step; fragment mi (nj) is 16*mi (16*nj) rows further, which keeps the
+    // swizzle (as above): a constant added to these offsets.
+    int aOff[BK / 16], bOff[BK / 16];
+#pragma unroll
+    for (int ks = 0; ks < BK / 16; ++ks) {
+        aOff[ks] = aRowL * BK + swizzle<CPR>(aRowL, ks * 2 + aChunkL) * 8;
+        bOff[ks] = bRowL * BK + swizzle<CPR>(bRowL, ks * 2 + bChunkL) * 8;
+    }
+    auto loadFragments = [&](uint32_t (&af)[MI][4], uint32_t (&bf)[NI][2], const __half* as, const __half* bs, int ks) {
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) ldmatrixX4(af[mi], as + aOff[ks] + mi * 16 * BK);
+#pragma unroll
+        for (int nj = 0; nj < NI / 2; ++nj) {
+            uint32_t t[4];
+            ldmatrixX4(t, bs + bOff[ks] + nj * 16 * BK);
+            bf[2 * nj][0] = t[0];
+            bf[2 * nj][1] = t[1];
+            bf[2 * nj + 1][0] = t[2];
+            bf[2 * nj + 1][1] = t[3];
+        }
+    };
     for (int it = 0; it < kTiles; ++it) {
         cuda::conv::cpAsyncWait<G::STAGES - 2>();
         __syncthreads();  // tile `it` is visible to all; everyone is done with the stage reloaded below
+        const __half* as = smem + (it % G::STAGES) * G::STAGE_HALVES;
+        const __half* bs = as + BM * BK;
+        uint32_t af[MI][4], bf[NI][2];
+        loadFragments(af, bf, as, bs, 0);  // first: the loads below then hide the ldmatrix latency
         const int next = it + G::STAGES - 1;
         if (next < kTiles) loadTile(next % G::STAGES);
         cuda::conv::cpAsyncCommit();
-        const __half* as = smem + (it % G::STAGES) * G::STAGE_HALVES;
-        const __half* bs = as + BM * BK;
 #pragma unroll
         for (int ks = 0; ks < BK / 16; ++ks) {
-            uint32_t af[MI][4], bf[NI][2];
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi) {
-                const int row = aRowL + mi * 16;
-                ldmatrixX4(af[mi], as + row * BK + swizzle<CPR>(row, ks * 2 + aChunkL) * 8);
-            }
-#pragma unroll
-            for (int nj = 0; nj < NI / 2; ++nj) {
-                const int row = bRowL + nj * 16;
-                uint32_t t[4];
-                ldmatrixX4(t, bs + row * BK + swizzle<CPR>(row, ks * 2 + bChunkL) * 8);
-                bf[2 * nj][0] = t[0];
-                bf[2 * nj][1] = t[1];
-                bf[2 * nj + 1][0] = t[2];
-                bf[2 * nj + 1][1] = t[3];
-            }
+            if (ks > 0) loadFragments(af, bf, as, bs, ks);
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
@@ -210,6 +238,13 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
     float* stage = reinterpret_cast<float*>(smemRaw);
     constexpr int ES = G::BN + 8, E_ROWS = G::WARPS_M * 16, CHUNKS = G::BN / 8;
     const int g = lane >> 2, t2 = (lane & 3) * 2;
+    // HWC8 output without split-K (the common case): THREADS is a multiple of CHUNKS, so every thread keeps one
+    // channel chunk for the whole epilogue (its bias loaded once, here) and walks rows: no division per chunk.
+    static_assert(G::THREADS % CHUNKS == 0, "one channel chunk per thread");
+    const bool hwc8Fast = a.mode == OutMode::kHalfHwc8 && !sk.partial;
+    const int kFast = n0 + (tid % CHUNKS) * 8;
+    float bias8[8];
+    loadBias8(a, kFast, bias8);
 #pragma unroll  // acc is indexed by mi: a rolled loop would put it in local memory
     for (int mi = 0; mi < MI; ++mi) {
         __syncthreads();  // the previous pass (or the main loop) is done with shared memory
@@ -220,7 +255,21 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
                 *reinterpret_cast<float2*>(stage + (wm * 16 + g + h * 8) * ES + wn * G::WN + ni * 8 + t2) =
                     make_float2(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
         __syncthreads();
-        // HWC8: consecutive threads take consecutive channel chunks of a pixel; LINEAR: consecutive pixels of a channel.
+        if (hwc8Fast) {
+            if (kFast >= a.Kp) continue;  // (after both barriers of this pass; the next pass starts with its own)
+#pragma unroll 1
+            for (int sr = tid / CHUNKS; sr < E_ROWS; sr += G::THREADS / CHUNKS) {
+                const int m = m0 + (sr >> 4) * G::WM + mi * 16 + (sr & 15);
+                if (m >= a.M) continue;
+                const float4* src = reinterpret_cast<const float4*>(stage + sr * ES + (tid % CHUNKS) * 8);
+                const float4 lo = src[0], hi = src[1];
+                const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+                storeChunk8(a, outRow(a, m), residualRow(a, m), kFast, v, bias8);
+            }
+            continue;
+        }
+        // Otherwise: HWC8 (split-K partial sums) with consecutive threads on consecutive channel chunks of a pixel;
+        // LINEAR with consecutive threads on consecutive pixels of a channel.
         const bool hwc8 = a.mode == OutMode::kHalfHwc8;
 #pragma unroll 1
         for (int i = tid; i < E_ROWS * CHUNKS; i += G::THREADS) {
@@ -231,9 +280,37 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
             if (m >= a.M || k0 >= a.Kp) continue;
             const float4* src = reinterpret_cast<const float4*>(stage + sr * ES + ch * 8);
             const float4 lo = src[0], hi = src[1];
+            if (sk.partial) {  // split-K: raw sums; the reduce kernel runs the epilogue
+                float4* dst = reinterpret_cast<float4*>(sk.partial + (static_cast<int64_t>(blockIdx.z) * a.M + m) * a.Kp + k0);
+                dst[0] = lo;
+                dst[1] = hi;
+                continue;
+            }
             const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
             storeChunk8(a, outRow(a, m), residualRow(a, m), k0, v);
         }
+    }
+}
+
+//! Split-K's second step: output chunk (m, k0 .. k0+7) = epilogue(sum over the splits of partial[z][m][k0 ..]).
+//! HWC8: consecutive threads take consecutive chunks of a pixel (16-byte stores); LINEAR: consecutive pixels.
+__global__ void __launch_bounds__(256) hmmaSplitKReduceKernel(const F16ConvArgs a, const float* __restrict__ partial, int splits) {
+    const int chunks = a.Kp / 8;
+    const int64_t total = static_cast<int64_t>(a.M) * chunks, slice = static_cast<int64_t>(a.M) * a.Kp;
+    const bool hwc8 = a.mode == OutMode::kHalfHwc8;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int m = static_cast<int>(hwc8 ? i / chunks : i % a.M);
+        const int k0 = static_cast<int>(hwc8 ? i % chunks : i / a.M) * 8;
+        const float4* src = reinterpret_cast<const float4*>(partial + static_cast<int64_t>(m) * a.Kp + k0);
+        float4 lo = __ldg(src), hi = __ldg(src + 1);
+        for (int z = 1; z < splits; ++z) {
+            src += slice / 4;
+            const float4 l = __ldg(src), h = __ldg(src + 1);
+            lo = make_float4(lo.x + l.x, lo.y + l.y, lo.z + l.z, lo.w + l.w);
+            hi = make_float4(hi.x + h.x, hi.y + h.y, hi.z + h.z, hi.w + h.w);
+        }
+        const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+        storeChunk8(a, outRow(a, m), residualRow(a, m), k0, v);
     }
 }
 
@@ -247,10 +324,11 @@ struct HmmaTile {
         GIE_CUDA_CHECK(cudaFuncSetAttribute(hmmaConvKernel<G, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
         GIE_CUDA_CHECK(cudaFuncSetAttribute(hmmaConvKernel<G, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
     }
+    //! splits > 1: sk.partial holds [splits][M][Kp] floats; the caller then runs hmmaSplitKReduceKernel.
     template <bool ONE_BY_ONE>
-    static void launch(const F16ConvArgs& a, int kChunks, int wRow, cudaStream_t stream) {
-        const dim3 grid(static_cast<unsigned>((a.M + BM - 1) / BM), static_cast<unsigned>((a.K + BN - 1) / BN));
-        hmmaConvKernel<G, ONE_BY_ONE><<<grid, G::THREADS, SMEM_BYTES, stream>>>(a, kChunks, wRow);
+    static void launch(const F16ConvArgs& a, int kChunks, int wRow, int splits, const HmmaSplit& sk, cudaStream_t stream) {
+        const dim3 grid(static_cast<unsigned>((a.M + BM - 1) / BM), static_cast<unsigned>((a.K + BN - 1) / BN), static_cast<unsigned>(splits));
+        hmmaConvKernel<G, ONE_BY_ONE><<<grid, G::THREADS, SMEM_BYTES, stream>>>(a, kChunks, wRow, sk);
     }
 };
 

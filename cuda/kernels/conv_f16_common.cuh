@@ -141,6 +141,8 @@ inline F16ConvArgs makeArgs(const KernelCall& c, const ConvolutionOp& op, const 
 //! channel k is then at rowOffset + k (HWC8) or rowOffset + k*P*Q (LINEAR).
 __device__ __forceinline__ int64_t rowOffset(const F16ConvArgs& a, int m, int64_t stride, OutMode mode) {
     const int pqs = a.P * a.Q;
+    // Packed HWC8 (the usual case): n*stride + pq*Kp is m*Kp, no division.
+    if (mode == OutMode::kHalfHwc8 && stride == static_cast<int64_t>(pqs) * a.Kp) return static_cast<int64_t>(m) * a.Kp;
     const int n = m / pqs, pq = m - n * pqs;
     return static_cast<int64_t>(n) * stride + (mode == OutMode::kHalfHwc8 ? int64_t(pq) * a.Kp : pq);
 }
@@ -158,10 +160,17 @@ __device__ __forceinline__ float activate(const F16ConvArgs& a, float v) {
     return a.act < 0 ? v : applyActOutOfLine(a.act, v, a.alpha, a.beta);
 }
 
+//! The bias of channels k0 .. k0+7: zero past K or without a bias.
+__device__ __forceinline__ void loadBias8(const F16ConvArgs& a, int k0, float (&b)[8]) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) b[j] = a.bias && k0 + j < a.K ? __ldg(a.bias + k0 + j) : 0.f;
+}
+
 //! Stores channels k0 .. k0+7 (k0 a multiple of 8, < Kp) of the output pixel at yRow (residual row rRow) from the
-//! FP32 accumulators v: real channels k < K get act(v + bias[k] + residual); in HWC8 the padding channels [K, Kp)
-//! get zeros (one 16-byte store); LINEAR channels past K are not written.
-__device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, int64_t rRow, int k0, const float (&v)[8]) {
+//! FP32 accumulators v and the bias of these channels (loadBias8): real channels k < K get act(v + bias[k] +
+//! residual); in HWC8 the padding channels [K, Kp) get zeros (one 16-byte store); LINEAR channels past K are not written.
+__device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, int64_t rRow, int k0, const float (&v)[8],
+                                            const float (&bias)[8]) {
     const int64_t step = int64_t(a.P) * a.Q;  // LINEAR channel stride
     float res[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
     if (a.residual) {
@@ -188,7 +197,7 @@ __device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, 
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
         const int k = k0 + j;
-        o[j] = k < a.K ? activate(a, v[j] + (a.bias ? __ldg(a.bias + k) : 0.f) + res[j]) : 0.f;
+        o[j] = k < a.K ? activate(a, v[j] + bias[j] + res[j]) : 0.f;
     }
     if (a.mode == OutMode::kHalfHwc8) {
         uint4 out;
@@ -206,6 +215,13 @@ __device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, 
         else
             static_cast<__half*>(a.y)[yRow + (k0 + j) * step] = __float2half_rn(o[j]);
     }
+}
+
+//! storeChunk8 that loads the bias itself.
+__device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, int64_t rRow, int k0, const float (&v)[8]) {
+    float bias[8];
+    loadBias8(a, k0, bias);
+    storeChunk8(a, yRow, rRow, k0, v, bias);
 }
 
 }  // namespace convf16
