@@ -213,6 +213,17 @@ def _build(m, passes_off=(), device="cpu"):
     return builder.build(net, config)
 
 
+def _build_gpu(m, fp16):
+    builder = gie.Builder()
+    net = gie.OnnxParser(builder=builder).parse(m)
+    config = builder.create_config()
+    config.device = "gpu"
+    b = m.graph.input[0].type.tensor_type.shape.dim[0].dim_value
+    config.set_batch_range(b, b, b)
+    config.fp16 = fp16
+    return builder.build(net, config)
+
+
 def _ort(m, feeds):
     ort = pytest.importorskip("onnxruntime")
     so = ort.SessionOptions()
@@ -314,15 +325,67 @@ def test_gpu_attention_pattern(style, fp16, rng):
         mask[1, ..., 50:] = -10000.0
     m = _attention_block(rng, style, b=b, s=s, e=160, h=4, mask=None if mask is None else mask.shape)  # d = 40
     feeds = _feeds(rng, m, mask)
-    builder = gie.Builder()
-    net = gie.OnnxParser(builder=builder).parse(m)
-    config = builder.create_config()
-    config.device = "gpu"
-    config.set_batch_range(b, b, b)
-    config.fp16 = fp16
-    engine = builder.build(net, config)
+    engine = _build_gpu(m, fp16)
     assert _kernel_types(engine).count("Attention") == 1, _kernel_types(engine)
     got = engine.create_execution_context().execute(feeds)["out"]
     ref = _ort(m, feeds)[0]
     tol = dict(rtol=2e-2, atol=2e-2) if fp16 else dict(rtol=1e-4, atol=1e-4)
     util.assert_close(got, ref, what="GPU vs onnxruntime", **tol)
+
+
+# ================================================================================================ the MLP block
+
+def _mlp_model(rng, shape=(2, 7, 24), hidden=40, gelu=True, bias_shape=None):
+    """A transformer MLP as torch exports nn.Linear on a sequence: MatMul by a constant, Add the bias, GELU (Erf form),
+    MatMul, Add."""
+    e = shape[-1]
+    inits = {"half": np.float32(0.5), "one": np.float32(1.0), "sqrt2": np.float32(math.sqrt(2.0))}
+    nodes = _linear(rng, "fc1", "x", e, hidden, inits)
+    if bias_shape is not None:
+        inits["fc1_b"] = inits["fc1_b"].reshape(bias_shape)
+    h = "fc1"
+    if gelu:
+        nodes += [n("Div", ["fc1", "sqrt2"], ["gd"]), n("Erf", ["gd"], ["ge"]), n("Add", ["ge", "one"], ["g1p"]),
+                  n("Mul", ["fc1", "g1p"], ["gm"]), n("Mul", ["gm", "half"], ["gelu"])]
+        h = "gelu"
+    nodes += _linear(rng, "fc2", h, hidden, e, inits)
+    return _model(nodes, {"x": shape}, inits, outputs=(("fc2", len(shape)),))
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 24), (3, 24), (2, 3, 5, 24)])
+def test_mlp_matmul_add_gelu_becomes_fully_connected_with_epilogue(shape, rng):
+    m = _mlp_model(rng, shape)
+    feeds = {"x": rng.standard_normal(shape).astype(np.float32)}
+    engine = _build(m)
+    got = engine.create_execution_context().execute(feeds)["fc2"]
+    util.assert_close(got, _ort(m, feeds)[0], rtol=1e-4, atol=1e-5)
+    kernels = engine.layer_info()["kernels"]
+    assert [k["type"] for k in kernels] == ["FullyConnected", "FullyConnected"], kernels
+    log = engine.layer_info()["passes"]
+    # rank 2: the bias is a per-channel Scale that fold_scale folds; otherwise fuse_epilogue takes it as the FC bias
+    folded = sum(("fused bias add" if len(shape) > 2 else "fold_scale: folded") in p for p in log)
+    assert folded == 2 and sum("fused activation" in p for p in log) == 1, log
+
+
+def test_mlp_bias_that_is_not_per_output_stays_an_add(rng):
+    m = _mlp_model(rng, (2, 7, 24), gelu=False, bias_shape=(1, 1, 40))  # still per output: folded
+    feeds = {"x": rng.standard_normal((2, 7, 24)).astype(np.float32)}
+    engine = _build(m)
+    util.assert_close(engine.create_execution_context().execute(feeds)["fc2"], _ort(m, feeds)[0], rtol=1e-4, atol=1e-5)
+    assert [k["type"] for k in engine.layer_info()["kernels"]] == ["FullyConnected", "FullyConnected"]
+    inits = {"w": rng.standard_normal((24, 40)).astype(np.float32), "b": rng.standard_normal((7, 40)).astype(np.float32)}
+    m = _model([n("MatMul", ["x", "w"], ["mm"]), n("Add", ["mm", "b"], ["y"])], {"x": (2, 7, 24)}, inits, outputs=(("y", 3),))
+    engine = _build(m)  # a bias per (position, output) is no FC bias
+    util.assert_close(engine.create_execution_context().execute(feeds)["y"], _ort(m, feeds)[0], rtol=1e-4, atol=1e-5)
+    assert [k["type"] for k in engine.layer_info()["kernels"]] == ["FullyConnected", "ElementWise"]
+
+
+@gpu
+@pytest.mark.parametrize("fp16", [False, True])
+def test_gpu_mlp_block(fp16, rng):
+    m = _mlp_model(rng, (4, 50, 96), hidden=384)
+    feeds = {"x": rng.standard_normal((4, 50, 96)).astype(np.float32)}
+    engine = _build_gpu(m, fp16)
+    assert [k["type"] for k in engine.layer_info()["kernels"] if k["type"] != "Reformat"] == ["FullyConnected"] * 2
+    got = engine.create_execution_context().execute(feeds)["fc2"]
+    util.assert_close(got, _ort(m, feeds)[0], rtol=2e-2 if fp16 else 1e-4, atol=2e-2 if fp16 else 1e-4)
