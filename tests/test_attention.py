@@ -11,7 +11,7 @@ import pytest
 
 import gie
 import util
-from gpu_util import compare_gpu_cpu, fp16_config, fp16_everywhere, gpu
+from gpu_util import compare_gpu_cpu, fp16_config, fp16_everywhere, gpu, gpu_tactics
 
 
 # ================================================================================================ the layer
@@ -117,8 +117,17 @@ def test_gpu_attention_layer(case, fp16, rng):
              "long_keys": (1, (2,), 3, 1000, 64, 64, False, None, None)}
     b, heads, sq, sk, d, dv, tk, ms, scale = LAYER_CASES.get(case) or extra[case]
     x = _inputs(rng, b, sq, sk, d, dv, tk, ms, heads)
-    tol = dict(rtol=5e-3, atol=5e-3) if fp16 else dict(rtol=1e-4, atol=1e-5)
-    compare_gpu_cpu(_define(scale, tk, ms is not None), x, fp16=fp16, expect_half=("Attention",) if fp16 else (), **tol)
+    define = _define(scale, tk, ms is not None)
+    if not fp16:
+        compare_gpu_cpu(define, x, rtol=1e-4, atol=1e-5)
+        return
+    # Every FP16 tactic, forced: the SIMT one, and the tensor-core one for heads up to 128 (P rounded to half
+    # before the second product: a few half ulps of |y| < 4).
+    tactics = gpu_tactics(define, x, "Attention", fp16=True)
+    assert ("attention_flash_mma_64x64" in tactics) == (max(d, dv) <= 128), tactics
+    for t in tactics:
+        info = compare_gpu_cpu(define, x, fp16=True, expect_half=("Attention",), force={"Attention": t}, rtol=1e-2, atol=1e-2)
+        assert [k["tactic"] for k in info["kernels"] if k["type"] == "Attention"] == [t]
 
 
 # ================================================================================================ the pattern
