@@ -162,7 +162,8 @@ def _attention_block(rng, style, b=2, s=13, e=48, h=4, mask=None, softmax_axis=-
             v; MatMul(q, Transpose(k)) * scale; Softmax; MatMul v
       mha   nn.MultiheadAttention (need_weights, batch_first=False reshapes to (b*h, s, d)): q * sqrt(1/d) first,
             then MatMul(q, Transpose(k, (0, 2, 1)))
-      sdpa  F.scaled_dot_product_attention (opset 14+): Mul(q, sqrt(scale)), Mul(Transpose(k), sqrt(scale))
+      sdpa  F.scaled_dot_product_attention (opset 14+): Mul(q, sqrt(scale)), Mul(Transpose(k), sqrt(scale)), the scale
+            computed from Shape(q) as torch's exporter writes it
       bert  MatMul(q, Transpose(k)) / sqrt(d) + mask (a (b, 1, 1, s) input)"""
     d = e // h
     inits = {}
@@ -190,9 +191,13 @@ def _attention_block(rng, style, b=2, s=13, e=48, h=4, mask=None, softmax_axis=-
     elif style == "mha":
         nodes += [n("Mul", ["q", const("scale", scale)], ["qs"]), n("Transpose", ["k"], ["kt"], perm=kt_perm),
                   n("MatMul", ["qs", "kt"], ["sc"])]
-    elif style == "sdpa":
-        nodes += [n("Mul", ["q", const("sq_scale", math.sqrt(scale))], ["qs"]), n("Transpose", ["k"], ["kt"], perm=kt_perm),
-                  n("Mul", ["kt", const("sk_scale", math.sqrt(scale))], ["kts"]), n("MatMul", ["qs", "kts"], ["sc"])]
+    elif style == "sdpa":  # the scale as torch computes it: sqrt(1 / sqrt(q.shape[-1]))
+        nodes += [n("Shape", ["q"], ["qshape"]), n("Slice", ["qshape", shape("st", [-1]), shape("en", [2 ** 62])], ["qlast"]),
+                  n("Cast", ["qlast"], ["qlf"], to=TensorProto.FLOAT), n("Sqrt", ["qlf"], ["sqd"]),
+                  n("Div", [const("one1", [1.0]), "sqd"], ["scl"]), n("Cast", ["scl"], ["scl2"], to=TensorProto.FLOAT),
+                  n("Sqrt", ["scl2"], ["ssq"]),
+                  n("Mul", ["q", "ssq"], ["qs"]), n("Transpose", ["k"], ["kt"], perm=kt_perm),
+                  n("Mul", ["kt", "ssq"], ["kts"]), n("MatMul", ["qs", "kts"], ["sc"])]
     else:  # bert
         nodes += [n("Transpose", ["k"], ["kt"], perm=kt_perm), n("MatMul", ["q", "kt"], ["qk"]),
                   n("Div", ["qk", const("sqrt_d", math.sqrt(d))], ["sc"])]

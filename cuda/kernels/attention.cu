@@ -44,6 +44,16 @@ struct AttnParams {
     int64_t mq, mk;
 };
 
+//! The mask element offset of batch matrix b (AttentionOp::Problem::maskOffset on the device).
+__device__ __forceinline__ int64_t maskBatchOffset(const AttnParams& p, int b) {
+    int64_t off = 0;
+    for (int i = p.nb - 1; i >= 0; --i) {
+        off += static_cast<int64_t>(b % p.bsize[i]) * p.mstride[i];
+        b /= p.bsize[i];
+    }
+    return off;
+}
+
 __device__ __forceinline__ float warpMax(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
@@ -77,12 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32) attentionFlash(AttnParams p) {
     // This warp's mask rows (null where there is no mask or the row is past Sq).
     const T* maskRow[kRowsPerWarp];
     {
-        int64_t off = 0;
-        int rem = b;
-        for (int i = p.nb - 1; i >= 0; --i) {
-            off += static_cast<int64_t>(rem % p.bsize[i]) * p.mstride[i];
-            rem /= p.bsize[i];
-        }
+        const int64_t off = p.mask ? maskBatchOffset(p, b) : 0;
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) {
             const int q = q0 + warp * kRowsPerWarp + r;
@@ -235,12 +240,7 @@ __global__ void __launch_bounds__(128) attentionMma(AttnParams p) {
     }
     const __half* maskRow[2] = {nullptr, nullptr};
     if (p.mask) {
-        int64_t off = 0;
-        int rem = b;
-        for (int i = p.nb - 1; i >= 0; --i) {
-            off += static_cast<int64_t>(rem % p.bsize[i]) * p.mstride[i];
-            rem /= p.bsize[i];
-        }
+        const int64_t off = maskBatchOffset(p, b);
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
             const int q = q0 + warp * 16 + g + h * 8;
