@@ -121,7 +121,14 @@ inline const char* tacticName(int t) {
 inline bool isSplitK(int t) { return t == kSplitK64x64 || t == kSplitK32x32; }
 inline bool isHmma(int t) { return t == kHmma128x128 || t == kHmma64x64; }
 //! Whether the tensor-core tactics can run: FP16 storage on an sm_80+ device.
-inline bool hmmaAvailable(bool half) { return half && deviceProps().major >= 8; }
+inline bool hmmaAvailable(bool half) noexcept {
+    if (!half) return false;
+    try {
+        return deviceProps().major >= 8;
+    } catch (...) {
+        return false;  // no device to ask (setTactic must not throw)
+    }
+}
 inline int tileM(int t) {
     switch (t) {
         case kTile128x128: case kTile128x64: return 128;
