@@ -7,7 +7,8 @@ and activations), at batch 13 and 1 (several batches below the built one for a f
 
 The tactic lists come from an FP32 build: these kernels offer the same tactics for FP32 and FP16 storage (what a
 tactic can run does not depend on the element type), and forcing a tactic name of the linear Convolution kernel
-selects that kernel rather than another FP16 variant.
+selects that kernel rather than another FP16 variant; FullyConnected and MatrixMultiply add the tensor-core
+tactics (hgemm_mma_*) that only an FP16 build offers.
 
 Tolerance: weights are scaled by 1/sqrt(fan-in), so outputs are O(1) (|y| < 8). The GPU and the CPU round to half
 at the same points but sum in different orders, so an output can land on the neighbouring half value: one half ulp
@@ -28,6 +29,8 @@ def each_tactic_fp16(define, inputs, kernel, must_have=(), **kw):
     """compare_gpu_cpu with FP16 (every step of type ``kernel`` must run HALF) once per tactic of ``kernel``,
     forced, checking that it ran; returns the tactic names."""
     tactics = gpu_tactics(define, inputs, kernel)
+    if kernel in ("FullyConnected", "MatrixMultiply"):
+        tactics += [t for t in gpu_tactics(define, inputs, kernel, fp16=True) if t.startswith("hgemm_mma") and t not in tactics]
     assert tactics, f"the GPU {kernel} kernel offers no tactic"
     for t in must_have:
         assert t in tactics, f"{kernel}: tactic {t} missing from {tactics}"
@@ -49,6 +52,7 @@ FC_CASES = [
     ("axis2", (4, 3, 5), 6, 2, True, N, None),                              # M = 4N rows, ldc = 6
     ("aligned_256_to_128", (256,), 128, None, True, N, None),               # 4-element (8-byte) half loads
     ("deep_1000_to_64", (1000,), 64, None, True, 3, None),                  # split-K partials in FP32
+    ("sequence_50x96_to_384_gelu", (50, 96), 384, 2, True, N, (gie.ActivationType.GELU,)),  # a transformer MLP
 ]
 
 
@@ -108,7 +112,7 @@ def test_matrix_multiply_fp16_every_tactic(case, ta, tb, rng):
     def define(net, t):
         bc = net.add_constant(b.shape, b).output(0)
         return net.add_matrix_multiply(t["a"], bc, transpose_a=ta, transpose_b=tb).output(0)
-    each_tactic_fp16(define, {"a": a}, "MatrixMultiply", must_have=("sgemm_64x64x8_8x8",))
+    each_tactic_fp16(define, {"a": a}, "MatrixMultiply", must_have=("sgemm_64x64x8_8x8", "hgemm_mma_64x64x32"))
 
 
 def test_matrix_multiply_fp16_two_inputs(rng):

@@ -24,6 +24,7 @@
 
 #include "conv_common.cuh"
 #include "conv_f16_common.cuh"
+#include "mma_f16.cuh"
 
 namespace gie {
 namespace cuda {
@@ -48,12 +49,6 @@ __device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const void* smem) {
                  : "r"(cuda::conv::smemAddress(smem)));
 }
 
-//! d += a * b: one m16n8k16 MMA, half operands, FP32 accumulation.
-__device__ __forceinline__ void mmaF16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 //! 16-byte cp.async of halves, zero-filling when !valid (src must still be a valid address). The ignore-src
 //! predicate form (PTX 7.5) maps straight onto the instruction's predicate, where the src-size form costs a few

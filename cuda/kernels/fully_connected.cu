@@ -8,7 +8,8 @@
 // large input), and gemv_warp_dot (one warp per output, float4 loads of the weight row, up to 4 input rows
 // per pass) -- see gemm.cuh.
 // FP16 storage (input and output kHALF, LINEAR): the weights are converted to half at initialize (rows padded
-// the same way), the GEMM loads half and computes in FP32 (gemm.cuh), the bias stays FP32.
+// the same way), the GEMM loads half and computes in FP32 (gemm.cuh), or multiplies halves on tensor cores with
+// FP32 accumulation (the hgemm_mma_* tactics on sm_80+, timed against the others); the bias stays FP32.
 #include "common.cuh"
 #include "float_or_half.cuh"
 #include "kernels/gemm.cuh"
@@ -39,6 +40,7 @@ public:
         if (t < 0 || t >= cuda::gemm::kNbTactics) return -1;
         if (cuda::gemm::isSplitK(t) && splits_[t] <= 1) return -1;  // nothing to split for these shapes
         if (t == cuda::gemm::kGemv && std::min(maxM_, op_.K) > cuda::gemm::kGemvMaxSide) return -1;
+        if (cuda::gemm::isHmma(t) && !cuda::gemm::hmmaAvailable(half_)) return -1;
         tactic_ = t;
         return 0;
     }

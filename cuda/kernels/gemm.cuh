@@ -19,6 +19,7 @@
 //                            (the activation code exists once, stores coalesced).
 //   sgemm_splitk_...         the same tiles over K/splits slices (blockIdx.z), partial sums in the workspace,
 //                            then a reduction kernel that applies the epilogue: for small M*N with large K.
+//   hgemm_mma_BMxBNx32       FP16 only: tensor-core mma.sync tiles (gemm_mma_f16.cuh).
 //   gemv_warp_dot            one warp per dot product row(A, m) . column(B, n), both contiguous in k
 //                            (!transA && transB after normalization), float4 loads; each warp handles up to 4
 //                            rows of A per column of B (the B row is read once for them): batch-1..16 FC.
@@ -97,6 +98,8 @@ enum Tactic : int {
     kSplitK64x64,
     kSplitK32x32,
     kGemv,
+    kHmma128x128,  // FP16 only, sm_80+ (gemm_mma_f16.cuh)
+    kHmma64x64,
     kNbTactics
 };
 
@@ -110,10 +113,22 @@ inline const char* tacticName(int t) {
         case kSplitK64x64: return "sgemm_splitk_64x64x8_8x8";
         case kSplitK32x32: return "sgemm_splitk_32x32x8_4x4";
         case kGemv: return "gemv_warp_dot";
+        case kHmma128x128: return "hgemm_mma_128x128x32";
+        case kHmma64x64: return "hgemm_mma_64x64x32";
         default: return "invalid";
     }
 }
 inline bool isSplitK(int t) { return t == kSplitK64x64 || t == kSplitK32x32; }
+inline bool isHmma(int t) { return t == kHmma128x128 || t == kHmma64x64; }
+//! Whether the tensor-core tactics can run: FP16 storage on an sm_80+ device.
+inline bool hmmaAvailable(bool half) noexcept {
+    if (!half) return false;
+    try {
+        return deviceProps().major >= 8;
+    } catch (...) {
+        return false;  // no device to ask (setTactic must not throw)
+    }
+}
 inline int tileM(int t) {
     switch (t) {
         case kTile128x128: case kTile128x64: return 128;
@@ -654,6 +669,9 @@ void launchTileAny(const Params& p, int cfg, cudaStream_t s) {
     fail(ErrorCode::kINTERNAL, "GEMM: transpose combination (", p.transA, ", ", p.transB, ") not instantiated");
 }
 
+template <bool NN, bool NT, bool TN, bool TT>
+void launchHmmaAny(const Params& p, int t, cudaStream_t s);  // gemm_mma_f16.cuh, included at the end
+
 }  // namespace detail
 
 // ---- host API ----------------------------------------------------------------------------------------
@@ -766,7 +784,12 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
         }
         return;
     }
+    if (isHmma(t) && hmmaAvailable(p.half)) {
+        detail::launchHmmaAny<NN, NT, TN, TT>(p, t, stream);
+        return;
+    }
     int cfg = t;
+    if (isHmma(t)) cfg = kTile64x64;  // FP32: not offered; a forced run falls back
     if (t == kGemv) cfg = p.M * static_cast<int64_t>(p.N) >= 512 * 512 ? kTile64x64 : kTile32x32;  // fallback
     if (isSplitK(t) && splits > 1 && p.K > 0) {
         const int per = static_cast<int>(ceilDiv(ceilDiv(p.K, splits), kTileK) * kTileK);
@@ -793,3 +816,5 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
 }  // namespace gemm
 }  // namespace cuda
 }  // namespace gie
+
+#include "gemm_mma_f16.cuh"  // the tensor-core tactics (needs the definitions above)

@@ -5,7 +5,7 @@
 // otherwise one batched launch covers every broadcast matrix (operand offsets from per-dimension strides,
 // 0 for broadcast dimensions). Inputs and output are packed (no strided support, like the CPU kernel).
 //
-// Tactics: the tile SGEMMs, split-K and gemv_warp_dot of gemm.cuh (the GEMV when op(A)'s rows and op(B)'s
+// Tactics: the tile SGEMMs, split-K, the FP16 tensor-core tiles (hgemm_mma_*) and gemv_warp_dot of gemm.cuh (the GEMV when op(A)'s rows and op(B)'s
 // columns are both contiguous in k and one side of the result is small: matrix x vector, vector x
 // transposed matrix, batched dot products).
 // FP16: both inputs and the output kHALF (a constant B is converted by the builder); see gemm.cuh.
@@ -33,6 +33,7 @@ public:
         if (t < 0 || t >= cuda::gemm::kNbTactics) return -1;
         if (cuda::gemm::isSplitK(t) && splits_[t] <= 1) return -1;
         if (t == cuda::gemm::kGemv && !gemvOk_) return -1;
+        if (cuda::gemm::isHmma(t) && !cuda::gemm::hmmaAvailable(half_)) return -1;
         tactic_ = t;
         return 0;
     }
@@ -44,6 +45,7 @@ public:
 
 protected:
     void configureKernel(const TensorDesc* inputs, int32_t, const TensorDesc*, int32_t) override {
+        half_ = inputs[0].type == DataType::kHALF;
         cuda::gemm::Params p;
         if (!describe(inputs[0].dims, inputs[1].dims, p)) {
             maxM_ = maxN_ = maxCount_ = 0;
@@ -122,6 +124,7 @@ private:
     int splits_[cuda::gemm::kNbTactics] = {1, 1, 1, 1, 1, 1, 1, 1};
     int maxM_ = 0, maxN_ = 0, maxCount_ = 0;
     bool gemvOk_ = false;
+    bool half_ = false;  // configured for FP16 storage (the tensor-core tactics are offered)
 };
 GIE_REGISTER_KERNEL(MatrixMultiplyGpu, DeviceType::kGPU);
 

@@ -2,7 +2,9 @@
 // [+ activation] become one kernel whose epilogue applies bias, residual and activation.
 //   conv -> ElementWise SUM(conv, r) [-> Activation]   : r becomes the conv's second (residual) input
 //   conv -> Activation                                  : the activation moves into the conv's fields
+//   FC over the last axis -> ElementWise SUM(fc, constant along that axis) : the constant becomes the FC's bias
 // Declined fusions (and why) go into the node notes for the build report.
+#include <cstring>
 #include <functional>
 
 #include "layers/simple.h"
@@ -59,6 +61,10 @@ public:
                 }
                 if (c.type == "ElementWise" && !c.userPlugin && c.fields.getInt("op", -1) == 0 && c.inputs.size() == 2) {
                     if (p.inputs.size() != 1) break;
+                    if (p.type == "FullyConnected" && foldBias(g, p, c, t, ctx)) {
+                        ++changes;
+                        continue;
+                    }
                     if (p.type != "Convolution") {
                         decline(p.type + " has no residual epilogue");
                         break;
@@ -100,6 +106,27 @@ public:
     }
 
 private:
+    //! FullyConnected over the last axis without a bias, plus a float constant that varies only along that axis
+    //! (torch nn.Linear on a sequence: MatMul then Add): the constant becomes the bias.
+    static bool foldBias(Graph& g, IrNode& p, IrNode& c, int t, PassContext& ctx) {
+        const int r = c.inputs[0] == t ? c.inputs[1] : c.inputs[0];
+        const IrTensor& rt = g.tensors[static_cast<size_t>(r)];
+        const IrTensor& out = g.tensors[static_cast<size_t>(t)];
+        const int rank = out.dims.nbDims;
+        const int64_t K = p.fields.getInt("num_outputs", 0);
+        if (r == t || p.fields.count("bias") || !rt.constant || rt.type != DataType::kFLOAT || out.type != DataType::kFLOAT ||
+            p.fields.getInt("axis", 1) != rank - 1 || rt.dims.nbDims > rank || volume(rt.dims) != K ||
+            rt.constant->size() != static_cast<size_t>(K) * sizeof(float) || !(g.tensors[static_cast<size_t>(c.outputs[0])].dims == out.dims))
+            return false;
+        for (int i = 0; i + 1 < rt.dims.nbDims; ++i)
+            if (rt.dims.d[i] != 1) return false;
+        std::vector<float> bias(static_cast<size_t>(K));
+        std::memcpy(bias.data(), rt.constant->data(), bias.size() * sizeof(float));
+        p.fields.setFloats("bias", bias);
+        absorb(g, p, c, "bias add", ctx);
+        return true;
+    }
+
     static void absorb(Graph& g, IrNode& p, IrNode& c, const char* what, PassContext& ctx) {
         (void)g;
         p.outputs[0] = c.outputs[0];

@@ -39,6 +39,7 @@ std::unique_ptr<Pass> makeFoldScale();
 std::unique_ptr<Pass> makeRecognizeActivations();
 std::unique_ptr<Pass> makeRecognizeLayerNorm();
 std::unique_ptr<Pass> makeRecognizeSqueezeExcitation();
+std::unique_ptr<Pass> makeRecognizeAttention();
 std::unique_ptr<Pass> makeFuseEpilogue();
 std::unique_ptr<Pass> makeConcatElimination();
 std::unique_ptr<Pass> makeRemoveNoops();

@@ -554,6 +554,21 @@ Outs gemm(Importer& p, const NodeProto& n, const Attrs& a) {
 Outs matmul(Importer& p, const NodeProto& n, const Attrs&) {
     ITensor* xa = p.tensor(n.input.at(0));
     const DataType dt = xa->getType();
+    // x (..., K) times a constant (K, N) matrix (torch nn.Linear on a sequence, a transformer's MLP) is a
+    // FullyConnected over the last axis: fuse_epilogue can then fold the bias Add and the activation after it.
+    const auto xs = dimsOf(xa);
+    if (dt == DataType::kFLOAT && xs.size() >= 2 && p.isConst(n.input.at(1))) {
+        const Value& wv = p.constant(n.input[1]);
+        if (wv.isFloat() && wv.shape.size() == 2 && wv.shape[0] == xs.back() && wv.shape[0] > 0 && wv.shape[1] > 0) {
+            const int64_t kk = wv.shape[0], m = wv.shape[1];
+            std::vector<float> w(size_t(m * kk));  // (N, K): the transpose
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < kk; ++j) w[size_t(i * kk + j)] = float(wv.at(j * m + i));
+            Fields f;
+            f.i("num_outputs", m).floats("kernel", w).i("axis", int64_t(xs.size()) - 1);
+            return {p.add("FullyConnected", {xa}, f)->getOutput(0)};
+        }
+    }
     Fields f;
     f.i("transpose_a", 0).i("transpose_b", 0);
     return {p.add("MatrixMultiply", {xa, p.tensor(n.input.at(1), &dt)}, f)->getOutput(0)};
