@@ -11,10 +11,8 @@
 #include <random>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
+#include "common/parallel.h"
 #include "kernels/conv2d_cpu.h"
 #include "kernels/gemm.h"
 
@@ -163,9 +161,7 @@ int main(int argc, char** argv) {
     Conv2dCpu::setOrientationOverride(o[0] == 'n' ? 1 : o[0] == 't' ? 2 : 0);
   std::printf("ISA: %s\n", gemm::isaName(gemm::activeIsa()));
   for (int t : threads) {
-#ifdef _OPENMP
-    omp_set_num_threads(t);
-#endif
+    gie::setCpuThreads(t);  // before the convolutions are constructed: their GEMM orientation depends on it
     std::printf("== %d thread(s)\n", t);
     benchGemm();
     benchResnet();

@@ -722,7 +722,7 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
   const double costNormal = perThread(Kg, geo.mr) * padTo(PQ, geo.vw);
   // ~4% for the extra store traffic plus the transposing pass (~50 flop-equivalents/element).
   const double costTransposed =
-      padTo(PQ, geo.mr) * (T > 1 ? perThread(Kg, geo.nr) : padTo(Kg, geo.vw)) * 1.04 +
+      padTo(PQ, gemm::packedBRowUnit(isa, PQ)) * (T > 1 ? perThread(Kg, geo.nr) : padTo(Kg, geo.vw)) * 1.04 +
       25.0 * PQ * Kg / static_cast<double>(Kdim * T);
   const int orient = gOrientation.load(std::memory_order_relaxed);
   transposed_ = orient == 2 || (orient == 0 && costTransposed < costNormal);
