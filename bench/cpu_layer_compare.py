@@ -7,7 +7,7 @@
 gie: the execution context's profiler (one entry per kernel, named after the first layer it runs);
 onnxruntime: SessionOptions.enable_profiling (one "Node" event per node, named after the ONNX node, which
 bench/onnx_export.py names after the zoo layer). Both run --passes passes, interleaved (gie pass, ort pass, ...),
-and each layer's median is kept. A gie kernel and an onnxruntime node are matched by name; onnxruntime fuses
+and each layer's median (or minimum, --stat min) is kept. A gie kernel and an onnxruntime node are matched by name; onnxruntime fuses
 Conv+Relu(+Add) under the Conv's name as gie does, so the convolutions line up one to one. Rows of either side
 that have no twin are summed as "unmatched". Set OMP_NUM_THREADS to --threads before starting (gie's pool reads
 it at start-up).
@@ -31,6 +31,8 @@ def main():
     p.add_argument("--passes", type=int, default=20)
     p.add_argument("--top", type=int, default=40, help="rows listed, largest gie - ort difference first")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stat", choices=["median", "min"], default="median",
+                   help="per-layer statistic over the passes (min: robust to preemption on a busy machine)")
     args = p.parse_args()
     if os.environ.get("OMP_NUM_THREADS") != str(args.threads):
         sys.exit(f"set OMP_NUM_THREADS={args.threads} in the environment (gie reads it when its pool starts)")
@@ -97,7 +99,8 @@ def main():
             if name not in g:
                 order.append(name)
             g.setdefault(name, []).append(ms)
-    g = {k: statistics.median(v) for k, v in g.items()}
+    stat = min if args.stat == "min" else statistics.median
+    g = {k: stat(v) for k, v in g.items()}
     o = {}
     runs_seen = {}
     for e in events:
@@ -112,7 +115,7 @@ def main():
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             o_op[gie_name(e["name"][: -len("_kernel_time")])] = e["args"].get("op_name", "?")
-    o = {k: statistics.median(v) for k, v in o.items()}
+    o = {k: stat(v) for k, v in o.items()}
 
     rows = []
     for name in order:
@@ -123,7 +126,7 @@ def main():
     um_o = sum(v for n, v in o.items() if n not in g)
     tg, to = sum(g.values()), sum(o.values())
     print(f"{args.model} batch {args.batch}, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f}, "
-          f"median of {args.passes} interleaved passes; gie {len(g)} kernels {tg:.2f} ms summed, onnxruntime "
+          f"{args.stat} of {args.passes} interleaved passes; gie {len(g)} kernels {tg:.2f} ms summed, onnxruntime "
           f"{len(o)} nodes {to:.2f} ms summed")
     print(f"unmatched: gie {um_g:.2f} ms ({', '.join(r[0] for r in rows if r[4] is None)[:200]}); "
           f"onnxruntime {um_o:.2f} ms ({', '.join(f'{n}:{o_op.get(n)}' for n in o if n not in g)[:300]})")
