@@ -45,17 +45,13 @@ def main():
 
     sys.path.insert(0, HERE)
     import onnx_export
+    from cpu_vs_ort import build_gie
 
     spec = model_zoo.describe(args.model, seed=args.seed)
     outs = [spec.outputs[0]]
     x = spec.random_input(args.batch, seed=1)
-    builder = gie.Builder()
-    net = builder.create_network()
-    spec.to_gie(net, batch=args.batch, mark=outs)
-    config = builder.create_config()
-    config.device = "cpu"
-    config.max_batch = args.batch
-    engine = builder.build(net, config)
+    args.via_onnx = False  # build_gie: from the zoo description, as cpu_vs_ort.py does by default
+    engine, _ = build_gie(gie, spec, args, outs, onnx_export)
     ctx = engine.create_execution_context()
     pre = {n: np.empty((args.batch,) + spec.shapes[n], np.float32) for n in outs}
     info = {k.get("name"): k for k in engine.layer_info().get("kernels", [])}
