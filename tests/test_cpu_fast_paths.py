@@ -139,6 +139,13 @@ POOL_CASES = [
     ((2, 6, 33), (2, 5), (1, 3), (0, 2), (1, 2), 0, 1),    # asymmetric window / stride / padding
     ((1, 5, 20), (2, 2), (2, 2), (0, 0), (0, 0), 0, 1),
     ((2, 4, 3), (3, 3), (1, 1), (1, 1), (1, 1), 0, 0),     # no interior column at all
+    # separable max pooling (AVX2 / AVX-512): rows shorter / longer than a vector, stride 2 across the
+    # 32-float permute, stride 3 (scalar row pass), ceil windows past the padding, a 5x5 window
+    ((5, 30, 35), (3, 3), (2, 2), (1, 1), (1, 1), 0, 1),
+    ((3, 17, 33), (2, 4), (3, 3), (0, 1), (1, 2), 1, 1),
+    ((19, 7, 7), (3, 3), (1, 1), (1, 1), (1, 1), 0, 1),    # GoogLeNet's 7x7 planes, 19 channels
+    ((2, 19, 19), (5, 5), (1, 1), (2, 2), (2, 2), 0, 1),
+    ((3, 13, 66), (3, 3), (2, 2), (0, 0), (0, 0), 1, 1),   # ceil: last window clipped to the row
 ]
 
 
@@ -158,6 +165,27 @@ def test_pooling_interior_columns(case, kind, rng):
                      ceil_mode=bool(ceil))
     got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
     assert_close(got, ref, rtol=1e-5, atol=1e-5, what=f"{case} {kind}")
+
+
+def test_max_pooling_nan_and_strided_output(rng):
+    """Max pooling ignores NaN inputs (a window of NaNs gives -FLT_MAX, as the direct loop always did) and writes
+    into a channel slice of a concatenation (output batch stride larger than its C*P*Q), batch 2."""
+    batch, C, H, W = 2, 5, 11, 21
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    x[0, 1, 3, 4] = np.nan
+    x[1, 2, 0:3, 0:3] = np.nan  # the whole first 3x3 window
+    builder = gie.Builder()
+    net = builder.create_network()
+    t = net.add_input("x", gie.float32, (batch, C, H, W))
+    a = net.add_pooling(t, gie.PoolingType.MAX, (3, 3), stride=(2, 2))
+    b = net.add_pooling(t, gie.PoolingType.MAX, (2, 2), stride=(2, 2))  # same 5 x 10 output plane
+    cat = net.add_concatenation([a.output(0), b.output(0)], axis=1)
+    net.mark_output(cat.output(0), "y")
+    xr = np.where(np.isnan(x), -np.finfo(np.float32).max, x)
+    ref = np.concatenate([pool2d_ref(xr, gie.PoolingType.MAX, (3, 3), stride=(2, 2)),
+                          pool2d_ref(xr, gie.PoolingType.MAX, (2, 2), stride=(2, 2))], axis=1)
+    got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
+    assert_close(got, ref, rtol=0, atol=0, what="max pool nan / concat")
 
 
 @pytest.mark.parametrize("kind", [gie.PoolingType.MAX, gie.PoolingType.AVERAGE], ids=["max", "avg"])

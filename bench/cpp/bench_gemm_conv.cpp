@@ -1,5 +1,5 @@
 // Microbenchmark for the CPU GEMM / convolution kernels.
-//   g++ -O3 -std=c++17 -fopenmp -Icpp/src cpp/src/kernels/*.cpp bench/cpp/bench_gemm_conv.cpp -o bench
+//   g++ -O3 -std=c++17 -Icpp/src -Icpp/include bench/cpp/bench_gemm_conv.cpp build/X/libgie_internal.a -lpthread -o bench
 //   ./bench [threads...]      (default: 1 2). GIE_CPU_ISA=avx2|scalar forces a narrower ISA,
 //   GIE_CONV_ORIENT=normal|transposed forces the conv GEMM orientation.
 // Reports GFLOP/s for square SGEMMs and every ResNet-50 (v1.5, batch 1, 224x224) convolution
@@ -11,10 +11,8 @@
 #include <random>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
+#include "common/parallel.h"
 #include "kernels/conv2d_cpu.h"
 #include "kernels/gemm.h"
 
@@ -116,7 +114,7 @@ void benchResnet() {
     std::vector<unsigned char> ws(conv.workspaceSize() + 1);
     Epilogue ep;
     ep.bias = bias.data();
-    ep.act = ActKind::kRelu;  // conv + folded BN + ReLU
+    ep.act = gie::ActivationType::kRELU;  // conv + folded BN + ReLU
     const double t = timeIt([&] { conv.run(1, x.data(), y.data(), s.K * P * Q, ep, ws.data()); });
     const double flop = 2.0 * s.K * P * Q * s.C * s.R * s.R;
     std::printf("  %-24s x%lld: %8.3f ms  %7.1f GFLOP/s%s\n", s.name, (long long)s.count, t * 1e3,
@@ -143,7 +141,7 @@ void benchDepthwise() {  // MobileNet-v2 style 3x3 depthwise convolutions (pad 1
     Conv2dCpu conv(p, w.data());
     Epilogue ep;
     ep.bias = bias.data();
-    ep.act = ActKind::kClip;  // ReLU6
+    ep.act = gie::ActivationType::kCLIP;  // ReLU6
     ep.alpha = 0.f;
     ep.beta = 6.f;
     const double t = timeIt([&] { conv.run(1, x.data(), y.data(), C * P * Q, ep, nullptr); });
@@ -163,9 +161,7 @@ int main(int argc, char** argv) {
     Conv2dCpu::setOrientationOverride(o[0] == 'n' ? 1 : o[0] == 't' ? 2 : 0);
   std::printf("ISA: %s\n", gemm::isaName(gemm::activeIsa()));
   for (int t : threads) {
-#ifdef _OPENMP
-    omp_set_num_threads(t);
-#endif
+    gie::setCpuThreads(t);  // before the convolutions are constructed: their GEMM orientation depends on it
     std::printf("== %d thread(s)\n", t);
     benchGemm();
     benchResnet();

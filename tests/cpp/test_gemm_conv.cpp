@@ -293,6 +293,15 @@ void testConv(const char* isa) {
       {1, 2, 4, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},        // P = 4, Q = 3
       // network stems: few input channels, many outputs
       {1, 3, 64, 62, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1},     // ResNet-style 7x7 s2 stem
+      // stride-2 rows long enough for the vector deinterleave (16 / 8 outputs) plus a tail; odd widths whose last
+      // sample is the row's (and the tensor's) last float
+      {1, 3, 41, 75, 19, 7, 7, 2, 2, 3, 3, 2, 3, 1, 1, 1},     // 7x7 s2, Q = 38
+      {2, 11, 9, 75, 13, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1},     // 1x1 s2, Q = 38, last column read
+      {1, 19, 13, 67, 21, 3, 3, 2, 2, 0, 1, 0, 0, 1, 1, 1},    // 3x3 s2, Q = 33
+      // output planes of 49 / 196 pixels: the transposed GEMM with the 7-row AVX-512 tile (no padded rows)
+      {2, 40, 14, 14, 100, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},   // 1x1 @14, 100 channels (partial panel)
+      {1, 24, 14, 14, 60, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},    // 3x3 s2 -> 7x7
+      {1, 37, 13, 13, 161, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1},   // 1x1 s2 -> 7x7, 161 channels
       {2, 3, 45, 47, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},      // MobileNet-style 3x3 s2 stem, batch 2
       {2, 3, 45, 47, 8, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 1},      // TF "same" (bottom/right) padding
       {1, 2, 20, 21, 5, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1},      // 2 channels, dilation 2, stride 1

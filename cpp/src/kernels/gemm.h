@@ -120,6 +120,9 @@ void packB(PackedB& out, Isa isa, bool transB, int64_t K, int64_t N, const float
 // BSource panel (A's rows are the packer's columns).
 void gemmPackedB(const BSource& Arows, int64_t M, const PackedB& B, float alpha, float beta,
                  float* C, int64_t ldc, const OutputEpi& ep, int nthreads);
+// Rows per micro-tile gemmPackedB uses for M rows with B packed for `isa` (M is padded to a multiple of it):
+// geometry(isa).mr, or 7 with AVX-512 when M is a multiple of 7 but not of 8 (7x7 / 14x14 output planes).
+int packedBRowUnit(Isa isa, int64_t M);
 
 // y[i] = activation(act, x[i], alpha, beta) for i < n (layers/activation_math.h), vectorised for one ISA;
 // x == y is allowed. Defined in activation_cpu.cpp (compiled without FMA contraction, so that the vector

@@ -1,14 +1,133 @@
 // CPU pooling (max / average, NCHW), parallel over (n, c) planes. A window that covers the whole
-// unpadded plane (global pooling, e.g. squeeze-excitation) is one vectorised reduction per plane; other
-// windows take the direct loop, whose interior columns (window inside the row) are vectorised over q.
+// unpadded plane (global pooling, e.g. squeeze-excitation) is one vectorised reduction per plane; max pooling
+// with AVX2 / AVX-512 is separable (below); other windows take the direct loop, whose interior columns
+// (window inside the row) are vectorised over q.
 #include <algorithm>
 #include <cfloat>
+#include <vector>
 
 #include "common/parallel.h"
+#include "kernels/gemm.h"
 #include "layers/pooling.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define GIE_POOL_X86 1
+#define GIE_POOL_AVX2 __attribute__((target("avx2,fma")))
+#define GIE_POOL_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#else
+#define GIE_POOL_X86 0
+#endif
 
 namespace gie {
 namespace {
+
+// ---- separable max pooling ------------------------------------------------------------------------------
+// The direct loop costs kh*kw scalar-ish operations per output and, for stride 2, strided loads (GoogLeNet's
+// 14 max pools took 4.5 ms against onnxruntime's 0.6 ms). Max is exact and order-free, so each output row is
+// computed in two vectorised passes: the column maxima of the window's valid input rows into a row buffer
+// padded with -FLT_MAX (the padding), then the maxima of kw neighbours of that row with stride sw. Same
+// results as the direct loop, bit for bit: it starts every window at -FLT_MAX and ignores NaN inputs
+// (MAXPS(x, m) returns m when x is NaN), and so does this (buffer starts at -FLT_MAX, max(x, m) per row).
+struct MaxRowArgs {
+    const float* plane;  // input plane (H x W)
+    float* out;          // output plane (P x Q)
+    float* buf;          // row buffer, bufLen floats
+    int64_t H, W, P, Q, kh, kw, sh, sw, pt, pl, bufLen;
+};
+
+#if GIE_POOL_X86
+GIE_POOL_AVX512 void maxPlaneAvx512(const MaxRowArgs& a) {
+    const __m512 lowest = _mm512_set1_ps(-FLT_MAX);
+    float* buf = a.buf;
+    for (int64_t i = 0; i < a.bufLen; i += 16) _mm512_storeu_ps(buf + i, lowest);
+    float* col = buf + a.pl;  // column w of the input at col[w]
+    // evens of (lo, hi): elements 0, 2, ..., 30
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t p = 0; p < a.P; ++p) {
+        const int64_t h0 = p * a.sh - a.pt;
+        const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h0 + a.kh, a.H);
+        for (int64_t w = 0; w < a.W; w += 16) {
+            const __mmask16 m = a.W - w >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                               : static_cast<__mmask16>((1u << (a.W - w)) - 1u);
+            __m512 v = lowest;
+            for (int64_t h = hs; h < he; ++h) v = _mm512_max_ps(_mm512_maskz_loadu_ps(m, a.plane + h * a.W + w), v);
+            _mm512_mask_storeu_ps(col + w, m, v);
+        }
+        float* y = a.out + p * a.Q;
+        for (int64_t q = 0; q < a.Q; q += 16) {
+            const __mmask16 m = a.Q - q >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                               : static_cast<__mmask16>((1u << (a.Q - q)) - 1u);
+            __m512 v = lowest;
+            if (a.sw == 1) {
+                for (int64_t t = 0; t < a.kw; ++t) v = _mm512_max_ps(_mm512_loadu_ps(buf + q + t), v);
+            } else if (a.sw == 2) {
+                for (int64_t t = 0; t < a.kw; ++t) {
+                    const float* s = buf + 2 * q + t;
+                    v = _mm512_max_ps(_mm512_permutex2var_ps(_mm512_loadu_ps(s), evens, _mm512_loadu_ps(s + 16)), v);
+                }
+            } else {
+                alignas(64) float tmp[16];
+                for (int j = 0; j < 16; ++j) {
+                    float mx = -FLT_MAX;
+                    const float* s = buf + (q + j) * a.sw;
+                    if (q + j < a.Q)
+                        for (int64_t t = 0; t < a.kw; ++t) mx = std::max(mx, s[t]);
+                    tmp[j] = mx;
+                }
+                v = _mm512_load_ps(tmp);
+            }
+            _mm512_mask_storeu_ps(y + q, m, v);
+        }
+    }
+}
+
+GIE_POOL_AVX2 void maxPlaneAvx2(const MaxRowArgs& a) {
+    const __m256 lowest = _mm256_set1_ps(-FLT_MAX);
+    float* buf = a.buf;
+    for (int64_t i = 0; i < a.bufLen; i += 8) _mm256_storeu_ps(buf + i, lowest);
+    float* col = buf + a.pl;
+    for (int64_t p = 0; p < a.P; ++p) {
+        const int64_t h0 = p * a.sh - a.pt;
+        const int64_t hs = std::max<int64_t>(h0, 0), he = std::min(h0 + a.kh, a.H);
+        int64_t w = 0;
+        for (; w + 8 <= a.W; w += 8) {
+            __m256 v = lowest;
+            for (int64_t h = hs; h < he; ++h) v = _mm256_max_ps(_mm256_loadu_ps(a.plane + h * a.W + w), v);
+            _mm256_storeu_ps(col + w, v);
+        }
+        for (; w < a.W; ++w) {
+            float v = -FLT_MAX;
+            for (int64_t h = hs; h < he; ++h) v = std::max(v, a.plane[h * a.W + w]);
+            col[w] = v;
+        }
+        float* y = a.out + p * a.Q;
+        int64_t q = 0;
+        if (a.sw == 1)
+            for (; q + 8 <= a.Q; q += 8) {
+                __m256 v = lowest;
+                for (int64_t t = 0; t < a.kw; ++t) v = _mm256_max_ps(_mm256_loadu_ps(buf + q + t), v);
+                _mm256_storeu_ps(y + q, v);
+            }
+        for (; q < a.Q; ++q) {
+            float v = -FLT_MAX;
+            const float* s = buf + q * a.sw;
+            for (int64_t t = 0; t < a.kw; ++t) v = std::max(v, s[t]);
+            y[q] = v;
+        }
+    }
+}
+#endif
+
+using MaxPlaneFn = void (*)(const MaxRowArgs&);
+MaxPlaneFn maxPlaneFn() {
+#if GIE_POOL_X86
+    const cpu::gemm::Isa isa = cpu::gemm::activeIsa();
+    if (isa == cpu::gemm::Isa::kAvx512) return maxPlaneAvx512;
+    if (isa == cpu::gemm::Isa::kAvx2) return maxPlaneAvx2;
+#endif
+    return nullptr;
+}
 
 // Sum / max of n floats with 16 independent partial results (vectorisable without reassociation).
 float planeSum(const float* x, int64_t n) {
@@ -59,6 +178,23 @@ public:
                     isMax ? planeMax(xp, H * W) : planeSum(xp, H * W) / static_cast<float>(H * W);
             });
             return;
+        }
+        if (isMax) {
+            if (const MaxPlaneFn fn = maxPlaneFn()) {
+                // row buffer: pl padding columns, the W columns, then padding up to the last window's end
+                // ((Q-1)*sw + kw), plus 32 floats read past it by the last (masked-out) stride-2 vector
+                const int64_t used = std::max(pl + W, (Q - 1) * sw + kw);
+                const int64_t bufLen = (used + 2 * 16 + 32 + 15) / 16 * 16;
+                parallelFor(N * C, N * C * (P * W * kh + P * Q * kw) / 4, [&](int64_t nc) {
+                    static thread_local std::vector<float> buf;
+                    if (buf.size() < static_cast<size_t>(bufLen)) buf.resize(static_cast<size_t>(bufLen));
+                    const MaxRowArgs a{in + (nc / C) * xBatchStride + (nc % C) * H * W,
+                                       out + (nc / C) * yBatchStride + (nc % C) * P * Q,
+                                       buf.data(), H, W, P, Q, kh, kw, sh, sw, pt, pl, bufLen};
+                    fn(a);
+                });
+                return;
+            }
         }
         parallelFor(N * C, N * C * P * Q * kh * kw, [&](int64_t nc) {
             const float* xp = in + (nc / C) * xBatchStride + (nc % C) * H * W;
