@@ -1,4 +1,4 @@
-// GPU INT8 convolution with dp4a (variant "int8"; docs/int8.md): the CPU reference's arithmetic
+// GPU INT8 convolution with dp4a or integer tensor cores (variant "int8"; docs/int8.md): the CPU reference's arithmetic
 // (kernels/convolution_int8_cpu.cpp) on the GPU. Input INT8 CHW4 (one 32-bit word = 4 channels of a pixel, the
 // operand of __dp4a); weights quantized per output channel at configure (int8cpu::quantizePerChannel, the CPU's
 // own code); exact INT32 accumulation with the bias in accumulator units; then the float epilogue of
@@ -8,12 +8,16 @@
 // stride, padding and dilation.
 //
 // Implicit GEMM: M = N*P*Q output pixels, N = K output channels, reduction over (r, s, channel group of 4) words.
-// A block computes a 128-pixel x 64-channel tile with 256 threads (8 x 4 outputs each, 32 INT32 accumulators),
-// stepping through the reduction 8 words (32 channels) at a time through double-buffered shared-memory tiles
-// loaded from registers (the next tile's global loads are in flight during the current tile's dp4a). Weights are
-// packed reduction-major ([Kred rounded to 8][K rounded to 64] words, zero padding), so their loads need no bounds
-// checks; the input's padding reads as q = 0 (exactly 0.0 in the symmetric scheme, as on the CPU).
-// Tactic (name stable): dp4a_128x64x8_chw4.
+// A block computes a 128-pixel x 64-channel tile with 256 threads, stepping through the reduction 8 words (32
+// channels) at a time through double-buffered shared-memory tiles loaded from registers (the next tile's global
+// loads are in flight during the current tile's arithmetic). Weights are packed reduction-major ([Kred rounded to
+// 8][K rounded to 64] words, zero padding), so their loads need no bounds checks; the input's padding reads as q = 0
+// (exactly 0.0 in the symmetric scheme, as on the CPU). Tactics (names stable), the same tiles and epilogue:
+//   dp4a_128x64x8_chw4    each thread 8 pixels x 4 channels with __dp4a (any sm_61+ GPU; the build's archs);
+//   imma_128x64x32_chw4   integer tensor cores, mma.sync m16n8k32 s8.s8.s32 (sm_80+): 8 warps of 32 x 32 outputs;
+//                         a word of the tiles is exactly 4 consecutive k bytes of an mma fragment, so the same
+//                         shared-memory tiles feed it; the accumulators go through shared memory to the dp4a
+//                         tactic's thread mapping for the common epilogue.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -30,6 +34,10 @@ namespace {
 using namespace cuda::int8gpu;
 
 constexpr int kBM = 128, kBN = 64, kBK = 8, kThreads = 256;
+// Row pitches (words) of the shared tiles: + 8 words makes the mma fragment loads (rows t, t+4; columns g) free of
+// bank conflicts (row r starts at bank 8r); the dp4a int4 loads stay 16-byte aligned.
+constexpr int kAP = kBM + 8, kBP = kBN + 8, kCP = kBN + 4;
+constexpr int kTileWords = 2 * kBK * kAP + 2 * kBK * kBP, kCWords = kBM * kCP;
 
 struct Int8ConvParams {
     const int* x = nullptr;      // CHW4 words: [N][C4][H*W] with batch stride xbs (words)
@@ -58,9 +66,22 @@ __device__ __forceinline__ void advance(RedPos& p, int step, const Int8ConvParam
     }
 }
 
-__global__ void __launch_bounds__(kThreads, 2) convInt8Dp4a(const Int8ConvParams a) {
-    __shared__ __align__(16) int As[2][kBK][kBM];
-    __shared__ __align__(16) int Bs[2][kBK][kBN];
+//! d += a * b for one m16n8k32 tile of s8 (sm_80+).
+__device__ __forceinline__ void mmaS8(int (&d)[4], const int (&a)[4], const int (&b)[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    __trap();  // the host never selects this tactic below sm_80
+#endif
+}
+
+template <bool kMma>
+__global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8ConvParams a) {
+    __shared__ __align__(16) int smem[kTileWords > kCWords ? kTileWords : kCWords];
+    auto As = reinterpret_cast<int(*)[kBK][kAP]>(smem);                  // [2][kBK][kAP]
+    auto Bs = reinterpret_cast<int(*)[kBK][kBP]>(smem + 2 * kBK * kAP);  // [2][kBK][kBP]
     const int tid = threadIdx.x;
     const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * kBN;
     const int PQ = a.P * a.Q, HW = a.H * a.W;
@@ -111,8 +132,11 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8Dp4a(const Int8ConvParams
         for (int j = 0; j < kBPer; ++j) Bs[buf][br + j * kBRowStep][bn] = bReg[j];
     };
 
-    // Compute: thread (tx, ty) owns pixels tx*4 + i and 64 + tx*4 + i (i < 4), channels ty*4 + j (j < 4).
+    // dp4a: thread (tx, ty) owns pixels tx*4 + i and 64 + tx*4 + i (i < 4), channels ty*4 + j (j < 4): acc[i][j].
+    // mma: warp (wm, wn) owns pixels wm*32 .. +32 and channels wn*32 .. +32 as 2 x 4 tiles of 16 x 8; lane (g, t) holds
+    // rows g, g + 8 and columns 2t, 2t + 1 of each: acc[mt * 4 + nt][0..3] (the PTX fragment order).
     const int tx = tid % 16, ty = tid / 16;
+    const int lane = tid % 32, warp = tid / 32, g = lane / 4, t = lane % 4, wm = warp % 4, wn = warp / 4;
     int acc[8][4];
 #pragma unroll
     for (int i = 0; i < 8; ++i)
@@ -126,21 +150,66 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8Dp4a(const Int8ConvParams
     for (int k0 = 0; k0 < a.kred; k0 += kBK) {
         const bool more = k0 + kBK < a.kred;
         if (more) loadTiles(k0 + kBK);
+        if constexpr (kMma) {
+            // One k32 step: A fragment words (row, word t / t + 4), B fragment words (word t / t + 4, column).
+            int af[2][4], bf[4][2];
 #pragma unroll
-        for (int kk = 0; kk < kBK; ++kk) {
-            const int4 a0 = *reinterpret_cast<const int4*>(&As[buf][kk][tx * 4]);
-            const int4 a1 = *reinterpret_cast<const int4*>(&As[buf][kk][64 + tx * 4]);
-            const int4 b = *reinterpret_cast<const int4*>(&Bs[buf][kk][ty * 4]);
-            const int av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-            const int bv[4] = {b.x, b.y, b.z, b.w};
+            for (int mt = 0; mt < 2; ++mt) {
+                const int row = wm * 32 + mt * 16 + g;
+                af[mt][0] = As[buf][t][row];
+                af[mt][1] = As[buf][t][row + 8];
+                af[mt][2] = As[buf][t + 4][row];
+                af[mt][3] = As[buf][t + 4][row + 8];
+            }
 #pragma unroll
-            for (int i = 0; i < 8; ++i)
+            for (int nt = 0; nt < 4; ++nt) {
+                const int col = wn * 32 + nt * 8 + g;
+                bf[nt][0] = Bs[buf][t][col];
+                bf[nt][1] = Bs[buf][t + 4][col];
+            }
 #pragma unroll
-                for (int j = 0; j < 4; ++j) acc[i][j] = __dp4a(av[i], bv[j], acc[i][j]);
+            for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+                for (int nt = 0; nt < 4; ++nt) mmaS8(acc[mt * 4 + nt], af[mt], bf[nt]);
+        } else {
+#pragma unroll
+            for (int kk = 0; kk < kBK; ++kk) {
+                const int4 a0 = *reinterpret_cast<const int4*>(&As[buf][kk][tx * 4]);
+                const int4 a1 = *reinterpret_cast<const int4*>(&As[buf][kk][64 + tx * 4]);
+                const int4 b = *reinterpret_cast<const int4*>(&Bs[buf][kk][ty * 4]);
+                const int av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+                const int bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+                for (int i = 0; i < 8; ++i)
+#pragma unroll
+                    for (int j = 0; j < 4; ++j) acc[i][j] = __dp4a(av[i], bv[j], acc[i][j]);
+            }
         }
         if (more) storeTiles(buf ^ 1);
         __syncthreads();
         buf ^= 1;
+    }
+
+    if constexpr (kMma) {
+        // The tiles are dead (the loop ended on a barrier): the accumulators go through shared memory to the dp4a
+        // mapping, where a thread's 4 channels are one CHW4 group.
+        auto Cs = reinterpret_cast<int(*)[kCP]>(smem);
+#pragma unroll
+        for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt) {
+                const int row = wm * 32 + mt * 16 + g, col = wn * 32 + nt * 8 + 2 * t;
+                Cs[row][col] = acc[mt * 4 + nt][0];
+                Cs[row][col + 1] = acc[mt * 4 + nt][1];
+                Cs[row + 8][col] = acc[mt * 4 + nt][2];
+                Cs[row + 8][col + 1] = acc[mt * 4 + nt][3];
+            }
+        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const int4 v = *reinterpret_cast<const int4*>(&Cs[i < 4 ? tx * 4 + i : 64 + tx * 4 + (i - 4)][ty * 4]);
+            acc[i][0] = v.x, acc[i][1] = v.y, acc[i][2] = v.z, acc[i][3] = v.w;
+        }
     }
 
     // Epilogue: the 4 channels of a thread are one CHW4 group (n0 and ty*4 are multiples of 4).
@@ -171,7 +240,7 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8Dp4a(const Int8ConvParams
 
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-class ConvolutionInt8Dp4aGpu final : public Kernel<ConvolutionInt8Dp4aGpu, ConvolutionOp> {
+class ConvolutionInt8Gpu final : public Kernel<ConvolutionInt8Gpu, ConvolutionOp> {
 public:
     GIE_INT8_KERNEL_COMMON
 
@@ -182,8 +251,16 @@ public:
         const TensorDesc& d = inOut[pos];
         return (quantizedChw4(d) || (pos > 0 && floatLinear4(d))) && imageFits32(d);
     }
-    int32_t getNbTactics() const noexcept override { return 1; }
-    const char* getTacticName(int32_t t) const noexcept override { return t == 0 ? "dp4a_128x64x8_chw4" : "invalid"; }
+    int32_t getNbTactics() const noexcept override { return 2; }
+    const char* getTacticName(int32_t t) const noexcept override {
+        return t == kDp4a ? "dp4a_128x64x8_chw4" : t == kImma ? "imma_128x64x32_chw4" : "invalid";
+    }
+    int32_t setTactic(int32_t t) noexcept override {
+        if (t != kDp4a && !(t == kImma && immaRuns())) return -1;
+        tactic_ = t;
+        return 0;
+    }
+    int32_t getTactic() const noexcept override { return tactic_; }
 
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): initialize before configure");
@@ -233,6 +310,7 @@ protected:
         std::copy(rq.mult.begin(), rq.mult.end(), multHost_.begin());
         (void)out;
         configured_ = true;
+        tactic_ = immaRuns() ? kImma : kDp4a;  // a default until the builder picks by timing
     }
 
     void run(const KernelCall& c) const override {
@@ -275,11 +353,22 @@ protected:
         a.alpha = ep_.alpha;
         a.beta = ep_.beta;
         const dim3 grid(static_cast<unsigned>(cuda::ceilDiv(M, kBM)), static_cast<unsigned>(kPad_ / kBN));
-        convInt8Dp4a<<<grid, kThreads, 0, cuda::streamOf(c)>>>(a);
-        cuda::checkLaunch("convInt8Dp4a");
+        if (tactic_ == kImma) convInt8<true><<<grid, kThreads, 0, cuda::streamOf(c)>>>(a);
+        else convInt8<false><<<grid, kThreads, 0, cuda::streamOf(c)>>>(a);
+        cuda::checkLaunch(tactic_ == kImma ? "convInt8<imma>" : "convInt8<dp4a>");
     }
 
 private:
+    static constexpr int32_t kDp4a = 0, kImma = 1;
+    //! mma.sync m16n8k32 on s8 needs sm_80 (the build's archs are 80 and up, so the code is there when this holds).
+    static bool immaRuns() noexcept {
+        try {
+            return cuda::deviceProps().major >= 8;
+        } catch (...) {
+            return false;
+        }
+    }
+    int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
     bool configured_ = false;
     int64_t C4_ = 0, kred_ = 0, kPad_ = 0;
@@ -287,7 +376,7 @@ private:
     std::vector<float> multHost_;
     std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_;
 };
-GIE_REGISTER_KERNEL(ConvolutionInt8Dp4aGpu, DeviceType::kGPU);
+GIE_REGISTER_KERNEL(ConvolutionInt8Gpu, DeviceType::kGPU);
 
 }  // namespace
 }  // namespace gie
