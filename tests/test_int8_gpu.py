@@ -1,4 +1,5 @@
-"""The GPU INT8 kernels (docs/int8.md: dp4a convolution on CHW4, pooling, element-wise, the INT8 Reformat paths)
+"""The GPU INT8 kernels (docs/int8.md: convolution on CHW4 with its dp4a and integer tensor-core tactics, each
+forced, pooling, element-wise, the INT8 Reformat paths)
 against the CPU INT8 reference (itself checked against numpy in tests/test_int8_kernels.py), and the digits CNN built
 for the GPU in INT8.
 
@@ -15,6 +16,8 @@ max of q, INT32 window sums); the float epilogue is the same sequence of IEEE op
 with the _rn intrinsics, so nvcc cannot contract a product and a sum into one FMA, and the CPU files are built
 without FMA contraction (-ffp-contract=off). A 1-unit difference would therefore be a bug, not rounding.
 """
+import logging
+
 import numpy as np
 import pytest
 
@@ -28,9 +31,9 @@ F32 = np.float32
 OBEY = gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS
 
 
-def build_both(define, feeds, ranges, max_batch=None):
-    """define(net, tensors) -> output tensor (it pins what it tests); ranges(tensors, out) -> {tensor: amax}.
-    Returns (cpu engine, gpu engine)."""
+def build_both(define, feeds, ranges, max_batch=None, force=None):
+    """define(net, tensors) -> output tensor (it pins what it tests); ranges(tensors, out) -> {tensor: amax};
+    force: {kernel type: tactic} for the GPU build. Returns (cpu engine, gpu engine)."""
     def wrapped(net, t):
         out = define(net, t)
         for tensor, amax in ranges(t, out).items():
@@ -41,8 +44,13 @@ def build_both(define, feeds, ranges, max_batch=None):
         config.int8 = True
         config.set_flag(OBEY)
 
+    def configure_gpu(config):
+        configure(config)
+        for kernel, tactic in (force or {}).items():
+            config.force_tactic(kernel, tactic)
+
     cpu = util.build(wrapped, feeds, max_batch=max_batch, device="cpu", configure=configure)
-    gpu = util.build(wrapped, feeds, max_batch=max_batch, device="gpu", configure=configure)
+    gpu = util.build(wrapped, feeds, max_batch=max_batch, device="gpu", configure=configure_gpu)
     return cpu, gpu
 
 
@@ -99,24 +107,42 @@ def conv_layer(net, x, case, rng, groups=1):
                                num_groups=groups)
 
 
+TACTICS = ["dp4a_128x64x8_chw4", "imma_128x64x32_chw4"]  # cuda/kernels/conv2d_int8.cu (imma: sm_80+)
+
+
+def tactic_runs(tactic):
+    return not tactic.startswith("imma") or float(gie.build_info().get("compute_capability") or 0) >= 8.0
+
+
+def conv_tactics(engine):
+    return [k["tactic"] for k in engine.layer_info()["kernels"] if k["type"] == "Convolution"]
+
+
+@pytest.mark.parametrize("tactic", TACTICS)
 @pytest.mark.parametrize("out_type", ["float32", "int8"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv_dp4a_matches_cpu(case, out_type, rng):
+def test_conv_matches_cpu(case, out_type, tactic, rng):
+    if not tactic_runs(tactic):
+        pytest.skip(f"{tactic} needs sm_80")
     x = (rng.standard_normal(case[:4]) * 1.5).astype(F32)
     seed = int(rng.integers(1 << 30))
     define = lambda net, t: pin(conv_layer(net, t["x"], case, np.random.default_rng(seed)), gie.float32 if out_type == "float32" else gie.int8)
     # some inputs saturate (amax below max |x|); the INT8 output range clips some outputs too
     ranges = lambda t, o: {t["x"]: float(np.abs(x).max()) * 0.8, **({o: 6.0} if out_type == "int8" else {})}
-    cpu, gpu = build_both(define, {"x": x}, ranges)
+    cpu, gpu = build_both(define, {"x": x}, ranges, force={"Convolution": tactic})
     assert kinds(gpu, "Convolution") == ["int8"] and kinds(cpu, "Convolution") == ["int8"]
+    assert conv_tactics(gpu) == [tactic]
     compare(cpu, gpu, {"x": x})
 
 
+@pytest.mark.parametrize("tactic", TACTICS)
 @pytest.mark.parametrize("residual", ["int8", "float", None])
 @pytest.mark.parametrize("case", CONV_CASES[:3], ids=CONV_IDS[:3])
-def test_conv_residual_relu_fused_int8_output(case, residual, rng):
+def test_conv_residual_relu_fused_int8_output(case, residual, tactic, rng):
     """conv + bias + residual add + ReLU in one INT8 kernel writing INT8 CHW4 (dequantized by the output Reformat);
     the residual INT8 (quantized by a Reformat, its own scale) or FLOAT (no range: it stays float)."""
+    if not tactic_runs(tactic):
+        pytest.skip(f"{tactic} needs sm_80")
     N, C, H, W, K = case[:5]
     P, Q = out_hw(case)
     x = (rng.standard_normal((N, C, H, W)) * 1.5).astype(F32)
@@ -136,7 +162,8 @@ def test_conv_residual_relu_fused_int8_output(case, residual, rng):
         return act.output(0)
 
     ranges = lambda t, o: {t["x"]: 4.0, o: 6.0, **({t["r"]: 2.5} if residual == "int8" else {})}
-    cpu, gpu = build_both(define, feeds, ranges)
+    cpu, gpu = build_both(define, feeds, ranges, force={"Convolution": tactic})
+    assert conv_tactics(gpu) == [tactic]
     for e in (cpu, gpu):
         assert kinds(e, "Convolution") == ["int8"] and not kinds(e, "ElementWise") and not kinds(e, "Activation"), \
             e.layer_info()["kernels"]
@@ -234,10 +261,10 @@ def test_conv_chain_int8_between_layers(rng):
     compare(cpu, gpu, {"x": x})
 
 
-def test_digits_int8_on_the_gpu_within_a_point_of_fp32(tmp_path):
+def test_digits_int8_on_the_gpu_within_a_point_of_fp32(tmp_path, caplog):
     """The trained digits CNN (tests/digits_model.py) built for the GPU with INT8 ranges from numpy min-max, its
     convolutions and poolings pinned to INT8 (PREFER): test accuracy within 1 point of the GPU FP32 engine (the fully
-    connected layer has no GPU INT8 kernel and runs in float there)."""
+    connected layer has no GPU INT8 kernel and runs in float there, which a warning says)."""
     pytest.importorskip("sklearn")
     onnx = pytest.importorskip("onnx")
     import digits_model
@@ -267,7 +294,11 @@ def test_digits_int8_on_the_gpu_within_a_point_of_fp32(tmp_path):
     def logits(engine):
         return engine.create_execution_context().execute({"input": m.x_test})["logits"]
 
-    g32, g8 = build("gpu", False), build("gpu", True)
+    g32 = build("gpu", False)
+    with caplog.at_level(logging.WARNING, logger="gie"):
+        g8 = build("gpu", True)
+    assert any("the GPU has no INT8 kernel for FullyConnected (1 layer(s))" in r.getMessage() for r in caplog.records), \
+        [r.getMessage() for r in caplog.records]
     assert "int8" in kinds(g8, "Convolution") and "int8" in kinds(g8, "Pooling"), g8.layer_info()["kernels"]
     y32, y8 = logits(g32), logits(g8)
     acc32, acc8 = m.accuracy(y32, m.y_test), m.accuracy(y8, m.y_test)

@@ -56,11 +56,8 @@ public:
     //! SUM, SUB, PROD, MAX, MIN; both inputs INT8 CHW4 of the output's shape (no broadcasting); output INT8 CHW4 or
     //! FLOAT / HALF LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nIn, int32_t) const noexcept override {
-        using E = ElementWiseOperation;
-        const E o = op_.op;
-        if (o != E::kSUM && o != E::kSUB && o != E::kPROD && o != E::kMAX && o != E::kMIN) return false;
-        if (pos > 0 && !(inOut[pos].dims == inOut[0].dims)) return false;
-        return (quantizedChw4(inOut[pos]) || (pos >= nIn && floatLinear4(inOut[pos]))) && imageFits32(inOut[pos]);
+        return op_.int8Computes(pos, inOut) && (quantizedChw4(inOut[pos]) || (pos >= nIn && floatLinear4(inOut[pos]))) &&
+               imageFits32(inOut[pos]);
     }
 
 protected:
