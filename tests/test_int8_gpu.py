@@ -13,8 +13,9 @@ poisoned device buffers (gpu_util).
 Expected: EXACT equality. The integer part is exact on both devices (INT32 accumulation, the bias added in INT32,
 max of q, INT32 window sums); the float epilogue is the same sequence of IEEE operations in the same order
 (float(acc) * mult, + residual (float(q) * s), ReLU, x / s rounded half to even and saturated): the GPU writes them
-with the _rn intrinsics, so nvcc cannot contract a product and a sum into one FMA, and the CPU files are built
-without FMA contraction (-ffp-contract=off). A 1-unit difference would therefore be a bug, not rounding.
+with the _rn intrinsics, so nvcc cannot contract a product and a sum into one FMA, and the CPU INT8 files are built
+for baseline x86-64, which has no FMA instruction to contract into (the activation rows are built with
+-ffp-contract=off). A 1-unit difference would therefore be a bug, not rounding.
 """
 import logging
 
