@@ -7,6 +7,7 @@ same networks with the same weights: ResNet-50, GoogLeNet (224x224) and YOLOv2 (
     PYTHONPATH=build/gpu/pkg python3 bench/gpu_vs_torch.py --json gpu.json --markdown gpu.md
     PYTHONPATH=build/gpu/pkg python3 bench/gpu_vs_torch.py --check-only          # batch 1: outputs only
     PYTHONPATH=build/gpu/pkg python3 bench/gpu_vs_torch.py --fp16 --torch-compile  # FP16 (issue 12), see below
+    PYTHONPATH=build/gpu/pkg python3 bench/gpu_vs_torch.py --int8 --models resnet50  # INT8 (issue 14), see below
 
 The networks come from gie.model_zoo (one description, seeded random weights); bench/torch_export.py turns
 the same description into a torch.nn.Module (same float32 weights, BatchNorm in eval mode, Caffe pooling
@@ -45,6 +46,15 @@ timing cache in the temporary directory, see --timing-cache): per (model, batch)
   |gie32| on the compared output over all of the cell's input sets (torch FP32 eager is the reference where
   gie32 failed), top-1 = share of those images whose argmax agrees (classifiers); the JSON also has torch
   FP16's own error against the same reference.
+
+INT8 mode (--int8; issue 14's benchmark): the FP16 mode plus, per cell, gie8: the gie engine built with
+config.int8 = True and config.fp16 = True (INT8 where a GPU INT8 kernel exists and the builder's timing prefers
+it, FP16 / FP32 elsewhere), its ranges from gie's entropy calibrator on --calib-images random images (fixed seeds,
+the same for every batch; the calibration cache is kept in the temporary directory per model, image size and
+seed, so only the first cell of a model calibrates); gie8 vs best torch = gie8 ms / the fastest torch column's
+ms; int8 top-1 = share of images whose argmax agrees with gie FP32; int8 kernels = gie8 kernels computing in
+INT8 / all. The peer stays PyTorch FP16: PyTorch has no INT8 convolution path on the GPU (its quantized
+convolutions run on the CPU backends only).
 
 Progress goes to stderr (in FP16 mode also one "ROW" line per finished cell); the table (markdown) is printed
 last, to stdout; --json / --markdown files are rewritten after every cell, so a cut-off run keeps its rows.
@@ -117,6 +127,10 @@ def parse_args(argv=None):
                         "flags OUTPUT MISMATCH above it (default 1e-3)")
     p.add_argument("--fp16", action="store_true",
                    help="FP16 mode: gie FP16 and FP32 engines vs PyTorch FP16 channels_last (see below)")
+    p.add_argument("--int8", action="store_true",
+                   help="INT8 mode: the FP16 mode plus a gie INT8 engine per cell (calibrated, see below)")
+    p.add_argument("--calib-images", type=int, default=64,
+                   help="--int8: random images for the entropy calibration (default 64)")
     p.add_argument("--torch-compile", action="store_true",
                    help="--fp16: also a torch.compile column (reduce-overhead below batch 8, "
                         "max-autotune-no-cudagraphs from batch 8), one child process per cell")
@@ -133,6 +147,8 @@ def parse_args(argv=None):
                         "minutes); default none")
     p.add_argument("--compile-child", metavar="MODEL:BATCH", help=argparse.SUPPRESS)  # internal: one compile cell
     args = p.parse_args(argv)
+    if args.int8:
+        args.fp16 = True  # the INT8 mode is the FP16 table with gie8 columns
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     bad = [m for m in args.models if m not in MODELS]
     if bad:
@@ -206,7 +222,7 @@ def _set_config_attr(config, names, value):
 class GieCell:
     """A gie engine for one (model, batch) and one execution context per input set, bound to torch tensors."""
 
-    def __init__(self, gie, torch, spec, batch, inputs, args, notes, fp16=False):
+    def __init__(self, gie, torch, spec, batch, inputs, args, notes, fp16=False, int8_calibrator=None):
         self.torch = torch
         builder = gie.Builder()
         net = builder.create_network()
@@ -216,6 +232,9 @@ class GieCell:
         config.set_batch_range(batch, batch, batch)
         if fp16 and _set_config_attr(config, ("fp16",), True) is None:
             raise RuntimeError("this gie has no config.fp16 (FP16 builds need issue 12's builder)")
+        if int8_calibrator is not None:
+            config.int8 = True
+            config.int8_calibrator = int8_calibrator
         want_graph = not args.no_gie_cuda_graph
         self.graph_attr = _set_config_attr(config, ("cuda_graph", "set_cuda_graph"), want_graph)
         if self.graph_attr is None:
@@ -233,9 +252,9 @@ class GieCell:
         if args.reports:
             from gie import report
             os.makedirs(args.reports, exist_ok=True)
-            suffix = "_fp16" if fp16 else ""
+            suffix = "_int8" if int8_calibrator is not None else "_fp16" if fp16 else ""
             path = os.path.join(args.reports, f"{spec.name}_b{batch}{suffix}.txt")
-            title = f"{spec.name} batch {batch}" + (" FP16" if fp16 else "")
+            title = f"{spec.name} batch {batch}" + (" INT8" if int8_calibrator is not None else " FP16" if fp16 else "")
             with open(path, "w") as f:
                 f.write(report.format_report(self.engine.layer_info(), title=title) + "\n")
         dev = str(self.engine.device).split(".")[-1].upper()
@@ -319,14 +338,14 @@ def is_oom(e):
 
 # ---- one cell: pieces shared by the FP32 and FP16 modes ----------------------------------------------
 
-def build_gie(ctx, spec, batch, xs, row, label, fp16=False, nout=1):
+def build_gie(ctx, spec, batch, xs, row, label, fp16=False, nout=1, int8_calibrator=None):
     """Builds the gie engine of one cell and runs contexts 0..nout-1 once. Returns (GieCell, [{output name:
     tensor clone}] per context) or (None, None) after recording the error as '<label>: ...'. Row keys
     '<label>_build_s', '<label>_kernels', '<label>_cuda_graph_attr' (FP16: also '<label>_precisions')."""
     torch, gie, args, stream, notes = ctx["torch"], ctx["gie"], ctx["args"], ctx["stream"], ctx["notes"]
     try:
         with torch.cuda.stream(stream):
-            gcell = GieCell(gie, torch, spec, batch, xs, args, notes, fp16=fp16)
+            gcell = GieCell(gie, torch, spec, batch, xs, args, notes, fp16=fp16, int8_calibrator=int8_calibrator)
             outs = [{k: v.clone() for k, v in gcell.outputs(i, stream).items()} for i in range(nout)]
         row[f"{label}_build_s"] = round(gcell.build_s, 2)
         row[f"{label}_kernels"] = gcell.engine.num_kernels
@@ -336,7 +355,7 @@ def build_gie(ctx, spec, batch, xs, row, label, fp16=False, nout=1):
             try:
                 row[f"{label}_precisions"] = kernel_precisions(gcell.engine.layer_info())
                 pc = row[f"{label}_precisions"]
-                extra = f", {pc['half']} computing in FP16, {pc['reformats']} reformat(s)"
+                extra = f", {pc['half']} computing in FP16, {pc['int8']} in INT8, {pc['reformats']} reformat(s)"
             except Exception as e:  # noqa: BLE001  (the report is informative only)
                 extra = f", precisions unknown ({short(e)})"
         log(f"  {label}: built in {gcell.build_s:.1f} s, {gcell.engine.num_kernels} kernels{extra}, "
@@ -479,12 +498,13 @@ def run_cell(ctx, model_name, spec, tmodel, batch):
 # ---- one cell (FP16) --------------------------------------------------------------------------------
 
 def kernel_precisions(layer_info):
-    """{'half': kernels computing in FP16, 'float': in FP32, 'reformats': inserted Reformat kernels, 'total'}
-    from an engine's build report (a dict, or its JSON text)."""
+    """{'half': kernels computing in FP16, 'float': in FP32, 'int8': in INT8, 'reformats': inserted Reformat kernels,
+    'total'} from an engine's build report (a dict, or its JSON text)."""
     li = json.loads(layer_info) if isinstance(layer_info, (str, bytes)) else layer_info
     ks = li.get("kernels", [])
     return {"half": sum(1 for k in ks if k.get("precision") == "float16"),
             "float": sum(1 for k in ks if k.get("precision") == "float32"),
+            "int8": sum(1 for k in ks if k.get("precision") == "int8"),
             "reformats": sum(1 for k in ks if k.get("type") == "Reformat"), "total": len(ks)}
 
 
@@ -518,6 +538,8 @@ def fp16_ratios(row):
         row["best_torch"] = best
         if g16:
             row["ratio_gie16_over_best_torch"] = g16["median_ms"] / t["median_ms"]
+        if row.get("gie8"):
+            row["ratio_gie8_over_best_torch"] = row["gie8"]["median_ms"] / t["median_ms"]
     return row
 
 
@@ -529,13 +551,29 @@ def _to_numpy(t):
     return t.detach().float().cpu().numpy()
 
 
+def int8_calibrator(ctx, model_name, spec):
+    """gie's entropy calibrator on --calib-images random images (seeds 1000..), one per model (ctx['calibrators']),
+    with a calibration cache in the temporary directory: the first build of a model calibrates, later ones read it."""
+    gie, args = ctx["gie"], ctx["args"]
+    cals = ctx.setdefault("calibrators", {})
+    if model_name not in cals:
+        import numpy as np
+
+        data = np.concatenate([spec.random_input(1, seed=1000 + i) for i in range(args.calib_images)])
+        cache = os.path.join(tempfile.gettempdir(), f"gie_gpu_vs_torch_{model_name}_{spec.input_shape[1]}_s{args.seed}"
+                                                    f"_n{args.calib_images}.calib")
+        cals[model_name] = gie.EntropyCalibrator(data, batch_size=min(16, args.calib_images), cache_file=cache)
+        log(f"  int8: calibration data {data.shape}, cache {cache}" + (" (exists)" if os.path.exists(cache) else ""))
+    return cals[model_name]
+
+
 def run_cell_fp16(ctx, model_name, spec, tmodels, batch):
     """Measures one (model, batch) in FP16 mode; returns a row dict. Errors are recorded in row['errors']."""
     torch, gie, args, stream = ctx["torch"], ctx["gie"], ctx["args"], ctx["stream"]
     tmodel32, tmodel16 = tmodels
     name = COMPARE[model_name]
     row = {"model": model_name, "batch": batch, "image": spec.input_shape[1], "precision": "fp16", "errors": [],
-           "compare_output": name, "gie16": None, "gie32": None, "torch_eager": None, "torch_graph": None,
+           "compare_output": name, "gie16": None, "gie32": None, "gie8": None, "torch_eager": None, "torch_graph": None,
            "torch_compile": None}
     nsets = args.rotate if batch == 1 else 1
     gcell = graphs = xs = txs = ref16 = None
@@ -546,8 +584,11 @@ def run_cell_fp16(ctx, model_name, spec, tmodels, batch):
         torch.cuda.synchronize()
         if gie is not None and not args.skip_gie:
             # FP16 first: its build times the FP32 candidates too, so the FP32 build finds them in the cache
-            for label, fp16 in (("gie16", True), ("gie32", False)):
-                gcell, gouts = build_gie(ctx, spec, batch, xs, row, label, fp16=fp16, nout=nsets)
+            engines = [("gie16", True, None), ("gie32", False, None)]
+            if args.int8:
+                engines.append(("gie8", True, int8_calibrator(ctx, model_name, spec)))
+            for label, fp16, cal in engines:
+                gcell, gouts = build_gie(ctx, spec, batch, xs, row, label, fp16=fp16, nout=nsets, int8_calibrator=cal)
                 if gcell is not None:
                     outs[label] = [_to_numpy(o[name]) for o in gouts]
                     del gouts
@@ -580,8 +621,8 @@ def run_cell_fp16(ctx, model_name, spec, tmodels, batch):
                 row["errors"].append("torch FP32 reference: " + short(e))
         if ref_label is not None:
             row["fp16_reference"] = {"gie32": "gie FP32", "torch32": "torch FP32 eager"}[ref_label]
-            for label in ("gie16", "torch16"):
-                if label not in outs:
+            for label in ("gie16", "gie8", "torch16"):
+                if label not in outs or (label == "gie8" and ref_label != "gie32"):
                     continue
                 try:
                     acc = row[f"{label}_acc"] = fp16_accuracy(outs[label], outs[ref_label], model_name in CLASSIFIERS)
@@ -794,7 +835,9 @@ def fp16_header(args):
     return (["model", "batch", "gie16 ms", "gie16 img/s", "gie32 ms", "gie32 img/s", "16/32", "eager16 ms",
              "eager16 img/s", "graph16 ms", "graph16 img/s"]
             + (["compile ms", "compile img/s", "compile s"] if args.torch_compile else [])
-            + ["gie16/best torch", "rel err", "top-1", "half kernels", "notes"])
+            + ["gie16/best torch", "rel err", "top-1", "half kernels"]
+            + (["gie8 ms", "gie8 img/s", "gie8/best torch", "int8 top-1", "int8 kernels"] if args.int8 else [])
+            + ["notes"])
 
 
 def fp16_cells(r, args):
@@ -828,7 +871,15 @@ def fp16_cells(r, args):
         cs = r.get("compile_error") or fmt(r.get("compile_s"), ".1f")
         cells += [fmt(tc and tc["median_ms"], ".3f"), fmt(tc and tc["images_per_s"], ".1f"), cs]
     cells += [best_s, fmt(acc.get("rel"), ".2e"), fmt(acc.get("top1_agree") and 100 * acc["top1_agree"], ".1f"),
-              f"{pc['half']}/{pc['total']}" if pc else "-", "; ".join(notes)]
+              f"{pc['half']}/{pc['total']}" if pc else "-"]
+    if args.int8:
+        g8, acc8, pc8 = r.get("gie8"), r.get("gie8_acc") or {}, r.get("gie8_precisions")
+        b8 = r.get("ratio_gie8_over_best_torch")
+        cells += [fmt(g8 and g8["median_ms"], ".3f"), fmt(g8 and g8["images_per_s"], ".1f"),
+                  "-" if b8 is None else f"{b8:.2f} ({TORCH_SHORT[r['best_torch']]})",
+                  fmt(None if acc8.get("top1_agree") is None else 100 * acc8["top1_agree"], ".1f"),
+                  f"{pc8['int8']}/{pc8['total']}" if pc8 else "-"]
+    cells.append("; ".join(notes))
     return cells
 
 
@@ -847,7 +898,11 @@ def table_fp16(rows, args):
                + f"; gie16/best torch = gie16 ms / the fastest torch column's ms (< 1: gie faster); rel err = "
                f"max |gie16 - gie32| / max |gie32| on {out} over the cell's inputs (batch 1: {args.rotate} input "
                f"sets); top-1 = % of those images whose argmax agrees (classifiers); half kernels = gie16 kernels "
-               f"computing in FP16 / all")
+               f"computing in FP16 / all"
+               + ("; gie8 = gie with config.int8 and config.fp16 (entropy-calibrated on random images), gie8/best "
+                  "torch likewise, int8 top-1 = % of images whose argmax agrees with gie32, int8 kernels = gie8 "
+                  "kernels computing in INT8 / all; PyTorch has no INT8 convolution path on the GPU, so its FP16 "
+                  "columns are the peer" if args.int8 else ""))
     lines = [fp16_cells(r, args) for r in rows]
     return markdown(caption, fp16_header(args), lines) + "\n\n" + "\n".join(fp16_summary(rows))
 
@@ -863,6 +918,14 @@ def fp16_summary(rows):
             g = r.get("gie16")
             lines.append("ResNet-50 batch 64 gie FP16: " + (f"{g['images_per_s']:,.0f} img/s" if g else "no figure")
                          + " (issue 12's minimum on the H100: 13,000 img/s)")
+        if r["model"] == "resnet50" and r["image"] == 224 and r.get("precision") == "fp16" and "gie8" in r:
+            g8 = r.get("gie8")
+            if r["batch"] == 256:
+                lines.append("ResNet-50 batch 256 gie INT8: " + (f"{g8['images_per_s']:,.0f} img/s" if g8 else "no figure")
+                             + " (issue 14's target on the H100: 60,000 img/s)")
+            if r["batch"] == 1:
+                lines.append("ResNet-50 batch 1 gie INT8: " + (f"{g8['median_ms']:.3f} ms" if g8 else "no figure")
+                             + " (issue 14's target: 0.30 ms)")
     return lines
 
 
@@ -947,7 +1010,7 @@ def main(argv=None):
         "channels_last": args.channels_last, "seed": args.seed, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     if args.fp16:
-        meta.update({"precision": "fp16", "channels_last": True, "torch_compile": args.torch_compile,
+        meta.update({"precision": "int8" if args.int8 else "fp16", "calib_images": args.calib_images if args.int8 else None, "channels_last": True, "torch_compile": args.torch_compile,
                      "compile_timeout_s": args.compile_timeout, "timing_cache": args.timing_cache,
                      "tol16": args.tol16})
     log(f"device: {meta['device']} ({meta['device_memory_gib']} GiB), torch {meta['torch']} (CUDA {meta['cuda']}, "

@@ -80,8 +80,8 @@ def test_fp16_ratios_pick_the_fastest_torch_column(gvt):
 
 def test_kernel_precisions(gvt):
     li = {"kernels": [{"type": "Reformat", "precision": "float16"}, {"type": "Convolution", "precision": "float16"},
-                      {"type": "Softmax", "precision": "float32"}]}
-    want = {"half": 2, "float": 1, "reformats": 1, "total": 3}
+                      {"type": "Softmax", "precision": "float32"}, {"type": "Convolution", "precision": "int8"}]}
+    want = {"half": 2, "float": 1, "int8": 1, "reformats": 1, "total": 4}
     assert gvt.kernel_precisions(li) == want
     assert gvt.kernel_precisions(json.dumps(li)) == want
 
@@ -134,6 +134,28 @@ def test_fp16_table(gvt, compile_col):
     assert "skipped" in cells["yolov264"]["notes"]
     assert "gie FP16 faster than gie FP32 at batch >= 8: 1 of 3 cells (not: googlenet b8, yolov2 b64)" in lines
     assert "ResNet-50 batch 64 gie FP16: 16,000 img/s (issue 12's minimum on the H100: 13,000 img/s)" in lines
+
+
+def test_int8_table(gvt):
+    """--int8: the FP16 table plus gie8 columns (time, img/s, ratio to the best torch column, top-1 agreement with gie
+    FP32, INT8 kernels) and issue 14's ResNet-50 lines."""
+    args = gvt.parse_args(["--int8"])
+    assert args.fp16 and args.int8
+    rows = fp16_rows(gvt, compile_col=False)
+    r = dict(rows[0], precision="fp16", batch=256, gie8=timing(8.0, 256),
+             gie8_acc={"rel": 2e-2, "top1_agree": 0.985, "max_abs_diff": 0.2, "max_abs_ref": 10.0, "images": 256},
+             gie8_precisions={"half": 10, "float": 2, "int8": 53, "reformats": 3, "total": 68})
+    r = gvt.fp16_ratios(r)
+    header = gvt.fp16_header(args)
+    cells = dict(zip(header, gvt.fp16_cells(r, args)))
+    assert (cells["gie8 ms"], cells["gie8 img/s"], cells["int8 top-1"], cells["int8 kernels"]) == ("8.000", "32000.0", "98.5", "53/68")
+    assert cells["gie8/best torch"] == "1.60 (graph)"
+    lines = gvt.table_fp16([r], args).splitlines()
+    assert "ResNet-50 batch 256 gie INT8: 32,000 img/s (issue 14's target on the H100: 60,000 img/s)" in lines
+    assert "PyTorch has no INT8 convolution path on the GPU" in gvt.table_fp16([r], args)
+    # a row without gie8 (its build failed) has dashes there
+    cells = dict(zip(header, gvt.fp16_cells(rows[1], args)))
+    assert cells["gie8 ms"] == cells["int8 top-1"] == cells["int8 kernels"] == "-"
 
 
 def test_write_outputs_fp16(gvt, tmp_path):

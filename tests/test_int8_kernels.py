@@ -298,6 +298,6 @@ def test_quantize_rounds_half_to_even_and_saturates():
 
 def test_cpp_program_int8_reformat_and_chw4():
     """tests/cpp/test_int8_reformat.cpp: quantize / re-layout / dequantize through CHW4 against its own reference,
-    and the GPU Reformat refusing INT8 (where the build has one)."""
+    and the GPU Reformat accepting INT8 (where the build has one)."""
     from test_reformat import run_cpp_program
     run_cpp_program("test_int8_reformat")

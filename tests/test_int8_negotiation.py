@@ -1,7 +1,7 @@
 """INT8 in the precision and format negotiation (docs/int8.md, docs/optimizer.md): which layers become INT8 (those
 with an INT8 kernel whose tensors have ranges), the quantize / dequantize Reformats inserted at the edges, tensors
 without ranges staying float (with a warning that counts them), precision constraints (set_precision(INT8),
-set_output_type(INT8), FLOAT pins) under OBEY / PREFER, and the GPU building without INT8."""
+set_output_type(INT8), FLOAT pins) under OBEY / PREFER, and the GPU building INT8 like the CPU."""
 import logging
 
 import numpy as np
@@ -180,11 +180,16 @@ def test_int8_engine_save_load_round_trip(rng, tmp_path):
 
 
 @pytest.mark.gpu
-def test_gpu_builds_without_int8_and_says_so(rng, caplog):
-    builder, net, _ = make_chain(rng)
+def test_gpu_builds_int8_where_pinned_and_matches_the_cpu(rng, caplog):
+    """The GPU has INT8 kernels (dp4a convolution on CHW4): convolutions pinned to INT8 run INT8 there, with no
+    "no GPU INT8 kernels" warning, and give the CPU reference's logits (the softmax runs in float on both)."""
+    builder, net, layers = make_chain(rng)
+    for name in ("c1", "c2"):
+        layers[name].precision = gie.int8
     with caplog.at_level(logging.WARNING, logger="gie"):
-        engine = build(builder, net, device="gpu")
-    assert all(p != "int8" for _, _, p in kernels(engine))
-    assert any("no GPU INT8 kernels" in r.getMessage() for r in caplog.records)
+        engine = build(builder, net, device="gpu", flag=gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    assert [p for _, t, p in kernels(engine) if t == "Convolution"] == ["int8", "int8"], kernels(engine)
+    assert not any("no GPU INT8 kernels" in r.getMessage() for r in caplog.records)
     x = rng.standard_normal((2, 3, 8, 8)).astype(F32)
-    np.testing.assert_allclose(run(engine, x), run(build(builder, net, int8=False), x), rtol=1e-4, atol=1e-5)
+    cpu = build(builder, net, flag=gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    np.testing.assert_allclose(run(engine, x), run(cpu, x), rtol=1e-5, atol=1e-6)

@@ -1,6 +1,6 @@
-// GPU Reformat (layers/reformat.h): any of {FLOAT, HALF} x {LINEAR, NHWC, HWC8} to any other in one pass,
-// the semantics of kernels/reformat_cpu.cpp (FLOAT -> HALF rounds to nearest even; HWC8 padding channels are
-// written as 0, whatever the input holds there). It runs at network inputs/outputs and between layers that
+// GPU Reformat (layers/reformat.h): any of {FLOAT, HALF} x {LINEAR, NHWC, HWC8} and INT8 x {LINEAR, CHW4} to any
+// other in one pass, the semantics of kernels/reformat_cpu.cpp (FLOAT -> HALF rounds to nearest even; HWC8 and CHW4
+// padding channels are written as 0, whatever the input holds there). It runs at network inputs/outputs and between layers that
 // chose different states, so every path moves each byte once, coalesced on both sides:
 //
 //   flat      same memory order on both sides (LINEAR -> LINEAR of any rank, NHWC -> NHWC): a conversion of
@@ -21,16 +21,22 @@
 //             warp's consecutive pixels, and writing (or reading) the pixel's channels as one 16-byte vector;
 //             a 32-channel tile would leave most of its threads idle.
 //
+//   int8      INT8 on either side (quantize with the output's scale, dequantize with the input's, or move INT8 between
+//             LINEAR and CHW4): one thread per (batch item, group of 4 channels, pixel), the arithmetic of
+//             layers/int8_math.h as on the CPU; a CHW4 output is written a 4-channel word at a time, padding as 0.
+//
 // A 4-D LINEAR tensor with H*W == 1 has the memory order of NHWC, so it takes the channels-last paths.
 // Shapes and strides are read from the descriptors at every call; only the batch stride (strides[0]) may
 // exceed the packed one.
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "common.cuh"
 #include "common/format.h"
 #include "fp16.cuh"
+#include "layers/int8_math.h"
 #include "layers/reformat.h"
 #include "pack8.cuh"
 
@@ -378,13 +384,131 @@ void reformat(const KernelCall& c) {
     }
 }
 
+// ---- INT8: quantize, dequantize, LINEAR <-> CHW4 -------------------------------------------------------------------
+
+//! A tensor as (N, C, HW): 4-D, or LINEAR of any rank (C = dims[1], HW = the product of the dims after it).
+struct Int8Side {
+    int fmt;          // 0 LINEAR, 1 channels-last (NHWC / HWC8), 2 CHW4
+    int64_t Cp, bs;   // stored channels (channels-last); batch stride
+    float scale;      // INT8: real = scale * q
+};
+struct Int8ReformatParams {
+    int64_t C, HW, groups;  // groups of 4 channels covering the channels and any output padding
+    Int8Side in, out;
+};
+
+__device__ __forceinline__ int64_t int8SideOffset(const Int8Side& s, int64_t n, int64_t c, int64_t pix, int64_t HW) {
+    if (s.fmt == 2) return n * s.bs + (c >> 2) * HW * 4 + pix * 4 + (c & 3);
+    if (s.fmt == 1) return n * s.bs + pix * s.Cp + c;
+    return n * s.bs + c * HW + pix;
+}
+__device__ __forceinline__ float int8Load(const float* p, float) { return __ldg(p); }
+__device__ __forceinline__ float int8Load(const __half* p, float) { return __half2float(__ldg(p)); }
+__device__ __forceinline__ float int8Load(const int8_t* p, float s) { return __fmul_rn(static_cast<float>(__ldg(p)), s); }  // int8::dequantize
+__device__ __forceinline__ void int8Store(float* p, float v, float) { *p = v; }
+__device__ __forceinline__ void int8Store(__half* p, float v, float) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void int8Store(int8_t* p, float v, float s) { *p = int8::quantize(v, s); }
+
+//! One thread per (batch item, group of 4 channels, pixel), pixels fastest (planes coalesced, CHW4 words coalesced).
+//! Channels in [C, stored channels of the output) are written as 0. INT8 -> INT8 with one scale copies q.
+template <typename Ti, typename To>
+__global__ void __launch_bounds__(256) reformatInt8(const Ti* __restrict__ x, To* __restrict__ y, Int8ReformatParams p, int64_t total) {
+    const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    const int64_t cpo = p.out.fmt == 2 ? (p.C + 3) / 4 * 4 : p.out.fmt == 1 ? p.out.Cp : p.C;
+    constexpr bool kCopyQ = std::is_same<Ti, int8_t>::value && std::is_same<To, int8_t>::value;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+        const int64_t pix = i % p.HW, t = i / p.HW, g = t % p.groups, n = t / p.groups;
+        To v[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int64_t c = g * 4 + j;
+            if (c >= p.C) {
+                v[j] = To(0);
+            } else {
+                const Ti* xp = x + int8SideOffset(p.in, n, c, pix, p.HW);
+                if constexpr (kCopyQ) {
+                    if (p.in.scale == p.out.scale) {
+                        v[j] = __ldg(xp);
+                        continue;
+                    }
+                }
+                int8Store(&v[j], int8Load(xp, p.in.scale), p.out.scale);
+            }
+        }
+        if constexpr (std::is_same<To, int8_t>::value) {
+            if (p.out.fmt == 2) {  // a whole CHW4 group: one aligned word
+                uint32_t w = 0;
+#pragma unroll
+                for (int j = 0; j < 4; ++j) w |= static_cast<uint32_t>(static_cast<uint8_t>(v[j])) << (8 * j);
+                *reinterpret_cast<uint32_t*>(y + int8SideOffset(p.out, n, g * 4, pix, p.HW)) = w;
+                continue;
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+            if (g * 4 + j < cpo) y[int8SideOffset(p.out, n, g * 4 + j, pix, p.HW)] = v[j];
+    }
+}
+
+Int8Side int8Side(const TensorDesc& d) {
+    Int8Side s;
+    s.fmt = d.format == TensorFormat::kCHW4 ? 2 : isChannelsLast(d.format) ? 1 : 0;
+    s.Cp = d.dims.nbDims == 4 ? storedChannels(d.dims.d[1], d.format) : 0;
+    s.bs = d.dims.nbDims > 0 ? d.strides.d[0] : 0;
+    s.scale = d.scale;
+    return s;
+}
+
+template <typename Ti, typename To>
+void reformatInt8Launch(const KernelCall& c) {
+    const TensorDesc& in = c.inDesc[0];
+    const TensorDesc& out = c.outDesc[0];
+    const Dims& d = in.dims;
+    if (volume(d) == 0) return;
+    GIE_CHECK(d.nbDims == 4 || (in.format == TensorFormat::kLINEAR && out.format == TensorFormat::kLINEAR), ErrorCode::kUNSUPPORTED, "Reformat: ",
+              formatName(in.format), " -> ", formatName(out.format), " needs a 4-D tensor, got ", toString(d));
+    Int8ReformatParams p;
+    const int64_t N = d.nbDims > 0 ? d.d[0] : 1;
+    p.C = d.nbDims > 1 ? d.d[1] : 1;
+    p.HW = 1;
+    for (int i = 2; i < d.nbDims; ++i) p.HW *= d.d[i];
+    p.in = int8Side(in);
+    p.out = int8Side(out);
+    const int64_t cpo = out.format == TensorFormat::kLINEAR ? p.C : storedChannels(p.C, out.format);
+    GIE_CHECK(out.format != TensorFormat::kCHW4 || cuda::alignedTo(c.outputs[0], 4), ErrorCode::kINTERNAL, "Reformat (GPU): a CHW4 output must be 4-byte aligned");
+    p.groups = cuda::ceilDiv(cpo, 4);
+    const int64_t total = N * p.groups * p.HW;
+    reformatInt8<Ti, To><<<cuda::gridFor(total), 256, 0, cuda::streamOf(c)>>>(c.in<Ti>(0), c.out<To>(0), p, total);
+    cuda::checkLaunch("reformat_int8");
+}
+
+template <typename Ti>
+void reformatInt8From(const KernelCall& c) {
+    switch (c.outDesc[0].type) {
+        case DataType::kFLOAT: reformatInt8Launch<Ti, float>(c); break;
+        case DataType::kHALF: reformatInt8Launch<Ti, __half>(c); break;
+        default: reformatInt8Launch<Ti, int8_t>(c); break;
+    }
+}
+
 class ReformatGpu final : public Kernel<ReformatGpu, ReformatOp> {
 public:
     using Kernel::Kernel;
+    //! The float rule, plus INT8 LINEAR / CHW4 with a scale on either side (quantize, dequantize, move).
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nIn, int32_t nOut) const noexcept override {
+        return op_.supportsWithInt8(pos, inOut, nIn, nOut);
+    }
     void run(const KernelCall& c) const override {
         const DataType ti = c.inDesc[0].type, to = c.outDesc[0].type;
-        GIE_CHECK((ti == DataType::kFLOAT || ti == DataType::kHALF) && (to == DataType::kFLOAT || to == DataType::kHALF), ErrorCode::kUNSUPPORTED,
-                  "Reformat (GPU): ", dataTypeName(ti), " -> ", dataTypeName(to), "; only float32 and float16 are supported");
+        auto floatish = [](DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; };
+        GIE_CHECK((floatish(ti) || ti == DataType::kINT8) && (floatish(to) || to == DataType::kINT8), ErrorCode::kUNSUPPORTED,
+                  "Reformat (GPU): ", dataTypeName(ti), " -> ", dataTypeName(to), "; only float32, float16 and int8 are supported");
+        if (ti == DataType::kINT8 || to == DataType::kINT8) {
+            if (ti == DataType::kFLOAT) reformatInt8From<float>(c);
+            else if (ti == DataType::kHALF) reformatInt8From<__half>(c);
+            else reformatInt8From<int8_t>(c);
+            return;
+        }
         if (ti == DataType::kFLOAT) {
             if (to == DataType::kFLOAT) reformat<float, float>(c);
             else reformat<float, __half>(c);

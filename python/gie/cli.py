@@ -323,7 +323,8 @@ def _add_model_options(p, batch=True):
     g.add_argument("--fp16", action="store_true",
                    help="allow FP16 kernels (GPU: where they are faster, Reformats included; CPU: every layer that "
                    "can stores FP16, the reference for the GPU's FP16 numerics)")
-    g.add_argument("--int8", action="store_true", help="allow INT8 kernels where tensors have ranges (CPU; the GPU has no INT8 kernels yet)")
+    g.add_argument("--int8", action="store_true", help="allow INT8 kernels where tensors have ranges (CPU: every layer with an INT8 kernel; GPU: convolution, "
+                   "pooling, element-wise where faster)")
     g.add_argument("--calib-data", metavar="DIR|NPZ", default=None,
                    help="--int8: calibrate on this data (an .npz of arrays named after the inputs, or a directory of "
                    ".npy files, one sample or batch each)")

@@ -2,8 +2,8 @@
 // independent reference (the CHW4 index formula and the quantization written here): FLOAT LINEAR -> INT8 CHW4
 // (quantize), INT8 CHW4 -> INT8 LINEAR (re-layout), INT8 CHW4 -> FLOAT LINEAR (dequantize), on C = 1, 3, 4, 5, 13,
 // H x W = 1x1 and 3x5, batch 1 and 13. Outputs are poisoned (0x55 bytes): every logical element must hold the
-// reference and every CHW4 padding channel 0. Also: a GPU Reformat kernel, where the build has one, refuses INT8
-// (the GPU negotiation must not pick it). Prints "N passed, M failed"; exit code != 0 on failure.
+// reference and every CHW4 padding channel 0. Also: a GPU Reformat kernel, where the build has one, accepts INT8
+// with a scale (and refuses it without). Prints "N passed, M failed"; exit code != 0 on failure.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -119,7 +119,8 @@ int main() {
         check(k && !k->supportsFormatCombination(1, io, 1, 1), "INT8 output with scale 0 is refused");
         delete k;
     }
-    // The GPU Reformat is float-only: it must refuse INT8 on either side.
+    // The GPU Reformat quantizes too (its results are tested against the CPU in tests/test_int8_gpu.py): it accepts
+    // INT8 LINEAR / CHW4 with a scale, and refuses an INT8 output without one, like the CPU's.
     if (getPluginRegistry()->getCreator("Reformat", nullptr, DeviceType::kGPU)) {
         Dims d;
         d.nbDims = 4;
@@ -128,7 +129,11 @@ int main() {
         TensorDesc lin = harness::describe(d, DataType::kFLOAT, TensorFormat::kLINEAR), q = harness::describe(d, DataType::kINT8, TensorFormat::kLINEAR);
         q.scale = 0.1f;
         TensorDesc io[2] = {lin, q};
-        check(k && !k->supportsFormatCombination(1, io, 1, 1), "the GPU Reformat refuses an INT8 output");
+        check(k && k->supportsFormatCombination(1, io, 1, 1), "the GPU Reformat accepts an INT8 LINEAR output");
+        io[1] = chw4Desc(d, 0.1f);
+        check(k && k->supportsFormatCombination(1, io, 1, 1), "the GPU Reformat accepts an INT8 CHW4 output");
+        io[1] = chw4Desc(d, 0.f);
+        check(k && !k->supportsFormatCombination(1, io, 1, 1), "the GPU Reformat refuses an INT8 output with scale 0");
         delete k;
     } else {
         std::printf("GPU part skipped: this build has no CUDA kernels\n");

@@ -14,8 +14,8 @@ enum class BuilderFlag : int32_t {
     //! Allow INT8 kernels for the tensors that have a dynamic range (ITensor::setDynamicRange, or calibration by the
     //! config's IInt8Calibrator, which the builder runs or whose cache it reads when this flag is set); tensors
     //! without one stay FP32/FP16 (a warning says how many). The CPU reference computes every layer that has an
-    //! INT8 kernel in INT8 (convolution, fully connected, pooling, element-wise, concatenation); the GPU has no
-    //! INT8 kernels yet and builds FP32/FP16 with a warning. docs/int8.md.
+    //! INT8 kernel in INT8 (convolution, fully connected, pooling, element-wise, concatenation); the GPU times its
+    //! INT8 kernels (convolution, pooling, element-wise) against FP32/FP16 like any other candidate. docs/int8.md.
     kINT8 = 1,
     kSTRICT_TYPES = 2,  //!< the older name of kOBEY_PRECISION_CONSTRAINTS (same effect)
     //! GPU FP32: allow tensor-core tactics that keep FP32 accuracy (3xTF32: each operand split into two

@@ -18,7 +18,8 @@
 // quantized tensors; another kernel that accepts INT8 only moves bytes, so it may take quantized states just for
 // the data-movement layers below with one scale on every side. On the CPU (the reference) every node that has an
 // INT8 kernel computes in INT8 (the candidates with the most INT8 inputs are kept, untimed) and its outputs are
-// INT8 or float as its consumers need (the DP minimises the quantize / dequantize Reformats).
+// INT8 or float as its consumers need (the DP minimises the quantize / dequantize Reformats). On the GPU the INT8
+// candidates are timed against the float ones like any other (with the Reformats they force).
 #include "builder/negotiation.h"
 
 #include <algorithm>
@@ -261,6 +262,22 @@ private:
             logMessage(logger_, ILogger::Severity::kWARNING,
                        strcat("INT8: ", inViews, " tensor(s) with a range are slices of an eliminated concatenation or of fused "
                               "sibling convolutions: they stay FP32/FP16"));
+        // Layer types the CPU reference runs in INT8 but this device has no INT8 kernel for (the GPU's FullyConnected,
+        // Concatenation): say which, since their ranges are then unused.
+        if (o_.device != DeviceType::kCPU) {
+            std::map<std::string, int> missing;
+            IPluginRegistry* reg = getPluginRegistry();
+            for (int ni : order_) {
+                const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
+                if (n.userPlugin || !int8For(n) || reg->getCreatorVariant(n.type.c_str(), nullptr, o_.device, int8::kVariant)) continue;
+                if (reg->getCreatorVariant(n.type.c_str(), nullptr, DeviceType::kCPU, int8::kVariant)) ++missing[n.type];
+            }
+            std::string list;
+            for (const auto& [type, count] : missing) list += strcat(list.empty() ? "" : ", ", type, " (", count, " layer(s))");
+            if (!list.empty())
+                logMessage(logger_, ILogger::Severity::kWARNING,
+                           strcat("INT8: the GPU has no INT8 kernel for ", list, ": they run FP32/FP16 (the CPU reference runs them in INT8)"));
+        }
     }
     bool int8For(const IrNode& n) const {
         if (!int8Kernels_ || !(o_.int8 || pinnedInt8(n))) return false;

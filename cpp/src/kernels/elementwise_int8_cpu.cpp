@@ -17,11 +17,7 @@ public:
 
     //! SUM, SUB, PROD, MAX, MIN; both inputs INT8 of the output's shape (no broadcasting); output INT8 or FLOAT; LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nIn, int32_t) const noexcept override {
-        using E = ElementWiseOperation;
-        const E o = op_.op;
-        if (o != E::kSUM && o != E::kSUB && o != E::kPROD && o != E::kMAX && o != E::kMIN) return false;
-        if (pos > 0 && !(inOut[pos].dims == inOut[0].dims)) return false;
-        return quantizedLinear(inOut[pos]) || (pos >= nIn && floatLinear(inOut[pos]));
+        return op_.int8Computes(pos, inOut) && (quantizedLinear(inOut[pos]) || (pos >= nIn && floatLinear(inOut[pos])));
     }
 
 protected:

@@ -70,6 +70,13 @@ struct ElementWiseOp : OpBase {
     bool isComparison() const {
         return op == ElementWiseOperation::kEQUAL || op == ElementWiseOperation::kGREATER || op == ElementWiseOperation::kLESS;
     }
+    //! What every INT8 kernel computes (on the dequantized values, docs/int8.md): SUM, SUB, PROD, MAX, MIN, with
+    //! tensor `pos` of the shape of input 0 (no broadcasting). The kernels add their own type / format rules.
+    bool int8Computes(int pos, const TensorDesc* inOut) const {
+        using E = ElementWiseOperation;
+        if (op != E::kSUM && op != E::kSUB && op != E::kPROD && op != E::kMAX && op != E::kMIN) return false;
+        return pos == 0 || inOut[pos].dims == inOut[0].dims;
+    }
     bool inputTypeOk(DataType t) const {
         if (isLogical()) return t == DataType::kBOOL;
         if (isComparison()) return t == DataType::kFLOAT || t == DataType::kINT32 || t == DataType::kBOOL;

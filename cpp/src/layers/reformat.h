@@ -2,7 +2,7 @@
 // where a producer and a consumer chose different (type, format) states; never in a user's network).
 // Field `to`: the output DataType. Formats come from the descriptors (common/format.h); channels-last
 // formats need 4-D tensors. FLOAT <-> HALF rounds to nearest even; HWC8 padding channels are written as 0.
-// INT8 (to = 2, the CPU kernel only): quantizes FLOAT/HALF with the output descriptor's scale, dequantizes
+// INT8 (to = 2; the CPU and GPU kernels): quantizes FLOAT/HALF with the output descriptor's scale, dequantizes
 // INT8 with the input's, or moves INT8 between LINEAR and CHW4 (layers/int8_math.h); supports() here is the
 // float rule every device shares, the CPU kernel adds the INT8 states.
 #pragma once

@@ -1,0 +1,104 @@
+// What the GPU INT8 kernels share (docs/int8.md, "Kernels and formats"): the descriptor rules, a device view of
+// a 4-D tensor an INT8 kernel reads or writes in real units (INT8 CHW4 with its scale, or FLOAT / HALF LINEAR),
+// and the requantizing store. The arithmetic is layers/int8_math.h, as on the CPU reference; every float step is
+// written with the _rn intrinsics so that nvcc cannot contract a product and a sum into one FMA (the CPU rounds
+// each of them), which keeps the GPU bit-identical to the CPU after the float epilogue as well.
+//
+// CHW4 (common/format.h): element (n, c, hw) at n*bs + (c/4)*HW*4 + hw*4 + c%4, so one 32-bit word holds the 4
+// channels of a group at one pixel: the unit every kernel here loads and stores (the dp4a operand).
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "common.cuh"
+#include "common/format.h"
+#include "layers/int8_math.h"
+
+namespace gie {
+namespace cuda {
+namespace int8gpu {
+
+// ---- host: descriptor rules ---------------------------------------------------------------------------------------
+inline bool usableScale(float s) { return s > 0.f && s < 3.0e38f; }
+//! A 4-D INT8 CHW4 tensor with a usable scale.
+inline bool quantizedChw4(const TensorDesc& d) {
+    return d.type == DataType::kINT8 && d.format == TensorFormat::kCHW4 && d.dims.nbDims == 4 && usableScale(d.scale);
+}
+//! A 4-D FLOAT or HALF LINEAR tensor (the float side of an INT8 kernel: its output when the consumer is not INT8).
+inline bool floatLinear4(const TensorDesc& d) {
+    return (d.type == DataType::kFLOAT || d.type == DataType::kHALF) && d.format == TensorFormat::kLINEAR && d.dims.nbDims == 4;
+}
+//! Every offset inside one image of these 4-D tensors fits a 32-bit int (the kernels index images in 32 bits).
+inline bool imageFits32(const TensorDesc& d) {
+    const int64_t n = formatVolume(d.dims, d.format) / (d.dims.d[0] > 0 ? d.dims.d[0] : 1);
+    return n < (int64_t(1) << 31) && d.dims.d[0] < (int64_t(1) << 31);
+}
+
+// ---- device view of a 4-D tensor in real units ---------------------------------------------------------------------
+enum Kind : int { kInt8Chw4 = 0, kFloat = 1, kHalf = 2 };
+
+struct RealTensor {
+    void* p = nullptr;  // null: absent (an optional residual)
+    int kind = kFloat;
+    float scale = 1.f;    // INT8: real = scale * q
+    int64_t bs = 0;       // batch stride, elements
+};
+
+//! The view of a descriptor the kernel accepted (quantizedChw4 or floatLinear4).
+inline RealTensor realTensor(const void* p, const TensorDesc& d) {
+    RealTensor t;
+    t.p = const_cast<void*>(p);
+    t.kind = d.type == DataType::kINT8 ? kInt8Chw4 : d.type == DataType::kHALF ? kHalf : kFloat;
+    t.scale = d.scale;
+    t.bs = d.strides.d[0];
+    return t;
+}
+
+//! Offset of (n, c, hw) in a tensor of HW pixels per plane (kind decides CHW4 or LINEAR).
+__device__ __forceinline__ int64_t offsetOf(const RealTensor& t, int n, int c, int hw, int HW) {
+    const int64_t in = t.kind == kInt8Chw4 ? (c >> 2) * (HW * 4) + hw * 4 + (c & 3) : static_cast<int64_t>(c) * HW + hw;
+    return static_cast<int64_t>(n) * t.bs + in;
+}
+
+//! float(q) * s, rounded once (what the CPU's int8::dequantize computes).
+__device__ __forceinline__ float dequant(int q, float s) { return __fmul_rn(static_cast<float>(q), s); }
+
+__device__ __forceinline__ float loadReal(const RealTensor& t, int n, int c, int hw, int HW) {
+    const int64_t o = offsetOf(t, n, c, hw, HW);
+    if (t.kind == kInt8Chw4) return dequant(__ldg(static_cast<const signed char*>(t.p) + o), t.scale);
+    if (t.kind == kHalf) return __half2float(__ldg(static_cast<const __half*>(t.p) + o));
+    return __ldg(static_cast<const float*>(t.p) + o);
+}
+
+//! q = clamp(round_half_even(v / s), -128, 127) as an unsigned byte (for packing into a CHW4 word).
+__device__ __forceinline__ unsigned quantByte(float v, float s) { return static_cast<unsigned>(int8::quantize(v, s)) & 0xffu; }
+
+//! Stores the values of channels c0 .. c0+3 (one CHW4 group; `valid` of them are real channels, c0 + valid <= C) of
+//! pixel (n, hw): INT8 CHW4 as one word (padding channels written as 0), FLOAT / HALF LINEAR element by element.
+__device__ __forceinline__ void storeGroup(const RealTensor& t, int n, int c0, int hw, int HW, const float v[4], int valid) {
+    if (t.kind == kInt8Chw4) {
+        unsigned w = 0;
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+            if (j < valid) w |= quantByte(v[j], t.scale) << (8 * j);
+        *reinterpret_cast<unsigned*>(static_cast<signed char*>(t.p) + offsetOf(t, n, c0, hw, HW)) = w;
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        if (j >= valid) break;
+        const int64_t o = offsetOf(t, n, c0 + j, hw, HW);
+        if (t.kind == kHalf) static_cast<__half*>(t.p)[o] = __float2half_rn(v[j]);
+        else static_cast<float*>(t.p)[o] = v[j];
+    }
+}
+
+//! Byte j of a CHW4 word as a signed value.
+__device__ __forceinline__ int byteOf(int word, int j) { return static_cast<int>(static_cast<signed char>(static_cast<unsigned>(word) >> (8 * j))); }
+
+}  // namespace int8gpu
+}  // namespace cuda
+}  // namespace gie

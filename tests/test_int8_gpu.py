@@ -1,0 +1,308 @@
+"""The GPU INT8 kernels (docs/int8.md: convolution on CHW4 with its dp4a and integer tensor-core tactics, each
+forced, pooling, element-wise, the INT8 Reformat paths)
+against the CPU INT8 reference (itself checked against numpy in tests/test_int8_kernels.py), and the digits CNN built
+for the GPU in INT8.
+
+Each network is built for the CPU and for the GPU with config.int8 and OBEY_PRECISION_CONSTRAINTS, the layer under
+test pinned to INT8 (layer.precision) and its output pinned to float32 or int8 (set_output_type), so that both
+engines run the same INT8 arithmetic whatever the GPU's timing prefers: quantize the inputs (Reformat), the INT8
+kernel, and for an INT8 output a dequantizing Reformat. Inputs are random with awkward sizes (channels not multiples
+of 4, odd H / W, stride 2, padding, more than one 128-pixel x 64-channel tile, batch 13 and 1); GPU outputs are
+poisoned device buffers (gpu_util).
+
+Expected: EXACT equality. The integer part is exact on both devices (INT32 accumulation, the bias added in INT32,
+max of q, INT32 window sums); the float epilogue is the same sequence of IEEE operations in the same order
+(float(acc) * mult, + residual (float(q) * s), ReLU, x / s rounded half to even and saturated): the GPU writes them
+with the _rn intrinsics, so nvcc cannot contract a product and a sum into one FMA, and the CPU INT8 files are built
+for baseline x86-64, which has no FMA instruction to contract into (the activation rows are built with
+-ffp-contract=off). A 1-unit difference would therefore be a bug, not rounding.
+"""
+import logging
+
+import numpy as np
+import pytest
+
+import gie
+import util
+from gpu_util import poisoned_output, to_device
+
+pytestmark = pytest.mark.gpu
+
+F32 = np.float32
+OBEY = gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS
+
+
+def build_both(define, feeds, ranges, max_batch=None, force=None):
+    """define(net, tensors) -> output tensor (it pins what it tests); ranges(tensors, out) -> {tensor: amax};
+    force: {kernel type: tactic} for the GPU build. Returns (cpu engine, gpu engine)."""
+    def wrapped(net, t):
+        out = define(net, t)
+        for tensor, amax in ranges(t, out).items():
+            tensor.set_dynamic_range(-amax, amax)
+        return out
+
+    def configure(config):
+        config.int8 = True
+        config.set_flag(OBEY)
+
+    def configure_gpu(config):
+        configure(config)
+        for kernel, tactic in (force or {}).items():
+            config.force_tactic(kernel, tactic)
+
+    cpu = util.build(wrapped, feeds, max_batch=max_batch, device="cpu", configure=configure)
+    gpu = util.build(wrapped, feeds, max_batch=max_batch, device="gpu", configure=configure_gpu)
+    return cpu, gpu
+
+
+def kinds(engine, type_):
+    return [k["precision"] for k in engine.layer_info()["kernels"] if k["type"] == type_]
+
+
+def compare(cpu, gpu, feeds, batches=None):
+    """Runs both engines at each batch (default: the feeds' batch, then 1) and requires equal outputs."""
+    full = max(a.shape[0] for a in feeds.values())
+    cctx, gctx = cpu.create_execution_context(), gpu.create_execution_context()
+    for b in batches or [full, 1]:
+        sliced = {k: np.ascontiguousarray(v[:b]) for k, v in feeds.items()}
+        want = cctx.execute(sliced)["out0"]
+        buf, read = poisoned_output(want.shape, want.dtype)
+        gctx.execute({k: to_device(v) for k, v in sliced.items()}, outputs={"out0": buf})
+        got = read()
+        assert not np.isnan(got).any(), f"batch {b}: {np.isnan(got).sum()} output elements left unwritten"
+        bad = np.argwhere(got != want)
+        assert bad.size == 0, (f"batch {b}: {len(bad)} of {got.size} elements differ, first at {tuple(bad[0])}: "
+                               f"GPU {got[tuple(bad[0])]} CPU {want[tuple(bad[0])]}")
+
+
+def pin(layer, out_type):
+    layer.precision = gie.int8
+    layer.set_output_type(0, out_type)
+    return layer.output(0)
+
+
+# N, C, H, W, K, (R, S), stride, pre, post, dilation
+CONV_CASES = [
+    (13, 5, 9, 7, 7, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1)),
+    (2, 37, 15, 13, 70, (3, 3), (2, 2), (1, 0), (0, 1), (1, 1)),    # 2 channel tiles, K % 4 = 2, stride 2
+    (3, 64, 14, 14, 130, (1, 1), (1, 1), (0, 0), (0, 0), (1, 1)),   # 1x1, 3 channel tiles, > 4 pixel tiles
+    (1, 3, 23, 23, 9, (7, 7), (2, 2), (3, 3), (3, 3), (1, 1)),      # a ResNet stem-like layer, C = 3
+    (2, 6, 11, 9, 5, (3, 2), (1, 2), (2, 1), (2, 1), (2, 1)),       # dilated, asymmetric padding
+    (4, 17, 1, 1, 9, (1, 1), (1, 1), (0, 0), (0, 0), (1, 1)),       # 1x1 plane
+]
+CONV_IDS = [f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}k{c[4]}r{c[5][0]}{c[5][1]}s{c[6][0]}" for c in CONV_CASES]
+
+
+def out_hw(case):
+    N, C, H, W, K, (kr, ks), stride, pre, post, dil = case
+    return ((H + pre[0] + post[0] - dil[0] * (kr - 1) - 1) // stride[0] + 1,
+            (W + pre[1] + post[1] - dil[1] * (ks - 1) - 1) // stride[1] + 1)
+
+
+def conv_layer(net, x, case, rng, groups=1):
+    N, C, H, W, K, (kr, ks), stride, pre, post, dil = case
+    w = (rng.standard_normal((K, C // groups, kr, ks)) * 0.3).astype(F32)
+    w[0] = 0  # an all-zero output channel (weight scale 1)
+    b = rng.standard_normal(K).astype(F32)
+    return net.add_convolution(x, K, (kr, ks), w, b, stride=stride, pre_padding=pre, post_padding=post, dilation=dil,
+                               num_groups=groups)
+
+
+TACTICS = ["dp4a_128x64x8_chw4", "imma_128x64x32_chw4"]  # cuda/kernels/conv2d_int8.cu (imma: sm_80+)
+
+
+def tactic_runs(tactic):
+    return not tactic.startswith("imma") or float(gie.build_info().get("compute_capability") or 0) >= 8.0
+
+
+def conv_tactics(engine):
+    return [k["tactic"] for k in engine.layer_info()["kernels"] if k["type"] == "Convolution"]
+
+
+@pytest.mark.parametrize("tactic", TACTICS)
+@pytest.mark.parametrize("out_type", ["float32", "int8"])
+@pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
+def test_conv_matches_cpu(case, out_type, tactic, rng):
+    if not tactic_runs(tactic):
+        pytest.skip(f"{tactic} needs sm_80")
+    x = (rng.standard_normal(case[:4]) * 1.5).astype(F32)
+    seed = int(rng.integers(1 << 30))
+    define = lambda net, t: pin(conv_layer(net, t["x"], case, np.random.default_rng(seed)), gie.float32 if out_type == "float32" else gie.int8)
+    # some inputs saturate (amax below max |x|); the INT8 output range clips some outputs too
+    ranges = lambda t, o: {t["x"]: float(np.abs(x).max()) * 0.8, **({o: 6.0} if out_type == "int8" else {})}
+    cpu, gpu = build_both(define, {"x": x}, ranges, force={"Convolution": tactic})
+    assert kinds(gpu, "Convolution") == ["int8"] and kinds(cpu, "Convolution") == ["int8"]
+    assert conv_tactics(gpu) == [tactic]
+    compare(cpu, gpu, {"x": x})
+
+
+@pytest.mark.parametrize("tactic", TACTICS)
+@pytest.mark.parametrize("residual", ["int8", "float", None])
+@pytest.mark.parametrize("case", CONV_CASES[:3], ids=CONV_IDS[:3])
+def test_conv_residual_relu_fused_int8_output(case, residual, tactic, rng):
+    """conv + bias + residual add + ReLU in one INT8 kernel writing INT8 CHW4 (dequantized by the output Reformat);
+    the residual INT8 (quantized by a Reformat, its own scale) or FLOAT (no range: it stays float)."""
+    if not tactic_runs(tactic):
+        pytest.skip(f"{tactic} needs sm_80")
+    N, C, H, W, K = case[:5]
+    P, Q = out_hw(case)
+    x = (rng.standard_normal((N, C, H, W)) * 1.5).astype(F32)
+    feeds = {"x": x}
+    if residual:
+        feeds["r"] = rng.standard_normal((N, K, P, Q)).astype(F32)
+    seed = int(rng.integers(1 << 30))
+
+    def define(net, t):
+        conv = conv_layer(net, t["x"], case, np.random.default_rng(seed))
+        conv.precision = gie.int8
+        y = conv.output(0)
+        if residual:
+            y = net.add_elementwise(y, t["r"], gie.ElementWiseOperation.SUM).output(0)
+        act = net.add_activation(y, gie.ActivationType.RELU)
+        act.set_output_type(0, gie.int8)
+        return act.output(0)
+
+    ranges = lambda t, o: {t["x"]: 4.0, o: 6.0, **({t["r"]: 2.5} if residual == "int8" else {})}
+    cpu, gpu = build_both(define, feeds, ranges, force={"Convolution": tactic})
+    assert conv_tactics(gpu) == [tactic]
+    for e in (cpu, gpu):
+        assert kinds(e, "Convolution") == ["int8"] and not kinds(e, "ElementWise") and not kinds(e, "Activation"), \
+            e.layer_info()["kernels"]
+    compare(cpu, gpu, feeds)
+
+
+def test_grouped_conv_is_refused_and_runs_float_on_the_gpu(rng):
+    """The dp4a kernel takes groups == 1 only: under OBEY an INT8 pin on a grouped convolution fails with a clear
+    error; without constraints the GPU builds the grouped convolution in float (the CPU runs it INT8)."""
+    case = (2, 8, 9, 9, 8, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1))
+    x = rng.standard_normal(case[:4]).astype(F32)
+    define = lambda net, t: pin(conv_layer(net, t["x"], case, np.random.default_rng(3), groups=4), gie.float32)
+    ranges = lambda t, o: {t["x"]: 3.0}
+    with pytest.raises(gie.UnsupportedError, match="int8"):
+        build_both(define, {"x": x}, ranges)
+
+    def plain(net, t):
+        conv = conv_layer(net, t["x"], case, np.random.default_rng(3), groups=4)
+        t["x"].set_dynamic_range(-3.0, 3.0)
+        return conv.output(0)
+    gpu = util.build(plain, {"x": x}, device="gpu", configure=lambda c: setattr(c, "int8", True))
+    assert kinds(gpu, "Convolution") and "int8" not in kinds(gpu, "Convolution")
+
+
+POOL_CASES = [
+    # N, C, H, W, type, window, stride, padding, exclude_padding
+    (13, 5, 9, 7, "max", (3, 3), (2, 2), (1, 1), True),
+    (2, 6, 8, 11, "average", (3, 3), (2, 2), (1, 1), True),
+    (2, 6, 8, 11, "average", (3, 3), (2, 2), (1, 1), False),
+    (3, 37, 7, 7, "average", (7, 7), (1, 1), (0, 0), True),  # ResNet's global average pooling shape
+    (1, 3, 5, 5, "max", (2, 2), (1, 1), (0, 0), True),
+]
+
+
+@pytest.mark.parametrize("out", ["float32", "int8", "int8_rescaled"])
+@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: f"{c[4]}_c{c[1]}_{c[2]}x{c[3]}_ex{int(c[8])}")
+def test_pooling_matches_cpu(case, out, rng):
+    N, C, H, W, kind, win, stride, pad, exclude = case
+    x = (rng.standard_normal((N, C, H, W)) * 2).astype(F32)
+
+    def define(net, t):
+        ptype = gie.PoolingType.MAX if kind == "max" else gie.PoolingType.AVERAGE
+        p = net.add_pooling(t["x"], ptype, win, stride=stride, padding=pad)
+        p.exclude_padding = int(exclude)
+        return pin(p, gie.float32 if out == "float32" else gie.int8)
+
+    # "int8": the output keeps the input's scale (max pooling is then a pure selection); "int8_rescaled": another scale
+    ranges = lambda t, o: {t["x"]: 5.0, **({o: 5.0} if out == "int8" else {o: 1.7} if out == "int8_rescaled" else {})}
+    cpu, gpu = build_both(define, {"x": x}, ranges)
+    assert kinds(gpu, "Pooling") == ["int8"] and kinds(cpu, "Pooling") == ["int8"]
+    compare(cpu, gpu, {"x": x})
+
+
+@pytest.mark.parametrize("op", ["SUM", "SUB", "PROD", "MAX", "MIN"])
+@pytest.mark.parametrize("out", ["float32", "int8"])
+def test_elementwise_matches_cpu(op, out, rng):
+    shape = (13, 6, 5, 7)
+    a = (rng.standard_normal(shape) * 2).astype(F32)
+    b = rng.standard_normal(shape).astype(F32)
+    define = lambda net, t: pin(net.add_elementwise(t["a"], t["b"], getattr(gie.ElementWiseOperation, op)),
+                                gie.float32 if out == "float32" else gie.int8)
+    ranges = lambda t, o: {t["a"]: 5.0, t["b"]: 2.0, **({o: 4.0} if out == "int8" else {})}
+    cpu, gpu = build_both(define, {"a": a, "b": b}, ranges)
+    assert kinds(gpu, "ElementWise") == ["int8"]
+    compare(cpu, gpu, {"a": a, "b": b})
+
+
+def test_conv_chain_int8_between_layers(rng):
+    """conv + ReLU -> max pool -> conv -> element-wise SUM with the pool's output (a residual): INT8 CHW4 goes from
+    layer to layer on the GPU (the only Reformats quantize the input and dequantize the output) and equals the CPU."""
+    x = rng.standard_normal((5, 7, 12, 12)).astype(F32)
+    c1 = (5, 7, 12, 12, 12, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1))
+    c2 = (5, 12, 6, 6, 12, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1))
+    mids = []
+
+    def define(net, t):
+        a = conv_layer(net, t["x"], c1, np.random.default_rng(1))
+        r = net.add_activation(a.output(0), gie.ActivationType.RELU)
+        p = net.add_pooling(r.output(0), gie.PoolingType.MAX, (2, 2), stride=(2, 2))
+        b = conv_layer(net, p.output(0), c2, np.random.default_rng(2))
+        s = net.add_elementwise(b.output(0), p.output(0), gie.ElementWiseOperation.SUM)
+        for layer in (a, p, b, s):
+            layer.precision = gie.int8
+        s.set_output_type(0, gie.int8)
+        mids[:] = [r.output(0), p.output(0), b.output(0)]
+        return s.output(0)
+
+    ranges = lambda t, o: {t["x"]: 3.0, mids[0]: 8.0, mids[1]: 8.0, mids[2]: 10.0, o: 12.0}
+    cpu, gpu = build_both(define, {"x": x}, ranges)
+    ks = gpu.layer_info()["kernels"]
+    # (the SUM may fuse into the second convolution as its residual: then 3 kernels)
+    assert all(k["precision"] == "int8" for k in ks if k["type"] != "Reformat"), ks
+    assert [k["type"] for k in ks if k["type"] != "Reformat"][:3] == ["Convolution", "Pooling", "Convolution"], ks
+    assert sum(k["type"] == "Reformat" for k in ks) == 2, ks
+    compare(cpu, gpu, {"x": x})
+
+
+def test_digits_int8_on_the_gpu_within_a_point_of_fp32(tmp_path, caplog):
+    """The trained digits CNN (tests/digits_model.py) built for the GPU with INT8 ranges from numpy min-max, its
+    convolutions and poolings pinned to INT8 (PREFER): test accuracy within 1 point of the GPU FP32 engine (the fully
+    connected layer has no GPU INT8 kernel and runs in float there, which a warning says)."""
+    pytest.importorskip("sklearn")
+    onnx = pytest.importorskip("onnx")
+    import digits_model
+    m = digits_model.train()
+    path = tmp_path / "digits.onnx"
+    onnx.save(m.onnx_model(), str(path))
+    acts = m.forward(m.x_train[:256])
+    ranges = {k: float(max(-v.min(), v.max())) for k, v in acts.items()}
+
+    def build(device, int8):
+        builder = gie.Builder()
+        net = gie.OnnxParser(builder=builder).parse(str(path))
+        if int8:
+            from test_int8_digits import LAYERS
+            net.get_input(0).set_dynamic_range(-ranges["input"], ranges["input"])
+            for layer, (_, name) in zip(net.layers, LAYERS):
+                layer.output(0).set_dynamic_range(-ranges[name], ranges[name])
+                if layer.type in ("Convolution", "Pooling"):
+                    layer.precision = gie.int8
+        config = builder.create_config()
+        config.device = device
+        config.max_batch = len(m.x_test)
+        config.int8 = int8
+        config.set_flag(gie.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
+        return builder.build(net, config)
+
+    def logits(engine):
+        return engine.create_execution_context().execute({"input": m.x_test})["logits"]
+
+    g32 = build("gpu", False)
+    with caplog.at_level(logging.WARNING, logger="gie"):
+        g8 = build("gpu", True)
+    assert any("the GPU has no INT8 kernel for FullyConnected (1 layer(s))" in r.getMessage() for r in caplog.records), \
+        [r.getMessage() for r in caplog.records]
+    assert "int8" in kinds(g8, "Convolution") and "int8" in kinds(g8, "Pooling"), g8.layer_info()["kernels"]
+    y32, y8 = logits(g32), logits(g8)
+    acc32, acc8 = m.accuracy(y32, m.y_test), m.accuracy(y8, m.y_test)
+    print(f"digits on the GPU: FP32 {acc32:.4f}, INT8 {acc8:.4f}; max |logit error| {np.abs(y8 - y32).max():.4f}")
+    assert acc32 >= 0.97
+    assert acc8 >= acc32 - 0.01
