@@ -450,3 +450,21 @@ def test_load_non_engine_files(tmp_path):
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         gie.Runtime().load(tmp_path / "nope.engine")
+
+
+def test_format_3_file_still_loads_and_runs_as_format_4():
+    """Issue 15: format 4 added the optimization-profile table and stores a view (concat elimination) by its first
+    channel; a format-3 file (no profile table, view offsets in elements per batch item) still loads, with one profile
+    from its batch range, and computes what the same engine written as format 4 computes."""
+    seeds = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz_corpus", "engine")
+    with open(os.path.join(seeds, "fp32_format3.gie"), "rb") as f:
+        old_bytes = f.read()
+    with open(os.path.join(seeds, "fp32.gie"), "rb") as f:
+        new_bytes = f.read()
+    assert struct.unpack_from("<I", old_bytes, 8)[0] == 3 and struct.unpack_from("<I", new_bytes, 8)[0] == 4
+    old, new = gie.Runtime().deserialize(old_bytes), gie.Runtime().deserialize(new_bytes)
+    assert any("view_of" in t for k in old.layer_info()["kernels"] for t in k["outputs"])  # the views are exercised
+    x = np.random.default_rng(3).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    for batch in (1, 2):
+        np.testing.assert_array_equal(old.create_execution_context().execute({"x": x[:batch]})["y"],
+                                      new.create_execution_context().execute({"x": x[:batch]})["y"])
