@@ -143,7 +143,9 @@ public:
         netSec.used.insert("batch");   // overridden: not an unused key
         if (width * height * channels > kMaxElements)
             netSec.error(strcat("input ", channels, "x", height, "x", width, " is too large"));
-        input_ = net_.addInput(inputName_.c_str(), DataType::kFLOAT, dims4(batch, channels, height, width));
+        // Dimension 0 is dynamic: the config's batch range (or a profile) gives it; the cfg's batch is only checked.
+        (void)batch;
+        input_ = net_.addInput(inputName_.c_str(), DataType::kFLOAT, dims4(-1, channels, height, width));
         if (!input_) rethrow("add_input('" + inputName_ + "')");
         Out prev{input_, channels, height, width};
         warnUnused(netSec);
