@@ -567,7 +567,7 @@ def test_pooling_window_larger_than_padded_input_quotes_the_padded_shape():
     # a window that fits thanks to the padding is accepted
     net = CaffeParser().parse_string(_one("Pooling", "pooling_param { kernel_size: 7 pad: 1 pool: AVE }",
                                           shape=(1, 2, 5, 5)))
-    assert tuple(net.outputs[0].shape) == (1, 2, 1, 1)
+    assert tuple(net.outputs[0].shape) == (-1, 2, 1, 1)   # dimension 0: dynamic, the batch (issue 15)
 
 
 def test_caffemodel_errors(tmp_path):

@@ -256,6 +256,9 @@ def test_cli_shapes(rng, tmp_path):
     assert "x 3x3x48x80" in p.stdout and "batch 3:" in p.stdout
     p = _ok(cli("run", engine, "--iterations", "1", "--warmup", "0"))  # profile 0's opt shapes
     assert "x 2x3x64x64" in p.stdout
+    np.savez(tmp_path / "in.npz", x=rng.standard_normal((1, 3, 40, 56)).astype(np.float32))
+    p = _ok(cli("run", engine, "--load-inputs", tmp_path / "in.npz", "--iterations", "1", "--warmup", "0"))
+    assert "batch 1:" in p.stdout
     p = cli("run", engine, "--shapes", "x:1x3x128x32", "--iterations", "1")
     assert p.returncode == 1 and "dimension 2" in p.stderr and "Traceback" not in p.stderr, p.stderr
     # --shapes alone: built for exactly that shape, and run at it

@@ -448,7 +448,7 @@ def cmd_run(args):
     engine = loaded.engine
     li = engine.layer_info()
     run_shapes = None
-    if spec is not None or not cli_shapes.batch_only(engine):
+    if spec is not None or (not args.load_inputs and not cli_shapes.batch_only(engine)):
         # At --shapes (checked by the context against the engine's profile), else at profile 0's opt shapes.
         run_shapes = cli_shapes.run_shapes(engine, cli_shapes.parse_shapes("--shapes", args.shapes) if args.shapes
                                            else None)
