@@ -115,11 +115,25 @@ def parse(data):
         t["nbDims"] = nb
         t["dims"] = [r.num("q", f"{p}.dims[{k}]") for k in range(int(nb))]
         for key, fmt in (("type", "i"), ("format", "i"), ("scale", "f"), ("kind", "B"), ("offset", "q"), ("bytes", "q"), ("constant", "i"), ("viewOf", "i"),
-                         ("viewOffset", "q")):
+                         ("viewOffset", "q")):  # format 4: a view's first channel; 3: elements per batch item
             t[key] = r.num(fmt, f"{p}.{key}")
         e["tensors"].append(t)
     e["inputs"] = r.ids("inputs")
     e["outputs"] = r.ids("outputs")
+    e["format_version"] = struct.unpack_from("<I", r.data, 8)[0]
+    e["profiles"] = []
+    if e["format_version"] >= 4:  # optimization profiles: per profile, per input, min / opt / max dims
+        e["explicit_shapes"] = r.num("B", "explicit_shapes")
+        for i in range(int(r.num("I", "profile_count"))):
+            prof = []
+            for k in range(len(e["inputs"])):
+                shapes = {}
+                for sel in ("min", "opt", "max"):
+                    p = f"profile[{i}][{k}].{sel}"
+                    nb = r.num("i", p + ".nbDims")
+                    shapes[sel] = [r.num("q", f"{p}[{j}]") for j in range(int(nb))]
+                prof.append(shapes)
+            e["profiles"].append(prof)
     for key, fmt in (("arena", "Q"), ("no_reuse", "Q"), ("lower_bound", "Q"), ("workspace", "Q"), ("layers_before", "i"),
                      ("cuda_graph", "B"), ("timing_batch", "q")):
         e[key] = r.num(fmt, key)

@@ -1,7 +1,9 @@
 """Writes the seed engines of the engine-file fuzz target (tests/fuzz/fuzz_engine.cpp) into
 tests/fuzz_corpus/engine: small CPU engines covering FP32, FP16 with Reformats, channels-last I/O, concatenation
 views and a fused convolution epilogue. Run after an engine-format change:
-    PYTHONPATH=build/dev/pkg python3 tests/fuzz/make_engine_seeds.py"""
+    PYTHONPATH=build/dev/pkg python3 tests/fuzz/make_engine_seeds.py
+The folder also holds fp32_format3.gie (fp32.gie as format 3 wrote it: the loader still reads format 3) and
+profiles.gie (two optimization profiles over dynamic N/H/W: build/dev/tests/cpp/test_dynamic_shapes --write-seed FILE)."""
 import os
 
 import numpy as np

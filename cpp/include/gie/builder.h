@@ -71,6 +71,26 @@ public:
     virtual double getPercentile() const noexcept { return 99.99; }
 };
 
+//! The range of shapes the network's inputs take (TensorRT's IOptimizationProfile): for each input with a dynamic
+//! (-1) dimension its smallest (kMIN), typical (kOPT: tactics are timed at profile 0's) and largest (kMAX: memory
+//! is planned for the largest over all profiles) shape. Created by IBuilder::createOptimizationProfile and owned
+//! by the builder (valid while it lives); IBuilderConfig::addOptimizationProfile copies it. Not thread-safe.
+class IOptimizationProfile {
+public:
+    //! Sets one of the three shapes of input `inputName`. False (kINVALID_ARGUMENT, nothing changed) for a null or
+    //! empty name, a selector out of range, nbDims outside 1..8 or a dimension below 1. How the shapes fit the
+    //! network (rank, fixed dimensions) is checked by buildEngine, naming the input and the profile.
+    virtual bool setDimensions(const char* inputName, OptProfileSelector select, const Dims& dims) noexcept = 0;
+    //! The shape set for `inputName`, or nbDims == -1 if none.
+    virtual Dims getDimensions(const char* inputName, OptProfileSelector select) const noexcept = 0;
+    //! True when the profile names at least one input and each input named has all three shapes, of one rank, with
+    //! min <= opt <= max in every dimension. False otherwise, with the reason recorded (getLastError).
+    virtual bool isValid() const noexcept = 0;
+
+protected:
+    virtual ~IOptimizationProfile() = default;
+};
+
 //! The most auxiliary streams an engine may use (stream ids 1..63 besides the caller's stream 0).
 constexpr int32_t kMAX_AUX_STREAMS = 63;
 
@@ -115,6 +135,15 @@ public:
     //! n < -1 or n > kMAX_AUX_STREAMS is refused (false, kINVALID_ARGUMENT naming the limit; unchanged).
     virtual bool setMaxAuxStreams(int32_t n) noexcept = 0;
     virtual int32_t getMaxAuxStreams() const noexcept = 0;
+
+    //! Adds a copy of `profile` and returns its index (0, 1, ...): -1 (kINVALID_ARGUMENT) for nullptr, an invalid
+    //! profile (IOptimizationProfile::isValid) or more than kMAX_OPTIMIZATION_PROFILES. With profiles, shapes are
+    //! explicit: every input with a -1 dimension needs min/opt/max in every profile, and setBatchRange must stay at
+    //! its default (use one or the other). docs/dynamic_shapes_cpp.md.
+    virtual int32_t addOptimizationProfile(const IOptimizationProfile* profile) noexcept = 0;
+    virtual int32_t getNbOptimizationProfiles() const noexcept = 0;
+    //! The copy of profile `index` the config holds (valid while the config lives), or nullptr.
+    virtual const IOptimizationProfile* getOptimizationProfile(int32_t index) const noexcept = 0;
 };
 
 //! Creates networks and configs and builds engines. Thread-safe for building distinct networks.
@@ -123,6 +152,8 @@ public:
     virtual ~IBuilder() = default;
     virtual INetworkDefinition* createNetwork() noexcept = 0;
     virtual IBuilderConfig* createBuilderConfig() noexcept = 0;
+    //! An empty optimization profile, owned by the builder (freed with it; do not delete it).
+    virtual IOptimizationProfile* createOptimizationProfile() noexcept = 0;
     //! Optimizes the network for the config's device and returns an engine (nullptr on failure, with
     //! the reason logged and in getLastError()). The network is not modified.
     virtual IEngine* buildEngine(const INetworkDefinition& network, const IBuilderConfig& config) noexcept = 0;

@@ -36,8 +36,10 @@ class IExecutionContext {
 public:
     virtual ~IExecutionContext() = default;
     virtual const IEngine& getEngine() const noexcept = 0;
-    //! Sets the shape of an input for the next calls; only dimension 0 (batch) may differ from the
-    //! engine's shape, within its batch range. Returns false (with the reason) otherwise.
+    //! Sets the shape of an input for the next calls: the rank and the fixed dimensions must be the engine's, and
+    //! each dynamic dimension within the selected optimization profile's [min, max] (for an engine built without
+    //! profiles: dimension 0 within the batch range). Returns false (kINVALID_ARGUMENT, naming the input, the
+    //! dimension and the range) otherwise.
     virtual bool setInputShape(const char* name, const Dims& dims) noexcept = 0;
     //! Current shape of any I/O tensor (outputs follow the input shapes set).
     virtual Dims getTensorShape(const char* name) const noexcept = 0;
@@ -57,6 +59,11 @@ public:
     //! build setting. A graph is re-captured when shapes or bound addresses change.
     virtual void setCudaGraph(bool enabled) noexcept = 0;
     virtual bool getCudaGraph() const noexcept = 0;
+    //! Selects the optimization profile whose ranges setInputShape checks, and sets every input to that profile's
+    //! kMAX shape. A new context has profile 0 at its kMAX shapes. False (kINVALID_ARGUMENT, naming the number of
+    //! profiles; nothing changed) for an index out of range.
+    virtual bool setOptimizationProfile(int32_t profileIndex) noexcept = 0;
+    virtual int32_t getOptimizationProfile() const noexcept = 0;
 };
 
 //! An optimized network for one device. Immutable and shareable between threads.
@@ -67,13 +74,20 @@ public:
     //! Inputs first, in the order the network declared them, then the outputs.
     virtual const char* getIOTensorName(int32_t index) const noexcept = 0;
     virtual bool isInput(const char* name) const noexcept = 0;
-    //! Shape at the largest batch (nbDims == -1 for an unknown name).
+    //! The planned (largest) shape: the elementwise max over every profile's kMAX shapes for inputs, what follows
+    //! from those for outputs (nbDims == -1 for an unknown name). Contexts give the current shapes.
     virtual Dims getTensorShape(const char* name) const noexcept = 0;
     virtual DataType getTensorDataType(const char* name) const noexcept = 0;
     //! The memory format of an I/O tensor's buffer (kLINEAR unless the network allowed others).
     virtual TensorFormat getTensorFormat(const char* name) const noexcept = 0;
+    //! The range of dimension 0 over the inputs in profile 0 (the batch range of an engine built without profiles).
     virtual int64_t getMinBatch() const noexcept = 0;
     virtual int64_t getMaxBatch() const noexcept = 0;
+    //! Number of optimization profiles (>= 1: an engine built without profiles has one, from its batch range).
+    virtual int32_t getNbOptimizationProfiles() const noexcept = 0;
+    //! One shape of input `inputName` in profile `profileIndex`; nbDims == -1 (kINVALID_ARGUMENT recorded) for an
+    //! unknown input, a profile out of range or a bad selector.
+    virtual Dims getProfileShape(const char* inputName, int32_t profileIndex, OptProfileSelector select) const noexcept = 0;
     virtual DeviceType getDeviceType() const noexcept = 0;
     virtual int32_t getNbKernels() const noexcept = 0;
     //! Bytes of activation memory one context allocates (the planned arena).

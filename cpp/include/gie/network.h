@@ -3,7 +3,9 @@
 // A network is built layer by layer; every layer is a named op type ("Convolution", "Pooling", ... or
 // the type of a registered plugin) plus named fields (its parameters and weights). The typed layer
 // classes below are conveniences over those fields. The layer and field vocabulary is listed in
-// docs/layers.md. Shapes are explicit; dimension 0 of every network input is the batch.
+// docs/layers.md. Shapes are explicit: a network input's dimension may be -1 (dynamic); optimization profiles
+// (gie/builder.h) give the ranges. Without a profile, dimension 0 of every input follows the builder config's
+// batch range (docs/dynamic_shapes_cpp.md).
 //
 // Ownership: tensors and layers belong to their network and live as long as it does. A network is not
 // thread-safe; build different networks on different threads.
@@ -19,7 +21,9 @@ class ITensor {
 public:
     virtual const char* getName() const noexcept = 0;
     virtual void setName(const char* name) noexcept = 0;
-    //! The shape inferred for the declared input shapes (dims with nbDims == -1 if inference failed).
+    //! The shape inferred for the declared input shapes (dims with nbDims == -1 if inference failed). A dimension
+    //! that follows a dynamic (-1) input dimension is -1: the network evaluates every layer's shape rule at two
+    //! assignments of the dynamic input dimensions and reports -1 where the results differ.
     virtual Dims getDimensions() const noexcept = 0;
     virtual DataType getType() const noexcept = 0;
     virtual bool isNetworkInput() const noexcept = 0;
@@ -236,7 +240,9 @@ class INetworkDefinition {
 public:
     virtual ~INetworkDefinition() = default;
 
-    //! A network input; dims[0] is the batch (its value here only seeds shape inference).
+    //! A network input of 1 to 8 dimensions; each is positive (fixed) or -1 (dynamic: an optimization profile gives
+    //! its range, IBuilderConfig::addOptimizationProfile). Without profiles, dimension 0 follows the config's batch
+    //! range (its value here, -1 or positive, only seeds shape inference) and the other dimensions must be fixed.
     virtual ITensor* addInput(const char* name, DataType type, const Dims& dims) noexcept = 0;
     virtual bool markOutput(ITensor& tensor) noexcept = 0;
     virtual bool unmarkOutput(ITensor& tensor) noexcept = 0;

@@ -59,7 +59,8 @@ GIE_API void clearLastError() noexcept;
 //! non-zero): gie puts `message` (copied; nullptr means "") into the error it reports for the layer.
 GIE_API void setLastError(ErrorCode code, const char* message) noexcept;
 
-//! Up to 8 dimensions. By convention dimension 0 is the batch of network inputs.
+//! Up to 8 dimensions. In a network input's declaration (INetworkDefinition::addInput) an entry of -1 marks a
+//! dynamic dimension, whose range optimization profiles give (gie/builder.h, IOptimizationProfile).
 struct Dims {
     static constexpr int32_t MAX_DIMS = 8;
     int32_t nbDims = 0;
@@ -87,6 +88,12 @@ struct Weights {
     const void* values = nullptr;
     int64_t count = 0;
 };
+
+//! Which shape of an optimization profile: the smallest, the one tactics are timed at, the largest (memory is
+//! planned for it).
+enum class OptProfileSelector : int32_t { kMIN = 0, kOPT = 1, kMAX = 2 };
+//! The most optimization profiles one engine may have.
+constexpr int32_t kMAX_OPTIMIZATION_PROFILES = 64;
 
 //! Size in bytes of one element.
 inline int32_t dataTypeSize(DataType t) noexcept {

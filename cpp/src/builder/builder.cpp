@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 
@@ -13,6 +14,7 @@
 #include "builder/calibration.h"
 #include "builder/negotiation.h"
 #include "builder/optimize_network.h"
+#include "builder/optimization_profile.h"
 #include "plugin/registry.h"
 #include "builder/tactic_timing.h"
 #include "builder/timing_cache.h"
@@ -92,6 +94,23 @@ public:
         return true;
     }
     int32_t getMaxAuxStreams() const noexcept override { return maxAux_; }
+    int32_t addOptimizationProfile(const IOptimizationProfile* profile) noexcept override {
+        return apiGuard(nullptr, int32_t{-1}, [&] {
+            const auto* p = dynamic_cast<const OptimizationProfileImpl*>(profile);
+            GIE_CHECK(p, ErrorCode::kINVALID_ARGUMENT, "addOptimizationProfile: ",
+                      profile ? "the profile was not created by IBuilder::createOptimizationProfile" : "null profile");
+            p->validate();
+            GIE_CHECK(static_cast<int32_t>(profiles_.size()) < kMAX_OPTIMIZATION_PROFILES, ErrorCode::kINVALID_ARGUMENT,
+                      "addOptimizationProfile: an engine has at most ", kMAX_OPTIMIZATION_PROFILES, " optimization profiles");
+            profiles_.push_back(std::make_unique<OptimizationProfileImpl>(*p));
+            return static_cast<int32_t>(profiles_.size()) - 1;
+        });
+    }
+    int32_t getNbOptimizationProfiles() const noexcept override { return static_cast<int32_t>(profiles_.size()); }
+    const IOptimizationProfile* getOptimizationProfile(int32_t i) const noexcept override {
+        return i >= 0 && i < getNbOptimizationProfiles() ? profiles_[static_cast<size_t>(i)].get() : nullptr;
+    }
+    const std::vector<std::unique_ptr<OptimizationProfileImpl>>& profiles() const { return profiles_; }
     uint64_t flags() const { return flags_; }
     const std::map<std::string, std::string>& overrides() const { return overrides_; }
     const std::set<std::string>& disabledPasses() const { return disabled_; }
@@ -107,6 +126,7 @@ private:
     std::string timingCache_;
     std::map<std::string, std::string> overrides_;
     int32_t maxAux_ = -1;
+    std::vector<std::unique_ptr<OptimizationProfileImpl>> profiles_;  // unique_ptr: getOptimizationProfile's pointers stay valid
 };
 
 //! A network output must be written by a kernel into the caller's buffer: if it is a network input
@@ -136,9 +156,9 @@ void ensureOutputsProduced(Graph& g) {
 
 }  // namespace
 
-Graph optimizeNetwork(const NetworkImpl& net, int64_t maxBatch, const std::set<std::string>& disabled, PassContext& ctx,
+Graph optimizeNetwork(const NetworkImpl& net, const std::vector<Dims>& inputDims, const std::set<std::string>& disabled, PassContext& ctx,
                       const std::map<std::string, float>* calibratedRanges) {
-    Graph g = Graph::fromNetwork(net, maxBatch);
+    Graph g = Graph::fromNetwork(net, inputDims);
     if (calibratedRanges) {
         const int n = applyDynamicRanges(g, *calibratedRanges);
         logMessage(ctx.logger, ILogger::Severity::kVERBOSE, strcat("INT8 calibration: ranges given to ", n, " tensors"));
@@ -236,20 +256,46 @@ EngineStep makeStep(const IrNode& n, IPluginCreator* chosen, const std::vector<T
     return s;
 }
 
-//! Dims of every tensor when the inputs have batch `batch` (views and wide parents follow their slices).
-//! With `check`, fails when a shape cannot be computed or outgrows the plan.
-std::vector<Dims> dimsAtBatch(const EnginePlan& p, int64_t batch, bool check) {
+//! The shapes of the inputs (p.inputs order) in profile `profile` at `select`.
+std::vector<Dims> profileInputs(const EnginePlan& p, size_t profile, OptProfileSelector select) {
+    std::vector<Dims> r;
+    for (const InputRange& x : p.profiles[profile]) r.push_back(x.at(select));
+    return r;
+}
+
+//! Dims of every tensor with the inputs at `inputs` (views and wide parents follow their slices). With `check`,
+//! fails when a shape cannot be computed or outgrows the plan; `where` names the shapes in messages ("at batch 2",
+//! "at optimization profile 0's opt shapes"). An engine without explicit shapes keeps the batch wording.
+std::vector<Dims> dimsAt(const EnginePlan& p, const std::vector<Dims>& inputs, bool check, const std::string& where) {
     std::vector<Dims> dims(p.tensors.size());
     for (size_t t = 0; t < p.tensors.size(); ++t) dims[t] = p.tensors[t].dims;
-    for (int32_t t : p.inputs) dims[static_cast<size_t>(t)].d[0] = batch;
+    for (size_t k = 0; k < p.inputs.size(); ++k) dims[static_cast<size_t>(p.inputs[k])] = inputs[k];
     if (const ShapeIssue issue = propagateShapes(p, dims, check)) {
+        if (issue.tensor >= 0 && !issue.message.empty())
+            fail(ErrorCode::kINVALID_MODEL, "tensor '", p.tensors[static_cast<size_t>(issue.tensor)].name, "' ", where, ": ", issue.message);
+        if (issue.tensor >= 0 && !p.explicitShapes)
+            fail(ErrorCode::kINVALID_MODEL, "tensor '", p.tensors[static_cast<size_t>(issue.tensor)].name, "' is larger ", where, " than at batch ",
+                 p.maxBatch, "; dimension 0 must be the batch");
         if (issue.tensor >= 0)
-            fail(ErrorCode::kINVALID_MODEL, "tensor '", p.tensors[static_cast<size_t>(issue.tensor)].name, "' is larger at batch ",
-                 batch, " than at batch ", p.maxBatch, "; dimension 0 must be the batch");
-        fail(ErrorCode::kINVALID_MODEL, "layer '", p.steps[static_cast<size_t>(issue.step)].name, "' cannot run at batch ", batch,
-             check ? " (the smallest of the batch range)" : "", issue.message.empty() ? std::string() : ": " + issue.message);
+            fail(ErrorCode::kINVALID_MODEL, "tensor '", p.tensors[static_cast<size_t>(issue.tensor)].name, "' would be ", toString(issue.dims), " ",
+                 where, ", more than 2^40 elements");
+        fail(ErrorCode::kINVALID_MODEL, "layer '", p.steps[static_cast<size_t>(issue.step)].name, "' cannot run ", where,
+             issue.message.empty() ? std::string() : ": " + issue.message);
     }
     return dims;
+}
+
+//! The batch wording of an engine without explicit shapes, else the profile's.
+std::string describeShapes(const EnginePlan& p, size_t profile, OptProfileSelector select) {
+    const char* sel = select == OptProfileSelector::kMIN ? "min" : select == OptProfileSelector::kOPT ? "opt" : "max";
+    if (!p.explicitShapes) {
+        const int64_t b = select == OptProfileSelector::kMIN ? p.minBatch : select == OptProfileSelector::kOPT ? p.optBatch : p.maxBatch;
+        return strcat("at batch ", b, select == OptProfileSelector::kMIN ? " (the smallest of the batch range)"
+                                      : select == OptProfileSelector::kOPT ? " (the optimum of the batch range)" : "");
+    }
+    std::string shapes;
+    for (const Dims& d : profileInputs(p, profile, select)) shapes += (shapes.empty() ? "" : ", ") + toString(d);
+    return strcat("at optimization profile ", profile, "'s ", sel, " shapes (", shapes, ")");
 }
 
 //! Fails, naming the layer, when the step's kernel (configured, its tactic set) needs more workspace than `limit`
@@ -265,7 +311,7 @@ void checkWorkspace(const EngineStep& s, size_t limit) {
 //! optimum batch of the build range (timings come from the timing cache when it has them).
 void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, TimingCache& cache, ILogger* logger) {
     p.timingBatch = p.optBatch;
-    std::vector<Dims> dims = dimsAtBatch(p, p.optBatch, false);
+    std::vector<Dims> dims = dimsAt(p, profileInputs(p, 0, OptProfileSelector::kOPT), false, describeShapes(p, 0, OptProfileSelector::kOPT));
     const size_t hitsBefore = cache.hits();
     std::string cachePath = config.getTimingCachePath();
     void* stream = b.createStream();
@@ -373,16 +419,142 @@ void assignStreams(EnginePlan& p, int32_t maxAux) {
     }
 }
 
-EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config, int layersBefore, const PassContext& pctx, ILogger* logger) {
+//! The input shapes an engine is built for: its optimization profiles (inputs in network order) and what follows.
+struct ResolvedProfiles {
+    std::vector<std::vector<InputRange>> profiles;
+    std::vector<Dims> planned;  // per input: the elementwise max over every profile's max (the IR's shapes)
+    bool explicitShapes = false;
+    int64_t minBatch = 1, optBatch = 1, maxBatch = 1;
+};
+
+//! The config's profiles checked against the network, or (none added) the batch range on dimension 0.
+ResolvedProfiles resolveProfiles(const NetworkImpl& net, const BuilderConfigImpl& cfg) {
+    ResolvedProfiles rp;
+    const auto& inputs = net.inputs();
+    if (cfg.profiles().empty()) {
+        rp.minBatch = cfg.getMinBatch();
+        rp.optBatch = cfg.getOptBatch();
+        rp.maxBatch = cfg.getMaxBatch();
+        std::vector<InputRange> one;
+        for (const TensorImpl* in : inputs) {
+            for (int k = 1; k < in->dims_.nbDims; ++k)
+                GIE_CHECK(in->dims_.d[k] > 0, ErrorCode::kINVALID_ARGUMENT, "input '", in->name_, "' dimension ", k,
+                          " is dynamic (-1); add an optimization profile that gives its range (config.add_profile)");
+            InputRange x;
+            x.min = x.opt = x.max = in->dims_;
+            x.min.d[0] = rp.minBatch;
+            x.opt.d[0] = rp.optBatch;
+            x.max.d[0] = rp.maxBatch;
+            checkedVolume(x.max, ErrorCode::kINVALID_ARGUMENT, "input '", in->name_, "' at the largest batch (", rp.maxBatch, ")");
+            one.push_back(x);
+            rp.planned.push_back(x.max);
+        }
+        rp.profiles.push_back(std::move(one));
+        return rp;
+    }
+    GIE_CHECK(cfg.getMinBatch() == 1 && cfg.getOptBatch() == 1 && cfg.getMaxBatch() == 1, ErrorCode::kINVALID_ARGUMENT,
+              "the config has both a batch range (setBatchRange / max_batch: ", cfg.getMinBatch(), ", ", cfg.getOptBatch(), ", ", cfg.getMaxBatch(),
+              ") and optimization profiles; use one or the other (a profile gives dimension 0 its range)");
+    rp.explicitShapes = true;
+    std::string names;
+    for (const TensorImpl* in : inputs) names += (names.empty() ? "'" : ", '") + in->name_ + "'";
+    for (size_t i = 0; i < cfg.profiles().size(); ++i) {
+        const OptimizationProfileImpl& prof = *cfg.profiles()[i];
+        for (const auto& e : prof.entries())
+            GIE_CHECK(std::any_of(inputs.begin(), inputs.end(), [&](const TensorImpl* in) { return in->name_ == e.input; }),
+                      ErrorCode::kINVALID_ARGUMENT, "optimization profile ", i, " gives shapes for '", e.input,
+                      "', which is not a network input (inputs: ", names, ")");
+        std::vector<InputRange> ranges;
+        for (const TensorImpl* in : inputs) {
+            const Dims& decl = in->dims_;
+            bool dynamic = false;
+            for (int k = 0; k < decl.nbDims; ++k) dynamic = dynamic || decl.d[k] < 0;
+            InputRange x;
+            const auto* e = prof.find(in->name_);
+            if (!e) {
+                GIE_CHECK(!dynamic, ErrorCode::kINVALID_ARGUMENT, "input '", in->name_, "' has dynamic dimensions ", toString(decl),
+                          " but optimization profile ", i, " gives it no min/opt/max shapes");
+                x.min = x.opt = x.max = decl;
+            } else {
+                x.min = e->dims[0];
+                x.opt = e->dims[1];
+                x.max = e->dims[2];
+                GIE_CHECK(x.min.nbDims == decl.nbDims, ErrorCode::kINVALID_ARGUMENT, "optimization profile ", i, ": input '", in->name_, "' has ",
+                          decl.nbDims, " dimensions ", toString(decl), " but the profile gives ", x.min.nbDims, " (min ", toString(x.min), ")");
+                for (int k = 0; k < decl.nbDims; ++k)
+                    GIE_CHECK(decl.d[k] < 0 || (x.min.d[k] == decl.d[k] && x.max.d[k] == decl.d[k]), ErrorCode::kINVALID_ARGUMENT,
+                              "optimization profile ", i, ": input '", in->name_, "' dimension ", k, " is fixed at ", decl.d[k], " but the profile gives [",
+                              x.min.d[k], ", ", x.max.d[k], "] (min ", toString(x.min), ", max ", toString(x.max), ")");
+            }
+            ranges.push_back(x);
+        }
+        rp.profiles.push_back(std::move(ranges));
+    }
+    for (size_t k = 0; k < inputs.size(); ++k) {
+        Dims m = rp.profiles[0][k].max;
+        for (const auto& prof : rp.profiles)
+            for (int j = 0; j < m.nbDims; ++j) m.d[j] = std::max(m.d[j], prof[k].max.d[j]);
+        checkedVolume(m, ErrorCode::kINVALID_ARGUMENT, "input '", inputs[k]->name_, "' at the largest shape of its profiles");
+        rp.planned.push_back(m);
+    }
+    // Dimension 0 of profile 0 over the inputs: what getMinBatch / getMaxBatch and reports call the batch range.
+    rp.minBatch = rp.profiles[0][0].min.d[0];
+    rp.maxBatch = rp.profiles[0][0].max.d[0];
+    for (const InputRange& x : rp.profiles[0]) {
+        rp.minBatch = std::min(rp.minBatch, x.min.d[0]);
+        rp.maxBatch = std::max(rp.maxBatch, x.max.d[0]);
+    }
+    rp.optBatch = std::clamp(rp.profiles[0][0].opt.d[0], rp.minBatch, rp.maxBatch);
+    return rp;
+}
+
+//! Explicit shapes: each tensor's planned bytes become the largest it takes at any profile's min, opt and max shapes
+//! and, where a profile has at most 4 dynamic dimension positions, at the corners of its box (each such position at
+//! its min or its max in every input at once: inputs that share a batch or a sequence length stay consistent; a
+//! corner the layers refuse, two inputs that must agree but vary apart, is skipped). Fails naming the layer and the
+//! profile when a min, opt or max shape cannot run.
+void planProfileBytes(EnginePlan& p) {
+    auto account = [&](const std::vector<Dims>& dims) {
+        for (size_t t = 0; t < p.tensors.size(); ++t) {
+            auto& et = p.tensors[t];
+            et.bytes = std::max(et.bytes, tensorBytes(dims[t], et.type, et.format));
+        }
+    };
+    for (size_t i = 0; i < p.profiles.size(); ++i) {
+        for (OptProfileSelector sel : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX})
+            account(dimsAt(p, profileInputs(p, i, sel), false, describeShapes(p, i, sel)));
+        std::vector<int> positions;  // dimension positions that vary in some input
+        for (const InputRange& x : p.profiles[i])
+            for (int j = 0; j < x.min.nbDims; ++j)
+                if (x.min.d[j] != x.max.d[j] && std::find(positions.begin(), positions.end(), j) == positions.end()) positions.push_back(j);
+        if (positions.empty() || positions.size() > 4) continue;
+        for (uint32_t corner = 0; corner < (1u << positions.size()); ++corner) {
+            std::vector<Dims> inputs = profileInputs(p, i, OptProfileSelector::kMIN);
+            for (size_t k = 0; k < inputs.size(); ++k)
+                for (size_t b = 0; b < positions.size(); ++b)
+                    if (corner & (1u << b)) inputs[k].d[positions[b]] = p.profiles[i][k].max.d[positions[b]];
+            std::vector<Dims> dims(p.tensors.size());
+            for (size_t t = 0; t < p.tensors.size(); ++t) dims[t] = p.tensors[t].dims;
+            for (size_t k = 0; k < p.inputs.size(); ++k) dims[static_cast<size_t>(p.inputs[k])] = inputs[k];
+            if (!propagateShapes(p, dims, false)) account(dims);
+        }
+    }
+    clearLastError();  // (a skipped corner's rule recorded its refusal)
+}
+
+EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config, const ResolvedProfiles& rp, int layersBefore,
+                    const PassContext& pctx, ILogger* logger) {
     Backend& backend = getBackend(device);
     EnginePlan p;
     p.device = device;
     p.computeCapability = backend.computeCapability();
     p.flags = config.flags();
     if (device != DeviceType::kGPU) p.flags &= ~(1ull << static_cast<int>(BuilderFlag::kTF32));  // GPU only
-    p.minBatch = config.getMinBatch();
-    p.optBatch = config.getOptBatch();
-    p.maxBatch = config.getMaxBatch();
+    p.minBatch = rp.minBatch;
+    p.optBatch = rp.optBatch;
+    p.maxBatch = rp.maxBatch;
+    p.explicitShapes = rp.explicitShapes;
+    p.profiles = rp.profiles;
     p.layersBefore = layersBefore;
     p.cudaGraph = config.getCudaGraph() && device == DeviceType::kGPU;
     p.kernelsConfigured = true;  // makeStep configures each kernel; the engine must not do it again
@@ -399,7 +571,8 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     no.prefer = config.getFlag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS) && !no.obey;
     no.allowTf32 = config.getFlag(BuilderFlag::kTF32);
     no.workspaceLimit = config.getWorkspaceLimit();
-    no.optBatch = config.getOptBatch();
+    for (const InputRange& x : rp.profiles[0]) no.optInputDims.push_back(x.opt);
+    no.optWhat = describeShapes(p, 0, OptProfileSelector::kOPT);
     no.overrides = &config.overrides();
     const std::vector<IPluginCreator*> creators = negotiateFormats(g, no, backend, cache, logger, p.buildLog);
 
@@ -452,14 +625,15 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     if (device == DeviceType::kGPU && config.getMaxAuxStreams() != 0)
         assignStreams(p, config.getMaxAuxStreams() < 0 ? 3 : config.getMaxAuxStreams());
     p.nbStreams = countStreams(p);
+    if (p.explicitShapes) planProfileBytes(p);
     planActivations(p);
     return p;
 }
 
 //! Every shape must also be computable at the smallest batch (a reshape to a fixed size would not be).
 void checkBatchRange(const EnginePlan& p) {
-    if (p.minBatch == p.maxBatch) return;
-    dimsAtBatch(p, p.minBatch, true);
+    if (p.explicitShapes || p.minBatch == p.maxBatch) return;  // (planProfileBytes checked the profiles)
+    dimsAt(p, profileInputs(p, 0, OptProfileSelector::kMIN), true, describeShapes(p, 0, OptProfileSelector::kMIN));
 }
 
 //! The network as defined (before any pass), for reports and before/after drawings.
@@ -495,11 +669,9 @@ double timeEngine(EngineImpl& e, bool serial) {
     GIE_CHECK(ctx, ErrorCode::kINTERNAL, "cannot create a context to time the engine");
     setContextSerial(ctx.get(), serial);
     std::vector<DeviceBuffer> bufs;
-    for (int32_t t : p.inputs) {
-        const auto& et = p.tensors[static_cast<size_t>(t)];
-        Dims d = et.dims;
-        d.d[0] = p.optBatch;
-        ctx->setInputShape(et.name.c_str(), d);
+    for (size_t k = 0; k < p.inputs.size(); ++k) {
+        const auto& et = p.tensors[static_cast<size_t>(p.inputs[k])];
+        ctx->setInputShape(et.name.c_str(), p.profiles[0][k].opt);
         std::vector<uint8_t> host(static_cast<size_t>(et.bytes), 0);
         bufs.emplace_back(b, host.size() + 1, "engine timing input");
         b.copy(bufs.back().get(), host.data(), host.size(), CopyKind::kHostToDevice, nullptr);
@@ -559,6 +731,13 @@ public:
     IBuilderConfig* createBuilderConfig() noexcept override {
         return apiGuard<IBuilderConfig*>(logger_, nullptr, [] { return new BuilderConfigImpl(); });
     }
+    IOptimizationProfile* createOptimizationProfile() noexcept override {
+        return apiGuard<IOptimizationProfile*>(logger_, nullptr, [&] {
+            std::lock_guard<std::mutex> lock(profilesMutex_);
+            profiles_.push_back(std::make_unique<OptimizationProfileImpl>());
+            return profiles_.back().get();
+        });
+    }
     bool platformHasGpu() const noexcept override {
         Backend* b = findBackend(DeviceType::kGPU);
         return b && b->available();
@@ -573,7 +752,8 @@ public:
             if (device == DeviceType::kAUTO) device = platformHasGpu() ? DeviceType::kGPU : DeviceType::kCPU;
             getBackend(device);  // fails early with NO_DEVICE
             auto t0 = std::chrono::steady_clock::now();
-            const Graph lowered = Graph::fromNetwork(*net, cfg->getMaxBatch());
+            const ResolvedProfiles rp = resolveProfiles(*net, *cfg);
+            const Graph lowered = Graph::fromNetwork(*net, rp.planned);
             int layersBefore = lowered.liveNodes();
             std::string networkJson = describeNetwork(lowered);
             std::map<std::string, float> calibrated;
@@ -585,7 +765,7 @@ public:
             ctx.logger = logger_;
             // Calibrated ranges go to the lowered graph before the passes: they keep a surviving tensor's range (a
             // fused conv + ReLU writes the ReLU's output).
-            Graph g = optimizeNetwork(*net, cfg->getMaxBatch(), cfg->disabledPasses(), ctx, calibrate ? &calibrated : nullptr);
+            Graph g = optimizeNetwork(*net, rp.planned, cfg->disabledPasses(), ctx, calibrate ? &calibrated : nullptr);
             if (cfg->getFlag(BuilderFlag::kREFIT)) {
                 noteWeightSources(g, lowered);
                 if (!cfg->disabledPasses().empty()) {
@@ -594,7 +774,7 @@ public:
                     ctx.log.push_back(kDisabledPassesLine + names);
                 }
             }
-            EnginePlan plan = makePlan(g, device, *cfg, layersBefore, ctx, logger_);
+            EnginePlan plan = makePlan(g, device, *cfg, rp, layersBefore, ctx, logger_);
             plan.networkJson = std::move(networkJson);
             checkBatchRange(plan);
             double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -609,6 +789,8 @@ public:
 private:
     void log(ILogger::Severity s, const std::string& m) { logMessage(logger_, s, m); }
     ILogger* logger_;
+    std::mutex profilesMutex_;  // createOptimizationProfile may be called from several building threads
+    std::vector<std::unique_ptr<OptimizationProfileImpl>> profiles_;  // owned by the builder, as in TensorRT
 };
 
 }  // namespace

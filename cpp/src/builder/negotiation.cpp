@@ -165,22 +165,19 @@ private:
         TensorDesc x = makeDesc(d, s.type, s.format);
         if (s.type == DataType::kINT8 && floatClass(g_.tensors[static_cast<size_t>(t)].type)) x.scale = scaleOf(t);
         const IrTensor& it = g_.tensors[static_cast<size_t>(t)];
-        if (it.viewOf >= 0 && d.nbDims > 0) {
-            const Dims& pd = g_.tensors[static_cast<size_t>(it.viewOf)].dims;
-            int64_t item = 1;
-            for (int i = 1; i < pd.nbDims; ++i) item *= pd.d[i];
-            x.strides.d[0] = item;
-        }
+        if (it.viewOf >= 0 && d.nbDims > 0) x.strides.d[0] = viewItemStride(d, g_.tensors[static_cast<size_t>(it.viewOf)].dims.d[1]);
         return x;
     }
 
     void computeOptDims() {
         optDims_.resize(g_.tensors.size());
         for (size_t t = 0; t < g_.tensors.size(); ++t) optDims_[t] = g_.tensors[t].dims;
+        GIE_CHECK(o_.optInputDims.size() == g_.inputs.size(), ErrorCode::kINTERNAL, "negotiation: ", o_.optInputDims.size(),
+                  " opt shapes for ", g_.inputs.size(), " inputs");
         bool same = true;
-        for (int t : g_.inputs) same = same && g_.tensors[static_cast<size_t>(t)].dims.d[0] == o_.optBatch;
+        for (size_t k = 0; k < g_.inputs.size(); ++k) same = same && g_.tensors[static_cast<size_t>(g_.inputs[k])].dims == o_.optInputDims[k];
         if (same) return;
-        for (int t : g_.inputs) optDims_[static_cast<size_t>(t)].d[0] = o_.optBatch;
+        for (size_t k = 0; k < g_.inputs.size(); ++k) optDims_[static_cast<size_t>(g_.inputs[k])] = o_.optInputDims[k];
         for (int ni : order_) {
             const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
             auto rules = Graph::makeRules(n);
@@ -189,14 +186,18 @@ private:
             if (rules->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
                 const char* msg = nullptr;
                 getLastError(&msg);
-                fail(ErrorCode::kINVALID_MODEL, "layer '", n.name, "' cannot run at batch ", o_.optBatch, " (the optimum of the batch range)",
+                fail(ErrorCode::kINVALID_MODEL, "layer '", n.name, "' cannot run at ", o_.optWhat,
                      msg && *msg ? std::string(": ") + msg : std::string());
             }
             for (size_t j = 0; j < out.size(); ++j) {
                 const int t = n.outputs[j];
                 optDims_[static_cast<size_t>(t)] = out[j];
                 const int parent = g_.tensors[static_cast<size_t>(t)].viewOf;
-                if (parent >= 0 && out[j].nbDims > 0) optDims_[static_cast<size_t>(parent)].d[0] = out[j].d[0];
+                if (parent >= 0 && out[j].nbDims > 0)
+                    optDims_[static_cast<size_t>(parent)] = withChannels(out[j], g_.tensors[static_cast<size_t>(parent)].dims.d[1]);
+                // Slices of a horizontally fused output follow it.
+                for (size_t v = 0; v < g_.tensors.size() && out[j].nbDims > 0; ++v)
+                    if (g_.tensors[v].viewOf == t) optDims_[v] = withChannels(out[j], g_.tensors[v].dims.d[1]);
             }
         }
     }

@@ -22,7 +22,10 @@ struct NegotiationOptions {
     bool prefer = false;   // kPREFER_PRECISION_CONSTRAINTS
     bool allowTf32 = true;
     size_t workspaceLimit = 0;
-    int64_t optBatch = 1;  // candidates are timed at this batch (configured for the graph's, the largest)
+    //! Candidates are timed with the inputs at these shapes (g.inputs order; profile 0's opt), configured for the
+    //! graph's (the largest). optWhat names them in errors ("batch 2 (the optimum of the batch range)").
+    std::vector<Dims> optInputDims;
+    std::string optWhat;
     const std::map<std::string, std::string>* overrides = nullptr;  // kernel type or name -> forced tactic
 };
 

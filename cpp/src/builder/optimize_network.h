@@ -15,10 +15,10 @@ namespace gie {
 
 class NetworkImpl;
 
-//! Lowers `net` at batch `maxBatch`, gives the tensors named in `calibratedRanges` (INT8 calibration) their range
+//! Lowers `net` with its inputs at `inputDims` (network order: the largest shapes of the build), gives the tensors named in `calibratedRanges` (INT8 calibration) their range
 //! where they have none, runs every pass not in `disabled` (in list order) and makes sure every network output is
 //! written by a kernel. Pass changes go to ctx.log.
-Graph optimizeNetwork(const NetworkImpl& net, int64_t maxBatch, const std::set<std::string>& disabled, PassContext& ctx,
+Graph optimizeNetwork(const NetworkImpl& net, const std::vector<Dims>& inputDims, const std::set<std::string>& disabled, PassContext& ctx,
                       const std::map<std::string, float>* calibratedRanges = nullptr);
 
 //! Build-log line that records the passes a refittable engine was built without (the refitter runs the same).

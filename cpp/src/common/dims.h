@@ -143,4 +143,26 @@ inline int normalizeAxis(int64_t axis, int rank, const std::string& what) {
     return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
 
+// ---- views (channel slices) ----------------------------------------------------------------------------
+// A view (concat elimination, horizontal fusion) is the channel slice [c0, c0 + view.d[1]) of a parent that has the
+// view's dims but for dimension 1. Offsets and strides follow from the view's current dims, so a view stays right
+// when run-time shapes change spatial or batch dimensions.
+
+//! Elements per channel of a view or its parent at dims `d` (the product of d[2:]).
+inline int64_t viewChannelSize(const Dims& d) {
+    int64_t v = 1;
+    for (int i = 2; i < d.nbDims; ++i) v *= d.d[i];
+    return v;
+}
+//! Element offset of the slice that starts at channel `c0` within each item (dimension-0 index) of the parent.
+inline int64_t viewItemOffset(const Dims& view, int64_t c0) { return c0 * viewChannelSize(view); }
+//! The parent's item (dimension-0) stride, which a view uses as its own: parentChannels * d[2:].
+inline int64_t viewItemStride(const Dims& view, int64_t parentChannels) { return parentChannels * viewChannelSize(view); }
+//! `d` with dimension 1 set to `channels`: a view's parent from the view's shape, or a view from its parent's.
+inline Dims withChannels(const Dims& dims, int64_t channels) {
+    Dims d = dims;
+    if (d.nbDims >= 2) d.d[1] = channels;
+    return d;
+}
+
 }  // namespace gie

@@ -32,12 +32,7 @@ TensorDesc tensorDesc(const EnginePlan& plan, int32_t t, const Dims& dims) {
     const EngineTensor& et = plan.tensors[static_cast<size_t>(t)];
     TensorDesc d = makeDesc(dims, et.type, et.format);
     d.scale = et.scale;
-    if (et.viewOf >= 0 && dims.nbDims > 0) {
-        const Dims& pd = plan.tensors[static_cast<size_t>(et.viewOf)].dims;
-        int64_t item = 1;
-        for (int i = 1; i < pd.nbDims; ++i) item *= pd.d[i];
-        d.strides.d[0] = item;
-    }
+    if (et.viewOf >= 0 && dims.nbDims > 0) d.strides.d[0] = viewItemStride(dims, plan.tensors[static_cast<size_t>(et.viewOf)].dims.d[1]);
     return d;
 }
 
@@ -60,6 +55,16 @@ std::vector<std::vector<int>> tensorWriters(const EnginePlan& p) {
 
 ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool checkBytes) {
     ShapeIssue issue;
+    std::vector<int32_t> parentSetBy(p.tensors.size(), -1);  // the view whose shape gave a parent its shape
+    auto sizeIssue = [&](size_t s, int32_t t, const Dims& d) {
+        const auto& et = p.tensors[static_cast<size_t>(t)];
+        const int64_t n = boundedVolume(d);  // -1 beyond 2^40 elements: larger than any plan
+        if (n >= 0 && !(checkBytes && tensorBytes(d, et.type, et.format) > et.bytes)) return false;
+        issue.step = static_cast<int32_t>(s);
+        issue.tensor = t;
+        issue.dims = d;
+        return true;
+    };
     for (size_t s = 0; s < p.steps.size(); ++s) {
         const auto& st = p.steps[s];
         std::vector<Dims> in, out(st.outputs.size());
@@ -74,18 +79,35 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
         for (size_t i = 0; i < out.size(); ++i) {
             const int32_t o = st.outputs[i];
             const auto& et = p.tensors[static_cast<size_t>(o)];
-            const int64_t n = boundedVolume(out[i]);  // -1 beyond 2^40 elements: larger than any plan
-            if (n < 0 || (checkBytes && tensorBytes(out[i], et.type, et.format) > et.bytes)) {
-                issue.step = static_cast<int32_t>(s);
-                issue.tensor = o;
-                issue.dims = out[i];
-                return issue;
-            }
+            if (sizeIssue(s, o, out[i])) return issue;
             dims[static_cast<size_t>(o)] = out[i];
             if (out[i].nbDims == 0) continue;
-            if (et.viewOf >= 0) dims[static_cast<size_t>(et.viewOf)].d[0] = out[i].d[0];
+            if (et.viewOf >= 0) {
+                // A producer writing its slice of an eliminated concatenation: the slice keeps its channels, and every
+                // slice of the parent has one shape (else the offsets of the slices would overlap).
+                const size_t parent = static_cast<size_t>(et.viewOf);
+                const Dims pd = withChannels(out[i], p.tensors[parent].dims.d[1]);
+                std::string why;
+                if (out[i].nbDims != et.dims.nbDims || out[i].d[1] != et.dims.d[1])
+                    why = strcat("it is a channel slice of '", p.tensors[parent].name, "' planned with ", et.dims.nbDims > 1 ? et.dims.d[1] : 0,
+                                 " channels and would be ", toString(out[i]));
+                else if (parentSetBy[parent] >= 0 && dims[parent] != pd)
+                    why = strcat("it is a channel slice of '", p.tensors[parent].name, "' and would be ", toString(out[i]), " while slice '",
+                                 p.tensors[static_cast<size_t>(parentSetBy[parent])].name, "' is ",
+                                 toString(withChannels(dims[parent], et.dims.d[1])), "; the slices of one concatenation must agree");
+                if (!why.empty()) {
+                    issue.step = static_cast<int32_t>(s);
+                    issue.tensor = o;
+                    issue.dims = out[i];
+                    issue.message = why;
+                    return issue;
+                }
+                if (sizeIssue(s, static_cast<int32_t>(parent), pd)) return issue;
+                dims[parent] = pd;
+                parentSetBy[parent] = o;
+            }
             for (size_t v = 0; v < p.tensors.size(); ++v)
-                if (p.tensors[v].viewOf == o) dims[v].d[0] = out[i].d[0];
+                if (p.tensors[v].viewOf == o) dims[v] = withChannels(out[i], p.tensors[v].dims.d[1]);
         }
     }
     return issue;
@@ -205,6 +227,37 @@ Dims EngineImpl::getTensorShape(const char* name) const noexcept {
     return plan_.tensors[static_cast<size_t>(t)].dims;
 }
 
+std::vector<std::vector<InputRange>> batchRangeProfile(const EnginePlan& p) {
+    std::vector<InputRange> r;
+    for (int32_t t : p.inputs) {
+        InputRange x;
+        x.min = x.opt = x.max = p.tensors[static_cast<size_t>(t)].dims;
+        if (x.max.nbDims >= 1) {
+            x.min.d[0] = p.minBatch;
+            x.opt.d[0] = p.optBatch;
+            x.max.d[0] = p.maxBatch;
+        }
+        r.push_back(x);
+    }
+    return {r};
+}
+
+Dims EngineImpl::getProfileShape(const char* inputName, int32_t profileIndex, OptProfileSelector select) const noexcept {
+    Dims bad;
+    bad.nbDims = -1;
+    return apiGuard(logger_, bad, [&] {
+        const int32_t t = ioIndex(inputName);
+        GIE_CHECK(t >= 0 && plan_.tensors[static_cast<size_t>(t)].kind == TensorKind::kInput, ErrorCode::kINVALID_ARGUMENT,
+                  "getProfileShape: the engine has no input named '", inputName ? inputName : "", "'");
+        GIE_CHECK(profileIndex >= 0 && profileIndex < getNbOptimizationProfiles(), ErrorCode::kINVALID_ARGUMENT, "getProfileShape: profile ",
+                  profileIndex, " does not exist; the engine has ", getNbOptimizationProfiles(), " optimization profile(s)");
+        const int s = static_cast<int>(select);
+        GIE_CHECK(s >= 0 && s <= 2, ErrorCode::kINVALID_ARGUMENT, "getProfileShape: selector ", s, " is not kMIN (0), kOPT (1) or kMAX (2)");
+        const size_t k = static_cast<size_t>(std::find(plan_.inputs.begin(), plan_.inputs.end(), t) - plan_.inputs.begin());
+        return plan_.profiles[static_cast<size_t>(profileIndex)][k].at(select);
+    });
+}
+
 DataType EngineImpl::getTensorDataType(const char* name) const noexcept {
     int32_t t = ioIndex(name);
     return t < 0 ? DataType::kFLOAT : plan_.tensors[static_cast<size_t>(t)].type;
@@ -318,6 +371,18 @@ void EngineImpl::writeReport() const {
         j.key("device").value(deviceName(plan_.device));
         j.key("compute_capability").value(static_cast<int64_t>(plan_.computeCapability));
         j.key("batch").beginObject().key("min").value(plan_.minBatch).key("opt").value(plan_.optBatch).key("max").value(plan_.maxBatch).endObject();
+        // Per profile, per input: {"min": dims, "opt": dims, "max": dims} (one profile from the batch range without explicit shapes).
+        j.key("explicit_shapes").value(plan_.explicitShapes);
+        j.key("optimization_profiles").beginArray();
+        for (const auto& profile : plan_.profiles) {
+            j.beginObject();
+            for (size_t k = 0; k < profile.size(); ++k) {
+                j.key(plan_.tensors[static_cast<size_t>(plan_.inputs[k])].name).beginObject();
+                j.key("min").dims(profile[k].min).key("opt").dims(profile[k].opt).key("max").dims(profile[k].max).endObject();
+            }
+            j.endObject();
+        }
+        j.endArray();
         j.key("cuda_graph").value(plan_.cudaGraph);
         j.key("timing_batch").value(plan_.timingBatch);
         auto tensorJson = [&](int32_t t) {
@@ -331,7 +396,7 @@ void EngineImpl::writeReport() const {
             j.key("bytes").value(et.bytes);
             if (et.viewOf >= 0) {
                 j.key("view_of").value(plan_.tensors[static_cast<size_t>(et.viewOf)].name);
-                j.key("view_offset_elements").value(et.viewOffset);
+                j.key("view_offset_elements").value(viewItemOffset(et.dims, et.viewOffset));  // at the planned shape
             } else if (et.kind == TensorKind::kActivation) {
                 j.key("offset").value(et.offset);
             }

@@ -25,8 +25,8 @@ struct EngineTensor {
     int64_t offset = -1;   // arena offset (activations)
     int64_t bytes = 0;     // at the largest batch
     int32_t constant = -1; // index into EnginePlan::constants
-    int32_t viewOf = -1;   // a view (slice) of this tensor, which is never itself a view
-    int64_t viewOffset = 0;  // elements into each batch item of the parent
+    int32_t viewOf = -1;   // a view (channel slice) of this tensor, which is never itself a view
+    int64_t viewOffset = 0;  // the first channel of the slice (common/dims.h: viewItemOffset gives elements at any shape)
 };
 
 struct EngineStep {
@@ -45,6 +45,12 @@ struct EngineStep {
     std::unique_ptr<IPlugin> plugin;
 };
 
+//! One input's shapes in an optimization profile.
+struct InputRange {
+    Dims min, opt, max;
+    const Dims& at(OptProfileSelector s) const { return s == OptProfileSelector::kMIN ? min : s == OptProfileSelector::kOPT ? opt : max; }
+};
+
 struct EnginePlan {
     DeviceType device = DeviceType::kCPU;
     int32_t computeCapability = 0;
@@ -61,6 +67,12 @@ struct EnginePlan {
     bool cudaGraph = false;     // contexts replay enqueue as CUDA graphs by default
     int32_t nbStreams = 1;      // 1 + auxiliary streams used by the steps
     int64_t timingBatch = 0;    // batch at which tactics were timed
+    //! Optimization profiles (at least one): profiles[i][k] is the range of input inputs[k] in profile i. An engine
+    //! built without profiles (or read from a format-3 file) has one, dimension 0 over the batch range.
+    std::vector<std::vector<InputRange>> profiles;
+    //! Built with optimization profiles: setInputShape checks every dimension against the selected profile. False:
+    //! dimension 0 follows the batch range (messages about "batch"), the others are fixed.
+    bool explicitShapes = false;
     //! Not serialized. True for a plan from the builder, which configured every kernel (IPlugin::configure
     //! is called once per instance); EngineImpl configures the kernels of a deserialized plan.
     bool kernelsConfigured = false;
@@ -84,7 +96,9 @@ struct ShapeIssue {
 };
 //! Shapes of every tensor: `dims` (one entry per tensor, the inputs' set) receives each step's output shapes
 //! in step order; a view's parent (an eliminated concatenation) and the views of an output (slices of a
-//! horizontally fused output) follow its batch. Stops at the first issue; checks planned sizes if `checkBytes`.
+//! horizontally fused output) follow its shape but for the channel count. Stops at the first issue: a kernel's
+//! rule failing, a size beyond the plan (if `checkBytes`), or views that no longer fit (a slice whose channel count
+//! changed, slices of one parent at different shapes: tensor >= 0 and a message).
 ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool checkBytes);
 //! execution_context.cpp: builder only, make a context ignore the plan's auxiliary streams.
 void setContextSerial(IExecutionContext* ctx, bool serial);
@@ -120,6 +134,8 @@ public:
     TensorFormat getTensorFormat(const char* name) const noexcept override;
     int64_t getMinBatch() const noexcept override { return plan_.minBatch; }
     int64_t getMaxBatch() const noexcept override { return plan_.maxBatch; }
+    int32_t getNbOptimizationProfiles() const noexcept override { return static_cast<int32_t>(plan_.profiles.size()); }
+    Dims getProfileShape(const char* inputName, int32_t profileIndex, OptProfileSelector select) const noexcept override;
     DeviceType getDeviceType() const noexcept override { return plan_.device; }
     int32_t getNbKernels() const noexcept override { return static_cast<int32_t>(plan_.steps.size()); }
     size_t getActivationMemorySize() const noexcept override { return plan_.arenaBytes; }
@@ -150,6 +166,10 @@ private:
     mutable std::string report_;
 };
 
+//! The single profile of an engine without optimization profiles: dimension 0 of every input over the plan's batch
+//! range, the other dimensions as planned.
+std::vector<std::vector<InputRange>> batchRangeProfile(const EnginePlan& p);
+
 //! engine_file.cpp
 std::vector<uint8_t> serializePlan(const EnginePlan& plan);
 //! What the header and the step table of an engine file say, read without creating any kernel.
@@ -159,6 +179,7 @@ struct EngineSummary {
     int32_t computeCapability = 0;
     uint64_t flags = 0;
     int64_t minBatch = 0, optBatch = 0, maxBatch = 0;
+    int32_t nbProfiles = 0;
     struct Kernel {
         std::string type, version, variant;
         DeviceType device;

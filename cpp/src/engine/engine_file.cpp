@@ -12,14 +12,18 @@
 //    44  u32[3]   reserved, zero
 //    56  u32      CRC-32C of bytes 0..55
 //    60  u32      reserved, zero
-//   body: batch range, tensor table (name, dims, type, format, scale, kind, arena offset, bytes, ...), I/O
-//         lists, memory plan, steps (kernel type, version, variant, device, tensors, source layers, tactic,
-//         the kernel's own serialized fields), constants, build log.
+//   body: batch range, tensor table (name, dims, type, format, scale, kind, arena offset, bytes, ..., a view's
+//         first channel), I/O lists, optimization profiles (u8 explicit-shapes flag, u32 count, then per profile
+//         per input: min, opt and max dims), memory plan, steps (kernel type, version, variant, device, tensors,
+//         source layers, tactic, the kernel's own serialized fields), constants, build log.
+//   Format 3 (still read) has no profile table (one profile from the batch range) and stores a view's offset in
+//   elements per batch item.
 //
 // Loading checks, in order: size, magic, header checksum, format version, body size, body checksum,
 // library version, device; then parses the body with a bounds-checked reader and validates every
 // index, size and offset before anything uses it: tensor ids in range, sizes overflow-checked (at most 2^40
-// elements), arena offsets aligned and inside the arena, tensor kinds against the I/O lists, each step's
+// elements), views channel slices that fit their parents, optimization profiles (count, ranks, 1 <= min <= opt <= max
+// <= the planned shape; exactly the batch range's without explicit shapes), arena offsets aligned and inside the arena, tensor kinds against the I/O lists, each step's
 // device and stream against the engine's, a writer for every tensor before its readers; then every kernel
 // must recompute its stored output shapes and types from its stored inputs (which checks its fields against
 // its weights) and accept its tensors, and (EngineImpl) fit the planned workspace.
@@ -39,7 +43,10 @@ namespace gie {
 namespace {
 
 constexpr char kMagic[8] = {'G', 'I', 'E', 'E', 'N', 'G', 'N', '\x1a'};
-constexpr uint32_t kFormatVersion = 3;  // 2: streams per step, CUDA-graph default, timing batch; 3: tensor formats and scales, kernel variants
+// 2: streams per step, CUDA-graph default, timing batch; 3: tensor formats and scales, kernel variants; 4: optimization
+// profiles, views by channel.
+constexpr uint32_t kFormatVersion = 4;
+constexpr uint32_t kOldestFormatVersion = 3;
 constexpr size_t kHeaderSize = 64;
 constexpr uint32_t kMaxCount = 1u << 24;  // sanity bound on table sizes
 
@@ -215,6 +222,37 @@ void checkSteps(const EnginePlan& p) {
     }
 }
 
+//! The optimization profile table (format 4) after its explicit-shapes flag: every profile gives every input a min, opt and max of the input's
+//! rank with 1 <= min <= opt <= max <= the planned (largest) shape in each dimension; an engine without explicit
+//! shapes has exactly the profile of its batch range.
+void readProfiles(ByteReader& r, EnginePlan& p) {
+    const uint32_t n = r.get<uint32_t>("profile count");
+    GIE_CHECK(n >= 1 && n <= static_cast<uint32_t>(kMAX_OPTIMIZATION_PROFILES), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", n,
+              " optimization profiles (an engine has 1 to ", kMAX_OPTIMIZATION_PROFILES, ")");
+    p.profiles.assign(n, std::vector<InputRange>(p.inputs.size()));
+    for (uint32_t i = 0; i < n; ++i)
+        for (size_t k = 0; k < p.inputs.size(); ++k) {
+            const EngineTensor& t = p.tensors[static_cast<size_t>(p.inputs[k])];
+            InputRange& x = p.profiles[i][k];
+            x.min = getDims(r, "profile min shape");
+            x.opt = getDims(r, "profile opt shape");
+            x.max = getDims(r, "profile max shape");
+            bool ok = x.min.nbDims == t.dims.nbDims && x.opt.nbDims == t.dims.nbDims && x.max.nbDims == t.dims.nbDims;
+            for (int j = 0; ok && j < t.dims.nbDims; ++j)
+                ok = 1 <= x.min.d[j] && x.min.d[j] <= x.opt.d[j] && x.opt.d[j] <= x.max.d[j] && x.max.d[j] <= t.dims.d[j];
+            GIE_CHECK(ok, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: optimization profile ", i, " gives input '", t.name, "' min ",
+                      toString(x.min), ", opt ", toString(x.opt), ", max ", toString(x.max), "; they must have its rank and satisfy 1 <= min <= opt <= max <= ",
+                      toString(t.dims), " (its planned shape)");
+        }
+    if (!p.explicitShapes) {
+        const auto expected = batchRangeProfile(p);
+        bool same = n == 1;
+        for (size_t k = 0; same && k < p.inputs.size(); ++k)
+            same = p.profiles[0][k].min == expected[0][k].min && p.profiles[0][k].opt == expected[0][k].opt && p.profiles[0][k].max == expected[0][k].max;
+        GIE_CHECK(same, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: an engine without explicit shapes has one optimization profile, its batch range");
+    }
+}
+
 }  // namespace
 
 std::vector<uint8_t> serializePlan(const EnginePlan& p) {
@@ -238,6 +276,14 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
     }
     putIds(b, p.inputs);
     putIds(b, p.outputs);
+    b.put<uint8_t>(p.explicitShapes ? 1 : 0);
+    b.put<uint32_t>(static_cast<uint32_t>(p.profiles.size()));
+    for (const auto& profile : p.profiles)
+        for (const InputRange& r : profile) {
+            putDims(b, r.min);
+            putDims(b, r.opt);
+            putDims(b, r.max);
+        }
     b.put<uint64_t>(p.arenaBytes);
     b.put<uint64_t>(p.noReuseBytes);
     b.put<uint64_t>(p.lowerBoundBytes);
@@ -325,8 +371,8 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     }
     GIE_CHECK(crc32c(bytes, 56) == headerCrc, ErrorCode::kINVALID_ENGINE,
               "engine file header is corrupt (header checksum mismatch)");
-    GIE_CHECK(format == kFormatVersion, ErrorCode::kVERSION_MISMATCH, "engine file has format version ", format,
-              "; this gie reads format version ", kFormatVersion, " (rebuild the engine with this gie)");
+    GIE_CHECK(format >= kOldestFormatVersion && format <= kFormatVersion, ErrorCode::kVERSION_MISMATCH, "engine file has format version ",
+              format, "; this gie reads format versions ", kOldestFormatVersion, " to ", kFormatVersion, " (rebuild the engine with this gie)");
     GIE_CHECK(reservedTail == 0, ErrorCode::kINVALID_ENGINE, "engine file header is corrupt (reserved bytes 60..63 are not zero)");
     GIE_CHECK(bodySize <= size - kHeaderSize, ErrorCode::kINVALID_ENGINE, "engine file is truncated: the header announces ",
               bodySize, " body bytes but only ", size - kHeaderSize, " follow");
@@ -392,28 +438,54 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         Dims stored = t.dims;  // with the padding channels of the format, also within the element limit
         if (stored.nbDims == 4) stored.d[1] = storedChannels(stored.d[1], t.format);
         checkedVolume(stored, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' stored shape");
-        GIE_CHECK(t.bytes == tensorBytes(t.dims, t.type, t.format), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
-                  "' size does not match its shape");
-        // Shapes are stored at the largest batch: an input's batch dimension is the engine's max batch.
-        GIE_CHECK(t.kind != TensorKind::kInput || (t.dims.nbDims >= 1 && t.dims.d[0] == p.maxBatch), ErrorCode::kINVALID_ENGINE,
-                  "engine file is corrupt: input '", t.name, "' has shape ", toString(t.dims), " at max batch ", p.maxBatch);
+        // At least its planned shape's size; more with explicit shapes, where a tensor may be larger at another shape of a
+        // profile than at the largest inputs (checked against the flag below).
+        GIE_CHECK(t.bytes >= tensorBytes(t.dims, t.type, t.format) && t.bytes <= kMaxElements * 8, ErrorCode::kINVALID_ENGINE,
+                  "engine file is corrupt: tensor '", t.name, "' size does not match its shape");
     }
-    for (const auto& t : p.tensors) {
+    for (auto& t : p.tensors) {
         if (t.viewOf < 0) continue;
         GIE_CHECK(static_cast<uint32_t>(t.viewOf) < nt, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' is a view of tensor ", t.viewOf);
         const auto& parent = p.tensors[static_cast<size_t>(t.viewOf)];
-        int64_t item = 1, parentItem = 1;
-        for (int i = 1; i < t.dims.nbDims; ++i) item *= t.dims.d[i];
-        for (int i = 1; i < parent.dims.nbDims; ++i) parentItem *= parent.dims.d[i];
-        GIE_CHECK(parent.viewOf < 0 && t.kind == TensorKind::kActivation && t.type == parent.type &&
-                      t.format == TensorFormat::kLINEAR && parent.format == TensorFormat::kLINEAR &&
-                      (parent.kind == TensorKind::kActivation || parent.kind == TensorKind::kOutput) && t.dims.nbDims >= 1 &&
-                      parent.dims.nbDims >= 1 && t.dims.d[0] == parent.dims.d[0] && item <= parentItem && t.viewOffset >= 0 &&
-                      t.viewOffset <= parentItem - item,
-                  ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' is not a valid view of '", parent.name, "'");
+        // A channel slice: the parent's shape but for dimension 1, at every shape (common/dims.h), starting at a channel
+        // from which the slice's channels fit in the parent's.
+        bool ok = parent.viewOf < 0 && t.kind == TensorKind::kActivation && t.type == parent.type && t.format == TensorFormat::kLINEAR &&
+                  parent.format == TensorFormat::kLINEAR && (parent.kind == TensorKind::kActivation || parent.kind == TensorKind::kOutput) &&
+                  t.dims.nbDims >= 2 && t.dims.nbDims == parent.dims.nbDims;
+        for (int i = 0; ok && i < t.dims.nbDims; ++i) ok = i == 1 || t.dims.d[i] == parent.dims.d[i];
+        if (ok && format < 4) {  // format 3: elements into each batch item
+            const int64_t perChannel = viewChannelSize(t.dims);
+            ok = t.viewOffset >= 0 && (perChannel == 0 ? t.viewOffset == 0 : t.viewOffset % perChannel == 0);
+            if (ok && perChannel > 0) t.viewOffset /= perChannel;
+        }
+        ok = ok && t.viewOffset >= 0 && t.viewOffset <= parent.dims.d[1] - t.dims.d[1];
+        GIE_CHECK(ok, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' is not a valid view of '", parent.name, "'");
     }
     p.inputs = getIds(r, "input list", nt);
     p.outputs = getIds(r, "output list", nt);
+    for (int32_t t : p.inputs)  // (checkIoTable checks the kinds below; the profile checks need ranks first)
+        GIE_CHECK(p.tensors[static_cast<size_t>(t)].dims.nbDims >= 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: input '",
+                  p.tensors[static_cast<size_t>(t)].name, "' has no dimensions");
+    if (format >= 4) {
+        const uint8_t flag = r.get<uint8_t>("explicit shapes flag");
+        GIE_CHECK(flag <= 1, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: explicit shapes flag is ", int(flag));
+        p.explicitShapes = flag == 1;
+    }
+    if (!p.explicitShapes) {
+        for (const auto& t : p.tensors)
+            GIE_CHECK(t.bytes == tensorBytes(t.dims, t.type, t.format), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
+                      "' size does not match its shape");
+        for (int32_t id : p.inputs) {  // shapes are stored at the largest batch: an input's dimension 0 is the engine's max batch
+            const EngineTensor& t = p.tensors[static_cast<size_t>(id)];
+            GIE_CHECK(t.dims.d[0] == p.maxBatch, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: input '", t.name, "' has shape ",
+                      toString(t.dims), " at max batch ", p.maxBatch);
+        }
+    }
+    if (format >= 4)
+        readProfiles(r, p);
+    else
+        p.profiles = batchRangeProfile(p);
+    if (summary) summary->nbProfiles = static_cast<int32_t>(p.profiles.size());
     p.arenaBytes = r.get<uint64_t>("arena size");
     p.noReuseBytes = r.get<uint64_t>("no-reuse size");
     p.lowerBoundBytes = r.get<uint64_t>("lower bound");
@@ -580,6 +652,7 @@ std::string summarizeEngine(const void* data, size_t size) {
     j.key("compute_capability").value(strcat(s.computeCapability / 10, ".", s.computeCapability % 10));
     j.key("flags").value(s.flags);
     j.key("batch").beginObject().key("min").value(s.minBatch).key("opt").value(s.optBatch).key("max").value(s.maxBatch).endObject();
+    j.key("optimization_profiles").value(static_cast<int64_t>(s.nbProfiles));
     j.key("kernels").beginArray();
     for (const auto& k : s.kernels)
         j.beginObject().key("type").value(k.type).key("version").value(k.version).key("variant").value(k.variant).key("device").value(k.device == DeviceType::kGPU ? "gpu" : "cpu").endObject();

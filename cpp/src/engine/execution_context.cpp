@@ -52,6 +52,8 @@ public:
         }
         dims_.resize(plan_.tensors.size());
         for (size_t i = 0; i < plan_.tensors.size(); ++i) dims_[i] = plan_.tensors[i].dims;
+        // Profile 0 at its largest shapes (the planned shapes are the largest over every profile).
+        for (size_t k = 0; k < plan_.inputs.size(); ++k) dims_[static_cast<size_t>(plan_.inputs[k])] = plan_.profiles[0][k].max;
         bindings_.assign(plan_.tensors.size(), nullptr);
         steps_.resize(plan_.steps.size());
         for (size_t s = 0; s < plan_.steps.size(); ++s) {
@@ -83,6 +85,19 @@ public:
             GIE_CHECK(et.kind == TensorKind::kInput, ErrorCode::kINVALID_ARGUMENT, "setInputShape: '", et.name, "' is an output, not an input");
             GIE_CHECK(dims.nbDims == et.dims.nbDims, ErrorCode::kINVALID_ARGUMENT, "input '", et.name, "' has ", et.dims.nbDims,
                       " dimensions ", toString(et.dims), " but ", dims.nbDims, " were given ", toString(dims));
+            if (plan_.explicitShapes) {
+                const size_t k = static_cast<size_t>(std::find(plan_.inputs.begin(), plan_.inputs.end(), t) - plan_.inputs.begin());
+                const InputRange& r = plan_.profiles[static_cast<size_t>(profile_)][k];
+                for (int i = 0; i < dims.nbDims; ++i)
+                    GIE_CHECK(dims.d[i] >= r.min.d[i] && dims.d[i] <= r.max.d[i], ErrorCode::kINVALID_ARGUMENT, "input '", et.name, "' dimension ", i,
+                              " is ", dims.d[i], ", outside optimization profile ", profile_, "'s range [", r.min.d[i], ", ", r.max.d[i], "] (min ",
+                              toString(r.min), ", max ", toString(r.max), ")");
+                if (dims_[static_cast<size_t>(t)] != dims) {
+                    dims_[static_cast<size_t>(t)] = dims;
+                    shapesValid_ = false;
+                }
+                return true;
+            }
             for (int i = 1; i < dims.nbDims; ++i)
                 GIE_CHECK(dims.d[i] == et.dims.d[i], ErrorCode::kINVALID_ARGUMENT, "input '", et.name, "' must have shape (batch",
                           toString(et.dims).substr(toString(et.dims).find(',')), " but ", toString(dims), " was given (dimension ", i, " differs)");
@@ -140,6 +155,26 @@ public:
 
     void setProfiler(IProfiler* p) noexcept override { profiler_ = p; }
 
+    bool setOptimizationProfile(int32_t index) noexcept override {
+        return apiGuard(engine_.logger(), false, [&] {
+            BusyScope busy(busy_, "setOptimizationProfile");
+            const int32_t n = static_cast<int32_t>(plan_.profiles.size());
+            GIE_CHECK(index >= 0 && index < n, ErrorCode::kINVALID_ARGUMENT, "setOptimizationProfile: profile ", index,
+                      " does not exist; the engine has ", n, " optimization profile(s) (0..", n - 1, ")");
+            profile_ = index;
+            for (size_t k = 0; k < plan_.inputs.size(); ++k) {
+                Dims& d = dims_[static_cast<size_t>(plan_.inputs[k])];
+                const Dims& mx = plan_.profiles[static_cast<size_t>(index)][k].max;
+                if (d != mx) {
+                    d = mx;
+                    shapesValid_ = false;
+                }
+            }
+            return true;
+        });
+    }
+    int32_t getOptimizationProfile() const noexcept override { return profile_; }
+
 private:
     struct StepCall {
         std::vector<TensorDesc> inDesc, outDesc;
@@ -162,8 +197,12 @@ private:
         if (const ShapeIssue issue = propagateShapes(plan_, dims_, true)) {
             if (issue.tensor >= 0) {
                 const auto& et = plan_.tensors[static_cast<size_t>(issue.tensor)];
+                if (!issue.message.empty())
+                    fail(ErrorCode::kINVALID_ARGUMENT, "tensor '", et.name, "' cannot take the current input shapes: ", issue.message,
+                         "; the input shapes are inconsistent");
                 fail(ErrorCode::kINVALID_ARGUMENT, "tensor '", et.name, "' would be ", toString(issue.dims), ", larger than its planned ",
-                     toString(et.dims), "; the input shapes are inconsistent (all inputs must share one batch)");
+                     toString(et.dims), "; the input shapes are inconsistent",
+                     plan_.explicitShapes ? std::string(" (inputs whose dimensions must agree do not)") : std::string(" (all inputs must share one batch)"));
             }
             fail(ErrorCode::kINVALID_ARGUMENT, "kernel '", plan_.steps[static_cast<size_t>(issue.step)].name,
                  "' rejects the current input shapes", issue.message.empty() ? std::string() : ": " + issue.message);
@@ -185,7 +224,8 @@ private:
 
     void* address(int32_t t) {
         const auto& et = plan_.tensors[static_cast<size_t>(t)];
-        if (et.viewOf >= 0) return static_cast<uint8_t*>(address(et.viewOf)) + et.viewOffset * dataTypeSize(et.type);
+        if (et.viewOf >= 0)  // the slice's offset follows the current spatial dimensions
+            return static_cast<uint8_t*>(address(et.viewOf)) + viewItemOffset(dims_[static_cast<size_t>(t)], et.viewOffset) * dataTypeSize(et.type);
         switch (et.kind) {
             case TensorKind::kActivation: return static_cast<uint8_t*>(arena_.get()) + et.offset;
             case TensorKind::kConstant: return const_cast<void*>(engine_.constantData(t));
@@ -345,6 +385,7 @@ private:
     std::vector<void*> bindings_;
     std::vector<StepCall> steps_;
     bool shapesValid_ = false;
+    int32_t profile_ = 0;  // the optimization profile setInputShape checks against
     std::atomic<IProfiler*> profiler_{nullptr};
 };
 

@@ -114,7 +114,11 @@ public:
             ctx.device = p.device;
             ctx.int8 = (p.flags >> static_cast<int>(BuilderFlag::kINT8)) & 1;  // as the build ran the passes
             ctx.logger = logger_;
-            const Graph g = optimizeNetwork(*net, p.maxBatch, disabledPasses(p), ctx);
+            std::vector<Dims> planned;  // the shapes the engine was lowered at (its inputs' planned shapes)
+            for (int32_t t : p.inputs) planned.push_back(p.tensors[static_cast<size_t>(t)].dims);
+            GIE_CHECK(planned.size() == net->inputs().size(), ErrorCode::kINVALID_ARGUMENT, "setNetworkWeights: the network has ",
+                      net->inputs().size(), " inputs, the engine ", planned.size());
+            const Graph g = optimizeNetwork(*net, planned, disabledPasses(p), ctx);
             std::map<std::string, const IrNode*> nodes;
             for (const IrNode& n : g.nodes)
                 if (!n.dead) nodes[n.name] = &n;

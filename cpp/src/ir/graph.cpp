@@ -2,6 +2,7 @@
 
 #include "common/format.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -14,6 +15,22 @@ int64_t IrTensor::bytes() const { return formatVolume(dims, format) * dataTypeSi
 
 Graph Graph::fromNetwork(const NetworkImpl& net, int64_t batch) {
     net.inferShapes();
+    std::vector<Dims> dims;
+    for (const TensorImpl* in : net.inputs()) {
+        Dims d = in->dims_;
+        d.d[0] = batch;
+        for (int k = 1; k < d.nbDims; ++k)
+            GIE_CHECK(d.d[k] > 0, ErrorCode::kUNSUPPORTED, "input '", in->name_, "' dimension ", k,
+                      " is dynamic (-1); INT8 calibration runs the network at fixed shapes (only dimension 0 may be dynamic)");
+        dims.push_back(d);
+    }
+    return fromNetwork(net, dims);
+}
+
+Graph Graph::fromNetwork(const NetworkImpl& net, const std::vector<Dims>& inputDims) {
+    net.inferShapes();
+    GIE_CHECK(inputDims.size() == net.inputs().size(), ErrorCode::kINTERNAL, "fromNetwork: ", inputDims.size(), " input shapes for ",
+              net.inputs().size(), " inputs");
     Graph g;
     std::map<const TensorImpl*, int> ids;
     auto idOf = [&](const TensorImpl* t) {
@@ -22,14 +39,17 @@ Graph Graph::fromNetwork(const NetworkImpl& net, int64_t batch) {
         IrTensor irt;
         irt.name = t->name_;
         irt.dims = t->dims_;
+        for (int k = 0; k < t->dims_.nbDims; ++k)
+            if (t->dims_.d[k] < 0) irt.dynamicDims |= 1u << k;
         irt.type = t->type_;
         irt.isInput = t->isInput_;
         irt.ioType = t->ioTypeSet_ ? t->ioType_ : t->type_;
         irt.allowedFormats = t->allowedFormats_;
         if (t->rangeSet_) irt.dynamicRange = t->rangeMax_;
         if (irt.isInput) {
-            irt.dims.d[0] = batch;
-            checkedVolume(irt.dims, ErrorCode::kINVALID_ARGUMENT, "input '", irt.name, "' at the largest batch (", batch, ")");
+            const size_t k = static_cast<size_t>(std::find(net.inputs().begin(), net.inputs().end(), t) - net.inputs().begin());
+            irt.dims = inputDims[k];
+            checkedVolume(irt.dims, ErrorCode::kINVALID_ARGUMENT, "input '", irt.name, "' at its largest shape");
         }
         int id = g.addTensor(irt);
         ids[t] = id;

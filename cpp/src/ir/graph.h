@@ -24,10 +24,14 @@ struct IrTensor {
     uint32_t allowedFormats = 1u;        // network I/O: TensorFormat bit mask the caller allows (1 = LINEAR)
     std::shared_ptr<const std::vector<uint8_t>> constant;  // value, if known at build time
     float dynamicRange = -1.f;                             // INT8 |max|, -1 if unset
-    //! A view: this tensor is the slice of tensor `viewOf` that starts `viewOffset` elements into each
-    //! batch item (dims[1:] of the slice lie contiguous in the parent's item; only the batch stride differs).
+    //! A view: this tensor is the channel slice [viewOffset, viewOffset + dims[1]) of tensor `viewOf`, whose dims
+    //! are this tensor's but for dimension 1 (common/dims.h viewItemOffset / viewItemStride give the element offset
+    //! and batch stride at any shape, so views follow run-time dimensions).
     int viewOf = -1;
     int64_t viewOffset = 0;
+    //! Bit k: dimension k follows a dynamic network input dimension (the network-level shape has -1 there). Tensors
+    //! that passes create copy it from the tensor they stand for.
+    uint32_t dynamicDims = 0;
     int64_t bytes() const;
 };
 
@@ -53,7 +57,10 @@ public:
     std::vector<int> inputs;   // tensor ids, network order
     std::vector<int> outputs;  // tensor ids, network order
 
-    //! Lowers a network with every input's dimension 0 set to `batch`.
+    //! Lowers a network with every input at the given shape (inputDims[k] for the network's input k).
+    static Graph fromNetwork(const NetworkImpl& net, const std::vector<Dims>& inputDims);
+    //! Lowers a network with every input's dimension 0 set to `batch` (INT8 calibration); fails when another
+    //! dimension is dynamic.
     static Graph fromNetwork(const NetworkImpl& net, int64_t batch);
 
     int addTensor(IrTensor t);

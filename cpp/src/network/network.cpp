@@ -245,11 +245,11 @@ ITensor* NetworkImpl::addInput(const char* name, DataType type, const Dims& dims
     return apiGuard<ITensor*>(nullptr, nullptr, [&]() -> ITensor* {
         GIE_CHECK(name && *name, ErrorCode::kINVALID_ARGUMENT, "addInput: an input needs a name");
         GIE_CHECK(dims.nbDims >= 1 && dims.nbDims <= Dims::MAX_DIMS, ErrorCode::kINVALID_ARGUMENT, "addInput '", name,
-                  "': needs 1 to 8 dimensions (dimension 0 is the batch), got ", dims.nbDims);
+                  "': needs 1 to 8 dimensions, got ", dims.nbDims);
         for (int i = 0; i < dims.nbDims; ++i)
-            GIE_CHECK(dims.d[i] > 0, ErrorCode::kINVALID_ARGUMENT, "addInput '", name, "': dimension ", i, " is ", dims.d[i],
-                      "; all dimensions must be positive");
-        checkedVolume(dims, ErrorCode::kINVALID_ARGUMENT, "addInput '", name, "': shape");
+            GIE_CHECK(dims.d[i] > 0 || dims.d[i] == -1, ErrorCode::kINVALID_ARGUMENT, "addInput '", name, "': dimension ", i, " is ", dims.d[i],
+                      "; a dimension is positive (fixed) or -1 (dynamic)");
+        checkedVolume(seededDims(dims, 1), ErrorCode::kINVALID_ARGUMENT, "addInput '", name, "': shape (dynamic dimensions at their sample sizes)");
         GIE_CHECK(validDataType(static_cast<int32_t>(type)), ErrorCode::kINVALID_ARGUMENT, "addInput '", name, "': bad data type");
         for (auto* in : inputs_)
             GIE_CHECK(in->name_ != name, ErrorCode::kINVALID_ARGUMENT, "addInput: an input named '", name, "' exists already");
@@ -593,6 +593,13 @@ std::vector<LayerData*> NetworkImpl::topologicalOrder() const {
     return order;
 }
 
+Dims seededDims(const Dims& declared, int seed) {
+    Dims d = declared;
+    for (int k = 0; k < d.nbDims; ++k)
+        if (d.d[k] < 0) d.d[k] = k == 0 ? (seed == 0 ? 64 : 96) : (seed == 0 ? 256 : 320) + 64 * int64_t{k};
+    return d;
+}
+
 void NetworkImpl::inferShapes() const {
     if (!dirty_) {
         if (!shapeError_.empty()) fail(ErrorCode::kINVALID_MODEL, shapeError_);
@@ -600,37 +607,62 @@ void NetworkImpl::inferShapes() const {
     }
     shapeError_.clear();
     try {
-        for (LayerData* l : topologicalOrder()) {
-            IPlugin& rules = l->rulesPlugin();
-            std::vector<Dims> in;
-            std::vector<DataType> types;
-            for (auto* t : l->inputs) {
-                in.push_back(t->dims_);
-                types.push_back(t->type_);
+        const std::vector<LayerData*> order = topologicalOrder();
+        bool dynamic = false;
+        for (const TensorImpl* t : inputs_)
+            for (int k = 0; k < t->dims_.nbDims; ++k) dynamic = dynamic || t->dims_.d[k] < 0;
+        // Shapes at one assignment of the dynamic input dimensions (seed 0 or 1: seededDims); types on the way.
+        auto evaluate = [&](int seed, std::map<const TensorImpl*, Dims>& dims) {
+            for (const TensorImpl* t : inputs_) dims[t] = seededDims(t->dims_, seed);
+            for (LayerData* l : order) {
+                IPlugin& rules = l->rulesPlugin();
+                std::vector<Dims> in;
+                std::vector<DataType> types;
+                for (auto* t : l->inputs) {
+                    in.push_back(dims[t]);
+                    types.push_back(t->type_);
+                }
+                std::vector<Dims> out(l->outputs.size());
+                std::vector<DataType> outTypes(l->outputs.size());
+                GIE_CHECK(rules.getNbOutputs() == static_cast<int32_t>(out.size()), ErrorCode::kINVALID_MODEL, "layer '", l->name,
+                          "' now reports ", rules.getNbOutputs(), " outputs instead of ", out.size());
+                auto failWithLast = [&](const char* what) {
+                    const char* msg = nullptr;
+                    getLastError(&msg);
+                    std::string shapes;
+                    for (auto& d : in) shapes += (shapes.empty() ? "" : ", ") + toString(d);
+                    fail(ErrorCode::kINVALID_MODEL, "layer '", l->name, "' (", l->type, "): ", what, " failed for inputs ", shapes,
+                         dynamic ? " (dynamic dimensions at sample sizes)" : "", msg && *msg ? std::string(": ") + msg : std::string());
+                };
+                if (rules.getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0)
+                    failWithLast("shape inference");
+                if (rules.getOutputDataTypes(types.data(), static_cast<int32_t>(types.size()), outTypes.data()) != 0)
+                    failWithLast("type inference");
+                for (size_t i = 0; i < out.size(); ++i) {
+                    // Built-in shape rules bound their outputs; a plugin's may not.
+                    checkedVolume(out[i], ErrorCode::kINVALID_MODEL, "layer '", l->name, "' (", l->type, "): output ", i, " would be");
+                    dims[l->outputs[i]] = out[i];
+                    l->outputs[i]->type_ = outTypes[i];
+                }
             }
-            std::vector<Dims> out(l->outputs.size());
-            std::vector<DataType> outTypes(l->outputs.size());
-            GIE_CHECK(rules.getNbOutputs() == static_cast<int32_t>(out.size()), ErrorCode::kINVALID_MODEL, "layer '", l->name,
-                      "' now reports ", rules.getNbOutputs(), " outputs instead of ", out.size());
-            auto failWithLast = [&](const char* what) {
-                const char* msg = nullptr;
-                getLastError(&msg);
-                std::string shapes;
-                for (auto& d : in) shapes += (shapes.empty() ? "" : ", ") + toString(d);
-                fail(ErrorCode::kINVALID_MODEL, "layer '", l->name, "' (", l->type, "): ", what, " failed for inputs ", shapes,
-                     msg && *msg ? std::string(": ") + msg : std::string());
-            };
-            if (rules.getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0)
-                failWithLast("shape inference");
-            if (rules.getOutputDataTypes(types.data(), static_cast<int32_t>(types.size()), outTypes.data()) != 0)
-                failWithLast("type inference");
-            for (size_t i = 0; i < out.size(); ++i) {
-                // Built-in shape rules bound their outputs; a plugin's may not.
-                checkedVolume(out[i], ErrorCode::kINVALID_MODEL, "layer '", l->name, "' (", l->type, "): output ", i, " would be");
-                l->outputs[i]->dims_ = out[i];
-                l->outputs[i]->type_ = outTypes[i];
+        };
+        std::map<const TensorImpl*, Dims> a, b;
+        evaluate(0, a);
+        if (dynamic) evaluate(1, b);
+        for (LayerData* l : order)
+            for (TensorImpl* t : l->outputs) {
+                Dims d = a[t];
+                // A dimension that differs between the two assignments follows a dynamic input dimension (seeds are
+                // distinct at every position); so does a rank that differs, which no built-in rule produces.
+                if (dynamic) {
+                    const Dims& db = b[t];
+                    if (db.nbDims != d.nbDims) fail(ErrorCode::kINVALID_MODEL, "layer '", l->name, "' (", l->type, "): the rank of output '",
+                                                    t->name_, "' depends on the dynamic input dimensions");
+                    for (int k = 0; k < d.nbDims; ++k)
+                        if (db.d[k] != d.d[k]) d.d[k] = -1;
+                }
+                t->dims_ = d;
             }
-        }
     } catch (const Error& e) {
         shapeError_ = e.what();
         dirty_ = false;

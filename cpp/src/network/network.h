@@ -33,7 +33,7 @@ public:
 
     NetworkImpl* net_;
     std::string name_;
-    Dims dims_;                  // inferred (or declared for inputs)
+    Dims dims_;                  // inferred, -1 where it follows a dynamic input dimension (or declared, for inputs)
     DataType type_ = DataType::kFLOAT;
     bool isInput_ = false;
     LayerData* producer_ = nullptr;
@@ -140,6 +140,11 @@ private:
     mutable bool dirty_ = true;
     mutable std::string shapeError_;
 };
+
+//! `declared` with every -1 replaced by a sample size (seed 0 or 1): dimension k gets the same value in every
+//! input (inputs that share a batch or a sequence length agree), values distinct between the seeds and multiples
+//! of 32 (space-to-depth and strided layers divide them). Network-level shapes are evaluated at both seeds.
+Dims seededDims(const Dims& declared, int seed);
 
 //! Creator for a layer type: the CPU creator if there is one, else any registered device.
 IPluginCreator* findCreator(const std::string& type);

@@ -32,9 +32,13 @@ public:
             int out = c.outputs[0];
             const Dims od = g.tensors[static_cast<size_t>(out)].dims;
             int axis = normalizeAxis(c.fields.getInt("axis", 1), od.nbDims, "Concatenation");
-            if (axis != 1 || g.tensors[static_cast<size_t>(out)].viewOf >= 0) {
+            bool dynamicChannels = (g.tensors[static_cast<size_t>(out)].dynamicDims & 2u) != 0;
+            for (int t : c.inputs) dynamicChannels = dynamicChannels || (g.tensors[static_cast<size_t>(t)].dynamicDims & 2u) != 0;
+            if (axis != 1 || g.tensors[static_cast<size_t>(out)].viewOf >= 0 || dynamicChannels) {
+                // A slice starts at a fixed channel (IrTensor::viewOffset): channel counts that follow the input shapes would move it.
                 c.notes.push_back(axis != 1 ? "concat_elimination: kept: only axis-1 (channel) concatenations are written in place"
-                                            : "concat_elimination: kept: its output is already a slice of another buffer");
+                                  : dynamicChannels ? "concat_elimination: kept: its channel counts follow dynamic input dimensions"
+                                                    : "concat_elimination: kept: its output is already a slice of another buffer");
                 continue;
             }
             int64_t offset = 0;
@@ -45,7 +49,7 @@ public:
             for (size_t i = 0; i < inputs.size(); ++i) {
                 int t = inputs[i];
                 IrTensor& tt = g.tensors[static_cast<size_t>(t)];
-                int64_t item = volume(tt.dims) / std::max<int64_t>(tt.dims.d[0], 1);
+                const int64_t channels = tt.dims.d[1];
                 std::string why;
                 int p = g.producer(t);
                 int uses = 0;
@@ -91,7 +95,7 @@ public:
                     copy.notes.push_back("concat_elimination: input " + std::to_string(i) + " of '" + name + "' is copied because " + why);
                     g.nodes.push_back(std::move(copy));
                 }
-                offset += item;
+                offset += channels;
             }
             ctx.log.push_back("concat_elimination: removed '" + name + "' (" + std::to_string(inputs.size()) + " inputs)");
             ++changes;

@@ -105,6 +105,7 @@ private:
         wide.dims = o0.dims;
         wide.dims.d[1] = K;
         wide.type = o0.type;
+        wide.dynamicDims = o0.dynamicDims;
         // INT8: the wide tensor holds every member's output, so its range covers theirs (unset if one is unset).
         bool allRanges = true;
         for (int m : members) {
@@ -121,7 +122,7 @@ private:
             IrTensor& t = g.tensors[static_cast<size_t>(c.outputs[0])];
             t.viewOf = w;
             t.viewOffset = offset;
-            offset += volume(t.dims) / std::max<int64_t>(t.dims.d[0], 1);
+            offset += t.dims.d[1];  // channels (IrTensor::viewOffset)
             c.dead = true;
         }
         merged.notes.push_back("horizontal_fusion: " + std::to_string(members.size()) + " sibling convolutions merged; each output is a channel slice");
