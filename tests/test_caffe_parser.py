@@ -135,8 +135,9 @@ def test_lenet_matches_numpy():
 
 def test_lenet_prototxt_batch_from_file():
     net = gie.parse(_model("lenet.prototxt"))
-    assert net.inputs[0].shape == (64, 1, 28, 28)
-    assert net.outputs[0].shape == (64, 10)
+    # the file's batch (64) is read and checked; dimension 0 is dynamic, the batch range gives it (issue 15)
+    assert net.inputs[0].shape == (-1, 1, 28, 28)
+    assert net.outputs[0].shape == (-1, 10)
 
 
 def _googlenet_check(p, net, spec):
