@@ -97,6 +97,27 @@ def test_dynamic_hw_detector_matches_onnxruntime_at_three_sizes_gpu(rng, tmp_pat
     _check_detector(rng, tmp_path, "gpu")
 
 
+@pytest.mark.gpu
+def test_channels_last_device_input_of_dynamic_height_and_width_gpu(rng):
+    # A device tensor in the input's stored layout (N, H, W, C) takes its H and W, not the planned largest ones.
+    from gpu_util import to_device
+
+    builder = gie.Builder()
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (-1, 3, -1, -1))
+    x.allowed_formats = [gie.TensorFormat.NHWC]
+    net.mark_output(net.add_activation(x, gie.ActivationType.RELU).output(0), "y")
+    config = builder.create_config()
+    config.device = "gpu"
+    config.add_profile({"x": ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 32, 32))})
+    engine = builder.build(net, config)
+    assert engine.get_tensor_format("x") == gie.TensorFormat.NHWC
+    ctx = engine.create_execution_context()
+    v = rng.standard_normal((2, 3, 12, 20)).astype(np.float32)
+    out = ctx.execute({"x": to_device(v.transpose(0, 2, 3, 1))}, outputs="numpy")
+    np.testing.assert_array_equal(out["y"], np.maximum(v, 0))
+
+
 def test_out_of_profile_shapes_are_refused_naming_input_dimension_and_range(rng, tmp_path):
     _, _, builder, net = parse_detector(rng, tmp_path)
     ctx = build(net, builder).create_execution_context()
