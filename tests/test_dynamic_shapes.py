@@ -227,6 +227,8 @@ def test_onnx_symbolic_dims_and_pins(rng, tmp_path):
     assert net.inputs[0].shape == (1, 3, 64, 48)
     model, path, _, net = parse_detector(rng, tmp_path, dims=("N", 3, 32, 32))  # a lone batch: the batch path
     assert net.inputs[0].shape == (1, 3, 32, 32)
+    net = gie.parse(str(path), input_shapes={"x": (-1, 3, 32, 32)})  # -1: dynamic, for a profile over the batch
+    assert net.inputs[0].shape == (-1, 3, 32, 32)
 
 
 def test_onnx_shape_of_a_dynamic_dim_needs_shape_tensors(tmp_path):
