@@ -135,8 +135,9 @@ def test_lenet_matches_numpy():
 
 def test_lenet_prototxt_batch_from_file():
     net = gie.parse(_model("lenet.prototxt"))
-    assert net.inputs[0].shape == (64, 1, 28, 28)
-    assert net.outputs[0].shape == (64, 10)
+    # the file's batch (64) is read and checked; dimension 0 is dynamic, the batch range gives it (issue 15)
+    assert net.inputs[0].shape == (-1, 1, 28, 28)
+    assert net.outputs[0].shape == (-1, 10)
 
 
 def _googlenet_check(p, net, spec):
@@ -567,7 +568,7 @@ def test_pooling_window_larger_than_padded_input_quotes_the_padded_shape():
     # a window that fits thanks to the padding is accepted
     net = CaffeParser().parse_string(_one("Pooling", "pooling_param { kernel_size: 7 pad: 1 pool: AVE }",
                                           shape=(1, 2, 5, 5)))
-    assert tuple(net.outputs[0].shape) == (1, 2, 1, 1)
+    assert tuple(net.outputs[0].shape) == (-1, 2, 1, 1)   # dimension 0: dynamic, the batch (issue 15)
 
 
 def test_caffemodel_errors(tmp_path):

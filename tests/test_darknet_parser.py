@@ -502,9 +502,9 @@ def test_yolov2_tiny_voc_vs_numpy(tmp_path, rng):
 
 def test_yolov2_tiny_voc_full_size_random_weights():
     net = gie.parse(_model("yolov2-tiny-voc.cfg"))
-    assert [tuple(o.shape) for o in net.outputs] == [(1, 125, 13, 13)]
+    assert [tuple(o.shape) for o in net.outputs] == [(-1, 125, 13, 13)]   # dimension 0: the dynamic batch
     net = gie.parse(_model("yolov2-voc.cfg"))
-    assert [(o.name, tuple(o.shape)) for o in net.outputs] == [("region31", (1, 125, 13, 13))]
+    assert [(o.name, tuple(o.shape)) for o in net.outputs] == [("region31", (-1, 125, 13, 13))]
 
 
 def _zoo_weights(spec):
@@ -649,10 +649,10 @@ def test_maxpool_without_stride_uses_darknet_defaults(tmp_path, rng):
     # issue 11 item 17: darknet's parse_maxpool reads stride (default 1), then size (default stride)
     cfg = NET.format(w=6, h=6, c=2) + "[maxpool]\nsize=2\n"
     net = DarknetParser().parse_text(cfg)
-    assert tuple(net.outputs[0].shape) == (1, 2, 6, 6)   # stride 1, padding size-1 = 1
+    assert tuple(net.outputs[0].shape) == (-1, 2, 6, 6)   # stride 1, padding size-1 = 1; dimension 0: the batch
     check_cfg(tmp_path, cfg.replace("size=2", "size=2\nstride=1"), rng)
     net = DarknetParser().parse_text(NET.format(w=6, h=6, c=2) + "[maxpool]\nstride=2\n")
-    assert tuple(net.outputs[0].shape) == (1, 2, 3, 3)   # size 2 from the stride
+    assert tuple(net.outputs[0].shape) == (-1, 2, 3, 3)   # size 2 from the stride
 
 
 def test_every_unsupported_section_listed():

@@ -146,8 +146,8 @@ def _feeds(net, rng):
     feeds = {}
     for t in net.inputs:
         shape = tuple(t.shape)
-        if int(np.prod(shape, dtype=np.float64)) > 1 << 20:
-            return None
+        if min(shape, default=1) < 0 or int(np.prod(shape, dtype=np.float64)) > 1 << 20:
+            return None  # (a dynamic dimension, issue 15: building needs an optimization profile)
         dt = {gie.DataType.float32: np.float32, gie.DataType.float16: np.float16, gie.DataType.int32: np.int32,
               gie.DataType.int8: np.int8, gie.DataType.bool: np.bool_}.get(t.dtype, np.float32)
         feeds[t.name] = rng.normal(0, 1, shape).astype(dt) if dt in (np.float32, np.float16) else \

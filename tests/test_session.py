@@ -190,7 +190,6 @@ def test_fp16_session_is_close(model):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"profiles": [{"x": ((1, 3, 8, 8),) * 3}]}, "profiles"),
     ({"device": "cuda:1"}, "CUDA_VISIBLE_DEVICES"),
 ])
 def test_unimplemented_options_refused(model, kwargs, match):

@@ -13,7 +13,8 @@ import os
 from . import _C  # noqa: E402
 from ._C import (ActivationType, BuilderFlag, DataType, DeviceType, ElementWiseOperation, ErrorCode, PaddingMode,
                  PoolingType, ReduceOperation, ResizeCoordinateTransformation, ResizeMode, ResizeRoundMode, ScaleMode,
-                 TensorFormat, UnaryOperation, NetworkDefinition, BuilderConfig, Layer, Tensor)
+                 TensorFormat, UnaryOperation, NetworkDefinition, BuilderConfig, Layer, Tensor, OptimizationProfile,
+                 OptProfileSelector)
 from .errors import (DeviceMismatchError, Error, FileError, InternalError, InvalidArgumentError, InvalidEngineError,
                      InvalidModelError, NoDeviceError, OutOfMemoryError, UnsupportedError, VersionMismatchError)
 from . import network as _network  # noqa: F401  (installs the add_* helpers)
@@ -125,5 +126,5 @@ __all__ = [
     "cmake_dir", "include_dir", "library_dir", "numpy_dtype", "parse", "OnnxParser", "CaffeParser", "DarknetParser",
     "set_gpu_allocator", "get_gpu_allocator", "interop", "InferenceSession", "NodeArg",
     "Int8Calibrator", "DataCalibrator", "EntropyCalibrator", "MinMaxCalibrator", "PercentileCalibrator", "calibrate",
-    "Plugin", "register_plugin", "plugin_abi_version", "Refitter",
+    "Plugin", "register_plugin", "plugin_abi_version", "Refitter", "OptimizationProfile", "OptProfileSelector",
 ]

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from . import cli_io
+from . import cli_io, cli_shapes
 
 __all__ = ["SUBCOMMANDS", "BUILTIN_MODELS", "CliError", "load_model", "is_engine_file", "explain_text",
            "latency_stats"]
@@ -211,6 +211,7 @@ def load_model(model, args, batch_range=None, network_hook=None):
 
     log = _CliLog(getattr(args, "verbose", False))
     # Parsed before anything is built or read, so that a bad spec fails at once.
+    shapes = cli_shapes.profile_from_args(args) if batch_range is None else None
     io_formats = {"--input-format": _parse_io_formats("--input-format", getattr(args, "input_format", None)),
                   "--output-format": _parse_io_formats("--output-format", getattr(args, "output_format", None))}
     if os.path.isfile(model) and (is_engine_file(model) or os.path.splitext(model)[1].lower() in _ENGINE_EXTS):
@@ -219,6 +220,9 @@ def load_model(model, args, batch_range=None, network_hook=None):
                                      ("--calib-data", getattr(args, "calib_data", None)),
                                      ("--calib-cache", getattr(args, "calib_cache", None)),
                                      ("--input-format", io_formats["--input-format"]),
+                                     ("--min-shapes", getattr(args, "min_shapes", None)),
+                                     ("--opt-shapes", getattr(args, "opt_shapes", None)),
+                                     ("--max-shapes", getattr(args, "max_shapes", None)),
                                      ("--output-format", io_formats["--output-format"])) if on]
         if given:
             _warn(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} when MODEL is built here; "
@@ -266,8 +270,11 @@ def load_model(model, args, batch_range=None, network_hook=None):
     config = builder.create_config()
     device = getattr(args, "device", "auto") or "auto"
     config.device = device
-    lo, opt, hi = batch_range or _parse_batch_range(getattr(args, "batch_range", None) or "1")
-    config.set_batch_range(lo, opt, hi)
+    if shapes is not None:
+        cli_shapes.apply_profile(net, config, shapes)
+    else:
+        lo, opt, hi = batch_range or _parse_batch_range(getattr(args, "batch_range", None) or "1")
+        config.set_batch_range(lo, opt, hi)
     config.fp16 = bool(getattr(args, "fp16", False))
     int8 = getattr(args, "int8", False)
     config.int8 = bool(int8)
@@ -381,6 +388,7 @@ def _add_build(subparsers):
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--save", metavar="FILE", help="write the engine file here")
     _add_model_options(p)
+    cli_shapes.add_shape_options(p.add_argument_group("input shapes (dynamic dimensions; instead of --batch)"))
     p.set_defaults(func=_guard(cmd_build))
 
 
@@ -394,13 +402,14 @@ def latency_stats(times_ms):
             "mean": float(t.mean())}
 
 
-def _random_inputs(engine, batch, seed):
+def _random_inputs(engine, batch, seed, shapes=None):
+    """Seeded random inputs: ``shapes[name]`` where given, else ``batch`` in dimension 0 of the engine's shape."""
     from .engine import numpy_dtype
 
     rng = np.random.default_rng(seed)
     inputs = {}
     for name in engine.input_names:
-        shape = (batch,) + tuple(engine.get_tensor_shape(name))[1:]
+        shape = shapes[name] if shapes else (batch,) + tuple(engine.get_tensor_shape(name))[1:]
         dt = numpy_dtype(engine.get_tensor_dtype(name))
         if dt.kind == "f":
             inputs[name] = rng.standard_normal(shape).astype(dt)
@@ -426,9 +435,12 @@ def cmd_run(args):
     batch = args.batch
     if batch is not None and batch < 1:
         raise CliError("--batch must be at least 1")
+    spec = cli_shapes.profile_from_args(args)
+    if spec is not None and (batch is not None or args.load_inputs):
+        raise CliError(f"{'--batch' if batch is not None else '--load-inputs'} and --shapes: use one or the other")
     if args.load_inputs:  # the file's batch, unless --batch says otherwise (then they must agree, checked below)
         batch = batch or cli_io.peek_batch(args.load_inputs)
-    loaded = load_model(args.model, args, batch_range=(1, batch or 1, batch or 1))
+    loaded = load_model(args.model, args, batch_range=None if spec is not None else (1, batch or 1, batch or 1))
     if args.save:
         if loaded.source == "engine file":
             _warn(f"--save: '{args.model}' is an engine file already; not saved again")
@@ -436,9 +448,15 @@ def cmd_run(args):
             loaded.engine.save(args.save)
     engine = loaded.engine
     li = engine.layer_info()
+    run_shapes = None
+    if spec is not None or (not args.load_inputs and not cli_shapes.batch_only(engine)):
+        # At --shapes (checked by the context against the engine's profile), else at profile 0's opt shapes.
+        run_shapes = cli_shapes.run_shapes(engine, cli_shapes.parse_shapes("--shapes", args.shapes) if args.shapes
+                                           else None)
+        batch = next(iter(run_shapes.values()))[0]
     if batch is None:
         batch = int(li.get("batch", {}).get("opt") or engine.max_batch)
-    if not engine.min_batch <= batch <= engine.max_batch:
+    if run_shapes is None and not engine.min_batch <= batch <= engine.max_batch:
         raise CliError(f"--batch {batch} is outside the engine's batch range {engine.min_batch}..{engine.max_batch}")
     ctx = engine.create_execution_context()
     on_gpu = getattr(ctx, "is_gpu", False)
@@ -452,7 +470,7 @@ def cmd_run(args):
         if file_batch != batch:
             raise CliError(f"--batch {batch}: the inputs in '{args.load_inputs}' have batch {file_batch}")
     else:
-        inputs = _random_inputs(engine, batch, args.seed + 1)
+        inputs = _random_inputs(engine, batch, args.seed + 1, run_shapes)
     # Binds shapes and addresses (for a GPU engine: device staging buffers); later runs reuse them.
     outputs = ctx.execute(inputs, outputs="numpy") if on_gpu else ctx.execute(inputs)
     if args.save_outputs:
@@ -493,6 +511,8 @@ def cmd_run(args):
 
     print(f"engine: {_model_title(loaded)}, device {li.get('device', '?')}, {engine.num_kernels} kernels, "
           f"batch range {engine.min_batch}..{engine.max_batch}")
+    if run_shapes is not None:
+        print("shapes: " + ", ".join(f"{n} {'x'.join(map(str, s))}" for n, s in run_shapes.items()))
     print(f"batch {batch}: {len(times)} iterations after {args.warmup} warm-up"
           + (f" (at least {args.duration:g} s)" if args.duration else "")
           + (f"; inputs from {args.load_inputs}" if args.load_inputs else ""))
@@ -583,6 +603,7 @@ def _add_run(subparsers):
                    help="write the outputs of the first run to an .npz file")
     p.add_argument("--save", metavar="FILE", default=None, help="a MODEL built here: also write its engine file")
     _add_model_options(p, batch=False)
+    cli_shapes.add_shape_options(p.add_argument_group("input shapes (dynamic dimensions; instead of --batch)"), run=True)
     p.set_defaults(func=_guard(cmd_run))
 
 

@@ -46,9 +46,13 @@ def load_inputs(path, engine, option="--load-inputs"):
                 raise _cli_error(f"{option} '{path}': input '{name}' is {arr.dtype}; the engine takes {want}")
             arr = arr.astype(want)
         expected = tuple(engine.get_tensor_shape(name))[1:]
-        if arr.ndim == 0 or tuple(arr.shape[1:]) != expected:
+        # Dimensions that vary in some optimization profile (beyond the batch) are the context's to check.
+        varying = {k for i in range(engine.num_optimization_profiles)
+                   for k, (lo, hi) in enumerate(zip(*engine.get_profile_shape(name, i)[::2])) if lo != hi}
+        expected = tuple(-1 if k + 1 in varying else d for k, d in enumerate(expected))
+        if arr.ndim != len(expected) + 1 or any(e not in (-1, d) for d, e in zip(arr.shape[1:], expected)):
             raise _cli_error(f"{option} '{path}': input '{name}' has shape {arr.shape}; the engine takes "
-                             f"(batch,) + {expected}")
+                             f"(batch,) + {expected}" + (" (-1: any size in the engine's profiles)" if varying - {0} else ""))
         inputs[name] = np.ascontiguousarray(arr)
         batches.add(arr.shape[0])
     if len(batches) > 1:

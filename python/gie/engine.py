@@ -102,6 +102,65 @@ if hasattr(_C.BuilderConfig, "_timing_cache"):
         doc="Timing-cache file (str or path; None = none): read before tactic selection, rewritten after the build.")
 
 
+# ---- optimization profiles (issue 15) -------------------------------------------------------------
+
+def _profile_shape(value, what):
+    """A shape of a profile as a tuple of ints; InvalidArgumentError naming ``what``."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise InvalidArgumentError(f"{what} must be a sequence of integers, not {type(value).__name__} {value!r}")
+    return tuple(integer_argument(d, what) for d in value)
+
+
+def _profile_set_shape(self, input, min, opt, max):
+    """Sets the smallest, typical (tactics are timed at profile 0's) and largest shape of ``input``."""
+    shapes = [_profile_shape(v, f"set_shape('{input}'): {k}") for k, v in (("min", min), ("opt", opt), ("max", max))]
+    for sel, shape in zip((_C.OptProfileSelector.MIN, _C.OptProfileSelector.OPT, _C.OptProfileSelector.MAX), shapes):
+        self.set_dimensions(input, sel, shape)
+
+
+def _profile_get_shape(self, input):
+    """(min, opt, max) of ``input``, or None where the profile does not name it."""
+    shapes = tuple(self.get_dimensions(input, s) for s in
+                   (_C.OptProfileSelector.MIN, _C.OptProfileSelector.OPT, _C.OptProfileSelector.MAX))
+    return None if all(v is None for v in shapes) else shapes
+
+
+_C.OptimizationProfile.set_shape = _profile_set_shape
+_C.OptimizationProfile.get_shape = _profile_get_shape
+
+
+def _profile_entry(name, value):
+    """(min, opt, max) from ``value``: a triple of shapes, or one shape (min = opt = max)."""
+    what = f"add_profile: input '{name}'"
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise InvalidArgumentError(f"{what} needs (min, opt, max) shapes or one shape, not {type(value).__name__} {value!r}")
+    if len(value) == 3 and all(hasattr(v, "__iter__") and not isinstance(v, (str, bytes)) for v in value):
+        return tuple(_profile_shape(v, f"{what} {k}") for k, v in zip(("min", "opt", "max"), value))
+    shape = _profile_shape(value, f"{what} shape")
+    return shape, shape, shape
+
+
+def _add_profile(self, shapes):
+    """Adds an optimization profile ``{input: (min, opt, max)}`` (or ``{input: shape}`` for one fixed shape) and
+    returns its index. Every input with a dynamic (-1) dimension needs its range in every profile; inputs without
+    one may be left out. Do not combine with ``max_batch`` / ``set_batch_range``: use one or the other."""
+    if not isinstance(shapes, dict) or not shapes:
+        raise InvalidArgumentError(f"add_profile takes a non-empty dict {{input name: (min, opt, max)}}, not {shapes!r}")
+    builder = getattr(self, "_builder", None)
+    if builder is None:
+        raise InvalidArgumentError("add_profile: this config was not made by gie.Builder.create_config(); use "
+                                   "builder.create_optimization_profile() and config.add_optimization_profile(p)")
+    profile = builder.create_optimization_profile()
+    for name, value in shapes.items():
+        if not isinstance(name, str):
+            raise InvalidArgumentError(f"add_profile: input names must be str, not {type(name).__name__} {name!r}")
+        profile.set_shape(name, *_profile_entry(name, value))
+    return self.add_optimization_profile(profile)
+
+
+_C.BuilderConfig.add_profile = _add_profile
+
+
 def write_file_atomically(path, data, what):
     """Writes ``data`` (bytes) to ``path`` so that an existing file is replaced only once the new one is complete;
     an OSError becomes :class:`gie.FileError` "``what`` 'path': reason", and whatever was there stays intact."""
@@ -133,7 +192,15 @@ class Builder:
         return self._impl.create_network()
 
     def create_config(self):
-        return self._impl.create_config()
+        config = self._impl.create_config()
+        config._builder = self  # config.add_profile creates its profiles here
+        return config
+
+    def create_optimization_profile(self):
+        """An empty :class:`gie.OptimizationProfile` (TensorRT's spelling; ``config.add_profile`` does it in one
+        call): ``p.set_shape(name, min, opt, max)`` then ``config.add_optimization_profile(p)``. Owned by this
+        builder."""
+        return self._impl.create_optimization_profile()
 
     @property
     def platform_has_gpu(self):
@@ -169,8 +236,20 @@ class Engine:
         return list(self._outputs)
 
     def get_tensor_shape(self, name):
-        """Shape at the largest batch."""
+        """The planned (largest) shape: for inputs the largest of every profile's max shapes, for outputs what
+        follows from those. A context's ``get_tensor_shape`` gives the shapes of its current inputs."""
         return self._impl.get_tensor_shape(name)
+
+    @property
+    def num_optimization_profiles(self):
+        """Number of optimization profiles (1 for an engine built without profiles: its batch range)."""
+        return self._impl.num_optimization_profiles
+
+    def get_profile_shape(self, name, profile=0):
+        """(min, opt, max) shapes of input ``name`` in optimization profile ``profile``."""
+        profile = integer_argument(profile, "get_profile_shape: profile")
+        return tuple(self._impl._get_profile_shape(name, profile, s) for s in
+                     (_C.OptProfileSelector.MIN, _C.OptProfileSelector.OPT, _C.OptProfileSelector.MAX))
 
     def get_tensor_dtype(self, name):
         return self._impl.get_tensor_dtype(name)
@@ -308,8 +387,25 @@ class ExecutionContext:
         _C.gpu_stream_synchronize(self._gpu.stream if s is None else native_stream(s))
 
     def set_input_shape(self, name, shape):
+        """Shape of input ``name`` for the next runs: fixed dimensions as built, dynamic ones within the selected
+        optimization profile's range (an error names the input, the dimension and the range)."""
         with self._exclusive("set_input_shape"):
             self._impl.set_input_shape(name, shape)
+
+    def set_optimization_profile(self, index):
+        """Selects the optimization profile whose ranges the input shapes must lie in; sets every input to that
+        profile's max shape. A new context uses profile 0."""
+        with self._exclusive("set_optimization_profile"):
+            self._impl.set_optimization_profile(index)
+
+    @property
+    def optimization_profile(self):
+        """Index of the selected optimization profile (settable: same as :meth:`set_optimization_profile`)."""
+        return self._impl.optimization_profile
+
+    @optimization_profile.setter
+    def optimization_profile(self, index):
+        self.set_optimization_profile(index)
 
     def get_tensor_shape(self, name):
         with self._exclusive("get_tensor_shape"):
@@ -356,8 +452,9 @@ class ExecutionContext:
         """Runs synchronously. ``inputs``: {name: array or tensor} (or just the array for a one-input engine);
         returns {name: array or tensor} for every output.
 
-        Arrays must have the engine's dtype and shape except dimension 0 (the batch), which may be any
-        value within the engine's batch range. ``outputs`` may supply preallocated arrays.
+        Arrays must have the engine's dtype and its fixed dimensions; dynamic ones (dimension 0 of an engine
+        built for a batch range, the -1 dimensions of an engine built with optimization profiles) may take any
+        value within the selected profile's range. ``outputs`` may supply preallocated arrays.
 
         CPU engines take numpy arrays (and anything numpy can convert, torch tensors included) and return
         numpy arrays; ``stream`` is checked but not used.

@@ -383,12 +383,13 @@ class GpuRunner:
         if fmt != _C.TensorFormat.LINEAR:
             from .engine import stored_shape
 
-            full = self.engine.get_tensor_shape(name)
+            full = self.engine.get_tensor_shape(name)  # the planned (largest) shape: H and W may be smaller
             want = stored_shape(full, fmt)
-            if len(shape) != 4 or tuple(shape[1:]) != tuple(want[1:]):
+            if len(shape) != 4 or shape[3] != want[3]:
                 raise InvalidArgumentError(f"{what} is {fmt.name}: pass the device tensor in that layout, shape "
-                                           f"(batch, {want[1]}, {want[2]}, {want[3]}), got {tuple(shape)}")
-            shape = [shape[0], full[1], full[2], full[3]]
+                                           f"(batch, H, W, {want[3]}) (H, W as built: {want[1]}, {want[2]}), got "
+                                           f"{tuple(shape)}")
+            shape = [shape[0], full[1], shape[1], shape[2]]  # set_input_shape checks H and W
         self.impl.set_input_shape(name, shape)
         self.impl.set_tensor_address(name, view.ptr)
         keep.append(view)

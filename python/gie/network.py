@@ -337,6 +337,18 @@ def add_plugin(self, type, inputs, fields=None):
                           {k: _to_field(v, k) for k, v in (fields or {}).items()})
 
 
+_bound_add_input = _C.NetworkDefinition.add_input
+
+
+def add_input(self, name, dtype, shape):
+    """A network input. Any dimension may be -1 (or None): dynamic, its range given by an optimization profile
+    (``config.add_profile``); without profiles dimension 0 follows the config's batch range."""
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise InvalidArgumentError(f"add_input('{name}'): shape must be a sequence of integers (-1 or None for a "
+                                   f"dynamic dimension), not {type(shape).__name__} {shape!r}")
+    return _bound_add_input(self, name, dtype, tuple(-1 if d is None else d for d in shape))
+
+
 def mark_output(self, tensor, name=None):
     """Marks a tensor as a network output, optionally renaming it."""
     if name is not None:

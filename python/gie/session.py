@@ -26,7 +26,7 @@ from .errors import InvalidArgumentError, UnsupportedError, file_error, integer_
 
 __all__ = ["InferenceSession", "NodeArg", "CACHE_FORMAT"]
 
-CACHE_FORMAT = 1  # bump when the entry layout or the key's fields change
+CACHE_FORMAT = 2  # bump when the entry layout or the key's fields change
 _log = logging.getLogger("gie")
 _ORT_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int8": "tensor(int8)",
               "int32": "tensor(int32)", "bool": "tensor(bool)"}
@@ -179,6 +179,30 @@ def _batch_range(batch):
     return (lo, opt, hi)
 
 
+def _profiles(profiles):
+    """``profiles`` as a list of {input: [min, opt, max]} (JSON-able: it is part of the cache key); [] for None."""
+    if profiles is None:
+        return []
+    if isinstance(profiles, dict):
+        profiles = [profiles]
+    if not isinstance(profiles, (list, tuple)) or not profiles or not all(isinstance(p, dict) and p for p in profiles):
+        raise InvalidArgumentError("InferenceSession: profiles must be a dict {input name: (min, opt, max)} or a "
+                                   f"non-empty list of them, not {profiles!r}")
+    out = []
+    for p in profiles:
+        entry = {}
+        for name, triple in p.items():
+            try:
+                mn, opt, mx = triple
+                entry[str(name)] = [[integer_argument(d, f"InferenceSession: profiles['{name}']") for d in s]
+                                    for s in (mn, opt, mx)]
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(f"InferenceSession: profiles['{name}'] must be (min, opt, max) shapes, "
+                                           f"not {triple!r}") from None
+        out.append(entry)
+    return out
+
+
 def _write_atomic(path, data):
     fd, tmp = tempfile.mkstemp(prefix=".gie-", dir=os.path.dirname(path))
     try:
@@ -207,8 +231,10 @@ class InferenceSession:
     ``'cuda:0'``. ``fp16``: allow FP16 kernels (``config.fp16``). ``batch``: N (batches 1..N) or (min, opt, max);
     by default the engine is built for batch 1 and rebuilt (or loaded from the cache) for a larger batch when
     ``run`` first gets one, as onnxruntime's TensorRT provider does; a given range is kept, and a batch outside it
-    is an error. ``workspace``: ``config.workspace_limit`` in bytes. ``input_shapes``: {name: shape} for ONNX
-    inputs with symbolic dimensions other than 0. ``cache_dir``: where to keep engines and timing caches (created;
+    is an error. ``profiles``: optimization profiles instead of ``batch``, for inputs with dynamic dimensions
+    (docs/dynamic_shapes.md): a dict {input name: (min, opt, max)} or a list of them; ``run`` selects the first
+    profile whose ranges hold the feed's shapes. ``workspace``: ``config.workspace_limit`` in bytes.
+    ``input_shapes``: {name: shape} pinning ONNX inputs' symbolic dimensions. ``cache_dir``: where to keep engines and timing caches (created;
     None: nothing is cached). ``logger``: as for :class:`gie.Builder`.
 
     ``int8``: allow INT8 kernels (``config.int8``) for the tensors that have ranges: from ``calibrator`` (a
@@ -216,8 +242,6 @@ class InferenceSession:
     cache -- and the ranges become part of the engine cache key, so an engine built from other ranges is never
     reused), or from the model itself (ONNX QuantizeLinear/DequantizeLinear). Tensors without a range stay float
     (the build warns). ``calibrator`` without ``int8=True`` is an error.
-
-    Not implemented yet, refused with :class:`gie.UnsupportedError` rather than ignored: ``profiles``.
 
     ``run`` may be called from several threads at once (each thread gets its own execution context).
     """
@@ -229,10 +253,10 @@ class InferenceSession:
         if calibrator is not None and not int8:
             raise InvalidArgumentError("InferenceSession: a calibrator is used only with int8=True (INT8 calibration); "
                                        "pass int8=True or drop the calibrator")
-        if profiles is not None:
-            raise UnsupportedError("InferenceSession: profiles: optimization profiles over dimensions other than the "
-                                   "batch are not implemented in this gie yet; give the batch range with batch=N or "
-                                   "(min, opt, max), and other symbolic ONNX dimensions with input_shapes")
+        self._profiles = _profiles(profiles)
+        if self._profiles and batch is not None:
+            raise InvalidArgumentError("InferenceSession: batch and profiles: use one or the other (a profile gives "
+                                       "dimension 0's range too)")
         if not isinstance(fp16, (bool, np.bool_)):
             raise InvalidArgumentError(f"InferenceSession: fp16 must be True or False, not {fp16!r}")
         self._source, self._is_onnx, self._model_digest, self._model_name = _read_model(model, weights)
@@ -263,6 +287,7 @@ class InferenceSession:
                 json.dumps(sorted((k, float(v)) for k, v in self._ranges.items())).encode()).hexdigest(),
             "workspace": self._workspace, "input_shapes": {k: list(v) for k, v in sorted(self._input_shapes.items())},
             "plugins": sorted([list(map(str, p)) for p in registered_plugins()]),
+            "profiles": self._profiles,
         }
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -389,7 +414,11 @@ class InferenceSession:
         net = self._parse(builder)
         config = builder.create_config()
         config.device = self._device
-        config.set_batch_range(*batch)
+        if self._profiles:
+            for profile in self._profiles:
+                config.add_profile(profile)
+        else:
+            config.set_batch_range(*batch)
         config.fp16 = self._fp16
         if self._int8:
             if self._ranges is not None:
@@ -424,13 +453,51 @@ class InferenceSession:
         from .engine import numpy_dtype
 
         dynamic = self._pinned is None or self._pinned[0] != self._pinned[2]
+        varying = self._varying_dims() if self._profiles else {}
         out = []
         for n in names:
             shape = list(self._engine.get_tensor_shape(n))
-            if shape and dynamic:
+            if self._profiles:
+                shape = [None if k in varying[n] else d for k, d in enumerate(shape)]
+            elif shape and dynamic:
                 shape[0] = None
             out.append(NodeArg(n, shape, numpy_dtype(self._engine.get_tensor_dtype(n))))
         return out
+
+    def _varying_dims(self):
+        """{I/O name: dimensions that differ between the profiles' min and max shapes} (outputs: as they follow)."""
+        engine = self._engine
+        ctx = engine.create_execution_context()
+        seen = {}
+        for i in range(engine.num_optimization_profiles):
+            ctx.set_optimization_profile(i)
+            for which in (0, 2):
+                for n in engine.input_names:
+                    ctx.set_input_shape(n, engine.get_profile_shape(n, i)[which])
+                for n in engine.input_names + engine.output_names:
+                    seen.setdefault(n, []).append(tuple(ctx.get_tensor_shape(n)))
+        return {n: {k for k in range(len(v[0])) if len({s[k] for s in v}) > 1} for n, v in seen.items()}
+
+    def _select_profile(self, ctx, feeds):
+        """The first profile whose ranges hold every feed's shape (profile 0 when none does: its error names the
+        range)."""
+        engine = self._engine
+        if engine.num_optimization_profiles < 2:
+            return
+        shapes = {n: tuple(getattr(v, "shape", None) or np.shape(v)) for n, v in feeds.items()}
+        for i in range(engine.num_optimization_profiles):
+            ok = True
+            for n, shape in shapes.items():
+                if n not in engine.input_names:
+                    continue
+                lo, _, hi = engine.get_profile_shape(n, i)
+                ok = ok and len(shape) == len(lo) and all(a <= d <= b for a, d, b in zip(lo, shape, hi))
+            if ok:
+                if ctx.optimization_profile != i:
+                    ctx.set_optimization_profile(i)
+                return
+        if ctx.optimization_profile != 0:
+            ctx.set_optimization_profile(0)
 
     def get_inputs(self):
         """[:class:`NodeArg`] of the inputs, in the engine's order."""
@@ -445,7 +512,7 @@ class InferenceSession:
         return ["CUDAExecutionProvider" if self._device == "gpu" else "CPUExecutionProvider"]
 
     def _grow_if_needed(self, feeds):
-        if self._pinned is not None:
+        if self._pinned is not None or self._profiles:
             return
         shapes = [tuple(getattr(v, "shape", None) or np.shape(v)) for v in feeds.values()]  # device tensors too
         batches = [int(shape[0]) for shape in shapes if len(shape) > 0]
@@ -484,6 +551,7 @@ class InferenceSession:
         ctx = getattr(self._local, "ctx", None)
         if ctx is None or ctx.engine is not engine:
             ctx = self._local.ctx = engine.create_execution_context()
+        self._select_profile(ctx, input_feed)
         result = ctx.execute(input_feed, outputs="numpy" if ctx.is_gpu else None)
         return [result[n] for n in wanted]
 

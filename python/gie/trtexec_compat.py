@@ -56,18 +56,6 @@ def _split(token):
     return name, (value if sep else None)
 
 
-def _batch_from_shapes(spec):
-    """'x:8x3x224x224,y:8x10' -> 8 (dimension 0, gie's dynamic dimension); None when the batches differ."""
-    batches = set()
-    for part in spec.split(","):
-        _, _, dims = part.rpartition(":")
-        first = dims.lower().split("x")[0]
-        if not first.isdigit():
-            return None
-        batches.add(int(first))
-    return batches.pop() if len(batches) == 1 else None
-
-
 def translate(argv, subcommands):
     """(new argv, note or None). Leaves argv alone unless it has a trtexec spelling."""
     out, model, note_parts, shapes, build_only = [], None, [], {}, False
@@ -109,22 +97,10 @@ def translate(argv, subcommands):
         i += 1
     if not changed:
         return argv, None
-    if shapes:
-        if "shapes" in shapes or "optShapes" in shapes:
-            opt = _batch_from_shapes(shapes.get("shapes") or shapes["optShapes"])
-        else:
-            opt = None
-        lo = _batch_from_shapes(shapes["minShapes"]) if "minShapes" in shapes else None
-        hi = _batch_from_shapes(shapes["maxShapes"]) if "maxShapes" in shapes else None
-        if opt is None and hi is None:
-            return argv + ["--shapes-unreadable"], None  # argparse reports it, with the suggestion below
-        building = build_only or (out and out[0] == "build")
-        if lo is not None and hi is not None and building:
-            out.extend(["--batch", f"{lo},{opt or hi},{hi}"])
-        else:
-            out.extend(["--batch", str(opt or hi)])
-        note_parts.append("shapes are read as the batch (dimension 0, gie's dynamic dimension); the other "
-                          "dimensions are the model's")
+    for name, option in (("shapes", "--shapes"), ("minShapes", "--min-shapes"), ("optShapes", "--opt-shapes"),
+                         ("maxShapes", "--max-shapes")):
+        if name in shapes:
+            out.extend([option] + ([shapes[name]] if shapes[name] is not None else []))
     if not out or out[0] not in subcommands:
         out.insert(0, "build" if build_only else "run")
     elif build_only and out[0] != "build":
@@ -165,9 +141,7 @@ class SuggestingParser(argparse.ArgumentParser):
                 if not tok.startswith("--"):
                     continue
                 name, _ = _split(tok)
-                if name == "shapes-unreadable":
-                    hints.append("--shapes: write NAME:BxCxHxW (the batch B first), e.g. --shapes=x:8x3x224x224")
-                elif name in NOT_IN_GIE:
+                if name in NOT_IN_GIE:
                     hints.append(f"--{name} (trtexec): {NOT_IN_GIE[name]}")
                 else:
                     cand = difflib.get_close_matches(f"--{name}".lower(), [k.lower() for k in known], n=1, cutoff=0.6)
@@ -176,7 +150,6 @@ class SuggestingParser(argparse.ArgumentParser):
                         cand = [dashed]
                     if cand:
                         hints.append(f"--{name}: did you mean {cand[0]}?")
-            message = message.replace(" --shapes-unreadable", "")
         m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if m:  # a mistyped subcommand
             choices = re.findall(r"'([^']*)'", m.group(2))

@@ -916,6 +916,49 @@ std::vector<int64_t> histogramArgument(py::array_t<int64_t, py::array::c_style |
     return std::vector<int64_t>(h.data(), h.data() + h.size());
 }
 
+
+// ---- optimization profiles (issue 15): gie/engine.py adds add_profile / get_profile_shape on top ----------------
+//! Profiles, their use by configs, engines and contexts.
+void bindOptimizationProfiles(py::module_& m) {
+    py::enum_<OptProfileSelector>(m, "OptProfileSelector")
+        .value("MIN", OptProfileSelector::kMIN).value("OPT", OptProfileSelector::kOPT).value("MAX", OptProfileSelector::kMAX);
+    // Owned by the builder (IBuilder::createOptimizationProfile): keep_alive below holds the builder.
+    py::class_<IOptimizationProfile, std::unique_ptr<IOptimizationProfile, py::nodelete>>(m, "OptimizationProfile")
+        .def("set_dimensions", [](IOptimizationProfile& p, const std::string& name, OptProfileSelector sel, py::object shape) {
+            const std::string what = "OptimizationProfile.set_dimensions('" + name + "')";
+            check(p.setDimensions(name.c_str(), sel, toDims(shape, what + ": shape")), what);
+        }, py::arg("input"), py::arg("select"), py::arg("shape"))
+        .def("get_dimensions", [](const IOptimizationProfile& p, const std::string& name, OptProfileSelector sel) -> py::object {
+            Dims d = p.getDimensions(name.c_str(), sel);
+            if (d.nbDims < 0) return py::none();
+            return py::tuple(py::cast(std::vector<int64_t>(d.d, d.d + d.nbDims)));
+        }, py::arg("input"), py::arg("select"))
+        .def("is_valid", [](const IOptimizationProfile& p) { return p.isValid(); });
+    auto builder = py::reinterpret_borrow<py::class_<Builder>>(m.attr("_Builder"));
+    builder.def("create_optimization_profile", [](Builder& b) {
+        return check(b.builder->createOptimizationProfile(), "create_optimization_profile");
+    }, py::return_value_policy::reference, py::keep_alive<0, 1>());
+    auto config = py::reinterpret_borrow<py::class_<IBuilderConfig>>(m.attr("BuilderConfig"));
+    config.def("add_optimization_profile", [](IBuilderConfig& c, const IOptimizationProfile* p) {
+        int32_t i = c.addOptimizationProfile(p);  // copies the profile
+        if (i < 0) raiseLast("add_optimization_profile failed");
+        return i;
+    }, py::arg("profile"))
+        .def_property_readonly("num_optimization_profiles", &IBuilderConfig::getNbOptimizationProfiles);
+    auto engine = py::reinterpret_borrow<py::class_<Engine, std::shared_ptr<Engine>>>(m.attr("Engine"));
+    engine.def_property_readonly("num_optimization_profiles", [](Engine& e) { return e.engine->getNbOptimizationProfiles(); })
+        .def("_get_profile_shape", [](Engine& e, const std::string& name, int32_t profile, OptProfileSelector sel) {
+            return py::tuple(py::cast(fromDims(e.engine->getProfileShape(name.c_str(), profile, sel))));
+        });
+    auto context = py::reinterpret_borrow<py::class_<Context>>(m.attr("ExecutionContext"));
+    context.def("set_optimization_profile", [](Context& c, py::object i) {
+        int64_t v = toInt64(i, "set_optimization_profile: index");
+        if (v < INT32_MIN || v > INT32_MAX) raiseInvalid("set_optimization_profile: index " + std::to_string(v) + " is out of range");
+        check(c.ctx->setOptimizationProfile(static_cast<int32_t>(v)), "set_optimization_profile(" + std::to_string(v) + ")");
+    }).def_property_readonly("optimization_profile", [](Context& c) { return c.ctx->getOptimizationProfile(); });
+}
+// ---- end optimization profiles ----
+
 void bindCalibration(py::module_& m) {
     py::class_<PyInt8Calibrator>(m, "_Int8Calibrator")
         .def(py::init([](py::object bridge) { return std::make_unique<PyInt8Calibrator>(std::move(bridge)); }))
@@ -1296,7 +1339,7 @@ PYBIND11_MODULE(_C, m) {
         .def("get_output", [](INetworkDefinition& n, py::object i) { return n.getOutput(index(i, n.getNbOutputs(), "get_output", "outputs")); },
              py::return_value_policy::reference_internal);
 
-    py::class_<IBuilderConfig>(m, "BuilderConfig")
+    py::class_<IBuilderConfig>(m, "BuilderConfig", py::dynamic_attr())  // gie.Builder.create_config stores its builder on it
         .def_property("device", &IBuilderConfig::getDevice, &IBuilderConfig::setDevice)
         .def("set_flag", &IBuilderConfig::setFlag)
         .def("clear_flag", &IBuilderConfig::clearFlag)
@@ -1521,4 +1564,5 @@ PYBIND11_MODULE(_C, m) {
         });
     bindCaffeDarknetImporters(m);   // Caffe / Darknet importers (issue 16)
     bindCalibration(m);             // INT8 calibration (issue 14)
+    bindOptimizationProfiles(m);    // dynamic shapes (issue 15)
 }

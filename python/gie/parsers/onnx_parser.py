@@ -36,8 +36,10 @@ def _onnx_or_none():
 class OnnxParser:
     """Imports ONNX models.
 
-    Options: ``batch`` (the size used for a symbolic dimension 0 at definition time, default 1),
-    ``input_shapes`` ({name: shape} overriding the model's input shapes), ``check`` (also run onnx.checker when
+    Symbolic dimensions beyond 0 become dynamic (-1; a symbolic dimension 0 beside them too): build with an
+    optimization profile (docs/dynamic_shapes.md). Options: ``batch`` (the size used for a lone symbolic dimension 0
+    at definition time, default 1), ``input_shapes`` ({name: shape} overriding the model's input shapes, e.g.
+    pinning symbolic dimensions), ``check`` (also run onnx.checker when
     the onnx package is installed, default True), ``base_dir`` (folder for external data when parsing a
     ModelProto), ``plugin_fallback`` (import op types without a converter as registered plugins, default True).
     """

@@ -76,6 +76,8 @@ ITensor* Converter::addInput(const std::string& name, std::vector<int64_t> shape
     for (int64_t d : shape) bad = bad || d <= 0 || d > (int64_t(1) << 31) - 1;
     if (bad) fail(ErrorCode::kINVALID_MODEL, where, " '", name, "': bad input shape ", tupleText(shape));
     if (opts_.batch > 0) shape[0] = opts_.batch;
+    declaredBatch_ = shape[0];
+    shape[0] = -1;  // the batch: the config's batch range (or a profile) gives it
     ITensor* t = net_.addInput(name.c_str(), DataType::kFLOAT, makeDims(static_cast<int32_t>(shape.size()), shape.data()));
     if (!t) {
         const char* msg = nullptr;
@@ -180,7 +182,8 @@ ITensor* Converter::uniform(ITensor* x, const char* suffix, double scale, double
 
 ITensor* Converter::reshapeTo(ITensor* x, std::vector<int64_t> shape, const char* suffix) {
     std::vector<int64_t> xs = importer::dimsOf(*x);
-    if (!shape.empty() && !xs.empty() && shape[0] == xs[0]) shape[0] = 0;   // keeps following the run-time batch
+    // keeps following the run-time batch (a dimension 0 the prototxt wrote as its input's batch, too)
+    if (!shape.empty() && !xs.empty() && (shape[0] == xs[0] || (xs[0] < 0 && shape[0] == declaredBatch_))) shape[0] = 0;
     Fields f;
     f.ints("reshape", shape);
     return add("Shuffle", {x}, f, suffix ? suffix : "");

@@ -96,6 +96,8 @@ private:
     std::map<std::string, std::vector<const Message*>> modelBlobs_;
     std::set<std::string> layerNames_;
     std::string cur_;
+    //! Dimension 0 the prototxt (or the batch option) declared for the inputs; the network's is dynamic (-1).
+    int64_t declaredBatch_ = 0;
 };
 
 //! The converter of a built-in Caffe layer type, or nullptr.

@@ -143,7 +143,9 @@ public:
         netSec.used.insert("batch");   // overridden: not an unused key
         if (width * height * channels > kMaxElements)
             netSec.error(strcat("input ", channels, "x", height, "x", width, " is too large"));
-        input_ = net_.addInput(inputName_.c_str(), DataType::kFLOAT, dims4(batch, channels, height, width));
+        // Dimension 0 is dynamic: the config's batch range (or a profile) gives it; the cfg's batch is only checked.
+        (void)batch;
+        input_ = net_.addInput(inputName_.c_str(), DataType::kFLOAT, dims4(-1, channels, height, width));
         if (!input_) rethrow("add_input('" + inputName_ + "')");
         Out prev{input_, channels, height, width};
         warnUnused(netSec);
@@ -435,7 +437,9 @@ private:
                     sec.error(strcat("layer ", idx, " has ", o.c, " channels, not a multiple of groups ", groups), "groups");
                 int64_t cg = o.c / groups;
                 Fields f;
-                f.ints("start", {0, groupId * cg, 0, 0}).ints("size", {batch(), cg, o.h, o.w}).ints("stride", {1, 1, 1, 1});
+                // (C, H, W) only: Slice keeps the leading dimension (the batch) whole, so the engine runs at every
+                // batch of its range, not only the one the cfg was parsed with.
+                f.ints("start", {groupId * cg, 0, 0}).ints("size", {cg, o.h, o.w}).ints("stride", {1, 1, 1});
                 o.t = add(sec, "Slice", {o.t}, f, strcat("/slice", parts.size()));
                 o.c = cg;
             }
@@ -457,8 +461,6 @@ private:
         f.i("axis", 1);
         return Out{add(sec, "Concatenation", parts, f), c, shapes[0][1], shapes[0][2]};
     }
-
-    int64_t batch() const { return input_->getDimensions().d[0]; }
 
     Out shortcut(Section& sec, const Out& prev) {
         std::vector<CfgInt> frm = sec.ints("from", nullptr);

@@ -967,17 +967,21 @@ bool foldSpecial(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Va
     if (n.input.empty() || n.input[0].empty()) fail(ErrorCode::kINVALID_MODEL, n.opType, " needs an input");
     std::vector<int64_t> s;
     const bool known = p.isConst(n.input[0]);
+    const ITensor* t = known ? nullptr : p.tensor(n.input[0]);
     if (known) {
         s = p.consts.at(n.input[0]).shape;
     } else {
-        s = dimsOf(p.tensor(n.input[0]));
+        s = dynamicDimsOf(t);  // -1: dynamic (an input dimension other than a lone batch); refused where read below
     }
     if (n.opType == "Size") {
         if (!known && p.dynamicBatch) return false;
+        for (size_t k = 0; k < s.size(); ++k)
+            if (s[k] < 0) throw Unsupported(dynamicDimNeeded(t, s, k));
         out.push_back(Value::ofInts(kINT64, {}, {volume(s)}));
         return true;
     }
-    if (!known && p.dynamicBatch && !s.empty() && s[0] % p.batch == 0)
+    const std::vector<int64_t> declared = s;
+    if (!known && p.dynamicBatch && !s.empty() && s[0] > 0 && s[0] % p.batch == 0)
         s[0] = kBATCH * (s[0] / p.batch);  // dimension 0 follows the batch (a flattened (batch*k, ...) too)
     // Python slice semantics of s[start:end]
     const int64_t r = int64_t(s.size());
@@ -987,7 +991,10 @@ bool foldSpecial(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Va
     start = std::min(start, r);
     end = std::min(end, r);
     std::vector<int64_t> v;
-    for (int64_t k = start; k < end; ++k) v.push_back(s[size_t(k)]);
+    for (int64_t k = start; k < end; ++k) {
+        if (s[size_t(k)] < 0) throw Unsupported(dynamicDimNeeded(t, declared, size_t(k)));
+        v.push_back(s[size_t(k)]);
+    }
     out.push_back(Value::ofInts(kINT64, {int64_t(v.size())}, v));
     return true;
 }

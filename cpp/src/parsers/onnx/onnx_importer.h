@@ -191,7 +191,13 @@ public:
     ITensor* scalarLike(ITensor* x, double v, int32_t dtype = kFLOAT);
 };
 
+//! The shape of `t`; Unsupported (dynamicDimNeeded) if a dimension is dynamic (-1): for converters that compute
+//! with the dimensions' values.
 std::vector<int64_t> dimsOf(const ITensor* t);
+//! The shape of `t` with -1 for dynamic dimensions: for converters that only need the rank or fixed dimensions.
+std::vector<int64_t> dynamicDimsOf(const ITensor* t);
+//! The Unsupported message for a node that needs the value of dynamic dimension `k` of `t`.
+std::string dynamicDimNeeded(const ITensor* t, const std::vector<int64_t>& dims, size_t k);
 //! The gie type of an ONNX element type; throws Unsupported naming it ("data type int64 ...").
 DataType gieType(int32_t onnxType);
 int32_t onnxTypeOf(DataType t);

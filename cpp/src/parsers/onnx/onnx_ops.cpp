@@ -18,7 +18,12 @@ using A = ActivationType;
 using Outs = std::vector<ITensor*>;
 
 int64_t normAxis(int64_t ax, int64_t rank) { return ax < 0 ? ax + rank : ax; }
-int64_t rankOf(ITensor* t) { return int64_t(dimsOf(t).size()); }
+int64_t rankOf(ITensor* t) { return int64_t(dynamicDimsOf(t).size()); }
+//! Throws Unsupported when spatial dimension 2 or 3 of `x` (shape `xs`) is dynamic: for padding that depends on it.
+void needStaticHW(ITensor* x, const std::vector<int64_t>& xs, const char* why) {
+    for (size_t k = 2; k < xs.size(); ++k)
+        if (xs[k] < 0) throw Unsupported(strcat(why, ": ", dynamicDimNeeded(x, xs, k)));
+}
 
 bool optIn(const NodeProto& n, size_t k) { return k < n.input.size() && !n.input[k].empty(); }
 
@@ -295,7 +300,7 @@ std::vector<int64_t> need2(const std::vector<int64_t>& v, const char* what) {
 
 Outs conv(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
-    const auto xs = dimsOf(x);
+    const auto xs = dynamicDimsOf(x);  // H and W only for auto_pad SAME_*
     if (xs.size() != 4) throw Unsupported(strcat("only 2D convolution (4D input) is supported, got rank ", xs.size()));
     const Value* w = constIn(p, n, 1, "Conv weights");
     if (!w) fail(ErrorCode::kINVALID_MODEL, "Conv needs weights");
@@ -304,6 +309,7 @@ Outs conv(Importer& p, const NodeProto& n, const Attrs& a) {
     const std::vector<int64_t> k(w->shape.begin() + 2, w->shape.end());
     const auto s = need2(a.ints("strides", {1, 1}), "strides");
     const auto d = need2(a.ints("dilations", {1, 1}), "dilations");
+    if (a.s("auto_pad", "NOTSET").rfind("SAME", 0) == 0) needStaticHW(x, xs, "auto_pad SAME");
     const auto pads = spatialPads(a, {xs[2], xs[3]}, k, s, d, 2);
     const int64_t g = a.i("group", 1);
     Fields f;
@@ -316,7 +322,7 @@ Outs conv(Importer& p, const NodeProto& n, const Attrs& a) {
 
 Outs convTranspose(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
-    const auto xs = dimsOf(x);
+    const auto xs = dynamicDimsOf(x);  // H and W only for auto_pad SAME_* / output_shape
     if (xs.size() != 4)
         throw Unsupported(strcat("only 2D transposed convolution (4D input) is supported, got rank ", xs.size()));
     const Value* w = constIn(p, n, 1, "ConvTranspose weights");
@@ -332,6 +338,7 @@ Outs convTranspose(Importer& p, const NodeProto& n, const Attrs& a) {
     if (pads.size() < 4) fail(ErrorCode::kINVALID_MODEL, "IndexError: pads has ", pads.size(), " values, expected 4");
     const std::string ap = a.s("auto_pad", "NOTSET");
     if (a.has("output_shape") || ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+        needStaticHW(x, xs, "output_shape or auto_pad SAME");
         std::vector<int64_t> outs;
         if (a.has("output_shape")) {
             auto os = a.ints("output_shape", {});
@@ -365,7 +372,7 @@ Outs pool(Importer& p, const NodeProto& n, const Attrs& a) {
     for (const auto& o : n.output) nout += !o.empty();
     if (nout > 1) throw Unsupported("MaxPool with an Indices output");
     ITensor* x = p.tensor(n.input.at(0));
-    const auto xs = dimsOf(x);
+    const auto xs = dynamicDimsOf(x);  // H and W only for auto_pad SAME_* and the window check
     if (xs.size() != 4) throw Unsupported(strcat("only 2D pooling (4D input) is supported, got rank ", xs.size()));
     if (x->getType() != DataType::kFLOAT)
         throw Unsupported(strcat("pooling of ", dataTypeName(x->getType()), " tensors (float32 only)"));
@@ -374,9 +381,11 @@ Outs pool(Importer& p, const NodeProto& n, const Attrs& a) {
     const auto d = a.ints("dilations", {1, 1});
     if (d != std::vector<int64_t>{1, 1}) throw Unsupported("pooling with dilations");
     if (a.i("storage_order", 0)) throw Unsupported("storage_order=1");
+    if (a.s("auto_pad", "NOTSET").rfind("SAME", 0) == 0) needStaticHW(x, xs, "auto_pad SAME");
     const auto pads = spatialPads(a, {xs[2], xs[3]}, k, s, d, 2);
+    // (a dynamic H or W: the Pooling layer's shape rule checks the window against every shape in the profile)
     const int64_t padded[2] = {xs[2] + pads[0] + pads[2], xs[3] + pads[1] + pads[3]};
-    if (k[0] > padded[0] || k[1] > padded[1])
+    if ((xs[2] > 0 && k[0] > padded[0]) || (xs[3] > 0 && k[1] > padded[1]))
         fail(ErrorCode::kINVALID_MODEL, "pooling window (", k[0], ", ", k[1], ") is larger than the padded input (",
              padded[0], ", ", padded[1], ") (input (", xs[2], ", ", xs[3], "), pads ", shapeStr(pads), ")");
     const PoolingType typ = n.opType == "MaxPool" ? PoolingType::kMAX : PoolingType::kAVERAGE;
@@ -475,7 +484,7 @@ Outs lrn(Importer& p, const NodeProto& n, const Attrs& a) {
 
 Outs softmax(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
-    const auto xs = dimsOf(x);
+    const auto xs = dynamicDimsOf(x);  // the values only for the opset < 13 flattening below
     const int64_t r = int64_t(xs.size());
     const bool log = n.opType == "LogSoftmax";
     auto add = [&](ITensor* t, int64_t axis) {
@@ -489,6 +498,7 @@ Outs softmax(Importer& p, const NodeProto& n, const Attrs& a) {
     if (axis < 0 || axis >= r) fail(ErrorCode::kINVALID_MODEL, "axis ", a.i("axis", 1), " is out of range for rank ", r);
     if (axis == r - 1) return {add(x, axis)};
     if (axis == 0) throw Unsupported("opset < 13 Softmax with axis 0 (flattens the batch)");
+    dimsOf(x);  // restores dimensions 1.. below: they must be known
     std::vector<int64_t> flat(size_t(axis), 0);
     flat.push_back(-1);
     ITensor* y = add(p.reshape(x, flat), axis);
@@ -693,10 +703,10 @@ Outs reshapeOp(Importer& p, const NodeProto& n, const Attrs& a) {
 
 Outs flatten(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
-    const auto xs = dimsOf(x);
-    const int64_t axis = normAxis(a.i("axis", 1), int64_t(xs.size()));
+    const int64_t axis = normAxis(a.i("axis", 1), rankOf(x));
     if (axis == 0) return {p.reshape(x, {1, -1})};
     if (axis == 1) return {p.reshape(x, {0, -1})};
+    const auto xs = dimsOf(x);
     int64_t inner = 1;
     for (size_t k = size_t(std::max<int64_t>(axis, 0)); k < xs.size(); ++k) inner *= xs[k];
     return {p.reshape(x, {-1, inner})};
@@ -987,7 +997,7 @@ Outs gather(Importer& p, const NodeProto& n, const Attrs& a) {
 
 Outs resize(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
-    const auto xs = dimsOf(x);
+    const auto xs = dynamicDimsOf(x);  // the values only with sizes (scales follow any input size)
     const int64_t r = int64_t(xs.size());
     if (r == 0) fail(ErrorCode::kINVALID_MODEL, "IndexError: resizing a tensor of rank 0");
     const std::string modeS = a.s("mode", "nearest");
@@ -1036,6 +1046,7 @@ Outs resize(Importer& p, const NodeProto& n, const Attrs& a) {
             std::vector<int64_t> axes;
             for (int64_t v : a.ints("axes", {})) axes.push_back(normAxis(v, r));
             std::vector<double> full(size_t(r), 1.0);
+            if (!hasScales) dimsOf(x);
             if (!hasScales)
                 for (int64_t k = 0; k < r; ++k) full[size_t(k)] = double(xs[size_t(k)]);
             for (size_t j = 0; j < axes.size(); ++j) {
@@ -1073,6 +1084,7 @@ Outs resize(Importer& p, const NodeProto& n, const Attrs& a) {
         f.floats("scales", fs);
     } else {
         if (sizes.empty()) fail(ErrorCode::kINVALID_MODEL, "IndexError: Resize sizes are empty");
+        dimsOf(x);  // sizes are checked against the input's dimensions: they must be known
         if (sizes[0] != xs[0]) throw Unsupported("resizing dimension 0 (the batch)");
         f.ints("output_dims", sizes);
     }

@@ -463,24 +463,28 @@ void OnnxParser::convert(const GraphProto& g) {
         if (ov != opts_.inputShapes.end()) {
             shape = ov->second;
         } else {
+            // A symbolic dimension beyond 0 is dynamic (-1; optimization profiles give its range), and so is a
+            // symbolic dimension 0 beside it, so that one profile covers both. A lone symbolic dimension 0 keeps
+            // the batch path: the parse-time batch there and shape values folded with the kBATCH placeholder.
+            bool dynamicBeyondBatch = false;
+            for (size_t k = 1; k < vi.dims.size(); ++k) dynamicBeyondBatch = dynamicBeyondBatch || !vi.dims[k].hasValue;
             for (size_t k = 0; k < vi.dims.size(); ++k) {
                 const Dimension& d = vi.dims[k];
                 if (d.hasValue) {
                     shape.push_back(d.value);
-                } else if (k == 0) {
-                    shape.push_back(p.batch);
+                    continue;
+                }
+                shape.push_back(dynamicBeyondBatch ? -1 : p.batch);
+                if (k == 0) {
                     p.dynamicBatch = true;
                     dynamicInput = true;
-                } else {
-                    fail(ErrorCode::kUNSUPPORTED, "input '", vi.name, "' has a symbolic dimension ", k, " ('", d.param,
-                         "'); only dimension 0 (the batch) may be symbolic (pass input_shapes=)");
                 }
             }
         }
         if (shape.empty())
             fail(ErrorCode::kUNSUPPORTED, "input '", vi.name, "' is a scalar (rank 0); gie inputs need a dimension 0, the batch");
         for (int64_t d : shape)
-            if (d <= 0)
+            if (d == 0 || d < -1)
                 fail(ErrorCode::kUNSUPPORTED, "input '", vi.name, "' has shape ", shapeStr(shape),
                      "; empty dimensions are not supported");
         if (shape.size() > size_t(Dims::MAX_DIMS))

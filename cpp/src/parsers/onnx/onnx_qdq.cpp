@@ -110,7 +110,7 @@ std::vector<ITensor*> quantizeLinear(Importer& p, const NodeProto& n, const Attr
         throw Unsupported("QuantizeLinear of a run-time tensor whose integers are used (read by a node other than DequantizeLinear, or a "
                           "graph output): gie imports Q -> DQ pairs");
     ITensor* x = p.tensor(n.input.at(0));
-    const QParams q = qparams(p, n, a, dimsOf(x).size(), true);
+    const QParams q = qparams(p, n, a, dynamicDimsOf(x).size(), true);
     if (q.scale.size() != 1) throw Unsupported("QuantizeLinear per axis on a run-time tensor (gie quantizes activations per tensor)");
     int64_t lo, hi;
     quantRange(q.dtype, lo, hi);
@@ -128,7 +128,7 @@ std::vector<ITensor*> dequantizeLinear(Importer& p, const NodeProto& n, const At
     if (it == p.quantized.end())
         throw Unsupported("DequantizeLinear of a run-time tensor that no QuantizeLinear of this model made (gie imports Q/DQ pairs)");
     ITensor* x = p.tensor(src);
-    const QParams q = qparams(p, n, a, dimsOf(x).size(), false);
+    const QParams q = qparams(p, n, a, dynamicDimsOf(x).size(), false);
     if (q.scale.size() != 1 || q.scale[0] != it->second.scale || q.zp[0] != it->second.zeroPoint)
         throw Unsupported("DequantizeLinear with another scale or zero point than the QuantizeLinear it reads");
     return {x};

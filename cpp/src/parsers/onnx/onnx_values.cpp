@@ -261,10 +261,23 @@ int32_t onnxTypeOf(DataType t) {
     return kFLOAT;
 }
 
-std::vector<int64_t> dimsOf(const ITensor* t) {
+std::vector<int64_t> dynamicDimsOf(const ITensor* t) {
     const Dims d = t->getDimensions();
     if (d.nbDims < 0) fail(ErrorCode::kINVALID_MODEL, "the shape of tensor '", t->getName(), "' is unknown");
     return std::vector<int64_t>(d.d, d.d + d.nbDims);
+}
+
+std::vector<int64_t> dimsOf(const ITensor* t) {
+    std::vector<int64_t> d = dynamicDimsOf(t);
+    for (size_t k = 0; k < d.size(); ++k)
+        if (d[k] < 0) throw Unsupported(dynamicDimNeeded(t, d, k));
+    return d;
+}
+
+std::string dynamicDimNeeded(const ITensor* t, const std::vector<int64_t>& dims, size_t k) {
+    return strcat("tensor '", t->getName(), "' has shape ", shapeStr(dims), " and this node needs the value of its dynamic "
+                  "dimension ", k, ": that needs run-time shape tensors (not supported yet; pin the input's dimensions "
+                  "with input_shapes=)");
 }
 
 // ---- Importer helpers --------------------------------------------------------------------------------
@@ -328,7 +341,7 @@ ITensor* Importer::reduce(ITensor* x, ReduceOperation op, const std::vector<int6
 }
 
 ITensor* Importer::scalarLike(ITensor* x, double v, int32_t dtype) {
-    const std::vector<int64_t> shape(dimsOf(x).size(), 1);
+    const std::vector<int64_t> shape(dynamicDimsOf(x).size(), 1);
     Value c = dtype == kFLOAT || dtype == kFLOAT16 ? Value::ofFloats(dtype, shape, {float(v)})
                                                    : Value::ofInts(dtype, shape, {int64_t(v)});
     return constantTensor(c);
