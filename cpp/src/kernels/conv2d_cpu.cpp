@@ -541,30 +541,48 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   DwVec* __restrict xp = a.xp;
   DwVec* __restrict yp = a.yp;
   const DwVec zero = DwVec{} + 0.f;
-  // Padded row j of the strip (padded-plane row pr = p0 * sh + j) from input row ih = pr - pt: zeros outside
-  // the image, 16 pixels x 16 channels transposed at a time.
-  auto loadRow = [&](DwVec* row, int64_t ih) __attribute__((always_inline)) {
-    if (ih < 0 || ih >= a.H) {
-      for (int64_t t = 0; t < Wp; ++t) row[t] = zero;
-      return;
+  // The strip's padded rows j = 0 .. rows-1 (padded-plane row pr0 + j, input row pr0 + j - pt): zeros
+  // outside the image; the image rows are transposed 16 consecutive pixels of the flattened plane x 16
+  // channels at a time and scattered to their (row, column), so a block spans row ends. Row by row
+  // transposes wasted lanes on rows that are not a multiple of 16 wide: 7 transposes for a 7x7 plane
+  // instead of 4, 4 per 56-pixel row instead of 3.5; the input transpose is most of the work at stride 2.
+  auto loadRows = [&](int64_t pr0, int64_t rows) __attribute__((always_inline)) {
+    const int64_t ih0 = std::max<int64_t>(0, pr0 - a.pt), ih1 = std::min(a.H, pr0 - a.pt + rows);
+    for (int64_t j = 0; j < rows; ++j) {
+      DwVec* row = xp + j * Wp;
+      const int64_t ih = pr0 + j - a.pt;
+      if (ih < 0 || ih >= a.H) {
+        for (int64_t t = 0; t < Wp; ++t) row[t] = zero;
+        continue;
+      }
+      for (int64_t t = 0; t < a.pl; ++t) row[t] = zero;
+      for (int64_t t = a.pl + a.W; t < Wp; ++t) row[t] = zero;
     }
-    for (int64_t t = 0; t < a.pl; ++t) row[t] = zero;
-    for (int64_t t = a.pl + a.W; t < Wp; ++t) row[t] = zero;
-    for (int64_t iw0 = 0; iw0 < a.W; iw0 += 16) {
-      // rows of 16 or more pixels: the last block ends at the row's end (overlapping the previous one)
-      const int64_t iw = a.W >= 16 ? std::min(iw0, a.W - 16) : iw0, n = std::min<int64_t>(16, a.W - iw);
+    if (ih1 <= ih0) return;
+    const int64_t f1 = ih1 * a.W;
+    DwVec* dst = xp + (ih0 + a.pt - pr0) * Wp + a.pl;  // pixel f's place in the strip
+    int64_t iw = 0;                                       // column of pixel f
+    for (int64_t f = ih0 * a.W; f < f1; f += 16) {
+      const int64_t n = std::min<int64_t>(16, f1 - f);
+      // past the strip's last pixel a full load stays inside the plane unless this is the plane's end
+      const bool full = f + 16 <= HW;
       DwVec r[16];
       for (int l = 0; l < 16; ++l) {
-        const float* src = a.x + l * HW + ih * a.W + iw;
+        const float* src = a.x + l * HW + f;
         if (l >= a.nc) r[l] = zero;
-        else if (n == 16) std::memcpy(&r[l], src, sizeof(DwVec));
-        else dwMaskLoad512(r[l], src, n);
+        else if (full) std::memcpy(&r[l], src, sizeof(DwVec));
+        else dwMaskLoad512(r[l], src, HW - f);
       }
       transpose16(r);
-      DwVec* dst = row + a.pl + iw;
 #pragma GCC unroll 16
       for (int t = 0; t < 16; ++t)  // (unrolled with the test: a loop up to n becomes a memcpy from the stack)
-        if (t < n) dst[t] = r[t];
+        if (t < n) {
+          *dst++ = r[t];
+          if (++iw == a.W) {
+            iw = 0;
+            dst += Wp - a.W;
+          }
+        }
     }
   };
   // R*S taps per output pixel, 8 pixels of a row at a time
@@ -595,7 +613,7 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   // 16 channels is 800 KB).
   for (p0 = 0; p0 < a.P; p0 += a.strip) {
   const int64_t p1 = std::min(a.P, p0 + a.strip), rowsIn = (p1 - 1 - p0) * a.sh + (a.R - 1) * a.dh + 1;
-  for (int64_t j = 0; j < rowsIn; ++j) loadRow(xp + j * Wp, p0 * a.sh + j - a.pt);
+  loadRows(p0 * a.sh, rowsIn);
   for (int64_t p = p0; p < p1; ++p) {
     if (a.Q >= 8) {  // 8 independent accumulators (FMA latency); the last block ends at the row's end
       for (int64_t q = 0; q < a.Q; q += 8) block(std::integral_constant<int, 8>{}, p, std::min(q, a.Q - 8));
