@@ -169,6 +169,7 @@ struct DwArgs {
   const int64_t* tapOff;  // flat path: offset of tap (r, s) in the phase planes (see below)
   ActivationType act;            // applied while the rows are hot in L1
   float actAlpha, actBeta;
+  bool borderZero;  // stride 1: pad already holds this geometry's zero border (an earlier plane's)
 };
 constexpr int64_t kDwChunk = 2048;  // accumulator chunk (floats), stays in L1
 constexpr int64_t kDwBlock = 64;    // outputs accumulated in registers over all taps (4 x 16 lanes)
@@ -352,16 +353,33 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   const int64_t Wh = g.Wh;
   float* __restrict pad = a.pad;
   float* __restrict acc = a.acc;
-  if (st == 1) {  // zero only the border around the copied rows
-    const int64_t right = Wh - a.pl - a.W;
-    std::fill(pad, pad + a.pt * Wh, 0.f);
-    for (int64_t ih = 0; ih < a.H; ++ih) {
-      float* row = pad + (ih + a.pt) * Wh;
-      for (int64_t t = 0; t < a.pl; ++t) row[t] = 0.f;
-      std::memcpy(row + a.pl, a.x + ih * a.W, static_cast<size_t>(a.W) * 4);
-      for (int64_t t = 0; t < right; ++t) row[a.pl + a.W + t] = 0.f;
+  if (st == 1) {  // zero only the border around the copied rows, and only for a layer's first plane
+    // (the copies never touch it); the rows are copied 16 floats at a time, the last 16 ending at the row's
+    // end: the libc memcpy / memset calls per 56-float row took ~30% of a 56x56 plane (perf)
+    if (!a.borderZero) {
+      const int64_t right = Wh - a.pl - a.W;
+      std::fill(pad, pad + a.pt * Wh, 0.f);
+      for (int64_t ih = 0; ih < a.H; ++ih) {
+        float* row = pad + (ih + a.pt) * Wh;
+        for (int64_t t = 0; t < a.pl; ++t) row[t] = 0.f;
+        for (int64_t t = 0; t < right; ++t) row[a.pl + a.W + t] = 0.f;
+      }
+      std::fill(pad + (a.H + a.pt) * Wh, pad + g.planeLen, 0.f);
     }
-    std::fill(pad + (a.H + a.pt) * Wh, pad + g.planeLen, 0.f);
+    for (int64_t ih = 0; ih < a.H; ++ih) {
+      float* __restrict row = pad + (ih + a.pt) * Wh + a.pl;
+      const float* __restrict xr = a.x + ih * a.W;
+      if (a.W < 16) {
+        std::memcpy(row, xr, static_cast<size_t>(a.W) * 4);
+        continue;
+      }
+      for (int64_t q = 0; q < a.W; q += 16) {
+        const int64_t qq = std::min(q, a.W - 16);
+        DwVec v;
+        std::memcpy(&v, xr + qq, sizeof v);
+        std::memcpy(row + qq, &v, sizeof v);
+      }
+    }
   } else {
     std::fill(pad, pad + st * st * g.planeLen, 0.f);
     for (int64_t ih = 0; ih < a.H; ++ih) {
@@ -697,8 +715,9 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     dwWeights_.assign(weights, weights + p.K * p.R * p.S);
     const int c16 = gDwC16.load(std::memory_order_relaxed);
     // The 16-channel kernel wins where the per-plane kernel's per-plane work dominates: stride 2, and planes
-    // up to 28x28 (measured on the MobileNetV2 / EfficientNet-B0 shapes, bench/cpp/bench_depthwise.cpp).
-    const bool c16Wins = p.strideH > 1 || p.strideW > 1 || P_ * Q_ <= 28 * 28;
+    // up to 14x14 (measured on the MobileNetV2 / EfficientNet-B0 shapes, bench/cpp/bench_depthwise.cpp; at
+    // 28x28 the per-plane kernel is ahead since it copies rows inline and zeroes the border once per layer).
+    const bool c16Wins = p.strideH > 1 || p.strideW > 1 || P_ * Q_ < 28 * 28;
     if (GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx512 && p.K == p.C && (c16 == 2 || (c16 == 0 && c16Wins))) {
       const int64_t RS = p.R * p.S, G16 = (p.K + 15) / 16;
       dwW16_.assign(static_cast<size_t>(G16 * RS * 16), 0.f);
@@ -875,6 +894,15 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
   const DwFlatGeom fg = dwFlatGeom(p.H, p.W, p.padTop, p.padBottom, p.padLeft, p.padRight,
                                    p.strideH, P_, p.R, p.S, p.dilH, p.dilW);
   const int64_t padLen = flat ? p.strideH * p.strideH * fg.planeLen : 0;
+  // The geometry whose zero border a thread's padded-plane buffer holds (stride 1 zeroes it once per layer
+  // and thread; any other layer's geometry, or a reallocated buffer, zeroes it again).
+  struct PadKey {
+    const float* buf;
+    int64_t H, W, pt, pl, Wh, len;
+    bool operator==(const PadKey& o) const {
+      return buf == o.buf && H == o.H && W == o.W && pt == o.pt && pl == o.pl && Wh == o.Wh && len == o.len;
+    }
+  };
   parallelForThreads(items, items * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
     const int64_t n = it / K, k = it % K;
     DwArgs a{x + n * xBatchStride + (k / mult) * HW,
@@ -885,10 +913,18 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
              p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW,
              P_, Q_, pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data(),
              p.padBottom, p.padRight, nullptr, padLen, nullptr, dwTapOff_.data(),
-             ep.act, ep.alpha, ep.beta};
+             ep.act, ep.alpha, ep.beta, false};
     if (flat) {  // per-thread scratch
       static thread_local std::vector<float> padBuf, accBuf;
+      static thread_local PadKey padKey{};
       if (padBuf.size() < static_cast<size_t>(padLen)) padBuf.resize(static_cast<size_t>(padLen));
+      if (p.strideH == 1) {
+        const PadKey key{padBuf.data(), p.H, p.W, p.padTop, p.padLeft, fg.Wh, fg.planeLen};
+        a.borderZero = key == padKey;
+        padKey = key;
+      } else {
+        padKey = PadKey{};  // stride > 1 overwrites the whole buffer
+      }
       // + 4 rows: with the register-reuse chunking (rowsPer >= 4) a sweep chunk holds up to 3 rows of any width
       const size_t accLen = static_cast<size_t>(kDwChunk + 4 * fg.Wh + kDwBlock);
       if (accBuf.size() < accLen) accBuf.resize(accLen);
