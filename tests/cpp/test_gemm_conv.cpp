@@ -247,6 +247,27 @@ bool runConvCase(const char* isa, const ConvCase& cc, int64_t batch, ActivationT
   return ok;
 }
 
+// The per-plane depthwise kernel keeps a thread's padded-plane buffer's zero border between planes and layers of
+// the same geometry (stride 1): layers of other geometries, strides and paddings run in between on this thread
+// must not leave data where the next layer expects zeros.
+void testDepthwiseBorderReuse(const char* isa) {
+  Conv2dCpu::setDepthwiseC16Override(1);
+  //                       N  C   H   W  K  R  S sh sw pt pl pb pr dh dw g
+  const ConvCase a3{1, 5, 20, 19, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5};
+  const ConvCase others[] = {
+      {1, 5, 20, 19, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 5},  // stride 2 fills the whole buffer with phase planes
+      {1, 5, 20, 19, 5, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 5},  // wider border
+      {1, 5, 20, 19, 5, 3, 3, 1, 1, 0, 0, 2, 2, 1, 1, 5},  // same padded width, border on the other sides
+      {1, 5, 20, 19, 5, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 5},  // no border: the copies cover it
+  };
+  for (const ConvCase& o : others) {
+    runConvCase(isa, a3, 1, ActivationType::kRELU, true, false, 0);
+    runConvCase(isa, o, 1, ActivationType::kRELU, true, false, 0);
+    runConvCase(isa, a3, 1, ActivationType::kRELU, true, false, 0);
+  }
+  Conv2dCpu::setDepthwiseC16Override(0);
+}
+
 void testConv(const char* isa) {
   const ConvCase cases[] = {
       // N  C   H   W   K  R  S sh sw pt pl pb pr dh dw g
@@ -310,6 +331,14 @@ void testConv(const char* isa) {
       {1, 37, 9, 11, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 37},    // stride 2, 37 channels
       {2, 20, 14, 13, 20, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 20},   // 5x5, asymmetric padding, batch 2
       {1, 33, 12, 19, 33, 3, 3, 1, 2, 2, 0, 1, 1, 2, 1, 33},   // unequal strides, dilation 2 rows
+      // the 16-channel kernel's input transpose: blocks of 16 pixels of the flattened plane that span row
+      // ends, a masked block at the plane's end, planes under 16 pixels, strips of a wide plane
+      {1, 19, 7, 7, 19, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 19},     // EfficientNet 5x5 on 7x7, 19 channels
+      {2, 17, 13, 15, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 17},   // odd plane, stride 2
+      {1, 21, 3, 2, 21, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 21},     // 6-pixel plane
+      {1, 18, 23, 1, 18, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 18},    // one-column plane
+      {1, 17, 40, 113, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 17},  // 113 wide, stride 2: several strips
+      {1, 31, 29, 27, 31, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 31},   // 5x5 stride 2, odd plane
   };
   int i = 0;
   for (const ConvCase& cc : cases) {
@@ -422,6 +451,7 @@ int main() {
       testConv(name);
     }
     Conv2dCpu::setDepthwiseC16Override(0);
+    testDepthwiseBorderReuse(name);
   }
   gemm::setIsaOverride(best);
   std::printf("(%d conv cases ran the transposed GEMM orientation, %d Winograd (%d F(4x4)), %d the 16-channel "

@@ -169,6 +169,7 @@ struct DwArgs {
   const int64_t* tapOff;  // flat path: offset of tap (r, s) in the phase planes (see below)
   ActivationType act;            // applied while the rows are hot in L1
   float actAlpha, actBeta;
+  bool borderZero;  // stride 1: pad already holds this geometry's zero border (an earlier plane's)
 };
 constexpr int64_t kDwChunk = 2048;  // accumulator chunk (floats), stays in L1
 constexpr int64_t kDwBlock = 64;    // outputs accumulated in registers over all taps (4 x 16 lanes)
@@ -352,16 +353,33 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   const int64_t Wh = g.Wh;
   float* __restrict pad = a.pad;
   float* __restrict acc = a.acc;
-  if (st == 1) {  // zero only the border around the copied rows
-    const int64_t right = Wh - a.pl - a.W;
-    std::fill(pad, pad + a.pt * Wh, 0.f);
-    for (int64_t ih = 0; ih < a.H; ++ih) {
-      float* row = pad + (ih + a.pt) * Wh;
-      for (int64_t t = 0; t < a.pl; ++t) row[t] = 0.f;
-      std::memcpy(row + a.pl, a.x + ih * a.W, static_cast<size_t>(a.W) * 4);
-      for (int64_t t = 0; t < right; ++t) row[a.pl + a.W + t] = 0.f;
+  if (st == 1) {  // zero only the border around the copied rows, and only for a layer's first plane
+    // (the copies never touch it); the rows are copied 16 floats at a time, the last 16 ending at the row's
+    // end: the libc memcpy / memset calls per 56-float row took ~30% of a 56x56 plane (perf)
+    if (!a.borderZero) {
+      const int64_t right = Wh - a.pl - a.W;
+      std::fill(pad, pad + a.pt * Wh, 0.f);
+      for (int64_t ih = 0; ih < a.H; ++ih) {
+        float* row = pad + (ih + a.pt) * Wh;
+        for (int64_t t = 0; t < a.pl; ++t) row[t] = 0.f;
+        for (int64_t t = 0; t < right; ++t) row[a.pl + a.W + t] = 0.f;
+      }
+      std::fill(pad + (a.H + a.pt) * Wh, pad + g.planeLen, 0.f);
     }
-    std::fill(pad + (a.H + a.pt) * Wh, pad + g.planeLen, 0.f);
+    for (int64_t ih = 0; ih < a.H; ++ih) {
+      float* __restrict row = pad + (ih + a.pt) * Wh + a.pl;
+      const float* __restrict xr = a.x + ih * a.W;
+      if (a.W < 16) {
+        std::memcpy(row, xr, static_cast<size_t>(a.W) * 4);
+        continue;
+      }
+      for (int64_t q = 0; q < a.W; q += 16) {
+        const int64_t qq = std::min(q, a.W - 16);
+        DwVec v;
+        std::memcpy(&v, xr + qq, sizeof v);
+        std::memcpy(row + qq, &v, sizeof v);
+      }
+    }
   } else {
     std::fill(pad, pad + st * st * g.planeLen, 0.f);
     for (int64_t ih = 0; ih < a.H; ++ih) {
@@ -541,30 +559,48 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   DwVec* __restrict xp = a.xp;
   DwVec* __restrict yp = a.yp;
   const DwVec zero = DwVec{} + 0.f;
-  // Padded row j of the strip (padded-plane row pr = p0 * sh + j) from input row ih = pr - pt: zeros outside
-  // the image, 16 pixels x 16 channels transposed at a time.
-  auto loadRow = [&](DwVec* row, int64_t ih) __attribute__((always_inline)) {
-    if (ih < 0 || ih >= a.H) {
-      for (int64_t t = 0; t < Wp; ++t) row[t] = zero;
-      return;
+  // The strip's padded rows j = 0 .. rows-1 (padded-plane row pr0 + j, input row pr0 + j - pt): zeros
+  // outside the image; the image rows are transposed 16 consecutive pixels of the flattened plane x 16
+  // channels at a time and scattered to their (row, column), so a block spans row ends. Row by row
+  // transposes wasted lanes on rows that are not a multiple of 16 wide: 7 transposes for a 7x7 plane
+  // instead of 4, 4 per 56-pixel row instead of 3.5; the input transpose is most of the work at stride 2.
+  auto loadRows = [&](int64_t pr0, int64_t rows) __attribute__((always_inline)) {
+    const int64_t ih0 = std::max<int64_t>(0, pr0 - a.pt), ih1 = std::min(a.H, pr0 - a.pt + rows);
+    for (int64_t j = 0; j < rows; ++j) {
+      DwVec* row = xp + j * Wp;
+      const int64_t ih = pr0 + j - a.pt;
+      if (ih < 0 || ih >= a.H) {
+        for (int64_t t = 0; t < Wp; ++t) row[t] = zero;
+        continue;
+      }
+      for (int64_t t = 0; t < a.pl; ++t) row[t] = zero;
+      for (int64_t t = a.pl + a.W; t < Wp; ++t) row[t] = zero;
     }
-    for (int64_t t = 0; t < a.pl; ++t) row[t] = zero;
-    for (int64_t t = a.pl + a.W; t < Wp; ++t) row[t] = zero;
-    for (int64_t iw0 = 0; iw0 < a.W; iw0 += 16) {
-      // rows of 16 or more pixels: the last block ends at the row's end (overlapping the previous one)
-      const int64_t iw = a.W >= 16 ? std::min(iw0, a.W - 16) : iw0, n = std::min<int64_t>(16, a.W - iw);
+    if (ih1 <= ih0) return;
+    const int64_t f1 = ih1 * a.W;
+    DwVec* dst = xp + (ih0 + a.pt - pr0) * Wp + a.pl;  // pixel f's place in the strip
+    int64_t iw = 0;                                       // column of pixel f
+    for (int64_t f = ih0 * a.W; f < f1; f += 16) {
+      const int64_t n = std::min<int64_t>(16, f1 - f);
+      // past the strip's last pixel a full load stays inside the plane unless this is the plane's end
+      const bool full = f + 16 <= HW;
       DwVec r[16];
       for (int l = 0; l < 16; ++l) {
-        const float* src = a.x + l * HW + ih * a.W + iw;
+        const float* src = a.x + l * HW + f;
         if (l >= a.nc) r[l] = zero;
-        else if (n == 16) std::memcpy(&r[l], src, sizeof(DwVec));
-        else dwMaskLoad512(r[l], src, n);
+        else if (full) std::memcpy(&r[l], src, sizeof(DwVec));
+        else dwMaskLoad512(r[l], src, HW - f);
       }
       transpose16(r);
-      DwVec* dst = row + a.pl + iw;
 #pragma GCC unroll 16
       for (int t = 0; t < 16; ++t)  // (unrolled with the test: a loop up to n becomes a memcpy from the stack)
-        if (t < n) dst[t] = r[t];
+        if (t < n) {
+          *dst++ = r[t];
+          if (++iw == a.W) {
+            iw = 0;
+            dst += Wp - a.W;
+          }
+        }
     }
   };
   // R*S taps per output pixel, 8 pixels of a row at a time
@@ -595,7 +631,7 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   // 16 channels is 800 KB).
   for (p0 = 0; p0 < a.P; p0 += a.strip) {
   const int64_t p1 = std::min(a.P, p0 + a.strip), rowsIn = (p1 - 1 - p0) * a.sh + (a.R - 1) * a.dh + 1;
-  for (int64_t j = 0; j < rowsIn; ++j) loadRow(xp + j * Wp, p0 * a.sh + j - a.pt);
+  loadRows(p0 * a.sh, rowsIn);
   for (int64_t p = p0; p < p1; ++p) {
     if (a.Q >= 8) {  // 8 independent accumulators (FMA latency); the last block ends at the row's end
       for (int64_t q = 0; q < a.Q; q += 8) block(std::integral_constant<int, 8>{}, p, std::min(q, a.Q - 8));
@@ -679,8 +715,9 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     dwWeights_.assign(weights, weights + p.K * p.R * p.S);
     const int c16 = gDwC16.load(std::memory_order_relaxed);
     // The 16-channel kernel wins where the per-plane kernel's per-plane work dominates: stride 2, and planes
-    // up to 28x28 (measured on the MobileNetV2 / EfficientNet-B0 shapes, bench/cpp/bench_depthwise.cpp).
-    const bool c16Wins = p.strideH > 1 || p.strideW > 1 || P_ * Q_ <= 28 * 28;
+    // up to 14x14 (measured on the MobileNetV2 / EfficientNet-B0 shapes, bench/cpp/bench_depthwise.cpp; at
+    // 28x28 the per-plane kernel is ahead since it copies rows inline and zeroes the border once per layer).
+    const bool c16Wins = p.strideH > 1 || p.strideW > 1 || P_ * Q_ < 28 * 28;
     if (GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx512 && p.K == p.C && (c16 == 2 || (c16 == 0 && c16Wins))) {
       const int64_t RS = p.R * p.S, G16 = (p.K + 15) / 16;
       dwW16_.assign(static_cast<size_t>(G16 * RS * 16), 0.f);
@@ -857,6 +894,15 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
   const DwFlatGeom fg = dwFlatGeom(p.H, p.W, p.padTop, p.padBottom, p.padLeft, p.padRight,
                                    p.strideH, P_, p.R, p.S, p.dilH, p.dilW);
   const int64_t padLen = flat ? p.strideH * p.strideH * fg.planeLen : 0;
+  // The geometry whose zero border a thread's padded-plane buffer holds (stride 1 zeroes it once per layer
+  // and thread; any other layer's geometry, or a reallocated buffer, zeroes it again).
+  struct PadKey {
+    const float* buf;
+    int64_t H, W, pt, pl, Wh, len;
+    bool operator==(const PadKey& o) const {
+      return buf == o.buf && H == o.H && W == o.W && pt == o.pt && pl == o.pl && Wh == o.Wh && len == o.len;
+    }
+  };
   parallelForThreads(items, items * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
     const int64_t n = it / K, k = it % K;
     DwArgs a{x + n * xBatchStride + (k / mult) * HW,
@@ -867,10 +913,18 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
              p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW,
              P_, Q_, pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data(),
              p.padBottom, p.padRight, nullptr, padLen, nullptr, dwTapOff_.data(),
-             ep.act, ep.alpha, ep.beta};
+             ep.act, ep.alpha, ep.beta, false};
     if (flat) {  // per-thread scratch
       static thread_local std::vector<float> padBuf, accBuf;
+      static thread_local PadKey padKey{};
       if (padBuf.size() < static_cast<size_t>(padLen)) padBuf.resize(static_cast<size_t>(padLen));
+      if (p.strideH == 1) {
+        const PadKey key{padBuf.data(), p.H, p.W, p.padTop, p.padLeft, fg.Wh, fg.planeLen};
+        a.borderZero = key == padKey;
+        padKey = key;
+      } else {
+        padKey = PadKey{};  // stride > 1 overwrites the whole buffer
+      }
       // + 4 rows: with the register-reuse chunking (rowsPer >= 4) a sweep chunk holds up to 3 rows of any width
       const size_t accLen = static_cast<size_t>(kDwChunk + 4 * fg.Wh + kDwBlock);
       if (accBuf.size() < accLen) accBuf.resize(accLen);
