@@ -45,7 +45,9 @@ def detector_onnx(rng, dims=("N", 3, "H", "W")):
              numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
     graph = helper.make_graph(nodes, "detector", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, "H", "W"])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8  # onnxruntime on the GPU machine reads IR versions up to 13; onnx writes its newest
+    return m
 
 
 def ort_run(model, x):

@@ -104,6 +104,34 @@ def test_obey_int8_precision_without_a_range_fails_naming_the_layer_and_tensor(r
         build(builder, net, flag=gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
 
 
+def test_obey_int8_convolution_reads_a_float_residual_without_a_range(rng):
+    """A convolution pinned INT8 (OBEY) whose fused residual has no range: the INT8 kernel reads the residual as
+    float (it supports that) instead of the build failing for the residual; the result stays within INT8 error of
+    the float engine. The input without a range is still refused (test above)."""
+    def define():
+        builder = gie.Builder()
+        net = builder.create_network()
+        x = net.add_input("x", gie.float32, (2, 3, 8, 8))
+        r = net.add_input("r", gie.float32, (2, 5, 8, 8))
+        w = (np.random.default_rng(7).standard_normal((5, 3, 3, 3)) * 0.3).astype(F32)
+        conv = net.add_convolution(x, 5, (3, 3), w, np.zeros(5, F32), padding=(1, 1))
+        conv.precision = gie.int8
+        add = net.add_elementwise(conv.output(0), r, gie.ElementWiseOperation.SUM)
+        act = net.add_activation(add.output(0), gie.ActivationType.RELU)
+        net.mark_output(act.output(0), "y")
+        x.set_dynamic_range(-4.5, 4.5)
+        act.output(0).set_dynamic_range(-12.0, 12.0)
+        return builder, net
+
+    feeds = {"x": rng.standard_normal((2, 3, 8, 8)).astype(F32), "r": rng.standard_normal((2, 5, 8, 8)).astype(F32)}
+    engine = build(*define(), flag=gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    ks = kernels(engine)
+    assert [p for _, t, p in ks if t == "Convolution"] == ["int8"] and not [k for k in ks if k[1] == "ElementWise"], ks
+    y = engine.create_execution_context().execute(feeds)["y"]
+    ref = build(*define(), int8=False).create_execution_context().execute(feeds)["y"]
+    np.testing.assert_allclose(y, ref, rtol=0, atol=0.15)
+
+
 def test_prefer_int8_precision_without_a_range_warns_and_builds_float(rng, caplog):
     builder, net, layers = make_chain(rng, ranges=("c1", "c2"))
     layers["c1"].precision = gie.int8

@@ -405,8 +405,12 @@ private:
                 if (!floatClass(g_.tensors[static_cast<size_t>(t)].type) || isConst(t)) continue;
                 if (p >= nIn && p - nIn < n.outputTypes.size() && n.outputTypes[p - nIn].first) {
                     if (pinHolds[p - nIn] && c.states[p].type != n.outputTypes[p - nIn].second) return false;
-                } else if (n.precisionSet && c.states[p].type != n.precision && !(n.precision == DataType::kINT8 && p >= nIn)) {
-                    return false;  // INT8 is a compute precision: it pins the inputs; the outputs follow the consumers
+                } else if (n.precisionSet && c.states[p].type != n.precision &&
+                           !(n.precision == DataType::kINT8 && (p >= nIn || (!quantizable(t) && int8Variant(c.creator))))) {
+                    // INT8 is a compute precision: it pins the inputs that can be INT8 (those with a range); an INT8
+                    // kernel may read an input without one (a float residual) as float; the outputs follow the
+                    // consumers.
+                    return false;
                 }
             }
             return true;
