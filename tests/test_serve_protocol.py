@@ -1,8 +1,10 @@
 """The Open Inference Protocol parsing/encoding and the batch runner of gie serve, without Ray (they are plain
 Python); the served end to end is tests/test_serving.py."""
+import concurrent.futures
 import json
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -171,11 +173,15 @@ def test_gpu_runner_from_many_threads_equals_direct_execution():
     """What a GPU replica holds (EngineRunner over a GPU engine: a pool of contexts shared by the batching threads;
     Ray is not on the GPU machine, so the replica core runs here without it): 16 threads x 20 requests of 1..9
     samples, each result equal to the CPU engine's on the same request."""
-    import concurrent.futures
-
     gpu, cpu = _engine(max_batch=4, device="gpu"), _engine(max_batch=4)
     runner = EngineRunner(gpu.serialize(), contexts=3)
     ref_ctx = cpu.create_execution_context()
+
+    lock = threading.Lock()
+
+    def ref_ctx_execute(x):
+        with lock:  # one CPU context: one thread at a time
+            return ref_ctx.execute({"x": x})["y"]
 
     def one(seed):
         rng = np.random.default_rng(seed)
@@ -185,12 +191,6 @@ def test_gpu_runner_from_many_threads_equals_direct_execution():
             want = np.concatenate([ref_ctx_execute(x[i:i + 4]) for i in range(0, x.shape[0], 4)])
             np.testing.assert_allclose(got["y"], want, rtol=1e-5, atol=1e-5)
         return len(reqs)
-
-    lock = __import__("threading").Lock()
-
-    def ref_ctx_execute(x):
-        with lock:  # one CPU context: one thread at a time
-            return ref_ctx.execute({"x": x})["y"]
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         assert sum(pool.map(one, range(16))) == 320
