@@ -21,7 +21,7 @@ from . import network as _network  # noqa: F401  (installs the add_* helpers)
 from .engine import Builder, Engine, ExecutionContext, Runtime, numpy_dtype
 from . import interop  # noqa: E402
 from .session import InferenceSession, NodeArg  # noqa: E402
-from .plugins import Plugin, plugin_abi_version, register_plugin  # noqa: E402  (Python plugins, issue 17)
+from .plugins import Plugin, PluginTensorDesc, plugin_abi_version, register_plugin  # noqa: E402  (Python plugins, issue 17)
 from .refit import Refitter  # noqa: E402
 
 float32 = DataType.float32
@@ -126,5 +126,5 @@ __all__ = [
     "cmake_dir", "include_dir", "library_dir", "numpy_dtype", "parse", "OnnxParser", "CaffeParser", "DarknetParser",
     "set_gpu_allocator", "get_gpu_allocator", "interop", "InferenceSession", "NodeArg",
     "Int8Calibrator", "DataCalibrator", "EntropyCalibrator", "MinMaxCalibrator", "PercentileCalibrator", "calibrate",
-    "Plugin", "register_plugin", "plugin_abi_version", "Refitter", "OptimizationProfile", "OptProfileSelector",
+    "Plugin", "PluginTensorDesc", "register_plugin", "plugin_abi_version", "Refitter", "OptimizationProfile", "OptProfileSelector",
 ]

@@ -336,6 +336,9 @@ def _warn_left_out(rows, batch_size):
 _DTYPES = {"float32": (np.float32, "f", "float"), "int32": (np.int32, "iu", "integer"), "bool": (np.bool_, "b", "bool")}
 
 
+_NOT_FETCHED = object()
+
+
 class _Bridge:
     """Calls the user's calibrator for the C++ side (python/src/bindings.cpp, PyInt8Calibrator), checks what it
     returns, and raises only gie.Error, naming the method and the input (the C++ side turns that into the build's
@@ -351,6 +354,7 @@ class _Bridge:
         self._bar = None
         self._batch_size = None
         self._name = type(calibrator).__name__
+        self._pending = _NOT_FETCHED  # a batch shapes() fetched for the next batch()
 
     # What a calibrator that is not an Int8Calibrator gets for the methods it leaves out.
     _DEFAULTS = {"read_calibration_cache": lambda: None, "write_calibration_cache": lambda cache: None,
@@ -368,21 +372,48 @@ class _Bridge:
             raise InvalidArgumentError(f"{self._name}.{method} raised {type(e).__name__}: {e}") from e
 
     def batch_size(self):
+        self._pending = _NOT_FETCHED  # (a calibration starts)
         n = self._call("get_batch_size")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise InvalidArgumentError(f"{self._name}.get_batch_size() must return an integer >= 1, not {n!r}")
         self._batch_size = int(n)
         return self._batch_size
 
-    def batch(self, names, shapes, dtypes):
+    def shapes(self, names, shapes):
+        """Networks with dynamic dimensions (-1 in ``shapes``): fetches the next batch, keeps it for :meth:`batch`, and
+        returns the shapes of its arrays (None when there is none left). gie checks them against the profiles."""
+        self._pending = self._fetch(names, shapes)
+        if self._pending is None:
+            return None
+
+        def shape_of(name, asked):  # (what is not an array of that input is reported by batch()'s checks)
+            try:
+                return tuple(int(d) for d in np.shape(self._pending[name]))
+            except Exception:  # noqa: BLE001
+                return tuple(asked)
+        return [shape_of(n, s) if isinstance(self._pending, Mapping) else tuple(s) for n, s in zip(names, shapes)]
+
+    def _fetch(self, names, shapes):
         try:
             if isinstance(self.calibrator, DataCalibrator):
                 data = self._call("get_batch", list(names), [tuple(s) for s in shapes])
             else:
                 data = self._call("get_batch", list(names))
-            if data is None:
-                self.close()
-                return None
+        except BaseException:
+            self.close()
+            raise
+        if data is None:
+            self.close()
+        return data
+
+    def batch(self, names, shapes, dtypes):
+        if self._pending is not _NOT_FETCHED:  # (fetched by shapes())
+            data, self._pending = self._pending, _NOT_FETCHED
+        else:
+            data = self._fetch(names, shapes)
+        if data is None:
+            return None
+        try:
             arrays = self._check(data, names, shapes, dtypes)
         except BaseException:
             self.close()
@@ -419,7 +450,7 @@ class _Bridge:
                 hint = " (scale image data to floats first)" if kinds == "f" else ""
                 raise InvalidArgumentError(f"{where}: input '{name}' is {kind_name} ({dtype}), but the array has "
                                            f"dtype {a.dtype}{hint}")
-            if tuple(a.shape) != tuple(shape):
+            if len(a.shape) != len(shape) or any(want not in (-1, got) for got, want in zip(a.shape, shape)):
                 raise InvalidArgumentError(f"{where}: the array for input '{name}' has shape {tuple(a.shape)}, "
                                            f"expected {tuple(shape)} (get_batch_size() = {shape[0]} first, then the "
                                            "input's shape)")

@@ -15,13 +15,14 @@ gie calls the plugin from C++ with the GIL taken for each call (shapes, types, f
 whatever thread builds or executes: see docs/plugins.md ("Python plugins") for the threading and cost.
 """
 import json
+from collections import namedtuple
 
 import numpy as np
 
 from . import _C
 from .errors import Error, InvalidArgumentError, InvalidEngineError
 
-__all__ = ["Plugin", "register_plugin", "plugin_abi_version", "DeviceArray"]
+__all__ = ["Plugin", "PluginTensorDesc", "register_plugin", "plugin_abi_version", "DeviceArray"]
 
 # DataType and TensorFormat values (gie/types.h) <-> numpy dtypes and format names.
 _DTYPES = {0: np.dtype(np.float32), 1: np.dtype(np.float16), 2: np.dtype(np.int8), 3: np.dtype(np.int32), 4: np.dtype(np.bool_)}
@@ -33,6 +34,13 @@ def plugin_abi_version():
     """The plugin interface version (GIE_PLUGIN_ABI_VERSION) this gie was built with; a plugin library built
     against another one is refused by :func:`gie.load_library`."""
     return _C.plugin_abi_version()
+
+
+PluginTensorDesc = namedtuple("PluginTensorDesc", "shape min max dtype format")
+PluginTensorDesc.__doc__ = """One input or output as :meth:`Plugin.configure` sees it: ``shape``, the planned (largest) shape; ``min`` and
+``max``, the elementwise smallest and largest shapes it takes over every optimization profile of the engine (every
+shape ``enqueue`` sees lies between them; equal to ``shape`` where it never varies); ``dtype`` (numpy) and ``format``
+("linear", "nhwc")."""
 
 
 class DeviceArray:
@@ -64,7 +72,10 @@ class Plugin:
       input 0's (default ``[(np.float32, "linear")]``; formats "linear" and "nhwc": HWC8 is never offered).
 
     Methods to override: ``enqueue(inputs, outputs, stream)`` (required: write every element of each output array in
-    place), ``output_shapes(input_shapes)`` (default: input 0's shape for every output), ``output_dtypes(input_dtypes)``
+    place), ``output_shapes(input_shapes)`` (default: input 0's shape for every output; called with the concrete shapes
+    of each run too), ``configure(inputs, outputs)`` (lists of :class:`PluginTensorDesc`: the chosen types and formats
+    and each tensor's min/max shapes over the engine's profiles; called on each instance before it runs, at build and at
+    engine load; default: nothing), ``output_dtypes(input_dtypes)``
     (default: input 0's dtype), ``supports_format(pos, dtypes, formats, num_inputs)`` (default: ``formats``, all
     positions alike; ``dtypes``/``formats`` hold positions 0..pos, inputs first) and ``validate()`` (raise ValueError for
     bad field values). Raise an exception to fail a call: gie reports it naming the layer (a :class:`gie.Error`
@@ -96,6 +107,9 @@ class Plugin:
 
     def output_shapes(self, input_shapes):
         return [input_shapes[0]] * self.num_outputs
+
+    def configure(self, inputs, outputs):
+        pass
 
     def output_dtypes(self, input_dtypes):
         return [input_dtypes[0]] * self.num_outputs
@@ -207,6 +221,12 @@ def _output_shapes(plugin, shapes):
     if len(out) != plugin.num_outputs:
         raise ValueError(f"output_shapes returned {len(out)} shapes for {plugin.num_outputs} outputs")
     return out
+
+
+def _configure(plugin, inputs, outputs):
+    def descs(items):
+        return [PluginTensorDesc(tuple(shape), tuple(lo), tuple(hi), _DTYPES[t], _FORMATS[f]) for shape, lo, hi, t, f in items]
+    plugin.configure(descs(inputs), descs(outputs))
 
 
 def _output_types(plugin, types):

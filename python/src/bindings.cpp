@@ -330,6 +330,23 @@ public:
         nbInputs_ = nbInputs;
         return 0;
     }
+    //! What gie calls: the plugin's configure(inputs, outputs) sees each tensor's planned shape and its min/max over
+    //! the engine's profiles.
+    int32_t configureWithRange(const DynamicTensorDesc* in, int32_t nbInputs, const DynamicTensorDesc* out, int32_t nbOutputs) noexcept override {
+        nbInputs_ = nbInputs;
+        return call(ErrorCode::kINVALID_MODEL, "configure", -1, [&] {
+            auto dims = [](const Dims& d) { return py::tuple(py::cast(std::vector<int64_t>(d.d, d.d + std::max(d.nbDims, 0)))); };
+            auto list = [&](const DynamicTensorDesc* d, int32_t n) {
+                py::list l;
+                for (int32_t i = 0; i < n; ++i)
+                    l.append(py::make_tuple(dims(d[i].desc.dims), dims(d[i].min), dims(d[i].max), static_cast<int>(d[i].desc.type),
+                                            static_cast<int>(d[i].desc.format)));
+                return l;
+            };
+            pluginsModule().attr("_configure")(obj_, list(in, nbInputs), list(out, nbOutputs));
+            return 0;
+        });
+    }
     int32_t enqueue(const TensorDesc* inputDesc, const TensorDesc* outputDesc, const void* const* inputs, void* const* outputs, void*,
                     void* stream) const noexcept override;
     size_t getSerializationSize() const noexcept override {
@@ -836,6 +853,24 @@ public:
                     throw std::runtime_error("the calibration batch for input '" + std::string(names[i]) + "' has " +
                                              std::to_string(a.nbytes()) + " bytes, expected " + std::to_string(bytes));
                 std::memcpy(bindings[i], a.data(), static_cast<size_t>(bytes));
+            }
+            return true;
+        });
+    }
+    //! The bridge fetches the batch here (its arrays' shapes are the batch's) and hands the same arrays to getBatch.
+    bool getBatchShapes(const char* const* names, Dims* shapes, int32_t n) noexcept override {
+        return call(false, [&] {
+            py::list pyNames, given;
+            for (int32_t i = 0; i < n; ++i) {
+                pyNames.append(py::str(names[i]));
+                given.append(py::tuple(py::cast(fromDims(shapes[i]))));
+            }
+            py::object got = bridge_.attr("shapes")(pyNames, given);
+            if (got.is_none()) return true;  // no batch left: getBatch says so
+            auto list = got.cast<std::vector<std::vector<int64_t>>>();
+            for (int32_t i = 0; i < n && static_cast<size_t>(i) < list.size(); ++i) {
+                if (list[static_cast<size_t>(i)].size() > static_cast<size_t>(Dims::MAX_DIMS)) throw std::length_error("a batch array has more than 8 dimensions");
+                shapes[i] = makeDims(static_cast<int32_t>(list[static_cast<size_t>(i)].size()), list[static_cast<size_t>(i)].data());
             }
             return true;
         });

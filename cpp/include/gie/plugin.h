@@ -11,6 +11,8 @@
 // (types.h), which gie puts into the error it reports for the layer.
 #pragma once
 
+#include <vector>
+
 #include "gie/types.h"
 
 namespace gie {
@@ -44,6 +46,16 @@ struct TensorDesc {
     TensorFormat format = TensorFormat::kLINEAR;
     float scale = 1.0f;   //!< INT8 quantization scale (real = scale * q); 1 otherwise
     Dims strides;
+};
+
+//! One input or output of a kernel together with the range of shapes it takes in the engine (TensorRT's
+//! DynamicPluginTensorDesc idea): `desc` is what configure() gets (its dims the planned, largest shape), and
+//! every shape enqueue will see lies elementwise within [min, max], over every optimization profile of the
+//! engine. For a tensor whose shape never varies, min == max == desc.dims.
+struct DynamicTensorDesc {
+    TensorDesc desc;
+    Dims min;
+    Dims max;
 };
 
 //! A kernel. Lifetime: made by a creator (createPlugin/deserializePlugin) or clone(); owned by whoever
@@ -90,7 +102,26 @@ public:
     //! engine load on each deserialized instance. (Instances made by clone() are configured on their own.)
     virtual int32_t configure(const TensorDesc* inputs, int32_t nbInputs, const TensorDesc* outputs,
                               int32_t nbOutputs) noexcept { (void)inputs; (void)nbInputs; (void)outputs; (void)nbOutputs; return 0; }
-    //! Scratch bytes enqueue needs for shapes up to those given to configure.
+    //! The range-aware configure, called instead of configure() wherever gie configures a kernel: the builder and
+    //! the engine loader give the min/max over every optimization profile (min, opt, max and, for up to 4 dynamic
+    //! dimension positions, the corners of each profile's box); places that configure a kernel for one shape
+    //! (constant folding, calibration) give min == max. The default calls configure() with the descs, so plugins
+    //! that only override configure() keep working; override this one to see the ranges (e.g. to size tables or
+    //! the workspace for max, or choose an algorithm from min). getWorkspaceSize() must then hold for every
+    //! shape up to max.
+    virtual int32_t configureWithRange(const DynamicTensorDesc* inputs, int32_t nbInputs, const DynamicTensorDesc* outputs,
+                                       int32_t nbOutputs) noexcept {
+        try {
+            std::vector<TensorDesc> in(static_cast<size_t>(nbInputs > 0 ? nbInputs : 0)), out(static_cast<size_t>(nbOutputs > 0 ? nbOutputs : 0));
+            for (size_t i = 0; i < in.size(); ++i) in[i] = inputs[i].desc;
+            for (size_t i = 0; i < out.size(); ++i) out[i] = outputs[i].desc;
+            return configure(in.data(), nbInputs, out.data(), nbOutputs);
+        } catch (...) {
+            setLastError(ErrorCode::kOUT_OF_MEMORY, "configureWithRange: cannot allocate the descriptors");
+            return -1;
+        }
+    }
+    //! Scratch bytes enqueue needs for shapes up to those given to configure (configureWithRange's max).
     virtual size_t getWorkspaceSize() const noexcept { return 0; }
 
     //! Alternative implementations the builder may time against each other ("tactics").
@@ -177,7 +208,7 @@ public:
 
 //! The version of the plugin interface: IPlugin, IPluginCreator, IPluginRegistry, TensorDesc, PluginField and
 //! the types they use. It changes whenever a change to them breaks libraries compiled against the old ones.
-#define GIE_PLUGIN_ABI_VERSION 1
+#define GIE_PLUGIN_ABI_VERSION 2  // 2: IPlugin::configureWithRange (issue 15)
 
 //! Every library that includes this header exports the plugin ABI version and the gie version it was compiled
 //! against (weak: one definition per library, whatever the number of files that include this header);

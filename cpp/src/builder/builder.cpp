@@ -2,6 +2,7 @@
 // timing) -> memory plan -> engine.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -216,7 +217,8 @@ std::string describeTypes(const std::vector<TensorDesc>& d, size_t nIn) {
 }
 
 //! The kernel of node n from the creator the negotiation chose (for a user plugin layer: a clone of its instance,
-//! whose creator the negotiation found), configured for the negotiated descriptors `all` (inputs, then outputs).
+//! whose creator the negotiation found), checked against the negotiated descriptors `all` (inputs, then outputs);
+//! configureSteps configures it once every step exists (the ranges come from shape propagation over the steps).
 EngineStep makeStep(const IrNode& n, IPluginCreator* chosen, const std::vector<TensorDesc>& all, DeviceType device) {
     EngineStep s;
     s.name = n.name;
@@ -247,13 +249,18 @@ EngineStep makeStep(const IrNode& n, IPluginCreator* chosen, const std::vector<T
         GIE_CHECK(s.plugin->supportsFormatCombination(p, all.data(), nIn, nOut), ErrorCode::kUNSUPPORTED, "layer '", n.name, "' (",
                   s.type, "): the kernel does not support ", p < nIn ? "input " : "output ", p < nIn ? p : p - nIn, " as ",
                   stateName(all[static_cast<size_t>(p)].type, all[static_cast<size_t>(p)].format), " (types: ", describeTypes(all, static_cast<size_t>(nIn)), ")");
-    std::vector<TensorDesc> in(all.begin(), all.begin() + nIn), out(all.begin() + nIn, all.end());
-    if (s.plugin->configure(in.data(), nIn, out.data(), nOut) != 0) {
-        const char* msg = nullptr;
-        getLastError(&msg);
-        fail(ErrorCode::kINVALID_MODEL, "layer '", n.name, "': configure failed", msg && *msg ? std::string(": ") + msg : std::string());
-    }
     return s;
+}
+
+//! Configures every step's kernel for the shapes its tensors take over the profiles (configureWithRange).
+void configureSteps(EnginePlan& p) {
+    const std::vector<TensorRange> ranges = tensorRanges(p);
+    for (auto& s : p.steps)
+        if (configureStep(p, s, ranges) != 0) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_MODEL, "layer '", s.name, "': configure failed", msg && *msg ? std::string(": ") + msg : std::string());
+        }
 }
 
 //! The shapes of the inputs (p.inputs order) in profile `profile` at `select`.
@@ -298,6 +305,25 @@ std::string describeShapes(const EnginePlan& p, size_t profile, OptProfileSelect
     return strcat("at optimization profile ", profile, "'s ", sel, " shapes (", shapes, ")");
 }
 
+//! The note a kernel of an engine with several profiles gets: each timed tactic's time at every profile's opt shapes
+//! and their total, which chose it.
+std::string profileTimesNote(IPlugin& k, const std::vector<double>& totals, const std::vector<std::vector<double>>& perProfile) {
+    std::string note = "tactic times at the profiles' opt shapes (ms, profile 0 + 1 + ...; the least total chosen):";
+    char num[32];
+    for (size_t t = 0; t < totals.size(); ++t) {
+        if (totals[t] >= 1e29) continue;
+        const char* nm = k.getTacticName(static_cast<int32_t>(t));
+        note += strcat(note.back() == ':' ? " '" : "; '", nm ? nm : "?", "' ");
+        for (size_t i = 0; i < perProfile[t].size(); ++i) {
+            std::snprintf(num, sizeof num, "%s%.4g", i ? " + " : "", perProfile[t][i]);
+            note += num;
+        }
+        std::snprintf(num, sizeof num, " = %.4g", totals[t]);
+        note += num;
+    }
+    return note;
+}
+
 //! Fails, naming the layer, when the step's kernel (configured, its tactic set) needs more workspace than `limit`
 //! (0: no limit). The figure is kernelWorkspace, which the engine allocates for this kernel at load.
 void checkWorkspace(const EngineStep& s, size_t limit) {
@@ -307,11 +333,15 @@ void checkWorkspace(const EngineStep& s, size_t limit) {
               " bytes, and no other kernel or tactic for it fits; raise the workspace limit");
 }
 
-//! Chooses each kernel's tactic: a forced one (config overrides), else the fastest measured at the
-//! optimum batch of the build range (timings come from the timing cache when it has them).
+//! Chooses each kernel's tactic: a forced one (config overrides), else the one of least total time over every
+//! profile's opt shapes (one tactic set serves every profile; with one profile: the fastest at its opt). Timings come
+//! from the timing cache when it has them. With several profiles a note on the kernel gives each profile's times.
 void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, TimingCache& cache, ILogger* logger) {
     p.timingBatch = p.optBatch;
-    std::vector<Dims> dims = dimsAt(p, profileInputs(p, 0, OptProfileSelector::kOPT), false, describeShapes(p, 0, OptProfileSelector::kOPT));
+    std::vector<std::vector<Dims>> dims;  // per profile, at its opt shapes
+    for (size_t i = 0; i < p.profiles.size(); ++i)
+        dims.push_back(dimsAt(p, profileInputs(p, i, OptProfileSelector::kOPT), false, describeShapes(p, i, OptProfileSelector::kOPT)));
+    const size_t nbProfiles = dims.size();
     const size_t hitsBefore = cache.hits();
     std::string cachePath = config.getTimingCachePath();
     void* stream = b.createStream();
@@ -330,9 +360,11 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                 checkWorkspace(s, limit);
                 continue;
             }
-            std::vector<TensorDesc> in, out;
-            for (int32_t t : s.inputs) in.push_back(tensorDesc(p, t, dims[static_cast<size_t>(t)]));
-            for (int32_t t : s.outputs) out.push_back(tensorDesc(p, t, dims[static_cast<size_t>(t)]));
+            std::vector<std::vector<TensorDesc>> in(nbProfiles), out(nbProfiles);
+            for (size_t i = 0; i < nbProfiles; ++i) {
+                for (int32_t t : s.inputs) in[i].push_back(tensorDesc(p, t, dims[i][static_cast<size_t>(t)]));
+                for (int32_t t : s.outputs) out[i].push_back(tensorDesc(p, t, dims[i][static_cast<size_t>(t)]));
+            }
             if (!forced.empty()) {
                 int32_t pick = -1;
                 std::string names;
@@ -348,23 +380,29 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                 s.tacticIndex = pick;
                 s.notes.push_back("tactic '" + forced + "' forced by the builder config");
             } else {
-                std::unique_ptr<TimingBuffers> io;
+                std::vector<std::unique_ptr<TimingBuffers>> io(nbProfiles);
                 int best = -1;
-                std::vector<double> times(static_cast<size_t>(nt), 1e30);
+                std::vector<double> times(static_cast<size_t>(nt), 1e30);  // the total over the profiles
+                std::vector<std::vector<double>> perProfile(static_cast<size_t>(nt));
                 bool allowTf32 = config.getFlag(BuilderFlag::kTF32);
                 for (int32_t t = 0; t < nt; ++t) {
                     const char* tname = k.getTacticName(t);
                     if (!allowTf32 && tname && std::strstr(tname, "tf32")) continue;  // tensor-core FP32 tactics not allowed
                     if (k.setTactic(t) != 0) continue;
-                    std::string key = TimingCache::key(k, s.variant.c_str(), in, out, k.getTacticName(t));
-                    double ms = 0;
-                    if (!cache.lookup(key, ms)) {
-                        if (!io) io = std::make_unique<TimingBuffers>(in, out, b);
-                        ms = timeTactic(k, t, in, out, *io, b, stream, logger);
-                        ++measured;
-                        if (ms < 1e29) cache.put(key, ms);
+                    double total = 0;
+                    for (size_t i = 0; i < nbProfiles && total < 1e29; ++i) {
+                        std::string key = TimingCache::key(k, s.variant.c_str(), in[i], out[i], k.getTacticName(t));
+                        double ms = 0;
+                        if (!cache.lookup(key, ms)) {
+                            if (!io[i]) io[i] = std::make_unique<TimingBuffers>(in[i], out[i], b);
+                            ms = timeTactic(k, t, in[i], out[i], *io[i], b, stream, logger);
+                            ++measured;
+                            if (ms < 1e29) cache.put(key, ms);
+                        }
+                        perProfile[static_cast<size_t>(t)].push_back(ms);
+                        total += ms;
                     }
-                    times[static_cast<size_t>(t)] = ms;
+                    times[static_cast<size_t>(t)] = total;
                 }
                 for (int32_t t = 0; t < nt; ++t) {
                     if (times[static_cast<size_t>(t)] >= 1e29) continue;
@@ -377,6 +415,7 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                           limit ? strcat(" within the workspace limit of ", limit, " bytes") : std::string());
                 std::sort(s.tacticTimes.begin(), s.tacticTimes.end(), [](const auto& a, const auto& c) { return a.second < c.second; });
                 s.tacticIndex = best;
+                if (nbProfiles > 1) s.notes.push_back(profileTimesNote(k, times, perProfile));
             }
             GIE_CHECK(k.setTactic(s.tacticIndex) == 0, ErrorCode::kINTERNAL, "layer '", s.name, "': setTactic failed");
             s.tactic = k.getTacticName(s.tacticIndex);
@@ -466,7 +505,9 @@ ResolvedProfiles resolveProfiles(const NetworkImpl& net, const BuilderConfigImpl
                       "', which is not a network input (inputs: ", names, ")");
         std::vector<InputRange> ranges;
         for (const TensorImpl* in : inputs) {
-            const Dims& decl = in->dims_;
+            // An imported symbolic batch is dynamic like a -1 (its declared value only seeded the import).
+            Dims decl = in->dims_;
+            if (in->symbolicBatch_ && decl.nbDims > 0) decl.d[0] = -1;
             bool dynamic = false;
             for (int k = 0; k < decl.nbDims; ++k) dynamic = dynamic || decl.d[k] < 0;
             InputRange x;
@@ -514,32 +555,12 @@ ResolvedProfiles resolveProfiles(const NetworkImpl& net, const BuilderConfigImpl
 //! corner the layers refuse, two inputs that must agree but vary apart, is skipped). Fails naming the layer and the
 //! profile when a min, opt or max shape cannot run.
 void planProfileBytes(EnginePlan& p) {
-    auto account = [&](const std::vector<Dims>& dims) {
+    forEachProfileShape(p, [&](const std::vector<Dims>& dims) {
         for (size_t t = 0; t < p.tensors.size(); ++t) {
             auto& et = p.tensors[t];
             et.bytes = std::max(et.bytes, tensorBytes(dims[t], et.type, et.format));
         }
-    };
-    for (size_t i = 0; i < p.profiles.size(); ++i) {
-        for (OptProfileSelector sel : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX})
-            account(dimsAt(p, profileInputs(p, i, sel), false, describeShapes(p, i, sel)));
-        std::vector<int> positions;  // dimension positions that vary in some input
-        for (const InputRange& x : p.profiles[i])
-            for (int j = 0; j < x.min.nbDims; ++j)
-                if (x.min.d[j] != x.max.d[j] && std::find(positions.begin(), positions.end(), j) == positions.end()) positions.push_back(j);
-        if (positions.empty() || positions.size() > 4) continue;
-        for (uint32_t corner = 0; corner < (1u << positions.size()); ++corner) {
-            std::vector<Dims> inputs = profileInputs(p, i, OptProfileSelector::kMIN);
-            for (size_t k = 0; k < inputs.size(); ++k)
-                for (size_t b = 0; b < positions.size(); ++b)
-                    if (corner & (1u << b)) inputs[k].d[positions[b]] = p.profiles[i][k].max.d[positions[b]];
-            std::vector<Dims> dims(p.tensors.size());
-            for (size_t t = 0; t < p.tensors.size(); ++t) dims[t] = p.tensors[t].dims;
-            for (size_t k = 0; k < p.inputs.size(); ++k) dims[static_cast<size_t>(p.inputs[k])] = inputs[k];
-            if (!propagateShapes(p, dims, false)) account(dims);
-        }
-    }
-    clearLastError();  // (a skipped corner's rule recorded its refusal)
+    }, [&](size_t i, OptProfileSelector sel) { dimsAt(p, profileInputs(p, i, sel), false, describeShapes(p, i, sel)); });
 }
 
 EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config, const ResolvedProfiles& rp, int layersBefore,
@@ -557,7 +578,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     p.profiles = rp.profiles;
     p.layersBefore = layersBefore;
     p.cudaGraph = config.getCudaGraph() && device == DeviceType::kGPU;
-    p.kernelsConfigured = true;  // makeStep configures each kernel; the engine must not do it again
+    p.kernelsConfigured = true;  // configureSteps configures each kernel; the engine must not do it again
     for (const auto& line : pctx.log) p.buildLog += line + "\n";
 
     TimingCache cache;
@@ -571,8 +592,11 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     no.prefer = config.getFlag(BuilderFlag::kPREFER_PRECISION_CONSTRAINTS) && !no.obey;
     no.allowTf32 = config.getFlag(BuilderFlag::kTF32);
     no.workspaceLimit = config.getWorkspaceLimit();
-    for (const InputRange& x : rp.profiles[0]) no.optInputDims.push_back(x.opt);
-    no.optWhat = describeShapes(p, 0, OptProfileSelector::kOPT);
+    for (size_t i = 0; i < rp.profiles.size(); ++i) {
+        no.optInputDims.push_back(profileInputs(p, i, OptProfileSelector::kOPT));
+        no.minInputDims.push_back(profileInputs(p, i, OptProfileSelector::kMIN));
+        no.optWhat.push_back(describeShapes(p, i, OptProfileSelector::kOPT));
+    }
     no.overrides = &config.overrides();
     const std::vector<IPluginCreator*> creators = negotiateFormats(g, no, backend, cache, logger, p.buildLog);
 
@@ -620,6 +644,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         s.outputs.assign(g.nodes[static_cast<size_t>(ni)].outputs.begin(), g.nodes[static_cast<size_t>(ni)].outputs.end());
         p.steps.push_back(std::move(s));
     }
+    configureSteps(p);
     selectTactics(p, config, backend, cache, logger);
     p.workspaceBytes = planWorkspace(p);
     if (device == DeviceType::kGPU && config.getMaxAuxStreams() != 0)
@@ -758,7 +783,7 @@ public:
             std::string networkJson = describeNetwork(lowered);
             std::map<std::string, float> calibrated;
             const bool calibrate = cfg->getFlag(BuilderFlag::kINT8) && cfg->getInt8Calibrator();
-            if (calibrate) calibrated = calibrateNetwork(*net, *cfg->getInt8Calibrator(), logger_, false).amax;
+            if (calibrate) calibrated = calibrateNetwork(*net, *cfg->getInt8Calibrator(), logger_, false, rp.explicitShapes ? &rp.profiles : nullptr).amax;
             PassContext ctx;
             ctx.device = device;
             ctx.int8 = cfg->getFlag(BuilderFlag::kINT8);

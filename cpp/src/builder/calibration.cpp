@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <set>
@@ -18,6 +19,7 @@
 #include "engine/engine.h"
 #include "ir/graph.h"
 #include "network/network.h"
+#include "plugin/configure_range.h"
 
 namespace gie {
 namespace {
@@ -93,9 +95,9 @@ Fingerprint fingerprintOf(const Graph& g) {
     return f;
 }
 
-//! The network as calibration sees it: lowered at `batch`, float16 inputs fed and computed in float32.
-Graph lowerForCalibration(const NetworkImpl& net, int64_t batch) {
-    Graph g = Graph::fromNetwork(net, batch);
+//! The network as calibration sees it: lowered with its inputs at `inputs`, float16 inputs fed and computed in float32.
+Graph lowerForCalibration(const NetworkImpl& net, const std::vector<Dims>& inputs) {
+    Graph g = Graph::fromNetwork(net, inputs);
     bool retype = false;
     for (int t : g.inputs) {
         IrTensor& x = g.tensors[static_cast<size_t>(t)];
@@ -312,7 +314,7 @@ private:
 //! after its last reader), every float tensor handed to `observe` once written.
 class FloatRunner {
 public:
-    FloatRunner(const NetworkImpl& net, int64_t batch) : g_(lowerForCalibration(net, batch)) {
+    FloatRunner(const NetworkImpl& net, const std::vector<Dims>& inputs) : g_(lowerForCalibration(net, inputs)) {
         order_ = g_.topologicalOrder();
         lastUse_.assign(g_.tensors.size(), -1);
         for (size_t s = 0; s < order_.size(); ++s)
@@ -417,7 +419,7 @@ private:
             GIE_CHECK(st.kernel->supportsFormatCombination(p, all.data(), nIn, nOut), ErrorCode::kUNSUPPORTED, "calibration: the CPU kernel of layer '",
                       n.name, "' (", n.type, ") does not take ", p < nIn ? "input " : "output ", p < nIn ? p : p - nIn, " as ",
                       dataTypeName(all[static_cast<size_t>(p)].type), " linear");
-        if (st.kernel->configure(st.in.data(), nIn, st.out.data(), nOut) != 0 || st.kernel->initialize() != 0) {
+        if (configureKernelRange(*st.kernel, st.in, st.out) != 0 || st.kernel->initialize() != 0) {
             const char* msg = nullptr;
             getLastError(&msg);
             fail(ErrorCode::kINVALID_MODEL, "calibration: cannot configure the CPU kernel of layer '", n.name, "'",
@@ -487,6 +489,59 @@ std::map<std::string, float> rangesFromCache(const void* data, size_t size, cons
     GIE_CHECK(c.amax.empty(), ErrorCode::kINVALID_ARGUMENT, "the calibration cache has a range for tensor '", c.amax.empty() ? "" : c.amax.begin()->first,
               "', which this network does not have, although its header matches (was it edited?)", again);
     return r;
+}
+
+//! The inputs' declared dims with dimension 0 at `batch` and every other dynamic dimension at `dynamic` (-1 keeps it).
+std::vector<Dims> inputDimsAt(const NetworkImpl& net, int64_t batch, const std::function<int64_t(size_t, int)>& dynamic) {
+    std::vector<Dims> r;
+    for (size_t i = 0; i < net.inputs().size(); ++i) {
+        Dims d = net.inputs()[i]->dims_;
+        d.d[0] = batch;
+        for (int k = 1; k < d.nbDims; ++k)
+            if (d.d[k] < 0) d.d[k] = dynamic(i, k);
+        r.push_back(d);
+    }
+    return r;
+}
+
+//! Fails, naming the input and the dimension, when batch `batchNo`'s shapes (after getBatchShapes) are not all known,
+//! differ from a fixed dimension, or lie within no optimization profile (every input within the same one).
+void checkBatchShapes(const NetworkImpl& net, const std::vector<Dims>& shapes, const std::vector<std::vector<InputRange>>* profiles, int32_t batchNo) {
+    const auto& inputs = net.inputs();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        const Dims& decl = inputs[i]->dims_;
+        GIE_CHECK(shapes[i].nbDims == decl.nbDims, ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: getBatchShapes gave input '", inputs[i]->name_,
+                  "' of calibration batch ", batchNo, " the shape ", toString(shapes[i]), " of rank ", shapes[i].nbDims, "; it has ", decl.nbDims,
+                  " dimensions ", toString(decl));
+        for (int k = 0; k < decl.nbDims; ++k) {
+            GIE_CHECK(shapes[i].d[k] >= 1, ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: input '", inputs[i]->name_, "' dimension ", k,
+                      " of calibration batch ", batchNo, " is ", shapes[i].d[k], "; give every dynamic dimension a size (getBatchShapes, or "
+                      "an optimization profile whose opt shapes are the default)");
+            GIE_CHECK(k == 0 || decl.d[k] < 0 || shapes[i].d[k] == decl.d[k], ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: input '",
+                      inputs[i]->name_, "' dimension ", k, " of calibration batch ", batchNo, " is ", shapes[i].d[k], " but the network fixes it at ",
+                      decl.d[k], " ", toString(decl));
+        }
+    }
+    if (!profiles || profiles->empty()) return;
+    auto outside = [&](size_t p, size_t& input, int& dim) {
+        for (size_t i = 0; i < inputs.size(); ++i)
+            for (int k = 0; k < shapes[i].nbDims; ++k)
+                if (shapes[i].d[k] < (*profiles)[p][i].min.d[k] || shapes[i].d[k] > (*profiles)[p][i].max.d[k]) {
+                    input = i, dim = k;
+                    return true;
+                }
+        return false;
+    };
+    size_t input = 0;
+    int dim = 0;
+    for (size_t p = 0; p < profiles->size(); ++p)
+        if (!outside(p, input, dim)) return;
+    outside(0, input, dim);
+    std::string ranges;
+    for (size_t p = 0; p < profiles->size(); ++p)
+        ranges += strcat(p ? "; " : "", "profile ", p, ": [", (*profiles)[p][input].min.d[dim], ", ", (*profiles)[p][input].max.d[dim], "]");
+    fail(ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: input '", inputs[input]->name_, "' dimension ", dim, " of calibration batch ", batchNo, " is ",
+         shapes[input].d[dim], ", outside every optimization profile (", ranges, "); the inputs of a calibration batch must lie within one profile");
 }
 
 double elapsedS(std::chrono::steady_clock::time_point t0) {
@@ -586,14 +641,18 @@ double percentileAmax(const std::vector<int64_t>& histogram, double binWidth, do
     return maxAbs;
 }
 
-CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics) {
+CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics,
+                                   const std::vector<std::vector<InputRange>>* profiles) {
     const auto* net = dynamic_cast<const NetworkImpl*>(&network);
     GIE_CHECK(net, ErrorCode::kINVALID_ARGUMENT, "calibration: the network was not created by this library");
     const auto t0 = std::chrono::steady_clock::now();
     CalibrationResult r;
     const AlgorithmChoice choice = algorithmOf(calibrator);
     const std::string& algorithm = choice.name;
-    const Graph g1 = lowerForCalibration(*net, 1);  // batch 1: what identifies the network and its tensors
+    // Batch 1 and the other dynamic dimensions at the sample sizes of network-level shape inference: what identifies the
+    // network and its tensors, whatever the profiles or the shapes of the batches.
+    net->inferShapes();
+    const Graph g1 = lowerForCalibration(*net, inputDimsAt(*net, 1, [&](size_t i, int k) { return seededDims(net->inputs()[i]->dims_, 0).d[k]; }));
     const Fingerprint fp = fingerprintOf(g1);
     const std::vector<std::string> names = observedNames(g1, observedTensors(g1, g1.topologicalOrder()));
 
@@ -611,32 +670,58 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
         const int32_t batch = calibrator.getBatchSize();
         checkCalibratorError("getBatchSize");
         GIE_CHECK(batch >= 1, ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: getBatchSize() returned ", batch, "; it must be at least 1");
-        FloatRunner runner(*net, batch);
-        const Graph& g = runner.graph();
         const bool histogram = choice.algorithm != IInt8Calibrator::Algorithm::kMINMAX;
-        const std::vector<int> observed = runner.observed();
-        std::map<int, Observer> observers;
-        for (int t : observed) observers.emplace(t, Observer(histogram));
+        std::map<std::string, Observer> observers;  // by name: a runner per input-shape set, each with its own tensor ids
+        for (const std::string& n : names) observers.emplace(n, Observer(histogram));
         std::vector<std::string> inputNames;
         std::vector<const char*> namePtrs;
+        for (const TensorImpl* in : net->inputs()) inputNames.push_back(in->name_);
+        for (const auto& n : inputNames) namePtrs.push_back(n.c_str());
+        // Dynamic dimensions beyond 0: each batch's shapes come from getBatchShapes (given -1 there: the calibrator's
+        // choice; one it leaves takes profile 0's opt), and the network runs at them (a new runner whenever they change).
+        bool dynamic = false;
+        const std::vector<Dims> asked = inputDimsAt(*net, batch, [&](size_t, int) {
+            dynamic = true;
+            return int64_t{-1};
+        });
+        std::unique_ptr<FloatRunner> runner;
+        std::vector<Dims> runnerShapes;
         std::vector<TensorDesc> descs;
         std::vector<void*> bindings;
-        for (size_t i = 0; i < g.inputs.size(); ++i) {
-            const IrTensor& x = g.tensors[static_cast<size_t>(g.inputs[i])];
-            inputNames.push_back(x.name);
-            descs.push_back(makeDesc(x.dims, x.type));
-            bindings.push_back(runner.inputBuffer(i));
-        }
-        for (const auto& n : inputNames) namePtrs.push_back(n.c_str());
         for (;;) {
+            std::vector<Dims> shapes = asked;
+            if (dynamic) {
+                clearLastError();
+                const bool ok = calibrator.getBatchShapes(namePtrs.data(), shapes.data(), static_cast<int32_t>(shapes.size()));
+                checkCalibratorError(strcat("getBatchShapes (batch ", r.batches + 1, ")").c_str());
+                GIE_CHECK(ok, ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: getBatchShapes (batch ", r.batches + 1, ") failed");
+                for (size_t i = 0; i < shapes.size() && profiles && !profiles->empty(); ++i)
+                    for (int k = 1; k < shapes[i].nbDims && shapes[i].nbDims == asked[i].nbDims; ++k)
+                        if (shapes[i].d[k] == -1 && asked[i].d[k] == -1) shapes[i].d[k] = (*profiles)[0][i].opt.d[k];
+            }
+            checkBatchShapes(*net, shapes, profiles, r.batches + 1);
+            if (!runner || shapes != runnerShapes) {
+                runner.reset();
+                runner = std::make_unique<FloatRunner>(*net, shapes);
+                runnerShapes = shapes;
+                descs.clear();
+                bindings.clear();
+                const Graph& g = runner->graph();
+                for (size_t i = 0; i < g.inputs.size(); ++i) {
+                    const IrTensor& x = g.tensors[static_cast<size_t>(g.inputs[i])];
+                    descs.push_back(makeDesc(x.dims, x.type));
+                    bindings.push_back(runner->inputBuffer(i));
+                }
+            }
             clearLastError();
             const bool more = calibrator.getBatch(bindings.data(), namePtrs.data(), descs.data(), static_cast<int32_t>(bindings.size()));
             checkCalibratorError(strcat("getBatch (batch ", r.batches + 1, ")").c_str());
             if (!more) break;
             const int32_t b = r.batches;
-            runner.run([&](int t, const float* data) {
+            const Graph& g = runner->graph();
+            runner->run([&](int t, const float* data) {
                 const IrTensor& x = g.tensors[static_cast<size_t>(t)];
-                observers.at(t).observe(data, volume(x.dims), x.name, b);
+                observers.at(x.name).observe(data, volume(x.dims), x.name, b);
             });
             ++r.batches;
             logMessage(logger, ILogger::Severity::kVERBOSE, strcat("INT8 calibration: batch ", r.batches, " done"));
@@ -645,12 +730,11 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
                   "needs at least one batch of representative inputs");
         const auto a = choice.algorithm;
         std::vector<std::string> order;
-        for (int t : observed) {
-            const TensorStatistics& s = observers.at(t).stats();
+        for (const std::string& name : names) {
+            const TensorStatistics& s = observers.at(name).stats();
             double amax = s.maxAbs;
             if (a == IInt8Calibrator::Algorithm::kENTROPY) amax = entropyAmax(s.histogram, s.binWidth, s.maxAbs);
             else if (a == IInt8Calibrator::Algorithm::kPERCENTILE) amax = percentileAmax(s.histogram, s.binWidth, s.maxAbs, choice.percentile);
-            const std::string& name = g.tensors[static_cast<size_t>(t)].name;
             r.calibrated[name] = static_cast<float>(amax);
             order.push_back(name);
             if (keepStatistics) r.statistics[name] = s;
@@ -660,7 +744,7 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
         calibrator.writeCalibrationCache(text.data(), text.size());
         checkCalibratorError("writeCalibrationCache");
         logMessage(logger, ILogger::Severity::kINFO, strcat("INT8 calibration (", algorithm, "): ", r.batches, " batches of ", batch, ", ",
-                                                            observed.size(), " tensors, ", secondsText(elapsedS(t0)), "; cache written (",
+                                                            names.size(), " tensors, ", secondsText(elapsedS(t0)), "; cache written (",
                                                             text.size(), " bytes)"));
     }
     r.amax = r.calibrated;

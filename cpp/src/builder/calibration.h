@@ -15,6 +15,7 @@
 namespace gie {
 
 class Graph;
+struct InputRange;
 
 //! What the observer saw of one tensor over all batches.
 struct TensorStatistics {
@@ -41,8 +42,10 @@ constexpr int kCalibrationBinsLog2 = 11;
 constexpr int kCalibrationBins = 1 << kCalibrationBinsLog2;
 
 //! Reads the calibrator's cache (refusing, with an error that says why, one written for another network or
-//! algorithm) or calibrates `network` and hands the new cache to the calibrator. Throws gie::Error.
-CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics);
+//! algorithm) or calibrates `network` and hands the new cache to the calibrator. Throws gie::Error. With `profiles`
+//! (the build's optimization profiles, inputs in network order), every batch must lie within one of them.
+CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics,
+                                   const std::vector<std::vector<InputRange>>* profiles = nullptr);
 //! The same for the Python bindings (gie.calibrate): false, with the error recorded (getLastError), on failure.
 GIE_API bool calibrateNetworkNoThrow(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics,
                                      CalibrationResult* result) noexcept;

@@ -34,6 +34,7 @@
 #include "engine/engine.h"
 #include "gie/builder.h"
 #include "layers/int8_math.h"
+#include "plugin/configure_range.h"
 
 namespace gie {
 
@@ -170,35 +171,62 @@ private:
         return x;
     }
 
-    void computeOptDims() {
-        optDims_.resize(g_.tensors.size());
-        for (size_t t = 0; t < g_.tensors.size(); ++t) optDims_[t] = g_.tensors[t].dims;
-        GIE_CHECK(o_.optInputDims.size() == g_.inputs.size(), ErrorCode::kINTERNAL, "negotiation: ", o_.optInputDims.size(),
-                  " opt shapes for ", g_.inputs.size(), " inputs");
+    //! Dims of every tensor with the inputs at `inputs` (g.inputs order), from each node's shape rule; fails naming
+    //! the layer and `what` when a rule refuses them.
+    std::vector<Dims> dimsAt(const std::vector<Dims>& inputs, const std::string& what) const {
+        std::vector<Dims> dims(g_.tensors.size());
+        for (size_t t = 0; t < g_.tensors.size(); ++t) dims[t] = g_.tensors[t].dims;
         bool same = true;
-        for (size_t k = 0; k < g_.inputs.size(); ++k) same = same && g_.tensors[static_cast<size_t>(g_.inputs[k])].dims == o_.optInputDims[k];
-        if (same) return;
-        for (size_t k = 0; k < g_.inputs.size(); ++k) optDims_[static_cast<size_t>(g_.inputs[k])] = o_.optInputDims[k];
+        for (size_t k = 0; k < g_.inputs.size(); ++k) same = same && g_.tensors[static_cast<size_t>(g_.inputs[k])].dims == inputs[k];
+        if (same) return dims;
+        for (size_t k = 0; k < g_.inputs.size(); ++k) dims[static_cast<size_t>(g_.inputs[k])] = inputs[k];
         for (int ni : order_) {
             const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
             auto rules = Graph::makeRules(n);
             std::vector<Dims> in, out(n.outputs.size());
-            for (int t : n.inputs) in.push_back(optDims_[static_cast<size_t>(t)]);
+            for (int t : n.inputs) in.push_back(dims[static_cast<size_t>(t)]);
             if (rules->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
                 const char* msg = nullptr;
                 getLastError(&msg);
-                fail(ErrorCode::kINVALID_MODEL, "layer '", n.name, "' cannot run at ", o_.optWhat,
-                     msg && *msg ? std::string(": ") + msg : std::string());
+                fail(ErrorCode::kINVALID_MODEL, "layer '", n.name, "' cannot run at ", what, msg && *msg ? std::string(": ") + msg : std::string());
             }
             for (size_t j = 0; j < out.size(); ++j) {
                 const int t = n.outputs[j];
-                optDims_[static_cast<size_t>(t)] = out[j];
+                dims[static_cast<size_t>(t)] = out[j];
                 const int parent = g_.tensors[static_cast<size_t>(t)].viewOf;
                 if (parent >= 0 && out[j].nbDims > 0)
-                    optDims_[static_cast<size_t>(parent)] = withChannels(out[j], g_.tensors[static_cast<size_t>(parent)].dims.d[1]);
+                    dims[static_cast<size_t>(parent)] = withChannels(out[j], g_.tensors[static_cast<size_t>(parent)].dims.d[1]);
                 // Slices of a horizontally fused output follow it.
                 for (size_t v = 0; v < g_.tensors.size() && out[j].nbDims > 0; ++v)
-                    if (g_.tensors[v].viewOf == t) optDims_[v] = withChannels(out[j], g_.tensors[v].dims.d[1]);
+                    if (g_.tensors[v].viewOf == t) dims[v] = withChannels(out[j], g_.tensors[v].dims.d[1]);
+            }
+        }
+        return dims;
+    }
+
+    //! Every profile's opt dims (candidates are timed at each and their times summed) and, for the ranges a candidate
+    //! is configured with, each tensor's elementwise min over the profiles' min and opt dims.
+    void computeOptDims() {
+        GIE_CHECK(!o_.optInputDims.empty() && o_.optInputDims.size() == o_.optWhat.size() && o_.minInputDims.size() == o_.optInputDims.size(),
+                  ErrorCode::kINTERNAL, "negotiation: inconsistent profile shapes");
+        for (size_t i = 0; i < o_.optInputDims.size(); ++i) {
+            GIE_CHECK(o_.optInputDims[i].size() == g_.inputs.size(), ErrorCode::kINTERNAL, "negotiation: ", o_.optInputDims[i].size(),
+                      " opt shapes for ", g_.inputs.size(), " inputs");
+            optDims_.push_back(dimsAt(o_.optInputDims[i], o_.optWhat[i]));
+        }
+        minDims_.resize(g_.tensors.size());
+        for (size_t t = 0; t < g_.tensors.size(); ++t) minDims_[t] = g_.tensors[t].dims;
+        auto lower = [&](const std::vector<Dims>& dims) {
+            for (size_t t = 0; t < dims.size(); ++t)
+                if (dims[t].nbDims == minDims_[t].nbDims)
+                    for (int j = 0; j < dims[t].nbDims; ++j) minDims_[t].d[j] = std::min(minDims_[t].d[j], dims[t].d[j]);
+        };
+        for (size_t i = 0; i < o_.minInputDims.size(); ++i) {
+            lower(optDims_[i]);
+            try {
+                lower(dimsAt(o_.minInputDims[i], o_.optWhat[i]));
+            } catch (const Error&) {  // (the plan reports a min shape that cannot run, naming it)
+                clearLastError();
             }
         }
     }
@@ -537,9 +565,11 @@ private:
         return forced;
     }
     //! Fastest usable tactic of a configured kernel at the given (optimum-batch) descriptors; kInf if none.
-    double fastest(IPlugin& k, const char* variant, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, const std::string& forced,
-                   std::string& tacticName) {
-        std::unique_ptr<TimingBuffers> io;
+    //! The least total time over the profiles' opt shapes (ins[i] / outs[i]: profile i's descs) among k's tactics
+    //! (only `forced` if given); its tactic's name in tacticName. kInf when none runs.
+    double fastest(IPlugin& k, const char* variant, const std::vector<std::vector<TensorDesc>>& ins, const std::vector<std::vector<TensorDesc>>& outs,
+                   const std::string& forced, std::string& tacticName) {
+        std::vector<std::unique_ptr<TimingBuffers>> io(ins.size());
         double best = kInf;
         for (int32_t t = 0; t < k.getNbTactics(); ++t) {
             const char* nm = k.getTacticName(t);
@@ -548,14 +578,18 @@ private:
             if (!o_.allowTf32 && name.find("tf32") != std::string::npos) continue;
             if (k.setTactic(t) != 0) continue;
             if (o_.workspaceLimit && kernelWorkspace(k) > o_.workspaceLimit) continue;
-            const std::string key = TimingCache::key(k, variant, in, out, nm);
-            double ms = 0;
-            if (!cache_.lookup(key, ms)) {
-                if (!io) io = std::make_unique<TimingBuffers>(in, out, b_);
-                ms = timeTactic(k, t, in, out, *io, b_, stream(), logger_);
-                if (ms < kInf / 10) cache_.put(key, ms);
+            double total = 0;
+            for (size_t i = 0; i < ins.size() && total < kInf / 10; ++i) {
+                const std::string key = TimingCache::key(k, variant, ins[i], outs[i], nm);
+                double ms = 0;
+                if (!cache_.lookup(key, ms)) {
+                    if (!io[i]) io[i] = std::make_unique<TimingBuffers>(ins[i], outs[i], b_);
+                    ms = timeTactic(k, t, ins[i], outs[i], *io[i], b_, stream(), logger_);
+                    if (ms < kInf / 10) cache_.put(key, ms);
+                }
+                total += ms;
             }
-            if (ms < best) best = ms, tacticName = name;
+            if (total < best) best = total, tacticName = name;
         }
         return best;
     }
@@ -573,17 +607,24 @@ private:
             std::vector<Candidate> timed;
             for (auto& c : cs) {
                 std::unique_ptr<IPlugin> k = instance(n, c.creator);
-                std::vector<TensorDesc> inMax, outMax, in, out;
+                std::vector<TensorDesc> inMax, outMax;
+                std::vector<std::vector<TensorDesc>> in(optDims_.size()), out(optDims_.size());
+                std::vector<Dims> mins;
                 for (size_t i = 0; i < n.inputs.size(); ++i) {
                     inMax.push_back(desc(n.inputs[i], c.states[i], g_.tensors[static_cast<size_t>(n.inputs[i])].dims));
-                    in.push_back(desc(n.inputs[i], c.states[i], optDims_[static_cast<size_t>(n.inputs[i])]));
+                    mins.push_back(minDims_[static_cast<size_t>(n.inputs[i])]);
+                    for (size_t p = 0; p < optDims_.size(); ++p) in[p].push_back(desc(n.inputs[i], c.states[i], optDims_[p][static_cast<size_t>(n.inputs[i])]));
                 }
                 for (size_t j = 0; j < n.outputs.size(); ++j) {
                     const State& s = c.states[n.inputs.size() + j];
                     outMax.push_back(desc(n.outputs[j], s, g_.tensors[static_cast<size_t>(n.outputs[j])].dims));
-                    out.push_back(desc(n.outputs[j], s, optDims_[static_cast<size_t>(n.outputs[j])]));
+                    mins.push_back(minDims_[static_cast<size_t>(n.outputs[j])]);
+                    for (size_t p = 0; p < optDims_.size(); ++p) out[p].push_back(desc(n.outputs[j], s, optDims_[p][static_cast<size_t>(n.outputs[j])]));
                 }
-                if (k->configure(inMax.data(), static_cast<int32_t>(inMax.size()), outMax.data(), static_cast<int32_t>(outMax.size())) != 0) continue;
+                std::vector<Dims> maxs;
+                for (const auto& d : inMax) maxs.push_back(d.dims);
+                for (const auto& d : outMax) maxs.push_back(d.dims);
+                if (configureKernelRange(*k, inMax, outMax, &mins, &maxs) != 0) continue;
                 c.ms = fastest(*k, c.creator->getPluginVariant(), in, out, forced, c.tactic);
                 if (c.ms < kInf / 10) timed.push_back(c);
             }
@@ -600,7 +641,6 @@ private:
     //! converted at build time); kInf when the device has no Reformat kernel for them.
     double reformat(int t, const State& a, const State& bst) {
         if (a == bst || isConst(t)) return 0;
-        const TensorDesc inOpt = desc(t, a, optDims_[static_cast<size_t>(t)]);
         const std::string key = strcat(t, "|", a.name(), "|", bst.name());
         auto it = reformatMs_.find(key);
         if (it != reformatMs_.end()) return it->second;
@@ -612,8 +652,13 @@ private:
             if (k) {
                 const Dims& maxD = g_.tensors[static_cast<size_t>(t)].dims;
                 std::vector<TensorDesc> inMax{desc(t, a, maxD)}, outMax{makeDesc(maxD, bst.type, bst.format)};
-                std::vector<TensorDesc> in{inOpt}, out{makeDesc(optDims_[static_cast<size_t>(t)], bst.type, bst.format)};
-                if (bst.type == DataType::kINT8) outMax[0].scale = out[0].scale = scaleOf(t);
+                std::vector<std::vector<TensorDesc>> in, out;
+                for (const auto& dims : optDims_) {
+                    in.push_back({desc(t, a, dims[static_cast<size_t>(t)])});
+                    out.push_back({makeDesc(dims[static_cast<size_t>(t)], bst.type, bst.format)});
+                    if (bst.type == DataType::kINT8) out.back()[0].scale = scaleOf(t);
+                }
+                if (bst.type == DataType::kINT8) outMax[0].scale = scaleOf(t);
                 std::vector<TensorDesc> both{inMax[0], outMax[0]};
                 const bool ok = k->supportsFormatCombination(0, both.data(), 1, 1) && k->supportsFormatCombination(1, both.data(), 1, 1) &&
                                 (!isStrided(inMax[0]) || k->supportsStridedInput());
@@ -860,7 +905,8 @@ private:
     std::vector<bool> untimed_;          // per node: CPU INT8 candidates, chosen by their reformats only
     IPluginCreator* reformatCreator_ = nullptr;
     std::vector<int> order_, producer_;
-    std::vector<Dims> optDims_;
+    std::vector<std::vector<Dims>> optDims_;  // per profile: every tensor's dims at its opt shapes
+    std::vector<Dims> minDims_;               // every tensor's smallest dims over the profiles' min and opt shapes
     std::vector<bool> hasViews_;
     std::vector<DataType> familyType_;
     std::vector<std::vector<Candidate>> cands_;

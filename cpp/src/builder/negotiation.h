@@ -22,10 +22,12 @@ struct NegotiationOptions {
     bool prefer = false;   // kPREFER_PRECISION_CONSTRAINTS
     bool allowTf32 = true;
     size_t workspaceLimit = 0;
-    //! Candidates are timed with the inputs at these shapes (g.inputs order; profile 0's opt), configured for the
-    //! graph's (the largest). optWhat names them in errors ("batch 2 (the optimum of the batch range)").
-    std::vector<Dims> optInputDims;
-    std::string optWhat;
+    //! Per optimization profile: its opt and min input shapes (g.inputs order). Candidates are timed at every
+    //! profile's opt shapes and compared by their total time; they are configured for the graph's shapes (the largest)
+    //! with the min over the profiles' min and opt. optWhat names each profile's opt shapes in errors ("batch 2 (the
+    //! optimum of the batch range)").
+    std::vector<std::vector<Dims>> optInputDims, minInputDims;
+    std::vector<std::string> optWhat;
     const std::map<std::string, std::string>* overrides = nullptr;  // kernel type or name -> forced tactic
 };
 

@@ -11,6 +11,7 @@
 #include "layers/convolution.h"
 #include "layers/fully_connected.h"
 #include "layers/int8_math.h"
+#include "plugin/configure_range.h"
 #include "plugin/fields.h"
 
 namespace gie {
@@ -113,6 +114,70 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
     return issue;
 }
 
+void forEachProfileShape(const EnginePlan& p, const std::function<void(const std::vector<Dims>&)>& visit,
+                         const std::function<void(size_t, OptProfileSelector)>& failed) {
+    auto at = [&](const std::vector<Dims>& inputs) {
+        std::vector<Dims> dims(p.tensors.size());
+        for (size_t t = 0; t < p.tensors.size(); ++t) dims[t] = p.tensors[t].dims;
+        for (size_t k = 0; k < p.inputs.size(); ++k) dims[static_cast<size_t>(p.inputs[k])] = inputs[k];
+        return std::make_pair(!propagateShapes(p, dims, false), std::move(dims));
+    };
+    for (size_t i = 0; i < p.profiles.size(); ++i) {
+        const auto& prof = p.profiles[i];
+        for (OptProfileSelector sel : {OptProfileSelector::kMIN, OptProfileSelector::kOPT, OptProfileSelector::kMAX}) {
+            std::vector<Dims> inputs;
+            for (const InputRange& x : prof) inputs.push_back(x.at(sel));
+            auto [ok, dims] = at(inputs);
+            if (ok)
+                visit(dims);
+            else
+                failed(i, sel);
+        }
+        std::vector<int> positions;  // dimension positions that vary in some input
+        for (const InputRange& x : prof)
+            for (int j = 0; j < x.min.nbDims; ++j)
+                if (x.min.d[j] != x.max.d[j] && std::find(positions.begin(), positions.end(), j) == positions.end()) positions.push_back(j);
+        if (positions.empty() || positions.size() > 4) continue;
+        for (uint32_t corner = 0; corner < (1u << positions.size()); ++corner) {
+            std::vector<Dims> inputs;
+            for (const InputRange& x : prof) inputs.push_back(x.min);
+            for (size_t k = 0; k < inputs.size(); ++k)
+                for (size_t b = 0; b < positions.size(); ++b)
+                    if (corner & (1u << b)) inputs[k].d[positions[b]] = prof[k].max.d[positions[b]];
+            auto [ok, dims] = at(inputs);
+            if (ok) visit(dims);
+        }
+    }
+    clearLastError();  // (a skipped corner's rule recorded its refusal)
+}
+
+std::vector<TensorRange> tensorRanges(const EnginePlan& p) {
+    std::vector<TensorRange> r(p.tensors.size());
+    for (size_t t = 0; t < p.tensors.size(); ++t) r[t].min = r[t].max = p.tensors[t].dims;
+    forEachProfileShape(p, [&](const std::vector<Dims>& dims) {
+        for (size_t t = 0; t < dims.size(); ++t) {
+            if (dims[t].nbDims != r[t].min.nbDims) continue;  // (a rank that changed is not a range: keep the planned dims)
+            for (int j = 0; j < dims[t].nbDims; ++j) {
+                r[t].min.d[j] = std::min(r[t].min.d[j], dims[t].d[j]);
+                r[t].max.d[j] = std::max(r[t].max.d[j], dims[t].d[j]);
+            }
+        }
+    }, [](size_t, OptProfileSelector) {});
+    return r;
+}
+
+int32_t configureStep(const EnginePlan& p, EngineStep& s, const std::vector<TensorRange>& ranges) {
+    std::vector<TensorDesc> in, out;
+    std::vector<Dims> mins, maxs;
+    for (size_t i = 0; i < s.inputs.size() + s.outputs.size(); ++i) {
+        const int32_t t = i < s.inputs.size() ? s.inputs[i] : s.outputs[i - s.inputs.size()];
+        (i < s.inputs.size() ? in : out).push_back(tensorDesc(p, t, p.tensors[static_cast<size_t>(t)].dims));
+        mins.push_back(ranges[static_cast<size_t>(t)].min);
+        maxs.push_back(ranges[static_cast<size_t>(t)].max);
+    }
+    return configureKernelRange(*s.plugin, in, out, &mins, &maxs);
+}
+
 uint64_t planWorkspace(const EnginePlan& p) {
     uint64_t w = 0;
     for (const auto& s : p.steps) w = std::max(w, kernelWorkspace(*s.plugin));
@@ -155,11 +220,10 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
     // need can depend on this process (its thread count), and a modified figure must neither starve nor bloat it.
     plan_.workspaceBytes = 0;
     try {
+        // (A loaded engine's kernels are configured here, with the shapes they take over its profiles.)
+        const std::vector<TensorRange> ranges = plan_.kernelsConfigured ? std::vector<TensorRange>() : tensorRanges(plan_);
         for (size_t s = 0; s < plan_.steps.size(); ++s) {
             auto& step = plan_.steps[s];
-            std::vector<TensorDesc> in, out;
-            for (int32_t t : step.inputs) in.push_back(tensorDesc(plan_, t, plan_.tensors[static_cast<size_t>(t)].dims));
-            for (int32_t t : step.outputs) out.push_back(tensorDesc(plan_, t, plan_.tensors[static_cast<size_t>(t)].dims));
             auto check = [&](int32_t rc, const char* what) {
                 if (rc == 0) return;
                 const char* msg = nullptr;
@@ -168,7 +232,7 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
                      msg && *msg ? std::string(": ") + msg : std::string());
             };
             if (!plan_.kernelsConfigured)
-                check(step.plugin->configure(in.data(), static_cast<int32_t>(in.size()), out.data(), static_cast<int32_t>(out.size())), "configure");
+                check(configureStep(plan_, step, ranges), "configure");
             check(step.plugin->setTactic(resolveTactic(step)), "setTactic");
             check(step.plugin->initialize(), "initialize");
             initialized_.push_back(s);

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,21 @@ struct ShapeIssue {
 //! rule failing, a size beyond the plan (if `checkBytes`), or views that no longer fit (a slice whose channel count
 //! changed, slices of one parent at different shapes: tensor >= 0 and a message).
 ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool checkBytes);
+//! Calls visit(dims of every tensor) at each profile's min, opt and max shapes and, where a profile has at most 4
+//! dynamic dimension positions, at the corners of its box (each such position at its min or its max in every input at
+//! once: inputs that share a batch or a sequence length stay consistent; a corner the layers refuse, two inputs that
+//! must agree but vary apart, is skipped). A min, opt or max evaluation whose shapes cannot be computed calls
+//! failed(profile, selector) instead (which may throw) and is skipped.
+void forEachProfileShape(const EnginePlan& p, const std::function<void(const std::vector<Dims>&)>& visit,
+                         const std::function<void(size_t, OptProfileSelector)>& failed);
+//! The shapes each tensor takes over every profile (forEachProfileShape): elementwise min and max, the max never
+//! below the planned dims. What configureWithRange tells each kernel, at build and at engine load.
+struct TensorRange {
+    Dims min, max;
+};
+std::vector<TensorRange> tensorRanges(const EnginePlan& p);
+//! Configures step s's kernel (configureWithRange) for its tensors' planned dims and ranges; returns its result.
+int32_t configureStep(const EnginePlan& p, EngineStep& s, const std::vector<TensorRange>& ranges);
 //! execution_context.cpp: builder only, make a context ignore the plan's auxiliary streams.
 void setContextSerial(IExecutionContext* ctx, bool serial);
 //! Bytes of workspace a configured kernel with its tactic set needs: the one figure the builder checks against the

@@ -36,6 +36,9 @@ public:
     Dims dims_;                  // inferred, -1 where it follows a dynamic input dimension (or declared, for inputs)
     DataType type_ = DataType::kFLOAT;
     bool isInput_ = false;
+    //! An imported input whose dimension 0 is a symbolic batch that the importer folded shapes at (ONNX): dims_[0] is
+    //! the parse-time batch, and an optimization profile may give dimension 0 any range, as if it were -1.
+    bool symbolicBatch_ = false;
     LayerData* producer_ = nullptr;
     int producerOutput_ = 0;
     bool rangeSet_ = false;

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sys/stat.h>
 
+#include "network/network.h"
+
 namespace gie {
 namespace importer {
 
@@ -163,6 +165,10 @@ std::string listText(const std::vector<int64_t>& v) {
 std::vector<int64_t> dimsOf(const ITensor& t) {
     Dims d = t.getDimensions();
     return std::vector<int64_t>(d.d, d.d + std::max(0, d.nbDims));
+}
+
+void markSymbolicBatch(ITensor& t) {
+    if (auto* ti = dynamic_cast<TensorImpl*>(&t)) ti->symbolicBatch_ = true;
 }
 
 std::string floatText(double v) {

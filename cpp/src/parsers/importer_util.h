@@ -146,6 +146,9 @@ std::string tupleText(const std::vector<int64_t>& v);
 //! "[1, 2]", as Python prints a list of ints.
 std::string listText(const std::vector<int64_t>& v);
 std::vector<int64_t> dimsOf(const ITensor& t);
+//! Marks network input t as having a symbolic batch at dimension 0 that the importer declared at its parse-time batch:
+//! an optimization profile may then give dimension 0 any range (TensorImpl::symbolicBatch_).
+void markSymbolicBatch(ITensor& t);
 //! A float as Python's repr prints it (shortest round trip: 0.1, 1.0, 1e-06, inf, nan).
 std::string floatText(double v);
 

@@ -5,6 +5,7 @@
 
 #include "common/dims.h"
 #include "passes/pass.h"
+#include "plugin/configure_range.h"
 
 namespace gie {
 namespace {
@@ -59,7 +60,7 @@ public:
                 n.notes.push_back("constant_folding: not folded (the CPU kernel does not take these types)");
                 continue;
             }
-            GIE_CHECK(k->configure(inD.data(), static_cast<int32_t>(inD.size()), outD.data(), static_cast<int32_t>(outD.size())) == 0 &&
+            GIE_CHECK(configureKernelRange(*k, inD, outD) == 0 &&
                           k->initialize() == 0,
                       ErrorCode::kINVALID_MODEL, "constant_folding: cannot configure the CPU kernel of '", n.name, "'");
             std::vector<uint8_t> ws(k->getWorkspaceSize() + 64);

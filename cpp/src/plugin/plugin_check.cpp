@@ -20,6 +20,7 @@
 #include "common/format.h"
 #include "common/half.h"
 #include "common/json.h"
+#include "plugin/configure_range.h"
 #include "engine/engine.h"  // makeDesc, tensorBytes
 
 namespace gie {
@@ -484,7 +485,7 @@ private:
         const size_t nIn = inDims_.size();
         std::vector<TensorDesc> in(combo.begin(), combo.begin() + static_cast<std::ptrdiff_t>(nIn)), out(combo.begin() + static_cast<std::ptrdiff_t>(nIn), combo.end());
         clearLastError();
-        GIE_CHECK(k->configure(in.data(), static_cast<int32_t>(in.size()), out.data(), static_cast<int32_t>(out.size())) == 0, ErrorCode::kINVALID_ARGUMENT,
+        GIE_CHECK(configureKernelRange(*k, in, out) == 0, ErrorCode::kINVALID_ARGUMENT,
                   "configure rejected accepted combination {", comboText(combo, nIn), "}: ", lastError());
         GIE_CHECK(k->setTactic(tactic) == 0, ErrorCode::kINVALID_ARGUMENT, "setTactic(", tactic, ") failed after configure: ", lastError());
         GIE_CHECK(k->initialize() == 0, ErrorCode::kINVALID_ARGUMENT, "initialize failed: ", lastError());

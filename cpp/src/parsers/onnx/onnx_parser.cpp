@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "parsers/importer_util.h"
 #include "parsers/onnx/onnx_importer.h"
 
 namespace gie {
@@ -503,6 +504,7 @@ void OnnxParser::convert(const GraphProto& g) {
             throw Error(c, msg ? msg : "addInput failed");
         }
         p.tensors[vi.name] = t;
+        if (dynamicInput && shape[0] > 0) importer::markSymbolicBatch(*t);  // a lone symbolic batch: profiles may vary dimension 0
         if (dynamicInput && !p.batchSource) p.batchSource = t;
     }
     std::set<std::string> plugins;
