@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "builder/calibration.h"
+#include "common/dims.h"
 #include "gie/gie.h"
 #include "ir/graph.h"
 #include "network/network.h"
@@ -228,6 +229,80 @@ void testBuilderUsesTheCalibrator(IBuilder& builder) {
     check(e && unused.calls == 0, "without the INT8 flag the calibrator is not used");
 }
 
+//! Batches of 2 for "x" (N, 3, H, W) with dynamic H and W: getBatchShapes gives each batch's (H, W) from `sizes` in
+//! turn (sizes empty: it leaves the -1s, so the build takes profile 0's opt); records what it was asked and given.
+class ShapesCalibrator final : public IInt8Calibrator {
+public:
+    explicit ShapesCalibrator(std::vector<std::pair<int64_t, int64_t>> sizes, int nBatches) : sizes_(std::move(sizes)), left_(nBatches) {}
+    int32_t getBatchSize() const noexcept override { return 2; }
+    bool getBatchShapes(const char* const*, Dims* shapes, int32_t n) noexcept override {
+        asked.push_back(shapes[0]);
+        if (n == 1 && !sizes_.empty()) {
+            shapes[0].d[2] = sizes_[next_ % sizes_.size()].first;
+            shapes[0].d[3] = sizes_[next_ % sizes_.size()].second;
+        }
+        ++next_;
+        return true;
+    }
+    bool getBatch(void* const* bindings, const char* const*, const TensorDesc* inputs, int32_t) noexcept override {
+        if (left_-- == 0) return false;
+        given.push_back(inputs[0].dims);
+        const int64_t n = inputs[0].dims.d[0] * inputs[0].dims.d[1] * inputs[0].dims.d[2] * inputs[0].dims.d[3];
+        for (int64_t i = 0; i < n; ++i) static_cast<float*>(bindings[0])[i] = static_cast<float>((i * 7919) % 201 - 100) / 100.f;
+        return true;
+    }
+    const void* readCalibrationCache(size_t& length) noexcept override {
+        length = 0;
+        return nullptr;
+    }
+    void writeCalibrationCache(const void*, size_t) noexcept override {}
+    Algorithm getAlgorithm() const noexcept override { return Algorithm::kMINMAX; }
+    std::vector<Dims> asked, given;
+
+private:
+    std::vector<std::pair<int64_t, int64_t>> sizes_;
+    size_t next_ = 0;
+    int left_;
+};
+
+void testDynamicShapesCalibration(IBuilder& builder) {
+    std::unique_ptr<INetworkDefinition> net(builder.createNetwork());
+    const std::vector<float> w = randomWeights(4 * 3 * 9, 7);
+    ITensor* x = net->addInput("x", DataType::kFLOAT, dims({-1, 3, -1, -1}));
+    auto* conv = net->addConvolution(*x, 4, dims({3, 3}), {DataType::kFLOAT, w.data(), 4 * 3 * 9}, {});
+    conv->setPadding(dims({1, 1}));
+    net->markOutput(*conv->getOutput(0));
+    std::unique_ptr<IBuilderConfig> cfg(builder.createBuilderConfig());
+    cfg->setDevice(DeviceType::kCPU);
+    cfg->setFlag(BuilderFlag::kINT8);
+    IOptimizationProfile* p = builder.createOptimizationProfile();
+    p->setDimensions("x", OptProfileSelector::kMIN, dims({1, 3, 8, 8}));
+    p->setDimensions("x", OptProfileSelector::kOPT, dims({2, 3, 16, 12}));
+    p->setDimensions("x", OptProfileSelector::kMAX, dims({2, 3, 32, 32}));
+    cfg->addOptimizationProfile(p);
+
+    ShapesCalibrator two({{8, 8}, {24, 20}}, 2);
+    cfg->setInt8Calibrator(&two);
+    std::unique_ptr<IEngine> e(builder.buildEngine(*net, *cfg));
+    check(e && two.given.size() == 2 && two.given[0] == dims({2, 3, 8, 8}) && two.given[1] == dims({2, 3, 24, 20}),
+          "each batch runs at the shapes getBatchShapes gave");
+    check(!two.asked.empty() && two.asked[0] == dims({2, 3, -1, -1}), "getBatchShapes is asked with -1 at the dynamic dimensions");
+
+    ShapesCalibrator defaults({}, 1);
+    cfg->setInt8Calibrator(&defaults);
+    e.reset(builder.buildEngine(*net, *cfg));
+    check(e && defaults.given.size() == 1 && defaults.given[0] == dims({2, 3, 16, 12}), "a -1 left takes profile 0's opt");
+
+    ShapesCalibrator outside({{8, 40}}, 1);
+    cfg->setInt8Calibrator(&outside);
+    e.reset(builder.buildEngine(*net, *cfg));
+    const char* msg = nullptr;
+    const ErrorCode code = getLastError(&msg);
+    check(!e && code == ErrorCode::kINVALID_ARGUMENT && msg &&
+              std::strstr(msg, "input 'x' dimension 3 of calibration batch 1 is 40, outside every optimization profile (profile 0: [8, 32])"),
+          std::string("a batch outside every profile is refused naming the input, the dimension and the range: ") + (msg ? msg : ""));
+}
+
 }  // namespace
 
 int main() {
@@ -237,6 +312,7 @@ int main() {
         testPassesKeepRanges(*builder, logger);
         testRemovedNoopLeavesItsRange(*builder);
         testBuilderUsesTheCalibrator(*builder);
+        testDynamicShapesCalibration(*builder);
     } catch (const std::exception& e) {
         check(false, std::string("exception: ") + e.what());
     }

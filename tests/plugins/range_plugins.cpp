@@ -26,14 +26,20 @@ int64_t volume(const gie::Dims& d) {
     return n;
 }
 
-class RangeRecorder final : public gie::IPlugin {
+// Type name, version "1", fieldless serialization and clone.
+template <typename Self>
+class Base : public gie::IPlugin {
 public:
-    static constexpr const char* kName = "RangeRecorder";
-    const char* getPluginType() const noexcept override { return kName; }
+    const char* getPluginType() const noexcept override { return Self::kName; }
     const char* getPluginVersion() const noexcept override { return "1"; }
-    gie::IPlugin* clone() const noexcept override { return new (std::nothrow) RangeRecorder(*this); }
+    gie::IPlugin* clone() const noexcept override { return new (std::nothrow) Self(static_cast<const Self&>(*this)); }
     size_t getSerializationSize() const noexcept override { return 0; }
     void serialize(void*) const noexcept override {}
+};
+
+class RangeRecorder final : public Base<RangeRecorder> {
+public:
+    static constexpr const char* kName = "RangeRecorder";
 
     int32_t getNbOutputs() const noexcept override { return 2; }
     int32_t getOutputDimensions(const gie::Dims* in, int32_t nbInputs, gie::Dims* out) const noexcept override {
@@ -96,14 +102,9 @@ private:
     gie::Dims min_{}, max_{};
 };
 
-class ShapeTactics final : public gie::IPlugin {
+class ShapeTactics final : public Base<ShapeTactics> {
 public:
     static constexpr const char* kName = "ShapeTactics";
-    const char* getPluginType() const noexcept override { return kName; }
-    const char* getPluginVersion() const noexcept override { return "1"; }
-    gie::IPlugin* clone() const noexcept override { return new (std::nothrow) ShapeTactics(*this); }
-    size_t getSerializationSize() const noexcept override { return 0; }
-    void serialize(void*) const noexcept override {}
     int32_t getNbOutputs() const noexcept override { return 1; }
     int32_t getOutputDimensions(const gie::Dims* in, int32_t, gie::Dims* out) const noexcept override {
         out[0] = in[0];

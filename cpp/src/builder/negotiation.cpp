@@ -564,7 +564,6 @@ private:
                 if (ov.first == n.name || ov.first == n.type) forced = ov.second;
         return forced;
     }
-    //! Fastest usable tactic of a configured kernel at the given (optimum-batch) descriptors; kInf if none.
     //! The least total time over the profiles' opt shapes (ins[i] / outs[i]: profile i's descs) among k's tactics
     //! (only `forced` if given); its tactic's name in tacticName. kInf when none runs.
     double fastest(IPlugin& k, const char* variant, const std::vector<std::vector<TensorDesc>>& ins, const std::vector<std::vector<TensorDesc>>& outs,
