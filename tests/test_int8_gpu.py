@@ -1,5 +1,5 @@
-"""The GPU INT8 kernels (docs/int8.md: convolution on CHW4 with its dp4a and integer tensor-core tactics, each
-forced, pooling, element-wise, the INT8 Reformat paths)
+"""The GPU INT8 kernels (docs/int8.md: convolution on CHW4 with its dp4a and integer tensor-core tactics, grouped and
+depthwise convolution, the fully connected layer, each tactic forced; pooling, element-wise, the INT8 Reformat paths)
 against the CPU INT8 reference (itself checked against numpy in tests/test_int8_kernels.py), and the digits CNN built
 for the GPU in INT8.
 
@@ -171,22 +171,137 @@ def test_conv_residual_relu_fused_int8_output(case, residual, tactic, rng):
     compare(cpu, gpu, feeds)
 
 
-def test_grouped_conv_is_refused_and_runs_float_on_the_gpu(rng):
-    """The dp4a kernel takes groups == 1 only: under OBEY an INT8 pin on a grouped convolution fails with a clear
-    error; without constraints the GPU builds the grouped convolution in float (the CPU runs it INT8)."""
-    case = (2, 8, 9, 9, 8, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1))
-    x = rng.standard_normal(case[:4]).astype(F32)
-    define = lambda net, t: pin(conv_layer(net, t["x"], case, np.random.default_rng(3), groups=4), gie.float32)
-    ranges = lambda t, o: {t["x"]: 3.0}
-    with pytest.raises(gie.UnsupportedError, match="int8"):
-        build_both(define, {"x": x}, ranges)
+# N, C, H, W, K, (R, S), stride, pre, post, dilation, groups
+GROUPED_CASES = [
+    (2, 8, 9, 9, 8, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 2),          # 4 channels per group in and out: GEMM too
+    (2, 64, 8, 8, 136, (1, 1), (1, 1), (0, 0), (0, 0), (1, 1), 2),        # 2 groups of 68 output channels (2 tiles each)
+    (3, 16, 7, 7, 24, (3, 3), (2, 2), (1, 1), (1, 1), (1, 1), 4),         # K / groups = 6: direct only
+    (1, 6, 5, 5, 9, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 3),           # C / groups = 2, K / groups = 3
+    (13, 7, 9, 9, 7, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 7),          # depthwise, C = 7 (CHW4 padding), batch 13
+    (2, 32, 14, 14, 32, (5, 5), (2, 2), (2, 2), (1, 2), (1, 1), 32),      # depthwise 5x5 stride 2, asymmetric padding
+    (1, 12, 9, 8, 12, (3, 3), (1, 1), (2, 2), (2, 2), (2, 2), 12),        # depthwise dilated
+    (2, 4, 8, 8, 8, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 4),           # depthwise with multiplier 2: direct only
+]
+GROUPED_TACTICS = TACTICS + ["direct_grouped_chw4", "depthwise_chw4"]
 
-    def plain(net, t):
-        conv = conv_layer(net, t["x"], case, np.random.default_rng(3), groups=4)
-        t["x"].set_dynamic_range(-3.0, 3.0)
-        return conv.output(0)
-    gpu = util.build(plain, {"x": x}, device="gpu", configure=lambda c: setattr(c, "int8", True))
-    assert kinds(gpu, "Convolution") and "int8" not in kinds(gpu, "Convolution")
+
+def grouped_tactic_applies(case, tactic):
+    """What ConvolutionInt8Gpu::setTactic accepts (cuda/kernels/conv2d_int8.cu)."""
+    C, K, groups = case[1], case[4], case[10]
+    cg, kg = C // groups, K // groups
+    if tactic == "direct_grouped_chw4":
+        return True
+    if tactic == "depthwise_chw4":
+        return cg == 1 and kg == 1
+    return cg % 4 == 0 and kg % 4 == 0
+
+
+@pytest.mark.parametrize("tactic", GROUPED_TACTICS)
+@pytest.mark.parametrize("out_type", ["float32", "int8"])
+@pytest.mark.parametrize("case", GROUPED_CASES, ids=lambda c: f"n{c[0]}c{c[1]}k{c[4]}g{c[10]}r{c[5][0]}s{c[6][0]}d{c[9][0]}")
+def test_grouped_conv_matches_cpu(case, out_type, tactic, rng):
+    if not grouped_tactic_applies(case, tactic):
+        pytest.skip(f"{tactic} does not take these groups")
+    if not tactic_runs(tactic):
+        pytest.skip(f"{tactic} needs sm_80")
+    x = (rng.standard_normal(case[:4]) * 1.5).astype(F32)
+    seed = int(rng.integers(1 << 30))
+    define = lambda net, t: pin(conv_layer(net, t["x"], case[:10], np.random.default_rng(seed), groups=case[10]),
+                                gie.float32 if out_type == "float32" else gie.int8)
+    ranges = lambda t, o: {t["x"]: float(np.abs(x).max()) * 0.8, **({o: 4.0} if out_type == "int8" else {})}
+    cpu, gpu = build_both(define, {"x": x}, ranges, force={"Convolution": tactic})
+    assert kinds(gpu, "Convolution") == ["int8"] and kinds(cpu, "Convolution") == ["int8"]
+    assert conv_tactics(gpu) == [tactic]
+    compare(cpu, gpu, {"x": x})
+
+
+def test_grouped_conv_fused_residual_relu(rng):
+    """Depthwise conv + bias + INT8 residual + ReLU in one INT8 kernel (the direct tactics share the GEMM's epilogue)."""
+    case = (3, 10, 7, 7, 10, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1))
+    x = (rng.standard_normal(case[:4]) * 1.5).astype(F32)
+    r = rng.standard_normal((3, 10, 7, 7)).astype(F32)
+
+    def define(net, t):
+        conv = conv_layer(net, t["x"], case, np.random.default_rng(5), groups=10)
+        conv.precision = gie.int8
+        s = net.add_elementwise(conv.output(0), t["r"], gie.ElementWiseOperation.SUM)
+        act = net.add_activation(s.output(0), gie.ActivationType.RELU)
+        act.set_output_type(0, gie.int8)
+        return act.output(0)
+
+    for tactic in ("direct_grouped_chw4", "depthwise_chw4"):
+        cpu, gpu = build_both(define, {"x": x, "r": r}, lambda t, o: {t["x"]: 4.0, t["r"]: 2.5, o: 6.0},
+                              force={"Convolution": tactic})
+        assert conv_tactics(gpu) == [tactic]
+        assert kinds(gpu, "Convolution") == ["int8"] and not kinds(gpu, "ElementWise"), gpu.layer_info()["kernels"]
+        compare(cpu, gpu, {"x": x, "r": r})
+
+
+FC_TACTICS = ["dp4a_128x64x8", "imma_128x64x32"]  # cuda/kernels/fully_connected_int8.cu
+# N, input shape after N, axis, K
+FC_CASES = [
+    (13, (37,), 1, 10),          # LINEAR rows of 37 bytes: read byte by byte
+    (3, (64,), 1, 1),            # K = 1, rows of whole words
+    (1, (2048,), 1, 1000),       # ResNet-50's classifier at batch 1
+    (3, (5, 3, 3), 1, 3),        # 4-D, C = 5: CHW4 (padded) or LINEAR, as the negotiation picks
+    (2, (4, 3, 5), 2, 130),      # axis 2: rows of 15 values, 3 channel tiles
+    (130, (9, 1, 1), 1, 7),      # more than one 128-row tile
+]
+
+
+def fc_input_formats(engine):
+    return [k["inputs"][0]["format"] for k in engine.layer_info()["kernels"] if k["type"] == "FullyConnected"]
+
+
+@pytest.mark.parametrize("tactic", FC_TACTICS)
+@pytest.mark.parametrize("out_type", ["float32", "int8"])
+@pytest.mark.parametrize("case", FC_CASES, ids=lambda c: f"n{c[0]}_{'x'.join(map(str, c[1]))}_ax{c[2]}_k{c[3]}")
+def test_fully_connected_matches_cpu(case, out_type, tactic, rng):
+    if not tactic_runs(tactic):
+        pytest.skip(f"{tactic} needs sm_80")
+    N, shape, axis, K = case
+    x = (rng.standard_normal((N,) + shape) * 1.5).astype(F32)
+    flat = int(np.prod(((N,) + shape)[axis:]))
+    w = (rng.standard_normal((K, flat)) * 0.2).astype(F32)
+    w[0] = 0  # an all-zero output channel (weight scale 1)
+    b = rng.standard_normal(K).astype(F32)
+    define = lambda net, t: pin(net.add_fully_connected(t["x"], K, w, b, axis=axis), gie.float32 if out_type == "float32" else gie.int8)
+    ranges = lambda t, o: {t["x"]: float(np.abs(x).max()) * 0.8, **({o: 3.0} if out_type == "int8" else {})}
+    cpu, gpu = build_both(define, {"x": x}, ranges, force={"FullyConnected": tactic})
+    assert kinds(gpu, "FullyConnected") == ["int8"] and kinds(cpu, "FullyConnected") == ["int8"]
+    assert [k["tactic"] for k in gpu.layer_info()["kernels"] if k["type"] == "FullyConnected"] == [tactic]
+    print("FullyConnected input format on the GPU:", fc_input_formats(gpu))
+    compare(cpu, gpu, {"x": x})
+
+
+@pytest.mark.parametrize("tactic", FC_TACTICS)
+def test_conv_then_fully_connected_relu_int8(tactic, rng):
+    """conv (INT8 out) -> FC + ReLU (INT8 out): the FC reads the convolution's INT8 tensor (CHW4 straight from the
+    convolution, or through an INT8 Reformat to LINEAR, as the GPU's timing decides); both stay INT8."""
+    if not tactic_runs(tactic):
+        pytest.skip(f"{tactic} needs sm_80")
+    case = (3, 5, 6, 6, 6, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1))  # 6 channels: CHW4 padding into the FC
+    x = rng.standard_normal(case[:4]).astype(F32)
+    w = (rng.standard_normal((11, 6 * 6 * 6)) * 0.1).astype(F32)
+    b = rng.standard_normal(11).astype(F32)
+    mids = []
+
+    def define(net, t):
+        conv = conv_layer(net, t["x"], case, np.random.default_rng(7))
+        conv.precision = gie.int8
+        fc = net.add_fully_connected(conv.output(0), 11, w, b)
+        fc.precision = gie.int8
+        act = net.add_activation(fc.output(0), gie.ActivationType.RELU)
+        act.set_output_type(0, gie.int8)
+        mids[:] = [conv.output(0)]
+        return act.output(0)
+
+    cpu, gpu = build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0, mids[0]: 6.0, o: 4.0}, force={"FullyConnected": tactic})
+    for e in (cpu, gpu):
+        assert kinds(e, "Convolution") == ["int8"] and kinds(e, "FullyConnected") == ["int8"] and not kinds(e, "Activation"), \
+            e.layer_info()["kernels"]
+    print("FullyConnected input format on the GPU:", fc_input_formats(gpu))
+    compare(cpu, gpu, {"x": x})
 
 
 POOL_CASES = [
@@ -264,8 +379,8 @@ def test_conv_chain_int8_between_layers(rng):
 
 def test_digits_int8_on_the_gpu_within_a_point_of_fp32(tmp_path, caplog):
     """The trained digits CNN (tests/digits_model.py) built for the GPU with INT8 ranges from numpy min-max, its
-    convolutions and poolings pinned to INT8 (PREFER): test accuracy within 1 point of the GPU FP32 engine (the fully
-    connected layer has no GPU INT8 kernel and runs in float there, which a warning says)."""
+    convolutions, poolings and the fully connected layer pinned to INT8 (PREFER): test accuracy within 1 point of the
+    GPU FP32 engine, every pinned layer INT8 (no warning about a layer without a GPU INT8 kernel)."""
     pytest.importorskip("sklearn")
     onnx = pytest.importorskip("onnx")
     import digits_model
@@ -283,7 +398,7 @@ def test_digits_int8_on_the_gpu_within_a_point_of_fp32(tmp_path, caplog):
             net.get_input(0).set_dynamic_range(-ranges["input"], ranges["input"])
             for layer, (_, name) in zip(net.layers, LAYERS):
                 layer.output(0).set_dynamic_range(-ranges[name], ranges[name])
-                if layer.type in ("Convolution", "Pooling"):
+                if layer.type in ("Convolution", "Pooling", "FullyConnected"):
                     layer.precision = gie.int8
         config = builder.create_config()
         config.device = device
@@ -298,9 +413,9 @@ def test_digits_int8_on_the_gpu_within_a_point_of_fp32(tmp_path, caplog):
     g32 = build("gpu", False)
     with caplog.at_level(logging.WARNING, logger="gie"):
         g8 = build("gpu", True)
-    assert any("the GPU has no INT8 kernel for FullyConnected (1 layer(s))" in r.getMessage() for r in caplog.records), \
-        [r.getMessage() for r in caplog.records]
-    assert "int8" in kinds(g8, "Convolution") and "int8" in kinds(g8, "Pooling"), g8.layer_info()["kernels"]
+    assert not any("the GPU has no INT8 kernel" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert "int8" in kinds(g8, "Convolution") and "int8" in kinds(g8, "Pooling") and kinds(g8, "FullyConnected") == ["int8"], \
+        g8.layer_info()["kernels"]
     y32, y8 = logits(g32), logits(g8)
     acc32, acc8 = m.accuracy(y32, m.y_test), m.accuracy(y8, m.y_test)
     print(f"digits on the GPU: FP32 {acc32:.4f}, INT8 {acc8:.4f}; max |logit error| {np.abs(y8 - y32).max():.4f}")
