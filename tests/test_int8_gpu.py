@@ -421,3 +421,47 @@ def test_digits_int8_on_the_gpu_within_a_point_of_fp32(tmp_path, caplog):
     print(f"digits on the GPU: FP32 {acc32:.4f}, INT8 {acc8:.4f}; max |logit error| {np.abs(y8 - y32).max():.4f}")
     assert acc32 >= 0.97
     assert acc8 >= acc32 - 0.01
+
+
+def _calibration_net(builder):
+    rng = np.random.default_rng(11)
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (16, 3, 12, 12))
+    conv = net.add_convolution(x, 8, (3, 3), (rng.standard_normal((8, 3, 3, 3)) * 0.4).astype(F32),
+                               rng.standard_normal(8).astype(F32), pre_padding=(1, 1), post_padding=(1, 1))
+    relu = net.add_activation(conv.output(0), gie.ActivationType.RELU)
+    pool = net.add_pooling(relu.output(0), gie.PoolingType.AVERAGE, (2, 2), stride=(2, 2))
+    fc = net.add_fully_connected(pool.output(0), 10, (rng.standard_normal((10, 8 * 6 * 6)) * 0.1).astype(F32), np.zeros(10, F32))
+    net.mark_output(fc.output(0))
+    return net
+
+
+def _read_cache(path):
+    lines = path.read_text().splitlines()
+    return {k: float(v) for k, v in (ln.rsplit(": ", 1) for ln in lines if ": " in ln and not ln.startswith("#"))}
+
+
+@pytest.mark.parametrize("algorithm", ["minmax", "percentile", "entropy"])
+def test_gpu_calibration_ranges_equal_cpu(algorithm, tmp_path):
+    """A build for the GPU calibrates on the GPU (FP32 kernels, the report says so); its ranges equal the CPU
+    calibration's within float rounding (min-max: relative 1e-5; the histogram algorithms: two bins of the
+    2048, whose width is at most max / 1024, since the FP32 kernels round differently)."""
+    data = (np.random.default_rng(3).standard_normal((64, 3, 12, 12)) * 2).astype(F32)
+    ranges, reports = {}, {}
+    for device in ("cpu", "gpu"):
+        cache = tmp_path / f"{device}.calib"
+        builder = gie.Builder()
+        config = builder.create_config()
+        config.device = device
+        config.int8 = True
+        config.int8_calibrator = gie.DataCalibrator(data, batch_size=16, algorithm=algorithm, cache_file=str(cache))
+        engine = builder.build(_calibration_net(builder), config)
+        reports[device] = [p for p in engine.layer_info()["passes"] if p.startswith("int8 calibration")]
+        ranges[device] = _read_cache(cache)
+    assert reports["cpu"] == ["int8 calibration: 4 batches on the CPU (FP32)"], reports
+    assert reports["gpu"] == ["int8 calibration: 4 batches on the GPU (FP32)"], reports
+    cpu, gpu = ranges["cpu"], ranges["gpu"]
+    assert cpu.keys() == gpu.keys() and len(cpu) == 5, (cpu, gpu)
+    for name in cpu:
+        tol = cpu[name] * 1e-5 if algorithm == "minmax" else 2 * cpu[name] / 1024 + 1e-6
+        assert abs(gpu[name] - cpu[name]) <= tol, (name, cpu[name], gpu[name])
