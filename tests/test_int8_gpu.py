@@ -1,5 +1,6 @@
 """The GPU INT8 kernels (docs/int8.md: convolution on CHW4 with its dp4a and integer tensor-core tactics, grouped and
-depthwise convolution, the fully connected layer, each tactic forced; pooling, element-wise, the INT8 Reformat paths)
+depthwise convolution, the fully connected layer, each tactic forced; pooling, element-wise, concatenation, the INT8
+Reformat paths; calibration on the GPU)
 against the CPU INT8 reference (itself checked against numpy in tests/test_int8_kernels.py), and the digits CNN built
 for the GPU in INT8.
 
@@ -32,7 +33,7 @@ F32 = np.float32
 OBEY = gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS
 
 
-def build_both(define, feeds, ranges, max_batch=None, force=None):
+def build_both(define, feeds, ranges, max_batch=None, force=None, passes_off=()):
     """define(net, tensors) -> output tensor (it pins what it tests); ranges(tensors, out) -> {tensor: amax};
     force: {kernel type: tactic} for the GPU build. Returns (cpu engine, gpu engine)."""
     def wrapped(net, t):
@@ -50,8 +51,8 @@ def build_both(define, feeds, ranges, max_batch=None, force=None):
         for kernel, tactic in (force or {}).items():
             config.force_tactic(kernel, tactic)
 
-    cpu = util.build(wrapped, feeds, max_batch=max_batch, device="cpu", configure=configure)
-    gpu = util.build(wrapped, feeds, max_batch=max_batch, device="gpu", configure=configure_gpu)
+    cpu = util.build(wrapped, feeds, max_batch=max_batch, device="cpu", configure=configure, passes_off=passes_off)
+    gpu = util.build(wrapped, feeds, max_batch=max_batch, device="gpu", configure=configure_gpu, passes_off=passes_off)
     return cpu, gpu
 
 
@@ -421,6 +422,37 @@ def test_digits_int8_on_the_gpu_within_a_point_of_fp32(tmp_path, caplog):
     print(f"digits on the GPU: FP32 {acc32:.4f}, INT8 {acc8:.4f}; max |logit error| {np.abs(y8 - y32).max():.4f}")
     assert acc32 >= 0.97
     assert acc8 >= acc32 - 0.01
+
+
+CONCAT_CASES = [
+    ([(2, 3, 5, 5), (2, 6, 5, 5), (2, 1, 5, 5)], 1),   # channel offsets 3 and 9 (not CHW4 words), C = 10 (padded)
+    ([(13, 8, 4, 4), (13, 4, 4, 4)], 1),               # whole CHW4 words, batch 13
+    ([(2, 5, 3, 4), (2, 5, 2, 4)], 2),                 # along H, C = 5
+    ([(3, 7, 2, 3), (3, 7, 2, 1)], 3),                 # along W
+    ([(13, 7), (13, 30)], 1),                          # 2-D: LINEAR only
+]
+
+
+@pytest.mark.parametrize("scales", ["shared", "mixed"])
+@pytest.mark.parametrize("case", CONCAT_CASES, ids=lambda c: f"{'+'.join('x'.join(map(str, s[1:])) for s in c[0])}_ax{c[1]}")
+def test_concatenation_matches_cpu(case, scales, rng):
+    """The GPU INT8 concatenation (cuda/kernels/concatenation_int8.cu) against the CPU: inputs with the output's scale
+    copied, others requantized. Concatenation elimination is off (it turns an axis-1 concatenation's inputs into float
+    slices of its output): this tests the kernel."""
+    shapes, axis = case
+    xs = {f"x{i}": (rng.standard_normal(sh) * 2).astype(F32) for i, sh in enumerate(shapes)}
+    amaxes = [3.0] * len(shapes) if scales == "shared" else [2.0, 5.0, 3.0][:len(shapes)]
+
+    def define(net, t):
+        c = net.add_concatenation([t[f"x{i}"] for i in range(len(shapes))], axis=axis)
+        return pin(c, gie.int8)
+
+    ranges = lambda t, o: {**{t[f"x{i}"]: a for i, a in enumerate(amaxes)}, o: 3.0}
+    cpu, gpu = build_both(define, xs, ranges, passes_off=("concat_elimination",))
+    assert kinds(gpu, "Concatenation") == ["int8"] and kinds(cpu, "Concatenation") == ["int8"], gpu.layer_info()["kernels"]
+    print("Concatenation formats on the GPU:",
+          [[x["format"] for x in k["inputs"]] for k in gpu.layer_info()["kernels"] if k["type"] == "Concatenation"])
+    compare(cpu, gpu, xs)
 
 
 def _calibration_net(builder):

@@ -263,8 +263,8 @@ private:
             logMessage(logger_, ILogger::Severity::kWARNING,
                        strcat("INT8: ", inViews, " tensor(s) with a range are slices of an eliminated concatenation or of fused "
                               "sibling convolutions: they stay FP32/FP16"));
-        // Layer types the CPU reference runs in INT8 but this device has no INT8 kernel for (the GPU's FullyConnected,
-        // Concatenation): say which, since their ranges are then unused.
+        // Layer types the CPU reference runs in INT8 but this device has no INT8 kernel for: say which, since their
+        // ranges are then unused.
         if (o_.device != DeviceType::kCPU) {
             std::map<std::string, int> missing;
             IPluginRegistry* reg = getPluginRegistry();
