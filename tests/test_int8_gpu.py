@@ -455,6 +455,50 @@ def test_concatenation_matches_cpu(case, scales, rng):
     compare(cpu, gpu, xs)
 
 
+@pytest.mark.parametrize("kind", ["shared", "mixed", "channels_not_4"])
+def test_concatenation_of_convolutions_int8(kind, rng, tmp_path):
+    """conv a (8 channels) and conv b (12, or 6) -> concatenation -> conv d, all INT8. "shared" (one range on a, b
+    and the concatenation): eliminated, a and b write INT8 CHW4 slices of its output (no Concatenation kernel, no
+    Reformat between); "mixed" (ranges differ): kept, the INT8 concatenation requantizes; "channels_not_4": kept on
+    the GPU (a 6-channel slice cannot be CHW4 words). The CPU reference keeps the concatenation (its INT8
+    convolutions do not write into slices): the same numbers, since a slice written with the output's scale holds
+    what the INT8 copy of a same-scale input holds. Equal bit for bit; the reloaded engine too."""
+    x = rng.standard_normal((3, 5, 9, 9)).astype(F32)
+    kb = 6 if kind == "channels_not_4" else 12
+
+    def define(net, t):
+        a = conv_layer(net, t["x"], (3, 5, 9, 9, 8, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1)), np.random.default_rng(1))
+        b = conv_layer(net, t["x"], (3, 5, 9, 9, kb, (1, 1), (1, 1), (0, 0), (0, 0), (1, 1)), np.random.default_rng(2))
+        cat = net.add_concatenation([a.output(0), b.output(0)], axis=1)
+        d = conv_layer(net, cat.output(0), (3, 8 + kb, 9, 9, 7, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1)), np.random.default_rng(3))
+        for layer in (a, b, d):
+            layer.precision = gie.int8
+        ra, rb = (6.0, 9.0) if kind == "mixed" else (8.0, 8.0)
+        for tensor, amax in ((t["x"], 3.0), (a.output(0), ra), (b.output(0), rb), (cat.output(0), 8.0)):
+            tensor.set_dynamic_range(-amax, amax)
+        return d.output(0)
+
+    def configure(config):
+        config.int8 = True
+        config.set_flag(OBEY)
+
+    cpu = util.build(define, {"x": x}, device="cpu", configure=configure, passes_off=("concat_elimination",))
+    gpu = util.build(define, {"x": x}, device="gpu", configure=configure)
+    ks = gpu.layer_info()["kernels"]
+    assert [k["precision"] for k in ks if k["type"] == "Convolution"] == ["int8"] * 3, ks
+    if kind == "shared":
+        assert not [k for k in ks if k["type"] == "Concatenation"], ks
+        outs = [o for k in ks if k["type"] == "Convolution" for o in k["outputs"] if o.get("view_of")]
+        assert sorted((o["dtype"], o["format"]) for o in outs) == [("int8", "chw4")] * 2, ks
+        assert sum(k["type"] == "Reformat" for k in ks) == 1, ks  # only the input's quantization
+    else:
+        assert [k["precision"] for k in ks if k["type"] == "Concatenation"] == ["int8"], ks
+    compare(cpu, gpu, {"x": x})
+    f = tmp_path / "concat_int8.gie"
+    gpu.save(str(f))
+    compare(cpu, gie.Runtime().load(str(f)), {"x": x})
+
+
 def _calibration_net(builder):
     rng = np.random.default_rng(11)
     net = builder.create_network()

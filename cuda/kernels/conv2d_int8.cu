@@ -319,6 +319,11 @@ class ConvolutionInt8Gpu final : public Kernel<ConvolutionInt8Gpu, ConvolutionOp
 public:
     GIE_INT8_KERNEL_COMMON
 
+    //! Tensors are read and written with their descriptors' batch strides (an INT8 CHW4 slice of an eliminated
+    //! concatenation, docs/int8.md).
+    bool supportsStridedInput() const noexcept override { return true; }
+    bool supportsStridedOutput() const noexcept override { return true; }
+
     //! Input 0 INT8 CHW4; the residual INT8 CHW4 or FLOAT / HALF LINEAR; the output INT8 CHW4 or FLOAT / HALF LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
         const TensorDesc& d = inOut[pos];

@@ -157,7 +157,7 @@ private:
         const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
         if (!floatClass(x.type)) return {x.type, TensorFormat::kLINEAR};
         const int root = familyRoot(t);
-        if (root >= 0) return {familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR};
+        if (root >= 0) return familyState(root);
         if (type == DataType::kINT8 && !quantizable(t)) return {DataType::kFLOAT, TensorFormat::kLINEAR};
         return {type, formatFitsRank(format, x.dims.nbDims) ? format : TensorFormat::kLINEAR};
     }
@@ -203,14 +203,16 @@ private:
         }
     }
 
-    //! Tensors tied by views (an eliminated concatenation and its slices) share one LINEAR state; its type is
-    //! HALF when FP16 is allowed (or pinned) and FLOAT otherwise, lowered to FLOAT if a member's kernel cannot.
+    //! Tensors tied by views (an eliminated concatenation and its slices) share one state: LINEAR, HALF when FP16 is
+    //! allowed (or pinned) and FLOAT otherwise, lowered to FLOAT if a member's kernel cannot; or INT8 CHW4 (initInt8).
+    State familyState(int root) const { return {familyType_[static_cast<size_t>(root)], familyFormat_[static_cast<size_t>(root)]}; }
     void initFamilies() {
         const size_t T = g_.tensors.size();
         hasViews_.assign(T, false);
         for (const auto& x : g_.tensors)
             if (x.viewOf >= 0) hasViews_[static_cast<size_t>(x.viewOf)] = true;
         familyType_.assign(T, DataType::kFLOAT);
+        familyFormat_.assign(T, TensorFormat::kLINEAR);
         for (size_t t = 0; t < T; ++t)
             if (hasViews_[t]) familyType_[t] = floatClass(g_.tensors[t].type) && halfAllowedAnywhere() ? DataType::kHALF : g_.tensors[t].type;
     }
@@ -243,6 +245,8 @@ private:
                               " INT8 kernels (the CPU reference has them): the engine is built without INT8"));
             return;
         }
+        for (size_t t = 0; t < g_.tensors.size(); ++t)
+            if (hasViews_[t] && int8Family(static_cast<int>(t))) familyType_[t] = DataType::kINT8, familyFormat_[t] = TensorFormat::kCHW4;
         int unranged = 0, inViews = 0, total = 0;
         std::string names;
         for (size_t t = 0; t < g_.tensors.size(); ++t) {
@@ -251,7 +255,7 @@ private:
             ++total;
             if (!(x.dynamicRange > 0.f)) {
                 if (++unranged <= 5) names += strcat(unranged > 1 ? ", '" : "'", x.name, "'");
-            } else if (familyRoot(static_cast<int>(t)) >= 0) {
+            } else if (familyRoot(static_cast<int>(t)) >= 0 && familyType_[static_cast<size_t>(familyRoot(static_cast<int>(t)))] != DataType::kINT8) {
                 ++inViews;
             }
         }
@@ -279,6 +283,25 @@ private:
                 logMessage(logger_, ILogger::Severity::kWARNING,
                            strcat("INT8: the GPU has no INT8 kernel for ", list, ": they run FP32/FP16 (the CPU reference runs them in INT8)"));
         }
+    }
+    //! GPU: the slices of an eliminated concatenation are INT8 CHW4 views of it (docs/int8.md) when they and it are 4-D
+    //! float activations with one range (one scale: the producers' epilogues quantize with it), every slice has a
+    //! multiple of 4 channels (so a slice starts on a CHW4 word and its padding is not another slice's channels), and
+    //! INT8 is allowed for every producer. enumerateAll lowers the family to float when a member's kernel cannot.
+    bool int8Family(int root) const {
+        const IrTensor& p = g_.tensors[static_cast<size_t>(root)];
+        if (o_.device != DeviceType::kGPU || producer_[static_cast<size_t>(root)] >= 0 || !floatClass(p.type) || p.isInput || p.isOutput ||
+            p.dims.nbDims != 4 || !(p.dynamicRange > 0.f && p.dynamicRange < 3.0e38f))
+            return false;
+        for (size_t v = 0; v < g_.tensors.size(); ++v) {
+            const IrTensor& x = g_.tensors[v];
+            if (x.viewOf != root) continue;
+            const int prod = producer_[v];
+            if (!floatClass(x.type) || x.dims.nbDims != 4 || x.dims.d[1] % 4 != 0 || x.dynamicRange != p.dynamicRange || prod < 0 ||
+                !int8For(g_.nodes[static_cast<size_t>(prod)]))
+                return false;
+        }
+        return true;
     }
     bool int8For(const IrNode& n) const {
         if (!int8Kernels_ || !(o_.int8 || pinnedInt8(n))) return false;
@@ -511,7 +534,14 @@ private:
                 touched.insert(touched.end(), n.outputs.begin(), n.outputs.end());
                 for (int t : touched) {
                     const int root = familyRoot(t);
-                    if (root >= 0 && familyType_[static_cast<size_t>(root)] == DataType::kHALF) {
+                    if (root >= 0 && familyType_[static_cast<size_t>(root)] == DataType::kINT8) {
+                        logMessage(logger_, ILogger::Severity::kWARNING,
+                                   strcat("INT8: the slices of '", g_.tensors[static_cast<size_t>(root)].name, "' (an eliminated concatenation) stay ",
+                                          "FP32/FP16: layer '", n.name, "' (", n.type, ") cannot ", "use them as INT8 CHW4 views"));
+                        familyType_[static_cast<size_t>(root)] = halfAllowedAnywhere() ? DataType::kHALF : DataType::kFLOAT;
+                        familyFormat_[static_cast<size_t>(root)] = TensorFormat::kLINEAR;
+                        ++lowered;
+                    } else if (root >= 0 && familyType_[static_cast<size_t>(root)] == DataType::kHALF) {
                         familyType_[static_cast<size_t>(root)] = DataType::kFLOAT;
                         ++lowered;
                     }
@@ -657,7 +687,7 @@ private:
         // slices; the slices of a horizontally fused output, written through their parent) are in the family's state.
         for (size_t t = 0; t < g_.tensors.size(); ++t) {
             const int root = familyRoot(static_cast<int>(t));
-            if (root >= 0 && producer_[t] < 0) cost_[t][{familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR}] = 0;
+            if (root >= 0 && producer_[t] < 0) cost_[t][familyState(root)] = 0;
         }
         for (int ni : order_) {
             const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
@@ -780,7 +810,7 @@ private:
         }
         for (size_t t = 0; t < T; ++t) {
             const int root = familyRoot(static_cast<int>(t));
-            if (root >= 0 && producer_[t] < 0) state[t] = {familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR}, known[t] = true;
+            if (root >= 0 && producer_[t] < 0) state[t] = familyState(root), known[t] = true;
             if (!known[t]) state[t] = {g_.tensors[t].type, TensorFormat::kLINEAR};  // constants (converted per consumer below) and unused
         }
         std::vector<IPluginCreator*> creators(g_.nodes.size(), nullptr);
@@ -863,6 +893,7 @@ private:
     std::vector<Dims> optDims_;
     std::vector<bool> hasViews_;
     std::vector<DataType> familyType_;
+    std::vector<TensorFormat> familyFormat_;
     std::vector<std::vector<Candidate>> cands_;
     std::map<std::string, double> reformatMs_;
     std::vector<std::map<State, double>> cost_;
