@@ -388,7 +388,14 @@ protected:
         // A group's input channels must start on a word and its output channels fill whole CHW4 groups for the GEMM.
         gemmOk_ = G == 1 || (Cg % 4 == 0 && Kg % 4 == 0);
         depthwise_ = G > 1 && Cg == 1 && Kg == 1;
-        if (gemmOk_) gemm_ = packInt8Gemm(w, rq, G, Kg, Cg, RS, "Convolution");
+        if (gemmOk_) {
+            try {
+                gemm_ = packInt8Gemm(w, rq, G, Kg, Cg, RS, "Convolution");
+            } catch (const Error&) {
+                if (G == 1) throw;
+                gemmOk_ = false;  // too large for the GEMM's 32-bit indexing: the direct tactics remain
+            }
+        }
         if (G > 1) {
             const int64_t K4 = (op_.K + 3) / 4;
             directQ_ = w.q;
