@@ -252,6 +252,19 @@ struct Int8DirectParams {
     int sh = 1, sw = 1, pt = 0, pl = 0, dh = 1, dw = 1;
 };
 
+//! f(h, w, r, s) for every tap of the window at (h0, w0) that lies inside the H x W input (padding reads as q = 0).
+template <typename F>
+__device__ __forceinline__ void forEachTap(const Int8DirectParams& a, int h0, int w0, F&& f) {
+    for (int r = 0; r < a.R; ++r) {
+        const int h = h0 + r * a.dh;
+        if (h < 0 || h >= a.H) continue;
+        for (int s = 0; s < a.S; ++s) {
+            const int w = w0 + s * a.dw;
+            if (w >= 0 && w < a.W) f(h, w, r, s);
+        }
+    }
+}
+
 //! One thread per (image, CHW4 output group, output pixel), pixels fastest (coalesced words).
 template <bool kDw>
 __global__ void __launch_bounds__(256) convInt8Direct(const Int8DirectParams a) {
@@ -267,17 +280,11 @@ __global__ void __launch_bounds__(256) convInt8Direct(const Int8DirectParams a) 
     if constexpr (kDw) {
         // Output channel k reads input channel k: output group kw is input word kw.
         const int* xc = xn + static_cast<int64_t>(kw) * HW;
-        for (int r = 0; r < a.R; ++r) {
-            const int h = h0 + r * a.dh;
-            if (h < 0 || h >= a.H) continue;
-            for (int s = 0; s < a.S; ++s) {
-                const int w = w0 + s * a.dw;
-                if (w < 0 || w >= a.W) continue;
-                const int xv = __ldg(xc + h * a.W + w), wv = __ldg(a.wdw + (r * a.S + s) * a.K4 + kw);
+        forEachTap(a, h0, w0, [&](int h, int w, int r, int s) {
+            const int xv = __ldg(xc + h * a.W + w), wv = __ldg(a.wdw + (r * a.S + s) * a.K4 + kw);
 #pragma unroll
-                for (int j = 0; j < 4; ++j) acc[j] += byteOf(xv, j) * byteOf(wv, j);
-            }
-        }
+            for (int j = 0; j < 4; ++j) acc[j] += byteOf(xv, j) * byteOf(wv, j);
+        });
     } else {
         const auto* xb = reinterpret_cast<const signed char*>(xn);
 #pragma unroll 1
@@ -290,15 +297,9 @@ __global__ void __launch_bounds__(256) convInt8Direct(const Int8DirectParams a) 
             for (int ci = 0; ci < a.Cg; ++ci) {
                 const int c = cBegin + ci;
                 const signed char* xc = xb + static_cast<int64_t>(c >> 2) * HW * 4 + (c & 3);
-                for (int r = 0; r < a.R; ++r) {
-                    const int h = h0 + r * a.dh;
-                    if (h < 0 || h >= a.H) continue;
-                    for (int s = 0; s < a.S; ++s) {
-                        const int w = w0 + s * a.dw;
-                        if (w < 0 || w >= a.W) continue;
-                        sum += static_cast<int>(__ldg(xc + (h * a.W + w) * 4)) * static_cast<int>(__ldg(wk + (ci * a.R + r) * a.S + s));
-                    }
-                }
+                forEachTap(a, h0, w0, [&](int h, int w, int r, int s) {
+                    sum += static_cast<int>(__ldg(xc + (h * a.W + w) * 4)) * static_cast<int>(__ldg(wk + (ci * a.R + r) * a.S + s));
+                });
             }
 #pragma unroll
             for (int i = 0; i < 4; ++i)  // a constant index keeps acc in registers
@@ -374,15 +375,9 @@ protected:
         GIE_CHECK(G >= 1 && C % G == 0 && op_.K % G == 0, ErrorCode::kINVALID_MODEL, "Convolution (INT8 GPU): ", C, " input and ", op_.K,
                   " output channels are not divisible into ", G, " groups");
         const int64_t Cg = C / G, Kg = op_.K / G, perK = Cg * RS;
-        // |sum| <= perK * 128 * 127 must fit INT32 (the CPU reference checks the same bound).
-        GIE_CHECK(perK <= (int64_t(1) << 31) / (128 * 128), ErrorCode::kUNSUPPORTED, "Convolution (INT8): ", perK,
-                  " products per output exceed what an INT32 accumulator holds");
-        const std::vector<float> kernel = fields_.floats("kernel");
-        GIE_CHECK(static_cast<int64_t>(kernel.size()) == op_.K * perK, ErrorCode::kINVALID_MODEL, "Convolution kernel has ", kernel.size(),
-                  " values, expected ", op_.K * perK);
-        const cpu::int8cpu::ChannelWeights w = cpu::int8cpu::quantizePerChannel(kernel.data(), op_.K, perK);
-        const cpu::int8cpu::Requant rq =
-            cpu::int8cpu::makeRequant(w, in[0].scale, fields_.has("bias") ? fields_.floats("bias") : std::vector<float>());
+        const cpu::int8cpu::QuantizedLayer quantized = cpu::int8cpu::quantizeLayer(fields_, op_.K, perK, in[0].scale, "Convolution");
+        const cpu::int8cpu::ChannelWeights& w = quantized.weights;
+        const cpu::int8cpu::Requant& rq = quantized.requant;
         setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "Convolution (INT8)");
         C4_ = storedChannels(C, TensorFormat::kCHW4) / 4;
         // A group's input channels must start on a word and its output channels fill whole CHW4 groups for the GEMM.

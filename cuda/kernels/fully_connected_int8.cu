@@ -59,19 +59,14 @@ public:
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
         const int64_t perK = op_.inputsPerOutput();
-        GIE_CHECK(perK <= (int64_t(1) << 31) / (128 * 128), ErrorCode::kUNSUPPORTED, "FullyConnected (INT8): ", perK,
-                  " products per output exceed what an INT32 accumulator holds");
-        const std::vector<float> kernel = fields_.floats("kernel");
-        const cpu::int8cpu::ChannelWeights w = cpu::int8cpu::quantizePerChannel(kernel.data(), op_.K, perK);
-        const cpu::int8cpu::Requant rq =
-            cpu::int8cpu::makeRequant(w, in[0].scale, fields_.has("bias") ? fields_.floats("bias") : std::vector<float>());
+        const cpu::int8cpu::QuantizedLayer q = cpu::int8cpu::quantizeLayer(fields_, op_.K, perK, in[0].scale, "FullyConnected");
         setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "FullyConnected (INT8)");
         chw4_ = in[0].format == TensorFormat::kCHW4;
         // The weights' flat index is c*H*W + hw (C order) in both cases: a CHW4 input is the convolution with
         // R x S = H x W over C channels, a LINEAR one the 1x1 convolution over `flat` channels.
         const int64_t C = chw4_ ? in[0].dims.d[1] : perK, RS = chw4_ ? in[0].dims.d[2] * in[0].dims.d[3] : 1;
         GIE_CHECK(C * RS == perK, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): input ", toString(in[0].dims), " does not flatten to ", perK);
-        gemm_ = packInt8Gemm(w, rq, 1, op_.K, C, RS, "FullyConnected");
+        gemm_ = packInt8Gemm(q.weights, q.requant, 1, op_.K, C, RS, "FullyConnected");
         configured_ = true;
         tactic_ = immaRuns() ? kImma : kDp4a;  // a default until the builder picks by timing
     }
