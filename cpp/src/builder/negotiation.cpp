@@ -145,10 +145,13 @@ private:
         if (x.viewOf >= 0) return x.viewOf;
         return hasViews_[static_cast<size_t>(t)] ? t : -1;
     }
-    //! Whether tensor t may be quantized: a float activation (not a constant, not in a view family) with a range.
+    //! Whether tensor t may be quantized: a float activation (not a constant, not in a view family unless the family is
+    //! INT8) with a range.
     bool quantizable(int t) const {
         const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
-        return floatClass(x.type) && !isConst(t) && familyRoot(t) < 0 && x.dynamicRange > 0.f && x.dynamicRange < 3.0e38f;
+        const int root = familyRoot(t);
+        return floatClass(x.type) && !isConst(t) && (root < 0 || familyType_[static_cast<size_t>(root)] == DataType::kINT8) &&
+               x.dynamicRange > 0.f && x.dynamicRange < 3.0e38f;
     }
     float scaleOf(int t) const { return int8::scaleOfRange(g_.tensors[static_cast<size_t>(t)].dynamicRange); }
     //! A tensor's state when a node takes the uniform choice (type, format) for its float tensors. A tensor that
@@ -287,7 +290,8 @@ private:
     //! GPU: the slices of an eliminated concatenation are INT8 CHW4 views of it (docs/int8.md) when they and it are 4-D
     //! float activations with one range (one scale: the producers' epilogues quantize with it), every slice has a
     //! multiple of 4 channels (so a slice starts on a CHW4 word and its padding is not another slice's channels), and
-    //! INT8 is allowed for every producer. enumerateAll lowers the family to float when a member's kernel cannot.
+    //! INT8 is allowed (and not pinned away) for every producer. enumerateAll lowers the family to float when a member's
+    //! kernel cannot.
     bool int8Family(int root) const {
         const IrTensor& p = g_.tensors[static_cast<size_t>(root)];
         if (o_.device != DeviceType::kGPU || producer_[static_cast<size_t>(root)] >= 0 || !floatClass(p.type) || p.isInput || p.isOutput ||
@@ -300,6 +304,11 @@ private:
             if (!floatClass(x.type) || x.dims.nbDims != 4 || x.dims.d[1] % 4 != 0 || x.dynamicRange != p.dynamicRange || prod < 0 ||
                 !int8For(g_.nodes[static_cast<size_t>(prod)]))
                 return false;
+            // A producer pinned to another precision or output type keeps the family float (its pin would refuse INT8).
+            const IrNode& pn = g_.nodes[static_cast<size_t>(prod)];
+            if (honour_ && pn.precisionSet && pn.precision != DataType::kINT8) return false;
+            for (const auto& ot : pn.outputTypes)
+                if (honour_ && ot.first && ot.second != DataType::kINT8) return false;
         }
         return true;
     }
