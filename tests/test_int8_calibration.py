@@ -512,3 +512,25 @@ def test_progress_bar_counts_batches_and_closes(monkeypatch):
     with pytest.raises(gie.InvalidArgumentError):
         gie.calibrate(net, ArrayCalibrator(growing_batches()[:1] + [GOOD[:, :, :2]]))
     assert bars[-1].count == 1 and bars[-1].closed and bars[-1].total is None
+
+
+def test_build_report_says_where_calibration_ran(tmp_path):
+    """The build report's passes name the device of the calibration's forward pass (the CPU here; the GPU build in
+    tests/test_int8_gpu.py), or the cache when the ranges came from it."""
+    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    cache = tmp_path / "c.calib"
+
+    def build():
+        builder = gie.Builder()
+        net = builder.create_network()
+        x = net.add_input("x", gie.float32, (4, 3, 6, 6))
+        conv = net.add_convolution(x, 4, (3, 3), w, np.zeros(4, np.float32))
+        net.mark_output(conv.output(0))
+        config = builder.create_config()
+        config.device = "cpu"
+        config.int8 = True
+        config.int8_calibrator = gie.MinMaxCalibrator(np.ones((8, 3, 6, 6), np.float32), batch_size=4, cache_file=str(cache))
+        return [p for p in builder.build(net, config).layer_info()["passes"] if p.startswith("int8 calibration")]
+
+    assert build() == ["int8 calibration: 2 batches on the CPU (FP32)"]
+    assert build() == ["int8 calibration: ranges read from the calibration cache"]

@@ -4,8 +4,7 @@
 // own code); exact INT32 accumulation with the bias in accumulator units; then the float epilogue of
 // cuda/kernels/int8_common.cuh: y = float(acc) * (s_x * s_w[k]) [+ residual] -> activation -> INT8 CHW4 with the
 // output's scale, or FLOAT / HALF LINEAR. The residual is INT8 CHW4 (with its scale) or FLOAT / HALF LINEAR.
-// groups == 1 only (a grouped convolution is refused, so the negotiation runs it in float); any kernel size,
-// stride, padding and dilation.
+// Any kernel size, stride, padding, dilation and groups.
 //
 // Implicit GEMM: M = N*P*Q output pixels, N = K output channels, reduction over (r, s, channel group of 4) words.
 // A block computes a 128-pixel x 64-channel tile with 256 threads, stepping through the reduction 8 words (32
@@ -18,47 +17,37 @@
 //                         a word of the tiles is exactly 4 consecutive k bytes of an mma fragment, so the same
 //                         shared-memory tiles feed it; the accumulators go through shared memory to the dp4a
 //                         tactic's thread mapping for the common epilogue.
+// Both also run a grouped convolution whose groups have a multiple of 4 input and output channels (grid z = group,
+// int8_implicit_gemm.cuh; the fully connected layer uses the same GEMM). Two direct tactics for groups > 1:
+//   direct_grouped_chw4   one thread per pixel and CHW4 output group: any C / groups and K / groups (byte products);
+//   depthwise_chw4        C = K = groups: one input word and one weight word per tap give the 4 channels' products.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "int8_common.cuh"
+#include "int8_implicit_gemm.cuh"
 #include "kernels/int8_cpu.h"
 #include "layers/convolution.h"
 #include "layers/fused_activation.h"
 
 namespace gie {
-namespace {
+namespace cuda {
+namespace int8gpu {
 
-using namespace cuda::int8gpu;
-
-constexpr int kBM = 128, kBN = 64, kBK = 8, kThreads = 256;
+constexpr int kBM = kGemmBM, kBN = kGemmBN, kBK = kGemmBK, kThreads = 256;
 // Row pitches (words) of the shared tiles: + 8 words makes the mma fragment loads (rows t, t+4; columns g) free of
 // bank conflicts (row r starts at bank 8r); the dp4a int4 loads stay 16-byte aligned.
 constexpr int kAP = kBM + 8, kBP = kBN + 8, kCP = kBN + 4;
 constexpr int kTileWords = 2 * kBK * kAP + 2 * kBK * kBP, kCWords = kBM * kCP;
-
-struct Int8ConvParams {
-    const int* x = nullptr;      // CHW4 words: [N][C4][H*W] with batch stride xbs (words)
-    const int* w = nullptr;      // [kredPad][kPad] words, k fastest
-    const int* bias = nullptr;   // [kPad] INT32, in accumulator units
-    const float* mult = nullptr; // [kPad] s_x * s_w[k]
-    RealTensor y, res;           // res.p == nullptr: no residual
-    int64_t xbs = 0;
-    int H = 0, W = 0, C4 = 0, K = 0, P = 0, Q = 0, R = 0, S = 0;
-    int sh = 1, sw = 1, pt = 0, pl = 0, dh = 1, dw = 1;
-    int kred = 0, kPad = 0, M = 0;
-    int act = -1;
-    float alpha = 0.f, beta = 0.f;
-};
 
 // The reduction index kk = (r*S + s)*C4 + cg (channel group fastest): a thread's load position advances by kBK
 // words per tile with a carry into (s, r) instead of divisions.
 struct RedPos {
     int cg, r, s;
 };
-__device__ __forceinline__ void advance(RedPos& p, int step, const Int8ConvParams& a) {
+__device__ __forceinline__ void advance(RedPos& p, int step, const Int8GemmParams& a) {
     p.cg += step;
     while (p.cg >= a.C4) {
         p.cg -= a.C4;
@@ -78,12 +67,12 @@ __device__ __forceinline__ void mmaS8(int (&d)[4], const int (&a)[4], const int 
 }
 
 template <bool kMma>
-__global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8ConvParams a) {
+__global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8GemmParams a) {
     __shared__ __align__(16) int smem[kTileWords > kCWords ? kTileWords : kCWords];
     auto As = reinterpret_cast<int(*)[kBK][kAP]>(smem);                  // [2][kBK][kAP]
     auto Bs = reinterpret_cast<int(*)[kBK][kBP]>(smem + 2 * kBK * kAP);  // [2][kBK][kBP]
     const int tid = threadIdx.x;
-    const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * kBN;
+    const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * kBN, grp = blockIdx.z;
     const int PQ = a.P * a.Q, HW = a.H * a.W;
 
     // A (input) loads: pixel am, reduction rows tid/kBM + 2j (j < 4).
@@ -93,11 +82,13 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8ConvParams a) 
     const bool mValid = mg < a.M;
     int h0 = 0, w0 = 0;
     const int* xn = a.x;
+    const signed char* xbn = a.xb;
     if (mValid) {
         const int n = mg / PQ, pq = mg - n * PQ, p = pq / a.Q, q = pq - p * a.Q;
         h0 = p * a.sh - a.pt;
         w0 = q * a.sw - a.pl;
-        xn = a.x + static_cast<int64_t>(n) * a.xbs;
+        if (a.xb) xbn = a.xb + static_cast<int64_t>(n) * a.xbs;
+        else xn = a.x + static_cast<int64_t>(n) * a.xbs + static_cast<int64_t>(grp) * a.C4 * HW;
     }
     RedPos pos[kAPer];
 #pragma unroll
@@ -108,7 +99,7 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8ConvParams a) 
     // B (weight) loads: channel column tid % kBN, rows tid / kBN + 4j (j < 2).
     constexpr int kBPer = kBK * kBN / kThreads, kBRowStep = kThreads / kBN;
     const int bn = tid % kBN, br = tid / kBN;
-    const int* wcol = a.w + n0 + bn;
+    const int* wcol = a.w + grp * a.wgs + n0 + bn;
 
     int aReg[kAPer], bReg[kBPer];
     auto loadTiles = [&](int k0) {
@@ -116,8 +107,16 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8ConvParams a) 
         for (int j = 0; j < kAPer; ++j) {
             int v = 0;
             if (mValid && pos[j].r < a.R) {
-                const int h = h0 + pos[j].r * a.dh, w = w0 + pos[j].s * a.dw;
-                if (h >= 0 && h < a.H && w >= 0 && w < a.W) v = __ldg(xn + pos[j].cg * HW + h * a.W + w);
+                if (a.xb) {  // a LINEAR row that is not whole words: the word of bytes 4cg .. 4cg+3 (0 past the row)
+                    unsigned u = 0;
+#pragma unroll
+                    for (int b = 0; b < 4; ++b)
+                        if (4 * pos[j].cg + b < a.flat) u |= static_cast<unsigned>(static_cast<unsigned char>(__ldg(xbn + 4 * pos[j].cg + b))) << (8 * b);
+                    v = static_cast<int>(u);
+                } else {
+                    const int h = h0 + pos[j].r * a.dh, w = w0 + pos[j].s * a.dw;
+                    if (h >= 0 && h < a.H && w >= 0 && w < a.W) v = __ldg(xn + pos[j].cg * HW + h * a.W + w);
+                }
             }
             aReg[j] = v;
             advance(pos[j], kBK, a);
@@ -212,51 +211,134 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8ConvParams a) 
         }
     }
 
-    // Epilogue: the 4 channels of a thread are one CHW4 group (n0 and ty*4 are multiples of 4).
-    const int c0 = n0 + ty * 4;
-    const int cp = (a.K + 3) & ~3;
-    if (c0 >= cp) return;
-    const int valid = min(4, a.K - c0);  // >= 1: c0 < cp; channels past K are CHW4 padding, written as 0
-    int bias[4];
-    float mult[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) bias[j] = __ldg(a.bias + c0 + j), mult[j] = __ldg(a.mult + c0 + j);
+    // Epilogue: the 4 channels of a thread are one CHW4 group (n0, ty*4 and, with groups, K per group are multiples
+    // of 4); channels past K (groups == 1) are CHW4 padding, written as 0.
+    const int cl = n0 + ty * 4;
+    if (cl >= ((a.K + 3) & ~3)) return;
+    const int valid = min(4, a.K - cl);
+    const int c0 = grp * a.K + cl, pc = grp * a.kPad + cl;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
         const int m = m0 + (i < 4 ? tx * 4 + i : 64 + tx * 4 + (i - 4));
         if (m >= a.M) continue;
         const int n = m / PQ, pq = m - n * PQ;
-        float v[4];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            float y = __fmul_rn(static_cast<float>(acc[i][j] + bias[j]), mult[j]);
-            if (a.res.p && j < valid) y = __fadd_rn(y, loadReal(a.res, n, c0 + j, pq, PQ));
-            if (a.act >= 0) y = cuda::applyAct(a.act, y, a.alpha, a.beta);
-            v[j] = y;
-        }
-        storeGroup(a.y, n, c0, pq, PQ, v, valid);
+        requantStore(a.ep, n, c0, pq, PQ, acc[i], pc, valid);
     }
 }
 
-int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+void launchInt8Gemm(const Int8GemmParams& a, int groups, bool mma, cudaStream_t stream) {
+    const dim3 grid(static_cast<unsigned>(ceilDiv(a.M, kBM)), static_cast<unsigned>(a.kPad / kBN), static_cast<unsigned>(groups));
+    if (mma) convInt8<true><<<grid, kThreads, 0, stream>>>(a);
+    else convInt8<false><<<grid, kThreads, 0, stream>>>(a);
+    checkLaunch(mma ? "convInt8<imma>" : "convInt8<dp4a>");
+}
+
+bool immaRuns() noexcept {
+    try {
+        return deviceProps().major >= 8;
+    } catch (...) {
+        return false;
+    }
+}
+
+// ---- direct grouped / depthwise -------------------------------------------------------------------------------------
+struct Int8DirectParams {
+    const int* x = nullptr;            // CHW4 words [N][C4][H*W], batch stride xbs words
+    const signed char* wq = nullptr;   // generic: [K][Cg][R][S] bytes (the CPU's layout)
+    const int* wdw = nullptr;          // depthwise: [R*S][K4] words, channel k in byte k % 4 of word k / 4
+    Int8Epilogue ep;                   // bias / mult: [K4 * 4]
+    int64_t xbs = 0;
+    int N = 0, H = 0, W = 0, K = 0, K4 = 0, Cg = 0, Kg = 0, P = 0, Q = 0, R = 0, S = 0;
+    int sh = 1, sw = 1, pt = 0, pl = 0, dh = 1, dw = 1;
+};
+
+//! f(h, w, r, s) for every tap of the window at (h0, w0) that lies inside the H x W input (padding reads as q = 0).
+template <typename F>
+__device__ __forceinline__ void forEachTap(const Int8DirectParams& a, int h0, int w0, F&& f) {
+    for (int r = 0; r < a.R; ++r) {
+        const int h = h0 + r * a.dh;
+        if (h < 0 || h >= a.H) continue;
+        for (int s = 0; s < a.S; ++s) {
+            const int w = w0 + s * a.dw;
+            if (w >= 0 && w < a.W) f(h, w, r, s);
+        }
+    }
+}
+
+//! One thread per (image, CHW4 output group, output pixel), pixels fastest (coalesced words).
+template <bool kDw>
+__global__ void __launch_bounds__(256) convInt8Direct(const Int8DirectParams a) {
+    const int PQ = a.P * a.Q, HW = a.H * a.W;
+    const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (idx >= static_cast<int64_t>(a.N) * a.K4 * PQ) return;
+    const int pq = static_cast<int>(idx % PQ);
+    const int64_t rest = idx / PQ;
+    const int kw = static_cast<int>(rest % a.K4), n = static_cast<int>(rest / a.K4);
+    const int p = pq / a.Q, q = pq - p * a.Q, h0 = p * a.sh - a.pt, w0 = q * a.sw - a.pl;
+    const int* xn = a.x + static_cast<int64_t>(n) * a.xbs;
+    int acc[4] = {0, 0, 0, 0};
+    if constexpr (kDw) {
+        // Output channel k reads input channel k: output group kw is input word kw.
+        const int* xc = xn + static_cast<int64_t>(kw) * HW;
+        forEachTap(a, h0, w0, [&](int h, int w, int r, int s) {
+            const int xv = __ldg(xc + h * a.W + w), wv = __ldg(a.wdw + (r * a.S + s) * a.K4 + kw);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) acc[j] += byteOf(xv, j) * byteOf(wv, j);
+        });
+    } else {
+        const auto* xb = reinterpret_cast<const signed char*>(xn);
+#pragma unroll 1
+        for (int j = 0; j < 4; ++j) {
+            const int k = kw * 4 + j;
+            if (k >= a.K) break;
+            const int cBegin = (k / a.Kg) * a.Cg;
+            const signed char* wk = a.wq + static_cast<int64_t>(k) * a.Cg * a.R * a.S;
+            int sum = 0;
+            for (int ci = 0; ci < a.Cg; ++ci) {
+                const int c = cBegin + ci;
+                const signed char* xc = xb + static_cast<int64_t>(c >> 2) * HW * 4 + (c & 3);
+                forEachTap(a, h0, w0, [&](int h, int w, int r, int s) {
+                    sum += static_cast<int>(__ldg(xc + (h * a.W + w) * 4)) * static_cast<int>(__ldg(wk + (ci * a.R + r) * a.S + s));
+                });
+            }
+#pragma unroll
+            for (int i = 0; i < 4; ++i)  // a constant index keeps acc in registers
+                if (i == j) acc[i] = sum;
+        }
+    }
+    requantStore(a.ep, n, kw * 4, pq, PQ, acc, kw * 4, min(4, a.K - kw * 4));
+}
+
+}  // namespace int8gpu
+}  // namespace cuda
+
+namespace {
+
+using namespace cuda::int8gpu;
 
 class ConvolutionInt8Gpu final : public Kernel<ConvolutionInt8Gpu, ConvolutionOp> {
 public:
     GIE_INT8_KERNEL_COMMON
 
-    //! Input 0 INT8 CHW4; the residual INT8 CHW4 or FLOAT / HALF LINEAR; the output INT8 CHW4 or FLOAT / HALF LINEAR;
-    //! groups == 1.
+    //! Tensors are read and written with their descriptors' batch strides (an INT8 CHW4 slice of an eliminated
+    //! concatenation, docs/int8.md).
+    bool supportsStridedInput() const noexcept override { return true; }
+    bool supportsStridedOutput() const noexcept override { return true; }
+
+    //! Input 0 INT8 CHW4; the residual INT8 CHW4 or FLOAT / HALF LINEAR; the output INT8 CHW4 or FLOAT / HALF LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
-        if (op_.groups != 1) return false;
         const TensorDesc& d = inOut[pos];
         return (quantizedChw4(d) || (pos > 0 && floatLinear4(d))) && imageFits32(d);
     }
-    int32_t getNbTactics() const noexcept override { return 2; }
+    int32_t getNbTactics() const noexcept override { return 4; }
     const char* getTacticName(int32_t t) const noexcept override {
-        return t == kDp4a ? "dp4a_128x64x8_chw4" : t == kImma ? "imma_128x64x32_chw4" : "invalid";
+        return t == kDp4a ? "dp4a_128x64x8_chw4" : t == kImma ? "imma_128x64x32_chw4" : t == kDirect ? "direct_grouped_chw4"
+               : t == kDepthwise ? "depthwise_chw4" : "invalid";
     }
+    //! The GEMM tactics take groups == 1 or groups of a multiple of 4 input and output channels; the direct ones groups > 1.
     int32_t setTactic(int32_t t) noexcept override {
-        if (t != kDp4a && !(t == kImma && immaRuns())) return -1;
+        const bool ok = t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1 : t == kDepthwise && depthwise_;
+        if (!ok) return -1;
         tactic_ = t;
         return 0;
     }
@@ -265,56 +347,75 @@ public:
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): initialize before configure");
         terminate();
-        weights_ = cuda::upload(packed_, "Convolution INT8 weights");
-        bias_ = cuda::upload(biasHost_, "Convolution INT8 bias");
-        mult_ = cuda::upload(multHost_, "Convolution INT8 scales");
+        if (gemmOk_) {
+            weights_ = cuda::upload(gemm_.packed, "Convolution INT8 weights");
+            bias_ = cuda::upload(gemm_.bias, "Convolution INT8 bias");
+            mult_ = cuda::upload(gemm_.mult, "Convolution INT8 scales");
+        }
+        if (op_.groups > 1) {
+            directWeights_ = cuda::upload(directQ_, "Convolution INT8 weights (grouped)");
+            if (depthwise_) depthwiseWeights_ = cuda::upload(depthwiseWords_, "Convolution INT8 weights (depthwise)");
+            directBias_ = cuda::upload(directBiasHost_, "Convolution INT8 bias (grouped)");
+            directMult_ = cuda::upload(directMultHost_, "Convolution INT8 scales (grouped)");
+        }
     }
     void terminate() noexcept override {
         weights_.reset();
         bias_.reset();
         mult_.reset();
+        directWeights_.reset();
+        depthwiseWeights_.reset();
+        directBias_.reset();
+        directMult_.reset();
     }
 
 protected:
-    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc* out, int32_t) override {
-        GIE_CHECK(op_.groups == 1, ErrorCode::kINTERNAL, "Convolution (INT8 GPU) configured with ", op_.groups, " groups");
-        const int64_t C = in[0].dims.d[1], RS = op_.R * op_.S, perK = C * RS;
-        // |sum| <= perK * 128 * 127 must fit INT32 (the CPU reference checks the same bound).
-        GIE_CHECK(perK <= (int64_t(1) << 31) / (128 * 128), ErrorCode::kUNSUPPORTED, "Convolution (INT8): ", perK,
-                  " products per output exceed what an INT32 accumulator holds");
-        const std::vector<float> kernel = fields_.floats("kernel");
-        GIE_CHECK(static_cast<int64_t>(kernel.size()) == op_.K * perK, ErrorCode::kINVALID_MODEL, "Convolution kernel has ", kernel.size(),
-                  " values, expected ", op_.K * perK);
-        const cpu::int8cpu::ChannelWeights w = cpu::int8cpu::quantizePerChannel(kernel.data(), op_.K, perK);
-        const cpu::int8cpu::Requant rq =
-            cpu::int8cpu::makeRequant(w, in[0].scale, fields_.has("bias") ? fields_.floats("bias") : std::vector<float>());
+    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
+        const int64_t C = in[0].dims.d[1], G = op_.groups, RS = op_.R * op_.S;
+        GIE_CHECK(G >= 1 && C % G == 0 && op_.K % G == 0, ErrorCode::kINVALID_MODEL, "Convolution (INT8 GPU): ", C, " input and ", op_.K,
+                  " output channels are not divisible into ", G, " groups");
+        const int64_t Cg = C / G, Kg = op_.K / G, perK = Cg * RS;
+        const cpu::int8cpu::QuantizedLayer quantized = cpu::int8cpu::quantizeLayer(fields_, op_.K, perK, in[0].scale, "Convolution");
+        const cpu::int8cpu::ChannelWeights& w = quantized.weights;
+        const cpu::int8cpu::Requant& rq = quantized.requant;
         setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "Convolution (INT8)");
         C4_ = storedChannels(C, TensorFormat::kCHW4) / 4;
-        kred_ = RS * C4_;
-        kPad_ = roundUp(op_.K, kBN);
-        const int64_t kredPad = roundUp(kred_, kBK);
-        GIE_CHECK(kredPad * kPad_ < (int64_t(1) << 31) && op_.K < int64_t(65535) * kBN, ErrorCode::kUNSUPPORTED, "Convolution (INT8 GPU): ",
-                  op_.K, " output channels x ", kred_, " reduction words are too many");
-        // Words of 4 channels (little-endian bytes: channel 4*cg + j in byte j, as in a CHW4 input word).
-        packed_.assign(static_cast<size_t>(kredPad * kPad_), 0);
-        for (int64_t k = 0; k < op_.K; ++k)
-            for (int64_t c = 0; c < C; ++c)
-                for (int64_t rs = 0; rs < RS; ++rs) {
-                    const uint32_t q = static_cast<uint8_t>(w.q[static_cast<size_t>((k * C + c) * RS + rs)]);
-                    auto& word = packed_[static_cast<size_t>((rs * C4_ + c / 4) * kPad_ + k)];
-                    word = static_cast<int32_t>(static_cast<uint32_t>(word) | q << (8 * (c % 4)));
-                }
-        biasHost_.assign(static_cast<size_t>(kPad_), 0);
-        multHost_.assign(static_cast<size_t>(kPad_), 0.f);
-        std::copy(rq.bias.begin(), rq.bias.end(), biasHost_.begin());
-        std::copy(rq.mult.begin(), rq.mult.end(), multHost_.begin());
-        (void)out;
+        // A group's input channels must start on a word and its output channels fill whole CHW4 groups for the GEMM.
+        gemmOk_ = G == 1 || (Cg % 4 == 0 && Kg % 4 == 0);
+        depthwise_ = G > 1 && Cg == 1 && Kg == 1;
+        if (gemmOk_) {
+            try {
+                gemm_ = packInt8Gemm(w, rq, G, Kg, Cg, RS, "Convolution");
+            } catch (const Error&) {
+                if (G == 1) throw;
+                gemmOk_ = false;  // too large for the GEMM's 32-bit indexing: the direct tactics remain
+            }
+        }
+        if (G > 1) {
+            const int64_t K4 = (op_.K + 3) / 4;
+            directQ_ = w.q;
+            directBiasHost_.assign(static_cast<size_t>(K4 * 4), 0);
+            directMultHost_.assign(static_cast<size_t>(K4 * 4), 0.f);
+            std::copy(rq.bias.begin(), rq.bias.end(), directBiasHost_.begin());
+            std::copy(rq.mult.begin(), rq.mult.end(), directMultHost_.begin());
+            depthwiseWords_.clear();
+            if (depthwise_) {
+                depthwiseWords_.assign(static_cast<size_t>(RS * K4), 0);
+                for (int64_t k = 0; k < op_.K; ++k)
+                    for (int64_t rs = 0; rs < RS; ++rs) {
+                        auto& word = depthwiseWords_[static_cast<size_t>(rs * K4 + k / 4)];
+                        word = static_cast<int32_t>(static_cast<uint32_t>(word) |
+                                                    static_cast<uint32_t>(static_cast<uint8_t>(w.q[static_cast<size_t>(k * RS + rs)])) << (8 * (k % 4)));
+                    }
+            }
+        }
         configured_ = true;
-        tactic_ = immaRuns() ? kImma : kDp4a;  // a default until the builder picks by timing
+        // A default until the builder picks by timing.
+        tactic_ = gemmOk_ ? (immaRuns() ? kImma : kDp4a) : depthwise_ ? kDepthwise : kDirect;
     }
 
     void run(const KernelCall& c) const override {
-        GIE_CHECK(configured_ && weights_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU) run before configure/initialize");
+        GIE_CHECK(configured_ && (weights_ || directWeights_), ErrorCode::kINTERNAL, "Convolution (INT8 GPU) run before configure/initialize");
         const Dims& x = c.inDims(0);
         const Dims& y = c.outDims(0);
         GIE_CHECK(storedChannels(x.d[1], TensorFormat::kCHW4) / 4 == C4_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): input has ", x.d[1],
@@ -324,20 +425,63 @@ protected:
         GIE_CHECK(M < (int64_t(1) << 31), ErrorCode::kUNSUPPORTED, "Convolution (INT8 GPU): ", M, " output pixels per call exceed 2^31");
         GIE_CHECK(cuda::alignedTo(c.inputs[0], 4) && cuda::alignedTo(c.outputs[0], 4), ErrorCode::kINTERNAL,
                   "Convolution (INT8 GPU): tensors must be 4-byte aligned");
-        Int8ConvParams a;
+        const bool gemm = tactic_ == kDp4a || tactic_ == kImma;
+        Int8Epilogue ep;
+        ep.bias = gemm ? bias_->as<int>() : directBias_->as<int>();
+        ep.mult = gemm ? mult_->as<float>() : directMult_->as<float>();
+        ep.y = realTensor(c.outputs[0], c.outDesc[0]);
+        if (c.nbInputs == 2) ep.res = realTensor(c.inputs[1], c.inDesc[1]);
+        ep.act = static_cast<int>(ep_.act);
+        ep.alpha = ep_.alpha;
+        ep.beta = ep_.beta;
+        if (!gemm) {
+            Int8DirectParams a;
+            a.x = c.in<int>(0);
+            a.wq = directWeights_->as<signed char>();
+            a.wdw = depthwiseWeights_ ? depthwiseWeights_->as<int>() : nullptr;
+            a.ep = ep;
+            a.xbs = c.inDesc[0].strides.d[0] / 4;
+            a.N = static_cast<int>(x.d[0]);
+            a.H = static_cast<int>(x.d[2]);
+            a.W = static_cast<int>(x.d[3]);
+            a.K = static_cast<int>(op_.K);
+            a.K4 = static_cast<int>((op_.K + 3) / 4);
+            a.Cg = static_cast<int>(x.d[1] / op_.groups);
+            a.Kg = static_cast<int>(op_.K / op_.groups);
+            a.P = static_cast<int>(y.d[2]);
+            a.Q = static_cast<int>(y.d[3]);
+            setGeometry(a);
+            const int64_t threads = x.d[0] * a.K4 * y.d[2] * y.d[3];
+            GIE_CHECK(cuda::ceilDiv(threads, 256) < (int64_t(1) << 31), ErrorCode::kUNSUPPORTED, "Convolution (INT8 GPU): output too large");
+            const unsigned blocks = static_cast<unsigned>(cuda::ceilDiv(threads, 256));
+            if (tactic_ == kDepthwise) convInt8Direct<true><<<blocks, 256, 0, cuda::streamOf(c)>>>(a);
+            else convInt8Direct<false><<<blocks, 256, 0, cuda::streamOf(c)>>>(a);
+            cuda::checkLaunch(tactic_ == kDepthwise ? "convInt8Direct<depthwise>" : "convInt8Direct<grouped>");
+            return;
+        }
+        Int8GemmParams a;
         a.x = c.in<int>(0);
         a.w = weights_->as<int>();
-        a.bias = bias_->as<int>();
-        a.mult = mult_->as<float>();
-        a.y = realTensor(c.outputs[0], c.outDesc[0]);
-        if (c.nbInputs == 2) a.res = realTensor(c.inputs[1], c.inDesc[1]);
+        a.wgs = gemm_.kredPad * gemm_.kPad;
+        a.ep = ep;
         a.xbs = c.inDesc[0].strides.d[0] / 4;
         a.H = static_cast<int>(x.d[2]);
         a.W = static_cast<int>(x.d[3]);
-        a.C4 = static_cast<int>(C4_);
-        a.K = static_cast<int>(op_.K);
+        a.C4 = static_cast<int>(gemm_.C4);
+        a.K = static_cast<int>(op_.K / op_.groups);
         a.P = static_cast<int>(y.d[2]);
         a.Q = static_cast<int>(y.d[3]);
+        setGeometry(a);
+        a.kred = static_cast<int>(gemm_.kred);
+        a.kPad = static_cast<int>(gemm_.kPad);
+        a.M = static_cast<int>(M);
+        launchInt8Gemm(a, static_cast<int>(op_.groups), tactic_ == kImma, cuda::streamOf(c));
+    }
+
+private:
+    static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3;
+    template <typename Params>
+    void setGeometry(Params& a) const {
         a.R = static_cast<int>(op_.R);
         a.S = static_cast<int>(op_.S);
         a.sh = static_cast<int>(op_.sh);
@@ -346,35 +490,16 @@ protected:
         a.pl = static_cast<int>(op_.pl);
         a.dh = static_cast<int>(op_.dh);
         a.dw = static_cast<int>(op_.dw);
-        a.kred = static_cast<int>(kred_);
-        a.kPad = static_cast<int>(kPad_);
-        a.M = static_cast<int>(M);
-        a.act = static_cast<int>(ep_.act);
-        a.alpha = ep_.alpha;
-        a.beta = ep_.beta;
-        const dim3 grid(static_cast<unsigned>(cuda::ceilDiv(M, kBM)), static_cast<unsigned>(kPad_ / kBN));
-        if (tactic_ == kImma) convInt8<true><<<grid, kThreads, 0, cuda::streamOf(c)>>>(a);
-        else convInt8<false><<<grid, kThreads, 0, cuda::streamOf(c)>>>(a);
-        cuda::checkLaunch(tactic_ == kImma ? "convInt8<imma>" : "convInt8<dp4a>");
-    }
-
-private:
-    static constexpr int32_t kDp4a = 0, kImma = 1;
-    //! mma.sync m16n8k32 on s8 needs sm_80 (the build's archs are 80 and up, so the code is there when this holds).
-    static bool immaRuns() noexcept {
-        try {
-            return cuda::deviceProps().major >= 8;
-        } catch (...) {
-            return false;
-        }
     }
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
-    bool configured_ = false;
-    int64_t C4_ = 0, kred_ = 0, kPad_ = 0;
-    std::vector<int32_t> packed_, biasHost_;
-    std::vector<float> multHost_;
-    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_;
+    bool configured_ = false, gemmOk_ = false, depthwise_ = false;
+    int64_t C4_ = 0;
+    Int8GemmWeights gemm_;
+    std::vector<int8_t> directQ_;
+    std::vector<int32_t> depthwiseWords_, directBiasHost_;
+    std::vector<float> directMultHost_;
+    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_, directWeights_, depthwiseWeights_, directBias_, directMult_;
 };
 GIE_REGISTER_KERNEL(ConvolutionInt8Gpu, DeviceType::kGPU);
 

@@ -53,6 +53,11 @@ class ElementWiseInt8Gpu final : public Kernel<ElementWiseInt8Gpu, ElementWiseOp
 public:
     GIE_INT8_KERNEL_COMMON
 
+    //! Tensors are read and written with their descriptors' batch strides (an INT8 CHW4 slice of an eliminated
+    //! concatenation, docs/int8.md).
+    bool supportsStridedInput() const noexcept override { return true; }
+    bool supportsStridedOutput() const noexcept override { return true; }
+
     //! SUM, SUB, PROD, MAX, MIN; both inputs INT8 CHW4 of the output's shape (no broadcasting); output INT8 CHW4 or
     //! FLOAT / HALF LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nIn, int32_t) const noexcept override {

@@ -27,6 +27,10 @@ inline bool usableScale(float s) { return s > 0.f && s < 3.0e38f; }
 inline bool quantizedChw4(const TensorDesc& d) {
     return d.type == DataType::kINT8 && d.format == TensorFormat::kCHW4 && d.dims.nbDims == 4 && usableScale(d.scale);
 }
+//! An INT8 LINEAR tensor of any rank with a usable scale (a fully connected layer's 2-D input or output).
+inline bool quantizedLinear(const TensorDesc& d) {
+    return d.type == DataType::kINT8 && d.format == TensorFormat::kLINEAR && usableScale(d.scale);
+}
 //! A 4-D FLOAT or HALF LINEAR tensor (the float side of an INT8 kernel: its output when the consumer is not INT8).
 inline bool floatLinear4(const TensorDesc& d) {
     return (d.type == DataType::kFLOAT || d.type == DataType::kHALF) && d.format == TensorFormat::kLINEAR && d.dims.nbDims == 4;
@@ -38,7 +42,7 @@ inline bool imageFits32(const TensorDesc& d) {
 }
 
 // ---- device view of a 4-D tensor in real units ---------------------------------------------------------------------
-enum Kind : int { kInt8Chw4 = 0, kFloat = 1, kHalf = 2 };
+enum Kind : int { kInt8Chw4 = 0, kFloat = 1, kHalf = 2, kInt8Linear = 3 };
 
 struct RealTensor {
     void* p = nullptr;  // null: absent (an optional residual)
@@ -47,17 +51,18 @@ struct RealTensor {
     int64_t bs = 0;       // batch stride, elements
 };
 
-//! The view of a descriptor the kernel accepted (quantizedChw4 or floatLinear4).
+//! The view of a descriptor the kernel accepted (quantizedChw4, quantizedLinear or floatLinear4).
 inline RealTensor realTensor(const void* p, const TensorDesc& d) {
     RealTensor t;
     t.p = const_cast<void*>(p);
-    t.kind = d.type == DataType::kINT8 ? kInt8Chw4 : d.type == DataType::kHALF ? kHalf : kFloat;
+    t.kind = d.type == DataType::kINT8 ? (d.format == TensorFormat::kCHW4 ? kInt8Chw4 : kInt8Linear) : d.type == DataType::kHALF ? kHalf : kFloat;
     t.scale = d.scale;
     t.bs = d.strides.d[0];
     return t;
 }
 
-//! Offset of (n, c, hw) in a tensor of HW pixels per plane (kind decides CHW4 or LINEAR).
+//! Offset of (n, c, hw) in a tensor of HW pixels per plane (kind decides CHW4 or LINEAR; a 2-D (rows, channels)
+//! tensor is HW = 1 with bs = its row length).
 __device__ __forceinline__ int64_t offsetOf(const RealTensor& t, int n, int c, int hw, int HW) {
     const int64_t in = t.kind == kInt8Chw4 ? (c >> 2) * (HW * 4) + hw * 4 + (c & 3) : static_cast<int64_t>(c) * HW + hw;
     return static_cast<int64_t>(n) * t.bs + in;
@@ -68,7 +73,7 @@ __device__ __forceinline__ float dequant(int q, float s) { return __fmul_rn(stat
 
 __device__ __forceinline__ float loadReal(const RealTensor& t, int n, int c, int hw, int HW) {
     const int64_t o = offsetOf(t, n, c, hw, HW);
-    if (t.kind == kInt8Chw4) return dequant(__ldg(static_cast<const signed char*>(t.p) + o), t.scale);
+    if (t.kind == kInt8Chw4 || t.kind == kInt8Linear) return dequant(__ldg(static_cast<const signed char*>(t.p) + o), t.scale);
     if (t.kind == kHalf) return __half2float(__ldg(static_cast<const __half*>(t.p) + o));
     return __ldg(static_cast<const float*>(t.p) + o);
 }
@@ -77,7 +82,7 @@ __device__ __forceinline__ float loadReal(const RealTensor& t, int n, int c, int
 __device__ __forceinline__ unsigned quantByte(float v, float s) { return static_cast<unsigned>(int8::quantize(v, s)) & 0xffu; }
 
 //! Stores the values of channels c0 .. c0+3 (one CHW4 group; `valid` of them are real channels, c0 + valid <= C) of
-//! pixel (n, hw): INT8 CHW4 as one word (padding channels written as 0), FLOAT / HALF LINEAR element by element.
+//! pixel (n, hw): INT8 CHW4 as one word (padding channels written as 0), INT8 / FLOAT / HALF LINEAR element by element.
 __device__ __forceinline__ void storeGroup(const RealTensor& t, int n, int c0, int hw, int HW, const float v[4], int valid) {
     if (t.kind == kInt8Chw4) {
         unsigned w = 0;
@@ -91,13 +96,39 @@ __device__ __forceinline__ void storeGroup(const RealTensor& t, int n, int c0, i
     for (int j = 0; j < 4; ++j) {
         if (j >= valid) break;
         const int64_t o = offsetOf(t, n, c0 + j, hw, HW);
-        if (t.kind == kHalf) static_cast<__half*>(t.p)[o] = __float2half_rn(v[j]);
+        if (t.kind == kInt8Linear) static_cast<signed char*>(t.p)[o] = static_cast<signed char>(int8::quantize(v[j], t.scale));
+        else if (t.kind == kHalf) static_cast<__half*>(t.p)[o] = __float2half_rn(v[j]);
         else static_cast<float*>(t.p)[o] = v[j];
     }
 }
 
 //! Byte j of a CHW4 word as a signed value.
 __device__ __forceinline__ int byteOf(int word, int j) { return static_cast<int>(static_cast<signed char>(static_cast<unsigned>(word) >> (8 * j))); }
+
+//! The requantization epilogue of the INT8 convolution / fully connected kernels (the CPU's int8cpu::epilogueRow):
+//! per output channel, the bias in accumulator units and the accumulator's scale s_x * s_w[k]; the optional residual;
+//! the fused activation; the output in real units.
+struct Int8Epilogue {
+    const int* bias = nullptr;    // INT32, in accumulator units
+    const float* mult = nullptr;  // s_x * s_w[k]
+    RealTensor y, res;            // res.p == nullptr: no residual
+    int act = -1;
+    float alpha = 0.f, beta = 0.f;
+};
+
+//! y = float(acc + bias) * mult [+ residual] -> activation, stored for output channels c0 .. c0 + valid - 1 of pixel
+//! (n, pq) (one CHW4 group: c0 % 4 == 0); `pc` indexes bias / mult for channel c0.
+__device__ __forceinline__ void requantStore(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid) {
+    float v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        float y = __fmul_rn(static_cast<float>(acc[j] + __ldg(e.bias + pc + j)), __ldg(e.mult + pc + j));
+        if (e.res.p && j < valid) y = __fadd_rn(y, loadReal(e.res, n, c0 + j, pq, PQ));
+        if (e.act >= 0) y = applyAct(e.act, y, e.alpha, e.beta);
+        v[j] = y;
+    }
+    storeGroup(e.y, n, c0, pq, PQ, v, valid);
+}
 
 }  // namespace int8gpu
 }  // namespace cuda

@@ -64,6 +64,11 @@ class PoolingInt8Gpu final : public Kernel<PoolingInt8Gpu, PoolingOp> {
 public:
     GIE_INT8_KERNEL_COMMON
 
+    //! Tensors are read and written with their descriptors' batch strides (an INT8 CHW4 slice of an eliminated
+    //! concatenation, docs/int8.md).
+    bool supportsStridedInput() const noexcept override { return true; }
+    bool supportsStridedOutput() const noexcept override { return true; }
+
     //! INT8 CHW4 input; INT8 CHW4 or FLOAT / HALF LINEAR output.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
         const TensorDesc& d = inOut[pos];

@@ -783,11 +783,18 @@ public:
             std::string networkJson = describeNetwork(lowered);
             std::map<std::string, float> calibrated;
             const bool calibrate = cfg->getFlag(BuilderFlag::kINT8) && cfg->getInt8Calibrator();
-            if (calibrate) calibrated = calibrateNetwork(*net, *cfg->getInt8Calibrator(), logger_, false, rp.explicitShapes ? &rp.profiles : nullptr).amax;
+            CalibrationResult calibration;
+            if (calibrate)
+                calibration = calibrateNetwork(*net, *cfg->getInt8Calibrator(), logger_, false, rp.explicitShapes ? &rp.profiles : nullptr, device);
+            calibrated = calibration.amax;
             PassContext ctx;
             ctx.device = device;
             ctx.int8 = cfg->getFlag(BuilderFlag::kINT8);
             ctx.logger = logger_;
+            if (calibrate)  // the build report's "passes" says where the ranges came from
+                ctx.log.push_back(calibration.fromCache ? "int8 calibration: ranges read from the calibration cache"
+                                                        : strcat("int8 calibration: ", calibration.batches, " batches on the ",
+                                                                 calibration.device == DeviceType::kGPU ? "GPU" : "CPU", " (FP32)"));
             // Calibrated ranges go to the lowered graph before the passes: they keep a surviving tensor's range (a
             // fused conv + ReLU writes the ReLU's output).
             Graph g = optimizeNetwork(*net, rp.planned, cfg->disabledPasses(), ctx, calibrate ? &calibrated : nullptr);

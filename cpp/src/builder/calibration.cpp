@@ -1,4 +1,4 @@
-// INT8 calibration: the FP32 CPU run with an observer on every float tensor, the range algorithms
+// INT8 calibration: the FP32 run (CPU, or GPU when the build targets one) with an observer on every float tensor, the range algorithms
 // (entropy, min-max, percentile), and the calibration cache. See calibration.h and docs/int8.md.
 #include "builder/calibration.h"
 
@@ -16,6 +16,7 @@
 #include "common/dims.h"
 #include "common/error.h"
 #include "common/parallel.h"
+#include "backend/backend.h"
 #include "engine/engine.h"
 #include "ir/graph.h"
 #include "network/network.h"
@@ -308,18 +309,21 @@ private:
     TensorStatistics stats_;
 };
 
-// ---- the FP32 CPU run ------------------------------------------------------------------------------
+// ---- the FP32 run (CPU or GPU) ----------------------------------------------------------------------
 
-//! The network as defined, each layer on its FP32 linear CPU kernel, every tensor in its own buffer (freed
-//! after its last reader), every float tensor handed to `observe` once written.
+//! The network as defined, each layer on its FP32 linear kernel of the CPU, or of the GPU when `gpu` is given (the
+//! default variant of each layer's GPU creator), every tensor in its own buffer (freed after its last reader),
+//! every float tensor handed to `observe` once written (on the GPU: after a copy to the host, so that one observer
+//! serves both devices).
 class FloatRunner {
 public:
-    FloatRunner(const NetworkImpl& net, const std::vector<Dims>& inputs) : g_(lowerForCalibration(net, inputs)) {
+    FloatRunner(const NetworkImpl& net, const std::vector<Dims>& inputs, Backend* gpu) : g_(lowerForCalibration(net, inputs)), gpu_(gpu) {
         order_ = g_.topologicalOrder();
         lastUse_.assign(g_.tensors.size(), -1);
         for (size_t s = 0; s < order_.size(); ++s)
             for (int t : g_.nodes[static_cast<size_t>(order_[s])].inputs) lastUse_[static_cast<size_t>(t)] = static_cast<int>(s);
         try {
+            if (gpu_) stream_ = gpu_->createStream();
             for (int ni : order_) steps_.push_back(makeStep(g_.nodes[static_cast<size_t>(ni)]));
         } catch (...) {
             terminateAll();  // the destructor does not run for a constructor that throws
@@ -342,72 +346,108 @@ public:
 
     template <typename Observe>
     void run(Observe&& observe) {
-        for (int t : g_.inputs)
+        for (int t : g_.inputs) {
+            if (gpu_) gpu_->copy(deviceBuffer(t), buffers_.at(t).get(), bytesOf(t), CopyKind::kHostToDevice, stream_);
             if (g_.tensors[static_cast<size_t>(t)].type == DataType::kFLOAT)
                 observe(t, reinterpret_cast<const float*>(buffers_[t].get()));
+        }
         for (size_t s = 0; s < order_.size(); ++s) {
             const IrNode& n = g_.nodes[static_cast<size_t>(order_[s])];
             Step& st = steps_[s];
             std::vector<const void*> in;
             std::vector<void*> out;
-            for (int t : n.inputs) in.push_back(buffers_.at(t).get());
+            for (int t : n.inputs) in.push_back(gpu_ ? devices_.at(t).get() : buffers_.at(t).get());
             for (int t : n.outputs) {
+                if (gpu_) {
+                    out.push_back(deviceBuffer(t));
+                    continue;
+                }
                 auto& b = buffers_[t];
                 if (!b) b = allocate(t);
                 out.push_back(b.get());
             }
-            if (st.kernel->enqueue(st.in.data(), st.out.data(), in.data(), out.data(), st.workspace.data(), nullptr) != 0) {
+            void* workspace = gpu_ ? st.deviceWorkspace.get() : st.workspace.data();
+            if (st.kernel->enqueue(st.in.data(), st.out.data(), in.data(), out.data(), workspace, stream_) != 0) {
                 const char* msg = nullptr;
                 getLastError(&msg);
-                fail(ErrorCode::kINVALID_MODEL, "calibration: layer '", n.name, "' (", n.type, ") failed on the CPU",
+                fail(ErrorCode::kINVALID_MODEL, "calibration: layer '", n.name, "' (", n.type, ") failed on the ", deviceText(),
                      msg && *msg ? std::string(": ") + msg : std::string());
             }
-            for (int t : n.outputs)
-                if (g_.tensors[static_cast<size_t>(t)].type == DataType::kFLOAT) observe(t, reinterpret_cast<const float*>(buffers_[t].get()));
+            for (int t : n.outputs) {
+                if (g_.tensors[static_cast<size_t>(t)].type != DataType::kFLOAT) continue;
+                if (!gpu_) {
+                    observe(t, reinterpret_cast<const float*>(buffers_[t].get()));
+                    continue;
+                }
+                staging_.resize(static_cast<size_t>(std::max<int64_t>(volume(g_.tensors[static_cast<size_t>(t)].dims), 1)));
+                gpu_->copy(staging_.data(), devices_.at(t).get(), bytesOf(t), CopyKind::kDeviceToHost, stream_);
+                gpu_->synchronize(stream_);
+                gpu_->checkErrors("INT8 calibration on the GPU");
+                observe(t, staging_.data());
+            }
             // Free what no later layer reads (network inputs stay: the next batch is written into them).
             for (int t : n.inputs)
-                if (lastUse_[static_cast<size_t>(t)] == static_cast<int>(s) && !g_.tensors[static_cast<size_t>(t)].isInput) buffers_.erase(t);
+                if (lastUse_[static_cast<size_t>(t)] == static_cast<int>(s) && !g_.tensors[static_cast<size_t>(t)].isInput) release(t);
             for (int t : n.outputs)
-                if (lastUse_[static_cast<size_t>(t)] < 0) buffers_.erase(t);
+                if (lastUse_[static_cast<size_t>(t)] < 0) release(t);
         }
     }
 
 private:
+    const char* deviceText() const { return gpu_ ? "GPU" : "CPU"; }
     void terminateAll() {
         for (auto& s : steps_)
             if (s.initialized) s.kernel->terminate();
         steps_.clear();
+        devices_.clear();
+        if (gpu_ && stream_) gpu_->destroyStream(stream_);
+        stream_ = nullptr;
     }
 
     struct Step {
         std::unique_ptr<IPlugin> kernel;
         std::vector<TensorDesc> in, out;
         std::vector<uint8_t> workspace;
+        DeviceBuffer deviceWorkspace;
         bool initialized = false;
     };
 
-    std::unique_ptr<uint8_t[]> allocate(int t) const {
+    size_t bytesOf(int t) const {
         const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
-        return std::unique_ptr<uint8_t[]>(new uint8_t[static_cast<size_t>(std::max<int64_t>(volume(x.dims) * dataTypeSize(x.type), 1))]);
+        return static_cast<size_t>(volume(x.dims) * dataTypeSize(x.type));
+    }
+    std::unique_ptr<uint8_t[]> allocate(int t) const {
+        return std::unique_ptr<uint8_t[]>(new uint8_t[std::max<size_t>(bytesOf(t), 1)]);
+    }
+    void* deviceBuffer(int t) {
+        auto it = devices_.find(t);
+        if (it == devices_.end()) it = devices_.emplace(t, DeviceBuffer(*gpu_, std::max<size_t>(bytesOf(t), 1), "INT8 calibration tensor")).first;
+        return it->second.get();
+    }
+    void release(int t) {
+        buffers_.erase(t);
+        devices_.erase(t);
     }
 
     Step makeStep(const IrNode& n) {
         Step st;
+        const DeviceType device = gpu_ ? DeviceType::kGPU : DeviceType::kCPU;
+        const char* where = gpu_ ? "calibration runs the network on the GPU" : "calibration runs the network on the CPU";
         if (n.userPlugin) {
-            IPluginCreator* c = getPluginRegistry()->getCreator(n.userPlugin->getPluginType(), n.userPlugin->getPluginVersion(), DeviceType::kCPU);
-            GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "calibration runs the network on the CPU, and plugin layer '", n.name, "' (type '",
-                      n.userPlugin->getPluginType(), "') has no CPU creator; set the ranges of its tensors with set_dynamic_range instead");
+            IPluginCreator* c = getPluginRegistry()->getCreator(n.userPlugin->getPluginType(), n.userPlugin->getPluginVersion(), device);
+            GIE_CHECK(c, ErrorCode::kUNSUPPORTED, where, ", and plugin layer '", n.name, "' (type '", n.userPlugin->getPluginType(), "') has no ",
+                      deviceText(), " creator; set the ranges of its tensors with set_dynamic_range instead");
             st.kernel.reset(n.userPlugin->clone());
         } else {
-            IPluginCreator* c = getPluginRegistry()->getCreator(n.type.c_str(), nullptr, DeviceType::kCPU);
-            GIE_CHECK(c, ErrorCode::kUNSUPPORTED, "calibration runs the network on the CPU, and layer '", n.name, "' (", n.type,
-                      ") has no CPU kernel");
+            // The default (FP32) variant: the INT8 / FP16 ones do not take FLOAT LINEAR everywhere.
+            IPluginCreator* c = getPluginRegistry()->getCreatorVariant(n.type.c_str(), nullptr, device, "");
+            GIE_CHECK(c, ErrorCode::kUNSUPPORTED, where, ", and layer '", n.name, "' (", n.type, ") has no ", deviceText(), " kernel");
             st.kernel.reset(c->createPlugin(n.name.c_str(), n.fields.collection()));
         }
         if (!st.kernel) {
             const char* msg = nullptr;
             getLastError(&msg);
-            fail(ErrorCode::kINVALID_MODEL, "calibration: cannot create the CPU kernel of layer '", n.name, "'",
+            fail(ErrorCode::kINVALID_MODEL, "calibration: cannot create the ", deviceText(), " kernel of layer '", n.name, "'",
                  msg && *msg ? std::string(": ") + msg : std::string());
         }
         for (int t : n.inputs) st.in.push_back(makeDesc(g_.tensors[static_cast<size_t>(t)].dims, g_.tensors[static_cast<size_t>(t)].type));
@@ -416,26 +456,49 @@ private:
         all.insert(all.end(), st.out.begin(), st.out.end());
         const int32_t nIn = static_cast<int32_t>(st.in.size()), nOut = static_cast<int32_t>(st.out.size());
         for (int32_t p = 0; p < nIn + nOut; ++p)
-            GIE_CHECK(st.kernel->supportsFormatCombination(p, all.data(), nIn, nOut), ErrorCode::kUNSUPPORTED, "calibration: the CPU kernel of layer '",
-                      n.name, "' (", n.type, ") does not take ", p < nIn ? "input " : "output ", p < nIn ? p : p - nIn, " as ",
+            GIE_CHECK(st.kernel->supportsFormatCombination(p, all.data(), nIn, nOut), ErrorCode::kUNSUPPORTED, "calibration: the ", deviceText(),
+                      " kernel of layer '", n.name, "' (", n.type, ") does not take ", p < nIn ? "input " : "output ", p < nIn ? p : p - nIn, " as ",
                       dataTypeName(all[static_cast<size_t>(p)].type), " linear");
         if (configureKernelRange(*st.kernel, st.in, st.out) != 0 || st.kernel->initialize() != 0) {
             const char* msg = nullptr;
             getLastError(&msg);
-            fail(ErrorCode::kINVALID_MODEL, "calibration: cannot configure the CPU kernel of layer '", n.name, "'",
+            fail(ErrorCode::kINVALID_MODEL, "calibration: cannot configure the ", deviceText(), " kernel of layer '", n.name, "'",
                  msg && *msg ? std::string(": ") + msg : std::string());
         }
         st.initialized = true;
-        st.workspace.resize(st.kernel->getWorkspaceSize() + 64);
+        if (gpu_) st.deviceWorkspace = DeviceBuffer(*gpu_, st.kernel->getWorkspaceSize() + 256, "INT8 calibration workspace");
+        else st.workspace.resize(st.kernel->getWorkspaceSize() + 64);
         return st;
     }
 
     Graph g_;
+    Backend* gpu_ = nullptr;
+    void* stream_ = nullptr;
     std::vector<int> order_;
     std::vector<int> lastUse_;  // step index of a tensor's last reader, -1 if none
     std::vector<Step> steps_;
-    std::map<int, std::unique_ptr<uint8_t[]>> buffers_;
+    std::map<int, std::unique_ptr<uint8_t[]>> buffers_;  // host: every tensor on the CPU; the inputs on the GPU
+    std::map<int, DeviceBuffer> devices_;                // GPU
+    std::vector<float> staging_;                         // GPU: the tensor being observed, copied to the host
 };
+
+//! The runner of the device asked for: the GPU when it is asked for and usable and every layer has a GPU FP32 kernel,
+//! else the CPU (`why` says why not the GPU).
+std::unique_ptr<FloatRunner> makeRunner(const NetworkImpl& net, const std::vector<Dims>& inputs, DeviceType device, std::string& why) {
+    if (device == DeviceType::kGPU) {
+        Backend* gpu = findBackend(DeviceType::kGPU);
+        if (!gpu || !gpu->available()) {
+            why = "no usable GPU";
+        } else {
+            try {
+                return std::make_unique<FloatRunner>(net, inputs, gpu);
+            } catch (const Error& e) {
+                why = e.what();
+            }
+        }
+    }
+    return std::make_unique<FloatRunner>(net, inputs, nullptr);
+}
 
 // ---- talking to the calibrator ------------------------------------------------------------------------
 
@@ -642,7 +705,7 @@ double percentileAmax(const std::vector<int64_t>& histogram, double binWidth, do
 }
 
 CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics,
-                                   const std::vector<std::vector<InputRange>>* profiles) {
+                                   const std::vector<std::vector<InputRange>>* profiles, DeviceType device) {
     const auto* net = dynamic_cast<const NetworkImpl*>(&network);
     GIE_CHECK(net, ErrorCode::kINVALID_ARGUMENT, "calibration: the network was not created by this library");
     const auto t0 = std::chrono::steady_clock::now();
@@ -702,7 +765,11 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
             checkBatchShapes(*net, shapes, profiles, r.batches + 1);
             if (!runner || shapes != runnerShapes) {
                 runner.reset();
-                runner = std::make_unique<FloatRunner>(*net, shapes);
+                std::string notGpu;
+                runner = makeRunner(*net, shapes, device, notGpu);
+                if (device == DeviceType::kGPU && !notGpu.empty() && runnerShapes.empty())  // once, at the first runner
+                    logMessage(logger, ILogger::Severity::kWARNING, strcat("INT8 calibration runs on the CPU, not the GPU: ", notGpu));
+                r.device = device == DeviceType::kGPU && notGpu.empty() ? DeviceType::kGPU : DeviceType::kCPU;
                 runnerShapes = shapes;
                 descs.clear();
                 bindings.clear();
@@ -743,7 +810,8 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
         clearLastError();
         calibrator.writeCalibrationCache(text.data(), text.size());
         checkCalibratorError("writeCalibrationCache");
-        logMessage(logger, ILogger::Severity::kINFO, strcat("INT8 calibration (", algorithm, "): ", r.batches, " batches of ", batch, ", ",
+        logMessage(logger, ILogger::Severity::kINFO, strcat("INT8 calibration (", algorithm, ") on the ", r.device == DeviceType::kGPU ? "GPU" : "CPU",
+                                                            ": ", r.batches, " batches of ", batch, ", ",
                                                             names.size(), " tensors, ", secondsText(elapsedS(t0)), "; cache written (",
                                                             text.size(), " bytes)"));
     }

@@ -1,5 +1,5 @@
-// INT8 calibration (issue 14): runs the network as defined (before any optimizer pass) in FP32 on the CPU
-// over the batches of an IInt8Calibrator, observes every float tensor (max |x| and a histogram of |x|), and
+// INT8 calibration (issue 14): runs the network as defined (before any optimizer pass) in FP32 on the CPU (or the
+// GPU) over the batches of an IInt8Calibrator, observes every float tensor (max |x| and a histogram of |x|), and
 // turns what it saw into one range (amax: |x| <= amax, scale = amax / 127) per tensor with the calibrator's
 // algorithm; or reads those ranges from the calibrator's cache. The builder applies the result to the IR
 // tensors whose dynamicRange is unset (ITensor::setDynamicRange wins) before the passes run.
@@ -35,6 +35,8 @@ struct CalibrationResult {
     std::map<std::string, TensorStatistics> statistics;
     bool fromCache = false;
     int32_t batches = 0;
+    //! Where the FP32 forward pass ran (the GPU when asked for, usable and every layer has a GPU kernel; else the CPU).
+    DeviceType device = DeviceType::kCPU;
 };
 
 //! Number of histogram bins the observer keeps per tensor.
@@ -43,9 +45,12 @@ constexpr int kCalibrationBins = 1 << kCalibrationBinsLog2;
 
 //! Reads the calibrator's cache (refusing, with an error that says why, one written for another network or
 //! algorithm) or calibrates `network` and hands the new cache to the calibrator. Throws gie::Error. With `profiles`
-//! (the build's optimization profiles, inputs in network order), every batch must lie within one of them.
+//! (the build's optimization profiles, inputs in network order), every batch must lie within one of them. `device`
+//! kGPU runs the forward pass on the GPU's FP32 kernels when a GPU is usable and has a kernel for every layer (else on
+//! the CPU, with a warning that says why); the observer and the algorithms are the same.
 CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics,
-                                   const std::vector<std::vector<InputRange>>* profiles = nullptr);
+                                   const std::vector<std::vector<InputRange>>* profiles = nullptr,
+                                   DeviceType device = DeviceType::kCPU);
 //! The same for the Python bindings (gie.calibrate): false, with the error recorded (getLastError), on failure.
 GIE_API bool calibrateNetworkNoThrow(const INetworkDefinition& network, IInt8Calibrator& calibrator, ILogger* logger, bool keepStatistics,
                                      CalibrationResult* result) noexcept;

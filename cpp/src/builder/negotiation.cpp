@@ -146,10 +146,13 @@ private:
         if (x.viewOf >= 0) return x.viewOf;
         return hasViews_[static_cast<size_t>(t)] ? t : -1;
     }
-    //! Whether tensor t may be quantized: a float activation (not a constant, not in a view family) with a range.
+    //! Whether tensor t may be quantized: a float activation (not a constant, not in a view family unless the family is
+    //! INT8) with a range.
     bool quantizable(int t) const {
         const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
-        return floatClass(x.type) && !isConst(t) && familyRoot(t) < 0 && x.dynamicRange > 0.f && x.dynamicRange < 3.0e38f;
+        const int root = familyRoot(t);
+        return floatClass(x.type) && !isConst(t) && (root < 0 || familyType_[static_cast<size_t>(root)] == DataType::kINT8) &&
+               x.dynamicRange > 0.f && x.dynamicRange < 3.0e38f;
     }
     float scaleOf(int t) const { return int8::scaleOfRange(g_.tensors[static_cast<size_t>(t)].dynamicRange); }
     //! A tensor's state when a node takes the uniform choice (type, format) for its float tensors. A tensor that
@@ -158,7 +161,7 @@ private:
         const IrTensor& x = g_.tensors[static_cast<size_t>(t)];
         if (!floatClass(x.type)) return {x.type, TensorFormat::kLINEAR};
         const int root = familyRoot(t);
-        if (root >= 0) return {familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR};
+        if (root >= 0) return familyState(root);
         if (type == DataType::kINT8 && !quantizable(t)) return {DataType::kFLOAT, TensorFormat::kLINEAR};
         return {type, formatFitsRank(format, x.dims.nbDims) ? format : TensorFormat::kLINEAR};
     }
@@ -231,14 +234,16 @@ private:
         }
     }
 
-    //! Tensors tied by views (an eliminated concatenation and its slices) share one LINEAR state; its type is
-    //! HALF when FP16 is allowed (or pinned) and FLOAT otherwise, lowered to FLOAT if a member's kernel cannot.
+    //! Tensors tied by views (an eliminated concatenation and its slices) share one state: LINEAR, HALF when FP16 is
+    //! allowed (or pinned) and FLOAT otherwise, lowered to FLOAT if a member's kernel cannot; or INT8 CHW4 (initInt8).
+    State familyState(int root) const { return {familyType_[static_cast<size_t>(root)], familyFormat_[static_cast<size_t>(root)]}; }
     void initFamilies() {
         const size_t T = g_.tensors.size();
         hasViews_.assign(T, false);
         for (const auto& x : g_.tensors)
             if (x.viewOf >= 0) hasViews_[static_cast<size_t>(x.viewOf)] = true;
         familyType_.assign(T, DataType::kFLOAT);
+        familyFormat_.assign(T, TensorFormat::kLINEAR);
         for (size_t t = 0; t < T; ++t)
             if (hasViews_[t]) familyType_[t] = floatClass(g_.tensors[t].type) && halfAllowedAnywhere() ? DataType::kHALF : g_.tensors[t].type;
     }
@@ -271,6 +276,8 @@ private:
                               " INT8 kernels (the CPU reference has them): the engine is built without INT8"));
             return;
         }
+        for (size_t t = 0; t < g_.tensors.size(); ++t)
+            if (hasViews_[t] && int8Family(static_cast<int>(t))) familyType_[t] = DataType::kINT8, familyFormat_[t] = TensorFormat::kCHW4;
         int unranged = 0, inViews = 0, total = 0;
         std::string names;
         for (size_t t = 0; t < g_.tensors.size(); ++t) {
@@ -279,7 +286,7 @@ private:
             ++total;
             if (!(x.dynamicRange > 0.f)) {
                 if (++unranged <= 5) names += strcat(unranged > 1 ? ", '" : "'", x.name, "'");
-            } else if (familyRoot(static_cast<int>(t)) >= 0) {
+            } else if (familyRoot(static_cast<int>(t)) >= 0 && familyType_[static_cast<size_t>(familyRoot(static_cast<int>(t)))] != DataType::kINT8) {
                 ++inViews;
             }
         }
@@ -291,8 +298,8 @@ private:
             logMessage(logger_, ILogger::Severity::kWARNING,
                        strcat("INT8: ", inViews, " tensor(s) with a range are slices of an eliminated concatenation or of fused "
                               "sibling convolutions: they stay FP32/FP16"));
-        // Layer types the CPU reference runs in INT8 but this device has no INT8 kernel for (the GPU's FullyConnected,
-        // Concatenation): say which, since their ranges are then unused.
+        // Layer types the CPU reference runs in INT8 but this device has no INT8 kernel for: say which, since their
+        // ranges are then unused.
         if (o_.device != DeviceType::kCPU) {
             std::map<std::string, int> missing;
             IPluginRegistry* reg = getPluginRegistry();
@@ -307,6 +314,31 @@ private:
                 logMessage(logger_, ILogger::Severity::kWARNING,
                            strcat("INT8: the GPU has no INT8 kernel for ", list, ": they run FP32/FP16 (the CPU reference runs them in INT8)"));
         }
+    }
+    //! GPU: the slices of an eliminated concatenation are INT8 CHW4 views of it (docs/int8.md) when they and it are 4-D
+    //! float activations with one range (one scale: the producers' epilogues quantize with it), every slice has a
+    //! multiple of 4 channels (so a slice starts on a CHW4 word and its padding is not another slice's channels), and
+    //! INT8 is allowed (and not pinned away) for every producer. enumerateAll lowers the family to float when a member's
+    //! kernel cannot.
+    bool int8Family(int root) const {
+        const IrTensor& p = g_.tensors[static_cast<size_t>(root)];
+        if (o_.device != DeviceType::kGPU || producer_[static_cast<size_t>(root)] >= 0 || !floatClass(p.type) || p.isInput || p.isOutput ||
+            p.dims.nbDims != 4 || !(p.dynamicRange > 0.f && p.dynamicRange < 3.0e38f))
+            return false;
+        for (size_t v = 0; v < g_.tensors.size(); ++v) {
+            const IrTensor& x = g_.tensors[v];
+            if (x.viewOf != root) continue;
+            const int prod = producer_[v];
+            if (!floatClass(x.type) || x.dims.nbDims != 4 || x.dims.d[1] % 4 != 0 || x.dynamicRange != p.dynamicRange || prod < 0 ||
+                !int8For(g_.nodes[static_cast<size_t>(prod)]))
+                return false;
+            // A producer pinned to another precision or output type keeps the family float (its pin would refuse INT8).
+            const IrNode& pn = g_.nodes[static_cast<size_t>(prod)];
+            if (honour_ && pn.precisionSet && pn.precision != DataType::kINT8) return false;
+            for (const auto& ot : pn.outputTypes)
+                if (honour_ && ot.first && ot.second != DataType::kINT8) return false;
+        }
+        return true;
     }
     bool int8For(const IrNode& n) const {
         if (!int8Kernels_ || !(o_.int8 || pinnedInt8(n))) return false;
@@ -539,7 +571,14 @@ private:
                 touched.insert(touched.end(), n.outputs.begin(), n.outputs.end());
                 for (int t : touched) {
                     const int root = familyRoot(t);
-                    if (root >= 0 && familyType_[static_cast<size_t>(root)] == DataType::kHALF) {
+                    if (root >= 0 && familyType_[static_cast<size_t>(root)] == DataType::kINT8) {
+                        logMessage(logger_, ILogger::Severity::kWARNING,
+                                   strcat("INT8: the slices of '", g_.tensors[static_cast<size_t>(root)].name, "' (an eliminated concatenation) stay ",
+                                          "FP32/FP16: layer '", n.name, "' (", n.type, ") cannot ", "use them as INT8 CHW4 views"));
+                        familyType_[static_cast<size_t>(root)] = halfAllowedAnywhere() ? DataType::kHALF : DataType::kFLOAT;
+                        familyFormat_[static_cast<size_t>(root)] = TensorFormat::kLINEAR;
+                        ++lowered;
+                    } else if (root >= 0 && familyType_[static_cast<size_t>(root)] == DataType::kHALF) {
                         familyType_[static_cast<size_t>(root)] = DataType::kFLOAT;
                         ++lowered;
                     }
@@ -701,7 +740,7 @@ private:
         // slices; the slices of a horizontally fused output, written through their parent) are in the family's state.
         for (size_t t = 0; t < g_.tensors.size(); ++t) {
             const int root = familyRoot(static_cast<int>(t));
-            if (root >= 0 && producer_[t] < 0) cost_[t][{familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR}] = 0;
+            if (root >= 0 && producer_[t] < 0) cost_[t][familyState(root)] = 0;
         }
         for (int ni : order_) {
             const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
@@ -824,7 +863,7 @@ private:
         }
         for (size_t t = 0; t < T; ++t) {
             const int root = familyRoot(static_cast<int>(t));
-            if (root >= 0 && producer_[t] < 0) state[t] = {familyType_[static_cast<size_t>(root)], TensorFormat::kLINEAR}, known[t] = true;
+            if (root >= 0 && producer_[t] < 0) state[t] = familyState(root), known[t] = true;
             if (!known[t]) state[t] = {g_.tensors[t].type, TensorFormat::kLINEAR};  // constants (converted per consumer below) and unused
         }
         std::vector<IPluginCreator*> creators(g_.nodes.size(), nullptr);
@@ -908,6 +947,7 @@ private:
     std::vector<Dims> minDims_;               // every tensor's smallest dims over the profiles' min and opt shapes
     std::vector<bool> hasViews_;
     std::vector<DataType> familyType_;
+    std::vector<TensorFormat> familyFormat_;
     std::vector<std::vector<Candidate>> cands_;
     std::map<std::string, double> reformatMs_;
     std::vector<std::map<State, double>> cost_;

@@ -449,8 +449,10 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         const auto& parent = p.tensors[static_cast<size_t>(t.viewOf)];
         // A channel slice: the parent's shape but for dimension 1, at every shape (common/dims.h), starting at a channel
         // from which the slice's channels fit in the parent's.
-        bool ok = parent.viewOf < 0 && t.kind == TensorKind::kActivation && t.type == parent.type && t.format == TensorFormat::kLINEAR &&
-                  parent.format == TensorFormat::kLINEAR && (parent.kind == TensorKind::kActivation || parent.kind == TensorKind::kOutput) &&
+        // LINEAR, or (GPU INT8, docs/int8.md) CHW4 INT8 slices of whole CHW4 words: 4-D, a multiple of 4 channels.
+        const bool chw4 = t.format == TensorFormat::kCHW4 && t.type == DataType::kINT8 && t.dims.nbDims == 4 && t.dims.d[1] % 4 == 0;
+        bool ok = parent.viewOf < 0 && t.kind == TensorKind::kActivation && t.type == parent.type && t.format == parent.format &&
+                  (t.format == TensorFormat::kLINEAR || chw4) && (parent.kind == TensorKind::kActivation || parent.kind == TensorKind::kOutput) &&
                   t.dims.nbDims >= 2 && t.dims.nbDims == parent.dims.nbDims;
         for (int i = 0; ok && i < t.dims.nbDims; ++i) ok = i == 1 || t.dims.d[i] == parent.dims.d[i];
         if (ok && format < 4) {  // format 3: elements into each batch item
@@ -458,7 +460,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
             ok = t.viewOffset >= 0 && (perChannel == 0 ? t.viewOffset == 0 : t.viewOffset % perChannel == 0);
             if (ok && perChannel > 0) t.viewOffset /= perChannel;
         }
-        ok = ok && t.viewOffset >= 0 && t.viewOffset <= parent.dims.d[1] - t.dims.d[1];
+        ok = ok && t.viewOffset >= 0 && t.viewOffset <= parent.dims.d[1] - t.dims.d[1] && (t.format == TensorFormat::kLINEAR || t.viewOffset % 4 == 0);
         GIE_CHECK(ok, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' is not a valid view of '", parent.name, "'");
     }
     p.inputs = getIds(r, "input list", nt);

@@ -29,12 +29,9 @@ public:
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc* out, int32_t) override {
         const int64_t C = in[0].dims.d[1], perK = C / op_.groups * op_.R * op_.S;
-        // |sum| <= perK * 128 * 127 must fit INT32 (the accumulator the GPU's dp4a uses too).
-        GIE_CHECK(perK <= (int64_t(1) << 31) / (128 * 128), ErrorCode::kUNSUPPORTED, "Convolution (INT8): ", perK,
-                  " products per output exceed what an INT32 accumulator holds");
-        const std::vector<float> kernel = fields_.floats("kernel");
-        weights_ = quantizePerChannel(kernel.data(), op_.K, perK);
-        requant_ = makeRequant(weights_, in[0].scale, fields_.has("bias") ? fields_.floats("bias") : std::vector<float>());
+        QuantizedLayer q = quantizeLayer(fields_, op_.K, perK, in[0].scale, "Convolution");
+        weights_ = std::move(q.weights);
+        requant_ = std::move(q.requant);
         setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "Convolution (INT8)");
         colBytes_ = static_cast<size_t>(perK * out[0].dims.d[2] * out[0].dims.d[3]);
     }

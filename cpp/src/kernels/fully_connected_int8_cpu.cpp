@@ -25,11 +25,9 @@ public:
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
         const int64_t perK = op_.inputsPerOutput();
-        GIE_CHECK(perK <= (int64_t(1) << 31) / (128 * 128), ErrorCode::kUNSUPPORTED, "FullyConnected (INT8): ", perK,
-                  " products per output exceed what an INT32 accumulator holds");
-        const std::vector<float> kernel = fields_.floats("kernel");
-        weights_ = quantizePerChannel(kernel.data(), op_.K, perK);
-        requant_ = makeRequant(weights_, in[0].scale, fields_.has("bias") ? fields_.floats("bias") : std::vector<float>());
+        QuantizedLayer q = quantizeLayer(fields_, op_.K, perK, in[0].scale, "FullyConnected");
+        weights_ = std::move(q.weights);
+        requant_ = std::move(q.requant);
         setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "FullyConnected (INT8)");
     }
     void run(const KernelCall& c) const override {

@@ -88,6 +88,26 @@ inline Requant makeRequant(const ChannelWeights& w, float inScale, const std::ve
     return r;
 }
 
+//! A convolution's or fully connected layer's INT8 weights and requantization (what every INT8 kernel of them, CPU and
+//! GPU, configures from): per-channel weights of K outputs x perK products, the bias from the `bias` field, and the
+//! INT32 bound: |sum| <= perK * 128 * 127 must fit the accumulator (the one the GPU's dp4a / imma use too).
+struct QuantizedLayer {
+    ChannelWeights weights;
+    Requant requant;
+};
+template <typename Fields>
+QuantizedLayer quantizeLayer(const Fields& fields, int64_t K, int64_t perK, float inScale, const char* layer) {
+    GIE_CHECK(perK <= (int64_t(1) << 31) / (128 * 128), ErrorCode::kUNSUPPORTED, layer, " (INT8): ", perK,
+              " products per output exceed what an INT32 accumulator holds");
+    const std::vector<float> kernel = fields.floats("kernel");
+    GIE_CHECK(static_cast<int64_t>(kernel.size()) == K * perK, ErrorCode::kINVALID_MODEL, layer, " kernel has ", kernel.size(),
+              " values, expected ", K * perK);
+    QuantizedLayer q;
+    q.weights = quantizePerChannel(kernel.data(), K, perK);
+    q.requant = makeRequant(q.weights, inScale, fields.has("bias") ? fields.floats("bias") : std::vector<float>());
+    return q;
+}
+
 //! A tensor read or written element by element in real units: INT8 (with its scale) or FLOAT.
 inline float loadReal(const void* p, const TensorDesc& d, int64_t i) {
     return d.type == DataType::kINT8 ? int8::dequantize(static_cast<const int8_t*>(p)[i], d.scale) : static_cast<const float*>(p)[i];

@@ -21,6 +21,25 @@ bool producerWritesStrided(const IrNode& p, DeviceType device) {
     return k && k->supportsStridedOutput();
 }
 
+//! With INT8 (docs/int8.md) the slices of an eliminated concatenation can be INT8 only with their parent's scale (and,
+//! on the GPU, as CHW4 words). When every tensor has a range, a concatenation that cannot be INT8 views is kept, so
+//! that its INT8 kernel copies or requantizes (eliminated, its slices would stay FP32/FP16). nullptr: eliminate it.
+const char* int8KeepReason(const Graph& g, const IrNode& c, DeviceType device) {
+    const IrTensor& out = g.tensors[static_cast<size_t>(c.outputs[0])];
+    auto ranged = [](const IrTensor& x) { return (x.type == DataType::kFLOAT || x.type == DataType::kHALF) && x.dynamicRange > 0.f; };
+    if (!ranged(out)) return nullptr;
+    for (int t : c.inputs)
+        if (!ranged(g.tensors[static_cast<size_t>(t)])) return nullptr;
+    for (int t : c.inputs)
+        if (g.tensors[static_cast<size_t>(t)].dynamicRange != out.dynamicRange)
+            return "INT8: an input's range differs from the output's, so the INT8 concatenation requantizes it";
+    if (device == DeviceType::kGPU && out.dims.nbDims == 4)
+        for (int t : c.inputs)
+            if (g.tensors[static_cast<size_t>(t)].dims.d[1] % 4 != 0)
+                return "INT8: an input's channels are not a multiple of 4, so it cannot be an INT8 CHW4 slice";
+    return nullptr;
+}
+
 class ConcatElimination final : public Pass {
 public:
     const char* name() const override { return "concat_elimination"; }
@@ -39,6 +58,10 @@ public:
                 c.notes.push_back(axis != 1 ? "concat_elimination: kept: only axis-1 (channel) concatenations are written in place"
                                   : dynamicChannels ? "concat_elimination: kept: its channel counts follow dynamic input dimensions"
                                                     : "concat_elimination: kept: its output is already a slice of another buffer");
+                continue;
+            }
+            if (const char* why = ctx.int8 ? int8KeepReason(g, c, ctx.device) : nullptr) {
+                c.notes.push_back(std::string("concat_elimination: kept: ") + why);
                 continue;
             }
             int64_t offset = 0;

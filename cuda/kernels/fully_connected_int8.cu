@@ -1,0 +1,128 @@
+// GPU INT8 fully connected layer (variant "int8"; docs/int8.md): the CPU reference's arithmetic
+// (kernels/fully_connected_int8_cpu.cpp) on the INT8 implicit GEMM of the convolution (int8_implicit_gemm.cuh, dp4a
+// or integer tensor cores): weights quantized per output channel at configure with the CPU's own code, exact INT32
+// dot products with the bias in accumulator units, the same float epilogue (fused activation), INT8 LINEAR or
+// FLOAT / HALF LINEAR out ((rows, K), rows = volume / K).
+//
+// Input: INT8 CHW4 (N, C, H, W) with axis 1 (an FC after a convolution or pooling: the convolution whose kernel
+// covers the whole plane, so CHW4's channel padding meets zero weights), or INT8 LINEAR of any rank (rows of `flat`
+// values, read as words when a row is whole aligned words, else byte by byte).
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "int8_common.cuh"
+#include "int8_implicit_gemm.cuh"
+#include "kernels/int8_cpu.h"
+#include "layers/fully_connected.h"
+#include "layers/fused_activation.h"
+
+namespace gie {
+namespace {
+
+using namespace cuda::int8gpu;
+
+class FullyConnectedInt8Gpu final : public Kernel<FullyConnectedInt8Gpu, FullyConnectedOp> {
+public:
+    GIE_INT8_KERNEL_COMMON
+
+    //! Input INT8 CHW4 (4-D, axis 1) or INT8 LINEAR; output INT8 LINEAR or FLOAT / HALF LINEAR.
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
+        const TensorDesc& d = inOut[pos];
+        if (pos == 0) return quantizedLinear(d) || (quantizedChw4(d) && (op_.axis == 1 || op_.axis == -3) && imageFits32(d));
+        return quantizedLinear(d) || ((d.type == DataType::kFLOAT || d.type == DataType::kHALF) && d.format == TensorFormat::kLINEAR);
+    }
+    int32_t getNbTactics() const noexcept override { return 2; }
+    const char* getTacticName(int32_t t) const noexcept override {
+        return t == kDp4a ? "dp4a_128x64x8" : t == kImma ? "imma_128x64x32" : "invalid";
+    }
+    int32_t setTactic(int32_t t) noexcept override {
+        if (t != kDp4a && !(t == kImma && immaRuns())) return -1;
+        tactic_ = t;
+        return 0;
+    }
+    int32_t getTactic() const noexcept override { return tactic_; }
+
+    void initializeKernel() override {
+        GIE_CHECK(configured_, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): initialize before configure");
+        terminate();
+        weights_ = cuda::upload(gemm_.packed, "FullyConnected INT8 weights");
+        bias_ = cuda::upload(gemm_.bias, "FullyConnected INT8 bias");
+        mult_ = cuda::upload(gemm_.mult, "FullyConnected INT8 scales");
+    }
+    void terminate() noexcept override {
+        weights_.reset();
+        bias_.reset();
+        mult_.reset();
+    }
+
+protected:
+    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
+        const int64_t perK = op_.inputsPerOutput();
+        const cpu::int8cpu::QuantizedLayer q = cpu::int8cpu::quantizeLayer(fields_, op_.K, perK, in[0].scale, "FullyConnected");
+        setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "FullyConnected (INT8)");
+        chw4_ = in[0].format == TensorFormat::kCHW4;
+        // The weights' flat index is c*H*W + hw (C order) in both cases: a CHW4 input is the convolution with
+        // R x S = H x W over C channels, a LINEAR one the 1x1 convolution over `flat` channels.
+        const int64_t C = chw4_ ? in[0].dims.d[1] : perK, RS = chw4_ ? in[0].dims.d[2] * in[0].dims.d[3] : 1;
+        GIE_CHECK(C * RS == perK, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): input ", toString(in[0].dims), " does not flatten to ", perK);
+        gemm_ = packInt8Gemm(q.weights, q.requant, 1, op_.K, C, RS, "FullyConnected");
+        configured_ = true;
+        tactic_ = immaRuns() ? kImma : kDp4a;  // a default until the builder picks by timing
+    }
+
+    void run(const KernelCall& c) const override {
+        GIE_CHECK(configured_ && weights_, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU) run before configure/initialize");
+        const int64_t K = op_.K, flat = op_.inputsPerOutput();
+        const int64_t rows = volume(c.outDims(0)) / K;
+        if (rows == 0) return;
+        GIE_CHECK(rows < (int64_t(1) << 31), ErrorCode::kUNSUPPORTED, "FullyConnected (INT8 GPU): ", rows, " rows per call exceed 2^31");
+        Int8GemmParams a;
+        a.w = weights_->as<int>();
+        a.wgs = gemm_.kredPad * gemm_.kPad;
+        a.ep.bias = bias_->as<int>();
+        a.ep.mult = mult_->as<float>();
+        a.ep.y = realTensor(c.outputs[0], c.outDesc[0]);
+        a.ep.y.bs = K;  // rows of K outputs (HW = 1 below)
+        a.ep.act = static_cast<int>(ep_.act);
+        a.ep.alpha = ep_.alpha;
+        a.ep.beta = ep_.beta;
+        a.K = static_cast<int>(K);
+        a.P = a.Q = 1;
+        a.C4 = static_cast<int>(gemm_.C4);
+        a.kred = static_cast<int>(gemm_.kred);
+        a.kPad = static_cast<int>(gemm_.kPad);
+        a.M = static_cast<int>(rows);
+        a.flat = static_cast<int>(flat);
+        if (chw4_) {
+            const Dims& x = c.inDims(0);
+            GIE_CHECK(cuda::alignedTo(c.inputs[0], 4), ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): input must be 4-byte aligned");
+            a.x = c.in<int>(0);
+            a.xbs = c.inDesc[0].strides.d[0] / 4;
+            a.H = a.R = static_cast<int>(x.d[2]);
+            a.W = a.S = static_cast<int>(x.d[3]);
+        } else {
+            a.H = a.W = a.R = a.S = 1;
+            if (flat % 4 == 0 && cuda::alignedTo(c.inputs[0], 4)) {
+                a.x = c.in<int>(0);
+                a.xbs = flat / 4;
+            } else {
+                a.xb = c.in<signed char>(0);
+                a.xbs = flat;
+            }
+        }
+        launchInt8Gemm(a, 1, tactic_ == kImma, cuda::streamOf(c));
+    }
+
+private:
+    static constexpr int32_t kDp4a = 0, kImma = 1;
+    int32_t tactic_ = kDp4a;
+    cpu::Epilogue ep_;
+    bool configured_ = false, chw4_ = false;
+    Int8GemmWeights gemm_;
+    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_;
+};
+GIE_REGISTER_KERNEL(FullyConnectedInt8Gpu, DeviceType::kGPU);
+
+}  // namespace
+}  // namespace gie
