@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=${OUT:-$root/build/gpu/logs}
 mkdir -p "$out"
-archs=${GIE_CUDA_ARCHS:-90}
+archs=${GIE_CUDA_ARCHS:-90a}  # 90a: with the wgmma/TMA tactics (90 builds without them)
 what=${1:-tests}; shift || true
 t0=$(date +%s)
 pyb=$(python3 -c "import pybind11; print(pybind11.get_cmake_dir())")
