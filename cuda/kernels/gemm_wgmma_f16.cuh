@@ -25,7 +25,7 @@
 // region: no barrier with the other warps) and hands them to the epilogue functor Ep (Ep::store), which writes
 // them in the output's layout (the HWC8 convolution epilogue, or the GEMM's bias + activation).
 //
-// Everything here needs sm_90a (wgmma, setmaxnreg-free but arch-specific): the device code is compiled only where
+// Everything here needs sm_90a (wgmma is arch-specific, not in plain sm_90 code): the device code is compiled only where
 // __CUDA_ARCH_FEAT_SM90_ALL is defined (CMAKE_CUDA_ARCHITECTURES containing 90a); other device passes get a trap,
 // and the host offers these tactics only when wgmmaAvailable() (an sm_90 device running sm_90a code).
 #pragma once
@@ -206,6 +206,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     for (int kt = 0; kt < kTiles; ++kt) {
         const int s = kt % T::STAGES;
         barrierWait(full0 + 8 * s, (kt / T::STAGES) & 1);
+        __syncwarp();  // the lanes leave the wait loop apart; the .aligned wgmma instructions below need them together
         const uint32_t a = stage0 + s * T::STAGE_BYTES + c * 64 * 128, b = stage0 + s * T::STAGE_BYTES + T::A_BYTES;
 #pragma unroll
         for (int j = 0; j < T::N_SLABS; ++j) fenceOperands(acc[j]);
