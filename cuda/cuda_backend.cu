@@ -18,6 +18,9 @@
 
 namespace gie {
 namespace cuda {
+namespace wgmma {
+bool available() noexcept;  // kernels/gemm_wgmma_f16.cu
+}
 
 void throwCudaError(cudaError_t e, const char* what, const char* file, int line) {
     (void)file;
@@ -281,7 +284,10 @@ const char* getBuildInfoJson() noexcept {
             s += ", \"driver_version\": \"" + std::to_string(a.driver / 1000) + "." + std::to_string((a.driver % 1000) / 10) + "\"";
         else
             s += ", \"driver_version\": null";
-        s += a.ok ? ", \"gpu_error\": null}" : ", \"gpu_error\": \"" + esc(a.why) + "\"}";
+        s += a.ok ? ", \"gpu_error\": null" : ", \"gpu_error\": \"" + esc(a.why) + "\"";
+        // The Hopper tactics (cuda/kernels/gemm_wgmma_f16.cuh): compiled in (an sm_90a target), and usable here.
+        s += std::string(", \"sm90a_code\": ") + (std::string(GIE_CUDA_ARCHS).find("90a") != std::string::npos ? "true" : "false");
+        s += std::string(", \"wgmma_tactics\": ") + (a.ok && cuda::wgmma::available() ? "true" : "false") + "}";
         return s;
     }();
     return json.c_str();

@@ -10,7 +10,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=${OUT:-$root/build/gpu/logs}
 mkdir -p "$out"
-archs=${GIE_CUDA_ARCHS:-90}
+archs=${GIE_CUDA_ARCHS:-90a}  # 90a: with the wgmma/TMA tactics (90 builds without them)
+cmv=$(cmake --version | head -1 | grep -oE '[0-9]+\.[0-9]+' | head -1)
+if [ -z "${GIE_CUDA_ARCHS:-}" ] && ! printf '3.25\n%s\n' "$cmv" | sort -V -C; then
+  archs=90; echo "cmake $cmv: building for sm_90 (no sm_90a: no Hopper tactics)"  # as CMakeLists.txt's default
+fi
 what=${1:-tests}; shift || true
 t0=$(date +%s)
 pyb=$(python3 -c "import pybind11; print(pybind11.get_cmake_dir())")

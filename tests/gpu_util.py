@@ -246,3 +246,14 @@ def each_tactic_per_kernel(define, inputs, kernel, **kw):
         force = {name: ts[i % len(ts)] for name, ts in offered.items()}
         infos.append(compare_gpu_cpu(define, inputs, force=force, **kw))
     return offered, infos
+
+
+def wgmma_expected():
+    """Whether the Hopper tactics (wgmma + TMA, cuda/kernels/gemm_wgmma_f16.cuh) must be offered here: a compute
+    capability 9.0 GPU and a build with sm_90a code. There, build_info's wgmma_tactics must agree (else the runtime
+    check that registers them is broken, which a skip would hide)."""
+    info = gie.build_info()
+    if info.get("compute_capability") != "9.0" or not info.get("sm90a_code"):
+        return False
+    assert info.get("wgmma_tactics"), f"an sm_90 GPU and an sm_90a build, but the wgmma tactics are not usable: {info}"
+    return True

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gie
-from gpu_util import compare_gpu_cpu, randn
+from gpu_util import compare_gpu_cpu, randn, wgmma_expected
 
 pytestmark = pytest.mark.gpu
 
@@ -263,6 +263,109 @@ def test_fp16_convolutions_write_into_concat_slices(tactic, rng):
         return net.add_concatenation(outs, axis=1).output(0)
 
     fp16(define, {"x": randn(rng, (N, C, H, W))}, tactic)
+
+
+# ---- the Hopper path: TMA + wgmma 1x1 convolutions (variant "f16_hwc8_wgmma", sm_90a) ---------------------------
+
+WGMMA = ["wgmma1x1_128x128x64_s4_hwc8", "wgmma1x1_128x256x64_s3_hwc8"]
+WGMMA_CASES = [
+    # id, C, H, W, K, batch (compare_gpu_cpu also runs batch 1)
+    ("c8_k17", 8, 9, 7, 17, 3),              # the reduction is one zero-filled k-tile (8 of 64 channels)
+    ("c24_k40", 24, 5, 5, 40, 3),
+    ("c13_k130", 13, 11, 13, 130, 3),        # padding channels (Cp 16), K past 128: N tails in both tiles
+    ("c1000_k264", 1000, 3, 5, 264, 3),      # a k-tail inside the last k-tile (1000 = 15*64 + 40), M < one tile
+    ("c2048_k8", 2048, 2, 3, 8, 1),          # one output chunk, 32 k-tiles (the ring wraps many times)
+    # ResNet-50's 1x1 stride-1 shapes
+    ("r50_c64_k64_56", 64, 56, 56, 64, 3), ("r50_c64_k256_56", 64, 56, 56, 256, 3), ("r50_c256_k64_56", 256, 56, 56, 64, 3),
+    ("r50_c256_k128_56", 256, 56, 56, 128, 3), ("r50_c128_k512_28", 128, 28, 28, 512, 3),
+    ("r50_c512_k128_28", 512, 28, 28, 128, 3), ("r50_c512_k256_28", 512, 28, 28, 256, 3),
+    ("r50_c256_k1024_14", 256, 14, 14, 1024, 3), ("r50_c1024_k256_14", 1024, 14, 14, 256, 3),
+    ("r50_c1024_k512_14", 1024, 14, 14, 512, 3), ("r50_c512_k2048_7", 512, 7, 7, 2048, 3),
+    ("r50_c2048_k512_7", 2048, 7, 7, 512, 3),
+]
+
+
+def one_by_one(C, K, rng, act=None):
+    w, b = conv_weights(rng, K, C, 1, 1)
+
+    def define(net, t):
+        y = net.add_convolution(t["x"], K, (1, 1), w, b).output(0)
+        return net.add_activation(y, *act).output(0) if act else y
+    return define
+
+
+@pytest.mark.parametrize("case", WGMMA_CASES, ids=[c[0] for c in WGMMA_CASES])
+def test_fp16_convolution_wgmma_every_tactic(case, rng):
+    """Each wgmma tactic forced against the CPU FP16 reference; offered exactly where sm_90a code runs on a compute
+    capability 9.0 GPU (elsewhere forcing it fails: the kernel takes no layer there)."""
+    _, C, H, W, K, batch = case
+    define = one_by_one(C, K, rng, act=(gie.ActivationType.RELU,))
+    inputs = {"x": randn(rng, (batch, C, H, W))}
+    if not wgmma_expected():
+        with pytest.raises(gie.Error, match=WGMMA[0]):
+            fp16(define, inputs, WGMMA[0])
+        return
+    for tactic in WGMMA:
+        conv, = conv_kernels(fp16(define, inputs, tactic))
+        assert (conv["variant"], conv["tactic"], conv["tactic_architecture"]) == ("f16_hwc8_wgmma", tactic, "sm_90a")
+        assert [t["tactic"] for t in conv["tactic_times_ms"]] == WGMMA
+
+
+WGMMA_EPILOGUE_CASES = [WGMMA_CASES[2], WGMMA_CASES[3], WGMMA_CASES[10]]
+
+
+@pytest.mark.parametrize("case", WGMMA_EPILOGUE_CASES, ids=[c[0] for c in WGMMA_EPILOGUE_CASES])
+def test_fp16_convolution_wgmma_epilogues(case, rng):
+    """Fused residual + ReLU (HWC8), sigmoid (the padding channels stay zero), and FLOAT LINEAR output with a residual
+    and SiLU: the epilogue is the mma.sync kernel's, fed from the wgmma accumulators."""
+    if not wgmma_expected():
+        pytest.skip("needs sm_90a code on a compute capability 9.0 GPU")
+    _, C, H, W, K, batch = case
+    w, b = conv_weights(rng, K, C, 1, 1)
+    inputs = {"x": randn(rng, (batch, C, H, W)), "r": randn(rng, (batch, K, H, W))}
+
+    def residual(net, t):
+        y = net.add_convolution(t["x"], K, (1, 1), w, b).output(0)
+        y = net.add_elementwise(t["r"], y, gie.ElementWiseOperation.SUM).output(0)
+        return net.add_activation(y, gie.ActivationType.RELU).output(0)
+
+    def fp32_out(net, t):
+        conv = net.add_convolution(t["x"], K, (1, 1), w, b)
+        conv.set_output_type(0, gie.float32)
+        y = net.add_elementwise(conv.output(0), t["r"], gie.ElementWiseOperation.SUM).output(0)
+        return net.add_activation(y, gie.ActivationType.SILU).output(0)
+
+    for tactic in WGMMA:
+        convs = conv_kernels(fp16(residual, inputs, tactic))
+        assert len(convs) == 1 and len(convs[0]["inputs"]) == 2, "residual add not fused"
+        fp16(one_by_one(C, K, rng, act=(gie.ActivationType.SIGMOID,)), {"x": inputs["x"]}, tactic)
+        fp16(fp32_out, inputs, tactic, expect_half=())
+
+
+def test_fp16_convolution_wgmma_concat_slices_and_only_1x1(rng):
+    """Branches written into their LINEAR concatenation slices (strided outputs); a 3x3 or strided 1x1 layer is not
+    the wgmma kernel's (forcing its tactic fails), and the builder's own choice (timed among both variants) for a big
+    1x1 layer is right."""
+    if not wgmma_expected():
+        pytest.skip("needs sm_90a code on a compute capability 9.0 GPU")
+    C = 40
+    params = [(K,) + conv_weights(rng, K, C, 1, 1) for K in (24, 136)]
+    relu = gie.ActivationType.RELU
+
+    def define(net, t):
+        outs = [net.add_activation(net.add_convolution(t["x"], K, (1, 1), w, b).output(0), relu).output(0) for K, w, b in params]
+        return net.add_concatenation(outs, axis=1).output(0)
+    for tactic in WGMMA:
+        fp16(define, {"x": randn(rng, (3, C, 9, 11))}, tactic)
+    w3, b3 = conv_weights(rng, 16, C, 3, 3)
+    three = lambda net, t: net.add_convolution(t["x"], 16, (3, 3), w3, b3, padding=1).output(0)
+    w1, b1 = conv_weights(rng, 16, C, 1, 1)
+    strided = lambda net, t: net.add_convolution(t["x"], 16, (1, 1), w1, b1, stride=2).output(0)
+    for define in (three, strided):
+        with pytest.raises(gie.Error, match=WGMMA[0]):
+            fp16(define, {"x": randn(rng, (2, C, 8, 8))}, WGMMA[0])
+    big = one_by_one(256, 1024, rng)
+    compare_gpu_cpu(big, {"x": randn(rng, (8, 256, 14, 14))}, fp16=True, expect_half=("Convolution",), **TOL)
 
 
 # ---- depthwise -------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import gie
-from gpu_util import compare_gpu_cpu, gpu_tactics, randn
+from gpu_util import compare_gpu_cpu, gpu_tactics, randn, wgmma_expected
 
 pytestmark = pytest.mark.gpu
 
@@ -30,7 +30,8 @@ def each_tactic_fp16(define, inputs, kernel, must_have=(), **kw):
     forced, checking that it ran; returns the tactic names."""
     tactics = gpu_tactics(define, inputs, kernel)
     if kernel in ("FullyConnected", "MatrixMultiply"):
-        tactics += [t for t in gpu_tactics(define, inputs, kernel, fp16=True) if t.startswith("hgemm_mma") and t not in tactics]
+        # the tensor-core tactics: hgemm_mma_* (sm_80+) and, on sm_90a, hgemm_wgmma_* where the row pitches allow
+        tactics += [t for t in gpu_tactics(define, inputs, kernel, fp16=True) if t.startswith("hgemm_") and t not in tactics]
     assert tactics, f"the GPU {kernel} kernel offers no tactic"
     for t in must_have:
         assert t in tactics, f"{kernel}: tactic {t} missing from {tactics}"
@@ -79,6 +80,46 @@ def test_fully_connected_fp16_batches_below_max(rng):
     b = randn(rng, (33,), 0.5)
     define = lambda net, t: net.add_fully_connected(t["x"], 33, w, b).output(0)
     each_tactic_fp16(define, {"x": randn(rng, (N, 13, 7, 7))}, "FullyConnected", batches=(13, 6, 2, 1))
+
+
+WGMMA = "hgemm_wgmma_128x128x64_s4"  # sm_90a: TMA + wgmma (cuda/kernels/gemm_wgmma_f16.cu)
+WGMMA_FC_CASES = [
+    # id, flat (a multiple of 8: 16-byte row pitches for the tensor maps), num_outputs, batch, activation
+    ("flat8_k17", 8, 17, 3, None),                                  # K = 8: one k-tile, mostly zero-filled
+    ("flat24_k130", 24, 130, 3, (gie.ActivationType.RELU,)),       # N tail past 128
+    ("flat2048_k1000", 2048, 1000, 3, None),                       # ResNet-50's classifier
+    ("flat4096_k1024_rows130", 4096, 1024, 130, (gie.ActivationType.SIGMOID,)),  # M tail past 128, 64 k-tiles
+    ("flat1000_k64", 1000, 64, 13, None),                           # K tail inside a k-tile (1000 = 15*64 + 40)
+]
+
+
+@pytest.mark.parametrize("case", WGMMA_FC_CASES, ids=[c[0] for c in WGMMA_FC_CASES])
+def test_fully_connected_fp16_wgmma(case, rng):
+    """The Hopper tactic, forced, at batch ``batch`` and 1; offered exactly where it can run (sm_90a code on a compute
+    capability 9.0 GPU), never elsewhere."""
+    _, flat, K, batch, act = case
+    w = randn(rng, (K, flat), 1.0 / np.sqrt(flat))
+    b = randn(rng, (K,), 0.5)
+
+    def define(net, t):
+        y = net.add_fully_connected(t["x"], K, w, b).output(0)
+        return net.add_activation(y, act[0], *act[1:]).output(0) if act else y
+    inputs = {"x": randn(rng, (batch, flat))}
+    offered = gpu_tactics(define, inputs, "FullyConnected", fp16=True)
+    if not wgmma_expected():
+        assert WGMMA not in offered, offered
+        return
+    assert WGMMA in offered, offered
+    info = compare_gpu_cpu(define, inputs, force={"FullyConnected": WGMMA}, fp16=True, expect_half=("FullyConnected",), **TOL)
+    fc, = [k for k in info["kernels"] if k["type"] == "FullyConnected"]
+    assert fc["tactic"] == WGMMA and fc["tactic_architecture"] == "sm_90a"
+
+
+def test_fully_connected_fp16_wgmma_needs_rows_of_8(rng):
+    """An input row of 13 halves (26 bytes) cannot be a TMA row pitch: the tactic is not offered."""
+    w = randn(rng, (20, 13), 0.3)
+    define = lambda net, t: net.add_fully_connected(t["x"], 20, w, None).output(0)
+    assert WGMMA not in gpu_tactics(define, {"x": randn(rng, (N, 13))}, "FullyConnected", fp16=True)
 
 
 # ================================================================================================ MatrixMultiply

@@ -9,10 +9,12 @@
 // per pass) -- see gemm.cuh.
 // FP16 storage (input and output kHALF, LINEAR): the weights are converted to half at initialize (rows padded
 // the same way), the GEMM loads half and computes in FP32 (gemm.cuh), or multiplies halves on tensor cores with
-// FP32 accumulation (the hgemm_mma_* tactics on sm_80+, timed against the others); the bias stays FP32.
+// FP32 accumulation (the hgemm_mma_* tactics on sm_80+, and hgemm_wgmma_* on sm_90a where the input's row length is a
+// multiple of 8, timed against the others); the bias stays FP32.
 #include "common.cuh"
 #include "float_or_half.cuh"
 #include "kernels/gemm.cuh"
+#include "kernels/gemm_wgmma_f16.cuh"
 #include "layers/fully_connected.h"
 #include "layers/fused_activation.h"
 
@@ -41,6 +43,8 @@ public:
         if (cuda::gemm::isSplitK(t) && splits_[t] <= 1) return -1;  // nothing to split for these shapes
         if (t == cuda::gemm::kGemv && std::min(maxM_, op_.K) > cuda::gemm::kGemvMaxSide) return -1;
         if (cuda::gemm::isHmma(t) && !cuda::gemm::hmmaAvailable(half_)) return -1;
+        // sm_90a: FP16, input rows (flat halves) and weight rows (ldw) 16-byte pitches; the pointers are checked per run.
+        if (cuda::gemm::isWgmma(t) && !(half_ && op_.inputsPerOutput() % 8 == 0 && cuda::wgmma::available())) return -1;
         tactic_ = t;
         return 0;
     }
@@ -60,6 +64,7 @@ public:
         weights_ = half_ ? cuda::upload(cuda::toHalfBits(padded), "FullyConnected weights (FP16)") : cuda::upload(padded, "FullyConnected weights");
         std::vector<float> b = fields_.floats("bias");
         bias_ = b.empty() ? nullptr : cuda::upload(b, "FullyConnected bias");
+        if (cuda::gemm::isWgmma(tactic_)) cuda::gemm::prepareWgmma();
     }
     void terminate() noexcept override {
         weights_.reset();

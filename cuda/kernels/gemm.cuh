@@ -20,6 +20,10 @@
 //   sgemm_splitk_...         the same tiles over K/splits slices (blockIdx.z), partial sums in the workspace,
 //                            then a reduction kernel that applies the epilogue: for small M*N with large K.
 //   hgemm_mma_BMxBNx32       FP16 only: tensor-core mma.sync tiles (gemm_mma_f16.cuh).
+//   hgemm_wgmma_128x128x64_s4  FP16 only, sm_90a: TMA + wgmma warp-specialized tiles (gemm_wgmma_f16.cu) for
+//                            !transA && transB, one matrix, lda and ldb multiples of 8 (wgmmaEligible); the caller
+//                            offers it only where that holds (FullyConnected), a run that finds it does not falls
+//                            back to the mma.sync tile.
 //   gemv_warp_dot            one warp per dot product row(A, m) . column(B, n), both contiguous in k
 //                            (!transA && transB after normalization), float4 loads; each warp handles up to 4
 //                            rows of A per column of B (the B row is read once for them): batch-1..16 FC.
@@ -100,6 +104,7 @@ enum Tactic : int {
     kGemv,
     kHmma128x128,  // FP16 only, sm_80+ (gemm_mma_f16.cuh)
     kHmma64x64,
+    kWgmma128x128,  // FP16 only, sm_90a (gemm_wgmma_f16.cu): A rows and B rows K-contiguous, pitches multiples of 8
     kNbTactics
 };
 
@@ -115,11 +120,13 @@ inline const char* tacticName(int t) {
         case kGemv: return "gemv_warp_dot";
         case kHmma128x128: return "hgemm_mma_128x128x32";
         case kHmma64x64: return "hgemm_mma_64x64x32";
+        case kWgmma128x128: return "hgemm_wgmma_128x128x64_s4";
         default: return "invalid";
     }
 }
 inline bool isSplitK(int t) { return t == kSplitK64x64 || t == kSplitK32x32; }
 inline bool isHmma(int t) { return t == kHmma128x128 || t == kHmma64x64; }
+inline bool isWgmma(int t) { return t == kWgmma128x128; }
 //! Whether the tensor-core tactics can run: FP16 storage on an sm_80+ device.
 inline bool hmmaAvailable(bool half) noexcept {
     if (!half) return false;
@@ -674,6 +681,14 @@ void launchHmmaAny(const Params& p, int t, cudaStream_t s);  // gemm_mma_f16.cuh
 
 }  // namespace detail
 
+// The sm_90a tactic (gemm_wgmma_f16.cu: one instantiation for every caller).
+//! Whether hgemm_wgmma_* can run this prepared problem with these pointers on this device.
+bool wgmmaEligible(const Params& p);
+//! Sets the kernel's shared-memory limit (call at initialize; idempotent).
+void prepareWgmma();
+//! Launches hgemm_wgmma_128x128x64_s4 (wgmmaEligible(p) must hold).
+void launchWgmma(const Params& p, cudaStream_t stream);
+
 // ---- host API ----------------------------------------------------------------------------------------
 
 //! Normalizes degenerate layouts (a single row of A contiguous in k is !transA; a single column of B
@@ -784,6 +799,11 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
         }
         return;
     }
+    if (isWgmma(t) && wgmmaEligible(p)) {
+        launchWgmma(p, stream);
+        return;
+    }
+    if (isWgmma(t)) t = kHmma128x128;  // not offered where it does not apply; a forced run falls back
     if (isHmma(t) && hmmaAvailable(p.half)) {
         detail::launchHmmaAny<NN, NT, TN, TT>(p, t, stream);
         return;

@@ -34,6 +34,7 @@ public:
         if (cuda::gemm::isSplitK(t) && splits_[t] <= 1) return -1;
         if (t == cuda::gemm::kGemv && !gemvOk_) return -1;
         if (cuda::gemm::isHmma(t) && !cuda::gemm::hmmaAvailable(half_)) return -1;
+        if (cuda::gemm::isWgmma(t)) return -1;  // FullyConnected's only (transposes and batches not described to it)
         tactic_ = t;
         return 0;
     }

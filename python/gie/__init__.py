@@ -70,7 +70,9 @@ def build_info():
 
     version (str), cuda (bool: CUDA kernels compiled in), cuda_version (toolkit, e.g. "13.0", or None),
     cuda_archs (list of int, e.g. [80, 90]), gpu_available (bool: a usable GPU now), gpu_name,
-    compute_capability (e.g. "9.0"), driver_version (str or None), gpu_error (why no GPU is usable, or None).
+    compute_capability (e.g. "9.0"), driver_version (str or None), gpu_error (why no GPU is usable, or None),
+    sm90a_code (bool: built for an sm_90a target, which holds the Hopper wgmma/TMA tactics), wgmma_tactics (bool:
+    those tactics can run here: a compute capability 9.0 GPU running the sm_90a code).
     """
     info = {"version": __version__}
     fn = getattr(_C, "build_info_json", None)

@@ -736,6 +736,29 @@ def _precision_lines(layer_info):
     return [report.precision_line(layer_info), "I/O: " + ", ".join(io)]
 
 
+# What each architecture tag of gie._C.tactic_architecture (engine/tactic_architecture.h) asks of the GPU.
+_ARCH_WORDS = {"sm_90a": "wgmma + TMA: compute capability 9.0 (H100/H200) and a build that targets 90a",
+               "sm_80": "mma.sync tensor cores: compute capability 8.0 or newer"}
+
+
+def _architecture_lines(kernels):
+    """Which chosen tactics need which GPU architecture (the summary's per-kernel tactic_architecture), for explain."""
+    by_arch = {}
+    for k in kernels:
+        arch = k.get("tactic_architecture")
+        if arch:
+            tactics = by_arch.setdefault(arch, {})
+            tactics[k.get("tactic", "?")] = tactics.get(k.get("tactic", "?"), 0) + 1
+    if not by_arch:
+        gpu = any(k.get("device") == "gpu" for k in kernels)
+        return ["tactics needing a GPU architecture: none"] if gpu else []
+    lines = ["tactics needing a GPU architecture:"]
+    for arch in sorted(by_arch, key=lambda a: (a != "sm_90a", a)):
+        used = ", ".join(f"{t} x{n}" for t, n in by_arch[arch].items())
+        lines.append(f"  {arch} ({_ARCH_WORDS.get(arch, 'see the tactic')}): {used}")
+    return lines
+
+
 def explain_text(summary, path=None, size=None, layer_info=None):
     """Words for ``gie._C.engine_summary``'s dict; ``layer_info`` (the loaded engine's build report, when it could
     be loaded) adds the precisions actually used."""
@@ -779,6 +802,7 @@ def explain_text(summary, path=None, size=None, layer_info=None):
             lines.append(f"  {f'{t}{var} v{v} ({d})':<{w}}  x{n:<3} {here}")
     else:
         lines.append("kernels needed: unknown (the body could not be read)")
+    lines.extend(_architecture_lines(kernels))
     if summary.get("loadable"):
         lines.append("loadable on this machine: yes")
     else:

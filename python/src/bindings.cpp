@@ -29,6 +29,7 @@ std::string summarizeEngine(const void* data, size_t size);
 }
 #include "plugin/plugin_check.h"  // checkPluginCreator (exported for `gie plugin check`)
 #include "plugin/registry.h"      // pluginCreatorOrigin / setPluginCreatorOrigin (exported)
+#include "engine/tactic_architecture.h"  // tacticArchitecture (header-only)
 
 namespace py = pybind11;
 using namespace gie;
@@ -1168,6 +1169,8 @@ PYBIND11_MODULE(_C, m) {
         std::string json = summarizeEngine(buf.data(), buf.size());
         return lenientStr(json);
     }, py::arg("data"), "JSON summary of an engine file (header and kernels needed), read without loading it.");
+    m.def("tactic_architecture", [](const std::string& tactic) { return std::string(tacticArchitecture(tactic)); }, py::arg("tactic"),
+          "The GPU architecture a built-in tactic needs (engine/tactic_architecture.h): 'sm_90a', 'sm_80' or ''.");
     m.def("cuda_compiled", [] {
 #if GIE_HAVE_CUDA_BUILD
         return true;

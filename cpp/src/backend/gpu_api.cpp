@@ -24,7 +24,8 @@ R noCuda(R r) {
 
 const char* getBuildInfoJson() noexcept {
     return "{\"cuda\": false, \"cuda_version\": null, \"cuda_archs\": [], \"gpu_available\": false, \"gpu_name\": null, "
-           "\"compute_capability\": null, \"driver_version\": null, \"gpu_error\": \"built without CUDA kernels\"}";
+           "\"compute_capability\": null, \"driver_version\": null, \"gpu_error\": \"built without CUDA kernels\", \"sm90a_code\": false, "
+           "\"wgmma_tactics\": false}";
 }
 void* gpuAllocate(size_t) noexcept { return noCuda<void*>(nullptr); }
 void gpuFree(void*) noexcept {}

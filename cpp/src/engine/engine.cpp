@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/format.h"
 #include "common/json.h"
+#include "engine/tactic_architecture.h"
 #include "layers/convolution.h"
 #include "layers/fully_connected.h"
 #include "layers/int8_math.h"
@@ -485,6 +486,7 @@ void EngineImpl::writeReport() const {
             j.key("device").value(deviceName(s.device));
             j.key("source_layers").strings(s.sourceLayers);
             j.key("tactic").value(s.tactic);
+            if (s.device == DeviceType::kGPU) j.key("tactic_architecture").value(tacticArchitecture(s.tactic));
             j.key("stream").value(static_cast<int64_t>(s.stream));
             j.key("tactic_times_ms").beginArray();
             for (const auto& tt : s.tacticTimes) j.beginObject().key("tactic").value(tt.first).key("ms").value(tt.second).endObject();

@@ -200,6 +200,7 @@ struct EngineSummary {
         std::string type, version, variant;
         DeviceType device;
         std::vector<std::string> notes;  // the step's notes (the plugin's origin among them: plugin/registry.h)
+        std::string tactic;              // the chosen tactic (its architecture: engine/tactic_architecture.h)
     };
     std::vector<Kernel> kernels;
     bool loadable = false;

@@ -37,6 +37,7 @@
 #include "common/format.h"
 #include "common/json.h"
 #include "engine/engine.h"
+#include "engine/tactic_architecture.h"
 #include "plugin/registry.h"
 
 namespace gie {
@@ -564,7 +565,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         uint64_t len = 0;
         const uint8_t* fields = r.getBlob("kernel fields", &len);
         if (summary) {
-            summary->kernels.push_back({s.type, s.version, s.variant, s.device, s.notes});
+            summary->kernels.push_back({s.type, s.version, s.variant, s.device, s.notes, s.tactic});
             p.steps.push_back(std::move(s));
             continue;
         }
@@ -657,7 +658,8 @@ std::string summarizeEngine(const void* data, size_t size) {
     j.key("optimization_profiles").value(static_cast<int64_t>(s.nbProfiles));
     j.key("kernels").beginArray();
     for (const auto& k : s.kernels)
-        j.beginObject().key("type").value(k.type).key("version").value(k.version).key("variant").value(k.variant).key("device").value(k.device == DeviceType::kGPU ? "gpu" : "cpu").endObject();
+        j.beginObject().key("type").value(k.type).key("version").value(k.version).key("variant").value(k.variant).key("device").value(k.device == DeviceType::kGPU ? "gpu" : "cpu")
+            .key("tactic").value(k.tactic).key("tactic_architecture").value(k.device == DeviceType::kGPU ? tacticArchitecture(k.tactic) : "").endObject();
     j.endArray();
     j.key("loadable").value(s.loadable);
     j.key("reason").value(s.reason);
