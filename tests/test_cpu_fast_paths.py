@@ -206,3 +206,48 @@ def test_pooling_whole_plane(shape, kind, how, rng):
     ref = xd.max(axis=(2, 3), keepdims=True) if kind == gie.PoolingType.MAX else xd.mean(axis=(2, 3), keepdims=True)
     got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
     assert_close(got, ref, rtol=1e-5, atol=1e-5, what=f"{shape} {kind} {how}")
+
+
+# ---- SiLU rows: the AVX2 / AVX-512 intrinsics rows give the scalar formula's bits over the whole float range ------
+
+_SILU_SCRIPT = r"""
+import sys, numpy as np, gie
+rng = np.random.default_rng(5)
+bits = rng.integers(0, 2**32, 1 << 20, dtype=np.uint64).astype(np.uint32)  # every exponent, NaN and inf included
+special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 87.3, 87.31, -87.3, -87.31, 88.3, 88.31, -88.3, -88.29,
+                    -88.31, -89.0, -1e30, 1e30, 1e-45, -1e-45, 1.1754944e-38], np.float32)
+x = np.concatenate([bits.view(np.float32), special, np.linspace(-100, 100, 20001, dtype=np.float32)])
+x = x[: x.size // 16 * 16 - 3].reshape(1, -1)  # not a multiple of the vector width: the tails too
+b = gie.Builder(); net = b.create_network(); t = net.add_input("x", gie.float32, x.shape)
+net.mark_output(net.add_activation(t, gie.ActivationType.SILU).output(0), "y")
+c = b.create_config(); c.device = "cpu"
+y = b.build(net, c).create_execution_context().execute({"x": x})["y"]
+sys.stdout.buffer.write(x.tobytes() + y.tobytes())
+"""
+
+
+def test_silu_rows_same_bits_on_every_isa():
+    import os
+    import subprocess
+    import sys
+    with open("/proc/cpuinfo") as f:
+        flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    isas = ["scalar"] + [i for i, need in (("avx2", {"avx2", "fma"}),
+                                          ("avx512", {"avx512f", "avx512dq", "avx512bw", "avx512vl"})) if need <= flags]
+    if len(isas) < 2:
+        pytest.skip("this CPU offers only the scalar path")
+    outs = {isa: subprocess.run([sys.executable, "-c", _SILU_SCRIPT], env=dict(os.environ, GIE_CPU_ISA=isa),
+                                check=True, capture_output=True, timeout=300).stdout for isa in isas}
+    raw = np.frombuffer(outs["scalar"], np.float32)
+    x, y = raw[: raw.size // 2], raw[raw.size // 2:]
+    for isa in isas[1:]:
+        other = np.frombuffer(outs[isa], np.float32)[raw.size // 2:]
+        diff = y.view(np.uint32) != other.view(np.uint32)
+        assert not diff.any(), f"{isa}: {np.count_nonzero(diff)} results differ, e.g. x={x[diff][:5]}: {y[diff][:5]} vs " \
+                               f"{other[diff][:5]}"
+    # and the formula holds where it is finite (float64 reference, the tolerance of tests/test_activations.py)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = x.astype(np.float64) / (1 + np.exp(-x.astype(np.float64)))
+    ok = np.isfinite(ref)
+    assert np.all(np.abs(y[ok] - ref[ok]) <= 5e-7 * np.abs(ref[ok]) + 1e-30)
+    assert np.array_equal(np.isnan(y), np.isnan(ref) | (x == -np.inf))
