@@ -251,3 +251,37 @@ def test_silu_rows_same_bits_on_every_isa():
     ok = np.isfinite(ref)
     assert np.all(np.abs(y[ok] - ref[ok]) <= 5e-7 * np.abs(ref[ok]) + 1e-30)
     assert np.array_equal(np.isnan(y), np.isnan(ref) | (x == -np.inf))
+
+
+# ---- SqueezeExcitation: lane-wise double means and the two products on the GEMM ---------------------------------
+
+SE_CASES = [  # (N, C, spatial), squeeze: planes shorter and longer than the 16 lanes, 1x1 planes, batch > 4 (the
+    # packed GEMM rather than the dot-product path), EfficientNet-B0's 144x56x56
+    ((1, 144, 56, 56), 6), ((5, 33, 17, 19), 7), ((3, 7, 1, 1), 3), ((2, 40, 15), 9), ((6, 1152, 7, 7), 48)]
+
+
+@pytest.mark.parametrize("act,gate", [("SILU", "SIGMOID"), ("RELU", "HARD_SIGMOID")])
+@pytest.mark.parametrize("shape,cs", SE_CASES, ids=[f"{'x'.join(map(str, s))}_s{c}" for s, c in SE_CASES])
+def test_squeeze_excitation(shape, cs, act, gate, rng):
+    c = shape[1]
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(np.float32)
+    w1 = (rng.standard_normal((cs, c)) / np.sqrt(c)).astype(np.float32)
+    w2 = (rng.standard_normal((c, cs)) / np.sqrt(cs)).astype(np.float32)
+    b1 = rng.standard_normal(cs).astype(np.float32)
+    b2 = rng.standard_normal(c).astype(np.float32)
+    p = {"squeeze": np.array([cs], np.int64), "kernel1": w1.ravel(), "kernel2": w2.ravel(), "bias1": b1, "bias2": b2,
+         "activation": np.array([int(getattr(gie.ActivationType, act))], np.int64),
+         "gate": np.array([int(getattr(gie.ActivationType, gate))], np.int64),
+         "gate_alpha": np.array([1 / 6], np.float32), "gate_beta": np.array([0.5], np.float32)}
+    builder = gie.Builder()
+    net = builder.create_network()
+    t = net.add_input("x", gie.float32, x.shape)
+    net.mark_output(net.add_layer("SqueezeExcitation", [t], p).output(0), "y")
+    out_shape = shape[:2] + (1,) * (len(shape) - 2)
+    got = _run_poisoned(net, builder, {"x": x}, out_shape, shape[0])
+    m = x.astype(np.float64).reshape(shape[0], c, -1).mean(-1)
+    h = m @ w1.T.astype(np.float64) + b1
+    h = h / (1 + np.exp(-h)) if act == "SILU" else np.maximum(h, 0)
+    g = h @ w2.T.astype(np.float64) + b2
+    g = 1 / (1 + np.exp(-g)) if gate == "SIGMOID" else np.clip(g / 6 + 0.5, 0, 1)
+    assert_close(got, g.reshape(out_shape), rtol=1e-5, atol=1e-6)
