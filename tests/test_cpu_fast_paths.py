@@ -53,6 +53,11 @@ DW_CASES = [
     (33, 7, 7, 3, 1, (1, 1), (1, 1)),
     (16, 28, 27, 3, 1, (1, 1), (1, 1)),
     (18, 56, 55, 5, 2, (2, 2), (1, 2)),
+    # the 16-channel kernel's unit-stride row blocks (8 pixels, S = 3 / 5 taps): 5x5 on 28x28 now takes it,
+    # rows of 8 to 9 pixels (overlapping last block), a 3x3 whose first block starts in the padding
+    (35, 28, 28, 5, 1, (2, 2), (2, 2)),
+    (17, 9, 9, 5, 1, (2, 2), (2, 2)),
+    (19, 12, 8, 3, 1, (1, 0), (1, 2)),
 ]
 
 
