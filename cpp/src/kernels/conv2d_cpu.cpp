@@ -627,13 +627,14 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
       yp[(p - p0) * a.Q + q + j] = acc[j];
     }
   };
-  // The same for 8 pixels of a row with unit column stride and dilation and S = 3 or 5 taps per row (most
+  // The same for NB = 8 pixels of a row (or a whole row of 4-7) with unit column stride and dilation and S = 3
+  // or 5 taps per row (most
   // depthwise layers): each padded-row vector is loaded once and used by every pixel that needs it (12 loads
   // instead of 40 for 5x5), the row's S weights in registers. block() issued one load per FMA plus one per
   // weight, more than the one 512-bit load per cycle Zen 4 sustains. Each accumulator gets the same FMAs in
   // the same order (s ascending per r), so the same bits.
-  auto blockUnitStride = [&](auto sTaps, int64_t p, int64_t q) __attribute__((always_inline)) {
-    constexpr int S = decltype(sTaps)::value, NB = 8;
+  auto blockUnitStride = [&](auto sTaps, auto nPix, int64_t p, int64_t q) __attribute__((always_inline)) {
+    constexpr int S = decltype(sTaps)::value, NB = decltype(nPix)::value;
     const DwVec* xr = xp + (p - p0) * a.sh * Wp + q;
     DwVec acc[NB];
     for (int j = 0; j < NB; ++j) acc[j] = a.bias;
@@ -664,12 +665,17 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   loadRows(p0 * a.sh, rowsIn);
   for (int64_t p = p0; p < p1; ++p) {
     if (a.Q >= 8) {  // 8 independent accumulators (FMA latency); the last block ends at the row's end
+      using Eight = std::integral_constant<int, 8>;
       for (int64_t q = 0; q < a.Q; q += 8) {
         const int64_t qb = std::min(q, a.Q - 8);
-        if (unitTaps == 3) blockUnitStride(std::integral_constant<int, 3>{}, p, qb);
-        else if (unitTaps == 5) blockUnitStride(std::integral_constant<int, 5>{}, p, qb);
-        else block(std::integral_constant<int, 8>{}, p, qb);
+        if (unitTaps == 3) blockUnitStride(std::integral_constant<int, 3>{}, Eight{}, p, qb);
+        else if (unitTaps == 5) blockUnitStride(std::integral_constant<int, 5>{}, Eight{}, p, qb);
+        else block(Eight{}, p, qb);
       }
+    } else if (a.Q == 7 && unitTaps == 3) {  // 7x7 planes: one row block, no overlapping second one
+      blockUnitStride(std::integral_constant<int, 3>{}, std::integral_constant<int, 7>{}, p, 0);
+    } else if (a.Q == 7 && unitTaps == 5) {
+      blockUnitStride(std::integral_constant<int, 5>{}, std::integral_constant<int, 7>{}, p, 0);
     } else if (a.Q >= 4) {
       block(std::integral_constant<int, 4>{}, p, 0);
       block(std::integral_constant<int, 4>{}, p, a.Q - 4);
