@@ -53,6 +53,11 @@ DW_CASES = [
     (33, 7, 7, 3, 1, (1, 1), (1, 1)),
     (16, 28, 27, 3, 1, (1, 1), (1, 1)),
     (18, 56, 55, 5, 2, (2, 2), (1, 2)),
+    # the 16-channel kernel's unit-stride row blocks (8 pixels, S = 3 / 5 taps): 5x5 on 28x28 now takes it,
+    # rows of 8 to 9 pixels (overlapping last block), a 3x3 whose first block starts in the padding
+    (35, 28, 28, 5, 1, (2, 2), (2, 2)),
+    (17, 9, 9, 5, 1, (2, 2), (2, 2)),
+    (19, 12, 8, 3, 1, (1, 0), (1, 2)),
 ]
 
 
@@ -206,3 +211,82 @@ def test_pooling_whole_plane(shape, kind, how, rng):
     ref = xd.max(axis=(2, 3), keepdims=True) if kind == gie.PoolingType.MAX else xd.mean(axis=(2, 3), keepdims=True)
     got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
     assert_close(got, ref, rtol=1e-5, atol=1e-5, what=f"{shape} {kind} {how}")
+
+
+# ---- SiLU rows: the AVX2 / AVX-512 intrinsics rows give the scalar formula's bits over the whole float range ------
+
+_SILU_SCRIPT = r"""
+import sys, numpy as np, gie
+rng = np.random.default_rng(5)
+bits = rng.integers(0, 2**32, 1 << 20, dtype=np.uint64).astype(np.uint32)  # every exponent, NaN and inf included
+special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 87.3, 87.31, -87.3, -87.31, 88.3, 88.31, -88.3, -88.29,
+                    -88.31, -89.0, -1e30, 1e30, 1e-45, -1e-45, 1.1754944e-38], np.float32)
+x = np.concatenate([bits.view(np.float32), special, np.linspace(-100, 100, 20001, dtype=np.float32)])
+x = x[: x.size // 16 * 16 - 3].reshape(1, -1)  # not a multiple of the vector width: the tails too
+b = gie.Builder(); net = b.create_network(); t = net.add_input("x", gie.float32, x.shape)
+net.mark_output(net.add_activation(t, gie.ActivationType.SILU).output(0), "y")
+c = b.create_config(); c.device = "cpu"
+y = b.build(net, c).create_execution_context().execute({"x": x})["y"]
+sys.stdout.buffer.write(x.tobytes() + y.tobytes())
+"""
+
+
+def test_silu_rows_same_bits_on_every_isa():
+    import os
+    import subprocess
+    import sys
+    with open("/proc/cpuinfo") as f:
+        flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    isas = ["scalar"] + [i for i, need in (("avx2", {"avx2", "fma"}),
+                                          ("avx512", {"avx512f", "avx512dq", "avx512bw", "avx512vl"})) if need <= flags]
+    if len(isas) < 2:
+        pytest.skip("this CPU offers only the scalar path")
+    outs = {isa: subprocess.run([sys.executable, "-c", _SILU_SCRIPT], env=dict(os.environ, GIE_CPU_ISA=isa),
+                                check=True, capture_output=True, timeout=300).stdout for isa in isas}
+    raw = np.frombuffer(outs["scalar"], np.float32)
+    x, y = raw[: raw.size // 2], raw[raw.size // 2:]
+    for isa in isas[1:]:
+        other = np.frombuffer(outs[isa], np.float32)[raw.size // 2:]
+        diff = y.view(np.uint32) != other.view(np.uint32)
+        assert not diff.any(), f"{isa}: {np.count_nonzero(diff)} results differ, e.g. x={x[diff][:5]}: {y[diff][:5]} vs " \
+                               f"{other[diff][:5]}"
+    # and the formula holds where it is finite (float64 reference, the tolerance of tests/test_activations.py)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = x.astype(np.float64) / (1 + np.exp(-x.astype(np.float64)))
+    ok = np.isfinite(ref)
+    assert np.all(np.abs(y[ok] - ref[ok]) <= 5e-7 * np.abs(ref[ok]) + 1e-30)
+    assert np.array_equal(np.isnan(y), np.isnan(ref) | (x == -np.inf))
+
+
+# ---- SqueezeExcitation: lane-wise double means and the two products on the GEMM ---------------------------------
+
+SE_CASES = [  # (N, C, spatial), squeeze: planes shorter and longer than the 16 lanes, 1x1 planes, batch > 4 (the
+    # packed GEMM rather than the dot-product path), EfficientNet-B0's 144x56x56
+    ((1, 144, 56, 56), 6), ((5, 33, 17, 19), 7), ((3, 7, 1, 1), 3), ((2, 40, 15), 9), ((6, 1152, 7, 7), 48)]
+
+
+@pytest.mark.parametrize("act,gate", [("SILU", "SIGMOID"), ("RELU", "HARD_SIGMOID")])
+@pytest.mark.parametrize("shape,cs", SE_CASES, ids=[f"{'x'.join(map(str, s))}_s{c}" for s, c in SE_CASES])
+def test_squeeze_excitation(shape, cs, act, gate, rng):
+    c = shape[1]
+    x = (rng.standard_normal(shape) * 2 + 0.5).astype(np.float32)
+    w1 = (rng.standard_normal((cs, c)) / np.sqrt(c)).astype(np.float32)
+    w2 = (rng.standard_normal((c, cs)) / np.sqrt(cs)).astype(np.float32)
+    b1 = rng.standard_normal(cs).astype(np.float32)
+    b2 = rng.standard_normal(c).astype(np.float32)
+    p = {"squeeze": np.array([cs], np.int64), "kernel1": w1.ravel(), "kernel2": w2.ravel(), "bias1": b1, "bias2": b2,
+         "activation": np.array([int(getattr(gie.ActivationType, act))], np.int64),
+         "gate": np.array([int(getattr(gie.ActivationType, gate))], np.int64),
+         "gate_alpha": np.array([1 / 6], np.float32), "gate_beta": np.array([0.5], np.float32)}
+    builder = gie.Builder()
+    net = builder.create_network()
+    t = net.add_input("x", gie.float32, x.shape)
+    net.mark_output(net.add_layer("SqueezeExcitation", [t], p).output(0), "y")
+    out_shape = shape[:2] + (1,) * (len(shape) - 2)
+    got = _run_poisoned(net, builder, {"x": x}, out_shape, shape[0])
+    m = x.astype(np.float64).reshape(shape[0], c, -1).mean(-1)
+    h = m @ w1.T.astype(np.float64) + b1
+    h = h / (1 + np.exp(-h)) if act == "SILU" else np.maximum(h, 0)
+    g = h @ w2.T.astype(np.float64) + b2
+    g = 1 / (1 + np.exp(-g)) if gate == "SIGMOID" else np.clip(g / 6 + 0.5, 0, 1)
+    assert_close(got, g.reshape(out_shape), rtol=1e-5, atol=1e-6)

@@ -10,6 +10,9 @@
 // rounding everywhere (an FMA instruction in the AVX2 / AVX-512 rows, an exact libm fmaf call in the scalar one).
 #include <algorithm>
 #include <cstring>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "common/parallel.h"
 #include "kernels/gemm.h"
@@ -38,6 +41,76 @@ GIE_ACT_INLINE void rowInPlace(float* p, int64_t n, float a, float b) {
     for (int64_t i = 0; i < n; ++i) p[i] = activation<T>(p[i], a, b);
 }
 
+#if GIE_ACT_X86
+// SiLU rows written with intrinsics: activation<kSILU>'s operations one for one, so the same bits (the scalar
+// rows run the formula itself; tests/test_cpu_fast_paths.py compares the ISAs over the whole float range). GCC
+// if-converts the clamps and the out-of-range factor of actmath::exp into four compares, two blends and mask
+// moves per vector (vmaxps / vminps are not IEEE ternaries for it), a third of the row's instructions: 0.38 ->
+// 0.2x ns per element on Zen 4. The factor is replaced by its effect on SiLU: above x = 87.3 e^-x is clamped to
+// e^-87.3 instead of 0, and 1 + e^-87.3 rounds to 1 as 1 + 0 does; below x = -88.3 e^-x is inf and x / inf is
+// x * 0 (-0, NaN for -inf).
+#define GIE_SILU_CONSTANTS_                                                                                    \
+    constexpr float kLo = -87.3f, kHi = 88.3f, kLog2e = 1.44269504089f, kRound = 12582912.f;                   \
+    constexpr float kLn2Hi = -0.693359375f, kLn2Lo = 2.12194440e-4f;                                           \
+    constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f,                    \
+                    kP3 = 4.1665795894e-2f, kP4 = 1.6666665459e-1f, kP5 = 5.0000001201e-1f;
+GIE_ACT_AVX512 GIE_ACT_INLINE __m512 siluVec(__m512 x) {
+    GIE_SILU_CONSTANTS_
+    const __m512 n = _mm512_xor_ps(x, _mm512_set1_ps(-0.f));  // -x
+    // actmath::exp(n): the clamps (max(lo, n) / min(hi, .) return n when it is NaN, as the ternaries do).
+    const __m512 xc = _mm512_min_ps(_mm512_set1_ps(kHi), _mm512_max_ps(_mm512_set1_ps(kLo), n));
+    const __m512 t = _mm512_fmadd_ps(xc, _mm512_set1_ps(kLog2e), _mm512_set1_ps(kRound));
+    const __m512 fn = _mm512_sub_ps(t, _mm512_set1_ps(kRound));
+    const __m512 r = _mm512_fmadd_ps(fn, _mm512_set1_ps(kLn2Lo), _mm512_fmadd_ps(fn, _mm512_set1_ps(kLn2Hi), xc));
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kP0), r, _mm512_set1_ps(kP1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP5));
+    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.f));
+    // y * 2^n: the same rounding as multiplying by the power of two built from t's bits (exact scaling, one
+    // rounding where the product is denormal).
+    const __m512 e = _mm512_scalef_ps(y, fn);
+    const __m512 q = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.f), e));
+    const __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-kHi), _CMP_LT_OQ);
+    return _mm512_mask_mul_ps(q, under, x, _mm512_setzero_ps());
+}
+GIE_ACT_AVX512 void siluRowAvx512(const float* x, float* y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, siluVec(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(y + i, m, siluVec(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+GIE_ACT_AVX2 GIE_ACT_INLINE __m256 siluVec(__m256 x) {
+    GIE_SILU_CONSTANTS_
+    const __m256 n = _mm256_xor_ps(x, _mm256_set1_ps(-0.f));
+    const __m256 xc = _mm256_min_ps(_mm256_set1_ps(kHi), _mm256_max_ps(_mm256_set1_ps(kLo), n));
+    const __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(kLog2e), _mm256_set1_ps(kRound));
+    const __m256 fn = _mm256_sub_ps(t, _mm256_set1_ps(kRound));
+    const __m256 r = _mm256_fmadd_ps(fn, _mm256_set1_ps(kLn2Lo), _mm256_fmadd_ps(fn, _mm256_set1_ps(kLn2Hi), xc));
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(kP0), r, _mm256_set1_ps(kP1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP5));
+    const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.f));
+    const __m256i sb = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(static_cast<int>(127u - 0x4B400000u))), 23);
+    const __m256 e = _mm256_mul_ps(y, _mm256_castsi256_ps(sb));
+    const __m256 q = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e));
+    const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-kHi), _CMP_LT_OQ);
+    return _mm256_blendv_ps(q, _mm256_mul_ps(x, _mm256_setzero_ps()), under);
+}
+GIE_ACT_AVX2 void siluRowAvx2(const float* x, float* y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, siluVec(_mm256_loadu_ps(x + i)));
+    for (; i < n; ++i) y[i] = activation<ActivationType::kSILU>(x[i], 0.f, 0.f);
+}
+#undef GIE_SILU_CONSTANTS_
+#endif
+
 // Force-inlined into the per-ISA wrappers below (a default-target callee may be inlined into a wider target).
 GIE_ACT_INLINE void rowBody(const float* x, float* y, int64_t n, ActivationType t, float a, float b) {
     switch (t) {
@@ -57,9 +130,11 @@ GIE_ACT_INLINE void rowBody(const float* x, float* y, int64_t n, ActivationType 
 void rowScalar(const float* x, float* y, int64_t n, ActivationType t, float a, float b) { rowBody(x, y, n, t, a, b); }
 #if GIE_ACT_X86
 GIE_ACT_AVX2 void rowAvx2(const float* x, float* y, int64_t n, ActivationType t, float a, float b) {
+    if (t == ActivationType::kSILU) return siluRowAvx2(x, y, n);
     rowBody(x, y, n, t, a, b);
 }
 GIE_ACT_AVX512 void rowAvx512(const float* x, float* y, int64_t n, ActivationType t, float a, float b) {
+    if (t == ActivationType::kSILU) return siluRowAvx512(x, y, n);
     rowBody(x, y, n, t, a, b);
 }
 #endif

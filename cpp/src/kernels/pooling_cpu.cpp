@@ -8,6 +8,7 @@
 
 #include "common/parallel.h"
 #include "kernels/gemm.h"
+#include "kernels/plane_sum.h"
 #include "layers/pooling.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -129,17 +130,7 @@ MaxPlaneFn maxPlaneFn() {
     return nullptr;
 }
 
-// Sum / max of n floats with 16 independent partial results (vectorisable without reassociation).
-float planeSum(const float* x, int64_t n) {
-    float part[16] = {};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; ++j) part[j] += x[i + j];
-    float s = 0.f;
-    for (int j = 0; j < 16; ++j) s += part[j];
-    for (; i < n; ++i) s += x[i];
-    return s;
-}
+// Max of n floats with 16 independent partial results (vectorisable without reassociation), as planeSum.
 float planeMax(const float* x, int64_t n) {
     float part[16];
     for (int j = 0; j < 16; ++j) part[j] = -FLT_MAX;
@@ -175,7 +166,7 @@ public:
             parallelFor(N * C, N * C * H * W, [&](int64_t nc) {
                 const float* xp = in + (nc / C) * xBatchStride + (nc % C) * H * W;
                 out[(nc / C) * yBatchStride + nc % C] =
-                    isMax ? planeMax(xp, H * W) : planeSum(xp, H * W) / static_cast<float>(H * W);
+                    isMax ? planeMax(xp, H * W) : cpu::planeSum<float>(xp, H * W) / static_cast<float>(H * W);
             });
             return;
         }
