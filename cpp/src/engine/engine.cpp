@@ -11,6 +11,7 @@
 #include "layers/convolution.h"
 #include "layers/fully_connected.h"
 #include "layers/int8_math.h"
+#include "layers/shape_op.h"
 #include "plugin/fields.h"
 
 namespace gie {
@@ -30,6 +31,14 @@ int64_t tensorBytes(const Dims& dims, DataType type, TensorFormat format) { retu
 
 TensorDesc tensorDesc(const EnginePlan& plan, int32_t t, const Dims& dims) {
     const EngineTensor& et = plan.tensors[static_cast<size_t>(t)];
+    if (et.shapeTensor) {  // `dims` is the value, which a kernel may read; the host data has no strides
+        TensorDesc d;
+        d.dims = dims;
+        d.type = et.type;
+        d.format = et.format;
+        d.strides.nbDims = -1;  // common/format.h isStrided
+        return d;
+    }
     TensorDesc d = makeDesc(dims, et.type, et.format);
     d.scale = et.scale;
     if (et.viewOf >= 0 && dims.nbDims > 0) d.strides.d[0] = viewItemStride(dims, plan.tensors[static_cast<size_t>(et.viewOf)].dims.d[1]);
@@ -76,6 +85,10 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
             issue.message = msg ? msg : "";
             return issue;
         }
+        if (st.type == ShapeOp::kType) {  // a shape tensor's value (bounded by its rule), no memory behind it
+            for (size_t i = 0; i < out.size(); ++i) dims[static_cast<size_t>(st.outputs[i])] = out[i];
+            continue;
+        }
         for (size_t i = 0; i < out.size(); ++i) {
             const int32_t o = st.outputs[i];
             const auto& et = p.tensors[static_cast<size_t>(o)];
@@ -111,6 +124,12 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
         }
     }
     return issue;
+}
+
+void markShapeTensors(EnginePlan& p) {
+    for (const auto& st : p.steps)
+        if (st.type == ShapeOp::kType)
+            for (int32_t o : st.outputs) p.tensors[static_cast<size_t>(o)].shapeTensor = true;
 }
 
 uint64_t planWorkspace(const EnginePlan& p) {

@@ -1,0 +1,205 @@
+"""Run-time shape tensors (issue 15, phase 2): Shape of a tensor with dynamic dimensions and the arithmetic after it
+run on the host at set_input_shape (ShapeOp layers), and Reshape / Resize read the result.
+
+The ONNX graphs are written with onnx.helper the way torch.onnx exports them (torch is not installed here) and compared
+with onnxruntime at several shapes from one engine.
+"""
+import numpy as np
+import pytest
+
+import gie
+
+from util import assert_close
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def _model(nodes, inputs, outputs, inits, name):
+    graph = helper.make_graph(nodes, name, inputs, outputs, inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8  # onnxruntime on the GPU machine reads IR versions up to 13; onnx writes its newest
+    return m
+
+
+def _ort(model, feeds):
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def _i64(name, *v):
+    return numpy_helper.from_array(np.array(v, np.int64), name)
+
+
+def _build(model, tmp_path, profile, device="cpu", name="x"):
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    builder = gie.Builder()
+    net = gie.parse(str(path), builder=builder)
+    config = builder.create_config()
+    config.device = device
+    config.add_profile({name: profile})
+    return net, builder.build(net, config)
+
+
+# ---- a transformer encoder as torch.onnx exports it ---------------------------------------------------------------
+
+D, H = 16, 4
+DH = D // H
+
+
+def encoder_onnx(rng):
+    """One encoder block over x (B, S, D), B and S symbolic: self-attention whose head split and merge reshape to
+    Concat(Unsqueeze(Gather(Shape(x), 0)), Unsqueeze(Gather(Shape(x), 1)), H, DH) as the exporter writes it, Transpose,
+    MatMul with broadcasting, Softmax, LayerNorm decomposed (ReduceMean, Sub, Pow, Sqrt, Div) and GELU as Erf."""
+    def w(name, *shape, scale=0.3):
+        return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+    def f(name, v):
+        return numpy_helper.from_array(np.array(v, np.float32), name)
+
+    n = helper.make_node
+    nodes = [
+        n("Shape", ["x"], ["shape"]),
+        n("Gather", ["shape", "i0"], ["b"], axis=0),
+        n("Gather", ["shape", "i1"], ["s"], axis=0),
+        n("Unsqueeze", ["b", "ax0"], ["b1"]),
+        n("Unsqueeze", ["s", "ax0"], ["s1"]),
+        n("Concat", ["b1", "s1", "nh", "dh"], ["heads_shape"], axis=0),
+        n("Concat", ["b1", "s1", "dmodel"], ["merged_shape"], axis=0),
+    ]
+    for p in "qkv":
+        nodes += [n("MatMul", ["x", f"w{p}"], [f"{p}0"]), n("Add", [f"{p}0", f"b{p}"], [f"{p}1"]),
+                  n("Reshape", [f"{p}1", "heads_shape"], [f"{p}2"])]
+    nodes += [
+        n("Transpose", ["q2"], ["q"], perm=[0, 2, 1, 3]),
+        n("Transpose", ["k2"], ["kt"], perm=[0, 2, 3, 1]),
+        n("Transpose", ["v2"], ["v"], perm=[0, 2, 1, 3]),
+        n("MatMul", ["q", "kt"], ["scores0"]),
+        n("Div", ["scores0", "sqrt_dh"], ["scores"]),
+        n("Softmax", ["scores"], ["attn"], axis=-1),
+        n("MatMul", ["attn", "v"], ["ctx0"]),
+        n("Transpose", ["ctx0"], ["ctx1"], perm=[0, 2, 1, 3]),
+        n("Reshape", ["ctx1", "merged_shape"], ["ctx"]),
+        n("MatMul", ["ctx", "wo"], ["o0"]),
+        n("Add", ["o0", "bo"], ["o1"]),
+        n("Add", ["x", "o1"], ["res"]),
+        # LayerNorm, decomposed
+        n("ReduceMean", ["res"], ["mean"], axes=[-1]),
+        n("Sub", ["res", "mean"], ["cen"]),
+        n("Pow", ["cen", "two"], ["sq"]),
+        n("ReduceMean", ["sq"], ["var"], axes=[-1]),
+        n("Add", ["var", "eps"], ["var_eps"]),
+        n("Sqrt", ["var_eps"], ["std"]),
+        n("Div", ["cen", "std"], ["normed"]),
+        n("Mul", ["normed", "gamma"], ["scaled"]),
+        n("Add", ["scaled", "beta"], ["ln"]),
+        # feed-forward with GELU as Erf
+        n("MatMul", ["ln", "w1"], ["h0"]),
+        n("Add", ["h0", "b1w"], ["h1"]),
+        n("Div", ["h1", "sqrt2"], ["h2"]),
+        n("Erf", ["h2"], ["h3"]),
+        n("Add", ["h3", "one"], ["h4"]),
+        n("Mul", ["h1", "h4"], ["h5"]),
+        n("Mul", ["h5", "half"], ["gelu"]),
+        n("MatMul", ["gelu", "w2"], ["f0"]),
+        n("Add", ["f0", "b2w"], ["f1"]),
+        n("Add", ["ln", "f1"], ["y"]),
+    ]
+    inits = [_i64("i0", 0), _i64("i1", 1), _i64("ax0", 0), _i64("nh", H), _i64("dh", DH), _i64("dmodel", D),
+             f("sqrt_dh", np.sqrt(DH)), f("two", 2.0), f("eps", 1e-5), f("sqrt2", np.sqrt(2.0)), f("one", 1.0), f("half", 0.5),
+             w("wo", D, D), w("bo", D), w("gamma", D), w("beta", D), w("w1", D, 2 * D), w("b1w", 2 * D), w("w2", 2 * D, D),
+             w("b2w", D)]
+    for p in "qkv":
+        inits += [w(f"w{p}", D, D), w(f"b{p}", D)]
+    # numpy_helper makes 1-D scalars for the Gather indices above; torch writes 0-D ones
+    inits[0] = numpy_helper.from_array(np.array(0, np.int64), "i0")
+    inits[1] = numpy_helper.from_array(np.array(1, np.int64), "i1")
+    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "S", D])],
+                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", "S", D])], inits, "encoder")
+
+
+ENCODER_PROFILE = ((1, 1, D), (2, 8, D), (4, 24, D))
+ENCODER_SHAPES = [(1, 1), (2, 5), (3, 17), (4, 24), (1, 24)]
+
+
+def _check_encoder(rng, tmp_path, device):
+    model = encoder_onnx(rng)
+    net, engine = _build(model, tmp_path, ENCODER_PROFILE, device)
+    shape_layers = [l for l in net.layers if l.type == "ShapeOp"]
+    assert shape_layers, "the head split should read a run-time shape tensor"
+    ctx = engine.create_execution_context()
+    for b, s in ENCODER_SHAPES:
+        x = rng.standard_normal((b, s, D)).astype(np.float32)
+        got = ctx.execute({"x": x})["y"]
+        assert got.shape == (b, s, D)
+        assert_close(got, _ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4, what=f"encoder at batch {b}, length {s}")
+
+
+def test_transformer_encoder_matches_onnxruntime_at_several_batch_and_length_pairs(rng, tmp_path):
+    _check_encoder(rng, tmp_path, "cpu")
+
+
+@pytest.mark.gpu
+def test_transformer_encoder_matches_onnxruntime_at_several_batch_and_length_pairs_gpu(rng, tmp_path):
+    _check_encoder(rng, tmp_path, "gpu")
+
+
+def test_encoder_shape_tensor_is_reported_by_the_network(rng, tmp_path):
+    model = encoder_onnx(rng)
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    net = gie.parse(str(path))
+    heads = [l for l in net.layers if l.type == "ShapeOp" and l.output(0).name == "heads_shape"][0].output(0)
+    assert heads.is_shape_tensor and heads.shape == (4,)
+    assert heads.shape_value == (-1, -1, H, DH)  # batch and length follow the input; the rest folded
+    assert not net.inputs[0].is_shape_tensor and net.inputs[0].shape_value is None
+
+
+# ---- segmentation: Resize back to the input's H and W --------------------------------------------------------------
+
+def segmentation_onnx(rng):
+    """conv stride 2 -> relu -> conv, then Resize (linear) with sizes = Concat(Shape(y)[:2], Shape(x)[2:]): the
+    upsampling back to the input's height and width that segmentation heads export (odd sizes included)."""
+    def w(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        n("Relu", ["c1"], ["r1"]),
+        n("Conv", ["r1", "w2", "b2"], ["c2"]),
+        n("Shape", ["c2"], ["cs"]),
+        n("Slice", ["cs", "s0", "s2", "s0"], ["nc"]),
+        n("Shape", ["x"], ["xs"]),
+        n("Slice", ["xs", "s2", "s4", "s0"], ["hw"]),
+        n("Concat", ["nc", "hw"], ["sizes"], axis=0),
+        n("Resize", ["c2", "", "", "sizes"], ["y"], mode="linear", coordinate_transformation_mode="half_pixel"),
+    ]
+    inits = [w("w1", 8, 3, 3, 3), w("b1", 8), w("w2", 5, 8, 1, 1), w("b2", 5), _i64("s0", 0), _i64("s2", 2), _i64("s4", 4)]
+    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5, "H", "W"])], inits, "segmentation")
+
+
+SEG_PROFILE = ((1, 3, 16, 16), (1, 3, 32, 32), (2, 3, 64, 64))
+
+
+def _check_segmentation(rng, tmp_path, device):
+    model = segmentation_onnx(rng)
+    _, engine = _build(model, tmp_path, SEG_PROFILE, device)
+    ctx = engine.create_execution_context()
+    for shape in [(1, 3, 16, 16), (2, 3, 33, 47), (1, 3, 64, 40)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        got = ctx.execute({"x": x})["y"]
+        assert got.shape == (shape[0], 5) + shape[2:]
+        assert_close(got, _ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4, what=f"segmentation at {shape}")
+
+
+def test_segmentation_resize_to_the_input_size_matches_onnxruntime_at_three_sizes(rng, tmp_path):
+    _check_segmentation(rng, tmp_path, "cpu")
+
+
+@pytest.mark.gpu
+def test_segmentation_resize_to_the_input_size_matches_onnxruntime_at_three_sizes_gpu(rng, tmp_path):
+    _check_segmentation(rng, tmp_path, "gpu")
