@@ -203,3 +203,188 @@ def test_segmentation_resize_to_the_input_size_matches_onnxruntime_at_three_size
 @pytest.mark.gpu
 def test_segmentation_resize_to_the_input_size_matches_onnxruntime_at_three_sizes_gpu(rng, tmp_path):
     _check_segmentation(rng, tmp_path, "gpu")
+
+
+# ---- Slice with run-time ends, Expand, ConstantOfShape ------------------------------------------------------------
+
+def _one_input(nodes, dims, out_dims, inits, name):
+    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_dims)], inits, name)
+
+
+def _check(rng, tmp_path, model, profile, shapes, device="cpu"):
+    _, engine = _build(model, tmp_path, profile, device)
+    ctx = engine.create_execution_context()
+    for shape in shapes:
+        x = rng.standard_normal(shape).astype(np.float32)
+        want = _ort(model, {"x": x})[0]
+        got = ctx.execute({"x": x})["y"]
+        assert got.shape == want.shape, f"{model.graph.name} at {shape}"
+        assert_close(got, want, rtol=1e-5, atol=1e-5, what=f"{model.graph.name} at {shape}")
+
+
+def slice_model():
+    """The first half of the last axis, then every second element of the rest: ends and starts from Shape."""
+    n = helper.make_node
+    nodes = [n("Shape", ["x"], ["s"]), n("Gather", ["s", "i2"], ["l"], axis=0), n("Div", ["l", "two"], ["h"]),
+             n("Unsqueeze", ["h", "ax0"], ["h1"]),
+             n("Slice", ["x", "zero", "h1", "ax2"], ["a"]),
+             n("Slice", ["x", "h1", "big", "ax2", "two1"], ["b"]),
+             n("Neg", ["h1"], ["nh1"]) if False else n("Sub", ["zero", "h1"], ["nh1"]),
+             n("Slice", ["x", "nh1", "big", "ax2"], ["c"]),  # a negative run-time start counts from the end
+             n("Concat", ["a", "b", "c"], ["y"], axis=2)]
+    inits = [numpy_helper.from_array(np.array(2, np.int64), "i2"), numpy_helper.from_array(np.array(2, np.int64), "two"),
+             _i64("ax0", 0), _i64("zero", 0), _i64("ax2", 2), _i64("big", 2 ** 62), _i64("two1", 2)]
+    return _one_input(nodes, ["N", 3, "L"], ["N", 3, "M"], inits, "slice")
+
+
+def test_slice_with_run_time_starts_and_ends_matches_onnxruntime(rng, tmp_path):
+    _check(rng, tmp_path, slice_model(), ((1, 3, 2), (2, 3, 16), (3, 3, 40)), [(1, 3, 2), (2, 3, 7), (3, 3, 40), (1, 3, 21)])
+
+
+def expand_model():
+    """x (N, 1, L) expanded to (N, 4, L) and, with a leading 2, to (2, N, 4, L): the target from Shape(x)."""
+    n = helper.make_node
+    nodes = [n("Shape", ["x"], ["s"]), n("Slice", ["s", "zero", "one"], ["n0"]), n("Slice", ["s", "two", "three"], ["l0"]),
+             n("Concat", ["n0", "four", "l0"], ["t"], axis=0), n("Expand", ["x", "t"], ["e"]),
+             n("Concat", ["two_v", "t"], ["t2"], axis=0), n("Expand", ["x", "t2"], ["e2"]),
+             n("Unsqueeze", ["e", "ax0"], ["e1"]), n("Add", ["e1", "e2"], ["y"])]
+    inits = [_i64("zero", 0), _i64("one", 1), _i64("two", 2), _i64("three", 3), _i64("four", 4), _i64("two_v", 2), _i64("ax0", 0)]
+    return _one_input(nodes, ["N", 1, "L"], [2, "N", 4, "L"], inits, "expand")
+
+
+def test_expand_to_a_run_time_shape_matches_onnxruntime(rng, tmp_path):
+    _check(rng, tmp_path, expand_model(), ((1, 1, 1), (2, 1, 8), (3, 1, 20)), [(1, 1, 1), (3, 1, 20), (2, 1, 9)])
+
+
+def constant_of_shape_model():
+    n = helper.make_node
+    nodes = [n("Shape", ["x"], ["s"]),
+             n("ConstantOfShape", ["s"], ["c"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [2.5])),
+             n("Mul", ["x", "c"], ["y"])]
+    return _one_input(nodes, ["N", "L"], ["N", "L"], [], "constant_of_shape")
+
+
+def test_constant_of_shape_of_a_run_time_shape_matches_onnxruntime(rng, tmp_path):
+    _check(rng, tmp_path, constant_of_shape_model(), ((1, 1), (2, 8), (4, 30)), [(1, 1), (4, 30), (3, 11)])
+
+
+@pytest.mark.gpu
+def test_slice_expand_constant_of_shape_gpu(rng, tmp_path):
+    _check(rng, tmp_path, slice_model(), ((1, 3, 2), (2, 3, 16), (3, 3, 40)), [(1, 3, 2), (3, 3, 40), (1, 3, 21)], "gpu")
+    _check(rng, tmp_path, expand_model(), ((1, 1, 1), (2, 1, 8), (3, 1, 20)), [(1, 1, 1), (3, 1, 20)], "gpu")
+    _check(rng, tmp_path, constant_of_shape_model(), ((1, 1), (2, 8), (4, 30)), [(1, 1), (3, 11)], "gpu")
+
+
+# ---- errors: out of profile, over the plan, unsupported ------------------------------------------------------------
+
+def test_out_of_profile_shape_is_refused_and_the_context_still_works(rng, tmp_path):
+    model = encoder_onnx(rng)
+    _, engine = _build(model, tmp_path, ENCODER_PROFILE)
+    ctx = engine.create_execution_context()
+    with pytest.raises(gie.InvalidArgumentError, match=r"(?s)'x'.*dimension 1.*25.*\[1, 24\]"):
+        ctx.set_input_shape("x", (1, 25, D))
+    x = rng.standard_normal((2, 3, D)).astype(np.float32)
+    assert_close(ctx.execute({"x": x})["y"], _ort(model, {"x": x})[0], rtol=1e-4, atol=1e-4, what="after the refusal")
+
+
+def test_value_dependent_shape_beyond_the_plan_is_refused(rng, tmp_path):
+    """A length L * (1000 - L) peaks inside the profile [1, 999] (at 500: 250000) while the plan evaluates min (999), opt
+    (100: 90000) and max (999): the run-time shape is larger than planned and is refused instead of written past the
+    arena."""
+    n = helper.make_node
+    nodes = [n("Shape", ["x"], ["s"]), n("Slice", ["s", "one", "two"], ["l"]), n("Sub", ["k1000", "l"], ["r"]),
+             n("Mul", ["l", "r"], ["m"]),
+             n("ConstantOfShape", ["m"], ["c"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+             n("ReduceSum", ["c"], ["y"], keepdims=1)]
+    model = _one_input(nodes, [1, "L"], [1], [_i64("one", 1), _i64("two", 2), _i64("k1000", 1000)], "peak")
+    _, engine = _build(model, tmp_path, ((1, 1), (1, 100), (1, 999)))
+    ctx = engine.create_execution_context()
+    assert ctx.execute({"x": np.zeros((1, 100), np.float32)})["y"].tolist() == [90000.0]
+    with pytest.raises(gie.Error, match=r"250000"):
+        ctx.execute({"x": np.zeros((1, 500), np.float32)})
+    assert ctx.execute({"x": np.zeros((1, 999), np.float32)})["y"].tolist() == [999.0]
+
+
+def test_shape_tensor_in_an_unsupported_place_is_a_clear_error(tmp_path):
+    n = helper.make_node
+    nodes = [n("Shape", ["x"], ["s"]), n("Cast", ["s"], ["sf"], to=TensorProto.FLOAT), n("Add", ["x", "sf"], ["y"])]
+    model = _one_input(nodes, [1, "L"], [1, "L"], [], "bad")
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(gie.UnsupportedError, match=r"(?s)Cast.*shape tensor to float"):
+        gie.parse(str(path))
+
+
+# ---- the network API ---------------------------------------------------------------------------------------------
+
+def shape_api_network(builder):
+    """y = reshape(x, (shape(x)[0] * shape(x)[1], -1)) through add_shape and ShapeOp layers."""
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (-1, -1, 4))
+    s = net.add_shape(x).output(0)
+    nl = net.add_layer("ShapeOp", [s], {"op": 5, "start": 0, "end": 2}).output(0)          # SLICE s[0:2]
+    prod = net.add_layer("ShapeOp", [nl], {"op": 7, "reduce": 1}).output(0)                 # REDUCE PROD -> (1,)
+    minus1 = net.add_layer("ShapeOp", [], {"op": 1, "values": [-1]}).output(0)              # CONST (-1,)
+    target = net.add_layer("ShapeOp", [prod, minus1], {"op": 4}).output(0)                  # CONCAT
+    y = net.add_shuffle(x, reshape=target).output(0)
+    net.mark_output(y, "y")
+    return net, s, target
+
+
+def test_network_api_add_shape_and_run_time_reshape(rng):
+    builder = gie.Builder()
+    net, s, target = shape_api_network(builder)
+    assert s.is_shape_tensor and s.shape == (3,) and s.shape_value == (-1, -1, 4)
+    assert target.shape == (2,) and target.shape_value == (-1, -1)
+    config = builder.create_config()
+    config.add_profile({"x": ((1, 1, 4), (2, 3, 4), (4, 8, 4))})
+    engine = builder.build(net, config)
+    ctx = engine.create_execution_context()
+    for shape in [(1, 1, 4), (3, 5, 4), (4, 8, 4)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        np.testing.assert_array_equal(ctx.execute({"x": x})["y"], x.reshape(shape[0] * shape[1], 4))
+    with pytest.raises(gie.UnsupportedError, match="shape tensor"):
+        net.mark_output(s)
+    with pytest.raises(gie.Error, match="shape tensor"):  # a layer that reads data refuses a shape tensor
+        net.add_activation(s, gie.ActivationType.RELU)
+
+
+# ---- engine files: the shape program is saved, reloaded and validated ---------------------------------------------
+
+def _api_engine():
+    builder = gie.Builder()
+    net, _, _ = shape_api_network(builder)
+    config = builder.create_config()
+    config.add_profile({"x": ((1, 1, 4), (2, 3, 4), (4, 8, 4))})
+    return builder.build(net, config).serialize()
+
+
+def test_engine_file_round_trip_runs_the_shape_program(rng):
+    engine = gie.Runtime().deserialize(_api_engine())
+    ctx = engine.create_execution_context()
+    x = rng.standard_normal((3, 7, 4)).astype(np.float32)
+    np.testing.assert_array_equal(ctx.execute({"x": x})["y"], x.reshape(21, 4))
+
+
+def test_crafted_engine_with_a_bad_shape_program_is_refused():
+    from engine_layout import parse, patch
+
+    data = _api_engine()
+    e = parse(data)
+    steps = [s for s in e["steps"] if s["type"] == "ShapeOp"]
+    ops = {int(s["fields"]["op"]["values"][0].value): s for s in steps}
+    const = ops[1]
+    cases = [
+        (ops[7]["fields"]["op"]["values"][0], 42, "unknown op"),                 # an op that does not exist
+        (const["fields"]["values"]["values"][0], 2 ** 40, "range"),              # a value beyond int32
+        (const["fields"]["values"]["values"][0], 5, "reshape"),                  # (N*L, 5) cannot hold N*L*4 elements
+        (ops[5]["fields"]["end"]["values"][0], 3, "shape tensor"),               # 3 values where the file stores 2
+    ]
+    for num, value, words in cases:
+        with pytest.raises(gie.InvalidEngineError, match=f"(?is){words}"):
+            gie.Runtime().deserialize(patch(data, num, value))
+    reader = next(s for s in e["steps"] if s["type"] == "Shuffle")  # a shape tensor read as data
+    shuffle_in = reader["inputs"][1]
+    with pytest.raises(gie.InvalidEngineError):
+        gie.Runtime().deserialize(patch(data, shuffle_in, int(reader["inputs"][0].value)))

@@ -1,6 +1,7 @@
 // Run-time shape tensors in the ONNX importer (issue 15, docs/dynamic_shapes.md "Shape tensors"): Shape (or Size) of a
 // tensor whose dimensions the importer cannot fold (dynamic dimensions beyond a lone batch) becomes a ShapeOp layer, the
-// shape arithmetic after it becomes ShapeOp layers (host ops, layers/shape_op.h), and Reshape / Resize consume the result.
+// shape arithmetic after it becomes ShapeOp layers (host ops, layers/shape_op.h), and Reshape, Resize (sizes), Slice
+// (starts / ends), Expand and ConstantOfShape consume the result.
 // Values that fold (every dimension known) still fold in onnx_fold.cpp; only what depends on dynamic dimensions remains.
 #include <algorithm>
 
@@ -27,8 +28,15 @@ ITensor* shapeOp(Importer& p, ShapeOpCode op, const std::vector<ITensor*>& in, b
     return shapeOp(p, op, in, f, scalar);
 }
 
-//! Input k of n as a shape tensor: a shape tensor, or a known integer value of rank 0 or 1 (a ShapeOp CONST).
-ITensor* shapeIn(Importer& p, const NodeProto& n, size_t k) {
+ITensor* constShape(Importer& p, const std::vector<int64_t>& v, bool scalar = false) {
+    Fields f;
+    f.ints("values", v);
+    return shapeOp(p, ShapeOpCode::kCONST, {}, f, scalar);
+}
+
+//! Input k of n as a shape tensor: a shape tensor, or a known integer value of rank 0 or 1 (a ShapeOp CONST). With
+//! `clampBounds`, known values are clamped to the shape tensor range (Slice bounds such as INT64_MAX: "to the end").
+ITensor* shapeIn(Importer& p, const NodeProto& n, size_t k, bool clampBounds = false) {
     if (k >= n.input.size() || n.input[k].empty()) fail(ErrorCode::kINVALID_MODEL, n.opType, " needs input ", k);
     const std::string& name = n.input[k];
     if (isShapeTensorName(p, name)) return p.tensors.at(name);
@@ -40,12 +48,20 @@ ITensor* shapeIn(Importer& p, const NodeProto& n, size_t k) {
     if (v.shape.size() > 1 || v.size() > Dims::MAX_DIMS)
         throw Unsupported(strcat("value '", name, "' of shape ", shapeStr(v.shape), " in shape arithmetic (shape tensors are 0-D or 1-D, "
                                  "at most 8 values)"));
-    Fields f;
-    f.ints("values", v.i);
-    return shapeOp(p, ShapeOpCode::kCONST, {}, f, v.shape.empty());
+    std::vector<int64_t> vals = v.i;
+    if (clampBounds)
+        for (auto& x : vals) x = std::clamp(x, -ShapeOp::kMaxValue, ShapeOp::kMaxValue);
+    return constShape(p, vals, v.shape.empty());
 }
 
 bool isScalar(const ITensor* t) { return t->getDimensions().nbDims == 0; }
+
+//! The number of values of input `name` (a shape tensor or a known 1-D value).
+int64_t dynamicDimsOfShape(Importer& p, const std::string& name) {
+    if (p.isConst(name)) return p.constant(name).size();
+    const Dims d = p.tensors.at(name)->getDimensions();
+    return d.nbDims == 0 ? 1 : d.d[0];
+}
 
 ITensor* binary(Importer& p, ITensor* a, ITensor* b, ElementWiseOperation op) {
     Fields f;
@@ -132,6 +148,138 @@ std::vector<ITensor*> shapeArithmetic(Importer& p, const NodeProto& n, const Att
                              "Add, Sub, Mul, Div, Min, Max, Mod, Equal, Greater, Less, Where, ReduceProd/Sum/Max/Min)"));
 }
 
+ITensor* gather(Importer& p, ITensor* data, const std::vector<int64_t>& idx) { return shapeOp(p, ShapeOpCode::kGATHER, {data, constShape(p, idx)}, false); }
+
+ITensor* runtimeSlice(Importer& p, ITensor* x, ITensor* start, ITensor* size, ITensor* stride) {
+    return p.add("Slice", {x, start, size, stride})->getOutput(0);
+}
+
+//! Slice(data, starts, ends[, axes, steps]) where starts or ends are shape tensors: ONNX's clamping computed by
+//! ShapeOps, then a Slice layer with run-time start and size. Axes and steps must be known, steps positive.
+std::vector<ITensor*> sliceRuntime(Importer& p, const NodeProto& n) {
+    using E = ElementWiseOperation;
+    ITensor* x = p.tensor(n.input[0]);
+    const int64_t r = int64_t(dynamicDimsOf(x).size());
+    auto known = [&](size_t k, const char* what) -> std::vector<int64_t> {
+        if (k >= n.input.size() || n.input[k].empty()) return {};
+        if (!p.isConst(n.input[k])) throw Unsupported(strcat("Slice with run-time ", what));
+        return p.constant(n.input[k]).ints();
+    };
+    const int64_t k = dynamicDimsOfShape(p, n.input[1]);
+    std::vector<int64_t> axes = known(3, "axes"), steps = known(4, "steps");
+    if (axes.empty())
+        for (int64_t i = 0; i < k; ++i) axes.push_back(i);
+    if (steps.empty()) steps.assign(size_t(k), 1);
+    if (int64_t(axes.size()) != k || int64_t(steps.size()) != k) fail(ErrorCode::kINVALID_MODEL, "Slice: starts, axes and steps differ in length");
+    std::vector<int64_t> idxStart(static_cast<size_t>(r), k), idxSize(static_cast<size_t>(r), 0), stride(static_cast<size_t>(r), 1);
+    for (int64_t i = 0; i < r; ++i) idxSize[size_t(i)] = k + i;
+    for (int64_t j = 0; j < k; ++j) {
+        int64_t ax = axes[size_t(j)] < 0 ? axes[size_t(j)] + r : axes[size_t(j)];
+        if (ax < 0 || ax >= r) fail(ErrorCode::kINVALID_MODEL, "Slice: axis ", axes[size_t(j)], " out of range for rank ", r);
+        if (steps[size_t(j)] <= 0) throw Unsupported("Slice with run-time bounds and a step <= 0");
+        idxStart[size_t(ax)] = j;
+        idxSize[size_t(ax)] = j;
+        stride[size_t(ax)] = steps[size_t(j)];
+    }
+    ITensor* xs = shapeOp(p, ShapeOpCode::kSHAPE, {x}, false);
+    ITensor* ds = gather(p, xs, axes);
+    ITensor* zero = constShape(p, {0});
+    ITensor* negDs = binary(p, zero, ds, E::kSUB);
+    auto bound = [&](ITensor* v) {  // clamped to [-d, d] first (no overflow), then v < 0 ? v + d : v
+        Fields sf;
+        v = binary(p, binary(p, v, negDs, E::kMAX), ds, E::kMIN);
+        ITensor* neg = binary(p, v, zero, E::kLESS);
+        return shapeOp(p, ShapeOpCode::kSELECT, {neg, binary(p, v, ds, E::kSUM), v}, sf, false);
+    };
+    ITensor* s = bound(shapeIn(p, n, 1, true));
+    ITensor* e = bound(shapeIn(p, n, 2, true));
+    std::vector<int64_t> stepM1;
+    for (int64_t st : steps) stepM1.push_back(st - 1);
+    ITensor* count = binary(p, binary(p, binary(p, e, s, E::kSUB), constShape(p, stepM1), E::kSUM), constShape(p, steps), E::kFLOOR_DIV);
+    count = binary(p, count, zero, E::kMAX);
+    ITensor* startFull = shapeOp(p, ShapeOpCode::kGATHER, {shapeOp(p, ShapeOpCode::kCONCAT, {s, zero}, false), constShape(p, idxStart)}, false);
+    ITensor* sizeFull = shapeOp(p, ShapeOpCode::kGATHER, {shapeOp(p, ShapeOpCode::kCONCAT, {count, xs}, false), constShape(p, idxSize)}, false);
+    return {runtimeSlice(p, x, startFull, sizeFull, constShape(p, stride))};
+}
+
+//! Expand(x, shape) to a run-time shape: x reshaped to the output rank, then a Slice whose stride is 0 where x has
+//! size 1 (every output element there reads the one input element), as TensorRT expresses broadcasting.
+std::vector<ITensor*> expandRuntime(Importer& p, const NodeProto& n) {
+    using E = ElementWiseOperation;
+    ITensor* x = p.tensor(n.input[0]);
+    ITensor* target = shapeIn(p, n, 1);
+    const Dims td = target->getDimensions();
+    if (td.nbDims != 1) throw Unsupported("Expand to a scalar shape tensor");
+    const int64_t rx = int64_t(dynamicDimsOf(x).size()), nt = td.d[0], R = std::max(rx, nt);
+    ITensor* xs = shapeOp(p, ShapeOpCode::kSHAPE, {x}, false);
+    if (R > rx) {
+        xs = shapeOp(p, ShapeOpCode::kCONCAT, {constShape(p, std::vector<int64_t>(size_t(R - rx), 1)), xs}, false);
+        x = p.add("Shuffle", {x, xs})->getOutput(0);
+    }
+    if (R > nt) target = shapeOp(p, ShapeOpCode::kCONCAT, {constShape(p, std::vector<int64_t>(size_t(R - nt), 1)), target}, false);
+    ITensor* out = binary(p, xs, target, E::kMAX);  // numpy broadcasting where the shapes agree (ONNX requires it)
+    ITensor* one = binary(p, xs, constShape(p, {1}), E::kEQUAL);
+    ITensor* stride = shapeOp(p, ShapeOpCode::kSELECT, {one, constShape(p, {0}), constShape(p, {1})}, false);
+    return {runtimeSlice(p, x, constShape(p, std::vector<int64_t>(size_t(R), 0)), out, stride)};
+}
+
+//! ConstantOfShape(shape): a (1, ..., 1) constant broadcast by a stride-0 Slice to the run-time shape.
+std::vector<ITensor*> constantOfShapeRuntime(Importer& p, const NodeProto& n, const Attrs& a) {
+    ITensor* shape = shapeIn(p, n, 0);
+    const Dims sd = shape->getDimensions();
+    if (sd.nbDims != 1 || sd.d[0] < 1) throw Unsupported("ConstantOfShape of a run-time shape with no dimensions");
+    const size_t r = size_t(sd.d[0]);
+    Value v = Value::ofFloats(kFLOAT, std::vector<int64_t>(r, 1), {0.f});
+    if (const AttributeProto* va = n.attr("value")) {
+        if (!va->t) fail(ErrorCode::kINVALID_MODEL, "ConstantOfShape value is not a tensor");
+        Value given = decodeTensor(*va->t, nullptr, "ConstantOfShape value");
+        if (given.size() != 1) fail(ErrorCode::kINVALID_MODEL, "ConstantOfShape value must hold one element");
+        given.shape = std::vector<int64_t>(r, 1);
+        v = given;
+    }
+    (void)a;
+    ITensor* c = p.constantTensor(v);
+    const std::vector<int64_t> zeros(r, 0);
+    return {runtimeSlice(p, c, constShape(p, zeros), shape, constShape(p, zeros))};
+}
+
+//! Unsqueeze / Squeeze of a tensor with dynamic dimensions (dimension 0 included): a Shuffle to the run-time shape
+//! Gather(Concat(Shape(x), (1,)), index), each output dimension an input dimension or the appended 1.
+ITensor* squeezeRuntime(Importer& p, const NodeProto& n, const Attrs& a, ITensor* x, const std::vector<int64_t>& xs) {
+    const int64_t r = int64_t(xs.size());
+    std::vector<int64_t> axes = p.opset >= 13 && n.input.size() > 1 && !n.input[1].empty()
+                                    ? (p.isConst(n.input[1]) ? p.constant(n.input[1]).ints() : throw Unsupported(strcat(n.opType, " with run-time axes")))
+                                    : a.ints("axes", {});
+    std::vector<int64_t> idx;
+    if (n.opType == "Unsqueeze") {
+        const int64_t outR = r + int64_t(axes.size());
+        std::vector<bool> added(size_t(outR), false);
+        for (int64_t ax : axes) {
+            const int64_t k = ax < 0 ? ax + outR : ax;
+            if (k < 0 || k >= outR || added[size_t(k)]) fail(ErrorCode::kINVALID_MODEL, "Unsqueeze: bad axis ", ax);
+            added[size_t(k)] = true;
+        }
+        int64_t next = 0;
+        for (int64_t k = 0; k < outR; ++k) idx.push_back(added[size_t(k)] ? r : next++);
+    } else {
+        std::vector<bool> drop(size_t(r), false);
+        if (axes.empty()) throw Unsupported("Squeeze without axes of a tensor with dynamic dimensions");
+        for (int64_t ax : axes) {
+            const int64_t k = ax < 0 ? ax + r : ax;
+            if (k < 0 || k >= r) fail(ErrorCode::kINVALID_MODEL, "Squeeze: bad axis ", ax);
+            if (xs[size_t(k)] > 1) fail(ErrorCode::kINVALID_MODEL, "Squeeze: dimension ", k, " of ", shapeStr(xs), " is not 1");
+            drop[size_t(k)] = true;  // a dynamic dimension squeezed must be 1 at run time: the Shuffle's volume check says so
+        }
+        for (int64_t k = 0; k < r; ++k)
+            if (!drop[size_t(k)]) idx.push_back(k);
+    }
+    if (idx.size() > size_t(Dims::MAX_DIMS)) throw Unsupported("more than 8 dimensions");
+    ITensor* shape = shapeOp(p, ShapeOpCode::kCONCAT, {shapeOp(p, ShapeOpCode::kSHAPE, {x}, false), constShape(p, {1})}, false);
+    Fields f;
+    f.i("zero_is_placeholder", 0);
+    return p.add("Shuffle", {x, gather(p, shape, idx)}, f)->getOutput(0);
+}
+
 }  // namespace
 
 bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vector<ITensor*>& outs) {
@@ -165,6 +313,14 @@ bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vect
         outs = {t};
         return true;
     }
+    if ((op == "Unsqueeze" || op == "Squeeze") && !n.input.empty() && !p.isConst(n.input[0]) && !isShapeTensorName(p, n.input[0])) {
+        ITensor* x = p.tensor(n.input[0]);
+        const auto xs = dynamicDimsOf(x);
+        if (std::any_of(xs.begin(), xs.end(), [](int64_t d) { return d < 0; })) {
+            outs = {squeezeRuntime(p, n, a, x, xs)};
+            return true;
+        }
+    }
     bool any = false;
     for (const auto& i : n.input) any = any || isShapeTensorName(p, i);
     if (!any) return false;
@@ -175,14 +331,26 @@ bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vect
         return true;
     }
     if (op == "Resize" && !isShapeTensorName(p, n.input[0])) return false;  // the Resize converter takes run-time sizes
+    if (op == "Slice" && !isShapeTensorName(p, n.input[0])) {
+        outs = sliceRuntime(p, n);
+        return true;
+    }
+    if (op == "Expand" && !isShapeTensorName(p, n.input[0])) {
+        outs = expandRuntime(p, n);
+        return true;
+    }
+    if (op == "ConstantOfShape") {
+        outs = constantOfShapeRuntime(p, n, a);
+        return true;
+    }
     if (op == "Shape" || op == "Size") return false;
     if (isShapeTensorName(p, n.input[0]) || op == "Concat" || op == "Where" || op == "Add" || op == "Sub" || op == "Mul" || op == "Div" ||
         op == "Max" || op == "Min" || op == "Equal" || op == "Greater" || op == "Less" || op == "Mod") {
         outs = shapeArithmetic(p, n, a);
         return true;
     }
-    throw Unsupported(strcat(op, " with a run-time shape tensor input (shape tensors are read by Reshape and Resize sizes, and by shape "
-                             "arithmetic)"));
+    throw Unsupported(strcat(op, " with a run-time shape tensor input (shape tensors are read by Reshape, Resize sizes, Slice bounds, "
+                             "Expand, ConstantOfShape and shape arithmetic)"));
 }
 
 }  // namespace onnx
