@@ -67,7 +67,7 @@ struct ResizeOp : OpBase {
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
         expectInputs(in, 1, 2, kType);
         GIE_CHECK((in.size() == 2) == runtimeDims, ErrorCode::kINVALID_MODEL,
-                  runtimeDims ? "Resize needs output_dims, scales or a shape tensor of output dims at input 1"
+                  runtimeDims ? "Resize needs output_dims or scales (or a shape tensor of output dims at input 1)"
                               : "Resize: a shape tensor at input 1 replaces output_dims and scales; remove the field");
         const Dims& x = in[0];
         std::vector<int64_t> sizes = outDims;

@@ -33,8 +33,23 @@ public:
     }
     bool setInput(int32_t i, ITensor& t) noexcept override {
         return apiGuard(nullptr, false, [&] {
-            GIE_CHECK(i >= 0 && i < getNbInputs(), ErrorCode::kINVALID_ARGUMENT, "layer '", d_->name, "' has no input ", i);
-            d_->inputs[static_cast<size_t>(i)] = d_->net->own(&t, "setInput");
+            // i == getNbInputs() appends an input, as TensorRT's setInput adds the shape-tensor input of a Shuffle (reshape),
+            // Resize (output dims) or Slice (start, size, stride); a layer that then fails shape inference keeps its inputs.
+            GIE_CHECK(i >= 0 && i <= getNbInputs(), ErrorCode::kINVALID_ARGUMENT, "layer '", d_->name, "' has no input ", i);
+            TensorImpl* owned = d_->net->own(&t, "setInput");
+            if (i == getNbInputs()) {
+                d_->inputs.push_back(owned);
+                d_->net->markDirty();
+                try {
+                    d_->net->inferShapes();
+                } catch (...) {
+                    d_->inputs.pop_back();
+                    d_->net->markDirty();
+                    throw;
+                }
+                return true;
+            }
+            d_->inputs[static_cast<size_t>(i)] = owned;
             d_->net->markDirty();
             return true;
         });
