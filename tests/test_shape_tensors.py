@@ -388,3 +388,17 @@ def test_crafted_engine_with_a_bad_shape_program_is_refused():
     shuffle_in = reader["inputs"][1]
     with pytest.raises(gie.InvalidEngineError):
         gie.Runtime().deserialize(patch(data, shuffle_in, int(reader["inputs"][0].value)))
+
+
+def test_set_input_appends_a_shape_tensor_and_a_refused_one_leaves_the_layer_as_it_was():
+    builder = gie.Builder()
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (-1, 6))
+    s = net.add_shape(x).output(0)
+    flat = net.add_layer("ShapeOp", [s], {"op": 7, "reduce": 1}).output(0)   # (N * 6,)
+    sh = net.add_shuffle(x)
+    with pytest.raises(gie.Error, match="must be a shape tensor"):
+        sh.set_input(1, x)
+    assert sh.num_inputs == 1
+    sh.set_input(1, flat)                                                    # TensorRT's way: index == num_inputs
+    assert sh.num_inputs == 2 and sh.output(0).shape == (-1,)

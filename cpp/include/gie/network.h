@@ -289,9 +289,9 @@ public:
     virtual IGenericLayer* addGather(ITensor& data, ITensor& indices, int64_t axis) noexcept = 0;
     virtual IGenericLayer* addCast(ITensor& input, DataType toType) noexcept = 0;
     //! A ShapeOp layer (op SHAPE) whose output is a shape tensor holding the dimensions of `input` (TensorRT's
-    //! addShape). Arithmetic on shape tensors: addLayer("ShapeOp", ...) with the fields of docs/layers.md; layers that
+    //! addShape). Arithmetic on shape tensors: addLayer("ShapeOp", ...) with the fields of docs/dynamic_shapes.md; layers that
     //! take a shape tensor through ILayer::setInput: Shuffle 1 (reshape), Resize 1 (sizes), Slice 1..3 (start, size,
-    //! stride), Fill 0..2.
+    //! stride).
     virtual IGenericLayer* addShape(ITensor& input) noexcept = 0;
 
     virtual int32_t getNbLayers() const noexcept = 0;
