@@ -402,3 +402,26 @@ def test_set_input_appends_a_shape_tensor_and_a_refused_one_leaves_the_layer_as_
     assert sh.num_inputs == 1
     sh.set_input(1, flat)                                                    # TensorRT's way: index == num_inputs
     assert sh.num_inputs == 2 and sh.output(0).shape == (-1,)
+
+
+def range_model(rng):
+    """Position embeddings as exported: Range(0, Shape(x)[1], 1) gathers rows of a table added to x; a second Range
+    with start 1 and step 3 up to 3 * L picks every third row."""
+    n = helper.make_node
+    nodes = [n("Shape", ["x"], ["s"]), n("Gather", ["s", "i1"], ["l"], axis=0),
+             n("Range", ["zero", "l", "one"], ["pos"]), n("Gather", ["table", "pos"], ["emb"], axis=0),
+             n("Mul", ["l", "three"], ["l3"]), n("Range", ["one", "l3", "three"], ["pos3"]),
+             n("Gather", ["table", "pos3"], ["emb3"], axis=0), n("Add", ["x", "emb"], ["a"]), n("Add", ["a", "emb3"], ["y"])]
+    scalar = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)  # noqa: E731
+    inits = [scalar("i1", 1), scalar("zero", 0), scalar("one", 1), scalar("three", 3),
+             numpy_helper.from_array(rng.standard_normal((64, 8)).astype(np.float32), "table")]
+    return _one_input(nodes, ["N", "L", 8], ["N", "L", 8], inits, "range")
+
+
+def test_range_with_a_run_time_count_matches_onnxruntime(rng, tmp_path):
+    _check(rng, tmp_path, range_model(rng), ((1, 1, 8), (2, 8, 8), (3, 21, 8)), [(1, 1, 8), (3, 21, 8), (2, 13, 8)])
+
+
+@pytest.mark.gpu
+def test_range_with_a_run_time_count_gpu(rng, tmp_path):
+    _check(rng, tmp_path, range_model(rng), ((1, 1, 8), (2, 8, 8), (3, 21, 8)), [(1, 1, 8), (3, 21, 8)], "gpu")

@@ -3,7 +3,7 @@
 // A shape tensor is a small 1-D (or 0-D) integer tensor whose VALUE is a function of the input shapes: the dimensions
 // of a tensor (op SHAPE) and arithmetic on them. Its value travels where every other tensor's shape travels: through
 // the shape rules. The rule of a ShapeOp returns the output VALUE as a Dims (one entry per element, at most 8), and a
-// layer that takes a shape tensor (Shuffle input 1, Resize input 1, Slice inputs 1..3) receives that
+// layer that takes a shape tensor (Shuffle input 1, Resize input 1, Slice inputs 1..3, Range inputs 0..2) receives that
 // value in place of the input's dimensions. So the network's seeds, the builder's min/opt/max and corner evaluations,
 // the engine file's checks and set_input_shape (propagateShapes) evaluate the shape program with no other machinery;
 // the tensor's own shape is (number of values,), or () with `scalar`. The kernels do nothing at enqueue (the value is
@@ -257,11 +257,12 @@ public:
 };
 
 //! Layers that read a shape tensor's value (from the rule's input dims) at input `index`: ShapeOp (every input but
-//! the one of SHAPE), Shuffle 1, Resize 1, Slice 1..3. Any other layer refuses a shape tensor.
+//! the one of SHAPE), Shuffle 1, Resize 1, Slice 1..3, Range 0..2. Any other layer refuses a shape tensor.
 inline bool takesShapeValue(const std::string& type, size_t index) {
     if (type == "ShapeOp") return true;
     if (type == "Shuffle" || type == "Resize") return index == 1;
     if (type == "Slice") return index >= 1 && index <= 3;
+    if (type == "Range") return index <= 2;
     return false;
 }
 

@@ -646,7 +646,7 @@ void NetworkImpl::checkShapeInputs(const LayerData& l) const {
                  "known when the network is defined (getDimensions)");
         if (shape && !wants)
             fail(ErrorCode::kINVALID_MODEL, "layer '", l.name, "' (", l.type, "): input ", k, " '", t->name_, "' is a shape tensor, which only "
-                 "ShapeOp layers, Shuffle input 1, Resize input 1 and Slice inputs 1-3 take");
+                 "ShapeOp layers, Shuffle input 1, Resize input 1, Slice inputs 1-3 and Range inputs 0-2 take");
         if (!shape && wants)
             fail(ErrorCode::kINVALID_MODEL, "layer '", l.name, "' (", l.type, "): input ", k, " '", t->name_, "' must be a shape tensor "
                  "(addShape, ShapeOp)");

@@ -982,7 +982,9 @@ void checkGather(Importer& p, const NodeProto& n, const Attrs& a) {
 Outs gather(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* data = p.tensor(n.input.at(0));
     const int64_t axis = normAxis(a.i("axis", 0), rankOf(data));
-    if (axis == 0 && p.dynamicBatch) throw Unsupported("Gather along dimension 0 (the batch) with a dynamic batch");
+    // (A known table's dimension 0 is not the batch: an embedding lookup by run-time positions is fine.)
+    if (axis == 0 && p.dynamicBatch && !p.isConst(n.input[0]))
+        throw Unsupported("Gather along dimension 0 (the batch) with a dynamic batch");
     ITensor* idx;
     if (p.isConst(n.input.at(1))) {
         const Value& v = p.constant(n.input[1]);

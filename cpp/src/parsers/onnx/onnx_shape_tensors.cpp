@@ -1,7 +1,7 @@
 // Run-time shape tensors in the ONNX importer (issue 15, docs/dynamic_shapes.md "Shape tensors"): Shape (or Size) of a
 // tensor whose dimensions the importer cannot fold (dynamic dimensions beyond a lone batch) becomes a ShapeOp layer, the
 // shape arithmetic after it becomes ShapeOp layers (host ops, layers/shape_op.h), and Reshape, Resize (sizes), Slice
-// (starts / ends), Expand and ConstantOfShape consume the result.
+// (starts / ends), Expand, ConstantOfShape and Range consume the result.
 // Values that fold (every dimension known) still fold in onnx_fold.cpp; only what depends on dynamic dimensions remains.
 #include <algorithm>
 
@@ -339,6 +339,10 @@ bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vect
         outs = expandRuntime(p, n);
         return true;
     }
+    if (op == "Range") {  // a run-time count: the Range layer (layers/range.h), int32
+        outs = {p.add("Range", {shapeIn(p, n, 0), shapeIn(p, n, 1), shapeIn(p, n, 2)})->getOutput(0)};
+        return true;
+    }
     if (op == "ConstantOfShape") {
         outs = constantOfShapeRuntime(p, n, a);
         return true;
@@ -350,7 +354,7 @@ bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vect
         return true;
     }
     throw Unsupported(strcat(op, " with a run-time shape tensor input (shape tensors are read by Reshape, Resize sizes, Slice bounds, "
-                             "Expand, ConstantOfShape and shape arithmetic)"));
+                             "Expand, ConstantOfShape, Range and shape arithmetic)"));
 }
 
 }  // namespace onnx
