@@ -49,7 +49,7 @@ protected:
     void run(const KernelCall& c) const override {
         const Dims& x = c.inDims(0);
         Dims t1, t2, out;
-        op_.shapes(x, t1, t2, out);
+        op_.shapes(x, t1, t2, out, c.nbInputs > 1 ? &c.inDims(1) : nullptr);
         const int elem = dataTypeSize(c.inDesc[0].type);
         const int64_t bytes = volume(x) * elem;
         if (bytes == 0) return;

@@ -268,8 +268,10 @@ def add_scale(self, input, mode, shift=None, scale=None, power=None, *, channel_
 
 def add_shuffle(self, input, *, first_transpose=None, reshape=None, second_transpose=None, zero_is_placeholder=None):
     """Transpose -> reshape (0 copies a dimension, -1 is inferred) -> transpose."""
-    return _add(self, "Shuffle", [input], first_transpose=_opt(_ints, first_transpose, "add_shuffle: first_transpose"),
-                reshape=_opt(_ints, reshape, "add_shuffle: reshape"),
+    runtime = isinstance(reshape, _C.Tensor)  # a shape tensor: the reshape computed at run time
+    return _add(self, "Shuffle", [input, reshape] if runtime else [input],
+                first_transpose=_opt(_ints, first_transpose, "add_shuffle: first_transpose"),
+                reshape=None if runtime else _opt(_ints, reshape, "add_shuffle: reshape"),
                 second_transpose=_opt(_ints, second_transpose, "add_shuffle: second_transpose"),
                 zero_is_placeholder=int(zero_is_placeholder) if zero_is_placeholder is not None else None)
 
@@ -296,8 +298,9 @@ def add_slice(self, input, start, size, stride=None):
 def add_resize(self, input, mode, *, output_shape=None, scales=None, coordinate_transformation=None, nearest_mode=None,
                cubic_coeff=None):
     """Nearest or (multi)linear resize to ``output_shape`` or by ``scales`` (one per dimension)."""
-    return _add(self, "Resize", [input], mode=_enum(mode, _C.ResizeMode, "add_resize: mode"),
-                output_dims=_opt(_ints, output_shape, "add_resize: output_shape"),
+    runtime = isinstance(output_shape, _C.Tensor)  # a shape tensor: the output dims computed at run time
+    return _add(self, "Resize", [input, output_shape] if runtime else [input], mode=_enum(mode, _C.ResizeMode, "add_resize: mode"),
+                output_dims=None if runtime else _opt(_ints, output_shape, "add_resize: output_shape"),
                 scales=_opt(_floats, scales, "add_resize: scales"),
                 coordinate_transformation=_opt(_enum, coordinate_transformation, _C.ResizeCoordinateTransformation,
                                                "add_resize: coordinate_transformation"),
@@ -307,6 +310,13 @@ def add_resize(self, input, mode, *, output_shape=None, scales=None, coordinate_
 def add_gather(self, data, indices, axis=0):
     """numpy.take(data, indices, axis) with int32 indices (negative indices count from the end)."""
     return _add(self, "Gather", [data, indices], axis=integer_argument(axis, "add_gather: axis"))
+
+
+def add_shape(self, input):
+    """A shape tensor holding the dimensions of ``input``, computed on the host at run time (TensorRT's add_shape).
+    Arithmetic on shape tensors: ``add_layer("ShapeOp", ...)`` (docs/dynamic_shapes.md "Shape tensors"); readers:
+    ``add_shuffle(x, reshape=shape_tensor)``, ``add_resize(x, mode, output_shape=shape_tensor)``."""
+    return _add(self, "ShapeOp", [input], op=0)
 
 
 def add_cast(self, input, to_type):

@@ -1308,6 +1308,12 @@ PYBIND11_MODULE(_C, m) {
             }
             check(t.setAllowedFormats(mask), "setting allowed_formats");
         })
+        .def_property_readonly("is_shape_tensor", &ITensor::isShapeTensor)
+        .def_property_readonly("shape_value", [](const ITensor& t) -> py::object {
+            const Dims d = t.getShapeValue();
+            if (d.nbDims < 0) return py::none();
+            return py::tuple(py::cast(fromDims(d)));
+        })
         .def_property_readonly("is_network_input", &ITensor::isNetworkInput)
         .def_property_readonly("is_network_output", &ITensor::isNetworkOutput)
         .def("set_dynamic_range", [](ITensor& t, float lo, float hi) { check(t.setDynamicRange(lo, hi), "set_dynamic_range"); })

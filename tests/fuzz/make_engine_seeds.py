@@ -3,7 +3,9 @@ tests/fuzz_corpus/engine: small CPU engines covering FP32, FP16 with Reformats, 
 views and a fused convolution epilogue. Run after an engine-format change:
     PYTHONPATH=build/dev/pkg python3 tests/fuzz/make_engine_seeds.py
 The folder also holds fp32_format3.gie (fp32.gie as format 3 wrote it: the loader still reads format 3) and
-profiles.gie (two optimization profiles over dynamic N/H/W: build/dev/tests/cpp/test_dynamic_shapes --write-seed FILE)."""
+profiles.gie (two optimization profiles over dynamic N/H/W: build/dev/tests/cpp/test_dynamic_shapes --write-seed FILE).
+shape_tensors.gie holds a shape program (ShapeOp steps: SHAPE, SLICE, REDUCE, CONST, CONCAT) read by a run-time
+reshape."""
 import os
 
 import numpy as np
@@ -40,7 +42,27 @@ def build(name, fp16=False, hwc8=False):
     return len(data)
 
 
+def build_shape_tensors(name):
+    builder = gie.Builder()
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (-1, -1, 4))
+    s = net.add_shape(x).output(0)
+    nl = net.add_layer("ShapeOp", [s], {"op": 5, "start": 0, "end": 2}).output(0)
+    rows = net.add_layer("ShapeOp", [nl], {"op": 7, "reduce": 1}).output(0)
+    minus1 = net.add_layer("ShapeOp", [], {"op": 1, "values": [-1]}).output(0)
+    target = net.add_layer("ShapeOp", [rows, minus1], {"op": 4}).output(0)
+    net.mark_output(net.add_shuffle(x, reshape=target).output(0), "y")
+    config = builder.create_config()
+    config.device = "cpu"
+    config.add_profile({"x": ((1, 1, 4), (2, 3, 4), (4, 8, 4))})
+    data = builder.build(net, config).serialize()
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data)
+    return len(data)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for name, kw in (("fp32.gie", {}), ("fp16.gie", {"fp16": True}), ("fp16_hwc8.gie", {"fp16": True, "hwc8": True})):
         print(name, build(name, **kw), "bytes")
+    print("shape_tensors.gie", build_shape_tensors("shape_tensors.gie"), "bytes")

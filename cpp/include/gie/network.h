@@ -44,6 +44,13 @@ public:
     //! (kINVALID_ARGUMENT, nothing changed) for other tensors, an empty mask or formats not supported.
     virtual bool setAllowedFormats(uint32_t formats) noexcept = 0;
     virtual uint32_t getAllowedFormats() const noexcept = 0;
+    //! True for a shape tensor: a small 1-D (or 0-D) int32/bool tensor whose value is computed on the host from the
+    //! input shapes (INetworkDefinition::addShape and ShapeOp layers over it; docs/dynamic_shapes.md "Shape tensors").
+    //! getDimensions gives its own shape, (number of values,) or () for a scalar.
+    virtual bool isShapeTensor() const noexcept = 0;
+    //! A shape tensor's value as the network knows it (-1 where it follows a dynamic input dimension, so -1 is also
+    //! what a value that is really -1 reads as); nbDims == -1 for other tensors.
+    virtual Dims getShapeValue() const noexcept = 0;
 
 protected:
     virtual ~ITensor() = default;
@@ -281,6 +288,11 @@ public:
     virtual IGenericLayer* addIdentity(ITensor& input) noexcept = 0;
     virtual IGenericLayer* addGather(ITensor& data, ITensor& indices, int64_t axis) noexcept = 0;
     virtual IGenericLayer* addCast(ITensor& input, DataType toType) noexcept = 0;
+    //! A ShapeOp layer (op SHAPE) whose output is a shape tensor holding the dimensions of `input` (TensorRT's
+    //! addShape). Arithmetic on shape tensors: addLayer("ShapeOp", ...) with the fields of docs/dynamic_shapes.md; layers that
+    //! take a shape tensor through ILayer::setInput: Shuffle 1 (reshape), Resize 1 (sizes), Slice 1..3 (start, size,
+    //! stride).
+    virtual IGenericLayer* addShape(ITensor& input) noexcept = 0;
 
     virtual int32_t getNbLayers() const noexcept = 0;
     virtual ILayer* getLayer(int32_t index) const noexcept = 0;

@@ -558,6 +558,7 @@ void planProfileBytes(EnginePlan& p) {
     forEachProfileShape(p, [&](const std::vector<Dims>& dims) {
         for (size_t t = 0; t < p.tensors.size(); ++t) {
             auto& et = p.tensors[t];
+            if (et.shapeTensor) continue;  // dims[t] is its value; its few bytes are planned from its own shape
             et.bytes = std::max(et.bytes, tensorBytes(dims[t], et.type, et.format));
         }
     }, [&](size_t i, OptProfileSelector sel) { dimsAt(p, profileInputs(p, i, sel), false, describeShapes(p, i, sel)); });
@@ -610,7 +611,8 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         const IrTensor& it = g.tensors[t];
         EngineTensor& et = p.tensors[t];
         et.name = it.name;
-        et.dims = it.dims;
+        et.dims = it.shapeDims();
+        et.shapeTensor = it.shapeTensor;
         et.type = it.type;
         et.format = it.format;
         if (it.type == DataType::kINT8 && it.dynamicRange > 0.f) et.scale = int8::scaleOfRange(it.dynamicRange);  // a quantized tensor

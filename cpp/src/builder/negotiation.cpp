@@ -171,6 +171,7 @@ private:
         if (s.type == DataType::kINT8 && floatClass(g_.tensors[static_cast<size_t>(t)].type)) x.scale = scaleOf(t);
         const IrTensor& it = g_.tensors[static_cast<size_t>(t)];
         if (it.viewOf >= 0 && d.nbDims > 0) x.strides.d[0] = viewItemStride(d, g_.tensors[static_cast<size_t>(it.viewOf)].dims.d[1]);
+        if (it.shapeTensor) x.strides = Dims{-1, {}};  // d is the value: no layout (common/format.h isStrided)
         return x;
     }
 

@@ -94,7 +94,10 @@ inline int64_t elementOffset(const TensorDesc& d, const int64_t* idx) {
 }
 
 //! Whether a descriptor's batch stride exceeds the packed one of its format (a view inside a wider tensor).
-inline bool isStrided(const TensorDesc& d) { return d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0]; }
+//! strides.nbDims == -1 marks a shape tensor's descriptor (its dims are its host value, layers/shape_op.h): never strided.
+inline bool isStrided(const TensorDesc& d) {
+    return d.strides.nbDims >= 0 && d.dims.nbDims > 0 && d.strides.d[0] != formatStrides(d.dims, d.format).d[0];
+}
 
 //! Elements a packed tensor occupies in format f, padding included (overflow-checked, like volume()).
 inline int64_t formatVolume(const Dims& d, TensorFormat f) {

@@ -13,6 +13,7 @@
 #include "layers/fully_connected.h"
 #include "layers/int8_math.h"
 #include "plugin/configure_range.h"
+#include "layers/shape_op.h"
 #include "plugin/fields.h"
 
 namespace gie {
@@ -32,6 +33,14 @@ int64_t tensorBytes(const Dims& dims, DataType type, TensorFormat format) { retu
 
 TensorDesc tensorDesc(const EnginePlan& plan, int32_t t, const Dims& dims) {
     const EngineTensor& et = plan.tensors[static_cast<size_t>(t)];
+    if (et.shapeTensor) {  // `dims` is the value, which a kernel may read; the host data has no strides
+        TensorDesc d;
+        d.dims = dims;
+        d.type = et.type;
+        d.format = et.format;
+        d.strides.nbDims = -1;  // common/format.h isStrided
+        return d;
+    }
     TensorDesc d = makeDesc(dims, et.type, et.format);
     d.scale = et.scale;
     if (et.viewOf >= 0 && dims.nbDims > 0) d.strides.d[0] = viewItemStride(dims, plan.tensors[static_cast<size_t>(et.viewOf)].dims.d[1]);
@@ -77,6 +86,10 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
             issue.step = static_cast<int32_t>(s);
             issue.message = msg ? msg : "";
             return issue;
+        }
+        if (st.type == ShapeOp::kType) {  // a shape tensor's value (bounded by its rule), no memory behind it
+            for (size_t i = 0; i < out.size(); ++i) dims[static_cast<size_t>(st.outputs[i])] = out[i];
+            continue;
         }
         for (size_t i = 0; i < out.size(); ++i) {
             const int32_t o = st.outputs[i];
@@ -177,6 +190,12 @@ int32_t configureStep(const EnginePlan& p, EngineStep& s, const std::vector<Tens
         maxs.push_back(ranges[static_cast<size_t>(t)].max);
     }
     return configureKernelRange(*s.plugin, in, out, &mins, &maxs);
+}
+
+void markShapeTensors(EnginePlan& p) {
+    for (const auto& st : p.steps)
+        if (st.type == ShapeOp::kType)
+            for (int32_t o : st.outputs) p.tensors[static_cast<size_t>(o)].shapeTensor = true;
 }
 
 uint64_t planWorkspace(const EnginePlan& p) {

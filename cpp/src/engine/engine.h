@@ -28,6 +28,9 @@ struct EngineTensor {
     int32_t constant = -1; // index into EnginePlan::constants
     int32_t viewOf = -1;   // a view (channel slice) of this tensor, which is never itself a view
     int64_t viewOffset = 0;  // the first channel of the slice (common/dims.h: viewItemOffset gives elements at any shape)
+    //! Written by a ShapeOp step (not serialized: markShapeTensors). `dims` is its own shape, (n,) or (); in the run-time
+    //! dims of propagateShapes it holds its value (layers/shape_op.h).
+    bool shapeTensor = false;
 };
 
 struct EngineStep {
@@ -116,6 +119,8 @@ struct TensorRange {
 std::vector<TensorRange> tensorRanges(const EnginePlan& p);
 //! Configures step s's kernel (configureWithRange) for its tensors' planned dims and ranges; returns its result.
 int32_t configureStep(const EnginePlan& p, EngineStep& s, const std::vector<TensorRange>& ranges);
+//! Sets EngineTensor::shapeTensor on the outputs of ShapeOp steps.
+void markShapeTensors(EnginePlan& p);
 //! execution_context.cpp: builder only, make a context ignore the plan's auxiliary streams.
 void setContextSerial(IExecutionContext* ctx, bool serial);
 //! Bytes of workspace a configured kernel with its tactic set needs: the one figure the builder checks against the

@@ -38,6 +38,7 @@
 #include "common/json.h"
 #include "engine/engine.h"
 #include "engine/tactic_architecture.h"
+#include "layers/shape_op.h"
 #include "plugin/registry.h"
 
 namespace gie {
@@ -175,7 +176,27 @@ void checkArenaOverlaps(const EnginePlan& p) {
 //! rules check every field against the weights (a kernel size against the weight count) and the input shapes,
 //! so a kernel configured with these tensors reads and writes only what they hold.
 void checkSteps(const EnginePlan& p) {
+    // Shape tensors: a ShapeOp step's rule gives the value (layers/shape_op.h); its stored shape is (number of values,)
+    // or (), and the steps after it read the value, as propagateShapes does.
+    std::vector<Dims> value(p.tensors.size());
+    for (size_t t = 0; t < p.tensors.size(); ++t) value[t] = p.tensors[t].dims;
     for (const auto& s : p.steps) {
+        if (s.type == ShapeOp::kType) {
+            for (int32_t o : s.outputs) {
+                const EngineTensor& t = p.tensors[static_cast<size_t>(o)];
+                GIE_CHECK(t.kind == TensorKind::kActivation && t.viewOf < 0 && t.format == TensorFormat::kLINEAR && t.dims.nbDims <= 1 &&
+                              (t.type == DataType::kINT32 || t.type == DataType::kBOOL),
+                          ErrorCode::kINVALID_ENGINE, "engine file is corrupt: shape tensor '", t.name, "' is not a linear int32 or bool "
+                          "activation of rank 0 or 1");
+            }
+        }
+        for (size_t k = 0; k < s.inputs.size(); ++k) {
+            const EngineTensor& t = p.tensors[static_cast<size_t>(s.inputs[k])];
+            GIE_CHECK(!t.shapeTensor || takesShapeValue(s.type, k), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name,
+                      "' (", s.type, ") reads shape tensor '", t.name, "' as data");
+            GIE_CHECK(t.shapeTensor || s.type == ShapeOp::kType || !takesShapeValue(s.type, k), ErrorCode::kINVALID_ENGINE,
+                      "engine file is corrupt: kernel '", s.name, "' (", s.type, ") takes tensor '", t.name, "' as a shape value");
+        }
         std::vector<TensorDesc> all;
         std::vector<DataType> inTypes, outTypes(s.outputs.size());
         for (int32_t t : s.inputs) inTypes.push_back(p.tensors[static_cast<size_t>(t)].type);
@@ -208,12 +229,21 @@ void checkSteps(const EnginePlan& p) {
                       "engine file is corrupt: kernel '", s.name, "' (", s.type, ") makes output ", i, " ",
                       dataTypeName(outTypes[i]), " but the file stores ", dataTypeName(p.tensors[static_cast<size_t>(s.outputs[i])].type));
         std::vector<Dims> in, out(s.outputs.size());
-        for (int32_t t : s.inputs) in.push_back(p.tensors[static_cast<size_t>(t)].dims);
+        for (int32_t t : s.inputs) in.push_back(value[static_cast<size_t>(t)]);
         if (s.plugin->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
             const char* msg = nullptr;
             getLastError(&msg);
             fail(ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' (", s.type, ") rejects its stored shapes",
                  msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        if (s.type == ShapeOp::kType) {
+            for (size_t i = 0; i < out.size(); ++i) {
+                const EngineTensor& t = p.tensors[static_cast<size_t>(s.outputs[i])];
+                GIE_CHECK(t.dims.nbDims == 0 ? out[i].nbDims == 1 : t.dims.d[0] == out[i].nbDims, ErrorCode::kINVALID_ENGINE,
+                          "engine file is corrupt: shape tensor '", t.name, "' of shape ", toString(t.dims), " would hold ", out[i].nbDims, " values");
+                value[static_cast<size_t>(s.outputs[i])] = out[i];
+            }
+            continue;
         }
         for (size_t i = 0; i < out.size(); ++i) {
             const EngineTensor& t = p.tensors[static_cast<size_t>(s.outputs[i])];
@@ -610,6 +640,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     GIE_CHECK(r.remaining() == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: ", r.remaining(), " unread bytes at the end of the body");
     checkArenaOverlaps(p);
     p.nbStreams = countStreams(p);
+    markShapeTensors(p);
     if (!summary) checkSteps(p);
     return p;
 }

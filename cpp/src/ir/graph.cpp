@@ -7,11 +7,14 @@
 #include <set>
 
 #include "common/dims.h"
+#include "layers/shape_op.h"
 #include "network/network.h"
 
 namespace gie {
 
-int64_t IrTensor::bytes() const { return formatVolume(dims, format) * dataTypeSize(type); }
+Dims IrTensor::shapeDims() const { return shapeTensor ? ShapeOp::tensorDims(dims, shapeScalar) : dims; }
+
+int64_t IrTensor::bytes() const { return formatVolume(shapeDims(), format) * dataTypeSize(type); }
 
 Graph Graph::fromNetwork(const NetworkImpl& net, int64_t batch) {
     net.inferShapes();
@@ -218,6 +221,8 @@ void Graph::inferShapes() {
             auto& t = tensors[static_cast<size_t>(n.outputs[i])];
             t.dims = out[i];
             t.type = outTypes[i];
+            t.shapeTensor = n.type == ShapeOp::kType;
+            t.shapeScalar = t.shapeTensor && n.fields.getInt("scalar", 0) != 0;
         }
     }
 }

@@ -32,6 +32,11 @@ struct IrTensor {
     //! Bit k: dimension k follows a dynamic network input dimension (the network-level shape has -1 there). Tensors
     //! that passes create copy it from the tensor they stand for.
     uint32_t dynamicDims = 0;
+    //! Written by a ShapeOp node (layers/shape_op.h): `dims` holds its VALUE (what the rules of its readers take), its own
+    //! shape is (dims.nbDims,) or, with shapeScalar, (). shapeDims() gives that shape.
+    bool shapeTensor = false;
+    bool shapeScalar = false;
+    Dims shapeDims() const;
     int64_t bytes() const;
 };
 

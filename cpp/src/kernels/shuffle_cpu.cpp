@@ -174,7 +174,7 @@ protected:
     void run(const KernelCall& c) const override {
         const Dims& x = c.inDims(0);
         Dims t1, t2, out;
-        op_.shapes(x, t1, t2, out);
+        op_.shapes(x, t1, t2, out, c.nbInputs > 1 ? &c.inDims(1) : nullptr);
         const size_t elem = static_cast<size_t>(dataTypeSize(c.inDesc[0].type));
         const size_t bytes = static_cast<size_t>(volume(x)) * elem;
         if (bytes == 0) return;

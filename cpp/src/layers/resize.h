@@ -26,6 +26,7 @@ struct ResizeOp : OpBase {
     std::vector<int64_t> outDims;
     std::vector<float> scales;
     bool useScales = false;
+    bool runtimeDims = false;  // output dims from the shape tensor at input 1 (layers/shape_op.h)
 
     explicit ResizeOp(const FieldMap& f) {
         int64_t m = f.getInt("mode", 0);
@@ -40,11 +41,13 @@ struct ResizeOp : OpBase {
                   " (0 round_prefer_floor, 1 round_prefer_ceil, 2 floor, 3 ceil)");
         round = static_cast<ResizeRoundMode>(r);
         const bool hasDims = f.has("output_dims"), hasScales = f.has("scales");
-        GIE_CHECK(hasDims != hasScales, ErrorCode::kINVALID_ARGUMENT,
-                  hasDims ? "Resize: set either output_dims or scales, not both (remove one field first)"
-                          : "Resize needs output_dims or scales");
+        // Neither: the output dims come from a shape tensor at input 1 (checked by outputDims).
+        GIE_CHECK(!(hasDims && hasScales), ErrorCode::kINVALID_ARGUMENT,
+                  "Resize: set either output_dims or scales, not both (remove one field first)");
+        runtimeDims = !hasDims && !hasScales;
         useScales = hasScales;
-        if (hasDims) {
+        if (runtimeDims) {
+        } else if (hasDims) {
             outDims = f.ints("output_dims");
             GIE_CHECK(!outDims.empty() && outDims.size() <= static_cast<size_t>(Dims::MAX_DIMS), ErrorCode::kINVALID_ARGUMENT,
                       "Resize: output_dims needs 1 to 8 values, got ", outDims.size());
@@ -62,9 +65,18 @@ struct ResizeOp : OpBase {
         }
     }
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
-        expectInputs(in, 1, 1, kType);
+        expectInputs(in, 1, 2, kType);
+        GIE_CHECK((in.size() == 2) == runtimeDims, ErrorCode::kINVALID_MODEL,
+                  runtimeDims ? "Resize needs output_dims or scales (or a shape tensor of output dims at input 1)"
+                              : "Resize: a shape tensor at input 1 replaces output_dims and scales; remove the field");
         const Dims& x = in[0];
-        const size_t n = useScales ? scales.size() : outDims.size();
+        std::vector<int64_t> sizes = outDims;
+        if (runtimeDims) {
+            sizes.assign(in[1].d, in[1].d + std::max(0, in[1].nbDims));
+            GIE_CHECK(!sizes.empty() && sizes[0] == x.d[0], ErrorCode::kINVALID_MODEL, "Resize: run-time output dims ", toString(in[1]),
+                      " must keep dimension 0 of the input ", toString(x));
+        }
+        const size_t n = useScales ? scales.size() : sizes.size();
         GIE_CHECK(static_cast<int>(n) == x.nbDims, ErrorCode::kINVALID_MODEL, "Resize: ", useScales ? "scales has " : "output_dims has ", n,
                   " values but the input ", toString(x), " has ", x.nbDims, " dimensions");
         out[0] = x;
@@ -72,7 +84,7 @@ struct ResizeOp : OpBase {
             const double scaled = std::floor(static_cast<double>(x.d[i]) * static_cast<double>(useScales ? scales[static_cast<size_t>(i)] : 1.f));
             GIE_CHECK(!useScales || scaled <= static_cast<double>(kMaxElements), ErrorCode::kINVALID_MODEL, "Resize: dimension ", i, " of ",
                       toString(x), " scaled by ", scales[static_cast<size_t>(i)], " would be ", scaled, "; sizes are limited to 2^40");
-            out[0].d[i] = useScales ? static_cast<int64_t>(scaled) : outDims[static_cast<size_t>(i)];
+            out[0].d[i] = useScales ? static_cast<int64_t>(scaled) : sizes[static_cast<size_t>(i)];
             GIE_CHECK(out[0].d[i] > 0, ErrorCode::kINVALID_MODEL, "Resize: dimension ", i, " of ", toString(x), " scaled by ",
                       useScales ? scales[static_cast<size_t>(i)] : 0.f, " would be empty");
         }
@@ -106,6 +118,7 @@ struct ResizeOp : OpBase {
     }
     bool supports(int pos, const TensorDesc* inOut, int nIn, int) const {
         if (inOut[pos].format != TensorFormat::kLINEAR) return false;
+        if (pos == 1 && nIn == 2) return inOut[pos].type == DataType::kINT32;  // the shape tensor of output dims
         if (mode == ResizeMode::kLINEAR) return inOut[pos].type == DataType::kFLOAT;
         return pos < nIn || inOut[pos].type == inOut[0].type;
     }

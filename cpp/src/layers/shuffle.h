@@ -79,10 +79,30 @@ struct ShuffleOp : AnyTypeOp {
         return o;
     }
 
-    //! The shapes after each step: t1 = first transpose, t2 = reshape, out = second transpose.
-    void shapes(const Dims& in, Dims& t1, Dims& t2, Dims& out) const {
+    //! The shapes after each step: t1 = first transpose, t2 = reshape, out = second transpose. `runtime`: the value of
+    //! the shape tensor at input 1 (a reshape computed at run time, layers/shape_op.h), which replaces the field.
+    void shapes(const Dims& in, Dims& t1, Dims& t2, Dims& out, const Dims* runtime = nullptr) const {
         t1 = hasPerm1 ? transpose(in, perm1, "first_transpose") : in;
         t2 = t1;
+        if (runtime) {
+            GIE_CHECK(!hasReshape, ErrorCode::kINVALID_MODEL, "Shuffle has both a 'reshape' field and a shape tensor at input 1");
+            GIE_CHECK(runtime->nbDims >= 0 && runtime->nbDims <= Dims::MAX_DIMS, ErrorCode::kINVALID_MODEL, "Shuffle: bad run-time shape");
+            ShuffleOp r(*this);
+            r.hasReshape = true;
+            r.reshape.assign(runtime->d, runtime->d + runtime->nbDims);
+            int inferred = 0;
+            for (size_t i = 0; i < r.reshape.size(); ++i) {
+                GIE_CHECK(r.reshape[i] >= -1, ErrorCode::kINVALID_MODEL, "Shuffle run-time reshape ", permString(r.reshape), ": dimension ",
+                          i, " is ", r.reshape[i], " (allowed: >= 0, or -1 to infer)");
+                inferred += r.reshape[i] == -1;
+            }
+            GIE_CHECK(inferred <= 1, ErrorCode::kINVALID_MODEL, "Shuffle run-time reshape ", permString(r.reshape), " has more than one -1");
+            r.hasPerm1 = false;
+            Dims u;
+            r.shapes(t1, u, t2, out);
+            if (hasPerm2) out = transpose(t2, perm2, "second_transpose");
+            return;
+        }
         if (hasReshape) {
             t2.nbDims = static_cast<int32_t>(reshape.size());
             int64_t known = 1;
@@ -118,9 +138,9 @@ struct ShuffleOp : AnyTypeOp {
     }
 
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
-        expectInputs(in, 1, 1, kType);
+        expectInputs(in, 1, 2, kType);
         Dims t1, t2;
-        shapes(in[0], t1, t2, out[0]);
+        shapes(in[0], t1, t2, out[0], in.size() > 1 ? &in[1] : nullptr);
     }
     bool supports(int pos, const TensorDesc* inOut, int nIn, int) const {
         return inOut[pos].format == TensorFormat::kLINEAR && (pos < nIn || inOut[pos].type == inOut[0].type);

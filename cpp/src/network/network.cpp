@@ -6,6 +6,7 @@
 
 #include "common/dims.h"
 #include "common/error.h"
+#include "layers/shape_op.h"
 
 namespace gie {
 
@@ -32,8 +33,23 @@ public:
     }
     bool setInput(int32_t i, ITensor& t) noexcept override {
         return apiGuard(nullptr, false, [&] {
-            GIE_CHECK(i >= 0 && i < getNbInputs(), ErrorCode::kINVALID_ARGUMENT, "layer '", d_->name, "' has no input ", i);
-            d_->inputs[static_cast<size_t>(i)] = d_->net->own(&t, "setInput");
+            // i == getNbInputs() appends an input, as TensorRT's setInput adds the shape-tensor input of a Shuffle (reshape),
+            // Resize (output dims) or Slice (start, size, stride); a layer that then fails shape inference keeps its inputs.
+            GIE_CHECK(i >= 0 && i <= getNbInputs(), ErrorCode::kINVALID_ARGUMENT, "layer '", d_->name, "' has no input ", i);
+            TensorImpl* owned = d_->net->own(&t, "setInput");
+            if (i == getNbInputs()) {
+                d_->inputs.push_back(owned);
+                d_->net->markDirty();
+                try {
+                    d_->net->inferShapes();
+                } catch (...) {
+                    d_->inputs.pop_back();
+                    d_->net->markDirty();
+                    throw;
+                }
+                return true;
+            }
+            d_->inputs[static_cast<size_t>(i)] = owned;
             d_->net->markDirty();
             return true;
         });
@@ -153,6 +169,21 @@ IPlugin& LayerData::rulesPlugin() {
 void TensorImpl::setName(const char* name) noexcept {
     if (name && *name) name_ = name;
 }
+bool TensorImpl::isShapeTensor() const noexcept { return producer_ && producer_->type == ShapeOp::kType; }
+
+Dims TensorImpl::getShapeValue() const noexcept {
+    Dims d;
+    d.nbDims = -1;
+    if (!isShapeTensor()) return d;
+    try {
+        net_->inferShapes();
+        return shapeValue_;
+    } catch (...) {
+        recordCurrentException(nullptr);
+        return d;
+    }
+}
+
 Dims TensorImpl::getDimensions() const noexcept {
     try {
         net_->inferShapes();
@@ -267,6 +298,8 @@ ITensor* NetworkImpl::addInput(const char* name, DataType type, const Dims& dims
 bool NetworkImpl::markOutput(ITensor& tensor) noexcept {
     return apiGuard(nullptr, false, [&] {
         TensorImpl* t = own(&tensor, "markOutput");
+        GIE_CHECK(!t->isShapeTensor(), ErrorCode::kUNSUPPORTED, "markOutput: tensor '", t->name_, "' is a shape tensor (its value lives "
+                  "on the host) and cannot be a network output");
         if (std::find(outputs_.begin(), outputs_.end(), t) == outputs_.end()) outputs_.push_back(t);
         return true;
     });
@@ -523,6 +556,13 @@ IGenericLayer* NetworkImpl::addCast(ITensor& input, DataType toType) noexcept {
         return addTyped<IGenericLayer>("Cast", {&input}, std::move(f));
     });
 }
+IGenericLayer* NetworkImpl::addShape(ITensor& input) noexcept {
+    GIE_ADD(IGenericLayer, {
+        FieldMap f;
+        f.setInt("op", static_cast<int64_t>(ShapeOpCode::kSHAPE));
+        return addTyped<IGenericLayer>(ShapeOp::kType, {&input}, std::move(f));
+    });
+}
 #undef GIE_ADD
 
 ILayer* NetworkImpl::getLayer(int32_t i) const noexcept {
@@ -593,6 +633,26 @@ std::vector<LayerData*> NetworkImpl::topologicalOrder() const {
     return order;
 }
 
+//! Shape tensors go only where a layer reads their value (layers/shape_op.h takesShapeValue), and those places take
+//! only shape tensors.
+void NetworkImpl::checkShapeInputs(const LayerData& l) const {
+    const bool shapeOfTensor = l.type == ShapeOp::kType && l.fields.getInt("op", 0) == static_cast<int64_t>(ShapeOpCode::kSHAPE);
+    for (size_t k = 0; k < l.inputs.size(); ++k) {
+        const TensorImpl* t = l.inputs[k];
+        const bool shape = t->isShapeTensor();
+        const bool wants = !shapeOfTensor && takesShapeValue(l.type, k);
+        if (shape && shapeOfTensor)
+            fail(ErrorCode::kINVALID_MODEL, "layer '", l.name, "' (ShapeOp SHAPE): input '", t->name_, "' is a shape tensor; its shape is "
+                 "known when the network is defined (getDimensions)");
+        if (shape && !wants)
+            fail(ErrorCode::kINVALID_MODEL, "layer '", l.name, "' (", l.type, "): input ", k, " '", t->name_, "' is a shape tensor, which only "
+                 "ShapeOp layers, Shuffle input 1, Resize input 1, Slice inputs 1-3 and Range inputs 0-2 take");
+        if (!shape && wants)
+            fail(ErrorCode::kINVALID_MODEL, "layer '", l.name, "' (", l.type, "): input ", k, " '", t->name_, "' must be a shape tensor "
+                 "(addShape, ShapeOp)");
+    }
+}
+
 Dims seededDims(const Dims& declared, int seed) {
     Dims d = declared;
     for (int k = 0; k < d.nbDims; ++k)
@@ -615,6 +675,7 @@ void NetworkImpl::inferShapes() const {
         auto evaluate = [&](int seed, std::map<const TensorImpl*, Dims>& dims) {
             for (const TensorImpl* t : inputs_) dims[t] = seededDims(t->dims_, seed);
             for (LayerData* l : order) {
+                checkShapeInputs(*l);
                 IPlugin& rules = l->rulesPlugin();
                 std::vector<Dims> in;
                 std::vector<DataType> types;
@@ -639,8 +700,9 @@ void NetworkImpl::inferShapes() const {
                 if (rules.getOutputDataTypes(types.data(), static_cast<int32_t>(types.size()), outTypes.data()) != 0)
                     failWithLast("type inference");
                 for (size_t i = 0; i < out.size(); ++i) {
-                    // Built-in shape rules bound their outputs; a plugin's may not.
-                    checkedVolume(out[i], ErrorCode::kINVALID_MODEL, "layer '", l->name, "' (", l->type, "): output ", i, " would be");
+                    // Built-in shape rules bound their outputs; a plugin's may not. (A shape tensor's "dims" here are its value.)
+                    if (l->type != ShapeOp::kType)
+                        checkedVolume(out[i], ErrorCode::kINVALID_MODEL, "layer '", l->name, "' (", l->type, "): output ", i, " would be");
                     dims[l->outputs[i]] = out[i];
                     l->outputs[i]->type_ = outTypes[i];
                 }
@@ -652,6 +714,16 @@ void NetworkImpl::inferShapes() const {
         for (LayerData* l : order)
             for (TensorImpl* t : l->outputs) {
                 Dims d = a[t];
+                if (l->type == ShapeOp::kType) {
+                    // The value at both seeds: entries that differ follow a dynamic input dimension.
+                    Dims v = d;
+                    if (dynamic)
+                        for (int k = 0; k < v.nbDims; ++k)
+                            if (b[t].nbDims != v.nbDims || b[t].d[k] != v.d[k]) v.d[k] = -1;
+                    t->shapeValue_ = v;
+                    t->dims_ = ShapeOp::tensorDims(d, l->fields.getInt("scalar", 0) != 0);
+                    continue;
+                }
                 // A dimension that differs between the two assignments follows a dynamic input dimension (seeds are
                 // distinct at every position); so does a rank that differs, which no built-in rule produces.
                 if (dynamic) {

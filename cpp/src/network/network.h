@@ -30,6 +30,8 @@ public:
     bool setType(DataType type) noexcept override;
     bool setAllowedFormats(uint32_t formats) noexcept override;
     uint32_t getAllowedFormats() const noexcept override { return allowedFormats_; }
+    bool isShapeTensor() const noexcept override;
+    Dims getShapeValue() const noexcept override;
 
     NetworkImpl* net_;
     std::string name_;
@@ -46,6 +48,7 @@ public:
     bool ioTypeSet_ = false;     // an output's buffer type (setType); inputs change type_ itself
     DataType ioType_ = DataType::kFLOAT;
     uint32_t allowedFormats_ = 1u << static_cast<int>(TensorFormat::kLINEAR);
+    Dims shapeValue_{};          // a shape tensor's value (-1 where it follows a dynamic input dimension)
 };
 
 //! State shared by every typed layer implementation.
@@ -102,6 +105,7 @@ public:
     IGenericLayer* addIdentity(ITensor& input) noexcept override;
     IGenericLayer* addGather(ITensor& data, ITensor& indices, int64_t axis) noexcept override;
     IGenericLayer* addCast(ITensor& input, DataType toType) noexcept override;
+    IGenericLayer* addShape(ITensor& input) noexcept override;
 
     int32_t getNbLayers() const noexcept override { return static_cast<int32_t>(layers_.size()); }
     ILayer* getLayer(int32_t index) const noexcept override;
@@ -121,6 +125,8 @@ public:
     const std::vector<TensorImpl*>& inputs() const { return inputs_; }
     LayerData& data(ILayer& layer) const;
     TensorImpl* own(ITensor* t, const char* what) const;
+    //! Throws when a shape tensor feeds an input that does not read shape values, or the reverse.
+    void checkShapeInputs(const LayerData& l) const;
 
 private:
     template <typename I>

@@ -28,13 +28,13 @@ public:
         int changes = 0;
         for (int ni : g.topologicalOrder()) {
             IrNode& s2 = g.nodes[static_cast<size_t>(ni)];
-            if (s2.dead || s2.type != "Shuffle" || s2.userPlugin) continue;
+            if (s2.dead || s2.type != "Shuffle" || s2.userPlugin || s2.inputs.size() != 1) continue;
             int mid = s2.inputs[0];
             int pi = g.producer(mid);
             if (pi < 0) continue;
             IrNode& s1 = g.nodes[static_cast<size_t>(pi)];
             const IrTensor& mt = g.tensors[static_cast<size_t>(mid)];
-            if (s1.type != "Shuffle" || s1.userPlugin || mt.isOutput || g.consumers(mid).size() != 1) continue;
+            if (s1.type != "Shuffle" || s1.userPlugin || s1.inputs.size() != 1 || mt.isOutput || g.consumers(mid).size() != 1) continue;
             ShuffleOp a(s1.fields), b(s2.fields);
             if (!a.zeroIsPlaceholder || !b.zeroIsPlaceholder) continue;
             const Dims& in = g.tensors[static_cast<size_t>(s1.inputs[0])].dims;

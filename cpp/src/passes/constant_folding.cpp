@@ -17,7 +17,7 @@ public:
         int folded = 0;
         for (int ni : g.topologicalOrder()) {
             IrNode& n = g.nodes[static_cast<size_t>(ni)];
-            if (n.userPlugin) continue;
+            if (n.userPlugin || n.type == "ShapeOp") continue;  // a shape tensor's value lives in its dims, never in data
             bool allConst = true;
             for (int t : n.inputs) allConst = allConst && g.tensors[static_cast<size_t>(t)].constant != nullptr;
             bool isNetOutput = false;

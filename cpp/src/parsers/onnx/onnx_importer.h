@@ -129,6 +129,9 @@ const std::set<std::string>& noFoldOps();
 //! Shape, Size and Constant: folded whenever possible, whatever their inputs.
 bool foldSpecial(Importer& p, const NodeProto& n, const Attrs& a, std::vector<Value>& out);
 bool isSpecialFold(const std::string& op);
+//! Shape / Size of a tensor with dynamic dimensions, shape arithmetic on shape tensors and Reshape to a shape tensor
+//! (onnx_shape_tensors.cpp): fills `outs` and returns true, or returns false for the other converters.
+bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vector<ITensor*>& outs);
 
 struct ImportOptions {
     int64_t batch = 1;

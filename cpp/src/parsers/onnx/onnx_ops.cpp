@@ -565,8 +565,9 @@ Outs matmul(Importer& p, const NodeProto& n, const Attrs&) {
     ITensor* xa = p.tensor(n.input.at(0));
     const DataType dt = xa->getType();
     // x (..., K) times a constant (K, N) matrix (torch nn.Linear on a sequence, a transformer's MLP) is a
-    // FullyConnected over the last axis: fuse_epilogue can then fold the bias Add and the activation after it.
-    const auto xs = dimsOf(xa);
+    // FullyConnected over the last axis: fuse_epilogue can then fold the bias Add and the activation after it. Only
+    // the last dimension must be known (the others may be dynamic).
+    const auto xs = dynamicDimsOf(xa);
     if (dt == DataType::kFLOAT && xs.size() >= 2 && p.isConst(n.input.at(1))) {
         const Value& wv = p.constant(n.input[1]);
         if (wv.isFloat() && wv.shape.size() == 2 && wv.shape[0] == xs.back() && wv.shape[0] > 0 && wv.shape[1] > 0) {
@@ -981,7 +982,9 @@ void checkGather(Importer& p, const NodeProto& n, const Attrs& a) {
 Outs gather(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* data = p.tensor(n.input.at(0));
     const int64_t axis = normAxis(a.i("axis", 0), rankOf(data));
-    if (axis == 0 && p.dynamicBatch) throw Unsupported("Gather along dimension 0 (the batch) with a dynamic batch");
+    // (A known table's dimension 0 is not the batch: an embedding lookup by run-time positions is fine.)
+    if (axis == 0 && p.dynamicBatch && !p.isConst(n.input[0]))
+        throw Unsupported("Gather along dimension 0 (the batch) with a dynamic batch");
     ITensor* idx;
     if (p.isConst(n.input.at(1))) {
         const Value& v = p.constant(n.input[1]);
@@ -1008,6 +1011,7 @@ Outs resize(Importer& p, const NodeProto& n, const Attrs& a) {
     std::vector<double> scales;
     std::vector<int64_t> sizes;
     bool hasScales = false;
+    ITensor* runtimeSizes = nullptr;
     std::string ct, nm;
     auto constScales = [&](size_t k, const char* what) {
         const Value* v = constIn(p, n, k, what);
@@ -1030,8 +1034,10 @@ Outs resize(Importer& p, const NodeProto& n, const Attrs& a) {
     } else {
         ct = a.s("coordinate_transformation_mode", "half_pixel");
         nm = a.s("nearest_mode", "round_prefer_floor");
-        const Value* sv = constIn(p, n, 2, "Resize scales");
-        const Value* zv = constIn(p, n, 3, "Resize sizes");
+        if (optIn(n, 3) && !p.isConst(n.input[3]) && p.tensor(n.input[3])->isShapeTensor())
+            runtimeSizes = p.tensor(n.input[3]);  // sizes computed at run time (a shape tensor: onnx_shape_tensors.cpp)
+        const Value* sv = runtimeSizes ? nullptr : constIn(p, n, 2, "Resize scales");
+        const Value* zv = runtimeSizes ? nullptr : constIn(p, n, 3, "Resize sizes");
         if (a.i("antialias", 0)) throw Unsupported("antialias");
         if (a.s("keep_aspect_ratio_policy", "stretch") != "stretch") throw Unsupported("keep_aspect_ratio_policy");
         if (zv && zv->size()) {
@@ -1039,9 +1045,10 @@ Outs resize(Importer& p, const NodeProto& n, const Attrs& a) {
         } else if (sv && sv->size()) {
             for (int64_t i = 0; i < sv->size(); ++i) scales.push_back(sv->at(i));
             hasScales = true;
-        } else {
+        } else if (!runtimeSizes) {
             throw Unsupported("Resize without scales or sizes");
         }
+        if (a.has("axes") && runtimeSizes) throw Unsupported("Resize with axes and run-time sizes");
         if (a.has("axes")) {
             std::vector<int64_t> axes;
             for (int64_t v : a.ints("axes", {})) axes.push_back(normAxis(v, r));
@@ -1082,6 +1089,11 @@ Outs resize(Importer& p, const NodeProto& n, const Attrs& a) {
         if (scales[0] != 1.0) throw Unsupported("resizing dimension 0 (the batch)");
         std::vector<float> fs(scales.begin(), scales.end());
         f.floats("scales", fs);
+    } else if (runtimeSizes) {
+        const Dims sd = runtimeSizes->getDimensions();
+        if (sd.nbDims != 1 || sd.d[0] != r)
+            fail(ErrorCode::kINVALID_MODEL, "Resize: run-time sizes of shape ", toString(sd), " for a ", r, "-D input");
+        return {p.add("Resize", {x, runtimeSizes}, f)->getOutput(0)};
     } else {
         if (sizes.empty()) fail(ErrorCode::kINVALID_MODEL, "IndexError: Resize sizes are empty");
         dimsOf(x);  // sizes are checked against the input's dimensions: they must be known

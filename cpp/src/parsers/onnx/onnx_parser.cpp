@@ -652,6 +652,11 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
         setOutputs(pluginLayer());
         return;
     }
+    std::vector<ITensor*> shapeOuts;  // run-time shape tensors (onnx_shape_tensors.cpp), before the validators that fold
+    if (convertShapeNode(p, n, a, shapeOuts)) {
+        setOutputs(shapeOuts);
+        return;
+    }
     auto vit = validators().find(n.opType);
     if (vit != validators().end()) vit->second(p, n, a);
     std::string why;

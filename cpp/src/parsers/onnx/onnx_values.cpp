@@ -276,8 +276,8 @@ std::vector<int64_t> dimsOf(const ITensor* t) {
 
 std::string dynamicDimNeeded(const ITensor* t, const std::vector<int64_t>& dims, size_t k) {
     return strcat("tensor '", t->getName(), "' has shape ", shapeStr(dims), " and this node needs the value of its dynamic "
-                  "dimension ", k, ": that needs run-time shape tensors (not supported yet; pin the input's dimensions "
-                  "with input_shapes=)");
+                  "dimension ", k, " at import time (this converter does not take run-time shape tensors; Shape, Reshape, "
+                  "Resize sizes, Slice, Expand and ConstantOfShape do): pin the input's dimensions with input_shapes=");
 }
 
 // ---- Importer helpers --------------------------------------------------------------------------------
