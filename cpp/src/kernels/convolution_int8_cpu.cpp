@@ -8,7 +8,6 @@
 
 #include "common/parallel.h"
 #include "layers/convolution.h"
-#include "layers/fused_activation.h"
 #include "kernels/int8_cpu.h"
 
 namespace gie {
@@ -20,19 +19,13 @@ class ConvolutionInt8Cpu final : public Kernel<ConvolutionInt8Cpu, ConvolutionOp
 public:
     GIE_INT8_KERNEL_COMMON
 
-    //! Input 0 INT8; the residual (input 1) INT8 or FLOAT; the output INT8 or FLOAT; all LINEAR.
-    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
-        return int8DataInput(pos, inOut[pos]);
-    }
+    GIE_INT8_DATA_INPUT_FORMATS
     size_t getWorkspaceSize() const noexcept override { return colBytes_; }
 
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc* out, int32_t) override {
         const int64_t C = in[0].dims.d[1], perK = C / op_.groups * op_.R * op_.S;
-        QuantizedLayer q = quantizeLayer(fields_, op_.K, perK, in[0].scale, "Convolution");
-        weights_ = std::move(q.weights);
-        requant_ = std::move(q.requant);
-        setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "Convolution (INT8)");
+        layer_ = configureLayer(fields_, op_, perK, in[0].scale, "Convolution");
         colBytes_ = static_cast<size_t>(perK * out[0].dims.d[2] * out[0].dims.d[3]);
     }
 
@@ -61,9 +54,9 @@ protected:
                 });
                 parallelFor(Kg, Kg * CRS * PQ, [&](int64_t kk) {
                     const int64_t k = g * Kg + kk;
-                    std::vector<int32_t> acc(static_cast<size_t>(PQ), requant_.bias[static_cast<size_t>(k)]);
+                    std::vector<int32_t> acc(static_cast<size_t>(PQ), layer_.requant.bias[static_cast<size_t>(k)]);
                     std::vector<float> row(static_cast<size_t>(PQ));
-                    const int8_t* wk = weights_.q.data() + k * CRS;
+                    const int8_t* wk = layer_.weights.q.data() + k * CRS;
                     for (int64_t i = 0; i < CRS; ++i) {
                         const int32_t wv = wk[i];
                         if (wv == 0) continue;
@@ -71,16 +64,14 @@ protected:
                         int32_t* a = acc.data();
                         for (int64_t j = 0; j < PQ; ++j) a[j] += wv * static_cast<int32_t>(cr[j]);
                     }
-                    epilogueRow(acc.data(), PQ, &requant_.mult[static_cast<size_t>(k)], 0, hasRes ? c.inputs[1] : nullptr,
-                                hasRes ? &c.inDesc[1] : nullptr, ep_, c.outputs[0], c.outDesc[0], (n * K + k) * PQ, row.data());
+                    epilogueRow(acc.data(), PQ, &layer_.requant.mult[static_cast<size_t>(k)], 0, hasRes ? c.inputs[1] : nullptr,
+                                hasRes ? &c.inDesc[1] : nullptr, layer_.ep, c.outputs[0], c.outDesc[0], (n * K + k) * PQ, row.data());
                 });
             }
     }
 
 private:
-    ChannelWeights weights_;
-    Requant requant_;
-    cpu::Epilogue ep_;
+    ConfiguredLayer layer_;
     size_t colBytes_ = 0;
 };
 GIE_REGISTER_KERNEL(ConvolutionInt8Cpu, DeviceType::kCPU);

@@ -6,7 +6,6 @@
 #include "common/parallel.h"
 #include "kernels/int8_cpu.h"
 #include "layers/fully_connected.h"
-#include "layers/fused_activation.h"
 
 namespace gie {
 namespace {
@@ -17,18 +16,12 @@ class FullyConnectedInt8Cpu final : public Kernel<FullyConnectedInt8Cpu, FullyCo
 public:
     GIE_INT8_KERNEL_COMMON
 
-    //! INT8 input; INT8 or FLOAT output; LINEAR.
-    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
-        return int8DataInput(pos, inOut[pos]);
-    }
+    GIE_INT8_DATA_INPUT_FORMATS
 
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
         const int64_t perK = op_.inputsPerOutput();
-        QuantizedLayer q = quantizeLayer(fields_, op_.K, perK, in[0].scale, "FullyConnected");
-        weights_ = std::move(q.weights);
-        requant_ = std::move(q.requant);
-        setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "FullyConnected (INT8)");
+        layer_ = configureLayer(fields_, op_, perK, in[0].scale, "FullyConnected");
     }
     void run(const KernelCall& c) const override {
         const int64_t K = op_.K, perK = op_.inputsPerOutput();
@@ -39,19 +32,17 @@ protected:
             std::vector<float> row(static_cast<size_t>(K));
             const int8_t* xr = xq + m * perK;
             for (int64_t k = 0; k < K; ++k) {
-                const int8_t* wk = weights_.q.data() + k * perK;
-                int32_t a = requant_.bias[static_cast<size_t>(k)];
+                const int8_t* wk = layer_.weights.q.data() + k * perK;
+                int32_t a = layer_.requant.bias[static_cast<size_t>(k)];
                 for (int64_t i = 0; i < perK; ++i) a += static_cast<int32_t>(xr[i]) * static_cast<int32_t>(wk[i]);
                 acc[static_cast<size_t>(k)] = a;
             }
-            epilogueRow(acc.data(), K, requant_.mult.data(), 1, nullptr, nullptr, ep_, c.outputs[0], c.outDesc[0], m * K, row.data());
+            epilogueRow(acc.data(), K, layer_.requant.mult.data(), 1, nullptr, nullptr, layer_.ep, c.outputs[0], c.outDesc[0], m * K, row.data());
         });
     }
 
 private:
-    ChannelWeights weights_;
-    Requant requant_;
-    cpu::Epilogue ep_;
+    ConfiguredLayer layer_;
 };
 GIE_REGISTER_KERNEL(FullyConnectedInt8Cpu, DeviceType::kCPU);
 

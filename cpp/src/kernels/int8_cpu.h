@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "gie/plugin.h"
 #include "kernels/epilogue.h"
 #include "kernels/gemm.h"
+#include "layers/fused_activation.h"
 #include "layers/int8_math.h"
 
 namespace gie::cpu::int8cpu {
@@ -47,6 +49,11 @@ inline bool floatLinear(const TensorDesc& d) { return d.type == DataType::kFLOAT
 //! The usual INT8 kernel rule: position 0 (the data input) INT8; the others INT8 or FLOAT (FP16 through the CPU's
 //! FP16 storage wrapper); all LINEAR.
 inline bool int8DataInput(int32_t pos, const TensorDesc& d) { return quantizedLinear(d) || (pos > 0 && floatLinear(d)); }
+//! The format rule of an INT8 kernel class that takes int8DataInput (convolution, fully connected, pooling).
+#define GIE_INT8_DATA_INPUT_FORMATS                                                                                \
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override { \
+        return ::gie::cpu::int8cpu::int8DataInput(pos, inOut[pos]);                                              \
+    }
 
 //! Weights quantized symmetrically per output channel: q[k * perK + i] = round_half_even(w / scale[k]),
 //! scale[k] = max_i |w[k * perK + i]| / 127 (1 for an all-zero channel).
@@ -106,6 +113,19 @@ QuantizedLayer quantizeLayer(const Fields& fields, int64_t K, int64_t perK, floa
     q.weights = quantizePerChannel(kernel.data(), K, perK);
     q.requant = makeRequant(q.weights, inScale, fields.has("bias") ? fields.floats("bias") : std::vector<float>());
     return q;
+}
+
+//! What a CPU convolution or fully connected INT8 kernel configures (`op`: its K and fused-activation fields):
+//! quantizeLayer, then the epilogue's activation (an unknown one fails naming "<layer> (INT8)").
+struct ConfiguredLayer : QuantizedLayer {
+    Epilogue ep;
+};
+template <typename Fields, typename Op>
+ConfiguredLayer configureLayer(const Fields& fields, const Op& op, int64_t perK, float inScale, const char* layer) {
+    ConfiguredLayer c;
+    static_cast<QuantizedLayer&>(c) = quantizeLayer(fields, op.K, perK, inScale, layer);
+    setEpilogueActivation(op.activation, op.actAlpha, op.actBeta, c.ep, (std::string(layer) + " (INT8)").c_str());
+    return c;
 }
 
 //! A tensor read or written element by element in real units: INT8 (with its scale) or FLOAT.

@@ -18,10 +18,7 @@ class PoolingInt8Cpu final : public Kernel<PoolingInt8Cpu, PoolingOp> {
 public:
     GIE_INT8_KERNEL_COMMON
 
-    //! INT8 input; INT8 or FLOAT output; LINEAR.
-    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
-        return int8DataInput(pos, inOut[pos]);
-    }
+    GIE_INT8_DATA_INPUT_FORMATS
 
 protected:
     void run(const KernelCall& c) const override {
