@@ -1,5 +1,6 @@
 // Helpers shared by the passes that recognise a pattern of several layers (recognize_activations,
-// recognize_layer_norm): node kind tests, sole readers, and constants read from the graph.
+// recognize_layer_norm, recognize_squeeze_excitation, recognize_attention): node kind tests, sole readers,
+// constants read from the graph, and their pass class (RecognizerPass).
 #pragma once
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "common/dims.h"
 #include "gie/network.h"
 #include "ir/graph.h"
+#include "passes/pass.h"
 
 namespace gie {
 
@@ -94,6 +96,19 @@ protected:
             names += (names.empty() ? "'" : ", '") + n.name + "'";
         }
     }
+};
+
+//! The pass class of a recogniser: run tries match(ni, ctx) on every live node (matchAll). A recogniser derives from
+//! it and defines name() and match.
+class RecognizerPass : public Pass, protected PatternMatcher {
+public:
+    int run(Graph& g, PassContext& ctx) final {
+        return matchAll(g, [&](int ni) { return match(ni, ctx); });
+    }
+
+protected:
+    //! Replaces the pattern that node ni ends (or starts), if there is one; returns whether it did.
+    virtual bool match(int ni, PassContext& ctx) = 0;
 };
 
 }  // namespace gie

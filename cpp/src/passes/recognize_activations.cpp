@@ -17,29 +17,27 @@
 #include <cmath>
 
 #include "layers/simple.h"
-#include "passes/pass.h"
 #include "passes/pattern_match.h"
 
 namespace gie {
 namespace {
 
-class RecognizeActivations final : public Pass, PatternMatcher {
+class RecognizeActivations final : public RecognizerPass {
 public:
     const char* name() const override { return "recognize_activations"; }
-    int run(Graph& g, PassContext& ctx) override {
-        return matchAll(g, [&](int ni) {
-            std::vector<int> matched;  // the replaced nodes, the result first
-            int x = -1;
-            ActivationType t{};
-            if (!matchGateProduct(ni, matched, x, t) && !matchGelu(ni, matched, x, t) && !matchGeluTanh(ni, matched, x, t) &&
-                !matchHardSwishClip(ni, matched, x, t))
-                return false;
-            replace(matched, x, t, ctx);
-            return true;
-        });
-    }
 
 private:
+    bool match(int ni, PassContext& ctx) override {
+        std::vector<int> matched;  // the replaced nodes, the result first
+        int x = -1;
+        ActivationType t{};
+        if (!matchGateProduct(ni, matched, x, t) && !matchGelu(ni, matched, x, t) && !matchGeluTanh(ni, matched, x, t) &&
+            !matchHardSwishClip(ni, matched, x, t))
+            return false;
+        replace(matched, x, t, ctx);
+        return true;
+    }
+
     //! Mul(x, gate(x)) where gate is Sigmoid, HardSigmoid(1/6, 1/2) or Tanh(Softplus(x)); ni is the gate's first
     //! node.
     bool matchGateProduct(int ni, std::vector<int>& matched, int& x, ActivationType& t) const {

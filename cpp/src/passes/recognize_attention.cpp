@@ -17,18 +17,14 @@
 #include "layers/attention.h"
 #include "layers/shuffle.h"
 #include "layers/softmax.h"
-#include "passes/pass.h"
 #include "passes/pattern_match.h"
 
 namespace gie {
 namespace {
 
-class RecognizeAttention final : public Pass, PatternMatcher {
+class RecognizeAttention final : public RecognizerPass {
 public:
     const char* name() const override { return "recognize_attention"; }
-    int run(Graph& g, PassContext& ctx) override {
-        return matchAll(g, [&](int ni) { return match(ni, ctx); });
-    }
 
 private:
     //! If tensor t (read only by `reader`) is a product with or a quotient by a one-value float constant that
@@ -110,7 +106,7 @@ private:
         return true;
     }
 
-    bool match(int sm, PassContext& ctx) {
+    bool match(int sm, PassContext& ctx) override {
         if (!isNode(sm, "Softmax", 1)) return false;
         const IrNode& smn = node(sm);
         const int rank = tensor(smn.inputs[0]).dims.nbDims;

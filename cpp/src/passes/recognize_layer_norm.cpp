@@ -11,18 +11,14 @@
 #include <algorithm>
 
 #include "layers/reduce.h"
-#include "passes/pass.h"
 #include "passes/pattern_match.h"
 
 namespace gie {
 namespace {
 
-class RecognizeLayerNorm final : public Pass, PatternMatcher {
+class RecognizeLayerNorm final : public RecognizerPass {
 public:
     const char* name() const override { return "recognize_layer_norm"; }
-    int run(Graph& g, PassContext& ctx) override {
-        return matchAll(g, [&](int ni) { return match(ni, ctx); });
-    }
 
 private:
     //! The one axis a ReduceMean node with kept dimensions reduces (normalised), or -1.
@@ -50,7 +46,7 @@ private:
         return v;
     }
 
-    bool match(int r1, PassContext& ctx) {
+    bool match(int r1, PassContext& ctx) override {
         const int ax = meanAxis(r1);
         if (ax < 0) return false;
         const int x = node(r1).inputs[0];

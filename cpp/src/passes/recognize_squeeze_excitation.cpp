@@ -12,18 +12,14 @@
 #include "layers/pooling.h"
 #include "layers/reduce.h"
 #include "layers/simple.h"
-#include "passes/pass.h"
 #include "passes/pattern_match.h"
 
 namespace gie {
 namespace {
 
-class RecognizeSqueezeExcitation final : public Pass, PatternMatcher {
+class RecognizeSqueezeExcitation final : public RecognizerPass {
 public:
     const char* name() const override { return "recognize_squeeze_excitation"; }
-    int run(Graph& g, PassContext& ctx) override {
-        return matchAll(g, [&](int ni) { return match(ni, ctx); });
-    }
 
 private:
     //! A 1x1 convolution that is a plain matrix-vector product per sample.
@@ -61,7 +57,7 @@ private:
         return wh == xd.d[2] && ww == xd.d[3] && od.nbDims == 4 && od.d[2] == 1 && od.d[3] == 1;
     }
 
-    bool match(int s, PassContext& ctx) {
+    bool match(int s, PassContext& ctx) override {
         if (!isActivation(s, ActivationType::kSIGMOID) && !isActivation(s, ActivationType::kHARD_SIGMOID)) return false;
         const int c2 = soleProducer(node(s).inputs[0], s);
         if (!isPointwiseConv(c2)) return false;
