@@ -93,6 +93,7 @@ _FOLDS = [  # (op, inputs as numpy arrays, attributes): ops imported only when t
     ("BitShift", [np.array([16, 4, 1], np.uint32), np.array([1, 2, 3], np.uint32)], {"direction": "RIGHT"}),
     ("TopK", [np.array([[3, 1, 3, 2], [0, 9, 8, 9]], np.float32), np.array([2], np.int64)], {"axis": 1}),
     ("GatherElements", [np.array([[1, 2], [3, 4]], np.float32), np.array([[0, 0], [1, 0]], np.int64)], {"axis": 1}),
+    ("GatherElements", [np.arange(12, dtype=np.float32).reshape(3, 4), np.array([[-1, 0, -3, 2], [2, -2, 1, -1]], np.int64)], {}),
     ("OneHot", [np.array([0, 2, -1], np.int64), np.array(3, np.int64), np.array([0, 5], np.float32)], {"axis": -1}),
     ("Range", [np.array(1, np.int64), np.array(10, np.int64), np.array(3, np.int64)], {}),
     ("Where", [np.array([True, False]), np.array([1, 2], np.float32), np.array([3, 4], np.float32)], {}),

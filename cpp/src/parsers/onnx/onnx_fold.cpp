@@ -80,6 +80,18 @@ bool nextIndex(std::vector<int64_t>& pos, const std::vector<int64_t>& shape) {
     return false;
 }
 
+int64_t offsetAlongAxis(const std::vector<int64_t>& pos, int64_t axis, int64_t index, const std::vector<int64_t>& shape,
+                        const std::vector<int64_t>& st) {
+    int64_t off = 0;
+    for (size_t d = 0; d < shape.size(); ++d) {
+        int64_t c = pos[d];
+        if (int64_t(d) == axis) c = index < 0 ? index + shape[d] : index;
+        if (c < 0 || c >= shape[d]) return -1;
+        off += c * st[d];
+    }
+    return off;
+}
+
 std::vector<int64_t> broadcastShape(const std::vector<std::vector<int64_t>>& shapes) {
     size_t r = 0;
     for (const auto& s : shapes) r = std::max(r, s.size());
@@ -870,22 +882,11 @@ bool gatherElementsOp(Importer& p, const NodeProto& n, const Attrs& a, std::vect
     if (r == 0 || idx.isFloat() || int64_t(idx.shape.size()) != r) return false;
     const int64_t axis = normAxis(a.i("axis", 0), r);
     Value res = like(x, x.dtype, idx.shape);
-    const std::vector<int64_t> xst = stridesOf(x.shape);
-    std::vector<int64_t> pos(size_t(r), 0);
-    for (int64_t e = 0; e < idx.size(); ++e) {
-        int64_t src = 0;
-        for (int64_t d = 0; d < r; ++d) {
-            int64_t c = pos[size_t(d)];
-            if (d == axis) {
-                c = idx.i[size_t(e)];
-                if (c < 0) c += x.shape[size_t(d)];
-            }
-            if (c < 0 || c >= x.shape[size_t(d)]) return false;
-            src += c * xst[size_t(d)];
-        }
-        copyElem(res, size_t(e), x, size_t(src));
-        nextIndex(pos, idx.shape);
-    }
+    const bool inRange = forEachAlongAxis(idx, axis, x.shape, [&](int64_t e, int64_t src) {
+        if (src >= 0) copyElem(res, size_t(e), x, size_t(src));
+        return src >= 0;
+    });
+    if (!inRange) return false;
     out.push_back(std::move(res));
     return true;
 }

@@ -28,6 +28,24 @@ void copyElem(Value& r, size_t dst, const Value& v, size_t src);
 std::vector<int64_t> stridesOf(const std::vector<int64_t>& s);
 //! Moves `pos` to the next index of `shape` (row-major); false after the last.
 bool nextIndex(std::vector<int64_t>& pos, const std::vector<int64_t>& shape);
+//! GatherElements' / ScatterElements' addressing: the offset (strides `st`) in a tensor of `shape` of the element at
+//! `pos` with its `axis` coordinate replaced by `index` (negative: counted from the end); -1 when that element lies
+//! outside `shape` (an index outside [-d, d-1], or a coordinate of pos past `shape`).
+int64_t offsetAlongAxis(const std::vector<int64_t>& pos, int64_t axis, int64_t index, const std::vector<int64_t>& shape,
+                        const std::vector<int64_t>& st);
+//! GatherElements' / ScatterElements' walk over indices `idx` (of the rank of `shape`): f(e, offsetAlongAxis(...)) for
+//! every element e of idx in row-major order, the offset -1 where e addresses outside `shape`; stops and returns false
+//! when f does.
+template <typename F>
+bool forEachAlongAxis(const Value& idx, int64_t axis, const std::vector<int64_t>& shape, F&& f) {
+    const std::vector<int64_t> st = stridesOf(shape);
+    std::vector<int64_t> pos(idx.shape.size(), 0);
+    for (int64_t e = 0; e < idx.size(); ++e) {
+        if (!f(e, offsetAlongAxis(pos, axis, idx.i[size_t(e)], shape, st))) return false;
+        nextIndex(pos, idx.shape);
+    }
+    return true;
+}
 //! numpy's broadcast of `shapes`; Unsupported when they do not broadcast.
 std::vector<int64_t> broadcastShape(const std::vector<std::vector<int64_t>>& shapes);
 //! `v` wrapped to the ONNX integer type `dtype` as numpy's fixed-width integers wrap (bool: v != 0).

@@ -137,16 +137,12 @@ bool scatterElementsOp(Importer& p, const NodeProto& n, const Attrs& a, std::vec
                  shapeStr(data.shape), " along axis ", d);
     checkFoldOutput(p, n, 0, data.shape);
     Value res = data;
-    const std::vector<int64_t> st = stridesOf(data.shape);
-    std::vector<int64_t> pos(size_t(r), 0);
-    for (int64_t e = 0; e < idx.size(); ++e) {
-        int64_t off = 0;
-        for (int64_t d = 0; d < r; ++d)
-            off += (d == axis ? indexIn(idx.i[size_t(e)], data.shape[size_t(d)], "ScatterElements", d, data.shape)
-                              : pos[size_t(d)]) * st[size_t(d)];
+    forEachAlongAxis(idx, axis, data.shape, [&](int64_t e, int64_t off) {
+        // Only the index can be out of range (indices' shape was checked against data's above): indexIn reports it.
+        if (off < 0) indexIn(idx.i[size_t(e)], data.shape[size_t(axis)], "ScatterElements", axis, data.shape);
         combine(res, size_t(off), upd, size_t(e), red, NanRule::kPYTHON);
-        nextIndex(pos, idx.shape);
-    }
+        return true;
+    });
     out.push_back(std::move(res));
     return true;
 }
