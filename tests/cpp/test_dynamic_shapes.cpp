@@ -27,11 +27,7 @@ using namespace gie;
 
 namespace {
 using harness::check;
-
-class QuietLogger final : public ILogger {
-public:
-    void log(Severity, const char*) noexcept override {}
-};
+using testcheck::QuietLogger;
 
 std::string lastMessage() { return harness::lastError(""); }
 bool lastErrorHas(ErrorCode code, const std::string& text) {

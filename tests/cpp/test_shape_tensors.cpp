@@ -16,11 +16,7 @@ using namespace gie;
 
 namespace {
 using harness::check;
-
-class QuietLogger final : public ILogger {
-public:
-    void log(Severity, const char*) noexcept override {}
-};
+using testcheck::QuietLogger;
 
 Dims dims(std::vector<int64_t> v) { return makeDims(static_cast<int32_t>(v.size()), v.data()); }
 

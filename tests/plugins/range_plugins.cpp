@@ -18,24 +18,9 @@
 #include <new>
 #include <thread>
 
+#include "test_plugin_base.h"
+
 namespace {
-
-int64_t volume(const gie::Dims& d) {
-    int64_t n = 1;
-    for (int32_t i = 0; i < d.nbDims; ++i) n *= d.d[i];
-    return n;
-}
-
-// Type name, version "1", fieldless serialization and clone.
-template <typename Self>
-class Base : public gie::IPlugin {
-public:
-    const char* getPluginType() const noexcept override { return Self::kName; }
-    const char* getPluginVersion() const noexcept override { return "1"; }
-    gie::IPlugin* clone() const noexcept override { return new (std::nothrow) Self(static_cast<const Self&>(*this)); }
-    size_t getSerializationSize() const noexcept override { return 0; }
-    void serialize(void*) const noexcept override {}
-};
 
 class RangeRecorder final : public Base<RangeRecorder> {
 public:
