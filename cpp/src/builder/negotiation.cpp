@@ -499,6 +499,12 @@ private:
                 out = std::move(kept);
             }
         }
+        if (int8)
+            for (const auto& c : out)
+                if (int8Variant(c.creator)) {
+                    ++int8CandidateNodes_;
+                    break;
+                }
         // The CPU is the reference for the GPU's INT8 numerics: a node with an INT8 kernel computes in INT8 (the
         // candidates reading the most INT8 inputs), untimed; its outputs' states are left to the DP (its consumers).
         untimed_[static_cast<size_t>(ni)] = false;
@@ -923,8 +929,13 @@ private:
         for (const auto& x : g_.tensors) anyInt8 = anyInt8 || (x.type == DataType::kINT8 && x.dynamicRange > 0.f);
         if (o_.int8 && int8Kernels_ && !anyInt8)
             logMessage(logger_, ILogger::Severity::kWARNING,
-                       "INT8 is allowed but no kernel was chosen in INT8 for this network (no layer with an INT8 kernel has ranges "
-                       "on its tensors): the engine has no INT8 kernel");
+                       int8CandidateNodes_ > 0
+                           ? strcat("INT8 is allowed but no kernel was chosen in INT8 for this network: ", int8CandidateNodes_,
+                                    " layer(s) had INT8 kernels as candidates, and timing (kernels plus the reformats around "
+                                    "them) chose FP16/FP32 on every one; set a layer's precision to INT8 (with "
+                                    "OBEY_PRECISION_CONSTRAINTS to require it) to force INT8: the engine has no INT8 kernel")
+                           : std::string("INT8 is allowed but no kernel was chosen in INT8 for this network (no layer with an "
+                                         "INT8 kernel has ranges on its tensors): the engine has no INT8 kernel"));
         if (o_.fp16 && !anyHalf)
             logMessage(logger_, ILogger::Severity::kWARNING,
                        strcat("FP16 is allowed but no ", o_.device == DeviceType::kGPU ? "GPU" : "CPU",
@@ -940,6 +951,7 @@ private:
     std::string& log_;
     void* stream_ = nullptr;
     bool honour_ = false;
+    int int8CandidateNodes_ = 0;         // nodes whose candidates included an INT8 kernel (for the closing warning)
     bool int8Kernels_ = false;           // some kernel of the device computes INT8 and INT8 is allowed or pinned
     std::vector<bool> untimed_;          // per node: CPU INT8 candidates, chosen by their reformats only
     IPluginCreator* reformatCreator_ = nullptr;
