@@ -189,18 +189,29 @@ def test_network_api_matmul_by_constant_runs_int8(transpose_b, rng):
     util.assert_close(run(plain, x), x @ w + b, rtol=1e-5, atol=1e-4)
 
 
-def test_stack_of_constant_matrices_stays_float_with_a_note(rng):
-    """A constant (2, D, E) multiplies each batch entry by its own matrix: no FullyConnected; under INT8 it runs FP32
-    and its notes say why."""
+@pytest.mark.parametrize("form", ["stack_of_matrices", "constant_first"])
+def test_matmul_the_pass_declines_stays_float_with_a_note(form, rng):
+    """A constant (2, D, E) multiplies each batch entry by its own matrix, and W x has the constant's rows: no
+    FullyConnected; under INT8 the MatrixMultiply runs FP32 and its notes say why."""
     x = rng.standard_normal((2, 3, D)).astype(F32)
-    w = (rng.standard_normal((2, D, E)) * 0.3).astype(F32)
-    builder, net = api_net(x, w, False)
-    net.get_input(0).set_dynamic_range(-4.0, 4.0)
+    builder = gie.Builder()
+    net = builder.create_network()
+    xt = net.add_input("x", gie.float32, x.shape)
+    if form == "stack_of_matrices":
+        w = (rng.standard_normal((2, D, E)) * 0.3).astype(F32)
+        y = net.add_matrix_multiply(xt, net.add_constant(w.shape, w).output(0)).output(0)
+        want, why = np.matmul(x, w), "stack of matrices"
+    else:
+        w = (rng.standard_normal((E, 3)) * 0.3).astype(F32)
+        y = net.add_matrix_multiply(net.add_constant(w.shape, w).output(0), xt).output(0)
+        want, why = np.matmul(w, x), "the constant is the first operand"
+    net.mark_output(y, "out0")
+    xt.set_dynamic_range(-4.0, 4.0)
     engine = build(builder, net, max_batch=2)
     mm = [k for k in engine.layer_info()["kernels"] if k["type"] == "MatrixMultiply"]
     assert [k["precision"] for k in mm] == ["float32"]
-    assert any("kept as MatrixMultiply (no INT8 kernel" in n and "stack of matrices" in n for n in mm[0]["notes"]), mm[0]["notes"]
-    util.assert_close(run(engine, x), np.matmul(x, w), rtol=1e-5, atol=1e-4)
+    assert any("kept as MatrixMultiply (no INT8 kernel" in n and why in n for n in mm[0]["notes"]), mm[0]["notes"]
+    util.assert_close(run(engine, x), want, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])

@@ -30,8 +30,8 @@ public:
             if (n.userPlugin || n.type != "MatrixMultiply" || n.inputs.size() != 2 || n.outputs.size() != 1) continue;
             const IrTensor& a = g.tensors[static_cast<size_t>(n.inputs[0])];
             const IrTensor& b = g.tensors[static_cast<size_t>(n.inputs[1])];
-            if (!b.constant || a.constant) continue;  // only a run-time x times a constant matrix
-            std::string why = declined(g, n);
+            if ((a.constant != nullptr) == (b.constant != nullptr)) continue;  // two run-time operands (or two constants: folded)
+            const std::string why = a.constant ? "the constant is the first operand (its rows are not x's)" : declined(g, n);
             if (!why.empty()) {
                 n.notes.push_back(std::string("matmul_to_fully_connected: kept as MatrixMultiply") +
                                   (ctx.int8 ? " (no INT8 kernel: it runs FP32 / FP16)" : "") + ": " + why);
