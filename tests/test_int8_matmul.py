@@ -1,6 +1,7 @@
 """MatMul by a constant on the INT8 FullyConnected path (docs/int8.md, "MatMul by a constant"): torch nn.Linear as
 ONNX exports it (MatMul by an initializer [+ Add of the bias]) on inputs of rank 2, 3 and 4, a weight with leading
-dimensions of 1, a network-API MatrixMultiply over a Constant layer (transpose_b or not), a two-layer MLP with INT8
+dimensions of 1, a network-API MatrixMultiply over a Constant layer (transpose_b or not, or a weight that only
+constant folding computes), a two-layer MLP with INT8
 between the layers, and calibration. Each INT8 CPU engine must
 
 * run the MatMul as one FullyConnected kernel in INT8 (layer_info precision), the bias Add fused into it;
@@ -11,7 +12,8 @@ between the layers, and calibration. Each INT8 CPU engine must
   |y - y_fp32| <= s_w[n]/2 sum|x| + s_x/2 sum|W[:, n]| + D s_x s_w[n] / 4 + s_x s_w[n] / 2 (the bias's rounding),
   plus float32 rounding.
 
-Forms the pass declines (a stack of constant matrices) stay MatrixMultiply in FP32 with a note. FP32 / FP16 builds
+Forms the pass declines (a stack of constant matrices, a constant first operand) stay MatrixMultiply in FP32 with a
+note. FP32 / FP16 builds
 stay correct. The GPU tests (marked gpu) require the GPU INT8 engine to equal the CPU INT8 engine exactly, each
 FullyConnected tactic forced (see tests/test_int8_gpu.py for why equality, not a tolerance)."""
 import numpy as np
@@ -149,12 +151,18 @@ def test_onnx_matmul_runs_int8_on_the_cpu(lead, ones, bias, rng):
     np.testing.assert_array_equal(run(engine, x[:1]), ref_q[:1])
 
 
-def api_net(x, w, transpose_b, bias=None, batched_constant=False):
-    """Network API: x -> MatrixMultiply(x, Constant w) [-> ElementWise SUM with a Constant (1, ..., E) bias] -> out0."""
+def api_net(x, w, transpose_b, bias=None, computed=False):
+    """Network API: x -> MatrixMultiply(x, Constant w) [-> ElementWise SUM with a Constant (1, ..., E) bias] -> out0.
+    computed: w is Constant(w / 2) * Constant(2), known only once constant_folding has run."""
     builder = gie.Builder()
     net = builder.create_network()
     xt = net.add_input("x", gie.float32, x.shape)
-    wt = net.add_constant(w.shape, w).output(0)
+    if computed:
+        half = net.add_constant(w.shape, w / F32(2)).output(0)
+        two = net.add_constant((1,) * w.ndim, np.full((1,) * w.ndim, 2, F32)).output(0)
+        wt = net.add_elementwise(half, two, gie.ElementWiseOperation.PROD).output(0)
+    else:
+        wt = net.add_constant(w.shape, w).output(0)
     mm = net.add_matrix_multiply(xt, wt, transpose_b=transpose_b)
     mm.name = "linear"
     y = mm.output(0)
@@ -165,13 +173,14 @@ def api_net(x, w, transpose_b, bias=None, batched_constant=False):
     return builder, net
 
 
-@pytest.mark.parametrize("transpose_b", [False, True], ids=["w_DxE", "w_ExD_transposed"])
-def test_network_api_matmul_by_constant_runs_int8(transpose_b, rng):
+@pytest.mark.parametrize("transpose_b,computed", [(False, False), (True, False), (False, True)],
+                         ids=["w_DxE", "w_ExD_transposed", "w_computed_by_folding"])
+def test_network_api_matmul_by_constant_runs_int8(transpose_b, computed, rng):
     """Without matmul_to_fully_connected this is a MatrixMultiply in FP32 (it has no INT8 kernel): the test fails."""
     x = (rng.standard_normal((2, 7, D)) * 2).astype(F32)
     w = (rng.standard_normal((D, E)) * 0.3).astype(F32)
     b = rng.standard_normal(E).astype(F32)
-    builder, net = api_net(x, np.ascontiguousarray(w.T) if transpose_b else w, transpose_b, b)
+    builder, net = api_net(x, np.ascontiguousarray(w.T) if transpose_b else w, transpose_b, b, computed)
     amax = float(np.abs(x).max()) * 0.9  # a range below max |x|: the largest values saturate, as calibration may make them
     net.get_input(0).set_dynamic_range(-amax, amax)
     engine = build(builder, net, max_batch=2)
