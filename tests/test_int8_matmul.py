@@ -1,8 +1,7 @@
 """MatMul by a constant on the INT8 FullyConnected path (docs/int8.md, "MatMul by a constant"): torch nn.Linear as
 ONNX exports it (MatMul by an initializer [+ Add of the bias]) on inputs of rank 2, 3 and 4, a weight with leading
 dimensions of 1, a network-API MatrixMultiply over a Constant layer (transpose_b or not, or a weight that only
-constant folding computes), a two-layer MLP with INT8
-between the layers, and calibration. Each INT8 CPU engine must
+constant folding computes), a two-layer MLP with INT8 between the layers, and calibration. Each INT8 CPU engine must
 
 * run the MatMul as one FullyConnected kernel in INT8 (layer_info precision), the bias Add fused into it;
 * equal, bit for bit, the integer reference (tests/int8_ref.py): x quantized with its range, the (E, D) weight
