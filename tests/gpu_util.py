@@ -220,7 +220,7 @@ def randn(rng, shape, scale=1.0, shift=0.0):
 def each_tactic(define, inputs, kernel, must_have=(), must_not=(), **kw):
     """compare_gpu_cpu (``kw``: tolerances, batches, ...) once per GPU tactic of ``kernel``, each forced, checking
     that every kernel of that type ran it; returns the tactic names."""
-    tactics = gpu_tactics(define, inputs, kernel)
+    tactics = gpu_tactics(define, inputs, kernel, passes_off=kw.get("passes_off", ()))
     assert tactics, f"the GPU {kernel} kernel offers no tactic"
     for t in must_have:
         assert t in tactics, f"{kernel}: tactic {t} missing from {tactics}"

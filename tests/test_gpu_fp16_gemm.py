@@ -28,10 +28,11 @@ TOL = dict(rtol=5e-3, atol=5e-3)
 def each_tactic_fp16(define, inputs, kernel, must_have=(), **kw):
     """compare_gpu_cpu with FP16 (every step of type ``kernel`` must run HALF) once per tactic of ``kernel``,
     forced, checking that it ran; returns the tactic names."""
-    tactics = gpu_tactics(define, inputs, kernel)
+    off = kw.get("passes_off", ())
+    tactics = gpu_tactics(define, inputs, kernel, passes_off=off)
     if kernel in ("FullyConnected", "MatrixMultiply"):
         # the tensor-core tactics: hgemm_mma_* (sm_80+) and, on sm_90a, hgemm_wgmma_* where the row pitches allow
-        tactics += [t for t in gpu_tactics(define, inputs, kernel, fp16=True) if t.startswith("hgemm_") and t not in tactics]
+        tactics += [t for t in gpu_tactics(define, inputs, kernel, fp16=True, passes_off=off) if t.startswith("hgemm_") and t not in tactics]
     assert tactics, f"the GPU {kernel} kernel offers no tactic"
     for t in must_have:
         assert t in tactics, f"{kernel}: tactic {t} missing from {tactics}"
@@ -153,7 +154,8 @@ def test_matrix_multiply_fp16_every_tactic(case, ta, tb, rng):
     def define(net, t):
         bc = net.add_constant(b.shape, b).output(0)
         return net.add_matrix_multiply(t["a"], bc, transpose_a=ta, transpose_b=tb).output(0)
-    each_tactic_fp16(define, {"a": a}, "MatrixMultiply", must_have=("sgemm_64x64x8_8x8", "hgemm_mma_64x64x32"))
+    each_tactic_fp16(define, {"a": a}, "MatrixMultiply", must_have=("sgemm_64x64x8_8x8", "hgemm_mma_64x64x32"),
+                     passes_off=("matmul_to_fully_connected",))  # else x times a constant matrix is a FullyConnected
 
 
 def test_matrix_multiply_fp16_two_inputs(rng):

@@ -218,6 +218,10 @@ MM_CASES = [
 ]
 
 
+# x times a constant matrix becomes a FullyConnected (matmul_to_fully_connected): off, to test the MatrixMultiply kernel
+KEEP_MM = ("matmul_to_fully_connected",)
+
+
 def mm_define(sb, b_const, ta, tb):
     def define(net, t):
         b = net.add_constant(b_const.shape, b_const).output(0)
@@ -234,7 +238,7 @@ def test_matrix_multiply_every_tactic(case, ta, tb, rng):
         pytest.skip("a transposed 2-D input would have K as its batch dimension (invalid at batch 1)")
     a = randn(rng, stored(sa, ta))
     b = randn(rng, stored(sb, tb), 1.0 / np.sqrt(sa[-1]))
-    tactics = each_tactic(mm_define(sb, b, ta, tb), {"a": a}, "MatrixMultiply", must_have=TILE_TACTICS)
+    tactics = each_tactic(mm_define(sb, b, ta, tb), {"a": a}, "MatrixMultiply", must_have=TILE_TACTICS, passes_off=KEEP_MM)
     if len(sb) == 1 and not ta:
         assert GEMV in tactics, tactics  # rows of A and the vector B are both contiguous in k
 
@@ -278,4 +282,4 @@ def test_matrix_multiply_batches_below_max(rng):
     """Built for batch 13, run at 13, 6 and 1 (the broadcast batch shrinks with the run)."""
     a = randn(rng, (N, 3, 70, 17))
     b = randn(rng, (1, 17, 9), 0.25)
-    each_tactic(mm_define(b.shape, b, False, False), {"a": a}, "MatrixMultiply", batches=(13, 6, 1))
+    each_tactic(mm_define(b.shape, b, False, False), {"a": a}, "MatrixMultiply", batches=(13, 6, 1), passes_off=KEEP_MM)

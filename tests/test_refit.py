@@ -60,13 +60,15 @@ def _fc(net, w):
     return net
 
 
-def _build(define, w, device="cpu", refittable=True, fp16=False):
+def _build(define, w, device="cpu", refittable=True, fp16=False, passes_off=()):
     b = gie.Builder()
     c = b.create_config()
     c.device = device
     c.refittable = refittable
     c.fp16 = fp16
     c.max_batch = 4
+    for p in passes_off:
+        c.set_pass_enabled(p, False)
     return b.build(define(b.create_network(), w), c)
 
 
@@ -225,13 +227,15 @@ def _matmul_constant(net, w):
 
 @pytest.mark.parametrize("fp16", [False, True])
 def test_refit_constant_tensors(fp16):
-    """Engine constants (here a MatrixMultiply operand; with FP16, the half copy the builder converted) take the new
-    network's values; another shape is refused naming the constant."""
+    """Engine constants (here a MatrixMultiply operand, kept one with matmul_to_fully_connected off; with FP16, the half
+    copy the builder converted) take the new network's values; another shape is refused naming the constant."""
     old, new = RNG.standard_normal((12, 5)).astype(np.float32), RNG.standard_normal((12, 5)).astype(np.float32)
-    engine = _build(_matmul_constant, old, fp16=fp16)
+    off = ("matmul_to_fully_connected",)
+    engine = _build(_matmul_constant, old, fp16=fp16, passes_off=off)
+    assert "MatrixMultiply" in [k[1] for k in _kernels(engine)]
     gie.Refitter(engine).set_network(_network(_matmul_constant, new)).refit()
     x = RNG.standard_normal((3, 12)).astype(np.float32)
-    np.testing.assert_array_equal(_run(engine, x), _run(_build(_matmul_constant, new, fp16=fp16), x))
+    np.testing.assert_array_equal(_run(engine, x), _run(_build(_matmul_constant, new, fp16=fp16, passes_off=off), x))
     with pytest.raises(gie.InvalidModelError, match="constant '.*'"):
         gie.Refitter(engine).set_network(_network(_matmul_constant, np.zeros((12, 6), np.float32)))
 

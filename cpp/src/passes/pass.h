@@ -45,6 +45,7 @@ std::unique_ptr<Pass> makeConcatElimination();
 std::unique_ptr<Pass> makeRemoveNoops();
 std::unique_ptr<Pass> makeHorizontalFusion();
 std::unique_ptr<Pass> makeFoldConstantOperands();
+std::unique_ptr<Pass> makeMatMulToFullyConnected();
 std::unique_ptr<Pass> makeCollapseShuffles();
 
 }  // namespace gie
