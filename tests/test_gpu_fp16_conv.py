@@ -344,8 +344,8 @@ def test_fp16_convolution_wgmma_epilogues(case, rng):
 
 def test_fp16_convolution_wgmma_concat_slices_and_only_1x1(rng):
     """Branches written into their LINEAR concatenation slices (strided outputs); a 3x3 or strided 1x1 layer is not
-    the wgmma kernel's (forcing its tactic fails), and the builder's own choice (timed among both variants) for a big
-    1x1 layer is right."""
+    offered the 1x1 wgmma tactics (forcing one fails; test_gpu_wgmma_conv.py tests their gathering tactics), and the
+    builder's own choice (timed among both variants) for a big 1x1 layer is right."""
     if not wgmma_expected():
         pytest.skip("needs sm_90a code on a compute capability 9.0 GPU")
     C = 40

@@ -15,6 +15,8 @@ from gie.cli import explain_text
 TACTICS = [
     ("wgmma1x1_128x128x64_s4_hwc8", "sm_90a"),   # conv2d_wgmma_f16.cu: wgmma + TMA
     ("wgmma1x1_128x256x64_s3_hwc8", "sm_90a"),
+    ("wgmma_128x128x64_s4_hwc8", "sm_90a"),      # the general (gathering) wgmma convolution
+    ("wgmma_128x256x64_s3_hwc8", "sm_90a"),
     ("hgemm_wgmma_128x128x64_s4", "sm_90a"),     # gemm_wgmma_f16.cu (FullyConnected)
     ("hmma_128x128x32_w64x64_s4_hwc8", "sm_80"),  # mma.sync
     ("hmma1x1_64x64x32_w32x32_s4_splitk4_hwc8", "sm_80"),

@@ -50,15 +50,6 @@ __device__ __forceinline__ void ldmatrixX4(uint32_t (&r)[4], const void* smem) {
 }
 
 
-//! 16-byte cp.async of halves, zero-filling when !valid (src must still be a valid address). The ignore-src
-//! predicate form (PTX 7.5) maps straight onto the instruction's predicate, where the src-size form costs a few
-//! integer instructions per copy in the main loop.
-__device__ __forceinline__ void cpAsyncHalf16(void* smem, const __half* src, bool valid) {
-    asm volatile("{\n .reg .pred ign;\n setp.eq.u32 ign, %2, 0;\n cp.async.cg.shared.global [%0], [%1], 16, ign;\n}\n"
-                 ::"r"(cuda::conv::smemAddress(smem)), "l"(src), "r"(static_cast<unsigned>(valid))
-                 : "memory");
-}
-
 template <int BM_, int BN_, int BK_, int WM_, int WN_, int STAGES_, int MINB_>
 struct HmmaGeometry {
     static constexpr int BM = BM_, BN = BN_, BK = BK_, WM = WM_, WN = WN_, STAGES = STAGES_, MINB = MINB_;

@@ -137,6 +137,15 @@ inline F16ConvArgs makeArgs(const KernelCall& c, const ConvolutionOp& op, const 
 
 // ---- device side -----------------------------------------------------------------------------------------
 
+//! 16-byte cp.async of halves (the A gathers of the mma.sync and wgmma kernels), zero-filling when !valid (src must still be a valid address). The ignore-src
+//! predicate form (PTX 7.5) maps straight onto the instruction's predicate, where the src-size form costs a few
+//! integer instructions per copy in the main loop.
+__device__ __forceinline__ void cpAsyncHalf16(void* smem, const __half* src, bool valid) {
+    asm volatile("{\n .reg .pred ign;\n setp.eq.u32 ign, %2, 0;\n cp.async.cg.shared.global [%0], [%1], 16, ign;\n}\n"
+                 ::"r"(static_cast<unsigned>(__cvta_generic_to_shared(smem))), "l"(src), "r"(static_cast<unsigned>(valid))
+                 : "memory");
+}
+
 //! Offset of output pixel m (n, pq) in a tensor of the output's shape stored as `mode` with batch stride `stride`;
 //! channel k is then at rowOffset + k (HWC8) or rowOffset + k*P*Q (LINEAR).
 __device__ __forceinline__ int64_t rowOffset(const F16ConvArgs& a, int m, int64_t stride, OutMode mode) {

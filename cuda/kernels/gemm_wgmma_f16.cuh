@@ -1,13 +1,17 @@
-// The Hopper (sm_90a) FP16 GEMM core shared by the wgmma tactics (conv2d_wgmma_f16.cu: 1x1 convolutions in HWC8;
+// The Hopper (sm_90a) FP16 GEMM core shared by the wgmma tactics (conv2d_wgmma_f16.cu: convolutions in HWC8;
 // gemm_wgmma_f16.cu: the FullyConnected GEMM): D[M x N] = A[M x K] * B[N x K]^T, half operands, FP32 accumulation,
-// both operands K-contiguous ("K-major") in global memory with a row pitch that is a multiple of 16 bytes.
+// B K-contiguous ("K-major") in global memory with a row pitch that is a multiple of 16 bytes.
 //
 // One block computes a BM x BN tile (BM = 128) with 1 + CONSUMERS warpgroups (warp specialization):
-//   - warpgroup 0 is the producer: one thread walks the k-tiles (BK = 64 halves = 128 bytes of a row) and, for each,
+//   - warpgroup 0 is the producer (a Load policy). TmaA (A K-major in memory too, like B: the GEMM and the 1x1
+//     convolution): one thread walks the k-tiles (BK = 64 halves = 128 bytes of a row) and, for each,
 //     waits until ring stage s is empty (mbarrier empty[s]), announces the stage's bytes on full[s]
 //     (mbarrier.arrive.expect_tx) and issues two TMA loads (cp.async.bulk.tensor.2d) of the A and B boxes into
 //     stage s; the copy engine completes full[s] when the bytes have landed. Rows / columns past the tensor's
-//     extent (M, N and K tails) are zero-filled by the TMA unit, so the consumers never test bounds.
+//     extent (M, N and K tails) are zero-filled by the TMA unit, so the consumers never test bounds. A gathering
+//     policy (the general convolution's im2col, conv2d_wgmma_f16.cu) loads B the same way but has the whole
+//     warpgroup write A with cp.async into the layout below, each thread arriving on full[s] once its copies are
+//     complete and fenced to the async proxy (fenceProxyAsync).
 //   - warpgroups 1..CONSUMERS are the consumers: consumer c owns rows [64c, 64c + 64) of the tile. Per k-tile it
 //     waits on full[s], issues BK/16 x BN/128 wgmma.mma_async m64n128k16 (A and B from shared memory through
 //     matrix descriptors), commits the group, waits until at most the current group is in flight
@@ -119,6 +123,10 @@ __device__ __forceinline__ void tmaLoad2d(uint32_t dst, const CUtensorMap* map, 
 __device__ __forceinline__ uint64_t descriptor(uint32_t addr) {
     return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
 }
+//! Orders this thread's earlier generic-proxy writes to shared memory (st.shared, completed cp.async) before later
+//! async-proxy accesses (wgmma operand reads, TMA): a producer that fills a stage with cp.async runs it between
+//! cp.async.wait_group and its arrival on full[].
+__device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void commitGroup() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int N>
@@ -153,14 +161,46 @@ __device__ __forceinline__ void mma64x128x16(float (&d)[64], uint64_t da, uint64
 }
 #endif  // GIE_WGMMA_DEVICE
 
+// ---- producers ----------------------------------------------------------------------------------------------
+
+//! The shared-memory ring as the producer sees it: stage s at stage0 + s * STAGE_BYTES (A, then B at + A_BYTES;
+//! `base` is the same address as a generic pointer), its barriers full[s] at full0 + 8s and empty[s] at empty0 + 8s.
+struct Ring {
+    unsigned char* base;
+    uint32_t stage0, full0, empty0;
+};
+
+//! The producer of the GEMM and the 1x1 convolution: A lies in memory as rows of K halves, so one thread loads both
+//! operands with TMA (see the file comment). A Load policy provides FULL_ARRIVALS (the arrivals that complete a
+//! full[] phase, besides the TMA bytes) and produce<T>(), run by every thread tid of the producer warpgroup.
+struct TmaA {
+    static constexpr int FULL_ARRIVALS = 1;
+    template <class T>
+    __device__ __forceinline__ void produce(const CUtensorMap* tmA, const CUtensorMap* tmB, const Ring& ring, int tid, int m0, int n0,
+                                            int kTiles) const {
+#if GIE_WGMMA_DEVICE
+        if (tid != 0) return;
+        for (int kt = 0; kt < kTiles; ++kt) {
+            const int s = kt % T::STAGES;
+            barrierWait(ring.empty0 + 8 * s, ((kt / T::STAGES) & 1) ^ 1);
+            const uint32_t full = ring.full0 + 8 * s, a = ring.stage0 + s * T::STAGE_BYTES;
+            barrierArriveExpectTx(full, T::STAGE_BYTES);  // boxes are counted whole, zero-filled parts included
+            tmaLoad2d(a, tmA, kt * T::BK, m0, full);
+            tmaLoad2d(a + T::A_BYTES, tmB, kt * T::BK, n0, full);
+        }
+#endif
+    }
+};
+
 // ---- the kernel ---------------------------------------------------------------------------------------------
 
-//! Grid: x = M tiles, y = N tiles. tmA: A as rows m of K halves (box 64 x BM); tmB: B as rows n of K halves (box
-//! 64 x BN). Ep::store(stage, ES, m0, n0, lane) writes a warp's staged 16 rows x 128 columns (FP32, rows ES floats
-//! apart) of output rows m0 .. m0 + 15, columns n0 .. n0 + 127; rows / columns past the problem are its to skip.
-template <class T, class Ep>
+//! Grid: x = M tiles, y = N tiles. tmB: B as rows n of K halves (box 64 x BN); tmA: A as rows m of K halves (box
+//! 64 x BM) where Load is TmaA (another Load fills A itself and ignores it). Ep::store(stage, ES, m0, n0, lane) writes
+//! a warp's staged 16 rows x 128 columns (FP32, rows ES floats apart) of output rows m0 .. m0 + 15, columns n0 ..
+//! n0 + 127; rows / columns past the problem are its to skip.
+template <class T, class Load, class Ep>
 __global__ void __launch_bounds__(T::THREADS, 1)
-    wgmmaGemmKernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, const Ep ep, int K) {
+    wgmmaGemmKernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, const Load load, const Ep ep, int K) {
 #if GIE_WGMMA_DEVICE
     extern __shared__ unsigned char smemRaw[];
     // 1024-byte alignment for the swizzled stages (the launch asks for 1024 bytes of slack).
@@ -174,7 +214,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     const int kTiles = (K + T::BK - 1) / T::BK;
     if (threadIdx.x == 0) {
         for (int s = 0; s < T::STAGES; ++s) {
-            barrierInit(full0 + 8 * s, 1);                        // the producer's arrive.expect_tx (+ the TMA bytes)
+            barrierInit(full0 + 8 * s, Load::FULL_ARRIVALS);      // the producer's arrivals (+ the TMA bytes)
             barrierInit(empty0 + 8 * s, T::CONSUMERS * 128);      // every consumer thread
         }
         // Make the initialized barriers visible to the other threads and to the async (TMA) proxy.
@@ -183,16 +223,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     __syncthreads();
 
     if (wg == 0) {  // producer
-        if (tid == 0) {
-            for (int kt = 0; kt < kTiles; ++kt) {
-                const int s = kt % T::STAGES;
-                barrierWait(empty0 + 8 * s, ((kt / T::STAGES) & 1) ^ 1);
-                const uint32_t full = full0 + 8 * s, a = stage0 + s * T::STAGE_BYTES;
-                barrierArriveExpectTx(full, T::STAGE_BYTES);  // boxes are counted whole, zero-filled parts included
-                tmaLoad2d(a, &tmA, kt * T::BK, m0, full);
-                tmaLoad2d(a + T::A_BYTES, &tmB, kt * T::BK, n0, full);
-            }
-        }
+        load.template produce<T>(&tmA, &tmB, Ring{smem, stage0, full0, empty0}, tid, m0, n0, kTiles);
         return;  // nothing below synchronizes the whole block
     }
 
@@ -247,18 +278,20 @@ __global__ void __launch_bounds__(T::THREADS, 1)
 }
 
 //! Allows the kernel its dynamic shared memory (host, idempotent; call at initialize, outside stream capture).
-template <class T, class Ep>
+template <class T, class Ep, class Load = TmaA>
 void prepare() {
-    GIE_CUDA_CHECK(cudaFuncSetAttribute(wgmmaGemmKernel<T, Ep>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_BYTES));
+    GIE_CUDA_CHECK(cudaFuncSetAttribute(wgmmaGemmKernel<T, Load, Ep>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_BYTES));
 }
 
-//! Launches the tiles of an M x N output over K (the tensor maps describe A and B; see wgmmaGemmKernel).
-template <class T, class Ep>
-void launch(const CUtensorMap& a, const CUtensorMap& b, const Ep& ep, int64_t M, int64_t N, int K, cudaStream_t stream) {
+//! Launches the tiles of an M x N output over K (the tensor maps describe A and B; see wgmmaGemmKernel; a Load that
+//! gathers A itself is given b again as `a`, unused).
+template <class T, class Ep, class Load = TmaA>
+void launch(const CUtensorMap& a, const CUtensorMap& b, const Ep& ep, int64_t M, int64_t N, int K, cudaStream_t stream,
+            const Load& load = Load{}) {
     GIE_CHECK(ceilDiv(N, T::BN) <= 65535 && ceilDiv(M, T::BM) <= 0x7fffffff, ErrorCode::kUNSUPPORTED, "wgmma GEMM: ", M, " x ", N,
               " output is too large for one grid");
     const dim3 grid(static_cast<unsigned>(ceilDiv(M, T::BM)), static_cast<unsigned>(ceilDiv(N, T::BN)));
-    wgmmaGemmKernel<T, Ep><<<grid, T::THREADS, T::SMEM_BYTES, stream>>>(a, b, ep, K);
+    wgmmaGemmKernel<T, Load, Ep><<<grid, T::THREADS, T::SMEM_BYTES, stream>>>(a, b, load, ep, K);
     checkLaunch("wgmmaGemmKernel");
 }
 
