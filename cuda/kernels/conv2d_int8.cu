@@ -21,11 +21,18 @@
 // int8_implicit_gemm.cuh; the fully connected layer uses the same GEMM). Two direct tactics for groups > 1:
 //   direct_grouped_chw4   one thread per pixel and CHW4 output group: any C / groups and K / groups (byte products);
 //   depthwise_chw4        C = K = groups: one input word and one weight word per tap give the 4 channels' products.
+// And on Hopper with sm_90a code (offered only where cuda::wgmma::available()), for 1x1, stride-1, unpadded,
+// ungrouped convolutions:
+//   wgmma1x1_s8_128x128x128_s4_chw4   one GEMM [N*H*W pixels x C4*4] x [C4*4 x K] on wgmma m64n128k32 s8
+//                         (gemm_wgmma_s8.cuh): the producer warpgroup gathers the pixels' channel words from CHW4 with
+//                         cp.async into 128B-swizzled K-major tiles (CHW4 is not K-contiguous, so no TMA box fits),
+//                         the weights come by TMA; the same requantStore epilogue, residual and output formats.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "gemm_wgmma_s8.cuh"
 #include "int8_common.cuh"
 #include "int8_implicit_gemm.cuh"
 #include "kernels/int8_cpu.h"
@@ -316,6 +323,9 @@ namespace {
 
 using namespace cuda::int8gpu;
 
+using WgmmaS8Tile = cuda::wgmma::S8Tile<4, true>;
+using WgmmaS8Ep = cuda::wgmma::S8Epilogue<true>;  // CHW4 / NCHW outputs: lanes along the pixels
+
 class ConvolutionInt8Gpu final : public Kernel<ConvolutionInt8Gpu, ConvolutionOp> {
 public:
     GIE_INT8_KERNEL_COMMON
@@ -330,14 +340,16 @@ public:
         const TensorDesc& d = inOut[pos];
         return (quantizedChw4(d) || (pos > 0 && floatLinear4(d))) && imageFits32(d);
     }
-    int32_t getNbTactics() const noexcept override { return 4; }
+    int32_t getNbTactics() const noexcept override { return 5; }
     const char* getTacticName(int32_t t) const noexcept override {
         return t == kDp4a ? "dp4a_128x64x8_chw4" : t == kImma ? "imma_128x64x32_chw4" : t == kDirect ? "direct_grouped_chw4"
-               : t == kDepthwise ? "depthwise_chw4" : "invalid";
+               : t == kDepthwise ? "depthwise_chw4" : t == kWgmma ? "wgmma1x1_s8_128x128x128_s4_chw4" : "invalid";
     }
-    //! The GEMM tactics take groups == 1 or groups of a multiple of 4 input and output channels; the direct ones groups > 1.
+    //! The GEMM tactics take groups == 1 or groups of a multiple of 4 input and output channels; the direct ones groups > 1;
+    //! wgmma 1x1, stride-1, unpadded convolutions without groups on an sm_90a device.
     int32_t setTactic(int32_t t) noexcept override {
-        const bool ok = t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1 : t == kDepthwise && depthwise_;
+        const bool ok = t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1
+                        : t == kDepthwise ? depthwise_ : t == kWgmma && wgmmaOk_ && cuda::wgmma::available();
         if (!ok) return -1;
         tactic_ = t;
         return 0;
@@ -347,8 +359,16 @@ public:
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): initialize before configure");
         terminate();
+        if (tactic_ == kWgmma) {
+            GIE_CHECK(WgmmaS8Tile::SMEM_BYTES <= static_cast<int>(cuda::deviceProps().sharedMemPerBlockOptin), ErrorCode::kUNSUPPORTED,
+                      "Convolution (INT8 GPU): tactic wgmma1x1_s8_128x128x128_s4_chw4 needs ", WgmmaS8Tile::SMEM_BYTES,
+                      " bytes of shared memory per block");
+            cuda::wgmma::prepareS8<WgmmaS8Tile, WgmmaS8Ep>();
+            wgmmaWeights_ = cuda::upload(wgmmaW_.rows, "Convolution INT8 weights (wgmma)");
+        }
         if (gemmOk_) {
-            weights_ = cuda::upload(gemm_.packed, "Convolution INT8 weights");
+            // (The wgmma tactic reads only the bias and scales of this packing.)
+            if (tactic_ != kWgmma) weights_ = cuda::upload(gemm_.packed, "Convolution INT8 weights");
             bias_ = cuda::upload(gemm_.bias, "Convolution INT8 bias");
             mult_ = cuda::upload(gemm_.mult, "Convolution INT8 scales");
         }
@@ -361,6 +381,7 @@ public:
     }
     void terminate() noexcept override {
         weights_.reset();
+        wgmmaWeights_.reset();
         bias_.reset();
         mult_.reset();
         directWeights_.reset();
@@ -391,6 +412,10 @@ protected:
                 gemmOk_ = false;  // too large for the GEMM's 32-bit indexing: the direct tactics remain
             }
         }
+        // wgmma: B rows of C4 * 4 bytes (the CHW4 words of a pixel); bias and scales those of gemm_.
+        wgmmaOk_ = G == 1 && gemmOk_ && op_.R == 1 && op_.S == 1 && op_.sh == 1 && op_.sw == 1 && op_.pt == 0 && op_.pl == 0 &&
+                   op_.pb == 0 && op_.pr == 0;
+        wgmmaW_ = wgmmaOk_ ? cuda::wgmma::packS8Weights(w, op_.K, C, 1, true) : cuda::wgmma::S8Weights{};
         if (G > 1) {
             const int64_t K4 = (op_.K + 3) / 4;
             directQ_ = w.q;
@@ -415,7 +440,7 @@ protected:
     }
 
     void run(const KernelCall& c) const override {
-        GIE_CHECK(configured_ && (weights_ || directWeights_), ErrorCode::kINTERNAL, "Convolution (INT8 GPU) run before configure/initialize");
+        GIE_CHECK(configured_ && (weights_ || wgmmaWeights_ || directWeights_), ErrorCode::kINTERNAL, "Convolution (INT8 GPU) run before configure/initialize");
         const Dims& x = c.inDims(0);
         const Dims& y = c.outDims(0);
         GIE_CHECK(storedChannels(x.d[1], TensorFormat::kCHW4) / 4 == C4_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): input has ", x.d[1],
@@ -425,7 +450,7 @@ protected:
         GIE_CHECK(M < (int64_t(1) << 31), ErrorCode::kUNSUPPORTED, "Convolution (INT8 GPU): ", M, " output pixels per call exceed 2^31");
         GIE_CHECK(cuda::alignedTo(c.inputs[0], 4) && cuda::alignedTo(c.outputs[0], 4), ErrorCode::kINTERNAL,
                   "Convolution (INT8 GPU): tensors must be 4-byte aligned");
-        const bool gemm = tactic_ == kDp4a || tactic_ == kImma;
+        const bool gemm = tactic_ == kDp4a || tactic_ == kImma || tactic_ == kWgmma;
         Int8Epilogue ep;
         ep.bias = gemm ? bias_->as<int>() : directBias_->as<int>();
         ep.mult = gemm ? mult_->as<float>() : directMult_->as<float>();
@@ -459,6 +484,25 @@ protected:
             cuda::checkLaunch(tactic_ == kDepthwise ? "convInt8Direct<depthwise>" : "convInt8Direct<grouped>");
             return;
         }
+        if (tactic_ == kWgmma) {
+            GIE_CHECK(y.d[2] == x.d[2] && y.d[3] == x.d[3], ErrorCode::kINTERNAL, "Convolution (INT8 wgmma): output ", toString(y),
+                      " is not the 1x1 convolution's of input ", toString(x));
+            cuda::wgmma::Chw4Source src;
+            src.x = c.in<int>(0);
+            src.xbs = c.inDesc[0].strides.d[0] / 4;
+            src.HW = static_cast<int>(x.d[2] * x.d[3]);
+            src.C4 = static_cast<int>(C4_);
+            src.M = static_cast<int>(M);
+            CUtensorMap ta{}, tb;  // A is gathered (ta unused)
+            cuda::wgmma::encodeS8Map(&tb, wgmmaWeights_->as<int8_t>(), wgmmaW_.pitch, op_.K, wgmmaW_.pitch, WgmmaS8Tile::BN);
+            WgmmaS8Ep wep;
+            wep.e = ep;
+            wep.M = static_cast<int>(M);
+            wep.K = static_cast<int>(op_.K);
+            wep.HW = src.HW;
+            cuda::wgmma::launchS8<WgmmaS8Tile>(ta, tb, src, wep, M, op_.K, static_cast<int>(wgmmaW_.rowBytes), cuda::streamOf(c));
+            return;
+        }
         Int8GemmParams a;
         a.x = c.in<int>(0);
         a.w = weights_->as<int>();
@@ -479,7 +523,7 @@ protected:
     }
 
 private:
-    static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3;
+    static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3, kWgmma = 4;
     template <typename Params>
     void setGeometry(Params& a) const {
         a.R = static_cast<int>(op_.R);
@@ -493,13 +537,14 @@ private:
     }
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
-    bool configured_ = false, gemmOk_ = false, depthwise_ = false;
+    bool configured_ = false, gemmOk_ = false, depthwise_ = false, wgmmaOk_ = false;
+    cuda::wgmma::S8Weights wgmmaW_;
     int64_t C4_ = 0;
     Int8GemmWeights gemm_;
     std::vector<int8_t> directQ_;
     std::vector<int32_t> depthwiseWords_, directBiasHost_;
     std::vector<float> directMultHost_;
-    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_, directWeights_, depthwiseWeights_, directBias_, directMult_;
+    std::shared_ptr<cuda::DeviceArray> weights_, wgmmaWeights_, bias_, mult_, directWeights_, depthwiseWeights_, directBias_, directMult_;
 };
 GIE_REGISTER_KERNEL(ConvolutionInt8Gpu, DeviceType::kGPU);
 
