@@ -1,5 +1,6 @@
 """The Hopper INT8 tactics (docs/int8.md "Hopper tactics"; cuda/kernels/gemm_wgmma_s8.cuh): the 1x1 convolution's
-wgmma1x1_s8_128x128x128_s4_chw4 (CHW4 pixels gathered with cp.async) and the fully connected layer's
+wgmma1x1_s8_128x128x128_s4_chw4 and wgmma1x1_s8_128x64x128_s6_chw4 (CHW4 pixels gathered with cp.async) and the
+fully connected layer's
 wgmma_s8_128x128x128_s4 (TMA rows), each forced and compared EXACTLY with the CPU INT8 reference, as
 tests/test_int8_gpu.py does for the dp4a / mma.sync tactics (whose helpers this file uses; its docstring says why
 equality is the right bar): INT32 sums are exact and the epilogue is the same requantStore.
@@ -21,7 +22,7 @@ from test_int8_gpu import OBEY, build_both, compare, conv_layer, kinds, pin
 pytestmark = pytest.mark.gpu
 
 F32 = np.float32
-CONV_WGMMA = "wgmma1x1_s8_128x128x128_s4_chw4"  # cuda/kernels/conv2d_int8.cu
+CONV_WGMMA = ["wgmma1x1_s8_128x128x128_s4_chw4", "wgmma1x1_s8_128x64x128_s6_chw4"]  # cuda/kernels/conv2d_int8.cu
 FC_WGMMA = "wgmma_s8_128x128x128_s4"            # cuda/kernels/fully_connected_int8.cu
 OUT_TYPES = {"float32": gie.float32, "float16": gie.float16, "int8": gie.int8}
 
@@ -59,24 +60,26 @@ CONV_CASES = [
 CONV_IDS = [f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}k{c[4]}" for c in CONV_CASES]
 
 
+@pytest.mark.parametrize("tactic", CONV_WGMMA)
 @pytest.mark.parametrize("out_type", list(OUT_TYPES))
 @pytest.mark.parametrize("case", CONV_CASES, ids=CONV_IDS)
-def test_conv_wgmma_matches_cpu(case, out_type, rng):
+def test_conv_wgmma_matches_cpu(case, out_type, tactic, rng):
     need_hopper()
     x = (rng.standard_normal(case[:4]) * 1.5).astype(F32)
     seed = int(rng.integers(1 << 30))
     define = lambda net, t: pin(conv_layer(net, t["x"], one_by_one(*case), np.random.default_rng(seed)), OUT_TYPES[out_type])
     ranges = lambda t, o: {t["x"]: float(np.abs(x).max()) * 0.8, **({o: 6.0} if out_type == "int8" else {})}
-    cpu, gpu = build_both(define, {"x": x}, ranges, force={"Convolution": CONV_WGMMA})
+    cpu, gpu = build_both(define, {"x": x}, ranges, force={"Convolution": tactic})
     assert kinds(gpu, "Convolution") == ["int8"] and kinds(cpu, "Convolution") == ["int8"]
     conv = layer(gpu, "Convolution")
-    assert (conv["tactic"], conv["tactic_architecture"]) == (CONV_WGMMA, "sm_90a")
+    assert (conv["tactic"], conv["tactic_architecture"]) == (tactic, "sm_90a")
     compare(cpu, gpu, {"x": x})
 
 
+@pytest.mark.parametrize("tactic", CONV_WGMMA)
 @pytest.mark.parametrize("residual", ["int8", "float", None])
 @pytest.mark.parametrize("case", [CONV_CASES[0], CONV_CASES[1], CONV_CASES[4]], ids=[CONV_IDS[0], CONV_IDS[1], CONV_IDS[4]])
-def test_conv_wgmma_residual_relu_fused(case, residual, rng):
+def test_conv_wgmma_residual_relu_fused(case, residual, tactic, rng):
     """1x1 conv + bias + residual add + ReLU in the wgmma kernel's epilogue, INT8 CHW4 out; the residual INT8 CHW4
     (its own scale) or FLOAT LINEAR (no range)."""
     need_hopper()
@@ -98,15 +101,16 @@ def test_conv_wgmma_residual_relu_fused(case, residual, rng):
         return act.output(0)
 
     ranges = lambda t, o: {t["x"]: 4.0, o: 6.0, **({t["r"]: 2.5} if residual == "int8" else {})}
-    cpu, gpu = build_both(define, feeds, ranges, force={"Convolution": CONV_WGMMA})
-    assert layer(gpu, "Convolution")["tactic"] == CONV_WGMMA
+    cpu, gpu = build_both(define, feeds, ranges, force={"Convolution": tactic})
+    assert layer(gpu, "Convolution")["tactic"] == tactic
     for e in (cpu, gpu):
         assert kinds(e, "Convolution") == ["int8"] and not kinds(e, "ElementWise") and not kinds(e, "Activation"), \
             e.layer_info()["kernels"]
     compare(cpu, gpu, feeds)
 
 
-def test_conv_wgmma_into_concat_slices(rng):
+@pytest.mark.parametrize("tactic", CONV_WGMMA)
+def test_conv_wgmma_into_concat_slices(tactic, rng):
     """Two 1x1 convolutions writing INT8 CHW4 slices of one eliminated concatenation (one shared range), then a third
     reading it, all on the wgmma tactic: the epilogue writes with the slice's batch stride. The CPU reference keeps
     the concatenation (as in test_int8_gpu.test_concatenation_of_convolutions_int8)."""
@@ -128,12 +132,12 @@ def test_conv_wgmma_into_concat_slices(rng):
         config.int8 = True
         config.set_flag(OBEY)
         if force:
-            config.force_tactic("Convolution", CONV_WGMMA)
+            config.force_tactic("Convolution", tactic)
 
     cpu = util.build(define, {"x": x}, device="cpu", configure=lambda c: configure(c, False), passes_off=("concat_elimination",))
     gpu = util.build(define, {"x": x}, device="gpu", configure=lambda c: configure(c, True))
     ks = gpu.layer_info()["kernels"]
-    assert [k["tactic"] for k in ks if k["type"] == "Convolution"] == [CONV_WGMMA] * 3, ks
+    assert [k["tactic"] for k in ks if k["type"] == "Convolution"] == [tactic] * 3, ks
     assert not [k for k in ks if k["type"] == "Concatenation"], ks
     outs = [o for k in ks if k["type"] == "Convolution" for o in k["outputs"] if o.get("view_of")]
     assert sorted((o["dtype"], o["format"]) for o in outs) == [("int8", "chw4")] * 2, ks
@@ -141,21 +145,21 @@ def test_conv_wgmma_into_concat_slices(rng):
 
 
 def test_conv_wgmma_offered_only_for_1x1_on_hopper(rng):
-    """The builder's own timing (nothing forced): on Hopper the wgmma tactic is timed for a 1x1 convolution (the
-    times are printed: the figure that says whether it wins) and never for a 3x3 one; elsewhere never."""
+    """The builder's own timing (nothing forced): on Hopper the wgmma tactics are timed for a 1x1 convolution (the
+    times are printed: the figure that says whether they win) and never for a 3x3 one; elsewhere never."""
     x = (rng.standard_normal((8, 256, 28, 28))).astype(F32)
     define = lambda net, t: pin(conv_layer(net, t["x"], one_by_one(8, 256, 28, 28, 256), np.random.default_rng(3)), gie.int8)
     ranges = lambda t, o: {t["x"]: 3.0, o: 6.0}
     cpu, gpu = build_both(define, {"x": x}, ranges)
     tactics = offered(gpu, "Convolution")
     print("1x1 256 -> 256 @ 28x28, batch 8, INT8 tactic times (ms):", layer(gpu, "Convolution").get("tactic_times_ms"))
-    assert (CONV_WGMMA in tactics) == wgmma_expected(), tactics
+    assert all((t in tactics) == wgmma_expected() for t in CONV_WGMMA), tactics
     compare(cpu, gpu, {"x": x}, batches=[8])
     case3 = (2, 16, 8, 8, 16, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1))
     x3 = rng.standard_normal(case3[:4]).astype(F32)
     define3 = lambda net, t: pin(conv_layer(net, t["x"], case3, np.random.default_rng(4)), gie.int8)
     _, gpu3 = build_both(define3, {"x": x3}, ranges)
-    assert CONV_WGMMA not in offered(gpu3, "Convolution")
+    assert not set(CONV_WGMMA) & set(offered(gpu3, "Convolution"))
 
 
 # N, input shape after N, axis, K

@@ -21,6 +21,7 @@ TACTICS = [
     ("hgemm_mma_64x64x32", "sm_80"),
     ("imma_128x64x32_chw4", "sm_80"),
     ("wgmma1x1_s8_128x128x128_s4_chw4", "sm_90a"),  # conv2d_int8.cu / fully_connected_int8.cu: INT8 wgmma
+    ("wgmma1x1_s8_128x64x128_s6_chw4", "sm_90a"),
     ("wgmma_s8_128x128x128_s4", "sm_90a"),
     ("attention_flash_mma_64x64", "sm_80"),
     ("3xtf32_128x128x16_w64x32", "sm_80"),

@@ -29,7 +29,7 @@ namespace {
 
 using namespace cuda::int8gpu;
 
-using WgmmaS8Tile = cuda::wgmma::S8Tile<4, false>;
+using WgmmaS8Tile = cuda::wgmma::S8Tile<128, 4, false>;
 using WgmmaS8Ep = cuda::wgmma::S8Epilogue<false>;  // row-major (rows, K) outputs: lanes along the channels
 
 class FullyConnectedInt8Gpu final : public Kernel<FullyConnectedInt8Gpu, FullyConnectedOp> {
@@ -85,10 +85,10 @@ protected:
         const int64_t C = chw4_ ? in[0].dims.d[1] : perK, RS = chw4_ ? in[0].dims.d[2] * in[0].dims.d[3] : 1;
         GIE_CHECK(C * RS == perK, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): input ", toString(in[0].dims), " does not flatten to ", perK);
         gemm_ = packInt8Gemm(q.weights, q.requant, 1, op_.K, C, RS, "FullyConnected");
-        // wgmma: the input rows are A as they lie (a packed tensor: the FC claims no strided input), so their length
-        // in bytes is the TMA's row pitch and must be a multiple of 16.
-        wgmmaW_ = cuda::wgmma::packS8Weights(q.weights, op_.K, C, RS, chw4_);
-        wgmmaOk_ = wgmmaW_.rowBytes % 16 == 0;
+        // wgmma (packed only where it can run): the input rows are A as they lie (a packed tensor: the FC claims no
+        // strided input), so their length in bytes is the TMA's row pitch and must be a multiple of 16.
+        wgmmaW_ = cuda::wgmma::available() ? cuda::wgmma::packS8Weights(q.weights, op_.K, C, RS, chw4_) : cuda::wgmma::S8Weights{};
+        wgmmaOk_ = cuda::wgmma::available() && wgmmaW_.rowBytes % 16 == 0;
         configured_ = true;
         tactic_ = immaRuns() ? kImma : kDp4a;  // a default until the builder picks by timing
     }
@@ -148,8 +148,8 @@ private:
         // Packed rows (the FC claims no strided input): a LINEAR input of any rank is `rows` rows of `flat` bytes, a
         // CHW4 one N images of C4 * H * W words.
         const int64_t pitch = wgmmaW_.rowBytes;
-        GIE_CHECK(formatVolume(c.inDims(0), c.inDesc[0].format) == rows * pitch, ErrorCode::kINTERNAL, "FullyConnected (INT8 wgmma): input ",
-                  toString(c.inDims(0)), " is not ", rows, " rows of ", pitch, " bytes");
+        GIE_CHECK(formatVolume(c.inDims(0), c.inDesc[0].format) == rows * pitch, ErrorCode::kINTERNAL,
+                  "FullyConnected (INT8 wgmma): input ", toString(c.inDims(0)), " is not ", rows, " rows of ", pitch, " bytes");
         GIE_CHECK(cuda::alignedTo(c.inputs[0], 16), ErrorCode::kUNSUPPORTED, "FullyConnected (INT8 GPU): tactic wgmma_s8_128x128x128_s4 "
                   "needs a 16-byte aligned input (TMA); force another tactic");
         CUtensorMap ta, tb;

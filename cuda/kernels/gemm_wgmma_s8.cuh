@@ -1,9 +1,9 @@
 // The Hopper (sm_90a) INT8 GEMM of the wgmma INT8 tactics (docs/int8.md "Hopper tactics"): D[M x N] = A[M x K] *
-// B[N x K]^T with s8 operands and exact INT32 accumulation (wgmma.mma_async m64n128k32 .s32.s8.s8), followed by the
+// B[N x K]^T with s8 operands and exact INT32 accumulation (wgmma.mma_async m64nNk32 .s32.s8.s8, N = BN = 128 or 64), followed by the
 // INT8 kernels' requantizing epilogue (int8_common.cuh requantStore: bias in accumulator units, per-channel scale,
 // residual, activation; INT8 CHW4 / INT8 LINEAR / HALF / FLOAT out), so the result is bit-identical to the dp4a and
 // mma.sync tactics and to the CPU reference. Users: fully_connected_int8.cu (tactic wgmma_s8_128x128x128_s4) and
-// conv2d_int8.cu (1x1 convolutions, tactic wgmma1x1_s8_128x128x128_s4_chw4).
+// conv2d_int8.cu (1x1 convolutions, tactics wgmma1x1_s8_128x128x128_s4_chw4 and wgmma1x1_s8_128x64x128_s6_chw4).
 //
 // The pipeline is the FP16 one of gemm_wgmma_f16.cuh (read its file comment; its mbarrier / TMA / descriptor
 // primitives are used from there unchanged): a producer warpgroup fills a ring of STAGES shared-memory stages, two
@@ -45,18 +45,22 @@ namespace wgmma {
 
 // ---- tile geometry ------------------------------------------------------------------------------------------
 
-template <int STAGES_, bool GATHER_>
+//! BN 128 (one m64n128k32 per k32 step) or 64 (m64n64k32: output-channel counts of 64, frequent in 1x1 convolutions,
+//! without half of every tile wasted).
+template <int BN_, int STAGES_, bool GATHER_>
 struct S8Tile {
-    static constexpr int BM = 128, BN = 128, BK = 128, STAGES = STAGES_;  // BK in bytes (= s8 elements)
+    static constexpr int BM = 128, BN = BN_, BK = 128, STAGES = STAGES_;  // BK in bytes (= s8 elements)
     static constexpr bool GATHER = GATHER_;
     static constexpr int LAG = STAGES - 2;                     // GATHER: k-tiles between a copy and its arrive
     static constexpr int CONSUMERS = BM / 64;
     static constexpr int THREADS = 128 * (CONSUMERS + 1);
     static constexpr int A_BYTES = BM * BK, B_BYTES = BN * BK, STAGE_BYTES = A_BYTES + B_BYTES;
-    static constexpr int ES = 128 + 4;                         // ints per staged epilogue row
+    static constexpr int ACC = BN / 2;                         // accumulator registers per thread
+    static constexpr int ES = BN + 4;                          // ints per staged epilogue row
     static constexpr int STAGING_BYTES = CONSUMERS * 4 * 16 * ES * 4;
     static constexpr int BARRIER_BYTES = 2 * STAGES * 8;
     static constexpr int SMEM_BYTES = 1024 + STAGES * STAGE_BYTES + STAGING_BYTES + BARRIER_BYTES;
+    static_assert(BN == 64 || BN == 128, "one m64n64k32 or m64n128k32 per k32 step");
     static_assert(!GATHER || LAG >= 1, "the gather producer needs at least 3 stages");
     static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "every stage and operand 1024-byte aligned");
     static_assert(SMEM_BYTES <= 227 * 1024, "fits the opt-in shared memory of an sm_90 block");
@@ -94,9 +98,10 @@ inline S8Weights packS8Weights(const cpu::int8cpu::ChannelWeights& w, int64_t K,
 // ---- device primitives (sm_90a) -----------------------------------------------------------------------------
 
 #if GIE_WGMMA_DEVICE
-__device__ __forceinline__ void fenceOperands(int (&d)[64]) {
+template <int N>
+__device__ __forceinline__ void fenceOperands(int (&d)[N]) {
 #pragma unroll
-    for (int i = 0; i < 64; ++i) asm volatile("" : "+r"(d[i])::"memory");
+    for (int i = 0; i < N; ++i) asm volatile("" : "+r"(d[i])::"memory");
 }
 //! d += A (64 x 32 s8, descriptor da) * B (32 x 128 s8, descriptor db), both K-major; exact INT32 sums.
 __device__ __forceinline__ void mma64x128x32s8(int (&d)[64], uint64_t da, uint64_t db) {
@@ -119,6 +124,25 @@ __device__ __forceinline__ void mma64x128x32s8(int (&d)[64], uint64_t da, uint64
           "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
         : "l"(da), "l"(db), "r"(1));
 }
+//! d += A (64 x 32 s8) * B (32 x 64 s8), both K-major.
+__device__ __forceinline__ void mma64x64x32s8(int (&d)[32], uint64_t da, uint64_t db) {
+    asm volatile(
+        "{\n"
+        " .reg .pred p;\n"
+        " setp.ne.b32 p, %34, 0;\n"
+        " wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, "
+        "%24, %25, %26, %27, %28, %29, %30, %31}, "
+        "%32, %33, p;\n"
+        "}\n"
+        : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]),
+          "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]),
+          "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]),
+          "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31])
+        : "l"(da), "l"(db), "r"(1));
+}
+__device__ __forceinline__ void mmaS8(int (&d)[64], uint64_t da, uint64_t db) { mma64x128x32s8(d, da, db); }
+__device__ __forceinline__ void mmaS8(int (&d)[32], uint64_t da, uint64_t db) { mma64x64x32s8(d, da, db); }
 //! 4 bytes global -> shared without the register file; src_bytes 0 writes zeros (and reads nothing).
 __device__ __forceinline__ void cpAsync4(uint32_t dst, const void* src, uint32_t srcBytes) {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(srcBytes) : "memory");
@@ -134,7 +158,7 @@ __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.as
 
 // ---- the epilogue -------------------------------------------------------------------------------------------
 
-//! Requantizes a warp's staged 16 rows x 128 columns of INT32 sums through requantStore, one group of 4 output
+//! Requantizes a warp's staged 16 rows x BN columns of INT32 sums through requantStore, one group of 4 output
 //! channels (a CHW4 word) per step. Row m is pixel hw = m % HW of image m / HW (a fully connected layer: HW = 1, one
 //! row per image, the output's batch stride its row length). kPixelsFastest: consecutive lanes on consecutive rows
 //! (CHW4 / NCHW outputs: 16 consecutive pixels per channel group are contiguous), else on consecutive channel groups
@@ -144,10 +168,12 @@ template <bool kPixelsFastest>
 struct S8Epilogue {
     int8gpu::Int8Epilogue e;
     int M = 0, K = 0, HW = 1;
+    template <int BN>
     __device__ __forceinline__ void store(const int* st, int es, int m0, int n0, int lane) const {
+        constexpr int G = BN / 4;  // channel groups per row
 #pragma unroll 2
-        for (int i = lane; i < 16 * 32; i += 32) {
-            const int r = kPixelsFastest ? i % 16 : i / 32, gq = kPixelsFastest ? i / 16 : i % 32;
+        for (int i = lane; i < 16 * G; i += 32) {
+            const int r = kPixelsFastest ? i % 16 : i / G, gq = kPixelsFastest ? i / 16 : i % G;
             const int m = m0 + r, c0 = n0 + gq * 4;
             if (m >= M || c0 >= K) continue;
             const int4 v = *reinterpret_cast<const int4*>(st + r * es + gq * 4);
@@ -236,9 +262,9 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     }
 
     const int c = wg - 1;  // consumer: rows [64c, 64c + 64) of the tile
-    int acc[64];
+    int acc[T::ACC];
 #pragma unroll
-    for (int i = 0; i < 64; ++i) acc[i] = 0;
+    for (int i = 0; i < T::ACC; ++i) acc[i] = 0;
 
     for (int kt = 0; kt < kTiles; ++kt) {
         const int s = kt % T::STAGES;
@@ -248,7 +274,7 @@ __global__ void __launch_bounds__(T::THREADS, 1)
         fenceOperands(acc);
         fence();
 #pragma unroll
-        for (int k32 = 0; k32 < T::BK / 32; ++k32) mma64x128x32s8(acc, descriptor(a + k32 * 32), descriptor(b + k32 * 32));
+        for (int k32 = 0; k32 < T::BK / 32; ++k32) mmaS8(acc, descriptor(a + k32 * 32), descriptor(b + k32 * 32));
         commitGroup();
         fenceOperands(acc);
         waitGroup<1>();
@@ -260,12 +286,12 @@ __global__ void __launch_bounds__(T::THREADS, 1)
     const int warp = tid / 32, lane = tid % 32, g = lane / 4, t2 = (lane % 4) * 2;
     int* st = staging + ((c * 4 + warp) * 16) * T::ES;
 #pragma unroll
-    for (int q = 0; q < 16; ++q) {
+    for (int q = 0; q < T::BN / 8; ++q) {
         *reinterpret_cast<int2*>(st + g * T::ES + q * 8 + t2) = make_int2(acc[4 * q], acc[4 * q + 1]);
         *reinterpret_cast<int2*>(st + (g + 8) * T::ES + q * 8 + t2) = make_int2(acc[4 * q + 2], acc[4 * q + 3]);
     }
     __syncwarp();
-    ep.store(st, T::ES, m0 + c * 64 + warp * 16, n0, lane);
+    ep.template store<T::BN>(st, T::ES, m0 + c * 64 + warp * 16, n0, lane);
 #else
     __trap();  // never offered without sm_90a code (available())
 #endif
