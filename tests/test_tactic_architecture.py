@@ -22,6 +22,9 @@ TACTICS = [
     ("hmma1x1_64x64x32_w32x32_s4_splitk4_hwc8", "sm_80"),
     ("hgemm_mma_64x64x32", "sm_80"),
     ("imma_128x64x32_chw4", "sm_80"),
+    ("wgmma1x1_s8_128x128x128_s4_chw4", "sm_90a"),  # conv2d_int8.cu / fully_connected_int8.cu: INT8 wgmma
+    ("wgmma1x1_s8_128x64x128_s6_chw4", "sm_90a"),
+    ("wgmma_s8_128x128x128_s4", "sm_90a"),
     ("attention_flash_mma_64x64", "sm_80"),
     ("3xtf32_128x128x16_w64x32", "sm_80"),
     ("sgemm_64x64x8_8x8", ""),                    # SIMT: whatever the build targets

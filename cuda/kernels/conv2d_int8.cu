@@ -21,11 +21,20 @@
 // int8_implicit_gemm.cuh; the fully connected layer uses the same GEMM). Two direct tactics for groups > 1:
 //   direct_grouped_chw4   one thread per pixel and CHW4 output group: any C / groups and K / groups (byte products);
 //   depthwise_chw4        C = K = groups: one input word and one weight word per tap give the 4 channels' products.
+// And on Hopper with sm_90a code (offered only where cuda::wgmma::available()), for 1x1, stride-1, unpadded,
+// ungrouped convolutions:
+//   wgmma1x1_s8_128x128x128_s4_chw4   one GEMM [N*H*W pixels x C4*4] x [C4*4 x K] on wgmma m64n128k32 s8
+//                         (gemm_wgmma_s8.cuh), 128 x 128 tiles, 4 stages: the producer warpgroup gathers the pixels'
+//                         channel words from CHW4 with cp.async into 128B-swizzled K-major tiles (CHW4 is not
+//                         K-contiguous, so no TMA box fits), the weights come by TMA; the same requantStore epilogue,
+//                         residual and output formats;
+//   wgmma1x1_s8_128x64x128_s6_chw4    the same with 128 x 64 tiles (m64n64k32) and 6 stages, for K <= 64 layers.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "gemm_wgmma_s8.cuh"
 #include "int8_common.cuh"
 #include "int8_implicit_gemm.cuh"
 #include "kernels/int8_cpu.h"
@@ -316,6 +325,30 @@ namespace {
 
 using namespace cuda::int8gpu;
 
+using WgmmaS8Ep = cuda::wgmma::S8Epilogue<true>;  // CHW4 / NCHW outputs: lanes along the pixels
+
+struct WgmmaS8Tactic {
+    const char* name;
+    int BN, smemBytes;
+    void (*prepare)();
+    void (*launch)(const CUtensorMap&, const CUtensorMap&, const cuda::wgmma::Chw4Source&, const WgmmaS8Ep&, int64_t, int64_t, int,
+                   cudaStream_t);
+};
+
+template <class T>
+WgmmaS8Tactic wgmmaS8Tactic(const char* name) {
+    return {name, T::BN, T::SMEM_BYTES, &cuda::wgmma::prepareS8<T, WgmmaS8Ep>, &cuda::wgmma::launchS8<T, WgmmaS8Ep>};
+}
+
+//! Tactic kWgmma + i of ConvolutionInt8Gpu.
+const std::vector<WgmmaS8Tactic>& wgmmaS8Tactics() {
+    static const std::vector<WgmmaS8Tactic> list = {
+        wgmmaS8Tactic<cuda::wgmma::S8Tile<128, 4, true>>("wgmma1x1_s8_128x128x128_s4_chw4"),
+        wgmmaS8Tactic<cuda::wgmma::S8Tile<64, 6, true>>("wgmma1x1_s8_128x64x128_s6_chw4"),
+    };
+    return list;
+}
+
 class ConvolutionInt8Gpu final : public Kernel<ConvolutionInt8Gpu, ConvolutionOp> {
 public:
     GIE_INT8_KERNEL_COMMON
@@ -330,14 +363,16 @@ public:
         const TensorDesc& d = inOut[pos];
         return (quantizedChw4(d) || (pos > 0 && floatLinear4(d))) && imageFits32(d);
     }
-    int32_t getNbTactics() const noexcept override { return 4; }
+    int32_t getNbTactics() const noexcept override { return kWgmma + static_cast<int32_t>(wgmmaS8Tactics().size()); }
     const char* getTacticName(int32_t t) const noexcept override {
         return t == kDp4a ? "dp4a_128x64x8_chw4" : t == kImma ? "imma_128x64x32_chw4" : t == kDirect ? "direct_grouped_chw4"
-               : t == kDepthwise ? "depthwise_chw4" : "invalid";
+               : t == kDepthwise ? "depthwise_chw4" : isWgmma(t) ? wgmmaS8Tactics()[static_cast<size_t>(t - kWgmma)].name : "invalid";
     }
-    //! The GEMM tactics take groups == 1 or groups of a multiple of 4 input and output channels; the direct ones groups > 1.
+    //! The GEMM tactics take groups == 1 or groups of a multiple of 4 input and output channels; the direct ones groups > 1;
+    //! wgmma 1x1, stride-1, unpadded convolutions without groups on an sm_90a device.
     int32_t setTactic(int32_t t) noexcept override {
-        const bool ok = t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1 : t == kDepthwise && depthwise_;
+        const bool ok = t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1
+                        : t == kDepthwise ? depthwise_ : isWgmma(t) && wgmmaOk_ && cuda::wgmma::available();
         if (!ok) return -1;
         tactic_ = t;
         return 0;
@@ -347,8 +382,16 @@ public:
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): initialize before configure");
         terminate();
+        if (isWgmma(tactic_)) {
+            const WgmmaS8Tactic& t = wgmmaS8Tactics()[static_cast<size_t>(tactic_ - kWgmma)];
+            GIE_CHECK(t.smemBytes <= static_cast<int>(cuda::deviceProps().sharedMemPerBlockOptin), ErrorCode::kUNSUPPORTED,
+                      "Convolution (INT8 GPU): tactic ", t.name, " needs ", t.smemBytes, " bytes of shared memory per block");
+            t.prepare();
+            wgmmaWeights_ = cuda::upload(wgmmaW_.rows, "Convolution INT8 weights (wgmma)");
+        }
         if (gemmOk_) {
-            weights_ = cuda::upload(gemm_.packed, "Convolution INT8 weights");
+            // (The wgmma tactic reads only the bias and scales of this packing.)
+            if (!isWgmma(tactic_)) weights_ = cuda::upload(gemm_.packed, "Convolution INT8 weights");
             bias_ = cuda::upload(gemm_.bias, "Convolution INT8 bias");
             mult_ = cuda::upload(gemm_.mult, "Convolution INT8 scales");
         }
@@ -361,6 +404,7 @@ public:
     }
     void terminate() noexcept override {
         weights_.reset();
+        wgmmaWeights_.reset();
         bias_.reset();
         mult_.reset();
         directWeights_.reset();
@@ -391,6 +435,11 @@ protected:
                 gemmOk_ = false;  // too large for the GEMM's 32-bit indexing: the direct tactics remain
             }
         }
+        // wgmma: B rows of C4 * 4 bytes (the CHW4 words of a pixel); bias and scales those of gemm_. Packed only where
+        // the tactic can run.
+        wgmmaOk_ = G == 1 && gemmOk_ && op_.R == 1 && op_.S == 1 && op_.sh == 1 && op_.sw == 1 && op_.pt == 0 && op_.pl == 0 &&
+                   op_.pb == 0 && op_.pr == 0 && cuda::wgmma::available();
+        wgmmaW_ = wgmmaOk_ ? cuda::wgmma::packS8Weights(w, op_.K, C, 1, true) : cuda::wgmma::S8Weights{};
         if (G > 1) {
             const int64_t K4 = (op_.K + 3) / 4;
             directQ_ = w.q;
@@ -415,7 +464,8 @@ protected:
     }
 
     void run(const KernelCall& c) const override {
-        GIE_CHECK(configured_ && (weights_ || directWeights_), ErrorCode::kINTERNAL, "Convolution (INT8 GPU) run before configure/initialize");
+        GIE_CHECK(configured_ && (weights_ || wgmmaWeights_ || directWeights_), ErrorCode::kINTERNAL,
+                  "Convolution (INT8 GPU) run before configure/initialize");
         const Dims& x = c.inDims(0);
         const Dims& y = c.outDims(0);
         GIE_CHECK(storedChannels(x.d[1], TensorFormat::kCHW4) / 4 == C4_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): input has ", x.d[1],
@@ -425,7 +475,7 @@ protected:
         GIE_CHECK(M < (int64_t(1) << 31), ErrorCode::kUNSUPPORTED, "Convolution (INT8 GPU): ", M, " output pixels per call exceed 2^31");
         GIE_CHECK(cuda::alignedTo(c.inputs[0], 4) && cuda::alignedTo(c.outputs[0], 4), ErrorCode::kINTERNAL,
                   "Convolution (INT8 GPU): tensors must be 4-byte aligned");
-        const bool gemm = tactic_ == kDp4a || tactic_ == kImma;
+        const bool gemm = tactic_ == kDp4a || tactic_ == kImma || isWgmma(tactic_);
         Int8Epilogue ep;
         ep.bias = gemm ? bias_->as<int>() : directBias_->as<int>();
         ep.mult = gemm ? mult_->as<float>() : directMult_->as<float>();
@@ -459,6 +509,26 @@ protected:
             cuda::checkLaunch(tactic_ == kDepthwise ? "convInt8Direct<depthwise>" : "convInt8Direct<grouped>");
             return;
         }
+        if (isWgmma(tactic_)) {
+            const WgmmaS8Tactic& t = wgmmaS8Tactics()[static_cast<size_t>(tactic_ - kWgmma)];
+            GIE_CHECK(y.d[2] == x.d[2] && y.d[3] == x.d[3], ErrorCode::kINTERNAL, "Convolution (INT8 wgmma): output ", toString(y),
+                      " is not the 1x1 convolution's of input ", toString(x));
+            cuda::wgmma::Chw4Source src;
+            src.x = c.in<int>(0);
+            src.xbs = c.inDesc[0].strides.d[0] / 4;
+            src.HW = static_cast<int>(x.d[2] * x.d[3]);
+            src.C4 = static_cast<int>(C4_);
+            src.M = static_cast<int>(M);
+            CUtensorMap ta{}, tb;  // A is gathered (ta unused)
+            cuda::wgmma::encodeS8Map(&tb, wgmmaWeights_->as<int8_t>(), wgmmaW_.pitch, op_.K, wgmmaW_.pitch, t.BN);
+            WgmmaS8Ep wep;
+            wep.e = ep;
+            wep.M = static_cast<int>(M);
+            wep.K = static_cast<int>(op_.K);
+            wep.HW = src.HW;
+            t.launch(ta, tb, src, wep, M, op_.K, static_cast<int>(wgmmaW_.rowBytes), cuda::streamOf(c));
+            return;
+        }
         Int8GemmParams a;
         a.x = c.in<int>(0);
         a.w = weights_->as<int>();
@@ -479,7 +549,8 @@ protected:
     }
 
 private:
-    static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3;
+    static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3, kWgmma = 4;  // kWgmma + i: wgmmaS8Tactics()[i]
+    static bool isWgmma(int32_t t) { return t >= kWgmma && t < kWgmma + static_cast<int32_t>(wgmmaS8Tactics().size()); }
     template <typename Params>
     void setGeometry(Params& a) const {
         a.R = static_cast<int>(op_.R);
@@ -493,13 +564,14 @@ private:
     }
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
-    bool configured_ = false, gemmOk_ = false, depthwise_ = false;
+    bool configured_ = false, gemmOk_ = false, depthwise_ = false, wgmmaOk_ = false;
+    cuda::wgmma::S8Weights wgmmaW_;
     int64_t C4_ = 0;
     Int8GemmWeights gemm_;
     std::vector<int8_t> directQ_;
     std::vector<int32_t> depthwiseWords_, directBiasHost_;
     std::vector<float> directMultHost_;
-    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_, directWeights_, depthwiseWeights_, directBias_, directMult_;
+    std::shared_ptr<cuda::DeviceArray> weights_, wgmmaWeights_, bias_, mult_, directWeights_, depthwiseWeights_, directBias_, directMult_;
 };
 GIE_REGISTER_KERNEL(ConvolutionInt8Gpu, DeviceType::kGPU);
 

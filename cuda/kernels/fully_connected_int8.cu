@@ -7,10 +7,17 @@
 // Input: INT8 CHW4 (N, C, H, W) with axis 1 (an FC after a convolution or pooling: the convolution whose kernel
 // covers the whole plane, so CHW4's channel padding meets zero weights), or INT8 LINEAR of any rank (rows of `flat`
 // values, read as words when a row is whole aligned words, else byte by byte).
+//
+// Tactics (names stable): dp4a_128x64x8 and imma_128x64x32 (the convolution's GEMM), and on Hopper with sm_90a code
+// wgmma_s8_128x128x128_s4 (gemm_wgmma_s8.cuh: TMA + wgmma m64n128k32 s8, 4 stages): the input's image rows are the
+// GEMM's A rows as they lie in memory (INT8 LINEAR rows of `flat` bytes, or a CHW4 image's C4 * H * W words, the
+// weights permuted to that order), so it needs a row pitch that is a multiple of 16 bytes (a LINEAR `flat` or a
+// CHW4 C4 * H * W * 4 that is) and a 16-byte aligned input; setTactic refuses it otherwise.
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "gemm_wgmma_s8.cuh"
 #include "int8_common.cuh"
 #include "int8_implicit_gemm.cuh"
 #include "kernels/int8_cpu.h"
@@ -22,6 +29,9 @@ namespace {
 
 using namespace cuda::int8gpu;
 
+using WgmmaS8Tile = cuda::wgmma::S8Tile<128, 4, false>;
+using WgmmaS8Ep = cuda::wgmma::S8Epilogue<false>;  // row-major (rows, K) outputs: lanes along the channels
+
 class FullyConnectedInt8Gpu final : public Kernel<FullyConnectedInt8Gpu, FullyConnectedOp> {
 public:
     GIE_INT8_KERNEL_COMMON
@@ -32,12 +42,12 @@ public:
         if (pos == 0) return quantizedLinear(d) || (quantizedChw4(d) && (op_.axis == 1 || op_.axis == -3) && imageFits32(d));
         return quantizedLinear(d) || ((d.type == DataType::kFLOAT || d.type == DataType::kHALF) && d.format == TensorFormat::kLINEAR);
     }
-    int32_t getNbTactics() const noexcept override { return 2; }
+    int32_t getNbTactics() const noexcept override { return 3; }
     const char* getTacticName(int32_t t) const noexcept override {
-        return t == kDp4a ? "dp4a_128x64x8" : t == kImma ? "imma_128x64x32" : "invalid";
+        return t == kDp4a ? "dp4a_128x64x8" : t == kImma ? "imma_128x64x32" : t == kWgmma ? "wgmma_s8_128x128x128_s4" : "invalid";
     }
     int32_t setTactic(int32_t t) noexcept override {
-        if (t != kDp4a && !(t == kImma && immaRuns())) return -1;
+        if (t != kDp4a && !(t == kImma && immaRuns()) && !(t == kWgmma && wgmmaOk_ && cuda::wgmma::available())) return -1;
         tactic_ = t;
         return 0;
     }
@@ -46,7 +56,15 @@ public:
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): initialize before configure");
         terminate();
-        weights_ = cuda::upload(gemm_.packed, "FullyConnected INT8 weights");
+        if (tactic_ == kWgmma) {
+            GIE_CHECK(WgmmaS8Tile::SMEM_BYTES <= static_cast<int>(cuda::deviceProps().sharedMemPerBlockOptin), ErrorCode::kUNSUPPORTED,
+                      "FullyConnected (INT8 GPU): tactic wgmma_s8_128x128x128_s4 needs ", WgmmaS8Tile::SMEM_BYTES,
+                      " bytes of shared memory per block");
+            cuda::wgmma::prepareS8<WgmmaS8Tile, WgmmaS8Ep>();
+            weights_ = cuda::upload(wgmmaW_.rows, "FullyConnected INT8 weights (wgmma)");
+        } else {
+            weights_ = cuda::upload(gemm_.packed, "FullyConnected INT8 weights");
+        }
         bias_ = cuda::upload(gemm_.bias, "FullyConnected INT8 bias");
         mult_ = cuda::upload(gemm_.mult, "FullyConnected INT8 scales");
     }
@@ -67,6 +85,10 @@ protected:
         const int64_t C = chw4_ ? in[0].dims.d[1] : perK, RS = chw4_ ? in[0].dims.d[2] * in[0].dims.d[3] : 1;
         GIE_CHECK(C * RS == perK, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): input ", toString(in[0].dims), " does not flatten to ", perK);
         gemm_ = packInt8Gemm(q.weights, q.requant, 1, op_.K, C, RS, "FullyConnected");
+        // wgmma (packed only where it can run): the input rows are A as they lie (a packed tensor: the FC claims no
+        // strided input), so their length in bytes is the TMA's row pitch and must be a multiple of 16.
+        wgmmaW_ = cuda::wgmma::available() ? cuda::wgmma::packS8Weights(q.weights, op_.K, C, RS, chw4_) : cuda::wgmma::S8Weights{};
+        wgmmaOk_ = cuda::wgmma::available() && wgmmaW_.rowBytes % 16 == 0;
         configured_ = true;
         tactic_ = immaRuns() ? kImma : kDp4a;  // a default until the builder picks by timing
     }
@@ -77,6 +99,10 @@ protected:
         const int64_t rows = volume(c.outDims(0)) / K;
         if (rows == 0) return;
         GIE_CHECK(rows < (int64_t(1) << 31), ErrorCode::kUNSUPPORTED, "FullyConnected (INT8 GPU): ", rows, " rows per call exceed 2^31");
+        if (tactic_ == kWgmma) {
+            runWgmma(c, rows);
+            return;
+        }
         Int8GemmParams a;
         a.w = weights_->as<int>();
         a.wgs = gemm_.kredPad * gemm_.kPad;
@@ -115,11 +141,40 @@ protected:
     }
 
 private:
-    static constexpr int32_t kDp4a = 0, kImma = 1;
+    static constexpr int32_t kDp4a = 0, kImma = 1, kWgmma = 2;
+
+    //! The wgmma tactic: A = the input's rows (rowBytes bytes each, the image's batch stride apart), B = wgmmaW_.
+    void runWgmma(const KernelCall& c, int64_t rows) const {
+        // Packed rows (the FC claims no strided input): a LINEAR input of any rank is `rows` rows of `flat` bytes, a
+        // CHW4 one N images of C4 * H * W words.
+        const int64_t pitch = wgmmaW_.rowBytes;
+        GIE_CHECK(formatVolume(c.inDims(0), c.inDesc[0].format) == rows * pitch, ErrorCode::kINTERNAL,
+                  "FullyConnected (INT8 wgmma): input ", toString(c.inDims(0)), " is not ", rows, " rows of ", pitch, " bytes");
+        GIE_CHECK(cuda::alignedTo(c.inputs[0], 16), ErrorCode::kUNSUPPORTED, "FullyConnected (INT8 GPU): tactic wgmma_s8_128x128x128_s4 "
+                  "needs a 16-byte aligned input (TMA); force another tactic");
+        CUtensorMap ta, tb;
+        cuda::wgmma::encodeS8Map(&ta, c.inputs[0], wgmmaW_.rowBytes, rows, pitch, WgmmaS8Tile::BM);
+        cuda::wgmma::encodeS8Map(&tb, weights_->as<int8_t>(), wgmmaW_.pitch, op_.K, wgmmaW_.pitch, WgmmaS8Tile::BN);
+        WgmmaS8Ep ep;
+        ep.e.bias = bias_->as<int>();
+        ep.e.mult = mult_->as<float>();
+        ep.e.y = realTensor(c.outputs[0], c.outDesc[0]);
+        ep.e.y.bs = op_.K;
+        ep.e.act = static_cast<int>(ep_.act);
+        ep.e.alpha = ep_.alpha;
+        ep.e.beta = ep_.beta;
+        ep.M = static_cast<int>(rows);
+        ep.K = static_cast<int>(op_.K);
+        ep.HW = 1;
+        cuda::wgmma::launchS8<WgmmaS8Tile>(ta, tb, cuda::wgmma::Chw4Source{}, ep, rows, op_.K, static_cast<int>(wgmmaW_.rowBytes),
+                                           cuda::streamOf(c));
+    }
+
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
-    bool configured_ = false, chw4_ = false;
+    bool configured_ = false, chw4_ = false, wgmmaOk_ = false;
     Int8GemmWeights gemm_;
+    cuda::wgmma::S8Weights wgmmaW_;
     std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_;
 };
 GIE_REGISTER_KERNEL(FullyConnectedInt8Gpu, DeviceType::kGPU);
