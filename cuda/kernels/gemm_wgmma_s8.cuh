@@ -152,8 +152,6 @@ template <int N>
 __device__ __forceinline__ void cpAsyncWait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
-//! Makes this thread's generic-proxy shared-memory writes visible to later async-proxy reads (wgmma).
-__device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 #endif  // GIE_WGMMA_DEVICE
 
 // ---- the epilogue -------------------------------------------------------------------------------------------
