@@ -31,6 +31,8 @@ def main():
     p.add_argument("--passes", type=int, default=20)
     p.add_argument("--top", type=int, default=40, help="rows listed, largest gie - ort difference first")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--list-unmatched", type=int, default=0, metavar="N",
+                   help="also list the N slowest onnxruntime nodes without a gie twin (e.g. the activations it runs apart)")
     p.add_argument("--stat", choices=["median", "min"], default="median",
                    help="per-layer statistic over the passes (min: robust to preemption on a busy machine)")
     args = p.parse_args()
@@ -126,6 +128,8 @@ def main():
           f"{len(o)} nodes {to:.2f} ms summed")
     print(f"unmatched: gie {um_g:.2f} ms ({', '.join(r[0] for r in rows if r[4] is None)[:200]}); "
           f"onnxruntime {um_o:.2f} ms ({', '.join(f'{n}:{o_op.get(n)}' for n in o if n not in g)[:300]})")
+    for n, v in sorted(((n, v) for n, v in o.items() if n not in g), key=lambda t: -t[1])[: args.list_unmatched]:
+        print(f"  onnxruntime only: {n} ({o_op.get(n)}) {v:.3f} ms")
     print()
     print("| layer | type | in -> out | gie ms | ort ms | gie/ort | gie-ort ms |")
     print("|---|---|---|---:|---:|---:|---:|")

@@ -58,6 +58,9 @@ DW_CASES = [
     (35, 28, 28, 5, 1, (2, 2), (2, 2)),
     (17, 9, 9, 5, 1, (2, 2), (2, 2)),
     (19, 12, 8, 3, 1, (1, 0), (1, 2)),
+    # stride-1 outputs of 100x100 pixels and more take the 16-channel kernel too (MobileNetV2's first depthwise
+    # layer): a partial last group, odd width, asymmetric padding
+    (19, 101, 103, 3, 1, (1, 0), (1, 2)),
 ]
 
 

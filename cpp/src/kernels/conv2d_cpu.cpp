@@ -171,6 +171,7 @@ struct DwArgs {
   float actAlpha, actBeta;
   bool borderZero;  // stride 1: pad already holds this geometry's zero border (an earlier plane's)
 };
+constexpr int64_t kDwC16LargePlane = 100 * 100;  // stride-1 outputs of at least this many pixels: 16-channel kernel
 constexpr int64_t kDwChunk = 2048;  // accumulator chunk (floats), stays in L1
 constexpr int64_t kDwBlock = 64;    // outputs accumulated in registers over all taps (4 x 16 lanes)
 // Equal strides st: the zero-padded plane is split into st*st phase planes
@@ -759,7 +760,13 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     // up to 14x14 (measured on the MobileNetV2 / EfficientNet-B0 shapes, bench/cpp/bench_depthwise.cpp; at
     // 28x28 the per-plane kernel is ahead for 3x3 since it copies rows inline and zeroes the border once per
     // layer; for 5x5, with the unit-stride row blocks, the 16-channel kernel wins there too: 240ch 0.17 -> 0.13 ms).
-    const bool c16Wins = p.strideH > 1 || p.strideW > 1 || P_ * Q_ < 28 * 28 || (P_ * Q_ <= 28 * 28 && p.S == 5);
+    // Stride-1 planes of 112x112 and more (MobileNetV2's and EfficientNet-B0's first depthwise layer) take it too:
+    // alone with its input hot in cache the per-plane kernel is faster there (32ch 0.15 against 0.19 ms), but inside
+    // the network the 1.6 MB input comes from L3 or memory, and there the 16-channel kernel, which streams 16 planes
+    // at once, is ahead (bench/cpu_layer_compare.py: 0.34 -> 0.29 ms, 0.41 -> 0.36 ms with EfficientNet's SiLU;
+    // cold caches in the micro-benchmark: 0.33 -> 0.28 ms); on 56x56 it is not (144ch: 0.21 against 0.25 ms).
+    const bool c16Wins = p.strideH > 1 || p.strideW > 1 || P_ * Q_ < 28 * 28 || (P_ * Q_ <= 28 * 28 && p.S == 5) ||
+                         P_ * Q_ >= kDwC16LargePlane;
     if (GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx512 && p.K == p.C && (c16 == 2 || (c16 == 0 && c16Wins))) {
       const int64_t RS = p.R * p.S, G16 = (p.K + 15) / 16;
       dwW16_.assign(static_cast<size_t>(G16 * RS * 16), 0.f);
