@@ -188,6 +188,14 @@ def test_inspect_names_each_profiles_tactic(tag_lib, tmp_path):
     assert report._tactic_line(tag_kernel(engine)) == "tactic per optimization profile: 0 plain, 1 scratch"
 
 
+def test_explain_counts_every_profiles_tactic_architecture():
+    from gie import cli
+    kernels = [{"device": "gpu", "tactic": "simt_64x64", "tactic_architecture": "",
+                "profile_tactics": ["simt_64x64", "wgmma1x1_128x128x64_s4_hwc8"]}]
+    lines = cli._architecture_lines(kernels)
+    assert any(ln.strip().startswith("sm_90a") and "wgmma1x1_128x128x64_s4_hwc8 x1" in ln for ln in lines), lines
+
+
 # ---- crafted files: the new fields validated like every other -------------------------------------------
 
 def _insert(data, offset, extra):
@@ -224,7 +232,7 @@ def test_crafted_profile_tables_are_refused(tag_lib, tmp_path):
     alt_count = next(n for n in parse(data)["nums"] if n.path == prefix + ".alternates.count")
     two = _insert(patch(data, alt_count, 2), alt_index.offset + 4, struct.pack("<I", 5) + b"other" + struct.pack("<i", 0))
     _refused(two, "2 alternate tactic(s)", "field 'alternate tactic count'", "at most 1")
-    # An alternate that repeats the kernel's own tactic.
+    # An alternate that repeats the kernel's own tactic: only wasteful, it loads and runs it for profile 1.
     name_at = next(off for off, n, path in parse(data)["strings"] if path.endswith("alternates[0].tactic"))
     same = bytearray(data)
     assert bytes(same[name_at:name_at + 7]) == b"scratch"
@@ -232,7 +240,7 @@ def test_crafted_profile_tables_are_refused(tag_lib, tmp_path):
     struct.pack_into("<I", same, name_at - 4, 5)
     del same[name_at + 5:name_at + 7]
     struct.pack_into("<Q", same, 32, struct.unpack_from("<Q", same, 32)[0] - 2)
-    _refused(fix_crcs(same), "lists tactic 'plain' twice", "field 'alternate tactic name'")
+    check_runs(gie.Runtime().deserialize(fix_crcs(same)), {0: 0, 1: 0})
     # An alternate naming a tactic the kernel does not offer (its index is then looked up by name).
     bogus = bytearray(data)
     bogus[name_at:name_at + 7] = b"nothere"
@@ -240,6 +248,38 @@ def test_crafted_profile_tables_are_refused(tag_lib, tmp_path):
     # A stale index with the right name still loads (found by name, as for the step's own tactic).
     stale = gie.Runtime().deserialize(patch(data, alt_index, 7))
     check_runs(stale, {0: 0, 1: 1})
+
+
+def test_fuzz_seed_with_a_profile_table_loads_and_its_mutants_are_refused_cleanly():
+    """tests/fuzz_corpus/engine/profile_tactics.gie (format 5; tests/fuzz/make_engine_seeds.py) gives its convolution an
+    alternate instance for profile 1: it loads, both profiles compute the same, and every number of the new fields set
+    to a hostile value loads and runs or is refused with InvalidEngineError, never anything else."""
+    with open(os.path.join(HERE, "fuzz_corpus", "engine", "profile_tactics.gie"), "rb") as f:
+        seed = f.read()
+    assert struct.unpack_from("<I", seed, 8)[0] == 5
+
+    def run(data):
+        engine = gie.Runtime().deserialize(data)
+        ctx = engine.create_execution_context()
+        x = np.random.default_rng(0).standard_normal((8, 3, 8, 8)).astype(np.float32)
+        outs = []
+        for p, n in ((0, 2), (1, 8)):
+            ctx.set_optimization_profile(p)
+            outs.append(ctx.execute({"x": x[:n]})["y"])
+        return outs
+
+    y0, y1 = run(seed)
+    np.testing.assert_array_equal(y0, y1[:2])
+    fields = [n for n in parse(seed)["nums"] if ".alternates" in n.path or ".profile_kernel" in n.path]
+    assert len(fields) == 6  # (one step: conv + relu) its two counts, the alternate (name length, index), the table
+    refusals = 0
+    for n in fields:
+        for v in (-1, 1, 2, 3, 255, 2**31 - 1):
+            try:
+                run(patch(seed, n, v))
+            except gie.InvalidEngineError:
+                refusals += 1
+    assert refusals > len(fields)
 
 
 def test_format_4_file_still_loads():

@@ -56,22 +56,18 @@ constexpr uint32_t kOldestFormatVersion = 3;
 constexpr size_t kHeaderSize = 64;
 constexpr uint32_t kMaxCount = 1u << 24;  // sanity bound on table sizes
 
-//! A step's per-profile tactics (format 5): alternates (each used by some profile, each tactic named once) and the
-//! instance every profile runs, or neither.
+//! A step's per-profile tactics (format 5): alternates (each used by some profile) and the instance every profile runs,
+//! or neither. (An alternate repeating a tactic is only wasteful: it loads, like the fuzz seed profile_tactics.gie.)
 void readProfileTactics(ByteReader& r, const EnginePlan& p, EngineStep& s) {
     const size_t nbProfiles = p.profiles.size();
     const uint32_t na = r.get<uint32_t>("alternate tactic count");
     GIE_CHECK(na < nbProfiles || na == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' has ", na,
               " alternate tactic(s) (field 'alternate tactic count') in an engine of ", nbProfiles, " optimization profile(s); at most ",
               nbProfiles - 1);
-    std::vector<std::string> names{s.tactic};
     for (uint32_t j = 0; j < na; ++j) {
         EngineStep::Alternate a;
         a.tactic = r.getString("alternate tactic name", 4096);
         a.tacticIndex = r.get<int32_t>("alternate tactic index");
-        GIE_CHECK(std::find(names.begin(), names.end(), a.tactic) == names.end(), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '",
-                  s.name, "' lists tactic '", a.tactic, "' twice (field 'alternate tactic name')");
-        names.push_back(a.tactic);
         s.alternates.push_back(std::move(a));
     }
     const uint32_t nk = r.get<uint32_t>("profile kernel count");
