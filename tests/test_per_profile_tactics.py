@@ -196,6 +196,12 @@ def test_explain_counts_every_profiles_tactic_architecture():
     assert any(ln.strip().startswith("sm_90a") and "wgmma1x1_128x128x64_s4_hwc8 x1" in ln for ln in lines), lines
 
 
+def test_cpp_program():
+    """tests/cpp/test_per_profile_tactics.cpp: the same through the C++ API (two contexts on different profiles too)."""
+    from test_reformat import run_cpp_program
+    run_cpp_program("test_per_profile_tactics")
+
+
 # ---- crafted files: the new fields validated like every other -------------------------------------------
 
 def _insert(data, offset, extra):
