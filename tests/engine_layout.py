@@ -152,9 +152,14 @@ def parse(data):
         s["tactic_times"] = []
         for k in range(int(r.num("I", p + ".tactic_times.count"))):
             s["tactic_times"].append((r.string(f"{p}.tactic_times[{k}].name"), r.num("d", f"{p}.tactic_times[{k}].ms")))
+        s["alternates"], s["profile_kernel"] = [], []
+        if e["format_version"] >= 5:  # tactics chosen per optimization profile: alternates, then each profile's instance
+            for k in range(int(r.num("I", p + ".alternates.count"))):
+                s["alternates"].append((r.string(f"{p}.alternates[{k}].tactic"), r.num("i", f"{p}.alternates[{k}].tactic_index")))
+            s["profile_kernel"] = r.ids(p + ".profile_kernel")
         s["stream"] = r.num("i", p + ".stream")
         blob = r.num("Q", p + ".fields_len")
-        s["fields"] = _fields(r, r.pos + int(blob), p + ".fields")
+        s["fields"] = _fields(r, r.pos + int(blob), p + ".fields") if int(blob) else {}  # (a plugin without fields)
         e["steps"].append(s)
     e["constants"] = []
     for i in range(int(r.num("I", "constant_count"))):

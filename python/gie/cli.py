@@ -743,12 +743,17 @@ _ARCH_WORDS = {"sm_90a": "wgmma + TMA: compute capability 9.0 (H100/H200) and a 
 
 def _architecture_lines(kernels):
     """Which chosen tactics need which GPU architecture (the summary's per-kernel tactic_architecture), for explain."""
+    from . import _C
+
     by_arch = {}
     for k in kernels:
-        arch = k.get("tactic_architecture")
-        if arch:
-            tactics = by_arch.setdefault(arch, {})
-            tactics[k.get("tactic", "?")] = tactics.get(k.get("tactic", "?"), 0) + 1
+        chosen = [(k.get("tactic", "?"), k.get("tactic_architecture"))]
+        if k.get("device") == "gpu":  # the other tactics optimization profiles run (docs/dynamic_shapes.md)
+            chosen += [(t, _C.tactic_architecture(t)) for t in sorted(set(k.get("profile_tactics", [])) - {chosen[0][0]})]
+        for tactic, arch in chosen:
+            if arch:
+                tactics = by_arch.setdefault(arch, {})
+                tactics[tactic] = tactics.get(tactic, 0) + 1
     if not by_arch:
         gpu = any(k.get("device") == "gpu" for k in kernels)
         return ["tactics needing a GPU architecture: none"] if gpu else []

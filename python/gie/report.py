@@ -280,6 +280,9 @@ def summary(layer_info, engine_bytes=None, build_ms=None, title=None):
 
 
 def _tactic_line(k):
+    per_profile = k.get("profile_tactics") or []
+    if len(set(per_profile)) > 1:  # the optimization profiles run different tactics (times: the kernel's notes)
+        return "tactic per optimization profile: " + ", ".join(f"{i} {t}" for i, t in enumerate(per_profile))
     times = k.get("tactic_times_ms") or []
     chosen = k.get("tactic", "?")
     if not times:

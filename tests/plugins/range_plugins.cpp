@@ -10,6 +10,10 @@
 //   ShapeTactics   y = 2x with tactics "per_element" (sleeps 0.2 us per element: fast on small shapes) and "fixed"
 //                  (sleeps 2 ms whatever the shape); it overrides configure() only (the default configureWithRange
 //                  calls it). Records nothing.
+//   TacticTag      y = x + 1 (any rank) and a second output of shape (1,): the index of the tactic that ran ("plain" 0,
+//                  "scratch" 1). "scratch" computes through a workspace of the input's max volume in floats (what
+//                  configure gave), "plain" needs none. Its tactics cost alike: tests force the choice through the
+//                  timing cache (tests/test_per_profile_tactics.py).
 #include <gie/plugin.h>
 
 #include <chrono>
@@ -127,6 +131,59 @@ private:
     bool configured_ = false;
 };
 
+class TacticTag final : public Base<TacticTag> {
+public:
+    static constexpr const char* kName = "TacticTag";
+    int32_t getNbOutputs() const noexcept override { return 2; }
+    int32_t getOutputDimensions(const gie::Dims* in, int32_t nbInputs, gie::Dims* out) const noexcept override {
+        if (nbInputs != 1) return -1;
+        out[0] = in[0];
+        out[1].nbDims = 1;
+        out[1].d[0] = 1;
+        return 0;
+    }
+    bool supportsFormatCombination(int32_t pos, const gie::TensorDesc* inOut, int32_t, int32_t) const noexcept override {
+        return inOut[pos].type == gie::DataType::kFLOAT && inOut[pos].format == gie::TensorFormat::kLINEAR;
+    }
+    int32_t configure(const gie::TensorDesc* in, int32_t nbInputs, const gie::TensorDesc*, int32_t) noexcept override {
+        if (nbInputs != 1) return -1;
+        maxVolume_ = volume(in[0].dims);
+        return 0;
+    }
+    size_t getWorkspaceSize() const noexcept override { return tactic_ == 1 ? static_cast<size_t>(maxVolume_) * sizeof(float) : 0; }
+    int32_t getNbTactics() const noexcept override { return 2; }
+    const char* getTacticName(int32_t t) const noexcept override { return t == 0 ? "plain" : t == 1 ? "scratch" : nullptr; }
+    int32_t setTactic(int32_t t) noexcept override {
+        if (t < 0 || t > 1) return -1;
+        tactic_ = t;
+        return 0;
+    }
+    int32_t getTactic() const noexcept override { return tactic_; }
+    int32_t enqueue(const gie::TensorDesc* inDesc, const gie::TensorDesc*, const void* const* inputs, void* const* outputs, void* workspace,
+                    void*) const noexcept override {
+        const int64_t n = volume(inDesc[0].dims);
+        if (n > maxVolume_) {
+            gie::setLastError(gie::ErrorCode::kINTERNAL, "TacticTag: a call larger than configured");
+            return -1;
+        }
+        const float* x = static_cast<const float*>(inputs[0]);
+        float* y = static_cast<float*>(outputs[0]);
+        if (tactic_ == 1) {
+            float* w = static_cast<float*>(workspace);
+            for (int64_t i = 0; i < n; ++i) w[i] = x[i] + 1.f;
+            for (int64_t i = 0; i < n; ++i) y[i] = w[i];
+        } else {
+            for (int64_t i = 0; i < n; ++i) y[i] = x[i] + 1.f;
+        }
+        static_cast<float*>(outputs[1])[0] = static_cast<float>(tactic_);
+        return 0;
+    }
+
+private:
+    int32_t tactic_ = 0;
+    int64_t maxVolume_ = 0;
+};
+
 template <typename P>
 class Creator final : public gie::IPluginCreator {
 public:
@@ -157,3 +214,4 @@ private:
 
 GIE_REGISTER_PLUGIN_CREATOR(Creator<RangeRecorder>);
 GIE_REGISTER_PLUGIN_CREATOR(Creator<ShapeTactics>);
+GIE_REGISTER_PLUGIN_CREATOR(Creator<TacticTag>);

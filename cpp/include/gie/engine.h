@@ -56,11 +56,11 @@ public:
     //! Not owned; nullptr to disable. Profiling adds a synchronization after each kernel.
     virtual void setProfiler(IProfiler* profiler) noexcept = 0;
     //! GPU: replay enqueue as a CUDA graph captured per (input shapes, bindings). Defaults to the engine's
-    //! build setting. A graph is re-captured when shapes or bound addresses change.
+    //! build setting. A graph is re-captured when shapes, bound addresses or the optimization profile change.
     virtual void setCudaGraph(bool enabled) noexcept = 0;
     virtual bool getCudaGraph() const noexcept = 0;
-    //! Selects the optimization profile whose ranges setInputShape checks, and sets every input to that profile's
-    //! kMAX shape. A new context has profile 0 at its kMAX shapes. False (kINVALID_ARGUMENT, naming the number of
+    //! Selects the optimization profile whose ranges setInputShape checks and whose tactics run (the builder chose
+    //! each kernel's tactic per profile), and sets every input to that profile's kMAX shape. A new context has profile 0 at its kMAX shapes. False (kINVALID_ARGUMENT, naming the number of
     //! profiles; nothing changed) for an index out of range.
     virtual bool setOptimizationProfile(int32_t profileIndex) noexcept = 0;
     virtual int32_t getOptimizationProfile() const noexcept = 0;

@@ -61,8 +61,8 @@ struct DynamicTensorDesc {
 //! A kernel. Lifetime: made by a creator (createPlugin/deserializePlugin) or clone(); owned by whoever
 //! holds it, freed with `delete`.
 //!
-//! Threading: an engine holds one instance per step and shares it between all of its execution
-//! contexts and callers, so `enqueue`, `getSerializationSize` and `serialize` (const; IEngine::serialize
+//! Threading: an engine holds one instance per step (one more, a clone() configured the same way, per other
+//! tactic that its optimization profiles chose) and shares it between all of its execution contexts and callers, so `enqueue`, `getSerializationSize` and `serialize` (const; IEngine::serialize
 //! and getLayerInformation may run on several threads) may run concurrently and must not modify the
 //! plugin; per-call scratch memory comes through `workspace`, which is private to the caller.
 //! All other methods are called from one thread at a time during build or engine load.

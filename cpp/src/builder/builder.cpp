@@ -306,9 +306,9 @@ std::string describeShapes(const EnginePlan& p, size_t profile, OptProfileSelect
 }
 
 //! The note a kernel of an engine with several profiles gets: each timed tactic's time at every profile's opt shapes
-//! and their total, which chose it.
+//! (each profile runs its fastest) and their total.
 std::string profileTimesNote(IPlugin& k, const std::vector<double>& totals, const std::vector<std::vector<double>>& perProfile) {
-    std::string note = "tactic times at the profiles' opt shapes (ms, profile 0 + 1 + ...; the least total chosen):";
+    std::string note = "tactic times at the profiles' opt shapes (ms, profile 0 + 1 + ...; each profile runs its fastest):";
     char num[32];
     for (size_t t = 0; t < totals.size(); ++t) {
         if (totals[t] >= 1e29) continue;
@@ -333,9 +333,30 @@ void checkWorkspace(const EngineStep& s, size_t limit) {
               " bytes, and no other kernel or tactic for it fits; raise the workspace limit");
 }
 
-//! Chooses each kernel's tactic: a forced one (config overrides), else the one of least total time over every
-//! profile's opt shapes (one tactic set serves every profile; with one profile: the fastest at its opt). Timings come
-//! from the timing cache when it has them. With several profiles a note on the kernel gives each profile's times.
+//! Records on step s the tactic each profile runs (best[i]: profile i's; best[0] is the step's own): an alternate per
+//! other tactic, and the table of which instance each profile runs; neither when every profile chose the same.
+void setProfileTactics(EngineStep& s, const IPlugin& k, const std::vector<int32_t>& best) {
+    std::vector<int32_t> instances{best[0]};  // tactic of each instance: the step's kernel, then the alternates
+    for (int32_t t : best) {
+        auto it = std::find(instances.begin(), instances.end(), t);
+        s.profileKernel.push_back(static_cast<int32_t>(it - instances.begin()));
+        if (it != instances.end()) continue;
+        instances.push_back(t);
+        EngineStep::Alternate a;
+        const char* nm = k.getTacticName(t);
+        a.tactic = nm ? nm : "default";
+        a.tacticIndex = t;
+        s.alternates.push_back(std::move(a));
+    }
+    if (s.alternates.empty()) s.profileKernel.clear();
+}
+
+//! Chooses each kernel's tactic per optimization profile, as TensorRT does: a forced one (config overrides) for every
+//! profile, else each profile's fastest at its opt shapes among the tactics that run at every profile's opt shapes and
+//! fit the workspace limit. The kernel (its creator, types and formats, negotiated once for all profiles) is the same
+//! for every profile: only the tactic may differ. The step's kernel runs profile 0's tactic; a profile whose fastest
+//! differs gets an alternate (EngineStep::alternates, cloned by the engine). Timings come from the timing cache when it
+//! has them. With several profiles a note on the kernel gives each profile's times.
 void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, TimingCache& cache, ILogger* logger) {
     p.timingBatch = p.optBatch;
     std::vector<std::vector<Dims>> dims;  // per profile, at its opt shapes
@@ -381,7 +402,7 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                 s.notes.push_back("tactic '" + forced + "' forced by the builder config");
             } else {
                 std::vector<std::unique_ptr<TimingBuffers>> io(nbProfiles);
-                int best = -1;
+                std::vector<int32_t> best(nbProfiles, -1);  // per profile
                 std::vector<double> times(static_cast<size_t>(nt), 1e30);  // the total over the profiles
                 std::vector<std::vector<double>> perProfile(static_cast<size_t>(nt));
                 bool allowTf32 = config.getFlag(BuilderFlag::kTF32);
@@ -409,12 +430,16 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                     k.setTactic(t);
                     s.tacticTimes.emplace_back(k.getTacticName(t), times[static_cast<size_t>(t)]);
                     bool fits = limit == 0 || kernelWorkspace(k) <= limit;
-                    if (fits && (best < 0 || times[static_cast<size_t>(t)] < times[static_cast<size_t>(best)])) best = t;
+                    for (size_t i = 0; fits && i < nbProfiles; ++i) {
+                        const auto& ms = perProfile[static_cast<size_t>(t)];
+                        if (best[i] < 0 || ms[i] < perProfile[static_cast<size_t>(best[i])][i]) best[i] = t;
+                    }
                 }
-                GIE_CHECK(best >= 0, ErrorCode::kUNSUPPORTED, "layer '", s.name, "': no tactic runs",
+                GIE_CHECK(best[0] >= 0, ErrorCode::kUNSUPPORTED, "layer '", s.name, "': no tactic runs",
                           limit ? strcat(" within the workspace limit of ", limit, " bytes") : std::string());
                 std::sort(s.tacticTimes.begin(), s.tacticTimes.end(), [](const auto& a, const auto& c) { return a.second < c.second; });
-                s.tacticIndex = best;
+                s.tacticIndex = best[0];
+                setProfileTactics(s, k, best);
                 if (nbProfiles > 1) s.notes.push_back(profileTimesNote(k, times, perProfile));
             }
             GIE_CHECK(k.setTactic(s.tacticIndex) == 0, ErrorCode::kINTERNAL, "layer '", s.name, "': setTactic failed");

@@ -610,12 +610,13 @@ private:
                 if (ov.first == n.name || ov.first == n.type) forced = ov.second;
         return forced;
     }
-    //! The least total time over the profiles' opt shapes (ins[i] / outs[i]: profile i's descs) among k's tactics
-    //! (only `forced` if given); its tactic's name in tacticName. kInf when none runs.
+    //! The time of kernel k over the profiles' opt shapes (ins[i] / outs[i]: profile i's descs) with each profile
+    //! running its fastest tactic, as the engine will (builder.cpp selectTactics), among the tactics that run at every
+    //! profile (only `forced` if given); profile 0's tactic's name in tacticName. kInf when none runs.
     double fastest(IPlugin& k, const char* variant, const std::vector<std::vector<TensorDesc>>& ins, const std::vector<std::vector<TensorDesc>>& outs,
                    const std::string& forced, std::string& tacticName) {
         std::vector<std::unique_ptr<TimingBuffers>> io(ins.size());
-        double best = kInf;
+        std::vector<double> best(ins.size(), kInf);  // per profile
         for (int32_t t = 0; t < k.getNbTactics(); ++t) {
             const char* nm = k.getTacticName(t);
             const std::string name = nm ? nm : "";
@@ -624,6 +625,7 @@ private:
             if (k.setTactic(t) != 0) continue;
             if (o_.workspaceLimit && kernelWorkspace(k) > o_.workspaceLimit) continue;
             double total = 0;
+            std::vector<double> times;
             for (size_t i = 0; i < ins.size() && total < kInf / 10; ++i) {
                 const std::string key = TimingCache::key(k, variant, ins[i], outs[i], nm);
                 double ms = 0;
@@ -632,11 +634,16 @@ private:
                     ms = timeTactic(k, t, ins[i], outs[i], *io[i], b_, stream(), logger_);
                     if (ms < kInf / 10) cache_.put(key, ms);
                 }
+                times.push_back(ms);
                 total += ms;
             }
-            if (total < best) best = total, tacticName = name;
+            if (total >= kInf / 10) continue;
+            if (times[0] < best[0]) tacticName = name;
+            for (size_t i = 0; i < ins.size(); ++i) best[i] = std::min(best[i], times[i]);
         }
-        return best;
+        double sum = 0;
+        for (double ms : best) sum += ms;
+        return std::min(sum, kInf);
     }
 
     void timeCandidates() {

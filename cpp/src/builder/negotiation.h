@@ -23,7 +23,8 @@ struct NegotiationOptions {
     bool allowTf32 = true;
     size_t workspaceLimit = 0;
     //! Per optimization profile: its opt and min input shapes (g.inputs order). Candidates are timed at every
-    //! profile's opt shapes and compared by their total time; they are configured for the graph's shapes (the largest)
+    //! profile's opt shapes and compared by their total time, each profile at its fastest tactic (the engine runs
+    //! each profile's fastest; the kernel, types and formats are one for all profiles); they are configured for the graph's shapes (the largest)
     //! with the min over the profiles' min and opt. optWhat names each profile's opt shapes in errors ("batch 2 (the
     //! optimum of the batch range)").
     std::vector<std::vector<Dims>> optInputDims, minInputDims;

@@ -180,7 +180,9 @@ std::vector<TensorRange> tensorRanges(const EnginePlan& p) {
     return r;
 }
 
-int32_t configureStep(const EnginePlan& p, EngineStep& s, const std::vector<TensorRange>& ranges) {
+int32_t configureStep(const EnginePlan& p, EngineStep& s, const std::vector<TensorRange>& ranges) { return configureKernel(p, s, *s.plugin, ranges); }
+
+int32_t configureKernel(const EnginePlan& p, const EngineStep& s, IPlugin& k, const std::vector<TensorRange>& ranges) {
     std::vector<TensorDesc> in, out;
     std::vector<Dims> mins, maxs;
     for (size_t i = 0; i < s.inputs.size() + s.outputs.size(); ++i) {
@@ -189,7 +191,7 @@ int32_t configureStep(const EnginePlan& p, EngineStep& s, const std::vector<Tens
         mins.push_back(ranges[static_cast<size_t>(t)].min);
         maxs.push_back(ranges[static_cast<size_t>(t)].max);
     }
-    return configureKernelRange(*s.plugin, in, out, &mins, &maxs);
+    return configureKernelRange(k, in, out, &mins, &maxs);
 }
 
 void markShapeTensors(EnginePlan& p) {
@@ -200,28 +202,31 @@ void markShapeTensors(EnginePlan& p) {
 
 uint64_t planWorkspace(const EnginePlan& p) {
     uint64_t w = 0;
-    for (const auto& s : p.steps) w = std::max(w, kernelWorkspace(*s.plugin));
+    for (const auto& s : p.steps) {
+        w = std::max(w, kernelWorkspace(*s.plugin));
+        for (const auto& a : s.alternates)
+            if (a.plugin) w = std::max(w, kernelWorkspace(*a.plugin));
+    }
     return w;
 }
 
-//! The tactic index of a step's kernel: the stored index where the kernel still gives it the stored name,
-//! else the index of that name (an engine built by a gie whose kernel lists its tactics in another order, or
-//! has more of them). A name the kernel no longer offers is an invalid engine.
-static int32_t resolveTactic(const EngineStep& step) {
+//! The index of tactic `tactic` (stored index `index`) of a step's kernel: the stored index where the kernel still gives
+//! it the stored name, else the index of that name (an engine built by a gie whose kernel lists its tactics in another
+//! order, or has more of them). A name the kernel no longer offers is an invalid engine.
+static int32_t resolveTactic(const EngineStep& step, const std::string& tactic, int32_t index) {
     const IPlugin& k = *step.plugin;
     const int32_t n = std::max<int32_t>(k.getNbTactics(), 1);
     auto nameOf = [&](int32_t t) {
         const char* nm = k.getTacticName(t);
         return std::string(nm ? nm : "default");
     };
-    if (step.tactic.empty() || (step.tacticIndex >= 0 && step.tacticIndex < n && nameOf(step.tacticIndex) == step.tactic))
-        return step.tacticIndex;
+    if (tactic.empty() || (index >= 0 && index < n && nameOf(index) == tactic)) return index;
     std::string offered;
     for (int32_t t = 0; t < n; ++t) {
-        if (nameOf(t) == step.tactic) return t;
+        if (nameOf(t) == tactic) return t;
         offered += (t ? ", " : "") + nameOf(t);
     }
-    fail(ErrorCode::kINVALID_ENGINE, "kernel '", step.name, "' (", step.type, "): the engine uses tactic '", step.tactic,
+    fail(ErrorCode::kINVALID_ENGINE, "kernel '", step.name, "' (", step.type, "): the engine uses tactic '", tactic,
          "', which this build of the kernel does not offer (it has: ", offered, "); rebuild the engine");
 }
 
@@ -240,8 +245,10 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
     // need can depend on this process (its thread count), and a modified figure must neither starve nor bloat it.
     plan_.workspaceBytes = 0;
     try {
-        // (A loaded engine's kernels are configured here, with the shapes they take over its profiles.)
-        const std::vector<TensorRange> ranges = plan_.kernelsConfigured ? std::vector<TensorRange>() : tensorRanges(plan_);
+        // (A loaded engine's kernels are configured here, with the shapes they take over its profiles; so are the
+        // alternates of tactics chosen per profile, clones of their step's kernel made here, at build and at load.)
+        const bool alternates = std::any_of(plan_.steps.begin(), plan_.steps.end(), [](const EngineStep& s) { return !s.alternates.empty(); });
+        const std::vector<TensorRange> ranges = plan_.kernelsConfigured && !alternates ? std::vector<TensorRange>() : tensorRanges(plan_);
         for (size_t s = 0; s < plan_.steps.size(); ++s) {
             auto& step = plan_.steps[s];
             auto check = [&](int32_t rc, const char* what) {
@@ -253,25 +260,40 @@ EngineImpl::EngineImpl(EnginePlan plan, ILogger* logger) : plan_(std::move(plan)
             };
             if (!plan_.kernelsConfigured)
                 check(configureStep(plan_, step, ranges), "configure");
-            check(step.plugin->setTactic(resolveTactic(step)), "setTactic");
+            for (auto& a : step.alternates) {  // cloned before the step's kernel holds device resources
+                a.plugin.reset(step.plugin->clone());
+                check(a.plugin ? 0 : -1, "clone (for a tactic chosen per optimization profile)");
+                check(configureKernel(plan_, step, *a.plugin, ranges), "configure");
+                check(a.plugin->setTactic(resolveTactic(step, a.tactic, a.tacticIndex)), "setTactic");
+            }
+            check(step.plugin->setTactic(resolveTactic(step, step.tactic, step.tacticIndex)), "setTactic");
             check(step.plugin->initialize(), "initialize");
             initialized_.push_back(s);
+            for (auto& a : step.alternates) {
+                check(a.plugin->initialize(), "initialize");
+                initializedAlternates_.push_back(a.plugin.get());
+            }
         }
         plan_.workspaceBytes = planWorkspace(plan_);
     } catch (...) {
-        for (size_t s : initialized_) plan_.steps[s].plugin->terminate();
-        initialized_.clear();
+        terminateKernels();
         throw;
     }
 }
 
-EngineImpl::~EngineImpl() {
+EngineImpl::~EngineImpl() { terminateKernels(); }
+
+void EngineImpl::terminateKernels() {
     for (size_t s : initialized_) plan_.steps[s].plugin->terminate();
+    for (IPlugin* a : initializedAlternates_) a->terminate();
+    initialized_.clear();
+    initializedAlternates_.clear();
 }
 
 EnginePlan EngineImpl::takeApart(std::unique_ptr<EngineImpl> engine) {
-    for (size_t s : engine->initialized_) engine->plan_.steps[s].plugin->terminate();
-    engine->initialized_.clear();
+    engine->terminateKernels();
+    for (auto& s : engine->plan_.steps)  // (the next engine over the plan clones them again)
+        for (auto& a : s.alternates) a.plugin.reset();
     return std::move(engine->plan_);
 }
 
@@ -506,6 +528,11 @@ void EngineImpl::writeReport() const {
             j.key("source_layers").strings(s.sourceLayers);
             j.key("tactic").value(s.tactic);
             if (s.device == DeviceType::kGPU) j.key("tactic_architecture").value(tacticArchitecture(s.tactic));
+            if (plan_.profiles.size() > 1) {  // the tactic each optimization profile runs (docs/dynamic_shapes.md)
+                j.key("profile_tactics").beginArray();
+                for (size_t i = 0; i < plan_.profiles.size(); ++i) j.value(s.tacticFor(static_cast<int32_t>(i)));
+                j.endArray();
+            }
             j.key("stream").value(static_cast<int64_t>(s.stream));
             j.key("tactic_times_ms").beginArray();
             for (const auto& tt : s.tacticTimes) j.beginObject().key("tactic").value(tt.first).key("ms").value(tt.second).endObject();

@@ -46,7 +46,28 @@ struct EngineStep {
     int32_t tacticIndex = 0;
     std::vector<std::pair<std::string, double>> tacticTimes;  // (tactic, ms) measured at build; ms < 0: not timed
     int32_t stream = 0;  // 0: the caller's stream; k > 0: auxiliary stream k (GPU)
-    std::unique_ptr<IPlugin> plugin;
+    std::unique_ptr<IPlugin> plugin;  // with tactic `tactic`: optimization profile 0's choice
+    //! Tactics chosen per optimization profile, where the profiles' fastest differ: each alternate is another instance
+    //! of this kernel (same fields, types, formats and ranges: only the tactic differs), and profileKernel[i] says
+    //! which instance profile i runs (0: `plugin`, j + 1: alternates[j]). Both empty when every profile runs `plugin`.
+    //! An alternate's instance is made by EngineImpl (a clone of `plugin`, configured like it), at build and at load.
+    struct Alternate {
+        std::string tactic;
+        int32_t tacticIndex = 0;
+        std::unique_ptr<IPlugin> plugin;
+    };
+    std::vector<Alternate> alternates;
+    std::vector<int32_t> profileKernel;
+    //! The instance optimization profile `profile` runs.
+    IPlugin& kernelFor(int32_t profile) const {
+        const int32_t k = profileKernel.empty() ? 0 : profileKernel[static_cast<size_t>(profile)];
+        return k == 0 ? *plugin : *alternates[static_cast<size_t>(k - 1)].plugin;
+    }
+    //! The tactic optimization profile `profile` runs.
+    const std::string& tacticFor(int32_t profile) const {
+        const int32_t k = profileKernel.empty() ? 0 : profileKernel[static_cast<size_t>(profile)];
+        return k == 0 ? tactic : alternates[static_cast<size_t>(k - 1)].tactic;
+    }
 };
 
 //! One input's shapes in an optimization profile.
@@ -119,12 +140,15 @@ struct TensorRange {
 std::vector<TensorRange> tensorRanges(const EnginePlan& p);
 //! Configures step s's kernel (configureWithRange) for its tensors' planned dims and ranges; returns its result.
 int32_t configureStep(const EnginePlan& p, EngineStep& s, const std::vector<TensorRange>& ranges);
+//! Configures kernel k, an instance of step s's kernel (one of its alternates), the same way.
+int32_t configureKernel(const EnginePlan& p, const EngineStep& s, IPlugin& k, const std::vector<TensorRange>& ranges);
 //! Sets EngineTensor::shapeTensor on the outputs of ShapeOp steps.
 void markShapeTensors(EnginePlan& p);
 //! execution_context.cpp: builder only, make a context ignore the plan's auxiliary streams.
 void setContextSerial(IExecutionContext* ctx, bool serial);
 //! Bytes of workspace a configured kernel with its tactic set needs: the one figure the builder checks against the
-//! workspace limit and the engine allocates (planWorkspace: the largest over the steps) at build and at load.
+//! workspace limit and the engine allocates (planWorkspace: the largest over the steps and their alternates) at build
+//! and at load.
 inline uint64_t kernelWorkspace(const IPlugin& k) { return k.getWorkspaceSize(); }
 uint64_t planWorkspace(const EnginePlan& p);
 //! Number of streams used by the steps (1 + highest aux stream index).
@@ -182,6 +206,8 @@ private:
     Backend* backend_;
     std::vector<DeviceBuffer> constantBuffers_;
     std::vector<size_t> initialized_;
+    std::vector<IPlugin*> initializedAlternates_;  // the steps' alternates (per-profile tactics) initialized so far
+    void terminateKernels();
     void writeReport() const;
     mutable std::once_flag reportOnce_;  // getLayerInformation: report_ is written once, under this flag
     mutable std::string report_;
@@ -206,6 +232,7 @@ struct EngineSummary {
         DeviceType device;
         std::vector<std::string> notes;  // the step's notes (the plugin's origin among them: plugin/registry.h)
         std::string tactic;              // the chosen tactic (its architecture: engine/tactic_architecture.h)
+        std::vector<std::string> profileTactics;  // with several optimization profiles: the tactic each runs
     };
     std::vector<Kernel> kernels;
     bool loadable = false;

@@ -15,7 +15,11 @@
 //   body: batch range, tensor table (name, dims, type, format, scale, kind, arena offset, bytes, ..., a view's
 //         first channel), I/O lists, optimization profiles (u8 explicit-shapes flag, u32 count, then per profile
 //         per input: min, opt and max dims), memory plan, steps (kernel type, version, variant, device, tensors,
-//         source layers, tactic, the kernel's own serialized fields), constants, build log.
+//         source layers, tactic, per-profile tactics, the kernel's own serialized fields), constants, build log.
+//         Per-profile tactics (format 5): u32 count of alternates, each (tactic name, tactic index); u32 count of the
+//         profile table (0 without alternates, else the profile count), each the i32 instance profile i runs (0: the
+//         step's kernel, j + 1: alternate j).
+//   Format 4 (still read) has no per-profile tactics (every profile runs the step's one tactic).
 //   Format 3 (still read) has no profile table (one profile from the batch range) and stores a view's offset in
 //   elements per batch item.
 //
@@ -46,11 +50,44 @@ namespace {
 
 constexpr char kMagic[8] = {'G', 'I', 'E', 'E', 'N', 'G', 'N', '\x1a'};
 // 2: streams per step, CUDA-graph default, timing batch; 3: tensor formats and scales, kernel variants; 4: optimization
-// profiles, views by channel.
-constexpr uint32_t kFormatVersion = 4;
+// profiles, views by channel; 5: tactics chosen per optimization profile.
+constexpr uint32_t kFormatVersion = 5;
 constexpr uint32_t kOldestFormatVersion = 3;
 constexpr size_t kHeaderSize = 64;
 constexpr uint32_t kMaxCount = 1u << 24;  // sanity bound on table sizes
+
+//! A step's per-profile tactics (format 5): alternates (each used by some profile) and the instance every profile runs,
+//! or neither. (An alternate repeating a tactic is only wasteful: it loads, like the fuzz seed profile_tactics.gie.)
+void readProfileTactics(ByteReader& r, const EnginePlan& p, EngineStep& s) {
+    const size_t nbProfiles = p.profiles.size();
+    const uint32_t na = r.get<uint32_t>("alternate tactic count");
+    GIE_CHECK(na < nbProfiles || na == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' has ", na,
+              " alternate tactic(s) (field 'alternate tactic count') in an engine of ", nbProfiles, " optimization profile(s); at most ",
+              nbProfiles - 1);
+    for (uint32_t j = 0; j < na; ++j) {
+        EngineStep::Alternate a;
+        a.tactic = r.getString("alternate tactic name", 4096);
+        a.tacticIndex = r.get<int32_t>("alternate tactic index");
+        s.alternates.push_back(std::move(a));
+    }
+    const uint32_t nk = r.get<uint32_t>("profile kernel count");
+    GIE_CHECK(nk == (na == 0 ? 0 : nbProfiles), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' has ", nk,
+              " entries in its per-profile kernel table (field 'profile kernel count') for ", na, " alternate tactic(s) and ", nbProfiles,
+              " optimization profile(s); expected ", na == 0 ? 0 : nbProfiles);
+    std::vector<bool> used(na + 1, false);
+    for (uint32_t i = 0; i < nk; ++i) {
+        const int32_t k = r.get<int32_t>("profile kernel");
+        GIE_CHECK(k >= 0 && static_cast<uint32_t>(k) <= na, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name,
+                  "': optimization profile ", i, " runs instance ", k, " (field 'profile kernel'), outside 0..", na);
+        used[static_cast<size_t>(k)] = true;
+        s.profileKernel.push_back(k);
+    }
+    GIE_CHECK(nk == 0 || s.profileKernel[0] == 0, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name,
+              "': optimization profile 0 must run the kernel's own tactic (field 'profile kernel')");
+    for (uint32_t j = 1; j <= na; ++j)
+        GIE_CHECK(used[j], ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "': alternate tactic '",
+                  s.alternates[j - 1].tactic, "' is run by no optimization profile (field 'profile kernel')");
+}
 
 void putDims(ByteWriter& w, const Dims& d) {
     w.put<int32_t>(d.nbDims);
@@ -340,6 +377,12 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
             b.putString(tt.first);
             b.put<double>(tt.second);
         }
+        b.put<uint32_t>(static_cast<uint32_t>(s.alternates.size()));
+        for (const auto& a : s.alternates) {
+            b.putString(a.tactic);
+            b.put<int32_t>(a.tacticIndex);
+        }
+        putIds(b, s.profileKernel);
         b.put<int32_t>(s.stream);
         std::vector<uint8_t> fields(s.plugin->getSerializationSize());
         if (!fields.empty()) s.plugin->serialize(fields.data());
@@ -587,6 +630,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
             double ms = r.get<double>("tactic time");
             s.tacticTimes.emplace_back(name, ms);
         }
+        if (format >= 5) readProfileTactics(r, p, s);
         s.stream = r.get<int32_t>("kernel stream");
         // The CPU runs every step on the caller's thread: only stream 0 exists there.
         GIE_CHECK(s.stream >= 0 && s.stream < (p.device == DeviceType::kCPU ? 1 : kMaxStreams), ErrorCode::kINVALID_ENGINE,
@@ -595,7 +639,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         uint64_t len = 0;
         const uint8_t* fields = r.getBlob("kernel fields", &len);
         if (summary) {
-            summary->kernels.push_back({s.type, s.version, s.variant, s.device, s.notes, s.tactic});
+            summary->kernels.push_back({s.type, s.version, s.variant, s.device, s.notes, s.tactic, {}});
+            if (p.profiles.size() > 1)
+                for (size_t i = 0; i < p.profiles.size(); ++i) summary->kernels.back().profileTactics.push_back(s.tacticFor(static_cast<int32_t>(i)));
             p.steps.push_back(std::move(s));
             continue;
         }
@@ -688,9 +734,12 @@ std::string summarizeEngine(const void* data, size_t size) {
     j.key("batch").beginObject().key("min").value(s.minBatch).key("opt").value(s.optBatch).key("max").value(s.maxBatch).endObject();
     j.key("optimization_profiles").value(static_cast<int64_t>(s.nbProfiles));
     j.key("kernels").beginArray();
-    for (const auto& k : s.kernels)
+    for (const auto& k : s.kernels) {
         j.beginObject().key("type").value(k.type).key("version").value(k.version).key("variant").value(k.variant).key("device").value(k.device == DeviceType::kGPU ? "gpu" : "cpu")
-            .key("tactic").value(k.tactic).key("tactic_architecture").value(k.device == DeviceType::kGPU ? tacticArchitecture(k.tactic) : "").endObject();
+            .key("tactic").value(k.tactic).key("tactic_architecture").value(k.device == DeviceType::kGPU ? tacticArchitecture(k.tactic) : "");
+        if (!k.profileTactics.empty()) j.key("profile_tactics").strings(k.profileTactics);
+        j.endObject();
+    }
     j.endArray();
     j.key("loadable").value(s.loadable);
     j.key("reason").value(s.reason);

@@ -252,7 +252,7 @@ private:
                 for (int w : waits_[s]) backend_.waitEvent(sstream, stepEvents_[static_cast<size_t>(w)]);
             auto t0 = std::chrono::steady_clock::now();
             void* ws = static_cast<uint8_t*>(workspace_.get()) + wsStride_ * static_cast<size_t>(sid);
-            int32_t rc = st.plugin->enqueue(c.inDesc.data(), c.outDesc.data(), c.inPtr.data(), c.outPtr.data(), ws, sstream);
+            int32_t rc = st.kernelFor(profile_).enqueue(c.inDesc.data(), c.outDesc.data(), c.inPtr.data(), c.outPtr.data(), ws, sstream);
             if (rc != 0) {
                 const char* msg = nullptr;
                 // A kernel that refuses the data it was given (an out-of-range Gather index) is the caller's
@@ -275,7 +275,7 @@ private:
             }
     }
 
-    //! run() directly, or through a CUDA graph captured for the current shapes and bindings.
+    //! run() directly, or through a CUDA graph captured for the current shapes, bindings and optimization profile.
     void launch(void* stream) {
         IProfiler* profiler = profiler_;  // one value for the whole call, whatever another thread sets
         if (!cudaGraph_ || profiler || plan_.device != DeviceType::kGPU) {
@@ -290,6 +290,7 @@ private:
         }
         for (int32_t t : plan_.inputs) key.push_back(reinterpret_cast<int64_t>(bindings_[static_cast<size_t>(t)]));
         for (int32_t t : plan_.outputs) key.push_back(reinterpret_cast<int64_t>(bindings_[static_cast<size_t>(t)]));
+        key.push_back(profile_);  // two profiles may admit one shape set and run different tactics at it
         auto it = graphs_.find(key);
         if (it == graphs_.end()) {
             // Validate bindings before capturing (a failure inside a capture would invalidate it).
