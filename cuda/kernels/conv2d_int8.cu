@@ -21,12 +21,15 @@
 // int8_implicit_gemm.cuh; the fully connected layer uses the same GEMM). Two direct tactics for groups > 1:
 //   direct_grouped_chw4   one thread per pixel and CHW4 output group: any C / groups and K / groups (byte products);
 //   depthwise_chw4        C = K = groups: one input word and one weight word per tap give the 4 channels' products.
+// And the integer tensor-core tactics with larger tiles and a cp.async pipeline (int8_imma_gemm.cuh, sm_80+; the same
+// GEMM and groups): imma_128x128x64_s4_chw4, imma_256x128x64_s3_chw4, imma_64x64x64_s4_chw4.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "int8_common.cuh"
+#include "int8_imma_gemm.cuh"
 #include "int8_implicit_gemm.cuh"
 #include "kernels/int8_cpu.h"
 #include "layers/convolution.h"
@@ -53,17 +56,6 @@ __device__ __forceinline__ void advance(RedPos& p, int step, const Int8GemmParam
         p.cg -= a.C4;
         if (++p.s == a.S) p.s = 0, ++p.r;
     }
-}
-
-//! d += a * b for one m16n8k32 tile of s8 (sm_80+).
-__device__ __forceinline__ void mmaS8(int (&d)[4], const int (&a)[4], const int (&b)[2]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-    __trap();  // the host never selects this tactic below sm_80
-#endif
 }
 
 template <bool kMma>
@@ -151,7 +143,7 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8GemmParams a) 
         if (more) loadTiles(k0 + kBK);
         if constexpr (kMma) {
             // One k32 step: A fragment words (row, word t / t + 4), B fragment words (word t / t + 4, column).
-            int af[2][4], bf[4][2];
+            uint32_t af[2][4], bf[4][2];
 #pragma unroll
             for (int mt = 0; mt < 2; ++mt) {
                 const int row = wm * 32 + mt * 16 + g;
@@ -169,7 +161,7 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8GemmParams a) 
 #pragma unroll
             for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-                for (int nt = 0; nt < 4; ++nt) mmaS8(acc[mt * 4 + nt], af[mt], bf[nt]);
+                for (int nt = 0; nt < 4; ++nt) mmaS8(acc[mt * 4 + nt], af[mt], bf[nt][0], bf[nt][1]);
         } else {
 #pragma unroll
             for (int kk = 0; kk < kBK; ++kk) {
@@ -330,14 +322,16 @@ public:
         const TensorDesc& d = inOut[pos];
         return (quantizedChw4(d) || (pos > 0 && floatLinear4(d))) && imageFits32(d);
     }
-    int32_t getNbTactics() const noexcept override { return 4; }
+    int32_t getNbTactics() const noexcept override { return kImmaFirst + kImmaTactics; }
     const char* getTacticName(int32_t t) const noexcept override {
+        if (t >= kImmaFirst && t < kImmaFirst + kImmaTactics) return immaTactics()[t - kImmaFirst].convName;
         return t == kDp4a ? "dp4a_128x64x8_chw4" : t == kImma ? "imma_128x64x32_chw4" : t == kDirect ? "direct_grouped_chw4"
                : t == kDepthwise ? "depthwise_chw4" : "invalid";
     }
     //! The GEMM tactics take groups == 1 or groups of a multiple of 4 input and output channels; the direct ones groups > 1.
     int32_t setTactic(int32_t t) noexcept override {
-        const bool ok = t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1 : t == kDepthwise && depthwise_;
+        const bool ok = t >= kImmaFirst ? immaOk_ && immaTacticRuns(t - kImmaFirst)
+                        : t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1 : t == kDepthwise && depthwise_;
         if (!ok) return -1;
         tactic_ = t;
         return 0;
@@ -351,6 +345,11 @@ public:
             weights_ = cuda::upload(gemm_.packed, "Convolution INT8 weights");
             bias_ = cuda::upload(gemm_.bias, "Convolution INT8 bias");
             mult_ = cuda::upload(gemm_.mult, "Convolution INT8 scales");
+            if (immaOk_ && immaRuns()) {
+                immaWeights_ = cuda::upload(imma_.words, "Convolution INT8 weights (IMMA)");
+                for (int i = 0; i < kImmaTactics; ++i)
+                    if (immaTacticRuns(i)) immaTactics()[i].prepare();
+            }
         }
         if (op_.groups > 1) {
             directWeights_ = cuda::upload(directQ_, "Convolution INT8 weights (grouped)");
@@ -363,6 +362,7 @@ public:
         weights_.reset();
         bias_.reset();
         mult_.reset();
+        immaWeights_.reset();
         directWeights_.reset();
         depthwiseWeights_.reset();
         directBias_.reset();
@@ -389,6 +389,16 @@ protected:
             } catch (const Error&) {
                 if (G == 1) throw;
                 gemmOk_ = false;  // too large for the GEMM's 32-bit indexing: the direct tactics remain
+            }
+        }
+        immaOk_ = false;
+        imma_ = ImmaWeights();
+        if (gemmOk_) {
+            try {
+                imma_ = packImmaWeights(gemm_, G, Kg, "Convolution");
+                immaOk_ = true;
+            } catch (const Error&) {
+                // padded to the larger tiles, too large for 32-bit indexing: the other GEMM tactics remain
             }
         }
         if (G > 1) {
@@ -425,7 +435,7 @@ protected:
         GIE_CHECK(M < (int64_t(1) << 31), ErrorCode::kUNSUPPORTED, "Convolution (INT8 GPU): ", M, " output pixels per call exceed 2^31");
         GIE_CHECK(cuda::alignedTo(c.inputs[0], 4) && cuda::alignedTo(c.outputs[0], 4), ErrorCode::kINTERNAL,
                   "Convolution (INT8 GPU): tensors must be 4-byte aligned");
-        const bool gemm = tactic_ == kDp4a || tactic_ == kImma;
+        const bool gemm = tactic_ == kDp4a || tactic_ == kImma || tactic_ >= kImmaFirst;
         Int8Epilogue ep;
         ep.bias = gemm ? bias_->as<int>() : directBias_->as<int>();
         ep.mult = gemm ? mult_->as<float>() : directMult_->as<float>();
@@ -475,11 +485,20 @@ protected:
         a.kred = static_cast<int>(gemm_.kred);
         a.kPad = static_cast<int>(gemm_.kPad);
         a.M = static_cast<int>(M);
+        if (tactic_ >= kImmaFirst) {
+            GIE_CHECK(immaWeights_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): ", getTacticName(tactic_), " run without its weights");
+            ImmaWeightsView wv;
+            wv.w = immaWeights_->as<int>();
+            wv.gs = imma_.rows * imma_.rowWords;
+            wv.rowWords = static_cast<int>(imma_.rowWords);
+            immaTactics()[tactic_ - kImmaFirst].launch(a, wv, static_cast<int>(op_.groups), cuda::streamOf(c));
+            return;
+        }
         launchInt8Gemm(a, static_cast<int>(op_.groups), tactic_ == kImma, cuda::streamOf(c));
     }
 
 private:
-    static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3;
+    static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3, kImmaFirst = 4;  // then kImmaTactics
     template <typename Params>
     void setGeometry(Params& a) const {
         a.R = static_cast<int>(op_.R);
@@ -493,13 +512,14 @@ private:
     }
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
-    bool configured_ = false, gemmOk_ = false, depthwise_ = false;
+    bool configured_ = false, gemmOk_ = false, immaOk_ = false, depthwise_ = false;
     int64_t C4_ = 0;
     Int8GemmWeights gemm_;
+    ImmaWeights imma_;
     std::vector<int8_t> directQ_;
     std::vector<int32_t> depthwiseWords_, directBiasHost_;
     std::vector<float> directMultHost_;
-    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_, directWeights_, depthwiseWeights_, directBias_, directMult_;
+    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_, immaWeights_, directWeights_, depthwiseWeights_, directBias_, directMult_;
 };
 GIE_REGISTER_KERNEL(ConvolutionInt8Gpu, DeviceType::kGPU);
 

@@ -7,11 +7,15 @@
 // Input: INT8 CHW4 (N, C, H, W) with axis 1 (an FC after a convolution or pooling: the convolution whose kernel
 // covers the whole plane, so CHW4's channel padding meets zero weights), or INT8 LINEAR of any rank (rows of `flat`
 // values, read as words when a row is whole aligned words, else byte by byte).
+// Tactics: dp4a_128x64x8 and imma_128x64x32 (the convolution's first GEMM), and the integer tensor-core tactics with
+// larger tiles of int8_imma_gemm.cuh (imma_128x128x64_s4, imma_256x128x64_s3, imma_64x64x64_s4), which read whole
+// words: a LINEAR row that is not whole aligned words runs imma_128x64x32's kernel instead.
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "int8_common.cuh"
+#include "int8_imma_gemm.cuh"
 #include "int8_implicit_gemm.cuh"
 #include "kernels/int8_cpu.h"
 #include "layers/fully_connected.h"
@@ -32,12 +36,14 @@ public:
         if (pos == 0) return quantizedLinear(d) || (quantizedChw4(d) && (op_.axis == 1 || op_.axis == -3) && imageFits32(d));
         return quantizedLinear(d) || ((d.type == DataType::kFLOAT || d.type == DataType::kHALF) && d.format == TensorFormat::kLINEAR);
     }
-    int32_t getNbTactics() const noexcept override { return 2; }
+    int32_t getNbTactics() const noexcept override { return kImmaFirst + kImmaTactics; }
     const char* getTacticName(int32_t t) const noexcept override {
+        if (t >= kImmaFirst && t < kImmaFirst + kImmaTactics) return immaTactics()[t - kImmaFirst].fcName;
         return t == kDp4a ? "dp4a_128x64x8" : t == kImma ? "imma_128x64x32" : "invalid";
     }
     int32_t setTactic(int32_t t) noexcept override {
-        if (t != kDp4a && !(t == kImma && immaRuns())) return -1;
+        const bool ok = t >= kImmaFirst ? immaOk_ && immaTacticRuns(t - kImmaFirst) : t == kDp4a || (t == kImma && immaRuns());
+        if (!ok) return -1;
         tactic_ = t;
         return 0;
     }
@@ -49,11 +55,17 @@ public:
         weights_ = cuda::upload(gemm_.packed, "FullyConnected INT8 weights");
         bias_ = cuda::upload(gemm_.bias, "FullyConnected INT8 bias");
         mult_ = cuda::upload(gemm_.mult, "FullyConnected INT8 scales");
+        if (immaOk_ && immaRuns()) {
+            immaWeights_ = cuda::upload(imma_.words, "FullyConnected INT8 weights (IMMA)");
+            for (int i = 0; i < kImmaTactics; ++i)
+                if (immaTacticRuns(i)) immaTactics()[i].prepare();
+        }
     }
     void terminate() noexcept override {
         weights_.reset();
         bias_.reset();
         mult_.reset();
+        immaWeights_.reset();
     }
 
 protected:
@@ -67,6 +79,14 @@ protected:
         const int64_t C = chw4_ ? in[0].dims.d[1] : perK, RS = chw4_ ? in[0].dims.d[2] * in[0].dims.d[3] : 1;
         GIE_CHECK(C * RS == perK, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): input ", toString(in[0].dims), " does not flatten to ", perK);
         gemm_ = packInt8Gemm(q.weights, q.requant, 1, op_.K, C, RS, "FullyConnected");
+        immaOk_ = false;
+        imma_ = ImmaWeights();
+        try {
+            imma_ = packImmaWeights(gemm_, 1, op_.K, "FullyConnected");
+            immaOk_ = true;
+        } catch (const Error&) {
+            // padded to the larger tiles, too large for 32-bit indexing: the other tactics remain
+        }
         configured_ = true;
         tactic_ = immaRuns() ? kImma : kDp4a;  // a default until the builder picks by timing
     }
@@ -111,16 +131,26 @@ protected:
                 a.xbs = flat;
             }
         }
-        launchInt8Gemm(a, 1, tactic_ == kImma, cuda::streamOf(c));
+        if (tactic_ >= kImmaFirst && !a.xb) {
+            GIE_CHECK(immaWeights_, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): ", getTacticName(tactic_), " run without its weights");
+            ImmaWeightsView wv;
+            wv.w = immaWeights_->as<int>();
+            wv.gs = imma_.rows * imma_.rowWords;
+            wv.rowWords = static_cast<int>(imma_.rowWords);
+            immaTactics()[tactic_ - kImmaFirst].launch(a, wv, 1, cuda::streamOf(c));
+            return;
+        }
+        launchInt8Gemm(a, 1, tactic_ != kDp4a, cuda::streamOf(c));
     }
 
 private:
-    static constexpr int32_t kDp4a = 0, kImma = 1;
+    static constexpr int32_t kDp4a = 0, kImma = 1, kImmaFirst = 2;  // then kImmaTactics
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
-    bool configured_ = false, chw4_ = false;
+    bool configured_ = false, chw4_ = false, immaOk_ = false;
     Int8GemmWeights gemm_;
-    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_;
+    ImmaWeights imma_;
+    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_, immaWeights_;
 };
 GIE_REGISTER_KERNEL(FullyConnectedInt8Gpu, DeviceType::kGPU);
 
