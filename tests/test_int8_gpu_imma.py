@@ -1,6 +1,6 @@
 """The integer tensor-core tactics with large tiles and a cp.async pipeline (cuda/kernels/int8_imma_gemm.cuh:
-imma_128x128x64_s4, imma_256x128x64_s3, imma_64x64x64_s4; docs/int8.md), each forced, against the CPU INT8
-reference: EXACT equality (tests/test_int8_gpu.py says why a one-unit difference is a bug), outputs poisoned.
+imma_128x128x64_s4, imma_256x128x64_s3, imma_64x64x64_s4, and imma_64x64x64_s4_split4 / _split8 with split-K;
+docs/int8.md), each forced, against the CPU INT8 reference: EXACT equality (tests/test_int8_gpu.py says why a one-unit difference is a bug), outputs poisoned.
 
 Shapes: awkward ones (C and K not multiples of the tiles or of 4, odd H / W, stride 2, dilation, a 7x7 stride-2 stem
 with C = 3, a 1x1 plane), every ResNet-50 convolution shape at batch 8 and 1, bias + residual + ReLU fused with an
@@ -15,13 +15,14 @@ import pytest
 
 import gie
 import util
-from gpu_util import poisoned_output, to_device
 from test_int8_gpu import CONV_CASES, CONV_IDS, FC_CASES, GROUPED_CASES, OBEY, build_both, compare, conv_layer, conv_tactics, kinds, out_hw, pin
 
 pytestmark = pytest.mark.gpu
 
 F32 = np.float32
-IMMA = ["imma_128x128x64_s4", "imma_256x128x64_s3", "imma_64x64x64_s4"]  # cuda/kernels/int8_imma_gemm.cu
+# cuda/kernels/int8_imma_gemm.cu; the split-K ones take groups == 1 only
+UNSPLIT = ["imma_128x128x64_s4", "imma_256x128x64_s3", "imma_64x64x64_s4"]
+IMMA = UNSPLIT + ["imma_64x64x64_s4_split4", "imma_64x64x64_s4_split8"]
 CONV_IMMA = [t + "_chw4" for t in IMMA]
 
 
@@ -31,8 +32,9 @@ def _needs_sm80():
         pytest.skip("integer tensor cores need sm_80")
 
 
-def build_one(define, feeds, ranges, device, force=None, max_batch=None):
-    """One engine of test_int8_gpu.build_both's pair (config.int8, OBEY, the ranges set by hand, tactics forced)."""
+def build_one(define, feeds, ranges, device, force=None):
+    """One engine of test_int8_gpu.build_both's pair (config.int8, OBEY, the ranges set by hand, tactics forced):
+    one CPU reference for several GPU engines."""
     def wrapped(net, t):
         out = define(net, t)
         for tensor, amax in ranges(t, out).items():
@@ -45,22 +47,7 @@ def build_one(define, feeds, ranges, device, force=None, max_batch=None):
         for kernel, tactic in (force or {}).items():
             config.force_tactic(kernel, tactic)
 
-    return util.build(wrapped, feeds, max_batch=max_batch, device=device, configure=configure)
-
-
-def compare_as(cpu, gpu, feeds, dtype, batches):
-    """compare() for a GPU output of another float type: it must equal the CPU's FP32 output rounded to it."""
-    cctx, gctx = cpu.create_execution_context(), gpu.create_execution_context()
-    for b in batches:
-        sliced = {k: np.ascontiguousarray(v[:b]) for k, v in feeds.items()}
-        want = cctx.execute(sliced)["out0"].astype(dtype)
-        buf, read = poisoned_output(want.shape, dtype)
-        gctx.execute({k: to_device(v) for k, v in sliced.items()}, outputs={"out0": buf})
-        got = read()
-        assert not np.isnan(got).any(), f"batch {b}: {np.isnan(got).sum()} output elements left unwritten"
-        bad = np.argwhere(got != want)
-        assert bad.size == 0, (f"batch {b}: {len(bad)} of {got.size} elements differ, first at {tuple(bad[0])}: "
-                               f"GPU {got[tuple(bad[0])]} CPU {want[tuple(bad[0])]}")
+    return util.build(wrapped, feeds, device=device, configure=configure)
 
 
 def conv_out(net, t, case, seed, out_type, groups=1):
@@ -84,21 +71,17 @@ ALL_IDS = CONV_IDS + [f"n{c[0]}c{c[1]}_{c[2]}x{c[3]}k{c[4]}r{c[5][0]}{c[5][1]}s{
 def test_conv_matches_cpu(case, out_type, tactic, rng):
     x = (rng.standard_normal(case[:4]) * 1.5).astype(F32)
     seed = int(rng.integers(1 << 30))
-    # the CPU reference writes FP32 where the GPU writes FP16: the same float, rounded once more
-    cpu_type = gie.int8 if out_type == "int8" else gie.float32
-    gpu_type = {"int8": gie.int8, "float32": gie.float32, "float16": gie.float16}[out_type]
+    out = {"int8": gie.int8, "float32": gie.float32, "float16": gie.float16}[out_type]
+    define = lambda net, t: conv_out(net, t, case, seed, out)
+    # (the engines' outputs are FP32 either way: a Reformat after an INT8 or FP16 convolution output)
     ranges = lambda t, o: {t["x"]: float(np.abs(x).max()) * 0.8, **({o: 6.0} if out_type == "int8" else {})}
-    # (a define per device: an FP16 output exists only on the GPU)
-    cpu = build_one(lambda net, t: conv_out(net, t, case, seed, cpu_type), {"x": x}, ranges, "cpu")
-    gpu = build_one(lambda net, t: conv_out(net, t, case, seed, gpu_type), {"x": x}, ranges, "gpu", {"Convolution": tactic})
+    cpu, gpu = build_both(define, {"x": x}, ranges, force={"Convolution": tactic})
     assert kinds(gpu, "Convolution") == ["int8"] and kinds(cpu, "Convolution") == ["int8"]
     assert conv_tactics(gpu) == [tactic]
-    if out_type == "float16":
-        conv = [k for k in gpu.layer_info()["kernels"] if k["type"] == "Convolution"][0]
-        assert conv["outputs"][0]["dtype"] == "float16", conv  # written by the INT8 kernel itself
-        compare_as(cpu, gpu, {"x": x}, np.float16, [case[0], 1])
-    else:
-        compare(cpu, gpu, {"x": x})
+    for e in (cpu, gpu):  # the INT8 kernels themselves write the requested type (the CPU reference too)
+        conv = [k for k in e.layer_info()["kernels"] if k["type"] == "Convolution"][0]
+        assert conv["outputs"][0]["dtype"] == out_type, conv
+    compare(cpu, gpu, {"x": x})
 
 
 def _resnet50_shapes():
@@ -170,7 +153,7 @@ IMMA_GROUPED = [c for c in GROUPED_CASES if (c[1] // c[10]) % 4 == 0 and (c[4] /
 ]
 
 
-@pytest.mark.parametrize("tactic", CONV_IMMA)
+@pytest.mark.parametrize("tactic", [t + "_chw4" for t in UNSPLIT])
 @pytest.mark.parametrize("out_type", ["float32", "int8"])
 @pytest.mark.parametrize("case", IMMA_GROUPED, ids=lambda c: f"n{c[0]}c{c[1]}k{c[4]}g{c[10]}r{c[5][0]}s{c[6][0]}")
 def test_grouped_conv_matches_cpu(case, out_type, tactic, rng):
@@ -184,14 +167,17 @@ def test_grouped_conv_matches_cpu(case, out_type, tactic, rng):
 
 
 def test_conv_tactics_listed_and_timed(rng):
-    """The builder times the new tactics with the old ones (an unforced build lists them all)."""
-    case = CONV_CASES[2]
-    x = rng.standard_normal(case[:4]).astype(F32)
-    define = lambda net, t: conv_out(net, t, case, 3, gie.int8)
-    _, gpu = build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0, o: 4.0})
-    conv = [k for k in gpu.layer_info()["kernels"] if k["type"] == "Convolution"][0]
-    timed = {t["tactic"] for t in conv.get("tactic_times_ms") or []}
-    assert set(CONV_IMMA) <= timed and {"dp4a_128x64x8_chw4", "imma_128x64x32_chw4"} <= timed, timed
+    """The builder times the new tactics with the old ones (an unforced build lists them all); split-K only without
+    groups (setTactic refuses it with groups, so the builder never times it there)."""
+    for case, groups, want, absent in [(CONV_CASES[2], 1, CONV_IMMA, []),
+                                       (IMMA_GROUPED[-1][:10], IMMA_GROUPED[-1][10], CONV_IMMA[:3], CONV_IMMA[3:])]:
+        x = rng.standard_normal(case[:4]).astype(F32)
+        define = lambda net, t: conv_out(net, t, case, 3, gie.int8, groups=groups)
+        _, gpu = build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0, o: 4.0})
+        conv = [k for k in gpu.layer_info()["kernels"] if k["type"] == "Convolution"][0]
+        timed = {t["tactic"] for t in conv.get("tactic_times_ms") or []}
+        assert set(want) <= timed and {"dp4a_128x64x8_chw4", "imma_128x64x32_chw4"} <= timed, timed
+        assert not set(absent) & timed, timed
 
 
 @pytest.mark.parametrize("tactic", IMMA)

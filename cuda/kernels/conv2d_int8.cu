@@ -22,7 +22,8 @@
 //   direct_grouped_chw4   one thread per pixel and CHW4 output group: any C / groups and K / groups (byte products);
 //   depthwise_chw4        C = K = groups: one input word and one weight word per tap give the 4 channels' products.
 // And the integer tensor-core tactics with larger tiles and a cp.async pipeline (int8_imma_gemm.cuh, sm_80+; the same
-// GEMM and groups): imma_128x128x64_s4_chw4, imma_256x128x64_s3_chw4, imma_64x64x64_s4_chw4.
+// GEMM and groups): imma_128x128x64_s4_chw4, imma_256x128x64_s3_chw4, imma_64x64x64_s4_chw4, and with split-K (groups
+// = 1, a workspace of INT32 partial sums) imma_64x64x64_s4_split4_chw4, imma_64x64x64_s4_split8_chw4.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -330,13 +331,17 @@ public:
     }
     //! The GEMM tactics take groups == 1 or groups of a multiple of 4 input and output channels; the direct ones groups > 1.
     int32_t setTactic(int32_t t) noexcept override {
-        const bool ok = t >= kImmaFirst ? immaOk_ && immaTacticRuns(t - kImmaFirst)
+        const bool ok = t >= kImmaFirst ? immaOk_ && immaTacticRuns(t - kImmaFirst) && (immaTactics()[t - kImmaFirst].splits == 1 || op_.groups == 1)
                         : t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1 : t == kDepthwise && depthwise_;
         if (!ok) return -1;
         tactic_ = t;
         return 0;
     }
     int32_t getTactic() const noexcept override { return tactic_; }
+    //! Split-K tactics: the INT32 partial sums of every split at the largest output given to configure.
+    size_t getWorkspaceSize() const noexcept override {
+        return configured_ && tactic_ >= kImmaFirst ? immaWorkspaceBytes(immaTactics()[tactic_ - kImmaFirst].splits, maxM_, op_.K) : 0;
+    }
 
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): initialize before configure");
@@ -370,8 +375,9 @@ public:
     }
 
 protected:
-    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
+    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc* out, int32_t) override {
         const int64_t C = in[0].dims.d[1], G = op_.groups, RS = op_.R * op_.S;
+        maxM_ = out[0].dims.d[0] * out[0].dims.d[2] * out[0].dims.d[3];
         GIE_CHECK(G >= 1 && C % G == 0 && op_.K % G == 0, ErrorCode::kINVALID_MODEL, "Convolution (INT8 GPU): ", C, " input and ", op_.K,
                   " output channels are not divisible into ", G, " groups");
         const int64_t Cg = C / G, Kg = op_.K / G, perK = Cg * RS;
@@ -491,7 +497,10 @@ protected:
             wv.w = immaWeights_->as<int>();
             wv.gs = imma_.rows * imma_.rowWords;
             wv.rowWords = static_cast<int>(imma_.rowWords);
-            immaTactics()[tactic_ - kImmaFirst].launch(a, wv, static_cast<int>(op_.groups), cuda::streamOf(c));
+            const ImmaTactic& t = immaTactics()[tactic_ - kImmaFirst];
+            GIE_CHECK(t.splits == 1 || (c.workspace && cuda::aligned16(c.workspace) && M <= maxM_), ErrorCode::kINTERNAL, "Convolution (INT8 GPU): split-K tactic ",
+                      t.convName, " got no aligned workspace or more than the configured ", maxM_, " output pixels");
+            t.launch(a, wv, static_cast<int>(op_.groups), c.workspace, cuda::streamOf(c));
             return;
         }
         launchInt8Gemm(a, static_cast<int>(op_.groups), tactic_ == kImma, cuda::streamOf(c));
@@ -513,7 +522,7 @@ private:
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
     bool configured_ = false, gemmOk_ = false, immaOk_ = false, depthwise_ = false;
-    int64_t C4_ = 0;
+    int64_t C4_ = 0, maxM_ = 0;  // maxM_: N*P*Q at the largest shapes (split-K's workspace)
     Int8GemmWeights gemm_;
     ImmaWeights imma_;
     std::vector<int8_t> directQ_;

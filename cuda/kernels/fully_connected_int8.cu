@@ -8,8 +8,9 @@
 // covers the whole plane, so CHW4's channel padding meets zero weights), or INT8 LINEAR of any rank (rows of `flat`
 // values, read as words when a row is whole aligned words, else byte by byte).
 // Tactics: dp4a_128x64x8 and imma_128x64x32 (the convolution's first GEMM), and the integer tensor-core tactics with
-// larger tiles of int8_imma_gemm.cuh (imma_128x128x64_s4, imma_256x128x64_s3, imma_64x64x64_s4), which read whole
-// words: a LINEAR row that is not whole aligned words runs imma_128x64x32's kernel instead.
+// larger tiles of int8_imma_gemm.cuh (imma_128x128x64_s4, imma_256x128x64_s3, imma_64x64x64_s4, and with split-K
+// imma_64x64x64_s4_split4 / _split8), which read whole words: a LINEAR row that is not whole aligned words runs
+// imma_128x64x32's kernel instead.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -48,6 +49,10 @@ public:
         return 0;
     }
     int32_t getTactic() const noexcept override { return tactic_; }
+    //! Split-K tactics: the INT32 partial sums of every split at the most rows given to configure.
+    size_t getWorkspaceSize() const noexcept override {
+        return configured_ && tactic_ >= kImmaFirst ? immaWorkspaceBytes(immaTactics()[tactic_ - kImmaFirst].splits, maxRows_, op_.K) : 0;
+    }
 
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): initialize before configure");
@@ -69,8 +74,9 @@ public:
     }
 
 protected:
-    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
+    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc* out, int32_t) override {
         const int64_t perK = op_.inputsPerOutput();
+        maxRows_ = volume(out[0].dims) / op_.K;
         const cpu::int8cpu::QuantizedLayer q = cpu::int8cpu::quantizeLayer(fields_, op_.K, perK, in[0].scale, "FullyConnected");
         setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "FullyConnected (INT8)");
         chw4_ = in[0].format == TensorFormat::kCHW4;
@@ -137,7 +143,10 @@ protected:
             wv.w = immaWeights_->as<int>();
             wv.gs = imma_.rows * imma_.rowWords;
             wv.rowWords = static_cast<int>(imma_.rowWords);
-            immaTactics()[tactic_ - kImmaFirst].launch(a, wv, 1, cuda::streamOf(c));
+            const ImmaTactic& t = immaTactics()[tactic_ - kImmaFirst];
+            GIE_CHECK(t.splits == 1 || (c.workspace && cuda::aligned16(c.workspace) && rows <= maxRows_), ErrorCode::kINTERNAL,
+                      "FullyConnected (INT8 GPU): split-K tactic ", t.fcName, " got no aligned workspace or more than the configured ", maxRows_, " rows");
+            t.launch(a, wv, 1, c.workspace, cuda::streamOf(c));
             return;
         }
         launchInt8Gemm(a, 1, tactic_ != kDp4a, cuda::streamOf(c));
@@ -148,6 +157,7 @@ private:
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
     bool configured_ = false, chw4_ = false, immaOk_ = false;
+    int64_t maxRows_ = 0;  // volume / K at the largest shapes (split-K's workspace)
     Int8GemmWeights gemm_;
     ImmaWeights imma_;
     std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_, immaWeights_;

@@ -93,16 +93,26 @@ struct ImmaGeometry {
     static_assert(BN <= kImmaRowAlign && kImmaRowAlign % BN == 0, "weight rows padded to whole tiles");
 };
 
-//! One block tile: rows [x*BM, +BM) x channels [y*BN, +BN) of group z, the whole reduction.
+//! Split-K (groups == 1 only): block z reduces k-tiles [z*tilesPerSplit, +tilesPerSplit) and writes its exact INT32
+//! sums to partial[z][M][K4] (K4: K rounded up to 4); immaSplitReduce adds the splits and runs the epilogue.
+struct ImmaSplit {
+    int* partial = nullptr;
+    int tilesPerSplit = 1 << 30;
+};
+
+//! One block tile: rows [x*BM, +BM) x channels [y*BN, +BN) of group z (SPLIT: of split z), the whole reduction.
 //! ONE_BY_ONE: a 1x1 kernel, stride 1, no padding (P = H, Q = W): the input word of reduction index kk at output pixel
 //! pq is kk*H*W + pq, no tap walk and no bounds but M and the reduction's end (half the A-load instructions).
-template <class G, bool ONE_BY_ONE>
-__global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8GemmParams a, const ImmaWeightsView wv) {
+template <class G, bool ONE_BY_ONE, bool SPLIT>
+__global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8GemmParams a, const ImmaWeightsView wv, const ImmaSplit sk) {
     constexpr int BM = G::BM, BK = kImmaBK, MI = G::MI, NI = G::NI;
     extern __shared__ __align__(128) int immaSmem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wm = warp % G::WARPS_M, wn = warp / G::WARPS_M;
-    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * G::BN, grp = blockIdx.z;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * G::BN, grp = SPLIT ? 0 : blockIdx.z;
+    // This block's k-tiles: [tile0, tile0 + kTiles) (a split with none writes zero sums).
+    const int tile0 = SPLIT ? blockIdx.z * sk.tilesPerSplit : 0;
+    const int kTiles = max(0, min((a.kred + kImmaBK - 1) / kImmaBK - tile0, SPLIT ? sk.tilesPerSplit : 1 << 30));
     const int PQ = a.P * a.Q, HW = a.H * a.W;
 
     // A: pixel rows (warp + j*WARPS)*8 + lane/4 of the tile, word aw of each chunk. Per pixel: its image (and group)
@@ -122,7 +132,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
     // Reduction position of word kb + c*4 + aw of the next stage (c < 4; kb: the stage's first word): its channel
     // word cg and its tap (r, s) scaled by the dilation (rd, sd). (Fewer registers than keeping offsets: the
     // 128 x 128 tile has 128 per thread.)
-    int kb = 0, cg[4] = {}, rd[4] = {}, sd[4] = {};
+    int kb = tile0 * BK, cg[4] = {}, rd[4] = {}, sd[4] = {};
     auto seek = [&](int c) {  // by division (at the start, and when a stage spans several taps)
         const int k = kb + c * 4 + aw, rs = k / a.C4, r = rs / a.S;
         cg[c] = k - rs * a.C4;
@@ -137,10 +147,9 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
 
     // B: channel rows tid/4 + i*B_ROWS_PER_PASS, chunk tid % 4.
     const int bc = tid & 3, br = tid >> 2;
-    const int* bSrc = wv.w + grp * wv.gs + static_cast<int64_t>(n0 + br) * wv.rowWords + bc * 4;
+    const int* bSrc = wv.w + grp * wv.gs + static_cast<int64_t>(n0 + br) * wv.rowWords + bc * 4 + tile0 * BK;
     const int bOffS = br * BK + convf16::swizzle<4>(br, bc) * 4;
 
-    const int kTiles = (a.kred + BK - 1) / BK;
     auto loadTile = [&](int stage) {
         int* as = immaSmem + stage * G::STAGE_WORDS;
         int* bs = as + BM * BK;
@@ -262,20 +271,51 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
             const int r1 = __shfl_xor_sync(0xffffffffu, odd ? c[1] : c[3], 1);
             const int v[4] = {odd ? r0 : c[0], odd ? r1 : c[1], odd ? c[2] : r0, odd ? c[3] : r1};
             const int cl = n0 + wn * G::WN + ni * 8 + 2 * (t & 2);
-            if (rowOk && cl < K4) requantStore(a.ep, n, grp * a.K + cl, pq, PQ, v, grp * a.kPad + cl, min(4, a.K - cl));
+            if (!rowOk || cl >= K4) continue;
+            if constexpr (SPLIT)
+                *reinterpret_cast<int4*>(sk.partial + (static_cast<int64_t>(blockIdx.z) * a.M + m) * K4 + cl) = make_int4(v[0], v[1], v[2], v[3]);
+            else
+                requantStore(a.ep, n, grp * a.K + cl, pq, PQ, v, grp * a.kPad + cl, min(4, a.K - cl));
         }
     }
 }
 
-//! The IMMA tactics: names (conv with the _chw4 suffix, FC without), shared memory, and their launch.
+//! Split-K's second step: the sum over the splits of partial[z][m][cl .. cl+3], then the epilogue. Block (x, y): pixels
+//! x*256 .. +256 (consecutive threads, coalesced CHW4 / LINEAR stores) of CHW4 groups y, y + gridDim.y, ... (32-bit
+//! indices: a 64-bit division would be a call).
+__global__ void __launch_bounds__(256) immaSplitReduce(const Int8GemmParams a, const int* __restrict__ partial, int splits) {
+    const int K4 = (a.K + 3) & ~3, PQ = a.P * a.Q;
+    const int m = blockIdx.x * blockDim.x + threadIdx.x;
+    if (m >= a.M) return;
+    const int n = m / PQ, pq = m - n * PQ;
+    const int64_t slice = static_cast<int64_t>(a.M) * K4;
+    for (int cl = blockIdx.y * 4; cl < K4; cl += gridDim.y * 4) {
+        const int* src = partial + static_cast<int64_t>(m) * K4 + cl;
+        int4 s = __ldg(reinterpret_cast<const int4*>(src));
+        for (int z = 1; z < splits; ++z) {
+            const int4 t = __ldg(reinterpret_cast<const int4*>(src + z * slice));
+            s = make_int4(s.x + t.x, s.y + t.y, s.z + t.z, s.w + t.w);
+        }
+        const int v[4] = {s.x, s.y, s.z, s.w};
+        requantStore(a.ep, n, cl, pq, PQ, v, cl, min(4, a.K - cl));
+    }
+}
+
+//! The IMMA tactics: names (conv with the _chw4 suffix, FC without), shared memory, split-K factor (1: none; else
+//! groups == 1 only, with a workspace of immaWorkspaceBytes), and their launch.
 struct ImmaTactic {
     const char* convName;
     const char* fcName;
     int smemBytes;
+    int splits;
     void (*prepare)();  //!< opts in to smemBytes of dynamic shared memory (host, idempotent)
-    void (*launch)(const Int8GemmParams& a, const ImmaWeightsView& w, int groups, cudaStream_t stream);
+    //! workspace: immaWorkspaceBytes(splits, M, K) bytes, 16-byte aligned (unused without split-K)
+    void (*launch)(const Int8GemmParams& a, const ImmaWeightsView& w, int groups, void* workspace, cudaStream_t stream);
 };
-constexpr int kImmaTactics = 3;
+constexpr int kImmaTactics = 5;
+inline size_t immaWorkspaceBytes(int splits, int64_t M, int64_t K) {
+    return splits > 1 ? static_cast<size_t>(splits) * static_cast<size_t>(M) * static_cast<size_t>((K + 3) / 4 * 4) * sizeof(int) : 0;
+}
 //! kImmaTactics entries (defined in int8_imma_gemm.cu).
 const ImmaTactic* immaTactics();
 
