@@ -84,32 +84,17 @@ def format_tactic_table(per_shape):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    p.add_argument("--model", choices=sorted(conv_f16.MODELS) + ["all"], default="resnet50",
-                   help="whose convolution shapes (default resnet50)")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--runs", type=int, default=50, help="torch runs per shape (median)")
-    p.add_argument("--only", default="", help="comma-separated substrings of shape names to run")
+    p = conv_f16.shape_parser(__doc__)
     p.add_argument("--no-fp16", action="store_true", help="skip gie's FP16 build (its column reads nan)")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     a = parse_args(argv)
-    import numpy as np
-    import torch
-
-    import gie
-    torch.backends.cudnn.benchmark = True
+    np, torch, gie = conv_f16.import_runtime()
     print(f"# INT8 convolution, batch {a.batch}, {torch.cuda.get_device_name()}, torch {torch.__version__} (FP16: no INT8 path)")
-    done, per_shape = {}, []
-    for model, (name, c, h, k, r, stride, pad, count) in conv_f16.shapes(a.model, a.only):
-        if model not in done:
-            if done:
-                print(format_weighted(*list(done.items())[-1]))
-            print(f"\n## {model}\n\n{HEADER}")
-            done[model] = []
+    per_shape, failed = [], False
+    for rows, (name, c, h, k, r, stride, pad, count) in conv_f16.each_shape(a, HEADER, format_weighted):
         fl = conv_f16.flops(a.batch, c, h, k, r, stride, pad)
         try:
             times, chosen = gie_int8_times(gie, np, a.batch, c, h, k, r, stride, pad)
@@ -126,15 +111,15 @@ def main(argv=None):
             except Exception as e:
                 conv_f16.log(f"{name}: gie FP16 failed: {e}")
         t_ms = conv_f16.torch_conv_ms(torch, a.batch, c, h, k, r, stride, pad, a.runs)
-        done[model].append((count, fl, t_ms, f_ms, i_ms))
+        rows.append((count, fl, t_ms, f_ms, i_ms))
+        failed |= math.isnan(i_ms)
         print(format_row(name, fl, t_ms, f_ms, i_ms, best), flush=True)
         per_shape.append((name, times))
         if times:
             conv_f16.log(f"  {name}: INT8 {format_tactics(times)}")
-    if done:
-        print(format_weighted(*list(done.items())[-1]))
+    if per_shape:
         print(f"\n## every INT8 tactic (ms, builder timing)\n\n{format_tactic_table(per_shape)}")
-    if any(math.isnan(r[4]) for rows in done.values() for r in rows):
+    if failed:
         sys.exit(1)
 
 
