@@ -9,6 +9,7 @@ connected layer (rows of whole words, and byte rows, which run the imma_128x64x3
 """
 import importlib.util
 import os
+import re
 
 import numpy as np
 import pytest
@@ -95,7 +96,7 @@ def _resnet50_shapes():
 RESNET50 = _resnet50_shapes()
 
 
-@pytest.mark.parametrize("shape", RESNET50, ids=[s[0].replace(" ", "_") for s in RESNET50])
+@pytest.mark.parametrize("shape", RESNET50, ids=[re.sub(r"\W+", "_", s[0]) for s in RESNET50])
 def test_resnet50_shapes_every_tactic(shape, rng):
     """Every ResNet-50 convolution shape (bias + ReLU, INT8 out), batch 8 then 1; one CPU engine, each tactic's GPU one."""
     name, c, h, k, r, stride, pad, _ = shape
