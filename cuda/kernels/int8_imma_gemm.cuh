@@ -147,7 +147,9 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
 
     // B: channel rows tid/4 + i*B_ROWS_PER_PASS, chunk tid % 4.
     const int bc = tid & 3, br = tid >> 2;
-    const int* bSrc = wv.w + grp * wv.gs + static_cast<int64_t>(n0 + br) * wv.rowWords + bc * 4 + tile0 * BK;
+    // (a 32-bit offset from the group's weights: packImmaWeights keeps every index below 2^31; one register less)
+    const int* bGroup = wv.w + grp * wv.gs;
+    int bSrc = (n0 + br) * wv.rowWords + bc * 4 + tile0 * BK;
     const int bOffS = br * BK + convf16::swizzle<4>(br, bc) * 4;
 
     auto loadTile = [&](int stage) {
@@ -174,7 +176,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
         }
 #pragma unroll
         for (int i = 0; i < G::B_ITERS; ++i)
-            conv::cpAsync16(bs + bOffS + i * G::B_ROWS_PER_PASS * BK, reinterpret_cast<const float*>(bSrc + static_cast<int64_t>(i) * G::B_ROWS_PER_PASS * wv.rowWords),
+            conv::cpAsync16(bs + bOffS + i * G::B_ROWS_PER_PASS * BK, reinterpret_cast<const float*>(bGroup + (bSrc + i * G::B_ROWS_PER_PASS * wv.rowWords)),
                             true);
         bSrc += BK;
         kb += BK;
