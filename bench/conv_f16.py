@@ -220,33 +220,56 @@ def format_weighted(model, rows):
             f"{tot_f / tot_t / 1e9:.0f} | {tot_g / tot_t:.2f} | | |")
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+def each_shape(a, header, weighted):
+    """Yields (rows, shape row) for each shape of --model / --only, printing each model's table header before its
+    first shape and weighted(model, rows) after its last; the caller appends its shape's tuple to rows."""
+    done = {}
+    for model, row in shapes(a.model, a.only):
+        if model not in done:
+            if done:
+                print(weighted(*list(done.items())[-1]))
+            print(f"\n## {model}\n\n{header}")
+            done[model] = []
+        yield done[model], row
+    if done:
+        print(weighted(*list(done.items())[-1]))
+
+
+def import_runtime():
+    """(numpy, torch, gie), imported when a benchmark runs (--help and the tables need none), cuDNN autotuning on."""
+    import numpy
+    import torch
+
+    import gie
+    torch.backends.cudnn.benchmark = True
+    return numpy, torch, gie
+
+
+def shape_parser(doc):
+    """An argument parser (its description and epilog from ``doc``) with the shape options of this benchmark and
+    bench/conv_int8.py: --model, --batch, --runs (torch), --only."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n\n".join(doc.split("\n\n")[1:]))
     p.add_argument("--model", choices=sorted(MODELS) + ["all"], default="resnet50",
                    help="whose convolution shapes (default resnet50; all: each model's table and weighted row)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--only", default="", help="comma-separated substrings of shape names to run")
+    return p
+
+
+def parse_args(argv=None):
+    p = shape_parser(__doc__)
     p.add_argument("--tactics", action="store_true", help="print every timed tactic of gie's kernel")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     a = parse_args(argv)
-    import numpy as np
-    import torch
-
-    import gie
-    torch.backends.cudnn.benchmark = True
+    np, torch, gie = import_runtime()
     print(f"# FP16 convolution, batch {a.batch}, {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    done = {}  # model -> [(count, flops, gie ms, torch ms)], in the order run
-    for model, (name, c, h, k, r, stride, pad, count) in shapes(a.model, a.only):
-        if model not in done:
-            if done:
-                print(format_weighted(*list(done.items())[-1]))
-            print(f"\n## {model}\n\n{HEADER}")
-            done[model] = []
+    # rows: the model's [(count, flops, gie ms, torch ms)], in the order run
+    for rows, (name, c, h, k, r, stride, pad, count) in each_shape(a, HEADER, format_weighted):
         fl = flops(a.batch, c, h, k, r, stride, pad)
         try:
             g_ms, tactic, extra, err = gie_conv(gie, np, torch, a.batch, c, h, k, r, stride, pad, a.tactics)
@@ -254,12 +277,10 @@ def main(argv=None):
             log(f"{name}: gie failed: {e}")
             g_ms, tactic, extra, err = float("nan"), f"error: {type(e).__name__}", "", float("nan")
         t_ms = torch_conv_ms(torch, a.batch, c, h, k, r, stride, pad, a.runs)
-        done[model].append((count, fl, g_ms, t_ms))
+        rows.append((count, fl, g_ms, t_ms))
         print(format_row(name, fl, g_ms, t_ms, tactic, err), flush=True)
         if extra:
             log(f"  {name}: {extra}")
-    if done:
-        print(format_weighted(*list(done.items())[-1]))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@
 //                         K-contiguous, so no TMA box fits), the weights come by TMA; the same requantStore epilogue,
 //                         residual and output formats;
 //   wgmma1x1_s8_128x64x128_s6_chw4    the same with 128 x 64 tiles (m64n64k32) and 6 stages, for K <= 64 layers.
+// And the integer tensor-core tactics with larger tiles and a cp.async pipeline (int8_imma_gemm.cuh, sm_80+; the same
+// GEMM and groups): imma_128x128x64_s4_chw4, imma_256x128x64_s3_chw4, imma_64x64x64_s4_chw4, and with split-K (groups
+// = 1, a workspace of INT32 partial sums) imma_64x64x64_s4_split4_chw4, imma_64x64x64_s4_split8_chw4.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -36,6 +39,7 @@
 
 #include "gemm_wgmma_s8.cuh"
 #include "int8_common.cuh"
+#include "int8_imma_gemm.cuh"
 #include "int8_implicit_gemm.cuh"
 #include "kernels/int8_cpu.h"
 #include "layers/convolution.h"
@@ -62,17 +66,6 @@ __device__ __forceinline__ void advance(RedPos& p, int step, const Int8GemmParam
         p.cg -= a.C4;
         if (++p.s == a.S) p.s = 0, ++p.r;
     }
-}
-
-//! d += a * b for one m16n8k32 tile of s8 (sm_80+).
-__device__ __forceinline__ void mmaS8(int (&d)[4], const int (&a)[4], const int (&b)[2]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-    __trap();  // the host never selects this tactic below sm_80
-#endif
 }
 
 template <bool kMma>
@@ -160,7 +153,7 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8GemmParams a) 
         if (more) loadTiles(k0 + kBK);
         if constexpr (kMma) {
             // One k32 step: A fragment words (row, word t / t + 4), B fragment words (word t / t + 4, column).
-            int af[2][4], bf[4][2];
+            uint32_t af[2][4], bf[4][2];
 #pragma unroll
             for (int mt = 0; mt < 2; ++mt) {
                 const int row = wm * 32 + mt * 16 + g;
@@ -178,7 +171,7 @@ __global__ void __launch_bounds__(kThreads, 2) convInt8(const Int8GemmParams a) 
 #pragma unroll
             for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-                for (int nt = 0; nt < 4; ++nt) mmaS8(acc[mt * 4 + nt], af[mt], bf[nt]);
+                for (int nt = 0; nt < 4; ++nt) mmaS8(acc[mt * 4 + nt], af[mt], bf[nt][0], bf[nt][1]);
         } else {
 #pragma unroll
             for (int kk = 0; kk < kBK; ++kk) {
@@ -365,19 +358,25 @@ public:
     }
     int32_t getNbTactics() const noexcept override { return kWgmma + static_cast<int32_t>(wgmmaS8Tactics().size()); }
     const char* getTacticName(int32_t t) const noexcept override {
+        if (isImma(t)) return immaTactics()[t - kImmaFirst].convName;
         return t == kDp4a ? "dp4a_128x64x8_chw4" : t == kImma ? "imma_128x64x32_chw4" : t == kDirect ? "direct_grouped_chw4"
                : t == kDepthwise ? "depthwise_chw4" : isWgmma(t) ? wgmmaS8Tactics()[static_cast<size_t>(t - kWgmma)].name : "invalid";
     }
     //! The GEMM tactics take groups == 1 or groups of a multiple of 4 input and output channels; the direct ones groups > 1;
     //! wgmma 1x1, stride-1, unpadded convolutions without groups on an sm_90a device.
     int32_t setTactic(int32_t t) noexcept override {
-        const bool ok = t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1
+        const bool ok = isImma(t) ? immaOk_ && immaTacticRuns(t - kImmaFirst) && (immaTactics()[t - kImmaFirst].splits == 1 || op_.groups == 1)
+                        : t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1
                         : t == kDepthwise ? depthwise_ : isWgmma(t) && wgmmaOk_ && cuda::wgmma::available();
         if (!ok) return -1;
         tactic_ = t;
         return 0;
     }
     int32_t getTactic() const noexcept override { return tactic_; }
+    //! Split-K tactics: the INT32 partial sums of every split at the largest output given to configure.
+    size_t getWorkspaceSize() const noexcept override {
+        return configured_ && isImma(tactic_) ? immaWorkspaceBytes(immaTactics()[tactic_ - kImmaFirst].splits, maxM_, op_.K) : 0;
+    }
 
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): initialize before configure");
@@ -394,6 +393,11 @@ public:
             if (!isWgmma(tactic_)) weights_ = cuda::upload(gemm_.packed, "Convolution INT8 weights");
             bias_ = cuda::upload(gemm_.bias, "Convolution INT8 bias");
             mult_ = cuda::upload(gemm_.mult, "Convolution INT8 scales");
+            if (immaOk_ && immaRuns()) {
+                immaWeights_ = cuda::upload(imma_.words, "Convolution INT8 weights (IMMA)");
+                for (int i = 0; i < kImmaTactics; ++i)
+                    if (immaTacticRuns(i)) immaTactics()[i].prepare();
+            }
         }
         if (op_.groups > 1) {
             directWeights_ = cuda::upload(directQ_, "Convolution INT8 weights (grouped)");
@@ -407,6 +411,7 @@ public:
         wgmmaWeights_.reset();
         bias_.reset();
         mult_.reset();
+        immaWeights_.reset();
         directWeights_.reset();
         depthwiseWeights_.reset();
         directBias_.reset();
@@ -414,8 +419,9 @@ public:
     }
 
 protected:
-    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
+    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc* out, int32_t) override {
         const int64_t C = in[0].dims.d[1], G = op_.groups, RS = op_.R * op_.S;
+        maxM_ = out[0].dims.d[0] * out[0].dims.d[2] * out[0].dims.d[3];
         GIE_CHECK(G >= 1 && C % G == 0 && op_.K % G == 0, ErrorCode::kINVALID_MODEL, "Convolution (INT8 GPU): ", C, " input and ", op_.K,
                   " output channels are not divisible into ", G, " groups");
         const int64_t Cg = C / G, Kg = op_.K / G, perK = Cg * RS;
@@ -440,6 +446,16 @@ protected:
         wgmmaOk_ = G == 1 && gemmOk_ && op_.R == 1 && op_.S == 1 && op_.sh == 1 && op_.sw == 1 && op_.pt == 0 && op_.pl == 0 &&
                    op_.pb == 0 && op_.pr == 0 && cuda::wgmma::available();
         wgmmaW_ = wgmmaOk_ ? cuda::wgmma::packS8Weights(w, op_.K, C, 1, true) : cuda::wgmma::S8Weights{};
+        immaOk_ = false;
+        imma_ = ImmaWeights();
+        if (gemmOk_) {
+            try {
+                imma_ = packImmaWeights(gemm_, G, Kg, "Convolution");
+                immaOk_ = true;
+            } catch (const Error&) {
+                // padded to the larger tiles, too large for 32-bit indexing: the other GEMM tactics remain
+            }
+        }
         if (G > 1) {
             const int64_t K4 = (op_.K + 3) / 4;
             directQ_ = w.q;
@@ -475,7 +491,7 @@ protected:
         GIE_CHECK(M < (int64_t(1) << 31), ErrorCode::kUNSUPPORTED, "Convolution (INT8 GPU): ", M, " output pixels per call exceed 2^31");
         GIE_CHECK(cuda::alignedTo(c.inputs[0], 4) && cuda::alignedTo(c.outputs[0], 4), ErrorCode::kINTERNAL,
                   "Convolution (INT8 GPU): tensors must be 4-byte aligned");
-        const bool gemm = tactic_ == kDp4a || tactic_ == kImma || isWgmma(tactic_);
+        const bool gemm = tactic_ == kDp4a || tactic_ == kImma || isImma(tactic_) || isWgmma(tactic_);
         Int8Epilogue ep;
         ep.bias = gemm ? bias_->as<int>() : directBias_->as<int>();
         ep.mult = gemm ? mult_->as<float>() : directMult_->as<float>();
@@ -545,11 +561,25 @@ protected:
         a.kred = static_cast<int>(gemm_.kred);
         a.kPad = static_cast<int>(gemm_.kPad);
         a.M = static_cast<int>(M);
+        if (isImma(tactic_)) {
+            GIE_CHECK(immaWeights_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): ", getTacticName(tactic_), " run without its weights");
+            ImmaWeightsView wv;
+            wv.w = immaWeights_->as<int>();
+            wv.gs = imma_.rows * imma_.rowWords;
+            wv.rowWords = static_cast<int>(imma_.rowWords);
+            const ImmaTactic& t = immaTactics()[tactic_ - kImmaFirst];
+            GIE_CHECK(t.splits == 1 || (c.workspace && cuda::aligned16(c.workspace) && M <= maxM_), ErrorCode::kINTERNAL, "Convolution (INT8 GPU): split-K tactic ",
+                      t.convName, " got no aligned workspace or more than the configured ", maxM_, " output pixels");
+            t.launch(a, wv, static_cast<int>(op_.groups), c.workspace, cuda::streamOf(c));
+            return;
+        }
         launchInt8Gemm(a, static_cast<int>(op_.groups), tactic_ == kImma, cuda::streamOf(c));
     }
 
 private:
-    static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3, kWgmma = 4;  // kWgmma + i: wgmmaS8Tactics()[i]
+    // kImmaFirst + i: immaTactics()[i]; kWgmma + i: wgmmaS8Tactics()[i]
+    static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3, kImmaFirst = 4, kWgmma = kImmaFirst + kImmaTactics;
+    static bool isImma(int32_t t) { return t >= kImmaFirst && t < kImmaFirst + kImmaTactics; }
     static bool isWgmma(int32_t t) { return t >= kWgmma && t < kWgmma + static_cast<int32_t>(wgmmaS8Tactics().size()); }
     template <typename Params>
     void setGeometry(Params& a) const {
@@ -564,14 +594,15 @@ private:
     }
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
-    bool configured_ = false, gemmOk_ = false, depthwise_ = false, wgmmaOk_ = false;
+    bool configured_ = false, gemmOk_ = false, immaOk_ = false, depthwise_ = false, wgmmaOk_ = false;
     cuda::wgmma::S8Weights wgmmaW_;
-    int64_t C4_ = 0;
+    int64_t C4_ = 0, maxM_ = 0;  // maxM_: N*P*Q at the largest shapes (split-K's workspace)
     Int8GemmWeights gemm_;
+    ImmaWeights imma_;
     std::vector<int8_t> directQ_;
     std::vector<int32_t> depthwiseWords_, directBiasHost_;
     std::vector<float> directMultHost_;
-    std::shared_ptr<cuda::DeviceArray> weights_, wgmmaWeights_, bias_, mult_, directWeights_, depthwiseWeights_, directBias_, directMult_;
+    std::shared_ptr<cuda::DeviceArray> weights_, wgmmaWeights_, bias_, mult_, immaWeights_, directWeights_, depthwiseWeights_, directBias_, directMult_;
 };
 GIE_REGISTER_KERNEL(ConvolutionInt8Gpu, DeviceType::kGPU);
 

@@ -13,12 +13,18 @@
 // GEMM's A rows as they lie in memory (INT8 LINEAR rows of `flat` bytes, or a CHW4 image's C4 * H * W words, the
 // weights permuted to that order), so it needs a row pitch that is a multiple of 16 bytes (a LINEAR `flat` or a
 // CHW4 C4 * H * W * 4 that is) and a 16-byte aligned input; setTactic refuses it otherwise.
+//
+// Also the integer tensor-core tactics with
+// larger tiles of int8_imma_gemm.cuh (imma_128x128x64_s4, imma_256x128x64_s3, imma_64x64x64_s4, and with split-K
+// imma_64x64x64_s4_split4 / _split8), which read whole words: a LINEAR row that is not whole aligned words runs
+// imma_128x64x32's kernel instead.
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "gemm_wgmma_s8.cuh"
 #include "int8_common.cuh"
+#include "int8_imma_gemm.cuh"
 #include "int8_implicit_gemm.cuh"
 #include "kernels/int8_cpu.h"
 #include "layers/fully_connected.h"
@@ -42,16 +48,23 @@ public:
         if (pos == 0) return quantizedLinear(d) || (quantizedChw4(d) && (op_.axis == 1 || op_.axis == -3) && imageFits32(d));
         return quantizedLinear(d) || ((d.type == DataType::kFLOAT || d.type == DataType::kHALF) && d.format == TensorFormat::kLINEAR);
     }
-    int32_t getNbTactics() const noexcept override { return 3; }
+    int32_t getNbTactics() const noexcept override { return kWgmma + 1; }
     const char* getTacticName(int32_t t) const noexcept override {
+        if (isImma(t)) return immaTactics()[t - kImmaFirst].fcName;
         return t == kDp4a ? "dp4a_128x64x8" : t == kImma ? "imma_128x64x32" : t == kWgmma ? "wgmma_s8_128x128x128_s4" : "invalid";
     }
     int32_t setTactic(int32_t t) noexcept override {
-        if (t != kDp4a && !(t == kImma && immaRuns()) && !(t == kWgmma && wgmmaOk_ && cuda::wgmma::available())) return -1;
+        const bool ok = isImma(t) ? immaOk_ && immaTacticRuns(t - kImmaFirst)
+                                  : t == kDp4a || (t == kImma && immaRuns()) || (t == kWgmma && wgmmaOk_ && cuda::wgmma::available());
+        if (!ok) return -1;
         tactic_ = t;
         return 0;
     }
     int32_t getTactic() const noexcept override { return tactic_; }
+    //! Split-K tactics: the INT32 partial sums of every split at the most rows given to configure.
+    size_t getWorkspaceSize() const noexcept override {
+        return configured_ && isImma(tactic_) ? immaWorkspaceBytes(immaTactics()[tactic_ - kImmaFirst].splits, maxRows_, op_.K) : 0;
+    }
 
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): initialize before configure");
@@ -67,16 +80,23 @@ public:
         }
         bias_ = cuda::upload(gemm_.bias, "FullyConnected INT8 bias");
         mult_ = cuda::upload(gemm_.mult, "FullyConnected INT8 scales");
+        if (immaOk_ && immaRuns()) {
+            immaWeights_ = cuda::upload(imma_.words, "FullyConnected INT8 weights (IMMA)");
+            for (int i = 0; i < kImmaTactics; ++i)
+                if (immaTacticRuns(i)) immaTactics()[i].prepare();
+        }
     }
     void terminate() noexcept override {
         weights_.reset();
         bias_.reset();
         mult_.reset();
+        immaWeights_.reset();
     }
 
 protected:
-    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
+    void configureKernel(const TensorDesc* in, int32_t, const TensorDesc* out, int32_t) override {
         const int64_t perK = op_.inputsPerOutput();
+        maxRows_ = volume(out[0].dims) / op_.K;
         const cpu::int8cpu::QuantizedLayer q = cpu::int8cpu::quantizeLayer(fields_, op_.K, perK, in[0].scale, "FullyConnected");
         setEpilogueActivation(op_.activation, op_.actAlpha, op_.actBeta, ep_, "FullyConnected (INT8)");
         chw4_ = in[0].format == TensorFormat::kCHW4;
@@ -89,6 +109,14 @@ protected:
         // strided input), so their length in bytes is the TMA's row pitch and must be a multiple of 16.
         wgmmaW_ = cuda::wgmma::available() ? cuda::wgmma::packS8Weights(q.weights, op_.K, C, RS, chw4_) : cuda::wgmma::S8Weights{};
         wgmmaOk_ = cuda::wgmma::available() && wgmmaW_.rowBytes % 16 == 0;
+        immaOk_ = false;
+        imma_ = ImmaWeights();
+        try {
+            imma_ = packImmaWeights(gemm_, 1, op_.K, "FullyConnected");
+            immaOk_ = true;
+        } catch (const Error&) {
+            // padded to the larger tiles, too large for 32-bit indexing: the other tactics remain
+        }
         configured_ = true;
         tactic_ = immaRuns() ? kImma : kDp4a;  // a default until the builder picks by timing
     }
@@ -137,11 +165,25 @@ protected:
                 a.xbs = flat;
             }
         }
-        launchInt8Gemm(a, 1, tactic_ == kImma, cuda::streamOf(c));
+        if (isImma(tactic_) && !a.xb) {
+            GIE_CHECK(immaWeights_, ErrorCode::kINTERNAL, "FullyConnected (INT8 GPU): ", getTacticName(tactic_), " run without its weights");
+            ImmaWeightsView wv;
+            wv.w = immaWeights_->as<int>();
+            wv.gs = imma_.rows * imma_.rowWords;
+            wv.rowWords = static_cast<int>(imma_.rowWords);
+            const ImmaTactic& t = immaTactics()[tactic_ - kImmaFirst];
+            GIE_CHECK(t.splits == 1 || (c.workspace && cuda::aligned16(c.workspace) && rows <= maxRows_), ErrorCode::kINTERNAL,
+                      "FullyConnected (INT8 GPU): split-K tactic ", t.fcName, " got no aligned workspace or more than the configured ", maxRows_, " rows");
+            t.launch(a, wv, 1, c.workspace, cuda::streamOf(c));
+            return;
+        }
+        launchInt8Gemm(a, 1, tactic_ != kDp4a, cuda::streamOf(c));
     }
 
 private:
-    static constexpr int32_t kDp4a = 0, kImma = 1, kWgmma = 2;
+    // kImmaFirst + i: immaTactics()[i]; then the wgmma tactic
+    static constexpr int32_t kDp4a = 0, kImma = 1, kImmaFirst = 2, kWgmma = kImmaFirst + kImmaTactics;
+    static bool isImma(int32_t t) { return t >= kImmaFirst && t < kImmaFirst + kImmaTactics; }
 
     //! The wgmma tactic: A = the input's rows (rowBytes bytes each, the image's batch stride apart), B = wgmmaW_.
     void runWgmma(const KernelCall& c, int64_t rows) const {
@@ -172,10 +214,12 @@ private:
 
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
-    bool configured_ = false, chw4_ = false, wgmmaOk_ = false;
+    bool configured_ = false, chw4_ = false, immaOk_ = false, wgmmaOk_ = false;
+    int64_t maxRows_ = 0;  // volume / K at the largest shapes (split-K's workspace)
     Int8GemmWeights gemm_;
+    ImmaWeights imma_;
     cuda::wgmma::S8Weights wgmmaW_;
-    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_;
+    std::shared_ptr<cuda::DeviceArray> weights_, bias_, mult_, immaWeights_;
 };
 GIE_REGISTER_KERNEL(FullyConnectedInt8Gpu, DeviceType::kGPU);
 

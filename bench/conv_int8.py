@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""INT8 convolution throughput: every INT8 tactic of gie's convolution (dp4a, imma_128x64x32 and the large-tile
+integer tensor-core tactics, docs/int8.md) on the convolution shapes of ResNet-50 (or GoogLeNet, YOLOv2 416; batch
+64 by default), next to gie's fastest FP16 tactic and PyTorch FP16 channels-last convolution (cuDNN). PyTorch has
+no INT8 convolution on the GPU, so FP16 is its fastest path.
+
+    PYTHONPATH=build/gpu/pkg python3 bench/conv_int8.py                    # every ResNet-50 shape, batch 64
+    PYTHONPATH=build/gpu/pkg python3 bench/conv_int8.py --batch 256 --only l3,l4
+    PYTHONPATH=build/gpu/pkg python3 bench/conv_int8.py --model all --no-fp16
+
+Per shape: one gie engine holding one Convolution + bias + ReLU pinned to INT8 with an INT8 output (config.int8,
+OBEY_PRECISION_CONSTRAINTS, ranges set by hand): the builder times every INT8 tactic, and each tactic's time is
+its timing (layer_info()["kernels"][i]["tactic_times_ms"], the median of CUDA-event-timed runs), so the quantizing
+and dequantizing Reformats around it do not count. The FP16 time is bench/conv_f16.py's (the builder's fastest
+FP16 tactic, pinned to HALF), torch's too (F.conv2d + relu_ on half channels_last tensors, cudnn.benchmark on).
+Ratios: best INT8 ms / torch FP16 ms and / gie FP16 ms (< 1: INT8 faster). TOPS = 2 * N * K * P * Q * C * R * S /
+time. The "weighted" row sums each shape's time times its count in the model. torch is imported only when the
+benchmark runs; the shape tables and the FLOP formula are conv_f16.py's.
+"""
+import argparse
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import conv_f16  # noqa: E402  (shape tables, FLOPs, the FP16 gie and torch timings)
+
+
+def gie_int8_times(gie, np, n, c, h, k, r, stride, pad):
+    """({tactic: ms} of every INT8 tactic the builder timed, the tactic it chose) for conv + bias + ReLU, INT8 out."""
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((k, c, r, r)) / np.sqrt(c * r * r)).astype(np.float32)
+    b = (rng.standard_normal(k) * 0.1).astype(np.float32)
+    builder = gie.Builder()
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (n, c, h, h))
+    conv = net.add_convolution(x, k, (r, r), w, b, stride=stride, padding=pad)
+    conv.precision = gie.int8
+    y = net.add_activation(conv.output(0), gie.ActivationType.RELU)
+    y.set_output_type(0, gie.int8)
+    x.set_dynamic_range(-3.0, 3.0)
+    y.output(0).set_dynamic_range(-2.0, 2.0)
+    net.mark_output(y.output(0), "y")
+    config = builder.create_config()
+    config.device = "gpu"
+    config.max_batch = n
+    config.int8 = True
+    config.set_flag(gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    engine = builder.build(net, config)
+    convs = [kk for kk in engine.layer_info()["kernels"] if kk["type"] == "Convolution"]
+    assert len(convs) == 1 and convs[0]["precision"] == "int8", convs
+    return {t["tactic"]: t["ms"] for t in convs[0].get("tactic_times_ms") or []}, convs[0].get("tactic", "?")
+
+
+HEADER = ("| shape | GOP | torch FP16 ms | gie FP16 ms | gie INT8 ms | INT8 TOPS | INT8/torch | INT8/FP16 | INT8 tactic |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---|")
+
+
+def format_row(name, fl, t_ms, f_ms, i_ms, tactic):
+    """One shape's row: FLOPs ``fl``; torch FP16, gie FP16 and gie's best INT8 ms (NaN where one failed or was skipped)."""
+    return (f"| {name} | {fl / 1e9:.1f} | {t_ms:.3f} | {f_ms:.3f} | {i_ms:.3f} | {fl / i_ms / 1e9:.0f} | {i_ms / t_ms:.2f} | "
+            f"{i_ms / f_ms:.2f} | {tactic} |")
+
+
+def format_weighted(model, rows):
+    """rows = [(count, flops, torch ms, gie FP16 ms, gie INT8 ms)] -> the row weighted by each shape's count."""
+    tot = [sum(r[0] * r[i] for r in rows) for i in range(1, 5)]
+    fl, t, f, i = tot
+    return f"| {model} weighted (x count) | {fl / 1e9:.0f} | {t:.3f} | {f:.3f} | {i:.3f} | {fl / i / 1e9:.0f} | {i / t:.2f} | {i / f:.2f} | |"
+
+
+def format_tactics(times):
+    """Every timed INT8 tactic, fastest first."""
+    return " ".join(f"{t}={ms:.4f}" for t, ms in sorted(times.items(), key=lambda kv: kv[1]))
+
+
+def format_tactic_table(per_shape):
+    """per_shape = [(name, {tactic: ms})] -> a table of every INT8 tactic's ms per shape (its columns: every tactic seen)."""
+    names = sorted({t for _, times in per_shape for t in times})
+    lines = ["| shape | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for shape, times in per_shape:
+        lines.append(f"| {shape} | " + " | ".join(f"{times[t]:.4f}" if t in times else "-" for t in names) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    p = conv_f16.shape_parser(__doc__)
+    p.add_argument("--no-fp16", action="store_true", help="skip gie's FP16 build (its column reads nan)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    np, torch, gie = conv_f16.import_runtime()
+    print(f"# INT8 convolution, batch {a.batch}, {torch.cuda.get_device_name()}, torch {torch.__version__} (FP16: no INT8 path)")
+    per_shape, failed = [], False
+    for rows, (name, c, h, k, r, stride, pad, count) in conv_f16.each_shape(a, HEADER, format_weighted):
+        fl = conv_f16.flops(a.batch, c, h, k, r, stride, pad)
+        try:
+            times, chosen = gie_int8_times(gie, np, a.batch, c, h, k, r, stride, pad)
+            i_ms = min(times.values()) if times else float("nan")
+            best = min(times, key=times.get) if times else chosen
+        except Exception as e:  # a failing shape is reported and the benchmark goes on
+            conv_f16.log(f"{name}: gie INT8 failed: {e}")
+            times, i_ms, best = {}, float("nan"), f"error: {type(e).__name__}"
+        f_ms = float("nan")
+        if not a.no_fp16:
+            try:
+                f_ms, f_tactic, _, _ = conv_f16.gie_conv(gie, np, torch, a.batch, c, h, k, r, stride, pad, False)
+                conv_f16.log(f"  {name}: gie FP16 {f_ms:.4f} ms ({f_tactic})")
+            except Exception as e:
+                conv_f16.log(f"{name}: gie FP16 failed: {e}")
+        t_ms = conv_f16.torch_conv_ms(torch, a.batch, c, h, k, r, stride, pad, a.runs)
+        rows.append((count, fl, t_ms, f_ms, i_ms))
+        failed |= math.isnan(i_ms)
+        print(format_row(name, fl, t_ms, f_ms, i_ms, best), flush=True)
+        per_shape.append((name, times))
+        if times:
+            conv_f16.log(f"  {name}: INT8 {format_tactics(times)}")
+    if per_shape:
+        print(f"\n## every INT8 tactic (ms, builder timing)\n\n{format_tactic_table(per_shape)}")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
