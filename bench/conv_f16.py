@@ -21,7 +21,11 @@ against the networks gie.model_zoo builds: every convolution shape with its coun
 """
 import argparse
 import statistics
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _timing  # noqa: E402
 
 # name, C, H, K, R, stride, pad, count in ResNet-50 (torchvision v1.5: the stride on the 3x3)
 RESNET50 = [
@@ -181,18 +185,7 @@ def torch_conv_ms(torch, n, c, h, k, r, stride, pad, runs):
     b = torch.randn(k, device="cuda", dtype=torch.half) * 0.1
     f = lambda: F.conv2d(x, w, b, stride=stride, padding=pad).relu_()
     with torch.no_grad():
-        for _ in range(10):
-            f()
-        torch.cuda.synchronize()
-        ms = []
-        for _ in range(runs):
-            e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            e0.record()
-            f()
-            e1.record()
-            e1.synchronize()
-            ms.append(e0.elapsed_time(e1))
-    return statistics.median(ms)
+        return statistics.median(_timing.cuda_event_ms(torch, [f], 10, runs))
 
 
 def shapes(model, only=""):
@@ -236,9 +229,13 @@ def each_shape(a, header, weighted):
 
 
 def import_runtime():
-    """(numpy, torch, gie), imported when a benchmark runs (--help and the tables need none), cuDNN autotuning on."""
+    """(numpy, torch, gie), imported when a benchmark runs (--help and the tables need none), cuDNN autotuning on;
+    None after log() said why when PyTorch or its CUDA device is missing (the benchmark then exits with status 2)."""
     import numpy
-    import torch
+
+    torch = _timing.import_cuda_torch(log)
+    if torch is None:
+        return None
 
     import gie
     torch.backends.cudnn.benchmark = True
@@ -266,7 +263,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     a = parse_args(argv)
-    np, torch, gie = import_runtime()
+    runtime = import_runtime()
+    if runtime is None:
+        return 2
+    np, torch, gie = runtime
     print(f"# FP16 convolution, batch {a.batch}, {torch.cuda.get_device_name()}, torch {torch.__version__}")
     # rows: the model's [(count, flops, gie ms, torch ms)], in the order run
     for rows, (name, c, h, k, r, stride, pad, count) in each_shape(a, HEADER, format_weighted):
@@ -284,4 +284,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -91,7 +91,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     a = parse_args(argv)
-    np, torch, gie = conv_f16.import_runtime()
+    runtime = conv_f16.import_runtime()
+    if runtime is None:
+        return 2
+    np, torch, gie = runtime
     print(f"# INT8 convolution, batch {a.batch}, {torch.cuda.get_device_name()}, torch {torch.__version__} (FP16: no INT8 path)")
     per_shape, failed = [], False
     for rows, (name, c, h, k, r, stride, pad, count) in conv_f16.each_shape(a, HEADER, format_weighted):

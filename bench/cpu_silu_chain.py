@@ -16,10 +16,12 @@ medians (ms) and the ratios to onnxruntime are printed. --model efficientnet_b0 
 import argparse
 import math
 import os
-import statistics
-import time
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _timing  # noqa: E402
 
 
 def make_model(blocks, seed):
@@ -158,20 +160,12 @@ def main():
         print(f"{name}: max |diff| to onnxruntime {np.max(np.abs(y - ref)):.3g} (max |y| {np.max(np.abs(ref)):.3g})")
         for _ in range(3):
             f()
-    times = {k: [] for k in runners}
-    per = max(1, a.runs // a.rounds)
-    order = list(runners)
-    for r in range(a.rounds):
-        for name in (order if r % 2 == 0 else order[::-1]):
-            for _ in range(per):
-                t0 = time.perf_counter()
-                runners[name]()
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    ort_ms = statistics.median(times["onnxruntime"])
+    times, _ = _timing.interleaved(runners, a.runs, a.rounds)
+    stats = {name: _timing.summarize([t * 1e3 for t in ts]) for name, ts in times.items()}
+    ort_ms = stats["onnxruntime"]["median"]
     print(f"\n{'engine':12s} {'median ms':>10s} {'min ms':>8s} {'/ ort':>6s}")
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"{name:12s} {med:10.3f} {min(ts):8.3f} {med / ort_ms:6.2f}")
+    for name, s in stats.items():
+        print(f"{name:12s} {s['median']:10.3f} {s['min']:8.3f} {s['median'] / ort_ms:6.2f}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import _timing  # noqa: E402
+
 ALL_MODELS = ["resnet50", "googlenet", "mobilenetv2", "efficientnet_b0"]  # --model all (YOLOv2 by name only)
 KNOWN_MODELS = ALL_MODELS + ["yolov2"]
 
@@ -98,30 +101,8 @@ def timed(fns, runs, warmup, rounds, settle=0.05):
     time). Returns {engine: {median, min, p90, cpu}} in seconds; cpu is the
     process CPU time per run (all threads, spinning included): with one thread it does not count the time the
     process waited for a core, so it is the steadier figure on a busy machine."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    ts = {k: [] for k in fns}
-    cpu = {k: 0.0 for k in fns}
-    rounds = max(1, min(rounds, runs))
-    names = list(fns)
-    for r in range(rounds):
-        n = runs // rounds + (1 if r < runs % rounds else 0)
-        for name in (names if r % 2 == 0 else names[::-1]):
-            fn = fns[name]
-            time.sleep(settle)
-            c0 = time.process_time()
-            for _ in range(n):
-                t0 = time.perf_counter()
-                fn()
-                ts[name].append(time.perf_counter() - t0)
-            cpu[name] += time.process_time() - c0
-    out = {}
-    for name, t in ts.items():
-        t.sort()
-        out[name] = {"median": statistics.median(t), "min": t[0], "p90": t[min(len(t) - 1, int(0.9 * len(t)))],
-                     "cpu": cpu[name] / len(t)}
-    return out
+    ts, cpu = _timing.interleaved(fns, runs, rounds, warmup=warmup, settle=settle)
+    return {name: dict(_timing.summarize(t), cpu=cpu[name] / len(t)) for name, t in ts.items()}
 
 
 # ---- parent: background load, one child per (load, threads), one table -----------------------------

@@ -67,7 +67,6 @@ import json
 import os
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,6 +74,9 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import _timing  # noqa: E402
+
 MODELS = ("resnet50", "googlenet", "yolov2")
 COMPARE = {"resnet50": "logits", "googlenet": "loss3/classifier", "yolov2": "output"}
 CLASSIFIERS = ("resnet50", "googlenet")  # top-1 agreement is reported for these
@@ -179,29 +181,11 @@ def parse_args(argv=None):
 
 # ---- timing -----------------------------------------------------------------------------------------
 
-def time_runs(torch, fns, warmup, runs, stream):
-    """fns: callables launching one run each on ``stream`` (cycled). Returns per-run milliseconds."""
-    k = len(fns)
-    for i in range(warmup):
-        fns[i % k]()
-    torch.cuda.synchronize()
-    start = torch.cuda.Event(enable_timing=True)
-    end = torch.cuda.Event(enable_timing=True)
-    ms = []
-    for i in range(runs):
-        start.record(stream)
-        fns[i % k]()
-        end.record(stream)
-        end.synchronize()
-        ms.append(start.elapsed_time(end))
-    return ms
-
-
 def summarize(ms, batch):
-    s = sorted(ms)
-    med = statistics.median(s)
-    return {"median_ms": med, "min_ms": s[0], "p90_ms": s[min(len(s) - 1, int(0.9 * len(s)))],
-            "images_per_s": batch * 1e3 / med if med > 0 else None, "runs": len(s)}
+    s = _timing.summarize(ms)
+    med = s["median"]
+    return {"median_ms": med, "min_ms": s["min"], "p90_ms": s["p90"], "images_per_s": batch * 1e3 / med if med > 0 else None,
+            "runs": s["runs"]}
 
 
 # ---- gie --------------------------------------------------------------------------------------------
@@ -374,7 +358,7 @@ def time_gie(ctx, gcell, batch, row, label):
     torch, args, stream = ctx["torch"], ctx["args"], ctx["stream"]
     try:
         with torch.cuda.stream(stream):
-            row[label] = summarize(time_runs(torch, gcell.fns(stream), args.warmup, args.runs, stream), batch)
+            row[label] = summarize(_timing.cuda_event_ms(torch, gcell.fns(stream), args.warmup, args.runs, stream), batch)
         log(f"  {label:<11} {row[label]['median_ms']:8.3f} ms")
     except Exception as e:  # noqa: BLE001
         row["errors"].append(f"{label} run: " + short(e))
@@ -389,7 +373,7 @@ def time_torch(ctx, tmodel, txs, ref, spec, batch, row):
     try:
         with torch.cuda.stream(stream):
             fns = [(lambda x: (lambda: tmodel(x)))(x) for x in txs]
-            row["torch_eager"] = summarize(time_runs(torch, fns, args.warmup, args.runs, stream), batch)
+            row["torch_eager"] = summarize(_timing.cuda_event_ms(torch, fns, args.warmup, args.runs, stream), batch)
         log(f"  torch eager {row['torch_eager']['median_ms']:8.3f} ms")
     except Exception as e:  # noqa: BLE001
         row["errors"].append("torch eager run: " + short(e))
@@ -405,7 +389,7 @@ def time_torch(ctx, tmodel, txs, ref, spec, batch, row):
                 d, _ = compare(torch, graphs[0][1][0], ref[spec.outputs[0]])
                 row["torch_graph_vs_eager_max_abs_diff"] = d
                 fns = [g.replay for g, _ in graphs]
-                row["torch_graph"] = summarize(time_runs(torch, fns, args.warmup, args.runs, stream), batch)
+                row["torch_graph"] = summarize(_timing.cuda_event_ms(torch, fns, args.warmup, args.runs, stream), batch)
             log(f"  torch graph {row['torch_graph']['median_ms']:8.3f} ms")
         except Exception as e:  # noqa: BLE001
             row["errors"].append("torch graph: " + short(e))
@@ -769,7 +753,7 @@ def compile_child(args):
             del out
             with torch.cuda.stream(stream):
                 fns = [(lambda x: (lambda: call(x)))(x) for x in txs]
-                result["timing"] = summarize(time_runs(torch, fns, args.warmup, args.runs, stream), batch)
+                result["timing"] = summarize(_timing.cuda_event_ms(torch, fns, args.warmup, args.runs, stream), batch)
     except Exception as e:  # noqa: BLE001
         result["error"] = short(e)
     print(COMPILE_TAG + json.dumps(result), flush=True)
@@ -978,13 +962,8 @@ def main(argv=None):
     t_start = time.perf_counter()
     import numpy as np  # noqa: F401  (model_zoo needs it; fail early with a clear message)
 
-    try:
-        import torch
-    except ImportError as e:
-        log(f"PyTorch is needed: {e}")
-        return 2
-    if not torch.cuda.is_available():
-        log("no CUDA device visible to PyTorch")
+    torch = _timing.import_cuda_torch(log)
+    if torch is None:
         return 2
     sys.path.insert(0, HERE)
     import torch_export

@@ -17,14 +17,8 @@ import sys
 import threading
 import time
 
-import numpy as np
-
-
-def _percentiles(lat_ms):
-    if not lat_ms:
-        return float("nan"), float("nan")
-    p50, p99 = np.percentile(np.asarray(lat_ms), [50, 99])
-    return float(p50), float(p99)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _timing  # noqa: E402
 
 
 def _drive(clients, seconds, call):
@@ -53,7 +47,8 @@ def _drive(clients, seconds, call):
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return (len(lat) / wall, *_percentiles(lat), errors[0])
+    s = _timing.summarize(lat, quantiles=(0.99,))
+    return len(lat) / wall, s["median"], s["p99"], errors[0]
 
 
 def _free_port():

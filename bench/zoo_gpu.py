@@ -40,6 +40,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import _timing  # noqa: E402
 import gpu_vs_torch as gvt  # noqa: E402  (timing, comparison, markdown and child-process helpers)
 
 MODELS = ("resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_small")
@@ -179,10 +180,10 @@ def time_torch_columns(torch, model, x, args, stream, row):
     """Fills row['eager'] and row['graph'] (timings); returns the eager output."""
     with torch.no_grad(), torch.cuda.stream(stream):
         out = model(x).float().clone()
-        row["eager"] = gvt.summarize(gvt.time_runs(torch, [lambda: model(x)], args.warmup, args.runs, stream), x.shape[0])
+        row["eager"] = gvt.summarize(_timing.cuda_event_ms(torch, [lambda: model(x)], args.warmup, args.runs, stream), x.shape[0])
         try:
             graph, _ = gvt.capture_graph(torch, model, x)
-            row["graph"] = gvt.summarize(gvt.time_runs(torch, [graph.replay], args.warmup, args.runs, stream), x.shape[0])
+            row["graph"] = gvt.summarize(_timing.cuda_event_ms(torch, [graph.replay], args.warmup, args.runs, stream), x.shape[0])
         except Exception as e:  # noqa: BLE001
             row["errors"].append("torch graph: " + gvt.short(e))
     return out
@@ -209,7 +210,7 @@ def run_gie(gie, torch, path, batch, fp16, x, args, stream, row):
     ctx.set_tensor_address("y", y.data_ptr())
     s = int(stream.cuda_stream)
     with torch.cuda.stream(stream):
-        row["gie"] = gvt.summarize(gvt.time_runs(torch, [lambda: ctx.enqueue(s)], args.warmup, args.runs, stream), batch)
+        row["gie"] = gvt.summarize(_timing.cuda_event_ms(torch, [lambda: ctx.enqueue(s)], args.warmup, args.runs, stream), batch)
     out = y.clone()
     if args.profile_runs:
         li = engine.layer_info()
@@ -266,7 +267,7 @@ def compile_child(args):
             cmodel(x)
             stream.synchronize()
             result["compile_s"] = round(time.perf_counter() - t0, 1)
-            result["timing"] = gvt.summarize(gvt.time_runs(torch, [lambda: cmodel(x)], args.warmup, args.runs, stream), batch)
+            result["timing"] = gvt.summarize(_timing.cuda_event_ms(torch, [lambda: cmodel(x)], args.warmup, args.runs, stream), batch)
     except Exception as e:  # noqa: BLE001
         result["error"] = gvt.short(e)
     print(COMPILE_TAG + json.dumps(result), flush=True)
@@ -287,7 +288,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.compile_child:
         return compile_child(args)
-    import torch
+    torch = _timing.import_cuda_torch(log)
+    if torch is None:
+        return 2
     import gie
 
     torch.backends.cudnn.benchmark = True

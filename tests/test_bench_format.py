@@ -210,3 +210,24 @@ def test_compile_skipped_when_budget_spent(gvt):
     row = {"errors": []}
     gvt.torch_compile_cell(ctx, "resnet50", 8, row)
     assert row["compile_error"] == "skipped" and "budget" in row["errors"][0]
+
+
+def test_bench_timing_helpers(gvt):
+    """bench/_timing.py (every benchmark's statistics): percentiles as numpy's (linear interpolation, what `gie run`
+    reports), NaN statistics without samples, and interleaved blocks that split the runs over the rounds with the
+    engines' order reversed every other round."""
+    timing_mod = sys.modules["_timing"]  # imported by gpu_vs_torch from bench/
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 40):
+        xs = rng.standard_normal(n).tolist()
+        s = timing_mod.summarize(xs, quantiles=(0.9, 0.99))
+        assert s["median"] == pytest.approx(np.median(xs)) and s["min"] == min(xs) and s["runs"] == n
+        assert s["p90"] == pytest.approx(np.percentile(xs, 90)) and s["p99"] == pytest.approx(np.percentile(xs, 99))
+    assert all(np.isnan(v) for k, v in timing_mod.summarize([]).items() if k != "runs")
+    order = []
+    ts, cpu = timing_mod.interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, runs=5, rounds=2,
+                                     warmup=1)
+    assert order == ["a", "b"] + ["a"] * 3 + ["b"] * 3 + ["b"] * 2 + ["a"] * 2
+    assert [len(ts["a"]), len(ts["b"])] == [5, 5] and set(cpu) == {"a", "b"}
+    assert gvt.summarize([1.0, 2.0, 4.0], batch=8) == {"median_ms": 2.0, "min_ms": 1.0, "p90_ms": pytest.approx(3.6),
+                                                       "images_per_s": 4000.0, "runs": 3}

@@ -93,3 +93,54 @@ def test_calibration_batch_with_a_wrong_fixed_dimension_is_refused(rng):
 
     with pytest.raises(gie.InvalidArgumentError, match=r"input 'x' dimension 1 .* is 4 but the network fixes it at 3"):
         build(builder, net, WrongChannels([(12, 12)], rng))
+
+
+def test_calibration_alternating_shapes_builds_one_runner_per_shape_set(rng):
+    """A calibrator alternating between shape sets gets one runner (buffers, kernels) per set, kept (RunnerCache,
+    the last 4), instead of a new one at every change of shapes; the ranges are those of a calibrator that gives the
+    same batches grouped by shape (minmax: order does not matter)."""
+    import logging
+
+    class Lines(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(record.getMessage())
+
+    def calibrate(sizes, count):
+        builder, net = conv_net(np.random.default_rng(0))
+        log = logging.getLogger("gie.test_runner_cache")
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+        lines = Lines()
+        log.addHandler(lines)
+        try:
+            ranges = gie.calibrate(net, ShapesCalibrator(sizes, np.random.default_rng(1), count=count), logger=log)
+        finally:
+            log.removeHandler(lines)
+        return ranges, [m for m in lines.lines if "INT8 calibration: runner" in m]
+
+    sizes = [(12, 12), (24, 20), (8, 16)]
+    ranges, built = calibrate(sizes, count=9)
+    assert len(built) == 3, built
+    assert [m.split("input shapes ")[1] for m in built] == ["(2, 3, 12, 12)", "(2, 3, 24, 20)", "(2, 3, 8, 16)"], built
+    # Five shape sets in turn, one more than are kept: every change builds again.
+    _, built = calibrate(sizes + [(16, 8), (10, 10)], count=10)
+    assert len(built) == 10, built
+    # Same batches (the calibrator's generator), one shape set: one runner; same ranges as above.
+    once, built = calibrate([(12, 12)], count=1)
+    assert len(built) == 1 and set(once) == set(ranges)
+
+
+def test_calibrate_function_without_profiles_takes_dynamic_sizes(rng):
+    """gie.calibrate has no optimization profiles: the call after the last batch (no shapes to give) takes the previous
+    batch's sizes instead of failing with "dimension 2 of calibration batch 3 is -1" (it did, for every network with a
+    dynamic dimension beyond 0). The input's min-max range is that of the batches given."""
+    _, net = conv_net(rng)
+    cal = ShapesCalibrator([(12, 12), (24, 20)], rng, count=2)
+    ranges = gie.calibrate(net, cal)
+    assert cal.given == [(2, 3, 12, 12), (2, 3, 24, 20)]
+    assert ranges["x"] == pytest.approx(max(float(np.abs(x).max()) for x in cal.batches), rel=1e-6)
+    assert len(ranges) >= 4, ranges  # x, both convolutions, the ReLU

@@ -3,46 +3,18 @@ tests): ConstantOfShape / Expand of a shape holding Shape(x)[0] with a symbolic 
 batch placeholder (about 10^6); folding such a constant would allocate gigabytes. The import runs in a child process
 under RLIMIT_AS of a few hundred MiB above what the interpreter with gie loaded already maps, then builds and runs at
 batches 1 and 3 against onnxruntime. (tests/test_onnx_parser.py has the vision-transformer pattern under 1 GiB.)"""
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx_child_import import import_in_child  # noqa: E402
 
 resource = pytest.importorskip("resource", reason="resource limits (RLIMIT_AS) are POSIX only")
 
 HEADROOM_MIB = 300
-
-_CHILD = r"""
-import json, resource, sys
-import numpy as np
-import gie
-path, headroom, x_path, out_path = sys.argv[1], int(sys.argv[2]) << 20, sys.argv[3], sys.argv[4]
-mapped = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) << 10
-soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-resource.setrlimit(resource.RLIMIT_AS, (mapped + headroom, hard))   # the import only
-try:
-    builder = gie.Builder()
-    net = gie.OnnxParser(builder=builder).parse(path)
-except Exception as e:
-    json.dump({"error": type(e).__name__, "message": str(e)}, open(out_path, "w"))
-    sys.exit(0)
-resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-largest = max(int(np.prod(l.output(0).shape)) for l in net.layers)
-cfg = builder.create_config()
-cfg.device = "cpu"
-cfg.max_batch = 3
-ctx = builder.build(net, cfg).create_execution_context()
-x = np.load(x_path)
-json.dump({"largest": largest, "y1": ctx.execute({"x": x[:1]})["y"].tolist(), "y3": ctx.execute({"x": x})["y"].tolist()},
-          open(out_path, "w"))
-"""
-
 
 def _rlimit_works():
     if not os.path.exists("/proc/self/status"):
@@ -85,14 +57,8 @@ def test_batch_sized_constant_import_takes_bounded_memory(tmp_path, pattern):
     ort = pytest.importorskip("onnxruntime")
     width = 1024  # folded at the placeholder batch: 1000003 x 1024 floats, 4 GB
     m = batch_constant_model(pattern, width)
-    onnx.save(m, str(tmp_path / "m.onnx"))
     x = np.random.default_rng(3).standard_normal((3, width)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
-    r = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "m.onnx"), str(HEADROOM_MIB), str(tmp_path / "x.npy"),
-                        str(tmp_path / "out.json")], capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    out = json.load(open(tmp_path / "out.json"))
+    out = import_in_child(tmp_path, m, x, headroom_mib=HEADROOM_MIB)
     assert "error" not in out, out
     assert out["largest"] < 1000003, f"a layer has {out['largest']} elements (a batch-sized constant)"
     sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import gie
+from onnx_child_import import import_in_child
 from util import assert_close
 
 onnx = pytest.importorskip("onnx")
@@ -677,48 +678,6 @@ def _vit_like(dim):
     return model(nodes, [("x", F, ["N", 3, 32, 32])], [("y", F, ["N", 10])], inits)
 
 
-_CHILD = r"""
-import json, resource, sys, tracemalloc
-import numpy as np
-import gie
-path, limit, x_path, out_path = sys.argv[1], int(sys.argv[2]) << 20, sys.argv[3], sys.argv[4]
-soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-resource.setrlimit(resource.RLIMIT_AS, (limit, hard))   # the import only: folding must stay small
-tracemalloc.start()
-try:
-    builder = gie.Builder()
-    net = gie.OnnxParser(builder=builder).parse(path)
-except Exception as e:
-    json.dump({"error": type(e).__name__, "message": str(e)}, open(out_path, "w"))
-    sys.exit(0)
-peak = tracemalloc.get_traced_memory()[1]
-tracemalloc.stop()
-resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-largest = max(int(np.prod(l.output(0).shape)) for l in net.layers)
-cfg = builder.create_config()
-cfg.device = "cpu"
-cfg.max_batch = 3
-ctx = builder.build(net, cfg).create_execution_context()
-x = np.load(x_path)
-json.dump({"peak": peak, "largest": largest, "y1": ctx.execute({"x": x[:1]})["y"].tolist(),
-           "y3": ctx.execute({"x": x})["y"].tolist()}, open(out_path, "w"))
-"""
-
-
-def _import_in_child(tmp_path, m, x, limit_mib=1024):
-    """Imports (and, when that works, builds and runs at batch 1 and 3) in a child process whose import runs
-    under an address-space limit: a regression allocates gigabytes there, not in the test process."""
-    import json
-    import subprocess
-    onnx.save(m, str(tmp_path / "m.onnx"))
-    np.save(tmp_path / "x.npy", x)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
-    r = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "m.onnx"), str(limit_mib), str(tmp_path / "x.npy"),
-                        str(tmp_path / "out.json")], capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.load(open(tmp_path / "out.json"))
-
-
 @pytest.mark.parametrize("dim", [16, 768])
 def test_vit_dynamic_batch_shape_folding_bounded_memory(tmp_path, dim):
     # With dim 768 (ViT-B) a folded batch-sized constant is 1000003 x 17 x 768 floats (52 GB), the expanded
@@ -726,7 +685,7 @@ def test_vit_dynamic_batch_shape_folding_bounded_memory(tmp_path, dim):
     # the constant by batch zeros).
     m = _vit_like(dim)
     x = rand(3, 3, 32, 32)
-    out = _import_in_child(tmp_path, m, x)
+    out = import_in_child(tmp_path, m, x, limit_mib=1024)
     assert "error" not in out, out
     assert out["peak"] < 256 << 20, f"the import allocated {out['peak'] >> 20} MiB at its peak"
     assert out["largest"] < 1000003, f"a layer has {out['largest']} elements (a batch-sized constant)"
@@ -740,7 +699,7 @@ def test_fold_limit_refuses_huge_constants(tmp_path):
     m = model([helper.make_node("ConstantOfShape", ["s"], ["c"], name="big"),
                helper.make_node("Add", ["x", "c"], ["y"])], [("x", F, ["N", 1])], [("y", F, None)],
               {"s": np.array([1, 1 << 15, 1 << 15], np.int64)})
-    out = _import_in_child(tmp_path, m, rand(3, 1))
+    out = import_in_child(tmp_path, m, rand(3, 1), limit_mib=1024)
     assert out.get("error") == "UnsupportedError", out
     assert "'big' ConstantOfShape (opset 17): folding output 'c' would make a constant of shape (1, 32768, 32768) " \
            "(1073741824 elements" in out["message"], out["message"]

@@ -235,3 +235,31 @@ def test_fp16_engine_files_round_trip_and_half_inputs():
     yh = eh.create_execution_context().execute({"data": x.astype(np.float16)})["prob"]
     y16 = _fp16_engine(spec, 2, "prob").create_execution_context().execute({"data": h(x)})["prob"]
     np.testing.assert_allclose(yh.astype(np.float32), y16.astype(np.float32), rtol=0, atol=2e-3)
+
+
+def test_fp16_type_rule_is_one_rule_for_op_and_storage_wrapper():
+    """The FP16 type rule (common/half_types.h) at both depths: ElementWise applies it in its own type rules,
+    Concatenation gets it from the CPU FP16-storage wrapper. A HALF and a FLOAT input give FLOAT (the wider) for
+    both (Concatenation gave HALF before), HALF inputs alone give HALF, and the mixed network builds and runs."""
+    builder = gie.Builder()
+    net = builder.create_network()
+    a = net.add_input("a", gie.float16, (1, 2, 3, 3))
+    b = net.add_input("b", gie.float32, (1, 2, 3, 3))
+    cat = net.add_concatenation([a, b]).output(0)
+    add = net.add_elementwise(a, b, gie.ElementWiseOperation.SUM).output(0)
+    assert (cat.dtype, add.dtype) == (gie.DataType.FLOAT, gie.DataType.FLOAT)
+    assert net.add_concatenation([a, a]).output(0).dtype == gie.DataType.HALF
+    assert net.add_elementwise(a, a, gie.ElementWiseOperation.SUM).output(0).dtype == gie.DataType.HALF
+    assert net.add_unary(a, gie.UnaryOperation.EXP).output(0).dtype == gie.DataType.HALF
+    net.mark_output(cat, "cat")
+    net.mark_output(add, "add")
+    config = builder.create_config()
+    config.device = "cpu"
+    engine = builder.build(net, config)
+    rng = np.random.default_rng(0)
+    xa = rng.standard_normal((1, 2, 3, 3)).astype(np.float16)
+    xb = rng.standard_normal((1, 2, 3, 3)).astype(np.float32)
+    out = engine.create_execution_context().execute({"a": xa, "b": xb})
+    assert out["cat"].dtype == np.float32 and out["add"].dtype == np.float32
+    np.testing.assert_array_equal(out["cat"], np.concatenate([xa.astype(np.float32), xb], axis=1))
+    np.testing.assert_allclose(out["add"], xa.astype(np.float32) + xb, rtol=1e-6)

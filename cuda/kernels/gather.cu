@@ -71,13 +71,8 @@ class GatherGpu final : public Kernel<GatherGpu, GatherOp> {
 public:
     using Kernel::Kernel;
     void run(const KernelCall& c) const override {
-        const Dims& dd = c.inDims(0);
-        const int a = op_.axis(dd.nbDims);
-        const int64_t es = dataTypeSize(c.inDesc[0].type);
-        const AxisSplit sp = splitAtAxis(dd, a);
-        const int64_t outer = sp.outer, inner = sp.inner * es;  // inner in bytes
-        const int64_t axisLen = dd.d[a];
-        const int64_t nIdx = volume(c.inDims(1));
+        const GatherOp::CallLayout l = op_.layout(c);
+        const int64_t outer = l.outer, inner = l.inner, axisLen = l.axisLen, nIdx = l.nIdx;  // inner in bytes
         if (outer == 0 || nIdx == 0 || inner == 0) return;
         int u = shrink(16, inner);
         u = shrink(u, static_cast<int64_t>(reinterpret_cast<uintptr_t>(c.inputs[0]) & 0xFFFF));

@@ -20,8 +20,7 @@ public:
     using Kernel::Kernel;
     void run(const KernelCall& c) const override {
         int64_t s, d, n;
-        RangeOp::params(c.inDims(0), c.inDims(1), c.inDims(2), s, d, n);
-        n = std::min(n, c.outDims(0).d[0]);
+        RangeOp::callParams(c, s, d, n);
         if (n <= 0) return;
         rangeKernel<<<cuda::gridFor(n, 256), 256, 0, cuda::streamOf(c)>>>(c.out<int32_t>(0), n, s, d);
         cuda::checkLaunch("rangeKernel");

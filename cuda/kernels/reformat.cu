@@ -35,6 +35,7 @@
 
 #include "common.cuh"
 #include "common/format.h"
+#include "common/half_types.h"
 #include "fp16.cuh"
 #include "layers/int8_math.h"
 #include "layers/reformat.h"
@@ -76,6 +77,33 @@ __global__ void __launch_bounds__(256) reformatFlat(const Ti* __restrict__ x, To
     }
 }
 
+// ---- channel groups: pixels and planes ------------------------------------------------------------------------
+
+//! One thread's (batch item, pixel, first channel) for an index over (batch, pixel, group of 8 channels): groups
+//! fastest (a pixel's channels-last row written by neighbouring threads) or pixels fastest (planes coalesced).
+template <bool kPixelsFastest, typename Idx>
+__device__ __forceinline__ void splitGroupIndex(Idx i, Idx groups, Idx HW, int V, Idx& b, int64_t& pix, int64_t& c0) {
+    const Idx fast = kPixelsFastest ? HW : groups;
+    const Idx t = i / fast, r = i - t * fast;
+    const Idx slow = kPixelsFastest ? groups : HW;
+    b = t / slow;
+    const Idx q = t - b * slow;
+    pix = static_cast<int64_t>(kPixelsFastest ? r : q);
+    c0 = static_cast<int64_t>(kPixelsFastest ? q : r) * V;
+}
+
+//! The 8 channels c0.. of a channels-last row at xp as floats: one 16-byte-vector load when `vec` (the row and
+//! pointer allow it and all 8 are stored), else one by one with the channels from C on read as 0.
+template <typename Ti>
+__device__ __forceinline__ void loadChannels8(const Ti* __restrict__ xp, float (&v)[8], bool vec, int64_t c0, int64_t C) {
+    if (vec) {
+        load8(xp, v);
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) v[j] = c0 + j < C ? toFloat(__ldg(xp + j)) : 0.f;
+    }
+}
+
 // ---- pixels: channels-last to channels-last --------------------------------------------------------------------
 
 struct ClParams {
@@ -92,20 +120,14 @@ __global__ void __launch_bounds__(256) reformatPixels(const Ti* __restrict__ x, 
     const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x;
     const Idx HW = static_cast<Idx>(p.HW);
     for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
-        const Idx t = i / groups;
-        const int64_t c0 = static_cast<int64_t>(i - t * groups) * V;
-        const Idx b = t / HW;
-        const int64_t pix = static_cast<int64_t>(t - b * HW);
+        Idx b;
+        int64_t pix, c0;
+        splitGroupIndex<false>(i, groups, HW, V, b, pix, c0);
         const Ti* __restrict__ xp = x + static_cast<int64_t>(b) * p.xbs + pix * p.Cpi + c0;
         To* __restrict__ yp = y + static_cast<int64_t>(b) * p.ybs + pix * p.Cpo + c0;
         if constexpr (V == 8) {
             float v[8];
-            if (vecIn && c0 + 8 <= p.C) {
-                load8(xp, v);
-            } else {
-#pragma unroll
-                for (int j = 0; j < 8; ++j) v[j] = c0 + j < p.C ? toFloat(__ldg(xp + j)) : 0.f;
-            }
+            loadChannels8(xp, v, vecIn && c0 + 8 <= p.C, c0, p.C);
             store8(yp, v);
         } else {
             *yp = convertTo<To>(c0 < p.C ? toFloat(__ldg(xp)) : 0.f);
@@ -115,57 +137,41 @@ __global__ void __launch_bounds__(256) reformatPixels(const Ti* __restrict__ x, 
 
 // ---- planes: LINEAR <-> channels-last, few channels --------------------------------------------------------------
 
-//! LINEAR -> channels-last: one thread per (batch, pixel, group of 8 output channels), groups fastest (the
-//! pixel's output row is written contiguously by neighbouring threads). vecOut: 16-byte stores allowed.
-template <typename Ti, typename To, typename Idx>
-__global__ void __launch_bounds__(256) reformatFromPlanes(const Ti* __restrict__ x, To* __restrict__ y, ClParams p, bool vecOut,
-                                                          Idx groups, Idx total) {
+//! One thread per (batch, pixel, group of 8 channels) reading (toCl) or writing up to 8 planes. toCl: LINEAR x ->
+//! channels-last y over the output's stored channels, groups fastest (the pixel's output row is written
+//! contiguously by neighbouring threads), vec: 16-byte stores allowed. Else channels-last x -> LINEAR y over the
+//! logical channels, pixels fastest (each plane is written contiguously), vec: 16-byte loads allowed.
+template <typename Ti, typename To, bool toCl, typename Idx>
+__global__ void __launch_bounds__(256) reformatPlanes(const Ti* __restrict__ x, To* __restrict__ y, ClParams p, bool vec,
+                                                      Idx groups, Idx total) {
     const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x;
     const Idx HW = static_cast<Idx>(p.HW);
     for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
-        const Idx t = i / groups;
-        const int64_t c0 = static_cast<int64_t>(i - t * groups) * 8;
-        const Idx b = t / HW;
-        const int64_t pix = static_cast<int64_t>(t - b * HW);
-        const Ti* __restrict__ xp = x + static_cast<int64_t>(b) * p.xbs + c0 * p.HW + pix;
-        To* __restrict__ yp = y + static_cast<int64_t>(b) * p.ybs + pix * p.Cpo + c0;
+        Idx b;
+        int64_t pix, c0;
+        splitGroupIndex<!toCl>(i, groups, HW, 8, b, pix, c0);
+        const int64_t planar = c0 * p.HW + pix;
         float v[8];
+        if constexpr (toCl) {
+            const Ti* __restrict__ xp = x + static_cast<int64_t>(b) * p.xbs + planar;
+            To* __restrict__ yp = y + static_cast<int64_t>(b) * p.ybs + pix * p.Cpo + c0;
 #pragma unroll
-        for (int j = 0; j < 8; ++j) v[j] = c0 + j < p.C ? toFloat(__ldg(xp + j * p.HW)) : 0.f;
-        if (vecOut) {
-            store8(yp, v);
+            for (int j = 0; j < 8; ++j) v[j] = c0 + j < p.C ? toFloat(__ldg(xp + j * p.HW)) : 0.f;
+            if (vec) {
+                store8(yp, v);
+            } else {
+#pragma unroll
+                for (int j = 0; j < 8; ++j)
+                    if (c0 + j < p.Cpo) yp[j] = convertTo<To>(v[j]);
+            }
         } else {
+            const Ti* __restrict__ xp = x + static_cast<int64_t>(b) * p.xbs + pix * p.Cpi + c0;
+            To* __restrict__ yp = y + static_cast<int64_t>(b) * p.ybs + planar;
+            loadChannels8(xp, v, vec && c0 + 8 <= p.Cpi, c0, p.C);
 #pragma unroll
             for (int j = 0; j < 8; ++j)
-                if (c0 + j < p.Cpo) yp[j] = convertTo<To>(v[j]);
+                if (c0 + j < p.C) yp[j * p.HW] = convertTo<To>(v[j]);
         }
-    }
-}
-
-//! channels-last -> LINEAR: one thread per (batch, group of 8 channels, pixel), pixels fastest (each plane is
-//! written contiguously). vecIn: 16-byte loads allowed.
-template <typename Ti, typename To, typename Idx>
-__global__ void __launch_bounds__(256) reformatToPlanes(const Ti* __restrict__ x, To* __restrict__ y, ClParams p, bool vecIn,
-                                                        Idx groups, Idx total) {
-    const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x;
-    const Idx HW = static_cast<Idx>(p.HW);
-    for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
-        const Idx t = i / HW;
-        const int64_t pix = static_cast<int64_t>(i - t * HW);
-        const Idx b = t / groups;
-        const int64_t c0 = static_cast<int64_t>(t - b * groups) * 8;
-        const Ti* __restrict__ xp = x + static_cast<int64_t>(b) * p.xbs + pix * p.Cpi + c0;
-        To* __restrict__ yp = y + static_cast<int64_t>(b) * p.ybs + c0 * p.HW + pix;
-        float v[8];
-        if (vecIn && c0 + 8 <= p.Cpi) {
-            load8(xp, v);
-        } else {
-#pragma unroll
-            for (int j = 0; j < 8; ++j) v[j] = c0 + j < p.C ? toFloat(__ldg(xp + j)) : 0.f;
-        }
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-            if (c0 + j < p.C) yp[j * p.HW] = convertTo<To>(v[j]);
     }
 }
 
@@ -284,21 +290,17 @@ public:
     }
 
     void pixels(const ClParams& p, int64_t N) const {
-        const bool vecOut = multipleOf8(p.Cpo) && multipleOf8(p.ybs) && cuda::aligned16(y_);
-        const bool vecIn = multipleOf8(p.Cpi) && multipleOf8(p.xbs) && cuda::aligned16(x_);
-        if (vecOut) perGroup(reformatPixels<Ti, To, 8, uint32_t>, reformatPixels<Ti, To, 8, int64_t>, p, vecIn, p.Cpo / 8, N, "reformat_pixels");
+        if (vecOut(p)) perGroup(reformatPixels<Ti, To, 8, uint32_t>, reformatPixels<Ti, To, 8, int64_t>, p, vecIn(p), p.Cpo / 8, N, "reformat_pixels");
         else perGroup(reformatPixels<Ti, To, 1, uint32_t>, reformatPixels<Ti, To, 1, int64_t>, p, false, p.Cpo, N, "reformat_pixels");
     }
 
-    void fromPlanes(const ClParams& p, int64_t N) const {
-        const bool vecOut = multipleOf8(p.Cpo) && multipleOf8(p.ybs) && cuda::aligned16(y_);
-        perGroup(reformatFromPlanes<Ti, To, uint32_t>, reformatFromPlanes<Ti, To, int64_t>, p, vecOut, cuda::ceilDiv(p.Cpo, 8), N,
-                 "reformat_from_planes");
-    }
-
-    void toPlanes(const ClParams& p, int64_t N) const {
-        const bool vecIn = multipleOf8(p.Cpi) && multipleOf8(p.xbs) && cuda::aligned16(x_);
-        perGroup(reformatToPlanes<Ti, To, uint32_t>, reformatToPlanes<Ti, To, int64_t>, p, vecIn, cuda::ceilDiv(p.C, 8), N, "reformat_to_planes");
+    void planes(const ClParams& p, int64_t N, bool toCl) const {
+        if (toCl)
+            perGroup(reformatPlanes<Ti, To, true, uint32_t>, reformatPlanes<Ti, To, true, int64_t>, p, vecOut(p), cuda::ceilDiv(p.Cpo, 8), N,
+                     "reformat_from_planes");
+        else
+            perGroup(reformatPlanes<Ti, To, false, uint32_t>, reformatPlanes<Ti, To, false, int64_t>, p, vecIn(p), cuda::ceilDiv(p.C, 8), N,
+                     "reformat_to_planes");
     }
 
     void tiled(const ClParams& p, int64_t N, bool toCl) const {
@@ -307,8 +309,7 @@ public:
         tp.tilesP = cuda::ceilDiv(p.HW, kTileP);
         tp.tilesC = cuda::ceilDiv(toCl ? p.Cpo : p.C, kTileC);
         tp.tiles = N * tp.tilesP * tp.tilesC;
-        tp.vec = toCl ? multipleOf8(p.Cpo) && multipleOf8(p.ybs) && cuda::aligned16(y_)
-                      : multipleOf8(p.Cpi) && multipleOf8(p.xbs) && cuda::aligned16(x_);
+        tp.vec = toCl ? vecOut(p) : vecIn(p);
         const int64_t cap = static_cast<int64_t>(cuda::numSMs()) * 16;
         const unsigned grid = static_cast<unsigned>(tp.tiles < cap ? tp.tiles : cap);
         if (toCl) reformatTiled<Ti, To, true><<<grid, 256, 0, st_>>>(x_, y_, tp);
@@ -317,6 +318,10 @@ public:
     }
 
 private:
+    //! Whether the channels-last output (input) rows, batch stride and pointer allow 16-byte vectors.
+    bool vecOut(const ClParams& p) const { return multipleOf8(p.Cpo) && multipleOf8(p.ybs) && cuda::aligned16(y_); }
+    bool vecIn(const ClParams& p) const { return multipleOf8(p.Cpi) && multipleOf8(p.xbs) && cuda::aligned16(x_); }
+
     //! One thread per (batch item, pixel, channel group): 32-bit index math when the count allows.
     template <typename K32, typename K64>
     void perGroup(K32 k32, K64 k64, const ClParams& p, bool vec, int64_t groups, int64_t N, const char* name) const {
@@ -375,12 +380,10 @@ void reformat(const KernelCall& c) {
     if (clIn && clOut) {
         if (p.Cpi == p.Cpo && p.Cpo == p.C) run.flat(N, p.HW * p.C, xbs, ybs);  // the same order, no padding
         else run.pixels(p, N);
-    } else if (clOut) {
-        if (p.Cpo <= 16) run.fromPlanes(p, N);
-        else run.tiled(p, N, true);
-    } else {
-        if (p.Cpi <= 16) run.toPlanes(p, N);
-        else run.tiled(p, N, false);
+    } else {  // LINEAR <-> channels-last: few stored channels read or write whole planes, more go through tiles
+        const bool toCl = clOut;
+        if ((toCl ? p.Cpo : p.Cpi) <= 16) run.planes(p, N, toCl);
+        else run.tiled(p, N, toCl);
     }
 }
 
@@ -482,13 +485,15 @@ void reformatInt8Launch(const KernelCall& c) {
     cuda::checkLaunch("reformat_int8");
 }
 
-template <typename Ti>
-void reformatInt8From(const KernelCall& c) {
-    switch (c.outDesc[0].type) {
-        case DataType::kFLOAT: reformatInt8Launch<Ti, float>(c); break;
-        case DataType::kHALF: reformatInt8Launch<Ti, __half>(c); break;
-        default: reformatInt8Launch<Ti, int8_t>(c); break;
-    }
+//! f(Ti{}, To{}) with the storage types of the call's input and output (float, __half or int8_t).
+template <typename F>
+void withStorageTypes(const KernelCall& c, F&& f) {
+    auto withType = [](DataType t, auto&& g) {
+        if (t == DataType::kFLOAT) g(float{});
+        else if (t == DataType::kHALF) g(__half{});
+        else g(int8_t{});
+    };
+    withType(c.inDesc[0].type, [&](auto xi) { withType(c.outDesc[0].type, [&](auto yo) { f(xi, yo); }); });
 }
 
 class ReformatGpu final : public Kernel<ReformatGpu, ReformatOp> {
@@ -500,22 +505,14 @@ public:
     }
     void run(const KernelCall& c) const override {
         const DataType ti = c.inDesc[0].type, to = c.outDesc[0].type;
-        auto floatish = [](DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; };
-        GIE_CHECK((floatish(ti) || ti == DataType::kINT8) && (floatish(to) || to == DataType::kINT8), ErrorCode::kUNSUPPORTED,
+        GIE_CHECK((floatClass(ti) || ti == DataType::kINT8) && (floatClass(to) || to == DataType::kINT8), ErrorCode::kUNSUPPORTED,
                   "Reformat (GPU): ", dataTypeName(ti), " -> ", dataTypeName(to), "; only float32, float16 and int8 are supported");
-        if (ti == DataType::kINT8 || to == DataType::kINT8) {
-            if (ti == DataType::kFLOAT) reformatInt8From<float>(c);
-            else if (ti == DataType::kHALF) reformatInt8From<__half>(c);
-            else reformatInt8From<int8_t>(c);
-            return;
-        }
-        if (ti == DataType::kFLOAT) {
-            if (to == DataType::kFLOAT) reformat<float, float>(c);
-            else reformat<float, __half>(c);
-        } else {
-            if (to == DataType::kFLOAT) reformat<__half, float>(c);
-            else reformat<__half, __half>(c);
-        }
+        withStorageTypes(c, [&](auto xi, auto yo) {
+            using Ti = decltype(xi);
+            using To = decltype(yo);
+            if constexpr (std::is_same<Ti, int8_t>::value || std::is_same<To, int8_t>::value) reformatInt8Launch<Ti, To>(c);
+            else reformat<Ti, To>(c);
+        });
     }
 };
 GIE_REGISTER_KERNEL(ReformatGpu, DeviceType::kGPU);

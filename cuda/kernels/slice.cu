@@ -23,9 +23,7 @@ public:
         const Dims& y = c.outDims(0);
         if (volume(y) == 0) return;
         int64_t st[Dims::MAX_DIMS], sz[Dims::MAX_DIMS], sd[Dims::MAX_DIMS];
-        Dims rt[3];  // run-time start, size, stride (shape tensors: their values are the descriptors' dims)
-        for (int k = 1; k < c.nbInputs && k <= 3; ++k) rt[k - 1] = c.inDims(k);
-        op_.full(x, st, sz, sd, rt, c.nbInputs - 1);
+        op_.full(c, st, sz, sd);
         const int elem = dataTypeSize(c.inDesc[0].type);
         GIE_CHECK(elem == 1 || elem == 2 || elem == 4, ErrorCode::kUNSUPPORTED, "Slice: unsupported data type ",
                   dataTypeName(c.inDesc[0].type));

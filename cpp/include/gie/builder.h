@@ -64,9 +64,10 @@ public:
     //! Networks whose inputs have dynamic dimensions other than dimension 0: the shapes of the next batch, asked before
     //! each getBatch (whose `inputs` then carry them). shapes[i] (input names[i]) comes with dimension 0 =
     //! getBatchSize(), the fixed dimensions, and -1 at every other dynamic dimension: write a size there (a -1 left
-    //! takes optimization profile 0's opt). Batches may differ in shape; each must lie within one of the build's
-    //! optimization profiles (every input in the same one), else the build fails naming the input, the dimension and
-    //! the profiles' ranges. The default leaves the -1s. Return false after gie::setLastError to fail.
+    //! takes optimization profile 0's opt; where there are no profiles, as in Python's gie.calibrate, the previous
+    //! batch's size). Batches may differ in shape; each must lie within one of the build's optimization profiles
+    //! (every input in the same one), else the build fails naming the input, the dimension and the profiles' ranges.
+    //! The default leaves the -1s. Return false after gie::setLastError to fail.
     virtual bool getBatchShapes(const char* const* names, Dims* shapes, int32_t nbInputs) noexcept {
         (void)names;
         (void)shapes;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <list>
 #include <memory>
 #include <set>
 
@@ -500,6 +501,47 @@ std::unique_ptr<FloatRunner> makeRunner(const NetworkImpl& net, const std::vecto
     return std::make_unique<FloatRunner>(net, inputs, nullptr);
 }
 
+//! The runners (buffers and kernels) of the last kKept input-shape sets, most recently used first: a calibrator that
+//! alternates between a few shapes builds each runner once instead of at every change.
+class RunnerCache {
+public:
+    static constexpr size_t kKept = 4;
+    struct Entry {
+        std::vector<Dims> shapes;
+        std::unique_ptr<FloatRunner> runner;
+        std::vector<TensorDesc> descs;  // the runner's inputs, as getBatch is given them
+        std::vector<void*> bindings;
+    };
+    //! The runner for `shapes`; `built` says whether it was made now (makeRunner: `notGpu` says why not the GPU).
+    Entry& get(const NetworkImpl& net, const std::vector<Dims>& shapes, DeviceType device, bool& built, std::string& notGpu) {
+        built = false;
+        for (auto it = entries_.begin(); it != entries_.end(); ++it)
+            if (it->shapes == shapes) {
+                entries_.splice(entries_.begin(), entries_, it);
+                return entries_.front();
+            }
+        if (entries_.size() == kKept) entries_.pop_back();  // freed before the next one is made (device memory)
+        Entry e;
+        e.shapes = shapes;
+        e.runner = makeRunner(net, shapes, device, notGpu);
+        const Graph& g = e.runner->graph();
+        for (size_t i = 0; i < g.inputs.size(); ++i) {
+            const IrTensor& x = g.tensors[static_cast<size_t>(g.inputs[i])];
+            e.descs.push_back(makeDesc(x.dims, x.type));
+            e.bindings.push_back(e.runner->inputBuffer(i));
+        }
+        entries_.push_front(std::move(e));
+        built = true;
+        return entries_.front();
+    }
+
+    //! The shapes of the runner used last, or nullptr before the first.
+    const std::vector<Dims>* lastShapes() const { return entries_.empty() ? nullptr : &entries_.front().shapes; }
+
+private:
+    std::list<Entry> entries_;
+};
+
 // ---- talking to the calibrator ------------------------------------------------------------------------
 
 //! Fails with the error the calibrator recorded (gie::setLastError) during `what`, if any.
@@ -741,16 +783,14 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
         for (const TensorImpl* in : net->inputs()) inputNames.push_back(in->name_);
         for (const auto& n : inputNames) namePtrs.push_back(n.c_str());
         // Dynamic dimensions beyond 0: each batch's shapes come from getBatchShapes (given -1 there: the calibrator's
-        // choice; one it leaves takes profile 0's opt), and the network runs at them (a new runner whenever they change).
+        // choice; one it leaves takes profile 0's opt), and the network runs at them (a runner per shape set: RunnerCache).
         bool dynamic = false;
         const std::vector<Dims> asked = inputDimsAt(*net, batch, [&](size_t, int) {
             dynamic = true;
             return int64_t{-1};
         });
-        std::unique_ptr<FloatRunner> runner;
-        std::vector<Dims> runnerShapes;
-        std::vector<TensorDesc> descs;
-        std::vector<void*> bindings;
+        RunnerCache runners;
+        int runnersBuilt = 0;
         for (;;) {
             std::vector<Dims> shapes = asked;
             if (dynamic) {
@@ -758,30 +798,30 @@ CalibrationResult calibrateNetwork(const INetworkDefinition& network, IInt8Calib
                 const bool ok = calibrator.getBatchShapes(namePtrs.data(), shapes.data(), static_cast<int32_t>(shapes.size()));
                 checkCalibratorError(strcat("getBatchShapes (batch ", r.batches + 1, ")").c_str());
                 GIE_CHECK(ok, ErrorCode::kINVALID_ARGUMENT, "INT8 calibrator: getBatchShapes (batch ", r.batches + 1, ") failed");
-                for (size_t i = 0; i < shapes.size() && profiles && !profiles->empty(); ++i)
+                // A -1 left takes profile 0's opt; without profiles (gie.calibrate), the previous batch's size, so that
+                // the call after the last batch (nothing to give shapes of: getBatch says so) does not fail.
+                const std::vector<Dims>* defaults = profiles && !profiles->empty() ? nullptr : runners.lastShapes();
+                for (size_t i = 0; i < shapes.size() && ((profiles && !profiles->empty()) || defaults); ++i)
                     for (int k = 1; k < shapes[i].nbDims && shapes[i].nbDims == asked[i].nbDims; ++k)
-                        if (shapes[i].d[k] == -1 && asked[i].d[k] == -1) shapes[i].d[k] = (*profiles)[0][i].opt.d[k];
+                        if (shapes[i].d[k] == -1 && asked[i].d[k] == -1)
+                            shapes[i].d[k] = defaults ? (*defaults)[i].d[k] : (*profiles)[0][i].opt.d[k];
             }
             checkBatchShapes(*net, shapes, profiles, r.batches + 1);
-            if (!runner || shapes != runnerShapes) {
-                runner.reset();
-                std::string notGpu;
-                runner = makeRunner(*net, shapes, device, notGpu);
-                if (device == DeviceType::kGPU && !notGpu.empty() && runnerShapes.empty())  // once, at the first runner
+            bool built = false;
+            std::string notGpu;
+            RunnerCache::Entry& run = runners.get(*net, shapes, device, built, notGpu);
+            if (built) {
+                if (device == DeviceType::kGPU && !notGpu.empty() && runnersBuilt == 0)  // once, at the first runner
                     logMessage(logger, ILogger::Severity::kWARNING, strcat("INT8 calibration runs on the CPU, not the GPU: ", notGpu));
                 r.device = device == DeviceType::kGPU && notGpu.empty() ? DeviceType::kGPU : DeviceType::kCPU;
-                runnerShapes = shapes;
-                descs.clear();
-                bindings.clear();
-                const Graph& g = runner->graph();
-                for (size_t i = 0; i < g.inputs.size(); ++i) {
-                    const IrTensor& x = g.tensors[static_cast<size_t>(g.inputs[i])];
-                    descs.push_back(makeDesc(x.dims, x.type));
-                    bindings.push_back(runner->inputBuffer(i));
-                }
+                ++runnersBuilt;
+                std::string text;
+                for (const Dims& d : shapes) text += (text.empty() ? "" : ", ") + toString(d);
+                logMessage(logger, ILogger::Severity::kVERBOSE, strcat("INT8 calibration: runner ", runnersBuilt, " built, for input shapes ", text));
             }
+            FloatRunner* const runner = run.runner.get();
             clearLastError();
-            const bool more = calibrator.getBatch(bindings.data(), namePtrs.data(), descs.data(), static_cast<int32_t>(bindings.size()));
+            const bool more = calibrator.getBatch(run.bindings.data(), namePtrs.data(), run.descs.data(), static_cast<int32_t>(run.bindings.size()));
             checkCalibratorError(strcat("getBatch (batch ", r.batches + 1, ")").c_str());
             if (!more) break;
             const int32_t b = r.batches;

@@ -31,6 +31,7 @@
 #include "common/dims.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "common/half_types.h"
 #include "engine/engine.h"
 #include "gie/builder.h"
 #include "layers/int8_math.h"
@@ -73,8 +74,6 @@ struct State {
     bool operator<(const State& o) const { return type != o.type ? type < o.type : format < o.format; }
     std::string name() const { return stateName(type, format); }
 };
-
-bool floatClass(DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; }
 
 //! Whether a creator's kernels compute on quantized tensors (layers/int8_math.h).
 bool int8Variant(const IPluginCreator* c) { return c && std::string(c->getPluginVariant()) == int8::kVariant; }

@@ -12,19 +12,14 @@ class GatherCpu final : public Kernel<GatherCpu, GatherOp> {
 public:
     using Kernel::Kernel;
     void run(const KernelCall& c) const override {
-        const Dims& dd = c.inDims(0);
-        const int a = op_.axis(dd.nbDims);
-        const int64_t es = dataTypeSize(c.inDesc[0].type);
-        const AxisSplit sp = splitAtAxis(dd, a);
-        const int64_t outer = sp.outer, inner = sp.inner * es;  // inner in bytes
-        const int64_t axisLen = dd.d[a];
-        const int64_t nIdx = volume(c.inDims(1));
+        const GatherOp::CallLayout l = op_.layout(c);
+        const int64_t outer = l.outer, inner = l.inner, axisLen = l.axisLen, nIdx = l.nIdx;  // inner in bytes
         const int32_t* idx = c.in<int32_t>(1);
         for (int64_t j = 0; j < nIdx; ++j) {
             int64_t v = idx[j];
             if (v < -axisLen || v >= axisLen)
                 fail(ErrorCode::kINVALID_ARGUMENT, "Gather: index ", v, " (element ", j, " of indices ", toString(c.inDims(1)),
-                     ") is out of range for axis ", a, " of size ", axisLen, " of data ", toString(dd));
+                     ") is out of range for axis ", l.axis, " of size ", axisLen, " of data ", toString(c.inDims(0)));
         }
         if (outer == 0 || nIdx == 0 || inner == 0) return;
         const uint8_t* x = c.in<uint8_t>(0);

@@ -9,8 +9,7 @@ public:
     using Kernel::Kernel;
     void run(const KernelCall& c) const override {
         int64_t s, d, n;
-        RangeOp::params(c.inDims(0), c.inDims(1), c.inDims(2), s, d, n);
-        n = std::min(n, c.outDims(0).d[0]);
+        RangeOp::callParams(c, s, d, n);
         int32_t* y = c.out<int32_t>(0);
         for (int64_t i = 0; i < n; ++i) y[i] = static_cast<int32_t>(s + i * d);
     }

@@ -43,9 +43,7 @@ public:
         const Dims& y = c.outDims(0);
         if (volume(y) == 0) return;
         int64_t st[Dims::MAX_DIMS], sz[Dims::MAX_DIMS], sd[Dims::MAX_DIMS];
-        Dims rt[3];  // run-time start, size, stride (shape tensors: their values are the descriptors' dims)
-        for (int k = 1; k < c.nbInputs && k <= 3; ++k) rt[k - 1] = c.inDims(k);
-        op_.full(x, st, sz, sd, rt, c.nbInputs - 1);
+        op_.full(c, st, sz, sd);
         switch (dataTypeSize(c.inDesc[0].type)) {
             case 1: sliceTyped(c.in<uint8_t>(0), c.out<uint8_t>(0), x, y, st, sd); break;
             case 2: sliceTyped(c.in<uint16_t>(0), c.out<uint16_t>(0), x, y, st, sd); break;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <string>
 
+#include "common/half_types.h"
 #include "gie/network.h"
 #include "plugin/builtin.h"
 
@@ -89,19 +90,17 @@ struct ElementWiseOp : OpBase {
         out[0] = broadcastDims(in[0], in[1], (std::string("ElementWise ") + elementWiseOpName(op)).c_str());
     }
     //! Type rules (network definition, engine files): FLOAT and HALF are one class, whose storage the builder
-    //! chooses per tensor; supports() says what this kernel computes on.
+    //! chooses per tensor (common/half_types.h); supports() says what this kernel computes on.
     void outputTypes(const std::vector<DataType>& given, std::vector<DataType>& out) const {
         GIE_CHECK(given.size() == 2, ErrorCode::kINVALID_MODEL, "ElementWise takes 2 inputs, got ", given.size());
-        std::vector<DataType> in = given;
-        const bool mixed = in[0] != in[1];
-        for (auto& t : in) t = t == DataType::kHALF ? DataType::kFLOAT : t;
-        GIE_CHECK(in[0] == in[1], ErrorCode::kINVALID_MODEL, "ElementWise ", elementWiseOpName(op),
-                  ": both inputs must have the same type, got ", dataTypeName(in[0]), " and ", dataTypeName(in[1]));
-        GIE_CHECK(inputTypeOk(in[0]), ErrorCode::kINVALID_MODEL, "ElementWise ", elementWiseOpName(op), " does not take ",
-                  dataTypeName(in[0]), " inputs (", isLogical() ? "it needs bool" : isComparison() ? "it takes float32, int32 or bool"
-                                                                                               : "it takes float32 or int32", ")");
-        out[0] = outputType(in[0]);
-        if (out[0] == DataType::kFLOAT && given[0] == DataType::kHALF && !mixed) out[0] = DataType::kHALF;
+        halfAsFloatTypes(given, out, [this](const std::vector<DataType>& in, std::vector<DataType>& o) {
+            GIE_CHECK(in[0] == in[1], ErrorCode::kINVALID_MODEL, "ElementWise ", elementWiseOpName(op),
+                      ": both inputs must have the same type, got ", dataTypeName(in[0]), " and ", dataTypeName(in[1]));
+            GIE_CHECK(inputTypeOk(in[0]), ErrorCode::kINVALID_MODEL, "ElementWise ", elementWiseOpName(op), " does not take ",
+                      dataTypeName(in[0]), " inputs (", isLogical() ? "it needs bool" : isComparison() ? "it takes float32, int32 or bool"
+                                                                                                   : "it takes float32 or int32", ")");
+            o[0] = outputType(in[0]);
+        });
     }
     bool supports(int pos, const TensorDesc* inOut, int nbInputs, int) const {
         if (inOut[pos].format != TensorFormat::kLINEAR) return false;

@@ -16,6 +16,18 @@ struct GatherOp : OpBase {
 
     int axis(int rank) const { return normalizeAxis(axisField, rank, "Gather"); }
 
+    //! A call's data as `outer` blocks of `axisLen` rows of `inner` bytes, and the number of index values.
+    struct CallLayout {
+        int axis;
+        int64_t outer, axisLen, inner, nIdx;
+    };
+    CallLayout layout(const KernelCall& c) const {
+        const Dims& d = c.inDims(0);
+        const int a = axis(d.nbDims);
+        const AxisSplit sp = splitAtAxis(d, a);
+        return {a, sp.outer, d.d[a], sp.inner * dataTypeSize(c.inDesc[0].type), volume(c.inDims(1))};
+    }
+
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
         expectInputs(in, 2, 2, kType);
         const Dims& data = in[0];

@@ -3,6 +3,7 @@
 // (not 0); their values are the rule's input dims and, at enqueue, the descriptors' dims.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "layers/simple.h"
@@ -23,6 +24,12 @@ struct RangeOp : OpBase {
         const int64_t span = limit.d[0] - s;  // shape tensor values are within +-2^31: no overflow
         n = span / d + ((span % d != 0) && ((span < 0) == (d < 0)));  // ceil(span / d)
         if (n < 0) n = 0;
+    }
+    //! What a kernel writes at enqueue: start, delta and the count from the call's shape-tensor values, the count
+    //! clamped to the output's planned length (the values may call for more than the memory planned for them).
+    static void callParams(const KernelCall& c, int64_t& s, int64_t& d, int64_t& n) {
+        params(c.inDims(0), c.inDims(1), c.inDims(2), s, d, n);
+        n = std::min(n, c.outDims(0).d[0]);
     }
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
         expectInputs(in, 3, 3, kType);

@@ -83,6 +83,12 @@ struct SliceOp : AnyTypeOp {
                       ", stride ", sd[i], ") reaches index ", last, ", out of range [0, ", x.d[i], ") for input ", toString(x));
         }
     }
+    //! full() for a kernel call: the input's dims, and the shape tensors at inputs 1..3 when there are any.
+    void full(const KernelCall& c, int64_t* st, int64_t* sz, int64_t* sd) const {
+        Dims rt[3];  // run-time start, size, stride (shape tensors: their values are the descriptors' dims)
+        for (int k = 1; k < c.nbInputs && k <= 3; ++k) rt[k - 1] = c.inDims(k);
+        full(c.inDims(0), st, sz, sd, rt, c.nbInputs - 1);
+    }
     void outputDims(const std::vector<Dims>& in, std::vector<Dims>& out) const {
         expectInputs(in, 1, 4, kType);
         int64_t st[Dims::MAX_DIMS], sz[Dims::MAX_DIMS], sd[Dims::MAX_DIMS];

@@ -2,6 +2,7 @@
 //   NOT: bool. ABS, NEG, SIGN: float32 or int32. Everything else: float32.
 #pragma once
 
+#include "common/half_types.h"
 #include "gie/network.h"
 #include "plugin/builtin.h"
 
@@ -37,17 +38,19 @@ struct UnaryOp : OpBase {
         expectInputs(in, 1, 1, kType);
         out[0] = in[0];
     }
-    void outputTypes(const std::vector<DataType>& in, std::vector<DataType>& out) const {
-        GIE_CHECK(in.size() == 1, ErrorCode::kINVALID_MODEL, "Unary takes 1 input, got ", in.size());
-        // Type rules: FLOAT and HALF are one class (the builder chooses the storage); supports() is the kernel's.
-        GIE_CHECK(typeOk(in[0] == DataType::kHALF ? DataType::kFLOAT : in[0]), ErrorCode::kINVALID_MODEL, "Unary ", unaryOpName(op),
-                  " does not take ", dataTypeName(in[0]),
-                  " input (", op == UnaryOperation::kNOT ? "it needs bool"
-                              : (op == UnaryOperation::kABS || op == UnaryOperation::kNEG || op == UnaryOperation::kSIGN)
-                                  ? "it takes float32 or int32"
-                                  : "it takes float32",
-                  ")");
-        out[0] = in[0];
+    void outputTypes(const std::vector<DataType>& given, std::vector<DataType>& out) const {
+        GIE_CHECK(given.size() == 1, ErrorCode::kINVALID_MODEL, "Unary takes 1 input, got ", given.size());
+        // Type rules: FLOAT and HALF are one class (common/half_types.h: the builder chooses the storage); supports()
+        // is the kernel's.
+        halfAsFloatTypes(given, out, [&](const std::vector<DataType>& in, std::vector<DataType>& o) {
+            GIE_CHECK(typeOk(in[0]), ErrorCode::kINVALID_MODEL, "Unary ", unaryOpName(op), " does not take ", dataTypeName(given[0]),
+                      " input (", op == UnaryOperation::kNOT ? "it needs bool"
+                                  : (op == UnaryOperation::kABS || op == UnaryOperation::kNEG || op == UnaryOperation::kSIGN)
+                                      ? "it takes float32 or int32"
+                                      : "it takes float32",
+                      ")");
+            o[0] = in[0];
+        });
     }
     bool supports(int pos, const TensorDesc* inOut, int, int) const {
         if (inOut[pos].format != TensorFormat::kLINEAR) return false;

@@ -9,11 +9,13 @@
 // GIE_REGISTER_KERNEL(K, DeviceType::kCPU) registers HalfStorageCpu<K>; GPU kernels are registered as they are.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/half.h"
+#include "common/half_types.h"
 #include "plugin/builtin.h"
 
 namespace gie {
@@ -27,28 +29,22 @@ inline void roundFieldToHalf(FieldMap& f, const char* name) {
 }
 
 //! Output types of an FP32 kernel run with FP16 storage, whose type rules name FLOAT (Unary, ElementWise, ...):
-//! `rules(in, n, out)` (a getOutputDataTypes) runs with HALF inputs read as FLOAT, and its FLOAT outputs become
-//! HALF when an input was HALF. Shared by HalfStorageCpu and the GPU kernels with FP16 paths (cuda/fp16.cuh).
+//! the FP16 type rule (common/half_types.h halfAsFloatTypes) around `rules(in, n, out)` (a getOutputDataTypes).
+//! Shared by HalfStorageCpu and the GPU kernels with FP16 paths (cuda/fp16.cuh).
 template <typename Rules>
 int32_t outputTypesHalfAsFloat(const DataType* in, int32_t n, DataType* out, int32_t nOut, Rules&& rules) noexcept {
-    std::vector<DataType> widened;
     try {
-        widened.assign(in, in + n);
+        std::vector<DataType> types(static_cast<size_t>(nOut));
+        int32_t rc = 0;
+        halfAsFloatTypes(std::vector<DataType>(in, in + n), types, [&](const std::vector<DataType>& widened, std::vector<DataType>& o) {
+            rc = rules(widened.data(), n, o.data());
+        });
+        if (rc == 0) std::copy(types.begin(), types.end(), out);
+        return rc;
     } catch (...) {
         recordCurrentException(nullptr);
         return -1;
     }
-    bool anyHalf = false;
-    for (DataType& t : widened)
-        if (t == DataType::kHALF) {
-            anyHalf = true;
-            t = DataType::kFLOAT;
-        }
-    const int32_t rc = rules(widened.data(), n, out);
-    if (rc == 0 && anyHalf)
-        for (int32_t i = 0; i < nOut; ++i)
-            if (out[i] == DataType::kFLOAT) out[i] = DataType::kHALF;
-    return rc;
 }
 
 template <typename K>

@@ -18,6 +18,7 @@
 #include "common/dims.h"
 #include "common/error.h"
 #include "common/format.h"
+#include "common/half_types.h"
 #include "common/half.h"
 #include "common/json.h"
 #include "plugin/configure_range.h"
@@ -458,7 +459,6 @@ private:
                   "in LINEAR/NHWC/HWC8 for these shapes");
         // The output types of each accepted combination follow getOutputDataTypes for its input types (FLOAT and
         // HALF are one class: the builder picks either, as the engine loader allows).
-        auto floatClass = [](DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; };
         for (const auto& combo : accepted) {
             std::vector<DataType> inT, outT(nOut);
             for (size_t i = 0; i < nIn; ++i) inT.push_back(combo[i].type);
