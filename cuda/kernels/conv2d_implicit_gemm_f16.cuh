@@ -280,7 +280,8 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
 
 //! Split-K's second step: output chunk (m, k0 .. k0+7) = epilogue(sum over the splits of partial[z][m][k0 ..]).
 //! HWC8: consecutive threads take consecutive chunks of a pixel (16-byte stores); LINEAR: consecutive pixels.
-__global__ void __launch_bounds__(256) hmmaSplitKReduceKernel(const F16ConvArgs a, const float* __restrict__ partial, int splits) {
+//! static: this header is included by several .cu files (one copy of the kernel per file that launches it).
+static __global__ void __launch_bounds__(256) hmmaSplitKReduceKernel(const F16ConvArgs a, const float* __restrict__ partial, int splits) {
     const int chunks = a.Kp / 8;
     const int64_t total = static_cast<int64_t>(a.M) * chunks, slice = static_cast<int64_t>(a.M) * a.Kp;
     const bool hwc8 = a.mode == OutMode::kHalfHwc8;

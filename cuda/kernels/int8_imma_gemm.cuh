@@ -285,7 +285,8 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
 //! Split-K's second step: the sum over the splits of partial[z][m][cl .. cl+3], then the epilogue. Block (x, y): pixels
 //! x*256 .. +256 (consecutive threads, coalesced CHW4 / LINEAR stores) of CHW4 groups y, y + gridDim.y, ... (32-bit
 //! indices: a 64-bit division would be a call).
-__global__ void __launch_bounds__(256) immaSplitReduce(const Int8GemmParams a, const int* __restrict__ partial, int splits) {
+//! static: this header is included by several .cu files (one copy of the kernel per file that launches it).
+static __global__ void __launch_bounds__(256) immaSplitReduce(const Int8GemmParams a, const int* __restrict__ partial, int splits) {
     const int K4 = (a.K + 3) & ~3, PQ = a.P * a.Q;
     const int m = blockIdx.x * blockDim.x + threadIdx.x;
     if (m >= a.M) return;
