@@ -377,6 +377,15 @@ int main(int argc, char** argv) {
             check(at > 0, "no-profile engine: the batch-range profile table is in the file");
             if (at > 0) {
                 f.erase(f.begin() + static_cast<long>(at), f.begin() + static_cast<long>(at + table.size()));
+                // Format 5's per-step tactic tables: the one step (tactic "default") has none (two u32 0s after its
+                // tactic name); a format-3 step ends its tactic with the name.
+                std::vector<uint8_t> tactic{7, 0, 0, 0, 'd', 'e', 'f', 'a', 'u', 'l', 't'};
+                const std::vector<uint8_t> noTables(8, 0);
+                std::vector<uint8_t> pattern = tactic;
+                pattern.insert(pattern.end(), noTables.begin(), noTables.end());
+                const size_t step = findBytes(f, pattern);
+                check(step > 0, "no-profile engine: the step's empty per-profile tactic table is in the file");
+                if (step > 0) f.erase(f.begin() + static_cast<long>(step + tactic.size()), f.begin() + static_cast<long>(step + pattern.size()));
                 putU32(f, 8, 3);
                 fixHeader(f);
                 std::unique_ptr<IEngine> old(runtime->deserializeEngine(f.data(), f.size()));
