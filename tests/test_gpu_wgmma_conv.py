@@ -17,13 +17,6 @@ from test_gpu_fp16_conv import CHAIN_TOL, TOL, conv_kernels, conv_weights, fp16,
 
 pytestmark = pytest.mark.gpu
 
-
-@pytest.fixture(autouse=True)
-def _time_unverified_tactics(monkeypatch):
-    """These tactics had not run on an H100 when they landed, so the builder times them only with
-    GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h); the unforced builds here are meant to see them."""
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
-
 GENERAL = ["wgmma_128x128x64_s4_hwc8", "wgmma_128x256x64_s3_hwc8"]  # the gathering tactics, offered for non-1x1 layers
 ONE_BY_ONE = ["wgmma1x1_128x128x64_s4_hwc8", "wgmma1x1_128x256x64_s3_hwc8"]
 NOT_HOPPER = "the wgmma tactics need sm_90a code on a compute capability 9.0 GPU (H100/H200)"
@@ -199,17 +192,3 @@ def test_wgmma_convolution_not_offered_without_hopper(rng):
             fp16(conv_define(case, w, b), inputs, tactic)
     conv, = conv_kernels(compare_gpu_cpu(conv_define(case, w, b), inputs, fp16=True, expect_half=("Convolution",), **TOL))
     assert conv["variant"] != "f16_hwc8_wgmma"
-
-
-def test_unverified_tactics_are_not_timed_by_default(rng, monkeypatch):
-    """Without GIE_UNVERIFIED_TACTICS=1 the builder's own choice never times the gathering tactics (they had not run
-    on an H100 when they landed: engine/tactic_architecture.h), and the layer still runs correctly."""
-    need_hopper()
-    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
-    case = BY_ID["c20_k36_3x3_stride2_pad1_odd"]
-    _, C, H, W, K, (R, S), fields, batch = case
-    w, b = conv_weights(rng, K, C, R, S)
-    info = compare_gpu_cpu(conv_define(case, w, b), {"x": randn(rng, (batch, C, H, W))}, fp16=True, **TOL)
-    timed = [t["tactic"] for k in info["kernels"] for t in k.get("tactic_times_ms", [])]
-    assert timed and not [t for t in timed if gie._C.tactic_unverified(t)], timed
-    assert all(k["tactic"] not in GENERAL for k in conv_kernels(info))

@@ -20,13 +20,6 @@ from test_int8_gpu import CONV_CASES, CONV_IDS, FC_CASES, GROUPED_CASES, OBEY, b
 
 pytestmark = pytest.mark.gpu
 
-
-@pytest.fixture(autouse=True)
-def _time_unverified_tactics(monkeypatch):
-    """These tactics had not run on an H100 when they landed, so the builder times them only with
-    GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h); the unforced builds here are meant to see them."""
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
-
 F32 = np.float32
 # cuda/kernels/int8_imma_gemm.cu; the split-K ones take groups == 1 only
 UNSPLIT = ["imma_128x128x64_s4", "imma_256x128x64_s3", "imma_64x64x64_s4"]

@@ -21,13 +21,6 @@ from test_int8_gpu import OBEY, build_both, compare, conv_layer, kinds, pin
 
 pytestmark = pytest.mark.gpu
 
-
-@pytest.fixture(autouse=True)
-def _time_unverified_tactics(monkeypatch):
-    """These tactics had not run on an H100 when they landed, so the builder times them only with
-    GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h); the unforced builds here are meant to see them."""
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
-
 F32 = np.float32
 CONV_WGMMA = ["wgmma1x1_s8_128x128x128_s4_chw4", "wgmma1x1_s8_128x64x128_s6_chw4"]  # cuda/kernels/conv2d_int8.cu
 FC_WGMMA = "wgmma_s8_128x128x128_s4"            # cuda/kernels/fully_connected_int8.cu

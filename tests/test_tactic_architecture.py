@@ -39,20 +39,6 @@ def test_tactic_architecture_rule(tactic, arch):
     assert gie._C.tactic_architecture(tactic) == arch
 
 
-# Written and compiled but never run on an H100 when they landed: the builder skips them unless
-# GIE_UNVERIFIED_TACTICS=1 (forcing one always works). The verified names next to them must stay timed.
-UNVERIFIED = ["wgmma_128x128x64_s4_hwc8", "wgmma_128x256x64_s3_hwc8", "wgmma1x1_s8_128x128x128_s4_chw4",
-              "wgmma1x1_s8_128x64x128_s6_chw4", "wgmma_s8_128x128x128_s4", "imma_128x128x64_s4_chw4",
-              "imma_256x128x64_s3_chw4", "imma_64x64x64_s4_split8_chw4", "imma_128x128x64_s4"]
-VERIFIED = ["wgmma1x1_128x128x64_s4_hwc8", "wgmma1x1_128x256x64_s3_hwc8", "hgemm_wgmma_128x128x64_s4",
-            "imma_128x64x32_chw4", "imma_128x64x32", "hmma_128x128x32_w64x64_s4_hwc8", "dp4a_128x64x8_chw4", "default"]
-
-
-@pytest.mark.parametrize("tactic", UNVERIFIED + VERIFIED)
-def test_unverified_tactics_rule(tactic):
-    assert gie._C.tactic_unverified(tactic) == (tactic in UNVERIFIED)
-
-
 def summary_of(kernels, device="gpu"):
     return {"format_version": 4, "library_version": gie.__version__, "device": device, "compute_capability": "9.0",
             "flags": 1, "batch": {"min": 1, "opt": 8, "max": 8}, "kernels": kernels, "loadable": True, "reason": ""}

@@ -33,7 +33,6 @@
 #include "common/format.h"
 #include "common/half_types.h"
 #include "engine/engine.h"
-#include "engine/tactic_architecture.h"
 #include "gie/builder.h"
 #include "layers/int8_math.h"
 #include "plugin/configure_range.h"
@@ -622,7 +621,6 @@ private:
             const std::string name = nm ? nm : "";
             if (!forced.empty() && name != forced) continue;
             if (!o_.allowTf32 && name.find("tf32") != std::string::npos) continue;
-            if (forced.empty() && tacticUnverified(name) && !unverifiedTacticsAllowed()) continue;  // tactic_architecture.h
             if (k.setTactic(t) != 0) continue;
             if (o_.workspaceLimit && kernelWorkspace(k) > o_.workspaceLimit) continue;
             double total = 0;
