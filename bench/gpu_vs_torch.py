@@ -345,6 +345,13 @@ def build_gie(ctx, spec, batch, xs, row, label, fp16=False, nout=1, int8_calibra
         log(f"  {label}: built in {gcell.build_s:.1f} s, {gcell.engine.num_kernels} kernels{extra}, "
             f"activation memory {gcell.engine.activation_memory_size / 2**20:.1f} MiB, "
             f"{len(gcell.contexts)} context(s)")
+        try:
+            from gie import report
+            bt = report.build_time_line(gcell.engine.layer_info())
+            if bt:
+                log(f"  {label}: {bt}")
+        except Exception as e:  # noqa: BLE001  (informative only)
+            log(f"  {label}: build time unknown ({short(e)})")
         return gcell, outs
     except Exception as e:  # noqa: BLE001
         row["errors"].append(f"{label}: " + short(e))

@@ -153,6 +153,12 @@ def test_timing_cache_reused_and_deterministic(tmp_path):
     times2 = [k["tactic_times_ms"] for k in e2.layer_info()["kernels"]]
     assert [[t["tactic"] for t in a] for a in times1] == [[t["tactic"] for t in a] for a in times2]
     assert [[t["ms"] for t in a] for a in times2] == [[pytest.approx(t["ms"], rel=1e-5) for t in a] for a in times1]
+    # the build report's counts (layer_info "build_time"): the first build measured, the second only reused
+    bt1, bt2 = e1.layer_info()["build_time"], e2.layer_info()["build_time"]
+    measured1 = bt1["timings_measured_negotiation"] + bt1["timings_measured_tactic_selection"]
+    assert measured1 >= len([k for k in times1 if len(k) > 1]), bt1
+    assert bt2["timings_measured_negotiation"] + bt2["timings_measured_tactic_selection"] == 0, bt2
+    assert bt2["timings_reused"] >= measured1, (bt1, bt2)
 
 
 def test_timing_cache_is_keyed_by_shapes_not_weights(tmp_path):

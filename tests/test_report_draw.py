@@ -303,3 +303,32 @@ def test_progress_silent_unless_terminal(monkeypatch):
     assert "timing" in out and "2/2" in out and out.endswith("\r\033[K")  # the line is erased at the end
     monkeypatch.setenv("GIE_NO_PROGRESS", "1")
     assert not progress_enabled(_Tty())
+
+
+def test_build_time_is_reported_for_a_fresh_build_only(tmp_path):
+    """layer_info()["build_time"]: where a fresh build's time went (phases in ms, tactic timing counts); a
+    deserialized engine has none (its file must not change with the build's speed), and the report says so."""
+    cache = tmp_path / "timing.cache"
+
+    def build():
+        builder = gie.Builder()
+        net = models.lenet().define(builder.create_network())
+        config = builder.create_config()
+        config.device = "cpu"
+        config.max_batch = 2
+        config.timing_cache = str(cache)
+        return builder.build(net, config)
+
+    engine = build()
+    bt = engine.layer_info()["build_time"]
+    phases = ["calibration_ms", "optimizer_passes_ms", "format_negotiation_ms", "kernel_configuration_ms", "tactic_selection_ms", "planning_ms"]
+    for key in phases + ["total_ms", "timings_measured_negotiation", "timings_measured_tactic_selection", "timings_reused"]:
+        assert key in bt and bt[key] >= 0, (key, bt)
+    assert sum(bt[k] for k in phases) <= bt["total_ms"] + 1e-6
+    assert bt["optimizer_passes_ms"] > 0 and bt["calibration_ms"] < bt["total_ms"]  # no calibrator: (almost) nothing
+    # (the CPU kernels of LeNet have one tactic each: the timing counts are checked on the GPU, test_gpu_engine.py)
+    line = report.build_time_line(engine.layer_info())
+    assert line.startswith("build time: ") and "tactics" in line and "reused (timing cache" in line
+    assert line in report.format_report(engine.layer_info())
+    loaded = gie.Runtime().deserialize(engine.serialize())
+    assert "build_time" not in loaded.layer_info() and report.build_time_line(loaded.layer_info()) is None

@@ -9,7 +9,7 @@ Both take the plain dict (or its JSON), so they also work on a report saved with
 import json
 import re
 
-__all__ = ["summary", "format_report", "format_bytes", "format_shape", "tensor_location", "split_notes",
+__all__ = ["summary", "format_report", "build_time_line", "format_bytes", "format_shape", "tensor_location", "split_notes",
            "removed_layers", "tensor_state", "kernel_states", "is_fp32_linear", "precision_line", "reformats",
            "negotiated", "short_type", "ITEMSIZE"]
 
@@ -279,6 +279,20 @@ def summary(layer_info, engine_bytes=None, build_ms=None, title=None):
     return "\n".join(lines)
 
 
+def build_time_line(layer_info):
+    """Where a fresh build's time went (layer_info "build_time"; absent for a deserialized engine): None if unknown."""
+    bt = _li(layer_info).get("build_time")
+    if not bt:
+        return None
+    phases = [("calibration", "calibration_ms"), ("passes", "optimizer_passes_ms"), ("negotiation", "format_negotiation_ms"),
+              ("configuration", "kernel_configuration_ms"), ("tactics", "tactic_selection_ms"), ("planning", "planning_ms")]
+    parts = ", ".join(f"{name} {bt[key] / 1000:.2f} s" for name, key in phases if key in bt)
+    timings = (f"; tactic timings measured {bt.get('timings_measured_negotiation', 0):.0f} in the negotiation + "
+               f"{bt.get('timings_measured_tactic_selection', 0):.0f} in tactic selection, "
+               f"{bt.get('timings_reused', 0):.0f} reused (timing cache, or timed earlier in the build)")
+    return f"build time: {bt.get('total_ms', 0) / 1000:.2f} s ({parts}){timings}"
+
+
 def _tactic_line(k):
     per_profile = k.get("profile_tactics") or []
     if len(set(per_profile)) > 1:  # the optimization profiles run different tactics (times: the kernel's notes)
@@ -361,6 +375,9 @@ def format_report(layer_info, title=None):
     out.append(f"  layers before -> kernels after: {li.get('layers_before', '?')} -> "
                f"{li.get('kernels_after', len(kernels))}")
     out.extend(_memory_lines(li.get("memory", {})))
+    bt = build_time_line(li)
+    if bt:
+        out.append(f"  {bt}")
     removed = removed_layers(li)
     if removed:
         out.append("")

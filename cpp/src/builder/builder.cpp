@@ -624,7 +624,13 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         no.optWhat.push_back(describeShapes(p, i, OptProfileSelector::kOPT));
     }
     no.overrides = &config.overrides();
+    using Clock = std::chrono::steady_clock;
+    auto msSince = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+    const size_t hitsBefore = cache.hits();
+    auto t0 = Clock::now();
     const std::vector<IPluginCreator*> creators = negotiateFormats(g, no, backend, cache, logger, p.buildLog);
+    p.buildTimes.emplace_back("format_negotiation_ms", msSince(t0));
+    const size_t negotiationTimings = cache.puts();
 
     auto order = g.topologicalOrder();
     std::vector<int> producerStep(g.tensors.size(), -1);
@@ -671,14 +677,23 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
         s.outputs.assign(g.nodes[static_cast<size_t>(ni)].outputs.begin(), g.nodes[static_cast<size_t>(ni)].outputs.end());
         p.steps.push_back(std::move(s));
     }
+    t0 = Clock::now();
     configureSteps(p);
+    p.buildTimes.emplace_back("kernel_configuration_ms", msSince(t0));
+    t0 = Clock::now();
     selectTactics(p, config, backend, cache, logger);
+    p.buildTimes.emplace_back("tactic_selection_ms", msSince(t0));
+    p.buildTimes.emplace_back("timings_measured_negotiation", static_cast<double>(negotiationTimings));
+    p.buildTimes.emplace_back("timings_measured_tactic_selection", static_cast<double>(cache.puts() - negotiationTimings));
+    p.buildTimes.emplace_back("timings_reused", static_cast<double>(cache.hits() - hitsBefore));
+    t0 = Clock::now();
     p.workspaceBytes = planWorkspace(p);
     if (device == DeviceType::kGPU && config.getMaxAuxStreams() != 0)
         assignStreams(p, config.getMaxAuxStreams() < 0 ? 3 : config.getMaxAuxStreams());
     p.nbStreams = countStreams(p);
     if (p.explicitShapes) planProfileBytes(p);
     planActivations(p);
+    p.buildTimes.emplace_back("planning_ms", msSince(t0));
     return p;
 }
 
@@ -811,8 +826,10 @@ public:
             std::map<std::string, float> calibrated;
             const bool calibrate = cfg->getFlag(BuilderFlag::kINT8) && cfg->getInt8Calibrator();
             CalibrationResult calibration;
+            auto tc = std::chrono::steady_clock::now();
             if (calibrate)
                 calibration = calibrateNetwork(*net, *cfg->getInt8Calibrator(), logger_, false, rp.explicitShapes ? &rp.profiles : nullptr, device);
+            const double calibrationMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tc).count();
             calibrated = calibration.amax;
             PassContext ctx;
             ctx.device = device;
@@ -824,7 +841,9 @@ public:
                                                                  calibration.device == DeviceType::kGPU ? "GPU" : "CPU", " (FP32)"));
             // Calibrated ranges go to the lowered graph before the passes: they keep a surviving tensor's range (a
             // fused conv + ReLU writes the ReLU's output).
+            tc = std::chrono::steady_clock::now();
             Graph g = optimizeNetwork(*net, rp.planned, cfg->disabledPasses(), ctx, calibrate ? &calibrated : nullptr);
+            const double passesMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tc).count();
             if (cfg->getFlag(BuilderFlag::kREFIT)) {
                 noteWeightSources(g, lowered);
                 if (!cfg->disabledPasses().empty()) {
@@ -837,9 +856,14 @@ public:
             plan.networkJson = std::move(networkJson);
             checkBatchRange(plan);
             double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            plan.buildTimes.insert(plan.buildTimes.begin(), {{"calibration_ms", calibrationMs}, {"optimizer_passes_ms", passesMs}});
+            plan.buildTimes.emplace_back("total_ms", ms);
+            std::string phases;
+            for (const auto& [what, v] : plan.buildTimes)
+                phases += strcat(phases.empty() ? "" : " ", what, "=", static_cast<int64_t>(v + 0.5));
             log(ILogger::Severity::kINFO, strcat("built ", device == DeviceType::kGPU ? "GPU" : "CPU", " engine in ", static_cast<int64_t>(ms),
                                                  " ms: ", layersBefore, " layers -> ", plan.steps.size(), " kernels; activation arena ",
-                                                 plan.arenaBytes, " bytes (no reuse ", plan.noReuseBytes, ", lower bound ", plan.lowerBoundBytes, ")"));
+                                                 plan.arenaBytes, " bytes (no reuse ", plan.noReuseBytes, ", lower bound ", plan.lowerBoundBytes, "); ", phases));
             if (plan.nbStreams > 1 && cfg->getMaxAuxStreams() < 0) chooseStreams(plan, logger_);
             return new EngineImpl(std::move(plan), logger_);
         });

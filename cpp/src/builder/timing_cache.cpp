@@ -135,6 +135,9 @@ bool TimingCache::lookup(const std::string& key, double& ms) const {
     return true;
 }
 
-void TimingCache::put(const std::string& key, double ms) { entries_[key] = ms; }
+void TimingCache::put(const std::string& key, double ms) {
+    entries_[key] = ms;
+    ++puts_;
+}
 
 }  // namespace gie

@@ -22,6 +22,8 @@ public:
     void put(const std::string& key, double ms);
     size_t size() const { return entries_.size(); }
     size_t hits() const { return hits_; }
+    //! Timings added by put() (measured in this build), for the build report.
+    size_t puts() const { return puts_; }
 
     //! The key of one tactic of a configured kernel (of creator variant `variant`) for the given tensors.
     static std::string key(const IPlugin& kernel, const char* variant, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out,
@@ -31,6 +33,7 @@ private:
     std::string device_;
     std::map<std::string, double> entries_;
     mutable size_t hits_ = 0;
+    size_t puts_ = 0;
 };
 
 }  // namespace gie

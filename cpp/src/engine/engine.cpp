@@ -584,6 +584,11 @@ void EngineImpl::writeReport() const {
         for (size_t size : serializedSizes) kernelBytes += size;
         j.key("kernel_fields_bytes").value(kernelBytes);
         j.endObject();
+        if (!plan_.buildTimes.empty()) {  // a freshly built engine: where the build's time went (not serialized)
+            j.key("build_time").beginObject();
+            for (const auto& [what, v] : plan_.buildTimes) j.key(what).value(v);
+            j.endObject();
+        }
         j.key("layers_before").value(static_cast<int64_t>(plan_.layersBefore));
         j.key("kernels_after").value(static_cast<int64_t>(plan_.steps.size()));
         j.key("network").raw(plan_.networkJson);

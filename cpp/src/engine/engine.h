@@ -88,6 +88,9 @@ struct EnginePlan {
     uint64_t arenaBytes = 0, noReuseBytes = 0, lowerBoundBytes = 0, workspaceBytes = 0;
     std::string buildLog;  // pass log, one line per change, for reports
     std::string networkJson;  // the network before optimization (layers and tensors), for reports and drawings
+    //! Where the build's time went (phase name, milliseconds; "tactic timings measured" / "... reused" are counts).
+    //! Not serialized: a deserialized engine reports none (its file does not change with the build's speed).
+    std::vector<std::pair<std::string, double>> buildTimes;
     int32_t layersBefore = 0;
     bool cudaGraph = false;     // contexts replay enqueue as CUDA graphs by default
     int32_t nbStreams = 1;      // 1 + auxiliary streams used by the steps
