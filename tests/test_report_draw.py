@@ -325,6 +325,8 @@ def test_build_time_is_reported_for_a_fresh_build_only(tmp_path):
     for key in phases + ["total_ms", "timings_measured_negotiation", "timings_measured_tactic_selection", "timings_reused"]:
         assert key in bt and bt[key] >= 0, (key, bt)
     assert sum(bt[k] for k in phases) <= bt["total_ms"] + 1e-6
+    assert bt["tactic_setup_ms"] >= 0 and bt["tactic_runs_ms"] >= 0
+    assert bt["tactic_setup_ms"] + bt["tactic_runs_ms"] <= bt["format_negotiation_ms"] + bt["tactic_selection_ms"] + 1e-3
     assert bt["optimizer_passes_ms"] > 0 and bt["calibration_ms"] < bt["total_ms"]  # no calibrator: (almost) nothing
     # (the CPU kernels of LeNet have one tactic each: the timing counts are checked on the GPU, test_gpu_engine.py)
     line = report.build_time_line(engine.layer_info())

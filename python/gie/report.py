@@ -287,6 +287,9 @@ def build_time_line(layer_info):
     phases = [("calibration", "calibration_ms"), ("passes", "optimizer_passes_ms"), ("negotiation", "format_negotiation_ms"),
               ("configuration", "kernel_configuration_ms"), ("tactics", "tactic_selection_ms"), ("planning", "planning_ms")]
     parts = ", ".join(f"{name} {bt[key] / 1000:.2f} s" for name, key in phases if key in bt)
+    if "tactic_setup_ms" in bt:
+        parts += (f"; of the negotiation and tactic selection: preparing tactics {bt['tactic_setup_ms'] / 1000:.2f} s, "
+                  f"running them {bt.get('tactic_runs_ms', 0) / 1000:.2f} s")
     timings = (f"; tactic timings measured {bt.get('timings_measured_negotiation', 0):.0f} in the negotiation + "
                f"{bt.get('timings_measured_tactic_selection', 0):.0f} in tactic selection, "
                f"{bt.get('timings_reused', 0):.0f} reused (timing cache, or timed earlier in the build)")

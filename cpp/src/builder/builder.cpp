@@ -627,6 +627,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     using Clock = std::chrono::steady_clock;
     auto msSince = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
     const size_t hitsBefore = cache.hits();
+    tacticTimingClock() = TacticTimingClock{};
     auto t0 = Clock::now();
     const std::vector<IPluginCreator*> creators = negotiateFormats(g, no, backend, cache, logger, p.buildLog);
     p.buildTimes.emplace_back("format_negotiation_ms", msSince(t0));
@@ -686,6 +687,9 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     p.buildTimes.emplace_back("timings_measured_negotiation", static_cast<double>(negotiationTimings));
     p.buildTimes.emplace_back("timings_measured_tactic_selection", static_cast<double>(cache.puts() - negotiationTimings));
     p.buildTimes.emplace_back("timings_reused", static_cast<double>(cache.hits() - hitsBefore));
+    // of the negotiation's and the tactic selection's time: preparing the tactics timed and running them
+    p.buildTimes.emplace_back("tactic_setup_ms", tacticTimingClock().setupMs);
+    p.buildTimes.emplace_back("tactic_runs_ms", tacticTimingClock().runMs);
     t0 = Clock::now();
     p.workspaceBytes = planWorkspace(p);
     if (device == DeviceType::kGPU && config.getMaxAuxStreams() != 0)

@@ -2,18 +2,37 @@
 
 namespace gie {
 
+TacticTimingClock& tacticTimingClock() {
+    thread_local TacticTimingClock c;  // one build runs on one thread; builds on other threads keep their own
+    return c;
+}
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double msSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+//! Adds the time from construction to destruction to the setup clock, less what `runMs` gained meanwhile.
+struct SetupTimer {
+    Clock::time_point t0 = Clock::now();
+    double run0 = tacticTimingClock().runMs;
+    ~SetupTimer() { tacticTimingClock().setupMs += msSince(t0) - (tacticTimingClock().runMs - run0); }
+};
+}  // namespace
+
 double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, TimingBuffers& io,
                   Backend& b, void* stream, ILogger* logger) {
+    SetupTimer setup;
     if (k.setTactic(t) != 0) return 1e30;
     if (k.initialize() != 0) return 1e30;
     double ms = 1e30;
     try {
         DeviceBuffer ws(b, k.getWorkspaceSize() + 1, "tactic timing workspace");
         bool ok = true;
+        const auto r0 = Clock::now();
         ms = medianMs(b, stream, [&] {
             if (ok && k.enqueue(in.data(), out.data(), io.in.data(), io.out.data(), ws.get(), stream) != 0) ok = false;
         });
         b.synchronize(stream);
+        tacticTimingClock().runMs += msSince(r0);
         if (!ok) ms = 1e30;
     } catch (const Error& e) {
         // A tactic that cannot run is skipped, saying why. A device fault (an illegal address, say) is

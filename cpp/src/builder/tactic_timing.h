@@ -118,6 +118,13 @@ double medianMs(Backend& b, void* stream, F&& fn, int samples = 7, int reps = 3)
     return t[t.size() / 2];
 }
 
+//! Wall time the calling thread spent in timeTactic since the last reset, for the build report: preparing
+//! (initialize, workspace, terminate) and running (warm-ups and timed runs, synchronized).
+struct TacticTimingClock {
+    double setupMs = 0, runMs = 0;
+};
+TacticTimingClock& tacticTimingClock();
+
 //! Times tactic `t` of a configured kernel (setTactic, initialize, run, terminate); 1e30 if it cannot run.
 double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, TimingBuffers& io,
                   Backend& b, void* stream, ILogger* logger);
