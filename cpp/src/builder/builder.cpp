@@ -405,6 +405,7 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                 std::vector<int32_t> best(nbProfiles, -1);  // per profile
                 std::vector<double> times(static_cast<size_t>(nt), 1e30);  // the total over the profiles
                 std::vector<std::vector<double>> perProfile(static_cast<size_t>(nt));
+                std::vector<double> fastestSoFar(nbProfiles, 1e30);  // per profile, for the timing cutoff
                 bool allowTf32 = config.getFlag(BuilderFlag::kTF32);
                 for (int32_t t = 0; t < nt; ++t) {
                     const char* tname = k.getTacticName(t);
@@ -416,10 +417,11 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                         double ms = 0;
                         if (!cache.lookup(key, ms)) {
                             if (!io[i]) io[i] = std::make_unique<TimingBuffers>(in[i], out[i], b);
-                            ms = timeTactic(k, t, in[i], out[i], *io[i], b, stream, logger);
+                            ms = timeTactic(k, t, in[i], out[i], *io[i], b, stream, logger, fastestSoFar[i]);
                             ++measured;
                             if (ms < 1e29) cache.put(key, ms);
                         }
+                        fastestSoFar[i] = std::min(fastestSoFar[i], ms);
                         perProfile[static_cast<size_t>(t)].push_back(ms);
                         total += ms;
                     }

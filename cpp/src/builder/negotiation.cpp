@@ -630,7 +630,7 @@ private:
                 double ms = 0;
                 if (!cache_.lookup(key, ms)) {
                     if (!io[i]) io[i] = std::make_unique<TimingBuffers>(ins[i], outs[i], b_);
-                    ms = timeTactic(k, t, ins[i], outs[i], *io[i], b_, stream(), logger_);
+                    ms = timeTactic(k, t, ins[i], outs[i], *io[i], b_, stream(), logger_, best[i]);
                     if (ms < kInf / 10) cache_.put(key, ms);
                 }
                 times.push_back(ms);

@@ -19,7 +19,7 @@ struct SetupTimer {
 }  // namespace
 
 double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, TimingBuffers& io,
-                  Backend& b, void* stream, ILogger* logger) {
+                  Backend& b, void* stream, ILogger* logger, double bestMs) {
     SetupTimer setup;
     if (k.setTactic(t) != 0) return 1e30;
     if (k.initialize() != 0) return 1e30;
@@ -28,9 +28,11 @@ double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, cons
         DeviceBuffer ws(b, k.getWorkspaceSize() + 1, "tactic timing workspace");
         bool ok = true;
         const auto r0 = Clock::now();
-        ms = medianMs(b, stream, [&] {
-            if (ok && k.enqueue(in.data(), out.data(), io.in.data(), io.out.data(), ws.get(), stream) != 0) ok = false;
-        });
+        ms = medianMs(
+            b, stream, [&] {
+                if (ok && k.enqueue(in.data(), out.data(), io.in.data(), io.out.data(), ws.get(), stream) != 0) ok = false;
+            },
+            7, 3, bestMs < 1e29 ? bestMs * kTimingCutoffFactor : 1e30);
         b.synchronize(stream);
         tacticTimingClock().runMs += msSince(r0);
         if (!ok) ms = 1e30;

@@ -67,8 +67,13 @@ inline int timingSamplesOverride() {
     return n;
 }
 
+//! A tactic whose first timed run takes more than this many times the fastest time so far (of the same kernel at
+//! the same shapes) cannot win: its timing stops there (GPU only; that run's time is its time).
+constexpr double kTimingCutoffFactor = 4.0;
+
+//! cutoffMs: stop after the first timed run if it took longer (its time is returned).
 template <typename F>
-double medianMs(Backend& b, void* stream, F&& fn, int samples = 7, int reps = 3) {
+double medianMs(Backend& b, void* stream, F&& fn, int samples = 7, int reps = 3, double cutoffMs = 1e30) {
     void* e0 = b.createEvent(true);
     void* e1 = b.createEvent(true);
     std::vector<double> t;
@@ -88,7 +93,7 @@ double medianMs(Backend& b, void* stream, F&& fn, int samples = 7, int reps = 3)
             float once = b.elapsedMs(e0, e1);
             if (once > 0.25f) reps = 1;
             if (once > 1.0f) samples = std::min(samples, 3);
-            if (warmups == 0) {  // a single sample: this run is it
+            if (warmups == 0 || once > cutoffMs) {  // a single sample, or a tactic that cannot win: this run is it
                 t.push_back(once);
                 samples = 0;
             }
@@ -126,7 +131,8 @@ struct TacticTimingClock {
 TacticTimingClock& tacticTimingClock();
 
 //! Times tactic `t` of a configured kernel (setTactic, initialize, run, terminate); 1e30 if it cannot run.
+//! bestMs: the fastest time so far of another tactic of this kernel at these shapes (1e30: none), for the cutoff.
 double timeTactic(IPlugin& k, int32_t t, const std::vector<TensorDesc>& in, const std::vector<TensorDesc>& out, TimingBuffers& io,
-                  Backend& b, void* stream, ILogger* logger);
+                  Backend& b, void* stream, ILogger* logger, double bestMs = 1e30);
 
 }  // namespace gie
