@@ -175,6 +175,29 @@ def test_inspect_names_each_profiles_tactic(range_plugins_lib, tmp_path):
     assert report._tactic_line(tag_kernel(engine)) == "tactic per optimization profile: 0 plain, 1 scratch"
 
 
+def test_draw_names_each_profiles_tactic(range_plugins_lib, tmp_path):
+    """gie draw: the kernel box (--after) and the tooltips (both views) give every profile's tactic where they differ,
+    through the CLI on the serialized engine as well."""
+    from gie import draw
+    from test_cli import _ok, cli
+    engine = forced_engine(tmp_path, {1: "plain", 64: "scratch"})
+    g = draw.build_graph(engine.layer_info(), "after")
+    (node,) = [n for n in g.nodes.values() if n.kind == "kernel" and n.lines[1][0] == "tag"]
+    assert ("tactic p0 plain / p1 scratch", "small") in node.lines, node.lines
+    assert "tactic p0 plain / p1 scratch" in node.tooltip
+    g = draw.build_graph(engine.layer_info(), "both")
+    assert any("kernel tag (TacticTag, tactic p0 plain / p1 scratch)" in n.tooltip for n in g.nodes.values())
+    path = tmp_path / "tag.gie"
+    path.write_bytes(engine.serialize())
+    out = tmp_path / "tag.dot"
+    _ok(cli("draw", path, "--plugins", range_plugins_lib, "--after", "-o", out))
+    assert "tactic p0 plain / p1 scratch" in out.read_text()
+    # Profiles that agree: one tactic, as before.
+    engine = forced_engine(tmp_path, {1: "scratch", 64: "scratch"})
+    (node,) = [n for n in draw.build_graph(engine.layer_info(), "after").nodes.values() if n.lines[1][0] == "tag"]
+    assert ("tactic scratch", "small") in node.lines, node.lines
+
+
 def test_explain_counts_every_profiles_tactic_architecture():
     from gie import cli
     kernels = [{"device": "gpu", "tactic": "simt_64x64", "tactic_architecture": "",
