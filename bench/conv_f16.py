@@ -25,6 +25,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _table  # noqa: E402
 import _timing  # noqa: E402
 
 # name, C, H, K, R, stride, pad, count in ResNet-50 (torchvision v1.5: the stride on the 3x3)
@@ -194,23 +195,24 @@ def shapes(model, only=""):
     return [(m, row) for m in names for row in MODELS[m] if not only or any(o in row[0] for o in only.split(","))]
 
 
-HEADER = ("| shape | GFLOP | gie ms | gie TFLOP/s | torch ms | torch TFLOP/s | gie/torch | gie tactic | rel. err |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---|---:|")
+COLUMNS = [("shape", ""), ("GFLOP", ".1f"), ("gie ms", ".3f"), ("gie TFLOP/s", ".0f"), ("torch ms", ".3f"),
+           ("torch TFLOP/s", ".0f"), ("gie/torch", ".2f"), ("gie tactic", ""), ("rel. err", ".1e")]
+HEADER = _table.header(COLUMNS)
+
+
+def _cells(name, fl, g_ms, t_ms, tactic, err):
+    return [name, fl / 1e9, g_ms, fl / g_ms / 1e9, t_ms, fl / t_ms / 1e9, g_ms / t_ms, tactic, err]
 
 
 def format_row(name, fl, g_ms, t_ms, tactic, err):
     """One shape's table row: FLOPs ``fl``, gie and torch ms (NaN where it failed)."""
-    return (f"| {name} | {fl / 1e9:.1f} | {g_ms:.3f} | {fl / g_ms / 1e9:.0f} | {t_ms:.3f} | {fl / t_ms / 1e9:.0f} | "
-            f"{g_ms / t_ms:.2f} | {tactic} | {err:.1e} |")
+    return _table.row(COLUMNS, _cells(name, fl, g_ms, t_ms, tactic, err))
 
 
 def format_weighted(model, rows):
     """The row that weights each shape by its count in ``model``: rows = [(count, flops, gie ms, torch ms)]."""
-    tot_f = sum(c * f for c, f, _, _ in rows)
-    tot_g = sum(c * g for c, _, g, _ in rows)
-    tot_t = sum(c * t for c, _, _, t in rows)
-    return (f"| {model} weighted (x count) | {tot_f / 1e9:.0f} | {tot_g:.3f} | {tot_f / tot_g / 1e9:.0f} | {tot_t:.3f} | "
-            f"{tot_f / tot_t / 1e9:.0f} | {tot_g / tot_t:.2f} | | |")
+    fl, g_ms, t_ms = _table.weighted_sums(rows)
+    return _table.row(COLUMNS, _cells(f"{model} weighted (x count)", fl, g_ms, t_ms, "", ""), {"GFLOP": ".0f"})
 
 
 def each_shape(a, header, weighted):

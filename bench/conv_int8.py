@@ -23,6 +23,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _table  # noqa: E402
 import conv_f16  # noqa: E402  (shape tables, FLOPs, the FP16 gie and torch timings)
 
 
@@ -52,21 +53,24 @@ def gie_int8_times(gie, np, n, c, h, k, r, stride, pad):
     return {t["tactic"]: t["ms"] for t in convs[0].get("tactic_times_ms") or []}, convs[0].get("tactic", "?")
 
 
-HEADER = ("| shape | GOP | torch FP16 ms | gie FP16 ms | gie INT8 ms | INT8 TOPS | INT8/torch | INT8/FP16 | INT8 tactic |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|---|")
+COLUMNS = [("shape", ""), ("GOP", ".1f"), ("torch FP16 ms", ".3f"), ("gie FP16 ms", ".3f"), ("gie INT8 ms", ".3f"),
+           ("INT8 TOPS", ".0f"), ("INT8/torch", ".2f"), ("INT8/FP16", ".2f"), ("INT8 tactic", "")]
+HEADER = _table.header(COLUMNS)
+
+
+def _cells(name, fl, t_ms, f_ms, i_ms, tactic):
+    return [name, fl / 1e9, t_ms, f_ms, i_ms, fl / i_ms / 1e9, i_ms / t_ms, i_ms / f_ms, tactic]
 
 
 def format_row(name, fl, t_ms, f_ms, i_ms, tactic):
     """One shape's row: FLOPs ``fl``; torch FP16, gie FP16 and gie's best INT8 ms (NaN where one failed or was skipped)."""
-    return (f"| {name} | {fl / 1e9:.1f} | {t_ms:.3f} | {f_ms:.3f} | {i_ms:.3f} | {fl / i_ms / 1e9:.0f} | {i_ms / t_ms:.2f} | "
-            f"{i_ms / f_ms:.2f} | {tactic} |")
+    return _table.row(COLUMNS, _cells(name, fl, t_ms, f_ms, i_ms, tactic))
 
 
 def format_weighted(model, rows):
     """rows = [(count, flops, torch ms, gie FP16 ms, gie INT8 ms)] -> the row weighted by each shape's count."""
-    tot = [sum(r[0] * r[i] for r in rows) for i in range(1, 5)]
-    fl, t, f, i = tot
-    return f"| {model} weighted (x count) | {fl / 1e9:.0f} | {t:.3f} | {f:.3f} | {i:.3f} | {fl / i / 1e9:.0f} | {i / t:.2f} | {i / f:.2f} | |"
+    fl, t_ms, f_ms, i_ms = _table.weighted_sums(rows)
+    return _table.row(COLUMNS, _cells(f"{model} weighted (x count)", fl, t_ms, f_ms, i_ms, ""), {"GOP": ".0f"})
 
 
 def format_tactics(times):
@@ -76,11 +80,9 @@ def format_tactics(times):
 
 def format_tactic_table(per_shape):
     """per_shape = [(name, {tactic: ms})] -> a table of every INT8 tactic's ms per shape (its columns: every tactic seen)."""
-    names = sorted({t for _, times in per_shape for t in times})
-    lines = ["| shape | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for shape, times in per_shape:
-        lines.append(f"| {shape} | " + " | ".join(f"{times[t]:.4f}" if t in times else "-" for t in names) + " |")
-    return "\n".join(lines)
+    columns = [("shape", "")] + [(t, ".4f") for t in sorted({t for _, times in per_shape for t in times})]
+    return "\n".join([_table.header(columns)] + [_table.row(columns, [shape] + [times.get(t, "-") for t, _ in columns[1:]])
+                                                 for shape, times in per_shape])
 
 
 def parse_args(argv=None):

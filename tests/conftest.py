@@ -45,6 +45,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def range_plugins_lib(tmp_path_factory):
+    """tests/plugins/range_plugins.cpp (RangeRecorder, TacticTag, ...: the dynamic-shape and per-profile tactic
+    tests), compiled and loaded once per process (loading it twice would register its creators twice); its path."""
+    from test_plugins import CXX, HERE, _compile_all
+    if CXX is None:
+        pytest.skip("no C++ compiler (c++/g++/clang++) on PATH")
+    src = os.path.join(HERE, "plugins", "range_plugins.cpp")
+    (lib,) = _compile_all([(src, tmp_path_factory.mktemp("range_plugins") / "librange_plugins.so", False)])
+    gie.load_library(lib)
+    return lib
+
+
 @pytest.fixture
 def rng(request):
     # A different but reproducible stream per test.

@@ -1,6 +1,8 @@
 """CPU-side parts of bench/conv_int8.py (no GPU, no torch): --help without torch, the shape table it shares with
-bench/conv_f16.py, and its rows, weighted row and per-tactic table on made-up numbers."""
+bench/conv_f16.py, and its rows, weighted row and per-tactic table on made-up numbers; bench/_table.py, the
+formatter both use."""
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -49,3 +51,27 @@ def test_tactic_table_lists_every_tactic_seen(ci8):
     assert table[0] == "| shape | t1 | t2 | t3 |"
     assert table[2:] == ["| a | 1.0000 | 0.5000 | - |", "| b | - | - | 2.0000 |"]
     assert ci8.format_tactics({"slow": 2.0, "fast": 1.0}) == "fast=1.0000 slow=2.0000"
+
+
+# ---- bench/_table.py, the table formatting conv_int8.py shares with conv_f16.py: made-up rows ----------------
+
+TABLE_COLUMNS = [("name", ""), ("ms", ".3f"), ("ratio", ".2f"), ("note", "")]
+
+
+def test_header_aligns_numbers_right(ci8):
+    assert ci8._table.header(TABLE_COLUMNS) == "| name | ms | ratio | note |\n|---|---:|---:|---|"
+
+
+def test_rows(ci8):
+    assert ci8._table.row(TABLE_COLUMNS, ["a", 1.23456, 0.5, "x y"]) == "| a | 1.235 | 0.50 | x y |"
+    assert ci8._table.row(TABLE_COLUMNS, ["b", math.nan, 2, ""]) == "| b | nan | 2.00 | |"  # a failed run; an empty cell
+    assert ci8._table.row(TABLE_COLUMNS, ["c", 1.23456, 0.5, "-"], {"ms": ".0f"}) == "| c | 1 | 0.50 | - |"
+    assert ci8._table.row(TABLE_COLUMNS, ["d", "-", "-", "-"]) == "| d | - | - | - |"  # text in a number column: as it is
+    with pytest.raises(ValueError):
+        ci8._table.row(TABLE_COLUMNS, ["e", 1.0])  # a missing cell is a bug of the caller, not a short row
+
+
+def test_weighted_sums(ci8):
+    # 3 x (1, 2) + 1 x (2, 0.5) = (5, 6.5)
+    assert ci8._table.weighted_sums([(3, 1.0, 2.0), (1, 2.0, 0.5)]) == [5.0, 6.5]
+    assert math.isnan(ci8._table.weighted_sums([(1, math.nan), (2, 1.0)])[0])  # a failed shape spoils the total, visibly

@@ -1,32 +1,16 @@
 """Plugins in engines with dynamic shapes (issue 15): configureWithRange / Plugin.configure see each tensor's min and
 max over every optimization profile, output shapes follow the run's input shapes, and the workspace is sized for the
 max. The C++ plugin (tests/plugins/range_plugins.cpp) is compiled at test time against the installed headers."""
-import os
 import re
 
 import numpy as np
 import pytest
 
 import gie
-from test_plugins import CXX, _compile_all
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-RANGE_SRC = os.path.join(HERE, "plugins", "range_plugins.cpp")
 
 # Two profiles over (N, C, H, W): min/max over both are (1, 2, 3, 4) .. (3, 2, 9, 20).
 PROFILES = [{"x": ((1, 2, 3, 4), (2, 2, 5, 8), (2, 2, 5, 10))},
             {"x": ((2, 2, 6, 11), (3, 2, 8, 16), (3, 2, 9, 20))}]
-
-
-@pytest.fixture(scope="module")
-def range_lib(tmp_path_factory):
-    if any(name == "RangeRecorder" for name, _, _ in gie.registered_plugins()):
-        return None  # loaded already (test_per_profile_tactics.py's fixture, same library, in this process)
-    if CXX is None:
-        pytest.skip("no C++ compiler (c++/g++/clang++) on PATH")
-    (lib,) = _compile_all([(RANGE_SRC, tmp_path_factory.mktemp("range_plugin") / "librange_plugins.so", False)])
-    gie.load_library(lib)
-    return lib
 
 
 def pair_sums(x):
@@ -68,7 +52,7 @@ def run_shapes(engine, rng):
     return seen
 
 
-def test_cpp_plugin_gets_min_max_over_profiles_and_runs_at_several_shapes(range_lib, rng, tmp_path):
+def test_cpp_plugin_gets_min_max_over_profiles_and_runs_at_several_shapes(range_plugins_lib, rng, tmp_path):
     engine = build("RangeRecorder")
     for shape, info in zip([(1, 2, 3, 4), (2, 2, 5, 7), (3, 2, 9, 20), (2, 2, 6, 11)], run_shapes(engine, rng)):
         assert info.tolist() == [[1, 2, 3, 4], [3, 2, 9, 20], list(shape)]
@@ -82,7 +66,7 @@ def test_cpp_plugin_gets_min_max_over_profiles_and_runs_at_several_shapes(range_
     assert info.tolist() == [[1, 2, 3, 4], [3, 2, 9, 20], [3, 2, 9, 20]]
 
 
-def test_cpp_plugin_workspace_grows_with_the_profile(range_lib):
+def test_cpp_plugin_workspace_grows_with_the_profile(range_plugins_lib):
     small = build("RangeRecorder", [{"x": ((1, 2, 3, 4), (1, 2, 3, 4), (1, 2, 4, 8))}])
     large = build("RangeRecorder", [{"x": ((1, 2, 3, 4), (1, 2, 3, 4), (2, 2, 16, 32))}])
     assert small.layer_info()["memory"]["workspace_bytes"] >= 2 * 4 * 8 * 4
@@ -145,7 +129,7 @@ def test_python_plugin_configure_error_names_the_layer():
 
 # ---- tactics timed at every profile's opt shapes, chosen per profile (issue 15) -----------------------------
 
-def test_tactics_are_timed_at_every_profile_and_each_runs_its_fastest(range_lib, rng):
+def test_tactics_are_timed_at_every_profile_and_each_runs_its_fastest(range_plugins_lib, rng):
     """ShapeTactics' "per_element" is the faster at profile 0's small opt shape and far slower at profile 1's large
     one ("fixed" has the least total): profile 0 runs "per_element", profile 1 "fixed", as TensorRT chooses per profile.
     (tests/test_per_profile_tactics.py forces the choice through the timing cache and checks which tactic ran.)"""
@@ -169,7 +153,7 @@ def test_tactics_are_timed_at_every_profile_and_each_runs_its_fastest(range_lib,
         np.testing.assert_array_equal(ctx.execute({"x": x})["y"], 2 * x)
 
 
-def test_one_profile_has_no_per_profile_note(range_lib):
+def test_one_profile_has_no_per_profile_note(range_plugins_lib):
     engine = build("ShapeTactics", [{"x": ((1, 2, 1, 4), (1, 2, 4, 8), (2, 2, 8, 8))}])
     (k,) = [k for k in engine.layer_info()["kernels"] if k["name"] == "rec"]
     assert k["tactic"] == "per_element" and not any(n.startswith("tactic times") for n in k["notes"]), k

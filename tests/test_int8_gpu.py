@@ -145,6 +145,13 @@ def test_conv_residual_relu_fused_int8_output(case, residual, tactic, rng):
     the residual INT8 (quantized by a Reformat, its own scale) or FLOAT (no range: it stays float)."""
     if not tactic_runs(tactic):
         pytest.skip(f"{tactic} needs sm_80")
+    check_conv_residual_relu_fused(case, residual, tactic, rng)
+
+
+def check_conv_residual_relu_fused(case, residual, tactic, rng):
+    """conv + bias [+ residual add] + ReLU, INT8 out, the convolution's tactic forced on the GPU; the residual "int8"
+    (its own range), "float" (none) or None. Both engines must fuse it all into the INT8 convolution and agree
+    (also for tests/test_int8_gpu_imma.py and tests/test_int8_wgmma.py's tactics)."""
     N, C, H, W, K = case[:5]
     P, Q = out_hw(case)
     x = (rng.standard_normal((N, C, H, W)) * 1.5).astype(F32)
@@ -250,22 +257,31 @@ FC_CASES = [
 ]
 
 
+def fc_id(case):
+    return f"n{case[0]}_{'x'.join(map(str, case[1]))}_ax{case[2]}_k{case[3]}"
+
+
+def fc_weights(case, rng):
+    N, shape, axis, K = case
+    flat = int(np.prod(((N,) + shape)[axis:]))
+    w = (rng.standard_normal((K, flat)) * 0.2).astype(F32)
+    w[0] = 0  # an all-zero output channel (weight scale 1)
+    return w, rng.standard_normal(K).astype(F32)
+
+
 def fc_input_formats(engine):
     return [k["inputs"][0]["format"] for k in engine.layer_info()["kernels"] if k["type"] == "FullyConnected"]
 
 
 @pytest.mark.parametrize("tactic", FC_TACTICS)
 @pytest.mark.parametrize("out_type", ["float32", "int8"])
-@pytest.mark.parametrize("case", FC_CASES, ids=lambda c: f"n{c[0]}_{'x'.join(map(str, c[1]))}_ax{c[2]}_k{c[3]}")
+@pytest.mark.parametrize("case", FC_CASES, ids=fc_id)
 def test_fully_connected_matches_cpu(case, out_type, tactic, rng):
     if not tactic_runs(tactic):
         pytest.skip(f"{tactic} needs sm_80")
     N, shape, axis, K = case
     x = (rng.standard_normal((N,) + shape) * 1.5).astype(F32)
-    flat = int(np.prod(((N,) + shape)[axis:]))
-    w = (rng.standard_normal((K, flat)) * 0.2).astype(F32)
-    w[0] = 0  # an all-zero output channel (weight scale 1)
-    b = rng.standard_normal(K).astype(F32)
+    w, b = fc_weights(case, rng)
     define = lambda net, t: pin(net.add_fully_connected(t["x"], K, w, b, axis=axis), gie.float32 if out_type == "float32" else gie.int8)
     ranges = lambda t, o: {t["x"]: float(np.abs(x).max()) * 0.8, **({o: 3.0} if out_type == "int8" else {})}
     cpu, gpu = build_both(define, {"x": x}, ranges, force={"FullyConnected": tactic})
@@ -281,9 +297,16 @@ def test_conv_then_fully_connected_relu_int8(tactic, rng):
     convolution, or through an INT8 Reformat to LINEAR, as the GPU's timing decides); both stay INT8."""
     if not tactic_runs(tactic):
         pytest.skip(f"{tactic} needs sm_80")
-    case = (3, 5, 6, 6, 6, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1))  # 6 channels: CHW4 padding into the FC
+    check_conv_then_fully_connected_relu((3, 5, 6, 6, 6, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1)), tactic, rng)
+
+
+def check_conv_then_fully_connected_relu(case, tactic, rng):
+    """conv ``case`` (INT8 out; K = 6 channels: CHW4 padding into the FC) -> FC of 11 outputs + ReLU (INT8 out), the
+    FC's tactic forced on the GPU: both engines keep both INT8 with the ReLU fused, and agree (also for
+    tests/test_int8_wgmma.py's tactic)."""
+    P, Q = out_hw(case)
     x = rng.standard_normal(case[:4]).astype(F32)
-    w = (rng.standard_normal((11, 6 * 6 * 6)) * 0.1).astype(F32)
+    w = (rng.standard_normal((11, case[4] * P * Q)) * 0.1).astype(F32)
     b = rng.standard_normal(11).astype(F32)
     mids = []
 
@@ -298,6 +321,7 @@ def test_conv_then_fully_connected_relu_int8(tactic, rng):
         return act.output(0)
 
     cpu, gpu = build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0, mids[0]: 6.0, o: 4.0}, force={"FullyConnected": tactic})
+    assert [k["tactic"] for k in gpu.layer_info()["kernels"] if k["type"] == "FullyConnected"] == [tactic]
     for e in (cpu, gpu):
         assert kinds(e, "Convolution") == ["int8"] and kinds(e, "FullyConnected") == ["int8"] and not kinds(e, "Activation"), \
             e.layer_info()["kernels"]

@@ -16,7 +16,8 @@ import pytest
 
 import gie
 import util
-from test_int8_gpu import CONV_CASES, CONV_IDS, FC_CASES, GROUPED_CASES, OBEY, build_both, compare, conv_layer, conv_tactics, kinds, out_hw, pin
+from test_int8_gpu import (CONV_CASES, CONV_IDS, FC_CASES, GROUPED_CASES, OBEY, build_both, check_conv_residual_relu_fused,
+                           compare, conv_layer, conv_tactics, fc_id, fc_weights, kinds, pin)
 
 pytestmark = pytest.mark.gpu
 
@@ -124,27 +125,7 @@ def test_resnet50_shapes_every_tactic(shape, rng):
 @pytest.mark.parametrize("case", [CONV_CASES[1], CONV_CASES[2], EXTRA_CASES[0]], ids=[CONV_IDS[1], CONV_IDS[2], ALL_IDS[-3]])
 def test_conv_residual_relu_fused(case, residual, tactic, rng):
     """conv + bias + residual add + ReLU in the INT8 kernel, INT8 CHW4 out; the residual INT8 (its own scale) or FLOAT."""
-    N, C, H, W, K = case[:5]
-    P, Q = out_hw(case)
-    x = (rng.standard_normal((N, C, H, W)) * 1.5).astype(F32)
-    feeds = {"x": x, "r": rng.standard_normal((N, K, P, Q)).astype(F32)}
-    seed = int(rng.integers(1 << 30))
-
-    def define(net, t):
-        conv = conv_layer(net, t["x"], case, np.random.default_rng(seed))
-        conv.precision = gie.int8
-        y = net.add_elementwise(conv.output(0), t["r"], gie.ElementWiseOperation.SUM).output(0)
-        act = net.add_activation(y, gie.ActivationType.RELU)
-        act.set_output_type(0, gie.int8)
-        return act.output(0)
-
-    ranges = lambda t, o: {t["x"]: 4.0, o: 6.0, **({t["r"]: 2.5} if residual == "int8" else {})}
-    cpu, gpu = build_both(define, feeds, ranges, force={"Convolution": tactic})
-    assert conv_tactics(gpu) == [tactic]
-    for e in (cpu, gpu):
-        assert kinds(e, "Convolution") == ["int8"] and not kinds(e, "ElementWise") and not kinds(e, "Activation"), \
-            e.layer_info()["kernels"]
-    compare(cpu, gpu, feeds)
+    check_conv_residual_relu_fused(case, residual, tactic, rng)
 
 
 # the GEMM's grouped cases of test_int8_gpu (4 and 68 output channels per group) and 32 / 64 channels per group
@@ -183,15 +164,11 @@ def test_conv_tactics_listed_and_timed(rng):
 
 @pytest.mark.parametrize("tactic", IMMA)
 @pytest.mark.parametrize("out_type", ["float32", "int8"])
-@pytest.mark.parametrize("case", FC_CASES + [(9, (2048, 1, 1), 1, 1000), (300, (260,), 1, 131)],
-                         ids=lambda c: f"n{c[0]}_{'x'.join(map(str, c[1]))}_ax{c[2]}_k{c[3]}")
+@pytest.mark.parametrize("case", FC_CASES + [(9, (2048, 1, 1), 1, 1000), (300, (260,), 1, 131)], ids=fc_id)
 def test_fully_connected_matches_cpu(case, out_type, tactic, rng):
     N, shape, axis, K = case
     x = (rng.standard_normal((N,) + shape) * 1.5).astype(F32)
-    flat = int(np.prod(((N,) + shape)[axis:]))
-    w = (rng.standard_normal((K, flat)) * 0.2).astype(F32)
-    w[0] = 0
-    b = rng.standard_normal(K).astype(F32)
+    w, b = fc_weights(case, rng)
     define = lambda net, t: pin(net.add_fully_connected(t["x"], K, w, b, axis=axis), gie.float32 if out_type == "float32" else gie.int8)
     ranges = lambda t, o: {t["x"]: float(np.abs(x).max()) * 0.8, **({o: 3.0} if out_type == "int8" else {})}
     cpu, gpu = build_both(define, {"x": x}, ranges, force={"FullyConnected": tactic})

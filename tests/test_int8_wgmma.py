@@ -17,7 +17,8 @@ import pytest
 import gie
 import util
 from gpu_util import wgmma_expected
-from test_int8_gpu import OBEY, build_both, compare, conv_layer, kinds, pin
+from test_int8_gpu import (OBEY, build_both, check_conv_residual_relu_fused, check_conv_then_fully_connected_relu, compare,
+                           conv_layer, fc_id, fc_weights, kinds, pin)
 
 pytestmark = pytest.mark.gpu
 
@@ -83,30 +84,7 @@ def test_conv_wgmma_residual_relu_fused(case, residual, tactic, rng):
     """1x1 conv + bias + residual add + ReLU in the wgmma kernel's epilogue, INT8 CHW4 out; the residual INT8 CHW4
     (its own scale) or FLOAT LINEAR (no range)."""
     need_hopper()
-    N, C, H, W, K = case
-    x = (rng.standard_normal((N, C, H, W)) * 1.5).astype(F32)
-    feeds = {"x": x}
-    if residual:
-        feeds["r"] = rng.standard_normal((N, K, H, W)).astype(F32)
-    seed = int(rng.integers(1 << 30))
-
-    def define(net, t):
-        conv = conv_layer(net, t["x"], one_by_one(*case), np.random.default_rng(seed))
-        conv.precision = gie.int8
-        y = conv.output(0)
-        if residual:
-            y = net.add_elementwise(y, t["r"], gie.ElementWiseOperation.SUM).output(0)
-        act = net.add_activation(y, gie.ActivationType.RELU)
-        act.set_output_type(0, gie.int8)
-        return act.output(0)
-
-    ranges = lambda t, o: {t["x"]: 4.0, o: 6.0, **({t["r"]: 2.5} if residual == "int8" else {})}
-    cpu, gpu = build_both(define, feeds, ranges, force={"Convolution": tactic})
-    assert layer(gpu, "Convolution")["tactic"] == tactic
-    for e in (cpu, gpu):
-        assert kinds(e, "Convolution") == ["int8"] and not kinds(e, "ElementWise") and not kinds(e, "Activation"), \
-            e.layer_info()["kernels"]
-    compare(cpu, gpu, feeds)
+    check_conv_residual_relu_fused(one_by_one(*case), residual, tactic, rng)
 
 
 @pytest.mark.parametrize("tactic", CONV_WGMMA)
@@ -171,7 +149,7 @@ FC_CASES = [
     (2, (4, 3, 16), 2, 7),       # axis 2: 8 rows of 48 values
     (3, (6, 4, 4), 1, 33),       # 4-D: CHW4 (rows of 2 words x 16 pixels = 128 bytes) or LINEAR (96), as negotiated
 ]
-FC_IDS = [f"n{c[0]}_{'x'.join(map(str, c[1]))}_ax{c[2]}_k{c[3]}" for c in FC_CASES]
+FC_IDS = [fc_id(c) for c in FC_CASES]
 
 
 def fc_define(case, w, b, out_type, relu=False):
@@ -186,14 +164,6 @@ def fc_define(case, w, b, out_type, relu=False):
         act.set_output_type(0, OUT_TYPES[out_type])
         return act.output(0)
     return define
-
-
-def fc_weights(case, rng):
-    N, shape, axis, K = case
-    flat = int(np.prod(((N,) + shape)[axis:]))
-    w = (rng.standard_normal((K, flat)) * 0.2).astype(F32)
-    w[0] = 0  # an all-zero output channel (weight scale 1)
-    return w, rng.standard_normal(K).astype(F32)
 
 
 @pytest.mark.parametrize("relu", [False, True])
@@ -240,24 +210,4 @@ def test_conv_then_fully_connected_wgmma(rng):
     """conv (INT8 CHW4 out) -> FC + ReLU on the wgmma tactics: the FC reads the convolution's tensor as rows of
     C4 * H * W words (weights permuted to CHW4 order, padding channels 0) or, after a Reformat, LINEAR rows."""
     need_hopper()
-    case = (3, 8, 4, 4, 6, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1))  # 6 channels: CHW4 padding into the FC
-    x = rng.standard_normal(case[:4]).astype(F32)
-    w = (rng.standard_normal((11, 6 * 4 * 4)) * 0.1).astype(F32)
-    b = rng.standard_normal(11).astype(F32)
-    mids = []
-
-    def define(net, t):
-        conv = conv_layer(net, t["x"], case, np.random.default_rng(7))
-        conv.precision = gie.int8
-        fc = net.add_fully_connected(conv.output(0), 11, w, b)
-        fc.precision = gie.int8
-        act = net.add_activation(fc.output(0), gie.ActivationType.RELU)
-        act.set_output_type(0, gie.int8)
-        mids[:] = [conv.output(0)]
-        return act.output(0)
-
-    cpu, gpu = build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0, mids[0]: 6.0, o: 4.0}, force={"FullyConnected": FC_WGMMA})
-    fc = layer(gpu, "FullyConnected")
-    assert fc["tactic"] == FC_WGMMA and kinds(gpu, "Convolution") == ["int8"]
-    print("FullyConnected input format on the GPU:", fc["inputs"][0]["format"])
-    compare(cpu, gpu, {"x": x})
+    check_conv_then_fully_connected_relu((3, 8, 4, 4, 6, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1)), FC_WGMMA, rng)

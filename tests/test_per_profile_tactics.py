@@ -17,28 +17,15 @@ import numpy as np
 import pytest
 
 import gie
-from test_plugins import CXX, _compile_all
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from engine_layout import fix_crcs, parse, patch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RANGE_SRC = os.path.join(HERE, "plugins", "range_plugins.cpp")
 
 # Batch 1-2 (opt 1) and batch 32-64 (opt 64), as TensorRT users split latency and throughput.
 PROFILES = [{"x": ((1, 4, 5, 5), (1, 4, 5, 5), (2, 4, 5, 5))},
             {"x": ((32, 4, 5, 5), (64, 4, 5, 5), (64, 4, 5, 5))}]
-
-
-@pytest.fixture(scope="module")
-def tag_lib(tmp_path_factory):
-    if any(name == "TacticTag" for name, _, _ in gie.registered_plugins()):
-        return None  # loaded already (test_dynamic_plugins.py's fixture, same library, in this process)
-    if CXX is None:
-        pytest.skip("no C++ compiler (c++/g++/clang++) on PATH")
-    (lib,) = _compile_all([(RANGE_SRC, tmp_path_factory.mktemp("tag_plugin") / "librange_plugins.so", False)])
-    gie.load_library(lib)
-    return lib
 
 
 def weights():
@@ -124,7 +111,7 @@ def check_runs(engine, expected):
             assert out["tactic"][0] == expected[profile], (profile, n, out["tactic"])
 
 
-def test_each_profile_runs_its_fastest_tactic(tag_lib, tmp_path):
+def test_each_profile_runs_its_fastest_tactic(range_plugins_lib, tmp_path):
     engine = forced_engine(tmp_path, {1: "plain", 64: "scratch"})
     k = tag_kernel(engine)
     assert k["profile_tactics"] == ["plain", "scratch"] and k["tactic"] == "plain", k
@@ -135,7 +122,7 @@ def test_each_profile_runs_its_fastest_tactic(tag_lib, tmp_path):
     check_runs(engine, {0: 1, 1: 0})
 
 
-def test_agreeing_profiles_share_one_kernel(tag_lib, tmp_path):
+def test_agreeing_profiles_share_one_kernel(range_plugins_lib, tmp_path):
     data = forced_engine(tmp_path, {1: "scratch", 64: "scratch"}, serialize=True)
     engine = gie.Runtime().deserialize(data)
     assert tag_kernel(engine)["profile_tactics"] == ["scratch", "scratch"]
@@ -144,12 +131,12 @@ def test_agreeing_profiles_share_one_kernel(tag_lib, tmp_path):
     check_runs(engine, {0: 1, 1: 1})
 
 
-def test_one_profile_has_no_profile_table(tag_lib, tmp_path):
+def test_one_profile_has_no_profile_table(range_plugins_lib, tmp_path):
     engine = build(str(tmp_path / "c"), profiles=PROFILES[:1])
     assert "profile_tactics" not in tag_kernel(engine)
 
 
-def test_forced_tactic_serves_every_profile(tag_lib, tmp_path):
+def test_forced_tactic_serves_every_profile(range_plugins_lib, tmp_path):
     cache = str(tmp_path / "timing.cache")
     build(cache)
     force_times(cache, {1: "plain", 64: "scratch"})
@@ -158,7 +145,7 @@ def test_forced_tactic_serves_every_profile(tag_lib, tmp_path):
     check_runs(engine, {0: 1, 1: 1})
 
 
-def test_workspace_is_the_largest_over_the_profiles_kernels(tag_lib, tmp_path):
+def test_workspace_is_the_largest_over_the_profiles_kernels(range_plugins_lib, tmp_path):
     """Profile 0 runs "plain" (no workspace); profile 1's "scratch" needs the largest input in floats: the engine's
     workspace must hold it although the step's own kernel (profile 0's) needs none."""
     engine = forced_engine(tmp_path, {1: "plain", 64: "scratch"})
@@ -168,7 +155,7 @@ def test_workspace_is_the_largest_over_the_profiles_kernels(tag_lib, tmp_path):
     assert loaded.layer_info()["memory"]["workspace_bytes"] >= need
 
 
-def test_serialized_engine_keeps_the_choice(tag_lib, tmp_path):
+def test_serialized_engine_keeps_the_choice(range_plugins_lib, tmp_path):
     data = forced_engine(tmp_path, {1: "plain", 64: "scratch"}, serialize=True)
     assert struct.unpack_from("<I", data, 8)[0] == 5
     step = next(s for s in parse(data)["steps"] if s["type"] == "TacticTag")
@@ -182,10 +169,33 @@ def test_serialized_engine_keeps_the_choice(tag_lib, tmp_path):
     assert engine.serialize() == data  # what was loaded writes the same file
 
 
-def test_inspect_names_each_profiles_tactic(tag_lib, tmp_path):
+def test_inspect_names_each_profiles_tactic(range_plugins_lib, tmp_path):
     from gie import report
     engine = forced_engine(tmp_path, {1: "plain", 64: "scratch"})
     assert report._tactic_line(tag_kernel(engine)) == "tactic per optimization profile: 0 plain, 1 scratch"
+
+
+def test_draw_names_each_profiles_tactic(range_plugins_lib, tmp_path):
+    """gie draw: the kernel box (--after) and the tooltips (both views) give every profile's tactic where they differ,
+    through the CLI on the serialized engine as well."""
+    from gie import draw
+    from test_cli import _ok, cli
+    engine = forced_engine(tmp_path, {1: "plain", 64: "scratch"})
+    g = draw.build_graph(engine.layer_info(), "after")
+    (node,) = [n for n in g.nodes.values() if n.kind == "kernel" and n.lines[1][0] == "tag"]
+    assert ("tactic p0 plain / p1 scratch", "small") in node.lines, node.lines
+    assert "tactic p0 plain / p1 scratch" in node.tooltip
+    g = draw.build_graph(engine.layer_info(), "both")
+    assert any("kernel tag (TacticTag, tactic p0 plain / p1 scratch)" in n.tooltip for n in g.nodes.values())
+    path = tmp_path / "tag.gie"
+    path.write_bytes(engine.serialize())
+    out = tmp_path / "tag.dot"
+    _ok(cli("draw", path, "--plugins", range_plugins_lib, "--after", "-o", out))
+    assert "tactic p0 plain / p1 scratch" in out.read_text()
+    # Profiles that agree: one tactic, as before.
+    engine = forced_engine(tmp_path, {1: "scratch", 64: "scratch"})
+    (node,) = [n for n in draw.build_graph(engine.layer_info(), "after").nodes.values() if n.lines[1][0] == "tag"]
+    assert ("tactic scratch", "small") in node.lines, node.lines
 
 
 def test_explain_counts_every_profiles_tactic_architecture():
@@ -219,7 +229,7 @@ def _refused(data, *patterns):
     return str(ei.value)
 
 
-def test_crafted_profile_tables_are_refused(tag_lib, tmp_path):
+def test_crafted_profile_tables_are_refused(range_plugins_lib, tmp_path):
     data = forced_engine(tmp_path, {1: "plain", 64: "scratch"}, serialize=True)
     step = next(s for s in parse(data)["steps"] if s["type"] == "TacticTag")
     (alt_name, alt_index), table = step["alternates"][0], step["profile_kernel"]

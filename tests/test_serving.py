@@ -8,10 +8,13 @@ import concurrent.futures
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -82,28 +85,38 @@ def _read_until(proc, prefix, seconds):
 
 
 def test_cli_serve_starts_a_local_ray(engine_file, engine):
-    """`gie serve ENGINE` without --address: its own local Ray, requests answered, `gie serve --status` finds it,
-    Ctrl-C stops everything. (Runs before the module's shared Ray starts, so that --status finds this one.)"""
+    """`gie serve ENGINE` without --address: its own local Ray, requests answered, `gie serve --status` reports it,
+    Ctrl-C stops everything.
+
+    --status is pointed at this Ray (its GCS address, which `gie serve` prints, with token authentication on as the
+    local Ray has it): address auto connects to ANY Ray running on the machine, and under pytest-xdist the other
+    worker's module Ray (the `cluster` fixture), or another test run's, may be up at the same time (it was: a flake of
+    `-n 2` only). The child Ray gets its own RAY_TMPDIR (short: its sockets live there), so that a `ray start`
+    cluster recorded in /tmp/ray cannot capture it."""
     port = _free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_TMPDIR=tempfile.mkdtemp(prefix="gie-ray-"))
+    env.pop("RAY_ADDRESS", None)
     proc = subprocess.Popen([sys.executable, "-m", "gie", "serve", engine_file, "--port", str(port), "--max-batch",
                              "4", "--cpus-per-replica", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            text=True, env=env)
     try:
         lines = _read_until(proc, "serving 'small'", 180)
         assert f"http://127.0.0.1:{port}/v2/models/small" in lines[-1] and "`gie serve --status`" in lines[-1]
+        gcs = re.search(r"Ray at ([^)\s]+)\)", lines[-1]).group(1)
         client = httpclient.InferenceServerClient(f"127.0.0.1:{port}")
         x = np.random.default_rng(8).standard_normal((6,) + SHAPE).astype(np.float32)  # 6 > --max-batch 4
         np.testing.assert_allclose(client.infer("small", [_triton_input(x, True)]).as_numpy("prob"),
                                    np.concatenate([_direct(engine, x[:4])["prob"], _direct(engine, x[4:])["prob"]]),
                                    rtol=1e-5, atol=1e-6)
         assert client.get_model_metadata("small")["parameters"]["max_batch_size"] == 4
-        st = subprocess.run([sys.executable, "-m", "gie", "serve", "--status"], capture_output=True, text=True,
-                            timeout=120)
+        st = subprocess.run([sys.executable, "-m", "gie", "serve", "--status", "--address", gcs], capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, RAY_AUTH_MODE="token"))
         assert st.returncode == 0, st.stderr
         assert "application small: ApplicationStatus.RUNNING" in st.stdout, st.stdout
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
+        shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
     assert proc.returncode == 0, out
     assert "stopping 'small'" in out
 

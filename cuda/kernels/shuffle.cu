@@ -31,11 +31,21 @@ StridedView transposeView(const Dims& in, const std::vector<int64_t>& perm) {
     return v;
 }
 
-//! Whether transposing `in` by perm moves data (anything but the identity once size-1 dims are dropped).
-bool movesData(const Dims& in, const std::vector<int64_t>& perm) {
-    const StridedView v = cuda::scSimplify(transposeView(in, perm));
-    return !(v.rank == 1 && v.s[0] == 1);
-}
+//! The GPU's steps of ShuffleOp::runCall, on the call's stream.
+struct GpuSteps {
+    cudaStream_t st;
+    //! Whether transposing `in` by perm moves data (anything but the identity once size-1 dims are dropped).
+    static bool movesData(const Dims& in, const std::vector<int64_t>& perm) {
+        const StridedView v = cuda::scSimplify(transposeView(in, perm));
+        return !(v.rank == 1 && v.s[0] == 1);
+    }
+    void copy(const void* src, void* dst, size_t bytes) const {
+        cuda::scCopyBytes(src, dst, static_cast<int64_t>(bytes), st);  // nothing when in place
+    }
+    void transpose(const void* src, void* dst, const Dims& in, const std::vector<int64_t>& perm, size_t elem) const {
+        cuda::stridedCopy(src, dst, transposeView(in, perm), static_cast<int>(elem), st);
+    }
+};
 
 class ShuffleGpu final : public Kernel<ShuffleGpu, ShuffleOp> {
 public:
@@ -46,31 +56,7 @@ protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
         workspace_ = op_.workspaceBytes(in[0]);
     }
-    void run(const KernelCall& c) const override {
-        const Dims& x = c.inDims(0);
-        Dims t1, t2, out;
-        op_.shapes(x, t1, t2, out, c.nbInputs > 1 ? &c.inDims(1) : nullptr);
-        const int elem = dataTypeSize(c.inDesc[0].type);
-        const int64_t bytes = volume(x) * elem;
-        if (bytes == 0) return;
-        cudaStream_t st = cuda::streamOf(c);
-        const bool m1 = op_.hasPerm1 && movesData(x, op_.perm1);
-        const bool m2 = op_.hasPerm2 && movesData(t2, op_.perm2);
-        const void* src = c.inputs[0];
-        void* dst = c.outputs[0];
-        if (!m1 && !m2) {
-            cuda::scCopyBytes(src, dst, bytes, st);  // nothing when in place
-        } else if (m1 && !m2) {
-            cuda::stridedCopy(src, dst, transposeView(x, op_.perm1), elem, st);
-        } else if (!m1 && m2) {
-            cuda::stridedCopy(src, dst, transposeView(t2, op_.perm2), elem, st);
-        } else {
-            GIE_CHECK(c.workspace && workspace_ >= static_cast<size_t>(bytes), ErrorCode::kINTERNAL, "Shuffle: workspace of ",
-                      workspace_, " bytes is too small for ", bytes);
-            cuda::stridedCopy(src, c.workspace, transposeView(x, op_.perm1), elem, st);
-            cuda::stridedCopy(c.workspace, dst, transposeView(t2, op_.perm2), elem, st);
-        }
-    }
+    void run(const KernelCall& c) const override { op_.runCall(c, workspace_, GpuSteps{cuda::streamOf(c)}); }
 
 private:
     size_t workspace_ = 0;

@@ -99,6 +99,15 @@ def _precision_text(k):
     return f"{short_type(k.get('precision') or k.get('dtype'))}: out " + ", ".join(tensor_state(t) for t in k.get("outputs", []))
 
 
+def _tactic_text(k):
+    """The kernel's tactic; 'p0 X / p1 Y' where its optimization profiles run different ones (profile_tactics,
+    docs/dynamic_shapes.md): `tactic` alone is profile 0's."""
+    per_profile = k.get("profile_tactics") or []
+    if len(set(per_profile)) > 1:
+        return " / ".join(f"p{i} {t}" for i, t in enumerate(per_profile))
+    return k.get("tactic", "?")
+
+
 def _reformat_node(nid, k, r):
     return Node(nid, [("Reformat", "type"), (k["name"], "name"), (f"{r['from']} \u2192 {r['to']}", "small"),
                       ("not timed" if r["ms"] is None else f"{r['ms']:.3f} ms", "small")],
@@ -199,7 +208,7 @@ def _layer_graph(li, with_kernels):
             members = [index[s] for s in k.get("source_layers", []) if s in index]
             if not members:
                 continue
-            tip = (f"kernel {k['name']} ({k.get('type', '?')}, tactic {k.get('tactic', '?')}): "
+            tip = (f"kernel {k['name']} ({k.get('type', '?')}, tactic {_tactic_text(k)}): "
                    f"{' + '.join(k.get('source_layers', []))}")
             src = k.get("source_layers", [])
             if states:
@@ -320,8 +329,9 @@ def _after_graph(li):
                 counts[t] = counts.get(t, 0) + 1
             what = " + ".join(t if n == 1 else f"{n}\u00d7{t}" for t, n in counts.items())
             lines.append(("= " + _short(what, 44), "small"))
-        if k.get("tactic") and k.get("tactic") != "default":
-            lines.append((f"tactic {k['tactic']}", "small"))
+        tactic = _tactic_text(k)
+        if k.get("tactic") and tactic != "default":
+            lines.append((f"tactic {tactic}", "small"))
         if k.get("outputs"):
             lines.append((_shape_text(k["outputs"][0].get("shape")), "small"))
         if states:
@@ -330,7 +340,7 @@ def _after_graph(li):
             g.add_node(_reformat_node(nid, k, reformat_of[ki]))
         else:
             g.add_node(Node(nid, lines, fill=_TYPE_FILL.get(k.get("type"), _DEFAULT_FILL), stroke=_KERNEL_COLOR,
-                            tooltip=f"kernel {k['name']} ({k.get('type', '?')}, tactic {k.get('tactic', '?')}): "
+                            tooltip=f"kernel {k['name']} ({k.get('type', '?')}, tactic {tactic}): "
                                     f"{' + '.join(src)}", kind="kernel"))
         for t in k.get("inputs", []):
             if t["name"] in producer:

@@ -156,10 +156,19 @@ void transposeAny(const void* src, void* dst, const Dims& in, const std::vector<
     }
 }
 
-bool movesData(const Dims& in, const std::vector<int64_t>& perm) {
-    TransposePlan pl = simplify(in, perm);
-    return !(pl.rank <= 1 || pl.isCopy());
-}
+//! The CPU's steps of ShuffleOp::runCall.
+struct CpuSteps {
+    static bool movesData(const Dims& in, const std::vector<int64_t>& perm) {
+        TransposePlan pl = simplify(in, perm);
+        return !(pl.rank <= 1 || pl.isCopy());
+    }
+    static void copy(const void* src, void* dst, size_t bytes) {
+        if (dst != src) std::memcpy(dst, src, bytes);
+    }
+    static void transpose(const void* src, void* dst, const Dims& in, const std::vector<int64_t>& perm, size_t elem) {
+        transposeAny(src, dst, in, perm, elem);
+    }
+};
 
 class ShuffleCpu final : public Kernel<ShuffleCpu, ShuffleOp> {
 public:
@@ -171,30 +180,7 @@ protected:
         // Both transposes present: the first goes through the workspace (sized for the largest shapes).
         workspace_ = op_.workspaceBytes(in[0]);
     }
-    void run(const KernelCall& c) const override {
-        const Dims& x = c.inDims(0);
-        Dims t1, t2, out;
-        op_.shapes(x, t1, t2, out, c.nbInputs > 1 ? &c.inDims(1) : nullptr);
-        const size_t elem = static_cast<size_t>(dataTypeSize(c.inDesc[0].type));
-        const size_t bytes = static_cast<size_t>(volume(x)) * elem;
-        if (bytes == 0) return;
-        const bool m1 = op_.hasPerm1 && movesData(x, op_.perm1);
-        const bool m2 = op_.hasPerm2 && movesData(t2, op_.perm2);
-        const void* src = c.inputs[0];
-        void* dst = c.outputs[0];
-        if (!m1 && !m2) {
-            if (dst != src) std::memcpy(dst, src, bytes);
-        } else if (m1 && !m2) {
-            transposeAny(src, dst, x, op_.perm1, elem);
-        } else if (!m1 && m2) {
-            transposeAny(src, dst, t2, op_.perm2, elem);
-        } else {
-            GIE_CHECK(c.workspace && workspace_ >= bytes, ErrorCode::kINTERNAL, "Shuffle: workspace of ", workspace_,
-                      " bytes is too small for ", bytes);
-            transposeAny(src, c.workspace, x, op_.perm1, elem);
-            transposeAny(c.workspace, dst, t2, op_.perm2, elem);
-        }
-    }
+    void run(const KernelCall& c) const override { op_.runCall(c, workspace_, CpuSteps{}); }
 
 private:
     size_t workspace_ = 0;

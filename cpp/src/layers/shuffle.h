@@ -39,6 +39,36 @@ struct ShuffleOp : AnyTypeOp {
     size_t workspaceBytes(const TensorDesc& in) const {
         return hasPerm1 && hasPerm2 ? static_cast<size_t>(volume(in.dims)) * static_cast<size_t>(dataTypeSize(in.type)) : 0;
     }
+    //! One run, the part every device shares: the shapes from the call (input 1: the reshape's shape tensor), then a
+    //! plain copy (nothing in place) when neither transpose moves data, one transpose straight into the output, or
+    //! both, the first into the workspace of `workspace` bytes (workspaceBytes at configure). `dev` is the device's:
+    //! movesData(shape, perm) (false for the identity once size-1 dimensions are dropped), copy(src, dst, bytes) and
+    //! transpose(src, dst, shape, perm, element bytes).
+    template <class Device>
+    void runCall(const KernelCall& c, size_t workspace, const Device& dev) const {
+        const Dims& x = c.inDims(0);
+        Dims t1, t2, out;
+        shapes(x, t1, t2, out, c.nbInputs > 1 ? &c.inDims(1) : nullptr);
+        const size_t elem = static_cast<size_t>(dataTypeSize(c.inDesc[0].type));
+        const size_t bytes = static_cast<size_t>(volume(x)) * elem;
+        if (bytes == 0) return;
+        const bool m1 = hasPerm1 && dev.movesData(x, perm1);
+        const bool m2 = hasPerm2 && dev.movesData(t2, perm2);
+        const void* src = c.inputs[0];
+        void* dst = c.outputs[0];
+        if (!m1 && !m2) {
+            dev.copy(src, dst, bytes);
+        } else if (m1 && !m2) {
+            dev.transpose(src, dst, x, perm1, elem);
+        } else if (!m1 && m2) {
+            dev.transpose(src, dst, t2, perm2, elem);
+        } else {
+            GIE_CHECK(c.workspace && workspace >= bytes, ErrorCode::kINTERNAL, "Shuffle: workspace of ", workspace,
+                      " bytes is too small for ", bytes);
+            dev.transpose(src, c.workspace, x, perm1, elem);
+            dev.transpose(c.workspace, dst, t2, perm2, elem);
+        }
+    }
     static std::string permString(const std::vector<int64_t>& p) {
         std::string s = "(";
         for (size_t i = 0; i < p.size(); ++i) s += (i ? ", " : "") + std::to_string(p[i]);
