@@ -8,6 +8,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -34,9 +35,19 @@ SHAPE = (3, 8, 8)
 
 
 def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range (where the OS hands out port 0 binds) and above Ray's worker
+    ports (10002-19999): the many processes a Ray start launches bind ephemeral ports, and one of them took a port
+    chosen by bind(0) before Serve's proxy could (a flake: 'Failed to bind to address')."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000..32000")
 
 
 def _small_engine():

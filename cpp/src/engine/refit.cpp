@@ -170,6 +170,7 @@ public:
         return apiGuard<IEngine*>(logger_, nullptr, [&]() -> IEngine* {
             const std::vector<uint8_t> file = serializePlan(engine_.plan());
             EnginePlan p = deserializePlan(file.data(), file.size());
+            p.buildTimes = engine_.plan().buildTimes;  // not serialized; the refitted engine reports its build as before
             for (auto& kv : pending_) {
                 EngineStep& s = p.steps[kv.first];
                 IPluginCreator* c = getPluginRegistry()->getCreatorVariant(s.type.c_str(), s.version.c_str(), s.device, s.variant.c_str());
