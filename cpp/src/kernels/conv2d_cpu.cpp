@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
@@ -718,15 +719,112 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
 }
 #endif
 
+// ------------------------- direct convolution, 16 output channels per vector (AVX-512) -------------------------
+// Dense convolutions with few taps per output (C*R*S <= kDirectMaxTaps) and few output channels: MobileNetV2's /
+// EfficientNet-B0's stem (3 -> 32, 3x3 stride 2) and their 32 -> 16 1x1 projection on 112x112 planes. As a GEMM
+// these have K = C*R*S <= 32 steps per tile and 16-32 rows (output channels): packing the im2col panels (stride-2
+// deinterleaves for the stem) costs as much as the FMAs, and the 8 x 48 tile's stores are a large share of its work.
+// Here each output pixel's 16 channels are one vector: 16 consecutive output pixels x 16 channels in 16 accumulators,
+// every tap one FMA per pixel with the input value as a broadcast memory operand (no packing, no im2col), the weights
+// one vector per tap; the 16 x 16 block is transposed into the 16 NCHW planes (transpose16), bias first, residual and
+// activation at the store (ReLU / clip / leaky ReLU in registers, others through gemm::activateRow on the chunk's
+// rows while they are in L1). Reads go to a zero-padded copy of the image (padded layers) or straight to the input
+// (1x1, stride 1, no padding: the plane is one flat row of H*W pixels).
+constexpr int64_t kDirectMaxTaps = 32;  // C*R*S
+constexpr int64_t kDirectMaxK = 64;     // output channels (4 vectors: one pass over the input per 16)
+constexpr int64_t kDirectChunk = 256;   // output pixels per row chunk (16 channels x 256 floats = 16 KB)
+struct DirectArgs {
+  const float* x;        // padded image (or the input itself when flat)
+  const DwVec* w;        // per group of 16 output channels: taps vectors (lane l: channel g*16 + l)
+  const int64_t* off;    // per tap: offset of its input for output pixel 0
+  int64_t taps, rowStride, sw;  // input floats between output rows (sh * padded row) and columns (sw)
+  int64_t Q, PQ, K;      // output row length (flat: H*W), plane size, channels
+  const float* bias;     // K, nullable
+  float* y;              // output image
+  const float* res;      // nullable, indexed like y
+  ActivationType act;
+  float actAlpha, actBeta;
+};
+#if GIE_CONV_X86
+template <int SW>
+GIE_CONV_AVX512 void directC16Row(const DirectArgs& a, int64_t p, int64_t qBegin, int64_t qEnd) {
+  const int64_t sw = SW ? SW : a.sw;
+  const bool regAct = !a.res && DwRegAct::inRegisters(a.act);
+  const DwRegAct finish(a.act, a.actAlpha, a.actBeta);
+  const float* xrow = a.x + p * a.rowStride;
+  for (int64_t q0 = qBegin; q0 < qEnd; q0 += kDirectChunk) {
+    const int64_t q1 = std::min(qEnd, q0 + kDirectChunk);
+    for (int64_t g = 0; g * 16 < a.K; ++g) {
+      const int64_t nc = std::min<int64_t>(16, a.K - g * 16);
+      DwVec bias = DwVec{} + 0.f;
+      if (a.bias)
+        for (int64_t l = 0; l < nc; ++l) bias[l] = a.bias[g * 16 + l];
+      const DwVec* wg = a.w + g * a.taps;
+      for (int64_t q = q0; q < q1; q += 16) {
+        // a row's last block ends at the row's end when it can (flat 1x1 reads have no slack past the plane) and
+        // stores only its new pixels
+        const int64_t qb = q + 16 <= a.Q || a.Q < 16 ? q : a.Q - 16;
+        const int64_t skip = q - qb, n = std::min<int64_t>(16, a.Q - qb);
+        DwVec acc[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) acc[i] = bias;
+        const float* base = xrow + qb * sw;
+        for (int64_t t = 0; t < a.taps; ++t) {
+          const DwVec wv = wg[t];
+          const float* src = base + a.off[t];
+#pragma GCC unroll 16
+          for (int i = 0; i < 16; ++i) acc[i] += wv * src[i * sw];
+        }
+        transpose16(acc);
+        const int64_t o = p * a.Q + qb;
+        const __mmask16 m = static_cast<__mmask16>(((1u << n) - 1) & ~((1u << skip) - 1));
+        for (int64_t l = 0; l < nc; ++l) {
+          float* dst = a.y + (g * 16 + l) * a.PQ + o;
+          __m512 v;
+          std::memcpy(&v, &acc[l], sizeof v);
+          if (a.res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, a.res + (g * 16 + l) * a.PQ + o));
+          if (regAct) {
+            DwVec u;
+            std::memcpy(&u, &v, sizeof u);
+            finish(u);
+            std::memcpy(&v, &u, sizeof v);
+          }
+          _mm512_mask_storeu_ps(dst, m, v);
+        }
+      }
+      if (!regAct && a.act != kNoActivation)
+        for (int64_t l = 0; l < nc; ++l)
+          gemm::activateRow(a.y + (g * 16 + l) * a.PQ + p * a.Q + q0, q1 - q0, a.act, a.actAlpha, a.actBeta);
+    }
+  }
+}
+GIE_CONV_AVX512 void directC16Avx512(const DirectArgs& a, int64_t p, int64_t qBegin, int64_t qEnd) {
+  if (a.sw == 1) directC16Row<1>(a, p, qBegin, qEnd);
+  else if (a.sw == 2) directC16Row<2>(a, p, qBegin, qEnd);
+  else directC16Row<0>(a, p, qBegin, qEnd);
+}
+#endif
+
 std::atomic<int> gOrientation{0};
 std::atomic<int> gWinograd{0};
 std::atomic<int> gDwC16{0};
+std::atomic<int> gDirect{-1};  // -1: GIE_CPU_DIRECT_CONV decides
+
+// GIE_CPU_DIRECT_CONV (read at each construction, so tests can switch it): 0 = never the direct kernel, 2 = on
+// every shape it can run, anything else / unset = where it is expected to pay off.
+int directMode() {
+  const int o = gDirect.load(std::memory_order_relaxed);
+  if (o >= 0) return o;
+  const char* e = std::getenv("GIE_CPU_DIRECT_CONV");
+  return e && e[0] == '0' && !e[1] ? 1 : e && e[0] == '2' && !e[1] ? 2 : 0;
+}
 
 }  // namespace
 
 void Conv2dCpu::setOrientationOverride(int mode) { gOrientation.store(mode); }
 void Conv2dCpu::setWinogradOverride(int mode) { gWinograd.store(mode); }
 void Conv2dCpu::setDepthwiseC16Override(int mode) { gDwC16.store(mode); }
+void Conv2dCpu::setDirectOverride(int mode) { gDirect.store(mode); }
 
 int64_t Conv2dParams::P() const {
   return (H + padTop + padBottom - dilH * (R - 1) - 1) / strideH + 1;
@@ -785,14 +883,39 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     }
     return;
   }
+  const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
+                     p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0;
+  const int direct = directMode();
+  // The direct kernel (16 output channels per vector) where the GEMM's packing and tile stores outweigh its FMAs:
+  // few taps per output and few output channels (the stems of MobileNetV2 / EfficientNet-B0, 3 -> 32 3x3 stride
+  // 2: 0.40 -> ?? ms; their 32 -> 16 1x1 on 112x112: 0.17 -> ?? ms, bench/cpu_layer_compare.py). A flat 1x1 plane
+  // needs 16 pixels (its last block ends at the plane's end).
+  const bool directCan = GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx512 && p.groups == 1 &&
+                         Kdim <= kDirectMaxTaps && p.K <= kDirectMaxK && (!is1x1 || P_ * Q_ >= 16);
+  if (directCan && direct != 1 && (direct == 2 || P_ * Q_ >= 56 * 56)) {
+    path_ = Path::kDirect;
+    const int64_t G16 = (p.K + 15) / 16;
+    directW_.assign(static_cast<size_t>(G16 * Kdim * 16), 0.f);
+    for (int64_t k = 0; k < p.K; ++k)
+      for (int64_t t = 0; t < Kdim; ++t) directW_[((k / 16) * Kdim + t) * 16 + k % 16] = weights[k * Kdim + t];
+    if (is1x1) {  // flat: output pixel i reads input pixel i of each plane
+      for (int64_t c = 0; c < p.C; ++c) directOff_.push_back(c * p.H * p.W);
+      return;
+    }
+    // zero-padded copy: every row / column an output reads, plus slack for the junk lanes of rows under 16 pixels
+    directHp_ = std::max((P_ - 1) * p.strideH + (p.R - 1) * p.dilH + 1, p.H + p.padTop);
+    directWp_ = std::max((Q_ - 1) * p.strideW + (p.S - 1) * p.dilW + 1, p.W + p.padLeft);
+    for (int64_t c = 0; c < p.C; ++c)
+      for (int64_t r = 0; r < p.R; ++r)
+        for (int64_t s = 0; s < p.S; ++s) directOff_.push_back((c * directHp_ + r * p.dilH) * directWp_ + s * p.dilW);
+    return;
+  }
   const int wino = gWinograd.load(std::memory_order_relaxed);
   if (wino >= 2 ? WinogradConv3x3::eligible(p) : wino == 0 && WinogradConv3x3::profitable(p)) {
     path_ = Path::kWinograd;
     wino_ = std::make_shared<const WinogradConv3x3>(p, weights, wino == 3 ? 2 : wino == 4 ? 4 : 0);
     return;
   }
-  const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
-                     p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0;
   path_ = is1x1 ? Path::kGemm1x1 : Path::kIm2col;
   const gemm::Isa isa = gemm::activeIsa();
   // Orientation: the micro-kernel pads rows to mr and columns to vw; pick the cheaper layout,
@@ -838,6 +961,10 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
   }
   if (path_ == Path::kWinograd) {
     wino_->run(batch, x, y, yBatchStride, ep, xBatchStride);
+    return;
+  }
+  if (path_ == Path::kDirect) {
+    runDirect(batch, x, y, yBatchStride, ep, xBatchStride);
     return;
   }
   const Conv2dParams& p = p_;
@@ -897,6 +1024,49 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     return;
   }
   for (int64_t it = 0; it < items; ++it) one(it, 0);
+}
+
+void Conv2dCpu::runDirect(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
+                          int64_t xBatchStride) const {
+#if GIE_CONV_X86
+  const Conv2dParams& p = p_;
+  const int64_t PQ = P_ * Q_, HW = p.H * p.W, Hp = directHp_, Wp = directWp_;
+  const bool flat = Wp == 0;
+  const int64_t rows = flat ? 1 : P_, Qrow = flat ? PQ : Q_, chunks = (Qrow + kDirectChunk - 1) / kDirectChunk;
+  static thread_local gemm::AlignedFloats xpad;  // the calling thread's: filled before the parallel loop
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* xb = x + n * xBatchStride;
+    if (!flat) {
+      const size_t len = static_cast<size_t>(p.C * Hp * Wp + 16 * p.strideW + 16);
+      if (xpad.size() < len) xpad.resize(len);
+      float* d = xpad.data();
+      for (int64_t c = 0; c < p.C; ++c)
+        for (int64_t r = 0; r < Hp; ++r, d += Wp) {
+          const int64_t ih = r - p.padTop;
+          if (ih < 0 || ih >= p.H) {
+            std::memset(d, 0, static_cast<size_t>(Wp) * sizeof(float));
+            continue;
+          }
+          const int64_t w1 = std::min(p.W, Wp - p.padLeft);
+          std::memset(d, 0, static_cast<size_t>(p.padLeft) * sizeof(float));
+          std::memcpy(d + p.padLeft, xb + c * HW + ih * p.W, static_cast<size_t>(w1) * sizeof(float));
+          std::memset(d + p.padLeft + w1, 0, static_cast<size_t>(Wp - p.padLeft - w1) * sizeof(float));
+        }
+      std::memset(d, 0, static_cast<size_t>(16 * p.strideW + 16) * sizeof(float));
+      xb = xpad.data();
+    }
+    const DirectArgs a{xb, reinterpret_cast<const DwVec*>(directW_.data()), directOff_.data(),
+                       static_cast<int64_t>(directOff_.size()), flat ? 0 : p.strideH * Wp, flat ? 1 : p.strideW,
+                       Qrow, PQ, p.K, ep.bias, y + n * yBatchStride, ep.residual ? ep.residual + n * yBatchStride : nullptr,
+                       ep.act, ep.alpha, ep.beta};
+    parallelForThreads(rows * chunks, PQ * p.K * a.taps > 200000 ? 0 : 1, [&](int64_t it) {
+      const int64_t q0 = (it % chunks) * kDirectChunk;
+      directC16Avx512(a, it / chunks, q0, std::min(Qrow, q0 + kDirectChunk));
+    });
+  }
+#else
+  (void)batch, (void)x, (void)y, (void)yBatchStride, (void)ep, (void)xBatchStride;
+#endif
 }
 
 void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,

@@ -44,7 +44,9 @@ class Conv2dCpu {
   const Conv2dParams& params() const { return p_; }
 
   // kWinograd: dense 3x3 stride-1 layers with enough channels (winograd_cpu.h).
-  enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2, kWinograd = 3 };
+  // kDirect: dense convolutions with C*R*S <= 32 and K <= 64 on AVX-512 (16 output channels per vector, no
+  // packing; the MobileNetV2 / EfficientNet-B0 stem and 32 -> 16 1x1 projection).
+  enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2, kWinograd = 3, kDirect = 4 };
   Path path() const { return path_; }
   // GEMM paths: true when the GEMM runs transposed (rows = output pixels, columns = output
   // channels; picked for small P*Q where it pads less) and the tile is transposed on output.
@@ -61,10 +63,15 @@ class Conv2dCpu {
   // Test/benchmark hook for depthwise convolutions constructed afterwards: 0 = the 16-channel kernel where it
   // is expected to pay off (default), 1 = never, 2 = whenever it can run (AVX-512, channel multiplier 1).
   static void setDepthwiseC16Override(int mode);
+  // Test/benchmark hook for convolutions constructed afterwards: -1 = the environment variable GIE_CPU_DIRECT_CONV
+  // decides (default; unset = automatic), 0 = automatic, 1 = never the direct kernel, 2 = whenever it can run.
+  static void setDirectOverride(int mode);
   // Depthwise: whether run() uses the 16-channels-per-vector kernel.
   bool depthwiseC16() const { return !dwW16_.empty(); }
 
  private:
+  void runDirect(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
+                 int64_t xBatchStride) const;
   void runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
                     const Epilogue& ep, int64_t xBatchStride) const;
 
@@ -75,6 +82,9 @@ class Conv2dCpu {
   std::vector<gemm::PackedA> packed_;   // one per group (GEMM paths, normal orientation)
   std::vector<gemm::PackedB> packedB_;  // one per group (GEMM paths, transposed orientation)
   std::shared_ptr<const WinogradConv3x3> wino_;  // Winograd path
+  gemm::AlignedFloats directW_;         // direct path: per group of 16 output channels, C*R*S x 16 weights
+  std::vector<int64_t> directOff_;      // direct path: per tap, its input offset for output pixel 0
+  int64_t directHp_ = 0, directWp_ = 0;  // direct path: zero-padded input plane (0: reads the input itself, 1x1)
   gemm::AlignedFloats dwW16_;           // depthwise, 16-channel kernel: per group of 16 channels, R*S x 16 weights
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
