@@ -922,9 +922,10 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
                      p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0;
   const int direct = directMode();
   // The direct kernel (16 output channels per vector) where the GEMM's packing and tile stores outweigh its FMAs:
-  // few taps per output and few output channels (the stems of MobileNetV2 / EfficientNet-B0, 3 -> 32 3x3 stride
-  // 2: 0.40 -> ?? ms; their 32 -> 16 1x1 on 112x112: 0.17 -> ?? ms, bench/cpu_layer_compare.py). A flat 1x1 plane
-  // needs 16 pixels (its last block ends at the plane's end).
+  // few taps per output and few output channels, on planes of 56x56 outputs and more (bench/cpp/bench_direct_conv.cpp,
+  // 1 thread, hot / after a 64 MB flush: the MobileNetV2 / EfficientNet-B0 stem 3 -> 32 3x3 stride 2 0.345 -> 0.249 /
+  // 0.365 -> 0.288 ms, their 32 -> 16 1x1 on 112x112 0.169 -> 0.133 / 0.200 -> 0.189 ms; 32 -> 64 on 28x28 about
+  // even). A flat 1x1 plane needs 16 pixels (its last block ends at the plane's end).
   const bool directCan = GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx512 && p.groups == 1 &&
                          Kdim <= kDirectMaxTaps && p.K <= kDirectMaxK && (!is1x1 || P_ * Q_ >= 16);
   if (directCan && direct != 1 && (direct == 2 || P_ * Q_ >= 56 * 56)) {
