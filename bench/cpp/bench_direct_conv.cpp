@@ -1,5 +1,5 @@
 // Direct (16-output-channels-per-vector) convolution against the GEMM paths on the MobileNetV2 / EfficientNet-B0
-// shapes it is meant for (batch 1, bias + ReLU6 fused), best of 30 runs each, run alternately, hot caches and
+// shapes it is meant for (and a few it loses on) (batch 1, bias + ReLU6 fused), best of 30 runs each, run alternately, hot caches and
 // (second column pair) after a 64 MB flush, on the thread count of GIE_NUM_THREADS. Build against a dev build:
 //   g++ -O2 -std=c++17 -Icpp/src -Icpp/include bench/cpp/bench_direct_conv.cpp -o /tmp/bench_direct \
 //       build/NAME/libgie_internal.a -pthread && GIE_NUM_THREADS=1 taskset -c 0 /tmp/bench_direct
@@ -15,9 +15,10 @@ using namespace gie::cpu;
 
 int main() {
   // C, K, H = W, R = S, stride, pad
-  const int64_t shapes[][6] = {{3, 32, 224, 3, 2, 1},  {32, 16, 112, 1, 1, 0}, {16, 32, 112, 1, 1, 0},
-                               {24, 32, 56, 1, 1, 0},  {32, 64, 28, 1, 1, 0},  {3, 16, 64, 3, 1, 1},
-                               {8, 24, 56, 3, 1, 1}};
+  const int64_t shapes[][6] = {
+      {3, 32, 224, 3, 2, 1},  {32, 16, 112, 1, 1, 0}, {144, 32, 28, 1, 1, 0}, {192, 32, 28, 1, 1, 0}, {192, 64, 14, 1, 1, 0},
+      {384, 64, 14, 1, 1, 0}, {480, 80, 14, 1, 1, 0}, {240, 80, 14, 1, 1, 0}, {192, 16, 28, 1, 1, 0}, {512, 64, 14, 1, 1, 0},
+      {96, 24, 56, 1, 1, 0},  {576, 96, 14, 1, 1, 0}, {960, 160, 7, 1, 1, 0}};
   std::vector<char> flush(64 << 20);
   for (auto& sh : shapes) {
     Conv2dParams p{1, sh[0], sh[2], sh[2], sh[1], sh[3], sh[3]};

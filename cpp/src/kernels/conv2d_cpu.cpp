@@ -730,31 +730,59 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
 // activation at the store (ReLU / clip / leaky ReLU in registers, others through gemm::activateRow on the chunk's
 // rows while they are in L1). Reads go to a zero-padded copy of the image (padded layers) or straight to the input
 // (1x1, stride 1, no padding: the plane is one flat row of H*W pixels).
-constexpr int64_t kDirectMaxTaps = 32;  // C*R*S
-constexpr int64_t kDirectMaxK = 64;     // output channels (4 vectors: one pass over the input per 16)
+constexpr int64_t kDirectMaxTaps = 512;  // C*R*S
+constexpr int64_t kDirectMaxK = 80;       // output channels (5 vectors: one pass over the input per 16)
 constexpr int64_t kDirectChunk = 256;   // output pixels per row chunk (16 channels x 256 floats = 16 KB)
 struct DirectArgs {
-  const float* x;        // padded image (or the input itself when flat)
+  const float* x;        // the image (first channel)
   const DwVec* w;        // per group of 16 output channels: taps vectors (lane l: channel g*16 + l)
-  const int64_t* off;    // per tap: offset of its input for output pixel 0
-  int64_t taps, rowStride, sw;  // input floats between output rows (sh * padded row) and columns (sw)
+  const int64_t* off;    // per tap: offset of its input for output pixel 0 (in the row buffer, or in x when flat)
+  int64_t taps, sw;      // C*R*S, column stride
   int64_t Q, PQ, K;      // output row length (flat: H*W), plane size, channels
+  int64_t C, H, W, R, sh, pt, pl, dh, Wp;  // padded layers: an output row's C*R input rows, zero-padded to Wp
+  bool flat;             // 1x1, stride 1, no padding: reads x itself (the plane as one row of H*W pixels)
   const float* bias;     // K, nullable
   float* y;              // output image
   const float* res;      // nullable, indexed like y
   ActivationType act;
   float actAlpha, actBeta;
 };
+//! Floats of an output row's padded input rows (C*R rows of Wp, plus slack for the junk lanes of rows under 16
+//! pixels: a block reads up to 16 * sw floats past a row's last output).
+inline int64_t directRowsLen(int64_t C, int64_t R, int64_t Wp, int64_t sw) { return C * R * Wp + 16 * sw + 16; }
 #if GIE_CONV_X86
 template <int SW>
-GIE_CONV_AVX512 void directC16Row(const DirectArgs& a, int64_t p, int64_t qBegin, int64_t qEnd) {
+GIE_CONV_AVX512 void directC16Row(const DirectArgs& a, int64_t p, int64_t qBegin, int64_t qEnd, int64_t gBegin,
+                                  int64_t gEnd) {
   const int64_t sw = SW ? SW : a.sw;
   const bool regAct = !a.res && DwRegAct::inRegisters(a.act);
   const DwRegAct finish(a.act, a.actAlpha, a.actBeta);
-  const float* xrow = a.x + p * a.rowStride;
+  const float* xrow = a.x;
+  if (!a.flat) {
+    // The R input rows of each channel that output row p reads, zero-padded, in a per-thread buffer (L1): a copy of
+    // the whole padded image before the loop was serial and wrote 600 KB for the 224x224 stem.
+    static thread_local gemm::AlignedFloats rows;
+    const size_t len = static_cast<size_t>(directRowsLen(a.C, a.R, a.Wp, a.sw));
+    if (rows.size() < len) rows.resize(len);
+    float* d = rows.data();
+    const int64_t w1 = std::min(a.W, a.Wp - a.pl);
+    for (int64_t c = 0; c < a.C; ++c)
+      for (int64_t r = 0; r < a.R; ++r, d += a.Wp) {
+        const int64_t ih = p * a.sh - a.pt + r * a.dh;
+        if (ih < 0 || ih >= a.H) {
+          std::memset(d, 0, static_cast<size_t>(a.Wp) * sizeof(float));
+          continue;
+        }
+        std::memset(d, 0, static_cast<size_t>(a.pl) * sizeof(float));
+        std::memcpy(d + a.pl, a.x + (c * a.H + ih) * a.W, static_cast<size_t>(w1) * sizeof(float));
+        std::memset(d + a.pl + w1, 0, static_cast<size_t>(a.Wp - a.pl - w1) * sizeof(float));
+      }
+    std::memset(d, 0, static_cast<size_t>(16 * a.sw + 16) * sizeof(float));
+    xrow = rows.data();
+  }
   for (int64_t q0 = qBegin; q0 < qEnd; q0 += kDirectChunk) {
     const int64_t q1 = std::min(qEnd, q0 + kDirectChunk);
-    for (int64_t g = 0; g * 16 < a.K; ++g) {
+    for (int64_t g = gBegin; g < gEnd; ++g) {
       const int64_t nc = std::min<int64_t>(16, a.K - g * 16);
       DwVec bias = DwVec{} + 0.f;
       if (a.bias)
@@ -798,10 +826,12 @@ GIE_CONV_AVX512 void directC16Row(const DirectArgs& a, int64_t p, int64_t qBegin
     }
   }
 }
-GIE_CONV_AVX512 void directC16Avx512(const DirectArgs& a, int64_t p, int64_t qBegin, int64_t qEnd) {
-  if (a.sw == 1) directC16Row<1>(a, p, qBegin, qEnd);
-  else if (a.sw == 2) directC16Row<2>(a, p, qBegin, qEnd);
-  else directC16Row<0>(a, p, qBegin, qEnd);
+// Output row p, columns qBegin .. qEnd - 1 (one chunk at most), output channel groups gBegin .. gEnd - 1.
+GIE_CONV_AVX512 void directC16Avx512(const DirectArgs& a, int64_t p, int64_t qBegin, int64_t qEnd, int64_t gBegin,
+                                     int64_t gEnd) {
+  if (a.sw == 1) directC16Row<1>(a, p, qBegin, qEnd, gBegin, gEnd);
+  else if (a.sw == 2) directC16Row<2>(a, p, qBegin, qEnd, gBegin, gEnd);
+  else directC16Row<0>(a, p, qBegin, qEnd, gBegin, gEnd);
 }
 #endif
 
@@ -928,7 +958,9 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
   // even). A flat 1x1 plane needs 16 pixels (its last block ends at the plane's end).
   const bool directCan = GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx512 && p.groups == 1 &&
                          Kdim <= kDirectMaxTaps && p.K <= kDirectMaxK && (!is1x1 || P_ * Q_ >= 16);
-  if (directCan && direct != 1 && (direct == 2 || P_ * Q_ >= 56 * 56)) {
+  const bool directWins = (Kdim <= 32 && p.K <= 64 && P_ * Q_ >= 56 * 56) ||
+                          (is1x1 && p.K % 16 == 0 && P_ * Q_ >= 14 * 14 && P_ * Q_ <= 28 * 28);
+  if (directCan && direct != 1 && (direct == 2 || directWins)) {
     path_ = Path::kDirect;
     const int64_t G16 = (p.K + 15) / 16;
     directW_.assign(static_cast<size_t>(G16 * Kdim * 16), 0.f);
@@ -938,12 +970,12 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
       for (int64_t c = 0; c < p.C; ++c) directOff_.push_back(c * p.H * p.W);
       return;
     }
-    // zero-padded copy: every row / column an output reads, plus slack for the junk lanes of rows under 16 pixels
-    directHp_ = std::max((P_ - 1) * p.strideH + (p.R - 1) * p.dilH + 1, p.H + p.padTop);
+    // padded: each output row reads its C*R input rows from a zero-padded copy of Wp columns (every column an
+    // output reads)
     directWp_ = std::max((Q_ - 1) * p.strideW + (p.S - 1) * p.dilW + 1, p.W + p.padLeft);
     for (int64_t c = 0; c < p.C; ++c)
       for (int64_t r = 0; r < p.R; ++r)
-        for (int64_t s = 0; s < p.S; ++s) directOff_.push_back((c * directHp_ + r * p.dilH) * directWp_ + s * p.dilW);
+        for (int64_t s = 0; s < p.S; ++s) directOff_.push_back((c * p.R + r) * directWp_ + s * p.dilW);
     return;
   }
   const int wino = gWinograd.load(std::memory_order_relaxed);
@@ -1075,38 +1107,22 @@ void Conv2dCpu::runDirect(int64_t batch, const float* x, float* y, int64_t yBatc
                           int64_t xBatchStride) const {
 #if GIE_CONV_X86
   const Conv2dParams& p = p_;
-  const int64_t PQ = P_ * Q_, HW = p.H * p.W, Hp = directHp_, Wp = directWp_;
-  const bool flat = Wp == 0;
+  const int64_t PQ = P_ * Q_;
+  const bool flat = directWp_ == 0;
   const int64_t rows = flat ? 1 : P_, Qrow = flat ? PQ : Q_, chunks = (Qrow + kDirectChunk - 1) / kDirectChunk;
-  static thread_local gemm::AlignedFloats xpad;  // the calling thread's: filled before the parallel loop
   for (int64_t n = 0; n < batch; ++n) {
-    const float* xb = x + n * xBatchStride;
-    if (!flat) {
-      const size_t len = static_cast<size_t>(p.C * Hp * Wp + 16 * p.strideW + 16);
-      if (xpad.size() < len) xpad.resize(len);
-      float* d = xpad.data();
-      for (int64_t c = 0; c < p.C; ++c)
-        for (int64_t r = 0; r < Hp; ++r, d += Wp) {
-          const int64_t ih = r - p.padTop;
-          if (ih < 0 || ih >= p.H) {
-            std::memset(d, 0, static_cast<size_t>(Wp) * sizeof(float));
-            continue;
-          }
-          const int64_t w1 = std::min(p.W, Wp - p.padLeft);
-          std::memset(d, 0, static_cast<size_t>(p.padLeft) * sizeof(float));
-          std::memcpy(d + p.padLeft, xb + c * HW + ih * p.W, static_cast<size_t>(w1) * sizeof(float));
-          std::memset(d + p.padLeft + w1, 0, static_cast<size_t>(Wp - p.padLeft - w1) * sizeof(float));
-        }
-      std::memset(d, 0, static_cast<size_t>(16 * p.strideW + 16) * sizeof(float));
-      xb = xpad.data();
-    }
-    const DirectArgs a{xb, reinterpret_cast<const DwVec*>(directW_.data()), directOff_.data(),
-                       static_cast<int64_t>(directOff_.size()), flat ? 0 : p.strideH * Wp, flat ? 1 : p.strideW,
-                       Qrow, PQ, p.K, ep.bias, y + n * yBatchStride, ep.residual ? ep.residual + n * yBatchStride : nullptr,
+    const DirectArgs a{x + n * xBatchStride, reinterpret_cast<const DwVec*>(directW_.data()), directOff_.data(),
+                       static_cast<int64_t>(directOff_.size()), flat ? 1 : p.strideW, Qrow, PQ, p.K,
+                       p.C, p.H, p.W, p.R, p.strideH, p.padTop, p.padLeft, p.dilH, directWp_, flat,
+                       ep.bias, y + n * yBatchStride, ep.residual ? ep.residual + n * yBatchStride : nullptr,
                        ep.act, ep.alpha, ep.beta};
-    parallelForThreads(rows * chunks, PQ * p.K * a.taps > 200000 ? 0 : 1, [&](int64_t it) {
-      const int64_t q0 = (it % chunks) * kDirectChunk;
-      directC16Avx512(a, it / chunks, q0, std::min(Qrow, q0 + kDirectChunk));
+    // one thread: every channel group of a chunk in turn (the chunk's input stays in L1 / L2); several: the groups
+    // are tasks too (a 14x14 plane is a single chunk)
+    const bool par = PQ * p.K * a.taps > 200000 && !inParallelLoop() && cpuThreads() > 1;
+    const int64_t G16 = (p.K + 15) / 16, gTasks = par ? G16 : 1;
+    parallelForThreads(rows * chunks * gTasks, par ? 0 : 1, [&](int64_t it) {
+      const int64_t g = it % gTasks, rc = it / gTasks, q0 = (rc % chunks) * kDirectChunk;
+      directC16Avx512(a, rc / chunks, q0, std::min(Qrow, q0 + kDirectChunk), par ? g : 0, par ? g + 1 : G16);
     });
   }
 #else

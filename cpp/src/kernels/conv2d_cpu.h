@@ -84,7 +84,7 @@ class Conv2dCpu {
   std::shared_ptr<const WinogradConv3x3> wino_;  // Winograd path
   gemm::AlignedFloats directW_;         // direct path: per group of 16 output channels, C*R*S x 16 weights
   std::vector<int64_t> directOff_;      // direct path: per tap, its input offset for output pixel 0
-  int64_t directHp_ = 0, directWp_ = 0;  // direct path: zero-padded input plane (0: reads the input itself, 1x1)
+  int64_t directWp_ = 0;                // direct path: zero-padded input row (0: reads the input itself, 1x1)
   gemm::AlignedFloats dwW16_;           // depthwise, 16-channel kernel: per group of 16 channels, R*S x 16 weights
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
