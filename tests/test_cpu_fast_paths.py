@@ -37,6 +37,22 @@ def _act_ref(kind, v):
     raise AssertionError(kind)
 
 
+def _run_conv(x, w, b, out_shape, act=None, res=None, alpha=None, **conv_args):
+    """act(conv(x) + res) as a network (the residual an element-wise sum, which the builder fuses into the
+    convolution), built for the CPU and run with poisoned outputs."""
+    builder = gie.Builder()
+    net = builder.create_network()
+    feeds = {"x": x}
+    y = net.add_convolution(net.add_input("x", gie.float32, x.shape), w.shape[0], w.shape[2:], w, b, **conv_args).output(0)
+    if res is not None:
+        feeds["r"] = res
+        y = net.add_elementwise(y, net.add_input("r", gie.float32, res.shape), gie.ElementWiseOperation.SUM).output(0)
+    if act is not None:
+        y = net.add_activation(y, act, alpha=alpha).output(0)
+    net.mark_output(y, "y")
+    return _run_poisoned(net, builder, feeds, out_shape, x.shape[0])
+
+
 DW_CASES = [
     # C, H, W, k, stride, (pre pads), (post pads)
     (3, 113, 111, 3, 1, (1, 1), (1, 1)),   # several accumulator chunks per plane
@@ -127,16 +143,7 @@ def test_winograd_conv(case, act, rng):
     b = rng.standard_normal(K).astype(np.float32)
     ref, mag = conv2d_ref(x, w, b, pre=pre, post=post)
     res = rng.standard_normal(ref.shape).astype(np.float32)
-    builder = gie.Builder()
-    net = builder.create_network()
-    t = net.add_input("x", gie.float32, (batch, C, H, W))
-    r = net.add_input("r", gie.float32, ref.shape)
-    conv = net.add_convolution(t, K, (3, 3), w, b, stride=1, pre_padding=pre, post_padding=post)
-    y = net.add_elementwise(conv.output(0), r, gie.ElementWiseOperation.SUM).output(0)
-    if act is not None:
-        y = net.add_activation(y, act).output(0)
-    net.mark_output(y, "y")
-    got = _run_poisoned(net, builder, {"x": x, "r": res}, ref.shape, batch)
+    got = _run_conv(x, w, b, ref.shape, act, res, stride=1, pre_padding=pre, post_padding=post)
     assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act}")
 
 
@@ -321,25 +328,11 @@ def test_direct_conv(case, act, mode, rng, monkeypatch):
     b = rng.standard_normal(K).astype(np.float32)
     ref, mag = conv2d_ref(x, w, b, stride=(s, s), pre=pre, post=post, dilation=(dil, dil))
     res = rng.standard_normal(ref.shape).astype(np.float32)
-    builder = gie.Builder()
-    net = builder.create_network()
-    t = net.add_input("x", gie.float32, x.shape)
-    r = net.add_input("r", gie.float32, ref.shape)
-    conv = net.add_convolution(t, K, (k, k), w, b, stride=s, pre_padding=pre, post_padding=post, dilation=dil)
-    y = net.add_elementwise(conv.output(0), r, gie.ElementWiseOperation.SUM).output(0)
-    if act is not None:
-        y = net.add_activation(y, act).output(0)
-    net.mark_output(y, "y")
-    got = _run_poisoned(net, builder, {"x": x, "r": res}, ref.shape, batch)
+    conv = dict(stride=s, pre_padding=pre, post_padding=post, dilation=dil)
+    got = _run_conv(x, w, b, ref.shape, act, res, **conv)
     assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act}")
     # without the residual: ReLU / clip run in registers at the store
-    net = builder.create_network()
-    t = net.add_input("x", gie.float32, x.shape)
-    y = net.add_convolution(t, K, (k, k), w, b, stride=s, pre_padding=pre, post_padding=post, dilation=dil).output(0)
-    if act is not None:
-        y = net.add_activation(y, act).output(0)
-    net.mark_output(y, "y")
-    got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
+    got = _run_conv(x, w, b, ref.shape, act, **conv)
     assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act} no residual")
 
 
@@ -356,22 +349,8 @@ def test_transposed_1x1_output_pass(shape, act, rng):
     b = rng.standard_normal(K).astype(np.float32)
     ref, mag = conv2d_ref(x, w, b)
     res = rng.standard_normal(ref.shape).astype(np.float32)
-    builder = gie.Builder()
-    net = builder.create_network()
-    t = net.add_input("x", gie.float32, x.shape)
-    r = net.add_input("r", gie.float32, ref.shape)
-    conv = net.add_convolution(t, K, (1, 1), w, b)
-    y = net.add_elementwise(conv.output(0), r, gie.ElementWiseOperation.SUM).output(0)
-    if act is not None:
-        y = net.add_activation(y, act, alpha=0.1 if act == gie.ActivationType.LEAKY_RELU else None).output(0)
-    net.mark_output(y, "y")
-    got = _run_poisoned(net, builder, {"x": x, "r": res}, ref.shape, batch)
+    alpha = 0.1 if act == gie.ActivationType.LEAKY_RELU else None
+    got = _run_conv(x, w, b, ref.shape, act, res, alpha)
     assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act}")
-    net = builder.create_network()
-    t = net.add_input("x", gie.float32, x.shape)
-    y = net.add_convolution(t, K, (1, 1), w, b).output(0)
-    if act is not None:
-        y = net.add_activation(y, act, alpha=0.1 if act == gie.ActivationType.LEAKY_RELU else None).output(0)
-    net.mark_output(y, "y")
-    got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
+    got = _run_conv(x, w, b, ref.shape, act, alpha=alpha)
     assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act} no residual")
