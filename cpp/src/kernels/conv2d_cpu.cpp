@@ -720,18 +720,19 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
 #endif
 
 // ------------------------- direct convolution, 16 output channels per vector (AVX-512) -------------------------
-// Dense convolutions with few taps per output (C*R*S <= kDirectMaxTaps) and few output channels: MobileNetV2's /
-// EfficientNet-B0's stem (3 -> 32, 3x3 stride 2) and their 32 -> 16 1x1 projection on 112x112 planes. As a GEMM
-// these have K = C*R*S <= 32 steps per tile and 16-32 rows (output channels): packing the im2col panels (stride-2
-// deinterleaves for the stem) costs as much as the FMAs, and the 8 x 48 tile's stores are a large share of its work.
+// Dense convolutions with few taps per output or few output channels (C*R*S <= kDirectMaxTaps, K <= kDirectMaxK):
+// MobileNetV2's / EfficientNet-B0's stem (3 -> 32, 3x3 stride 2), their 32 -> 16 1x1 projection on 112x112 planes and
+// their 1x1 projections to 32-80 channels on 14x14..28x28 planes. As a GEMM these have 16-80 rows (output channels)
+// per packed B panel, or only K = C*R*S <= 32 steps per tile: packing the panels (stride-2 deinterleaves for the stem)
+// costs a large share of the FMAs, and the 8 x 48 tile's stores too.
 // Here each output pixel's 16 channels are one vector: 16 consecutive output pixels x 16 channels in 16 accumulators,
 // every tap one FMA per pixel with the input value as a broadcast memory operand (no packing, no im2col), the weights
 // one vector per tap; the 16 x 16 block is transposed into the 16 NCHW planes (transpose16), bias first, residual and
 // activation at the store (ReLU / clip / leaky ReLU in registers, others through gemm::activateRow on the chunk's
-// rows while they are in L1). Reads go to a zero-padded copy of the image (padded layers) or straight to the input
-// (1x1, stride 1, no padding: the plane is one flat row of H*W pixels).
+// rows while they are in L1). Padded layers read an output row's zero-padded input rows from a per-thread copy; 1x1,
+// stride-1, unpadded ones read the input itself (the plane is one flat row of H*W pixels).
 constexpr int64_t kDirectMaxTaps = 512;  // C*R*S
-constexpr int64_t kDirectMaxK = 80;       // output channels (5 vectors: one pass over the input per 16)
+constexpr int64_t kDirectMaxK = 80;     // output channels (one pass over the input per 16)
 constexpr int64_t kDirectChunk = 256;   // output pixels per row chunk (16 channels x 256 floats = 16 KB)
 struct DirectArgs {
   const float* x;        // the image (first channel)

@@ -25,7 +25,9 @@ struct Conv2dParams {
 // A prepared convolution: weights (K, C/groups, R, S) are copied/pre-packed at construction.
 // Paths: 1x1 stride-1 unpadded -> GEMM directly on the NCHW input; depthwise (groups == C, any
 // channel multiplier K/C) -> direct kernel (per channel: zero-padded phase planes, all taps of 64
-// outputs accumulated in vector registers, bias / residual / activation applied while hot in L1); everything else -> GEMM with im2col done inside the B-panel
+// outputs accumulated in vector registers, bias / residual / activation applied while hot in L1); few taps or few
+// output channels on AVX-512 -> direct kernel with 16 output channels per vector (no packing; kDirect); Winograd for
+// dense 3x3 stride 1; everything else -> GEMM with im2col done inside the B-panel
 // packing (no full im2col matrix is materialised). For small outputs (P*Q ~ 49..196) the GEMM is
 // run as Y^T = im2col^T * W^T (less padding of the vectorised dimension) and transposed on store. Bias, residual and activation are fused into
 // the GEMM tile stores. run() is const and thread-safe (scratch lives in per-thread buffers).
@@ -44,8 +46,9 @@ class Conv2dCpu {
   const Conv2dParams& params() const { return p_; }
 
   // kWinograd: dense 3x3 stride-1 layers with enough channels (winograd_cpu.h).
-  // kDirect: dense convolutions with C*R*S <= 32 and K <= 64 on AVX-512 (16 output channels per vector, no
-  // packing; the MobileNetV2 / EfficientNet-B0 stem and 32 -> 16 1x1 projection).
+  // kDirect: dense convolutions with C*R*S <= 512 and K <= 80 on AVX-512 (16 output channels per vector, no
+  // packing), chosen for the MobileNetV2 / EfficientNet-B0 stem, their 32 -> 16 1x1 projection and 1x1 layers with
+  // 16..80 output channels on 14x14..28x28 planes (docs/cpu_kernels.md).
   enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2, kWinograd = 3, kDirect = 4 };
   Path path() const { return path_; }
   // GEMM paths: true when the GEMM runs transposed (rows = output pixels, columns = output
