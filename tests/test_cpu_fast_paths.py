@@ -1,8 +1,9 @@
 """CPU fast paths against float64 numpy references on awkward shapes, with outputs poisoned (NaN) before each
 run: the depthwise convolution kernels (per-plane register-blocked and 16-channels-per-vector; 3x3 / 5x5,
 stride 1 / 2, asymmetric padding, fused bias, residual and activation), the Winograd F(2x2, 3x3) convolution
-(dense 3x3 stride 1 with >= 32 channels), pooling's vectorised interior columns and its global-window
-reduction."""
+(dense 3x3 stride 1 with >= 32 channels), the direct convolution (16 output channels per vector: C*R*S <= 32,
+K <= 64; GIE_CPU_DIRECT_CONV forces it on or off), the transposed 1x1 GEMM's output pass on 7x7 planes, pooling's
+vectorised interior columns and its global-window reduction."""
 import numpy as np
 import pytest
 
@@ -34,6 +35,22 @@ def _act_ref(kind, v):
     if kind == gie.ActivationType.SILU:
         return v / (1 + np.exp(-v))
     raise AssertionError(kind)
+
+
+def _run_conv(x, w, b, out_shape, act=None, res=None, alpha=None, **conv_args):
+    """act(conv(x) + res) as a network (the residual an element-wise sum, which the builder fuses into the
+    convolution), built for the CPU and run with poisoned outputs."""
+    builder = gie.Builder()
+    net = builder.create_network()
+    feeds = {"x": x}
+    y = net.add_convolution(net.add_input("x", gie.float32, x.shape), w.shape[0], w.shape[2:], w, b, **conv_args).output(0)
+    if res is not None:
+        feeds["r"] = res
+        y = net.add_elementwise(y, net.add_input("r", gie.float32, res.shape), gie.ElementWiseOperation.SUM).output(0)
+    if act is not None:
+        y = net.add_activation(y, act, alpha=alpha).output(0)
+    net.mark_output(y, "y")
+    return _run_poisoned(net, builder, feeds, out_shape, x.shape[0])
 
 
 DW_CASES = [
@@ -126,16 +143,7 @@ def test_winograd_conv(case, act, rng):
     b = rng.standard_normal(K).astype(np.float32)
     ref, mag = conv2d_ref(x, w, b, pre=pre, post=post)
     res = rng.standard_normal(ref.shape).astype(np.float32)
-    builder = gie.Builder()
-    net = builder.create_network()
-    t = net.add_input("x", gie.float32, (batch, C, H, W))
-    r = net.add_input("r", gie.float32, ref.shape)
-    conv = net.add_convolution(t, K, (3, 3), w, b, stride=1, pre_padding=pre, post_padding=post)
-    y = net.add_elementwise(conv.output(0), r, gie.ElementWiseOperation.SUM).output(0)
-    if act is not None:
-        y = net.add_activation(y, act).output(0)
-    net.mark_output(y, "y")
-    got = _run_poisoned(net, builder, {"x": x, "r": res}, ref.shape, batch)
+    got = _run_conv(x, w, b, ref.shape, act, res, stride=1, pre_padding=pre, post_padding=post)
     assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act}")
 
 
@@ -293,3 +301,56 @@ def test_squeeze_excitation(shape, cs, act, gate, rng):
     g = h @ w2.T.astype(np.float64) + b2
     g = 1 / (1 + np.exp(-g)) if gate == "SIGMOID" else np.clip(g / 6 + 0.5, 0, 1)
     assert_close(got, g.reshape(out_shape), rtol=1e-5, atol=1e-6)
+
+
+DIRECT_CASES = [
+    # C, K, H, W, k, stride, (pre pads), (post pads), dilation, batch
+    (3, 32, 45, 47, 3, 2, (1, 1), (1, 1), 1, 2),    # the MobileNetV2 / EfficientNet-B0 stem, odd plane, batch 2
+    (3, 33, 37, 35, 3, 2, (0, 0), (1, 1), 1, 1),    # TF "same" padding, a partial group of 16 output channels
+    (2, 17, 11, 9, 3, 1, (1, 0), (1, 2), 2, 1),     # rows of 9 pixels (< 16: junk lanes), dilation 2
+    (3, 7, 29, 50, 3, 3, (0, 2), (2, 0), 1, 1),     # stride 3
+    (32, 16, 15, 15, 1, 1, (0, 0), (0, 0), 1, 2),   # the 32 -> 16 projection, flat 225-pixel plane (overlapping tail)
+    (5, 64, 17, 19, 1, 1, (0, 0), (0, 0), 1, 1),    # flat 323 pixels: two 256-pixel chunks, 4 channel groups
+    (1, 20, 64, 64, 5, 1, (2, 2), (2, 2), 1, 1),    # a plane large enough for the automatic choice
+]
+
+
+@pytest.mark.parametrize("mode", ["2", "0"], ids=["direct", "off"])
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.SILU], ids=["none", "relu6", "silu"])
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=[f"c{c[0]}k{c[1]}_{c[2]}x{c[3]}_r{c[4]}s{c[5]}" for c in DIRECT_CASES])
+def test_direct_conv(case, act, mode, rng, monkeypatch):
+    """Dense convolutions with few taps and output channels, with GIE_CPU_DIRECT_CONV=2 (the direct kernel wherever
+    it can run: AVX-512) and =0 (the GEMM paths): bias, residual (a fused element-wise sum) and activation."""
+    C, K, H, W, k, s, pre, post, dil, batch = case
+    monkeypatch.setenv("GIE_CPU_DIRECT_CONV", mode)
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((K, C, k, k)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    ref, mag = conv2d_ref(x, w, b, stride=(s, s), pre=pre, post=post, dilation=(dil, dil))
+    res = rng.standard_normal(ref.shape).astype(np.float32)
+    conv = dict(stride=s, pre_padding=pre, post_padding=post, dilation=dil)
+    got = _run_conv(x, w, b, ref.shape, act, res, **conv)
+    assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act}")
+    # without the residual: ReLU / clip run in registers at the store
+    got = _run_conv(x, w, b, ref.shape, act, **conv)
+    assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act} no residual")
+
+
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.LEAKY_RELU, gie.ActivationType.SILU],
+                         ids=["none", "relu6", "leaky", "silu"])
+@pytest.mark.parametrize("shape", [(160, 90, 7, 7), (160, 96, 7, 7), (160, 90, 5, 7)], ids=["k90", "k96", "5x7"])
+def test_transposed_1x1_output_pass(shape, act, rng):
+    """1x1 convolutions on 7x7-sized planes run the transposed GEMM (rows = pixels) and transpose its tiles into
+    NCHW with bias, residual and activation (one or two threads): a partial group of 16 channels, 35 / 49 pixels."""
+    C, K, H, W = shape
+    batch = 2
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    w = (rng.standard_normal((K, C, 1, 1)) / np.sqrt(C)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    ref, mag = conv2d_ref(x, w, b)
+    res = rng.standard_normal(ref.shape).astype(np.float32)
+    alpha = 0.1 if act == gie.ActivationType.LEAKY_RELU else None
+    got = _run_conv(x, w, b, ref.shape, act, res, alpha)
+    assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act}")
+    got = _run_conv(x, w, b, ref.shape, act, alpha=alpha)
+    assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act} no residual")

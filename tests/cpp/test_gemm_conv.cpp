@@ -23,7 +23,7 @@ using gie::activation;
 
 namespace {
 
-int gPassed = 0, gFailed = 0, gTransposed = 0, gWinograd = 0, gWinograd4 = 0, gDwC16 = 0;
+int gPassed = 0, gFailed = 0, gTransposed = 0, gWinograd = 0, gWinograd4 = 0, gDwC16 = 0, gDirect = 0;
 std::mt19937 gRng(12345);
 
 std::vector<float> randVec(size_t n, float lo = -1.f, float hi = 1.f) {
@@ -217,6 +217,7 @@ bool runConvCase(const char* isa, const ConvCase& cc, int64_t batch, ActivationT
   gWinograd += conv.path() == Conv2dCpu::Path::kWinograd;
   gWinograd4 += conv.winogradTile() == 4;
   gDwC16 += conv.depthwiseC16();
+  gDirect += conv.path() == Conv2dCpu::Path::kDirect;
   std::vector<unsigned char> ws(conv.workspaceSize() + 1);
   const float sentinel = -12345.f;
   std::vector<float> y(batch * ybs, sentinel);
@@ -327,6 +328,14 @@ void testConv(const char* isa) {
       {2, 3, 45, 47, 8, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 1},      // TF "same" (bottom/right) padding
       {1, 2, 20, 21, 5, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1},      // 2 channels, dilation 2, stride 1
       {1, 1, 33, 31, 3, 5, 3, 1, 1, 2, 1, 2, 1, 1, 1, 1},      // 1 channel, 5x3 kernel
+      // the direct kernel (16 output channels per vector; C*R*S <= 32, K <= 64): partial channel groups, rows of
+      // fewer than 16 pixels (junk lanes read the padded copy's slack), rows / flat planes whose last block
+      // overlaps the one before, stride 3, dilation 2, a 1x1 with K = 64, batch 3
+      {3, 3, 37, 35, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},     // stem-like 3x3 s2, Q = 18, K = 33
+      {1, 2, 11, 9, 64, 3, 3, 1, 1, 1, 0, 1, 2, 2, 2, 1},      // Q = 8 < 16, dilation 2, asymmetric padding
+      {2, 32, 15, 15, 16, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},    // flat 1x1, 225 pixels (overlapping last block)
+      {1, 5, 17, 19, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},     // flat 1x1, 323 pixels: a second 256-pixel chunk
+      {1, 3, 29, 50, 7, 3, 3, 3, 3, 0, 2, 2, 0, 1, 1, 1},      // stride 3 (runtime column stride)
       // depthwise with channel counts that leave a partial group of 16 (the 16-channel kernel), Q >= 8
       {1, 37, 9, 11, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 37},    // stride 2, 37 channels
       {2, 20, 14, 13, 20, 5, 5, 1, 1, 2, 1, 2, 3, 1, 1, 20},   // 5x5, asymmetric padding, batch 2
@@ -452,10 +461,16 @@ int main() {
     }
     Conv2dCpu::setDepthwiseC16Override(0);
     testDepthwiseBorderReuse(name);
+    // the direct kernel on every shape it can run (AVX-512, one group, C*R*S <= 32, K <= 64), then never
+    for (int direct : {2, 1}) {
+      Conv2dCpu::setDirectOverride(direct);
+      testConv(name);
+    }
+    Conv2dCpu::setDirectOverride(0);
   }
   gemm::setIsaOverride(best);
   std::printf("(%d conv cases ran the transposed GEMM orientation, %d Winograd (%d F(4x4)), %d the 16-channel "
-              "depthwise kernel)\n", gTransposed, gWinograd, gWinograd4, gDwC16);
+              "depthwise kernel, %d the direct kernel)\n", gTransposed, gWinograd, gWinograd4, gDwC16, gDirect);
   std::printf("%d passed, %d failed\n", gPassed, gFailed);
   return gFailed == 0 ? 0 : 1;
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
@@ -718,15 +719,178 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
 }
 #endif
 
+// ------------------------- direct convolution, 16 output channels per vector (AVX-512) -------------------------
+// Dense convolutions with few taps per output or few output channels (C*R*S <= kDirectMaxTaps, K <= kDirectMaxK):
+// MobileNetV2's / EfficientNet-B0's stem (3 -> 32, 3x3 stride 2), their 32 -> 16 1x1 projection on 112x112 planes and
+// their 1x1 projections to 32-80 channels on 14x14..28x28 planes. As a GEMM these have 16-80 rows (output channels)
+// per packed B panel, or only K = C*R*S <= 32 steps per tile: packing the panels (stride-2 deinterleaves for the stem)
+// costs a large share of the FMAs, and the 8 x 48 tile's stores too.
+// Here each output pixel's 16 channels are one vector: 16 consecutive output pixels x 16 channels in 16 accumulators,
+// every tap one FMA per pixel with the input value as a broadcast memory operand (no packing, no im2col), the weights
+// one vector per tap; the 16 x 16 block is transposed into the 16 NCHW planes (transpose16), bias first, residual and
+// activation at the store (ReLU / clip / leaky ReLU in registers, others through gemm::activateRow on the chunk's
+// rows while they are in L1). Padded layers read an output row's zero-padded input rows from a per-thread copy; 1x1,
+// stride-1, unpadded ones read the input itself (the plane is one flat row of H*W pixels).
+constexpr int64_t kDirectMaxTaps = 512;  // C*R*S
+constexpr int64_t kDirectMaxK = 80;     // output channels (one pass over the input per 16)
+constexpr int64_t kDirectChunk = 256;   // output pixels per row chunk (16 channels x 256 floats = 16 KB)
+struct DirectArgs {
+  const float* x;        // the image (first channel)
+  const DwVec* w;        // per group of 16 output channels: taps vectors (lane l: channel g*16 + l)
+  const int64_t* off;    // per tap: offset of its input for output pixel 0 (in the row buffer, or in x when flat)
+  int64_t taps, sw;      // C*R*S, column stride
+  int64_t Q, PQ, K;      // output row length (flat: H*W), plane size, channels
+  int64_t C, H, W, R, sh, pt, pl, dh, Wp;  // padded layers: an output row's C*R input rows, zero-padded to Wp
+  bool flat;             // 1x1, stride 1, no padding: reads x itself (the plane as one row of H*W pixels)
+  const float* bias;     // K, nullable
+  float* y;              // output image
+  const float* res;      // nullable, indexed like y
+  ActivationType act;
+  float actAlpha, actBeta;
+};
+//! Floats of an output row's padded input rows (C*R rows of Wp, plus slack for the junk lanes of rows under 16
+//! pixels: a block reads up to 16 * sw floats past a row's last output).
+inline int64_t directRowsLen(int64_t C, int64_t R, int64_t Wp, int64_t sw) { return C * R * Wp + 16 * sw + 16; }
+#if GIE_CONV_X86
+template <int SW>
+GIE_CONV_AVX512 void directC16Row(const DirectArgs& a, int64_t p, int64_t qBegin, int64_t qEnd, int64_t gBegin,
+                                  int64_t gEnd) {
+  const int64_t sw = SW ? SW : a.sw;
+  const bool regAct = !a.res && DwRegAct::inRegisters(a.act);
+  const DwRegAct finish(a.act, a.actAlpha, a.actBeta);
+  const float* xrow = a.x;
+  if (!a.flat) {
+    // The R input rows of each channel that output row p reads, zero-padded, in a per-thread buffer (L1): a copy of
+    // the whole padded image before the loop was serial and wrote 600 KB for the 224x224 stem.
+    static thread_local gemm::AlignedFloats rows;
+    const size_t len = static_cast<size_t>(directRowsLen(a.C, a.R, a.Wp, a.sw));
+    if (rows.size() < len) rows.resize(len);
+    float* d = rows.data();
+    const int64_t w1 = std::min(a.W, a.Wp - a.pl);
+    for (int64_t c = 0; c < a.C; ++c)
+      for (int64_t r = 0; r < a.R; ++r, d += a.Wp) {
+        const int64_t ih = p * a.sh - a.pt + r * a.dh;
+        if (ih < 0 || ih >= a.H) {
+          std::memset(d, 0, static_cast<size_t>(a.Wp) * sizeof(float));
+          continue;
+        }
+        std::memset(d, 0, static_cast<size_t>(a.pl) * sizeof(float));
+        std::memcpy(d + a.pl, a.x + (c * a.H + ih) * a.W, static_cast<size_t>(w1) * sizeof(float));
+        std::memset(d + a.pl + w1, 0, static_cast<size_t>(a.Wp - a.pl - w1) * sizeof(float));
+      }
+    std::memset(d, 0, static_cast<size_t>(16 * a.sw + 16) * sizeof(float));
+    xrow = rows.data();
+  }
+  for (int64_t q0 = qBegin; q0 < qEnd; q0 += kDirectChunk) {
+    const int64_t q1 = std::min(qEnd, q0 + kDirectChunk);
+    for (int64_t g = gBegin; g < gEnd; ++g) {
+      const int64_t nc = std::min<int64_t>(16, a.K - g * 16);
+      DwVec bias = DwVec{} + 0.f;
+      if (a.bias)
+        for (int64_t l = 0; l < nc; ++l) bias[l] = a.bias[g * 16 + l];
+      const DwVec* wg = a.w + g * a.taps;
+      for (int64_t q = q0; q < q1; q += 16) {
+        // a row's last block ends at the row's end when it can (flat 1x1 reads have no slack past the plane) and
+        // stores only its new pixels
+        const int64_t qb = q + 16 <= a.Q || a.Q < 16 ? q : a.Q - 16;
+        const int64_t skip = q - qb, n = std::min<int64_t>(16, a.Q - qb);
+        DwVec acc[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) acc[i] = bias;
+        const float* base = xrow + qb * sw;
+        for (int64_t t = 0; t < a.taps; ++t) {
+          const DwVec wv = wg[t];
+          const float* src = base + a.off[t];
+#pragma GCC unroll 16
+          for (int i = 0; i < 16; ++i) acc[i] += wv * src[i * sw];
+        }
+        transpose16(acc);
+        const int64_t o = p * a.Q + qb;
+        const __mmask16 m = static_cast<__mmask16>(((1u << n) - 1) & ~((1u << skip) - 1));
+        for (int64_t l = 0; l < nc; ++l) {
+          float* dst = a.y + (g * 16 + l) * a.PQ + o;
+          __m512 v;
+          std::memcpy(&v, &acc[l], sizeof v);
+          if (a.res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, a.res + (g * 16 + l) * a.PQ + o));
+          if (regAct) {
+            DwVec u;
+            std::memcpy(&u, &v, sizeof u);
+            finish(u);
+            std::memcpy(&v, &u, sizeof v);
+          }
+          _mm512_mask_storeu_ps(dst, m, v);
+        }
+      }
+      if (!regAct && a.act != kNoActivation)
+        for (int64_t l = 0; l < nc; ++l)
+          gemm::activateRow(a.y + (g * 16 + l) * a.PQ + p * a.Q + q0, q1 - q0, a.act, a.actAlpha, a.actBeta);
+    }
+  }
+}
+// Output row p, columns qBegin .. qEnd - 1 (one chunk at most), output channel groups gBegin .. gEnd - 1.
+GIE_CONV_AVX512 void directC16Avx512(const DirectArgs& a, int64_t p, int64_t qBegin, int64_t qEnd, int64_t gBegin,
+                                     int64_t gEnd) {
+  if (a.sw == 1) directC16Row<1>(a, p, qBegin, qEnd, gBegin, gEnd);
+  else if (a.sw == 2) directC16Row<2>(a, p, qBegin, qEnd, gBegin, gEnd);
+  else directC16Row<0>(a, p, qBegin, qEnd, gBegin, gEnd);
+}
+#endif
+
+#if GIE_CONV_X86
+// The transposed GEMM's output pass: y[k][i] = act(D[i][k] + bias[k] + res[k][i]) for channels k0 .. k1 - 1
+// (at most 16; y, bias and res start at channel k0), 16 pixels x 16 channels per register transpose, the sums in
+// the scalar loop's order, ReLU / clip / leaky ReLU in registers (others: the caller's activateRow). The scalar
+// loop (one strided load per element) and its separate activation pass took ~0.03 ms per 1x1 layer on 7x7 planes
+// (MobileNetV2 / EfficientNet-B0 have 10-16 such layers). D's rows hold at least 16 floats past k0.
+GIE_CONV_AVX512 void transposeOutAvx512(const float* D, int64_t ldd, int64_t PQ, int64_t k0, int64_t k1, float* y,
+                                        const float* bias, const float* res, ActivationType act, float alpha,
+                                        float beta) {
+  const bool regAct = DwRegAct::inRegisters(act);
+  const DwRegAct finish(act, alpha, beta);
+  const int64_t nk = k1 - k0;
+  for (int64_t i = 0; i < PQ; i += 16) {
+    const int64_t n = std::min<int64_t>(16, PQ - i);
+    DwVec r[16];
+#pragma GCC unroll 16
+    for (int t = 0; t < 16; ++t) {
+      if (t < n) std::memcpy(&r[t], D + (i + t) * ldd + k0, sizeof(DwVec));
+      else r[t] = DwVec{} + 0.f;
+    }
+    transpose16(r);
+    for (int64_t l = 0; l < nk; ++l) {
+      DwVec v = r[l] + (bias ? bias[l] : 0.f);
+      if (res) {
+        DwVec rv;
+        dwMaskLoad512(rv, res + l * PQ + i, n);
+        v += rv;
+      }
+      if (regAct) finish(v);
+      dwMaskStore512(y + l * PQ + i, v, n);
+    }
+  }
+}
+#endif
+
 std::atomic<int> gOrientation{0};
 std::atomic<int> gWinograd{0};
 std::atomic<int> gDwC16{0};
+std::atomic<int> gDirect{-1};  // -1: GIE_CPU_DIRECT_CONV decides
+
+// GIE_CPU_DIRECT_CONV (read at each construction, so tests can switch it): 0 = never the direct kernel, 2 = on
+// every shape it can run, anything else / unset = where it is expected to pay off.
+int directMode() {
+  const int o = gDirect.load(std::memory_order_relaxed);
+  if (o >= 0) return o;
+  const char* e = std::getenv("GIE_CPU_DIRECT_CONV");
+  return e && e[0] == '0' && !e[1] ? 1 : e && e[0] == '2' && !e[1] ? 2 : 0;
+}
 
 }  // namespace
 
 void Conv2dCpu::setOrientationOverride(int mode) { gOrientation.store(mode); }
 void Conv2dCpu::setWinogradOverride(int mode) { gWinograd.store(mode); }
 void Conv2dCpu::setDepthwiseC16Override(int mode) { gDwC16.store(mode); }
+void Conv2dCpu::setDirectOverride(int mode) { gDirect.store(mode); }
 
 int64_t Conv2dParams::P() const {
   return (H + padTop + padBottom - dilH * (R - 1) - 1) / strideH + 1;
@@ -785,14 +949,42 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     }
     return;
   }
+  const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
+                     p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0;
+  const int direct = directMode();
+  // The direct kernel (16 output channels per vector) where the GEMM's packing and tile stores outweigh its FMAs:
+  // few taps per output and few output channels, on planes of 56x56 outputs and more (bench/cpp/bench_direct_conv.cpp,
+  // 1 thread, hot / after a 64 MB flush: the MobileNetV2 / EfficientNet-B0 stem 3 -> 32 3x3 stride 2 0.345 -> 0.249 /
+  // 0.365 -> 0.288 ms, their 32 -> 16 1x1 on 112x112 0.169 -> 0.133 / 0.200 -> 0.189 ms; 32 -> 64 on 28x28 about
+  // even). A flat 1x1 plane needs 16 pixels (its last block ends at the plane's end).
+  const bool directCan = GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx512 && p.groups == 1 &&
+                         Kdim <= kDirectMaxTaps && p.K <= kDirectMaxK && (!is1x1 || P_ * Q_ >= 16);
+  const bool directWins = (Kdim <= 32 && p.K <= 64 && P_ * Q_ >= 56 * 56) ||
+                          (is1x1 && p.K % 16 == 0 && P_ * Q_ >= 14 * 14 && P_ * Q_ <= 28 * 28);
+  if (directCan && direct != 1 && (direct == 2 || directWins)) {
+    path_ = Path::kDirect;
+    const int64_t G16 = (p.K + 15) / 16;
+    directW_.assign(static_cast<size_t>(G16 * Kdim * 16), 0.f);
+    for (int64_t k = 0; k < p.K; ++k)
+      for (int64_t t = 0; t < Kdim; ++t) directW_[((k / 16) * Kdim + t) * 16 + k % 16] = weights[k * Kdim + t];
+    if (is1x1) {  // flat: output pixel i reads input pixel i of each plane
+      for (int64_t c = 0; c < p.C; ++c) directOff_.push_back(c * p.H * p.W);
+      return;
+    }
+    // padded: each output row reads its C*R input rows from a zero-padded copy of Wp columns (every column an
+    // output reads)
+    directWp_ = std::max((Q_ - 1) * p.strideW + (p.S - 1) * p.dilW + 1, p.W + p.padLeft);
+    for (int64_t c = 0; c < p.C; ++c)
+      for (int64_t r = 0; r < p.R; ++r)
+        for (int64_t s = 0; s < p.S; ++s) directOff_.push_back((c * p.R + r) * directWp_ + s * p.dilW);
+    return;
+  }
   const int wino = gWinograd.load(std::memory_order_relaxed);
   if (wino >= 2 ? WinogradConv3x3::eligible(p) : wino == 0 && WinogradConv3x3::profitable(p)) {
     path_ = Path::kWinograd;
     wino_ = std::make_shared<const WinogradConv3x3>(p, weights, wino == 3 ? 2 : wino == 4 ? 4 : 0);
     return;
   }
-  const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
-                     p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0;
   path_ = is1x1 ? Path::kGemm1x1 : Path::kIm2col;
   const gemm::Isa isa = gemm::activeIsa();
   // Orientation: the micro-kernel pads rows to mr and columns to vw; pick the cheaper layout,
@@ -840,6 +1032,10 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     wino_->run(batch, x, y, yBatchStride, ep, xBatchStride);
     return;
   }
+  if (path_ == Path::kDirect) {
+    runDirect(batch, x, y, yBatchStride, ep, xBatchStride);
+    return;
+  }
   const Conv2dParams& p = p_;
   const int64_t G = p.groups, Cg = p.C / G, Kg = p.K / G, PQ = P_ * Q_, HW = p.H * p.W;
   const double flopsPer = 2.0 * Kg * PQ * Cg * p.R * p.S;
@@ -877,6 +1073,15 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     constexpr int64_t KB = 16, IB = 64;  // cache-blocked transpose
     parallelForThreads((Kg + KB - 1) / KB, par ? 0 : 1, [&](int64_t kb) {
       const int64_t k0 = kb * KB, k1 = std::min(Kg, k0 + KB);
+#if GIE_CONV_X86
+      if (isa == gemm::Isa::kAvx512) {
+        transposeOutAvx512(D, ldd, PQ, k0, k1, yg + k0 * PQ, oe.biasRow ? oe.biasRow + k0 : nullptr,
+                           oe.residual ? oe.residual + k0 * PQ : nullptr, ep.act, ep.alpha, ep.beta);
+        if (ep.act != kNoActivation && !DwRegAct::inRegisters(ep.act))
+          for (int64_t k = k0; k < k1; ++k) gemm::activateRow(yg + k * PQ, PQ, ep.act, ep.alpha, ep.beta);
+        return;
+      }
+#endif
       for (int64_t i0 = 0; i0 < PQ; i0 += IB) {
         const int64_t i1 = std::min(PQ, i0 + IB);
         for (int64_t k = k0; k < k1; ++k) {
@@ -897,6 +1102,33 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     return;
   }
   for (int64_t it = 0; it < items; ++it) one(it, 0);
+}
+
+void Conv2dCpu::runDirect(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
+                          int64_t xBatchStride) const {
+#if GIE_CONV_X86
+  const Conv2dParams& p = p_;
+  const int64_t PQ = P_ * Q_;
+  const bool flat = directWp_ == 0;
+  const int64_t rows = flat ? 1 : P_, Qrow = flat ? PQ : Q_, chunks = (Qrow + kDirectChunk - 1) / kDirectChunk;
+  for (int64_t n = 0; n < batch; ++n) {
+    const DirectArgs a{x + n * xBatchStride, reinterpret_cast<const DwVec*>(directW_.data()), directOff_.data(),
+                       static_cast<int64_t>(directOff_.size()), flat ? 1 : p.strideW, Qrow, PQ, p.K,
+                       p.C, p.H, p.W, p.R, p.strideH, p.padTop, p.padLeft, p.dilH, directWp_, flat,
+                       ep.bias, y + n * yBatchStride, ep.residual ? ep.residual + n * yBatchStride : nullptr,
+                       ep.act, ep.alpha, ep.beta};
+    // one thread: every channel group of a chunk in turn (the chunk's input stays in L1 / L2); several: the groups
+    // are tasks too (a 14x14 plane is a single chunk)
+    const bool par = PQ * p.K * a.taps > 200000 && !inParallelLoop() && cpuThreads() > 1;
+    const int64_t G16 = (p.K + 15) / 16, gTasks = par ? G16 : 1;
+    parallelForThreads(rows * chunks * gTasks, par ? 0 : 1, [&](int64_t it) {
+      const int64_t g = it % gTasks, rc = it / gTasks, q0 = (rc % chunks) * kDirectChunk;
+      directC16Avx512(a, rc / chunks, q0, std::min(Qrow, q0 + kDirectChunk), par ? g : 0, par ? g + 1 : G16);
+    });
+  }
+#else
+  (void)batch, (void)x, (void)y, (void)yBatchStride, (void)ep, (void)xBatchStride;
+#endif
 }
 
 void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,

@@ -25,7 +25,9 @@ struct Conv2dParams {
 // A prepared convolution: weights (K, C/groups, R, S) are copied/pre-packed at construction.
 // Paths: 1x1 stride-1 unpadded -> GEMM directly on the NCHW input; depthwise (groups == C, any
 // channel multiplier K/C) -> direct kernel (per channel: zero-padded phase planes, all taps of 64
-// outputs accumulated in vector registers, bias / residual / activation applied while hot in L1); everything else -> GEMM with im2col done inside the B-panel
+// outputs accumulated in vector registers, bias / residual / activation applied while hot in L1); few taps or few
+// output channels on AVX-512 -> direct kernel with 16 output channels per vector (no packing; kDirect); Winograd for
+// dense 3x3 stride 1; everything else -> GEMM with im2col done inside the B-panel
 // packing (no full im2col matrix is materialised). For small outputs (P*Q ~ 49..196) the GEMM is
 // run as Y^T = im2col^T * W^T (less padding of the vectorised dimension) and transposed on store. Bias, residual and activation are fused into
 // the GEMM tile stores. run() is const and thread-safe (scratch lives in per-thread buffers).
@@ -44,7 +46,10 @@ class Conv2dCpu {
   const Conv2dParams& params() const { return p_; }
 
   // kWinograd: dense 3x3 stride-1 layers with enough channels (winograd_cpu.h).
-  enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2, kWinograd = 3 };
+  // kDirect: dense convolutions with C*R*S <= 512 and K <= 80 on AVX-512 (16 output channels per vector, no
+  // packing), chosen for the MobileNetV2 / EfficientNet-B0 stem, their 32 -> 16 1x1 projection and 1x1 layers with
+  // 16..80 output channels on 14x14..28x28 planes (docs/cpu_kernels.md).
+  enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2, kWinograd = 3, kDirect = 4 };
   Path path() const { return path_; }
   // GEMM paths: true when the GEMM runs transposed (rows = output pixels, columns = output
   // channels; picked for small P*Q where it pads less) and the tile is transposed on output.
@@ -61,10 +66,15 @@ class Conv2dCpu {
   // Test/benchmark hook for depthwise convolutions constructed afterwards: 0 = the 16-channel kernel where it
   // is expected to pay off (default), 1 = never, 2 = whenever it can run (AVX-512, channel multiplier 1).
   static void setDepthwiseC16Override(int mode);
+  // Test/benchmark hook for convolutions constructed afterwards: -1 = the environment variable GIE_CPU_DIRECT_CONV
+  // decides (default; unset = automatic), 0 = automatic, 1 = never the direct kernel, 2 = whenever it can run.
+  static void setDirectOverride(int mode);
   // Depthwise: whether run() uses the 16-channels-per-vector kernel.
   bool depthwiseC16() const { return !dwW16_.empty(); }
 
  private:
+  void runDirect(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
+                 int64_t xBatchStride) const;
   void runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
                     const Epilogue& ep, int64_t xBatchStride) const;
 
@@ -75,6 +85,9 @@ class Conv2dCpu {
   std::vector<gemm::PackedA> packed_;   // one per group (GEMM paths, normal orientation)
   std::vector<gemm::PackedB> packedB_;  // one per group (GEMM paths, transposed orientation)
   std::shared_ptr<const WinogradConv3x3> wino_;  // Winograd path
+  gemm::AlignedFloats directW_;         // direct path: per group of 16 output channels, C*R*S x 16 weights
+  std::vector<int64_t> directOff_;      // direct path: per tap, its input offset for output pixel 0
+  int64_t directWp_ = 0;                // direct path: zero-padded input row (0: reads the input itself, 1x1)
   gemm::AlignedFloats dwW16_;           // depthwise, 16-channel kernel: per group of 16 channels, R*S x 16 weights
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
