@@ -313,6 +313,38 @@ def test_resnet50_shapes_every_nhwc_tactic(shape, rng):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["max", "average"])
+@pytest.mark.parametrize("batch", [13, 1])
+def test_pooling_between_nhwc_convolutions(kind, batch, rng):
+    """conv (_nhwc, INT8 out) -> pooling 3x3 / 2, padding 1 (INT8) -> conv (_nhwc): the INT8 pooling also reads and
+    writes NHWC (cuda/kernels/pooling_int8.cu), so the chain may stay NHWC; whatever the builder chooses around the
+    pooling equals the CPU. Prints the pooling's formats."""
+    _needs_sm80()
+    g = _gpu()
+    x = rng.standard_normal((batch, 16, 15, 13)).astype(F32)
+    w1 = (rng.standard_normal((32, 16, 3, 3)) / 12).astype(F32)
+    w2 = (rng.standard_normal((48, 32, 1, 1)) / 6).astype(F32)
+    ptype = gie.PoolingType.MAX if kind == "max" else gie.PoolingType.AVERAGE
+
+    def define(net, t):
+        c1 = net.add_convolution(t["x"], 32, (3, 3), w1, np.zeros(32, F32), padding=(1, 1))
+        c1.precision = gie.int8
+        a = net.add_activation(c1.output(0), gie.ActivationType.RELU)
+        a.output(0).set_dynamic_range(-2.0, 2.0)
+        pool = net.add_pooling(a.output(0), ptype, (3, 3), stride=(2, 2), padding=(1, 1))
+        pool.precision = gie.int8
+        pool.output(0).set_dynamic_range(-1.5, 1.5)
+        c2 = net.add_convolution(pool.output(0), 48, (1, 1), w2, np.zeros(48, F32))
+        return g.pin(c2, gie.float32)
+
+    cpu, gpu = g.build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0}, force={"Convolution": IMMA_NHWC[2]})
+    assert g.kinds(gpu, "Pooling") == ["int8"] and g.conv_tactics(gpu) == [IMMA_NHWC[2]] * 2
+    pool = next(k for k in gpu.layer_info()["kernels"] if k["type"] == "Pooling")
+    print("pooling formats:", pool["inputs"][0]["format"], "->", pool["outputs"][0]["format"])
+    g.compare(cpu, gpu, {"x": x}, batches=[batch])
+
+
+@pytest.mark.gpu
 def test_engine_file_round_trip_nhwc(rng):
     """A GPU engine with INT8 NHWC tensors and an _nhwc tactic passes the loader's checks and computes the same."""
     _needs_sm80()
