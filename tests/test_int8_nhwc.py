@@ -345,6 +345,37 @@ def test_pooling_between_nhwc_convolutions(kind, batch, rng):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("op", ["SUM", "MAX"])
+def test_elementwise_of_nhwc_convolutions(op, rng):
+    """relu(conv1(x)) + relu(conv2(x)) (or max), both convolutions on a forced _nhwc tactic: the INT8 element-wise kernel
+    also takes two INT8 NHWC inputs (cuda/kernels/elementwise_int8.cu); whatever the builder chooses equals the CPU.
+    Prints the element-wise kernel's formats."""
+    _needs_sm80()
+    g = _gpu()
+    x = rng.standard_normal((13, 32, 9, 7)).astype(F32)
+    ws = [(rng.standard_normal((20, 32, 3, 3)) / 17).astype(F32) for _ in range(2)]
+
+    def define(net, t):
+        outs = []
+        for i, w in enumerate(ws):
+            c = net.add_convolution(t["x"], 20, (3, 3), w, np.zeros(20, F32), padding=(1, 1))
+            c.precision = gie.int8
+            a = net.add_activation(c.output(0), gie.ActivationType.RELU)
+            a.output(0).set_dynamic_range(-2.0 - i, 2.0 + i)
+            outs.append(a.output(0))
+        e = net.add_elementwise(outs[0], outs[1], getattr(gie.ElementWiseOperation, op))
+        e.precision = gie.int8
+        e.set_output_type(0, gie.int8)
+        return e.output(0)
+
+    cpu, gpu = g.build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0, o: 4.0}, force={"Convolution": IMMA_NHWC[0]})
+    assert g.kinds(gpu, "ElementWise") == ["int8"] and g.conv_tactics(gpu) == [IMMA_NHWC[0]] * 2
+    elt = next(k for k in gpu.layer_info()["kernels"] if k["type"] == "ElementWise")
+    print("element-wise formats:", [d["format"] for d in elt["inputs"]], "->", elt["outputs"][0]["format"])
+    g.compare(cpu, gpu, {"x": x})
+
+
+@pytest.mark.gpu
 def test_engine_file_round_trip_nhwc(rng):
     """A GPU engine with INT8 NHWC tensors and an _nhwc tactic passes the loader's checks and computes the same."""
     _needs_sm80()
@@ -374,7 +405,8 @@ def test_bottleneck_builder_chooses(batch, rng):
     def define(net, t):
         y = t["x"]
         for i, (w, b) in enumerate(zip(ws, bs)):
-            conv = net.add_convolution(y, w.shape[0], w.shape[2:], w, b, padding=(w.shape[2] // 2,) * 2)
+            r = int(w.shape[2])
+            conv = net.add_convolution(y, int(w.shape[0]), (r, r), w, b, padding=(r // 2, r // 2))
             conv.precision = gie.int8
             y = conv.output(0)
             if i == 2:
