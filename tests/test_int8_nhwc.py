@@ -289,19 +289,8 @@ def test_resnet50_shapes_every_nhwc_tactic(shape, rng):
     _needs_sm80()
     import test_int8_gpu_imma as m
     g = _gpu()
-    name, c, h, k, r, stride, pad, _ = shape
-    x = rng.standard_normal((8, c, h, h)).astype(F32)
-    w = (rng.standard_normal((k, c, r, r)) / np.sqrt(c * r * r)).astype(F32)
-    b = (rng.standard_normal(k) * 0.1).astype(F32)
-
-    def define(net, t):
-        conv = net.add_convolution(t["x"], k, (r, r), w, b, stride=(stride, stride), padding=(pad, pad))
-        conv.precision = gie.int8
-        act = net.add_activation(conv.output(0), gie.ActivationType.RELU)
-        act.set_output_type(0, gie.int8)
-        return act.output(0)
-
-    ranges = lambda t, o: {t["x"]: 3.0, o: 2.0}
+    _, c, h, k, r, stride, pad, _ = shape
+    x, define, ranges = m.resnet50_case(shape, rng)
     cpu = m.build_one(define, {"x": x}, ranges, "cpu")
     tactics = list(IMMA_NHWC)
     if r == 1 and stride == 1 and pad == 0 and gie.build_info().get("wgmma_tactics"):
@@ -309,6 +298,7 @@ def test_resnet50_shapes_every_nhwc_tactic(shape, rng):
     for tactic in tactics:
         gpu = m.build_one(define, {"x": x}, ranges, "gpu", {"Convolution": tactic})
         assert g.conv_tactics(gpu) == [tactic] and g.kinds(gpu, "Convolution") == ["int8"]
+        assert _conv_formats(gpu)[0][0] == [("int8", "nhwc")]
         g.compare(cpu, gpu, {"x": x}, batches=[8, 1])
 
 
