@@ -19,6 +19,8 @@
 // it writes fall in 32 different banks. B (the weights) is packed on the host channel-major, [group][channel, rows
 // padded to 128][reduction words, padded to 16] (packImmaWeights), so each row's stage is four 16-byte cp.async
 // without bounds checks (the padding is zeros). A 3-4 stage pipeline keeps STAGES - 1 tiles in flight.
+// An INT8 NHWC input (the _nhwc tactics: groups == 1, C % 16 == 0) fills the same stage with one 16-byte cp.async per
+// chunk instead: the chunk's 16 channels of one pixel at one tap are contiguous (immaGemmKernel's NHWC parameter).
 //
 // Epilogue straight from the accumulator registers: lanes t and t ^ 1 of a quad exchange two accumulators
 // (__shfl_xor) so that the even lane holds channels 4u .. 4u + 3 of row g and the odd one the same channels of row
