@@ -215,8 +215,9 @@ def test_wgmma_nhwc_matches_cpu(case, out_type, tactic, rng):
 @pytest.mark.gpu
 @pytest.mark.parametrize("tactic", IMMA_NHWC[:3] + WGMMA_NHWC)
 def test_chain_keeps_int8_nhwc_between_convolutions(tactic, rng):
-    """conv (+ReLU, INT8 out) -> conv, both on the forced _nhwc tactic: the first writes INT8 NHWC (the word-store
-    epilogue) that the second reads without a Reformat; both equal the CPU."""
+    """conv (+ReLU, INT8 out) -> conv, both on the forced _nhwc tactic: the first writes INT8 NHWC that the second reads
+    without a Reformat (144 channels, K % 16 == 0: the IMMA tiles' staged 16-byte stores, over a full and a partial
+    128-channel tile, and 13 x 81 pixels, a partial pixel tile); both equal the CPU."""
     if tactic.startswith("wgmma") and not gie.build_info().get("wgmma_tactics"):
         pytest.skip("the wgmma tactics need an sm_90 GPU and a build with 90a code")
     _needs_sm80()
@@ -224,12 +225,12 @@ def test_chain_keeps_int8_nhwc_between_convolutions(tactic, rng):
     x = rng.standard_normal((13, 32, 9, 9)).astype(F32)
     one = tactic.startswith("wgmma")
     r = 1 if one else 3
-    w1 = (rng.standard_normal((48, 32, r, r)) / np.sqrt(32 * r * r)).astype(F32)
-    w2 = (rng.standard_normal((64, 48, 1, 1)) / np.sqrt(48)).astype(F32)
-    b1 = (rng.standard_normal(48) * 0.1).astype(F32)
+    w1 = (rng.standard_normal((144, 32, r, r)) / np.sqrt(32 * r * r)).astype(F32)
+    w2 = (rng.standard_normal((64, 144, 1, 1)) / np.sqrt(144)).astype(F32)
+    b1 = (rng.standard_normal(144) * 0.1).astype(F32)
 
     def define(net, t):
-        c1 = net.add_convolution(t["x"], 48, (r, r), w1, b1, padding=(r // 2, r // 2))
+        c1 = net.add_convolution(t["x"], 144, (r, r), w1, b1, padding=(r // 2, r // 2))
         c1.precision = gie.int8
         a = net.add_activation(c1.output(0), gie.ActivationType.RELU)
         a.set_output_type(0, gie.int8)

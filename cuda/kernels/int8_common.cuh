@@ -95,16 +95,21 @@ __device__ __forceinline__ float loadReal(const RealTensor& t, int n, int c, int
 //! q = clamp(round_half_even(v / s), -128, 127) as an unsigned byte (for packing into a CHW4 word).
 __device__ __forceinline__ unsigned quantByte(float v, float s) { return static_cast<unsigned>(int8::quantize(v, s)) & 0xffu; }
 
+//! The 4 values quantized with scale s into one word (channel c0 + j in byte j; bytes from `valid` on 0).
+__device__ __forceinline__ unsigned quantWord(const float v[4], float s, int valid) {
+    unsigned w = 0;
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+        if (j < valid) w |= quantByte(v[j], s) << (8 * j);
+    return w;
+}
+
 //! Stores the values of channels c0 .. c0+3 (one CHW4 group; `valid` of them are real channels, c0 + valid <= C) of
 //! pixel (n, hw): INT8 CHW4 as one word (padding channels written as 0), INT8 NHWC as one word (C % 4 == 0, so all 4
 //! are real), INT8 / FLOAT / HALF LINEAR element by element.
 __device__ __forceinline__ void storeGroup(const RealTensor& t, int n, int c0, int hw, int HW, const float v[4], int valid) {
     if (t.kind == kInt8Chw4 || t.kind == kInt8Nhwc) {
-        unsigned w = 0;
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-            if (j < valid) w |= quantByte(v[j], t.scale) << (8 * j);
-        *reinterpret_cast<unsigned*>(static_cast<signed char*>(t.p) + offsetOf(t, n, c0, hw, HW)) = w;
+        *reinterpret_cast<unsigned*>(static_cast<signed char*>(t.p) + offsetOf(t, n, c0, hw, HW)) = quantWord(v, t.scale, valid);
         return;
     }
 #pragma unroll
@@ -131,15 +136,15 @@ struct Int8Epilogue {
     float alpha = 0.f, beta = 0.f;
 };
 
-//! y = float(acc + bias) * mult [+ residual] -> activation, stored for output channels c0 .. c0 + valid - 1 of pixel
+//! y = float(acc + bias) * mult [+ residual] -> activation in v, for output channels c0 .. c0 + valid - 1 of pixel
 //! (n, pq) (one CHW4 group: c0 % 4 == 0); `pc` indexes bias / mult for channel c0.
-__device__ __forceinline__ void requantStore(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid) {
+__device__ __forceinline__ void requantValues(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid,
+                                              float (&v)[4]) {
     // An INT8 CHW4 / NHWC residual: the 4 channels' word in one load (CHW4 words always exist, padding included;
     // NHWC residuals have C % 4 == 0).
     const bool resWord = e.res.p && (e.res.kind == kInt8Chw4 || e.res.kind == kInt8Nhwc);
     int rw = 0;
     if (resWord) rw = __ldg(reinterpret_cast<const int*>(static_cast<const signed char*>(e.res.p) + offsetOf(e.res, n, c0, pq, PQ)));
-    float v[4];
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
         float y = __fmul_rn(static_cast<float>(acc[j] + __ldg(e.bias + pc + j)), __ldg(e.mult + pc + j));
@@ -147,6 +152,12 @@ __device__ __forceinline__ void requantStore(const Int8Epilogue& e, int n, int c
         if (e.act >= 0) y = applyAct(e.act, y, e.alpha, e.beta);
         v[j] = y;
     }
+}
+
+//! requantValues, stored in the output's format (storeGroup).
+__device__ __forceinline__ void requantStore(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid) {
+    float v[4];
+    requantValues(e, n, c0, pq, PQ, acc, pc, valid, v);
     storeGroup(e.y, n, c0, pq, PQ, v, valid);
 }
 

@@ -289,6 +289,46 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
     }
     conv::cpAsyncWait<0>();  // nothing is left in flight (the last groups are empty) before the block exits
 
+    // NHWC kernels writing INT8 NHWC with K % 16 == 0 (a uniform condition: every thread takes the same branch): the
+    // block tile's requantized bytes go through shared memory (rows of BN bytes, BN + 16 apart) so that every 16
+    // output channels of a pixel leave in one 16-byte store (8 threads: 128 contiguous bytes) instead of 4-byte words.
+    if constexpr (NHWC && !SPLIT) {
+        constexpr int PITCH = G::BN + 16, CHUNKS = G::BN / 16;
+        static_assert(BM * PITCH <= G::SMEM_BYTES, "the staged tile fits the stages");
+        if (a.ep.y.kind == kInt8Nhwc && (a.K & 15) == 0 && (a.ep.y.bs & 15) == 0 && (reinterpret_cast<uintptr_t>(a.ep.y.p) & 15) == 0) {
+            __syncthreads();  // every warp has read its last fragments before the stages are overwritten
+            unsigned char* st = reinterpret_cast<unsigned char*>(immaSmem);
+            const int t = lane & 3;
+            const bool odd = t & 1;
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi) {
+                const int rl = wm * G::WM + mi * 16 + (lane >> 2) + (odd ? 8 : 0), m = m0 + rl;
+                const int n = m < a.M ? m / PQ : 0, pq = m - n * PQ;
+#pragma unroll
+                for (int ni = 0; ni < NI; ++ni) {
+                    int* c = acc[mi][ni];  // (the swap of the register epilogue below: one 4-channel group per lane)
+                    const int r0 = __shfl_xor_sync(0xffffffffu, odd ? c[0] : c[2], 1);
+                    const int r1 = __shfl_xor_sync(0xffffffffu, odd ? c[1] : c[3], 1);
+                    const int v[4] = {odd ? r0 : c[0], odd ? r1 : c[1], odd ? c[2] : r0, odd ? c[3] : r1};
+                    const int cll = wn * G::WN + ni * 8 + 2 * (t & 2), cl = n0 + cll;
+                    if (m >= a.M || cl >= a.K) continue;
+                    float y[4];
+                    requantValues(a.ep, n, cl, pq, PQ, v, cl, 4, y);
+                    *reinterpret_cast<unsigned*>(st + rl * PITCH + cll) = quantWord(y, a.ep.y.scale, 4);
+                }
+            }
+            __syncthreads();
+            for (int i = tid; i < BM * CHUNKS; i += G::THREADS) {
+                const int rl = i / CHUNKS, ch = i - rl * CHUNKS, m = m0 + rl, cl = n0 + ch * 16;
+                if (m >= a.M || cl >= a.K) continue;
+                const int n = m / PQ, pq = m - n * PQ;
+                *reinterpret_cast<int4*>(static_cast<signed char*>(a.ep.y.p) + n * a.ep.y.bs + static_cast<int64_t>(pq) * a.K + cl) =
+                    *reinterpret_cast<const int4*>(st + rl * PITCH + ch * 16);
+            }
+            return;
+        }
+    }
+
     // Epilogue from registers (see the file comment): the even lane of a pair finishes row g, the odd one row g + 8,
     // both for channels cl .. cl + 3. Channels past K (groups == 1) are CHW4 padding, written as 0 by requantStore.
     const int t = lane & 3;
