@@ -97,9 +97,8 @@ def _resnet50_shapes():
 RESNET50 = _resnet50_shapes()
 
 
-@pytest.mark.parametrize("shape", RESNET50, ids=[re.sub(r"\W+", "_", s[0]) for s in RESNET50])
-def test_resnet50_shapes_every_tactic(shape, rng):
-    """Every ResNet-50 convolution shape (bias + ReLU, INT8 out), batch 8 then 1; one CPU engine, each tactic's GPU one."""
+def resnet50_case(shape, rng):
+    """(x at batch 8, define, ranges) of a ResNet-50 convolution shape: conv + bias + ReLU pinned to INT8, INT8 out."""
     name, c, h, k, r, stride, pad, _ = shape
     x = rng.standard_normal((8, c, h, h)).astype(F32)
     w = (rng.standard_normal((k, c, r, r)) / np.sqrt(c * r * r)).astype(F32)
@@ -112,7 +111,13 @@ def test_resnet50_shapes_every_tactic(shape, rng):
         act.set_output_type(0, gie.int8)
         return act.output(0)
 
-    ranges = lambda t, o: {t["x"]: 3.0, o: 2.0}
+    return x, define, lambda t, o: {t["x"]: 3.0, o: 2.0}
+
+
+@pytest.mark.parametrize("shape", RESNET50, ids=[re.sub(r"\W+", "_", s[0]) for s in RESNET50])
+def test_resnet50_shapes_every_tactic(shape, rng):
+    """Every ResNet-50 convolution shape (bias + ReLU, INT8 out), batch 8 then 1; one CPU engine, each tactic's GPU one."""
+    x, define, ranges = resnet50_case(shape, rng)
     cpu = build_one(define, {"x": x}, ranges, "cpu")
     for tactic in CONV_IMMA:
         gpu = build_one(define, {"x": x}, ranges, "gpu", {"Convolution": tactic})

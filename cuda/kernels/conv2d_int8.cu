@@ -32,6 +32,11 @@
 // And the integer tensor-core tactics with larger tiles and a cp.async pipeline (int8_imma_gemm.cuh, sm_80+; the same
 // GEMM and groups): imma_128x128x64_s4_chw4, imma_256x128x64_s3_chw4, imma_64x64x64_s4_chw4, and with split-K (groups
 // = 1, a workspace of INT32 partial sums) imma_64x64x64_s4_split4_chw4, imma_64x64x64_s4_split8_chw4.
+// INT8 NHWC input (channels-last, groups = 1, C % 16 == 0; docs/int8.md): the same IMMA tiles with a 16-byte chunk
+// loader (imma_*_nhwc: 16 channels of a pixel at one tap are 16 contiguous bytes), and on sm_90a for 1x1 stride-1
+// unpadded convolutions wgmma1x1_s8_128x128x128_s4_nhwc / wgmma1x1_s8_128x64x128_s6_nhwc, where the input is a
+// row-major [N*H*W][C] matrix loaded by TMA like the fully connected layer's (no gather). Every tactic writes INT8
+// NHWC outputs (K % 4 == 0: one word per 4 channels) and reads INT8 NHWC residuals as well as CHW4 / float ones.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -318,19 +323,22 @@ namespace {
 
 using namespace cuda::int8gpu;
 
-using WgmmaS8Ep = cuda::wgmma::S8Epilogue<true>;  // CHW4 / NCHW outputs: lanes along the pixels
+using WgmmaS8Ep = cuda::wgmma::S8Epilogue<true>;       // CHW4 input (gathered): lanes along the pixels
+using WgmmaS8NhwcEp = cuda::wgmma::S8Epilogue<false>;  // NHWC input (TMA): lanes along the channel groups (NHWC outputs)
 
-struct WgmmaS8Tactic {
+template <class Ep>
+struct WgmmaS8TacticOf {
     const char* name;
-    int BN, smemBytes;
+    int BN, BM, smemBytes;
     void (*prepare)();
-    void (*launch)(const CUtensorMap&, const CUtensorMap&, const cuda::wgmma::Chw4Source&, const WgmmaS8Ep&, int64_t, int64_t, int,
-                   cudaStream_t);
+    void (*launch)(const CUtensorMap&, const CUtensorMap&, const cuda::wgmma::Chw4Source&, const Ep&, int64_t, int64_t, int, cudaStream_t);
 };
+using WgmmaS8Tactic = WgmmaS8TacticOf<WgmmaS8Ep>;
+using WgmmaS8NhwcTactic = WgmmaS8TacticOf<WgmmaS8NhwcEp>;
 
-template <class T>
-WgmmaS8Tactic wgmmaS8Tactic(const char* name) {
-    return {name, T::BN, T::SMEM_BYTES, &cuda::wgmma::prepareS8<T, WgmmaS8Ep>, &cuda::wgmma::launchS8<T, WgmmaS8Ep>};
+template <class T, class Ep = WgmmaS8Ep>
+WgmmaS8TacticOf<Ep> wgmmaS8Tactic(const char* name) {
+    return {name, T::BN, T::BM, T::SMEM_BYTES, &cuda::wgmma::prepareS8<T, Ep>, &cuda::wgmma::launchS8<T, Ep>};
 }
 
 //! Tactic kWgmma + i of ConvolutionInt8Gpu.
@@ -338,6 +346,14 @@ const std::vector<WgmmaS8Tactic>& wgmmaS8Tactics() {
     static const std::vector<WgmmaS8Tactic> list = {
         wgmmaS8Tactic<cuda::wgmma::S8Tile<128, 4, true>>("wgmma1x1_s8_128x128x128_s4_chw4"),
         wgmmaS8Tactic<cuda::wgmma::S8Tile<64, 6, true>>("wgmma1x1_s8_128x64x128_s6_chw4"),
+    };
+    return list;
+}
+//! The NHWC input's wgmma tactics: A by TMA (rows of C bytes), not gathered.
+const std::vector<WgmmaS8NhwcTactic>& wgmmaS8NhwcTactics() {
+    static const std::vector<WgmmaS8NhwcTactic> list = {
+        wgmmaS8Tactic<cuda::wgmma::S8Tile<128, 4, false>, WgmmaS8NhwcEp>("wgmma1x1_s8_128x128x128_s4_nhwc"),
+        wgmmaS8Tactic<cuda::wgmma::S8Tile<64, 6, false>, WgmmaS8NhwcEp>("wgmma1x1_s8_128x64x128_s6_nhwc"),
     };
     return list;
 }
@@ -351,23 +367,32 @@ public:
     bool supportsStridedInput() const noexcept override { return true; }
     bool supportsStridedOutput() const noexcept override { return true; }
 
-    //! Input 0 INT8 CHW4; the residual INT8 CHW4 or FLOAT / HALF LINEAR; the output INT8 CHW4 or FLOAT / HALF LINEAR.
+    //! Input 0 INT8 CHW4, or INT8 NHWC with C % 16 == 0 and groups == 1 (the _nhwc tactics); the residual INT8 CHW4, INT8
+    //! NHWC (C % 4 == 0) or FLOAT / HALF LINEAR; the output INT8 CHW4, INT8 NHWC (K % 4 == 0) or FLOAT / HALF LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
         const TensorDesc& d = inOut[pos];
-        return (quantizedChw4(d) || (pos > 0 && floatLinear4(d))) && imageFits32(d);
+        const bool nhwc = pos == 0 ? op_.groups == 1 && quantizedNhwc(d, 16) : quantizedNhwc(d, 4);
+        return (quantizedChw4(d) || nhwc || (pos > 0 && floatLinear4(d))) && imageFits32(d);
     }
-    int32_t getNbTactics() const noexcept override { return kWgmma + static_cast<int32_t>(wgmmaS8Tactics().size()); }
+    int32_t getNbTactics() const noexcept override { return wgmmaNhwcFirst() + static_cast<int32_t>(wgmmaS8NhwcTactics().size()); }
     const char* getTacticName(int32_t t) const noexcept override {
         if (isImma(t)) return immaTactics()[t - kImmaFirst].convName;
+        if (isImmaNhwc(t)) return immaTactics()[t - immaNhwcFirst()].nhwcName;
+        if (isWgmmaNhwc(t)) return wgmmaS8NhwcTactics()[static_cast<size_t>(t - wgmmaNhwcFirst())].name;
         return t == kDp4a ? "dp4a_128x64x8_chw4" : t == kImma ? "imma_128x64x32_chw4" : t == kDirect ? "direct_grouped_chw4"
                : t == kDepthwise ? "depthwise_chw4" : isWgmma(t) ? wgmmaS8Tactics()[static_cast<size_t>(t - kWgmma)].name : "invalid";
     }
     //! The GEMM tactics take groups == 1 or groups of a multiple of 4 input and output channels; the direct ones groups > 1;
-    //! wgmma 1x1, stride-1, unpadded convolutions without groups on an sm_90a device.
+    //! wgmma 1x1, stride-1, unpadded convolutions without groups on an sm_90a device. An INT8 NHWC input (configure)
+    //! runs only the _nhwc tactics, a CHW4 one only the others.
     int32_t setTactic(int32_t t) noexcept override {
-        const bool ok = isImma(t) ? immaOk_ && immaTacticRuns(t - kImmaFirst) && (immaTactics()[t - kImmaFirst].splits == 1 || op_.groups == 1)
-                        : t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1
-                        : t == kDepthwise ? depthwise_ : isWgmma(t) && wgmmaOk_ && cuda::wgmma::available();
+        bool ok;
+        if (nhwcIn_)
+            ok = isImmaNhwc(t) ? immaOk_ && immaTacticRuns(t - immaNhwcFirst()) : isWgmmaNhwc(t) && wgmmaOk_ && cuda::wgmma::available();
+        else
+            ok = isImma(t) ? immaOk_ && immaTacticRuns(t - kImmaFirst) && (immaTactics()[t - kImmaFirst].splits == 1 || op_.groups == 1)
+                 : t == kDp4a ? gemmOk_ : t == kImma ? gemmOk_ && immaRuns() : t == kDirect ? op_.groups > 1
+                 : t == kDepthwise ? depthwise_ : isWgmma(t) && wgmmaOk_ && cuda::wgmma::available();
         if (!ok) return -1;
         tactic_ = t;
         return 0;
@@ -375,22 +400,28 @@ public:
     int32_t getTactic() const noexcept override { return tactic_; }
     //! Split-K tactics: the INT32 partial sums of every split at the largest output given to configure.
     size_t getWorkspaceSize() const noexcept override {
-        return configured_ && isImma(tactic_) ? immaWorkspaceBytes(immaTactics()[tactic_ - kImmaFirst].splits, maxM_, op_.K) : 0;
+        if (!configured_) return 0;
+        if (isImma(tactic_)) return immaWorkspaceBytes(immaTactics()[tactic_ - kImmaFirst].splits, maxM_, op_.K);
+        if (isImmaNhwc(tactic_)) return immaWorkspaceBytes(immaTactics()[tactic_ - immaNhwcFirst()].splits, maxM_, op_.K);
+        return 0;
     }
 
     void initializeKernel() override {
         GIE_CHECK(configured_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): initialize before configure");
         terminate();
-        if (isWgmma(tactic_)) {
-            const WgmmaS8Tactic& t = wgmmaS8Tactics()[static_cast<size_t>(tactic_ - kWgmma)];
-            GIE_CHECK(t.smemBytes <= static_cast<int>(cuda::deviceProps().sharedMemPerBlockOptin), ErrorCode::kUNSUPPORTED,
-                      "Convolution (INT8 GPU): tactic ", t.name, " needs ", t.smemBytes, " bytes of shared memory per block");
-            t.prepare();
+        if (isWgmma(tactic_) || isWgmmaNhwc(tactic_)) {
+            const char* name = getTacticName(tactic_);
+            const int smem = isWgmma(tactic_) ? wgmmaS8Tactics()[static_cast<size_t>(tactic_ - kWgmma)].smemBytes
+                                              : wgmmaS8NhwcTactics()[static_cast<size_t>(tactic_ - wgmmaNhwcFirst())].smemBytes;
+            GIE_CHECK(smem <= static_cast<int>(cuda::deviceProps().sharedMemPerBlockOptin), ErrorCode::kUNSUPPORTED,
+                      "Convolution (INT8 GPU): tactic ", name, " needs ", smem, " bytes of shared memory per block");
+            if (isWgmma(tactic_)) wgmmaS8Tactics()[static_cast<size_t>(tactic_ - kWgmma)].prepare();
+            else wgmmaS8NhwcTactics()[static_cast<size_t>(tactic_ - wgmmaNhwcFirst())].prepare();
             wgmmaWeights_ = cuda::upload(wgmmaW_.rows, "Convolution INT8 weights (wgmma)");
         }
         if (gemmOk_) {
-            // (The wgmma tactic reads only the bias and scales of this packing.)
-            if (!isWgmma(tactic_)) weights_ = cuda::upload(gemm_.packed, "Convolution INT8 weights");
+            // (The wgmma tactics read only the bias and scales of this packing.)
+            if (!isWgmma(tactic_) && !isWgmmaNhwc(tactic_)) weights_ = cuda::upload(gemm_.packed, "Convolution INT8 weights");
             bias_ = cuda::upload(gemm_.bias, "Convolution INT8 bias");
             mult_ = cuda::upload(gemm_.mult, "Convolution INT8 scales");
             if (immaOk_ && immaRuns()) {
@@ -422,6 +453,7 @@ protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc* out, int32_t) override {
         const int64_t C = in[0].dims.d[1], G = op_.groups, RS = op_.R * op_.S;
         maxM_ = out[0].dims.d[0] * out[0].dims.d[2] * out[0].dims.d[3];
+        nhwcIn_ = in[0].format == TensorFormat::kNHWC;
         GIE_CHECK(G >= 1 && C % G == 0 && op_.K % G == 0, ErrorCode::kINVALID_MODEL, "Convolution (INT8 GPU): ", C, " input and ", op_.K,
                   " output channels are not divisible into ", G, " groups");
         const int64_t Cg = C / G, Kg = op_.K / G, perK = Cg * RS;
@@ -441,8 +473,8 @@ protected:
                 gemmOk_ = false;  // too large for the GEMM's 32-bit indexing: the direct tactics remain
             }
         }
-        // wgmma: B rows of C4 * 4 bytes (the CHW4 words of a pixel); bias and scales those of gemm_. Packed only where
-        // the tactic can run.
+        // wgmma: B rows of C4 * 4 bytes (the CHW4 words of a pixel; for an NHWC input, C % 16 == 0, the same bytes are
+        // the channels in order: one packing for both); bias and scales those of gemm_. Packed only where the tactic can run.
         wgmmaOk_ = G == 1 && gemmOk_ && op_.R == 1 && op_.S == 1 && op_.sh == 1 && op_.sw == 1 && op_.pt == 0 && op_.pl == 0 &&
                    op_.pb == 0 && op_.pr == 0 && cuda::wgmma::available();
         wgmmaW_ = wgmmaOk_ ? cuda::wgmma::packS8Weights(w, op_.K, C, 1, true) : cuda::wgmma::S8Weights{};
@@ -476,7 +508,7 @@ protected:
         }
         configured_ = true;
         // A default until the builder picks by timing.
-        tactic_ = gemmOk_ ? (immaRuns() ? kImma : kDp4a) : depthwise_ ? kDepthwise : kDirect;
+        tactic_ = nhwcIn_ ? immaNhwcFirst() : gemmOk_ ? (immaRuns() ? kImma : kDp4a) : depthwise_ ? kDepthwise : kDirect;
     }
 
     void run(const KernelCall& c) const override {
@@ -491,7 +523,13 @@ protected:
         GIE_CHECK(M < (int64_t(1) << 31), ErrorCode::kUNSUPPORTED, "Convolution (INT8 GPU): ", M, " output pixels per call exceed 2^31");
         GIE_CHECK(cuda::alignedTo(c.inputs[0], 4) && cuda::alignedTo(c.outputs[0], 4), ErrorCode::kINTERNAL,
                   "Convolution (INT8 GPU): tensors must be 4-byte aligned");
-        const bool gemm = tactic_ == kDp4a || tactic_ == kImma || isImma(tactic_) || isWgmma(tactic_);
+        const bool gemm = tactic_ == kDp4a || tactic_ == kImma || isImma(tactic_) || isWgmma(tactic_) || isImmaNhwc(tactic_) || isWgmmaNhwc(tactic_);
+        GIE_CHECK(nhwcIn_ == (isImmaNhwc(tactic_) || isWgmmaNhwc(tactic_)) && (c.inDesc[0].format == TensorFormat::kNHWC) == nhwcIn_,
+                  ErrorCode::kINTERNAL, "Convolution (INT8 GPU): tactic ", getTacticName(tactic_), " run on an input in ",
+                  formatName(c.inDesc[0].format));
+        // The NHWC loaders copy 16 bytes (cp.async, TMA) from the input: engine tensors are aligned.
+        GIE_CHECK(!nhwcIn_ || cuda::aligned16(c.inputs[0]), ErrorCode::kINTERNAL, "Convolution (INT8 GPU): tactic ", getTacticName(tactic_),
+                  " needs a 16-byte aligned input");
         Int8Epilogue ep;
         ep.bias = gemm ? bias_->as<int>() : directBias_->as<int>();
         ep.mult = gemm ? mult_->as<float>() : directMult_->as<float>();
@@ -523,6 +561,22 @@ protected:
             if (tactic_ == kDepthwise) convInt8Direct<true><<<blocks, 256, 0, cuda::streamOf(c)>>>(a);
             else convInt8Direct<false><<<blocks, 256, 0, cuda::streamOf(c)>>>(a);
             cuda::checkLaunch(tactic_ == kDepthwise ? "convInt8Direct<depthwise>" : "convInt8Direct<grouped>");
+            return;
+        }
+        if (isWgmmaNhwc(tactic_)) {
+            // The input is a row-major [N*H*W][C] matrix (packed NHWC, C % 16 == 0): a TMA map of M rows of C bytes.
+            const WgmmaS8NhwcTactic& t = wgmmaS8NhwcTactics()[static_cast<size_t>(tactic_ - wgmmaNhwcFirst())];
+            GIE_CHECK(y.d[2] == x.d[2] && y.d[3] == x.d[3] && c.inDesc[0].strides.d[0] == x.d[1] * x.d[2] * x.d[3], ErrorCode::kINTERNAL,
+                      "Convolution (INT8 wgmma): output ", toString(y), " is not the 1x1 convolution's of the packed NHWC input ", toString(x));
+            CUtensorMap ta, tb;
+            cuda::wgmma::encodeS8Map(&ta, c.inputs[0], x.d[1], M, x.d[1], t.BM);
+            cuda::wgmma::encodeS8Map(&tb, wgmmaWeights_->as<int8_t>(), wgmmaW_.pitch, op_.K, wgmmaW_.pitch, t.BN);
+            WgmmaS8NhwcEp wep;
+            wep.e = ep;
+            wep.M = static_cast<int>(M);
+            wep.K = static_cast<int>(op_.K);
+            wep.HW = static_cast<int>(x.d[2] * x.d[3]);
+            t.launch(ta, tb, cuda::wgmma::Chw4Source{}, wep, M, op_.K, static_cast<int>(wgmmaW_.rowBytes), cuda::streamOf(c));
             return;
         }
         if (isWgmma(tactic_)) {
@@ -561,26 +615,32 @@ protected:
         a.kred = static_cast<int>(gemm_.kred);
         a.kPad = static_cast<int>(gemm_.kPad);
         a.M = static_cast<int>(M);
-        if (isImma(tactic_)) {
+        if (isImma(tactic_) || isImmaNhwc(tactic_)) {
             GIE_CHECK(immaWeights_, ErrorCode::kINTERNAL, "Convolution (INT8 GPU): ", getTacticName(tactic_), " run without its weights");
             ImmaWeightsView wv;
             wv.w = immaWeights_->as<int>();
             wv.gs = imma_.rows * imma_.rowWords;
             wv.rowWords = static_cast<int>(imma_.rowWords);
-            const ImmaTactic& t = immaTactics()[tactic_ - kImmaFirst];
+            const ImmaTactic& t = immaTactics()[isImma(tactic_) ? tactic_ - kImmaFirst : tactic_ - immaNhwcFirst()];
             GIE_CHECK(t.splits == 1 || (c.workspace && cuda::aligned16(c.workspace) && M <= maxM_), ErrorCode::kINTERNAL, "Convolution (INT8 GPU): split-K tactic ",
-                      t.convName, " got no aligned workspace or more than the configured ", maxM_, " output pixels");
-            t.launch(a, wv, static_cast<int>(op_.groups), c.workspace, cuda::streamOf(c));
+                      getTacticName(tactic_), " got no aligned workspace or more than the configured ", maxM_, " output pixels");
+            (isImma(tactic_) ? t.launch : t.launchNhwc)(a, wv, static_cast<int>(op_.groups), c.workspace, cuda::streamOf(c));
             return;
         }
         launchInt8Gemm(a, static_cast<int>(op_.groups), tactic_ == kImma, cuda::streamOf(c));
     }
 
 private:
-    // kImmaFirst + i: immaTactics()[i]; kWgmma + i: wgmmaS8Tactics()[i]
+    // kImmaFirst + i: immaTactics()[i]; kWgmma + i: wgmmaS8Tactics()[i]; then (after them, so that the indices engine
+    // files hold stay valid) the NHWC input's: immaNhwcFirst() + i: immaTactics()[i]'s launchNhwc, wgmmaNhwcFirst() + i:
+    // wgmmaS8NhwcTactics()[i].
     static constexpr int32_t kDp4a = 0, kImma = 1, kDirect = 2, kDepthwise = 3, kImmaFirst = 4, kWgmma = kImmaFirst + kImmaTactics;
     static bool isImma(int32_t t) { return t >= kImmaFirst && t < kImmaFirst + kImmaTactics; }
     static bool isWgmma(int32_t t) { return t >= kWgmma && t < kWgmma + static_cast<int32_t>(wgmmaS8Tactics().size()); }
+    static int32_t immaNhwcFirst() { return kWgmma + static_cast<int32_t>(wgmmaS8Tactics().size()); }
+    static int32_t wgmmaNhwcFirst() { return immaNhwcFirst() + kImmaTactics; }
+    static bool isImmaNhwc(int32_t t) { return t >= immaNhwcFirst() && t < wgmmaNhwcFirst(); }
+    static bool isWgmmaNhwc(int32_t t) { return t >= wgmmaNhwcFirst() && t < wgmmaNhwcFirst() + static_cast<int32_t>(wgmmaS8NhwcTactics().size()); }
     template <typename Params>
     void setGeometry(Params& a) const {
         a.R = static_cast<int>(op_.R);
@@ -595,6 +655,7 @@ private:
     int32_t tactic_ = kDp4a;
     cpu::Epilogue ep_;
     bool configured_ = false, gemmOk_ = false, immaOk_ = false, depthwise_ = false, wgmmaOk_ = false;
+    bool nhwcIn_ = false;  // the input is INT8 NHWC (configure): only the _nhwc tactics
     cuda::wgmma::S8Weights wgmmaW_;
     int64_t C4_ = 0, maxM_ = 0;  // maxM_: N*P*Q at the largest shapes (split-K's workspace)
     Int8GemmWeights gemm_;

@@ -5,7 +5,9 @@
 // each of them), which keeps the GPU bit-identical to the CPU after the float epilogue as well.
 //
 // CHW4 (common/format.h): element (n, c, hw) at n*bs + (c/4)*HW*4 + hw*4 + c%4, so one 32-bit word holds the 4
-// channels of a group at one pixel: the unit every kernel here loads and stores (the dp4a operand).
+// channels of a group at one pixel: the unit every kernel here loads and stores (the dp4a operand). INT8 NHWC
+// (the tensor-core convolutions' channels-last layout): element (n, c, hw) at n*bs + hw*C + c; with C % 4 == 0 the
+// 4 channels c0 .. c0+3 (c0 % 4 == 0) of a pixel are one aligned word too, which is what the epilogue stores.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -27,6 +29,13 @@ inline bool usableScale(float s) { return s > 0.f && s < 3.0e38f; }
 inline bool quantizedChw4(const TensorDesc& d) {
     return d.type == DataType::kINT8 && d.format == TensorFormat::kCHW4 && d.dims.nbDims == 4 && usableScale(d.scale);
 }
+//! A 4-D INT8 NHWC tensor with a usable scale whose channels are a multiple of `multiple` (4: a pixel's channel groups
+//! are aligned words, what the epilogue's word stores and residual loads need; 16: the tensor-core loaders' 16-byte
+//! chunks), packed (NHWC tensors are never views).
+inline bool quantizedNhwc(const TensorDesc& d, int64_t multiple) {
+    return d.type == DataType::kINT8 && d.format == TensorFormat::kNHWC && d.dims.nbDims == 4 && usableScale(d.scale) &&
+           d.dims.d[1] % multiple == 0 && !isStrided(d);
+}
 //! An INT8 LINEAR tensor of any rank with a usable scale (a fully connected layer's 2-D input or output).
 inline bool quantizedLinear(const TensorDesc& d) {
     return d.type == DataType::kINT8 && d.format == TensorFormat::kLINEAR && usableScale(d.scale);
@@ -42,29 +51,34 @@ inline bool imageFits32(const TensorDesc& d) {
 }
 
 // ---- device view of a 4-D tensor in real units ---------------------------------------------------------------------
-enum Kind : int { kInt8Chw4 = 0, kFloat = 1, kHalf = 2, kInt8Linear = 3 };
+enum Kind : int { kInt8Chw4 = 0, kFloat = 1, kHalf = 2, kInt8Linear = 3, kInt8Nhwc = 4 };
 
 struct RealTensor {
     void* p = nullptr;  // null: absent (an optional residual)
     int kind = kFloat;
     float scale = 1.f;    // INT8: real = scale * q
     int64_t bs = 0;       // batch stride, elements
+    int cp = 0;           // kInt8Nhwc: channels per pixel (C, a multiple of 4)
 };
 
-//! The view of a descriptor the kernel accepted (quantizedChw4, quantizedLinear or floatLinear4).
+//! The view of a descriptor the kernel accepted (quantizedChw4, quantizedNhwc(d, 4), quantizedLinear or floatLinear4).
 inline RealTensor realTensor(const void* p, const TensorDesc& d) {
     RealTensor t;
     t.p = const_cast<void*>(p);
-    t.kind = d.type == DataType::kINT8 ? (d.format == TensorFormat::kCHW4 ? kInt8Chw4 : kInt8Linear) : d.type == DataType::kHALF ? kHalf : kFloat;
+    t.kind = d.type == DataType::kINT8 ? (d.format == TensorFormat::kCHW4 ? kInt8Chw4 : d.format == TensorFormat::kNHWC ? kInt8Nhwc : kInt8Linear)
+             : d.type == DataType::kHALF ? kHalf : kFloat;
     t.scale = d.scale;
     t.bs = d.strides.d[0];
+    t.cp = t.kind == kInt8Nhwc ? static_cast<int>(d.dims.d[1]) : 0;
     return t;
 }
 
-//! Offset of (n, c, hw) in a tensor of HW pixels per plane (kind decides CHW4 or LINEAR; a 2-D (rows, channels)
+//! Offset of (n, c, hw) in a tensor of HW pixels per plane (kind decides CHW4, NHWC or LINEAR; a 2-D (rows, channels)
 //! tensor is HW = 1 with bs = its row length).
 __device__ __forceinline__ int64_t offsetOf(const RealTensor& t, int n, int c, int hw, int HW) {
-    const int64_t in = t.kind == kInt8Chw4 ? (c >> 2) * (HW * 4) + hw * 4 + (c & 3) : static_cast<int64_t>(c) * HW + hw;
+    const int64_t in = t.kind == kInt8Chw4   ? (c >> 2) * (HW * 4) + hw * 4 + (c & 3)
+                       : t.kind == kInt8Nhwc ? static_cast<int64_t>(hw) * t.cp + c
+                                             : static_cast<int64_t>(c) * HW + hw;
     return static_cast<int64_t>(n) * t.bs + in;
 }
 
@@ -81,15 +95,21 @@ __device__ __forceinline__ float loadReal(const RealTensor& t, int n, int c, int
 //! q = clamp(round_half_even(v / s), -128, 127) as an unsigned byte (for packing into a CHW4 word).
 __device__ __forceinline__ unsigned quantByte(float v, float s) { return static_cast<unsigned>(int8::quantize(v, s)) & 0xffu; }
 
-//! Stores the values of channels c0 .. c0+3 (one CHW4 group; `valid` of them are real channels, c0 + valid <= C) of
-//! pixel (n, hw): INT8 CHW4 as one word (padding channels written as 0), INT8 / FLOAT / HALF LINEAR element by element.
-__device__ __forceinline__ void storeGroup(const RealTensor& t, int n, int c0, int hw, int HW, const float v[4], int valid) {
-    if (t.kind == kInt8Chw4) {
-        unsigned w = 0;
+//! The 4 values quantized with scale s into one word (channel c0 + j in byte j; bytes from `valid` on 0).
+__device__ __forceinline__ unsigned quantWord(const float v[4], float s, int valid) {
+    unsigned w = 0;
 #pragma unroll
-        for (int j = 0; j < 4; ++j)
-            if (j < valid) w |= quantByte(v[j], t.scale) << (8 * j);
-        *reinterpret_cast<unsigned*>(static_cast<signed char*>(t.p) + offsetOf(t, n, c0, hw, HW)) = w;
+    for (int j = 0; j < 4; ++j)
+        if (j < valid) w |= quantByte(v[j], s) << (8 * j);
+    return w;
+}
+
+//! Stores the values of channels c0 .. c0+3 (one CHW4 group; `valid` of them are real channels, c0 + valid <= C) of
+//! pixel (n, hw): INT8 CHW4 as one word (padding channels written as 0), INT8 NHWC as one word (C % 4 == 0, so all 4
+//! are real), INT8 / FLOAT / HALF LINEAR element by element.
+__device__ __forceinline__ void storeGroup(const RealTensor& t, int n, int c0, int hw, int HW, const float v[4], int valid) {
+    if (t.kind == kInt8Chw4 || t.kind == kInt8Nhwc) {
+        *reinterpret_cast<unsigned*>(static_cast<signed char*>(t.p) + offsetOf(t, n, c0, hw, HW)) = quantWord(v, t.scale, valid);
         return;
     }
 #pragma unroll
@@ -116,17 +136,28 @@ struct Int8Epilogue {
     float alpha = 0.f, beta = 0.f;
 };
 
-//! y = float(acc + bias) * mult [+ residual] -> activation, stored for output channels c0 .. c0 + valid - 1 of pixel
+//! y = float(acc + bias) * mult [+ residual] -> activation in v, for output channels c0 .. c0 + valid - 1 of pixel
 //! (n, pq) (one CHW4 group: c0 % 4 == 0); `pc` indexes bias / mult for channel c0.
-__device__ __forceinline__ void requantStore(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid) {
-    float v[4];
+__device__ __forceinline__ void requantValues(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid,
+                                              float (&v)[4]) {
+    // An INT8 CHW4 / NHWC residual: the 4 channels' word in one load (CHW4 words always exist, padding included;
+    // NHWC residuals have C % 4 == 0).
+    const bool resWord = e.res.p && (e.res.kind == kInt8Chw4 || e.res.kind == kInt8Nhwc);
+    int rw = 0;
+    if (resWord) rw = __ldg(reinterpret_cast<const int*>(static_cast<const signed char*>(e.res.p) + offsetOf(e.res, n, c0, pq, PQ)));
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
         float y = __fmul_rn(static_cast<float>(acc[j] + __ldg(e.bias + pc + j)), __ldg(e.mult + pc + j));
-        if (e.res.p && j < valid) y = __fadd_rn(y, loadReal(e.res, n, c0 + j, pq, PQ));
+        if (e.res.p && j < valid) y = __fadd_rn(y, resWord ? dequant(byteOf(rw, j), e.res.scale) : loadReal(e.res, n, c0 + j, pq, PQ));
         if (e.act >= 0) y = applyAct(e.act, y, e.alpha, e.beta);
         v[j] = y;
     }
+}
+
+//! requantValues, stored in the output's format (storeGroup).
+__device__ __forceinline__ void requantStore(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid) {
+    float v[4];
+    requantValues(e, n, c0, pq, PQ, acc, pc, valid, v);
     storeGroup(e.y, n, c0, pq, PQ, v, valid);
 }
 

@@ -19,6 +19,8 @@
 // it writes fall in 32 different banks. B (the weights) is packed on the host channel-major, [group][channel, rows
 // padded to 128][reduction words, padded to 16] (packImmaWeights), so each row's stage is four 16-byte cp.async
 // without bounds checks (the padding is zeros). A 3-4 stage pipeline keeps STAGES - 1 tiles in flight.
+// An INT8 NHWC input (the _nhwc tactics: groups == 1, C % 16 == 0) fills the same stage with one 16-byte cp.async per
+// chunk instead: the chunk's 16 channels of one pixel at one tap are contiguous (immaGemmKernel's NHWC parameter).
 //
 // Epilogue straight from the accumulator registers: lanes t and t ^ 1 of a quad exchange two accumulators
 // (__shfl_xor) so that the even lane holds channels 4u .. 4u + 3 of row g and the odd one the same channels of row
@@ -83,13 +85,15 @@ struct ImmaGeometry {
     static constexpr int BM = BM_, BN = BN_, WM = WM_, WN = WN_, STAGES = STAGES_, MINB = MINB_;
     static constexpr int WARPS_M = BM / WM, WARPS = WARPS_M * (BN / WN), THREADS = WARPS * 32;
     static constexpr int MI = WM / 16, NI = WN / 8;
-    static constexpr int A_PIX = BM / (8 * WARPS);         // 8-pixel groups per warp (pixels per thread)
+    static constexpr int A_PIX = BM / (8 * WARPS);         // CHW4: 8-pixel groups per warp (pixels per thread)
     static constexpr int B_ROWS_PER_PASS = THREADS / 4;    // 4 chunks per row
+    static constexpr int A_ITERS = BM / B_ROWS_PER_PASS;   // NHWC: pixel rows per thread (one 16-byte chunk each)
     static constexpr int B_ITERS = BN / B_ROWS_PER_PASS;
     static constexpr int STAGE_WORDS = (BM + BN) * kImmaBK;
     static constexpr int SMEM_BYTES = STAGES * STAGE_WORDS * 4;
     static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 16 == 0, "warp tiles of whole ldmatrix.x4 fragments");
-    static_assert(BM % (8 * WARPS) == 0 && BN % B_ROWS_PER_PASS == 0 && B_ROWS_PER_PASS % 8 == 0, "load passes keep the swizzle");
+    static_assert(BM % (8 * WARPS) == 0 && BM % B_ROWS_PER_PASS == 0 && BN % B_ROWS_PER_PASS == 0 && B_ROWS_PER_PASS % 8 == 0,
+                  "load passes keep the swizzle");
     static_assert(BN <= kImmaRowAlign && kImmaRowAlign % BN == 0, "weight rows padded to whole tiles");
 };
 
@@ -102,8 +106,13 @@ struct ImmaSplit {
 
 //! One block tile: rows [x*BM, +BM) x channels [y*BN, +BN) of group z (SPLIT: of split z), the whole reduction.
 //! ONE_BY_ONE: a 1x1 kernel, stride 1, no padding (P = H, Q = W): the input word of reduction index kk at output pixel
-//! pq is kk*H*W + pq, no tap walk and no bounds but M and the reduction's end (half the A-load instructions).
-template <class G, bool ONE_BY_ONE, bool SPLIT>
+//! pq is kk*H*W + pq (CHW4) or pq*C4 + kk (NHWC), no tap walk and no bounds but M and the reduction's end.
+//! NHWC: the input is INT8 NHWC with C % 16 == 0 and groups == 1 (a.C4 = C / 4 words per pixel, a.xbs words per
+//! image): a 16-byte chunk of a stage row (16 channels of one pixel at one tap: C4 % 4 == 0, so a chunk never spans
+//! two taps) is 16 contiguous bytes of the input, one 16-byte cp.async (zero-filled for padding, rows past M and the
+//! reduction's end). Thread tid copies chunk tid % 4 of rows tid / 4 + i * THREADS / 4, the weights' pattern: a warp
+//! reads 8 pixels x 64 bytes. The shared layout, the weights and the arithmetic are the CHW4 kernel's.
+template <class G, bool ONE_BY_ONE, bool SPLIT, bool NHWC = false>
 __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8GemmParams a, const ImmaWeightsView wv, const ImmaSplit sk) {
     constexpr int BM = G::BM, BK = kImmaBK, MI = G::MI, NI = G::NI;
     extern __shared__ __align__(128) int immaSmem[];
@@ -115,35 +124,41 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
     const int kTiles = max(0, min((a.kred + kImmaBK - 1) / kImmaBK - tile0, SPLIT ? sk.tilesPerSplit : 1 << 30));
     const int PQ = a.P * a.Q, HW = a.H * a.W;
 
-    // A: pixel rows (warp + j*WARPS)*8 + lane/4 of the tile, word aw of each chunk. Per pixel: its image (and group)
-    // base and top-left input position (a row past M gets an ah0 that no tap brings into the image).
-    const int aw = lane & 3, ar = lane >> 2;
-    const int* aBase[G::A_PIX];
-    int ah0[G::A_PIX], aw0[G::A_PIX];
+    // A, CHW4: pixel rows (warp + j*WARPS)*8 + lane/4 of the tile, word aw of each chunk. NHWC: rows tid/4 + j*THREADS/4,
+    // chunk tid % 4 (aw then names the chunk: the thread's 4 words are kk .. kk + 3 with kk = kb + aw*4). Per pixel: its
+    // image (and group) base and top-left input position (a row past M gets an ah0 that no tap brings into the image).
+    constexpr int A_N = NHWC ? G::A_ITERS : G::A_PIX, A_ROW_STEP = G::B_ROWS_PER_PASS;  // (A_ROW_STEP: NHWC)
+    const int aw = NHWC ? tid & 3 : lane & 3, ar = NHWC ? tid >> 2 : lane >> 2;
+    const int* aBase[A_N];
+    int ah0[A_N], aw0[A_N];
 #pragma unroll
-    for (int j = 0; j < G::A_PIX; ++j) {
-        const int m = m0 + (warp + j * G::WARPS) * 8 + ar;
+    for (int j = 0; j < A_N; ++j) {
+        const int m = m0 + (NHWC ? ar + j * A_ROW_STEP : (warp + j * G::WARPS) * 8 + ar);
         const int mm = m < a.M ? m : 0;
         const int n = mm / PQ, pq = mm - n * PQ, p = pq / a.Q, q = pq - p * a.Q;
-        aBase[j] = a.x + static_cast<int64_t>(n) * a.xbs + static_cast<int64_t>(grp) * a.C4 * HW + (ONE_BY_ONE ? pq : 0);
+        aBase[j] = a.x + static_cast<int64_t>(n) * a.xbs +
+                   (NHWC ? (ONE_BY_ONE ? static_cast<int64_t>(pq) * a.C4 : 0)
+                         : static_cast<int64_t>(grp) * a.C4 * HW + (ONE_BY_ONE ? pq : 0));
         ah0[j] = m < a.M ? (ONE_BY_ONE ? 0 : p * a.sh - a.pt) : -(1 << 30);  // ONE_BY_ONE: 0 marks a row < M
         aw0[j] = q * a.sw - a.pl;
     }
-    // Reduction position of word kb + c*4 + aw of the next stage (c < 4; kb: the stage's first word): its channel
-    // word cg and its tap (r, s) scaled by the dilation (rd, sd). (Fewer registers than keeping offsets: the
-    // 128 x 128 tile has 128 per thread.)
-    int kb = tile0 * BK, cg[4] = {}, rd[4] = {}, sd[4] = {};
+    // Reduction position of word kb + c*4 + aw (CHW4; NHWC: kb + aw*4, c = 0 only) of the next stage (kb: the stage's
+    // first word): its channel word cg and its tap (r, s) scaled by the dilation (rd, sd). (Fewer registers than
+    // keeping offsets: the 128 x 128 tile has 128 per thread.)
+    constexpr int A_POS = NHWC ? 1 : 4;
+    int kb = tile0 * BK, cg[A_POS] = {}, rd[A_POS] = {}, sd[A_POS] = {};
     auto seek = [&](int c) {  // by division (at the start, and when a stage spans several taps)
-        const int k = kb + c * 4 + aw, rs = k / a.C4, r = rs / a.S;
+        const int k = NHWC ? kb + aw * 4 : kb + c * 4 + aw, rs = k / a.C4, r = rs / a.S;
         cg[c] = k - rs * a.C4;
         rd[c] = r * a.dh;
         sd[c] = (rs - r * a.S) * a.dw;
     };
     if (!ONE_BY_ONE) {
 #pragma unroll
-        for (int c = 0; c < 4; ++c) seek(c);
+        for (int c = 0; c < A_POS; ++c) seek(c);
     }
-    const int aOffS = ar * BK + aw;  // + swizzled chunk, + the group's row offset
+    // CHW4: + the swizzled chunk; NHWC: the whole offset of row ar's chunk aw (rows ar + j*A_ROW_STEP keep the swizzle)
+    const int aOffS = NHWC ? ar * BK + convf16::swizzle<4>(ar, aw) * 4 : ar * BK + aw;
 
     // B: channel rows tid/4 + i*B_ROWS_PER_PASS, chunk tid % 4.
     const int bc = tid & 3, br = tid >> 2;
@@ -155,12 +170,30 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
     auto loadTile = [&](int stage) {
         int* as = immaSmem + stage * G::STAGE_WORDS;
         int* bs = as + BM * BK;
+        if constexpr (NHWC) {
+            const int k = kb + aw * 4;  // the chunk's first reduction word
+            const bool kValid = k < a.kred;
 #pragma unroll
-        for (int c = 0; c < 4; ++c) {
+            for (int j = 0; j < A_N; ++j) {
+                bool valid;
+                const int* src;
+                if (ONE_BY_ONE) {
+                    valid = kValid && ah0[j] == 0;
+                    src = valid ? aBase[j] + k : a.x;
+                } else {
+                    const int h = ah0[j] + rd[0], w = aw0[j] + sd[0];
+                    valid = kValid && static_cast<unsigned>(h) < static_cast<unsigned>(a.H) && static_cast<unsigned>(w) < static_cast<unsigned>(a.W);
+                    src = valid ? aBase[j] + ((h * a.W + w) * a.C4 + cg[0]) : a.x;  // offset formed only inside the image
+                }
+                conv::cpAsync16(as + aOffS + j * A_ROW_STEP * BK, reinterpret_cast<const float*>(src), valid);
+            }
+        }
+#pragma unroll
+        for (int c = 0; c < 4 && !NHWC; ++c) {
             const int so = aOffS + convf16::swizzle<4>(ar, c) * 4;
             const bool kValid = kb + c * 4 + aw < a.kred;
 #pragma unroll
-            for (int j = 0; j < G::A_PIX; ++j) {
+            for (int j = 0; j < A_N; ++j) {
                 bool valid;
                 const int* src;
                 if (ONE_BY_ONE) {
@@ -182,7 +215,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
         kb += BK;
         if constexpr (!ONE_BY_ONE) {
 #pragma unroll
-            for (int c = 0; c < 4; ++c) {
+            for (int c = 0; c < A_POS; ++c) {
                 if (a.C4 >= BK) {  // at most one carry into the tap
                     cg[c] += BK;
                     if (cg[c] >= a.C4) {
@@ -256,6 +289,46 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
     }
     conv::cpAsyncWait<0>();  // nothing is left in flight (the last groups are empty) before the block exits
 
+    // NHWC kernels writing INT8 NHWC with K % 16 == 0 (a uniform condition: every thread takes the same branch): the
+    // block tile's requantized bytes go through shared memory (rows of BN bytes, BN + 16 apart) so that every 16
+    // output channels of a pixel leave in one 16-byte store (8 threads: 128 contiguous bytes) instead of 4-byte words.
+    if constexpr (NHWC && !SPLIT) {
+        constexpr int PITCH = G::BN + 16, CHUNKS = G::BN / 16;
+        static_assert(BM * PITCH <= G::SMEM_BYTES, "the staged tile fits the stages");
+        if (a.ep.y.kind == kInt8Nhwc && (a.K & 15) == 0 && (a.ep.y.bs & 15) == 0 && (reinterpret_cast<uintptr_t>(a.ep.y.p) & 15) == 0) {
+            __syncthreads();  // every warp has read its last fragments before the stages are overwritten
+            unsigned char* st = reinterpret_cast<unsigned char*>(immaSmem);
+            const int t = lane & 3;
+            const bool odd = t & 1;
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi) {
+                const int rl = wm * G::WM + mi * 16 + (lane >> 2) + (odd ? 8 : 0), m = m0 + rl;
+                const int n = m < a.M ? m / PQ : 0, pq = m - n * PQ;
+#pragma unroll
+                for (int ni = 0; ni < NI; ++ni) {
+                    int* c = acc[mi][ni];  // (the swap of the register epilogue below: one 4-channel group per lane)
+                    const int r0 = __shfl_xor_sync(0xffffffffu, odd ? c[0] : c[2], 1);
+                    const int r1 = __shfl_xor_sync(0xffffffffu, odd ? c[1] : c[3], 1);
+                    const int v[4] = {odd ? r0 : c[0], odd ? r1 : c[1], odd ? c[2] : r0, odd ? c[3] : r1};
+                    const int cll = wn * G::WN + ni * 8 + 2 * (t & 2), cl = n0 + cll;
+                    if (m >= a.M || cl >= a.K) continue;
+                    float y[4];
+                    requantValues(a.ep, n, cl, pq, PQ, v, cl, 4, y);
+                    *reinterpret_cast<unsigned*>(st + rl * PITCH + cll) = quantWord(y, a.ep.y.scale, 4);
+                }
+            }
+            __syncthreads();
+            for (int i = tid; i < BM * CHUNKS; i += G::THREADS) {
+                const int rl = i / CHUNKS, ch = i - rl * CHUNKS, m = m0 + rl, cl = n0 + ch * 16;
+                if (m >= a.M || cl >= a.K) continue;
+                const int n = m / PQ, pq = m - n * PQ;
+                *reinterpret_cast<int4*>(static_cast<signed char*>(a.ep.y.p) + n * a.ep.y.bs + static_cast<int64_t>(pq) * a.K + cl) =
+                    *reinterpret_cast<const int4*>(st + rl * PITCH + ch * 16);
+            }
+            return;
+        }
+    }
+
     // Epilogue from registers (see the file comment): the even lane of a pair finishes row g, the odd one row g + 8,
     // both for channels cl .. cl + 3. Channels past K (groups == 1) are CHW4 padding, written as 0 by requantStore.
     const int t = lane & 3;
@@ -304,16 +377,20 @@ static __global__ void __launch_bounds__(256) immaSplitReduce(const Int8GemmPara
     }
 }
 
-//! The IMMA tactics: names (conv with the _chw4 suffix, FC without), shared memory, split-K factor (1: none; else
-//! groups == 1 only, with a workspace of immaWorkspaceBytes), and their launch.
+//! The IMMA tactics: names (conv with the _chw4 suffix, FC without; the convolution on an INT8 NHWC input with _nhwc),
+//! shared memory, split-K factor (1: none; else groups == 1 only, with a workspace of immaWorkspaceBytes), and their
+//! launches.
 struct ImmaTactic {
     const char* convName;
     const char* fcName;
+    const char* nhwcName;
     int smemBytes;
     int splits;
-    void (*prepare)();  //!< opts in to smemBytes of dynamic shared memory (host, idempotent)
+    void (*prepare)();  //!< opts in to smemBytes of dynamic shared memory for every variant (host, idempotent)
     //! workspace: immaWorkspaceBytes(splits, M, K) bytes, 16-byte aligned (unused without split-K)
     void (*launch)(const Int8GemmParams& a, const ImmaWeightsView& w, int groups, void* workspace, cudaStream_t stream);
+    //! The same on an INT8 NHWC input (groups == 1, C % 16 == 0, a.x 16-byte aligned, a.C4 = C / 4 words per pixel)
+    void (*launchNhwc)(const Int8GemmParams& a, const ImmaWeightsView& w, int groups, void* workspace, cudaStream_t stream);
 };
 constexpr int kImmaTactics = 5;
 inline size_t immaWorkspaceBytes(int splits, int64_t M, int64_t K) {

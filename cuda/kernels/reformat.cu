@@ -1,4 +1,4 @@
-// GPU Reformat (layers/reformat.h): any of {FLOAT, HALF} x {LINEAR, NHWC, HWC8} and INT8 x {LINEAR, CHW4} to any
+// GPU Reformat (layers/reformat.h): any of {FLOAT, HALF} x {LINEAR, NHWC, HWC8} and INT8 x {LINEAR, NHWC, CHW4} to any
 // other in one pass, the semantics of kernels/reformat_cpu.cpp (FLOAT -> HALF rounds to nearest even; HWC8 and CHW4
 // padding channels are written as 0, whatever the input holds there). It runs at network inputs/outputs and between layers that
 // chose different states, so every path moves each byte once, coalesced on both sides:
@@ -22,8 +22,9 @@
 //             a 32-channel tile would leave most of its threads idle.
 //
 //   int8      INT8 on either side (quantize with the output's scale, dequantize with the input's, or move INT8 between
-//             LINEAR and CHW4): one thread per (batch item, group of 4 channels, pixel), the arithmetic of
-//             layers/int8_math.h as on the CPU; a CHW4 output is written a 4-channel word at a time, padding as 0.
+//             LINEAR, NHWC and CHW4): one thread per (batch item, group of 4 channels, pixel), the arithmetic of
+//             layers/int8_math.h as on the CPU; a CHW4 output is written a 4-channel word at a time, padding as 0, and
+//             so is an INT8 NHWC output whose pixels are whole aligned words (C % 4 == 0).
 //
 // A 4-D LINEAR tensor with H*W == 1 has the memory order of NHWC, so it takes the channels-last paths.
 // Shapes and strides are read from the descriptors at every call; only the batch stride (strides[0]) may
@@ -398,6 +399,7 @@ struct Int8Side {
 struct Int8ReformatParams {
     int64_t C, HW, groups;  // groups of 4 channels covering the channels and any output padding
     Int8Side in, out;
+    bool outWords;          // an INT8 output written a group (one aligned 4-byte word) at a time: CHW4, or NHWC with C % 4 == 0
 };
 
 __device__ __forceinline__ int64_t int8SideOffset(const Int8Side& s, int64_t n, int64_t c, int64_t pix, int64_t HW) {
@@ -439,7 +441,7 @@ __global__ void __launch_bounds__(256) reformatInt8(const Ti* __restrict__ x, To
             }
         }
         if constexpr (std::is_same<To, int8_t>::value) {
-            if (p.out.fmt == 2) {  // a whole CHW4 group: one aligned word
+            if (p.outWords) {  // a whole CHW4 group, or 4 channels of an NHWC pixel: one aligned word
                 uint32_t w = 0;
 #pragma unroll
                 for (int j = 0; j < 4; ++j) w |= static_cast<uint32_t>(static_cast<uint8_t>(v[j])) << (8 * j);
@@ -479,6 +481,9 @@ void reformatInt8Launch(const KernelCall& c) {
     p.out = int8Side(out);
     const int64_t cpo = out.format == TensorFormat::kLINEAR ? p.C : storedChannels(p.C, out.format);
     GIE_CHECK(out.format != TensorFormat::kCHW4 || cuda::alignedTo(c.outputs[0], 4), ErrorCode::kINTERNAL, "Reformat (GPU): a CHW4 output must be 4-byte aligned");
+    p.outWords = out.type == DataType::kINT8 &&
+                 (out.format == TensorFormat::kCHW4 ||
+                  (out.format == TensorFormat::kNHWC && p.C % 4 == 0 && p.out.bs % 4 == 0 && cuda::alignedTo(c.outputs[0], 4)));
     p.groups = cuda::ceilDiv(cpo, 4);
     const int64_t total = N * p.groups * p.HW;
     reformatInt8<Ti, To><<<cuda::gridFor(total), 256, 0, cuda::streamOf(c)>>>(c.in<Ti>(0), c.out<To>(0), p, total);
@@ -499,7 +504,7 @@ void withStorageTypes(const KernelCall& c, F&& f) {
 class ReformatGpu final : public Kernel<ReformatGpu, ReformatOp> {
 public:
     using Kernel::Kernel;
-    //! The float rule, plus INT8 LINEAR / CHW4 with a scale on either side (quantize, dequantize, move).
+    //! The float rule, plus INT8 LINEAR / NHWC / CHW4 with a scale on either side (quantize, dequantize, move).
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nIn, int32_t nOut) const noexcept override {
         return op_.supportsWithInt8(pos, inOut, nIn, nOut);
     }

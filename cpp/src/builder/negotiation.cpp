@@ -14,7 +14,8 @@
 // is optimistic (the tree approximation), and the reformats actually needed are inserted afterwards.
 //
 // INT8 (docs/int8.md): with kINT8 (or a layer pinned to INT8) a float tensor that has a dynamic range may also be
-// in the states INT8 LINEAR / INT8 CHW4 (scale = range / 127). Only kernels of the variant "int8" compute on
+// in the states INT8 LINEAR / INT8 CHW4 / INT8 NHWC (scale = range / 127; NHWC for the tensor-core convolutions
+// of docs/int8.md, whose Reformats the DP weighs like the FP16 formats'). Only kernels of the variant "int8" compute on
 // quantized tensors; another kernel that accepts INT8 only moves bytes, so it may take quantized states just for
 // the data-movement layers below with one scale on every side. On the CPU (the reference) every node that has an
 // INT8 kernel computes in INT8 (the candidates with the most INT8 inputs are kept, untimed) and its outputs are

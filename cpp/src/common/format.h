@@ -1,7 +1,9 @@
 // Tensor memory formats: how the logical (N, C, H, W) element of a tensor maps to memory.
 //
 //   kLINEAR  row-major over the logical dims (any rank).
-//   kNHWC    4-D only: element (n, c, h, w) at n*H*W*C + (h*W + w)*C + c.
+//   kNHWC    4-D only: element (n, c, h, w) at n*H*W*C + (h*W + w)*C + c. FLOAT / HALF, and INT8 (the INT8
+//            tensor-core convolutions' channels-last layout, docs/int8.md: a pixel's channels are contiguous, so 16
+//            channels at one tap are one 16-byte copy); no padding channels.
 //   kHWC8    4-D only: NHWC with the channels padded to Cp = roundUp(C, 8) (the FP16 tensor-core layout);
 //            element (n, c, h, w) at n*H*W*Cp + (h*W + w)*Cp + c. Every kernel that writes an HWC8 tensor
 //            writes zeros into the padding channels c in [C, Cp), so readers may load 8 channels at once.
@@ -48,9 +50,10 @@ inline bool isChannelsLast(TensorFormat f) { return f == TensorFormat::kNHWC || 
 //! Whether a tensor of rank `rank` can be stored in format f (every format but LINEAR needs 4-D).
 inline bool formatFitsRank(TensorFormat f, int32_t rank) { return f == TensorFormat::kLINEAR || rank == 4; }
 
-//! Whether a tensor of type t can be stored in format f: CHW4 holds INT8 only, the channels-last formats float only.
+//! Whether a tensor of type t can be stored in format f: CHW4 holds INT8 only, HWC8 float only, NHWC float or INT8.
 inline bool formatFitsType(TensorFormat f, DataType t) {
     if (f == TensorFormat::kCHW4) return t == DataType::kINT8;
+    if (f == TensorFormat::kNHWC && t == DataType::kINT8) return true;
     return f == TensorFormat::kLINEAR || t == DataType::kFLOAT || t == DataType::kHALF;
 }
 

@@ -496,7 +496,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         t.format = static_cast<TensorFormat>(format);
         GIE_CHECK(formatFitsRank(t.format, t.dims.nbDims) && formatFitsType(t.format, t.type), ErrorCode::kINVALID_ENGINE,
                   "engine file is corrupt: tensor '", t.name, "' of rank ", t.dims.nbDims, " and type ", dataTypeName(t.type), " has format ",
-                  formatName(t.format), " (formats other than LINEAR are 4-D; CHW4 holds int8, NHWC / HWC8 float)");
+                  formatName(t.format), " (formats other than LINEAR are 4-D; CHW4 holds int8, HWC8 float, NHWC float or int8)");
         t.scale = r.get<float>("tensor scale");
         GIE_CHECK(std::isfinite(t.scale) && t.scale > 0.f, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name,
                   "' has quantization scale ", t.scale);

@@ -1,4 +1,4 @@
-// CPU Reformat (layers/reformat.h): any of {FLOAT, HALF} x {LINEAR, NHWC, HWC8} and INT8 x {LINEAR, CHW4} to any
+// CPU Reformat (layers/reformat.h): any of {FLOAT, HALF} x {LINEAR, NHWC, HWC8} and INT8 x {LINEAR, NHWC, CHW4} to any
 // other, element by element through the logical strides of both descriptors (elementOffset for CHW4). INT8 values
 // are real = scale * q with the descriptor's scale: quantizing rounds half to even and saturates (layers/int8_math.h).
 #include <cstring>

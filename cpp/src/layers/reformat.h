@@ -3,7 +3,7 @@
 // Field `to`: the output DataType. Formats come from the descriptors (common/format.h); channels-last
 // formats need 4-D tensors. FLOAT <-> HALF rounds to nearest even; HWC8 padding channels are written as 0.
 // INT8 (to = 2; the CPU and GPU kernels): quantizes FLOAT/HALF with the output descriptor's scale, dequantizes
-// INT8 with the input's, or moves INT8 between LINEAR and CHW4 (layers/int8_math.h); supports() here is the
+// INT8 with the input's, or moves INT8 between LINEAR, NHWC and CHW4 (layers/int8_math.h); supports() here is the
 // float rule every device shares, the CPU kernel adds the INT8 states.
 #pragma once
 
@@ -37,7 +37,7 @@ struct ReformatOp : OpBase {
         if (!formatFitsRank(d.format, d.dims.nbDims) || !implementedFormat(d.format) || !formatFitsType(d.format, d.type)) return false;
         return pos < nbInputs || d.type == to;
     }
-    //! The float rule, plus INT8 on either side (LINEAR or CHW4, a positive finite scale): what the CPU kernel does.
+    //! The float rule, plus INT8 on either side (LINEAR, NHWC or CHW4, a positive finite scale): what the CPU kernel does.
     bool supportsWithInt8(int pos, const TensorDesc* inOut, int nbInputs, int nbOutputs) const {
         const TensorDesc& d = inOut[pos];
         if (d.type != DataType::kINT8) return supports(pos, inOut, nbInputs, nbOutputs);
