@@ -130,6 +130,8 @@ def main():
           f"onnxruntime {um_o:.2f} ms ({', '.join(f'{n}:{o_op.get(n)}' for n in o if n not in g)[:300]})")
     for n, v in sorted(((n, v) for n, v in o.items() if n not in g), key=lambda t: -t[1])[: args.list_unmatched]:
         print(f"  onnxruntime only: {n} ({o_op.get(n)}) {v:.3f} ms")
+    for r in sorted((r for r in rows if r[4] is None), key=lambda r: -r[3])[: args.list_unmatched]:
+        print(f"  gie only: {r[0]} ({r[1]}, {r[2]}) {r[3]:.3f} ms")
     print()
     print("| layer | type | in -> out | gie ms | ort ms | gie/ort | gie-ort ms |")
     print("|---|---|---|---:|---:|---:|---:|")

@@ -122,6 +122,48 @@ def test_depthwise_conv_fused_residual(act, rng):
     assert_close(got, _act_ref(act, ref + x), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"residual {act}")
 
 
+# The per-plane kernel's register-reuse block on stride-1 3x3 / 5x5 planes of 28x28 .. 99x99 outputs (or any
+# plane with a channel multiplier), whose padded rows are 64-byte aligned unless GIE_CPU_DW_ALIGN=0: rows of 16
+# real columns and more (16, 17, 29, 53 wide), asymmetric padding, a channel multiplier of 2, and a plane whose
+# height is not a multiple of the 4-row block.
+ALIGN_CASES = [
+    # C, multiplier, H, W, k, (pre pads), (post pads)
+    (5, 1, 56, 53, 3, (1, 1), (1, 1)),
+    (4, 1, 31, 29, 5, (2, 1), (2, 3)),
+    (6, 1, 60, 17, 3, (0, 1), (2, 0)),
+    (3, 2, 21, 16, 3, (1, 1), (1, 1)),
+    (3, 2, 19, 23, 5, (2, 2), (2, 2)),
+]
+
+
+@pytest.mark.parametrize("mode", ["1", "0"], ids=["aligned", "unaligned"])
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.SILU], ids=["none", "relu6", "silu"])
+@pytest.mark.parametrize("case", ALIGN_CASES, ids=[f"c{c[0]}m{c[1]}_{c[2]}x{c[3]}_k{c[4]}" for c in ALIGN_CASES])
+def test_depthwise_aligned_rows(case, act, mode, rng, monkeypatch):
+    """The per-plane depthwise kernel with its padded rows aligned (default) and not (GIE_CPU_DW_ALIGN=0), with a
+    residual and without: against float64 numpy, and both settings give the same bits (same sums in the same
+    order)."""
+    C, mult, H, W, k, pre, post = case
+    batch = 2
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((C * mult, 1, k, k)).astype(np.float32)
+    b = rng.standard_normal(C * mult).astype(np.float32)
+    ref, mag = conv2d_ref(x, w, b, pre=pre, post=post, groups=C)
+    res = rng.standard_normal(ref.shape).astype(np.float32)
+    conv = dict(pre_padding=pre, post_padding=post, num_groups=C)
+    tol = dict(rtol=1e-5, atol=1e-5 * float(mag.max() + 4))
+    outs = {}
+    for m in (mode, "0" if mode == "1" else "1"):
+        monkeypatch.setenv("GIE_CPU_DW_ALIGN", m)
+        outs[m] = (_run_conv(x, w, b, ref.shape, act, res, **conv), _run_conv(x, w, b, ref.shape, act, **conv))
+    got_res, got = outs[mode]
+    assert_close(got_res, _act_ref(act, ref + res), **tol, what=f"{case} {act} residual")
+    assert_close(got, _act_ref(act, ref), **tol, what=f"{case} {act}")
+    other = outs["0" if mode == "1" else "1"]
+    assert np.array_equal(got.view(np.uint32), other[1].view(np.uint32))
+    assert np.array_equal(got_res.view(np.uint32), other[0].view(np.uint32))
+
+
 WINOGRAD_CASES = [
     # C, K, H, W, (pre pads), (post pads), batch
     (32, 40, 9, 13, (1, 0), (2, 1), 2),     # odd P, asymmetric padding

@@ -91,6 +91,7 @@ class Conv2dCpu {
   gemm::AlignedFloats dwW16_;           // depthwise, 16-channel kernel: per group of 16 channels, R*S x 16 weights
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
+  bool dwAligned_ = false;              // depthwise: padded rows 64-byte aligned (conv2d_cpu.cpp, dwAlignedRows)
   // Valid output ranges per kernel tap: rows p in [pLo[r], pHi[r]), cols q in [qLo[s], qHi[s]).
   std::vector<int64_t> pLo_, pHi_, qLo_, qHi_;
 };
