@@ -345,6 +345,47 @@ def test_squeeze_excitation(shape, cs, act, gate, rng):
     assert_close(got, g.reshape(out_shape), rtol=1e-5, atol=1e-6)
 
 
+# The plane sums (kernels/plane_sum.h) of the SqueezeExcitation means (double) and of global average pooling
+# (float) run per ISA in 16 independent lanes: every ISA must give the scalar build's bits. With identity products
+# and ReLU on non-negative inputs the SqueezeExcitation output is its means exactly.
+_PLANE_SUM_SCRIPT = r"""
+import sys, numpy as np, gie
+rng = np.random.default_rng(3)
+out = []
+for shape in ((2, 5, 37, 41), (1, 3, 7, 7), (1, 4, 16, 1), (1, 2, 112, 112)):
+    c = shape[1]
+    x = np.abs(rng.standard_normal(shape) * 10 ** rng.uniform(-3, 3, shape)).astype(np.float32)
+    eye = np.eye(c, dtype=np.float32).ravel()
+    relu = np.array([int(gie.ActivationType.RELU)], np.int64)
+    p = {"squeeze": np.array([c], np.int64), "kernel1": eye, "kernel2": eye, "activation": relu, "gate": relu}
+    b = gie.Builder(); net = b.create_network(); t = net.add_input("x", gie.float32, shape)
+    net.mark_output(net.add_layer("SqueezeExcitation", [t], p).output(0), "se")
+    net.mark_output(net.add_pooling(t, gie.PoolingType.AVERAGE, shape[2:]).output(0), "pool")
+    cfg = b.create_config(); cfg.device = "cpu"; cfg.max_batch = shape[0]
+    r = b.build(net, cfg).create_execution_context().execute({"x": x})
+    out += [r["se"].ravel(), r["pool"].ravel()]
+sys.stdout.buffer.write(np.concatenate(out).astype(np.float32).tobytes())
+"""
+
+
+def test_plane_sums_same_bits_on_every_isa():
+    import os
+    import subprocess
+    import sys
+    with open("/proc/cpuinfo") as f:
+        flags = set(next((line for line in f if line.startswith("flags")), "").split())
+    isas = ["scalar"] + [i for i, need in (("avx2", {"avx2"}),
+                                          ("avx512", {"avx512f", "avx512dq", "avx512bw", "avx512vl"})) if need <= flags]
+    if len(isas) < 2:
+        pytest.skip("this CPU offers only the scalar path")
+    outs = {isa: np.frombuffer(subprocess.run([sys.executable, "-c", _PLANE_SUM_SCRIPT], env=dict(os.environ, GIE_CPU_ISA=isa),
+                                              check=True, capture_output=True, timeout=300).stdout, np.uint32)
+            for isa in isas}
+    assert outs["scalar"].size == 2 * (10 + 3 + 4 + 2)
+    for isa in isas[1:]:
+        assert np.array_equal(outs[isa], outs["scalar"]), f"{isa}: {np.count_nonzero(outs[isa] != outs['scalar'])} means differ"
+
+
 DIRECT_CASES = [
     # C, K, H, W, k, stride, (pre pads), (post pads), dilation, batch
     (3, 32, 45, 47, 3, 2, (1, 1), (1, 1), 1, 2),    # the MobileNetV2 / EfficientNet-B0 stem, odd plane, batch 2

@@ -163,10 +163,11 @@ public:
         bool exclude = op_.excludePadding;
         int64_t yBatchStride = c.outDesc[0].strides.d[0], xBatchStride = c.inDesc[0].strides.d[0];
         if (P == 1 && Q == 1 && kh == H && kw == W && pt == 0 && pl == 0 && pb == 0 && pr == 0) {
+            const cpu::PlaneSumFn<float> planeSum = cpu::planeSumFn<float>();
             parallelFor(N * C, N * C * H * W, [&](int64_t nc) {
                 const float* xp = in + (nc / C) * xBatchStride + (nc % C) * H * W;
                 out[(nc / C) * yBatchStride + nc % C] =
-                    isMax ? planeMax(xp, H * W) : cpu::planeSum<float>(xp, H * W) / static_cast<float>(H * W);
+                    isMax ? planeMax(xp, H * W) : planeSum(xp, H * W) / static_cast<float>(H * W);
             });
             return;
         }
