@@ -32,7 +32,8 @@ def main():
     p.add_argument("--top", type=int, default=40, help="rows listed, largest gie - ort difference first")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--list-unmatched", type=int, default=0, metavar="N",
-                   help="also list the N slowest onnxruntime nodes without a gie twin (e.g. the activations it runs apart)")
+                   help="also list the N slowest onnxruntime nodes without a gie twin (e.g. the activations it runs "
+                        "apart) and the N slowest gie kernels without an onnxruntime twin")
     p.add_argument("--stat", choices=["median", "min"], default="median",
                    help="per-layer statistic over the passes (min: robust to preemption on a busy machine)")
     args = p.parse_args()
