@@ -34,6 +34,7 @@
 #include "common/format.h"
 #include "common/half_types.h"
 #include "engine/engine.h"
+#include "engine/tactic_architecture.h"
 #include "gie/builder.h"
 #include "layers/int8_math.h"
 #include "plugin/configure_range.h"
@@ -410,12 +411,15 @@ private:
             pinHolds[j] = false;
         }
         const TensorFormat formats[] = {TensorFormat::kLINEAR, TensorFormat::kNHWC, TensorFormat::kHWC8, TensorFormat::kCHW4};
+        // INT8 NHWC: not yet run on a GPU, offered only with GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h)
+        const bool int8Nhwc = unverifiedTacticsAllowed();
+        auto offered = [&](TensorFormat f, DataType t) { return formatFitsType(f, t) && (int8Nhwc || t != DataType::kINT8 || f != TensorFormat::kNHWC); };
         std::set<std::vector<State>> combos;
         for (DataType ti : types)
             for (TensorFormat fi : formats)
                 for (DataType to : types)
                     for (TensorFormat fo : formats) {
-                        if (!formatFitsType(fi, ti) || !formatFitsType(fo, to)) continue;
+                        if (!offered(fi, ti) || !offered(fo, to)) continue;
                         std::vector<State> s;
                         for (int t : n.inputs) s.push_back(stateFor(t, ti, fi));
                         for (size_t j = 0; j < nOut; ++j) {
@@ -424,7 +428,7 @@ private:
                             if (honour_ && j < n.outputTypes.size() && n.outputTypes[j].first && pinHolds[j] &&
                                 floatClass(g_.tensors[static_cast<size_t>(t)].type) && familyRoot(t) < 0) {
                                 st.type = n.outputTypes[j].second;
-                                if (!formatFitsType(st.format, st.type)) st.format = TensorFormat::kLINEAR;
+                                if (!offered(st.format, st.type)) st.format = TensorFormat::kLINEAR;
                             }
                             s.push_back(st);
                         }
