@@ -238,15 +238,7 @@ def test_chain_keeps_int8_nhwc_between_convolutions(tactic, rng):
     w2 = (rng.standard_normal((64, 144, 1, 1)) / np.sqrt(144)).astype(F32)
     b1 = (rng.standard_normal(144) * 0.1).astype(F32)
 
-    def define(net, t):
-        c1 = net.add_convolution(t["x"], 144, (r, r), w1, b1, padding=(r // 2, r // 2))
-        c1.precision = gie.int8
-        a = net.add_activation(c1.output(0), gie.ActivationType.RELU)
-        a.set_output_type(0, gie.int8)
-        a.output(0).set_dynamic_range(-2.0, 2.0)
-        c2 = net.add_convolution(a.output(0), 64, (1, 1), w2, np.zeros(64, F32))
-        return g.pin(c2, gie.float32)
-
+    define = _int8_chain(g, w1, b1, w2)
     cpu, gpu = g.build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0}, force={"Convolution": tactic})
     assert g.conv_tactics(gpu) == [tactic, tactic]
     formats = _conv_formats(gpu)
@@ -254,6 +246,22 @@ def test_chain_keeps_int8_nhwc_between_convolutions(tactic, rng):
     assert not [k for k in gpu.layer_info()["kernels"] if k["type"] == "Reformat" and k["inputs"][0]["dtype"] == "int8"
                 and k["outputs"][0]["dtype"] == "int8"], gpu.layer_info()["kernels"]
     g.compare(cpu, gpu, {"x": x})
+
+
+def _int8_chain(g, w1, b1, w2):
+    """define(net, tensors) for conv w1 (+ b1, "same" padding) + ReLU pinned to INT8 out (range 2) -> 1x1 conv w2 with
+    a float32 output: the INT8 tensor between two convolutions whose format the chain tests look at."""
+    k1, r, k2 = w1.shape[0], w1.shape[2], w2.shape[0]
+
+    def define(net, t):
+        c1 = net.add_convolution(t["x"], k1, (r, r), w1, b1, padding=(r // 2, r // 2))
+        c1.precision = gie.int8
+        a = net.add_activation(c1.output(0), gie.ActivationType.RELU)
+        a.set_output_type(0, gie.int8)
+        a.output(0).set_dynamic_range(-2.0, 2.0)
+        c2 = net.add_convolution(a.output(0), k2, (1, 1), w2, np.zeros(k2, F32))
+        return g.pin(c2, gie.float32)
+    return define
 
 
 @pytest.mark.gpu
@@ -434,16 +442,7 @@ def test_int8_nhwc_not_offered_without_the_variable(monkeypatch, rng):
     w1 = (rng.standard_normal((64, 32, 3, 3)) / np.sqrt(32 * 9)).astype(F32)
     w2 = (rng.standard_normal((64, 64, 1, 1)) / np.sqrt(64)).astype(F32)
 
-    def define(net, t):
-        c1 = net.add_convolution(t["x"], 64, (3, 3), w1, np.zeros(64, F32), padding=(1, 1))
-        c1.precision = gie.int8
-        a = net.add_activation(c1.output(0), gie.ActivationType.RELU)
-        a.set_output_type(0, gie.int8)
-        a.output(0).set_dynamic_range(-2.0, 2.0)
-        c2 = net.add_convolution(a.output(0), 64, (1, 1), w2, np.zeros(64, F32))
-        return g.pin(c2, gie.float32)
-
-    cpu, gpu = g.build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0})
+    cpu, gpu = g.build_both(_int8_chain(g, w1, np.zeros(64, F32), w2), {"x": x}, lambda t, o: {t["x"]: 3.0})
     states = [st for ins, outs in _conv_formats(gpu) for st in ins + outs]
     assert states and ("int8", "nhwc") not in states, states
     g.compare(cpu, gpu, {"x": x})

@@ -627,7 +627,6 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     }
     no.overrides = &config.overrides();
     using Clock = std::chrono::steady_clock;
-    auto msSince = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
     const size_t hitsBefore = cache.hits();
     tacticTimingClock() = TacticTimingClock{};
     auto t0 = Clock::now();
@@ -835,7 +834,7 @@ public:
             auto tc = std::chrono::steady_clock::now();
             if (calibrate)
                 calibration = calibrateNetwork(*net, *cfg->getInt8Calibrator(), logger_, false, rp.explicitShapes ? &rp.profiles : nullptr, device);
-            const double calibrationMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tc).count();
+            const double calibrationMs = msSince(tc);
             calibrated = calibration.amax;
             PassContext ctx;
             ctx.device = device;
@@ -849,7 +848,7 @@ public:
             // fused conv + ReLU writes the ReLU's output).
             tc = std::chrono::steady_clock::now();
             Graph g = optimizeNetwork(*net, rp.planned, cfg->disabledPasses(), ctx, calibrate ? &calibrated : nullptr);
-            const double passesMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tc).count();
+            const double passesMs = msSince(tc);
             if (cfg->getFlag(BuilderFlag::kREFIT)) {
                 noteWeightSources(g, lowered);
                 if (!cfg->disabledPasses().empty()) {

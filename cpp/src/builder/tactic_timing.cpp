@@ -9,7 +9,6 @@ TacticTimingClock& tacticTimingClock() {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double msSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 //! Adds the time from construction to destruction to the setup clock, less what `runMs` gained meanwhile.
 struct SetupTimer {
     Clock::time_point t0 = Clock::now();

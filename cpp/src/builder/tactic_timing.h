@@ -123,6 +123,11 @@ double medianMs(Backend& b, void* stream, F&& fn, int samples = 7, int reps = 3,
     return t[t.size() / 2];
 }
 
+//! Milliseconds of wall time since t (build phase and tactic timing clocks).
+inline double msSince(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
 //! Wall time the calling thread spent in timeTactic since the last reset, for the build report: preparing
 //! (initialize, workspace, terminate) and running (warm-ups and timed runs, synchronized).
 struct TacticTimingClock {
