@@ -313,6 +313,12 @@ void testConv(const char* isa) {
       {1, 3, 5, 40, 3, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 3},       // 5x5 s1, P = 5: one group + one row
       {1, 2, 9, 33, 6, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 2},       // 5x5 s2, multiplier 3, P = 5, Q = 17
       {1, 2, 4, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},        // P = 4, Q = 3
+      // the AVX2 body's 8-lane vectors: blocks of 16 columns (Q > 8) or 8, full or with a masked last vector
+      {1, 3, 9, 12, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},       // Q = 12: one full vector + 4 masked columns
+      {2, 2, 7, 9, 2, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 2},        // 5x5, Q = 9: one column past the first vector
+      {1, 3, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3},        // Q = 8: exactly one 8-lane vector
+      {1, 5, 7, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5},        // 3x3 on 7x7: one masked 7-column vector
+      {1, 3, 11, 23, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3},      // 3x3 s2, W = 23: one 8-pair deinterleave + tail
       // network stems: few input channels, many outputs
       {1, 3, 64, 62, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1},     // ResNet-style 7x7 s2 stem
       // stride-2 rows long enough for the vector deinterleave (16 / 8 outputs) plus a tail; odd widths whose last

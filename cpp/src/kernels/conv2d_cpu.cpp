@@ -175,7 +175,7 @@ struct DwArgs {
 };
 constexpr int64_t kDwC16LargePlane = 100 * 100;  // stride-1 outputs of at least this many pixels: 16-channel kernel
 constexpr int64_t kDwChunk = 2048;  // accumulator chunk (floats), stays in L1
-constexpr int64_t kDwBlock = 64;    // outputs accumulated in registers over all taps (4 x 16 lanes)
+constexpr int64_t kDwBlock = 64;    // most outputs accumulated in registers over all taps (4 x 16 lanes; AVX2 4 x 8)
 // Equal strides st: the zero-padded plane is split into st*st phase planes
 //   phase[(R % st)*st + (C % st)][(R / st)*Wh + C / st] = padded(R, C),   Wh = ceil(Wp / st)
 // so tap (r, s) of output i = p*Wh + q reads phase[((r*dh)%st)*st + (s*dw)%st] at
@@ -209,25 +209,38 @@ inline DwFlatGeom dwFlatGeom(int64_t H, int64_t W, int64_t pt, int64_t pb, int64
 }
 typedef float DwVec __attribute__((vector_size(64)));  // 16 lanes: one zmm, two ymm or four xmm
 typedef int32_t DwIdx __attribute__((vector_size(64)));
-GIE_CONV_AI void dwFma(DwVec& acc, float w, const float* p) {  // acc += w * p[0:16] (unaligned)
-  DwVec v;
+// The per-plane kernel's AVX2 body works on 8 lanes (one ymm): with the 16-lane type GCC spread each vector over
+// two ymm registers, spilled the register block's accumulators to the stack and scalarised the selects (ReLU /
+// clip) and shuffles, and the AVX2 path ran 7-10x slower than the AVX-512 one (dw3x3 32ch@112: 1.79 ms).
+typedef float DwVec8 __attribute__((vector_size(32)));
+typedef int32_t DwIdx8 __attribute__((vector_size(32)));
+template <class Vec>
+constexpr int64_t kDwLanes = static_cast<int64_t>(sizeof(Vec) / sizeof(float));
+// How the per-plane body stores a row's last, partial vector: masked AVX-512 / AVX2 moves, or element by element.
+enum class DwTail { kElementwise, kAvx512, kAvx2 };
+template <class Vec>
+GIE_CONV_AI void dwFma(Vec& acc, float w, const float* p) {  // acc += w * p[0:lanes] (unaligned)
+  Vec v;
   std::memcpy(&v, p, sizeof v);
   acc += w * v;
 }
 // ReLU / clip / leaky ReLU on a 16-lane vector, with the order and NaN handling of activation_math.h's
 // formulas (minf(maxf(x, lo), hi) for clip); the depthwise kernels apply them in registers when no residual
 // has to be added first.
-struct DwRegAct {
+struct DwRegActKinds {
   static bool inRegisters(ActivationType t) {
     return t == ActivationType::kRELU || t == ActivationType::kCLIP || t == ActivationType::kLEAKY_RELU;
   }
+};
+template <class Vec>
+struct DwRegActT : DwRegActKinds {
   ActivationType act;
-  DwVec lo, hi;
+  Vec lo, hi;
   float slope;
-  GIE_CONV_AI DwRegAct(ActivationType t, float alpha, float beta)
-      : act(t), lo(DwVec{} + (t == ActivationType::kCLIP ? alpha : 0.f)),
-        hi(DwVec{} + (t == ActivationType::kCLIP ? beta : 0.f)), slope(alpha) {}
-  GIE_CONV_AI void operator()(DwVec& v) const {
+  GIE_CONV_AI DwRegActT(ActivationType t, float alpha, float beta)
+      : act(t), lo(Vec{} + (t == ActivationType::kCLIP ? alpha : 0.f)),
+        hi(Vec{} + (t == ActivationType::kCLIP ? beta : 0.f)), slope(alpha) {}
+  GIE_CONV_AI void operator()(Vec& v) const {
     if (act == ActivationType::kCLIP) {
       v = v > lo ? v : lo;
       v = v < hi ? v : hi;
@@ -238,6 +251,7 @@ struct DwRegAct {
     }
   }
 };
+using DwRegAct = DwRegActT<DwVec>;
 #if GIE_CONV_X86
 // Masked 16-lane load / store of the first n < 16 floats (AVX-512 only; called from the shared
 // depthwise body, which must not contain intrinsics itself).
@@ -250,9 +264,22 @@ GIE_CONV_AVX512 inline void dwMaskStore512(float* p, const DwVec& v, int64_t n) 
   std::memcpy(&x, &v, sizeof x);
   _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), x);
 }
+// The same for the first n < 8 floats of an 8-lane vector (AVX2).
+GIE_CONV_AVX2 inline __m256i dwMask256(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+GIE_CONV_AVX2 inline void dwMaskLoad256(DwVec8& v, const float* p, int64_t n) {
+  const __m256 x = _mm256_maskload_ps(p, dwMask256(n));
+  std::memcpy(&v, &x, sizeof v);
+}
+GIE_CONV_AVX2 inline void dwMaskStore256(float* p, const DwVec8& v, int64_t n) {
+  __m256 x;
+  std::memcpy(&x, &v, sizeof x);
+  _mm256_maskstore_ps(p, dwMask256(n), x);
+}
 #endif
 // Register-reuse block of the flat sweep for dilation-1 R x S taps with stride ST (compile-time):
-// J = 4 output rows x V vectors of 16 columns, starting at column c of a row (base = the phase-plane
+// J = 4 output rows x V vectors of L (the lanes of Vec) columns, starting at column c of a row (base = the phase-plane
 // row of the block's first output row, at column c). Output rows j and j' read the same phase-plane
 // vector for taps r, r' with j + r / ST == j' + r' / ST, so each input vector is loaded once per
 // block instead of once per tap: the 64-output sweep issued one unaligned (cache-line splitting) load
@@ -260,13 +287,14 @@ GIE_CONV_AVX512 inline void dwMaskStore512(float* p, const DwVec& v, int64_t n) 
 // as the flat sweep for ST = 1. The block is stored straight into the output rows (stride Q, only
 // the `valid` = Q - c real columns: no junk columns, no copy through the accumulator chunk), with the
 // residual added and ReLU / clip / leaky ReLU applied as the flat sweep's copy-out does.
-template <bool kZmm, int R, int S, int ST, int V, class Fin>
+template <class Vec, DwTail kTail, int R, int S, int ST, int V, class Fin>
 GIE_CONV_AI void dwRegBlock(const float* __restrict base, int64_t planeLen, int64_t Wh,
-                            const float* __restrict w, const DwVec& bias, float* __restrict y,
+                            const float* __restrict w, const Vec& bias, float* __restrict y,
                             const float* __restrict res, int64_t Q, int64_t valid, int64_t j0,
                             bool regAct, const Fin& finish) {
   constexpr int J = 4, U = J + (R - 1) / ST;
-  DwVec s[J][V];
+  constexpr int64_t L = kDwLanes<Vec>;
+  Vec s[J][V];
 #pragma GCC unroll 4
   for (int j = 0; j < J; ++j)
 #pragma GCC unroll 2
@@ -280,11 +308,11 @@ GIE_CONV_AI void dwRegBlock(const float* __restrict base, int64_t planeLen, int6
         const float* src = base + (a * ST + t % ST) * planeLen + u * Wh + t / ST;
 #pragma GCC unroll 2
         for (int v = 0; v < V; ++v) {
-          DwVec x;
-          std::memcpy(&x, src + 16 * v, sizeof x);
+          Vec x;
+          std::memcpy(&x, src + L * v, sizeof x);
           // Keep the loaded vector in a register: GCC otherwise folds the load into every FMA that
-          // uses it (one load per FMA again). Only where a 16-lane vector is one register (AVX-512).
-          if constexpr (kZmm) asm("" : "+v"(x));
+          // uses it (one load per FMA again). Only where Vec is one register (AVX-512, AVX2).
+          if constexpr (kTail != DwTail::kElementwise) asm("" : "+v"(x));
 #pragma GCC unroll 4
           for (int j = 0; j < J; ++j) {
             const int r = (u - j) * ST + a;
@@ -296,34 +324,36 @@ GIE_CONV_AI void dwRegBlock(const float* __restrict base, int64_t planeLen, int6
   for (int j = 0; j < J; ++j)
 #pragma GCC unroll 2
     for (int v = 0; v < V; ++v) {
-      const int64_t n = std::min<int64_t>(16, valid - 16 * v);
+      const int64_t n = std::min<int64_t>(L, valid - L * v);
       if (n <= 0 || j < j0) break;  // rows j < j0 were stored by an earlier block (see dwRegChunk)
-      float* yo = y + j * Q + 16 * v;
-      DwVec o = s[j][v];
-      if (n == 16) {
+      float* yo = y + j * Q + L * v;
+      Vec o = s[j][v];
+      if (n == L) {
         if (res) {
-          DwVec rv;
-          std::memcpy(&rv, res + j * Q + 16 * v, sizeof rv);
+          Vec rv;
+          std::memcpy(&rv, res + j * Q + L * v, sizeof rv);
           o = o + rv;
         }
         if (regAct) finish(o);
         std::memcpy(yo, &o, sizeof o);
-      } else if constexpr (kZmm) {  // the row's last columns: never touch y past Q (the next plane
-        // may be another thread's): masked load / store
+      } else if constexpr (kTail != DwTail::kElementwise) {  // the row's last columns: never touch y past Q
+        // (the next plane may be another thread's): masked load / store
 #if GIE_CONV_X86
         if (res) {
-          DwVec rv;
-          dwMaskLoad512(rv, res + j * Q + 16 * v, n);
+          Vec rv;
+          if constexpr (kTail == DwTail::kAvx512) dwMaskLoad512(rv, res + j * Q + L * v, n);
+          else dwMaskLoad256(rv, res + j * Q + L * v, n);
           o = o + rv;
         }
         if (regAct) finish(o);
-        dwMaskStore512(yo, o, n);
+        if constexpr (kTail == DwTail::kAvx512) dwMaskStore512(yo, o, n);
+        else dwMaskStore256(yo, o, n);
 #endif
       } else {
-        float tmp[16];
+        float tmp[L];
         std::memcpy(tmp, &o, sizeof o);
         if (res)
-          for (int64_t q = 0; q < n; ++q) tmp[q] += res[j * Q + 16 * v + q];
+          for (int64_t q = 0; q < n; ++q) tmp[q] += res[j * Q + L * v + q];
         std::memcpy(&o, tmp, sizeof o);
         if (regAct) finish(o);
         std::memcpy(tmp, &o, sizeof o);
@@ -335,15 +365,15 @@ GIE_CONV_AI void dwRegBlock(const float* __restrict base, int64_t planeLen, int6
 // rows is computed as the 4 rows ending at the plane's row p0 + rows - 1 and stores only its new rows
 // (recomputing a row in place would add a residual that aliases y twice): small planes (7x7) have no
 // latency-bound single-vector remainder.
-template <bool kZmm, int R, int S, int ST, int V, class Fin>
+template <class Vec, DwTail kTail, int R, int S, int ST, int V, class Fin>
 GIE_CONV_AI void dwRegChunk(const DwArgs& a, int64_t planeLen, int64_t Wh, int64_t p0, int64_t rows,
-                            const DwVec& bias, bool regAct, const Fin& finish) {
-  constexpr int64_t CB = 16 * V;
+                            const Vec& bias, bool regAct, const Fin& finish) {
+  constexpr int64_t CB = kDwLanes<Vec> * V;
   for (int64_t g = 0; g < rows; g += 4) {
     const int64_t gg = std::min(g, rows - 4), j0 = g - gg;  // p0 + gg >= 0 as P >= 4
     for (int64_t c = 0; c < a.Q; c += CB) {
       const int64_t off = (p0 + gg) * a.Q + c;
-      dwRegBlock<kZmm, R, S, ST, V>(a.pad + (p0 + gg) * Wh + c, planeLen, Wh, a.w, bias, a.y + off,
+      dwRegBlock<Vec, kTail, R, S, ST, V>(a.pad + (p0 + gg) * Wh + c, planeLen, Wh, a.w, bias, a.y + off,
                                     a.res ? a.res + off : nullptr, a.Q, a.Q - c, j0, regAct, finish);
     }
   }
@@ -353,19 +383,21 @@ GIE_CONV_AI void dwRegChunk(const DwArgs& a, int64_t planeLen, int64_t Wh, int64
 // (ST = 2, phase planes) was measured 0-20% slower than the 64-output sweep on the MobileNetV2 /
 // EfficientNet-B0 shapes (its phase planes are half as wide, so fewer loads are shared), so it is
 // not instantiated.
-template <bool kZmm, class Fin>
+template <class Vec, DwTail kTail, class Fin>
 GIE_CONV_AI int64_t dwRegDispatch(const DwArgs& a, int64_t planeLen, int64_t Wh, int64_t p0, int64_t rows,
-                                  const DwVec& bias, bool regAct, const Fin& fin) {
+                                  const Vec& bias, bool regAct, const Fin& fin) {
   if (!dwRegEligible(a.sh, a.P, a.R, a.S, a.dh, a.dw)) return 0;
-#define GIE_DW_REG_(R_, V_) dwRegChunk<kZmm, R_, R_, 1, V_>(a, planeLen, Wh, p0, rows, bias, regAct, fin)
-  const bool wide = a.Q > 16;
+#define GIE_DW_REG_(R_, V_) dwRegChunk<Vec, kTail, R_, R_, 1, V_>(a, planeLen, Wh, p0, rows, bias, regAct, fin)
+  const bool wide = a.Q > kDwLanes<Vec>;
   if (a.R == 3) wide ? GIE_DW_REG_(3, 2) : GIE_DW_REG_(3, 1);
   else wide ? GIE_DW_REG_(5, 2) : GIE_DW_REG_(5, 1);
 #undef GIE_DW_REG_
   return rows;
 }
-template <bool kZmm>
+// Vec: 16 lanes (AVX-512, the scalar build) or 8 (AVX2); every output sums its taps in the same order either way.
+template <class Vec, DwTail kTail>
 GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
+  constexpr int64_t L = kDwLanes<Vec>;
   const int64_t st = a.sh;
   const DwFlatGeom g =
       dwFlatGeom(a.H, a.W, a.pt, a.pb, a.pl, a.pr, st, a.P, a.R, a.S, a.dh, a.dw, a.alignedRows);
@@ -373,7 +405,7 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   float* __restrict pad = a.pad;
   float* __restrict acc = a.acc;
   if (st == 1) {  // zero only the border around the copied rows, and only for a layer's first plane
-    // (the copies never touch it); the rows are copied 16 floats at a time, the last 16 ending at the row's
+    // (the copies never touch it); the rows are copied L floats at a time, the last L ending at the row's
     // end: the libc memcpy / memset calls per 56-float row took ~30% of a 56x56 plane (perf)
     if (!a.borderZero) {
       const int64_t right = Wh - a.pl - a.W;
@@ -388,13 +420,13 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
     for (int64_t ih = 0; ih < a.H; ++ih) {
       float* __restrict row = pad + (ih + a.pt) * Wh + a.pl;
       const float* __restrict xr = a.x + ih * a.W;
-      if (a.W < 16) {
+      if (a.W < L) {
         std::memcpy(row, xr, static_cast<size_t>(a.W) * 4);
         continue;
       }
-      for (int64_t q = 0; q < a.W; q += 16) {
-        const int64_t qq = std::min(q, a.W - 16);
-        DwVec v;
+      for (int64_t q = 0; q < a.W; q += L) {
+        const int64_t qq = std::min(q, a.W - L);
+        Vec v;
         std::memcpy(&v, xr + qq, sizeof v);
         std::memcpy(row + qq, &v, sizeof v);
       }
@@ -406,16 +438,21 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
       const float* xr = a.x + ih * a.W;
       if (st == 2) {
         // x[2m] goes to column phase pl % 2 at (pl / 2) + m, x[2m + 1] to the other phase at
-        // (pl + 1) / 2 + m; 16 pairs at a time are split with one two-register shuffle.
+        // (pl + 1) / 2 + m; L pairs at a time are split with one two-register shuffle.
         float* ev = pad + ((R % 2) * 2 + a.pl % 2) * g.planeLen + (R / 2) * Wh + a.pl / 2;
         float* od = pad + ((R % 2) * 2 + (a.pl + 1) % 2) * g.planeLen + (R / 2) * Wh + (a.pl + 1) / 2;
         int64_t m = 0;
-        for (; 2 * m + 32 <= a.W; m += 16) {
-          DwVec v0, v1;
+        for (; 2 * m + 2 * L <= a.W; m += L) {
+          Vec v0, v1, e, o;
           std::memcpy(&v0, xr + 2 * m, sizeof v0);
-          std::memcpy(&v1, xr + 2 * m + 16, sizeof v1);
-          const DwVec e = __builtin_shuffle(v0, v1, DwIdx{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
-          const DwVec o = __builtin_shuffle(v0, v1, DwIdx{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
+          std::memcpy(&v1, xr + 2 * m + L, sizeof v1);
+          if constexpr (L == 16) {
+            e = __builtin_shuffle(v0, v1, DwIdx{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+            o = __builtin_shuffle(v0, v1, DwIdx{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
+          } else {
+            e = __builtin_shuffle(v0, v1, DwIdx8{0, 2, 4, 6, 8, 10, 12, 14});
+            o = __builtin_shuffle(v0, v1, DwIdx8{1, 3, 5, 7, 9, 11, 13, 15});
+          }
           std::memcpy(ev + m, &e, sizeof e);
           std::memcpy(od + m, &o, sizeof o);
         }
@@ -434,12 +471,12 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
     }
   }
   const int64_t RS = a.R * a.S;
-  const DwVec bias = DwVec{} + a.bias;
+  const Vec bias = Vec{} + a.bias;
   // ReLU / clip / leaky ReLU are applied in registers when there is no residual to add first; other
   // activations (and any after a residual) run over the finished rows while they are in L1.
   const ActivationType act = a.act;
-  const bool regAct = !a.res && DwRegAct::inRegisters(act);
-  const DwRegAct finish(act, a.actAlpha, a.actBeta);
+  const bool regAct = !a.res && DwRegActKinds::inRegisters(act);
+  const DwRegActT<Vec> finish(act, a.actAlpha, a.actBeta);
   // Register-reuse path: chunks of a multiple of its 4-row groups (acc holds kDwChunk + 4 * Wh).
   const bool reg = dwRegEligible(st, a.P, a.R, a.S, a.dh, a.dw);
   const int64_t rowsPer = reg ? std::max<int64_t>(4, kDwChunk / Wh / 4 * 4) : std::max<int64_t>(1, kDwChunk / Wh);
@@ -447,18 +484,18 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
     const int64_t rows = std::min(rowsPer, a.P - p0), n = rows * Wh, i0 = p0 * Wh;
     int64_t i = 0;
     // The register-reuse path writes the chunk's rows straight to y (done = rows), else the sweep.
-    const int64_t done = reg ? dwRegDispatch<kZmm>(a, g.planeLen, Wh, p0, rows, bias, regAct, finish) : 0;
+    const int64_t done = reg ? dwRegDispatch<Vec, kTail>(a, g.planeLen, Wh, p0, rows, bias, regAct, finish) : 0;
     i = done * Wh;
-    for (; i + kDwBlock <= n; i += kDwBlock) {  // all taps on 64 outputs held in registers
-      DwVec s0 = bias, s1 = bias, s2 = bias, s3 = bias;
+    for (; i + 4 * L <= n; i += 4 * L) {  // all taps on 4 * L outputs held in registers
+      Vec s0 = bias, s1 = bias, s2 = bias, s3 = bias;
       const float* base = pad + i0 + i;
       for (int64_t t = 0; t < RS; ++t) {
         const float* src = base + a.tapOff[t];
         const float wv = a.w[t];
         dwFma(s0, wv, src);
-        dwFma(s1, wv, src + 16);
-        dwFma(s2, wv, src + 32);
-        dwFma(s3, wv, src + 48);
+        dwFma(s1, wv, src + L);
+        dwFma(s2, wv, src + 2 * L);
+        dwFma(s3, wv, src + 3 * L);
       }
       if (regAct) {
         finish(s0);
@@ -467,12 +504,12 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
         finish(s3);
       }
       std::memcpy(acc + i, &s0, sizeof s0);
-      std::memcpy(acc + i + 16, &s1, sizeof s1);
-      std::memcpy(acc + i + 32, &s2, sizeof s2);
-      std::memcpy(acc + i + 48, &s3, sizeof s3);
+      std::memcpy(acc + i + L, &s1, sizeof s1);
+      std::memcpy(acc + i + 2 * L, &s2, sizeof s2);
+      std::memcpy(acc + i + 3 * L, &s3, sizeof s3);
     }
-    for (; i < n; i += 16) {  // the rest (small planes: 7x7 is 63 or 77 outputs) 16 at a time
-      DwVec s0 = bias;
+    for (; i < n; i += L) {  // the rest (small planes: 7x7 is 63 or 77 outputs) L at a time
+      Vec s0 = bias;
       const float* base = pad + i0 + i;
       for (int64_t t = 0; t < RS; ++t) dwFma(s0, a.w[t], base + a.tapOff[t]);
       if (regAct) finish(s0);
@@ -520,10 +557,10 @@ GIE_CONV_AI void dwBody(const DwArgs& a) {
     }
   }
 }
-void dwScalar(const DwArgs& a) { a.pad ? dwFlatBody<false>(a) : dwBody(a); }
+void dwScalar(const DwArgs& a) { a.pad ? dwFlatBody<DwVec, DwTail::kElementwise>(a) : dwBody(a); }
 #if GIE_CONV_X86
-GIE_CONV_AVX2 void dwAvx2(const DwArgs& a) { a.pad ? dwFlatBody<false>(a) : dwBody(a); }
-GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { a.pad ? dwFlatBody<true>(a) : dwBody(a); }
+GIE_CONV_AVX2 void dwAvx2(const DwArgs& a) { a.pad ? dwFlatBody<DwVec8, DwTail::kAvx2>(a) : dwBody(a); }
+GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { a.pad ? dwFlatBody<DwVec, DwTail::kAvx512>(a) : dwBody(a); }
 #endif
 
 // ------------------------- depthwise, 16 channels per vector (AVX-512) -------------------------
