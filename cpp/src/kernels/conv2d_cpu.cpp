@@ -277,6 +277,16 @@ GIE_CONV_AVX2 inline void dwMaskStore256(float* p, const DwVec8& v, int64_t n) {
   std::memcpy(&x, &v, sizeof x);
   _mm256_maskstore_ps(p, dwMask256(n), x);
 }
+template <DwTail kTail, class Vec>
+GIE_CONV_AI void dwMaskLoad(Vec& v, const float* p, int64_t n) {
+  if constexpr (kTail == DwTail::kAvx512) dwMaskLoad512(v, p, n);
+  else dwMaskLoad256(v, p, n);
+}
+template <DwTail kTail, class Vec>
+GIE_CONV_AI void dwMaskStore(float* p, const Vec& v, int64_t n) {
+  if constexpr (kTail == DwTail::kAvx512) dwMaskStore512(p, v, n);
+  else dwMaskStore256(p, v, n);
+}
 #endif
 // Register-reuse block of the flat sweep for dilation-1 R x S taps with stride ST (compile-time):
 // J = 4 output rows x V vectors of L (the lanes of Vec) columns, starting at column c of a row (base = the phase-plane
@@ -341,13 +351,11 @@ GIE_CONV_AI void dwRegBlock(const float* __restrict base, int64_t planeLen, int6
 #if GIE_CONV_X86
         if (res) {
           Vec rv;
-          if constexpr (kTail == DwTail::kAvx512) dwMaskLoad512(rv, res + j * Q + L * v, n);
-          else dwMaskLoad256(rv, res + j * Q + L * v, n);
+          dwMaskLoad<kTail>(rv, res + j * Q + L * v, n);
           o = o + rv;
         }
         if (regAct) finish(o);
-        if constexpr (kTail == DwTail::kAvx512) dwMaskStore512(yo, o, n);
-        else dwMaskStore256(yo, o, n);
+        dwMaskStore<kTail>(yo, o, n);
 #endif
       } else {
         float tmp[L];
@@ -563,7 +571,7 @@ GIE_CONV_AVX2 void dwAvx2(const DwArgs& a) { a.pad ? dwFlatBody<DwVec8, DwTail::
 GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { a.pad ? dwFlatBody<DwVec, DwTail::kAvx512>(a) : dwBody(a); }
 #endif
 
-// ------------------------- depthwise, 16 channels per vector (AVX-512) -------------------------
+// ------------------------- depthwise, 16 channels per vector (AVX-512; AVX2: 8) -------------------------
 // For small planes and stride 2 the per-plane kernel above spends most of its time per plane (building the
 // padded plane, a few short rows, the call), not in its FMAs (MobileNetV2's 7x7 x 960 layer: ~130 ns per
 // plane). This kernel takes 16 channels at a time in the layout onnxruntime keeps between layers (NCHW16c):
@@ -572,17 +580,19 @@ GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { a.pad ? dwFlatBody<DwVec, DwTai
 // time for independent accumulators), and the result is transposed back into the 16 NCHW planes with the
 // residual added and the activation applied (ReLU / clip / leaky ReLU in registers, others on the finished
 // planes through gemm::activateRow). Any stride, padding and dilation; channel multiplier 1.
-struct DwC16Args {
+// The AVX2 build runs the same body on 8-channel groups (one ymm per pixel, NCHW8c in the scratch rows).
+template <class Vec>
+struct DwCArgs {
   const float* x;     // image n, first channel of the group (planes H*W apart)
-  const DwVec* w;     // R*S weight vectors of the group (lane l: channel c0 + l; 0 past the last channel)
-  DwVec bias;         // lane l: bias of channel c0 + l
+  const Vec* w;       // R*S weight vectors of the group (lane l: channel c0 + l; 0 past the last channel)
+  Vec bias;           // lane l: bias of channel c0 + l
   float* y;           // output plane of channel c0 (planes P*Q apart)
   const float* res;   // same layout as y, nullable
-  int64_t nc;         // channels in the group (<= 16)
+  int64_t nc;         // channels in the group (<= the lanes of Vec)
   int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, P, Q, Wp;
   int64_t strip;      // output rows per strip
-  DwVec* xp;          // scratch: the strip's padded input rows, ((strip - 1) * sh + (R - 1) * dh + 1) * Wp vectors
-  DwVec* yp;          // scratch: strip * Q vectors
+  Vec* xp;            // scratch: the strip's padded input rows, ((strip - 1) * sh + (R - 1) * dh + 1) * Wp vectors
+  Vec* yp;            // scratch: strip * Q vectors
   ActivationType act;
   float actAlpha, actBeta;
 };
@@ -609,21 +619,42 @@ GIE_CONV_AI void transpose16(DwVec (&r)[16]) {
   GIE_DW_T_ROUND_(1, lo1, hi1)
 #undef GIE_DW_T_ROUND_
 }
+// The same for 8 x 8 floats (AVX2).
+GIE_CONV_AI void transpose8(DwVec8 (&r)[8]) {
+  static constexpr DwIdx8 lo4{0, 1, 2, 3, 8, 9, 10, 11}, hi4{4, 5, 6, 7, 12, 13, 14, 15};
+  static constexpr DwIdx8 lo2{0, 1, 8, 9, 4, 5, 12, 13}, hi2{2, 3, 10, 11, 6, 7, 14, 15};
+  static constexpr DwIdx8 lo1{0, 8, 2, 10, 4, 12, 6, 14}, hi1{1, 9, 3, 11, 5, 13, 7, 15};
+#define GIE_DW_T_ROUND_(d, lo, hi)                                   \
+  for (int i = 0; i < 8; ++i)                                        \
+    if (!(i & d)) {                                                  \
+      const DwVec8 a = r[i], b = r[i + d];                           \
+      r[i] = __builtin_shuffle(a, b, lo);                            \
+      r[i + d] = __builtin_shuffle(a, b, hi);                        \
+    }
+  GIE_DW_T_ROUND_(4, lo4, hi4)
+  GIE_DW_T_ROUND_(2, lo2, hi2)
+  GIE_DW_T_ROUND_(1, lo1, hi1)
+#undef GIE_DW_T_ROUND_
+}
+GIE_CONV_AI void transposeSquare(DwVec (&r)[16]) { transpose16(r); }
+GIE_CONV_AI void transposeSquare(DwVec8 (&r)[8]) { transpose8(r); }
 #if GIE_CONV_X86
-GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
+template <class Vec, DwTail kTail>
+GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
+  constexpr int64_t L = kDwLanes<Vec>;
   const int64_t HW = a.H * a.W, PQ = a.P * a.Q, Wp = a.Wp;
-  DwVec* __restrict xp = a.xp;
-  DwVec* __restrict yp = a.yp;
-  const DwVec zero = DwVec{} + 0.f;
+  Vec* __restrict xp = a.xp;
+  Vec* __restrict yp = a.yp;
+  const Vec zero = Vec{} + 0.f;
   // The strip's padded rows j = 0 .. rows-1 (padded-plane row pr0 + j, input row pr0 + j - pt): zeros
-  // outside the image; the image rows are transposed 16 consecutive pixels of the flattened plane x 16
+  // outside the image; the image rows are transposed L consecutive pixels of the flattened plane x L
   // channels at a time and scattered to their (row, column), so a block spans row ends. Row by row
   // transposes wasted lanes on rows that are not a multiple of 16 wide: 7 transposes for a 7x7 plane
   // instead of 4, 4 per 56-pixel row instead of 3.5; the input transpose is most of the work at stride 2.
   auto loadRows = [&](int64_t pr0, int64_t rows) __attribute__((always_inline)) {
     const int64_t ih0 = std::max<int64_t>(0, pr0 - a.pt), ih1 = std::min(a.H, pr0 - a.pt + rows);
     for (int64_t j = 0; j < rows; ++j) {
-      DwVec* row = xp + j * Wp;
+      Vec* row = xp + j * Wp;
       const int64_t ih = pr0 + j - a.pt;
       if (ih < 0 || ih >= a.H) {
         for (int64_t t = 0; t < Wp; ++t) row[t] = zero;
@@ -634,22 +665,22 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
     }
     if (ih1 <= ih0) return;
     const int64_t f1 = ih1 * a.W;
-    DwVec* dst = xp + (ih0 + a.pt - pr0) * Wp + a.pl;  // pixel f's place in the strip
-    int64_t iw = 0;                                       // column of pixel f
-    for (int64_t f = ih0 * a.W; f < f1; f += 16) {
-      const int64_t n = std::min<int64_t>(16, f1 - f);
+    Vec* dst = xp + (ih0 + a.pt - pr0) * Wp + a.pl;  // pixel f's place in the strip
+    int64_t iw = 0;                                     // column of pixel f
+    for (int64_t f = ih0 * a.W; f < f1; f += L) {
+      const int64_t n = std::min<int64_t>(L, f1 - f);
       // past the strip's last pixel a full load stays inside the plane unless this is the plane's end
-      const bool full = f + 16 <= HW;
-      DwVec r[16];
-      for (int l = 0; l < 16; ++l) {
+      const bool full = f + L <= HW;
+      Vec r[L];
+      for (int l = 0; l < L; ++l) {
         const float* src = a.x + l * HW + f;
         if (l >= a.nc) r[l] = zero;
-        else if (full) std::memcpy(&r[l], src, sizeof(DwVec));
-        else dwMaskLoad512(r[l], src, HW - f);
+        else if (full) std::memcpy(&r[l], src, sizeof(Vec));
+        else dwMaskLoad<kTail>(r[l], src, HW - f);
       }
-      transpose16(r);
+      transposeSquare(r);
 #pragma GCC unroll 16
-      for (int t = 0; t < 16; ++t)  // (unrolled with the test: a loop up to n becomes a memcpy from the stack)
+      for (int t = 0; t < L; ++t)  // (unrolled with the test: a loop up to n becomes a memcpy from the stack)
         if (t < n) {
           *dst++ = r[t];
           if (++iw == a.W) {
@@ -661,20 +692,20 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   };
   // R*S taps per output pixel, 8 pixels of a row at a time
   const ActivationType act = a.act;
-  const bool regAct = !a.res && DwRegAct::inRegisters(act);
-  const DwRegAct finish(act, a.actAlpha, a.actBeta);
+  const bool regAct = !a.res && DwRegActKinds::inRegisters(act);
+  const DwRegActT<Vec> finish(act, a.actAlpha, a.actBeta);
   // NB pixels of output row p from column q, all taps; blocks may overlap (they store, never accumulate).
   int64_t p0 = 0;  // first output row of the strip
   auto block = [&](auto nb, int64_t p, int64_t q) __attribute__((always_inline)) {
     constexpr int NB = decltype(nb)::value;
-    const DwVec* xr = xp + (p - p0) * a.sh * Wp;
-    DwVec acc[NB];
+    const Vec* xr = xp + (p - p0) * a.sh * Wp;
+    Vec acc[NB];
     for (int j = 0; j < NB; ++j) acc[j] = a.bias;
-    const DwVec* wt = a.w;
+    const Vec* wt = a.w;
     for (int64_t r = 0; r < a.R; ++r) {
-      const DwVec* src = xr + r * a.dh * Wp + q * a.sw;
+      const Vec* src = xr + r * a.dh * Wp + q * a.sw;
       for (int64_t s = 0; s < a.S; ++s, ++wt, src += a.dw) {
-        const DwVec wv = *wt;
+        const Vec wv = *wt;
         for (int j = 0; j < NB; ++j) acc[j] += wv * src[j * a.sw];
       }
     }
@@ -693,18 +724,18 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
   // is loaded once for the one or two pixels using it (60 loads instead of 81 for 8 pixels of a 3x3 layer).
   auto blockUnitStride = [&](auto sTaps, auto nPix, auto colStride, int64_t p, int64_t q) __attribute__((always_inline)) {
     constexpr int S = decltype(sTaps)::value, NB = decltype(nPix)::value, ST = decltype(colStride)::value;
-    const DwVec* xr = xp + (p - p0) * a.sh * Wp + q * ST;
-    DwVec acc[NB];
+    const Vec* xr = xp + (p - p0) * a.sh * Wp + q * ST;
+    Vec acc[NB];
     for (int j = 0; j < NB; ++j) acc[j] = a.bias;
-    const DwVec* wt = a.w;
+    const Vec* wt = a.w;
     for (int64_t r = 0; r < a.R; ++r, wt += S) {
-      const DwVec* src = xr + r * a.dh * Wp;
-      DwVec w[S];
+      const Vec* src = xr + r * a.dh * Wp;
+      Vec w[S];
 #pragma GCC unroll 8
       for (int s = 0; s < S; ++s) w[s] = wt[s];
 #pragma GCC unroll 24
       for (int c = 0; c < ST * (NB - 1) + S; ++c) {
-        const DwVec v = src[c];
+        const Vec v = src[c];
 #pragma GCC unroll 8
         for (int s = 0; s < S; ++s)
           if (c - s >= 0 && (c - s) % ST == 0 && (c - s) / ST < NB) acc[(c - s) / ST] += w[s] * v;
@@ -749,30 +780,30 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
       for (int64_t q = 0; q < a.Q; ++q) block(std::integral_constant<int, 1>{}, p, q);
     }
   }
-  // transpose out: 16 output pixels (consecutive in the flattened plane) x 16 channels at a time
+  // transpose out: L output pixels (consecutive in the flattened plane) x L channels at a time
   const int64_t iEnd = p1 * a.Q;
-  for (int64_t i = p0 * a.Q; i < iEnd; i += 16) {
-    const int64_t n = std::min<int64_t>(16, iEnd - i);
-    DwVec r[16];
-    for (int64_t t = 0; t < 16; ++t) r[t] = t < n ? yp[i - p0 * a.Q + t] : zero;
-    transpose16(r);
+  for (int64_t i = p0 * a.Q; i < iEnd; i += L) {
+    const int64_t n = std::min<int64_t>(L, iEnd - i);
+    Vec r[L];
+    for (int64_t t = 0; t < L; ++t) r[t] = t < n ? yp[i - p0 * a.Q + t] : zero;
+    transposeSquare(r);
     for (int64_t l = 0; l < a.nc; ++l) {
       float* dst = a.y + l * PQ + i;
-      DwVec v = r[l];
-      if (n == 16) {
+      Vec v = r[l];
+      if (n == L) {
         if (a.res) {
-          DwVec rv;
+          Vec rv;
           std::memcpy(&rv, a.res + l * PQ + i, sizeof rv);
           v += rv;
         }
         std::memcpy(dst, &v, sizeof v);
       } else {
         if (a.res) {
-          DwVec rv;
-          dwMaskLoad512(rv, a.res + l * PQ + i, n);
+          Vec rv;
+          dwMaskLoad<kTail>(rv, a.res + l * PQ + i, n);
           v += rv;
         }
-        dwMaskStore512(dst, v, n);
+        dwMaskStore<kTail>(dst, v, n);
       }
     }
   }
@@ -781,6 +812,8 @@ GIE_CONV_AVX512 void dwC16Avx512(const DwC16Args& a) {
       gemm::activateRow(a.y + l * PQ + p0 * a.Q, (p1 - p0) * a.Q, act, a.actAlpha, a.actBeta);
   }
 }
+GIE_CONV_AVX512 void dwC16Avx512(const DwCArgs<DwVec>& a) { dwChannelBlockBody<DwVec, DwTail::kAvx512>(a); }
+GIE_CONV_AVX2 void dwC8Avx2(const DwCArgs<DwVec8>& a) { dwChannelBlockBody<DwVec8, DwTail::kAvx2>(a); }
 #endif
 
 // ------------------------- direct convolution, 16 output channels per vector (AVX-512) -------------------------
@@ -995,11 +1028,17 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     // cold caches in the micro-benchmark: 0.33 -> 0.28 ms); on 56x56 it is not (144ch: 0.21 against 0.25 ms).
     const bool c16Wins = p.strideH > 1 || p.strideW > 1 || P_ * Q_ < 28 * 28 || (P_ * Q_ <= 28 * 28 && p.S == 5) ||
                          P_ * Q_ >= kDwC16LargePlane;
-    if (GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx512 && p.K == p.C && (c16 == 2 || (c16 == 0 && c16Wins))) {
-      const int64_t RS = p.R * p.S, G16 = (p.K + 15) / 16;
-      dwW16_.assign(static_cast<size_t>(G16 * RS * 16), 0.f);
+    // On AVX2 (8 channels per vector) it wins on every MobileNetV2 / EfficientNet-B0 shape, 56x56 and 28x28 stride 1
+    // included (Zen 3, 1 thread, hot: 144ch@56 0.35 -> 0.23 ms, 192ch@28 0.155 -> 0.087, 32ch@112 0.28 -> 0.21): the
+    // per-plane kernel's 8-lane register block shares fewer loads than the 16-lane one.
+    const gemm::Isa isa = gemm::activeIsa();
+    const int64_t lanes = isa == gemm::Isa::kAvx512 ? 16 : isa == gemm::Isa::kAvx2 ? 8 : 0;
+    if (GIE_CONV_X86 && lanes && p.K == p.C && (c16 == 2 || (c16 == 0 && (c16Wins || lanes == 8)))) {
+      const int64_t RS = p.R * p.S, G = (p.K + lanes - 1) / lanes;
+      dwCLanes_ = lanes;
+      dwW16_.assign(static_cast<size_t>(G * RS * lanes), 0.f);
       for (int64_t k = 0; k < p.K; ++k)
-        for (int64_t t = 0; t < RS; ++t) dwW16_[((k / 16) * RS + t) * 16 + k % 16] = weights[k * RS + t];
+        for (int64_t t = 0; t < RS; ++t) dwW16_[((k / lanes) * RS + t) * lanes + k % lanes] = weights[k * RS + t];
     }
     if (p.strideH == p.strideW) {  // tap offsets in the flat kernel's phase planes
       const int64_t st = p.strideH;
@@ -1208,28 +1247,33 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
 #endif
 #if GIE_CONV_X86
   if (!dwW16_.empty()) {
-    const int64_t G16 = (K + 15) / 16, Wp = p.W + p.padLeft + p.padRight;
+    const int64_t L = dwCLanes_, G = (K + L - 1) / L, Wp = p.W + p.padLeft + p.padRight;
     // strip: output rows whose padded input rows take at most ~96 KB (L2; one row of a 112-wide plane: 7 KB)
-    const int64_t fit = std::max<int64_t>(0, (96 * 1024 / 64) / Wp - (p.R - 1) * p.dilH - 1) / p.strideH + 1;
+    const int64_t fit = std::max<int64_t>(0, (96 * 1024 / (4 * L)) / Wp - (p.R - 1) * p.dilH - 1) / p.strideH + 1;
     const int64_t strip = std::min(P_, fit), rowsIn = (strip - 1) * p.strideH + (p.R - 1) * p.dilH + 1;
-    parallelForThreads(batch * G16, batch * K * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
-      const int64_t n = it / G16, c0 = (it % G16) * 16, nc = std::min<int64_t>(16, K - c0);
-      static thread_local gemm::AlignedFloats xs, ys;
-      if (xs.size() < static_cast<size_t>(rowsIn * Wp * 16)) xs.resize(static_cast<size_t>(rowsIn * Wp * 16));
-      if (ys.size() < static_cast<size_t>(strip * Q_ * 16)) ys.resize(static_cast<size_t>(strip * Q_ * 16));
-      DwVec bias = DwVec{} + 0.f;
-      if (ep.bias)
-        for (int64_t l = 0; l < nc; ++l) bias[l] = ep.bias[c0 + l];
-      const DwC16Args a{x + n * xBatchStride + c0 * HW,
-                        reinterpret_cast<const DwVec*>(dwW16_.data()) + (c0 / 16) * RS,
-                        bias,
-                        y + n * yBatchStride + c0 * PQ,
-                        ep.residual ? ep.residual + n * yBatchStride + c0 * PQ : nullptr,
-                        nc, p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, P_, Q_,
-                        Wp, strip, reinterpret_cast<DwVec*>(xs.data()), reinterpret_cast<DwVec*>(ys.data()),
-                        ep.act, ep.alpha, ep.beta};
-      dwC16Avx512(a);
-    });
+    auto groups = [&](auto* vecTag, auto kernel) {
+      using Vec = std::remove_pointer_t<decltype(vecTag)>;
+      parallelForThreads(batch * G, batch * K * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
+        const int64_t n = it / G, c0 = (it % G) * L, nc = std::min<int64_t>(L, K - c0);
+        static thread_local gemm::AlignedFloats xs, ys;
+        if (xs.size() < static_cast<size_t>(rowsIn * Wp * L)) xs.resize(static_cast<size_t>(rowsIn * Wp * L));
+        if (ys.size() < static_cast<size_t>(strip * Q_ * L)) ys.resize(static_cast<size_t>(strip * Q_ * L));
+        Vec bias = Vec{} + 0.f;
+        if (ep.bias)
+          for (int64_t l = 0; l < nc; ++l) bias[l] = ep.bias[c0 + l];
+        const DwCArgs<Vec> a{x + n * xBatchStride + c0 * HW,
+                             reinterpret_cast<const Vec*>(dwW16_.data()) + (c0 / L) * RS,
+                             bias,
+                             y + n * yBatchStride + c0 * PQ,
+                             ep.residual ? ep.residual + n * yBatchStride + c0 * PQ : nullptr,
+                             nc, p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, P_, Q_,
+                             Wp, strip, reinterpret_cast<Vec*>(xs.data()), reinterpret_cast<Vec*>(ys.data()),
+                             ep.act, ep.alpha, ep.beta};
+        kernel(a);
+      });
+    };
+    if (L == 16) groups(static_cast<DwVec*>(nullptr), dwC16Avx512);
+    else groups(static_cast<DwVec8*>(nullptr), dwC8Avx2);
     return;
   }
 #endif

@@ -63,13 +63,14 @@ class Conv2dCpu {
   static void setWinogradOverride(int mode);
   // Winograd path: its output tile size (2 or 4); 0 on other paths.
   int winogradTile() const;
-  // Test/benchmark hook for depthwise convolutions constructed afterwards: 0 = the 16-channel kernel where it
-  // is expected to pay off (default), 1 = never, 2 = whenever it can run (AVX-512, channel multiplier 1).
+  // Test/benchmark hook for depthwise convolutions constructed afterwards: 0 = the channel-blocked kernel (16
+  // channels per vector on AVX-512, 8 on AVX2) where it is expected to pay off (default), 1 = never, 2 = whenever
+  // it can run (AVX-512 or AVX2, channel multiplier 1).
   static void setDepthwiseC16Override(int mode);
   // Test/benchmark hook for convolutions constructed afterwards: -1 = the environment variable GIE_CPU_DIRECT_CONV
   // decides (default; unset = automatic), 0 = automatic, 1 = never the direct kernel, 2 = whenever it can run.
   static void setDirectOverride(int mode);
-  // Depthwise: whether run() uses the 16-channels-per-vector kernel.
+  // Depthwise: whether run() uses the channel-blocked kernel (16 channels per vector; 8 on AVX2).
   bool depthwiseC16() const { return !dwW16_.empty(); }
 
  private:
@@ -88,7 +89,9 @@ class Conv2dCpu {
   gemm::AlignedFloats directW_;         // direct path: per group of 16 output channels, C*R*S x 16 weights
   std::vector<int64_t> directOff_;      // direct path: per tap, its input offset for output pixel 0
   int64_t directWp_ = 0;                // direct path: zero-padded input row (0: reads the input itself, 1x1)
-  gemm::AlignedFloats dwW16_;           // depthwise, 16-channel kernel: per group of 16 channels, R*S x 16 weights
+  gemm::AlignedFloats dwW16_;           // depthwise, channel-blocked kernel: per group of dwCLanes_ channels,
+                                        // R*S x dwCLanes_ weights
+  int64_t dwCLanes_ = 0;                // its channels per vector: 16 (AVX-512) or 8 (AVX2)
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
   bool dwAligned_ = false;              // depthwise: padded rows 64-byte aligned (conv2d_cpu.cpp, dwAlignedRows)
