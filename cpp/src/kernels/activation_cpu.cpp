@@ -54,60 +54,94 @@ GIE_ACT_INLINE void rowInPlace(float* p, int64_t n, float a, float b) {
     constexpr float kLn2Hi = -0.693359375f, kLn2Lo = 2.12194440e-4f;                                           \
     constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f,                    \
                     kP3 = 4.1665795894e-2f, kP4 = 1.6666665459e-1f, kP5 = 5.0000001201e-1f;
-GIE_ACT_AVX512 GIE_ACT_INLINE __m512 siluVec(__m512 x) {
+// U vectors at a time, each step written for all U before the next (lock-step): one vector per loop iteration left
+// the row bound by its ~70-cycle dependency chain (the scheduler holds only a few iterations), and GCC keeps
+// separate calls in program order. Same operations per element, so the same bits. AVX2 on Zen 3, an 8192-float
+// row in L1: 0.575 -> 0.460 ns per element with U = 4.
+#define GIE_SILU_STEP_(expr) _Pragma("GCC unroll 4") for (int u = 0; u < U; ++u) expr;
+template <int U>
+GIE_ACT_AVX512 GIE_ACT_INLINE void siluVecs(__m512 (&x)[U]) {
     GIE_SILU_CONSTANTS_
-    const __m512 n = _mm512_xor_ps(x, _mm512_set1_ps(-0.f));  // -x
-    // actmath::exp(n): the clamps (max(lo, n) / min(hi, .) return n when it is NaN, as the ternaries do).
-    const __m512 xc = _mm512_min_ps(_mm512_set1_ps(kHi), _mm512_max_ps(_mm512_set1_ps(kLo), n));
-    const __m512 t = _mm512_fmadd_ps(xc, _mm512_set1_ps(kLog2e), _mm512_set1_ps(kRound));
-    const __m512 fn = _mm512_sub_ps(t, _mm512_set1_ps(kRound));
-    const __m512 r = _mm512_fmadd_ps(fn, _mm512_set1_ps(kLn2Lo), _mm512_fmadd_ps(fn, _mm512_set1_ps(kLn2Hi), xc));
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kP0), r, _mm512_set1_ps(kP1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kP5));
-    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.f));
+    __m512 xc[U], t[U], fn[U], r[U], p[U], e[U];
+    // actmath::exp(-x): the clamps (max(lo, n) / min(hi, .) return n when it is NaN, as the ternaries do).
+    GIE_SILU_STEP_(xc[u] = _mm512_min_ps(_mm512_set1_ps(kHi),
+                                         _mm512_max_ps(_mm512_set1_ps(kLo), _mm512_xor_ps(x[u], _mm512_set1_ps(-0.f)))))
+    GIE_SILU_STEP_(t[u] = _mm512_fmadd_ps(xc[u], _mm512_set1_ps(kLog2e), _mm512_set1_ps(kRound)))
+    GIE_SILU_STEP_(fn[u] = _mm512_sub_ps(t[u], _mm512_set1_ps(kRound)))
+    GIE_SILU_STEP_(r[u] = _mm512_fmadd_ps(fn[u], _mm512_set1_ps(kLn2Hi), xc[u]))
+    GIE_SILU_STEP_(r[u] = _mm512_fmadd_ps(fn[u], _mm512_set1_ps(kLn2Lo), r[u]))
+    GIE_SILU_STEP_(p[u] = _mm512_fmadd_ps(_mm512_set1_ps(kP0), r[u], _mm512_set1_ps(kP1)))
+    GIE_SILU_STEP_(p[u] = _mm512_fmadd_ps(p[u], r[u], _mm512_set1_ps(kP2)))
+    GIE_SILU_STEP_(p[u] = _mm512_fmadd_ps(p[u], r[u], _mm512_set1_ps(kP3)))
+    GIE_SILU_STEP_(p[u] = _mm512_fmadd_ps(p[u], r[u], _mm512_set1_ps(kP4)))
+    GIE_SILU_STEP_(p[u] = _mm512_fmadd_ps(p[u], r[u], _mm512_set1_ps(kP5)))
+    GIE_SILU_STEP_(e[u] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p[u], r[u]), r[u], r[u]), _mm512_set1_ps(1.f)))
     // y * 2^n: the same rounding as multiplying by the power of two built from t's bits (exact scaling, one
     // rounding where the product is denormal).
-    const __m512 e = _mm512_scalef_ps(y, fn);
-    const __m512 q = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.f), e));
-    const __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-kHi), _CMP_LT_OQ);
-    return _mm512_mask_mul_ps(q, under, x, _mm512_setzero_ps());
+    GIE_SILU_STEP_(e[u] = _mm512_scalef_ps(e[u], fn[u]))
+    GIE_SILU_STEP_(e[u] = _mm512_div_ps(x[u], _mm512_add_ps(_mm512_set1_ps(1.f), e[u])))
+    GIE_SILU_STEP_(x[u] = _mm512_mask_mul_ps(e[u], _mm512_cmp_ps_mask(x[u], _mm512_set1_ps(-kHi), _CMP_LT_OQ), x[u],
+                                             _mm512_setzero_ps()))
 }
 GIE_ACT_AVX512 void siluRowAvx512(const float* x, float* y, int64_t n) {
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, siluVec(_mm512_loadu_ps(x + i)));
+    for (; i + 64 <= n; i += 64) {
+        __m512 v[4];
+        for (int u = 0; u < 4; ++u) v[u] = _mm512_loadu_ps(x + i + 16 * u);
+        siluVecs(v);
+        for (int u = 0; u < 4; ++u) _mm512_storeu_ps(y + i + 16 * u, v[u]);
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512 v[1] = {_mm512_loadu_ps(x + i)};
+        siluVecs(v);
+        _mm512_storeu_ps(y + i, v[0]);
+    }
     if (i < n) {
         const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(y + i, m, siluVec(_mm512_maskz_loadu_ps(m, x + i)));
+        __m512 v[1] = {_mm512_maskz_loadu_ps(m, x + i)};
+        siluVecs(v);
+        _mm512_mask_storeu_ps(y + i, m, v[0]);
     }
 }
-GIE_ACT_AVX2 GIE_ACT_INLINE __m256 siluVec(__m256 x) {
+template <int U>
+GIE_ACT_AVX2 GIE_ACT_INLINE void siluVecs(__m256 (&x)[U]) {
     GIE_SILU_CONSTANTS_
-    const __m256 n = _mm256_xor_ps(x, _mm256_set1_ps(-0.f));
-    const __m256 xc = _mm256_min_ps(_mm256_set1_ps(kHi), _mm256_max_ps(_mm256_set1_ps(kLo), n));
-    const __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(kLog2e), _mm256_set1_ps(kRound));
-    const __m256 fn = _mm256_sub_ps(t, _mm256_set1_ps(kRound));
-    const __m256 r = _mm256_fmadd_ps(fn, _mm256_set1_ps(kLn2Lo), _mm256_fmadd_ps(fn, _mm256_set1_ps(kLn2Hi), xc));
-    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(kP0), r, _mm256_set1_ps(kP1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP5));
-    const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.f));
-    const __m256i sb = _mm256_slli_epi32(
-        _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(static_cast<int>(127u - 0x4B400000u))), 23);
-    const __m256 e = _mm256_mul_ps(y, _mm256_castsi256_ps(sb));
-    const __m256 q = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.f), e));
-    const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-kHi), _CMP_LT_OQ);
-    return _mm256_blendv_ps(q, _mm256_mul_ps(x, _mm256_setzero_ps()), under);
+    __m256 xc[U], t[U], fn[U], r[U], p[U], e[U];
+    GIE_SILU_STEP_(xc[u] = _mm256_min_ps(_mm256_set1_ps(kHi),
+                                         _mm256_max_ps(_mm256_set1_ps(kLo), _mm256_xor_ps(x[u], _mm256_set1_ps(-0.f)))))
+    GIE_SILU_STEP_(t[u] = _mm256_fmadd_ps(xc[u], _mm256_set1_ps(kLog2e), _mm256_set1_ps(kRound)))
+    GIE_SILU_STEP_(fn[u] = _mm256_sub_ps(t[u], _mm256_set1_ps(kRound)))
+    GIE_SILU_STEP_(r[u] = _mm256_fmadd_ps(fn[u], _mm256_set1_ps(kLn2Hi), xc[u]))
+    GIE_SILU_STEP_(r[u] = _mm256_fmadd_ps(fn[u], _mm256_set1_ps(kLn2Lo), r[u]))
+    GIE_SILU_STEP_(p[u] = _mm256_fmadd_ps(_mm256_set1_ps(kP0), r[u], _mm256_set1_ps(kP1)))
+    GIE_SILU_STEP_(p[u] = _mm256_fmadd_ps(p[u], r[u], _mm256_set1_ps(kP2)))
+    GIE_SILU_STEP_(p[u] = _mm256_fmadd_ps(p[u], r[u], _mm256_set1_ps(kP3)))
+    GIE_SILU_STEP_(p[u] = _mm256_fmadd_ps(p[u], r[u], _mm256_set1_ps(kP4)))
+    GIE_SILU_STEP_(p[u] = _mm256_fmadd_ps(p[u], r[u], _mm256_set1_ps(kP5)))
+    GIE_SILU_STEP_(e[u] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p[u], r[u]), r[u], r[u]), _mm256_set1_ps(1.f)))
+    GIE_SILU_STEP_(e[u] = _mm256_mul_ps(e[u], _mm256_castsi256_ps(_mm256_slli_epi32(
+                       _mm256_add_epi32(_mm256_castps_si256(t[u]),
+                                        _mm256_set1_epi32(static_cast<int>(127u - 0x4B400000u))), 23))))
+    GIE_SILU_STEP_(e[u] = _mm256_div_ps(x[u], _mm256_add_ps(_mm256_set1_ps(1.f), e[u])))
+    GIE_SILU_STEP_(x[u] = _mm256_blendv_ps(e[u], _mm256_mul_ps(x[u], _mm256_setzero_ps()),
+                                           _mm256_cmp_ps(x[u], _mm256_set1_ps(-kHi), _CMP_LT_OQ)))
 }
 GIE_ACT_AVX2 void siluRowAvx2(const float* x, float* y, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, siluVec(_mm256_loadu_ps(x + i)));
+    for (; i + 32 <= n; i += 32) {
+        __m256 v[4];
+        for (int u = 0; u < 4; ++u) v[u] = _mm256_loadu_ps(x + i + 8 * u);
+        siluVecs(v);
+        for (int u = 0; u < 4; ++u) _mm256_storeu_ps(y + i + 8 * u, v[u]);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 v[1] = {_mm256_loadu_ps(x + i)};
+        siluVecs(v);
+        _mm256_storeu_ps(y + i, v[0]);
+    }
     for (; i < n; ++i) y[i] = activation<ActivationType::kSILU>(x[i], 0.f, 0.f);
 }
+#undef GIE_SILU_STEP_
 #undef GIE_SILU_CONSTANTS_
 #endif
 
