@@ -365,10 +365,9 @@ GIE_AI void packPlainBody(const PlainB& pb, int64_t k0, int64_t kc, int64_t n0, 
     const int64_t full = NRC > 0 && nr == NRC ? nc / NRC * NRC : 0;  // columns in full fixed-width panels
     for (int64_t k = 0; k < kc; ++k) {
       const float* s = pb.B + (k0 + k) * pb.ldb + n0;
-      for (int64_t col = 0; col < full; col += NRC) {
-        float* __restrict d = dst + col * kc + k * NRC;
-        for (int j = 0; j < NRC; ++j) d[j] = s[col + j];
-      }
+      // A fixed-size memcpy: GCC unrolled the element loop of the AVX2 build into 16 scalar moves (vmovss), which made
+      // packing ~35% of a 1x1 144->24 convolution's time even with B in L1 (Zen 3).
+      for (int64_t col = 0; col < full; col += NRC) std::memcpy(dst + col * kc + k * NRC, s + col, NRC * sizeof(float));
       // The rest: the last partial panel after the fixed-width ones, or every panel when nr is not NRC.
       for (int64_t col = full; col < nc; col += nr) {
         const int64_t pw = std::min<int64_t>(nr, nc - col), pwp = roundUp(pw, vw);
