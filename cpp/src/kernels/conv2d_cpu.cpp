@@ -224,12 +224,13 @@ GIE_CONV_AI void dwFma(Vec& acc, float w, const float* p) {  // acc += w * p[0:l
   std::memcpy(&v, p, sizeof v);
   acc += w * v;
 }
-// ReLU / clip / leaky ReLU on a 16-lane vector, with the order and NaN handling of activation_math.h's
-// formulas (minf(maxf(x, lo), hi) for clip); the depthwise kernels apply them in registers when no residual
-// has to be added first.
+// ReLU / clip / ReLU6 / leaky ReLU on a vector, with the order and NaN handling of activation_math.h's
+// formulas (minf(maxf(x, lo), hi) for clip and ReLU6); the depthwise kernels apply them in registers when no
+// residual has to be added first. ReLU6 (MobileNetV2's depthwise layers) ran as a separate row pass before.
 struct DwRegActKinds {
   static bool inRegisters(ActivationType t) {
-    return t == ActivationType::kRELU || t == ActivationType::kCLIP || t == ActivationType::kLEAKY_RELU;
+    return t == ActivationType::kRELU || t == ActivationType::kCLIP || t == ActivationType::kRELU6 ||
+           t == ActivationType::kLEAKY_RELU;
   }
 };
 template <class Vec>
@@ -238,8 +239,9 @@ struct DwRegActT : DwRegActKinds {
   Vec lo, hi;
   float slope;
   GIE_CONV_AI DwRegActT(ActivationType t, float alpha, float beta)
-      : act(t), lo(Vec{} + (t == ActivationType::kCLIP ? alpha : 0.f)),
-        hi(Vec{} + (t == ActivationType::kCLIP ? beta : 0.f)), slope(alpha) {}
+      : act(t == ActivationType::kRELU6 ? ActivationType::kCLIP : t),
+        lo(Vec{} + (t == ActivationType::kCLIP ? alpha : 0.f)),
+        hi(Vec{} + (t == ActivationType::kCLIP ? beta : t == ActivationType::kRELU6 ? 6.f : 0.f)), slope(alpha) {}
   GIE_CONV_AI void operator()(Vec& v) const {
     if (act == ActivationType::kCLIP) {
       v = v > lo ? v : lo;
