@@ -326,6 +326,8 @@ void testConv(const char* isa) {
       {1, 3, 41, 75, 19, 7, 7, 2, 2, 3, 3, 2, 3, 1, 1, 1},     // 7x7 s2, Q = 38
       {2, 11, 9, 75, 13, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1},     // 1x1 s2, Q = 38, last column read
       {1, 19, 13, 67, 21, 3, 3, 2, 2, 0, 1, 0, 0, 1, 1, 1},    // 3x3 s2, Q = 33
+      {1, 2, 9, 31, 5, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1},      // 1x1 s2, Q = 16: the AVX2 gather's last 8 end the tensor
+      {2, 3, 5, 15, 4, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1},      // 1x1 s2, Q = 8: one 8-output gather ending the row
       // output planes of 49 / 196 pixels: the transposed GEMM with the 7-row AVX-512 tile (no padded rows)
       {2, 40, 14, 14, 100, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},   // 1x1 @14, 100 channels (partial panel)
       {1, 24, 14, 14, 60, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},    // 3x3 s2 -> 7x7

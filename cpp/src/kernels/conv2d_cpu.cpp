@@ -67,13 +67,21 @@ GIE_CONV_AVX512 inline void gatherStride2Avx512(float* __restrict o, const float
                           _mm512_permutex2var_ps(lo, evens, hi));
   }
 }
+// (lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6) -> lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6
+GIE_CONV_AVX2 GIE_CONV_AI __m256 evensAvx2(__m256 lo, __m256 hi) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+}
 GIE_CONV_AVX2 inline void gatherStride2Avx2(float* __restrict o, const float* __restrict x, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 < n; i += 8) {  // reads x[2i .. 2i + 15] <= x[2(n - 1)]
-    const __m256 lo = _mm256_loadu_ps(x + 2 * i), hi = _mm256_loadu_ps(x + 2 * i + 8);
-    // (lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6) -> lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6
-    const __m256 ev = _mm256_shuffle_ps(lo, hi, 0x88);
-    _mm256_storeu_ps(o + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xD8)));
+  for (; i + 8 < n; i += 8)  // reads x[2i .. 2i + 15] <= x[2(n - 1)]
+    _mm256_storeu_ps(o + i, evensAvx2(_mm256_loadu_ps(x + 2 * i), _mm256_loadu_ps(x + 2 * i + 8)));
+  if (i + 8 == n) {
+    // The last 8 outputs: x[2i + 15] lies past x[2(n - 1)], so the high half is a masked load of 7 floats (a
+    // masked store is slow on AMD, the store is a full one). The scalar loop here took half of every 16-column
+    // im2col panel of a stride-2 stem (n = 16).
+    const __m256i hiMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(7), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_storeu_ps(o + i, evensAvx2(_mm256_loadu_ps(x + 2 * i), _mm256_maskload_ps(x + 2 * i + 8, hiMask)));
+    return;
   }
   for (; i < n; ++i) o[i] = x[2 * i];
 }
