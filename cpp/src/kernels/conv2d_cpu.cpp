@@ -306,7 +306,7 @@ GIE_CONV_AI void dwMaskStore(float* p, const Vec& v, int64_t n) {
 // per FMA and was load-bound at about half the FMA rate. Taps are summed in the same order per output
 // as the flat sweep for ST = 1. The block is stored straight into the output rows (stride Q, only
 // the `valid` = Q - c real columns: no junk columns, no copy through the accumulator chunk), with the
-// residual added and ReLU / clip / leaky ReLU applied as the flat sweep's copy-out does.
+// residual added and ReLU / clip / ReLU6 / leaky ReLU applied as the flat sweep's copy-out does.
 template <class Vec, DwTail kTail, int R, int S, int ST, int V, class Fin>
 GIE_CONV_AI void dwRegBlock(const float* __restrict base, int64_t planeLen, int64_t Wh,
                             const float* __restrict w, const Vec& bias, float* __restrict y,
@@ -490,7 +490,7 @@ GIE_CONV_AI void dwFlatBody(const DwArgs& a) {
   }
   const int64_t RS = a.R * a.S;
   const Vec bias = Vec{} + a.bias;
-  // ReLU / clip / leaky ReLU are applied in registers when there is no residual to add first; other
+  // ReLU / clip / ReLU6 / leaky ReLU are applied in registers when there is no residual to add first; other
   // activations (and any after a residual) run over the finished rows while they are in L1.
   const ActivationType act = a.act;
   const bool regAct = !a.res && DwRegActKinds::inRegisters(act);
@@ -588,7 +588,7 @@ GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { a.pad ? dwFlatBody<DwVec, DwTai
 // the 16 planes are transposed into a zero-padded pixel-major buffer (one 16-lane vector per pixel, 16x16
 // register transposes), every output pixel is R*S vector FMAs with per-channel weight vectors (8 pixels at a
 // time for independent accumulators), and the result is transposed back into the 16 NCHW planes with the
-// residual added and the activation applied (ReLU / clip / leaky ReLU in registers, others on the finished
+// residual added and the activation applied (ReLU / clip / ReLU6 / leaky ReLU in registers, others on the finished
 // planes through gemm::activateRow). Any stride, padding and dilation; channel multiplier 1.
 // The AVX2 build runs the same body on 8-channel groups (one ymm per pixel, NCHW8c in the scratch rows).
 template <class Vec>
@@ -835,8 +835,8 @@ GIE_CONV_AVX2 void dwC8Avx2(const DwCArgs<DwVec8>& a) { dwChannelBlockBody<DwVec
 // Here each output pixel's 16 channels are one vector: 16 consecutive output pixels x 16 channels in 16 accumulators,
 // every tap one FMA per pixel with the input value as a broadcast memory operand (no packing, no im2col), the weights
 // one vector per tap; the 16 x 16 block is transposed into the 16 NCHW planes (transpose16), bias first, residual and
-// activation at the store (ReLU / clip / leaky ReLU in registers, others through gemm::activateRow on the chunk's
-// rows while they are in L1). Padded layers read an output row's zero-padded input rows from a per-thread copy; 1x1,
+// activation at the store (ReLU / clip / ReLU6 / leaky ReLU in registers, others through gemm::activateRow on the
+// chunk's rows while they are in L1). Padded layers read an output row's zero-padded input rows from a per-thread copy; 1x1,
 // stride-1, unpadded ones read the input itself (the plane is one flat row of H*W pixels).
 constexpr int64_t kDirectMaxTaps = 512;  // C*R*S
 constexpr int64_t kDirectMaxK = 80;     // output channels (one pass over the input per 16)
@@ -946,7 +946,7 @@ GIE_CONV_AVX512 void directC16Avx512(const DirectArgs& a, int64_t p, int64_t qBe
 #if GIE_CONV_X86
 // The transposed GEMM's output pass: y[k][i] = act(D[i][k] + bias[k] + res[k][i]) for channels k0 .. k1 - 1
 // (at most 16; y, bias and res start at channel k0), 16 pixels x 16 channels per register transpose, the sums in
-// the scalar loop's order, ReLU / clip / leaky ReLU in registers (others: the caller's activateRow). The scalar
+// the scalar loop's order, ReLU / clip / ReLU6 / leaky ReLU in registers (others: the caller's activateRow). The scalar
 // loop (one strided load per element) and its separate activation pass took ~0.03 ms per 1x1 layer on 7x7 planes
 // (MobileNetV2 / EfficientNet-B0 have 10-16 such layers). D's rows hold at least 16 floats past k0.
 GIE_CONV_AVX512 void transposeOutAvx512(const float* D, int64_t ldd, int64_t PQ, int64_t k0, int64_t k1, float* y,
