@@ -790,6 +790,11 @@ GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
       for (int64_t q = 0; q < a.Q; ++q) block(std::integral_constant<int, 1>{}, p, q);
     }
   }
+  // Other activations (SiLU, ...) without a residual run over the strip's channel-blocked results while they are in
+  // L1, before the transpose, rather than over the stored planes afterwards: the same function of the same values.
+  const bool actBlocked = !regAct && act != kNoActivation && !a.res;
+  if (actBlocked)
+    gemm::activateRow(reinterpret_cast<float*>(yp), (p1 - p0) * a.Q * L, act, a.actAlpha, a.actBeta);
   // transpose out: L output pixels (consecutive in the flattened plane) x L channels at a time
   const int64_t iEnd = p1 * a.Q;
   for (int64_t i = p0 * a.Q; i < iEnd; i += L) {
@@ -817,7 +822,7 @@ GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
       }
     }
   }
-  if (!regAct && act != kNoActivation)
+  if (!regAct && !actBlocked && act != kNoActivation)  // after the residual
     for (int64_t l = 0; l < a.nc; ++l)
       gemm::activateRow(a.y + l * PQ + p0 * a.Q, (p1 - p0) * a.Q, act, a.actAlpha, a.actBeta);
   }
