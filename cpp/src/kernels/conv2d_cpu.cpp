@@ -588,8 +588,9 @@ GIE_CONV_AVX512 void dwAvx512(const DwArgs& a) { a.pad ? dwFlatBody<DwVec, DwTai
 // the 16 planes are transposed into a zero-padded pixel-major buffer (one 16-lane vector per pixel, 16x16
 // register transposes), every output pixel is R*S vector FMAs with per-channel weight vectors (8 pixels at a
 // time for independent accumulators), and the result is transposed back into the 16 NCHW planes with the
-// residual added and the activation applied (ReLU / clip / ReLU6 / leaky ReLU in registers, others on the finished
-// planes through gemm::activateRow). Any stride, padding and dilation; channel multiplier 1.
+// residual added and the activation applied (ReLU / clip / ReLU6 / leaky ReLU in registers, others through
+// gemm::activateRow: on the blocked results before the transpose, or after the residual). Any stride, padding and
+// dilation; channel multiplier 1.
 // The AVX2 build runs the same body on 8-channel groups (one ymm per pixel, NCHW8c in the scratch rows).
 template <class Vec>
 struct DwCArgs {
