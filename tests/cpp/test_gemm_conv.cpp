@@ -370,12 +370,18 @@ void testConv(const char* isa) {
   const ConvCase dwCase{2, 7, 9, 8, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 7};
   const ConvCase dwBigCase{1, 3, 61, 70, 3, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3};
   const ConvCase pwCase{2, 17, 6, 5, 19, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  // 1x1 layers whose GEMM has full 6 x 16 AVX2 tiles (the straight-line conv store) next to row and column tails:
+  // one K block of 32, and K = 300 in two blocks (the first block's tiles take the general store)
+  const ConvCase pwShortK{1, 32, 23, 29, 25, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  const ConvCase pwTwoKBlocks{1, 300, 5, 7, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
   for (ActivationType act : kAllActs)
     for (int v = 0; v < 4; ++v) {
       runConvCase(isa, gemmCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, dwCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, dwBigCase, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, pwCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwShortK, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwTwoKBlocks, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
     }
 }
 
