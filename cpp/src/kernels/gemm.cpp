@@ -146,26 +146,45 @@ GIE_AVX2 GIE_AI void epiStore8(float* c, __m256 x, bool full, __m256i m, const T
   else _mm256_maskstore_ps(c, m, x);
 }
 
-// The common store of a convolution tile, full 6 x W, on its only K block (C = acc + bias row [+ residual], then the
-// register activation; alpha 1, beta 0, no column bias): straight-line code with the activation and the residual
-// chosen at compile time. The general epiStore8 tests mode / last / bias / residual / activation per vector, and
-// for K blocks of 16-32 (1x1 convolutions of 16-32 input channels) its branches were about a third of the tile's
-// time. Same operations in the same order as epiStore8 (x * 1.0f is exact), so the same bits.
-template <int NV, int ACT, bool RES>
+// The common stores of a convolution tile, full 6 x W, alpha 1, no column bias, beta 0 (MODE 0: C = acc) or a later K
+// block (MODE 2: C += acc); on the last K block (LAST) then + bias row [+ residual] and the register activation.
+// Straight-line code with all of these fixed at compile time: the general epiStore8 tests mode / last / bias /
+// residual / activation per vector, and for K blocks of 16-32 (1x1 convolutions of 16-32 input channels) those
+// branches were about a third of the tile's time. Same operations in the same order as epiStore8 (x * 1.0f is
+// exact), so the same bits.
+template <int NV, int MODE, bool LAST, int ACT, bool RES>
 GIE_AVX2 GIE_AI void storeTileConvAvx2(const __m256 (&acc)[6][NV], float* __restrict C, int64_t ldc,
                                        const TileEpi& te) {
   const __m256 lo = _mm256_set1_ps(ACT == 1 ? 0.f : te.a), hi = _mm256_set1_ps(te.b);
 #pragma GCC unroll 8
   for (int i = 0; i < 6; ++i) {
-    const __m256 brow = _mm256_set1_ps(te.biasRow ? te.biasRow[i] : 0.f);
+    const __m256 brow = _mm256_set1_ps(LAST && te.biasRow ? te.biasRow[i] : 0.f);
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      __m256 x = _mm256_add_ps(acc[i][v], brow);
-      if (RES) x = _mm256_add_ps(x, _mm256_loadu_ps(te.res + i * te.ldr + v * 8));
-      if (ACT == 1) x = _mm256_max_ps(x, lo);
-      if (ACT == 3) x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-      _mm256_storeu_ps(C + i * ldc + v * 8, x);
+      float* c = C + i * ldc + v * 8;
+      __m256 x = acc[i][v];
+      if (MODE == 2) x = _mm256_add_ps(x, _mm256_loadu_ps(c));
+      if (LAST) {
+        x = _mm256_add_ps(x, brow);
+        if (RES) x = _mm256_add_ps(x, _mm256_loadu_ps(te.res + i * te.ldr + v * 8));
+        if (ACT == 1) x = _mm256_max_ps(x, lo);
+        if (ACT == 3) x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+      }
+      _mm256_storeu_ps(c, x);
     }
+  }
+}
+template <int NV, int MODE>
+GIE_AVX2 GIE_AI void storeTileConvLastAvx2(const __m256 (&acc)[6][NV], float* __restrict C, int64_t ldc,
+                                           const TileEpi& te) {
+  if (te.res) {
+    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, true>(acc, C, ldc, te);
+    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, true>(acc, C, ldc, te);
+    else storeTileConvAvx2<NV, MODE, true, 3, true>(acc, C, ldc, te);
+  } else {
+    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, false>(acc, C, ldc, te);
+    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, false>(acc, C, ldc, te);
+    else storeTileConvAvx2<NV, MODE, true, 3, false>(acc, C, ldc, te);
   }
 }
 
@@ -234,16 +253,14 @@ GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __rest
     A += MR;
     B += W;
   }
-  if (mrows == MR && ncols == W && te.mode == 0 && te.last && te.alpha == 1.f && !te.biasCol &&
-      te.simple != 2) {
-    if (te.res) {
-      if (te.simple == 0) storeTileConvAvx2<NV, 0, true>(acc, C, ldc, te);
-      else if (te.simple == 1) storeTileConvAvx2<NV, 1, true>(acc, C, ldc, te);
-      else storeTileConvAvx2<NV, 3, true>(acc, C, ldc, te);
+  if (mrows == MR && ncols == W && te.mode != 1 && te.alpha == 1.f && !te.biasCol && te.simple != 2) {
+    if (!te.last) {
+      if (te.mode == 0) storeTileConvAvx2<NV, 0, false, 0, false>(acc, C, ldc, te);
+      else storeTileConvAvx2<NV, 2, false, 0, false>(acc, C, ldc, te);
+    } else if (te.mode == 0) {
+      storeTileConvLastAvx2<NV, 0>(acc, C, ldc, te);
     } else {
-      if (te.simple == 0) storeTileConvAvx2<NV, 0, false>(acc, C, ldc, te);
-      else if (te.simple == 1) storeTileConvAvx2<NV, 1, false>(acc, C, ldc, te);
-      else storeTileConvAvx2<NV, 3, false>(acc, C, ldc, te);
+      storeTileConvLastAvx2<NV, 2>(acc, C, ldc, te);
     }
     return;
   }
