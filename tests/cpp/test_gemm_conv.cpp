@@ -374,6 +374,21 @@ void testConv(const char* isa) {
   // one K block of 32, and K = 300 in two blocks (the first block's tiles take the general store)
   const ConvCase pwShortK{1, 32, 23, 29, 25, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
   const ConvCase pwTwoKBlocks{1, 300, 5, 7, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  // Column stride 2 with output rows of a multiple of 16 pixels (the AVX2 packer's whole-panel stride-2 path): 3x3
+  // padded; 279 taps in two K blocks, the second starting at tap (1, 2) of channel 15, N blocks starting at column 64
+  // of a row; 5x5 with asymmetric padding, batch 2; dilation 2
+  const ConvCase s2Cases[] = {
+      {1, 3, 64, 64, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},
+      {1, 31, 20, 160, 7, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},
+      {2, 5, 33, 65, 9, 5, 5, 2, 2, 2, 0, 1, 2, 1, 1, 1},
+      {1, 4, 30, 63, 6, 3, 3, 2, 2, 1, 3, 1, 1, 2, 2, 1},
+  };
+  int s2i = 0;
+  for (const ConvCase& cc : s2Cases)
+    for (ActivationType act : {kNoActivation, ActivationType::kRELU6, ActivationType::kSILU}) {
+      ++s2i;
+      runConvCase(isa, cc, cc.N, act, s2i % 2 == 0, s2i % 3 == 0, s2i % 4 == 0 ? 7 : 0);
+    }
   for (ActivationType act : kAllActs)
     for (int v = 0; v < 4; ++v) {
       runConvCase(isa, gemmCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
