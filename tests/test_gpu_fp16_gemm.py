@@ -116,6 +116,37 @@ def test_fully_connected_fp16_wgmma(case, rng):
     assert fc["tactic"] == WGMMA and fc["tactic_architecture"] == "sm_90a"
 
 
+@pytest.mark.parametrize("channels", [64, 24, 20])
+def test_fully_connected_fp16_reads_pooled_hwc8_without_reformat(channels, rng, monkeypatch):
+    """conv 3x3 (FP16, HWC8 where C % 8 == 0) -> global average pooling -> FC: the pooled (N, C, 1, 1) HWC8 features lie
+    exactly as LINEAR rows when C % 8 == 0, so the FC reads them with no Reformat before it (issue 13, batch-1 latency);
+    C = 20 pads HWC8 to 24 channels, so there the FC must not read HWC8. Every FC tactic forced, against the CPU FP16
+    reference. Not yet run on a GPU when it landed, so offered only with GIE_UNVERIFIED_TACTICS=1 (set here)."""
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    C = channels
+    w1 = randn(rng, (C, 8, 3, 3), 1.0 / np.sqrt(72))
+    w2 = randn(rng, (10, C), 1.0 / np.sqrt(C))
+    b2 = randn(rng, (10,), 0.5)
+
+    def define(net, t):
+        c = net.add_convolution(t["x"], C, (3, 3), w1, np.zeros(C, np.float32), padding=(1, 1))
+        p = net.add_pooling(c.output(0), gie.PoolingType.AVERAGE, (7, 5))
+        return net.add_fully_connected(p.output(0), 10, w2, b2).output(0)
+    tactics = each_tactic_fp16(define, {"x": randn(rng, (N, 8, 7, 5))}, "FullyConnected")
+    info = compare_gpu_cpu(define, {"x": randn(rng, (N, 8, 7, 5))}, force={"FullyConnected": tactics[0]}, fp16=True,
+                           expect_half=("FullyConnected",), **TOL)
+    kernels = info["kernels"]
+    fc = next(k for k in kernels if k["type"] == "FullyConnected")
+    pool = next(k for k in kernels if k["type"] == "Pooling")
+    fmt = fc["inputs"][0]["format"]
+    print("pooling out:", pool["outputs"][0]["format"], "FC in:", fmt)
+    if C % 8:
+        assert fmt == "linear", fmt
+    elif pool["outputs"][0]["format"] == "hwc8":
+        # the FC reads the pooling's output itself (no Reformat between them)
+        assert fc["inputs"][0]["name"] == pool["outputs"][0]["name"] and fmt == "hwc8", (pool["outputs"], fc["inputs"])
+
+
 def test_fully_connected_fp16_wgmma_needs_rows_of_8(rng):
     """An input row of 13 halves (26 bytes) cannot be a TMA row pitch: the tactic is not offered."""
     w = randn(rng, (20, 13), 0.3)

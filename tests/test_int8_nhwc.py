@@ -384,6 +384,42 @@ def test_elementwise_of_nhwc_convolutions(op, rng):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("fc_tactic", [None, "dp4a_128x64x8"])
+@pytest.mark.parametrize("batch", [13, 1])
+def test_fully_connected_reads_pooled_nhwc(fc_tactic, batch, rng):
+    """conv (_nhwc, INT8 out) -> global average pooling (INT8) -> FC (INT8, float out): pooled (N, C, 1, 1) INT8 NHWC
+    features lie exactly as LINEAR rows of C bytes, so the GPU FullyConnected reads them as they are
+    (cuda/kernels/fully_connected_int8.cu) with no Reformat between; whatever the builder chooses equals the CPU."""
+    _needs_sm80()
+    g = _gpu()
+    x = rng.standard_normal((batch, 16, 7, 5)).astype(F32)
+    w1 = (rng.standard_normal((48, 16, 3, 3)) / 12).astype(F32)
+    w2 = (rng.standard_normal((10, 48)) / 7).astype(F32)
+    b2 = (rng.standard_normal(10) * 0.1).astype(F32)
+
+    def define(net, t):
+        c1 = net.add_convolution(t["x"], 48, (3, 3), w1, np.zeros(48, F32), padding=(1, 1))
+        c1.precision = gie.int8
+        a = net.add_activation(c1.output(0), gie.ActivationType.RELU)
+        a.output(0).set_dynamic_range(-2.0, 2.0)
+        pool = net.add_pooling(a.output(0), gie.PoolingType.AVERAGE, (7, 5))
+        pool.precision = gie.int8
+        pool.output(0).set_dynamic_range(-1.0, 1.0)
+        return g.pin(net.add_fully_connected(pool.output(0), 10, w2, b2), gie.float32)
+
+    force = {"Convolution": IMMA_NHWC[2], **({"FullyConnected": fc_tactic} if fc_tactic else {})}
+    cpu, gpu = g.build_both(define, {"x": x}, lambda t, o: {t["x"]: 3.0}, force=force)
+    kernels = gpu.layer_info()["kernels"]
+    fc = next(k for k in kernels if k["type"] == "FullyConnected")
+    pool = next(k for k in kernels if k["type"] == "Pooling")
+    assert fc["precision"] == "int8" and pool["precision"] == "int8", (fc["precision"], pool["precision"])
+    print("pooling:", pool["inputs"][0]["format"], "->", pool["outputs"][0]["format"], "FC in:", fc["inputs"][0]["format"])
+    if pool["outputs"][0]["format"] == "nhwc":
+        assert fc["inputs"][0]["name"] == pool["outputs"][0]["name"] and fc["inputs"][0]["format"] == "nhwc"
+    g.compare(cpu, gpu, {"x": x}, batches=[batch])
+
+
+@pytest.mark.gpu
 def test_engine_file_round_trip_nhwc(rng):
     """A GPU engine with INT8 NHWC tensors and an _nhwc tactic passes the loader's checks and computes the same."""
     _needs_sm80()

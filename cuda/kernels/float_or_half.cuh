@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/format.h"
 #include "common/half.h"
 #include "gie/plugin.h"
 
@@ -22,6 +23,14 @@ namespace cuda {
 inline bool floatOrHalfLinear(int32_t pos, const TensorDesc* inOut) {
     const DataType t = inOut[0].type;
     return (t == DataType::kFLOAT || t == DataType::kHALF) && inOut[pos].type == t && inOut[pos].format == TensorFormat::kLINEAR;
+}
+
+//! A HALF HWC8 tensor whose bytes lie exactly as LINEAR ones: 4-D (N, C, 1, 1) with C a multiple of 8 (no channel
+//! padding, one pixel per image), e.g. the globally pooled features a fully connected layer reads. A kernel that reads
+//! LINEAR rows may accept it as it is, so that no Reformat runs between an HWC8 producer and it.
+inline bool hwc8LaidOutAsLinear(const TensorDesc& d) {
+    return d.type == DataType::kHALF && d.format == TensorFormat::kHWC8 && d.dims.nbDims == 4 && d.dims.d[1] > 0 &&
+           d.dims.d[1] % 8 == 0 && d.dims.d[2] == 1 && d.dims.d[3] == 1 && !isStrided(d);
 }
 
 //! FP32 values -> IEEE half bit patterns (nearest even), for uploading as __half.

@@ -42,10 +42,12 @@ class FullyConnectedInt8Gpu final : public Kernel<FullyConnectedInt8Gpu, FullyCo
 public:
     GIE_INT8_KERNEL_COMMON
 
-    //! Input INT8 CHW4 (4-D, axis 1) or INT8 LINEAR; output INT8 LINEAR or FLOAT / HALF LINEAR.
+    //! Input INT8 CHW4 (4-D, axis 1), INT8 NHWC laid out as LINEAR ((N, C, 1, 1): read as LINEAR rows of C bytes) or
+    //! INT8 LINEAR; output INT8 LINEAR or FLOAT / HALF LINEAR.
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
         const TensorDesc& d = inOut[pos];
-        if (pos == 0) return quantizedLinear(d) || (quantizedChw4(d) && (op_.axis == 1 || op_.axis == -3) && imageFits32(d));
+        if (pos == 0)
+            return quantizedLinear(d) || ((quantizedChw4(d) || nhwcLaidOutAsLinear(d)) && (op_.axis == 1 || op_.axis == -3) && imageFits32(d));
         return quantizedLinear(d) || ((d.type == DataType::kFLOAT || d.type == DataType::kHALF) && d.format == TensorFormat::kLINEAR);
     }
     int32_t getNbTactics() const noexcept override { return kWgmma + 1; }

@@ -36,6 +36,10 @@ inline bool quantizedNhwc(const TensorDesc& d, int64_t multiple) {
     return d.type == DataType::kINT8 && d.format == TensorFormat::kNHWC && d.dims.nbDims == 4 && usableScale(d.scale) &&
            d.dims.d[1] % multiple == 0 && !isStrided(d);
 }
+//! A 4-D INT8 NHWC tensor of one pixel per image, (N, C, 1, 1): its bytes lie exactly as LINEAR rows of C.
+inline bool nhwcLaidOutAsLinear(const TensorDesc& d) {
+    return quantizedNhwc(d, 1) && d.dims.d[2] == 1 && d.dims.d[3] == 1;
+}
 //! An INT8 LINEAR tensor of any rank with a usable scale (a fully connected layer's 2-D input or output).
 inline bool quantizedLinear(const TensorDesc& d) {
     return d.type == DataType::kINT8 && d.format == TensorFormat::kLINEAR && usableScale(d.scale);
