@@ -164,6 +164,13 @@ def make_model(torch, name, seed):
         if isinstance(mod, torch.nn.BatchNorm2d):
             mod.running_mean.copy_(torch.randn(mod.running_mean.shape, generator=g) * 0.1)
             mod.running_var.copy_(torch.rand(mod.running_var.shape, generator=g) + 0.5)
+    # torchvision zero-initializes some weights (the ViT's classifier head): every output would be 0 and the accuracy
+    # columns meaningless, so such weights are drawn like the others.
+    with torch.no_grad():
+        for mod in m.modules():
+            w = getattr(mod, "weight", None)
+            if isinstance(mod, (torch.nn.Linear, torch.nn.Conv2d)) and w is not None and not w.any():
+                w.copy_(torch.randn(w.shape, generator=g) / max(w[0].numel(), 1) ** 0.5)
     return m.eval()
 
 

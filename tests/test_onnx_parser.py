@@ -229,6 +229,40 @@ def test_squeeze_unsqueeze_attrs(opset):
     check(m, {"x": rand(2, 3, 4)})
 
 
+def test_unsqueeze_squeeze_at_dimension_0_with_a_fixed_batch():
+    """A vision transformer's attention as torch exports it (nn.MultiheadAttention: the batch moved to dimension 1,
+    then Unsqueeze / Squeeze at dimension 0): with a fixed batch every shape is known and dimension 0 is an axis
+    like the others (an engine of that one batch size); compared with onnxruntime."""
+    c = rand(1, 4, 3, 5)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]),           # (4, 3, 5)
+             helper.make_node("Unsqueeze", ["t", "a0"], ["u"]),                        # (1, 4, 3, 5)
+             helper.make_node("Mul", ["u", "c"], ["m"]),
+             helper.make_node("Transpose", ["m"], ["p"], perm=[2, 1, 0, 3]),          # (3, 4, 1, 5)
+             helper.make_node("Squeeze", ["p", "a2"], ["s"]),                          # (3, 4, 5)
+             helper.make_node("Transpose", ["s"], ["v"], perm=[1, 0, 2]),             # (4, 3, 5)
+             helper.make_node("Unsqueeze", ["v", "a0"], ["w"]),                        # (1, 4, 3, 5)
+             helper.make_node("Squeeze", ["w", "a0"], ["y"])]                          # (4, 3, 5)
+    m = model(nodes, [("x", F, [3, 4, 5])], [("y", F, None)],
+              {"a0": np.array([0], np.int64), "a2": np.array([2], np.int64), "c": c})
+    check(m, {"x": rand(3, 4, 5)}, fixed_batch=True)
+
+
+@pytest.mark.parametrize("op", ["Unsqueeze", "Squeeze"])
+def test_unsqueeze_squeeze_at_dimension_0_refused_with_a_dynamic_batch(op):
+    """With a symbolic batch dimension 0 is the batch: adding or removing it is refused, naming why."""
+    m = model([helper.make_node(op, ["x", "a0"], ["y"], name="sq")], [("x", F, ["N", 3, 4])], [("y", F, None)],
+              {"a0": np.array([0], np.int64)})
+    with pytest.raises(gie.UnsupportedError, match=rf"'sq' {op} .*dimension 0 \(the batch\) with a dynamic batch"):
+        gie.OnnxParser(check=False).parse(m)
+
+
+def test_squeeze_of_dimension_0_that_is_not_1():
+    m = model([helper.make_node("Squeeze", ["x", "a0"], ["y"], name="sq")], [("x", F, [2, 3])], [("y", F, None)],
+              {"a0": np.array([0], np.int64)})
+    with pytest.raises(gie.Error, match=r"Squeeze of dimension 0, which is 2, not 1"):
+        gie.OnnxParser(check=False).parse(m)
+
+
 @pytest.mark.parametrize("starts,ends,axes,steps", [
     ([1, -3], [4, 100], [1, 2], [1, 1]), ([-1, 0], [-100, 7], [1, 2], [-2, 3]), ([0], [3], [-1], None),
 ])

@@ -744,10 +744,17 @@ Outs squeeze(Importer& p, const NodeProto& n, const Attrs& a) {
     } else {
         for (int64_t v : axes) ax.insert(normAxis(v, int64_t(shape.size())));
     }
-    if (ax.count(0)) throw Unsupported("Squeeze of dimension 0 (the batch)");
     std::vector<int64_t> nw;
     for (size_t i = 0; i < shape.size(); ++i)
         if (!ax.count(int64_t(i))) nw.push_back(shape[i]);
+    if (ax.count(0)) {
+        // With a fixed batch (every shape known at import, the engine built for that batch) dimension 0 is an axis
+        // like the others (a transformer's attention moves the batch away from it and squeezes / unsqueezes there).
+        if (p.dynamicBatch) throw Unsupported("Squeeze of dimension 0 (the batch) with a dynamic batch");
+        if (shape.empty() || shape[0] != 1) fail(ErrorCode::kINVALID_MODEL, "Squeeze of dimension 0, which is ", shape.empty() ? 0 : shape[0], ", not 1");
+        if (nw.empty()) throw Unsupported("Squeeze to a rank-0 tensor");
+        return {p.reshape(x, nw)};
+    }
     std::vector<int64_t> r{0};
     if (nw.size() > 1) r.insert(r.end(), nw.begin() + 1, nw.end());
     return {p.reshape(x, r)};
@@ -762,13 +769,15 @@ Outs unsqueeze(Importer& p, const NodeProto& n, const Attrs& a) {
     std::vector<int64_t> norm;
     for (int64_t v : axes) norm.push_back(normAxis(v, r));
     std::sort(norm.begin(), norm.end());
-    if (!norm.empty() && norm[0] == 0) throw Unsupported("Unsqueeze at dimension 0 (the batch)");
+    const bool atBatch = !norm.empty() && norm[0] == 0;
+    if (atBatch && p.dynamicBatch) throw Unsupported("Unsqueeze at dimension 0 (the batch) with a dynamic batch");
     std::vector<int64_t> nw = xs;
     for (int64_t v : norm) {
         if (v < 0 || v > int64_t(nw.size())) fail(ErrorCode::kINVALID_MODEL, "axis ", v, " is out of range");
         nw.insert(nw.begin() + v, 1);
     }
     if (nw.empty()) fail(ErrorCode::kINVALID_MODEL, "IndexError: Unsqueeze of a rank-0 tensor without axes");
+    if (atBatch) return {p.reshape(x, nw)};  // a fixed batch: every dimension given (see squeeze)
     std::vector<int64_t> res{0};
     res.insert(res.end(), nw.begin() + 1, nw.end());
     return {p.reshape(x, res)};
