@@ -78,6 +78,13 @@ DW_CASES = [
     # stride-1 outputs of 100x100 pixels and more take the 16-channel kernel too (MobileNetV2's first depthwise
     # layer): a partial last group, odd width, asymmetric padding
     (19, 101, 103, 3, 1, (1, 0), (1, 2)),
+    # rows a multiple of 8 pixels (the AVX2 input transpose stores whole in-row blocks), groups of 8 channels
+    # loaded by 128-bit halves: MobileNetV2's stride-2 shapes with fewer channels (a partial last group of 8 and 16),
+    # several strips, bottom / right padding only
+    (20, 112, 112, 3, 2, (1, 1), (1, 1)),
+    (16, 56, 56, 3, 2, (1, 1), (1, 1)),
+    (13, 24, 40, 3, 2, (0, 0), (1, 1)),
+    (11, 16, 24, 5, 1, (2, 2), (2, 2)),
 ]
 
 
