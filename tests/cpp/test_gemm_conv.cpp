@@ -374,6 +374,11 @@ void testConv(const char* isa) {
   // one K block of 32, and K = 300 in two blocks (the first block's tiles take the general store)
   const ConvCase pwShortK{1, 32, 23, 29, 25, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
   const ConvCase pwTwoKBlocks{1, 300, 5, 7, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  // 1x1 layers whose AVX2 GEMM reads B in place (gemmRegionInPlaceB: <= 48 output channels, or <= 96 with >= 192
+  // input channels): 70 rows over two K blocks with a partial last panel; 40 rows over 1640 pixels, which two
+  // threads split at 8 columns (a region starting inside a 16-column panel)
+  const ConvCase pwInPlace96{1, 200, 9, 11, 70, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  const ConvCase pwInPlaceSplit{1, 64, 40, 41, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
   // Column stride 2 with output rows of a multiple of 16 pixels (the AVX2 packer's whole-panel stride-2 path): 3x3
   // padded; 279 taps in two K blocks, the second starting at tap (1, 2) of channel 15, N blocks starting at column 64
   // of a row; 5x5 with asymmetric padding, batch 2; dilation 2
@@ -397,6 +402,8 @@ void testConv(const char* isa) {
       runConvCase(isa, pwCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, pwShortK, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, pwTwoKBlocks, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwInPlace96, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwInPlaceSplit, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
     }
 }
 

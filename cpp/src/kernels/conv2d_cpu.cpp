@@ -1271,7 +1271,7 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     oe.actAlpha = ep.alpha;
     oe.actBeta = ep.beta;
     const gemm::Isa isa = transposed_ ? packedB_[g].isa : packed_[g].isa;
-    const gemm::PlainB pb{xg, HW, false};
+    const gemm::PlainB pb{xg, HW, false, true};
     const Im2colCtx ctx{xg,  p.H,     p.W,      p.R,          p.S,          p.strideH,
                         p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, Q_,
                         pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data()};
