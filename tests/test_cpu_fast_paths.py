@@ -85,6 +85,12 @@ DW_CASES = [
     (16, 56, 56, 3, 2, (1, 1), (1, 1)),
     (13, 24, 40, 3, 2, (0, 0), (1, 1)),
     (11, 16, 24, 5, 1, (2, 2), (2, 2)),
+    # the AVX2 3x3 stride-2 row kernel (even width, left padding 0 / 1, >= 48 outputs per row): 49 outputs per row
+    # (a partial last vector) with left padding 0; 52 with top / left padding only and an odd height; 66 (a block
+    # of 8 vectors and a partial one) with right padding 2
+    (5, 100, 98, 3, 2, (0, 0), (1, 1)),
+    (3, 61, 104, 3, 2, (1, 1), (0, 0)),
+    (9, 16, 130, 3, 2, (1, 1), (2, 2)),
 ]
 
 
@@ -127,6 +133,24 @@ def test_depthwise_conv_fused_residual(act, rng):
     ref, mag = conv2d_ref(x, w, None, pre=(1, 1), groups=C)
     got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
     assert_close(got, _act_ref(act, ref + x), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"residual {act}")
+
+
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.LEAKY_RELU, gie.ActivationType.SILU],
+                         ids=["none", "relu6", "leaky", "silu"])
+@pytest.mark.parametrize("case", [(4, 30, 112, (1, 1), (1, 1)), (3, 19, 98, (0, 0), (1, 1))], ids=["q56", "q49"])
+def test_depthwise_stride2_rows_residual(case, act, rng):
+    """y = act(dwconv3x3_s2(x) + r): the AVX2 stride-2 row kernel adds the residual before its register activation
+    (ReLU6 / leaky) and leaves SiLU to a pass over each plane; 56 and 49 outputs per row."""
+    C, H, W, pre, post = case
+    batch = 2
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((C, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(C).astype(np.float32)
+    ref, mag = conv2d_ref(x, w, b, stride=(2, 2), pre=pre, post=post, groups=C)
+    res = rng.standard_normal(ref.shape).astype(np.float32)
+    alpha = 0.1 if act == gie.ActivationType.LEAKY_RELU else None
+    got = _run_conv(x, w, b, ref.shape, act, res, alpha, stride=2, pre_padding=pre, post_padding=post, num_groups=C)
+    assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act}")
 
 
 # The per-plane kernel's register-reuse block on stride-1 3x3 / 5x5 planes of 28x28 .. 99x99 outputs (or any

@@ -287,6 +287,10 @@ void testConv(const char* isa) {
       {2, 4, 9, 7, 12, 3, 3, 2, 1, 1, 1, 0, 1, 1, 1, 4},       // depthwise, channel multiplier 3
       {1, 6, 17, 16, 6, 3, 3, 3, 3, 2, 1, 0, 2, 2, 2, 6},      // depthwise stride 3, dilation 2
       {1, 3, 70, 66, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3},      // depthwise, wide plane stride 2
+      // the AVX2 3x3 stride-2 row kernel (depthwise_s2_avx2.h: even width, left padding 0 / 1, >= 48 outputs per
+      // row): 49 outputs per row (a partial last vector), left padding 0; 56 outputs, bottom / right padding 0
+      {2, 6, 21, 98, 6, 3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 6},
+      {1, 9, 30, 112, 9, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1, 9},
       {1, 16, 1, 1, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},      // 1x1 spatial
       {1, 9, 1, 1, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},       // 3x3 on 1x1 input
       {1, 3, 32, 30, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1},     // stem-like 7x7 s2

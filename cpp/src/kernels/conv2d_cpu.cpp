@@ -9,6 +9,8 @@
 #include <type_traits>
 
 #include "common/parallel.h"
+#include "depthwise_s2_avx2.h"
+#include "vector_activation.h"
 #include "winograd_cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -282,35 +284,6 @@ GIE_CONV_AI void dwFma(Vec& acc, float w, const float* p) {  // acc += w * p[0:l
   std::memcpy(&v, p, sizeof v);
   acc += w * v;
 }
-// ReLU / clip / ReLU6 / leaky ReLU on a vector, with the order and NaN handling of activation_math.h's
-// formulas (minf(maxf(x, lo), hi) for clip and ReLU6); the depthwise kernels apply them in registers when no
-// residual has to be added first. ReLU6 (MobileNetV2's depthwise layers) ran as a separate row pass before.
-struct DwRegActKinds {
-  static bool inRegisters(ActivationType t) {
-    return t == ActivationType::kRELU || t == ActivationType::kCLIP || t == ActivationType::kRELU6 ||
-           t == ActivationType::kLEAKY_RELU;
-  }
-};
-template <class Vec>
-struct DwRegActT : DwRegActKinds {
-  ActivationType act;
-  Vec lo, hi;
-  float slope;
-  GIE_CONV_AI DwRegActT(ActivationType t, float alpha, float beta)
-      : act(t == ActivationType::kRELU6 ? ActivationType::kCLIP : t),
-        lo(Vec{} + (t == ActivationType::kCLIP ? alpha : 0.f)),
-        hi(Vec{} + (t == ActivationType::kCLIP ? beta : t == ActivationType::kRELU6 ? 6.f : 0.f)), slope(alpha) {}
-  GIE_CONV_AI void operator()(Vec& v) const {
-    if (act == ActivationType::kCLIP) {
-      v = v > lo ? v : lo;
-      v = v < hi ? v : hi;
-    } else if (act == ActivationType::kRELU) {
-      v = v > lo ? v : lo;
-    } else {
-      v = v >= lo ? v : v * slope;
-    }
-  }
-};
 using DwRegAct = DwRegActT<DwVec>;
 #if GIE_CONV_X86
 // Masked 16-lane load / store of the first n < 16 floats (AVX-512 only; called from the shared
@@ -765,20 +738,22 @@ GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
       // past the strip's last pixel a full load stays inside the plane unless this is the plane's end
       const bool full = f + L <= HW;
       Vec r[L];
+      bool loaded = false;
       if constexpr (kTail == DwTail::kAvx2) {
         if (full && a.nc == L) {
           loadTransposed8(r, a.x + f, HW);
-          goto scatter;
+          loaded = true;
         }
       }
-      for (int l = 0; l < L; ++l) {
-        const float* src = a.x + l * HW + f;
-        if (l >= a.nc) r[l] = zero;
-        else if (full) std::memcpy(&r[l], src, sizeof(Vec));
-        else dwMaskLoad<kTail>(r[l], src, HW - f);
+      if (!loaded) {
+        for (int l = 0; l < L; ++l) {
+          const float* src = a.x + l * HW + f;
+          if (l >= a.nc) r[l] = zero;
+          else if (full) std::memcpy(&r[l], src, sizeof(Vec));
+          else dwMaskLoad<kTail>(r[l], src, HW - f);
+        }
+        transposeSquare(r);
       }
-      transposeSquare(r);
-    scatter:
       if (n == L && iw + L <= a.W) {  // the common case: L pixels inside one image row
         for (int t = 0; t < L; ++t) dst[t] = r[t];
         dst += L;
@@ -1147,7 +1122,13 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     // per-plane kernel's 8-lane register block shares fewer loads than the 16-lane one.
     const gemm::Isa isa = gemm::activeIsa();
     const int64_t lanes = isa == gemm::Isa::kAvx512 ? 16 : isa == gemm::Isa::kAvx2 ? 8 : 0;
-    if (GIE_CONV_X86 && lanes && p.K == p.C && (c16 == 2 || (c16 == 0 && (c16Wins || lanes == 8)))) {
+    // AVX2, 3x3 stride 2 with output rows of a multiple of 8 pixels: the row kernel (depthwise_s2_avx2.h), which
+    // splits each input row into even / odd columns instead of transposing every pixel (Zen 3, 1 thread, hot:
+    // see docs/cpu_kernels.md).
+    dwS2Rows_ = GIE_CONV_X86 && isa == gemm::Isa::kAvx2 && c16 == 0 &&
+                dwStride2RowsEligible(p.W, p.R, p.S, p.strideH, p.strideW, p.dilH, p.dilW, p.padTop, p.padLeft, Q_,
+                                      p.K / p.C);
+    if (GIE_CONV_X86 && lanes && p.K == p.C && !dwS2Rows_ && (c16 == 2 || (c16 == 0 && (c16Wins || lanes == 8)))) {
       const int64_t RS = p.R * p.S, G = (p.K + lanes - 1) / lanes;
       dwCLanes_ = lanes;
       dwW16_.assign(static_cast<size_t>(G * RS * lanes), 0.f);
@@ -1360,6 +1341,20 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
   else if (isa == gemm::Isa::kAvx2) fn = dwAvx2;
 #endif
 #if GIE_CONV_X86
+  if (dwS2Rows_) {
+    const bool rowAct = ep.act != kNoActivation && !DwRegActKinds::inRegisters(ep.act);
+    parallelForThreads(batch * K, batch * K * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
+      const int64_t n = it / K, c = it % K;
+      float* yc = y + n * yBatchStride + c * PQ;
+      const DwS2Plane a{x + n * xBatchStride + c * HW, yc,
+                        ep.residual ? ep.residual + n * yBatchStride + c * PQ : nullptr,
+                        dwWeights_.data() + c * RS, ep.bias ? ep.bias[c] : 0.f, p.H, p.W, P_, Q_, p.padTop,
+                        p.padLeft, ep.act, ep.alpha, ep.beta};
+      dwStride2RowsAvx2(a);
+      if (rowAct) gemm::activateRow(yc, PQ, ep.act, ep.alpha, ep.beta);  // after the residual, plane in L1
+    });
+    return;
+  }
   if (!dwW16_.empty()) {
     const int64_t L = dwCLanes_, G = (K + L - 1) / L, Wp = p.W + p.padLeft + p.padRight;
     // strip: output rows whose padded input rows take at most ~96 KB (L2; one row of a 112-wide plane: 7 KB)
