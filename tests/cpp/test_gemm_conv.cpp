@@ -383,6 +383,9 @@ void testConv(const char* isa) {
   // threads split at 8 columns (a region starting inside a 16-column panel)
   const ConvCase pwInPlace96{1, 200, 9, 11, 70, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
   const ConvCase pwInPlaceSplit{1, 64, 40, 41, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  // and their last row tiles of 2 and 3 rows (M % 6; the tile computes only those rows)
+  const ConvCase pwInPlaceRows2{1, 24, 20, 17, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  const ConvCase pwInPlaceRows3{1, 40, 21, 23, 15, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
   // Column stride 2 with output rows of a multiple of 16 pixels (the AVX2 packer's whole-panel stride-2 path): 3x3
   // padded; 279 taps in two K blocks, the second starting at tap (1, 2) of channel 15, N blocks starting at column 64
   // of a row; 5x5 with asymmetric padding, batch 2; dilation 2
@@ -408,6 +411,8 @@ void testConv(const char* isa) {
       runConvCase(isa, pwTwoKBlocks, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, pwInPlace96, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, pwInPlaceSplit, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwInPlaceRows2, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwInPlaceRows3, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
     }
 }
 

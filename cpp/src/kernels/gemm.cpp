@@ -153,12 +153,12 @@ GIE_AVX2 GIE_AI void epiStore8(float* c, __m256 x, bool full, __m256i m, const T
 // residual / activation per vector, and for K blocks of 16-32 (1x1 convolutions of 16-32 input channels) those
 // branches were about a third of the tile's time. Same operations in the same order as epiStore8 (x * 1.0f is
 // exact), so the same bits.
-template <int NV, int MODE, bool LAST, int ACT, bool RES>
-GIE_AVX2 GIE_AI void storeTileConvAvx2(const __m256 (&acc)[6][NV], float* __restrict C, int64_t ldc,
+template <int NV, int MODE, bool LAST, int ACT, bool RES, int ROWS>
+GIE_AVX2 GIE_AI void storeTileConvAvx2(const __m256 (&acc)[ROWS][NV], float* __restrict C, int64_t ldc,
                                        const TileEpi& te) {
   const __m256 lo = _mm256_set1_ps(ACT == 1 ? 0.f : te.a), hi = _mm256_set1_ps(te.b);
 #pragma GCC unroll 8
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     const __m256 brow = _mm256_set1_ps(LAST && te.biasRow ? te.biasRow[i] : 0.f);
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
@@ -175,17 +175,17 @@ GIE_AVX2 GIE_AI void storeTileConvAvx2(const __m256 (&acc)[6][NV], float* __rest
     }
   }
 }
-template <int NV, int MODE>
-GIE_AVX2 GIE_AI void storeTileConvLastAvx2(const __m256 (&acc)[6][NV], float* __restrict C, int64_t ldc,
+template <int NV, int MODE, int ROWS>
+GIE_AVX2 GIE_AI void storeTileConvLastAvx2(const __m256 (&acc)[ROWS][NV], float* __restrict C, int64_t ldc,
                                            const TileEpi& te) {
   if (te.res) {
-    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, true>(acc, C, ldc, te);
-    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, true>(acc, C, ldc, te);
-    else storeTileConvAvx2<NV, MODE, true, 3, true>(acc, C, ldc, te);
+    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, true, ROWS>(acc, C, ldc, te);
+    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, true, ROWS>(acc, C, ldc, te);
+    else storeTileConvAvx2<NV, MODE, true, 3, true, ROWS>(acc, C, ldc, te);
   } else {
-    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, false>(acc, C, ldc, te);
-    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, false>(acc, C, ldc, te);
-    else storeTileConvAvx2<NV, MODE, true, 3, false>(acc, C, ldc, te);
+    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, false, ROWS>(acc, C, ldc, te);
+    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, false, ROWS>(acc, C, ldc, te);
+    else storeTileConvAvx2<NV, MODE, true, 3, false, ROWS>(acc, C, ldc, te);
   }
 }
 
@@ -231,17 +231,19 @@ GIE_AVX2 void ukrAvx2Col1(int64_t kc, const float* __restrict A, const float* __
 }
 
 // STRIDED: B is read in place, row k at B + k * te.ldb (full 16-column panels of a row-major B, see gemmRegion);
-// else a packed panel, row k at B + k * W.
-template <int NV, bool STRIDED = false>
+// else a packed panel, row k at B + k * W. ROWS < 6: only the micro-panel's first ROWS rows are computed (a tile
+// of M's last rows when M % 6 != 0: 4 of 6 rows for M = 16, whose 6-row tile spent a third of its FMAs on the
+// zero padding rows).
+template <int NV, bool STRIDED = false, int ROWS = 6>
 GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __restrict B,
                       float* __restrict C, int64_t ldc, int mrows, int ncols, const TileEpi& te) {
   constexpr int MR = 6, W = NV * 8;
   if (!STRIDED && NV == 1 && ncols == 1) return ukrAvx2Col1(kc, A, B, C, ldc, mrows, te);
   const int64_t ldb = STRIDED ? te.ldb : W;
   if (kc > 32) prefetchTile<MR, NV * 8>(C, ldc, mrows, te);
-  __m256 acc[MR][NV];
+  __m256 acc[ROWS][NV];
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
@@ -249,7 +251,7 @@ GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __rest
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(B + v * 8);
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       const __m256 a = _mm256_broadcast_ss(A + i);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a, b[v], acc[i][v]);
@@ -257,14 +259,14 @@ GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __rest
     A += MR;
     B += ldb;
   }
-  if (mrows == MR && ncols == W && te.mode != 1 && te.alpha == 1.f && !te.biasCol && te.simple != 2) {
+  if (mrows == ROWS && ncols == W && te.mode != 1 && te.alpha == 1.f && !te.biasCol && te.simple != 2) {
     if (!te.last) {
-      if (te.mode == 0) storeTileConvAvx2<NV, 0, false, 0, false>(acc, C, ldc, te);
-      else storeTileConvAvx2<NV, 2, false, 0, false>(acc, C, ldc, te);
+      if (te.mode == 0) storeTileConvAvx2<NV, 0, false, 0, false, ROWS>(acc, C, ldc, te);
+      else storeTileConvAvx2<NV, 2, false, 0, false, ROWS>(acc, C, ldc, te);
     } else if (te.mode == 0) {
-      storeTileConvLastAvx2<NV, 0>(acc, C, ldc, te);
+      storeTileConvLastAvx2<NV, 0, ROWS>(acc, C, ldc, te);
     } else {
-      storeTileConvLastAvx2<NV, 2>(acc, C, ldc, te);
+      storeTileConvLastAvx2<NV, 2, ROWS>(acc, C, ldc, te);
     }
     return;
   }
@@ -272,7 +274,7 @@ GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __rest
   const __m256i lastMask =
       _mm256_cmpgt_epi32(_mm256_set1_epi32(lastCols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     if (i >= mrows) break;
     const float brow = te.biasRow ? te.biasRow[i] : 0.f;
     const float* res = te.res ? te.res + i * te.ldr : nullptr;
@@ -354,21 +356,24 @@ struct Kern {
   int mr, nr, vw;
   int64_t kcMax, nc, mc;  // K block, N block (multiple of nr), M block for packing raw A
   UkrFn ukr[3];           // indexed by (number of vw-vectors in the panel) - 1
-  UkrFn ukrStrided;       // full nr-column panels read in place from a row-major B (te.ldb), nullable
+  UkrFn ukrStrided[6];    // full nr-column panels read in place from a row-major B (te.ldb), indexed by the tile's
+                          // rows - 1 (only those rows computed); nullptr: none
 };
 
 const Kern kScalarKern = {Isa::kScalar, 4, 8, 8, 256, 512, 256,
-                          {ukrScalar, ukrScalar, ukrScalar}, nullptr};
+                          {ukrScalar, ukrScalar, ukrScalar}, {}};
 #if GIE_X86
 const Kern kAvx2Kern = {Isa::kAvx2, 6, 16, 8, 256, 384, 240,
-                        {ukrAvx2<1>, ukrAvx2<2>, ukrAvx2<2>}, ukrAvx2<2, true>};
+                        {ukrAvx2<1>, ukrAvx2<2>, ukrAvx2<2>},
+                        {ukrAvx2<2, true, 1>, ukrAvx2<2, true, 2>, ukrAvx2<2, true, 3>, ukrAvx2<2, true, 4>,
+                         ukrAvx2<2, true, 5>, ukrAvx2<2, true, 6>}};
 const Kern kAvx512Kern = {Isa::kAvx512, 8, 48, 16, 256, 480, 240,
-                          {ukrAvx512<1>, ukrAvx512<2>, ukrAvx512<3>}, nullptr};
+                          {ukrAvx512<1>, ukrAvx512<2>, ukrAvx512<3>}, {}};
 // 7 x 48 tile for gemmPackedB with a row count that is a multiple of 7 but not of 8: the transposed
 // convolution GEMM of 7x7 / 14x14 / 28x28 output planes (49 / 196 / 784 pixel rows), which the 8-row tile
 // pads to 56 / 200 / 784 rows (12.5% wasted FMAs at 7x7). Same B panels (nr = 48, vw = 16) as the 8-row tile.
 const Kern kAvx512Kern7 = {Isa::kAvx512, 7, 48, 16, 256, 480, 238,
-                           {ukrAvx512<1, 7>, ukrAvx512<2, 7>, ukrAvx512<3, 7>}, nullptr};
+                           {ukrAvx512<1, 7>, ukrAvx512<2, 7>, ukrAvx512<3, 7>}, {}};
 #endif
 
 
@@ -522,7 +527,7 @@ struct BIn {
 // K >= 192 (AVX2, Zen 3, 1 thread, hot, bench_pointwise: 144->24 @56 0.30 -> 0.24 ms, 192->32 @28 0.14 -> 0.11,
 // 384->96 @14 0.168 -> 0.163; but 16->96 @112 0.51 -> 0.58, hence no short K with more than 48 rows).
 bool inPlaceB(const Kern& kr, const ASrc& a, const BIn& b, int64_t rows) {
-  if (!kr.ukrStrided || !a.packed || !b.src || b.src->pack != packPlainB) return false;
+  if (!kr.ukrStrided[0] || !a.packed || !b.src || b.src->pack != packPlainB) return false;
   const PlainB& pb = *static_cast<const PlainB*>(b.src->ctx);
   return pb.inPlace && !pb.trans && (rows <= 48 || (rows <= 96 && a.packed->K >= 192));
 }
@@ -544,18 +549,18 @@ void gemmRegionInPlaceB(const Kern& kr, const PackedA& A, const PlainB& pb, cons
     for (int64_t col = n0; col < n1; col += nr) {
       const int ncols = static_cast<int>(std::min<int64_t>(nr, n1 - col));
       const float* Bp = pb.B + pc * pb.ldb + col;
-      UkrFn ukr = kr.ukrStrided;
-      if (ncols < nr) {
+      const bool packed = ncols < nr;
+      if (packed) {
         src.pack(src.ctx, pc, kcb, col, ncols, nr, vw, bufB);
         Bp = bufB;
-        ukr = kr.ukr[(ncols + vw - 1) / vw - 1];
       }
       for (int64_t row = m0; row < m1; row += mr) {
+        const int mrows = static_cast<int>(std::min<int64_t>(mr, m1 - row));
         te.biasRow = ep.biasRow ? ep.biasRow + row : nullptr;
         te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
         te.res = ep.residual ? ep.residual + row * ep.ldr + col : nullptr;
-        ukr(kcb, Ap + (row - m0) * kcb, Bp, C + row * ldc + col, ldc, static_cast<int>(std::min<int64_t>(mr, m1 - row)),
-            ncols, te);
+        const UkrFn ukr = packed ? kr.ukr[(ncols + vw - 1) / vw - 1] : kr.ukrStrided[mrows - 1];
+        ukr(kcb, Ap + (row - m0) * kcb, Bp, C + row * ldc + col, ldc, mrows, ncols, te);
       }
       if (te.last && panelAct)
         for (int64_t row = m0; row < m1; ++row) {
