@@ -358,22 +358,26 @@ struct Kern {
   UkrFn ukr[3];           // indexed by (number of vw-vectors in the panel) - 1
   UkrFn ukrStrided[6];    // full nr-column panels read in place from a row-major B (te.ldb), indexed by the tile's
                           // rows - 1 (only those rows computed); nullptr: none
+  UkrFn ukrRows[6];       // packed 2-vector panels, only the tile's rows computed (a last row tile of M % mr rows;
+                          // M = 32, the MobileNetV2 / EfficientNet-B0 stem: 2 of 6); nullptr: none
 };
 
 const Kern kScalarKern = {Isa::kScalar, 4, 8, 8, 256, 512, 256,
-                          {ukrScalar, ukrScalar, ukrScalar}, {}};
+                          {ukrScalar, ukrScalar, ukrScalar}, {}, {}};
 #if GIE_X86
 const Kern kAvx2Kern = {Isa::kAvx2, 6, 16, 8, 256, 384, 240,
                         {ukrAvx2<1>, ukrAvx2<2>, ukrAvx2<2>},
                         {ukrAvx2<2, true, 1>, ukrAvx2<2, true, 2>, ukrAvx2<2, true, 3>, ukrAvx2<2, true, 4>,
-                         ukrAvx2<2, true, 5>, ukrAvx2<2, true, 6>}};
+                         ukrAvx2<2, true, 5>, ukrAvx2<2, true, 6>},
+                        {ukrAvx2<2, false, 1>, ukrAvx2<2, false, 2>, ukrAvx2<2, false, 3>, ukrAvx2<2, false, 4>,
+                         ukrAvx2<2, false, 5>, ukrAvx2<2, false, 6>}};
 const Kern kAvx512Kern = {Isa::kAvx512, 8, 48, 16, 256, 480, 240,
-                          {ukrAvx512<1>, ukrAvx512<2>, ukrAvx512<3>}, {}};
+                          {ukrAvx512<1>, ukrAvx512<2>, ukrAvx512<3>}, {}, {}};
 // 7 x 48 tile for gemmPackedB with a row count that is a multiple of 7 but not of 8: the transposed
 // convolution GEMM of 7x7 / 14x14 / 28x28 output planes (49 / 196 / 784 pixel rows), which the 8-row tile
 // pads to 56 / 200 / 784 rows (12.5% wasted FMAs at 7x7). Same B panels (nr = 48, vw = 16) as the 8-row tile.
 const Kern kAvx512Kern7 = {Isa::kAvx512, 7, 48, 16, 256, 480, 238,
-                           {ukrAvx512<1, 7>, ukrAvx512<2, 7>, ukrAvx512<3, 7>}, {}};
+                           {ukrAvx512<1, 7>, ukrAvx512<2, 7>, ukrAvx512<3, 7>}, {}, {}};
 #endif
 
 
@@ -559,7 +563,8 @@ void gemmRegionInPlaceB(const Kern& kr, const PackedA& A, const PlainB& pb, cons
         te.biasRow = ep.biasRow ? ep.biasRow + row : nullptr;
         te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
         te.res = ep.residual ? ep.residual + row * ep.ldr + col : nullptr;
-        const UkrFn ukr = packed ? kr.ukr[(ncols + vw - 1) / vw - 1] : kr.ukrStrided[mrows - 1];
+        const int nv = (ncols + vw - 1) / vw;
+        const UkrFn ukr = !packed ? kr.ukrStrided[mrows - 1] : nv == 2 ? kr.ukrRows[mrows - 1] : kr.ukr[nv - 1];
         ukr(kcb, Ap + (row - m0) * kcb, Bp, C + row * ldc + col, ldc, mrows, ncols, te);
       }
       if (te.last && panelAct)
@@ -649,8 +654,9 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
             const int64_t col = jc + jr;
             te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
             te.res = ep.residual ? ep.residual + row * ep.ldr + col : nullptr;
-            kr.ukr[(ncols + vw - 1) / vw - 1](kcb, Apanel, Bp + jr * kcb, C + row * ldc + col,
-                                              ldc, mrows, ncols, te);
+            const int nv = (ncols + vw - 1) / vw;
+            const UkrFn ukr = mrows < mr && nv == 2 && kr.ukrRows[0] ? kr.ukrRows[mrows - 1] : kr.ukr[nv - 1];
+            ukr(kcb, Apanel, Bp + jr * kcb, C + row * ldc + col, ldc, mrows, ncols, te);
           }
           if (te.last && panelAct)
             for (int i = 0; i < mrows; ++i) {
