@@ -535,10 +535,16 @@ bool inPlaceB(const Kern& kr, const ASrc& a, const BIn& b, int64_t rows) {
   const PlainB& pb = *static_cast<const PlainB*>(b.src->ctx);
   return pb.inPlace && !pb.trans && (rows <= 48 || (rows <= 96 && a.packed->K >= 192));
 }
-// gemmRegion for few rows of pre-packed A (1x1 convolutions to 16-48 output channels) and a row-major B: the full
+// The kernel for an mrows x ncols tile of a packed B panel: the ROWS variant for a last row tile of 2-vector panels.
+UkrFn packedTileKernel(const Kern& kr, int mrows, int ncols) {
+  const int nv = (ncols + kr.vw - 1) / kr.vw;
+  return mrows < kr.mr && nv == 2 && kr.ukrRows[0] ? kr.ukrRows[mrows - 1] : kr.ukr[nv - 1];
+}
+// gemmRegion for few rows of pre-packed A (1x1 convolutions to 16-96 output channels) and a row-major B: the full
 // nr-column panels of B are read where they lie (kr.ukrStrided, row stride pb.ldb), each by every row tile in turn
-// while it is in L1 (A's <= 48 x kc block stays there too); only a last partial panel is packed. Packing B was
-// 20-27% of these convolutions' time (144->24 @56): each packed element served only 16-48 rows.
+// while it is in L1 (with A's block: 48 x kc floats at most 48 KB, 96 x kc rows with K >= 192 partly from L2);
+// only a last partial panel is packed. Packing B was 20-27% of these convolutions' time (144->24 @56): each packed
+// element served only 16-96 rows.
 void gemmRegionInPlaceB(const Kern& kr, const PackedA& A, const PlainB& pb, const BSource& src, int64_t K,
                         int64_t kc, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* C, int64_t ldc,
                         const OutputEpi& ep, TileEpi te, ActivationRowFn panelAct, float* bufB) {
@@ -563,8 +569,7 @@ void gemmRegionInPlaceB(const Kern& kr, const PackedA& A, const PlainB& pb, cons
         te.biasRow = ep.biasRow ? ep.biasRow + row : nullptr;
         te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
         te.res = ep.residual ? ep.residual + row * ep.ldr + col : nullptr;
-        const int nv = (ncols + vw - 1) / vw;
-        const UkrFn ukr = !packed ? kr.ukrStrided[mrows - 1] : nv == 2 ? kr.ukrRows[mrows - 1] : kr.ukr[nv - 1];
+        const UkrFn ukr = packed ? packedTileKernel(kr, mrows, ncols) : kr.ukrStrided[mrows - 1];
         ukr(kcb, Ap + (row - m0) * kcb, Bp, C + row * ldc + col, ldc, mrows, ncols, te);
       }
       if (te.last && panelAct)
@@ -654,9 +659,7 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
             const int64_t col = jc + jr;
             te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
             te.res = ep.residual ? ep.residual + row * ep.ldr + col : nullptr;
-            const int nv = (ncols + vw - 1) / vw;
-            const UkrFn ukr = mrows < mr && nv == 2 && kr.ukrRows[0] ? kr.ukrRows[mrows - 1] : kr.ukr[nv - 1];
-            ukr(kcb, Apanel, Bp + jr * kcb, C + row * ldc + col, ldc, mrows, ncols, te);
+            packedTileKernel(kr, mrows, ncols)(kcb, Apanel, Bp + jr * kcb, C + row * ldc + col, ldc, mrows, ncols, te);
           }
           if (te.last && panelAct)
             for (int i = 0; i < mrows; ++i) {
