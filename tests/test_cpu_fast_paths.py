@@ -78,6 +78,19 @@ DW_CASES = [
     # stride-1 outputs of 100x100 pixels and more take the 16-channel kernel too (MobileNetV2's first depthwise
     # layer): a partial last group, odd width, asymmetric padding
     (19, 101, 103, 3, 1, (1, 0), (1, 2)),
+    # rows a multiple of 8 pixels (the AVX2 input transpose stores whole in-row blocks), groups of 8 channels
+    # loaded by 128-bit halves: MobileNetV2's stride-2 shapes with fewer channels (a partial last group of 8 and 16),
+    # several strips, bottom / right padding only
+    (20, 112, 112, 3, 2, (1, 1), (1, 1)),
+    (16, 56, 56, 3, 2, (1, 1), (1, 1)),
+    (13, 24, 40, 3, 2, (0, 0), (1, 1)),
+    (11, 16, 24, 5, 1, (2, 2), (2, 2)),
+    # the AVX2 3x3 stride-2 row kernel (even width, left padding 0 / 1, >= 48 outputs per row): 49 outputs per row
+    # (a partial last vector) with left padding 0; 52 with top / left padding only and an odd height; 66 (a block
+    # of 8 vectors and a partial one) with right padding 2
+    (5, 100, 98, 3, 2, (0, 0), (1, 1)),
+    (3, 61, 104, 3, 2, (1, 1), (0, 0)),
+    (9, 16, 130, 3, 2, (1, 1), (2, 2)),
 ]
 
 
@@ -120,6 +133,24 @@ def test_depthwise_conv_fused_residual(act, rng):
     ref, mag = conv2d_ref(x, w, None, pre=(1, 1), groups=C)
     got = _run_poisoned(net, builder, {"x": x}, ref.shape, batch)
     assert_close(got, _act_ref(act, ref + x), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"residual {act}")
+
+
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.LEAKY_RELU, gie.ActivationType.SILU],
+                         ids=["none", "relu6", "leaky", "silu"])
+@pytest.mark.parametrize("case", [(4, 30, 112, (1, 1), (1, 1)), (3, 19, 98, (0, 0), (1, 1))], ids=["q56", "q49"])
+def test_depthwise_stride2_rows_residual(case, act, rng):
+    """y = act(dwconv3x3_s2(x) + r): the AVX2 stride-2 row kernel adds the residual before its register activation
+    (ReLU6 / leaky) and leaves SiLU to a pass over each plane; 56 and 49 outputs per row."""
+    C, H, W, pre, post = case
+    batch = 2
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((C, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(C).astype(np.float32)
+    ref, mag = conv2d_ref(x, w, b, stride=(2, 2), pre=pre, post=post, groups=C)
+    res = rng.standard_normal(ref.shape).astype(np.float32)
+    alpha = 0.1 if act == gie.ActivationType.LEAKY_RELU else None
+    got = _run_conv(x, w, b, ref.shape, act, res, alpha, stride=2, pre_padding=pre, post_padding=post, num_groups=C)
+    assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act}")
 
 
 # The per-plane kernel's register-reuse block on stride-1 3x3 / 5x5 planes of 28x28 .. 99x99 outputs (or any
@@ -436,4 +467,25 @@ def test_transposed_1x1_output_pass(shape, act, rng):
     got = _run_conv(x, w, b, ref.shape, act, res, alpha)
     assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act}")
     got = _run_conv(x, w, b, ref.shape, act, alpha=alpha)
+    assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act} no residual")
+
+
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.SILU], ids=["none", "relu6", "silu"])
+@pytest.mark.parametrize("shape", [(144, 24, 23, 29), (32, 16, 40, 41), (300, 40, 9, 13), (200, 70, 19, 21),
+                                   (48, 17, 3, 37)], ids=["k24", "k16_split", "two_kblocks", "k70", "k17"])
+def test_1x1_gemm_b_in_place(shape, act, rng):
+    """1x1 convolutions to few output channels, whose AVX2 GEMM reads the input's full 16-pixel panels in place
+    (<= 48 channels, or <= 96 with >= 192 input channels) and packs only a last partial panel: pixel counts that
+    are not a multiple of 16, two K blocks (300 input channels), output channels not a multiple of the 6-row tile,
+    a plane that two threads split inside a panel; SiLU runs over each panel's rows after its tiles."""
+    C, K, H, W = shape
+    batch = 2
+    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
+    w = (rng.standard_normal((K, C, 1, 1)) / np.sqrt(C)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    ref, mag = conv2d_ref(x, w, b)
+    res = rng.standard_normal(ref.shape).astype(np.float32)
+    got = _run_conv(x, w, b, ref.shape, act, res)
+    assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act}")
+    got = _run_conv(x, w, b, ref.shape, act)
     assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act} no residual")

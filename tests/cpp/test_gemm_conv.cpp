@@ -287,6 +287,10 @@ void testConv(const char* isa) {
       {2, 4, 9, 7, 12, 3, 3, 2, 1, 1, 1, 0, 1, 1, 1, 4},       // depthwise, channel multiplier 3
       {1, 6, 17, 16, 6, 3, 3, 3, 3, 2, 1, 0, 2, 2, 2, 6},      // depthwise stride 3, dilation 2
       {1, 3, 70, 66, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3},      // depthwise, wide plane stride 2
+      // the AVX2 3x3 stride-2 row kernel (depthwise_s2_avx2.h: even width, left padding 0 / 1, >= 48 outputs per
+      // row): 49 outputs per row (a partial last vector), left padding 0; 56 outputs, bottom / right padding 0
+      {2, 6, 21, 98, 6, 3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 6},
+      {1, 9, 30, 112, 9, 3, 3, 2, 2, 0, 1, 1, 0, 1, 1, 9},
       {1, 16, 1, 1, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},      // 1x1 spatial
       {1, 9, 1, 1, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},       // 3x3 on 1x1 input
       {1, 3, 32, 30, 64, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1},     // stem-like 7x7 s2
@@ -374,6 +378,14 @@ void testConv(const char* isa) {
   // one K block of 32, and K = 300 in two blocks (the first block's tiles take the general store)
   const ConvCase pwShortK{1, 32, 23, 29, 25, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
   const ConvCase pwTwoKBlocks{1, 300, 5, 7, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  // 1x1 layers whose AVX2 GEMM reads B in place (gemmRegionInPlaceB: <= 48 output channels, or <= 96 with >= 192
+  // input channels): 70 rows over two K blocks with a partial last panel; 40 rows over 1640 pixels, which two
+  // threads split at 8 columns (a region starting inside a 16-column panel)
+  const ConvCase pwInPlace96{1, 200, 9, 11, 70, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  const ConvCase pwInPlaceSplit{1, 64, 40, 41, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  // and their last row tiles of 2 and 3 rows (M % 6; the tile computes only those rows)
+  const ConvCase pwInPlaceRows2{1, 24, 20, 17, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+  const ConvCase pwInPlaceRows3{1, 40, 21, 23, 15, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
   // Column stride 2 with output rows of a multiple of 16 pixels (the AVX2 packer's whole-panel stride-2 path): 3x3
   // padded; 279 taps in two K blocks, the second starting at tap (1, 2) of channel 15, N blocks starting at column 64
   // of a row; 5x5 with asymmetric padding, batch 2; dilation 2
@@ -397,6 +409,10 @@ void testConv(const char* isa) {
       runConvCase(isa, pwCase, 2, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, pwShortK, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
       runConvCase(isa, pwTwoKBlocks, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwInPlace96, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwInPlaceSplit, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwInPlaceRows2, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
+      runConvCase(isa, pwInPlaceRows3, 1, act, v & 1, v & 2, v == 3 ? 11 : 0);
     }
 }
 

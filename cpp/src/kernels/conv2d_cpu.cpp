@@ -9,6 +9,8 @@
 #include <type_traits>
 
 #include "common/parallel.h"
+#include "depthwise_s2_avx2.h"
+#include "vector_activation.h"
 #include "winograd_cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -282,35 +284,6 @@ GIE_CONV_AI void dwFma(Vec& acc, float w, const float* p) {  // acc += w * p[0:l
   std::memcpy(&v, p, sizeof v);
   acc += w * v;
 }
-// ReLU / clip / ReLU6 / leaky ReLU on a vector, with the order and NaN handling of activation_math.h's
-// formulas (minf(maxf(x, lo), hi) for clip and ReLU6); the depthwise kernels apply them in registers when no
-// residual has to be added first. ReLU6 (MobileNetV2's depthwise layers) ran as a separate row pass before.
-struct DwRegActKinds {
-  static bool inRegisters(ActivationType t) {
-    return t == ActivationType::kRELU || t == ActivationType::kCLIP || t == ActivationType::kRELU6 ||
-           t == ActivationType::kLEAKY_RELU;
-  }
-};
-template <class Vec>
-struct DwRegActT : DwRegActKinds {
-  ActivationType act;
-  Vec lo, hi;
-  float slope;
-  GIE_CONV_AI DwRegActT(ActivationType t, float alpha, float beta)
-      : act(t == ActivationType::kRELU6 ? ActivationType::kCLIP : t),
-        lo(Vec{} + (t == ActivationType::kCLIP ? alpha : 0.f)),
-        hi(Vec{} + (t == ActivationType::kCLIP ? beta : t == ActivationType::kRELU6 ? 6.f : 0.f)), slope(alpha) {}
-  GIE_CONV_AI void operator()(Vec& v) const {
-    if (act == ActivationType::kCLIP) {
-      v = v > lo ? v : lo;
-      v = v < hi ? v : hi;
-    } else if (act == ActivationType::kRELU) {
-      v = v > lo ? v : lo;
-    } else {
-      v = v >= lo ? v : v * slope;
-    }
-  }
-};
 using DwRegAct = DwRegActT<DwVec>;
 #if GIE_CONV_X86
 // Masked 16-lane load / store of the first n < 16 floats (AVX-512 only; called from the shared
@@ -680,26 +653,58 @@ GIE_CONV_AI void transpose16(DwVec (&r)[16]) {
   GIE_DW_T_ROUND_(1, lo1, hi1)
 #undef GIE_DW_T_ROUND_
 }
-// The same for 8 x 8 floats (AVX2).
+// The same for 8 x 8 floats (AVX2), in the order whose shuffles are single AVX2 instructions (unpcklps / unpckhps,
+// shufps, vperm2f128): the order of transpose16 (halves first, pairs last) made the last round's even / odd lane
+// interleave two instructions each (vpermilps + vblendps), 32 shuffles per transpose instead of 24.
 GIE_CONV_AI void transpose8(DwVec8 (&r)[8]) {
-  static constexpr DwIdx8 lo4{0, 1, 2, 3, 8, 9, 10, 11}, hi4{4, 5, 6, 7, 12, 13, 14, 15};
-  static constexpr DwIdx8 lo2{0, 1, 8, 9, 4, 5, 12, 13}, hi2{2, 3, 10, 11, 6, 7, 14, 15};
-  static constexpr DwIdx8 lo1{0, 8, 2, 10, 4, 12, 6, 14}, hi1{1, 9, 3, 11, 5, 13, 7, 15};
-#define GIE_DW_T_ROUND_(d, lo, hi)                                   \
-  for (int i = 0; i < 8; ++i)                                        \
-    if (!(i & d)) {                                                  \
-      const DwVec8 a = r[i], b = r[i + d];                           \
-      r[i] = __builtin_shuffle(a, b, lo);                            \
-      r[i + d] = __builtin_shuffle(a, b, hi);                        \
+  static constexpr DwIdx8 unpackLo{0, 8, 1, 9, 4, 12, 5, 13}, unpackHi{2, 10, 3, 11, 6, 14, 7, 15};
+  static constexpr DwIdx8 pairLo{0, 1, 8, 9, 4, 5, 12, 13}, pairHi{2, 3, 10, 11, 6, 7, 14, 15};
+  static constexpr DwIdx8 halfLo{0, 1, 2, 3, 8, 9, 10, 11}, halfHi{4, 5, 6, 7, 12, 13, 14, 15};
+  DwVec8 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {  // t[i] = r(i, i+1) columns 0 1 | 4 5, t[i+1]: 2 3 | 6 7
+    t[i] = __builtin_shuffle(r[i], r[i + 1], unpackLo);
+    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], unpackHi);
+  }
+  for (int h = 0; h < 8; h += 4)  // u[h + j]: column j | j + 4 of rows h .. h + 3
+    for (int j = 0; j < 2; ++j) {
+      u[h + 2 * j] = __builtin_shuffle(t[h + j], t[h + j + 2], pairLo);
+      u[h + 2 * j + 1] = __builtin_shuffle(t[h + j], t[h + j + 2], pairHi);
     }
-  GIE_DW_T_ROUND_(4, lo4, hi4)
-  GIE_DW_T_ROUND_(2, lo2, hi2)
-  GIE_DW_T_ROUND_(1, lo1, hi1)
-#undef GIE_DW_T_ROUND_
+  for (int j = 0; j < 4; ++j) {
+    r[j] = __builtin_shuffle(u[j], u[j + 4], halfLo);
+    r[j + 4] = __builtin_shuffle(u[j], u[j + 4], halfHi);
+  }
 }
 GIE_CONV_AI void transposeSquare(DwVec (&r)[16]) { transpose16(r); }
 GIE_CONV_AI void transposeSquare(DwVec8 (&r)[8]) { transpose8(r); }
 #if GIE_CONV_X86
+// r[t] = the 8 channels of pixel t of 8 consecutive pixels of 8 planes HW floats apart (the AVX2 body): the 128-bit
+// halves of planes l and l + 4 are loaded into one register (vinsertf128 from memory), which leaves a 4 x 4 transpose
+// in each 128-bit lane, 16 shuffles instead of transpose8's 24. The input transpose is most of a stride-2 layer's
+// time. Vector extensions, not intrinsics: the caller is the ISA-neutral body.
+typedef float DwVec4 __attribute__((vector_size(16)));
+GIE_CONV_AI void loadTransposed8(DwVec8 (&r)[8], const float* x, int64_t HW) {
+  static constexpr DwIdx8 unpackLo{0, 8, 1, 9, 4, 12, 5, 13}, unpackHi{2, 10, 3, 11, 6, 14, 7, 15};
+  static constexpr DwIdx8 pairLo{0, 1, 8, 9, 4, 5, 12, 13}, pairHi{2, 3, 10, 11, 6, 7, 14, 15};
+  DwVec8 a[8];  // a[l]: pixels 0-3 of planes l | l + 4; a[l + 4]: pixels 4-7
+  for (int l = 0; l < 4; ++l)
+    for (int h = 0; h < 2; ++h) {
+      DwVec4 lo, hi;
+      std::memcpy(&lo, x + l * HW + 4 * h, sizeof lo);
+      std::memcpy(&hi, x + (l + 4) * HW + 4 * h, sizeof hi);
+      a[l + 4 * h] = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+    }
+  for (int h = 0; h < 8; h += 4) {
+    const DwVec8 t0 = __builtin_shuffle(a[h], a[h + 1], unpackLo), t1 = __builtin_shuffle(a[h], a[h + 1], unpackHi);
+    const DwVec8 t2 = __builtin_shuffle(a[h + 2], a[h + 3], unpackLo);
+    const DwVec8 t3 = __builtin_shuffle(a[h + 2], a[h + 3], unpackHi);
+    r[h] = __builtin_shuffle(t0, t2, pairLo);
+    r[h + 1] = __builtin_shuffle(t0, t2, pairHi);
+    r[h + 2] = __builtin_shuffle(t1, t3, pairLo);
+    r[h + 3] = __builtin_shuffle(t1, t3, pairHi);
+  }
+}
+GIE_CONV_AI void loadTransposed8(DwVec (&)[16], const float*, int64_t) {}  // (never called: AVX-512 lanes)
 template <class Vec, DwTail kTail>
 GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
   constexpr int64_t L = kDwLanes<Vec>;
@@ -733,13 +738,31 @@ GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
       // past the strip's last pixel a full load stays inside the plane unless this is the plane's end
       const bool full = f + L <= HW;
       Vec r[L];
-      for (int l = 0; l < L; ++l) {
-        const float* src = a.x + l * HW + f;
-        if (l >= a.nc) r[l] = zero;
-        else if (full) std::memcpy(&r[l], src, sizeof(Vec));
-        else dwMaskLoad<kTail>(r[l], src, HW - f);
+      bool loaded = false;
+      if constexpr (kTail == DwTail::kAvx2) {
+        if (full && a.nc == L) {
+          loadTransposed8(r, a.x + f, HW);
+          loaded = true;
+        }
       }
-      transposeSquare(r);
+      if (!loaded) {
+        for (int l = 0; l < L; ++l) {
+          const float* src = a.x + l * HW + f;
+          if (l >= a.nc) r[l] = zero;
+          else if (full) std::memcpy(&r[l], src, sizeof(Vec));
+          else dwMaskLoad<kTail>(r[l], src, HW - f);
+        }
+        transposeSquare(r);
+      }
+      if (n == L && iw + L <= a.W) {  // the common case: L pixels inside one image row
+        for (int t = 0; t < L; ++t) dst[t] = r[t];
+        dst += L;
+        if ((iw += L) == a.W) {
+          iw = 0;
+          dst += Wp - a.W;
+        }
+        continue;
+      }
 #pragma GCC unroll 16
       for (int t = 0; t < L; ++t)  // (unrolled with the test: a loop up to n becomes a memcpy from the stack)
         if (t < n) {
@@ -1099,7 +1122,13 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
     // per-plane kernel's 8-lane register block shares fewer loads than the 16-lane one.
     const gemm::Isa isa = gemm::activeIsa();
     const int64_t lanes = isa == gemm::Isa::kAvx512 ? 16 : isa == gemm::Isa::kAvx2 ? 8 : 0;
-    if (GIE_CONV_X86 && lanes && p.K == p.C && (c16 == 2 || (c16 == 0 && (c16Wins || lanes == 8)))) {
+    // AVX2, 3x3 stride 2 with output rows of a multiple of 8 pixels: the row kernel (depthwise_s2_avx2.h), which
+    // splits each input row into even / odd columns instead of transposing every pixel (Zen 3, 1 thread, hot:
+    // see docs/cpu_kernels.md).
+    dwS2Rows_ = GIE_CONV_X86 && isa == gemm::Isa::kAvx2 && c16 == 0 &&
+                dwStride2RowsEligible(p.W, p.R, p.S, p.strideH, p.strideW, p.dilH, p.dilW, p.padTop, p.padLeft, Q_,
+                                      p.K / p.C);
+    if (GIE_CONV_X86 && lanes && p.K == p.C && !dwS2Rows_ && (c16 == 2 || (c16 == 0 && (c16Wins || lanes == 8)))) {
       const int64_t RS = p.R * p.S, G = (p.K + lanes - 1) / lanes;
       dwCLanes_ = lanes;
       dwW16_.assign(static_cast<size_t>(G * RS * lanes), 0.f);
@@ -1223,7 +1252,7 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     oe.actAlpha = ep.alpha;
     oe.actBeta = ep.beta;
     const gemm::Isa isa = transposed_ ? packedB_[g].isa : packed_[g].isa;
-    const gemm::PlainB pb{xg, HW, false};
+    const gemm::PlainB pb{xg, HW, false, true};
     const Im2colCtx ctx{xg,  p.H,     p.W,      p.R,          p.S,          p.strideH,
                         p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, Q_,
                         pLo_.data(), pHi_.data(), qLo_.data(), qHi_.data()};
@@ -1312,6 +1341,20 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
   else if (isa == gemm::Isa::kAvx2) fn = dwAvx2;
 #endif
 #if GIE_CONV_X86
+  if (dwS2Rows_) {
+    const bool rowAct = ep.act != kNoActivation && !DwRegActKinds::inRegisters(ep.act);
+    parallelForThreads(batch * K, batch * K * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
+      const int64_t n = it / K, c = it % K;
+      float* yc = y + n * yBatchStride + c * PQ;
+      const DwS2Plane a{x + n * xBatchStride + c * HW, yc,
+                        ep.residual ? ep.residual + n * yBatchStride + c * PQ : nullptr,
+                        dwWeights_.data() + c * RS, ep.bias ? ep.bias[c] : 0.f, p.H, p.W, P_, Q_, p.padTop,
+                        p.padLeft, ep.act, ep.alpha, ep.beta};
+      dwStride2RowsAvx2(a);
+      if (rowAct) gemm::activateRow(yc, PQ, ep.act, ep.alpha, ep.beta);  // after the residual, plane in L1
+    });
+    return;
+  }
   if (!dwW16_.empty()) {
     const int64_t L = dwCLanes_, G = (K + L - 1) / L, Wp = p.W + p.padLeft + p.padRight;
     // strip: output rows whose padded input rows take at most ~96 KB (L2; one row of a 112-wide plane: 7 KB)

@@ -72,6 +72,8 @@ class Conv2dCpu {
   static void setDirectOverride(int mode);
   // Depthwise: whether run() uses the channel-blocked kernel (16 channels per vector; 8 on AVX2).
   bool depthwiseC16() const { return !dwW16_.empty(); }
+  // Depthwise: whether run() uses the AVX2 3x3 stride-2 row kernel (depthwise_s2_avx2.h; automatic mode only).
+  bool depthwiseStride2Rows() const { return dwS2Rows_; }
 
  private:
   void runDirect(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
@@ -92,6 +94,7 @@ class Conv2dCpu {
   gemm::AlignedFloats dwW16_;           // depthwise, channel-blocked kernel: per group of dwCLanes_ channels,
                                         // R*S x dwCLanes_ weights
   int64_t dwCLanes_ = 0;                // its channels per vector: 16 (AVX-512) or 8 (AVX2)
+  bool dwS2Rows_ = false;               // depthwise: the AVX2 3x3 stride-2 row kernel
   std::vector<float> dwWeights_;        // depthwise: K x R x S
   std::vector<int64_t> dwTapOff_;       // depthwise, equal strides: offset of each tap in the phase planes
   bool dwAligned_ = false;              // depthwise: padded rows 64-byte aligned (conv2d_cpu.cpp, dwAlignedRows)

@@ -68,6 +68,7 @@ struct TileEpi {
   int64_t ldr;
   int simple;  // register-fused activation: 0 none, 1 relu, 2 leaky, 3 clip (the formulas of activation_math.h)
   float a, b;  // leaky slope / clip bounds (the other activations run in gemmRegion, per row panel)
+  int64_t ldb;  // B's row stride for the kernels that read B unpacked (ukrStrided), unused by the others
 };
 // A: micro-panel, element (row i, k) at A[k*mr + i]; B: panel, element (k, j) at B[k*W + j].
 using UkrFn = void (*)(int64_t kc, const float* A, const float* B, float* C, int64_t ldc, int mrows,
@@ -152,12 +153,12 @@ GIE_AVX2 GIE_AI void epiStore8(float* c, __m256 x, bool full, __m256i m, const T
 // residual / activation per vector, and for K blocks of 16-32 (1x1 convolutions of 16-32 input channels) those
 // branches were about a third of the tile's time. Same operations in the same order as epiStore8 (x * 1.0f is
 // exact), so the same bits.
-template <int NV, int MODE, bool LAST, int ACT, bool RES>
-GIE_AVX2 GIE_AI void storeTileConvAvx2(const __m256 (&acc)[6][NV], float* __restrict C, int64_t ldc,
+template <int NV, int MODE, bool LAST, int ACT, bool RES, int ROWS>
+GIE_AVX2 GIE_AI void storeTileConvAvx2(const __m256 (&acc)[ROWS][NV], float* __restrict C, int64_t ldc,
                                        const TileEpi& te) {
   const __m256 lo = _mm256_set1_ps(ACT == 1 ? 0.f : te.a), hi = _mm256_set1_ps(te.b);
 #pragma GCC unroll 8
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     const __m256 brow = _mm256_set1_ps(LAST && te.biasRow ? te.biasRow[i] : 0.f);
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
@@ -174,17 +175,17 @@ GIE_AVX2 GIE_AI void storeTileConvAvx2(const __m256 (&acc)[6][NV], float* __rest
     }
   }
 }
-template <int NV, int MODE>
-GIE_AVX2 GIE_AI void storeTileConvLastAvx2(const __m256 (&acc)[6][NV], float* __restrict C, int64_t ldc,
+template <int NV, int MODE, int ROWS>
+GIE_AVX2 GIE_AI void storeTileConvLastAvx2(const __m256 (&acc)[ROWS][NV], float* __restrict C, int64_t ldc,
                                            const TileEpi& te) {
   if (te.res) {
-    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, true>(acc, C, ldc, te);
-    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, true>(acc, C, ldc, te);
-    else storeTileConvAvx2<NV, MODE, true, 3, true>(acc, C, ldc, te);
+    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, true, ROWS>(acc, C, ldc, te);
+    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, true, ROWS>(acc, C, ldc, te);
+    else storeTileConvAvx2<NV, MODE, true, 3, true, ROWS>(acc, C, ldc, te);
   } else {
-    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, false>(acc, C, ldc, te);
-    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, false>(acc, C, ldc, te);
-    else storeTileConvAvx2<NV, MODE, true, 3, false>(acc, C, ldc, te);
+    if (te.simple == 0) storeTileConvAvx2<NV, MODE, true, 0, false, ROWS>(acc, C, ldc, te);
+    else if (te.simple == 1) storeTileConvAvx2<NV, MODE, true, 1, false, ROWS>(acc, C, ldc, te);
+    else storeTileConvAvx2<NV, MODE, true, 3, false, ROWS>(acc, C, ldc, te);
   }
 }
 
@@ -229,15 +230,20 @@ GIE_AVX2 void ukrAvx2Col1(int64_t kc, const float* __restrict A, const float* __
   }
 }
 
-template <int NV>
+// STRIDED: B is read in place, row k at B + k * te.ldb (full 16-column panels of a row-major B, see gemmRegion);
+// else a packed panel, row k at B + k * W. ROWS < 6: only the micro-panel's first ROWS rows are computed (a tile
+// of M's last rows when M % 6 != 0: 4 of 6 rows for M = 16, whose 6-row tile spent a third of its FMAs on the
+// zero padding rows).
+template <int NV, bool STRIDED = false, int ROWS = 6>
 GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __restrict B,
                       float* __restrict C, int64_t ldc, int mrows, int ncols, const TileEpi& te) {
   constexpr int MR = 6, W = NV * 8;
-  if (NV == 1 && ncols == 1) return ukrAvx2Col1(kc, A, B, C, ldc, mrows, te);
+  if (!STRIDED && NV == 1 && ncols == 1) return ukrAvx2Col1(kc, A, B, C, ldc, mrows, te);
+  const int64_t ldb = STRIDED ? te.ldb : W;
   if (kc > 32) prefetchTile<MR, NV * 8>(C, ldc, mrows, te);
-  __m256 acc[MR][NV];
+  __m256 acc[ROWS][NV];
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
@@ -245,22 +251,22 @@ GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __rest
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(B + v * 8);
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       const __m256 a = _mm256_broadcast_ss(A + i);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(a, b[v], acc[i][v]);
     }
     A += MR;
-    B += W;
+    B += ldb;
   }
-  if (mrows == MR && ncols == W && te.mode != 1 && te.alpha == 1.f && !te.biasCol && te.simple != 2) {
+  if (mrows == ROWS && ncols == W && te.mode != 1 && te.alpha == 1.f && !te.biasCol && te.simple != 2) {
     if (!te.last) {
-      if (te.mode == 0) storeTileConvAvx2<NV, 0, false, 0, false>(acc, C, ldc, te);
-      else storeTileConvAvx2<NV, 2, false, 0, false>(acc, C, ldc, te);
+      if (te.mode == 0) storeTileConvAvx2<NV, 0, false, 0, false, ROWS>(acc, C, ldc, te);
+      else storeTileConvAvx2<NV, 2, false, 0, false, ROWS>(acc, C, ldc, te);
     } else if (te.mode == 0) {
-      storeTileConvLastAvx2<NV, 0>(acc, C, ldc, te);
+      storeTileConvLastAvx2<NV, 0, ROWS>(acc, C, ldc, te);
     } else {
-      storeTileConvLastAvx2<NV, 2>(acc, C, ldc, te);
+      storeTileConvLastAvx2<NV, 2, ROWS>(acc, C, ldc, te);
     }
     return;
   }
@@ -268,7 +274,7 @@ GIE_AVX2 void ukrAvx2(int64_t kc, const float* __restrict A, const float* __rest
   const __m256i lastMask =
       _mm256_cmpgt_epi32(_mm256_set1_epi32(lastCols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     if (i >= mrows) break;
     const float brow = te.biasRow ? te.biasRow[i] : 0.f;
     const float* res = te.res ? te.res + i * te.ldr : nullptr;
@@ -350,20 +356,28 @@ struct Kern {
   int mr, nr, vw;
   int64_t kcMax, nc, mc;  // K block, N block (multiple of nr), M block for packing raw A
   UkrFn ukr[3];           // indexed by (number of vw-vectors in the panel) - 1
+  UkrFn ukrStrided[6];    // full nr-column panels read in place from a row-major B (te.ldb), indexed by the tile's
+                          // rows - 1 (only those rows computed); nullptr: none
+  UkrFn ukrRows[6];       // packed 2-vector panels, only the tile's rows computed (a last row tile of M % mr rows;
+                          // M = 32, the MobileNetV2 / EfficientNet-B0 stem: 2 of 6); nullptr: none
 };
 
 const Kern kScalarKern = {Isa::kScalar, 4, 8, 8, 256, 512, 256,
-                          {ukrScalar, ukrScalar, ukrScalar}};
+                          {ukrScalar, ukrScalar, ukrScalar}, {}, {}};
 #if GIE_X86
 const Kern kAvx2Kern = {Isa::kAvx2, 6, 16, 8, 256, 384, 240,
-                        {ukrAvx2<1>, ukrAvx2<2>, ukrAvx2<2>}};
+                        {ukrAvx2<1>, ukrAvx2<2>, ukrAvx2<2>},
+                        {ukrAvx2<2, true, 1>, ukrAvx2<2, true, 2>, ukrAvx2<2, true, 3>, ukrAvx2<2, true, 4>,
+                         ukrAvx2<2, true, 5>, ukrAvx2<2, true, 6>},
+                        {ukrAvx2<2, false, 1>, ukrAvx2<2, false, 2>, ukrAvx2<2, false, 3>, ukrAvx2<2, false, 4>,
+                         ukrAvx2<2, false, 5>, ukrAvx2<2, false, 6>}};
 const Kern kAvx512Kern = {Isa::kAvx512, 8, 48, 16, 256, 480, 240,
-                          {ukrAvx512<1>, ukrAvx512<2>, ukrAvx512<3>}};
+                          {ukrAvx512<1>, ukrAvx512<2>, ukrAvx512<3>}, {}, {}};
 // 7 x 48 tile for gemmPackedB with a row count that is a multiple of 7 but not of 8: the transposed
 // convolution GEMM of 7x7 / 14x14 / 28x28 output planes (49 / 196 / 784 pixel rows), which the 8-row tile
 // pads to 56 / 200 / 784 rows (12.5% wasted FMAs at 7x7). Same B panels (nr = 48, vw = 16) as the 8-row tile.
 const Kern kAvx512Kern7 = {Isa::kAvx512, 7, 48, 16, 256, 480, 238,
-                           {ukrAvx512<1, 7>, ukrAvx512<2, 7>, ukrAvx512<3, 7>}};
+                           {ukrAvx512<1, 7>, ukrAvx512<2, 7>, ukrAvx512<3, 7>}, {}, {}};
 #endif
 
 
@@ -513,6 +527,60 @@ struct BIn {
   const PackedB* packed;  // pre-packed for the whole matrix
 };
 
+// When gemmRegion reads a PlainB with inPlace set where it lies (gemmRegionInPlaceB): up to 48 rows of A, or 96 with
+// K >= 192 (AVX2, Zen 3, 1 thread, hot, bench_pointwise: 144->24 @56 0.30 -> 0.24 ms, 192->32 @28 0.14 -> 0.11,
+// 384->96 @14 0.168 -> 0.163; but 16->96 @112 0.51 -> 0.58, hence no short K with more than 48 rows).
+bool inPlaceB(const Kern& kr, const ASrc& a, const BIn& b, int64_t rows) {
+  if (!kr.ukrStrided[0] || !a.packed || !b.src || b.src->pack != packPlainB) return false;
+  const PlainB& pb = *static_cast<const PlainB*>(b.src->ctx);
+  return pb.inPlace && !pb.trans && (rows <= 48 || (rows <= 96 && a.packed->K >= 192));
+}
+// The kernel for an mrows x ncols tile of a packed B panel: the ROWS variant for a last row tile of 2-vector panels.
+UkrFn packedTileKernel(const Kern& kr, int mrows, int ncols) {
+  const int nv = (ncols + kr.vw - 1) / kr.vw;
+  return mrows < kr.mr && nv == 2 && kr.ukrRows[0] ? kr.ukrRows[mrows - 1] : kr.ukr[nv - 1];
+}
+// gemmRegion for few rows of pre-packed A (1x1 convolutions to 16-96 output channels) and a row-major B: the full
+// nr-column panels of B are read where they lie (kr.ukrStrided, row stride pb.ldb), each by every row tile in turn
+// while it is in L1 (with A's block: 48 x kc floats at most 48 KB, 96 x kc rows with K >= 192 partly from L2);
+// only a last partial panel is packed. Packing B was 20-27% of these convolutions' time (144->24 @56): each packed
+// element served only 16-96 rows.
+void gemmRegionInPlaceB(const Kern& kr, const PackedA& A, const PlainB& pb, const BSource& src, int64_t K,
+                        int64_t kc, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float* C, int64_t ldc,
+                        const OutputEpi& ep, TileEpi te, ActivationRowFn panelAct, float* bufB) {
+  const int mr = kr.mr, nr = kr.nr, vw = kr.vw;
+  const int64_t Mp = roundUp(A.M, mr);
+  te.ldb = pb.ldb;
+  for (int64_t pc = 0; pc < K; pc += kc) {
+    const int64_t kcb = std::min(kc, K - pc);
+    te.mode = pc > 0 ? 2 : (te.beta == 0.f ? 0 : 1);
+    te.last = pc + kcb >= K;
+    const float* Ap = A.data.data() + pc * Mp + m0 * kcb;
+    for (int64_t col = n0; col < n1; col += nr) {
+      const int ncols = static_cast<int>(std::min<int64_t>(nr, n1 - col));
+      const float* Bp = pb.B + pc * pb.ldb + col;
+      const bool packed = ncols < nr;
+      if (packed) {
+        src.pack(src.ctx, pc, kcb, col, ncols, nr, vw, bufB);
+        Bp = bufB;
+      }
+      for (int64_t row = m0; row < m1; row += mr) {
+        const int mrows = static_cast<int>(std::min<int64_t>(mr, m1 - row));
+        te.biasRow = ep.biasRow ? ep.biasRow + row : nullptr;
+        te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
+        te.res = ep.residual ? ep.residual + row * ep.ldr + col : nullptr;
+        const UkrFn ukr = packed ? packedTileKernel(kr, mrows, ncols) : kr.ukrStrided[mrows - 1];
+        ukr(kcb, Ap + (row - m0) * kcb, Bp, C + row * ldc + col, ldc, mrows, ncols, te);
+      }
+      if (te.last && panelAct)
+        for (int64_t row = m0; row < m1; ++row) {
+          float* c = C + row * ldc + col;
+          panelAct(c, c, ncols, ep.act, ep.actAlpha, ep.actBeta);
+        }
+    }
+  }
+}
+
 // Single-threaded GEMM on the C region [m0,m1) x [n0,n1). m0 must be a multiple of mr.
 // With pre-packed B, n0 must be a multiple of nr.
 void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t m0, int64_t m1,
@@ -549,6 +617,11 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
     default: panelAct = ep.act == kNoActivation ? nullptr : activationRowFn(kr.isa); break;
   }
 
+  if (inPlaceB(kr, a, b, m1 - m0)) {
+    gemmRegionInPlaceB(kr, *a.packed, *static_cast<const PlainB*>(b.src->ctx), *b.src, K, kc, m0, m1, n0, n1, C,
+                       ldc, ep, te, panelAct, bufB);
+    return;
+  }
   for (int64_t jc = n0; jc < n1; jc += ncStep) {
     const int64_t nc = std::min<int64_t>(ncStep, n1 - jc);
     for (int64_t pc = 0; pc < K; pc += kc) {
@@ -586,8 +659,7 @@ void gemmRegion(const Kern& kr, const ASrc& a, const BIn& b, int64_t K, int64_t 
             const int64_t col = jc + jr;
             te.biasCol = ep.biasCol ? ep.biasCol + col : nullptr;
             te.res = ep.residual ? ep.residual + row * ep.ldr + col : nullptr;
-            kr.ukr[(ncols + vw - 1) / vw - 1](kcb, Apanel, Bp + jr * kcb, C + row * ldc + col,
-                                              ldc, mrows, ncols, te);
+            packedTileKernel(kr, mrows, ncols)(kcb, Apanel, Bp + jr * kcb, C + row * ldc + col, ldc, mrows, ncols, te);
           }
           if (te.last && panelAct)
             for (int i = 0; i < mrows; ++i) {

@@ -86,6 +86,10 @@ struct PlainB {
   const float* B;
   int64_t ldb;
   bool trans;
+  // gemmPacked may read full column panels of a non-transposed B in place instead of packing them, where the
+  // ISA has such a kernel (AVX2) and A has few rows (inPlaceB in gemm.cpp): 1x1 convolutions to 16-96 output
+  // channels, where each packed element served only that many rows. B must stay unchanged during the call.
+  bool inPlace = false;
 };
 void packPlainB(const void* ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, int vw,
                 float* dst);
