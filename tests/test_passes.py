@@ -449,3 +449,46 @@ def test_fixed_shape_reshape_merge_needs_one_batch_size(rng):
     assert ranged.num_kernels == 3
     for n in (S, 2):
         assert_close(ranged.create_execution_context().execute({"x": x[:n]})["out0"], want[:, :, :n], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("case", ["all", "index_missing", "index_twice", "shuffles_differ", "other_reader", "batch_range"])
+def test_hoist_shuffles_above_gather(case, rng):
+    """Gathers of one constant index on axis 0, each followed by the same Shuffle, become one Shuffle before the
+    Gathers only when the indices are each index once, every Shuffle is the same, nothing else reads the tensor and
+    the shapes are fixed; the result is the same either way (the engine with the pass off, bit for bit)."""
+    n0, rest = 3, (4, 5, 6)
+    idx = {"index_missing": [0, 2], "index_twice": [0, 2, 2]}.get(case, [0, 1, 2])
+
+    def build(off):
+        builder = gie.Builder()
+        net = builder.create_network()
+        x = net.add_input("x", gie.float32, (n0,) + rest)
+        xx = net.add_elementwise(x, x, gie.ElementWiseOperation.SUM).output(0)
+        outs = []
+        for k, i in enumerate(idx):
+            ind = net.add_constant((), np.array(i, np.int32)).output(0)
+            g = net.add_gather(xx, ind, axis=0).output(0)  # (4, 5, 6)
+            perm = (2, 0, 1) if case == "shuffles_differ" and k == 1 else (1, 0, 2)
+            outs.append(net.add_shuffle(g, reshape=(4, 5, 3, 2), second_transpose=(2, 0, 1, 3) if perm == (1, 0, 2) else (3, 0, 1, 2)).output(0))
+        if case == "other_reader":
+            outs.append(net.add_activation(xx, gie.ActivationType.RELU).output(0))
+        for k, t in enumerate(outs):
+            net.mark_output(t, f"out{k}")
+        config = builder.create_config()
+        config.device = "cpu"
+        config.set_batch_range(1 if case == "batch_range" else n0, n0, n0)
+        if off:
+            config.set_pass_enabled("hoist_shuffles_above_gather", False)
+        return builder.build(net, config)
+
+    x = rng.standard_normal((n0,) + rest).astype(np.float32)
+    opt, plain = build(False), build(True)
+    a, p = opt.create_execution_context().execute({"x": x}), plain.create_execution_context().execute({"x": x})
+    for k in p:
+        assert_close(a[k], p[k], rtol=0, atol=0, what=k)
+    want = 2 * x[idx[0]].reshape(4, 5, 3, 2).transpose(2, 0, 1, 3)
+    assert_close(a["out0"], want, rtol=0, atol=0)
+    hoisted = [q for q in opt.layer_info()["passes"] if q.startswith("hoist_shuffles_above_gather:")]
+    assert bool(hoisted) == (case == "all"), hoisted
+    if case == "all":
+        assert [k["type"] for k in opt.layer_info()["kernels"]].count("Shuffle") == 1

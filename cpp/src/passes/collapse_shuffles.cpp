@@ -10,7 +10,20 @@ namespace {
 class CollapseShuffles final : public Pass {
 public:
     const char* name() const override { return "collapse_shuffles"; }
+    //! Sweeps until nothing merges: a pair that is no one Shuffle (reshape -> transpose -> reshape) may become one
+    //! once the second has merged with the Shuffle after it.
     int run(Graph& g, PassContext& ctx) override {
+        int total = 0;
+        for (int round = 0; round < 8; ++round) {
+            const int n = sweep(g, ctx);
+            total += n;
+            if (n == 0) break;
+        }
+        return total;
+    }
+
+private:
+    int sweep(Graph& g, PassContext& ctx) {
         int changes = 0;
         for (int ni : g.topologicalOrder()) {
             IrNode& s2 = g.nodes[static_cast<size_t>(ni)];

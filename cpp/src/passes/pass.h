@@ -51,5 +51,6 @@ std::unique_ptr<Pass> makeFoldConstantOperands();
 std::unique_ptr<Pass> makeMatMulToFullyConnected();
 std::unique_ptr<Pass> makeCollapseShuffles();
 std::unique_ptr<Pass> makeMoveShufflesAcrossFc();
+std::unique_ptr<Pass> makeHoistShufflesAboveGather();
 
 }  // namespace gie
