@@ -403,3 +403,72 @@ def test_gpu_mlp_block(fp16, rng):
     assert [k["type"] for k in engine.layer_info()["kernels"] if k["type"] != "Reformat"] == ["FullyConnected"] * 2
     got = engine.create_execution_context().execute(feeds)["fc2"]
     util.assert_close(got, _ort(m, feeds)[0], rtol=2e-2 if fp16 else 1e-4, atol=2e-2 if fp16 else 1e-4)
+
+
+def _torch_mha_block(rng, b, s, e, h):
+    """x (b, s, e) -> nn.MultiheadAttention(batch_first=False) on x.transpose(0, 1) -> back, as torch 2.x exports
+    torchvision's ViT (opset 17): Transpose (1, 0, 2); in_proj MatMul + Add; Reshape (s, b, 3, e); Unsqueeze 0;
+    Transpose (3, 1, 2, 0, 4); Squeeze 3; Gather q, k, v on axis 0; per head split Reshape (s, b*h, d), Transpose
+    (1, 0, 2), Reshape (b, h, s, d); Mul q and K^T by sqrt(scale); MatMul; Softmax; MatMul v; Transpose (2, 0, 1, 3);
+    Reshape (s*b, e); out_proj Gemm; Reshape (s, b, e); Transpose (1, 0, 2)."""
+    d = e // h
+    inits = {}
+    shape = lambda name, v: inits.__setitem__(name, np.asarray(v, np.int64)) or name  # noqa: E731
+    inits["w_in"] = (rng.standard_normal((e, 3 * e)) / math.sqrt(e)).astype(np.float32)
+    inits["b_in"] = (rng.standard_normal(3 * e) * 0.1).astype(np.float32)
+    inits["w_out"] = (rng.standard_normal((e, e)) / math.sqrt(e)).astype(np.float32)
+    inits["b_out"] = (rng.standard_normal(e) * 0.1).astype(np.float32)
+    inits["sq"] = np.asarray([math.sqrt(1 / math.sqrt(d))], np.float32)
+    nodes = [n("Transpose", ["x"], ["xt"], perm=[1, 0, 2]), n("MatMul", ["xt", "w_in"], ["mm"]), n("Add", ["b_in", "mm"], ["qkv"]),
+             n("Reshape", ["qkv", shape("s2", [s, b, 3, e])], ["r2"]), n("Unsqueeze", ["r2", shape("ax0", [0])], ["u"]),
+             n("Transpose", ["u"], ["ut"], perm=[3, 1, 2, 0, 4]), n("Squeeze", ["ut", shape("ax3", [3])], ["sqz"])]
+    for i, t in enumerate("qkv"):
+        nodes += [n("Gather", ["sqz", shape(f"i{t}", i)], [f"{t}g"], axis=0),
+                  n("Reshape", [f"{t}g", shape(f"{t}s3", [s, b * h, d])], [f"{t}r"]),
+                  n("Transpose", [f"{t}r"], [f"{t}_tr"], perm=[1, 0, 2]),
+                  n("Reshape", [f"{t}_tr", shape(f"{t}s4", [b, h, s, d])], [t])]
+    nodes += [n("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]), n("Mul", ["q", "sq"], ["qs"]), n("Mul", ["kt", "sq"], ["kts"]),
+              n("MatMul", ["qs", "kts"], ["sc"]), n("Softmax", ["sc"], ["p"], axis=-1), n("MatMul", ["p", "v"], ["ctx"]),
+              n("Transpose", ["ctx"], ["ctxt"], perm=[2, 0, 1, 3]), n("Reshape", ["ctxt", shape("s9", [s * b, e])], ["ctx2"]),
+              n("Gemm", ["ctx2", "w_out", "b_out"], ["o2"], transB=1),
+              n("Reshape", ["o2", shape("s10", [s, b, e])], ["o3"]), n("Transpose", ["o3"], ["out"], perm=[1, 0, 2])]
+    return _model(nodes, {"x": (b, s, e)}, inits)
+
+
+@pytest.mark.parametrize("b,s,e,h", [(2, 13, 48, 4), (3, 7, 15, 3), (1, 5, 6, 1), (2, 1, 8, 2)])
+def test_torch_multihead_attention_glue_collapses(b, s, e, h, rng):
+    """The glue torch exports around nn.MultiheadAttention (torchvision's ViT): with the shapes fixed the per-part
+    head splits move above the q / k / v Gathers as one Shuffle (hoist_shuffles_above_gather), the chains collapse
+    (collapse_shuffles), the Transpose before in_proj and the Reshape / Transpose after out_proj move across the FC
+    into their neighbours (move_shuffles_across_fc): FC, Shuffle, 3 Gathers, Attention, Shuffle, FC (8 kernels
+    instead of 24), the same output as onnxruntime and as the engine built without those three passes."""
+    m = _torch_mha_block(rng, b, s, e, h)
+    feeds = _feeds(rng, m)
+    engine = _check(m, feeds)
+    plain = _build(m, passes_off=("collapse_shuffles", "move_shuffles_across_fc", "hoist_shuffles_above_gather"))
+    util.assert_close(engine.create_execution_context().execute(feeds)["out"],
+                      plain.create_execution_context().execute(feeds)["out"], rtol=1e-5, atol=1e-6, what="vs the glue kept")
+    types = _kernel_types(engine)
+    if h > 1 and s > 1:
+        assert types == ["FullyConnected", "Shuffle", "Gather", "Gather", "Gather", "Attention", "Shuffle", "FullyConnected"], types
+    else:  # the heads merge without moving data: a Shuffle that only reshapes (a copy) may stay on either side of out_proj
+        assert [t for t in types if t != "Shuffle"] == ["FullyConnected", "Gather", "Gather", "Gather", "Attention",
+                                                        "FullyConnected"] and types.count("Shuffle") == 2, types
+    passes = engine.layer_info()["passes"]
+    assert sum(p.startswith("move_shuffles_across_fc:") for p in passes) == 2, passes
+    assert sum(p.startswith("hoist_shuffles_above_gather:") for p in passes) == 3, passes
+    assert len(_kernel_types(plain)) == 24, _kernel_types(plain)
+
+
+@gpu
+@pytest.mark.parametrize("fp16", [False, True])
+def test_gpu_torch_multihead_attention_glue_collapses(fp16, rng):
+    """The collapsed glue on the GPU (the Shuffles and the FC over the last axis that the passes leave): the engine
+    equals onnxruntime and keeps 8 kernels."""
+    m = _torch_mha_block(rng, 3, 37, 96, 3)  # d = 32
+    feeds = _feeds(rng, m)
+    engine = _build_gpu(m, fp16)
+    assert len(_kernel_types(engine)) == 8 and _kernel_types(engine).count("Attention") == 1, _kernel_types(engine)
+    got = engine.create_execution_context().execute(feeds)["out"]
+    tol = dict(rtol=2e-2, atol=2e-2) if fp16 else dict(rtol=1e-4, atol=1e-4)
+    util.assert_close(got, _ort(m, feeds)[0], what="GPU vs onnxruntime", **tol)

@@ -343,3 +343,152 @@ def test_broadcast_that_grows_is_kept(rng):
 
     opt, _ = _compare_all(define, (3, 4, 4), rng)
     assert [k["type"] for k in opt.layer_info()["kernels"]] == ["Pooling", "ElementWise"]
+
+
+def _random_shuffle(rng, shape):
+    """Random Shuffle fields for an input of `shape` (batch included): optional transposes and a random regrouping
+    of the volume into factors (size-1 dimensions included); returns (fields, output shape)."""
+    shape = list(shape)
+    fields = {}
+    if rng.random() < 0.6:
+        p = [int(i) for i in rng.permutation(len(shape))]
+        fields["first_transpose"] = p
+        shape = [shape[i] for i in p]
+    if rng.random() < 0.7:
+        primes = []
+        for d in shape:
+            k = 2
+            while d > 1:
+                while d % k == 0:
+                    primes.append(k)
+                    d //= k
+                k += 1
+        new, cur = [], 1
+        for q in primes:
+            cur *= q
+            if rng.random() < 0.5:
+                new.append(cur)
+                cur = 1
+        if cur > 1 or not new:
+            new.append(cur)
+        for _ in range(int(rng.integers(0, 2))):
+            new.insert(int(rng.integers(0, len(new) + 1)), 1)
+        shape = new[:8]
+        fields["reshape"] = shape
+    if rng.random() < 0.5:
+        p = [int(i) for i in rng.permutation(len(shape))]
+        fields["second_transpose"] = p
+        shape = [shape[i] for i in p]
+    return fields, shape
+
+
+def _shuffle_pair_case(seed):
+    """Engines of two random Shuffles (+ x + x) at one batch size, with and without collapse_shuffles; returns
+    (engine, engine without the pass, input)."""
+    rng = np.random.default_rng(seed)
+    batch = int(rng.choice([1, 2, 3]))
+    x_shape = tuple(int(v) for v in rng.choice([1, 2, 3, 5, 6, 4], size=int(rng.integers(2, 4))))
+    f1, s1 = _random_shuffle(rng, (batch,) + x_shape)
+    f2, _ = _random_shuffle(rng, s1)
+
+    def build(off):
+        builder = gie.Builder()
+        net = builder.create_network()
+        x = net.add_input("x", gie.float32, (batch,) + x_shape)
+        a = net.add_shuffle(x, **{k: tuple(v) for k, v in f1.items()})
+        b = net.add_shuffle(a.output(0), **{k: tuple(v) for k, v in f2.items()})
+        net.mark_output(net.add_elementwise(b.output(0), b.output(0), gie.ElementWiseOperation.SUM).output(0), "out0")  # exact
+        config = builder.create_config()
+        config.device = "cpu"
+        config.set_batch_range(batch, batch, batch)
+        if off:
+            config.set_pass_enabled("collapse_shuffles", False)
+        return builder.build(net, config)
+
+    return build(False), build(True), rng.standard_normal((batch,) + x_shape).astype(np.float32)
+
+
+def test_shuffle_pairs_collapse_at_fixed_shapes():
+    """Two random Shuffles (random transposes, regroupings of the volume with size-1 dimensions) on an engine of one
+    batch size (every shape fixed): collapse_shuffles merges them when one Shuffle does both, and the result equals
+    the engine with the pass off, bit for bit; most pairs merge."""
+    merged = 0
+    for seed in range(60):
+        opt, plain, x = _shuffle_pair_case(seed)
+        a, p = opt.create_execution_context().execute({"x": x}), plain.create_execution_context().execute({"x": x})
+        assert_close(a["out0"], p["out0"], rtol=0, atol=0, what=f"seed {seed}")
+        assert opt.num_kernels <= plain.num_kernels, seed
+        merged += any(q.startswith("collapse_shuffles:") for q in opt.layer_info()["passes"])
+    assert merged >= 30, merged
+
+
+def test_fixed_shape_reshape_merge_needs_one_batch_size(rng):
+    """torch's head split, reshape (S, B*H, d) -> transpose (1, 0, 2) -> reshape (B, H, S, d), written with the batch
+    at dimension 1: one Shuffle when the engine runs one batch size; with a batch range the batch-independent rules
+    cannot merge it, and each batch still gets the right result."""
+    S, B, H, d = 5, 3, 2, 4
+
+    def build(lo, hi):
+        builder = gie.Builder()
+        net = builder.create_network()
+        x = net.add_input("x", gie.float32, (S, B, H * d))
+        a = net.add_shuffle(x, reshape=(0, B * H, d), second_transpose=(1, 0, 2))
+        b = net.add_shuffle(a.output(0), reshape=(B, H, -1, d))
+        net.mark_output(net.add_elementwise(b.output(0), b.output(0), gie.ElementWiseOperation.SUM).output(0), "out0")  # exact
+        config = builder.create_config()
+        config.device = "cpu"
+        config.set_batch_range(lo, hi, hi)
+        return builder.build(net, config)
+
+    x = rng.standard_normal((S, B, H * d)).astype(np.float32)
+    want = 2 * x.reshape(S, B * H, d).transpose(1, 0, 2).reshape(B, H, S, d)
+    fixed = build(S, S)
+    assert fixed.num_kernels == 2
+    assert_close(fixed.create_execution_context().execute({"x": x})["out0"], want, rtol=0, atol=0)
+    ranged = build(1, S)
+    assert ranged.num_kernels == 3
+    for n in (S, 2):
+        assert_close(ranged.create_execution_context().execute({"x": x[:n]})["out0"], want[:, :, :n], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("case", ["all", "index_missing", "index_twice", "shuffles_differ", "other_reader", "batch_range"])
+def test_hoist_shuffles_above_gather(case, rng):
+    """Gathers of one constant index on axis 0, each followed by the same Shuffle, become one Shuffle before the
+    Gathers only when the indices are each index once, every Shuffle is the same, nothing else reads the tensor and
+    the shapes are fixed; the result is the same either way (the engine with the pass off, bit for bit)."""
+    n0, rest = 3, (4, 5, 6)
+    idx = {"index_missing": [0, 2], "index_twice": [0, 2, 2]}.get(case, [0, 1, 2])
+
+    def build(off):
+        builder = gie.Builder()
+        net = builder.create_network()
+        x = net.add_input("x", gie.float32, (n0,) + rest)
+        xx = net.add_elementwise(x, x, gie.ElementWiseOperation.SUM).output(0)
+        outs = []
+        for k, i in enumerate(idx):
+            ind = net.add_constant((), np.array(i, np.int32)).output(0)
+            g = net.add_gather(xx, ind, axis=0).output(0)  # (4, 5, 6)
+            perm = (2, 0, 1) if case == "shuffles_differ" and k == 1 else (1, 0, 2)
+            outs.append(net.add_shuffle(g, reshape=(4, 5, 3, 2), second_transpose=(2, 0, 1, 3) if perm == (1, 0, 2) else (3, 0, 1, 2)).output(0))
+        if case == "other_reader":
+            outs.append(net.add_activation(xx, gie.ActivationType.RELU).output(0))
+        for k, t in enumerate(outs):
+            net.mark_output(t, f"out{k}")
+        config = builder.create_config()
+        config.device = "cpu"
+        config.set_batch_range(1 if case == "batch_range" else n0, n0, n0)
+        if off:
+            config.set_pass_enabled("hoist_shuffles_above_gather", False)
+        return builder.build(net, config)
+
+    x = rng.standard_normal((n0,) + rest).astype(np.float32)
+    opt, plain = build(False), build(True)
+    a, p = opt.create_execution_context().execute({"x": x}), plain.create_execution_context().execute({"x": x})
+    for k in p:
+        assert_close(a[k], p[k], rtol=0, atol=0, what=k)
+    want = 2 * x[idx[0]].reshape(4, 5, 3, 2).transpose(2, 0, 1, 3)
+    assert_close(a["out0"], want, rtol=0, atol=0)
+    hoisted = [q for q in opt.layer_info()["passes"] if q.startswith("hoist_shuffles_above_gather:")]
+    assert bool(hoisted) == (case == "all"), hoisted
+    if case == "all":
+        assert [k["type"] for k in opt.layer_info()["kernels"]].count("Shuffle") == 1

@@ -173,6 +173,15 @@ Graph optimizeNetwork(const NetworkImpl& net, const std::vector<Dims>& inputDims
     return g;
 }
 
+bool fixedInputShapes(const std::vector<std::vector<InputRange>>& profiles, const std::vector<Dims>& planned) {
+    for (const auto& prof : profiles) {
+        if (prof.size() != planned.size()) return false;
+        for (size_t k = 0; k < prof.size(); ++k)
+            if (!(prof[k].min == planned[k]) || !(prof[k].max == planned[k])) return false;
+    }
+    return !profiles.empty();
+}
+
 void noteWeightSources(Graph& optimized, const Graph& lowered) {
     auto floatFields = [](const FieldMap& f) {
         std::vector<const Field*> r;
@@ -839,6 +848,7 @@ public:
             PassContext ctx;
             ctx.device = device;
             ctx.int8 = cfg->getFlag(BuilderFlag::kINT8);
+            ctx.fixedShapes = fixedInputShapes(rp.profiles, rp.planned);
             ctx.logger = logger_;
             if (calibrate)  // the build report's "passes" says where the ranges came from
                 ctx.log.push_back(calibration.fromCache ? "int8 calibration: ranges read from the calibration cache"

@@ -14,12 +14,16 @@
 namespace gie {
 
 class NetworkImpl;
+struct InputRange;
 
 //! Lowers `net` with its inputs at `inputDims` (network order: the largest shapes of the build), gives the tensors named in `calibratedRanges` (INT8 calibration) their range
 //! where they have none, runs every pass not in `disabled` (in list order) and makes sure every network output is
 //! written by a kernel. Pass changes go to ctx.log.
 Graph optimizeNetwork(const NetworkImpl& net, const std::vector<Dims>& inputDims, const std::set<std::string>& disabled, PassContext& ctx,
                       const std::map<std::string, float>* calibratedRanges = nullptr);
+
+//! Whether the profiles (inputs in network order) run every input at `planned` only (PassContext::fixedShapes).
+bool fixedInputShapes(const std::vector<std::vector<InputRange>>& profiles, const std::vector<Dims>& planned);
 
 //! Build-log line that records the passes a refittable engine was built without (the refitter runs the same).
 constexpr const char* kDisabledPassesLine = "passes disabled: ";

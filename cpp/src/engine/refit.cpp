@@ -118,6 +118,7 @@ public:
             for (int32_t t : p.inputs) planned.push_back(p.tensors[static_cast<size_t>(t)].dims);
             GIE_CHECK(planned.size() == net->inputs().size(), ErrorCode::kINVALID_ARGUMENT, "setNetworkWeights: the network has ",
                       net->inputs().size(), " inputs, the engine ", planned.size());
+            ctx.fixedShapes = fixedInputShapes(p.profiles, planned);
             const Graph g = optimizeNetwork(*net, planned, disabledPasses(p), ctx);
             std::map<std::string, const IrNode*> nodes;
             for (const IrNode& n : g.nodes)

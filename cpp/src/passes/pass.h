@@ -15,6 +15,9 @@ namespace gie {
 struct PassContext {
     DeviceType device = DeviceType::kCPU;
     bool int8 = false;  // BuilderFlag::kINT8
+    //! Every input runs only at the shape the graph holds (a batch range of one batch, or profiles whose min and max
+    //! are that shape): every tensor's shape is then fixed, so a pass may resolve the batch and reshape placeholders.
+    bool fixedShapes = false;
     ILogger* logger = nullptr;
     std::vector<std::string> log;  // one line per change, for the build report
 };
@@ -47,5 +50,7 @@ std::unique_ptr<Pass> makeHorizontalFusion();
 std::unique_ptr<Pass> makeFoldConstantOperands();
 std::unique_ptr<Pass> makeMatMulToFullyConnected();
 std::unique_ptr<Pass> makeCollapseShuffles();
+std::unique_ptr<Pass> makeMoveShufflesAcrossFc();
+std::unique_ptr<Pass> makeHoistShufflesAboveGather();
 
 }  // namespace gie

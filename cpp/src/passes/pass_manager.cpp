@@ -15,10 +15,12 @@ std::vector<std::unique_ptr<Pass>> makeAllPasses() {
     p.push_back(makeRecognizeAttention());  // MatMul/scale/Softmax/MatMul -> Attention (before shuffles collapse)
     p.push_back(makeMatMulToFullyConnected());  // x * constant W -> FC (INT8 kernels; its bias Add folds below)
     p.push_back(makeFoldConstantOperands());  // x + c, x * c -> Scale (then removed or folded below)
+    p.push_back(makeHoistShufflesAboveGather());  // one Shuffle before a q / k / v split, not one per part
     p.push_back(makeCollapseShuffles());
     p.push_back(makeRemoveNoops());
     p.push_back(makeFoldScale());
     p.push_back(makeFuseEpilogue());
+    p.push_back(makeMoveShufflesAcrossFc());  // after fuse_epilogue: an FC's bias Add no longer parts it from a Shuffle
     p.push_back(makeHorizontalFusion());   // after fuse_epilogue: siblings merge with their fused activations
     p.push_back(makeConcatElimination());  // last: it turns tensors into views other passes do not expect
     return p;
