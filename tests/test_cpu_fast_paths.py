@@ -450,12 +450,8 @@ def test_direct_conv(case, act, mode, rng, monkeypatch):
     assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{case} {act} no residual")
 
 
-@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.LEAKY_RELU, gie.ActivationType.SILU],
-                         ids=["none", "relu6", "leaky", "silu"])
-@pytest.mark.parametrize("shape", [(160, 90, 7, 7), (160, 96, 7, 7), (160, 90, 5, 7)], ids=["k90", "k96", "5x7"])
-def test_transposed_1x1_output_pass(shape, act, rng):
-    """1x1 convolutions on 7x7-sized planes run the transposed GEMM (rows = pixels) and transpose its tiles into
-    NCHW with bias, residual and activation (one or two threads): a partial group of 16 channels, 35 / 49 pixels."""
+def _check_1x1(shape, act, rng):
+    """A 1x1 convolution (batch 2, shape = (C, K, H, W)) with bias, with and without a residual, against conv2d_ref."""
     C, K, H, W = shape
     batch = 2
     x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
@@ -470,6 +466,15 @@ def test_transposed_1x1_output_pass(shape, act, rng):
     assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act} no residual")
 
 
+@pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.LEAKY_RELU, gie.ActivationType.SILU],
+                         ids=["none", "relu6", "leaky", "silu"])
+@pytest.mark.parametrize("shape", [(160, 90, 7, 7), (160, 96, 7, 7), (160, 90, 5, 7)], ids=["k90", "k96", "5x7"])
+def test_transposed_1x1_output_pass(shape, act, rng):
+    """1x1 convolutions on 7x7-sized planes run the transposed GEMM (rows = pixels) and transpose its tiles into
+    NCHW with bias, residual and activation (one or two threads): a partial group of 16 channels, 35 / 49 pixels."""
+    _check_1x1(shape, act, rng)
+
+
 @pytest.mark.parametrize("act", [None, gie.ActivationType.RELU6, gie.ActivationType.SILU], ids=["none", "relu6", "silu"])
 @pytest.mark.parametrize("shape", [(144, 24, 23, 29), (32, 16, 40, 41), (300, 40, 9, 13), (200, 70, 19, 21),
                                    (48, 17, 3, 37)], ids=["k24", "k16_split", "two_kblocks", "k70", "k17"])
@@ -478,14 +483,4 @@ def test_1x1_gemm_b_in_place(shape, act, rng):
     (<= 48 channels, or <= 96 with >= 192 input channels) and packs only a last partial panel: pixel counts that
     are not a multiple of 16, two K blocks (300 input channels), output channels not a multiple of the 6-row tile,
     a plane that two threads split inside a panel; SiLU runs over each panel's rows after its tiles."""
-    C, K, H, W = shape
-    batch = 2
-    x = rng.standard_normal((batch, C, H, W)).astype(np.float32)
-    w = (rng.standard_normal((K, C, 1, 1)) / np.sqrt(C)).astype(np.float32)
-    b = rng.standard_normal(K).astype(np.float32)
-    ref, mag = conv2d_ref(x, w, b)
-    res = rng.standard_normal(ref.shape).astype(np.float32)
-    got = _run_conv(x, w, b, ref.shape, act, res)
-    assert_close(got, _act_ref(act, ref + res), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act}")
-    got = _run_conv(x, w, b, ref.shape, act)
-    assert_close(got, _act_ref(act, ref), rtol=1e-5, atol=1e-5 * float(mag.max() + 4), what=f"{shape} {act} no residual")
+    _check_1x1(shape, act, rng)
