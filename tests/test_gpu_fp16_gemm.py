@@ -25,9 +25,9 @@ N = 13  # max batch; compare_gpu_cpu also runs batch 1
 TOL = dict(rtol=5e-3, atol=5e-3)
 
 
-def each_tactic_fp16(define, inputs, kernel, must_have=(), **kw):
+def each_tactic_fp16(define, inputs, kernel, must_have=(), check=None, **kw):
     """compare_gpu_cpu with FP16 (every step of type ``kernel`` must run HALF) once per tactic of ``kernel``,
-    forced, checking that it ran; returns the tactic names."""
+    forced, checking that it ran (and ``check(layer_info)`` where given); returns the tactic names."""
     off = kw.get("passes_off", ())
     tactics = gpu_tactics(define, inputs, kernel, passes_off=off)
     if kernel in ("FullyConnected", "MatrixMultiply"):
@@ -40,6 +40,8 @@ def each_tactic_fp16(define, inputs, kernel, must_have=(), **kw):
         info = compare_gpu_cpu(define, inputs, force={kernel: t}, fp16=True, expect_half=(kernel,), **TOL, **kw)
         chosen = [k["tactic"] for k in info["kernels"] if k["type"] == kernel]
         assert chosen and all(c == t for c in chosen), (t, chosen)
+        if check is not None:
+            check(info)
     return tactics
 
 
@@ -132,19 +134,18 @@ def test_fully_connected_fp16_reads_pooled_hwc8_without_reformat(channels, rng, 
         c = net.add_convolution(t["x"], C, (3, 3), w1, np.zeros(C, np.float32), padding=(1, 1))
         p = net.add_pooling(c.output(0), gie.PoolingType.AVERAGE, (7, 5))
         return net.add_fully_connected(p.output(0), 10, w2, b2).output(0)
-    tactics = each_tactic_fp16(define, {"x": randn(rng, (N, 8, 7, 5))}, "FullyConnected")
-    info = compare_gpu_cpu(define, {"x": randn(rng, (N, 8, 7, 5))}, force={"FullyConnected": tactics[0]}, fp16=True,
-                           expect_half=("FullyConnected",), **TOL)
-    kernels = info["kernels"]
-    fc = next(k for k in kernels if k["type"] == "FullyConnected")
-    pool = next(k for k in kernels if k["type"] == "Pooling")
-    fmt = fc["inputs"][0]["format"]
-    print("pooling out:", pool["outputs"][0]["format"], "FC in:", fmt)
-    if C % 8:
-        assert fmt == "linear", fmt
-    elif pool["outputs"][0]["format"] == "hwc8":
-        # the FC reads the pooling's output itself (no Reformat between them)
-        assert fc["inputs"][0]["name"] == pool["outputs"][0]["name"] and fmt == "hwc8", (pool["outputs"], fc["inputs"])
+    def check(info):
+        kernels = info["kernels"]
+        fc = next(k for k in kernels if k["type"] == "FullyConnected")
+        pool = next(k for k in kernels if k["type"] == "Pooling")
+        fmt = fc["inputs"][0]["format"]
+        print(fc["tactic"], "pooling out:", pool["outputs"][0]["format"], "FC in:", fmt)
+        if C % 8:
+            assert fmt == "linear", fmt
+        elif pool["outputs"][0]["format"] == "hwc8":
+            # the FC reads the pooling's output itself (no Reformat between them)
+            assert fc["inputs"][0]["name"] == pool["outputs"][0]["name"] and fmt == "hwc8", (pool["outputs"], fc["inputs"])
+    each_tactic_fp16(define, {"x": randn(rng, (N, 8, 7, 5))}, "FullyConnected", check=check)
 
 
 def test_fully_connected_fp16_wgmma_needs_rows_of_8(rng):
