@@ -5,6 +5,7 @@ with gie, and timed against PyTorch in the same precision.
     PYTHONPATH=build/gpu/pkg python3 bench/zoo_gpu.py                              # all models, batch 1, 16, 64
     PYTHONPATH=build/gpu/pkg python3 bench/zoo_gpu.py --models convnext_tiny --batches 16 --precisions fp32
     PYTHONPATH=build/gpu/pkg python3 bench/zoo_gpu.py --no-compile --json zoo.json --markdown zoo.md
+    PYTHONPATH=build/dev/pkg python3 bench/zoo_gpu.py --cpu-check --batches 1,2             # no GPU: imports + CPU accuracy
 
 Models (torchvision, weights=None, torch.manual_seed(--seed) before construction, eval mode): resnet50,
 mobilenet_v2, mobilenet_v3_large, efficientnet_b0, convnext_tiny, and vit_small (torchvision's VisionTransformer
@@ -66,6 +67,10 @@ def parse_args(argv=None):
     p.add_argument("--workdir", default=None, help="where the ONNX files go (default: a temporary directory)")
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as a markdown file")
+    p.add_argument("--cpu-check", action="store_true",
+                   help="no GPU needed: export each model, build it with gie on the CPU (FP32) and compare with torch FP32 "
+                        "on the CPU at each batch; prints one line per cell and exits 1 on an import error or a relative "
+                        "error above 1e-4 (catches importer gaps before GPU time is spent)")
     p.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)  # model:batch:precision (internal)
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
@@ -291,10 +296,47 @@ def _torch_inputs(torch, model, batch, fp16, seed=1):
     return model, x
 
 
+def cpu_check(args):
+    """--cpu-check: import and CPU FP32 accuracy of every (model, batch), no timing."""
+    import torch
+
+    import gie
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="gie_zoo_")
+    bad = 0
+    for name in args.models:
+        model = make_model(torch, name, args.seed)
+        for batch in args.batches:
+            path = os.path.join(workdir, f"{name}_b{batch}.onnx")
+            try:
+                export_onnx(torch, model, batch, path, args.opset)
+                x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+                with torch.no_grad():
+                    ref = model(x).numpy()
+                builder = gie.Builder()
+                net = gie.OnnxParser(builder=builder).parse(path)
+                config = builder.create_config()
+                config.device = "cpu"
+                config.set_batch_range(batch, batch, batch)
+                engine = builder.build(net, config)
+                out = engine.create_execution_context().execute({"x": x.numpy()})["y"]
+                err, top1 = accuracy(out, ref)
+                ok = err <= 1e-4
+                bad += not ok
+                print(f"{name} b{batch}: {engine.num_kernels} kernels, rel err {err:.2e}, top-1 {top1:.0%}"
+                      f"{'' if ok else '  ACCURACY'}", flush=True)
+            except Exception as e:  # noqa: BLE001
+                bad += 1
+                print(f"{name} b{batch}: FAILED {gvt.short(e)}", flush=True)
+    return 1 if bad else 0
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.compile_child:
         return compile_child(args)
+    if args.cpu_check:
+        return cpu_check(args)
     torch = _timing.import_cuda_torch(log)
     if torch is None:
         return 2
