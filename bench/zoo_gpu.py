@@ -201,17 +201,23 @@ def time_torch_columns(torch, model, x, args, stream, row):
     return out
 
 
-def run_gie(gie, torch, path, batch, fp16, x, args, stream, row):
-    """Builds and times the gie engine; fills row['gie'], row['slowest'], row['gie_kernels']; returns its output."""
+def build_engine(gie, path, batch, device, fp16):
+    """The gie engine of the ONNX file at `path` for one batch size on `device` (GPU engines with a CUDA graph)."""
     builder = gie.Builder()
     net = gie.OnnxParser(builder=builder).parse(path)
     config = builder.create_config()
-    config.device = "gpu"
+    config.device = device
     config.set_batch_range(batch, batch, batch)
-    config.cuda_graph = True
+    if device == "gpu":
+        config.cuda_graph = True
     config.fp16 = fp16
+    return builder.build(net, config)
+
+
+def run_gie(gie, torch, path, batch, fp16, x, args, stream, row):
+    """Builds and times the gie engine; fills row['gie'], row['slowest'], row['gie_kernels']; returns its output."""
     t0 = time.perf_counter()
-    engine = builder.build(net, config)
+    engine = build_engine(gie, path, batch, "gpu", fp16)
     row["gie_build_s"] = round(time.perf_counter() - t0, 1)
     row["gie_kernels"] = engine.num_kernels
     row["gie_fused"] = [p for p in engine.layer_info().get("passes", []) if p.startswith("recognize_")]
@@ -313,12 +319,7 @@ def cpu_check(args):
                 x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(1))
                 with torch.no_grad():
                     ref = model(x).numpy()
-                builder = gie.Builder()
-                net = gie.OnnxParser(builder=builder).parse(path)
-                config = builder.create_config()
-                config.device = "cpu"
-                config.set_batch_range(batch, batch, batch)
-                engine = builder.build(net, config)
+                engine = build_engine(gie, path, batch, "cpu", False)
                 out = engine.create_execution_context().execute({"x": x.numpy()})["y"]
                 err, top1 = accuracy(out, ref)
                 ok = err <= 1e-4

@@ -13,13 +13,7 @@ public:
     //! Sweeps until nothing merges: a pair that is no one Shuffle (reshape -> transpose -> reshape) may become one
     //! once the second has merged with the Shuffle after it.
     int run(Graph& g, PassContext& ctx) override {
-        int total = 0;
-        for (int round = 0; round < 8; ++round) {
-            const int n = sweep(g, ctx);
-            total += n;
-            if (n == 0) break;
-        }
-        return total;
+        return untilNoChange([&] { return sweep(g, ctx); });
     }
 
 private:

@@ -22,13 +22,7 @@ public:
     const char* name() const override { return "hoist_shuffles_above_gather"; }
     int run(Graph& g, PassContext& ctx) override {
         if (!ctx.fixedShapes) return 0;
-        int total = 0;
-        for (int round = 0; round < 8; ++round) {
-            const int n = matchAll(g, [&](int ni) { return match(ni, ctx); });
-            total += n;
-            if (n == 0) break;
-        }
-        return total;
+        return untilNoChange([&] { return matchAll(g, [&](int ni) { return match(ni, ctx); }); });
     }
 
 private:

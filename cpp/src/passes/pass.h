@@ -35,6 +35,18 @@ std::vector<std::unique_ptr<Pass>> makeAllPasses();
 //! Names of all passes (for config validation).
 std::vector<std::string> allPassNames();
 
+//! Runs `sweep` (returns its number of changes) until a sweep changes nothing, at most `maxSweeps` times; the total.
+template <class Sweep>
+int untilNoChange(Sweep&& sweep, int maxSweeps = 8) {
+    int total = 0;
+    for (int round = 0; round < maxSweeps; ++round) {
+        const int n = sweep();
+        total += n;
+        if (n == 0) break;
+    }
+    return total;
+}
+
 std::unique_ptr<Pass> makeFoldQuantizeDequantize();
 std::unique_ptr<Pass> makeDeadLayerRemoval();
 std::unique_ptr<Pass> makeConstantFolding();
