@@ -125,9 +125,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     a = parse_args(argv)
-    # The INT8 NHWC tactics had not run on a GPU when they landed: the builder offers INT8 NHWC only with this variable
-    # (engine/tactic_architecture.h); this benchmark is where they are measured.
-    os.environ.setdefault("GIE_UNVERIFIED_TACTICS", "1")
     runtime = conv_f16.import_runtime()
     if runtime is None:
         return 2

@@ -119,12 +119,11 @@ def test_fully_connected_fp16_wgmma(case, rng):
 
 
 @pytest.mark.parametrize("channels", [64, 24, 20])
-def test_fully_connected_fp16_reads_pooled_hwc8_without_reformat(channels, rng, monkeypatch):
+def test_fully_connected_fp16_reads_pooled_hwc8_without_reformat(channels, rng):
     """conv 3x3 (FP16, HWC8 where C % 8 == 0) -> global average pooling -> FC: the pooled (N, C, 1, 1) HWC8 features lie
     exactly as LINEAR rows when C % 8 == 0, so the FC reads them with no Reformat before it (issue 13, batch-1 latency);
     C = 20 pads HWC8 to 24 channels, so there the FC must not read HWC8. Every FC tactic forced, against the CPU FP16
-    reference. Not yet run on a GPU when it landed, so offered only with GIE_UNVERIFIED_TACTICS=1 (set here)."""
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    reference."""
     C = channels
     w1 = randn(rng, (C, 8, 3, 3), 1.0 / np.sqrt(72))
     w2 = randn(rng, (10, C), 1.0 / np.sqrt(C))

@@ -22,15 +22,7 @@ from test_reformat import run_cpp_program
 
 F32 = np.float32
 OBEY = gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS
-UNVERIFIED = "GIE_UNVERIFIED_TACTICS"
 
-
-@pytest.fixture(autouse=True)
-def _offer_int8_nhwc(request, monkeypatch):
-    """INT8 NHWC had not run on a GPU when it landed, so the negotiation offers it only with GIE_UNVERIFIED_TACTICS=1
-    (engine/tactic_architecture.h); the tests here are meant to see it (except the one that checks the gate)."""
-    if not request.node.name.startswith("test_int8_nhwc_not_offered"):
-        monkeypatch.setenv(UNVERIFIED, "1")
 
 # ---- CPU ---------------------------------------------------------------------------------------------------------
 
@@ -465,20 +457,3 @@ def test_bottleneck_builder_chooses(batch, rng):
     print("bottleneck formats:", _conv_formats(gpu), "tactics:", g.conv_tactics(gpu))
     g.compare(cpu, gpu, {"x": x}, batches=[batch])
 
-
-@pytest.mark.gpu
-def test_int8_nhwc_not_offered_without_the_variable(monkeypatch, rng):
-    """Without GIE_UNVERIFIED_TACTICS=1 no INT8 tensor is NHWC (the gate of engine/tactic_architecture.h): a
-    conv -> conv chain with 16-multiple channels, where the builder is free to choose, keeps INT8 in CHW4 / LINEAR,
-    and the result still equals the CPU."""
-    _needs_sm80()
-    monkeypatch.delenv(UNVERIFIED, raising=False)
-    g = _gpu()
-    x = rng.standard_normal((4, 32, 9, 9)).astype(F32)
-    w1 = (rng.standard_normal((64, 32, 3, 3)) / np.sqrt(32 * 9)).astype(F32)
-    w2 = (rng.standard_normal((64, 64, 1, 1)) / np.sqrt(64)).astype(F32)
-
-    cpu, gpu = g.build_both(_int8_chain(g, w1, np.zeros(64, F32), w2), {"x": x}, lambda t, o: {t["x"]: 3.0})
-    states = [st for ins, outs in _conv_formats(gpu) for st in ins + outs]
-    assert states and ("int8", "nhwc") not in states, states
-    g.compare(cpu, gpu, {"x": x})

@@ -8,13 +8,11 @@
 // large input), and gemv_warp_dot (one warp per output, float4 loads of the weight row, up to 4 input rows
 // per pass) -- see gemm.cuh.
 // FP16 storage (input and output kHALF, LINEAR; the input may also be HWC8 where its bytes lie as LINEAR ones: (N, C, 1, 1)
-// with C % 8 == 0, the pooled features of an FP16 convolution stack, read with no Reformat before; only with
-// GIE_UNVERIFIED_TACTICS=1 until it has run on a GPU): the weights are converted to half at initialize (rows padded
+// with C % 8 == 0, the pooled features of an FP16 convolution stack, read with no Reformat before): the weights are converted to half at initialize (rows padded
 // the same way), the GEMM loads half and computes in FP32 (gemm.cuh), or multiplies halves on tensor cores with
 // FP32 accumulation (the hgemm_mma_* tactics on sm_80+, and hgemm_wgmma_* on sm_90a where the input's row length is a
 // multiple of 8, timed against the others); the bias stays FP32.
 #include "common.cuh"
-#include "engine/tactic_architecture.h"
 #include "float_or_half.cuh"
 #include "kernels/gemm.cuh"
 #include "kernels/gemm_wgmma_f16.cuh"
@@ -35,10 +33,9 @@ public:
     }
 
     bool supportsStridedOutput() const noexcept override { return op_.axis == 1; }  // (N, K) rows, ldc apart
-    //! FLOAT or HALF LINEAR, one type; the input may also be HALF HWC8 laid out as LINEAR (N, C % 8 == 0, 1, 1), for now
-    //! only with GIE_UNVERIFIED_TACTICS=1 (not yet run on a GPU: engine/tactic_architecture.h).
+    //! FLOAT or HALF LINEAR, one type; the input may also be HALF HWC8 laid out as LINEAR (N, C % 8 == 0, 1, 1).
     bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t, int32_t) const noexcept override {
-        return cuda::floatOrHalfLinear(pos, inOut) || (pos == 0 && cuda::hwc8LaidOutAsLinear(inOut[0]) && unverifiedTacticsAllowed());
+        return cuda::floatOrHalfLinear(pos, inOut) || (pos == 0 && cuda::hwc8LaidOutAsLinear(inOut[0]));
     }
 
     int32_t getNbTactics() const noexcept override { return cuda::gemm::kNbTactics; }

@@ -194,6 +194,13 @@ struct TmaA {
 
 // ---- the kernel ---------------------------------------------------------------------------------------------
 
+// The kernel and its host launchers have internal linkage (an unnamed namespace): every translation unit that
+// includes this header gets its own instantiation. With external linkage, two .cu files instantiating the same
+// <T, Ep> (the INT8 1x1 convolution's NHWC tactic and the INT8 FullyConnected did) share one host stub for two
+// device modules, and the launch could reach the module whose copy never got its dynamic shared memory attribute
+// (cudaErrorInvalidValue at launch on an H100, depending on which kernel a process ran first).
+namespace {
+
 //! Grid: x = M tiles, y = N tiles. tmB: B as rows n of K halves (box 64 x BN); tmA: A as rows m of K halves (box
 //! 64 x BM) where Load is TmaA (another Load fills A itself and ignores it). Ep::store(stage, ES, m0, n0, lane) writes
 //! a warp's staged 16 rows x 128 columns (FP32, rows ES floats apart) of output rows m0 .. m0 + 15, columns n0 ..
@@ -295,6 +302,7 @@ void launch(const CUtensorMap& a, const CUtensorMap& b, const Ep& ep, int64_t M,
     checkLaunch("wgmmaGemmKernel");
 }
 
+}  // namespace
 }  // namespace wgmma
 }  // namespace cuda
 }  // namespace gie

@@ -184,6 +184,13 @@ struct S8Epilogue {
 
 // ---- the kernel ---------------------------------------------------------------------------------------------
 
+// The kernel and its host launchers have internal linkage (an unnamed namespace): every translation unit that
+// includes this header gets its own instantiation. With external linkage, two .cu files instantiating the same
+// <T, Ep> (the INT8 1x1 convolution's NHWC tactic and the INT8 FullyConnected did) share one host stub for two
+// device modules, and the launch could reach the module whose copy never got its dynamic shared memory attribute
+// (cudaErrorInvalidValue at launch on an H100, depending on which kernel a process ran first).
+namespace {
+
 //! Grid: x = M tiles, y = N tiles. tmB: B as rows n of K bytes (box 128 bytes x BN rows). tmA (not GATHER): A as rows
 //! m of K bytes (box 128 bytes x BM rows); src (GATHER): A in CHW4. K: the reduction in bytes (A's row length).
 template <class T, class Ep>
@@ -321,6 +328,7 @@ void launchS8(const CUtensorMap& a, const CUtensorMap& b, const Chw4Source& src,
     checkLaunch("wgmmaS8Kernel");
 }
 
+}  // namespace
 }  // namespace wgmma
 }  // namespace cuda
 }  // namespace gie

@@ -411,9 +411,7 @@ private:
             pinHolds[j] = false;
         }
         const TensorFormat formats[] = {TensorFormat::kLINEAR, TensorFormat::kNHWC, TensorFormat::kHWC8, TensorFormat::kCHW4};
-        // INT8 NHWC: not yet run on a GPU, offered only with GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h)
-        const bool int8Nhwc = unverifiedTacticsAllowed();
-        auto offered = [&](TensorFormat f, DataType t) { return formatFitsType(f, t) && (int8Nhwc || t != DataType::kINT8 || f != TensorFormat::kNHWC); };
+        auto offered = [&](TensorFormat f, DataType t) { return formatFitsType(f, t); };
         std::set<std::vector<State>> combos;
         for (DataType ti : types)
             for (TensorFormat fi : formats)
