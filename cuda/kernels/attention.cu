@@ -217,6 +217,57 @@ __device__ __forceinline__ uint32_t packHalf2(float lo, float hi) {
     return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+//! One key tile of the tensor-core kernels' online softmax, for a warp's 16 rows: sc holds the raw scores of keys
+//! k0 .. k0 + 63 in the m16n8 C layout (this lane: rows g and g + 8, elements 0-1 and 2-3); they are scaled to log2
+//! units, the mask added, keys past Sk set to -inf; the row maxima m (reduced over the 4 lanes of a row) and sums l
+//! are updated, the output tiles o rescaled by 2^(m_old - m_new), and sc left holding P = exp2(s - m) in FP32. A row
+//! with every score so far -inf keeps l = 0 and o = 0 (no exp2(-inf - -inf) = NaN). l sums this lane's p only.
+template <int NO>
+__device__ __forceinline__ void onlineSoftmaxTile(float (&sc)[kMmaKeys / 8][4], float (&o)[NO][4], float (&m)[2], float (&l)[2],
+                                                  const AttnParams& p, const __half* const (&maskRow)[2], int k0, int t4) {
+    constexpr int NS = kMmaKeys / 8;
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int h = e >> 1, key = k0 + j * 8 + 2 * t4 + (e & 1);
+            float x = -INFINITY;
+            if (key < p.Sk) {
+                x = sc[j][e] * p.scaleLog2;
+                if (maskRow[h]) x = fmaf(__half2float(maskRow[h][static_cast<int64_t>(key) * p.mk]), kLog2e, x);
+            }
+            sc[j][e] = x;
+            mx[h] = fmaxf(mx[h], x);
+        }
+    float corr[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+        const float mNew = fmaxf(m[h], mx[h]);
+        corr[h] = mNew == -INFINITY ? 1.f : exp2f(m[h] - mNew);
+        m[h] = mNew;
+        l[h] *= corr[h];
+    }
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int h = e >> 1;
+            const float pv = m[h] == -INFINITY ? 0.f : exp2f(sc[j][e] - m[h]);
+            sc[j][e] = pv;
+            l[h] += pv;
+        }
+#pragma unroll
+    for (int j = 0; j < NO; ++j) {
+        o[j][0] *= corr[0];
+        o[j][1] *= corr[0];
+        o[j][2] *= corr[1];
+        o[j][3] *= corr[1];
+    }
+}
+
 template <int DH>
 __global__ void __launch_bounds__(128) attentionMma(AttnParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -300,47 +351,7 @@ __global__ void __launch_bounds__(128) attentionMma(AttnParams p) {
                 cuda::mmaF16(sc[j], qf[s], ld32(kr), ld32(kr + 8));
             }
         }
-        // Scale, mask, padding keys; the row maxima (rows g and g + 8: elements 0-1 and 2-3).
-        float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-        for (int j = 0; j < NS; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int h = e >> 1, key = k0 + j * 8 + 2 * t4 + (e & 1);
-                float x = -INFINITY;
-                if (key < p.Sk) {
-                    x = sc[j][e] * p.scaleLog2;
-                    if (maskRow[h]) x = fmaf(__half2float(maskRow[h][static_cast<int64_t>(key) * p.mk]), kLog2e, x);
-                }
-                sc[j][e] = x;
-                mx[h] = fmaxf(mx[h], x);
-            }
-        float corr[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-            mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-            const float mNew = fmaxf(m[h], mx[h]);
-            corr[h] = mNew == -INFINITY ? 1.f : exp2f(m[h] - mNew);
-            m[h] = mNew;
-            l[h] *= corr[h];
-        }
-#pragma unroll
-        for (int j = 0; j < NS; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int h = e >> 1;
-                const float pv = m[h] == -INFINITY ? 0.f : exp2f(sc[j][e] - m[h]);
-                sc[j][e] = pv;
-                l[h] += pv;
-            }
-#pragma unroll
-        for (int j = 0; j < NO; ++j) {
-            o[j][0] *= corr[0];
-            o[j][1] *= corr[0];
-            o[j][2] *= corr[1];
-            o[j][3] *= corr[1];
-        }
+        onlineSoftmaxTile(sc, o, m, l, p, maskRow, k0, t4);  // sc: P (FP32)
         // O += P V: key step s covers score tiles 2s and 2s + 1.
 #pragma unroll
         for (int s = 0; s < kMmaKeys / 16; ++s) {
@@ -502,47 +513,7 @@ __global__ void __launch_bounds__(WARPS * 32) attentionMma2(AttnParams p) {
                     cuda::mmaF16(sc[2 * jp + 1], qf[s], kb[2], kb[3]);
                 }
             }
-            // Scale, mask, keys past Sk; the row maxima (rows g and g + 8: elements 0-1 and 2-3).
-            float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-            for (int j = 0; j < NS; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int h = e >> 1, key = k0 + j * 8 + 2 * t4 + (e & 1);
-                    float x = -INFINITY;
-                    if (key < p.Sk) {
-                        x = sc[j][e] * p.scaleLog2;
-                        if (maskRow[h]) x = fmaf(__half2float(maskRow[h][static_cast<int64_t>(key) * p.mk]), kLog2e, x);
-                    }
-                    sc[j][e] = x;
-                    mx[h] = fmaxf(mx[h], x);
-                }
-            float corr[2];
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-                const float mNew = fmaxf(m[h], mx[h]);
-                corr[h] = mNew == -INFINITY ? 1.f : exp2f(m[h] - mNew);
-                m[h] = mNew;
-                l[h] *= corr[h];
-            }
-#pragma unroll
-            for (int j = 0; j < NS; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int h = e >> 1;
-                    const float pv = m[h] == -INFINITY ? 0.f : exp2f(sc[j][e] - m[h]);
-                    sc[j][e] = pv;
-                    l[h] += pv;
-                }
-#pragma unroll
-            for (int j = 0; j < NO; ++j) {
-                o[j][0] *= corr[0];
-                o[j][1] *= corr[0];
-                o[j][2] *= corr[1];
-                o[j][3] *= corr[1];
-            }
+            onlineSoftmaxTile(sc, o, m, l, p, maskRow, k0, t4);  // sc: P (FP32)
             // O += P V: key step s covers S tiles 2s and 2s + 1 (their C layout is the m16k16 A layout).
 #pragma unroll
             for (int s = 0; s < kMmaKeys / 16; ++s) {
