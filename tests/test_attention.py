@@ -11,7 +11,7 @@ import pytest
 
 import gie
 import util
-from gpu_util import compare_gpu_cpu, fp16_config, fp16_everywhere, gpu, gpu_tactics
+from gpu_util import compare_gpu_cpu, fp16_config, fp16_everywhere, gpu, gpu_tactics, poisoned_output, to_device
 
 
 # ================================================================================================ the layer
@@ -128,6 +128,127 @@ def test_gpu_attention_layer(case, fp16, rng):
     for t in tactics:
         info = compare_gpu_cpu(define, x, fp16=True, expect_half=("Attention",), force={"Attention": t}, rtol=1e-2, atol=1e-2)
         assert [k["tactic"] for k in info["kernels"] if k["type"] == "Attention"] == [t]
+
+
+# The pipelined tensor-core tactics (cuda/kernels/attention.cu attentionMma2: cp.async, double-buffered K / V, ldmatrix).
+# Written without a GPU at hand: not timed by the builder unless GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h),
+# so these tests force them.
+MMA2 = ["attention_flash_mma2_64x64", "attention_flash_mma2_32x64"]
+MMA2_CASES = {  # name: (b, heads, sq, sk, d, dv, mask shape or None, dimension 0 = b); D, Dv multiples of 8, up to 128
+    "sq1_sk63_d64": (2, (3,), 1, 63, 64, 64, None),
+    "sq63_sk197_d64_padding_mask": (2, (3,), 63, 197, 64, 64, (2, 1, 1, 197)),
+    "vit_s197_d64": (2, (6,), 197, 197, 64, 64, None),
+    "sq300_sk1_d128": (1, (2,), 300, 1, 128, 128, None),
+    "sq197_sk300_d128_causal": (1, (2,), 197, 300, 128, 128, (1, 1, 197, 300)),
+    "sq65_sk64_d32_dv64": (3, (), 65, 64, 32, 64, None),
+    "sq130_sk129_d128_dv40_mask_per_head": (1, (3,), 130, 129, 128, 40, (1, 3, 130, 129)),
+    "sq77_sk77_d40_causal": (2, (3,), 77, 77, 40, 40, (2, 1, 77, 77)),
+    "sq33_sk1000_d16_dv8": (2, (2,), 33, 1000, 16, 8, None),
+}
+
+
+def _half_io_attention(x, device, force=None):
+    """Attention with float16 inputs, layer and output (no Reformat: on the GPU the kernel writes the caller's
+    buffer itself, so a NaN-poisoned output catches every element it leaves unwritten)."""
+    builder = gie.Builder()
+    net = builder.create_network()
+    t = {n: net.add_input(n, gie.float16, a.shape) for n, a in x.items()}
+    layer = net.add_layer("Attention", [t["q"], t["k"], t["v"]] + ([t["m"]] if "m" in t else []), {})
+    layer.precision = gie.DataType.HALF
+    y = layer.output(0)
+    net.mark_output(y, "y")
+    y.dtype = gie.float16
+    config = builder.create_config()
+    config.device = device
+    config.max_batch = x["q"].shape[0]
+    fp16_config(config)
+    if force:
+        config.force_tactic("Attention", force)
+    return builder.build(net, config)
+
+
+def _half_inputs(rng, case):
+    b, heads, sq, sk, d, dv, ms = MMA2_CASES[case]
+    return {n: a.astype(np.float16) for n, a in _inputs(rng, b, sq, sk, d, dv, False, ms, heads).items()}
+
+
+def _run_half_gpu(engine, x, expected_shape, misalign=()):
+    """Runs the GPU engine on device copies of x into a NaN-poisoned float16 output; inputs named in `misalign` are
+    passed 2 bytes past a 16-byte boundary (torch only)."""
+    dev = {}
+    for n, a in x.items():
+        if n in misalign:
+            import torch
+            raw = torch.empty(a.size + 1, dtype=torch.float16, device="cuda")
+            raw[1:] = torch.from_numpy(a.reshape(-1)).cuda()
+            dev[n] = raw[1:].view(a.shape)
+            assert dev[n].data_ptr() % 16 == 2
+        else:
+            dev[n] = to_device(a)
+    buf, read = poisoned_output(expected_shape, np.float16)
+    engine.create_execution_context().execute(dev, outputs={"y": buf})
+    return read()
+
+
+@gpu
+@pytest.mark.parametrize("tactic", MMA2)
+@pytest.mark.parametrize("case", MMA2_CASES)
+def test_gpu_attention_mma2_tactics_forced(case, tactic, rng, monkeypatch):
+    """Each pipelined tactic, forced (it runs without GIE_UNVERIFIED_TACTICS), against the CPU FP16 reference (FP32
+    math on the same half inputs, half output) on Sq != Sk, Sq and Sk not multiples of 64 (1, 63, 65, 77, 129, 197,
+    300, 1000 keys: several double-buffered tiles), D = Dv = 64 / 128, D != Dv, several batch matrices, with and
+    without a mask (per sample, per head, causal: rows whose later keys are -inf). FP16 tolerance as the older
+    tensor-core tactic (P rounded to half before P V; |y| < 4). Also the numpy float64 result within FP16 error."""
+    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
+    x = _half_inputs(rng, case)
+    expected = _half_io_attention(x, "cpu").create_execution_context().execute(x)["y"]
+    engine = _half_io_attention(x, "gpu", force=tactic)
+    kernels = engine.layer_info()["kernels"]
+    assert [(k["type"], k["tactic"], k["precision"]) for k in kernels] == [("Attention", tactic, "float16")], kernels
+    got = _run_half_gpu(engine, x, expected.shape)
+    util.assert_close(got.astype(np.float32), expected.astype(np.float32), rtol=1e-2, atol=1e-2, what=f"{case} {tactic}")
+    f32 = {n: a.astype(np.float32) for n, a in x.items()}
+    util.assert_close(got.astype(np.float32), _ref(f32["q"], f32["k"], f32["v"], mask=f32.get("m")), rtol=2e-2, atol=2e-2)
+
+
+@gpu
+@pytest.mark.parametrize("misalign", ["q", "v"])
+def test_gpu_attention_mma2_misaligned_input_falls_back(misalign, rng):
+    """A q, k, v or output address that is not 16-byte aligned (here a network input the engine hands to the kernel
+    as given): the mma2 tactic runs the older tensor-core kernel (attentionMma) for that call; the result is the
+    same (no misaligned cp.async fault)."""
+    pytest.importorskip("torch")
+    x = _half_inputs(rng, "sq63_sk197_d64_padding_mask")
+    expected = _half_io_attention(x, "cpu").create_execution_context().execute(x)["y"]
+    got = _run_half_gpu(_half_io_attention(x, "gpu", force=MMA2[0]), x, expected.shape, misalign=(misalign,))
+    util.assert_close(got.astype(np.float32), expected.astype(np.float32), rtol=1e-2, atol=1e-2)
+
+
+@gpu
+@pytest.mark.parametrize("tactic", MMA2)
+@pytest.mark.parametrize("d,dv,transpose_k", [(12, 64, False), (64, 20, False), (64, 64, True), (136, 136, False)],
+                         ids=["d12", "dv20", "transposed_k", "d136"])
+def test_gpu_attention_mma2_refuses_what_it_cannot_copy(tactic, d, dv, transpose_k, rng):
+    """D or Dv not a multiple of 8 (no whole 16-byte chunks), a transposed K, or heads over 128: setTactic refuses, so
+    forcing the tactic is a clear error naming it; the builder's own choice still runs (the other tactics)."""
+    x = _inputs(rng, 2, 13, 21, d, dv, transpose_k, None, (2,))
+    define = _define(None, transpose_k)
+    with pytest.raises(gie.InvalidArgumentError, match=f"forced tactic '{tactic}' does not exist or cannot run for these shapes"):
+        compare_gpu_cpu(define, x, fp16=True, force={"Attention": tactic})
+    info = compare_gpu_cpu(define, x, fp16=True, expect_half=("Attention",), rtol=1e-2, atol=1e-2)
+    assert not [k for k in info["kernels"] if k["type"] == "Attention" and k["tactic"] in MMA2]
+
+
+@gpu
+def test_gpu_attention_mma2_not_timed_without_the_variable(rng, monkeypatch):
+    """engine/tactic_architecture.h: without GIE_UNVERIFIED_TACTICS=1 the builder times the two older tactics only;
+    with it, the mma2 tactics too (whichever wins, the result is right)."""
+    x = _inputs(rng, 2, 197, 197, 64, 64, heads=(3,))
+    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
+    assert sorted(gpu_tactics(_define(), x, "Attention", fp16=True)) == ["attention_flash_16x32", "attention_flash_mma_64x64"]
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    assert sorted(gpu_tactics(_define(), x, "Attention", fp16=True)) == sorted(["attention_flash_16x32", "attention_flash_mma_64x64"] + MMA2)
+    compare_gpu_cpu(_define(), x, fp16=True, expect_half=("Attention",), rtol=1e-2, atol=1e-2)
 
 
 # ================================================================================================ the pattern

@@ -26,6 +26,8 @@ TACTICS = [
     ("wgmma1x1_s8_128x64x128_s6_chw4", "sm_90a"),
     ("wgmma_s8_128x128x128_s4", "sm_90a"),
     ("attention_flash_mma_64x64", "sm_80"),
+    ("attention_flash_mma2_64x64", "sm_80"),
+    ("attention_flash_mma2_32x64", "sm_80"),
     ("3xtf32_128x128x16_w64x32", "sm_80"),
     ("sgemm_64x64x8_8x8", ""),                    # SIMT: whatever the build targets
     ("dp4a_128x64x8_chw4", ""),
@@ -37,6 +39,68 @@ TACTICS = [
 @pytest.mark.parametrize("tactic,arch", TACTICS, ids=[t for t, _ in TACTICS])
 def test_tactic_architecture_rule(tactic, arch):
     assert gie._C.tactic_architecture(tactic) == arch
+
+
+# Written and compiled but never run on a GPU when they landed: the builder skips them unless GIE_UNVERIFIED_TACTICS=1
+# (forcing one always works). The verified names next to them must stay timed.
+UNVERIFIED = ["attention_flash_mma2_64x64", "attention_flash_mma2_32x64"]
+VERIFIED = ["attention_flash_mma_64x64", "attention_flash_16x32", "wgmma_128x128x64_s4_hwc8", "hgemm_wgmma_128x128x64_s4",
+            "imma_128x128x64_s4", "hmma_128x128x32_w64x64_s4_hwc8", "sgemm_64x64x8_8x8", "default", ""]
+
+
+@pytest.mark.parametrize("tactic", UNVERIFIED + VERIFIED)
+def test_unverified_tactics_rule(tactic):
+    assert gie._C.tactic_unverified(tactic) == (tactic in UNVERIFIED)
+
+
+def _unverified_tag_engine(force=None):
+    """x -> UnverifiedTag (tests/plugins/range_plugins.cpp: tactics "plain", slow, and "attention_flash_mma2_cpu_test",
+    fast, a name the rule lists as unverified) on the CPU; outputs y = x + 1 and the index of the tactic that ran."""
+    builder = gie.Builder()
+    net = builder.create_network()
+    x = net.add_input("x", gie.float32, (2, 3))
+    tag = net.add_plugin("UnverifiedTag", [x], {})
+    tag.name = "tag"
+    net.mark_output(tag.output(0), "y")
+    net.mark_output(tag.output(1), "tactic")
+    config = builder.create_config()
+    config.device = "cpu"
+    config.max_batch = 2
+    if force:
+        config.force_tactic("tag", force)
+    engine = builder.build(net, config)
+    (k,) = [k for k in engine.layer_info()["kernels"] if k["type"] == "UnverifiedTag"]
+    out = engine.create_execution_context().execute({"x": np.arange(6, dtype=np.float32).reshape(2, 3)})
+    np.testing.assert_array_equal(out["y"], np.arange(6, dtype=np.float32).reshape(2, 3) + 1)
+    return k, int(out["tactic"][0])
+
+
+@pytest.mark.parametrize("env", [None, "0", "yes"])
+def test_builder_does_not_time_unverified_tactics_by_default(range_plugins_lib, monkeypatch, env):
+    """The gate of engine/tactic_architecture.h in the builder's timing (builder.cpp selectTactics), by tactic name, so
+    a CPU plugin shows it without a GPU: without GIE_UNVERIFIED_TACTICS=1 (exactly "1") the slow verified tactic is
+    the only one timed and runs, though the unverified one is faster."""
+    assert gie._C.tactic_unverified("attention_flash_mma2_cpu_test")
+    if env is None:
+        monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
+    else:
+        monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", env)
+    k, ran = _unverified_tag_engine()
+    assert [t["tactic"] for t in k["tactic_times_ms"]] == ["plain"], k["tactic_times_ms"]
+    assert k["tactic"] == "plain" and ran == 0
+
+
+def test_builder_times_unverified_tactics_when_asked(range_plugins_lib, monkeypatch):
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    k, ran = _unverified_tag_engine()
+    assert sorted(t["tactic"] for t in k["tactic_times_ms"]) == ["attention_flash_mma2_cpu_test", "plain"], k["tactic_times_ms"]
+    assert k["tactic"] == "attention_flash_mma2_cpu_test" and ran == 1  # 2 ms slower "plain" loses
+
+
+def test_forced_unverified_tactic_runs_without_the_variable(range_plugins_lib, monkeypatch):
+    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
+    k, ran = _unverified_tag_engine(force="attention_flash_mma2_cpu_test")
+    assert k["tactic"] == "attention_flash_mma2_cpu_test" and ran == 1
 
 
 def summary_of(kernels, device="gpu"):

@@ -9,13 +9,16 @@
 //   The rows are divided by l once at the end.
 // FP16 tensors load half, compute in FP32 (P stays FP32) and round the output to half once; the mask is read in the
 // tensor type. Tactic attention_flash_mma_64x64 (FP16, heads up to 128, sm_80+; timed against the SIMT one) does the
-// two products on tensor cores, P rounded to half between them (below). Heads up to kAttentionGpuMaxHead (D and Dv); the accumulators are sized by Dv in steps of 32 columns.
+// two products on tensor cores, P rounded to half between them (below); attention_flash_mma2_64x64 / _32x64 do the same
+// arithmetic with cp.async double-buffered tiles and ldmatrix (below; not yet run on a GPU, so not timed unless
+// GIE_UNVERIFIED_TACTICS=1: engine/tactic_architecture.h). Heads up to kAttentionGpuMaxHead (D and Dv); the accumulators are sized by Dv in steps of 32 columns.
 #include <algorithm>
 #include <cstdint>
 
 #include "common.cuh"
 #include "float_or_half.cuh"
 #include "fp16.cuh"
+#include "kernels/conv_common.cuh"  // cp.async
 #include "kernels/mma_f16.cuh"
 #include "layers/attention.h"
 
@@ -214,6 +217,57 @@ __device__ __forceinline__ uint32_t packHalf2(float lo, float hi) {
     return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+//! One key tile of the tensor-core kernels' online softmax, for a warp's 16 rows: sc holds the raw scores of keys
+//! k0 .. k0 + 63 in the m16n8 C layout (this lane: rows g and g + 8, elements 0-1 and 2-3); they are scaled to log2
+//! units, the mask added, keys past Sk set to -inf; the row maxima m (reduced over the 4 lanes of a row) and sums l
+//! are updated, the output tiles o rescaled by 2^(m_old - m_new), and sc left holding P = exp2(s - m) in FP32. A row
+//! with every score so far -inf keeps l = 0 and o = 0 (no exp2(-inf - -inf) = NaN). l sums this lane's p only.
+template <int NO>
+__device__ __forceinline__ void onlineSoftmaxTile(float (&sc)[kMmaKeys / 8][4], float (&o)[NO][4], float (&m)[2], float (&l)[2],
+                                                  const AttnParams& p, const __half* const (&maskRow)[2], int k0, int t4) {
+    constexpr int NS = kMmaKeys / 8;
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int h = e >> 1, key = k0 + j * 8 + 2 * t4 + (e & 1);
+            float x = -INFINITY;
+            if (key < p.Sk) {
+                x = sc[j][e] * p.scaleLog2;
+                if (maskRow[h]) x = fmaf(__half2float(maskRow[h][static_cast<int64_t>(key) * p.mk]), kLog2e, x);
+            }
+            sc[j][e] = x;
+            mx[h] = fmaxf(mx[h], x);
+        }
+    float corr[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+        const float mNew = fmaxf(m[h], mx[h]);
+        corr[h] = mNew == -INFINITY ? 1.f : exp2f(m[h] - mNew);
+        m[h] = mNew;
+        l[h] *= corr[h];
+    }
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int h = e >> 1;
+            const float pv = m[h] == -INFINITY ? 0.f : exp2f(sc[j][e] - m[h]);
+            sc[j][e] = pv;
+            l[h] += pv;
+        }
+#pragma unroll
+    for (int j = 0; j < NO; ++j) {
+        o[j][0] *= corr[0];
+        o[j][1] *= corr[0];
+        o[j][2] *= corr[1];
+        o[j][3] *= corr[1];
+    }
+}
+
 template <int DH>
 __global__ void __launch_bounds__(128) attentionMma(AttnParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -297,47 +351,7 @@ __global__ void __launch_bounds__(128) attentionMma(AttnParams p) {
                 cuda::mmaF16(sc[j], qf[s], ld32(kr), ld32(kr + 8));
             }
         }
-        // Scale, mask, padding keys; the row maxima (rows g and g + 8: elements 0-1 and 2-3).
-        float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-        for (int j = 0; j < NS; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int h = e >> 1, key = k0 + j * 8 + 2 * t4 + (e & 1);
-                float x = -INFINITY;
-                if (key < p.Sk) {
-                    x = sc[j][e] * p.scaleLog2;
-                    if (maskRow[h]) x = fmaf(__half2float(maskRow[h][static_cast<int64_t>(key) * p.mk]), kLog2e, x);
-                }
-                sc[j][e] = x;
-                mx[h] = fmaxf(mx[h], x);
-            }
-        float corr[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-            mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-            const float mNew = fmaxf(m[h], mx[h]);
-            corr[h] = mNew == -INFINITY ? 1.f : exp2f(m[h] - mNew);
-            m[h] = mNew;
-            l[h] *= corr[h];
-        }
-#pragma unroll
-        for (int j = 0; j < NS; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int h = e >> 1;
-                const float pv = m[h] == -INFINITY ? 0.f : exp2f(sc[j][e] - m[h]);
-                sc[j][e] = pv;
-                l[h] += pv;
-            }
-#pragma unroll
-        for (int j = 0; j < NO; ++j) {
-            o[j][0] *= corr[0];
-            o[j][1] *= corr[0];
-            o[j][2] *= corr[1];
-            o[j][3] *= corr[1];
-        }
+        onlineSoftmaxTile(sc, o, m, l, p, maskRow, k0, t4);  // sc: P (FP32)
         // O += P V: key step s covers score tiles 2s and 2s + 1.
 #pragma unroll
         for (int s = 0; s < kMmaKeys / 16; ++s) {
@@ -371,6 +385,187 @@ __global__ void __launch_bounds__(128) attentionMma(AttnParams p) {
 #endif
 }
 
+// ---- FP16 on tensor cores, pipelined (sm_80+; tactics attention_flash_mma2_64x64 and _32x64) --------------------
+// attentionMma2<DH, WARPS>: the products, the online softmax (exp2, FP32 m and l, P rounded to half from the S
+// accumulators, -inf rows kept at 0) and the mask reads are those of attentionMma above; what changes is how the
+// operands reach the tensor cores:
+//  * Q, K, V go global -> shared by 16-byte cp.async (8 halves; D % 8 == 0, Dv % 8 == 0 and 16-byte aligned
+//    q, k, v, so that every row and chunk is 16-byte aligned), zero-filled past Sq / Sk and past D / Dv (a zero K
+//    or V row keeps uninitialized shared memory, which may hold NaN bit patterns, out of 0 * x);
+//  * K and V tiles are double-buffered: tile i + 1's copies are in flight while tile i is computed (one commit group
+//    per tile, cp.async.wait_group 1, one __syncthreads before and one after the compute);
+//  * shared rows are padded by 8 halves (16 bytes), so the eight 16-byte rows of one ldmatrix phase start 16 * 36,
+//    16 * 68 or 16 * 20 bytes apart (DH 64 / 128 / 32): distinct bank quads, no conflict; cp.async writes the same;
+//  * fragments by ldmatrix.x4: Q's A fragments (once, kept in registers), K's B fragments for two 8-key tiles per
+//    instruction (K rows are [key][d]: the "col" B of Q K^T as stored), and V's B fragments by ldmatrix.x4.trans
+//    straight from the row-major [key][dv] tile (no element-wise transpose);
+//  * a warp whose 16 rows all lie past Sq only loads and synchronizes, and key blocks of 16 wholly past Sk skip both
+//    products (S = 197: the last key tile holds 5 keys, and 3 of its 4 key blocks are skipped).
+// Tile choice: 16 query rows per warp (the m16 of the instruction) and key tiles of 64 (16 KiB of K + V per buffer
+// at D = 64: two buffers, Q and padding take 45 KiB, under the 48 KiB default, 4-5 blocks per SM). Two block sizes,
+// timed by the builder: 4 warps (64 rows: one K / V tile feeds 64 rows, the least shared-memory traffic per row,
+// for many batch matrices) and 2 warps (32 rows: twice the blocks for few matrices, e.g. batch 1 of ViT-S = 6
+// matrices, and less padding at S = 197: 224 rows computed instead of 256). Larger key tiles would hold more S
+// accumulators (64 keys: 32 floats per lane) for no fewer barriers at S <= 1024.
+// Refused (setTactic) for FP32, a transposed K (p.transK), D or Dv not a multiple of 8 or over 128, or below
+// sm_80; a call whose q, k, v or o is not 16-byte aligned runs attentionMma instead (the same results).
+template <int DH>
+struct Mma2Smem {
+    static constexpr int ld = DH + 8;  // halves per shared row
+    static constexpr size_t tile = static_cast<size_t>(kMmaKeys) * ld;
+    static constexpr size_t bytes(int warps) { return (static_cast<size_t>(16 * warps) * ld + 4 * tile) * 2; }
+};
+
+//! Queues the 16-byte copies of rows [r0, r0 + ROWS) (of nRows) of a row-major (*, cols) half matrix into a shared
+//! tile of DH + 8 halves per row, DH / 8 chunks per row, NT threads; chunks past nRows or past cols are zero-filled.
+template <int DH, int ROWS, int NT>
+__device__ __forceinline__ void copyTileAsync(__half* dst, const __half* __restrict__ src, int r0, int nRows, int cols, int tid) {
+    constexpr int CPR = DH / 8, ld = DH + 8;
+    static_assert(ROWS * CPR % NT == 0 && NT % CPR == 0, "whole passes of the block");
+#pragma unroll
+    for (int k = 0; k < ROWS * CPR / NT; ++k) {
+        const int r = tid / CPR + k * (NT / CPR), c = tid % CPR;  // NT % CPR == 0: a thread keeps its chunk column
+        const bool valid = r0 + r < nRows && c * 8 < cols;
+        const __half* from = valid ? src + static_cast<int64_t>(r0 + r) * cols + c * 8 : src;  // src: a valid address
+        cuda::conv::cpAsync16(dst + r * ld + c * 8, reinterpret_cast<const float*>(from), valid);
+    }
+}
+
+template <int DH, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) attentionMma2(AttnParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    using S = Mma2Smem<DH>;
+    constexpr int NT = WARPS * 32, ROWS = 16 * WARPS, ld = S::ld;
+    constexpr int KS = DH / 16;       // k steps of S = Q K^T
+    constexpr int NO = DH / 8;        // n tiles of O
+    constexpr int NS = kMmaKeys / 8;  // n tiles of S
+    extern __shared__ float4 smem4[];
+    __half* Qs = reinterpret_cast<__half*>(smem4);
+    __half* Ks = Qs + ROWS * ld;     // two buffers of S::tile
+    __half* Vs = Ks + 2 * S::tile;   // two buffers of S::tile
+
+    const int qTile = blockIdx.x % p.qTiles, b = blockIdx.x / p.qTiles;
+    const int q0 = qTile * ROWS;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
+    const __half* __restrict__ Q = static_cast<const __half*>(p.q) + static_cast<int64_t>(b) * p.Sq * p.D;
+    const __half* __restrict__ K = static_cast<const __half*>(p.k) + static_cast<int64_t>(b) * p.Sk * p.D;
+    const __half* __restrict__ V = static_cast<const __half*>(p.v) + static_cast<int64_t>(b) * p.Sk * p.Dv;
+    const int nTiles = (p.Sk + kMmaKeys - 1) / kMmaKeys;
+
+    copyTileAsync<DH, ROWS, NT>(Qs, Q, q0, p.Sq, p.D, tid);
+    copyTileAsync<DH, kMmaKeys, NT>(Ks, K, 0, p.Sk, p.D, tid);
+    copyTileAsync<DH, kMmaKeys, NT>(Vs, V, 0, p.Sk, p.Dv, tid);
+    cuda::conv::cpAsyncCommit();
+
+    const bool active = q0 + warp * 16 < p.Sq;  // warp-uniform: a warp wholly past Sq computes nothing
+    const __half* maskRow[2] = {nullptr, nullptr};
+    if (p.mask) {
+        const int64_t off = maskBatchOffset(p, b);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int q = q0 + warp * 16 + g + h * 8;
+            if (q < p.Sq) maskRow[h] = static_cast<const __half*>(p.mask) + off + static_cast<int64_t>(q) * p.mq;
+        }
+    }
+    // ldmatrix lane offsets (halves): A (Q) and trans-B (V) quarters: rows lane % 16, column (lane / 16) * 8;
+    // B (K): keys lane % 8 + (lane / 16) * 8, column ((lane / 8) % 2) * 8.
+    const int aOff = (lane & 15) * ld + (lane >> 4) * 8;
+    const int kOff = ((lane & 7) + ((lane >> 4) << 3)) * ld + ((lane >> 3) & 1) * 8;
+
+    float o[NO][4];
+#pragma unroll
+    for (int j = 0; j < NO; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[j][e] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    uint32_t qf[KS][4];
+
+    for (int it = 0; it < nTiles; ++it) {
+        const int k0 = it * kMmaKeys;
+        if (it + 1 < nTiles) {  // the next tile's copies, into the other buffer (freed by the last barrier below)
+            const int nb = (it + 1) & 1;
+            copyTileAsync<DH, kMmaKeys, NT>(Ks + nb * S::tile, K, k0 + kMmaKeys, p.Sk, p.D, tid);
+            copyTileAsync<DH, kMmaKeys, NT>(Vs + nb * S::tile, V, k0 + kMmaKeys, p.Sk, p.Dv, tid);
+        }
+        cuda::conv::cpAsyncCommit();  // possibly empty: one group per tile keeps the wait count fixed
+        cuda::conv::cpAsyncWait<1>();  // this tile's group (and, the first time, Q's) has landed
+        __syncthreads();
+        const __half* Kt = Ks + (it & 1) * S::tile;
+        const __half* Vt = Vs + (it & 1) * S::tile;
+        if (active) {
+            if (it == 0) {
+#pragma unroll
+                for (int s = 0; s < KS; ++s) cuda::ldmatrixX4(qf[s], Qs + warp * 16 * ld + aOff + s * 16);
+            }
+            float sc[NS][4];
+#pragma unroll
+            for (int j = 0; j < NS; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) sc[j][e] = 0.f;
+#pragma unroll
+            for (int jp = 0; jp < NS / 2; ++jp) {  // keys jp * 16 .. + 15: S tiles 2 jp, 2 jp + 1
+                if (k0 + jp * 16 >= p.Sk) continue;
+#pragma unroll
+                for (int s = 0; s < KS; ++s) {
+                    uint32_t kb[4];  // {b0, b1} of tile 2 jp, {b0, b1} of tile 2 jp + 1
+                    cuda::ldmatrixX4(kb, Kt + jp * 16 * ld + kOff + s * 16);
+                    cuda::mmaF16(sc[2 * jp], qf[s], kb[0], kb[1]);
+                    cuda::mmaF16(sc[2 * jp + 1], qf[s], kb[2], kb[3]);
+                }
+            }
+            onlineSoftmaxTile(sc, o, m, l, p, maskRow, k0, t4);  // sc: P (FP32)
+            // O += P V: key step s covers S tiles 2s and 2s + 1 (their C layout is the m16k16 A layout).
+#pragma unroll
+            for (int s = 0; s < kMmaKeys / 16; ++s) {
+                if (k0 + s * 16 >= p.Sk) continue;  // P is 0 there
+                const uint32_t pf[4] = {packHalf2(sc[2 * s][0], sc[2 * s][1]), packHalf2(sc[2 * s][2], sc[2 * s][3]),
+                                        packHalf2(sc[2 * s + 1][0], sc[2 * s + 1][1]), packHalf2(sc[2 * s + 1][2], sc[2 * s + 1][3])};
+#pragma unroll
+                for (int jp = 0; jp < NO / 2; ++jp) {
+                    uint32_t vb[4];  // {b0, b1} of O tile 2 jp (columns jp * 16 ..), {b0, b1} of tile 2 jp + 1
+                    cuda::ldmatrixX4Trans(vb, Vt + s * 16 * ld + aOff + jp * 16);
+                    cuda::mmaF16(o[2 * jp], pf, vb[0], vb[1]);
+                    cuda::mmaF16(o[2 * jp + 1], pf, vb[2], vb[3]);
+                }
+            }
+        }
+        __syncthreads();  // this tile's buffers are consumed: the next iteration's copies may overwrite them
+    }
+    cuda::conv::cpAsyncWait<0>();  // nothing is left in flight (the last groups are empty)
+
+    if (!active) return;
+    __half* __restrict__ O = static_cast<__half*>(p.o) + static_cast<int64_t>(b) * p.Sq * p.Dv;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        l[h] += __shfl_xor_sync(0xffffffffu, l[h], 1);
+        l[h] += __shfl_xor_sync(0xffffffffu, l[h], 2);
+        const int q = q0 + warp * 16 + g + h * 8;
+        if (q >= p.Sq) continue;
+        const float inv = 1.f / l[h];  // l = 0 (no keys, or all masked): NaN, as the unfused softmax gives
+#pragma unroll
+        for (int j = 0; j < NO; ++j) {
+            const int col = j * 8 + 2 * t4;  // Dv % 8 == 0: col < Dv implies col + 1 < Dv; (q Dv + col) even: 4-byte aligned
+            if (col < p.Dv)
+                *reinterpret_cast<__half2*>(O + static_cast<int64_t>(q) * p.Dv + col) = __floats2half2_rn(o[j][2 * h] * inv, o[j][2 * h + 1] * inv);
+        }
+    }
+#else
+    __trap();  // not offered below sm_80
+#endif
+}
+
+template <int DH, int WARPS>
+void launchMma2(AttnParams p, int64_t count, cudaStream_t s) {
+    const size_t smem = Mma2Smem<DH>::bytes(WARPS);
+    if (smem > 48 * 1024) {
+        const cudaError_t e = cudaFuncSetAttribute(attentionMma2<DH, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+        GIE_CHECK(e == cudaSuccess, ErrorCode::kUNSUPPORTED, "Attention (GPU): ", smem, " bytes of shared memory per block: ", cudaGetErrorString(e));
+    }
+    p.qTiles = static_cast<int>(cuda::ceilDiv(p.Sq, 16 * WARPS));
+    attentionMma2<DH, WARPS><<<static_cast<unsigned>(count * p.qTiles), WARPS * 32, smem, s>>>(p);
+    cuda::checkLaunch("attentionMma2");
+}
+
 template <int DH>
 void launchMma(AttnParams p, int64_t count, cudaStream_t s) {
     const size_t smem = MmaSmem<DH>::bytes;
@@ -397,14 +592,23 @@ void launchFlash(const AttnParams& p, int64_t count, cudaStream_t s) {
 class AttentionGpu final : public cuda::FloatOrHalfKernel<AttentionGpu, AttentionOp> {
 public:
     using FloatOrHalfKernel::FloatOrHalfKernel;
-    enum Tactic : int32_t { kSimt = 0, kMma, kNbTactics };
+    // The mma2 tactics are not yet run on a GPU: engine/tactic_architecture.h tacticUnverified keeps them out of the
+    // builder's timing unless GIE_UNVERIFIED_TACTICS=1 (forcing one runs it).
+    enum Tactic : int32_t { kSimt = 0, kMma, kMma2Rows64, kMma2Rows32, kNbTactics };
     int32_t getNbTactics() const noexcept override { return kNbTactics; }
     const char* getTacticName(int32_t t) const noexcept override {
-        return t == kSimt ? "attention_flash_16x32" : t == kMma ? "attention_flash_mma_64x64" : "invalid";
+        switch (t) {
+            case kSimt: return "attention_flash_16x32";
+            case kMma: return "attention_flash_mma_64x64";
+            case kMma2Rows64: return "attention_flash_mma2_64x64";
+            case kMma2Rows32: return "attention_flash_mma2_32x64";
+            default: return "invalid";
+        }
     }
     int32_t setTactic(int32_t t) noexcept override {
         if (t < 0 || t >= kNbTactics) return -1;
         if (t == kMma && !mmaOk_) return -1;
+        if ((t == kMma2Rows64 || t == kMma2Rows32) && !mma2Ok_) return -1;
         tactic_ = t;
         return 0;
     }
@@ -420,6 +624,8 @@ protected:
         } catch (...) {
             mmaOk_ = false;  // no device to ask: the SIMT kernel only
         }
+        // The pipelined tactics copy 16-byte chunks of 8 halves: whole chunks per row and a plain K only.
+        mma2Ok_ = mmaOk_ && p.D % 8 == 0 && p.Dv % 8 == 0 && !op_.transK;
         GIE_CHECK(p.Sq < (int64_t{1} << 30) && p.Sk < (int64_t{1} << 30) && p.count * cuda::ceilDiv(p.Sq, kQueryTile) < (int64_t{1} << 31),
                   ErrorCode::kUNSUPPORTED, "Attention (GPU): ", p.count, " matrices of ", p.Sq, " x ", p.Sk, " scores are too many");
     }
@@ -450,8 +656,18 @@ protected:
         p.mk = pr.maskKStride;
         cudaStream_t s = cuda::streamOf(c);
         const bool half = cuda::halfCall(c);
-        if (half && tactic_ == kMma && pr.D <= 128 && pr.Dv <= 128) {
+        const bool mma2 = tactic_ == kMma2Rows64 || tactic_ == kMma2Rows32;
+        if (half && (tactic_ == kMma || mma2) && pr.D <= 128 && pr.Dv <= 128) {
             const int64_t dh = std::max(pr.D, pr.Dv);
+            // mma2 with a pointer that is not 16-byte aligned (or heads that changed since configure): attentionMma,
+            // the same results without the 16-byte copies.
+            if (mma2 && pr.D % 8 == 0 && pr.Dv % 8 == 0 && !p.transK && cuda::aligned16(p.q, p.k, p.v, p.o)) {
+                const bool rows64 = tactic_ == kMma2Rows64;
+                if (dh <= 32) rows64 ? launchMma2<32, 4>(p, pr.count, s) : launchMma2<32, 2>(p, pr.count, s);
+                else if (dh <= 64) rows64 ? launchMma2<64, 4>(p, pr.count, s) : launchMma2<64, 2>(p, pr.count, s);
+                else rows64 ? launchMma2<128, 4>(p, pr.count, s) : launchMma2<128, 2>(p, pr.count, s);
+                return;
+            }
             if (dh <= 32) launchMma<32>(p, pr.count, s);
             else if (dh <= 64) launchMma<64>(p, pr.count, s);
             else launchMma<128>(p, pr.count, s);
@@ -474,7 +690,8 @@ private:
     }
 
     int32_t tactic_ = kSimt;
-    bool mmaOk_ = false;  // FP16, heads up to 128, sm_80+ (configure)
+    bool mmaOk_ = false;   // FP16, heads up to 128, sm_80+ (configure)
+    bool mma2Ok_ = false;  // and D % 8 == 0, Dv % 8 == 0, K not transposed
 };
 GIE_REGISTER_KERNEL(AttentionGpu, DeviceType::kGPU);
 

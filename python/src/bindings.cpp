@@ -1171,6 +1171,9 @@ PYBIND11_MODULE(_C, m) {
     }, py::arg("data"), "JSON summary of an engine file (header and kernels needed), read without loading it.");
     m.def("tactic_architecture", [](const std::string& tactic) { return std::string(tacticArchitecture(tactic)); }, py::arg("tactic"),
           "The GPU architecture a built-in tactic needs (engine/tactic_architecture.h): 'sm_90a', 'sm_80' or ''.");
+    m.def("tactic_unverified", [](const std::string& tactic) { return tacticUnverified(tactic); }, py::arg("tactic"),
+          "Whether a built-in tactic is not yet verified on a GPU, so the builder times it only with "
+          "GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h).");
     m.def("cuda_compiled", [] {
 #if GIE_HAVE_CUDA_BUILD
         return true;

@@ -14,6 +14,10 @@
 //                  "scratch" 1). "scratch" computes through a workspace of the input's max volume in floats (what
 //                  configure gave), "plain" needs none. Its tactics cost alike: tests force the choice through the
 //                  timing cache (tests/test_per_profile_tactics.py).
+//   UnverifiedTag  y = x + 1 and a second output of shape (1,): the index of the tactic that ran: "plain" (0, sleeps
+//                  2 ms) or "attention_flash_mma2_cpu_test" (1, fast), a name engine/tactic_architecture.h lists as
+//                  not yet verified on a GPU, so the builder must not time it without GIE_UNVERIFIED_TACTICS=1
+//                  (tests/test_tactic_architecture.py: the gate is by name, so a CPU plugin can check it).
 #include <gie/plugin.h>
 
 #include <chrono>
@@ -184,6 +188,43 @@ private:
     int64_t maxVolume_ = 0;
 };
 
+class UnverifiedTag final : public Base<UnverifiedTag> {
+public:
+    static constexpr const char* kName = "UnverifiedTag";
+    int32_t getNbOutputs() const noexcept override { return 2; }
+    int32_t getOutputDimensions(const gie::Dims* in, int32_t nbInputs, gie::Dims* out) const noexcept override {
+        if (nbInputs != 1) return -1;
+        out[0] = in[0];
+        out[1].nbDims = 1;
+        out[1].d[0] = 1;
+        return 0;
+    }
+    bool supportsFormatCombination(int32_t pos, const gie::TensorDesc* inOut, int32_t, int32_t) const noexcept override {
+        return inOut[pos].type == gie::DataType::kFLOAT && inOut[pos].format == gie::TensorFormat::kLINEAR;
+    }
+    int32_t getNbTactics() const noexcept override { return 2; }
+    const char* getTacticName(int32_t t) const noexcept override { return t == 0 ? "plain" : t == 1 ? "attention_flash_mma2_cpu_test" : nullptr; }
+    int32_t setTactic(int32_t t) noexcept override {
+        if (t < 0 || t > 1) return -1;
+        tactic_ = t;
+        return 0;
+    }
+    int32_t getTactic() const noexcept override { return tactic_; }
+    int32_t enqueue(const gie::TensorDesc* inDesc, const gie::TensorDesc*, const void* const* inputs, void* const* outputs, void*,
+                    void*) const noexcept override {
+        if (tactic_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // timed, the other one would win
+        const int64_t n = volume(inDesc[0].dims);
+        const float* x = static_cast<const float*>(inputs[0]);
+        float* y = static_cast<float*>(outputs[0]);
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] + 1.f;
+        static_cast<float*>(outputs[1])[0] = static_cast<float>(tactic_);
+        return 0;
+    }
+
+private:
+    int32_t tactic_ = 0;
+};
+
 template <typename P>
 class Creator final : public gie::IPluginCreator {
 public:
@@ -215,3 +256,4 @@ private:
 GIE_REGISTER_PLUGIN_CREATOR(Creator<RangeRecorder>);
 GIE_REGISTER_PLUGIN_CREATOR(Creator<ShapeTactics>);
 GIE_REGISTER_PLUGIN_CREATOR(Creator<TacticTag>);
+GIE_REGISTER_PLUGIN_CREATOR(Creator<UnverifiedTag>);

@@ -12,6 +12,7 @@
 
 #include "backend/backend.h"
 #include "engine/memory_planner.h"
+#include "engine/tactic_architecture.h"
 #include "builder/calibration.h"
 #include "builder/negotiation.h"
 #include "builder/optimize_network.h"
@@ -416,9 +417,11 @@ void selectTactics(EnginePlan& p, const BuilderConfigImpl& config, Backend& b, T
                 std::vector<std::vector<double>> perProfile(static_cast<size_t>(nt));
                 std::vector<double> fastestSoFar(nbProfiles, 1e30);  // per profile, for the timing cutoff
                 bool allowTf32 = config.getFlag(BuilderFlag::kTF32);
+                const bool allowUnverified = unverifiedTacticsAllowed();
                 for (int32_t t = 0; t < nt; ++t) {
                     const char* tname = k.getTacticName(t);
                     if (!allowTf32 && tname && std::strstr(tname, "tf32")) continue;  // tensor-core FP32 tactics not allowed
+                    if (tname && !allowUnverified && tacticUnverified(tname)) continue;  // tactic_architecture.h
                     if (k.setTactic(t) != 0) continue;
                     double total = 0;
                     for (size_t i = 0; i < nbProfiles && total < 1e29; ++i) {

@@ -624,6 +624,7 @@ private:
             const std::string name = nm ? nm : "";
             if (!forced.empty() && name != forced) continue;
             if (!o_.allowTf32 && name.find("tf32") != std::string::npos) continue;
+            if (forced.empty() && tacticUnverified(name) && !unverifiedTacticsAllowed()) continue;  // tactic_architecture.h
             if (k.setTactic(t) != 0) continue;
             if (o_.workspaceLimit && kernelWorkspace(k) > o_.workspaceLimit) continue;
             double total = 0;

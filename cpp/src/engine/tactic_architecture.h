@@ -8,9 +8,29 @@
 // A kernel that adds a tactic with a new architecture requirement names it accordingly and adds its rule here.
 #pragma once
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace gie {
+
+//! Built-in tactics written and compiled but not yet run on a GPU (their GPU tests have not passed there): the
+//! builder does not time them (builder.cpp selectTactics, negotiation.cpp fastest) unless the environment sets
+//! GIE_UNVERIFIED_TACTICS=1, so an untested kernel is never chosen silently; a tactic forced with force_tactic /
+//! setTacticOverride always runs. Names by prefix; today the pipelined FP16 attention tactics
+//! attention_flash_mma2_* (cuda/kernels/attention.cu). A tactic leaves this list in the commit that reports its
+//! passing GPU run.
+inline bool tacticUnverified(const std::string& tactic) {
+    static const char* const prefixes[] = {"attention_flash_mma2_"};
+    for (const char* p : prefixes)
+        if (tactic.compare(0, std::strlen(p), p) == 0) return true;
+    return false;
+}
+//! Whether the builder times unverified tactics (GIE_UNVERIFIED_TACTICS=1), read at each build.
+inline bool unverifiedTacticsAllowed() {
+    const char* v = std::getenv("GIE_UNVERIFIED_TACTICS");
+    return v && std::strcmp(v, "1") == 0;
+}
 
 inline const char* tacticArchitecture(const std::string& tactic) {
     if (tactic.find("wgmma") != std::string::npos) return "sm_90a";
