@@ -169,14 +169,21 @@ bool wgmmaEligible(const Params& p) {
 
 void prepareWgmma() { wgmma::prepare<WgmmaTile, WgmmaGemmEpilogue>(); }
 
-void launchWgmma(const Params& p, cudaStream_t stream) {
-    static std::once_flag once;
-    std::call_once(once, prepareWgmma);
-    CUtensorMap a, b;
+namespace {
+//! The tensor maps of A (M rows of K halves, lda apart) and B (N rows, ldb apart), boxes of one tile's k-slice.
+void encodeMaps(const Params& p, CUtensorMap& a, CUtensorMap& b) {
     wgmma::encodeTensorMap(&a, p.A, static_cast<uint64_t>(p.K), static_cast<uint64_t>(p.M), static_cast<uint64_t>(p.lda) * 2,
                            WgmmaTile::BK, WgmmaTile::BM);
     wgmma::encodeTensorMap(&b, p.B, static_cast<uint64_t>(p.K), static_cast<uint64_t>(p.N), static_cast<uint64_t>(p.ldb) * 2,
                            WgmmaTile::BK, WgmmaTile::BN);
+}
+}  // namespace
+
+void launchWgmma(const Params& p, cudaStream_t stream) {
+    static std::once_flag once;
+    std::call_once(once, prepareWgmma);
+    CUtensorMap a, b;
+    encodeMaps(p, a, b);
     wgmma::launch<WgmmaTile>(a, b, WgmmaGemmEpilogue{p}, p.M, p.N, p.K, stream);
 }
 
@@ -199,10 +206,7 @@ void launchWgmmaPersistent(const Params& p, cudaStream_t stream) {
     static std::once_flag once;
     std::call_once(once, prepareWgmmaPersistent);
     CUtensorMap a, b;
-    wgmma::encodeTensorMap(&a, p.A, static_cast<uint64_t>(p.K), static_cast<uint64_t>(p.M), static_cast<uint64_t>(p.lda) * 2,
-                           WgmmaTile::BK, WgmmaTile::BM);
-    wgmma::encodeTensorMap(&b, p.B, static_cast<uint64_t>(p.K), static_cast<uint64_t>(p.N), static_cast<uint64_t>(p.ldb) * 2,
-                           WgmmaTile::BK, WgmmaTile::BN);
+    encodeMaps(p, a, b);
     GIE_CHECK(p.biasMode != kBiasPerRow, ErrorCode::kINTERNAL, "hgemm_wgmma_persist: per-row bias is not supported");
     switch (p.act) {  // the activations a transformer / ConvNeXt MLP fuses, compiled in; the others by the run-time switch
         case static_cast<int>(kNoActivation): launchPersistentAct<static_cast<int>(kNoActivation)>(a, b, p, stream); break;
