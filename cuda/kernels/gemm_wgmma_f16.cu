@@ -145,7 +145,9 @@ struct WgmmaFcEpilogue {
             const int m = m0 + r;
             if (m >= p.M) break;
             const float4 v = *reinterpret_cast<const float4*>(st + r * es + 4 * lane);
-            const float y[4] = {act(v.x + b[0]), act(v.y + b[1]), act(v.z + b[2]), act(v.w + b[3])};
+            // (no bias: nothing added, so that a -0 sum stays -0 as in detail::epilogue)
+            const float y[4] = {act(bias ? v.x + b[0] : v.x), act(bias ? v.y + b[1] : v.y), act(bias ? v.z + b[2] : v.z),
+                                act(bias ? v.w + b[3] : v.w)};
             __half* row = C + static_cast<int64_t>(m) * p.ldc;
             if (whole) {
                 const __half2 lo = __floats2half2_rn(y[0], y[1]), hi = __floats2half2_rn(y[2], y[3]);
