@@ -18,6 +18,7 @@ TACTICS = [
     ("wgmma_128x128x64_s4_hwc8", "sm_90a"),      # the general (gathering) wgmma convolution
     ("wgmma_128x256x64_s3_hwc8", "sm_90a"),
     ("hgemm_wgmma_128x128x64_s4", "sm_90a"),     # gemm_wgmma_f16.cu (FullyConnected)
+    ("hgemm_wgmma_persist_128x128x64_s4", "sm_90a"),  # its persistent variant (not yet run on a GPU)
     ("hmma_128x128x32_w64x64_s4_hwc8", "sm_80"),  # mma.sync
     ("hmma1x1_64x64x32_w32x32_s4_splitk4_hwc8", "sm_80"),
     ("hgemm_mma_64x64x32", "sm_80"),
