@@ -178,6 +178,28 @@ def test_fully_connected_fp16_wgmma_persistent_in_tactic_timing(rng, monkeypatch
     assert (PERSIST in tactics) == wgmma_expected(), tactics
 
 
+@pytest.mark.parametrize("outs", [(13, 20), (16, 20)], ids=["odd_offset", "aligned_offset"])
+def test_fully_connected_fp16_wgmma_persistent_into_concat_slices(outs, rng, monkeypatch):
+    """Two FCs (24 -> outs) concatenated on axis 1 write into slices of one buffer (rows ldc = sum(outs) apart): with
+    (13, 20) the second slice starts at an odd column (element-wise stores), with (16, 20) both may use the 8-byte
+    stores at ldc = 36 != N. The persistent tactic forced on both (GIE_UNVERIFIED_TACTICS=1: not yet run on a GPU)."""
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    ws = [(randn(rng, (k, 24), 1.0 / np.sqrt(24)), randn(rng, (k,), 0.5)) for k in outs]
+
+    def define(net, t):
+        ys = [net.add_fully_connected(t["x"], k, w, b).output(0) for k, (w, b) in zip(outs, ws)]
+        ys[0] = net.add_activation(ys[0], gie.ActivationType.GELU).output(0)
+        return net.add_concatenation(ys, axis=1).output(0)
+    inputs = {"x": randn(rng, (N, 24))}
+    if not wgmma_expected():
+        assert PERSIST not in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
+        return
+    info = compare_gpu_cpu(define, inputs, force={"FullyConnected": PERSIST}, fp16=True, expect_half=("FullyConnected",), **TOL)
+    fcs = [k for k in info["kernels"] if k["type"] == "FullyConnected"]
+    assert len(fcs) == 2 and all(k["tactic"] == PERSIST for k in fcs), fcs
+    print("concatenation eliminated:", not any(k["type"] == "Concatenation" for k in info["kernels"]))
+
+
 @pytest.mark.parametrize("channels", [64, 24, 20])
 def test_fully_connected_fp16_reads_pooled_hwc8_without_reformat(channels, rng):
     """conv 3x3 (FP16, HWC8 where C % 8 == 0) -> global average pooling -> FC: the pooled (N, C, 1, 1) HWC8 features lie
