@@ -118,6 +118,88 @@ def test_fully_connected_fp16_wgmma(case, rng):
     assert fc["tactic"] == WGMMA and fc["tactic_architecture"] == "sm_90a"
 
 
+PERSIST = "hgemm_wgmma_persist_128x128x64_s4"  # sm_90a, persistent (gemm_wgmma_f16_persistent.cuh): NOT YET RUN ON A GPU
+PERSIST_CASES = [
+    # id, input shape without the batch (the FC is over its last axis), num_outputs, bias, activation
+    ("rank4_k96_n384_gelu", (5, 7, 96), 384, True, gie.ActivationType.GELU),     # ConvNeXt stage 1's first FC; M = 455
+    ("rank4_k200_n7_relu", (3, 11, 200), 7, True, gie.ActivationType.RELU),      # K tail 200 = 3*64 + 8; N = 7 < 4 lanes' 8
+    ("rank4_k24_n96", (2, 9, 24), 96, False, None),                              # N = 96 < the 128-column tile, no bias
+    ("rank2_k8_n384_gelu", (8,), 384, True, gie.ActivationType.GELU),           # one k-tile of 8 (56 zero-filled)
+    ("rank2_k96_n7", (96,), 7, True, None),                                      # 13 rows, 7 columns: tails everywhere
+    ("rank3_k384_n96_relu", (61, 384), 96, True, gie.ActivationType.RELU),      # ConvNeXt's second FC shape (384 -> 96)
+    # 13 * 8 * 32 = 3328 rows x 1536: 312 tiles, more than any GPU's SMs, so blocks walk several tiles and the 4-stage
+    # ring wraps across tile boundaries (2 k-tiles per tile)
+    ("rank4_k96_n1536_gelu_many_tiles", (8, 32, 96), 1536, True, gie.ActivationType.GELU),
+    ("rank3_k200_n384_sigmoid_many_tiles", (800, 200), 384, True, gie.ActivationType.SIGMOID),  # 246 tiles, 4 k-tiles, run-time act
+]
+
+
+@pytest.mark.parametrize("case", PERSIST_CASES, ids=[c[0] for c in PERSIST_CASES])
+def test_fully_connected_fp16_wgmma_persistent(case, rng, monkeypatch):
+    """The persistent Hopper tactic, forced (GIE_UNVERIFIED_TACTICS=1: not yet run on a GPU), FC over the last axis of
+    rank-2/3/4 inputs, at batch 13 and 1, against the CPU FP16 reference with poisoned outputs. Without the variable it
+    is never offered; with it, exactly where the one-tile wgmma tactic is."""
+    _, shape, K, has_bias, act = case
+    full = (N,) + shape
+    flat = shape[-1]
+    w = randn(rng, (K, flat), 1.0 / np.sqrt(flat))
+    b = randn(rng, (K,), 0.5) if has_bias else None
+
+    def define(net, t):
+        y = net.add_fully_connected(t["x"], K, w, b, axis=len(full) - 1).output(0)
+        return net.add_activation(y, act).output(0) if act is not None else y
+    inputs = {"x": randn(rng, full)}
+    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
+    assert PERSIST not in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    offered = gpu_tactics(define, inputs, "FullyConnected", fp16=True)
+    if not wgmma_expected():
+        assert PERSIST not in offered and WGMMA not in offered, offered
+        return
+    assert PERSIST in offered and WGMMA in offered, offered
+    info = compare_gpu_cpu(define, inputs, force={"FullyConnected": PERSIST}, fp16=True, expect_half=("FullyConnected",), **TOL)
+    fc, = [k for k in info["kernels"] if k["type"] == "FullyConnected"]
+    assert fc["tactic"] == PERSIST and fc["tactic_architecture"] == "sm_90a"
+    if act is not None:  # the activation ran in the FC's epilogue, not as a kernel of its own
+        assert not [k for k in info["kernels"] if k["type"] == "Activation"], info["kernels"]
+
+
+def test_fully_connected_fp16_wgmma_persistent_in_tactic_timing(rng, monkeypatch):
+    """With GIE_UNVERIFIED_TACTICS=1 every FC tactic, the persistent one included, is forced in turn on ConvNeXt's MLP
+    shape (rank 4, 96 -> 384, GELU) through each_tactic_fp16: the new tactic agrees where the verified ones do."""
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    w = randn(rng, (384, 96), 1.0 / np.sqrt(96))
+    b = randn(rng, (384,), 0.5)
+
+    def define(net, t):
+        y = net.add_fully_connected(t["x"], 384, w, b, axis=3).output(0)
+        return net.add_activation(y, gie.ActivationType.GELU).output(0)
+    tactics = each_tactic_fp16(define, {"x": randn(rng, (N, 3, 5, 96))}, "FullyConnected")
+    assert (PERSIST in tactics) == wgmma_expected(), tactics
+
+
+@pytest.mark.parametrize("outs", [(13, 20), (16, 20)], ids=["odd_offset", "aligned_offset"])
+def test_fully_connected_fp16_wgmma_persistent_into_concat_slices(outs, rng, monkeypatch):
+    """Two FCs (24 -> outs) concatenated on axis 1 write into slices of one buffer (rows ldc = sum(outs) apart): with
+    (13, 20) the second slice starts at an odd column (element-wise stores), with (16, 20) both may use the 8-byte
+    stores at ldc = 36 != N. The persistent tactic forced on both (GIE_UNVERIFIED_TACTICS=1: not yet run on a GPU)."""
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    ws = [(randn(rng, (k, 24), 1.0 / np.sqrt(24)), randn(rng, (k,), 0.5)) for k in outs]
+
+    def define(net, t):
+        ys = [net.add_fully_connected(t["x"], k, w, b).output(0) for k, (w, b) in zip(outs, ws)]
+        ys[0] = net.add_activation(ys[0], gie.ActivationType.GELU).output(0)
+        return net.add_concatenation(ys, axis=1).output(0)
+    inputs = {"x": randn(rng, (N, 24))}
+    if not wgmma_expected():
+        assert PERSIST not in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
+        return
+    info = compare_gpu_cpu(define, inputs, force={"FullyConnected": PERSIST}, fp16=True, expect_half=("FullyConnected",), **TOL)
+    fcs = [k for k in info["kernels"] if k["type"] == "FullyConnected"]
+    assert len(fcs) == 2 and all(k["tactic"] == PERSIST for k in fcs), fcs
+    print("concatenation eliminated:", not any(k["type"] == "Concatenation" for k in info["kernels"]))
+
+
 @pytest.mark.parametrize("channels", [64, 24, 20])
 def test_fully_connected_fp16_reads_pooled_hwc8_without_reformat(channels, rng):
     """conv 3x3 (FP16, HWC8 where C % 8 == 0) -> global average pooling -> FC: the pooled (N, C, 1, 1) HWC8 features lie

@@ -18,6 +18,7 @@ TACTICS = [
     ("wgmma_128x128x64_s4_hwc8", "sm_90a"),      # the general (gathering) wgmma convolution
     ("wgmma_128x256x64_s3_hwc8", "sm_90a"),
     ("hgemm_wgmma_128x128x64_s4", "sm_90a"),     # gemm_wgmma_f16.cu (FullyConnected)
+    ("hgemm_wgmma_persist_128x128x64_s4", "sm_90a"),  # its persistent variant (not yet run on a GPU)
     ("hmma_128x128x32_w64x64_s4_hwc8", "sm_80"),  # mma.sync
     ("hmma1x1_64x64x32_w32x32_s4_splitk4_hwc8", "sm_80"),
     ("hgemm_mma_64x64x32", "sm_80"),
@@ -43,7 +44,7 @@ def test_tactic_architecture_rule(tactic, arch):
 
 # Written and compiled but never run on a GPU when they landed: the builder skips them unless GIE_UNVERIFIED_TACTICS=1
 # (forcing one always works). The verified names next to them must stay timed.
-UNVERIFIED = ["attention_flash_mma2_64x64", "attention_flash_mma2_32x64"]
+UNVERIFIED = ["attention_flash_mma2_64x64", "attention_flash_mma2_32x64", "hgemm_wgmma_persist_128x128x64_s4"]
 VERIFIED = ["attention_flash_mma_64x64", "attention_flash_16x32", "wgmma_128x128x64_s4_hwc8", "hgemm_wgmma_128x128x64_s4",
             "imma_128x128x64_s4", "hmma_128x128x32_w64x64_s4_hwc8", "sgemm_64x64x8_8x8", "default", ""]
 

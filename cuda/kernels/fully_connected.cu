@@ -11,7 +11,8 @@
 // with C % 8 == 0, the pooled features of an FP16 convolution stack, read with no Reformat before): the weights are converted to half at initialize (rows padded
 // the same way), the GEMM loads half and computes in FP32 (gemm.cuh), or multiplies halves on tensor cores with
 // FP32 accumulation (the hgemm_mma_* tactics on sm_80+, and hgemm_wgmma_* on sm_90a where the input's row length is a
-// multiple of 8, timed against the others); the bias stays FP32.
+// multiple of 8, timed against the others; hgemm_wgmma_persist_* too, but only with GIE_UNVERIFIED_TACTICS=1: not yet run
+// on a GPU, engine/tactic_architecture.h); the bias stays FP32.
 #include "common.cuh"
 #include "float_or_half.cuh"
 #include "kernels/gemm.cuh"
@@ -66,7 +67,8 @@ public:
         weights_ = half_ ? cuda::upload(cuda::toHalfBits(padded), "FullyConnected weights (FP16)") : cuda::upload(padded, "FullyConnected weights");
         std::vector<float> b = fields_.floats("bias");
         bias_ = b.empty() ? nullptr : cuda::upload(b, "FullyConnected bias");
-        if (cuda::gemm::isWgmma(tactic_)) cuda::gemm::prepareWgmma();
+        if (tactic_ == cuda::gemm::kWgmmaPersist128x128) cuda::gemm::prepareWgmmaPersistent();
+        else if (cuda::gemm::isWgmma(tactic_)) cuda::gemm::prepareWgmma();
     }
     void terminate() noexcept override {
         weights_.reset();

@@ -24,6 +24,11 @@
 //                            !transA && transB, one matrix, lda and ldb multiples of 8 (wgmmaEligible); the caller
 //                            offers it only where that holds (FullyConnected), a run that finds it does not falls
 //                            back to the mma.sync tile.
+//   hgemm_wgmma_persist_128x128x64_s4  the same tiles and conditions, a persistent grid (one block per SM walking the
+//                            tiles, the next tile's loads overlapping this one's epilogue) and a vectorized epilogue with
+//                            ReLU / GELU compiled in (gemm_wgmma_f16_persistent.cuh): short-K, many-row FCs (ConvNeXt's
+//                            and ViT's MLPs). NOT YET RUN ON A GPU: the builder times it only with
+//                            GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h).
 //   gemv_warp_dot            one warp per dot product row(A, m) . column(B, n), both contiguous in k
 //                            (!transA && transB after normalization), float4 loads; each warp handles up to 4
 //                            rows of A per column of B (the B row is read once for them): batch-1..16 FC.
@@ -105,6 +110,7 @@ enum Tactic : int {
     kHmma128x128,  // FP16 only, sm_80+ (gemm_mma_f16.cuh)
     kHmma64x64,
     kWgmma128x128,  // FP16 only, sm_90a (gemm_wgmma_f16.cu): A rows and B rows K-contiguous, pitches multiples of 8
+    kWgmmaPersist128x128,  // the same, persistent (not yet run on a GPU: timed by the builder only with GIE_UNVERIFIED_TACTICS=1)
     kNbTactics
 };
 
@@ -121,12 +127,14 @@ inline const char* tacticName(int t) {
         case kHmma128x128: return "hgemm_mma_128x128x32";
         case kHmma64x64: return "hgemm_mma_64x64x32";
         case kWgmma128x128: return "hgemm_wgmma_128x128x64_s4";
+        case kWgmmaPersist128x128: return "hgemm_wgmma_persist_128x128x64_s4";
         default: return "invalid";
     }
 }
 inline bool isSplitK(int t) { return t == kSplitK64x64 || t == kSplitK32x32; }
 inline bool isHmma(int t) { return t == kHmma128x128 || t == kHmma64x64; }
-inline bool isWgmma(int t) { return t == kWgmma128x128; }
+//! The sm_90a tactics (both need wgmmaEligible; FullyConnected's only).
+inline bool isWgmma(int t) { return t == kWgmma128x128 || t == kWgmmaPersist128x128; }
 //! Whether the tensor-core tactics can run: FP16 storage on an sm_80+ device.
 inline bool hmmaAvailable(bool half) noexcept {
     if (!half) return false;
@@ -688,6 +696,9 @@ bool wgmmaEligible(const Params& p);
 void prepareWgmma();
 //! Launches hgemm_wgmma_128x128x64_s4 (wgmmaEligible(p) must hold).
 void launchWgmma(const Params& p, cudaStream_t stream);
+//! The persistent tactic's counterparts (hgemm_wgmma_persist_128x128x64_s4; the bias per column or none).
+void prepareWgmmaPersistent();
+void launchWgmmaPersistent(const Params& p, cudaStream_t stream);
 
 // ---- host API ----------------------------------------------------------------------------------------
 
@@ -800,7 +811,8 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
         return;
     }
     if (isWgmma(t) && wgmmaEligible(p)) {
-        launchWgmma(p, stream);
+        if (t == kWgmmaPersist128x128) launchWgmmaPersistent(p, stream);
+        else launchWgmma(p, stream);
         return;
     }
     if (isWgmma(t)) t = kHmma128x128;  // not offered where it does not apply; a forced run falls back

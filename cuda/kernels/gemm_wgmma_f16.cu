@@ -1,12 +1,14 @@
 // Host side of the Hopper wgmma GEMM (gemm_wgmma_f16.cuh): the availability check, the tensor-map encoder reached
-// through the runtime's driver entry point (gie does not link libcuda), and the GEMM tactic hgemm_wgmma_128x128x64_s4
-// of gemm.cuh (FullyConnected: C = act(A * B^T + bias), A [M][K] and B [N][K] half, K-contiguous).
+// through the runtime's driver entry point (gie does not link libcuda), and the GEMM tactics hgemm_wgmma_128x128x64_s4
+// and hgemm_wgmma_persist_128x128x64_s4 (not yet run on a GPU: gemm_wgmma_f16_persistent.cuh) of gemm.cuh
+// (FullyConnected: C = act(A * B^T + bias), A [M][K] and B [N][K] half, K-contiguous).
 #include <cudaTypedefs.h>
 
 #include <mutex>
 
 #include "gemm.cuh"
 #include "gemm_wgmma_f16.cuh"
+#include "gemm_wgmma_f16_persistent.cuh"
 
 namespace gie {
 namespace cuda {
@@ -113,6 +115,55 @@ struct WgmmaGemmEpilogue {
     }
 };
 
+//! The persistent tactic's epilogue (same contract and results as WgmmaGemmEpilogue, cheaper): lane l owns columns
+//! n0 + 4l .. n0 + 4l + 3 of the slab: their biases are read once, each row is one float4 read of the slab and one
+//! 8-byte store of 4 halves (a warp stores 256 contiguous bytes of a row) where the row is 8-byte aligned and the 4
+//! columns exist, element-wise otherwise. ACT: the activation fixed at compile time (an ActivationType value, or
+//! kNoActivation), or kEpActAny for the run-time switch of detail::epilogue (the same function either way, so the
+//! same results). The bias is per column or absent (FullyConnected's modes).
+constexpr int kEpActAny = -100;
+template <int ACT>
+struct WgmmaFcEpilogue {
+    Params p;
+    bool vec;  //!< C and ldc allow 8-byte stores of 4 consecutive columns
+    __device__ __forceinline__ float act(float v) const {
+        if constexpr (ACT == kEpActAny) return applyAct(p.act, v, p.alpha, p.beta);
+        else if constexpr (ACT == static_cast<int>(kNoActivation)) return v;
+        else return activation<static_cast<ActivationType>(ACT)>(v, p.alpha, p.beta);
+    }
+    __device__ __forceinline__ void store(const float* st, int es, int m0, int n0, int lane) const {
+        const int n = n0 + 4 * lane;
+        if (n >= p.N) return;
+        const bool bias = p.biasMode == kBiasPerColumn;
+        float b[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) b[e] = bias && n + e < p.N ? __ldg(p.bias + n + e) : 0.f;
+        const bool whole = vec && n + 3 < p.N;
+        __half* __restrict__ C = static_cast<__half*>(p.C) + n;
+#pragma unroll 4
+        for (int r = 0; r < 16; ++r) {
+            const int m = m0 + r;
+            if (m >= p.M) break;
+            const float4 v = *reinterpret_cast<const float4*>(st + r * es + 4 * lane);
+            // (no bias: nothing added, so that a -0 sum stays -0 as in detail::epilogue)
+            const float y[4] = {act(bias ? v.x + b[0] : v.x), act(bias ? v.y + b[1] : v.y), act(bias ? v.z + b[2] : v.z),
+                                act(bias ? v.w + b[3] : v.w)};
+            __half* row = C + static_cast<int64_t>(m) * p.ldc;
+            if (whole) {
+                const __half2 lo = __floats2half2_rn(y[0], y[1]), hi = __floats2half2_rn(y[2], y[3]);
+                uint2 packed;
+                packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+                packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+                *reinterpret_cast<uint2*>(row) = packed;
+            } else {
+#pragma unroll
+                for (int e = 0; e < 4; ++e)
+                    if (n + e < p.N) row[e] = __float2half_rn(y[e]);
+            }
+        }
+    }
+};
+
 bool wgmmaEligible(const Params& p) {
     return p.half && !p.transA && p.transB && p.batch.count == 1 && p.K > 0 && p.lda % 8 == 0 && p.ldb % 8 == 0 && aligned16(p.A, p.B) &&
            wgmma::available();
@@ -120,15 +171,51 @@ bool wgmmaEligible(const Params& p) {
 
 void prepareWgmma() { wgmma::prepare<WgmmaTile, WgmmaGemmEpilogue>(); }
 
-void launchWgmma(const Params& p, cudaStream_t stream) {
-    static std::once_flag once;
-    std::call_once(once, prepareWgmma);
-    CUtensorMap a, b;
+namespace {
+//! The tensor maps of A (M rows of K halves, lda apart) and B (N rows, ldb apart), boxes of one tile's k-slice.
+void encodeMaps(const Params& p, CUtensorMap& a, CUtensorMap& b) {
     wgmma::encodeTensorMap(&a, p.A, static_cast<uint64_t>(p.K), static_cast<uint64_t>(p.M), static_cast<uint64_t>(p.lda) * 2,
                            WgmmaTile::BK, WgmmaTile::BM);
     wgmma::encodeTensorMap(&b, p.B, static_cast<uint64_t>(p.K), static_cast<uint64_t>(p.N), static_cast<uint64_t>(p.ldb) * 2,
                            WgmmaTile::BK, WgmmaTile::BN);
+}
+}  // namespace
+
+void launchWgmma(const Params& p, cudaStream_t stream) {
+    static std::once_flag once;
+    std::call_once(once, prepareWgmma);
+    CUtensorMap a, b;
+    encodeMaps(p, a, b);
     wgmma::launch<WgmmaTile>(a, b, WgmmaGemmEpilogue{p}, p.M, p.N, p.K, stream);
+}
+
+namespace {
+template <int ACT>
+void launchPersistentAct(const CUtensorMap& a, const CUtensorMap& b, const Params& p, cudaStream_t stream) {
+    const WgmmaFcEpilogue<ACT> ep{p, alignedTo(p.C, 8) && p.ldc % 4 == 0};
+    wgmma::launchPersistent<WgmmaTile>(a, b, ep, p.M, p.N, p.K, numSMs(), stream);
+}
+}  // namespace
+
+void prepareWgmmaPersistent() {
+    wgmma::preparePersistent<WgmmaTile, WgmmaFcEpilogue<static_cast<int>(kNoActivation)>>();
+    wgmma::preparePersistent<WgmmaTile, WgmmaFcEpilogue<static_cast<int>(ActivationType::kRELU)>>();
+    wgmma::preparePersistent<WgmmaTile, WgmmaFcEpilogue<static_cast<int>(ActivationType::kGELU)>>();
+    wgmma::preparePersistent<WgmmaTile, WgmmaFcEpilogue<kEpActAny>>();
+}
+
+void launchWgmmaPersistent(const Params& p, cudaStream_t stream) {
+    static std::once_flag once;
+    std::call_once(once, prepareWgmmaPersistent);
+    CUtensorMap a, b;
+    encodeMaps(p, a, b);
+    GIE_CHECK(p.biasMode != kBiasPerRow, ErrorCode::kINTERNAL, "hgemm_wgmma_persist: per-row bias is not supported");
+    switch (p.act) {  // the activations a transformer / ConvNeXt MLP fuses, compiled in; the others by the run-time switch
+        case static_cast<int>(kNoActivation): launchPersistentAct<static_cast<int>(kNoActivation)>(a, b, p, stream); break;
+        case static_cast<int>(ActivationType::kRELU): launchPersistentAct<static_cast<int>(ActivationType::kRELU)>(a, b, p, stream); break;
+        case static_cast<int>(ActivationType::kGELU): launchPersistentAct<static_cast<int>(ActivationType::kGELU)>(a, b, p, stream); break;
+        default: launchPersistentAct<kEpActAny>(a, b, p, stream); break;
+    }
 }
 
 }  // namespace gemm

@@ -18,10 +18,11 @@ namespace gie {
 //! builder does not time them (builder.cpp selectTactics, negotiation.cpp fastest) unless the environment sets
 //! GIE_UNVERIFIED_TACTICS=1, so an untested kernel is never chosen silently; a tactic forced with force_tactic /
 //! setTacticOverride always runs. Names by prefix; today the pipelined FP16 attention tactics
-//! attention_flash_mma2_* (cuda/kernels/attention.cu). A tactic leaves this list in the commit that reports its
+//! attention_flash_mma2_* (cuda/kernels/attention.cu) and the persistent FP16 FullyConnected tactic
+//! hgemm_wgmma_persist_* (cuda/kernels/gemm_wgmma_f16_persistent.cuh). A tactic leaves this list in the commit that reports its
 //! passing GPU run.
 inline bool tacticUnverified(const std::string& tactic) {
-    static const char* const prefixes[] = {"attention_flash_mma2_"};
+    static const char* const prefixes[] = {"attention_flash_mma2_", "hgemm_wgmma_persist_"};
     for (const char* p : prefixes)
         if (tactic.compare(0, std::strlen(p), p) == 0) return true;
     return false;
