@@ -806,6 +806,18 @@ def table(rows, args):
     return markdown(caption, header, lines)
 
 
+def build_env_note():
+    """'' for a normal build; else what in the environment changes gie's tactic choices (said in every caption, so that
+    a table measured with a shortcut cannot pass for a normal one)."""
+    notes = []
+    samples = os.environ.get("GIE_TIMING_SAMPLES")
+    if samples:
+        notes.append(f"GIE_TIMING_SAMPLES={samples}: gie's tactics chosen from {samples} timing sample(s), not a normal build")
+    if os.environ.get("GIE_UNVERIFIED_TACTICS") == "1":
+        notes.append("GIE_UNVERIFIED_TACTICS=1: tactics not yet verified on a GPU were timed too")
+    return "; ".join(notes)
+
+
 def markdown(caption, header, lines):
     """The caption, then a markdown table: first two columns and the last (notes) left-aligned, others right."""
     widths = [max(len(header[i]), *(len(l[i]) for l in lines)) if lines else len(header[i]) for i in range(len(header))]
@@ -817,6 +829,8 @@ def markdown(caption, header, lines):
 
     sep = "|" + "|".join(("-" * (w + 2)) if i < 2 or i == len(widths) - 1 else ("-" * (w + 1) + ":")
                          for i, w in enumerate(widths)) + "|"
+    env = build_env_note()
+    caption = f"{caption} [{env}]" if env else caption
     return "\n".join([caption, "", md_row(header), sep] + [md_row(l) for l in lines])
 
 
@@ -1004,6 +1018,8 @@ def main(argv=None):
                      "tol16": args.tol16})
     log(f"device: {meta['device']} ({meta['device_memory_gib']} GiB), torch {meta['torch']} (CUDA {meta['cuda']}, "
         f"cuDNN {meta['cudnn']}), gie {meta['gie']} {meta['gie_build_info']}")
+    if build_env_note():
+        log(f"note: {build_env_note()}")
     if gie is not None and not gie.build_info().get("gpu_available", True):
         log("warning: gie reports no usable GPU (gie.build_info()['gpu_available'] is False): gie cells will fail")
 

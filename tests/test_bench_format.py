@@ -231,3 +231,22 @@ def test_bench_timing_helpers(gvt):
     assert [len(ts["a"]), len(ts["b"])] == [5, 5] and set(cpu) == {"a", "b"}
     assert gvt.summarize([1.0, 2.0, 4.0], batch=8) == {"median_ms": 2.0, "min_ms": 1.0, "p90_ms": pytest.approx(3.6),
                                                        "images_per_s": 4000.0, "runs": 3}
+
+
+@pytest.mark.parametrize("env,expect", [({}, None),
+                                        ({"GIE_TIMING_SAMPLES": "1"}, "GIE_TIMING_SAMPLES=1: gie's tactics chosen from 1 timing sample(s)"),
+                                        ({"GIE_UNVERIFIED_TACTICS": "1"}, "GIE_UNVERIFIED_TACTICS=1: tactics not yet verified"),
+                                        ({"GIE_UNVERIFIED_TACTICS": "0"}, None)])
+def test_table_caption_says_when_the_build_was_not_normal(gvt, monkeypatch, env, expect):
+    """A table measured with a build shortcut in the environment says so in its caption (the zoo table of 2026-12-07
+    was measured with GIE_TIMING_SAMPLES=1 and nothing in it said so)."""
+    for k in ("GIE_TIMING_SAMPLES", "GIE_UNVERIFIED_TACTICS"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    args = gvt.parse_args(["--fp16"])
+    caption = gvt.table_fp16(fp16_rows(gvt, False), args).splitlines()[0]
+    if expect is None:
+        assert "[" not in caption, caption
+    else:
+        assert expect in caption, caption
