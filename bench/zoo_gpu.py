@@ -71,6 +71,8 @@ def parse_args(argv=None):
                    help="no GPU needed: export each model, build it with gie on the CPU (FP32) and compare with torch FP32 "
                         "on the CPU at each batch; prints one line per cell and exits 1 on an import error or a relative "
                         "error above 1e-4 (catches importer gaps before GPU time is spent)")
+    p.add_argument("--cpu-runs", type=int, default=3,
+                   help="--cpu-check: timed CPU runs per cell after the checked one (median printed; 0: no timing)")
     p.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)  # model:batch:precision (internal)
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
@@ -86,8 +88,8 @@ def parse_args(argv=None):
     args.precisions = [q for q in args.precisions.split(",") if q]
     if not args.precisions or set(args.precisions) - set(PRECISIONS):
         p.error(f"--precisions must be a subset of {','.join(PRECISIONS)}")
-    if args.runs < 1 or args.warmup < 0 or args.profile_runs < 0:
-        p.error("--runs must be >= 1, --warmup and --profile-runs >= 0")
+    if args.runs < 1 or args.warmup < 0 or args.profile_runs < 0 or args.cpu_runs < 0:
+        p.error("--runs must be >= 1, --warmup, --profile-runs and --cpu-runs >= 0")
     if args.compile_timeout <= 0:
         p.error("--compile-timeout must be > 0")
     return args
@@ -320,11 +322,18 @@ def cpu_check(args):
                 with torch.no_grad():
                     ref = model(x).numpy()
                 engine = build_engine(gie, path, batch, "cpu", False)
-                out = engine.create_execution_context().execute({"x": x.numpy()})["y"]
+                ctx = engine.create_execution_context()
+                out = ctx.execute({"x": x.numpy()})["y"]
                 err, top1 = accuracy(out, ref)
                 ok = err <= 1e-4
                 bad += not ok
-                print(f"{name} b{batch}: {engine.num_kernels} kernels, rel err {err:.2e}, top-1 {top1:.0%}"
+                times = []
+                for _ in range(args.cpu_runs):  # wall time of execute, input copy included
+                    t0 = time.perf_counter()
+                    ctx.execute({"x": x.numpy()})
+                    times.append((time.perf_counter() - t0) * 1e3)
+                timing = f", cpu {np.median(times):.1f} ms (median of {len(times)})" if times else ""
+                print(f"{name} b{batch}: {engine.num_kernels} kernels, rel err {err:.2e}, top-1 {top1:.0%}{timing}"
                       f"{'' if ok else '  ACCURACY'}", flush=True)
             except Exception as e:  # noqa: BLE001
                 bad += 1
