@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import gie
+import util
+from gpu_util import compare_gpu_cpu, gpu
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -210,12 +212,94 @@ def test_second_reader_inside_the_block(rng):
     assert any("has another reader" in s for s in _notes(engine)), _notes(engine)
 
 
-def test_pinned_precision_is_left_alone(rng):
+def test_layers_pinned_differently_are_left_alone(rng):
+    """Only the FullyConnected layers pinned (to FP32): the block's layers are not pinned alike."""
     m = _model(24, (7, 9), rng)
     x = rng.standard_normal((2, 24, 7, 9)).astype(np.float32)
     engine = _check(m, [x], precision_pins=("FullyConnected",))
     assert not _lines(engine)
     assert "Shuffle" in _types(engine)
+    assert any("not all pinned alike" in s for s in _notes(engine)), _notes(engine)
+
+
+# ---- the network API: FullyConnected layers with their bias, a Scale along the last axis ------------------------------
+
+def _api_block(c, rng):
+    """define(net, t) of x -> Shuffle (0,2,3,1) -> LayerNorm -> FC (4c, bias, axis 3) -> GELU -> Scale CHANNEL on axis
+    3 -> FC (c, bias) -> Shuffle (0,3,1,2) -> Scale CHANNEL (layer scale) -> + x, and its float64 numpy reference."""
+    f = np.float32
+    g, b = rng.uniform(0.5, 1.5, c).astype(f), rng.standard_normal(c).astype(f) * 0.1
+    w1, b1 = rng.standard_normal((4 * c, c)).astype(f) / math.sqrt(c), rng.standard_normal(4 * c).astype(f) * 0.1
+    s1 = rng.uniform(0.5, 1.5, 4 * c).astype(f)
+    w2, b2 = rng.standard_normal((c, 4 * c)).astype(f) / math.sqrt(4 * c), rng.standard_normal(c).astype(f) * 0.1
+    gamma = rng.uniform(0.5, 1.5, c).astype(f)
+
+    def define(net, t):
+        y = net.add_shuffle(t["x"], first_transpose=(0, 2, 3, 1)).output(0)
+        y = net.add_layer_norm(y, -1, 1e-6, g, b).output(0)
+        y = net.add_fully_connected(y, 4 * c, w1, b1, axis=3).output(0)
+        y = net.add_activation(y, gie.ActivationType.GELU).output(0)
+        y = net.add_scale(y, gie.ScaleMode.CHANNEL, scale=s1, channel_axis=3).output(0)
+        y = net.add_fully_connected(y, c, w2, b2, axis=3).output(0)
+        y = net.add_shuffle(y, first_transpose=(0, 3, 1, 2)).output(0)
+        y = net.add_scale(y, gie.ScaleMode.CHANNEL, scale=gamma).output(0)
+        return net.add_elementwise(y, t["x"], gie.ElementWiseOperation.SUM).output(0)
+
+    def reference(x):
+        t = x.astype(np.float64).transpose(0, 2, 3, 1)
+        m, v = t.mean(-1, keepdims=True), t.var(-1, keepdims=True)
+        t = (t - m) / np.sqrt(v + 1e-6) * g + b
+        t = t @ w1.T.astype(np.float64) + b1
+        t = 0.5 * t * (1 + np.vectorize(math.erf)(t / math.sqrt(2)))
+        t = (t * s1) @ w2.T.astype(np.float64) + b2
+        return t.transpose(0, 3, 1, 2) * gamma.reshape(c, 1, 1) + x
+
+    return define, reference
+
+
+@pytest.mark.parametrize("pin", [None, gie.DataType.FLOAT])
+def test_network_api_block(pin, rng):
+    """FullyConnected layers with a bias become 1x1 convolutions with it, a Scale along axis 3 one along axis 1; with
+    every layer pinned to one precision the block is rewritten too (the layers keep the pin)."""
+    c = 40
+    define, reference = _api_block(c, rng)
+    if pin is not None:
+        inner = define
+
+        def define(net, t):
+            out = inner(net, t)
+            for i in range(net.num_layers):
+                net.get_layer(i).precision = pin
+            return out
+
+    x = rng.standard_normal((3, c, 9, 13)).astype(np.float32)
+    engine = util.build(define, {"x": x})
+    plain = util.build(define, {"x": x}, passes_off=(PASS,))
+    got = engine.create_execution_context().execute({"x": x})["out0"]
+    off = plain.create_execution_context().execute({"x": x})["out0"]
+    ref = reference(x)
+    for what, y in (("with the pass", got), ("pass off", off)):
+        err = float(np.abs(y - ref).max()) / float(np.abs(ref).max())
+        assert err <= 1e-5, f"{what}: {err:.2e}"
+    # the Scale after the GELU stays a layer (nothing folds across an activation); it now scales axis 1
+    assert _types(engine) == ["LayerNorm", "Convolution", "Scale", "Convolution"], _types(engine)
+    scale = engine.layer_info()["kernels"][2]
+    assert scale["fields"].get("channel_axis") == [1], scale["fields"]
+    assert _types(plain).count("Shuffle") == 2, _types(plain)
+
+
+@gpu
+@pytest.mark.parametrize("fp16", [False, True])
+def test_gpu_block_runs_channels_first(fp16, rng):
+    """On the GPU the block's FullyConnected layers run as 1x1 convolutions (FP16: the HWC8 tensor-core tactics, with
+    Reformats around the LINEAR LayerNorm) and no Shuffle is left; the output equals the CPU engine's."""
+    c = 40
+    define, _ = _api_block(c, rng)
+    x = rng.standard_normal((3, c, 9, 13)).astype(np.float32)
+    tol = dict(rtol=3e-2, atol=3e-2) if fp16 else dict(rtol=1e-4, atol=1e-4)
+    info = compare_gpu_cpu(define, {"x": x}, fp16=fp16, expect_half=("Convolution", "LayerNorm") if fp16 else (), **tol)
+    types = [k["type"] for k in info["kernels"]]
+    assert "Shuffle" not in types and "FullyConnected" not in types and types.count("Convolution") == 2, types
 
 
 def test_torch_cnblock_export(rng, tmp_path):

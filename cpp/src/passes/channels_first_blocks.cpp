@@ -15,10 +15,11 @@
 //   tensor and itself or a float constant that is one value or varies along the last axis alone (numpy broadcasting,
 //   the tensor not grown),
 // then a Shuffle that is the permutation (0, 3, 1, 2) alone. No tensor from the first Shuffle's output to the second
-// Shuffle's input is a network output; no layer of the pattern is pinned to a precision or an output type; the
-// channel dimensions between the Shuffles are not dynamic. Batch, height and width may be: the permutations and the
-// rewritten layers do not depend on them. The last layer writes the second Shuffle's output (the same shape), so
-// that tensor's readers, or the network output it is, see no change.
+// Shuffle's input is a network output; no layer of the pattern has a pinned output type, and either none is pinned
+// to a precision or all are, to the same one (the layers keep it); the channel dimensions between the Shuffles are
+// not dynamic. Batch, height and width may be: the permutations and the rewritten layers do not depend on them. The
+// last layer writes the second Shuffle's output (the same shape), so that tensor's readers, or the network output it
+// is, see no change.
 // Runs after the recognisers and matmul_to_fully_connected (the LayerNorm, GELU and FullyConnected layers exist) and
 // before fold_constant_operands (the re-broadcast constants become Scales there) and collapse_shuffles (which would
 // merge the last Shuffle of ConvNeXt's classifier LayerNorm2d into the Flatten after it).
@@ -57,12 +58,17 @@ private:
         }
         return p;
     }
-    bool pinned(int ni) const {
-        const IrNode& n = node(ni);
-        if (n.precisionSet) return true;
-        for (const auto& o : n.outputTypes)
+    bool outputTypePinned(int ni) const {
+        for (const auto& o : node(ni).outputTypes)
             if (o.first) return true;
         return false;
+    }
+    //! Whether nodes a and b are pinned alike: neither, or both to one precision (the layers keep their pins; the
+    //! Shuffles, which only move data, go).
+    bool samePin(int a, int b) const {
+        const IrNode& x = node(a);
+        const IrNode& y = node(b);
+        return x.precisionSet == y.precisionSet && (!x.precisionSet || x.precision == y.precision);
     }
     //! Whether constant c broadcast against a rank-4 tensor varies along its last axis (of length len) alone.
     bool alongLastAxis(int c, int64_t len) const {
@@ -81,7 +87,7 @@ private:
         if (n.userPlugin || n.outputs.size() != 1) return "a plugin or a layer with several outputs";
         if (out.type != DataType::kFLOAT || out.dims.nbDims != 4) return "its output is not a 4-D float tensor";
         if ((out.dynamicDims >> 3) & 1u) return "its channel (last) dimension is dynamic";
-        if (pinned(ni)) return "it is pinned to a precision or output type";
+        if (outputTypePinned(ni)) return "its output type is pinned";
         if (isNode(ni, "LayerNorm", 1))
             return normalizeAxis(LayerNormOp(n.fields).axis, 4, "LayerNorm") == 3 ? "" : "the LayerNorm is over another axis";
         if (isNode(ni, "FullyConnected", 1))
@@ -129,7 +135,12 @@ private:
             t = node(r).outputs[0];
         }
         if (chain.empty()) return false;  // (0, 2, 3, 1) then (0, 3, 1, 2): collapse_shuffles' and remove_noops' work
-        if (s2 >= 0 && (pinned(s1) || pinned(s2))) why = "a Shuffle is pinned to a precision or output type";
+        if (s2 >= 0) {
+            bool alike = samePin(s2, s1);
+            for (int ni : chain) alike = alike && samePin(ni, s1);
+            if (!alike) why = "its layers are not all pinned alike (ILayer::setPrecision)";
+            if (outputTypePinned(s1) || outputTypePinned(s2)) why = "a Shuffle's output type is pinned";
+        }
         if (!why.empty()) {  // a channels-last block that stops short: say where
             node(s1).notes.push_back("channels_first_blocks: not rewritten: " + why);
             return false;
