@@ -73,9 +73,13 @@ def parse_args(argv=None):
                         "error above 1e-4 (catches importer gaps before GPU time is spent)")
     p.add_argument("--cpu-runs", type=int, default=3,
                    help="--cpu-check: timed CPU runs per cell after the checked one (median printed; 0: no timing)")
+    p.add_argument("--passes-off", default="", metavar="NAMES",
+                   help="comma-separated optimizer passes to switch off in the gie builds (an A/B of one pass, e.g. "
+                        "channels_first_blocks; docs/optimizer.md lists them)")
     p.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)  # model:batch:precision (internal)
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
+    args.passes_off = [q for q in args.passes_off.split(",") if q]
     bad = [m for m in args.models if m not in MODELS]
     if bad:
         p.error(f"unknown model(s) {','.join(bad)}; choose from {','.join(MODELS)}")
@@ -203,8 +207,9 @@ def time_torch_columns(torch, model, x, args, stream, row):
     return out
 
 
-def build_engine(gie, path, batch, device, fp16):
-    """The gie engine of the ONNX file at `path` for one batch size on `device` (GPU engines with a CUDA graph)."""
+def build_engine(gie, path, batch, device, fp16, passes_off=()):
+    """The gie engine of the ONNX file at `path` for one batch size on `device` (GPU engines with a CUDA graph), with
+    the optimizer passes named in `passes_off` switched off."""
     builder = gie.Builder()
     net = gie.OnnxParser(builder=builder).parse(path)
     config = builder.create_config()
@@ -213,13 +218,15 @@ def build_engine(gie, path, batch, device, fp16):
     if device == "gpu":
         config.cuda_graph = True
     config.fp16 = fp16
+    for name in passes_off:
+        config.set_pass_enabled(name, False)
     return builder.build(net, config)
 
 
 def run_gie(gie, torch, path, batch, fp16, x, args, stream, row):
     """Builds and times the gie engine; fills row['gie'], row['slowest'], row['gie_kernels']; returns its output."""
     t0 = time.perf_counter()
-    engine = build_engine(gie, path, batch, "gpu", fp16)
+    engine = build_engine(gie, path, batch, "gpu", fp16, args.passes_off)
     row["gie_build_s"] = round(time.perf_counter() - t0, 1)
     row["gie_kernels"] = engine.num_kernels
     row["gie_fused"] = [p for p in engine.layer_info().get("passes", []) if p.startswith("recognize_")]
@@ -321,7 +328,7 @@ def cpu_check(args):
                 x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(1))
                 with torch.no_grad():
                     ref = model(x).numpy()
-                engine = build_engine(gie, path, batch, "cpu", False)
+                engine = build_engine(gie, path, batch, "cpu", False, args.passes_off)
                 ctx = engine.create_execution_context()
                 out = ctx.execute({"x": x.numpy()})["y"]
                 err, top1 = accuracy(out, ref)
