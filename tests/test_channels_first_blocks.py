@@ -341,3 +341,33 @@ def test_torch_cnblock_export(rng, tmp_path):
         got = engine.create_execution_context().execute({"x": x})["out"]
         assert float(np.abs(got - ref).max()) / float(np.abs(ref).max()) <= 1e-5
     assert _types(engine) == ["Convolution", "LayerNorm", "Convolution", "Convolution"], _types(engine)
+
+
+def test_refit_from_the_whole_network():
+    """The FullyConnected layers' weights now live in convolutions (another layer type), so the build report says to
+    refit them from the whole network; that refit gives the new weights' result, and by name it is refused clearly."""
+    def network(seed):
+        define, reference = _api_block(24, np.random.default_rng(seed))
+        net = gie.Builder().create_network()
+        x = net.add_input("x", gie.float32, (2, 24, 7, 9))
+        out = define(net, {"x": x})
+        for i in range(net.num_layers):
+            net.get_layer(i).name = f"{net.get_layer(i).type}_{i}"
+        net.mark_output(out, "y")
+        return net, reference
+
+    builder = gie.Builder()
+    config = builder.create_config()
+    config.device, config.refittable, config.max_batch = "cpu", True, 2
+    engine = builder.build(network(1)[0], config)
+    assert _types(engine) == ["LayerNorm", "Convolution", "Scale", "Convolution"], _types(engine)
+    x = np.random.default_rng(3).standard_normal((2, 24, 7, 9)).astype(np.float32)
+    new, reference = network(2)
+    before = engine.create_execution_context().execute({"x": x})["y"]
+    gie.Refitter(engine).set_network(new).refit()
+    got = engine.create_execution_context().execute({"x": x})["y"]
+    want = reference(x)
+    assert float(np.abs(before - want).max()) > 0.1  # the new weights change the result
+    assert float(np.abs(got - want).max()) / float(np.abs(want).max()) <= 1e-5
+    with pytest.raises(gie.InvalidArgumentError, match="refit them from the whole network"):
+        gie.Refitter(engine).set_weights("FullyConnected_2", "kernel", np.zeros(96 * 24, np.float32)).refit()
