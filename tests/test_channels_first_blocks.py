@@ -92,20 +92,12 @@ def _build(m, passes_off=(), max_batch=3, profile=None, precision_pins=()):
     return builder.build(net, config)
 
 
-def _ort(m, x):
-    ort = pytest.importorskip("onnxruntime")
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x})))
-
-
 def _check(m, xs, rtol=1e-5, **build):
     """The engine with the pass and the one without it vs onnxruntime at each input; returns the first engine."""
     engine = _build(m, **build)
     plain = _build(m, passes_off=(PASS,), **build)
     for x in xs:
-        ref = _ort(m, x)
+        ref = util.ort_run(m, {"x": x})
         got = engine.create_execution_context().execute({"x": x})
         off = plain.create_execution_context().execute({"x": x})
         for k, r in ref.items():
