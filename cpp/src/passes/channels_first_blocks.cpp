@@ -90,8 +90,10 @@ private:
         if (outputTypePinned(ni)) return "its output type is pinned";
         if (isNode(ni, "LayerNorm", 1))
             return normalizeAxis(LayerNormOp(n.fields).axis, 4, "LayerNorm") == 3 ? "" : "the LayerNorm is over another axis";
-        if (isNode(ni, "FullyConnected", 1))
-            return normalizeAxis(FullyConnectedOp(n.fields).axis, 4, "FullyConnected") == 3 ? "" : "the FullyConnected is over another axis";
+        if (isNode(ni, "FullyConnected", 1)) {
+            const bool last = normalizeAxis(FullyConnectedOp(n.fields).axis, 4, "FullyConnected") == 3;
+            return last ? "" : "the FullyConnected is over another axis";
+        }
         if (isNode(ni, "Activation", 1)) return "";
         if (isNode(ni, "Scale", 1)) {
             const ScaleOp op(n.fields);
@@ -184,7 +186,7 @@ private:
             std::string what;
             if (n.type == "LayerNorm") {
                 n.fields.setInt("axis", 1);
-                what = "LayerNorm over axis 1";
+                what = "a LayerNorm over axis 1";
             } else if (n.type == "FullyConnected") {
                 const FullyConnectedOp op(n.fields);
                 FieldMap f;
@@ -199,7 +201,7 @@ private:
                 }
                 n.type = "Convolution";
                 n.fields = std::move(f);
-                what = "1x1 Convolution (was a FullyConnected over the last axis)";
+                what = "a 1x1 Convolution (was a FullyConnected over the last axis)";
                 ++convs;
             } else if (n.type == "Scale") {
                 const ScaleOp op(n.fields);
@@ -207,13 +209,13 @@ private:
                     n.fields.setInt("mode", static_cast<int64_t>(ScaleMode::kCHANNEL));
                     n.fields.setInt("channel_axis", 1);
                 }
-                what = "Scale along axis 1";
+                what = "a Scale along axis 1";
             } else {
                 what = n.type + " on NCHW";
             }
             if (i + 1 < chain.size()) toChannelsFirst(n.outputs[0]);
             else n.outputs[0] = node(s2).outputs[0];
-            n.notes.push_back("channels_first_blocks: runs channels-first as a " + what);
+            n.notes.push_back("channels_first_blocks: runs channels-first: " + what);
             names += (names.empty() ? "'" : ", '") + n.name + "'";
             prev = n.outputs[0];
         }
@@ -223,8 +225,8 @@ private:
         IrNode& lastNode = node(chain.back());
         lastNode.sourceLayers.insert(lastNode.sourceLayers.end(), node(s2).sourceLayers.begin(), node(s2).sourceLayers.end());
         node(s1).dead = node(s2).dead = true;
-        ctx.log.push_back("channels_first_blocks: removed Shuffles '" + node(s1).name + "' and '" + node(s2).name + "'; " + names +
-                          " run on NCHW (" + std::to_string(convs) + " FullyConnected -> 1x1 Convolution)");
+        ctx.log.push_back("channels_first_blocks: removed Shuffles '" + node(s1).name + "' and '" + node(s2).name + "'; " +
+                          names + " run on NCHW (" + std::to_string(convs) + " FullyConnected -> 1x1 Convolution)");
     }
 };
 
