@@ -71,9 +71,15 @@ def parse_args(argv=None):
                    help="no GPU needed: export each model, build it with gie on the CPU (FP32) and compare with torch FP32 "
                         "on the CPU at each batch; prints one line per cell and exits 1 on an import error or a relative "
                         "error above 1e-4 (catches importer gaps before GPU time is spent)")
+    p.add_argument("--cpu-runs", type=int, default=3,
+                   help="--cpu-check: timed CPU runs per cell after the checked one (median printed; 0: no timing)")
+    p.add_argument("--passes-off", default="", metavar="NAMES",
+                   help="comma-separated optimizer passes to switch off in the gie builds (an A/B of one pass, e.g. "
+                        "channels_first_blocks; docs/optimizer.md lists them)")
     p.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)  # model:batch:precision (internal)
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
+    args.passes_off = [q for q in args.passes_off.split(",") if q]
     bad = [m for m in args.models if m not in MODELS]
     if bad:
         p.error(f"unknown model(s) {','.join(bad)}; choose from {','.join(MODELS)}")
@@ -86,8 +92,8 @@ def parse_args(argv=None):
     args.precisions = [q for q in args.precisions.split(",") if q]
     if not args.precisions or set(args.precisions) - set(PRECISIONS):
         p.error(f"--precisions must be a subset of {','.join(PRECISIONS)}")
-    if args.runs < 1 or args.warmup < 0 or args.profile_runs < 0:
-        p.error("--runs must be >= 1, --warmup and --profile-runs >= 0")
+    if args.runs < 1 or args.warmup < 0 or args.profile_runs < 0 or args.cpu_runs < 0:
+        p.error("--runs must be >= 1, --warmup, --profile-runs and --cpu-runs >= 0")
     if args.compile_timeout <= 0:
         p.error("--compile-timeout must be > 0")
     return args
@@ -201,8 +207,9 @@ def time_torch_columns(torch, model, x, args, stream, row):
     return out
 
 
-def build_engine(gie, path, batch, device, fp16):
-    """The gie engine of the ONNX file at `path` for one batch size on `device` (GPU engines with a CUDA graph)."""
+def build_engine(gie, path, batch, device, fp16, passes_off=()):
+    """The gie engine of the ONNX file at `path` for one batch size on `device` (GPU engines with a CUDA graph), with
+    the optimizer passes named in `passes_off` switched off."""
     builder = gie.Builder()
     net = gie.OnnxParser(builder=builder).parse(path)
     config = builder.create_config()
@@ -211,13 +218,15 @@ def build_engine(gie, path, batch, device, fp16):
     if device == "gpu":
         config.cuda_graph = True
     config.fp16 = fp16
+    for name in passes_off:
+        config.set_pass_enabled(name, False)
     return builder.build(net, config)
 
 
 def run_gie(gie, torch, path, batch, fp16, x, args, stream, row):
     """Builds and times the gie engine; fills row['gie'], row['slowest'], row['gie_kernels']; returns its output."""
     t0 = time.perf_counter()
-    engine = build_engine(gie, path, batch, "gpu", fp16)
+    engine = build_engine(gie, path, batch, "gpu", fp16, args.passes_off)
     row["gie_build_s"] = round(time.perf_counter() - t0, 1)
     row["gie_kernels"] = engine.num_kernels
     row["gie_fused"] = [p for p in engine.layer_info().get("passes", []) if p.startswith("recognize_")]
@@ -319,12 +328,19 @@ def cpu_check(args):
                 x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(1))
                 with torch.no_grad():
                     ref = model(x).numpy()
-                engine = build_engine(gie, path, batch, "cpu", False)
-                out = engine.create_execution_context().execute({"x": x.numpy()})["y"]
+                engine = build_engine(gie, path, batch, "cpu", False, args.passes_off)
+                ctx = engine.create_execution_context()
+                out = ctx.execute({"x": x.numpy()})["y"]
                 err, top1 = accuracy(out, ref)
                 ok = err <= 1e-4
                 bad += not ok
-                print(f"{name} b{batch}: {engine.num_kernels} kernels, rel err {err:.2e}, top-1 {top1:.0%}"
+                times = []
+                for _ in range(args.cpu_runs):  # wall time of execute, input copy included
+                    t0 = time.perf_counter()
+                    ctx.execute({"x": x.numpy()})
+                    times.append((time.perf_counter() - t0) * 1e3)
+                timing = f", cpu {np.median(times):.1f} ms (median of {len(times)})" if times else ""
+                print(f"{name} b{batch}: {engine.num_kernels} kernels, rel err {err:.2e}, top-1 {top1:.0%}{timing}"
                       f"{'' if ok else '  ACCURACY'}", flush=True)
             except Exception as e:  # noqa: BLE001
                 bad += 1

@@ -44,11 +44,7 @@ def _build(m, passes_off=(), max_batch=4):
 
 
 def _ort(m, x):
-    ort = pytest.importorskip("onnxruntime")
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x})
+    return list(util.ort_run(m, {"x": x}).values())
 
 
 def _fused(engine, prefix):

@@ -41,6 +41,18 @@ def run(define, inputs, **kw):
     return [res[f"out{i}"] for i in range(len(res))]
 
 
+def ort_run(model, feeds):
+    """{output name: array} of onnxruntime (CPU, graph optimizations off) on an ONNX ModelProto; skips the test when
+    onnxruntime is not installed."""
+    import pytest
+
+    ort = pytest.importorskip("onnxruntime")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+
+
 def assert_close(actual, expected, rtol=1e-5, atol=1e-5, what="output"):
     """Fails with the worst element if |actual - expected| > atol + rtol*|expected| anywhere; shapes must match."""
     actual = np.asarray(actual)

@@ -61,6 +61,7 @@ std::unique_ptr<Pass> makeRemoveNoops();
 std::unique_ptr<Pass> makeHorizontalFusion();
 std::unique_ptr<Pass> makeFoldConstantOperands();
 std::unique_ptr<Pass> makeMatMulToFullyConnected();
+std::unique_ptr<Pass> makeChannelsFirstBlocks();
 std::unique_ptr<Pass> makeCollapseShuffles();
 std::unique_ptr<Pass> makeMoveShufflesAcrossFc();
 std::unique_ptr<Pass> makeHoistShufflesAboveGather();

@@ -14,6 +14,9 @@ std::vector<std::unique_ptr<Pass>> makeAllPasses() {
     p.push_back(makeRecognizeSqueezeExcitation());  // pool/conv/act/conv/sigmoid -> SqueezeExcitation (before fusion)
     p.push_back(makeRecognizeAttention());  // MatMul/scale/Softmax/MatMul -> Attention (before shuffles collapse)
     p.push_back(makeMatMulToFullyConnected());  // x * constant W -> FC (INT8 kernels; its bias Add folds below)
+    // Transpose (0,2,3,1) / LayerNorm / FC / GELU / FC / Transpose (0,3,1,2) -> NCHW with 1x1 convolutions (after the
+    // recognisers and the FCs exist; before its re-broadcast constants become Scales and before collapse_shuffles)
+    p.push_back(makeChannelsFirstBlocks());
     p.push_back(makeFoldConstantOperands());  // x + c, x * c -> Scale (then removed or folded below)
     p.push_back(makeHoistShufflesAboveGather());  // one Shuffle before a q / k / v split, not one per part
     p.push_back(makeCollapseShuffles());
