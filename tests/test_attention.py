@@ -360,10 +360,8 @@ def _build_gpu(m, fp16):
 
 
 def _ort(m, feeds):
-    ort = pytest.importorskip("onnxruntime")
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, feeds)
+    """onnxruntime's outputs in the model's order (util.ort_run: CPU, graph optimizations off; skips without it)."""
+    return list(util.ort_run(m, feeds).values())
 
 
 def _check(m, feeds, rtol=1e-4, atol=1e-5):
