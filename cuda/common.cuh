@@ -95,6 +95,19 @@ __device__ __forceinline__ float applyAct(int act, float x, float alpha, float b
     return activation(static_cast<ActivationType>(act), x, alpha, beta);
 }
 
+//! applyAct, out of line: one copy of the formulas per kernel instead of one per unrolled epilogue element. Inlined
+//! into a GEMM epilogue unrolled over 32-128 accumulators, the switch over every activation made kernels tens of
+//! thousands of instructions long (the INT8 GEMMs' PTX: 58,000 lines), slow from instruction fetch alone.
+static __device__ __noinline__ float applyActOutOfLine(int act, float x, float alpha, float beta) { return applyAct(act, x, alpha, beta); }
+
+//! The epilogue activation of the unrolled GEMM / convolution epilogues: none and ReLU (the common cases) inline, the
+//! others out of line (applyActOutOfLine). The same arithmetic as applyAct.
+__device__ __forceinline__ float applyActCompact(int act, float x, float alpha, float beta) {
+    constexpr int kRelu = static_cast<int>(ActivationType::kRELU);
+    if (act == kRelu) return applyAct(kRelu, x, 0.f, 0.f);
+    return act < 0 ? x : applyActOutOfLine(act, x, alpha, beta);
+}
+
 //! The epilogue as passed to device code: y = act(acc + bias[k] + residual[index of y]).
 struct DeviceEpilogue {
     const float* bias = nullptr;      // per output channel, nullable

@@ -50,7 +50,7 @@ __device__ __forceinline__ float epilogueValue(const ConvShape& s, float acc, in
     if (s.ep.bias) acc += __ldg(s.ep.bias + k);
     if (s.ep.residual)
         acc += loadF(residualOf<T>(s) + static_cast<int64_t>(n) * s.rStride + static_cast<int64_t>(k) * (s.P * s.Q) + pq);
-    return applyAct(s.ep.act, acc, s.ep.alpha, s.ep.beta);
+    return applyActCompact(s.ep.act, acc, s.ep.alpha, s.ep.beta);  // (unrolled epilogues: see applyActCompact)
 }
 
 // ---- cp.async (sm_80+) --------------------------------------------------------------------------------

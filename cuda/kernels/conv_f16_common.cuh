@@ -158,16 +158,8 @@ __device__ __forceinline__ int64_t rowOffset(const F16ConvArgs& a, int m, int64_
 __device__ __forceinline__ int64_t outRow(const F16ConvArgs& a, int m) { return rowOffset(a, m, a.yStride, a.mode); }
 __device__ __forceinline__ int64_t residualRow(const F16ConvArgs& a, int m) { return a.residual ? rowOffset(a, m, a.rStride, a.rmode) : 0; }
 
-//! The activations other than ReLU, out of line: one copy of the formulas per kernel instead of one per
-//! inlined epilogue element (code size and compile time).
-static __device__ __noinline__ float applyActOutOfLine(int act, float x, float alpha, float beta) { return applyAct(act, x, alpha, beta); }
-
-//! The epilogue activation; ReLU (the common case) inline.
-__device__ __forceinline__ float activate(const F16ConvArgs& a, float v) {
-    constexpr int kRelu = static_cast<int>(ActivationType::kRELU);
-    if (a.act == kRelu) return applyAct(kRelu, v, 0.f, 0.f);
-    return a.act < 0 ? v : applyActOutOfLine(a.act, v, a.alpha, a.beta);
-}
+//! The epilogue activation; ReLU (the common case) inline, the others out of line (common.cuh applyActCompact).
+__device__ __forceinline__ float activate(const F16ConvArgs& a, float v) { return applyActCompact(a.act, v, a.alpha, a.beta); }
 
 //! The bias of channels k0 .. k0+7: zero past K or without a bias.
 __device__ __forceinline__ void loadBias8(const F16ConvArgs& a, int k0, float (&b)[8]) {

@@ -167,7 +167,7 @@ namespace detail {
 __device__ __forceinline__ float epilogue(const Params& p, float v, int m, int n) {
     if (p.biasMode == kBiasPerColumn) v += __ldg(p.bias + n);
     else if (p.biasMode == kBiasPerRow) v += __ldg(p.bias + m);
-    return applyAct(p.act, v, p.alpha, p.beta);
+    return applyActCompact(p.act, v, p.alpha, p.beta);  // (unrolled epilogues: see applyActCompact)
 }
 
 // The activations cheap enough to inline for every register of a tile, as functors (the others go

@@ -140,29 +140,66 @@ struct Int8Epilogue {
     float alpha = 0.f, beta = 0.f;
 };
 
+//! An INT8 CHW4 / NHWC tensor: a 4-channel group of a pixel is one aligned word.
+__device__ __forceinline__ bool wordKind(int kind) { return kind == kInt8Chw4 || kind == kInt8Nhwc; }
+
 //! y = float(acc + bias) * mult [+ residual] -> activation in v, for output channels c0 .. c0 + valid - 1 of pixel
-//! (n, pq) (one CHW4 group: c0 % 4 == 0); `pc` indexes bias / mult for channel c0.
-__device__ __forceinline__ void requantValues(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid,
-                                              float (&v)[4]) {
-    // An INT8 CHW4 / NHWC residual: the 4 channels' word in one load (CHW4 words always exist, padding included;
-    // NHWC residuals have C % 4 == 0).
-    const bool resWord = e.res.p && (e.res.kind == kInt8Chw4 || e.res.kind == kInt8Nhwc);
+//! (n, pq) (one CHW4 group: c0 % 4 == 0); `pc` indexes bias / mult for channel c0. WORD_RES: the residual is absent or
+//! an INT8 CHW4 / NHWC word (the 4 channels' word in one load: CHW4 words always exist, padding included; NHWC
+//! residuals have C % 4 == 0); otherwise it is read element by element in its kind.
+template <bool WORD_RES>
+__device__ __forceinline__ void requantValuesT(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid,
+                                               float (&v)[4]) {
     int rw = 0;
-    if (resWord) rw = __ldg(reinterpret_cast<const int*>(static_cast<const signed char*>(e.res.p) + offsetOf(e.res, n, c0, pq, PQ)));
+    if (WORD_RES && e.res.p) rw = __ldg(reinterpret_cast<const int*>(static_cast<const signed char*>(e.res.p) + offsetOf(e.res, n, c0, pq, PQ)));
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
         float y = __fmul_rn(static_cast<float>(acc[j] + __ldg(e.bias + pc + j)), __ldg(e.mult + pc + j));
-        if (e.res.p && j < valid) y = __fadd_rn(y, resWord ? dequant(byteOf(rw, j), e.res.scale) : loadReal(e.res, n, c0 + j, pq, PQ));
-        if (e.act >= 0) y = applyAct(e.act, y, e.alpha, e.beta);
-        v[j] = y;
+        if (e.res.p && j < valid) y = __fadd_rn(y, WORD_RES ? dequant(byteOf(rw, j), e.res.scale) : loadReal(e.res, n, c0 + j, pq, PQ));
+        v[j] = applyActCompact(e.act, y, e.alpha, e.beta);  // (ReLU inline, the rest out of line: code size)
     }
 }
 
-//! requantValues, stored in the output's format (storeGroup).
+// The rarer cases out of line, one copy per kernel: the epilogues are unrolled over 32-256 accumulator groups per
+// thread, and inlining every output / residual kind into each made the INT8 GEMM kernels 55,000+ PTX lines long (slow
+// from instruction fetch). The arithmetic is the same function's. The structures go by value: a reference to a kernel
+// parameter would make the compiler copy the parameter to local memory and read every use from there.
+static __device__ __noinline__ void requantValuesOutOfLine(const Int8Epilogue e, int n, int c0, int pq, int PQ, int a0, int a1, int a2, int a3,
+                                                           int pc, int valid, float* out) {
+    const int acc[4] = {a0, a1, a2, a3};
+    float v[4];
+    requantValuesT<false>(e, n, c0, pq, PQ, acc, pc, valid, v);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) out[j] = v[j];
+}
+static __device__ __noinline__ void storeGroupOutOfLine(const RealTensor t, int n, int c0, int hw, int HW, float v0, float v1, float v2, float v3,
+                                                        int valid) {
+    const float v[4] = {v0, v1, v2, v3};
+    storeGroup(t, n, c0, hw, HW, v, valid);
+}
+
+//! The requantization of one group (requantValuesT): inline for no residual or an INT8 word residual, out of line
+//! otherwise.
+__device__ __forceinline__ void requantValues(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid,
+                                              float (&v)[4]) {
+    if (!e.res.p || wordKind(e.res.kind)) {
+        requantValuesT<true>(e, n, c0, pq, PQ, acc, pc, valid, v);
+    } else {
+        float o[4];
+        requantValuesOutOfLine(e, n, c0, pq, PQ, acc[0], acc[1], acc[2], acc[3], pc, valid, o);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) v[j] = o[j];
+    }
+}
+
+//! requantValues, stored in the output's format (storeGroup): an INT8 CHW4 / NHWC word inline, the others out of line.
 __device__ __forceinline__ void requantStore(const Int8Epilogue& e, int n, int c0, int pq, int PQ, const int acc[4], int pc, int valid) {
     float v[4];
     requantValues(e, n, c0, pq, PQ, acc, pc, valid, v);
-    storeGroup(e.y, n, c0, pq, PQ, v, valid);
+    if (wordKind(e.y.kind))
+        *reinterpret_cast<unsigned*>(static_cast<signed char*>(e.y.p) + offsetOf(e.y, n, c0, pq, PQ)) = quantWord(v, e.y.scale, valid);
+    else
+        storeGroupOutOfLine(e.y, n, c0, pq, PQ, v[0], v[1], v[2], v[3], valid);
 }
 
 }  // namespace int8gpu
