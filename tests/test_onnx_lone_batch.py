@@ -8,6 +8,7 @@ import pytest
 
 import gie
 
+from test_dynamic_batch_onnx import batch_model
 from util import assert_close, ort_run
 
 onnx = pytest.importorskip("onnx")
@@ -49,20 +50,40 @@ def _self_attention(torch):
     return SelfAttention()
 
 
-class _Mha:
-    """torch.nn.MultiheadAttention as a module of x alone (self-attention)."""
+def _mha(torch, batch_first):
+    class Mha(torch.nn.Module):
+        """torch.nn.MultiheadAttention on x alone (self-attention)."""
 
-    @staticmethod
-    def make(torch, batch_first):
-        class Mha(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.m = torch.nn.MultiheadAttention(24, 3, batch_first=batch_first)
+        def __init__(self):
+            super().__init__()
+            self.m = torch.nn.MultiheadAttention(24, 3, batch_first=batch_first)
 
-            def forward(self, x):
-                return self.m(x, x, x, need_weights=False)[0]
+        def forward(self, x):
+            return self.m(x, x, x, need_weights=False)[0]
 
-        return Mha()
+    return Mha()
+
+
+def _mini_vit(torch):
+    class MiniViT(torch.nn.Module):
+        """A vision transformer in miniature: 8x8 patches, a class token expanded to the batch, position embeddings,
+        two pre-norm encoder layers (nn.MultiheadAttention inside) and a head on the class token."""
+
+        def __init__(self, d=24):
+            super().__init__()
+            nn = torch.nn
+            self.patch = nn.Conv2d(3, d, 8, 8)
+            self.cls, self.pos = nn.Parameter(torch.randn(1, 1, d)), nn.Parameter(torch.randn(1, 5, d))
+            layer = nn.TransformerEncoderLayer(d, 3, 48, dropout=0.0, batch_first=True, norm_first=True)
+            self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.head = nn.Linear(d, 10)
+
+        def forward(self, x):
+            p = self.patch(x).flatten(2).transpose(1, 2)
+            t = torch.cat([self.cls.expand(x.shape[0], -1, -1), p], 1) + self.pos
+            return self.head(self.enc(t)[:, 0])
+
+    return MiniViT()
 
 
 def _torch_model(kind, tmp_path, rng):
@@ -71,10 +92,13 @@ def _torch_model(kind, tmp_path, rng):
     torch.manual_seed(int(rng.integers(1 << 31)))
     seq = 5
     if kind == "self_attention":
-        module, bdim = _self_attention(torch), 0
-    else:
-        module, bdim = _Mha.make(torch, kind == "mha_batch_first"), 0 if kind == "mha_batch_first" else 1
-    shape = (1, seq, 24) if bdim == 0 else (seq, 1, 24)
+        module, bdim, shape = _self_attention(torch), 0, (1, seq, 24)
+    elif kind == "mini_vit":
+        module, bdim, shape = _mini_vit(torch), 0, (1, 3, 16, 16)
+    elif kind == "mha_batch_first":
+        module, bdim, shape = _mha(torch, True), 0, (1, seq, 24)
+    else:  # the batch in dimension 1: never the batch path, always dynamic
+        module, bdim, shape = _mha(torch, False), 1, (seq, 1, 24)
     model = _export(module, torch.randn(*shape), tmp_path / f"{kind}.onnx", {bdim: "batch"})
     return model, bdim, shape
 
@@ -120,7 +144,7 @@ def _check(model, bdim, shape, rng, tmp_path, device="cpu", rtol=1e-4, atol=1e-4
     return net
 
 
-TORCH_KINDS = ["self_attention", "mha_batch_first", "mha_sequence_first"]
+TORCH_KINDS = ["self_attention", "mha_batch_first", "mha_sequence_first", "mini_vit"]
 
 
 @pytest.mark.parametrize("kind", TORCH_KINDS)
@@ -173,33 +197,10 @@ def test_slice_pad_gather_expand_of_dimension_0_with_a_lone_symbolic_batch_gpu(r
     _check(slice_pad_expand_model(rng), 0, (1, 4, 6), rng, tmp_path, device="gpu", rtol=1e-5, atol=1e-5)
 
 
-def cnn_model(rng):
-    """A plain CNN with a lone symbolic batch that flattens with Shape(x)[0]: the batch path imports it."""
-    def w(name, *shape):
-        return numpy_helper.from_array((rng.standard_normal(shape) * 0.2).astype(np.float32), name)
-
-    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c1"], ["r1"]),
-             helper.make_node("Shape", ["r1"], ["s"]),
-             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
-             helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
-             helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
-             helper.make_node("Reshape", ["r1", "target"], ["flat"]),
-             helper.make_node("Gemm", ["flat", "w2", "b2"], ["y"])]
-    inits = [w("w1", 4, 3, 3, 3), w("b1", 4), w("w2", 4 * 8 * 8, 5), w("b2", 5),
-             numpy_helper.from_array(np.array(0, np.int64), "zero"), numpy_helper.from_array(np.array([0], np.int64), "axes0"),
-             numpy_helper.from_array(np.array([-1], np.int64), "minus1")]
-    graph = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])], inits)
-    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    return m
-
-
 def test_a_model_the_batch_path_imports_keeps_it(rng, tmp_path):
     # The batch path declares the parse-time batch (its engines without a profile take config.max_batch as before);
     # the models above show -1 there instead.
-    path = _save(cnn_model(rng), tmp_path, "cnn")
+    path = _save(batch_model(rng), tmp_path, "cnn")  # conv, relu, flatten by Shape(x)[0], gemm
     assert gie.parse(path).inputs[0].shape == (1, 3, 8, 8)
     assert gie.parse(path, batch=4).inputs[0].shape == (4, 3, 8, 8)
     assert gie.parse(_save(slice_pad_expand_model(rng), tmp_path)).inputs[0].shape == (-1, 4, 6)
@@ -229,9 +230,9 @@ def test_what_neither_path_imports_names_the_node_and_why_dimension_0_went_dynam
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["M", 4])])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
-    with pytest.raises(gie.UnsupportedError, match=r"(?s)Split.*dynamic dimension 0 at import time.*dimension 0 of input 'x', the only "
-                                                  r"symbolic dimension, was imported as dynamic \(-1\) because the batch path refuses "
-                                                  r"node '.*' \(Split\): Split along dimension 0"):
+    expected = (r"(?s)Split.*dynamic dimension 0 at import time.*dimension 0 of input 'x', the only symbolic dimension, was "
+                r"imported as dynamic \(-1\) because the batch path refuses node '.*' \(Split\): Split along dimension 0")
+    with pytest.raises(gie.UnsupportedError, match=expected):
         gie.parse(_save(m, tmp_path))
 
 
@@ -246,6 +247,7 @@ def test_a_fixed_reshape_target_of_a_dynamic_tensor_asks_for_input_shapes(tmp_pa
     m.ir_version = 8
     path = _save(m, tmp_path)
     assert gie.parse(path).inputs[0].shape == (1, 5, 16)
-    with pytest.raises(gie.UnsupportedError, match=r"'r' Reshape .*the target \[5, 16\] is fixed: tensor 'x' has shape \(-1, 5, 16\) "
-                                                   r"and this node needs the value of its dynamic dimension 0"):
+    expected = (r"'r' Reshape .*the target \[5, 16\] is fixed: tensor 'x' has shape \(-1, 5, 16\) and this node needs the "
+                r"value of its dynamic dimension 0")
+    with pytest.raises(gie.UnsupportedError, match=expected):
         gie.parse(path, input_shapes={"x": (-1, 5, 16)})

@@ -15,8 +15,9 @@
 // whose only symbolic dimension is 0 is first declared at the parse-time batch (setBatch), shape values folded as
 // following the batch; where a node shows that dimension 0 is not the batch there (attention that gathers, squeezes
 // or slices dimension 0 after moving the batch), everything this parse added to `network` is removed and the model
-// imported again with that dimension -1 (logged at kINFO). What `network` held before the parse is kept; the
-// removal needs a network made by IBuilder::createNetwork (with another implementation the first errors stand).
+// imported again with that dimension -1 (logged at kINFO); an invalid-model error there gets the same second try,
+// and stands if that fails too. What `network` held before the parse is kept; the removal needs a network made by
+// IBuilder::createNetwork (with another implementation the first errors stand).
 //
 // Errors: parse*() return false and record every problem as an IParserError. When nodes have no
 // converter (or an attribute combination gie cannot express), *all* of them are listed at once, one error

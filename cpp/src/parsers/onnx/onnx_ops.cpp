@@ -1218,9 +1218,11 @@ Outs constantOfShape(Importer& p, const NodeProto& n, const Attrs& a) {
     const auto shape = batchTarget(p, n, 0, "ConstantOfShape shape", &symbolic);
     bool ok = symbolic && !shape.empty() && shape[0] == kBATCH;
     for (size_t k = 1; ok && k < shape.size(); ++k) ok = shape[k] < kBATCH;
-    if (!ok)
-        throw BatchPathRefused(strcat("ConstantOfShape ", listStr(shape),
-                                      ": too large to fold, and only dimension 0 may follow the batch"));
+    if (!ok) {
+        const std::string why = strcat("ConstantOfShape ", listStr(shape), ": too large to fold, and only dimension 0 may follow the batch");
+        if (p.dynamicBatch) throw BatchPathRefused(why);
+        throw Unsupported(why);
+    }
     Value fill = Value::ofFloats(kFLOAT, {1}, {0.f});
     if (const AttributeProto* v = a.node->attr("value"))
         if (v->t) fill = decodeTensor(*v->t, nullptr, "ConstantOfShape value");

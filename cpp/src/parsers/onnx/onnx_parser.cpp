@@ -273,26 +273,31 @@ void OnnxParser::run(ModelProto& m, const std::string& baseDir, bool hasBaseDir)
     checkStructure(g);
     // A lone symbolic batch first takes the batch path, and every model that imports on it keeps it. That path takes
     // dimension 0 of every tensor to be the batch; where a node shows otherwise (attention moves the batch away and
-    // gathers, squeezes or slices dimension 0), the network is rolled back and the model imported again with those
-    // dimensions dynamic (-1), as when another dimension is symbolic.
+    // gathers, squeezes or slices dimension 0: BatchPathRefused), the network is rolled back and the model imported
+    // again with those dimensions dynamic (-1), as when another dimension is symbolic. An invalid-model error on the
+    // batch path gets the same second try (a shape folded as following the batch may be what made it invalid); if the
+    // second import fails too, the batch path's error stands.
     auto* impl = dynamic_cast<NetworkImpl*>(&net_);
     const NetworkImpl::Mark mark = impl ? impl->mark() : NetworkImpl::Mark{};
+    std::unique_ptr<Error> first;
     try {
         import(g, baseDir, hasBaseDir);
         return;
     } catch (const Error& e) {
-        if (!impl || batchRefusal_.empty() || loneBatchInputs_.empty() ||
-            (e.code() != ErrorCode::kUNSUPPORTED && e.code() != ErrorCode::kINVALID_MODEL))
-            throw;
+        const bool refused = !batchRefusal_.empty() && (e.code() == ErrorCode::kUNSUPPORTED || e.code() == ErrorCode::kINVALID_MODEL);
+        if (!impl || loneBatchInputs_.empty() || !(refused || e.code() == ErrorCode::kINVALID_MODEL)) throw;
+        first = std::make_unique<Error>(e);
     }
-    const std::string refusal = batchRefusal_;
+    const bool refused = !batchRefusal_.empty();
+    const std::string why = refused ? "refuses " + batchRefusal_ : strcat("failed: ", first->what());
     std::string names;
     for (const auto& nm : loneBatchInputs_) names += (names.empty() ? "'" : ", '") + nm + "'";
     logMessage(&logger_, ILogger::Severity::kINFO,
                strcat("ONNX importer: dimension 0 of input ", names, " (the only symbolic dimension) is imported as dynamic "
-                      "(-1): the batch path, which takes it for the batch of every tensor, refuses ", refusal));
-    impl->rollback(mark);
+                      "(-1): the batch path, which takes it for the batch of every tensor, ", why));
+    std::vector<std::unique_ptr<ParserError>> firstErrors = std::move(errors_);
     errors_.clear();
+    impl->rollback(mark);
     loneBatchInputs_.clear();
     loneBatchDynamic_ = true;
     imp_ = std::make_unique<Importer>(net_, logger_, opts_);
@@ -300,8 +305,12 @@ void OnnxParser::run(ModelProto& m, const std::string& baseDir, bool hasBaseDir)
     try {
         import(g, baseDir, hasBaseDir);
     } catch (const Error& e) {
+        if (!refused) {
+            errors_ = std::move(firstErrors);
+            throw Error(*first);
+        }
         throw Error(e.code(), strcat(e.what(), "\n(dimension 0 of input ", names, ", the only symbolic dimension, was imported ",
-                                     "as dynamic (-1) because the batch path refuses ", refusal, ")"));
+                                     "as dynamic (-1) because the batch path ", why, ")"));
     }
 }
 
