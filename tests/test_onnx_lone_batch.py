@@ -192,6 +192,19 @@ def test_slice_pad_gather_expand_of_dimension_0_with_a_lone_symbolic_batch(gathe
     _check(slice_pad_expand_model(rng, gather), 0, (1, 4, 6), rng, tmp_path)
 
 
+def test_tile_of_dimension_0_with_a_lone_symbolic_batch(rng, tmp_path):
+    """x (N, 4, 6) -> Transpose (4, N, 6) -> Tile (2, 1, 3) -> Transpose back: y (N, 8, 18)."""
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
+             helper.make_node("Tile", ["t", "reps"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["y"], perm=[1, 0, 2])]
+    graph = helper.make_graph(nodes, "tile0", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 18])],
+                              [numpy_helper.from_array(np.array([2, 1, 3], np.int64), "reps")])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    _check(m, 0, (1, 4, 6), rng, tmp_path)
+
+
 @gpu
 def test_slice_pad_gather_expand_of_dimension_0_with_a_lone_symbolic_batch_gpu(rng, tmp_path):
     _check(slice_pad_expand_model(rng), 0, (1, 4, 6), rng, tmp_path, device="gpu", rtol=1e-5, atol=1e-5)

@@ -271,6 +271,11 @@ def test_expand_of_dimension_0_with_fixed_shapes():
     check(m, {"x": rand(1, 4)})
 
 
+def test_tile_of_dimension_0_with_fixed_shapes():
+    m = model([helper.make_node("Tile", ["x", "r"], ["y"])], [("x", F, [2, 3])], [("y", F, None)], {"r": np.array([3, 2], np.int64)})
+    check(m, {"x": rand(2, 3)})
+
+
 def test_squeeze_of_dimension_0_that_is_not_1():
     m = model([helper.make_node("Squeeze", ["x", "a0"], ["y"], name="sq")], [("x", F, [2, 3])], [("y", F, None)],
               {"a0": np.array([0], np.int64)})

@@ -847,7 +847,8 @@ void sliceParams(const std::vector<int64_t>& shape, const std::vector<int64_t>& 
 
 Outs sliceOp(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
-    if (p.opset >= 10 && hasDynamicDim(x)) return sliceRuntime(p, n);  // known bounds, clamped at run time
+    if (p.opset >= 10 && hasDynamicDim(x) && n.input.size() >= 3 && p.isConst(n.input[1]) && p.isConst(n.input[2]))
+        return sliceRuntime(p, n);  // known bounds, clamped at run time
     const auto xs = dimsOf(x);
     const int64_t r = int64_t(xs.size());
     std::vector<int64_t> starts, ends, axes, steps;
@@ -1252,7 +1253,9 @@ Outs tile(Importer& p, const NodeProto& n, const Attrs&) {
         return {batchBroadcast(p, r)};
     }
     ITensor* x = p.tensor(n.input[0]);
-    if (reps.empty() || reps[0] != 1) throw Unsupported("Tile along dimension 0 (the batch)");
+    if (reps.empty()) throw Unsupported("Tile without repeats (of a rank-0 tensor)");
+    if (reps[0] != 1 && p.dynamicBatch)
+        throw BatchPathRefused("Tile along dimension 0, which the batch path takes to be the batch");
     ITensor* out = x;
     for (size_t ax = 0; ax < reps.size(); ++ax) {
         if (reps[ax] == 1) continue;

@@ -160,6 +160,7 @@ ITensor* runtimeSlice(Importer& p, ITensor* x, ITensor* start, ITensor* size, IT
 // ONNX's clamping computed by ShapeOps, then a Slice layer with run-time start and size.
 std::vector<ITensor*> sliceRuntime(Importer& p, const NodeProto& n) {
     using E = ElementWiseOperation;
+    if (n.input.size() < 3 || n.input[1].empty() || n.input[2].empty()) fail(ErrorCode::kINVALID_MODEL, "Slice needs starts and ends");
     ITensor* x = p.tensor(n.input[0]);
     const int64_t r = int64_t(dynamicDimsOf(x).size());
     auto known = [&](size_t k, const char* what) -> std::vector<int64_t> {
@@ -292,7 +293,7 @@ ITensor* squeezeRuntime(Importer& p, const NodeProto& n, const Attrs& a, ITensor
 //! Shape(x)[i] or Shape(x)[a:b] of dimensions that are known (dimension 2 of x (-1, 5, 16)) is a value, not a run-time
 //! shape: it folds, so that arithmetic after it (float included, as in a scale 1 / sqrt(head size)) folds too.
 bool foldKnownDims(Importer& p, const NodeProto& n, const Attrs& a) {
-    if ((n.opType != "Gather" && n.opType != "Slice") || n.input.size() < 2 || n.output.empty() ||
+    if ((n.opType != "Gather" && n.opType != "Slice") || n.input.size() < 2 || n.input[1].empty() || n.output.empty() ||
         !p.runtimeShapes.count(n.input[0]))
         return false;
     for (size_t k = 1; k < n.input.size(); ++k)
