@@ -248,12 +248,32 @@ def test_unsqueeze_squeeze_at_dimension_0_with_a_fixed_batch():
 
 
 @pytest.mark.parametrize("op", ["Unsqueeze", "Squeeze"])
-def test_unsqueeze_squeeze_at_dimension_0_refused_with_a_dynamic_batch(op):
-    """With a symbolic batch dimension 0 is the batch: adding or removing it is refused, naming why."""
+def test_unsqueeze_squeeze_at_dimension_0_with_a_lone_symbolic_batch_make_it_dynamic(op):
+    """The batch path (dimension 0 at the parse-time batch) refuses adding or removing dimension 0; the importer then
+    imports the model with that dimension dynamic (-1) instead (tests/test_onnx_lone_batch.py runs such models)."""
     m = model([helper.make_node(op, ["x", "a0"], ["y"], name="sq")], [("x", F, ["N", 3, 4])], [("y", F, None)],
               {"a0": np.array([0], np.int64)})
-    with pytest.raises(gie.UnsupportedError, match=rf"'sq' {op} .*dimension 0 \(the batch\) with a dynamic batch"):
-        gie.OnnxParser(check=False).parse(m)
+    if op == "Squeeze":  # removing the batch itself holds only at batch 1: refused, naming both steps
+        with pytest.raises(gie.UnsupportedError, match=r"(?s)'sq' Squeeze.*Squeeze of dimension 0 of \(-1, 3, 4\), which is dynamic.*"
+                                                       r"dimension 0 of input 'x', the only "
+                                                       r"symbolic dimension, was imported as dynamic \(-1\) because the batch path "
+                                                       r"refuses node 'sq' \(Squeeze\): Squeeze of dimension 0"):
+            gie.OnnxParser(check=False).parse(m)
+        return
+    net = gie.OnnxParser(check=False).parse(m)
+    assert net.inputs[0].shape == (-1, 3, 4)
+    assert net.outputs[0].shape == (1, -1, 3, 4)
+
+
+def test_expand_of_dimension_0_with_fixed_shapes():
+    # Dimension 0 grows from 1 to 3: it used to stay 1 (taken for the batch, which Expand does not change).
+    m = model([helper.make_node("Expand", ["x", "s"], ["y"])], [("x", F, [1, 4])], [("y", F, None)], {"s": np.array([3, 4], np.int64)})
+    check(m, {"x": rand(1, 4)})
+
+
+def test_tile_of_dimension_0_with_fixed_shapes():
+    m = model([helper.make_node("Tile", ["x", "r"], ["y"])], [("x", F, [2, 3])], [("y", F, None)], {"r": np.array([3, 2], np.int64)})
+    check(m, {"x": rand(2, 3)})
 
 
 def test_squeeze_of_dimension_0_that_is_not_1():

@@ -2,7 +2,9 @@
 // subgraph Shape -> Gather -> Unsqueeze -> Concat -> Reshape that must fold, then Relu) parses from memory
 // and from a file, builds for the CPU and runs at another batch; every unsupported node is listed at once
 // with its name and op type; a truncated model, an escaping external-data path and a second parse are
-// refused. Prints "N passed, M failed"; exit code != 0 on failure.
+// refused; a model the batch path refuses (a Gather of dimension 0 after a Transpose) is imported again with
+// dimension 0 dynamic, leaving what the network held before the parse as it was. Prints "N passed, M failed";
+// exit code != 0 on failure.
 #include <cctype>
 #include <cmath>
 #include <unistd.h>
@@ -232,10 +234,60 @@ void refusesBadInput() {
         "operator list");
 }
 
+struct Recording : gie::ILogger {
+  std::vector<std::string> lines;
+  void log(Severity, const char* msg) noexcept override { lines.push_back(msg); }
+};
+
+// x (N, 4, 6) -> Transpose (4, N, 6) -> Gather row 1 of dimension 0 -> y (N, 6): dimension 0 of the Gather's input is
+// not the batch, which the batch path cannot follow.
+Buf gatherRowModel() {
+  Buf perm;
+  lenField(perm, 1, "perm");
+  intField(perm, 20, 7);  // INTS
+  for (int64_t v : {1, 0, 2}) intField(perm, 8, v);
+  Buf permAttr;
+  lenField(permAttr, 5, perm);
+  return model({node("Transpose", {"x"}, {"t"}, "tr", permAttr), node("Gather", {"t", "one"}, {"y"}, "row", intAttr("axis", 0))},
+               {int64Tensor("one", {}, {1})}, {valueInfo("x", 1, {"N", "4", "6"})}, {valueInfo("y", 1, {"N", "6"})});
+}
+
+void fallsBackToADynamicBatch() {
+  Recording logger;
+  std::unique_ptr<gie::IBuilder> builder(gie::createBuilder(logger));
+  const Buf m = gatherRowModel();
+  std::unique_ptr<gie::INetworkDefinition> net(builder->createNetwork());
+  gie::ITensor* pre = net->addInput("pre", gie::DataType::kFLOAT, gie::dims2(2, 3));  // held before the parse
+  gie::ILayer* preLayer = net->addActivation(*pre, gie::ActivationType::kRELU);
+  net->markOutput(*preLayer->getOutput(0));
+  std::unique_ptr<gie::IOnnxParser> parser(gie::createOnnxParser(*net, logger));
+  check(parser->parse(m.data(), m.size(), nullptr), "a Gather of dimension 0 after a Transpose imports with a lone symbolic batch");
+  check(net->getNbInputs() == 2 && net->getInput(0) == pre && std::string(net->getInput(1)->getName()) == "x",
+        "inputs: the one held before, then x (the first attempt's x rolled back)");
+  const gie::Dims xd = net->getNbInputs() == 2 ? net->getInput(1)->getDimensions() : gie::Dims{};
+  check(xd.nbDims == 3 && xd.d[0] == -1 && xd.d[1] == 4 && xd.d[2] == 6, "x declared (-1, 4, 6)");
+  check(net->getNbOutputs() == 2 && net->getOutput(0) == preLayer->getOutput(0) && std::string(net->getOutput(1)->getName()) == "y",
+        "outputs: the one held before, then y");
+  check(net->getLayer(0) == preLayer, "the layer held before stays first");
+  bool logged = false;
+  for (const auto& l : logger.lines)
+    logged = logged || (l.find("imported as dynamic (-1)") != std::string::npos && l.find("node 'row' (Gather)") != std::string::npos);
+  check(logged, "an INFO line names the node the batch path refused");
+  // The same network as a parse with x pinned to (-1, 4, 6) (no batch path at all): nothing of the first attempt is left.
+  std::unique_ptr<gie::INetworkDefinition> pinned(builder->createNetwork());
+  std::unique_ptr<gie::IOnnxParser> pinnedParser(gie::createOnnxParser(*pinned, logger));
+  pinnedParser->setInputShape("x", gie::dims3(-1, 4, 6));
+  check(pinnedParser->parse(m.data(), m.size(), nullptr), "pinned (-1, 4, 6) parse");
+  check(net->getNbLayers() == pinned->getNbLayers() + 1, "layers: the one held before plus the pinned parse's " +
+                                                                  std::to_string(pinned->getNbLayers()) + ", got " +
+                                                                  std::to_string(net->getNbLayers()));
+}
+
 }  // namespace
 
 int main() {
   importsAndRuns();
+  fallsBackToADynamicBatch();
   listsEveryUnsupportedNode();
   refusesBadInput();
   std::printf("%d passed, %d failed\n", gPassed, gFailed);

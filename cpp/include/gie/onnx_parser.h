@@ -6,10 +6,18 @@
 //   delete parser;   // the network keeps what was imported
 //
 // The importer reads ONNX models of opset 7 and later (docs/onnx.md lists the ops and limits) and adds
-// their layers to `network` only through the public INetworkDefinition API. Values that can be computed at
+// their layers to `network` through the INetworkDefinition API. Values that can be computed at
 // import time (initializers, Constant nodes, Shape of tensors whose shapes are known, shape arithmetic on
 // them) are folded, so shape subgraphs disappear. External data files are read only from the model's
 // directory: absolute paths, `..` and symlinks that resolve outside it are refused.
+//
+// Symbolic dimensions: beyond dimension 0 they are declared -1 (an optimization profile gives their range). An input
+// whose only symbolic dimension is 0 is first declared at the parse-time batch (setBatch), shape values folded as
+// following the batch; where a node shows that dimension 0 is not the batch there (attention that gathers, squeezes
+// or slices dimension 0 after moving the batch), everything this parse added to `network` is removed and the model
+// imported again with that dimension -1 (logged at kINFO); an invalid-model error there gets the same second try,
+// and stands if that fails too. What `network` held before the parse is kept; the removal needs a network made by
+// IBuilder::createNetwork (with another implementation the first errors stand).
 //
 // Errors: parse*() return false and record every problem as an IParserError. When nodes have no
 // converter (or an attribute combination gie cannot express), *all* of them are listed at once, one error

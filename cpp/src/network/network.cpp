@@ -305,6 +305,17 @@ bool NetworkImpl::markOutput(ITensor& tensor) noexcept {
     });
 }
 
+void NetworkImpl::rollback(const Mark& m) {
+    GIE_CHECK(m.layers <= layers_.size() && m.tensors <= tensors_.size() && m.inputs <= inputs_.size() &&
+                  m.outputs <= outputs_.size(),
+              ErrorCode::kINTERNAL, "network rollback past its current contents");
+    outputs_.resize(m.outputs);
+    inputs_.resize(m.inputs);
+    layers_.resize(m.layers);
+    tensors_.resize(m.tensors);
+    markDirty();
+}
+
 bool NetworkImpl::unmarkOutput(ITensor& tensor) noexcept {
     return apiGuard(nullptr, false, [&] {
         TensorImpl* t = own(&tensor, "unmarkOutput");

@@ -116,6 +116,15 @@ public:
     bool removeLayer(ILayer& layer) noexcept override;
 
     // ---- internal ----
+    //! How much the network holds (layers, tensors, inputs, outputs): an importer that may have to start again
+    //! (the ONNX importer's batch path, onnx_parser.cpp) takes a mark first and rolls back to it.
+    struct Mark {
+        size_t layers, tensors, inputs, outputs;
+    };
+    Mark mark() const { return {layers_.size(), tensors_.size(), inputs_.size(), outputs_.size()}; }
+    //! Drops everything added since `m` was taken. Valid only when nothing before the mark was removed or made an
+    //! output since, and no layer before it reads a tensor added after it (an importer only appends).
+    void rollback(const Mark& m);
     void markDirty() { dirty_ = true; }
     //! Re-infers every tensor's shape and type if anything changed; throws on failure.
     void inferShapes() const;

@@ -64,6 +64,15 @@ public:
     explicit Unsupported(const std::string& m) : std::runtime_error(m) {}
 };
 
+//! A refusal of the batch path only (a lone symbolic batch declared at the parse-time batch, shape values folded with
+//! kBATCH): an op on dimension 0, which the batch path takes to be the batch, or a folded shape that shows dimension 0
+//! does not follow the batch. The parser then imports the model again with that dimension dynamic (-1), where these
+//! ops are imported like any other (onnx_parser.cpp, OnnxParser::run).
+class BatchPathRefused : public Unsupported {
+public:
+    explicit BatchPathRefused(const std::string& m) : Unsupported(m) {}
+};
+
 //! Folding would materialize a batch-sized or huge constant: the node is imported as a layer instead
 //! (or reported unsupported with this reason when it has no converter).
 class FoldRefused : public std::runtime_error {
@@ -132,6 +141,15 @@ bool isSpecialFold(const std::string& op);
 //! Shape / Size of a tensor with dynamic dimensions, shape arithmetic on shape tensors and Reshape to a shape tensor
 //! (onnx_shape_tensors.cpp): fills `outs` and returns true, or returns false for the other converters.
 bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vector<ITensor*>& outs);
+//! Slice(data, starts, ends[, axes, steps]) computed at run time (ShapeOps clamp the bounds): for shape-tensor bounds, or
+//! known bounds on a tensor with dynamic dimensions. Steps must be known and positive.
+std::vector<ITensor*> sliceRuntime(Importer& p, const NodeProto& n);
+//! Expand(x, shape) by a stride-0 Slice to the broadcast shape computed at run time (shape: a shape tensor or known).
+std::vector<ITensor*> expandRuntime(Importer& p, const NodeProto& n);
+//! x[start : start + size : stride] along dimension `axis` only, the other dimensions whole (they may be dynamic).
+ITensor* sliceAxis(Importer& p, ITensor* x, int64_t axis, int64_t start, int64_t size, int64_t stride);
+//! Reshape of a tensor with dynamic dimensions to a known target (0 copies, -1 infers, as ONNX without allowzero).
+ITensor* reshapeRuntime(Importer& p, ITensor* x, const std::vector<int64_t>& target);
 
 struct ImportOptions {
     int64_t batch = 1;
@@ -154,6 +172,8 @@ public:
     std::map<std::string, ITensor*> tensors;
     std::set<const ITensor*> named;  //!< tensors already given their ONNX name (the first name wins)
     std::set<std::string> symbolic;
+    //! Outputs of Shape made run-time shape tensors: the values, -1 where dynamic (a Gather of known ones folds).
+    std::map<std::string, std::vector<int64_t>> runtimeShapes;
     std::set<std::string> consumed;
     //! Outputs of QuantizeLinear on run-time tensors (held dequantized): their scale and zero point (onnx_qdq.cpp).
     struct Quantized {
@@ -199,6 +219,8 @@ public:
 std::vector<int64_t> dimsOf(const ITensor* t);
 //! The shape of `t` with -1 for dynamic dimensions: for converters that only need the rank or fixed dimensions.
 std::vector<int64_t> dynamicDimsOf(const ITensor* t);
+//! Whether `t` has a dynamic (-1) dimension.
+bool hasDynamicDim(const ITensor* t);
 //! The Unsupported message for a node that needs the value of dynamic dimension `k` of `t`.
 std::string dynamicDimNeeded(const ITensor* t, const std::vector<int64_t>& dims, size_t k);
 //! The gie type of an ONNX element type; throws Unsupported naming it ("data type int64 ...").

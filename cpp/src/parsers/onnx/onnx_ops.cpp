@@ -660,16 +660,45 @@ std::vector<int64_t> reshapeTarget(Importer& p, const NodeProto& n, const Attrs&
     else if (minus && (known == 0 || total % known)) why = strcat(total, " is not a multiple of the product ", known,
                                                                   " of the other target dimensions");
     else return shape;
+    if (*symbolic)  // the target followed dimension 0 of a tensor whose dimension 0 is not the batch (a transposed one)
+        throw BatchPathRefused(strcat("the batch path folds the target to ", listStr(shape), " (", kBATCH,
+                                      " standing for the batch), which does not fit the input ", shapeStr(in)));
     fail(ErrorCode::kINVALID_MODEL, "cannot reshape the input ", shapeStr(in), " (", total, " elements) to ", listStr(shape), ": ", why);
 }
 
+//! A tensor with dynamic dimensions (no batch path) and a known target: a Shuffle to that target at run time, which
+//! checks the element counts there.
+bool dynamicReshapeInput(Importer& p, const NodeProto& n) {
+    return !p.dynamicBatch && !p.isConst(n.input.at(0)) && hasDynamicDim(p.tensor(n.input[0]));
+}
+
 void checkReshape(Importer& p, const NodeProto& n, const Attrs& a) {
+    if (dynamicReshapeInput(p, n)) return;
     bool sym;
     reshapeTarget(p, n, a, p.shape(n.input.at(0)), &sym);
 }
 
 Outs reshapeOp(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
+    if (dynamicReshapeInput(p, n)) {
+        const Value* v = p.opset < 5 ? nullptr : constIn(p, n, 1, "Reshape shape");
+        if (p.opset >= 5 && !v) throw Unsupported("Reshape shape (input 1) must be known at import time");
+        const std::vector<int64_t> target = v ? v->ints() : a.req("shape").ints;
+        if (a.i("allowzero", 0)) throw Unsupported("Reshape with allowzero=1 of a tensor with dynamic dimensions");
+        if (std::count(target.begin(), target.end(), -1) > 1 ||
+            std::any_of(target.begin(), target.end(), [](int64_t d) { return d < -1; }))
+            fail(ErrorCode::kINVALID_MODEL, "Reshape target ", listStr(target), ": at most one -1 and no other negative value");
+        // A target of fixed sizes only (no -1, no 0 copying a dynamic dimension) fits one size of the dynamic dimensions.
+        const auto xs = dynamicDimsOf(x);
+        bool follows = false;
+        for (size_t k = 0; k < target.size(); ++k)
+            follows = follows || target[k] == -1 || (target[k] == 0 && k < xs.size() && xs[k] < 0);
+        if (!follows) {
+            const size_t k = size_t(std::find(xs.begin(), xs.end(), int64_t(-1)) - xs.begin());
+            throw Unsupported(strcat("the target ", listStr(target), " is fixed: ", dynamicDimNeeded(x, xs, k)));
+        }
+        return {reshapeRuntime(p, x, target)};
+    }
     const auto xs = dimsOf(x);
     bool symbolic;
     const auto shape = reshapeTarget(p, n, a, xs, &symbolic);
@@ -682,7 +711,8 @@ Outs reshapeOp(Importer& p, const NodeProto& n, const Attrs& a) {
         for (size_t i = 0; i < shape.size(); ++i)
             if (shape[i] >= kBATCH && shape[i] % kBATCH == 0 && !(i == 0 && copy)) follow.push_back(i);
         if (copy) out[0] = 0;
-        if (follow.size() > 1) throw Unsupported(strcat("Reshape to ", listStr(shape), ": more than one dimension depends on the batch"));
+        if (follow.size() > 1)
+            throw BatchPathRefused(strcat("Reshape to ", listStr(shape), ": more than one dimension depends on the batch"));
         if (!follow.empty()) {
             auto m1 = std::find(out.begin(), out.end(), -1);
             if (m1 != out.end()) {
@@ -750,7 +780,7 @@ Outs squeeze(Importer& p, const NodeProto& n, const Attrs& a) {
     if (ax.count(0)) {
         // With a fixed batch (every shape known at import, the engine built for that batch) dimension 0 is an axis
         // like the others (a transformer's attention moves the batch away from it and squeezes / unsqueezes there).
-        if (p.dynamicBatch) throw Unsupported("Squeeze of dimension 0 (the batch) with a dynamic batch");
+        if (p.dynamicBatch) throw BatchPathRefused("Squeeze of dimension 0, which the batch path takes to be the batch");
         if (shape.empty() || shape[0] != 1) fail(ErrorCode::kINVALID_MODEL, "Squeeze of dimension 0, which is ", shape.empty() ? 0 : shape[0], ", not 1");
         if (nw.empty()) throw Unsupported("Squeeze to a rank-0 tensor");
         return {p.reshape(x, nw)};
@@ -770,7 +800,7 @@ Outs unsqueeze(Importer& p, const NodeProto& n, const Attrs& a) {
     for (int64_t v : axes) norm.push_back(normAxis(v, r));
     std::sort(norm.begin(), norm.end());
     const bool atBatch = !norm.empty() && norm[0] == 0;
-    if (atBatch && p.dynamicBatch) throw Unsupported("Unsqueeze at dimension 0 (the batch) with a dynamic batch");
+    if (atBatch && p.dynamicBatch) throw BatchPathRefused("Unsqueeze at dimension 0, which the batch path takes to be the batch");
     std::vector<int64_t> nw = xs;
     for (int64_t v : norm) {
         if (v < 0 || v > int64_t(nw.size())) fail(ErrorCode::kINVALID_MODEL, "axis ", v, " is out of range");
@@ -817,6 +847,8 @@ void sliceParams(const std::vector<int64_t>& shape, const std::vector<int64_t>& 
 
 Outs sliceOp(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
+    if (p.opset >= 10 && hasDynamicDim(x) && n.input.size() >= 3 && p.isConst(n.input[1]) && p.isConst(n.input[2]))
+        return sliceRuntime(p, n);  // known bounds, clamped at run time
     const auto xs = dimsOf(x);
     const int64_t r = int64_t(xs.size());
     std::vector<int64_t> starts, ends, axes, steps;
@@ -845,17 +877,20 @@ Outs sliceOp(Importer& p, const NodeProto& n, const Attrs& a) {
     bool batchAxis = false;
     for (int64_t ax : axes) batchAxis = batchAxis || normAxis(ax, r) == 0;
     if (batchAxis && p.dynamicBatch && !(start[0] == 0 && size[0] == xs[0] && stride[0] == 1))
-        throw Unsupported("Slice of dimension 0 (the batch) with a dynamic batch");
+        throw BatchPathRefused("Slice of dimension 0, which the batch path takes to be the batch");
     return {addSlice(p, x, start, size, stride)};
 }
 
 Outs split(Importer& p, const NodeProto& n, const Attrs& a) {
     ITensor* x = p.tensor(n.input.at(0));
-    const auto xs = dimsOf(x);
+    const auto xs = dynamicDimsOf(x);
     const int64_t r = int64_t(xs.size());
     const int64_t axis = normAxis(a.i("axis", 0), r);
-    if (axis == 0) throw Unsupported("Split along dimension 0 (the batch)");
+    if (axis == 0 && p.dynamicBatch)
+        throw BatchPathRefused("Split along dimension 0, which the batch path takes to be the batch");
     if (axis < 0 || axis >= r) fail(ErrorCode::kINVALID_MODEL, "IndexError: axis out of range");
+    if (xs[size_t(axis)] < 0) throw Unsupported(dynamicDimNeeded(x, xs, size_t(axis)));
+    const bool dynamic = hasDynamicDim(x);
     const int64_t nout = int64_t(n.output.size());
     std::vector<int64_t> sizes;
     if (a.has("split")) {
@@ -876,7 +911,8 @@ Outs split(Importer& p, const NodeProto& n, const Attrs& a) {
         std::vector<int64_t> start(size_t(r), 0), size = xs;
         start[size_t(axis)] = off;
         size[size_t(axis)] = sz;
-        outs.push_back(addSlice(p, x, start, size, std::vector<int64_t>(size_t(r), 1)));
+        outs.push_back(dynamic ? sliceAxis(p, x, axis, off, sz, 1)
+                               : addSlice(p, x, start, size, std::vector<int64_t>(size_t(r), 1)));
         off += sz;
     }
     return outs;
@@ -922,7 +958,7 @@ Outs pad(Importer& p, const NodeProto& n, const Attrs& a) {
         return p.add("Padding", {x}, f)->getOutput(0);
     };
     if (pre[0] || post[0]) {
-        if (p.dynamicBatch) throw Unsupported("Pad of dimension 0 (the batch) with a dynamic batch");
+        if (p.dynamicBatch) throw BatchPathRefused("Pad of dimension 0, which the batch path takes to be the batch");
         return {addPad(pre, post)};
     }
     if (r == 1) return {p.identity(x)};
@@ -968,7 +1004,7 @@ Outs concat(Importer& p, const NodeProto& n, const Attrs& a) {
 // become int32 in gie, so an int64 index beyond int32 would otherwise wrap to another element); run-time
 // indices are int32 tensors checked by the Gather kernel.
 void checkGather(Importer& p, const NodeProto& n, const Attrs& a) {
-    const auto shape = p.shape(n.input.at(0));
+    const auto shape = p.isConst(n.input.at(0)) ? p.constant(n.input[0]).shape : dynamicDimsOf(p.tensor(n.input[0]));
     const int64_t r = int64_t(shape.size());
     int64_t ax = a.i("axis", 0);
     if (!(-r <= ax && ax < r)) fail(ErrorCode::kINVALID_MODEL, "axis ", ax, " is out of range for data of rank ", r);
@@ -979,6 +1015,7 @@ void checkGather(Importer& p, const NodeProto& n, const Attrs& a) {
         fail(ErrorCode::kINVALID_MODEL, "indices have type ", tensorTypeName(idx.dtype), "; ONNX Gather takes int32 or int64 indices");
     if (ax == 0 && p.dynamicBatch && !p.isConst(n.input[0])) return;  // gathering along the batch: refused by the converter
     const int64_t d = shape[size_t(ax)];
+    if (d < 0) return;  // a dynamic dimension: the Gather kernel checks the indices at run time
     if (idx.size()) {
         const int64_t lo = *std::min_element(idx.i.begin(), idx.i.end());
         const int64_t hi = *std::max_element(idx.i.begin(), idx.i.end());
@@ -993,7 +1030,7 @@ Outs gather(Importer& p, const NodeProto& n, const Attrs& a) {
     const int64_t axis = normAxis(a.i("axis", 0), rankOf(data));
     // (A known table's dimension 0 is not the batch: an embedding lookup by run-time positions is fine.)
     if (axis == 0 && p.dynamicBatch && !p.isConst(n.input[0]))
-        throw Unsupported("Gather along dimension 0 (the batch) with a dynamic batch");
+        throw BatchPathRefused("Gather along dimension 0, which the batch path takes to be the batch");
     ITensor* idx;
     if (p.isConst(n.input.at(1))) {
         const Value& v = p.constant(n.input[1]);
@@ -1151,19 +1188,22 @@ Outs expand(Importer& p, const NodeProto& n, const Attrs&) {
         const Value& v = p.constant(n.input[0]);
         bool ok = shape[0] == kBATCH && shape.size() >= v.shape.size();
         for (size_t k = 1; ok && k < shape.size(); ++k) ok = shape[k] < kBATCH;
-        if (!ok) throw Unsupported(strcat("Expand of a constant to ", listStr(shape), ": only dimension 0 may follow the batch"));
+        if (!ok)
+            throw BatchPathRefused(strcat("Expand of a constant to ", listStr(shape), ": only dimension 0 may follow the batch"));
         std::vector<int64_t> tgt{1};
         tgt.insert(tgt.end(), shape.begin() + 1, shape.end());
         return {batchBroadcast(p, broadcastValue(v, tgt))};
     }
     ITensor* x = p.tensor(n.input[0]);
+    if (!symbolic && hasDynamicDim(x)) return expandRuntime(p, n);
     const auto xs = dimsOf(x);
     std::vector<int64_t> tgt;
     for (int64_t s : shape) tgt.push_back(s != kBATCH ? s : 1);
     std::vector<int64_t> out = broadcast(xs, tgt);
     if (out.empty()) throw Unsupported("Expand of a rank-0 tensor");
-    if (out.size() == xs.size()) out[0] = 1;  // the batch comes from x
-    else if (p.dynamicBatch) throw Unsupported("Expand to a higher rank with a dynamic batch");
+    if (out.size() == xs.size() && (p.dynamicBatch || out[0] == xs[0])) out[0] = 1;  // dimension 0 comes from x
+    else if (out.size() != xs.size() && p.dynamicBatch)
+        throw BatchPathRefused("Expand to a higher rank, whose dimension 0 the batch path cannot follow");
     if (x->getType() == DataType::kBOOL) throw Unsupported("Expand of a bool tensor");
     if (x->getType() != DataType::kFLOAT && x->getType() != DataType::kINT32)
         throw Unsupported(strcat("Expand of DataType.", dataTypeName(x->getType())));
@@ -1179,7 +1219,11 @@ Outs constantOfShape(Importer& p, const NodeProto& n, const Attrs& a) {
     const auto shape = batchTarget(p, n, 0, "ConstantOfShape shape", &symbolic);
     bool ok = symbolic && !shape.empty() && shape[0] == kBATCH;
     for (size_t k = 1; ok && k < shape.size(); ++k) ok = shape[k] < kBATCH;
-    if (!ok) throw Unsupported(strcat("ConstantOfShape ", listStr(shape), ": too large to fold, and only dimension 0 may follow the batch"));
+    if (!ok) {
+        const std::string why = strcat("ConstantOfShape ", listStr(shape), ": too large to fold, and only dimension 0 may follow the batch");
+        if (p.dynamicBatch) throw BatchPathRefused(why);
+        throw Unsupported(why);
+    }
     Value fill = Value::ofFloats(kFLOAT, {1}, {0.f});
     if (const AttributeProto* v = a.node->attr("value"))
         if (v->t) fill = decodeTensor(*v->t, nullptr, "ConstantOfShape value");
@@ -1201,7 +1245,7 @@ Outs tile(Importer& p, const NodeProto& n, const Attrs&) {
         const Value& v = p.constant(n.input[0]);
         bool ok = reps[0] == kBATCH && v.shape.size() == reps.size() && !v.shape.empty() && v.shape[0] == 1;
         for (size_t k = 1; ok && k < reps.size(); ++k) ok = reps[k] < kBATCH;
-        if (!ok) throw Unsupported(strcat("Tile of a constant ", shapeStr(v.shape), " by ", listStr(reps),
+        if (!ok) throw BatchPathRefused(strcat("Tile of a constant ", shapeStr(v.shape), " by ", listStr(reps),
                                           ": only dimension 0 may follow the batch"));
         std::vector<int64_t> r1 = reps;
         r1[0] = 1;  // np.tile(v, [1] + reps[1:])
@@ -1209,7 +1253,9 @@ Outs tile(Importer& p, const NodeProto& n, const Attrs&) {
         return {batchBroadcast(p, r)};
     }
     ITensor* x = p.tensor(n.input[0]);
-    if (reps.empty() || reps[0] != 1) throw Unsupported("Tile along dimension 0 (the batch)");
+    if (reps.empty()) throw Unsupported("Tile without repeats (of a rank-0 tensor)");
+    if (reps[0] != 1 && p.dynamicBatch)
+        throw BatchPathRefused("Tile along dimension 0, which the batch path takes to be the batch");
     ITensor* out = x;
     for (size_t ax = 0; ax < reps.size(); ++ax) {
         if (reps[ax] == 1) continue;

@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "network/network.h"
 #include "parsers/importer_util.h"
 #include "parsers/onnx/onnx_importer.h"
 
@@ -232,6 +233,7 @@ private:
     }
 
     void run(ModelProto& m, const std::string& baseDir, bool hasBaseDir);
+    void import(const GraphProto& g, const std::string& baseDir, bool hasBaseDir);
     void checkStrings(const GraphProto& g);
     void checkStructure(const GraphProto& g);
     Value readInitializer(const TensorProto& t, const std::string& baseDir, bool hasBaseDir);
@@ -249,21 +251,72 @@ private:
     std::vector<std::unique_ptr<ParserError>> errors_;
     std::unique_ptr<Importer> imp_;
     std::vector<const NodeProto*> order_;
+    //! Inputs whose only symbolic dimension is 0 (a lone symbolic batch), and whether this import declares them
+    //! dynamic (-1) rather than at the parse-time batch (the batch path).
+    std::vector<std::string> loneBatchInputs_;
+    bool loneBatchDynamic_ = false;
+    //! The first node the batch path refused (BatchPathRefused), "" if none.
+    std::string batchRefusal_;
 };
 
 void OnnxParser::run(ModelProto& m, const std::string& baseDir, bool hasBaseDir) {
-    imp_ = std::make_unique<Importer>(net_, logger_, opts_);
-    Importer& p = *imp_;
-    p.batch = opts_.batch;
-    p.opset = 1;
+    int64_t opset = 1;
     for (const auto& o : m.opsetImport)
-        if (o.domain.empty() || o.domain == "ai.onnx") p.opset = o.version;
-    if (p.opset < 7)
-        fail(ErrorCode::kUNSUPPORTED, "ONNX opset ", p.opset,
+        if (o.domain.empty() || o.domain == "ai.onnx") opset = o.version;
+    imp_ = std::make_unique<Importer>(net_, logger_, opts_);
+    imp_->opset = opset;
+    if (opset < 7)
+        fail(ErrorCode::kUNSUPPORTED, "ONNX opset ", opset,
              " is not supported (the importer reads opset 7 and later; convert with onnx.version_converter)");
     const GraphProto& g = m.graph;
     checkStrings(g);
     checkStructure(g);
+    // A lone symbolic batch first takes the batch path, and every model that imports on it keeps it. That path takes
+    // dimension 0 of every tensor to be the batch; where a node shows otherwise (attention moves the batch away and
+    // gathers, squeezes or slices dimension 0: BatchPathRefused), the network is rolled back and the model imported
+    // again with those dimensions dynamic (-1), as when another dimension is symbolic. An invalid-model error on the
+    // batch path gets the same second try (a shape folded as following the batch may be what made it invalid); if the
+    // second import fails too, the batch path's error stands.
+    auto* impl = dynamic_cast<NetworkImpl*>(&net_);
+    const NetworkImpl::Mark mark = impl ? impl->mark() : NetworkImpl::Mark{};
+    std::unique_ptr<Error> first;
+    try {
+        import(g, baseDir, hasBaseDir);
+        return;
+    } catch (const Error& e) {
+        const bool refused = !batchRefusal_.empty() && (e.code() == ErrorCode::kUNSUPPORTED || e.code() == ErrorCode::kINVALID_MODEL);
+        if (!impl || loneBatchInputs_.empty() || !(refused || e.code() == ErrorCode::kINVALID_MODEL)) throw;
+        first = std::make_unique<Error>(e);
+    }
+    const bool refused = !batchRefusal_.empty();
+    const std::string why = refused ? "refuses " + batchRefusal_ : strcat("failed: ", first->what());
+    std::string names;
+    for (const auto& nm : loneBatchInputs_) names += (names.empty() ? "'" : ", '") + nm + "'";
+    logMessage(&logger_, ILogger::Severity::kINFO,
+               strcat("ONNX importer: dimension 0 of input ", names, " (the only symbolic dimension) is imported as dynamic "
+                      "(-1): the batch path, which takes it for the batch of every tensor, ", why));
+    std::vector<std::unique_ptr<ParserError>> firstErrors = std::move(errors_);
+    errors_.clear();
+    impl->rollback(mark);
+    loneBatchInputs_.clear();
+    loneBatchDynamic_ = true;
+    imp_ = std::make_unique<Importer>(net_, logger_, opts_);
+    imp_->opset = opset;
+    try {
+        import(g, baseDir, hasBaseDir);
+    } catch (const Error& e) {
+        if (!refused) {
+            errors_ = std::move(firstErrors);
+            throw Error(*first);
+        }
+        throw Error(e.code(), strcat(e.what(), "\n(dimension 0 of input ", names, ", the only symbolic dimension, was imported ",
+                                     "as dynamic (-1) because the batch path ", why, ")"));
+    }
+}
+
+void OnnxParser::import(const GraphProto& g, const std::string& baseDir, bool hasBaseDir) {
+    Importer& p = *imp_;
+    p.batch = opts_.batch;
     for (const auto& init : g.initializer) p.consts[init.name] = readInitializer(init, baseDir, hasBaseDir);
     if (g.nbSparseInitializers)
         fail(ErrorCode::kUNSUPPORTED, "sparse initializer '", g.firstSparseInitializerName, "' is not supported");
@@ -465,21 +518,25 @@ void OnnxParser::convert(const GraphProto& g) {
             shape = ov->second;
         } else {
             // A symbolic dimension beyond 0 is dynamic (-1; optimization profiles give its range), and so is a
-            // symbolic dimension 0 beside it, so that one profile covers both. A lone symbolic dimension 0 keeps
-            // the batch path: the parse-time batch there and shape values folded with the kBATCH placeholder.
+            // symbolic dimension 0 beside it, so that one profile covers both. A lone symbolic dimension 0 takes
+            // the batch path (the parse-time batch there and shape values folded with the kBATCH placeholder)
+            // unless that path refused the model (loneBatchDynamic_, see run()): then it is dynamic too.
             bool dynamicBeyondBatch = false;
             for (size_t k = 1; k < vi.dims.size(); ++k) dynamicBeyondBatch = dynamicBeyondBatch || !vi.dims[k].hasValue;
+            const bool loneBatch = !vi.dims.empty() && !vi.dims[0].hasValue && !dynamicBeyondBatch;
+            if (loneBatch) loneBatchInputs_.push_back(vi.name);
+            const bool batchPath = loneBatch && !loneBatchDynamic_;
             for (size_t k = 0; k < vi.dims.size(); ++k) {
                 const Dimension& d = vi.dims[k];
                 if (d.hasValue) {
                     shape.push_back(d.value);
                     continue;
                 }
-                shape.push_back(dynamicBeyondBatch ? -1 : p.batch);
-                if (k == 0) {
-                    p.dynamicBatch = true;
-                    dynamicInput = true;
-                }
+                shape.push_back(batchPath ? p.batch : -1);
+            }
+            if (batchPath) {
+                p.dynamicBatch = true;
+                dynamicInput = true;
             }
         }
         if (shape.empty())
@@ -504,7 +561,7 @@ void OnnxParser::convert(const GraphProto& g) {
             throw Error(c, msg ? msg : "addInput failed");
         }
         p.tensors[vi.name] = t;
-        if (dynamicInput && shape[0] > 0) importer::markSymbolicBatch(*t);  // a lone symbolic batch: profiles may vary dimension 0
+        if (dynamicInput) importer::markSymbolicBatch(*t);  // a lone symbolic batch: profiles may vary dimension 0
         if (dynamicInput && !p.batchSource) p.batchSource = t;
     }
     std::set<std::string> plugins;
@@ -545,6 +602,9 @@ void OnnxParser::convert(const GraphProto& g) {
         }
         try {
             convertNode(*n, plugins);
+        } catch (const BatchPathRefused& e) {
+            if (batchRefusal_.empty()) batchRefusal_ = strcat(nodeRef(*n), ": ", e.what());
+            record(n, e.what(), idx);
         } catch (const Unsupported& e) {
             record(n, e.what(), idx);
         } catch (const std::out_of_range& e) {  // a converter read an input or value the node does not have
@@ -632,7 +692,7 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
         for (const auto& i : n.input) sym = sym || (!i.empty() && p.symbolic.count(i));
         if (!sym && n.opType == "Shape" && p.dynamicBatch)
             for (const auto& v : vals)
-                for (int64_t x : v.i) sym = sym || x == kBATCH;
+                for (int64_t x : v.i) sym = sym || x >= kBATCH;  // the batch, or k times it (a (batch*k, ...) tensor)
         for (size_t k = 0; k < n.output.size() && k < vals.size(); ++k) {
             if (n.output[k].empty()) continue;
             p.consts[n.output[k]] = std::move(vals[k]);
@@ -699,6 +759,9 @@ void OnnxParser::convertNode(const NodeProto& n, const std::set<std::string>& pl
         std::vector<ITensor*> outs;
         try {
             outs = cit->second(p, n, a);
+        } catch (const BatchPathRefused& e) {
+            if (why.empty()) throw;
+            throw BatchPathRefused(why + "; as a layer: " + e.what());
         } catch (const Unsupported& e) {
             if (why.empty()) throw;
             throw Unsupported(why + "; as a layer: " + e.what());

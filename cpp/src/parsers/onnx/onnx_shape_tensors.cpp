@@ -4,6 +4,7 @@
 // (starts / ends), Expand, ConstantOfShape and Range consume the result.
 // Values that fold (every dimension known) still fold in onnx_fold.cpp; only what depends on dynamic dimensions remains.
 #include <algorithm>
+#include <optional>
 
 #include "layers/shape_op.h"
 #include "parsers/onnx/onnx_importer.h"
@@ -154,10 +155,12 @@ ITensor* runtimeSlice(Importer& p, ITensor* x, ITensor* start, ITensor* size, IT
     return p.add("Slice", {x, start, size, stride})->getOutput(0);
 }
 
-//! Slice(data, starts, ends[, axes, steps]) where starts or ends are shape tensors: ONNX's clamping computed by
-//! ShapeOps, then a Slice layer with run-time start and size. Axes and steps must be known, steps positive.
+}  // namespace
+
+// ONNX's clamping computed by ShapeOps, then a Slice layer with run-time start and size.
 std::vector<ITensor*> sliceRuntime(Importer& p, const NodeProto& n) {
     using E = ElementWiseOperation;
+    if (n.input.size() < 3 || n.input[1].empty() || n.input[2].empty()) fail(ErrorCode::kINVALID_MODEL, "Slice needs starts and ends");
     ITensor* x = p.tensor(n.input[0]);
     const int64_t r = int64_t(dynamicDimsOf(x).size());
     auto known = [&](size_t k, const char* what) -> std::vector<int64_t> {
@@ -176,7 +179,8 @@ std::vector<ITensor*> sliceRuntime(Importer& p, const NodeProto& n) {
     for (int64_t j = 0; j < k; ++j) {
         int64_t ax = axes[size_t(j)] < 0 ? axes[size_t(j)] + r : axes[size_t(j)];
         if (ax < 0 || ax >= r) fail(ErrorCode::kINVALID_MODEL, "Slice: axis ", axes[size_t(j)], " out of range for rank ", r);
-        if (steps[size_t(j)] <= 0) throw Unsupported("Slice with run-time bounds and a step <= 0");
+        if (steps[size_t(j)] <= 0)
+            throw Unsupported("Slice with a step <= 0 of a tensor with dynamic dimensions or with run-time bounds");
         idxStart[size_t(ax)] = j;
         idxSize[size_t(ax)] = j;
         stride[size_t(ax)] = steps[size_t(j)];
@@ -202,8 +206,8 @@ std::vector<ITensor*> sliceRuntime(Importer& p, const NodeProto& n) {
     return {runtimeSlice(p, x, startFull, sizeFull, constShape(p, stride))};
 }
 
-//! Expand(x, shape) to a run-time shape: x reshaped to the output rank, then a Slice whose stride is 0 where x has
-//! size 1 (every output element there reads the one input element), as TensorRT expresses broadcasting.
+// x reshaped to the output rank, then a Slice whose stride is 0 where x has size 1 (every output element there reads
+// the one input element), as TensorRT expresses broadcasting.
 std::vector<ITensor*> expandRuntime(Importer& p, const NodeProto& n) {
     using E = ElementWiseOperation;
     ITensor* x = p.tensor(n.input[0]);
@@ -222,6 +226,8 @@ std::vector<ITensor*> expandRuntime(Importer& p, const NodeProto& n) {
     ITensor* stride = shapeOp(p, ShapeOpCode::kSELECT, {one, constShape(p, {0}), constShape(p, {1})}, false);
     return {runtimeSlice(p, x, constShape(p, std::vector<int64_t>(size_t(R), 0)), out, stride)};
 }
+
+namespace {
 
 //! ConstantOfShape(shape): a (1, ..., 1) constant broadcast by a stride-0 Slice to the run-time shape.
 std::vector<ITensor*> constantOfShapeRuntime(Importer& p, const NodeProto& n, const Attrs& a) {
@@ -268,7 +274,11 @@ ITensor* squeezeRuntime(Importer& p, const NodeProto& n, const Attrs& a, ITensor
             const int64_t k = ax < 0 ? ax + r : ax;
             if (k < 0 || k >= r) fail(ErrorCode::kINVALID_MODEL, "Squeeze: bad axis ", ax);
             if (xs[size_t(k)] > 1) fail(ErrorCode::kINVALID_MODEL, "Squeeze: dimension ", k, " of ", shapeStr(xs), " is not 1");
-            drop[size_t(k)] = true;  // a dynamic dimension squeezed must be 1 at run time: the Shuffle's volume check says so
+            // A dynamic dimension holds 1 at most at one point of its range (a batch squeezed away: batch 1 only).
+            if (xs[size_t(k)] < 0)
+                throw Unsupported(strcat("Squeeze of dimension ", k, " of ", shapeStr(xs), ", which is dynamic (only a size ",
+                                         "of 1 can be squeezed): pin the input's dimensions with input_shapes="));
+            drop[size_t(k)] = true;
         }
         for (int64_t k = 0; k < r; ++k)
             if (!drop[size_t(k)]) idx.push_back(k);
@@ -280,7 +290,60 @@ ITensor* squeezeRuntime(Importer& p, const NodeProto& n, const Attrs& a, ITensor
     return p.add("Shuffle", {x, gather(p, shape, idx)}, f)->getOutput(0);
 }
 
+//! Shape(x)[i] or Shape(x)[a:b] of dimensions that are known (dimension 2 of x (-1, 5, 16)) is a value, not a run-time
+//! shape: it folds, so that arithmetic after it (float included, as in a scale 1 / sqrt(head size)) folds too.
+bool foldKnownDims(Importer& p, const NodeProto& n, const Attrs& a) {
+    if ((n.opType != "Gather" && n.opType != "Slice") || n.input.size() < 2 || n.input[1].empty() || n.output.empty() ||
+        !p.runtimeShapes.count(n.input[0]))
+        return false;
+    for (size_t k = 1; k < n.input.size(); ++k)
+        if (!n.input[k].empty() && (!p.isConst(n.input[k]) || p.constant(n.input[k]).isFloat())) return false;
+    const auto& dims = p.runtimeShapes.at(n.input[0]);
+    const int64_t d = int64_t(dims.size());
+    std::vector<int64_t> picked, outShape;
+    if (n.opType == "Gather") {
+        if (a.i("axis", 0) != 0) return false;
+        const Value& idx = p.constant(n.input[1]);
+        for (int64_t i : idx.ints()) picked.push_back(i < 0 ? i + d : i);
+        outShape = idx.shape;
+    } else {
+        auto one = [&](size_t k, int64_t def) -> std::optional<int64_t> {
+            if (k >= n.input.size() || n.input[k].empty()) return def;
+            const auto v = p.constant(n.input[k]).ints();
+            if (v.size() != 1) return std::nullopt;
+            return v[0];
+        };
+        const auto st = one(1, 0), en = one(2, d), ax = one(3, 0), sp = one(4, 1);
+        if (!st || !en || !ax || !sp || (*ax != 0 && *ax != -1) || *sp <= 0) return false;
+        auto clampIdx = [&](int64_t v) { return std::clamp(v < 0 ? v + d : v, int64_t(0), d); };
+        for (int64_t k = clampIdx(*st); k < clampIdx(*en); k += *sp) picked.push_back(k);
+        outShape = {int64_t(picked.size())};
+    }
+    std::vector<int64_t> vals;
+    for (int64_t k : picked) {
+        if (k < 0 || k >= d || dims[size_t(k)] < 0) return false;
+        vals.push_back(dims[size_t(k)]);
+    }
+    p.consts[n.output[0]] = Value::ofInts(kINT64, outShape, vals);
+    return true;
+}
+
 }  // namespace
+
+ITensor* sliceAxis(Importer& p, ITensor* x, int64_t axis, int64_t start, int64_t size, int64_t stride) {
+    const int64_t r = int64_t(dynamicDimsOf(x).size());
+    std::vector<int64_t> idx, starts(size_t(r), 0), strides(size_t(r), 1);
+    for (int64_t k = 0; k < r; ++k) idx.push_back(k == axis ? r : k);  // Shape(x) with dimension `axis` replaced by `size`
+    starts[size_t(axis)] = start;
+    strides[size_t(axis)] = stride;
+    ITensor* xs = shapeOp(p, ShapeOpCode::kSHAPE, {x}, false);
+    ITensor* sizes = gather(p, shapeOp(p, ShapeOpCode::kCONCAT, {xs, constShape(p, {size})}, false), idx);
+    return runtimeSlice(p, x, constShape(p, starts), sizes, constShape(p, strides));
+}
+
+ITensor* reshapeRuntime(Importer& p, ITensor* x, const std::vector<int64_t>& target) {
+    return p.add("Shuffle", {x, constShape(p, target)})->getOutput(0);
+}
 
 bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vector<ITensor*>& outs) {
     const std::string& op = n.opType;
@@ -305,6 +368,7 @@ bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vect
             outs = {shapeOp(p, ShapeOpCode::kREDUCE, {t}, f, true)};
             return true;
         }
+        if (op == "Shape" && !n.output.empty()) p.runtimeShapes[n.output[0]] = {s.begin() + start, s.begin() + end};
         if (start != 0 || end != r) {
             Fields f;
             f.i("start", start).i("end", end).i("step", 1);
@@ -321,6 +385,7 @@ bool convertShapeNode(Importer& p, const NodeProto& n, const Attrs& a, std::vect
             return true;
         }
     }
+    if (foldKnownDims(p, n, a)) return true;
     bool any = false;
     for (const auto& i : n.input) any = any || isShapeTensorName(p, i);
     if (!any) return false;

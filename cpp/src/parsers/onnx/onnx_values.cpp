@@ -1,5 +1,6 @@
 // Host values (decoding TensorProto payloads), attribute access, the field builder and the importer's
 // network helpers.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -265,6 +266,11 @@ std::vector<int64_t> dynamicDimsOf(const ITensor* t) {
     const Dims d = t->getDimensions();
     if (d.nbDims < 0) fail(ErrorCode::kINVALID_MODEL, "the shape of tensor '", t->getName(), "' is unknown");
     return std::vector<int64_t>(d.d, d.d + d.nbDims);
+}
+
+bool hasDynamicDim(const ITensor* t) {
+    const auto d = dynamicDimsOf(t);
+    return std::any_of(d.begin(), d.end(), [](int64_t v) { return v < 0; });
 }
 
 std::vector<int64_t> dimsOf(const ITensor* t) {
