@@ -199,7 +199,9 @@ def test_second_reader_inside_the_block(rng):
     g.node.append(n("ReduceSum", ["ln"], ["side"], keepdims=1))
     g.output.append(helper.make_tensor_value_info("side", TensorProto.FLOAT, ["s0", "s1", "s2", "s3"]))
     x = rng.standard_normal((2, 24, 7, 9)).astype(np.float32)
-    engine = _check(m, [x])
+    # 1e-4: the ReduceSum adds 1,512 values of both signs in FP32 in another order than onnxruntime (1.2e-5 seen with
+    # some seeds at 1e-5)
+    engine = _check(m, [x], rtol=1e-4)
     assert not _lines(engine)
     assert any("has another reader" in s for s in _notes(engine)), _notes(engine)
 
