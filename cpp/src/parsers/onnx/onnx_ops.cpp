@@ -854,7 +854,7 @@ Outs split(Importer& p, const NodeProto& n, const Attrs& a) {
     const auto xs = dimsOf(x);
     const int64_t r = int64_t(xs.size());
     const int64_t axis = normAxis(a.i("axis", 0), r);
-    if (axis == 0) throw Unsupported("Split along dimension 0 (the batch)");
+    if (axis == 0 && p.dynamicBatch) throw Unsupported("Split along dimension 0 (the batch) with a dynamic batch");
     if (axis < 0 || axis >= r) fail(ErrorCode::kINVALID_MODEL, "IndexError: axis out of range");
     const int64_t nout = int64_t(n.output.size());
     std::vector<int64_t> sizes;
