@@ -174,6 +174,25 @@ def test_split_on_axis0_is_views(rng, tmp_path):
     assert engines[1].num_kernels - engines[0].num_kernels == 3, (engines[0].num_kernels, engines[1].num_kernels)
 
 
+def test_views_of_views_are_views_of_the_first_parent(rng):
+    """A Gather of a Slice's rows, and a Gather along axis 1 of a Gather's (1, 4, 128) rows (4 of them per row of the
+    first): views of the Shuffle's output at the summed offsets."""
+    def define(net, x):
+        q = _qkv(net, x)  # (3, 1, 4, 128)
+        part = net.add_slice(q, (1, 0, 0, 0), (2, 1, 4, 128)).output(0)
+        g1 = net.add_gather(q, _index(net, 1), axis=0).output(0)
+        return [_tanh(net, net.add_gather(part, _index(net, 1), axis=0).output(0)),
+                _tanh(net, net.add_gather(g1, _index(net, 2), axis=1).output(0))]
+
+    def refs(x):
+        q = _qkv_ref(x)
+        return [np.tanh(q[2]), np.tanh(q[1][:, 2])]
+
+    on, _ = _check(define, refs, (1, 4, 3, 128), [_x(rng, 1)], removed=4)
+    log = _views(on)[1]
+    assert any("rows [2, 3) of" in p for p in log) and any("rows [6, 7) of" in p for p in log), log
+
+
 def test_one_view_read_by_two_kernels(rng):
     def define(net, x):
         g = net.add_gather(_qkv(net, x), _index(net, 1), axis=0).output(0)
@@ -198,6 +217,22 @@ def test_a_gather_that_is_a_network_output_keeps_its_kernel(rng):
     on, _ = _check(define, refs, (2, 4, 3, 128), [_x(rng, 2)], removed=1)
     gather = next(k for k in on.layer_info()["kernels"] if k["type"] == "Gather")
     assert any("its output is a network output" in n for n in gather["notes"]), gather["notes"]
+
+
+def test_rows_of_a_network_input_or_output_are_kept(rng):
+    """The input's buffer is the caller's, and so is an output's: a Gather from either keeps its kernel."""
+    def define(net, x):
+        q = _qkv(net, x)
+        from_input = net.add_gather(x, _index(net, 1), axis=0).output(0)  # rows of x (batch fixed at 2)
+        return [q, _tanh(net, net.add_gather(q, _index(net, 0), axis=0).output(0)), _tanh(net, from_input)]
+
+    def refs(x):
+        q = _qkv_ref(x)
+        return [q, np.tanh(q[0]), np.tanh(x[1])]
+
+    on, _ = _check(define, refs, (2, 4, 3, 128), [_x(rng, 2)], removed=0)
+    notes = sorted(n for k in on.layer_info()["kernels"] if k["type"] == "Gather" for n in k["notes"] if n.startswith(PASS))
+    assert len(notes) == 2 and "input is a network input" in notes[0] and "input is a network output" in notes[1], notes
 
 
 def test_misaligned_rows_and_out_of_range_index_are_kept(rng):

@@ -5,13 +5,14 @@
 // the readers of the output read the input's memory at an offset. torchvision's ViT splits q, k and v so (3 Gathers
 // on axis 0 of (3, B*heads, N, D) per encoder block).
 //
-// Runs after concat_elimination, so it sees every channel slice: it never views a view, a tensor written or read
-// through channel slices, a network input or output, a constant or a shape tensor. The view and its input form a view
-// family for the format negotiation (builder/negotiation.cpp: one type, LINEAR), so they never differ in type or format.
-// Kept, with the reason in the node's notes: an index or slice that is not such a contiguous range, a dimension before
-// or at the axis that is not the same at every profile's min and max shapes (the rows would move), an offset that is not a multiple of the
-// arena alignment (kernels may assume it; counted for FP16, the smallest type the family may get), and with INT8 a
-// tensor that has a dynamic range (a view family stays float).
+// A view of a view is a view of the first one's parent at the summed offset (a Gather of a Split's part), where the
+// rows line up. Runs after concat_elimination, so it sees every channel slice: it never views a channel slice, a tensor
+// written or read through channel slices, a network input or output, a constant or a shape tensor. The view and its
+// input form a view family for the format negotiation (builder/negotiation.cpp: one type, LINEAR), so they never differ
+// in type or format. Kept, with the reason in the node's notes: an index or slice that is not such a contiguous range;
+// a dimension before or at the axis that is not the same at every profile's min and max shapes (the rows would move);
+// an offset that is not a multiple of the arena alignment (kernels may assume it; counted for FP16, the smallest type
+// the family may get); with INT8, a tensor that has a dynamic range (a view family stays float).
 #include <cstring>
 
 #include "common/dims.h"
@@ -49,19 +50,22 @@ public:
             Range r = whyNot(g, n, ctx);
             if (r.why.empty() && varying_.empty()) findVaryingDims(g, ctx);
             if (r.why.empty()) r = n.type == GatherOp::kType ? gatherRange(g, n) : sliceRange(g, n);
+            const IrTensor& xt = g.tensors[static_cast<size_t>(x)];
+            if (r.why.empty() && xt.rangeView()) r = throughParent(g, xt, r);
             if (r.why.empty()) r.why = misaligned(g, y, r);
             if (!r.why.empty()) {
                 n.notes.push_back("leading_axis_views: kept: " + r.why);
                 continue;
             }
+            const int root = xt.rangeView() ? xt.viewOf : x;
             IrTensor& yt = g.tensors[static_cast<size_t>(y)];
-            yt.viewOf = x;
+            yt.viewOf = root;
             yt.viewOffset = r.row0;
             yt.viewTail = r.tail;
             n.dead = true;
             const int64_t rows = rangeViewRows(yt.dims, r.tail);
             ctx.log.push_back(strcat("leading_axis_views: '", n.name, "' (", n.type, ") became a view of rows [", r.row0, ", ", r.row0 + rows,
-                                     ") of '", g.tensors[static_cast<size_t>(x)].name, "' ", toString(g.tensors[static_cast<size_t>(x)].dims),
+                                     ") of '", g.tensors[static_cast<size_t>(root)].name, "' ", toString(g.tensors[static_cast<size_t>(root)].dims),
                                      ": no kernel"));
             ++changes;
         }
@@ -108,10 +112,10 @@ private:
         else if (xt.isInput) r.why = "its input is a network input";
         else if (xt.isOutput) r.why = "its input is a network output";
         else if (xt.constant) r.why = "its input is a constant";
-        else if (xt.viewOf >= 0) r.why = "its input is already a view of '" + g.tensors[static_cast<size_t>(xt.viewOf)].name + "'";
+        else if (xt.channelSlice()) r.why = "its input is a channel slice of '" + g.tensors[static_cast<size_t>(xt.viewOf)].name + "'";
         else if (yt.viewOf >= 0) r.why = "it writes into a slice of '" + g.tensors[static_cast<size_t>(yt.viewOf)].name + "'";
         else if (sliced) r.why = "its input or output is written or read through channel slices";
-        else if (g.producer(x) < 0) r.why = "its input has no producing kernel";
+        else if (!xt.rangeView() && g.producer(x) < 0) r.why = "its input has no producing kernel";
         else if (xt.type != yt.type) r.why = "its output's type differs from its input's";
         else if (ctx.int8 && (xt.dynamicRange > 0.f || yt.dynamicRange > 0.f))
             r.why = "INT8: its tensors have a dynamic range, and a view of a tensor stays FP32/FP16";
@@ -170,6 +174,23 @@ private:
         if (!(r.why = leadingWhyNot(g, x, a)).empty()) return r;
         r.row0 = a < rank ? st[a] : 0;
         r.tail = a < rank ? rank - a - 1 : rank;
+        return r;
+    }
+
+    //! r, rows of the range view x, as rows of x's parent (views are never views of views): r's rows must not cut across
+    //! x's (its tail within x's), and the dimensions of x between the two tails must be the same at every shape, so that x's
+    //! row offset is a fixed number of r's rows.
+    Range throughParent(const Graph& g, const IrTensor& x, Range r) const {
+        const int nb = x.dims.nbDims;
+        const std::string parent = g.tensors[static_cast<size_t>(x.viewOf)].name;
+        if (r.tail > x.viewTail) return kept(strcat("its input is a view of rows of '", parent, "', and it would take parts of those rows"));
+        int64_t rowsPerRow = 1;
+        for (int i = nb - x.viewTail; i < nb - r.tail; ++i) {
+            if (dynamic(g, x, i))
+                return kept(strcat("its input is a view of rows of '", parent, "' whose dimension ", i, " changes with the input shapes"));
+            rowsPerRow *= x.dims.d[i];
+        }
+        r.row0 += x.viewOffset * rowsPerRow;
         return r;
     }
 
