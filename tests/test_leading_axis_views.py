@@ -353,9 +353,9 @@ def test_crafted_range_view_that_a_kernel_writes_is_refused():
         gie.Runtime().deserialize(fix_crcs(bytes(b)))
 
 
-def test_vit_small_gathers_become_views():
-    """torchvision's ViT (bench/zoo_gpu.py vit_small, 6 blocks): the 3 q/k/v Gathers per block are views; the engine
-    still matches torch."""
+def _vit_small(tmp_path):
+    """(bench/zoo_gpu, ONNX path, input, torch's output) for torchvision's ViT (bench/zoo_gpu.py vit_small, 6 blocks) at
+    batch 2; skips without torch / torchvision."""
     torch = pytest.importorskip("torch")
     sys.path.insert(0, os.path.join(HERE, "..", "bench"))
     try:
@@ -364,17 +364,21 @@ def test_vit_small_gathers_become_views():
         model = zoo_gpu.make_model(torch, "vit_small", 0)
     except Exception as e:  # noqa: BLE001 (a torchvision that does not import here)
         pytest.skip(f"torchvision's VisionTransformer is not available: {e}")
-    import tempfile
-
-    path = os.path.join(tempfile.mkdtemp(), "vit.onnx")
+    path = str(tmp_path / "vit.onnx")
     zoo_gpu.export_onnx(torch, model, 2, path, 17)
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = model(x).numpy()
+    return zoo_gpu, path, x.numpy(), ref
+
+
+def test_vit_small_gathers_become_views(tmp_path):
+    """The 3 q/k/v Gathers per encoder block are views; the engine still matches torch."""
+    zoo_gpu, path, x, ref = _vit_small(tmp_path)
     counts = {}
     for off in ((), (PASS,)):
         engine = zoo_gpu.build_engine(gie, path, 2, "cpu", False, off)
-        out = engine.create_execution_context().execute({"x": x.numpy()})["y"]
+        out = engine.create_execution_context().execute({"x": x})["y"]
         err, top1 = zoo_gpu.accuracy(out, ref)
         assert err <= 1e-4 and top1 == 1.0, (off, err, top1)
         counts[off] = (engine.num_kernels, sum(k["type"] == "Gather" for k in engine.layer_info()["kernels"]))
@@ -418,26 +422,12 @@ def test_gpu_dynamic_batch_and_round_trip(rng):
 
 
 @pytest.mark.gpu
-def test_gpu_vit_small_fp16_gathers_become_views():
-    torch = pytest.importorskip("torch")
-    sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-    try:
-        import zoo_gpu
-
-        model = zoo_gpu.make_model(torch, "vit_small", 0)
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"torchvision's VisionTransformer is not available: {e}")
-    import tempfile
-
-    path = os.path.join(tempfile.mkdtemp(), "vit.onnx")
-    zoo_gpu.export_onnx(torch, model, 2, path, 17)
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        ref = model(x).numpy()
+def test_gpu_vit_small_fp16_gathers_become_views(tmp_path):
+    zoo_gpu, path, x, ref = _vit_small(tmp_path)
     kernels = {}
     for off in ((), (PASS,)):
         engine = zoo_gpu.build_engine(gie, path, 2, "gpu", True, off)
-        out = engine.create_execution_context().execute({"x": x.numpy()})["y"]
+        out = engine.create_execution_context().execute({"x": x})["y"]
         err, top1 = zoo_gpu.accuracy(out, ref)
         assert err <= 3e-2, (off, err)
         kernels[off] = engine.num_kernels

@@ -378,7 +378,8 @@ int main(int argc, char** argv) {
             const std::vector<uint8_t> noView{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
             int tails = 0;
             for (size_t pos = kHeader, end = findBytes(f, table); end > 0;) {
-                const auto it = std::search(f.begin() + static_cast<long>(pos), f.begin() + static_cast<long>(end), noView.begin(), noView.end());
+                const auto it =
+                    std::search(f.begin() + static_cast<long>(pos), f.begin() + static_cast<long>(end), noView.begin(), noView.end());
                 if (it == f.begin() + static_cast<long>(end)) break;
                 pos = static_cast<size_t>(it - f.begin()) + 12;
                 f.erase(f.begin() + static_cast<long>(pos), f.begin() + static_cast<long>(pos + 4));

@@ -644,7 +644,8 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
             GIE_CHECK(k == TensorKind::kInput || k == TensorKind::kConstant || produced[static_cast<size_t>(in)] == 1 ||
                           (parentOf >= 0 && produced[static_cast<size_t>(in)] == 0 && produced[static_cast<size_t>(parentOf)] == 1) ||
                           (produced[static_cast<size_t>(in)] == 0 && viewsPending[static_cast<size_t>(in)] == 0 &&
-                           std::any_of(p.tensors.begin(), p.tensors.end(), [&](const EngineTensor& v) { return v.channelSlice() && v.viewOf == in; })),
+                           std::any_of(p.tensors.begin(), p.tensors.end(),
+                                       [&](const EngineTensor& v) { return v.channelSlice() && v.viewOf == in; })),
                       ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' reads tensor '",
                       p.tensors[static_cast<size_t>(in)].name, "' before any kernel writes it");
         }

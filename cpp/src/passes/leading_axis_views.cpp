@@ -46,7 +46,8 @@ public:
             IrNode& n = g.nodes[static_cast<size_t>(ni)];
             if (n.dead || n.userPlugin || (n.type != GatherOp::kType && n.type != SliceOp::kType) || n.outputs.size() != 1) continue;
             const int x = n.inputs[0], y = n.outputs[0];
-            if (g.tensors[static_cast<size_t>(x)].shapeTensor || g.tensors[static_cast<size_t>(y)].shapeTensor) continue;  // values, no memory
+            // Shape tensors are values (layers/shape_op.h), with no memory to view.
+            if (g.tensors[static_cast<size_t>(x)].shapeTensor || g.tensors[static_cast<size_t>(y)].shapeTensor) continue;
             Range r = whyNot(g, n, ctx);
             if (r.why.empty() && varying_.empty()) findVaryingDims(g, ctx);
             if (r.why.empty()) r = n.type == GatherOp::kType ? gatherRange(g, n) : sliceRange(g, n);
@@ -64,9 +65,9 @@ public:
             yt.viewTail = r.tail;
             n.dead = true;
             const int64_t rows = rangeViewRows(yt.dims, r.tail);
-            ctx.log.push_back(strcat("leading_axis_views: '", n.name, "' (", n.type, ") became a view of rows [", r.row0, ", ", r.row0 + rows,
-                                     ") of '", g.tensors[static_cast<size_t>(root)].name, "' ", toString(g.tensors[static_cast<size_t>(root)].dims),
-                                     ": no kernel"));
+            const IrTensor& rt = g.tensors[static_cast<size_t>(root)];
+            ctx.log.push_back(strcat("leading_axis_views: '", n.name, "' (", n.type, ") became a view of rows [", r.row0, ", ",
+                                     r.row0 + rows, ") of '", rt.name, "' ", toString(rt.dims), ": no kernel"));
             ++changes;
         }
         if (changes) g.compact();
@@ -143,7 +144,8 @@ private:
         int32_t i;
         std::memcpy(&i, idx.constant->data(), sizeof i);
         const int64_t len = x.dims.d[a];
-        if (i < -len || i >= len) return kept(strcat("its index ", i, " is out of range for dimension ", a, " (", len, "); the kernel reports it"));
+        if (i < -len || i >= len)
+            return kept(strcat("its index ", i, " is out of range for dimension ", a, " (", len, "); the kernel reports it"));
         r.row0 = i < 0 ? i + len : i;
         r.tail = x.dims.nbDims - a - 1;
         return r;
