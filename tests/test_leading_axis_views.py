@@ -288,8 +288,12 @@ def test_fp16_cpu(rng):
         return [_tanh(net, net.add_gather(q, _index(net, i), axis=0).output(0)) for i in range(3)]
 
     on, _ = _check(define, lambda x: [np.tanh(q) for q in _qkv_ref(x)], (2, 4, 3, 128), [_x(rng, 2)], removed=3, tol=2e-3, fp16=True)
-    types = {t["dtype"] for k in on.layer_info()["kernels"] for t in k["inputs"] if t.get("view_kind") == "rows"}
-    assert len(types) == 1, types  # the views and their parent have one type, whichever the negotiation chose
+    kernels = on.layer_info()["kernels"]
+    views = [t for k in kernels for t in k["inputs"] if t.get("view_kind") == "rows"]
+    parents = {t["name"]: t for k in kernels for t in k["outputs"]}
+    # The views and their parent have one type and LINEAR, whichever type the negotiation chose.
+    states = {(t["dtype"], t["format"]) for t in views} | {(parents[t["view_of"]]["dtype"], parents[t["view_of"]]["format"]) for t in views}
+    assert len(views) == 3 and len(states) == 1 and next(iter(states))[1] == "linear", states
 
 
 def test_serialize_round_trip_keeps_the_views(rng):
@@ -402,8 +406,11 @@ def test_gpu_views_match_cpu(rng, fp16):
 
     tol = 3e-3 if fp16 else 1e-5
     on, off = _check(define, refs, (3, 4, 3, 128), [_x(rng, 3)], removed=4, tol=tol, device="gpu", fp16=fp16)
-    types = {(t["dtype"], t["format"]) for k in on.layer_info()["kernels"] for t in k["inputs"] if t.get("view_kind") == "rows"}
-    assert len(types) == 1 and next(iter(types))[1] == "linear", types
+    kernels = on.layer_info()["kernels"]
+    views = [t for k in kernels for t in k["inputs"] if t.get("view_kind") == "rows"]
+    parents = {t["name"]: t for k in kernels for t in k["outputs"]}
+    states = {(t["dtype"], t["format"]) for t in views} | {(parents[t["view_of"]]["dtype"], parents[t["view_of"]]["format"]) for t in views}
+    assert len(views) == 4 and len(states) == 1 and next(iter(states))[1] == "linear", states
 
 
 @pytest.mark.gpu
