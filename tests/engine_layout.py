@@ -106,6 +106,7 @@ def parse(data):
     """The engine file `data` as nested dicts of Num (and strings); `nums` lists every number in file order,
     `strings` every string's (offset, length, path)."""
     r = _Reader(bytes(data))
+    version = struct.unpack_from("<I", r.data, 8)[0]
     e = {"min_batch": r.num("q", "min_batch"), "opt_batch": r.num("q", "opt_batch"), "max_batch": r.num("q", "max_batch")}
     e["tensors"] = []
     for i in range(int(r.num("I", "tensor_count"))):
@@ -117,10 +118,12 @@ def parse(data):
         for key, fmt in (("type", "i"), ("format", "i"), ("scale", "f"), ("kind", "B"), ("offset", "q"), ("bytes", "q"), ("constant", "i"), ("viewOf", "i"),
                          ("viewOffset", "q")):  # format 4: a view's first channel; 3: elements per batch item
             t[key] = r.num(fmt, f"{p}.{key}")
+        if version >= 6:  # -1: a channel slice (or no view); n >= 0: a range view sharing its parent's last n dimensions
+            t["viewTail"] = r.num("i", f"{p}.viewTail")
         e["tensors"].append(t)
     e["inputs"] = r.ids("inputs")
     e["outputs"] = r.ids("outputs")
-    e["format_version"] = struct.unpack_from("<I", r.data, 8)[0]
+    e["format_version"] = version
     e["profiles"] = []
     if e["format_version"] >= 4:  # optimization profiles: per profile, per input, min / opt / max dims
         e["explicit_shapes"] = r.num("B", "explicit_shapes")

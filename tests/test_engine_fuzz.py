@@ -27,7 +27,8 @@ def build_engine(kind="mixed", seed=0, max_batch=2):
     """Small CPU engines covering the kernels whose fields the loader must check.
     mixed: conv (3x3, pad 1) -> relu -> max pool 2x2 -> [concat with a second conv branch] -> elementwise sum with
     a constant -> FC -> softmax; "pool": average pooling -> tanh; "deconv": deconvolution, padding, slice, shuffle,
-    resize, reduce, gather."""
+    resize, reduce, gather; "views": sigmoid -> shuffle -> three Gathers on axis 0 that become range views
+    (leading_axis_views) -> tanh each."""
     rng = np.random.default_rng(seed)
     builder = gie.Builder()
     net = builder.create_network()
@@ -60,6 +61,13 @@ def build_engine(kind="mixed", seed=0, max_batch=2):
         sm.name = "probs"
         net.mark_output(sm.output(0), "prob")
         net.mark_output(p.output(0), "pooled")
+    elif kind == "views":
+        x = net.add_input("x", gie.float32, (1, 4, 3, 128))
+        s = net.add_activation(x, gie.ActivationType.SIGMOID)
+        q = net.add_shuffle(s.output(0), first_transpose=(2, 0, 1, 3))  # (3, batch, 4, 128): rows of 512 * batch
+        for i in range(3):
+            g = net.add_gather(q.output(0), net.add_constant((), np.array(i, np.int32)).output(0), axis=0)
+            net.mark_output(net.add_activation(g.output(0), gie.ActivationType.TANH).output(0), f"y{i}")
     else:
         x = net.add_input("x", gie.float32, (1, 2, 5, 5))
         d = net.add_deconvolution(x, 3, (2, 2), w(2, 3, 2, 2), w(3), stride=2)
@@ -85,7 +93,7 @@ def build_engine(kind="mixed", seed=0, max_batch=2):
     return builder.build(net, config)
 
 
-INPUT_SHAPES = {"mixed": (2, 3, 8, 8), "pool": (2, 2, 6, 6), "deconv": (2, 2, 5, 5)}
+INPUT_SHAPES = {"mixed": (2, 3, 8, 8), "pool": (2, 2, 6, 6), "deconv": (2, 2, 5, 5), "views": (2, 4, 3, 128)}
 
 
 @pytest.fixture(scope="module")

@@ -157,7 +157,7 @@ def test_workspace_is_the_largest_over_the_profiles_kernels(range_plugins_lib, t
 
 def test_serialized_engine_keeps_the_choice(range_plugins_lib, tmp_path):
     data = forced_engine(tmp_path, {1: "plain", 64: "scratch"}, serialize=True)
-    assert struct.unpack_from("<I", data, 8)[0] == 5
+    assert struct.unpack_from("<I", data, 8)[0] >= 5  # per-profile tactics since format 5
     step = next(s for s in parse(data)["steps"] if s["type"] == "TacticTag")
     assert [a[0] for a in step["alternates"]] == ["scratch"] and [int(v) for v in step["profile_kernel"]] == [0, 1]
     engine = gie.Runtime().deserialize(data)

@@ -168,10 +168,13 @@ def precision_line(layer_info):
 
 
 def tensor_location(t):
-    """Where a tensor lives: 'arena +OFFSET', 'slice of X at +N elements', or 'network input/output'."""
+    """Where a tensor lives: 'arena +OFFSET', 'slice of X at +N elements', 'rows of X at +N elements' (a range view:
+    leading_axis_views), or 'network input/output'."""
     if "view_of" in t:
         n = int(t.get("view_offset_elements", 0))
         b = n * ITEMSIZE.get(t.get("dtype", "float32"), 4)
+        if t.get("view_kind") == "rows":
+            return f"rows of {t['view_of']} at +{n} elements (+{b} B)"
         shape = t.get("shape") or []
         inner = 1
         for d in shape[2:]:

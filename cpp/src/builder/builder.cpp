@@ -183,6 +183,16 @@ bool fixedInputShapes(const std::vector<std::vector<InputRange>>& profiles, cons
     return !profiles.empty();
 }
 
+std::vector<std::vector<Dims>> inputShapeBounds(const std::vector<std::vector<InputRange>>& profiles) {
+    std::vector<std::vector<Dims>> r;
+    for (const auto& prof : profiles)
+        for (OptProfileSelector s : {OptProfileSelector::kMIN, OptProfileSelector::kMAX}) {
+            r.emplace_back();
+            for (const InputRange& in : prof) r.back().push_back(in.at(s));
+        }
+    return r;
+}
+
 void noteWeightSources(Graph& optimized, const Graph& lowered) {
     auto floatFields = [](const FieldMap& f) {
         std::vector<const Field*> r;
@@ -680,6 +690,7 @@ EnginePlan makePlan(Graph& g, DeviceType device, const BuilderConfigImpl& config
     for (size_t t = 0; t < g.tensors.size(); ++t) {
         p.tensors[t].viewOf = g.tensors[t].viewOf;
         p.tensors[t].viewOffset = g.tensors[t].viewOffset;
+        p.tensors[t].viewTail = g.tensors[t].viewTail;
     }
     for (int ni : order) {
         const IrNode& node = g.nodes[static_cast<size_t>(ni)];
@@ -852,6 +863,7 @@ public:
             ctx.device = device;
             ctx.int8 = cfg->getFlag(BuilderFlag::kINT8);
             ctx.fixedShapes = fixedInputShapes(rp.profiles, rp.planned);
+            ctx.inputShapeBounds = inputShapeBounds(rp.profiles);
             ctx.logger = logger_;
             if (calibrate)  // the build report's "passes" says where the ranges came from
                 ctx.log.push_back(calibration.fromCache ? "int8 calibration: ranges read from the calibration cache"

@@ -171,41 +171,18 @@ private:
         TensorDesc x = makeDesc(d, s.type, s.format);
         if (s.type == DataType::kINT8 && floatClass(g_.tensors[static_cast<size_t>(t)].type)) x.scale = scaleOf(t);
         const IrTensor& it = g_.tensors[static_cast<size_t>(t)];
-        if (it.viewOf >= 0 && d.nbDims > 0) x.strides.d[0] = viewItemStride(d, g_.tensors[static_cast<size_t>(it.viewOf)].dims.d[1]);
+        if (it.channelSlice() && d.nbDims > 0) x.strides.d[0] = viewItemStride(d, g_.tensors[static_cast<size_t>(it.viewOf)].dims.d[1]);
         if (it.shapeTensor) x.strides = Dims{-1, {}};  // d is the value: no layout (common/format.h isStrided)
         return x;
     }
 
-    //! Dims of every tensor with the inputs at `inputs` (g.inputs order), from each node's shape rule; fails naming
-    //! the layer and `what` when a rule refuses them.
+    //! Graph::dimsAt, with the planned dims as they are when the inputs are at their planned shapes.
     std::vector<Dims> dimsAt(const std::vector<Dims>& inputs, const std::string& what) const {
-        std::vector<Dims> dims(g_.tensors.size());
-        for (size_t t = 0; t < g_.tensors.size(); ++t) dims[t] = g_.tensors[t].dims;
         bool same = true;
         for (size_t k = 0; k < g_.inputs.size(); ++k) same = same && g_.tensors[static_cast<size_t>(g_.inputs[k])].dims == inputs[k];
-        if (same) return dims;
-        for (size_t k = 0; k < g_.inputs.size(); ++k) dims[static_cast<size_t>(g_.inputs[k])] = inputs[k];
-        for (int ni : order_) {
-            const IrNode& n = g_.nodes[static_cast<size_t>(ni)];
-            auto rules = Graph::makeRules(n);
-            std::vector<Dims> in, out(n.outputs.size());
-            for (int t : n.inputs) in.push_back(dims[static_cast<size_t>(t)]);
-            if (rules->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
-                const char* msg = nullptr;
-                getLastError(&msg);
-                fail(ErrorCode::kINVALID_MODEL, "layer '", n.name, "' cannot run at ", what, msg && *msg ? std::string(": ") + msg : std::string());
-            }
-            for (size_t j = 0; j < out.size(); ++j) {
-                const int t = n.outputs[j];
-                dims[static_cast<size_t>(t)] = out[j];
-                const int parent = g_.tensors[static_cast<size_t>(t)].viewOf;
-                if (parent >= 0 && out[j].nbDims > 0)
-                    dims[static_cast<size_t>(parent)] = withChannels(out[j], g_.tensors[static_cast<size_t>(parent)].dims.d[1]);
-                // Slices of a horizontally fused output follow it.
-                for (size_t v = 0; v < g_.tensors.size() && out[j].nbDims > 0; ++v)
-                    if (g_.tensors[v].viewOf == t) dims[v] = withChannels(out[j], g_.tensors[v].dims.d[1]);
-            }
-        }
+        if (!same) return g_.dimsAt(inputs, what);
+        std::vector<Dims> dims(g_.tensors.size());
+        for (size_t t = 0; t < g_.tensors.size(); ++t) dims[t] = g_.tensors[t].dims;
         return dims;
     }
 

@@ -24,6 +24,8 @@ Graph optimizeNetwork(const NetworkImpl& net, const std::vector<Dims>& inputDims
 
 //! Whether the profiles (inputs in network order) run every input at `planned` only (PassContext::fixedShapes).
 bool fixedInputShapes(const std::vector<std::vector<InputRange>>& profiles, const std::vector<Dims>& planned);
+//! Every profile's min and max input shapes (PassContext::inputShapeBounds).
+std::vector<std::vector<Dims>> inputShapeBounds(const std::vector<std::vector<InputRange>>& profiles);
 
 //! Build-log line that records the passes a refittable engine was built without (the refitter runs the same).
 constexpr const char* kDisabledPassesLine = "passes disabled: ";

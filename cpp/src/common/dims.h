@@ -165,4 +165,39 @@ inline Dims withChannels(const Dims& dims, int64_t channels) {
     return d;
 }
 
+
+// ---- range views (leading-axis Gather / Slice / Split) -----------------------------------------------------
+// A range view (passes/leading_axis_views.cpp) is a contiguous run of rows of a row-major parent: the view and its parent
+// end with the same `tail` dimensions (those may follow run-time shapes), the parent seen as (product of its other
+// dimensions) x (product of the tail) rows, and the view is rows [row0, row0 + product of its own other dimensions).
+// Offsets follow from the current dims, so a view stays right when run-time shapes change its tail.
+
+//! Product of d's dimensions before its last `tail` ones (its rows), or of its last `tail` ones (a row's elements).
+inline int64_t rangeViewRows(const Dims& d, int tail) {
+    int64_t v = 1;
+    for (int i = 0; i < d.nbDims - tail; ++i) v *= d.d[i];
+    return v;
+}
+inline int64_t rangeViewRowSize(const Dims& d, int tail) {
+    int64_t v = 1;
+    for (int i = std::max(0, d.nbDims - tail); i < d.nbDims; ++i) v *= d.d[i];
+    return v;
+}
+//! Element offset in its parent of a range view that starts at row `row0`, at the view's dims `view`.
+inline int64_t rangeViewOffset(const Dims& view, int tail, int64_t row0) { return row0 * rangeViewRowSize(view, tail); }
+//! A range view's dims when its parent is `parent`: its planned leading dims, then the parent's last `tail` dims.
+inline Dims rangeViewDims(const Dims& planned, int tail, const Dims& parent) {
+    Dims d = planned;
+    for (int i = 0; i < tail; ++i) d.d[d.nbDims - tail + i] = parent.d[parent.nbDims - tail + i];
+    return d;
+}
+//! Whether `parent` (at run time) still has the leading dims it was planned with, `planned`, so that the rows a range view
+//! of it reads are the rows it was made of.
+inline bool rangeViewLeadingDimsKept(const Dims& planned, const Dims& parent, int tail) {
+    if (planned.nbDims != parent.nbDims) return false;
+    for (int i = 0; i < planned.nbDims - tail; ++i)
+        if (planned.d[i] != parent.d[i]) return false;
+    return true;
+}
+
 }  // namespace gie

@@ -43,7 +43,7 @@ TensorDesc tensorDesc(const EnginePlan& plan, int32_t t, const Dims& dims) {
     }
     TensorDesc d = makeDesc(dims, et.type, et.format);
     d.scale = et.scale;
-    if (et.viewOf >= 0 && dims.nbDims > 0) d.strides.d[0] = viewItemStride(dims, plan.tensors[static_cast<size_t>(et.viewOf)].dims.d[1]);
+    if (et.channelSlice() && dims.nbDims > 0) d.strides.d[0] = viewItemStride(dims, plan.tensors[static_cast<size_t>(et.viewOf)].dims.d[1]);
     return d;
 }
 
@@ -121,8 +121,24 @@ ShapeIssue propagateShapes(const EnginePlan& p, std::vector<Dims>& dims, bool ch
                 dims[parent] = pd;
                 parentSetBy[parent] = o;
             }
-            for (size_t v = 0; v < p.tensors.size(); ++v)
-                if (p.tensors[v].viewOf == o) dims[v] = withChannels(out[i], p.tensors[v].dims.d[1]);
+            for (size_t v = 0; v < p.tensors.size(); ++v) {
+                const EngineTensor& vt = p.tensors[v];
+                if (vt.viewOf != o) continue;
+                if (vt.channelSlice()) {
+                    dims[v] = withChannels(out[i], vt.dims.d[1]);
+                    continue;
+                }
+                // A range view reads rows of `o` that are fixed by o's leading dimensions: those must stay as planned.
+                if (!rangeViewLeadingDimsKept(et.dims, out[i], vt.viewTail)) {
+                    issue.step = static_cast<int32_t>(s);
+                    issue.tensor = static_cast<int32_t>(v);
+                    issue.dims = out[i];
+                    issue.message = strcat("it reads rows ", vt.viewOffset, ".. of '", et.name, "', planned as ", toString(et.dims),
+                                           ", which would be ", toString(out[i]), " (only its last ", vt.viewTail, " dimensions may change)");
+                    return issue;
+                }
+                dims[v] = rangeViewDims(vt.dims, vt.viewTail, out[i]);
+            }
         }
     }
     return issue;
@@ -502,7 +518,9 @@ void EngineImpl::writeReport() const {
             j.key("bytes").value(et.bytes);
             if (et.viewOf >= 0) {
                 j.key("view_of").value(plan_.tensors[static_cast<size_t>(et.viewOf)].name);
-                j.key("view_offset_elements").value(viewItemOffset(et.dims, et.viewOffset));  // at the planned shape
+                j.key("view_offset_elements").value(et.rangeView() ? rangeViewOffset(et.dims, et.viewTail, et.viewOffset)
+                                                                   : viewItemOffset(et.dims, et.viewOffset));  // at the planned shape
+                j.key("view_kind").value(et.rangeView() ? "rows" : "channels");
             } else if (et.kind == TensorKind::kActivation) {
                 j.key("offset").value(et.offset);
             }

@@ -28,6 +28,11 @@ struct EngineTensor {
     int32_t constant = -1; // index into EnginePlan::constants
     int32_t viewOf = -1;   // a view (channel slice) of this tensor, which is never itself a view
     int64_t viewOffset = 0;  // the first channel of the slice (common/dims.h: viewItemOffset gives elements at any shape)
+    //! >= 0: not a channel slice but a range view (ir/graph.h IrTensor::viewTail): rows [viewOffset, ...) of `viewOf`, which
+    //! a kernel writes whole; the two share their last viewTail dimensions, type and LINEAR layout. Never written by a step.
+    int32_t viewTail = -1;
+    bool channelSlice() const { return viewOf >= 0 && viewTail < 0; }
+    bool rangeView() const { return viewOf >= 0 && viewTail >= 0; }
     //! Written by a ShapeOp step (not serialized: markShapeTensors). `dims` is its own shape, (n,) or (); in the run-time
     //! dims of propagateShapes it holds its value (layers/shape_op.h).
     bool shapeTensor = false;

@@ -19,6 +19,9 @@
 //         Per-profile tactics (format 5): u32 count of alternates, each (tactic name, tactic index); u32 count of the
 //         profile table (0 without alternates, else the profile count), each the i32 instance profile i runs (0: the
 //         step's kernel, j + 1: alternate j).
+//         Range views (format 6): after each tensor's view offset, an i32 view tail (-1: a channel slice or no view; n >= 0:
+//         a range view of its parent, rows from the view offset, sharing the parent's last n dimensions).
+//   Format 5 (still read) has no range views.
 //   Format 4 (still read) has no per-profile tactics (every profile runs the step's one tactic).
 //   Format 3 (still read) has no profile table (one profile from the batch range) and stores a view's offset in
 //   elements per batch item.
@@ -50,8 +53,8 @@ namespace {
 
 constexpr char kMagic[8] = {'G', 'I', 'E', 'E', 'N', 'G', 'N', '\x1a'};
 // 2: streams per step, CUDA-graph default, timing batch; 3: tensor formats and scales, kernel variants; 4: optimization
-// profiles, views by channel; 5: tactics chosen per optimization profile.
-constexpr uint32_t kFormatVersion = 5;
+// profiles, views by channel; 5: tactics chosen per optimization profile; 6: range views (a tensor's view tail).
+constexpr uint32_t kFormatVersion = 6;
 constexpr uint32_t kOldestFormatVersion = 3;
 constexpr size_t kHeaderSize = 64;
 constexpr uint32_t kMaxCount = 1u << 24;  // sanity bound on table sizes
@@ -321,6 +324,28 @@ void readProfiles(ByteReader& r, EnginePlan& p) {
     }
 }
 
+//! A range view (format 6, EngineTensor::viewTail): an activation read from rows of an activation that is no view and
+//! has no channel slices, of one type, both LINEAR, sharing their last viewTail dimensions; the rows it reads
+//! lie within its parent's (sizes are checked against 2^40 elements before: the products below cannot overflow).
+void checkRangeView(const EnginePlan& p, const EngineTensor& t) {
+    const auto& parent = p.tensors[static_cast<size_t>(t.viewOf)];
+    const std::string what = strcat("engine file is corrupt: tensor '", t.name, "' is not a valid range view of '", parent.name, "': ");
+    GIE_CHECK(parent.viewOf < 0 && t.kind == TensorKind::kActivation && parent.kind == TensorKind::kActivation, ErrorCode::kINVALID_ENGINE,
+              what, "both must be activations and the parent no view");
+    GIE_CHECK(t.type == parent.type && t.format == TensorFormat::kLINEAR && parent.format == TensorFormat::kLINEAR, ErrorCode::kINVALID_ENGINE,
+              what, "their types or formats differ or are not LINEAR");
+    for (const auto& v : p.tensors)
+        GIE_CHECK(!(v.channelSlice() && v.viewOf == t.viewOf), ErrorCode::kINVALID_ENGINE, what, "'", v.name, "' is a channel slice of it too");
+    GIE_CHECK(t.viewTail <= t.dims.nbDims && t.viewTail <= parent.dims.nbDims, ErrorCode::kINVALID_ENGINE, what, "view tail ", t.viewTail,
+              " exceeds the rank");
+    for (int i = 1; i <= t.viewTail; ++i)
+        GIE_CHECK(t.dims.d[t.dims.nbDims - i] == parent.dims.d[parent.dims.nbDims - i], ErrorCode::kINVALID_ENGINE, what,
+                  "their last ", t.viewTail, " dimensions differ");
+    const int64_t rows = rangeViewRows(t.dims, t.viewTail), parentRows = rangeViewRows(parent.dims, t.viewTail);
+    GIE_CHECK(t.viewOffset >= 0 && t.viewOffset <= parentRows - rows, ErrorCode::kINVALID_ENGINE, what, "view offset ", t.viewOffset,
+              " (rows ", t.viewOffset, " + ", rows, ") is outside the parent's ", parentRows, " rows");
+}
+
 }  // namespace
 
 std::vector<uint8_t> serializePlan(const EnginePlan& p) {
@@ -341,6 +366,7 @@ std::vector<uint8_t> serializePlan(const EnginePlan& p) {
         b.put<int32_t>(t.constant);
         b.put<int32_t>(t.viewOf);
         b.put<int64_t>(t.viewOffset);
+        b.put<int32_t>(t.viewTail);
     }
     putIds(b, p.inputs);
     putIds(b, p.outputs);
@@ -484,6 +510,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     }
     uint32_t nt = getCount(r, "tensor count");
     p.tensors.resize(nt);
+    const uint32_t fileFormat = format;  // (`format` is a tensor's in the loop below)
     for (auto& t : p.tensors) {
         t.name = r.getString("tensor name", 1 << 16);
         t.dims = getDims(r, strcat("tensor '", t.name, "' dims").c_str());
@@ -508,6 +535,11 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         t.constant = r.get<int32_t>("tensor constant");
         t.viewOf = r.get<int32_t>("tensor view parent");
         t.viewOffset = r.get<int64_t>("tensor view offset");
+        if (fileFormat >= 6) {
+            t.viewTail = r.get<int32_t>("tensor view tail");
+            GIE_CHECK(t.viewTail >= -1 && (t.viewTail < 0 || t.viewOf >= 0), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '",
+                      t.name, "' has view tail ", t.viewTail, t.viewOf < 0 ? " but is no view" : "");
+        }
         checkedVolume(t.dims, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' shape");
         Dims stored = t.dims;  // with the padding channels of the format, also within the element limit
         if (stored.nbDims == 4) stored.d[1] = storedChannels(stored.d[1], t.format);
@@ -521,6 +553,10 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
         if (t.viewOf < 0) continue;
         GIE_CHECK(static_cast<uint32_t>(t.viewOf) < nt, ErrorCode::kINVALID_ENGINE, "engine file is corrupt: tensor '", t.name, "' is a view of tensor ", t.viewOf);
         const auto& parent = p.tensors[static_cast<size_t>(t.viewOf)];
+        if (t.rangeView()) {
+            checkRangeView(p, t);
+            continue;
+        }
         // A channel slice: the parent's shape but for dimension 1, at every shape (common/dims.h), starting at a channel
         // from which the slice's channels fit in the parent's.
         // LINEAR, or (GPU INT8, docs/int8.md) CHW4 INT8 slices of whole CHW4 words: 4-D, a multiple of 4 channels.
@@ -589,7 +625,7 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     uint32_t ns = getCount(r, "step count");
     std::vector<int> produced(nt, 0), viewsPending(nt, 0);
     for (const auto& t : p.tensors)
-        if (t.viewOf >= 0) viewsPending[static_cast<size_t>(t.viewOf)]++;
+        if (t.channelSlice()) viewsPending[static_cast<size_t>(t.viewOf)]++;
     for (uint32_t i = 0; i < ns; ++i) {
         EngineStep s;
         s.name = r.getString("kernel name", 1 << 16);
@@ -608,7 +644,8 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
             GIE_CHECK(k == TensorKind::kInput || k == TensorKind::kConstant || produced[static_cast<size_t>(in)] == 1 ||
                           (parentOf >= 0 && produced[static_cast<size_t>(in)] == 0 && produced[static_cast<size_t>(parentOf)] == 1) ||
                           (produced[static_cast<size_t>(in)] == 0 && viewsPending[static_cast<size_t>(in)] == 0 &&
-                           std::any_of(p.tensors.begin(), p.tensors.end(), [&](const EngineTensor& v) { return v.viewOf == in; })),
+                           std::any_of(p.tensors.begin(), p.tensors.end(),
+                                       [&](const EngineTensor& v) { return v.channelSlice() && v.viewOf == in; })),
                       ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name, "' reads tensor '",
                       p.tensors[static_cast<size_t>(in)].name, "' before any kernel writes it");
         }
@@ -616,9 +653,11 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
             auto k = p.tensors[static_cast<size_t>(o)].kind;
             GIE_CHECK(k == TensorKind::kActivation || k == TensorKind::kOutput, ErrorCode::kINVALID_ENGINE,
                       "engine file is corrupt: kernel '", s.name, "' writes a ", k == TensorKind::kInput ? "network input" : "constant");
+            GIE_CHECK(!p.tensors[static_cast<size_t>(o)].rangeView(), ErrorCode::kINVALID_ENGINE, "engine file is corrupt: kernel '", s.name,
+                      "' writes tensor '", p.tensors[static_cast<size_t>(o)].name, "', a range view (only read)");
             produced[static_cast<size_t>(o)]++;
             int32_t parent = p.tensors[static_cast<size_t>(o)].viewOf;
-            if (parent >= 0) viewsPending[static_cast<size_t>(parent)]--;
+            if (parent >= 0) viewsPending[static_cast<size_t>(parent)]--;  // (a channel slice: range views are refused above)
         }
         s.sourceLayers = getStrings(r, "source layers");
         s.notes = getStrings(r, "notes");
@@ -662,7 +701,9 @@ EnginePlan deserializePlan(const void* data, size_t size, EngineSummary* summary
     }
     for (size_t t = 0; t < nt; ++t) {
         auto k = p.tensors[t].kind;
-        bool hasViews = std::any_of(p.tensors.begin(), p.tensors.end(), [&](const EngineTensor& v) { return v.viewOf == static_cast<int32_t>(t); });
+        // Written through its channel slices (an eliminated concatenation); the parent of range views is written whole.
+        bool hasViews = std::any_of(p.tensors.begin(), p.tensors.end(),
+                                    [&](const EngineTensor& v) { return v.channelSlice() && v.viewOf == static_cast<int32_t>(t); });
         int32_t parentOf = p.tensors[t].viewOf;
         bool writtenByParent = parentOf >= 0 && produced[t] == 0 && produced[static_cast<size_t>(parentOf)] == 1;
         if ((k == TensorKind::kActivation || k == TensorKind::kOutput) && !(hasViews && produced[t] == 0) && !writtenByParent)

@@ -224,8 +224,11 @@ private:
 
     void* address(int32_t t) {
         const auto& et = plan_.tensors[static_cast<size_t>(t)];
-        if (et.viewOf >= 0)  // the slice's offset follows the current spatial dimensions
-            return static_cast<uint8_t*>(address(et.viewOf)) + viewItemOffset(dims_[static_cast<size_t>(t)], et.viewOffset) * dataTypeSize(et.type);
+        if (et.viewOf >= 0) {  // the slice's (rows') offset follows the current dimensions
+            const Dims& d = dims_[static_cast<size_t>(t)];
+            const int64_t elements = et.rangeView() ? rangeViewOffset(d, et.viewTail, et.viewOffset) : viewItemOffset(d, et.viewOffset);
+            return static_cast<uint8_t*>(address(et.viewOf)) + elements * dataTypeSize(et.type);
+        }
         switch (et.kind) {
             case TensorKind::kActivation: return static_cast<uint8_t*>(arena_.get()) + et.offset;
             case TensorKind::kConstant: return const_cast<void*>(engine_.constantData(t));

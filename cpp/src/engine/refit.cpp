@@ -119,6 +119,7 @@ public:
             GIE_CHECK(planned.size() == net->inputs().size(), ErrorCode::kINVALID_ARGUMENT, "setNetworkWeights: the network has ",
                       net->inputs().size(), " inputs, the engine ", planned.size());
             ctx.fixedShapes = fixedInputShapes(p.profiles, planned);
+            ctx.inputShapeBounds = inputShapeBounds(p.profiles);
             const Graph g = optimizeNetwork(*net, planned, disabledPasses(p), ctx);
             std::map<std::string, const IrNode*> nodes;
             for (const IrNode& n : g.nodes)

@@ -227,6 +227,37 @@ void Graph::inferShapes() {
     }
 }
 
+std::vector<Dims> Graph::dimsAt(const std::vector<Dims>& inputDims, const std::string& what) const {
+    GIE_CHECK(inputDims.size() == inputs.size(), ErrorCode::kINTERNAL, "dimsAt: ", inputDims.size(), " shapes for ", inputs.size(), " inputs");
+    std::vector<Dims> dims(tensors.size());
+    for (size_t t = 0; t < tensors.size(); ++t) dims[t] = tensors[t].dims;
+    for (size_t k = 0; k < inputs.size(); ++k) dims[static_cast<size_t>(inputs[k])] = inputDims[k];
+    for (int ni : topologicalOrder()) {
+        const IrNode& n = nodes[static_cast<size_t>(ni)];
+        auto rules = makeRules(n);
+        std::vector<Dims> in, out(n.outputs.size());
+        for (int t : n.inputs) in.push_back(dims[static_cast<size_t>(t)]);
+        if (rules->getOutputDimensions(in.data(), static_cast<int32_t>(in.size()), out.data()) != 0) {
+            const char* msg = nullptr;
+            getLastError(&msg);
+            fail(ErrorCode::kINVALID_MODEL, "layer '", n.name, "' cannot run at ", what, msg && *msg ? std::string(": ") + msg : std::string());
+        }
+        for (size_t j = 0; j < out.size(); ++j) {
+            const int t = n.outputs[j];
+            dims[static_cast<size_t>(t)] = out[j];
+            const IrTensor& x = tensors[static_cast<size_t>(t)];
+            if (x.channelSlice() && out[j].nbDims > 0)
+                dims[static_cast<size_t>(x.viewOf)] = withChannels(out[j], tensors[static_cast<size_t>(x.viewOf)].dims.d[1]);
+            // Slices of a horizontally fused output follow it, and so do range views (their last viewTail dimensions).
+            for (size_t v = 0; v < tensors.size() && out[j].nbDims > 0; ++v)
+                if (tensors[v].viewOf == t)
+                    dims[v] = tensors[v].rangeView() ? rangeViewDims(tensors[v].dims, tensors[v].viewTail, out[j])
+                                                     : withChannels(out[j], tensors[v].dims.d[1]);
+        }
+    }
+    return dims;
+}
+
 void Graph::compact() {
     std::vector<IrNode> live;
     for (auto& n : nodes)

@@ -27,8 +27,14 @@ struct IrTensor {
     //! A view: this tensor is the channel slice [viewOffset, viewOffset + dims[1]) of tensor `viewOf`, whose dims
     //! are this tensor's but for dimension 1 (common/dims.h viewItemOffset / viewItemStride give the element offset
     //! and batch stride at any shape, so views follow run-time dimensions).
+    //! viewTail >= 0 instead makes it a range view (common/dims.h rangeViewOffset; passes/leading_axis_views.cpp): the rows
+    //! [viewOffset, ...) of `viewOf`, written whole by its producer and only read through the view; the two end with the
+    //! same viewTail dimensions and have one layout (LINEAR, one type), so readers need no strides.
     int viewOf = -1;
     int64_t viewOffset = 0;
+    int viewTail = -1;
+    bool channelSlice() const { return viewOf >= 0 && viewTail < 0; }
+    bool rangeView() const { return viewOf >= 0 && viewTail >= 0; }
     //! Bit k: dimension k follows a dynamic network input dimension (the network-level shape has -1 there). Tensors
     //! that passes create copy it from the tensor they stand for.
     uint32_t dynamicDims = 0;
@@ -81,6 +87,10 @@ public:
     static std::unique_ptr<IPlugin> makeRules(const IrNode& n);
     //! Recomputes shapes/types of all node outputs (after a pass changed fields).
     void inferShapes();
+    //! Dims of every tensor with the inputs at `inputs` (graph input order), from each node's shape rule, views following
+    //! the tensors they are views of (a concatenation's parent its slices'); the graph is not changed. Fails naming the
+    //! layer and `what` (the shapes, for the message) when a rule refuses them.
+    std::vector<Dims> dimsAt(const std::vector<Dims>& inputs, const std::string& what) const;
     //! Removes dead nodes and tensors nothing refers to, renumbering ids.
     void compact();
     //! Number of live nodes.

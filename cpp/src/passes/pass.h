@@ -18,6 +18,9 @@ struct PassContext {
     //! Every input runs only at the shape the graph holds (a batch range of one batch, or profiles whose min and max
     //! are that shape): every tensor's shape is then fixed, so a pass may resolve the batch and reshape placeholders.
     bool fixedShapes = false;
+    //! Every optimization profile's min and max input shapes (graph input order), where a pass that needs a dimension
+    //! to be the same at every shape checks it (Graph::dimsAt). Empty: the graph's shapes are the only ones.
+    std::vector<std::vector<Dims>> inputShapeBounds;
     ILogger* logger = nullptr;
     std::vector<std::string> log;  // one line per change, for the build report
 };
@@ -65,5 +68,6 @@ std::unique_ptr<Pass> makeChannelsFirstBlocks();
 std::unique_ptr<Pass> makeCollapseShuffles();
 std::unique_ptr<Pass> makeMoveShufflesAcrossFc();
 std::unique_ptr<Pass> makeHoistShufflesAboveGather();
+std::unique_ptr<Pass> makeLeadingAxisViews();
 
 }  // namespace gie
