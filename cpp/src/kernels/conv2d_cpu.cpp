@@ -1202,7 +1202,13 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
       padTo(PQ, gemm::packedBRowUnit(isa, PQ)) * (T > 1 ? perThread(Kg, geo.nr) : padTo(Kg, geo.vw)) * 1.04 +
       25.0 * PQ * Kg / static_cast<double>(Kdim * T);
   const int orient = gOrientation.load(std::memory_order_relaxed);
-  transposed_ = orient == 2 || (orient == 0 && costTransposed < costNormal);
+  // AVX2 with several threads, 1x1 layers: the normal orientation. The model above does not count the transposing
+  // pass, which runs on one thread below 16384 outputs; measured (Zen 3, 2 threads, hot, min of 20 alternations) the
+  // transposed GEMM lost on every 1x1 shape it picked there (GoogLeNet's 5x5 layers, im2col, were even within noise,
+  // so they keep the model's choice): 384->64 @14 0.086 against 0.064 ms, 960->160 @7 0.125 / 0.104,
+  // 576->160 @7 0.077 / 0.061, 832->256 @7 0.31 / 0.25, 512->64 @14 0.21 / 0.16.
+  const bool normalOnly = T > 1 && isa == gemm::Isa::kAvx2 && is1x1;
+  transposed_ = orient == 2 || (orient == 0 && !normalOnly && costTransposed < costNormal);
   if (transposed_) {
     packedB_.resize(static_cast<size_t>(p.groups));
     for (int64_t g = 0; g < p.groups; ++g)
