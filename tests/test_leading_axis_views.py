@@ -393,7 +393,8 @@ def test_vit_small_gathers_become_views(tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("fp16", [False, True])
-def test_gpu_views_match_cpu(rng, fp16):
+def test_gpu_views_match_cpu(rng, fp16, monkeypatch):
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")  # the pass is off in GPU builds until its GPU tests have run
     def define(net, x):
         q = _qkv(net, x)
         outs = [_tanh(net, net.add_gather(q, _index(net, i), axis=0).output(0)) for i in range(3)]
@@ -414,7 +415,8 @@ def test_gpu_views_match_cpu(rng, fp16):
 
 
 @pytest.mark.gpu
-def test_gpu_dynamic_batch_and_round_trip(rng):
+def test_gpu_dynamic_batch_and_round_trip(rng, monkeypatch):
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
     def define(net, x):
         q = _qkv(net, x)
         return [_tanh(net, net.add_gather(q, _index(net, i), axis=0).output(0)) for i in range(3)]
@@ -429,7 +431,8 @@ def test_gpu_dynamic_batch_and_round_trip(rng):
 
 
 @pytest.mark.gpu
-def test_gpu_vit_small_fp16_gathers_become_views(tmp_path):
+def test_gpu_vit_small_fp16_gathers_become_views(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
     zoo_gpu, path, x, ref = _vit_small(tmp_path)
     kernels = {}
     for off in ((), (PASS,)):
@@ -439,3 +442,32 @@ def test_gpu_vit_small_fp16_gathers_become_views(tmp_path):
         assert err <= 3e-2, (off, err)
         kernels[off] = engine.num_kernels
     assert kernels[(PASS,)] - kernels[()] == 18, kernels
+
+
+@pytest.mark.gpu
+def test_gpu_pass_off_until_verified(rng, monkeypatch):
+    """Until its GPU tests have run, the pass is off in GPU builds unless enabled by name (or GIE_UNVERIFIED_TACTICS=1),
+    and the build report says so; enabled by name, it runs."""
+    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
+
+    def define(net, x):
+        q = _qkv(net, x)
+        return [_tanh(net, net.add_gather(q, _index(net, i), axis=0).output(0)) for i in range(3)]
+
+    builder = gie.Builder()
+    net = builder.create_network()
+    outs = define(net, net.add_input("x", gie.float32, (3, 4, 3, 128)))
+    for i, t in enumerate(outs):
+        net.mark_output(t, f"out{i}")
+    counts = {}
+    for explicit in (False, True):
+        config = builder.create_config()
+        config.device = "gpu"
+        if explicit:
+            config.set_pass_enabled(PASS, True)
+        engine = builder.build(net, config)
+        passes = engine.layer_info()["passes"]
+        counts[explicit] = [k["type"] for k in engine.layer_info()["kernels"]].count("Gather")
+        assert any(p.startswith(PASS + ": off in GPU builds") for p in passes) != explicit, passes
+    assert counts == {False: 3, True: 0}, counts
+
