@@ -108,12 +108,20 @@ __device__ __forceinline__ unsigned quantWord(const float v[4], float s, int val
     return w;
 }
 
+//! An INT8 CHW4 / NHWC tensor: a 4-channel group of a pixel is one aligned word.
+__device__ __forceinline__ bool wordKind(int kind) { return kind == kInt8Chw4 || kind == kInt8Nhwc; }
+
+//! storeGroup for an INT8 CHW4 / NHWC tensor (wordKind): the group as one word.
+__device__ __forceinline__ void storeWord(const RealTensor& t, int n, int c0, int hw, int HW, const float v[4], int valid) {
+    *reinterpret_cast<unsigned*>(static_cast<signed char*>(t.p) + offsetOf(t, n, c0, hw, HW)) = quantWord(v, t.scale, valid);
+}
+
 //! Stores the values of channels c0 .. c0+3 (one CHW4 group; `valid` of them are real channels, c0 + valid <= C) of
 //! pixel (n, hw): INT8 CHW4 as one word (padding channels written as 0), INT8 NHWC as one word (C % 4 == 0, so all 4
 //! are real), INT8 / FLOAT / HALF LINEAR element by element.
 __device__ __forceinline__ void storeGroup(const RealTensor& t, int n, int c0, int hw, int HW, const float v[4], int valid) {
-    if (t.kind == kInt8Chw4 || t.kind == kInt8Nhwc) {
-        *reinterpret_cast<unsigned*>(static_cast<signed char*>(t.p) + offsetOf(t, n, c0, hw, HW)) = quantWord(v, t.scale, valid);
+    if (wordKind(t.kind)) {
+        storeWord(t, n, c0, hw, HW, v, valid);
         return;
     }
 #pragma unroll
@@ -139,9 +147,6 @@ struct Int8Epilogue {
     int act = -1;
     float alpha = 0.f, beta = 0.f;
 };
-
-//! An INT8 CHW4 / NHWC tensor: a 4-channel group of a pixel is one aligned word.
-__device__ __forceinline__ bool wordKind(int kind) { return kind == kInt8Chw4 || kind == kInt8Nhwc; }
 
 //! y = float(acc + bias) * mult [+ residual] -> activation in v, for output channels c0 .. c0 + valid - 1 of pixel
 //! (n, pq) (one CHW4 group: c0 % 4 == 0); `pc` indexes bias / mult for channel c0. WORD_RES: the residual is absent or
@@ -197,7 +202,7 @@ __device__ __forceinline__ void requantStore(const Int8Epilogue& e, int n, int c
     float v[4];
     requantValues(e, n, c0, pq, PQ, acc, pc, valid, v);
     if (wordKind(e.y.kind))
-        *reinterpret_cast<unsigned*>(static_cast<signed char*>(e.y.p) + offsetOf(e.y, n, c0, pq, PQ)) = quantWord(v, e.y.scale, valid);
+        storeWord(e.y, n, c0, pq, PQ, v, valid);
     else
         storeGroupOutOfLine(e.y, n, c0, pq, PQ, v[0], v[1], v[2], v[3], valid);
 }
