@@ -129,8 +129,23 @@ YOLOV2 = [
 ]
 
 
-# (name, C, H, K, R, stride, pad, count in the model): square inputs and kernels, groups 1, dilation 1.
-MODELS = {"resnet50": RESNET50, "googlenet": GOOGLENET, "yolov2": YOLOV2}
+# ConvNeXt-Tiny's MLP as 1x1 convolutions (what the channels_first_blocks pass makes of its Linear layers; the
+# depthwise 7x7 and the stem / downsampling convolutions are not in this table; the network fuses GELU into the
+# first and the layer scale + residual into the second, the benchmark ReLU into both).
+CONVNEXT_MLP = [
+    ("s1 1x1 96>384 @56", 96, 56, 384, 1, 1, 0, 3),
+    ("s1 1x1 384>96 @56", 384, 56, 96, 1, 1, 0, 3),
+    ("s2 1x1 192>768 @28", 192, 28, 768, 1, 1, 0, 3),
+    ("s2 1x1 768>192 @28", 768, 28, 192, 1, 1, 0, 3),
+    ("s3 1x1 384>1536 @14", 384, 14, 1536, 1, 1, 0, 9),
+    ("s3 1x1 1536>384 @14", 1536, 14, 384, 1, 1, 0, 9),
+    ("s4 1x1 768>3072 @7", 768, 7, 3072, 1, 1, 0, 3),
+    ("s4 1x1 3072>768 @7", 3072, 7, 768, 1, 1, 0, 3),
+]
+
+# (name, C, H, K, R, stride, pad, count in the model): square inputs and kernels, groups 1, dilation 1. (The
+# ResNet-50, GoogLeNet and YOLOv2 tables are checked against gie.model_zoo by tests/test_profile.py.)
+MODELS = {"resnet50": RESNET50, "googlenet": GOOGLENET, "yolov2": YOLOV2, "convnext_mlp": CONVNEXT_MLP}
 
 
 def log(*a):

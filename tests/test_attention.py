@@ -593,7 +593,8 @@ def test_gpu_torch_multihead_attention_glue_collapses(fp16, rng, monkeypatch):
     m = _torch_mha_block(rng, 3, 37, 96, 3)  # d = 32
     feeds = _feeds(rng, m)
     engine = _build_gpu(m, fp16)
-    assert len(_kernel_types(engine)) == 7 and _kernel_types(engine).count("Attention") == 1, _kernel_types(engine)
     got = engine.create_execution_context().execute(feeds)["out"]
     tol = dict(rtol=2e-2, atol=2e-2) if fp16 else dict(rtol=1e-4, atol=1e-4)
     util.assert_close(got, _ort(m, feeds)[0], what="GPU vs onnxruntime", **tol)
+    layout = [(k["type"], k["precision"], [(t["dtype"], t["format"], t.get("view_kind")) for t in k["inputs"]]) for k in engine.layer_info()["kernels"]]
+    assert len(_kernel_types(engine)) == 7 and _kernel_types(engine).count("Attention") == 1, layout

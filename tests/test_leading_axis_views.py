@@ -70,15 +70,21 @@ def _views(engine):
     return views, [p for p in info.get("passes", []) if p.startswith(PASS)]
 
 
+def _layout(engine):
+    """(type, precision, [(input dtype, format)], [(output dtype, format)]) per kernel: the failure messages' detail."""
+    io = lambda ts: [(t["dtype"], t["format"]) + (("view",) if t.get("view_kind") else ()) for t in ts]
+    return [(k["type"], k["precision"], io(k["inputs"]), io(k["outputs"])) for k in engine.layer_info()["kernels"]]
+
+
 def _check(define, refs, shape, xs, removed, tol=1e-5, **kw):
     """Builds with and without the pass; both match refs(x) at every x in xs; the pass removes `removed` kernels."""
     on, off = _build(define, shape, **kw), _build(define, shape, passes_off=(PASS,), **kw)
-    assert off.num_kernels - on.num_kernels == removed, (on.num_kernels, off.num_kernels, _views(on))
     for x in xs:
         a, b = _run(on, x), _run(off, x)
         for i, e in enumerate(refs(x)):
             assert_close(a[i], e, rtol=tol, atol=tol, what=f"out{i} with the pass")
             assert_close(b[i], e, rtol=tol, atol=tol, what=f"out{i} without the pass")
+    assert off.num_kernels - on.num_kernels == removed, (on.num_kernels, off.num_kernels, _views(on), _layout(on), _layout(off))
     return on, off
 
 

@@ -304,7 +304,7 @@ def test_conv_bench_options_and_rows():
     assert bench.parse_args([]).model == "resnet50"
     everything = bench.shapes("all")
     assert [m for m, _ in everything] == (["resnet50"] * len(bench.RESNET50) + ["googlenet"] * len(bench.GOOGLENET)
-                                          + ["yolov2"] * len(bench.YOLOV2))
+                                          + ["yolov2"] * len(bench.YOLOV2) + ["convnext_mlp"] * len(bench.CONVNEXT_MLP))
     assert [row[0] for _, row in bench.shapes("all", only="conv29,5x5 48")] == ["5b 5x5 48>128 @7", "conv29 3x3 1280>1024 @13"]
     # 2 GFLOP in 1 ms (gie) and 4 ms (torch): 2 and 0.5 TFLOP/s (the table rounds to whole TFLOP/s), ratio 0.25
     assert bench.format_row("s", 2e9, 1.0, 4.0, "mma", 1e-3) == "| s | 2.0 | 1.000 | 2 | 4.000 | 0 | 0.25 | mma | 1.0e-03 |"

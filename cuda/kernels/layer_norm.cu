@@ -9,6 +9,12 @@
 //   row_block   inner == 1, long rows: 256 threads per row, warp then block reduction.
 //   column      any inner (the channel axis of NCHW, ConvNeXt): one thread per (outer, inner) column, loads
 //               coalesced across consecutive columns.
+//   column_split8 / column_split32
+//               any inner, few columns (ConvNeXt's last stage at batch 1: 49 columns of 768 channels, where `column`
+//               runs 49 threads serially over 3 x 768 loads): a block of 256 threads takes 8 or 32 consecutive
+//               columns, one per lane position, and splits the axis over its 32 or 8 thread groups (strided k); the
+//               partial sums meet in shared memory, added in a fixed order (deterministic; the order differs
+//               from `column`'s, so results may differ in the last bits).
 // scale / bias (FP32) are uploaded in initialize(); absent ones are not read (kAffine false).
 #include <cmath>
 #include <cstdint>
@@ -103,8 +109,57 @@ __global__ void __launch_bounds__(256) layerNormColumns(const T* __restrict__ x,
     }
 }
 
-enum Tactic : int32_t { kRowWarp = 0, kRowBlock = 1, kColumn = 2, kNbTactics = 3 };
-const char* const kTacticNames[kNbTactics] = {"row_warp", "row_block256", "column"};
+//! CT consecutive columns per block of 256 threads, the axis split over the 256 / CT thread groups of a column.
+template <int CT, bool kAffine, typename T>
+__global__ void __launch_bounds__(256) layerNormColumnsSplit(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int n, int64_t inner,
+                                                             float eps, const float* __restrict__ scale, const float* __restrict__ bias) {
+    constexpr int S = 256 / CT;
+    __shared__ float red[S][CT];
+    const int c = static_cast<int>(threadIdx.x) % CT, part = static_cast<int>(threadIdx.x) / CT;
+    const int64_t cols = outer * inner;
+    const float invN = 1.f / static_cast<float>(n);
+    // Block-uniform loop (the barriers need every thread): columns past the end sum nothing and store nothing.
+    for (int64_t j0 = static_cast<int64_t>(blockIdx.x) * CT; j0 < cols; j0 += static_cast<int64_t>(gridDim.x) * CT) {
+        const int64_t j = j0 + c;
+        const bool valid = j < cols;
+        const int64_t o = valid ? j / inner : 0, i = valid ? j - o * inner : 0;
+        const T* __restrict__ xp = x + o * n * inner + i;
+        float s = 0.f;
+        if (valid)
+            for (int k = part; k < n; k += S) s += cuda::ldFloat(xp + static_cast<int64_t>(k) * inner);
+        red[part][c] = s;
+        __syncthreads();
+        float tot = 0.f;
+#pragma unroll 8
+        for (int w = 0; w < S; ++w) tot += red[w][c];
+        __syncthreads();  // red is reused below
+        const float mean = tot * invN;
+        float v = 0.f;
+        if (valid)
+            for (int k = part; k < n; k += S) {
+                const float d = cuda::ldFloat(xp + static_cast<int64_t>(k) * inner) - mean;
+                v += d * d;
+            }
+        red[part][c] = v;
+        __syncthreads();
+        float var = 0.f;
+#pragma unroll 8
+        for (int w = 0; w < S; ++w) var += red[w][c];
+        __syncthreads();
+        const float rstd = rsqrtf(var * invN + eps);
+        if (!valid) continue;
+        T* __restrict__ yp = y + o * n * inner + i;
+        for (int k = part; k < n; k += S) {
+            float r = (cuda::ldFloat(xp + static_cast<int64_t>(k) * inner) - mean) * rstd;
+            if (kAffine) r = r * __ldg(scale + k) + __ldg(bias + k);
+            yp[static_cast<int64_t>(k) * inner] = cuda::fromFloat<T>(r);
+        }
+    }
+}
+
+enum Tactic : int32_t { kRowWarp = 0, kRowBlock = 1, kColumn = 2, kColumnSplit8 = 3, kColumnSplit32 = 4, kNbTactics = 5 };
+const char* const kTacticNames[kNbTactics] = {"row_warp", "row_block256", "column", "column_split8", "column_split32"};
+inline bool columnTactic(int t) { return t == kColumn || t == kColumnSplit8 || t == kColumnSplit32; }
 constexpr int64_t kRowWarpMax = 4096;  // longer rows: 128 loads per lane and up, a block per row is faster
 
 class LayerNormGpu final : public cuda::FloatOrHalfKernel<LayerNormGpu, LayerNormOp> {
@@ -115,7 +170,7 @@ public:
     const char* getTacticName(int32_t t) const noexcept override { return t >= 0 && t < kNbTactics ? kTacticNames[t] : "invalid"; }
     int32_t setTactic(int32_t t) noexcept override {
         if (t < 0 || t >= kNbTactics) return -1;
-        if (t != kColumn && !innerOne_) return -1;
+        if (!columnTactic(t) && !innerOne_) return -1;
         tactic_ = t;
         return 0;
     }
@@ -168,7 +223,7 @@ private:
         const float eps = op_.epsilon;
         cudaStream_t s = cuda::streamOf(c);
         int t = tactic_;
-        if (inner != 1) t = kColumn;  // axis 0 (the batch) changes length with the batch
+        if (inner != 1 && !columnTactic(t)) t = kColumn;  // axis 0 (the batch) changes length with the batch
         switch (t) {
             case kRowWarp: {
                 const int64_t cap = static_cast<int64_t>(cuda::numSMs()) * 32;
@@ -185,6 +240,22 @@ private:
                 if (affine) layerNormRows<256, true, T><<<grid, 256, 0, s>>>(x, y, outer, n, eps, sc, bi);
                 else layerNormRows<256, false, T><<<grid, 256, 0, s>>>(x, y, outer, n, eps, sc, bi);
                 cuda::checkLaunch("layerNormRows<256>");
+                return;
+            }
+            case kColumnSplit8:
+            case kColumnSplit32: {
+                const int ct = t == kColumnSplit8 ? 8 : 32;
+                const int64_t cap = static_cast<int64_t>(cuda::numSMs()) * 8;
+                const int64_t blocks = cuda::ceilDiv(outer * inner, ct);
+                const unsigned grid = static_cast<unsigned>(blocks < cap ? blocks : cap);
+                if (t == kColumnSplit8) {
+                    if (affine) layerNormColumnsSplit<8, true, T><<<grid, 256, 0, s>>>(x, y, outer, n, inner, eps, sc, bi);
+                    else layerNormColumnsSplit<8, false, T><<<grid, 256, 0, s>>>(x, y, outer, n, inner, eps, sc, bi);
+                } else {
+                    if (affine) layerNormColumnsSplit<32, true, T><<<grid, 256, 0, s>>>(x, y, outer, n, inner, eps, sc, bi);
+                    else layerNormColumnsSplit<32, false, T><<<grid, 256, 0, s>>>(x, y, outer, n, inner, eps, sc, bi);
+                }
+                cuda::checkLaunch("layerNormColumnsSplit");
                 return;
             }
             default: {
