@@ -66,6 +66,8 @@ def parse_args(argv=None):
     p.add_argument("--compile-timeout", type=float, default=600.0, help="seconds per torch.compile cell (default 600)")
     p.add_argument("--workdir", default=None, help="where the ONNX files go (default: a temporary directory)")
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    p.add_argument("--layout", metavar="PATH", help="append every gie engine's kernels (type, tactic, precision, input and "
+                   "output dtype / format, profiled ms per run) to this text file")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as a markdown file")
     p.add_argument("--cpu-check", action="store_true",
                    help="no GPU needed: export each model, build it with gie on the CPU (FP32) and compare with torch FP32 "
@@ -118,6 +120,19 @@ def slowest_steps(per_kernel_ms, types, runs, k=3):
     """The k kernels with the most time: [(name, type, ms per run)], most first; per_kernel_ms: {name: total ms}."""
     order = sorted(per_kernel_ms.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     return [(name, types.get(name, "?"), ms / max(runs, 1)) for name, ms in order]
+
+
+def layout_lines(title, layer_info, per_kernel_ms, runs):
+    """The --layout text of one engine: a title line, then one line per kernel in execution order."""
+    io = lambda ts: ",".join(f"{t.get('dtype', '?')}/{t.get('format', '?')}" + ("(view)" if t.get("view_kind") else "")
+                             for t in ts)
+    lines = [f"## {title}"]
+    for k in layer_info.get("kernels", []):
+        ms = per_kernel_ms.get(k["name"])
+        ms_text = f"{ms / max(runs, 1):.4f}" if ms is not None else "-"
+        lines.append(f"{ms_text:>8} ms  {k.get('type', '?'):<16} {k.get('precision', '?'):<8} {k.get('tactic', '?'):<40} "
+                     f"in {io(k.get('inputs', []))} -> out {io(k.get('outputs', []))}  {k['name']}")
+    return lines
 
 
 def accuracy(out, ref):
@@ -250,6 +265,10 @@ def run_gie(gie, torch, path, batch, fp16, x, args, stream, row):
         finally:
             ctx.profiler = None
         row["slowest"] = slowest_steps(total, types, args.profile_runs)
+        if args.layout:
+            title = f"{row.get('model', '?')} batch {batch} {'fp16' if fp16 else 'fp32'}: {engine.num_kernels} kernels"
+            with open(args.layout, "a") as f:
+                f.write("\n".join(layout_lines(title, li, total, args.profile_runs)) + "\n")
     return out
 
 

@@ -497,6 +497,20 @@ def test_zoo_ratio_to_the_best_torch_column(zoo):
     assert zoo.vs_best({"gie": _t(1.0)}) is None and zoo.vs_best({"eager": _t(1.0)}) is None
 
 
+def test_zoo_layout_lines(zoo):
+    """--layout: one line per kernel in order, ms per profiled run ('-' for a kernel the profiler did not report)."""
+    info = {"kernels": [
+        {"name": "conv", "type": "Convolution", "precision": "float16", "tactic": "hmma1x1",
+         "inputs": [{"dtype": "float16", "format": "hwc8"}], "outputs": [{"dtype": "float16", "format": "linear"}]},
+        {"name": "ln", "type": "LayerNorm", "precision": "float16", "tactic": "column",
+         "inputs": [{"dtype": "float16", "format": "linear", "view_kind": "rows"}], "outputs": []}]}
+    lines = zoo.layout_lines("m batch 2 fp16: 2 kernels", info, {"conv": 0.9}, 3)
+    assert lines[0] == "## m batch 2 fp16: 2 kernels" and len(lines) == 3
+    assert lines[1].split()[:5] == ["0.3000", "ms", "Convolution", "float16", "hmma1x1"]
+    assert "in float16/hwc8 -> out float16/linear" in lines[1] and lines[1].endswith("conv")
+    assert lines[2].split()[0] == "-" and "in float16/linear(view) -> out " in lines[2]
+
+
 def test_zoo_slowest_steps_and_accuracy(zoo):
     steps = zoo.slowest_steps({"a": 3.0, "b": 9.0, "c": 6.0, "d": 1.0}, {"b": "LayerNorm", "c": "Convolution"}, runs=3)
     assert steps == [("b", "LayerNorm", 3.0), ("c", "Convolution", 2.0), ("a", "?", 1.0)]
