@@ -4,7 +4,6 @@ rank-3 input, bias, GELU after the first FC of each block), as the builder timed
 each is from the tensor cores. Needs a GPU build; no torch.
 
     PYTHONPATH=build/gpu/pkg python3 bench/fc_f16.py                      # batch 64, every shape
-    GIE_UNVERIFIED_TACTICS=1 PYTHONPATH=build/gpu/pkg python3 bench/fc_f16.py   # also the not-yet-verified tactics
     PYTHONPATH=build/gpu/pkg python3 bench/fc_f16.py --batch 1 --shapes convnext
 
 Per shape: one engine holding one FullyConnected (+ GELU, fused by fuse_epilogue), FP16 allowed and the layer pinned

@@ -118,7 +118,7 @@ def test_fully_connected_fp16_wgmma(case, rng):
     assert fc["tactic"] == WGMMA and fc["tactic_architecture"] == "sm_90a"
 
 
-PERSIST = "hgemm_wgmma_persist_128x128x64_s4"  # sm_90a, persistent (gemm_wgmma_f16_persistent.cuh): NOT YET RUN ON A GPU
+PERSIST = "hgemm_wgmma_persist_128x128x64_s4"  # sm_90a, persistent (gemm_wgmma_f16_persistent.cuh)
 PERSIST_CASES = [
     # id, input shape without the batch (the FC is over its last axis), num_outputs, bias, activation
     ("rank4_k96_n384_gelu", (5, 7, 96), 384, True, gie.ActivationType.GELU),     # ConvNeXt stage 1's first FC; M = 455
@@ -136,9 +136,10 @@ PERSIST_CASES = [
 
 @pytest.mark.parametrize("case", PERSIST_CASES, ids=[c[0] for c in PERSIST_CASES])
 def test_fully_connected_fp16_wgmma_persistent(case, rng, monkeypatch):
-    """The persistent Hopper tactic, forced (GIE_UNVERIFIED_TACTICS=1: not yet run on a GPU), FC over the last axis of
-    rank-2/3/4 inputs, at batch 13 and 1, against the CPU FP16 reference with poisoned outputs. Without the variable it
-    is never offered; with it, exactly where the one-tile wgmma tactic is."""
+    """The persistent Hopper tactic, forced, FC over the last axis of rank-2/3/4 inputs, at batch 13 and 1, against the
+    CPU FP16 reference with poisoned outputs. The builder offers it by default (without GIE_UNVERIFIED_TACTICS: it
+    left engine/tactic_architecture.h's list after this test passed on an H100), exactly where the one-tile wgmma
+    tactic is."""
     _, shape, K, has_bias, act = case
     full = (N,) + shape
     flat = shape[-1]
@@ -150,8 +151,6 @@ def test_fully_connected_fp16_wgmma_persistent(case, rng, monkeypatch):
         return net.add_activation(y, act).output(0) if act is not None else y
     inputs = {"x": randn(rng, full)}
     monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
-    assert PERSIST not in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
     offered = gpu_tactics(define, inputs, "FullyConnected", fp16=True)
     if not wgmma_expected():
         assert PERSIST not in offered and WGMMA not in offered, offered
@@ -165,9 +164,9 @@ def test_fully_connected_fp16_wgmma_persistent(case, rng, monkeypatch):
 
 
 def test_fully_connected_fp16_wgmma_persistent_in_tactic_timing(rng, monkeypatch):
-    """With GIE_UNVERIFIED_TACTICS=1 every FC tactic, the persistent one included, is forced in turn on ConvNeXt's MLP
-    shape (rank 4, 96 -> 384, GELU) through each_tactic_fp16: the new tactic agrees where the verified ones do."""
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    """Every FC tactic the builder offers by default, the persistent one included, is forced in turn on ConvNeXt's MLP
+    shape (rank 4, 96 -> 384, GELU) through each_tactic_fp16: the persistent tactic agrees where the others do."""
+    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
     w = randn(rng, (384, 96), 1.0 / np.sqrt(96))
     b = randn(rng, (384,), 0.5)
 
@@ -179,11 +178,10 @@ def test_fully_connected_fp16_wgmma_persistent_in_tactic_timing(rng, monkeypatch
 
 
 @pytest.mark.parametrize("outs", [(13, 20), (16, 20)], ids=["odd_offset", "aligned_offset"])
-def test_fully_connected_fp16_wgmma_persistent_into_concat_slices(outs, rng, monkeypatch):
+def test_fully_connected_fp16_wgmma_persistent_into_concat_slices(outs, rng):
     """Two FCs (24 -> outs) concatenated on axis 1 write into slices of one buffer (rows ldc = sum(outs) apart): with
     (13, 20) the second slice starts at an odd column (element-wise stores), with (16, 20) both may use the 8-byte
-    stores at ldc = 36 != N. The persistent tactic forced on both (GIE_UNVERIFIED_TACTICS=1: not yet run on a GPU)."""
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    stores at ldc = 36 != N. The persistent tactic forced on both."""
     ws = [(randn(rng, (k, 24), 1.0 / np.sqrt(24)), randn(rng, (k,), 0.5)) for k in outs]
 
     def define(net, t):

@@ -11,8 +11,7 @@
 // with C % 8 == 0, the pooled features of an FP16 convolution stack, read with no Reformat before): the weights are converted to half at initialize (rows padded
 // the same way), the GEMM loads half and computes in FP32 (gemm.cuh), or multiplies halves on tensor cores with
 // FP32 accumulation (the hgemm_mma_* tactics on sm_80+, and hgemm_wgmma_* on sm_90a where the input's row length is a
-// multiple of 8, timed against the others; hgemm_wgmma_persist_* too, but only with GIE_UNVERIFIED_TACTICS=1: not yet run
-// on a GPU, engine/tactic_architecture.h); the bias stays FP32.
+// multiple of 8, hgemm_wgmma_persist_* there too, timed against the others); the bias stays FP32.
 #include "common.cuh"
 #include "float_or_half.cuh"
 #include "kernels/gemm.cuh"

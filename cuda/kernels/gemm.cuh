@@ -27,8 +27,7 @@
 //   hgemm_wgmma_persist_128x128x64_s4  the same tiles and conditions, a persistent grid (one block per SM walking the
 //                            tiles, the next tile's loads overlapping this one's epilogue) and a vectorized epilogue with
 //                            ReLU / GELU compiled in (gemm_wgmma_f16_persistent.cuh): short-K, many-row FCs (ConvNeXt's
-//                            and ViT's MLPs). NOT YET RUN ON A GPU: the builder times it only with
-//                            GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h).
+//                            and ViT's MLPs). Timed against the others (verified on an H100 on 2026-12-07: docs/gpu.md).
 //   gemv_warp_dot            one warp per dot product row(A, m) . column(B, n), both contiguous in k
 //                            (!transA && transB after normalization), float4 loads; each warp handles up to 4
 //                            rows of A per column of B (the B row is read once for them): batch-1..16 FC.
@@ -110,7 +109,7 @@ enum Tactic : int {
     kHmma128x128,  // FP16 only, sm_80+ (gemm_mma_f16.cuh)
     kHmma64x64,
     kWgmma128x128,  // FP16 only, sm_90a (gemm_wgmma_f16.cu): A rows and B rows K-contiguous, pitches multiples of 8
-    kWgmmaPersist128x128,  // the same, persistent (not yet run on a GPU: timed by the builder only with GIE_UNVERIFIED_TACTICS=1)
+    kWgmmaPersist128x128,  // the same, persistent (gemm_wgmma_f16_persistent.cuh)
     kNbTactics
 };
 

@@ -1,6 +1,6 @@
 // Host side of the Hopper wgmma GEMM (gemm_wgmma_f16.cuh): the availability check, the tensor-map encoder reached
 // through the runtime's driver entry point (gie does not link libcuda), and the GEMM tactics hgemm_wgmma_128x128x64_s4
-// and hgemm_wgmma_persist_128x128x64_s4 (not yet run on a GPU: gemm_wgmma_f16_persistent.cuh) of gemm.cuh
+// and hgemm_wgmma_persist_128x128x64_s4 (gemm_wgmma_f16_persistent.cuh) of gemm.cuh
 // (FullyConnected: C = act(A * B^T + bias), A [M][K] and B [N][K] half, K-contiguous).
 #include <cudaTypedefs.h>
 

@@ -15,9 +15,10 @@
 //                  configure gave), "plain" needs none. Its tactics cost alike: tests force the choice through the
 //                  timing cache (tests/test_per_profile_tactics.py).
 //   UnverifiedTag  y = x + 1 and a second output of shape (1,): the index of the tactic that ran: "plain" (0, sleeps
-//                  2 ms) or "attention_flash_mma2_cpu_test" (1, fast), a name engine/tactic_architecture.h lists as
-//                  not yet verified on a GPU, so the builder must not time it without GIE_UNVERIFIED_TACTICS=1
-//                  (tests/test_tactic_architecture.py: the gate is by name, so a CPU plugin can check it).
+//                  2 ms) or "unverified_gate_test_cpu" (1, fast), under the prefix engine/tactic_architecture.h
+//                  reserves for this test of its gate (tactics not yet verified on a GPU): the builder must not time
+//                  it without GIE_UNVERIFIED_TACTICS=1 (tests/test_tactic_architecture.py: the gate is by name, so a
+//                  CPU plugin can check it).
 #include <gie/plugin.h>
 
 #include <chrono>
@@ -203,7 +204,7 @@ public:
         return inOut[pos].type == gie::DataType::kFLOAT && inOut[pos].format == gie::TensorFormat::kLINEAR;
     }
     int32_t getNbTactics() const noexcept override { return 2; }
-    const char* getTacticName(int32_t t) const noexcept override { return t == 0 ? "plain" : t == 1 ? "attention_flash_mma2_cpu_test" : nullptr; }
+    const char* getTacticName(int32_t t) const noexcept override { return t == 0 ? "plain" : t == 1 ? "unverified_gate_test_cpu" : nullptr; }
     int32_t setTactic(int32_t t) noexcept override {
         if (t < 0 || t > 1) return -1;
         tactic_ = t;

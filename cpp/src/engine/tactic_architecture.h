@@ -17,12 +17,14 @@ namespace gie {
 //! Built-in tactics written and compiled but not yet run on a GPU (their GPU tests have not passed there): the
 //! builder does not time them (builder.cpp selectTactics, negotiation.cpp fastest) unless the environment sets
 //! GIE_UNVERIFIED_TACTICS=1, so an untested kernel is never chosen silently; a tactic forced with force_tactic /
-//! setTacticOverride always runs. Names by prefix; today the pipelined FP16 attention tactics
-//! attention_flash_mma2_* (cuda/kernels/attention.cu) and the persistent FP16 FullyConnected tactic
-//! hgemm_wgmma_persist_* (cuda/kernels/gemm_wgmma_f16_persistent.cuh). A tactic leaves this list in the commit that reports its
-//! passing GPU run.
+//! setTacticOverride always runs. Names by prefix. A new kernel's tactic goes in this list when it lands without a
+//! GPU run, and leaves it in the commit that reports its passing GPU run (as attention_flash_mma2_* and
+//! hgemm_wgmma_persist_* did on 2026-12-07, docs/gpu.md "Hopper tactics" / "Attention").
+//! Today no built-in tactic is listed. "unverified_gate_test_" is reserved: it exists only so that the gate stays
+//! tested while no built-in tactic is gated (tests/plugins/range_plugins.cpp, UnverifiedTag's tactic
+//! "unverified_gate_test_cpu"; tests/test_tactic_architecture.py). No built-in tactic may use that prefix.
 inline bool tacticUnverified(const std::string& tactic) {
-    static const char* const prefixes[] = {"attention_flash_mma2_", "hgemm_wgmma_persist_"};
+    static const char* const prefixes[] = {"unverified_gate_test_"};
     for (const char* p : prefixes)
         if (tactic.compare(0, std::strlen(p), p) == 0) return true;
     return false;
