@@ -76,15 +76,22 @@ def _layout(engine):
     return [(k["type"], k["precision"], io(k["inputs"]), io(k["outputs"])) for k in engine.layer_info()["kernels"]]
 
 
+def _computing(engine):
+    """The number of kernels other than Reformats: with FP16 the GPU builder may choose by timing FP32 for a small layer
+    and convert around it (on an H100 on 2026-12-07 the FP16 counts differed between runs so), which is not the pass's."""
+    return sum(k["type"] != "Reformat" for k in engine.layer_info()["kernels"])
+
+
 def _check(define, refs, shape, xs, removed, tol=1e-5, **kw):
-    """Builds with and without the pass; both match refs(x) at every x in xs; the pass removes `removed` kernels."""
+    """Builds with and without the pass; both match refs(x) at every x in xs; the pass removes `removed` kernels
+    (Reformats not counted: _computing)."""
     on, off = _build(define, shape, **kw), _build(define, shape, passes_off=(PASS,), **kw)
     for x in xs:
         a, b = _run(on, x), _run(off, x)
         for i, e in enumerate(refs(x)):
             assert_close(a[i], e, rtol=tol, atol=tol, what=f"out{i} with the pass")
             assert_close(b[i], e, rtol=tol, atol=tol, what=f"out{i} without the pass")
-    assert off.num_kernels - on.num_kernels == removed, (on.num_kernels, off.num_kernels, _views(on), _layout(on), _layout(off))
+    assert _computing(off) - _computing(on) == removed, (_computing(on), _computing(off), _views(on), _layout(on), _layout(off))
     return on, off
 
 
@@ -399,8 +406,7 @@ def test_vit_small_gathers_become_views(tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("fp16", [False, True])
-def test_gpu_views_match_cpu(rng, fp16, monkeypatch):
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")  # the pass is off in GPU builds until its GPU tests have run
+def test_gpu_views_match_cpu(rng, fp16):
     def define(net, x):
         q = _qkv(net, x)
         outs = [_tanh(net, net.add_gather(q, _index(net, i), axis=0).output(0)) for i in range(3)]
@@ -421,8 +427,7 @@ def test_gpu_views_match_cpu(rng, fp16, monkeypatch):
 
 
 @pytest.mark.gpu
-def test_gpu_dynamic_batch_and_round_trip(rng, monkeypatch):
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+def test_gpu_dynamic_batch_and_round_trip(rng):
     def define(net, x):
         q = _qkv(net, x)
         return [_tanh(net, net.add_gather(q, _index(net, i), axis=0).output(0)) for i in range(3)]
@@ -437,8 +442,7 @@ def test_gpu_dynamic_batch_and_round_trip(rng, monkeypatch):
 
 
 @pytest.mark.gpu
-def test_gpu_vit_small_fp16_gathers_become_views(tmp_path, monkeypatch):
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+def test_gpu_vit_small_fp16_gathers_become_views(tmp_path):
     zoo_gpu, path, x, ref = _vit_small(tmp_path)
     kernels = {}
     for off in ((), (PASS,)):
@@ -446,14 +450,15 @@ def test_gpu_vit_small_fp16_gathers_become_views(tmp_path, monkeypatch):
         out = engine.create_execution_context().execute({"x": x})["y"]
         err, top1 = zoo_gpu.accuracy(out, ref)
         assert err <= 3e-2, (off, err)
-        kernels[off] = engine.num_kernels
+        kernels[off] = _computing(engine)
     assert kernels[(PASS,)] - kernels[()] == 18, kernels
 
 
-@pytest.mark.gpu
-def test_gpu_pass_off_until_verified(rng, monkeypatch):
-    """Until its GPU tests have run, the pass is off in GPU builds unless enabled by name (or GIE_UNVERIFIED_TACTICS=1),
-    and the build report says so; enabled by name, it runs."""
+@pytest.mark.parametrize("device", ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def test_pass_runs_by_default(rng, device, monkeypatch):
+    """The pass runs in a default build on both devices (in GPU builds since its GPU tests passed on an H100 on
+    2026-12-07; GIE_UNVERIFIED_TACTICS concerns tactics only); set_pass_enabled(name, True) on a pass that is on
+    changes nothing, set_pass_enabled(name, False) switches it off."""
     monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
 
     def define(net, x):
@@ -465,15 +470,19 @@ def test_gpu_pass_off_until_verified(rng, monkeypatch):
     outs = define(net, net.add_input("x", gie.float32, (3, 4, 3, 128)))
     for i, t in enumerate(outs):
         net.mark_output(t, f"out{i}")
-    counts = {}
-    for explicit in (False, True):
+    x = _x(rng, 3)
+    found = {}
+    for enabled in (None, True, False):
         config = builder.create_config()
-        config.device = "gpu"
-        if explicit:
-            config.set_pass_enabled(PASS, True)
+        config.device = device
+        config.set_batch_range(3, 3, 3)
+        if enabled is not None:
+            config.set_pass_enabled(PASS, enabled)
+        assert config.get_pass_enabled(PASS) == (enabled is not False)
         engine = builder.build(net, config)
-        passes = engine.layer_info()["passes"]
-        counts[explicit] = [k["type"] for k in engine.layer_info()["kernels"]].count("Gather")
-        assert any(p.startswith(PASS + ": off in GPU builds") for p in passes) != explicit, passes
-    assert counts == {False: 3, True: 0}, counts
-
+        views, log = _views(engine)
+        gathers = [k["type"] for k in engine.layer_info()["kernels"]].count("Gather")
+        found[enabled] = (len(views), len(log), gathers)
+        for a, e in zip(_run(engine, x), [np.tanh(q) for q in _qkv_ref(x)]):
+            assert_close(a, e, rtol=1e-5, atol=1e-5, what=f"set_pass_enabled: {enabled}")
+    assert found == {None: (3, 3, 0), True: (3, 3, 0), False: (0, 0, 3)}, found

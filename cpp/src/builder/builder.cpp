@@ -32,8 +32,6 @@
 
 namespace gie {
 
-//! Optimizer passes not yet run on a GPU: off in GPU builds unless enabled by name (see build()).
-constexpr const char* kGpuUnverifiedPasses[] = {"leading_axis_views"};
 namespace {
 
 class BuilderConfigImpl final : public IBuilderConfig {
@@ -67,13 +65,10 @@ public:
             setLastError(ErrorCode::kINVALID_ARGUMENT, strcat("unknown pass '", pass ? pass : "", "' (passes: ", all, ")"));
             return false;
         }
-        if (enabled) {
+        if (enabled)
             disabled_.erase(pass);
-            enabledExplicitly_.insert(pass);
-        } else {
+        else
             disabled_.insert(pass);
-            enabledExplicitly_.erase(pass);
-        }
         return true;
     }
     bool getPassEnabled(const char* pass) const noexcept override { return pass && !disabled_.count(pass); }
@@ -122,8 +117,6 @@ public:
     uint64_t flags() const { return flags_; }
     const std::map<std::string, std::string>& overrides() const { return overrides_; }
     const std::set<std::string>& disabledPasses() const { return disabled_; }
-    //! Passes turned on with setPassEnabled(name, true) (kGpuUnverifiedPasses run on the GPU only then).
-    bool passEnabledExplicitly(const std::string& pass) const { return enabledExplicitly_.count(pass) > 0; }
 
 private:
     DeviceType device_ = DeviceType::kAUTO;
@@ -131,7 +124,6 @@ private:
     int64_t min_ = 1, opt_ = 1, max_ = 1;
     size_t workspace_ = 0;
     std::set<std::string> disabled_;
-    std::set<std::string> enabledExplicitly_;
     IInt8Calibrator* calibrator_ = nullptr;
     bool cudaGraph_ = false;
     std::string timingCache_;
@@ -880,18 +872,8 @@ public:
                                                                  calibration.device == DeviceType::kGPU ? "GPU" : "CPU", " (FP32)"));
             // Calibrated ranges go to the lowered graph before the passes: they keep a surviving tensor's range (a
             // fused conv + ReLU writes the ReLU's output).
-            // Passes whose GPU tests have not run yet stay off in GPU builds unless asked for by name (or with
-            // GIE_UNVERIFIED_TACTICS=1), as unverified tactics do (engine/tactic_architecture.h); the report says so.
-            std::set<std::string> disabled = cfg->disabledPasses();
-            if (device == DeviceType::kGPU && !unverifiedTacticsAllowed())
-                for (const char* pass : kGpuUnverifiedPasses)
-                    if (!disabled.count(pass) && !cfg->passEnabledExplicitly(pass)) {
-                        disabled.insert(pass);
-                        ctx.log.push_back(strcat(pass, ": off in GPU builds until its GPU tests have run (NOT YET RUN ON A GPU); "
-                                                       "config.set_pass_enabled('", pass, "', True) or GIE_UNVERIFIED_TACTICS=1 turns it on"));
-                    }
             tc = std::chrono::steady_clock::now();
-            Graph g = optimizeNetwork(*net, rp.planned, disabled, ctx, calibrate ? &calibrated : nullptr);
+            Graph g = optimizeNetwork(*net, rp.planned, cfg->disabledPasses(), ctx, calibrate ? &calibrated : nullptr);
             const double passesMs = msSince(tc);
             if (cfg->getFlag(BuilderFlag::kREFIT)) {
                 noteWeightSources(g, lowered);
