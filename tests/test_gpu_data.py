@@ -222,7 +222,10 @@ def test_shuffle_transposes(rng, shape):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape,perm", [((B, 3, 17, 13), (0, 2, 3, 1)), ((B, 64, 7, 7), (0, 2, 3, 1)), ((B, 33, 65), (0, 2, 1)),
-                                        ((B, 33, 65), (1, 0, 2)), ((B, 48, 40), (2, 1, 0)), ((B, 5, 6, 7), (3, 2, 1, 0))],
+                                        ((B, 33, 65), (1, 0, 2)), ((B, 48, 40), (2, 1, 0)), ((B, 5, 6, 7), (3, 2, 1, 0)),
+                                        # rows of fewer than 32 units after widening (one thread per unit):
+                                        ((B, 6, 5, 40), (0, 2, 1, 3)), ((B, 3, 7, 2, 64), (2, 0, 3, 1, 4)),
+                                        ((B, 5, 3, 36), (1, 0, 2, 3))],
                          ids=str)
 def test_shuffle_dtypes(rng, dtype, shape, perm):
     x = _rand(rng, shape, dtype)

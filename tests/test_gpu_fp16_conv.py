@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gie
-from gpu_util import compare_gpu_cpu, randn, wgmma_expected
+from gpu_util import build_gpu, compare_gpu_cpu, randn, wgmma_expected
 
 pytestmark = pytest.mark.gpu
 
@@ -389,6 +389,49 @@ def test_fp16_depthwise(case, rng):
                                                 gie.ActivationType.SIGMOID).output(0)
     info = fp16(define, {"x": randn(rng, (N, C, H, W))}, DEPTHWISE)
     assert [(k["tactic"], k["variant"]) for k in conv_kernels(info)] == [(DEPTHWISE, "f16_hwc8_depthwise")]
+
+
+DEPTHWISE_Q4 = "depthwise_hwc8_f16_q4"  # 4 output pixels of a row per thread: kernel widths 3 / 5 / 7, column stride 1 / 2
+Q4_CASES = [
+    # id, C, H, W, (R, S), fields (output widths not multiples of 4; padding on both sides; kernel wider than the image)
+    ("c13_3x3_pad1_q11", 13, 9, 11, (3, 3), dict(padding=1)),
+    ("c13_3x3_stride2_q5", 13, 10, 9, (3, 3), dict(stride=2, padding=1)),
+    ("c64_5x5_stride2_pad2", 64, 14, 14, (5, 5), dict(stride=2, padding=2)),
+    ("c96_7x7_pad3_convnext", 96, 14, 14, (7, 7), dict(padding=3)),
+    ("c40_7x7_pad3_on_3x5", 40, 3, 5, (7, 7), dict(padding=3)),
+    ("c24_5x3_rowdil2", 24, 11, 13, (5, 3), dict(pre_padding=(4, 1), post_padding=(4, 1), dilation=(2, 1))),
+    ("c16_7x7_stride2_nopad", 16, 17, 23, (7, 7), dict(stride=2)),
+]
+
+
+@pytest.mark.parametrize("case", Q4_CASES, ids=[c[0] for c in Q4_CASES])
+def test_fp16_depthwise_q4(case, rng):
+    """The 4-pixel depthwise tactic against the CPU FP16 reference (GELU fused, as ConvNeXt's blocks do not, to cover
+    the chunk epilogue), and bit-identical to the one-pixel tactic (same FMAs in the same order)."""
+    _, C, H, W, (R, S), fields = case
+    w, b = conv_weights(rng, C, 1, R, S)
+
+    def define(net, t):
+        y = net.add_convolution(t["x"], C, (R, S), w, b, num_groups=C, **fields).output(0)
+        return net.add_activation(y, gie.ActivationType.GELU).output(0)
+
+    inputs = {"x": randn(rng, (N, C, H, W))}
+    info = fp16(define, inputs, DEPTHWISE_Q4)
+    assert [k["tactic"] for k in conv_kernels(info)] == [DEPTHWISE_Q4]
+    outs = []
+    for tactic in (DEPTHWISE, DEPTHWISE_Q4):
+        engine = build_gpu(define, inputs, force={"Convolution": tactic}, fp16=True)
+        outs.append(next(iter(engine.create_execution_context().execute(inputs).values())))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_fp16_depthwise_q4_refused_where_it_does_not_apply(rng):
+    """Column dilation 2 or a kernel width outside 3 / 5 / 7: forcing the 4-pixel tactic fails at build, naming it."""
+    for (R, S), fields in (((3, 3), dict(dilation=2, padding=2)), ((3, 2), dict(padding=1)), ((3, 3), dict(stride=(1, 3)))):
+        w, b = conv_weights(rng, 8, 1, R, S)
+        define = lambda net, t: net.add_convolution(t["x"], 8, (R, S), w, b, num_groups=8, **fields).output(0)
+        with pytest.raises(gie.Error, match=DEPTHWISE_Q4):
+            fp16(define, {"x": randn(rng, (2, 8, 9, 9))}, DEPTHWISE_Q4)
 
 
 def test_fp16_depthwise_residual_and_chain(rng):

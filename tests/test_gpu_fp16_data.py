@@ -141,6 +141,9 @@ def test_slice_fp16(rng, shape, start, size, stride):
     ((B, 13, 1, 1), (0, 2, 3, 1), None, None),              # moves nothing once size-1 dims drop
     ((B, 6, 4, 5), (0, 2, 1, 3), (0, 8, 15), (0, 2, 1)),    # both transposes move data (workspace)
     ((B, 5, 7), None, (0, 35), None),                       # a reshape only
+    ((B, 19, 1152), None, (0, 19, 3, 6, 64), (2, 0, 3, 1, 4)),  # ViT's q / k / v split: rows of 8 16-byte units
+    ((B, 6, 19, 64), (0, 2, 1, 3), (0, 19, 384), None),     # the heads merged back
+    ((B, 4, 9, 36), (0, 2, 1, 3), None, None),              # rows of 9 8-byte units
 ], ids=str)
 def test_shuffle_fp16(rng, shape, first, reshape, second):
     x = randn(rng, shape)

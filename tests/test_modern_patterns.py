@@ -349,6 +349,31 @@ def test_gpu_layer_norm_each_tactic(shape, axis, fp16, rng):
 
 
 @gpu
+@pytest.mark.parametrize("shape", [(3, 37, 5, 7), (2, 96, 4, 4), (1, 768, 7, 7)], ids=str)
+@pytest.mark.parametrize("tactic", ["row_warp", "row_block256"])
+@pytest.mark.parametrize("then_conv", [False, True], ids=["alone", "then_1x1"])
+def test_gpu_layer_norm_hwc8_over_channels(shape, tactic, then_conv, rng):
+    """LayerNorm over the channels of a 4-D FP16 tensor on HALF HWC8 (ConvNeXt's, between an HWC8 depthwise and an
+    HWC8 1x1 convolution): the row tactics apply only there (over channels on LINEAR they are refused), so forcing one
+    makes the builder run the layer on HWC8. Against the CPU reference; with a 1x1 convolution after it (C = 37: 3
+    padding channels per pixel, which the LayerNorm must write as zeros for the convolution's reads), the chain too."""
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    c = shape[1]
+    sc, bi = rng.standard_normal(c).astype(np.float32), rng.standard_normal(c).astype(np.float32)
+    w = (rng.standard_normal((16, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
+
+    def define(net, t):
+        y = net.add_layer_norm(t["x"], 1, 1e-5, sc, bi).output(0)
+        return net.add_convolution(y, 16, (1, 1), w, np.zeros(16, np.float32)).output(0) if then_conv else y
+
+    info = compare_gpu_cpu(define, {"x": x}, force={"LayerNorm": tactic}, fp16=True, expect_half=("LayerNorm",),
+                           rtol=3e-3, atol=3e-3)
+    ln = [k for k in info["kernels"] if k["type"] == "LayerNorm"]
+    assert len(ln) == 1 and ln[0]["tactic"] == tactic, ln
+    assert ln[0]["inputs"][0]["format"] == "hwc8" and ln[0]["outputs"][0]["format"] == "hwc8", ln
+
+
+@gpu
 def test_gpu_layer_norm_without_affine(rng):
     x = rng.standard_normal((13, 4, 65)).astype(np.float32)
     compare_gpu_cpu(lambda net, t: net.add_layer_norm(t["x"]).output(0), {"x": x}, rtol=1e-4, atol=1e-4)

@@ -158,9 +158,6 @@ __device__ __forceinline__ int64_t rowOffset(const F16ConvArgs& a, int m, int64_
 __device__ __forceinline__ int64_t outRow(const F16ConvArgs& a, int m) { return rowOffset(a, m, a.yStride, a.mode); }
 __device__ __forceinline__ int64_t residualRow(const F16ConvArgs& a, int m) { return a.residual ? rowOffset(a, m, a.rStride, a.rmode) : 0; }
 
-//! The epilogue activation; ReLU (the common case) inline, the others out of line (common.cuh applyActCompact).
-__device__ __forceinline__ float activate(const F16ConvArgs& a, float v) { return applyActCompact(a.act, v, a.alpha, a.beta); }
-
 //! The bias of channels k0 .. k0+7: zero past K or without a bias.
 __device__ __forceinline__ void loadBias8(const F16ConvArgs& a, int k0, float (&b)[8]) {
 #pragma unroll
@@ -196,10 +193,11 @@ __device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, 
     }
     float o[8];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-        const int k = k0 + j;
-        o[j] = k < a.K ? activate(a, v[j] + bias[j] + res[j]) : 0.f;
-    }
+    for (int j = 0; j < 8; ++j) o[j] = v[j] + bias[j] + res[j];
+    applyActChunk(a.act, o, a.alpha, a.beta);  // (the choice once per chunk, the common kinds inline: no call)
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+        if (k0 + j >= a.K) o[j] = 0.f;  // HWC8 padding channels
     if (a.mode == OutMode::kHalfHwc8) {
         uint4 out;
         __half2* oh = reinterpret_cast<__half2*>(&out);

@@ -15,11 +15,16 @@
 //               columns, one per lane position, and splits the axis over its 32 or 8 thread groups (strided k); the
 //               partial sums meet in shared memory, added in a fixed order (deterministic; the order differs
 //               from `column`'s, so results may differ in the last bits).
+// HALF HWC8 over the channel axis of a 4-D tensor (ConvNeXt's LayerNorm between a depthwise convolution and a 1x1
+// one, both HWC8): each pixel's channels are one contiguous row, so the row tactics run on it (row pitch Cp, the
+// padding channels written as zeros) and no Reformat is needed on either side; the column tactics are refused.
 // scale / bias (FP32) are uploaded in initialize(); absent ones are not read (kAffine false).
 #include <cmath>
 #include <cstdint>
 
 #include "common.cuh"
+#include "common/format.h"
+#include "conv_f16_common.cuh"  // batchStrideOf
 #include "fp16.cuh"
 #include "layers/layer_norm.h"
 
@@ -45,9 +50,15 @@ __device__ __forceinline__ float rowSum(float v, float* red) {
     }
 }
 
+//! Where the rows lie: row r is pixel p = r % pq of image r / pq, at image * bs + p * ld (LINEAR: pq = rows, ld = n,
+//! bs unused; HALF HWC8 over channels: a pixel's C channels then Cp - C zero padding channels, ld = Cp).
+struct RowGeometry {
+    int64_t pq = 1, ld = 0, bsIn = 0, bsOut = 0;
+};
+
 template <int TPR, bool kAffine, typename T>
-__global__ void __launch_bounds__(256) layerNormRows(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int n, float eps,
-                                                     const float* __restrict__ scale, const float* __restrict__ bias) {
+__global__ void __launch_bounds__(256) layerNormRows(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int n, RowGeometry geo,
+                                                     float eps, const float* __restrict__ scale, const float* __restrict__ bias) {
     __shared__ float red[TPR == 32 ? 1 : TPR / 32];
     constexpr int kRowsPerBlock = 256 / TPR;
     const int lane = threadIdx.x % TPR;
@@ -59,7 +70,8 @@ __global__ void __launch_bounds__(256) layerNormRows(const T* __restrict__ x, T*
     for (int64_t base = first; base < rows; base += step) {
         const int64_t row = base + threadIdx.x / TPR;
         const bool valid = row < rows;
-        const T* __restrict__ xr = x + (valid ? row : 0) * n;
+        const int64_t img = valid ? row / geo.pq : 0, px = valid ? row - img * geo.pq : 0;
+        const T* __restrict__ xr = x + img * geo.bsIn + px * geo.ld;
         float s = 0.f;
         if (valid)
             for (int i = lane; i < n; i += TPR) s += cuda::ldFloat(xr + i);
@@ -72,12 +84,13 @@ __global__ void __launch_bounds__(256) layerNormRows(const T* __restrict__ x, T*
             }
         const float rstd = rsqrtf(rowSum<TPR>(v, red) * invN + eps);
         if (!valid) continue;
-        T* __restrict__ yr = y + row * n;
+        T* __restrict__ yr = y + img * geo.bsOut + px * geo.ld;
         for (int i = lane; i < n; i += TPR) {
             float o = (cuda::ldFloat(xr + i) - mean) * rstd;
             if (kAffine) o = o * __ldg(scale + i) + __ldg(bias + i);
             yr[i] = cuda::fromFloat<T>(o);
         }
+        for (int i = n + lane; i < geo.ld; i += TPR) yr[i] = cuda::fromFloat<T>(0.f);  // HWC8 padding channels
     }
 }
 
@@ -168,9 +181,20 @@ public:
 
     int32_t getNbTactics() const noexcept override { return kNbTactics; }
     const char* getTacticName(int32_t t) const noexcept override { return t >= 0 && t < kNbTactics ? kTacticNames[t] : "invalid"; }
+    //! FLOAT / HALF LINEAR (FloatOrHalfKernel), and HALF HWC8 in and out when normalizing over the channels of a 4-D
+    //! tensor.
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nIn, int32_t nOut) const noexcept override {
+        if (pos >= 0 && inOut[0].format == TensorFormat::kHWC8) {
+            if (inOut[0].type != DataType::kHALF || inOut[0].dims.nbDims != 4 || (op_.axis != 1 && op_.axis != -3)) return false;
+            return pos == 0 || (inOut[pos].type == DataType::kHALF && inOut[pos].format == TensorFormat::kHWC8);
+        }
+        return FloatOrHalfKernel::supportsFormatCombination(pos, inOut, nIn, nOut);
+    }
+
     int32_t setTactic(int32_t t) noexcept override {
         if (t < 0 || t >= kNbTactics) return -1;
         if (!columnTactic(t) && !innerOne_) return -1;
+        if (columnTactic(t) && hwc8_) return -1;
         tactic_ = t;
         return 0;
     }
@@ -194,7 +218,9 @@ protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
         const Dims& d = in[0].dims;
         const int ax = normalizeAxis(op_.axis, d.nbDims, "LayerNorm");
-        innerOne_ = splitAtAxis(d, ax).inner == 1;
+        hwc8_ = in[0].format == TensorFormat::kHWC8;
+        GIE_CHECK(!hwc8_ || (d.nbDims == 4 && ax == 1), ErrorCode::kINTERNAL, "LayerNorm (GPU): HWC8 only over the channels of a 4-D tensor");
+        innerOne_ = hwc8_ || splitAtAxis(d, ax).inner == 1;
         GIE_CHECK(d.d[ax] < (int64_t{1} << 31), ErrorCode::kUNSUPPORTED, "LayerNorm (GPU): the axis has ", d.d[ax], " elements");
         tactic_ = !innerOne_ ? kColumn : d.d[ax] <= kRowWarpMax ? kRowWarp : kRowBlock;
     }
@@ -223,22 +249,35 @@ private:
         const float eps = op_.epsilon;
         cudaStream_t s = cuda::streamOf(c);
         int t = tactic_;
-        if (inner != 1 && !columnTactic(t)) t = kColumn;  // axis 0 (the batch) changes length with the batch
+        RowGeometry geo;  // LINEAR rows: one image of `outer` rows n apart
+        int64_t rows = outer;
+        if (c.inDesc[0].format == TensorFormat::kHWC8) {  // (supportsFormatCombination: HALF, 4-D, over the channels)
+            rows = d.d[0] * d.d[2] * d.d[3];
+            geo.pq = d.d[2] * d.d[3];
+            geo.ld = storedChannels(n64, TensorFormat::kHWC8);
+            geo.bsIn = cuda::convf16::batchStrideOf(c.inDesc[0]);
+            geo.bsOut = cuda::convf16::batchStrideOf(c.outDesc[0]);
+            if (columnTactic(t)) t = n64 <= kRowWarpMax ? kRowWarp : kRowBlock;
+        } else {
+            geo.pq = outer > 0 ? outer : 1;
+            geo.ld = n64;
+            if (inner != 1 && !columnTactic(t)) t = kColumn;  // axis 0 (the batch) changes length with the batch
+        }
         switch (t) {
             case kRowWarp: {
                 const int64_t cap = static_cast<int64_t>(cuda::numSMs()) * 32;
-                const int64_t blocks = cuda::ceilDiv(outer, 256 / 32);
+                const int64_t blocks = cuda::ceilDiv(rows, 256 / 32);
                 const unsigned grid = static_cast<unsigned>(blocks < cap ? blocks : cap);
-                if (affine) layerNormRows<32, true, T><<<grid, 256, 0, s>>>(x, y, outer, n, eps, sc, bi);
-                else layerNormRows<32, false, T><<<grid, 256, 0, s>>>(x, y, outer, n, eps, sc, bi);
+                if (affine) layerNormRows<32, true, T><<<grid, 256, 0, s>>>(x, y, rows, n, geo, eps, sc, bi);
+                else layerNormRows<32, false, T><<<grid, 256, 0, s>>>(x, y, rows, n, geo, eps, sc, bi);
                 cuda::checkLaunch("layerNormRows<32>");
                 return;
             }
             case kRowBlock: {
                 const int64_t cap = static_cast<int64_t>(cuda::numSMs()) * 16;
-                const unsigned grid = static_cast<unsigned>(outer < cap ? outer : cap);
-                if (affine) layerNormRows<256, true, T><<<grid, 256, 0, s>>>(x, y, outer, n, eps, sc, bi);
-                else layerNormRows<256, false, T><<<grid, 256, 0, s>>>(x, y, outer, n, eps, sc, bi);
+                const unsigned grid = static_cast<unsigned>(rows < cap ? rows : cap);
+                if (affine) layerNormRows<256, true, T><<<grid, 256, 0, s>>>(x, y, rows, n, geo, eps, sc, bi);
+                else layerNormRows<256, false, T><<<grid, 256, 0, s>>>(x, y, rows, n, geo, eps, sc, bi);
                 cuda::checkLaunch("layerNormRows<256>");
                 return;
             }
@@ -271,6 +310,7 @@ private:
     std::shared_ptr<cuda::DeviceArray> affine_;
     int64_t affineLen_ = 0;
     bool innerOne_ = false;
+    bool hwc8_ = false;  // configured on HALF HWC8 (rows of channels; the column tactics refused)
     int32_t tactic_ = kRowWarp;
 };
 GIE_REGISTER_KERNEL(LayerNormGpu, DeviceType::kGPU);

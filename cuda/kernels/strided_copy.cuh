@@ -8,7 +8,8 @@
 //   contiguous   one run: a grid-stride copy in 16/8/4/2/1-byte units (the widest that the byte counts
 //                and both pointers allow);
 //   rows         the innermost dimension is contiguous in the source and long: one warp per 128-unit tile
-//                of a row (units widened as above), the row's source offset computed once per tile;
+//                of a row (units widened as above), the row's source offset computed once per tile; rows of
+//                fewer than 32 units (after widening) one thread per unit instead (scRowsShort);
 //   tiled        a transpose (the innermost output dimension is strided in the source while another
 //                output dimension is contiguous there), both at least 16 long: 32x32 tiles through
 //                shared memory, coalesced on both sides;
@@ -128,6 +129,27 @@ __global__ void __launch_bounds__(256) scRows(const U* __restrict__ src, U* __re
     }
 }
 
+//! Rows shorter than a warp's 32 units (ViT's heads: 64 halves = 8 units of 16 bytes, where scRows kept 8 of 32
+//! lanes busy): one thread per unit, the row's source offset from the unit's index (32-bit index math when it fits).
+//! Consecutive threads take consecutive units of the packed output: both sides coalesced within a row.
+template <typename U, typename Idx>
+__global__ void __launch_bounds__(256) scRowsShort(const U* __restrict__ src, U* __restrict__ dst, ScRowsParams p, Idx total) {
+    const Idx step = static_cast<Idx>(gridDim.x) * blockDim.x;
+    const Idx len = static_cast<Idx>(p.len);
+    for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+        Idx rem = i / len;
+        const Idx c = i - rem * len;
+        int64_t off = p.base + static_cast<int64_t>(c);
+        for (int k = p.outerRank - 1; k >= 0; --k) {
+            const Idx nk = static_cast<Idx>(p.n[k]);
+            const Idx q = rem / nk;
+            off += static_cast<int64_t>(rem - q * nk) * p.s[k];
+            rem = q;
+        }
+        dst[i] = src[off];
+    }
+}
+
 struct ScElemParams {
     int rank;
     int64_t n[kScMaxRank];
@@ -225,6 +247,18 @@ inline void scCopyBytes(const void* src, void* dst, int64_t bytes, cudaStream_t 
 template <int B>
 void scLaunchRows(const void* src, void* dst, const ScRowsParams& p, cudaStream_t st) {
     using U = typename ScUnit<B>::T;
+    if (p.len < 32) {  // short rows: one thread per unit (scRowsShort)
+        const int64_t units = p.tiles * p.len;  // (tilesPerRow == 1)
+        bool fits32 = units < (int64_t{1} << 31);
+        for (int k = 0; k < p.outerRank; ++k) fits32 = fits32 && p.n[k] < (int64_t{1} << 31);
+        if (fits32)
+            scRowsShort<U, uint32_t><<<gridFor(units), 256, 0, st>>>(static_cast<const U*>(src), static_cast<U*>(dst), p,
+                                                                      static_cast<uint32_t>(units));
+        else
+            scRowsShort<U, int64_t><<<gridFor(units), 256, 0, st>>>(static_cast<const U*>(src), static_cast<U*>(dst), p, units);
+        checkLaunch("strided_copy_rows_short");
+        return;
+    }
     const int64_t warps = p.tiles;
     scRows<U><<<gridFor(warps * 32), 256, 0, st>>>(static_cast<const U*>(src), static_cast<U*>(dst), p);
     checkLaunch("strided_copy_rows");
