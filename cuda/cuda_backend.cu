@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -90,9 +91,42 @@ size_t roundUp(size_t b) { return (b + 255) / 256 * 256; }
 std::mutex gOwnersMutex;
 std::unordered_map<void*, IGpuAllocator*> gOwners;
 
+// The build-time allocation cache (Backend::buildAllocationCache), per thread: blocks cudaMalloc'ed while it is on
+// are remembered with their size; freeing one (while on) synchronizes the device, as cudaFree would, and keeps the
+// block for a later allocation of at least its size and at most twice it; the free list is capped (kCacheCap) and
+// released when the outermost scope ends. A user allocator (setGpuAllocator) bypasses it.
+struct BuildAllocCache {
+    int depth = 0;
+    std::multimap<size_t, void*> free;        // size -> block
+    std::unordered_map<void*, size_t> sizes;  // blocks allocated while on (live or free)
+    size_t freeBytes = 0;
+};
+thread_local BuildAllocCache tAllocCache;
+constexpr size_t kCacheCap = size_t{1} << 30;
+
+void releaseCached(BuildAllocCache& c) {
+    for (auto& [size, p] : c.free) {
+        c.sizes.erase(p);
+        cudaFree(p);
+    }
+    c.free.clear();
+    c.freeBytes = 0;
+}
+
 void* rawAllocate(size_t bytes, const char* what) {
     size_t n = roundUp(bytes ? bytes : 1);
     void* p = nullptr;
+    BuildAllocCache& cache = tAllocCache;
+    const bool cached = cache.depth > 0 && !getGpuAllocator();
+    if (cached) {
+        auto it = cache.free.lower_bound(n);
+        if (it != cache.free.end() && it->first <= 2 * n) {
+            p = it->second;
+            cache.freeBytes -= it->first;
+            cache.free.erase(it);
+            return p;
+        }
+    }
     if (IGpuAllocator* a = getGpuAllocator()) {
         p = a->allocate(n, 256);
         GIE_CHECK(p, ErrorCode::kOUT_OF_MEMORY, "out of GPU memory: the user allocator returned no memory for ", bytes, " bytes (", what, ")");
@@ -101,6 +135,12 @@ void* rawAllocate(size_t bytes, const char* what) {
         return p;
     }
     cudaError_t e = cudaMalloc(&p, n);
+    if (e == cudaErrorMemoryAllocation && cached && !cache.free.empty()) {  // the free list first goes back
+        cudaGetLastError();
+        releaseCached(cache);
+        e = cudaMalloc(&p, n);
+    }
+    if (e == cudaSuccess && cached) cache.sizes[p] = n;
     if (e != cudaSuccess) {
         cudaGetLastError();
         size_t freeB = 0, totalB = 0;
@@ -114,6 +154,23 @@ void* rawAllocate(size_t bytes, const char* what) {
 
 void rawFree(void* p) {
     if (!p) return;
+    BuildAllocCache& cache = tAllocCache;
+    if (cache.depth > 0) {
+        auto it = cache.sizes.find(p);
+        if (it != cache.sizes.end()) {
+            cudaDeviceSynchronize();  // cudaFree's implicit synchronization: no kernel still reads the block
+            cache.free.emplace(it->second, p);
+            cache.freeBytes += it->second;
+            while (cache.freeBytes > kCacheCap && !cache.free.empty()) {  // the largest blocks go back first
+                auto last = std::prev(cache.free.end());
+                cache.freeBytes -= last->first;
+                cache.sizes.erase(last->second);
+                cudaFree(last->second);
+                cache.free.erase(last);
+            }
+            return;
+        }
+    }
     IGpuAllocator* owner = nullptr;
     {
         std::lock_guard<std::mutex> lock(gOwnersMutex);
@@ -131,6 +188,16 @@ void rawFree(void* p) {
 
 class CudaBackend final : public Backend {
 public:
+    void buildAllocationCache(bool on) override {
+        BuildAllocCache& c = tAllocCache;
+        if (on) {
+            ++c.depth;
+            return;
+        }
+        if (c.depth == 0 || --c.depth > 0) return;
+        releaseCached(c);
+        c.sizes.clear();  // live blocks from now on are freed with cudaFree
+    }
     DeviceType device() const override { return DeviceType::kGPU; }
     const char* name() const override { return "cuda"; }
     bool available() const override { return availability().ok; }

@@ -46,6 +46,27 @@ public:
     virtual void destroyGraph(void* graph) { (void)graph; }
     //! Throws if a kernel launched earlier on this device failed (sticky errors).
     virtual void checkErrors(const char* when) { (void)when; }
+    //! Build-time allocation cache of the calling thread (GPU: cuda_backend.cu), nested on / off calls: while on,
+    //! memory this thread frees goes to a free list that its later allocations of a similar size reuse, instead of
+    //! cudaFree / cudaMalloc for each tactic timed (every timing initializes and terminates its kernel: weights,
+    //! workspace); off (the outermost) returns the free list to the device. No effect on the CPU backend.
+    virtual void buildAllocationCache(bool on) { (void)on; }
+};
+
+//! Scoped Backend::buildAllocationCache(true) / (false).
+class BuildAllocationCacheScope {
+public:
+    BuildAllocationCacheScope(Backend& b, bool enabled) : b_(enabled ? &b : nullptr) {
+        if (b_) b_->buildAllocationCache(true);
+    }
+    ~BuildAllocationCacheScope() {
+        if (b_) b_->buildAllocationCache(false);
+    }
+    BuildAllocationCacheScope(const BuildAllocationCacheScope&) = delete;
+    BuildAllocationCacheScope& operator=(const BuildAllocationCacheScope&) = delete;
+
+private:
+    Backend* b_;
 };
 
 //! The backend for a device (kAUTO resolves to the GPU when available). Throws kNO_DEVICE if the
