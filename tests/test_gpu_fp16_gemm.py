@@ -277,6 +277,67 @@ def test_matrix_multiply_fp16_two_inputs(rng):
     each_tactic_fp16(define, {"a": a, "b": b}, "MatrixMultiply", batches=(13, 5, 1))
 
 
+# ================================================================================================ split-K on mma.sync
+
+SPLITK = "hgemm_mma_splitk_64x64x32"  # gemm.cuh: NOT YET RUN ON A GPU when written (gated: tactic_architecture.h)
+SPLITK_FC_CASES = [
+    # id, input shape with the batch, num_outputs, axis, bias, activation
+    ("vit_fc2_197x1536_to_384_gelu", (1, 197, 1536), 384, 2, True, gie.ActivationType.GELU),  # 4 x 6 tiles, K = 1536
+    ("classifier_2048_to_1000_batch1", (1, 2048), 1000, None, True, None),                    # M = 1
+    ("k1000_tail_to_64_batch3", (3, 1000), 64, None, False, gie.ActivationType.SIGMOID),     # K = 31 * 32 + 8
+    ("rows_37_k777_to_50", (N, 37, 777), 50, 2, True, gie.ActivationType.RELU),              # odd everything
+]
+
+
+@pytest.mark.parametrize("case", SPLITK_FC_CASES, ids=[c[0] for c in SPLITK_FC_CASES])
+def test_fully_connected_fp16_splitk_mma(case, rng, monkeypatch):
+    """The FP16 split-K mma.sync tactic, forced (it runs without GIE_UNVERIFIED_TACTICS), against the CPU FP16
+    reference with poisoned outputs at the input's batch and at batch 1; the builder times it only with
+    GIE_UNVERIFIED_TACTICS=1 until these tests pass on a GPU."""
+    _, full, K, axis, has_bias, act = case
+    ax = 1 if axis is None else axis % len(full)
+    flat = int(np.prod(full[ax:]))
+    w = randn(rng, (K, flat), 1.0 / np.sqrt(flat))
+    b = randn(rng, (K,), 0.5) if has_bias else None
+
+    def define(net, t):
+        y = net.add_fully_connected(t["x"], K, w, b, axis=axis).output(0)
+        return net.add_activation(y, act).output(0) if act is not None else y
+    inputs = {"x": randn(rng, full)}
+    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
+    assert SPLITK not in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
+    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
+    assert SPLITK in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
+    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
+    info = compare_gpu_cpu(define, inputs, force={"FullyConnected": SPLITK}, fp16=True, expect_half=("FullyConnected",), **TOL)
+    fc, = [k for k in info["kernels"] if k["type"] == "FullyConnected"]
+    assert fc["tactic"] == SPLITK and fc["tactic_architecture"] == "sm_80"
+
+
+def test_fully_connected_fp16_splitk_mma_refused_for_short_k(rng):
+    """K = 96 (under two 128-deep slices): nothing to split, so forcing the tactic fails at build, naming it."""
+    w = randn(rng, (40, 96), 0.1)
+    define = lambda net, t: net.add_fully_connected(t["x"], 40, w, None).output(0)
+    with pytest.raises(gie.Error, match=SPLITK):
+        compare_gpu_cpu(define, {"x": randn(rng, (N, 96))}, force={"FullyConnected": SPLITK}, fp16=True, **TOL)
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)], ids=["nn", "tn", "nt", "tt"])
+def test_matrix_multiply_fp16_splitk_mma(ta, tb, rng):
+    """Batched (13 x 3 matrices of 70 x 1000 times a broadcast 1000 x 20): the partial sums of every (matrix, split)
+    land apart and the reduction adds each matrix's own; every transpose combination."""
+    sa, sb = (N, 3, 70, 1000), (1000, 20)
+    a = randn(rng, stored(sa, ta))
+    b = randn(rng, stored(sb, tb), 1.0 / np.sqrt(1000))
+
+    def define(net, t):
+        bc = net.add_constant(b.shape, b).output(0)
+        return net.add_matrix_multiply(t["a"], bc, transpose_a=ta, transpose_b=tb).output(0)
+    info = compare_gpu_cpu(define, {"a": a}, force={"MatrixMultiply": SPLITK}, fp16=True, expect_half=("MatrixMultiply",),
+                           passes_off=("matmul_to_fully_connected",), **TOL)
+    assert [k["tactic"] for k in info["kernels"] if k["type"] == "MatrixMultiply"] == [SPLITK]
+
+
 # ================================================================================================ Deconvolution
 
 DECONV_CASES = [

@@ -20,6 +20,10 @@
 //   sgemm_splitk_...         the same tiles over K/splits slices (blockIdx.z), partial sums in the workspace,
 //                            then a reduction kernel that applies the epilogue: for small M*N with large K.
 //   hgemm_mma_BMxBNx32       FP16 only: tensor-core mma.sync tiles (gemm_mma_f16.cuh).
+//   hgemm_mma_splitk_64x64x32  FP16 only: the 64x64 mma.sync tile over K/splits slices (blockIdx.z; slices of whole
+//                            32-k steps), FP32 partial sums in the workspace, then splitKReduce (the epilogue): for
+//                            the few-tile, long-K GEMMs of batch-1 transformers. NOT YET RUN ON A GPU: the builder
+//                            times it only with GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h).
 //   hgemm_wgmma_128x128x64_s4  FP16 only, sm_90a: TMA + wgmma warp-specialized tiles (gemm_wgmma_f16.cu) for
 //                            !transA && transB, one matrix, lda and ldb multiples of 8 (wgmmaEligible); the caller
 //                            offers it only where that holds (FullyConnected), a run that finds it does not falls
@@ -110,6 +114,7 @@ enum Tactic : int {
     kHmma64x64,
     kWgmma128x128,  // FP16 only, sm_90a (gemm_wgmma_f16.cu): A rows and B rows K-contiguous, pitches multiples of 8
     kWgmmaPersist128x128,  // the same, persistent (gemm_wgmma_f16_persistent.cuh)
+    kHmmaSplitK64x64,  // FP16 only, sm_80+: hgemm_mma_64x64x32 over K/splits slices (NOT YET RUN ON A GPU: gated)
     kNbTactics
 };
 
@@ -127,11 +132,12 @@ inline const char* tacticName(int t) {
         case kHmma64x64: return "hgemm_mma_64x64x32";
         case kWgmma128x128: return "hgemm_wgmma_128x128x64_s4";
         case kWgmmaPersist128x128: return "hgemm_wgmma_persist_128x128x64_s4";
+        case kHmmaSplitK64x64: return "hgemm_mma_splitk_64x64x32";
         default: return "invalid";
     }
 }
-inline bool isSplitK(int t) { return t == kSplitK64x64 || t == kSplitK32x32; }
-inline bool isHmma(int t) { return t == kHmma128x128 || t == kHmma64x64; }
+inline bool isSplitK(int t) { return t == kSplitK64x64 || t == kSplitK32x32 || t == kHmmaSplitK64x64; }
+inline bool isHmma(int t) { return t == kHmma128x128 || t == kHmma64x64 || t == kHmmaSplitK64x64; }
 //! The sm_90a tactics (both need wgmmaEligible; FullyConnected's only).
 inline bool isWgmma(int t) { return t == kWgmma128x128 || t == kWgmmaPersist128x128; }
 //! Whether the tensor-core tactics can run: FP16 storage on an sm_80+ device.
@@ -146,18 +152,20 @@ inline bool hmmaAvailable(bool half) noexcept {
 inline int tileM(int t) {
     switch (t) {
         case kTile128x128: case kTile128x64: return 128;
-        case kTile64x128: case kTile64x64: case kSplitK64x64: return 64;
+        case kTile64x128: case kTile64x64: case kSplitK64x64: case kHmmaSplitK64x64: return 64;
         default: return 32;
     }
 }
 inline int tileN(int t) {
     switch (t) {
         case kTile128x128: case kTile64x128: return 128;
-        case kTile128x64: case kTile64x64: case kSplitK64x64: return 64;
+        case kTile128x64: case kTile64x64: case kSplitK64x64: case kHmmaSplitK64x64: return 64;
         default: return 32;
     }
 }
 constexpr int kTileK = 8;
+//! The k step of the mma.sync tiles (gemm_mma_f16.cuh kHmmaBK): hgemm_mma_splitk's slices are multiples of it.
+constexpr int kHmmaSplitStep = 32;
 //! The GEMV tactic is offered when one side of the output is this small (it reads B once per 4 rows of A).
 constexpr int kGemvMaxSide = 16;
 
@@ -815,6 +823,26 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
         return;
     }
     if (isWgmma(t)) t = kHmma128x128;  // not offered where it does not apply; a forced run falls back
+    if (t == kHmmaSplitK64x64 && hmmaAvailable(p.half)) {
+        // Slices of whole 32-k steps (at most the splits chooseSplits sized the workspace for: its slices are
+        // multiples of 8, so these are no fewer k each and no more in number).
+        const int per = p.K > 0 && splits > 1 ? static_cast<int>(ceilDiv(ceilDiv(p.K, splits), kHmmaSplitStep) * kHmmaSplitStep) : 0;
+        const int s = per > 0 ? static_cast<int>(ceilDiv(p.K, per)) : 1;
+        const size_t need = splitKWorkspace(p.M, p.N, p.batch.count, s);
+        if (s > 1 && workspace && need <= workspaceBytes) {
+            p.splits = s;
+            p.kPerSplit = per;
+            p.ldp = ceilDiv(p.N, 4) * 4;
+            uintptr_t a = (reinterpret_cast<uintptr_t>(workspace) + 15u) & ~uintptr_t(15);
+            p.partial = reinterpret_cast<float*>(a);
+            detail::launchHmmaAny<NN, NT, TN, TT>(p, kHmma64x64, stream);
+            const int64_t total = static_cast<int64_t>(p.batch.count) * p.M * p.N;
+            detail::splitKReduce<256, __half><<<gridFor(total, 256), 256, 0, stream>>>(p, total);
+            checkLaunch("gemm::splitKReduce (hgemm_mma_splitk)");
+            return;
+        }
+        t = kHmma64x64;  // nothing to split here (or no workspace): the unsplit tile
+    }
     if (isHmma(t) && hmmaAvailable(p.half)) {
         detail::launchHmmaAny<NN, NT, TN, TT>(p, t, stream);
         return;

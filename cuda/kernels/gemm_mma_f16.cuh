@@ -22,6 +22,7 @@ namespace gemm {
 namespace detail {
 
 constexpr int kHmmaBK = 32;
+static_assert(kHmmaBK == kHmmaSplitStep, "hgemm_mma_splitk slices k in whole steps of the tile");
 constexpr int kHmmaLds = kHmmaBK + 8;  // halves per shared row: 80 bytes, conflict-free fragment loads
 
 //! One operand tile (R rows of m or n, kHmmaBK of k) through registers into shared [R][kHmmaLds] halves.
@@ -88,7 +89,9 @@ struct HalfTileLoader {
 
 __device__ __forceinline__ uint32_t ldShared32(const __half* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
-//! Grid: x = M tiles, y = N tiles (from yBase), z = matrix (from zBase).
+//! Grid: x = M tiles, y = N tiles (from yBase), z = matrix * splits + split (from zBase). With p.splits > 1 (the
+//! hgemm_mma_splitk tactic) a block reduces k in [split * kPerSplit, + kPerSplit) (kPerSplit a multiple of 32) and
+//! stores its raw FP32 sums in p.partial[z][m][n] (rows ldp apart) for splitKReduce, which runs the epilogue.
 template <int BM, int BN, int WARPS_M, int WARPS_N, bool TA, bool TB>
 __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) hgemmMma(const Params p, int yBase, int zBase) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -103,7 +106,10 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) hgemmMma(const Params 
     const int g = lane >> 2, t4 = lane & 3;
     const int wm = (warp / WARPS_N) * WM, wn = (warp % WARPS_N) * WN;
     const int m0 = blockIdx.x * BM, n0 = (yBase + blockIdx.y) * BN;
-    const int mat = zBase + blockIdx.z;
+    const int z = zBase + blockIdx.z;
+    const int mat = z / p.splits, split = z - mat * p.splits;
+    const int kBegin = p.splits > 1 ? split * p.kPerSplit : 0;
+    const int kEnd = p.splits > 1 ? min(p.K, kBegin + p.kPerSplit) : p.K;  // loads past kEnd read zeros
 
     float acc[MI][NI][4];
 #pragma unroll
@@ -113,7 +119,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) hgemmMma(const Params 
 #pragma unroll
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
-    const int kTiles = (p.K + kHmmaBK - 1) / kHmmaBK;
+    const int kTiles = kEnd > kBegin ? (kEnd - kBegin + kHmmaBK - 1) / kHmmaBK : 0;
     if (kTiles > 0) {
         int64_t aOff, bOff;
         batchOffsets(p.batch, mat, aOff, bOff);
@@ -121,8 +127,8 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) hgemmMma(const Params 
         const __half* B = static_cast<const __half*>(p.B) + bOff;
         HalfTileLoader<BM, NT, !TA> la;  // A: !TA -> rows m, contiguous k
         HalfTileLoader<BN, NT, TB> lb;   // B: TB -> rows n, contiguous k
-        la.load(A, p.lda, m0, 0, p.M, p.K, p.vecA);
-        lb.load(B, p.ldb, n0, 0, p.N, p.K, p.vecB);
+        la.load(A, p.lda, m0, kBegin, p.M, kEnd, p.vecA);
+        lb.load(B, p.ldb, n0, kBegin, p.N, kEnd, p.vecB);
         la.store(As[0]);
         lb.store(Bs[0]);
         __syncthreads();
@@ -130,8 +136,8 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) hgemmMma(const Params 
             const int cur = kt & 1;
             const bool more = kt + 1 < kTiles;
             if (more) {  // the next tile into registers while this one is multiplied
-                la.load(A, p.lda, m0, (kt + 1) * kHmmaBK, p.M, p.K, p.vecA);
-                lb.load(B, p.ldb, n0, (kt + 1) * kHmmaBK, p.N, p.K, p.vecB);
+                la.load(A, p.lda, m0, kBegin + (kt + 1) * kHmmaBK, p.M, kEnd, p.vecA);
+                lb.load(B, p.ldb, n0, kBegin + (kt + 1) * kHmmaBK, p.N, kEnd, p.vecB);
             }
 #pragma unroll
             for (int ks = 0; ks < kHmmaBK; ks += 16) {
@@ -165,6 +171,23 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) hgemmMma(const Params 
         }
     }
 
+    if (p.splits > 1) {  // raw partial sums (the reduce kernel adds the splits and runs the epilogue)
+        float* __restrict__ P = p.partial + static_cast<int64_t>(z) * p.M * p.ldp;
+#pragma unroll
+        for (int i = 0; i < MI; ++i)
+#pragma unroll
+            for (int hr = 0; hr < 2; ++hr) {
+                const int m = m0 + wm + i * 16 + g + hr * 8;
+                if (m >= p.M) continue;
+#pragma unroll
+                for (int j = 0; j < NI; ++j) {
+                    const int n = n0 + wn + j * 8 + 2 * t4;
+                    if (n < p.N) P[static_cast<int64_t>(m) * p.ldp + n] = acc[i][j][2 * hr];
+                    if (n + 1 < p.N) P[static_cast<int64_t>(m) * p.ldp + n + 1] = acc[i][j][2 * hr + 1];
+                }
+            }
+        return;
+    }
     __half* __restrict__ C = static_cast<__half*>(p.C) + static_cast<int64_t>(mat) * p.batch.c;
 #pragma unroll
     for (int i = 0; i < MI; ++i)
@@ -196,7 +219,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) hgemmMma(const Params 
 
 template <int BM, int BN, int WARPS_M, int WARPS_N, bool TA, bool TB>
 void launchHmma(const Params& p, cudaStream_t stream) {
-    const int64_t gx = ceilDiv(p.M, BM), gy = ceilDiv(p.N, BN), gz = p.batch.count;
+    const int64_t gx = ceilDiv(p.M, BM), gy = ceilDiv(p.N, BN), gz = static_cast<int64_t>(p.batch.count) * p.splits;
     GIE_CHECK(gx <= INT_MAX, ErrorCode::kUNSUPPORTED, "GEMM: M = ", p.M, " is too large");
     for (int64_t y0 = 0; y0 < gy; y0 += 65535)
         for (int64_t z0 = 0; z0 < gz; z0 += 65535) {
