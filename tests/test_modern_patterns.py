@@ -485,6 +485,27 @@ def test_gpu_squeeze_excitation(shape, cs, fp16, rng):
                     expect_half=("SqueezeExcitation",) if fp16 else (), **tol)
 
 
+@gpu
+@pytest.mark.parametrize("shape,cs", [((13, 12, 5, 7), 5), ((13, 1152, 7, 7), 48), ((13, 37, 3), 9), ((1, 672, 14, 14), 28)])
+@pytest.mark.parametrize("fp16", [False, True])
+def test_gpu_squeeze_excitation_warps_tactic(shape, cs, fp16, rng, monkeypatch):
+    """se_warps_2k (the gate's two phases as many-block kernels; NOT YET RUN ON A GPU when written, so the builder
+    times it only with GIE_UNVERIFIED_TACTICS=1), forced: against the CPU reference, and bit-identical to the
+    one-block-per-sample tactic (the same lanes add the same products in the same order)."""
+    from gpu_util import build_gpu
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    p = _se_params(rng, shape[1], cs)
+    define = lambda net, t: _se_layer(net, t["x"], p)
+    tol = dict(rtol=2e-3, atol=2e-3) if fp16 else dict(rtol=1e-4, atol=1e-5)
+    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
+    info = compare_gpu_cpu(define, {"x": x}, fp16=fp16, force={"SqueezeExcitation": "se_warps_2k"},
+                           expect_half=("SqueezeExcitation",) if fp16 else (), **tol)
+    assert [k["tactic"] for k in info["kernels"] if k["type"] == "SqueezeExcitation"] == ["se_warps_2k"]
+    outs = [next(iter(build_gpu(define, {"x": x}, force={"SqueezeExcitation": t}, fp16=fp16)
+                      .create_execution_context().execute({"x": x}).values())) for t in ("default", "se_warps_2k")]
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
 # ================================================================================================ bench/zoo_gpu.py
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,13 @@ namespace gie {
 //! setTacticOverride always runs. Names by prefix. A new kernel's tactic goes in this list when it lands without a
 //! GPU run, and leaves it in the commit that reports its passing GPU run (as attention_flash_mma2_* and
 //! hgemm_wgmma_persist_* did on 2026-12-07, docs/gpu.md "Hopper tactics" / "Attention").
-//! Today: hgemm_mma_splitk_* (FullyConnected / MatrixMultiply FP16 split-K on mma.sync, cuda/kernels/gemm.cuh; written
-//! 2026-12-07 after the session's GPU time was spent). "unverified_gate_test_" is reserved: it exists only so that the gate stays
+//! Today: hgemm_mma_splitk_* (FullyConnected / MatrixMultiply FP16 split-K on mma.sync, cuda/kernels/gemm.cuh) and
+//! se_warps_* (SqueezeExcitation's gate in two many-block kernels, cuda/kernels/squeeze_excitation.cu), written on
+//! 2026-12-07 after the session's GPU time was spent. "unverified_gate_test_" is reserved: it exists only so that the gate stays
 //! tested whatever built-in tactics are listed (tests/plugins/range_plugins.cpp, UnverifiedTag's tactic
 //! "unverified_gate_test_cpu"; tests/test_tactic_architecture.py). No built-in tactic may use that prefix.
 inline bool tacticUnverified(const std::string& tactic) {
-    static const char* const prefixes[] = {"unverified_gate_test_", "hgemm_mma_splitk_"};
+    static const char* const prefixes[] = {"unverified_gate_test_", "hgemm_mma_splitk_", "se_warps_"};
     for (const char* p : prefixes)
         if (tactic.compare(0, std::strlen(p), p) == 0) return true;
     return false;
