@@ -1,7 +1,8 @@
 // The CPU thread pool (common/parallel.h): every iteration runs exactly once, nested loops run serially,
 // an exception from an iteration reaches the caller, several user threads may start loops at once, the
 // thread count can be changed, and a loop whose workers never get scheduled still finishes (the caller
-// claims every iteration). Prints "N passed, M failed"; exit code != 0 on failure.
+// claims every iteration), and each thread starts with its own range of iterations. Prints "N passed, M failed";
+// exit code != 0 on failure.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -107,6 +108,31 @@ int main() {
     }
   });
   check(finished && rest == 49, "iterations complete while one thread is stuck in another iteration");
+
+  // Each thread first runs its own consecutive range of chunks (parallel.h): with two threads and eight iterations
+  // slow enough for both threads to take part, iterations 0-3 run on the caller and 4-7 on the worker (claimed from
+  // one shared counter they would alternate). A worker that comes late or is preempted loses iterations to the
+  // caller, which the retries allow for.
+  gie::setCpuThreads(2);
+  int ownRange = 0;
+  for (int rep = 0; rep < 40 && ownRange < 3; ++rep) {
+    const auto caller = std::this_thread::get_id();
+    std::thread::id ran[8];
+    gie::parallelForThreads(8, 0, [&](int64_t i) {
+      ran[i] = std::this_thread::get_id();
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    });
+    bool split = true;
+    for (int i = 0; i < 8; ++i) split = split && (ran[i] == caller) == (i < 4);
+    ownRange += split;
+  }
+  check(ownRange >= 3, "iterations 0-3 on the caller, 4-7 on the worker (" + std::to_string(ownRange) + " of 3 loops)");
+  // Every iteration once on more threads than chunks, and on more threads than the pool has ranges (64).
+  gie::setCpuThreads(70);
+  for (int64_t n : {2, 5, 69, 70, 71, 1000, 4481})
+    check(eachOnce(n, 0), "each iteration once: n=" + std::to_string(n) + " pool=70");
 
   gie::setCpuThreads(0);
   std::printf("%d passed, %d failed\n", gPassed, gFailed);
