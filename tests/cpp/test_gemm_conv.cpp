@@ -376,6 +376,10 @@ void testConv(const char* isa) {
       {1, 20, 57, 61, 12, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},    // 1x1, 3477 pixels, 12 outputs
       {1, 24, 47, 53, 100, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},   // 1x1, 2491 pixels, 100 outputs
       {1, 3, 115, 113, 29, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},   // 3x3 stride 2, 58 x 57 outputs
+      // depthwise with fewer than 4 channel groups per thread at batch 1 (conv2d_cpu.cpp runDepthwise): with
+      // several threads the groups are cut into bands of output rows (3 bands of 61 rows, 4 bands of 49)
+      {1, 21, 61, 67, 21, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 21},   // 3x3 stride 1, a partial group of 5
+      {1, 13, 97, 95, 13, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 13},   // 5x5 stride 2
   };
   int i = 0;
   for (const ConvCase& cc : cases) {
