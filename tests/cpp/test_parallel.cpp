@@ -6,9 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/parallel.h"
@@ -109,26 +111,40 @@ int main() {
   });
   check(finished && rest == 49, "iterations complete while one thread is stuck in another iteration");
 
-  // Each thread first runs its own consecutive range of chunks (parallel.h): with two threads and eight iterations
-  // slow enough for both threads to take part, iterations 0-3 run on the caller and 4-7 on the worker (claimed from
-  // one shared counter they would alternate). A worker that comes late or is preempted loses iterations to the
-  // caller, which the retries allow for.
+  // Each thread first runs its own consecutive range of chunks (parallel.h): with two threads and eight iterations,
+  // each thread's first iteration waits until the other thread has started one, so both take part whatever the
+  // scheduler does; then the caller's first is 0 and the worker's 4. (Claimed from one shared counter, the worker's
+  // first would be 1.)
   gie::setCpuThreads(2);
-  int ownRange = 0;
-  for (int rep = 0; rep < 40 && ownRange < 3; ++rep) {
+  {
+    std::mutex m;
+    std::vector<std::pair<std::thread::id, int64_t>> firsts;  // (thread, its first iteration)
+    bool timedOut = false;
     const auto caller = std::this_thread::get_id();
-    std::thread::id ran[8];
+    const auto t0 = std::chrono::steady_clock::now();
     gie::parallelForThreads(8, 0, [&](int64_t i) {
-      ran[i] = std::this_thread::get_id();
-      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
-      while (std::chrono::steady_clock::now() < until) {
+      {
+        std::lock_guard<std::mutex> lk(m);
+        for (const auto& f : firsts)
+          if (f.first == std::this_thread::get_id()) return;
+        firsts.emplace_back(std::this_thread::get_id(), i);
+      }
+      for (;;) {
+        {
+          std::lock_guard<std::mutex> lk(m);
+          if (firsts.size() >= 2) return;
+        }
+        if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(20)) {
+          timedOut = true;
+          return;
+        }
+        std::this_thread::yield();
       }
     });
-    bool split = true;
-    for (int i = 0; i < 8; ++i) split = split && (ran[i] == caller) == (i < 4);
-    ownRange += split;
+    bool ok = !timedOut && firsts.size() == 2;
+    for (const auto& f : firsts) ok = ok && f.second == (f.first == caller ? 0 : 4);
+    check(ok, "two threads, 8 iterations: the caller starts with iteration 0, the worker with 4");
   }
-  check(ownRange >= 3, "iterations 0-3 on the caller, 4-7 on the worker (" + std::to_string(ownRange) + " of 3 loops)");
   // Every iteration once on more threads than chunks, and on more threads than the pool has ranges (64).
   gie::setCpuThreads(70);
   for (int64_t n : {2, 5, 69, 70, 71, 1000, 4481})
