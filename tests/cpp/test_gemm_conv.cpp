@@ -3,6 +3,7 @@
 //       cpp/src/common/parallel.cpp tests/cpp/test_gemm_conv.cpp -o t
 // Compares against naive double-precision references; relative error is normalised by the sum of
 // |terms|. Runs every ISA the CPU supports. Prints "N passed, M failed"; exit code != 0 on failure.
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -75,12 +76,22 @@ bool closeAct(float got, double pre, double absSum, const Epilogue& ep) {
 }
 
 // ------------------------------------------------------------------------------------------
-void testGemm(const char* isa) {
+std::vector<std::array<int64_t, 3>> gemmShapes() {  // M, N, K
   const int64_t sizes[] = {1, 3, 17, 64, 129, 257};
-  int cases = 0, bad = 0;
+  std::vector<std::array<int64_t, 3>> shapes;
   for (int64_t M : sizes)
     for (int64_t N : sizes)
-      for (int64_t K : sizes)
+      for (int64_t K : sizes) shapes.push_back({M, N, K});
+  return shapes;
+}
+// Skinny products large enough for several threads: the direct path's 4 tasks per thread (a fully connected layer at
+// batch 1, split by columns; N <= 4, split by rows).
+const std::vector<std::array<int64_t, 3>> kSkinnyThreaded = {{1, 1003, 1281}, {3, 777, 1100}, {1003, 3, 700},
+                                                             {2, 600, 1700}};
+
+void testGemm(const char* isa, const std::vector<std::array<int64_t, 3>>& shapes) {
+  int cases = 0, bad = 0;
+  for (const auto& [M, N, K] : shapes)
         for (int tr = 0; tr < 4; ++tr)
           for (int bt = 0; bt < 2; ++bt) {
             const bool ta = tr & 1, tb = tr & 2;
@@ -360,6 +371,15 @@ void testConv(const char* isa) {
       {1, 18, 23, 1, 18, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 18},    // one-column plane
       {1, 17, 40, 113, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 17},  // 113 wide, stride 2: several strips
       {1, 31, 29, 27, 31, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 31},   // 5x5 stride 2, odd plane
+      // wide outputs, with several threads cut into 4 column tasks per thread (gemm.cpp, kColTasks; >= 256
+      // columns a task): B read in place, packed B, im2col stride 2 (stem-like)
+      {1, 20, 57, 61, 12, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},    // 1x1, 3477 pixels, 12 outputs
+      {1, 24, 47, 53, 100, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1},   // 1x1, 2491 pixels, 100 outputs
+      {1, 3, 115, 113, 29, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},   // 3x3 stride 2, 58 x 57 outputs
+      // depthwise with fewer than 4 channel groups per thread at batch 1 (conv2d_cpu.cpp runDepthwise): with
+      // several threads the groups are cut into bands of output rows (3 bands of 61 rows, 4 bands of 49)
+      {1, 21, 61, 67, 21, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 21},   // 3x3 stride 1, a partial group of 5
+      {1, 13, 97, 95, 13, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 13},   // 5x5 stride 2
   };
   int i = 0;
   for (const ConvCase& cc : cases) {
@@ -480,7 +500,7 @@ int main() {
     if (static_cast<int>(isa) > static_cast<int>(best)) continue;
     gemm::setIsaOverride(isa);
     const char* name = gemm::isaName(isa);
-    testGemm(name);
+    testGemm(name, gemmShapes());
     testGemmEpilogue(name);
     for (int orient : {0, 1, 2}) {  // automatic, forced normal, forced transposed GEMM
       Conv2dCpu::setOrientationOverride(orient);
@@ -512,6 +532,12 @@ int main() {
       testConv(name);
     }
     Conv2dCpu::setDirectOverride(0);
+  }
+  // (after the cases above, whose random data stay as they were)
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(best)) continue;
+    gemm::setIsaOverride(isa);
+    testGemm(gemm::isaName(isa), kSkinnyThreaded);
   }
   gemm::setIsaOverride(best);
   std::printf("(%d conv cases ran the transposed GEMM orientation, %d Winograd (%d F(4x4)), %d the 16-channel "

@@ -1,13 +1,16 @@
 // The CPU thread pool (common/parallel.h): every iteration runs exactly once, nested loops run serially,
 // an exception from an iteration reaches the caller, several user threads may start loops at once, the
 // thread count can be changed, and a loop whose workers never get scheduled still finishes (the caller
-// claims every iteration). Prints "N passed, M failed"; exit code != 0 on failure.
+// claims every iteration), and each thread starts with its own range of iterations. Prints "N passed, M failed";
+// exit code != 0 on failure.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/parallel.h"
@@ -107,6 +110,45 @@ int main() {
     }
   });
   check(finished && rest == 49, "iterations complete while one thread is stuck in another iteration");
+
+  // Each thread first runs its own consecutive range of chunks (parallel.h): with two threads and eight iterations,
+  // each thread's first iteration waits until the other thread has started one, so both take part whatever the
+  // scheduler does; then the caller's first is 0 and the worker's 4. (Claimed from one shared counter, the worker's
+  // first would be 1.)
+  gie::setCpuThreads(2);
+  {
+    std::mutex m;
+    std::vector<std::pair<std::thread::id, int64_t>> firsts;  // (thread, its first iteration)
+    bool timedOut = false;
+    const auto caller = std::this_thread::get_id();
+    const auto t0 = std::chrono::steady_clock::now();
+    gie::parallelForThreads(8, 0, [&](int64_t i) {
+      {
+        std::lock_guard<std::mutex> lk(m);
+        for (const auto& f : firsts)
+          if (f.first == std::this_thread::get_id()) return;
+        firsts.emplace_back(std::this_thread::get_id(), i);
+      }
+      for (;;) {
+        {
+          std::lock_guard<std::mutex> lk(m);
+          if (firsts.size() >= 2) return;
+        }
+        if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(20)) {
+          timedOut = true;
+          return;
+        }
+        std::this_thread::yield();
+      }
+    });
+    bool ok = !timedOut && firsts.size() == 2;
+    for (const auto& f : firsts) ok = ok && f.second == (f.first == caller ? 0 : 4);
+    check(ok, "two threads, 8 iterations: the caller starts with iteration 0, the worker with 4");
+  }
+  // Every iteration once on more threads than chunks, and on more threads than the pool has ranges (64).
+  gie::setCpuThreads(70);
+  for (int64_t n : {2, 5, 69, 70, 71, 1000, 4481})
+    check(eachOnce(n, 0), "each iteration once: n=" + std::to_string(n) + " pool=70");
 
   gie::setCpuThreads(0);
   std::printf("%d passed, %d failed\n", gPassed, gFailed);

@@ -3,10 +3,10 @@
 // Why not OpenMP: at the end of an OpenMP parallel region the calling thread waits at a barrier for every
 // thread of the team, including one that the OS has not scheduled yet. On a machine busy with other
 // processes that wait is a whole scheduler time slice (milliseconds) per kernel, and a network runs
-// hundreds of parallel loops. Here the iterations are claimed in small chunks (about 8 per thread) from a
-// shared counter, the calling thread claims too, and it waits only for chunks another thread has actually
-// started: a worker that has not woken up yet simply finds nothing left to do (the same idea as
-// onnxruntime's pool).
+// hundreds of parallel loops. Here the iterations are claimed in small chunks (about 8 per thread), each thread
+// from its own range first and then from the others', the calling thread claims too, and it waits only for chunks
+// another thread has actually started: a worker that has not woken up yet simply finds nothing left to do (the
+// same idea as onnxruntime's pool).
 //
 // Thread count: cpuThreads() = GIE_NUM_THREADS when set, else OMP_NUM_THREADS (its first value; kept from
 // the OpenMP days), else the number of CPUs this process may run on. Idle workers spin for GIE_CPU_SPIN_US microseconds
@@ -29,8 +29,11 @@ void setCpuThreads(int n);
 bool inParallelLoop();
 
 //! Runs fn(ctx, i) for i in [0, n) on up to `threads` threads (0 = cpuThreads()), the caller included;
-//! returns when every iteration has finished. Chunks of consecutive iterations are claimed dynamically,
-//! in increasing order.
+//! returns when every iteration has finished. Chunks of consecutive iterations are claimed dynamically: the
+//! chunks are cut into one consecutive range per thread (thread 0 = the caller), and each thread runs its own
+//! range first, in increasing order, then takes what is left of the others' (a late or descheduled thread's share
+//! is not waited for). So with n == T each thread normally runs the iteration of its own index, and two loops that
+//! split the same data the same way run each part on the same core.
 void parallelRun(int64_t n, int threads, void (*fn)(void*, int64_t), void* ctx);
 
 //! Runs f(i) for i in [0, n) on up to `threads` threads (0 = cpuThreads()) with no cost threshold.

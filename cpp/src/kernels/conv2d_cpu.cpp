@@ -625,6 +625,7 @@ struct DwCArgs {
   int64_t nc;         // channels in the group (<= the lanes of Vec)
   int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, P, Q, Wp;
   int64_t strip;      // output rows per strip
+  int64_t pBegin, pEnd;  // the output rows to compute
   Vec* xp;            // scratch: the strip's padded input rows, ((strip - 1) * sh + (R - 1) * dh + 1) * Wp vectors
   Vec* yp;            // scratch: strip * Q vectors
   ActivationType act;
@@ -835,8 +836,8 @@ GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
   using Two = std::integral_constant<int, 2>;
   // Strips of a.strip output rows: their padded input rows and outputs stay in L1 / L2 (a 112x112 plane of
   // 16 channels is 800 KB).
-  for (p0 = 0; p0 < a.P; p0 += a.strip) {
-  const int64_t p1 = std::min(a.P, p0 + a.strip), rowsIn = (p1 - 1 - p0) * a.sh + (a.R - 1) * a.dh + 1;
+  for (p0 = a.pBegin; p0 < a.pEnd; p0 += a.strip) {
+  const int64_t p1 = std::min(a.pEnd, p0 + a.strip), rowsIn = (p1 - 1 - p0) * a.sh + (a.R - 1) * a.dh + 1;
   loadRows(p0 * a.sh, rowsIn);
   for (int64_t p = p0; p < p1; ++p) {
     if (a.Q >= 8) {  // 8 independent accumulators (FMA latency); the last block ends at the row's end
@@ -1366,9 +1367,19 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
     // strip: output rows whose padded input rows take at most ~96 KB (L2; one row of a 112-wide plane: 7 KB)
     const int64_t fit = std::max<int64_t>(0, (96 * 1024 / (4 * L)) / Wp - (p.R - 1) * p.dilH - 1) / p.strideH + 1;
     const int64_t strip = std::min(P_, fit), rowsIn = (strip - 1) * p.strideH + (p.R - 1) * p.dilH + 1;
+    // Several threads and fewer than 4 channel groups per thread (MobileNetV2's / EfficientNet-B0's 32 channels at
+    // 112x112: 4 groups): each group is also cut into bands of output rows, band-major, so that a late or preempted
+    // worker leaves the caller tasks to take, and thread t (which runs the t-th share of the tasks first; parallel.h)
+    // computes the rows whose pixels the next 1x1 layer's thread t reads (its GEMM splits the pixels the same way).
+    const bool par = batch * K * PQ * RS > 200000;
+    const int T = par && !inParallelLoop() ? cpuThreads() : 1;
+    const int64_t bands =
+        batch == 1 && T > 1 && G < 4 * T ? std::min<int64_t>(P_ / 8, (4 * T + G - 1) / G) : 1;
     auto groups = [&](auto* vecTag, auto kernel) {
       using Vec = std::remove_pointer_t<decltype(vecTag)>;
-      parallelForThreads(batch * G, batch * K * PQ * RS > 200000 ? 0 : 1, [&](int64_t it) {
+      parallelForThreads(std::max<int64_t>(bands, 1) * batch * G, par ? 0 : 1, [&](int64_t task) {
+        const int64_t band = bands > 1 ? task / G : 0, it = bands > 1 ? task % G : task;
+        const int64_t pBegin = bands > 1 ? P_ * band / bands : 0, pEnd = bands > 1 ? P_ * (band + 1) / bands : P_;
         const int64_t n = it / G, c0 = (it % G) * L, nc = std::min<int64_t>(L, K - c0);
         static thread_local gemm::AlignedFloats xs, ys;
         if (xs.size() < static_cast<size_t>(rowsIn * Wp * L)) xs.resize(static_cast<size_t>(rowsIn * Wp * L));
@@ -1382,8 +1393,8 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
                              y + n * yBatchStride + c0 * PQ,
                              ep.residual ? ep.residual + n * yBatchStride + c0 * PQ : nullptr,
                              nc, p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, P_, Q_,
-                             Wp, strip, reinterpret_cast<Vec*>(xs.data()), reinterpret_cast<Vec*>(ys.data()),
-                             ep.act, ep.alpha, ep.beta};
+                             Wp, strip, pBegin, pEnd, reinterpret_cast<Vec*>(xs.data()),
+                             reinterpret_cast<Vec*>(ys.data()), ep.act, ep.alpha, ep.beta};
         kernel(a);
       });
     };

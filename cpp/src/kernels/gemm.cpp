@@ -730,12 +730,25 @@ void gemmDriver(const Kern& kr, const ASrc& a, const BIn& b, int64_t M, int64_t 
     gemmRegion(kr, a, b, K, 0, M, 0, N, alpha, beta, C, ldc, ep);
     return;
   }
-  // T tasks claimed dynamically (common/parallel.h): when a worker is not scheduled, the caller runs
-  // its task too instead of waiting for it.
+  // T tasks (or kColTasks * T, below) claimed dynamically (common/parallel.h): when a worker is not scheduled, the
+  // caller runs its tasks too instead of waiting for it.
   int tm, tn;
-  const int ng = b.packed ? kr.nr : kr.vw;  // N split granularity
+  int ng = b.packed ? kr.nr : kr.vw;  // N split granularity
   chooseGrid(T, M, N, K, kr, ng, a.packed != nullptr, b.packed != nullptr, tm, tn);
-  const int64_t mt = ceilDiv(M, kr.mr), vt = ceilDiv(N, ng);
+  int64_t vt = ceilDiv(N, ng);
+  const int64_t mt = ceilDiv(M, kr.mr);
+  // A columns-only split of a wide C (>= 256 columns a task: output planes of 56x56 and more) runs as kColTasks
+  // tasks per thread: a worker that starts late (woken from sleep: 20-30 us) or is preempted then leaves the caller
+  // its last tasks instead of a whole half to wait for. Each task packs only its own columns of B, so the smaller
+  // tasks cost little; the pool still gives each thread its own consecutive share first (parallel.h), the columns
+  // it would have had. Their boundaries fall on whole nr-column panels (at vw = nr / 2 most tasks would end in a
+  // packed half panel: 144->24 @56 0.127 -> 0.144 ms, min of 320 profiled runs).
+  constexpr int kColTasks = 4;
+  if (tm == 1 && N / (int64_t(tn) * kColTasks) >= 256) {
+    tn *= kColTasks;
+    ng = kr.nr;
+    vt = ceilDiv(N, ng);
+  }
   parallelForThreads(int64_t(tm) * tn, T, [&](int64_t t) {
     const int64_t im = t / tn, in = t % tn;
     const int64_t m0 = std::min(M, mt * im / tm * kr.mr), m1 = std::min(M, mt * (im + 1) / tm * kr.mr);
@@ -840,7 +853,11 @@ void gemmDirect(const Kern& kr, bool transA, bool transB, int64_t M, int64_t N, 
     finalizeBlock(acc, m0, m1, n0, n1, alpha, beta, C, ldc, ep, activationRowFn(kr.isa));
   };
   if (T > 1) {
-    parallelForThreads(T, T, [&](int64_t t) { work(static_cast<int>(t), T); });
+    // 4 tasks per thread when each keeps >= 64 rows or columns (a fully connected layer at batch 1: 1280 -> 1000),
+    // so that a late or preempted worker leaves the caller tasks to take rather than a whole share to wait for;
+    // the tasks are independent dot products, nothing is packed twice.
+    const int tasks = L >= 4 * 64 * int64_t(T) ? 4 * T : T;
+    parallelForThreads(tasks, T, [&](int64_t t) { work(static_cast<int>(t), tasks); });
     return;
   }
   work(0, 1);
