@@ -60,10 +60,9 @@ FC_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", FC_CASES, ids=[c[0] for c in FC_CASES])
-def test_fully_connected_fp16_every_tactic(case, rng):
-    _, shape, K, axis, has_bias, batch, act = case
-    full = (batch,) + shape
+def fc_define(rng, full, K, axis, has_bias, act):
+    """A FullyConnected of K outputs over axes [axis, ...) of an input shaped `full` (batch included; axis None: 1),
+    random weights, an optional bias and an optional activation (a tuple: type, then its alpha / beta)."""
     ax = 1 if axis is None else axis % len(full)
     flat = int(np.prod(full[ax:]))
     w = randn(rng, (K, flat), 1.0 / np.sqrt(flat))
@@ -74,6 +73,14 @@ def test_fully_connected_fp16_every_tactic(case, rng):
         if act is not None:
             y = net.add_activation(y, act[0], *act[1:]).output(0)
         return y
+    return define
+
+
+@pytest.mark.parametrize("case", FC_CASES, ids=[c[0] for c in FC_CASES])
+def test_fully_connected_fp16_every_tactic(case, rng):
+    _, shape, K, axis, has_bias, batch, act = case
+    full = (batch,) + shape
+    define = fc_define(rng, full, K, axis, has_bias, act)
     each_tactic_fp16(define, {"x": randn(rng, full)}, "FullyConnected", must_have=("sgemm_64x64x8_8x8",))
 
 
@@ -295,14 +302,7 @@ def test_fully_connected_fp16_splitk_mma(case, rng, monkeypatch):
     reference with poisoned outputs at the input's batch and at batch 1; the builder times it only with
     GIE_UNVERIFIED_TACTICS=1 until these tests pass on a GPU."""
     _, full, K, axis, has_bias, act = case
-    ax = 1 if axis is None else axis % len(full)
-    flat = int(np.prod(full[ax:]))
-    w = randn(rng, (K, flat), 1.0 / np.sqrt(flat))
-    b = randn(rng, (K,), 0.5) if has_bias else None
-
-    def define(net, t):
-        y = net.add_fully_connected(t["x"], K, w, b, axis=axis).output(0)
-        return net.add_activation(y, act).output(0) if act is not None else y
+    define = fc_define(rng, full, K, axis, has_bias, (act,) if act is not None else None)
     inputs = {"x": randn(rng, full)}
     monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
     assert SPLITK not in gpu_tactics(define, inputs, "FullyConnected", fp16=True)

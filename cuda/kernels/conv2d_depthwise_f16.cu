@@ -12,6 +12,7 @@
 
 #include "common/half.h"
 #include "conv_f16_common.cuh"
+#include "fp16.cuh"  // loadPack
 
 namespace gie {
 namespace {
@@ -83,30 +84,14 @@ __global__ void __launch_bounds__(256) depthwiseRowsF16Kernel(const F16ConvArgs 
             if (static_cast<unsigned>(ih) >= static_cast<unsigned>(a.H)) continue;
             float wf[S][8];
 #pragma unroll
-            for (int s = 0; s < S; ++s) {
-                const uint4 wv = __ldg(reinterpret_cast<const uint4*>(wc + (r * S + s) * a.Cp));
-                const __half2* wh = reinterpret_cast<const __half2*>(&wv);
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    const float2 f = __half22float2(wh[j]);
-                    wf[s][2 * j] = f.x;
-                    wf[s][2 * j + 1] = f.y;
-                }
-            }
+            for (int s = 0; s < S; ++s) cuda::loadPack(wc + (r * S + s) * a.Cp, wf[s]);
             const __half* xr = xn + static_cast<int64_t>(ih) * a.W * a.Cp;
 #pragma unroll
             for (int c = 0; c < COLS; ++c) {
                 const int iw = iw0 + c;
                 if (static_cast<unsigned>(iw) >= static_cast<unsigned>(a.W)) continue;  // (the one-pixel kernel skips it too)
-                const uint4 xv = __ldg(reinterpret_cast<const uint4*>(xr + static_cast<int64_t>(iw) * a.Cp));
-                const __half2* xh = reinterpret_cast<const __half2*>(&xv);
                 float xf[8];
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    const float2 f = __half22float2(xh[j]);
-                    xf[2 * j] = f.x;
-                    xf[2 * j + 1] = f.y;
-                }
+                cuda::loadPack(xr + static_cast<int64_t>(iw) * a.Cp, xf);
 #pragma unroll
                 for (int o = 0; o < QT; ++o) {
                     const int s = c - o * SW;  // compile-time after unrolling

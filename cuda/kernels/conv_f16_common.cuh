@@ -77,12 +77,6 @@ inline OutMode outMode(const TensorDesc& d) {
     return d.format == TensorFormat::kHWC8 ? OutMode::kHalfHwc8 : OutMode::kHalfLinear;
 }
 
-//! The batch stride of a descriptor (its packed value in its format when the strides were left empty).
-inline int64_t batchStrideOf(const TensorDesc& d) {
-    if (d.strides.nbDims >= 1 && d.strides.d[0] > 0) return d.strides.d[0];
-    return formatVolume(d.dims, d.format) / std::max<int64_t>(d.dims.d[0], 1);
-}
-
 //! Whether one image of input x (HWC8) and output y keep every offset below 2^31 (the kernels index an image in 32 bits).
 inline bool fitsInt32(const Dims& x, const Dims& y) {
     const int64_t lim = (int64_t(1) << 31) - 1;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "common/format.h"  // batchStrideOf
 #include "conv_direct.cuh"
 #include "conv_implicit_gemm.cuh"
 #include "conv_tf32x3.cuh"
@@ -137,11 +138,6 @@ const std::vector<TacticDesc>& tactics() {
 
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-//! The batch stride of a descriptor (its packed value when the strides were left empty).
-int64_t batchStride(const TensorDesc& d) {
-    if (d.strides.nbDims >= 1 && d.strides.d[0] > 0) return d.strides.d[0];
-    return volume(d.dims) / std::max<int64_t>(d.dims.d[0], 1);
-}
 
 class ConvolutionGpu final : public Kernel<ConvolutionGpu, ConvolutionOp> {
 public:
@@ -270,11 +266,11 @@ protected:
         ConvShape s;
         s.x = c.in(0);  // FP32-typed pointers to elements of either type (conv_common.cuh)
         s.y = c.out(0);
-        s.xStride = batchStride(c.inDesc[0]);
-        s.yStride = batchStride(c.outDesc[0]);
+        s.xStride = batchStrideOf(c.inDesc[0]);
+        s.yStride = batchStrideOf(c.outDesc[0]);
         s.ep.bias = bias_ ? bias_->as<float>() : nullptr;
         s.ep.residual = c.nbInputs > 1 ? c.in(1) : nullptr;
-        s.rStride = c.nbInputs > 1 ? batchStride(c.inDesc[1]) : 0;
+        s.rStride = c.nbInputs > 1 ? batchStrideOf(c.inDesc[1]) : 0;
         s.ep.act = act_;
         s.ep.alpha = alpha_;
         s.ep.beta = beta_;

@@ -784,6 +784,30 @@ inline size_t splitKWorkspace(int M, int N, int count, int splits) {
     return static_cast<size_t>(static_cast<int64_t>(splits) * count * M * ldp) * sizeof(float) + 16;
 }
 
+//! Sets p up for a split-K run: K cut into slices of whole `step`-k steps, about `splits` of them (chooseSplits), the
+//! FP32 partial sums at the first 16-byte boundary of `workspace`. False (p unchanged) when that leaves one slice or
+//! the workspace is smaller than splitKWorkspace.
+inline bool prepareSplitK(Params& p, int splits, int step, void* workspace, size_t workspaceBytes) {
+    if (splits <= 1 || p.K <= 0 || !workspace) return false;
+    const int per = static_cast<int>(ceilDiv(ceilDiv(p.K, splits), step) * step);
+    const int s = static_cast<int>(ceilDiv(p.K, per));
+    if (s <= 1 || splitKWorkspace(p.M, p.N, p.batch.count, s) > workspaceBytes) return false;
+    p.splits = s;
+    p.kPerSplit = per;
+    p.ldp = ceilDiv(p.N, 4) * 4;
+    const uintptr_t a = (reinterpret_cast<uintptr_t>(workspace) + 15u) & ~uintptr_t(15);
+    p.partial = reinterpret_cast<float*>(a);
+    return true;
+}
+
+//! The second step of a split-K run (prepareSplitK): the sums over the splits, the epilogue, C.
+inline void launchSplitKReduce(const Params& p, cudaStream_t stream) {
+    const int64_t total = static_cast<int64_t>(p.batch.count) * p.M * p.N;
+    if (p.half) detail::splitKReduce<256, __half><<<gridFor(total, 256), 256, 0, stream>>>(p, total);
+    else detail::splitKReduce<256, float><<<gridFor(total, 256), 256, 0, stream>>>(p, total);
+    checkLaunch("gemm::splitKReduce");
+}
+
 //! Runs the prepared problem with tactic t on `stream` (launches only). `splits` (from chooseSplits at
 //! configure) is used by the split-K tactics, with partial sums in `workspace` (splitKWorkspace bytes at
 //! least, else the run falls back to one pass). NN/NT/TN/TT: the transpose combinations (after prepare) the
@@ -826,19 +850,9 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
     if (t == kHmmaSplitK64x64 && hmmaAvailable(p.half)) {
         // Slices of whole 32-k steps (at most the splits chooseSplits sized the workspace for: its slices are
         // multiples of 8, so these are no fewer k each and no more in number).
-        const int per = p.K > 0 && splits > 1 ? static_cast<int>(ceilDiv(ceilDiv(p.K, splits), kHmmaSplitStep) * kHmmaSplitStep) : 0;
-        const int s = per > 0 ? static_cast<int>(ceilDiv(p.K, per)) : 1;
-        const size_t need = splitKWorkspace(p.M, p.N, p.batch.count, s);
-        if (s > 1 && workspace && need <= workspaceBytes) {
-            p.splits = s;
-            p.kPerSplit = per;
-            p.ldp = ceilDiv(p.N, 4) * 4;
-            uintptr_t a = (reinterpret_cast<uintptr_t>(workspace) + 15u) & ~uintptr_t(15);
-            p.partial = reinterpret_cast<float*>(a);
+        if (prepareSplitK(p, splits, kHmmaSplitStep, workspace, workspaceBytes)) {
             detail::launchHmmaAny<NN, NT, TN, TT>(p, kHmma64x64, stream);
-            const int64_t total = static_cast<int64_t>(p.batch.count) * p.M * p.N;
-            detail::splitKReduce<256, __half><<<gridFor(total, 256), 256, 0, stream>>>(p, total);
-            checkLaunch("gemm::splitKReduce (hgemm_mma_splitk)");
+            launchSplitKReduce(p, stream);
             return;
         }
         t = kHmma64x64;  // nothing to split here (or no workspace): the unsplit tile
@@ -850,24 +864,10 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
     int cfg = t;
     if (isHmma(t)) cfg = kTile64x64;  // FP32: not offered; a forced run falls back
     if (t == kGemv) cfg = p.M * static_cast<int64_t>(p.N) >= 512 * 512 ? kTile64x64 : kTile32x32;  // fallback
-    if (isSplitK(t) && splits > 1 && p.K > 0) {
-        const int per = static_cast<int>(ceilDiv(ceilDiv(p.K, splits), kTileK) * kTileK);
-        const int s = static_cast<int>(ceilDiv(p.K, per));
-        const size_t need = splitKWorkspace(p.M, p.N, p.batch.count, s);
-        if (s > 1 && workspace && need <= workspaceBytes) {
-            p.splits = s;
-            p.kPerSplit = per;
-            p.ldp = ceilDiv(p.N, 4) * 4;
-            // 16-byte aligned start inside the workspace
-            uintptr_t a = (reinterpret_cast<uintptr_t>(workspace) + 15u) & ~uintptr_t(15);
-            p.partial = reinterpret_cast<float*>(a);
-            detail::launchTileAny<NN, NT, TN, TT>(p, cfg, stream);
-            const int64_t total = static_cast<int64_t>(p.batch.count) * p.M * p.N;
-            if (p.half) detail::splitKReduce<256, __half><<<gridFor(total, 256), 256, 0, stream>>>(p, total);
-            else detail::splitKReduce<256, float><<<gridFor(total, 256), 256, 0, stream>>>(p, total);
-            checkLaunch("gemm::splitKReduce");
-            return;
-        }
+    if (isSplitK(t) && prepareSplitK(p, splits, kTileK, workspace, workspaceBytes)) {
+        detail::launchTileAny<NN, NT, TN, TT>(p, cfg, stream);
+        launchSplitKReduce(p, stream);
+        return;
     }
     detail::launchTileAny<NN, NT, TN, TT>(p, cfg, stream);
 }

@@ -171,23 +171,9 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) hgemmMma(const Params 
         }
     }
 
-    if (p.splits > 1) {  // raw partial sums (the reduce kernel adds the splits and runs the epilogue)
-        float* __restrict__ P = p.partial + static_cast<int64_t>(z) * p.M * p.ldp;
-#pragma unroll
-        for (int i = 0; i < MI; ++i)
-#pragma unroll
-            for (int hr = 0; hr < 2; ++hr) {
-                const int m = m0 + wm + i * 16 + g + hr * 8;
-                if (m >= p.M) continue;
-#pragma unroll
-                for (int j = 0; j < NI; ++j) {
-                    const int n = n0 + wn + j * 8 + 2 * t4;
-                    if (n < p.N) P[static_cast<int64_t>(m) * p.ldp + n] = acc[i][j][2 * hr];
-                    if (n + 1 < p.N) P[static_cast<int64_t>(m) * p.ldp + n + 1] = acc[i][j][2 * hr + 1];
-                }
-            }
-        return;
-    }
+    // Split-K (p.splits > 1): the raw partial sums (the reduce kernel adds the splits and runs the epilogue).
+    const bool partials = p.splits > 1;
+    float* __restrict__ P = partials ? p.partial + static_cast<int64_t>(z) * p.M * p.ldp : nullptr;
     __half* __restrict__ C = static_cast<__half*>(p.C) + static_cast<int64_t>(mat) * p.batch.c;
 #pragma unroll
     for (int i = 0; i < MI; ++i)
@@ -199,7 +185,10 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) hgemmMma(const Params 
 #pragma unroll
             for (int j = 0; j < NI; ++j) {
                 const int n = n0 + wn + j * 8 + 2 * t4;
-                if (n + 1 < p.N) {
+                if (partials) {
+                    if (n < p.N) P[static_cast<int64_t>(m) * p.ldp + n] = acc[i][j][2 * hr];
+                    if (n + 1 < p.N) P[static_cast<int64_t>(m) * p.ldp + n + 1] = acc[i][j][2 * hr + 1];
+                } else if (n + 1 < p.N) {
                     const float v0 = epilogue(p, acc[i][j][2 * hr], m, n), v1 = epilogue(p, acc[i][j][2 * hr + 1], m, n + 1);
                     if (p.vecC) {
                         *reinterpret_cast<__half2*>(row + n) = __floats2half2_rn(v0, v1);  // n even, rows 4-aligned

@@ -24,7 +24,6 @@
 
 #include "common.cuh"
 #include "common/format.h"
-#include "conv_f16_common.cuh"  // batchStrideOf
 #include "fp16.cuh"
 #include "layers/layer_norm.h"
 
@@ -70,7 +69,8 @@ __global__ void __launch_bounds__(256) layerNormRows(const T* __restrict__ x, T*
     for (int64_t base = first; base < rows; base += step) {
         const int64_t row = base + threadIdx.x / TPR;
         const bool valid = row < rows;
-        const int64_t img = valid ? row / geo.pq : 0, px = valid ? row - img * geo.pq : 0;
+        // (no 64-bit division where every row is in image 0: LINEAR, where pq = rows, or one HWC8 image)
+        const int64_t img = valid && geo.pq < rows ? row / geo.pq : 0, px = valid ? row - img * geo.pq : 0;
         const T* __restrict__ xr = x + img * geo.bsIn + px * geo.ld;
         float s = 0.f;
         if (valid)
@@ -255,8 +255,8 @@ private:
             rows = d.d[0] * d.d[2] * d.d[3];
             geo.pq = d.d[2] * d.d[3];
             geo.ld = storedChannels(n64, TensorFormat::kHWC8);
-            geo.bsIn = cuda::convf16::batchStrideOf(c.inDesc[0]);
-            geo.bsOut = cuda::convf16::batchStrideOf(c.outDesc[0]);
+            geo.bsIn = batchStrideOf(c.inDesc[0]);
+            geo.bsOut = batchStrideOf(c.outDesc[0]);
             if (columnTactic(t)) t = n64 <= kRowWarpMax ? kRowWarp : kRowBlock;
         } else {
             geo.pq = outer > 0 ? outer : 1;

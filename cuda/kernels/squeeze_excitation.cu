@@ -6,8 +6,8 @@
 // float16 tensors load half and store the gate rounded to half once; every sum is FP32.
 // Tactics: "default" (the above: seGate, one block per sample: latency-bound, EfficientNet-B0's stage-6 layers with
 // C = 1152 took 0.17 ms each at batch 1 on an H100), "se_warps_2k" (seGate's two phases as two kernels of one warp
-// per hidden unit / output channel, 8 per block, spread over many blocks: the same lanes add the same products in
-// the same order, so the results are bit-identical to "default"). se_warps_2k is NOT YET RUN ON A GPU: gated by
+// per hidden unit / output channel, 8 per block, spread over many blocks: both run seHiddenUnit / seGateChannel,
+// so the results are bit-identical to "default"). se_warps_2k is NOT YET RUN ON A GPU: gated by
 // engine/tactic_architecture.h (timed only with GIE_UNVERIFIED_TACTICS=1; forcing it runs it).
 #include <cstdint>
 
@@ -45,53 +45,55 @@ struct SeParams {
     float alpha, beta, gateAlpha, gateBeta;
 };
 
+//! Hidden unit j of sample n: act(W1[j] . pooled[n] + b1[j]), summed by one warp (lanes over C; the value in every lane).
+__device__ __forceinline__ float seHiddenUnit(const float* __restrict__ pv, const SeParams& p, int j, int lane) {
+    const float* __restrict__ w = p.w1 + static_cast<int64_t>(j) * p.C;
+    float a = 0.f;
+    for (int c = lane; c < p.C; c += 32) a += __ldg(w + c) * pv[c];
+    a = warpSum(a) + (p.b1 ? __ldg(p.b1 + j) : 0.f);
+    return activation(p.act, a, p.alpha, p.beta);
+}
+
+//! Gate of channel c of sample n: gate(W2[c] . hidden[n] + b2[c]), summed by one warp (lanes over Cs).
+__device__ __forceinline__ float seGateChannel(const float* __restrict__ hv, const SeParams& p, int c, int lane) {
+    const float* __restrict__ w = p.w2 + static_cast<int64_t>(c) * p.Cs;
+    float a = 0.f;
+    for (int j = lane; j < p.Cs; j += 32) a += __ldg(w + j) * hv[j];
+    a = warpSum(a) + (p.b2 ? __ldg(p.b2 + c) : 0.f);
+    return activation(p.gate, a, p.gateAlpha, p.gateBeta);
+}
+
 template <typename T>
 __global__ void __launch_bounds__(256) seGate(const float* __restrict__ pooled, float* __restrict__ hidden, T* __restrict__ y, SeParams p) {
     const int n = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const float* __restrict__ pv = pooled + static_cast<int64_t>(n) * p.C;
     float* __restrict__ hv = hidden + static_cast<int64_t>(n) * p.Cs;
     for (int j = warp; j < p.Cs; j += 8) {
-        const float* __restrict__ w = p.w1 + static_cast<int64_t>(j) * p.C;
-        float a = 0.f;
-        for (int c = lane; c < p.C; c += 32) a += __ldg(w + c) * pv[c];
-        a = warpSum(a) + (p.b1 ? __ldg(p.b1 + j) : 0.f);
-        if (lane == 0) hv[j] = activation(p.act, a, p.alpha, p.beta);
+        const float h = seHiddenUnit(pv, p, j, lane);
+        if (lane == 0) hv[j] = h;
     }
     __syncthreads();  // the hidden values (global memory, this block's) are visible to the whole block after it
     for (int c = warp; c < p.C; c += 8) {
-        const float* __restrict__ w = p.w2 + static_cast<int64_t>(c) * p.Cs;
-        float a = 0.f;
-        for (int j = lane; j < p.Cs; j += 32) a += __ldg(w + j) * hv[j];
-        a = warpSum(a) + (p.b2 ? __ldg(p.b2 + c) : 0.f);
-        if (lane == 0) y[static_cast<int64_t>(n) * p.C + c] = cuda::fromFloat<T>(activation(p.gate, a, p.gateAlpha, p.gateBeta));
+        const float g = seGateChannel(hv, p, c, lane);
+        if (lane == 0) y[static_cast<int64_t>(n) * p.C + c] = cuda::fromFloat<T>(g);
     }
 }
 
-//! se_warps_2k, phase 1: h = act(W1 p + b1), one warp per (sample blockIdx.y, hidden unit) (seGate's first loop).
+//! se_warps_2k, phase 1: the hidden units, one warp per (sample blockIdx.y, unit) (seGate's first loop).
 __global__ void __launch_bounds__(256) seHidden(const float* __restrict__ pooled, float* __restrict__ hidden, SeParams p) {
-    const int n = blockIdx.y, lane = threadIdx.x & 31;
-    const int j = blockIdx.x * 8 + (threadIdx.x >> 5);
+    const int n = blockIdx.y, lane = threadIdx.x & 31, j = blockIdx.x * 8 + (threadIdx.x >> 5);
     if (j >= p.Cs) return;
-    const float* __restrict__ pv = pooled + static_cast<int64_t>(n) * p.C;
-    const float* __restrict__ w = p.w1 + static_cast<int64_t>(j) * p.C;
-    float a = 0.f;
-    for (int c = lane; c < p.C; c += 32) a += __ldg(w + c) * pv[c];
-    a = warpSum(a) + (p.b1 ? __ldg(p.b1 + j) : 0.f);
-    if (lane == 0) hidden[static_cast<int64_t>(n) * p.Cs + j] = activation(p.act, a, p.alpha, p.beta);
+    const float h = seHiddenUnit(pooled + static_cast<int64_t>(n) * p.C, p, j, lane);
+    if (lane == 0) hidden[static_cast<int64_t>(n) * p.Cs + j] = h;
 }
 
-//! se_warps_2k, phase 2: y = gate(W2 h + b2), one warp per (sample blockIdx.y, channel) (seGate's second loop).
+//! se_warps_2k, phase 2: the gates, one warp per (sample blockIdx.y, channel) (seGate's second loop).
 template <typename T>
 __global__ void __launch_bounds__(256) seOut(const float* __restrict__ hidden, T* __restrict__ y, SeParams p) {
-    const int n = blockIdx.y, lane = threadIdx.x & 31;
-    const int c = blockIdx.x * 8 + (threadIdx.x >> 5);
+    const int n = blockIdx.y, lane = threadIdx.x & 31, c = blockIdx.x * 8 + (threadIdx.x >> 5);
     if (c >= p.C) return;
-    const float* __restrict__ hv = hidden + static_cast<int64_t>(n) * p.Cs;
-    const float* __restrict__ w = p.w2 + static_cast<int64_t>(c) * p.Cs;
-    float a = 0.f;
-    for (int j = lane; j < p.Cs; j += 32) a += __ldg(w + j) * hv[j];
-    a = warpSum(a) + (p.b2 ? __ldg(p.b2 + c) : 0.f);
-    if (lane == 0) y[static_cast<int64_t>(n) * p.C + c] = cuda::fromFloat<T>(activation(p.gate, a, p.gateAlpha, p.gateBeta));
+    const float g = seGateChannel(hidden + static_cast<int64_t>(n) * p.Cs, p, c, lane);
+    if (lane == 0) y[static_cast<int64_t>(n) * p.C + c] = cuda::fromFloat<T>(g);
 }
 
 class SqueezeExcitationGpu final : public cuda::FloatOrHalfKernel<SqueezeExcitationGpu, SqueezeExcitationOp> {

@@ -19,6 +19,7 @@
 // kLINEAR tensors today.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "common/dims.h"
@@ -108,6 +109,13 @@ inline int64_t formatVolume(const Dims& d, TensorFormat f) {
     Dims p = d;
     p.d[1] = storedChannels(d.d[1], f);
     return volume(p);
+}
+
+//! A descriptor's batch stride in elements: its strides' first value, or the packed one of its format when the strides
+//! were left empty.
+inline int64_t batchStrideOf(const TensorDesc& d) {
+    if (d.strides.nbDims >= 1 && d.strides.d[0] > 0) return d.strides.d[0];
+    return formatVolume(d.dims, d.format) / std::max<int64_t>(d.dims.d[0], 1);
 }
 
 }  // namespace gie
