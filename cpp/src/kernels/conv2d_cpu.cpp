@@ -620,12 +620,13 @@ struct DwCArgs {
   const float* x;     // image n, first channel of the group (planes H*W apart)
   const Vec* w;       // R*S weight vectors of the group (lane l: channel c0 + l; 0 past the last channel)
   Vec bias;           // lane l: bias of channel c0 + l
-  float* y;           // output plane of channel c0 (planes P*Q apart)
+  float* y;           // output of channel c0: pixel i (= p * Q + q) of channel c0 + l at y[l * yPlane + i - yOrigin]
   const float* res;   // same layout as y, nullable
   int64_t nc;         // channels in the group (<= the lanes of Vec)
   int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, P, Q, Wp;
   int64_t strip;      // output rows per strip
   int64_t pBegin, pEnd;  // the output rows to compute
+  int64_t yPlane, yOrigin;  // y's channel stride (P*Q for whole planes) and the pixel index at y[0] (0 for planes)
   Vec* xp;            // scratch: the strip's padded input rows, ((strip - 1) * sh + (R - 1) * dh + 1) * Wp vectors
   Vec* yp;            // scratch: strip * Q vectors
   ActivationType act;
@@ -709,7 +710,7 @@ GIE_CONV_AI void loadTransposed8(DwVec (&)[16], const float*, int64_t) {}  // (n
 template <class Vec, DwTail kTail>
 GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
   constexpr int64_t L = kDwLanes<Vec>;
-  const int64_t HW = a.H * a.W, PQ = a.P * a.Q, Wp = a.Wp;
+  const int64_t HW = a.H * a.W, Wp = a.Wp;
   Vec* __restrict xp = a.xp;
   Vec* __restrict yp = a.yp;
   const Vec zero = Vec{} + 0.f;
@@ -878,19 +879,19 @@ GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
     for (int64_t t = 0; t < L; ++t) r[t] = t < n ? yp[i - p0 * a.Q + t] : zero;
     transposeSquare(r);
     for (int64_t l = 0; l < a.nc; ++l) {
-      float* dst = a.y + l * PQ + i;
+      float* dst = a.y + l * a.yPlane + i - a.yOrigin;
       Vec v = r[l];
       if (n == L) {
         if (a.res) {
           Vec rv;
-          std::memcpy(&rv, a.res + l * PQ + i, sizeof rv);
+          std::memcpy(&rv, a.res + l * a.yPlane + i - a.yOrigin, sizeof rv);
           v += rv;
         }
         std::memcpy(dst, &v, sizeof v);
       } else {
         if (a.res) {
           Vec rv;
-          dwMaskLoad<kTail>(rv, a.res + l * PQ + i, n);
+          dwMaskLoad<kTail>(rv, a.res + l * a.yPlane + i - a.yOrigin, n);
           v += rv;
         }
         dwMaskStore<kTail>(dst, v, n);
@@ -899,7 +900,7 @@ GIE_CONV_AI void dwChannelBlockBody(const DwCArgs<Vec>& a) {
   }
   if (!regAct && !actBlocked && act != kNoActivation)  // after the residual
     for (int64_t l = 0; l < a.nc; ++l)
-      gemm::activateRow(a.y + l * PQ + p0 * a.Q, (p1 - p0) * a.Q, act, a.actAlpha, a.actBeta);
+      gemm::activateRow(a.y + l * a.yPlane + p0 * a.Q - a.yOrigin, (p1 - p0) * a.Q, act, a.actAlpha, a.actBeta);
   }
 }
 GIE_CONV_AVX512 void dwC16Avx512(const DwCArgs<DwVec>& a) { dwChannelBlockBody<DwVec, DwTail::kAvx512>(a); }
@@ -1337,6 +1338,59 @@ void Conv2dCpu::runDirect(int64_t batch, const float* x, float* y, int64_t yBatc
 #endif
 }
 
+void Conv2dCpu::dwGroupRows(const float* x, int64_t c0, int64_t pBegin, int64_t pEnd, float* y, const float* res,
+                            int64_t yPlane, int64_t yOrigin, const Epilogue& ep) const {
+#if GIE_CONV_X86
+  const Conv2dParams& p = p_;
+  const int64_t L = dwCLanes_, RS = p.R * p.S, HW = p.H * p.W, Wp = p.W + p.padLeft + p.padRight;
+  const int64_t nc = std::min<int64_t>(L, p.K - c0);
+  // strip: output rows whose padded input rows take at most ~96 KB (L2; one row of a 112-wide plane: 7 KB)
+  const int64_t fit = std::max<int64_t>(0, (96 * 1024 / (4 * L)) / Wp - (p.R - 1) * p.dilH - 1) / p.strideH + 1;
+  const int64_t strip = std::min(P_, fit), rowsIn = (strip - 1) * p.strideH + (p.R - 1) * p.dilH + 1;
+  auto one = [&](auto* vecTag, auto kernel) {
+    using Vec = std::remove_pointer_t<decltype(vecTag)>;
+    static thread_local gemm::AlignedFloats xs, ys;
+    if (xs.size() < static_cast<size_t>(rowsIn * Wp * L)) xs.resize(static_cast<size_t>(rowsIn * Wp * L));
+    if (ys.size() < static_cast<size_t>(strip * Q_ * L)) ys.resize(static_cast<size_t>(strip * Q_ * L));
+    Vec bias = Vec{} + 0.f;
+    if (ep.bias)
+      for (int64_t l = 0; l < nc; ++l) bias[l] = ep.bias[c0 + l];
+    const DwCArgs<Vec> a{x + c0 * HW, reinterpret_cast<const Vec*>(dwW16_.data()) + (c0 / L) * RS, bias, y, res,
+                         nc, p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, P_, Q_,
+                         Wp, strip, pBegin, pEnd, yPlane, yOrigin, reinterpret_cast<Vec*>(xs.data()),
+                         reinterpret_cast<Vec*>(ys.data()), ep.act, ep.alpha, ep.beta};
+    kernel(a);
+  };
+  if (L == 16) one(static_cast<DwVec*>(nullptr), dwC16Avx512);
+  else one(static_cast<DwVec8*>(nullptr), dwC8Avx2);
+#else
+  (void)x, (void)c0, (void)pBegin, (void)pEnd, (void)y, (void)res, (void)yPlane, (void)yOrigin, (void)ep;
+#endif
+}
+
+void Conv2dCpu::runDepthwiseRows(const float* x, int64_t p0, int64_t p1, float* y, int64_t yPlane,
+                                 const Epilogue& ep) const {
+  if (!depthwiseRowsCapable() || ep.residual || p0 < 0 || p1 > P_ || p0 >= p1 || yPlane < (p1 - p0) * Q_)
+    throw std::invalid_argument("Conv2dCpu::runDepthwiseRows: not a channel-blocked depthwise layer, a residual, or "
+                                "bad rows");
+  for (int64_t c0 = 0; c0 < p_.K; c0 += dwCLanes_) dwGroupRows(x, c0, p0, p1, y + c0 * yPlane, nullptr, yPlane, p0 * Q_, ep);
+}
+
+void Conv2dCpu::runPointwiseColumns(const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
+                                    const Epilogue& ep) const {
+  if (!pointwiseColumnsCapable() || n <= 0 || ldx < n || ldy < n)
+    throw std::invalid_argument("Conv2dCpu::runPointwiseColumns: not a normal-orientation 1x1 GEMM, or bad sizes");
+  gemm::OutputEpi oe;
+  oe.biasRow = ep.bias;
+  oe.residual = ep.residual;
+  oe.ldr = ldy;
+  oe.act = ep.act;
+  oe.actAlpha = ep.alpha;
+  oe.actBeta = ep.beta;
+  const gemm::PlainB pb{x, ldx, false, true};
+  gemm::gemmPacked(packed_[0], gemm::BSource{gemm::packPlainB, &pb}, n, 1.f, 0.f, y, ldy, oe, 1);
+}
+
 void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
                              const Epilogue& ep, int64_t xBatchStride) const {
   const Conv2dParams& p = p_;
@@ -1363,10 +1417,7 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
     return;
   }
   if (!dwW16_.empty()) {
-    const int64_t L = dwCLanes_, G = (K + L - 1) / L, Wp = p.W + p.padLeft + p.padRight;
-    // strip: output rows whose padded input rows take at most ~96 KB (L2; one row of a 112-wide plane: 7 KB)
-    const int64_t fit = std::max<int64_t>(0, (96 * 1024 / (4 * L)) / Wp - (p.R - 1) * p.dilH - 1) / p.strideH + 1;
-    const int64_t strip = std::min(P_, fit), rowsIn = (strip - 1) * p.strideH + (p.R - 1) * p.dilH + 1;
+    const int64_t L = dwCLanes_, G = (K + L - 1) / L;
     // Several threads and fewer than 4 channel groups per thread (MobileNetV2's / EfficientNet-B0's 32 channels at
     // 112x112: 4 groups): each group is also cut into bands of output rows, band-major, so that a late or preempted
     // worker leaves the caller tasks to take, and thread t (which runs the t-th share of the tasks first; parallel.h)
@@ -1375,31 +1426,13 @@ void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yB
     const int T = par && !inParallelLoop() ? cpuThreads() : 1;
     const int64_t bands =
         batch == 1 && T > 1 && G < 4 * T ? std::min<int64_t>(P_ / 8, (4 * T + G - 1) / G) : 1;
-    auto groups = [&](auto* vecTag, auto kernel) {
-      using Vec = std::remove_pointer_t<decltype(vecTag)>;
-      parallelForThreads(std::max<int64_t>(bands, 1) * batch * G, par ? 0 : 1, [&](int64_t task) {
-        const int64_t band = bands > 1 ? task / G : 0, it = bands > 1 ? task % G : task;
-        const int64_t pBegin = bands > 1 ? P_ * band / bands : 0, pEnd = bands > 1 ? P_ * (band + 1) / bands : P_;
-        const int64_t n = it / G, c0 = (it % G) * L, nc = std::min<int64_t>(L, K - c0);
-        static thread_local gemm::AlignedFloats xs, ys;
-        if (xs.size() < static_cast<size_t>(rowsIn * Wp * L)) xs.resize(static_cast<size_t>(rowsIn * Wp * L));
-        if (ys.size() < static_cast<size_t>(strip * Q_ * L)) ys.resize(static_cast<size_t>(strip * Q_ * L));
-        Vec bias = Vec{} + 0.f;
-        if (ep.bias)
-          for (int64_t l = 0; l < nc; ++l) bias[l] = ep.bias[c0 + l];
-        const DwCArgs<Vec> a{x + n * xBatchStride + c0 * HW,
-                             reinterpret_cast<const Vec*>(dwW16_.data()) + (c0 / L) * RS,
-                             bias,
-                             y + n * yBatchStride + c0 * PQ,
-                             ep.residual ? ep.residual + n * yBatchStride + c0 * PQ : nullptr,
-                             nc, p.H, p.W, p.R, p.S, p.strideH, p.strideW, p.padTop, p.padLeft, p.dilH, p.dilW, P_, Q_,
-                             Wp, strip, pBegin, pEnd, reinterpret_cast<Vec*>(xs.data()),
-                             reinterpret_cast<Vec*>(ys.data()), ep.act, ep.alpha, ep.beta};
-        kernel(a);
-      });
-    };
-    if (L == 16) groups(static_cast<DwVec*>(nullptr), dwC16Avx512);
-    else groups(static_cast<DwVec8*>(nullptr), dwC8Avx2);
+    parallelForThreads(std::max<int64_t>(bands, 1) * batch * G, par ? 0 : 1, [&](int64_t task) {
+      const int64_t band = bands > 1 ? task / G : 0, it = bands > 1 ? task % G : task;
+      const int64_t pBegin = bands > 1 ? P_ * band / bands : 0, pEnd = bands > 1 ? P_ * (band + 1) / bands : P_;
+      const int64_t n = it / G, c0 = (it % G) * L;
+      dwGroupRows(x + n * xBatchStride, c0, pBegin, pEnd, y + n * yBatchStride + c0 * PQ,
+                  ep.residual ? ep.residual + n * yBatchStride + c0 * PQ : nullptr, PQ, 0, ep);
+    });
     return;
   }
 #endif

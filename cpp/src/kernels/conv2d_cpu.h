@@ -75,11 +75,28 @@ class Conv2dCpu {
   // Depthwise: whether run() uses the AVX2 3x3 stride-2 row kernel (depthwise_s2_avx2.h; automatic mode only).
   bool depthwiseStride2Rows() const { return dwS2Rows_; }
 
+  // Pieces of a depthwise convolution fused with the 1x1 convolution after it, one band of output rows at a time
+  // (kernels/depthwise_pointwise_cpu.cpp). Both run on the calling thread only.
+  // Depthwise layers on the channel-blocked kernel can compute any band of output rows.
+  bool depthwiseRowsCapable() const { return !dwW16_.empty(); }
+  // Output rows [p0, p1) of every channel of one image (x: its first input plane, planes H*W apart) into y: channel
+  // k's rows at y + k * yPlane (yPlane >= (p1 - p0) * Q), row p0 first; ep without a residual.
+  void runDepthwiseRows(const float* x, int64_t p0, int64_t p1, float* y, int64_t yPlane, const Epilogue& ep) const;
+  // 1x1 layers on the normal-orientation GEMM (one group) can compute any run of pixels.
+  bool pointwiseColumnsCapable() const { return path_ == Path::kGemm1x1 && !transposed_ && p_.groups == 1; }
+  // n pixels whose C input channels are at x + c * ldx, each output channel k at y + k * ldy; ep.residual (nullable)
+  // indexed as y.
+  void runPointwiseColumns(const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy, const Epilogue& ep) const;
+
  private:
   void runDirect(int64_t batch, const float* x, float* y, int64_t yBatchStride, const Epilogue& ep,
                  int64_t xBatchStride) const;
   void runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,
                     const Epilogue& ep, int64_t xBatchStride) const;
+  // The channel-blocked depthwise kernel on channels [c0, c0 + dwCLanes_) of one image (x: its first input plane),
+  // output rows [pBegin, pEnd): pixel i (= p * Q + q) of channel c0 + l at y[l * yPlane + i - yOrigin], res alike.
+  void dwGroupRows(const float* x, int64_t c0, int64_t pBegin, int64_t pEnd, float* y, const float* res,
+                   int64_t yPlane, int64_t yOrigin, const Epilogue& ep) const;
 
   Conv2dParams p_;
   Path path_;

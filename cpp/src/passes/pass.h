@@ -59,6 +59,7 @@ std::unique_ptr<Pass> makeRecognizeLayerNorm();
 std::unique_ptr<Pass> makeRecognizeSqueezeExcitation();
 std::unique_ptr<Pass> makeRecognizeAttention();
 std::unique_ptr<Pass> makeFuseEpilogue();
+std::unique_ptr<Pass> makeFuseDepthwisePointwise();
 std::unique_ptr<Pass> makeConcatElimination();
 std::unique_ptr<Pass> makeRemoveNoops();
 std::unique_ptr<Pass> makeHorizontalFusion();

@@ -1,0 +1,78 @@
+// CPU: a depthwise convolution whose output only a 1x1 convolution reads (MobileNetV2's / EfficientNet-B0's
+// depthwise -> projection) becomes one DepthwisePointwise layer (layers/depthwise_pointwise.h), which the CPU kernel
+// computes one band of output rows at a time: the depthwise output stays in L2 instead of going to memory and back,
+// and the pair needs one parallel loop instead of two.
+//
+// Only where that was measured to pay (Zen 3, AVX2, 1 and 2 threads; docs/cpu_kernels.md): a stride-1 depthwise
+// layer (stride 2 keeps the AVX2 row kernel, which cannot run by bands) with output planes of at least
+// kMinPlane pixels (on smaller planes the bands are a few rows each and every band transposes its halo rows again).
+// Runs after fuse_epilogue (each convolution has its bias, activation and the 1x1 its residual by then); FP32 CPU
+// builds without INT8 only; both layers plain FP32 (no pinned precision) and the depthwise layer without a residual.
+#include "layers/convolution.h"
+#include "passes/pattern_match.h"
+
+namespace gie {
+namespace {
+
+//! Smallest depthwise output plane (pixels) that is fused.
+constexpr int64_t kMinPlane = 28 * 28;
+
+class FuseDepthwisePointwise final : public RecognizerPass {
+public:
+    const char* name() const override { return "fuse_depthwise_pointwise"; }
+
+private:
+    bool plainFloat(int ni) const {
+        const IrNode& n = node(ni);
+        return !n.precisionSet || n.precision == DataType::kFLOAT;
+    }
+
+    bool match(int pwi, PassContext& ctx) override {
+        if (ctx.device != DeviceType::kCPU || ctx.int8) return false;
+        const IrNode& pn = node(pwi);
+        if (pn.dead || pn.userPlugin || pn.type != "Convolution" || pn.inputs.empty() || pn.inputs.size() > 2) return false;
+        const ConvolutionOp pw(pn.fields);
+        if (pw.R != 1 || pw.S != 1 || pw.sh != 1 || pw.sw != 1 || pw.pt || pw.pl || pw.pb || pw.pr || pw.groups != 1) return false;
+        const int mid = pn.inputs[0];
+        if (pn.inputs.size() == 2 && pn.inputs[1] == mid) return false;
+        const int dwi = soleProducer(mid, pwi);
+        if (dwi < 0 || !isNode(dwi, "Convolution", 1)) return false;
+        const IrNode& dn = node(dwi);
+        const IrTensor& xt = tensor(dn.inputs[0]);
+        const IrTensor& mt = tensor(mid);
+        if (xt.type != DataType::kFLOAT || mt.type != DataType::kFLOAT || tensor(pn.outputs[0]).type != DataType::kFLOAT) return false;
+        if (!plainFloat(dwi) || !plainFloat(pwi) || xt.dims.nbDims != 4 || mt.dims.nbDims != 4) return false;
+        const ConvolutionOp dw(dn.fields);
+        if (dw.groups != dw.K || xt.dims.d[1] != dw.K) return false;  // depthwise, channel multiplier 1
+        if (dw.sh != 1 || dw.sw != 1 || mt.dims.d[2] * mt.dims.d[3] < kMinPlane) return false;
+
+        FieldMap f;
+        for (const auto& [prefix, from] : {std::pair<const char*, const IrNode*>{"dw_", &dn}, {"pw_", &pn}})
+            for (size_t i = 0; i < from->fields.size(); ++i) {
+                Field x = from->fields.at(i);
+                x.name = prefix + x.name;
+                f.set(x.view());
+            }
+        std::vector<std::string> sources;
+        std::string names;
+        describe({pwi, dwi}, sources, names);
+        node(dwi).dead = true;
+        IrNode& r = node(pwi);
+        r.type = "DepthwisePointwise";
+        r.fields = f;
+        r.inputs[0] = dn.inputs[0];
+        r.sourceLayers = sources;
+        const std::string line = "fuse_depthwise_pointwise: " + names + " became one DepthwisePointwise (" +
+                                 std::to_string(dw.K) + " channels, " + std::to_string(mt.dims.d[2]) + "x" +
+                                 std::to_string(mt.dims.d[3]) + " -> " + std::to_string(pw.K) + ")";
+        r.notes.push_back(line);
+        ctx.log.push_back(line);
+        return true;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> makeFuseDepthwisePointwise() { return std::make_unique<FuseDepthwisePointwise>(); }
+
+}  // namespace gie
