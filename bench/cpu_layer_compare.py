@@ -36,6 +36,8 @@ def main():
                         "apart) and the N slowest gie kernels without an onnxruntime twin")
     p.add_argument("--stat", choices=["median", "min"], default="median",
                    help="per-layer statistic over the passes (min: robust to preemption on a busy machine)")
+    p.add_argument("--disable-pass", action="append", default=[], metavar="NAME",
+                   help="build gie without this optimizer pass (repeatable), e.g. fuse_depthwise_pointwise")
     args = p.parse_args()
     if os.environ.get("OMP_NUM_THREADS") != str(args.threads):
         sys.exit(f"set OMP_NUM_THREADS={args.threads} in the environment (gie reads it when its pool starts)")

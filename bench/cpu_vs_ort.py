@@ -76,6 +76,8 @@ def parse_args(argv=None, default_model="all"):
     p.add_argument("--via-onnx", action="store_true",
                    help="gie imports the ONNX twin (gie.parse) instead of building from the zoo description")
     p.add_argument("--no-ort", action="store_true", help="gie only")
+    p.add_argument("--disable-pass", action="append", default=[], metavar="NAME",
+                   help="build gie without this optimizer pass (repeatable), e.g. fuse_depthwise_pointwise")
     p.add_argument("--profile", action="store_true", help="per-kernel gie times (one extra profiled pass)")
     p.add_argument("--top", type=int, default=15, help="kernels listed by --profile")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
@@ -273,6 +275,8 @@ def build_gie(gie, spec, args, outs, onnx_export):
     config = builder.create_config()
     config.device = "cpu"
     config.max_batch = args.batch
+    for name in getattr(args, "disable_pass", []):
+        config.set_pass_enabled(name, False)
     engine = builder.build(net, config)
     return engine, time.perf_counter() - t0
 

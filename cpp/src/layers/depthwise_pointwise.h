@@ -1,10 +1,11 @@
 // DepthwisePointwise shape rules: a depthwise convolution and the 1x1 convolution that alone reads its output, as
-// one layer (MobileNetV2's / EfficientNet-B0's depthwise -> projection pairs):
+// one layer (MobileNetV2's depthwise -> projection pairs):
 //   m = dw(x)                 depthwise: num_groups = input channels = num_output_maps; its bias and activation
 //   y = pw(m) [+ residual]    1x1, stride 1, no padding, one group; its bias, the optional residual (input 1, shaped
 //                             like y) and its activation, as a Convolution's fused epilogue
 // fuse_depthwise_pointwise makes it for the CPU, where kernels/depthwise_pointwise_cpu.cpp computes it one band of
-// output rows at a time (m stays in cache and the two layers share one parallel loop). CPU only (no GPU kernel).
+// output rows at a time (m lives in a per-thread band buffer, and the two layers share one parallel loop). CPU only
+// (no GPU kernel).
 //
 // Fields: the depthwise convolution's Convolution fields (layers/convolution.h) named with the prefix "dw_", the 1x1
 // convolution's with the prefix "pw_" (e.g. dw_kernel, dw_stride, pw_num_output_maps, pw_activation_type).
