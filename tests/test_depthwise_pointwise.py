@@ -193,3 +193,46 @@ def test_fused_against_onnxruntime():
     assert len(_fused_kernels(engine)) == 1
     got = _run(engine, {"x": x}, expected.shape)
     assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_fused_engine_serializes_and_refits():
+    """The fused kernel's fields (dw_* / pw_*) survive an engine file, and a refit from the whole network (the fused
+    weights come from two layers) gives what a fresh build on the new weights gives."""
+    case = CASES[1]
+    old, new = _data(case, 21), _data(case, 22)
+    new = (old[0],) + new[1:5] + (old[5],)  # same input and residual, new weights
+
+    def define(net, data):
+        C, H, W, k, pre, post, dil, K, n, act1, act2, res = case
+        x, wd, bd, wp, bp, r = data
+        t = net.add_input("x", gie.float32, x.shape)
+        dw = net.add_convolution(t, C, (k, k), wd, bd, pre_padding=pre, post_padding=post, num_groups=C)
+        dw.name = "dw"
+        m = net.add_activation(dw.output(0), act1).output(0)
+        pw = net.add_convolution(m, K, (1, 1), wp, bp)
+        pw.name = "pw"
+        y = net.add_elementwise(pw.output(0), net.add_input("r", gie.float32, r.shape), gie.ElementWiseOperation.SUM)
+        net.mark_output(y.output(0), "y")
+        return net
+
+    def build(data):
+        b = gie.Builder()
+        c = b.create_config()
+        c.device = "cpu"
+        c.refittable = True
+        c.max_batch = case[8]
+        return b.build(define(b.create_network(), data), c)
+
+    engine = build(old)
+    assert len(_fused_kernels(engine)) == 1
+    feeds = {"x": old[0], "r": old[5]}
+    ref_old, bound = _reference(case, old)
+    loaded = gie.Runtime().deserialize(engine.serialize())
+    assert len(_fused_kernels(loaded)) == 1
+    np.testing.assert_array_equal(_run(loaded, feeds, ref_old.shape), _run(engine, feeds, ref_old.shape))
+    gie.Refitter(engine).set_network(define(gie.Builder().create_network(), new)).refit()
+    ref_new, bound = _reference(case, new)
+    assert np.abs(ref_new - ref_old).max() > 0.1
+    got = _run(engine, feeds, ref_new.shape)
+    assert_close(got, ref_new, rtol=1e-5, atol=1e-5 * max(1.0, float(bound.max())), what="refitted")
+    np.testing.assert_array_equal(got, _run(build(new), feeds, ref_new.shape))

@@ -11,6 +11,7 @@
 // one (dynamic shapes) get both convolutions prepared for the call (not cached).
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "common/parallel.h"
 #include "kernels/conv2d_cpu.h"
@@ -49,11 +50,7 @@ protected:
                   ErrorCode::kINVALID_ARGUMENT, kType(), ": input ", toString(x), " exceeds the configured (", cp.N, ", ", cp.C,
                   ", ", cp.H, ", ", cp.W, ")");
         std::unique_ptr<const Pair> other;  // a smaller plane than the configured one
-        if (x.d[2] != cp.H || x.d[3] != cp.W) {
-            other = std::make_unique<const Pair>(make(x));
-            GIE_CHECK(other->workspaceBytes() <= pair_->workspaceBytes(), ErrorCode::kINTERNAL, kType(), ": ", toString(x),
-                      " needs more workspace than the configured shape");
-        }
+        if (x.d[2] != cp.H || x.d[3] != cp.W) other = std::make_unique<const Pair>(make(x));
         const Pair& pr = other ? *other : *pair_;
         cpu::Epilogue dwEp = dwEp_, pwEp = pwEp_;
         dwEp.bias = dwBias_.empty() ? nullptr : dwBias_.data();
@@ -64,7 +61,13 @@ protected:
         const float* xin = c.in(0);
         float* y = c.out(0);
         if (!pr.banded) {  // the two convolutions one after the other, the depthwise output in the workspace
+            // (a smaller plane may be unbanded where the configured one is banded and has no workspace)
+            std::vector<float> own;
             float* mid = static_cast<float*>(c.workspace);
+            if (pr.workspaceBytes() > pair_->workspaceBytes() || !mid) {
+                own.resize(pr.workspaceBytes() / sizeof(float));
+                mid = own.data();
+            }
             pr.dw->run(batch, xin, mid, C * PQ, dwEp, nullptr);
             pwEp.residual = res;
             pr.pw->run(batch, mid, y, K * PQ, pwEp, nullptr);
