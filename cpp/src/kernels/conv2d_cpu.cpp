@@ -39,6 +39,19 @@ void validRange(int64_t in, int64_t out, int64_t stride, int64_t off, int64_t& l
 }
 
 // Context for packing im2col(x)[k0:k0+kc, n0:n0+nc] straight into GEMM B panels.
+// The GEMM store epilogue of a convolution whose output channels are the GEMM's rows: bias per row, the residual with
+// leading dimension ldr, ep's activation.
+gemm::OutputEpi outputRowsEpi(const Epilogue& ep, const float* biasRow, const float* residual, int64_t ldr) {
+  gemm::OutputEpi oe;
+  oe.biasRow = biasRow;
+  oe.residual = residual;
+  oe.ldr = ldr;
+  oe.act = ep.act;
+  oe.actAlpha = ep.alpha;
+  oe.actBeta = ep.beta;
+  return oe;
+}
+
 struct Im2colCtx {
   const float* x;  // first channel of the group, image n
   int64_t H, W, R, S, sh, sw, pt, pl, dh, dw, Q;
@@ -1252,13 +1265,8 @@ void Conv2dCpu::run(int64_t batch, const float* x, float* y, int64_t yBatchStrid
     const int64_t n = item / G, g = item % G;
     const float* xg = x + n * xBatchStride + g * Cg * HW;
     float* yg = y + n * yBatchStride + g * Kg * PQ;
-    gemm::OutputEpi oe;
-    oe.biasRow = ep.bias ? ep.bias + g * Kg : nullptr;
-    oe.residual = ep.residual ? ep.residual + n * yBatchStride + g * Kg * PQ : nullptr;
-    oe.ldr = PQ;
-    oe.act = ep.act;
-    oe.actAlpha = ep.alpha;
-    oe.actBeta = ep.beta;
+    const gemm::OutputEpi oe = outputRowsEpi(ep, ep.bias ? ep.bias + g * Kg : nullptr,
+                                             ep.residual ? ep.residual + n * yBatchStride + g * Kg * PQ : nullptr, PQ);
     const gemm::Isa isa = transposed_ ? packedB_[g].isa : packed_[g].isa;
     const gemm::PlainB pb{xg, HW, false, true};
     const Im2colCtx ctx{xg,  p.H,     p.W,      p.R,          p.S,          p.strideH,
@@ -1373,22 +1381,17 @@ void Conv2dCpu::runDepthwiseRows(const float* x, int64_t p0, int64_t p1, float* 
   if (!depthwiseRowsCapable() || ep.residual || p0 < 0 || p1 > P_ || p0 >= p1 || yPlane < (p1 - p0) * Q_)
     throw std::invalid_argument("Conv2dCpu::runDepthwiseRows: not a channel-blocked depthwise layer, a residual, or "
                                 "bad rows");
-  for (int64_t c0 = 0; c0 < p_.K; c0 += dwCLanes_) dwGroupRows(x, c0, p0, p1, y + c0 * yPlane, nullptr, yPlane, p0 * Q_, ep);
+  for (int64_t c0 = 0; c0 < p_.K; c0 += dwCLanes_)
+    dwGroupRows(x, c0, p0, p1, y + c0 * yPlane, nullptr, yPlane, p0 * Q_, ep);
 }
 
 void Conv2dCpu::runPointwiseColumns(const float* x, int64_t ldx, int64_t n, float* y, int64_t ldy,
                                     const Epilogue& ep) const {
   if (!pointwiseColumnsCapable() || n <= 0 || ldx < n || ldy < n)
     throw std::invalid_argument("Conv2dCpu::runPointwiseColumns: not a normal-orientation 1x1 GEMM, or bad sizes");
-  gemm::OutputEpi oe;
-  oe.biasRow = ep.bias;
-  oe.residual = ep.residual;
-  oe.ldr = ldy;
-  oe.act = ep.act;
-  oe.actAlpha = ep.alpha;
-  oe.actBeta = ep.beta;
   const gemm::PlainB pb{x, ldx, false, true};
-  gemm::gemmPacked(packed_[0], gemm::BSource{gemm::packPlainB, &pb}, n, 1.f, 0.f, y, ldy, oe, 1);
+  gemm::gemmPacked(packed_[0], gemm::BSource{gemm::packPlainB, &pb}, n, 1.f, 0.f, y, ldy,
+                   outputRowsEpi(ep, ep.bias, ep.residual, ldy), 1);
 }
 
 void Conv2dCpu::runDepthwise(int64_t batch, const float* x, float* y, int64_t yBatchStride,

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "kernels/conv2d_cpu.h"
+#include "kernels/convolution_params.h"
 #include "layers/convolution.h"
 #include "layers/fused_activation.h"
 
@@ -29,15 +30,8 @@ public:
 
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
-        const Dims& x = in[0].dims;
-        cpu::Conv2dParams p;
-        p.N = x.d[0]; p.C = x.d[1]; p.H = x.d[2]; p.W = x.d[3];
-        p.K = op_.K; p.R = op_.R; p.S = op_.S;
-        p.strideH = op_.sh; p.strideW = op_.sw;
-        p.padTop = op_.pt; p.padLeft = op_.pl; p.padBottom = op_.pb; p.padRight = op_.pr;
-        p.dilH = op_.dh; p.dilW = op_.dw; p.groups = op_.groups;
         auto w = fields_.floats("kernel");
-        conv_ = std::make_shared<cpu::Conv2dCpu>(p, w.data());
+        conv_ = std::make_shared<cpu::Conv2dCpu>(conv2dParams(op_, in[0].dims), w.data());
         others_ = std::make_shared<OtherShapes>();
     }
     void run(const KernelCall& c) const override {

@@ -15,6 +15,7 @@
 
 #include "common/parallel.h"
 #include "kernels/conv2d_cpu.h"
+#include "kernels/convolution_params.h"
 #include "layers/depthwise_pointwise.h"
 #include "layers/fused_activation.h"
 
@@ -104,19 +105,11 @@ private:
     };
     //! Both convolutions prepared for input x (N, C, H, W).
     Pair make(const Dims& x) const {
-        const ConvolutionOp& d = op_.dw;
-        cpu::Conv2dParams p;
-        p.N = x.d[0]; p.C = x.d[1]; p.H = x.d[2]; p.W = x.d[3];
-        p.K = d.K; p.R = d.R; p.S = d.S;
-        p.strideH = d.sh; p.strideW = d.sw;
-        p.padTop = d.pt; p.padLeft = d.pl; p.padBottom = d.pb; p.padRight = d.pr;
-        p.dilH = d.dh; p.dilW = d.dw; p.groups = d.groups;
+        const cpu::Conv2dParams p = conv2dParams(op_.dw, x);
         Pair r;
         r.dw = std::make_unique<const cpu::Conv2dCpu>(p, fields_.floats("dw_kernel").data());
-        cpu::Conv2dParams q;
-        q.N = p.N; q.C = p.K; q.H = p.P(); q.W = p.Q();
-        q.K = op_.pw.K; q.R = 1; q.S = 1;
-        r.pw = std::make_unique<const cpu::Conv2dCpu>(q, fields_.floats("pw_kernel").data());
+        r.pw = std::make_unique<const cpu::Conv2dCpu>(conv2dParams(op_.pw, dims4(p.N, p.K, p.P(), p.Q())),
+                                                      fields_.floats("pw_kernel").data());
         r.banded = r.dw->depthwiseRowsCapable() && r.pw->pointwiseColumnsCapable();
         return r;
     }
