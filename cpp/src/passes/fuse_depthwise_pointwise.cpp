@@ -4,11 +4,13 @@
 // time: the depthwise output lives in a per-thread band buffer instead of a whole tensor written out and read back,
 // and the pair needs one parallel loop (one wait for the slowest thread) instead of two.
 //
-// Only where that was measured not to lose (Zen 3, AVX2: faster with 2 threads, even with 1): a stride-1 depthwise
-// layer (stride 2 keeps the AVX2 row kernel, which cannot run by bands) with output planes of at least kMinPlane
-// pixels (on smaller planes the bands are a few rows each and every band transposes its halo rows again).
-// Runs after fuse_epilogue (each convolution has its bias, activation and the 1x1 its residual by then); FP32 CPU
-// builds without INT8 only; both layers plain FP32 (no pinned precision) and the depthwise layer without a residual.
+// Only where that was measured not to lose (Zen 3, AVX2: faster with 2 threads, even with 1): output planes of at
+// least kMinPlane pixels (on smaller planes the bands are a few rows each and every band transposes its halo rows
+// again), and layers whose CPU kernels can run by bands (bandable: e.g. not AVX2's 3x3 stride-2 row kernel, which
+// MobileNetV2's features.2 keeps). Runs after fuse_epilogue (each convolution has its bias, activation and the 1x1 its
+// residual by then); FP32 CPU builds without INT8 only; both layers plain FP32 (no pinned precision) and the
+// depthwise layer without a residual.
+#include "kernels/convolution_params.h"
 #include "layers/convolution.h"
 #include "passes/pattern_match.h"
 
@@ -31,6 +33,17 @@ private:
         return !n.precisionSet || n.precision == DataType::kFLOAT;
     }
 
+    //! Whether the CPU kernels this machine picks for the two layers can run by bands (cpu::Conv2dCpu: the depthwise
+    //! layer on the channel-blocked kernel, not e.g. AVX2's 3x3 stride-2 row kernel or AVX-512's per-plane kernel on
+    //! 56x56; the 1x1 on the normal-orientation GEMM, not the direct kernel): both prepared once to ask them.
+    static bool bandable(const ConvolutionOp& dw, const ConvolutionOp& pw, const Dims& x, const FieldMap& dwFields,
+                         const FieldMap& pwFields) {
+        const cpu::Conv2dParams d = conv2dParams(dw, x);
+        if (!cpu::Conv2dCpu(d, dwFields.floats("kernel").data()).depthwiseRowsCapable()) return false;
+        const cpu::Conv2dParams q = conv2dParams(pw, dims4(d.N, d.K, d.P(), d.Q()));
+        return cpu::Conv2dCpu(q, pwFields.floats("kernel").data()).pointwiseColumnsCapable();
+    }
+
     bool match(int pwi, PassContext& ctx) override {
         if (ctx.device != DeviceType::kCPU || ctx.int8) return false;
         const IrNode& pn = node(pwi);
@@ -48,7 +61,9 @@ private:
         if (!plainFloat(dwi) || !plainFloat(pwi) || xt.dims.nbDims != 4 || mt.dims.nbDims != 4) return false;
         const ConvolutionOp dw(dn.fields);
         if (dw.groups != dw.K || xt.dims.d[1] != dw.K) return false;  // depthwise, channel multiplier 1
-        if (dw.sh != 1 || dw.sw != 1 || mt.dims.d[2] * mt.dims.d[3] < kMinPlane) return false;
+        for (int i = 0; i < 4; ++i)
+            if (xt.dims.d[i] <= 0 || mt.dims.d[i] <= 0) return false;
+        if (mt.dims.d[2] * mt.dims.d[3] < kMinPlane || !bandable(dw, pw, xt.dims, dn.fields, pn.fields)) return false;
 
         FieldMap f;
         for (const auto& [prefix, from] : {std::pair<const char*, const IrNode*>{"dw_", &dn}, {"pw_", &pn}})
