@@ -32,8 +32,8 @@
 // per thread, the same RedOp arithmetic. When there are too few chunks to fill the GPU, the pixels of a chunk are split
 // into S <= 32 contiguous ranges (S threads of a block) whose partials a block combines in range order through shared
 // memory (no workspace, no second kernel). The order of additions then differs from the CPU's, but a double sum of
-// halves is exact up to 8192 of them (every half is a multiple of 2^-24 below 2^16), so SUM / AVG give the CPU's values
-// at any split up to that many pixels; MAX / MIN combine in range order, so ties of +0 / -0 and NaN keep the CPU's
+// halves is exact while its partial sums stay below 2^29 in magnitude (every half is a multiple of 2^-24), which holds
+// for any 8192 halves (each below 2^16), so SUM / AVG give the CPU's values at any split up to that many pixels; MAX / MIN combine in range order, so ties of +0 / -0 and NaN keep the CPU's
 // choice; PROD never splits (each thread multiplies its chunk's pixels in order, the CPU's sequence). The output is
 // HALF LINEAR ((N, C, 1, 1) or (N, C)) or, with keep_dims, HALF HWC8 (N, C, 1, 1) with its padding channels written 0.
 // Not yet run on a GPU: the tactic is gated (engine/tactic_architecture.h), so the builder offers HWC8 to this layer
