@@ -152,6 +152,23 @@ def test_hwc8_reduce_special_values(shape, op, rng):
         assert got[3, 2, 0, 0] == 0 and not np.signbit(got[3, 2, 0, 0]), "the CPU keeps the first zero (+0)"
 
 
+def resnet_tail(rng, cin, C, K, bias):
+    """define(net, t) of conv 1x1 (cin -> C) + ReLU -> Reduce AVG over (2, 3) with keep_dims (the importer's
+    GlobalAveragePool) -> Flatten (reshape (0, -1), the importer's Flatten) -> FC (C -> K)."""
+    w1 = randn(rng, (C, cin, 1, 1), 1.0 / np.sqrt(cin))
+    b1 = randn(rng, (C,), 0.1) if bias else None
+    w2 = randn(rng, (K, C), 1.0 / np.sqrt(C))
+    b2 = randn(rng, (K,), 0.5) if bias else None
+
+    def define(net, t):
+        c = net.add_convolution(t["x"], C, (1, 1), w1, b1)
+        r = net.add_activation(c.output(0), gie.ActivationType.RELU)
+        p = net.add_reduce(r.output(0), RO.AVG, (2, 3), keep_dims=True)
+        f = net.add_shuffle(p.output(0), reshape=(0, -1))
+        return net.add_fully_connected(f.output(0), K, w2, b2).output(0)
+    return define
+
+
 @pytest.mark.parametrize("channels", [256, 13])
 def test_resnet_tail_fp16_reads_hwc8_end_to_end(channels, rng):
     """conv 1x1 (FP16, HWC8) + ReLU -> global average pooling (Reduce over axes 2, 3, keep_dims, as the ONNX importer
@@ -160,19 +177,7 @@ def test_resnet_tail_fp16_reads_hwc8_end_to_end(channels, rng):
     and the FC runs FP16; C = 256 lets the FC read the pooled HWC8 (N, C, 1, 1) directly, C = 13 (padded to 16) not.
     Against the CPU FP16 reference (conv sums in another order: 5e-3)."""
     C = channels
-    w1 = randn(rng, (C, 32, 1, 1), 1.0 / np.sqrt(32))
-    b1 = randn(rng, (C,), 0.1)
-    w2 = randn(rng, (10, C), 1.0 / np.sqrt(C))
-    b2 = randn(rng, (10,), 0.5)
-
-    def define(net, t):
-        c = net.add_convolution(t["x"], C, (1, 1), w1, b1)
-        r = net.add_activation(c.output(0), gie.ActivationType.RELU)
-        p = net.add_reduce(r.output(0), RO.AVG, (2, 3), keep_dims=True)
-        f = net.add_shuffle(p.output(0), reshape=(0, -1))
-        return net.add_fully_connected(f.output(0), 10, w2, b2).output(0)
-
-    info = compare_gpu_cpu(define, {"x": randn(rng, (B, 32, 7, 7))}, fp16=True, force={"Reduce": TACTIC},
+    info = compare_gpu_cpu(resnet_tail(rng, 32, C, 10, True), {"x": randn(rng, (B, 32, 7, 7))}, fp16=True, force={"Reduce": TACTIC},
                            expect_half=("Convolution", "Reduce", "FullyConnected"), rtol=5e-3, atol=5e-3)
     kernels = info["kernels"]
     print([(k["type"], k.get("tactic"), [t["format"] for t in k["inputs"]], [t["format"] for t in k["outputs"]]) for k in kernels])
@@ -199,18 +204,7 @@ def test_resnet_tail_builder_choice(unverified, rng, monkeypatch):
         monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
     else:
         monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
-    C = 2048
-    w1 = randn(rng, (C, 64, 1, 1), 1.0 / 8)
-    w2 = randn(rng, (1000, C), 1.0 / np.sqrt(C))
-
-    def define(net, t):
-        c = net.add_convolution(t["x"], C, (1, 1), w1, None)
-        r = net.add_activation(c.output(0), gie.ActivationType.RELU)
-        p = net.add_reduce(r.output(0), RO.AVG, (2, 3), keep_dims=True)
-        f = net.add_shuffle(p.output(0), reshape=(0, -1))
-        return net.add_fully_connected(f.output(0), 1000, w2, None).output(0)
-
-    info = compare_gpu_cpu(define, {"x": randn(rng, (8, 64, 7, 7))}, fp16=True, rtol=5e-3, atol=5e-3)
+    info = compare_gpu_cpu(resnet_tail(rng, 64, 2048, 1000, False), {"x": randn(rng, (8, 64, 7, 7))}, fp16=True, rtol=5e-3, atol=5e-3)
     pool = next(k for k in info["kernels"] if k["type"] == "Reduce")
     print("Reduce:", pool["tactic"], pool["inputs"][0]["format"], "->", pool["outputs"][0]["format"],
           [(k["type"], k["precision"]) for k in info["kernels"]])
