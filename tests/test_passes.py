@@ -492,3 +492,80 @@ def test_hoist_shuffles_above_gather(case, rng):
     assert bool(hoisted) == (case == "all"), hoisted
     if case == "all":
         assert [k["type"] for k in opt.layer_info()["kernels"]].count("Shuffle") == 1
+
+
+FLATTEN_CASES = ["flatten", "flatten_3d", "fixed_literal", "literal_batch_range", "transpose", "other_reader", "output",
+                 "partial", "pinned_unlike"]
+
+
+@pytest.mark.parametrize("case", FLATTEN_CASES)
+def test_flatten_into_fully_connected(case, rng):
+    """Global pooling -> Flatten (a reshape (0, -1), as the ONNX importer writes it) -> FullyConnected: the FC reads
+    the pooled (N, C, 1, 1) tensor with axis 1 and the Shuffle goes (no copy kernel), only when the reshape flattens
+    the trailing dimensions into the FC's (last) axis at every shape and nothing else reads it; the results are
+    bit-identical to the engine with the pass off, at every batch of the range."""
+    C, H, W, K = 13, 3, 5, 7
+    wk = rng.standard_normal((K, C * (H * W if case == "flatten_3d" else 1))).astype(np.float32)
+    bias = rng.standard_normal(K).astype(np.float32)
+    fixed = case in ("fixed_literal", "transpose", "other_reader", "output", "partial", "pinned_unlike")
+
+    def build(off):
+        builder = gie.Builder()
+        net = builder.create_network()
+        x = net.add_input("x", gie.float32, (3, C, H, W))
+        if case == "flatten_3d":  # (N, C, H, W) -> (N, C*H*W): VGG's / AlexNet's flatten before the classifier
+            pooled = net.add_activation(x, gie.ActivationType.TANH).output(0)
+        else:
+            pooled = net.add_reduce(x, gie.ReduceOperation.AVG, (2, 3), keep_dims=True).output(0)
+        if case == "fixed_literal":
+            sh = net.add_shuffle(pooled, reshape=(3, C))
+        elif case == "literal_batch_range":  # kept: a last dimension given as a number is trusted at fixed shapes only
+            sh = net.add_shuffle(pooled, reshape=(0, C))
+        elif case == "transpose":  # (N, C, 1, 1) -> (N, 1, C, 1) -> (N, C): moves no data, but is no plain reshape
+            sh = net.add_shuffle(pooled, first_transpose=(0, 2, 1, 3), reshape=(0, -1))
+        elif case == "partial":  # (N, C, H, W) -> (N, C*H, W): merges C and H, not the trailing dimensions
+            sh = net.add_shuffle(x, reshape=(3, C * H, W))
+        else:
+            sh = net.add_shuffle(pooled, reshape=(0, -1))
+        sh.name = "flatten"
+        flat = sh.output(0)
+        if case == "partial":
+            fc = net.add_fully_connected(flat, K, np.ascontiguousarray(wk[:, :W]), bias, axis=2)
+        else:
+            fc = net.add_fully_connected(flat, K, wk, bias)
+        fc.name = "fc"
+        if case == "pinned_unlike":
+            sh.precision = gie.DataType.FLOAT
+        net.mark_output(fc.output(0), "y")
+        if case == "other_reader":
+            net.mark_output(net.add_activation(flat, gie.ActivationType.RELU).output(0), "r")
+        if case == "output":
+            net.mark_output(flat, "flat")
+        config = builder.create_config()
+        config.device = "cpu"
+        config.set_batch_range(3 if fixed else 1, 3, 3)
+        if case == "pinned_unlike":
+            config.set_flag(gie.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+        if off:
+            config.set_pass_enabled("flatten_into_fully_connected", False)
+        return builder.build(net, config)
+
+    opt, plain = build(False), build(True)
+    removed = case in ("flatten", "flatten_3d", "fixed_literal")
+    folded = [q for q in opt.layer_info()["passes"] if q.startswith("flatten_into_fully_connected:")]
+    assert bool(folded) == removed, folded
+    shuffles = [k for k in opt.layer_info()["kernels"] if k["type"] == "Shuffle"]
+    assert len(shuffles) == (0 if removed else 1), [k["type"] for k in opt.layer_info()["kernels"]]
+    assert len([k for k in plain.layer_info()["kernels"] if k["type"] == "Shuffle"]) == 1
+    if removed:
+        fc, = [k for k in opt.layer_info()["kernels"] if k["type"] == "FullyConnected"]
+        assert "flatten" in fc["source_layers"] and "fc" in fc["source_layers"], fc["source_layers"]
+        assert [tuple(t["shape"])[1:] for t in fc["inputs"]] == [(C, H, W) if case == "flatten_3d" else (C, 1, 1)], fc["inputs"]
+    x = rng.standard_normal((3, C, H, W)).astype(np.float32)
+    for b in ((3,) if fixed else (3, 1)):
+        a, p = opt.create_execution_context().execute({"x": x[:b]}), plain.create_execution_context().execute({"x": x[:b]})
+        for k in p:
+            assert_close(a[k], p[k], rtol=0, atol=0, what=f"{k} at batch {b}")
+        if case in ("flatten", "fixed_literal"):  # and an independent reference
+            want = x[:b].astype(np.float64).mean(axis=(2, 3)) @ wk.T.astype(np.float64) + bias
+            assert_close(a["y"], want.astype(np.float32), rtol=1e-4, atol=1e-4)

@@ -25,6 +25,19 @@
 // special values depend on the order (a row with an early inf and thousands of values of magnitude < 1 is
 // inf on the CPU, while partial products give inf * 0 = NaN). PROD runs one thread per output walking the
 // reduction in order (columns without splits, or teams of 1): the exact operation sequence of the CPU kernel.
+//
+// HALF HWC8 input, reduced over H and W exactly (global pooling of an FP16 convolution stack: ONNX GlobalAveragePool /
+// GlobalMaxPool and ReduceMean over axes 2, 3), tactic "hwc8_spatial_chunk8": one thread per (image, 8-channel chunk),
+// 16-byte loads of the chunk at each pixel (neighbouring threads read neighbouring chunks of one pixel), 8 accumulators
+// per thread, the same RedOp arithmetic. When there are too few chunks to fill the GPU, the pixels of a chunk are split
+// into S <= 32 contiguous ranges (S threads of a block) whose partials a block combines in range order through shared
+// memory (no workspace, no second kernel). The order of additions then differs from the CPU's, but a double sum of
+// halves is exact while its partial sums stay below 2^29 in magnitude (every half is a multiple of 2^-24), which holds
+// for any 8192 halves (each below 2^16), so SUM / AVG give the CPU's values at any split up to that many pixels; MAX / MIN combine in range order, so ties of +0 / -0 and NaN keep the CPU's
+// choice; PROD never splits (each thread multiplies its chunk's pixels in order, the CPU's sequence). The output is
+// HALF LINEAR ((N, C, 1, 1) or (N, C)) or, with keep_dims, HALF HWC8 (N, C, 1, 1) with its padding channels written 0.
+// Not yet run on a GPU: the tactic is gated (engine/tactic_architecture.h), so the builder offers HWC8 to this layer
+// only when forced or with GIE_UNVERIFIED_TACTICS=1.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -32,6 +45,7 @@
 
 #include "common.cuh"
 #include "fp16.cuh"
+#include "common/format.h"
 #include "layers/reduce.h"
 
 namespace gie {
@@ -266,6 +280,94 @@ __global__ void __launch_bounds__(256) reduceFinish(const double* __restrict__ p
     }
 }
 
+// ---- HALF HWC8 over the spatial axes ------------------------------------------------------------------------
+
+struct SpatialParams {
+    int64_t chunks;          // N * Cp / 8: (image, 8-channel chunk) pairs
+    int64_t chunksPerImage;  // Cp / 8
+    int64_t hw;              // pixels per image (the reduction length)
+    int64_t pixelPitch;      // Cp: elements between neighbouring pixels of x
+    int64_t batchStride;     // elements between images of x
+    int64_t C;               // channels (those at c >= C are HWC8 padding)
+    int64_t ldy;             // output elements between images and channels stored per image: C (LINEAR) or Cp (HWC8)
+    int64_t perSplit;        // pixels per split range: ceil(hw / S)
+    int splitShift;          // log2(S), S <= 32 split ranges per chunk (S = 1 for PROD)
+    bool packStore;          // the 8 outputs of a chunk are one aligned 16-byte store (HWC8, or LINEAR with C % 8 == 0)
+};
+
+//! The 8 halves of a chunk at p as floats: one 16-byte load (kVec: p 16-byte aligned) or 8 scalar loads.
+template <bool kVec>
+__device__ __forceinline__ void loadChunk8(const __half* p, float (&v)[8]) {
+    if constexpr (kVec) {
+        cuda::loadPack<__half>(p, v);
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) v[j] = cuda::ldFloat(p + j);
+    }
+}
+
+//! Block of 256 threads: 256 / S chunks, S split ranges of pixels each. Thread t serves chunk slot t % (256 / S) and
+//! range t / (256 / S), so a warp reads neighbouring chunks of one pixel (S <= 8) or 32 / S chunk runs (S > 8).
+template <int OP, bool kVec>
+__global__ void __launch_bounds__(256) reduceSpatialHwc8(const __half* __restrict__ x, __half* __restrict__ y, SpatialParams p) {
+    using R = RedOp<OP>;
+    using A = typename R::A;
+    const int perBlock = 256 >> p.splitShift;
+    const int slot = static_cast<int>(threadIdx.x) & (perBlock - 1);
+    const int split = static_cast<int>(threadIdx.x) >> (8 - p.splitShift);
+    const int64_t g = static_cast<int64_t>(blockIdx.x) * perBlock + slot;
+    const bool valid = g < p.chunks;
+    const int64_t n = valid ? g / p.chunksPerImage : 0, k = g - n * p.chunksPerImage;
+    A acc[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[j] = R::init();
+    if (valid) {
+        const __half* __restrict__ xp = x + n * p.batchStride + k * 8;
+        const int64_t p0 = split * p.perSplit;
+        const int64_t p1 = p0 + p.perSplit < p.hw ? p0 + p.perSplit : p.hw;
+        int64_t q = p0;
+        for (; q + 4 <= p1; q += 4) {  // four 16-byte loads in flight, added in pixel order
+            float v[4][8];
+#pragma unroll
+            for (int u = 0; u < 4; ++u) loadChunk8<kVec>(xp + (q + u) * p.pixelPitch, v[u]);
+#pragma unroll
+            for (int u = 0; u < 4; ++u)
+#pragma unroll
+                for (int j = 0; j < 8; ++j) acc[j] = R::add(acc[j], v[u][j]);
+        }
+        for (; q < p1; ++q) {
+            float v[8];
+            loadChunk8<kVec>(xp + q * p.pixelPitch, v);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) acc[j] = R::add(acc[j], v[j]);
+        }
+    }
+    if (p.splitShift > 0) {  // uniform over the grid: every thread reaches the barrier
+        __shared__ A part[8][256];  // [element][thread]: neighbouring threads, neighbouring words
+#pragma unroll
+        for (int j = 0; j < 8; ++j) part[j][threadIdx.x] = acc[j];
+        __syncthreads();
+        if (split == 0) {
+            const int S = 1 << p.splitShift;
+            for (int s = 1; s < S; ++s)  // in range order
+#pragma unroll
+                for (int j = 0; j < 8; ++j) acc[j] = R::combine(acc[j], part[j][s * perBlock + slot]);
+        }
+    }
+    if (split != 0 || !valid) return;
+    float r[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) r[j] = k * 8 + j < p.C ? R::finish(acc[j], p.hw) : 0.f;  // HWC8 padding: 0
+    __half* yp = y + n * p.ldy + k * 8;
+    if (p.packStore) {
+        cuda::storePack<__half>(yp, r);
+    } else {
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+            if (k * 8 + j < p.ldy) yp[j] = __float2half_rn(r[j]);
+    }
+}
+
 // ---- host ---------------------------------------------------------------------------------------------------
 
 enum class Path { kColumns, kTeam1, kTeam32, kTeam256 };
@@ -277,13 +379,41 @@ struct Launch {
     int64_t blocks;
 };
 
+//! Tactics: the format decides (each runs only on its own): "default" on LINEAR, "hwc8_spatial_chunk8" on HALF HWC8.
+enum Tactic : int32_t { kDefault = 0, kSpatialHwc8 = 1, kNbTactics = 2 };
+const char* const kTacticNames[kNbTactics] = {"default", "hwc8_spatial_chunk8"};
+
 class ReduceGpu final : public cuda::FloatOrHalfKernel<ReduceGpu, ReduceOp> {
 public:
     using FloatOrHalfKernel::FloatOrHalfKernel;
     size_t getWorkspaceSize() const noexcept override { return workspace_; }
 
+    //! FLOAT / HALF LINEAR (FloatOrHalfKernel), and HALF HWC8 in when reducing exactly over H and W of a 4-D tensor; its
+    //! output is then HALF LINEAR, or HALF HWC8 (N, C, 1, 1) with keep_dims.
+    bool supportsFormatCombination(int32_t pos, const TensorDesc* inOut, int32_t nIn, int32_t nOut) const noexcept override {
+        if (pos >= 0 && inOut[0].format == TensorFormat::kHWC8) {
+            if (inOut[0].type != DataType::kHALF || !spatialOnly(inOut[0].dims.nbDims)) return false;
+            if (pos == 0) return true;
+            const TensorDesc& d = inOut[pos];
+            return d.type == DataType::kHALF && (d.format == TensorFormat::kLINEAR || (d.format == TensorFormat::kHWC8 && d.dims.nbDims == 4));
+        }
+        return FloatOrHalfKernel::supportsFormatCombination(pos, inOut, nIn, nOut);
+    }
+
+    int32_t getNbTactics() const noexcept override { return kNbTactics; }
+    const char* getTacticName(int32_t t) const noexcept override { return t >= 0 && t < kNbTactics ? kTacticNames[t] : "invalid"; }
+    int32_t setTactic(int32_t t) noexcept override { return t == getTactic() ? 0 : -1; }
+    int32_t getTactic() const noexcept override { return hwc8_ ? kSpatialHwc8 : kDefault; }
+
 protected:
     void configureKernel(const TensorDesc* in, int32_t, const TensorDesc*, int32_t) override {
+        hwc8_ = in[0].format == TensorFormat::kHWC8;
+        if (hwc8_) {  // (supportsFormatCombination: HALF, 4-D, over H and W)
+            GIE_CHECK(in[0].type == DataType::kHALF && spatialOnly(in[0].dims.nbDims), ErrorCode::kINTERNAL,
+                      "Reduce (GPU): HWC8 only for HALF tensors reduced over H and W");
+            workspace_ = 0;
+            return;
+        }
         // Splits only happen for long reductions with few outputs; their partials then number at most
         // about numSMs * 2048 whatever the batch (see plan()).
         const Launch l = plan(in[0].dims, 0);
@@ -292,11 +422,73 @@ protected:
     }
 
     void run(const KernelCall& c) const override {
-        if (cuda::halfCall(c)) runTyped<__half>(c);
+        if (c.inDesc[0].format == TensorFormat::kHWC8) runSpatialHwc8(c);
+        else if (cuda::halfCall(c)) runTyped<__half>(c);
         else runTyped<float>(c);
     }
 
 private:
+    //! Whether the reduced axes of a rank-`rank` input are exactly H and W of a 4-D one (keep_dims either way).
+    bool spatialOnly(int rank) const noexcept {
+        if (rank != 4) return false;
+        try {
+            bool red[Dims::MAX_DIMS];
+            op_.reducedAxes(4, red);
+            return !red[0] && !red[1] && red[2] && red[3];
+        } catch (...) {
+            return false;  // an axis out of range or repeated: the layer's own check reports it
+        }
+    }
+
+    void runSpatialHwc8(const KernelCall& c) const {
+        const TensorDesc& xd = c.inDesc[0];
+        const TensorDesc& yd = c.outDesc[0];
+        GIE_CHECK(xd.type == DataType::kHALF && yd.type == DataType::kHALF && spatialOnly(xd.dims.nbDims), ErrorCode::kINTERNAL,
+                  "Reduce (GPU): HWC8 only for HALF tensors reduced over H and W");
+        const int64_t N = xd.dims.d[0], C = xd.dims.d[1];
+        const int64_t cp = storedChannels(C, TensorFormat::kHWC8);
+        SpatialParams p;
+        p.chunksPerImage = cp / 8;
+        p.chunks = N * p.chunksPerImage;
+        if (p.chunks == 0) return;
+        p.hw = xd.dims.d[2] * xd.dims.d[3];
+        p.pixelPitch = cp;
+        p.batchStride = batchStrideOf(xd);
+        p.C = C;
+        const bool hwc8Out = yd.format == TensorFormat::kHWC8;
+        p.ldy = hwc8Out ? cp : C;
+        const __half* x = c.in<__half>(0);
+        __half* y = c.out<__half>(0);
+        p.packStore = (hwc8Out || C % 8 == 0) && cuda::alignedTo(y, 16);
+        // Split the pixels when the chunks alone leave the GPU short of about 1024 threads per SM (S <= 32, at least
+        // one pixel per range); never for PROD (the CPU's sequence).
+        int shift = 0;
+        if (op_.op != ReduceOperation::kPROD) {
+            const int64_t target = static_cast<int64_t>(cuda::numSMs()) * 1024;
+            while (shift < 5 && (int64_t{2} << shift) <= p.hw && (p.chunks << shift) < target) ++shift;
+        }
+        p.splitShift = shift;
+        p.perSplit = cuda::ceilDiv(p.hw, int64_t{1} << shift);
+        const int64_t blocks = cuda::ceilDiv(p.chunks, int64_t{256} >> shift);
+        GIE_CHECK(blocks <= INT32_MAX, ErrorCode::kUNSUPPORTED, "Reduce (GPU): ", N, " images of ", C, " channels are too many");
+        const bool vec = cuda::alignedTo(x, 16) && p.batchStride % 8 == 0;
+        cudaStream_t st = cuda::streamOf(c);
+        switch (op_.op) {
+            case ReduceOperation::kSUM: launchSpatial<static_cast<int>(ReduceOperation::kSUM)>(vec, blocks, x, y, p, st); break;
+            case ReduceOperation::kPROD: launchSpatial<static_cast<int>(ReduceOperation::kPROD)>(vec, blocks, x, y, p, st); break;
+            case ReduceOperation::kMAX: launchSpatial<static_cast<int>(ReduceOperation::kMAX)>(vec, blocks, x, y, p, st); break;
+            case ReduceOperation::kMIN: launchSpatial<static_cast<int>(ReduceOperation::kMIN)>(vec, blocks, x, y, p, st); break;
+            case ReduceOperation::kAVG: launchSpatial<static_cast<int>(ReduceOperation::kAVG)>(vec, blocks, x, y, p, st); break;
+        }
+    }
+    template <int OP>
+    static void launchSpatial(bool vec, int64_t blocks, const __half* x, __half* y, const SpatialParams& p, cudaStream_t st) {
+        const unsigned grid = static_cast<unsigned>(blocks);
+        if (vec) reduceSpatialHwc8<OP, true><<<grid, 256, 0, st>>>(x, y, p);
+        else reduceSpatialHwc8<OP, false><<<grid, 256, 0, st>>>(x, y, p);
+        cuda::checkLaunch("reduceSpatialHwc8");
+    }
+
     template <typename E>
     void runTyped(const KernelCall& c) const {
         const Launch l = plan(c.inDims(0), workspace_ / sizeof(double));
@@ -415,6 +607,7 @@ private:
     }
 
     size_t workspace_ = 0;
+    bool hwc8_ = false;  // configured on HALF HWC8 (the spatial tactic; the LINEAR paths refused)
 };
 GIE_REGISTER_KERNEL(ReduceGpu, DeviceType::kGPU);
 

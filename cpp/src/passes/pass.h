@@ -68,6 +68,7 @@ std::unique_ptr<Pass> makeMatMulToFullyConnected();
 std::unique_ptr<Pass> makeChannelsFirstBlocks();
 std::unique_ptr<Pass> makeCollapseShuffles();
 std::unique_ptr<Pass> makeMoveShufflesAcrossFc();
+std::unique_ptr<Pass> makeFlattenIntoFullyConnected();
 std::unique_ptr<Pass> makeHoistShufflesAboveGather();
 std::unique_ptr<Pass> makeLeadingAxisViews();
 

@@ -25,6 +25,7 @@ std::vector<std::unique_ptr<Pass>> makeAllPasses() {
     p.push_back(makeFuseEpilogue());
     p.push_back(makeFuseDepthwisePointwise());  // CPU; after fuse_epilogue: each convolution has its epilogue
     p.push_back(makeMoveShufflesAcrossFc());  // after fuse_epilogue: an FC's bias Add no longer parts it from a Shuffle
+    p.push_back(makeFlattenIntoFullyConnected());  // after move_shuffles_across_fc (which may merge the Shuffle instead)
     p.push_back(makeHorizontalFusion());   // after fuse_epilogue: siblings merge with their fused activations
     p.push_back(makeConcatElimination());  // it turns tensors into views other passes do not expect
     p.push_back(makeLeadingAxisViews());   // last: after concat_elimination, so it sees (and keeps off) every channel slice
