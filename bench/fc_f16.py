@@ -46,9 +46,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--shapes", default="convnext,vit", help="convnext, vit or both (comma-separated)")
+    p.add_argument("--no-gelu", action="store_true", help="the same shapes without the GELU (what the activation costs)")
     args = p.parse_args()
     shapes = (CONVNEXT if "convnext" in args.shapes else []) + (VIT if "vit" in args.shapes else [])
     for name, shape, out, gelu in shapes:
+        gelu = gelu and not args.no_gelu
         rows = args.batch
         for d in shape[:-1]:
             rows *= d
