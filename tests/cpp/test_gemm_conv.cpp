@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/parallel.h"
 #include "kernels/conv2d_cpu.h"
 #include "kernels/epilogue.h"
 #include "kernels/gemm.h"
@@ -463,6 +464,42 @@ void testWinograd(const char* isa) {
   }
 }
 
+// Winograd with 1, 2, 3 and 5 threads, bit for bit: a single block of tiles (ResNet-50's 14x14 and 7x7 layers) takes
+// whole GEMMs per thread when there are at least 4 per thread or an even share (2, 3 threads: 36 and 16 GEMMs), the
+// GEMMs split by rows / columns otherwise (5 threads with F(4x4)'s 36: neither), several blocks whole blocks per thread.
+void testWinogradThreads(const char* isa) {
+  struct S {
+    int64_t C, H, K;
+  } shapes[] = {{256, 14, 256}, {96, 7, 70}, {40, 15, 33}, {64, 40, 48}};
+  for (const S& s : shapes)
+    for (int tile : {3, 4}) {  // the Winograd override: 3 = F(2x2), 4 = F(4x4)
+      Conv2dCpu::setWinogradOverride(tile);
+      Conv2dParams p{1, s.C, s.H, s.H, s.K, 3, 3};
+      p.padTop = p.padLeft = p.padBottom = p.padRight = 1;
+      auto x = randVec(static_cast<size_t>(s.C * s.H * s.H)), w = randVec(static_cast<size_t>(s.K * s.C * 9), -0.05f, 0.05f),
+           bias = randVec(static_cast<size_t>(s.K));
+      const int64_t ylen = s.K * s.H * s.H;
+      std::vector<float> ref;
+      bool same = true, wino = true;
+      for (int T : {1, 2, 3, 5}) {
+        gie::setCpuThreads(T);
+        Conv2dCpu conv(p, w.data());
+        wino = wino && conv.path() == Conv2dCpu::Path::kWinograd;
+        std::vector<float> y(static_cast<size_t>(ylen), std::nanf(""));
+        conv.run(1, x.data(), y.data(), ylen, makeEp(ActivationType::kRELU, bias.data(), nullptr), nullptr);
+        if (T == 1) ref = y;
+        else same = same && std::memcmp(y.data(), ref.data(), ref.size() * 4) == 0;
+      }
+      gie::setCpuThreads(0);
+      bool finite = true;
+      for (float v : ref) finite = finite && std::isfinite(v);
+      check(wino && same && finite, std::string("[") + isa + "] Winograd threads 1/2/3/5 bit-identical C=" +
+                                        std::to_string(s.C) + " @" + std::to_string(s.H) + " tile override " +
+                                        std::to_string(tile));
+    }
+  Conv2dCpu::setWinogradOverride(0);
+}
+
 void testConcurrency(const char* isa) {
   Conv2dParams p{2, 32, 20, 20, 48, 3, 3};
   p.padTop = p.padLeft = p.padBottom = p.padRight = 1;
@@ -515,6 +552,7 @@ int main() {
       testWinograd(name);
       testConcurrency(name);
     }
+    testWinogradThreads(name);
     Conv2dCpu::setWinogradOverride(1);
     testWinograd(name);
     Conv2dCpu::setWinogradOverride(0);
