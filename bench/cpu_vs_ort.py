@@ -2,6 +2,7 @@
 """CPU latency of gie vs onnxruntime on the same networks (gie.model_zoo + bench/onnx_export.py), one table.
 
     PYTHONPATH=build/zoo/pkg python3 bench/cpu_vs_ort.py --model all --threads 1,2            # the README table
+    PYTHONPATH=build/zoo/pkg python3 bench/cpu_vs_ort.py --model all --threads 1,2 --repeat 6 # + median of 6 repeats
     PYTHONPATH=build/zoo/pkg python3 bench/cpu_vs_ort.py --model all --threads 1,2 --load 0,2  # idle and loaded
     PYTHONPATH=build/zoo/pkg python3 bench/cpu_vs_ort.py --model efficientnet_b0 --threads 2 --profile --no-ort
 
@@ -63,6 +64,9 @@ def parse_args(argv=None, default_model="all"):
     p.add_argument("--settle-ms", type=float, default=50.0,
                    help="pause before each timed block, so the other engine's threads stop spin-waiting (default 50)")
     p.add_argument("--rounds", type=int, default=4, help="interleaved blocks the runs are split into (default 4)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measure everything N times (fresh child processes each time) and add a table of the "
+                        "median ratio per row: on a shared machine one process's figures can move 10-30%%")
     p.add_argument("--threads", type=int_list, default=None,
                    help="CPU threads for both engines, e.g. 1,2 (gie: OMP_NUM_THREADS; ort: intra_op_num_threads); "
                         "default os.cpu_count()")
@@ -141,7 +145,26 @@ def main(argv=None, default_model="all"):
     args = parse_args(argv, default_model)
     if args.worker:
         return worker(args)
+    if args.repeat < 1:
+        sys.exit("--repeat: at least 1")
     rows = []
+    for rep in range(args.repeat):
+        if args.repeat > 1:
+            print(f"=== repeat {rep + 1} of {args.repeat} ===", flush=True)
+        rc = measure(args, rows, rep)
+        if rc:
+            return rc
+    print_table(rows, args)
+    if args.repeat > 1:
+        print_repeat_summary(rows, args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+def measure(args, rows, rep):
+    """One pass over every (background load, thread count): one child process each; its rows appended to rows."""
     for load in args.load:
         procs = start_load(load)
         try:
@@ -161,14 +184,33 @@ def main(argv=None, default_model="all"):
                     with open(out) as f:
                         for row in json.load(f):
                             row["load"] = load
+                            row["repeat"] = rep
                             rows.append(row)
         finally:
             stop_load(procs)
-    print_table(rows, args)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
     return 0
+
+
+def print_repeat_summary(rows, args):
+    """Per (model, threads, load): the ratio gie / onnxruntime of every repeat, their median and the medians of both
+    engines' median times."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["threads"], r["load"]), []).append(r)
+    print()
+    print(f"{args.repeat} repeats; ratio = gie median / onnxruntime median of each repeat, in order; their median")
+    print()
+    print("| model | threads | load | gie ms (median of repeats) | onnxruntime ms | ratios | median ratio |")
+    print("|---|---:|---:|---:|---:|---|---:|")
+    for (model, threads, load), rs in groups.items():
+        gie_ms = statistics.median(r["gie"]["median"] for r in rs)
+        if all(r.get("ort") for r in rs):
+            ratios = [r["gie"]["median"] / r["ort"]["median"] for r in rs]
+            cells = [model, threads, load, fmt_ms(gie_ms), fmt_ms(statistics.median(r["ort"]["median"] for r in rs)),
+                     " ".join(f"{x:.2f}" for x in ratios), f"**{statistics.median(ratios):.2f}x**"]
+        else:
+            cells = [model, threads, load, fmt_ms(gie_ms), "-", "-", "-"]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
 
 
 def print_table(rows, args):
