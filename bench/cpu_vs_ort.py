@@ -29,6 +29,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import _table  # noqa: E402
 import _timing  # noqa: E402
 
 ALL_MODELS = ["resnet50", "googlenet", "mobilenetv2", "efficientnet_b0"]  # --model all (YOLOv2 by name only)
@@ -197,20 +198,21 @@ def print_repeat_summary(rows, args):
     groups = {}
     for r in rows:
         groups.setdefault((r["model"], r["threads"], r["load"]), []).append(r)
+    columns = [("model", ""), ("threads", "d"), ("load", "d"), ("gie ms (median of repeats)", ".1f"),
+               ("onnxruntime ms", ".1f"), ("ratios", ""), ("median ratio", ".2f")]
     print()
     print(f"{args.repeat} repeats; ratio = gie median / onnxruntime median of each repeat, in order; their median")
     print()
-    print("| model | threads | load | gie ms (median of repeats) | onnxruntime ms | ratios | median ratio |")
-    print("|---|---:|---:|---:|---:|---|---:|")
+    print(_table.header(columns))
     for (model, threads, load), rs in groups.items():
-        gie_ms = statistics.median(r["gie"]["median"] for r in rs)
+        gie_ms = statistics.median(r["gie"]["median"] for r in rs) * 1e3
         if all(r.get("ort") for r in rs):
             ratios = [r["gie"]["median"] / r["ort"]["median"] for r in rs]
-            cells = [model, threads, load, fmt_ms(gie_ms), fmt_ms(statistics.median(r["ort"]["median"] for r in rs)),
+            cells = [model, threads, load, gie_ms, statistics.median(r["ort"]["median"] for r in rs) * 1e3,
                      " ".join(f"{x:.2f}" for x in ratios), f"**{statistics.median(ratios):.2f}x**"]
         else:
-            cells = [model, threads, load, fmt_ms(gie_ms), "-", "-", "-"]
-        print("| " + " | ".join(str(c) for c in cells) + " |")
+            cells = [model, threads, load, gie_ms, "-", "-", "-"]
+        print(_table.row(columns, cells))
 
 
 def print_table(rows, args):

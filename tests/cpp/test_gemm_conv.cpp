@@ -465,8 +465,9 @@ void testWinograd(const char* isa) {
 }
 
 // Winograd with 1, 2, 3 and 5 threads, bit for bit: a single block of tiles (ResNet-50's 14x14 and 7x7 layers) takes
-// whole GEMMs per thread when there are at least 4 per thread or an even share (2, 3 threads: 36 and 16 GEMMs), the
-// GEMMs split by rows / columns otherwise (5 threads with F(4x4)'s 36: neither), several blocks whole blocks per thread.
+// whole GEMMs per thread when there are at least 4 per thread or an even share (F(4x4)'s 36 GEMMs at 2, 3 and 5
+// threads, F(2x2)'s 16 at 2 and 3), the GEMMs split by rows / columns otherwise (F(2x2) at 5 threads); 40x40 with
+// F(2x2) is two blocks, one per thread at 2 threads.
 void testWinogradThreads(const char* isa) {
   struct S {
     int64_t C, H, K;
