@@ -7,8 +7,16 @@ machine disturbs less than separate runs (both engines of a block see about the 
 
 Also checks that the two gie engines agree (max |on - off| on the first output) and counts the kernels whose type
 the pass produces (--kernel-type, default DepthwisePointwise).
+
+--off-env NAME=VALUE builds the "off" engine with that environment variable set (the kernel choices a variable
+decides at build time, e.g. GIE_CPU_DIRECT_CONV=0: no direct convolution kernel); with --pass '' it is the only
+difference between the two engines:
+
+    PYTHONPATH=build/NAME/pkg python3 bench/cpu_pass_ab.py --model mobilenetv2 --threads 1 --pass '' \
+        --off-env GIE_CPU_DIRECT_CONV=0
 """
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -23,7 +31,11 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="both engines (gie: GIE_NUM_THREADS, set before import)")
     p.add_argument("--pass", dest="pass_name", default="fuse_depthwise_pointwise")
     p.add_argument("--kernel-type", default="DepthwisePointwise")
-    p.add_argument("--blocks", type=int, default=60, help="interleaved blocks per engine")
+    p.add_argument("--off-first", action="store_true",
+                   help="build the 'off' engine first (an A/A check of build order: --pass '' --off-env X=1)")
+    p.add_argument("--off-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="set while the 'off' engine is built (repeatable)")
+    p.add_argument("--blocks", type=int, default=60, help="interleaved blocks per engine (a multiple of 6: each order)")
     p.add_argument("--inner", type=int, default=5, help="runs per block")
     args = p.parse_args()
     os.environ["GIE_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -42,19 +54,35 @@ def main():
     x = spec.random_input(1, seed=1)
     pre = {n: np.empty((1,) + spec.shapes[n], np.float32) for n in outs}
 
+    off_env = dict(kv.split("=", 1) for kv in args.off_env)
+
     def build(on):
         b = gie.Builder()
         net = b.create_network()
         spec.to_gie(net, batch=1, mark=outs)
         c = b.create_config()
         c.device = "cpu"
-        if not on:
+        if not on and args.pass_name:
             c.set_pass_enabled(args.pass_name, False)
-        e = b.build(net, c)
+        saved = {k: os.environ.get(k) for k in off_env}
+        if not on:
+            os.environ.update(off_env)
+        try:
+            e = b.build(net, c)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         return e, e.create_execution_context()
 
-    eon, con = build(True)
-    _, coff = build(False)
+    if args.off_first:
+        eoff, coff = build(False)
+        eon, con = build(True)
+    else:
+        eon, con = build(True)
+        eoff, coff = build(False)
     count = sum(k["type"] == args.kernel_type for k in eon.layer_info()["kernels"])
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
@@ -72,9 +100,13 @@ def main():
         for _ in range(3):
             f()
     t = {k: [] for k in fns}
-    items = list(fns.items())
+    # Each block runs the three in one of their 6 orders, in turn: every engine follows each engine (itself included,
+    # across a block boundary) equally often. With one order and its reverse alternating (before 2026-12-08) the
+    # middle engine ("off") never ran right after itself, always with the other engines' data in the caches, and lost
+    # 12-15% at two threads against an identical engine (A/A: --pass '' --off-env GIE_FOO=1).
+    orders = list(itertools.permutations(fns.items()))
     for i in range(args.blocks):
-        for k, f in items if i % 2 == 0 else items[::-1]:
+        for k, f in orders[i % len(orders)]:
             time.sleep(0.02)  # the other engine's threads stop spinning
             s = time.perf_counter()
             for _ in range(args.inner):

@@ -501,6 +501,69 @@ void testWinogradThreads(const char* isa) {
   Conv2dCpu::setWinogradOverride(0);
 }
 
+// The AVX2 3x3 stride-2 stem kernel (stem_s2_avx2.h: <= 8 input channels, output channels a multiple of 4, left
+// padding 0 / 1, >= 8 outputs per row), forced on every shape it can run (direct override 2; on other ISAs these
+// shapes take the AVX-512 direct kernel or the GEMM): odd and even widths, rows of 8 / 9 / 15 / 16 / 24 / 25 / 47 /
+// 112 outputs (whole 3-vector blocks, 2- and 1-vector blocks, a masked last vector), top padding 0-2, bottom / right
+// padding that leaves the last input row or column unread, every activation with and without residual and bias,
+// batch 2 with a wider batch stride; then 1, 2 and 3 threads (bands of 4 output rows) bit-identical, and a layer of
+// another geometry in between (the kernel keeps its zeroed row ring per geometry).
+void testStemS2(const char* isa) {
+  Conv2dCpu::setDirectOverride(2);
+  //                   N  C   H    W   K  R  S sh sw pt pl pb pr dh dw g
+  const ConvCase cases[] = {
+      {1, 3, 224, 224, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},  // MobileNetV2's stem
+      {2, 3, 33, 31, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},     // Q = 16, odd width
+      {1, 1, 17, 16, 4, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 1},     // Q = 7 < 8: not eligible (the GEMM), P = 8
+      {1, 1, 18, 17, 4, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 1},     // Q = 8: one vector, pads only bottom / right
+      {2, 2, 20, 18, 12, 3, 3, 2, 2, 2, 1, 0, 1, 1, 1, 1},    // Q = 9: a masked second vector, top padding 2
+      {1, 5, 21, 30, 16, 3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 1},    // Q = 15, left padding 0
+      {1, 8, 14, 47, 36, 3, 3, 2, 2, 0, 1, 0, 0, 1, 1, 1},    // 8 channels, Q = 24 (one 3-vector block), 9 blocks of 4
+      {2, 4, 25, 49, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},    // Q = 25
+      {1, 3, 29, 95, 24, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1, 1},    // Q = 47: 3-vector blocks and a masked 2-vector block
+      {1, 2, 11, 226, 4, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1},    // Q = 113: 14 vectors and one lane
+  };
+  int i = 0;
+  for (const ConvCase& cc : cases)
+    for (int64_t batch : {int64_t(1), cc.N}) {
+      for (int rep = 0; rep < 2; ++rep, ++i) {
+        const ActivationType act = kAllActs[i % kNumActs];
+        runConvCase(isa, cc, batch, act, i % 3 != 0, i % 2 == 0, i % 4 == 1 ? 29 : 0);
+      }
+      runConvCase(isa, cc, batch, ActivationType::kRELU6, true, false, 0);
+      runConvCase(isa, cc, batch, ActivationType::kRELU, false, true, 3);
+    }
+  // threads: bands of output rows on 1, 2 and 3 threads give the same bits; a 1-channel layer of another width runs on
+  // the same threads in between
+  Conv2dParams p{1, 3, 91, 90, 24, 3, 3};
+  p.strideH = p.strideW = 2;
+  p.padTop = p.padLeft = p.padBottom = p.padRight = 1;
+  Conv2dParams other{1, 1, 40, 61, 8, 3, 3};
+  other.strideH = other.strideW = 2;
+  auto x = randVec(static_cast<size_t>(3 * 91 * 90)), w = randVec(static_cast<size_t>(24 * 27)),
+       bias = randVec(24), xo = randVec(static_cast<size_t>(40 * 61)), wo = randVec(8 * 9);
+  const int64_t ylen = 24 * p.P() * p.Q();
+  std::vector<float> ref;
+  bool same = true, stem = true;
+  for (int T : {1, 2, 3}) {
+    gie::setCpuThreads(T);
+    Conv2dCpu conv(p, w.data()), conv2(other, wo.data());
+    const bool vec = gemm::activeIsa() != gemm::Isa::kScalar;  // the direct path: AVX2's stem or AVX-512's kernel
+    stem = stem && (conv.path() == Conv2dCpu::Path::kDirect) == vec && (conv2.path() == Conv2dCpu::Path::kDirect) == vec;
+    for (int rep = 0; rep < 2; ++rep) {
+      std::vector<float> y(static_cast<size_t>(ylen), std::nanf("")), y2(static_cast<size_t>(8 * other.P() * other.Q()));
+      conv.run(1, x.data(), y.data(), ylen, makeEp(ActivationType::kRELU6, bias.data(), nullptr), nullptr);
+      conv2.run(1, xo.data(), y2.data(), static_cast<int64_t>(y2.size()), makeEp(kNoActivation, nullptr, nullptr),
+                nullptr);
+      if (ref.empty()) ref = y;
+      else same = same && std::memcmp(y.data(), ref.data(), ref.size() * 4) == 0;
+    }
+  }
+  gie::setCpuThreads(0);
+  check(stem && same, std::string("[") + isa + "] stem 3x3 s2 threads 1/2/3 bit-identical, other geometry between");
+  Conv2dCpu::setDirectOverride(0);
+}
+
 void testConcurrency(const char* isa) {
   Conv2dParams p{2, 32, 20, 20, 48, 3, 3};
   p.padTop = p.padLeft = p.padBottom = p.padRight = 1;
@@ -571,6 +634,7 @@ int main() {
       testConv(name);
     }
     Conv2dCpu::setDirectOverride(0);
+    testStemS2(name);
   }
   // (after the cases above, whose random data stay as they were)
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {

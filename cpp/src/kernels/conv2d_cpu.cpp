@@ -10,6 +10,7 @@
 
 #include "common/parallel.h"
 #include "depthwise_s2_avx2.h"
+#include "stem_s2_avx2.h"
 #include "vector_activation.h"
 #include "winograd_cpu.h"
 
@@ -1166,6 +1167,18 @@ Conv2dCpu::Conv2dCpu(const Conv2dParams& p, const float* weights) : p_(p) {
   const bool is1x1 = p.R == 1 && p.S == 1 && p.strideH == 1 && p.strideW == 1 && p.padTop == 0 &&
                      p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0;
   const int direct = directMode();
+  // AVX2: the 3x3 stride-2 stems (few input channels, pixels in lanes, stem_s2_avx2.cpp) where the direct kernel
+  // pays off on AVX-512 (below: few taps, few output channels, large planes), or on every shape it can run when
+  // forced (GIE_CPU_DIRECT_CONV=2, tests). Zen 3, 1 thread, 3 -> 32 @224 with bias + ReLU6 (bench/cpp/bench_stem.cpp):
+  // see docs/cpu_kernels.md.
+  if (GIE_CONV_X86 && gemm::activeIsa() == gemm::Isa::kAvx2 && direct != 1 &&
+      stemS2Eligible(p.C, p.K, p.R, p.S, p.strideH, p.strideW, p.dilH, p.dilW, p.groups, p.padTop, p.padLeft, Q_) &&
+      (direct == 2 || (Kdim <= 32 && p.K <= 64 && P_ * Q_ >= 56 * 56))) {
+    path_ = Path::kDirect;
+    stemW_.resize(static_cast<size_t>(p.K * Kdim));
+    stemS2PackWeights(weights, p.K, p.C, stemW_.data());
+    return;
+  }
   // The direct kernel (16 output channels per vector) where the GEMM's packing and tile stores outweigh its FMAs:
   // few taps per output and few output channels, on planes of 56x56 outputs and more (bench/cpp/bench_direct_conv.cpp,
   // 1 thread, hot / after a 64 MB flush: the MobileNetV2 / EfficientNet-B0 stem 3 -> 32 3x3 stride 2 0.345 -> 0.249 /
@@ -1326,6 +1339,19 @@ void Conv2dCpu::runDirect(int64_t batch, const float* x, float* y, int64_t yBatc
   const int64_t PQ = P_ * Q_;
   const bool flat = directWp_ == 0;
   const int64_t rows = flat ? 1 : P_, Qrow = flat ? PQ : Q_, chunks = (Qrow + kDirectChunk - 1) / kDirectChunk;
+  if (!stemW_.empty()) {  // AVX2 3x3 stride-2 stem: bands of 4 output rows as tasks (a band splits its rows once)
+    const bool par = PQ * p.K * p.C * 9 > 200000 && !inParallelLoop() && cpuThreads() > 1;
+    const int64_t band = 4, bands = (P_ + band - 1) / band;
+    for (int64_t n = 0; n < batch; ++n) {
+      const StemS2Args a{x + n * xBatchStride, y + n * yBatchStride,
+                         ep.residual ? ep.residual + n * yBatchStride : nullptr, stemW_.data(), ep.bias,
+                         p.C, p.H, p.W, p.K, P_, Q_, p.padTop, p.padLeft, ep.act, ep.alpha, ep.beta};
+      parallelForThreads(bands, par ? 0 : 1, [&](int64_t b) {
+        stemS2RowsAvx2(a, b * band, std::min(P_, (b + 1) * band));
+      });
+    }
+    return;
+  }
   for (int64_t n = 0; n < batch; ++n) {
     const DirectArgs a{x + n * xBatchStride, reinterpret_cast<const DwVec*>(directW_.data()), directOff_.data(),
                        static_cast<int64_t>(directOff_.size()), flat ? 1 : p.strideW, Qrow, PQ, p.K,

@@ -26,7 +26,8 @@ struct Conv2dParams {
 // Paths: 1x1 stride-1 unpadded -> GEMM directly on the NCHW input; depthwise (groups == C, any
 // channel multiplier K/C) -> direct kernel (per channel: zero-padded phase planes, all taps of 64
 // outputs accumulated in vector registers, bias / residual / activation applied while hot in L1); few taps or few
-// output channels on AVX-512 -> direct kernel with 16 output channels per vector (no packing; kDirect); Winograd for
+// output channels on AVX-512 -> direct kernel with 16 output channels per vector (no packing; kDirect), and on AVX2
+// the 3x3 stride-2 stems (few input channels) -> pixels-in-lanes kernel (stem_s2_avx2.h; kDirect too); Winograd for
 // dense 3x3 stride 1; everything else -> GEMM with im2col done inside the B-panel
 // packing (no full im2col matrix is materialised). For small outputs (P*Q ~ 49..196) the GEMM is
 // run as Y^T = im2col^T * W^T (less padding of the vectorised dimension) and transposed on store. Bias, residual and activation are fused into
@@ -48,7 +49,8 @@ class Conv2dCpu {
   // kWinograd: dense 3x3 stride-1 layers with enough channels (winograd_cpu.h).
   // kDirect: dense convolutions with C*R*S <= 512 and K <= 80 on AVX-512 (16 output channels per vector, no
   // packing), chosen for the MobileNetV2 / EfficientNet-B0 stem, their 32 -> 16 1x1 projection and 1x1 layers with
-  // 16..80 output channels on 14x14..28x28 planes (docs/cpu_kernels.md).
+  // 16..80 output channels on 14x14..28x28 planes (docs/cpu_kernels.md); on AVX2 the same stems by
+  // stem_s2_avx2.h's kernel (stemW_ non-empty).
   enum class Path : int { kGemm1x1 = 0, kIm2col = 1, kDepthwise = 2, kWinograd = 3, kDirect = 4 };
   Path path() const { return path_; }
   // GEMM paths: true when the GEMM runs transposed (rows = output pixels, columns = output
@@ -105,6 +107,7 @@ class Conv2dCpu {
   std::vector<gemm::PackedA> packed_;   // one per group (GEMM paths, normal orientation)
   std::vector<gemm::PackedB> packedB_;  // one per group (GEMM paths, transposed orientation)
   std::shared_ptr<const WinogradConv3x3> wino_;  // Winograd path
+  gemm::AlignedFloats stemW_;           // direct path, AVX2 3x3 stride-2 stems: stemS2PackWeights (else empty)
   gemm::AlignedFloats directW_;         // direct path: per group of 16 output channels, C*R*S x 16 weights
   std::vector<int64_t> directOff_;      // direct path: per tap, its input offset for output pixel 0
   int64_t directWp_ = 0;                // direct path: zero-padded input row (0: reads the input itself, 1x1)
