@@ -25,6 +25,7 @@
 #include "conv_common.cuh"
 #include "conv_f16_common.cuh"
 #include "mma_f16.cuh"
+#include "pdl.cuh"
 
 namespace gie {
 namespace cuda {
@@ -78,6 +79,7 @@ struct HmmaSplit {
 //! ONE_BY_ONE: 1x1 kernel, stride 1, no padding: the reduction index is the channel chunk, no (r, s) walk.
 template <class G, bool ONE_BY_ONE>
 __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16ConvArgs a, int kChunks, int wRow, const HmmaSplit sk) {
+    cuda::pdlWaitThenRelease();  // (launched by launchPdl)
     constexpr int BM = G::BM, BK = G::BK, CPR = G::CPR, MI = G::MI, NI = G::NI;
     extern __shared__ __align__(128) unsigned char smemRaw[];
     __half* smem = reinterpret_cast<__half*>(smemRaw);
@@ -298,6 +300,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
 //! HWC8: consecutive threads take consecutive chunks of a pixel (16-byte stores); LINEAR: consecutive pixels.
 //! static: this header is included by several .cu files (one copy of the kernel per file that launches it).
 static __global__ void __launch_bounds__(256) hmmaSplitKReduceKernel(const F16ConvArgs a, const float* __restrict__ partial, int splits) {
+    cuda::pdlWaitThenRelease();  // (launched by launchPdl)
     const int chunks = a.Kp / 8;
     const int64_t total = static_cast<int64_t>(a.M) * chunks, slice = static_cast<int64_t>(a.M) * a.Kp;
     const bool hwc8 = a.mode == OutMode::kHalfHwc8;
@@ -331,7 +334,7 @@ struct HmmaTile {
     template <bool ONE_BY_ONE>
     static void launch(const F16ConvArgs& a, int kChunks, int wRow, int splits, const HmmaSplit& sk, cudaStream_t stream) {
         const dim3 grid(static_cast<unsigned>((a.M + BM - 1) / BM), static_cast<unsigned>((a.K + BN - 1) / BN), static_cast<unsigned>(splits));
-        hmmaConvKernel<G, ONE_BY_ONE><<<grid, G::THREADS, SMEM_BYTES, stream>>>(a, kChunks, wRow, sk);
+        cuda::launchPdl("hmmaConvKernel", hmmaConvKernel<G, ONE_BY_ONE>, grid, dim3(G::THREADS), SMEM_BYTES, stream, a, kChunks, wRow, sk);
     }
 };
 
