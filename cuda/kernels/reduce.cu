@@ -473,12 +473,18 @@ private:
         GIE_CHECK(blocks <= INT32_MAX, ErrorCode::kUNSUPPORTED, "Reduce (GPU): ", N, " images of ", C, " channels are too many");
         const bool vec = cuda::alignedTo(x, 16) && p.batchStride % 8 == 0;
         cudaStream_t st = cuda::streamOf(c);
-        switch (op_.op) {
-            case ReduceOperation::kSUM: launchSpatial<static_cast<int>(ReduceOperation::kSUM)>(vec, blocks, x, y, p, st); break;
-            case ReduceOperation::kPROD: launchSpatial<static_cast<int>(ReduceOperation::kPROD)>(vec, blocks, x, y, p, st); break;
-            case ReduceOperation::kMAX: launchSpatial<static_cast<int>(ReduceOperation::kMAX)>(vec, blocks, x, y, p, st); break;
-            case ReduceOperation::kMIN: launchSpatial<static_cast<int>(ReduceOperation::kMIN)>(vec, blocks, x, y, p, st); break;
-            case ReduceOperation::kAVG: launchSpatial<static_cast<int>(ReduceOperation::kAVG)>(vec, blocks, x, y, p, st); break;
+        withOp(op_.op, [&](auto k) { launchSpatial<decltype(k)::value>(vec, blocks, x, y, p, st); });
+    }
+    //! Calls f(std::integral_constant<int, OP>) for the operation: the one place that maps ReduceOperation onto the
+    //! kernels' template argument.
+    template <typename F>
+    static void withOp(ReduceOperation op, F&& f) {
+        switch (op) {
+            case ReduceOperation::kSUM: f(std::integral_constant<int, static_cast<int>(ReduceOperation::kSUM)>{}); break;
+            case ReduceOperation::kPROD: f(std::integral_constant<int, static_cast<int>(ReduceOperation::kPROD)>{}); break;
+            case ReduceOperation::kMAX: f(std::integral_constant<int, static_cast<int>(ReduceOperation::kMAX)>{}); break;
+            case ReduceOperation::kMIN: f(std::integral_constant<int, static_cast<int>(ReduceOperation::kMIN)>{}); break;
+            case ReduceOperation::kAVG: f(std::integral_constant<int, static_cast<int>(ReduceOperation::kAVG)>{}); break;
         }
     }
     template <int OP>
@@ -505,13 +511,7 @@ private:
 
     template <int P, typename E>
     void launchOp(const Launch& l, const E* x, E* y, double* partial, cudaStream_t st) const {
-        switch (op_.op) {
-            case ReduceOperation::kSUM: launch<static_cast<int>(ReduceOperation::kSUM), P>(l, x, y, partial, st); break;
-            case ReduceOperation::kPROD: launch<static_cast<int>(ReduceOperation::kPROD), P>(l, x, y, partial, st); break;
-            case ReduceOperation::kMAX: launch<static_cast<int>(ReduceOperation::kMAX), P>(l, x, y, partial, st); break;
-            case ReduceOperation::kMIN: launch<static_cast<int>(ReduceOperation::kMIN), P>(l, x, y, partial, st); break;
-            case ReduceOperation::kAVG: launch<static_cast<int>(ReduceOperation::kAVG), P>(l, x, y, partial, st); break;
-        }
+        withOp(op_.op, [&](auto k) { launch<decltype(k)::value, P>(l, x, y, partial, st); });
     }
 
     //! Whether a team launch can read pairs of halves: the innermost group is reduced, contiguous and even (every

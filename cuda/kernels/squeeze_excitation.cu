@@ -45,22 +45,24 @@ struct SeParams {
     float alpha, beta, gateAlpha, gateBeta;
 };
 
-//! Hidden unit j of sample n: act(W1[j] . pooled[n] + b1[j]), summed by one warp (lanes over C; the value in every lane).
-__device__ __forceinline__ float seHiddenUnit(const float* __restrict__ pv, const SeParams& p, int j, int lane) {
-    const float* __restrict__ w = p.w1 + static_cast<int64_t>(j) * p.C;
+//! act(W[i] . v + b[i]) for row i of the n-column matrix W, summed by one warp (lanes over n; the value in every lane).
+__device__ __forceinline__ float warpDotAct(const float* __restrict__ W, const float* __restrict__ b, const float* __restrict__ v,
+                                            int n, int i, int lane, ActivationType act, float alpha, float beta) {
+    const float* __restrict__ w = W + static_cast<int64_t>(i) * n;
     float a = 0.f;
-    for (int c = lane; c < p.C; c += 32) a += __ldg(w + c) * pv[c];
-    a = warpSum(a) + (p.b1 ? __ldg(p.b1 + j) : 0.f);
-    return activation(p.act, a, p.alpha, p.beta);
+    for (int k = lane; k < n; k += 32) a += __ldg(w + k) * v[k];
+    a = warpSum(a) + (b ? __ldg(b + i) : 0.f);
+    return activation(act, a, alpha, beta);
 }
 
-//! Gate of channel c of sample n: gate(W2[c] . hidden[n] + b2[c]), summed by one warp (lanes over Cs).
+//! Hidden unit j of sample n: act(W1[j] . pooled[n] + b1[j]) (lanes over C).
+__device__ __forceinline__ float seHiddenUnit(const float* __restrict__ pv, const SeParams& p, int j, int lane) {
+    return warpDotAct(p.w1, p.b1, pv, p.C, j, lane, p.act, p.alpha, p.beta);
+}
+
+//! Gate of channel c of sample n: gate(W2[c] . hidden[n] + b2[c]) (lanes over Cs).
 __device__ __forceinline__ float seGateChannel(const float* __restrict__ hv, const SeParams& p, int c, int lane) {
-    const float* __restrict__ w = p.w2 + static_cast<int64_t>(c) * p.Cs;
-    float a = 0.f;
-    for (int j = lane; j < p.Cs; j += 32) a += __ldg(w + j) * hv[j];
-    a = warpSum(a) + (p.b2 ? __ldg(p.b2 + c) : 0.f);
-    return activation(p.gate, a, p.gateAlpha, p.gateBeta);
+    return warpDotAct(p.w2, p.b2, hv, p.Cs, c, lane, p.gate, p.gateAlpha, p.gateBeta);
 }
 
 template <typename T>
