@@ -194,8 +194,8 @@ protected:
         cuda::checkLaunch(t.oneByOne ? "hmmaConvKernel<1x1>" : "hmmaConvKernel");
         if (t.splits > 1) {
             const int64_t blocks = std::min<int64_t>(cuda::ceilDiv(int64_t(a.M) * (a.Kp / 8), 256), int64_t(sms_) * 16);
-            hmmaSplitKReduceKernel<<<static_cast<unsigned>(std::max<int64_t>(blocks, 1)), 256, 0, stream>>>(a, sk.partial, t.splits);
-            cuda::checkLaunch("hmmaSplitKReduceKernel");
+            cuda::launchPdl("hmmaSplitKReduceKernel", hmmaSplitKReduceKernel, dim3(static_cast<unsigned>(std::max<int64_t>(blocks, 1))), dim3(256), 0,
+                            stream, a, static_cast<const float*>(sk.partial), t.splits);
         }
     }
 

@@ -25,6 +25,7 @@
 #include "conv_common.cuh"
 #include "conv_f16_common.cuh"
 #include "mma_f16.cuh"
+#include "pdl.cuh"
 
 namespace gie {
 namespace cuda {
@@ -78,6 +79,7 @@ struct HmmaSplit {
 //! ONE_BY_ONE: 1x1 kernel, stride 1, no padding: the reduction index is the channel chunk, no (r, s) walk.
 template <class G, bool ONE_BY_ONE>
 __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16ConvArgs a, int kChunks, int wRow, const HmmaSplit sk) {
+    cuda::pdlWaitThenRelease();  // (launched by launchPdl)
     constexpr int BM = G::BM, BK = G::BK, CPR = G::CPR, MI = G::MI, NI = G::NI;
     extern __shared__ __align__(128) unsigned char smemRaw[];
     __half* smem = reinterpret_cast<__half*>(smemRaw);
@@ -220,19 +222,32 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
 
     // Epilogue, one 16-row slab of every warp row per pass: the accumulators go through shared memory (FP32,
     // rows of ES floats) so that each thread then finishes 8 consecutive channels of one pixel (a 16-byte HWC8
-    // store) in a loop with a single copy of the epilogue code.
+    // store).
     float* stage = reinterpret_cast<float*>(smemRaw);
     constexpr int ES = G::BN + 8, E_ROWS = G::WARPS_M * 16, CHUNKS = G::BN / 8;
     const int g = lane >> 2, t2 = (lane & 3) * 2;
-    // HWC8 output without split-K (the common case): THREADS is a multiple of CHUNKS, so every thread keeps one
-    // channel chunk for the whole epilogue (its bias loaded once, here) and walks rows: no division per chunk.
+    // HWC8 output without split-K and without a LINEAR residual (the common case): THREADS is a multiple of CHUNKS,
+    // so every thread keeps one channel chunk for the whole epilogue (its bias loaded once, here) and walks rows: no
+    // division per chunk. Its residual chunks of a pass are loaded before the pass stages the accumulators, all in
+    // flight at once (one dependent load per row made a 1x1 convolution with a residual, ResNet's conv3, latency-bound
+    // in the epilogue).
     static_assert(G::THREADS % CHUNKS == 0, "one channel chunk per thread");
-    const bool hwc8Fast = a.mode == OutMode::kHalfHwc8 && !sk.partial;
+    constexpr int ROW_STEP = G::THREADS / CHUNKS, ROWS_PER_THREAD = (E_ROWS + ROW_STEP - 1) / ROW_STEP;
+    const bool hwc8Fast = a.mode == OutMode::kHalfHwc8 && !sk.partial && residualIsChunked(a);
     const int kFast = n0 + (tid % CHUNKS) * 8;
     float bias8[8];
     loadBias8(a, kFast, bias8);
 #pragma unroll  // acc is indexed by mi: a rolled loop would put it in local memory
     for (int mi = 0; mi < MI; ++mi) {
+        uint4 res[ROWS_PER_THREAD];
+        if (hwc8Fast) {
+#pragma unroll
+            for (int r = 0; r < ROWS_PER_THREAD; ++r) {
+                const int sr = tid / CHUNKS + r * ROW_STEP;
+                const int m = m0 + (sr >> 4) * G::WM + mi * 16 + (sr & 15);
+                res[r] = loadResidualChunk(a, m, kFast, sr < E_ROWS && m < a.M && kFast < a.Kp);
+            }
+        }
         __syncthreads();  // the previous pass (or the main loop) is done with shared memory
 #pragma unroll
         for (int h = 0; h < 2; ++h)
@@ -243,19 +258,22 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
         __syncthreads();
         if (hwc8Fast) {
             if (kFast >= a.Kp) continue;  // (after both barriers of this pass; the next pass starts with its own)
-#pragma unroll 1
-            for (int sr = tid / CHUNKS; sr < E_ROWS; sr += G::THREADS / CHUNKS) {
+#pragma unroll
+            for (int r = 0; r < ROWS_PER_THREAD; ++r) {
+                const int sr = tid / CHUNKS + r * ROW_STEP;
                 const int m = m0 + (sr >> 4) * G::WM + mi * 16 + (sr & 15);
-                if (m >= a.M) continue;
+                if (sr >= E_ROWS || m >= a.M) continue;
                 const float4* src = reinterpret_cast<const float4*>(stage + sr * ES + (tid % CHUNKS) * 8);
                 const float4 lo = src[0], hi = src[1];
                 const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-                storeChunk8(a, outRow(a, m), residualRow(a, m), kFast, v, bias8);
+                float rf[8];
+                unpackHalf8(res[r], rf);
+                finishChunk8(a, outRow(a, m), kFast, v, bias8, rf);
             }
             continue;
         }
-        // Otherwise: HWC8 (split-K partial sums) with consecutive threads on consecutive channel chunks of a pixel;
-        // LINEAR with consecutive threads on consecutive pixels of a channel.
+        // Otherwise: HWC8 (split-K partial sums, or a LINEAR residual) with consecutive threads on consecutive channel
+        // chunks of a pixel; LINEAR with consecutive threads on consecutive pixels of a channel.
         const bool hwc8 = a.mode == OutMode::kHalfHwc8;
 #pragma unroll 1
         for (int i = tid; i < E_ROWS * CHUNKS; i += G::THREADS) {
@@ -282,6 +300,7 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) hmmaConvKernel(const F16C
 //! HWC8: consecutive threads take consecutive chunks of a pixel (16-byte stores); LINEAR: consecutive pixels.
 //! static: this header is included by several .cu files (one copy of the kernel per file that launches it).
 static __global__ void __launch_bounds__(256) hmmaSplitKReduceKernel(const F16ConvArgs a, const float* __restrict__ partial, int splits) {
+    cuda::pdlWaitThenRelease();  // (launched by launchPdl)
     const int chunks = a.Kp / 8;
     const int64_t total = static_cast<int64_t>(a.M) * chunks, slice = static_cast<int64_t>(a.M) * a.Kp;
     const bool hwc8 = a.mode == OutMode::kHalfHwc8;
@@ -315,7 +334,7 @@ struct HmmaTile {
     template <bool ONE_BY_ONE>
     static void launch(const F16ConvArgs& a, int kChunks, int wRow, int splits, const HmmaSplit& sk, cudaStream_t stream) {
         const dim3 grid(static_cast<unsigned>((a.M + BM - 1) / BM), static_cast<unsigned>((a.K + BN - 1) / BN), static_cast<unsigned>(splits));
-        hmmaConvKernel<G, ONE_BY_ONE><<<grid, G::THREADS, SMEM_BYTES, stream>>>(a, kChunks, wRow, sk);
+        cuda::launchPdl("hmmaConvKernel", hmmaConvKernel<G, ONE_BY_ONE>, grid, dim3(G::THREADS), SMEM_BYTES, stream, a, kChunks, wRow, sk);
     }
 };
 

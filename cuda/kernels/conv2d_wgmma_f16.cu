@@ -35,12 +35,38 @@ namespace convf16 {
 
 //! (These two outside an anonymous namespace: the device passes without sm_90a never call them, and would warn about
 //! unused internal functions.) The HWC8 convolution epilogue of a staged 16 x 128 slab: 16 pixels x 16 chunks of 8 channels, consecutive lanes
-//! on consecutive chunks of a pixel (16-byte HWC8 stores), through the mma.sync kernel's storeChunk8.
+//! on consecutive chunks of a pixel (16-byte HWC8 stores), through the mma.sync kernel's finishChunk8.
 struct WgmmaConvEpilogue {
     F16ConvArgs a;
     __device__ __forceinline__ void store(const float* st, int es, int m0, int n0, int lane) const {
+        if (residualIsChunked(a)) {
+            // 8 chunks per lane in two groups of 4 whose residual chunks are loaded first, all in flight at once
+            // (one dependent residual load per chunk made the epilogue latency-bound).
+#pragma unroll 1
+            for (int i0 = lane; i0 < 16 * 16; i0 += 4 * 32) {
+                uint4 res[4];
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const int i = i0 + j * 32, m = m0 + i / 16, k0 = n0 + (i % 16) * 8;
+                    res[j] = loadResidualChunk(a, m, k0, m < a.M && k0 < a.Kp);
+                }
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const int i = i0 + j * 32, r = i / 16, k0 = n0 + (i % 16) * 8, m = m0 + r;
+                    if (m >= a.M || k0 >= a.Kp) continue;
+                    const float4* src = reinterpret_cast<const float4*>(st + r * es + (i % 16) * 8);
+                    const float4 lo = src[0], hi = src[1];
+                    const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+                    float bias[8], rf[8];
+                    loadBias8(a, k0, bias);
+                    unpackHalf8(res[j], rf);
+                    finishChunk8(a, outRow(a, m), k0, v, bias, rf);
+                }
+            }
+            return;
+        }
 #pragma unroll 2
-        for (int i = lane; i < 16 * 16; i += 32) {
+        for (int i = lane; i < 16 * 16; i += 32) {  // a LINEAR residual
             const int r = i / 16, k0 = n0 + (i % 16) * 8, m = m0 + r;
             if (m >= a.M || k0 >= a.Kp) continue;
             const float4* src = reinterpret_cast<const float4*>(st + r * es + (i % 16) * 8);

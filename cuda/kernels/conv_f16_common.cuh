@@ -158,33 +158,56 @@ __device__ __forceinline__ void loadBias8(const F16ConvArgs& a, int k0, float (&
     for (int j = 0; j < 8; ++j) b[j] = a.bias && k0 + j < a.K ? __ldg(a.bias + k0 + j) : 0.f;
 }
 
-//! Stores channels k0 .. k0+7 (k0 a multiple of 8, < Kp) of the output pixel at yRow (residual row rRow) from the
-//! FP32 accumulators v and the bias of these channels (loadBias8): real channels k < K get act(v + bias[k] +
-//! residual); in HWC8 the padding channels [K, Kp) get zeros (one 16-byte store); LINEAR channels past K are not written.
-__device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, int64_t rRow, int k0, const float (&v)[8],
-                                            const float (&bias)[8]) {
-    const int64_t step = int64_t(a.P) * a.Q;  // LINEAR channel stride
-    float res[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    if (a.residual) {
-        if (a.rmode == OutMode::kHalfHwc8) {  // 8 channels in one load (padding channels are zeros)
-            const uint4 rv = *reinterpret_cast<const uint4*>(static_cast<const __half*>(a.residual) + rRow + k0);
-            const __half2* rh = reinterpret_cast<const __half2*>(&rv);
+//! The 8 halves of a 16-byte chunk as floats.
+__device__ __forceinline__ void unpackHalf8(const uint4& raw, float (&f)[8]) {
+    const __half2* h = reinterpret_cast<const __half2*>(&raw);
 #pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const float2 f = __half22float2(rh[j]);
-                res[2 * j] = f.x;
-                res[2 * j + 1] = f.y;
-            }
-        } else {
-#pragma unroll
-            for (int j = 0; j < 8; ++j)
-                if (k0 + j < a.K) {
-                    const int64_t i = rRow + (k0 + j) * step;
-                    res[j] = a.rmode == OutMode::kFloatLinear ? __ldg(static_cast<const float*>(a.residual) + i)
-                                                              : __half2float(static_cast<const __half*>(a.residual)[i]);
-                }
-        }
+    for (int j = 0; j < 4; ++j) {
+        const float2 x = __half22float2(h[j]);
+        f[2 * j] = x.x;
+        f[2 * j + 1] = x.y;
     }
+}
+
+//! True where the residual (if any) is HALF HWC8: its chunk of 8 channels is one 16-byte load (loadResidualChunk),
+//! which the epilogues issue for several pixels ahead of the arithmetic.
+__device__ __forceinline__ bool residualIsChunked(const F16ConvArgs& a) { return !a.residual || a.rmode == OutMode::kHalfHwc8; }
+
+//! The raw HWC8 residual chunk of channels k0 .. k0+7 of output pixel m (zeros where !valid or without a residual;
+//! the padding channels are stored zeros). Only where residualIsChunked(a).
+__device__ __forceinline__ uint4 loadResidualChunk(const F16ConvArgs& a, int m, int k0, bool valid) {
+    if (!a.residual || !valid) return make_uint4(0u, 0u, 0u, 0u);
+    // (a plain load, as storeChunk8's: the output may share the residual's memory)
+    return *reinterpret_cast<const uint4*>(static_cast<const __half*>(a.residual) + residualRow(a, m) + k0);
+}
+
+//! The residual of channels k0 .. k0+7 at residual row rRow as floats: zeros without a residual and for LINEAR
+//! channels past K.
+__device__ __forceinline__ void loadResidual8(const F16ConvArgs& a, int64_t rRow, int k0, float (&res)[8]) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) res[j] = 0.f;
+    if (!a.residual) return;
+    if (a.rmode == OutMode::kHalfHwc8) {  // 8 channels in one load (padding channels are zeros)
+        unpackHalf8(*reinterpret_cast<const uint4*>(static_cast<const __half*>(a.residual) + rRow + k0), res);
+        return;
+    }
+    const int64_t step = int64_t(a.P) * a.Q;  // LINEAR channel stride
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+        if (k0 + j < a.K) {
+            const int64_t i = rRow + (k0 + j) * step;
+            res[j] = a.rmode == OutMode::kFloatLinear ? __ldg(static_cast<const float*>(a.residual) + i)
+                                                      : __half2float(static_cast<const __half*>(a.residual)[i]);
+        }
+}
+
+//! Stores channels k0 .. k0+7 (k0 a multiple of 8, < Kp) of the output pixel at yRow from the FP32 accumulators v,
+//! the bias of these channels (loadBias8) and their residual res (loadResidual8 / loadResidualChunk): real channels
+//! k < K get act(v + bias[k] + res); in HWC8 the padding channels [K, Kp) get zeros (one 16-byte store); LINEAR
+//! channels past K are not written.
+__device__ __forceinline__ void finishChunk8(const F16ConvArgs& a, int64_t yRow, int k0, const float (&v)[8], const float (&bias)[8],
+                                             const float (&res)[8]) {
+    const int64_t step = int64_t(a.P) * a.Q;  // LINEAR channel stride
     float o[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j) o[j] = v[j] + bias[j] + res[j];
@@ -208,6 +231,14 @@ __device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, 
         else
             static_cast<__half*>(a.y)[yRow + (k0 + j) * step] = __float2half_rn(o[j]);
     }
+}
+
+//! finishChunk8 with the residual of row rRow loaded here.
+__device__ __forceinline__ void storeChunk8(const F16ConvArgs& a, int64_t yRow, int64_t rRow, int k0, const float (&v)[8],
+                                            const float (&bias)[8]) {
+    float res[8];
+    loadResidual8(a, rRow, k0, res);
+    finishChunk8(a, yRow, k0, v, bias, res);
 }
 
 //! storeChunk8 that loads the bias itself.

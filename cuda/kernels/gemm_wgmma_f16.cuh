@@ -41,6 +41,7 @@
 #include <cstdint>
 
 #include "common.cuh"
+#include "pdl.cuh"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define GIE_WGMMA_DEVICE 1
@@ -209,6 +210,7 @@ template <class T, class Load, class Ep>
 __global__ void __launch_bounds__(T::THREADS, 1)
     wgmmaGemmKernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB, const Load load, const Ep ep, int K) {
 #if GIE_WGMMA_DEVICE
+    pdlWaitThenRelease();  // (launched by launchPdl)
     extern __shared__ unsigned char smemRaw[];
     // 1024-byte alignment for the swizzled stages (the launch asks for 1024 bytes of slack).
     unsigned char* smem = smemRaw + ((1024 - (smemAddr(smemRaw) & 1023)) & 1023);
@@ -298,8 +300,7 @@ void launch(const CUtensorMap& a, const CUtensorMap& b, const Ep& ep, int64_t M,
     GIE_CHECK(ceilDiv(N, T::BN) <= 65535 && ceilDiv(M, T::BM) <= 0x7fffffff, ErrorCode::kUNSUPPORTED, "wgmma GEMM: ", M, " x ", N,
               " output is too large for one grid");
     const dim3 grid(static_cast<unsigned>(ceilDiv(M, T::BM)), static_cast<unsigned>(ceilDiv(N, T::BN)));
-    wgmmaGemmKernel<T, Load, Ep><<<grid, T::THREADS, T::SMEM_BYTES, stream>>>(a, b, load, ep, K);
-    checkLaunch("wgmmaGemmKernel");
+    launchPdl("wgmmaGemmKernel", wgmmaGemmKernel<T, Load, Ep>, grid, dim3(T::THREADS), T::SMEM_BYTES, stream, a, b, load, ep, K);
 }
 
 }  // namespace
