@@ -167,8 +167,7 @@ def test_fully_connected_fp16_wgmma_persistent(case, tactic, rng, monkeypatch):
     if not wgmma_expected():
         assert PERSIST not in offered and WGMMA not in offered and PERSIST2 not in offered, offered
         return
-    # PERSIST2 offered by default once it leaves the gate (engine/tactic_architecture.h)
-    assert PERSIST in offered and WGMMA in offered and (PERSIST2 in offered) != gie._C.tactic_unverified(PERSIST2), offered
+    assert PERSIST in offered and WGMMA in offered and PERSIST2 not in offered, offered  # PERSIST2: gated
     monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
     assert PERSIST2 in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
     monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
@@ -315,7 +314,7 @@ def test_fully_connected_fp16_splitk_mma(case, rng, monkeypatch):
     define = fc_define(rng, full, K, axis, has_bias, (act,) if act is not None else None)
     inputs = {"x": randn(rng, full)}
     monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
-    assert (SPLITK in gpu_tactics(define, inputs, "FullyConnected", fp16=True)) != gie._C.tactic_unverified(SPLITK)
+    assert SPLITK not in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
     monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
     assert SPLITK in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
     monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
