@@ -126,9 +126,6 @@ def test_fully_connected_fp16_wgmma(case, rng):
 
 
 PERSIST = "hgemm_wgmma_persist_128x128x64_s4"  # sm_90a, persistent (gemm_wgmma_f16_persistent.cuh)
-# the same kernel on 64 x 128 tiles, two blocks per SM (NOT YET RUN ON A GPU when written: gated, so the builder offers
-# it only with GIE_UNVERIFIED_TACTICS=1; forcing it always runs it)
-PERSIST2 = "hgemm_wgmma_persist2_64x128x64_s3"
 PERSIST_CASES = [
     # id, input shape without the batch (the FC is over its last axis), num_outputs, bias, activation
     ("rank4_k96_n384_gelu", (5, 7, 96), 384, True, gie.ActivationType.GELU),     # ConvNeXt stage 1's first FC; M = 455
@@ -144,14 +141,12 @@ PERSIST_CASES = [
 ]
 
 
-@pytest.mark.parametrize("tactic", [PERSIST, PERSIST2])
 @pytest.mark.parametrize("case", PERSIST_CASES, ids=[c[0] for c in PERSIST_CASES])
-def test_fully_connected_fp16_wgmma_persistent(case, tactic, rng, monkeypatch):
-    """The persistent Hopper tactics, forced, FC over the last axis of rank-2/3/4 inputs, at batch 13 and 1, against
-    the CPU FP16 reference with poisoned outputs. The builder offers PERSIST by default (without
-    GIE_UNVERIFIED_TACTICS: it left engine/tactic_architecture.h's list after this test passed on an H100), exactly
-    where the one-tile wgmma tactic is; PERSIST2 (two blocks per SM; 3328 rows are 52 of its 64-row tiles x 12 column
-    tiles = 624 tiles, more than 2 x any GPU's SMs) only with GIE_UNVERIFIED_TACTICS=1 while it is gated."""
+def test_fully_connected_fp16_wgmma_persistent(case, rng, monkeypatch):
+    """The persistent Hopper tactic, forced, FC over the last axis of rank-2/3/4 inputs, at batch 13 and 1, against the
+    CPU FP16 reference with poisoned outputs. The builder offers it by default (without GIE_UNVERIFIED_TACTICS: it
+    left engine/tactic_architecture.h's list after this test passed on an H100), exactly where the one-tile wgmma
+    tactic is."""
     _, shape, K, has_bias, act = case
     full = (N,) + shape
     flat = shape[-1]
@@ -165,15 +160,12 @@ def test_fully_connected_fp16_wgmma_persistent(case, tactic, rng, monkeypatch):
     monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
     offered = gpu_tactics(define, inputs, "FullyConnected", fp16=True)
     if not wgmma_expected():
-        assert PERSIST not in offered and WGMMA not in offered and PERSIST2 not in offered, offered
+        assert PERSIST not in offered and WGMMA not in offered, offered
         return
-    assert PERSIST in offered and WGMMA in offered and PERSIST2 not in offered, offered  # PERSIST2: gated
-    monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
-    assert PERSIST2 in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
-    monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
-    info = compare_gpu_cpu(define, inputs, force={"FullyConnected": tactic}, fp16=True, expect_half=("FullyConnected",), **TOL)
+    assert PERSIST in offered and WGMMA in offered, offered
+    info = compare_gpu_cpu(define, inputs, force={"FullyConnected": PERSIST}, fp16=True, expect_half=("FullyConnected",), **TOL)
     fc, = [k for k in info["kernels"] if k["type"] == "FullyConnected"]
-    assert fc["tactic"] == tactic and fc["tactic_architecture"] == "sm_90a"
+    assert fc["tactic"] == PERSIST and fc["tactic_architecture"] == "sm_90a"
     if act is not None:  # the activation ran in the FC's epilogue, not as a kernel of its own
         assert not [k for k in info["kernels"] if k["type"] == "Activation"], info["kernels"]
 
@@ -192,9 +184,8 @@ def test_fully_connected_fp16_wgmma_persistent_in_tactic_timing(rng, monkeypatch
     assert (PERSIST in tactics) == wgmma_expected(), tactics
 
 
-@pytest.mark.parametrize("tactic", [PERSIST, PERSIST2])
 @pytest.mark.parametrize("outs", [(13, 20), (16, 20)], ids=["odd_offset", "aligned_offset"])
-def test_fully_connected_fp16_wgmma_persistent_into_concat_slices(outs, tactic, rng):
+def test_fully_connected_fp16_wgmma_persistent_into_concat_slices(outs, rng):
     """Two FCs (24 -> outs) concatenated on axis 1 write into slices of one buffer (rows ldc = sum(outs) apart): with
     (13, 20) the second slice starts at an odd column (element-wise stores), with (16, 20) both may use the 8-byte
     stores at ldc = 36 != N. The persistent tactic forced on both."""
@@ -208,9 +199,9 @@ def test_fully_connected_fp16_wgmma_persistent_into_concat_slices(outs, tactic, 
     if not wgmma_expected():
         assert PERSIST not in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
         return
-    info = compare_gpu_cpu(define, inputs, force={"FullyConnected": tactic}, fp16=True, expect_half=("FullyConnected",), **TOL)
+    info = compare_gpu_cpu(define, inputs, force={"FullyConnected": PERSIST}, fp16=True, expect_half=("FullyConnected",), **TOL)
     fcs = [k for k in info["kernels"] if k["type"] == "FullyConnected"]
-    assert len(fcs) == 2 and all(k["tactic"] == tactic for k in fcs), fcs
+    assert len(fcs) == 2 and all(k["tactic"] == PERSIST for k in fcs), fcs
     print("concatenation eliminated:", not any(k["type"] == "Concatenation" for k in info["kernels"]))
 
 

@@ -66,7 +66,7 @@ public:
         weights_ = half_ ? cuda::upload(cuda::toHalfBits(padded), "FullyConnected weights (FP16)") : cuda::upload(padded, "FullyConnected weights");
         std::vector<float> b = fields_.floats("bias");
         bias_ = b.empty() ? nullptr : cuda::upload(b, "FullyConnected bias");
-        if (cuda::gemm::isWgmmaPersistent(tactic_)) cuda::gemm::prepareWgmmaPersistent(tactic_ == cuda::gemm::kWgmmaPersist2_64x128);
+        if (tactic_ == cuda::gemm::kWgmmaPersist128x128) cuda::gemm::prepareWgmmaPersistent();
         else if (cuda::gemm::isWgmma(tactic_)) cuda::gemm::prepareWgmma();
     }
     void terminate() noexcept override {

@@ -32,10 +32,6 @@
 //                            tiles, the next tile's loads overlapping this one's epilogue) and a vectorized epilogue with
 //                            ReLU / GELU compiled in (gemm_wgmma_f16_persistent.cuh): short-K, many-row FCs (ConvNeXt's
 //                            and ViT's MLPs). Timed against the others (verified on an H100 on 2026-12-07: docs/gpu.md).
-//   hgemm_wgmma_persist2_64x128x64_s3  the same kernel on 64 x 128 tiles (one consumer warpgroup, 3 stages, ~107 KB),
-//                            two blocks per SM, so that one block's epilogue overlaps the other's wgmmas (a GELU
-//                            epilogue took as long as the mainloop on one block). NOT YET RUN ON A GPU: gated
-//                            (engine/tactic_architecture.h) until its GPU tests pass.
 //   gemv_warp_dot            one warp per dot product row(A, m) . column(B, n), both contiguous in k
 //                            (!transA && transB after normalization), float4 loads; each warp handles up to 4
 //                            rows of A per column of B (the B row is read once for them): batch-1..16 FC.
@@ -119,7 +115,6 @@ enum Tactic : int {
     kWgmma128x128,  // FP16 only, sm_90a (gemm_wgmma_f16.cu): A rows and B rows K-contiguous, pitches multiples of 8
     kWgmmaPersist128x128,  // the same, persistent (gemm_wgmma_f16_persistent.cuh)
     kHmmaSplitK64x64,  // FP16 only, sm_80+: hgemm_mma_64x64x32 over K/splits slices (NOT YET RUN ON A GPU: gated)
-    kWgmmaPersist2_64x128,  // sm_90a: persistent, 64 x 128 tiles, two blocks per SM (NOT YET RUN ON A GPU: gated)
     kNbTactics
 };
 
@@ -138,16 +133,13 @@ inline const char* tacticName(int t) {
         case kWgmma128x128: return "hgemm_wgmma_128x128x64_s4";
         case kWgmmaPersist128x128: return "hgemm_wgmma_persist_128x128x64_s4";
         case kHmmaSplitK64x64: return "hgemm_mma_splitk_64x64x32";
-        case kWgmmaPersist2_64x128: return "hgemm_wgmma_persist2_64x128x64_s3";
         default: return "invalid";
     }
 }
 inline bool isSplitK(int t) { return t == kSplitK64x64 || t == kSplitK32x32 || t == kHmmaSplitK64x64; }
 inline bool isHmma(int t) { return t == kHmma128x128 || t == kHmma64x64 || t == kHmmaSplitK64x64; }
 //! The sm_90a tactics (both need wgmmaEligible; FullyConnected's only).
-inline bool isWgmma(int t) { return t == kWgmma128x128 || t == kWgmmaPersist128x128 || t == kWgmmaPersist2_64x128; }
-//! The persistent sm_90a tactics (gemm_wgmma_f16_persistent.cuh).
-inline bool isWgmmaPersistent(int t) { return t == kWgmmaPersist128x128 || t == kWgmmaPersist2_64x128; }
+inline bool isWgmma(int t) { return t == kWgmma128x128 || t == kWgmmaPersist128x128; }
 //! Whether the tensor-core tactics can run: FP16 storage on an sm_80+ device.
 inline bool hmmaAvailable(bool half) noexcept {
     if (!half) return false;
@@ -711,10 +703,9 @@ bool wgmmaEligible(const Params& p);
 void prepareWgmma();
 //! Launches hgemm_wgmma_128x128x64_s4 (wgmmaEligible(p) must hold).
 void launchWgmma(const Params& p, cudaStream_t stream);
-//! The persistent tactics' counterparts (the bias per column or none): hgemm_wgmma_persist_128x128x64_s4, or with
-//! twoPerSm hgemm_wgmma_persist2_64x128x64_s3.
-void prepareWgmmaPersistent(bool twoPerSm);
-void launchWgmmaPersistent(const Params& p, bool twoPerSm, cudaStream_t stream);
+//! The persistent tactic's counterparts (hgemm_wgmma_persist_128x128x64_s4; the bias per column or none).
+void prepareWgmmaPersistent();
+void launchWgmmaPersistent(const Params& p, cudaStream_t stream);
 
 // ---- host API ----------------------------------------------------------------------------------------
 
@@ -851,7 +842,7 @@ void run(Params p, int t, int splits, void* workspace, size_t workspaceBytes, cu
         return;
     }
     if (isWgmma(t) && wgmmaEligible(p)) {
-        if (isWgmmaPersistent(t)) launchWgmmaPersistent(p, t == kWgmmaPersist2_64x128, stream);
+        if (t == kWgmmaPersist128x128) launchWgmmaPersistent(p, stream);
         else launchWgmma(p, stream);
         return;
     }

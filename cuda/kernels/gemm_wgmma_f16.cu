@@ -1,6 +1,6 @@
 // Host side of the Hopper wgmma GEMM (gemm_wgmma_f16.cuh): the availability check, the tensor-map encoder reached
 // through the runtime's driver entry point (gie does not link libcuda), and the GEMM tactics hgemm_wgmma_128x128x64_s4
-// hgemm_wgmma_persist_128x128x64_s4 and hgemm_wgmma_persist2_64x128x64_s3 (gemm_wgmma_f16_persistent.cuh) of gemm.cuh
+// and hgemm_wgmma_persist_128x128x64_s4 (gemm_wgmma_f16_persistent.cuh) of gemm.cuh
 // (FullyConnected: C = act(A * B^T + bias), A [M][K] and B [N][K] half, K-contiguous).
 #include <cudaTypedefs.h>
 
@@ -173,12 +173,11 @@ void prepareWgmma() { wgmma::prepare<WgmmaTile, WgmmaGemmEpilogue>(); }
 
 namespace {
 //! The tensor maps of A (M rows of K halves, lda apart) and B (N rows, ldb apart), boxes of one tile's k-slice.
-template <class T = WgmmaTile>
 void encodeMaps(const Params& p, CUtensorMap& a, CUtensorMap& b) {
     wgmma::encodeTensorMap(&a, p.A, static_cast<uint64_t>(p.K), static_cast<uint64_t>(p.M), static_cast<uint64_t>(p.lda) * 2,
-                           T::BK, T::BM);
+                           WgmmaTile::BK, WgmmaTile::BM);
     wgmma::encodeTensorMap(&b, p.B, static_cast<uint64_t>(p.K), static_cast<uint64_t>(p.N), static_cast<uint64_t>(p.ldb) * 2,
-                           T::BK, T::BN);
+                           WgmmaTile::BK, WgmmaTile::BN);
 }
 }  // namespace
 
@@ -191,51 +190,31 @@ void launchWgmma(const Params& p, cudaStream_t stream) {
 }
 
 namespace {
-//! hgemm_wgmma_persist2_64x128x64_s3: 64 x 128 tiles, one consumer warpgroup, 3 stages, two blocks per SM
-//! (gemm_wgmma_f16_persistent.cuh).
-using WgmmaTile2 = wgmma::Tile<128, 3, 64, 2>;
-
-template <class T, int ACT>
+template <int ACT>
 void launchPersistentAct(const CUtensorMap& a, const CUtensorMap& b, const Params& p, cudaStream_t stream) {
     const WgmmaFcEpilogue<ACT> ep{p, alignedTo(p.C, 8) && p.ldc % 4 == 0};
-    wgmma::launchPersistent<T>(a, b, ep, p.M, p.N, p.K, numSMs() * T::MIN_BLOCKS, stream);
-}
-
-template <class T>
-void preparePersistentTile() {
-    wgmma::preparePersistent<T, WgmmaFcEpilogue<static_cast<int>(kNoActivation)>>();
-    wgmma::preparePersistent<T, WgmmaFcEpilogue<static_cast<int>(ActivationType::kRELU)>>();
-    wgmma::preparePersistent<T, WgmmaFcEpilogue<static_cast<int>(ActivationType::kGELU)>>();
-    wgmma::preparePersistent<T, WgmmaFcEpilogue<kEpActAny>>();
-}
-
-template <class T>
-void launchPersistentTile(const Params& p, cudaStream_t stream) {
-    CUtensorMap a, b;
-    encodeMaps<T>(p, a, b);
-    GIE_CHECK(p.biasMode != kBiasPerRow, ErrorCode::kINTERNAL, "hgemm_wgmma_persist: per-row bias is not supported");
-    switch (p.act) {  // the activations a transformer / ConvNeXt MLP fuses, compiled in; the others by the run-time switch
-        case static_cast<int>(kNoActivation): launchPersistentAct<T, static_cast<int>(kNoActivation)>(a, b, p, stream); break;
-        case static_cast<int>(ActivationType::kRELU): launchPersistentAct<T, static_cast<int>(ActivationType::kRELU)>(a, b, p, stream); break;
-        case static_cast<int>(ActivationType::kGELU): launchPersistentAct<T, static_cast<int>(ActivationType::kGELU)>(a, b, p, stream); break;
-        default: launchPersistentAct<T, kEpActAny>(a, b, p, stream); break;
-    }
+    wgmma::launchPersistent<WgmmaTile>(a, b, ep, p.M, p.N, p.K, numSMs(), stream);
 }
 }  // namespace
 
-void prepareWgmmaPersistent(bool twoPerSm) {
-    if (twoPerSm) preparePersistentTile<WgmmaTile2>();
-    else preparePersistentTile<WgmmaTile>();
+void prepareWgmmaPersistent() {
+    wgmma::preparePersistent<WgmmaTile, WgmmaFcEpilogue<static_cast<int>(kNoActivation)>>();
+    wgmma::preparePersistent<WgmmaTile, WgmmaFcEpilogue<static_cast<int>(ActivationType::kRELU)>>();
+    wgmma::preparePersistent<WgmmaTile, WgmmaFcEpilogue<static_cast<int>(ActivationType::kGELU)>>();
+    wgmma::preparePersistent<WgmmaTile, WgmmaFcEpilogue<kEpActAny>>();
 }
 
-void launchWgmmaPersistent(const Params& p, bool twoPerSm, cudaStream_t stream) {
-    static std::once_flag once, once2;
-    if (twoPerSm) {
-        std::call_once(once2, [] { prepareWgmmaPersistent(true); });
-        launchPersistentTile<WgmmaTile2>(p, stream);
-    } else {
-        std::call_once(once, [] { prepareWgmmaPersistent(false); });
-        launchPersistentTile<WgmmaTile>(p, stream);
+void launchWgmmaPersistent(const Params& p, cudaStream_t stream) {
+    static std::once_flag once;
+    std::call_once(once, prepareWgmmaPersistent);
+    CUtensorMap a, b;
+    encodeMaps(p, a, b);
+    GIE_CHECK(p.biasMode != kBiasPerRow, ErrorCode::kINTERNAL, "hgemm_wgmma_persist: per-row bias is not supported");
+    switch (p.act) {  // the activations a transformer / ConvNeXt MLP fuses, compiled in; the others by the run-time switch
+        case static_cast<int>(kNoActivation): launchPersistentAct<static_cast<int>(kNoActivation)>(a, b, p, stream); break;
+        case static_cast<int>(ActivationType::kRELU): launchPersistentAct<static_cast<int>(ActivationType::kRELU)>(a, b, p, stream); break;
+        case static_cast<int>(ActivationType::kGELU): launchPersistentAct<static_cast<int>(ActivationType::kGELU)>(a, b, p, stream); break;
+        default: launchPersistentAct<kEpActAny>(a, b, p, stream); break;
     }
 }
 

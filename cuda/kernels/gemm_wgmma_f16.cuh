@@ -68,11 +68,9 @@ void encodeTensorMap(CUtensorMap* map, const void* base, uint64_t inner, uint64_
 
 // ---- tile geometry ------------------------------------------------------------------------------------------
 
-//! BM_ = 64: one consumer warpgroup (the persistent tactic with two blocks per SM, MIN_BLOCKS_ = 2: one block's
-//! epilogue runs while the other's wgmmas do; gemm_wgmma_f16_persistent.cuh).
-template <int BN_, int STAGES_, int BM_ = 128, int MIN_BLOCKS_ = 1>
+template <int BN_, int STAGES_>
 struct Tile {
-    static constexpr int BM = BM_, BN = BN_, BK = 64, STAGES = STAGES_, MIN_BLOCKS = MIN_BLOCKS_;
+    static constexpr int BM = 128, BN = BN_, BK = 64, STAGES = STAGES_;
     static constexpr int CONSUMERS = BM / 64;                  // consumer warpgroups, 64 rows each
     static constexpr int THREADS = 128 * (CONSUMERS + 1);      // + the producer warpgroup
     static constexpr int N_SLABS = BN / 128;                   // m64n128k16 instructions per k16 step
@@ -85,9 +83,6 @@ struct Tile {
     static_assert(BN % 128 == 0 && BN <= 256, "TMA boxes are at most 256 rows; one wgmma covers 128 columns");
     static_assert(STAGE_BYTES % 1024 == 0 && A_BYTES % 1024 == 0, "every stage and operand 1024-byte aligned");
     static_assert(SMEM_BYTES <= 227 * 1024, "fits the opt-in shared memory of an sm_90 block");
-    static_assert(BM == 64 || BM == 128, "one or two consumer warpgroups");
-    //! MIN_BLOCKS blocks per SM: 228 KB of shared memory per SM, 1 KB of it reserved per block; 64K registers.
-    static_assert(MIN_BLOCKS * (SMEM_BYTES + 1024) <= 228 * 1024, "MIN_BLOCKS blocks fit an SM's shared memory");
 };
 
 // ---- device primitives (sm_90a) -----------------------------------------------------------------------------

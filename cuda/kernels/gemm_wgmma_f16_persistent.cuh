@@ -4,12 +4,6 @@
 // 2026-12-07 (tests/test_gpu_fp16_gemm.py, compute-sanitizer memcheck clean; bench/fc_f16.py chose it on all 10 ConvNeXt-T /
 // ViT-S MLP shapes: docs/gpu.md "Hopper tactics").
 //
-// Two blocks per SM (Tile<128, 3, 64, 2>: 64 x 128 tiles, one consumer warpgroup, 3 stages, ~107 KB; the tactic
-// hgemm_wgmma_persist2_64x128x64_s3): with one block per SM the consumers' epilogue (bias, activation, stores) and
-// their wgmmas take turns, and a GELU epilogue (erff per element) took about as long as the mainloop (ViT-S's fc1 +
-// GELU 0.103 ms against fc2's 0.039 for the same FLOPs, H100, b64); with two, one block's epilogue runs while the
-// other's wgmmas do (the SM's warp schedulers interleave them), as a ping-pong kernel would.
-//
 // Why: the one-tile-per-block kernel holds ~197 KB of shared memory, so one block per SM; with K = 96 a block loads two
 // k-tiles, multiplies them and spends most of its life in the epilogue, while the SM's copy engine and tensor cores wait
 // for the next block (launch, barrier init, the first TMA round trip). Here a grid of at most one block per SM walks
@@ -31,7 +25,7 @@ namespace {  // internal linkage, as the one-tile kernel (see there)
 //! Grid: x = blocks (<= tiles), each taking tiles blockIdx.x, + gridDim.x, ...; tile t covers rows (t / tilesN) * BM,
 //! columns (t % tilesN) * BN. tmA / tmB as for wgmmaGemmKernel with Load = TmaA.
 template <class T, class Ep>
-__global__ void __launch_bounds__(T::THREADS, T::MIN_BLOCKS) wgmmaGemmPersistentKernel(const __grid_constant__ CUtensorMap tmA,
+__global__ void __launch_bounds__(T::THREADS, 1) wgmmaGemmPersistentKernel(const __grid_constant__ CUtensorMap tmA,
                                                                             const __grid_constant__ CUtensorMap tmB, const Ep ep, int K,
                                                                             int tilesM, int tilesN) {
 #if GIE_WGMMA_DEVICE
@@ -129,7 +123,7 @@ void preparePersistent() {
     GIE_CUDA_CHECK(cudaFuncSetAttribute(wgmmaGemmPersistentKernel<T, Ep>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::SMEM_BYTES));
 }
 
-//! Launches min(tiles, blocks) blocks over the M x N output (blocks: the SM count x T::MIN_BLOCKS, the blocks that fit).
+//! Launches min(tiles, blocks) blocks over the M x N output (blocks: the SM count; one block per SM fits).
 template <class T, class Ep>
 void launchPersistent(const CUtensorMap& a, const CUtensorMap& b, const Ep& ep, int64_t M, int64_t N, int K, int blocks,
                       cudaStream_t stream) {
