@@ -165,18 +165,6 @@ __device__ __forceinline__ void requantValuesT(const Int8Epilogue& e, int n, int
     }
 }
 
-//! requantValuesT<true> with the channel's bias and scale already in registers (an epilogue that keeps a fixed channel
-//! chunk per thread loads them once): rw is the residual's word for these 4 channels when hasRes. Same arithmetic.
-__device__ __forceinline__ void requantWithParams(const Int8Epilogue& e, const int acc[4], const int bias[4], const float mult[4], bool hasRes,
-                                                  int rw, float (&v)[4]) {
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-        float y = __fmul_rn(static_cast<float>(acc[j] + bias[j]), mult[j]);
-        if (hasRes) y = __fadd_rn(y, dequant(byteOf(rw, j), e.res.scale));
-        v[j] = applyActCompact(e.act, y, e.alpha, e.beta);
-    }
-}
-
 // The rarer cases out of line, one copy per kernel: the epilogues are unrolled over 32-256 accumulator groups per
 // thread, and inlining every output / residual kind into each made the INT8 GEMM kernels 55,000+ PTX lines long (slow
 // from instruction fetch). The arithmetic is the same function's. The structures go by value: a reference to a kernel

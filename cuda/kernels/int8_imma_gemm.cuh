@@ -289,70 +289,41 @@ __global__ void __launch_bounds__(G::THREADS, G::MINB) immaGemmKernel(const Int8
     }
     conv::cpAsyncWait<0>();  // nothing is left in flight (the last groups are empty) before the block exits
 
-    // NHWC kernels writing INT8 NHWC with K % 16 == 0 and no residual or an INT8 word residual (a uniform condition:
-    // every thread takes the same branch): the raw INT32 sums go through shared memory, one 16-row slab of every warp
-    // row per pass (mi), so that each thread then finishes a fixed chunk of 16 output channels (their bias and scale
-    // staged once, after the slab) row after row: 16 requantized bytes in one 16-byte store (8 threads: 128 contiguous
-    // bytes), instead of every lane requantizing its scattered accumulator groups with 8 parameter loads each.
+    // NHWC kernels writing INT8 NHWC with K % 16 == 0 (a uniform condition: every thread takes the same branch): the
+    // block tile's requantized bytes go through shared memory (rows of BN bytes, BN + 16 apart) so that every 16
+    // output channels of a pixel leave in one 16-byte store (8 threads: 128 contiguous bytes) instead of 4-byte words.
     if constexpr (NHWC && !SPLIT) {
-        constexpr int PITCH = G::BN + 4, E_ROWS = G::WARPS_M * 16, CH16 = G::BN / 16;  // PITCH in ints: 16-byte rows
-        static_assert(E_ROWS * PITCH * 4 + G::BN * 8 <= G::SMEM_BYTES, "the staged slab and the parameters fit the stages");
-        static_assert(G::THREADS % CH16 == 0, "one 16-channel chunk per thread");
-        const bool resOk = !a.ep.res.p || wordKind(a.ep.res.kind);
-        if (a.ep.y.kind == kInt8Nhwc && (a.K & 15) == 0 && (a.ep.y.bs & 15) == 0 && (reinterpret_cast<uintptr_t>(a.ep.y.p) & 15) == 0 && resOk) {
-            int* st = immaSmem;
+        constexpr int PITCH = G::BN + 16, CHUNKS = G::BN / 16;
+        static_assert(BM * PITCH <= G::SMEM_BYTES, "the staged tile fits the stages");
+        if (a.ep.y.kind == kInt8Nhwc && (a.K & 15) == 0 && (a.ep.y.bs & 15) == 0 && (reinterpret_cast<uintptr_t>(a.ep.y.p) & 15) == 0) {
+            __syncthreads();  // every warp has read its last fragments before the stages are overwritten
+            unsigned char* st = reinterpret_cast<unsigned char*>(immaSmem);
             const int t = lane & 3;
             const bool odd = t & 1;
-            const int ch = tid % CH16, cl = n0 + ch * 16;  // this thread's channels cl .. cl + 15 (all < K or all >= K)
-            // The tile's bias and scale after the slab (written once, with the first slab; registers would spill).
-            int* sBias = st + E_ROWS * PITCH;
-            float* sMult = reinterpret_cast<float*>(sBias + G::BN);
-#pragma unroll  // acc is indexed by mi: a rolled loop would put it in local memory
+#pragma unroll
             for (int mi = 0; mi < MI; ++mi) {
-                __syncthreads();  // every warp has read its last fragments (or the previous slab) before it is overwritten
-                if (mi == 0)
-                    for (int i = tid; i < G::BN; i += G::THREADS) {
-                        const int c = n0 + i;
-                        sBias[i] = c < a.K ? __ldg(a.ep.bias + c) : 0;
-                        sMult[i] = c < a.K ? __ldg(a.ep.mult + c) : 0.f;
-                    }
+                const int rl = wm * G::WM + mi * 16 + (lane >> 2) + (odd ? 8 : 0), m = m0 + rl;
+                const int n = m < a.M ? m / PQ : 0, pq = m - n * PQ;
 #pragma unroll
                 for (int ni = 0; ni < NI; ++ni) {
                     int* c = acc[mi][ni];  // (the swap of the register epilogue below: one 4-channel group per lane)
                     const int r0 = __shfl_xor_sync(0xffffffffu, odd ? c[0] : c[2], 1);
                     const int r1 = __shfl_xor_sync(0xffffffffu, odd ? c[1] : c[3], 1);
-                    const int sr = wm * 16 + (lane >> 2) + (odd ? 8 : 0);
-                    const int cll = wn * G::WN + ni * 8 + 2 * (t & 2);
-                    *reinterpret_cast<int4*>(st + sr * PITCH + cll) =
-                        make_int4(odd ? r0 : c[0], odd ? r1 : c[1], odd ? c[2] : r0, odd ? c[3] : r1);
+                    const int v[4] = {odd ? r0 : c[0], odd ? r1 : c[1], odd ? c[2] : r0, odd ? c[3] : r1};
+                    const int cll = wn * G::WN + ni * 8 + 2 * (t & 2), cl = n0 + cll;
+                    if (m >= a.M || cl >= a.K) continue;
+                    float y[4];
+                    requantValues(a.ep, n, cl, pq, PQ, v, cl, 4, y);
+                    *reinterpret_cast<unsigned*>(st + rl * PITCH + cll) = quantWord(y, a.ep.y.scale, 4);
                 }
-                __syncthreads();
-                if (cl >= a.K) continue;  // (after both barriers of this pass)
-#pragma unroll 1
-                for (int sr = tid / CH16; sr < E_ROWS; sr += G::THREADS / CH16) {
-                    const int m = m0 + (sr >> 4) * G::WM + mi * 16 + (sr & 15);
-                    if (m >= a.M) continue;
-                    const int n = m / PQ, pq = m - n * PQ;
-                    const int4* src = reinterpret_cast<const int4*>(st + sr * PITCH + ch * 16);
-                    unsigned words[4];
-#pragma unroll
-                    for (int w = 0; w < 4; ++w) {
-                        const int4 q = src[w];
-                        const int accw[4] = {q.x, q.y, q.z, q.w};
-                        const int4 bq = reinterpret_cast<const int4*>(sBias + ch * 16)[w];
-                        const float4 mq = reinterpret_cast<const float4*>(sMult + ch * 16)[w];
-                        const int bias[4] = {bq.x, bq.y, bq.z, bq.w};
-                        const float mult[4] = {mq.x, mq.y, mq.z, mq.w};
-                        const int rw = a.ep.res.p ? __ldg(reinterpret_cast<const int*>(static_cast<const signed char*>(a.ep.res.p) +
-                                                                                       offsetOf(a.ep.res, n, cl + 4 * w, pq, PQ)))
-                                                  : 0;
-                        float y[4];
-                        requantWithParams(a.ep, accw, bias, mult, a.ep.res.p != nullptr, rw, y);
-                        words[w] = quantWord(y, a.ep.y.scale, 4);
-                    }
-                    *reinterpret_cast<uint4*>(static_cast<signed char*>(a.ep.y.p) + n * a.ep.y.bs + static_cast<int64_t>(pq) * a.K + cl) =
-                        make_uint4(words[0], words[1], words[2], words[3]);
-                }
+            }
+            __syncthreads();
+            for (int i = tid; i < BM * CHUNKS; i += G::THREADS) {
+                const int rl = i / CHUNKS, ch = i - rl * CHUNKS, m = m0 + rl, cl = n0 + ch * 16;
+                if (m >= a.M || cl >= a.K) continue;
+                const int n = m / PQ, pq = m - n * PQ;
+                *reinterpret_cast<int4*>(static_cast<signed char*>(a.ep.y.p) + n * a.ep.y.bs + static_cast<int64_t>(pq) * a.K + cl) =
+                    *reinterpret_cast<const int4*>(st + rl * PITCH + ch * 16);
             }
             return;
         }
