@@ -286,7 +286,7 @@ def test_matrix_multiply_fp16_two_inputs(rng):
 
 # ================================================================================================ split-K on mma.sync
 
-SPLITK = "hgemm_mma_splitk_64x64x32"  # gemm.cuh: NOT YET RUN ON A GPU when written (gated: tactic_architecture.h)
+SPLITK = "hgemm_mma_splitk_64x64x32"  # gemm.cuh: written without a GPU, verified on an H100 on 2026-12-08
 SPLITK_FC_CASES = [
     # id, input shape with the batch, num_outputs, axis, bias, activation
     ("vit_fc2_197x1536_to_384_gelu", (1, 197, 1536), 384, 2, True, gie.ActivationType.GELU),  # 4 x 6 tiles, K = 1536
@@ -298,14 +298,14 @@ SPLITK_FC_CASES = [
 
 @pytest.mark.parametrize("case", SPLITK_FC_CASES, ids=[c[0] for c in SPLITK_FC_CASES])
 def test_fully_connected_fp16_splitk_mma(case, rng, monkeypatch):
-    """The FP16 split-K mma.sync tactic, forced (it runs without GIE_UNVERIFIED_TACTICS), against the CPU FP16
-    reference with poisoned outputs at the input's batch and at batch 1; the builder times it only with
-    GIE_UNVERIFIED_TACTICS=1 until these tests pass on a GPU."""
+    """The FP16 split-K mma.sync tactic, forced, against the CPU FP16 reference with poisoned outputs at the input's
+    batch and at batch 1; the builder offers it by default unless engine/tactic_architecture.h holds it back (it did
+    until these tests passed on an H100, 2026-12-08), and always with GIE_UNVERIFIED_TACTICS=1."""
     _, full, K, axis, has_bias, act = case
     define = fc_define(rng, full, K, axis, has_bias, (act,) if act is not None else None)
     inputs = {"x": randn(rng, full)}
     monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)
-    assert SPLITK not in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
+    assert (SPLITK in gpu_tactics(define, inputs, "FullyConnected", fp16=True)) != gie._C.tactic_unverified(SPLITK)
     monkeypatch.setenv("GIE_UNVERIFIED_TACTICS", "1")
     assert SPLITK in gpu_tactics(define, inputs, "FullyConnected", fp16=True)
     monkeypatch.delenv("GIE_UNVERIFIED_TACTICS", raising=False)

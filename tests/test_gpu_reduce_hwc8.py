@@ -1,7 +1,8 @@
 """GPU Reduce over H and W of a HALF HWC8 tensor (cuda/kernels/reduce.cu, tactic hwc8_spatial_chunk8; issue 13/20: the
 FP16 ResNet-50 head), against the CPU FP16 reference and numpy.
 
-The tactic was written without a GPU and is gated (engine/tactic_architecture.h): every test here forces it
+The tactic was written without a GPU and held back (engine/tactic_architecture.h) until these tests passed on an H100
+(2026-12-08): every test here forces it
 (config.force_tactic), except the last, which checks the builder's own choice with and without the gate.
 
 Tolerances: the inputs are halves. A double sum of halves is exact while its partial sums stay below 2^29 in magnitude
@@ -93,8 +94,14 @@ def check_engine(engine, fout_expected):
     pool, = [k for k in engine.layer_info()["kernels"] if k["type"] == "Reduce"]
     assert pool["tactic"] == TACTIC and pool["precision"] == "float16", pool
     assert pool["inputs"][0]["format"] == "hwc8" and pool["inputs"][0]["name"] == "x", pool["inputs"]
-    kinds = [k["type"] for k in engine.layer_info()["kernels"]]
-    assert kinds == ["Reduce"], f"Reformats around the Reduce: {kinds}"
+    kernels = engine.layer_info()["kernels"]
+    kinds = [k["type"] for k in kernels]
+    # Nothing before the Reduce (the input is read as declared). For a LINEAR output the builder times the Reduce
+    # writing LINEAR against HWC8 + a Reformat and may take either (run on a busy GPU, 2026-12-08, it took the Reformat
+    # for 1-11 of 60 cases): both are right; the comparison below checks what ran.
+    assert kinds[0] == "Reduce" and kinds[1:] in ([], ["Reformat"]), f"Reformats around the Reduce: {kinds}"
+    if kinds[1:]:
+        assert fout_expected == LIN and kernels[1]["inputs"][0]["format"] == "hwc8", kernels
     assert engine.get_tensor_format("y") == fout_expected
     return pool
 

@@ -489,8 +489,8 @@ def test_gpu_squeeze_excitation(shape, cs, fp16, rng):
 @pytest.mark.parametrize("shape,cs", [((13, 12, 5, 7), 5), ((13, 1152, 7, 7), 48), ((13, 37, 3), 9), ((1, 672, 14, 14), 28)])
 @pytest.mark.parametrize("fp16", [False, True])
 def test_gpu_squeeze_excitation_warps_tactic(shape, cs, fp16, rng, monkeypatch):
-    """se_warps_2k (the gate's two phases as many-block kernels; NOT YET RUN ON A GPU when written, so the builder
-    times it only with GIE_UNVERIFIED_TACTICS=1), forced: against the CPU reference, and bit-identical to the
+    """se_warps_2k (the gate's two phases as many-block kernels; written without a GPU and held back until these
+    tests passed on an H100, 2026-12-08), forced: against the CPU reference, and bit-identical to the
     one-block-per-sample tactic (the same lanes add the same products in the same order)."""
     from gpu_util import build_gpu
     x = (rng.standard_normal(shape) * 3).astype(np.float32)

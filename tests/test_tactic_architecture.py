@@ -17,7 +17,7 @@ TACTICS = [
     ("wgmma1x1_128x256x64_s3_hwc8", "sm_90a"),
     ("wgmma_128x128x64_s4_hwc8", "sm_90a"),      # the general (gathering) wgmma convolution
     ("wgmma_128x256x64_s3_hwc8", "sm_90a"),
-    ("hgemm_mma_splitk_64x64x32", "sm_80"),      # gemm.cuh: FP16 split-K on mma.sync (gated: not yet run on a GPU)
+    ("hgemm_mma_splitk_64x64x32", "sm_80"),      # gemm.cuh: FP16 split-K on mma.sync
     ("hgemm_wgmma_128x128x64_s4", "sm_90a"),     # gemm_wgmma_f16.cu (FullyConnected)
     ("hgemm_wgmma_persist_128x128x64_s4", "sm_90a"),  # its persistent variant
     ("hmma_128x128x32_w64x64_s4_hwc8", "sm_80"),  # mma.sync
@@ -34,7 +34,7 @@ TACTICS = [
     ("sgemm_64x64x8_8x8", ""),                    # SIMT: whatever the build targets
     ("dp4a_128x64x8_chw4", ""),
     ("depthwise_hwc8_f16", ""),
-    ("hwc8_spatial_chunk8", ""),                  # reduce.cu: Reduce over H, W of HALF HWC8 (gated: not yet run on a GPU)
+    ("hwc8_spatial_chunk8", ""),                  # reduce.cu: Reduce over H, W of HALF HWC8
     ("default", ""),
 ]
 
@@ -45,13 +45,12 @@ def test_tactic_architecture_rule(tactic, arch):
 
 
 # The builder skips a tactic the rule lists unless GIE_UNVERIFIED_TACTICS=1 (forcing one always works). Listed today:
-# the FP16 split-K mma.sync GEMM tactic, the many-block squeeze-excitation gate and the HWC8 spatial Reduce (written
-# after the GPU time of 2026-12-07 was spent). The mma2 attention
-# tactics and the persistent FC tactic, written without a GPU, left the list once their GPU tests passed on an H100
-# (2026-12-07). The prefix reserved for the gate's own test stays.
-UNVERIFIED = ["unverified_gate_test_cpu", "unverified_gate_test_", "hgemm_mma_splitk_64x64x32", "se_warps_2k",
-              "hwc8_spatial_chunk8"]
-VERIFIED = ["attention_flash_mma2_64x64", "attention_flash_mma2_32x64", "hgemm_wgmma_persist_128x128x64_s4",
+# no built-in tactic. Tactics written without a GPU left the list once their GPU tests passed on an H100: the mma2
+# attention tactics and the persistent FC tactic (2026-12-07), the FP16 split-K mma.sync GEMM, the many-block
+# squeeze-excitation gate and the HWC8 spatial Reduce (2026-12-08). The prefix reserved for the gate's own test stays.
+UNVERIFIED = ["unverified_gate_test_cpu", "unverified_gate_test_"]
+VERIFIED = ["hgemm_mma_splitk_64x64x32", "se_warps_2k", "hwc8_spatial_chunk8", "attention_flash_mma2_64x64",
+            "attention_flash_mma2_32x64", "hgemm_wgmma_persist_128x128x64_s4",
             "attention_flash_mma_64x64", "attention_flash_16x32", "wgmma_128x128x64_s4_hwc8", "hgemm_wgmma_128x128x64_s4",
             "imma_128x128x64_s4", "hmma_128x128x32_w64x64_s4_hwc8", "sgemm_64x64x8_8x8", "default", "",
             "unverified_gate_test", "x_unverified_gate_test_cpu"]

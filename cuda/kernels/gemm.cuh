@@ -22,8 +22,8 @@
 //   hgemm_mma_BMxBNx32       FP16 only: tensor-core mma.sync tiles (gemm_mma_f16.cuh).
 //   hgemm_mma_splitk_64x64x32  FP16 only: the 64x64 mma.sync tile over K/splits slices (blockIdx.z; slices of whole
 //                            32-k steps), FP32 partial sums in the workspace, then splitKReduce (the epilogue): for
-//                            the few-tile, long-K GEMMs of batch-1 transformers. NOT YET RUN ON A GPU: the builder
-//                            times it only with GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h).
+//                            the few-tile, long-K GEMMs of batch-1 transformers. Written without a GPU; its
+//                            GPU tests and memcheck passed on an H100 on 2026-12-08, since then timed by default.
 //   hgemm_wgmma_128x128x64_s4  FP16 only, sm_90a: TMA + wgmma warp-specialized tiles (gemm_wgmma_f16.cu) for
 //                            !transA && transB, one matrix, lda and ldb multiples of 8 (wgmmaEligible); the caller
 //                            offers it only where that holds (FullyConnected), a run that finds it does not falls
@@ -114,7 +114,7 @@ enum Tactic : int {
     kHmma64x64,
     kWgmma128x128,  // FP16 only, sm_90a (gemm_wgmma_f16.cu): A rows and B rows K-contiguous, pitches multiples of 8
     kWgmmaPersist128x128,  // the same, persistent (gemm_wgmma_f16_persistent.cuh)
-    kHmmaSplitK64x64,  // FP16 only, sm_80+: hgemm_mma_64x64x32 over K/splits slices (NOT YET RUN ON A GPU: gated)
+    kHmmaSplitK64x64,  // FP16 only, sm_80+: hgemm_mma_64x64x32 over K/splits slices (verified on an H100 on 2026-12-08)
     kNbTactics
 };
 

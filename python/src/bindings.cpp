@@ -1173,7 +1173,7 @@ PYBIND11_MODULE(_C, m) {
           "The GPU architecture a built-in tactic needs (engine/tactic_architecture.h): 'sm_90a', 'sm_80' or ''.");
     m.def("tactic_unverified", [](const std::string& tactic) { return tacticUnverified(tactic); }, py::arg("tactic"),
           "Whether a built-in tactic is not yet verified on a GPU, so the builder times it only with "
-          "GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h: today hgemm_mma_splitk_*, se_warps_*, hwc8_spatial_*; the prefix "
+          "GIE_UNVERIFIED_TACTICS=1 (engine/tactic_architecture.h: today no built-in tactic; the prefix "
           "'unverified_gate_test_' is reserved for the gate's own test).");
     m.def("cuda_compiled", [] {
 #if GIE_HAVE_CUDA_BUILD

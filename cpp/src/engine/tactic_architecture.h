@@ -19,15 +19,13 @@ namespace gie {
 //! GIE_UNVERIFIED_TACTICS=1, so an untested kernel is never chosen silently; a tactic forced with force_tactic /
 //! setTacticOverride always runs. Names by prefix. A new kernel's tactic goes in this list when it lands without a
 //! GPU run, and leaves it in the commit that reports its passing GPU run (as attention_flash_mma2_* and
-//! hgemm_wgmma_persist_* did on 2026-12-07, docs/gpu.md "Hopper tactics" / "Attention").
-//! Today: hgemm_mma_splitk_* (FullyConnected / MatrixMultiply FP16 split-K on mma.sync, cuda/kernels/gemm.cuh) and
-//! se_warps_* (SqueezeExcitation's gate in two many-block kernels, cuda/kernels/squeeze_excitation.cu), written on
-//! 2026-12-07 after the session's GPU time was spent, and hwc8_spatial_* (Reduce over H and W of a HALF HWC8 tensor,
-//! cuda/kernels/reduce.cu: while gated the builder never chooses HWC8 for a Reduce, since no other tactic reads it). "unverified_gate_test_" is reserved: it exists only so that the gate stays
+//! hgemm_wgmma_persist_* did on 2026-12-07, and hgemm_mma_splitk_*, se_warps_* and hwc8_spatial_* on 2026-12-08,
+//! docs/gpu.md "Hopper tactics" / "Attention" / "Held-back tactics").
+//! Today no built-in tactic is listed. "unverified_gate_test_" is reserved: it exists only so that the gate stays
 //! tested whatever built-in tactics are listed (tests/plugins/range_plugins.cpp, UnverifiedTag's tactic
 //! "unverified_gate_test_cpu"; tests/test_tactic_architecture.py). No built-in tactic may use that prefix.
 inline bool tacticUnverified(const std::string& tactic) {
-    static const char* const prefixes[] = {"unverified_gate_test_", "hgemm_mma_splitk_", "se_warps_", "hwc8_spatial_"};
+    static const char* const prefixes[] = {"unverified_gate_test_"};
     for (const char* p : prefixes)
         if (tactic.compare(0, std::strlen(p), p) == 0) return true;
     return false;
